@@ -1,0 +1,47 @@
+/*
+** Block tables: for every (head, query block), the key blocks the kernel
+** visits, split into full (mask true on every token pair: no masking work)
+** and partial (mixed: the token predicate is applied). Positions are in the
+** head class's layout order. Blocks are classified by interval evaluation of
+** the mask over each block's coordinate box, then undecided pairs are
+** refined exactly; a block with a true pair is never dropped and a block
+** with a false pair is never called full.
+*/
+#ifndef CG_BLOCKS_H
+#define CG_BLOCKS_H
+
+#include "cg_pattern.h"
+
+typedef struct cg_table {
+  int cls;              /* head class */
+  cg_ref mask;          /* mask with head/step/layer fixed (coordinate vars) */
+  cg_ref pos_mask;      /* the same mask over q.pos/k.pos via the layout */
+  int nq, nk;
+  int32_t *full_ptr, *full_idx;   /* CSR, nq + 1 offsets */
+  int32_t *part_ptr, *part_idx;
+  int64_t nfull, npart, nempty;
+  int64_t allowed_pairs;          /* token pairs the mask allows */
+} cg_table;
+
+typedef struct cg_tableset {
+  cg_arena *arena;
+  sieve_shape shape;
+  int step, layer;
+  int block_q, block_k;
+  int nq, nk;
+  int64_t seq;
+  int ntables;
+  cg_table *tables;
+  int *head_table;      /* [shape.heads] */
+  double build_ms;
+  int64_t interval_full, interval_empty, interval_undecided;
+  int64_t refined_full, refined_empty, refined_partial;
+} cg_tableset;
+
+/* Builds tables for all heads of `shape`. The graph of p grows (fixed
+** masks are added to it). */
+sieve_status cg_tables_build(cg_pattern *p, const sieve_shape *shape, int step,
+                             int layer, cg_tableset **out, cg_err *e);
+void cg_tables_free(cg_tableset *t);
+
+#endif

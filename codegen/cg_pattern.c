@@ -1,0 +1,92 @@
+/*
+** Pattern IR lifetime and canonical text.
+*/
+#include "cg_pattern.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+cg_pattern *cg_pattern_new(void) {
+  cg_pattern *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->arena = cg_arena_new();
+  p->g = cg_graph_new();
+  if (!p->arena || !p->g) {
+    cg_pattern_free(p);
+    return NULL;
+  }
+  p->text = p->text_after = -1;
+  return p;
+}
+
+void cg_pattern_free(cg_pattern *p) {
+  if (!p) return;
+  cg_graph_free(p->g);
+  cg_arena_free(p->arena);
+  free(p->ir_text);
+  free(p);
+}
+
+const char *cg_layout_name(cg_layout_kind k) {
+  switch (k) {
+  case CG_LAYOUT_IDENTITY: return "identity";
+  case CG_LAYOUT_TRANSPOSE: return "transpose";
+  case CG_LAYOUT_TILE: return "tile";
+  }
+  return "?";
+}
+
+static const char *select_name(cg_select_kind k) {
+  switch (k) {
+  case CG_SELECT_STATIC: return "static";
+  case CG_SELECT_LSE_SEARCH: return "lse_search";
+  case CG_SELECT_PROFILE: return "profile";
+  }
+  return "?";
+}
+
+/*
+** The text names everything that changes the generated code or the tables,
+** and nothing else: not the script's file name, not parameter values (they
+** are already folded into the masks), not construction order.
+*/
+sieve_status cg_pattern_finish(cg_pattern *p, cg_err *e) {
+  cg_buf b = {0};
+  int r = cg_buf_printf(&b, "pattern %s\nblock q=%d k=%d\ntext %d after %d\n", p->name,
+                        p->block_q, p->block_k, p->text, p->text_after);
+  const cg_selection *s = &p->sel;
+  r |= cg_buf_printf(&b, "selection %s recall=%.17g topk=%d samples=%d steps=", select_name(s->kind),
+                     s->recall, s->topk, s->samples);
+  for (int i = 0; i < s->nsteps; i++) r |= cg_buf_printf(&b, "%s%d", i ? "," : "", s->steps[i]);
+  r |= cg_buf_printf(&b, " levels=");
+  for (int i = 0; i < s->nlevels; i++) r |= cg_buf_printf(&b, "%s%d", i ? "," : "", s->levels[i]);
+  r |= cg_buf_printf(&b, "\nheads period=%d classes=", p->period);
+  for (int i = 0; i < p->period; i++) r |= cg_buf_printf(&b, "%s%d", i ? "," : "", p->head_class[i]);
+  r |= cg_buf_printf(&b, "\n");
+  cg_ref *roots = malloc(sizeof(cg_ref) * (size_t)(p->nclasses + 1));
+  const char **names = malloc(sizeof(char *) * (size_t)(p->nclasses + 1));
+  char (*nb)[64] = malloc(64 * (size_t)(p->nclasses + 1));
+  if (!roots || !names || !nb) r = -1;
+  for (int i = 0; !r && i < p->nclasses; i++) {
+    const cg_class *c = &p->classes[i];
+    r |= cg_buf_printf(&b, "class %d %s layout=%s tile=%d,%d,%d\n", i, c->name,
+                       cg_layout_name(c->layout.kind), c->layout.tile[0], c->layout.tile[1],
+                       c->layout.tile[2]);
+    roots[i] = c->mask;
+    snprintf(nb[i], 64, "mask%d", i);
+    names[i] = nb[i];
+  }
+  if (!r) r = cg_dump(p->g, roots, p->nclasses, names, &b);
+  free(roots);
+  free(names);
+  free(nb);
+  if (r) {
+    cg_buf_free(&b);
+    return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory writing the pattern IR");
+  }
+  free(p->ir_text);
+  p->ir_text = b.s;
+  p->ir_hash = cg_hash_bytes(b.s, b.len);
+  return SIEVE_OK;
+}

@@ -1,0 +1,99 @@
+/*
+** The pattern IR: what a script declares, after the script has run.
+** Owned by one arena (and one expression graph); nothing in it points back
+** into Lua. Its canonical text (cg_pattern_dump) is the pattern's identity:
+** the kernel cache and the tuning database key on its hash.
+*/
+#ifndef CG_PATTERN_H
+#define CG_PATTERN_H
+
+#include "cg_arena.h"
+#include "cg_err.h"
+#include "cg_expr.h"
+#include "sieve.h"
+
+#define CG_MAX_HEADS 1024  /* head-class tables are evaluated up to this */
+
+typedef enum cg_layout_kind {
+  CG_LAYOUT_IDENTITY,   /* model order: text, then t, y, x raster (or text after) */
+  CG_LAYOUT_TRANSPOSE,  /* SVG: position-major, frames contiguous: y, x, t */
+  CG_LAYOUT_TILE        /* STA: 3-D tiles contiguous, tiles in t,y,x raster;
+                        ** ragged last tiles keep their actual size */
+} cg_layout_kind;
+
+typedef struct cg_layout {
+  cg_layout_kind kind;
+  int tile[3];          /* CG_LAYOUT_TILE: tile size in t, y, x */
+} cg_layout;
+
+/* Position -> coordinate expressions of a layout, for one side (q or k):
+** roots indexed 0..4 = t, y, x, text, idx, as functions of CG_V_QPOS or
+** CG_V_KPOS. Defined in cg_layout.c. */
+int cg_layout_coords(cg_graph *g, const cg_layout *l, const sieve_shape *s,
+                     int key_side, cg_ref out[5]);
+const char *cg_layout_name(cg_layout_kind k);
+
+typedef struct cg_class {
+  const char *name;
+  cg_layout layout;
+  cg_ref mask;          /* boolean, over q.*, k.*, head, step, layer */
+} cg_class;
+
+typedef enum cg_param_kind { CG_PARAM_NUMBER, CG_PARAM_BOOL, CG_PARAM_STRING } cg_param_kind;
+
+typedef struct cg_param {
+  const char *name;
+  cg_param_kind kind;
+  double num;           /* NUMBER, BOOL (0/1) */
+  const char *str;      /* STRING */
+  int overridden;
+} cg_param;
+
+typedef enum cg_select_kind {
+  CG_SELECT_STATIC,     /* the mask decides */
+  CG_SELECT_LSE_SEARCH, /* AdaSpa: block mass from cached LSE, top-p / top-k */
+  CG_SELECT_PROFILE     /* SVG: sampled-query error decides each head's class */
+} cg_select_kind;
+
+typedef struct cg_selection {
+  cg_select_kind kind;
+  double recall;        /* top-p target of attention mass, (0, 1] */
+  int topk;             /* cap on key blocks per query block; 0 = none */
+  int nsteps;           /* denoising steps that search / profile */
+  int *steps;
+  int samples;          /* PROFILE: sampled query rows per head */
+  int nlevels;          /* hierarchical block sizes, coarse to fine, in tokens */
+  int *levels;
+} cg_selection;
+
+typedef struct cg_pattern {
+  cg_arena *arena;
+  cg_graph *g;
+  const char *name;
+  const char *source;   /* script chunk name (file path) */
+  int nparams;
+  cg_param *params;
+  int block_q, block_k;
+  /* Geometry the script fixes; -1 where the shape decides. */
+  int text, text_after;
+  int nclasses;
+  cg_class *classes;
+  /* Head h uses classes[head_class[h % period]]. */
+  int period;
+  int *head_class;
+  cg_selection sel;
+  char *ir_text;        /* canonical dump, filled by cg_pattern_finish */
+  uint64_t ir_hash;
+} cg_pattern;
+
+cg_pattern *cg_pattern_new(void);
+void cg_pattern_free(cg_pattern *p);
+/* Computes ir_text and ir_hash once the declarations are complete. */
+sieve_status cg_pattern_finish(cg_pattern *p, cg_err *e);
+
+/* The class head h uses. */
+static inline const cg_class *cg_pattern_class(const cg_pattern *p, int h) {
+  return &p->classes[p->head_class[h % p->period]];
+}
+
+#endif

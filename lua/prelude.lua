@@ -1,0 +1,1 @@
+-- sieve's pattern DSL, loaded into every sandboxed state before the script.
