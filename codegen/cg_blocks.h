@@ -44,4 +44,18 @@ sieve_status cg_tables_build(cg_pattern *p, const sieve_shape *shape, int step,
                              int layer, cg_tableset **out, cg_err *e);
 void cg_tables_free(cg_tableset *t);
 
+/* Packs the distinct tables into the kernel's layout (see cg_attn.h):
+** *buf (malloc'd, *n int32s) and head_off[shape.heads]. */
+sieve_status cg_tables_pack(const cg_tableset *t, int32_t **buf, size_t *n,
+                            int32_t *head_off, cg_err *e);
+
+/*
+** The per-pattern expressions the kernel compiles, over q.pos, k.pos, head,
+** step and layer: the mask through each head class's layout (a select on
+** the head's class), and idx(pos) for queries and keys (the token row in
+** model order that layout position pos holds).
+*/
+sieve_status cg_kernel_exprs(cg_pattern *p, const sieve_shape *shape,
+                             cg_ref *mask, cg_ref *qidx, cg_ref *kidx, cg_err *e);
+
 #endif
