@@ -34,8 +34,7 @@
 
 #include "cg_blocks.h"
 #include "cg_ptx.h"
-
-typedef enum cg_dtype { CG_BF16, CG_FP16 } cg_dtype;
+#include "cg_tile.h"  /* cg_dtype */
 
 typedef struct cg_attn_config {
   int block_m;   /* 64, 128; divides the pattern's block.q */

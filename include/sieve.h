@@ -144,6 +144,129 @@ typedef struct sieve_table_view {
 sieve_status sieve_tables_view(const sieve_tables *t, int table,
                                sieve_table_view *out);
 
+/* ---------------------------------------------------------------- devices */
+
+/*
+** sieve reaches the GPU through libcuda.so.1, opened at first use (the
+** environment variable SIEVE_LIBCUDA names another file). Without it these
+** calls return SIEVE_ERR_NO_DRIVER; with no GPU, SIEVE_ERR_NO_GPU. Nothing
+** else in sieve needs a GPU.
+*/
+typedef struct sieve_device_info {
+  int ordinal;
+  char name[256];
+  int sm_major, sm_minor;  /* compute capability, e.g. 9 and 0 */
+  int sm_count;            /* streaming multiprocessors */
+  int smem_per_block;      /* shared memory a block may opt into, bytes */
+  int driver_version;      /* e.g. 12040 for CUDA 12.4 */
+} sieve_device_info;
+
+/* GPUs the driver sees (0 with a driver and no GPU is not an error). */
+sieve_status sieve_device_count(sieve_ctx *ctx, int *out);
+/* Describes GPU `ordinal` without creating a CUDA context on it. */
+sieve_status sieve_device_query(sieve_ctx *ctx, int ordinal,
+                                sieve_device_info *out);
+/*
+** Makes ctx's plans run on GPU `ordinal`: its primary context is retained
+** (until sieve_close) and made current on the calling thread. Without this
+** call plans use the calling thread's current context, else device 0.
+*/
+sieve_status sieve_device_open(sieve_ctx *ctx, int ordinal);
+
+/* ----------------------------------------------------------- kernel cache */
+
+/*
+** Compiled kernels are kept on disk, keyed by everything that changes their
+** code (pattern IR, shape, dtype, config, target, LLVM, sieve and driver
+** versions). The directory is $SIEVE_CACHE_DIR, else $XDG_CACHE_HOME/sieve,
+** else ~/.cache/sieve; its size is kept under $SIEVE_CACHE_MAX_MB MiB
+** (default 1024) by evicting least recently used kernels. Entries are
+** written atomically and checked when read: a damaged one is removed and
+** rebuilt. Several processes may share one directory.
+*/
+
+/* The directory ctx's cache uses (created if missing); owned by ctx. */
+sieve_status sieve_cache_dir(sieve_ctx *ctx, const char **out);
+/* Uses `dir` from now on; NULL goes back to the environment's choice. */
+sieve_status sieve_cache_set_dir(sieve_ctx *ctx, const char *dir);
+
+typedef struct sieve_cache_entry {
+  const char *key;     /* the key the entry is stored under; NULL if damaged */
+  const char *path;
+  int64_t bytes;       /* file size */
+  int64_t atime, mtime;  /* seconds since the epoch; mtime is the last use */
+} sieve_cache_entry;
+
+/* Calls fn on every entry, in no set order, until fn returns nonzero. The
+** entry's strings live until fn returns. */
+sieve_status sieve_cache_list(sieve_ctx *ctx,
+                              int (*fn)(const sieve_cache_entry *ent, void *ud),
+                              void *ud);
+
+typedef struct sieve_cache_info {
+  const char *dir;     /* owned by ctx */
+  int64_t entries;
+  int64_t bytes;
+  int64_t limit;       /* bytes; 0 means no limit */
+} sieve_cache_info;
+
+sieve_status sieve_cache_stats(sieve_ctx *ctx, sieve_cache_info *out);
+/* Removes every entry; *removed (when not NULL) gets how many. */
+sieve_status sieve_cache_clear(sieve_ctx *ctx, int64_t *removed);
+
+/* ------------------------------------------------------------ attention */
+
+typedef struct sieve_plan sieve_plan;
+
+typedef enum sieve_dtype { SIEVE_BF16 = 0, SIEVE_FP16 = 1 } sieve_dtype;
+
+/* Kernel tuning knobs; all zeros means "the tuned or default config". */
+typedef struct sieve_config {
+  int block_m;   /* query rows per CTA: 64, 128 */
+  int block_n;   /* key rows per inner step: 32, 64, 128 */
+  int warps;     /* 4, 8 */
+  int stages;    /* K/V pipeline depth: 1, 2, 3 */
+} sieve_config;
+
+/*
+** A device tensor [B, H, S, D] in caller-owned memory: element (b, h, s, d)
+** is at ptr + (b*stride_b + h*stride_h + s*stride_s + d) elements. Both
+** BHSD and BSHD tensors fit without copies; the last dim is contiguous.
+*/
+typedef struct sieve_tensor {
+  uint64_t ptr;  /* CUdeviceptr */
+  int64_t stride_b, stride_h, stride_s;
+} sieve_tensor;
+
+/*
+** Makes a plan: block tables for the shape, the kernel (from the disk cache,
+** or generated and compiled), device buffers for the tables. Uses the
+** current CUDA context of the calling thread, or the primary context of
+** device 0 when there is none. Running a plan again compiles nothing and
+** allocates nothing.
+*/
+sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
+                               const sieve_shape *shape, sieve_dtype dtype,
+                               const sieve_config *cfg, sieve_plan **out);
+/* Sets the denoising step and layer; tables that depend on them are
+** rebuilt (only when they change). */
+sieve_status sieve_plan_set_step(sieve_plan *plan, int step, int layer);
+/* The config the plan's kernel was built with. */
+void sieve_plan_config(const sieve_plan *plan, sieve_config *out);
+/* Fraction of token pairs the plan computes (over all heads). */
+double sieve_plan_density(const sieve_plan *plan);
+/*
+** O = softmax(Q K^T * scale + mask) V and the row log-sum-exp (fp32, natural
+** log, [B, H, S] contiguous) on `stream` (a CUstream; NULL for the default
+** stream). scale <= 0 means 1/sqrt(head_dim). Rows with no allowed key get
+** O = 0 and LSE = -inf.
+*/
+sieve_status sieve_attention(sieve_plan *plan, const sieve_tensor *q,
+                             const sieve_tensor *k, const sieve_tensor *v,
+                             const sieve_tensor *o, uint64_t lse, float scale,
+                             void *stream);
+void sieve_plan_free(sieve_plan *plan);
+
 #ifdef __cplusplus
 }
 #endif

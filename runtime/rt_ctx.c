@@ -1,5 +1,7 @@
 #include "rt_ctx.h"
 
+#include "rt_cuda.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +32,15 @@ sieve_status sieve_open(sieve_ctx **out) {
   return *out ? SIEVE_OK : SIEVE_ERR_NOMEM;
 }
 
-void sieve_close(sieve_ctx *ctx) { free(ctx); }
+void sieve_close(sieve_ctx *ctx) {
+  if (!ctx) return;
+  if (ctx->dev) {
+    rt_device_close(ctx->dev, NULL);  /* nowhere to report a failure to */
+    free(ctx->dev);
+  }
+  free(ctx->cache);
+  free(ctx);
+}
 
 const char *sieve_errmsg(const sieve_ctx *ctx) { return ctx ? ctx->err.msg : ""; }
 

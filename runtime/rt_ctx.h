@@ -8,8 +8,13 @@
 #include "cg_err.h"
 #include "sieve.h"
 
+struct rt_device;
+struct rt_cache;
+
 struct sieve_ctx {
   cg_err err;
+  struct rt_device *dev;    /* from sieve_device_open; released on close */
+  struct rt_cache *cache;   /* opened at first use (rt_ctx_cache) */
 };
 
 /* Records e (or clears the message when e->status is SIEVE_OK) and returns

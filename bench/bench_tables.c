@@ -1,0 +1,194 @@
+/*
+** Block-table build time on a real model shape, for every shipped pattern.
+**
+**   bench_tables [--shape NAME] [--runs N] [PATTERN_DIR]
+**
+** PATTERN_DIR defaults to $SIEVE_SOURCE_DIR/patterns, then ./patterns.
+** When no pattern loads, frame windows built directly in the IR stand in.
+** SIEVE_THREADS sets the builder's threads (default: online CPUs).
+** Prints, per pattern, the median build time over N runs, the head-average
+** density, and block counts summed over the distinct tables.
+*/
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_blocks.h"
+
+typedef struct result {
+  double ms;
+  sieve_tables_info info;
+  double density;
+  int64_t full, partial, empty;
+} result;
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Head-average density and block counts over distinct tables. */
+static void summarise(const sieve_tables *t, result *r) {
+  sieve_tables_info_get(t, &r->info);
+  r->density = 0;
+  r->full = r->partial = r->empty = 0;
+  for (int i = 0; i < r->info.tables; i++) {
+    sieve_table_view v;
+    sieve_tables_view(t, i, &v);
+    r->full += v.full_blocks;
+    r->partial += v.partial_blocks;
+    r->empty += v.empty_blocks;
+  }
+  for (int h = 0; h < r->info.heads; h++) {
+    sieve_table_view v;
+    sieve_tables_view(t, sieve_tables_head_table(t, h), &v);
+    r->density += v.density / r->info.heads;
+  }
+}
+
+static int bench(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *s, int runs, result *r) {
+  double *ms = malloc(sizeof(double) * (size_t)runs);
+  for (int i = 0; i < runs; i++) {
+    sieve_tables *t;
+    if (sieve_tables_build(ctx, p, s, 0, 0, &t) != SIEVE_OK) {
+      free(ms);
+      return -1;
+    }
+    sieve_tables_info info;
+    sieve_tables_info_get(t, &info);
+    ms[i] = info.build_ms;
+    if (i == runs - 1) summarise(t, r);
+    sieve_tables_free(t);
+  }
+  qsort(ms, (size_t)runs, sizeof(double), cmp_double);
+  r->ms = ms[runs / 2];
+  free(ms);
+  return 0;
+}
+
+static void print_header(const sieve_shape *s, const char *name, int runs) {
+  printf("shape %s: T%d Y%d X%d text %d, %d heads, %lld tokens; median of %d builds\n\n", name,
+         s->frames, s->height, s->width, s->text, s->heads, (long long)sieve_shape_tokens(s), runs);
+  printf("| pattern | tables | build ms | density | full | partial | empty | interval undecided | "
+         "refined full/empty/partial |\n");
+  printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+}
+
+static void print_row(const char *name, const result *r) {
+  printf("| %s | %d | %.2f | %.4f | %lld | %lld | %lld | %lld | %lld/%lld/%lld |\n", name, r->info.tables,
+         r->ms, r->density, (long long)r->full, (long long)r->partial, (long long)r->empty,
+         (long long)r->info.interval_undecided, (long long)r->info.refined_full,
+         (long long)r->info.refined_empty, (long long)r->info.refined_partial);
+}
+
+/* --------------------------------------------- IR frame windows (fallback) */
+
+static cg_pattern *frame_window(int w) {
+  cg_pattern *p = cg_pattern_new();
+  cg_graph *g = p->g;
+  cg_ref d = cg_un(g, CG_ABS, cg_bin(g, CG_SUB, cg_var_ref(g, CG_V_QT), cg_var_ref(g, CG_V_KT)));
+  cg_ref m = cg_bin(g, CG_OR, cg_bin(g, CG_LE, d, cg_const(g, w)),
+                    cg_bin(g, CG_OR, cg_var_ref(g, CG_V_QTEXT), cg_var_ref(g, CG_V_KTEXT)));
+  p->name = w == 1 ? "ir_frame_window_1" : "ir_frame_window_3";
+  p->nclasses = 1;
+  p->classes = cg_alloc(p->arena, sizeof(cg_class));
+  p->classes[0] = (cg_class){.name = "all", .layout = {.kind = CG_LAYOUT_IDENTITY}, .mask = m};
+  p->period = 1;
+  p->head_class = cg_alloc(p->arena, sizeof(int));
+  return p;
+}
+
+/* The same measurement through the internal builder, for patterns that did
+** not come from a script. */
+static int bench_ir(cg_pattern *p, const sieve_shape *s, int runs, result *r) {
+  double *ms = malloc(sizeof(double) * (size_t)runs);
+  cg_err e = {0};
+  for (int i = 0; i < runs; i++) {
+    cg_tableset *t;
+    if (cg_tables_build(p, s, 0, 0, &t, &e) != SIEVE_OK) {
+      fprintf(stderr, "%s: %s\n", p->name, e.msg);
+      free(ms);
+      return -1;
+    }
+    ms[i] = t->build_ms;
+    memset(r, 0, sizeof *r);
+    r->info = (sieve_tables_info){.heads = s->heads, .tables = t->ntables,
+                                  .interval_undecided = t->interval_undecided,
+                                  .refined_full = t->refined_full, .refined_empty = t->refined_empty,
+                                  .refined_partial = t->refined_partial};
+    for (int k = 0; k < t->ntables; k++) {
+      r->full += t->tables[k].nfull;
+      r->partial += t->tables[k].npart;
+      r->empty += t->tables[k].nempty;
+    }
+    for (int h = 0; h < s->heads; h++)
+      r->density += (double)t->tables[t->head_table[h]].allowed_pairs / ((double)t->seq * t->seq) / s->heads;
+    cg_tables_free(t);
+  }
+  qsort(ms, (size_t)runs, sizeof(double), cmp_double);
+  r->ms = ms[runs / 2];
+  free(ms);
+  return 0;
+}
+
+/* ------------------------------------------------------------------- main */
+
+static int lua_file(const struct dirent *d) {
+  size_t n = strlen(d->d_name);
+  return n > 4 && !strcmp(d->d_name + n - 4, ".lua");
+}
+
+static int bench_dir(sieve_ctx *ctx, const char *dir, const sieve_shape *s, int runs) {
+  struct dirent **ents;
+  int n = scandir(dir, &ents, lua_file, alphasort), done = 0;
+  for (int i = 0; i < n; i++) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, ents[i]->d_name);
+    sieve_pattern *p;
+    result r;
+    if (sieve_pattern_load(ctx, path, NULL, &p) != SIEVE_OK) {
+      fprintf(stderr, "%s: %s\n", path, sieve_errmsg(ctx));
+    } else {
+      if (bench(ctx, p, s, runs, &r)) fprintf(stderr, "%s: %s\n", path, sieve_errmsg(ctx));
+      else print_row(sieve_pattern_name(p), &r), done++;
+      sieve_pattern_free(p);
+    }
+    free(ents[i]);
+  }
+  if (n > 0) free(ents);
+  return done;
+}
+
+int main(int argc, char **argv) {
+  const char *shape_name = "hunyuan-720p", *dir = NULL;
+  int runs = 9;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--shape") && i + 1 < argc) shape_name = argv[++i];
+    else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
+    else dir = argv[i];
+  }
+  char buf[4096];
+  if (!dir && getenv("SIEVE_SOURCE_DIR")) {
+    snprintf(buf, sizeof buf, "%s/patterns", getenv("SIEVE_SOURCE_DIR"));
+    dir = buf;
+  }
+  if (!dir) dir = "patterns";
+  sieve_shape s;
+  sieve_ctx *ctx;
+  if (runs < 1 || sieve_shape_preset(shape_name, &s) != SIEVE_OK || sieve_open(&ctx) != SIEVE_OK) {
+    fprintf(stderr, "usage: bench_tables [--shape NAME] [--runs N] [PATTERN_DIR]\n");
+    return 2;
+  }
+  print_header(&s, shape_name, runs);
+  if (bench_dir(ctx, dir, &s, runs) == 0) {
+    for (int w = 1; w <= 3; w += 2) {
+      cg_pattern *p = frame_window(w);
+      result r;
+      if (!bench_ir(p, &s, runs, &r)) print_row(p->name, &r);
+      cg_pattern_free(p);
+    }
+  }
+  sieve_close(ctx);
+  return 0;
+}

@@ -1,0 +1,149 @@
+"""sieve beside torch SDPA (flash, cuDNN) and FlexAttention, in one run.
+
+For each model shape and pattern: sieve's generated kernel, torch's dense
+backends, and FlexAttention on sieve's own block mask (same full/partial
+blocks, the pattern's predicate as mask_mod). Times are
+triton.testing.do_bench medians over rotating input sets; TFLOP/s count
+4*B*H*S^2*D*density. Also checks sieve's output against the reference it is
+compared with. Usage: python3 bench/compare.py [--shapes a,b] [--out FILE]
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.attention.flex_attention import BlockMask, flex_attention
+import triton.testing
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sieve_ctypes import Sieve  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+flex = torch.compile(flex_attention, dynamic=False)
+
+
+def bench(fn, sets):
+    i = [0]
+
+    def step():
+        fn(*sets[i[0] % len(sets)])
+        i[0] += 1
+    return triton.testing.do_bench(step, warmup=25, rep=200, return_mode="median")
+
+
+def frame_of(shape):
+    hw, text = shape.height * shape.width, shape.text
+
+    def t(idx):
+        return torch.where(idx < text, -1, (idx - text) // hw)
+    return t
+
+
+def flex_mask(sv, pat, shape, window):
+    """BlockMask from sieve's tables; mask_mod = the same frame predicate."""
+    info, views, heads = sv.tables(pat, shape)
+    nq, H = info.q_blocks, shape.heads
+    kvn = torch.zeros(1, H, nq, dtype=torch.int32)
+    kvi = torch.zeros(1, H, nq, info.k_blocks, dtype=torch.int32)
+    fn = torch.zeros(1, H, nq, dtype=torch.int32)
+    fi = torch.zeros(1, H, nq, info.k_blocks, dtype=torch.int32)
+    for h in range(H):
+        full, part, _ = views[heads[h]]
+        for q in range(nq):
+            fn[0, h, q] = len(full[q])
+            fi[0, h, q, :len(full[q])] = torch.tensor(full[q], dtype=torch.int32)
+            kvn[0, h, q] = len(part[q])
+            kvi[0, h, q, :len(part[q])] = torch.tensor(part[q], dtype=torch.int32)
+    t = frame_of(shape)
+    text = shape.text
+
+    def mask_mod(b, h, qi, ki):
+        tq, tk = t(qi), t(ki)
+        return (qi < text) | (ki < text) | ((tq - tk).abs() <= window)
+    S = shape.tokens
+    bm = BlockMask.from_kv_blocks(kvn.cuda(), kvi.cuda(), fn.cuda(), fi.cuda(),
+                                  BLOCK_SIZE=(info.block_q, info.block_k), mask_mod=mask_mod,
+                                  seq_lengths=(S, S))
+    return bm
+
+
+def rel(a, b):
+    a, b = a.float(), b.float()
+    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+
+
+def run_shape(sv, name, rows, nsets):
+    shape = sv.shape(name)
+    B, H, S, D = 1, shape.heads, shape.tokens, shape.head_dim
+    sets = [[torch.randn(B, H, S, D, device="cuda", dtype=torch.bfloat16) for _ in range(3)]
+            for _ in range(nsets)]
+    o = torch.empty(B, H, S, D, device="cuda", dtype=torch.bfloat16)
+    lse = torch.empty(B, H, S, device="cuda", dtype=torch.float32)
+    stream = torch.cuda.current_stream().cuda_stream
+    flops = 4.0 * B * H * S * S * D
+
+    def add(pattern, kernel, density, ms, err=None):
+        tf = flops * density / (ms * 1e-3) / 1e12
+        rows.append((name, pattern, kernel, density, ms, tf, err))
+        print("%-14s %-12s %-14s %6.3f %9.3f ms %6.1f TFLOP/s %s" % (
+            name, pattern, kernel, density, ms, tf, "" if err is None else "rel.err %.1e" % err), flush=True)
+
+    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+        ref = F.scaled_dot_product_attention(*sets[0])
+        add("dense", "torch-flash", 1.0, bench(lambda q, k, v: F.scaled_dot_product_attention(q, k, v), sets))
+    with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+        add("dense", "torch-cudnn", 1.0, bench(lambda q, k, v: F.scaled_dot_product_attention(q, k, v), sets))
+
+    for pname, params, window in (("dense", {}, None), ("frame_window", {"window": 1}, 1),
+                                  ("frame_window", {"window": 3}, 3)):
+        label = pname if window is None else "frame±%d" % window
+        pat = sv.pattern(os.path.join(ROOT, "patterns", pname + ".lua"), **params)
+        plan = sv.plan(pat, shape, 0)
+        density = sv.lib.sieve_plan_density(plan)
+        q, k, v = sets[0]
+        o.fill_(float("nan"))
+        sv.attention(plan, q, k, v, o, lse, stream)
+        torch.cuda.synchronize()
+        if window is None:
+            err = rel(o, ref)
+        else:
+            bm = flex_mask(sv, pat, shape, window)
+            fref = flex(q, k, v, block_mask=bm)
+            err = rel(o, fref)
+            add(label, "flex", density, bench(lambda q, k, v: flex(q, k, v, block_mask=bm), sets))
+        add(label, "sieve %s" % "/".join(map(str, sv.plan_config(plan))), density,
+            bench(lambda q, k, v: sv.attention(plan, q, k, v, o, lse, stream), sets), err)
+        sv.lib.sieve_plan_free(plan)
+        sv.lib.sieve_pattern_free(pat)
+    del sets
+    torch.cuda.empty_cache()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shapes", default="wan-1.3b-480p,hunyuan-720p,cogvideox-1.5")
+    ap.add_argument("--sets", type=int, default=2)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    sv = Sieve()
+    rows = []
+    for name in a.shapes.split(","):
+        run_shape(sv, name, rows, a.sets)
+    lines = ["| shape | pattern | kernel | density | ms | TFLOP/s (active) | rel. err vs ref |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append("| %s | %s | %s | %.3f | %.3f | %.0f | %s |" % (
+            r[0], r[1], r[2], r[3], r[4], r[5], "" if r[6] is None else "%.1e" % r[6]))
+    text = "%s, %s, torch %s\n\n" % (time.strftime("%Y-%m-%d"), torch.cuda.get_device_name(), torch.__version__)
+    text += "\n".join(lines) + "\n"
+    print(text)
+    if a.out:
+        open(a.out, "w").write(text)
+
+
+if __name__ == "__main__":
+    main()

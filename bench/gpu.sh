@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs on a GPU machine over a build made elsewhere (bench/gpu_build.sh):
+# the GPU checks, then the benchmarks. Logs go to $OUT (or /tmp/sieve-gpu);
+# the short table comes last.
+#   bench/gpu.sh [BUILD_DIR] [tests|bench|all]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+B=${1:-.gpubuild}
+what=${2:-all}
+out=${OUT:-/tmp/sieve-gpu}
+mkdir -p "$out"
+export SIEVE_SOURCE_DIR=$PWD SIEVE_CACHE_DIR=${SIEVE_CACHE_DIR:-/tmp/sieve-cache} SIEVE_LIB_DIR=$B
+export PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,driver_version,clocks.sm --format=csv,noheader
+rc=0
+if [ "$what" != bench ]; then
+  "$B/gpu_tests" ${GPU_TESTS:-} 2>&1 | tee "$out/gpu_tests.log" | grep -v '^pass ' || true
+  tail -1 "$out/gpu_tests.log" | grep -q ' 0 failed' || rc=1
+fi
+if [ "$what" != tests ]; then
+  python3 bench/compare.py --out "$out/compare.md" ${COMPARE_ARGS:-} 2>&1 | tee "$out/compare.log" | tail -40
+fi
+exit $rc

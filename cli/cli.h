@@ -1,0 +1,141 @@
+/*
+** The `sieve` command: a host program over the public API (sieve.h).
+**
+** Each command lives in its own cmd_*.c and is one cli_cmd; main.c keeps the
+** table of them. Options are declared as data (cli_opt tables), so that
+** parsing and `--help` come from the same place and cannot drift apart.
+**
+** Exit codes: 0 success, 1 a runtime failure (no GPU, codegen failed, disk
+** full), 2 bad input (unknown option, bad number, broken script, ...). Every
+** failure prints one line, `sieve: <cause>`, on stderr.
+*/
+#ifndef CLI_H
+#define CLI_H
+
+#include <stdarg.h>
+
+#include "sieve.h"
+
+#define CLI_OK 0
+#define CLI_FAIL 1
+#define CLI_USAGE 2
+#define CLI_HELP_SHOWN (-1) /* cli_parse printed --help: exit 0 */
+
+#define CLI_MAX_PARAMS 64
+#define CLI_MAX_POS 8
+
+/* Option ids shared by every command; a command's own ids start at CLI_OPT_CMD. */
+enum {
+  CLI_OPT_HELP = 1,
+  CLI_OPT_SHAPE,
+  CLI_OPT_FRAMES,
+  CLI_OPT_HEIGHT,
+  CLI_OPT_WIDTH,
+  CLI_OPT_TEXT,
+  CLI_OPT_TEXT_AFTER,
+  CLI_OPT_HEADS,
+  CLI_OPT_HEAD_DIM,
+  CLI_OPT_STEP,
+  CLI_OPT_LAYER,
+  CLI_OPT_PARAM,
+  CLI_OPT_CMD = 100
+};
+
+typedef struct cli_opt {
+  int id;
+  const char *name;   /* "--png", or "-p" for a short-only option */
+  char short_name;    /* 'o' for -o; 0 for none */
+  const char *arg;    /* "FILE"; NULL for a flag */
+  const char *help;   /* one line; says the default */
+} cli_opt;
+
+/* Option groups a command accepts besides its own. */
+enum { CLI_G_PATTERN = 1, CLI_G_SHAPE = 2, CLI_G_STEP = 4 };
+
+typedef struct cli_cmd {
+  const char *name;
+  const char *summary;   /* one line, for `sieve --help` */
+  const char *usage;     /* after "sieve NAME " */
+  const char *about;     /* a paragraph for `sieve NAME --help` */
+  const cli_opt *opts;   /* the command's own; ends with id 0 */
+  unsigned groups;
+  const char *examples;  /* lines, each a full command */
+  int (*run)(int argc, char **argv);
+} cli_cmd;
+
+/* What the shared options collected. Unset numbers are -1. */
+typedef struct cli_common {
+  const char *shape_name;
+  int frames, height, width, text, text_after, heads, head_dim;
+  int step, layer;
+  const char *params[CLI_MAX_PARAMS + 1]; /* NULL-terminated "k=v" */
+  int nparams;
+  const char *pos[CLI_MAX_POS];           /* positional arguments */
+  int npos;
+} cli_common;
+
+/* Handles one of the command's own options; returns CLI_OK or CLI_USAGE
+** (having printed why). */
+typedef int (*cli_opt_fn)(void *self, int id, const char *val);
+
+/*
+** Parses argv[1..] (argv[0] is the command name). Shared options fill *com;
+** the command's own go to fn. Returns CLI_OK, CLI_USAGE (message printed),
+** or CLI_HELP_SHOWN.
+*/
+int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_common *com,
+              cli_opt_fn fn, void *self);
+void cli_common_init(cli_common *com);
+void cli_help(const cli_cmd *cmd);
+
+/* Prints "sieve: <fmt>" on stderr and returns code. */
+int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reports a failed library call: the first line of sieve_errmsg(ctx) (or
+** the status's words), prefixed by `what` when given. Returns the exit code
+** the status deserves. */
+int cli_lib_fail(sieve_ctx *ctx, sieve_status st, const char *what);
+/* The same for a message that did not come through a context. */
+int cli_status_fail(sieve_status st, const char *msg, const char *what);
+int cli_exit_code(sieve_status st);
+
+/* Whole-number option values: "-3" and "12x" are told apart from numbers. */
+int cli_int(const char *opt, const char *s, int min, int max, int *out);
+
+/* ------------------------------------------------------------ shapes */
+
+/* The shape the shared options describe, checked by sieve_shape_check.
+** desc (may be NULL) receives a one-line description. */
+int cli_shape(sieve_ctx *ctx, const cli_common *com, sieve_shape *out, char *desc,
+              size_t desclen);
+/* "wan-1.3b-480p (T21 Y30 X52, 12 heads, D128)" for help texts. */
+void cli_shape_describe(const sieve_shape *s, char *buf, size_t len);
+
+/* ----------------------------------------------------------- patterns */
+
+/*
+** Turns PATTERN (a path, or the bare name of a shipped pattern) into a file
+** path in buf. Bare names are looked up in $SIEVE_PATTERNS, then
+** <exe dir>/../patterns, then the source tree's patterns/.
+*/
+int cli_pattern_path(const char *arg, char *buf, size_t len);
+/* Resolves, checks readability, and loads with com->params. */
+int cli_pattern_load(sieve_ctx *ctx, const cli_common *com, sieve_pattern **out,
+                     char *path, size_t pathlen);
+/* The first patterns directory that exists, or NULL. */
+const char *cli_patterns_dir(char *buf, size_t len);
+/* Space-separated names of the shipped patterns ("" when none found). */
+void cli_pattern_names(char *buf, size_t len);
+
+/* ----------------------------------------------------------- configs */
+
+/* Parses "bm=128,bn=64,warps=4,stages=2" (any subset; block_m and block_n
+** are accepted too) into *cfg, leaving the fields it does not name. */
+int cli_config(const char *opt, const char *spec, sieve_config *cfg);
+
+/* -------------------------------------------------------------- misc */
+
+double cli_now_ms(void);
+/* Writes len bytes to path ("-" is stdout). Returns an exit code. */
+int cli_write_file(const char *path, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,142 @@
+/*
+** The text report of `sieve show`. Block counts of a table are per head;
+** totals multiply them by the heads that share the table, since that is the
+** work the kernel does.
+*/
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "show.h"
+
+/* ------------------------------------------------------- head ranges */
+
+static void append(char *buf, size_t len, const char *item) {
+  size_t used = strlen(buf);
+  if (used + 1 < len) snprintf(buf + used, len - used, "%s%s", used ? ", " : "", item);
+}
+
+/* The last index of an arithmetic run of at least three starting at i, or i. */
+static int run_end(const int *h, int n, int i) {
+  if (i + 2 >= n) return i;
+  int s = h[i + 1] - h[i], j = i + 1;
+  while (j + 1 < n && h[j + 1] - h[j] == s) j++;
+  return j - i >= 2 ? j : i;
+}
+
+/*
+** Runs become "a-b" (step 1) or "a-b/s", so heads split by a period
+** (alternating classes) read as one item instead of a dozen.
+*/
+static void compact(const int *h, int n, char *buf, size_t len) {
+  char item[48];
+  buf[0] = 0;
+  for (int i = 0; i < n;) {
+    int j = run_end(h, n, i), s = j > i ? h[i + 1] - h[i] : 0;
+    if (j == i) snprintf(item, sizeof item, "%d", h[i]);
+    else if (s == 1) snprintf(item, sizeof item, "%d-%d", h[i], h[j]);
+    else snprintf(item, sizeof item, "%d-%d/%d", h[i], h[j], s);
+    append(buf, len, item);
+    i = j + 1;
+  }
+}
+
+void show_heads(const sieve_tables *t, int heads, int table, char *buf, size_t len) {
+  int *h = malloc(sizeof(int) * (size_t)(heads > 0 ? heads : 1));
+  int n = 0;
+  buf[0] = 0;
+  if (!h) return;
+  for (int i = 0; i < heads; i++)
+    if (sieve_tables_head_table(t, i) == table) h[n++] = i;
+  compact(h, n, buf, len);
+  free(h);
+}
+
+/* ------------------------------------------------------------ report */
+
+static const char *or_dash(const char *s) { return s && *s ? s : "-"; }
+
+static void header(const show_input *in, const sieve_tables_info *inf) {
+  int64_t pairs = (int64_t)inf->q_blocks * inf->k_blocks;
+  printf("pattern   %s  (%s)  ir %016" PRIx64 "\n", or_dash(sieve_pattern_name(in->pattern)),
+         in->path, sieve_pattern_hash(in->pattern));
+  printf("shape     %s\n", in->shape_desc);
+  printf("tokens    %" PRId64 ", step %d, layer %d\n", sieve_shape_tokens(in->shape), in->step,
+         in->layer);
+  printf("blocks    %d query x %d key blocks of %dx%d tokens = %" PRId64 " pairs per head\n",
+         inf->q_blocks, inf->k_blocks, inf->block_q, inf->block_k, pairs);
+}
+
+/* One row per distinct table; adds its blocks, times its heads, to tot[3]. */
+static int table_rows(const show_input *in, const sieve_tables_info *inf, int64_t tot[3]) {
+  char heads[512];
+  printf("\ntable  class        layout       density        full     partial       empty  heads\n");
+  for (int i = 0; i < inf->tables; i++) {
+    sieve_table_view v;
+    if (sieve_tables_view(in->tables, i, &v) != SIEVE_OK)
+      return cli_fail(CLI_FAIL, "block tables: no view of table %d", i);
+    int nh = 0;
+    for (int h = 0; h < inf->heads; h++) nh += sieve_tables_head_table(in->tables, h) == i;
+    tot[0] += v.full_blocks * nh;
+    tot[1] += v.partial_blocks * nh;
+    tot[2] += v.empty_blocks * nh;
+    show_heads(in->tables, inf->heads, i, heads, sizeof heads);
+    printf("%5d  %-12s %-12s %6.2f%%  %10" PRId64 "  %10" PRId64 "  %10" PRId64 "  %s\n", i,
+           or_dash(v.klass), or_dash(v.layout), 100 * v.density, v.full_blocks, v.partial_blocks,
+           v.empty_blocks, heads);
+  }
+  return CLI_OK;
+}
+
+/* Runs of consecutive heads with one table, wrapped to fit a terminal. */
+static double head_densities(const show_input *in, const sieve_tables_info *inf) {
+  double sum = 0;
+  int col = 0;
+  printf("\ndensity per head:\n");
+  for (int h = 0; h < inf->heads;) {
+    int tab = sieve_tables_head_table(in->tables, h), e = h;
+    while (e + 1 < inf->heads && sieve_tables_head_table(in->tables, e + 1) == tab) e++;
+    sieve_table_view v;
+    double d = sieve_tables_view(in->tables, tab, &v) == SIEVE_OK ? v.density : 0;
+    sum += d * (e - h + 1);
+    char item[64];
+    int n = e > h ? snprintf(item, sizeof item, "%d-%d %.2f%%", h, e, 100 * d)
+                  : snprintf(item, sizeof item, "%d %.2f%%", h, 100 * d);
+    if (col && col + n + 3 > 78) {
+      printf("\n");
+      col = 0;
+    }
+    col += printf("%s%s", col ? "   " : "  ", item);
+    h = e + 1;
+  }
+  printf("\n");
+  return inf->heads ? sum / inf->heads : 0;
+}
+
+static void totals(const sieve_tables_info *inf, const int64_t tot[3], double density,
+                   double load_ms) {
+  int64_t all = tot[0] + tot[1] + tot[2];
+  double visited = all ? 100.0 * (double)(tot[0] + tot[1]) / (double)all : 0;
+  printf("\ntotal     density %.2f%% over %d heads; %d distinct table%s\n", 100 * density,
+         inf->heads, inf->tables, inf->tables == 1 ? "" : "s");
+  printf("          blocks, all heads: %" PRId64 " full, %" PRId64 " partial, %" PRId64
+         " empty (kernel visits %.2f%%)\n", tot[0], tot[1], tot[2], visited);
+  printf("time      tables %.1f ms, script %.1f ms\n", inf->build_ms, load_ms);
+  printf("classify  interval test: %" PRId64 " full, %" PRId64 " empty, %" PRId64 " undecided\n",
+         inf->interval_full, inf->interval_empty, inf->interval_undecided);
+  printf("          refined undecided: %" PRId64 " full, %" PRId64 " empty, %" PRId64
+         " partial\n", inf->refined_full, inf->refined_empty, inf->refined_partial);
+}
+
+int show_text(const show_input *in) {
+  sieve_tables_info inf;
+  int64_t tot[3] = {0, 0, 0};
+  sieve_tables_info_get(in->tables, &inf);
+  header(in, &inf);
+  if (table_rows(in, &inf, tot)) return CLI_FAIL;
+  double density = head_densities(in, &inf);
+  totals(&inf, tot, density, in->load_ms);
+  return CLI_OK;
+}

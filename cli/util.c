@@ -1,0 +1,62 @@
+/*
+** Failure reporting, exit codes, time and output files.
+*/
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+int cli_fail(int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("sieve: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  return code;
+}
+
+/* Bad input is the user's to fix (2); the rest is the machine's (1). */
+int cli_exit_code(sieve_status st) {
+  switch (st) {
+  case SIEVE_OK: return CLI_OK;
+  case SIEVE_ERR_ARG:
+  case SIEVE_ERR_SCRIPT:
+  case SIEVE_ERR_LIMIT:
+  case SIEVE_ERR_SHAPE:
+  case SIEVE_ERR_IO: return CLI_USAGE;
+  default: return CLI_FAIL;
+  }
+}
+
+/* The cause is one line: a Lua traceback after the first line names
+** sieve's own frames, which would only bury the script's file:line. */
+int cli_status_fail(sieve_status st, const char *msg, const char *what) {
+  if (!msg || !*msg) msg = sieve_strerror(st);
+  int n = (int)strcspn(msg, "\n");
+  if (what) return cli_fail(cli_exit_code(st), "%s: %.*s", what, n, msg);
+  return cli_fail(cli_exit_code(st), "%.*s", n, msg);
+}
+
+int cli_lib_fail(sieve_ctx *ctx, sieve_status st, const char *what) {
+  return cli_status_fail(st, ctx ? sieve_errmsg(ctx) : NULL, what);
+}
+
+double cli_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+int cli_write_file(const char *path, const void *data, size_t len) {
+  int to_stdout = !strcmp(path, "-");
+  FILE *f = to_stdout ? stdout : fopen(path, "wb");
+  if (!f) return cli_fail(CLI_USAGE, "cannot write '%s': %s", path, strerror(errno));
+  int bad = fwrite(data, 1, len, f) != len;
+  bad |= to_stdout ? fflush(f) != 0 : fclose(f) != 0;
+  if (bad) return cli_fail(CLI_FAIL, "writing '%s' failed: %s", path, strerror(errno));
+  return CLI_OK;
+}

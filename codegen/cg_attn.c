@@ -1,0 +1,498 @@
+/*
+** Block-sparse flash attention, forward, written in tile operations.
+**
+** A CTA owns block_m query positions of one (batch, head); warp w owns rows
+** w * rw .. w * rw + rw of them. For every key block of the CTA's table row:
+**
+**   S  = Q K^T                 Q fragments stay in registers when they fit
+**   S  = -inf where masked     partial blocks and the ragged last block only
+**   m' = max(m, rowmax(S) * c)            c = scale * log2(e)
+**   P  = 2^(S * c - m'),  l = l * 2^(m - m') + rowsum(P),  O = O * 2^(m - m')
+**   O += P V                   P stays in registers as the A operand
+**
+** K and V arrive through a `stages`-deep cp.async pipeline, K and V of a
+** block in separate groups, so S is computed while V is still landing.
+** The end divides O by l and writes LSE = (m + log2 l) * ln 2; a row that
+** saw no allowed key has l = 0 and writes O = 0, LSE = -inf.
+*/
+#include "cg_attn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_lower.h"
+#include "cg_tile.h"
+
+#define LOG2E 1.4426950408889634
+#define LN2 0.6931471805599453
+#define SMEM_MAX (227 * 1024)
+#define ACC_REGS_MAX 192   /* f32 accumulator registers a thread may hold */
+#define QREG_BUDGET 160    /* ... and with Q fragments kept in registers too */
+#define MAX_SLACK 8.0      /* log2 units the running max may lag the true one */
+
+enum {
+  P_Q, P_K, P_V, P_O, P_LSE,
+  P_QSB, P_QSH, P_QSS, P_KSB, P_KSH, P_KSS, P_VSB, P_VSH, P_VSS, P_OSB, P_OSH, P_OSS,
+  P_TABS, P_HEAD_OFF, P_STEP, P_LAYER, P_SCALE, NPARAMS
+};
+
+static const char *const param_names[NPARAMS] = {
+  "q", "k", "v", "o", "lse", "q_sb", "q_sh", "q_ss", "k_sb", "k_sh", "k_ss",
+  "v_sb", "v_sh", "v_ss", "o_sb", "o_sh", "o_ss", "tabs", "head_off", "step", "layer", "scale",
+};
+
+typedef struct attn {
+  const cg_attn_spec *spec;
+  sieve_shape sh;
+  int d, bm, bn, warps, stages, rw, q_regs;
+  int64_t seq;
+  int nq, sub;                 /* table query blocks; kernel key blocks per table block */
+  int64_t q_limit, k_limit;    /* cg_gv limits: 0 when no position can pass seq */
+  cg_em em;
+  cg_tk tk;
+  cg_lower *mask, *qidx, *kidx;  /* NULL: dense mask, identity layouts */
+  LLVMValueRef prm[NPARAMS];
+  LLVMValueRef head, batch, q0, c, row0;
+  LLVMValueRef qb, kb, vb, ob;  /* the (batch, head) slices */
+  LLVMValueRef tab, start, nblk, nfull;
+  cg_reg kbq[4];               /* kbq[i]: key block of iteration j + i, loaded ahead */
+  int q_bytes, kv_bytes;
+  cg_st sq;
+  cg_ra qa, pa;
+  cg_rt o, s;
+  cg_rv m, l, mx, base, alpha;
+} attn;
+
+#define EM (&a->em)
+#define TK (&a->tk)
+
+/* ------------------------------------------------------------- checks */
+
+static int q_in_regs(int rw, int d, int bn) { return rw * (d + bn) / 32 + rw * d / 64 <= QREG_BUDGET; }
+
+size_t cg_attn_smem_bytes(const cg_attn_spec *s) {
+  size_t d = (size_t)s->shape.head_dim;
+  return (size_t)s->cfg.block_m * d * 2 + (size_t)s->cfg.stages * 2 * (size_t)s->cfg.block_n * d * 2;
+}
+
+static int one_of(int v, const int *set, int n) {
+  for (int i = 0; i < n; i++)
+    if (v == set[i]) return 1;
+  return 0;
+}
+
+sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
+  static const int bms[] = {64, 128}, bns[] = {32, 64, 128}, ws[] = {4, 8}, sts[] = {1, 2, 3};
+  const cg_attn_config *c = &s->cfg;
+  if (!s->pattern) return cg_fail(e, SIEVE_ERR_ARG, "attention kernel: no pattern");
+  if (cg_shape_check(&s->shape, e)) return e ? e->status : SIEVE_ERR_SHAPE;
+  if (!one_of(c->block_m, bms, 2)) return cg_fail(e, SIEVE_ERR_ARG, "config: block_m must be 64 or 128 (got %d)", c->block_m);
+  if (!one_of(c->block_n, bns, 3)) return cg_fail(e, SIEVE_ERR_ARG, "config: block_n must be 32, 64 or 128 (got %d)", c->block_n);
+  if (!one_of(c->warps, ws, 2)) return cg_fail(e, SIEVE_ERR_ARG, "config: warps must be 4 or 8 (got %d)", c->warps);
+  if (!one_of(c->stages, sts, 3)) return cg_fail(e, SIEVE_ERR_ARG, "config: stages must be 1, 2 or 3 (got %d)", c->stages);
+  int rw = c->block_m / c->warps, d = s->shape.head_dim;
+  if (rw % 16)
+    return cg_fail(e, SIEVE_ERR_ARG, "config: block_m %d over %d warps gives %d rows per warp; a warp's rows must be a multiple of 16 (the mma tile height)",
+                   c->block_m, c->warps, rw);
+  if (s->pattern->block_q % c->block_m)
+    return cg_fail(e, SIEVE_ERR_ARG, "config: block_m %d must divide the pattern's query block %d", c->block_m, s->pattern->block_q);
+  if (s->pattern->block_k % c->block_n)
+    return cg_fail(e, SIEVE_ERR_ARG, "config: block_n %d must divide the pattern's key block %d", c->block_n, s->pattern->block_k);
+  int acc = rw * (d + c->block_n) / 32;
+  if (acc > ACC_REGS_MAX)
+    return cg_fail(e, SIEVE_ERR_ARG, "config: %d rows per warp x (head_dim %d + block_n %d) needs %d accumulator registers per thread (at most %d); use more warps or a smaller block_n",
+                   rw, d, c->block_n, acc, ACC_REGS_MAX);
+  if (cg_attn_smem_bytes(s) > SMEM_MAX)
+    return cg_fail(e, SIEVE_ERR_ARG, "config: needs %zu bytes of shared memory (at most %d)", cg_attn_smem_bytes(s), SMEM_MAX);
+  return SIEVE_OK;
+}
+
+cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
+  cg_attn_config c = {128, 64, 4, 2};
+  int bq = s->pattern ? s->pattern->block_q : 128, bk = s->pattern ? s->pattern->block_k : 128;
+  if (bq % 128) c.block_m = 64;
+  while (c.block_n > 32 && bk % c.block_n) c.block_n /= 2;
+  return c;
+}
+
+/* ------------------------------------------------------------ pieces */
+
+static LLVMValueRef param(attn *a, int i) { return a->prm[i]; }
+
+static LLVMValueRef lower_idx(attn *a, cg_lower *l, cg_var v, LLVMValueRef pos) {
+  LLVMValueRef vars[CG_NVARS] = {0};
+  vars[v] = pos;
+  vars[CG_V_HEAD] = a->head;
+  vars[CG_V_STEP] = param(a, P_STEP);
+  vars[CG_V_LAYER] = param(a, P_LAYER);
+  return cg_lower_emit(l, EM, vars);
+}
+
+static LLVMValueRef row_q(void *ctx, LLVMValueRef pos) { attn *a = ctx; return lower_idx(a, a->qidx, CG_V_QPOS, pos); }
+static LLVMValueRef row_k(void *ctx, LLVMValueRef pos) { attn *a = ctx; return lower_idx(a, a->kidx, CG_V_KPOS, pos); }
+
+static cg_gv view(attn *a, LLVMValueRef base, int p_ss, LLVMValueRef pos0, int keys) {
+  cg_gv g = {base, param(a, p_ss), pos0, keys ? a->k_limit : a->q_limit, NULL, a};
+  if (keys ? a->kidx != NULL : a->qidx != NULL) g.row_of = keys ? row_k : row_q;
+  return g;
+}
+
+/* Element offset of slice (batch, head) of tensor t with strides at p_sb, p_sb + 1. */
+static LLVMValueRef slice(attn *a, int p_t, int p_sb) {
+  LLVMValueRef off = CG_ADD(EM, CG_MUL(EM, CG_ZEXT64(EM, a->batch), param(a, p_sb)),
+                            CG_MUL(EM, CG_ZEXT64(EM, a->head), param(a, p_sb + 1)));
+  return cg_gep(EM, EM->t_i16, param(a, p_t), off);
+}
+
+static LLVMValueRef tab_at(attn *a, LLVMValueRef i) {
+  return cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, a->tab, i));
+}
+
+/* The kernel key block of iteration j (sub-block j % sub of table entry
+** j / sub); 0 past the row's end, where the table may end too. */
+static LLVMValueRef key_block(attn *a, LLVMValueRef j) {
+  cg_reg kb = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
+  cg_if c;
+  cg_if_begin(EM, &c, CG_ICMP(EM, LLVMIntSLT, j, a->nblk));
+  LLVMValueRef ent = CG_ADD(EM, a->start, CG_UDIV(EM, j, cg_i32(EM, a->sub)));
+  LLVMValueRef t = tab_at(a, CG_ADD(EM, ent, cg_i32(EM, 2 * a->nq + 1)));
+  cg_rset(EM, kb, CG_ADD(EM, CG_MUL(EM, t, cg_i32(EM, a->sub)), CG_UREM(EM, j, cg_i32(EM, a->sub))));
+  cg_if_end(EM, &c);
+  return cg_rget(EM, kb);
+}
+
+static LLVMValueRef stage_off(attn *a, LLVMValueRef j) {
+  LLVMValueRef st = CG_UREM(EM, j, cg_i32(EM, a->stages));
+  return CG_ADD(EM, cg_i32(EM, a->q_bytes), CG_MUL(EM, st, cg_i32(EM, 2 * a->kv_bytes)));
+}
+
+static cg_st kv_tile(attn *a, LLVMValueRef j, int v) {
+  cg_st t = {CG_ADD(EM, stage_off(a, j), cg_i32(EM, v * a->kv_bytes)), a->bn, a->d};
+  return t;
+}
+
+/* K and V of iteration j (key block kb) into its stage, as two copy groups
+** (empty past the end). */
+static void issue_kv(attn *a, LLVMValueRef j, LLVMValueRef kb) {
+  for (int v = 0; v < 2; v++) {
+    cg_if c;
+    cg_if_begin(EM, &c, CG_ICMP(EM, LLVMIntSLT, j, a->nblk));
+    LLVMValueRef pos0 = CG_MUL(EM, kb, cg_i32(EM, a->bn));
+    cg_st dst = kv_tile(a, j, v);
+    cg_gv src = view(a, v ? a->vb : a->kb, v ? P_VSS : P_KSS, pos0, 1);
+    cg_copy_async(TK, &dst, &src);
+    cg_if_end(EM, &c);
+    cg_copy_commit(TK);
+  }
+}
+
+/* ------------------------------------------------------------- masking */
+
+typedef struct mctx {
+  attn *a;
+  LLVMValueRef q0, k0;  /* positions of the warp's first row and the block's first key */
+  int mask, bounds;
+} mctx;
+
+static LLVMValueRef keep(void *ctx, LLVMValueRef row, LLVMValueRef col) {
+  mctx *m = ctx;
+  attn *a = m->a;
+  LLVMValueRef kpos = CG_ADD(EM, m->k0, col), r = NULL;
+  if (m->mask) {
+    LLVMValueRef vars[CG_NVARS] = {0};
+    vars[CG_V_QPOS] = CG_ADD(EM, m->q0, row);
+    vars[CG_V_KPOS] = kpos;
+    vars[CG_V_HEAD] = a->head;
+    vars[CG_V_STEP] = param(a, P_STEP);
+    vars[CG_V_LAYER] = param(a, P_LAYER);
+    r = cg_lower_emit(a->mask, EM, vars);
+  }
+  if (m->bounds) {
+    LLVMValueRef in = CG_ICMP(EM, LLVMIntSLT, kpos, cg_i32(EM, a->seq));
+    r = r ? CG_AND(EM, r, in) : in;
+  }
+  return r;
+}
+
+/* Partial blocks get the compiled mask; a block reaching past the sequence
+** gets the bounds test; full blocks inside it get nothing. */
+static void mask_block(attn *a, LLVMValueRef j, LLVMValueRef kb) {
+  int ragged = a->k_limit != 0;
+  if (!a->mask && !ragged) return;
+  LLVMValueRef k0 = CG_MUL(EM, kb, cg_i32(EM, a->bn));
+  mctx mm = {a, a->row0, k0, 1, ragged}, mb = {a, a->row0, k0, 0, 1};
+  LLVMValueRef ninf = cg_fneg_inf(EM);
+  cg_if part, tail;
+  if (a->mask) {
+    LLVMValueRef ent = CG_UDIV(EM, j, cg_i32(EM, a->sub));
+    cg_if_begin(EM, &part, CG_ICMP(EM, LLVMIntSGE, ent, a->nfull));
+    cg_rt_mask(TK, &a->s, keep, &mm, ninf);
+    if (ragged) cg_if_else(EM, &part);
+  }
+  if (ragged) {
+    LLVMValueRef past = CG_ICMP(EM, LLVMIntSGT, CG_ADD(EM, k0, cg_i32(EM, a->bn)), cg_i32(EM, a->seq));
+    cg_if_begin(EM, &tail, past);
+    cg_rt_mask(TK, &a->s, keep, &mb, ninf);
+    cg_if_end(EM, &tail);
+  }
+  if (a->mask) cg_if_end(EM, &part);
+}
+
+/* ------------------------------------------------------------- softmax */
+
+static LLVMValueRef finite_base(attn *a, LLVMValueRef m) {
+  return CG_SEL(EM, CG_FCMP(EM, LLVMRealOEQ, m, cg_fneg_inf(EM)), cg_f32(EM, 0), m);
+}
+
+/*
+** The running max m only moves when some row of the warp has grown past it
+** by more than MAX_SLACK: until then P = 2^(S c - m) stays below 2^MAX_SLACK
+** and O, l need no rescaling, which saves a multiply per O element on most
+** blocks. Rows that have seen only -inf use base 0, so 2^(x - base) is 0 and
+** never (-inf) - (-inf).
+*/
+static void online_softmax(attn *a) {
+  int rows = a->rw / 8;
+  cg_row_max(TK, &a->mx, &a->s);
+  LLVMValueRef grow = LLVMConstInt(EM->t_i1, 0, 0);
+  for (int i = 0; i < rows; i++) {
+    LLVMValueRef mo = cg_rv_get(TK, &a->m, i);
+    LLVMValueRef mn = cg_fmax(EM, mo, CG_FMUL(EM, cg_rv_get(TK, &a->mx, i), a->c));
+    cg_rv_set(TK, &a->mx, i, mn);
+    grow = CG_OR(EM, grow, CG_FCMP(EM, LLVMRealOGT, mn, CG_FADD(EM, mo, cg_f32(EM, MAX_SLACK))));
+  }
+  cg_if rescale;
+  cg_if_begin(EM, &rescale, cg_vote_any(EM, grow));
+  for (int i = 0; i < rows; i++) {
+    LLVMValueRef mo = cg_rv_get(TK, &a->m, i), mn = cg_rv_get(TK, &a->mx, i);
+    LLVMValueRef alpha = cg_ex2(EM, CG_FSUB(EM, mo, finite_base(a, mn)));
+    cg_rv_set(TK, &a->m, i, mn);
+    cg_rv_set(TK, &a->alpha, i, alpha);
+    cg_rv_set(TK, &a->l, i, CG_FMUL(EM, cg_rv_get(TK, &a->l, i), alpha));
+  }
+  cg_rt_mul_rows(TK, &a->o, &a->alpha);
+  cg_if_end(EM, &rescale);
+  for (int i = 0; i < rows; i++) cg_rv_set(TK, &a->base, i, finite_base(a, cg_rv_get(TK, &a->m, i)));
+  cg_rt_exp2_rows(TK, &a->s, a->c, &a->base);
+  cg_row_sum_part(TK, &a->l, &a->s);
+}
+
+/* -------------------------------------------------------------- phases */
+
+static void setup(attn *a) {
+  a->batch = cg_sreg_read(EM, CG_CTAID_Z);
+  a->head = cg_sreg_read(EM, CG_CTAID_Y);
+  LLVMValueRef qblk = cg_sreg_read(EM, CG_CTAID_X);
+  a->q0 = CG_MUL(EM, qblk, cg_i32(EM, a->bm));
+  a->row0 = CG_ADD(EM, a->q0, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)));
+  a->c = CG_FMUL(EM, param(a, P_SCALE), cg_f32(EM, LOG2E));
+  a->qb = slice(a, P_Q, P_QSB);
+  a->kb = slice(a, P_K, P_KSB);
+  a->vb = slice(a, P_V, P_VSB);
+  a->ob = slice(a, P_O, P_OSB);
+  LLVMValueRef hoff = cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, param(a, P_HEAD_OFF), a->head));
+  a->tab = cg_gep(EM, EM->t_i32, param(a, P_TABS), hoff);
+  LLVMValueRef tq = CG_UDIV(EM, qblk, cg_i32(EM, a->spec->pattern->block_q / a->bm));
+  a->start = tab_at(a, tq);
+  LLVMValueRef end = tab_at(a, CG_ADD(EM, tq, cg_i32(EM, 1)));
+  a->nfull = tab_at(a, CG_ADD(EM, tq, cg_i32(EM, a->nq + 1)));
+  a->nblk = CG_MUL(EM, CG_SUB(EM, end, a->start), cg_i32(EM, a->sub));
+  a->sq = (cg_st){cg_i32(EM, 0), a->bm, a->d};
+}
+
+static void init_state(attn *a) {
+  LLVMValueRef zero = cg_f32(EM, 0), ninf = cg_fneg_inf(EM);
+  cg_rt_init(TK, &a->o, a->rw, a->d, zero);
+  cg_rt_init(TK, &a->s, a->rw, a->bn, NULL);
+  cg_ra_init(TK, &a->pa, a->rw, a->bn);
+  if (a->q_regs) cg_ra_init(TK, &a->qa, a->rw, a->d);
+  cg_rv_init(TK, &a->m, a->rw, ninf);
+  cg_rv_init(TK, &a->l, a->rw, zero);
+  cg_rv_init(TK, &a->mx, a->rw, NULL);
+  cg_rv_init(TK, &a->base, a->rw, NULL);
+  cg_rv_init(TK, &a->alpha, a->rw, NULL);
+}
+
+/* Q, then the first stages - 1 key blocks, in flight before the loop. */
+static void prologue(attn *a) {
+  cg_gv q = view(a, a->qb, P_QSS, a->q0, 0);
+  cg_copy_async(TK, &a->sq, &q);
+  cg_copy_commit(TK);
+  for (int i = 0; i < a->stages; i++) a->kbq[i] = cg_reg_new(EM, EM->t_i32, key_block(a, cg_i32(EM, i)));
+  for (int i = 0; i < a->stages - 1; i++) issue_kv(a, cg_i32(EM, i), cg_rget(EM, a->kbq[i]));
+  if (a->q_regs) {
+    cg_copy_wait(TK, 2 * (a->stages - 1));
+    cg_sync(TK);
+    cg_st mine = cg_st_rows(TK, &a->sq, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)), a->rw);
+    cg_load_a(TK, &a->qa, &mine);
+  }
+}
+
+/* One key block. Copy groups in flight, oldest first: K_j V_j K_j+1 V_j+1 ...
+** The table entry a later iteration needs is loaded one iteration early,
+** so no copy waits on a global load. */
+static void key_step(attn *a, LLVMValueRef j) {
+  int st = a->stages;
+  LLVMValueRef kb = cg_rget(EM, a->kbq[0]), ahead = key_block(a, CG_ADD(EM, j, cg_i32(EM, st)));
+  if (st == 1) {
+    cg_sync(TK);  /* everyone is done with the single stage */
+    issue_kv(a, j, kb);
+  }
+  cg_copy_wait(TK, st == 1 ? 1 : 2 * st - 3);
+  cg_sync(TK);  /* K_j visible to all; stage j - 1 free */
+  if (st > 1) issue_kv(a, CG_ADD(EM, j, cg_i32(EM, st - 1)), cg_rget(EM, a->kbq[st - 1]));
+  cg_st k = kv_tile(a, j, 0), v = kv_tile(a, j, 1);
+  cg_st mine = cg_st_rows(TK, &a->sq, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)), a->rw);
+  cg_rt_fill(TK, &a->s, cg_f32(EM, 0));
+  cg_mma_abt(TK, &a->s, a->q_regs ? &a->qa : NULL, &mine, &k);
+  mask_block(a, j, kb);
+  online_softmax(a);
+  cg_rt_to_a(TK, &a->pa, &a->s);
+  cg_copy_wait(TK, st == 1 ? 0 : 2 * st - 2);
+  cg_sync(TK);  /* V_j visible to all */
+  cg_mma_ab(TK, &a->o, &a->pa, &v);
+  for (int i = 0; i + 1 < st; i++) cg_rset(EM, a->kbq[i], cg_rget(EM, a->kbq[i + 1]));
+  cg_rset(EM, a->kbq[st - 1], ahead);
+}
+
+static void epilogue(attn *a) {
+  cg_copy_wait(TK, 0);
+  cg_rv_quad_sum(TK, &a->l);
+  LLVMValueRef zero = cg_f32(EM, 0), one = cg_f32(EM, 1), ninf = cg_fneg_inf(EM);
+  LLVMValueRef lse[8];
+  for (int i = 0; i < a->rw / 8; i++) {
+    LLVMValueRef l = cg_rv_get(TK, &a->l, i), any = CG_FCMP(EM, LLVMRealOGT, l, zero);
+    cg_rv_set(TK, &a->alpha, i, CG_SEL(EM, any, LLVMBuildFDiv(EM->b, one, l, ""), zero));
+    LLVMValueRef v = CG_FMUL(EM, CG_FADD(EM, cg_rv_get(TK, &a->m, i), cg_lg2(EM, l)), cg_f32(EM, LN2));
+    lse[i] = CG_SEL(EM, any, v, ninf);
+  }
+  cg_rt_mul_rows(TK, &a->o, &a->alpha);
+  cg_gv o = view(a, a->ob, P_OSS, a->q0, 0);
+  cg_rt_store(TK, &a->o, &o, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)));
+  /* LSE: the first thread of each quad writes the rows the quad owns. */
+  cg_if lead;
+  cg_if_begin(EM, &lead, CG_ICMP(EM, LLVMIntEQ, TK->fc, cg_i32(EM, 0)));
+  LLVMValueRef bh = CG_ADD(EM, CG_MUL(EM, a->batch, cg_i32(EM, a->sh.heads)), a->head);
+  LLVMValueRef lbase = cg_gep(EM, EM->t_f32, param(a, P_LSE), CG_MUL(EM, CG_ZEXT64(EM, bh), cg_i64(EM, a->seq)));
+  for (int i = 0; i < a->rw / 8; i++) {
+    LLVMValueRef pos = CG_ADD(EM, a->row0, CG_ADD(EM, TK->fr, cg_i32(EM, 8 * i)));
+    cg_if in;
+    if (a->q_limit) cg_if_begin(EM, &in, CG_ICMP(EM, LLVMIntSLT, pos, cg_i32(EM, a->seq)));
+    LLVMValueRef row = a->qidx ? row_q(a, pos) : pos;
+    cg_store(EM, lse[i], cg_gep(EM, EM->t_f32, lbase, CG_ZEXT64(EM, row)));
+    if (a->q_limit) cg_if_end(EM, &in);
+  }
+  cg_if_end(EM, &lead);
+}
+
+static void kernel(attn *a) {
+  setup(a);
+  init_state(a);
+  prologue(a);
+  cg_for loop;
+  LLVMValueRef j = cg_for_begin(EM, &loop, cg_i32(EM, 0), a->nblk);
+  key_step(a, j);
+  cg_for_end(EM, &loop);
+  epilogue(a);
+  LLVMBuildRetVoid(EM->b);
+}
+
+/* ------------------------------------------------------------- building */
+
+/* The mask, or NULL when it is true everywhere; an idx, or NULL when it is
+** the identity, so dense identity kernels carry no mask or index work. */
+static sieve_status prepare_exprs(attn *a, cg_err *e) {
+  cg_pattern *p = a->spec->pattern;
+  cg_ref mask, qidx, kidx;
+  sieve_status st = cg_kernel_exprs(p, &a->sh, &mask, &qidx, &kidx, e);
+  if (st) return st;
+  cg_range r[CG_NVARS];
+  for (int i = 0; i < CG_NVARS; i++) r[i] = cg_range_none();
+  r[CG_V_QPOS] = (cg_range){0, (a->seq + a->bm - 1) / a->bm * a->bm - 1};
+  r[CG_V_KPOS] = (cg_range){0, (a->seq + p->block_k - 1) / p->block_k * p->block_k - 1};
+  r[CG_V_HEAD] = (cg_range){0, a->sh.heads - 1};
+  r[CG_V_STEP] = r[CG_V_LAYER] = (cg_range){0, INT32_MAX};
+  int64_t v;
+  const cg_node *nq = cg_node_at(p->g, qidx), *nk = cg_node_at(p->g, kidx);
+  if (!(cg_is_const(p->g, mask, &v) && v) && !(a->mask = cg_lower_new(p->g, mask, r, e))) return e->status;
+  if (!(nq->op == CG_VAR && nq->imm == CG_V_QPOS) && !(a->qidx = cg_lower_new(p->g, qidx, r, e))) return e->status;
+  if (!(nk->op == CG_VAR && nk->imm == CG_V_KPOS) && !(a->kidx = cg_lower_new(p->g, kidx, r, e))) return e->status;
+  return SIEVE_OK;
+}
+
+static char *kernel_name(const attn *a) {
+  char nm[64], *s = nm;
+  const char *src = a->spec->pattern->name ? a->spec->pattern->name : "pattern";
+  for (; *src && s < nm + sizeof nm - 1; src++)
+    *s++ = ((*src >= 'a' && *src <= 'z') || (*src >= 'A' && *src <= 'Z') || (*src >= '0' && *src <= '9')) ? *src : '_';
+  *s = 0;
+  const cg_attn_config *c = &a->spec->cfg;
+  char buf[160];
+  snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
+           a->d, c->block_m, c->block_n, c->warps, c->stages);
+  return strdup(buf);
+}
+
+static void declare(attn *a, const char *name) {
+  LLVMTypeRef t[NPARAMS];
+  for (int i = 0; i < NPARAMS; i++) t[i] = EM->t_i64;
+  for (int i = P_Q; i <= P_LSE; i++) t[i] = EM->t_gptr;
+  t[P_TABS] = t[P_HEAD_OFF] = EM->t_gptr;
+  t[P_STEP] = t[P_LAYER] = EM->t_i32;
+  t[P_SCALE] = EM->t_f32;
+  LLVMValueRef fn = cg_em_kernel(EM, name, t, param_names, NPARAMS, 32 * a->warps, 0);
+  for (int i = 0; i < NPARAMS; i++) a->prm[i] = LLVMGetParam(fn, (unsigned)i);
+}
+
+static void attn_free(attn *a) {
+  cg_lower_free(a->mask);
+  cg_lower_free(a->qidx);
+  cg_lower_free(a->kidx);
+  cg_tk_dispose(&a->tk);
+  cg_em_dispose(&a->em);
+}
+
+sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char **llvm_ir, cg_err *e) {
+  sieve_status st = cg_attn_check(s, e);
+  if (st) return st;
+  attn A = {0}, *a = &A;
+  a->spec = s;
+  cg_shape_for(s->pattern, &s->shape, &a->sh);
+  a->d = a->sh.head_dim;
+  a->bm = s->cfg.block_m;
+  a->bn = s->cfg.block_n;
+  a->warps = s->cfg.warps;
+  a->stages = s->cfg.stages;
+  a->rw = a->bm / a->warps;
+  a->q_regs = q_in_regs(a->rw, a->d, a->bn);
+  a->seq = sieve_shape_tokens(&a->sh);
+  a->nq = (int)((a->seq + s->pattern->block_q - 1) / s->pattern->block_q);
+  a->sub = s->pattern->block_k / a->bn;
+  a->q_limit = a->seq % a->bm ? a->seq : 0;
+  a->k_limit = a->seq % s->pattern->block_k ? a->seq : 0;
+  a->q_bytes = a->bm * a->d * 2;
+  a->kv_bytes = a->bn * a->d * 2;
+  char *nm = kernel_name(a);
+  if (!nm || cg_em_init(EM, nm)) {
+    free(nm);
+    cg_em_dispose(EM);
+    return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory starting a kernel");
+  }
+  declare(a, nm);
+  st = cg_tk_init(TK, EM, s->arch, s->dtype, 32 * a->warps);
+  if (!st) st = prepare_exprs(a, e);
+  if (!st) {
+    kernel(a);
+    if (a->em.bad) st = cg_fail(e, a->em.err.status, "%s", a->em.err.msg);
+  }
+  if (!st && llvm_ir) *llvm_ir = cg_module_text(EM->mod);
+  if (!st) st = cg_emit_ptx(EM->mod, s->arch, ptx, e);
+  attn_free(a);
+  if (st) {
+    free(nm);
+    return st;
+  }
+  *name = nm;
+  return SIEVE_OK;
+}

@@ -1,0 +1,242 @@
+/*
+** Expression lowering with interval facts. Bounds saturate at +-2^62 so
+** interval arithmetic never overflows; such a bound just means "unknown".
+*/
+#include "cg_lower.h"
+
+#include <stdlib.h>
+
+#define BIG ((int64_t)1 << 62)
+
+struct cg_lower {
+  const cg_graph *g;
+  int n;            /* reachable nodes */
+  cg_ref *ref;      /* ascending = topological */
+  int *slot;        /* ref -> index in ref[], -1 when unreached; sized root + 1 */
+  cg_range *rg;     /* per reachable node */
+  LLVMValueRef *val;
+};
+
+static int64_t sat(int64_t v) { return v > BIG ? BIG : v < -BIG ? -BIG : v; }
+static int64_t mn(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t mx(int64_t a, int64_t b) { return a > b ? a : b; }
+static int64_t smul(int64_t a, int64_t b) {
+  __int128 p = (__int128)a * b;
+  return p > BIG ? BIG : p < -BIG ? -BIG : (int64_t)p;
+}
+static int point(cg_range r) { return r.lo == r.hi; }
+static cg_range R(int64_t lo, int64_t hi) { return (cg_range){sat(lo), sat(hi)}; }
+
+static cg_range range_div(cg_range a, cg_range b) {
+  if (b.lo <= 0 && b.hi >= 0) {
+    int64_t m = mx(llabs(a.lo), llabs(a.hi));
+    return R(-m, m);
+  }
+  int64_t c[4] = {cg_floordiv(a.lo, b.lo), cg_floordiv(a.lo, b.hi), cg_floordiv(a.hi, b.lo),
+                  cg_floordiv(a.hi, b.hi)};
+  return R(mn(mn(c[0], c[1]), mn(c[2], c[3])), mx(mx(c[0], c[1]), mx(c[2], c[3])));
+}
+
+static cg_range range_mod(cg_range a, cg_range b) {
+  if (b.lo > 0) {
+    if (a.lo >= 0 && a.hi < b.lo) return a;
+    return R(0, b.hi - 1);
+  }
+  if (b.hi < 0) return R(b.lo + 1, 0);
+  int64_t m = mx(llabs(b.lo), llabs(b.hi));
+  return R(-(m - 1), m - 1);
+}
+
+static cg_range range_cmp(cg_op op, cg_range a, cg_range b) {
+  switch (op) {
+  case CG_LT:
+    if (a.hi < b.lo) return R(1, 1);
+    if (a.lo >= b.hi) return R(0, 0);
+    break;
+  case CG_LE:
+    if (a.hi <= b.lo) return R(1, 1);
+    if (a.lo > b.hi) return R(0, 0);
+    break;
+  case CG_EQ:
+    if (point(a) && point(b) && a.lo == b.lo) return R(1, 1);
+    if (a.hi < b.lo || b.hi < a.lo) return R(0, 0);
+    break;
+  case CG_NE:
+    if (point(a) && point(b) && a.lo == b.lo) return R(0, 0);
+    if (a.hi < b.lo || b.hi < a.lo) return R(1, 1);
+    break;
+  default: break;
+  }
+  return R(0, 1);
+}
+
+static cg_range node_range(cg_lower *l, const cg_node *n, const cg_range vr[CG_NVARS]) {
+  cg_range a = n->a != CG_NONE ? l->rg[l->slot[n->a]] : R(0, 0);
+  cg_range b = n->b != CG_NONE ? l->rg[l->slot[n->b]] : R(0, 0);
+  cg_range c = n->c != CG_NONE ? l->rg[l->slot[n->c]] : R(0, 0);
+  switch ((cg_op)n->op) {
+  case CG_CONST: return R(n->imm, n->imm);
+  case CG_VAR: return vr[n->imm];
+  case CG_ADD: return R(a.lo + b.lo, a.hi + b.hi);
+  case CG_SUB: return R(a.lo - b.hi, a.hi - b.lo);
+  case CG_MUL: {
+    int64_t p[4] = {smul(a.lo, b.lo), smul(a.lo, b.hi), smul(a.hi, b.lo), smul(a.hi, b.hi)};
+    return R(mn(mn(p[0], p[1]), mn(p[2], p[3])), mx(mx(p[0], p[1]), mx(p[2], p[3])));
+  }
+  case CG_DIV: return range_div(a, b);
+  case CG_MOD: return range_mod(a, b);
+  case CG_MIN: return R(mn(a.lo, b.lo), mn(a.hi, b.hi));
+  case CG_MAX: return R(mx(a.lo, b.lo), mx(a.hi, b.hi));
+  case CG_NEG: return R(-a.hi, -a.lo);
+  case CG_ABS:
+    if (a.lo >= 0) return a;
+    if (a.hi <= 0) return R(-a.hi, -a.lo);
+    return R(0, mx(-a.lo, a.hi));
+  case CG_EQ: case CG_NE: case CG_LT: case CG_LE: return range_cmp(n->op, a, b);
+  case CG_AND:
+    if (a.hi == 0 || b.hi == 0) return R(0, 0);
+    if (a.lo == 1 && b.lo == 1) return R(1, 1);
+    return R(0, 1);
+  case CG_OR:
+    if (a.lo == 1 || b.lo == 1) return R(1, 1);
+    if (a.hi == 0 && b.hi == 0) return R(0, 0);
+    return R(0, 1);
+  case CG_NOT: return R(1 - a.hi, 1 - a.lo);
+  case CG_SELECT:
+    if (a.lo == 1) return b;
+    if (a.hi == 0) return c;
+    return R(mn(b.lo, c.lo), mx(b.hi, c.hi));
+  default: return R(-BIG, BIG);
+  }
+}
+
+cg_lower *cg_lower_new(const cg_graph *g, cg_ref root, const cg_range ranges[CG_NVARS], cg_err *e) {
+  cg_lower *l = calloc(1, sizeof *l);
+  int cap = root + 1;
+  if (l) {
+    l->g = g;
+    l->slot = malloc(sizeof(int) * (size_t)cap);
+    l->ref = malloc(sizeof(cg_ref) * (size_t)cap);
+  }
+  if (!l || !l->slot || !l->ref) {
+    cg_lower_free(l);
+    cg_fail(e, SIEVE_ERR_NOMEM, "out of memory lowering an expression");
+    return NULL;
+  }
+  /* Mark what root reaches: children have smaller refs, so one descending sweep. */
+  for (int i = 0; i < cap; i++) l->slot[i] = -1;
+  l->slot[root] = 0;
+  for (cg_ref i = root; i >= 0; i--) {
+    if (l->slot[i] < 0) continue;
+    const cg_node *n = cg_node_at(g, i);
+    if (n->a != CG_NONE) l->slot[n->a] = 0;
+    if (n->b != CG_NONE) l->slot[n->b] = 0;
+    if (n->c != CG_NONE) l->slot[n->c] = 0;
+  }
+  for (cg_ref i = 0; i < cap; i++)
+    if (l->slot[i] >= 0) {
+      l->slot[i] = l->n;
+      l->ref[l->n++] = i;
+    }
+  l->rg = malloc(sizeof(cg_range) * (size_t)l->n);
+  l->val = malloc(sizeof(LLVMValueRef) * (size_t)l->n);
+  if (!l->rg || !l->val) {
+    cg_lower_free(l);
+    cg_fail(e, SIEVE_ERR_NOMEM, "out of memory lowering an expression");
+    return NULL;
+  }
+  for (int k = 0; k < l->n; k++) {
+    const cg_node *n = cg_node_at(g, l->ref[k]);
+    if (n->op == CG_VAR && ranges[n->imm].lo > ranges[n->imm].hi) {
+      cg_fail(e, SIEVE_ERR_CODEGEN, "the kernel cannot evaluate variable %s here",
+              cg_var_name((cg_var)n->imm));
+      cg_lower_free(l);
+      return NULL;
+    }
+    l->rg[k] = node_range(l, n, ranges);
+  }
+  return l;
+}
+
+void cg_lower_free(cg_lower *l) {
+  if (!l) return;
+  free(l->slot);
+  free(l->ref);
+  free(l->rg);
+  free(l->val);
+  free(l);
+}
+
+cg_range cg_lower_range(const cg_lower *l) { return l->rg[l->n - 1]; }
+
+/* ------------------------------------------------------------- emission */
+
+static LLVMValueRef as_int(cg_em *e, LLVMValueRef v) {
+  return LLVMTypeOf(v) == e->t_i1 ? LLVMBuildZExt(e->b, v, e->t_i32, "") : v;
+}
+static LLVMValueRef as_bool(cg_em *e, LLVMValueRef v) {
+  return LLVMTypeOf(v) == e->t_i1 ? v : CG_ICMP(e, LLVMIntNE, v, cg_i32(e, 0));
+}
+
+/* floor(a / b) and floor-mod, b != 0 known or made so by the caller. */
+static LLVMValueRef floor_divmod(cg_em *e, LLVMValueRef a, LLVMValueRef b, int mod) {
+  LLVMValueRef q = LLVMBuildSDiv(e->b, a, b, ""), r = LLVMBuildSRem(e->b, a, b, "");
+  LLVMValueRef z = cg_i32(e, 0);
+  LLVMValueRef fix = CG_AND(e, CG_ICMP(e, LLVMIntNE, r, z),
+                            CG_ICMP(e, LLVMIntSLT, CG_XOR(e, r, b), z));
+  if (mod) return CG_SEL(e, fix, CG_ADD(e, r, b), r);
+  return CG_SUB(e, q, LLVMBuildZExt(e->b, fix, e->t_i32, ""));
+}
+
+static LLVMValueRef emit_divmod(cg_em *e, LLVMValueRef a, LLVMValueRef b, cg_range ra, cg_range rb, int mod) {
+  if (rb.lo > 0 && ra.lo >= 0) return mod ? CG_UREM(e, a, b) : CG_UDIV(e, a, b);
+  if (rb.lo > 0 || rb.hi < 0) return floor_divmod(e, a, b, mod);
+  LLVMValueRef zero = CG_ICMP(e, LLVMIntEQ, b, cg_i32(e, 0));
+  LLVMValueRef r = floor_divmod(e, a, CG_SEL(e, zero, cg_i32(e, 1), b), mod);
+  return CG_SEL(e, zero, cg_i32(e, 0), r);
+}
+
+static LLVMValueRef emit_node(cg_lower *l, cg_em *e, const cg_node *n, int k, LLVMValueRef const vars[CG_NVARS]) {
+  cg_range rk = l->rg[k];
+  if (point(rk)) return n->type == CG_BOOL ? LLVMConstInt(e->t_i1, rk.lo != 0, 0) : cg_i32(e, rk.lo);
+  LLVMValueRef a = n->a != CG_NONE ? l->val[l->slot[n->a]] : NULL;
+  LLVMValueRef b = n->b != CG_NONE ? l->val[l->slot[n->b]] : NULL;
+  LLVMValueRef c = n->c != CG_NONE ? l->val[l->slot[n->c]] : NULL;
+  cg_range ra = n->a != CG_NONE ? l->rg[l->slot[n->a]] : rk;
+  cg_range rb = n->b != CG_NONE ? l->rg[l->slot[n->b]] : rk;
+  switch ((cg_op)n->op) {
+  case CG_VAR: return vars[n->imm];
+  case CG_ADD: return CG_ADD(e, as_int(e, a), as_int(e, b));
+  case CG_SUB: return CG_SUB(e, as_int(e, a), as_int(e, b));
+  case CG_MUL: return CG_MUL(e, as_int(e, a), as_int(e, b));
+  case CG_DIV: return emit_divmod(e, as_int(e, a), as_int(e, b), ra, rb, 0);
+  case CG_MOD: return emit_divmod(e, as_int(e, a), as_int(e, b), ra, rb, 1);
+  case CG_MIN: case CG_MAX: {
+    a = as_int(e, a);
+    b = as_int(e, b);
+    LLVMValueRef lt = CG_ICMP(e, LLVMIntSLT, a, b);
+    return n->op == CG_MIN ? CG_SEL(e, lt, a, b) : CG_SEL(e, lt, b, a);
+  }
+  case CG_NEG: return CG_SUB(e, cg_i32(e, 0), as_int(e, a));
+  case CG_ABS: {
+    a = as_int(e, a);
+    return CG_SEL(e, CG_ICMP(e, LLVMIntSLT, a, cg_i32(e, 0)), CG_SUB(e, cg_i32(e, 0), a), a);
+  }
+  case CG_EQ: return CG_ICMP(e, LLVMIntEQ, as_int(e, a), as_int(e, b));
+  case CG_NE: return CG_ICMP(e, LLVMIntNE, as_int(e, a), as_int(e, b));
+  case CG_LT: return CG_ICMP(e, LLVMIntSLT, as_int(e, a), as_int(e, b));
+  case CG_LE: return CG_ICMP(e, LLVMIntSLE, as_int(e, a), as_int(e, b));
+  case CG_AND: return CG_AND(e, as_bool(e, a), as_bool(e, b));
+  case CG_OR: return CG_OR(e, as_bool(e, a), as_bool(e, b));
+  case CG_NOT: return CG_XOR(e, as_bool(e, a), cg_true(e));
+  case CG_SELECT:
+    if (n->type == CG_BOOL) return CG_SEL(e, as_bool(e, a), as_bool(e, b), as_bool(e, c));
+    return CG_SEL(e, as_bool(e, a), as_int(e, b), as_int(e, c));
+  default: return cg_i32(e, 0);
+  }
+}
+
+LLVMValueRef cg_lower_emit(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS]) {
+  for (int k = 0; k < l->n; k++) l->val[k] = emit_node(l, e, cg_node_at(l->g, l->ref[k]), k, vars);
+  return l->val[l->n - 1];
+}

@@ -1,0 +1,41 @@
+/*
+** Expression IR -> LLVM IR. Integers become i32 (the IR promises every
+** value a kernel computes fits), booleans i1, with the IR's semantics:
+** floor division and modulo, x / 0 = x % 0 = 0.
+**
+** Lowering is prepared once per root: the nodes it reaches, in topological
+** order, and an interval for each, from the ranges the caller gives its
+** variables. Intervals pick the cheap instruction where the floor and
+** zero-divisor fixups cannot matter (a non-negative dividend over a positive
+** constant is one udiv, which LLVM turns into a multiply-high), and fold
+** comparisons they decide. The prepared root can then be emitted many times,
+** e.g. once per (query, key) pair of a fragment.
+*/
+#ifndef CG_LOWER_H
+#define CG_LOWER_H
+
+#include "cg_emit.h"
+#include "cg_expr.h"
+
+typedef struct cg_range {
+  int64_t lo, hi;
+} cg_range;
+
+typedef struct cg_lower cg_lower;
+
+/* Vars the root uses must have lo <= hi in ranges; one without is an
+** error naming it (SIEVE_ERR_CODEGEN). */
+cg_lower *cg_lower_new(const cg_graph *g, cg_ref root, const cg_range ranges[CG_NVARS], cg_err *e);
+void cg_lower_free(cg_lower *l);
+
+/* The root's value with each used var bound to vars[v] (i32): i32 for an
+** integer root, i1 for a boolean one. */
+LLVMValueRef cg_lower_emit(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS]);
+/* The root's interval. */
+cg_range cg_lower_range(const cg_lower *l);
+
+/* A range that says "any 32-bit value" and one that says "not available". */
+static inline cg_range cg_range_any(void) { return (cg_range){INT32_MIN, INT32_MAX}; }
+static inline cg_range cg_range_none(void) { return (cg_range){1, 0}; }
+
+#endif

@@ -1,0 +1,80 @@
+/*
+** Shapes: presets for real models, and the limits sieve can index.
+*/
+#include <string.h>
+
+#include "cg_blocks.h"
+#include "rt_ctx.h"
+
+typedef struct preset {
+  const char *name;
+  sieve_shape s;
+} preset;
+
+/* batch, heads, head_dim, frames, height, width, text, text_after */
+static const preset presets[] = {
+  {"wan-1.3b-480p", {1, 12, 128, 21, 30, 52, 0, 0}},
+  {"wan-14b-720p", {1, 40, 128, 21, 45, 80, 0, 0}},
+  {"hunyuan-720p", {1, 24, 128, 33, 45, 80, 0, 0}},
+  {"cogvideox-1.5", {1, 48, 64, 11, 48, 85, 226, 0}},
+};
+#define NPRESETS ((int)(sizeof presets / sizeof presets[0]))
+
+const char *sieve_shape_preset_name(int i) { return i >= 0 && i < NPRESETS ? presets[i].name : NULL; }
+
+sieve_status sieve_shape_preset(const char *name, sieve_shape *out) {
+  for (int i = 0; name && out && i < NPRESETS; i++)
+    if (!strcmp(name, presets[i].name)) {
+      *out = presets[i].s;
+      return SIEVE_OK;
+    }
+  return SIEVE_ERR_ARG;
+}
+
+int64_t sieve_shape_tokens(const sieve_shape *s) {
+  return (int64_t)s->text + (int64_t)s->frames * s->height * s->width;
+}
+
+/*
+** Kernels index tokens with 32-bit integers and add offsets to them, so the
+** sequence must stay below 2^30 tokens: twice the length still fits.
+*/
+#define MAX_TOKENS ((int64_t)1 << 30)
+
+sieve_status cg_shape_check(const sieve_shape *s, cg_err *e) {
+  if (!s) return cg_fail(e, SIEVE_ERR_ARG, "no shape");
+  const struct { const char *name; int v; } pos[] = {
+    {"batch", s->batch}, {"heads", s->heads}, {"frames", s->frames},
+    {"height", s->height}, {"width", s->width},
+  };
+  for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
+    if (pos[i].v <= 0) return cg_fail(e, SIEVE_ERR_SHAPE, "shape: %s must be positive (got %d)", pos[i].name, pos[i].v);
+  if (s->text < 0) return cg_fail(e, SIEVE_ERR_SHAPE, "shape: text must not be negative (got %d)", s->text);
+  if (s->text_after != 0 && s->text_after != 1)
+    return cg_fail(e, SIEVE_ERR_SHAPE, "shape: text_after must be 0 or 1 (got %d)", s->text_after);
+  if (s->head_dim != 64 && s->head_dim != 128)
+    return cg_fail(e, SIEVE_ERR_SHAPE, "shape: head_dim must be 64 or 128 (got %d)", s->head_dim);
+  if (s->heads > CG_MAX_HEADS)
+    return cg_fail(e, SIEVE_ERR_SHAPE, "shape: heads must be at most %d (got %d)", CG_MAX_HEADS, s->heads);
+  /* Each factor is below 2^31, so no product of two overflows int64; stop
+  ** before a third could. */
+  int64_t video = (int64_t)s->frames * s->height;
+  if (video >= MAX_TOKENS || video * s->width >= MAX_TOKENS ||
+      video * s->width + s->text >= MAX_TOKENS)
+    return cg_fail(e, SIEVE_ERR_SHAPE,
+                   "shape: tokens (frames*height*width + text) must be below 2^30 for 32-bit indexing");
+  cg_err_clear(e);
+  return SIEVE_OK;
+}
+
+sieve_status sieve_shape_check(sieve_ctx *ctx, const sieve_shape *s) {
+  cg_err e = {0};
+  cg_shape_check(s, &e);
+  return rt_ctx_ret(ctx, &e);
+}
+
+void cg_shape_for(const cg_pattern *p, const sieve_shape *s, sieve_shape *out) {
+  *out = *s;
+  if (p->text >= 0) out->text = p->text;
+  if (p->text_after >= 0) out->text_after = p->text_after;
+}

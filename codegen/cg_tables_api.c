@@ -1,0 +1,87 @@
+/*
+** The public sieve_tables_* API over cg_tableset.
+*/
+#include <stdlib.h>
+
+#include "cg_blocks.h"
+#include "lp.h"
+#include "rt_ctx.h"
+
+struct sieve_tables {
+  cg_tableset *ts;
+  const cg_pattern *p;  /* for class names; the pattern outlives its tables */
+};
+
+sieve_status sieve_tables_build(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *shape,
+                                int step, int layer, sieve_tables **out) {
+  cg_err e = {0};
+  cg_pattern *cp = p ? lp_pattern_ir(p) : NULL;
+  if (!cp || !shape || !out) {
+    cg_fail(&e, SIEVE_ERR_ARG, "sieve_tables_build: pattern, shape and out are required");
+    return rt_ctx_ret(ctx, &e);
+  }
+  *out = NULL;
+  sieve_tables *t = calloc(1, sizeof *t);
+  if (!t) {
+    cg_fail(&e, SIEVE_ERR_NOMEM, "out of memory");
+    return rt_ctx_ret(ctx, &e);
+  }
+  t->p = cp;
+  if (cg_tables_build(cp, shape, step, layer, &t->ts, &e) != SIEVE_OK) {
+    free(t);
+    return rt_ctx_ret(ctx, &e);
+  }
+  *out = t;
+  return rt_ctx_ret(ctx, &e);
+}
+
+void sieve_tables_free(sieve_tables *t) {
+  if (!t) return;
+  cg_tables_free(t->ts);
+  free(t);
+}
+
+void sieve_tables_info_get(const sieve_tables *t, sieve_tables_info *out) {
+  const cg_tableset *s = t->ts;
+  *out = (sieve_tables_info){
+    .heads = s->shape.heads,
+    .tables = s->ntables,
+    .q_blocks = s->nq,
+    .k_blocks = s->nk,
+    .block_q = s->block_q,
+    .block_k = s->block_k,
+    .build_ms = s->build_ms,
+    .interval_full = s->interval_full,
+    .interval_empty = s->interval_empty,
+    .interval_undecided = s->interval_undecided,
+    .refined_full = s->refined_full,
+    .refined_empty = s->refined_empty,
+    .refined_partial = s->refined_partial,
+  };
+}
+
+int sieve_tables_head_table(const sieve_tables *t, int head) {
+  if (!t || head < 0 || head >= t->ts->shape.heads) return -1;
+  return t->ts->head_table[head];
+}
+
+sieve_status sieve_tables_view(const sieve_tables *t, int table, sieve_table_view *out) {
+  if (!t || !out || table < 0 || table >= t->ts->ntables) return SIEVE_ERR_ARG;
+  const cg_table *tb = &t->ts->tables[table];
+  const cg_class *c = &t->p->classes[tb->cls];
+  double seq = (double)t->ts->seq;
+  *out = (sieve_table_view){
+    .q_blocks = tb->nq,
+    .full_ptr = tb->full_ptr,
+    .full_idx = tb->full_idx,
+    .part_ptr = tb->part_ptr,
+    .part_idx = tb->part_idx,
+    .full_blocks = tb->nfull,
+    .partial_blocks = tb->npart,
+    .empty_blocks = tb->nempty,
+    .density = (double)tb->allowed_pairs / (seq * seq),
+    .layout = cg_layout_name(c->layout.kind),
+    .klass = c->name ? c->name : "",
+  };
+  return SIEVE_OK;
+}

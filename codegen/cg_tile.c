@@ -1,0 +1,357 @@
+/*
+** Tile operations. The generic part (register tiles, row operations,
+** stores) is written once; the sm_80 target (cp.async, ldmatrix, mma.sync
+** m16n8k16) fills the operation table, and sm_90a uses the same table until
+** its own operations (TMA, wgmma) exist.
+*/
+#include "cg_tile.h"
+
+#include <stdlib.h>
+
+#define E (t->em)
+
+sieve_status cg_tk_init(cg_tk *t, cg_em *em, cg_arch arch, cg_dtype dt, int nthreads) {
+  t->em = em;
+  t->tgt = cg_target_get(arch);
+  t->dt = dt;
+  t->nthreads = nthreads;
+  t->arena = cg_arena_new();
+  if (!t->arena) return cg_fail(&em->err, SIEVE_ERR_NOMEM, "out of memory");
+  t->tid = cg_sreg_read(em, CG_TID_X);
+  t->lane = CG_AND(em, t->tid, cg_i32(em, 31));
+  t->warp = CG_LSHR(em, t->tid, cg_i32(em, 5));
+  t->fr = CG_LSHR(em, t->lane, cg_i32(em, 2));
+  t->fc = CG_AND(em, t->lane, cg_i32(em, 3));
+  return SIEVE_OK;
+}
+
+void cg_tk_dispose(cg_tk *t) {
+  cg_arena_free(t->arena);
+  t->arena = NULL;
+}
+
+LLVMTypeRef cg_tk_elt(const cg_tk *t) { return t->dt == CG_FP16 ? E->t_f16 : E->t_bf16; }
+
+cg_st cg_st_rows(cg_tk *t, const cg_st *s, LLVMValueRef r0, int rows) {
+  cg_st v = *s;
+  v.off = CG_ADD(E, s->off, CG_MUL(E, r0, cg_i32(E, s->cols * 2)));
+  v.rows = rows;
+  return v;
+}
+
+void cg_sync(cg_tk *t) { cg_barrier(E); }
+
+/* ---------------------------------------------------------- register tiles */
+
+static cg_reg *slots(cg_tk *t, int n, LLVMTypeRef ty, LLVMValueRef fill) {
+  cg_reg *v = cg_alloc(t->arena, sizeof(cg_reg) * (size_t)n);
+  for (int i = 0; i < n; i++) v[i] = cg_reg_new(E, ty, fill);
+  return v;
+}
+
+void cg_rt_init(cg_tk *t, cg_rt *r, int m, int n, LLVMValueRef fill) {
+  r->m = m;
+  r->n = n;
+  r->v = slots(t, m / 16 * n / 8 * 4, E->t_f32, fill);
+}
+
+void cg_ra_init(cg_tk *t, cg_ra *r, int m, int k) {
+  r->m = m;
+  r->k = k;
+  r->v = slots(t, m / 16 * k / 16 * 4, E->t_i32, NULL);
+}
+
+void cg_rv_init(cg_tk *t, cg_rv *r, int m, LLVMValueRef fill) {
+  r->m = m;
+  r->v = slots(t, m / 8, E->t_f32, fill);
+}
+
+void cg_rt_fill(cg_tk *t, cg_rt *r, LLVMValueRef v) {
+  for (int i = 0; i < r->m / 16 * r->n / 8 * 4; i++) cg_rset(E, r->v[i], v);
+}
+
+LLVMValueRef cg_rv_get(cg_tk *t, const cg_rv *r, int i) { return cg_rget(E, r->v[i]); }
+void cg_rv_set(cg_tk *t, cg_rv *r, int i, LLVMValueRef v) { cg_rset(E, r->v[i], v); }
+
+/* Element k (0..3) of a C fragment sits in row half k / 2 of its m-tile;
+** the row vector index of element e of tile r is therefore this. */
+static int rv_index(const cg_rt *r, int e) { return e / 4 / (r->n / 8) * 2 + (e % 4) / 2; }
+
+/* Coordinates of element e in the warp's tile. */
+static void rt_coords(cg_tk *t, const cg_rt *r, int e, LLVMValueRef *row, LLVMValueRef *col) {
+  int nt = r->n / 8, f = e / 4, k = e % 4;
+  int i = f / nt, j = f % nt;
+  *row = CG_ADD(E, t->fr, cg_i32(E, 16 * i + 8 * (k / 2)));
+  *col = CG_ADD(E, CG_SHL(E, t->fc, cg_i32(E, 1)), cg_i32(E, 8 * j + (k & 1)));
+}
+
+/* ------------------------------------------------------------ elementwise */
+
+void cg_rt_to_a(cg_tk *t, cg_ra *dst, const cg_rt *src) {
+  /* C fragments of n-tiles 2j and 2j + 1 are exactly the four registers of
+  ** the A fragment for k-step j: (r, 2c), (r + 8, 2c), (r, 8 + 2c), (r + 8, 8 + 2c). */
+  int nt = src->n / 8, ks = src->n / 16;
+  for (int i = 0; i < src->m / 16; i++)
+    for (int j = 0; j < ks; j++)
+      for (int x = 0; x < 4; x++) {
+        int f = i * nt + 2 * j + x / 2, k = (x & 1) * 2;
+        LLVMValueRef lo = cg_rget(E, src->v[f * 4 + k]), hi = cg_rget(E, src->v[f * 4 + k + 1]);
+        cg_rset(E, dst->v[(i * ks + j) * 4 + x], cg_pack2(E, t->dt == CG_FP16, lo, hi));
+      }
+}
+
+void cg_rt_mask(cg_tk *t, cg_rt *r, cg_pred pred, void *ctx, LLVMValueRef fill) {
+  for (int e = 0; e < r->m / 16 * r->n / 8 * 4; e++) {
+    LLVMValueRef row, col;
+    rt_coords(t, r, e, &row, &col);
+    LLVMValueRef keep = pred(ctx, row, col);
+    cg_rset(E, r->v[e], CG_SEL(E, keep, cg_rget(E, r->v[e]), fill));
+  }
+}
+
+void cg_rt_exp2_rows(cg_tk *t, cg_rt *r, LLVMValueRef scale, const cg_rv *sub) {
+  for (int e = 0; e < r->m / 16 * r->n / 8 * 4; e++) {
+    LLVMValueRef s = LLVMBuildFNeg(E->b, cg_rget(E, sub->v[rv_index(r, e)]), "");
+    cg_rset(E, r->v[e], cg_ex2(E, cg_fma(E, cg_rget(E, r->v[e]), scale, s)));
+  }
+}
+
+void cg_rt_mul_rows(cg_tk *t, cg_rt *r, const cg_rv *f) {
+  for (int e = 0; e < r->m / 16 * r->n / 8 * 4; e++)
+    cg_rset(E, r->v[e], CG_FMUL(E, cg_rget(E, r->v[e]), cg_rget(E, f->v[rv_index(r, e)])));
+}
+
+/* The values of each owned row of src, reduced pairwise (a tree keeps the
+** dependent chain short) with op: 0 max, 1 sum. */
+static void row_reduce(cg_tk *t, const cg_rt *src, int op, LLVMValueRef *out) {
+  int rows = src->m / 8, per = src->n / 4;
+  LLVMValueRef *v = malloc(sizeof(LLVMValueRef) * (size_t)(rows * per));
+  int *n = calloc((size_t)rows, sizeof(int));
+  for (int e = 0; e < src->m / 16 * src->n / 8 * 4; e++) {
+    int i = rv_index(src, e);
+    v[i * per + n[i]++] = cg_rget(E, src->v[e]);
+  }
+  for (int i = 0; i < rows; i++) {
+    LLVMValueRef *x = v + i * per;
+    for (int w = per; w > 1; w = (w + 1) / 2) {
+      for (int k = 0; k < w / 2; k++)
+        x[k] = op ? CG_FADD(E, x[2 * k], x[2 * k + 1]) : cg_fmax(E, x[2 * k], x[2 * k + 1]);
+      if (w & 1) x[w / 2] = x[w - 1];
+    }
+    out[i] = x[0];
+  }
+  free(v);
+  free(n);
+}
+
+void cg_row_max(cg_tk *t, cg_rv *dst, const cg_rt *src) {
+  LLVMValueRef acc[16];
+  row_reduce(t, src, 0, acc);
+  for (int i = 0; i < src->m / 8; i++) {
+    acc[i] = cg_fmax(E, acc[i], cg_shfl_xor_f32(E, acc[i], 1));
+    acc[i] = cg_fmax(E, acc[i], cg_shfl_xor_f32(E, acc[i], 2));
+    cg_rset(E, dst->v[i], acc[i]);
+  }
+}
+
+void cg_row_sum_part(cg_tk *t, cg_rv *dst, const cg_rt *src) {
+  LLVMValueRef acc[16];
+  row_reduce(t, src, 1, acc);
+  for (int i = 0; i < src->m / 8; i++) cg_rset(E, dst->v[i], CG_FADD(E, cg_rget(E, dst->v[i]), acc[i]));
+}
+
+void cg_rv_quad_sum(cg_tk *t, cg_rv *r) {
+  for (int i = 0; i < r->m / 8; i++) {
+    LLVMValueRef x = cg_rget(E, r->v[i]);
+    x = CG_FADD(E, x, cg_shfl_xor_f32(E, x, 1));
+    x = CG_FADD(E, x, cg_shfl_xor_f32(E, x, 2));
+    cg_rset(E, r->v[i], x);
+  }
+}
+
+/* ------------------------------------------------------------ global views */
+
+static LLVMValueRef gv_valid(cg_tk *t, const cg_gv *g, LLVMValueRef pos) {
+  return g->limit ? CG_ICMP(E, LLVMIntSLT, pos, cg_i32(E, g->limit)) : NULL;
+}
+
+/* Pointer to column col of the row holding position pos (a clamped row
+** when the position does not exist, so no address leaves the tensor). */
+static LLVMValueRef gv_row_ptr(cg_tk *t, const cg_gv *g, LLVMValueRef pos, LLVMValueRef valid,
+                               LLVMValueRef col) {
+  LLVMValueRef row = g->row_of ? g->row_of(g->ctx, pos) : pos;
+  if (valid) row = CG_SEL(E, valid, row, cg_i32(E, 0));
+  LLVMValueRef off = CG_ADD(E, LLVMBuildNSWMul(E->b, CG_SEXT64(E, row), g->stride, ""), CG_SEXT64(E, col));
+  return cg_gep(E, E->t_i16, g->base, off);
+}
+
+void cg_rt_store(cg_tk *t, const cg_rt *r, const cg_gv *dst, LLVMValueRef row0) {
+  int nt = r->n / 8;
+  for (int i = 0; i < r->m / 16; i++)
+    for (int h = 0; h < 2; h++) {
+      LLVMValueRef row = CG_ADD(E, row0, CG_ADD(E, t->fr, cg_i32(E, 16 * i + 8 * h)));
+      LLVMValueRef pos = CG_ADD(E, dst->pos0, row), valid = gv_valid(t, dst, pos);
+      cg_if c;
+      if (valid) cg_if_begin(E, &c, valid);
+      LLVMValueRef p = gv_row_ptr(t, dst, pos, NULL, CG_SHL(E, t->fc, cg_i32(E, 1)));
+      for (int j = 0; j < nt; j++) {
+        int e = (i * nt + j) * 4 + 2 * h;
+        LLVMValueRef v = cg_pack2(E, t->dt == CG_FP16, cg_rget(E, r->v[e]), cg_rget(E, r->v[e + 1]));
+        LLVMValueRef st = LLVMBuildStore(E->b, v, cg_gep(E, E->t_i16, p, cg_i32(E, 8 * j)));
+        LLVMSetAlignment(st, 4);
+      }
+      if (valid) cg_if_end(E, &c);
+    }
+}
+
+/* =============================================================== sm_80 */
+
+static void sm80_copy_async(cg_tk *t, const cg_st *dst, const cg_gv *src) {
+  int cpr = dst->cols / 8, rpp = t->nthreads / cpr, passes = dst->rows / rpp;
+  LLVMValueRef c = CG_UREM(E, t->tid, cg_i32(E, cpr)), rt = CG_UDIV(E, t->tid, cg_i32(E, cpr));
+  /* rpp is a multiple of 8, so every row this thread copies has phase rt % 8. */
+  LLVMValueRef sc = CG_XOR(E, c, CG_AND(E, rt, cg_i32(E, 7)));
+  LLVMValueRef sbase = CG_ADD(E, dst->off, CG_ADD(E, CG_MUL(E, rt, cg_i32(E, dst->cols * 2)),
+                                                  CG_SHL(E, sc, cg_i32(E, 4))));
+  LLVMValueRef col = CG_SHL(E, c, cg_i32(E, 3));
+  /* Rows in position order walk the tensor by a fixed step: one multiply
+  ** per tile instead of one per row. */
+  LLVMValueRef step = NULL, walk = NULL, g;
+  if (!src->row_of) step = CG_MUL(E, src->stride, cg_i64(E, rpp));
+  for (int p = 0; p < passes; p++) {
+    LLVMValueRef r = CG_ADD(E, rt, cg_i32(E, p * rpp));
+    LLVMValueRef pos = CG_ADD(E, src->pos0, r), valid = gv_valid(t, src, pos);
+    LLVMValueRef s = cg_smem_at(E, CG_ADD(E, sbase, cg_i32(E, p * rpp * dst->cols * 2)));
+    if (!step) g = gv_row_ptr(t, src, pos, valid, col);
+    else {
+      g = walk = walk ? cg_gep(E, E->t_i16, walk, step) : gv_row_ptr(t, src, pos, NULL, col);
+      if (valid) g = CG_SEL(E, valid, walk, src->base);
+    }
+    if (valid) {
+      LLVMValueRef a[] = {s, g, CG_SEL(E, valid, cg_i32(E, 16), cg_i32(E, 0))};
+      cg_intr(E, "llvm.nvvm.cp.async.cg.shared.global.16.s", NULL, 0, a, 3);
+    } else {
+      LLVMValueRef a[] = {s, g};
+      cg_intr(E, "llvm.nvvm.cp.async.cg.shared.global.16", NULL, 0, a, 2);
+    }
+  }
+}
+
+static void sm80_copy_commit(cg_tk *t) { cg_intr(E, "llvm.nvvm.cp.async.commit.group", NULL, 0, NULL, 0); }
+
+static void sm80_copy_wait(cg_tk *t, int pending) {
+  LLVMValueRef n = cg_i32(E, pending);
+  cg_intr(E, "llvm.nvvm.cp.async.wait.group", NULL, 0, &n, 1);
+}
+
+/*
+** ldmatrix.x4 lane addressing. Lane l gives the address of row l % 8 of
+** matrix l / 8. Two arrangements of the four 8x8 matrices are used:
+**   SPLIT_K  matrices (rows 0-7, k 0-7) (rows 8-15, k 0-7) (rows 0-7, k 8-15)
+**            (rows 8-15, k 8-15): the A operand, and B of a k x n tile
+**            read transposed;
+**   SPLIT_N  (rows 0-7, k 0-7) (rows 0-7, k 8-15) (rows 8-15, k 0-7)
+**            (rows 8-15, k 8-15): B fragments of two n-tiles from an n x k tile.
+** c0 (the first column, a multiple of 16) has chunk index c0 / 8 even and
+** r0 is a multiple of 8, so the swizzled chunk is (c0 / 8) ^ (lane chunk ^
+** lane row % 8), a per-lane constant xor'd with a constant.
+*/
+enum { SPLIT_K, SPLIT_N };
+
+static LLVMValueRef ldm_addr(cg_tk *t, const cg_st *s, int split, int r0, int c0) {
+  LLVMValueRef l = t->lane, lrow, lch;
+  if (split == SPLIT_K) {
+    lrow = CG_AND(E, l, cg_i32(E, 15));
+    lch = CG_LSHR(E, l, cg_i32(E, 4));
+  } else {
+    lrow = CG_ADD(E, CG_AND(E, l, cg_i32(E, 7)), CG_SHL(E, CG_LSHR(E, l, cg_i32(E, 4)), cg_i32(E, 3)));
+    lch = CG_AND(E, CG_LSHR(E, l, cg_i32(E, 3)), cg_i32(E, 1));
+  }
+  int rb = s->cols * 2;
+  LLVMValueRef sw = CG_XOR(E, lch, CG_AND(E, lrow, cg_i32(E, 7)));
+  LLVMValueRef ch = CG_XOR(E, sw, cg_i32(E, c0 / 8));
+  LLVMValueRef off = CG_ADD(E, CG_MUL(E, lrow, cg_i32(E, rb)), CG_SHL(E, ch, cg_i32(E, 4)));
+  return CG_ADD(E, s->off, CG_ADD(E, off, cg_i32(E, r0 * rb)));
+}
+
+static void ldmatrix(cg_tk *t, LLVMValueRef off, int trans, LLVMValueRef out[4]) {
+  LLVMValueRef p = cg_smem_at(E, off);
+  LLVMValueRef r = cg_intr(E, trans ? "llvm.nvvm.ldmatrix.sync.aligned.m8n8.x4.trans.b16"
+                                    : "llvm.nvvm.ldmatrix.sync.aligned.m8n8.x4.b16",
+                           &E->t_sptr, 1, &p, 1);
+  for (unsigned i = 0; i < 4; i++) out[i] = cg_field(E, r, i);
+}
+
+static LLVMValueRef mma_operand(cg_tk *t, LLVMValueRef x) {
+  return t->dt == CG_FP16 ? LLVMBuildBitCast(E->b, x, LLVMVectorType(E->t_f16, 2), "") : x;
+}
+
+/* c[0..3] += a (16x16) * b (16x8), one m16n8k16 product. */
+static void mma16816(cg_tk *t, const cg_reg *c, LLVMValueRef a[4], LLVMValueRef b0, LLVMValueRef b1) {
+  LLVMValueRef args[10];
+  for (int i = 0; i < 4; i++) args[i] = mma_operand(t, a[i]);
+  args[4] = mma_operand(t, b0);
+  args[5] = mma_operand(t, b1);
+  for (int i = 0; i < 4; i++) args[6 + i] = cg_rget(E, c[i]);
+  LLVMValueRef d = cg_intr(E, t->dt == CG_FP16 ? "llvm.nvvm.mma.m16n8k16.row.col.f32.f32"
+                                                : "llvm.nvvm.mma.m16n8k16.row.col.bf16",
+                           NULL, 0, args, 10);
+  for (unsigned i = 0; i < 4; i++) cg_rset(E, c[i], cg_field(E, d, i));
+}
+
+static void sm80_load_a(cg_tk *t, cg_ra *a, const cg_st *src) {
+  int ks = a->k / 16;
+  for (int i = 0; i < a->m / 16; i++)
+    for (int j = 0; j < ks; j++) {
+      LLVMValueRef f[4];
+      ldmatrix(t, ldm_addr(t, src, SPLIT_K, 16 * i, 16 * j), 0, f);
+      for (int x = 0; x < 4; x++) cg_rset(E, a->v[(i * ks + j) * 4 + x], f[x]);
+    }
+}
+
+static void sm80_mma_abt(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *as, const cg_st *b) {
+  int mt = c->m / 16, nt = c->n / 8, ks = (a ? a->k : as->cols) / 16;
+  for (int kk = 0; kk < ks; kk++) {
+    LLVMValueRef af[4][4];
+    for (int i = 0; i < mt; i++) {
+      if (a)
+        for (int x = 0; x < 4; x++) af[i][x] = cg_rget(E, a->v[(i * ks + kk) * 4 + x]);
+      else
+        ldmatrix(t, ldm_addr(t, as, SPLIT_K, 16 * i, 16 * kk), 0, af[i]);
+    }
+    for (int np = 0; np < nt / 2; np++) {
+      LLVMValueRef bf[4];
+      ldmatrix(t, ldm_addr(t, b, SPLIT_N, 16 * np, 16 * kk), 0, bf);
+      for (int i = 0; i < mt; i++) {
+        mma16816(t, &c->v[(i * nt + 2 * np) * 4], af[i], bf[0], bf[1]);
+        mma16816(t, &c->v[(i * nt + 2 * np + 1) * 4], af[i], bf[2], bf[3]);
+      }
+    }
+  }
+}
+
+static void sm80_mma_ab(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b) {
+  int mt = c->m / 16, nt = c->n / 8, ks = a->k / 16;
+  for (int kk = 0; kk < ks; kk++)
+    for (int np = 0; np < nt / 2; np++) {
+      LLVMValueRef bf[4];
+      ldmatrix(t, ldm_addr(t, b, SPLIT_K, 16 * kk, 16 * np), 1, bf);
+      for (int i = 0; i < mt; i++) {
+        LLVMValueRef af[4];
+        for (int x = 0; x < 4; x++) af[x] = cg_rget(E, a->v[(i * ks + kk) * 4 + x]);
+        mma16816(t, &c->v[(i * nt + 2 * np) * 4], af, bf[0], bf[1]);
+        mma16816(t, &c->v[(i * nt + 2 * np + 1) * 4], af, bf[2], bf[3]);
+      }
+    }
+}
+
+static const cg_target sm80 = {
+  "sm_80", sm80_copy_async, sm80_copy_commit, sm80_copy_wait, sm80_load_a, sm80_mma_abt, sm80_mma_ab,
+};
+
+/* sm_90a runs the sm_80 operations until its wgmma/TMA ones are written. */
+static const cg_target sm90a = {
+  "sm_90a", sm80_copy_async, sm80_copy_commit, sm80_copy_wait, sm80_load_a, sm80_mma_abt, sm80_mma_ab,
+};
+
+const cg_target *cg_target_get(cg_arch arch) { return arch == CG_SM90A ? &sm90a : &sm80; }

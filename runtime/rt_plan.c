@@ -1,0 +1,538 @@
+#define _POSIX_C_SOURCE 200809L  /* clock_gettime */
+#include "rt_plan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lp.h"
+#include "rt_ctx.h"
+#include "rt_module.h"
+#include "rt_sha256.h"
+
+#define NPARAMS 22  /* the kernel ABI of cg_attn.h */
+
+struct rt_plan {
+  const rt_cuda *cu;
+  CUcontext ctx;
+  cg_attn_spec spec;
+  int dynamic;             /* the mask reads step or layer: tables follow them */
+  double density;
+  CUmodule mod;
+  CUfunction fn;
+  char kernel[256];
+  rt_dims dims;
+  /* Device tables: the packed tables, then head_off[H] (int32s). */
+  CUdeviceptr dmem;
+  size_t dmem_bytes;
+  int32_t *pending;        /* rebuilt tables the next run uploads */
+  size_t pending_bytes;
+  /* Parameter values in ABI order, and the pointers cuLaunchKernel reads:
+  ** set up once, so a run only stores values. */
+  struct {
+    CUdeviceptr q, k, v, o, lse;
+    int64_t stride[12];
+    CUdeviceptr tabs, head_off;
+    int32_t step, layer;
+    float scale;
+  } arg;
+  void *params[NPARAMS];
+  rt_plan_stats stats;
+};
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+static void bind_params(rt_plan *p) {
+  void **v = p->params;
+  *v++ = &p->arg.q;
+  *v++ = &p->arg.k;
+  *v++ = &p->arg.v;
+  *v++ = &p->arg.o;
+  *v++ = &p->arg.lse;
+  for (int i = 0; i < 12; i++) *v++ = &p->arg.stride[i];
+  *v++ = &p->arg.tabs;
+  *v++ = &p->arg.head_off;
+  *v++ = &p->arg.step;
+  *v++ = &p->arg.layer;
+  *v++ = &p->arg.scale;
+}
+
+/* ------------------------------------------------------------ cache key */
+
+int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n) {
+  const cg_pattern *pt = s->pattern;
+  char ir[RT_SHA256_HEX];
+  rt_sha256_hex(pt->ir_text, strlen(pt->ir_text), ir);
+  const sieve_shape *sh = &s->shape;
+  return snprintf(out, n,
+                  "sieve kernel cache key 1\n"
+                  "kernel attention-forward\n"
+                  "pattern %s\n"
+                  "shape heads=%d head_dim=%d frames=%d height=%d width=%d text=%d text_after=%d\n"
+                  "dtype %s\n"
+                  "config block_m=%d block_n=%d warps=%d stages=%d\n"
+                  "arch %s\n"
+                  "device sm_%d%d\n"
+                  "llvm %s\n"
+                  "sieve %s\n"
+                  "driver %d\n",
+                  ir, sh->heads, sh->head_dim, sh->frames, sh->height, sh->width,
+                  sh->text, sh->text_after, s->dtype == CG_FP16 ? "fp16" : "bf16",
+                  s->cfg.block_m, s->cfg.block_n, s->cfg.warps, s->cfg.stages,
+                  cg_arch_name(s->arch), dev->sm_major, dev->sm_minor,
+                  SIEVE_LLVM_VERSION, SIEVE_VERSION, dev->driver_version);
+}
+
+/* ----------------------------------------------------------------- tables */
+
+/* Tables for one (step, layer) on the host: the packed tables, then
+** head_off[H], in one block that one copy uploads. */
+typedef struct host_tables {
+  int32_t *buf;
+  size_t bytes;
+  size_t head_off_at;    /* byte offset of head_off[] in buf */
+  double density;
+} host_tables;
+
+static sieve_status build_tables(const rt_plan *p, int step, int layer,
+                                 host_tables *h, cg_err *e) {
+  const sieve_shape *sh = &p->spec.shape;
+  size_t heads = (size_t)sh->heads, n = 0;
+  cg_tableset *t = NULL;
+  int32_t *packed = NULL, *head_off = NULL;
+  memset(h, 0, sizeof *h);
+  sieve_status st = cg_tables_build(p->spec.pattern, sh, step, layer, &t, e);
+  if (st) return st;
+  if (!(head_off = malloc(heads * sizeof *head_off)))
+    st = cg_fail(e, SIEVE_ERR_NOMEM, "no memory for block tables");
+  if (!st) st = cg_tables_pack(t, &packed, &n, head_off, e);
+  if (!st && !(h->buf = malloc((n + heads) * sizeof *h->buf)))
+    st = cg_fail(e, SIEVE_ERR_NOMEM, "no memory for block tables");
+  if (!st) {
+    memcpy(h->buf, packed, n * sizeof *h->buf);
+    memcpy(h->buf + n, head_off, heads * sizeof *h->buf);
+    h->bytes = (n + heads) * sizeof *h->buf;
+    h->head_off_at = n * sizeof *h->buf;
+    double pairs = 0, seq = (double)t->seq;
+    for (size_t i = 0; i < heads; i++) pairs += (double)t->tables[t->head_table[i]].allowed_pairs;
+    h->density = pairs / ((double)heads * seq * seq);
+  }
+  free(packed);
+  free(head_off);
+  cg_tables_free(t);
+  return st;
+}
+
+/* Makes room for h on the device and points the kernel's arguments at it;
+** the bytes themselves are copied by the caller. */
+static sieve_status place_tables(rt_plan *p, const host_tables *h, cg_err *e) {
+  const rt_cuda *cu = p->cu;
+  sieve_status st;
+  if (h->bytes > p->dmem_bytes) {
+    if (p->dmem) {
+      /* Launches already enqueued may still read the old buffer. */
+      if ((st = RT_CU(cu, e, cuCtxSynchronize))) return st;
+      if ((st = RT_CU(cu, e, cuMemFree, p->dmem))) return st;
+      p->dmem = p->arg.tabs = p->arg.head_off = 0;  /* runs refuse until replaced */
+      p->dmem_bytes = 0;
+    }
+    size_t want = h->bytes + h->bytes / 4;  /* later steps may need a little more */
+    if ((st = RT_CU(cu, e, cuMemAlloc, &p->dmem, want))) return st;
+    p->dmem_bytes = want;
+  }
+  p->arg.tabs = p->dmem;
+  p->arg.head_off = p->dmem + h->head_off_at;
+  p->density = h->density;
+  return SIEVE_OK;
+}
+
+static int mask_reads_step(const cg_pattern *pt) {
+  uint32_t vars = 0;
+  for (int i = 0; i < pt->nclasses; i++) vars |= cg_vars_used(pt->g, pt->classes[i].mask);
+  return (vars & (1u << CG_V_STEP | 1u << CG_V_LAYER)) != 0;
+}
+
+/* ----------------------------------------------------------------- kernel */
+
+static sieve_status load_cubin(rt_plan *p, const void *cubin, const char *name,
+                               cg_err *e) {
+  if (strlen(name) >= sizeof p->kernel)
+    return cg_fail(e, SIEVE_ERR_CODEGEN, "kernel name of %zu bytes", strlen(name));
+  sieve_status st = rt_module_load(p->cu, cubin, &p->mod, e);
+  if (st) return st;
+  strcpy(p->kernel, name);
+  st = rt_kernel_get(p->cu, p->mod, p->kernel, p->dims.smem, &p->fn, e);
+  if (st) {
+    rt_module_unload(p->cu, p->mod, NULL);  /* the first error is the one kept */
+    p->mod = NULL;
+  }
+  return st;
+}
+
+/*
+** A cache payload is the kernel's name, a NUL, then the cubin: a hit needs
+** no code generation to know the name. Anything that goes wrong on the way
+** is a note and a rebuild, never a failure.
+*/
+static int from_cache(rt_plan *p, rt_cache *cache, const char *key) {
+  rt_plan_stats *s = &p->stats;
+  void *blob = NULL;
+  size_t n = 0;
+  cg_err ce = {0};
+  if (rt_cache_load(cache, key, &blob, &n, &ce)) {
+    snprintf(s->cache_note, sizeof s->cache_note, "%s", ce.msg);
+    return 0;
+  }
+  if (!blob) return 0;
+  const char *nul = memchr(blob, 0, n < 256 ? n : 256);
+  int ok = 0;
+  if (!nul || nul == blob || (size_t)(nul - (char *)blob) + 1 == n) {
+    snprintf(s->cache_note, sizeof s->cache_note, "cache entry holds no kernel name; rebuilt");
+  } else if (load_cubin(p, nul + 1, blob, &ce)) {
+    /* A cubin that passed its checksum but will not load (a driver change
+    ** the key missed): build it again. */
+    snprintf(s->cache_note, sizeof s->cache_note, "cached kernel did not load: %s", ce.msg);
+  } else {
+    ok = 1;
+  }
+  free(blob);
+  return ok;
+}
+
+static sieve_status build_kernel(rt_plan *p, rt_cache *cache, const char *key, cg_err *e) {
+  rt_plan_stats *s = &p->stats;
+  char *ptx = NULL, *name = NULL;
+  void *cubin = NULL, *blob = NULL;
+  size_t n = 0;
+  double t0 = now_ms();
+  sieve_status st = cg_attn_build(&p->spec, &ptx, &name, NULL, e);
+  double t1 = now_ms();
+  s->codegen_ms = t1 - t0;
+  if (!st) st = rt_ptx_link(p->cu, ptx, name, &cubin, &n, e);
+  s->link_ms = now_ms() - t1;
+  if (!st) st = load_cubin(p, cubin, name, e);
+  if (!st && cache) {
+    size_t ln = strlen(name) + 1;
+    cg_err ce = {0};
+    if (!(blob = malloc(ln + n)))
+      snprintf(s->cache_note, sizeof s->cache_note, "no memory to store the kernel");
+    else {
+      memcpy(blob, name, ln);
+      memcpy((char *)blob + ln, cubin, n);
+      /* The kernel runs either way; a cache that refuses it only costs the
+      ** next process a compile. */
+      if (rt_cache_store(cache, key, blob, ln + n, &ce))
+        snprintf(s->cache_note, sizeof s->cache_note, "%s", ce.msg);
+    }
+  }
+  free(blob);
+  free(cubin);
+  free(ptx);
+  free(name);
+  return st;
+}
+
+/* ----------------------------------------------------------------- create */
+
+static sieve_status check_target(const rt_plan *p, const rt_device *dev, cg_err *e) {
+  int sm = dev->sm_major * 10 + dev->sm_minor;
+  if (sm < 80)
+    return cg_fail(e, SIEVE_ERR_UNSUPPORTED, "%s is sm_%d; sieve's kernels need sm_80 or newer",
+                   dev->name, sm);
+  if (p->spec.arch == CG_SM90A && sm != 90)
+    return cg_fail(e, SIEVE_ERR_UNSUPPORTED, "sm_90a kernels run on sm_90 only; %s is sm_%d",
+                   dev->name, sm);
+  if (p->dims.smem > (unsigned)dev->smem_optin)
+    return cg_fail(e, SIEVE_ERR_UNSUPPORTED,
+                   "config block_m=%d block_n=%d warps=%d stages=%d needs %u bytes of shared "
+                   "memory per block; %s allows %d",
+                   p->spec.cfg.block_m, p->spec.cfg.block_n, p->spec.cfg.warps,
+                   p->spec.cfg.stages, p->dims.smem, dev->name, dev->smem_optin);
+  return SIEVE_OK;
+}
+
+static sieve_status resolve(rt_plan *p, const rt_plan_spec *s, cg_err *e) {
+  cg_attn_spec *sp = &p->spec;
+  sp->pattern = s->pattern;
+  cg_shape_for(s->pattern, &s->shape, &sp->shape);
+  sieve_status st = cg_shape_check(&sp->shape, e);
+  if (st) return st;
+  sp->dtype = s->dtype;
+  sp->arch = s->arch;
+  sp->cfg = s->cfg;
+  if (!sp->cfg.block_m && !sp->cfg.block_n && !sp->cfg.warps && !sp->cfg.stages)
+    sp->cfg = cg_attn_default_config(sp);
+  if ((st = cg_attn_check(sp, e))) return st;
+  int64_t seq = sieve_shape_tokens(&sp->shape);
+  int64_t qblocks = (seq + sp->cfg.block_m - 1) / sp->cfg.block_m;
+  if (qblocks > INT32_MAX || sp->shape.heads > 65535 || sp->shape.batch > 65535)
+    return cg_fail(e, SIEVE_ERR_SHAPE, "grid (%lld, %d, %d) is past the GPU's limits",
+                   (long long)qblocks, sp->shape.heads, sp->shape.batch);
+  size_t smem = cg_attn_smem_bytes(sp);
+  p->dims = (rt_dims){{(unsigned)qblocks, (unsigned)sp->shape.heads, (unsigned)sp->shape.batch},
+                      {32u * (unsigned)sp->cfg.warps, 1, 1},
+                      (unsigned)smem};
+  p->dynamic = mask_reads_step(s->pattern);
+  p->arg.step = s->step;
+  p->arg.layer = s->layer;
+  return SIEVE_OK;
+}
+
+sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
+                            rt_cache *cache, rt_plan **out, cg_err *e) {
+  *out = NULL;
+  rt_plan *p = calloc(1, sizeof *p);
+  if (!p) return cg_fail(e, SIEVE_ERR_NOMEM, "no memory for a plan");
+  bind_params(p);
+  p->ctx = dev->ctx;
+  sieve_status st = rt_cuda_get(&p->cu, e);
+  if (!st) st = resolve(p, s, e);
+  if (!st) st = check_target(p, dev, e);
+
+  host_tables h = {0};
+  double t0 = now_ms();
+  if (!st) st = build_tables(p, s->step, s->layer, &h, e);
+  if (!st) st = place_tables(p, &h, e);
+  if (!st) st = RT_CU(p->cu, e, cuMemcpyHtoD, p->dmem, h.buf, h.bytes);
+  free(h.buf);
+  p->stats.tables_ms = now_ms() - t0;
+
+  if (!st) {
+    char key[2048];
+    double t1 = now_ms();
+    if (rt_plan_key(&p->spec, dev, key, sizeof key) >= (int)sizeof key) cache = NULL;
+    p->stats.from_cache = cache && from_cache(p, cache, key);
+    p->stats.load_ms = now_ms() - t1;
+    if (!p->stats.from_cache) st = build_kernel(p, cache, key, e);
+  }
+  if (st) {
+    rt_plan_free(p, NULL);  /* already failing: its own errors add nothing */
+    return st;
+  }
+  *out = p;
+  return SIEVE_OK;
+}
+
+/* ------------------------------------------------------------------- run */
+
+sieve_status rt_plan_set_step(rt_plan *p, int step, int layer, cg_err *e) {
+  if (step == p->arg.step && layer == p->arg.layer) return SIEVE_OK;
+  if (p->dynamic) {
+    host_tables h;
+    sieve_status st = build_tables(p, step, layer, &h, e);
+    if (!st) st = place_tables(p, &h, e);
+    if (st) {
+      free(h.buf);
+      return st;
+    }
+    free(p->pending);
+    p->pending = h.buf;
+    p->pending_bytes = h.bytes;
+  }
+  p->arg.step = step;
+  p->arg.layer = layer;
+  return SIEVE_OK;
+}
+
+static void put_strides(int64_t *out, const sieve_tensor *t) {
+  out[0] = t->stride_b;
+  out[1] = t->stride_h;
+  out[2] = t->stride_s;
+}
+
+sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,
+                         const sieve_tensor *v, const sieve_tensor *o,
+                         CUdeviceptr lse, float scale, CUstream s, cg_err *e) {
+  sieve_status st;
+  if (!p->dmem)
+    return cg_fail(e, SIEVE_ERR_ARG, "plan has no block tables: its last set_step failed");
+  if (p->pending) {
+    /* Ordered on s behind the launches that read the old tables; a pageable
+    ** source is staged before the call returns, so it can go at once. */
+    if ((st = RT_CU(p->cu, e, cuMemcpyHtoDAsync, p->dmem, p->pending, p->pending_bytes, s)))
+      return st;
+    free(p->pending);
+    p->pending = NULL;
+  }
+  p->arg.q = q->ptr;
+  p->arg.k = k->ptr;
+  p->arg.v = v->ptr;
+  p->arg.o = o->ptr;
+  p->arg.lse = lse;
+  put_strides(p->arg.stride + 0, q);
+  put_strides(p->arg.stride + 3, k);
+  put_strides(p->arg.stride + 6, v);
+  put_strides(p->arg.stride + 9, o);
+  p->arg.scale = scale > 0 ? scale : 1.0f / sqrtf((float)p->spec.shape.head_dim);
+  return rt_launch(p->cu, p->fn, &p->dims, s, p->params, e);
+}
+
+/* ------------------------------------------------------------------ free */
+
+sieve_status rt_plan_free(rt_plan *p, cg_err *e) {
+  if (!p) return SIEVE_OK;
+  const rt_cuda *cu = p->cu;
+  sieve_status st = SIEVE_OK;
+  if (cu && (p->mod || p->dmem)) {
+    /* The module and memory belong to the plan's context; the caller's
+    ** thread may have another one current. */
+    CUcontext prev = NULL;
+    st = RT_CU(cu, e, cuCtxGetCurrent, &prev);
+    int switched = !st && prev != p->ctx;
+    if (switched) st = RT_CU(cu, e, cuCtxSetCurrent, p->ctx);
+    if (!st) {
+      sieve_status a = rt_module_unload(cu, p->mod, e);
+      sieve_status b = p->dmem ? RT_CU(cu, a ? NULL : e, cuMemFree, p->dmem) : SIEVE_OK;
+      st = a ? a : b;
+    }
+    if (switched) {
+      sieve_status c = RT_CU(cu, st ? NULL : e, cuCtxSetCurrent, prev);
+      if (!st) st = c;
+    }
+  }
+  free(p->pending);
+  free(p);
+  return st;
+}
+
+/* ------------------------------------------------------------- accessors */
+
+const cg_attn_spec *rt_plan_spec_of(const rt_plan *p) { return &p->spec; }
+double rt_plan_density(const rt_plan *p) { return p->density; }
+const rt_plan_stats *rt_plan_stats_of(const rt_plan *p) { return &p->stats; }
+const char *rt_plan_kernel(const rt_plan *p) { return p->kernel; }
+
+/* ------------------------------------------------------------ public API */
+
+struct sieve_plan {
+  sieve_ctx *ctx;        /* where messages go; outlives the plan */
+  rt_plan *rp;
+};
+
+/*
+** The device a new plan runs on: the context's (sieve_device_open), else
+** the calling thread's current CUDA context (a host such as PyTorch has
+** made one), else device 0, which the context then keeps open.
+*/
+static sieve_status plan_device(sieve_ctx *ctx, rt_device *d, cg_err *e) {
+  const rt_cuda *cu;
+  sieve_status st;
+  if (ctx->dev) {
+    *d = *ctx->dev;
+    return rt_device_bind(d, e);
+  }
+  if ((st = rt_cuda_get(&cu, e))) return st;
+  CUcontext cur = NULL;
+  if ((st = RT_CU(cu, e, cuCtxGetCurrent, &cur))) return st;
+  if (cur) {
+    CUdevice dev;
+    /* A CUdevice is its ordinal (cuDeviceGet(&d, i) gives i). */
+    if ((st = RT_CU(cu, e, cuCtxGetDevice, &dev)) || (st = rt_device_query((int)dev, d, e)))
+      return st;
+    d->ctx = cur;
+    return SIEVE_OK;
+  }
+  rt_device *nd = malloc(sizeof *nd);
+  if (!nd) return cg_fail(e, SIEVE_ERR_NOMEM, "no memory for a device");
+  if ((st = rt_device_open(0, nd, e))) {
+    free(nd);
+    return st;
+  }
+  ctx->dev = nd;
+  *d = *nd;
+  return SIEVE_OK;
+}
+
+sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
+                               const sieve_shape *shape, sieve_dtype dtype,
+                               const sieve_config *cfg, sieve_plan **out) {
+  cg_err e = {0};
+  if (!ctx || !out) return SIEVE_ERR_ARG;
+  *out = NULL;
+  if (!p || !shape || (dtype != SIEVE_BF16 && dtype != SIEVE_FP16)) {
+    cg_fail(&e, SIEVE_ERR_ARG, "sieve_plan_create: %s", !p ? "no pattern" : !shape ? "no shape" : "unknown dtype");
+    return rt_ctx_ret(ctx, &e);
+  }
+  rt_plan_spec s = {
+    .pattern = lp_pattern_ir(p),
+    .shape = *shape,
+    .dtype = dtype == SIEVE_FP16 ? CG_FP16 : CG_BF16,
+    /* The sm_80 kernels run on every GPU from sm_80 on. */
+    .arch = CG_SM80,
+  };
+  if (cfg) s.cfg = (cg_attn_config){cfg->block_m, cfg->block_n, cfg->warps, cfg->stages};
+  rt_device dev;
+  rt_cache *cache = NULL;
+  sieve_plan *plan = calloc(1, sizeof *plan);
+  if (!plan) cg_fail(&e, SIEVE_ERR_NOMEM, "no memory for a plan");
+  else if (!plan_device(ctx, &dev, &e)) {
+    cg_err ce = {0};
+    /* No usable cache directory means compiling every time, not failing. */
+    if (rt_ctx_cache(ctx, &cache, &ce)) cache = NULL;
+    rt_plan_create(&s, &dev, cache, &plan->rp, &e);
+  }
+  if (e.status) {
+    free(plan);
+    return rt_ctx_ret(ctx, &e);
+  }
+  plan->ctx = ctx;
+  *out = plan;
+  return rt_ctx_ret(ctx, &e);
+}
+
+sieve_status sieve_plan_set_step(sieve_plan *plan, int step, int layer) {
+  cg_err e = {0};
+  if (!plan) return SIEVE_ERR_ARG;
+  rt_plan_set_step(plan->rp, step, layer, &e);
+  return rt_ctx_ret(plan->ctx, &e);
+}
+
+void sieve_plan_config(const sieve_plan *plan, sieve_config *out) {
+  const cg_attn_config *c = &rt_plan_spec_of(plan->rp)->cfg;
+  *out = (sieve_config){c->block_m, c->block_n, c->warps, c->stages};
+}
+
+double sieve_plan_density(const sieve_plan *plan) { return rt_plan_density(plan->rp); }
+
+/* The kernel reads rows with 16-byte copies: misaligned rows would fault
+** and take the host's CUDA context down with them, so they are refused. */
+static const char *bad_tensor(const sieve_tensor *t) {
+  if (!t) return "missing";
+  if (!t->ptr) return "a null pointer";
+  if (t->ptr % 16 || t->stride_b % 8 || t->stride_h % 8 || t->stride_s % 8)
+    return "not 16-byte aligned (pointer and strides must be multiples of 8 elements)";
+  return NULL;
+}
+
+sieve_status sieve_attention(sieve_plan *plan, const sieve_tensor *q,
+                             const sieve_tensor *k, const sieve_tensor *v,
+                             const sieve_tensor *o, uint64_t lse, float scale,
+                             void *stream) {
+  cg_err e = {0};
+  if (!plan) return SIEVE_ERR_ARG;
+  const sieve_tensor *t[4] = {q, k, v, o};
+  const char *why;
+  for (int i = 0; i < 4; i++)
+    if ((why = bad_tensor(t[i]))) {
+      cg_fail(&e, SIEVE_ERR_ARG, "sieve_attention: %c is %s", "qkvo"[i], why);
+      return rt_ctx_ret(plan->ctx, &e);
+    }
+  if (!lse || lse % 4) {
+    cg_fail(&e, SIEVE_ERR_ARG, "sieve_attention: lse is %s", lse ? "misaligned" : "a null pointer");
+    return rt_ctx_ret(plan->ctx, &e);
+  }
+  rt_plan_run(plan->rp, q, k, v, o, lse, scale, (CUstream)stream, &e);
+  return rt_ctx_ret(plan->ctx, &e);
+}
+
+void sieve_plan_free(sieve_plan *plan) {
+  if (!plan) return;
+  rt_plan_free(plan->rp, NULL);  /* nowhere to report a failure to */
+  free(plan);
+}

@@ -1,0 +1,80 @@
+/*
+** Plans: everything one attention call needs on one device, made once per
+** pattern x shape x dtype x config. Making a plan builds the block tables
+** and uploads them, and gets the kernel: from the disk cache, or generated
+** (cg_attn_build), linked by the driver and stored. Running a plan fills
+** the kernel's parameters in place and launches it: no compilation and no
+** host allocation.
+**
+** A plan belongs to one thread at a time, and runs in the CUDA context that
+** was current when it was made.
+**
+** Patterns with a dynamic selection (search, profile) run on every block
+** their mask allows until the search kernels exist: exact attention over
+** the allowed set.
+*/
+#ifndef RT_PLAN_H
+#define RT_PLAN_H
+
+#include "cg_attn.h"
+#include "rt_cache.h"
+#include "rt_cuda.h"
+
+typedef struct rt_plan_spec {
+  cg_pattern *pattern;   /* not owned; table building adds to its graph */
+  sieve_shape shape;     /* the pattern's fixed text geometry is applied */
+  cg_dtype dtype;
+  cg_arch arch;
+  cg_attn_config cfg;    /* all zeros: cg_attn_default_config */
+  int step, layer;
+} rt_plan_spec;
+
+typedef struct rt_plan_stats {
+  int from_cache;        /* the cubin came from the disk cache */
+  double tables_ms;      /* build, pack and upload the block tables */
+  double codegen_ms;     /* cg_attn_build: pattern to PTX */
+  double link_ms;        /* the driver: PTX to cubin */
+  double load_ms;        /* cache lookup, module load, kernel lookup */
+  char cache_note[1088]; /* why the cache was not used, or "" */
+} rt_plan_stats;
+
+typedef struct rt_plan rt_plan;
+
+/*
+** Makes a plan on `dev` (its context current on the calling thread), with
+** `cache` (NULL: always generate). A cache that cannot be read or written,
+** or a damaged entry, costs a rebuild, not a failure; stats say why.
+*/
+sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
+                            rt_cache *cache, rt_plan **out, cg_err *e);
+
+/*
+** Moves the plan to another denoising step and layer. Tables are rebuilt
+** only when the pattern's mask depends on them; launches enqueued after this
+** call see the new tables (the upload rides on the next run's stream).
+*/
+sieve_status rt_plan_set_step(rt_plan *p, int step, int layer, cg_err *e);
+
+/* O and LSE for q, k, v (strides in elements) on stream s; scale <= 0 means
+** 1/sqrt(head_dim). */
+sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,
+                         const sieve_tensor *v, const sieve_tensor *o,
+                         CUdeviceptr lse, float scale, CUstream s, cg_err *e);
+
+/* Unloads the module and frees device memory (in the plan's context). */
+sieve_status rt_plan_free(rt_plan *p, cg_err *e);
+
+const cg_attn_spec *rt_plan_spec_of(const rt_plan *p);  /* config resolved */
+double rt_plan_density(const rt_plan *p);
+const rt_plan_stats *rt_plan_stats_of(const rt_plan *p);
+const char *rt_plan_kernel(const rt_plan *p);
+
+/*
+** The cache key of a plan's cubin: every input that changes the code, as
+** text (the pattern by the SHA-256 of its canonical IR). The cubin is built
+** for the device, whatever .target the PTX names, so the device's compute
+** capability and the driver's version are part of it.
+*/
+int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+** GPU checks: generated kernels against the float64 CPU reference. One
+** executable; each case prints one line; the last line is
+** "N passed, N failed". Exit 77 (skipped) when no driver or GPU answers.
+*/
+#ifndef GPU_H
+#define GPU_H
+
+#include <stdint.h>
+
+#include "cg_pattern.h"
+#include "rt_cuda.h"
+#include "sieve.h"
+
+typedef struct gpu_env {
+  sieve_ctx *ctx;
+  const rt_cuda *cu;
+  uint64_t seed;
+  const char *patterns;   /* directory of shipped patterns */
+  int passed, failed;
+} gpu_env;
+
+/* One attention check: pattern (file name in patterns/ plus overrides),
+** shape, dtype, layout of the tensors, config, step/layer, rows sampled
+** for the reference (0: all). */
+typedef struct gpu_case {
+  const char *pattern;
+  const char *params[4];
+  sieve_shape shape;
+  sieve_dtype dtype;
+  int bshd;               /* tensors [B, S, H, D] in memory instead of [B, H, S, D] */
+  sieve_config cfg;
+  int step, layer;
+  int sample_rows;        /* per (batch, head); 0 = every row */
+} gpu_case;
+
+void gpu_attention_case(gpu_env *env, const gpu_case *c);
+
+/* Reference O (double, [nrows, D]) and LSE for sampled query rows of one
+** (batch, head), with Q/K/V as floats in model order. */
+int gpu_ref_rows(const cg_pattern *p, const sieve_shape *s, int head, int step, int layer,
+                 const float *q, const float *k, const float *v, int64_t ss, double scale,
+                 const int64_t *rows, int nrows, double *o, double *lse);
+
+uint64_t gpu_rand(uint64_t *s);
+float gpu_randn(uint64_t *s);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+** The GPU check list. Every shipped pattern on a small shape with text
+** tokens (all rows checked) and on a ragged medium shape with BSHD strides
+** and the other dtype and head dim (sampled rows); a config sweep; real
+** model shapes with sampled rows; step/layer-dependent patterns away from
+** step 0. Seed: SIEVE_SEED, else the clock (printed, to reproduce).
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gpu.h"
+
+static const char *patterns[] = {"dense", "causal", "token_window", "frame_window",
+                                 "lvsa", "svg", "sta", "adaspa"};
+
+static sieve_shape shp(int T, int Y, int X, int text, int after, int H, int D) {
+  return (sieve_shape){.batch = 1, .heads = H, .head_dim = D, .frames = T, .height = Y,
+                       .width = X, .text = text, .text_after = after};
+}
+
+static void shipped(gpu_env *env) {
+  for (size_t i = 0; i < sizeof patterns / sizeof *patterns; i++) {
+    gpu_case small = {.pattern = patterns[i], .shape = shp(3, 5, 7, 13, 0, 3, 64),
+                      .dtype = SIEVE_BF16};
+    small.shape.batch = 2;
+    gpu_attention_case(env, &small);
+    gpu_case medium = {.pattern = patterns[i], .shape = shp(5, 12, 20, 40, 1, 4, 128),
+                       .dtype = SIEVE_FP16, .bshd = 1, .sample_rows = 96, .step = 3, .layer = 5};
+    gpu_attention_case(env, &medium);
+  }
+}
+
+static void configs(gpu_env *env) {
+  static const sieve_config cfgs[] = {
+      {64, 32, 4, 1}, {64, 64, 4, 2}, {64, 128, 4, 3}, {128, 32, 8, 2},
+      {128, 64, 4, 2}, {128, 64, 8, 3}, {128, 128, 8, 2}, {128, 32, 4, 1}};
+  for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
+    gpu_case c = {.pattern = "frame_window", .params = {"window=1"},
+                  .shape = shp(6, 16, 24, 0, 0, 2, 128), .dtype = SIEVE_BF16,
+                  .cfg = cfgs[i], .sample_rows = 64};
+    gpu_attention_case(env, &c);
+    c.shape.head_dim = 64;
+    c.dtype = SIEVE_FP16;
+    gpu_attention_case(env, &c);
+  }
+}
+
+static void models(gpu_env *env) {
+  const char *names[] = {"wan-1.3b-480p", "cogvideox-1.5"};
+  const char *pats[] = {"frame_window", "lvsa"};
+  for (int i = 0; i < 2; i++) {
+    gpu_case c = {.pattern = pats[i], .dtype = SIEVE_BF16, .sample_rows = 6, .step = 7,
+                  .layer = 2};
+    sieve_shape_preset(names[i], &c.shape);
+    gpu_attention_case(env, &c);
+  }
+  gpu_case d = {.pattern = "dense", .dtype = SIEVE_FP16, .sample_rows = 6, .bshd = 1};
+  sieve_shape_preset("wan-1.3b-480p", &d.shape);
+  gpu_attention_case(env, &d);
+}
+
+int main(int argc, char **argv) {
+  gpu_env env = {0};
+  const char *src = getenv("SIEVE_SOURCE_DIR");
+  static char pdir[1024];
+  snprintf(pdir, sizeof pdir, "%s/patterns", src ? src : ".");
+  env.patterns = pdir;
+  const char *seed = getenv("SIEVE_SEED");
+  env.seed = seed ? strtoull(seed, NULL, 0) : (uint64_t)time(NULL) * 2654435761u;
+  if (!env.seed) env.seed = 1;
+  if (sieve_open(&env.ctx)) return 1;
+  sieve_status st = sieve_device_open(env.ctx, 0);
+  if (st == SIEVE_ERR_NO_DRIVER || st == SIEVE_ERR_NO_GPU) {
+    printf("no GPU (%s): GPU checks skipped\n", sieve_errmsg(env.ctx));
+    sieve_close(env.ctx);
+    return 77;
+  }
+  cg_err e = {0};
+  if (st || rt_cuda_get(&env.cu, &e)) {
+    printf("device: %s\n", st ? sieve_errmsg(env.ctx) : e.msg);
+    sieve_close(env.ctx);
+    return 1;
+  }
+  sieve_device_info di;
+  sieve_device_query(env.ctx, 0, &di);
+  printf("device %s (sm_%d%d), seed %llu\n", di.name, di.sm_major, di.sm_minor,
+         (unsigned long long)env.seed);
+  const char *only = argc > 1 ? argv[1] : "shipped,configs,models";
+  if (strstr(only, "shipped")) shipped(&env);
+  if (strstr(only, "configs")) configs(&env);
+  if (strstr(only, "models")) models(&env);
+  printf("%d passed, %d failed\n", env.passed, env.failed);
+  sieve_close(env.ctx);
+  return env.failed ? 1 : 0;
+}

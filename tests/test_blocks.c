@@ -1,0 +1,321 @@
+/*
+** Block tables against brute force. For random small geometries (ragged
+** blocks, ragged tiles, text before and after) and random masks built in
+** the IR, and for every shipped pattern, each head's table must equal the
+** classification of every token pair of the kernel's mask expression:
+** full iff all pairs are true, dropped iff none is. Seeds are fresh each
+** run; SIEVE_SEED reproduces a failure.
+*/
+#define _POSIX_C_SOURCE 200809L  /* setenv */
+
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "cg_blocks.h"
+#include "cg_interval.h"
+#include "cg_ref.h"
+#include "lp.h"
+
+static uint64_t rng_state, seed;
+
+static uint64_t rnd(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+static int rint_in(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - lo + 1)); }
+
+static int setup_seed(void **st) {
+  const char *env = getenv("SIEVE_SEED");
+  seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock() << 20;
+  if (!seed) seed = 1;
+  rng_state = seed;
+  return 0;
+}
+
+/* ------------------------------------------------------- random masks */
+
+typedef struct mb {
+  cg_graph *g;
+} mb;
+
+static cg_ref V(mb *m, cg_var v) { return cg_var_ref(m->g, v); }
+static cg_ref C(mb *m, int64_t v) { return cg_const(m->g, v); }
+static cg_ref B(mb *m, cg_op op, cg_ref a, cg_ref b) { return cg_bin(m->g, op, a, b); }
+static cg_ref dist(mb *m, cg_var a, cg_var b) { return cg_un(m->g, CG_ABS, B(m, CG_SUB, V(m, a), V(m, b))); }
+static cg_ref within(mb *m, cg_var a, cg_var b, int w) { return B(m, CG_LE, dist(m, a, b), C(m, w)); }
+
+/* Coarse coordinate v / d on both sides, within w. */
+static cg_ref tile_near(mb *m, cg_var a, cg_var b, int d, int w) {
+  cg_ref x = B(m, CG_DIV, V(m, a), C(m, d)), y = B(m, CG_DIV, V(m, b), C(m, d));
+  return B(m, CG_LE, cg_un(m->g, CG_ABS, B(m, CG_SUB, x, y)), C(m, w));
+}
+
+static cg_ref leaf(mb *m) {
+  switch (rnd() % 13) {
+  case 0: return within(m, CG_V_QT, CG_V_KT, rint_in(0, 3));                 /* frame window */
+  case 1: return within(m, CG_V_QIDX, CG_V_KIDX, rint_in(0, 60));           /* token window */
+  case 2: return B(m, CG_EQ, V(m, CG_V_KT), C(m, rint_in(0, 4)));           /* anchor frame */
+  case 3: /* rotating anchors */
+    return B(m, CG_EQ, B(m, CG_MOD, B(m, CG_ADD, V(m, CG_V_KT), V(m, CG_V_STEP)), C(m, rint_in(2, 4))), C(m, 0));
+  case 4: return B(m, CG_OR, V(m, CG_V_QTEXT), V(m, CG_V_KTEXT));           /* text rows and columns */
+  case 5: return B(m, CG_EQ, V(m, CG_V_QT), V(m, CG_V_KT));                 /* spatial */
+  case 6: return B(m, CG_AND, B(m, CG_EQ, V(m, CG_V_QY), V(m, CG_V_KY)), B(m, CG_EQ, V(m, CG_V_QX), V(m, CG_V_KX)));
+  case 7: return B(m, CG_LE, V(m, CG_V_KT), V(m, CG_V_QT));                 /* causal over frames */
+  case 8: return B(m, CG_AND, tile_near(m, CG_V_QT, CG_V_KT, 2, 1), tile_near(m, CG_V_QY, CG_V_KY, 3, 0));
+  case 9: /* custom arithmetic */
+    return B(m, CG_LT, B(m, CG_MOD, B(m, CG_ADD, B(m, CG_MUL, V(m, CG_V_QX), C(m, 3)), B(m, CG_ADD, V(m, CG_V_KY), V(m, CG_V_LAYER))), C(m, 5)), C(m, 2));
+  case 10: return B(m, CG_AND, within(m, CG_V_QY, CG_V_KY, rint_in(0, 2)), within(m, CG_V_QX, CG_V_KX, rint_in(0, 2)));
+  case 11: return B(m, CG_EQ, B(m, CG_MOD, V(m, CG_V_HEAD), C(m, 3)), C(m, 0));
+  default: return cg_bool(m->g, (int)(rnd() % 2));
+  }
+}
+
+static cg_ref rmask(mb *m, int depth) {
+  if (depth == 0 || rnd() % 3 == 0) return leaf(m);
+  cg_ref a = rmask(m, depth - 1), b = rmask(m, depth - 1);
+  switch (rnd() % 4) {
+  case 0: return B(m, CG_OR, a, b);
+  case 1: return B(m, CG_AND, a, b);
+  case 2: return B(m, CG_AND, a, cg_un(m->g, CG_NOT, b));  /* difference */
+  default: /* per-head choice */
+    return cg_select(m->g, B(m, CG_EQ, B(m, CG_MOD, V(m, CG_V_HEAD), C(m, 2)), C(m, 0)), a, b);
+  }
+}
+
+static cg_layout rlayout(void) {
+  cg_layout l = {.kind = (cg_layout_kind)rint_in(0, 2)};
+  for (int i = 0; i < 3; i++) l.tile[i] = rint_in(1, 4);
+  return l;
+}
+
+static cg_pattern *rpattern(void) {
+  cg_pattern *p = cg_pattern_new();
+  mb m = {p->g};
+  p->name = "random";
+  p->block_q = 16 * rint_in(1, 8);
+  p->block_k = 16 * rint_in(1, 8);
+  p->nclasses = rint_in(1, 3);
+  p->classes = cg_alloc(p->arena, sizeof(cg_class) * (size_t)p->nclasses);
+  for (int c = 0; c < p->nclasses; c++)
+    p->classes[c] = (cg_class){.name = "c", .layout = rlayout(), .mask = rmask(&m, rint_in(0, 3))};
+  p->period = rint_in(1, 4);
+  p->head_class = cg_alloc(p->arena, sizeof(int) * (size_t)p->period);
+  for (int r = 0; r < p->period; r++) p->head_class[r] = rint_in(0, p->nclasses - 1);
+  return p;
+}
+
+static sieve_shape rshape(int maxdim) {
+  sieve_shape s = {.batch = 1, .head_dim = 128};
+  s.heads = rint_in(1, 6);
+  s.frames = rint_in(1, maxdim);
+  s.height = rint_in(1, maxdim);
+  s.width = rint_in(1, maxdim);
+  s.text = rnd() % 3 ? rint_in(0, 20) : 0;
+  s.text_after = rint_in(0, 1);
+  return s;
+}
+
+/* ----------------------------------------------------------- the check */
+
+static void fail_case(const char *what, const cg_pattern *p, const sieve_shape *s, int h, int qb, int kb) {
+  fail_msg("%s: pattern %s head %d block (%d,%d); shape T%d Y%d X%d text %d%s, blocks %dx%d "
+           "(reproduce with SIEVE_SEED=%llu)",
+           what, p->name, h, qb, kb, s->frames, s->height, s->width, s->text,
+           s->text_after ? " after" : "", p->block_q, p->block_k, (unsigned long long)seed);
+}
+
+/* The table as a dense class matrix; lists must be ascending. */
+static void table_matrix(const cg_table *t, uint8_t *cls) {
+  memset(cls, CG_BLK_EMPTY, (size_t)t->nq * (size_t)t->nk);
+  for (int q = 0; q < t->nq; q++) {
+    for (int i = t->full_ptr[q]; i < t->full_ptr[q + 1]; i++) {
+      assert_true(i == t->full_ptr[q] || t->full_idx[i] > t->full_idx[i - 1]);
+      cls[(size_t)q * t->nk + t->full_idx[i]] = CG_BLK_FULL;
+    }
+    for (int i = t->part_ptr[q]; i < t->part_ptr[q + 1]; i++) {
+      assert_true(i == t->part_ptr[q] || t->part_idx[i] > t->part_idx[i - 1]);
+      assert_int_equal(cls[(size_t)q * t->nk + t->part_idx[i]], CG_BLK_EMPTY);
+      cls[(size_t)q * t->nk + t->part_idx[i]] = CG_BLK_UNDECIDED;
+    }
+  }
+}
+
+/* The packed form (cg_attn.h) holds the same lists, full ones first. */
+static void check_pack(const cg_tableset *ts) {
+  int32_t *buf, *off = malloc(sizeof(int32_t) * (size_t)ts->shape.heads);
+  size_t n;
+  cg_err e = {0};
+  assert_int_equal(cg_tables_pack(ts, &buf, &n, off, &e), SIEVE_OK);
+  for (int h = 0; h < ts->shape.heads; h++) {
+    const cg_table *t = &ts->tables[ts->head_table[h]];
+    const int32_t *rowptr = buf + off[h], *nfull = rowptr + t->nq + 1, *idx = nfull + t->nq;
+    for (int q = 0; q < t->nq; q++) {
+      int nf = t->full_ptr[q + 1] - t->full_ptr[q], np = t->part_ptr[q + 1] - t->part_ptr[q];
+      assert_int_equal(nfull[q], nf);
+      assert_int_equal(rowptr[q + 1] - rowptr[q], nf + np);
+      assert_memory_equal(idx + rowptr[q], t->full_idx + t->full_ptr[q], sizeof(int32_t) * (size_t)nf);
+      assert_memory_equal(idx + rowptr[q] + nf, t->part_idx + t->part_ptr[q], sizeof(int32_t) * (size_t)np);
+      assert_true((size_t)(idx + rowptr[q + 1] - buf) <= n);
+    }
+  }
+  free(buf);
+  free(off);
+}
+
+static void check_against_brute_force(cg_pattern *p, const sieve_shape *s, int step, int layer) {
+  cg_tableset *ts;
+  cg_err e = {0};
+  if (cg_tables_build(p, s, step, layer, &ts, &e) != SIEVE_OK) fail_msg("build: %s", e.msg);
+  size_t nb = (size_t)ts->nq * (size_t)ts->nk;
+  uint8_t *want = malloc(nb), *got = malloc(nb);
+  int64_t und = 0;
+  for (int h = 0; h < s->heads; h++) {
+    int64_t allowed;
+    if (cg_ref_blocks(p, s, h, step, layer, ts->block_q, ts->block_k, want, &allowed, &e))
+      fail_msg("reference: %s", e.msg);
+    const cg_table *t = &ts->tables[ts->head_table[h]];
+    table_matrix(t, got);
+    static const char *const name[] = {"empty", "partial", "full"};
+    for (size_t b = 0; b < nb; b++)
+      if (got[b] != want[b]) {
+        char what[64];
+        snprintf(what, sizeof what, "%s block called %s", name[want[b]], name[got[b]]);
+        fail_case(what, p, &ts->shape, h, (int)(b / (size_t)ts->nk), (int)(b % (size_t)ts->nk));
+      }
+    if (t->allowed_pairs != allowed) fail_case("allowed pairs differ", p, &ts->shape, h, -1, -1);
+    assert_int_equal(t->nfull + t->npart + t->nempty, (int64_t)nb);
+  }
+  und = ts->interval_undecided;
+  assert_int_equal(und, ts->refined_full + ts->refined_empty + ts->refined_partial);
+  assert_int_equal(ts->interval_full + ts->interval_empty + und, (int64_t)ts->ntables * (int64_t)nb);
+  check_pack(ts);
+  free(want);
+  free(got);
+  cg_tables_free(ts);
+}
+
+static void random_masks(void **st) {
+  for (int round = 0; round < 250; round++) {
+    cg_pattern *p = rpattern();
+    sieve_shape s = rshape(7);
+    check_against_brute_force(p, &s, rint_in(0, 12), rint_in(0, 6));
+    cg_pattern_free(p);
+  }
+}
+
+/* Enough rows for several threads, each of them writing part of the lists. */
+static void threaded_build(void **st) {
+  setenv("SIEVE_THREADS", "3", 1);
+  for (int round = 0; round < 4; round++) {
+    cg_pattern *p = rpattern();
+    p->block_q = p->block_k = 16;
+    sieve_shape s = {.batch = 1, .heads = 2, .head_dim = 64, .frames = 6, .height = 9, .width = 11,
+                     .text = rint_in(0, 20), .text_after = rint_in(0, 1)};
+    check_against_brute_force(p, &s, 1, 2);
+    cg_pattern_free(p);
+  }
+  unsetenv("SIEVE_THREADS");
+}
+
+/* Heads whose fixed masks and layouts agree share a table. */
+static void heads_share_tables(void **st) {
+  cg_pattern *p = cg_pattern_new();
+  mb m = {p->g};
+  p->name = "shared";
+  p->nclasses = 1;
+  p->classes = cg_alloc(p->arena, sizeof(cg_class));
+  /* Heads 0 mod 3 get a frame window of 1, the others of 2. */
+  p->classes[0] = (cg_class){.name = "c", .layout = {.kind = CG_LAYOUT_IDENTITY},
+                             .mask = cg_select(p->g, B(&m, CG_EQ, B(&m, CG_MOD, V(&m, CG_V_HEAD), C(&m, 3)), C(&m, 0)),
+                                               within(&m, CG_V_QT, CG_V_KT, 1), within(&m, CG_V_QT, CG_V_KT, 2))};
+  p->period = 1;
+  p->head_class = cg_alloc(p->arena, sizeof(int));
+  sieve_shape s = {1, 7, 64, 5, 4, 4, 0, 0};
+  cg_tableset *ts;
+  cg_err e = {0};
+  assert_int_equal(cg_tables_build(p, &s, 0, 0, &ts, &e), SIEVE_OK);
+  assert_int_equal(ts->ntables, 2);
+  for (int h = 0; h < 7; h++) assert_int_equal(ts->head_table[h], h % 3 == 0 ? 0 : 1);
+  cg_tables_free(ts);
+  cg_pattern_free(p);
+}
+
+static void rejects_bad_input(void **st) {
+  cg_pattern *p = rpattern();
+  cg_tableset *ts;
+  cg_err e = {0};
+  sieve_shape s = {1, 2, 64, 0, 4, 4, 0, 0};
+  assert_int_equal(cg_tables_build(p, &s, 0, 0, &ts, &e), SIEVE_ERR_SHAPE);
+  assert_non_null(strstr(e.msg, "frames"));
+  s.frames = 2;
+  p->classes[0].layout = (cg_layout){.kind = CG_LAYOUT_TILE, .tile = {0, 1, 1}};
+  assert_int_equal(cg_tables_build(p, &s, 0, 0, &ts, &e), SIEVE_ERR_ARG);
+  assert_non_null(strstr(e.msg, "tile"));
+  p->classes[0].layout.kind = CG_LAYOUT_IDENTITY;
+  p->head_class[0] = 7;
+  assert_int_equal(cg_tables_build(p, &s, 0, 0, &ts, &e), SIEVE_ERR_ARG);
+  cg_pattern_free(p);
+}
+
+/* ------------------------------------------------------ shipped patterns */
+
+static int lua_pattern(const struct dirent *d) {
+  size_t n = strlen(d->d_name);
+  return n > 4 && !strcmp(d->d_name + n - 4, ".lua");
+}
+
+static void shipped_patterns(void **st) {
+  const char *src = getenv("SIEVE_SOURCE_DIR");
+  if (!src) skip();
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/patterns", src);
+  struct dirent **ents;
+  int n = scandir(dir, &ents, lua_pattern, alphasort);
+  assert_true(n > 0);
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  for (int i = 0; i < n; i++) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, ents[i]->d_name);
+    sieve_pattern *sp;
+    if (sieve_pattern_load(ctx, path, NULL, &sp) != SIEVE_OK) fail_msg("%s: %s", path, sieve_errmsg(ctx));
+    cg_pattern *p = lp_pattern_ir(sp);
+    for (int round = 0; round < 12; round++) {
+      /* The shipped block sizes, and smaller ones that make many blocks. */
+      int bq = p->block_q, bk = p->block_k;
+      if (round % 2) {
+        p->block_q = 16 * rint_in(1, 4);
+        p->block_k = 16 * rint_in(1, 4);
+      }
+      sieve_shape s = rshape(7);
+      check_against_brute_force(p, &s, rint_in(0, 50), rint_in(0, 40));
+      p->block_q = bq;
+      p->block_k = bk;
+    }
+    sieve_pattern_free(sp);
+    free(ents[i]);
+  }
+  free(ents);
+  sieve_close(ctx);
+}
+
+int main(void) {
+  const struct CMUnitTest t[] = {
+    cmocka_unit_test(random_masks),
+    cmocka_unit_test(threaded_build),
+    cmocka_unit_test(heads_share_tables),
+    cmocka_unit_test(rejects_bad_input),
+    cmocka_unit_test(shipped_patterns),
+  };
+  return cmocka_run_group_tests(t, setup_seed, NULL);
+}
