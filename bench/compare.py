@@ -6,8 +6,16 @@ blocks, the pattern's predicate as mask_mod). Times are
 triton.testing.do_bench medians over rotating input sets; TFLOP/s count
 4*B*H*S^2*D*density. Also checks sieve's output against the reference it is
 compared with. Usage: python3 bench/compare.py [--shapes a,b] [--out FILE]
+
+One pattern on one shape (what `sieve bench --compare torch` runs):
+  python3 bench/compare.py --pattern lvsa --params window=2 --shapes hunyuan-720p
+      [--shape-fields heads=24,head_dim=128,...] [--dtype fp16] [--batch 2]
+      [--skip-sieve] [--csv FILE]
+torch's dense backends always run; FlexAttention runs for the patterns whose
+token predicate it has a mask_mod for (frame_window, causal).
 """
 import argparse
+import ctypes
 import math
 import os
 import sys
@@ -123,16 +131,146 @@ def run_shape(sv, name, rows, nsets):
     torch.cuda.empty_cache()
 
 
+def shape_from_args(sv, name, fields, batch):
+    """A preset with `fields` ("heads=24,frames=9") over it; "custom" starts from zeros."""
+    from sieve_ctypes import Shape
+    shape = Shape(batch, 1, 128, 0, 0, 0, 0, 0) if name == "custom" else sv.shape(name)
+    for kv in filter(None, (fields or "").split(",")):
+        k, v = kv.split("=", 1)
+        setattr(shape, k, int(v))
+    shape.batch = batch
+    return shape
+
+
+def frames_of(shape):
+    """Token index -> (frame, is_text), as sieve's model coordinates have them."""
+    hw, text, video = shape.height * shape.width, shape.text, shape.frames * shape.height * shape.width
+
+    def coords(idx):
+        j = idx if shape.text_after else idx - text
+        is_text = (j < 0) | (j >= video)
+        return torch.where(is_text, -1, j // hw), is_text
+    return coords
+
+
+def mask_mod_for(pname, params, shape):
+    """The pattern's token predicate for FlexAttention, where one is known."""
+    text_on = str(params.get("text", "true")).lower() not in ("false", "0")
+    if pname == "frame_window":
+        w = int(params.get("window", 1))
+
+        def core(tq, tk):
+            return (tq - tk).abs() <= w
+    elif pname == "causal":
+        def core(tq, tk):
+            return tk <= tq
+    else:
+        return None
+    coords = frames_of(shape)
+
+    def mask_mod(b, h, qi, ki):
+        (tq, xq), (tk, xk) = coords(qi), coords(ki)
+        m = core(tq, tk)
+        return (m | xq | xk) if text_on else m
+    return mask_mod
+
+
+def block_mask_from(sv, pat, shape, mask_mod):
+    """BlockMask from sieve's tables (identity layout) with the given mask_mod."""
+    info, views, heads = sv.tables(pat, shape)
+    nq, H = info.q_blocks, shape.heads
+    kvn = torch.zeros(1, H, nq, dtype=torch.int32)
+    kvi = torch.zeros(1, H, nq, info.k_blocks, dtype=torch.int32)
+    fn = torch.zeros(1, H, nq, dtype=torch.int32)
+    fi = torch.zeros(1, H, nq, info.k_blocks, dtype=torch.int32)
+    for h in range(H):
+        full, part, _ = views[heads[h]]
+        for q in range(nq):
+            fn[0, h, q] = len(full[q])
+            fi[0, h, q, :len(full[q])] = torch.tensor(full[q], dtype=torch.int32)
+            kvn[0, h, q] = len(part[q])
+            kvi[0, h, q, :len(part[q])] = torch.tensor(part[q], dtype=torch.int32)
+    S = shape.tokens
+    return BlockMask.from_kv_blocks(kvn.cuda(), kvi.cuda(), fn.cuda(), fi.cuda(),
+                                    BLOCK_SIZE=(info.block_q, info.block_k), mask_mod=mask_mod,
+                                    seq_lengths=(S, S))
+
+
+def run_pattern(sv, a, rows):
+    """One pattern on one shape: torch dense backends, FlexAttention, and sieve."""
+    shape = shape_from_args(sv, a.shapes.split(",")[0], a.shape_fields, a.batch)
+    name = a.shapes.split(",")[0]
+    dt = torch.float16 if a.dtype == "fp16" else torch.bfloat16
+    B, H, S, D = shape.batch, shape.heads, shape.tokens, shape.head_dim
+    sets = [[torch.randn(B, H, S, D, device="cuda", dtype=dt) for _ in range(3)]
+            for _ in range(a.sets)]
+    o = torch.empty(B, H, S, D, device="cuda", dtype=dt)
+    lse = torch.empty(B, H, S, device="cuda", dtype=torch.float32)
+    stream = torch.cuda.current_stream().cuda_stream
+    flops = 4.0 * B * H * S * S * D
+    path = a.pattern if a.pattern.endswith(".lua") or "/" in a.pattern else \
+        os.path.join(ROOT, "patterns", a.pattern + ".lua")
+    params = dict(kv.split("=", 1) for kv in filter(None, a.params.split(",")))
+    pat = sv.pattern(path, **params)
+    sv.lib.sieve_pattern_name.restype = ctypes.c_char_p
+    sv.lib.sieve_pattern_name.argtypes = [ctypes.c_void_p]
+    pname = sv.lib.sieve_pattern_name(pat).decode()
+    plan = sv.plan(pat, shape, 1 if a.dtype == "fp16" else 0)
+    density = sv.lib.sieve_plan_density(plan)
+
+    def add(label, kernel, dens, ms, err=None):
+        tf = flops * dens / (ms * 1e-3) / 1e12
+        rows.append((name, label, kernel, dens, ms, tf, err))
+        print("%-14s %-12s %-14s %6.3f %9.3f ms %6.1f TFLOP/s %s" % (
+            name, label, kernel, dens, ms, tf, "" if err is None else "rel.err %.1e" % err), flush=True)
+
+    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+        add("dense", "torch-flash", 1.0, bench(lambda q, k, v: F.scaled_dot_product_attention(q, k, v), sets))
+    with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+        add("dense", "torch-cudnn", 1.0, bench(lambda q, k, v: F.scaled_dot_product_attention(q, k, v), sets))
+    mm = mask_mod_for(pname, params, shape)
+    err = None
+    if mm is None:
+        print("flex: no mask_mod for pattern %s here; FlexAttention skipped" % pname, flush=True)
+    else:
+        bm = block_mask_from(sv, pat, shape, mm)
+        q, k, v = sets[0]
+        fref = flex(q, k, v, block_mask=bm)
+        add(pname, "flex", density, bench(lambda q, k, v: flex(q, k, v, block_mask=bm), sets))
+        o.fill_(float("nan"))
+        sv.attention(plan, q, k, v, o, lse, stream)
+        torch.cuda.synchronize()
+        err = rel(o, fref)
+    if not a.skip_sieve:
+        add(pname, "sieve %s" % "/".join(map(str, sv.plan_config(plan))), density,
+            bench(lambda q, k, v: sv.attention(plan, q, k, v, o, lse, stream), sets), err)
+    elif err is not None:
+        print("sieve vs flex: rel.err %.1e" % err, flush=True)
+    sv.lib.sieve_plan_free(plan)
+    sv.lib.sieve_pattern_free(pat)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="wan-1.3b-480p,hunyuan-720p,cogvideox-1.5")
     ap.add_argument("--sets", type=int, default=2)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--pattern", default=None, help="one pattern: a shipped name or a .lua path")
+    ap.add_argument("--params", default="", help="k=v,k=v for --pattern")
+    ap.add_argument("--shape-fields", default=None, help="heads=H,frames=T,... over the preset "
+                    "(the first of --shapes; 'custom' starts from nothing)")
+    ap.add_argument("--dtype", default="bf16", choices=("bf16", "fp16"))
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--skip-sieve", action="store_true", help="with --pattern: time only the others")
+    ap.add_argument("--csv", default=None, help="also write the rows as CSV")
     a = ap.parse_args()
     sv = Sieve()
     rows = []
-    for name in a.shapes.split(","):
-        run_shape(sv, name, rows, a.sets)
+    if a.pattern:
+        run_pattern(sv, a, rows)
+    else:
+        for name in a.shapes.split(","):
+            run_shape(sv, name, rows, a.sets)
     lines = ["| shape | pattern | kernel | density | ms | TFLOP/s (active) | rel. err vs ref |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
@@ -143,6 +281,12 @@ def main():
     print(text)
     if a.out:
         open(a.out, "w").write(text)
+    if a.csv:
+        with open(a.csv, "w") as f:
+            f.write("shape,pattern,kernel,density,ms,tflops,err\n")
+            for r in rows:
+                f.write("%s,%s,%s,%.6f,%.6f,%.3f,%s\n" % (r[0], r[1], r[2], r[3], r[4], r[5],
+                                                          "" if r[6] is None else "%.3e" % r[6]))
 
 
 if __name__ == "__main__":

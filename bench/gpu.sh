@@ -16,8 +16,10 @@ rc=0
 if [ "$what" != bench ]; then
   "$B/gpu_tests" ${GPU_TESTS:-} 2>&1 | tee "$out/gpu_tests.log" | grep -v '^pass ' || true
   tail -1 "$out/gpu_tests.log" | grep -q ' 0 failed' || rc=1
+  "$B/example_host" 2>&1 | tee "$out/example_host.log" || rc=1
 fi
 if [ "$what" != tests ]; then
+  "$B/bench_startup" 2>&1 | tee "$out/startup.md"
   python3 bench/compare.py --out "$out/compare.md" ${COMPARE_ARGS:-} 2>&1 | tee "$out/compare.log" | tail -40
 fi
 exit $rc

@@ -103,10 +103,10 @@ int cli_int(const char *opt, const char *s, int min, int max, int *out);
 
 /* ------------------------------------------------------------ shapes */
 
-/* The shape the shared options describe, checked by sieve_shape_check.
-** desc (may be NULL) receives a one-line description. */
-int cli_shape(sieve_ctx *ctx, const cli_common *com, sieve_shape *out, char *desc,
-              size_t desclen);
+/* The shape the shared options describe, checked by sieve_shape_check. */
+int cli_shape(sieve_ctx *ctx, const cli_common *com, sieve_shape *out);
+/* "hunyuan-720p: T33 Y45 X80, 24 heads, D128" (the preset's name if one was given). */
+void cli_shape_line(const cli_common *com, const sieve_shape *s, char *buf, size_t len);
 /* "wan-1.3b-480p (T21 Y30 X52, 12 heads, D128)" for help texts. */
 void cli_shape_describe(const sieve_shape *s, char *buf, size_t len);
 
@@ -121,6 +121,12 @@ int cli_pattern_path(const char *arg, char *buf, size_t len);
 /* Resolves, checks readability, and loads with com->params. */
 int cli_pattern_load(sieve_ctx *ctx, const cli_common *com, sieve_pattern **out,
                      char *path, size_t pathlen);
+/* The shape p's tables and kernels run on: s, with the text geometry the
+** script fixes, if it fixes one. */
+void cli_pattern_shape(const sieve_pattern *p, sieve_shape *s);
+/* 1 and a one-line description in buf when p's blocks are chosen at run
+** time (a search or profiling); 0 for a static pattern. */
+int cli_pattern_selection(const sieve_pattern *p, char *buf, size_t len);
 /* The first patterns directory that exists, or NULL. */
 const char *cli_patterns_dir(char *buf, size_t len);
 /* Space-separated names of the shipped patterns ("" when none found). */
@@ -137,5 +143,43 @@ int cli_config(const char *opt, const char *spec, sieve_config *cfg);
 double cli_now_ms(void);
 /* Writes len bytes to path ("-" is stdout). Returns an exit code. */
 int cli_write_file(const char *path, const void *data, size_t len);
+
+/* ----------------------------------------------- GPU commands (gpu.c) */
+
+/* "bf16" or "fp16" into *out; anything else is bad input. */
+int cli_dtype(const char *opt, const char *v, sieve_dtype *out);
+const char *cli_dtype_name(sieve_dtype dt);
+/* Opens GPU 0 for ctx and describes it. With no driver or no GPU the
+** message is "sieve: no GPU: <why>" and the exit code 1. */
+int cli_gpu_open(sieve_ctx *ctx, sieve_device_info *info);
+/*
+** sieve_plan_create for the commands that run kernels: the fields of `user`
+** that are set replace the default config's; with none set, the plan takes
+** the tuned config (the tuning database) or the default.
+*/
+int cli_plan(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *s, sieve_dtype dt,
+             const sieve_config *user, sieve_plan **out);
+/* The lines the GPU commands start with: pattern, shape, device. */
+void cli_gpu_header(const char *path, const sieve_pattern *p, const cli_common *com,
+                    const sieve_shape *s, sieve_dtype dt, const sieve_device_info *d);
+/* "bm=128 bn=64 warps=4 stages=2 (tuned), kernel from the cache" */
+void cli_plan_line(const sieve_plan *plan, char *buf, size_t len);
+/* The full path of an existing file `rel` (e.g. "bench/compare.py") in the
+** source tree or beside the binary, or 0. */
+int cli_find_file(const char *rel, char *buf, size_t len);
+/* The directory of the running binary. */
+int cli_exe_dir(char *buf, size_t len);
+
+/* -------------------------------------------------- bar charts (bars.c) */
+
+typedef struct cli_bar {
+  const char *label;
+  double value;
+  const char *text;    /* printed after the bar */
+  int mine;            /* drawn in sieve's colour */
+} cli_bar;
+
+/* A horizontal bar chart as a PNG. Returns an exit code. */
+int cli_bars_png(const char *path, const char *title, const cli_bar *bars, int n);
 
 #endif

@@ -32,10 +32,14 @@ static int show(sieve_ctx *ctx, const show_args *a) {
   sieve_pattern *p = NULL;
   sieve_tables *t = NULL;
   char desc[256], path[4096];
-  int rc = cli_shape(ctx, &a->com, &shape, desc, sizeof desc);
+  int rc = cli_shape(ctx, &a->com, &shape);
   double t0 = cli_now_ms();
   if (!rc) rc = cli_pattern_load(ctx, &a->com, &p, path, sizeof path);
   double load_ms = cli_now_ms() - t0;
+  if (!rc) {
+    cli_pattern_shape(p, &shape);
+    cli_shape_line(&a->com, &shape, desc, sizeof desc);
+  }
   if (!rc) {
     sieve_status st = sieve_tables_build(ctx, p, &shape, a->com.step, a->com.layer, &t);
     if (st != SIEVE_OK) {
@@ -78,12 +82,15 @@ const cli_cmd cli_cmd_show = {
     "its full, partial and empty key blocks; the density of every head; and\n"
     "how the blocks were classified (interval test, then exact refinement)\n"
     "and how long it took. Full blocks need no masking in the kernel;\n"
-    "partial ones apply the token predicate; empty ones are skipped.",
+    "partial ones apply the token predicate; empty ones are skipped. For a\n"
+    "pattern whose blocks a run-time search picks (adaspa), the tables are\n"
+    "the set the search chooses from.",
   .opts = show_opts,
   .groups = CLI_G_PATTERN | CLI_G_SHAPE | CLI_G_STEP,
   .examples =
     "  sieve show lvsa --shape hunyuan-720p --png lvsa.png\n"
-    "  sieve show svg --shape wan-1.3b-480p --heads 4\n"
-    "  sieve show patterns/sta.lua --frames 8 --height 16 --width 16 --step 3\n",
+    "  sieve show lvsa --shape hunyuan-720p --step 5 --layer 2   # the anchors rotate\n"
+    "  sieve show frame_window --shape wan-1.3b-480p -p window=3\n"
+    "  sieve show patterns/sta.lua --frames 8 --height 16 --width 16 --heads 2\n",
   .run = run,
 };

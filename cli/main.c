@@ -8,9 +8,21 @@
 #include "cli.h"
 
 extern const cli_cmd cli_cmd_show;
+extern const cli_cmd cli_cmd_compile;
+extern const cli_cmd cli_cmd_check;
+extern const cli_cmd cli_cmd_run;
+extern const cli_cmd cli_cmd_bench;
+extern const cli_cmd cli_cmd_tune;
+extern const cli_cmd cli_cmd_cache;
 
 static const cli_cmd *const commands[] = {
   &cli_cmd_show,
+  &cli_cmd_compile,
+  &cli_cmd_check,
+  &cli_cmd_run,
+  &cli_cmd_bench,
+  &cli_cmd_tune,
+  &cli_cmd_cache,
   NULL,
 };
 

@@ -17,7 +17,8 @@ static const cli_opt shape_opts[] = {
   {CLI_OPT_HEIGHT, "--height", 0, "Y", "token rows per frame (Y), instead of the preset's"},
   {CLI_OPT_WIDTH, "--width", 0, "X", "token columns per frame (X), instead of the preset's"},
   {CLI_OPT_TEXT, "--text", 0, "N", "text tokens (default: preset's, else 0)"},
-  {CLI_OPT_TEXT_AFTER, "--text-after", 0, NULL, "text tokens follow the video tokens (default: before)"},
+  {CLI_OPT_TEXT_AFTER, "--text-after", 0, NULL,
+   "text tokens follow the video tokens (default: before)"},
   {CLI_OPT_HEADS, "--heads", 0, "H", "attention heads (default: preset's, else 1)"},
   {CLI_OPT_HEAD_DIM, "--head-dim", 0, "D", "head dimension (default: preset's, else 128)"},
   {0},
@@ -106,7 +107,7 @@ static int common_opt(cli_common *c, const cli_opt *o, const char *v) {
 
 /* ----------------------------------------------------------- parsing */
 
-/* Splits one argument into its option and inline value; *o NULL: unknown. */
+/* Finds the option an argument names, and its inline value ("--x=v", "-xv"). */
 static int take_opt(const cli_cmd *cmd, const char *a, const cli_opt **o, const char **inl) {
   *inl = NULL;
   if (a[1] == '-') {

@@ -72,7 +72,8 @@ void cli_pattern_names(char *buf, size_t len) {
   qsort(names, (size_t)n, sizeof *names, by_name);
   size_t used = 0;
   for (int i = 0; i < n; i++) {
-    if (used < len) used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? " " : "", names[i]);
+    if (used < len)
+      used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? " " : "", names[i]);
     free(names[i]);
   }
 }
@@ -105,7 +106,8 @@ int cli_pattern_path(const char *arg, char *buf, size_t len) {
 ** mistake, and a directory opens fine and fails later with a vaguer word. */
 static int readable(const char *path) {
   struct stat st;
-  if (stat(path, &st) != 0) return cli_fail(CLI_USAGE, "cannot read '%s': %s", path, strerror(errno));
+  if (stat(path, &st) != 0)
+    return cli_fail(CLI_USAGE, "cannot read '%s': %s", path, strerror(errno));
   if (S_ISDIR(st.st_mode)) return cli_fail(CLI_USAGE, "cannot read '%s': is a directory", path);
   FILE *f = fopen(path, "rb");
   if (!f) return cli_fail(CLI_USAGE, "cannot read '%s': %s", path, strerror(errno));

@@ -43,7 +43,7 @@ static void override(int *field, int v) {
   if (v >= 0) *field = v;
 }
 
-int cli_shape(sieve_ctx *ctx, const cli_common *c, sieve_shape *s, char *desc, size_t desclen) {
+int cli_shape(sieve_ctx *ctx, const cli_common *c, sieve_shape *s) {
   if (c->shape_name) {
     if (sieve_shape_preset(c->shape_name, s) != SIEVE_OK) return unknown_shape(c->shape_name);
   } else if (from_flags(c, s)) {
@@ -57,12 +57,12 @@ int cli_shape(sieve_ctx *ctx, const cli_common *c, sieve_shape *s, char *desc, s
   override(&s->head_dim, c->head_dim);
   if (c->text_after) s->text_after = 1;
   sieve_status st = sieve_shape_check(ctx, s);
-  if (st != SIEVE_OK) return cli_lib_fail(ctx, st, NULL);
-  if (desc) {
-    char d[160];
-    cli_shape_describe(s, d, sizeof d);
-    snprintf(desc, desclen, "%s%s%s", c->shape_name ? c->shape_name : "", c->shape_name ? ": " : "",
-             d);
-  }
-  return CLI_OK;
+  return st == SIEVE_OK ? CLI_OK : cli_lib_fail(ctx, st, NULL);
+}
+
+void cli_shape_line(const cli_common *c, const sieve_shape *s, char *buf, size_t len) {
+  char d[160];
+  cli_shape_describe(s, d, sizeof d);
+  if (c->shape_name) snprintf(buf, len, "%s: %s", c->shape_name, d);
+  else snprintf(buf, len, "%s", d);
 }

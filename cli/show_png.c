@@ -21,6 +21,8 @@ static const uint8_t ink[3] = {0, 0, 0}, frame[3] = {150, 150, 150};
 
 #define MARGIN 8
 #define GAP 10
+#define LINE_H (FONT_H + 2) /* title lines, at font scale 1 */
+#define MAX_PANELS 64        /* keeps a picture of per-head tables drawable */
 
 typedef struct canvas {
   uint8_t *rgb;
@@ -45,18 +47,18 @@ static void fill(canvas *c, int x, int y, int w, int h, const uint8_t rgb[3]) {
 
 /* --------------------------------------------------------- geometry */
 
-static geom layout(const sieve_tables_info *inf) {
+static geom layout(const sieve_tables_info *inf, int n) {
   geom g;
-  int n = inf->tables, big = inf->q_blocks > inf->k_blocks ? inf->q_blocks : inf->k_blocks;
+  int big = inf->q_blocks > inf->k_blocks ? inf->q_blocks : inf->k_blocks;
   int limit = n <= 4 ? 1024 : 512;
   g.cols = n < 4 ? n : 4;
   g.rows = (n + g.cols - 1) / g.cols;
   g.down = (big + limit - 1) / limit;
-  g.up = big < 256 ? 256 / big : 1;
+  g.up = big < 600 ? 600 / big : 1;
   g.pw = (inf->k_blocks + g.down - 1) / g.down;
   g.ph = (inf->q_blocks + g.down - 1) / g.down;
   g.scale = g.pw * g.up >= 400 ? 2 : 1;
-  g.title_h = 2 * FONT_H * g.scale + 4;
+  g.title_h = 2 * LINE_H * g.scale + 4;
   g.head_h = FONT_H * g.scale + 8;
   g.cell_w = g.pw * g.up + 2;
   g.cell_h = g.title_h + g.ph * g.up + 2;
@@ -91,7 +93,7 @@ static void draw_title(canvas *c, const geom *g, const show_input *in, int tab,
   font_draw(c->rgb, c->w, c->h, x, y, end, g->scale, line, ink);
   snprintf(line, sizeof line, "%s/%s  %.2f%%", v->klass ? v->klass : "-",
            v->layout ? v->layout : "-", 100 * v->density);
-  font_draw(c->rgb, c->w, c->h, x, y + FONT_H * g->scale, end, g->scale, line, ink);
+  font_draw(c->rgb, c->w, c->h, x, y + LINE_H * g->scale, end, g->scale, line, ink);
 }
 
 static int draw_panel(canvas *c, const geom *g, const show_input *in, int tab, uint8_t *cells) {
@@ -150,7 +152,8 @@ int show_png(const show_input *in, const char *path) {
   sieve_tables_info_get(in->tables, &inf);
   if (inf.tables < 1 || inf.q_blocks < 1 || inf.k_blocks < 1)
     return cli_fail(CLI_FAIL, "no block tables to draw");
-  geom g = layout(&inf);
+  int n = inf.tables < MAX_PANELS ? inf.tables : MAX_PANELS;
+  geom g = layout(&inf, n);
   canvas c;
   c.w = 2 * MARGIN + g.cols * g.cell_w + (g.cols - 1) * GAP;
   c.h = 2 * MARGIN + g.head_h + g.rows * g.cell_h + (g.rows - 1) * GAP;
@@ -161,13 +164,13 @@ int show_png(const show_input *in, const char *path) {
   if (!c.rgb) return cli_fail(CLI_FAIL, "out of memory drawing the picture");
   uint8_t *png = NULL;
   size_t len = 0;
-  int rc = render(in, &g, &c, inf.tables);
+  int rc = render(in, &g, &c, n);
   if (!rc && png_encode(c.rgb, c.w, c.h, 3, &png, &len))
     rc = cli_fail(CLI_FAIL, "cannot encode a %dx%d picture", c.w, c.h);
   if (!rc) rc = cli_write_file(path, png, len);
   if (!rc)
-    printf("png       %s (%dx%d, %d panel%s)\n", path, c.w, c.h, inf.tables,
-           inf.tables == 1 ? "" : "s");
+    printf("png       %s (%dx%d, %d panel%s%s)\n", path, c.w, c.h, n, n == 1 ? "" : "s",
+           n < inf.tables ? ": the first tables only" : "");
   free(png);
   free(c.rgb);
   return rc;

@@ -67,6 +67,9 @@ static void header(const show_input *in, const sieve_tables_info *inf) {
          in->layer);
   printf("blocks    %d query x %d key blocks of %dx%d tokens = %" PRId64 " pairs per head\n",
          inf->q_blocks, inf->k_blocks, inf->block_q, inf->block_k, pairs);
+  char sel[256];
+  if (cli_pattern_selection(in->pattern, sel, sizeof sel))
+    printf("selection %s;\n          the tables below are the allowed set it chooses from\n", sel);
 }
 
 /* One row per distinct table; adds its blocks, times its heads, to tot[3]. */
@@ -90,21 +93,40 @@ static int table_rows(const show_input *in, const sieve_tables_info *inf, int64_
   return CLI_OK;
 }
 
-/* Runs of consecutive heads with one table, wrapped to fit a terminal. */
-static double head_densities(const show_input *in, const sieve_tables_info *inf) {
-  double sum = 0;
-  int col = 0;
-  printf("\ndensity per head:\n");
-  for (int h = 0; h < inf->heads;) {
+/* The smallest p with head h using the table of head h mod p, for all h. */
+static int head_period(const sieve_tables *t, int heads) {
+  for (int p = 1; p < heads; p++) {
+    int h = p;
+    while (h < heads && sieve_tables_head_table(t, h) == sieve_tables_head_table(t, h % p)) h++;
+    if (h == heads) return p;
+  }
+  return heads;
+}
+
+static double table_density(const sieve_tables *t, int tab) {
+  sieve_table_view v;
+  return sieve_tables_view(t, tab, &v) == SIEVE_OK ? v.density : 0;
+}
+
+/*
+** Runs of consecutive heads with one table, wrapped to fit a terminal.
+** Heads that repeat with a period (alternating classes) show one period.
+*/
+static void head_densities(const show_input *in, const sieve_tables_info *inf) {
+  int col = 0, n = head_period(in->tables, inf->heads);
+  if (n == 1) n = inf->heads; /* one run covers them all */
+  if (n < inf->heads)
+    printf("\ndensity per head (repeats every %d heads):\n", n);
+  else
+    printf("\ndensity per head:\n");
+  for (int h = 0; h < n;) {
     int tab = sieve_tables_head_table(in->tables, h), e = h;
-    while (e + 1 < inf->heads && sieve_tables_head_table(in->tables, e + 1) == tab) e++;
-    sieve_table_view v;
-    double d = sieve_tables_view(in->tables, tab, &v) == SIEVE_OK ? v.density : 0;
-    sum += d * (e - h + 1);
+    while (e + 1 < n && sieve_tables_head_table(in->tables, e + 1) == tab) e++;
+    double d = 100 * table_density(in->tables, tab);
     char item[64];
-    int n = e > h ? snprintf(item, sizeof item, "%d-%d %.2f%%", h, e, 100 * d)
-                  : snprintf(item, sizeof item, "%d %.2f%%", h, 100 * d);
-    if (col && col + n + 3 > 78) {
+    int w = e > h ? snprintf(item, sizeof item, "%d-%d %.2f%%", h, e, d)
+                  : snprintf(item, sizeof item, "%d %.2f%%", h, d);
+    if (col && col + w + 3 > 78) {
       printf("\n");
       col = 0;
     }
@@ -112,6 +134,14 @@ static double head_densities(const show_input *in, const sieve_tables_info *inf)
     h = e + 1;
   }
   printf("\n");
+}
+
+/* Every head covers the same token pairs, so the mean of head densities
+** is the density over all heads. */
+static double mean_density(const show_input *in, const sieve_tables_info *inf) {
+  double sum = 0;
+  for (int h = 0; h < inf->heads; h++)
+    sum += table_density(in->tables, sieve_tables_head_table(in->tables, h));
   return inf->heads ? sum / inf->heads : 0;
 }
 
@@ -136,7 +166,7 @@ int show_text(const show_input *in) {
   sieve_tables_info_get(in->tables, &inf);
   header(in, &inf);
   if (table_rows(in, &inf, tot)) return CLI_FAIL;
-  double density = head_densities(in, &inf);
-  totals(&inf, tot, density, in->load_ms);
+  head_densities(in, &inf);
+  totals(&inf, tot, mean_density(in, &inf), in->load_ms);
   return CLI_OK;
 }

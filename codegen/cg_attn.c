@@ -28,7 +28,7 @@
 #define LN2 0.6931471805599453
 #define SMEM_MAX (227 * 1024)
 #define ACC_REGS_MAX 192   /* f32 accumulator registers a thread may hold */
-#define QREG_BUDGET 160    /* ... and with Q fragments kept in registers too */
+#define QREG_BUDGET 128    /* ... and with Q fragments kept in registers too */
 #define MAX_SLACK 8.0      /* log2 units the running max may lag the true one */
 
 enum {
@@ -57,12 +57,16 @@ typedef struct attn {
   LLVMValueRef qb, kb, vb, ob;  /* the (batch, head) slices */
   LLVMValueRef tab, start, nblk, nfull;
   cg_reg kbq[4];               /* kbq[i]: key block of iteration j + i, loaded ahead */
+  cg_reg mwords[4];            /* the block's mask bits */
+  LLVMValueRef mneed;          /* the block needs masking (NULL: no block does) */
   int q_bytes, kv_bytes;
   cg_st sq;
   cg_ra qa, pa;
   cg_rt o, s;
   cg_rv m, l, mx, base, alpha;
 } attn;
+
+typedef LLVMValueRef (*sreg_fn)(cg_em *, cg_sreg);
 
 #define EM (&a->em)
 #define TK (&a->tk)
@@ -108,8 +112,16 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
   return SIEVE_OK;
 }
 
+/*
+** Measured on an H100 (bench/RESULTS.md): 4 warps of 32 rows read K and V
+** from shared memory half as often per flop as 16-row warps, which pays
+** for reading Q from shared memory each step. At D = 128 a 32-key step
+** keeps the 128 O accumulators clear of spills (64 keys was 3% faster on
+** dense but spilled); at D = 64 64-key steps beat 32-key ones with Q in
+** registers by a fifth.
+*/
 cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
-  cg_attn_config c = {128, 64, 4, 2};
+  cg_attn_config c = {128, s->shape.head_dim == 128 ? 32 : 64, 4, 2};
   int bq = s->pattern ? s->pattern->block_q : 128, bk = s->pattern ? s->pattern->block_k : 128;
   if (bq % 128) c.block_m = 64;
   while (c.block_n > 32 && bk % c.block_n) c.block_n /= 2;
@@ -173,70 +185,83 @@ static cg_st kv_tile(attn *a, LLVMValueRef j, int v) {
 }
 
 /* K and V of iteration j (key block kb) into its stage, as two copy groups
-** (empty past the end). */
+** (empty past the end). One branch holds both copies so the row indices
+** of a remapped layout are computed once for K and V. */
 static void issue_kv(attn *a, LLVMValueRef j, LLVMValueRef kb) {
+  cg_if c;
+  cg_if_begin(EM, &c, CG_ICMP(EM, LLVMIntSLT, j, a->nblk));
+  LLVMValueRef pos0 = CG_MUL(EM, kb, cg_i32(EM, a->bn));
   for (int v = 0; v < 2; v++) {
-    cg_if c;
-    cg_if_begin(EM, &c, CG_ICMP(EM, LLVMIntSLT, j, a->nblk));
-    LLVMValueRef pos0 = CG_MUL(EM, kb, cg_i32(EM, a->bn));
     cg_st dst = kv_tile(a, j, v);
     cg_gv src = view(a, v ? a->vb : a->kb, v ? P_VSS : P_KSS, pos0, 1);
     cg_copy_async(TK, &dst, &src);
-    cg_if_end(EM, &c);
     cg_copy_commit(TK);
   }
+  cg_if_else(EM, &c);
+  cg_copy_commit(TK);
+  cg_copy_commit(TK);
+  cg_if_end(EM, &c);
 }
 
 /* ------------------------------------------------------------- masking */
 
 typedef struct mctx {
   attn *a;
-  LLVMValueRef q0, k0;  /* positions of the warp's first row and the block's first key */
-  int mask, bounds;
+  LLVMValueRef q0, k0;     /* positions of the warp's first row and the block's first key */
+  LLVMValueRef partial;    /* the block is partial: the mask applies (NULL: never) */
 } mctx;
 
 static LLVMValueRef keep(void *ctx, LLVMValueRef row, LLVMValueRef col) {
   mctx *m = ctx;
   attn *a = m->a;
   LLVMValueRef kpos = CG_ADD(EM, m->k0, col), r = NULL;
-  if (m->mask) {
+  if (m->partial) {
     LLVMValueRef vars[CG_NVARS] = {0};
     vars[CG_V_QPOS] = CG_ADD(EM, m->q0, row);
     vars[CG_V_KPOS] = kpos;
     vars[CG_V_HEAD] = a->head;
     vars[CG_V_STEP] = param(a, P_STEP);
     vars[CG_V_LAYER] = param(a, P_LAYER);
-    r = cg_lower_emit(a->mask, EM, vars);
+    r = CG_OR(EM, CG_XOR(EM, m->partial, cg_true(EM)), cg_lower_emit(a->mask, EM, vars));
   }
-  if (m->bounds) {
+  if (a->k_limit) {
     LLVMValueRef in = CG_ICMP(EM, LLVMIntSLT, kpos, cg_i32(EM, a->seq));
     r = r ? CG_AND(EM, r, in) : in;
   }
   return r;
 }
 
-/* Partial blocks get the compiled mask; a block reaching past the sequence
-** gets the bounds test; full blocks inside it get nothing. */
-static void mask_block(attn *a, LLVMValueRef j, LLVMValueRef kb) {
-  int ragged = a->k_limit != 0;
-  if (!a->mask && !ragged) return;
+/*
+** Partial blocks get the compiled mask; a block reaching past the sequence
+** gets the bounds test; full blocks inside it get nothing. The predicate is
+** evaluated into bits before S = Q K^T is live (its temporaries would crowd
+** the accumulators) and applied after.
+*/
+static void mask_prepare(attn *a, LLVMValueRef j, LLVMValueRef kb) {
+  a->mneed = NULL;
+  if (!a->mask && !a->k_limit) return;
   LLVMValueRef k0 = CG_MUL(EM, kb, cg_i32(EM, a->bn));
-  mctx mm = {a, a->row0, k0, 1, ragged}, mb = {a, a->row0, k0, 0, 1};
-  LLVMValueRef ninf = cg_fneg_inf(EM);
-  cg_if part, tail;
+  mctx m = {a, a->row0, k0, NULL};
   if (a->mask) {
-    LLVMValueRef ent = CG_UDIV(EM, j, cg_i32(EM, a->sub));
-    cg_if_begin(EM, &part, CG_ICMP(EM, LLVMIntSGE, ent, a->nfull));
-    cg_rt_mask(TK, &a->s, keep, &mm, ninf);
-    if (ragged) cg_if_else(EM, &part);
+    m.partial = CG_ICMP(EM, LLVMIntSGE, CG_UDIV(EM, j, cg_i32(EM, a->sub)), a->nfull);
+    a->mneed = m.partial;
   }
-  if (ragged) {
+  if (a->k_limit) {
     LLVMValueRef past = CG_ICMP(EM, LLVMIntSGT, CG_ADD(EM, k0, cg_i32(EM, a->bn)), cg_i32(EM, a->seq));
-    cg_if_begin(EM, &tail, past);
-    cg_rt_mask(TK, &a->s, keep, &mb, ninf);
-    cg_if_end(EM, &tail);
+    a->mneed = a->mneed ? CG_OR(EM, a->mneed, past) : past;
   }
-  if (a->mask) cg_if_end(EM, &part);
+  cg_if c;
+  cg_if_begin(EM, &c, a->mneed);
+  cg_mask_bits(TK, a->rw, a->bn, keep, &m, a->mwords);
+  cg_if_end(EM, &c);
+}
+
+static void mask_apply(attn *a) {
+  if (!a->mneed) return;
+  cg_if c;
+  cg_if_begin(EM, &c, a->mneed);
+  cg_rt_mask_apply(TK, &a->s, a->mwords, cg_fneg_inf(EM));
+  cg_if_end(EM, &c);
 }
 
 /* ------------------------------------------------------------- softmax */
@@ -280,17 +305,25 @@ static void online_softmax(attn *a) {
 
 /* -------------------------------------------------------------- phases */
 
-static void setup(attn *a) {
-  a->batch = cg_sreg_read(EM, CG_CTAID_Z);
-  a->head = cg_sreg_read(EM, CG_CTAID_Y);
-  LLVMValueRef qblk = cg_sreg_read(EM, CG_CTAID_X);
+/* Where this CTA and warp work; `fresh` re-reads the special registers so
+** code after the main loop need not keep these values alive through it. */
+static LLVMValueRef locate(attn *a, int fresh) {
+  sreg_fn rd = fresh ? cg_sreg_fresh : cg_sreg_read;
+  if (fresh) cg_tk_refresh(TK);
+  a->batch = rd(EM, CG_CTAID_Z);
+  a->head = rd(EM, CG_CTAID_Y);
+  LLVMValueRef qblk = rd(EM, CG_CTAID_X);
   a->q0 = CG_MUL(EM, qblk, cg_i32(EM, a->bm));
   a->row0 = CG_ADD(EM, a->q0, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)));
+  return qblk;
+}
+
+static void setup(attn *a) {
+  LLVMValueRef qblk = locate(a, 0);
   a->c = CG_FMUL(EM, param(a, P_SCALE), cg_f32(EM, LOG2E));
   a->qb = slice(a, P_Q, P_QSB);
   a->kb = slice(a, P_K, P_KSB);
   a->vb = slice(a, P_V, P_VSB);
-  a->ob = slice(a, P_O, P_OSB);
   LLVMValueRef hoff = cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, param(a, P_HEAD_OFF), a->head));
   a->tab = cg_gep(EM, EM->t_i32, param(a, P_TABS), hoff);
   LLVMValueRef tq = CG_UDIV(EM, qblk, cg_i32(EM, a->spec->pattern->block_q / a->bm));
@@ -312,6 +345,7 @@ static void init_state(attn *a) {
   cg_rv_init(TK, &a->mx, a->rw, NULL);
   cg_rv_init(TK, &a->base, a->rw, NULL);
   cg_rv_init(TK, &a->alpha, a->rw, NULL);
+  for (int i = 0; i < cg_mask_words(a->rw, a->bn); i++) a->mwords[i] = cg_reg_new(EM, EM->t_i32, NULL);
 }
 
 /* Q, then the first stages - 1 key blocks, in flight before the loop. */
@@ -344,9 +378,10 @@ static void key_step(attn *a, LLVMValueRef j) {
   if (st > 1) issue_kv(a, CG_ADD(EM, j, cg_i32(EM, st - 1)), cg_rget(EM, a->kbq[st - 1]));
   cg_st k = kv_tile(a, j, 0), v = kv_tile(a, j, 1);
   cg_st mine = cg_st_rows(TK, &a->sq, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)), a->rw);
+  mask_prepare(a, j, kb);
   cg_rt_fill(TK, &a->s, cg_f32(EM, 0));
   cg_mma_abt(TK, &a->s, a->q_regs ? &a->qa : NULL, &mine, &k);
-  mask_block(a, j, kb);
+  mask_apply(a);
   online_softmax(a);
   cg_rt_to_a(TK, &a->pa, &a->s);
   cg_copy_wait(TK, st == 1 ? 0 : 2 * st - 2);
@@ -358,6 +393,8 @@ static void key_step(attn *a, LLVMValueRef j) {
 
 static void epilogue(attn *a) {
   cg_copy_wait(TK, 0);
+  locate(a, 1);
+  a->ob = slice(a, P_O, P_OSB);
   cg_rv_quad_sum(TK, &a->l);
   LLVMValueRef zero = cg_f32(EM, 0), one = cg_f32(EM, 1), ninf = cg_fneg_inf(EM);
   LLVMValueRef lse[8];

@@ -4,12 +4,21 @@
 ** evaluation over the blocks' coordinate boxes, and the undecided pairs are
 ** counted exactly.
 **
-** Exact counting is what makes density exact, and it is cheap for the
-** masks patterns use: a mask usually reads few coordinates (a frame window
-** reads only t and text), so consecutive tokens of a block share their
-** interface values (cg_eval.h) and a block pair reduces to a few runs per
-** side, each evaluated once and weighted by its length. There is no early
-** exit on the first mixed pair: the count needs every run anyway.
+** Exact counting is what makes density exact, and it stays cheap because
+** a block pair rarely needs all its token pairs:
+**   - a mask reads few coordinates (a frame window only t and text), so
+**     consecutive tokens share their interface values (cg_eval.h) and a
+**     block is a few runs;
+**   - the intervals that left the pair undecided still decide parts of the
+**     mask (temporal heads: "same (y, x)" is false between distant blocks);
+**     the program is specialised to that, and runs that differ only in
+**     interfaces it no longer reads merge;
+**   - one lane per (query tuple, key tuple), weighted by token counts;
+**   - pairs that stay large (a window over idx, x or y) are split into
+**     micro-blocks that get intervals of their own, so only micro pairs on
+**     the mask's boundary are evaluated token by token.
+** There is no early exit on the first mixed pair: the count needs every
+** pair anyway.
 **
 ** Rows of a table are spread over threads; each row's lists are written by
 ** one thread and stitched into CSR form afterwards.
@@ -31,11 +40,15 @@
 
 /* -------------------------------------------------------------- layouts */
 
-/* One distinct layout: the token at each position, and the blocks' boxes. */
+#define MICRO 8  /* tokens per micro-block, the unit of a block pair's second look */
+
+/* One distinct layout: the token at each position, and the boxes of the
+** blocks and of the micro-blocks. */
 typedef struct lay {
   cg_layout l;
   cg_coords c;
-  cg_box *qbox, *kbox;
+  cg_box *qbox, *kbox, *mbox;
+  int nm;
 } lay;
 
 static void box_blocks(const cg_coords *c, int64_t bsz, int nb, cg_box *out) {
@@ -54,6 +67,25 @@ static void box_blocks(const cg_coords *c, int64_t bsz, int nb, cg_box *out) {
   }
 }
 
+/* Blocks made of whole micro-blocks: the hull of their boxes. */
+static void box_from_micro(const cg_box *m, int nm, int64_t bsz, int nb, cg_box *out) {
+  int per = (int)(bsz / MICRO);
+  for (int b = 0; b < nb; b++) {
+    int m0 = b * per, m1 = m0 + per < nm ? m0 + per : nm;
+    out[b] = m[m0];
+    for (int i = m0 + 1; i < m1; i++)
+      for (int v = 0; v < CG_NIN; v++) {
+        if (m[i].v[v].lo < out[b].v[v].lo) out[b].v[v].lo = m[i].v[v].lo;
+        if (m[i].v[v].hi > out[b].v[v].hi) out[b].v[v].hi = m[i].v[v].hi;
+      }
+  }
+}
+
+static void boxes(const lay *L, int64_t bsz, int nb, cg_box *out) {
+  if (bsz % MICRO == 0) box_from_micro(L->mbox, L->nm, bsz, nb, out);
+  else box_blocks(&L->c, bsz, nb, out);
+}
+
 static int same_layout(const cg_layout *a, const cg_layout *b) {
   if (a->kind != b->kind) return 0;
   return a->kind != CG_LAYOUT_TILE || !memcmp(a->tile, b->tile, sizeof a->tile);
@@ -63,21 +95,101 @@ static void lay_free(lay *L) {
   cg_coords_free(&L->c);
   free(L->qbox);
   free(L->kbox);
+  free(L->mbox);
 }
 
 static int lay_init(lay *L, const cg_layout *l, const sieve_shape *s, const cg_tableset *t) {
   memset(L, 0, sizeof *L);
   L->l = *l;
   if (cg_layout_enum(l, s, &L->c)) return -1;
+  L->nm = (int)((t->seq + MICRO - 1) / MICRO);
   L->qbox = malloc(sizeof(cg_box) * (size_t)t->nq);
   L->kbox = malloc(sizeof(cg_box) * (size_t)t->nk);
-  if (!L->qbox || !L->kbox) return -1;
-  box_blocks(&L->c, t->block_q, t->nq, L->qbox);
-  box_blocks(&L->c, t->block_k, t->nk, L->kbox);
+  L->mbox = malloc(sizeof(cg_box) * (size_t)L->nm);
+  if (!L->qbox || !L->kbox || !L->mbox) return -1;
+  box_blocks(&L->c, MICRO, L->nm, L->mbox);
+  boxes(L, t->block_q, t->nq, L->qbox);
+  boxes(L, t->block_k, t->nk, L->kbox);
   return 0;
 }
 
+/* ----------------------------------------------------------------- runs */
+
+/*
+** Runs of tokens with equal interfaces inside each block: a block pair is
+** evaluated once per (query run, key run), weighted by the runs' lengths.
+*/
+typedef struct runs {
+  int64_t *off;  /* [nb + 1]: the first run of each block */
+  int64_t *v;    /* [nv][n]: each run's interface values */
+  int64_t *w;    /* [n]: each run's length */
+  int64_t n;     /* runs in all */
+} runs;
+
+static void runs_free(runs *r) {
+  free(r->off);
+  free(r->v);
+  free(r->w);
+}
+
+/*
+** One pass over the tokens of a side, a chunk at a time: counts the runs,
+** and when r->v is allocated, records them. Interface values are computed
+** as the pass goes rather than kept per token, which would cost S * nv
+** int64s of memory for every table.
+*/
+static void scan_runs(runs *r, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz,
+                      int64_t *buf, int64_t *prev, cg_scratch *s) {
+  int nv = key_side ? cg_prog_nkv(p) : cg_prog_nqv(p);
+  int64_t i = -1;
+  for (int64_t o = 0; o < c->n; o += CG_CHUNK) {
+    int64_t len = c->n - o < CG_CHUNK ? c->n - o : CG_CHUNK;
+    cg_prog_side(p, key_side, c, o, len, buf, CG_CHUNK, s);
+    for (int64_t t = 0; t < len; t++) {
+      int64_t pos = o + t;
+      int st = pos % bsz == 0;
+      for (int j = 0; j < nv; j++) {
+        st |= buf[j * CG_CHUNK + t] != prev[j];
+        prev[j] = buf[j * CG_CHUNK + t];
+      }
+      if (st) {
+        i++;
+        if (!r->v) continue;
+        if (pos % bsz == 0) r->off[pos / bsz] = i;
+        for (int j = 0; j < nv; j++) r->v[j * r->n + i] = prev[j];
+        r->w[i] = 0;
+      }
+      if (r->v) r->w[i]++;
+    }
+  }
+  if (!r->v) r->n = i + 1;
+}
+
+static int runs_build(runs *r, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz, int nb,
+                      cg_scratch *s) {
+  int nv = key_side ? cg_prog_nkv(p) : cg_prog_nqv(p);
+  size_t n = (size_t)(nv ? nv : 1);
+  int64_t *buf = malloc(sizeof(int64_t) * n * CG_CHUNK), *prev = calloc(n, sizeof(int64_t));
+  r->off = malloc(sizeof(int64_t) * (size_t)(nb + 1));
+  int ok = buf && prev && r->off;
+  if (ok) {
+    scan_runs(r, p, key_side, c, bsz, buf, prev, s);
+    r->v = malloc(sizeof(int64_t) * (size_t)r->n * n);
+    r->w = malloc(sizeof(int64_t) * (size_t)r->n);
+    ok = r->v && r->w;
+  }
+  if (ok) {
+    scan_runs(r, p, key_side, c, bsz, buf, prev, s);
+    r->off[nb] = r->n;
+  }
+  free(buf);
+  free(prev);
+  return ok ? 0 : -1;
+}
+
 /* ----------------------------------------------------------- table jobs */
+
+#define PAIR_LANES 1024  /* (query tuple, key tuple) pairs per evaluation, at least */
 
 typedef struct job job;
 
@@ -88,16 +200,49 @@ typedef struct rowres {
   int nf, np;
 } rowres;
 
+#define SPEC_CACHE 32
+
+typedef struct spec_entry {
+  uint64_t dec, val;
+  cg_spec *sp;
+} spec_entry;
+
+/* Interface tuples with their token counts: value j of tuple i is v[j * ld + i]. */
+typedef struct tuples {
+  int64_t *v, *w, ld, n;
+} tuples;
+
+/* A hash set of tuple indices, emptied by bumping the stamp. */
+typedef struct dedup {
+  int32_t *slot;
+  uint32_t *gen, stamp, mask;
+} dedup;
+
 typedef struct worker {
   job *j;
   cg_scratch *s;
   cg_iscratch *is;
   int32_t *full, *part;
   int64_t nfull, npart, capf, capp;
-  uint8_t *cls;          /* interval class per key block of the current row */
+  uint8_t *cls;          /* interval class per distinct key block (kmap) of the current row */
   cg_ival *qrow, *prev;  /* this row's query interfaces; those cls was made for */
   int have_prev;
-  int64_t *qv1, *kbuf, *kw, *out;
+  uint64_t *dec, *val;   /* per distinct key block: QK instructions the intervals decide */
+  spec_entry spec[SPEC_CACHE];
+  int nspec;
+  int64_t *ql, *kl, *out; /* lanes: [nqv][lanes], [nkv][lanes], [lanes] */
+  int64_t lanes;
+  dedup h;
+  /* Distinct tuples of the current query block, for (qb, qlive); of each
+  ** key block, laid out like j->kr, for kl_live[kb] when kl_ok[kb]. */
+  tuples tq, tk;
+  int tq_qb;
+  uint64_t tq_live;
+  int64_t *tk_n;
+  uint64_t *tk_live;
+  uint8_t *tk_ok;
+  uint8_t *mcls;         /* interval class per key micro-block */
+  int64_t *tokq, *tokk;  /* a micro-block's interfaces: [nqv][MICRO], [nkv][MICRO] */
   int64_t st[7];         /* interval full/empty/undecided, refined full/empty/partial, allowed */
   int fail;
 } worker;
@@ -107,9 +252,12 @@ struct job {
   const lay *L;
   int64_t S;
   int bq, bk, nq, nk, nqv, nkv;
-  int64_t *qv, *kv;      /* interfaces per token: [nqv][S], [nkv][S] */
-  uint8_t *qnew, *knew;  /* the token's interfaces differ from the previous token's */
-  cg_ival *qiv, *kiv;    /* interfaces per block: [nqv][nq], [nkv][nk] */
+  runs qr, kr;
+  cg_ival *qiv, *kiv;    /* interfaces per block: [nqv][nq], [nkv][nkr] */
+  int nkr;               /* key blocks with distinct interfaces in a row... */
+  int32_t *kmap;         /* ...and which of them each key block is */
+  int micro;             /* blocks split into micro-blocks (sizes are multiples of MICRO) */
+  cg_ival *qmiv, *kmiv;  /* interfaces per micro-block: [nqv][nm], [nkv][nm] */
   atomic_int next;
   rowres *rows;
   worker *w;
@@ -130,42 +278,168 @@ static int push(int32_t **v, int64_t *n, int64_t *cap, int32_t x) {
   return 0;
 }
 
-/* Runs of equal interfaces, one flag per token. */
-static void mark_runs(const int64_t *v, int nv, int64_t S, uint8_t *isnew) {
-  isnew[0] = 1;
-  for (int64_t p = 1; p < S; p++) isnew[p] = 0;
+/* ---------------------------------------------------------- refinement */
+
+/* The phase specialised to what intervals decided on this pair, cached
+** per worker; NULL (the full phase) when out of memory. */
+static const cg_spec *spec_for(worker *w, uint64_t dec, uint64_t val) {
+  for (int i = 0; i < w->nspec; i++)
+    if (w->spec[i].dec == dec && w->spec[i].val == val) return w->spec[i].sp;
+  if (w->nspec == SPEC_CACHE) {
+    for (int i = 0; i < w->nspec; i++) cg_spec_free(w->spec[i].sp);
+    w->nspec = 0;
+  }
+  cg_spec *sp = cg_spec_new(w->j->prog, dec, val);
+  if (sp) w->spec[w->nspec++] = (spec_entry){dec, val, sp};
+  return sp;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  return h * 0xff51afd7ed558ccdull;
+}
+
+static int same_tuple(const tuples *t, int64_t i, const runs *r, int nv, uint64_t live, int64_t k) {
   for (int j = 0; j < nv; j++)
-    for (int64_t p = 1; p < S; p++) isnew[p] |= v[j * S + p] != v[j * S + p - 1];
+    if ((j >= 64 || (live >> j & 1)) && t->v[j * t->ld + i] != r->v[j * r->n + k]) return 0;
+  return 1;
 }
 
 /*
-** Allowed token pairs of one block pair. Keys are collapsed into runs of
-** equal interfaces (each gathered once, weighted by its length), queries
-** likewise; only the QK phase runs per (query run, key run).
+** The distinct tuples of the live interfaces among runs [r0, r0 + m),
+** written from t->v + 0 on: runs that differ only in interfaces the pair no
+** longer reads merge.
 */
-static int64_t refine(worker *w, int64_t q0, int64_t q1, int64_t k0, int64_t k1) {
+static void distinct(dedup *h, const runs *r, int nv, uint64_t live, int64_t r0, int64_t m, tuples *t) {
+  t->n = 0;
+  if (++h->stamp == 0) {
+    memset(h->gen, 0, sizeof(uint32_t) * (h->mask + 1));
+    h->stamp = 1;
+  }
+  for (int64_t k = r0; k < r0 + m; k++) {
+    uint64_t x = 0;
+    for (int j = 0; j < nv; j++)
+      if (j >= 64 || (live >> j & 1)) x = mix(x, (uint64_t)r->v[j * r->n + k]);
+    uint32_t s = (uint32_t)x & h->mask;
+    while (h->gen[s] == h->stamp && !same_tuple(t, h->slot[s], r, nv, live, k)) s = (s + 1) & h->mask;
+    if (h->gen[s] == h->stamp) {
+      t->w[h->slot[s]] += r->w[k];
+      continue;
+    }
+    h->gen[s] = h->stamp;
+    h->slot[s] = (int32_t)t->n;
+    for (int j = 0; j < nv; j++) t->v[j * t->ld + t->n] = r->v[j * r->n + k];
+    t->w[t->n++] = r->w[k];
+  }
+}
+
+/* The query block's tuples, kept while the row and live set repeat. */
+static const tuples *query_tuples(worker *w, int qb, uint64_t live) {
   const job *j = w->j;
-  int m = 0;
-  for (int64_t p = k0; p < k1; p++) {
-    if (p == k0 || j->knew[p]) {
-      for (int v = 0; v < j->nkv; v++) w->kbuf[v * j->bk + m] = j->kv[v * j->S + p];
-      w->kw[m++] = 1;
-    } else {
-      w->kw[m - 1]++;
+  if (w->tq_qb != qb || w->tq_live != live) {
+    distinct(&w->h, &j->qr, j->nqv, live, j->qr.off[qb], j->qr.off[qb + 1] - j->qr.off[qb], &w->tq);
+    w->tq_qb = qb;
+    w->tq_live = live;
+  }
+  return &w->tq;
+}
+
+/* A key block's tuples, kept per block while its live set repeats: every
+** row visits the same key blocks. */
+static tuples key_tuples(worker *w, int kb, uint64_t live) {
+  const job *j = w->j;
+  int64_t o = j->kr.off[kb];
+  tuples t = {w->tk.v + o, w->tk.w + o, w->tk.ld, w->tk_n[kb]};
+  if (!w->tk_ok[kb] || w->tk_live[kb] != live) {
+    distinct(&w->h, &j->kr, j->nkv, live, o, j->kr.off[kb + 1] - o, &t);
+    w->tk_n[kb] = t.n;
+    w->tk_live[kb] = live;
+    w->tk_ok[kb] = 1;
+  }
+  return t;
+}
+
+/* Allowed pairs over the cross product of query and key tuples, as many
+** lanes at a time as fit. */
+static int64_t cross(worker *w, const cg_spec *sp, const tuples *q, const tuples *k) {
+  const job *j = w->j;
+  int64_t total = 0, g = w->lanes / k->n;
+  for (int64_t a0 = 0; a0 < q->n; a0 += g) {
+    int64_t na = q->n - a0 < g ? q->n - a0 : g;
+    for (int v = 0; v < j->nqv; v++)
+      for (int64_t a = 0; a < na; a++) {
+        int64_t x = q->v[v * q->ld + a0 + a], *d = w->ql + v * w->lanes + a * k->n;
+        for (int64_t b = 0; b < k->n; b++) d[b] = x;
+      }
+    for (int v = 0; v < j->nkv; v++)
+      for (int64_t a = 0; a < na; a++)
+        memcpy(w->kl + v * w->lanes + a * k->n, k->v + v * k->ld, sizeof(int64_t) * (size_t)k->n);
+    int n = (int)(na * k->n);
+    if (sp) cg_spec_pairs(j->prog, sp, w->ql, w->lanes, w->kl, w->lanes, n, w->out, w->s);
+    else cg_prog_pairs(j->prog, w->ql, w->lanes, w->kl, w->lanes, n, w->out, w->s);
+    for (int64_t a = 0; a < na; a++) {
+      int64_t c = 0;
+      for (int64_t b = 0; b < k->n; b++) c += w->out[a * k->n + b] ? k->w[b] : 0;
+      total += c * q->w[a0 + a];
     }
   }
-  int64_t total = 0;
-  for (int64_t p = q0; p < q1;) {
-    int64_t e = p + 1;
-    while (e < q1 && !j->qnew[e]) e++;
-    for (int v = 0; v < j->nqv; v++) w->qv1[v] = j->qv[v * j->S + p];
-    cg_prog_row(j->prog, w->qv1, w->kbuf, j->bk, m, w->out, w->s);
-    int64_t c = 0;
-    for (int i = 0; i < m; i++) c += w->out[i] ? w->kw[i] : 0;
-    total += c * (e - p);
-    p = e;
+  return total;
+}
+
+/* Allowed pairs among query tokens [a0, a1) and key tokens [b0, b1) (at
+** most a micro-block each), each pair in a lane. */
+static int64_t exact_tokens(worker *w, int64_t a0, int64_t a1, int64_t b0, int64_t b1) {
+  const job *j = w->j;
+  int64_t na = a1 - a0, nb = b1 - b0, total = 0;
+  cg_prog_side(j->prog, 0, &j->L->c, a0, na, w->tokq, MICRO, w->s);
+  cg_prog_side(j->prog, 1, &j->L->c, b0, nb, w->tokk, MICRO, w->s);
+  for (int v = 0; v < j->nqv; v++)
+    for (int64_t a = 0; a < na; a++)
+      for (int64_t b = 0; b < nb; b++) w->ql[v * w->lanes + a * nb + b] = w->tokq[v * MICRO + a];
+  for (int v = 0; v < j->nkv; v++)
+    for (int64_t a = 0; a < na; a++)
+      memcpy(w->kl + v * w->lanes + a * nb, w->tokk + v * MICRO, sizeof(int64_t) * (size_t)nb);
+  cg_prog_pairs(j->prog, w->ql, w->lanes, w->kl, w->lanes, (int)(na * nb), w->out, w->s);
+  for (int64_t i = 0; i < na * nb; i++) total += w->out[i] != 0;
+  return total;
+}
+
+/*
+** A block pair whose tokens do not collapse into few runs (a window over
+** idx, x or y): intervals again over micro-blocks, so that only micro pairs
+** on the mask's boundary are evaluated token by token.
+*/
+static int64_t refine_micro(worker *w, int64_t q0, int64_t q1, int64_t k0, int64_t k1) {
+  const job *j = w->j;
+  int nm = j->L->nm;
+  int64_t m0 = k0 / MICRO, m1 = (k1 + MICRO - 1) / MICRO, total = 0;
+  for (int64_t mq = q0 / MICRO; mq < (q1 + MICRO - 1) / MICRO; mq++) {
+    int64_t a0 = mq * MICRO, a1 = a0 + MICRO < q1 ? a0 + MICRO : q1;
+    for (int v = 0; v < j->nqv; v++) w->qrow[v] = j->qmiv[(int64_t)v * nm + mq];
+    cg_ival_row(j->prog, w->qrow, j->kmiv + m0, nm, (int)(m1 - m0), w->mcls, w->is);
+    for (int64_t mk = m0; mk < m1; mk++) {
+      int64_t b0 = mk * MICRO, b1 = b0 + MICRO < k1 ? b0 + MICRO : k1;
+      int c = w->mcls[mk - m0];
+      if (c == CG_BLK_FULL) total += (a1 - a0) * (b1 - b0);
+      else if (c == CG_BLK_UNDECIDED) total += exact_tokens(w, a0, a1, b0, b1);
+    }
   }
   return total;
+}
+
+/*
+** Allowed token pairs of one block pair. Runs that stay many after merging
+** (a window over idx, x or y) go to micro-blocks; otherwise a lane per
+** (query tuple, key tuple) of the program specialised to the pair.
+*/
+static int64_t refine(worker *w, int qb, int kb, int64_t q0, int64_t q1, int64_t k0, int64_t k1) {
+  const job *j = w->j;
+  int64_t mq = j->qr.off[qb + 1] - j->qr.off[qb], mk = j->kr.off[kb + 1] - j->kr.off[kb];
+  const cg_spec *sp = spec_for(w, w->dec[j->kmap[kb]], w->val[j->kmap[kb]]);
+  if (j->micro && mq * mk > 4 * PAIR_LANES) return refine_micro(w, q0, q1, k0, k1);
+  const tuples *q = query_tuples(w, qb, sp ? sp->qlive : ~0ull);
+  tuples k = key_tuples(w, kb, sp ? sp->klive : ~0ull);
+  return cross(w, sp, q, &k);
 }
 
 /* Interval classes of a row; reused while the query interfaces repeat. */
@@ -174,7 +448,7 @@ static void row_classes(worker *w, int qb) {
   for (int v = 0; v < j->nqv; v++) w->qrow[v] = j->qiv[(int64_t)v * j->nq + qb];
   size_t sz = sizeof(cg_ival) * (size_t)j->nqv;
   if (w->have_prev && !memcmp(w->qrow, w->prev, sz)) return;
-  cg_ival_row(j->prog, w->qrow, j->kiv, j->nk, j->nk, w->cls, w->is);
+  cg_ival_row_sig(j->prog, w->qrow, j->kiv, j->nkr, j->nkr, w->cls, w->dec, w->val, w->is);
   memcpy(w->prev, w->qrow, sz);
   w->have_prev = 1;
 }
@@ -190,7 +464,7 @@ static void do_row(worker *w, int qb) {
   for (int kb = 0; kb < j->nk; kb++) {
     int64_t k0 = (int64_t)kb * j->bk, k1 = k0 + j->bk < j->S ? k0 + j->bk : j->S;
     int64_t all = (q1 - q0) * (k1 - k0), n = 0;
-    int c = w->cls[kb];
+    int c = w->cls[j->kmap[kb]];
     if (c == CG_BLK_FULL) {
       w->st[ST_IFULL]++;
       n = all;
@@ -198,7 +472,7 @@ static void do_row(worker *w, int qb) {
       w->st[ST_IEMPTY]++;
     } else {
       w->st[ST_IUND]++;
-      n = refine(w, q0, q1, k0, k1);
+      n = refine(w, qb, kb, q0, q1, k0, k1);
       w->st[n == 0 ? ST_REMPTY : n == all ? ST_RFULL : ST_RPART]++;
     }
     w->st[ST_ALLOWED] += n;
@@ -223,45 +497,92 @@ static void *work(void *arg) {
 
 /* --------------------------------------------------------- job lifetime */
 
+static int dedup_init(dedup *h, int64_t n) {
+  uint32_t cap = 16;
+  while (cap < 2 * n) cap *= 2;
+  h->mask = cap - 1;
+  h->slot = malloc(sizeof(int32_t) * cap);
+  h->gen = calloc(cap, sizeof(uint32_t));
+  return h->slot && h->gen ? 0 : -1;
+}
+
+/* Tuple buffers: the query block's, and the key blocks' laid out like kr. */
+static int tuples_init(worker *w, const job *j) {
+  size_t nqv = (size_t)(j->nqv ? j->nqv : 1), nkv = (size_t)(j->nkv ? j->nkv : 1);
+  size_t bq = (size_t)j->bq, nk = (size_t)j->kr.n;
+  w->tq = (tuples){malloc(sizeof(int64_t) * nqv * bq), malloc(sizeof(int64_t) * bq), j->bq, 0};
+  w->tk = (tuples){malloc(sizeof(int64_t) * nkv * nk), malloc(sizeof(int64_t) * nk), j->kr.n, 0};
+  w->tq_qb = -1;
+  w->tk_n = malloc(sizeof(int64_t) * (size_t)j->nk);
+  w->tk_live = malloc(sizeof(uint64_t) * (size_t)j->nk);
+  w->tk_ok = calloc((size_t)j->nk, 1);
+  int64_t most = j->bq > j->bk ? j->bq : j->bk;
+  if (dedup_init(&w->h, most)) return -1;
+  return w->tq.v && w->tq.w && w->tk.v && w->tk.w && w->tk_n && w->tk_live && w->tk_ok ? 0 : -1;
+}
+
 static int worker_init(worker *w, job *j) {
   memset(w, 0, sizeof *w);
   w->j = j;
   w->s = cg_scratch_new(j->prog);
   w->is = cg_iscratch_new(j->prog);
   size_t nqv = (size_t)(j->nqv ? j->nqv : 1), nkv = (size_t)(j->nkv ? j->nkv : 1);
+  w->lanes = j->bk > PAIR_LANES ? j->bk : PAIR_LANES;
   w->cls = malloc((size_t)j->nk);
+  w->dec = malloc(sizeof(uint64_t) * (size_t)j->nk);
+  w->val = malloc(sizeof(uint64_t) * (size_t)j->nk);
   w->qrow = malloc(sizeof(cg_ival) * nqv);
   w->prev = malloc(sizeof(cg_ival) * nqv);
-  w->qv1 = malloc(sizeof(int64_t) * nqv);
-  w->kbuf = malloc(sizeof(int64_t) * nkv * (size_t)j->bk);
-  w->kw = malloc(sizeof(int64_t) * (size_t)j->bk);
-  w->out = malloc(sizeof(int64_t) * (size_t)j->bk);
-  return w->s && w->is && w->cls && w->qrow && w->prev && w->qv1 && w->kbuf && w->kw && w->out ? 0 : -1;
+  w->ql = malloc(sizeof(int64_t) * nqv * (size_t)w->lanes);
+  w->kl = malloc(sizeof(int64_t) * nkv * (size_t)w->lanes);
+  w->out = malloc(sizeof(int64_t) * (size_t)w->lanes);
+  w->mcls = malloc((size_t)(j->bk / MICRO + 2));
+  w->tokq = malloc(sizeof(int64_t) * nqv * MICRO);
+  w->tokk = malloc(sizeof(int64_t) * nkv * MICRO);
+  if (tuples_init(w, j)) return -1;
+  return w->s && w->is && w->cls && w->dec && w->val && w->qrow && w->prev && w->ql && w->kl &&
+                 w->out && w->mcls && w->tokq && w->tokk
+             ? 0 : -1;
 }
 
 static void worker_free(worker *w) {
   cg_scratch_free(w->s);
   cg_iscratch_free(w->is);
+  for (int i = 0; i < w->nspec; i++) cg_spec_free(w->spec[i].sp);
+  free(w->h.slot);
+  free(w->h.gen);
+  free(w->tq.v);
+  free(w->tq.w);
+  free(w->tk.v);
+  free(w->tk.w);
+  free(w->tk_n);
+  free(w->tk_live);
+  free(w->tk_ok);
   free(w->full);
   free(w->part);
   free(w->cls);
+  free(w->dec);
+  free(w->val);
   free(w->qrow);
   free(w->prev);
-  free(w->qv1);
-  free(w->kbuf);
-  free(w->kw);
+  free(w->ql);
+  free(w->kl);
   free(w->out);
+  free(w->mcls);
+  free(w->tokq);
+  free(w->tokk);
 }
 
 static void job_free(job *j) {
   for (int i = 0; j->w && i < j->nw; i++) worker_free(&j->w[i]);
   free(j->w);
-  free(j->qv);
-  free(j->kv);
-  free(j->qnew);
-  free(j->knew);
+  runs_free(&j->qr);
+  runs_free(&j->kr);
   free(j->qiv);
   free(j->kiv);
+  free(j->kmap);
+  free(j->qmiv);
+  free(j->kmiv);
   free(j->rows);
 }
 
@@ -273,26 +594,55 @@ static int thread_count(int nq) {
   return n < 1 ? 1 : (int)n;
 }
 
-/* Interfaces of every token and every block, computed once per table. */
+/* One side's interfaces per micro-block, and its runs. */
+static int side_prepare(job *j, int key_side, cg_scratch *s, cg_iscratch *is) {
+  int nv = key_side ? j->nkv : j->nqv, bsz = key_side ? j->bk : j->bq, nb = key_side ? j->nk : j->nq;
+  cg_ival *miv = malloc(sizeof(cg_ival) * (size_t)j->L->nm * (size_t)(nv ? nv : 1));
+  *(key_side ? &j->kmiv : &j->qmiv) = miv;
+  if (!miv) return -1;
+  cg_ival_side(j->prog, key_side, j->L->mbox, j->L->nm, miv, j->L->nm, is);
+  return runs_build(key_side ? &j->kr : &j->qr, j->prog, key_side, &j->L->c, bsz, nb, s);
+}
+
+/*
+** Consecutive key blocks with equal interface intervals classify alike in
+** every row: each row evaluates them once. Compacts j->kiv in place.
+*/
+static void merge_key_blocks(job *j) {
+  int n = 0;
+  for (int kb = 0; kb < j->nk; kb++) {
+    int same = n > 0;
+    for (int v = 0; v < j->nkv && same; v++) {
+      const cg_ival *a = &j->kiv[(int64_t)v * j->nk + kb], *b = &j->kiv[(int64_t)v * j->nk + n - 1];
+      same = a->lo == b->lo && a->hi == b->hi;
+    }
+    if (!same) {
+      for (int v = 0; v < j->nkv; v++) j->kiv[(int64_t)v * j->nk + n] = j->kiv[(int64_t)v * j->nk + kb];
+      n++;
+    }
+    j->kmap[kb] = n - 1;
+  }
+  /* Close the rows up to the new stride. */
+  for (int v = 1; v < j->nkv; v++)
+    memmove(j->kiv + (int64_t)v * n, j->kiv + (int64_t)v * j->nk, sizeof(cg_ival) * (size_t)n);
+  j->nkr = n;
+}
+
+/* Everything a row needs, computed once per table. */
 static int job_prepare(job *j) {
   cg_scratch *s = cg_scratch_new(j->prog);
   cg_iscratch *is = cg_iscratch_new(j->prog);
-  size_t S = (size_t)j->S;
-  j->qv = malloc(sizeof(int64_t) * S * (size_t)(j->nqv ? j->nqv : 1));
-  j->kv = malloc(sizeof(int64_t) * S * (size_t)(j->nkv ? j->nkv : 1));
-  j->qnew = malloc(S);
-  j->knew = malloc(S);
   j->qiv = malloc(sizeof(cg_ival) * (size_t)j->nq * (size_t)(j->nqv ? j->nqv : 1));
   j->kiv = malloc(sizeof(cg_ival) * (size_t)j->nk * (size_t)(j->nkv ? j->nkv : 1));
   j->rows = calloc((size_t)j->nq, sizeof(rowres));
-  int ok = s && is && j->qv && j->kv && j->qnew && j->knew && j->qiv && j->kiv && j->rows;
+  j->kmap = malloc(sizeof(int32_t) * (size_t)j->nk);
+  j->micro = j->bq % MICRO == 0 && j->bk % MICRO == 0;
+  int ok = s && is && j->qiv && j->kiv && j->rows && j->kmap;
+  ok = ok && !side_prepare(j, 0, s, is) && !side_prepare(j, 1, s, is);
   if (ok) {
-    cg_prog_side(j->prog, 0, &j->L->c, 0, j->S, j->qv, j->S, s);
-    cg_prog_side(j->prog, 1, &j->L->c, 0, j->S, j->kv, j->S, s);
-    mark_runs(j->qv, j->nqv, j->S, j->qnew);
-    mark_runs(j->kv, j->nkv, j->S, j->knew);
     cg_ival_side(j->prog, 0, j->L->qbox, j->nq, j->qiv, j->nq, is);
     cg_ival_side(j->prog, 1, j->L->kbox, j->nk, j->kiv, j->nk, is);
+    merge_key_blocks(j);
   }
   cg_scratch_free(s);
   cg_iscratch_free(is);
@@ -455,8 +805,14 @@ static sieve_status tableset_new(const cg_pattern *p, const sieve_shape *shape, 
   }
   *ts = (cg_tableset){.arena = a, .shape = s, .step = step, .layer = layer, .block_q = bq, .block_k = bk};
   ts->seq = sieve_shape_tokens(&s);
-  ts->nq = (int)((ts->seq + bq - 1) / bq);
-  ts->nk = (int)((ts->seq + bk - 1) / bk);
+  int64_t nq = (ts->seq + bq - 1) / bq, nk = (ts->seq + bk - 1) / bk;
+  if (nq * nk > INT32_MAX) {
+    cg_tables_free(ts);
+    return cg_fail(e, SIEVE_ERR_SHAPE, "%lld x %lld block pairs: too many for 32-bit tables (larger blocks?)",
+                   (long long)nq, (long long)nk);
+  }
+  ts->nq = (int)nq;
+  ts->nk = (int)nk;
   ts->tables = cg_alloc(a, sizeof(cg_table) * (size_t)s.heads);
   ts->head_table = cg_alloc(a, sizeof(int) * (size_t)s.heads);
   if (!ts->tables || !ts->head_table) {

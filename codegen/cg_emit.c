@@ -118,6 +118,14 @@ LLVMValueRef cg_sreg_read(cg_em *e, cg_sreg r) {
   return cg_intr(e, names[r], NULL, 0, NULL, 0);
 }
 
+LLVMValueRef cg_sreg_fresh(cg_em *e, cg_sreg r) {
+  static const char *text[] = {
+    "mov.u32 $0, %tid.x;", "mov.u32 $0, %ctaid.x;", "mov.u32 $0, %ctaid.y;", "mov.u32 $0, %ctaid.z;",
+    "mov.u32 $0, %laneid;",
+  };
+  return cg_asm(e, e->t_i32, text[r], "=r", NULL, 0, 1);
+}
+
 /* --------------------------------------------------- warps and the block */
 
 LLVMValueRef cg_shfl_xor_f32(cg_em *e, LLVMValueRef v, int lane_mask) {

@@ -59,6 +59,10 @@ LLVMValueRef cg_field(cg_em *e, LLVMValueRef agg, unsigned i);
 /* ------------------------------------------------------ special registers */
 typedef enum cg_sreg { CG_TID_X, CG_CTAID_X, CG_CTAID_Y, CG_CTAID_Z, CG_LANEID } cg_sreg;
 LLVMValueRef cg_sreg_read(cg_em *e, cg_sreg r);
+/* A read LLVM cannot merge with earlier ones: after a long loop, reading a
+** special register again is cheaper than keeping its value (and everything
+** derived from it) in a register through the loop. */
+LLVMValueRef cg_sreg_fresh(cg_em *e, cg_sreg r);
 
 /* --------------------------------------------------- warps and the block */
 LLVMValueRef cg_shfl_xor_f32(cg_em *e, LLVMValueRef v, int lane_mask);

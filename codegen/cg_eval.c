@@ -242,7 +242,7 @@ static int comp_alloc(comp *c, int n) {
   c->qifc = malloc(m * sizeof(int32_t));
   c->kifc = malloc(m * sizeof(int32_t));
   cg_prog *p = c->p;
-  p->cval = calloc(m, sizeof(int64_t));
+  p->cval = calloc(m + 2, sizeof(int64_t));
   p->cins = calloc(m, sizeof(cg_inst));
   if (!c->side || !c->reach || !c->cidx || !c->qifc || !c->kifc || !p->cval || !p->cins) return -1;
   memset(c->qifc, 0xff, m * sizeof(int32_t));
@@ -272,11 +272,16 @@ cg_prog *cg_prog_new(const cg_graph *g, cg_ref root) {
   classify(&c, root);
   find_ifaces(&c, root);
   build_phases(&c, root);
+  /* 0 and 1, for the constants of specialised phases (cg_spec_new). */
+  p->c01[0] = p->ncval++;
+  p->c01[1] = p->ncval;
+  p->cval[p->ncval++] = 1;
   p->q = c.q.ph;
   p->k = c.k.ph;
   p->qk = c.qk.ph;
   comp_free(&c);
-  p->maxslots = imax(imax(p->q.nslots, p->k.nslots), p->qk.nslots);
+  /* A specialised QK phase adds two constant slots. */
+  p->maxslots = imax(imax(p->q.nslots, p->k.nslots), p->qk.nslots + 2);
   p->maxtmp = imax(imax(p->q.ntmp, p->k.ntmp), p->qk.ntmp);
   return p;
 }
@@ -322,6 +327,7 @@ struct cg_scratch {
   int64_t *kstage;     /* padded key interfaces, [nkv][CG_CHUNK] */
   const int64_t **ptr; /* [maxslots] */
   const int64_t **inp; /* [max(CG_NIN, nkv)] */
+  const int64_t **qin; /* [nqv] */
   uint64_t gen;        /* the bind cbuf holds */
 };
 
@@ -338,7 +344,8 @@ cg_scratch *cg_scratch_new(const cg_prog *p) {
   s->kstage = calloc((size_t)imax(p->k.nout, 1), ch);
   s->ptr = calloc((size_t)imax(p->maxslots, 1), sizeof(int64_t *));
   s->inp = calloc((size_t)imax(p->k.nout, CG_NIN), sizeof(int64_t *));
-  if (!s->cbuf || !s->qbuf || !s->tmp || !s->in || !s->kstage || !s->ptr || !s->inp) {
+  s->qin = calloc((size_t)imax(p->q.nout, 1), sizeof(int64_t *));
+  if (!s->cbuf || !s->qbuf || !s->tmp || !s->in || !s->kstage || !s->ptr || !s->inp || !s->qin) {
     cg_scratch_free(s);
     return NULL;
   }
@@ -354,6 +361,7 @@ void cg_scratch_free(cg_scratch *s) {
   free(s->kstage);
   free(s->ptr);
   free(s->inp);
+  free(s->qin);
   free(s);
 }
 
@@ -368,14 +376,17 @@ static void load_consts(cg_scratch *s) {
   s->gen = s->p->gen;
 }
 
-static void resolve(const cg_phase *ph, cg_scratch *s, const int64_t *const *in) {
+/* Slot pointers for one chunk: inputs from `in`, query interfaces from
+** `qin` (QK phase only). */
+static void resolve(const cg_phase *ph, cg_scratch *s, const int64_t *const *in,
+                    const int64_t *const *qin) {
   for (int i = 0; i < ph->nslots; i++) {
     const cg_slot *sl = &ph->slots[i];
     size_t o = (size_t)sl->idx * CG_CHUNK;
     switch (sl->kind) {
     case CG_SLOT_IN: s->ptr[i] = in[sl->idx]; break;
     case CG_SLOT_CONST: s->ptr[i] = s->cbuf + o; break;
-    case CG_SLOT_QV: s->ptr[i] = s->qbuf + o; break;
+    case CG_SLOT_QV: s->ptr[i] = qin[sl->idx]; break;
     default: s->ptr[i] = s->tmp + o; break;
     }
   }
@@ -443,17 +454,19 @@ void cg_prog_side(const cg_prog *p, int key_side, const cg_coords *c, int64_t p0
                   int64_t n, int64_t *out, int64_t ld, cg_scratch *s) {
   const cg_phase *ph = key_side ? &p->k : &p->q;
   const int32_t *src[CG_IN_POS] = {c->t, c->y, c->x, c->text, c->idx};
+  unsigned used = 0;
+  for (int i = 0; i < ph->nslots; i++)
+    if (ph->slots[i].kind == CG_SLOT_IN) used |= 1u << ph->slots[i].idx;
+  if (ph->nout == 0) return;
   load_consts(s);
   for (int64_t o = 0; o < n; o += CG_CHUNK) {
     int len = (int)(n - o < CG_CHUNK ? n - o : CG_CHUNK);
-    for (int v = 0; v < CG_IN_POS; v++) {
-      s->inp[v] = s->in + (size_t)v * CG_CHUNK;
-      convert(s->in + (size_t)v * CG_CHUNK, src[v] + p0 + o, len);
-    }
-    int64_t *pos = s->in + (size_t)CG_IN_POS * CG_CHUNK;
-    for (int i = 0; i < CG_CHUNK; i++) pos[i] = p0 + o + i;
-    s->inp[CG_IN_POS] = pos;
-    resolve(ph, s, s->inp);
+    for (int v = 0; v < CG_NIN; v++) s->inp[v] = s->in + (size_t)v * CG_CHUNK;
+    for (int v = 0; v < CG_IN_POS; v++)
+      if (used & (1u << v)) convert(s->in + (size_t)v * CG_CHUNK, src[v] + p0 + o, len);
+    if (used & (1u << CG_IN_POS))
+      for (int i = 0; i < CG_CHUNK; i++) s->in[(size_t)CG_IN_POS * CG_CHUNK + i] = p0 + o + i;
+    resolve(ph, s, s->inp, NULL);
     run(ph->ins, ph->nins, s->ptr, padded(len));
     for (int j = 0; j < ph->nout; j++)
       memcpy(out + j * ld + o, s->ptr[ph->out[j]], sizeof(int64_t) * (size_t)len);
@@ -461,31 +474,130 @@ void cg_prog_side(const cg_prog *p, int key_side, const cg_coords *c, int64_t p0
 }
 
 /*
-** A chunk whose padded tail would read past the caller's vectors is staged
-** through scratch; every other chunk is read in place.
+** Lanes [o, o + len) of a caller's vector; staged through `stage` when the
+** padded tail would read past it.
 */
+static const int64_t *lanes_at(const int64_t *v, int len, int64_t *stage) {
+  if (len % PAD == 0) return v;
+  memcpy(stage, v, sizeof(int64_t) * (size_t)len);
+  memset(stage + len, 0, sizeof(int64_t) * (size_t)(padded(len) - len));
+  return stage;
+}
+
+/* The QK phase `ph` over n lanes; query interfaces per lane when qv is
+** given, else already broadcast in qbuf. Interfaces outside the live masks
+** are not read. */
+static void qk(const cg_prog *p, const cg_phase *ph, int32_t root, uint64_t qlive, uint64_t klive,
+               const int64_t *qv, int64_t ldq, const int64_t *kv, int64_t ldk, int n, int64_t *out,
+               cg_scratch *s) {
+  for (int o = 0; o < n; o += CG_CHUNK) {
+    int len = n - o < CG_CHUNK ? n - o : CG_CHUNK;
+    for (int j = 0; j < p->k.nout; j++)
+      if (j >= 64 || (klive >> j & 1))
+        s->inp[j] = lanes_at(kv + j * ldk + o, len, s->kstage + (size_t)j * CG_CHUNK);
+    for (int j = 0; j < p->q.nout; j++)
+      if (j >= 64 || (qlive >> j & 1))
+        s->qin[j] = qv ? lanes_at(qv + j * ldq + o, len, s->qbuf + (size_t)j * CG_CHUNK)
+                       : s->qbuf + (size_t)j * CG_CHUNK;
+    resolve(ph, s, s->inp, s->qin);
+    run(ph->ins, ph->nins, s->ptr, padded(len));
+    memcpy(out + o, s->ptr[root], sizeof(int64_t) * (size_t)len);
+  }
+}
+
 void cg_prog_row(const cg_prog *p, const int64_t *qv, const int64_t *kv, int64_t ldk,
                  int n, int64_t *out, cg_scratch *s) {
-  const cg_phase *ph = &p->qk;
   load_consts(s);
   /* Broadcast only the lanes this row will read: runs of keys are often
   ** far shorter than a chunk. */
   int lanes = padded(n < CG_CHUNK ? n : CG_CHUNK);
   for (int j = 0; j < p->q.nout; j++) fill(s->qbuf + (size_t)j * CG_CHUNK, qv[j], lanes);
-  for (int o = 0; o < n; o += CG_CHUNK) {
-    int len = n - o < CG_CHUNK ? n - o : CG_CHUNK;
-    for (int j = 0; j < p->k.nout; j++) {
-      const int64_t *src = kv + j * ldk + o;
-      if (len % PAD) {
-        int64_t *d = s->kstage + (size_t)j * CG_CHUNK;
-        memcpy(d, src, sizeof(int64_t) * (size_t)len);
-        memset(d + len, 0, sizeof(int64_t) * (size_t)(padded(len) - len));
-        src = d;
-      }
-      s->inp[j] = src;
-    }
-    resolve(ph, s, s->inp);
-    run(ph->ins, ph->nins, s->ptr, padded(len));
-    memcpy(out + o, s->ptr[p->root], sizeof(int64_t) * (size_t)len);
+  qk(p, &p->qk, p->root, ~0ull, ~0ull, NULL, 0, kv, ldk, n, out, s);
+}
+
+void cg_prog_pairs(const cg_prog *p, const int64_t *qv, int64_t ldq, const int64_t *kv,
+                   int64_t ldk, int n, int64_t *out, cg_scratch *s) {
+  load_consts(s);
+  qk(p, &p->qk, p->root, ~0ull, ~0ull, qv, ldq, kv, ldk, n, out, s);
+}
+
+void cg_spec_pairs(const cg_prog *p, const cg_spec *sp, const int64_t *qv, int64_t ldq,
+                   const int64_t *kv, int64_t ldk, int n, int64_t *out, cg_scratch *s) {
+  load_consts(s);
+  qk(p, &sp->ph, sp->root, sp->qlive, sp->klive, qv, ldq, kv, ldk, n, out, s);
+}
+
+/* --------------------------------------------------------- specialising */
+
+/* Marks the slots the root needs, through instructions not decided. */
+static void live_slots(const cg_phase *ph, int32_t root, uint64_t dec, uint8_t *live) {
+  live[root] = 1;
+  for (int i = ph->nins - 1; i >= 0; i--) {
+    const cg_inst *in = &ph->ins[i];
+    if (!live[in->d] || (i < 64 && (dec >> i & 1))) continue;
+    if (in->a >= 0) live[in->a] = 1;
+    if (in->b >= 0) live[in->b] = 1;
+    if (in->c >= 0) live[in->c] = 1;
   }
+}
+
+static void spec_copy(const cg_prog *p, cg_spec *sp, uint64_t dec, uint64_t val, const uint8_t *live,
+                      int32_t *map) {
+  const cg_phase *ph = &p->qk;
+  int32_t zero = ph->nslots, one = ph->nslots + 1;
+  for (int i = 0; i < ph->nslots; i++) map[i] = i;
+  for (int i = 0; i < ph->nins && i < 64; i++)
+    if (dec >> i & 1) map[ph->ins[i].d] = (val >> i & 1) ? one : zero;
+  for (int i = 0; i < ph->nins; i++) {
+    cg_inst in = ph->ins[i];
+    if (!live[in.d] || map[in.d] != in.d) continue;
+    in.a = in.a >= 0 ? map[in.a] : -1;
+    in.b = in.b >= 0 ? map[in.b] : -1;
+    in.c = in.c >= 0 ? map[in.c] : -1;
+    sp->ph.ins[sp->ph.nins++] = in;
+    const int32_t ops[3] = {in.a, in.b, in.c};
+    for (int k = 0; k < 3; k++) {
+      if (ops[k] < 0 || ops[k] >= ph->nslots) continue;
+      const cg_slot *sl = &ph->slots[ops[k]];
+      if (sl->kind == CG_SLOT_QV && sl->idx < 64) sp->qlive |= 1ull << sl->idx;
+      if (sl->kind == CG_SLOT_IN && sl->idx < 64) sp->klive |= 1ull << sl->idx;
+    }
+  }
+  sp->root = map[p->root];
+}
+
+cg_spec *cg_spec_new(const cg_prog *p, uint64_t dec, uint64_t val) {
+  const cg_phase *ph = &p->qk;
+  cg_spec *sp = calloc(1, sizeof *sp);
+  uint8_t *live = calloc((size_t)ph->nslots + 2, 1);
+  int32_t *map = malloc(sizeof(int32_t) * ((size_t)ph->nslots + 2));
+  if (sp) {
+    sp->ph = *ph;
+    sp->ph.nins = 0;
+    sp->ph.nslots = ph->nslots + 2;
+    sp->ph.ins = malloc(sizeof(cg_inst) * (size_t)(ph->nins ? ph->nins : 1));
+    sp->ph.slots = malloc(sizeof(cg_slot) * (size_t)sp->ph.nslots);
+    sp->ph.out = NULL;
+  }
+  if (!sp || !live || !map || !sp->ph.ins || !sp->ph.slots) {
+    free(live);
+    free(map);
+    cg_spec_free(sp);
+    return NULL;
+  }
+  memcpy(sp->ph.slots, ph->slots, sizeof(cg_slot) * (size_t)ph->nslots);
+  sp->ph.slots[ph->nslots] = (cg_slot){.kind = CG_SLOT_CONST, .idx = p->c01[0]};
+  sp->ph.slots[ph->nslots + 1] = (cg_slot){.kind = CG_SLOT_CONST, .idx = p->c01[1]};
+  live_slots(ph, p->root, dec, live);
+  spec_copy(p, sp, dec, val, live, map);
+  free(live);
+  free(map);
+  return sp;
+}
+
+void cg_spec_free(cg_spec *sp) {
+  if (!sp) return;
+  free(sp->ph.ins);
+  free(sp->ph.slots);
+  free(sp);
 }

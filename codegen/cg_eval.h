@@ -76,6 +76,7 @@ typedef struct cg_prog {
   int nc;
   cg_inst *cins;       /* C-side computations, over cval indices */
   int32_t uni[3];      /* cval index of head, step, layer; -1 if unused */
+  int32_t c01[2];      /* cval index of the literals 0 and 1 */
   cg_phase q, k, qk;
   int32_t root;        /* slot of the result in the QK phase */
   int maxslots, maxtmp;
@@ -109,6 +110,34 @@ void cg_prog_side(const cg_prog *p, int key_side, const cg_coords *c, int64_t p0
 */
 void cg_prog_row(const cg_prog *p, const int64_t *qv, const int64_t *kv, int64_t ldk,
                  int n, int64_t *out, cg_scratch *s);
+
+/*
+** n (query, key) pairs, one per lane: lane i's query interface j is
+** qv[j * ldq + i] and its key interface j is kv[j * ldk + i]. Values into
+** out[0..n). For evaluating many short runs of queries and keys at once.
+*/
+void cg_prog_pairs(const cg_prog *p, const int64_t *qv, int64_t ldq, const int64_t *kv,
+                   int64_t ldk, int n, int64_t *out, cg_scratch *s);
+
+/*
+** The QK phase specialised to a region where some instructions are known:
+** instruction i (i < 64) with bit i of `dec` set always yields bit i of
+** `val` (0 or 1), as interval evaluation over a block pair can show. Those
+** become constants, and what no longer reaches the result is dropped;
+** qlive/klive have bit j set for the query/key interfaces j (< 64) still
+** read. Interfaces from 64 on are always read.
+*/
+typedef struct cg_spec {
+  cg_phase ph;
+  int32_t root;
+  uint64_t qlive, klive;
+} cg_spec;
+
+cg_spec *cg_spec_new(const cg_prog *p, uint64_t dec, uint64_t val);
+void cg_spec_free(cg_spec *sp);
+/* cg_prog_pairs through a specialised phase. */
+void cg_spec_pairs(const cg_prog *p, const cg_spec *sp, const int64_t *qv, int64_t ldq,
+                   const int64_t *kv, int64_t ldk, int n, int64_t *out, cg_scratch *s);
 
 /* One operation on scalars, with the IR's semantics. */
 int64_t cg_apply(int op, int64_t a, int64_t b, int64_t c);

@@ -310,8 +310,25 @@ static uint8_t classify(cg_ival r) {
   return t.lo == 1 ? CG_BLK_FULL : t.hi == 0 ? CG_BLK_EMPTY : CG_BLK_UNDECIDED;
 }
 
-void cg_ival_row(const cg_prog *p, const cg_ival *qv, const cg_ival *kv, int64_t ldk,
-                 int n, uint8_t *out, cg_iscratch *s) {
+/* Which of the first 64 instructions are the single value 0 or 1, in the
+** lanes left undecided (the others need no refinement). */
+static void signatures(const cg_phase *ph, cg_iscratch *s, int len, const uint8_t *cls,
+                       uint64_t *dec, uint64_t *val) {
+  for (int i = 0; i < len; i++) {
+    dec[i] = val[i] = 0;
+    if (cls[i] != CG_BLK_UNDECIDED) continue;
+    for (int k = 0; k < ph->nins && k < 64; k++) {
+      cg_ival r = s->ptr[ph->ins[k].d][i];
+      if (r.lo == r.hi && (r.lo == 0 || r.lo == 1)) {
+        dec[i] |= 1ull << k;
+        val[i] |= (uint64_t)r.lo << k;
+      }
+    }
+  }
+}
+
+void cg_ival_row_sig(const cg_prog *p, const cg_ival *qv, const cg_ival *kv, int64_t ldk, int n,
+                     uint8_t *out, uint64_t *dec, uint64_t *val, cg_iscratch *s) {
   const cg_phase *ph = &p->qk;
   memcpy(s->qv, qv, sizeof(cg_ival) * (size_t)p->q.nout);
   for (int o = 0; o < n; o += CG_CHUNK) {
@@ -322,5 +339,11 @@ void cg_ival_row(const cg_prog *p, const cg_ival *qv, const cg_ival *kv, int64_t
     const cg_ival *r = s->ptr[p->root];
     int st = !s->bcast[p->root];
     for (int i = 0; i < len; i++) out[o + i] = classify(r[i * st]);
+    if (dec) signatures(ph, s, len, out + o, dec + o, val + o);
   }
+}
+
+void cg_ival_row(const cg_prog *p, const cg_ival *qv, const cg_ival *kv, int64_t ldk,
+                 int n, uint8_t *out, cg_iscratch *s) {
+  cg_ival_row_sig(p, qv, kv, ldk, n, out, NULL, NULL, s);
 }

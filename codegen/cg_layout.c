@@ -232,12 +232,15 @@ static int class_used(const cg_pattern *p, int c) {
   return 0;
 }
 
-sieve_status cg_kernel_exprs(cg_pattern *p, const sieve_shape *shape, cg_ref *mask, cg_ref *qidx,
+sieve_status cg_kernel_exprs(cg_pattern *p, const sieve_shape *in, cg_ref *mask, cg_ref *qidx,
                              cg_ref *kidx, cg_err *e) {
+  sieve_shape sh, *shape = &sh;
+  cg_shape_for(p, in, &sh);
   if (p->nclasses < 1 || p->period < 1) return cg_fail(e, SIEVE_ERR_ARG, "pattern has no head classes");
   for (int r = 0; r < p->period; r++)
     if (p->head_class[r] < 0 || p->head_class[r] >= p->nclasses)
-      return cg_fail(e, SIEVE_ERR_ARG, "head residue %d names class %d of %d", r, p->head_class[r], p->nclasses);
+      return cg_fail(e, SIEVE_ERR_ARG, "head residue %d names class %d of %d", r, p->head_class[r],
+                     p->nclasses);
   for (int c = 0; c < p->nclasses; c++)
     if (!layout_ok(&p->classes[c].layout))
       return cg_fail(e, SIEVE_ERR_ARG, "class %s: tile sizes must be positive", p->classes[c].name);

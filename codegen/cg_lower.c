@@ -43,8 +43,8 @@ static cg_range range_mod(cg_range a, cg_range b) {
     return R(0, b.hi - 1);
   }
   if (b.hi < 0) return R(b.lo + 1, 0);
-  int64_t m = mx(llabs(b.lo), llabs(b.hi));
-  return R(-(m - 1), m - 1);
+  int64_t m = mx(mx(llabs(b.lo), llabs(b.hi)) - 1, 0);  /* x % 0 = 0 */
+  return R(-m, m);
 }
 
 static cg_range range_cmp(cg_op op, cg_range a, cg_range b) {
@@ -188,8 +188,25 @@ static LLVMValueRef floor_divmod(cg_em *e, LLVMValueRef a, LLVMValueRef b, int m
   return CG_SUB(e, q, LLVMBuildZExt(e->b, fix, e->t_i32, ""));
 }
 
+/*
+** A possibly negative dividend over a positive constant c: shifted by k*c
+** into the unsigned range, floor(a / c) = (a + k*c) / c - k and the floor
+** modulo is (a + k*c) % c, both unsigned, which LLVM turns into a
+** multiply-high. Layout expressions take this path: positions minus the
+** text length go negative, on the text side of a select.
+*/
+static LLVMValueRef shifted_divmod(cg_em *e, LLVMValueRef a, int64_t c, cg_range ra, int mod) {
+  int64_t k = (-ra.lo + c - 1) / c;
+  LLVMValueRef s = CG_ADD(e, a, cg_i32(e, k * c));
+  if (mod) return CG_UREM(e, s, cg_i32(e, c));
+  return CG_SUB(e, CG_UDIV(e, s, cg_i32(e, c)), cg_i32(e, k));
+}
+
 static LLVMValueRef emit_divmod(cg_em *e, LLVMValueRef a, LLVMValueRef b, cg_range ra, cg_range rb, int mod) {
   if (rb.lo > 0 && ra.lo >= 0) return mod ? CG_UREM(e, a, b) : CG_UDIV(e, a, b);
+  if (point(rb) && rb.lo > 0 && ra.lo > INT32_MIN && ra.hi <= INT32_MAX &&
+      ra.hi + (-ra.lo + rb.lo - 1) / rb.lo * rb.lo <= (int64_t)UINT32_MAX)
+    return shifted_divmod(e, a, rb.lo, ra, mod);
   if (rb.lo > 0 || rb.hi < 0) return floor_divmod(e, a, b, mod);
   LLVMValueRef zero = CG_ICMP(e, LLVMIntEQ, b, cg_i32(e, 0));
   LLVMValueRef r = floor_divmod(e, a, CG_SEL(e, zero, cg_i32(e, 1), b), mod);

@@ -60,11 +60,18 @@ static sieve_status model_coords(const sieve_shape *s, cg_coords *c, cg_err *e) 
   return SIEVE_OK;
 }
 
-static sieve_status check(const cg_pattern *p, const sieve_shape *in, sieve_shape *s, cg_err *e) {
+/* The shape the pattern runs on, checked; head is checked when >= 0. */
+static sieve_status check(const cg_pattern *p, const sieve_shape *in, int head, sieve_shape *s,
+                          cg_err *e) {
   cg_shape_for(p, in, s);
   sieve_status st = cg_shape_check(s, e);
   if (st) return st;
   if (p->nclasses < 1 || p->period < 1) return cg_fail(e, SIEVE_ERR_ARG, "pattern has no head classes");
+  for (int r = 0; r < p->period; r++)
+    if (p->head_class[r] < 0 || p->head_class[r] >= p->nclasses)
+      return cg_fail(e, SIEVE_ERR_ARG, "head residue %d names class %d of %d", r, p->head_class[r],
+                     p->nclasses);
+  if (head >= s->heads) return cg_fail(e, SIEVE_ERR_ARG, "head %d of %d", head, s->heads);
   return SIEVE_OK;
 }
 
@@ -75,7 +82,8 @@ sieve_status cg_ref_mask(const cg_pattern *p, const sieve_shape *shape, int head
   sieve_shape s;
   cg_coords c;
   rows r;
-  sieve_status st = check(p, shape, &s, e);
+  if (head < 0) return cg_fail(e, SIEVE_ERR_ARG, "head %d", head);
+  sieve_status st = check(p, shape, head, &s, e);
   if (st || (st = model_coords(&s, &c, e))) return st;
   if (rows_init(&r, p->g, cg_pattern_class(p, head)->mask, &c, head, step, layer)) {
     st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
@@ -145,7 +153,7 @@ sieve_status cg_ref_attention(const cg_pattern *p, const sieve_shape *shape, int
                               cg_err *e) {
   sieve_shape s;
   cg_coords c;
-  sieve_status st = check(p, shape, &s, e);
+  sieve_status st = check(p, shape, -1, &s, e);
   if (st || (st = model_coords(&s, &c, e))) return st;
   double *sc = malloc(sizeof(double) * (size_t)c.n);
   if (!sc) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
@@ -187,7 +195,8 @@ sieve_status cg_ref_blocks(cg_pattern *p, const sieve_shape *shape, int head, in
                            int bq, int bk, uint8_t *cls, int64_t *allowed, cg_err *e) {
   sieve_shape s;
   cg_ref mask, qi, ki;
-  sieve_status st = check(p, shape, &s, e);
+  if (head < 0) return cg_fail(e, SIEVE_ERR_ARG, "head %d", head);
+  sieve_status st = check(p, shape, head, &s, e);
   if (st || (st = cg_kernel_exprs(p, &s, &mask, &qi, &ki, e))) return st;
   if (bq < 1 || bk < 1) return cg_fail(e, SIEVE_ERR_ARG, "block sizes must be positive");
   int64_t S = sieve_shape_tokens(&s), nq = (S + bq - 1) / bq, nk = (S + bk - 1) / bk;

@@ -48,7 +48,8 @@ sieve_status cg_shape_check(const sieve_shape *s, cg_err *e) {
     {"height", s->height}, {"width", s->width},
   };
   for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
-    if (pos[i].v <= 0) return cg_fail(e, SIEVE_ERR_SHAPE, "shape: %s must be positive (got %d)", pos[i].name, pos[i].v);
+    if (pos[i].v <= 0)
+      return cg_fail(e, SIEVE_ERR_SHAPE, "shape: %s must be positive (got %d)", pos[i].name, pos[i].v);
   if (s->text < 0) return cg_fail(e, SIEVE_ERR_SHAPE, "shape: text must not be negative (got %d)", s->text);
   if (s->text_after != 0 && s->text_after != 1)
     return cg_fail(e, SIEVE_ERR_SHAPE, "shape: text_after must be 0 or 1 (got %d)", s->text_after);

@@ -9,8 +9,24 @@
 
 struct sieve_tables {
   cg_tableset *ts;
-  const cg_pattern *p;  /* for class names; the pattern outlives its tables */
+  /* Per table, copied so that the tables outlive their pattern. */
+  const char **klass, **layout;
 };
+
+static int copy_names(sieve_tables *t, const cg_pattern *p) {
+  cg_tableset *ts = t->ts;
+  size_t n = (size_t)(ts->ntables ? ts->ntables : 1);
+  t->klass = cg_alloc(ts->arena, sizeof(char *) * n);
+  t->layout = cg_alloc(ts->arena, sizeof(char *) * n);
+  if (!t->klass || !t->layout) return -1;
+  for (int i = 0; i < ts->ntables; i++) {
+    const cg_class *c = &p->classes[ts->tables[i].cls];
+    t->klass[i] = cg_strdup(ts->arena, c->name ? c->name : "");
+    t->layout[i] = cg_layout_name(c->layout.kind);
+    if (!t->klass[i]) return -1;
+  }
+  return 0;
+}
 
 sieve_status sieve_tables_build(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *shape,
                                 int step, int layer, sieve_tables **out) {
@@ -26,9 +42,13 @@ sieve_status sieve_tables_build(sieve_ctx *ctx, const sieve_pattern *p, const si
     cg_fail(&e, SIEVE_ERR_NOMEM, "out of memory");
     return rt_ctx_ret(ctx, &e);
   }
-  t->p = cp;
   if (cg_tables_build(cp, shape, step, layer, &t->ts, &e) != SIEVE_OK) {
     free(t);
+    return rt_ctx_ret(ctx, &e);
+  }
+  if (copy_names(t, cp)) {
+    sieve_tables_free(t);
+    cg_fail(&e, SIEVE_ERR_NOMEM, "out of memory");
     return rt_ctx_ret(ctx, &e);
   }
   *out = t;
@@ -42,6 +62,7 @@ void sieve_tables_free(sieve_tables *t) {
 }
 
 void sieve_tables_info_get(const sieve_tables *t, sieve_tables_info *out) {
+  if (!t || !out) return;
   const cg_tableset *s = t->ts;
   *out = (sieve_tables_info){
     .heads = s->shape.heads,
@@ -68,7 +89,6 @@ int sieve_tables_head_table(const sieve_tables *t, int head) {
 sieve_status sieve_tables_view(const sieve_tables *t, int table, sieve_table_view *out) {
   if (!t || !out || table < 0 || table >= t->ts->ntables) return SIEVE_ERR_ARG;
   const cg_table *tb = &t->ts->tables[table];
-  const cg_class *c = &t->p->classes[tb->cls];
   double seq = (double)t->ts->seq;
   *out = (sieve_table_view){
     .q_blocks = tb->nq,
@@ -80,8 +100,8 @@ sieve_status sieve_tables_view(const sieve_tables *t, int table, sieve_table_vie
     .partial_blocks = tb->npart,
     .empty_blocks = tb->nempty,
     .density = (double)tb->allowed_pairs / (seq * seq),
-    .layout = cg_layout_name(c->layout.kind),
-    .klass = c->name ? c->name : "",
+    .layout = t->layout[table],
+    .klass = t->klass[table],
   };
   return SIEVE_OK;
 }

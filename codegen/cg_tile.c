@@ -10,6 +10,13 @@
 
 #define E (t->em)
 
+static void lane_facts(cg_tk *t) {
+  t->lane = CG_AND(E, t->tid, cg_i32(E, 31));
+  t->warp = CG_LSHR(E, t->tid, cg_i32(E, 5));
+  t->fr = CG_LSHR(E, t->lane, cg_i32(E, 2));
+  t->fc = CG_AND(E, t->lane, cg_i32(E, 3));
+}
+
 sieve_status cg_tk_init(cg_tk *t, cg_em *em, cg_arch arch, cg_dtype dt, int nthreads) {
   t->em = em;
   t->tgt = cg_target_get(arch);
@@ -18,11 +25,13 @@ sieve_status cg_tk_init(cg_tk *t, cg_em *em, cg_arch arch, cg_dtype dt, int nthr
   t->arena = cg_arena_new();
   if (!t->arena) return cg_fail(&em->err, SIEVE_ERR_NOMEM, "out of memory");
   t->tid = cg_sreg_read(em, CG_TID_X);
-  t->lane = CG_AND(em, t->tid, cg_i32(em, 31));
-  t->warp = CG_LSHR(em, t->tid, cg_i32(em, 5));
-  t->fr = CG_LSHR(em, t->lane, cg_i32(em, 2));
-  t->fc = CG_AND(em, t->lane, cg_i32(em, 3));
+  lane_facts(t);
   return SIEVE_OK;
+}
+
+void cg_tk_refresh(cg_tk *t) {
+  t->tid = cg_sreg_fresh(E, CG_TID_X);
+  lane_facts(t);
 }
 
 void cg_tk_dispose(cg_tk *t) {
@@ -106,6 +115,32 @@ void cg_rt_mask(cg_tk *t, cg_rt *r, cg_pred pred, void *ctx, LLVMValueRef fill) 
     rt_coords(t, r, e, &row, &col);
     LLVMValueRef keep = pred(ctx, row, col);
     cg_rset(E, r->v[e], CG_SEL(E, keep, cg_rget(E, r->v[e]), fill));
+  }
+}
+
+int cg_mask_words(int m, int n) { return (m / 16 * n / 8 * 4 + 31) / 32; }
+
+void cg_mask_bits(cg_tk *t, int m, int n, cg_pred pred, void *ctx, cg_reg *words) {
+  cg_rt shape = {m, n, NULL};
+  LLVMValueRef w = NULL;
+  for (int e = 0; e < m / 16 * n / 8 * 4; e++) {
+    LLVMValueRef row, col;
+    rt_coords(t, &shape, e, &row, &col);
+    LLVMValueRef bit = CG_SHL(E, LLVMBuildZExt(E->b, pred(ctx, row, col), E->t_i32, ""), cg_i32(E, e % 32));
+    w = w ? CG_OR(E, w, bit) : bit;
+    if (e % 32 == 31 || e + 1 == m / 16 * n / 8 * 4) {
+      cg_rset(E, words[e / 32], w);
+      w = NULL;
+    }
+  }
+}
+
+void cg_rt_mask_apply(cg_tk *t, cg_rt *r, const cg_reg *words, LLVMValueRef fill) {
+  LLVMValueRef w = NULL;
+  for (int e = 0; e < r->m / 16 * r->n / 8 * 4; e++) {
+    if (e % 32 == 0) w = cg_rget(E, words[e / 32]);
+    LLVMValueRef on = CG_ICMP(E, LLVMIntNE, CG_AND(E, w, cg_i32(E, (int64_t)(1u << (e % 32)))), cg_i32(E, 0));
+    cg_rset(E, r->v[e], CG_SEL(E, on, cg_rget(E, r->v[e]), fill));
   }
 }
 
@@ -267,11 +302,14 @@ static LLVMValueRef ldm_addr(cg_tk *t, const cg_st *s, int split, int r0, int c0
     lrow = CG_ADD(E, CG_AND(E, l, cg_i32(E, 7)), CG_SHL(E, CG_LSHR(E, l, cg_i32(E, 4)), cg_i32(E, 3)));
     lch = CG_AND(E, CG_LSHR(E, l, cg_i32(E, 3)), cg_i32(E, 1));
   }
-  int rb = s->cols * 2;
+  int rb = s->cols * 2, ch = c0 / 8;
+  /* Only the low three chunk bits are swizzled: the rest of the column and
+  ** the row go into the constant, so a tile needs four lane addresses (one
+  ** per low-bit pattern) and every ldmatrix is one of them plus an immediate. */
   LLVMValueRef sw = CG_XOR(E, lch, CG_AND(E, lrow, cg_i32(E, 7)));
-  LLVMValueRef ch = CG_XOR(E, sw, cg_i32(E, c0 / 8));
-  LLVMValueRef off = CG_ADD(E, CG_MUL(E, lrow, cg_i32(E, rb)), CG_SHL(E, ch, cg_i32(E, 4)));
-  return CG_ADD(E, s->off, CG_ADD(E, off, cg_i32(E, r0 * rb)));
+  LLVMValueRef lo = CG_SHL(E, CG_XOR(E, sw, cg_i32(E, ch & 7)), cg_i32(E, 4));
+  LLVMValueRef lane = CG_ADD(E, CG_MUL(E, lrow, cg_i32(E, rb)), lo);
+  return CG_ADD(E, CG_ADD(E, s->off, lane), cg_i32(E, r0 * rb + (ch & ~7) * 16));
 }
 
 static void ldmatrix(cg_tk *t, LLVMValueRef off, int trans, LLVMValueRef out[4]) {

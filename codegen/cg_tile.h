@@ -39,6 +39,9 @@ typedef struct cg_tk {
 
 sieve_status cg_tk_init(cg_tk *t, cg_em *em, cg_arch arch, cg_dtype dt, int nthreads);
 void cg_tk_dispose(cg_tk *t);
+/* Re-derives the per-thread facts from fresh special-register reads (see
+** cg_sreg_fresh): for code after a loop, so they need not live through it. */
+void cg_tk_refresh(cg_tk *t);
 LLVMTypeRef cg_tk_elt(const cg_tk *t);   /* bfloat or half */
 
 /* ------------------------------------------------------------ shared tiles */
@@ -134,6 +137,15 @@ void cg_rt_to_a(cg_tk *t, cg_ra *dst, const cg_rt *src);
 ** element's coordinates in the warp's tile (i32). */
 typedef LLVMValueRef (*cg_pred)(void *ctx, LLVMValueRef row, LLVMValueRef col);
 void cg_rt_mask(cg_tk *t, cg_rt *r, cg_pred pred, void *ctx, LLVMValueRef fill);
+
+/* The same in two halves: the predicate of every element of an m x n tile
+** into bits (bit e % 32 of word e / 32 for element e of the tile's slots;
+** cg_mask_words words), then applied. Evaluating before the tile is live
+** keeps a long predicate's temporaries out of the way of the tile's
+** registers. */
+int cg_mask_words(int m, int n);
+void cg_mask_bits(cg_tk *t, int m, int n, cg_pred pred, void *ctx, cg_reg *words);
+void cg_rt_mask_apply(cg_tk *t, cg_rt *r, const cg_reg *words, LLVMValueRef fill);
 
 /* x = 2^(x * scale - sub[row]) */
 void cg_rt_exp2_rows(cg_tk *t, cg_rt *r, LLVMValueRef scale, const cg_rv *sub);

@@ -44,7 +44,10 @@ typedef struct lp_state {
   char short_src[LUA_IDSIZE];  /* the same, as Lua abbreviates it */
   size_t mem, mem_limit;
   int64_t insns, insn_limit;
-  int mem_refused;          /* the last growth request was refused at the limit */
+  int mem_refused;          /* a request was refused at the limit (sticky) */
+  int retry_pending;        /* the next growth request may be Lua's retry of it */
+  void *refused_ptr;        /* the refused request */
+  size_t refused_size;
   int mem_hit, insn_hit;    /* a limit stopped the script */
   sieve_status raise_status;  /* status of the error in flight (lp_raise) */
   int last_line;            /* last script line the hook saw */

@@ -39,6 +39,11 @@ static void push_node(lua_State *L, cg_ref r) {
     lp_raise(L, SIEVE_ERR_LIMIT, "expression graph exceeds the memory limit of %zu MiB",
              s->mem_limit >> 20);
   }
+  /* Constants enter at most 32 bits wide and folding keeps them so: then
+  ** no fold of two of them can overflow the graph's 64-bit arithmetic. */
+  int64_t v;
+  if (cg_is_const(s->g, r, &v) && (v < INT32_MIN || v > INT32_MAX))
+    lp_raise(L, SIEVE_ERR_SCRIPT, "constant expression %lld does not fit in 32 bits", (long long)v);
   lp_node *n = lua_newuserdatauv(L, sizeof *n, 0);
   n->ref = r;
   n->line = lp_script_line(L);

@@ -60,8 +60,7 @@ static int l_run(lua_State *L) {
   const char *name = lua_pushfstring(L, "@%s", s->chunk); /* 3 */
   int st = luaL_loadbufferx(L, j->src, j->len, name, "t");
   if (st != LUA_OK) {
-    if (st == LUA_ERRMEM && s->mem_refused) s->mem_hit = 1;
-    else if (st == LUA_ERRMEM) s->raise_status = SIEVE_ERR_NOMEM;
+    if (st == LUA_ERRMEM && !s->mem_refused) s->raise_status = SIEVE_ERR_NOMEM;
     return lua_error(L);
   }
   lua_call(L, 0, 1);                                      /* 4: the script's result */

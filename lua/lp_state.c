@@ -27,9 +27,12 @@ lp_state *lp_state_of(lua_State *L) {
 ** =================================================================== */
 
 /*
-** Lua retries a refused request after an emergency collection, so a refusal
-** only counts when the retry is refused too: mem_refused is cleared by every
-** successful growth and read only once Lua has given up (LUA_ERRMEM).
+** A refusal at the limit is sticky: once the script has run into the limit,
+** whatever error follows (ERRMEM, or lauxlib's "not enough memory" raised
+** as an ordinary error) is reported as the limit. The one exception is
+** Lua's retry of the refused request after an emergency collection (the
+** next growth request, with the same arguments): when that succeeds, the
+** refusal is forgotten.
 */
 static void *lp_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   lp_state *s = ud;
@@ -39,14 +42,21 @@ static void *lp_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     s->mem -= old;
     return NULL;
   }
-  if (nsize > old && (s->mem + (nsize - old) > s->mem_limit || s->mem + (nsize - old) < s->mem)) {
-    s->mem_refused = 1;
-    return NULL;
+  int retry = 0;
+  if (nsize > old) {
+    retry = s->retry_pending && ptr == s->refused_ptr && nsize == s->refused_size;
+    s->retry_pending = 0;
+    if (s->mem + (nsize - old) > s->mem_limit || s->mem + (nsize - old) < s->mem) {
+      s->mem_refused = s->retry_pending = 1;
+      s->refused_ptr = ptr;
+      s->refused_size = nsize;
+      return NULL;
+    }
   }
   void *np = realloc(ptr, nsize);
   if (!np) return NULL;
   s->mem = s->mem - old + nsize;
-  if (nsize > old) s->mem_refused = 0;
+  if (retry) s->mem_refused = 0;
   return np;
 }
 
@@ -150,7 +160,7 @@ static int lp_msgh(lua_State *L) {
 static sieve_status lp_state_fail(lp_state *s, int st, cg_err *e) {
   lua_State *L = s->L;
   int line = s->last_line ? s->last_line : s->fallback_line;
-  if (st == LUA_ERRMEM && s->mem_refused) s->mem_hit = 1;
+  if (s->mem_refused) s->mem_hit = 1;
   const char *m = lua_tostring(L, -1);
   sieve_status code;
   if (s->insn_hit)
@@ -196,7 +206,7 @@ static int lp_pcall(lua_State *L) {
   lp_state *s = lp_state_of(L);
   luaL_checkany(L, 1);
   int st = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
-  if (st == LUA_ERRMEM && s->mem_refused) s->mem_hit = 1;
+  if (st != LUA_OK && s->mem_refused) s->mem_hit = 1;
   if (st != LUA_OK) {
     if (s->insn_hit || s->mem_hit) return lua_error(L);
     s->raise_status = SIEVE_OK;
@@ -235,6 +245,22 @@ static int lp_plain_table(lua_State *L) {
   lua_insert(L, 1);
   lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
   return lua_gettop(L);
+}
+
+/* Finalizers run with hooks off (lgc.c's GCTM), where the instruction
+** limit cannot reach them; scripts get setmetatable without __gc. */
+static int lp_setmetatable(lua_State *L) {
+  lua_settop(L, 2);
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, 2) != LUA_TNIL)
+      return luaL_error(L, "setmetatable: __gc metamethods are not available to patterns");
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, 2, 1);
+  return 1;
 }
 
 static void drop(lua_State *L, const char *lib, const char *const *names) {
@@ -289,6 +315,9 @@ static int lp_open_sandbox(lua_State *L) {
   drop(L, LUA_TABLIBNAME, lp_no_table);
   lua_pushcfunction(L, lp_pcall);
   lua_setglobal(L, "pcall");
+  lua_getglobal(L, "setmetatable");
+  lua_pushcclosure(L, lp_setmetatable, 1);
+  lua_setglobal(L, "setmetatable");
   wrap(L, LUA_STRLIBNAME, "rep", lp_rep);
   wrap(L, LUA_TABLIBNAME, "insert", lp_plain_table);
   wrap(L, LUA_TABLIBNAME, "remove", lp_plain_table);

@@ -1,9 +1,10 @@
 -- frame_window: each video token sees every token of the frames within
 -- `window` frames of its own: |q.t - k.t| <= window.
 --
--- A temporal sliding window, the local part of LVSA (arXiv 2605.31057) and
--- of most training-free video patterns; DESIGN.md measures it with
--- FlexAttention at +-1 and +-3 frames.
+-- A temporal sliding window: the local part of LVSA, of the spatial heads
+-- of Sparse VideoGen (arXiv 2502.01776) and of most training-free video
+-- patterns; sieve's design card measures it with FlexAttention at +-1 and
+-- +-3 frames.
 --
 -- Params:
 --   window (1)    frames on each side (0: same frame only).

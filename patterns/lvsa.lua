@@ -1,4 +1,4 @@
--- lvsa: Long Video Sparse Attention (LVSA, arXiv 2605.31057): a window of
+-- lvsa: Long Video Sparse Attention (LVSA): a window of
 -- frames plus global anchor frames that rotate with the denoising step and
 -- the layer, so no fixed grid of anchors biases the long-range structure
 -- (the cause of the "frozen", repeating video past the training length).
@@ -10,14 +10,14 @@
 --
 -- Params:
 --   window       (1)    frames on each side of the query's frame.
---   period       (4)    one frame in `period` is an anchor.
+--   period       (8)    one frame in `period` is an anchor.
 --   stride       (1)    how far the anchor grid moves per denoising step.
 --   layer_stride (1)    how far it moves per layer.
 --   text         (true) text tokens attend to, and are attended by, every
 --                       token.
 
 local param = sieve.params {
-  window = 1, period = 4, stride = 1, layer_stride = 1, text = true,
+  window = 1, period = 8, stride = 1, layer_stride = 1, text = true,
 }
 
 local parts = {

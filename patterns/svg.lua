@@ -4,8 +4,11 @@
 --   temporal heads attend to the same (y, x) position in every frame, laid
 --     out transposed (position-major, frames contiguous), which makes their
 --     scattered mask block-dense.
--- Both kinds keep full attention to and from the text tokens, and to the
--- first frame, the attention sink SVG keeps dense.
+-- Both kinds keep full attention to and from the text tokens. Spatial heads
+-- also attend to and from the first frame, the attention sink SVG keeps
+-- dense; temporal heads already see the first frame at their own position,
+-- and under their transposed layout a whole-frame sink would touch every
+-- key block, leaving no block empty.
 --
 -- SVG decides each head's kind online, by profiling a few sampled queries;
 -- that search is a later part of sieve. For now the split is static: heads
@@ -14,7 +17,7 @@
 --
 -- Params:
 --   window  (0)     extra frames on each side for spatial heads.
---   sink    (true)  the first frame is a global anchor for every head.
+--   sink    (true)  the first frame is a global anchor for spatial heads.
 --   text    (true)  text tokens attend to, and are attended by, every token.
 --   profile (false) declare SVG's sampled-query profiling as the selection.
 --   samples (64)    sampled query rows per head when profiling.
@@ -23,9 +26,9 @@ local param = sieve.params {
   window = 0, sink = true, text = true, profile = false, samples = 64,
 }
 
-local function with_globals(m)
+local function with_globals(m, sink)
   local parts = { m }
-  if param.sink then parts[#parts + 1] = sieve.global_frames { 0 } end
+  if sink then parts[#parts + 1] = sieve.global_frames { 0 } end
   if param.text then
     parts[#parts + 1] = sieve.text_rows()
     parts[#parts + 1] = sieve.text_cols()
@@ -42,9 +45,9 @@ return sieve.pattern {
   name = "svg",
   classes = {
     { name = "spatial", layout = sieve.layout.identity,
-      mask = with_globals(sieve.frame_window(param.window)) },
+      mask = with_globals(sieve.frame_window(param.window), param.sink) },
     { name = "temporal", layout = sieve.layout.transpose,
-      mask = with_globals(sieve.temporal()) },
+      mask = with_globals(sieve.temporal(), false) },
   },
   heads = { "spatial", "temporal" },
   selection = selection,

@@ -11,6 +11,7 @@
 #include "rt_ctx.h"
 #include "rt_module.h"
 #include "rt_sha256.h"
+#include "rt_tunedb.h"
 
 #define NPARAMS 22  /* the kernel ABI of cg_attn.h */
 
@@ -205,35 +206,48 @@ static int from_cache(rt_plan *p, rt_cache *cache, const char *key) {
   return ok;
 }
 
-static sieve_status build_kernel(rt_plan *p, rt_cache *cache, const char *key, cg_err *e) {
+/* Code generation and the driver's link: *name and *cubin are malloc'd. */
+static sieve_status compile_kernel(rt_plan *p, char **name, void **cubin, size_t *n, cg_err *e) {
   rt_plan_stats *s = &p->stats;
-  char *ptx = NULL, *name = NULL;
-  void *cubin = NULL, *blob = NULL;
-  size_t n = 0;
+  char *ptx = NULL;
+  *name = NULL;
+  *cubin = NULL;
   double t0 = now_ms();
-  sieve_status st = cg_attn_build(&p->spec, &ptx, &name, NULL, e);
+  sieve_status st = cg_attn_build(&p->spec, &ptx, name, NULL, e);
   double t1 = now_ms();
   s->codegen_ms = t1 - t0;
-  if (!st) st = rt_ptx_link(p->cu, ptx, name, &cubin, &n, e);
+  if (!st) st = rt_ptx_link(p->cu, ptx, *name, cubin, n, e);
   s->link_ms = now_ms() - t1;
-  if (!st) st = load_cubin(p, cubin, name, e);
-  if (!st && cache) {
-    size_t ln = strlen(name) + 1;
-    cg_err ce = {0};
-    if (!(blob = malloc(ln + n)))
-      snprintf(s->cache_note, sizeof s->cache_note, "no memory to store the kernel");
-    else {
-      memcpy(blob, name, ln);
-      memcpy((char *)blob + ln, cubin, n);
-      /* The kernel runs either way; a cache that refuses it only costs the
-      ** next process a compile. */
-      if (rt_cache_store(cache, key, blob, ln + n, &ce))
-        snprintf(s->cache_note, sizeof s->cache_note, "%s", ce.msg);
-    }
-  }
-  free(blob);
-  free(cubin);
   free(ptx);
+  return st;
+}
+
+static void store_kernel(rt_plan_stats *s, rt_cache *cache, const char *key, const char *name,
+                         const void *cubin, size_t n) {
+  size_t ln = strlen(name) + 1;
+  cg_err ce = {0};
+  void *blob = malloc(ln + n);
+  if (!blob) {
+    snprintf(s->cache_note, sizeof s->cache_note, "no memory to store the kernel");
+    return;
+  }
+  memcpy(blob, name, ln);
+  memcpy((char *)blob + ln, cubin, n);
+  /* The kernel runs either way; a cache that refuses it only costs the
+  ** next process a compile. */
+  if (rt_cache_store(cache, key, blob, ln + n, &ce))
+    snprintf(s->cache_note, sizeof s->cache_note, "%s", ce.msg);
+  free(blob);
+}
+
+static sieve_status build_kernel(rt_plan *p, rt_cache *cache, const char *key, cg_err *e) {
+  char *name = NULL;
+  void *cubin = NULL;
+  size_t n = 0;
+  sieve_status st = compile_kernel(p, &name, &cubin, &n, e);
+  if (!st) st = load_cubin(p, cubin, name, e);
+  if (!st && cache) store_kernel(&p->stats, cache, key, name, cubin, n);
+  free(cubin);
   free(name);
   return st;
 }
@@ -317,6 +331,38 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
   }
   *out = p;
   return SIEVE_OK;
+}
+
+/* The tuner's parallel build: rt_plan_create's kernel path up to the cache
+** store, with no module loaded and nothing kept. */
+sieve_status rt_plan_prebuild(const rt_plan_spec *s, const rt_device *dev, rt_cache *cache,
+                              rt_plan_stats *stats, cg_err *e) {
+  rt_plan *p = calloc(1, sizeof *p);
+  if (!p) return cg_fail(e, SIEVE_ERR_NOMEM, "no memory for a plan");
+  char key[2048], *name = NULL;
+  void *cubin = NULL, *hit = NULL;
+  size_t n = 0;
+  sieve_status st = rt_cuda_get(&p->cu, e);
+  if (!st) st = resolve(p, s, e);
+  if (!st) st = check_target(p, dev, e);
+  if (!st && !cache) st = cg_fail(e, SIEVE_ERR_ARG, "prebuilding a kernel needs a cache");
+  if (!st && rt_plan_key(&p->spec, dev, key, sizeof key) >= (int)sizeof key)
+    st = cg_fail(e, SIEVE_ERR_ARG, "kernel cache key too long");
+  if (!st) {
+    cg_err ce = {0};
+    /* A damaged entry was removed by the load: building anew replaces it. */
+    p->stats.from_cache = !rt_cache_load(cache, key, &hit, &n, &ce) && hit;
+  }
+  if (!st && !p->stats.from_cache) {
+    st = compile_kernel(p, &name, &cubin, &n, e);
+    if (!st) store_kernel(&p->stats, cache, key, name, cubin, n);
+  }
+  if (stats) *stats = p->stats;
+  free(hit);
+  free(cubin);
+  free(name);
+  free(p);
+  return st;
 }
 
 /* ------------------------------------------------------------------- run */
@@ -415,6 +461,8 @@ struct sieve_plan {
   rt_plan *rp;
 };
 
+rt_plan *rt_plan_of(const sieve_plan *plan) { return plan ? plan->rp : NULL; }
+
 /*
 ** The device a new plan runs on: the context's (sieve_device_open), else
 ** the calling thread's current CUDA context (a host such as PyTorch has
@@ -475,7 +523,10 @@ sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
     cg_err ce = {0};
     /* No usable cache directory means compiling every time, not failing. */
     if (rt_ctx_cache(ctx, &cache, &ce)) cache = NULL;
-    rt_plan_create(&s, &dev, cache, &plan->rp, &e);
+    int zero = !s.cfg.block_m && !s.cfg.block_n && !s.cfg.warps && !s.cfg.stages;
+    /* A tuned config for this pattern, shape, dtype and GPU beats the default. */
+    int tuned = zero && cache && rt_tunedb_config(cache->dir, &s, &dev, &s.cfg);
+    if (!rt_plan_create(&s, &dev, cache, &plan->rp, &e)) plan->rp->stats.tuned = tuned;
   }
   if (e.status) {
     free(plan);

@@ -36,6 +36,7 @@ typedef struct rt_plan_stats {
   double link_ms;        /* the driver: PTX to cubin */
   double load_ms;        /* cache lookup, module load, kernel lookup */
   char cache_note[1088]; /* why the cache was not used, or "" */
+  int tuned;             /* the config came from the tuning database */
 } rt_plan_stats;
 
 typedef struct rt_plan rt_plan;
@@ -61,6 +62,16 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
                          const sieve_tensor *v, const sieve_tensor *o,
                          CUdeviceptr lse, float scale, CUstream s, cg_err *e);
 
+/*
+** Generates and links the kernel rt_plan_create would make for s on dev and
+** stores it in `cache` (required) without loading it; a kernel already
+** there is left alone (stats->from_cache). Thread-safe when each thread has
+** its own s->pattern and dev's context current: the tuner builds its
+** candidates this way in parallel. stats may be NULL.
+*/
+sieve_status rt_plan_prebuild(const rt_plan_spec *s, const rt_device *dev, rt_cache *cache,
+                              rt_plan_stats *stats, cg_err *e);
+
 /* Unloads the module and frees device memory (in the plan's context). */
 sieve_status rt_plan_free(rt_plan *p, cg_err *e);
 
@@ -68,6 +79,9 @@ const cg_attn_spec *rt_plan_spec_of(const rt_plan *p);  /* config resolved */
 double rt_plan_density(const rt_plan *p);
 const rt_plan_stats *rt_plan_stats_of(const rt_plan *p);
 const char *rt_plan_kernel(const rt_plan *p);
+/* The plan behind a public handle (NULL for NULL): what the CLI times and
+** checks. */
+rt_plan *rt_plan_of(const sieve_plan *plan);
 
 /*
 ** The cache key of a plan's cubin: every input that changes the code, as

@@ -18,6 +18,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "rt_cache.h"
+#include "rt_tunedb.h"
+
 static char cli[4096], tmpdir[256], patterns[4096];
 
 typedef struct result {
@@ -49,9 +52,8 @@ static int run_argv(const char *const *args) {
   fflush(NULL);
   pid_t pid = fork();
   if (pid == 0) {
-    int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(o, 1);
-    dup2(e, 2);
+    dup2(open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), 1);
+    dup2(open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600), 2);
     execv(cli, (char *const *)argv);
     _exit(127);
   }
@@ -254,7 +256,7 @@ static void shows_every_shipped_pattern(void **st) {
   if (library_missing()) skip();
   char png[512];
   for (int i = 0; i < npatterns; i++) {
-    snprintf(png, sizeof png, "%s/%s.png", tmpdir, pattern_names[i]);
+    assert_true(snprintf(png, sizeof png, "%s/%s.png", tmpdir, pattern_names[i]) < (int)sizeof png);
     RUN("show", pattern_names[i], "--frames", "5", "--height", "12", "--width", "20", "--heads",
         "4", "--text", "30", "--png", png);
     if (res.code) fail_msg("sieve show %s: exit %d: %s", pattern_names[i], res.code, res.err);
@@ -289,6 +291,9 @@ static void broken_scripts_name_file_and_line(void **st) {
   p = write_script("forever.lua", "while true do end\n");
   RUN("show", p, "--frames", "2", "--height", "4", "--width", "8");
   expect_usage("forever.lua");
+  p = write_script("hungry.lua", "local s = 'x'\nwhile true do s = s .. s end\n");
+  RUN("show", p, "--frames", "2", "--height", "4", "--width", "8");
+  expect_usage("hungry.lua:2:");
   p = write_script("io.lua", "io.open('/etc/passwd')\n");
   RUN("show", p, "--frames", "2", "--height", "4", "--width", "8");
   expect_usage("io.lua:1:");
@@ -299,6 +304,188 @@ static void unknown_param_is_named(void **st) {
   RUN("show", pattern_names[0], "--frames", "2", "--height", "4", "--width", "8", "-p",
       "no_such_param=1");
   expect_usage("no_such_param");
+}
+
+/* ------------------------------------------------------------ compile */
+
+static void compile_bad_input(void **st) {
+  RUN("compile", "dense", "--shape", "hunyuan-720p", "--arch", "sm_70");
+  expect_usage("--arch: unknown value 'sm_70'");
+  RUN("compile", "dense", "--shape", "hunyuan-720p", "--dtype", "fp32");
+  expect_usage("--dtype: unknown value 'fp32'");
+  RUN("compile", "dense", "--shape", "hunyuan-720p", "--emit", "asm");
+  expect_usage("--emit: unknown value 'asm'");
+  RUN("compile", "dense", "--shape", "hunyuan-720p", "--config", "foo=1");
+  expect_usage("unknown key 'foo'");
+  RUN("compile", "dense", "--shape", "hunyuan-720p", "--config", "bm");
+  expect_usage("expected KEY=VALUE");
+  RUN("compile", "dense", "--shape", "hunyuan-720p", "--config", "bm=x");
+  expect_usage("'x' is not a whole number");
+  RUN("compile", "dense", "--shape", "hunyuan-720p", "--step", "1");
+  expect_usage("unknown option '--step'");
+  RUN("compile", "--shape", "hunyuan-720p");
+  expect_usage("missing PATTERN");
+}
+
+static void compile_rejects_unfit_configs(void **st) {
+  if (library_missing()) skip();
+  RUN("compile", "dense", "--shape", "hunyuan-720p", "--config", "bm=96", "-o", "/dev/null");
+  expect_usage("block_m");
+  RUN("compile", "dense", "--shape", "hunyuan-720p", "--config", "warps=16", "-o", "/dev/null");
+  expect_usage("warps");
+}
+
+static void compile_emits_ptx_llvm_and_ir(void **st) {
+  if (library_missing()) skip();
+  char out[512], text[4096] = "";
+  snprintf(out, sizeof out, "%s/k.ptx", tmpdir);
+  RUN("compile", "dense", "--frames", "2", "--height", "8", "--width", "16", "--arch", "sm_80",
+      "-o", out);
+  expect_ok();
+  assert_non_null(strstr(res.out, "wrote"));
+  slurp(out, text, sizeof text);
+  assert_non_null(strstr(text, ".target sm_80"));
+  assert_non_null(strstr(text, ".entry"));
+  RUN("compile", "dense", "--frames", "2", "--height", "8", "--width", "16", "--emit", "llvm",
+      "--dtype", "fp16");
+  expect_ok();
+  assert_non_null(strstr(res.out, "define"));
+  RUN("compile", "dense", "--emit", "ir");
+  expect_ok();
+  assert_non_null(strstr(res.out, "pattern dense"));
+}
+
+/* ------------------------------------------------------- GPU commands */
+
+static const char *const gpu_cmds[] = {"check", "run", "bench", "tune"};
+
+static void gpu_commands_bad_input(void **st) {
+  for (int i = 0; i < 4; i++) {
+    const char *c = gpu_cmds[i];
+    RUN(c, "--shape", "hunyuan-720p");
+    expect_usage("missing PATTERN");
+    RUN(c, "dense", "--shape", "hunyuan-720p", "--dtype", "fp32");
+    expect_usage("--dtype: unknown value 'fp32'");
+    RUN(c, "dense", "--shape", "nope");
+    expect_usage("unknown shape 'nope'");
+    RUN(c, "no-such-pattern", "--shape", "hunyuan-720p");
+    expect_usage("no pattern 'no-such-pattern'");
+    RUN(c, "dense", "--shape", "hunyuan-720p", "extra");
+    expect_usage("unexpected argument 'extra'");
+    RUN(c, "dense", "--shape", "hunyuan-720p", "--bogus");
+    expect_usage("unknown option '--bogus'");
+  }
+  RUN("check", "dense", "--shape", "hunyuan-720p", "--layout", "bhds");
+  expect_usage("--layout: unknown value 'bhds'");
+  RUN("check", "dense", "--shape", "hunyuan-720p", "--rows", "-1");
+  expect_usage("--rows must be at least 0");
+  RUN("check", "dense", "--shape", "hunyuan-720p", "--config", "bm=x");
+  expect_usage("'x' is not a whole number");
+  RUN("run", "dense", "--shape", "hunyuan-720p", "--batch", "0");
+  expect_usage("--batch must be at least 1");
+  RUN("run", "dense", "--shape", "hunyuan-720p", "--config", "foo=1");
+  expect_usage("unknown key 'foo'");
+  RUN("bench", "dense", "--shape", "hunyuan-720p", "--compare", "tensorflow");
+  expect_usage("--compare: unknown value 'tensorflow'");
+  RUN("bench", "dense", "--shape", "hunyuan-720p", "--png");
+  expect_usage("--png needs a value");
+  RUN("tune", "dense", "--shape", "hunyuan-720p", "--configs", "bm=96");
+  expect_usage("bm=96 is not one of 64, 128");
+  RUN("tune", "dense", "--shape", "hunyuan-720p", "--configs", "tile=2");
+  expect_usage("unknown key 'tile'");
+  RUN("tune", "dense", "--shape", "hunyuan-720p", "--budget", "0");
+  expect_usage("--budget must be at least 1");
+  RUN("tune", "dense", "--shape", "hunyuan-720p", "--arch", "sm_70");
+  expect_usage("--arch: unknown value 'sm_70'");
+  RUN("tune", "dense", "--shape", "hunyuan-720p", "--fresh=1");
+  expect_usage("takes no value");
+}
+
+/* Without a driver each GPU command says so in one line and exits 1, after
+** the input was checked (bad input is still 2). */
+static void gpu_commands_without_a_gpu(void **st) {
+  if (library_missing()) skip();
+  setenv("SIEVE_LIBCUDA", "/nonexistent/libcuda.so.1", 1);
+  for (int i = 0; i < 4; i++) {
+    RUN(gpu_cmds[i], "dense", "--frames", "2", "--height", "4", "--width", "8");
+    if (res.code != 1 || strncmp(res.err, "sieve: no GPU: ", 15) ||
+        !strstr(res.err, "/nonexistent/libcuda.so.1"))
+      fail_msg("sieve %s: exit %d, stderr %s", gpu_cmds[i], res.code, res.err);
+    assert_ptr_equal(strchr(res.err, '\n'), res.err + strlen(res.err) - 1);
+    RUN(gpu_cmds[i], "dense", "--frames", "2", "--height", "4", "--width", "8", "-p", "x=1");
+    expect_usage("x");
+  }
+  unsetenv("SIEVE_LIBCUDA");
+}
+
+static void gpu_commands_document_their_options(void **st) {
+  const char *want[][6] = {
+    {"check", "--rows", "--layout", "--seed", "--config", "--step"},
+    {"run", "--batch", "--rep-ms", "--config", "--dtype", "TFLOP/s"},
+    {"bench", "--compare", "--png", "--batch", "dense", "FlexAttention"},
+    {"tune", "--configs", "--budget", "--fresh", "--threads", "tune.db"},
+    {"cache", "list", "stats", "clear", "--tuning", "SIEVE_CACHE_DIR"},
+  };
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+    RUN(want[i][0], "--help");
+    expect_ok();
+    for (int j = 1; j < 6; j++)
+      if (!strstr(res.out, want[i][j])) fail_msg("sieve %s --help lacks '%s'", want[i][0], want[i][j]);
+  }
+}
+
+/* ---------------------------------------------------------------- cache */
+
+static void cache_commands(void **st) {
+  char dir[512], db[4200];
+  snprintf(dir, sizeof dir, "%s/kcache", tmpdir);
+  setenv("SIEVE_CACHE_DIR", dir, 1);
+  RUN("cache");
+  expect_usage("missing what to do");
+  RUN("cache", "frob");
+  expect_usage("unknown cache action 'frob'");
+  RUN("cache", "list", "--tuning");
+  expect_usage("--tuning goes with clear");
+  RUN("cache", "stats", "extra");
+  expect_usage("unexpected argument 'extra'");
+  RUN("cache", "list");
+  expect_ok();
+  assert_non_null(strstr(res.out, "no kernels cached"));
+
+  rt_cache c;
+  cg_err e = {0};
+  assert_int_equal(rt_cache_open(&c, dir, &e), SIEVE_OK);
+  const char *key = "sieve kernel cache key 1\nkernel attention-forward\npattern 0123456789abcdef0123\n"
+                    "shape heads=2 head_dim=64\ndtype bf16\nconfig block_m=64 block_n=32 warps=4 "
+                    "stages=2\narch sm_80\ndevice sm_90\n";
+  assert_int_equal(rt_cache_store(&c, key, "k\0cubin", 8, &e), SIEVE_OK);
+  rt_tunedb_entry ent = {{64, 32, 4, 2}, 1.0, "dense", 0};
+  rt_tunedb_path(dir, db, sizeof db);
+  assert_int_equal(rt_tunedb_put(db, "a b c d e", &ent, &e), SIEVE_OK);
+
+  RUN("cache", "list");
+  expect_ok();
+  assert_non_null(strstr(res.out, "attention-forward"));
+  assert_non_null(strstr(res.out, "pattern 0123456789ab "));
+  assert_non_null(strstr(res.out, "block_m=64 block_n=32"));
+  RUN("cache", "list", "--long");
+  expect_ok();
+  assert_non_null(strstr(res.out, dir));
+  RUN("cache", "stats");
+  expect_ok();
+  assert_non_null(strstr(res.out, "kernels   1,"));
+  assert_non_null(strstr(res.out, "1 tuned configs"));
+  RUN("cache", "clear");
+  expect_ok();
+  assert_non_null(strstr(res.out, "removed 1 kernels"));
+  RUN("cache", "stats");
+  assert_non_null(strstr(res.out, "kernels   0,"));
+  assert_non_null(strstr(res.out, "1 tuned configs"));  /* tuning survives a plain clear */
+  RUN("cache", "clear", "--tuning");
+  expect_ok();
+  RUN("cache", "stats");
+  assert_non_null(strstr(res.out, "0 tuned configs"));
+  unsetenv("SIEVE_CACHE_DIR");
 }
 
 /* ---------------------------------------------------------------- main */
@@ -345,6 +532,13 @@ int main(void) {
     cmocka_unit_test(preset_and_explicit_override),
     cmocka_unit_test(broken_scripts_name_file_and_line),
     cmocka_unit_test(unknown_param_is_named),
+    cmocka_unit_test(compile_bad_input),
+    cmocka_unit_test(compile_rejects_unfit_configs),
+    cmocka_unit_test(compile_emits_ptx_llvm_and_ir),
+    cmocka_unit_test(gpu_commands_bad_input),
+    cmocka_unit_test(gpu_commands_without_a_gpu),
+    cmocka_unit_test(gpu_commands_document_their_options),
+    cmocka_unit_test(cache_commands),
   };
   return cmocka_run_group_tests(t, setup, teardown);
 }

@@ -115,7 +115,8 @@ static char *dump1(cg_graph *g, cg_ref r) {
 /* The same mask built in two orders, the second graph cluttered first. */
 static void dumps_canonically(void **st) {
   cg_graph *g1 = cg_graph_new(), *g2 = cg_graph_new();
-  cg_ref w1 = cg_bin(g1, CG_LE, cg_un(g1, CG_ABS, cg_bin(g1, CG_SUB, cg_var_ref(g1, CG_V_QT), cg_var_ref(g1, CG_V_KT))), cg_const(g1, 2));
+  cg_ref d1 = cg_bin(g1, CG_SUB, cg_var_ref(g1, CG_V_QT), cg_var_ref(g1, CG_V_KT));
+  cg_ref w1 = cg_bin(g1, CG_LE, cg_un(g1, CG_ABS, d1), cg_const(g1, 2));
   cg_ref a1 = cg_bin(g1, CG_EQ, cg_var_ref(g1, CG_V_KT), cg_const(g1, 0));
   cg_ref m1 = cg_bin(g1, CG_OR, w1, a1);
   for (int i = 0; i < 50; i++) cg_bin(g2, CG_MUL, cg_var_ref(g2, CG_V_KX), cg_const(g2, 100 + i));
@@ -280,7 +281,8 @@ static void interval_ops_sound(void **st) {
         int64_t x = point_in(a), y = point_in(b), z = point_in(c);
         int64_t v = cg_apply(op, x, y, z);
         if (v < r.lo || v > r.hi)
-          fail_msg("%s [%lld,%lld] [%lld,%lld] [%lld,%lld] -> [%lld,%lld] misses %lld at %lld %lld %lld (SIEVE_SEED=%llu)",
+          fail_msg("%s [%lld,%lld] [%lld,%lld] [%lld,%lld] -> [%lld,%lld] misses %lld at %lld %lld %lld "
+                   "(SIEVE_SEED=%llu)",
                    op == CG_OP_COPY ? "copy" : cg_op_name((cg_op)op), (long long)a.lo, (long long)a.hi,
                    (long long)b.lo, (long long)b.hi, (long long)c.lo, (long long)c.hi, (long long)r.lo,
                    (long long)r.hi, (long long)v, (long long)x, (long long)y, (long long)z,

@@ -131,7 +131,8 @@ static void large_picture(void **st) {
   for (int y = 0; y < h; y++)
     for (int x = 0; x < w * 3; x++) {
       r = r * 1103515245u + 12345u;
-      pix[(size_t)y * w * 3 + x] = abs(x / 3 - y) < 40 ? 30 : y % 50 == 0 ? (uint8_t)(r >> 16) : 255;
+      uint8_t noise = (uint8_t)(r >> 16);
+      pix[(size_t)y * w * 3 + x] = abs(x / 3 - y) < 40 ? 30 : y % 50 == 0 ? noise : 255;
     }
   roundtrip(pix, w, h, 3);
   free(pix);

@@ -33,8 +33,8 @@ static cg_pattern *one_class(cg_pattern *p, cg_ref mask) {
 static cg_pattern *test_pattern(void) {
   cg_pattern *p = cg_pattern_new();
   cg_graph *g = p->g;
-  cg_ref same = cg_bin(g, CG_EQ, cg_var_ref(g, CG_V_QT),
-                       cg_bin(g, CG_SUB, cg_var_ref(g, CG_V_KT), cg_bin(g, CG_SUB, cg_var_ref(g, CG_V_STEP), cg_var_ref(g, CG_V_LAYER))));
+  cg_ref shift = cg_bin(g, CG_SUB, cg_var_ref(g, CG_V_STEP), cg_var_ref(g, CG_V_LAYER));
+  cg_ref same = cg_bin(g, CG_EQ, cg_var_ref(g, CG_V_QT), cg_bin(g, CG_SUB, cg_var_ref(g, CG_V_KT), shift));
   cg_ref m = cg_bin(g, CG_OR, same, cg_var_ref(g, CG_V_KTEXT));
   cg_ref even = cg_bin(g, CG_EQ, cg_bin(g, CG_MOD, cg_var_ref(g, CG_V_HEAD), cg_const(g, 2)), cg_const(g, 0));
   return one_class(p, cg_bin(g, CG_AND, m, even));

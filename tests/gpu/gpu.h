@@ -1,5 +1,6 @@
 /*
-** GPU checks: generated kernels against the float64 CPU reference. One
+** GPU checks: generated kernels against the float64 CPU reference, through
+** the public plan API and rt_check (the check `sieve check` runs). One
 ** executable; each case prints one line; the last line is
 ** "N passed, N failed". Exit 77 (skipped) when no driver or GPU answers.
 */
@@ -8,7 +9,6 @@
 
 #include <stdint.h>
 
-#include "cg_pattern.h"
 #include "rt_cuda.h"
 #include "sieve.h"
 
@@ -35,14 +35,5 @@ typedef struct gpu_case {
 } gpu_case;
 
 void gpu_attention_case(gpu_env *env, const gpu_case *c);
-
-/* Reference O (double, [nrows, D]) and LSE for sampled query rows of one
-** (batch, head), with Q/K/V as floats in model order. */
-int gpu_ref_rows(const cg_pattern *p, const sieve_shape *s, int head, int step, int layer,
-                 const float *q, const float *k, const float *v, int64_t ss, double scale,
-                 const int64_t *rows, int nrows, double *o, double *lse);
-
-uint64_t gpu_rand(uint64_t *s);
-float gpu_randn(uint64_t *s);
 
 #endif

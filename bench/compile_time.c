@@ -1,0 +1,143 @@
+/*
+** Cold compile time of the attention kernel: pattern script -> PTX, per
+** shipped pattern, median over several runs, with the default config.
+** Each run loads the script afresh (sandboxed Lua, tracing, pattern IR)
+** and generates the kernel (LLVM IR through the tile layer, O3, NVPTX).
+** Prints a markdown table for bench/RESULTS.md.
+**
+**   compile_time [-n RUNS] [-s SHAPE] [-d DTYPE] [-a ARCH] [PATTERN.lua ...]
+**
+** With no patterns, every patterns/*.lua under $SIEVE_SOURCE_DIR (or .).
+*/
+#define _POSIX_C_SOURCE 200809L
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cg_attn.h"
+#include "lp.h"
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_d);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+typedef struct opts {
+  int runs;
+  sieve_shape shape;
+  const char *shape_name;
+  cg_dtype dt;
+  cg_arch arch;
+} opts;
+
+/* One pattern: runs x (load + build); returns 0 on success. */
+static int bench(sieve_ctx *ctx, const char *path, const opts *o) {
+  double load[64], gen[64], tot[64];
+  size_t ptx_bytes = 0;
+  char name[256] = "";
+  int runs = o->runs;
+  for (int r = 0; r < runs; r++) {
+    double t0 = now_ms();
+    sieve_pattern *sp;
+    if (sieve_pattern_load(ctx, path, NULL, &sp)) {
+      fprintf(stderr, "%s: %s\n", path, sieve_errmsg(ctx));
+      return 1;
+    }
+    double t1 = now_ms();
+    cg_attn_spec s = {lp_pattern_ir(sp), o->shape, o->dt, o->arch, {0, 0, 0, 0}};
+    s.cfg = cg_attn_default_config(&s);
+    char *ptx, *kname;
+    cg_err e = {0};
+    if (cg_attn_build(&s, &ptx, &kname, NULL, &e)) {
+      fprintf(stderr, "%s: %s\n", path, e.msg);
+      sieve_pattern_free(sp);
+      return 1;
+    }
+    double t2 = now_ms();
+    ptx_bytes = strlen(ptx);
+    snprintf(name, sizeof name, "%s", kname);
+    free(ptx);
+    free(kname);
+    sieve_pattern_free(sp);
+    load[r] = t1 - t0;
+    gen[r] = t2 - t1;
+    tot[r] = t2 - t0;
+  }
+  const char *base = strrchr(path, '/');
+  printf("| %s | %s | %.1f | %.1f | **%.1f** | %.1f | %zu |\n", base ? base + 1 : path, name, median(load, runs),
+         median(gen, runs), median(tot, runs), tot[runs - 1] > tot[0] ? tot[runs - 1] : tot[0], ptx_bytes / 1024);
+  fflush(stdout);
+  return 0;
+}
+
+static int lua_file(const struct dirent *d) {
+  size_t n = strlen(d->d_name);
+  return n > 4 && !strcmp(d->d_name + n - 4, ".lua");
+}
+
+int main(int argc, char **argv) {
+  opts o = {5, {0}, "wan-1.3b-480p", CG_BF16, CG_SM80};
+  int c;
+  while ((c = getopt(argc, argv, "n:s:d:a:h")) != -1) {
+    switch (c) {
+    case 'n': o.runs = atoi(optarg); break;
+    case 's': o.shape_name = optarg; break;
+    case 'd': o.dt = !strcmp(optarg, "fp16") ? CG_FP16 : CG_BF16; break;
+    case 'a':
+      if (cg_arch_parse(optarg, &o.arch)) {
+        fprintf(stderr, "unknown arch %s\n", optarg);
+        return 2;
+      }
+      break;
+    default:
+      fprintf(stderr, "usage: %s [-n RUNS] [-s SHAPE] [-d bf16|fp16] [-a sm_80|sm_90a] [PATTERN.lua ...]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (o.runs < 1 || o.runs > 64) o.runs = 5;
+  if (sieve_shape_preset(o.shape_name, &o.shape)) {
+    fprintf(stderr, "unknown shape %s\n", o.shape_name);
+    return 2;
+  }
+  sieve_ctx *ctx;
+  if (sieve_open(&ctx)) return 1;
+  printf("shape %s (D=%d), %s, %s, default config, median of %d runs; ms\n\n", o.shape_name, o.shape.head_dim,
+         o.dt == CG_FP16 ? "fp16" : "bf16", cg_arch_name(o.arch), o.runs);
+  printf("| pattern | kernel | script -> IR | IR -> PTX | total (median) | worst run | PTX KiB |\n");
+  printf("| --- | --- | --- | --- | --- | --- | --- |\n");
+  int bad = 0;
+  if (optind < argc) {
+    for (int i = optind; i < argc; i++) bad |= bench(ctx, argv[i], &o);
+  } else {
+    const char *src = getenv("SIEVE_SOURCE_DIR");
+    char dir[1024], path[2048];
+    snprintf(dir, sizeof dir, "%s/patterns", src ? src : ".");
+    struct dirent **ents;
+    int n = scandir(dir, &ents, lua_file, alphasort);
+    if (n <= 0) fprintf(stderr, "no patterns in %s\n", dir);
+    for (int i = 0; i < n; i++) {
+      snprintf(path, sizeof path, "%s/%s", dir, ents[i]->d_name);
+      bad |= bench(ctx, path, &o);
+      free(ents[i]);
+    }
+    if (n > 0) free(ents);
+    bad |= n <= 0;
+  }
+  sieve_close(ctx);
+  return bad;
+}

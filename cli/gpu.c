@@ -1,0 +1,119 @@
+/*
+** What the commands that run kernels share: the dtype option, opening the
+** GPU, making a plan with the user's config, and the lines that say what
+** ran where.
+*/
+#define _POSIX_C_SOURCE 200809L
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cg_attn.h"
+#include "cli.h"
+#include "lp.h"
+#include "rt_plan.h"
+
+#ifndef SIEVE_PATTERNS_DIR
+#define SIEVE_PATTERNS_DIR ""
+#endif
+
+int cli_dtype(const char *opt, const char *v, sieve_dtype *out) {
+  if (!strcmp(v, "bf16")) *out = SIEVE_BF16;
+  else if (!strcmp(v, "fp16")) *out = SIEVE_FP16;
+  else return cli_fail(CLI_USAGE, "%s: unknown value '%s' (valid: bf16, fp16)", opt, v);
+  return CLI_OK;
+}
+
+const char *cli_dtype_name(sieve_dtype dt) { return dt == SIEVE_FP16 ? "fp16" : "bf16"; }
+
+int cli_gpu_open(sieve_ctx *ctx, sieve_device_info *info) {
+  sieve_status st = sieve_device_open(ctx, 0);
+  if (!st) st = sieve_device_query(ctx, 0, info);
+  if (st == SIEVE_ERR_NO_DRIVER || st == SIEVE_ERR_NO_GPU) {
+    const char *m = sieve_errmsg(ctx);
+    return cli_fail(CLI_FAIL, "no GPU: %.*s", (int)strcspn(m, "\n"), m);
+  }
+  return st ? cli_lib_fail(ctx, st, "GPU") : CLI_OK;
+}
+
+int cli_plan(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *s, sieve_dtype dt,
+             const sieve_config *user, sieve_plan **out) {
+  sieve_config cfg = {0};
+  *out = NULL;
+  if (user->block_m || user->block_n || user->warps || user->stages) {
+    cg_attn_spec spec = {lp_pattern_ir(p), *s, dt == SIEVE_FP16 ? CG_FP16 : CG_BF16, CG_SM80, {0}};
+    cg_shape_for(spec.pattern, s, &spec.shape);
+    cg_attn_config d = cg_attn_default_config(&spec);
+    cfg = (sieve_config){user->block_m ? user->block_m : d.block_m,
+                         user->block_n ? user->block_n : d.block_n,
+                         user->warps ? user->warps : d.warps, user->stages ? user->stages : d.stages};
+  }
+  sieve_status st = sieve_plan_create(ctx, p, s, dt, &cfg, out);
+  if (st) {
+    *out = NULL;
+    return cli_lib_fail(ctx, st, "plan");
+  }
+  return CLI_OK;
+}
+
+void cli_gpu_header(const char *path, const sieve_pattern *p, const cli_common *com,
+                    const sieve_shape *s, sieve_dtype dt, const sieve_device_info *d) {
+  char line[256];
+  cli_shape_line(com, s, line, sizeof line);
+  const char *name = sieve_pattern_name(p);
+  printf("pattern   %s (%s)  ir %016" PRIx64 "\n", name && *name ? name : "-", path,
+         sieve_pattern_hash(p));
+  printf("shape     %s; batch %d, %s\n", line, s->batch, cli_dtype_name(dt));
+  printf("device    %s: sm_%d%d, %d SMs, driver %d.%d\n", d->name, d->sm_major, d->sm_minor,
+         d->sm_count, d->driver_version / 1000, d->driver_version % 1000 / 10);
+}
+
+void cli_plan_line(const sieve_plan *plan, char *buf, size_t len) {
+  sieve_config c;
+  sieve_plan_config(plan, &c);
+  const rt_plan_stats *st = rt_plan_stats_of(rt_plan_of(plan));
+  char from[256];
+  if (st->from_cache)
+    snprintf(from, sizeof from, "kernel from the cache");
+  else
+    snprintf(from, sizeof from, "kernel compiled (codegen %.0f ms, driver JIT %.0f ms)",
+             st->codegen_ms, st->link_ms);
+  snprintf(buf, len, "bm=%d bn=%d warps=%d stages=%d (%s), %s", c.block_m, c.block_n, c.warps,
+           c.stages, st->tuned ? "tuned" : "default or given", from);
+}
+
+/* ---------------------------------------------------------------- files */
+
+int cli_exe_dir(char *buf, size_t len) {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return 0;
+  exe[n] = 0;
+  char *slash = strrchr(exe, '/');
+  if (!slash) return 0;
+  *slash = 0;
+  return snprintf(buf, len, "%s", exe) < (int)len;
+}
+
+/* Looked for in $SIEVE_SOURCE_DIR, beside an installed binary, then in the
+** source tree the binary was built from. */
+int cli_find_file(const char *rel, char *buf, size_t len) {
+  char dirs[4][4096] = {"", "", "", ""};
+  const char *src = getenv("SIEVE_SOURCE_DIR");
+  if (src) snprintf(dirs[0], sizeof dirs[0], "%s", src);
+  if (cli_exe_dir(dirs[1], sizeof dirs[1])) {
+    snprintf(dirs[2], sizeof dirs[2], "%.4000s/../share/sieve", dirs[1]);
+    strncat(dirs[1], "/..", sizeof dirs[1] - strlen(dirs[1]) - 1);
+  }
+  snprintf(dirs[3], sizeof dirs[3], "%s", SIEVE_PATTERNS_DIR);
+  char *cut = strrchr(dirs[3], '/');
+  if (cut) *cut = 0;  /* <source>/patterns -> <source> */
+  for (int i = 0; i < 4; i++) {
+    if (!dirs[i][0]) continue;
+    if (snprintf(buf, len, "%s/%s", dirs[i], rel) >= (int)len) continue;
+    if (access(buf, R_OK) == 0) return 1;
+  }
+  return 0;
+}

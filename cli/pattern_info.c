@@ -1,0 +1,42 @@
+/*
+** What `sieve` shows of a loaded pattern beyond the public API: the shape
+** its tables run on and how its blocks are selected. Both are read from the
+** pattern IR, the one place that knows them.
+*/
+#include <stdio.h>
+
+#include "cg_blocks.h"
+#include "cli.h"
+#include "lp.h"
+
+/* Steps as "10,20,30", cut short with "..." when long. */
+static void steps_text(const cg_selection *sel, char *buf, size_t len) {
+  size_t n = 0;
+  int i = 0;
+  snprintf(buf, len, "none");
+  for (; i < sel->nsteps && n + 16 < len; i++)
+    n += (size_t)snprintf(buf + n, len - n, "%s%d", i ? "," : "", sel->steps[i]);
+  if (i < sel->nsteps) snprintf(buf + n, len - n, ",...");
+}
+
+int cli_pattern_selection(const sieve_pattern *p, char *buf, size_t len) {
+  const cg_selection *sel = &lp_pattern_ir(p)->sel;
+  char steps[96];
+  steps_text(sel, steps, sizeof steps);
+  switch (sel->kind) {
+  case CG_SELECT_STATIC: return 0;
+  case CG_SELECT_LSE_SEARCH:
+    snprintf(buf, len, "LSE search (recall %g, top-k %d) at steps %s", sel->recall, sel->topk,
+             steps);
+    return 1;
+  case CG_SELECT_PROFILE:
+    snprintf(buf, len, "profiling (%d sampled queries per head) at steps %s", sel->samples, steps);
+    return 1;
+  }
+  return 0;
+}
+
+void cli_pattern_shape(const sieve_pattern *p, sieve_shape *s) {
+  sieve_shape in = *s;
+  cg_shape_for(lp_pattern_ir(p), &in, s);
+}

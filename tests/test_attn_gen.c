@@ -1,0 +1,281 @@
+/*
+** The attention generator on the CPU: config checks, kernels for a grid of
+** configs x dtypes x head dims x targets for a dense pattern, a masked one
+** and one with a transposed layout (the PTX names the entry and holds the
+** tensor-core, ldmatrix and cp.async instructions), and the expression
+** lowering against the IR's scalar evaluator.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "cg_attn.h"
+#include "cg_lower.h"
+
+/* ------------------------------------------------------------ patterns */
+
+enum { PAT_DENSE, PAT_WINDOW, PAT_SVG, NPAT };
+
+static cg_ref var(cg_pattern *p, cg_var v) { return cg_var_ref(p->g, v); }
+static cg_ref bin(cg_pattern *p, cg_op op, cg_ref a, cg_ref b) { return cg_bin(p->g, op, a, b); }
+
+/* dense; a +-1 frame window with text rows and columns; SVG's two head
+** classes: spatial (same frame, model order) and temporal (same y, x,
+** transposed layout). */
+static cg_pattern *make_pattern(int kind) {
+  static const char *names[] = {"dense", "window", "svg"};
+  cg_pattern *p = cg_pattern_new();
+  p->name = names[kind];
+  p->block_q = p->block_k = 128;
+  p->nclasses = p->period = kind == PAT_SVG ? 2 : 1;
+  p->classes = cg_alloc(p->arena, sizeof(cg_class) * 2);
+  p->head_class = cg_alloc(p->arena, sizeof(int) * 2);
+  p->head_class[1] = 1;
+  p->sel.kind = CG_SELECT_STATIC;
+  cg_ref text = bin(p, CG_OR, var(p, CG_V_QTEXT), var(p, CG_V_KTEXT));
+  cg_layout ident = {CG_LAYOUT_IDENTITY, {0, 0, 0}}, trans = {CG_LAYOUT_TRANSPOSE, {0, 0, 0}};
+  if (kind == PAT_DENSE) {
+    p->classes[0] = (cg_class){"dense", ident, cg_bool(p->g, 1)};
+  } else if (kind == PAT_WINDOW) {
+    cg_ref dt = cg_un(p->g, CG_ABS, bin(p, CG_SUB, var(p, CG_V_QT), var(p, CG_V_KT)));
+    p->classes[0] = (cg_class){"window", ident, bin(p, CG_OR, text, bin(p, CG_LE, dt, cg_const(p->g, 1)))};
+  } else {
+    cg_ref same_t = bin(p, CG_EQ, var(p, CG_V_QT), var(p, CG_V_KT));
+    cg_ref same_yx = bin(p, CG_AND, bin(p, CG_EQ, var(p, CG_V_QY), var(p, CG_V_KY)),
+                         bin(p, CG_EQ, var(p, CG_V_QX), var(p, CG_V_KX)));
+    p->classes[0] = (cg_class){"spatial", ident, bin(p, CG_OR, text, same_t)};
+    p->classes[1] = (cg_class){"temporal", trans, bin(p, CG_OR, text, same_yx)};
+  }
+  cg_err e = {0};
+  if (cg_pattern_finish(p, &e)) fail_msg("%s", e.msg);
+  return p;
+}
+
+static cg_attn_spec spec_for(cg_pattern *p, int d) {
+  cg_attn_spec s = {0};
+  s.pattern = p;
+  /* 7 text tokens + 5 x 9 x 15: ragged against every block size */
+  s.shape = (sieve_shape){1, 4, d, 5, 9, 15, 7, 0};
+  s.dtype = CG_BF16;
+  s.arch = CG_SM80;
+  s.cfg = cg_attn_default_config(&s);
+  return s;
+}
+
+/* --------------------------------------------------------------- checks */
+
+static void expect_reject(cg_attn_spec s, cg_attn_config c, const char *words) {
+  cg_err e = {0};
+  s.cfg = c;
+  assert_int_equal(cg_attn_check(&s, &e), SIEVE_ERR_ARG);
+  if (!strstr(e.msg, words)) fail_msg("message \"%s\" lacks \"%s\"", e.msg, words);
+}
+
+static void config_checks(void **st) {
+  cg_pattern *p = make_pattern(PAT_DENSE);
+  cg_attn_spec s = spec_for(p, 128);
+  cg_err e = {0};
+  assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
+  assert_int_equal(s.cfg.block_m % (16 * s.cfg.warps), 0);
+  expect_reject(s, (cg_attn_config){64, 64, 8, 2}, "multiple of 16");
+  expect_reject(s, (cg_attn_config){96, 64, 4, 2}, "block_m");
+  expect_reject(s, (cg_attn_config){128, 48, 4, 2}, "block_n");
+  expect_reject(s, (cg_attn_config){128, 64, 2, 2}, "warps");
+  expect_reject(s, (cg_attn_config){128, 64, 4, 4}, "stages");
+  expect_reject(s, (cg_attn_config){128, 128, 4, 2}, "registers");
+  /* 128 + 3 x 2 x 128 rows of 256 bytes is 224 KiB: the largest that fits */
+  s.cfg = (cg_attn_config){128, 128, 8, 3};
+  assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
+  assert_int_equal(cg_attn_smem_bytes(&s), 229376);
+  p->block_q = 64;
+  expect_reject(s, (cg_attn_config){128, 64, 4, 2}, "divide");
+  s.cfg = cg_attn_default_config(&s);
+  assert_int_equal(s.cfg.block_m, 64);
+  assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
+  cg_pattern_free(p);
+}
+
+/* ---------------------------------------------------------------- grid */
+
+static void expect_in(const char *ptx, const char *what) {
+  if (!strstr(ptx, what)) fail_msg("PTX lacks \"%s\"", what);
+}
+
+static void build_one(cg_pattern *p, int d, cg_dtype dt, cg_arch arch, cg_attn_config c) {
+  cg_attn_spec s = spec_for(p, d);
+  s.dtype = dt;
+  s.arch = arch;
+  if (c.block_m) s.cfg = c;
+  char *ptx = NULL, *name = NULL;
+  cg_err e = {0};
+  if (cg_attn_build(&s, &ptx, &name, NULL, &e))
+    fail_msg("%s d%d %s %s m%dn%dw%ds%d: %s", p->name, d, dt == CG_FP16 ? "fp16" : "bf16", cg_arch_name(arch),
+             s.cfg.block_m, s.cfg.block_n, s.cfg.warps, s.cfg.stages, e.msg);
+  char entry[256], target[64];
+  snprintf(entry, sizeof entry, ".entry %s(", name);
+  snprintf(target, sizeof target, ".target %s", cg_arch_name(arch));
+  expect_in(ptx, entry);
+  expect_in(ptx, target);
+  expect_in(ptx, dt == CG_FP16 ? "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"
+                               : "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32");
+  expect_in(ptx, "ldmatrix.sync.aligned.m8n8.x4.shared.b16");
+  expect_in(ptx, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16");
+  expect_in(ptx, "cp.async.cg.shared.global");
+  expect_in(ptx, "cp.async.wait_group");
+  expect_in(ptx, "ex2.approx");
+  if (strstr(ptx, ".local")) fail_msg("%s: the kernel uses local memory before ptxas", name);
+  free(ptx);
+  free(name);
+}
+
+static void kernel_grid(void **st) {
+  static const cg_attn_config cfgs[] = {
+    {0, 0, 0, 0}, {128, 32, 4, 2}, {128, 64, 8, 2}, {64, 64, 4, 1}, {128, 128, 8, 3},
+  };
+  int n = 0;
+  for (int k = 0; k < NPAT; k++) {
+    cg_pattern *p = make_pattern(k);
+    for (int d = 64; d <= 128; d *= 2)
+      for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++, n++)
+        build_one(p, d, n % 2 ? CG_FP16 : CG_BF16, (n / 2) % 2 ? CG_SM90A : CG_SM80, cfgs[c]);
+    /* every dtype x target pairing at the default config */
+    for (int v = 0; v < 4; v++) build_one(p, 128, v & 1 ? CG_FP16 : CG_BF16, v & 2 ? CG_SM90A : CG_SM80, cfgs[0]);
+    cg_pattern_free(p);
+  }
+}
+
+/* The dense identity kernel carries no layout or mask arithmetic: no
+** signed division (floor fixups) anywhere in it. */
+static void dense_is_plain(void **st) {
+  cg_pattern *p = make_pattern(PAT_DENSE);
+  cg_attn_spec s = spec_for(p, 128);
+  char *ptx, *name, *ir;
+  cg_err e = {0};
+  assert_int_equal(cg_attn_build(&s, &ptx, &name, &ir, &e), SIEVE_OK);
+  assert_null(strstr(ir, "sdiv"));
+  assert_null(strstr(ir, "srem"));
+  free(ptx);
+  free(name);
+  free(ir);
+  cg_pattern_free(p);
+}
+
+/* ------------------------------------------------------------- lowering */
+
+static uint64_t rng, seed;
+static uint64_t rnd(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+/* A random integer expression over q.pos, k.pos and head. */
+static cg_ref rexpr(cg_graph *g, int depth) {
+  if (depth == 0 || rnd() % 4 == 0) {
+    switch (rnd() % 4) {
+    case 0: return cg_var_ref(g, CG_V_QPOS);
+    case 1: return cg_var_ref(g, CG_V_KPOS);
+    case 2: return cg_var_ref(g, CG_V_HEAD);
+    default: return cg_const(g, (int64_t)(rnd() % 41) - 20);
+    }
+  }
+  static const cg_op ops[] = {CG_ADD, CG_SUB, CG_MUL, CG_DIV, CG_MOD, CG_MIN, CG_MAX,
+                              CG_EQ, CG_LT, CG_LE, CG_AND, CG_OR};
+  cg_op op = ops[rnd() % (sizeof ops / sizeof ops[0])];
+  cg_ref a = rexpr(g, depth - 1), b = rexpr(g, depth - 1);
+  switch (rnd() % 8) {
+  case 0: return cg_un(g, CG_NEG, a);
+  case 1: return cg_un(g, CG_ABS, a);
+  case 2: return cg_select(g, cg_bin(g, CG_LT, a, b), a, rexpr(g, depth - 1));
+  default: return cg_bin(g, op, a, b);
+  }
+}
+
+/* Whether every node under r fits in 32 bits for these vars, as the IR
+** promises for the values kernels compute. */
+static int fits32(const cg_graph *g, cg_ref r, const int64_t *vals) {
+  const cg_node *n = cg_node_at(g, r);
+  int64_t v = cg_eval1(g, r, vals);
+  if (v != (int32_t)v) return 0;
+  return (n->a == CG_NONE || fits32(g, n->a, vals)) && (n->b == CG_NONE || fits32(g, n->b, vals)) &&
+         (n->c == CG_NONE || fits32(g, n->c, vals));
+}
+
+/* The builder folds instructions on constant operands, so lowering with
+** constant vars evaluates the lowered code: it must agree with cg_eval1,
+** floor division, x / 0 = 0 and all. */
+static void lowering_matches_eval(void **st) {
+  const char *env = getenv("SIEVE_SEED");
+  seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock() << 20;
+  rng = seed ? seed : 1;
+  cg_em em;
+  assert_int_equal(cg_em_init(&em, "t"), 0);
+  LLVMTypeRef none = NULL;
+  cg_em_kernel(&em, "k", &none, NULL, 0, 32, 0);
+  cg_graph *g = cg_graph_new();
+  for (int it = 0; it < 400; it++) {
+    cg_ref r = rexpr(g, 4);
+    cg_range rg[CG_NVARS];
+    for (int i = 0; i < CG_NVARS; i++) rg[i] = cg_range_none();
+    int64_t lo = it % 2 ? 0 : -50;  /* half the cases know their vars are non-negative */
+    rg[CG_V_QPOS] = rg[CG_V_KPOS] = (cg_range){lo, 200};
+    rg[CG_V_HEAD] = (cg_range){0, 7};
+    cg_err e = {0};
+    cg_lower *l = cg_lower_new(g, r, rg, &e);
+    assert_non_null(l);
+    for (int k = 0; k < 8; k++) {
+      int64_t vals[CG_NVARS] = {0};
+      vals[CG_V_QPOS] = lo + (int64_t)(rnd() % (uint64_t)(201 - lo));
+      vals[CG_V_KPOS] = lo + (int64_t)(rnd() % (uint64_t)(201 - lo));
+      vals[CG_V_HEAD] = (int64_t)(rnd() % 8);
+      LLVMValueRef v[CG_NVARS] = {0};
+      for (int i = 0; i < CG_NVARS; i++) v[i] = cg_i32(&em, vals[i]);
+      LLVMValueRef out = cg_lower_emit(l, &em, v);
+      if (!LLVMIsAConstantInt(out)) fail_msg("lowering did not fold on constants");
+      int64_t got = LLVMConstIntGetSExtValue(out), want = cg_eval1(g, r, vals);
+      if (cg_type_of(g, r) == CG_BOOL) got &= 1;
+      if (!fits32(g, r, vals)) continue;
+      if (got != want)
+        fail_msg("seed %llu, ref %d: q.pos=%lld k.pos=%lld head=%lld: lowered %lld, evaluated %lld", r,
+                 (unsigned long long)seed, (long long)vals[CG_V_QPOS], (long long)vals[CG_V_KPOS],
+                 (long long)vals[CG_V_HEAD], (long long)got, (long long)want);
+      cg_range rr = cg_lower_range(l);
+      if (want < rr.lo || want > rr.hi)
+        fail_msg("seed %llu: value %lld outside its interval [%lld, %lld]", (unsigned long long)seed,
+                 (long long)want, (long long)rr.lo, (long long)rr.hi);
+    }
+    cg_lower_free(l);
+  }
+  cg_graph_free(g);
+  cg_em_dispose(&em);
+}
+
+static void lowering_rejects_model_vars(void **st) {
+  cg_graph *g = cg_graph_new();
+  cg_ref r = cg_bin(g, CG_LT, cg_var_ref(g, CG_V_QT), cg_var_ref(g, CG_V_KPOS));
+  cg_range rg[CG_NVARS];
+  for (int i = 0; i < CG_NVARS; i++) rg[i] = cg_range_none();
+  rg[CG_V_KPOS] = (cg_range){0, 10};
+  cg_err e = {0};
+  assert_null(cg_lower_new(g, r, rg, &e));
+  assert_non_null(strstr(e.msg, "q.t"));
+  cg_graph_free(g);
+}
+
+int main(void) {
+  const struct CMUnitTest t[] = {
+    cmocka_unit_test(config_checks),
+    cmocka_unit_test(lowering_matches_eval),
+    cmocka_unit_test(lowering_rejects_model_vars),
+    cmocka_unit_test(dense_is_plain),
+    cmocka_unit_test(kernel_grid),
+  };
+  return cmocka_run_group_tests(t, NULL, NULL);
+}
