@@ -7,7 +7,7 @@
 **
 **   compile_time [-n RUNS] [-s SHAPE] [-d DTYPE] [-a ARCH] [PATTERN.lua ...]
 **
-** With no patterns, every patterns/*.lua under $SIEVE_SOURCE_DIR (or .).
+** With no patterns, every .lua file in $SIEVE_SOURCE_DIR/patterns (or ./patterns).
 */
 #define _POSIX_C_SOURCE 200809L
 

@@ -162,8 +162,9 @@ int cli_plan(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *s, sieve
 /* The lines the GPU commands start with: pattern, shape, device. */
 void cli_gpu_header(const char *path, const sieve_pattern *p, const cli_common *com,
                     const sieve_shape *s, sieve_dtype dt, const sieve_device_info *d);
-/* "bm=128 bn=64 warps=4 stages=2 (tuned), kernel from the cache" */
-void cli_plan_line(const sieve_plan *plan, char *buf, size_t len);
+/* "bm=128 bn=64 warps=4 stages=2 (tuned), kernel from the cache"; user is
+** the config the command line gave (all zeros: none). */
+void cli_plan_line(const sieve_plan *plan, const sieve_config *user, char *buf, size_t len);
 /* The full path of an existing file `rel` (e.g. "bench/compare.py") in the
 ** source tree or beside the binary, or 0. */
 int cli_find_file(const char *rel, char *buf, size_t len);

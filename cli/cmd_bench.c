@@ -214,7 +214,9 @@ static int draw(const bench_args *a, const char *pattern, const sieve_shape *s, 
   for (int i = 0; i < t->n; i++) {
     const row *r = &t->r[i];
     snprintf(labels[i], sizeof labels[i], "%s %s", r->kernel, r->pattern);
-    snprintf(texts[i], sizeof texts[i], "%.3f MS %.0f TFLOP/S", r->ms, r->tflops);
+    int n = snprintf(texts[i], sizeof texts[i], "%.3f MS %.0f TFLOP/S", r->ms, r->tflops);
+    if (t->dense_ms > 0 && r->ms > 0 && n > 0 && (size_t)n < sizeof texts[i])
+      snprintf(texts[i] + n, sizeof texts[i] - (size_t)n, " %.2fX", t->dense_ms / r->ms);
     bars[i] = (cli_bar){labels[i], r->ms, texts[i], r->mine};
   }
   cli_shape_line(&a->com, s, line, sizeof line);
@@ -261,7 +263,7 @@ static int bench(sieve_ctx *ctx, bench_args *a) {
   if (!rc) rc = cli_plan(ctx, p, &shape, a->dtype, &a->cfg, &plan);
   if (!rc) {
     cli_gpu_header(path, p, &a->com, &shape, a->dtype, &dev);
-    cli_plan_line(plan, line, sizeof line);
+    cli_plan_line(plan, &a->cfg, line, sizeof line);
     printf("config    %s\n", line);
     fflush(stdout);
     rc = measure(ctx, a, p, path, plan);

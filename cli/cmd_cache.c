@@ -100,7 +100,7 @@ static void one_line(const item *it, int longer) {
     return;
   }
   field(it->key, "pattern", pat, sizeof pat);
-  printf("%s  %10s  %s  pattern %.12s  %s  %s  %s  %s on %s\n", when, size,
+  printf("%s  %10s  %s  ir-sha256 %.12s  %s  %s  %s  %s on %s\n", when, size,
          field(it->key, "kernel", kernel, sizeof kernel), pat,
          field(it->key, "shape", shape, sizeof shape), field(it->key, "dtype", dt, sizeof dt),
          field(it->key, "config", cfg, sizeof cfg), field(it->key, "arch", arch, sizeof arch),

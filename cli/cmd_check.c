@@ -104,7 +104,7 @@ static int check(sieve_ctx *ctx, check_args *a) {
   if (!rc) rc = cli_plan(ctx, p, &shape, a->dtype, &a->cfg, &plan);
   if (!rc) {
     cli_gpu_header(path, p, &a->com, &shape, a->dtype, &dev);
-    cli_plan_line(plan, line, sizeof line);
+    cli_plan_line(plan, &a->cfg, line, sizeof line);
     printf("config    %s\n", line);
     fflush(stdout);
     rt_check_opts o = {.bshd = a->bshd, .rows = a->rows, .step = a->com.step,

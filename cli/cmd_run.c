@@ -72,7 +72,7 @@ static int time_it(sieve_ctx *ctx, run_args *a) {
   }
   if (!rc) {
     cli_gpu_header(path, p, &a->com, &shape, a->dtype, &dev);
-    cli_plan_line(plan, line, sizeof line);
+    cli_plan_line(plan, &a->cfg, line, sizeof line);
     printf("config    %s\n", line);
     fflush(stdout);
     rt_bench_opts o = {.rep_ms = a->rep_ms};

@@ -100,29 +100,41 @@ static void cand_result(const rt_tune_cand *c, char *buf, size_t n) {
              c->note);
 }
 
-static void on_progress(const rt_tune_progress *p, void *ud) {
-  view *v = ud;
-  const char *what = p->phase ? "measuring" : "building";
-  char el[16], eta[16], last[400] = "";
-  clock_text(p->elapsed_s, el, sizeof el);
-  clock_text(p->eta_s, eta, sizeof eta);
-  if (p->cand) cand_result(p->cand, last, sizeof last);
-  if (!v->tty) {
-    if (p->phase || p->cand->state != RT_TUNE_PENDING)
-      printf("  %s %d/%d  %s\n", what, p->done, p->total, last);
-    else
-      printf("  built %d/%d %s\n", p->done, p->total, last);
-    fflush(stdout);
-    return;
-  }
-  char bar[31];
+/* A finished build: its time, or why it failed. */
+static void build_result(const rt_tune_cand *c, char *buf, size_t n) {
+  char cfg[96];
+  rt_tune_config_text(&c->cfg, cfg, sizeof cfg);
+  if (c->state == RT_TUNE_BUILD_FAILED)
+    snprintf(buf, n, "%s: build failed: %.200s", cfg, c->note);
+  else if (c->build_ms > 0)
+    snprintf(buf, n, "%s: %.0f ms", cfg, c->build_ms);
+  else
+    snprintf(buf, n, "%s: in the cache", cfg);
+}
+
+static void bar_line(const rt_tune_progress *p, const char *last) {
+  char bar[31], el[16], eta[16];
   int fill = p->total ? 30 * p->done / p->total : 30;
   for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
   bar[30] = 0;
-  printf("\r\033[K%-9s [%s] %d/%d  %s elapsed, ETA %s  %.60s", what, bar, p->done, p->total, el,
-         eta, p->phase ? last : "");
-  v->open = p->done < p->total;
-  if (!v->open) printf("\n");
+  clock_text(p->elapsed_s, el, sizeof el);
+  clock_text(p->eta_s, eta, sizeof eta);
+  printf("\r\033[K%-9s [%s] %d/%d  %s elapsed, ETA %s  %.50s", p->phase ? "measuring" : "building",
+         bar, p->done, p->total, el, eta, last);
+}
+
+static void on_progress(const rt_tune_progress *p, void *ud) {
+  view *v = ud;
+  char last[400] = "";
+  if (p->cand && p->phase) cand_result(p->cand, last, sizeof last);
+  else if (p->cand) build_result(p->cand, last, sizeof last);
+  if (v->tty) {
+    bar_line(p, last);
+    v->open = p->done < p->total;
+    if (!v->open) printf("\n");
+  } else {
+    printf("  %s %d/%d  %s\n", p->phase ? "measured" : "built", p->done, p->total, last);
+  }
   fflush(stdout);
 }
 
@@ -239,7 +251,10 @@ static int sweep(sieve_ctx *ctx, const tune_args *a, sieve_pattern *p, const cha
   ranked(&r);
   summary(&r);
   if (r.stopped) return EXIT_STOPPED;
-  return r.best >= 0 ? CLI_OK : cli_fail(CLI_FAIL, "no config passed the check; nothing stored");
+  if (r.best >= 0) return CLI_OK;
+  if (r.out_of_budget)
+    return cli_fail(CLI_FAIL, "the budget ran out before a config was measured; nothing stored");
+  return cli_fail(CLI_FAIL, "no config passed the check; nothing stored");
 }
 
 static int tune(sieve_ctx *ctx, const tune_args *a) {

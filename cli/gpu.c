@@ -70,7 +70,7 @@ void cli_gpu_header(const char *path, const sieve_pattern *p, const cli_common *
          d->sm_count, d->driver_version / 1000, d->driver_version % 1000 / 10);
 }
 
-void cli_plan_line(const sieve_plan *plan, char *buf, size_t len) {
+void cli_plan_line(const sieve_plan *plan, const sieve_config *user, char *buf, size_t len) {
   sieve_config c;
   sieve_plan_config(plan, &c);
   const rt_plan_stats *st = rt_plan_stats_of(rt_plan_of(plan));
@@ -80,8 +80,9 @@ void cli_plan_line(const sieve_plan *plan, char *buf, size_t len) {
   else
     snprintf(from, sizeof from, "kernel compiled (codegen %.0f ms, driver JIT %.0f ms)",
              st->codegen_ms, st->link_ms);
+  int given = user->block_m || user->block_n || user->warps || user->stages;
   snprintf(buf, len, "bm=%d bn=%d warps=%d stages=%d (%s), %s", c.block_m, c.block_n, c.warps,
-           c.stages, st->tuned ? "tuned" : "default or given", from);
+           c.stages, given ? "given" : st->tuned ? "tuned" : "default", from);
 }
 
 /* ---------------------------------------------------------------- files */

@@ -38,5 +38,5 @@ int cli_pattern_selection(const sieve_pattern *p, char *buf, size_t len) {
 
 void cli_pattern_shape(const sieve_pattern *p, sieve_shape *s) {
   sieve_shape in = *s;
-  cg_shape_for(lp_pattern_ir(p), &in, s);
+  sieve_pattern_shape(p, &in, s);
 }

@@ -25,11 +25,12 @@ static int unknown_shape(const char *name) {
   return cli_fail(CLI_USAGE, "unknown shape '%s' (valid: %s)", name, valid);
 }
 
+/* With no sizes at all the grid stays 0 and the pattern's own geometry
+** fills it (sieve_pattern_shape); the library names what is still missing. */
 static int from_flags(const cli_common *c, sieve_shape *s) {
-  if (c->frames < 0 && c->height < 0 && c->width < 0)
-    return cli_fail(CLI_USAGE, "no shape: give --shape NAME, or --frames, --height and --width");
+  int none = c->frames < 0 && c->height < 0 && c->width < 0;
   const char *miss = c->frames < 0 ? "--frames" : c->height < 0 ? "--height" : "--width";
-  if (c->frames < 0 || c->height < 0 || c->width < 0)
+  if (!none && (c->frames < 0 || c->height < 0 || c->width < 0))
     return cli_fail(CLI_USAGE, "%s missing (without --shape, give --frames, --height and --width)",
                     miss);
   memset(s, 0, sizeof *s);
@@ -56,6 +57,7 @@ int cli_shape(sieve_ctx *ctx, const cli_common *c, sieve_shape *s) {
   override(&s->heads, c->heads);
   override(&s->head_dim, c->head_dim);
   if (c->text_after) s->text_after = 1;
+  if (!s->frames && !s->height && !s->width) return CLI_OK;
   sieve_status st = sieve_shape_check(ctx, s);
   return st == SIEVE_OK ? CLI_OK : cli_lib_fail(ctx, st, NULL);
 }

@@ -42,6 +42,18 @@ static const char *const param_names[NPARAMS] = {
   "v_sb", "v_sh", "v_ss", "o_sb", "o_sh", "o_ss", "tabs", "head_off", "step", "layer", "scale",
 };
 
+#define MAX_ARMS 8
+
+/*
+** A per-kernel expression (mask, qidx, kidx) split by head class: the
+** kernel branches once on the (uniform) class condition and computes one
+** arm, not every class's and a select. cond[i] is NULL for the last arm.
+*/
+typedef struct choice {
+  int n;
+  cg_lower *cond[MAX_ARMS], *arm[MAX_ARMS];
+} choice;
+
 typedef struct attn {
   const cg_attn_spec *spec;
   sieve_shape sh;
@@ -51,7 +63,8 @@ typedef struct attn {
   int64_t q_limit, k_limit;    /* cg_gv limits: 0 when no position can pass seq */
   cg_em em;
   cg_tk tk;
-  cg_lower *mask, *qidx, *kidx;  /* NULL: dense mask, identity layouts */
+  choice mask, qidx, kidx;     /* arm NULL: mask true everywhere, layout the identity */
+  cg_lower *qarm, *karm;       /* the idx arm being emitted */
   LLVMValueRef prm[NPARAMS];
   LLVMValueRef head, batch, q0, c, row0;
   LLVMValueRef qb, kb, vb, ob;  /* the (batch, head) slices */
@@ -59,7 +72,9 @@ typedef struct attn {
   cg_reg kbq[4];               /* kbq[i]: key block of iteration j + i, loaded ahead */
   cg_reg mwords[4];            /* the block's mask bits */
   LLVMValueRef mneed;          /* the block needs masking (NULL: no block does) */
-  int q_bytes, kv_bytes;
+  int masked;                  /* some class's mask is not true everywhere */
+  cg_mask_mode mmode;          /* how mask bits are laid out (see smem_pad) */
+  int q_bytes, kv_bytes, pad;
   cg_st sq;
   cg_ra qa, pa;
   cg_rt o, s;
@@ -73,12 +88,35 @@ typedef LLVMValueRef (*sreg_fn)(cg_em *, cg_sreg);
 
 /* ------------------------------------------------------------- checks */
 
+/* The pattern's table block sizes, with the table builder's default (128)
+** where the pattern leaves them unset. */
+static int block_q(const cg_pattern *p) { return p->block_q > 0 ? p->block_q : 128; }
+static int block_k(const cg_pattern *p) { return p->block_k > 0 ? p->block_k : 128; }
+
 static int q_in_regs(int rw, int d, int bn) { return rw * (d + bn) / 32 + rw * d / 64 <= QREG_BUDGET; }
 
-size_t cg_attn_smem_bytes(const cg_attn_spec *s) {
-  size_t d = (size_t)s->shape.head_dim;
-  return (size_t)s->cfg.block_m * d * 2 + (size_t)s->cfg.stages * 2 * (size_t)s->cfg.block_n * d * 2;
+static size_t smem_for(const cg_attn_spec *s, int pad) {
+  int d = s->shape.head_dim;
+  return (size_t)cg_st_bytes(s->cfg.block_m, d, pad) + (size_t)s->cfg.stages * 2 * (size_t)cg_st_bytes(s->cfg.block_n, d, pad);
 }
+
+/*
+** Swizzled tiles cost no bytes, but a lane needs four addresses per tile;
+** padded ones need one. At D = 128, where 128 O accumulators leave little
+** room, a pattern that also carries index arithmetic (a layout other than
+** the identity, or head classes to choose between) gets padded tiles, which
+** keeps it clear of spills; plain ones keep swizzled tiles, 3% faster on an
+** H100 (bench/RESULTS.md). D = 64 always swizzles: padding measured 13%
+** slower there, and registers are plentiful.
+*/
+static int smem_pad(const cg_attn_spec *s) {
+  const cg_pattern *p = s->pattern;
+  int busy = p->nclasses > 1;
+  for (int i = 0; i < p->nclasses; i++) busy |= p->classes[i].layout.kind != CG_LAYOUT_IDENTITY;
+  return s->shape.head_dim == 128 && busy && smem_for(s, 16) <= SMEM_MAX ? 16 : 0;
+}
+
+size_t cg_attn_smem_bytes(const cg_attn_spec *s) { return smem_for(s, smem_pad(s)); }
 
 static int one_of(int v, const int *set, int n) {
   for (int i = 0; i < n; i++)
@@ -99,10 +137,10 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
   if (rw % 16)
     return cg_fail(e, SIEVE_ERR_ARG, "config: block_m %d over %d warps gives %d rows per warp; a warp's rows must be a multiple of 16 (the mma tile height)",
                    c->block_m, c->warps, rw);
-  if (s->pattern->block_q % c->block_m)
-    return cg_fail(e, SIEVE_ERR_ARG, "config: block_m %d must divide the pattern's query block %d", c->block_m, s->pattern->block_q);
-  if (s->pattern->block_k % c->block_n)
-    return cg_fail(e, SIEVE_ERR_ARG, "config: block_n %d must divide the pattern's key block %d", c->block_n, s->pattern->block_k);
+  if (block_q(s->pattern) % c->block_m)
+    return cg_fail(e, SIEVE_ERR_ARG, "config: block_m %d must divide the pattern's query block %d", c->block_m, block_q(s->pattern));
+  if (block_k(s->pattern) % c->block_n)
+    return cg_fail(e, SIEVE_ERR_ARG, "config: block_n %d must divide the pattern's key block %d", c->block_n, block_k(s->pattern));
   int acc = rw * (d + c->block_n) / 32;
   if (acc > ACC_REGS_MAX)
     return cg_fail(e, SIEVE_ERR_ARG, "config: %d rows per warp x (head_dim %d + block_n %d) needs %d accumulator registers per thread (at most %d); use more warps or a smaller block_n",
@@ -122,7 +160,7 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
 */
 cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
   cg_attn_config c = {128, s->shape.head_dim == 128 ? 32 : 64, 4, 2};
-  int bq = s->pattern ? s->pattern->block_q : 128, bk = s->pattern ? s->pattern->block_k : 128;
+  int bq = s->pattern ? block_q(s->pattern) : 128, bk = s->pattern ? block_k(s->pattern) : 128;
   if (bq % 128) c.block_m = 64;
   while (c.block_n > 32 && bk % c.block_n) c.block_n /= 2;
   return c;
@@ -132,22 +170,37 @@ cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
 
 static LLVMValueRef param(attn *a, int i) { return a->prm[i]; }
 
-static LLVMValueRef lower_idx(attn *a, cg_lower *l, cg_var v, LLVMValueRef pos) {
+static LLVMValueRef lower_at(attn *a, cg_lower *l, cg_var v, LLVMValueRef pos) {
   LLVMValueRef vars[CG_NVARS] = {0};
-  vars[v] = pos;
+  if (pos) vars[v] = pos;
   vars[CG_V_HEAD] = a->head;
   vars[CG_V_STEP] = param(a, P_STEP);
   vars[CG_V_LAYER] = param(a, P_LAYER);
   return cg_lower_emit(l, EM, vars);
 }
 
-static LLVMValueRef row_q(void *ctx, LLVMValueRef pos) { attn *a = ctx; return lower_idx(a, a->qidx, CG_V_QPOS, pos); }
-static LLVMValueRef row_k(void *ctx, LLVMValueRef pos) { attn *a = ctx; return lower_idx(a, a->kidx, CG_V_KPOS, pos); }
+static LLVMValueRef row_q(void *ctx, LLVMValueRef pos) { attn *a = ctx; return lower_at(a, a->qarm, CG_V_QPOS, pos); }
+static LLVMValueRef row_k(void *ctx, LLVMValueRef pos) { attn *a = ctx; return lower_at(a, a->karm, CG_V_KPOS, pos); }
 
+/* A global view of rows from pos0 on; rows go through the current idx arm. */
 static cg_gv view(attn *a, LLVMValueRef base, int p_ss, LLVMValueRef pos0, int keys) {
   cg_gv g = {base, param(a, p_ss), pos0, keys ? a->k_limit : a->q_limit, NULL, a};
-  if (keys ? a->kidx != NULL : a->qidx != NULL) g.row_of = keys ? row_k : row_q;
+  if (keys ? a->karm != NULL : a->qarm != NULL) g.row_of = keys ? row_k : row_q;
   return g;
+}
+
+/* Emits fn once per arm of c, in an if / else-if chain on the arms' conditions. */
+typedef void (*arm_fn)(attn *a, cg_lower *arm, void *ctx);
+
+static void each_arm(attn *a, const choice *c, arm_fn fn, void *ctx) {
+  cg_if ifs[MAX_ARMS];
+  int open = 0;
+  for (int i = 0; i < c->n; i++) {
+    if (c->cond[i]) cg_if_begin(EM, &ifs[open++], lower_at(a, c->cond[i], CG_V_HEAD, NULL));
+    fn(a, c->arm[i], ctx);
+    if (c->cond[i]) cg_if_else(EM, &ifs[open - 1]);
+  }
+  while (open) cg_if_end(EM, &ifs[--open]);
 }
 
 /* Element offset of slice (batch, head) of tensor t with strides at p_sb, p_sb + 1. */
@@ -180,23 +233,33 @@ static LLVMValueRef stage_off(attn *a, LLVMValueRef j) {
 }
 
 static cg_st kv_tile(attn *a, LLVMValueRef j, int v) {
-  cg_st t = {CG_ADD(EM, stage_off(a, j), cg_i32(EM, v * a->kv_bytes)), a->bn, a->d};
+  cg_st t = {CG_ADD(EM, stage_off(a, j), cg_i32(EM, v * a->kv_bytes)), a->bn, a->d, a->pad};
   return t;
 }
 
-/* K and V of iteration j (key block kb) into its stage, as two copy groups
-** (empty past the end). One branch holds both copies so the row indices
-** of a remapped layout are computed once for K and V. */
-static void issue_kv(attn *a, LLVMValueRef j, LLVMValueRef kb) {
-  cg_if c;
-  cg_if_begin(EM, &c, CG_ICMP(EM, LLVMIntSLT, j, a->nblk));
-  LLVMValueRef pos0 = CG_MUL(EM, kb, cg_i32(EM, a->bn));
+typedef struct kv_at {
+  LLVMValueRef j, pos0;
+} kv_at;
+
+static void copy_kv(attn *a, cg_lower *arm, void *ctx) {
+  kv_at *at = ctx;
+  a->karm = arm;
   for (int v = 0; v < 2; v++) {
-    cg_st dst = kv_tile(a, j, v);
-    cg_gv src = view(a, v ? a->vb : a->kb, v ? P_VSS : P_KSS, pos0, 1);
+    cg_st dst = kv_tile(a, at->j, v);
+    cg_gv src = view(a, v ? a->vb : a->kb, v ? P_VSS : P_KSS, at->pos0, 1);
     cg_copy_async(TK, &dst, &src);
     cg_copy_commit(TK);
   }
+}
+
+/* K and V of iteration j (key block kb) into its stage, as two copy groups
+** (empty past the end). K and V share a branch, so the row indices of a
+** remapped layout are computed once for both. */
+static void issue_kv(attn *a, LLVMValueRef j, LLVMValueRef kb) {
+  cg_if c;
+  cg_if_begin(EM, &c, CG_ICMP(EM, LLVMIntSLT, j, a->nblk));
+  kv_at at = {j, CG_MUL(EM, kb, cg_i32(EM, a->bn))};
+  each_arm(a, &a->kidx, copy_kv, &at);
   cg_if_else(EM, &c);
   cg_copy_commit(TK);
   cg_copy_commit(TK);
@@ -209,24 +272,34 @@ typedef struct mctx {
   attn *a;
   LLVMValueRef q0, k0;     /* positions of the warp's first row and the block's first key */
   LLVMValueRef partial;    /* the block is partial: the mask applies (NULL: never) */
+  cg_lower *arm;           /* the head class's mask (NULL: true) */
+  LLVMValueRef *qmemo[16], *kmemo[128];  /* the mask's per-row and per-column parts */
+  LLVMValueRef kin[128];   /* per column: the key exists */
 } mctx;
 
-static LLVMValueRef keep(void *ctx, LLVMValueRef row, LLVMValueRef col) {
+static void uniform_vars(attn *a, LLVMValueRef *vars) {
+  vars[CG_V_HEAD] = a->head;
+  vars[CG_V_STEP] = param(a, P_STEP);
+  vars[CG_V_LAYER] = param(a, P_LAYER);
+}
+
+static LLVMValueRef keep(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueRef col) {
   mctx *m = ctx;
   attn *a = m->a;
-  LLVMValueRef kpos = CG_ADD(EM, m->k0, col), r = NULL;
-  if (m->partial) {
-    LLVMValueRef vars[CG_NVARS] = {0};
-    vars[CG_V_QPOS] = CG_ADD(EM, m->q0, row);
-    vars[CG_V_KPOS] = kpos;
-    vars[CG_V_HEAD] = a->head;
-    vars[CG_V_STEP] = param(a, P_STEP);
-    vars[CG_V_LAYER] = param(a, P_LAYER);
-    r = CG_OR(EM, CG_XOR(EM, m->partial, cg_true(EM)), cg_lower_emit(a->mask, EM, vars));
+  const uint32_t uni = 1u << CG_V_HEAD | 1u << CG_V_STEP | 1u << CG_V_LAYER;
+  LLVMValueRef vars[CG_NVARS] = {0}, r = NULL;
+  uniform_vars(a, vars);
+  vars[CG_V_QPOS] = CG_ADD(EM, m->q0, row);
+  vars[CG_V_KPOS] = CG_ADD(EM, m->k0, col);
+  if (m->partial && m->arm) {
+    int n = cg_lower_size(m->arm);
+    if (!m->qmemo[ri]) cg_lower_part(m->arm, EM, vars, uni | 1u << CG_V_QPOS, m->qmemo[ri] = cg_alloc(TK->arena, sizeof(LLVMValueRef) * n));
+    if (!m->kmemo[ci]) cg_lower_part(m->arm, EM, vars, uni | 1u << CG_V_KPOS, m->kmemo[ci] = cg_alloc(TK->arena, sizeof(LLVMValueRef) * n));
+    r = CG_OR(EM, CG_XOR(EM, m->partial, cg_true(EM)), cg_lower_join(m->arm, EM, vars, m->qmemo[ri], m->kmemo[ci]));
   }
   if (a->k_limit) {
-    LLVMValueRef in = CG_ICMP(EM, LLVMIntSLT, kpos, cg_i32(EM, a->seq));
-    r = r ? CG_AND(EM, r, in) : in;
+    if (!m->kin[ci]) m->kin[ci] = CG_ICMP(EM, LLVMIntSLT, vars[CG_V_KPOS], cg_i32(EM, a->seq));
+    r = r ? CG_AND(EM, r, m->kin[ci]) : m->kin[ci];
   }
   return r;
 }
@@ -237,12 +310,21 @@ static LLVMValueRef keep(void *ctx, LLVMValueRef row, LLVMValueRef col) {
 ** evaluated into bits before S = Q K^T is live (its temporaries would crowd
 ** the accumulators) and applied after.
 */
+static void mask_arm(attn *a, cg_lower *arm, void *ctx) {
+  mctx *m = ctx;
+  m->arm = arm;
+  memset(m->qmemo, 0, sizeof m->qmemo);
+  memset(m->kmemo, 0, sizeof m->kmemo);
+  memset(m->kin, 0, sizeof m->kin);
+  cg_mask_bits(TK, a->rw, a->bn, a->mmode, keep, m, a->mwords);
+}
+
 static void mask_prepare(attn *a, LLVMValueRef j, LLVMValueRef kb) {
   a->mneed = NULL;
-  if (!a->mask && !a->k_limit) return;
+  if (!a->masked && !a->k_limit) return;
   LLVMValueRef k0 = CG_MUL(EM, kb, cg_i32(EM, a->bn));
-  mctx m = {a, a->row0, k0, NULL};
-  if (a->mask) {
+  mctx m = {a, a->row0, k0, NULL, NULL, {0}, {0}, {0}};
+  if (a->masked) {
     m.partial = CG_ICMP(EM, LLVMIntSGE, CG_UDIV(EM, j, cg_i32(EM, a->sub)), a->nfull);
     a->mneed = m.partial;
   }
@@ -252,7 +334,7 @@ static void mask_prepare(attn *a, LLVMValueRef j, LLVMValueRef kb) {
   }
   cg_if c;
   cg_if_begin(EM, &c, a->mneed);
-  cg_mask_bits(TK, a->rw, a->bn, keep, &m, a->mwords);
+  each_arm(a, &a->mask, mask_arm, &m);
   cg_if_end(EM, &c);
 }
 
@@ -260,7 +342,7 @@ static void mask_apply(attn *a) {
   if (!a->mneed) return;
   cg_if c;
   cg_if_begin(EM, &c, a->mneed);
-  cg_rt_mask_apply(TK, &a->s, a->mwords, cg_fneg_inf(EM));
+  cg_rt_mask_apply(TK, &a->s, a->mmode, a->mwords, cg_fneg_inf(EM));
   cg_if_end(EM, &c);
 }
 
@@ -326,12 +408,12 @@ static void setup(attn *a) {
   a->vb = slice(a, P_V, P_VSB);
   LLVMValueRef hoff = cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, param(a, P_HEAD_OFF), a->head));
   a->tab = cg_gep(EM, EM->t_i32, param(a, P_TABS), hoff);
-  LLVMValueRef tq = CG_UDIV(EM, qblk, cg_i32(EM, a->spec->pattern->block_q / a->bm));
+  LLVMValueRef tq = CG_UDIV(EM, qblk, cg_i32(EM, block_q(a->spec->pattern) / a->bm));
   a->start = tab_at(a, tq);
   LLVMValueRef end = tab_at(a, CG_ADD(EM, tq, cg_i32(EM, 1)));
   a->nfull = tab_at(a, CG_ADD(EM, tq, cg_i32(EM, a->nq + 1)));
   a->nblk = CG_MUL(EM, CG_SUB(EM, end, a->start), cg_i32(EM, a->sub));
-  a->sq = (cg_st){cg_i32(EM, 0), a->bm, a->d};
+  a->sq = (cg_st){cg_i32(EM, 0), a->bm, a->d, a->pad};
 }
 
 static void init_state(attn *a) {
@@ -345,13 +427,18 @@ static void init_state(attn *a) {
   cg_rv_init(TK, &a->mx, a->rw, NULL);
   cg_rv_init(TK, &a->base, a->rw, NULL);
   cg_rv_init(TK, &a->alpha, a->rw, NULL);
-  for (int i = 0; i < cg_mask_words(a->rw, a->bn); i++) a->mwords[i] = cg_reg_new(EM, EM->t_i32, NULL);
+  for (int i = 0; i < cg_mask_words(a->rw, a->bn, a->mmode); i++) a->mwords[i] = cg_reg_new(EM, EM->t_i32, NULL);
 }
 
 /* Q, then the first stages - 1 key blocks, in flight before the loop. */
-static void prologue(attn *a) {
+static void copy_q(attn *a, cg_lower *arm, void *ctx) {
+  a->qarm = arm;
   cg_gv q = view(a, a->qb, P_QSS, a->q0, 0);
   cg_copy_async(TK, &a->sq, &q);
+}
+
+static void prologue(attn *a) {
+  each_arm(a, &a->qidx, copy_q, NULL);
   cg_copy_commit(TK);
   for (int i = 0; i < a->stages; i++) a->kbq[i] = cg_reg_new(EM, EM->t_i32, key_block(a, cg_i32(EM, i)));
   for (int i = 0; i < a->stages - 1; i++) issue_kv(a, cg_i32(EM, i), cg_rget(EM, a->kbq[i]));
@@ -391,6 +478,30 @@ static void key_step(attn *a, LLVMValueRef j) {
   cg_rset(EM, a->kbq[st - 1], ahead);
 }
 
+/* O and LSE of the warp's rows, through the class's qidx arm. */
+static void store_rows(attn *a, cg_lower *arm, void *ctx) {
+  LLVMValueRef *lse = ctx;
+  a->qarm = arm;
+  cg_gv o = view(a, a->ob, P_OSS, a->q0, 0);
+  cg_rt_store(TK, &a->o, &o, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)));
+  /* The first thread of each quad writes the LSE of the rows the quad owns
+  ** (the rows are gathered by the whole warp, before it splits). */
+  LLVMValueRef rows[16], warp0 = CG_MUL(EM, TK->warp, cg_i32(EM, a->rw));
+  cg_gv_frag_rows(TK, &o, warp0, a->rw, rows);
+  cg_if lead;
+  cg_if_begin(EM, &lead, CG_ICMP(EM, LLVMIntEQ, TK->fc, cg_i32(EM, 0)));
+  LLVMValueRef bh = CG_ADD(EM, CG_MUL(EM, a->batch, cg_i32(EM, a->sh.heads)), a->head);
+  LLVMValueRef lbase = cg_gep(EM, EM->t_f32, param(a, P_LSE), CG_MUL(EM, CG_ZEXT64(EM, bh), cg_i64(EM, a->seq)));
+  for (int i = 0; i < a->rw / 8; i++) {
+    LLVMValueRef pos = CG_ADD(EM, a->row0, CG_ADD(EM, TK->fr, cg_i32(EM, 8 * i)));
+    cg_if in;
+    if (a->q_limit) cg_if_begin(EM, &in, CG_ICMP(EM, LLVMIntSLT, pos, cg_i32(EM, a->seq)));
+    cg_store(EM, lse[i], cg_gep(EM, EM->t_f32, lbase, CG_ZEXT64(EM, rows[i])));
+    if (a->q_limit) cg_if_end(EM, &in);
+  }
+  cg_if_end(EM, &lead);
+}
+
 static void epilogue(attn *a) {
   cg_copy_wait(TK, 0);
   locate(a, 1);
@@ -405,22 +516,7 @@ static void epilogue(attn *a) {
     lse[i] = CG_SEL(EM, any, v, ninf);
   }
   cg_rt_mul_rows(TK, &a->o, &a->alpha);
-  cg_gv o = view(a, a->ob, P_OSS, a->q0, 0);
-  cg_rt_store(TK, &a->o, &o, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)));
-  /* LSE: the first thread of each quad writes the rows the quad owns. */
-  cg_if lead;
-  cg_if_begin(EM, &lead, CG_ICMP(EM, LLVMIntEQ, TK->fc, cg_i32(EM, 0)));
-  LLVMValueRef bh = CG_ADD(EM, CG_MUL(EM, a->batch, cg_i32(EM, a->sh.heads)), a->head);
-  LLVMValueRef lbase = cg_gep(EM, EM->t_f32, param(a, P_LSE), CG_MUL(EM, CG_ZEXT64(EM, bh), cg_i64(EM, a->seq)));
-  for (int i = 0; i < a->rw / 8; i++) {
-    LLVMValueRef pos = CG_ADD(EM, a->row0, CG_ADD(EM, TK->fr, cg_i32(EM, 8 * i)));
-    cg_if in;
-    if (a->q_limit) cg_if_begin(EM, &in, CG_ICMP(EM, LLVMIntSLT, pos, cg_i32(EM, a->seq)));
-    LLVMValueRef row = a->qidx ? row_q(a, pos) : pos;
-    cg_store(EM, lse[i], cg_gep(EM, EM->t_f32, lbase, CG_ZEXT64(EM, row)));
-    if (a->q_limit) cg_if_end(EM, &in);
-  }
-  cg_if_end(EM, &lead);
+  each_arm(a, &a->qidx, store_rows, lse);
 }
 
 static void kernel(attn *a) {
@@ -437,8 +533,31 @@ static void kernel(attn *a) {
 
 /* ------------------------------------------------------------- building */
 
-/* The mask, or NULL when it is true everywhere; an idx, or NULL when it is
-** the identity, so dense identity kernels carry no mask or index work. */
+/* Whether an arm needs no code: a mask true everywhere, an identity idx. */
+static int trivial(const cg_graph *g, cg_ref r, int var) {
+  int64_t v;
+  const cg_node *n = cg_node_at(g, r);
+  return var < 0 ? cg_is_const(g, r, &v) && v : n->op == CG_VAR && n->imm == var;
+}
+
+/* Splits root by head class and prepares each arm's lowering; a choice
+** whose arms are all trivial becomes one trivial arm, so a dense kernel
+** in identity layout carries no mask, index or class work at all. */
+static sieve_status prepare_choice(attn *a, cg_ref root, int var, const cg_range *r, choice *c, cg_err *e) {
+  cg_graph *g = a->spec->pattern->g;
+  cg_ref conds[MAX_ARMS], arms[MAX_ARMS];
+  uint32_t uniform = 1u << CG_V_HEAD | 1u << CG_V_STEP | 1u << CG_V_LAYER;
+  int n = cg_split_uniform(g, root, uniform, conds, arms, MAX_ARMS), all = 1;
+  for (int i = 0; i < n; i++) all &= trivial(g, arms[i], var);
+  c->n = all ? 1 : n;
+  if (all) return SIEVE_OK;
+  for (int i = 0; i < n; i++) {
+    if (conds[i] != CG_NONE && !(c->cond[i] = cg_lower_new(g, conds[i], r, e))) return e->status;
+    if (!trivial(g, arms[i], var) && !(c->arm[i] = cg_lower_new(g, arms[i], r, e))) return e->status;
+  }
+  return SIEVE_OK;
+}
+
 static sieve_status prepare_exprs(attn *a, cg_err *e) {
   cg_pattern *p = a->spec->pattern;
   cg_ref mask, qidx, kidx;
@@ -447,14 +566,13 @@ static sieve_status prepare_exprs(attn *a, cg_err *e) {
   cg_range r[CG_NVARS];
   for (int i = 0; i < CG_NVARS; i++) r[i] = cg_range_none();
   r[CG_V_QPOS] = (cg_range){0, (a->seq + a->bm - 1) / a->bm * a->bm - 1};
-  r[CG_V_KPOS] = (cg_range){0, (a->seq + p->block_k - 1) / p->block_k * p->block_k - 1};
+  r[CG_V_KPOS] = (cg_range){0, (a->seq + block_k(p) - 1) / block_k(p) * block_k(p) - 1};
   r[CG_V_HEAD] = (cg_range){0, a->sh.heads - 1};
   r[CG_V_STEP] = r[CG_V_LAYER] = (cg_range){0, INT32_MAX};
-  int64_t v;
-  const cg_node *nq = cg_node_at(p->g, qidx), *nk = cg_node_at(p->g, kidx);
-  if (!(cg_is_const(p->g, mask, &v) && v) && !(a->mask = cg_lower_new(p->g, mask, r, e))) return e->status;
-  if (!(nq->op == CG_VAR && nq->imm == CG_V_QPOS) && !(a->qidx = cg_lower_new(p->g, qidx, r, e))) return e->status;
-  if (!(nk->op == CG_VAR && nk->imm == CG_V_KPOS) && !(a->kidx = cg_lower_new(p->g, kidx, r, e))) return e->status;
+  if ((st = prepare_choice(a, mask, -1, r, &a->mask, e)) || (st = prepare_choice(a, qidx, CG_V_QPOS, r, &a->qidx, e)) ||
+      (st = prepare_choice(a, kidx, CG_V_KPOS, r, &a->kidx, e)))
+    return st;
+  a->masked = a->mask.n > 1 || a->mask.arm[0];
   return SIEVE_OK;
 }
 
@@ -482,10 +600,17 @@ static void declare(attn *a, const char *name) {
   for (int i = 0; i < NPARAMS; i++) a->prm[i] = LLVMGetParam(fn, (unsigned)i);
 }
 
+static void choice_free(choice *c) {
+  for (int i = 0; i < c->n; i++) {
+    cg_lower_free(c->cond[i]);
+    cg_lower_free(c->arm[i]);
+  }
+}
+
 static void attn_free(attn *a) {
-  cg_lower_free(a->mask);
-  cg_lower_free(a->qidx);
-  cg_lower_free(a->kidx);
+  choice_free(&a->mask);
+  choice_free(&a->qidx);
+  choice_free(&a->kidx);
   cg_tk_dispose(&a->tk);
   cg_em_dispose(&a->em);
 }
@@ -504,12 +629,15 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->rw = a->bm / a->warps;
   a->q_regs = q_in_regs(a->rw, a->d, a->bn);
   a->seq = sieve_shape_tokens(&a->sh);
-  a->nq = (int)((a->seq + s->pattern->block_q - 1) / s->pattern->block_q);
-  a->sub = s->pattern->block_k / a->bn;
+  a->nq = (int)((a->seq + block_q(s->pattern) - 1) / block_q(s->pattern));
+  a->sub = block_k(s->pattern) / a->bn;
   a->q_limit = a->seq % a->bm ? a->seq : 0;
-  a->k_limit = a->seq % s->pattern->block_k ? a->seq : 0;
-  a->q_bytes = a->bm * a->d * 2;
-  a->kv_bytes = a->bn * a->d * 2;
+  a->k_limit = a->seq % block_k(s->pattern) ? a->seq : 0;
+  a->pad = smem_pad(s);
+  /* Patterns busy enough for padded tiles also get the register-lean mask. */
+  a->mmode = a->pad ? CG_MASK_WARP : CG_MASK_FRAG;
+  a->q_bytes = cg_st_bytes(a->bm, a->d, a->pad);
+  a->kv_bytes = cg_st_bytes(a->bn, a->d, a->pad);
   char *nm = kernel_name(a);
   if (!nm || cg_em_init(EM, nm)) {
     free(nm);

@@ -55,7 +55,7 @@ sieve_status cg_tables_pack(const cg_tableset *t, int32_t **buf, size_t *n,
 ** step and layer: the mask through each head class's layout (a select on
 ** the head's class), and idx(pos) for queries and keys (the token row in
 ** model order that layout position pos holds). Like cg_tables_build, it
-** applies the text geometry the pattern fixes (cg_shape_for).
+** applies the geometry the pattern declares (cg_shape_for).
 */
 sieve_status cg_kernel_exprs(cg_pattern *p, const sieve_shape *shape,
                              cg_ref *mask, cg_ref *qidx, cg_ref *kidx, cg_err *e);

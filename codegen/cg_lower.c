@@ -14,6 +14,7 @@ struct cg_lower {
   cg_ref *ref;      /* ascending = topological */
   int *slot;        /* ref -> index in ref[], -1 when unreached; sized root + 1 */
   cg_range *rg;     /* per reachable node */
+  uint32_t *uses;   /* per reachable node: the vars under it */
   LLVMValueRef *val;
 };
 
@@ -140,7 +141,8 @@ cg_lower *cg_lower_new(const cg_graph *g, cg_ref root, const cg_range ranges[CG_
     }
   l->rg = malloc(sizeof(cg_range) * (size_t)l->n);
   l->val = malloc(sizeof(LLVMValueRef) * (size_t)l->n);
-  if (!l->rg || !l->val) {
+  l->uses = calloc((size_t)l->n, sizeof(uint32_t));
+  if (!l->rg || !l->val || !l->uses) {
     cg_lower_free(l);
     cg_fail(e, SIEVE_ERR_NOMEM, "out of memory lowering an expression");
     return NULL;
@@ -154,6 +156,10 @@ cg_lower *cg_lower_new(const cg_graph *g, cg_ref root, const cg_range ranges[CG_
       return NULL;
     }
     l->rg[k] = node_range(l, n, ranges);
+    l->uses[k] = n->op == CG_VAR ? 1u << n->imm : 0;
+    if (n->a != CG_NONE) l->uses[k] |= l->uses[l->slot[n->a]];
+    if (n->b != CG_NONE) l->uses[k] |= l->uses[l->slot[n->b]];
+    if (n->c != CG_NONE) l->uses[k] |= l->uses[l->slot[n->c]];
   }
   return l;
 }
@@ -164,6 +170,7 @@ void cg_lower_free(cg_lower *l) {
   free(l->ref);
   free(l->rg);
   free(l->val);
+  free(l->uses);
   free(l);
 }
 
@@ -254,6 +261,36 @@ static LLVMValueRef emit_node(cg_lower *l, cg_em *e, const cg_node *n, int k, LL
 }
 
 LLVMValueRef cg_lower_emit(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS]) {
-  for (int k = 0; k < l->n; k++) l->val[k] = emit_node(l, e, cg_node_at(l->g, l->ref[k]), k, vars);
+  return cg_lower_join(l, e, vars, NULL, NULL);
+}
+
+int cg_lower_size(const cg_lower *l) { return l->n; }
+
+void cg_lower_part(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS], uint32_t only, LLVMValueRef *memo) {
+  for (int k = 0; k < l->n; k++)
+    memo[k] = l->uses[k] & ~only ? NULL : (l->val[k] = emit_node(l, e, cg_node_at(l->g, l->ref[k]), k, vars));
+}
+
+LLVMValueRef cg_lower_join(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS], const LLVMValueRef *a,
+                           const LLVMValueRef *b) {
+  for (int k = 0; k < l->n; k++) {
+    LLVMValueRef m = a && a[k] ? a[k] : b && b[k] ? b[k] : NULL;
+    l->val[k] = m ? m : emit_node(l, e, cg_node_at(l->g, l->ref[k]), k, vars);
+  }
   return l->val[l->n - 1];
+}
+
+int cg_split_uniform(const cg_graph *g, cg_ref root, uint32_t uniform_vars, cg_ref *conds,
+                     cg_ref *arms, int max) {
+  int n = 0;
+  for (const cg_node *nd = cg_node_at(g, root); n < max - 1 && nd->op == CG_SELECT &&
+                                                !(cg_vars_used(g, nd->a) & ~uniform_vars);
+       nd = cg_node_at(g, root)) {
+    conds[n] = nd->a;
+    arms[n++] = nd->b;
+    root = nd->c;
+  }
+  conds[n] = CG_NONE;
+  arms[n++] = root;
+  return n;
 }

@@ -31,8 +31,32 @@ void cg_lower_free(cg_lower *l);
 /* The root's value with each used var bound to vars[v] (i32): i32 for an
 ** integer root, i1 for a boolean one. */
 LLVMValueRef cg_lower_emit(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS]);
+/*
+** Emission in parts, for a predicate over many (query, key) pairs: the
+** nodes that read no var outside `only` (e.g. q.pos and the uniform vars)
+** are emitted once per query into a memo (cg_lower_size entries), likewise
+** once per key, and cg_lower_join emits the rest per pair, taking memoized
+** nodes as given. The IR that reaches LLVM is then per-row + per-column +
+** per-pair work, not the whole expression per pair.
+*/
+int cg_lower_size(const cg_lower *l);
+void cg_lower_part(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS], uint32_t only, LLVMValueRef *memo);
+LLVMValueRef cg_lower_join(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS], const LLVMValueRef *a,
+                           const LLVMValueRef *b);
+
 /* The root's interval. */
 cg_range cg_lower_range(const cg_lower *l);
+
+/*
+** A root that picks between expressions by conditions on uniform vars only
+** (the select over head classes cg_kernel_exprs builds), split into arms:
+** arm i applies when conds[i] holds and no earlier cond does; the last
+** arm's cond is CG_NONE. A kernel branches on the conds once and runs one
+** arm, instead of computing every arm and selecting. Returns the number
+** of arms, at most max (1 when root picks nothing).
+*/
+int cg_split_uniform(const cg_graph *g, cg_ref root, uint32_t uniform_vars, cg_ref *conds,
+                     cg_ref *arms, int max);
 
 /* A range that says "any 32-bit value" and one that says "not available". */
 static inline cg_range cg_range_any(void) { return (cg_range){INT32_MIN, INT32_MAX}; }

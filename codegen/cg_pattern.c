@@ -16,6 +16,7 @@ cg_pattern *cg_pattern_new(void) {
     cg_pattern_free(p);
     return NULL;
   }
+  p->frames = p->height = p->width = -1;
   p->text = p->text_after = -1;
   return p;
 }
@@ -53,8 +54,9 @@ static const char *select_name(cg_select_kind k) {
 */
 sieve_status cg_pattern_finish(cg_pattern *p, cg_err *e) {
   cg_buf b = {0};
-  int r = cg_buf_printf(&b, "pattern %s\nblock q=%d k=%d\ntext %d after %d\n", p->name,
-                        p->block_q, p->block_k, p->text, p->text_after);
+  int r = cg_buf_printf(&b, "pattern %s\nblock q=%d k=%d\ngeometry T=%d Y=%d X=%d text=%d after=%d\n",
+                        p->name, p->block_q, p->block_k, p->frames, p->height, p->width, p->text,
+                        p->text_after);
   const cg_selection *s = &p->sel;
   r |= cg_buf_printf(&b, "selection %s recall=%.17g topk=%d samples=%d steps=", select_name(s->kind),
                      s->recall, s->topk, s->samples);

@@ -74,7 +74,10 @@ typedef struct cg_pattern {
   int nparams;
   cg_param *params;
   int block_q, block_k;
-  /* Geometry the script fixes; -1 where the shape decides. */
+  /* Geometry the script declares; -1 where it says nothing. The token grid
+  ** (frames, height, width) fills what the caller's shape leaves at 0; the
+  ** text geometry, when declared, is the pattern's own and wins. */
+  int frames, height, width;
   int text, text_after;
   int nclasses;
   cg_class *classes;

@@ -49,7 +49,9 @@ sieve_status cg_shape_check(const sieve_shape *s, cg_err *e) {
   };
   for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
     if (pos[i].v <= 0)
-      return cg_fail(e, SIEVE_ERR_SHAPE, "shape: %s must be positive (got %d)", pos[i].name, pos[i].v);
+      return cg_fail(e, SIEVE_ERR_SHAPE, "shape: %s must be positive (got %d)%s", pos[i].name,
+                     pos[i].v, pos[i].v == 0 && i >= 2 ? "; give a shape, or declare the pattern's "
+                     "geometry {frames=, height=, width=}" : "");
   if (s->text < 0) return cg_fail(e, SIEVE_ERR_SHAPE, "shape: text must not be negative (got %d)", s->text);
   if (s->text_after != 0 && s->text_after != 1)
     return cg_fail(e, SIEVE_ERR_SHAPE, "shape: text_after must be 0 or 1 (got %d)", s->text_after);
@@ -76,6 +78,9 @@ sieve_status sieve_shape_check(sieve_ctx *ctx, const sieve_shape *s) {
 
 void cg_shape_for(const cg_pattern *p, const sieve_shape *s, sieve_shape *out) {
   *out = *s;
+  if (out->frames <= 0 && p->frames > 0) out->frames = p->frames;
+  if (out->height <= 0 && p->height > 0) out->height = p->height;
+  if (out->width <= 0 && p->width > 0) out->width = p->width;
   if (p->text >= 0) out->text = p->text;
   if (p->text_after >= 0) out->text_after = p->text_after;
 }

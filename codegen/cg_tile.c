@@ -43,7 +43,7 @@ LLVMTypeRef cg_tk_elt(const cg_tk *t) { return t->dt == CG_FP16 ? E->t_f16 : E->
 
 cg_st cg_st_rows(cg_tk *t, const cg_st *s, LLVMValueRef r0, int rows) {
   cg_st v = *s;
-  v.off = CG_ADD(E, s->off, CG_MUL(E, r0, cg_i32(E, s->cols * 2)));
+  v.off = CG_ADD(E, s->off, CG_MUL(E, r0, cg_i32(E, cg_st_pitch(s->cols, s->pad))));
   v.rows = rows;
   return v;
 }
@@ -86,12 +86,21 @@ void cg_rv_set(cg_tk *t, cg_rv *r, int i, LLVMValueRef v) { cg_rset(E, r->v[i], 
 ** the row vector index of element e of tile r is therefore this. */
 static int rv_index(const cg_rt *r, int e) { return e / 4 / (r->n / 8) * 2 + (e % 4) / 2; }
 
+/* Thread-local column number of element e: n-tile j, column 2c + (k & 1). */
+static int col_index(const cg_rt *r, int e) { return e / 4 % (r->n / 8) * 2 + (e & 1); }
+
 /* Coordinates of element e in the warp's tile. */
 static void rt_coords(cg_tk *t, const cg_rt *r, int e, LLVMValueRef *row, LLVMValueRef *col) {
   int nt = r->n / 8, f = e / 4, k = e % 4;
   int i = f / nt, j = f % nt;
   *row = CG_ADD(E, t->fr, cg_i32(E, 16 * i + 8 * (k / 2)));
   *col = CG_ADD(E, CG_SHL(E, t->fc, cg_i32(E, 1)), cg_i32(E, 8 * j + (k & 1)));
+}
+
+/* v of lane src (i32). */
+static LLVMValueRef shfl_idx(cg_tk *t, LLVMValueRef v, LLVMValueRef src) {
+  LLVMValueRef a[] = {cg_i32(E, -1), v, src, cg_i32(E, 0x1f)};
+  return cg_intr(E, "llvm.nvvm.shfl.sync.idx.i32", NULL, 0, a, 4);
 }
 
 /* ------------------------------------------------------------ elementwise */
@@ -113,20 +122,23 @@ void cg_rt_mask(cg_tk *t, cg_rt *r, cg_pred pred, void *ctx, LLVMValueRef fill) 
   for (int e = 0; e < r->m / 16 * r->n / 8 * 4; e++) {
     LLVMValueRef row, col;
     rt_coords(t, r, e, &row, &col);
-    LLVMValueRef keep = pred(ctx, row, col);
+    LLVMValueRef keep = pred(ctx, rv_index(r, e), row, col_index(r, e), col);
     cg_rset(E, r->v[e], CG_SEL(E, keep, cg_rget(E, r->v[e]), fill));
   }
 }
 
-int cg_mask_words(int m, int n) { return (m / 16 * n / 8 * 4 + 31) / 32; }
+int cg_mask_words(int m, int n, cg_mask_mode mode) {
+  return mode == CG_MASK_WARP ? n / 32 : (m / 16 * n / 8 * 4 + 31) / 32;
+}
 
-void cg_mask_bits(cg_tk *t, int m, int n, cg_pred pred, void *ctx, cg_reg *words) {
+static void mask_bits_frag(cg_tk *t, int m, int n, cg_pred pred, void *ctx, cg_reg *words) {
   cg_rt shape = {m, n, NULL};
   LLVMValueRef w = NULL;
   for (int e = 0; e < m / 16 * n / 8 * 4; e++) {
     LLVMValueRef row, col;
     rt_coords(t, &shape, e, &row, &col);
-    LLVMValueRef bit = CG_SHL(E, LLVMBuildZExt(E->b, pred(ctx, row, col), E->t_i32, ""), cg_i32(E, e % 32));
+    LLVMValueRef keep = pred(ctx, rv_index(&shape, e), row, col_index(&shape, e), col);
+    LLVMValueRef bit = CG_SHL(E, LLVMBuildZExt(E->b, keep, E->t_i32, ""), cg_i32(E, e % 32));
     w = w ? CG_OR(E, w, bit) : bit;
     if (e % 32 == 31 || e + 1 == m / 16 * n / 8 * 4) {
       cg_rset(E, words[e / 32], w);
@@ -135,12 +147,47 @@ void cg_mask_bits(cg_tk *t, int m, int n, cg_pred pred, void *ctx, cg_reg *words
   }
 }
 
-void cg_rt_mask_apply(cg_tk *t, cg_rt *r, const cg_reg *words, LLVMValueRef fill) {
-  LLVMValueRef w = NULL;
-  for (int e = 0; e < r->m / 16 * r->n / 8 * 4; e++) {
-    if (e % 32 == 0) w = cg_rget(E, words[e / 32]);
-    LLVMValueRef on = CG_ICMP(E, LLVMIntNE, CG_AND(E, w, cg_i32(E, (int64_t)(1u << (e % 32)))), cg_i32(E, 0));
-    cg_rset(E, r->v[e], CG_SEL(E, on, cg_rget(E, r->v[e]), fill));
+static void mask_bits_warp(cg_tk *t, int m, int n, cg_pred pred, void *ctx, cg_reg *words) {
+  LLVMValueRef row = CG_AND(E, t->lane, cg_i32(E, m - 1));
+  for (int w = 0; w < n / 32; w++) {
+    LLVMValueRef acc = NULL;
+    for (int b = 0; b < 32; b++) {
+      LLVMValueRef keep = pred(ctx, 0, row, 32 * w + b, cg_i32(E, 32 * w + b));
+      LLVMValueRef bit = CG_SHL(E, LLVMBuildZExt(E->b, keep, E->t_i32, ""), cg_i32(E, b));
+      acc = acc ? CG_OR(E, acc, bit) : bit;
+    }
+    cg_rset(E, words[w], acc);
+  }
+}
+
+void cg_mask_bits(cg_tk *t, int m, int n, cg_mask_mode mode, cg_pred pred, void *ctx, cg_reg *words) {
+  if (mode == CG_MASK_WARP) mask_bits_warp(t, m, n, pred, ctx, words);
+  else mask_bits_frag(t, m, n, pred, ctx, words);
+}
+
+/* Bit `bit` of word w decides element e. */
+static void mask_one(cg_tk *t, cg_rt *r, int e, LLVMValueRef w, int bit, LLVMValueRef fill) {
+  LLVMValueRef on = CG_ICMP(E, LLVMIntNE, CG_AND(E, w, cg_i32(E, (int64_t)1 << bit)), cg_i32(E, 0));
+  cg_rset(E, r->v[e], CG_SEL(E, on, cg_rget(E, r->v[e]), fill));
+}
+
+void cg_rt_mask_apply(cg_tk *t, cg_rt *r, cg_mask_mode mode, const cg_reg *words, LLVMValueRef fill) {
+  int n = r->m / 16 * r->n / 8 * 4;
+  if (mode == CG_MASK_FRAG) {
+    for (int e = 0; e < n; e++) mask_one(t, r, e, cg_rget(E, words[e / 32]), e % 32, fill);
+    return;
+  }
+  /* own[k][w]: word w of owned row k, shifted so bit 8 j' + (e & 1) of it
+  ** is column 32 w + 8 j' + 2 c + (e & 1) */
+  LLVMValueRef own[16][4];
+  for (int k = 0; k < r->m / 8; k++) {
+    LLVMValueRef rowv = CG_ADD(E, t->fr, cg_i32(E, 16 * (k / 2) + 8 * (k % 2)));
+    for (int w = 0; w < r->n / 32; w++)
+      own[k][w] = CG_LSHR(E, shfl_idx(t, cg_rget(E, words[w]), rowv), CG_SHL(E, t->fc, cg_i32(E, 1)));
+  }
+  for (int e = 0; e < n; e++) {
+    int col = e / 4 % (r->n / 8) * 8 + (e & 1);  /* without the lane's 2 c */
+    mask_one(t, r, e, own[rv_index(r, e)][col / 32], col % 32, fill);
   }
 }
 
@@ -210,33 +257,52 @@ static LLVMValueRef gv_valid(cg_tk *t, const cg_gv *g, LLVMValueRef pos) {
   return g->limit ? CG_ICMP(E, LLVMIntSLT, pos, cg_i32(E, g->limit)) : NULL;
 }
 
-/* Pointer to column col of the row holding position pos (a clamped row
-** when the position does not exist, so no address leaves the tensor). */
-static LLVMValueRef gv_row_ptr(cg_tk *t, const cg_gv *g, LLVMValueRef pos, LLVMValueRef valid,
-                               LLVMValueRef col) {
-  LLVMValueRef row = g->row_of ? g->row_of(g->ctx, pos) : pos;
+/* Pointer to column col of token row `row` (row 0 when the position does
+** not exist, so no address leaves the tensor). */
+static LLVMValueRef gv_row_ptr(cg_tk *t, const cg_gv *g, LLVMValueRef row, LLVMValueRef valid, LLVMValueRef col) {
   if (valid) row = CG_SEL(E, valid, row, cg_i32(E, 0));
   LLVMValueRef off = CG_ADD(E, LLVMBuildNSWMul(E->b, CG_SEXT64(E, row), g->stride, ""), CG_SEXT64(E, col));
   return cg_gep(E, E->t_i16, g->base, off);
 }
 
+/* row_of(pos0 + lane + 32 q) for q < n: the lane's share of a remapped
+** tile's rows; shfl_idx hands row k to whoever needs it from lane k % 32
+** of share k / 32. */
+static void lane_rows(cg_tk *t, const cg_gv *g, LLVMValueRef pos0, int n, LLVMValueRef *share) {
+  for (int q = 0; q < n; q++)
+    share[q] = g->row_of(g->ctx, CG_ADD(E, pos0, CG_ADD(E, t->lane, cg_i32(E, 32 * q))));
+}
+
+void cg_gv_frag_rows(cg_tk *t, const cg_gv *g, LLVMValueRef row0, int m, LLVMValueRef *rows) {
+  LLVMValueRef share[4];
+  LLVMValueRef pos0 = CG_ADD(E, g->pos0, row0);
+  if (g->row_of) lane_rows(t, g, pos0, (m + 31) / 32, share);
+  for (int k = 0; k < m / 8; k++) {
+    int off = 16 * (k / 2) + 8 * (k % 2);
+    LLVMValueRef r = CG_ADD(E, t->fr, cg_i32(E, off));
+    rows[k] = g->row_of ? shfl_idx(t, share[off / 32], CG_AND(E, r, cg_i32(E, 31))) : CG_ADD(E, pos0, r);
+  }
+}
+
 void cg_rt_store(cg_tk *t, const cg_rt *r, const cg_gv *dst, LLVMValueRef row0) {
   int nt = r->n / 8;
-  for (int i = 0; i < r->m / 16; i++)
-    for (int h = 0; h < 2; h++) {
-      LLVMValueRef row = CG_ADD(E, row0, CG_ADD(E, t->fr, cg_i32(E, 16 * i + 8 * h)));
-      LLVMValueRef pos = CG_ADD(E, dst->pos0, row), valid = gv_valid(t, dst, pos);
-      cg_if c;
-      if (valid) cg_if_begin(E, &c, valid);
-      LLVMValueRef p = gv_row_ptr(t, dst, pos, NULL, CG_SHL(E, t->fc, cg_i32(E, 1)));
-      for (int j = 0; j < nt; j++) {
-        int e = (i * nt + j) * 4 + 2 * h;
-        LLVMValueRef v = cg_pack2(E, t->dt == CG_FP16, cg_rget(E, r->v[e]), cg_rget(E, r->v[e + 1]));
-        LLVMValueRef st = LLVMBuildStore(E->b, v, cg_gep(E, E->t_i16, p, cg_i32(E, 8 * j)));
-        LLVMSetAlignment(st, 4);
-      }
-      if (valid) cg_if_end(E, &c);
+  LLVMValueRef rows[16];
+  cg_gv_frag_rows(t, dst, row0, r->m, rows);
+  for (int k = 0; k < r->m / 8; k++) {
+    int i = k / 2, h = k % 2;
+    LLVMValueRef pos = CG_ADD(E, dst->pos0, CG_ADD(E, row0, CG_ADD(E, t->fr, cg_i32(E, 16 * i + 8 * h))));
+    LLVMValueRef valid = gv_valid(t, dst, pos);
+    cg_if c;
+    if (valid) cg_if_begin(E, &c, valid);
+    LLVMValueRef p = gv_row_ptr(t, dst, rows[k], NULL, CG_SHL(E, t->fc, cg_i32(E, 1)));
+    for (int j = 0; j < nt; j++) {
+      int e = (i * nt + j) * 4 + 2 * h;
+      LLVMValueRef v = cg_pack2(E, t->dt == CG_FP16, cg_rget(E, r->v[e]), cg_rget(E, r->v[e + 1]));
+      LLVMValueRef st = LLVMBuildStore(E->b, v, cg_gep(E, E->t_i16, p, cg_i32(E, 8 * j)));
+      LLVMSetAlignment(st, 4);
     }
+    if (valid) cg_if_end(E, &c);
+  }
 }
 
 /* =============================================================== sm_80 */
@@ -245,20 +311,26 @@ static void sm80_copy_async(cg_tk *t, const cg_st *dst, const cg_gv *src) {
   int cpr = dst->cols / 8, rpp = t->nthreads / cpr, passes = dst->rows / rpp;
   LLVMValueRef c = CG_UREM(E, t->tid, cg_i32(E, cpr)), rt = CG_UDIV(E, t->tid, cg_i32(E, cpr));
   /* rpp is a multiple of 8, so every row this thread copies has phase rt % 8. */
-  LLVMValueRef sc = CG_XOR(E, c, CG_AND(E, rt, cg_i32(E, 7)));
-  LLVMValueRef sbase = CG_ADD(E, dst->off, CG_ADD(E, CG_MUL(E, rt, cg_i32(E, dst->cols * 2)),
+  int pitch = cg_st_pitch(dst->cols, dst->pad);
+  LLVMValueRef sc = dst->pad ? c : CG_XOR(E, c, CG_AND(E, rt, cg_i32(E, 7)));
+  LLVMValueRef sbase = CG_ADD(E, dst->off, CG_ADD(E, CG_MUL(E, rt, cg_i32(E, pitch)),
                                                   CG_SHL(E, sc, cg_i32(E, 4))));
   LLVMValueRef col = CG_SHL(E, c, cg_i32(E, 3));
   /* Rows in position order walk the tensor by a fixed step: one multiply
   ** per tile instead of one per row. */
-  LLVMValueRef step = NULL, walk = NULL, g;
-  if (!src->row_of) step = CG_MUL(E, src->stride, cg_i64(E, rpp));
+  LLVMValueRef step = NULL, walk = NULL, g, share[8];
+  /* A warp's rows in one pass lie in one aligned group of 32 (rpp divides
+  ** 32 or is 32), so row r is share[p * rpp / 32] of lane r % 32. */
+  if (src->row_of) lane_rows(t, src, src->pos0, (dst->rows + 31) / 32, share);
+  else step = CG_MUL(E, src->stride, cg_i64(E, rpp));
   for (int p = 0; p < passes; p++) {
     LLVMValueRef r = CG_ADD(E, rt, cg_i32(E, p * rpp));
     LLVMValueRef pos = CG_ADD(E, src->pos0, r), valid = gv_valid(t, src, pos);
-    LLVMValueRef s = cg_smem_at(E, CG_ADD(E, sbase, cg_i32(E, p * rpp * dst->cols * 2)));
-    if (!step) g = gv_row_ptr(t, src, pos, valid, col);
-    else {
+    LLVMValueRef s = cg_smem_at(E, CG_ADD(E, sbase, cg_i32(E, p * rpp * pitch)));
+    if (!step) {
+      LLVMValueRef row = shfl_idx(t, share[p * rpp / 32], CG_AND(E, r, cg_i32(E, 31)));
+      g = gv_row_ptr(t, src, row, valid, col);
+    } else {
       g = walk = walk ? cg_gep(E, E->t_i16, walk, step) : gv_row_ptr(t, src, pos, NULL, col);
       if (valid) g = CG_SEL(E, valid, walk, src->base);
     }
@@ -302,7 +374,11 @@ static LLVMValueRef ldm_addr(cg_tk *t, const cg_st *s, int split, int r0, int c0
     lrow = CG_ADD(E, CG_AND(E, l, cg_i32(E, 7)), CG_SHL(E, CG_LSHR(E, l, cg_i32(E, 4)), cg_i32(E, 3)));
     lch = CG_AND(E, CG_LSHR(E, l, cg_i32(E, 3)), cg_i32(E, 1));
   }
-  int rb = s->cols * 2, ch = c0 / 8;
+  int rb = cg_st_pitch(s->cols, s->pad), ch = c0 / 8;
+  if (s->pad) {
+    LLVMValueRef lane = CG_ADD(E, CG_MUL(E, lrow, cg_i32(E, rb)), CG_SHL(E, lch, cg_i32(E, 4)));
+    return CG_ADD(E, CG_ADD(E, s->off, lane), cg_i32(E, r0 * rb + ch * 16));
+  }
   /* Only the low three chunk bits are swizzled: the rest of the column and
   ** the row go into the constant, so a tile needs four lane addresses (one
   ** per low-bit pattern) and every ldmatrix is one of them plus an immediate. */

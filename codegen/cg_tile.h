@@ -46,18 +46,27 @@ LLVMTypeRef cg_tk_elt(const cg_tk *t);   /* bfloat or half */
 
 /* ------------------------------------------------------------ shared tiles */
 /*
-** rows x cols 16-bit elements at byte offset `off` of dynamic shared memory.
-** A row is cols * 2 bytes (cols a multiple of 64), in 16-byte chunks; chunk
-** c of row r lives at chunk c ^ (r % 8), so the eight rows one ldmatrix
-** matrix reads (or one cp.async wave writes) fall in eight bank groups.
+** rows x cols 16-bit elements at byte offset `off` of dynamic shared memory,
+** cols a multiple of 64, rows of 16-byte chunks, in one of two layouts that
+** keep ldmatrix (eight rows at one column) and cp.async free of bank
+** conflicts:
+**   pad == 0   swizzled: rows of cols * 2 bytes, chunk c of row r stored at
+**              chunk c ^ (r % 8). No wasted bytes; a lane needs one address
+**              per low-chunk pattern (four) per tile.
+**   pad == 16  padded: rows of cols * 2 + 16 bytes, chunks in place, so
+**              every fragment of a tile is one lane address plus an
+**              immediate; costs 1/16 (D=128) of the tile in bytes.
 */
 typedef struct cg_st {
   LLVMValueRef off;  /* i32 */
-  int rows, cols;
+  int rows, cols, pad;
 } cg_st;
 
-/* Rows r0 .. r0 + rows of t; r0 (i32) must be a multiple of 8 so the view
-** keeps the swizzle phase. */
+static inline int cg_st_pitch(int cols, int pad) { return cols * 2 + pad; }
+static inline int cg_st_bytes(int rows, int cols, int pad) { return rows * cg_st_pitch(cols, pad); }
+
+/* Rows r0 .. r0 + rows of t; for a swizzled tile r0 (i32) must be a
+** multiple of 8 so the view keeps the swizzle phase. */
 cg_st cg_st_rows(cg_tk *t, const cg_st *s, LLVMValueRef r0, int rows);
 
 /* ------------------------------------------------------------ global views */
@@ -72,6 +81,14 @@ typedef struct cg_gv {
   cg_rowmap row_of;     /* NULL: row = position */
   void *ctx;
 } cg_gv;
+
+/*
+** The token rows of the fragment rows a thread owns in rows row0 .. row0 + m
+** of a view (rows[k] for row 16 (k / 2) + 8 (k % 2) + lane / 4, k < m / 8).
+** A remapped view computes row_of once per lane (lane l: row l, l + 32, ...)
+** and shares the results by shuffles, not once per row per thread.
+*/
+void cg_gv_frag_rows(cg_tk *t, const cg_gv *g, LLVMValueRef row0, int m, LLVMValueRef *rows);
 
 /* ---------------------------------------------------------- register tiles */
 typedef struct cg_rt {  /* m x n f32 accumulator */
@@ -134,18 +151,29 @@ void cg_sync(cg_tk *t);
 void cg_rt_to_a(cg_tk *t, cg_ra *dst, const cg_rt *src);
 
 /* Elements whose predicate is false become `fill`. row and col are the
-** element's coordinates in the warp's tile (i32). */
-typedef LLVMValueRef (*cg_pred)(void *ctx, LLVMValueRef row, LLVMValueRef col);
+** element's coordinates in the warp's tile (i32); ri and ci number the
+** distinct rows (m / 8) and columns (n / 4) a thread owns, so a predicate
+** can compute per-row and per-column parts once. */
+typedef LLVMValueRef (*cg_pred)(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueRef col);
 void cg_rt_mask(cg_tk *t, cg_rt *r, cg_pred pred, void *ctx, LLVMValueRef fill);
 
-/* The same in two halves: the predicate of every element of an m x n tile
-** into bits (bit e % 32 of word e / 32 for element e of the tile's slots;
-** cg_mask_words words), then applied. Evaluating before the tile is live
-** keeps a long predicate's temporaries out of the way of the tile's
-** registers. */
-int cg_mask_words(int m, int n);
-void cg_mask_bits(cg_tk *t, int m, int n, cg_pred pred, void *ctx, cg_reg *words);
-void cg_rt_mask_apply(cg_tk *t, cg_rt *r, const cg_reg *words, LLVMValueRef fill);
+/*
+** The same in two halves: the predicate into bits before the tile is live
+** (a long predicate's temporaries would crowd its registers), then applied.
+** Two ways to lay the bits out:
+**   CG_MASK_FRAG  each thread evaluates its own elements (bit e % 32 of word
+**                 e / 32 for slot e); per-row and per-column parts are
+**                 computed once per thread and live together.
+**   CG_MASK_WARP  lane l evaluates row l % m against every column (word w,
+**                 bit b: column 32 w + b); apply fetches each owned row's
+**                 words by shuffles. One row's and one column's values are
+**                 live at a time: more arithmetic, fewer registers.
+** pred gets ri / ci as in cg_rt_mask (CG_MASK_WARP: ri = 0, ci = column).
+*/
+typedef enum cg_mask_mode { CG_MASK_FRAG, CG_MASK_WARP } cg_mask_mode;
+int cg_mask_words(int m, int n, cg_mask_mode mode);
+void cg_mask_bits(cg_tk *t, int m, int n, cg_mask_mode mode, cg_pred pred, void *ctx, cg_reg *words);
+void cg_rt_mask_apply(cg_tk *t, cg_rt *r, cg_mask_mode mode, const cg_reg *words, LLVMValueRef fill);
 
 /* x = 2^(x * scale - sub[row]) */
 void cg_rt_exp2_rows(cg_tk *t, cg_rt *r, LLVMValueRef scale, const cg_rv *sub);

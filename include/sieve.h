@@ -100,6 +100,10 @@ const char *sieve_pattern_name(const sieve_pattern *p);
 ** equal text, and sieve_pattern_hash() hashes that text. */
 const char *sieve_pattern_ir(const sieve_pattern *p);
 uint64_t sieve_pattern_hash(const sieve_pattern *p);
+/* The shape the pattern runs on for the caller's `in`: grid sizes `in`
+** leaves at 0 come from the script's `geometry`, and text geometry the
+** script declares is its own. Tables, plans and checks all use this. */
+void sieve_pattern_shape(const sieve_pattern *p, const sieve_shape *in, sieve_shape *out);
 
 /* ----------------------------------------------------------- block tables */
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_blocks.h"
 #include "lp.h"
 #include "rt_ctx.h"
 
@@ -107,3 +108,7 @@ void sieve_pattern_free(sieve_pattern *p) {
 const char *sieve_pattern_name(const sieve_pattern *p) { return p ? p->p->name : NULL; }
 const char *sieve_pattern_ir(const sieve_pattern *p) { return p ? p->p->ir_text : NULL; }
 uint64_t sieve_pattern_hash(const sieve_pattern *p) { return p ? p->p->ir_hash : 0; }
+
+void sieve_pattern_shape(const sieve_pattern *p, const sieve_shape *in, sieve_shape *out) {
+  cg_shape_for(p->p, in, out);
+}

@@ -135,6 +135,9 @@ void lp_fill(lua_State *L, cg_pattern *p) {
   p->source = need(L, cg_strdup(p->arena, lp_state_of(L)->chunk));
   p->block_q = (int)get_int(L, t, "block_q");
   p->block_k = (int)get_int(L, t, "block_k");
+  p->frames = (int)get_int(L, t, "frames");
+  p->height = (int)get_int(L, t, "height");
+  p->width = (int)get_int(L, t, "width");
   p->text = (int)get_int(L, t, "text");
   p->text_after = (int)get_int(L, t, "text_after");
   fill_params(L, t, p);

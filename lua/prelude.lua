@@ -624,7 +624,11 @@ function sieve.pattern(t)
   local block = opts(t.block, what .. ": block", {q = true, k = true})
   spec.block_q = block_arg(block.q, what .. ": block.q")
   spec.block_k = block_arg(block.k, what .. ": block.k")
-  local geo = opts(t.geometry, what .. ": geometry", {text = true, text_pos = true})
+  local geo = opts(t.geometry, what .. ": geometry",
+                   {frames = true, height = true, width = true, text = true, text_pos = true})
+  for _, f in ipairs {"frames", "height", "width"} do
+    spec[f] = geo[f] == nil and -1 or int_arg(geo[f], what .. ": geometry." .. f, 1, 1 << 20)
+  end
   spec.text = geo.text == nil and -1 or int_arg(geo.text, what .. ": geometry.text", 0, 1 << 24)
   spec.text_after = -1
   if geo.text_pos == "before" then

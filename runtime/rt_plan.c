@@ -9,6 +9,7 @@
 
 #include "lp.h"
 #include "rt_ctx.h"
+#include "rt_dyn.h"
 #include "rt_module.h"
 #include "rt_sha256.h"
 #include "rt_tunedb.h"
@@ -30,6 +31,10 @@ struct rt_plan {
   size_t dmem_bytes;
   int32_t *pending;        /* rebuilt tables the next run uploads */
   size_t pending_bytes;
+  rt_dyn_tables *gt;       /* step-dependent masks: tables built on the GPU */
+  int gt_pending;          /* the next run builds them first */
+  int borrowed;            /* running on tables lent by rt_plan_use_tables */
+  CUdeviceptr own_tabs, own_head_off;
   /* Parameter values in ABI order, and the pointers cuLaunchKernel reads:
   ** set up once, so a run only stores values. */
   struct {
@@ -157,6 +162,21 @@ static int mask_reads_step(const cg_pattern *pt) {
   uint32_t vars = 0;
   for (int i = 0; i < pt->nclasses; i++) vars |= cg_vars_used(pt->g, pt->classes[i].mask);
   return (vars & (1u << CG_V_STEP | 1u << CG_V_LAYER)) != 0;
+}
+
+/*
+** A mask that follows the step or layer gets its tables from the generated
+** GPU builder (rt_dyn.h) on the run's stream, instead of a host rebuild and
+** an upload per step. The host build at creation stays the source of the
+** plan's density.
+*/
+static sieve_status use_gpu_tables(rt_plan *p, const rt_device *dev, rt_cache *cache, cg_err *e) {
+  sieve_status st = rt_dyn_tables_create(p->spec.pattern, &p->spec.shape, p->spec.arch, dev, cache,
+                                         &p->gt, e);
+  if (st) return st;
+  rt_dyn_tables_ptrs(p->gt, &p->arg.tabs, &p->arg.head_off);
+  p->gt_pending = 1;
+  return SIEVE_OK;
 }
 
 /* ----------------------------------------------------------------- kernel */
@@ -325,6 +345,7 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
     p->stats.load_ms = now_ms() - t1;
     if (!p->stats.from_cache) st = build_kernel(p, cache, key, e);
   }
+  if (!st && p->dynamic && rt_dyn_tables_enabled(p->cu)) st = use_gpu_tables(p, dev, cache, e);
   if (st) {
     rt_plan_free(p, NULL);  /* already failing: its own errors add nothing */
     return st;
@@ -369,7 +390,9 @@ sieve_status rt_plan_prebuild(const rt_plan_spec *s, const rt_device *dev, rt_ca
 
 sieve_status rt_plan_set_step(rt_plan *p, int step, int layer, cg_err *e) {
   if (step == p->arg.step && layer == p->arg.layer) return SIEVE_OK;
-  if (p->dynamic) {
+  if (p->gt) {
+    p->gt_pending = 1;
+  } else if (p->dynamic) {
     host_tables h;
     sieve_status st = build_tables(p, step, layer, &h, e);
     if (!st) st = place_tables(p, &h, e);
@@ -406,6 +429,10 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
     free(p->pending);
     p->pending = NULL;
   }
+  if (p->gt_pending) {
+    if ((st = rt_dyn_tables_build(p->gt, p->arg.step, p->arg.layer, s, e))) return st;
+    p->gt_pending = 0;
+  }
   p->arg.q = q->ptr;
   p->arg.k = k->ptr;
   p->arg.v = v->ptr;
@@ -417,6 +444,53 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
   put_strides(p->arg.stride + 9, o);
   p->arg.scale = scale > 0 ? scale : 1.0f / sqrtf((float)p->spec.shape.head_dim);
   return rt_launch(p->cu, p->fn, &p->dims, s, p->params, e);
+}
+
+/*
+** Heads h0 .. h0 + nh only: the grid covers nh heads and Q, K, V, O, LSE
+** and head_off start at head h0, so the kernel sees head h0 + i as head i.
+** Right for patterns whose mask and layout do not read the head: SVG's
+** plans of one class each, run over the heads profiling gave that class.
+*/
+sieve_status rt_plan_run_heads(rt_plan *p, int h0, int nh, const sieve_tensor *q,
+                               const sieve_tensor *k, const sieve_tensor *v,
+                               const sieve_tensor *o, CUdeviceptr lse, float scale, CUstream s,
+                               cg_err *e) {
+  if (h0 < 0 || nh < 1 || h0 + nh > p->spec.shape.heads)
+    return cg_fail(e, SIEVE_ERR_ARG, "heads %d..%d of %d", h0, h0 + nh, p->spec.shape.heads);
+  sieve_tensor t[4] = {*q, *k, *v, *o};
+  for (int i = 0; i < 4; i++) t[i].ptr += (uint64_t)(2 * (int64_t)h0 * t[i].stride_h);
+  lse += (CUdeviceptr)(4 * (int64_t)h0 * sieve_shape_tokens(&p->spec.shape));
+  CUdeviceptr ho = p->arg.head_off;
+  unsigned gy = p->dims.grid[1];
+  p->arg.head_off += 4 * (CUdeviceptr)h0;
+  p->dims.grid[1] = (unsigned)nh;
+  sieve_status st = rt_plan_run(p, &t[0], &t[1], &t[2], &t[3], lse, scale, s, e);
+  p->arg.head_off = ho;  /* the launch copied its parameters */
+  p->dims.grid[1] = gy;
+  return st;
+}
+
+void rt_plan_tables(const rt_plan *p, CUdeviceptr *tabs, CUdeviceptr *head_off) {
+  *tabs = p->borrowed ? p->own_tabs : p->arg.tabs;
+  *head_off = p->borrowed ? p->own_head_off : p->arg.head_off;
+}
+
+void rt_plan_use_tables(rt_plan *p, CUdeviceptr tabs, CUdeviceptr head_off) {
+  if (tabs && !p->borrowed) {
+    p->own_tabs = p->arg.tabs;
+    p->own_head_off = p->arg.head_off;
+    p->borrowed = 1;
+  }
+  if (!tabs && p->borrowed) {
+    tabs = p->own_tabs;
+    head_off = p->own_head_off;
+    p->borrowed = 0;
+  }
+  if (tabs) {
+    p->arg.tabs = tabs;
+    p->arg.head_off = head_off;
+  }
 }
 
 /* ------------------------------------------------------------------ free */
@@ -432,6 +506,8 @@ sieve_status rt_plan_free(rt_plan *p, cg_err *e) {
     st = RT_CU(cu, e, cuCtxGetCurrent, &prev);
     int switched = !st && prev != p->ctx;
     if (switched) st = RT_CU(cu, e, cuCtxSetCurrent, p->ctx);
+    rt_dyn_tables_free(p->gt);
+    p->gt = NULL;
     if (!st) {
       sieve_status a = rt_module_unload(cu, p->mod, e);
       sieve_status b = p->dmem ? RT_CU(cu, a ? NULL : e, cuMemFree, p->dmem) : SIEVE_OK;

@@ -10,8 +10,10 @@
 ** was current when it was made.
 **
 ** Patterns with a dynamic selection (search, profile) run on every block
-** their mask allows until the search kernels exist: exact attention over
-** the allowed set.
+** their mask allows; rt_dyn.h drives them across steps. Masks that read the
+** step or layer have their tables rebuilt on the GPU by a generated kernel
+** (SIEVE_TABLES=cpu: on the host); the density stays the one of the step
+** the plan was made for.
 */
 #ifndef RT_PLAN_H
 #define RT_PLAN_H
@@ -71,6 +73,22 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
 */
 sieve_status rt_plan_prebuild(const rt_plan_spec *s, const rt_device *dev, rt_cache *cache,
                               rt_plan_stats *stats, cg_err *e);
+
+/*
+** rt_plan_run over heads h0 .. h0 + nh only (the kernel sees head h0 + i as
+** head i: for patterns whose mask and layout do not read the head).
+*/
+sieve_status rt_plan_run_heads(rt_plan *p, int h0, int nh, const sieve_tensor *q,
+                               const sieve_tensor *k, const sieve_tensor *v,
+                               const sieve_tensor *o, CUdeviceptr lse, float scale, CUstream s,
+                               cg_err *e);
+
+/* The plan's own device tables: packed (cg_tables_pack's format) and
+** head_off[H]. Step-dependent masks have them built on the GPU (rt_dyn.h). */
+void rt_plan_tables(const rt_plan *p, CUdeviceptr *tabs, CUdeviceptr *head_off);
+/* Runs from now on read other tables of the same format (AdaSpa's
+** selection); tabs 0 goes back to the plan's own. */
+void rt_plan_use_tables(rt_plan *p, CUdeviceptr tabs, CUdeviceptr head_off);
 
 /* Unloads the module and frees device memory (in the plan's context). */
 sieve_status rt_plan_free(rt_plan *p, cg_err *e);

@@ -97,8 +97,8 @@ static void measure_one(sweep *w, rt_tune_cand *c) {
     c->state = e.status == SIEVE_ERR_CODEGEN ? RT_TUNE_BUILD_FAILED : RT_TUNE_RUN_FAILED;
     one_line(c->note, sizeof c->note, "plan: ", e.msg);
   } else {
-    const rt_plan_stats *ps_ = rt_plan_stats_of(p);
-    if (!ps_->from_cache) c->build_ms = ps_->codegen_ms + ps_->link_ms;
+    const rt_plan_stats *stats = rt_plan_stats_of(p);
+    if (!stats->from_cache) c->build_ms = stats->codegen_ms + stats->link_ms;
     judge(w, c, p);
     rt_plan_free(p, NULL);  /* a leak of one module is no reason to stop */
   }

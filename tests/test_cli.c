@@ -183,8 +183,8 @@ static void bad_shapes(void **st) {
   expect_usage("unknown shape 'nope'");
   assert_non_null(strstr(res.err, "hunyuan-720p"));
   assert_non_null(strstr(res.err, "wan-1.3b-480p"));
-  RUN("show", "dense");
-  expect_usage("no shape");
+  RUN("show", "dense");  /* no shape, and the pattern declares no grid */
+  expect_usage("give a shape, or declare the pattern's geometry");
   RUN("show", "dense", "--frames", "4", "--width", "4");
   expect_usage("--height missing");
   /* 2^31 tokens and more do not fit sieve's 32-bit indexing. */
@@ -466,7 +466,7 @@ static void cache_commands(void **st) {
   RUN("cache", "list");
   expect_ok();
   assert_non_null(strstr(res.out, "attention-forward"));
-  assert_non_null(strstr(res.out, "pattern 0123456789ab "));
+  assert_non_null(strstr(res.out, "ir-sha256 0123456789ab "));
   assert_non_null(strstr(res.out, "block_m=64 block_n=32"));
   RUN("cache", "list", "--long");
   expect_ok();

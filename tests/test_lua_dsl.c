@@ -331,6 +331,27 @@ static void declarations(void **st) {
   sieve_pattern_free(sp);
 }
 
+/* A pattern's own grid fills what the caller's shape leaves at 0; its text
+** geometry wins over the shape's. */
+static void geometry(void **st) {
+  sieve_pattern *sp = lt_load_ok(
+      "return sieve.pattern{ name = 'g', mask = sieve.dense(),\n"
+      "  geometry = {frames = 5, height = 6, width = 7, text = 3, text_pos = 'after'} }", NULL);
+  sieve_shape in = {.batch = 1, .heads = 2, .head_dim = 64, .frames = 9, .text = 50}, out;
+  sieve_pattern_shape(sp, &in, &out);
+  assert_int_equal(out.frames, 9);
+  assert_int_equal(out.height, 6);
+  assert_int_equal(out.width, 7);
+  assert_int_equal(out.text, 3);
+  assert_int_equal(out.text_after, 1);
+  assert_int_equal(out.heads, 2);
+  sieve_pattern_free(sp);
+  lt_load_fails("return sieve.pattern{ name = 'g', mask = sieve.dense(), geometry = {frames = 0} }",
+                NULL, SIEVE_ERR_SCRIPT, "geometry.frames");
+  lt_load_fails("return sieve.pattern{ name = 'g', mask = sieve.dense(), geometry = {depth = 2} }",
+                NULL, SIEVE_ERR_SCRIPT, "depth");
+}
+
 static void expressions_print(void **st) {
   sieve_pattern *p = lt_load_ok(
       "assert(tostring(sieve.q.t) == 'sieve.expr(int q.t)')\n"
@@ -356,6 +377,7 @@ int main(void) {
     cmocka_unit_test(head_classes),
     cmocka_unit_test(params),
     cmocka_unit_test(declarations),
+    cmocka_unit_test(geometry),
     cmocka_unit_test(expressions_print),
   };
   return cmocka_run_group_tests(t, NULL, NULL);

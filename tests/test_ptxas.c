@@ -86,27 +86,28 @@ static void check(const char *pat, cg_pattern *p, const sieve_shape *sh, cg_dtyp
   cg_attn_spec s = {p, *sh, dt, arch, {0, 0, 0, 0}};
   s.cfg = cfg ? *cfg : cg_attn_default_config(&s);
   char what[256];
-  snprintf(what, sizeof what, "%-14s d%-3d %s %-6s m%dn%dw%ds%d%s", pat, sh->head_dim, dt == CG_FP16 ? "fp16" : "bf16",
-           cg_arch_name(arch), s.cfg.block_m, s.cfg.block_n, s.cfg.warps, s.cfg.stages, cfg ? "" : " (default)");
+  snprintf(what, sizeof what, "%-14s d%-3d %s %-6s S=%-6lld m%dn%dw%ds%d%s", pat, sh->head_dim,
+           dt == CG_FP16 ? "fp16" : "bf16", cg_arch_name(arch), (long long)sieve_shape_tokens(sh), s.cfg.block_m,
+           s.cfg.block_n, s.cfg.warps, s.cfg.stages, cfg ? "" : " (default)");
   cg_err e = {0};
   if (cfg && cg_attn_check(&s, &e)) {
-    printf("  %-60s skipped: %s\n", what, e.msg);
+    printf("  %-68s skipped: %s\n", what, e.msg);
     return;
   }
   char *ptx = NULL, *name = NULL;
   kernels++;
   if (cg_attn_build(&s, &ptx, &name, NULL, &e)) {
-    printf("FAIL %-60s generator: %s\n", what, e.msg);
+    printf("FAIL %-68s generator: %s\n", what, e.msg);
     failures++;
     return;
   }
   result r = assemble(ptx, arch);
   int spills = r.spill_st > 0 || r.spill_ld > 0;
   if (!r.ok || (must_not_spill && spills)) {
-    printf("FAIL %-60s %s\n%s\n", what, r.ok ? "spills on a default config" : "ptxas failed", r.log);
+    printf("FAIL %-68s %s\n%s\n", what, r.ok ? "spills on a default config" : "ptxas failed", r.log);
     failures++;
   } else {
-    printf("  ok %-60s %3d registers, spill %d/%d bytes\n", what, r.regs, r.spill_st, r.spill_ld);
+    printf("  ok %-68s %3d registers, spill %d/%d bytes\n", what, r.regs, r.spill_st, r.spill_ld);
   }
   free(ptx);
   free(name);
@@ -159,6 +160,13 @@ int main(void) {
         sh.head_dim = d;
         check(pat, p, &sh, a ? CG_FP16 : CG_BF16, a ? CG_SM90A : CG_SM80, NULL, 1);
       }
+    /* Register pressure moves with the shape's constants: the defaults at
+    ** a real model's shape too. */
+    for (int a = 0; a < 2; a++) {
+      sieve_shape real;
+      sieve_shape_preset(a ? "cogvideox-1.5" : "wan-1.3b-480p", &real);
+      check(pat, p, &real, CG_BF16, a ? CG_SM90A : CG_SM80, NULL, 1);
+    }
     /* The config grid on the patterns that exercise the most code: every
     ** config for both targets would take minutes. */
     if (!strcmp(pat, "dense") || !strcmp(pat, "frame_window") || !strcmp(pat, "svg"))

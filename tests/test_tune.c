@@ -55,6 +55,15 @@ static char *pattern_source(const char *name) {
   return s;
 }
 
+/* A shipped pattern, loaded from its text. */
+static cg_pattern *load_named(const char *name, sieve_pattern **keep) {
+  char *src = pattern_source(name), chunk[128];
+  snprintf(chunk, sizeof chunk, "%s.lua", name);
+  cg_pattern *p = load_src(chunk, src, NULL, keep);
+  free(src);
+  return p;
+}
+
 static void fresh_dir(const char *name, char *out, size_t n) {
   snprintf(out, n, "%s/%s", tmp, name);
   char cmd[600];
@@ -106,7 +115,7 @@ static const char *small_blocks =
 
 static void enumeration_prunes_before_compiling(void **st) {
   sieve_pattern *sp;
-  cg_pattern *p = load_src("dense.lua", pattern_source("dense"), NULL, &sp);
+  cg_pattern *p = load_named("dense", &sp);
   cg_attn_spec s = {p, {.batch = 1, .heads = 2, .head_dim = 128, .frames = 2, .height = 8, .width = 16},
                     CG_BF16, CG_SM80, {0}};
   rt_tune_space all;
@@ -165,7 +174,7 @@ static void enumeration_prunes_before_compiling(void **st) {
 static void lines_round_trip(void **st) {
   char key[512], line[1024], back[512];
   sieve_pattern *sp;
-  cg_pattern *p = load_src("dense.lua", pattern_source("dense"), NULL, &sp);
+  cg_pattern *p = load_named("dense", &sp);
   sieve_shape s = {.batch = 3, .heads = 24, .head_dim = 128, .frames = 33, .height = 45, .width = 80};
   rt_tunedb_key(p, &s, CG_BF16, CG_SM80, "NVIDIA H100 80GB HBM3", key, sizeof key);
   assert_non_null(strstr(key, " H24.D128.T33.Y45.X80.text0 bf16 sm_80 NVIDIA_H100_80GB_HBM3"));
@@ -325,7 +334,7 @@ static void plans_use_the_tuned_config(void **st) {
   sieve_ctx *ctx;
   sieve_pattern *sp;
   sieve_plan *plan;
-  cg_pattern *p = load_src("dense.lua", pattern_source("dense"), NULL, &sp);
+  cg_pattern *p = load_named("dense", &sp);
   sieve_shape s = {.batch = 1, .heads = 2, .head_dim = 64, .frames = 2, .height = 4, .width = 8};
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
   assert_int_equal(sieve_cache_set_dir(ctx, dir), SIEVE_OK);

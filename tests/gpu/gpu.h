@@ -35,5 +35,9 @@ typedef struct gpu_case {
 } gpu_case;
 
 void gpu_attention_case(gpu_env *env, const gpu_case *c);
+/* rt_bench on a preset shape: sane times and TFLOP/s. */
+void gpu_bench_case(gpu_env *env, const char *pattern, const char *shape_name);
+/* A small rt_tune sweep in a private cache: a winner, stored, used by the next plan. */
+void gpu_tune_case(gpu_env *env);
 
 #endif

@@ -3,7 +3,9 @@
 ** tokens (all rows checked) and on a ragged medium shape with BSHD strides
 ** and the other dtype and head dim (sampled rows); a config sweep; real
 ** model shapes with sampled rows; step/layer-dependent patterns away from
-** step 0. Seed: SIEVE_SEED, else the clock (printed, to reproduce).
+** step 0; then timing (rt_bench) and a small tuning sweep (rt_tune). Seed:
+** SIEVE_SEED, else the clock (printed, to reproduce). An argument picks
+** groups: shipped,configs,models,bench,tune (default: all).
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <time.h>
 
 #include "gpu.h"
+#include "gpu_dyn.h"
 
 static const char *patterns[] = {"dense", "causal", "token_window", "frame_window",
                                  "lvsa", "svg", "sta", "adaspa"};
@@ -87,10 +90,16 @@ int main(int argc, char **argv) {
   sieve_device_query(env.ctx, 0, &di);
   printf("device %s (sm_%d%d), seed %llu\n", di.name, di.sm_major, di.sm_minor,
          (unsigned long long)env.seed);
-  const char *only = argc > 1 ? argv[1] : "shipped,configs,models";
+  const char *only = argc > 1 ? argv[1] : "shipped,configs,models,bench,tune";
   if (strstr(only, "shipped")) shipped(&env);
   if (strstr(only, "configs")) configs(&env);
   if (strstr(only, "models")) models(&env);
+  if (strstr(only, "bench")) {
+    gpu_bench_case(&env, "dense", "wan-1.3b-480p");
+    gpu_bench_case(&env, "frame_window", "wan-1.3b-480p");
+  }
+  if (strstr(only, "tune")) gpu_tune_case(&env);
+  if (strstr(only, "dyn")) gpu_dyn(&env);
   printf("%d passed, %d failed\n", env.passed, env.failed);
   sieve_close(env.ctx);
   return env.failed ? 1 : 0;

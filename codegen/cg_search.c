@@ -1,0 +1,348 @@
+/*
+** The block-mass kernel of the LSE-cached search, in tile operations.
+**
+** A CTA owns one pattern query block (block_q rows) of one (batch, head);
+** warp w owns rows w * rw .. w * rw + rw. For every kernel key block of the
+** row's allowed entries:
+**
+**   S = Q K^T                  Q stays in shared memory, K double-buffered
+**   S = -inf where masked      partial blocks and the ragged last block
+**   P = 2^(S * c - L)          c = scale * log2(e), L = LSE * log2(e) per row
+**   acc += sum of P            this thread's share
+**
+** and when the entry's last kernel block is done the CTA's shares are
+** summed and written as the entry's mass. A row that saw no key in the
+** attention pass (LSE = -inf) and a row past the sequence contribute 0.
+*/
+#include "cg_search.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "cg_lower.h"
+#include "cg_tablegen.h"
+#include "cg_tile_ext.h"
+
+#define LOG2E 1.4426950408889634
+#define WARPS 4
+#define BN 64
+
+enum {
+  P_Q, P_K, P_LSE, P_QSB, P_QSH, P_QSS, P_KSB, P_KSH, P_KSS,
+  P_TABS, P_HEAD_OFF, P_MASS, P_STEP, P_LAYER, P_SCALE, NP
+};
+
+typedef struct srch {
+  const cg_search_spec *spec;
+  sieve_shape sh;
+  int d, bm, rw, sub, nq;
+  int64_t seq, q_limit, k_limit;
+  cg_em em;
+  cg_tk tk;
+  cg_lower *mask, *qidx, *kidx;  /* NULL: dense mask, identity layouts */
+  LLVMValueRef prm[NP];
+  LLVMValueRef batch, head, q0, row0, c;
+  LLVMValueRef qs, ks;           /* the (batch, head) slices */
+  LLVMValueRef tab, start, nblk, nfull, out;
+  cg_st sq;
+  cg_rt s;
+  cg_rv lrow;                 /* LSE * log2(e) of each owned row */
+  cg_reg acc;
+  int q_bytes, k_bytes, red_off;
+} srch;
+
+#define EM (&a->em)
+#define TK (&a->tk)
+
+/* ------------------------------------------------------------ sizes */
+
+static int block_rows(const cg_search_spec *s) { return s->pattern->block_q > 0 ? s->pattern->block_q : 128; }
+static int block_keys(const cg_search_spec *s) { return s->pattern->block_k > 0 ? s->pattern->block_k : 128; }
+
+sieve_status cg_search_check(const cg_search_spec *s, cg_err *e) {
+  if (!s->pattern) return cg_fail(e, SIEVE_ERR_ARG, "search: no pattern");
+  sieve_status st = cg_shape_check(&s->shape, e);
+  if (st) return st;
+  int bq = block_rows(s), bk = block_keys(s);
+  if (bq != 64 && bq != 128)
+    return cg_fail(e, SIEVE_ERR_UNSUPPORTED, "search: query blocks of %d rows (64 or 128 are supported)", bq);
+  if (bk % BN) return cg_fail(e, SIEVE_ERR_UNSUPPORTED, "search: key blocks of %d (a multiple of %d)", bk, BN);
+  if (s->shape.head_dim != 64 && s->shape.head_dim != 128)
+    return cg_fail(e, SIEVE_ERR_UNSUPPORTED, "search: head_dim %d (64 or 128)", s->shape.head_dim);
+  if (s->cap < 1 || s->cap > INT32_MAX) return cg_fail(e, SIEVE_ERR_ARG, "search: %lld mass entries", (long long)s->cap);
+  return SIEVE_OK;
+}
+
+size_t cg_search_mass_smem(const cg_search_spec *s) {
+  size_t d = (size_t)s->shape.head_dim;
+  return (size_t)block_rows(s) * d * 2 + 2 * BN * d * 2 + 4 * WARPS;
+}
+
+static int64_t nblocks(const cg_search_spec *s, int bsz) {
+  sieve_shape sh;
+  cg_shape_for(s->pattern, &s->shape, &sh);
+  return (sieve_shape_tokens(&sh) + bsz - 1) / bsz;
+}
+
+size_t cg_search_select_smem(const cg_search_spec *s) { return 4 * (size_t)nblocks(s, block_keys(s)) + 4 * WARPS; }
+
+int64_t cg_search_table_ints(const cg_search_spec *s) {
+  int64_t nq = nblocks(s, block_rows(s)), nk = nblocks(s, block_keys(s));
+  return 2 * nq + 1 + nq * nk;
+}
+
+/* ------------------------------------------------------------ pieces */
+
+static LLVMValueRef P(srch *a, int i) { return a->prm[i]; }
+
+static LLVMValueRef lower_at(srch *a, cg_lower *l, cg_var v, LLVMValueRef pos) {
+  LLVMValueRef vars[CG_NVARS] = {0};
+  vars[v] = pos;
+  vars[CG_V_HEAD] = a->head;
+  vars[CG_V_STEP] = P(a, P_STEP);
+  vars[CG_V_LAYER] = P(a, P_LAYER);
+  return cg_lower_emit(l, EM, vars);
+}
+
+static LLVMValueRef row_q(void *ctx, LLVMValueRef pos) { srch *a = ctx; return lower_at(a, a->qidx, CG_V_QPOS, pos); }
+static LLVMValueRef row_k(void *ctx, LLVMValueRef pos) { srch *a = ctx; return lower_at(a, a->kidx, CG_V_KPOS, pos); }
+
+static LLVMValueRef slice(srch *a, int p_t, int p_sb) {
+  LLVMValueRef off = CG_ADD(EM, CG_MUL(EM, CG_ZEXT64(EM, a->batch), P(a, p_sb)),
+                            CG_MUL(EM, CG_ZEXT64(EM, a->head), P(a, p_sb + 1)));
+  return cg_gep(EM, EM->t_i16, P(a, p_t), off);
+}
+
+static LLVMValueRef tab_at(srch *a, LLVMValueRef i) { return cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, a->tab, i)); }
+
+/* Kernel key block of iteration j (j < nblk). */
+static LLVMValueRef key_block(srch *a, LLVMValueRef j) {
+  LLVMValueRef ent = CG_ADD(EM, a->start, CG_UDIV(EM, j, cg_i32(EM, a->sub)));
+  LLVMValueRef t = tab_at(a, CG_ADD(EM, ent, cg_i32(EM, 2 * a->nq + 1)));
+  return CG_ADD(EM, CG_MUL(EM, t, cg_i32(EM, a->sub)), CG_UREM(EM, j, cg_i32(EM, a->sub)));
+}
+
+static cg_st k_tile(srch *a, LLVMValueRef j) {
+  LLVMValueRef st = CG_AND(EM, j, cg_i32(EM, 1));
+  return (cg_st){.off = CG_ADD(EM, cg_i32(EM, a->q_bytes), CG_MUL(EM, st, cg_i32(EM, a->k_bytes))), .rows = BN, .cols = a->d};
+}
+
+static void issue_k(srch *a, LLVMValueRef j) {
+  cg_st dst = k_tile(a, j);
+  cg_gv src = {a->ks, P(a, P_KSS), CG_MUL(EM, key_block(a, j), cg_i32(EM, BN)), a->k_limit, NULL, a};
+  if (a->kidx) src.row_of = row_k;
+  cg_copy_async(TK, &dst, &src);
+}
+
+/* ------------------------------------------------------------- masking */
+
+typedef struct mctx {
+  srch *a;
+  LLVMValueRef k0, partial;
+} mctx;
+
+static LLVMValueRef keep(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueRef col) {
+  mctx *m = ctx;
+  srch *a = m->a;
+  LLVMValueRef kpos = CG_ADD(EM, m->k0, col), r = NULL;
+  if (a->mask) {
+    LLVMValueRef vars[CG_NVARS] = {0};
+    vars[CG_V_QPOS] = CG_ADD(EM, a->row0, row);
+    vars[CG_V_KPOS] = kpos;
+    vars[CG_V_HEAD] = a->head;
+    vars[CG_V_STEP] = P(a, P_STEP);
+    vars[CG_V_LAYER] = P(a, P_LAYER);
+    r = CG_OR(EM, CG_XOR(EM, m->partial, cg_true(EM)), cg_lower_emit(a->mask, EM, vars));
+  }
+  if (a->k_limit) {
+    LLVMValueRef in = CG_ICMP(EM, LLVMIntSLT, kpos, cg_i32(EM, a->seq));
+    r = r ? CG_AND(EM, r, in) : in;
+  }
+  return r;
+}
+
+static void mask(srch *a, LLVMValueRef j, LLVMValueRef kb) {
+  if (!a->mask && !a->k_limit) return;
+  LLVMValueRef k0 = CG_MUL(EM, kb, cg_i32(EM, BN)), need = NULL;
+  mctx m = {a, k0, NULL};
+  if (a->mask) need = m.partial = CG_ICMP(EM, LLVMIntSGE, CG_UDIV(EM, j, cg_i32(EM, a->sub)), a->nfull);
+  if (a->k_limit) {
+    LLVMValueRef past = CG_ICMP(EM, LLVMIntSGT, CG_ADD(EM, k0, cg_i32(EM, BN)), cg_i32(EM, a->seq));
+    need = need ? CG_OR(EM, need, past) : past;
+  }
+  cg_if c;
+  cg_if_begin(EM, &c, need);
+  cg_rt_mask(TK, &a->s, keep, &m, cg_fneg_inf(EM));
+  cg_if_end(EM, &c);
+}
+
+/* ------------------------------------------------------------- phases */
+
+/* L = LSE * log2(e) of each row this thread owns; +inf (P = 0) for rows
+** past the sequence and rows with no key. */
+static void load_lse(srch *a) {
+  LLVMValueRef bh = CG_ADD(EM, CG_MUL(EM, a->batch, cg_i32(EM, a->sh.heads)), a->head);
+  LLVMValueRef base = cg_gep(EM, EM->t_f32, P(a, P_LSE), CG_MUL(EM, CG_ZEXT64(EM, bh), cg_i64(EM, a->seq)));
+  LLVMValueRef inf = cg_f32(EM, INFINITY);
+  for (int i = 0; i < a->rw / 8; i++) {
+    LLVMValueRef pos = CG_ADD(EM, a->row0, CG_ADD(EM, TK->fr, cg_i32(EM, 16 * (i / 2) + 8 * (i % 2))));
+    LLVMValueRef in = CG_ICMP(EM, LLVMIntSLT, pos, cg_i32(EM, a->seq));
+    LLVMValueRef safe = CG_SEL(EM, in, pos, cg_i32(EM, 0));
+    LLVMValueRef row = a->qidx ? row_q(a, safe) : safe;
+    LLVMValueRef l = cg_load(EM, EM->t_f32, cg_gep(EM, EM->t_f32, base, CG_ZEXT64(EM, row)));
+    LLVMValueRef live = CG_AND(EM, in, CG_FCMP(EM, LLVMRealOGT, l, cg_fneg_inf(EM)));
+    cg_rv_set(TK, &a->lrow, i, CG_SEL(EM, live, CG_FMUL(EM, l, cg_f32(EM, LOG2E)), inf));
+  }
+}
+
+static void setup(srch *a) {
+  a->batch = cg_sreg_read(EM, CG_CTAID_Z);
+  a->head = cg_sreg_read(EM, CG_CTAID_Y);
+  LLVMValueRef qblk = cg_sreg_read(EM, CG_CTAID_X);
+  a->q0 = CG_MUL(EM, qblk, cg_i32(EM, a->bm));
+  a->row0 = CG_ADD(EM, a->q0, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)));
+  a->c = CG_FMUL(EM, P(a, P_SCALE), cg_f32(EM, LOG2E));
+  a->qs = slice(a, P_Q, P_QSB);
+  a->ks = slice(a, P_K, P_KSB);
+  LLVMValueRef hoff = cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, P(a, P_HEAD_OFF), a->head));
+  a->tab = cg_gep(EM, EM->t_i32, P(a, P_TABS), hoff);
+  a->start = tab_at(a, qblk);
+  LLVMValueRef end = tab_at(a, CG_ADD(EM, qblk, cg_i32(EM, 1)));
+  a->nfull = tab_at(a, CG_ADD(EM, qblk, cg_i32(EM, a->nq + 1)));
+  a->nblk = CG_MUL(EM, CG_SUB(EM, end, a->start), cg_i32(EM, a->sub));
+  LLVMValueRef bh = CG_ADD(EM, CG_MUL(EM, a->batch, cg_i32(EM, a->sh.heads)), a->head);
+  a->out = cg_gep(EM, EM->t_f32, P(a, P_MASS), CG_MUL(EM, CG_ZEXT64(EM, bh), cg_i64(EM, a->spec->cap)));
+  a->sq = (cg_st){.off = cg_i32(EM, 0), .rows = a->bm, .cols = a->d};
+  cg_rt_init(TK, &a->s, a->rw, BN, NULL);
+  cg_rv_init(TK, &a->lrow, a->rw, NULL);
+  a->acc = cg_reg_new(EM, EM->t_f32, cg_f32(EM, 0));
+  load_lse(a);
+}
+
+/* The CTA's shares summed: the mass of the entry kernel block j ends. */
+static void flush(srch *a, LLVMValueRef j) {
+  cg_if last;
+  LLVMValueRef r = CG_UREM(EM, CG_ADD(EM, j, cg_i32(EM, 1)), cg_i32(EM, a->sub));
+  cg_if_begin(EM, &last, CG_ICMP(EM, LLVMIntEQ, r, cg_i32(EM, 0)));
+  LLVMValueRef tot = cg_block_sum_f32(TK, cg_rget(EM, a->acc), a->red_off);
+  cg_if lead;
+  cg_if_begin(EM, &lead, CG_ICMP(EM, LLVMIntEQ, TK->tid, cg_i32(EM, 0)));
+  LLVMValueRef ent = CG_ADD(EM, a->start, CG_UDIV(EM, j, cg_i32(EM, a->sub)));
+  cg_store(EM, tot, cg_gep(EM, EM->t_f32, a->out, CG_ZEXT64(EM, ent)));
+  cg_if_end(EM, &lead);
+  cg_rset(EM, a->acc, cg_f32(EM, 0));
+  cg_if_end(EM, &last);
+}
+
+/* Copy groups in flight at the top of iteration j: K_j only (and Q at j = 0). */
+static void step(srch *a, LLVMValueRef j) {
+  cg_copy_wait(TK, 0);
+  cg_sync(TK);  /* K_j visible to all; the other stage is free */
+  LLVMValueRef next = CG_ADD(EM, j, cg_i32(EM, 1));
+  cg_if more;
+  cg_if_begin(EM, &more, CG_ICMP(EM, LLVMIntSLT, next, a->nblk));
+  issue_k(a, next);
+  cg_if_end(EM, &more);
+  cg_copy_commit(TK);
+  cg_st k = k_tile(a, j);
+  cg_st mine = cg_st_rows(TK, &a->sq, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)), a->rw);
+  cg_rt_fill(TK, &a->s, cg_f32(EM, 0));
+  cg_mma_abt(TK, &a->s, NULL, &mine, &k);
+  mask(a, j, key_block(a, j));
+  cg_rt_exp2_rows(TK, &a->s, a->c, &a->lrow);
+  cg_rset(EM, a->acc, CG_FADD(EM, cg_rget(EM, a->acc), cg_rt_sum_part(TK, &a->s)));
+  flush(a, j);
+}
+
+static void kernel(srch *a) {
+  setup(a);
+  cg_gv q = {a->qs, P(a, P_QSS), a->q0, a->q_limit, a->qidx ? row_q : NULL, a};
+  cg_copy_async(TK, &a->sq, &q);
+  cg_if any;
+  cg_if_begin(EM, &any, CG_ICMP(EM, LLVMIntSGT, a->nblk, cg_i32(EM, 0)));
+  issue_k(a, cg_i32(EM, 0));
+  cg_if_end(EM, &any);
+  cg_copy_commit(TK);
+  cg_for loop;
+  LLVMValueRef j = cg_for_begin(EM, &loop, cg_i32(EM, 0), a->nblk);
+  step(a, j);
+  cg_for_end(EM, &loop);
+  cg_copy_wait(TK, 0);
+  LLVMBuildRetVoid(EM->b);
+}
+
+/* ------------------------------------------------------------ building */
+
+static sieve_status prepare_exprs(srch *a, cg_err *e) {
+  cg_pattern *p = a->spec->pattern;
+  cg_ref mask, qidx, kidx;
+  sieve_status st = cg_kernel_exprs(p, &a->sh, &mask, &qidx, &kidx, e);
+  if (st) return st;
+  cg_range r[CG_NVARS];
+  for (int i = 0; i < CG_NVARS; i++) r[i] = cg_range_none();
+  int bk = block_keys(a->spec);
+  r[CG_V_QPOS] = (cg_range){0, (a->seq + a->bm - 1) / a->bm * a->bm - 1};
+  r[CG_V_KPOS] = (cg_range){0, (a->seq + bk - 1) / bk * bk - 1};
+  r[CG_V_HEAD] = (cg_range){0, a->sh.heads - 1};
+  r[CG_V_STEP] = r[CG_V_LAYER] = (cg_range){0, INT32_MAX};
+  int64_t v;
+  const cg_node *nq = cg_node_at(p->g, qidx), *nk = cg_node_at(p->g, kidx);
+  if (!(cg_is_const(p->g, mask, &v) && v) && !(a->mask = cg_lower_new(p->g, mask, r, e))) return e->status;
+  if (!(nq->op == CG_VAR && nq->imm == CG_V_QPOS) && !(a->qidx = cg_lower_new(p->g, qidx, r, e))) return e->status;
+  if (!(nk->op == CG_VAR && nk->imm == CG_V_KPOS) && !(a->kidx = cg_lower_new(p->g, kidx, r, e))) return e->status;
+  return SIEVE_OK;
+}
+
+static sieve_status mass_kernel(srch *a, cg_err *e) {
+  static const char *names[NP] = {"q", "k", "lse", "q_sb", "q_sh", "q_ss", "k_sb", "k_sh", "k_ss",
+                                  "tabs", "head_off", "mass", "step", "layer", "scale"};
+  LLVMTypeRef t[NP];
+  for (int i = 0; i < NP; i++) t[i] = EM->t_i64;
+  t[P_Q] = t[P_K] = t[P_LSE] = t[P_TABS] = t[P_HEAD_OFF] = t[P_MASS] = EM->t_gptr;
+  t[P_STEP] = t[P_LAYER] = EM->t_i32;
+  t[P_SCALE] = EM->t_f32;
+  LLVMValueRef fn = cg_em_kernel(EM, "sieve_search_mass", t, names, NP, 32 * WARPS, 0);
+  for (int i = 0; i < NP; i++) a->prm[i] = LLVMGetParam(fn, (unsigned)i);
+  sieve_status st = cg_tk_init(TK, EM, a->spec->arch, a->spec->dtype, 32 * WARPS);
+  if (!st) st = prepare_exprs(a, e);
+  if (!st) kernel(a);
+  cg_tk_dispose(TK);
+  return st;
+}
+
+sieve_status cg_search_build(const cg_search_spec *s, char **ptx, cg_err *e) {
+  *ptx = NULL;
+  sieve_status st = cg_search_check(s, e);
+  if (st) return st;
+  srch A = {0}, *a = &A;
+  a->spec = s;
+  cg_shape_for(s->pattern, &s->shape, &a->sh);
+  a->d = a->sh.head_dim;
+  a->bm = block_rows(s);
+  a->rw = a->bm / WARPS;
+  a->sub = block_keys(s) / BN;
+  a->seq = sieve_shape_tokens(&a->sh);
+  a->nq = (int)nblocks(s, a->bm);
+  int nk = (int)nblocks(s, block_keys(s));
+  a->q_limit = a->seq % a->bm ? a->seq : 0;
+  a->k_limit = a->seq % block_keys(s) ? a->seq : 0;
+  a->q_bytes = a->bm * a->d * 2;
+  a->k_bytes = BN * a->d * 2;
+  a->red_off = a->q_bytes + 2 * a->k_bytes;
+  if (cg_em_init(EM, "sieve_search")) {
+    cg_em_dispose(EM);
+    return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory starting a kernel");
+  }
+  st = mass_kernel(a, e);
+  if (!st) {
+    cg_search_select_kernel(EM, a->nq, nk, a->sh.heads, s->cap);
+    cg_tpack_kernels(EM, s->arch, a->nq, nk, cg_search_table_ints(s));
+  }
+  if (!st && EM->bad) st = cg_fail(e, EM->err.status, "%s", EM->err.msg);
+  if (!st) st = cg_emit_ptx(EM->mod, s->arch, ptx, e);
+  cg_lower_free(a->mask);
+  cg_lower_free(a->qidx);
+  cg_lower_free(a->kidx);
+  cg_em_dispose(EM);
+  return st;
+}

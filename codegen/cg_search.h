@@ -1,0 +1,68 @@
+/*
+** AdaSpa's fused LSE-cached search (arXiv 2502.21079), generated from the
+** pattern: given Q, K and the row LSE of an attention pass over the
+** pattern's allowed set, the exact attention mass of every allowed
+** (head, query block, key block),
+**     mass = sum over i in qb, j in kb of exp(q_i . k_j * scale - LSE_i),
+** with no P V and no attention matrix in memory; then, per (head, query
+** block), the fewest key blocks whose mass reaches `recall` of the row's
+** total (top-p), at most `topk` of them when topk > 0, written as packed
+** tables the attention kernel reads.
+**
+** Masses of a batch are summed before selecting: the attention kernel reads
+** one table per head, shared by the batch.
+**
+** Kernels of the module (H heads, B batch, nq x nk blocks of the pattern):
+**   sieve_search_mass(q, k, lse, q_sb, q_sh, q_ss, k_sb, k_sh, k_ss,
+**                     tabs, head_off, mass, i32 step, i32 layer, f32 scale)
+**       grid (nq, H, B), block 128, smem cg_search_mass_smem();
+**       tabs/head_off are the allowed tables (cg_tables_pack's format);
+**       mass[(b H + h) cap + e] for entry e of head h's allowed table
+**       (e = rowptr[qb] + i: masses line up with the table's entries)
+**   sieve_search_select(mass, tabs, head_off, rows, counts, f32 recall,
+**                       i32 topk, i32 batch)
+**       grid (nq, H), block 128, smem cg_search_select_smem();
+**       rows/counts as in cg_tablegen.h, one table per head; a selected
+**       block keeps its allowed class (full or partial)
+**   sieve_tbl_scan, sieve_tbl_fill (cg_tablegen.h) with ntables = H, which
+**       pack the selection into slots of table_ints ints per head
+** Ties in mass are broken by entry order, so the selection is the prefix
+** of the entries sorted by (mass descending, entry ascending): exactly what
+** cg_search_select_ref computes.
+*/
+#ifndef CG_SEARCH_H
+#define CG_SEARCH_H
+
+#include "cg_blocks.h"
+#include "cg_ptx.h"
+#include "cg_tile.h"
+
+typedef struct cg_search_spec {
+  cg_pattern *pattern;
+  sieve_shape shape;     /* batch is not compiled in */
+  cg_dtype dtype;
+  cg_arch arch;
+  int64_t cap;           /* mass entries per (batch, head): the largest allowed table */
+} cg_search_spec;
+
+/* 0, or why the spec cannot be searched (block sizes, head dim). */
+sieve_status cg_search_check(const cg_search_spec *s, cg_err *e);
+size_t cg_search_mass_smem(const cg_search_spec *s);
+size_t cg_search_select_smem(const cg_search_spec *s);
+/* The packed slot of one head's selected table: 2 nq + 1 + nq nk ints. */
+int64_t cg_search_table_ints(const cg_search_spec *s);
+
+/* The module (*ptx malloc'd). */
+sieve_status cg_search_build(const cg_search_spec *s, char **ptx, cg_err *e);
+
+/* Adds sieve_search_select to em's module (cg_search_select.c). */
+void cg_search_select_kernel(cg_em *em, int nq, int nk, int heads, int64_t cap);
+
+/*
+** The selection on the CPU, for checking: masses m[0..n) of one row's
+** entries (the first nf of them full), into sel[i] = 1 for the chosen
+** entries. Returns how many were chosen.
+*/
+int cg_search_select_ref(const double *m, int n, double recall, int topk, uint8_t *sel);
+
+#endif

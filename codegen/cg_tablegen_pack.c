@@ -1,0 +1,108 @@
+/*
+** Packing per-row block lists into the attention kernel's tables: a scan
+** of the row counts per table (row pointers and full counts), then a copy
+** of every row into place. Shared by the table builder and AdaSpa's
+** selection, which write the same rows and counts (cg_tablegen.h).
+*/
+#include "cg_tablegen.h"
+#include "cg_tile_ext.h"
+
+typedef struct pk {
+  cg_em *em;
+  cg_tk tk;
+  int nq, nk;
+  int64_t table_ints;
+} pk;
+
+#define EM (k->em)
+
+static LLVMValueRef ld(pk *k, LLVMValueRef base, LLVMValueRef i) {
+  return cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, base, i));
+}
+static void st(pk *k, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i) {
+  cg_store(EM, v, cg_gep(EM, EM->t_i32, base, i));
+}
+
+/* Table t's slot in tabs. */
+static LLVMValueRef slot(pk *k, LLVMValueRef tabs, LLVMValueRef t) {
+  return cg_gep(EM, EM->t_i32, tabs, CG_MUL(EM, CG_ZEXT64(EM, t), cg_i64(EM, k->table_ints)));
+}
+
+static LLVMValueRef begin(pk *k, const char *name, const char *const *pn, int n, int warps, LLVMValueRef *prm) {
+  LLVMTypeRef ty[3] = {EM->t_gptr, EM->t_gptr, EM->t_gptr};
+  LLVMValueRef fn = cg_em_kernel(EM, name, ty, pn, n, 32 * warps, 0);
+  for (int i = 0; i < n; i++) prm[i] = LLVMGetParam(fn, (unsigned)i);
+  cg_tk_init(&k->tk, EM, CG_SM80, CG_BF16, 32 * warps);
+  return fn;
+}
+
+/* One warp per table: rowptr by a running scan, 32 rows at a time. */
+static void scan_kernel(pk *k) {
+  static const char *pn[2] = {"counts", "tabs"};
+  LLVMValueRef prm[2];
+  begin(k, "sieve_tbl_scan", pn, 2, 1, prm);
+  LLVMValueRef t = cg_sreg_read(EM, CG_CTAID_X), lane = k->tk.lane;
+  LLVMValueRef base = slot(k, prm[1], t);
+  LLVMValueRef cnt = cg_gep(EM, EM->t_i32, prm[0], CG_MUL(EM, CG_ZEXT64(EM, t), cg_i64(EM, 2 * (int64_t)k->nq)));
+  cg_reg carry = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
+  cg_for loop;
+  LLVMValueRef c = cg_for_begin(EM, &loop, cg_i32(EM, 0), cg_i32(EM, (k->nq + 31) / 32));
+  LLVMValueRef r = CG_ADD(EM, CG_SHL(EM, c, cg_i32(EM, 5)), lane);
+  LLVMValueRef in = CG_ICMP(EM, LLVMIntSLT, r, cg_i32(EM, k->nq));
+  LLVMValueRef rc = CG_SEL(EM, in, r, cg_i32(EM, 0));
+  LLVMValueRef nf = ld(k, cnt, CG_SHL(EM, rc, cg_i32(EM, 1)));
+  LLVMValueRef np = ld(k, cnt, CG_ADD(EM, CG_SHL(EM, rc, cg_i32(EM, 1)), cg_i32(EM, 1)));
+  LLVMValueRef incl = cg_warp_scan_i32(EM, CG_SEL(EM, in, CG_ADD(EM, nf, np), cg_i32(EM, 0)), lane);
+  LLVMValueRef c0 = cg_rget(EM, carry);
+  cg_if w;
+  cg_if_begin(EM, &w, in);
+  st(k, CG_ADD(EM, c0, incl), base, CG_ADD(EM, r, cg_i32(EM, 1)));
+  st(k, nf, base, CG_ADD(EM, r, cg_i32(EM, k->nq + 1)));
+  cg_if_end(EM, &w);
+  cg_rset(EM, carry, CG_ADD(EM, c0, cg_shfl_idx_i32(EM, incl, cg_i32(EM, 31))));
+  cg_for_end(EM, &loop);
+  cg_if lead;
+  cg_if_begin(EM, &lead, CG_ICMP(EM, LLVMIntEQ, lane, cg_i32(EM, 0)));
+  st(k, cg_i32(EM, 0), base, cg_i32(EM, 0));
+  cg_if_end(EM, &lead);
+  LLVMBuildRetVoid(EM->b);
+  cg_tk_dispose(&k->tk);
+}
+
+/* One warp per row: full blocks in order, then partial ones (stored from
+** the back of the row). */
+static void fill_kernel(pk *k) {
+  static const char *pn[3] = {"rows", "counts", "tabs"};
+  LLVMValueRef prm[3];
+  begin(k, "sieve_tbl_fill", pn, 3, CG_TGEN_WARPS, prm);
+  LLVMValueRef t = cg_sreg_read(EM, CG_CTAID_Y), lane = k->tk.lane;
+  LLVMValueRef qb = CG_ADD(EM, CG_MUL(EM, cg_sreg_read(EM, CG_CTAID_X), cg_i32(EM, CG_TGEN_WARPS)), k->tk.warp);
+  cg_if in;
+  cg_if_begin(EM, &in, CG_ICMP(EM, LLVMIntSLT, qb, cg_i32(EM, k->nq)));
+  LLVMValueRef row = CG_ADD(EM, CG_MUL(EM, t, cg_i32(EM, k->nq)), qb);
+  LLVMValueRef src = cg_gep(EM, EM->t_i32, prm[0], CG_MUL(EM, CG_ZEXT64(EM, row), cg_i64(EM, k->nk)));
+  LLVMValueRef cnt = cg_gep(EM, EM->t_i32, prm[1], CG_SHL(EM, CG_ZEXT64(EM, row), cg_i64(EM, 1)));
+  LLVMValueRef nf = ld(k, cnt, cg_i32(EM, 0)), n = CG_ADD(EM, nf, ld(k, cnt, cg_i32(EM, 1)));
+  LLVMValueRef base = slot(k, prm[2], t);
+  LLVMValueRef idx = cg_gep(EM, EM->t_i32, base, CG_ADD(EM, ld(k, base, qb), cg_i32(EM, 2 * k->nq + 1)));
+  cg_for loop;
+  LLVMValueRef c = cg_for_begin(EM, &loop, cg_i32(EM, 0), CG_LSHR(EM, CG_ADD(EM, n, cg_i32(EM, 31)), cg_i32(EM, 5)));
+  LLVMValueRef i = CG_ADD(EM, CG_SHL(EM, c, cg_i32(EM, 5)), lane);
+  cg_if w;
+  cg_if_begin(EM, &w, CG_ICMP(EM, LLVMIntSLT, i, n));
+  LLVMValueRef from = CG_SEL(EM, CG_ICMP(EM, LLVMIntSLT, i, nf), i,
+                             CG_SUB(EM, cg_i32(EM, k->nk - 1), CG_SUB(EM, i, nf)));
+  st(k, ld(k, src, from), idx, i);
+  cg_if_end(EM, &w);
+  cg_for_end(EM, &loop);
+  cg_if_end(EM, &in);
+  LLVMBuildRetVoid(EM->b);
+  cg_tk_dispose(&k->tk);
+}
+
+void cg_tpack_kernels(cg_em *em, cg_arch arch, int nq, int nk, int64_t table_ints) {
+  pk k = {.em = em, .nq = nq, .nk = nk, .table_ints = table_ints};
+  (void)arch;  /* plain loads, stores and shuffles: the same on every target */
+  scan_kernel(&k);
+  fill_kernel(&k);
+}

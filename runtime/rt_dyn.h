@@ -1,0 +1,158 @@
+/*
+** Dynamic patterns on the GPU: everything that decides, per step, layer,
+** input and head, which blocks the attention kernel visits.
+**
+**   GPU block tables (rt_dyn_tables.c)  for masks that read step or layer
+**       (LVSA's rotating anchors): the generated builder of cg_tablegen.h,
+**       launched on the attention's stream; plans use it by themselves.
+**   AdaSpa (rt_dyn_search.c)  dense attention over the allowed set at the
+**       pattern's search steps, then the LSE-cached block-mass kernel and
+**       the top-p / top-k selection (cg_search.h) write per-head tables
+**       that the steps until the next search reuse.
+**   Sparse VideoGen (rt_dyn_profile.c)  at the profiling steps, sampled
+**       query rows under each head class's mask and under the full mask
+**       (cg_profile.h) give each head its class; every head then runs with
+**       its class's mask and layout. The attention kernel reads Q, K, V and
+**       writes O through the layout's position -> row map (cg_attn.h), so a
+**       temporal head's transposed layout needs no permute kernels.
+**
+** Every kernel here is generated from the pattern, linked by the driver and
+** kept in the disk cache like the attention kernel. All device buffers are
+** allocated when the object is made; a step allocates nothing.
+*/
+#ifndef RT_DYN_H
+#define RT_DYN_H
+
+#include "cg_tablegen.h"
+#include "rt_cache.h"
+#include "rt_cuda.h"
+#include "rt_plan.h"
+
+/* --------------------------------------------------------- modules */
+
+/* Generates a module's PTX (*ptx malloc'd). */
+typedef sieve_status (*rt_dyn_gen)(void *ud, char **ptx, cg_err *e);
+
+/*
+** The module under `key`: from `cache` (may be NULL) when there, else
+** generated, linked and stored. *from_cache (may be NULL) says which.
+*/
+sieve_status rt_dyn_module(const rt_cuda *cu, rt_cache *cache, const char *key, rt_dyn_gen gen,
+                           void *ud, CUmodule *out, int *from_cache, cg_err *e);
+
+/* A cache key: the module kind, the pattern (SHA-256 of its IR), shape,
+** arch, device, versions, and `extra` (what else changes the code). */
+int rt_dyn_key(char *out, size_t n, const char *kind, const cg_pattern *p, const sieve_shape *s,
+               cg_arch arch, const rt_device *dev, const char *extra);
+
+/* Launch helper: grid and block sizes, no dynamic shared memory unless smem. */
+sieve_status rt_dyn_launch(const rt_cuda *cu, CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+                           unsigned threads, unsigned smem, CUstream s, void **params, cg_err *e);
+
+/* ------------------------------------------------ GPU block tables */
+
+typedef struct rt_dyn_tables rt_dyn_tables;
+
+/* Prepares the builder for p on shape (boxes uploaded, buffers allocated)
+** in the current context of `dev`. The pattern's graph grows. */
+sieve_status rt_dyn_tables_create(cg_pattern *p, const sieve_shape *shape, cg_arch arch,
+                                  const rt_device *dev, rt_cache *cache, rt_dyn_tables **out,
+                                  cg_err *e);
+/* Enqueues the build of the tables of (step, layer) on stream s. */
+sieve_status rt_dyn_tables_build(rt_dyn_tables *t, int step, int layer, CUstream s, cg_err *e);
+/* The packed tables and head_off[H], where the attention kernel reads them. */
+void rt_dyn_tables_ptrs(const rt_dyn_tables *t, CUdeviceptr *tabs, CUdeviceptr *head_off);
+const cg_tgen *rt_dyn_tables_gen(const rt_dyn_tables *t);
+int rt_dyn_tables_from_cache(const rt_dyn_tables *t);
+void rt_dyn_tables_free(rt_dyn_tables *t);
+
+/* Whether plans build step-dependent tables on the GPU: with a real driver,
+** unless SIEVE_TABLES=cpu (plans then rebuild on the host and upload). */
+int rt_dyn_tables_enabled(const rt_cuda *cu);
+
+/* ------------------------------------------------------------ AdaSpa */
+
+typedef struct rt_dyn_search rt_dyn_search;
+
+/*
+** AdaSpa across steps for a pattern with a search selection: an attention
+** plan over the allowed set (rt_plan_create(s)), the search module, and its
+** buffers. One object keeps one selection: make one per layer.
+*/
+sieve_status rt_dyn_search_create(const rt_plan_spec *s, const rt_device *dev, rt_cache *cache,
+                                  rt_dyn_search **out, cg_err *e);
+/*
+** One denoising step of attention on stream st. At a search step of the
+** pattern (and at the first step past one while no selection exists):
+** attention over the allowed set, then the search from its LSE. Before the
+** first search step: the allowed set (a new pass through the schedule
+** starts dense again). Otherwise: the selected tables.
+** *searched (may be NULL) says whether this step searched.
+*/
+sieve_status rt_dyn_search_step(rt_dyn_search *d, int step, int layer, const sieve_tensor *q,
+                                const sieve_tensor *k, const sieve_tensor *v,
+                                const sieve_tensor *o, CUdeviceptr lse, float scale,
+                                CUstream st, int *searched, cg_err *e);
+/* The search alone, from q, k and the LSE of an allowed-set pass: masses,
+** selection and packing, enqueued on st. */
+sieve_status rt_dyn_search_run(rt_dyn_search *d, const sieve_tensor *q, const sieve_tensor *k,
+                               CUdeviceptr lse, float scale, CUstream st, cg_err *e);
+/* Whether the pattern searches at this step. */
+int rt_dyn_search_at(const rt_dyn_search *d, int step);
+
+typedef struct rt_dyn_search_bufs {
+  CUdeviceptr mass;      /* [B][H][cap] f32, entries of the allowed tables */
+  CUdeviceptr counts;    /* [H][nq][2] full, partial chosen per row */
+  CUdeviceptr tabs, head_off;  /* the selected tables, packed */
+  int64_t cap, table_ints;
+  int nq, nk;
+} rt_dyn_search_bufs;
+void rt_dyn_search_buffers(const rt_dyn_search *d, rt_dyn_search_bufs *out);
+rt_plan *rt_dyn_search_plan(const rt_dyn_search *d);
+/* Blocks the selection keeps over all blocks, heads averaged (reads the
+** counts back: synchronises the context). */
+sieve_status rt_dyn_search_density(rt_dyn_search *d, double *density, cg_err *e);
+void rt_dyn_search_free(rt_dyn_search *d);
+
+/* --------------------------------------------------- Sparse VideoGen */
+
+typedef struct rt_dyn_profile rt_dyn_profile;
+
+/*
+** SVG across steps for a pattern of several head classes: one attention
+** plan per class (the pattern with every head in that class), the
+** profiling module, and its buffers. Heads start in the pattern's static
+** split; each profiling step of the pattern (sieve.profile's steps) moves
+** every head to the class whose output on the sampled rows is closest to
+** full attention. Class masks must not read the head (each class's plan
+** runs over an arbitrary subset of heads).
+*/
+sieve_status rt_dyn_profile_create(const rt_plan_spec *s, const rt_device *dev, rt_cache *cache,
+                                   rt_dyn_profile **out, cg_err *e);
+/*
+** One denoising step on stream st: profiling first at a profiling step
+** (which waits for st: the classes decide the launches), then each maximal
+** run of consecutive heads of one class as one launch of that class's plan.
+*/
+sieve_status rt_dyn_profile_step(rt_dyn_profile *d, int step, int layer, const sieve_tensor *q,
+                                 const sieve_tensor *k, const sieve_tensor *v,
+                                 const sieve_tensor *o, CUdeviceptr lse, float scale,
+                                 CUstream st, int *profiled, cg_err *e);
+/* Profiling alone (batch 0): fresh sampled rows, the kernels, the errors
+** read back, every head's class chosen. */
+sieve_status rt_dyn_profile_run(rt_dyn_profile *d, int step, int layer, const sieve_tensor *q,
+                                const sieve_tensor *k, const sieve_tensor *v, float scale,
+                                CUstream st, cg_err *e);
+int rt_dyn_profile_at(const rt_dyn_profile *d, int step);
+const int *rt_dyn_profile_classes(const rt_dyn_profile *d);   /* [H] */
+/* [H][classes]: sum over sampled rows of |O_c - O_full|^2 / |O_full|^2. */
+const double *rt_dyn_profile_errors(const rt_dyn_profile *d);
+const int32_t *rt_dyn_profile_rows(const rt_dyn_profile *d, int *ns);
+/* Reseeds the row sampler (tests reproduce a sample this way). */
+void rt_dyn_profile_seed(rt_dyn_profile *d, uint64_t seed);
+rt_plan *rt_dyn_profile_plan(const rt_dyn_profile *d, int cls);
+/* Head average of the classes' densities under the current classes. */
+double rt_dyn_profile_density(const rt_dyn_profile *d);
+void rt_dyn_profile_free(rt_dyn_profile *d);
+
+#endif

@@ -1,0 +1,251 @@
+/*
+** Sparse VideoGen at run time: a plan per head class, the profiling module,
+** the sampled rows, and the heads' classes.
+**
+** A class's plan is made for the pattern with every head in that class (a
+** copy of the pattern IR sharing its graph, with one class and no dynamic
+** selection), so its kernel carries that class's mask and layout. A step
+** then launches it over each run of consecutive heads profiling gave the
+** class (rt_plan_run_heads). Temporal heads run in their transposed layout
+** this way with no permute kernels: the kernel reads Q, K, V and writes O
+** through the layout's position -> row map.
+*/
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_profile.h"
+#include "rt_check.h"  /* rt_rand */
+#include "rt_dyn.h"
+#include "rt_module.h"
+
+struct rt_dyn_profile {
+  const rt_cuda *cu;
+  cg_pattern *p;
+  int nc, heads;
+  cg_pattern *cp;          /* [nc]: the pattern with every head in class c */
+  int *cls_of;             /* [nc]: head_class of each copy */
+  rt_plan **plan;          /* [nc] */
+  cg_profile_spec spec;
+  CUmodule mod;
+  CUfunction part, err;
+  unsigned smem;
+  CUdeviceptr mem;
+  int *klass;              /* [heads] */
+  double *errs;            /* [heads][nc] */
+  float *raw;              /* err read back */
+  int32_t *rows;           /* [ns] */
+  uint64_t rng;
+  struct {
+    CUdeviceptr q, k, v;
+    int64_t st[9];
+    CUdeviceptr rows, part, err;
+    int32_t step, layer;
+    float scale;
+  } a;
+  void *pp[17], *pe[2];
+};
+
+static void bind(rt_dyn_profile *d) {
+  void **v = d->pp;
+  *v++ = &d->a.q;
+  *v++ = &d->a.k;
+  *v++ = &d->a.v;
+  for (int i = 0; i < 9; i++) *v++ = &d->a.st[i];
+  *v++ = &d->a.rows;
+  *v++ = &d->a.part;
+  *v++ = &d->a.step;
+  *v++ = &d->a.layer;
+  *v++ = &d->a.scale;
+  d->pe[0] = &d->a.part;
+  d->pe[1] = &d->a.err;
+}
+
+/* The pattern with every head in class c. */
+static sieve_status class_pattern(rt_dyn_profile *d, int c, cg_err *e) {
+  cg_pattern *cp = &d->cp[c];
+  *cp = *d->p;
+  d->cls_of[c] = c;
+  cp->period = 1;
+  cp->head_class = &d->cls_of[c];
+  cp->sel = (cg_selection){.kind = CG_SELECT_STATIC};
+  cp->ir_text = NULL;  /* the copy gets its own canonical text */
+  if (cg_vars_used(d->p->g, d->p->classes[c].mask) & (1u << CG_V_HEAD))
+    return cg_fail(e, SIEVE_ERR_UNSUPPORTED, "class %s: profiled classes whose mask reads the head are not supported",
+                   d->p->classes[c].name);
+  return cg_pattern_finish(cp, e);
+}
+
+static sieve_status gen_ptx(void *ud, char **ptx, cg_err *e) {
+  return cg_profile_build(&((rt_dyn_profile *)ud)->spec, ptx, e);
+}
+
+static size_t up256(size_t n) { return (n + 255) & ~(size_t)255; }
+
+static sieve_status module(rt_dyn_profile *d, const rt_device *dev, rt_cache *cache, cg_err *e) {
+  char key[2048], extra[96];
+  snprintf(extra, sizeof extra, "dtype %s rows %d", d->spec.dtype == CG_FP16 ? "fp16" : "bf16", d->spec.ns);
+  if (rt_dyn_key(key, sizeof key, "profile 1", d->p, &d->spec.shape, d->spec.arch, dev, extra) >= (int)sizeof key)
+    cache = NULL;
+  sieve_status st = rt_dyn_module(d->cu, cache, key, gen_ptx, d, &d->mod, NULL, e);
+  d->smem = (unsigned)cg_profile_smem(&d->spec);
+  if (!st) st = rt_kernel_get(d->cu, d->mod, "sieve_profile_part", d->smem, &d->part, e);
+  if (!st) st = rt_kernel_get(d->cu, d->mod, "sieve_profile_err", 0, &d->err, e);
+  size_t rows = up256(4 * (size_t)d->spec.ns), part = up256(4 * cg_profile_part_floats(&d->spec));
+  if (!st) st = RT_CU(d->cu, e, cuMemAlloc, &d->mem, rows + part + 4 * cg_profile_err_floats(&d->spec));
+  d->a.rows = d->mem;
+  d->a.part = d->mem + rows;
+  d->a.err = d->a.part + part;
+  return st;
+}
+
+static sieve_status host_state(rt_dyn_profile *d, cg_err *e) {
+  d->klass = malloc(sizeof(int) * (size_t)d->heads);
+  d->errs = calloc((size_t)d->heads * (size_t)d->nc, sizeof(double));
+  d->raw = malloc(4 * cg_profile_err_floats(&d->spec));
+  d->rows = malloc(4 * (size_t)d->spec.ns);
+  if (!d->klass || !d->errs || !d->raw || !d->rows) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  for (int h = 0; h < d->heads; h++) d->klass[h] = d->p->head_class[h % d->p->period];
+  d->rng = 0x5eed5eedull;
+  return SIEVE_OK;
+}
+
+sieve_status rt_dyn_profile_create(const rt_plan_spec *s, const rt_device *dev, rt_cache *cache,
+                                   rt_dyn_profile **out, cg_err *e) {
+  *out = NULL;
+  rt_dyn_profile *d = calloc(1, sizeof *d);
+  if (!d) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  bind(d);
+  d->p = s->pattern;
+  d->nc = s->pattern->nclasses;
+  d->cp = calloc((size_t)d->nc, sizeof *d->cp);
+  d->cls_of = calloc((size_t)d->nc, sizeof(int));
+  d->plan = calloc((size_t)d->nc, sizeof *d->plan);
+  sieve_status st = d->cp && d->cls_of && d->plan ? rt_cuda_get(&d->cu, e) : cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  for (int c = 0; !st && c < d->nc; c++) {
+    rt_plan_spec cs = *s;
+    cs.pattern = &d->cp[c];
+    st = class_pattern(d, c, e);
+    if (!st) st = rt_plan_create(&cs, dev, cache, &d->plan[c], e);
+  }
+  if (!st) {
+    const cg_attn_spec *as = rt_plan_spec_of(d->plan[0]);
+    int want = s->pattern->sel.samples > 0 ? s->pattern->sel.samples : 64;
+    d->heads = as->shape.heads;
+    d->spec = (cg_profile_spec){s->pattern, as->shape, as->dtype, as->arch,
+                                (want + CG_PROFILE_ROWS - 1) / CG_PROFILE_ROWS * CG_PROFILE_ROWS};
+    st = cg_profile_check(&d->spec, e);
+  }
+  if (!st) st = module(d, dev, cache, e);
+  if (!st) st = host_state(d, e);
+  if (st) {
+    rt_dyn_profile_free(d);
+    return st;
+  }
+  *out = d;
+  return SIEVE_OK;
+}
+
+/* Each head to the class of lowest relative error on the sample. */
+static void classify(rt_dyn_profile *d) {
+  int ns = d->spec.ns, P = d->nc + 1;
+  for (int h = 0; h < d->heads; h++) {
+    double ref = 0;
+    for (int r = 0; r < ns; r++) ref += d->raw[((size_t)h * ns + r) * P];
+    int best = 0;
+    for (int c = 0; c < d->nc; c++) {
+      double s = 0;
+      for (int r = 0; r < ns; r++) s += d->raw[((size_t)h * ns + r) * P + c + 1];
+      d->errs[(size_t)h * d->nc + c] = ref > 0 ? s / ref : 0;
+      if (d->errs[(size_t)h * d->nc + c] < d->errs[(size_t)h * d->nc + best]) best = c;
+    }
+    d->klass[h] = best;
+  }
+}
+
+sieve_status rt_dyn_profile_run(rt_dyn_profile *d, int step, int layer, const sieve_tensor *q,
+                                const sieve_tensor *k, const sieve_tensor *v, float scale,
+                                CUstream st, cg_err *e) {
+  const sieve_shape *s = &d->spec.shape;
+  int64_t seq = sieve_shape_tokens(s);
+  for (int i = 0; i < d->spec.ns; i++) d->rows[i] = (int32_t)(rt_rand(&d->rng) % (uint64_t)seq);
+  const sieve_tensor *t[3] = {q, k, v};
+  d->a.q = q->ptr;
+  d->a.k = k->ptr;
+  d->a.v = v->ptr;
+  for (int i = 0; i < 3; i++) {
+    d->a.st[3 * i] = t[i]->stride_b;
+    d->a.st[3 * i + 1] = t[i]->stride_h;
+    d->a.st[3 * i + 2] = t[i]->stride_s;
+  }
+  d->a.step = step;
+  d->a.layer = layer;
+  d->a.scale = scale > 0 ? scale : 1.0f / sqrtf((float)s->head_dim);
+  unsigned nch = (unsigned)cg_profile_chunks(&d->spec), h = (unsigned)s->heads, ns = (unsigned)d->spec.ns;
+  sieve_status r = RT_CU(d->cu, e, cuMemcpyHtoDAsync, d->a.rows, d->rows, 4 * (size_t)ns, st);
+  if (!r) r = rt_dyn_launch(d->cu, d->part, nch, h, ns / CG_PROFILE_ROWS, 128, d->smem, st, d->pp, e);
+  if (!r) r = rt_dyn_launch(d->cu, d->err, ns, h, 1, (unsigned)s->head_dim, 0, st, d->pe, e);
+  if (!r) r = RT_CU(d->cu, e, cuStreamSynchronize, st);
+  if (!r) r = RT_CU(d->cu, e, cuMemcpyDtoH, d->raw, d->a.err, 4 * cg_profile_err_floats(&d->spec));
+  if (!r) classify(d);
+  return r;
+}
+
+int rt_dyn_profile_at(const rt_dyn_profile *d, int step) {
+  const cg_selection *sel = &d->p->sel;
+  if (sel->kind != CG_SELECT_PROFILE) return 0;
+  for (int i = 0; i < sel->nsteps; i++)
+    if (sel->steps[i] == step) return 1;
+  return 0;
+}
+
+sieve_status rt_dyn_profile_step(rt_dyn_profile *d, int step, int layer, const sieve_tensor *q,
+                                 const sieve_tensor *k, const sieve_tensor *v,
+                                 const sieve_tensor *o, CUdeviceptr lse, float scale,
+                                 CUstream st, int *profiled, cg_err *e) {
+  int prof = rt_dyn_profile_at(d, step);
+  if (profiled) *profiled = prof;
+  sieve_status r = prof ? rt_dyn_profile_run(d, step, layer, q, k, v, scale, st, e) : SIEVE_OK;
+  for (int c = 0; !r && c < d->nc; c++) r = rt_plan_set_step(d->plan[c], step, layer, e);
+  for (int h0 = 0; !r && h0 < d->heads;) {
+    int n = 1;
+    while (h0 + n < d->heads && d->klass[h0 + n] == d->klass[h0]) n++;
+    r = rt_plan_run_heads(d->plan[d->klass[h0]], h0, n, q, k, v, o, lse, scale, st, e);
+    h0 += n;
+  }
+  return r;
+}
+
+const int *rt_dyn_profile_classes(const rt_dyn_profile *d) { return d->klass; }
+const double *rt_dyn_profile_errors(const rt_dyn_profile *d) { return d->errs; }
+const int32_t *rt_dyn_profile_rows(const rt_dyn_profile *d, int *ns) {
+  *ns = d->spec.ns;
+  return d->rows;
+}
+void rt_dyn_profile_seed(rt_dyn_profile *d, uint64_t seed) { d->rng = seed ? seed : 1; }
+rt_plan *rt_dyn_profile_plan(const rt_dyn_profile *d, int cls) { return d->plan[cls]; }
+
+double rt_dyn_profile_density(const rt_dyn_profile *d) {
+  double s = 0;
+  for (int h = 0; h < d->heads; h++) s += rt_plan_density(d->plan[d->klass[h]]);
+  return s / d->heads;
+}
+
+void rt_dyn_profile_free(rt_dyn_profile *d) {
+  if (!d) return;
+  if (d->cu) {
+    rt_module_unload(d->cu, d->mod, NULL);
+    if (d->mem) RT_CU(d->cu, NULL, cuMemFree, d->mem);
+  }
+  for (int c = 0; d->plan && c < d->nc; c++) rt_plan_free(d->plan[c], NULL);
+  for (int c = 0; d->cp && c < d->nc; c++) free(d->cp[c].ir_text);
+  free(d->cp);
+  free(d->cls_of);
+  free(d->plan);
+  free(d->klass);
+  free(d->errs);
+  free(d->raw);
+  free(d->rows);
+  free(d);
+}

@@ -1,0 +1,212 @@
+/*
+** AdaSpa at run time: the allowed-set plan, the search module (masses,
+** selection, packing) and its buffers, and the schedule of search steps.
+*/
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_search.h"
+#include "rt_dyn.h"
+#include "rt_module.h"
+
+struct rt_dyn_search {
+  const rt_cuda *cu;
+  rt_plan *plan;
+  cg_search_spec spec;
+  int nq, nk;
+  int64_t table_ints;
+  CUmodule mod;
+  CUfunction mass, select, scan, fill;
+  unsigned mass_smem, select_smem;
+  CUdeviceptr mem;
+  int have_sel;
+  struct {
+    CUdeviceptr q, k, lse;
+    int64_t qs[3], ks[3];
+    CUdeviceptr tabs, head_off, mass, rows, counts, sel_tabs, sel_head_off;
+    int32_t step, layer, topk, batch;
+    float scale, recall;
+  } a;
+  void *pm[15], *ps[8], *pp[2], *pf[3];
+};
+
+static void bind(rt_dyn_search *d) {
+  void *pm[15] = {&d->a.q, &d->a.k, &d->a.lse, &d->a.qs[0], &d->a.qs[1], &d->a.qs[2], &d->a.ks[0],
+                  &d->a.ks[1], &d->a.ks[2], &d->a.tabs, &d->a.head_off, &d->a.mass, &d->a.step,
+                  &d->a.layer, &d->a.scale};
+  void *ps[8] = {&d->a.mass, &d->a.tabs, &d->a.head_off, &d->a.rows, &d->a.counts, &d->a.recall,
+                 &d->a.topk, &d->a.batch};
+  void *pp[2] = {&d->a.counts, &d->a.sel_tabs}, *pf[3] = {&d->a.rows, &d->a.counts, &d->a.sel_tabs};
+  memcpy(d->pm, pm, sizeof pm);
+  memcpy(d->ps, ps, sizeof ps);
+  memcpy(d->pp, pp, sizeof pp);
+  memcpy(d->pf, pf, sizeof pf);
+}
+
+static sieve_status gen_ptx(void *ud, char **ptx, cg_err *e) {
+  return cg_search_build(&((rt_dyn_search *)ud)->spec, ptx, e);
+}
+
+static sieve_status kernels(rt_dyn_search *d, const rt_device *dev, rt_cache *cache, cg_err *e) {
+  char key[2048], extra[128];
+  snprintf(extra, sizeof extra, "dtype %s cap %lld", d->spec.dtype == CG_FP16 ? "fp16" : "bf16",
+           (long long)d->spec.cap);
+  if (rt_dyn_key(key, sizeof key, "search 1", d->spec.pattern, &d->spec.shape, d->spec.arch, dev, extra) >=
+      (int)sizeof key)
+    cache = NULL;
+  sieve_status st = rt_dyn_module(d->cu, cache, key, gen_ptx, d, &d->mod, NULL, e);
+  d->mass_smem = (unsigned)cg_search_mass_smem(&d->spec);
+  d->select_smem = (unsigned)cg_search_select_smem(&d->spec);
+  if (!st) st = rt_kernel_get(d->cu, d->mod, "sieve_search_mass", d->mass_smem, &d->mass, e);
+  if (!st) st = rt_kernel_get(d->cu, d->mod, "sieve_search_select", d->select_smem, &d->select, e);
+  if (!st) st = rt_kernel_get(d->cu, d->mod, "sieve_tbl_scan", 0, &d->scan, e);
+  if (!st) st = rt_kernel_get(d->cu, d->mod, "sieve_tbl_fill", 0, &d->fill, e);
+  return st;
+}
+
+static size_t up256(size_t n) { return (n + 255) & ~(size_t)255; }
+
+static sieve_status place(rt_dyn_search *d, cg_err *e) {
+  const sieve_shape *s = &d->spec.shape;
+  size_t heads = (size_t)s->heads;
+  size_t mass = up256(4 * (size_t)s->batch * heads * (size_t)d->spec.cap);
+  size_t rows = up256(4 * heads * (size_t)d->nq * (size_t)d->nk), counts = up256(8 * heads * (size_t)d->nq);
+  size_t tabs = up256(4 * heads * (size_t)d->table_ints);
+  if ((int64_t)heads * d->table_ints > INT32_MAX)
+    return cg_fail(e, SIEVE_ERR_SHAPE, "selected tables of %zu heads exceed 32-bit offsets", heads);
+  sieve_status st = RT_CU(d->cu, e, cuMemAlloc, &d->mem, mass + rows + counts + tabs + 4 * heads);
+  if (st) return st;
+  d->a.mass = d->mem;
+  d->a.rows = d->a.mass + mass;
+  d->a.counts = d->a.rows + rows;
+  d->a.sel_tabs = d->a.counts + counts;
+  d->a.sel_head_off = d->a.sel_tabs + tabs;
+  int32_t *ho = malloc(4 * heads);
+  if (!ho) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  for (size_t h = 0; h < heads; h++) ho[h] = (int32_t)((int64_t)h * d->table_ints);
+  st = RT_CU(d->cu, e, cuMemcpyHtoD, d->a.sel_head_off, ho, 4 * heads);
+  free(ho);
+  return st;
+}
+
+sieve_status rt_dyn_search_create(const rt_plan_spec *s, const rt_device *dev, rt_cache *cache,
+                                  rt_dyn_search **out, cg_err *e) {
+  *out = NULL;
+  if (s->pattern->sel.kind != CG_SELECT_LSE_SEARCH)
+    return cg_fail(e, SIEVE_ERR_ARG, "pattern %s declares no search (sieve.search)", s->pattern->name);
+  rt_dyn_search *d = calloc(1, sizeof *d);
+  if (!d) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  bind(d);
+  sieve_status st = rt_cuda_get(&d->cu, e);
+  if (!st) st = rt_plan_create(s, dev, cache, &d->plan, e);
+  if (!st) {
+    const cg_attn_spec *as = rt_plan_spec_of(d->plan);
+    int64_t seq = sieve_shape_tokens(&as->shape);
+    int bq = s->pattern->block_q > 0 ? s->pattern->block_q : 128;
+    int bk = s->pattern->block_k > 0 ? s->pattern->block_k : 128;
+    d->nq = (int)((seq + bq - 1) / bq);
+    d->nk = (int)((seq + bk - 1) / bk);
+    d->spec = (cg_search_spec){s->pattern, as->shape, as->dtype, as->arch, (int64_t)d->nq * d->nk};
+    d->table_ints = cg_search_table_ints(&d->spec);
+    d->a.recall = (float)s->pattern->sel.recall;
+    d->a.topk = s->pattern->sel.topk;
+    d->a.batch = as->shape.batch;
+    st = cg_search_check(&d->spec, e);
+  }
+  if (!st) st = kernels(d, dev, cache, e);
+  if (!st) st = place(d, e);
+  if (st) {
+    rt_dyn_search_free(d);
+    return st;
+  }
+  *out = d;
+  return SIEVE_OK;
+}
+
+sieve_status rt_dyn_search_run(rt_dyn_search *d, const sieve_tensor *q, const sieve_tensor *k,
+                               CUdeviceptr lse, float scale, CUstream st, cg_err *e) {
+  const sieve_shape *s = &d->spec.shape;
+  d->a.q = q->ptr;
+  d->a.k = k->ptr;
+  d->a.lse = lse;
+  int64_t qs[3] = {q->stride_b, q->stride_h, q->stride_s}, ks[3] = {k->stride_b, k->stride_h, k->stride_s};
+  memcpy(d->a.qs, qs, sizeof qs);
+  memcpy(d->a.ks, ks, sizeof ks);
+  d->a.scale = scale > 0 ? scale : 1.0f / sqrtf((float)s->head_dim);
+  rt_plan_tables(d->plan, &d->a.tabs, &d->a.head_off);
+  unsigned nq = (unsigned)d->nq, h = (unsigned)s->heads, rows = (unsigned)((d->nq + CG_TGEN_WARPS - 1) / CG_TGEN_WARPS);
+  sieve_status r = rt_dyn_launch(d->cu, d->mass, nq, h, (unsigned)s->batch, 128, d->mass_smem, st, d->pm, e);
+  if (!r) r = rt_dyn_launch(d->cu, d->select, nq, h, 1, 128, d->select_smem, st, d->ps, e);
+  if (!r) r = rt_dyn_launch(d->cu, d->scan, h, 1, 1, 32, 0, st, d->pp, e);
+  if (!r) r = rt_dyn_launch(d->cu, d->fill, rows, h, 1, 32 * CG_TGEN_WARPS, 0, st, d->pf, e);
+  if (!r) d->have_sel = 1;
+  return r;
+}
+
+int rt_dyn_search_at(const rt_dyn_search *d, int step) {
+  const cg_selection *sel = &d->spec.pattern->sel;
+  for (int i = 0; i < sel->nsteps; i++)
+    if (sel->steps[i] == step) return 1;
+  return 0;
+}
+
+static int first_search(const rt_dyn_search *d) {
+  const cg_selection *sel = &d->spec.pattern->sel;
+  int f = sel->nsteps ? sel->steps[0] : 0;
+  for (int i = 1; i < sel->nsteps; i++) f = sel->steps[i] < f ? sel->steps[i] : f;
+  return f;
+}
+
+sieve_status rt_dyn_search_step(rt_dyn_search *d, int step, int layer, const sieve_tensor *q,
+                                const sieve_tensor *k, const sieve_tensor *v,
+                                const sieve_tensor *o, CUdeviceptr lse, float scale,
+                                CUstream st, int *searched, cg_err *e) {
+  int first = first_search(d);
+  int search = rt_dyn_search_at(d, step) || (!d->have_sel && step >= first);
+  if (searched) *searched = search;
+  d->a.step = step;
+  d->a.layer = layer;
+  sieve_status r = rt_plan_set_step(d->plan, step, layer, e);
+  if (r) return r;
+  /* Steps before the first search run dense over the allowed set, also when
+  ** a selection is left from an earlier pass through the schedule. */
+  int sparse = d->have_sel && !search && step >= first;
+  if (sparse) rt_plan_use_tables(d->plan, d->a.sel_tabs, d->a.sel_head_off);
+  else rt_plan_use_tables(d->plan, 0, 0);
+  r = rt_plan_run(d->plan, q, k, v, o, lse, scale, st, e);
+  if (!r && search) r = rt_dyn_search_run(d, q, k, lse, scale, st, e);
+  return r;
+}
+
+void rt_dyn_search_buffers(const rt_dyn_search *d, rt_dyn_search_bufs *out) {
+  *out = (rt_dyn_search_bufs){d->a.mass, d->a.counts, d->a.sel_tabs, d->a.sel_head_off,
+                              d->spec.cap, d->table_ints, d->nq, d->nk};
+}
+
+rt_plan *rt_dyn_search_plan(const rt_dyn_search *d) { return d->plan; }
+
+sieve_status rt_dyn_search_density(rt_dyn_search *d, double *density, cg_err *e) {
+  const sieve_shape *s = &d->spec.shape;
+  size_t n = 2 * (size_t)s->heads * (size_t)d->nq;
+  int32_t *c = malloc(4 * n);
+  if (!c) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  sieve_status st = RT_CU(d->cu, e, cuCtxSynchronize);
+  if (!st) st = RT_CU(d->cu, e, cuMemcpyDtoH, c, d->a.counts, 4 * n);
+  double kept = 0;
+  for (size_t i = 0; !st && i < n; i++) kept += c[i];
+  *density = kept / ((double)s->heads * d->nq * d->nk);
+  free(c);
+  return st;
+}
+
+void rt_dyn_search_free(rt_dyn_search *d) {
+  if (!d) return;
+  if (d->cu) {
+    rt_module_unload(d->cu, d->mod, NULL);
+    if (d->mem) RT_CU(d->cu, NULL, cuMemFree, d->mem);
+  }
+  rt_plan_free(d->plan, NULL);
+  free(d);
+}

@@ -1,0 +1,278 @@
+/*
+** Sparse VideoGen's profiling on the GPU against a float64 CPU reference.
+** Inputs make half the heads spatial (a token's Q and K lean towards a
+** direction of its frame) and half temporal (towards a direction of its
+** (y, x) position), so profiling has a right answer. Per case:
+**   - the per-head, per-class errors of the sampled rows against the same
+**     sums in float64 (masks evaluated from the IR, token by token);
+**   - the classes: the reference's choice (unless its two errors are too
+**     close to call), and the expected one for the constructed heads;
+**   - a step after profiling: every head's attention under its class's
+**     mask and layout, against float64 attention (sampled rows).
+*/
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu_dyn.h"
+#include "lp.h"
+#include "rt_check.h"
+
+typedef struct pdata {
+  const gpu_env *env;
+  cg_pattern *p;
+  sieve_shape s;
+  int64_t S;
+  int H, D;
+  cg_dtype dt;
+  cg_coords c;
+  float *q, *k, *v;                 /* [H][S][D] (batch 1) */
+  CUdeviceptr dq, dk, dv, dout, dlse;
+  sieve_tensor tq, tk, tv, to;
+} pdata;
+
+/* The direction a token leans to: its frame (spatial heads) or its
+** position in the frame (temporal heads); text tokens their own. */
+static int lean(const pdata *d, int64_t tok, int temporal) {
+  if (d->c.text[tok]) return 0;
+  return 1 + (temporal ? d->c.y[tok] * d->s.width + d->c.x[tok] : d->c.t[tok]);
+}
+
+static int make_inputs(pdata *d, uint64_t seed) {
+  size_t n = (size_t)d->H * (size_t)d->S * d->D;
+  int ndir = 1 + d->s.height * d->s.width + d->s.frames;
+  uint16_t *bits = malloc(2 * n);
+  float *dir = malloc(sizeof(float) * (size_t)ndir * d->D);
+  d->q = malloc(4 * n);
+  d->k = malloc(4 * n);
+  d->v = malloc(4 * n);
+  if (!bits || !dir || !d->q || !d->k || !d->v) return -1;
+  uint64_t st = seed | 1;
+  rt_rand_half(bits, (size_t)ndir * d->D, CG_FP16, &st);
+  for (int i = 0; i < ndir * d->D; i++) dir[i] = rt_half_float(bits[i], CG_FP16);
+  float *out[3] = {d->q, d->k, d->v};
+  CUdeviceptr *dev[3] = {&d->dq, &d->dk, &d->dv};
+  for (int w = 0; w < 3; w++) {
+    rt_rand_half(bits, n, d->dt, &st);
+    for (size_t i = 0; i < n; i++) {
+      int64_t tok = (int64_t)(i / (size_t)d->D) % d->S;
+      int h = (int)(i / ((size_t)d->S * d->D)), j = (int)(i % (size_t)d->D);
+      float x = rt_half_float(bits[i], d->dt) * 0.5f;
+      if (w < 2) x += 1.0f * dir[lean(d, tok, h >= d->H / 2) * d->D + j];
+      out[w][i] = rt_half_round(x, d->dt, &bits[i]);
+    }
+    if (RT_CU(d->env->cu, NULL, cuMemAlloc, dev[w], 2 * n) || RT_CU(d->env->cu, NULL, cuMemcpyHtoD, *dev[w], bits, 2 * n))
+      return -1;
+  }
+  free(bits);
+  free(dir);
+  if (RT_CU(d->env->cu, NULL, cuMemAlloc, &d->dout, 2 * n) || RT_CU(d->env->cu, NULL, cuMemAlloc, &d->dlse, 4 * (size_t)d->H * d->S))
+    return -1;
+  int64_t sb = (int64_t)d->H * d->S * d->D;
+  d->tq = (sieve_tensor){d->dq, sb, d->S * d->D, d->D};
+  d->tk = (sieve_tensor){d->dk, sb, d->S * d->D, d->D};
+  d->tv = (sieve_tensor){d->dv, sb, d->S * d->D, d->D};
+  d->to = (sieve_tensor){d->dout, sb, d->S * d->D, d->D};
+  return 0;
+}
+
+static void free_inputs(pdata *d) {
+  CUdeviceptr m[5] = {d->dq, d->dk, d->dv, d->dout, d->dlse};
+  for (int i = 0; i < 5; i++)
+    if (m[i]) RT_CU(d->env->cu, NULL, cuMemFree, m[i]);
+  free(d->q);
+  free(d->k);
+  free(d->v);
+  cg_coords_free(&d->c);
+}
+
+/* Class c's mask (NULL: every key) for query token i against every key. */
+static void mask_row(const pdata *d, const cg_ref *mask, int h, int64_t i, uint8_t *m) {
+  int64_t vars[CG_NVARS] = {0};
+  vars[CG_V_QT] = d->c.t[i];
+  vars[CG_V_QY] = d->c.y[i];
+  vars[CG_V_QX] = d->c.x[i];
+  vars[CG_V_QTEXT] = d->c.text[i];
+  vars[CG_V_QIDX] = d->c.idx[i];
+  vars[CG_V_HEAD] = h;
+  for (int64_t j = 0; j < d->S; j++) {
+    if (!mask) {
+      m[j] = 1;
+      continue;
+    }
+    vars[CG_V_KT] = d->c.t[j];
+    vars[CG_V_KY] = d->c.y[j];
+    vars[CG_V_KX] = d->c.x[j];
+    vars[CG_V_KTEXT] = d->c.text[j];
+    vars[CG_V_KIDX] = d->c.idx[j];
+    m[j] = cg_eval1(d->p->g, *mask, vars) != 0;
+  }
+}
+
+/* Masked attention of token i in head h, float64, into o[D]. */
+static void attend(const pdata *d, int h, int64_t i, const uint8_t *m, double *p, double *o) {
+  const float *qi = d->q + ((size_t)h * d->S + (size_t)i) * d->D;
+  double mx = -INFINITY, l = 0, sc = 1.0 / sqrt((double)d->D);
+  for (int64_t j = 0; j < d->S; j++) {
+    double s = -INFINITY;
+    if (m[j]) {
+      s = 0;
+      const float *kj = d->k + ((size_t)h * d->S + (size_t)j) * d->D;
+      for (int x = 0; x < d->D; x++) s += (double)qi[x] * kj[x];
+      s *= sc;
+    }
+    p[j] = s;
+    mx = s > mx ? s : mx;
+  }
+  for (int64_t j = 0; j < d->S; j++) l += (p[j] = p[j] > -INFINITY ? exp(p[j] - mx) : 0);
+  for (int x = 0; x < d->D; x++) o[x] = 0;
+  for (int64_t j = 0; j < d->S; j++)
+    if (p[j] > 0)
+      for (int x = 0; x < d->D; x++) o[x] += p[j] * d->v[((size_t)h * d->S + (size_t)j) * d->D + x];
+  for (int x = 0; x < d->D; x++) o[x] = l > 0 ? o[x] / l : 0;
+}
+
+/* err[h][c] as the kernels define it, for the rows the GPU sampled. */
+static void ref_errors(const pdata *d, const int32_t *rows, int ns, double *err) {
+  int nc = d->p->nclasses;
+  uint8_t *m = malloc((size_t)d->S);
+  double *p = malloc(sizeof(double) * (size_t)d->S), *full = malloc(sizeof(double) * d->D);
+  double *oc = malloc(sizeof(double) * d->D);
+  for (int h = 0; h < d->H; h++) {
+    double ref = 0, *e = err + (size_t)h * nc;
+    for (int c = 0; c < nc; c++) e[c] = 0;
+    for (int r = 0; r < ns; r++) {
+      mask_row(d, NULL, h, rows[r], m);
+      attend(d, h, rows[r], m, p, full);
+      for (int x = 0; x < d->D; x++) ref += full[x] * full[x];
+      for (int c = 0; c < nc; c++) {
+        mask_row(d, &d->p->classes[c].mask, h, rows[r], m);
+        attend(d, h, rows[r], m, p, oc);
+        for (int x = 0; x < d->D; x++) e[c] += (oc[x] - full[x]) * (oc[x] - full[x]);
+      }
+    }
+    for (int c = 0; c < nc; c++) e[c] = ref > 0 ? e[c] / ref : 0;
+  }
+  free(m);
+  free(p);
+  free(full);
+  free(oc);
+}
+
+/* Every head under its class against float64, sampled rows: relative L2. */
+static double check_heads(const pdata *d, const int *klass, const uint16_t *o) {
+  uint8_t *m = malloc((size_t)d->S);
+  double *p = malloc(sizeof(double) * (size_t)d->S), *ref = malloc(sizeof(double) * d->D), num = 0, den = 0;
+  for (int h = 0; h < d->H; h++)
+    for (int64_t i = 0; i < d->S; i += 1 + d->S / 24) {
+      mask_row(d, &d->p->classes[klass[h]].mask, h, i, m);
+      attend(d, h, i, m, p, ref);
+      for (int x = 0; x < d->D; x++) {
+        double g = rt_half_float(o[((size_t)h * d->S + (size_t)i) * d->D + x], d->dt);
+        num += (g - ref[x]) * (g - ref[x]);
+        den += ref[x] * ref[x];
+      }
+    }
+  free(m);
+  free(p);
+  free(ref);
+  return den > 0 ? sqrt(num / den) : 0;
+}
+
+typedef struct pres {
+  double err_dev, attn_err;
+  int class_ref_bad, class_expected_bad, flags_ok;
+  char classes[80];
+} pres;
+
+static sieve_status run_case(pdata *d, rt_dyn_profile *dp, pres *r, cg_err *e) {
+  int nc = d->p->nclasses, ns, f0 = 0, f1 = 0;
+  int first = d->p->sel.nsteps ? d->p->sel.steps[0] : 0;
+  size_t no = (size_t)d->H * (size_t)d->S * d->D;
+  double *ref = malloc(sizeof(double) * (size_t)d->H * nc);
+  uint16_t *o = malloc(2 * no);
+  sieve_status st = ref && o ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
+  rt_dyn_profile_seed(dp, d->env->seed);
+  if (!st) st = rt_dyn_profile_step(dp, first, 0, &d->tq, &d->tk, &d->tv, &d->to, d->dlse, 0, NULL, &f0, e);
+  if (!st) st = rt_dyn_profile_step(dp, first + 1, 0, &d->tq, &d->tk, &d->tv, &d->to, d->dlse, 0, NULL, &f1, e);
+  if (!st) st = RT_CU(d->env->cu, e, cuCtxSynchronize);
+  if (!st) st = RT_CU(d->env->cu, e, cuMemcpyDtoH, o, d->dout, 2 * no);
+  if (!st) {
+    r->flags_ok = f0 && !f1;
+    const int32_t *rows = rt_dyn_profile_rows(dp, &ns);
+    const int *klass = rt_dyn_profile_classes(dp);
+    const double *g = rt_dyn_profile_errors(dp);
+    ref_errors(d, rows, ns, ref);
+    for (int h = 0; h < d->H; h++) {
+      int best = 0;
+      for (int c = 0; c < nc; c++) {
+        double x = g[(size_t)h * nc + c], y = ref[(size_t)h * nc + c];
+        double dev = fabs(x - y) / (y + 1e-3);
+        r->err_dev = dev > r->err_dev ? dev : r->err_dev;
+        if (y < ref[(size_t)h * nc + best]) best = c;
+      }
+      double lo = ref[(size_t)h * nc + best], other = INFINITY;
+      for (int c = 0; c < nc; c++)
+        if (c != best && ref[(size_t)h * nc + c] < other) other = ref[(size_t)h * nc + c];
+      if (klass[h] != best && other > lo * 1.05) r->class_ref_bad++;
+      r->class_expected_bad += klass[h] != (h >= d->H / 2 ? 1 : 0);
+      size_t len = strlen(r->classes);
+      snprintf(r->classes + len, sizeof r->classes - len, "%c", klass[h] ? 'T' : 'S');
+    }
+    r->attn_err = check_heads(d, klass, o);
+  }
+  free(ref);
+  free(o);
+  return st;
+}
+
+static void profile_case(gpu_env *env, sieve_pattern *sp, sieve_shape shape, cg_dtype dt) {
+  char label[256], why[1024];
+  cg_err e = {0};
+  pdata d = {.env = env, .p = lp_pattern_ir(sp), .dt = dt};
+  cg_shape_for(d.p, &shape, &d.s);
+  d.S = sieve_shape_tokens(&d.s);
+  d.H = d.s.heads;
+  d.D = d.s.head_dim;
+  snprintf(label, sizeof label, "profile svg T%dY%dX%d+%d H%d D%d %s", d.s.frames, d.s.height, d.s.width,
+           d.s.text, d.H, d.D, dt == CG_FP16 ? "fp16" : "bf16");
+  rt_dyn_profile *dp = NULL;
+  rt_plan_spec ps = {.pattern = d.p, .shape = d.s, .dtype = dt, .arch = CG_SM80};
+  pres r = {0};
+  sieve_status st = cg_layout_enum(&(cg_layout){CG_LAYOUT_IDENTITY, {0}}, &d.s, &d.c)
+                        ? cg_fail(&e, SIEVE_ERR_NOMEM, "coords")
+                        : SIEVE_OK;
+  if (!st && make_inputs(&d, env->seed ^ (uint64_t)d.S)) st = cg_fail(&e, SIEVE_ERR_CUDA, "inputs");
+  if (!st) st = rt_dyn_profile_create(&ps, gpu_dyn_device(env), NULL, &dp, &e);
+  if (!st) st = run_case(&d, dp, &r, &e);
+  if (st) {
+    gpu_dyn_verdict(env, 0, label, e.msg);
+  } else {
+    double tol = dt == CG_FP16 ? 2e-3 : 1e-2;
+    int ok = r.err_dev < 0.05 && !r.class_ref_bad && !r.class_expected_bad && r.attn_err < tol && r.flags_ok;
+    snprintf(why, sizeof why,
+             "errors within %.1f%% of float64; classes %s (%d off the reference, %d off the construction); "
+             "attention by class O rel err %.2e (tol %.0e); schedule %s; density %.3f",
+             100 * r.err_dev, r.classes, r.class_ref_bad, r.class_expected_bad, r.attn_err, tol,
+             r.flags_ok ? "ok" : "WRONG", rt_dyn_profile_density(dp));
+    gpu_dyn_verdict(env, ok, label, why);
+  }
+  rt_dyn_profile_free(dp);
+  free_inputs(&d);
+}
+
+void gpu_dyn_profile(gpu_env *env) {
+  char why[1100];
+  const char *const ov[] = {"profile=true", NULL};
+  sieve_pattern *sp = gpu_dyn_load(env, "svg", ov, why, sizeof why);
+  if (!sp) {
+    gpu_dyn_verdict(env, 0, "profile svg", why);
+    return;
+  }
+  sieve_shape a = {.batch = 1, .heads = 4, .head_dim = 64, .frames = 6, .height = 8, .width = 10, .text = 8};
+  profile_case(env, sp, a, CG_BF16);
+  sieve_shape b = {.batch = 1, .heads = 4, .head_dim = 128, .frames = 8, .height = 12, .width = 16, .text = 16};
+  profile_case(env, sp, b, CG_FP16);
+  sieve_pattern_free(sp);
+}

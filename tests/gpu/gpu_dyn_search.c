@@ -1,0 +1,396 @@
+/*
+** AdaSpa's search on the GPU against float64 CPU references. Inputs have
+** the locality attention has in video models (a token's Q and K lean
+** towards a random direction of its frame), so block masses differ and
+** the selection means something. Per case:
+**   - masses: every allowed (batch, head, query block, key block), from the
+**     LSE the attention pass wrote, against the same sum in float64;
+**   - selection: per (head, query block), the reference selection on the
+**     kernel's own masses (summed over the batch) must give the same set,
+**     except where two masses at the boundary are equal to float rounding;
+**     the kept mass must reach the recall (or the top-k cap bind);
+**   - sparse attention on the selected tables against float64 attention
+**     restricted to the selected blocks (sampled rows);
+**   - the schedule: no search before the first search step, a search at
+**     it, the selection reused after it.
+*/
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_ref.h"
+#include "cg_search.h"
+#include "gpu_dyn.h"
+#include "lp.h"
+#include "rt_check.h"
+
+typedef struct sdata {
+  const gpu_env *env;
+  cg_pattern *p;
+  sieve_shape s;         /* resolved */
+  int64_t S;
+  int B, H, D;
+  cg_dtype dt;
+  float *q, *k, *v;      /* host values, BHSD */
+  CUdeviceptr dq, dk, dv, dout, dlse;
+  sieve_tensor tq, tk, tv, to;
+} sdata;
+
+static double now_scale(int D) { return 1.0 / sqrt((double)D); }
+
+/* Q, K lean towards their frame's direction; V is noise. */
+static int make_inputs(sdata *d, uint64_t seed) {
+  size_t n = (size_t)d->B * d->H * (size_t)d->S * d->D;
+  uint16_t *bits = malloc(2 * n);
+  float *dir = malloc(sizeof(float) * (size_t)(d->s.frames + 1) * d->D);
+  cg_coords c;
+  d->q = malloc(4 * n);
+  d->k = malloc(4 * n);
+  d->v = malloc(4 * n);
+  if (!bits || !dir || !d->q || !d->k || !d->v) return -1;
+  if (cg_layout_enum(&(cg_layout){CG_LAYOUT_IDENTITY, {0}}, &d->s, &c)) return -1;
+  uint64_t st = seed | 1;
+  rt_rand_half(bits, (size_t)(d->s.frames + 1) * d->D, CG_FP16, &st);
+  for (int i = 0; i < (d->s.frames + 1) * d->D; i++) dir[i] = rt_half_float(bits[i], CG_FP16);
+  float *out[3] = {d->q, d->k, d->v};
+  for (int w = 0; w < 3; w++) {
+    rt_rand_half(bits, n, d->dt, &st);
+    for (size_t i = 0; i < n; i++) {
+      int64_t tok = (int64_t)(i / (size_t)d->D) % d->S;
+      int f = c.t[tok] + 1, j = (int)(i % (size_t)d->D);
+      float x = rt_half_float(bits[i], d->dt) * 0.6f + (w < 2 ? 0.9f * dir[f * d->D + j] : 0.0f);
+      out[w][i] = rt_half_round(x, d->dt, &bits[i]);
+    }
+    CUdeviceptr *dst = w == 0 ? &d->dq : w == 1 ? &d->dk : &d->dv;
+    if (RT_CU(d->env->cu, NULL, cuMemAlloc, dst, 2 * n) || RT_CU(d->env->cu, NULL, cuMemcpyHtoD, *dst, bits, 2 * n))
+      return -1;
+  }
+  cg_coords_free(&c);
+  free(bits);
+  free(dir);
+  if (RT_CU(d->env->cu, NULL, cuMemAlloc, &d->dout, 2 * n) ||
+      RT_CU(d->env->cu, NULL, cuMemAlloc, &d->dlse, 4 * (size_t)d->B * d->H * d->S))
+    return -1;
+  int64_t st3[3] = {(int64_t)d->H * d->S * d->D, d->S * d->D, d->D};
+  d->tq = (sieve_tensor){d->dq, st3[0], st3[1], st3[2]};
+  d->tk = (sieve_tensor){d->dk, st3[0], st3[1], st3[2]};
+  d->tv = (sieve_tensor){d->dv, st3[0], st3[1], st3[2]};
+  d->to = (sieve_tensor){d->dout, st3[0], st3[1], st3[2]};
+  return 0;
+}
+
+static void free_inputs(sdata *d) {
+  CUdeviceptr m[5] = {d->dq, d->dk, d->dv, d->dout, d->dlse};
+  for (int i = 0; i < 5; i++)
+    if (m[i]) RT_CU(d->env->cu, NULL, cuMemFree, m[i]);
+  free(d->q);
+  free(d->k);
+  free(d->v);
+}
+
+static double dot(const float *a, const float *b, int n) {
+  double s = 0;
+  for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
+  return s;
+}
+
+/* ------------------------------------------------------------- checks */
+
+typedef struct host_tabs {
+  int32_t *buf, *head_off;
+  int nq, nk, bq, bk;
+} host_tabs;
+
+/* The allowed tables as the plan packed them. */
+static sieve_status allowed_tables(sdata *d, int step, host_tabs *t, cg_err *e) {
+  cg_tableset *ts = NULL;
+  size_t n;
+  sieve_status st = cg_tables_build(d->p, &d->s, step, 0, &ts, e);
+  t->head_off = malloc(4 * (size_t)d->H);
+  if (!st && !t->head_off) st = cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
+  if (!st) st = cg_tables_pack(ts, &t->buf, &n, t->head_off, e);
+  if (!st) *t = (host_tabs){t->buf, t->head_off, ts->nq, ts->nk, ts->block_q, ts->block_k};
+  cg_tables_free(ts);
+  return st;
+}
+
+/* Float64 masses of every allowed entry, from the kernel's LSE. */
+static sieve_status ref_masses(sdata *d, const host_tabs *t, const float *lse, int step, double *mass,
+                               int64_t cap, cg_err *e) {
+  uint8_t *m = malloc((size_t)d->S * d->S);
+  sieve_status st = m ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
+  double sc = now_scale(d->D);
+  for (int h = 0; !st && h < d->H; h++) {
+    if ((st = cg_ref_mask(d->p, &d->s, h, step, 0, m, NULL, e))) break;
+    const int32_t *tab = t->buf + t->head_off[h];
+    for (int b = 0; b < d->B; b++) {
+      size_t bh = (size_t)b * d->H + h;
+      const float *qb = d->q + bh * (size_t)d->S * d->D, *kb = d->k + bh * (size_t)d->S * d->D;
+      for (int r = 0; r < t->nq; r++)
+        for (int32_t en = tab[r]; en < tab[r + 1]; en++) {
+          int kblk = tab[2 * t->nq + 1 + en];
+          double acc = 0;
+          for (int64_t i = (int64_t)r * t->bq; i < d->S && i < (int64_t)(r + 1) * t->bq; i++) {
+            double l = lse[bh * (size_t)d->S + (size_t)i];
+            if (!(l > -INFINITY)) continue;
+            for (int64_t j = (int64_t)kblk * t->bk; j < d->S && j < (int64_t)(kblk + 1) * t->bk; j++)
+              if (m[i * d->S + j]) acc += exp(dot(qb + i * d->D, kb + j * d->D, d->D) * sc - l);
+          }
+          mass[bh * (size_t)cap + (size_t)en] = acc;
+        }
+    }
+  }
+  free(m);
+  return st;
+}
+
+typedef struct sel_tally {
+  int64_t rows, exact, boundary, wrong, kept, allowed;
+  double min_recall;  /* kept share of the reference mass, over uncapped rows */
+} sel_tally;
+
+/* The chosen entries of one row of the selected table, by entry index. */
+static int decode_sel(const int32_t *sel, const int32_t *allowed, int nq, int qb, uint8_t *pick, int n) {
+  int32_t r0 = sel[qb], r1 = sel[qb + 1], nf = sel[nq + 1 + qb], a0 = allowed[qb];
+  int32_t anf = allowed[nq + 1 + qb];
+  memset(pick, 0, (size_t)n);
+  for (int32_t i = r0; i < r1; i++) {
+    int kb = sel[2 * nq + 1 + i], found = -1;
+    for (int j = 0; j < n; j++)
+      if (allowed[2 * nq + 1 + a0 + j] == kb) found = j;
+    if (found < 0 || pick[found] || (i - r0 < nf) != (found < anf)) return 0;
+    pick[found] = 1;
+  }
+  return 1;
+}
+
+static void check_selection(sdata *d, const host_tabs *t, const float *gmass, const double *rmass, int64_t cap,
+                            const int32_t *sel, int64_t table_ints, sel_tally *y) {
+  const cg_selection *cs = &d->p->sel;
+  int nk = t->nk;
+  double *m = malloc(sizeof(double) * (size_t)nk), *mr = malloc(sizeof(double) * (size_t)nk);
+  uint8_t *want = malloc((size_t)nk), *got = malloc((size_t)nk);
+  y->min_recall = 1;
+  for (int h = 0; h < d->H; h++) {
+    const int32_t *tab = t->buf + t->head_off[h], *st = sel + (size_t)h * (size_t)table_ints;
+    for (int r = 0; r < t->nq; r++) {
+      int n = tab[r + 1] - tab[r];
+      double tot = 0, rtot = 0, kept = 0, rkept = 0;
+      for (int i = 0; i < n; i++) {
+        m[i] = mr[i] = 0;
+        for (int b = 0; b < d->B; b++) {
+          size_t at = ((size_t)b * d->H + h) * (size_t)cap + (size_t)(tab[r] + i);
+          m[i] += gmass[at];
+          mr[i] += rmass[at];
+        }
+        tot += m[i];
+        rtot += mr[i];
+      }
+      int k = cg_search_select_ref(m, n, cs->recall, cs->topk, want), kg = 0;
+      y->rows++;
+      y->allowed += n;
+      if (!decode_sel(st, tab, t->nq, r, got, n)) {
+        y->wrong++;
+        continue;
+      }
+      for (int i = 0; i < n; i++) {
+        kg += got[i];
+        kept += got[i] ? m[i] : 0;
+        rkept += got[i] ? mr[i] : 0;
+      }
+      y->kept += kg;
+      int capped = cs->topk > 0 && kg == cs->topk;
+      if (!capped && rtot > 0 && rkept / rtot < y->min_recall) y->min_recall = rkept / rtot;
+      if (!memcmp(want, got, (size_t)n)) y->exact++;
+      else if (abs(kg - k) <= 1 && (capped || kept >= cs->recall * tot * (1 - 1e-5))) y->boundary++;
+      else y->wrong++;
+    }
+  }
+  free(m);
+  free(mr);
+  free(want);
+  free(got);
+}
+
+/* Float64 attention over the selected blocks for sampled rows, against O. */
+static sieve_status check_sparse(sdata *d, const host_tabs *t, const int32_t *sel, int64_t table_ints,
+                                 const uint16_t *o, double *err, cg_err *e) {
+  uint8_t *m = malloc((size_t)d->S * d->S), *keep = malloc((size_t)t->nk);
+  double *p = malloc(sizeof(double) * (size_t)d->S), num = 0, den = 0, sc = now_scale(d->D);
+  sieve_status st = m && keep && p ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
+  for (int h = 0; !st && h < d->H; h++) {
+    if ((st = cg_ref_mask(d->p, &d->s, h, 0, 0, m, NULL, e))) break;
+    const int32_t *tb = sel + (size_t)h * (size_t)table_ints;
+    for (int b = 0; b < d->B; b++)
+      for (int64_t i = 0; i < d->S; i += 1 + d->S / 40) {
+        size_t bh = (size_t)b * d->H + h;
+        int r = (int)(i / t->bq);
+        memset(keep, 0, (size_t)t->nk);
+        for (int32_t x = tb[r]; x < tb[r + 1]; x++) keep[tb[2 * t->nq + 1 + x]] = 1;
+        const float *qi = d->q + (bh * (size_t)d->S + (size_t)i) * d->D;
+        double mx = -INFINITY, l = 0;
+        for (int64_t j = 0; j < d->S; j++) {
+          p[j] = m[i * d->S + j] && keep[j / t->bk] ? dot(qi, d->k + (bh * (size_t)d->S + (size_t)j) * d->D, d->D) * sc : -INFINITY;
+          mx = p[j] > mx ? p[j] : mx;
+        }
+        for (int64_t j = 0; j < d->S; j++) l += p[j] > -INFINITY ? (p[j] = exp(p[j] - mx)) : (p[j] = 0);
+        for (int c = 0; c < d->D; c++) {
+          double ref = 0;
+          for (int64_t j = 0; j < d->S; j++)
+            if (p[j] > 0) ref += p[j] * d->v[(bh * (size_t)d->S + (size_t)j) * d->D + c];
+          ref = l > 0 ? ref / l : 0;
+          double got = rt_half_float(o[(bh * (size_t)d->S + (size_t)i) * d->D + c], d->dt);
+          num += (got - ref) * (got - ref);
+          den += ref * ref;
+        }
+      }
+  }
+  *err = den > 0 ? sqrt(num / den) : 0;
+  free(m);
+  free(keep);
+  free(p);
+  return st;
+}
+
+/* ------------------------------------------------------------- a case */
+
+typedef struct sres {
+  double mass_err, sparse_err, density;
+  sel_tally sel;
+  int schedule_ok;
+} sres;
+
+static sieve_status read_back(const gpu_env *env, CUdeviceptr src, void *dst, size_t n, cg_err *e) {
+  sieve_status st = RT_CU(env->cu, e, cuCtxSynchronize);
+  return st ? st : RT_CU(env->cu, e, cuMemcpyDtoH, dst, src, n);
+}
+
+/* Steps first - 1, first, first + 1: allowed set, search, selection reused
+** (O bitwise that of the sparse run before, same inputs and tables). */
+static sieve_status schedule(sdata *d, rt_dyn_search *ds, const uint16_t *o_sparse, int *ok, cg_err *e) {
+  int first = d->p->sel.nsteps ? d->p->sel.steps[0] : 0, flags[3];
+  size_t n = (size_t)d->B * d->H * (size_t)d->S * d->D;
+  uint16_t *o = malloc(2 * n);
+  sieve_status st = o ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
+  for (int i = 0; !st && i < 3; i++)
+    st = rt_dyn_search_step(ds, first - 1 + i, 0, &d->tq, &d->tk, &d->tv, &d->to, d->dlse, 0, NULL, &flags[i], e);
+  if (!st) st = read_back(d->env, d->dout, o, 2 * n, e);
+  *ok = !st && !flags[0] && flags[1] && !flags[2] &&
+        !memcmp(o, o_sparse, 2 * n);
+  free(o);
+  return st;
+}
+
+static sieve_status run_case(sdata *d, rt_dyn_search *ds, sres *r, cg_err *e) {
+  rt_dyn_search_bufs bf;
+  rt_dyn_search_buffers(ds, &bf);
+  rt_plan *plan = rt_dyn_search_plan(ds);
+  size_t nl = (size_t)d->B * d->H * d->S, nm = (size_t)d->B * d->H * (size_t)bf.cap;
+  size_t nt = (size_t)d->H * (size_t)bf.table_ints, no = nl * (size_t)d->D;
+  float *lse = malloc(4 * nl), *gm = malloc(4 * nm);
+  double *rm = calloc(nm, sizeof(double));
+  int32_t *sel = malloc(4 * nt);
+  uint16_t *o = malloc(2 * no);
+  host_tabs t = {0};
+  sieve_status st = lse && gm && rm && sel && o ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
+  if (!st) st = allowed_tables(d, 0, &t, e);
+  if (!st) st = rt_plan_run(plan, &d->tq, &d->tk, &d->tv, &d->to, d->dlse, 0, NULL, e);
+  if (!st) st = RT_CU(d->env->cu, e, cuMemsetD8, bf.mass, 0xff, 4 * nm);
+  if (!st) st = rt_dyn_search_run(ds, &d->tq, &d->tk, d->dlse, 0, NULL, e);
+  if (!st) st = read_back(d->env, d->dlse, lse, 4 * nl, e);
+  if (!st) st = read_back(d->env, bf.mass, gm, 4 * nm, e);
+  if (!st) st = read_back(d->env, bf.tabs, sel, 4 * nt, e);
+  if (!st) st = ref_masses(d, &t, lse, 0, rm, bf.cap, e);
+  if (!st) {
+    double num = 0, den = 0;
+    for (int h = 0; h < d->H; h++)
+      for (int b = 0; b < d->B; b++) {
+        size_t base = ((size_t)b * d->H + h) * (size_t)bf.cap, ents = (size_t)t.buf[t.head_off[h] + t.nq];
+        for (size_t i = 0; i < ents; i++) {
+          num += fabs(gm[base + i] - rm[base + i]);
+          den += rm[base + i];
+        }
+      }
+    r->mass_err = num / den;
+    check_selection(d, &t, gm, rm, bf.cap, sel, bf.table_ints, &r->sel);
+    rt_plan_use_tables(plan, bf.tabs, bf.head_off);
+    st = rt_plan_run(plan, &d->tq, &d->tk, &d->tv, &d->to, d->dlse, 0, NULL, e);
+    rt_plan_use_tables(plan, 0, 0);
+  }
+  if (!st) st = read_back(d->env, d->dout, o, 2 * no, e);
+  if (!st) st = check_sparse(d, &t, sel, bf.table_ints, o, &r->sparse_err, e);
+  if (!st) st = rt_dyn_search_density(ds, &r->density, e);
+  if (!st) st = schedule(d, ds, o, &r->schedule_ok, e);
+  free(lse);
+  free(gm);
+  free(rm);
+  free(sel);
+  free(o);
+  free(t.buf);
+  free(t.head_off);
+  return st;
+}
+
+static void search_case(gpu_env *env, sieve_pattern *sp, const char *name, sieve_shape shape, cg_dtype dt) {
+  char label[256], why[1024];
+  cg_err e = {0};
+  sdata d = {.env = env, .p = lp_pattern_ir(sp), .dt = dt};
+  cg_shape_for(d.p, &shape, &d.s);
+  d.S = sieve_shape_tokens(&d.s);
+  d.B = d.s.batch;
+  d.H = d.s.heads;
+  d.D = d.s.head_dim;
+  snprintf(label, sizeof label, "search %s T%dY%dX%d+%d B%d H%d D%d %s", name, d.s.frames, d.s.height, d.s.width,
+           d.s.text, d.B, d.H, d.D, dt == CG_FP16 ? "fp16" : "bf16");
+  rt_dyn_search *ds = NULL;
+  rt_plan_spec ps = {.pattern = d.p, .shape = d.s, .dtype = dt, .arch = CG_SM80};
+  sres r = {0};
+  sieve_status st = make_inputs(&d, env->seed ^ (uint64_t)d.S) ? cg_fail(&e, SIEVE_ERR_CUDA, "inputs") : SIEVE_OK;
+  if (!st) st = rt_dyn_search_create(&ps, gpu_dyn_device(env), NULL, &ds, &e);
+  if (!st) st = run_case(&d, ds, &r, &e);
+  if (st) {
+    gpu_dyn_verdict(env, 0, label, e.msg);
+  } else {
+    double tol = dt == CG_FP16 ? 2e-3 : 1e-2;
+    int ok = r.mass_err < 1e-3 && !r.sel.wrong && r.sel.boundary * 20 <= r.sel.rows &&
+             r.sel.min_recall >= d.p->sel.recall - 1e-3 && r.sparse_err < tol && r.schedule_ok;
+    snprintf(why, sizeof why,
+             "mass rel err %.2e; %lld rows: %lld exact, %lld at a boundary tie, %lld wrong; kept %lld of "
+             "%lld allowed blocks (density %.3f), min recall %.4f; sparse O rel err %.2e (tol %.0e); schedule %s",
+             r.mass_err, (long long)r.sel.rows, (long long)r.sel.exact, (long long)r.sel.boundary,
+             (long long)r.sel.wrong, (long long)r.sel.kept, (long long)r.sel.allowed, r.density, r.sel.min_recall,
+             r.sparse_err, tol, r.schedule_ok ? "ok" : "WRONG");
+    gpu_dyn_verdict(env, ok, label, why);
+  }
+  rt_dyn_search_free(ds);
+  free_inputs(&d);
+}
+
+static const char *fw_search_src =
+    "return sieve.pattern{ name = 'fw_search', block = {q = 64, k = 128},\n"
+    "  mask = sieve.union(sieve.frame_window(1), sieve.text_rows(), sieve.text_cols()),\n"
+    "  selection = sieve.search{ recall = 0.8, topk = 3, steps = {2, 5}, levels = {128} } }";
+
+void gpu_dyn_search(gpu_env *env) {
+  char why[1100];
+  const char *const ov[] = {"warmup=1", "every=3", "recall=0.9", NULL};
+  sieve_pattern *ad = gpu_dyn_load(env, "adaspa", ov, why, sizeof why);
+  if (!ad) {
+    gpu_dyn_verdict(env, 0, "search adaspa", why);
+  } else {
+    sieve_shape a = {.batch = 2, .heads = 2, .head_dim = 64, .frames = 4, .height = 8, .width = 8, .text = 16};
+    search_case(env, ad, "adaspa", a, CG_BF16);
+    sieve_shape b = {.batch = 1, .heads = 3, .head_dim = 128, .frames = 8, .height = 12, .width = 20, .text = 24};
+    search_case(env, ad, "adaspa", b, CG_FP16);
+    sieve_pattern_free(ad);
+  }
+  sieve_pattern *fw = NULL;
+  if (sieve_pattern_load_string(env->ctx, "fw_search", fw_search_src, NULL, &fw)) {
+    gpu_dyn_verdict(env, 0, "search fw_search", sieve_errmsg(env->ctx));
+    return;
+  }
+  sieve_shape c = {.batch = 1, .heads = 2, .head_dim = 128, .frames = 6, .height = 10, .width = 13, .text = 7};
+  search_case(env, fw, "fw_search", c, CG_BF16);
+  sieve_pattern_free(fw);
+}

@@ -1,0 +1,157 @@
+/*
+** AdaSpa's search on the CPU: the reference selection's rules (top-p by
+** mass with ties broken by entry order, the top-k cap, rows of no mass),
+** and the search module's generation for patterns of every kind (dense,
+** masked, remapped layouts), assembled by ptxas where it is found. The
+** kernels' numbers are checked on a GPU (tests/gpu/gpu_dyn_search.c).
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "cg_search.h"
+#include "lp.h"
+
+static void picks_the_heaviest_prefix(void **st) {
+  const double m[] = {0.1, 0.4, 0.05, 0.3, 0.15};
+  uint8_t sel[5];
+  /* 0.4 + 0.3 = 0.7 < 0.75; + 0.15 reaches it. */
+  assert_int_equal(cg_search_select_ref(m, 5, 0.75, 0, sel), 3);
+  const uint8_t want[5] = {0, 1, 0, 1, 1};
+  assert_memory_equal(sel, want, 5);
+  assert_int_equal(cg_search_select_ref(m, 5, 1.0, 0, sel), 5);
+  assert_int_equal(cg_search_select_ref(m, 5, 0.4, 0, sel), 1);
+  assert_int_equal(sel[1], 1);
+}
+
+static void ties_go_by_entry_order(void **st) {
+  const double m[] = {0.25, 0.25, 0.25, 0.25};
+  uint8_t sel[4];
+  assert_int_equal(cg_search_select_ref(m, 4, 0.5, 0, sel), 2);
+  const uint8_t want[4] = {1, 1, 0, 0};
+  assert_memory_equal(sel, want, 4);
+}
+
+static void topk_caps_the_count(void **st) {
+  const double m[] = {0.2, 0.2, 0.2, 0.2, 0.2};
+  uint8_t sel[5];
+  assert_int_equal(cg_search_select_ref(m, 5, 0.9, 2, sel), 2);
+  const uint8_t want[5] = {1, 1, 0, 0, 0};
+  assert_memory_equal(sel, want, 5);
+  assert_int_equal(cg_search_select_ref(m, 5, 0.3, 4, sel), 2);  /* under the cap: top-p decides */
+}
+
+static void rows_without_mass_keep_nothing(void **st) {
+  const double m[] = {0, 0, 0};
+  uint8_t sel[3];
+  assert_int_equal(cg_search_select_ref(m, 3, 0.9, 0, sel), 0);
+  assert_int_equal(cg_search_select_ref(m, 0, 0.9, 0, sel), 0);
+  const double z[] = {0.5, 0, 0.5};
+  assert_int_equal(cg_search_select_ref(z, 3, 1.0, 0, sel), 2);  /* zero blocks add nothing */
+}
+
+/* ------------------------------------------------------------- modules */
+
+static int find_ptxas(char *out, size_t n) {
+  snprintf(out, n, "/usr/local/cuda/bin/ptxas");
+  if (access(out, X_OK) == 0) return 1;
+  const char *path = getenv("PATH");
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path ? path : "");
+  for (char *d = strtok(buf, ":"); d; d = strtok(NULL, ":")) {
+    snprintf(out, n, "%s/ptxas", d);
+    if (access(out, X_OK) == 0) return 1;
+  }
+  return 0;
+}
+
+static void assembles(const char *ptxas, const char *ptx, const char *what) {
+  char file[] = "/tmp/sieve-search-XXXXXX";
+  int fd = mkstemp(file);
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  fputs(ptx, f);
+  fclose(f);
+  char cmd[2048], log[8192] = "";
+  snprintf(cmd, sizeof cmd, "'%s' -arch=sm_90 -v -o /dev/null %s 2>&1", ptxas, file);
+  FILE *pp = popen(cmd, "r");
+  log[fread(log, 1, sizeof log - 1, pp)] = 0;
+  int rc = pclose(pp);
+  unlink(file);
+  if (rc != 0) fail_msg("ptxas rejects the search module of %s:\n%s", what, log);
+  if (strstr(log, "bytes spill stores") && !strstr(log, " 0 bytes spill stores"))
+    fail_msg("the search module of %s spills:\n%s", what, log);
+}
+
+static const char *search_src =
+    "return sieve.pattern{ name = 'fw_search', block = {q = 64, k = 128},\n"
+    "  mask = sieve.union(sieve.frame_window(1), sieve.text_rows(), sieve.text_cols()),\n"
+    "  selection = sieve.search{ recall = 0.8, topk = 3, steps = {0, 5}, levels = {128} } }";
+
+static void modules_generate_and_assemble(void **st) {
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  char ptxas[1100], path[1024];
+  int have = find_ptxas(ptxas, sizeof ptxas);
+  if (!have) printf("*** ptxas not found: the search modules are NOT assembled ***\n");
+  const char *src = getenv("SIEVE_SOURCE_DIR");
+  const char *names[] = {"adaspa", "svg", "lvsa", NULL};
+  sieve_shape hy, small = {.batch = 2, .heads = 3, .head_dim = 64, .frames = 3, .height = 5,
+                           .width = 7, .text = 13};
+  assert_int_equal(sieve_shape_preset("hunyuan-720p", &hy), SIEVE_OK);
+  for (int i = 0; i < 4; i++) {
+    sieve_pattern *sp = NULL;
+    if (names[i]) {
+      snprintf(path, sizeof path, "%s/patterns/%s.lua", src ? src : ".", names[i]);
+      assert_int_equal(sieve_pattern_load(ctx, path, NULL, &sp), SIEVE_OK);
+    } else if (sieve_pattern_load_string(ctx, "fw_search", search_src, NULL, &sp)) {
+      fail_msg("%s", sieve_errmsg(ctx));
+    }
+    for (int a = 0; a < 2; a++) {
+      cg_search_spec s = {lp_pattern_ir(sp), a ? hy : small, a ? CG_BF16 : CG_FP16, CG_SM80, 1000};
+      char *ptx = NULL;
+      cg_err e = {0};
+      if (cg_search_build(&s, &ptx, &e)) fail_msg("%s: %s", names[i] ? names[i] : "fw_search", e.msg);
+      assert_non_null(strstr(ptx, ".entry sieve_search_mass"));
+      assert_non_null(strstr(ptx, ".entry sieve_search_select"));
+      if (have) assembles(ptxas, ptx, names[i] ? names[i] : "fw_search");
+      free(ptx);
+    }
+    sieve_pattern_free(sp);
+  }
+  sieve_close(ctx);
+}
+
+static void unsupported_blocks_are_refused(void **st) {
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  sieve_pattern *sp = NULL;
+  const char *src = "return sieve.pattern{ name = 'b', block = {q = 32, k = 128}, mask = sieve.dense() }";
+  assert_int_equal(sieve_pattern_load_string(ctx, "b", src, NULL, &sp), SIEVE_OK);
+  cg_search_spec s = {lp_pattern_ir(sp), {.batch = 1, .heads = 1, .head_dim = 64, .frames = 2, .height = 8, .width = 8},
+                      CG_BF16, CG_SM80, 4};
+  char *ptx = NULL;
+  cg_err e = {0};
+  assert_int_equal(cg_search_build(&s, &ptx, &e), SIEVE_ERR_UNSUPPORTED);
+  assert_non_null(strstr(e.msg, "query blocks of 32"));
+  sieve_pattern_free(sp);
+  sieve_close(ctx);
+}
+
+int main(void) {
+  const struct CMUnitTest t[] = {
+      cmocka_unit_test(picks_the_heaviest_prefix),
+      cmocka_unit_test(ties_go_by_entry_order),
+      cmocka_unit_test(topk_caps_the_count),
+      cmocka_unit_test(rows_without_mass_keep_nothing),
+      cmocka_unit_test(modules_generate_and_assemble),
+      cmocka_unit_test(unsupported_blocks_are_refused),
+  };
+  return cmocka_run_group_tests(t, NULL, NULL);
+}

@@ -1,0 +1,206 @@
+/*
+** The GPU block-table builder, on the CPU: its head grouping and masks give,
+** at every step, the masks cg_tables_build fixes; its boxes give the CPU
+** builder's interval counts; its module generates and (where ptxas is
+** found) assembles for every shipped pattern. The kernel's output itself is
+** checked on a GPU (tests/gpu/gpu_dyn.c).
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "cg_interval.h"
+#include "cg_tablegen.h"
+#include "lp.h"
+
+static sieve_ctx *ctx;
+
+static int open_ctx(void **st) { return sieve_open(&ctx) == SIEVE_OK ? 0 : -1; }
+static int close_ctx(void **st) {
+  sieve_close(ctx);
+  return 0;
+}
+
+static sieve_pattern *load(const char *name, const char *const *ov) {
+  char path[1024];
+  const char *src = getenv("SIEVE_SOURCE_DIR");
+  snprintf(path, sizeof path, "%s/patterns/%s.lua", src ? src : ".", name);
+  sieve_pattern *sp = NULL;
+  if (sieve_pattern_load(ctx, path, ov, &sp) != SIEVE_OK) fail_msg("%s: %s", path, sieve_errmsg(ctx));
+  return sp;
+}
+
+static sieve_shape shp(int T, int Y, int X, int text, int after, int H) {
+  return (sieve_shape){.batch = 1, .heads = H, .head_dim = 64, .frames = T, .height = Y,
+                       .width = X, .text = text, .text_after = after};
+}
+
+static const char *shipped[] = {"dense", "causal", "token_window", "frame_window",
+                                "lvsa", "svg", "sta", "adaspa"};
+
+/* At (step, layer) each head's table mask is the CPU builder's, and so are
+** the interval test's counts on the builder's boxes. */
+static void check_against_cpu(cg_pattern *p, const sieve_shape *s, int step, int layer) {
+  cg_err e = {0};
+  cg_tgen *t = NULL;
+  cg_tableset *ts = NULL;
+  assert_int_equal(cg_tgen_new(p, s, &t, &e), SIEVE_OK);
+  assert_int_equal(cg_tables_build(p, s, step, layer, &ts, &e), SIEVE_OK);
+  assert_int_equal(t->nq, ts->nq);
+  assert_int_equal(t->nk, ts->nk);
+  cg_ref map[CG_NVARS];
+  for (int i = 0; i < CG_NVARS; i++) map[i] = CG_NONE;
+  map[CG_V_STEP] = cg_const(p->g, step);
+  map[CG_V_LAYER] = cg_const(p->g, layer);
+  for (int h = 0; h < s->heads; h++) {
+    const cg_table *c = &ts->tables[ts->head_table[h]];
+    assert_int_equal(cg_subst(p->g, t->mask[t->head_table[h]], map), c->mask);
+    assert_int_equal(t->cls[t->head_table[h]], c->cls);
+  }
+  /* The CPU builder counts per distinct table at this step; the GPU one may
+  ** keep apart heads that coincide at this step only, so compare when both
+  ** have the same number of tables. */
+  if (t->ntables == ts->ntables) {
+    int64_t n[3] = {0};
+    uint8_t *cls = malloc((size_t)t->nq * (size_t)t->nk);
+    assert_non_null(cls);
+    for (int i = 0; i < t->ntables; i++) {
+      assert_int_equal(cg_tgen_classes(p, t, i, step, layer, cls, &e), SIEVE_OK);
+      for (int64_t j = 0; j < (int64_t)t->nq * t->nk; j++) n[cls[j]]++;
+    }
+    free(cls);
+    assert_int_equal(n[CG_BLK_FULL], ts->interval_full);
+    assert_int_equal(n[CG_BLK_EMPTY], ts->interval_empty);
+    assert_int_equal(n[CG_BLK_UNDECIDED], ts->interval_undecided);
+  }
+  cg_tables_free(ts);
+  cg_tgen_free(t);
+}
+
+static void masks_and_intervals_match_the_cpu(void **st) {
+  const sieve_shape shapes[] = {shp(3, 5, 7, 13, 0, 3), shp(9, 6, 10, 40, 1, 4), shp(17, 8, 8, 0, 0, 2)};
+  const int steps[][2] = {{0, 0}, {3, 5}, {17, 2}, {40, 31}};
+  for (size_t i = 0; i < sizeof shipped / sizeof *shipped; i++) {
+    sieve_pattern *sp = load(shipped[i], NULL);
+    for (size_t a = 0; a < sizeof shapes / sizeof *shapes; a++)
+      for (size_t b = 0; b < sizeof steps / sizeof *steps; b++)
+        check_against_cpu(lp_pattern_ir(sp), &shapes[a], steps[b][0], steps[b][1]);
+    sieve_pattern_free(sp);
+  }
+}
+
+/* A mask that reads the head: one table per head, each fixed to its head. */
+static void heads_that_differ_get_tables_of_their_own(void **st) {
+  const char *src =
+      "return sieve.pattern{ name = 'ph', mask = sieve.mask(function(q, k, c)\n"
+      "  return ((k.t + c.head + c.step) % 3):eq(0) | (q.t - k.t):abs():le(c.layer % 2) end) }";
+  sieve_pattern *sp = NULL;
+  assert_int_equal(sieve_pattern_load_string(ctx, "ph", src, NULL, &sp), SIEVE_OK);
+  cg_pattern *p = lp_pattern_ir(sp);
+  sieve_shape s = shp(7, 4, 6, 5, 0, 5);
+  cg_err e = {0};
+  cg_tgen *t = NULL;
+  assert_int_equal(cg_tgen_new(p, &s, &t, &e), SIEVE_OK);
+  assert_int_equal(t->ntables, 5);
+  cg_tgen_free(t);
+  check_against_cpu(p, &s, 4, 3);
+  sieve_pattern_free(sp);
+}
+
+static void boxes_cover_their_blocks(void **st) {
+  sieve_pattern *sp = load("svg", NULL);
+  cg_pattern *p = lp_pattern_ir(sp);
+  sieve_shape s = shp(5, 6, 7, 11, 0, 2);
+  cg_err e = {0};
+  cg_tgen *t = NULL;
+  assert_int_equal(cg_tgen_new(p, &s, &t, &e), SIEVE_OK);
+  assert_int_equal(t->ntables, 2);
+  for (int i = 0; i < t->ntables; i++) {
+    cg_coords c;
+    assert_int_equal(cg_layout_enum(&p->classes[t->cls[i]].layout, &t->shape, &c), 0);
+    const int32_t *b = t->boxes + (size_t)i * (size_t)(t->nq + t->nk) * 2 * CG_NIN;
+    for (int64_t pos = 0; pos < c.n; pos++) {
+      const int32_t *qb = b + (pos / t->bq) * 2 * CG_NIN;
+      const int32_t v[CG_NIN] = {c.t[pos], c.y[pos], c.x[pos], c.text[pos], c.idx[pos], (int32_t)pos};
+      for (int k = 0; k < CG_NIN; k++) assert_true(qb[2 * k] <= v[k] && v[k] <= qb[2 * k + 1]);
+    }
+    cg_coords_free(&c);
+  }
+  cg_tgen_free(t);
+  sieve_pattern_free(sp);
+}
+
+/* --------------------------------------------------------------- ptxas */
+
+static int find_ptxas(char *out, size_t n) {
+  const char *path = getenv("PATH");
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path ? path : "");
+  for (char *d = strtok(buf, ":"); d; d = strtok(NULL, ":")) {
+    snprintf(out, n, "%s/ptxas", d);
+    if (access(out, X_OK) == 0) return 1;
+  }
+  snprintf(out, n, "/usr/local/cuda/bin/ptxas");
+  return access(out, X_OK) == 0;
+}
+
+static void assembles(const char *ptxas, const char *ptx, const char *what) {
+  char file[] = "/tmp/sieve-tgen-XXXXXX";
+  int fd = mkstemp(file);
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  fputs(ptx, f);
+  fclose(f);
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "'%s' -arch=sm_90 -o /dev/null %s 2>&1", ptxas, file);
+  FILE *pp = popen(cmd, "r");
+  char log[4096] = "";
+  size_t got = fread(log, 1, sizeof log - 1, pp);
+  log[got] = 0;
+  int rc = pclose(pp);
+  unlink(file);
+  if (rc != 0) fail_msg("ptxas rejects the table builder of %s:\n%s", what, log);
+}
+
+static void modules_generate_and_assemble(void **st) {
+  char ptxas[1100];
+  int have = find_ptxas(ptxas, sizeof ptxas);
+  if (!have) printf("*** ptxas not found: the table builder's PTX is NOT assembled ***\n");
+  sieve_shape hy;
+  assert_int_equal(sieve_shape_preset("hunyuan-720p", &hy), SIEVE_OK);
+  const sieve_shape shapes[] = {shp(3, 5, 7, 13, 0, 3), hy};
+  for (size_t i = 0; i < sizeof shipped / sizeof *shipped; i++) {
+    sieve_pattern *sp = load(shipped[i], NULL);
+    cg_pattern *p = lp_pattern_ir(sp);
+    for (size_t a = 0; a < 2; a++) {
+      cg_err e = {0};
+      cg_tgen *t = NULL;
+      char *ptx = NULL;
+      assert_int_equal(cg_tgen_new(p, &shapes[a], &t, &e), SIEVE_OK);
+      if (cg_tgen_build(p, t, CG_SM80, &ptx, &e)) fail_msg("%s: %s", shipped[i], e.msg);
+      assert_non_null(strstr(ptx, ".entry sieve_tbl_classify"));
+      assert_non_null(strstr(ptx, ".entry sieve_tbl_scan"));
+      assert_non_null(strstr(ptx, ".entry sieve_tbl_fill"));
+      if (have) assembles(ptxas, ptx, shipped[i]);
+      free(ptx);
+      cg_tgen_free(t);
+    }
+    sieve_pattern_free(sp);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest t[] = {
+      cmocka_unit_test(masks_and_intervals_match_the_cpu),
+      cmocka_unit_test(heads_that_differ_get_tables_of_their_own),
+      cmocka_unit_test(boxes_cover_their_blocks),
+      cmocka_unit_test(modules_generate_and_assemble),
+  };
+  return cmocka_run_group_tests(t, open_ctx, close_ctx);
+}
