@@ -170,7 +170,7 @@ static void bench_adaspa(io *b, sieve_pattern *sp) {
     x.d = d;
     dense = attention_ms(plan, &e);
     if (!rt_plan_run(plan, &b->tq, &b->tk, &b->tv, &b->to, b->lse, 0, NULL, &e)) search = event_ms(b->cu, search_once, &x, 10, &e);
-    rt_dyn_search_density(d, &dens, &e);
+    rt_dyn_search_selected(d, &dens, &e);
     rt_plan_use_tables(plan, bf.tabs, bf.head_off);
     sparse = attention_ms(plan, &e);
   }

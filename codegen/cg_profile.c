@@ -78,6 +78,7 @@ int cg_profile_chunks(const cg_profile_spec *s) { return (int)((tokens(s) + CG_P
 size_t cg_profile_smem(const cg_profile_spec *s) {
   return (size_t)(CG_PROFILE_ROWS + 2 * BN) * (size_t)s->shape.head_dim * 2 + 4 * WARPS;
 }
+size_t cg_profile_err_smem(const cg_profile_spec *s) { return 4 * (size_t)(s->shape.head_dim / 32); }
 size_t cg_profile_part_floats(const cg_profile_spec *s) {
   return (size_t)(s->pattern->nclasses + 1) * (size_t)s->shape.heads * (size_t)cg_profile_chunks(s) *
          (size_t)s->ns * (size_t)(s->shape.head_dim + 2);

@@ -20,7 +20,7 @@
 **       part[(((p H + h) nchunks + c) ns + r) (D + 2) + ...] = O[D]
 **       (unnormalised), m (log2 units), l. Batch 0 only.
 **   sieve_profile_err(part, err)
-**       grid (ns, H), block D;
+**       grid (ns, H), block D, smem cg_profile_err_smem() (its CTA sums);
 **       err[(h ns + r) P + p] = |O_0|^2 for p = 0, |O_p - O_0|^2 after,
 **       with each pass's chunks merged and normalised.
 */
@@ -45,6 +45,7 @@ typedef struct cg_profile_spec {
 sieve_status cg_profile_check(const cg_profile_spec *s, cg_err *e);
 int cg_profile_chunks(const cg_profile_spec *s);
 size_t cg_profile_smem(const cg_profile_spec *s);
+size_t cg_profile_err_smem(const cg_profile_spec *s);
 /* f32 elements of part and err. */
 size_t cg_profile_part_floats(const cg_profile_spec *s);
 size_t cg_profile_err_floats(const cg_profile_spec *s);

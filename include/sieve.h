@@ -271,6 +271,38 @@ sieve_status sieve_attention(sieve_plan *plan, const sieve_tensor *q,
                              void *stream);
 void sieve_plan_free(sieve_plan *plan);
 
+/* ------------------------------------------------------ dynamic patterns */
+
+/*
+** Patterns whose blocks are chosen at run time, from the inputs, drive a
+** sequence of denoising steps through a dynamic plan, which keeps the
+** choice from one step to the next:
+**   sieve.search (AdaSpa): at the pattern's search steps, attention over
+**     the allowed set, then a generated search picks each head's key blocks
+**     from the LSE; the steps until the next search reuse them;
+**   sieve.profile (Sparse VideoGen): at the profiling steps, sampled query
+**     rows decide each head's class (this step waits for the GPU); every
+**     head then runs with its class's mask and layout.
+** All device memory is allocated here; a step allocates nothing. One
+** dynamic plan keeps one choice: use one per layer.
+*/
+typedef struct sieve_dynplan sieve_dynplan;
+
+sieve_status sieve_dynplan_create(sieve_ctx *ctx, const sieve_pattern *p,
+                                  const sieve_shape *shape, sieve_dtype dtype,
+                                  sieve_dynplan **out);
+/* One step of attention, as sieve_attention; *chose (may be NULL) is 1
+** when this step searched or profiled. */
+sieve_status sieve_dynplan_step(sieve_dynplan *d, int step, int layer,
+                                const sieve_tensor *q, const sieve_tensor *k,
+                                const sieve_tensor *v, const sieve_tensor *o,
+                                uint64_t lse, float scale, void *stream,
+                                int *chose);
+/* Fraction of key blocks (search) or token pairs (profile) the last step
+** computed, heads averaged; waits for the GPU. */
+sieve_status sieve_dynplan_density(sieve_dynplan *d, double *out);
+void sieve_dynplan_free(sieve_dynplan *d);
+
 #ifdef __cplusplus
 }
 #endif

@@ -111,6 +111,9 @@ void rt_dyn_search_buffers(const rt_dyn_search *d, rt_dyn_search_bufs *out);
 rt_plan *rt_dyn_search_plan(const rt_dyn_search *d);
 /* Blocks the selection keeps over all blocks, heads averaged (reads the
 ** counts back: synchronises the context). */
+sieve_status rt_dyn_search_selected(rt_dyn_search *d, double *density, cg_err *e);
+/* What the last step computed: the selection's block density after a
+** sparse step, else the allowed set's density. */
 sieve_status rt_dyn_search_density(rt_dyn_search *d, double *density, cg_err *e);
 void rt_dyn_search_free(rt_dyn_search *d);
 

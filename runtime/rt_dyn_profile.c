@@ -185,7 +185,8 @@ sieve_status rt_dyn_profile_run(rt_dyn_profile *d, int step, int layer, const si
   unsigned nch = (unsigned)cg_profile_chunks(&d->spec), h = (unsigned)s->heads, ns = (unsigned)d->spec.ns;
   sieve_status r = RT_CU(d->cu, e, cuMemcpyHtoDAsync, d->a.rows, d->rows, 4 * (size_t)ns, st);
   if (!r) r = rt_dyn_launch(d->cu, d->part, nch, h, ns / CG_PROFILE_ROWS, 128, d->smem, st, d->pp, e);
-  if (!r) r = rt_dyn_launch(d->cu, d->err, ns, h, 1, (unsigned)s->head_dim, 0, st, d->pe, e);
+  if (!r) r = rt_dyn_launch(d->cu, d->err, ns, h, 1, (unsigned)s->head_dim,
+                            (unsigned)cg_profile_err_smem(&d->spec), st, d->pe, e);
   if (!r) r = RT_CU(d->cu, e, cuStreamSynchronize, st);
   if (!r) r = RT_CU(d->cu, e, cuMemcpyDtoH, d->raw, d->a.err, 4 * cg_profile_err_floats(&d->spec));
   if (!r) classify(d);

@@ -22,6 +22,7 @@ struct rt_dyn_search {
   unsigned mass_smem, select_smem;
   CUdeviceptr mem;
   int have_sel;
+  int last_sparse;         /* the last step ran on the selection */
   struct {
     CUdeviceptr q, k, lse;
     int64_t qs[3], ks[3];
@@ -173,6 +174,7 @@ sieve_status rt_dyn_search_step(rt_dyn_search *d, int step, int layer, const sie
   /* Steps before the first search run dense over the allowed set, also when
   ** a selection is left from an earlier pass through the schedule. */
   int sparse = d->have_sel && !search && step >= first;
+  d->last_sparse = sparse;
   if (sparse) rt_plan_use_tables(d->plan, d->a.sel_tabs, d->a.sel_head_off);
   else rt_plan_use_tables(d->plan, 0, 0);
   r = rt_plan_run(d->plan, q, k, v, o, lse, scale, st, e);
@@ -187,8 +189,9 @@ void rt_dyn_search_buffers(const rt_dyn_search *d, rt_dyn_search_bufs *out) {
 
 rt_plan *rt_dyn_search_plan(const rt_dyn_search *d) { return d->plan; }
 
-sieve_status rt_dyn_search_density(rt_dyn_search *d, double *density, cg_err *e) {
+sieve_status rt_dyn_search_selected(rt_dyn_search *d, double *density, cg_err *e) {
   const sieve_shape *s = &d->spec.shape;
+  if (!d->have_sel) return cg_fail(e, SIEVE_ERR_ARG, "no selection yet: no search has run");
   size_t n = 2 * (size_t)s->heads * (size_t)d->nq;
   int32_t *c = malloc(4 * n);
   if (!c) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
@@ -199,6 +202,12 @@ sieve_status rt_dyn_search_density(rt_dyn_search *d, double *density, cg_err *e)
   *density = kept / ((double)s->heads * d->nq * d->nk);
   free(c);
   return st;
+}
+
+sieve_status rt_dyn_search_density(rt_dyn_search *d, double *density, cg_err *e) {
+  if (d->last_sparse) return rt_dyn_search_selected(d, density, e);
+  *density = rt_plan_density(d->plan);
+  return SIEVE_OK;
 }
 
 void rt_dyn_search_free(rt_dyn_search *d) {

@@ -573,6 +573,8 @@ static sieve_status plan_device(sieve_ctx *ctx, rt_device *d, cg_err *e) {
   return SIEVE_OK;
 }
 
+sieve_status rt_plan_device(sieve_ctx *ctx, rt_device *d, cg_err *e) { return plan_device(ctx, d, e); }
+
 sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
                                const sieve_shape *shape, sieve_dtype dtype,
                                const sieve_config *cfg, sieve_plan **out) {

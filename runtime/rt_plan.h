@@ -97,6 +97,10 @@ const cg_attn_spec *rt_plan_spec_of(const rt_plan *p);  /* config resolved */
 double rt_plan_density(const rt_plan *p);
 const rt_plan_stats *rt_plan_stats_of(const rt_plan *p);
 const char *rt_plan_kernel(const rt_plan *p);
+/* The device a public-API plan made on ctx runs on (the context's device,
+** else the thread's current CUDA context, else device 0). */
+sieve_status rt_plan_device(sieve_ctx *ctx, rt_device *d, cg_err *e);
+
 /* The plan behind a public handle (NULL for NULL): what the CLI times and
 ** checks. */
 rt_plan *rt_plan_of(const sieve_plan *plan);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "cg_profile.h"
 #include "cg_search.h"
 #include "lp.h"
 
@@ -128,6 +129,51 @@ static void modules_generate_and_assemble(void **st) {
   sieve_close(ctx);
 }
 
+/* SVG's profiling module: both head dims, the shipped classes. */
+static void profile_modules_generate_and_assemble(void **st) {
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  char ptxas[1100], path[1024];
+  int have = find_ptxas(ptxas, sizeof ptxas);
+  const char *src = getenv("SIEVE_SOURCE_DIR"), *ov[] = {"profile=true", NULL};
+  snprintf(path, sizeof path, "%s/patterns/svg.lua", src ? src : ".");
+  sieve_pattern *sp = NULL;
+  assert_int_equal(sieve_pattern_load(ctx, path, ov, &sp), SIEVE_OK);
+  cg_pattern *p = lp_pattern_ir(sp);
+  assert_int_equal(p->sel.kind, CG_SELECT_PROFILE);
+  sieve_shape hy;
+  assert_int_equal(sieve_shape_preset("hunyuan-720p", &hy), SIEVE_OK);
+  for (int d = 64; d <= 128; d *= 2) {
+    hy.head_dim = d;
+    cg_profile_spec s = {p, hy, CG_BF16, CG_SM80, 64};
+    char *ptx = NULL;
+    cg_err e = {0};
+    if (cg_profile_build(&s, &ptx, &e)) fail_msg("%s", e.msg);
+    assert_non_null(strstr(ptx, ".entry sieve_profile_part"));
+    assert_non_null(strstr(ptx, ".entry sieve_profile_err"));
+    char log[4096] = "";
+    if (have) {
+      char file[] = "/tmp/sieve-profile-XXXXXX", cmd[2048];
+      int fd = mkstemp(file);
+      FILE *f = fdopen(fd, "w");
+      fputs(ptx, f);
+      fclose(f);
+      snprintf(cmd, sizeof cmd, "'%s' -arch=sm_90 -o /dev/null %s 2>&1", ptxas, file);
+      FILE *pp = popen(cmd, "r");
+      log[fread(log, 1, sizeof log - 1, pp)] = 0;
+      if (pclose(pp)) fail_msg("ptxas rejects the profiling module:\n%s", log);
+      unlink(file);
+    }
+    free(ptx);
+  }
+  cg_profile_spec bad = {p, hy, CG_BF16, CG_SM80, 50};
+  char *ptx = NULL;
+  cg_err e = {0};
+  assert_int_equal(cg_profile_build(&bad, &ptx, &e), SIEVE_ERR_ARG);
+  sieve_pattern_free(sp);
+  sieve_close(ctx);
+}
+
 static void unsupported_blocks_are_refused(void **st) {
   sieve_ctx *ctx;
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
@@ -151,6 +197,7 @@ int main(void) {
       cmocka_unit_test(topk_caps_the_count),
       cmocka_unit_test(rows_without_mass_keep_nothing),
       cmocka_unit_test(modules_generate_and_assemble),
+      cmocka_unit_test(profile_modules_generate_and_assemble),
       cmocka_unit_test(unsupported_blocks_are_refused),
   };
   return cmocka_run_group_tests(t, NULL, NULL);

@@ -320,7 +320,7 @@ static sieve_status run_case(sdata *d, rt_dyn_search *ds, sres *r, cg_err *e) {
   }
   if (!st) st = read_back(d->env, d->dout, o, 2 * no, e);
   if (!st) st = check_sparse(d, &t, sel, bf.table_ints, o, &r->sparse_err, e);
-  if (!st) st = rt_dyn_search_density(ds, &r->density, e);
+  if (!st) st = rt_dyn_search_selected(ds, &r->density, e);
   if (!st) st = schedule(d, ds, o, &r->schedule_ok, e);
   free(lse);
   free(gm);

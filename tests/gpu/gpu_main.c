@@ -33,6 +33,13 @@ static void shipped(gpu_env *env) {
                        .dtype = SIEVE_FP16, .bshd = 1, .sample_rows = 96, .step = 3, .layer = 5};
     gpu_attention_case(env, &medium);
   }
+  /* Text rows that may attend to nothing: O = 0 and LSE = -inf, never NaN,
+  ** with the text before and after the video and a ragged last block. */
+  for (int after = 0; after < 2; after++) {
+    gpu_case empty = {.pattern = "frame_window", .params = {"text=false"},
+                      .shape = shp(4, 9, 11, 150, after, 2, 64), .dtype = SIEVE_BF16};
+    gpu_attention_case(env, &empty);
+  }
 }
 
 static void configs(gpu_env *env) {
