@@ -165,6 +165,22 @@ void cli_gpu_header(const char *path, const sieve_pattern *p, const cli_common *
 /* "bm=128 bn=64 warps=4 stages=2 (tuned), kernel from the cache"; user is
 ** the config the command line gave (all zeros: none). */
 void cli_plan_line(const sieve_plan *plan, const sieve_config *user, char *buf, size_t len);
+/*
+** What every kernel-running command starts with: the shape, the pattern
+** (and the shape it runs on), GPU 0, the plan, and the header and config
+** lines printed. cli_gpu_end frees what was made, also after a failure.
+*/
+typedef struct cli_gpu_run {
+  sieve_shape shape;
+  sieve_pattern *p;
+  sieve_plan *plan;
+  sieve_device_info dev;
+  char path[4096];
+} cli_gpu_run;
+
+int cli_gpu_begin(sieve_ctx *ctx, const cli_common *com, sieve_dtype dt, const sieve_config *cfg,
+                  int batch, cli_gpu_run *g);
+void cli_gpu_end(cli_gpu_run *g);
 /* The full path of an existing file `rel` (e.g. "bench/compare.py") in the
 ** source tree or beside the binary, or 0. */
 int cli_find_file(const char *rel, char *buf, size_t len);

@@ -248,28 +248,10 @@ static int measure(sieve_ctx *ctx, const bench_args *a, sieve_pattern *p, const 
 }
 
 static int bench(sieve_ctx *ctx, bench_args *a) {
-  sieve_shape shape;
-  sieve_pattern *p = NULL;
-  sieve_plan *plan = NULL;
-  sieve_device_info dev;
-  char path[4096], line[512];
-  int rc = cli_shape(ctx, &a->com, &shape);
-  if (!rc) rc = cli_pattern_load(ctx, &a->com, &p, path, sizeof path);
-  if (!rc) {
-    shape.batch = a->batch;
-    cli_pattern_shape(p, &shape);
-    rc = cli_gpu_open(ctx, &dev);
-  }
-  if (!rc) rc = cli_plan(ctx, p, &shape, a->dtype, &a->cfg, &plan);
-  if (!rc) {
-    cli_gpu_header(path, p, &a->com, &shape, a->dtype, &dev);
-    cli_plan_line(plan, &a->cfg, line, sizeof line);
-    printf("config    %s\n", line);
-    fflush(stdout);
-    rc = measure(ctx, a, p, path, plan);
-  }
-  sieve_plan_free(plan);
-  sieve_pattern_free(p);
+  cli_gpu_run g;
+  int rc = cli_gpu_begin(ctx, &a->com, a->dtype, &a->cfg, a->batch, &g);
+  if (!rc) rc = measure(ctx, a, g.p, g.path, g.plan);
+  cli_gpu_end(&g);
   return rc;
 }
 

@@ -89,37 +89,21 @@ static void report(const check_args *a, const sieve_shape *s, const rt_check_res
 }
 
 static int check(sieve_ctx *ctx, check_args *a) {
-  sieve_shape shape;
-  sieve_pattern *p = NULL;
-  sieve_plan *plan = NULL;
-  sieve_device_info dev;
-  char path[4096], line[512];
-  int rc = cli_shape(ctx, &a->com, &shape);
-  if (!rc) rc = cli_pattern_load(ctx, &a->com, &p, path, sizeof path);
+  cli_gpu_run g;
+  int rc = cli_gpu_begin(ctx, &a->com, a->dtype, &a->cfg, a->batch, &g);
   if (!rc) {
-    shape.batch = a->batch;
-    cli_pattern_shape(p, &shape);
-    rc = cli_gpu_open(ctx, &dev);
-  }
-  if (!rc) rc = cli_plan(ctx, p, &shape, a->dtype, &a->cfg, &plan);
-  if (!rc) {
-    cli_gpu_header(path, p, &a->com, &shape, a->dtype, &dev);
-    cli_plan_line(plan, &a->cfg, line, sizeof line);
-    printf("config    %s\n", line);
-    fflush(stdout);
     rt_check_opts o = {.bshd = a->bshd, .rows = a->rows, .step = a->com.step,
                        .layer = a->com.layer, .seed = a->seed};
     rt_check_result r;
     cg_err e = {0};
-    if (rt_check_plan(rt_plan_of(plan), &o, &r, &e)) {
+    if (rt_check_plan(rt_plan_of(g.plan), &o, &r, &e)) {
       rc = cli_status_fail(e.status, e.msg, "check");
     } else {
-      report(a, &shape, &r);
+      report(a, &g.shape, &r);
       rc = r.pass ? CLI_OK : CLI_FAIL;
     }
   }
-  sieve_plan_free(plan);
-  sieve_pattern_free(p);
+  cli_gpu_end(&g);
   return rc;
 }
 

@@ -53,36 +53,16 @@ static void report(const rt_bench_result *r) {
 }
 
 static int time_it(sieve_ctx *ctx, run_args *a) {
-  sieve_shape shape;
-  sieve_pattern *p = NULL;
-  sieve_plan *plan = NULL;
-  sieve_device_info dev;
-  char path[4096], line[512];
-  int rc = cli_shape(ctx, &a->com, &shape);
-  if (!rc) rc = cli_pattern_load(ctx, &a->com, &p, path, sizeof path);
+  cli_gpu_run g;
+  int rc = cli_gpu_begin(ctx, &a->com, a->dtype, &a->cfg, a->batch, &g);
   if (!rc) {
-    shape.batch = a->batch;
-    cli_pattern_shape(p, &shape);
-    rc = cli_gpu_open(ctx, &dev);
-  }
-  if (!rc) rc = cli_plan(ctx, p, &shape, a->dtype, &a->cfg, &plan);
-  if (!rc && (a->com.step || a->com.layer)) {
-    sieve_status st = sieve_plan_set_step(plan, a->com.step, a->com.layer);
-    if (st) rc = cli_lib_fail(ctx, st, "step");
-  }
-  if (!rc) {
-    cli_gpu_header(path, p, &a->com, &shape, a->dtype, &dev);
-    cli_plan_line(plan, &a->cfg, line, sizeof line);
-    printf("config    %s\n", line);
-    fflush(stdout);
     rt_bench_opts o = {.rep_ms = a->rep_ms};
     rt_bench_result r;
     cg_err e = {0};
-    if (rt_bench_plan(rt_plan_of(plan), &o, &r, &e)) rc = cli_status_fail(e.status, e.msg, "timing");
+    if (rt_bench_plan(rt_plan_of(g.plan), &o, &r, &e)) rc = cli_status_fail(e.status, e.msg, "timing");
     else report(&r);
   }
-  sieve_plan_free(plan);
-  sieve_pattern_free(p);
+  cli_gpu_end(&g);
   return rc;
 }
 

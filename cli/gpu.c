@@ -70,6 +70,38 @@ void cli_gpu_header(const char *path, const sieve_pattern *p, const cli_common *
          d->sm_count, d->driver_version / 1000, d->driver_version % 1000 / 10);
 }
 
+int cli_gpu_begin(sieve_ctx *ctx, const cli_common *com, sieve_dtype dt, const sieve_config *cfg,
+                  int batch, cli_gpu_run *g) {
+  char line[512];
+  memset(g, 0, sizeof *g);
+  int rc = cli_shape(ctx, com, &g->shape);
+  if (!rc) rc = cli_pattern_load(ctx, com, &g->p, g->path, sizeof g->path);
+  if (!rc) {
+    g->shape.batch = batch;
+    cli_pattern_shape(g->p, &g->shape);
+    rc = cli_gpu_open(ctx, &g->dev);
+  }
+  if (!rc) rc = cli_plan(ctx, g->p, &g->shape, dt, cfg, &g->plan);
+  if (!rc && (com->step || com->layer)) {
+    sieve_status st = sieve_plan_set_step(g->plan, com->step, com->layer);
+    if (st) rc = cli_lib_fail(ctx, st, "step");
+  }
+  if (!rc) {
+    cli_gpu_header(g->path, g->p, com, &g->shape, dt, &g->dev);
+    cli_plan_line(g->plan, cfg, line, sizeof line);
+    printf("config    %s\n", line);
+    fflush(stdout);
+  }
+  return rc;
+}
+
+void cli_gpu_end(cli_gpu_run *g) {
+  sieve_plan_free(g->plan);
+  sieve_pattern_free(g->p);
+  g->plan = NULL;
+  g->p = NULL;
+}
+
 void cli_plan_line(const sieve_plan *plan, const sieve_config *user, char *buf, size_t len) {
   sieve_config c;
   sieve_plan_config(plan, &c);

@@ -324,17 +324,19 @@ static sieve_status part_kernel(prof *a, cg_err *e) {
   t[P_SCALE] = EM->t_f32;
   LLVMValueRef fn = cg_em_kernel(EM, "sieve_profile_part", t, names, NP, 32 * WARPS, 0);
   for (int i = 0; i < NP; i++) a->prm[i] = LLVMGetParam(fn, (unsigned)i);
-  sieve_status st = cg_tk_init(TK, EM, a->spec->arch, a->spec->dtype, 32 * WARPS);
+  sieve_status st = SIEVE_OK;
+  if (cg_tk_init(TK, EM, a->spec->arch, a->spec->dtype, 32 * WARPS)) st = cg_fail(e, EM->err.status, "%s", EM->err.msg);
   if (!st) part_body(a);
   cg_tk_dispose(TK);
   return st;
 }
 
-static sieve_status err_kernel(prof *a) {
+static sieve_status err_kernel(prof *a, cg_err *e) {
   static const char *names[2] = {"part", "err"};
   LLVMTypeRef t[2] = {EM->t_gptr, EM->t_gptr};
   LLVMValueRef fn = cg_em_kernel(EM, "sieve_profile_err", t, names, 2, a->d, 0);
-  sieve_status st = cg_tk_init(TK, EM, a->spec->arch, a->spec->dtype, a->d);
+  sieve_status st = SIEVE_OK;
+  if (cg_tk_init(TK, EM, a->spec->arch, a->spec->dtype, a->d)) st = cg_fail(e, EM->err.status, "%s", EM->err.msg);
   if (!st) err_body(a, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1));
   cg_tk_dispose(TK);
   return st;
@@ -357,7 +359,7 @@ sieve_status cg_profile_build(const cg_profile_spec *s, char **ptx, cg_err *e) {
   }
   st = prepare_masks(a, e);
   if (!st) st = part_kernel(a, e);
-  if (!st) st = err_kernel(a);
+  if (!st) st = err_kernel(a, e);
   if (!st && EM->bad) st = cg_fail(e, EM->err.status, "%s", EM->err.msg);
   if (!st) st = cg_emit_ptx(EM->mod, s->arch, ptx, e);
   for (int i = 0; a->mask && i < a->passes; i++) cg_lower_free(a->mask[i]);

@@ -303,7 +303,8 @@ static sieve_status mass_kernel(srch *a, cg_err *e) {
   t[P_SCALE] = EM->t_f32;
   LLVMValueRef fn = cg_em_kernel(EM, "sieve_search_mass", t, names, NP, 32 * WARPS, 0);
   for (int i = 0; i < NP; i++) a->prm[i] = LLVMGetParam(fn, (unsigned)i);
-  sieve_status st = cg_tk_init(TK, EM, a->spec->arch, a->spec->dtype, 32 * WARPS);
+  sieve_status st = SIEVE_OK;
+  if (cg_tk_init(TK, EM, a->spec->arch, a->spec->dtype, 32 * WARPS)) st = cg_fail(e, EM->err.status, "%s", EM->err.msg);
   if (!st) st = prepare_exprs(a, e);
   if (!st) kernel(a);
   cg_tk_dispose(TK);

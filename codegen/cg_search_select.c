@@ -193,7 +193,10 @@ void cg_search_select_kernel(cg_em *em, int nq, int nk, int heads, int64_t cap) 
                        em->t_f32, em->t_i32, em->t_i32};
   LLVMValueRef fn = cg_em_kernel(em, "sieve_search_select", t, names, NP, THREADS, 0);
   for (int i = 0; i < NP; i++) s->prm[i] = LLVMGetParam(fn, (unsigned)i);
-  cg_tk_init(TK, em, CG_SM80, CG_BF16, THREADS);
+  if (cg_tk_init(TK, em, CG_SM80, CG_BF16, THREADS)) {
+    em->bad = 1;  /* err says why */
+    return;
+  }
   body(s);
   LLVMBuildRetVoid(em->b);
   cg_tk_dispose(TK);

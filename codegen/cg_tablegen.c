@@ -212,13 +212,13 @@ static void row_loop(kgen *k, LLVMValueRef qb) {
   cg_if_end(EM, &lead);
 }
 
-static sieve_status classify_kernel(kgen *k, cg_arch arch) {
+static sieve_status classify_kernel(kgen *k, cg_arch arch, cg_err *e) {
   static const char *names[NP] = {"boxes", "rows", "counts", "step", "layer"};
   LLVMTypeRef ty[NP] = {EM->t_gptr, EM->t_gptr, EM->t_gptr, EM->t_i32, EM->t_i32};
   LLVMValueRef fn = cg_em_kernel(EM, "sieve_tbl_classify", ty, names, NP, 32 * CG_TGEN_WARPS, 0);
   for (int i = 0; i < NP; i++) k->prm[i] = LLVMGetParam(fn, (unsigned)i);
-  sieve_status st = cg_tk_init(&k->tk, EM, arch, CG_BF16, 32 * CG_TGEN_WARPS);
-  if (st) return st;
+  if (cg_tk_init(&k->tk, EM, arch, CG_BF16, 32 * CG_TGEN_WARPS))
+    return cg_fail(e, EM->err.status, "%s", EM->err.msg);
   const cg_tgen *t = k->t;
   k->table = cg_sreg_read(EM, CG_CTAID_Y);
   LLVMValueRef boxes_per_table = cg_i64(EM, (int64_t)(t->nq + t->nk) * 2 * CG_NIN);
@@ -246,7 +246,7 @@ sieve_status cg_tgen_build(const cg_pattern *p, const cg_tgen *t, cg_arch arch, 
   if (!k.lw) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   for (int i = 0; !st && i < t->ntables; i++)
     if (!(k.lw[i] = cg_ilower_new(p->g, t->mask[i], e))) st = e->status;
-  if (!st) st = classify_kernel(&k, arch);
+  if (!st) st = classify_kernel(&k, arch, e);
   if (!st) cg_tpack_kernels(&em, arch, t->nq, t->nk, t->table_ints);
   if (!st && em.bad) st = cg_fail(e, em.err.status, "%s", em.err.msg);
   if (!st) st = cg_emit_ptx(em.mod, arch, ptx, e);

@@ -28,12 +28,12 @@ static LLVMValueRef slot(pk *k, LLVMValueRef tabs, LLVMValueRef t) {
   return cg_gep(EM, EM->t_i32, tabs, CG_MUL(EM, CG_ZEXT64(EM, t), cg_i64(EM, k->table_ints)));
 }
 
-static LLVMValueRef begin(pk *k, const char *name, const char *const *pn, int n, int warps, LLVMValueRef *prm) {
+/* A kernel of n pointer parameters and 32 * warps threads. */
+static void begin(pk *k, const char *name, const char *const *pn, int n, int warps, LLVMValueRef *prm) {
   LLVMTypeRef ty[3] = {EM->t_gptr, EM->t_gptr, EM->t_gptr};
   LLVMValueRef fn = cg_em_kernel(EM, name, ty, pn, n, 32 * warps, 0);
   for (int i = 0; i < n; i++) prm[i] = LLVMGetParam(fn, (unsigned)i);
-  cg_tk_init(&k->tk, EM, CG_SM80, CG_BF16, 32 * warps);
-  return fn;
+  if (cg_tk_init(&k->tk, EM, CG_SM80, CG_BF16, 32 * warps)) EM->bad = 1;  /* err says why */
 }
 
 /* One warp per table: rowptr by a running scan, 32 rows at a time. */

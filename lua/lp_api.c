@@ -78,8 +78,8 @@ sieve_status sieve_pattern_load(sieve_ctx *ctx, const char *path, const char *co
     cg_fail(&e, SIEVE_ERR_ARG, "sieve_pattern_load: path and out must not be NULL");
     return rt_ctx_ret(ctx, &e);
   }
-  char *src;
-  size_t len;
+  char *src = NULL;
+  size_t len = 0;
   if (!read_script(path, &src, &len, &e)) {
     load(path, src, len, overrides, out, &e);
     free(src);

@@ -37,7 +37,7 @@ typedef struct sdata {
   sieve_tensor tq, tk, tv, to;
 } sdata;
 
-static double now_scale(int D) { return 1.0 / sqrt((double)D); }
+static double scale_of(int D) { return 1.0 / sqrt((double)D); }
 
 /* Q, K lean towards their frame's direction; V is noise. */
 static int make_inputs(sdata *d, uint64_t seed) {
@@ -120,7 +120,7 @@ static sieve_status ref_masses(sdata *d, const host_tabs *t, const float *lse, i
                                int64_t cap, cg_err *e) {
   uint8_t *m = malloc((size_t)d->S * d->S);
   sieve_status st = m ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
-  double sc = now_scale(d->D);
+  double sc = scale_of(d->D);
   for (int h = 0; !st && h < d->H; h++) {
     if ((st = cg_ref_mask(d->p, &d->s, h, step, 0, m, NULL, e))) break;
     const int32_t *tab = t->buf + t->head_off[h];
@@ -217,7 +217,7 @@ static void check_selection(sdata *d, const host_tabs *t, const float *gmass, co
 static sieve_status check_sparse(sdata *d, const host_tabs *t, const int32_t *sel, int64_t table_ints,
                                  const uint16_t *o, double *err, cg_err *e) {
   uint8_t *m = malloc((size_t)d->S * d->S), *keep = malloc((size_t)t->nk);
-  double *p = malloc(sizeof(double) * (size_t)d->S), num = 0, den = 0, sc = now_scale(d->D);
+  double *p = malloc(sizeof(double) * (size_t)d->S), num = 0, den = 0, sc = scale_of(d->D);
   sieve_status st = m && keep && p ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
   for (int h = 0; !st && h < d->H; h++) {
     if ((st = cg_ref_mask(d->p, &d->s, h, 0, 0, m, NULL, e))) break;
