@@ -159,11 +159,19 @@ static sieve_status events(rt_bench *b, int n, cg_err *e) {
   return SIEVE_OK;
 }
 
-static sieve_status run_set(rt_bench *b, rt_plan *p, int set, cg_err *e) {
+void rt_bench_set(const rt_bench *b, int set, sieve_tensor t[4], CUdeviceptr *lse, CUstream *s) {
   set %= b->sets;
-  sieve_tensor t[4];
   for (int i = 0; i < 4; i++) t[i] = (sieve_tensor){tensor_at(b, set, i), b->st[0], b->st[1], b->st[2]};
-  return rt_plan_run(p, &t[0], &t[1], &t[2], &t[3], tensor_at(b, set, 4), 0.0f, b->stream, e);
+  *lse = tensor_at(b, set, 4);
+  *s = b->stream;
+}
+
+static sieve_status run_set(rt_bench *b, rt_plan *p, int set, cg_err *e) {
+  sieve_tensor t[4];
+  CUdeviceptr lse;
+  CUstream s;
+  rt_bench_set(b, set, t, &lse, &s);
+  return rt_plan_run(p, &t[0], &t[1], &t[2], &t[3], lse, 0.0f, s, e);
 }
 
 /* Milliseconds between events a and b once b has happened. */

@@ -47,6 +47,10 @@ sieve_status rt_bench_new(const sieve_shape *shape, cg_dtype dtype, const rt_ben
 /* Times plan p (same shape and dtype) on the sets. */
 sieve_status rt_bench_run(rt_bench *b, rt_plan *p, rt_bench_result *r, cg_err *e);
 void rt_bench_free(rt_bench *b);
+/* Input set `set` (mod the number of sets): Q, K, V, O as tensors, the LSE
+** buffer, and the stream the bench runs on; for callers that launch
+** themselves (a sequence of denoising steps). */
+void rt_bench_set(const rt_bench *b, int set, sieve_tensor t[4], CUdeviceptr *lse, CUstream *s);
 
 /* rt_bench_new, rt_bench_run and rt_bench_free for one plan. */
 sieve_status rt_bench_plan(rt_plan *p, const rt_bench_opts *o, rt_bench_result *r, cg_err *e);
