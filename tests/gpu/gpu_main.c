@@ -3,9 +3,11 @@
 ** tokens (all rows checked) and on a ragged medium shape with BSHD strides
 ** and the other dtype and head dim (sampled rows); a config sweep; real
 ** model shapes with sampled rows; step/layer-dependent patterns away from
-** step 0; then timing (rt_bench) and a small tuning sweep (rt_tune). Seed:
-** SIEVE_SEED, else the clock (printed, to reproduce). An argument picks
-** groups: shipped,configs,models,bench,tune (default: all).
+** step 0; then timing (rt_bench), a small tuning sweep (rt_tune), and the
+** dynamic patterns' kernels (GPU table builder, AdaSpa search, SVG
+** profiling). Seed: SIEVE_SEED, else the clock (printed, to reproduce). An
+** argument picks groups: shipped,configs,models,bench,tune,dyn (default:
+** all).
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +99,7 @@ int main(int argc, char **argv) {
   sieve_device_query(env.ctx, 0, &di);
   printf("device %s (sm_%d%d), seed %llu\n", di.name, di.sm_major, di.sm_minor,
          (unsigned long long)env.seed);
-  const char *only = argc > 1 ? argv[1] : "shipped,configs,models,bench,tune";
+  const char *only = argc > 1 ? argv[1] : "shipped,configs,models,bench,tune,dyn";
   if (strstr(only, "shipped")) shipped(&env);
   if (strstr(only, "configs")) configs(&env);
   if (strstr(only, "models")) models(&env);
