@@ -173,14 +173,6 @@ int main(int argc, char **argv) {
     {"perf_hun_dense", 0, 0, SH(1, 24, 128, 33, 45, 80, 0), CG_BF16, 0, {0}, 32, 1},
     {"perf_hun_win1", 1, 1, SH(1, 24, 128, 33, 45, 80, 0), CG_BF16, 0, {0}, 32, 1},
     {"perf_hun_win3", 1, 3, SH(1, 24, 128, 33, 45, 80, 0), CG_BF16, 0, {0}, 32, 1},
-    /* config variants of the sparse cases (filter "var_") */
-    {"var_wan_win1_m128n32w4s3", 1, 1, SH(1, 12, 128, 21, 30, 52, 0), CG_BF16, 0, CFG(128, 32, 4, 3), 64, 1},
-    {"var_wan_win3_m128n32w4s3", 1, 3, SH(1, 12, 128, 21, 30, 52, 0), CG_BF16, 0, CFG(128, 32, 4, 3), 64, 1},
-    {"var_hun_win1_m128n32w4s3", 1, 1, SH(1, 24, 128, 33, 45, 80, 0), CG_BF16, 0, CFG(128, 32, 4, 3), 32, 1},
-    {"var_hun_win1_m128n64w4s2", 1, 1, SH(1, 24, 128, 33, 45, 80, 0), CG_BF16, 0, CFG(128, 64, 4, 2), 32, 1},
-    {"var_hun_win3_m128n32w4s3", 1, 3, SH(1, 24, 128, 33, 45, 80, 0), CG_BF16, 0, CFG(128, 32, 4, 3), 32, 1},
-    {"var_cog_win1_m128n64w4s3", 1, 1, SH(1, 48, 64, 11, 48, 85, 226), CG_BF16, 0, CFG(128, 64, 4, 3), 64, 1},
-    {"var_cog_win3_m128n64w4s3", 1, 3, SH(1, 48, 64, 11, 48, 85, 226), CG_BF16, 0, CFG(128, 64, 4, 3), 64, 1},
   };
   const char *only = argc > 2 ? argv[2] : NULL;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
