@@ -29,6 +29,7 @@ static const struct {
   SYM(cuDeviceGetName, "cuDeviceGetName"),
   SYM(cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain"),
   SYM(cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2"),
+  SYM(cuDevicePrimaryCtxGetState, "cuDevicePrimaryCtxGetState"),
   SYM(cuCtxSetCurrent, "cuCtxSetCurrent"),
   SYM(cuCtxGetCurrent, "cuCtxGetCurrent"),
   SYM(cuCtxGetDevice, "cuCtxGetDevice"),
@@ -219,14 +220,23 @@ sieve_status rt_device_close(rt_device *d, cg_err *e) {
   const rt_cuda *cu;
   sieve_status st = SIEVE_OK;
   if (d->ctx && !(st = rt_cuda_get(&cu, e))) {
-    /* A thread left holding a destroyed context would fail its next call
-    ** obscurely; detach it first. */
+    /*
+    ** The primary context is shared by all its holders in the process (the
+    ** host, other sieve contexts, other devices opened on it): detaching it
+    ** from this thread while they still use it would break their next call.
+    ** Only a thread left holding a context the last release destroyed
+    ** would fail obscurely, so only then is it detached.
+    */
     CUcontext cur = NULL;
+    unsigned flags = 0;
+    int active = 1;
     st = RT_CU(cu, e, cuCtxGetCurrent, &cur);
-    if (!st && cur == d->ctx) st = RT_CU(cu, e, cuCtxSetCurrent, NULL);
     /* Released whatever happened above; the first error is the one kept. */
     sieve_status rel = RT_CU(cu, st ? NULL : e, cuDevicePrimaryCtxRelease, d->dev);
     if (!st) st = rel;
+    if (!st && cur == d->ctx)
+      st = RT_CU(cu, e, cuDevicePrimaryCtxGetState, d->dev, &flags, &active);
+    if (!st && cur == d->ctx && !active) st = RT_CU(cu, e, cuCtxSetCurrent, NULL);
   }
   memset(d, 0, sizeof *d);
   return st;

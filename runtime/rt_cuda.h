@@ -96,6 +96,7 @@ typedef struct rt_cuda {
   CUresult (*cuDeviceGetName)(char *name, int len, CUdevice d);
   CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *c, CUdevice d);
   CUresult (*cuDevicePrimaryCtxRelease)(CUdevice d);
+  CUresult (*cuDevicePrimaryCtxGetState)(CUdevice d, unsigned *flags, int *active);
   CUresult (*cuCtxSetCurrent)(CUcontext c);
   CUresult (*cuCtxGetCurrent)(CUcontext *c);
   CUresult (*cuCtxGetDevice)(CUdevice *d);

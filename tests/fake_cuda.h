@@ -70,6 +70,11 @@ static CUresult fg_name(char *s, int n, CUdevice d) {
 }
 static CUresult fg_retain(CUcontext *c, CUdevice d) { return *c = FG_CTX, CUDA_SUCCESS; }
 static CUresult fg_release(CUdevice d) { return CUDA_SUCCESS; }
+static CUresult fg_state(CUdevice d, unsigned *flags, int *active) {
+  *flags = 0;
+  *active = 1;
+  return CUDA_SUCCESS;
+}
 static CUresult fg_set_current(CUcontext c) { return fg_current = c, CUDA_SUCCESS; }
 static CUresult fg_get_current(CUcontext *c) { return *c = fg_current, CUDA_SUCCESS; }
 static CUresult fg_get_device(CUdevice *d) {
@@ -264,6 +269,7 @@ static void fake_gpu_install(void) {
   c->cuDeviceGetName = fg_name;
   c->cuDevicePrimaryCtxRetain = fg_retain;
   c->cuDevicePrimaryCtxRelease = fg_release;
+  c->cuDevicePrimaryCtxGetState = fg_state;
   c->cuCtxSetCurrent = fg_set_current;
   c->cuCtxGetCurrent = fg_get_current;
   c->cuCtxGetDevice = fg_get_device;

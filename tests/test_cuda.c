@@ -151,6 +151,11 @@ static CUresult f_retain(CUcontext *c, CUdevice d) {
   return CUDA_SUCCESS;
 }
 static CUresult f_release(CUdevice d) { return fk.releases++, CUDA_SUCCESS; }
+static CUresult f_state(CUdevice d, unsigned *flags, int *active) {
+  *flags = 0;
+  *active = fk.retains > fk.releases;
+  return CUDA_SUCCESS;
+}
 static CUresult f_set_current(CUcontext c) {
   fk.set_current++;
   fk.current = c;
@@ -264,6 +269,7 @@ static rt_cuda fake_driver(void) {
   cu.cuDeviceGetName = f_name;
   cu.cuDevicePrimaryCtxRetain = f_retain;
   cu.cuDevicePrimaryCtxRelease = f_release;
+  cu.cuDevicePrimaryCtxGetState = f_state;
   cu.cuCtxSetCurrent = f_set_current;
   cu.cuCtxGetCurrent = f_get_current;
   cu.cuCtxGetDevice = f_get_device;
@@ -421,15 +427,19 @@ static void devices(void **st) {
   assert_int_equal(d.driver_version, 12040);
   assert_ptr_equal(d.ctx, FAKE_CTX(100));
   assert_ptr_equal(fk.current, FAKE_CTX(100));
+  rt_device d2;
+  assert_int_equal(rt_device_open(0, &d2, &e), SIEVE_OK);
+  assert_int_equal(rt_device_close(&d2, &e), SIEVE_OK);
+  assert_ptr_equal(fk.current, FAKE_CTX(100));  /* d still holds it: stays current */
   assert_int_equal(rt_device_close(&d, &e), SIEVE_OK);
   assert_int_equal(fk.retains, fk.releases);
-  assert_null(fk.current);  /* not left current once released */
+  assert_null(fk.current);  /* not left current once the last holder released it */
 
   assert_int_equal(rt_device_open(3, &d, &e), SIEVE_ERR_ARG);
   assert_non_null(strstr(e.msg, "no GPU 3"));
   fk.devices = 0;
   assert_int_equal(rt_device_open(0, &d, &e), SIEVE_ERR_NO_GPU);
-  assert_int_equal(fk.retains, 1);
+  assert_int_equal(fk.retains, 2);  /* the two opens above; none for a missing GPU */
 }
 
 static void public_device_api(void **st) {
