@@ -43,42 +43,6 @@ def bench(fn, sets):
     return triton.testing.do_bench(step, warmup=25, rep=200, return_mode="median")
 
 
-def frame_of(shape):
-    hw, text = shape.height * shape.width, shape.text
-
-    def t(idx):
-        return torch.where(idx < text, -1, (idx - text) // hw)
-    return t
-
-
-def flex_mask(sv, pat, shape, window):
-    """BlockMask from sieve's tables; mask_mod = the same frame predicate."""
-    info, views, heads = sv.tables(pat, shape)
-    nq, H = info.q_blocks, shape.heads
-    kvn = torch.zeros(1, H, nq, dtype=torch.int32)
-    kvi = torch.zeros(1, H, nq, info.k_blocks, dtype=torch.int32)
-    fn = torch.zeros(1, H, nq, dtype=torch.int32)
-    fi = torch.zeros(1, H, nq, info.k_blocks, dtype=torch.int32)
-    for h in range(H):
-        full, part, _ = views[heads[h]]
-        for q in range(nq):
-            fn[0, h, q] = len(full[q])
-            fi[0, h, q, :len(full[q])] = torch.tensor(full[q], dtype=torch.int32)
-            kvn[0, h, q] = len(part[q])
-            kvi[0, h, q, :len(part[q])] = torch.tensor(part[q], dtype=torch.int32)
-    t = frame_of(shape)
-    text = shape.text
-
-    def mask_mod(b, h, qi, ki):
-        tq, tk = t(qi), t(ki)
-        return (qi < text) | (ki < text) | ((tq - tk).abs() <= window)
-    S = shape.tokens
-    bm = BlockMask.from_kv_blocks(kvn.cuda(), kvi.cuda(), fn.cuda(), fi.cuda(),
-                                  BLOCK_SIZE=(info.block_q, info.block_k), mask_mod=mask_mod,
-                                  seq_lengths=(S, S))
-    return bm
-
-
 def rel(a, b):
     a, b = a.float(), b.float()
     return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
@@ -119,7 +83,7 @@ def run_shape(sv, name, rows, nsets):
         if window is None:
             err = rel(o, ref)
         else:
-            bm = flex_mask(sv, pat, shape, window)
+            bm = block_mask_from(sv, pat, shape, mask_mod_for(pname, params, shape))
             fref = flex(q, k, v, block_mask=bm)
             err = rel(o, fref)
             add(label, "flex", density, bench(lambda q, k, v: flex(q, k, v, block_mask=bm), sets))

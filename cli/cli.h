@@ -131,6 +131,11 @@ int cli_pattern_selection(const sieve_pattern *p, char *buf, size_t len);
 const char *cli_patterns_dir(char *buf, size_t len);
 /* Space-separated names of the shipped patterns ("" when none found). */
 void cli_pattern_names(char *buf, size_t len);
+/* The full path of an existing file `rel` (e.g. "bench/compare.py") in the
+** source tree or beside the binary, or 0. */
+int cli_find_file(const char *rel, char *buf, size_t len);
+/* The directory of the running binary. */
+int cli_exe_dir(char *buf, size_t len);
 
 /* ----------------------------------------------------------- configs */
 
@@ -181,11 +186,6 @@ typedef struct cli_gpu_run {
 int cli_gpu_begin(sieve_ctx *ctx, const cli_common *com, sieve_dtype dt, const sieve_config *cfg,
                   int batch, cli_gpu_run *g);
 void cli_gpu_end(cli_gpu_run *g);
-/* The full path of an existing file `rel` (e.g. "bench/compare.py") in the
-** source tree or beside the binary, or 0. */
-int cli_find_file(const char *rel, char *buf, size_t len);
-/* The directory of the running binary. */
-int cli_exe_dir(char *buf, size_t len);
 
 /* -------------------------------------------------- bar charts (bars.c) */
 

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cg_attn.h"
 #include "cli.h"
@@ -115,38 +114,4 @@ void cli_plan_line(const sieve_plan *plan, const sieve_config *user, char *buf, 
   int given = user->block_m || user->block_n || user->warps || user->stages;
   snprintf(buf, len, "bm=%d bn=%d warps=%d stages=%d (%s), %s", c.block_m, c.block_n, c.warps,
            c.stages, given ? "given" : st->tuned ? "tuned" : "default", from);
-}
-
-/* ---------------------------------------------------------------- files */
-
-int cli_exe_dir(char *buf, size_t len) {
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return 0;
-  exe[n] = 0;
-  char *slash = strrchr(exe, '/');
-  if (!slash) return 0;
-  *slash = 0;
-  return snprintf(buf, len, "%s", exe) < (int)len;
-}
-
-/* Looked for in $SIEVE_SOURCE_DIR, beside an installed binary, then in the
-** source tree the binary was built from. */
-int cli_find_file(const char *rel, char *buf, size_t len) {
-  char dirs[4][4096] = {"", "", "", ""};
-  const char *src = getenv("SIEVE_SOURCE_DIR");
-  if (src) snprintf(dirs[0], sizeof dirs[0], "%s", src);
-  if (cli_exe_dir(dirs[1], sizeof dirs[1])) {
-    snprintf(dirs[2], sizeof dirs[2], "%.4000s/../share/sieve", dirs[1]);
-    strncat(dirs[1], "/..", sizeof dirs[1] - strlen(dirs[1]) - 1);
-  }
-  snprintf(dirs[3], sizeof dirs[3], "%s", SIEVE_PATTERNS_DIR);
-  char *cut = strrchr(dirs[3], '/');
-  if (cut) *cut = 0;  /* <source>/patterns -> <source> */
-  for (int i = 0; i < 4; i++) {
-    if (!dirs[i][0]) continue;
-    if (snprintf(buf, len, "%s/%s", dirs[i], rel) >= (int)len) continue;
-    if (access(buf, R_OK) == 0) return 1;
-  }
-  return 0;
 }

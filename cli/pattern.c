@@ -1,6 +1,7 @@
 /*
 ** Finding and loading pattern scripts. A bare name ("lvsa") means a shipped
 ** pattern; anything with a '/' or a ".lua" suffix is a path, taken as is.
+** The source tree's other files (bench/compare.py) are found here too.
 */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
@@ -22,8 +23,7 @@ static int is_dir(const char *p) {
   return p && *p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* <dir of the running executable>/../patterns: where an install puts them. */
-static int exe_patterns(char *buf, size_t len) {
+int cli_exe_dir(char *buf, size_t len) {
   char exe[4096];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n <= 0) return 0;
@@ -31,7 +31,34 @@ static int exe_patterns(char *buf, size_t len) {
   char *slash = strrchr(exe, '/');
   if (!slash) return 0;
   *slash = 0;
-  return snprintf(buf, len, "%s/../patterns", exe) < (int)len;
+  return snprintf(buf, len, "%s", exe) < (int)len;
+}
+
+/* Looked for in $SIEVE_SOURCE_DIR, beside an installed binary, then in the
+** source tree the binary was built from. */
+int cli_find_file(const char *rel, char *buf, size_t len) {
+  char dirs[4][4096] = {"", "", "", ""};
+  const char *src = getenv("SIEVE_SOURCE_DIR");
+  if (src) snprintf(dirs[0], sizeof dirs[0], "%s", src);
+  if (cli_exe_dir(dirs[1], sizeof dirs[1])) {
+    snprintf(dirs[2], sizeof dirs[2], "%.4000s/../share/sieve", dirs[1]);
+    strncat(dirs[1], "/..", sizeof dirs[1] - strlen(dirs[1]) - 1);
+  }
+  snprintf(dirs[3], sizeof dirs[3], "%s", SIEVE_PATTERNS_DIR);
+  char *cut = strrchr(dirs[3], '/');
+  if (cut) *cut = 0;  /* <source>/patterns -> <source> */
+  for (int i = 0; i < 4; i++) {
+    if (!dirs[i][0]) continue;
+    if (snprintf(buf, len, "%s/%s", dirs[i], rel) >= (int)len) continue;
+    if (access(buf, R_OK) == 0) return 1;
+  }
+  return 0;
+}
+
+/* <dir of the running executable>/../patterns: where an install puts them. */
+static int exe_patterns(char *buf, size_t len) {
+  char dir[4096];
+  return cli_exe_dir(dir, sizeof dir) && snprintf(buf, len, "%s/../patterns", dir) < (int)len;
 }
 
 /* The i-th candidate directory, in lookup order; 0 past the end. */

@@ -564,11 +564,8 @@ static sieve_status prepare_exprs(attn *a, cg_err *e) {
   sieve_status st = cg_kernel_exprs(p, &a->sh, &mask, &qidx, &kidx, e);
   if (st) return st;
   cg_range r[CG_NVARS];
-  for (int i = 0; i < CG_NVARS; i++) r[i] = cg_range_none();
-  r[CG_V_QPOS] = (cg_range){0, (a->seq + a->bm - 1) / a->bm * a->bm - 1};
-  r[CG_V_KPOS] = (cg_range){0, (a->seq + block_k(p) - 1) / block_k(p) * block_k(p) - 1};
-  r[CG_V_HEAD] = (cg_range){0, a->sh.heads - 1};
-  r[CG_V_STEP] = r[CG_V_LAYER] = (cg_range){0, INT32_MAX};
+  cg_kernel_ranges(r, (a->seq + a->bm - 1) / a->bm * a->bm - 1,
+                   (a->seq + block_k(p) - 1) / block_k(p) * block_k(p) - 1, a->sh.heads);
   if ((st = prepare_choice(a, mask, -1, r, &a->mask, e)) || (st = prepare_choice(a, qidx, CG_V_QPOS, r, &a->qidx, e)) ||
       (st = prepare_choice(a, kidx, CG_V_KPOS, r, &a->kidx, e)))
     return st;

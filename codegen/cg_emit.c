@@ -30,6 +30,12 @@ int cg_em_init(cg_em *e, const char *module_name) {
   return e->mod && e->b ? 0 : -1;
 }
 
+sieve_status cg_em_start(cg_em *e, const char *module_name, cg_err *err) {
+  if (!cg_em_init(e, module_name)) return SIEVE_OK;
+  cg_em_dispose(e);
+  return cg_fail(err, SIEVE_ERR_NOMEM, "out of memory starting a kernel");
+}
+
 void cg_em_dispose(cg_em *e) {
   if (e->b) LLVMDisposeBuilder(e->b);
   if (e->mod) LLVMDisposeModule(e->mod);

@@ -33,6 +33,8 @@ typedef struct cg_em {
 
 /* Zeroes *e and makes a context, module and builder. 0, or -1 on failure. */
 int cg_em_init(cg_em *e, const char *module_name);
+/* cg_em_init for a generator: on failure e is disposed and err says so. */
+sieve_status cg_em_start(cg_em *e, const char *module_name, cg_err *err);
 void cg_em_dispose(cg_em *e);
 
 /* A kernel (PTX entry) with the given parameter types, positioned at its

@@ -252,6 +252,27 @@ cg_ref cg_select(cg_graph *g, cg_ref c, cg_ref a, cg_ref b) {
   return mk(g, CG_SELECT, t, c, a, b, 0);
 }
 
+/* Children have smaller refs than their parents: one descending sweep marks
+** what root reaches, one ascending sweep numbers it. */
+int cg_reachable(const cg_graph *g, cg_ref root, int *slot, cg_ref *ref) {
+  for (cg_ref i = 0; i <= root; i++) slot[i] = -1;
+  slot[root] = 0;
+  for (cg_ref i = root; i >= 0; i--) {
+    if (slot[i] < 0) continue;
+    const cg_node *n = &g->nodes[i];
+    if (n->a != CG_NONE) slot[n->a] = 0;
+    if (n->b != CG_NONE) slot[n->b] = 0;
+    if (n->c != CG_NONE) slot[n->c] = 0;
+  }
+  int k = 0;
+  for (cg_ref i = 0; i <= root; i++)
+    if (slot[i] >= 0) {
+      slot[i] = k;
+      ref[k++] = i;
+    }
+  return k;
+}
+
 uint32_t cg_vars_used(const cg_graph *g, cg_ref root) {
   if (root == CG_NONE) return 0;
   uint32_t *m = calloc((size_t)root + 1, sizeof *m);

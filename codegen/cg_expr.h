@@ -79,6 +79,10 @@ int cg_is_const(const cg_graph *g, cg_ref r, int64_t *v);
 cg_type cg_type_of(const cg_graph *g, cg_ref r);
 /* Bit i set when var i occurs under r. */
 uint32_t cg_vars_used(const cg_graph *g, cg_ref r);
+/* The nodes root reaches, children before parents (ascending refs), for
+** passes that visit each once: ref[k] is the k-th, slot[r] is r's k or -1
+** when root does not reach r. Both arrays hold root + 1. Returns the count. */
+int cg_reachable(const cg_graph *g, cg_ref root, int *slot, cg_ref *ref);
 
 /*
 ** Rebuilds `root` with each var v for which map[v] != CG_NONE replaced by

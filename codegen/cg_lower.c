@@ -124,21 +124,7 @@ cg_lower *cg_lower_new(const cg_graph *g, cg_ref root, const cg_range ranges[CG_
     cg_fail(e, SIEVE_ERR_NOMEM, "out of memory lowering an expression");
     return NULL;
   }
-  /* Mark what root reaches: children have smaller refs, so one descending sweep. */
-  for (int i = 0; i < cap; i++) l->slot[i] = -1;
-  l->slot[root] = 0;
-  for (cg_ref i = root; i >= 0; i--) {
-    if (l->slot[i] < 0) continue;
-    const cg_node *n = cg_node_at(g, i);
-    if (n->a != CG_NONE) l->slot[n->a] = 0;
-    if (n->b != CG_NONE) l->slot[n->b] = 0;
-    if (n->c != CG_NONE) l->slot[n->c] = 0;
-  }
-  for (cg_ref i = 0; i < cap; i++)
-    if (l->slot[i] >= 0) {
-      l->slot[i] = l->n;
-      l->ref[l->n++] = i;
-    }
+  l->n = cg_reachable(g, root, l->slot, l->ref);
   l->rg = malloc(sizeof(cg_range) * (size_t)l->n);
   l->val = malloc(sizeof(LLVMValueRef) * (size_t)l->n);
   l->uses = calloc((size_t)l->n, sizeof(uint32_t));

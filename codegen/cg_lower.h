@@ -62,4 +62,16 @@ int cg_split_uniform(const cg_graph *g, cg_ref root, uint32_t uniform_vars, cg_r
 static inline cg_range cg_range_any(void) { return (cg_range){INT32_MIN, INT32_MAX}; }
 static inline cg_range cg_range_none(void) { return (cg_range){1, 0}; }
 
+/* The vars of a kernel over layout positions: q.pos in [0, q_hi], k.pos in
+** [0, k_hi] (the last block's padding included), head below heads, and
+** step and layer, which are launch arguments, any non-negative i32. The
+** model coordinates are not vars there: they are functions of positions. */
+static inline void cg_kernel_ranges(cg_range r[CG_NVARS], int64_t q_hi, int64_t k_hi, int heads) {
+  for (int i = 0; i < CG_NVARS; i++) r[i] = cg_range_none();
+  r[CG_V_QPOS] = (cg_range){0, q_hi};
+  r[CG_V_KPOS] = (cg_range){0, k_hi};
+  r[CG_V_HEAD] = (cg_range){0, heads - 1};
+  r[CG_V_STEP] = r[CG_V_LAYER] = (cg_range){0, INT32_MAX};
+}
+
 #endif

@@ -242,21 +242,7 @@ cg_ilower *cg_ilower_new(const cg_graph *g, cg_ref root, cg_err *e) {
     cg_fail(e, SIEVE_ERR_NOMEM, "out of memory lowering an interval expression");
     return NULL;
   }
-  /* Children have smaller refs: one descending sweep marks what root reaches. */
-  for (int i = 0; i < cap; i++) l->slot[i] = -1;
-  l->slot[root] = 0;
-  for (cg_ref i = root; i >= 0; i--) {
-    if (l->slot[i] < 0) continue;
-    const cg_node *n = cg_node_at(g, i);
-    if (n->a != CG_NONE) l->slot[n->a] = 0;
-    if (n->b != CG_NONE) l->slot[n->b] = 0;
-    if (n->c != CG_NONE) l->slot[n->c] = 0;
-  }
-  for (cg_ref i = 0; i < cap; i++)
-    if (l->slot[i] >= 0) {
-      l->slot[i] = l->n;
-      l->ref[l->n++] = i;
-    }
+  l->n = cg_reachable(g, root, l->slot, l->ref);
   return l;
 }
 

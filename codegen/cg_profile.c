@@ -299,11 +299,7 @@ static sieve_status prepare_masks(prof *a, cg_err *e) {
     map[kv[i]] = kc[i];
   }
   cg_range r[CG_NVARS];
-  for (int i = 0; i < CG_NVARS; i++) r[i] = cg_range_none();
-  r[CG_V_QPOS] = (cg_range){0, a->seq - 1};
-  r[CG_V_KPOS] = (cg_range){0, (a->seq + BN - 1) / BN * BN - 1};
-  r[CG_V_HEAD] = (cg_range){0, a->sh.heads - 1};
-  r[CG_V_STEP] = r[CG_V_LAYER] = (cg_range){0, INT32_MAX};
+  cg_kernel_ranges(r, a->seq - 1, (a->seq + BN - 1) / BN * BN - 1, a->sh.heads);
   a->mask = calloc((size_t)a->passes, sizeof *a->mask);
   if (!a->mask) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   for (int c = 0; c < p->nclasses; c++) {
@@ -353,15 +349,11 @@ sieve_status cg_profile_build(const cg_profile_spec *s, char **ptx, cg_err *e) {
   a->passes = s->pattern->nclasses + 1;
   a->seq = sieve_shape_tokens(&a->sh);
   a->nch = cg_profile_chunks(s);
-  if (cg_em_init(EM, "sieve_profile")) {
-    cg_em_dispose(EM);
-    return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory starting a kernel");
-  }
+  if ((st = cg_em_start(EM, "sieve_profile", e))) return st;
   st = prepare_masks(a, e);
   if (!st) st = part_kernel(a, e);
   if (!st) st = err_kernel(a, e);
-  if (!st && EM->bad) st = cg_fail(e, EM->err.status, "%s", EM->err.msg);
-  if (!st) st = cg_emit_ptx(EM->mod, s->arch, ptx, e);
+  if (!st) st = cg_em_ptx(EM, s->arch, ptx, e);
   for (int i = 0; a->mask && i < a->passes; i++) cg_lower_free(a->mask[i]);
   free(a->mask);
   cg_em_dispose(EM);

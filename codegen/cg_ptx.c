@@ -91,3 +91,8 @@ sieve_status cg_emit_ptx(LLVMModuleRef m, cg_arch arch, char **ptx, cg_err *e) {
   *ptx = s;
   return SIEVE_OK;
 }
+
+sieve_status cg_em_ptx(cg_em *em, cg_arch arch, char **ptx, cg_err *e) {
+  if (em->bad) return cg_fail(e, em->err.status, "%s", em->err.msg);
+  return cg_emit_ptx(em->mod, arch, ptx, e);
+}

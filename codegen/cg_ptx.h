@@ -6,6 +6,7 @@
 
 #include <llvm-c/Core.h>
 
+#include "cg_emit.h"
 #include "cg_err.h"
 
 typedef enum cg_arch { CG_SM80, CG_SM90A } cg_arch;
@@ -17,6 +18,8 @@ int cg_arch_parse(const char *s, cg_arch *out); /* accepts sm_80, sm_90, sm_90a 
 ** is verified first; a broken module is a SIEVE_ERR_CODEGEN with LLVM's
 ** words. */
 sieve_status cg_emit_ptx(LLVMModuleRef m, cg_arch arch, char **ptx, cg_err *e);
+/* The emitter's first failure, if it had one; else cg_emit_ptx of its module. */
+sieve_status cg_em_ptx(cg_em *em, cg_arch arch, char **ptx, cg_err *e);
 /* Textual LLVM IR of the module (malloc'd). */
 char *cg_module_text(LLVMModuleRef m);
 

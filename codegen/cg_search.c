@@ -279,12 +279,8 @@ static sieve_status prepare_exprs(srch *a, cg_err *e) {
   sieve_status st = cg_kernel_exprs(p, &a->sh, &mask, &qidx, &kidx, e);
   if (st) return st;
   cg_range r[CG_NVARS];
-  for (int i = 0; i < CG_NVARS; i++) r[i] = cg_range_none();
   int bk = block_keys(a->spec);
-  r[CG_V_QPOS] = (cg_range){0, (a->seq + a->bm - 1) / a->bm * a->bm - 1};
-  r[CG_V_KPOS] = (cg_range){0, (a->seq + bk - 1) / bk * bk - 1};
-  r[CG_V_HEAD] = (cg_range){0, a->sh.heads - 1};
-  r[CG_V_STEP] = r[CG_V_LAYER] = (cg_range){0, INT32_MAX};
+  cg_kernel_ranges(r, (a->seq + a->bm - 1) / a->bm * a->bm - 1, (a->seq + bk - 1) / bk * bk - 1, a->sh.heads);
   int64_t v;
   const cg_node *nq = cg_node_at(p->g, qidx), *nk = cg_node_at(p->g, kidx);
   if (!(cg_is_const(p->g, mask, &v) && v) && !(a->mask = cg_lower_new(p->g, mask, r, e))) return e->status;
@@ -330,17 +326,13 @@ sieve_status cg_search_build(const cg_search_spec *s, char **ptx, cg_err *e) {
   a->q_bytes = a->bm * a->d * 2;
   a->k_bytes = BN * a->d * 2;
   a->red_off = a->q_bytes + 2 * a->k_bytes;
-  if (cg_em_init(EM, "sieve_search")) {
-    cg_em_dispose(EM);
-    return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory starting a kernel");
-  }
+  if ((st = cg_em_start(EM, "sieve_search", e))) return st;
   st = mass_kernel(a, e);
   if (!st) {
     cg_search_select_kernel(EM, a->nq, nk, a->sh.heads, s->cap);
     cg_tpack_kernels(EM, s->arch, a->nq, nk, cg_search_table_ints(s));
   }
-  if (!st && EM->bad) st = cg_fail(e, EM->err.status, "%s", EM->err.msg);
-  if (!st) st = cg_emit_ptx(EM->mod, s->arch, ptx, e);
+  if (!st) st = cg_em_ptx(EM, s->arch, ptx, e);
   cg_lower_free(a->mask);
   cg_lower_free(a->qidx);
   cg_lower_free(a->kidx);

@@ -237,19 +237,15 @@ sieve_status cg_tgen_build(const cg_pattern *p, const cg_tgen *t, cg_arch arch, 
   cg_em em;
   kgen k = {.t = t, .em = &em};
   *ptx = NULL;
-  if (cg_em_init(&em, "sieve_tablegen")) {
-    cg_em_dispose(&em);
-    return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory starting a kernel");
-  }
-  sieve_status st = SIEVE_OK;
+  sieve_status st = cg_em_start(&em, "sieve_tablegen", e);
+  if (st) return st;
   k.lw = calloc((size_t)t->ntables, sizeof *k.lw);
   if (!k.lw) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   for (int i = 0; !st && i < t->ntables; i++)
     if (!(k.lw[i] = cg_ilower_new(p->g, t->mask[i], e))) st = e->status;
   if (!st) st = classify_kernel(&k, arch, e);
   if (!st) cg_tpack_kernels(&em, arch, t->nq, t->nk, t->table_ints);
-  if (!st && em.bad) st = cg_fail(e, em.err.status, "%s", em.err.msg);
-  if (!st) st = cg_emit_ptx(em.mod, arch, ptx, e);
+  if (!st) st = cg_em_ptx(&em, arch, ptx, e);
   for (int i = 0; k.lw && i < t->ntables; i++) cg_ilower_free(k.lw[i]);
   free(k.lw);
   cg_em_dispose(&em);

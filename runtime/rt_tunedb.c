@@ -172,30 +172,30 @@ static int find_one(char *line, void *ud) {
   return 0;
 }
 
-sieve_status rt_tunedb_get(const char *path, const char *key, rt_tunedb_entry *out, int *found,
-                           cg_err *e) {
+/* Runs find_one over the file's lines; a missing file has none. */
+static sieve_status scan(const char *path, find_state *f, cg_err *e) {
   char *text;
-  *found = 0;
   sieve_status st = slurp(path, &text, e);
   if (st || !text) return st;
-  find_state f = {key, out, 0, 0};
-  each_line(text, find_one, &f);
+  each_line(text, find_one, f);
   free(text);
-  *found = f.found;
   return SIEVE_OK;
 }
 
+sieve_status rt_tunedb_get(const char *path, const char *key, rt_tunedb_entry *out, int *found,
+                           cg_err *e) {
+  find_state f = {key, out, 0, 0};
+  sieve_status st = scan(path, &f, e);
+  *found = f.found;
+  return st;
+}
+
 sieve_status rt_tunedb_count(const char *path, int64_t *n, cg_err *e) {
-  char *text;
   rt_tunedb_entry ent;
-  *n = 0;
-  sieve_status st = slurp(path, &text, e);
-  if (st || !text) return st;
   find_state f = {NULL, &ent, 0, 0};
-  each_line(text, find_one, &f);
-  free(text);
+  sieve_status st = scan(path, &f, e);
   *n = f.count;
-  return SIEVE_OK;
+  return st;
 }
 
 /* ---------------------------------------------------------------- writing */

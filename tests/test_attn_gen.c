@@ -12,11 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <cmocka.h>
 
 #include "cg_attn.h"
 #include "cg_lower.h"
+#include "test_rand.h"
 
 /* ------------------------------------------------------------ patterns */
 
@@ -168,14 +168,6 @@ static void dense_is_plain(void **st) {
 
 /* ------------------------------------------------------------- lowering */
 
-static uint64_t rng, seed;
-static uint64_t rnd(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
-
 /* A random integer expression over q.pos, k.pos and head. */
 static cg_ref rexpr(cg_graph *g, int depth) {
   if (depth == 0 || rnd() % 4 == 0) {
@@ -212,9 +204,7 @@ static int fits32(const cg_graph *g, cg_ref r, const int64_t *vals) {
 ** constant vars evaluates the lowered code: it must agree with cg_eval1,
 ** floor division, x / 0 = 0 and all. */
 static void lowering_matches_eval(void **st) {
-  const char *env = getenv("SIEVE_SEED");
-  seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock() << 20;
-  rng = seed ? seed : 1;
+  setup_seed(st);
   cg_em em;
   assert_int_equal(cg_em_init(&em, "t"), 0);
   LLVMTypeRef none = NULL;
@@ -243,8 +233,8 @@ static void lowering_matches_eval(void **st) {
       if (cg_type_of(g, r) == CG_BOOL) got &= 1;
       if (!fits32(g, r, vals)) continue;
       if (got != want)
-        fail_msg("seed %llu, ref %d: q.pos=%lld k.pos=%lld head=%lld: lowered %lld, evaluated %lld", r,
-                 (unsigned long long)seed, (long long)vals[CG_V_QPOS], (long long)vals[CG_V_KPOS],
+        fail_msg("seed %llu, ref %d: q.pos=%lld k.pos=%lld head=%lld: lowered %lld, evaluated %lld",
+                 (unsigned long long)seed, r, (long long)vals[CG_V_QPOS], (long long)vals[CG_V_KPOS],
                  (long long)vals[CG_V_HEAD], (long long)got, (long long)want);
       cg_range rr = cg_lower_range(l);
       if (want < rr.lo || want > rr.hi)

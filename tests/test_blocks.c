@@ -16,31 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <cmocka.h>
 
 #include "cg_blocks.h"
 #include "cg_interval.h"
 #include "cg_ref.h"
 #include "lp.h"
-
-static uint64_t rng_state, seed;
-
-static uint64_t rnd(void) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return rng_state;
-}
-static int rint_in(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - lo + 1)); }
-
-static int setup_seed(void **st) {
-  const char *env = getenv("SIEVE_SEED");
-  seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock() << 20;
-  if (!seed) seed = 1;
-  rng_state = seed;
-  return 0;
-}
+#include "test_rand.h"
 
 /* ------------------------------------------------------- random masks */
 

@@ -10,35 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <cmocka.h>
 
 #include "cg_eval.h"
 #include "cg_interval.h"
-
-static uint64_t rng_state;
-static uint64_t seed;
-
-static uint64_t rnd(void) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return rng_state;
-}
-static int64_t rint_in(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1)); }
-
-static int setup_seed(void **st) {
-  const char *env = getenv("SIEVE_SEED");
-  seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock() << 20;
-  if (!seed) seed = 1;
-  rng_state = seed;
-  return 0;
-}
-
-#define CHECK(cond) \
-  do { \
-    if (!(cond)) fail_msg("%s (reproduce with SIEVE_SEED=%llu)", #cond, (unsigned long long)seed); \
-  } while (0)
+#include "test_rand.h"
 
 /* ------------------------------------------------------------- folding */
 

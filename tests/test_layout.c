@@ -9,33 +9,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <cmocka.h>
 
 #include "cg_blocks.h"
-
-static uint64_t rng_state, seed;
-
-static uint64_t rnd(void) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return rng_state;
-}
-static int rint_in(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - lo + 1)); }
-
-static int setup_seed(void **st) {
-  const char *env = getenv("SIEVE_SEED");
-  seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock() << 20;
-  if (!seed) seed = 1;
-  rng_state = seed;
-  return 0;
-}
-
-#define CHECK(cond) \
-  do { \
-    if (!(cond)) fail_msg("%s (reproduce with SIEVE_SEED=%llu)", #cond, (unsigned long long)seed); \
-  } while (0)
+#include "test_rand.h"
 
 static sieve_shape rshape(void) {
   sieve_shape s = {.batch = 1, .heads = 1, .head_dim = 64};

@@ -10,35 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "cg_attn.h"
 #include "lp.h"
+#include "test_ptxas_util.h"
 
 static char ptxas[1024];
-
-static int executable(const char *p) {
-  struct stat st;
-  return !stat(p, &st) && S_ISREG(st.st_mode) && !access(p, X_OK);
-}
-
-static int find_ptxas(void) {
-  const char *path = getenv("PATH");
-  char *dup = strdup(path ? path : ""), *save = NULL;
-  for (char *d = strtok_r(dup, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-    snprintf(ptxas, sizeof ptxas, "%s/ptxas", d);
-    if (executable(ptxas)) {
-      free(dup);
-      return 1;
-    }
-  }
-  free(dup);
-  snprintf(ptxas, sizeof ptxas, "/usr/local/cuda/bin/ptxas");
-  return executable(ptxas);
-}
 
 typedef struct result {
   int ok, regs, spill_st, spill_ld;
@@ -48,20 +27,8 @@ typedef struct result {
 /* Assembles ptx for arch and reads ptxas -v's resource lines. */
 static result assemble(const char *ptx, cg_arch arch) {
   result r = {0};
-  char file[] = "/tmp/sieve-ptxas-XXXXXX";
-  int fd = mkstemp(file);
-  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-  if (!f || fputs(ptx, f) < 0 || fclose(f)) {
-    snprintf(r.log, sizeof r.log, "cannot write %s", file);
-    return r;
-  }
-  char cmd[2200];
-  snprintf(cmd, sizeof cmd, "'%s' -arch=%s -v -o /dev/null %s 2>&1", ptxas, cg_arch_name(arch), file);
-  FILE *p = popen(cmd, "r");
-  size_t n = p ? fread(r.log, 1, sizeof r.log - 1, p) : 0;
-  r.log[n] = 0;
-  int st = p ? pclose(p) : -1;
-  unlink(file);
+  int st = tp_assemble(ptxas, ptx, cg_arch_name(arch), r.log, sizeof r.log);
+  if (st < 0) return r;
   const char *u = strstr(r.log, "Used ");
   const char *s = strstr(r.log, "bytes spill stores");
   if (u) r.regs = atoi(u + 5);
@@ -120,7 +87,7 @@ static int lua_file(const struct dirent *d) {
 }
 
 int main(void) {
-  if (!find_ptxas()) {
+  if (!tp_find_ptxas(ptxas, sizeof ptxas)) {
     printf("\n*** ptxas not found: PTX assembly NOT checked ***\n"
            "*** (looked on PATH and in /usr/local/cuda/bin) ***\n\n");
     return 77;

@@ -12,12 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include "cg_profile.h"
 #include "cg_search.h"
 #include "lp.h"
+#include "test_ptxas_util.h"
 
 static void picks_the_heaviest_prefix(void **st) {
   const double m[] = {0.1, 0.4, 0.05, 0.3, 0.15};
@@ -59,33 +59,9 @@ static void rows_without_mass_keep_nothing(void **st) {
 
 /* ------------------------------------------------------------- modules */
 
-static int find_ptxas(char *out, size_t n) {
-  snprintf(out, n, "/usr/local/cuda/bin/ptxas");
-  if (access(out, X_OK) == 0) return 1;
-  const char *path = getenv("PATH");
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", path ? path : "");
-  for (char *d = strtok(buf, ":"); d; d = strtok(NULL, ":")) {
-    snprintf(out, n, "%s/ptxas", d);
-    if (access(out, X_OK) == 0) return 1;
-  }
-  return 0;
-}
-
 static void assembles(const char *ptxas, const char *ptx, const char *what) {
-  char file[] = "/tmp/sieve-search-XXXXXX";
-  int fd = mkstemp(file);
-  assert_true(fd >= 0);
-  FILE *f = fdopen(fd, "w");
-  fputs(ptx, f);
-  fclose(f);
-  char cmd[2048], log[8192] = "";
-  snprintf(cmd, sizeof cmd, "'%s' -arch=sm_90 -v -o /dev/null %s 2>&1", ptxas, file);
-  FILE *pp = popen(cmd, "r");
-  log[fread(log, 1, sizeof log - 1, pp)] = 0;
-  int rc = pclose(pp);
-  unlink(file);
-  if (rc != 0) fail_msg("ptxas rejects the search module of %s:\n%s", what, log);
+  char log[8192];
+  if (tp_assemble(ptxas, ptx, "sm_90", log, sizeof log) != 0) fail_msg("ptxas rejects the search module of %s:\n%s", what, log);
   if (strstr(log, "bytes spill stores") && !strstr(log, " 0 bytes spill stores"))
     fail_msg("the search module of %s spills:\n%s", what, log);
 }
@@ -99,7 +75,7 @@ static void modules_generate_and_assemble(void **st) {
   sieve_ctx *ctx;
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
   char ptxas[1100], path[1024];
-  int have = find_ptxas(ptxas, sizeof ptxas);
+  int have = tp_find_ptxas(ptxas, sizeof ptxas);
   if (!have) printf("*** ptxas not found: the search modules are NOT assembled ***\n");
   const char *src = getenv("SIEVE_SOURCE_DIR");
   const char *names[] = {"adaspa", "svg", "lvsa", NULL};
@@ -134,7 +110,7 @@ static void profile_modules_generate_and_assemble(void **st) {
   sieve_ctx *ctx;
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
   char ptxas[1100], path[1024];
-  int have = find_ptxas(ptxas, sizeof ptxas);
+  int have = tp_find_ptxas(ptxas, sizeof ptxas);
   const char *src = getenv("SIEVE_SOURCE_DIR"), *ov[] = {"profile=true", NULL};
   snprintf(path, sizeof path, "%s/patterns/svg.lua", src ? src : ".");
   sieve_pattern *sp = NULL;
@@ -151,19 +127,9 @@ static void profile_modules_generate_and_assemble(void **st) {
     if (cg_profile_build(&s, &ptx, &e)) fail_msg("%s", e.msg);
     assert_non_null(strstr(ptx, ".entry sieve_profile_part"));
     assert_non_null(strstr(ptx, ".entry sieve_profile_err"));
-    char log[4096] = "";
-    if (have) {
-      char file[] = "/tmp/sieve-profile-XXXXXX", cmd[2048];
-      int fd = mkstemp(file);
-      FILE *f = fdopen(fd, "w");
-      fputs(ptx, f);
-      fclose(f);
-      snprintf(cmd, sizeof cmd, "'%s' -arch=sm_90 -o /dev/null %s 2>&1", ptxas, file);
-      FILE *pp = popen(cmd, "r");
-      log[fread(log, 1, sizeof log - 1, pp)] = 0;
-      if (pclose(pp)) fail_msg("ptxas rejects the profiling module:\n%s", log);
-      unlink(file);
-    }
+    char log[4096];
+    if (have && tp_assemble(ptxas, ptx, "sm_90", log, sizeof log) != 0)
+      fail_msg("ptxas rejects the profiling module:\n%s", log);
     free(ptx);
   }
   cg_profile_spec bad = {p, hy, CG_BF16, CG_SM80, 50};

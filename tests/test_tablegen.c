@@ -12,12 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include "cg_interval.h"
 #include "cg_tablegen.h"
 #include "lp.h"
+#include "test_ptxas_util.h"
 
 static sieve_ctx *ctx;
 
@@ -138,39 +138,14 @@ static void boxes_cover_their_blocks(void **st) {
 
 /* --------------------------------------------------------------- ptxas */
 
-static int find_ptxas(char *out, size_t n) {
-  const char *path = getenv("PATH");
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", path ? path : "");
-  for (char *d = strtok(buf, ":"); d; d = strtok(NULL, ":")) {
-    snprintf(out, n, "%s/ptxas", d);
-    if (access(out, X_OK) == 0) return 1;
-  }
-  snprintf(out, n, "/usr/local/cuda/bin/ptxas");
-  return access(out, X_OK) == 0;
-}
-
 static void assembles(const char *ptxas, const char *ptx, const char *what) {
-  char file[] = "/tmp/sieve-tgen-XXXXXX";
-  int fd = mkstemp(file);
-  assert_true(fd >= 0);
-  FILE *f = fdopen(fd, "w");
-  fputs(ptx, f);
-  fclose(f);
-  char cmd[2048];
-  snprintf(cmd, sizeof cmd, "'%s' -arch=sm_90 -o /dev/null %s 2>&1", ptxas, file);
-  FILE *pp = popen(cmd, "r");
-  char log[4096] = "";
-  size_t got = fread(log, 1, sizeof log - 1, pp);
-  log[got] = 0;
-  int rc = pclose(pp);
-  unlink(file);
-  if (rc != 0) fail_msg("ptxas rejects the table builder of %s:\n%s", what, log);
+  char log[4096];
+  if (tp_assemble(ptxas, ptx, "sm_90", log, sizeof log) != 0) fail_msg("ptxas rejects the table builder of %s:\n%s", what, log);
 }
 
 static void modules_generate_and_assemble(void **st) {
   char ptxas[1100];
-  int have = find_ptxas(ptxas, sizeof ptxas);
+  int have = tp_find_ptxas(ptxas, sizeof ptxas);
   if (!have) printf("*** ptxas not found: the table builder's PTX is NOT assembled ***\n");
   sieve_shape hy;
   assert_int_equal(sieve_shape_preset("hunyuan-720p", &hy), SIEVE_OK);
