@@ -108,10 +108,14 @@ def shape_from_args(sv, name, fields, batch):
 
 def frames_of(shape):
     """Token index -> (frame, is_text), as sieve's model coordinates have them."""
-    hw, text, video = shape.height * shape.width, shape.text, shape.frames * shape.height * shape.width
+    # Plain ints only: torch.compile guards closure values, and a ctypes
+    # Structure read inside the traced function is not guarded, so a graph
+    # traced for one shape could be reused for another.
+    hw, text = int(shape.height * shape.width), int(shape.text)
+    video, after = int(shape.frames) * hw, bool(shape.text_after)
 
     def coords(idx):
-        j = idx if shape.text_after else idx - text
+        j = idx if after else idx - text
         is_text = (j < 0) | (j >= video)
         return torch.where(is_text, -1, j // hw), is_text
     return coords

@@ -66,7 +66,7 @@ static cg_pattern *load_named(const char *name, sieve_pattern **keep) {
 
 static void fresh_dir(const char *name, char *out, size_t n) {
   snprintf(out, n, "%s/%s", tmp, name);
-  char cmd[600];
+  char cmd[1400];  /* two copies of a path of up to ~600 bytes */
   snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", out, out);
   assert_int_equal(system(cmd), 0);
 }
