@@ -680,7 +680,8 @@ static int32_t *csr(cg_arena *a, const job *j, int full, int32_t **idx, int64_t 
     const rowres *r = &j->rows[qb];
     const worker *w = &j->w[r->w];
     int cnt = full ? r->nf : r->np;
-    memcpy(*idx + n, full ? w->full + r->foff : w->part + r->poff, sizeof(int32_t) * (size_t)cnt);
+    /* A worker that found no block of a kind has no list to copy from. */
+    if (cnt) memcpy(*idx + n, full ? w->full + r->foff : w->part + r->poff, sizeof(int32_t) * (size_t)cnt);
     ptr[qb] = (int32_t)n;
     n += cnt;
   }
