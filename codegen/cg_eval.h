@@ -12,7 +12,7 @@
 ** compilation is one pass. A Q or K node read by a QK node is an
 ** "interface" value: the Q and K phases produce exactly those, and the QK
 ** phase consumes them. Callers precompute the interfaces of every token once,
-** and may skip runs of tokens whose interfaces repeat (see cg_blocks.c).
+** and may skip runs of tokens whose interfaces repeat (cg_blocks_runs.c).
 **
 ** The same compiled phases drive interval evaluation (cg_interval.h).
 **

@@ -1,5 +1,5 @@
 /*
-** The interval test of cg_blocks.c on the GPU builder's boxes, on the CPU:
+** The interval test of cg_blocks_rows.c on the GPU builder's boxes, on the CPU:
 ** what the classification kernel must reproduce pair for pair.
 */
 #include <stdlib.h>

@@ -1,0 +1,156 @@
+/*
+** Block tables: one table's job, before and after its rows run. What every
+** row would otherwise recompute is computed once here: the interfaces'
+** intervals per block and per micro-block, the token runs, and which key
+** blocks classify alike. Each worker owns its scratch and buffers, sized
+** here for the largest block pair, so that rows run on threads without
+** locks.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_blocks_int.h"
+
+static int dedup_init(dedup *h, int64_t n) {
+  uint32_t cap = 16;
+  while (cap < 2 * n) cap *= 2;
+  h->mask = cap - 1;
+  h->slot = malloc(sizeof(int32_t) * cap);
+  h->gen = calloc(cap, sizeof(uint32_t));
+  return h->slot && h->gen ? 0 : -1;
+}
+
+/* Tuple buffers: the query block's, and the key blocks' laid out like kr. */
+static int tuples_init(worker *w, const job *j) {
+  size_t nqv = (size_t)(j->nqv ? j->nqv : 1), nkv = (size_t)(j->nkv ? j->nkv : 1);
+  size_t bq = (size_t)j->bq, nk = (size_t)j->kr.n;
+  w->tq = (tuples){malloc(sizeof(int64_t) * nqv * bq), malloc(sizeof(int64_t) * bq), j->bq, 0};
+  w->tk = (tuples){malloc(sizeof(int64_t) * nkv * nk), malloc(sizeof(int64_t) * nk), j->kr.n, 0};
+  w->tq_qb = -1;
+  w->tk_n = malloc(sizeof(int64_t) * (size_t)j->nk);
+  w->tk_live = malloc(sizeof(uint64_t) * (size_t)j->nk);
+  w->tk_ok = calloc((size_t)j->nk, 1);
+  int64_t most = j->bq > j->bk ? j->bq : j->bk;
+  if (dedup_init(&w->h, most)) return -1;
+  return w->tq.v && w->tq.w && w->tk.v && w->tk.w && w->tk_n && w->tk_live && w->tk_ok ? 0 : -1;
+}
+
+int blk_worker_init(worker *w, job *j) {
+  memset(w, 0, sizeof *w);
+  w->j = j;
+  w->s = cg_scratch_new(j->prog);
+  w->is = cg_iscratch_new(j->prog);
+  size_t nqv = (size_t)(j->nqv ? j->nqv : 1), nkv = (size_t)(j->nkv ? j->nkv : 1);
+  w->lanes = j->bk > PAIR_LANES ? j->bk : PAIR_LANES;
+  w->cls = malloc((size_t)j->nk);
+  w->dec = malloc(sizeof(uint64_t) * (size_t)j->nk);
+  w->val = malloc(sizeof(uint64_t) * (size_t)j->nk);
+  w->qrow = malloc(sizeof(cg_ival) * nqv);
+  w->prev = malloc(sizeof(cg_ival) * nqv);
+  w->ql = malloc(sizeof(int64_t) * nqv * (size_t)w->lanes);
+  w->kl = malloc(sizeof(int64_t) * nkv * (size_t)w->lanes);
+  w->out = malloc(sizeof(int64_t) * (size_t)w->lanes);
+  w->mcls = malloc((size_t)(j->bk / MICRO + 2));
+  w->tokq = malloc(sizeof(int64_t) * nqv * MICRO);
+  w->tokk = malloc(sizeof(int64_t) * nkv * MICRO);
+  if (tuples_init(w, j)) return -1;
+  return w->s && w->is && w->cls && w->dec && w->val && w->qrow && w->prev && w->ql && w->kl &&
+                 w->out && w->mcls && w->tokq && w->tokk
+             ? 0 : -1;
+}
+
+static void worker_free(worker *w) {
+  cg_scratch_free(w->s);
+  cg_iscratch_free(w->is);
+  for (int i = 0; i < w->nspec; i++) cg_spec_free(w->spec[i].sp);
+  free(w->h.slot);
+  free(w->h.gen);
+  free(w->tq.v);
+  free(w->tq.w);
+  free(w->tk.v);
+  free(w->tk.w);
+  free(w->tk_n);
+  free(w->tk_live);
+  free(w->tk_ok);
+  free(w->full);
+  free(w->part);
+  free(w->cls);
+  free(w->dec);
+  free(w->val);
+  free(w->qrow);
+  free(w->prev);
+  free(w->ql);
+  free(w->kl);
+  free(w->out);
+  free(w->mcls);
+  free(w->tokq);
+  free(w->tokk);
+}
+
+void blk_job_free(job *j) {
+  for (int i = 0; j->w && i < j->nw; i++) worker_free(&j->w[i]);
+  free(j->w);
+  blk_runs_free(&j->qr);
+  blk_runs_free(&j->kr);
+  free(j->qiv);
+  free(j->kiv);
+  free(j->kmap);
+  free(j->qmiv);
+  free(j->kmiv);
+  free(j->rows);
+}
+
+/* One side's interfaces per micro-block, and its runs. */
+static int side_prepare(job *j, int key_side, cg_scratch *s, cg_iscratch *is) {
+  int nv = key_side ? j->nkv : j->nqv, bsz = key_side ? j->bk : j->bq, nb = key_side ? j->nk : j->nq;
+  cg_ival *miv = malloc(sizeof(cg_ival) * (size_t)j->L->nm * (size_t)(nv ? nv : 1));
+  *(key_side ? &j->kmiv : &j->qmiv) = miv;
+  if (!miv) return -1;
+  cg_ival_side(j->prog, key_side, j->L->mbox, j->L->nm, miv, j->L->nm, is);
+  return blk_runs_build(key_side ? &j->kr : &j->qr, j->prog, key_side, &j->L->c, bsz, nb, s);
+}
+
+/*
+** Consecutive key blocks with equal interface intervals classify alike in
+** every row: each row evaluates them once. Compacts j->kiv in place.
+*/
+static void merge_key_blocks(job *j) {
+  int n = 0;
+  for (int kb = 0; kb < j->nk; kb++) {
+    int same = n > 0;
+    for (int v = 0; v < j->nkv && same; v++) {
+      const cg_ival *a = &j->kiv[(int64_t)v * j->nk + kb], *b = &j->kiv[(int64_t)v * j->nk + n - 1];
+      same = a->lo == b->lo && a->hi == b->hi;
+    }
+    if (!same) {
+      for (int v = 0; v < j->nkv; v++) j->kiv[(int64_t)v * j->nk + n] = j->kiv[(int64_t)v * j->nk + kb];
+      n++;
+    }
+    j->kmap[kb] = n - 1;
+  }
+  /* Close the rows up to the new stride. */
+  for (int v = 1; v < j->nkv; v++)
+    memmove(j->kiv + (int64_t)v * n, j->kiv + (int64_t)v * j->nk, sizeof(cg_ival) * (size_t)n);
+  j->nkr = n;
+}
+
+/* Everything a row needs, computed once per table. */
+int blk_job_prepare(job *j) {
+  cg_scratch *s = cg_scratch_new(j->prog);
+  cg_iscratch *is = cg_iscratch_new(j->prog);
+  j->qiv = malloc(sizeof(cg_ival) * (size_t)j->nq * (size_t)(j->nqv ? j->nqv : 1));
+  j->kiv = malloc(sizeof(cg_ival) * (size_t)j->nk * (size_t)(j->nkv ? j->nkv : 1));
+  j->rows = calloc((size_t)j->nq, sizeof(rowres));
+  j->kmap = malloc(sizeof(int32_t) * (size_t)j->nk);
+  j->micro = j->bq % MICRO == 0 && j->bk % MICRO == 0;
+  int ok = s && is && j->qiv && j->kiv && j->rows && j->kmap;
+  ok = ok && !side_prepare(j, 0, s, is) && !side_prepare(j, 1, s, is);
+  if (ok) {
+    cg_ival_side(j->prog, 0, j->L->qbox, j->nq, j->qiv, j->nq, is);
+    cg_ival_side(j->prog, 1, j->L->kbox, j->nk, j->kiv, j->nk, is);
+    merge_key_blocks(j);
+  }
+  cg_scratch_free(s);
+  cg_iscratch_free(is);
+  return ok ? 0 : -1;
+}

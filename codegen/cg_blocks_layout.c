@@ -1,0 +1,74 @@
+/*
+** Block tables: the layouts. A table's blocks are ranges of positions in
+** its head class's layout, so each distinct layout is enumerated once per
+** build and shared by every table that uses it. The interval test needs a
+** coordinate box per query block, key block and micro-block; blocks whose
+** size is a multiple of MICRO take the hull of their micro-blocks' boxes
+** instead of scanning their tokens a second time.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_blocks_int.h"
+
+static void box_blocks(const cg_coords *c, int64_t bsz, int nb, cg_box *out) {
+  for (int b = 0; b < nb; b++) {
+    int64_t p0 = b * bsz, p1 = p0 + bsz < c->n ? p0 + bsz : c->n;
+    const int32_t *v[CG_IN_POS] = {c->t, c->y, c->x, c->text, c->idx};
+    for (int i = 0; i < CG_IN_POS; i++) {
+      int64_t lo = v[i][p0], hi = v[i][p0];
+      for (int64_t p = p0 + 1; p < p1; p++) {
+        lo = v[i][p] < lo ? v[i][p] : lo;
+        hi = v[i][p] > hi ? v[i][p] : hi;
+      }
+      out[b].v[i] = (cg_ival){lo, hi};
+    }
+    out[b].v[CG_IN_POS] = (cg_ival){p0, p1 - 1};
+  }
+}
+
+/* Blocks made of whole micro-blocks: the hull of their boxes. */
+static void box_from_micro(const cg_box *m, int nm, int64_t bsz, int nb, cg_box *out) {
+  int per = (int)(bsz / MICRO);
+  for (int b = 0; b < nb; b++) {
+    int m0 = b * per, m1 = m0 + per < nm ? m0 + per : nm;
+    out[b] = m[m0];
+    for (int i = m0 + 1; i < m1; i++)
+      for (int v = 0; v < CG_NIN; v++) {
+        if (m[i].v[v].lo < out[b].v[v].lo) out[b].v[v].lo = m[i].v[v].lo;
+        if (m[i].v[v].hi > out[b].v[v].hi) out[b].v[v].hi = m[i].v[v].hi;
+      }
+  }
+}
+
+static void boxes(const lay *L, int64_t bsz, int nb, cg_box *out) {
+  if (bsz % MICRO == 0) box_from_micro(L->mbox, L->nm, bsz, nb, out);
+  else box_blocks(&L->c, bsz, nb, out);
+}
+
+int blk_same_layout(const cg_layout *a, const cg_layout *b) {
+  if (a->kind != b->kind) return 0;
+  return a->kind != CG_LAYOUT_TILE || !memcmp(a->tile, b->tile, sizeof a->tile);
+}
+
+void blk_lay_free(lay *L) {
+  cg_coords_free(&L->c);
+  free(L->qbox);
+  free(L->kbox);
+  free(L->mbox);
+}
+
+int blk_lay_init(lay *L, const cg_layout *l, const sieve_shape *s, const cg_tableset *t) {
+  memset(L, 0, sizeof *L);
+  L->l = *l;
+  if (cg_layout_enum(l, s, &L->c)) return -1;
+  L->nm = (int)((t->seq + MICRO - 1) / MICRO);
+  L->qbox = malloc(sizeof(cg_box) * (size_t)t->nq);
+  L->kbox = malloc(sizeof(cg_box) * (size_t)t->nk);
+  L->mbox = malloc(sizeof(cg_box) * (size_t)L->nm);
+  if (!L->qbox || !L->kbox || !L->mbox) return -1;
+  box_blocks(&L->c, MICRO, L->nm, L->mbox);
+  boxes(L, t->block_q, t->nq, L->qbox);
+  boxes(L, t->block_k, t->nk, L->kbox);
+  return 0;
+}

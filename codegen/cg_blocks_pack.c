@@ -1,0 +1,48 @@
+/*
+** Block tables: packing for the kernel. The distinct tables go into one
+** int32 buffer in the layout cg_attn.h reads, and each head gets the
+** offset of its table, so heads that share a table share its bytes. A
+** row's full key blocks come before its partial ones, with the count of
+** full ones beside them, so the kernel tells the two kinds apart by
+** position, with no per-block flag.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_blocks.h"
+
+sieve_status cg_tables_pack(const cg_tableset *t, int32_t **buf, size_t *n, int32_t *head_off,
+                            cg_err *e) {
+  size_t total = 0;
+  for (int i = 0; i < t->ntables; i++)
+    total += 2 * (size_t)t->tables[i].nq + 1 + (size_t)(t->tables[i].nfull + t->tables[i].npart);
+  if (total > INT32_MAX) return cg_fail(e, SIEVE_ERR_SHAPE, "block tables too large for 32-bit offsets");
+  int32_t *b = malloc(sizeof(int32_t) * (total ? total : 1));
+  if (!b) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory packing block tables");
+  int32_t *off = malloc(sizeof(int32_t) * (size_t)(t->ntables ? t->ntables : 1));
+  if (!off) {
+    free(b);
+    return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory packing block tables");
+  }
+  size_t o = 0;
+  for (int i = 0; i < t->ntables; i++) {
+    const cg_table *tb = &t->tables[i];
+    int32_t *rowptr = b + o, *nfull = rowptr + tb->nq + 1, *idx = nfull + tb->nq;
+    off[i] = (int32_t)o;
+    rowptr[0] = 0;
+    for (int q = 0; q < tb->nq; q++) {
+      int32_t f0 = tb->full_ptr[q], nf = tb->full_ptr[q + 1] - f0;
+      int32_t p0 = tb->part_ptr[q], np = tb->part_ptr[q + 1] - p0;
+      memcpy(idx + rowptr[q], tb->full_idx + f0, sizeof(int32_t) * (size_t)nf);
+      memcpy(idx + rowptr[q] + nf, tb->part_idx + p0, sizeof(int32_t) * (size_t)np);
+      nfull[q] = nf;
+      rowptr[q + 1] = rowptr[q] + nf + np;
+    }
+    o += 2 * (size_t)tb->nq + 1 + (size_t)rowptr[tb->nq];
+  }
+  for (int h = 0; h < t->shape.heads; h++) head_off[h] = off[t->head_table[h]];
+  free(off);
+  *buf = b;
+  *n = total;
+  return SIEVE_OK;
+}

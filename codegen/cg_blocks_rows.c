@@ -1,0 +1,115 @@
+/*
+** Block tables: the rows. Each query block's row is classified against
+** every key block by intervals, its undecided pairs refined exactly
+** (cg_blocks_refine.c), and its full and partial key blocks appended to
+** its worker's lists. Rows are spread over threads a few at a time from a
+** shared counter, since their cost varies with how many pairs the
+** intervals leave undecided; each row's lists are written by one thread
+** and stitched into CSR form afterwards (cg_blocks_table.c), so workers
+** share nothing while they run.
+*/
+#define _POSIX_C_SOURCE 200809L  /* sysconf */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cg_blocks_int.h"
+
+#define ROWS_PER_GRAB 4
+#define MAX_THREADS 16
+
+static int push(int32_t **v, int64_t *n, int64_t *cap, int32_t x) {
+  if (*n == *cap) {
+    int64_t nc = *cap ? *cap * 2 : 1024;
+    int32_t *nv = realloc(*v, sizeof(int32_t) * (size_t)nc);
+    if (!nv) return -1;
+    *v = nv;
+    *cap = nc;
+  }
+  (*v)[(*n)++] = x;
+  return 0;
+}
+
+/* Interval classes of a row; reused while the query interfaces repeat. */
+static void row_classes(worker *w, int qb) {
+  const job *j = w->j;
+  for (int v = 0; v < j->nqv; v++) w->qrow[v] = j->qiv[(int64_t)v * j->nq + qb];
+  size_t sz = sizeof(cg_ival) * (size_t)j->nqv;
+  if (w->have_prev && !memcmp(w->qrow, w->prev, sz)) return;
+  cg_ival_row_sig(j->prog, w->qrow, j->kiv, j->nkr, j->nkr, w->cls, w->dec, w->val, w->is);
+  memcpy(w->prev, w->qrow, sz);
+  w->have_prev = 1;
+}
+
+static void do_row(worker *w, int qb) {
+  const job *j = w->j;
+  rowres *r = &j->rows[qb];
+  r->w = (int)(w - j->w);
+  r->foff = w->nfull;
+  r->poff = w->npart;
+  row_classes(w, qb);
+  int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
+  for (int kb = 0; kb < j->nk; kb++) {
+    int64_t k0 = (int64_t)kb * j->bk, k1 = k0 + j->bk < j->S ? k0 + j->bk : j->S;
+    int64_t all = (q1 - q0) * (k1 - k0), n = 0;
+    int c = w->cls[j->kmap[kb]];
+    if (c == CG_BLK_FULL) {
+      w->st[ST_IFULL]++;
+      n = all;
+    } else if (c == CG_BLK_EMPTY) {
+      w->st[ST_IEMPTY]++;
+    } else {
+      w->st[ST_IUND]++;
+      n = blk_refine(w, qb, kb, q0, q1, k0, k1);
+      w->st[n == 0 ? ST_REMPTY : n == all ? ST_RFULL : ST_RPART]++;
+    }
+    w->st[ST_ALLOWED] += n;
+    if (n == all) w->fail |= push(&w->full, &w->nfull, &w->capf, kb);
+    else if (n) w->fail |= push(&w->part, &w->npart, &w->capp, kb);
+  }
+  r->nf = (int)(w->nfull - r->foff);
+  r->np = (int)(w->npart - r->poff);
+}
+
+static void *work(void *arg) {
+  worker *w = arg;
+  job *j = w->j;
+  for (;;) {
+    int r0 = atomic_fetch_add(&j->next, ROWS_PER_GRAB);
+    if (r0 >= j->nq || w->fail) break;
+    int r1 = r0 + ROWS_PER_GRAB < j->nq ? r0 + ROWS_PER_GRAB : j->nq;
+    for (int qb = r0; qb < r1; qb++) do_row(w, qb);
+  }
+  return NULL;
+}
+
+static int thread_count(int nq) {
+  const char *env = getenv("SIEVE_THREADS");
+  long n = env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+  if (n > MAX_THREADS) n = MAX_THREADS;
+  if (n > nq / ROWS_PER_GRAB) n = nq / ROWS_PER_GRAB;
+  return n < 1 ? 1 : (int)n;
+}
+
+/* The calling thread is worker 0. A thread that fails to start costs only
+** time: the shared counter hands its rows to the workers that run. */
+int blk_job_run(job *j) {
+  j->nw = thread_count(j->nq);
+  j->w = calloc((size_t)j->nw, sizeof(worker));
+  if (!j->w) return -1;
+  for (int i = 0; i < j->nw; i++)
+    if (blk_worker_init(&j->w[i], j)) return -1;
+  atomic_init(&j->next, 0);
+  pthread_t th[MAX_THREADS];
+  int started = 0;
+  for (int i = 1; i < j->nw; i++, started++)
+    if (pthread_create(&th[i], NULL, work, &j->w[i])) break;
+  work(&j->w[0]);
+  for (int i = 1; i <= started; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < j->nw; i++)
+    if (j->w[i].fail) return -1;
+  return 0;
+}

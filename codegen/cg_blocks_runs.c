@@ -1,0 +1,71 @@
+/*
+** Block tables: token runs. Consecutive tokens of a block that agree on
+** every interface value the mask reads (cg_eval.h) are one run, so the
+** exact count evaluates a block pair once per (query run, key run) rather
+** than per token pair; a frame window, which reads only t and text, makes
+** a block a few runs.
+*/
+#include <stdlib.h>
+
+#include "cg_blocks_int.h"
+
+void blk_runs_free(runs *r) {
+  free(r->off);
+  free(r->v);
+  free(r->w);
+}
+
+/*
+** One pass over the tokens of a side, a chunk at a time: counts the runs,
+** and when r->v is allocated, records them. Interface values are computed
+** as the pass goes rather than kept per token, which would cost S * nv
+** int64s of memory for every table.
+*/
+static void scan_runs(runs *r, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz,
+                      int64_t *buf, int64_t *prev, cg_scratch *s) {
+  int nv = key_side ? cg_prog_nkv(p) : cg_prog_nqv(p);
+  int64_t i = -1;
+  for (int64_t o = 0; o < c->n; o += CG_CHUNK) {
+    int64_t len = c->n - o < CG_CHUNK ? c->n - o : CG_CHUNK;
+    cg_prog_side(p, key_side, c, o, len, buf, CG_CHUNK, s);
+    for (int64_t t = 0; t < len; t++) {
+      int64_t pos = o + t;
+      int st = pos % bsz == 0;
+      for (int j = 0; j < nv; j++) {
+        st |= buf[j * CG_CHUNK + t] != prev[j];
+        prev[j] = buf[j * CG_CHUNK + t];
+      }
+      if (st) {
+        i++;
+        if (!r->v) continue;
+        if (pos % bsz == 0) r->off[pos / bsz] = i;
+        for (int j = 0; j < nv; j++) r->v[j * r->n + i] = prev[j];
+        r->w[i] = 0;
+      }
+      if (r->v) r->w[i]++;
+    }
+  }
+  if (!r->v) r->n = i + 1;
+}
+
+int blk_runs_build(runs *r, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz, int nb,
+                   cg_scratch *s) {
+  int nv = key_side ? cg_prog_nkv(p) : cg_prog_nqv(p);
+  size_t n = (size_t)(nv ? nv : 1);
+  int64_t *buf = malloc(sizeof(int64_t) * n * CG_CHUNK), *prev = calloc(n, sizeof(int64_t));
+  r->off = malloc(sizeof(int64_t) * (size_t)(nb + 1));
+  int ok = buf && prev && r->off;
+  if (ok) {
+    scan_runs(r, p, key_side, c, bsz, buf, prev, s);
+    r->v = malloc(sizeof(int64_t) * (size_t)r->n * n);
+    r->w = malloc(sizeof(int64_t) * (size_t)r->n);
+    ok = r->v && r->w;
+  }
+  if (ok) {
+    scan_runs(r, p, key_side, c, bsz, buf, prev, s);
+    r->off[nb] = r->n;
+  }
+  free(buf);
+  free(prev);
+  return ok ? 0 : -1;
+}

@@ -1,0 +1,67 @@
+/*
+** Block tables: one table, from its fixed mask to CSR lists. The mask is
+** compiled once for the table, its job prepared and run, and the rows'
+** lists, scattered over the workers that wrote them, are copied into the
+** tableset's arena in row order; the workers' counts are summed into the
+** table's and the tableset's statistics.
+*/
+#include <string.h>
+
+#include "cg_blocks_int.h"
+
+static int32_t *csr(cg_arena *a, const job *j, int full, int32_t **idx, int64_t *total) {
+  int32_t *ptr = cg_alloc(a, sizeof(int32_t) * (size_t)(j->nq + 1));
+  int64_t n = 0;
+  for (int qb = 0; qb < j->nq; qb++) n += full ? j->rows[qb].nf : j->rows[qb].np;
+  *idx = cg_alloc(a, sizeof(int32_t) * (size_t)(n ? n : 1));
+  if (!ptr || !*idx) return NULL;
+  n = 0;
+  for (int qb = 0; qb < j->nq; qb++) {
+    const rowres *r = &j->rows[qb];
+    const worker *w = &j->w[r->w];
+    int cnt = full ? r->nf : r->np;
+    /* A worker that found no block of a kind has no list to copy from. */
+    if (cnt) memcpy(*idx + n, full ? w->full + r->foff : w->part + r->poff, sizeof(int32_t) * (size_t)cnt);
+    ptr[qb] = (int32_t)n;
+    n += cnt;
+  }
+  ptr[j->nq] = (int32_t)n;
+  *total = n;
+  return ptr;
+}
+
+static int finish_table(cg_tableset *ts, cg_table *t, const job *j) {
+  t->nq = j->nq;
+  t->nk = j->nk;
+  t->full_ptr = csr(ts->arena, j, 1, &t->full_idx, &t->nfull);
+  t->part_ptr = csr(ts->arena, j, 0, &t->part_idx, &t->npart);
+  if (!t->full_ptr || !t->part_ptr) return -1;
+  t->nempty = (int64_t)j->nq * j->nk - t->nfull - t->npart;
+  int64_t st[7] = {0};
+  for (int i = 0; i < j->nw; i++)
+    for (int k = 0; k < 7; k++) st[k] += j->w[i].st[k];
+  t->allowed_pairs = st[ST_ALLOWED];
+  ts->interval_full += st[ST_IFULL];
+  ts->interval_empty += st[ST_IEMPTY];
+  ts->interval_undecided += st[ST_IUND];
+  ts->refined_full += st[ST_RFULL];
+  ts->refined_empty += st[ST_REMPTY];
+  ts->refined_partial += st[ST_RPART];
+  return 0;
+}
+
+sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, cg_err *e) {
+  job j = {.L = L, .S = ts->seq, .bq = ts->block_q, .bk = ts->block_k, .nq = ts->nq, .nk = ts->nk};
+  cg_prog *prog = cg_prog_new(g, t->mask);
+  sieve_status st = SIEVE_ERR_NOMEM;
+  if (prog) {
+    cg_prog_bind(prog, 0, 0, 0); /* head, step and layer are constants in t->mask */
+    j.prog = prog;
+    j.nqv = cg_prog_nqv(prog);
+    j.nkv = cg_prog_nkv(prog);
+    if (!blk_job_prepare(&j) && !blk_job_run(&j) && !finish_table(ts, t, &j)) st = SIEVE_OK;
+  }
+  blk_job_free(&j);
+  cg_prog_free(prog);
+  return st == SIEVE_OK ? SIEVE_OK : cg_fail(e, st, "out of memory building block tables");
+}
