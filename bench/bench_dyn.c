@@ -156,6 +156,11 @@ static sieve_status search_once(void *ud, cg_err *e) {
   sb *x = ud;
   return rt_dyn_search_run(x->d, &x->b->tq, &x->b->tk, x->b->lse, 0, NULL, e);
 }
+static sieve_status selected_once(void *ud, cg_err *e) {
+  sb *x = ud;
+  io *b = x->b;
+  return rt_dyn_search_run_selected(x->d, &b->tq, &b->tk, &b->tv, &b->to, b->lse, 0, NULL, e);
+}
 
 static void bench_adaspa(io *b, sieve_pattern *sp) {
   cg_err e = {0};
@@ -165,14 +170,11 @@ static void bench_adaspa(io *b, sieve_pattern *sp) {
   double dense = -1, search = -1, sparse = -1, dens = 0;
   if (!rt_dyn_search_create(&ps, b->dev, NULL, &d, &e)) {
     rt_plan *plan = rt_dyn_search_plan(d);
-    rt_dyn_search_bufs bf;
-    rt_dyn_search_buffers(d, &bf);
     x.d = d;
     dense = attention_ms(plan, &e);
     if (!rt_plan_run(plan, &b->tq, &b->tk, &b->tv, &b->to, b->lse, 0, NULL, &e)) search = event_ms(b->cu, search_once, &x, 10, &e);
     rt_dyn_search_selected(d, &dens, &e);
-    rt_plan_use_tables(plan, bf.tabs, bf.head_off);
-    sparse = attention_ms(plan, &e);
+    sparse = event_ms(b->cu, selected_once, &x, 10, &e);
   }
   if (search < 0) printf("| adaspa | failed: %s |\n", e.msg);
   else

@@ -26,9 +26,14 @@ int cli_pattern_selection(const sieve_pattern *p, char *buf, size_t len) {
   switch (sel->kind) {
   case CG_SELECT_STATIC: return 0;
   case CG_SELECT_LSE_SEARCH:
-    snprintf(buf, len, "LSE search (recall %g, top-k %d) at steps %s", sel->recall, sel->topk,
-             steps);
+  {
+    char lv[96] = "";
+    size_t n = 0;
+    for (int i = 0; i < sel->nlevels && n + 16 < sizeof lv; i++)
+      n += (size_t)snprintf(lv + n, sizeof lv - n, "%s%d", i ? "," : ", levels ", sel->levels[i]);
+    snprintf(buf, len, "LSE search (recall %g, top-k %d%s) at steps %s", sel->recall, sel->topk, lv, steps);
     return 1;
+  }
   case CG_SELECT_PROFILE:
     snprintf(buf, len, "profiling (%d sampled queries per head) at steps %s", sel->samples, steps);
     return 1;

@@ -1,8 +1,9 @@
 /*
 ** The profiling kernels of Sparse VideoGen, in tile operations.
 **
-** sieve_profile_part: a CTA owns 64 sampled query rows of one head (Q
-** gathered by row index) and one chunk of keys; warp w owns 16 of the rows.
+** sieve_profile_part: a CTA owns 64 sampled query rows of one head of one
+** batch element (Q gathered by row index) and one chunk of keys; warp w
+** owns 16 of the rows.
 ** For each pass (no mask, then each class's mask) it runs flash attention's
 ** online softmax over the chunk:
 **
@@ -13,9 +14,10 @@
 ** and leaves (O, m, l) of every row for the merge. K and V are read once
 ** per pass; the second and later passes find them in L2.
 **
-** sieve_profile_err: one CTA per (sampled row, head), one thread per
-** column: each pass's chunks merged (the split-softmax merge), normalised,
-** and the squared distances to the unmasked pass summed over the columns.
+** sieve_profile_err: one CTA per (sampled row, head, batch element), one
+** thread per column: each pass's chunks merged (the split-softmax merge),
+** normalised, and the squared distances to the unmasked pass summed over
+** the columns.
 */
 #include "cg_profile.h"
 
@@ -43,7 +45,7 @@ typedef struct prof {
   cg_tk tk;
   cg_lower **mask;               /* [passes]; NULL for the unmasked pass */
   LLVMValueRef prm[NP];
-  LLVMValueRef head, chunk, grp, c, k0, ntiles;
+  LLVMValueRef batch, head, chunk, grp, c, k0, ntiles;
   LLVMValueRef qs, ks, vs;
   LLVMValueRef qtok[RW / 8];     /* tokens of the rows this thread owns */
   cg_st sq, sk, sv;
@@ -79,12 +81,12 @@ size_t cg_profile_smem(const cg_profile_spec *s) {
   return (size_t)(CG_PROFILE_ROWS + 2 * BN) * (size_t)s->shape.head_dim * 2 + 4 * WARPS;
 }
 size_t cg_profile_err_smem(const cg_profile_spec *s) { return 4 * (size_t)(s->shape.head_dim / 32); }
-size_t cg_profile_part_floats(const cg_profile_spec *s) {
-  return (size_t)(s->pattern->nclasses + 1) * (size_t)s->shape.heads * (size_t)cg_profile_chunks(s) *
-         (size_t)s->ns * (size_t)(s->shape.head_dim + 2);
+size_t cg_profile_part_floats(const cg_profile_spec *s, int batch) {
+  return (size_t)batch * (size_t)(s->pattern->nclasses + 1) * (size_t)s->shape.heads *
+         (size_t)cg_profile_chunks(s) * (size_t)s->ns * (size_t)(s->shape.head_dim + 2);
 }
-size_t cg_profile_err_floats(const cg_profile_spec *s) {
-  return (size_t)s->shape.heads * (size_t)s->ns * (size_t)(s->pattern->nclasses + 1);
+size_t cg_profile_err_floats(const cg_profile_spec *s, int batch) {
+  return (size_t)batch * (size_t)s->shape.heads * (size_t)s->ns * (size_t)(s->pattern->nclasses + 1);
 }
 
 /* ------------------------------------------------------------- pieces */
@@ -92,8 +94,17 @@ size_t cg_profile_err_floats(const cg_profile_spec *s) {
 static LLVMValueRef P(prof *a, int i) { return a->prm[i]; }
 
 static LLVMValueRef slice(prof *a, int p_t, int p_sb) {
-  LLVMValueRef off = CG_MUL(EM, CG_ZEXT64(EM, a->head), P(a, p_sb + 1));  /* batch 0 */
+  LLVMValueRef off = CG_ADD(EM, CG_MUL(EM, CG_ZEXT64(EM, a->batch), P(a, p_sb)),
+                            CG_MUL(EM, CG_ZEXT64(EM, a->head), P(a, p_sb + 1)));
   return cg_gep(EM, EM->t_i16, P(a, p_t), off);
+}
+
+/* Where row `row` of batch element b's part starts: 64-bit, since the batch
+** together can pass 2^31 floats where one element does not. */
+static LLVMValueRef part_at(prof *a, LLVMValueRef part, LLVMValueRef b, LLVMValueRef row) {
+  int64_t per_b = (int64_t)a->passes * a->sh.heads * a->nch * a->spec->ns;
+  LLVMValueRef at = CG_ADD(EM, CG_MUL(EM, CG_ZEXT64(EM, b), cg_i64(EM, per_b)), CG_ZEXT64(EM, row));
+  return cg_gep(EM, EM->t_f32, part, CG_MUL(EM, at, cg_i64(EM, a->d + 2)));
 }
 
 /* The token of sampled row i of this CTA's group. */
@@ -168,7 +179,7 @@ static void store_state(prof *a, int p) {
   LLVMValueRef blk = CG_ADD(EM, CG_MUL(EM, cg_i32(EM, p), cg_i32(EM, a->sh.heads)), a->head);
   blk = CG_ADD(EM, CG_MUL(EM, blk, cg_i32(EM, a->nch)), a->chunk);
   LLVMValueRef r0 = CG_ADD(EM, CG_MUL(EM, blk, cg_i32(EM, a->spec->ns)), CG_MUL(EM, a->grp, cg_i32(EM, CG_PROFILE_ROWS)));
-  LLVMValueRef base = cg_gep(EM, EM->t_f32, P(a, P_PART), CG_MUL(EM, CG_ZEXT64(EM, r0), cg_i64(EM, w)));
+  LLVMValueRef base = part_at(a, P(a, P_PART), a->batch, r0);
   LLVMValueRef wr = CG_MUL(EM, TK->warp, cg_i32(EM, RW));
   cg_rv_quad_sum(TK, &a->l);
   cg_rt_store_f32(TK, &a->o, base, cg_i64(EM, w), wr);
@@ -207,7 +218,9 @@ static void pass(prof *a, int p) {
 static void part_body(prof *a) {
   a->chunk = cg_sreg_read(EM, CG_CTAID_X);
   a->head = cg_sreg_read(EM, CG_CTAID_Y);
-  a->grp = cg_sreg_read(EM, CG_CTAID_Z);
+  LLVMValueRef z = cg_sreg_read(EM, CG_CTAID_Z), groups = cg_i32(EM, a->spec->ns / CG_PROFILE_ROWS);
+  a->batch = CG_UDIV(EM, z, groups);
+  a->grp = CG_SUB(EM, z, CG_MUL(EM, a->batch, groups));
   a->c = CG_FMUL(EM, P(a, P_SCALE), cg_f32(EM, LOG2E));
   a->qs = slice(a, P_Q, P_QSB);
   a->ks = slice(a, P_K, P_KSB);
@@ -242,7 +255,8 @@ static void part_body(prof *a) {
 
 static void err_body(prof *a, LLVMValueRef part, LLVMValueRef err) {
   LLVMValueRef r = cg_sreg_read(EM, CG_CTAID_X), h = cg_sreg_read(EM, CG_CTAID_Y), d = TK->tid;
-  int64_t w = a->d + 2, ns = a->spec->ns;
+  LLVMValueRef b = cg_sreg_read(EM, CG_CTAID_Z);
+  int64_t ns = a->spec->ns;
   LLVMValueRef ninf = cg_fneg_inf(EM), ref = NULL;
   for (int p = 0; p < a->passes; p++) {
     LLVMValueRef blk = CG_MUL(EM, CG_ADD(EM, cg_i32(EM, p * a->sh.heads), h), cg_i32(EM, a->nch));
@@ -252,7 +266,7 @@ static void err_body(prof *a, LLVMValueRef part, LLVMValueRef err) {
       cg_for l;
       LLVMValueRef c = cg_for_begin(EM, &l, cg_i32(EM, 0), cg_i32(EM, a->nch));
       LLVMValueRef row = CG_ADD(EM, CG_MUL(EM, CG_ADD(EM, blk, c), cg_i32(EM, ns)), r);
-      LLVMValueRef base = cg_gep(EM, EM->t_f32, part, CG_MUL(EM, CG_ZEXT64(EM, row), cg_i64(EM, w)));
+      LLVMValueRef base = part_at(a, part, b, row);
       LLVMValueRef m = cg_load(EM, EM->t_f32, cg_gep(EM, EM->t_f32, base, cg_i32(EM, a->d)));
       if (k == 0) {
         cg_rset(EM, mx, cg_fmax(EM, cg_rget(EM, mx), m));
@@ -273,8 +287,10 @@ static void err_body(prof *a, LLVMValueRef part, LLVMValueRef err) {
     LLVMValueRef tot = cg_block_sum_f32(TK, CG_FMUL(EM, diff, diff), 0);
     cg_if lead;
     cg_if_begin(EM, &lead, CG_ICMP(EM, LLVMIntEQ, d, cg_i32(EM, 0)));
-    LLVMValueRef ei = CG_ADD(EM, CG_MUL(EM, CG_ADD(EM, CG_MUL(EM, h, cg_i32(EM, ns)), r), cg_i32(EM, a->passes)),
-                             cg_i32(EM, p));
+    LLVMValueRef bh = CG_ADD(EM, CG_MUL(EM, CG_ZEXT64(EM, b), cg_i64(EM, a->sh.heads)), CG_ZEXT64(EM, h));
+    LLVMValueRef ei = CG_ADD(EM, CG_MUL(EM, CG_ADD(EM, CG_MUL(EM, bh, cg_i64(EM, ns)), CG_ZEXT64(EM, r)),
+                                       cg_i64(EM, a->passes)),
+                             cg_i64(EM, p));
     cg_store(EM, tot, cg_gep(EM, EM->t_f32, err, ei));
     cg_if_end(EM, &lead);
   }

@@ -10,19 +10,23 @@
 ** mask allows.
 **
 ** Kernels of the module (P = classes + 1 passes; pass 0 has no mask, pass
-** c + 1 the mask of class c; ns sampled rows, a multiple of 64; the keys
-** cut into nchunks chunks of CG_PROFILE_CHUNK):
+** c + 1 the mask of class c; ns sampled rows, a multiple of 64, in G = ns /
+** 64 groups; the keys cut into nchunks chunks of CG_PROFILE_CHUNK; B batch
+** elements, which are not compiled in, like the attention kernel's):
 **   sieve_profile_part(q, k, v, q_sb, q_sh, q_ss, k_sb, k_sh, k_ss, v_sb,
 **                      v_sh, v_ss, rows, part, i32 step, i32 layer, f32 scale)
-**       grid (nchunks, H, ns / 64), block 128, smem cg_profile_smem();
-**       rows[ns]: the sampled query tokens, the same for every head;
+**       grid (nchunks, H, G B), block 128, smem cg_profile_smem();
+**       blockIdx.z = b G + g: batch element b, row group g (G is compiled
+**       in, so B needs no parameter);
+**       rows[ns]: the sampled query tokens, the same for every head and
+**       batch element;
 **       for each pass, the chunk's online-softmax state of each row:
-**       part[(((p H + h) nchunks + c) ns + r) (D + 2) + ...] = O[D]
-**       (unnormalised), m (log2 units), l. Batch 0 only.
+**       part[((((b P + p) H + h) nchunks + c) ns + r) (D + 2) + ...] = O[D]
+**       (unnormalised), m (log2 units), l.
 **   sieve_profile_err(part, err)
-**       grid (ns, H), block D, smem cg_profile_err_smem() (its CTA sums);
-**       err[(h ns + r) P + p] = |O_0|^2 for p = 0, |O_p - O_0|^2 after,
-**       with each pass's chunks merged and normalised.
+**       grid (ns, H, B), block D, smem cg_profile_err_smem() (its CTA sums);
+**       err[((b H + h) ns + r) P + p] = |O_0|^2 for p = 0, |O_p - O_0|^2
+**       after, with each pass's chunks merged and normalised.
 */
 #ifndef CG_PROFILE_H
 #define CG_PROFILE_H
@@ -36,7 +40,7 @@
 
 typedef struct cg_profile_spec {
   cg_pattern *pattern;
-  sieve_shape shape;
+  sieve_shape shape;     /* batch is not compiled in */
   cg_dtype dtype;
   cg_arch arch;
   int ns;                /* sampled rows, a multiple of CG_PROFILE_ROWS */
@@ -46,9 +50,9 @@ sieve_status cg_profile_check(const cg_profile_spec *s, cg_err *e);
 int cg_profile_chunks(const cg_profile_spec *s);
 size_t cg_profile_smem(const cg_profile_spec *s);
 size_t cg_profile_err_smem(const cg_profile_spec *s);
-/* f32 elements of part and err. */
-size_t cg_profile_part_floats(const cg_profile_spec *s);
-size_t cg_profile_err_floats(const cg_profile_spec *s);
+/* f32 elements of part and err for `batch` batch elements. */
+size_t cg_profile_part_floats(const cg_profile_spec *s, int batch);
+size_t cg_profile_err_floats(const cg_profile_spec *s, int batch);
 
 sieve_status cg_profile_build(const cg_profile_spec *s, char **ptx, cg_err *e);
 

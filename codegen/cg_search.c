@@ -10,8 +10,8 @@
 **   P = 2^(S * c - L)          c = scale * log2(e), L = LSE * log2(e) per row
 **   acc += sum of P            this thread's share
 **
-** and when the entry's last kernel block is done the CTA's shares are
-** summed and written as the entry's mass. A row that saw no key in the
+** and when the entry's last kernel block is done the warps' shares are
+** summed and written as the entry's mass (flush, collect). A row that saw no key in the
 ** attention pass (LSE = -inf) and a row past the sequence contribute 0.
 */
 #include "cg_search.h"
@@ -70,12 +70,29 @@ sieve_status cg_search_check(const cg_search_spec *s, cg_err *e) {
   if (s->shape.head_dim != 64 && s->shape.head_dim != 128)
     return cg_fail(e, SIEVE_ERR_UNSUPPORTED, "search: head_dim %d (64 or 128)", s->shape.head_dim);
   if (s->cap < 1 || s->cap > INT32_MAX) return cg_fail(e, SIEVE_ERR_ARG, "search: %lld mass entries", (long long)s->cap);
+  const cg_selection *q = &s->pattern->sel;
+  if (q->nlevels > CG_SEARCH_MAX_LEVELS)
+    return cg_fail(e, SIEVE_ERR_UNSUPPORTED, "pattern %s: search levels: %d of them (at most %d)", s->pattern->name,
+                   q->nlevels, CG_SEARCH_MAX_LEVELS);
+  for (int i = 0; i < q->nlevels; i++)
+    if (q->levels[i] % bk)
+      return cg_fail(e, SIEVE_ERR_UNSUPPORTED,
+                     "pattern %s: search level %d tokens is not a multiple of the key block (%d)", s->pattern->name,
+                     q->levels[i], bk);
   return SIEVE_OK;
+}
+
+int cg_search_groups(const cg_search_spec *s, int groups[CG_SEARCH_MAX_LEVELS]) {
+  const cg_selection *q = &s->pattern->sel;
+  int n = 0, bk = block_keys(s);
+  for (int i = 0; i < q->nlevels && n < CG_SEARCH_MAX_LEVELS; i++)
+    if (q->levels[i] > bk) groups[n++] = q->levels[i] / bk;
+  return n;
 }
 
 size_t cg_search_mass_smem(const cg_search_spec *s) {
   size_t d = (size_t)s->shape.head_dim;
-  return (size_t)block_rows(s) * d * 2 + 2 * BN * d * 2 + 4 * WARPS;
+  return (size_t)block_rows(s) * d * 2 + 2 * BN * d * 2 + 2 * 4 * WARPS;
 }
 
 static int64_t nblocks(const cg_search_spec *s, int bsz) {
@@ -84,7 +101,11 @@ static int64_t nblocks(const cg_search_spec *s, int bsz) {
   return (sieve_shape_tokens(&sh) + bsz - 1) / bsz;
 }
 
-size_t cg_search_select_smem(const cg_search_spec *s) { return 4 * (size_t)nblocks(s, block_keys(s)) + 4 * WARPS; }
+/* The entries' masses; with levels also the dense row and the group masses. */
+size_t cg_search_select_smem(const cg_search_spec *s) {
+  int g[CG_SEARCH_MAX_LEVELS];
+  return (cg_search_groups(s, g) ? 12 : 4) * (size_t)nblocks(s, block_keys(s)) + 4 * WARPS;
+}
 
 int64_t cg_search_table_ints(const cg_search_spec *s) {
   int64_t nq = nblocks(s, block_rows(s)), nk = nblocks(s, block_keys(s));
@@ -219,25 +240,55 @@ static void setup(srch *a) {
   load_lse(a);
 }
 
-/* The CTA's shares summed: the mass of the entry kernel block j ends. */
+/*
+** When kernel block j ends its entry: each warp's share goes to its slot of
+** a two-entry ring in shared memory, and the entry is written after the next
+** iteration's barrier (collect). No barrier of its own: a CTA-wide sum per
+** entry cost two, against one per iteration for the K pipeline. The ring
+** is safe because the next write to a slot is by the entry after next,
+** which ends behind at least one more barrier than the read.
+*/
+static LLVMValueRef ring_slot(srch *a, LLVMValueRef local, LLVMValueRef warp) {
+  LLVMValueRef i = CG_ADD(EM, CG_MUL(EM, CG_AND(EM, local, cg_i32(EM, 1)), cg_i32(EM, WARPS)), warp);
+  return cg_smem_at(EM, CG_ADD(EM, cg_i32(EM, a->red_off), CG_SHL(EM, i, cg_i32(EM, 2))));
+}
+
 static void flush(srch *a, LLVMValueRef j) {
   cg_if last;
   LLVMValueRef r = CG_UREM(EM, CG_ADD(EM, j, cg_i32(EM, 1)), cg_i32(EM, a->sub));
   cg_if_begin(EM, &last, CG_ICMP(EM, LLVMIntEQ, r, cg_i32(EM, 0)));
-  LLVMValueRef tot = cg_block_sum_f32(TK, cg_rget(EM, a->acc), a->red_off);
+  LLVMValueRef w = cg_warp_sum_f32(EM, cg_rget(EM, a->acc));
   cg_if lead;
-  cg_if_begin(EM, &lead, CG_ICMP(EM, LLVMIntEQ, TK->tid, cg_i32(EM, 0)));
-  LLVMValueRef ent = CG_ADD(EM, a->start, CG_UDIV(EM, j, cg_i32(EM, a->sub)));
-  cg_store(EM, tot, cg_gep(EM, EM->t_f32, a->out, CG_ZEXT64(EM, ent)));
+  cg_if_begin(EM, &lead, CG_ICMP(EM, LLVMIntEQ, TK->lane, cg_i32(EM, 0)));
+  cg_store(EM, w, ring_slot(a, CG_UDIV(EM, j, cg_i32(EM, a->sub)), TK->warp));
   cg_if_end(EM, &lead);
   cg_rset(EM, a->acc, cg_f32(EM, 0));
   cg_if_end(EM, &last);
+}
+
+/* After a barrier: thread 0 writes the entry that kernel block j - 1 ended,
+** its warps' shares added in warp order (the same sum every run). */
+static void collect(srch *a, LLVMValueRef j) {
+  LLVMValueRef prev = CG_SUB(EM, j, cg_i32(EM, 1));
+  LLVMValueRef ended = CG_ICMP(EM, LLVMIntEQ, CG_UREM(EM, j, cg_i32(EM, a->sub)), cg_i32(EM, 0));
+  LLVMValueRef go = CG_AND(EM, CG_AND(EM, ended, CG_ICMP(EM, LLVMIntSGT, j, cg_i32(EM, 0))),
+                           CG_ICMP(EM, LLVMIntEQ, TK->tid, cg_i32(EM, 0)));
+  cg_if c;
+  cg_if_begin(EM, &c, go);
+  LLVMValueRef local = CG_UDIV(EM, prev, cg_i32(EM, a->sub)), tot = NULL;
+  for (int w = 0; w < WARPS; w++) {
+    LLVMValueRef x = cg_load(EM, EM->t_f32, ring_slot(a, local, cg_i32(EM, w)));
+    tot = tot ? CG_FADD(EM, tot, x) : x;
+  }
+  cg_store(EM, tot, cg_gep(EM, EM->t_f32, a->out, CG_ZEXT64(EM, CG_ADD(EM, a->start, local))));
+  cg_if_end(EM, &c);
 }
 
 /* Copy groups in flight at the top of iteration j: K_j only (and Q at j = 0). */
 static void step(srch *a, LLVMValueRef j) {
   cg_copy_wait(TK, 0);
   cg_sync(TK);  /* K_j visible to all; the other stage is free */
+  collect(a, j);
   LLVMValueRef next = CG_ADD(EM, j, cg_i32(EM, 1));
   cg_if more;
   cg_if_begin(EM, &more, CG_ICMP(EM, LLVMIntSLT, next, a->nblk));
@@ -268,6 +319,8 @@ static void kernel(srch *a) {
   step(a, j);
   cg_for_end(EM, &loop);
   cg_copy_wait(TK, 0);
+  cg_sync(TK);
+  collect(a, a->nblk);
   LLVMBuildRetVoid(EM->b);
 }
 
@@ -329,7 +382,8 @@ sieve_status cg_search_build(const cg_search_spec *s, char **ptx, cg_err *e) {
   if ((st = cg_em_start(EM, "sieve_search", e))) return st;
   st = mass_kernel(a, e);
   if (!st) {
-    cg_search_select_kernel(EM, a->nq, nk, a->sh.heads, s->cap);
+    int g[CG_SEARCH_MAX_LEVELS], ng = cg_search_groups(s, g);
+    cg_search_select_kernel(EM, a->nq, nk, a->sh.heads, s->cap, g, ng);
     cg_tpack_kernels(EM, s->arch, a->nq, nk, cg_search_table_ints(s));
   }
   if (!st) st = cg_em_ptx(EM, s->arch, ptx, e);

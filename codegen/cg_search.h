@@ -7,10 +7,14 @@
 ** with no P V and no attention matrix in memory; then, per (head, query
 ** block), the fewest key blocks whose mass reaches `recall` of the row's
 ** total (top-p), at most `topk` of them when topk > 0, written as packed
-** tables the attention kernel reads.
+** tables the attention kernel reads. With a block hierarchy (the search's
+** levels), top-p runs on groups of key blocks, coarse level first, each
+** level choosing among the children of the groups the level above kept
+** (cg_search_select.c).
 **
-** Masses of a batch are summed before selecting: the attention kernel reads
-** one table per head, shared by the batch.
+** Each input of the batch gets its own selection, as AdaSpa's pattern
+** differs per input: one table per (batch, head), launched one batch
+** element at a time (rt_plan_run_part).
 **
 ** Kernels of the module (H heads, B batch, nq x nk blocks of the pattern):
 **   sieve_search_mass(q, k, lse, q_sb, q_sh, q_ss, k_sb, k_sh, k_ss,
@@ -20,12 +24,12 @@
 **       mass[(b H + h) cap + e] for entry e of head h's allowed table
 **       (e = rowptr[qb] + i: masses line up with the table's entries)
 **   sieve_search_select(mass, tabs, head_off, rows, counts, f32 recall,
-**                       i32 topk, i32 batch)
-**       grid (nq, H), block 128, smem cg_search_select_smem();
-**       rows/counts as in cg_tablegen.h, one table per head; a selected
-**       block keeps its allowed class (full or partial)
-**   sieve_tbl_scan, sieve_tbl_fill (cg_tablegen.h) with ntables = H, which
-**       pack the selection into slots of table_ints ints per head
+**                       i32 topk)
+**       grid (nq, H, B), block 128, smem cg_search_select_smem();
+**       rows/counts as in cg_tablegen.h, table b H + h for (batch b,
+**       head h); a selected block keeps its allowed class (full or partial)
+**   sieve_tbl_scan, sieve_tbl_fill (cg_tablegen.h) with ntables = B H,
+**       which pack the selection into slots of table_ints ints per table
 ** Ties in mass are broken by entry order, so the selection is the prefix
 ** of the entries sorted by (mass descending, entry ascending): exactly what
 ** cg_search_select_ref computes.
@@ -55,14 +59,25 @@ int64_t cg_search_table_ints(const cg_search_spec *s);
 /* The module (*ptx malloc'd). */
 sieve_status cg_search_build(const cg_search_spec *s, char **ptx, cg_err *e);
 
+#define CG_SEARCH_MAX_LEVELS 8
+
+/*
+** The coarse levels of the pattern's block hierarchy as key blocks per
+** group, coarse first; levels of one key block are the kernel's own and
+** left out. Returns how many (cg_search_check has refused bad levels).
+*/
+int cg_search_groups(const cg_search_spec *s, int groups[CG_SEARCH_MAX_LEVELS]);
+
 /* Adds sieve_search_select to em's module (cg_search_select.c). */
-void cg_search_select_kernel(cg_em *em, int nq, int nk, int heads, int64_t cap);
+void cg_search_select_kernel(cg_em *em, int nq, int nk, int heads, int64_t cap, const int *groups, int ngroups);
 
 /*
 ** The selection on the CPU, for checking: masses m[0..n) of one row's
-** entries (the first nf of them full), into sel[i] = 1 for the chosen
-** entries. Returns how many were chosen.
+** entries and their key blocks kb[0..n) (of nk), into sel[i] = 1 for the
+** chosen entries, level by level through `groups` (cg_search_groups; none:
+** one level). Returns how many were chosen.
 */
-int cg_search_select_ref(const double *m, int n, double recall, int topk, uint8_t *sel);
+int cg_search_select_ref(const double *m, const int32_t *kb, int n, int nk, const int *groups, int ngroups,
+                         double recall, int topk, uint8_t *sel);
 
 #endif

@@ -1,7 +1,18 @@
 /*
-** The selection of the LSE-cached search: per (head, query block), the
-** fewest allowed key blocks holding `recall` of the row's mass, at most
+** The selection of the LSE-cached search: per (batch, head, query block),
+** the fewest allowed key blocks holding `recall` of the row's mass, at most
 ** `topk` of them.
+**
+** With a block hierarchy (sieve.search's levels), the same top-p runs level
+** by level, coarse to fine, on the groups of key blocks each level makes:
+** a level keeps the fewest groups, among the children of those the level
+** above kept, whose mass still reaches the row's target; the key blocks of
+** dropped groups count as mass 0 below. The last level is the kernel's key
+** block, so the kept mass still reaches the target, and whole groups of
+** blocks (a region of frames, a modality) come and go together as AdaSpa's
+** blockified pattern has them. Group masses are summed in key-block order
+** from a dense row of the entries' masses, so the sums do not depend on
+** the order of the table's entries.
 **
 ** No sort: masses are non-negative floats, whose bit patterns order like
 ** their values, so a binary search over bit patterns finds the threshold
@@ -22,16 +33,19 @@
 #define THREADS (32 * WARPS)
 #define FINF_BITS 0x7f800000
 
-enum { P_MASS, P_TABS, P_HEAD_OFF, P_ROWS, P_COUNTS, P_RECALL, P_TOPK, P_BATCH, NP };
+enum { P_MASS, P_TABS, P_HEAD_OFF, P_ROWS, P_COUNTS, P_RECALL, P_TOPK, NP };
 
 typedef struct sel {
   cg_em *em;
   cg_tk tk;
   int nq, nk, heads;
   int64_t cap;
+  const int *groups;  /* blocks per group of each coarse level, coarse first */
+  int ngroups;
   LLVMValueRef prm[NP];
-  LLVMValueRef h, qb, tab, start, n, nf, target;
-  int red;  /* shared-memory bytes of the CTA sums, after the masses */
+  LLVMValueRef h, b, qb, tab, start, n, nf, target;
+  LLVMValueRef vals, cnt;  /* the values top-p works on: smem byte offset, count */
+  int dense, grp, red;     /* smem byte offsets: dense row, group masses, CTA sums */
 } sel;
 
 #define EM (s->em)
@@ -40,32 +54,36 @@ typedef struct sel {
 static LLVMValueRef P(sel *s, int i) { return s->prm[i]; }
 static LLVMValueRef I(sel *s, int64_t v) { return cg_i32(EM, v); }
 static LLVMValueRef tab_at(sel *s, LLVMValueRef i) { return cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, s->tab, i)); }
-static LLVMValueRef smem_i(sel *s, LLVMValueRef i) { return cg_smem_at(EM, CG_SHL(EM, i, I(s, 2))); }
-
-/* for (i = tid; i < n; i += THREADS) as chunks: returns i, valid in *in. */
-static LLVMValueRef chunk_begin(sel *s, cg_for *l, LLVMValueRef *in) {
-  LLVMValueRef c = cg_for_begin(EM, l, I(s, 0), CG_UDIV(EM, CG_ADD(EM, s->n, I(s, THREADS - 1)), I(s, THREADS)));
-  LLVMValueRef i = CG_ADD(EM, CG_MUL(EM, c, I(s, THREADS)), TK->tid);
-  *in = CG_ICMP(EM, LLVMIntSLT, i, s->n);
-  return i;
+static LLVMValueRef smem_f(sel *s, LLVMValueRef base, LLVMValueRef i) {
+  return cg_smem_at(EM, CG_ADD(EM, base, CG_SHL(EM, i, I(s, 2))));
+}
+static LLVMValueRef smem_i(sel *s, LLVMValueRef i) { return smem_f(s, I(s, 0), i); }
+static LLVMValueRef val_at(sel *s, LLVMValueRef i) { return smem_f(s, s->vals, i); }
+static LLVMValueRef entry_block(sel *s, LLVMValueRef i) {
+  return tab_at(s, CG_ADD(EM, CG_ADD(EM, s->start, i), I(s, 2 * s->nq + 1)));
 }
 
-/* Masses of the row's entries, summed over the batch, into shared memory;
-** returns the CTA's total. */
+/* for (i = tid; i < n; i += THREADS) as chunks: returns i, valid in *in. */
+static LLVMValueRef chunk_over(sel *s, cg_for *l, LLVMValueRef n, LLVMValueRef *in) {
+  LLVMValueRef c = cg_for_begin(EM, l, I(s, 0), CG_UDIV(EM, CG_ADD(EM, n, I(s, THREADS - 1)), I(s, THREADS)));
+  LLVMValueRef i = CG_ADD(EM, CG_MUL(EM, c, I(s, THREADS)), TK->tid);
+  *in = CG_ICMP(EM, LLVMIntSLT, i, n);
+  return i;
+}
+static LLVMValueRef chunk_begin(sel *s, cg_for *l, LLVMValueRef *in) { return chunk_over(s, l, s->cnt, in); }
+
+/* Masses of the row's entries into shared memory; returns the CTA's total. */
 static LLVMValueRef load_masses(sel *s) {
   cg_reg part = cg_reg_new(EM, EM->t_f32, cg_f32(EM, 0));
-  cg_for l, b;
-  LLVMValueRef in, i = chunk_begin(s, &l, &in);
+  cg_for l;
+  LLVMValueRef in, i = chunk_over(s, &l, s->n, &in);
   cg_if c;
   cg_if_begin(EM, &c, in);
-  cg_reg m = cg_reg_new(EM, EM->t_f32, cg_f32(EM, 0));
-  LLVMValueRef bi = cg_for_begin(EM, &b, I(s, 0), P(s, P_BATCH));
-  LLVMValueRef bh = CG_ADD(EM, CG_MUL(EM, bi, I(s, s->heads)), s->h);
+  LLVMValueRef bh = CG_ADD(EM, CG_MUL(EM, s->b, I(s, s->heads)), s->h);
   LLVMValueRef at = CG_ADD(EM, CG_MUL(EM, CG_ZEXT64(EM, bh), cg_i64(EM, s->cap)), CG_ZEXT64(EM, CG_ADD(EM, s->start, i)));
-  cg_rset(EM, m, CG_FADD(EM, cg_rget(EM, m), cg_load(EM, EM->t_f32, cg_gep(EM, EM->t_f32, P(s, P_MASS), at))));
-  cg_for_end(EM, &b);
-  cg_store(EM, cg_rget(EM, m), smem_i(s, i));
-  cg_rset(EM, part, CG_FADD(EM, cg_rget(EM, part), cg_rget(EM, m)));
+  LLVMValueRef m = cg_load(EM, EM->t_f32, cg_gep(EM, EM->t_f32, P(s, P_MASS), at));
+  cg_store(EM, m, smem_i(s, i));
+  cg_rset(EM, part, CG_FADD(EM, cg_rget(EM, part), m));
   cg_if_end(EM, &c);
   cg_for_end(EM, &l);
   return cg_block_sum_f32(TK, cg_rget(EM, part), s->red);
@@ -77,7 +95,7 @@ static LLVMValueRef sum_where(sel *s, LLVMIntPredicate pred, LLVMValueRef tau, i
   cg_reg part = cg_reg_new(EM, EM->t_f32, cg_f32(EM, 0));
   cg_for l;
   LLVMValueRef in, i = chunk_begin(s, &l, &in);
-  LLVMValueRef bits = cg_load(EM, EM->t_i32, smem_i(s, CG_SEL(EM, in, i, I(s, 0))));
+  LLVMValueRef bits = cg_load(EM, EM->t_i32, val_at(s, CG_SEL(EM, in, i, I(s, 0))));
   LLVMValueRef hit = CG_AND(EM, in, CG_ICMP(EM, pred, bits, tau));
   LLVMValueRef v = count ? cg_f32(EM, 1) : LLVMBuildBitCast(EM->b, bits, EM->t_f32, "");
   cg_rset(EM, part, CG_FADD(EM, cg_rget(EM, part), CG_SEL(EM, hit, v, cg_f32(EM, 0))));
@@ -129,33 +147,50 @@ static void cap_topk(sel *s, cg_reg tau, cg_reg ties, cg_reg count) {
   cg_if_end(EM, &c);
 }
 
+/*
+** One step of warp 0's walk over the values in order: whether value i (in:
+** i < cnt) is chosen, those above tau and, in order, the first `ties` of
+** those equal to it. tb counts the ties seen before this chunk.
+*/
+static LLVMValueRef walk_pick(sel *s, LLVMValueRef i, LLVMValueRef in, LLVMValueRef tau, LLVMValueRef ties,
+                              cg_reg tb) {
+  LLVMValueRef bits = cg_load(EM, EM->t_i32, val_at(s, CG_SEL(EM, in, i, I(s, 0))));
+  LLVMValueRef gt = CG_AND(EM, in, CG_ICMP(EM, LLVMIntSGT, bits, tau));
+  LLVMValueRef tie = CG_AND(EM, in, CG_ICMP(EM, LLVMIntEQ, bits, tau));
+  LLVMValueRef bt = cg_ballot(EM, tie), t0 = cg_rget(EM, tb);
+  LLVMValueRef rank = CG_ADD(EM, t0, cg_popc(EM, CG_AND(EM, bt, cg_lanes_below(EM, TK->lane))));
+  cg_rset(EM, tb, CG_ADD(EM, t0, cg_popc(EM, bt)));
+  return CG_OR(EM, gt, CG_AND(EM, tie, CG_ICMP(EM, LLVMIntSLT, rank, ties)));
+}
+
+/* for (i = lane; i < cnt; i += 32) as chunks of the warp. */
+static LLVMValueRef walk_begin(sel *s, cg_for *l, LLVMValueRef *in) {
+  LLVMValueRef c = cg_for_begin(EM, l, I(s, 0), CG_LSHR(EM, CG_ADD(EM, s->cnt, I(s, 31)), I(s, 5)));
+  LLVMValueRef i = CG_ADD(EM, CG_SHL(EM, c, I(s, 5)), TK->lane);
+  *in = CG_ICMP(EM, LLVMIntSLT, i, s->cnt);
+  return i;
+}
+
 /* Warp 0 writes the chosen entries' key blocks in entry order. */
 static void write_row(sel *s, LLVMValueRef tau, LLVMValueRef ties) {
   LLVMValueRef lane = TK->lane, below = cg_lanes_below(EM, lane);
-  LLVMValueRef row = CG_ADD(EM, CG_MUL(EM, s->h, I(s, s->nq)), s->qb);
+  LLVMValueRef bh = CG_ADD(EM, CG_MUL(EM, s->b, I(s, s->heads)), s->h);
+  LLVMValueRef row = CG_ADD(EM, CG_MUL(EM, bh, I(s, s->nq)), s->qb);
   LLVMValueRef out = cg_gep(EM, EM->t_i32, P(s, P_ROWS), CG_MUL(EM, CG_ZEXT64(EM, row), cg_i64(EM, s->nk)));
   cg_reg tb = cg_reg_new(EM, EM->t_i32, I(s, 0)), nf = cg_reg_new(EM, EM->t_i32, I(s, 0));
   cg_reg np = cg_reg_new(EM, EM->t_i32, I(s, 0));
   cg_for l;
-  LLVMValueRef c = cg_for_begin(EM, &l, I(s, 0), CG_LSHR(EM, CG_ADD(EM, s->n, I(s, 31)), I(s, 5)));
-  LLVMValueRef i = CG_ADD(EM, CG_SHL(EM, c, I(s, 5)), lane), in = CG_ICMP(EM, LLVMIntSLT, i, s->n);
-  LLVMValueRef bits = cg_load(EM, EM->t_i32, smem_i(s, CG_SEL(EM, in, i, I(s, 0))));
-  LLVMValueRef gt = CG_AND(EM, in, CG_ICMP(EM, LLVMIntSGT, bits, tau));
-  LLVMValueRef tie = CG_AND(EM, in, CG_ICMP(EM, LLVMIntEQ, bits, tau));
-  LLVMValueRef bt = cg_ballot(EM, tie), t0 = cg_rget(EM, tb);
-  LLVMValueRef rank = CG_ADD(EM, t0, cg_popc(EM, CG_AND(EM, bt, below)));
-  LLVMValueRef pick = CG_OR(EM, gt, CG_AND(EM, tie, CG_ICMP(EM, LLVMIntSLT, rank, ties)));
+  LLVMValueRef in, i = walk_begin(s, &l, &in);
+  LLVMValueRef pick = walk_pick(s, i, in, tau, ties, tb);
   LLVMValueRef full = CG_ICMP(EM, LLVMIntSLT, i, s->nf);
   LLVMValueRef isf = CG_AND(EM, pick, full), isp = CG_AND(EM, pick, CG_XOR(EM, full, cg_true(EM)));
   LLVMValueRef bf = cg_ballot(EM, isf), bp = cg_ballot(EM, isp), f = cg_rget(EM, nf), p = cg_rget(EM, np);
   cg_if w;
   cg_if_begin(EM, &w, pick);
-  LLVMValueRef kb = tab_at(s, CG_ADD(EM, CG_ADD(EM, s->start, i), I(s, 2 * s->nq + 1)));
   LLVMValueRef front = CG_ADD(EM, f, cg_popc(EM, CG_AND(EM, bf, below)));
   LLVMValueRef back = CG_SUB(EM, I(s, s->nk - 1), CG_ADD(EM, p, cg_popc(EM, CG_AND(EM, bp, below))));
-  cg_store(EM, kb, cg_gep(EM, EM->t_i32, out, CG_SEL(EM, full, front, back)));
+  cg_store(EM, entry_block(s, i), cg_gep(EM, EM->t_i32, out, CG_SEL(EM, full, front, back)));
   cg_if_end(EM, &w);
-  cg_rset(EM, tb, CG_ADD(EM, t0, cg_popc(EM, bt)));
   cg_rset(EM, nf, CG_ADD(EM, f, cg_popc(EM, bf)));
   cg_rset(EM, np, CG_ADD(EM, p, cg_popc(EM, bp)));
   cg_for_end(EM, &l);
@@ -167,15 +202,106 @@ static void write_row(sel *s, LLVMValueRef tau, LLVMValueRef ties) {
   cg_if_end(EM, &lead);
 }
 
+/* ------------------------------------------------------- hierarchy */
+
+static LLVMValueRef dense_at(sel *s, LLVMValueRef kb) { return smem_f(s, I(s, s->dense), kb); }
+static LLVMValueRef group_at(sel *s, LLVMValueRef g) { return smem_f(s, I(s, s->grp), g); }
+
+/* The row's masses by key block, 0 where no entry is. */
+static void dense_row(sel *s) {
+  cg_for l;
+  LLVMValueRef in, kb = chunk_over(s, &l, I(s, s->nk), &in);
+  cg_if c;
+  cg_if_begin(EM, &c, in);
+  cg_store(EM, cg_f32(EM, 0), dense_at(s, kb));
+  cg_if_end(EM, &c);
+  cg_for_end(EM, &l);
+  cg_sync(TK);
+  LLVMValueRef i = chunk_over(s, &l, s->n, &in);
+  cg_if_begin(EM, &c, in);
+  cg_store(EM, cg_load(EM, EM->t_f32, smem_i(s, i)), dense_at(s, entry_block(s, i)));
+  cg_if_end(EM, &c);
+  cg_for_end(EM, &l);
+  cg_sync(TK);
+}
+
+/* One level of g blocks per group: group masses, top-p on them, and the
+** blocks of the groups it drops zeroed in the dense row. */
+static void level(sel *s, int g) {
+  int ng = (s->nk + g - 1) / g;
+  cg_for l, x;
+  LLVMValueRef in, G = chunk_over(s, &l, I(s, ng), &in);
+  cg_if c;
+  cg_if_begin(EM, &c, in);
+  LLVMValueRef k0 = CG_MUL(EM, G, I(s, g));
+  LLVMValueRef k1 = CG_SEL(EM, CG_ICMP(EM, LLVMIntSLT, CG_ADD(EM, k0, I(s, g)), I(s, s->nk)),
+                           CG_ADD(EM, k0, I(s, g)), I(s, s->nk));
+  cg_reg m = cg_reg_new(EM, EM->t_f32, cg_f32(EM, 0));
+  LLVMValueRef kb = cg_for_begin(EM, &x, k0, k1);
+  cg_rset(EM, m, CG_FADD(EM, cg_rget(EM, m), cg_load(EM, EM->t_f32, dense_at(s, kb))));
+  cg_for_end(EM, &x);
+  cg_store(EM, cg_rget(EM, m), group_at(s, G));
+  cg_if_end(EM, &c);
+  cg_for_end(EM, &l);
+  cg_sync(TK);
+  s->vals = I(s, s->grp);
+  s->cnt = I(s, ng);
+  cg_reg tau = cg_reg_new(EM, EM->t_i32, NULL), ties = cg_reg_new(EM, EM->t_i32, NULL);
+  cg_reg count = cg_reg_new(EM, EM->t_i32, NULL);
+  top_p(s, tau, ties, count);
+  /* Warp 0 overwrites each group's mass with whether it stays (1 or 0):
+  ** a lane reads and writes only its own groups. */
+  cg_if w0;
+  cg_if_begin(EM, &w0, CG_ICMP(EM, LLVMIntEQ, TK->warp, I(s, 0)));
+  cg_reg tb = cg_reg_new(EM, EM->t_i32, I(s, 0));
+  LLVMValueRef i = walk_begin(s, &l, &in);
+  LLVMValueRef pick = walk_pick(s, i, in, cg_rget(EM, tau), cg_rget(EM, ties), tb);
+  cg_if_begin(EM, &c, in);
+  cg_store(EM, CG_SEL(EM, pick, cg_f32(EM, 1), cg_f32(EM, 0)), group_at(s, i));
+  cg_if_end(EM, &c);
+  cg_for_end(EM, &l);
+  cg_if_end(EM, &w0);
+  cg_sync(TK);
+  kb = chunk_over(s, &l, I(s, s->nk), &in);
+  LLVMValueRef safe = CG_SEL(EM, in, kb, I(s, 0));
+  LLVMValueRef kept = CG_FCMP(EM, LLVMRealOGT, cg_load(EM, EM->t_f32, group_at(s, CG_UDIV(EM, safe, I(s, g)))),
+                              cg_f32(EM, 0));
+  cg_if_begin(EM, &c, CG_AND(EM, in, CG_XOR(EM, kept, cg_true(EM))));
+  cg_store(EM, cg_f32(EM, 0), dense_at(s, kb));
+  cg_if_end(EM, &c);
+  cg_for_end(EM, &l);
+  cg_sync(TK);
+}
+
+/* Coarse levels first; then the entries' masses as the levels left them. */
+static void hierarchy(sel *s) {
+  dense_row(s);
+  for (int i = 0; i < s->ngroups; i++) level(s, s->groups[i]);
+  cg_for l;
+  cg_if c;
+  LLVMValueRef in, i = chunk_over(s, &l, s->n, &in);
+  cg_if_begin(EM, &c, in);
+  cg_store(EM, cg_load(EM, EM->t_f32, dense_at(s, entry_block(s, i))), smem_i(s, i));
+  cg_if_end(EM, &c);
+  cg_for_end(EM, &l);
+  cg_sync(TK);
+  s->vals = I(s, 0);
+  s->cnt = s->n;
+}
+
 static void body(sel *s) {
   s->h = cg_sreg_read(EM, CG_CTAID_Y);
+  s->b = cg_sreg_read(EM, CG_CTAID_Z);
   s->qb = cg_sreg_read(EM, CG_CTAID_X);
   LLVMValueRef hoff = cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, P(s, P_HEAD_OFF), s->h));
   s->tab = cg_gep(EM, EM->t_i32, P(s, P_TABS), hoff);
   s->start = tab_at(s, s->qb);
   s->n = CG_SUB(EM, tab_at(s, CG_ADD(EM, s->qb, I(s, 1))), s->start);
   s->nf = tab_at(s, CG_ADD(EM, s->qb, I(s, s->nq + 1)));
+  s->vals = I(s, 0);
+  s->cnt = s->n;
   s->target = CG_FMUL(EM, P(s, P_RECALL), load_masses(s));
+  if (s->ngroups) hierarchy(s);
   cg_reg tau = cg_reg_new(EM, EM->t_i32, NULL), ties = cg_reg_new(EM, EM->t_i32, NULL);
   cg_reg count = cg_reg_new(EM, EM->t_i32, NULL);
   top_p(s, tau, ties, count);
@@ -186,11 +312,13 @@ static void body(sel *s) {
   cg_if_end(EM, &w0);
 }
 
-void cg_search_select_kernel(cg_em *em, int nq, int nk, int heads, int64_t cap) {
-  static const char *names[NP] = {"mass", "tabs", "head_off", "rows", "counts", "recall", "topk", "batch"};
-  sel S = {.em = em, .nq = nq, .nk = nk, .heads = heads, .cap = cap, .red = 4 * nk}, *s = &S;
-  LLVMTypeRef t[NP] = {em->t_gptr, em->t_gptr, em->t_gptr, em->t_gptr, em->t_gptr,
-                       em->t_f32, em->t_i32, em->t_i32};
+void cg_search_select_kernel(cg_em *em, int nq, int nk, int heads, int64_t cap, const int *groups, int ngroups) {
+  static const char *names[NP] = {"mass", "tabs", "head_off", "rows", "counts", "recall", "topk"};
+  sel S = {.em = em, .nq = nq, .nk = nk, .heads = heads, .cap = cap, .groups = groups, .ngroups = ngroups}, *s = &S;
+  s->dense = 4 * nk;
+  s->grp = 8 * nk;
+  s->red = ngroups ? 12 * nk : 4 * nk;
+  LLVMTypeRef t[NP] = {em->t_gptr, em->t_gptr, em->t_gptr, em->t_gptr, em->t_gptr, em->t_f32, em->t_i32};
   LLVMValueRef fn = cg_em_kernel(em, "sieve_search_select", t, names, NP, THREADS, 0);
   for (int i = 0; i < NP; i++) s->prm[i] = LLVMGetParam(fn, (unsigned)i);
   if (cg_tk_init(TK, em, CG_SM80, CG_BF16, THREADS)) {

@@ -1,4 +1,4 @@
--- lvsa: Long Video Sparse Attention (LVSA): a window of
+-- lvsa: Long Video Sparse Attention (LVSA, arXiv 2605.31057): a window of
 -- frames plus global anchor frames that rotate with the denoising step and
 -- the layer, so no fixed grid of anchors biases the long-range structure
 -- (the cause of the "frozen", repeating video past the training length).

@@ -7,14 +7,15 @@
 **       launched on the attention's stream; plans use it by themselves.
 **   AdaSpa (rt_dyn_search.c)  dense attention over the allowed set at the
 **       pattern's search steps, then the LSE-cached block-mass kernel and
-**       the top-p / top-k selection (cg_search.h) write per-head tables
-**       that the steps until the next search reuse.
+**       the top-p / top-k selection (cg_search.h) write tables per (batch,
+**       head) that the steps until the next search reuse.
 **   Sparse VideoGen (rt_dyn_profile.c)  at the profiling steps, sampled
 **       query rows under each head class's mask and under the full mask
-**       (cg_profile.h) give each head its class; every head then runs with
-**       its class's mask and layout. The attention kernel reads Q, K, V and
-**       writes O through the layout's position -> row map (cg_attn.h), so a
-**       temporal head's transposed layout needs no permute kernels.
+**       (cg_profile.h) give each head of each batch element its class;
+**       every head then runs with its class's mask and layout. The
+**       attention kernel reads Q, K, V and writes O through the layout's
+**       position -> row map (cg_attn.h), so a temporal head's transposed
+**       layout needs no permute kernels.
 **
 ** Every kernel here is generated from the pattern, linked by the driver and
 ** kept in the disk cache like the attention kernel. All device buffers are
@@ -97,20 +98,25 @@ sieve_status rt_dyn_search_step(rt_dyn_search *d, int step, int layer, const sie
 ** selection and packing, enqueued on st. */
 sieve_status rt_dyn_search_run(rt_dyn_search *d, const sieve_tensor *q, const sieve_tensor *k,
                                CUdeviceptr lse, float scale, CUstream st, cg_err *e);
+/* Attention on the selected tables, one launch per input of the batch
+** (each has its own tables); the plan keeps its own tables after. */
+sieve_status rt_dyn_search_run_selected(rt_dyn_search *d, const sieve_tensor *q, const sieve_tensor *k,
+                                        const sieve_tensor *v, const sieve_tensor *o, CUdeviceptr lse,
+                                        float scale, CUstream st, cg_err *e);
 /* Whether the pattern searches at this step. */
 int rt_dyn_search_at(const rt_dyn_search *d, int step);
 
 typedef struct rt_dyn_search_bufs {
   CUdeviceptr mass;      /* [B][H][cap] f32, entries of the allowed tables */
-  CUdeviceptr counts;    /* [H][nq][2] full, partial chosen per row */
-  CUdeviceptr tabs, head_off;  /* the selected tables, packed */
+  CUdeviceptr counts;    /* [B][H][nq][2] full, partial chosen per row */
+  CUdeviceptr tabs, head_off;  /* the selected tables, packed, table b H + h */
   int64_t cap, table_ints;
   int nq, nk;
 } rt_dyn_search_bufs;
 void rt_dyn_search_buffers(const rt_dyn_search *d, rt_dyn_search_bufs *out);
 rt_plan *rt_dyn_search_plan(const rt_dyn_search *d);
-/* Blocks the selection keeps over all blocks, heads averaged (reads the
-** counts back: synchronises the context). */
+/* Blocks the selection keeps over all blocks, averaged over batch and
+** heads (reads the counts back: synchronises the context). */
 sieve_status rt_dyn_search_selected(rt_dyn_search *d, double *density, cg_err *e);
 /* What the last step computed: the selection's block density after a
 ** sparse step, else the allowed set's density. */
@@ -126,35 +132,42 @@ typedef struct rt_dyn_profile rt_dyn_profile;
 ** plan per class (the pattern with every head in that class), the
 ** profiling module, and its buffers. Heads start in the pattern's static
 ** split; each profiling step of the pattern (sieve.profile's steps) moves
-** every head to the class whose output on the sampled rows is closest to
-** full attention. Class masks must not read the head (each class's plan
-** runs over an arbitrary subset of heads).
+** every head of every batch element to the class whose output on the
+** sampled rows (the same rows for each element) is closest to full
+** attention in that element, so the elements of a batch may disagree.
+** Class masks must not read the head (each class's plan runs over an
+** arbitrary subset of heads).
 */
 sieve_status rt_dyn_profile_create(const rt_plan_spec *s, const rt_device *dev, rt_cache *cache,
                                    rt_dyn_profile **out, cg_err *e);
 /*
 ** One denoising step on stream st: profiling first at a profiling step
 ** (which waits for st: the classes decide the launches), then each maximal
-** run of consecutive heads of one class as one launch of that class's plan.
+** run of consecutive heads of one class as one launch of that class's plan:
+** over the whole batch when its elements have the same classes, else per
+** element.
 */
 sieve_status rt_dyn_profile_step(rt_dyn_profile *d, int step, int layer, const sieve_tensor *q,
                                  const sieve_tensor *k, const sieve_tensor *v,
                                  const sieve_tensor *o, CUdeviceptr lse, float scale,
                                  CUstream st, int *profiled, cg_err *e);
-/* Profiling alone (batch 0): fresh sampled rows, the kernels, the errors
-** read back, every head's class chosen. */
+/* Profiling alone: fresh sampled rows, the kernels over the whole batch,
+** the errors read back, every (batch element, head)'s class chosen. */
 sieve_status rt_dyn_profile_run(rt_dyn_profile *d, int step, int layer, const sieve_tensor *q,
                                 const sieve_tensor *k, const sieve_tensor *v, float scale,
                                 CUstream st, cg_err *e);
 int rt_dyn_profile_at(const rt_dyn_profile *d, int step);
-const int *rt_dyn_profile_classes(const rt_dyn_profile *d);   /* [H] */
-/* [H][classes]: sum over sampled rows of |O_c - O_full|^2 / |O_full|^2. */
+/* [B][H]: the class of each batch element's heads. */
+const int *rt_dyn_profile_classes(const rt_dyn_profile *d);
+/* B: the batch of the shape the object was made for. */
+int rt_dyn_profile_batch(const rt_dyn_profile *d);
+/* [B][H][classes]: sum over sampled rows of |O_c - O_full|^2 / |O_full|^2. */
 const double *rt_dyn_profile_errors(const rt_dyn_profile *d);
 const int32_t *rt_dyn_profile_rows(const rt_dyn_profile *d, int *ns);
 /* Reseeds the row sampler (tests reproduce a sample this way). */
 void rt_dyn_profile_seed(rt_dyn_profile *d, uint64_t seed);
 rt_plan *rt_dyn_profile_plan(const rt_dyn_profile *d, int cls);
-/* Head average of the classes' densities under the current classes. */
+/* The classes' densities averaged over (batch element, head). */
 double rt_dyn_profile_density(const rt_dyn_profile *d);
 void rt_dyn_profile_free(rt_dyn_profile *d);
 

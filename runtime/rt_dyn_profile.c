@@ -1,14 +1,19 @@
 /*
 ** Sparse VideoGen at run time: a plan per head class, the profiling module,
-** the sampled rows, and the heads' classes.
+** the sampled rows, and the classes of each batch element's heads.
 **
 ** A class's plan is made for the pattern with every head in that class (a
 ** copy of the pattern IR sharing its graph, with one class and no dynamic
 ** selection), so its kernel carries that class's mask and layout. A step
 ** then launches it over each run of consecutive heads profiling gave the
-** class (rt_plan_run_heads). Temporal heads run in their transposed layout
+** class (rt_plan_run_part). Temporal heads run in their transposed layout
 ** this way with no permute kernels: the kernel reads Q, K, V and writes O
 ** through the layout's position -> row map.
+**
+** Classes are per (batch element, head): the inputs of a batch (other
+** prompts, other guidance branches) need not agree on which heads are
+** spatial. Every element is profiled on the same sampled rows: they are
+** positions, and a position is as good a sample in one input as in another.
 */
 #include <math.h>
 #include <stdio.h>
@@ -23,7 +28,7 @@
 struct rt_dyn_profile {
   const rt_cuda *cu;
   cg_pattern *p;
-  int nc, heads;
+  int nc, heads, batch;
   cg_pattern *cp;          /* [nc]: the pattern with every head in class c */
   int *cls_of;             /* [nc]: head_class of each copy */
   rt_plan **plan;          /* [nc] */
@@ -32,8 +37,8 @@ struct rt_dyn_profile {
   CUfunction part, err;
   unsigned smem;
   CUdeviceptr mem;
-  int *klass;              /* [heads] */
-  double *errs;            /* [heads][nc] */
+  int *klass;              /* [batch][heads] */
+  double *errs;            /* [batch][heads][nc] */
   float *raw;              /* err read back */
   int32_t *rows;           /* [ns] */
   uint64_t rng;
@@ -86,14 +91,15 @@ static size_t up256(size_t n) { return (n + 255) & ~(size_t)255; }
 static sieve_status module(rt_dyn_profile *d, const rt_device *dev, rt_cache *cache, cg_err *e) {
   char key[2048], extra[96];
   snprintf(extra, sizeof extra, "dtype %s rows %d", d->spec.dtype == CG_FP16 ? "fp16" : "bf16", d->spec.ns);
-  if (rt_dyn_key(key, sizeof key, "profile 1", d->p, &d->spec.shape, d->spec.arch, dev, extra) >= (int)sizeof key)
+  /* 2: the kernels take the batch; a cached batch-0-only module must miss. */
+  if (rt_dyn_key(key, sizeof key, "profile 2", d->p, &d->spec.shape, d->spec.arch, dev, extra) >= (int)sizeof key)
     cache = NULL;
   sieve_status st = rt_dyn_module(d->cu, cache, key, gen_ptx, d, &d->mod, NULL, e);
   d->smem = (unsigned)cg_profile_smem(&d->spec);
   if (!st) st = rt_kernel_get(d->cu, d->mod, "sieve_profile_part", d->smem, &d->part, e);
   if (!st) st = rt_kernel_get(d->cu, d->mod, "sieve_profile_err", 0, &d->err, e);
-  size_t rows = up256(4 * (size_t)d->spec.ns), part = up256(4 * cg_profile_part_floats(&d->spec));
-  if (!st) st = RT_CU(d->cu, e, cuMemAlloc, &d->mem, rows + part + 4 * cg_profile_err_floats(&d->spec));
+  size_t rows = up256(4 * (size_t)d->spec.ns), part = up256(4 * cg_profile_part_floats(&d->spec, d->batch));
+  if (!st) st = RT_CU(d->cu, e, cuMemAlloc, &d->mem, rows + part + 4 * cg_profile_err_floats(&d->spec, d->batch));
   d->a.rows = d->mem;
   d->a.part = d->mem + rows;
   d->a.err = d->a.part + part;
@@ -101,12 +107,13 @@ static sieve_status module(rt_dyn_profile *d, const rt_device *dev, rt_cache *ca
 }
 
 static sieve_status host_state(rt_dyn_profile *d, cg_err *e) {
-  d->klass = malloc(sizeof(int) * (size_t)d->heads);
-  d->errs = calloc((size_t)d->heads * (size_t)d->nc, sizeof(double));
-  d->raw = malloc(4 * cg_profile_err_floats(&d->spec));
+  size_t bh = (size_t)d->batch * (size_t)d->heads;
+  d->klass = malloc(sizeof(int) * bh);
+  d->errs = calloc(bh * (size_t)d->nc, sizeof(double));
+  d->raw = malloc(4 * cg_profile_err_floats(&d->spec, d->batch));
   d->rows = malloc(4 * (size_t)d->spec.ns);
   if (!d->klass || !d->errs || !d->raw || !d->rows) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
-  for (int h = 0; h < d->heads; h++) d->klass[h] = d->p->head_class[h % d->p->period];
+  for (size_t i = 0; i < bh; i++) d->klass[i] = d->p->head_class[(int)(i % (size_t)d->heads) % d->p->period];
   d->rng = 0x5eed5eedull;
   return SIEVE_OK;
 }
@@ -133,9 +140,14 @@ sieve_status rt_dyn_profile_create(const rt_plan_spec *s, const rt_device *dev, 
     const cg_attn_spec *as = rt_plan_spec_of(d->plan[0]);
     int want = s->pattern->sel.samples > 0 ? s->pattern->sel.samples : 64;
     d->heads = as->shape.heads;
+    d->batch = as->shape.batch;
     d->spec = (cg_profile_spec){s->pattern, as->shape, as->dtype, as->arch,
                                 (want + CG_PROFILE_ROWS - 1) / CG_PROFILE_ROWS * CG_PROFILE_ROWS};
     st = cg_profile_check(&d->spec, e);
+    /* The part kernel's grid z holds both the row groups and the batch. */
+    if (!st && (int64_t)(d->spec.ns / CG_PROFILE_ROWS) * d->batch > 65535)
+      st = cg_fail(e, SIEVE_ERR_UNSUPPORTED, "profile: %d row groups x batch %d pass the grid's 65535",
+                   d->spec.ns / CG_PROFILE_ROWS, d->batch);
   }
   if (!st) st = module(d, dev, cache, e);
   if (!st) st = host_state(d, e);
@@ -147,20 +159,22 @@ sieve_status rt_dyn_profile_create(const rt_plan_spec *s, const rt_device *dev, 
   return SIEVE_OK;
 }
 
-/* Each head to the class of lowest relative error on the sample. */
+/* Each (batch element, head) to the class of lowest relative error on the
+** sample. */
 static void classify(rt_dyn_profile *d) {
   int ns = d->spec.ns, P = d->nc + 1;
-  for (int h = 0; h < d->heads; h++) {
-    double ref = 0;
-    for (int r = 0; r < ns; r++) ref += d->raw[((size_t)h * ns + r) * P];
+  for (size_t bh = 0; bh < (size_t)d->batch * (size_t)d->heads; bh++) {
+    const float *raw = d->raw + bh * (size_t)ns * P;
+    double ref = 0, *err = d->errs + bh * (size_t)d->nc;
+    for (int r = 0; r < ns; r++) ref += raw[(size_t)r * P];
     int best = 0;
     for (int c = 0; c < d->nc; c++) {
       double s = 0;
-      for (int r = 0; r < ns; r++) s += d->raw[((size_t)h * ns + r) * P + c + 1];
-      d->errs[(size_t)h * d->nc + c] = ref > 0 ? s / ref : 0;
-      if (d->errs[(size_t)h * d->nc + c] < d->errs[(size_t)h * d->nc + best]) best = c;
+      for (int r = 0; r < ns; r++) s += raw[(size_t)r * P + c + 1];
+      err[c] = ref > 0 ? s / ref : 0;
+      if (err[c] < err[best]) best = c;
     }
-    d->klass[h] = best;
+    d->klass[bh] = best;
   }
 }
 
@@ -183,12 +197,13 @@ sieve_status rt_dyn_profile_run(rt_dyn_profile *d, int step, int layer, const si
   d->a.layer = layer;
   d->a.scale = scale > 0 ? scale : 1.0f / sqrtf((float)s->head_dim);
   unsigned nch = (unsigned)cg_profile_chunks(&d->spec), h = (unsigned)s->heads, ns = (unsigned)d->spec.ns;
+  unsigned b = (unsigned)d->batch;
   sieve_status r = RT_CU(d->cu, e, cuMemcpyHtoDAsync, d->a.rows, d->rows, 4 * (size_t)ns, st);
-  if (!r) r = rt_dyn_launch(d->cu, d->part, nch, h, ns / CG_PROFILE_ROWS, 128, d->smem, st, d->pp, e);
-  if (!r) r = rt_dyn_launch(d->cu, d->err, ns, h, 1, (unsigned)s->head_dim,
+  if (!r) r = rt_dyn_launch(d->cu, d->part, nch, h, ns / CG_PROFILE_ROWS * b, 128, d->smem, st, d->pp, e);
+  if (!r) r = rt_dyn_launch(d->cu, d->err, ns, h, b, (unsigned)s->head_dim,
                             (unsigned)cg_profile_err_smem(&d->spec), st, d->pe, e);
   if (!r) r = RT_CU(d->cu, e, cuStreamSynchronize, st);
-  if (!r) r = RT_CU(d->cu, e, cuMemcpyDtoH, d->raw, d->a.err, 4 * cg_profile_err_floats(&d->spec));
+  if (!r) r = RT_CU(d->cu, e, cuMemcpyDtoH, d->raw, d->a.err, 4 * cg_profile_err_floats(&d->spec, d->batch));
   if (!r) classify(d);
   return r;
 }
@@ -209,16 +224,25 @@ sieve_status rt_dyn_profile_step(rt_dyn_profile *d, int step, int layer, const s
   if (profiled) *profiled = prof;
   sieve_status r = prof ? rt_dyn_profile_run(d, step, layer, q, k, v, scale, st, e) : SIEVE_OK;
   for (int c = 0; !r && c < d->nc; c++) r = rt_plan_set_step(d->plan[c], step, layer, e);
-  for (int h0 = 0; !r && h0 < d->heads;) {
-    int n = 1;
-    while (h0 + n < d->heads && d->klass[h0 + n] == d->klass[h0]) n++;
-    r = rt_plan_run_heads(d->plan[d->klass[h0]], h0, n, q, k, v, o, lse, scale, st, e);
-    h0 += n;
+  /* When every element has the same classes, one launch per run covers the
+  ** batch (b < 0), so B = 1 and agreeing batches launch no more than one
+  ** class per head did; otherwise each element launches its own runs. */
+  int same = 1;
+  for (int i = d->heads; same && i < d->batch * d->heads; i++) same = d->klass[i] == d->klass[i % d->heads];
+  for (int b = 0; !r && b < (same ? 1 : d->batch); b++) {
+    const int *kl = d->klass + (size_t)b * d->heads;
+    for (int h0 = 0; !r && h0 < d->heads;) {
+      int n = 1;
+      while (h0 + n < d->heads && kl[h0 + n] == kl[h0]) n++;
+      r = rt_plan_run_part(d->plan[kl[h0]], same ? -1 : b, h0, n, q, k, v, o, lse, scale, st, e);
+      h0 += n;
+    }
   }
   return r;
 }
 
 const int *rt_dyn_profile_classes(const rt_dyn_profile *d) { return d->klass; }
+int rt_dyn_profile_batch(const rt_dyn_profile *d) { return d->batch; }
 const double *rt_dyn_profile_errors(const rt_dyn_profile *d) { return d->errs; }
 const int32_t *rt_dyn_profile_rows(const rt_dyn_profile *d, int *ns) {
   *ns = d->spec.ns;
@@ -229,8 +253,9 @@ rt_plan *rt_dyn_profile_plan(const rt_dyn_profile *d, int cls) { return d->plan[
 
 double rt_dyn_profile_density(const rt_dyn_profile *d) {
   double s = 0;
-  for (int h = 0; h < d->heads; h++) s += rt_plan_density(d->plan[d->klass[h]]);
-  return s / d->heads;
+  int n = d->batch * d->heads;
+  for (int i = 0; i < n; i++) s += rt_plan_density(d->plan[d->klass[i]]);
+  return s / n;
 }
 
 void rt_dyn_profile_free(rt_dyn_profile *d) {

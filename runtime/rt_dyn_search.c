@@ -27,18 +27,18 @@ struct rt_dyn_search {
     CUdeviceptr q, k, lse;
     int64_t qs[3], ks[3];
     CUdeviceptr tabs, head_off, mass, rows, counts, sel_tabs, sel_head_off;
-    int32_t step, layer, topk, batch;
+    int32_t step, layer, topk;
     float scale, recall;
   } a;
-  void *pm[15], *ps[8], *pp[2], *pf[3];
+  void *pm[15], *ps[7], *pp[2], *pf[3];
 };
 
 static void bind(rt_dyn_search *d) {
   void *pm[15] = {&d->a.q, &d->a.k, &d->a.lse, &d->a.qs[0], &d->a.qs[1], &d->a.qs[2], &d->a.ks[0],
                   &d->a.ks[1], &d->a.ks[2], &d->a.tabs, &d->a.head_off, &d->a.mass, &d->a.step,
                   &d->a.layer, &d->a.scale};
-  void *ps[8] = {&d->a.mass, &d->a.tabs, &d->a.head_off, &d->a.rows, &d->a.counts, &d->a.recall,
-                 &d->a.topk, &d->a.batch};
+  void *ps[7] = {&d->a.mass, &d->a.tabs, &d->a.head_off, &d->a.rows, &d->a.counts, &d->a.recall,
+                 &d->a.topk};
   void *pp[2] = {&d->a.counts, &d->a.sel_tabs}, *pf[3] = {&d->a.rows, &d->a.counts, &d->a.sel_tabs};
   memcpy(d->pm, pm, sizeof pm);
   memcpy(d->ps, ps, sizeof ps);
@@ -54,7 +54,7 @@ static sieve_status kernels(rt_dyn_search *d, const rt_device *dev, rt_cache *ca
   char key[2048], extra[128];
   snprintf(extra, sizeof extra, "dtype %s cap %lld", d->spec.dtype == CG_FP16 ? "fp16" : "bf16",
            (long long)d->spec.cap);
-  if (rt_dyn_key(key, sizeof key, "search 1", d->spec.pattern, &d->spec.shape, d->spec.arch, dev, extra) >=
+  if (rt_dyn_key(key, sizeof key, "search 2", d->spec.pattern, &d->spec.shape, d->spec.arch, dev, extra) >=
       (int)sizeof key)
     cache = NULL;
   sieve_status st = rt_dyn_module(d->cu, cache, key, gen_ptx, d, &d->mod, NULL, e);
@@ -69,14 +69,15 @@ static sieve_status kernels(rt_dyn_search *d, const rt_device *dev, rt_cache *ca
 
 static size_t up256(size_t n) { return (n + 255) & ~(size_t)255; }
 
+/* Tables per (batch, head): heads below counts both. */
 static sieve_status place(rt_dyn_search *d, cg_err *e) {
   const sieve_shape *s = &d->spec.shape;
-  size_t heads = (size_t)s->heads;
-  size_t mass = up256(4 * (size_t)s->batch * heads * (size_t)d->spec.cap);
+  size_t heads = (size_t)s->batch * (size_t)s->heads;
+  size_t mass = up256(4 * heads * (size_t)d->spec.cap);
   size_t rows = up256(4 * heads * (size_t)d->nq * (size_t)d->nk), counts = up256(8 * heads * (size_t)d->nq);
   size_t tabs = up256(4 * heads * (size_t)d->table_ints);
   if ((int64_t)heads * d->table_ints > INT32_MAX)
-    return cg_fail(e, SIEVE_ERR_SHAPE, "selected tables of %zu heads exceed 32-bit offsets", heads);
+    return cg_fail(e, SIEVE_ERR_SHAPE, "selected tables of %zu (batch, head) pairs exceed 32-bit offsets", heads);
   sieve_status st = RT_CU(d->cu, e, cuMemAlloc, &d->mem, mass + rows + counts + tabs + 4 * heads);
   if (st) return st;
   d->a.mass = d->mem;
@@ -113,7 +114,6 @@ sieve_status rt_dyn_search_create(const rt_plan_spec *s, const rt_device *dev, r
     d->table_ints = cg_search_table_ints(&d->spec);
     d->a.recall = (float)s->pattern->sel.recall;
     d->a.topk = s->pattern->sel.topk;
-    d->a.batch = as->shape.batch;
     st = cg_search_check(&d->spec, e);
   }
   if (!st) st = kernels(d, dev, cache, e);
@@ -137,11 +137,12 @@ sieve_status rt_dyn_search_run(rt_dyn_search *d, const sieve_tensor *q, const si
   memcpy(d->a.ks, ks, sizeof ks);
   d->a.scale = scale > 0 ? scale : 1.0f / sqrtf((float)s->head_dim);
   rt_plan_tables(d->plan, &d->a.tabs, &d->a.head_off);
-  unsigned nq = (unsigned)d->nq, h = (unsigned)s->heads, rows = (unsigned)((d->nq + CG_TGEN_WARPS - 1) / CG_TGEN_WARPS);
-  sieve_status r = rt_dyn_launch(d->cu, d->mass, nq, h, (unsigned)s->batch, 128, d->mass_smem, st, d->pm, e);
-  if (!r) r = rt_dyn_launch(d->cu, d->select, nq, h, 1, 128, d->select_smem, st, d->ps, e);
-  if (!r) r = rt_dyn_launch(d->cu, d->scan, h, 1, 1, 32, 0, st, d->pp, e);
-  if (!r) r = rt_dyn_launch(d->cu, d->fill, rows, h, 1, 32 * CG_TGEN_WARPS, 0, st, d->pf, e);
+  unsigned nq = (unsigned)d->nq, h = (unsigned)s->heads, b = (unsigned)s->batch;
+  unsigned rows = (unsigned)((d->nq + CG_TGEN_WARPS - 1) / CG_TGEN_WARPS);
+  sieve_status r = rt_dyn_launch(d->cu, d->mass, nq, h, b, 128, d->mass_smem, st, d->pm, e);
+  if (!r) r = rt_dyn_launch(d->cu, d->select, nq, h, b, 128, d->select_smem, st, d->ps, e);
+  if (!r) r = rt_dyn_launch(d->cu, d->scan, b * h, 1, 1, 32, 0, st, d->pp, e);
+  if (!r) r = rt_dyn_launch(d->cu, d->fill, rows, b * h, 1, 32 * CG_TGEN_WARPS, 0, st, d->pf, e);
   if (!r) d->have_sel = 1;
   return r;
 }
@@ -175,10 +176,27 @@ sieve_status rt_dyn_search_step(rt_dyn_search *d, int step, int layer, const sie
   ** a selection is left from an earlier pass through the schedule. */
   int sparse = d->have_sel && !search && step >= first;
   d->last_sparse = sparse;
-  if (sparse) rt_plan_use_tables(d->plan, d->a.sel_tabs, d->a.sel_head_off);
-  else rt_plan_use_tables(d->plan, 0, 0);
-  r = rt_plan_run(d->plan, q, k, v, o, lse, scale, st, e);
+  if (sparse) {
+    r = rt_dyn_search_run_selected(d, q, k, v, o, lse, scale, st, e);
+  } else {
+    rt_plan_use_tables(d->plan, 0, 0);
+    r = rt_plan_run(d->plan, q, k, v, o, lse, scale, st, e);
+  }
   if (!r && search) r = rt_dyn_search_run(d, q, k, lse, scale, st, e);
+  return r;
+}
+
+sieve_status rt_dyn_search_run_selected(rt_dyn_search *d, const sieve_tensor *q, const sieve_tensor *k,
+                                        const sieve_tensor *v, const sieve_tensor *o, CUdeviceptr lse,
+                                        float scale, CUstream st, cg_err *e) {
+  if (!d->have_sel) return cg_fail(e, SIEVE_ERR_ARG, "no selection yet: no search has run");
+  const sieve_shape *s = &d->spec.shape;
+  sieve_status r = SIEVE_OK;
+  for (int b = 0; !r && b < s->batch; b++) {
+    rt_plan_use_tables(d->plan, d->a.sel_tabs, d->a.sel_head_off + 4 * (CUdeviceptr)b * (CUdeviceptr)s->heads);
+    r = rt_plan_run_part(d->plan, s->batch > 1 ? b : -1, 0, s->heads, q, k, v, o, lse, scale, st, e);
+  }
+  rt_plan_use_tables(d->plan, 0, 0);
   return r;
 }
 
@@ -192,14 +210,14 @@ rt_plan *rt_dyn_search_plan(const rt_dyn_search *d) { return d->plan; }
 sieve_status rt_dyn_search_selected(rt_dyn_search *d, double *density, cg_err *e) {
   const sieve_shape *s = &d->spec.shape;
   if (!d->have_sel) return cg_fail(e, SIEVE_ERR_ARG, "no selection yet: no search has run");
-  size_t n = 2 * (size_t)s->heads * (size_t)d->nq;
+  size_t n = 2 * (size_t)s->batch * (size_t)s->heads * (size_t)d->nq;
   int32_t *c = malloc(4 * n);
   if (!c) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   sieve_status st = RT_CU(d->cu, e, cuCtxSynchronize);
   if (!st) st = RT_CU(d->cu, e, cuMemcpyDtoH, c, d->a.counts, 4 * n);
   double kept = 0;
   for (size_t i = 0; !st && i < n; i++) kept += c[i];
-  *density = kept / ((double)s->heads * d->nq * d->nk);
+  *density = kept / ((double)s->batch * s->heads * d->nq * d->nk);
   free(c);
   return st;
 }

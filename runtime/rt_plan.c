@@ -447,27 +447,35 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
 }
 
 /*
-** Heads h0 .. h0 + nh only: the grid covers nh heads and Q, K, V, O, LSE
-** and head_off start at head h0, so the kernel sees head h0 + i as head i.
-** Right for patterns whose mask and layout do not read the head: SVG's
-** plans of one class each, run over the heads profiling gave that class.
+** Batch element b only (all of them when b < 0) and heads h0 .. h0 + nh:
+** the grid covers them, and Q, K, V, O, LSE and head_off start at (b, h0),
+** so the kernel sees them as batch 0 (or b) and head i. Right for patterns
+** whose mask and layout do not read the head, or with tables per (batch,
+** head): SVG's plans of one class each, run over the heads profiling gave
+** that class in one input; AdaSpa's tables selected for one input.
 */
-sieve_status rt_plan_run_heads(rt_plan *p, int h0, int nh, const sieve_tensor *q,
-                               const sieve_tensor *k, const sieve_tensor *v,
-                               const sieve_tensor *o, CUdeviceptr lse, float scale, CUstream s,
-                               cg_err *e) {
-  if (h0 < 0 || nh < 1 || h0 + nh > p->spec.shape.heads)
-    return cg_fail(e, SIEVE_ERR_ARG, "heads %d..%d of %d", h0, h0 + nh, p->spec.shape.heads);
+sieve_status rt_plan_run_part(rt_plan *p, int b, int h0, int nh, const sieve_tensor *q,
+                              const sieve_tensor *k, const sieve_tensor *v,
+                              const sieve_tensor *o, CUdeviceptr lse, float scale, CUstream s,
+                              cg_err *e) {
+  int heads = p->spec.shape.heads;
+  if (h0 < 0 || nh < 1 || h0 + nh > heads)
+    return cg_fail(e, SIEVE_ERR_ARG, "heads %d..%d of %d", h0, h0 + nh, heads);
+  if (b >= (int)p->dims.grid[2])
+    return cg_fail(e, SIEVE_ERR_ARG, "batch element %d of %u", b, p->dims.grid[2]);
+  int64_t bb = b < 0 ? 0 : b, tokens = sieve_shape_tokens(&p->spec.shape);
   sieve_tensor t[4] = {*q, *k, *v, *o};
-  for (int i = 0; i < 4; i++) t[i].ptr += (uint64_t)(2 * (int64_t)h0 * t[i].stride_h);
-  lse += (CUdeviceptr)(4 * (int64_t)h0 * sieve_shape_tokens(&p->spec.shape));
+  for (int i = 0; i < 4; i++) t[i].ptr += (uint64_t)(2 * (bb * t[i].stride_b + (int64_t)h0 * t[i].stride_h));
+  lse += (CUdeviceptr)(4 * (bb * heads + h0) * tokens);
   CUdeviceptr ho = p->arg.head_off;
-  unsigned gy = p->dims.grid[1];
+  unsigned gy = p->dims.grid[1], gz = p->dims.grid[2];
   p->arg.head_off += 4 * (CUdeviceptr)h0;
   p->dims.grid[1] = (unsigned)nh;
+  if (b >= 0) p->dims.grid[2] = 1;
   sieve_status st = rt_plan_run(p, &t[0], &t[1], &t[2], &t[3], lse, scale, s, e);
   p->arg.head_off = ho;  /* the launch copied its parameters */
   p->dims.grid[1] = gy;
+  p->dims.grid[2] = gz;
   return st;
 }
 

@@ -75,13 +75,14 @@ sieve_status rt_plan_prebuild(const rt_plan_spec *s, const rt_device *dev, rt_ca
                               rt_plan_stats *stats, cg_err *e);
 
 /*
-** rt_plan_run over heads h0 .. h0 + nh only (the kernel sees head h0 + i as
-** head i: for patterns whose mask and layout do not read the head).
+** rt_plan_run over batch element b (every one when b < 0) and heads h0 ..
+** h0 + nh only: the kernel sees head h0 + i as head i, for patterns whose
+** mask and layout do not read the head.
 */
-sieve_status rt_plan_run_heads(rt_plan *p, int h0, int nh, const sieve_tensor *q,
-                               const sieve_tensor *k, const sieve_tensor *v,
-                               const sieve_tensor *o, CUdeviceptr lse, float scale, CUstream s,
-                               cg_err *e);
+sieve_status rt_plan_run_part(rt_plan *p, int b, int h0, int nh, const sieve_tensor *q,
+                              const sieve_tensor *k, const sieve_tensor *v,
+                              const sieve_tensor *o, CUdeviceptr lse, float scale, CUstream s,
+                              cg_err *e);
 
 /* The plan's own device tables: packed (cg_tables_pack's format) and
 ** head_off[H]. Step-dependent masks have them built on the GPU (rt_dyn.h). */

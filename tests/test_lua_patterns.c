@@ -165,7 +165,13 @@ static void adaspa_search(void **st) {
   assert_int_equal(p->sel.kind, CG_SELECT_LSE_SEARCH);
   assert_true(p->sel.recall == 0.95);
   assert_int_equal(p->sel.steps[0], 5);
+  assert_int_equal(p->sel.nlevels, 1);  /* one level unless coarse is set */
+  assert_int_equal(p->sel.levels[0], 128);
+  sieve_pattern_free(sp);
+  sp = load_file("adaspa", (const char *[]){"coarse=1024", NULL});
+  p = lp_pattern_ir(sp);
   assert_int_equal(p->sel.nlevels, 2);
+  assert_int_equal(p->sel.levels[0], 1024);
   assert_int_equal(p->sel.levels[1], 128);
   sieve_pattern_free(sp);
 }

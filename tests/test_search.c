@@ -19,22 +19,29 @@
 #include "lp.h"
 #include "test_ptxas_util.h"
 
+/* One level: entries i on key blocks i. */
+static int ref1(const double *m, int n, double recall, int topk, uint8_t *sel) {
+  int32_t kb[16];
+  for (int i = 0; i < n; i++) kb[i] = i;
+  return cg_search_select_ref(m, kb, n, n, NULL, 0, recall, topk, sel);
+}
+
 static void picks_the_heaviest_prefix(void **st) {
   const double m[] = {0.1, 0.4, 0.05, 0.3, 0.15};
   uint8_t sel[5];
   /* 0.4 + 0.3 = 0.7 < 0.75; + 0.15 reaches it. */
-  assert_int_equal(cg_search_select_ref(m, 5, 0.75, 0, sel), 3);
+  assert_int_equal(ref1(m, 5, 0.75, 0, sel), 3);
   const uint8_t want[5] = {0, 1, 0, 1, 1};
   assert_memory_equal(sel, want, 5);
-  assert_int_equal(cg_search_select_ref(m, 5, 1.0, 0, sel), 5);
-  assert_int_equal(cg_search_select_ref(m, 5, 0.4, 0, sel), 1);
+  assert_int_equal(ref1(m, 5, 1.0, 0, sel), 5);
+  assert_int_equal(ref1(m, 5, 0.4, 0, sel), 1);
   assert_int_equal(sel[1], 1);
 }
 
 static void ties_go_by_entry_order(void **st) {
   const double m[] = {0.25, 0.25, 0.25, 0.25};
   uint8_t sel[4];
-  assert_int_equal(cg_search_select_ref(m, 4, 0.5, 0, sel), 2);
+  assert_int_equal(ref1(m, 4, 0.5, 0, sel), 2);
   const uint8_t want[4] = {1, 1, 0, 0};
   assert_memory_equal(sel, want, 4);
 }
@@ -42,19 +49,72 @@ static void ties_go_by_entry_order(void **st) {
 static void topk_caps_the_count(void **st) {
   const double m[] = {0.2, 0.2, 0.2, 0.2, 0.2};
   uint8_t sel[5];
-  assert_int_equal(cg_search_select_ref(m, 5, 0.9, 2, sel), 2);
+  assert_int_equal(ref1(m, 5, 0.9, 2, sel), 2);
   const uint8_t want[5] = {1, 1, 0, 0, 0};
   assert_memory_equal(sel, want, 5);
-  assert_int_equal(cg_search_select_ref(m, 5, 0.3, 4, sel), 2);  /* under the cap: top-p decides */
+  assert_int_equal(ref1(m, 5, 0.3, 4, sel), 2);  /* under the cap: top-p decides */
 }
 
 static void rows_without_mass_keep_nothing(void **st) {
   const double m[] = {0, 0, 0};
   uint8_t sel[3];
-  assert_int_equal(cg_search_select_ref(m, 3, 0.9, 0, sel), 0);
-  assert_int_equal(cg_search_select_ref(m, 0, 0.9, 0, sel), 0);
+  assert_int_equal(ref1(m, 3, 0.9, 0, sel), 0);
+  assert_int_equal(ref1(m, 0, 0.9, 0, sel), 0);
   const double z[] = {0.5, 0, 0.5};
-  assert_int_equal(cg_search_select_ref(z, 3, 1.0, 0, sel), 2);  /* zero blocks add nothing */
+  assert_int_equal(ref1(z, 3, 1.0, 0, sel), 2);  /* zero blocks add nothing */
+}
+
+/* A coarse group of light blocks loses to one heavier group, where one
+** level would take the heaviest block of each. */
+static void levels_choose_groups_first(void **st) {
+  const double m[] = {0.3, 0.0, 0.25, 0.25};
+  const int32_t kb[] = {0, 1, 2, 3};
+  const int g[] = {2};
+  uint8_t sel[4];
+  assert_int_equal(cg_search_select_ref(m, kb, 4, 4, NULL, 0, 0.5, 0, sel), 2);
+  const uint8_t flat[4] = {1, 0, 1, 0};
+  assert_memory_equal(sel, flat, 4);
+  assert_int_equal(cg_search_select_ref(m, kb, 4, 4, g, 1, 0.5, 0, sel), 2);
+  const uint8_t grouped[4] = {0, 0, 1, 1};
+  assert_memory_equal(sel, grouped, 4);
+}
+
+/* Random rows with entries in any order and blocks missing: every level's
+** choice stays inside the level above, the kept mass reaches the recall,
+** and one-block groups change nothing. */
+static void levels_keep_the_recall(void **st) {
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (int t = 0; t < 400; t++) {
+    int nk = 1 + (int)(x % 40), n = 0;
+    double m[40], total = 0;
+    int32_t kb[40];
+    uint8_t sel[40], flat[40], again[40];
+    for (int k = 0; k < nk; k++) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      if ((x >> 60) < 3) continue;  /* not allowed */
+      kb[n] = k;
+      m[n] = (double)(x >> 40 & 0xffff) / 65536.0 * ((x >> 33 & 7) ? 1 : 1.0 / 1024);
+      total += m[n++];
+    }
+    for (int i = n - 1; i > 0; i--) {  /* any entry order */
+      int j = (int)((x >> 20) % (uint64_t)(i + 1));
+      double tm = m[i];
+      int32_t tk = kb[i];
+      m[i] = m[j], kb[i] = kb[j], m[j] = tm, kb[j] = tk;
+    }
+    const int g[] = {8, 4, 2};
+    int lv = 1 + t % 3;
+    double recall = 0.5 + 0.45 * (double)(t % 10) / 9;
+    int k = cg_search_select_ref(m, kb, n, nk, g + 3 - lv, lv, recall, 0, sel);
+    double kept = 0;
+    for (int i = 0; i < n; i++) kept += sel[i] ? m[i] : 0;
+    assert_true(k >= 0);
+    if (kept < recall * total * (1 - 1e-6)) fail_msg("case %d: kept %g of %g, recall %g", t, kept, total, recall);
+    const int ones[] = {1};
+    assert_int_equal(cg_search_select_ref(m, kb, n, nk, ones, 1, recall, 0, again),
+                     cg_search_select_ref(m, kb, n, nk, NULL, 0, recall, 0, flat));
+    assert_memory_equal(again, flat, (size_t)n);
+  }
 }
 
 /* ------------------------------------------------------------- modules */
@@ -105,7 +165,8 @@ static void modules_generate_and_assemble(void **st) {
   sieve_close(ctx);
 }
 
-/* SVG's profiling module: both head dims, the shipped classes. */
+/* SVG's profiling module: both head dims, the shipped classes, one and two
+** row groups; the batch comes from the grid and the strides, not the code. */
 static void profile_modules_generate_and_assemble(void **st) {
   sieve_ctx *ctx;
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
@@ -121,16 +182,30 @@ static void profile_modules_generate_and_assemble(void **st) {
   assert_int_equal(sieve_shape_preset("hunyuan-720p", &hy), SIEVE_OK);
   for (int d = 64; d <= 128; d *= 2) {
     hy.head_dim = d;
-    cg_profile_spec s = {p, hy, CG_BF16, CG_SM80, 64};
-    char *ptx = NULL;
+    hy.batch = 1;
+    cg_profile_spec s = {p, hy, CG_BF16, CG_SM80, d};  /* 128 rows: blockIdx.z is b * 2 + group */
+    char *ptx = NULL, *ptx3 = NULL;
     cg_err e = {0};
     if (cg_profile_build(&s, &ptx, &e)) fail_msg("%s", e.msg);
     assert_non_null(strstr(ptx, ".entry sieve_profile_part"));
-    assert_non_null(strstr(ptx, ".entry sieve_profile_err"));
+    const char *err = strstr(ptx, ".entry sieve_profile_err");
+    assert_non_null(err);
+    /* Every batch stride is read, and the merge takes its element from z. */
+    assert_non_null(strstr(ptx, "[sieve_profile_part_param_3]"));
+    assert_non_null(strstr(ptx, "[sieve_profile_part_param_6]"));
+    assert_non_null(strstr(ptx, "[sieve_profile_part_param_9]"));
+    assert_non_null(strstr(err, "%ctaid.z"));
+    s.shape.batch = 3;
+    if (cg_profile_build(&s, &ptx3, &e)) fail_msg("%s", e.msg);
+    assert_string_equal(ptx, ptx3);
+    assert_int_equal(cg_profile_part_floats(&s, 3), 3 * cg_profile_part_floats(&s, 1));
+    assert_int_equal(cg_profile_err_floats(&s, 3), 3 * cg_profile_err_floats(&s, 1));
+    assert_int_equal(cg_profile_err_floats(&s, 1), (size_t)hy.heads * d * (p->nclasses + 1));
     char log[4096];
     if (have && tp_assemble(ptxas, ptx, "sm_90", log, sizeof log) != 0)
       fail_msg("ptxas rejects the profiling module:\n%s", log);
     free(ptx);
+    free(ptx3);
   }
   cg_profile_spec bad = {p, hy, CG_BF16, CG_SM80, 50};
   char *ptx = NULL;
@@ -162,6 +237,8 @@ int main(void) {
       cmocka_unit_test(ties_go_by_entry_order),
       cmocka_unit_test(topk_caps_the_count),
       cmocka_unit_test(rows_without_mass_keep_nothing),
+      cmocka_unit_test(levels_choose_groups_first),
+      cmocka_unit_test(levels_keep_the_recall),
       cmocka_unit_test(modules_generate_and_assemble),
       cmocka_unit_test(profile_modules_generate_and_assemble),
       cmocka_unit_test(unsupported_blocks_are_refused),

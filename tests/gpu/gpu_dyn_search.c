@@ -5,12 +5,14 @@
 ** the selection means something. Per case:
 **   - masses: every allowed (batch, head, query block, key block), from the
 **     LSE the attention pass wrote, against the same sum in float64;
-**   - selection: per (head, query block), the reference selection on the
-**     kernel's own masses (summed over the batch) must give the same set,
-**     except where two masses at the boundary are equal to float rounding;
-**     the kept mass must reach the recall (or the top-k cap bind);
-**   - sparse attention on the selected tables against float64 attention
-**     restricted to the selected blocks (sampled rows);
+**   - selection: per (batch, head, query block), the reference selection
+**     (with the pattern's block hierarchy) on the kernel's own masses must
+**     give the same set, except where two masses at the boundary are equal
+**     to float rounding; the kept mass must reach the recall (or the top-k
+**     cap bind); batch elements get inputs of their own, so their
+**     selections differ;
+**   - sparse attention on each input's selected tables against float64
+**     attention restricted to the selected blocks (sampled rows);
 **   - the schedule: no search before the first search step, a search at
 **     it, the selection reused after it.
 */
@@ -39,11 +41,13 @@ typedef struct sdata {
 
 static double scale_of(int D) { return 1.0 / sqrt((double)D); }
 
-/* Q, K lean towards their frame's direction; V is noise. */
+/* Q, K lean towards their frame's direction, drawn per input of the batch
+** so that inputs choose differently; V is noise. */
 static int make_inputs(sdata *d, uint64_t seed) {
   size_t n = (size_t)d->B * d->H * (size_t)d->S * d->D;
   uint16_t *bits = malloc(2 * n);
-  float *dir = malloc(sizeof(float) * (size_t)(d->s.frames + 1) * d->D);
+  size_t ndir = (size_t)d->B * (size_t)(d->s.frames + 1) * (size_t)d->D;
+  float *dir = malloc(sizeof(float) * ndir);
   cg_coords c;
   d->q = malloc(4 * n);
   d->k = malloc(4 * n);
@@ -51,15 +55,17 @@ static int make_inputs(sdata *d, uint64_t seed) {
   if (!bits || !dir || !d->q || !d->k || !d->v) return -1;
   if (cg_layout_enum(&(cg_layout){CG_LAYOUT_IDENTITY, {0}}, &d->s, &c)) return -1;
   uint64_t st = seed | 1;
-  rt_rand_half(bits, (size_t)(d->s.frames + 1) * d->D, CG_FP16, &st);
-  for (int i = 0; i < (d->s.frames + 1) * d->D; i++) dir[i] = rt_half_float(bits[i], CG_FP16);
+  rt_rand_half(bits, ndir, CG_FP16, &st);
+  for (size_t i = 0; i < ndir; i++) dir[i] = rt_half_float(bits[i], CG_FP16);
   float *out[3] = {d->q, d->k, d->v};
   for (int w = 0; w < 3; w++) {
     rt_rand_half(bits, n, d->dt, &st);
     for (size_t i = 0; i < n; i++) {
       int64_t tok = (int64_t)(i / (size_t)d->D) % d->S;
+      size_t b = i / ((size_t)d->H * (size_t)d->S * (size_t)d->D);
       int f = c.t[tok] + 1, j = (int)(i % (size_t)d->D);
-      float x = rt_half_float(bits[i], d->dt) * 0.6f + (w < 2 ? 0.9f * dir[f * d->D + j] : 0.0f);
+      float x = rt_half_float(bits[i], d->dt) * 0.6f +
+                (w < 2 ? 0.9f * dir[(b * (size_t)(d->s.frames + 1) + (size_t)f) * (size_t)d->D + (size_t)j] : 0.0f);
       out[w][i] = rt_half_round(x, d->dt, &bits[i]);
     }
     CUdeviceptr *dst = w == 0 ? &d->dq : w == 1 ? &d->dk : &d->dv;
@@ -168,26 +174,25 @@ static int decode_sel(const int32_t *sel, const int32_t *allowed, int nq, int qb
 static void check_selection(sdata *d, const host_tabs *t, const float *gmass, const double *rmass, int64_t cap,
                             const int32_t *sel, int64_t table_ints, sel_tally *y) {
   const cg_selection *cs = &d->p->sel;
-  int nk = t->nk;
+  int nk = t->nk, groups[CG_SEARCH_MAX_LEVELS];
+  int ng = cg_search_groups(&(cg_search_spec){.pattern = d->p}, groups);
   double *m = malloc(sizeof(double) * (size_t)nk), *mr = malloc(sizeof(double) * (size_t)nk);
   uint8_t *want = malloc((size_t)nk), *got = malloc((size_t)nk);
   y->min_recall = 1;
-  for (int h = 0; h < d->H; h++) {
-    const int32_t *tab = t->buf + t->head_off[h], *st = sel + (size_t)h * (size_t)table_ints;
+  for (int bh = 0; bh < d->B * d->H; bh++) {
+    const int32_t *tab = t->buf + t->head_off[bh % d->H], *st = sel + (size_t)bh * (size_t)table_ints;
     for (int r = 0; r < t->nq; r++) {
       int n = tab[r + 1] - tab[r];
       double tot = 0, rtot = 0, kept = 0, rkept = 0;
       for (int i = 0; i < n; i++) {
-        m[i] = mr[i] = 0;
-        for (int b = 0; b < d->B; b++) {
-          size_t at = ((size_t)b * d->H + h) * (size_t)cap + (size_t)(tab[r] + i);
-          m[i] += gmass[at];
-          mr[i] += rmass[at];
-        }
+        size_t at = (size_t)bh * (size_t)cap + (size_t)(tab[r] + i);
+        m[i] = gmass[at];
+        mr[i] = rmass[at];
         tot += m[i];
         rtot += mr[i];
       }
-      int k = cg_search_select_ref(m, n, cs->recall, cs->topk, want), kg = 0;
+      const int32_t *kbs = tab + 2 * t->nq + 1 + tab[r];
+      int k = cg_search_select_ref(m, kbs, n, nk, groups, ng, cs->recall, cs->topk, want), kg = 0;
       y->rows++;
       y->allowed += n;
       if (!decode_sel(st, tab, t->nq, r, got, n)) {
@@ -221,10 +226,10 @@ static sieve_status check_sparse(sdata *d, const host_tabs *t, const int32_t *se
   sieve_status st = m && keep && p ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
   for (int h = 0; !st && h < d->H; h++) {
     if ((st = cg_ref_mask(d->p, &d->s, h, 0, 0, m, NULL, e))) break;
-    const int32_t *tb = sel + (size_t)h * (size_t)table_ints;
     for (int b = 0; b < d->B; b++)
       for (int64_t i = 0; i < d->S; i += 1 + d->S / 40) {
         size_t bh = (size_t)b * d->H + h;
+        const int32_t *tb = sel + bh * (size_t)table_ints;
         int r = (int)(i / t->bq);
         memset(keep, 0, (size_t)t->nk);
         for (int32_t x = tb[r]; x < tb[r + 1]; x++) keep[tb[2 * t->nq + 1 + x]] = 1;
@@ -287,7 +292,7 @@ static sieve_status run_case(sdata *d, rt_dyn_search *ds, sres *r, cg_err *e) {
   rt_dyn_search_buffers(ds, &bf);
   rt_plan *plan = rt_dyn_search_plan(ds);
   size_t nl = (size_t)d->B * d->H * d->S, nm = (size_t)d->B * d->H * (size_t)bf.cap;
-  size_t nt = (size_t)d->H * (size_t)bf.table_ints, no = nl * (size_t)d->D;
+  size_t nt = (size_t)d->B * d->H * (size_t)bf.table_ints, no = nl * (size_t)d->D;
   float *lse = malloc(4 * nl), *gm = malloc(4 * nm);
   double *rm = calloc(nm, sizeof(double));
   int32_t *sel = malloc(4 * nt);
@@ -314,9 +319,7 @@ static sieve_status run_case(sdata *d, rt_dyn_search *ds, sres *r, cg_err *e) {
       }
     r->mass_err = num / den;
     check_selection(d, &t, gm, rm, bf.cap, sel, bf.table_ints, &r->sel);
-    rt_plan_use_tables(plan, bf.tabs, bf.head_off);
-    st = rt_plan_run(plan, &d->tq, &d->tk, &d->tv, &d->to, d->dlse, 0, NULL, e);
-    rt_plan_use_tables(plan, 0, 0);
+    st = rt_dyn_search_run_selected(ds, &d->tq, &d->tk, &d->tv, &d->to, d->dlse, 0, NULL, e);
   }
   if (!st) st = read_back(d->env, d->dout, o, 2 * no, e);
   if (!st) st = check_sparse(d, &t, sel, bf.table_ints, o, &r->sparse_err, e);
@@ -372,25 +375,45 @@ static const char *fw_search_src =
     "  mask = sieve.union(sieve.frame_window(1), sieve.text_rows(), sieve.text_cols()),\n"
     "  selection = sieve.search{ recall = 0.8, topk = 3, steps = {2, 5}, levels = {128} } }";
 
+static const char *levels_src =
+    "return sieve.pattern{ name = 'lv_search', block = {q = 128, k = 128},\n"
+    "  mask = sieve.union(sieve.frame_window(2), sieve.text_rows(), sieve.text_cols()),\n"
+    "  selection = sieve.search{ recall = 0.85, steps = {1, 4}, levels = {1024, 256, 128} } }";
+
+static void string_case(gpu_env *env, const char *name, const char *src, sieve_shape shape) {
+  sieve_pattern *sp = NULL;
+  if (sieve_pattern_load_string(env->ctx, name, src, NULL, &sp)) {
+    char label[128];
+    snprintf(label, sizeof label, "search %s", name);
+    gpu_dyn_verdict(env, 0, label, sieve_errmsg(env->ctx));
+    return;
+  }
+  search_case(env, sp, name, shape, CG_BF16);
+  sieve_pattern_free(sp);
+}
+
 void gpu_dyn_search(gpu_env *env) {
   char why[1100];
-  const char *const ov[] = {"warmup=1", "every=3", "recall=0.9", NULL};
+  /* The shipped single level on B = 2, the two-level hierarchy (512
+  ** tokens: 4 key blocks a group), and 3 levels below. */
+  const char *const flat[] = {"warmup=1", "every=3", "recall=0.9", NULL};
+  const char *const ov[] = {"warmup=1", "every=3", "recall=0.9", "coarse=512", NULL};
   sieve_pattern *ad = gpu_dyn_load(env, "adaspa", ov, why, sizeof why);
-  if (!ad) {
+  sieve_pattern *af = gpu_dyn_load(env, "adaspa", flat, why, sizeof why);
+  if (!ad || !af) {
     gpu_dyn_verdict(env, 0, "search adaspa", why);
   } else {
     sieve_shape a = {.batch = 2, .heads = 2, .head_dim = 64, .frames = 4, .height = 8, .width = 8, .text = 16};
-    search_case(env, ad, "adaspa", a, CG_BF16);
+    search_case(env, af, "adaspa", a, CG_BF16);
     sieve_shape b = {.batch = 1, .heads = 3, .head_dim = 128, .frames = 8, .height = 12, .width = 20, .text = 24};
-    search_case(env, ad, "adaspa", b, CG_FP16);
-    sieve_pattern_free(ad);
+    search_case(env, ad, "adaspa coarse=512", b, CG_FP16);
+    sieve_shape c = {.batch = 2, .heads = 2, .head_dim = 64, .frames = 6, .height = 16, .width = 20, .text = 40};
+    search_case(env, ad, "adaspa coarse=512", c, CG_BF16);
   }
-  sieve_pattern *fw = NULL;
-  if (sieve_pattern_load_string(env->ctx, "fw_search", fw_search_src, NULL, &fw)) {
-    gpu_dyn_verdict(env, 0, "search fw_search", sieve_errmsg(env->ctx));
-    return;
-  }
+  sieve_pattern_free(ad);
+  sieve_pattern_free(af);
   sieve_shape c = {.batch = 1, .heads = 2, .head_dim = 128, .frames = 6, .height = 10, .width = 13, .text = 7};
-  search_case(env, fw, "fw_search", c, CG_BF16);
-  sieve_pattern_free(fw);
+  string_case(env, "fw_search", fw_search_src, c);
+  sieve_shape l = {.batch = 2, .heads = 2, .head_dim = 128, .frames = 10, .height = 16, .width = 24, .text = 30};
+  string_case(env, "lv_search", levels_src, l);
 }
