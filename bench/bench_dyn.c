@@ -7,7 +7,8 @@
 **           kernel (rt_bench median);
 **   adaspa  the search (masses + selection + packing, median of 10, CUDA
 **           events) against dense attention over the allowed set, and
-**           attention on the selected tables;
+**           attention on the selected tables; on sm_80's kernels and, on
+**           sm_90, sm_90a's (the wgmma mass kernel);
 **   svg     profiling (kernels, read-back and classification, wall clock,
 **           median of 5) against one step of per-class attention.
 **
@@ -162,9 +163,9 @@ static sieve_status selected_once(void *ud, cg_err *e) {
   return rt_dyn_search_run_selected(x->d, &b->tq, &b->tk, &b->tv, &b->to, b->lse, 0, NULL, e);
 }
 
-static void bench_adaspa(io *b, sieve_pattern *sp) {
+static void bench_adaspa(io *b, sieve_pattern *sp, cg_arch arch) {
   cg_err e = {0};
-  rt_plan_spec ps = {.pattern = lp_pattern_ir(sp), .shape = b->s, .dtype = CG_BF16, .arch = CG_SM80};
+  rt_plan_spec ps = {.pattern = lp_pattern_ir(sp), .shape = b->s, .dtype = CG_BF16, .arch = arch};
   rt_dyn_search *d = NULL;
   sb x = {NULL, b};
   double dense = -1, search = -1, sparse = -1, dens = 0;
@@ -178,8 +179,9 @@ static void bench_adaspa(io *b, sieve_pattern *sp) {
   }
   if (search < 0) printf("| adaspa | failed: %s |\n", e.msg);
   else
-    printf("| adaspa | search (masses, selection, packing) | %.3f ms | dense attention %.2f ms; on the selection "
-           "%.2f ms (block density %.3f, random inputs) | %.4f |\n", search, dense, sparse, dens, search / dense);
+    printf("| adaspa | search (masses, selection, packing), %s | %.3f ms | dense attention %.2f ms; on the selection "
+           "%.2f ms (block density %.3f, random inputs) | %.4f |\n", cg_arch_name(arch), search, dense, sparse, dens,
+           search / dense);
   rt_dyn_search_free(d);
 }
 
@@ -240,7 +242,9 @@ int main(int argc, char **argv) {
   sieve_pattern *lv = load(ctx, dir, "lvsa", NULL), *ad = load(ctx, dir, "adaspa", NULL);
   sieve_pattern *sv = load(ctx, dir, "svg", svg_ov);
   if (lv) bench_lvsa(&b, lv);
-  if (ad) bench_adaspa(&b, ad);
+  /* sm_90a's mass kernel is wgmma, sm_80's mma.sync (sieve_dynplan_create takes sm_90a on sm_90). */
+  if (ad) bench_adaspa(&b, ad, CG_SM80);
+  if (ad && b.dev->sm_major == 9) bench_adaspa(&b, ad, CG_SM90A);
   if (sv) bench_svg(&b, sv);
   sieve_pattern_free(lv);
   sieve_pattern_free(ad);

@@ -233,7 +233,7 @@ static LLVMValueRef stage_off(attn *a, LLVMValueRef j) {
 }
 
 static cg_st kv_tile(attn *a, LLVMValueRef j, int v) {
-  cg_st t = {CG_ADD(EM, stage_off(a, j), cg_i32(EM, v * a->kv_bytes)), a->bn, a->d, a->pad};
+  cg_st t = {CG_ADD(EM, stage_off(a, j), cg_i32(EM, v * a->kv_bytes)), a->bn, a->d, a->pad, 0};
   return t;
 }
 
@@ -413,7 +413,7 @@ static void setup(attn *a) {
   LLVMValueRef end = tab_at(a, CG_ADD(EM, tq, cg_i32(EM, 1)));
   a->nfull = tab_at(a, CG_ADD(EM, tq, cg_i32(EM, a->nq + 1)));
   a->nblk = CG_MUL(EM, CG_SUB(EM, end, a->start), cg_i32(EM, a->sub));
-  a->sq = (cg_st){cg_i32(EM, 0), a->bm, a->d, a->pad};
+  a->sq = (cg_st){cg_i32(EM, 0), a->bm, a->d, a->pad, 0};
 }
 
 static void init_state(attn *a) {

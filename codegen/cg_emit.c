@@ -101,8 +101,8 @@ LLVMValueRef cg_intr(cg_em *e, const char *name, LLVMTypeRef *ovl, int novl,
 
 LLVMValueRef cg_asm(cg_em *e, LLVMTypeRef ret, const char *text, const char *constraints,
                     LLVMValueRef *args, int nargs, int volatile_) {
-  LLVMTypeRef at[16];
-  for (int i = 0; i < nargs && i < 16; i++) at[i] = LLVMTypeOf(args[i]);
+  LLVMTypeRef at[160];  /* wgmma's accumulators go in as well as out: 64 + 3 operands */
+  for (int i = 0; i < nargs && i < 160; i++) at[i] = LLVMTypeOf(args[i]);
   LLVMTypeRef ft = LLVMFunctionType(ret, at, (unsigned)nargs, 0);
   LLVMValueRef fn = LLVMGetInlineAsm(ft, (char *)text, strlen(text), (char *)constraints,
                                      strlen(constraints), volatile_, 0, LLVMInlineAsmDialectATT, 0);
@@ -185,7 +185,7 @@ LLVMValueRef cg_smem_at(cg_em *e, LLVMValueRef off) {
     LLVMTypeRef t = LLVMArrayType2(LLVMInt8TypeInContext(e->ctx), 0);
     e->smem = LLVMAddGlobalInAddressSpace(e->mod, t, "smem", 3);
     LLVMSetLinkage(e->smem, LLVMExternalLinkage);
-    LLVMSetAlignment(e->smem, 128);
+    LLVMSetAlignment(e->smem, 1024);  /* wgmma's 128-byte swizzle repeats every 1024 bytes */
   }
   return LLVMBuildGEP2(e->b, LLVMInt8TypeInContext(e->ctx), e->smem, &off, 1, "");
 }

@@ -22,9 +22,10 @@
 #include "cg_lower.h"
 #include "cg_tablegen.h"
 #include "cg_tile_ext.h"
+#include "cg_wgmma.h"
 
 #define LOG2E 1.4426950408889634
-#define WARPS 4
+#define SELECT_WARPS 4  /* cg_search_select.c's */
 #define BN 64
 
 enum {
@@ -35,7 +36,8 @@ enum {
 typedef struct srch {
   const cg_search_spec *spec;
   sieve_shape sh;
-  int d, bm, rw, sub, nq;
+  int d, bm, rw, sub, nq, warps;
+  int wg;                        /* sm_90a: S by wgmma from panelled tiles */
   int64_t seq, q_limit, k_limit;
   cg_em em;
   cg_tk tk;
@@ -58,6 +60,9 @@ typedef struct srch {
 
 static int block_rows(const cg_search_spec *s) { return s->pattern->block_q > 0 ? s->pattern->block_q : 128; }
 static int block_keys(const cg_search_spec *s) { return s->pattern->block_k > 0 ? s->pattern->block_k : 128; }
+
+/* sm_90a: a warpgroup per 64 rows, so a warp holds 16 rows of S. */
+int cg_search_mass_warps(const cg_search_spec *s) { return s->arch == CG_SM90A ? block_rows(s) / 16 : 4; }
 
 sieve_status cg_search_check(const cg_search_spec *s, cg_err *e) {
   if (!s->pattern) return cg_fail(e, SIEVE_ERR_ARG, "search: no pattern");
@@ -92,7 +97,7 @@ int cg_search_groups(const cg_search_spec *s, int groups[CG_SEARCH_MAX_LEVELS]) 
 
 size_t cg_search_mass_smem(const cg_search_spec *s) {
   size_t d = (size_t)s->shape.head_dim;
-  return (size_t)block_rows(s) * d * 2 + 2 * BN * d * 2 + 2 * 4 * WARPS;
+  return (size_t)block_rows(s) * d * 2 + 2 * BN * d * 2 + 2 * 4 * (size_t)cg_search_mass_warps(s);
 }
 
 static int64_t nblocks(const cg_search_spec *s, int bsz) {
@@ -104,7 +109,7 @@ static int64_t nblocks(const cg_search_spec *s, int bsz) {
 /* The entries' masses; with levels also the dense row and the group masses. */
 size_t cg_search_select_smem(const cg_search_spec *s) {
   int g[CG_SEARCH_MAX_LEVELS];
-  return (cg_search_groups(s, g) ? 12 : 4) * (size_t)nblocks(s, block_keys(s)) + 4 * WARPS;
+  return (cg_search_groups(s, g) ? 12 : 4) * (size_t)nblocks(s, block_keys(s)) + 4 * SELECT_WARPS;
 }
 
 int64_t cg_search_table_ints(const cg_search_spec *s) {
@@ -145,7 +150,7 @@ static LLVMValueRef key_block(srch *a, LLVMValueRef j) {
 
 static cg_st k_tile(srch *a, LLVMValueRef j) {
   LLVMValueRef st = CG_AND(EM, j, cg_i32(EM, 1));
-  return (cg_st){.off = CG_ADD(EM, cg_i32(EM, a->q_bytes), CG_MUL(EM, st, cg_i32(EM, a->k_bytes))), .rows = BN, .cols = a->d};
+  return (cg_st){.off = CG_ADD(EM, cg_i32(EM, a->q_bytes), CG_MUL(EM, st, cg_i32(EM, a->k_bytes))), .rows = BN, .cols = a->d, .panels = a->wg};
 }
 
 static void issue_k(srch *a, LLVMValueRef j) {
@@ -233,7 +238,7 @@ static void setup(srch *a) {
   a->nblk = CG_MUL(EM, CG_SUB(EM, end, a->start), cg_i32(EM, a->sub));
   LLVMValueRef bh = CG_ADD(EM, CG_MUL(EM, a->batch, cg_i32(EM, a->sh.heads)), a->head);
   a->out = cg_gep(EM, EM->t_f32, P(a, P_MASS), CG_MUL(EM, CG_ZEXT64(EM, bh), cg_i64(EM, a->spec->cap)));
-  a->sq = (cg_st){.off = cg_i32(EM, 0), .rows = a->bm, .cols = a->d};
+  a->sq = (cg_st){.off = cg_i32(EM, 0), .rows = a->bm, .cols = a->d, .panels = a->wg};
   cg_rt_init(TK, &a->s, a->rw, BN, NULL);
   cg_rv_init(TK, &a->lrow, a->rw, NULL);
   a->acc = cg_reg_new(EM, EM->t_f32, cg_f32(EM, 0));
@@ -249,7 +254,7 @@ static void setup(srch *a) {
 ** which ends behind at least one more barrier than the read.
 */
 static LLVMValueRef ring_slot(srch *a, LLVMValueRef local, LLVMValueRef warp) {
-  LLVMValueRef i = CG_ADD(EM, CG_MUL(EM, CG_AND(EM, local, cg_i32(EM, 1)), cg_i32(EM, WARPS)), warp);
+  LLVMValueRef i = CG_ADD(EM, CG_MUL(EM, CG_AND(EM, local, cg_i32(EM, 1)), cg_i32(EM, a->warps)), warp);
   return cg_smem_at(EM, CG_ADD(EM, cg_i32(EM, a->red_off), CG_SHL(EM, i, cg_i32(EM, 2))));
 }
 
@@ -276,7 +281,7 @@ static void collect(srch *a, LLVMValueRef j) {
   cg_if c;
   cg_if_begin(EM, &c, go);
   LLVMValueRef local = CG_UDIV(EM, prev, cg_i32(EM, a->sub)), tot = NULL;
-  for (int w = 0; w < WARPS; w++) {
+  for (int w = 0; w < a->warps; w++) {
     LLVMValueRef x = cg_load(EM, EM->t_f32, ring_slot(a, local, cg_i32(EM, w)));
     tot = tot ? CG_FADD(EM, tot, x) : x;
   }
@@ -296,9 +301,13 @@ static void step(srch *a, LLVMValueRef j) {
   cg_if_end(EM, &more);
   cg_copy_commit(TK);
   cg_st k = k_tile(a, j);
-  cg_st mine = cg_st_rows(TK, &a->sq, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)), a->rw);
   cg_rt_fill(TK, &a->s, cg_f32(EM, 0));
-  cg_mma_abt(TK, &a->s, NULL, &mine, &k);
+  if (a->wg) {
+    cg_wgmma_abt(TK, &a->s, &a->sq, CG_MUL(EM, CG_LSHR(EM, TK->warp, cg_i32(EM, 2)), cg_i32(EM, 64)), &k);
+  } else {
+    cg_st mine = cg_st_rows(TK, &a->sq, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)), a->rw);
+    cg_mma_abt(TK, &a->s, NULL, &mine, &k);
+  }
   mask(a, j, key_block(a, j));
   cg_rt_exp2_rows(TK, &a->s, a->c, &a->lrow);
   cg_rset(EM, a->acc, CG_FADD(EM, cg_rget(EM, a->acc), cg_rt_sum_part(TK, &a->s)));
@@ -350,10 +359,10 @@ static sieve_status mass_kernel(srch *a, cg_err *e) {
   t[P_Q] = t[P_K] = t[P_LSE] = t[P_TABS] = t[P_HEAD_OFF] = t[P_MASS] = EM->t_gptr;
   t[P_STEP] = t[P_LAYER] = EM->t_i32;
   t[P_SCALE] = EM->t_f32;
-  LLVMValueRef fn = cg_em_kernel(EM, "sieve_search_mass", t, names, NP, 32 * WARPS, 0);
+  LLVMValueRef fn = cg_em_kernel(EM, "sieve_search_mass", t, names, NP, 32 * a->warps, 0);
   for (int i = 0; i < NP; i++) a->prm[i] = LLVMGetParam(fn, (unsigned)i);
   sieve_status st = SIEVE_OK;
-  if (cg_tk_init(TK, EM, a->spec->arch, a->spec->dtype, 32 * WARPS)) st = cg_fail(e, EM->err.status, "%s", EM->err.msg);
+  if (cg_tk_init(TK, EM, a->spec->arch, a->spec->dtype, 32 * a->warps)) st = cg_fail(e, EM->err.status, "%s", EM->err.msg);
   if (!st) st = prepare_exprs(a, e);
   if (!st) kernel(a);
   cg_tk_dispose(TK);
@@ -369,7 +378,9 @@ sieve_status cg_search_build(const cg_search_spec *s, char **ptx, cg_err *e) {
   cg_shape_for(s->pattern, &s->shape, &a->sh);
   a->d = a->sh.head_dim;
   a->bm = block_rows(s);
-  a->rw = a->bm / WARPS;
+  a->warps = cg_search_mass_warps(s);
+  a->wg = s->arch == CG_SM90A;
+  a->rw = a->bm / a->warps;
   a->sub = block_keys(s) / BN;
   a->seq = sieve_shape_tokens(&a->sh);
   a->nq = (int)nblocks(s, a->bm);

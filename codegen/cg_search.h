@@ -19,7 +19,9 @@
 ** Kernels of the module (H heads, B batch, nq x nk blocks of the pattern):
 **   sieve_search_mass(q, k, lse, q_sb, q_sh, q_ss, k_sb, k_sh, k_ss,
 **                     tabs, head_off, mass, i32 step, i32 layer, f32 scale)
-**       grid (nq, H, B), block 128, smem cg_search_mass_smem();
+**       grid (nq, H, B), block 32 cg_search_mass_warps(), smem
+**       cg_search_mass_smem(); on sm_90a S = Q K^T is a wgmma from shared
+**       memory (cg_wgmma.h), elsewhere mma.sync;
 **       tabs/head_off are the allowed tables (cg_tables_pack's format);
 **       mass[(b H + h) cap + e] for entry e of head h's allowed table
 **       (e = rowptr[qb] + i: masses line up with the table's entries)
@@ -52,6 +54,7 @@ typedef struct cg_search_spec {
 /* 0, or why the spec cannot be searched (block sizes, head dim). */
 sieve_status cg_search_check(const cg_search_spec *s, cg_err *e);
 size_t cg_search_mass_smem(const cg_search_spec *s);
+int cg_search_mass_warps(const cg_search_spec *s);  /* the mass kernel's block is 32 x this */
 size_t cg_search_select_smem(const cg_search_spec *s);
 /* The packed slot of one head's selected table: 2 nq + 1 + nq nk ints. */
 int64_t cg_search_table_ints(const cg_search_spec *s);

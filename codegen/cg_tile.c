@@ -311,8 +311,11 @@ static void sm80_copy_async(cg_tk *t, const cg_st *dst, const cg_gv *src) {
   int cpr = dst->cols / 8, rpp = t->nthreads / cpr, passes = dst->rows / rpp;
   LLVMValueRef c = CG_UREM(E, t->tid, cg_i32(E, cpr)), rt = CG_UDIV(E, t->tid, cg_i32(E, cpr));
   /* rpp is a multiple of 8, so every row this thread copies has phase rt % 8. */
-  int pitch = cg_st_pitch(dst->cols, dst->pad);
+  int pitch = dst->panels ? 128 : cg_st_pitch(dst->cols, dst->pad);
   LLVMValueRef sc = dst->pad ? c : CG_XOR(E, c, CG_AND(E, rt, cg_i32(E, 7)));
+  if (dst->panels)  /* chunk c of a row: panel c / 8, swizzled within its 128 bytes */
+    sc = CG_ADD(E, CG_MUL(E, CG_LSHR(E, c, cg_i32(E, 3)), cg_i32(E, dst->rows * 8)),
+                CG_AND(E, sc, cg_i32(E, 7)));
   LLVMValueRef sbase = CG_ADD(E, dst->off, CG_ADD(E, CG_MUL(E, rt, cg_i32(E, pitch)),
                                                   CG_SHL(E, sc, cg_i32(E, 4))));
   LLVMValueRef col = CG_SHL(E, c, cg_i32(E, 3));

@@ -56,10 +56,15 @@ LLVMTypeRef cg_tk_elt(const cg_tk *t);   /* bfloat or half */
 **   pad == 16  padded: rows of cols * 2 + 16 bytes, chunks in place, so
 **              every fragment of a tile is one lane address plus an
 **              immediate; costs 1/16 (D=128) of the tile in bytes.
+** or, with panels set, wgmma's 128-byte swizzle (cg_wgmma.h): the columns
+** in panels of 64, each panel rows x 128 bytes, chunk c of row r at chunk
+** c ^ (r % 8) of its 128 bytes; off a multiple of 1024. Only cp.async and
+** wgmma read this layout.
 */
 typedef struct cg_st {
   LLVMValueRef off;  /* i32 */
   int rows, cols, pad;
+  int panels;
 } cg_st;
 
 static inline int cg_st_pitch(int cols, int pad) { return cols * 2 + pad; }

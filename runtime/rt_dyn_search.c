@@ -139,7 +139,8 @@ sieve_status rt_dyn_search_run(rt_dyn_search *d, const sieve_tensor *q, const si
   rt_plan_tables(d->plan, &d->a.tabs, &d->a.head_off);
   unsigned nq = (unsigned)d->nq, h = (unsigned)s->heads, b = (unsigned)s->batch;
   unsigned rows = (unsigned)((d->nq + CG_TGEN_WARPS - 1) / CG_TGEN_WARPS);
-  sieve_status r = rt_dyn_launch(d->cu, d->mass, nq, h, b, 128, d->mass_smem, st, d->pm, e);
+  unsigned threads = 32 * (unsigned)cg_search_mass_warps(&d->spec);
+  sieve_status r = rt_dyn_launch(d->cu, d->mass, nq, h, b, threads, d->mass_smem, st, d->pm, e);
   if (!r) r = rt_dyn_launch(d->cu, d->select, nq, h, b, 128, d->select_smem, st, d->ps, e);
   if (!r) r = rt_dyn_launch(d->cu, d->scan, b * h, 1, 1, 32, 0, st, d->pp, e);
   if (!r) r = rt_dyn_launch(d->cu, d->fill, rows, b * h, 1, 32 * CG_TGEN_WARPS, 0, st, d->pf, e);

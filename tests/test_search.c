@@ -119,9 +119,10 @@ static void levels_keep_the_recall(void **st) {
 
 /* ------------------------------------------------------------- modules */
 
-static void assembles(const char *ptxas, const char *ptx, const char *what) {
+static void assembles(const char *ptxas, const char *ptx, const char *arch, const char *what) {
   char log[8192];
-  if (tp_assemble(ptxas, ptx, "sm_90", log, sizeof log) != 0) fail_msg("ptxas rejects the search module of %s:\n%s", what, log);
+  if (tp_assemble(ptxas, ptx, arch, log, sizeof log) != 0)
+    fail_msg("ptxas rejects the %s search module of %s:\n%s", arch, what, log);
   if (strstr(log, "bytes spill stores") && !strstr(log, " 0 bytes spill stores"))
     fail_msg("the search module of %s spills:\n%s", what, log);
 }
@@ -150,14 +151,17 @@ static void modules_generate_and_assemble(void **st) {
     } else if (sieve_pattern_load_string(ctx, "fw_search", search_src, NULL, &sp)) {
       fail_msg("%s", sieve_errmsg(ctx));
     }
-    for (int a = 0; a < 2; a++) {
-      cg_search_spec s = {lp_pattern_ir(sp), a ? hy : small, a ? CG_BF16 : CG_FP16, CG_SM80, 1000};
+    /* Both shapes on both paths: mma.sync (sm_80) and wgmma (sm_90a). */
+    for (int a = 0; a < 4; a++) {
+      cg_arch arch = a / 2 ? CG_SM90A : CG_SM80;
+      cg_search_spec s = {lp_pattern_ir(sp), a % 2 ? hy : small, a % 2 ? CG_BF16 : CG_FP16, arch, 1000};
       char *ptx = NULL;
       cg_err e = {0};
       if (cg_search_build(&s, &ptx, &e)) fail_msg("%s: %s", names[i] ? names[i] : "fw_search", e.msg);
       assert_non_null(strstr(ptx, ".entry sieve_search_mass"));
       assert_non_null(strstr(ptx, ".entry sieve_search_select"));
-      if (have) assembles(ptxas, ptx, names[i] ? names[i] : "fw_search");
+      assert_int_equal(strstr(ptx, "wgmma.mma_async") != NULL, arch == CG_SM90A);
+      if (have) assembles(ptxas, ptx, arch == CG_SM90A ? "sm_90a" : "sm_90", names[i] ? names[i] : "fw_search");
       free(ptx);
     }
     sieve_pattern_free(sp);

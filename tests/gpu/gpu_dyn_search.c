@@ -14,7 +14,8 @@
 **   - sparse attention on each input's selected tables against float64
 **     attention restricted to the selected blocks (sampled rows);
 **   - the schedule: no search before the first search step, a search at
-**     it, the selection reused after it.
+**     it, the selection reused after it;
+** on sm_80's kernels and, on a Hopper GPU, sm_90a's (wgmma).
 */
 #include <math.h>
 #include <stdio.h>
@@ -335,7 +336,8 @@ static sieve_status run_case(sdata *d, rt_dyn_search *ds, sres *r, cg_err *e) {
   return st;
 }
 
-static void search_case(gpu_env *env, sieve_pattern *sp, const char *name, sieve_shape shape, cg_dtype dt) {
+static void search_arch(gpu_env *env, sieve_pattern *sp, const char *name, sieve_shape shape, cg_dtype dt,
+                        cg_arch arch) {
   char label[256], why[1024];
   cg_err e = {0};
   sdata d = {.env = env, .p = lp_pattern_ir(sp), .dt = dt};
@@ -344,10 +346,10 @@ static void search_case(gpu_env *env, sieve_pattern *sp, const char *name, sieve
   d.B = d.s.batch;
   d.H = d.s.heads;
   d.D = d.s.head_dim;
-  snprintf(label, sizeof label, "search %s T%dY%dX%d+%d B%d H%d D%d %s", name, d.s.frames, d.s.height, d.s.width,
-           d.s.text, d.B, d.H, d.D, dt == CG_FP16 ? "fp16" : "bf16");
+  snprintf(label, sizeof label, "search %s T%dY%dX%d+%d B%d H%d D%d %s %s", name, d.s.frames, d.s.height,
+           d.s.width, d.s.text, d.B, d.H, d.D, dt == CG_FP16 ? "fp16" : "bf16", cg_arch_name(arch));
   rt_dyn_search *ds = NULL;
-  rt_plan_spec ps = {.pattern = d.p, .shape = d.s, .dtype = dt, .arch = CG_SM80};
+  rt_plan_spec ps = {.pattern = d.p, .shape = d.s, .dtype = dt, .arch = arch};
   sres r = {0};
   sieve_status st = make_inputs(&d, env->seed ^ (uint64_t)d.S) ? cg_fail(&e, SIEVE_ERR_CUDA, "inputs") : SIEVE_OK;
   if (!st) st = rt_dyn_search_create(&ps, gpu_dyn_device(env), NULL, &ds, &e);
@@ -368,6 +370,12 @@ static void search_case(gpu_env *env, sieve_pattern *sp, const char *name, sieve
   }
   rt_dyn_search_free(ds);
   free_inputs(&d);
+}
+
+/* On the mma.sync path, and on the wgmma path where the device has it. */
+static void search_case(gpu_env *env, sieve_pattern *sp, const char *name, sieve_shape shape, cg_dtype dt) {
+  search_arch(env, sp, name, shape, dt, CG_SM80);
+  if (gpu_dyn_device(env)->sm_major == 9) search_arch(env, sp, name, shape, dt, CG_SM90A);
 }
 
 static const char *fw_search_src =

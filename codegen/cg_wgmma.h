@@ -1,0 +1,24 @@
+/*
+** Hopper's warpgroup matrix multiply (wgmma.mma_async, sm_90a): four warps
+** multiply operands read straight from shared memory through matrix
+** descriptors, with no ldmatrix and twice mma.sync's rate. Operands are
+** shared tiles in the panelled layout (cg_st.panels), K-major.
+**
+** The accumulator a warp holds is laid out as mma.sync's: warp w % 4 of
+** the warpgroup owns rows 16 (w % 4) .. + 16 of the 64, in a cg_rt of
+** m = 16, so the register-tile operations (mask, exp2, sums) apply as they
+** are.
+*/
+#ifndef CG_WGMMA_H
+#define CG_WGMMA_H
+
+#include "cg_tile.h"
+
+/*
+** c += A B^T and waits for it: A the 64 rows from a_row0 (i32, a multiple
+** of 64) of panelled tile a, B all b->rows rows of panelled tile b (64 or
+** 128), K = a->cols = b->cols. c is this warp's m = 16 x n = b->rows.
+*/
+void cg_wgmma_abt(cg_tk *t, cg_rt *c, const cg_st *a, LLVMValueRef a_row0, const cg_st *b);
+
+#endif
