@@ -242,7 +242,7 @@ int main(int argc, char **argv) {
   sieve_pattern *lv = load(ctx, dir, "lvsa", NULL), *ad = load(ctx, dir, "adaspa", NULL);
   sieve_pattern *sv = load(ctx, dir, "svg", svg_ov);
   if (lv) bench_lvsa(&b, lv);
-  /* sm_90a's mass kernel is wgmma, sm_80's mma.sync (sieve_dynplan_create takes sm_90a on sm_90). */
+  /* sm_90a's kernels are wgmma, sm_80's mma.sync (plans take sm_90a on sm_90). */
   if (ad) bench_adaspa(&b, ad, CG_SM80);
   if (ad && b.dev->sm_major == 9) bench_adaspa(&b, ad, CG_SM90A);
   if (sv) bench_svg(&b, sv);

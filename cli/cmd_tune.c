@@ -30,6 +30,7 @@ typedef struct tune_args {
   cli_common com;
   sieve_dtype dtype;
   cg_arch arch;
+  int arch_set;
   rt_tune_space space;
   const char *configs;
   int budget, threads, rows, fresh;
@@ -37,7 +38,7 @@ typedef struct tune_args {
 
 static const cli_opt tune_opts[] = {
   {OPT_DTYPE, "--dtype", 0, "TYPE", "bf16 or fp16 (default bf16)"},
-  {OPT_ARCH, "--arch", 0, "ARCH", "sm_80 (the path plans use) or sm_90a (default sm_80)"},
+  {OPT_ARCH, "--arch", 0, "ARCH", "sm_80 or sm_90a (default: the one plans use on this GPU: sm_90a on sm_90, else sm_80)"},
   {OPT_CONFIGS, "--configs", 0, "SPEC", "restrict the sweep, e.g. \"bm=128;bn=64,128;warps=4\" "
                                         "(keys bm, bn, warps, stages; default: every config)"},
   {OPT_BUDGET, "--budget", 0, "SECONDS", "stop starting candidates after this long; the best so "
@@ -56,7 +57,10 @@ static int tune_opt(void *self, int id, const char *v) {
   switch (id) {
   case OPT_DTYPE: return cli_dtype("--dtype", v, &a->dtype);
   case OPT_ARCH:
-    if (cg_arch_parse(v, &a->arch) == 0) return CLI_OK;
+    if (cg_arch_parse(v, &a->arch) == 0) {
+      a->arch_set = 1;
+      return CLI_OK;
+    }
     return cli_fail(CLI_USAGE, "--arch: unknown value '%s' (valid: sm_80, sm_90, sm_90a)", v);
   case OPT_CONFIGS:
     a->configs = v;
@@ -277,11 +281,13 @@ static int tune(sieve_ctx *ctx, const tune_args *a) {
     rc = open_gpu(&dev, &info);
   }
   if (!rc) {
+    tune_args t = *a;
+    if (!t.arch_set) t.arch = rt_plan_arch_for(&dev);
     cli_gpu_header(path, p, &a->com, &shape, a->dtype, &info);
-    printf("sweep     %s, configs %s, budget %d s\n", cg_arch_name(a->arch),
+    printf("sweep     %s, configs %s, budget %d s\n", cg_arch_name(t.arch),
            a->configs ? a->configs : "all", a->budget);
     fflush(stdout);
-    rc = sweep(ctx, a, p, path, src, &shape, &dev);
+    rc = sweep(ctx, &t, p, path, src, &shape, &dev);
     rt_device_close(&dev, NULL);
   }
   sieve_pattern_free(p);

@@ -42,7 +42,11 @@ int cli_plan(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *s, sieve
   sieve_config cfg = {0};
   *out = NULL;
   if (user->block_m || user->block_n || user->warps || user->stages) {
-    cg_attn_spec spec = {lp_pattern_ir(p), *s, dt == SIEVE_FP16 ? CG_FP16 : CG_BF16, CG_SM80, {0}};
+    /* A partial config is completed from the defaults of the plan's target. */
+    rt_device dev;
+    cg_err e = {0};
+    cg_arch arch = rt_plan_device(ctx, &dev, &e) ? CG_SM80 : rt_plan_arch_for(&dev);
+    cg_attn_spec spec = {lp_pattern_ir(p), *s, dt == SIEVE_FP16 ? CG_FP16 : CG_BF16, arch, {0}};
     cg_shape_for(spec.pattern, s, &spec.shape);
     cg_attn_config d = cg_attn_default_config(&spec);
     cfg = (sieve_config){user->block_m ? user->block_m : d.block_m,

@@ -23,6 +23,7 @@
 
 #include "cg_lower.h"
 #include "cg_tile.h"
+#include "cg_wgmma.h"
 
 #define LOG2E 1.4426950408889634
 #define LN2 0.6931471805599453
@@ -58,6 +59,7 @@ typedef struct attn {
   const cg_attn_spec *spec;
   sieve_shape sh;
   int d, bm, bn, warps, stages, rw, q_regs;
+  int wg;                      /* sm_90a with 16 rows a warp: both products by wgmma */
   int64_t seq;
   int nq, sub;                 /* table query blocks; kernel key blocks per table block */
   int64_t q_limit, k_limit;    /* cg_gv limits: 0 when no position can pass seq */
@@ -109,8 +111,14 @@ static size_t smem_for(const cg_attn_spec *s, int pad) {
 ** H100 (bench/RESULTS.md). D = 64 always swizzles: padding measured 13%
 ** slower there, and registers are plentiful.
 */
+/* sm_90a kernels with a warp per 16 rows: warpgroups of 64 rows, wgmma. */
+static int uses_wgmma(const cg_attn_spec *s) {
+  return s->arch == CG_SM90A && s->cfg.warps && s->cfg.block_m / s->cfg.warps == 16;
+}
+
 static int smem_pad(const cg_attn_spec *s) {
   const cg_pattern *p = s->pattern;
+  if (uses_wgmma(s)) return 0;  /* wgmma's panelled tiles: no padding */
   int busy = p->nclasses > 1;
   for (int i = 0; i < p->nclasses; i++) busy |= p->classes[i].layout.kind != CG_LAYOUT_IDENTITY;
   return s->shape.head_dim == 128 && busy && smem_for(s, 16) <= SMEM_MAX ? 16 : 0;
@@ -161,7 +169,11 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
 cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
   cg_attn_config c = {128, s->shape.head_dim == 128 ? 32 : 64, 4, 2};
   int bq = s->pattern ? block_q(s->pattern) : 128, bk = s->pattern ? block_k(s->pattern) : 128;
-  if (bq % 128) c.block_m = 64;
+  if (s->arch == CG_SM90A) c = (cg_attn_config){128, 64, 8, 2};  /* wgmma: a warp per 16 rows */
+  if (bq % 128) {
+    c.block_m = 64;
+    if (s->arch == CG_SM90A) c.warps = 4;
+  }
   while (c.block_n > 32 && bk % c.block_n) c.block_n /= 2;
   return c;
 }
@@ -233,7 +245,7 @@ static LLVMValueRef stage_off(attn *a, LLVMValueRef j) {
 }
 
 static cg_st kv_tile(attn *a, LLVMValueRef j, int v) {
-  cg_st t = {CG_ADD(EM, stage_off(a, j), cg_i32(EM, v * a->kv_bytes)), a->bn, a->d, a->pad, 0};
+  cg_st t = {CG_ADD(EM, stage_off(a, j), cg_i32(EM, v * a->kv_bytes)), a->bn, a->d, a->pad, a->wg};
   return t;
 }
 
@@ -413,7 +425,7 @@ static void setup(attn *a) {
   LLVMValueRef end = tab_at(a, CG_ADD(EM, tq, cg_i32(EM, 1)));
   a->nfull = tab_at(a, CG_ADD(EM, tq, cg_i32(EM, a->nq + 1)));
   a->nblk = CG_MUL(EM, CG_SUB(EM, end, a->start), cg_i32(EM, a->sub));
-  a->sq = (cg_st){cg_i32(EM, 0), a->bm, a->d, a->pad, 0};
+  a->sq = (cg_st){cg_i32(EM, 0), a->bm, a->d, a->pad, a->wg};
 }
 
 static void init_state(attn *a) {
@@ -461,19 +473,23 @@ static void key_step(attn *a, LLVMValueRef j) {
     issue_kv(a, j, kb);
   }
   cg_copy_wait(TK, st == 1 ? 1 : 2 * st - 3);
+  if (a->wg) cg_wgmma_smem_fence(TK);
   cg_sync(TK);  /* K_j visible to all; stage j - 1 free */
   if (st > 1) issue_kv(a, CG_ADD(EM, j, cg_i32(EM, st - 1)), cg_rget(EM, a->kbq[st - 1]));
   cg_st k = kv_tile(a, j, 0), v = kv_tile(a, j, 1);
   cg_st mine = cg_st_rows(TK, &a->sq, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)), a->rw);
   mask_prepare(a, j, kb);
   cg_rt_fill(TK, &a->s, cg_f32(EM, 0));
-  cg_mma_abt(TK, &a->s, a->q_regs ? &a->qa : NULL, &mine, &k);
+  if (a->wg) cg_wgmma_abt(TK, &a->s, &a->sq, CG_MUL(EM, CG_LSHR(EM, TK->warp, cg_i32(EM, 2)), cg_i32(EM, 64)), &k);
+  else cg_mma_abt(TK, &a->s, a->q_regs ? &a->qa : NULL, &mine, &k);
   mask_apply(a);
   online_softmax(a);
   cg_rt_to_a(TK, &a->pa, &a->s);
   cg_copy_wait(TK, st == 1 ? 0 : 2 * st - 2);
+  if (a->wg) cg_wgmma_smem_fence(TK);
   cg_sync(TK);  /* V_j visible to all */
-  cg_mma_ab(TK, &a->o, &a->pa, &v);
+  if (a->wg) cg_wgmma_ab_rs(TK, &a->o, &a->pa, &v);
+  else cg_mma_ab(TK, &a->o, &a->pa, &v);
   for (int i = 0; i + 1 < st; i++) cg_rset(EM, a->kbq[i], cg_rget(EM, a->kbq[i + 1]));
   cg_rset(EM, a->kbq[st - 1], ahead);
 }
@@ -624,7 +640,9 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->warps = s->cfg.warps;
   a->stages = s->cfg.stages;
   a->rw = a->bm / a->warps;
-  a->q_regs = q_in_regs(a->rw, a->d, a->bn);
+  /* wgmma reads Q, K and V from shared memory in its own layout. */
+  a->wg = uses_wgmma(s);
+  a->q_regs = !a->wg && q_in_regs(a->rw, a->d, a->bn);
   a->seq = sieve_shape_tokens(&a->sh);
   a->nq = (int)((a->seq + block_q(s->pattern) - 1) / block_q(s->pattern));
   a->sub = block_k(s->pattern) / a->bn;

@@ -292,6 +292,7 @@ static void collect(srch *a, LLVMValueRef j) {
 /* Copy groups in flight at the top of iteration j: K_j only (and Q at j = 0). */
 static void step(srch *a, LLVMValueRef j) {
   cg_copy_wait(TK, 0);
+  if (a->wg) cg_wgmma_smem_fence(TK);
   cg_sync(TK);  /* K_j visible to all; the other stage is free */
   collect(a, j);
   LLVMValueRef next = CG_ADD(EM, j, cg_i32(EM, 1));

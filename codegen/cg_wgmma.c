@@ -1,10 +1,10 @@
 /*
 ** wgmma through inline PTX ($N names operand N in LLVM's asm strings):
-** LLVM's NVPTX backend has no wgmma intrinsics
-** that take descriptors in this form, and the instruction's contract (no
-** touching the accumulators between issue and wait) is kept by issuing,
-** committing and waiting in one place and passing the accumulators through
-** an empty asm after the wait, so no use of them is scheduled above it.
+** LLVM's NVPTX backend has no wgmma intrinsics that take descriptors in
+** this form, and the instruction's contract (no touching the accumulators
+** between issue and wait) is kept by issuing, committing and waiting in one
+** place and passing the accumulators through an empty asm after the wait,
+** so no use of them is scheduled above it.
 */
 #include "cg_wgmma.h"
 
@@ -13,15 +13,16 @@
 #define E (t->em)
 
 /*
-** A shared-memory matrix descriptor for a K-major operand in the 128-byte
-** swizzle: start address >> 4 (bits 0-13), leading byte offset (unused by
-** this layout, 1 by convention) at 16, stride byte offset 1024 >> 4 (eight
-** rows of 128 bytes to the next eight) at 32, swizzle mode 1 at 62.
+** A shared-memory matrix descriptor in the 128-byte swizzle: start address
+** >> 4 (bits 0-13), leading byte offset >> 4 (16-29), stride byte offset
+** >> 4 (32-45), swizzle mode 1 (62-63). K-major operands ignore the leading
+** offset (1 by convention); N-major ones step by it from one 64-column
+** panel to the next. The stride offset is 1024: eight rows of 128 bytes.
 */
-static LLVMValueRef desc(cg_tk *t, LLVMValueRef off) {
+static LLVMValueRef desc(cg_tk *t, LLVMValueRef off, int lbo) {
   LLVMValueRef addr = LLVMBuildPtrToInt(E->b, cg_smem_at(E, off), E->t_i64, "");
   LLVMValueRef lo = CG_LSHR(E, CG_AND(E, addr, cg_i64(E, 0x3ffff)), cg_i64(E, 4));
-  return CG_OR(E, lo, cg_i64(E, (1ll << 16) | (64ll << 32) | (1ll << 62)));
+  return CG_OR(E, lo, cg_i64(E, ((int64_t)(lbo >> 4) << 16) | (64ll << 32) | (1ll << 62)));
 }
 
 static void fence_regs(cg_tk *t, cg_rt *c, int n) {
@@ -31,38 +32,97 @@ static void fence_regs(cg_tk *t, cg_rt *c, int n) {
   }
 }
 
-void cg_wgmma_abt(cg_tk *t, cg_rt *c, const cg_st *a, LLVMValueRef a_row0, const cg_st *b) {
-  int n = b->rows, regs = n / 2, ks = a->cols / 16;
+static void plain(cg_tk *t, const char *text) {
+  cg_asm(E, LLVMVoidTypeInContext(E->ctx), text, "", NULL, 0, 1);
+}
+
+/*
+** The asm of one wgmma of n columns: accumulators $0 .. (in and out), then
+** A (`areg` registers, or one descriptor when areg is 0), B's descriptor
+** and the scale-d flag; trans_b for an N-major B.
+*/
+typedef struct wg_asm {
   char text[2048], cons[1024];
+  LLVMTypeRef ret;
+  int regs, nargs;
+} wg_asm;
+
+static void wg_asm_init(cg_tk *t, wg_asm *w, int n, int areg, int trans_b) {
+  const char *ty = t->dt == CG_FP16 ? "f16" : "bf16";
+  int regs = n / 2, x = 2 * regs, na = areg ? areg : 1;
   size_t tl = 0, cl = 0;
-  tl += (size_t)snprintf(text + tl, sizeof text - tl,
+  tl += (size_t)snprintf(w->text + tl, sizeof w->text - tl,
                          "{\n.reg .pred p;\nsetp.ne.b32 p, $%d, 0;\nwgmma.mma_async.sync.aligned.m64n%dk16.f32.%s.%s {",
-                         2 * regs + 2, n, t->dt == CG_FP16 ? "f16" : "bf16", t->dt == CG_FP16 ? "f16" : "bf16");
-  for (int i = 0; i < regs; i++) tl += (size_t)snprintf(text + tl, sizeof text - tl, "%s$%d", i ? ", " : "", i);
-  snprintf(text + tl, sizeof text - tl, "}, $%d, $%d, p, 1, 1, 0, 0;\n}", 2 * regs, 2 * regs + 1);
-  for (int i = 0; i < regs; i++) cl += (size_t)snprintf(cons + cl, sizeof cons - cl, "=f,");
-  for (int i = 0; i < regs; i++) cl += (size_t)snprintf(cons + cl, sizeof cons - cl, "%d,", i);
-  snprintf(cons + cl, sizeof cons - cl, "l,l,r");
+                         x + na + 1, n, ty, ty);
+  for (int i = 0; i < regs; i++) tl += (size_t)snprintf(w->text + tl, sizeof w->text - tl, "%s$%d", i ? ", " : "", i);
+  tl += (size_t)snprintf(w->text + tl, sizeof w->text - tl, "}, ");
+  if (areg) {
+    for (int i = 0; i < areg; i++)
+      tl += (size_t)snprintf(w->text + tl, sizeof w->text - tl, "%s$%d", i ? ", " : "{", x + i);
+    tl += (size_t)snprintf(w->text + tl, sizeof w->text - tl, "}, $%d, p, 1, 1, %d;\n}", x + na, trans_b);
+  } else {
+    tl += (size_t)snprintf(w->text + tl, sizeof w->text - tl, "$%d, $%d, p, 1, 1, 0, %d;\n}", x, x + 1, trans_b);
+  }
+  for (int i = 0; i < regs; i++) cl += (size_t)snprintf(w->cons + cl, sizeof w->cons - cl, "=f,");
+  for (int i = 0; i < regs; i++) cl += (size_t)snprintf(w->cons + cl, sizeof w->cons - cl, "%d,", i);
+  for (int i = 0; i < areg; i++) cl += (size_t)snprintf(w->cons + cl, sizeof w->cons - cl, "r,");
+  snprintf(w->cons + cl, sizeof w->cons - cl, areg ? "l,r" : "l,l,r");
   LLVMTypeRef ft[64];
   for (int i = 0; i < regs; i++) ft[i] = E->t_f32;
-  LLVMTypeRef st = LLVMStructTypeInContext(E->ctx, ft, (unsigned)regs, 0);
-
-  fence_regs(t, c, regs);
-  cg_asm(E, LLVMVoidTypeInContext(E->ctx), "wgmma.fence.sync.aligned;", "", NULL, 0, 1);
-  LLVMValueRef arow = CG_MUL(E, a_row0, cg_i32(E, 128));
-  for (int k = 0; k < ks; k++) {
-    int panel = k / 4, in = (k % 4) * 32;
-    LLVMValueRef ao = CG_ADD(E, CG_ADD(E, a->off, arow), cg_i32(E, panel * a->rows * 128 + in));
-    LLVMValueRef bo = CG_ADD(E, b->off, cg_i32(E, panel * b->rows * 128 + in));
-    LLVMValueRef args[67];
-    for (int i = 0; i < regs; i++) args[i] = cg_rget(E, c->v[i]);
-    args[regs] = desc(t, ao);
-    args[regs + 1] = desc(t, bo);
-    args[regs + 2] = cg_i32(E, 1);
-    LLVMValueRef r = cg_asm(E, st, text, cons, args, regs + 3, 1);
-    for (int i = 0; i < regs; i++) cg_rset(E, c->v[i], cg_field(E, r, (unsigned)i));
-  }
-  cg_asm(E, LLVMVoidTypeInContext(E->ctx), "wgmma.commit_group.sync.aligned;", "", NULL, 0, 1);
-  cg_asm(E, LLVMVoidTypeInContext(E->ctx), "wgmma.wait_group.sync.aligned 0;", "", NULL, 0, 1);
-  fence_regs(t, c, regs);
+  w->ret = LLVMStructTypeInContext(E->ctx, ft, (unsigned)regs, 0);
+  w->regs = regs;
+  w->nargs = x / 2 + na + 2;
 }
+
+/* One wgmma: c's accumulators through it, `a` A's operands (registers or
+** a descriptor), then B's descriptor. */
+static void wg_issue(cg_tk *t, const wg_asm *w, cg_rt *c, LLVMValueRef *a, int na, LLVMValueRef bdesc) {
+  LLVMValueRef args[80];
+  int n = 0;
+  for (int i = 0; i < w->regs; i++) args[n++] = cg_rget(E, c->v[i]);
+  for (int i = 0; i < na; i++) args[n++] = a[i];
+  args[n++] = bdesc;
+  args[n++] = cg_i32(E, 1);
+  LLVMValueRef r = cg_asm(E, w->ret, w->text, w->cons, args, n, 1);
+  for (int i = 0; i < w->regs; i++) cg_rset(E, c->v[i], cg_field(E, r, (unsigned)i));
+}
+
+static void begin(cg_tk *t, cg_rt *c) {
+  fence_regs(t, c, c->n / 2);
+  plain(t, "wgmma.fence.sync.aligned;");
+}
+
+static void finish(cg_tk *t, cg_rt *c) {
+  plain(t, "wgmma.commit_group.sync.aligned;");
+  plain(t, "wgmma.wait_group.sync.aligned 0;");
+  fence_regs(t, c, c->n / 2);
+}
+
+void cg_wgmma_abt(cg_tk *t, cg_rt *c, const cg_st *a, LLVMValueRef a_row0, const cg_st *b) {
+  wg_asm w;
+  wg_asm_init(t, &w, b->rows, 0, 0);
+  begin(t, c);
+  LLVMValueRef arow = CG_MUL(E, a_row0, cg_i32(E, 128));
+  for (int k = 0; k < a->cols / 16; k++) {
+    int panel = k / 4, in = (k % 4) * 32;  /* 16 columns are 32 bytes of a panel's 128 */
+    LLVMValueRef ao = CG_ADD(E, CG_ADD(E, a->off, arow), cg_i32(E, panel * a->rows * 128 + in));
+    LLVMValueRef ad = desc(t, ao, 16);
+    wg_issue(t, &w, c, &ad, 1, desc(t, CG_ADD(E, b->off, cg_i32(E, panel * b->rows * 128 + in)), 16));
+  }
+  finish(t, c);
+}
+
+void cg_wgmma_ab_rs(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b) {
+  wg_asm w;
+  wg_asm_init(t, &w, b->cols, 4, 1);
+  begin(t, c);
+  for (int k = 0; k < a->k / 16; k++) {
+    LLVMValueRef regs[4];
+    for (int i = 0; i < 4; i++) regs[i] = cg_rget(E, a->v[k * 4 + i]);
+    /* 16 rows of B (keys) are 2048 bytes down every panel. */
+    wg_issue(t, &w, c, regs, 4, desc(t, CG_ADD(E, b->off, cg_i32(E, k * 16 * 128)), b->rows * 128));
+  }
+  finish(t, c);
+}
+
+void cg_wgmma_smem_fence(cg_tk *t) { plain(t, "fence.proxy.async.shared::cta;"); }

@@ -21,4 +21,18 @@
 */
 void cg_wgmma_abt(cg_tk *t, cg_rt *c, const cg_st *a, LLVMValueRef a_row0, const cg_st *b);
 
+/*
+** c += A B and waits for it: A this warp's m = 16 x k registers (cg_ra, as
+** cg_rt_to_a makes them), B the k rows of panelled tile b read N-major
+** (b->cols = n columns: 64 or 128). c is this warp's m = 16 x n.
+*/
+void cg_wgmma_ab_rs(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b);
+
+/*
+** wgmma reads shared memory through the async proxy: a thread's own writes
+** (cp.async included) must be fenced before the barrier that publishes
+** them to a warpgroup's wgmma.
+*/
+void cg_wgmma_smem_fence(cg_tk *t);
+
 #endif

@@ -36,8 +36,7 @@ sieve_status sieve_dynplan_create(sieve_ctx *ctx, const sieve_pattern *p, const 
   else if (!rt_plan_device(ctx, &dev, &e)) {
     cg_err ce = {0};
     if (rt_ctx_cache(ctx, &cache, &ce)) cache = NULL;  /* compiling every time, not failing */
-    /* The search's mass kernel runs on wgmma where the device has it. */
-    if (dev.sm_major == 9) s.arch = CG_SM90A;
+    s.arch = rt_plan_arch_for(&dev);
     if (cp->sel.kind == CG_SELECT_LSE_SEARCH) rt_dyn_search_create(&s, &dev, cache, &d->search, &e);
     else rt_dyn_profile_create(&s, &dev, cache, &d->profile, &e);
   }

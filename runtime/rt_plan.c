@@ -583,6 +583,8 @@ static sieve_status plan_device(sieve_ctx *ctx, rt_device *d, cg_err *e) {
 
 sieve_status rt_plan_device(sieve_ctx *ctx, rt_device *d, cg_err *e) { return plan_device(ctx, d, e); }
 
+cg_arch rt_plan_arch_for(const rt_device *d) { return d->sm_major == 9 ? CG_SM90A : CG_SM80; }
+
 sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
                                const sieve_shape *shape, sieve_dtype dtype,
                                const sieve_config *cfg, sieve_plan **out) {
@@ -597,8 +599,6 @@ sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
     .pattern = lp_pattern_ir(p),
     .shape = *shape,
     .dtype = dtype == SIEVE_FP16 ? CG_FP16 : CG_BF16,
-    /* The sm_80 kernels run on every GPU from sm_80 on. */
-    .arch = CG_SM80,
   };
   if (cfg) s.cfg = (cg_attn_config){cfg->block_m, cfg->block_n, cfg->warps, cfg->stages};
   rt_device dev;
@@ -607,6 +607,7 @@ sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
   if (!plan) cg_fail(&e, SIEVE_ERR_NOMEM, "no memory for a plan");
   else if (!plan_device(ctx, &dev, &e)) {
     cg_err ce = {0};
+    s.arch = rt_plan_arch_for(&dev);
     /* No usable cache directory means compiling every time, not failing. */
     if (rt_ctx_cache(ctx, &cache, &ce)) cache = NULL;
     int zero = !s.cfg.block_m && !s.cfg.block_n && !s.cfg.warps && !s.cfg.stages;

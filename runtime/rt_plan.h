@@ -101,6 +101,9 @@ const char *rt_plan_kernel(const rt_plan *p);
 /* The device a public-API plan made on ctx runs on (the context's device,
 ** else the thread's current CUDA context, else device 0). */
 sieve_status rt_plan_device(sieve_ctx *ctx, rt_device *d, cg_err *e);
+/* The target plans get on a device: sm_90a (wgmma) on sm_90, where its
+** kernels run only; sm_80 (mma.sync) elsewhere from sm_80 on. */
+cg_arch rt_plan_arch_for(const rt_device *d);
 
 /* The plan behind a public handle (NULL for NULL): what the CLI times and
 ** checks. */

@@ -122,10 +122,19 @@ static void build_one(cg_pattern *p, int d, cg_dtype dt, cg_arch arch, cg_attn_c
   snprintf(target, sizeof target, ".target %s", cg_arch_name(arch));
   expect_in(ptx, entry);
   expect_in(ptx, target);
-  expect_in(ptx, dt == CG_FP16 ? "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"
-                               : "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32");
-  expect_in(ptx, "ldmatrix.sync.aligned.m8n8.x4.shared.b16");
-  expect_in(ptx, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16");
+  if (arch == CG_SM90A && s.cfg.block_m / s.cfg.warps == 16) {
+    /* wgmma for both products: S from shared Q, K; O from P in registers. */
+    expect_in(ptx, dt == CG_FP16 ? "wgmma.mma_async.sync.aligned.m64n" : "wgmma.mma_async.sync.aligned.m64n");
+    expect_in(ptx, dt == CG_FP16 ? "k16.f32.f16.f16" : "k16.f32.bf16.bf16");
+    expect_in(ptx, "wgmma.wait_group.sync.aligned 0");
+    expect_in(ptx, "fence.proxy.async.shared::cta");
+    if (strstr(ptx, "mma.sync.aligned") || strstr(ptx, "ldmatrix")) fail_msg("%s: mma.sync left in a wgmma kernel", name);
+  } else {
+    expect_in(ptx, dt == CG_FP16 ? "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"
+                                 : "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32");
+    expect_in(ptx, "ldmatrix.sync.aligned.m8n8.x4.shared.b16");
+    expect_in(ptx, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16");
+  }
   expect_in(ptx, "cp.async.cg.shared.global");
   expect_in(ptx, "cp.async.wait_group");
   expect_in(ptx, "ex2.approx");

@@ -342,14 +342,14 @@ static void plans_use_the_tuned_config(void **st) {
   /* Nothing tuned: the default. */
   assert_int_equal(sieve_plan_create(ctx, sp, &s, SIEVE_BF16, &zero, &plan), SIEVE_OK);
   sieve_plan_config(plan, &got);
-  cg_attn_spec as = {p, s, CG_BF16, CG_SM80, {0}};
+  cg_attn_spec as = {p, s, CG_BF16, CG_SM90A, {0}};  /* the fake GPU is sm_90: plans take sm_90a */
   cg_attn_config def = cg_attn_default_config(&as);
   assert_int_equal(got.block_n, def.block_n);
   assert_false(rt_plan_stats_of(rt_plan_of(plan))->tuned);
   sieve_plan_free(plan);
 
   rt_tunedb_path(dir, path, sizeof path);
-  rt_tunedb_key(p, &s, CG_BF16, CG_SM80, "Fake GPU 0", key, sizeof key);
+  rt_tunedb_key(p, &s, CG_BF16, CG_SM90A, "Fake GPU 0", key, sizeof key);
   rt_tunedb_entry ent = {{64, 32, 4, 3}, 0.5, "dense", 0};
   assert_int_equal(rt_tunedb_put(path, key, &ent, NULL), SIEVE_OK);
   assert_int_equal(sieve_plan_create(ctx, sp, &s, SIEVE_BF16, NULL, &plan), SIEVE_OK);
@@ -374,7 +374,7 @@ static void plans_use_the_tuned_config(void **st) {
   /* An entry the generator or the device no longer accepts is passed over. */
   rt_device dev;
   assert_int_equal(rt_device_query(0, &dev, NULL), SIEVE_OK);
-  rt_plan_spec ps = {p, s, CG_BF16, CG_SM80, {0}, 0, 0};
+  rt_plan_spec ps = {p, s, CG_BF16, CG_SM90A, {0}, 0, 0};
   cg_attn_config cfg;
   assert_int_equal(rt_tunedb_config(dir, &ps, &dev, &cfg), 1);
   dev.smem_optin = 1024;

@@ -101,9 +101,10 @@ void gpu_tune_case(gpu_env *env) {
   rt_tune_setup t = {.chunk = path, .source = src, .pattern = lp_pattern_ir(p), .shape = s,
                      .dtype = CG_BF16, .arch = CG_SM80, .budget_s = 300, .seed = env->seed,
                      .store = 1};
+  /* The sweep tunes the target plans get on this GPU, so the next plan finds it. */
   if (rt_tune_space_parse("bm=64,128;bn=64;warps=4,8;stages=1,2", &t.space, &e) ||
       rt_cache_open(&cache, dir, &e) || rt_device_open(0, &dev, &e) ||
-      rt_tune_run(&t, &dev, &cache, &r, &e)) {
+      (t.arch = rt_plan_arch_for(&dev), rt_tune_run(&t, &dev, &cache, &r, &e))) {
     snprintf(why, sizeof why, "%s", e.msg);
   } else if (r.best < 0 || !r.complete || !r.stored) {
     snprintf(why, sizeof why, "best %d, complete %d, stored %d, note %s", r.best, r.complete,
