@@ -164,14 +164,15 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
 ** for reading Q from shared memory each step. At D = 128 a 32-key step
 ** keeps the 128 O accumulators clear of spills (64 keys was 3% faster on
 ** dense but spilled); at D = 64 64-key steps beat 32-key ones with Q in
-** registers by a fifth. sm_90a takes 8 warps of 16 rows (wgmma) and
-** 128-key steps: on hunyuan-720p's frame window 34.0 ms against 39.5 with
-** 64-key steps and 41.9 on the sm_80 default; dense is the same either way.
+** registers by a fifth. sm_90a takes 8 warps of 16 rows (wgmma); at D = 128
+** 128-key steps (hunyuan-720p's frame window: 34.0 ms against 39.5 with
+** 64-key steps), at D = 64 64-key steps (cogvideox-1.5 dense: 62.3 ms
+** against 69.5 with 128-key steps).
 */
 cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
   cg_attn_config c = {128, s->shape.head_dim == 128 ? 32 : 64, 4, 2};
   int bq = s->pattern ? block_q(s->pattern) : 128, bk = s->pattern ? block_k(s->pattern) : 128;
-  if (s->arch == CG_SM90A) c = (cg_attn_config){128, 128, 8, 2};
+  if (s->arch == CG_SM90A) c = (cg_attn_config){128, s->shape.head_dim == 128 ? 128 : 64, 8, 2};
   if (bq % 128) {
     c.block_m = 64;
     if (s->arch == CG_SM90A) c.warps = 4;
