@@ -14,6 +14,9 @@
 **
 **   bench_dyn [--shape NAME] [PATTERN_DIR]
 **
+** Plans take the target they get on the device (sm_90a on sm_90); AdaSpa's
+** search is also timed on sm_80's kernels there, for the comparison.
+**
 ** Inputs are random (one head's worth repeated over the heads), so the
 ** selection here is near dense and the sparse time is not AdaSpa's on real
 ** inputs: bench/proxy.py measures that on a video-like workload.
@@ -127,7 +130,8 @@ static sieve_status build_step(void *ud, cg_err *e) {
 static void bench_lvsa(io *b, sieve_pattern *sp) {
   cg_err e = {0};
   cg_pattern *p = lp_pattern_ir(sp);
-  rt_plan_spec ps = {.pattern = p, .shape = b->s, .dtype = CG_BF16, .arch = CG_SM80, .step = 5, .layer = 3};
+  cg_arch arch = rt_plan_arch_for(b->dev);
+  rt_plan_spec ps = {.pattern = p, .shape = b->s, .dtype = CG_BF16, .arch = arch, .step = 5, .layer = 3};
   rt_plan *plan = NULL;
   tb x = {NULL, 0};
   double cpu[3] = {0};
@@ -136,7 +140,7 @@ static void bench_lvsa(io *b, sieve_pattern *sp) {
     if (!cg_tables_build(p, &b->s, 7 + i, 3, &ts, &e)) cpu[i] = ts->build_ms;
     cg_tables_free(ts);
   }
-  if (rt_plan_create(&ps, b->dev, NULL, &plan, &e) || rt_dyn_tables_create(p, &b->s, CG_SM80, b->dev, NULL, &x.t, &e)) {
+  if (rt_plan_create(&ps, b->dev, NULL, &plan, &e) || rt_dyn_tables_create(p, &b->s, arch, b->dev, NULL, &x.t, &e)) {
     printf("| lvsa | failed: %s |\n", e.msg);
   } else {
     double gpu = event_ms(b->cu, build_step, &x, 50, &e), attn = attention_ms(plan, &e);
@@ -189,7 +193,7 @@ static void bench_adaspa(io *b, sieve_pattern *sp, cg_arch arch) {
 
 static void bench_svg(io *b, sieve_pattern *sp) {
   cg_err e = {0};
-  rt_plan_spec ps = {.pattern = lp_pattern_ir(sp), .shape = b->s, .dtype = CG_BF16, .arch = CG_SM80};
+  rt_plan_spec ps = {.pattern = lp_pattern_ir(sp), .shape = b->s, .dtype = CG_BF16, .arch = rt_plan_arch_for(b->dev)};
   rt_dyn_profile *d = NULL;
   double prof[5], step = -1;
   int ok = !rt_dyn_profile_create(&ps, b->dev, NULL, &d, &e);

@@ -267,7 +267,7 @@ static sieve_status run_case(pdata *d, rt_dyn_profile *dp, pres *r, cg_err *e) {
   return st;
 }
 
-static void profile_case(gpu_env *env, sieve_pattern *sp, sieve_shape shape, cg_dtype dt, int mixed) {
+static void profile_arch(gpu_env *env, sieve_pattern *sp, sieve_shape shape, cg_dtype dt, int mixed, cg_arch arch) {
   char label[256], why[1024], attn[16 * MAXB] = "";
   cg_err e = {0};
   pdata d = {.env = env, .p = lp_pattern_ir(sp), .dt = dt, .mixed = mixed};
@@ -276,11 +276,11 @@ static void profile_case(gpu_env *env, sieve_pattern *sp, sieve_shape shape, cg_
   d.B = d.s.batch;
   d.H = d.s.heads;
   d.D = d.s.head_dim;
-  snprintf(label, sizeof label, "profile svg T%dY%dX%d+%d B%d H%d D%d %s%s", d.s.frames, d.s.height, d.s.width,
-           d.s.text, d.B, d.H, d.D, dt == CG_FP16 ? "fp16" : "bf16",
+  snprintf(label, sizeof label, "profile svg T%dY%dX%d+%d B%d H%d D%d %s %s%s", d.s.frames, d.s.height, d.s.width,
+           d.s.text, d.B, d.H, d.D, dt == CG_FP16 ? "fp16" : "bf16", cg_arch_name(arch),
            d.B < 2 ? "" : mixed ? " mixed batch" : " agreeing batch");
   rt_dyn_profile *dp = NULL;
-  rt_plan_spec ps = {.pattern = d.p, .shape = d.s, .dtype = dt, .arch = CG_SM80};
+  rt_plan_spec ps = {.pattern = d.p, .shape = d.s, .dtype = dt, .arch = arch};
   pres r = {0};
   sieve_status st = d.B > MAXB ? cg_fail(&e, SIEVE_ERR_ARG, "batch %d (the test keeps %d)", d.B, MAXB)
                     : cg_layout_enum(&(cg_layout){CG_LAYOUT_IDENTITY, {0}}, &d.s, &d.c)
@@ -310,6 +310,12 @@ static void profile_case(gpu_env *env, sieve_pattern *sp, sieve_shape shape, cg_
   }
   rt_dyn_profile_free(dp);
   free_inputs(&d);
+}
+
+/* On the sm_80 path, and on sm_90a's (wgmma class plans) where the device has it. */
+static void profile_case(gpu_env *env, sieve_pattern *sp, sieve_shape shape, cg_dtype dt, int mixed) {
+  profile_arch(env, sp, shape, dt, mixed, CG_SM80);
+  if (gpu_dyn_device(env)->sm_major == 9) profile_arch(env, sp, shape, dt, mixed, CG_SM90A);
 }
 
 void gpu_dyn_profile(gpu_env *env) {
