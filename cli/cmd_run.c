@@ -78,8 +78,11 @@ static sieve_status one_step(cli_gpu_run *g, sieve_dynplan *d, int step, int lay
     int chose = 0;
     st = sieve_dynplan_step(d, step, layer, &t[0], &t[1], &t[2], &t[3], lse, 0.0f, s, &chose);
     if (!st) st = sieve_dynplan_density(d, density);
-    *what = !chose ? "reuse" : lp_pattern_ir(g->p)->sel.kind == CG_SELECT_PROFILE ? "profile"
-                                                                                  : "search";
+    const cg_selection *sel = &lp_pattern_ir(g->p)->sel;
+    int before = sel->kind == CG_SELECT_LSE_SEARCH && sel->nsteps;
+    for (int i = 0; before && i < sel->nsteps; i++) before = step < sel->steps[i];
+    /* AdaSpa runs its whole allowed set until the first search step. */
+    *what = chose ? (sel->kind == CG_SELECT_PROFILE ? "profile" : "search") : before ? "allowed set" : "reuse";
     return st;
   }
   st = sieve_plan_set_step(g->plan, step, layer);

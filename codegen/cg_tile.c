@@ -1,8 +1,8 @@
 /*
 ** Tile operations. The generic part (register tiles, row operations,
 ** stores) is written once; the sm_80 target (cp.async, ldmatrix, mma.sync
-** m16n8k16) fills the operation table, and sm_90a uses the same table until
-** its own operations (TMA, wgmma) exist.
+** m16n8k16) fills the operation table; sm_90a uses the same table for the
+** kernels and configs that do not take wgmma (cg_wgmma.c).
 */
 #include "cg_tile.h"
 
@@ -466,7 +466,7 @@ static const cg_target sm80 = {
   "sm_80", sm80_copy_async, sm80_copy_commit, sm80_copy_wait, sm80_load_a, sm80_mma_abt, sm80_mma_ab,
 };
 
-/* sm_90a runs the sm_80 operations until its wgmma/TMA ones are written. */
+/* sm_90a kernels outside wgmma's shapes run the sm_80 operations. */
 static const cg_target sm90a = {
   "sm_90a", sm80_copy_async, sm80_copy_commit, sm80_copy_wait, sm80_load_a, sm80_mma_abt, sm80_mma_ab,
 };

@@ -12,8 +12,10 @@
 ** holds one value per row a thread owns: rows 16i + r and 16i + r + 8.
 **
 ** Target specifics (the instructions that move tiles and multiply them) sit
-** behind cg_target: a Hopper path adds operations there, and the kernels
-** written in this layer stay as they are.
+** behind cg_target. Hopper's warpgroup products (cg_wgmma.h) are a layer
+** of their own: they take whole warpgroups and panelled shared tiles, so a
+** kernel chooses them where its shape fits (16 rows a warp) and keeps the
+** register-tile operations, whose layout wgmma's accumulators share.
 */
 #ifndef CG_TILE_H
 #define CG_TILE_H
