@@ -26,7 +26,7 @@ typedef struct compile_args {
 } compile_args;
 
 static const cli_opt compile_opts[] = {
-  {OPT_ARCH, "--arch", 0, "ARCH", "sm_80 (mma.sync path) or sm_90 / sm_90a (default sm_80)"},
+  {OPT_ARCH, "--arch", 0, "ARCH", "sm_80 (mma.sync) or sm_90 / sm_90a (wgmma where a warp has 16 rows; what plans take on sm_90) (default sm_80)"},
   {OPT_DTYPE, "--dtype", 0, "TYPE", "bf16 or fp16 inputs and output (default bf16)"},
   {OPT_CONFIG, "--config", 0, "SPEC", "kernel config, any subset of bm=64|128,bn=32|64|128,"
                                       "warps=4|8,stages=1|2|3 (default: chosen for the shape)"},

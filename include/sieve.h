@@ -246,8 +246,9 @@ typedef struct sieve_tensor {
 ** Makes a plan: block tables for the shape, the kernel (from the disk cache,
 ** or generated and compiled), device buffers for the tables. Uses the
 ** current CUDA context of the calling thread, or the primary context of
-** device 0 when there is none. Running a plan again compiles nothing and
-** allocates nothing.
+** device 0 when there is none. On an sm_90 GPU the kernel targets sm_90a
+** (Hopper's wgmma), elsewhere sm_80 (mma.sync). Running a plan again
+** compiles nothing and allocates nothing.
 */
 sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
                                const sieve_shape *shape, sieve_dtype dtype,
@@ -278,11 +279,12 @@ void sieve_plan_free(sieve_plan *plan);
 ** sequence of denoising steps through a dynamic plan, which keeps the
 ** choice from one step to the next:
 **   sieve.search (AdaSpa): at the pattern's search steps, attention over
-**     the allowed set, then a generated search picks each head's key blocks
-**     from the LSE; the steps until the next search reuse them;
+**     the allowed set, then a generated search picks each input's and
+**     head's key blocks from the LSE; the steps until the next search
+**     reuse them;
 **   sieve.profile (Sparse VideoGen): at the profiling steps, sampled query
-**     rows decide each head's class (this step waits for the GPU); every
-**     head then runs with its class's mask and layout.
+**     rows decide each input's and head's class (this step waits for the
+**     GPU); every head then runs with its class's mask and layout.
 ** All device memory is allocated here; a step allocates nothing. One
 ** dynamic plan keeps one choice: use one per layer.
 */

@@ -209,6 +209,13 @@ static void profile_modules_generate_and_assemble(void **st) {
     if (have && tp_assemble(ptxas, ptx, "sm_90", log, sizeof log) != 0)
       fail_msg("ptxas rejects the profiling module:\n%s", log);
     free(ptx);
+    /* Plans on sm_90 take sm_90a, and their profiling module with them. */
+    s.arch = CG_SM90A;
+    if (cg_profile_build(&s, &ptx, &e)) fail_msg("%s", e.msg);
+    assert_non_null(strstr(ptx, ".target sm_90a"));
+    if (have && tp_assemble(ptxas, ptx, "sm_90a", log, sizeof log) != 0)
+      fail_msg("ptxas rejects the sm_90a profiling module:\n%s", log);
+    free(ptx);
     free(ptx3);
   }
   cg_profile_spec bad = {p, hy, CG_BF16, CG_SM80, 50};
