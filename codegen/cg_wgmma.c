@@ -44,7 +44,7 @@ static void plain(cg_tk *t, const char *text) {
 typedef struct wg_asm {
   char text[2048], cons[1024];
   LLVMTypeRef ret;
-  int regs, nargs;
+  int regs;
 } wg_asm;
 
 static void wg_asm_init(cg_tk *t, wg_asm *w, int n, int areg, int trans_b) {
@@ -71,7 +71,6 @@ static void wg_asm_init(cg_tk *t, wg_asm *w, int n, int areg, int trans_b) {
   for (int i = 0; i < regs; i++) ft[i] = E->t_f32;
   w->ret = LLVMStructTypeInContext(E->ctx, ft, (unsigned)regs, 0);
   w->regs = regs;
-  w->nargs = x / 2 + na + 2;
 }
 
 /* One wgmma: c's accumulators through it, `a` A's operands (registers or
