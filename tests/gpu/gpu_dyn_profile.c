@@ -38,8 +38,7 @@ typedef struct pdata {
   cg_dtype dt;
   cg_coords c;
   float *q, *k, *v;                 /* [B][H][S][D] */
-  CUdeviceptr dq, dk, dv, dout, dlse;
-  sieve_tensor tq, tk, tv, to;
+  gpu_bhsd io;
 } pdata;
 
 /* Whether head h of batch element b is built temporal. */
@@ -67,11 +66,11 @@ static int make_inputs(pdata *d, uint64_t seed) {
   d->k = malloc(4 * n);
   d->v = malloc(4 * n);
   if (!bits || !dir || !d->q || !d->k || !d->v) return -1;
+  if (gpu_bhsd_alloc(d->env, &d->io, d->B, d->H, d->S, d->D)) return -1;
   uint64_t st = seed | 1;
   rt_rand_half(bits, nd, CG_FP16, &st);
   for (size_t i = 0; i < nd; i++) dir[i] = rt_half_float(bits[i], CG_FP16);
   float *out[3] = {d->q, d->k, d->v};
-  CUdeviceptr *dev[3] = {&d->dq, &d->dk, &d->dv};
   for (int w = 0; w < 3; w++) {
     rt_rand_half(bits, n, d->dt, &st);
     for (size_t i = 0; i < n; i++) {
@@ -82,26 +81,15 @@ static int make_inputs(pdata *d, uint64_t seed) {
       if (w < 2) x += 1.0f * dir[((size_t)b * ndir + lean(d, tok, built_temporal(d, b, h))) * d->D + j];
       out[w][i] = rt_half_round(x, d->dt, &bits[i]);
     }
-    if (RT_CU(d->env->cu, NULL, cuMemAlloc, dev[w], 2 * n) || RT_CU(d->env->cu, NULL, cuMemcpyHtoD, *dev[w], bits, 2 * n))
-      return -1;
+    if (gpu_bhsd_put(d->env, &d->io, w, bits)) return -1;
   }
   free(bits);
   free(dir);
-  if (RT_CU(d->env->cu, NULL, cuMemAlloc, &d->dout, 2 * n) ||
-      RT_CU(d->env->cu, NULL, cuMemAlloc, &d->dlse, 4 * (size_t)d->B * d->H * d->S))
-    return -1;
-  int64_t sb = (int64_t)d->H * d->S * d->D;
-  d->tq = (sieve_tensor){d->dq, sb, d->S * d->D, d->D};
-  d->tk = (sieve_tensor){d->dk, sb, d->S * d->D, d->D};
-  d->tv = (sieve_tensor){d->dv, sb, d->S * d->D, d->D};
-  d->to = (sieve_tensor){d->dout, sb, d->S * d->D, d->D};
   return 0;
 }
 
 static void free_inputs(pdata *d) {
-  CUdeviceptr m[5] = {d->dq, d->dk, d->dv, d->dout, d->dlse};
-  for (int i = 0; i < 5; i++)
-    if (m[i]) RT_CU(d->env->cu, NULL, cuMemFree, m[i]);
+  gpu_bhsd_free(d->env, &d->io);
   free(d->q);
   free(d->k);
   free(d->v);
@@ -245,14 +233,14 @@ static sieve_status run_case(pdata *d, rt_dyn_profile *dp, pres *r, cg_err *e) {
   uint16_t *o = malloc(2 * no);
   sieve_status st = ref && o ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
   rt_dyn_profile_seed(dp, d->env->seed);
-  if (!st) st = rt_dyn_profile_step(dp, first, 0, &d->tq, &d->tk, &d->tv, &d->to, d->dlse, 0, NULL, &f0, e);
+  if (!st) st = rt_dyn_profile_step(dp, first, 0, &d->io.tq, &d->io.tk, &d->io.tv, &d->io.to, d->io.lse, 0, NULL, &f0, e);
   /* The output checked is the reusing step's alone: a (batch element, head)
   ** it skips keeps NaN. */
   if (!st) st = RT_CU(d->env->cu, e, cuCtxSynchronize);
-  if (!st) st = RT_CU(d->env->cu, e, cuMemsetD8, d->dout, 0xff, 2 * no);
-  if (!st) st = rt_dyn_profile_step(dp, first + 1, 0, &d->tq, &d->tk, &d->tv, &d->to, d->dlse, 0, NULL, &f1, e);
+  if (!st) st = RT_CU(d->env->cu, e, cuMemsetD8, d->io.o, 0xff, 2 * no);
+  if (!st) st = rt_dyn_profile_step(dp, first + 1, 0, &d->io.tq, &d->io.tk, &d->io.tv, &d->io.to, d->io.lse, 0, NULL, &f1, e);
   if (!st) st = RT_CU(d->env->cu, e, cuCtxSynchronize);
-  if (!st) st = RT_CU(d->env->cu, e, cuMemcpyDtoH, o, d->dout, 2 * no);
+  if (!st) st = RT_CU(d->env->cu, e, cuMemcpyDtoH, o, d->io.o, 2 * no);
   if (!st) {
     r->flags_ok = f0 && !f1;
     r->batch_ok = rt_dyn_profile_batch(dp) == d->B;

@@ -36,8 +36,7 @@ typedef struct sdata {
   int B, H, D;
   cg_dtype dt;
   float *q, *k, *v;      /* host values, BHSD */
-  CUdeviceptr dq, dk, dv, dout, dlse;
-  sieve_tensor tq, tk, tv, to;
+  gpu_bhsd io;
 } sdata;
 
 static double scale_of(int D) { return 1.0 / sqrt((double)D); }
@@ -55,6 +54,7 @@ static int make_inputs(sdata *d, uint64_t seed) {
   d->v = malloc(4 * n);
   if (!bits || !dir || !d->q || !d->k || !d->v) return -1;
   if (cg_layout_enum(&(cg_layout){CG_LAYOUT_IDENTITY, {0}}, &d->s, &c)) return -1;
+  if (gpu_bhsd_alloc(d->env, &d->io, d->B, d->H, d->S, d->D)) return -1;
   uint64_t st = seed | 1;
   rt_rand_half(bits, ndir, CG_FP16, &st);
   for (size_t i = 0; i < ndir; i++) dir[i] = rt_half_float(bits[i], CG_FP16);
@@ -69,28 +69,16 @@ static int make_inputs(sdata *d, uint64_t seed) {
                 (w < 2 ? 0.9f * dir[(b * (size_t)(d->s.frames + 1) + (size_t)f) * (size_t)d->D + (size_t)j] : 0.0f);
       out[w][i] = rt_half_round(x, d->dt, &bits[i]);
     }
-    CUdeviceptr *dst = w == 0 ? &d->dq : w == 1 ? &d->dk : &d->dv;
-    if (RT_CU(d->env->cu, NULL, cuMemAlloc, dst, 2 * n) || RT_CU(d->env->cu, NULL, cuMemcpyHtoD, *dst, bits, 2 * n))
-      return -1;
+    if (gpu_bhsd_put(d->env, &d->io, w, bits)) return -1;
   }
   cg_coords_free(&c);
   free(bits);
   free(dir);
-  if (RT_CU(d->env->cu, NULL, cuMemAlloc, &d->dout, 2 * n) ||
-      RT_CU(d->env->cu, NULL, cuMemAlloc, &d->dlse, 4 * (size_t)d->B * d->H * d->S))
-    return -1;
-  int64_t st3[3] = {(int64_t)d->H * d->S * d->D, d->S * d->D, d->D};
-  d->tq = (sieve_tensor){d->dq, st3[0], st3[1], st3[2]};
-  d->tk = (sieve_tensor){d->dk, st3[0], st3[1], st3[2]};
-  d->tv = (sieve_tensor){d->dv, st3[0], st3[1], st3[2]};
-  d->to = (sieve_tensor){d->dout, st3[0], st3[1], st3[2]};
   return 0;
 }
 
 static void free_inputs(sdata *d) {
-  CUdeviceptr m[5] = {d->dq, d->dk, d->dv, d->dout, d->dlse};
-  for (int i = 0; i < 5; i++)
-    if (m[i]) RT_CU(d->env->cu, NULL, cuMemFree, m[i]);
+  gpu_bhsd_free(d->env, &d->io);
   free(d->q);
   free(d->k);
   free(d->v);
@@ -280,8 +268,8 @@ static sieve_status schedule(sdata *d, rt_dyn_search *ds, const uint16_t *o_spar
   uint16_t *o = malloc(2 * n);
   sieve_status st = o ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
   for (int i = 0; !st && i < 3; i++)
-    st = rt_dyn_search_step(ds, first - 1 + i, 0, &d->tq, &d->tk, &d->tv, &d->to, d->dlse, 0, NULL, &flags[i], e);
-  if (!st) st = read_back(d->env, d->dout, o, 2 * n, e);
+    st = rt_dyn_search_step(ds, first - 1 + i, 0, &d->io.tq, &d->io.tk, &d->io.tv, &d->io.to, d->io.lse, 0, NULL, &flags[i], e);
+  if (!st) st = read_back(d->env, d->io.o, o, 2 * n, e);
   *ok = !st && !flags[0] && flags[1] && !flags[2] &&
         !memcmp(o, o_sparse, 2 * n);
   free(o);
@@ -301,10 +289,10 @@ static sieve_status run_case(sdata *d, rt_dyn_search *ds, sres *r, cg_err *e) {
   host_tabs t = {0};
   sieve_status st = lse && gm && rm && sel && o ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
   if (!st) st = allowed_tables(d, 0, &t, e);
-  if (!st) st = rt_plan_run(plan, &d->tq, &d->tk, &d->tv, &d->to, d->dlse, 0, NULL, e);
+  if (!st) st = rt_plan_run(plan, &d->io.tq, &d->io.tk, &d->io.tv, &d->io.to, d->io.lse, 0, NULL, e);
   if (!st) st = RT_CU(d->env->cu, e, cuMemsetD8, bf.mass, 0xff, 4 * nm);
-  if (!st) st = rt_dyn_search_run(ds, &d->tq, &d->tk, d->dlse, 0, NULL, e);
-  if (!st) st = read_back(d->env, d->dlse, lse, 4 * nl, e);
+  if (!st) st = rt_dyn_search_run(ds, &d->io.tq, &d->io.tk, d->io.lse, 0, NULL, e);
+  if (!st) st = read_back(d->env, d->io.lse, lse, 4 * nl, e);
   if (!st) st = read_back(d->env, bf.mass, gm, 4 * nm, e);
   if (!st) st = read_back(d->env, bf.tabs, sel, 4 * nt, e);
   if (!st) st = ref_masses(d, &t, lse, 0, rm, bf.cap, e);
@@ -320,9 +308,9 @@ static sieve_status run_case(sdata *d, rt_dyn_search *ds, sres *r, cg_err *e) {
       }
     r->mass_err = num / den;
     check_selection(d, &t, gm, rm, bf.cap, sel, bf.table_ints, &r->sel);
-    st = rt_dyn_search_run_selected(ds, &d->tq, &d->tk, &d->tv, &d->to, d->dlse, 0, NULL, e);
+    st = rt_dyn_search_run_selected(ds, &d->io.tq, &d->io.tk, &d->io.tv, &d->io.to, d->io.lse, 0, NULL, e);
   }
-  if (!st) st = read_back(d->env, d->dout, o, 2 * no, e);
+  if (!st) st = read_back(d->env, d->io.o, o, 2 * no, e);
   if (!st) st = check_sparse(d, &t, sel, bf.table_ints, o, &r->sparse_err, e);
   if (!st) st = rt_dyn_search_selected(ds, &r->density, e);
   if (!st) st = schedule(d, ds, o, &r->schedule_ok, e);
