@@ -26,7 +26,7 @@
 
 #define LOG2E 1.4426950408889634
 #define SELECT_WARPS 4  /* cg_search_select.c's */
-#define BN 64
+#define BN 64          /* keys a step, the least; sm_90a takes 128 where blocks allow */
 
 enum {
   P_Q, P_K, P_LSE, P_QSB, P_QSH, P_QSS, P_KSB, P_KSH, P_KSS,
@@ -36,7 +36,7 @@ enum {
 typedef struct srch {
   const cg_search_spec *spec;
   sieve_shape sh;
-  int d, bm, rw, sub, nq, warps;
+  int d, bm, bn, rw, sub, nq, warps;
   int wg;                        /* sm_90a: S by wgmma from panelled tiles */
   int64_t seq, q_limit, k_limit;
   cg_em em;
@@ -63,6 +63,12 @@ static int block_keys(const cg_search_spec *s) { return s->pattern->block_k > 0 
 
 /* sm_90a: a warpgroup per 64 rows, so a warp holds 16 rows of S. */
 int cg_search_mass_warps(const cg_search_spec *s) { return s->arch == CG_SM90A ? block_rows(s) / 16 : 4; }
+
+/* Keys a step: a warp of 16 rows holds 128 keys' S in 64 registers, and
+** fewer steps mean fewer barriers. */
+static int step_keys(const cg_search_spec *s) {
+  return s->arch == CG_SM90A && block_keys(s) % 128 == 0 ? 128 : BN;
+}
 
 sieve_status cg_search_check(const cg_search_spec *s, cg_err *e) {
   if (!s->pattern) return cg_fail(e, SIEVE_ERR_ARG, "search: no pattern");
@@ -97,7 +103,7 @@ int cg_search_groups(const cg_search_spec *s, int groups[CG_SEARCH_MAX_LEVELS]) 
 
 size_t cg_search_mass_smem(const cg_search_spec *s) {
   size_t d = (size_t)s->shape.head_dim;
-  return (size_t)block_rows(s) * d * 2 + 2 * BN * d * 2 + 2 * 4 * (size_t)cg_search_mass_warps(s);
+  return (size_t)block_rows(s) * d * 2 + 2 * (size_t)step_keys(s) * d * 2 + 2 * 4 * (size_t)cg_search_mass_warps(s);
 }
 
 static int64_t nblocks(const cg_search_spec *s, int bsz) {
@@ -150,12 +156,12 @@ static LLVMValueRef key_block(srch *a, LLVMValueRef j) {
 
 static cg_st k_tile(srch *a, LLVMValueRef j) {
   LLVMValueRef st = CG_AND(EM, j, cg_i32(EM, 1));
-  return (cg_st){.off = CG_ADD(EM, cg_i32(EM, a->q_bytes), CG_MUL(EM, st, cg_i32(EM, a->k_bytes))), .rows = BN, .cols = a->d, .panels = a->wg};
+  return (cg_st){.off = CG_ADD(EM, cg_i32(EM, a->q_bytes), CG_MUL(EM, st, cg_i32(EM, a->k_bytes))), .rows = a->bn, .cols = a->d, .panels = a->wg};
 }
 
 static void issue_k(srch *a, LLVMValueRef j) {
   cg_st dst = k_tile(a, j);
-  cg_gv src = {a->ks, P(a, P_KSS), CG_MUL(EM, key_block(a, j), cg_i32(EM, BN)), a->k_limit, NULL, a};
+  cg_gv src = {a->ks, P(a, P_KSS), CG_MUL(EM, key_block(a, j), cg_i32(EM, a->bn)), a->k_limit, NULL, a};
   if (a->kidx) src.row_of = row_k;
   cg_copy_async(TK, &dst, &src);
 }
@@ -189,11 +195,11 @@ static LLVMValueRef keep(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueR
 
 static void mask(srch *a, LLVMValueRef j, LLVMValueRef kb) {
   if (!a->mask && !a->k_limit) return;
-  LLVMValueRef k0 = CG_MUL(EM, kb, cg_i32(EM, BN)), need = NULL;
+  LLVMValueRef k0 = CG_MUL(EM, kb, cg_i32(EM, a->bn)), need = NULL;
   mctx m = {a, k0, NULL};
   if (a->mask) need = m.partial = CG_ICMP(EM, LLVMIntSGE, CG_UDIV(EM, j, cg_i32(EM, a->sub)), a->nfull);
   if (a->k_limit) {
-    LLVMValueRef past = CG_ICMP(EM, LLVMIntSGT, CG_ADD(EM, k0, cg_i32(EM, BN)), cg_i32(EM, a->seq));
+    LLVMValueRef past = CG_ICMP(EM, LLVMIntSGT, CG_ADD(EM, k0, cg_i32(EM, a->bn)), cg_i32(EM, a->seq));
     need = need ? CG_OR(EM, need, past) : past;
   }
   cg_if c;
@@ -239,7 +245,7 @@ static void setup(srch *a) {
   LLVMValueRef bh = CG_ADD(EM, CG_MUL(EM, a->batch, cg_i32(EM, a->sh.heads)), a->head);
   a->out = cg_gep(EM, EM->t_f32, P(a, P_MASS), CG_MUL(EM, CG_ZEXT64(EM, bh), cg_i64(EM, a->spec->cap)));
   a->sq = (cg_st){.off = cg_i32(EM, 0), .rows = a->bm, .cols = a->d, .panels = a->wg};
-  cg_rt_init(TK, &a->s, a->rw, BN, NULL);
+  cg_rt_init(TK, &a->s, a->rw, a->bn, NULL);
   cg_rv_init(TK, &a->lrow, a->rw, NULL);
   a->acc = cg_reg_new(EM, EM->t_f32, cg_f32(EM, 0));
   load_lse(a);
@@ -382,14 +388,15 @@ sieve_status cg_search_build(const cg_search_spec *s, char **ptx, cg_err *e) {
   a->warps = cg_search_mass_warps(s);
   a->wg = s->arch == CG_SM90A;
   a->rw = a->bm / a->warps;
-  a->sub = block_keys(s) / BN;
+  a->bn = step_keys(s);
+  a->sub = block_keys(s) / a->bn;
   a->seq = sieve_shape_tokens(&a->sh);
   a->nq = (int)nblocks(s, a->bm);
   int nk = (int)nblocks(s, block_keys(s));
   a->q_limit = a->seq % a->bm ? a->seq : 0;
   a->k_limit = a->seq % block_keys(s) ? a->seq : 0;
   a->q_bytes = a->bm * a->d * 2;
-  a->k_bytes = BN * a->d * 2;
+  a->k_bytes = a->bn * a->d * 2;
   a->red_off = a->q_bytes + 2 * a->k_bytes;
   if ((st = cg_em_start(EM, "sieve_search", e))) return st;
   st = mass_kernel(a, e);
