@@ -188,9 +188,7 @@ static LLVMValueRef param(attn *a, int i) { return a->prm[i]; }
 static LLVMValueRef lower_at(attn *a, cg_lower *l, cg_var v, LLVMValueRef pos) {
   LLVMValueRef vars[CG_NVARS] = {0};
   if (pos) vars[v] = pos;
-  vars[CG_V_HEAD] = a->head;
-  vars[CG_V_STEP] = param(a, P_STEP);
-  vars[CG_V_LAYER] = param(a, P_LAYER);
+  cg_vars_uniform(vars, a->head, param(a, P_STEP), param(a, P_LAYER));
   return cg_lower_emit(l, EM, vars);
 }
 
@@ -292,18 +290,13 @@ typedef struct mctx {
   LLVMValueRef kin[128];   /* per column: the key exists */
 } mctx;
 
-static void uniform_vars(attn *a, LLVMValueRef *vars) {
-  vars[CG_V_HEAD] = a->head;
-  vars[CG_V_STEP] = param(a, P_STEP);
-  vars[CG_V_LAYER] = param(a, P_LAYER);
-}
 
 static LLVMValueRef keep(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueRef col) {
   mctx *m = ctx;
   attn *a = m->a;
   const uint32_t uni = 1u << CG_V_HEAD | 1u << CG_V_STEP | 1u << CG_V_LAYER;
   LLVMValueRef vars[CG_NVARS] = {0}, r = NULL;
-  uniform_vars(a, vars);
+  cg_vars_uniform(vars, a->head, param(a, P_STEP), param(a, P_LAYER));
   vars[CG_V_QPOS] = CG_ADD(EM, m->q0, row);
   vars[CG_V_KPOS] = CG_ADD(EM, m->k0, col);
   if (m->partial && m->arm) {
@@ -483,7 +476,7 @@ static void key_step(attn *a, LLVMValueRef j) {
   cg_st mine = cg_st_rows(TK, &a->sq, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)), a->rw);
   mask_prepare(a, j, kb);
   cg_rt_fill(TK, &a->s, cg_f32(EM, 0));
-  if (a->wg) cg_wgmma_abt(TK, &a->s, &a->sq, CG_MUL(EM, CG_LSHR(EM, TK->warp, cg_i32(EM, 2)), cg_i32(EM, 64)), &k);
+  if (a->wg) cg_wgmma_abt(TK, &a->s, &a->sq, cg_wgmma_row0(TK), &k);
   else cg_mma_abt(TK, &a->s, a->q_regs ? &a->qa : NULL, &mine, &k);
   mask_apply(a);
   online_softmax(a);

@@ -31,6 +31,15 @@ void cg_lower_free(cg_lower *l);
 /* The root's value with each used var bound to vars[v] (i32): i32 for an
 ** integer root, i1 for a boolean one. */
 LLVMValueRef cg_lower_emit(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS]);
+
+/* The variables every generated kernel has for the whole CTA: the head
+** (from its grid), the step and the layer (its parameters). */
+static inline void cg_vars_uniform(LLVMValueRef vars[CG_NVARS], LLVMValueRef head, LLVMValueRef step,
+                                   LLVMValueRef layer) {
+  vars[CG_V_HEAD] = head;
+  vars[CG_V_STEP] = step;
+  vars[CG_V_LAYER] = layer;
+}
 /*
 ** Emission in parts, for a predicate over many (query, key) pairs: the
 ** nodes that read no var outside `only` (e.g. q.pos and the uniform vars)

@@ -127,9 +127,7 @@ static LLVMValueRef keep(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueR
     LLVMValueRef vars[CG_NVARS] = {0};
     vars[CG_V_QPOS] = a->qtok[ri];
     vars[CG_V_KPOS] = kpos;
-    vars[CG_V_HEAD] = a->head;
-    vars[CG_V_STEP] = P(a, P_STEP);
-    vars[CG_V_LAYER] = P(a, P_LAYER);
+    cg_vars_uniform(vars, a->head, P(a, P_STEP), P(a, P_LAYER));
     r = cg_lower_emit(m->mask, EM, vars);
   }
   if (a->seq % BN) {

@@ -130,9 +130,7 @@ static LLVMValueRef P(srch *a, int i) { return a->prm[i]; }
 static LLVMValueRef lower_at(srch *a, cg_lower *l, cg_var v, LLVMValueRef pos) {
   LLVMValueRef vars[CG_NVARS] = {0};
   vars[v] = pos;
-  vars[CG_V_HEAD] = a->head;
-  vars[CG_V_STEP] = P(a, P_STEP);
-  vars[CG_V_LAYER] = P(a, P_LAYER);
+  cg_vars_uniform(vars, a->head, P(a, P_STEP), P(a, P_LAYER));
   return cg_lower_emit(l, EM, vars);
 }
 
@@ -181,9 +179,7 @@ static LLVMValueRef keep(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueR
     LLVMValueRef vars[CG_NVARS] = {0};
     vars[CG_V_QPOS] = CG_ADD(EM, a->row0, row);
     vars[CG_V_KPOS] = kpos;
-    vars[CG_V_HEAD] = a->head;
-    vars[CG_V_STEP] = P(a, P_STEP);
-    vars[CG_V_LAYER] = P(a, P_LAYER);
+    cg_vars_uniform(vars, a->head, P(a, P_STEP), P(a, P_LAYER));
     r = CG_OR(EM, CG_XOR(EM, m->partial, cg_true(EM)), cg_lower_emit(a->mask, EM, vars));
   }
   if (a->k_limit) {
@@ -310,7 +306,7 @@ static void step(srch *a, LLVMValueRef j) {
   cg_st k = k_tile(a, j);
   cg_rt_fill(TK, &a->s, cg_f32(EM, 0));
   if (a->wg) {
-    cg_wgmma_abt(TK, &a->s, &a->sq, CG_MUL(EM, CG_LSHR(EM, TK->warp, cg_i32(EM, 2)), cg_i32(EM, 64)), &k);
+    cg_wgmma_abt(TK, &a->s, &a->sq, cg_wgmma_row0(TK), &k);
   } else {
     cg_st mine = cg_st_rows(TK, &a->sq, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)), a->rw);
     cg_mma_abt(TK, &a->s, NULL, &mine, &k);

@@ -124,4 +124,6 @@ void cg_wgmma_ab_rs(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b) {
   finish(t, c);
 }
 
+LLVMValueRef cg_wgmma_row0(cg_tk *t) { return CG_MUL(E, CG_LSHR(E, t->warp, cg_i32(E, 2)), cg_i32(E, 64)); }
+
 void cg_wgmma_smem_fence(cg_tk *t) { plain(t, "fence.proxy.async.shared::cta;"); }

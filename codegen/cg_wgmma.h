@@ -21,6 +21,9 @@
 */
 void cg_wgmma_abt(cg_tk *t, cg_rt *c, const cg_st *a, LLVMValueRef a_row0, const cg_st *b);
 
+/* The first of this warp's warpgroup's 64 rows (i32): A's a_row0 for it. */
+LLVMValueRef cg_wgmma_row0(cg_tk *t);
+
 /*
 ** c += A B and waits for it: A this warp's m = 16 x k registers (cg_ra, as
 ** cg_rt_to_a makes them), B the k rows of panelled tile b read N-major
