@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "cli.h"
 #include "rt_bench.h"
 
@@ -91,7 +92,7 @@ static int time_plan(sieve_plan *plan, rt_bench *b, const char *pattern, table *
   cg_err e = {0};
   sieve_config c;
   char name[64];
-  if (rt_bench_run(b, rt_plan_of(plan), &r, &e)) return cli_status_fail(e.status, e.msg, "timing");
+  if (rt_bench_run(b, api_plan_of(plan), &r, &e)) return cli_status_fail(e.status, e.msg, "timing");
   sieve_plan_config(plan, &c);
   snprintf(name, sizeof name, "sieve %d/%d/%d/%d", c.block_m, c.block_n, c.warps, c.stages);
   add_row(t, name, pattern, r.density, r.median_ms, r.tflops, 1);
@@ -234,7 +235,7 @@ static int measure(sieve_ctx *ctx, const bench_args *a, sieve_pattern *p, const 
   table t = {0};
   rt_bench *b = NULL;
   cg_err e = {0};
-  const cg_attn_spec *ps = rt_plan_spec_of(rt_plan_of(plan));
+  const cg_attn_spec *ps = rt_plan_spec_of(api_plan_of(plan));
   const char *name = sieve_pattern_name(p) ? sieve_pattern_name(p) : "-";
   double ms;
   if (rt_bench_new(&ps->shape, ps->dtype, NULL, &b, &e)) return cli_status_fail(e.status, e.msg, "timing");

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api.h"
 #include "cli.h"
 #include "rt_check.h"
 
@@ -96,7 +97,7 @@ static int check(sieve_ctx *ctx, check_args *a) {
                        .layer = a->com.layer, .seed = a->seed};
     rt_check_result r;
     cg_err e = {0};
-    if (rt_check_plan(rt_plan_of(g.plan), &o, &r, &e)) {
+    if (rt_check_plan(api_plan_of(g.plan), &o, &r, &e)) {
       rc = cli_status_fail(e.status, e.msg, "check");
     } else {
       report(a, &g.shape, &r);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api.h"
 #include "cli.h"
 #include "lp.h"
 #include "rt_bench.h"
@@ -99,7 +100,7 @@ static sieve_status one_step(cli_gpu_run *g, sieve_dynplan *d, int step, int lay
 */
 static int run_steps(sieve_ctx *ctx, run_args *a, cli_gpu_run *g) {
   const cg_pattern *cp = lp_pattern_ir(g->p);
-  const cg_attn_spec *sp = rt_plan_spec_of(rt_plan_of(g->plan));
+  const cg_attn_spec *sp = rt_plan_spec_of(api_plan_of(g->plan));
   rt_bench_opts o = {.sets = 1};
   rt_bench *b = NULL;
   sieve_dynplan *d = NULL;
@@ -140,7 +141,7 @@ static int time_it(sieve_ctx *ctx, run_args *a) {
     rt_bench_opts o = {.rep_ms = a->rep_ms};
     rt_bench_result r;
     cg_err e = {0};
-    if (rt_bench_plan(rt_plan_of(g.plan), &o, &r, &e)) rc = cli_status_fail(e.status, e.msg, "timing");
+    if (rt_bench_plan(api_plan_of(g.plan), &o, &r, &e)) rc = cli_status_fail(e.status, e.msg, "timing");
     else report(&r);
   }
   cli_gpu_end(&g);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "cli.h"
 #include "lp.h"
 #include "rt_tunedb.h"
@@ -232,7 +233,7 @@ static int sweep(sieve_ctx *ctx, const tune_args *a, sieve_pattern *p, const cha
                  const char *src, const sieve_shape *shape, const rt_device *dev) {
   rt_cache *cache = NULL;
   cg_err e = {0};
-  if (rt_ctx_cache(ctx, &cache, &e)) {
+  if (api_cache(ctx, &cache, &e)) {
     printf("note      no kernel cache (%s): kernels are built one at a time and nothing is "
            "stored\n", e.msg);
     cache = NULL;

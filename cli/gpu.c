@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "cg_attn.h"
 #include "cli.h"
 #include "lp.h"
@@ -45,7 +46,7 @@ int cli_plan(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *s, sieve
     /* A partial config is completed from the defaults of the plan's target. */
     rt_device dev;
     cg_err e = {0};
-    cg_arch arch = rt_plan_device(ctx, &dev, &e) ? CG_SM80 : rt_plan_arch_for(&dev);
+    cg_arch arch = api_device(ctx, &dev, &e) ? CG_SM80 : rt_plan_arch_for(&dev);
     cg_attn_spec spec = {lp_pattern_ir(p), *s, dt == SIEVE_FP16 ? CG_FP16 : CG_BF16, arch, {0}};
     cg_shape_for(spec.pattern, s, &spec.shape);
     cg_attn_config d = cg_attn_default_config(&spec);
@@ -108,7 +109,7 @@ void cli_gpu_end(cli_gpu_run *g) {
 void cli_plan_line(const sieve_plan *plan, const sieve_config *user, char *buf, size_t len) {
   sieve_config c;
   sieve_plan_config(plan, &c);
-  const rt_plan_stats *st = rt_plan_stats_of(rt_plan_of(plan));
+  const rt_plan_stats *st = rt_plan_stats_of(api_plan_of(plan));
   char from[256];
   if (st->from_cache)
     snprintf(from, sizeof from, "kernel from the cache");

@@ -99,3 +99,5 @@ sieve_status lp_load(const char *chunk, const char *src, size_t len,
   *out = p;
   return SIEVE_OK;
 }
+
+cg_pattern *lp_pattern_ir(const sieve_pattern *p) { return p ? p->p : NULL; }

@@ -82,7 +82,4 @@ sieve_status rt_cache_clear(const rt_cache *c, int64_t *removed, cg_err *e);
 sieve_status rt_cache_evict(const rt_cache *c, uint64_t limit, const char *keep,
                             cg_err *e);
 
-/* ctx's cache, opened from the environment at first use. */
-sieve_status rt_ctx_cache(sieve_ctx *ctx, rt_cache **out, cg_err *e);
-
 #endif

@@ -7,12 +7,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "lp.h"
-#include "rt_ctx.h"
 #include "rt_dyn.h"
 #include "rt_module.h"
 #include "rt_sha256.h"
-#include "rt_tunedb.h"
 
 #define NPARAMS 22  /* the kernel ABI of cg_attn.h */
 
@@ -536,141 +533,5 @@ sieve_status rt_plan_free(rt_plan *p, cg_err *e) {
 const cg_attn_spec *rt_plan_spec_of(const rt_plan *p) { return &p->spec; }
 double rt_plan_density(const rt_plan *p) { return p->density; }
 const rt_plan_stats *rt_plan_stats_of(const rt_plan *p) { return &p->stats; }
+void rt_plan_set_tuned(rt_plan *p, int tuned) { p->stats.tuned = tuned; }
 const char *rt_plan_kernel(const rt_plan *p) { return p->kernel; }
-
-/* ------------------------------------------------------------ public API */
-
-struct sieve_plan {
-  sieve_ctx *ctx;        /* where messages go; outlives the plan */
-  rt_plan *rp;
-};
-
-rt_plan *rt_plan_of(const sieve_plan *plan) { return plan ? plan->rp : NULL; }
-
-/*
-** The device a new plan runs on: the context's (sieve_device_open), else
-** the calling thread's current CUDA context (a host such as PyTorch has
-** made one), else device 0, which the context then keeps open.
-*/
-static sieve_status plan_device(sieve_ctx *ctx, rt_device *d, cg_err *e) {
-  const rt_cuda *cu;
-  sieve_status st;
-  if (ctx->dev) {
-    *d = *ctx->dev;
-    return rt_device_bind(d, e);
-  }
-  if ((st = rt_cuda_get(&cu, e))) return st;
-  CUcontext cur = NULL;
-  if ((st = RT_CU(cu, e, cuCtxGetCurrent, &cur))) return st;
-  if (cur) {
-    CUdevice dev;
-    /* A CUdevice is its ordinal (cuDeviceGet(&d, i) gives i). */
-    if ((st = RT_CU(cu, e, cuCtxGetDevice, &dev)) || (st = rt_device_query((int)dev, d, e)))
-      return st;
-    d->ctx = cur;
-    return SIEVE_OK;
-  }
-  rt_device *nd = malloc(sizeof *nd);
-  if (!nd) return cg_fail(e, SIEVE_ERR_NOMEM, "no memory for a device");
-  if ((st = rt_device_open(0, nd, e))) {
-    free(nd);
-    return st;
-  }
-  ctx->dev = nd;
-  *d = *nd;
-  return SIEVE_OK;
-}
-
-sieve_status rt_plan_device(sieve_ctx *ctx, rt_device *d, cg_err *e) { return plan_device(ctx, d, e); }
-
-cg_arch rt_plan_arch_for(const rt_device *d) { return d->sm_major == 9 ? CG_SM90A : CG_SM80; }
-
-sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
-                               const sieve_shape *shape, sieve_dtype dtype,
-                               const sieve_config *cfg, sieve_plan **out) {
-  cg_err e = {0};
-  if (!ctx || !out) return SIEVE_ERR_ARG;
-  *out = NULL;
-  if (!p || !shape || (dtype != SIEVE_BF16 && dtype != SIEVE_FP16)) {
-    cg_fail(&e, SIEVE_ERR_ARG, "sieve_plan_create: %s", !p ? "no pattern" : !shape ? "no shape" : "unknown dtype");
-    return rt_ctx_ret(ctx, &e);
-  }
-  rt_plan_spec s = {
-    .pattern = lp_pattern_ir(p),
-    .shape = *shape,
-    .dtype = dtype == SIEVE_FP16 ? CG_FP16 : CG_BF16,
-  };
-  if (cfg) s.cfg = (cg_attn_config){cfg->block_m, cfg->block_n, cfg->warps, cfg->stages};
-  rt_device dev;
-  rt_cache *cache = NULL;
-  sieve_plan *plan = calloc(1, sizeof *plan);
-  if (!plan) cg_fail(&e, SIEVE_ERR_NOMEM, "no memory for a plan");
-  else if (!plan_device(ctx, &dev, &e)) {
-    cg_err ce = {0};
-    s.arch = rt_plan_arch_for(&dev);
-    /* No usable cache directory means compiling every time, not failing. */
-    if (rt_ctx_cache(ctx, &cache, &ce)) cache = NULL;
-    int zero = !s.cfg.block_m && !s.cfg.block_n && !s.cfg.warps && !s.cfg.stages;
-    /* A tuned config for this pattern, shape, dtype and GPU beats the default. */
-    int tuned = zero && cache && rt_tunedb_config(cache->dir, &s, &dev, &s.cfg);
-    if (!rt_plan_create(&s, &dev, cache, &plan->rp, &e)) plan->rp->stats.tuned = tuned;
-  }
-  if (e.status) {
-    free(plan);
-    return rt_ctx_ret(ctx, &e);
-  }
-  plan->ctx = ctx;
-  *out = plan;
-  return rt_ctx_ret(ctx, &e);
-}
-
-sieve_status sieve_plan_set_step(sieve_plan *plan, int step, int layer) {
-  cg_err e = {0};
-  if (!plan) return SIEVE_ERR_ARG;
-  rt_plan_set_step(plan->rp, step, layer, &e);
-  return rt_ctx_ret(plan->ctx, &e);
-}
-
-void sieve_plan_config(const sieve_plan *plan, sieve_config *out) {
-  const cg_attn_config *c = &rt_plan_spec_of(plan->rp)->cfg;
-  *out = (sieve_config){c->block_m, c->block_n, c->warps, c->stages};
-}
-
-double sieve_plan_density(const sieve_plan *plan) { return rt_plan_density(plan->rp); }
-
-/* The kernel reads rows with 16-byte copies: misaligned rows would fault
-** and take the host's CUDA context down with them, so they are refused. */
-static const char *bad_tensor(const sieve_tensor *t) {
-  if (!t) return "missing";
-  if (!t->ptr) return "a null pointer";
-  if (t->ptr % 16 || t->stride_b % 8 || t->stride_h % 8 || t->stride_s % 8)
-    return "not 16-byte aligned (pointer and strides must be multiples of 8 elements)";
-  return NULL;
-}
-
-sieve_status sieve_attention(sieve_plan *plan, const sieve_tensor *q,
-                             const sieve_tensor *k, const sieve_tensor *v,
-                             const sieve_tensor *o, uint64_t lse, float scale,
-                             void *stream) {
-  cg_err e = {0};
-  if (!plan) return SIEVE_ERR_ARG;
-  const sieve_tensor *t[4] = {q, k, v, o};
-  const char *why;
-  for (int i = 0; i < 4; i++)
-    if ((why = bad_tensor(t[i]))) {
-      cg_fail(&e, SIEVE_ERR_ARG, "sieve_attention: %c is %s", "qkvo"[i], why);
-      return rt_ctx_ret(plan->ctx, &e);
-    }
-  if (!lse || lse % 4) {
-    cg_fail(&e, SIEVE_ERR_ARG, "sieve_attention: lse is %s", lse ? "misaligned" : "a null pointer");
-    return rt_ctx_ret(plan->ctx, &e);
-  }
-  rt_plan_run(plan->rp, q, k, v, o, lse, scale, (CUstream)stream, &e);
-  return rt_ctx_ret(plan->ctx, &e);
-}
-
-void sieve_plan_free(sieve_plan *plan) {
-  if (!plan) return;
-  rt_plan_free(plan->rp, NULL);  /* nowhere to report a failure to */
-  free(plan);
-}

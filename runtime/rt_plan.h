@@ -97,17 +97,12 @@ sieve_status rt_plan_free(rt_plan *p, cg_err *e);
 const cg_attn_spec *rt_plan_spec_of(const rt_plan *p);  /* config resolved */
 double rt_plan_density(const rt_plan *p);
 const rt_plan_stats *rt_plan_stats_of(const rt_plan *p);
+/* Records that the plan's config came from the tuning database. */
+void rt_plan_set_tuned(rt_plan *p, int tuned);
 const char *rt_plan_kernel(const rt_plan *p);
-/* The device a public-API plan made on ctx runs on (the context's device,
-** else the thread's current CUDA context, else device 0). */
-sieve_status rt_plan_device(sieve_ctx *ctx, rt_device *d, cg_err *e);
 /* The target plans get on a device: sm_90a (wgmma) on sm_90, where its
 ** kernels run only; sm_80 (mma.sync) elsewhere from sm_80 on. */
 cg_arch rt_plan_arch_for(const rt_device *d);
-
-/* The plan behind a public handle (NULL for NULL): what the CLI times and
-** checks. */
-rt_plan *rt_plan_of(const sieve_plan *plan);
 
 /*
 ** The cache key of a plan's cubin: every input that changes the code, as

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "api.h"
 #include "fake_cuda.h"
 #include "lp.h"
 #include "rt_tunedb.h"
@@ -345,7 +346,7 @@ static void plans_use_the_tuned_config(void **st) {
   cg_attn_spec as = {p, s, CG_BF16, CG_SM90A, {0}};  /* the fake GPU is sm_90: plans take sm_90a */
   cg_attn_config def = cg_attn_default_config(&as);
   assert_int_equal(got.block_n, def.block_n);
-  assert_false(rt_plan_stats_of(rt_plan_of(plan))->tuned);
+  assert_false(rt_plan_stats_of(api_plan_of(plan))->tuned);
   sieve_plan_free(plan);
 
   rt_tunedb_path(dir, path, sizeof path);
@@ -357,7 +358,7 @@ static void plans_use_the_tuned_config(void **st) {
   assert_int_equal(got.block_m, 64);
   assert_int_equal(got.block_n, 32);
   assert_int_equal(got.stages, 3);
-  assert_true(rt_plan_stats_of(rt_plan_of(plan))->tuned);
+  assert_true(rt_plan_stats_of(api_plan_of(plan))->tuned);
   sieve_plan_free(plan);
 
   /* A config given by the caller wins over the database. */
@@ -368,7 +369,7 @@ static void plans_use_the_tuned_config(void **st) {
   sieve_plan_free(plan);
   /* Other dtype, other key: the default. */
   assert_int_equal(sieve_plan_create(ctx, sp, &s, SIEVE_FP16, NULL, &plan), SIEVE_OK);
-  assert_false(rt_plan_stats_of(rt_plan_of(plan))->tuned);
+  assert_false(rt_plan_stats_of(api_plan_of(plan))->tuned);
   sieve_plan_free(plan);
 
   /* An entry the generator or the device no longer accepts is passed over. */

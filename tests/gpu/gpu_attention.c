@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api.h"
 #include "gpu.h"
 #include "rt_check.h"
 
@@ -63,7 +64,7 @@ void gpu_attention_case(gpu_env *env, const gpu_case *c) {
                      .layer = c->layer, .seed = env->seed ^ (cg_hash_bytes(label, strlen(label)) | 1)};
   rt_check_result r;
   cg_err e = {0};
-  if (rt_check_plan(rt_plan_of(plan), &o, &r, &e)) {
+  if (rt_check_plan(api_plan_of(plan), &o, &r, &e)) {
     snprintf(why, sizeof why, "check: %s", e.msg);
     fail(env, label, why);
   } else {

@@ -3,8 +3,8 @@
 */
 #include <stdio.h>
 
+#include "api.h"
 #include "gpu_dyn.h"
-#include "rt_ctx.h"
 
 void gpu_dyn_verdict(gpu_env *env, int ok, const char *label, const char *why) {
   printf("%s %s: %s\n", ok ? "pass" : "FAIL", label, why);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "gpu.h"
 #include "lp.h"
 #include "rt_bench.h"
@@ -38,7 +39,7 @@ void gpu_bench_case(gpu_env *env, const char *pattern, const char *shape_name) {
   }
   rt_bench_result r;
   cg_err e = {0};
-  if (rt_bench_plan(rt_plan_of(plan), NULL, &r, &e)) {
+  if (rt_bench_plan(api_plan_of(plan), NULL, &r, &e)) {
     verdict(env, 0, label, e.msg);
   } else {
     int ok = r.median_ms > 0 && r.min_ms <= r.median_ms && r.median_ms <= r.max_ms &&
@@ -72,7 +73,7 @@ static int next_plan_uses(gpu_env *env, sieve_pattern *p, const sieve_shape *s, 
     sieve_plan_config(plan, &got);
     ok = got.block_m == want->block_m && got.block_n == want->block_n &&
          got.warps == want->warps && got.stages == want->stages &&
-         rt_plan_stats_of(rt_plan_of(plan))->tuned;
+         rt_plan_stats_of(api_plan_of(plan))->tuned;
     if (!ok) snprintf(why, n, "the next plan took %d/%d/%d/%d, not the winner", got.block_m,
                       got.block_n, got.warps, got.stages);
   }

@@ -3,8 +3,8 @@
 */
 #include <stdlib.h>
 
+#include "api.h"
 #include "lp.h"
-#include "rt_ctx.h"
 #include "rt_dyn.h"
 
 struct sieve_dynplan {
@@ -21,32 +21,32 @@ sieve_status sieve_dynplan_create(sieve_ctx *ctx, const sieve_pattern *p, const 
   cg_pattern *cp = p ? lp_pattern_ir(p) : NULL;
   if (!cp || !shape || (dtype != SIEVE_BF16 && dtype != SIEVE_FP16)) {
     cg_fail(&e, SIEVE_ERR_ARG, "sieve_dynplan_create: pattern, shape and a dtype are required");
-    return rt_ctx_ret(ctx, &e);
+    return api_ret(ctx, &e);
   }
   if (cp->sel.kind == CG_SELECT_STATIC) {
     cg_fail(&e, SIEVE_ERR_ARG, "pattern %s chooses no blocks at run time (sieve.search or sieve.profile); use sieve_plan_create",
             cp->name);
-    return rt_ctx_ret(ctx, &e);
+    return api_ret(ctx, &e);
   }
   rt_plan_spec s = {.pattern = cp, .shape = *shape, .dtype = dtype == SIEVE_FP16 ? CG_FP16 : CG_BF16, .arch = CG_SM80};
   sieve_dynplan *d = calloc(1, sizeof *d);
   rt_device dev;
   rt_cache *cache = NULL;
   if (!d) cg_fail(&e, SIEVE_ERR_NOMEM, "no memory for a plan");
-  else if (!rt_plan_device(ctx, &dev, &e)) {
+  else if (!api_device(ctx, &dev, &e)) {
     cg_err ce = {0};
-    if (rt_ctx_cache(ctx, &cache, &ce)) cache = NULL;  /* compiling every time, not failing */
+    if (api_cache(ctx, &cache, &ce)) cache = NULL;  /* compiling every time, not failing */
     s.arch = rt_plan_arch_for(&dev);
     if (cp->sel.kind == CG_SELECT_LSE_SEARCH) rt_dyn_search_create(&s, &dev, cache, &d->search, &e);
     else rt_dyn_profile_create(&s, &dev, cache, &d->profile, &e);
   }
   if (e.status) {
     free(d);
-    return rt_ctx_ret(ctx, &e);
+    return api_ret(ctx, &e);
   }
   d->ctx = ctx;
   *out = d;
-  return rt_ctx_ret(ctx, &e);
+  return api_ret(ctx, &e);
 }
 
 sieve_status sieve_dynplan_step(sieve_dynplan *d, int step, int layer, const sieve_tensor *q,
@@ -56,7 +56,7 @@ sieve_status sieve_dynplan_step(sieve_dynplan *d, int step, int layer, const sie
   if (!d || !q || !k || !v || !o || !lse) return SIEVE_ERR_ARG;
   if (d->search) rt_dyn_search_step(d->search, step, layer, q, k, v, o, lse, scale, (CUstream)stream, chose, &e);
   else rt_dyn_profile_step(d->profile, step, layer, q, k, v, o, lse, scale, (CUstream)stream, chose, &e);
-  return rt_ctx_ret(d->ctx, &e);
+  return api_ret(d->ctx, &e);
 }
 
 sieve_status sieve_dynplan_density(sieve_dynplan *d, double *out) {
@@ -64,7 +64,7 @@ sieve_status sieve_dynplan_density(sieve_dynplan *d, double *out) {
   if (!d || !out) return SIEVE_ERR_ARG;
   if (d->search) rt_dyn_search_density(d->search, out, &e);
   else *out = rt_dyn_profile_density(d->profile);
-  return rt_ctx_ret(d->ctx, &e);
+  return api_ret(d->ctx, &e);
 }
 
 void sieve_dynplan_free(sieve_dynplan *d) {

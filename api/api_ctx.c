@@ -1,9 +1,10 @@
-#include "rt_ctx.h"
-
-#include "rt_cuda.h"
-
+/*
+** The context: open and close, the last error's words, the names of statuses.
+*/
 #include <stdlib.h>
 #include <string.h>
+
+#include "api.h"
 
 const char *sieve_version(void) { return SIEVE_VERSION; }
 
@@ -44,7 +45,7 @@ void sieve_close(sieve_ctx *ctx) {
 
 const char *sieve_errmsg(const sieve_ctx *ctx) { return ctx ? ctx->err.msg : ""; }
 
-sieve_status rt_ctx_ret(sieve_ctx *ctx, const cg_err *e) {
+sieve_status api_ret(sieve_ctx *ctx, const cg_err *e) {
   if (!ctx) return e->status;
   if (e->status == SIEVE_OK) cg_err_clear(&ctx->err);
   else if (&ctx->err != e) ctx->err = *e;

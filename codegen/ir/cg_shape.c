@@ -1,35 +1,8 @@
 /*
-** Shapes: presets for real models, and the limits sieve can index.
+** Shapes: the token count, the limits sieve can index, and the shape a
+** pattern runs on.
 */
-#include <string.h>
-
-#include "cg_blocks.h"
-#include "rt_ctx.h"
-
-typedef struct preset {
-  const char *name;
-  sieve_shape s;
-} preset;
-
-/* batch, heads, head_dim, frames, height, width, text, text_after */
-static const preset presets[] = {
-  {"wan-1.3b-480p", {1, 12, 128, 21, 30, 52, 0, 0}},
-  {"wan-14b-720p", {1, 40, 128, 21, 45, 80, 0, 0}},
-  {"hunyuan-720p", {1, 24, 128, 33, 45, 80, 0, 0}},
-  {"cogvideox-1.5", {1, 48, 64, 11, 48, 85, 226, 0}},
-};
-#define NPRESETS ((int)(sizeof presets / sizeof presets[0]))
-
-const char *sieve_shape_preset_name(int i) { return i >= 0 && i < NPRESETS ? presets[i].name : NULL; }
-
-sieve_status sieve_shape_preset(const char *name, sieve_shape *out) {
-  for (int i = 0; name && out && i < NPRESETS; i++)
-    if (!strcmp(name, presets[i].name)) {
-      *out = presets[i].s;
-      return SIEVE_OK;
-    }
-  return SIEVE_ERR_ARG;
-}
+#include "cg_shape.h"
 
 int64_t sieve_shape_tokens(const sieve_shape *s) {
   return (int64_t)s->text + (int64_t)s->frames * s->height * s->width;
@@ -68,12 +41,6 @@ sieve_status cg_shape_check(const sieve_shape *s, cg_err *e) {
                    "shape: tokens (frames*height*width + text) must be below 2^30 for 32-bit indexing");
   cg_err_clear(e);
   return SIEVE_OK;
-}
-
-sieve_status sieve_shape_check(sieve_ctx *ctx, const sieve_shape *s) {
-  cg_err e = {0};
-  cg_shape_check(s, &e);
-  return rt_ctx_ret(ctx, &e);
 }
 
 void cg_shape_for(const cg_pattern *p, const sieve_shape *s, sieve_shape *out) {

@@ -1,7 +1,7 @@
 /*
 ** Private to the block-table builder, cg_blocks*.c (cg_blocks.c says which
 ** file does what): the state one table's build passes between its stages.
-** The blk_ names stay inside libsieve, since exports.map lets only cg_*
+** The blk_ names stay inside libsieve, since api/exports.map lets only cg_*
 ** out.
 */
 #ifndef CG_BLOCKS_INT_H

@@ -12,6 +12,7 @@
 
 #include "cg_eval.h"
 #include "cg_pattern.h"
+#include "cg_shape.h"
 
 typedef struct cg_table {
   int cls;              /* head class */
@@ -64,11 +65,5 @@ sieve_status cg_kernel_exprs(cg_pattern *p, const sieve_shape *shape,
 ** through the expressions of cg_layout_coords (cg_layout.c). -1 when out
 ** of memory or the layout is invalid. */
 int cg_layout_enum(const cg_layout *l, const sieve_shape *s, cg_coords *out);
-
-/* Shapes (cg_shape.c). cg_shape_check is sieve_shape_check with a cg_err.
-** cg_shape_for is the shape a pattern runs on: `s` with the text geometry
-** the pattern fixes, if it fixes one. */
-sieve_status cg_shape_check(const sieve_shape *s, cg_err *e);
-void cg_shape_for(const cg_pattern *p, const sieve_shape *s, sieve_shape *out);
 
 #endif

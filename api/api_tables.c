@@ -3,9 +3,9 @@
 */
 #include <stdlib.h>
 
+#include "api.h"
 #include "cg_blocks.h"
 #include "lp.h"
-#include "rt_ctx.h"
 
 struct sieve_tables {
   cg_tableset *ts;
@@ -34,25 +34,25 @@ sieve_status sieve_tables_build(sieve_ctx *ctx, const sieve_pattern *p, const si
   cg_pattern *cp = p ? lp_pattern_ir(p) : NULL;
   if (!cp || !shape || !out) {
     cg_fail(&e, SIEVE_ERR_ARG, "sieve_tables_build: pattern, shape and out are required");
-    return rt_ctx_ret(ctx, &e);
+    return api_ret(ctx, &e);
   }
   *out = NULL;
   sieve_tables *t = calloc(1, sizeof *t);
   if (!t) {
     cg_fail(&e, SIEVE_ERR_NOMEM, "out of memory");
-    return rt_ctx_ret(ctx, &e);
+    return api_ret(ctx, &e);
   }
   if (cg_tables_build(cp, shape, step, layer, &t->ts, &e) != SIEVE_OK) {
     free(t);
-    return rt_ctx_ret(ctx, &e);
+    return api_ret(ctx, &e);
   }
   if (copy_names(t, cp)) {
     sieve_tables_free(t);
     cg_fail(&e, SIEVE_ERR_NOMEM, "out of memory");
-    return rt_ctx_ret(ctx, &e);
+    return api_ret(ctx, &e);
   }
   *out = t;
-  return rt_ctx_ret(ctx, &e);
+  return api_ret(ctx, &e);
 }
 
 void sieve_tables_free(sieve_tables *t) {

@@ -7,15 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cg_blocks.h"
+#include "api.h"
+#include "cg_shape.h"
 #include "lp.h"
-#include "rt_ctx.h"
 
 /* Larger than any pattern needs; keeps a wrong path (a video, say) from
 ** being read into memory whole. */
 #define LP_MAX_SCRIPT ((size_t)16 << 20)
-
-cg_pattern *lp_pattern_ir(const sieve_pattern *p) { return p ? p->p : NULL; }
 
 static sieve_status read_script(const char *path, char **out, size_t *len, cg_err *e) {
   FILE *f = fopen(path, "rb");
@@ -76,7 +74,7 @@ sieve_status sieve_pattern_load(sieve_ctx *ctx, const char *path, const char *co
   if (out) *out = NULL;
   if (!path || !out) {
     cg_fail(&e, SIEVE_ERR_ARG, "sieve_pattern_load: path and out must not be NULL");
-    return rt_ctx_ret(ctx, &e);
+    return api_ret(ctx, &e);
   }
   char *src = NULL;
   size_t len = 0;
@@ -84,7 +82,7 @@ sieve_status sieve_pattern_load(sieve_ctx *ctx, const char *path, const char *co
     load(path, src, len, overrides, out, &e);
     free(src);
   }
-  return rt_ctx_ret(ctx, &e);
+  return api_ret(ctx, &e);
 }
 
 sieve_status sieve_pattern_load_string(sieve_ctx *ctx, const char *chunkname, const char *source,
@@ -93,10 +91,10 @@ sieve_status sieve_pattern_load_string(sieve_ctx *ctx, const char *chunkname, co
   if (out) *out = NULL;
   if (!source || !out) {
     cg_fail(&e, SIEVE_ERR_ARG, "sieve_pattern_load_string: source and out must not be NULL");
-    return rt_ctx_ret(ctx, &e);
+    return api_ret(ctx, &e);
   }
   load(chunkname && *chunkname ? chunkname : "<string>", source, strlen(source), overrides, out, &e);
-  return rt_ctx_ret(ctx, &e);
+  return api_ret(ctx, &e);
 }
 
 void sieve_pattern_free(sieve_pattern *p) {
