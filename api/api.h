@@ -34,6 +34,12 @@ sieve_status api_cache(sieve_ctx *ctx, rt_cache **out, cg_err *e);
 */
 sieve_status api_device(sieve_ctx *ctx, rt_device *d, cg_err *e);
 
+/* What a new plan needs before it is made: its device (api_device), the
+** device's target (rt_plan_arch_for), and the context's cache, or NULL
+** when no cache directory is usable (compiling every time, not failing). */
+sieve_status api_target(sieve_ctx *ctx, rt_device *dev, cg_arch *arch, rt_cache **cache,
+                        cg_err *e);
+
 /* The runtime plan behind a public one (NULL for NULL). */
 rt_plan *api_plan_of(const sieve_plan *plan);
 

@@ -33,10 +33,7 @@ sieve_status sieve_dynplan_create(sieve_ctx *ctx, const sieve_pattern *p, const 
   rt_device dev;
   rt_cache *cache = NULL;
   if (!d) cg_fail(&e, SIEVE_ERR_NOMEM, "no memory for a plan");
-  else if (!api_device(ctx, &dev, &e)) {
-    cg_err ce = {0};
-    if (api_cache(ctx, &cache, &ce)) cache = NULL;  /* compiling every time, not failing */
-    s.arch = rt_plan_arch_for(&dev);
+  else if (!api_target(ctx, &dev, &s.arch, &cache, &e)) {
     if (cp->sel.kind == CG_SELECT_LSE_SEARCH) rt_dyn_search_create(&s, &dev, cache, &d->search, &e);
     else rt_dyn_profile_create(&s, &dev, cache, &d->profile, &e);
   }

@@ -50,7 +50,15 @@ static sieve_status plan_device(sieve_ctx *ctx, rt_device *d, cg_err *e) {
 
 sieve_status api_device(sieve_ctx *ctx, rt_device *d, cg_err *e) { return plan_device(ctx, d, e); }
 
-cg_arch rt_plan_arch_for(const rt_device *d) { return d->sm_major == 9 ? CG_SM90A : CG_SM80; }
+sieve_status api_target(sieve_ctx *ctx, rt_device *dev, cg_arch *arch, rt_cache **cache, cg_err *e) {
+  sieve_status st = plan_device(ctx, dev, e);
+  if (st) return st;
+  cg_err ce = {0};
+  *arch = rt_plan_arch_for(dev);
+  /* No usable cache directory means compiling every time, not failing. */
+  if (api_cache(ctx, cache, &ce)) *cache = NULL;
+  return SIEVE_OK;
+}
 
 sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
                                const sieve_shape *shape, sieve_dtype dtype,
@@ -72,11 +80,7 @@ sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
   rt_cache *cache = NULL;
   sieve_plan *plan = calloc(1, sizeof *plan);
   if (!plan) cg_fail(&e, SIEVE_ERR_NOMEM, "no memory for a plan");
-  else if (!plan_device(ctx, &dev, &e)) {
-    cg_err ce = {0};
-    s.arch = rt_plan_arch_for(&dev);
-    /* No usable cache directory means compiling every time, not failing. */
-    if (api_cache(ctx, &cache, &ce)) cache = NULL;
+  else if (!api_target(ctx, &dev, &s.arch, &cache, &e)) {
     int zero = !s.cfg.block_m && !s.cfg.block_n && !s.cfg.warps && !s.cfg.stages;
     /* A tuned config for this pattern, shape, dtype and GPU beats the default. */
     int tuned = zero && cache && rt_tunedb_config(cache->dir, &s, &dev, &s.cfg);

@@ -535,3 +535,4 @@ double rt_plan_density(const rt_plan *p) { return p->density; }
 const rt_plan_stats *rt_plan_stats_of(const rt_plan *p) { return &p->stats; }
 void rt_plan_set_tuned(rt_plan *p, int tuned) { p->stats.tuned = tuned; }
 const char *rt_plan_kernel(const rt_plan *p) { return p->kernel; }
+cg_arch rt_plan_arch_for(const rt_device *d) { return d->sm_major == 9 ? CG_SM90A : CG_SM80; }
