@@ -102,6 +102,7 @@ sieve_status sieve_tables_view(const sieve_tables *t, int table, sieve_table_vie
     .density = (double)tb->allowed_pairs / (seq * seq),
     .layout = t->layout[table],
     .klass = t->klass[table],
+    .estimated_blocks = tb->estimated,
   };
   return SIEVE_OK;
 }

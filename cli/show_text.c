@@ -75,7 +75,8 @@ static void header(const show_input *in, const sieve_tables_info *inf) {
 /* One row per distinct table; adds its blocks, times its heads, to tot[3]. */
 static int table_rows(const show_input *in, const sieve_tables_info *inf, int64_t tot[3]) {
   char heads[512];
-  printf("\ntable  class        layout       density        full     partial       empty  heads\n");
+  int est = 0;
+  printf("\ntable  class        layout        density        full     partial       empty  heads\n");
   for (int i = 0; i < inf->tables; i++) {
     sieve_table_view v;
     if (sieve_tables_view(in->tables, i, &v) != SIEVE_OK)
@@ -86,10 +87,19 @@ static int table_rows(const show_input *in, const sieve_tables_info *inf, int64_
     tot[1] += v.partial_blocks * nh;
     tot[2] += v.empty_blocks * nh;
     show_heads(in->tables, inf->heads, i, heads, sizeof heads);
-    printf("%5d  %-12s %-12s %6.2f%%  %10" PRId64 "  %10" PRId64 "  %10" PRId64 "  %s\n", i,
-           or_dash(v.klass), or_dash(v.layout), 100 * v.density, v.full_blocks, v.partial_blocks,
+    /* "~" marks a density estimated from sampled query tokens. */
+    char dens[32];
+    snprintf(dens, sizeof dens, "%7.2f%%", 100 * v.density);
+    if (v.estimated_blocks) {
+      char *sp = strrchr(dens, ' ');
+      if (sp) *sp = '~';
+      est = 1;
+    }
+    printf("%5d  %-12s %-12s %s  %10" PRId64 "  %10" PRId64 "  %10" PRId64 "  %s\n", i,
+           or_dash(v.klass), or_dash(v.layout), dens, v.full_blocks, v.partial_blocks,
            v.empty_blocks, heads);
   }
+  if (est) printf("       ~ estimated from sampled query tokens; the block classes are exact\n");
   return CLI_OK;
 }
 

@@ -113,7 +113,9 @@ typedef struct sieve_tables sieve_tables;
 ** Per-head block tables for one shape at one (step, layer): for each query
 ** block, the key blocks that are full (mask true on every token pair) and
 ** partial (mixed), in CSR form. Heads whose mask and layout coincide share
-** one table.
+** one table. Which blocks are full, partial or empty is exact; the density
+** of irregular masks may be estimated (sieve_table_view.estimated_blocks),
+** since counting every token pair of every partial block costs seconds.
 */
 sieve_status sieve_tables_build(sieve_ctx *ctx, const sieve_pattern *p,
                                 const sieve_shape *shape, int step, int layer,
@@ -143,6 +145,9 @@ typedef struct sieve_table_view {
   double density;      /* allowed token pairs / all token pairs */
   const char *layout;  /* the head class's layout, e.g. "identity" */
   const char *klass;   /* the head class's name */
+  /* Partial blocks whose allowed pairs density estimates from sampled
+  ** query tokens (classes are always exact); 0: density is exact. */
+  int64_t estimated_blocks;
 } sieve_table_view;
 
 sieve_status sieve_tables_view(const sieve_tables *t, int table,

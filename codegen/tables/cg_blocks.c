@@ -8,7 +8,8 @@
 **   layout   each distinct layout's block boxes (cg_blocks_layout.c)
 **   table    one table's job, prepared (cg_blocks_job.c, cg_blocks_runs.c),
 **            run row by row on threads (cg_blocks_rows.c), its undecided
-**            pairs refined (cg_blocks_refine.c), assembled into CSR
+**            pairs shown partial by sampled witnesses (cg_blocks_witness.c)
+**            or refined (cg_blocks_refine.c), assembled into CSR
 **            (cg_blocks_table.c)
 **   pack     the kernel's buffer (cg_blocks_pack.c)
 */
@@ -82,13 +83,14 @@ static sieve_status build_all(cg_pattern *p, cg_tableset *ts, cg_err *e) {
   return st;
 }
 
-sieve_status cg_tables_build(cg_pattern *p, const sieve_shape *shape, int step, int layer,
-                             cg_tableset **out, cg_err *e) {
+sieve_status cg_tables_build_flags(cg_pattern *p, const sieve_shape *shape, int step, int layer,
+                                   unsigned flags, cg_tableset **out, cg_err *e) {
   double t0 = now_ms();
   *out = NULL;
   sieve_status st = blk_check_pattern(p, e);
   cg_tableset *ts = NULL;
   if (!st) st = tableset_new(p, shape, step, layer, &ts, e);
+  if (!st) ts->flags = flags;
   if (!st) st = build_all(p, ts, e);
   if (st) {
     cg_tables_free(ts);
@@ -98,6 +100,11 @@ sieve_status cg_tables_build(cg_pattern *p, const sieve_shape *shape, int step, 
   *out = ts;
   cg_err_clear(e);
   return SIEVE_OK;
+}
+
+sieve_status cg_tables_build(cg_pattern *p, const sieve_shape *shape, int step, int layer,
+                             cg_tableset **out, cg_err *e) {
+  return cg_tables_build_flags(p, shape, step, layer, 0, out, e);
 }
 
 void cg_tables_free(cg_tableset *t) {

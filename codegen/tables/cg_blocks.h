@@ -22,7 +22,8 @@ typedef struct cg_table {
   int32_t *full_ptr, *full_idx;   /* CSR, nq + 1 offsets */
   int32_t *part_ptr, *part_idx;
   int64_t nfull, npart, nempty;
-  int64_t allowed_pairs;          /* token pairs the mask allows */
+  int64_t allowed_pairs;          /* token pairs the mask allows (estimated, see below) */
+  int64_t estimated;              /* partial blocks whose allowed pairs are estimated */
 } cg_table;
 
 typedef struct cg_tableset {
@@ -36,14 +37,27 @@ typedef struct cg_tableset {
   cg_table *tables;
   int *head_table;      /* [shape.heads] */
   double build_ms;
+  unsigned flags;       /* CG_TABLES_* */
+  int64_t estimated;    /* over all tables: 0 when every count is exact */
   int64_t interval_full, interval_empty, interval_undecided;
   int64_t refined_full, refined_empty, refined_partial;
 } cg_tableset;
 
 /* Builds tables for all heads of `shape`. The graph of p grows (fixed
-** masks are added to it). */
+** masks are added to it).
+**
+** The classification is always exact. A partial block's allowed pairs are
+** counted exactly only with CG_TABLES_EXACT: by default a block that shows
+** a true and a false pair among a few sampled query tokens is partial at
+** once, and its count is estimated from those samples (an unbiased sum
+** over the many such blocks; cg_table.estimated says how many). Counting
+** every pair of every partial block costs seconds on irregular masks, and
+** the kernel needs only the classes. */
+enum { CG_TABLES_EXACT = 1 };
 sieve_status cg_tables_build(cg_pattern *p, const sieve_shape *shape, int step,
                              int layer, cg_tableset **out, cg_err *e);
+sieve_status cg_tables_build_flags(cg_pattern *p, const sieve_shape *shape, int step, int layer,
+                                   unsigned flags, cg_tableset **out, cg_err *e);
 void cg_tables_free(cg_tableset *t);
 
 /* Packs the distinct tables into the kernel's layout (see cg_attn.h):

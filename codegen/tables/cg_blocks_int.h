@@ -14,7 +14,11 @@
 
 #define MICRO 8  /* tokens per micro-block, the unit of a block pair's second look */
 #define PAIR_LANES 1024  /* (query tuple, key tuple) pairs per evaluation, at least */
+#define MICRO_PAIRS 1024  /* token pairs past which a block pair is refined by micro-blocks */
+
 #define SPEC_CACHE 32
+#define SUPER 16     /* blocks per super-block, the unit of the interval test's first look */
+#define SAMPLES 3    /* query tokens a row's witness pass tries (cg_blocks_witness.c) */
 
 /* One distinct layout: the token at each position, and the boxes of the
 ** blocks and of the micro-blocks. */
@@ -84,9 +88,19 @@ typedef struct worker {
   int64_t *tk_n;
   uint64_t *tk_live;
   uint8_t *tk_ok;
+  uint8_t *scls;         /* interval class per key super-block, of super row srow */
+  int srow, cls_srow;    /* the super row scls holds; the one cls was made under */
+  uint8_t *rc;           /* this row's class per key block; undecided ones... */
+  int32_t *und;          /* ...listed here, */
+  int64_t *rn;           /* ...with their allowed pairs: -1 unknown, -2 partial by witnesses */
+  int64_t *west;         /* per undecided block: the witness pass's estimate of rn */
+  int64_t *wout;         /* one query token against a range of keys: [S] */
+  int64_t *wsum;         /* per undecided block: trues over the samples */
+  uint8_t *wseen;        /* per undecided block: bit 0 a true seen, bit 1 a false */
   uint8_t *mcls;         /* interval class per key micro-block */
   int64_t *tokq, *tokk;  /* a micro-block's interfaces: [nqv][MICRO], [nkv][MICRO] */
-  int64_t st[7];         /* interval full/empty/undecided, refined full/empty/partial, allowed */
+  int64_t st[8];         /* interval full/empty/undecided, refined full/empty/partial, allowed,
+                         ** partial blocks whose allowed pairs are estimated */
   int fail;
 } worker;
 
@@ -100,6 +114,10 @@ struct job {
   int nkr;               /* key blocks with distinct interfaces in a row... */
   int32_t *kmap;         /* ...and which of them each key block is */
   int micro;             /* blocks split into micro-blocks (sizes are multiples of MICRO) */
+  int nsq, nsk;          /* super-blocks, and their interfaces: [nqv][nsq], [nkv][nsk] */
+  cg_ival *sqiv, *skiv;
+  int exact;             /* count every partial block's allowed pairs */
+  int64_t *qtok, *ktok;  /* without exact: every token's interfaces, [nqv][S], [nkv][S] */
   cg_ival *qmiv, *kmiv;  /* interfaces per micro-block: [nqv][nm], [nkv][nm] */
   atomic_int next;
   rowres *rows;
@@ -107,7 +125,7 @@ struct job {
   int nw;
 };
 
-enum { ST_IFULL, ST_IEMPTY, ST_IUND, ST_RFULL, ST_REMPTY, ST_RPART, ST_ALLOWED };
+enum { ST_IFULL, ST_IEMPTY, ST_IUND, ST_RFULL, ST_REMPTY, ST_RPART, ST_ALLOWED, ST_EST, ST_N };
 
 /* cg_blocks_layout.c */
 int blk_same_layout(const cg_layout *a, const cg_layout *b);
@@ -129,6 +147,9 @@ int blk_job_run(job *j);
 
 /* cg_blocks_refine.c */
 int64_t blk_refine(worker *w, int qb, int kb, int64_t q0, int64_t q1, int64_t k0, int64_t k1);
+
+/* cg_blocks_witness.c */
+void blk_witness(worker *w, int qb, int n);
 
 /* cg_blocks_table.c */
 sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, cg_err *e);

@@ -51,6 +51,17 @@ int blk_worker_init(worker *w, job *j) {
   w->kl = malloc(sizeof(int64_t) * nkv * (size_t)w->lanes);
   w->out = malloc(sizeof(int64_t) * (size_t)w->lanes);
   w->mcls = malloc((size_t)(j->bk / MICRO + 2));
+  w->scls = malloc((size_t)j->nsk);
+  w->srow = w->cls_srow = -1;
+  w->rc = malloc((size_t)j->nk);
+  w->und = malloc(sizeof(int32_t) * (size_t)j->nk);
+  w->rn = malloc(sizeof(int64_t) * (size_t)j->nk);
+  w->wsum = malloc(sizeof(int64_t) * (size_t)j->nk);
+  w->west = malloc(sizeof(int64_t) * (size_t)j->nk);
+  w->wseen = malloc((size_t)j->nk);
+  w->wout = j->exact ? NULL : malloc(sizeof(int64_t) * (size_t)j->S);
+  if (!w->scls || !w->rc || !w->und || !w->rn || !w->wsum || !w->west || !w->wseen || (!j->exact && !w->wout))
+    return -1;
   w->tokq = malloc(sizeof(int64_t) * nqv * MICRO);
   w->tokk = malloc(sizeof(int64_t) * nkv * MICRO);
   if (tuples_init(w, j)) return -1;
@@ -83,6 +94,14 @@ static void worker_free(worker *w) {
   free(w->kl);
   free(w->out);
   free(w->mcls);
+  free(w->scls);
+  free(w->rc);
+  free(w->und);
+  free(w->rn);
+  free(w->wout);
+  free(w->wsum);
+  free(w->west);
+  free(w->wseen);
   free(w->tokq);
   free(w->tokk);
 }
@@ -97,7 +116,58 @@ void blk_job_free(job *j) {
   free(j->kmap);
   free(j->qmiv);
   free(j->kmiv);
+  free(j->sqiv);
+  free(j->skiv);
+  free(j->qtok);
+  free(j->ktok);
   free(j->rows);
+}
+
+/*
+** Super-blocks: SUPER consecutive blocks, boxed by the hull of their
+** blocks' boxes. A super pair the intervals decide decides all its block
+** pairs, so most of a sparse table is classified SUPER^2 pairs at a time.
+*/
+static cg_box *super_boxes(const cg_box *b, int nb, int *ns) {
+  *ns = (nb + SUPER - 1) / SUPER;
+  cg_box *out = malloc(sizeof(cg_box) * (size_t)*ns);
+  if (!out) return NULL;
+  for (int s = 0; s < *ns; s++) {
+    int b0 = s * SUPER, b1 = b0 + SUPER < nb ? b0 + SUPER : nb;
+    out[s] = b[b0];
+    for (int i = b0 + 1; i < b1; i++)
+      for (int v = 0; v < CG_NIN; v++) {
+        if (b[i].v[v].lo < out[s].v[v].lo) out[s].v[v].lo = b[i].v[v].lo;
+        if (b[i].v[v].hi > out[s].v[v].hi) out[s].v[v].hi = b[i].v[v].hi;
+      }
+  }
+  return out;
+}
+
+static int super_prepare(job *j, cg_iscratch *is) {
+  cg_box *sq = super_boxes(j->L->qbox, j->nq, &j->nsq), *sk = super_boxes(j->L->kbox, j->nk, &j->nsk);
+  j->sqiv = malloc(sizeof(cg_ival) * (size_t)j->nsq * (size_t)(j->nqv ? j->nqv : 1));
+  j->skiv = malloc(sizeof(cg_ival) * (size_t)j->nsk * (size_t)(j->nkv ? j->nkv : 1));
+  int ok = sq && sk && j->sqiv && j->skiv;
+  if (ok) {
+    cg_ival_side(j->prog, 0, sq, j->nsq, j->sqiv, j->nsq, is);
+    cg_ival_side(j->prog, 1, sk, j->nsk, j->skiv, j->nsk, is);
+  }
+  free(sq);
+  free(sk);
+  return ok ? 0 : -1;
+}
+
+/* Every token's interfaces, for the witness pass: S * (nqv + nkv) int64s,
+** a few MB at the largest shapes. */
+static int tokens_prepare(job *j, cg_scratch *s) {
+  size_t S = (size_t)j->S;
+  j->qtok = malloc(sizeof(int64_t) * S * (size_t)(j->nqv ? j->nqv : 1));
+  j->ktok = malloc(sizeof(int64_t) * S * (size_t)(j->nkv ? j->nkv : 1));
+  if (!j->qtok || !j->ktok) return -1;
+  cg_prog_side(j->prog, 0, &j->L->c, 0, j->S, j->qtok, j->S, s);
+  cg_prog_side(j->prog, 1, &j->L->c, 0, j->S, j->ktok, j->S, s);
+  return 0;
 }
 
 /* One side's interfaces per micro-block, and its runs. */
@@ -149,6 +219,7 @@ int blk_job_prepare(job *j) {
     cg_ival_side(j->prog, 0, j->L->qbox, j->nq, j->qiv, j->nq, is);
     cg_ival_side(j->prog, 1, j->L->kbox, j->nk, j->kiv, j->nk, is);
     merge_key_blocks(j);
+    ok = !super_prepare(j, is) && (j->exact || !tokens_prepare(j, s));
   }
   cg_scratch_free(s);
   cg_iscratch_free(is);

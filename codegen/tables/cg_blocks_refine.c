@@ -178,7 +178,7 @@ int64_t blk_refine(worker *w, int qb, int kb, int64_t q0, int64_t q1, int64_t k0
   const job *j = w->j;
   int64_t mq = j->qr.off[qb + 1] - j->qr.off[qb], mk = j->kr.off[kb + 1] - j->kr.off[kb];
   const cg_spec *sp = spec_for(w, w->dec[j->kmap[kb]], w->val[j->kmap[kb]]);
-  if (j->micro && mq * mk > 4 * PAIR_LANES) return refine_micro(w, q0, q1, k0, k1);
+  if (j->micro && mq * mk > MICRO_PAIRS) return refine_micro(w, q0, q1, k0, k1);
   const tuples *q = query_tuples(w, qb, sp ? sp->qlive : ~0ull);
   tuples k = key_tuples(w, kb, sp ? sp->klive : ~0ull);
   return cross(w, sp, q, &k);

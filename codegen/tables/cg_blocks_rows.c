@@ -33,15 +33,78 @@ static int push(int32_t **v, int64_t *n, int64_t *cap, int32_t x) {
   return 0;
 }
 
-/* Interval classes of a row; reused while the query interfaces repeat. */
+/* Interval classes of the key super-blocks against query super row sr. */
+static void super_classes(worker *w, int sr) {
+  const job *j = w->j;
+  if (w->srow == sr) return;
+  for (int v = 0; v < j->nqv; v++) w->qrow[v] = j->sqiv[(int64_t)v * j->nsq + sr];
+  cg_ival_row(j->prog, w->qrow, j->skiv, j->nsk, j->nsk, w->scls, w->is);
+  w->srow = sr;
+}
+
+/*
+** Interval classes of a row, for the key blocks of the super-blocks the
+** super row left undecided (runs of them at a time); reused while the
+** query interfaces and the super row repeat.
+*/
 static void row_classes(worker *w, int qb) {
   const job *j = w->j;
+  int sr = qb / SUPER;
+  super_classes(w, sr);
   for (int v = 0; v < j->nqv; v++) w->qrow[v] = j->qiv[(int64_t)v * j->nq + qb];
   size_t sz = sizeof(cg_ival) * (size_t)j->nqv;
-  if (w->have_prev && !memcmp(w->qrow, w->prev, sz)) return;
-  cg_ival_row_sig(j->prog, w->qrow, j->kiv, j->nkr, j->nkr, w->cls, w->dec, w->val, w->is);
+  if (w->have_prev && w->cls_srow == sr && !memcmp(w->qrow, w->prev, sz)) return;
+  for (int s0 = 0; s0 < j->nsk;) {
+    if (w->scls[s0] != CG_BLK_UNDECIDED) {
+      s0++;
+      continue;
+    }
+    int s1 = s0 + 1;
+    while (s1 < j->nsk && w->scls[s1] == CG_BLK_UNDECIDED) s1++;
+    int kb1 = s1 * SUPER < j->nk ? s1 * SUPER : j->nk;
+    int r0 = j->kmap[s0 * SUPER], r1 = j->kmap[kb1 - 1] + 1;
+    cg_ival_row_sig(j->prog, w->qrow, j->kiv + r0, j->nkr, r1 - r0, w->cls + r0, w->dec + r0, w->val + r0,
+                    w->is);
+    s0 = s1;
+  }
   memcpy(w->prev, w->qrow, sz);
   w->have_prev = 1;
+  w->cls_srow = sr;
+}
+
+static int64_t block_area(const job *j, int qb, int kb) {
+  int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
+  int64_t k0 = (int64_t)kb * j->bk, k1 = k0 + j->bk < j->S ? k0 + j->bk : j->S;
+  return (q1 - q0) * (k1 - k0);
+}
+
+/*
+** The undecided pairs of a row: partial by witnesses where the samples
+** show both values, counted exactly otherwise. rn gets what the block
+** contributes to the allowed pairs (the witness pass's estimate where it
+** ran); the class goes into rc.
+*/
+static void settle(worker *w, int qb, int nu) {
+  const job *j = w->j;
+  for (int i = 0; i < nu; i++) w->rn[i] = -1;
+  int sampled = !j->exact && j->nqv <= 64;
+  if (sampled) blk_witness(w, qb, nu);
+  int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
+  for (int i = 0; i < nu; i++) {
+    int kb = w->und[i];
+    int64_t all = block_area(j, qb, kb), n = w->rn[i];
+    if (n == -2) {
+      n = all / 2; /* any count strictly between 0 and all: partial */
+    } else {
+      int64_t k0 = (int64_t)kb * j->bk, k1 = k0 + j->bk < j->S ? k0 + j->bk : j->S;
+      n = blk_refine(w, qb, kb, q0, q1, k0, k1);
+    }
+    w->rc[kb] = n == 0 ? CG_BLK_EMPTY : n == all ? CG_BLK_FULL : CG_BLK_UNDECIDED;
+    w->st[n == 0 ? ST_REMPTY : n == all ? ST_RFULL : ST_RPART]++;
+    /* A sampled empty or full block's estimate is exact: 0 or all. */
+    w->st[ST_EST] += sampled && n != 0 && n != all;
+    w->rn[i] = sampled ? w->west[i] : n;
+  }
 }
 
 static void do_row(worker *w, int qb) {
@@ -51,24 +114,23 @@ static void do_row(worker *w, int qb) {
   r->foff = w->nfull;
   r->poff = w->npart;
   row_classes(w, qb);
-  int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
+  int nu = 0;
   for (int kb = 0; kb < j->nk; kb++) {
-    int64_t k0 = (int64_t)kb * j->bk, k1 = k0 + j->bk < j->S ? k0 + j->bk : j->S;
-    int64_t all = (q1 - q0) * (k1 - k0), n = 0;
-    int c = w->cls[j->kmap[kb]];
-    if (c == CG_BLK_FULL) {
-      w->st[ST_IFULL]++;
-      n = all;
-    } else if (c == CG_BLK_EMPTY) {
-      w->st[ST_IEMPTY]++;
-    } else {
-      w->st[ST_IUND]++;
-      n = blk_refine(w, qb, kb, q0, q1, k0, k1);
-      w->st[n == 0 ? ST_REMPTY : n == all ? ST_RFULL : ST_RPART]++;
-    }
-    w->st[ST_ALLOWED] += n;
-    if (n == all) w->fail |= push(&w->full, &w->nfull, &w->capf, kb);
-    else if (n) w->fail |= push(&w->part, &w->npart, &w->capp, kb);
+    int c = w->scls[kb / SUPER];
+    if (c == CG_BLK_UNDECIDED) c = w->cls[j->kmap[kb]];
+    w->rc[kb] = (uint8_t)c;
+    if (c == CG_BLK_FULL) w->st[ST_IFULL]++;
+    else if (c == CG_BLK_EMPTY) w->st[ST_IEMPTY]++;
+    else w->und[nu++] = kb;
+  }
+  w->st[ST_IUND] += nu;
+  settle(w, qb, nu);
+  for (int kb = 0, i = 0; kb < j->nk; kb++) {
+    int und = i < nu && w->und[i] == kb;
+    int c = w->rc[kb];
+    w->st[ST_ALLOWED] += und ? w->rn[i++] : c == CG_BLK_FULL ? block_area(j, qb, kb) : 0;
+    if (c == CG_BLK_FULL) w->fail |= push(&w->full, &w->nfull, &w->capf, kb);
+    else if (c == CG_BLK_UNDECIDED) w->fail |= push(&w->part, &w->npart, &w->capp, kb);
   }
   r->nf = (int)(w->nfull - r->foff);
   r->np = (int)(w->npart - r->poff);

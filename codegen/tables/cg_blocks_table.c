@@ -37,10 +37,12 @@ static int finish_table(cg_tableset *ts, cg_table *t, const job *j) {
   t->part_ptr = csr(ts->arena, j, 0, &t->part_idx, &t->npart);
   if (!t->full_ptr || !t->part_ptr) return -1;
   t->nempty = (int64_t)j->nq * j->nk - t->nfull - t->npart;
-  int64_t st[7] = {0};
+  int64_t st[ST_N] = {0};
   for (int i = 0; i < j->nw; i++)
-    for (int k = 0; k < 7; k++) st[k] += j->w[i].st[k];
+    for (int k = 0; k < ST_N; k++) st[k] += j->w[i].st[k];
   t->allowed_pairs = st[ST_ALLOWED];
+  t->estimated = st[ST_EST];
+  ts->estimated += st[ST_EST];
   ts->interval_full += st[ST_IFULL];
   ts->interval_empty += st[ST_IEMPTY];
   ts->interval_undecided += st[ST_IUND];
@@ -51,7 +53,8 @@ static int finish_table(cg_tableset *ts, cg_table *t, const job *j) {
 }
 
 sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, cg_err *e) {
-  job j = {.L = L, .S = ts->seq, .bq = ts->block_q, .bk = ts->block_k, .nq = ts->nq, .nk = ts->nk};
+  job j = {.L = L, .S = ts->seq, .bq = ts->block_q, .bk = ts->block_k, .nq = ts->nq, .nk = ts->nk,
+           .exact = !!(ts->flags & CG_TABLES_EXACT)};
   cg_prog *prog = cg_prog_new(g, t->mask);
   sieve_status st = SIEVE_ERR_NOMEM;
   if (prog) {

@@ -1,0 +1,33 @@
+-- dilated: a local 3-D window plus a dilated global grid, written as a
+-- Lua predicate in raster order: a bench and test pattern for irregular
+-- masks, not a shipped one.
+--
+-- A query attends to keys within wt frames, wy rows and wx columns of its
+-- own position (a sliding window, STA-like but per token, not per tile),
+-- and to every key on a coarse grid (rows and columns that are multiples
+-- of `stride`, in every frame): a cheap global summary in the manner of
+-- dilated attention. Local-in-space masks like this one are what a tiled
+-- layout makes block-dense, so it is also the case `auto` must win.
+--
+-- Params:
+--   wt, wy, wx (1, 6, 6)  window half-sizes in frames, rows, columns.
+--   stride     (16)       grid spacing of the global keys; 0: no grid.
+--   text       (true)     text tokens global.
+
+local param = sieve.params { wt = 1, wy = 6, wx = 6, stride = 16, text = true }
+
+local mask = sieve.mask(function(q, k)
+  local near = sieve.abs(q.t - k.t):le(param.wt) & sieve.abs(q.y - k.y):le(param.wy)
+             & sieve.abs(q.x - k.x):le(param.wx)
+  if param.stride == 0 then return near end
+  local grid = (k.y % param.stride):eq(0) & (k.x % param.stride):eq(0) & ~k.text
+  return near | grid
+end)
+
+if param.text then mask = sieve.union(mask, sieve.text_rows(), sieve.text_cols()) end
+
+return sieve.pattern {
+  name = "dilated",
+  block = { q = 64, k = 64 },
+  mask = mask,
+}
