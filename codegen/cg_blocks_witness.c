@@ -62,7 +62,7 @@ void blk_witness(worker *w, int qb, int nu) {
   int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
   for (int i = 0; i < nu; i++) {
     w->wsum[i] = 0;
-    w->wseen[i] = 0;
+    w->wseen[i] = w->rn[i] == -3 ? 3 : 0; /* to be counted exactly: not sampled */
   }
   for (int ns = 0; ns < SAMPLES; ns++) {
     sample(w, q0 + (int64_t)(hash2((uint64_t)qb, (uint64_t)ns) % (uint64_t)(q1 - q0)), nu);
@@ -75,5 +75,5 @@ void blk_witness(worker *w, int qb, int nu) {
     if (!open) break;
   }
   for (int i = 0; i < nu; i++)
-    if ((w->wseen[i] & 3) == 3) w->rn[i] = -2;
+    if (w->rn[i] != -3 && (w->wseen[i] & 3) == 3) w->rn[i] = -2;
 }

@@ -80,19 +80,28 @@ static int64_t block_area(const job *j, int qb, int kb) {
 
 /*
 ** The undecided pairs of a row: partial by witnesses where the samples
-** show both values, counted exactly otherwise. rn gets what the block
+** show both values, counted exactly otherwise. rn (-3: count exactly, -2:
+** partial by witnesses, -1: not yet known) then gets what the block
 ** contributes to the allowed pairs (the witness pass's estimate where it
 ** ran); the class goes into rc.
 */
 static void settle(worker *w, int qb, int nu) {
   const job *j = w->j;
-  for (int i = 0; i < nu; i++) w->rn[i] = -1;
   int sampled = !j->exact && j->nqv <= 64;
+  /* A pair whose token runs are few is counted exactly at once: that is
+  ** cheaper than sampling its tokens. */
+  int64_t mq = j->qr.off[qb + 1] - j->qr.off[qb];
+  for (int i = 0; i < nu; i++) {
+    int kb = w->und[i];
+    int64_t mk = j->kr.off[kb + 1] - j->kr.off[kb];
+    w->rn[i] = sampled && mq * mk > (int64_t)SAMPLES * j->bk ? -1 : -3;
+  }
   if (sampled) blk_witness(w, qb, nu);
   int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
   for (int i = 0; i < nu; i++) {
     int kb = w->und[i];
     int64_t all = block_area(j, qb, kb), n = w->rn[i];
+    int est = n != -3;
     if (n == -2) {
       n = all / 2; /* any count strictly between 0 and all: partial */
     } else {
@@ -102,8 +111,8 @@ static void settle(worker *w, int qb, int nu) {
     w->rc[kb] = n == 0 ? CG_BLK_EMPTY : n == all ? CG_BLK_FULL : CG_BLK_UNDECIDED;
     w->st[n == 0 ? ST_REMPTY : n == all ? ST_RFULL : ST_RPART]++;
     /* A sampled empty or full block's estimate is exact: 0 or all. */
-    w->st[ST_EST] += sampled && n != 0 && n != all;
-    w->rn[i] = sampled ? w->west[i] : n;
+    w->st[ST_EST] += est && n != 0 && n != all;
+    w->rn[i] = est ? w->west[i] : n;
   }
 }
 
