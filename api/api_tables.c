@@ -78,6 +78,8 @@ void sieve_tables_info_get(const sieve_tables *t, sieve_tables_info *out) {
     .refined_full = s->refined_full,
     .refined_empty = s->refined_empty,
     .refined_partial = s->refined_partial,
+    .bytes = cg_tables_bytes(s),
+    .max_bytes = cg_tables_limit(),
   };
 }
 
@@ -103,6 +105,7 @@ sieve_status sieve_tables_view(const sieve_tables *t, int table, sieve_table_vie
     .layout = t->layout[table],
     .klass = t->klass[table],
     .estimated_blocks = tb->estimated,
+    .bytes = cg_table_bytes(tb),
   };
   return SIEVE_OK;
 }

@@ -72,11 +72,18 @@ static void header(const show_input *in, const sieve_tables_info *inf) {
     printf("selection %s;\n          the tables below are the allowed set it chooses from\n", sel);
 }
 
+static const char *mem_str(int64_t b, char *buf, size_t n) {
+  if (b < 10 * 1024) snprintf(buf, n, "%lld B", (long long)b);
+  else if (b < 1048576) snprintf(buf, n, "%.1f KiB", b / 1024.0);
+  else snprintf(buf, n, "%.1f MiB", b / 1048576.0);
+  return buf;
+}
+
 /* One row per distinct table; adds its blocks, times its heads, to tot[3]. */
 static int table_rows(const show_input *in, const sieve_tables_info *inf, int64_t tot[3]) {
   char heads[512];
   int est = 0;
-  printf("\ntable  class        layout        density        full     partial       empty  heads\n");
+  printf("\ntable  class        layout        density        full     partial       empty     memory  heads\n");
   for (int i = 0; i < inf->tables; i++) {
     sieve_table_view v;
     if (sieve_tables_view(in->tables, i, &v) != SIEVE_OK)
@@ -95,9 +102,10 @@ static int table_rows(const show_input *in, const sieve_tables_info *inf, int64_
       if (sp) *sp = '~';
       est = 1;
     }
-    printf("%5d  %-12s %-12s %s  %10" PRId64 "  %10" PRId64 "  %10" PRId64 "  %s\n", i,
+    char mem[32];
+    printf("%5d  %-12s %-12s %s  %10" PRId64 "  %10" PRId64 "  %10" PRId64 "  %9s  %s\n", i,
            or_dash(v.klass), or_dash(v.layout), dens, v.full_blocks, v.partial_blocks,
-           v.empty_blocks, heads);
+           v.empty_blocks, mem_str(v.bytes, mem, sizeof mem), heads);
   }
   if (est) printf("       ~ estimated from sampled query tokens; the block classes are exact\n");
   return CLI_OK;
@@ -163,6 +171,9 @@ static void totals(const sieve_tables_info *inf, const int64_t tot[3], double de
          inf->heads, inf->tables, inf->tables == 1 ? "" : "s");
   printf("          blocks, all heads: %" PRId64 " full, %" PRId64 " partial, %" PRId64
          " empty (kernel visits %.2f%%)\n", tot[0], tot[1], tot[2], visited);
+  char a[32], b[32];
+  printf("memory    tables %s on the GPU, bound %s (SIEVE_TABLES_MAX_MB)\n", mem_str(inf->bytes, a, sizeof a),
+         mem_str(inf->max_bytes, b, sizeof b));
   printf("time      tables %.1f ms, script %.1f ms\n", inf->build_ms, load_ms);
   printf("classify  interval test: %" PRId64 " full, %" PRId64 " empty, %" PRId64 " undecided\n",
          inf->interval_full, inf->interval_empty, inf->interval_undecided);
@@ -178,5 +189,8 @@ int show_text(const show_input *in) {
   if (table_rows(in, &inf, tot)) return CLI_FAIL;
   head_densities(in, &inf);
   totals(&inf, tot, mean_density(in, &inf), in->load_ms);
+  if (inf.bytes > inf.max_bytes)
+    return cli_fail(CLI_FAIL, "block tables need %.1f MiB, over the bound of %.1f MiB (SIEVE_TABLES_MAX_MB): "
+                    "a plan would fail with SIEVE_ERR_LIMIT", inf.bytes / 1048576.0, inf.max_bytes / 1048576.0);
   return CLI_OK;
 }

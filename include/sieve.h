@@ -132,6 +132,10 @@ typedef struct sieve_tables_info {
   ** decided, and what exact refinement made of the undecided ones. */
   int64_t interval_full, interval_empty, interval_undecided;
   int64_t refined_full, refined_empty, refined_partial;
+  /* Device memory of the distinct tables as a plan packs them, and the
+  ** bound past which sieve_plan_create fails with SIEVE_ERR_LIMIT
+  ** (SIEVE_TABLES_MAX_MB, default 4096). */
+  int64_t bytes, max_bytes;
 } sieve_tables_info;
 
 void sieve_tables_info_get(const sieve_tables *t, sieve_tables_info *out);
@@ -148,6 +152,7 @@ typedef struct sieve_table_view {
   /* Partial blocks whose allowed pairs density estimates from sampled
   ** query tokens (classes are always exact); 0: density is exact. */
   int64_t estimated_blocks;
+  int64_t bytes;       /* this table's packed device memory */
 } sieve_table_view;
 
 sieve_status sieve_tables_view(const sieve_tables *t, int table,

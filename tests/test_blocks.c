@@ -371,6 +371,42 @@ static void public_api(void **st) {
   sieve_close(ctx);
 }
 
+/* Packing refuses tables past the bound with SIEVE_ERR_LIMIT and the
+** numbers, as plan creation must, before anything reaches the GPU. */
+static void memory_bound(void **st) {
+  cg_pattern *p = cg_pattern_new();
+  p->name = "dense";
+  p->block_q = p->block_k = 16;
+  p->nclasses = 1;
+  p->classes = cg_alloc(p->arena, sizeof(cg_class));
+  p->classes[0] = (cg_class){.name = "c", .layout = {.kind = CG_LAYOUT_IDENTITY}, .mask = cg_bool(p->g, 1)};
+  p->period = 1;
+  p->head_class = cg_alloc(p->arena, sizeof(int));
+  sieve_shape s = {1, 3, 64, 16, 16, 16, 0, 0}; /* 4096 tokens: 256 x 256 blocks */
+  cg_tableset *ts;
+  cg_err e = {0};
+  assert_int_equal(cg_tables_build(p, &s, 0, 0, &ts, &e), SIEVE_OK);
+  int64_t want = 4 * (2 * 256 + 1 + 256 * 256);
+  assert_int_equal(cg_table_bytes(&ts->tables[0]), want);
+  assert_int_equal(cg_tables_bytes(ts), want + 4 * 3);
+  int32_t *buf, off[3];
+  size_t n;
+  setenv("SIEVE_TABLES_MAX_MB", "1", 1);
+  assert_true(cg_tables_limit() == 1 << 20);
+  assert_int_equal(cg_tables_pack(ts, &buf, &n, off, &e), SIEVE_OK); /* 257 KiB fit */
+  free(buf);
+  cg_tables_free(ts);
+  p->block_q = p->block_k = 16;
+  s.frames = 64; /* 16384 tokens: 1024 x 1024 blocks, 4 MiB */
+  assert_int_equal(cg_tables_build(p, &s, 0, 0, &ts, &e), SIEVE_OK);
+  assert_int_equal(cg_tables_pack(ts, &buf, &n, off, &e), SIEVE_ERR_LIMIT);
+  assert_non_null(strstr(e.msg, "4.0 MiB"));
+  assert_non_null(strstr(e.msg, "SIEVE_TABLES_MAX_MB"));
+  unsetenv("SIEVE_TABLES_MAX_MB");
+  cg_tables_free(ts);
+  cg_pattern_free(p);
+}
+
 int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(random_masks),
@@ -379,6 +415,7 @@ int main(void) {
     cmocka_unit_test(rejects_bad_input),
     cmocka_unit_test(shipped_patterns),
     cmocka_unit_test(public_api),
+    cmocka_unit_test(memory_bound),
   };
   return cmocka_run_group_tests(t, setup_seed, NULL);
 }

@@ -60,8 +60,18 @@ sieve_status cg_tables_build_flags(cg_pattern *p, const sieve_shape *shape, int 
                                    unsigned flags, cg_tableset **out, cg_err *e);
 void cg_tables_free(cg_tableset *t);
 
+/* Device memory (cg_blocks_mem.c): one table's packed bytes; all distinct
+** tables' with the heads' offsets, as a plan copies them; the bound
+** (SIEVE_TABLES_MAX_MB, default 4096, and the packed form's 32-bit
+** offsets); and SIEVE_ERR_LIMIT with the numbers past it. */
+int64_t cg_table_bytes(const cg_table *t);
+int64_t cg_tables_bytes(const cg_tableset *t);
+int64_t cg_tables_limit(void);
+sieve_status cg_tables_check(const cg_tableset *t, cg_err *e);
+
 /* Packs the distinct tables into the kernel's layout (see cg_attn.h):
-** *buf (malloc'd, *n int32s) and head_off[shape.heads]. */
+** *buf (malloc'd, *n int32s) and head_off[shape.heads]. Fails with
+** cg_tables_check's SIEVE_ERR_LIMIT past the bound. */
 sieve_status cg_tables_pack(const cg_tableset *t, int32_t **buf, size_t *n,
                             int32_t *head_off, cg_err *e);
 

@@ -117,6 +117,7 @@ struct job {
   int nsq, nsk;          /* super-blocks, and their interfaces: [nqv][nsq], [nkv][nsk] */
   cg_ival *sqiv, *skiv;
   int exact;             /* count every partial block's allowed pairs */
+  int sample;            /* some block pair may be sampled (cg_blocks_witness.c) */
   int64_t *qtok, *ktok;  /* without exact: every token's interfaces, [nqv][S], [nkv][S] */
   cg_ival *qmiv, *kmiv;  /* interfaces per micro-block: [nqv][nm], [nkv][nm] */
   atomic_int next;

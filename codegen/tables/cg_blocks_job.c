@@ -59,8 +59,8 @@ int blk_worker_init(worker *w, job *j) {
   w->wsum = malloc(sizeof(int64_t) * (size_t)j->nk);
   w->west = malloc(sizeof(int64_t) * (size_t)j->nk);
   w->wseen = malloc((size_t)j->nk);
-  w->wout = j->exact ? NULL : malloc(sizeof(int64_t) * (size_t)j->S);
-  if (!w->scls || !w->rc || !w->und || !w->rn || !w->wsum || !w->west || !w->wseen || (!j->exact && !w->wout))
+  w->wout = j->sample ? malloc(sizeof(int64_t) * (size_t)j->S) : NULL;
+  if (!w->scls || !w->rc || !w->und || !w->rn || !w->wsum || !w->west || !w->wseen || (j->sample && !w->wout))
     return -1;
   w->tokq = malloc(sizeof(int64_t) * nqv * MICRO);
   w->tokk = malloc(sizeof(int64_t) * nkv * MICRO);
@@ -204,6 +204,15 @@ static void merge_key_blocks(job *j) {
   j->nkr = n;
 }
 
+/* The most token runs in one block: where every pair has few, counting
+** exactly is cheaper than sampling, and no witness pass is prepared. */
+static int64_t most_runs(const runs *r, int nb) {
+  int64_t m = 0;
+  for (int b = 0; b < nb; b++)
+    if (r->off[b + 1] - r->off[b] > m) m = r->off[b + 1] - r->off[b];
+  return m;
+}
+
 /* Everything a row needs, computed once per table. */
 int blk_job_prepare(job *j) {
   cg_scratch *s = cg_scratch_new(j->prog);
@@ -219,7 +228,8 @@ int blk_job_prepare(job *j) {
     cg_ival_side(j->prog, 0, j->L->qbox, j->nq, j->qiv, j->nq, is);
     cg_ival_side(j->prog, 1, j->L->kbox, j->nk, j->kiv, j->nk, is);
     merge_key_blocks(j);
-    ok = !super_prepare(j, is) && (j->exact || !tokens_prepare(j, s));
+    j->sample = !j->exact && j->nqv <= 64 && most_runs(&j->qr, j->nq) * most_runs(&j->kr, j->nk) > (int64_t)SAMPLES * j->bk;
+    ok = !super_prepare(j, is) && (!j->sample || !tokens_prepare(j, s));
   }
   cg_scratch_free(s);
   cg_iscratch_free(is);

@@ -13,10 +13,10 @@
 
 sieve_status cg_tables_pack(const cg_tableset *t, int32_t **buf, size_t *n, int32_t *head_off,
                             cg_err *e) {
+  sieve_status st = cg_tables_check(t, e);
+  if (st) return st;
   size_t total = 0;
-  for (int i = 0; i < t->ntables; i++)
-    total += 2 * (size_t)t->tables[i].nq + 1 + (size_t)(t->tables[i].nfull + t->tables[i].npart);
-  if (total > INT32_MAX) return cg_fail(e, SIEVE_ERR_SHAPE, "block tables too large for 32-bit offsets");
+  for (int i = 0; i < t->ntables; i++) total += (size_t)cg_table_bytes(&t->tables[i]) / sizeof(int32_t);
   int32_t *b = malloc(sizeof(int32_t) * (total ? total : 1));
   if (!b) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory packing block tables");
   int32_t *off = malloc(sizeof(int32_t) * (size_t)(t->ntables ? t->ntables : 1));

@@ -87,7 +87,7 @@ static int64_t block_area(const job *j, int qb, int kb) {
 */
 static void settle(worker *w, int qb, int nu) {
   const job *j = w->j;
-  int sampled = !j->exact && j->nqv <= 64;
+  int sampled = j->sample;
   /* A pair whose token runs are few is counted exactly at once: that is
   ** cheaper than sampling its tokens. */
   int64_t mq = j->qr.off[qb + 1] - j->qr.off[qb];
@@ -116,6 +116,20 @@ static void settle(worker *w, int qb, int nu) {
   }
 }
 
+/* Key blocks [k0, k1) of a row: their super-block decided them all. */
+static void decided_run(worker *w, int qb, int k0, int k1, int c) {
+  const job *j = w->j;
+  if (c == CG_BLK_EMPTY) {
+    w->st[ST_IEMPTY] += k1 - k0;
+    return;
+  }
+  w->st[ST_IFULL] += k1 - k0;
+  for (int kb = k0; kb < k1; kb++) {
+    w->st[ST_ALLOWED] += block_area(j, qb, kb);
+    w->fail |= push(&w->full, &w->nfull, &w->capf, kb);
+  }
+}
+
 static void do_row(worker *w, int qb) {
   const job *j = w->j;
   rowres *r = &j->rows[qb];
@@ -124,22 +138,32 @@ static void do_row(worker *w, int qb) {
   r->poff = w->npart;
   row_classes(w, qb);
   int nu = 0;
-  for (int kb = 0; kb < j->nk; kb++) {
-    int c = w->scls[kb / SUPER];
-    if (c == CG_BLK_UNDECIDED) c = w->cls[j->kmap[kb]];
-    w->rc[kb] = (uint8_t)c;
-    if (c == CG_BLK_FULL) w->st[ST_IFULL]++;
-    else if (c == CG_BLK_EMPTY) w->st[ST_IEMPTY]++;
-    else w->und[nu++] = kb;
+  for (int sk = 0; sk < j->nsk; sk++) {
+    if (w->scls[sk] != CG_BLK_UNDECIDED) continue;
+    int k1 = (sk + 1) * SUPER < j->nk ? (sk + 1) * SUPER : j->nk;
+    for (int kb = sk * SUPER; kb < k1; kb++) {
+      int c = w->cls[j->kmap[kb]];
+      w->rc[kb] = (uint8_t)c;
+      if (c == CG_BLK_FULL) w->st[ST_IFULL]++;
+      else if (c == CG_BLK_EMPTY) w->st[ST_IEMPTY]++;
+      else w->und[nu++] = kb;
+    }
   }
   w->st[ST_IUND] += nu;
   settle(w, qb, nu);
-  for (int kb = 0, i = 0; kb < j->nk; kb++) {
-    int und = i < nu && w->und[i] == kb;
-    int c = w->rc[kb];
-    w->st[ST_ALLOWED] += und ? w->rn[i++] : c == CG_BLK_FULL ? block_area(j, qb, kb) : 0;
-    if (c == CG_BLK_FULL) w->fail |= push(&w->full, &w->nfull, &w->capf, kb);
-    else if (c == CG_BLK_UNDECIDED) w->fail |= push(&w->part, &w->npart, &w->capp, kb);
+  for (int sk = 0, i = 0; sk < j->nsk; sk++) {
+    int k0 = sk * SUPER, k1 = k0 + SUPER < j->nk ? k0 + SUPER : j->nk;
+    if (w->scls[sk] != CG_BLK_UNDECIDED) {
+      decided_run(w, qb, k0, k1, w->scls[sk]);
+      continue;
+    }
+    for (int kb = k0; kb < k1; kb++) {
+      int und = i < nu && w->und[i] == kb;
+      int c = w->rc[kb];
+      w->st[ST_ALLOWED] += und ? w->rn[i++] : c == CG_BLK_FULL ? block_area(j, qb, kb) : 0;
+      if (c == CG_BLK_FULL) w->fail |= push(&w->full, &w->nfull, &w->capf, kb);
+      else if (c == CG_BLK_UNDECIDED) w->fail |= push(&w->part, &w->npart, &w->capp, kb);
+    }
   }
   r->nf = (int)(w->nfull - r->foff);
   r->np = (int)(w->npart - r->poff);
