@@ -1,4 +1,4 @@
-"""sieve beside torch SDPA (flash, cuDNN) and FlexAttention, in one run.
+"""sieve beside FlashAttention-3, torch SDPA (flash, cuDNN) and FlexAttention, in one run.
 
 For each model shape and pattern: sieve's generated kernel, torch's dense
 backends, and FlexAttention on sieve's own block mask (same full/partial
@@ -6,6 +6,10 @@ blocks, the pattern's predicate as mask_mod). Times are
 triton.testing.do_bench medians over rotating input sets; TFLOP/s count
 4*B*H*S^2*D*density. Also checks sieve's output against the reference it is
 compared with. Usage: python3 bench/compare.py [--shapes a,b] [--out FILE]
+    [--old CFG] [--no-flex]
+FA3 is the PyPI wheel fa3-fwd 0.0.3 (forward only, [B, S, H, D] inputs),
+timed where it imports. --old bm/bn/warps/stages also times sieve at that
+config (the kernel the default replaced), same inputs, same run.
 
 One pattern on one shape (what `sieve bench --compare torch` runs):
   python3 bench/compare.py --pattern lvsa --params window=2 --shapes hunyuan-720p
@@ -34,6 +38,21 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 flex = torch.compile(flex_attention, dynamic=False)
 
 
+def load_fa3():
+    """fa3-fwd's interface imports `flash_attn_config`; the wheel names it fa3_fwd_config."""
+    try:
+        import fa3_fwd_config
+        sys.modules.setdefault("flash_attn_config", fa3_fwd_config)
+        import fa3_fwd_interface
+        return fa3_fwd_interface.flash_attn_func
+    except Exception as e:  # noqa: BLE001 - any import failure means: not timed
+        print("fa3: not available (%s)" % e, flush=True)
+        return None
+
+
+fa3 = load_fa3()
+
+
 def bench(fn, sets):
     i = [0]
 
@@ -48,7 +67,7 @@ def rel(a, b):
     return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
 
 
-def run_shape(sv, name, rows, nsets):
+def run_shape(sv, name, rows, nsets, old=None, use_flex=True):
     shape = sv.shape(name)
     B, H, S, D = 1, shape.heads, shape.tokens, shape.head_dim
     sets = [[torch.randn(B, H, S, D, device="cuda", dtype=torch.bfloat16) for _ in range(3)]
@@ -69,6 +88,12 @@ def run_shape(sv, name, rows, nsets):
         add("dense", "torch-flash", 1.0, bench(lambda q, k, v: F.scaled_dot_product_attention(q, k, v), sets))
     with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
         add("dense", "torch-cudnn", 1.0, bench(lambda q, k, v: F.scaled_dot_product_attention(q, k, v), sets))
+    if fa3 is not None:
+        bshd = [[x.transpose(1, 2).contiguous() for x in st] for st in sets]
+        out = fa3(*bshd[0])
+        out = out[0] if isinstance(out, tuple) else out
+        add("dense", "fa3", 1.0, bench(lambda q, k, v: fa3(q, k, v), bshd), rel(out.transpose(1, 2), ref))
+        del bshd, out
 
     for pname, params, window in (("dense", {}, None), ("frame_window", {"window": 1}, 1),
                                   ("frame_window", {"window": 3}, 3)):
@@ -80,9 +105,10 @@ def run_shape(sv, name, rows, nsets):
         o.fill_(float("nan"))
         sv.attention(plan, q, k, v, o, lse, stream)
         torch.cuda.synchronize()
+        err = None
         if window is None:
             err = rel(o, ref)
-        else:
+        elif use_flex:
             bm = block_mask_from(sv, pat, shape, mask_mod_for(pname, params, shape))
             fref = flex(q, k, v, block_mask=bm)
             err = rel(o, fref)
@@ -90,6 +116,14 @@ def run_shape(sv, name, rows, nsets):
         add(label, "sieve %s" % "/".join(map(str, sv.plan_config(plan))), density,
             bench(lambda q, k, v: sv.attention(plan, q, k, v, o, lse, stream), sets), err)
         sv.lib.sieve_plan_free(plan)
+        if old:
+            cfg = tuple(old)
+            if shape.head_dim == 64 and cfg[1] == 128 and cfg[2] == 8:
+                cfg = (cfg[0], 64, cfg[2], cfg[3])  # the old D = 64 default: 64-key steps
+            plan = sv.plan(pat, shape, 0, cfg)
+            add(label, "sieve %s" % "/".join(map(str, sv.plan_config(plan))), density,
+                bench(lambda q, k, v: sv.attention(plan, q, k, v, o, lse, stream), sets))
+            sv.lib.sieve_plan_free(plan)
         sv.lib.sieve_pattern_free(pat)
     del sets
     torch.cuda.empty_cache()
@@ -220,7 +254,9 @@ def run_pattern(sv, a, rows):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shapes", default="wan-1.3b-480p,hunyuan-720p,cogvideox-1.5")
+    ap.add_argument("--shapes", default="wan-1.3b-480p,hunyuan-720p,wan-14b-720p,cogvideox-1.5")
+    ap.add_argument("--old", default=None, help="bm/bn/warps/stages: also time sieve at this config")
+    ap.add_argument("--no-flex", action="store_true", help="skip FlexAttention (its compiles are slow)")
     ap.add_argument("--sets", type=int, default=2)
     ap.add_argument("--out", default=None)
     ap.add_argument("--pattern", default=None, help="one pattern: a shipped name or a .lua path")
@@ -238,7 +274,8 @@ def main():
         run_pattern(sv, a, rows)
     else:
         for name in a.shapes.split(","):
-            run_shape(sv, name, rows, a.sets)
+            run_shape(sv, name, rows, a.sets, [int(x) for x in a.old.split("/")] if a.old else None,
+                      not a.no_flex)
     lines = ["| shape | pattern | kernel | density | ms | TFLOP/s (active) | rel. err vs ref |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:

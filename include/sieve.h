@@ -238,7 +238,7 @@ typedef enum sieve_dtype { SIEVE_BF16 = 0, SIEVE_FP16 = 1 } sieve_dtype;
 typedef struct sieve_config {
   int block_m;   /* query rows per CTA: 64, 128 */
   int block_n;   /* key rows per inner step: 32, 64, 128 */
-  int warps;     /* 4, 8 */
+  int warps;     /* 4, 8; 12 on sm_90a: a TMA producer warpgroup and two consumers */
   int stages;    /* K/V pipeline depth: 1, 2, 3 */
 } sieve_config;
 

@@ -82,6 +82,8 @@ sieve_status rt_cuda_open(const char *path, rt_cuda *out, cg_err *e) {
     /* POSIX guarantees a dlsym result converts to a function pointer. */
     memcpy((char *)out + syms[i].off, &p, sizeof p);
   }
+  void *tm = dlsym(lib, "cuTensorMapEncodeTiled");
+  memcpy(&out->cuTensorMapEncodeTiled, &tm, sizeof tm);
   out->lib = lib;
   out->path = path;
   return SIEVE_OK;

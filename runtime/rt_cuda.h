@@ -71,6 +71,16 @@ enum {
 
 enum { CU_STREAM_DEFAULT = 0, CU_STREAM_NON_BLOCKING = 1 };
 enum { CU_EVENT_DEFAULT = 0 };
+
+typedef struct CUtensorMap_st {
+  _Alignas(64) unsigned long long opaque[16];
+} CUtensorMap;
+typedef int CUtensorMapDataType;
+enum { CU_TENSOR_MAP_DATA_TYPE_FLOAT16 = 6, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 = 9 };
+enum { CU_TENSOR_MAP_INTERLEAVE_NONE = 0 };
+enum { CU_TENSOR_MAP_SWIZZLE_128B = 3 };
+enum { CU_TENSOR_MAP_L2_PROMOTION_L2_128B = 2, CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3 };
+enum { CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0 };
 #endif
 
 /* ---------------------------------------------------- the function table */
@@ -140,6 +150,14 @@ typedef struct rt_cuda {
   CUresult (*cuEventSynchronize)(CUevent ev);
   CUresult (*cuEventElapsedTime)(float *ms, CUevent a, CUevent b);
   CUresult (*cuEventDestroy)(CUevent ev);
+
+  /* Optional (CUDA 12+ drivers): NULL where the driver lacks it, and
+  ** kernels that take tensor maps are not used. */
+  CUresult (*cuTensorMapEncodeTiled)(CUtensorMap *map, CUtensorMapDataType type, unsigned rank,
+                                     void *addr, const unsigned long long *dims,
+                                     const unsigned long long *strides, const unsigned *box,
+                                     const unsigned *elem_strides, int interleave, int swizzle,
+                                     int l2, int oob);
 } rt_cuda;
 
 /*

@@ -12,6 +12,7 @@
 #include "rt_sha256.h"
 
 #define NPARAMS 22  /* the kernel ABI of cg_attn.h */
+#define NTMAPS 3    /* ... and the tensor maps of Q, K, V after them (cg_attn_uses_tma) */
 
 struct rt_plan {
   const rt_cuda *cu;
@@ -40,8 +41,15 @@ struct rt_plan {
     CUdeviceptr tabs, head_off;
     int32_t step, layer;
     float scale;
+    CUtensorMap tmap[NTMAPS];
   } arg;
-  void *params[NPARAMS];
+  void *params[NPARAMS + NTMAPS];
+  /* A TMA kernel's stand-in for tensors the driver will not map: the
+  ** 8-warp kernel of the same spec (same parameters up to scale), built
+  ** at the first run that needs it. */
+  CUmodule fb_mod;
+  CUfunction fb_fn;
+  rt_dims fb_dims;
   rt_plan_stats stats;
 };
 
@@ -64,6 +72,7 @@ static void bind_params(rt_plan *p) {
   *v++ = &p->arg.step;
   *v++ = &p->arg.layer;
   *v++ = &p->arg.scale;
+  for (int i = 0; i < NTMAPS; i++) *v++ = &p->arg.tmap[i];
 }
 
 /* ------------------------------------------------------------ cache key */
@@ -406,6 +415,56 @@ sieve_status rt_plan_set_step(rt_plan *p, int step, int layer, cg_err *e) {
   return SIEVE_OK;
 }
 
+/*
+** The tensor map of a [B, H, S, D] view for the grid the launch covers:
+** (D, S, H, B) with byte strides (ss, sh, sb), a 64 x rows box in the
+** 128-byte swizzle the wgmma tiles use. 0 when the driver will not map it
+** (TMA wants 16-byte aligned bases and strides below 2^40, among others).
+*/
+static int encode_tmap(const rt_plan *p, CUtensorMap *m, const sieve_tensor *t, int rows) {
+  if (!p->cu->cuTensorMapEncodeTiled) return 0;
+  unsigned long long dims[4] = {(unsigned long long)p->spec.shape.head_dim,
+                                (unsigned long long)sieve_shape_tokens(&p->spec.shape), p->dims.grid[1],
+                                p->dims.grid[2]};
+  int64_t st[3] = {t->stride_s, t->stride_h, t->stride_b};
+  unsigned long long strides[3];
+  for (int i = 0; i < 3; i++) {
+    /* A dimension of one element has no step; any valid one will do. */
+    if (dims[i + 1] == 1) st[i] = 8;
+    if (st[i] <= 0) return 0;
+    strides[i] = 2ull * (unsigned long long)st[i];
+  }
+  unsigned box[4] = {64, (unsigned)rows, 1, 1}, one[4] = {1, 1, 1, 1};
+  int type = p->spec.dtype == CG_FP16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  return p->cu->cuTensorMapEncodeTiled(m, type, 4, (void *)(uintptr_t)t->ptr, dims, strides, box, one,
+                                       CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                       CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+/* The stand-in kernel: the default config's address-arithmetic kernel
+** (8 warps) for the same spec; compiled here, once, without the cache. */
+static sieve_status build_fallback(rt_plan *p, cg_err *e) {
+  cg_attn_spec fs = p->spec;
+  fs.cfg.warps = 8;
+  char *ptx = NULL, *name = NULL;
+  void *cubin = NULL;
+  size_t n = 0;
+  sieve_status st = cg_attn_build(&fs, &ptx, &name, NULL, e);
+  if (!st) st = rt_ptx_link(p->cu, ptx, name, &cubin, &n, e);
+  if (!st) st = rt_module_load(p->cu, cubin, &p->fb_mod, e);
+  p->fb_dims = p->dims;
+  p->fb_dims.block[0] = 32u * (unsigned)fs.cfg.warps;
+  p->fb_dims.smem = (unsigned)cg_attn_smem_bytes(&fs);
+  if (!st && (st = rt_kernel_get(p->cu, p->fb_mod, name, p->fb_dims.smem, &p->fb_fn, e))) {
+    rt_module_unload(p->cu, p->fb_mod, NULL);
+    p->fb_mod = NULL;
+  }
+  free(ptx);
+  free(name);
+  free(cubin);
+  return st;
+}
+
 static void put_strides(int64_t *out, const sieve_tensor *t) {
   out[0] = t->stride_b;
   out[1] = t->stride_h;
@@ -440,6 +499,18 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
   put_strides(p->arg.stride + 6, v);
   put_strides(p->arg.stride + 9, o);
   p->arg.scale = scale > 0 ? scale : 1.0f / sqrtf((float)p->spec.shape.head_dim);
+  if (cg_attn_uses_tma(&p->spec)) {
+    const sieve_tensor *t[NTMAPS] = {q, k, v};
+    int ok = 1;
+    for (int i = 0; i < NTMAPS && ok; i++) ok = encode_tmap(p, &p->arg.tmap[i], t[i], i ? p->spec.cfg.block_n : p->spec.cfg.block_m);
+    if (!ok) {
+      if (!p->fb_fn && (st = build_fallback(p, e))) return st;
+      p->fb_dims.grid[0] = p->dims.grid[0];
+      p->fb_dims.grid[1] = p->dims.grid[1];
+      p->fb_dims.grid[2] = p->dims.grid[2];
+      return rt_launch(p->cu, p->fb_fn, &p->fb_dims, s, p->params, e);
+    }
+  }
   return rt_launch(p->cu, p->fn, &p->dims, s, p->params, e);
 }
 
@@ -514,6 +585,7 @@ sieve_status rt_plan_free(rt_plan *p, cg_err *e) {
     rt_dyn_tables_free(p->gt);
     p->gt = NULL;
     if (!st) {
+      if (p->fb_mod) rt_module_unload(cu, p->fb_mod, NULL);
       sieve_status a = rt_module_unload(cu, p->mod, e);
       sieve_status b = p->dmem ? RT_CU(cu, a ? NULL : e, cuMemFree, p->dmem) : SIEVE_OK;
       st = a ? a : b;
@@ -535,4 +607,11 @@ double rt_plan_density(const rt_plan *p) { return p->density; }
 const rt_plan_stats *rt_plan_stats_of(const rt_plan *p) { return &p->stats; }
 void rt_plan_set_tuned(rt_plan *p, int tuned) { p->stats.tuned = tuned; }
 const char *rt_plan_kernel(const rt_plan *p) { return p->kernel; }
-cg_arch rt_plan_arch_for(const rt_device *d) { return d->sm_major == 9 ? CG_SM90A : CG_SM80; }
+/* $SIEVE_ARCH=sm_80 keeps a Hopper GPU on the mma.sync kernels: the
+** fallback path checked and timed on the same machine. */
+cg_arch rt_plan_arch_for(const rt_device *d) {
+  const char *force = getenv("SIEVE_ARCH");
+  cg_arch a;
+  if (force && *force && !cg_arch_parse(force, &a) && (a == CG_SM80 || d->sm_major == 9)) return a;
+  return d->sm_major == 9 ? CG_SM90A : CG_SM80;
+}

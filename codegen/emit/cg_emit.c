@@ -79,6 +79,15 @@ LLVMValueRef cg_em_kernel(cg_em *e, const char *name, const LLVMTypeRef *params,
   return fn;
 }
 
+void cg_em_param_byval(cg_em *e, int i, int bytes, int align) {
+  LLVMTypeRef t = LLVMArrayType2(LLVMInt8TypeInContext(e->ctx), (uint64_t)bytes);
+  unsigned idx = (unsigned)i + 1;
+  LLVMAddAttributeAtIndex(e->fn, idx, LLVMCreateTypeAttribute(e->ctx, LLVMGetEnumAttributeKindForName("byval", 5), t));
+  LLVMAddAttributeAtIndex(e->fn, idx, LLVMCreateEnumAttribute(e->ctx, LLVMGetEnumAttributeKindForName("align", 5), (uint64_t)align));
+  const char *k = "nvvm.grid_constant";
+  LLVMAddAttributeAtIndex(e->fn, idx, LLVMCreateStringAttribute(e->ctx, k, (unsigned)strlen(k), "", 0));
+}
+
 /* ---------------------------------------------------------------- values */
 
 LLVMValueRef cg_i32(cg_em *e, int64_t v) { return LLVMConstInt(e->t_i32, (unsigned long long)v, 1); }
@@ -147,6 +156,12 @@ LLVMValueRef cg_vote_any(cg_em *e, LLVMValueRef pred) {
 void cg_barrier(cg_em *e) {
   LLVMValueRef a = cg_i32(e, 0);
   cg_intr(e, "llvm.nvvm.barrier.cta.sync.aligned.all", NULL, 0, &a, 1);
+}
+
+void cg_barrier_named(cg_em *e, LLVMValueRef id, int count, int arrive_only) {
+  LLVMValueRef a[] = {id, cg_i32(e, count)};
+  cg_intr(e, arrive_only ? "llvm.nvvm.barrier.cta.arrive.aligned.count" : "llvm.nvvm.barrier.cta.sync.aligned.count",
+          NULL, 0, a, 2);
 }
 
 /* ------------------------------------------------------------- float math */

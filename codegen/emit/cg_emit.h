@@ -42,6 +42,11 @@ void cg_em_dispose(cg_em *e);
 LLVMValueRef cg_em_kernel(cg_em *e, const char *name, const LLVMTypeRef *params,
                           const char *const *pnames, int n, int max_threads, int min_ctas);
 
+/* Parameter i (declared as a generic pointer) becomes `bytes` bytes passed
+** by value in parameter space, aligned to `align`, whose address the
+** kernel may take (a grid constant: a TMA tensor map). */
+void cg_em_param_byval(cg_em *e, int i, int bytes, int align);
+
 /* ---------------------------------------------------------------- values */
 LLVMValueRef cg_i32(cg_em *e, int64_t v);
 LLVMValueRef cg_i64(cg_em *e, int64_t v);
@@ -71,6 +76,9 @@ LLVMValueRef cg_shfl_xor_f32(cg_em *e, LLVMValueRef v, int lane_mask);
 /* True in every lane when pred is true in any lane of the warp. */
 LLVMValueRef cg_vote_any(cg_em *e, LLVMValueRef pred);
 void cg_barrier(cg_em *e);
+/* Named barrier `id` (i32, 1..15) of `count` threads: wait there, or only
+** count this warp's arrival and go on. */
+void cg_barrier_named(cg_em *e, LLVMValueRef id, int count, int arrive_only);
 
 /* ------------------------------------------------------------- float math */
 LLVMValueRef cg_fmax(cg_em *e, LLVMValueRef a, LLVMValueRef b);

@@ -31,6 +31,14 @@ sieve_status cg_tk_init(cg_tk *t, cg_em *em, cg_arch arch, cg_dtype dt, int nthr
 
 void cg_tk_refresh(cg_tk *t) {
   t->tid = cg_sreg_fresh(E, CG_TID_X);
+  if (t->tid0) t->tid = CG_SUB(E, t->tid, cg_i32(E, t->tid0));
+  lane_facts(t);
+}
+
+void cg_tk_role(cg_tk *t, int first, int n) {
+  t->tid = CG_SUB(E, t->tid, cg_i32(E, first - t->tid0));
+  t->tid0 = first;
+  t->nthreads = n;
   lane_facts(t);
 }
 

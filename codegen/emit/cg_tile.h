@@ -35,6 +35,7 @@ typedef struct cg_tk {
   cg_arena *arena;            /* slot arrays of register tiles */
   cg_dtype dt;
   int nthreads;
+  int tid0;                   /* first thread of the role (cg_tk_role) */
   LLVMValueRef tid, lane, warp;
   LLVMValueRef fr, fc;        /* lane / 4, lane % 4: fragment row, column pair */
 } cg_tk;
@@ -44,7 +45,11 @@ void cg_tk_dispose(cg_tk *t);
 /* Re-derives the per-thread facts from fresh special-register reads (see
 ** cg_sreg_fresh): for code after a loop, so they need not live through it. */
 void cg_tk_refresh(cg_tk *t);
-LLVMTypeRef cg_tk_elt(const cg_tk *t);   /* bfloat or half */
+LLVMTypeRef cg_tk_elt(const cg_tk *t);
+/* A warp-specialised kernel's role of `n` threads from thread `first`:
+** tid, warp and lane count from its first thread, and cooperative copies
+** spread over the role's threads (cg_sync still spans the block). */
+void cg_tk_role(cg_tk *t, int first, int n);   /* bfloat or half */
 
 /* ------------------------------------------------------------ shared tiles */
 /*

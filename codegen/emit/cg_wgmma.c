@@ -74,14 +74,15 @@ static void wg_asm_init(cg_tk *t, wg_asm *w, int n, int areg, int trans_b) {
 }
 
 /* One wgmma: c's accumulators through it, `a` A's operands (registers or
-** a descriptor), then B's descriptor. */
-static void wg_issue(cg_tk *t, const wg_asm *w, cg_rt *c, LLVMValueRef *a, int na, LLVMValueRef bdesc) {
+** a descriptor), then B's descriptor; `keep` 0 makes it c = A B (scale-d
+** false: c's old values are not read). */
+static void wg_issue(cg_tk *t, const wg_asm *w, cg_rt *c, LLVMValueRef *a, int na, LLVMValueRef bdesc, int keep) {
   LLVMValueRef args[80];
   int n = 0;
   for (int i = 0; i < w->regs; i++) args[n++] = cg_rget(E, c->v[i]);
   for (int i = 0; i < na; i++) args[n++] = a[i];
   args[n++] = bdesc;
-  args[n++] = cg_i32(E, 1);
+  args[n++] = cg_i32(E, keep);
   LLVMValueRef r = cg_asm(E, w->ret, w->text, w->cons, args, n, 1);
   for (int i = 0; i < w->regs; i++) cg_rset(E, c->v[i], cg_field(E, r, (unsigned)i));
 }
@@ -91,13 +92,14 @@ static void begin(cg_tk *t, cg_rt *c) {
   plain(t, "wgmma.fence.sync.aligned;");
 }
 
-static void finish(cg_tk *t, cg_rt *c) {
-  plain(t, "wgmma.commit_group.sync.aligned;");
-  plain(t, "wgmma.wait_group.sync.aligned 0;");
-  fence_regs(t, c, c->n / 2);
+void cg_wgmma_wait(cg_tk *t, int pending, cg_rt *c) {
+  char text[64];
+  snprintf(text, sizeof text, "wgmma.wait_group.sync.aligned %d;", pending);
+  plain(t, text);
+  if (c) fence_regs(t, c, c->n / 2);
 }
 
-void cg_wgmma_abt(cg_tk *t, cg_rt *c, const cg_st *a, LLVMValueRef a_row0, const cg_st *b) {
+void cg_wgmma_abt_async(cg_tk *t, cg_rt *c, const cg_st *a, LLVMValueRef a_row0, const cg_st *b, int zero) {
   wg_asm w;
   wg_asm_init(t, &w, b->rows, 0, 0);
   begin(t, c);
@@ -106,12 +108,12 @@ void cg_wgmma_abt(cg_tk *t, cg_rt *c, const cg_st *a, LLVMValueRef a_row0, const
     int panel = k / 4, in = (k % 4) * 32;  /* 16 columns are 32 bytes of a panel's 128 */
     LLVMValueRef ao = CG_ADD(E, CG_ADD(E, a->off, arow), cg_i32(E, panel * a->rows * 128 + in));
     LLVMValueRef ad = desc(t, ao, 16);
-    wg_issue(t, &w, c, &ad, 1, desc(t, CG_ADD(E, b->off, cg_i32(E, panel * b->rows * 128 + in)), 16));
+    wg_issue(t, &w, c, &ad, 1, desc(t, CG_ADD(E, b->off, cg_i32(E, panel * b->rows * 128 + in)), 16), !(zero && k == 0));
   }
-  finish(t, c);
+  plain(t, "wgmma.commit_group.sync.aligned;");
 }
 
-void cg_wgmma_ab_rs(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b) {
+void cg_wgmma_ab_rs_async(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b) {
   wg_asm w;
   wg_asm_init(t, &w, b->cols, 4, 1);
   begin(t, c);
@@ -119,9 +121,19 @@ void cg_wgmma_ab_rs(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b) {
     LLVMValueRef regs[4];
     for (int i = 0; i < 4; i++) regs[i] = cg_rget(E, a->v[k * 4 + i]);
     /* 16 rows of B (keys) are 2048 bytes down every panel. */
-    wg_issue(t, &w, c, regs, 4, desc(t, CG_ADD(E, b->off, cg_i32(E, k * 16 * 128)), b->rows * 128));
+    wg_issue(t, &w, c, regs, 4, desc(t, CG_ADD(E, b->off, cg_i32(E, k * 16 * 128)), b->rows * 128), 1);
   }
-  finish(t, c);
+  plain(t, "wgmma.commit_group.sync.aligned;");
+}
+
+void cg_wgmma_abt(cg_tk *t, cg_rt *c, const cg_st *a, LLVMValueRef a_row0, const cg_st *b) {
+  cg_wgmma_abt_async(t, c, a, a_row0, b, 0);
+  cg_wgmma_wait(t, 0, c);
+}
+
+void cg_wgmma_ab_rs(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b) {
+  cg_wgmma_ab_rs_async(t, c, a, b);
+  cg_wgmma_wait(t, 0, c);
 }
 
 LLVMValueRef cg_wgmma_row0(cg_tk *t) { return CG_MUL(E, CG_LSHR(E, t->warp, cg_i32(E, 2)), cg_i32(E, 64)); }

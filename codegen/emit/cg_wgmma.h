@@ -32,6 +32,18 @@ LLVMValueRef cg_wgmma_row0(cg_tk *t);
 void cg_wgmma_ab_rs(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b);
 
 /*
+** The same products issued and committed as one wgmma group, not waited
+** for: the warpgroup may run other code meanwhile, touching neither c nor
+** (for ab_rs) a's registers until cg_wgmma_wait has retired the group.
+** abt_async with `zero` set computes c = A B^T, not reading c.
+*/
+void cg_wgmma_abt_async(cg_tk *t, cg_rt *c, const cg_st *a, LLVMValueRef a_row0, const cg_st *b, int zero);
+void cg_wgmma_ab_rs_async(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b);
+/* Waits until at most `pending` of this warpgroup's groups are in flight;
+** then c (if not NULL, from a retired group) may be read. */
+void cg_wgmma_wait(cg_tk *t, int pending, cg_rt *c);
+
+/*
 ** wgmma reads shared memory through the async proxy: a thread's own writes
 ** (cp.async included) must be fenced before the barrier that publishes
 ** them to a warpgroup's wgmma.

@@ -23,6 +23,7 @@
 
 #include "cg_lower.h"
 #include "cg_tile.h"
+#include "cg_tma.h"
 #include "cg_wgmma.h"
 
 #define LOG2E 1.4426950408889634
@@ -31,16 +32,19 @@
 #define ACC_REGS_MAX 192   /* f32 accumulator registers a thread may hold */
 #define QREG_BUDGET 128    /* ... and with Q fragments kept in registers too */
 #define MAX_SLACK 8.0      /* log2 units the running max may lag the true one */
+#define WS_BAR_BYTES 256   /* the warp-specialised kernel's mbarriers, after the tiles */
 
 enum {
   P_Q, P_K, P_V, P_O, P_LSE,
   P_QSB, P_QSH, P_QSS, P_KSB, P_KSH, P_KSS, P_VSB, P_VSH, P_VSS, P_OSB, P_OSH, P_OSS,
-  P_TABS, P_HEAD_OFF, P_STEP, P_LAYER, P_SCALE, NPARAMS
+  P_TABS, P_HEAD_OFF, P_STEP, P_LAYER, P_SCALE, NPARAMS,
+  P_TMQ = NPARAMS, P_TMK, P_TMV, NPARAMS_TMA
 };
 
-static const char *const param_names[NPARAMS] = {
+static const char *const param_names[NPARAMS_TMA] = {
   "q", "k", "v", "o", "lse", "q_sb", "q_sh", "q_ss", "k_sb", "k_sh", "k_ss",
   "v_sb", "v_sh", "v_ss", "o_sb", "o_sh", "o_ss", "tabs", "head_off", "step", "layer", "scale",
+  "tmap_q", "tmap_k", "tmap_v",
 };
 
 #define MAX_ARMS 8
@@ -60,6 +64,10 @@ typedef struct attn {
   sieve_shape sh;
   int d, bm, bn, warps, stages, rw, q_regs;
   int wg;                      /* sm_90a with 16 rows a warp: both products by wgmma */
+  int ws;                      /* warp-specialised: a TMA producer warpgroup, wgmma consumers */
+  LLVMValueRef bars;           /* ws: shared offset of the mbarriers */
+  LLVMValueRef wgi;            /* ws: the consumer warpgroup, 0 or 1 */
+  int turns;                   /* ws: the warpgroups take turns to issue products */
   int64_t seq;
   int nq, sub;                 /* table query blocks; kernel key blocks per table block */
   int64_t q_limit, k_limit;    /* cg_gv limits: 0 when no position can pass seq */
@@ -67,7 +75,7 @@ typedef struct attn {
   cg_tk tk;
   choice mask, qidx, kidx;     /* arm NULL: mask true everywhere, layout the identity */
   cg_lower *qarm, *karm;       /* the idx arm being emitted */
-  LLVMValueRef prm[NPARAMS];
+  LLVMValueRef prm[NPARAMS_TMA];
   LLVMValueRef head, batch, q0, c, row0;
   LLVMValueRef qb, kb, vb, ob;  /* the (batch, head) slices */
   LLVMValueRef tab, start, nblk, nfull;
@@ -81,6 +89,7 @@ typedef struct attn {
   cg_ra qa, pa;
   cg_rt o, s;
   cg_rv m, l, mx, base, alpha;
+  cg_reg grow;                 /* ws: some row's max moved; O waits to be rescaled */
 } attn;
 
 typedef LLVMValueRef (*sreg_fn)(cg_em *, cg_sreg);
@@ -99,7 +108,8 @@ static int q_in_regs(int rw, int d, int bn) { return rw * (d + bn) / 32 + rw * d
 
 static size_t smem_for(const cg_attn_spec *s, int pad) {
   int d = s->shape.head_dim;
-  return (size_t)cg_st_bytes(s->cfg.block_m, d, pad) + (size_t)s->cfg.stages * 2 * (size_t)cg_st_bytes(s->cfg.block_n, d, pad);
+  size_t bars = s->arch == CG_SM90A && s->cfg.warps == CG_WS_WARPS ? WS_BAR_BYTES : 0;
+  return (size_t)cg_st_bytes(s->cfg.block_m, d, pad) + (size_t)s->cfg.stages * 2 * (size_t)cg_st_bytes(s->cfg.block_n, d, pad) + bars;
 }
 
 /*
@@ -111,10 +121,21 @@ static size_t smem_for(const cg_attn_spec *s, int pad) {
 ** H100 (bench/RESULTS.md). D = 64 always swizzles: padding measured 13%
 ** slower there, and registers are plentiful.
 */
+/* Consumer warps: a warp-specialised kernel's first warpgroup only copies. */
+static int mma_warps(const cg_attn_config *c) { return c->warps == CG_WS_WARPS ? c->warps - 4 : c->warps; }
+
 /* sm_90a kernels with a warp per 16 rows: warpgroups of 64 rows, wgmma. */
 static int uses_wgmma(const cg_attn_spec *s) {
-  return s->arch == CG_SM90A && s->cfg.warps && s->cfg.block_m / s->cfg.warps == 16;
+  return s->arch == CG_SM90A && s->cfg.warps && s->cfg.block_m / mma_warps(&s->cfg) == 16;
 }
+
+static int identity_layouts(const cg_pattern *p) {
+  for (int i = 0; i < p->nclasses; i++)
+    if (p->classes[i].layout.kind != CG_LAYOUT_IDENTITY) return 0;
+  return 1;
+}
+
+int cg_attn_uses_tma(const cg_attn_spec *s) { return s->arch == CG_SM90A && s->cfg.warps == CG_WS_WARPS; }
 
 static int smem_pad(const cg_attn_spec *s) {
   const cg_pattern *p = s->pattern;
@@ -133,15 +154,23 @@ static int one_of(int v, const int *set, int n) {
 }
 
 sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
-  static const int bms[] = {64, 128}, bns[] = {32, 64, 128}, ws[] = {4, 8}, sts[] = {1, 2, 3};
+  static const int bms[] = {64, 128}, bns[] = {32, 64, 128}, ws[] = {4, 8, CG_WS_WARPS}, sts[] = {1, 2, 3};
   const cg_attn_config *c = &s->cfg;
   if (!s->pattern) return cg_fail(e, SIEVE_ERR_ARG, "attention kernel: no pattern");
   if (cg_shape_check(&s->shape, e)) return e ? e->status : SIEVE_ERR_SHAPE;
   if (!one_of(c->block_m, bms, 2)) return cg_fail(e, SIEVE_ERR_ARG, "config: block_m must be 64 or 128 (got %d)", c->block_m);
   if (!one_of(c->block_n, bns, 3)) return cg_fail(e, SIEVE_ERR_ARG, "config: block_n must be 32, 64 or 128 (got %d)", c->block_n);
-  if (!one_of(c->warps, ws, 2)) return cg_fail(e, SIEVE_ERR_ARG, "config: warps must be 4 or 8 (got %d)", c->warps);
+  if (!one_of(c->warps, ws, 3)) return cg_fail(e, SIEVE_ERR_ARG, "config: warps must be 4, 8 or 12 (got %d)", c->warps);
   if (!one_of(c->stages, sts, 3)) return cg_fail(e, SIEVE_ERR_ARG, "config: stages must be 1, 2 or 3 (got %d)", c->stages);
-  int rw = c->block_m / c->warps, d = s->shape.head_dim;
+  if (c->warps == CG_WS_WARPS) {
+    if (s->arch != CG_SM90A)
+      return cg_fail(e, SIEVE_ERR_ARG, "config: 12 warps (a TMA producer warpgroup and two wgmma consumers) need sm_90a");
+    if (c->block_m != 128 || c->block_n < 64)
+      return cg_fail(e, SIEVE_ERR_ARG, "config: 12 warps need block_m 128 and block_n 64 or 128 (got %d, %d)", c->block_m, c->block_n);
+    if (!identity_layouts(s->pattern))
+      return cg_fail(e, SIEVE_ERR_ARG, "config: 12 warps load tiles by TMA, which needs every head class in the identity layout");
+  }
+  int rw = c->block_m / mma_warps(c), d = s->shape.head_dim;
   if (rw % 16)
     return cg_fail(e, SIEVE_ERR_ARG, "config: block_m %d over %d warps gives %d rows per warp; a warp's rows must be a multiple of 16 (the mma tile height)",
                    c->block_m, c->warps, rw);
@@ -176,8 +205,10 @@ cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
   if (bq % 128) {
     c.block_m = 64;
     if (s->arch == CG_SM90A) c.warps = 4;
+  } else if (s->arch == CG_SM90A && s->pattern && identity_layouts(s->pattern) && bk % 64 == 0) {
+    c = (cg_attn_config){128, 128, CG_WS_WARPS, 2};
   }
-  while (c.block_n > 32 && bk % c.block_n) c.block_n /= 2;
+  while (c.block_n > (c.warps == CG_WS_WARPS ? 64 : 32) && bk % c.block_n) c.block_n /= 2;
   return c;
 }
 
@@ -367,7 +398,7 @@ static LLVMValueRef finite_base(attn *a, LLVMValueRef m) {
 ** blocks. Rows that have seen only -inf use base 0, so 2^(x - base) is 0 and
 ** never (-inf) - (-inf).
 */
-static void online_softmax(attn *a) {
+static void online_softmax(attn *a, int defer) {
   int rows = a->rw / 8;
   cg_row_max(TK, &a->mx, &a->s);
   LLVMValueRef grow = LLVMConstInt(EM->t_i1, 0, 0);
@@ -377,8 +408,9 @@ static void online_softmax(attn *a) {
     cg_rv_set(TK, &a->mx, i, mn);
     grow = CG_OR(EM, grow, CG_FCMP(EM, LLVMRealOGT, mn, CG_FADD(EM, mo, cg_f32(EM, MAX_SLACK))));
   }
+  LLVMValueRef any = cg_vote_any(EM, grow);
   cg_if rescale;
-  cg_if_begin(EM, &rescale, cg_vote_any(EM, grow));
+  cg_if_begin(EM, &rescale, any);
   for (int i = 0; i < rows; i++) {
     LLVMValueRef mo = cg_rv_get(TK, &a->m, i), mn = cg_rv_get(TK, &a->mx, i);
     LLVMValueRef alpha = cg_ex2(EM, CG_FSUB(EM, mo, finite_base(a, mn)));
@@ -386,11 +418,29 @@ static void online_softmax(attn *a) {
     cg_rv_set(TK, &a->alpha, i, alpha);
     cg_rv_set(TK, &a->l, i, CG_FMUL(EM, cg_rv_get(TK, &a->l, i), alpha));
   }
-  cg_rt_mul_rows(TK, &a->o, &a->alpha);
+  if (!defer) cg_rt_mul_rows(TK, &a->o, &a->alpha);
   cg_if_end(EM, &rescale);
+  if (defer) cg_rset(EM, a->grow, any);
   for (int i = 0; i < rows; i++) cg_rv_set(TK, &a->base, i, finite_base(a, cg_rv_get(TK, &a->m, i)));
   cg_rt_exp2_rows(TK, &a->s, a->c, &a->base);
   cg_row_sum_part(TK, &a->l, &a->s);
+}
+
+/*
+** O's share of a deferred online_softmax: waits for the product adding to
+** O, then rescales it. The wait sits in both arms of the branch so the
+** softmax's exponentials, before the branch, stay ahead of it in the
+** schedule (in one block with them, ptxas hoists the wait above them and
+** the exponentials no longer overlap the product).
+*/
+static void wait_o(attn *a) {
+  cg_if c;
+  cg_if_begin(EM, &c, cg_rget(EM, a->grow));
+  cg_wgmma_wait(TK, 0, &a->o);
+  cg_rt_mul_rows(TK, &a->o, &a->alpha);
+  cg_if_else(EM, &c);
+  cg_wgmma_wait(TK, 0, &a->o);
+  cg_if_end(EM, &c);
 }
 
 /* -------------------------------------------------------------- phases */
@@ -436,6 +486,7 @@ static void init_state(attn *a) {
   cg_rv_init(TK, &a->base, a->rw, NULL);
   cg_rv_init(TK, &a->alpha, a->rw, NULL);
   for (int i = 0; i < cg_mask_words(a->rw, a->bn, a->mmode); i++) a->mwords[i] = cg_reg_new(EM, EM->t_i32, NULL);
+  a->grow = cg_reg_new(EM, EM->t_i1, NULL);
 }
 
 /* Q, then the first stages - 1 key blocks, in flight before the loop. */
@@ -479,7 +530,7 @@ static void key_step(attn *a, LLVMValueRef j) {
   if (a->wg) cg_wgmma_abt(TK, &a->s, &a->sq, cg_wgmma_row0(TK), &k);
   else cg_mma_abt(TK, &a->s, a->q_regs ? &a->qa : NULL, &mine, &k);
   mask_apply(a);
-  online_softmax(a);
+  online_softmax(a, 0);
   cg_rt_to_a(TK, &a->pa, &a->s);
   cg_copy_wait(TK, st == 1 ? 0 : 2 * st - 2);
   if (a->wg) cg_wgmma_smem_fence(TK);
@@ -515,7 +566,7 @@ static void store_rows(attn *a, cg_lower *arm, void *ctx) {
 }
 
 static void epilogue(attn *a) {
-  cg_copy_wait(TK, 0);
+  if (!a->ws) cg_copy_wait(TK, 0);
   locate(a, 1);
   a->ob = slice(a, P_O, P_OSB);
   cg_rv_quad_sum(TK, &a->l);
@@ -540,6 +591,174 @@ static void kernel(attn *a) {
   key_step(a, j);
   cg_for_end(EM, &loop);
   epilogue(a);
+  LLVMBuildRetVoid(EM->b);
+}
+
+
+/* ------------------------------------------ sm_90a, warp-specialised */
+/*
+** Warpgroup 0 produces: one thread walks the CTA's table row and copies Q
+** once, then K and V of every key block, by TMA into a ring of `stages`
+** slots. K and V of a slot complete on their own full barriers, so S can
+** start while V lands, and are freed on their own empty barriers (all 256
+** consumer threads arrive), K as soon as S is in registers. Warpgroups 1 and 2 consume, 64 query
+** rows each, and keep the tensor cores busy through the softmax:
+**
+**   S = Q K_0^T;  softmax;  P = S
+**   for j = 1 ..:  [turn] issue S = Q K_j^T;  issue O += P V_j-1 [pass]
+**                  wait for S;  free K_j;  mask, softmax (O's rescale deferred)
+**                  wait for O;  free V_j-1;  rescale O;  P = S
+**   O += P V_last;  free it
+**
+** The two warpgroups take turns to issue (cg_turn_wait, cg_turn_pass), so
+** one's softmax runs under the other's products (FlashAttention-3's
+** ping-pong). Barrier phases: slot j % stages is filled for the (j / stages)-th time
+** by iteration j, so its full barriers complete phase parity
+** (j / stages) & 1, and the producer's (j / stages)-th refill waits for
+** the empty barriers' previous phase.
+*/
+enum { BAR_Q, BAR_K, BAR_V, BAR_KFREE, BAR_VFREE, BARS_SLOT = 4 };
+
+static LLVMValueRef bar_at(attn *a, int which, LLVMValueRef j) {
+  if (which == BAR_Q) return a->bars;
+  LLVMValueRef slot = CG_UREM(EM, j, cg_i32(EM, a->stages));
+  return CG_ADD(EM, a->bars, CG_MUL(EM, CG_ADD(EM, CG_MUL(EM, slot, cg_i32(EM, BARS_SLOT)), cg_i32(EM, which)), cg_i32(EM, 8)));
+}
+
+static LLVMValueRef round_parity(attn *a, LLVMValueRef j, int back) {
+  LLVMValueRef r = CG_UDIV(EM, j, cg_i32(EM, a->stages));
+  return CG_AND(EM, back ? CG_ADD(EM, r, cg_i32(EM, 1)) : r, cg_i32(EM, 1));
+}
+
+static void ws_init_barriers(attn *a) {
+  cg_if one;
+  cg_if_begin(EM, &one, CG_ICMP(EM, LLVMIntEQ, TK->tid, cg_i32(EM, 0)));
+  cg_mbar_init(TK, bar_at(a, BAR_Q, NULL), 1);
+  for (int st = 0; st < a->stages; st++) {
+    LLVMValueRef j = cg_i32(EM, st);
+    cg_mbar_init(TK, bar_at(a, BAR_K, j), 1);
+    cg_mbar_init(TK, bar_at(a, BAR_V, j), 1);
+    cg_mbar_init(TK, bar_at(a, BAR_KFREE, j), 32 * mma_warps(&a->spec->cfg));
+    cg_mbar_init(TK, bar_at(a, BAR_VFREE, j), 32 * mma_warps(&a->spec->cfg));
+  }
+  cg_mbar_init_fence(TK);
+  cg_if_end(EM, &one);
+  cg_sync(TK);
+}
+
+static void ws_load(attn *a, const cg_st *dst, int p_map, LLVMValueRef row, LLVMValueRef bar, int bytes) {
+  cg_mbar_expect(TK, bar, bytes);
+  cg_tma_load(TK, dst, param(a, p_map), row, a->head, a->batch, bar);
+}
+
+static void ws_produce(attn *a) {
+  cg_setmaxnreg(TK, 0, 24);
+  cg_if one;
+  cg_if_begin(EM, &one, CG_ICMP(EM, LLVMIntEQ, TK->tid, cg_i32(EM, 0)));
+  ws_load(a, &a->sq, P_TMQ, a->q0, bar_at(a, BAR_Q, NULL), a->q_bytes);
+  cg_for loop;
+  LLVMValueRef j = cg_for_begin(EM, &loop, cg_i32(EM, 0), a->nblk);
+  LLVMValueRef row = CG_MUL(EM, key_block(a, j), cg_i32(EM, a->bn));
+  LLVMValueRef refill = CG_ICMP(EM, LLVMIntSGE, j, cg_i32(EM, a->stages));
+  for (int v = 0; v < 2; v++) {
+    cg_if c;
+    cg_if_begin(EM, &c, refill);
+    cg_mbar_wait(TK, bar_at(a, v ? BAR_VFREE : BAR_KFREE, j), round_parity(a, j, 1));
+    cg_if_end(EM, &c);
+    cg_st t = kv_tile(a, j, v);
+    ws_load(a, &t, v ? P_TMV : P_TMK, row, bar_at(a, v ? BAR_V : BAR_K, j), a->kv_bytes);
+  }
+  cg_for_end(EM, &loop);
+  cg_if_end(EM, &one);
+}
+
+static void ws_wait(attn *a, int which, LLVMValueRef j) { cg_mbar_wait(TK, bar_at(a, which, j), round_parity(a, j, 0)); }
+
+/* K_j is in, and the mask's bits ready before S is live. */
+static void ws_ready_k(attn *a, LLVMValueRef j) {
+  ws_wait(a, BAR_K, j);
+  mask_prepare(a, j, key_block(a, j));
+}
+
+static void ws_issue_s(attn *a, LLVMValueRef j) {
+  cg_st k = kv_tile(a, j, 0);
+  cg_wgmma_abt_async(TK, &a->s, &a->sq, cg_wgmma_row0(TK), &k, 1);
+}
+
+static void ws_issue_pv(attn *a, LLVMValueRef j) {
+  cg_st v = kv_tile(a, j, 1);
+  cg_wgmma_ab_rs_async(TK, &a->o, &a->pa, &v);
+}
+
+static void turn_wait(attn *a) { if (a->turns) cg_turn_wait(TK, a->wgi); }
+static void turn_pass(attn *a) { if (a->turns) cg_turn_pass(TK, a->wgi); }
+
+static void ws_step(attn *a, LLVMValueRef j) {
+  LLVMValueRef prev = CG_SUB(EM, j, cg_i32(EM, 1));
+  ws_ready_k(a, j);
+  ws_wait(a, BAR_V, prev);
+  turn_wait(a);
+  ws_issue_s(a, j);
+  ws_issue_pv(a, prev);
+  turn_pass(a);
+  cg_wgmma_wait(TK, 1, &a->s);
+  cg_mbar_arrive(TK, bar_at(a, BAR_KFREE, j));
+  mask_apply(a);
+  online_softmax(a, 1);
+  wait_o(a);
+  cg_mbar_arrive(TK, bar_at(a, BAR_VFREE, prev));
+  cg_rt_to_a(TK, &a->pa, &a->s);
+}
+
+static void ws_consume(attn *a) {
+  cg_setmaxnreg(TK, 1, 240);
+  cg_tk_role(TK, 128, 32 * mma_warps(&a->spec->cfg));
+  a->row0 = CG_ADD(EM, a->q0, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)));
+  a->wgi = CG_LSHR(EM, TK->warp, cg_i32(EM, 2));
+  init_state(a);
+  cg_mbar_wait(TK, bar_at(a, BAR_Q, NULL), cg_i32(EM, 0));
+  cg_if any, second;
+  cg_if_begin(EM, &any, CG_ICMP(EM, LLVMIntSGT, a->nblk, cg_i32(EM, 0)));
+  if (a->turns) {
+    cg_if_begin(EM, &second, CG_ICMP(EM, LLVMIntEQ, a->wgi, cg_i32(EM, 1)));
+    cg_turn_first(TK);
+    cg_if_end(EM, &second);
+  }
+  LLVMValueRef zero = cg_i32(EM, 0);
+  ws_ready_k(a, zero);
+  turn_wait(a);
+  ws_issue_s(a, zero);
+  turn_pass(a);
+  cg_wgmma_wait(TK, 0, &a->s);
+  cg_mbar_arrive(TK, bar_at(a, BAR_KFREE, zero));
+  mask_apply(a);
+  online_softmax(a, 0);
+  cg_rt_to_a(TK, &a->pa, &a->s);
+  cg_for loop;
+  LLVMValueRef j = cg_for_begin(EM, &loop, cg_i32(EM, 1), a->nblk);
+  ws_step(a, j);
+  cg_for_end(EM, &loop);
+  LLVMValueRef last = CG_SUB(EM, a->nblk, cg_i32(EM, 1));
+  ws_wait(a, BAR_V, last);
+  turn_wait(a);
+  ws_issue_pv(a, last);
+  turn_pass(a);
+  cg_wgmma_wait(TK, 0, &a->o);
+  cg_mbar_arrive(TK, bar_at(a, BAR_VFREE, last));
+  cg_if_end(EM, &any);
+  epilogue(a);
+}
+
+static void kernel_ws(attn *a) {
+  setup(a);
+  a->bars = cg_i32(EM, a->q_bytes + a->stages * 2 * a->kv_bytes);
+  ws_init_barriers(a);
+  cg_if role;
+  cg_if_begin(EM, &role, CG_ICMP(EM, LLVMIntULT, TK->tid, cg_i32(EM, 128)));
+  ws_produce(a);
+  cg_if_else(EM, &role);
+  ws_consume(a);
+  cg_if_end(EM, &role);
   LLVMBuildRetVoid(EM->b);
 }
 
@@ -599,14 +818,18 @@ static char *kernel_name(const attn *a) {
 }
 
 static void declare(attn *a, const char *name) {
-  LLVMTypeRef t[NPARAMS];
+  int n = a->ws ? NPARAMS_TMA : NPARAMS;
+  LLVMTypeRef t[NPARAMS_TMA];
   for (int i = 0; i < NPARAMS; i++) t[i] = EM->t_i64;
   for (int i = P_Q; i <= P_LSE; i++) t[i] = EM->t_gptr;
   t[P_TABS] = t[P_HEAD_OFF] = EM->t_gptr;
   t[P_STEP] = t[P_LAYER] = EM->t_i32;
   t[P_SCALE] = EM->t_f32;
-  LLVMValueRef fn = cg_em_kernel(EM, name, t, param_names, NPARAMS, 32 * a->warps, 0);
-  for (int i = 0; i < NPARAMS; i++) a->prm[i] = LLVMGetParam(fn, (unsigned)i);
+  for (int i = NPARAMS; i < n; i++) t[i] = LLVMPointerTypeInContext(EM->ctx, 0);
+  /* setmaxnreg needs a register cap at entry: one CTA a multiprocessor. */
+  LLVMValueRef fn = cg_em_kernel(EM, name, t, param_names, n, 32 * a->warps, a->ws ? 1 : 0);
+  for (int i = NPARAMS; i < n; i++) cg_em_param_byval(EM, i, CG_TMAP_BYTES, CG_TMAP_ALIGN);
+  for (int i = 0; i < n; i++) a->prm[i] = LLVMGetParam(fn, (unsigned)i);
 }
 
 static void choice_free(choice *c) {
@@ -635,9 +858,12 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->bn = s->cfg.block_n;
   a->warps = s->cfg.warps;
   a->stages = s->cfg.stages;
-  a->rw = a->bm / a->warps;
+  a->rw = a->bm / mma_warps(&s->cfg);
   /* wgmma reads Q, K and V from shared memory in its own layout. */
   a->wg = uses_wgmma(s);
+  a->ws = cg_attn_uses_tma(s);
+  const char *tv = getenv("SIEVE_WS_TURNS");
+  a->turns = !tv || strcmp(tv, "0");
   a->q_regs = !a->wg && q_in_regs(a->rw, a->d, a->bn);
   a->seq = sieve_shape_tokens(&a->sh);
   a->nq = (int)((a->seq + block_q(s->pattern) - 1) / block_q(s->pattern));
@@ -659,7 +885,8 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   st = cg_tk_init(TK, EM, s->arch, s->dtype, 32 * a->warps);
   if (!st) st = prepare_exprs(a, e);
   if (!st) {
-    kernel(a);
+    if (a->ws) kernel_ws(a);
+    else kernel(a);
     if (a->em.bad) st = cg_fail(e, a->em.err.status, "%s", a->em.err.msg);
   }
   if (!st && llvm_ir) *llvm_ir = cg_module_text(EM->mod);

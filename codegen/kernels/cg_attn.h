@@ -51,9 +51,26 @@
 typedef struct cg_attn_config {
   int block_m;   /* 64, 128; divides the pattern's block.q */
   int block_n;   /* 32, 64, 128; divides the pattern's block.k */
-  int warps;     /* 4, 8 */
-  int stages;    /* 1, 2, 3: cp.async pipeline depth for K/V */
+  int warps;     /* 4, 8; or CG_WS_WARPS (sm_90a) */
+  int stages;    /* 1, 2, 3: pipeline depth for K/V */
 } cg_attn_config;
+
+/*
+** warps = 12 on sm_90a is the warp-specialised kernel: warpgroup 0 loads
+** Q, K and V tiles by TMA into a ring of `stages` slots on mbarriers, and
+** warpgroups 1 and 2 (64 query rows each) run the products as asynchronous
+** wgmma groups, the softmax of one key block overlapping the products of
+** the next. It needs block_m 128, block_n 64 or 128 and identity layouts
+** (transposed and tiled head classes keep the address-arithmetic kernels),
+** and three more parameters after scale:
+**     .param .align 64 .b8 tmap_q[128], tmap_k[128], tmap_v[128]
+** the driver's tensor maps (cuTensorMapEncodeTiled) of Q, K and V as 4-D
+** bf16/fp16 tensors (D, S, H, B) with byte strides (ss, sh, sb), box
+** (64, block_m) for Q and (64, block_n) for K and V, 128-byte swizzle, zero
+** fill; heads and batch as the launch's grid. Tensors the driver will not
+** map (TMA wants 16-byte aligned bases and strides) take the 8-warp kernel.
+*/
+#define CG_WS_WARPS 12
 
 typedef struct cg_attn_spec {
   cg_pattern *pattern;
@@ -62,6 +79,9 @@ typedef struct cg_attn_spec {
   cg_arch arch;
   cg_attn_config cfg;
 } cg_attn_spec;
+
+/* The kernel takes tensor maps (the warp-specialised sm_90a kernel). */
+int cg_attn_uses_tma(const cg_attn_spec *s);
 
 /* The config a plan uses when the tuning database has none. */
 cg_attn_config cg_attn_default_config(const cg_attn_spec *s);

@@ -5,9 +5,9 @@
 ** model shapes with sampled rows; step/layer-dependent patterns away from
 ** step 0; then timing (rt_bench), a small tuning sweep (rt_tune), and the
 ** dynamic patterns' kernels (GPU table builder, AdaSpa search, SVG
-** profiling). Seed: SIEVE_SEED, else the clock (printed, to reproduce). An
+** profiling). SIEVE_ARCH=sm_80 runs it all on the mma.sync kernels. Seed: SIEVE_SEED, else the clock (printed, to reproduce). An
 ** argument picks groups: shipped,configs,models,bench,tune,dyn (default:
-** all).
+** all but sanitize, which bench/gpu.sh runs under compute-sanitizer).
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +47,8 @@ static void shipped(gpu_env *env) {
 static void configs(gpu_env *env) {
   static const sieve_config cfgs[] = {
       {64, 32, 4, 1}, {64, 64, 4, 2}, {64, 128, 4, 3}, {128, 32, 8, 2},
-      {128, 64, 4, 2}, {128, 64, 8, 3}, {128, 128, 8, 2}, {128, 32, 4, 1}};
+      {128, 64, 4, 2}, {128, 64, 8, 3}, {128, 128, 8, 2}, {128, 32, 4, 1},
+      {128, 128, 12, 2}, {128, 64, 12, 2}, {128, 128, 12, 3}, {128, 64, 12, 1}};
   for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
     gpu_case c = {.pattern = "frame_window", .params = {"window=1"},
                   .shape = shp(6, 16, 24, 0, 0, 2, 128), .dtype = SIEVE_BF16,
@@ -55,6 +56,15 @@ static void configs(gpu_env *env) {
     gpu_attention_case(env, &c);
     c.shape.head_dim = 64;
     c.dtype = SIEVE_FP16;
+    gpu_attention_case(env, &c);
+  }
+}
+
+/* Small shapes of every shipped pattern at its default config, for the
+** memory, race and barrier checkers (bench/gpu.sh sanitize). */
+static void sanitize(gpu_env *env) {
+  for (size_t i = 0; i < sizeof patterns / sizeof *patterns; i++) {
+    gpu_case c = {.pattern = patterns[i], .shape = shp(3, 8, 8, 13, 0, 2, 128), .dtype = SIEVE_BF16};
     gpu_attention_case(env, &c);
   }
 }
@@ -109,6 +119,7 @@ int main(int argc, char **argv) {
   }
   if (strstr(only, "tune")) gpu_tune_case(&env);
   if (strstr(only, "dyn")) gpu_dyn(&env);
+  if (strstr(only, "sanitize")) sanitize(&env);
   printf("%d passed, %d failed\n", env.passed, env.failed);
   sieve_close(env.ctx);
   return env.failed ? 1 : 0;
