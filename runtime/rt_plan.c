@@ -50,6 +50,7 @@ struct rt_plan {
   CUmodule fb_mod;
   CUfunction fb_fn;
   rt_dims fb_dims;
+  int no_tma;              /* $SIEVE_TMA=0: every run takes the stand-in */
   rt_plan_stats stats;
 };
 
@@ -330,6 +331,8 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
   rt_plan *p = calloc(1, sizeof *p);
   if (!p) return cg_fail(e, SIEVE_ERR_NOMEM, "no memory for a plan");
   bind_params(p);
+  const char *tma = getenv("SIEVE_TMA");
+  p->no_tma = tma && !strcmp(tma, "0");
   p->ctx = dev->ctx;
   sieve_status st = rt_cuda_get(&p->cu, e);
   if (!st) st = resolve(p, s, e);
@@ -422,7 +425,7 @@ sieve_status rt_plan_set_step(rt_plan *p, int step, int layer, cg_err *e) {
 ** (TMA wants 16-byte aligned bases and strides below 2^40, among others).
 */
 static int encode_tmap(const rt_plan *p, CUtensorMap *m, const sieve_tensor *t, int rows) {
-  if (!p->cu->cuTensorMapEncodeTiled) return 0;
+  if (!p->cu->cuTensorMapEncodeTiled || p->no_tma) return 0;
   unsigned long long dims[4] = {(unsigned long long)p->spec.shape.head_dim,
                                 (unsigned long long)sieve_shape_tokens(&p->spec.shape), p->dims.grid[1],
                                 p->dims.grid[2]};
@@ -505,6 +508,7 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
     for (int i = 0; i < NTMAPS && ok; i++) ok = encode_tmap(p, &p->arg.tmap[i], t[i], i ? p->spec.cfg.block_n : p->spec.cfg.block_m);
     if (!ok) {
       if (!p->fb_fn && (st = build_fallback(p, e))) return st;
+      p->stats.stand_ins++;
       p->fb_dims.grid[0] = p->dims.grid[0];
       p->fb_dims.grid[1] = p->dims.grid[1];
       p->fb_dims.grid[2] = p->dims.grid[2];

@@ -39,6 +39,8 @@ typedef struct rt_plan_stats {
   double load_ms;        /* cache lookup, module load, kernel lookup */
   char cache_note[1088]; /* why the cache was not used, or "" */
   int tuned;             /* the config came from the tuning database */
+  int stand_ins;         /* runs of a TMA kernel's 8-warp stand-in (tensors TMA
+                         ** cannot map, or $SIEVE_TMA=0 at plan creation) */
 } rt_plan_stats;
 
 typedef struct rt_plan rt_plan;

@@ -67,7 +67,6 @@ typedef struct attn {
   int ws;                      /* warp-specialised: a TMA producer warpgroup, wgmma consumers */
   LLVMValueRef bars;           /* ws: shared offset of the mbarriers */
   LLVMValueRef wgi;            /* ws: the consumer warpgroup, 0 or 1 */
-  int turns;                   /* ws: the warpgroups take turns to issue products */
   int64_t seq;
   int nq, sub;                 /* table query blocks; kernel key blocks per table block */
   int64_t q_limit, k_limit;    /* cg_gv limits: 0 when no position can pass seq */
@@ -426,20 +425,12 @@ static void online_softmax(attn *a, int defer) {
   cg_row_sum_part(TK, &a->l, &a->s);
 }
 
-/*
-** O's share of a deferred online_softmax: waits for the product adding to
-** O, then rescales it. The wait sits in both arms of the branch so the
-** softmax's exponentials, before the branch, stay ahead of it in the
-** schedule (in one block with them, ptxas hoists the wait above them and
-** the exponentials no longer overlap the product).
-*/
-static void wait_o(attn *a) {
+/* O's share of a deferred online_softmax: O may be rescaled only once the
+** product that was adding to it has retired. */
+static void rescale_o(attn *a) {
   cg_if c;
   cg_if_begin(EM, &c, cg_rget(EM, a->grow));
-  cg_wgmma_wait(TK, 0, &a->o);
   cg_rt_mul_rows(TK, &a->o, &a->alpha);
-  cg_if_else(EM, &c);
-  cg_wgmma_wait(TK, 0, &a->o);
   cg_if_end(EM, &c);
 }
 
@@ -601,8 +592,9 @@ static void kernel(attn *a) {
 ** once, then K and V of every key block, by TMA into a ring of `stages`
 ** slots. K and V of a slot complete on their own full barriers, so S can
 ** start while V lands, and are freed on their own empty barriers (all 256
-** consumer threads arrive), K as soon as S is in registers. Warpgroups 1 and 2 consume, 64 query
-** rows each, and keep the tensor cores busy through the softmax:
+** consumer threads arrive), K as soon as S is in registers. Warpgroups 1
+** and 2 consume, 64 query rows each, and keep the tensor cores busy
+** through the softmax:
 **
 **   S = Q K_0^T;  softmax;  P = S
 **   for j = 1 ..:  [turn] issue S = Q K_j^T;  issue O += P V_j-1 [pass]
@@ -612,10 +604,10 @@ static void kernel(attn *a) {
 **
 ** The two warpgroups take turns to issue (cg_turn_wait, cg_turn_pass), so
 ** one's softmax runs under the other's products (FlashAttention-3's
-** ping-pong). Barrier phases: slot j % stages is filled for the (j / stages)-th time
-** by iteration j, so its full barriers complete phase parity
-** (j / stages) & 1, and the producer's (j / stages)-th refill waits for
-** the empty barriers' previous phase.
+** ping-pong). Barrier phases: slot j % stages is filled for the
+** (j / stages)-th time by iteration j, so its full barriers complete phase
+** parity (j / stages) & 1, and the producer's (j / stages)-th refill waits
+** for the empty barriers' previous phase.
 */
 enum { BAR_Q, BAR_K, BAR_V, BAR_KFREE, BAR_VFREE, BARS_SLOT = 4 };
 
@@ -690,23 +682,21 @@ static void ws_issue_pv(attn *a, LLVMValueRef j) {
   cg_wgmma_ab_rs_async(TK, &a->o, &a->pa, &v);
 }
 
-static void turn_wait(attn *a) { if (a->turns) cg_turn_wait(TK, a->wgi); }
-static void turn_pass(attn *a) { if (a->turns) cg_turn_pass(TK, a->wgi); }
-
 static void ws_step(attn *a, LLVMValueRef j) {
   LLVMValueRef prev = CG_SUB(EM, j, cg_i32(EM, 1));
   ws_ready_k(a, j);
   ws_wait(a, BAR_V, prev);
-  turn_wait(a);
+  cg_turn_wait(TK, a->wgi);
   ws_issue_s(a, j);
   ws_issue_pv(a, prev);
-  turn_pass(a);
+  cg_turn_pass(TK, a->wgi);
   cg_wgmma_wait(TK, 1, &a->s);
   cg_mbar_arrive(TK, bar_at(a, BAR_KFREE, j));
   mask_apply(a);
   online_softmax(a, 1);
-  wait_o(a);
+  cg_wgmma_wait(TK, 0, &a->o);
   cg_mbar_arrive(TK, bar_at(a, BAR_VFREE, prev));
+  rescale_o(a);
   cg_rt_to_a(TK, &a->pa, &a->s);
 }
 
@@ -719,16 +709,14 @@ static void ws_consume(attn *a) {
   cg_mbar_wait(TK, bar_at(a, BAR_Q, NULL), cg_i32(EM, 0));
   cg_if any, second;
   cg_if_begin(EM, &any, CG_ICMP(EM, LLVMIntSGT, a->nblk, cg_i32(EM, 0)));
-  if (a->turns) {
-    cg_if_begin(EM, &second, CG_ICMP(EM, LLVMIntEQ, a->wgi, cg_i32(EM, 1)));
-    cg_turn_first(TK);
-    cg_if_end(EM, &second);
-  }
+  cg_if_begin(EM, &second, CG_ICMP(EM, LLVMIntEQ, a->wgi, cg_i32(EM, 1)));
+  cg_turn_first(TK);
+  cg_if_end(EM, &second);
   LLVMValueRef zero = cg_i32(EM, 0);
   ws_ready_k(a, zero);
-  turn_wait(a);
+  cg_turn_wait(TK, a->wgi);
   ws_issue_s(a, zero);
-  turn_pass(a);
+  cg_turn_pass(TK, a->wgi);
   cg_wgmma_wait(TK, 0, &a->s);
   cg_mbar_arrive(TK, bar_at(a, BAR_KFREE, zero));
   mask_apply(a);
@@ -740,9 +728,9 @@ static void ws_consume(attn *a) {
   cg_for_end(EM, &loop);
   LLVMValueRef last = CG_SUB(EM, a->nblk, cg_i32(EM, 1));
   ws_wait(a, BAR_V, last);
-  turn_wait(a);
+  cg_turn_wait(TK, a->wgi);
   ws_issue_pv(a, last);
-  turn_pass(a);
+  cg_turn_pass(TK, a->wgi);
   cg_wgmma_wait(TK, 0, &a->o);
   cg_mbar_arrive(TK, bar_at(a, BAR_VFREE, last));
   cg_if_end(EM, &any);
@@ -862,8 +850,6 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   /* wgmma reads Q, K and V from shared memory in its own layout. */
   a->wg = uses_wgmma(s);
   a->ws = cg_attn_uses_tma(s);
-  const char *tv = getenv("SIEVE_WS_TURNS");
-  a->turns = !tv || strcmp(tv, "0");
   a->q_regs = !a->wg && q_in_regs(a->rw, a->d, a->bn);
   a->seq = sieve_shape_tokens(&a->sh);
   a->nq = (int)((a->seq + block_q(s->pattern) - 1) / block_q(s->pattern));
