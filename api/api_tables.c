@@ -5,6 +5,7 @@
 
 #include "api.h"
 #include "cg_blocks.h"
+#include "cg_part.h"
 #include "lp.h"
 
 struct sieve_tables {
@@ -28,8 +29,8 @@ static int copy_names(sieve_tables *t, const cg_pattern *p) {
   return 0;
 }
 
-sieve_status sieve_tables_build(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *shape,
-                                int step, int layer, sieve_tables **out) {
+static sieve_status build(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *shape,
+                          int step, int layer, const sieve_chunk *chunk, sieve_tables **out) {
   cg_err e = {0};
   cg_pattern *cp = p ? lp_pattern_ir(p) : NULL;
   if (!cp || !shape || !out) {
@@ -46,6 +47,12 @@ sieve_status sieve_tables_build(sieve_ctx *ctx, const sieve_pattern *p, const si
     free(t);
     return api_ret(ctx, &e);
   }
+  sieve_chunk c;
+  if (chunk && (cg_chunk_check(cp, t->ts->seq, t->ts->block_q, t->ts->block_k, chunk, &c, &e) ||
+                cg_tables_slice(t->ts, &c, &e))) {
+    sieve_tables_free(t);
+    return api_ret(ctx, &e);
+  }
   if (copy_names(t, cp)) {
     sieve_tables_free(t);
     cg_fail(&e, SIEVE_ERR_NOMEM, "out of memory");
@@ -54,6 +61,20 @@ sieve_status sieve_tables_build(sieve_ctx *ctx, const sieve_pattern *p, const si
   *out = t;
   return api_ret(ctx, &e);
 }
+
+sieve_status sieve_tables_build(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *shape,
+                                int step, int layer, sieve_tables **out) {
+  return build(ctx, p, shape, step, layer, NULL, out);
+}
+
+sieve_status sieve_tables_build_chunk(sieve_ctx *ctx, const sieve_pattern *p,
+                                      const sieve_shape *shape, int step, int layer,
+                                      const sieve_chunk *chunk, sieve_tables **out) {
+  static const sieve_chunk whole = {0, 0, 0, 0};
+  return build(ctx, p, shape, step, layer, chunk ? chunk : &whole, out);
+}
+
+int64_t sieve_tables_visits(const sieve_tables *t) { return t ? cg_tables_visits(t->ts) : 0; }
 
 void sieve_tables_free(sieve_tables *t) {
   if (!t) return;
@@ -101,7 +122,9 @@ sieve_status sieve_tables_view(const sieve_tables *t, int table, sieve_table_vie
     .full_blocks = tb->nfull,
     .partial_blocks = tb->npart,
     .empty_blocks = tb->nempty,
-    .density = (double)tb->allowed_pairs / (seq * seq),
+    /* A chunk's tables keep no token counts (cg_tables_slice). */
+    .density = tb->allowed_pairs < 0 ? (double)(tb->nfull + tb->npart) / ((double)tb->nq * tb->nk)
+                                     : (double)tb->allowed_pairs / (seq * seq),
     .layout = t->layout[table],
     .klass = t->klass[table],
     .estimated_blocks = tb->estimated,

@@ -315,6 +315,72 @@ sieve_status sieve_dynplan_step(sieve_dynplan *d, int step, int layer,
 sieve_status sieve_dynplan_density(sieve_dynplan *d, double *out);
 void sieve_dynplan_free(sieve_dynplan *d);
 
+/* --------------------------------------------------- sequence parallelism */
+
+/*
+** Sequence parallelism splits one attention call over ranks. Ulysses gives
+** each rank all tokens of a slice of the heads; ring attention gives each
+** rank a chunk of the queries and passes chunks of the keys around, the
+** partial outputs merged by their LSE.
+**
+** A rank holding global heads [h0, h0 + n) makes its plans (static or
+** dynamic) from sieve_pattern_heads(p, h0) on a shape of n heads: local
+** head i then gets the class and mask p gives head h0 + i, and a dynamic
+** plan keeps its per-head choice for those heads only. A copy for h0 a
+** multiple of the pattern's head period, from a pattern whose masks do not
+** read the head, has p's IR: its plans hit the same cached kernels.
+*/
+sieve_status sieve_pattern_heads(sieve_ctx *ctx, const sieve_pattern *p, int head0,
+                                 sieve_pattern **out);
+
+/*
+** A chunk pair: query tokens [q_begin, q_end) against key tokens
+** [k_begin, k_end) of the whole sequence (an end of 0 means the sequence's
+** end). A chunk must start and end on the pattern's block boundaries
+** (block.q for queries, block.k for keys; the last may end at the
+** sequence's end), every head class must have the identity layout (block
+** rows are then token ranges), and the selection must be static; anything
+** else is SIEVE_ERR_ARG with the reason.
+*/
+typedef struct sieve_chunk {
+  int64_t q_begin, q_end;
+  int64_t k_begin, k_end;
+} sieve_chunk;
+
+/*
+** The tables of a chunk pair: the whole sequence's tables for `shape` (the
+** mask evaluated at global token indices), cut to the chunk's query blocks
+** and to the key blocks inside the key chunk. Views number both from the
+** chunk's start: row r is query block q_begin / block.q + r, key block j
+** is key block k_begin / block.k + j. A view's density is, for a chunk,
+** the fraction of block pairs visited (token counts are not kept).
+** Plans still run whole sequences: the kernel reads query positions from
+** 0, so a chunk pair runs on the host reference (sieve_reference) until
+** the kernel takes token offsets.
+*/
+sieve_status sieve_tables_build_chunk(sieve_ctx *ctx, const sieve_pattern *p,
+                                      const sieve_shape *shape, int step, int layer,
+                                      const sieve_chunk *chunk, sieve_tables **out);
+/* Key blocks the tables visit, full and partial, summed over heads. A
+** chunk pair with 0 has nothing to compute: skip it (its partial output is
+** O = 0, LSE = -inf, which a merge by LSE ignores). */
+int64_t sieve_tables_visits(const sieve_tables *t);
+
+/*
+** The float64 CPU reference for a chunk pair (NULL: the whole sequence) of
+** every head of p, for checking a part against the whole. q is [B, H, Sq, D],
+** k and v [B, H, Sk, D], o [B, H, Sq, D], lse [B, H, Sq] (natural log),
+** contiguous, with Sq and Sk the chunk's token counts. The mask is
+** evaluated at global token indices; with identity layouts only pairs in
+** the chunk's tables count. Rows with no allowed key get O = 0 and
+** LSE = -inf. scale <= 0 means 1/sqrt(head_dim). Every token pair is
+** evaluated: for small shapes.
+*/
+sieve_status sieve_reference(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *shape,
+                             int step, int layer, const sieve_chunk *chunk, const double *q,
+                             const double *k, const double *v, double scale, double *o,
+                             double *lse);
+
 #ifdef __cplusplus
 }
 #endif
