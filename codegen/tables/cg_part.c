@@ -177,6 +177,7 @@ sieve_status cg_tables_slice(cg_tableset *ts, const sieve_chunk *c, cg_err *e) {
     t->nk = c1 - c0;
     t->nempty = (int64_t)t->nq * t->nk - t->nfull - t->npart;
     t->allowed_pairs = -1;  /* the whole sequence's count says nothing of the cut */
+    t->estimated = 0;
   }
   ts->nq = r1 - r0;
   ts->nk = c1 - c0;
