@@ -11,7 +11,7 @@
 struct sieve_tables {
   cg_tableset *ts;
   /* Per table, copied so that the tables outlive their pattern. */
-  const char **klass, **layout;
+  const char **klass, **layout, **choice;
 };
 
 static int copy_names(sieve_tables *t, const cg_pattern *p) {
@@ -19,12 +19,17 @@ static int copy_names(sieve_tables *t, const cg_pattern *p) {
   size_t n = (size_t)(ts->ntables ? ts->ntables : 1);
   t->klass = cg_alloc(ts->arena, sizeof(char *) * n);
   t->layout = cg_alloc(ts->arena, sizeof(char *) * n);
-  if (!t->klass || !t->layout) return -1;
+  t->choice = cg_alloc(ts->arena, sizeof(char *) * n);
+  if (!t->klass || !t->layout || !t->choice) return -1;
   for (int i = 0; i < ts->ntables; i++) {
     const cg_class *c = &p->classes[ts->tables[i].cls];
+    char name[64];
+    cg_layout_text(&c->layout, name, sizeof name);
+    const char *rank = cg_layouts_ranking(p, &ts->shape, ts->tables[i].cls);
     t->klass[i] = cg_strdup(ts->arena, c->name ? c->name : "");
-    t->layout[i] = cg_layout_name(c->layout.kind);
-    if (!t->klass[i]) return -1;
+    t->layout[i] = cg_strdup(ts->arena, name);
+    t->choice[i] = rank ? cg_strdup(ts->arena, rank) : NULL;
+    if (!t->klass[i] || !t->layout[i] || (rank && !t->choice[i])) return -1;
   }
   return 0;
 }
@@ -129,6 +134,7 @@ sieve_status sieve_tables_view(const sieve_tables *t, int table, sieve_table_vie
     .klass = t->klass[table],
     .estimated_blocks = tb->estimated,
     .bytes = cg_table_bytes(tb),
+    .layout_choice = t->choice[table],
   };
   return SIEVE_OK;
 }

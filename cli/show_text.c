@@ -108,6 +108,11 @@ static int table_rows(const show_input *in, const sieve_tables_info *inf, int64_
            v.empty_blocks, mem_str(v.bytes, mem, sizeof mem), heads);
   }
   if (est) printf("       ~ estimated from sampled query tokens; the block classes are exact\n");
+  for (int i = 0; i < inf->tables; i++) {
+    sieve_table_view v;
+    if (sieve_tables_view(in->tables, i, &v) == SIEVE_OK && v.layout_choice)
+      printf("layout %d  auto, by visited block area: %s\n", i, v.layout_choice);
+  }
   return CLI_OK;
 }
 

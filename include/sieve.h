@@ -147,12 +147,16 @@ typedef struct sieve_table_view {
   const int32_t *part_ptr, *part_idx;
   int64_t full_blocks, partial_blocks, empty_blocks;
   double density;      /* allowed token pairs / all token pairs */
-  const char *layout;  /* the head class's layout, e.g. "identity" */
+  const char *layout;  /* the head class's layout, e.g. "identity", "tile{2,8,8}" */
   const char *klass;   /* the head class's name */
   /* Partial blocks whose allowed pairs density estimates from sampled
   ** query tokens (classes are always exact); 0: density is exact. */
   int64_t estimated_blocks;
   int64_t bytes;       /* this table's packed device memory */
+  /* sieve.layout.auto: the layout chosen and its runners-up, with the
+  ** block area each would visit (partial blocks weighted by their cost);
+  ** NULL for a layout the pattern fixes. */
+  const char *layout_choice;
 } sieve_table_view;
 
 sieve_status sieve_tables_view(const sieve_tables *t, int table,

@@ -106,7 +106,15 @@ static void fill_classes(lua_State *L, int t, cg_pattern *p) {
       luaL_error(L, "sieve bug: class %d has no boolean mask", i);
     lua_getfield(L, e, "layout");
     int l = lua_gettop(L);
-    c->layout.kind = (cg_layout_kind)get_int(L, l, "kind");
+    int kind = get_int(L, l, "kind");
+    if (kind < 0) { /* sieve.layout.auto: chosen per shape, identity until then */
+      if (!p->auto_layout) {
+        p->auto_layout = need(L, cg_alloc(p->arena, (size_t)n));
+        memset(p->auto_layout, 0, (size_t)n);
+      }
+      p->auto_layout[i] = 1;
+    }
+    c->layout.kind = kind < 0 ? CG_LAYOUT_IDENTITY : (cg_layout_kind)kind;
     int nt;
     int *tile = get_ints(L, l, "tile", p->arena, &nt);
     if (nt != 3) luaL_error(L, "sieve bug: class %d's tile is not a triple", i);

@@ -390,6 +390,8 @@ local IDENTITY = token("sieve.layout.identity", layouts, {kind = lp.LAYOUT_IDENT
 sieve.layout = {
   identity = IDENTITY,
   transpose = token("sieve.layout.transpose", layouts, {kind = lp.LAYOUT_TRANSPOSE, tile = {0, 0, 0}}),
+  -- kind -1: the table builder picks a layout per shape (codegen/tables/cg_layout_auto.c).
+  auto = token("sieve.layout.auto", layouts, {kind = -1, tile = {0, 0, 0}}),
   tile = function(v)
     local t, y, x = triple(v, "sieve.layout.tile")
     return token(format("sieve.layout.tile{%d, %d, %d}", t, y, x), layouts,
@@ -570,7 +572,7 @@ local function layout_arg(v, what)
   if v == nil then return layouts[IDENTITY] end
   local l = type(v) == "table" and layouts[v] or nil
   if not l then
-    fail("%s must be sieve.layout.identity, sieve.layout.transpose or sieve.layout.tile{t, y, x}, got %s",
+    fail("%s must be sieve.layout.identity, sieve.layout.transpose, sieve.layout.tile{t, y, x} or sieve.layout.auto, got %s",
          what, describe(v))
   end
   return l

@@ -96,6 +96,12 @@ static cg_pattern *rpattern(void) {
   p->classes = cg_alloc(p->arena, sizeof(cg_class) * (size_t)p->nclasses);
   for (int c = 0; c < p->nclasses; c++)
     p->classes[c] = (cg_class){.name = "c", .layout = rlayout(), .mask = rmask(&m, rint_in(0, 3))};
+  /* Now and then a class asks for sieve.layout.auto: the tables and the
+  ** reference must then agree on the layout it picks. */
+  if (rnd() % 4 == 0) {
+    p->auto_layout = cg_alloc(p->arena, (size_t)p->nclasses);
+    for (int c = 0; c < p->nclasses; c++) p->auto_layout[c] = (uint8_t)(rnd() % 2);
+  }
   p->period = rint_in(1, 4);
   p->head_class = cg_alloc(p->arena, sizeof(int) * (size_t)p->period);
   for (int r = 0; r < p->period; r++) p->head_class[r] = rint_in(0, p->nclasses - 1);

@@ -72,9 +72,12 @@ sieve_status cg_pattern_finish(cg_pattern *p, cg_err *e) {
   if (!roots || !names || !nb) r = -1;
   for (int i = 0; !r && i < p->nclasses; i++) {
     const cg_class *c = &p->classes[i];
-    r |= cg_buf_printf(&b, "class %d %s layout=%s tile=%d,%d,%d\n", i, c->name,
-                       cg_layout_name(c->layout.kind), c->layout.tile[0], c->layout.tile[1],
-                       c->layout.tile[2]);
+    if (p->auto_layout && p->auto_layout[i])
+      r |= cg_buf_printf(&b, "class %d %s layout=auto\n", i, c->name);
+    else
+      r |= cg_buf_printf(&b, "class %d %s layout=%s tile=%d,%d,%d\n", i, c->name,
+                         cg_layout_name(c->layout.kind), c->layout.tile[0], c->layout.tile[1],
+                         c->layout.tile[2]);
     roots[i] = c->mask;
     snprintf(nb[i], 64, "mask%d", i);
     names[i] = nb[i];

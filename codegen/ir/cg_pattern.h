@@ -87,6 +87,14 @@ typedef struct cg_pattern {
   cg_selection sel;
   char *ir_text;        /* canonical dump, filled by cg_pattern_finish */
   uint64_t ir_hash;
+  /*
+  ** Classes that declare sieve.layout.auto: auto_layout[c] set (NULL when
+  ** none does). Their layout is the one the table builder chose for the
+  ** last shape resolved (cg_layouts_resolve, codegen/tables/cg_layout_auto.c),
+  ** identity before any; the choices per shape are kept in autos.
+  */
+  uint8_t *auto_layout;
+  struct cg_auto *autos;
 } cg_pattern;
 
 cg_pattern *cg_pattern_new(void);

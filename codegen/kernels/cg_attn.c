@@ -140,7 +140,8 @@ static int smem_pad(const cg_attn_spec *s) {
   const cg_pattern *p = s->pattern;
   if (uses_wgmma(s)) return 0;  /* wgmma's panelled tiles: no padding */
   int busy = p->nclasses > 1;
-  for (int i = 0; i < p->nclasses; i++) busy |= p->classes[i].layout.kind != CG_LAYOUT_IDENTITY;
+  for (int i = 0; i < p->nclasses; i++)
+    busy |= (p->auto_layout && p->auto_layout[i]) || p->classes[i].layout.kind != CG_LAYOUT_IDENTITY;
   return s->shape.head_dim == 128 && busy && smem_for(s, 16) <= SMEM_MAX ? 16 : 0;
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_blocks.h"
 #include "cg_interval.h"
 #include "cg_lower_interval.h"
 #include "cg_tile_ext.h"
@@ -76,6 +77,7 @@ sieve_status cg_tgen_new(cg_pattern *p, const sieve_shape *shape, cg_tgen **out,
   *out = NULL;
   cg_shape_for(p, shape, &s);
   sieve_status st = check(p, &s, e);
+  if (!st) st = cg_layouts_resolve(p, shape, e);
   if (st) return st;
   cg_arena *a = cg_arena_new();
   cg_tgen *t = a ? cg_alloc(a, sizeof *t) : NULL;

@@ -88,6 +88,7 @@ sieve_status cg_tables_build_flags(cg_pattern *p, const sieve_shape *shape, int 
   double t0 = now_ms();
   *out = NULL;
   sieve_status st = blk_check_pattern(p, e);
+  if (!st) st = cg_layouts_resolve(p, shape, e);
   cg_tableset *ts = NULL;
   if (!st) st = tableset_new(p, shape, step, layer, &ts, e);
   if (!st) ts->flags = flags;
@@ -105,6 +106,23 @@ sieve_status cg_tables_build_flags(cg_pattern *p, const sieve_shape *shape, int 
 sieve_status cg_tables_build(cg_pattern *p, const sieve_shape *shape, int step, int layer,
                              cg_tableset **out, cg_err *e) {
   return cg_tables_build_flags(p, shape, step, layer, 0, out, e);
+}
+
+sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
+                              int64_t *full, int64_t *part, cg_err *e) {
+  cg_tableset *ts = NULL;
+  sieve_status st = tableset_new(p, s, 0, 0, &ts, e);
+  if (st) return st;
+  ts->row_stride = stride;
+  lay L;
+  cg_table t = {.mask = mask};
+  if (blk_lay_init(&L, l, &ts->shape, ts)) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  else st = blk_build_table(ts, &t, &L, p->g, e);
+  blk_lay_free(&L);
+  *full = t.nfull;
+  *part = t.npart;
+  cg_tables_free(ts);
+  return st;
 }
 
 void cg_tables_free(cg_tableset *t) {

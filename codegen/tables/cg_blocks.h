@@ -38,6 +38,7 @@ typedef struct cg_tableset {
   int *head_table;      /* [shape.heads] */
   double build_ms;
   unsigned flags;       /* CG_TABLES_* */
+  int row_stride;       /* 0 or 1: every row; more: only multiples (scoring a layout) */
   int64_t estimated;    /* over all tables: 0 when every count is exact */
   int64_t interval_full, interval_empty, interval_undecided;
   int64_t refined_full, refined_empty, refined_partial;
@@ -84,6 +85,19 @@ sieve_status cg_tables_pack(const cg_tableset *t, int32_t **buf, size_t *n,
 */
 sieve_status cg_kernel_exprs(cg_pattern *p, const sieve_shape *shape,
                              cg_ref *mask, cg_ref *qidx, cg_ref *kidx, cg_err *e);
+
+/*
+** Automatic layouts (cg_layout_auto.c): sets the layout of every class
+** that declares sieve.layout.auto to the one chosen for this shape,
+** choosing it first if the shape is new. The table builder and the kernel
+** expressions call it, so both always see the same layout; anything else
+** that reads a class's layout for a shape calls it first.
+** cg_layouts_ranking is the choice and its runners-up as text (NULL for a
+** class with a fixed layout, or a shape not resolved yet).
+*/
+sieve_status cg_layouts_resolve(cg_pattern *p, const sieve_shape *shape, cg_err *e);
+const char *cg_layouts_ranking(const cg_pattern *p, const sieve_shape *shape, int cls);
+void cg_layout_text(const cg_layout *l, char *buf, size_t n);
 
 /* The token at each position of a layout, enumerated directly rather than
 ** through the expressions of cg_layout_coords (cg_layout.c). -1 when out

@@ -117,6 +117,7 @@ struct job {
   int nsq, nsk;          /* super-blocks, and their interfaces: [nqv][nsq], [nkv][nsk] */
   cg_ival *sqiv, *skiv;
   int exact;             /* count every partial block's allowed pairs */
+  int stride;            /* only rows that are multiples of it are built (scoring) */
   int sample;            /* some block pair may be sampled (cg_blocks_witness.c) */
   int64_t *qtok, *ktok;  /* without exact: every token's interfaces, [nqv][S], [nkv][S] */
   cg_ival *qmiv, *kmiv;  /* interfaces per micro-block: [nqv][nm], [nkv][nm] */
@@ -154,6 +155,11 @@ void blk_witness(worker *w, int qb, int n);
 
 /* cg_blocks_table.c */
 sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, cg_err *e);
+
+/* cg_blocks.c: full and partial blocks of `mask` under layout l, over the
+** query-block rows that are multiples of stride (cg_layout_auto.c). */
+sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
+                              int64_t *full, int64_t *part, cg_err *e);
 
 /* cg_blocks_heads.c */
 sieve_status blk_check_pattern(const cg_pattern *p, cg_err *e);

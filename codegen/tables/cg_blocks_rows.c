@@ -136,6 +136,10 @@ static void do_row(worker *w, int qb) {
   r->w = (int)(w - j->w);
   r->foff = w->nfull;
   r->poff = w->npart;
+  if (qb % j->stride) {
+    r->nf = r->np = 0;
+    return;
+  }
   row_classes(w, qb);
   int nu = 0;
   for (int sk = 0; sk < j->nsk; sk++) {

@@ -54,7 +54,7 @@ static int finish_table(cg_tableset *ts, cg_table *t, const job *j) {
 
 sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, cg_err *e) {
   job j = {.L = L, .S = ts->seq, .bq = ts->block_q, .bk = ts->block_k, .nq = ts->nq, .nk = ts->nk,
-           .exact = !!(ts->flags & CG_TABLES_EXACT)};
+           .exact = !!(ts->flags & CG_TABLES_EXACT), .stride = ts->row_stride > 1 ? ts->row_stride : 1};
   cg_prog *prog = cg_prog_new(g, t->mask);
   sieve_status st = SIEVE_ERR_NOMEM;
   if (prog) {

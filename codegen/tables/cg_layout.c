@@ -236,6 +236,8 @@ sieve_status cg_kernel_exprs(cg_pattern *p, const sieve_shape *in, cg_ref *mask,
                              cg_ref *kidx, cg_err *e) {
   sieve_shape sh, *shape = &sh;
   cg_shape_for(p, in, &sh);
+  sieve_status st = cg_layouts_resolve(p, in, e);
+  if (st) return st;
   if (p->nclasses < 1 || p->period < 1) return cg_fail(e, SIEVE_ERR_ARG, "pattern has no head classes");
   for (int r = 0; r < p->period; r++)
     if (p->head_class[r] < 0 || p->head_class[r] >= p->nclasses)

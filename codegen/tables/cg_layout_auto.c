@@ -1,0 +1,183 @@
+/*
+** Automatic layouts (sieve.layout.auto). For a class that asks for one,
+** the table builder scores candidate layouts on the shape at hand and keeps
+** the cheapest: identity, transpose, and 3-D tiles of a few shapes sized
+** against the blocks (ragged grids get ragged last tiles, as tile layouts
+** always do). A candidate's cost is the block area the kernel would visit,
+** a partial block weighted PARTIAL_COST times a full one, since it also
+** evaluates the mask per element.
+**
+** Candidates are ranked on every few query-block rows; the best is then
+** checked against identity on every row, so auto never visits more than
+** identity would. The choice depends on the shape only (step and layer 0,
+** the class's first head), so that the kernel, compiled once, and tables
+** built at any step agree; it is made once per shape and kept in the
+** pattern.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_blocks_int.h"
+
+#define PARTIAL_COST 1.25
+#define RANK_ROWS 64   /* query-block rows a candidate is ranked on, about */
+#define SHOWN 4        /* runners-up cg_layouts_ranking names */
+
+typedef struct cand {
+  cg_layout l;
+  double score;  /* visited area, in full-block units, over the rows scored */
+} cand;
+
+struct cg_auto {
+  struct cg_auto *next;
+  int frames, height, width, text, text_after;
+  cg_layout *chosen;   /* [nclasses] */
+  const char **rank;   /* [nclasses]: the choice and its runners-up, NULL for fixed layouts */
+};
+
+static int is_auto(const cg_pattern *p, int c) { return p->auto_layout && p->auto_layout[c]; }
+
+static int same_grid(const struct cg_auto *a, const sieve_shape *s) {
+  return a->frames == s->frames && a->height == s->height && a->width == s->width && a->text == s->text &&
+         a->text_after == s->text_after;
+}
+
+void cg_layout_text(const cg_layout *l, char *buf, size_t n) {
+  if (l->kind == CG_LAYOUT_TILE) snprintf(buf, n, "tile{%d,%d,%d}", l->tile[0], l->tile[1], l->tile[2]);
+  else snprintf(buf, n, "%s", cg_layout_name(l->kind));
+}
+
+/* Identity, transpose, then tiles whose volume fits the blocks. */
+static int candidates(const cg_pattern *p, const sieve_shape *s, cand *out) {
+  static const int T[] = {1, 2, 4}, Y[] = {4, 8}, X[] = {4, 8, 16};
+  int bq = p->block_q > 0 ? p->block_q : 128, bk = p->block_k > 0 ? p->block_k : 128;
+  int lo = bq < bk ? bq : bk, hi = bq < bk ? bk : bq, n = 0;
+  out[n++].l = (cg_layout){.kind = CG_LAYOUT_IDENTITY};
+  out[n++].l = (cg_layout){.kind = CG_LAYOUT_TRANSPOSE};
+  for (int a = 0; a < 3; a++)
+    for (int b = 0; b < 2; b++)
+      for (int c = 0; c < 3; c++) {
+        int t = T[a] < s->frames ? T[a] : s->frames, y = Y[b] < s->height ? Y[b] : s->height;
+        int x = X[c] < s->width ? X[c] : s->width, v = t * y * x, dup = 0;
+        if ((v % lo && lo % v) || v > 4 * hi || v * 4 < lo) continue;
+        for (int i = 2; i < n; i++)
+          dup |= out[i].l.tile[0] == t && out[i].l.tile[1] == y && out[i].l.tile[2] == x;
+        if (!dup) out[n++].l = (cg_layout){.kind = CG_LAYOUT_TILE, .tile = {t, y, x}};
+      }
+  return n;
+}
+
+static sieve_status score(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *c, int stride, cg_err *e) {
+  int64_t full, part;
+  sieve_status st = blk_score_layout(p, s, mask, &c->l, stride, &full, &part, e);
+  c->score = (double)full + PARTIAL_COST * (double)part;
+  return st;
+}
+
+static int by_score(const void *a, const void *b) {
+  double x = ((const cand *)a)->score, y = ((const cand *)b)->score;
+  return (x > y) - (x < y);
+}
+
+/* The class's choice, and its ranking as text. */
+static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, cg_layout *out, const char **rank,
+                           cg_err *e) {
+  int h = 0;
+  while (p->head_class[h] != c) h++; /* the class's first head (classes are checked used) */
+  cg_ref map[CG_NVARS];
+  for (int i = 0; i < CG_NVARS; i++) map[i] = CG_NONE;
+  map[CG_V_HEAD] = cg_const(p->g, h);
+  map[CG_V_STEP] = cg_const(p->g, 0);
+  map[CG_V_LAYER] = cg_const(p->g, 0);
+  cg_ref mask = cg_subst(p->g, p->classes[c].mask, map);
+  if (mask == CG_NONE) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  cand cs[2 + 18];
+  int n = candidates(p, s, cs);
+  int bq = p->block_q > 0 ? p->block_q : 128;
+  int64_t nq = (sieve_shape_tokens(s) + bq - 1) / bq;
+  int stride = nq / RANK_ROWS > 1 ? (int)(nq / RANK_ROWS) : 1;
+  sieve_status st = SIEVE_OK;
+  for (int i = 0; i < n && !st; i++) st = score(p, s, mask, &cs[i], stride, e);
+  if (st) return st;
+  double rows = (double)((nq + stride - 1) / stride);
+  cand id = cs[0];
+  qsort(cs + 1, (size_t)n - 1, sizeof(cand), by_score);
+  int best = cs[1].score < cs[0].score ? 1 : 0;
+  /* Confirmed on every row: the ranking may miss what its rows skip. */
+  if (best && stride > 1) {
+    cand a = cs[0], b = cs[1];
+    st = score(p, s, mask, &a, 1, e);
+    if (!st) st = score(p, s, mask, &b, 1, e);
+    if (st) return st;
+    best = b.score < a.score;
+  }
+  *out = cs[best].l;
+  char buf[512], name[64];
+  int len = 0, nk = (int)nq; /* block_k may differ: a share of the rows' pairs is only indicative */
+  int bk = p->block_k > 0 ? p->block_k : 128;
+  nk = (int)((sieve_shape_tokens(s) + bk - 1) / bk);
+  cand *order[2 + 18];
+  int m = 0;
+  order[m++] = &cs[best];
+  if (best) order[m++] = &id;
+  for (int i = 1; i < n && m < SHOWN + 1; i++)
+    if (i != best) order[m++] = &cs[i];
+  for (int i = 0; i < m; i++) {
+    cg_layout_text(&order[i]->l, name, sizeof name);
+    len += snprintf(buf + len, sizeof buf - (size_t)len, "%s%s %.2f%%%s", i == 1 ? "; runners-up " : i ? ", " : "",
+                    name, 100.0 * order[i]->score / (rows * nk), i == 0 ? " (chosen)" : "");
+    if (len >= (int)sizeof buf) break;
+  }
+  *rank = cg_strdup(p->arena, buf);
+  return SIEVE_OK;
+}
+
+static void apply(cg_pattern *p, const struct cg_auto *a) {
+  for (int c = 0; c < p->nclasses; c++)
+    if (is_auto(p, c)) p->classes[c].layout = a->chosen[c];
+}
+
+sieve_status cg_layouts_resolve(cg_pattern *p, const sieve_shape *shape, cg_err *e) {
+  int any = 0;
+  for (int c = 0; c < p->nclasses; c++) any |= is_auto(p, c);
+  if (!any) return SIEVE_OK;
+  sieve_shape s;
+  cg_shape_for(p, shape, &s);
+  sieve_status st = cg_shape_check(&s, e);
+  if (st) return st;
+  for (struct cg_auto *a = p->autos; a; a = a->next)
+    if (same_grid(a, &s)) {
+      apply(p, a);
+      return SIEVE_OK;
+    }
+  struct cg_auto *a = cg_alloc(p->arena, sizeof *a);
+  if (a) {
+    *a = (struct cg_auto){.frames = s.frames, .height = s.height, .width = s.width, .text = s.text,
+                          .text_after = s.text_after};
+    a->chosen = cg_alloc(p->arena, sizeof(cg_layout) * (size_t)p->nclasses);
+    a->rank = cg_alloc(p->arena, sizeof(char *) * (size_t)p->nclasses);
+  }
+  if (!a || !a->chosen || !a->rank) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  for (int c = 0; c < p->nclasses && !st; c++) {
+    a->chosen[c] = p->classes[c].layout;
+    a->rank[c] = NULL;
+    int used = 0;
+    for (int r = 0; r < p->period; r++) used |= p->head_class[r] == c;
+    if (is_auto(p, c) && used) st = choose(p, &s, c, &a->chosen[c], &a->rank[c], e);
+    else if (is_auto(p, c)) a->chosen[c] = (cg_layout){.kind = CG_LAYOUT_IDENTITY};
+  }
+  if (st) return st;
+  a->next = p->autos;
+  p->autos = a;
+  apply(p, a);
+  return SIEVE_OK;
+}
+
+const char *cg_layouts_ranking(const cg_pattern *p, const sieve_shape *shape, int c) {
+  sieve_shape s;
+  cg_shape_for(p, shape, &s);
+  for (const struct cg_auto *a = p->autos; a; a = a->next)
+    if (same_grid(a, &s)) return a->rank[c];
+  return NULL;
+}

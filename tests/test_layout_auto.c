@@ -1,0 +1,127 @@
+/*
+** sieve.layout.auto: the script form and its IR; the choice never visits
+** more block area than identity (partial blocks weighted as the chooser
+** weighs them), wins on masks local in space written in raster order, and
+** is the layout both the tables and the kernel expressions use. Brute-force
+** checks of tables built under chosen layouts are in test_blocks.c.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "cg_blocks.h"
+#include "lp.h"
+
+static sieve_pattern *load(sieve_ctx *ctx, const char *layout, const char *mask, int block) {
+  char src[2048];
+  snprintf(src, sizeof src,
+           "return sieve.pattern { name = 'a', block = {q = %d, k = %d}, layout = %s,\n"
+           "  mask = sieve.union(sieve.mask(function(q, k) return %s end), sieve.text_rows(), sieve.text_cols()) }\n",
+           block, block, layout, mask);
+  sieve_pattern *p;
+  if (sieve_pattern_load_string(ctx, "auto.lua", src, NULL, &p)) fail_msg("%s", sieve_errmsg(ctx));
+  return p;
+}
+
+/* Visited area in full-block units, partial blocks at 1.25, over all rows. */
+static double cost(sieve_pattern *sp, const sieve_shape *s, char *layout, size_t n) {
+  cg_pattern *p = lp_pattern_ir(sp);
+  cg_tableset *ts;
+  cg_err e = {0};
+  if (cg_tables_build(p, s, 0, 0, &ts, &e)) fail_msg("%s", e.msg);
+  cg_layout_text(&p->classes[0].layout, layout, n);
+  double c = (double)ts->tables[0].nfull + 1.25 * (double)ts->tables[0].npart;
+  cg_tables_free(ts);
+  return c;
+}
+
+static const char *const masks[] = {
+  /* local in space: tiles win */
+  "sieve.abs(q.t - k.t):le(1) & sieve.abs(q.y - k.y):le(3) & sieve.abs(q.x - k.x):le(3)",
+  "sieve.abs(q.y - k.y):le(2) & sieve.abs(q.x - k.x):le(2)",
+  /* others: whatever wins, never worse than identity */
+  "sieve.abs(q.t - k.t):le(1)",
+  "q.y:eq(k.y) & q.x:eq(k.x)",
+  "(sieve.abs(q.y - k.y):le(sieve.choose(sieve.abs(q.t - k.t):le(1), 4, 1)) & sieve.abs(q.x - k.x):le(4)) | k.t:eq(0)",
+  "((q.x + k.y) % 5):lt(2)",
+  "k.t:le(q.t)",
+};
+
+static void never_loses(void **st) {
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  const sieve_shape shapes[] = {
+    {1, 2, 64, 6, 16, 24, 0, 0},
+    {1, 2, 64, 5, 13, 19, 7, 0},   /* ragged, text before */
+    {1, 2, 64, 7, 12, 20, 11, 1},  /* text after */
+    {1, 2, 64, 4, 32, 96, 0, 0},   /* rows longer than a block: tiles win on local masks */
+  };
+  for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+    for (size_t m = 0; m < sizeof masks / sizeof *masks; m++)
+      for (int block = 16; block <= 64; block *= 4) {
+        sieve_pattern *a = load(ctx, "sieve.layout.auto", masks[m], block);
+        sieve_pattern *id = load(ctx, "sieve.layout.identity", masks[m], block);
+        char la[64], li[64];
+        double ca = cost(a, &shapes[si], la, sizeof la), ci = cost(id, &shapes[si], li, sizeof li);
+        if (ca > ci)
+          fail_msg("mask %zu shape %zu block %d: auto (%s) visits %.1f, identity %.1f", m, si, block, la, ca, ci);
+        if (m < 2 && block == 64 && si == 3) {
+          if (!(ca < ci)) fail_msg("local mask %zu: auto (%s) does not beat identity (%.1f vs %.1f)", m, la, ca, ci);
+          assert_non_null(strstr(la, "tile"));
+        }
+        /* The kernel's expressions use the chosen layout: its idx map
+        ** differs from identity's, which is pos itself. */
+        cg_pattern *p = lp_pattern_ir(a);
+        cg_ref mask, qi, ki;
+        cg_err e = {0};
+        assert_int_equal(cg_kernel_exprs(p, &shapes[si], &mask, &qi, &ki, &e), SIEVE_OK);
+        int identity = p->classes[0].layout.kind == CG_LAYOUT_IDENTITY;
+        assert_int_equal(qi == cg_var_ref(p->g, CG_V_QPOS), identity);
+        sieve_pattern_free(a);
+        sieve_pattern_free(id);
+      }
+  sieve_close(ctx);
+}
+
+/* The IR names auto (not the layout it resolves to), so its hash differs
+** from identity's; sieve show's ranking is there once tables are built. */
+static void script_and_ir(void **st) {
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  sieve_pattern *a = load(ctx, "sieve.layout.auto", masks[0], 64), *id = load(ctx, "sieve.layout.identity", masks[0], 64);
+  cg_pattern *p = lp_pattern_ir(a);
+  assert_non_null(strstr(p->ir_text, "layout=auto"));
+  assert_true(p->ir_hash != lp_pattern_ir(id)->ir_hash);
+  sieve_shape s = {1, 2, 64, 6, 16, 24, 0, 0};
+  sieve_tables *t;
+  assert_int_equal(sieve_tables_build(ctx, a, &s, 0, 0, &t), SIEVE_OK);
+  sieve_table_view v;
+  assert_int_equal(sieve_tables_view(t, 0, &v), SIEVE_OK);
+  assert_non_null(v.layout_choice);
+  assert_non_null(strstr(v.layout_choice, "(chosen)"));
+  assert_non_null(strstr(v.layout_choice, "identity"));
+  char name[64];
+  cg_layout_text(&p->classes[0].layout, name, sizeof name);
+  assert_string_equal(v.layout, name);
+  sieve_tables_free(t);
+  assert_int_equal(sieve_tables_build(ctx, id, &s, 0, 0, &t), SIEVE_OK);
+  assert_int_equal(sieve_tables_view(t, 0, &v), SIEVE_OK);
+  assert_null(v.layout_choice);
+  assert_string_equal(v.layout, "identity");
+  sieve_tables_free(t);
+  sieve_pattern_free(a);
+  sieve_pattern_free(id);
+  sieve_close(ctx);
+}
+
+int main(void) {
+  const struct CMUnitTest t[] = {
+    cmocka_unit_test(never_loses),
+    cmocka_unit_test(script_and_ir),
+  };
+  return cmocka_run_group_tests(t, NULL, NULL);
+}
