@@ -128,9 +128,11 @@ static int uses_wgmma(const cg_attn_spec *s) {
   return s->arch == CG_SM90A && s->cfg.warps && s->cfg.block_m / mma_warps(&s->cfg) == 16;
 }
 
+/* An automatic layout counts as not the identity: configs are chosen
+** before the shape's layout is (cg_layouts_resolve), and it may be a tile. */
 static int identity_layouts(const cg_pattern *p) {
   for (int i = 0; i < p->nclasses; i++)
-    if (p->classes[i].layout.kind != CG_LAYOUT_IDENTITY) return 0;
+    if ((p->auto_layout && p->auto_layout[i]) || p->classes[i].layout.kind != CG_LAYOUT_IDENTITY) return 0;
   return 1;
 }
 
