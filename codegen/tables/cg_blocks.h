@@ -98,6 +98,10 @@ sieve_status cg_kernel_exprs(cg_pattern *p, const sieve_shape *shape,
 sieve_status cg_layouts_resolve(cg_pattern *p, const sieve_shape *shape, cg_err *e);
 const char *cg_layouts_ranking(const cg_pattern *p, const sieve_shape *shape, int cls);
 void cg_layout_text(const cg_layout *l, char *buf, size_t n);
+/* Copies p's automatic-layout flags and choices into c's arena (a pattern
+** copy, cg_part.c), so that a copy chooses what p chose. 0, or -1 out of
+** memory. */
+int cg_layouts_copy(const cg_pattern *p, cg_pattern *c);
 
 /* The token at each position of a layout, enumerated directly rather than
 ** through the expressions of cg_layout_coords (cg_layout.c). -1 when out

@@ -181,3 +181,27 @@ const char *cg_layouts_ranking(const cg_pattern *p, const sieve_shape *shape, in
     if (same_grid(a, &s)) return a->rank[c];
   return NULL;
 }
+
+int cg_layouts_copy(const cg_pattern *p, cg_pattern *c) {
+  size_t n = (size_t)(p->nclasses ? p->nclasses : 1);
+  if (p->auto_layout) {
+    if (!(c->auto_layout = cg_alloc(c->arena, n))) return -1;
+    memcpy(c->auto_layout, p->auto_layout, (size_t)p->nclasses);
+  }
+  struct cg_auto **tail = &c->autos;
+  for (const struct cg_auto *a = p->autos; a; a = a->next) {
+    struct cg_auto *b = cg_alloc(c->arena, sizeof *b);
+    if (!b) return -1;
+    *b = *a;
+    b->next = NULL;
+    b->chosen = cg_alloc(c->arena, sizeof(cg_layout) * n);
+    b->rank = cg_alloc(c->arena, sizeof(char *) * n);
+    if (!b->chosen || !b->rank) return -1;
+    memcpy(b->chosen, a->chosen, sizeof(cg_layout) * (size_t)p->nclasses);
+    for (int i = 0; i < p->nclasses; i++)
+      if ((b->rank[i] = a->rank[i] ? cg_strdup(c->arena, a->rank[i]) : NULL) == NULL && a->rank[i]) return -1;
+    *tail = b;
+    tail = &b->next;
+  }
+  return 0;
+}

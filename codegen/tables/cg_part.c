@@ -66,6 +66,9 @@ static int copy_pattern(const cg_pattern *p, int h0, cg_pattern *c) {
   c->head_class = cg_alloc(a, sizeof(int) * (size_t)p->period);
   c->sel.steps = copy_ints(a, p->sel.steps, p->sel.nsteps);
   c->sel.levels = copy_ints(a, p->sel.levels, p->sel.nlevels);
+  c->auto_layout = NULL;
+  c->autos = NULL;
+  if (p->auto_layout && cg_layouts_copy(p, c)) return -1;
   cg_ref *map = malloc(sizeof(cg_ref) * (size_t)cg_graph_size(p->g));
   if (!c->params || !c->classes || !c->head_class || !c->sel.steps || !c->sel.levels || !map) {
     free(map);
