@@ -247,6 +247,8 @@ sieve_status cg_ref_part(cg_pattern *p, const sieve_shape *shape, int step, int 
   sieve_status st = cg_shape_check(&s, e);
   if (st) return st;
   int64_t S = sieve_shape_tokens(&s);
+  /* Automatic layouts are chosen per shape: the check reads the choice. */
+  if ((st = cg_layouts_resolve(p, shape, e))) return st;
   if ((st = cg_chunk_check(p, S, p->block_q, p->block_k, chunk, &c, e))) return st;
   int ident = 1;
   for (int i = 0; i < p->nclasses; i++) ident &= p->classes[i].layout.kind == CG_LAYOUT_IDENTITY;
