@@ -1,0 +1,94 @@
+"""HunyuanVideoTransformer3DModel: the joint attention of the dual-stream
+and the single-stream blocks through sieve, text tokens after the video.
+Layers are numbered through both kinds of block, dual-stream first.
+
+Follows diffusers' HunyuanVideoAttnProcessor2_0: QK RMSNorm, rotary
+embedding on the video tokens, then the text's own projections appended
+(dual-stream) or the text already concatenated (single-stream).
+
+The model masks prompt padding with a key mask. sieve compiles the text
+length in, so a prompt with padding is refused (checked once per forward,
+in eager mode) rather than attended wrongly."""
+import torch
+
+from ._common import arg, note_geometry
+
+
+class HunyuanVideoSieveProcessor:
+    def __init__(self, state):
+        self.state = state
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None,
+                 image_rotary_emb=None):
+        # attention_mask is the prompt-padding key mask; the forward hook has
+        # refused any padding, so every key is valid and the mask is all ones.
+        if attn.add_q_proj is None and encoder_hidden_states is not None:
+            hidden_states = torch.cat([hidden_states, encoder_hidden_states], dim=1)
+        query = attn.to_q(hidden_states).unflatten(2, (attn.heads, -1))
+        key = attn.to_k(hidden_states).unflatten(2, (attn.heads, -1))
+        value = attn.to_v(hidden_states).unflatten(2, (attn.heads, -1))
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+        if image_rotary_emb is not None:
+            from diffusers.models.embeddings import apply_rotary_emb
+
+            if attn.add_q_proj is None and encoder_hidden_states is not None:
+                n = encoder_hidden_states.shape[1]
+                query = torch.cat([apply_rotary_emb(query[:, :-n], image_rotary_emb, sequence_dim=1),
+                                   query[:, -n:]], dim=1)
+                key = torch.cat([apply_rotary_emb(key[:, :-n], image_rotary_emb, sequence_dim=1),
+                                 key[:, -n:]], dim=1)
+            else:
+                query = apply_rotary_emb(query, image_rotary_emb, sequence_dim=1)
+                key = apply_rotary_emb(key, image_rotary_emb, sequence_dim=1)
+        if attn.add_q_proj is not None and encoder_hidden_states is not None:
+            eq = attn.add_q_proj(encoder_hidden_states).unflatten(2, (attn.heads, -1))
+            ek = attn.add_k_proj(encoder_hidden_states).unflatten(2, (attn.heads, -1))
+            ev = attn.add_v_proj(encoder_hidden_states).unflatten(2, (attn.heads, -1))
+            if attn.norm_added_q is not None:
+                eq = attn.norm_added_q(eq)
+            if attn.norm_added_k is not None:
+                ek = attn.norm_added_k(ek)
+            query = torch.cat([query, eq], dim=1)
+            key = torch.cat([key, ek], dim=1)
+            value = torch.cat([value, ev], dim=1)
+        hidden_states = self.state(query, key, value)
+        hidden_states = hidden_states.flatten(2, 3).to(query.dtype)
+        if encoder_hidden_states is not None:
+            n = encoder_hidden_states.shape[1]
+            hidden_states, encoder_hidden_states = hidden_states[:, :-n], hidden_states[:, -n:]
+            if getattr(attn, "to_out", None) is not None:
+                hidden_states = attn.to_out[0](hidden_states)
+                hidden_states = attn.to_out[1](hidden_states)
+            if getattr(attn, "to_add_out", None) is not None:
+                encoder_hidden_states = attn.to_add_out(encoder_hidden_states)
+        return hidden_states, encoder_hidden_states
+
+
+def _no_padding(mask):
+    """Refuses prompt padding: one host read per forward, skipped where a
+    read cannot happen (torch.compile tracing, CUDA graph capture)."""
+    if mask is None or torch.compiler.is_compiling() or mask.is_meta:
+        return
+    if mask.is_cuda and torch.cuda.is_current_stream_capturing():
+        return
+    if not bool(mask.all()):
+        raise ValueError("encoder_attention_mask: the prompt has padding; sieve compiles the text length in, "
+                         "so pass the prompt's tokens without padding (runtime text length is not in this build)")
+
+
+def install(handle, transformer):
+    p, p_t = transformer.config.patch_size, transformer.config.patch_size_t
+
+    def hook(module, args, kwargs):
+        _, _, f, h, w = arg(args, kwargs, "hidden_states", 0).shape  # [B, C, F, H, W]
+        text = arg(args, kwargs, "encoder_hidden_states", 2).shape[1]
+        _no_padding(arg(args, kwargs, "encoder_attention_mask", 3))
+        note_geometry(handle.geometry, (f // p_t, h // p, w // p), text, True)
+
+    blocks = list(transformer.transformer_blocks) + list(transformer.single_transformer_blocks)
+    for i, block in enumerate(blocks):
+        handle.install(block.attn, HunyuanVideoSieveProcessor(handle.state(i, "bshd")))
+    handle.hook(hook)
