@@ -184,6 +184,13 @@ def tensor(x=None, ptr=None, strides=None):
     return Tensor(ptr, *strides)
 
 
+def _by_address(L, name, argtypes):
+    """A second handle on a C function that takes tensors by address (ints)."""
+    f = L.L[name]
+    f.restype, f.argtypes = C.c_int, argtypes
+    return f
+
+
 class Plan:
     """A static plan: the tables and the kernel for one shape and dtype, on
     the current CUDA context's device. Running it compiles and allocates
@@ -201,6 +208,7 @@ class Plan:
         self._run = L.L.sieve_attention
         self._set = L.L.sieve_plan_set_step
         self._at = None
+        self._launch = _by_address(L, "sieve_attention", [C.c_void_p] * 5 + [C.c_uint64, C.c_float, C.c_void_p])
 
     def set_step(self, step, layer):
         if self._at != (step, layer):
@@ -214,6 +222,16 @@ class Plan:
         if self._at != (step, layer):
             self.set_step(step, layer)
         st = self._run(self._p, q, k, v, o, lse, scale, stream)
+        if st:
+            raise self._L.error(st, "sieve_attention")
+
+    def launch(self, descs, lse, stream, scale, step, layer):
+        """As run(), with q, k, v, o as four consecutive sieve_tensors at
+        address `descs`: the torch layer's hot path, a few microseconds
+        cheaper than building four ctypes structs per call."""
+        if self._at != (step, layer):
+            self.set_step(step, layer)
+        st = self._launch(self._p, descs, descs + 32, descs + 64, descs + 96, lse, scale, stream)
         if st:
             raise self._L.error(st, "sieve_attention")
 
@@ -250,6 +268,17 @@ class DynPlan:
         self._chose = C.c_int()
         self._chose_ref = C.byref(self._chose)
         self.chose = False
+        self._launch = _by_address(L, "sieve_dynplan_step", [C.c_void_p, C.c_int, C.c_int] + [C.c_void_p] * 4
+                                   + [C.c_uint64, C.c_float, C.c_void_p, C.c_void_p])
+        self._chose_at = C.addressof(self._chose)
+
+    def launch(self, descs, lse, stream, scale, step, layer):
+        """As run(), with q, k, v, o packed at `descs` (see Plan.launch)."""
+        st = self._launch(self._p, step, layer, descs, descs + 32, descs + 64, descs + 96, lse, scale,
+                          stream, self._chose_at)
+        if st:
+            raise self._L.error(st, "sieve_dynplan_step")
+        self.chose = bool(self._chose.value)
 
     def run(self, q, k, v, o, lse, stream=0, scale=0.0, step=0, layer=0):
         st = self._step(self._p, step, layer, q, k, v, o, lse, scale, stream, self._chose_ref)

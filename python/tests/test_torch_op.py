@@ -115,3 +115,36 @@ def test_functional_compile_has_no_graph_break(T):
 
     ex = T._dynamo.explain(f)(meta(T, 1, 2, 128, 128))
     assert ex.graph_break_count == 0, ex
+
+
+@pytest.mark.parametrize("layout", ["bhsd", "bshd"])
+def test_launch_descriptors(T, layout, monkeypatch):
+    """The packed q, k, v, o descriptors the C call reads, with the plan
+    replaced by a recorder (no GPU here)."""
+    from sieve import _torch
+    st = sieve.Attention("dense", grid=(1, 16, 16), layout=layout)
+    B, H, S, D = 2, 3, 256, 64
+    qkv = T.empty(B, S, 3, H, D, dtype=T.bfloat16)        # a fused projection's output
+    q, k, v = (qkv[:, :, i] for i in range(3))             # [B, S, H, D] views
+    if layout == "bhsd":
+        q, k, v = (x.transpose(1, 2) for x in (q, k, v))
+    seen = {}
+
+    class Plan:
+        def launch(self, descs, lse, stream, scale, step, layer):
+            seen.update(descs=[st._descs[i] for i in range(4)], step=step, layer=layer)
+
+    b = _torch._Bound()
+    b.plan, b.lse, b.dev = Plan(), T.empty(B, H, S), 0
+    b.B, b.H, b.S, b.D, b.shape = B, H, S, D, None
+    b.o_strides = (H * S * D, S * D, D) if layout == "bhsd" else (S * H * D, D, H * D)
+    monkeypatch.setattr(st, "_validate", lambda *a: b)
+    monkeypatch.setattr(_torch, "_raw_stream", lambda dev: 0)
+    o = st(q, k, v, step=5)
+    d = seen["descs"]
+    # q, k, v: element (b, h, s, 0) of the fused buffer, in (b, h, s) order.
+    assert [(x.stride_b, x.stride_h, x.stride_s) for x in d[:3]] == [(S * 3 * H * D, D, 3 * H * D)] * 3
+    assert [x.ptr for x in d[:3]] == [qkv.data_ptr() + 2 * i * H * D for i in range(3)]
+    assert (d[3].ptr, d[3].stride_b, d[3].stride_h, d[3].stride_s) == (o.data_ptr(), *b.o_strides)
+    assert o.shape == q.shape and o.is_contiguous()
+    assert (seen["step"], seen["layer"]) == (5, 0)
