@@ -47,7 +47,8 @@ class TableView(C.Structure):
     _fields_ = [("q_blocks", C.c_int)] + [(n, C.POINTER(C.c_int32)) for n in (
         "full_ptr", "full_idx", "part_ptr", "part_idx")] + [
         ("full_blocks", C.c_int64), ("partial_blocks", C.c_int64), ("empty_blocks", C.c_int64),
-        ("density", C.c_double), ("layout", C.c_char_p), ("klass", C.c_char_p)]
+        ("density", C.c_double), ("layout", C.c_char_p), ("klass", C.c_char_p),
+        ("estimated_blocks", C.c_int64)]
 
 
 class DeviceInfo(C.Structure):

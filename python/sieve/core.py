@@ -165,7 +165,7 @@ class Tables:
             "partial": [v.part_idx[pp[q]:pp[q + 1]] for q in range(nq)],
             "density": v.density, "layout": v.layout.decode(), "klass": v.klass.decode(),
             "full_blocks": v.full_blocks, "partial_blocks": v.partial_blocks,
-            "empty_blocks": v.empty_blocks,
+            "empty_blocks": v.empty_blocks, "estimated_blocks": v.estimated_blocks,
         }
 
     def __del__(self):
