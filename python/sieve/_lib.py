@@ -40,7 +40,7 @@ class TablesInfo(C.Structure):
                 ("k_blocks", C.c_int), ("block_q", C.c_int), ("block_k", C.c_int),
                 ("build_ms", C.c_double)] + [(n, C.c_int64) for n in (
                     "interval_full", "interval_empty", "interval_undecided",
-                    "refined_full", "refined_empty", "refined_partial")]
+                    "refined_full", "refined_empty", "refined_partial", "bytes", "max_bytes")]
 
 
 class TableView(C.Structure):
@@ -48,7 +48,7 @@ class TableView(C.Structure):
         "full_ptr", "full_idx", "part_ptr", "part_idx")] + [
         ("full_blocks", C.c_int64), ("partial_blocks", C.c_int64), ("empty_blocks", C.c_int64),
         ("density", C.c_double), ("layout", C.c_char_p), ("klass", C.c_char_p),
-        ("estimated_blocks", C.c_int64)]
+        ("estimated_blocks", C.c_int64), ("bytes", C.c_int64)]
 
 
 class DeviceInfo(C.Structure):
@@ -78,8 +78,10 @@ class SieveValueError(SieveError, ValueError):
     """libsieve refused an argument or a shape."""
 
 
-def _error_class(status):
-    if status in ("script", "limit"):
+def _error_class(status, loading):
+    # SIEVE_ERR_LIMIT is a script's instruction or memory limit while it
+    # loads, and the block tables' device-memory bound when a plan is made.
+    if status == "script" or (status == "limit" and loading):
         return ScriptError
     if status in ("arg", "shape", "unsupported"):
         return SieveValueError
@@ -157,7 +159,7 @@ class _Lib:
         if st:
             raise SieveError(STATUS[st], "sieve_open: %s" % self.L.sieve_strerror(st).decode())
 
-    def error(self, st, what=None):
+    def error(self, st, what=None, loading=False):
         """The exception for status `st`, with the context's message."""
         name = STATUS[st] if 0 <= st < len(STATUS) else str(st)
         msg = (self.L.sieve_errmsg(self.ctx) or b"").decode(errors="replace")
@@ -165,11 +167,11 @@ class _Lib:
             msg = self.L.sieve_strerror(st).decode()
         if what:
             msg = "%s: %s" % (what, msg)
-        return _error_class(name)(name, msg)
+        return _error_class(name, loading)(name, msg)
 
-    def check(self, st, what=None):
+    def check(self, st, what=None, loading=False):
         if st:
-            raise self.error(st, what)
+            raise self.error(st, what, loading)
 
 
 _lib = None

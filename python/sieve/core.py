@@ -71,7 +71,7 @@ class Pattern:
         L = lib()
         self._p = C.c_void_p()
         with L.lock:
-            L.check(L.L.sieve_pattern_load(L.ctx, path.encode(), arr, C.byref(self._p)))
+            L.check(L.L.sieve_pattern_load(L.ctx, path.encode(), arr, C.byref(self._p)), loading=True)
         self._read_ir()
 
     @classmethod
@@ -84,7 +84,7 @@ class Pattern:
         self._p = C.c_void_p()
         with L.lock:
             L.check(L.L.sieve_pattern_load_string(L.ctx, chunkname.encode(), source.encode(),
-                                                  arr, C.byref(self._p)))
+                                                  arr, C.byref(self._p)), loading=True)
         self._read_ir()
         return self
 
@@ -165,7 +165,7 @@ class Tables:
             "partial": [v.part_idx[pp[q]:pp[q + 1]] for q in range(nq)],
             "density": v.density, "layout": v.layout.decode(), "klass": v.klass.decode(),
             "full_blocks": v.full_blocks, "partial_blocks": v.partial_blocks,
-            "empty_blocks": v.empty_blocks, "estimated_blocks": v.estimated_blocks,
+            "empty_blocks": v.empty_blocks, "estimated_blocks": v.estimated_blocks, "bytes": v.bytes,
         }
 
     def __del__(self):
