@@ -166,6 +166,7 @@ class Tables:
             "density": v.density, "layout": v.layout.decode(), "klass": v.klass.decode(),
             "full_blocks": v.full_blocks, "partial_blocks": v.partial_blocks,
             "empty_blocks": v.empty_blocks, "estimated_blocks": v.estimated_blocks, "bytes": v.bytes,
+            "layout_choice": v.layout_choice.decode() if v.layout_choice else None,
         }
 
     def __del__(self):
