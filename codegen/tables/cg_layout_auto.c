@@ -50,12 +50,12 @@ void cg_layout_text(const cg_layout *l, char *buf, size_t n) {
 
 /* Identity, transpose, then tiles whose volume fits the blocks. */
 static int candidates(const cg_pattern *p, const sieve_shape *s, cand *out) {
-  static const int T[] = {1, 2, 4}, Y[] = {4, 8}, X[] = {4, 8, 16};
+  static const int T[] = {1, 2, 4, 6}, Y[] = {4, 8}, X[] = {4, 8, 16};
   int bq = p->block_q > 0 ? p->block_q : 128, bk = p->block_k > 0 ? p->block_k : 128;
   int lo = bq < bk ? bq : bk, hi = bq < bk ? bk : bq, n = 0;
   out[n++].l = (cg_layout){.kind = CG_LAYOUT_IDENTITY};
   out[n++].l = (cg_layout){.kind = CG_LAYOUT_TRANSPOSE};
-  for (int a = 0; a < 3; a++)
+  for (int a = 0; a < 4; a++)
     for (int b = 0; b < 2; b++)
       for (int c = 0; c < 3; c++) {
         int t = T[a] < s->frames ? T[a] : s->frames, y = Y[b] < s->height ? Y[b] : s->height;
@@ -92,7 +92,7 @@ static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, cg_layout
   map[CG_V_LAYER] = cg_const(p->g, 0);
   cg_ref mask = cg_subst(p->g, p->classes[c].mask, map);
   if (mask == CG_NONE) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
-  cand cs[2 + 18];
+  cand cs[2 + 24];
   int n = candidates(p, s, cs);
   int bq = p->block_q > 0 ? p->block_q : 128;
   int64_t nq = (sieve_shape_tokens(s) + bq - 1) / bq;
@@ -117,7 +117,7 @@ static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, cg_layout
   int len = 0, nk = (int)nq; /* block_k may differ: a share of the rows' pairs is only indicative */
   int bk = p->block_k > 0 ? p->block_k : 128;
   nk = (int)((sieve_shape_tokens(s) + bk - 1) / bk);
-  cand *order[2 + 18];
+  cand *order[2 + 24];
   int m = 0;
   order[m++] = &cs[best];
   if (best) order[m++] = &id;
