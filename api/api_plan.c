@@ -102,6 +102,13 @@ sieve_status sieve_plan_set_step(sieve_plan *plan, int step, int layer) {
   return api_ret(plan->ctx, &e);
 }
 
+sieve_status sieve_plan_set_text_len(sieve_plan *plan, const int *valid, int n) {
+  cg_err e = {0};
+  if (!plan) return SIEVE_ERR_ARG;
+  rt_plan_set_text(plan->rp, valid, n, &e);
+  return api_ret(plan->ctx, &e);
+}
+
 void sieve_plan_config(const sieve_plan *plan, sieve_config *out) {
   const cg_attn_config *c = &rt_plan_spec_of(plan->rp)->cfg;
   *out = (sieve_config){c->block_m, c->block_n, c->warps, c->stages};

@@ -270,6 +270,15 @@ sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
 /* Sets the denoising step and layer; tables that depend on them are
 ** rebuilt (only when they change). */
 sieve_status sieve_plan_set_step(sieve_plan *plan, int step, int layer);
+/*
+** The prompt's real length: valid[b] of the shape's text tokens are valid in
+** batch element b (0 .. text; n must be the batch), the rest are padding.
+** Padding keys are masked out of every row, and padding rows see no key
+** (O = 0, LSE = -inf). A kernel argument: no table rebuild, no recompile,
+** one kernel for every prompt length. valid NULL: the whole text, as at
+** creation. Runs enqueued after the call see the new lengths.
+*/
+sieve_status sieve_plan_set_text_len(sieve_plan *plan, const int *valid, int n);
 /* The config the plan's kernel was built with. */
 void sieve_plan_config(const sieve_plan *plan, sieve_config *out);
 /* Fraction of token pairs the plan computes (over all heads). */
@@ -307,6 +316,9 @@ typedef struct sieve_dynplan sieve_dynplan;
 sieve_status sieve_dynplan_create(sieve_ctx *ctx, const sieve_pattern *p,
                                   const sieve_shape *shape, sieve_dtype dtype,
                                   sieve_dynplan **out);
+/* sieve_plan_set_text_len for a dynamic plan: the attention, the search
+** and the profiling all leave the padding out. */
+sieve_status sieve_dynplan_set_text_len(sieve_dynplan *d, const int *valid, int n);
 /* One step of attention, as sieve_attention; *chose (may be NULL) is 1
 ** when this step searched or profiled. */
 sieve_status sieve_dynplan_step(sieve_dynplan *d, int step, int layer,

@@ -131,6 +131,7 @@ static void fill_selection(lua_State *L, int t, cg_pattern *p) {
   q->kind = (cg_select_kind)get_int(L, s, "kind");
   q->recall = get_num(L, s, "recall");
   q->topk = (int)get_int(L, s, "topk");
+  q->sparsity = get_num(L, s, "sparsity");
   q->samples = (int)get_int(L, s, "samples");
   q->steps = get_ints(L, s, "steps", p->arena, &q->nsteps);
   q->levels = get_ints(L, s, "levels", p->arena, &q->nlevels);
@@ -156,4 +157,6 @@ void lp_fill(lua_State *L, cg_pattern *p) {
     if (p->head_class[i] < 0 || p->head_class[i] >= p->nclasses)
       luaL_error(L, "sieve bug: head class %d out of range", p->head_class[i]);
   fill_selection(L, t, p);
+  p->dense_steps = (int)get_int(L, t, "dense_steps");
+  p->dense_layers = (int)get_int(L, t, "dense_layers");
 }

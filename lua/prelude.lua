@@ -195,6 +195,14 @@ local CTX = coords("ctx", {head = "head", step = "step", layer = "layer"})
 sieve.q, sieve.k, sieve.ctx = Q, K, CTX
 sieve.head, sieve.step, sieve.layer = CTX.head, CTX.step, CTX.layer
 
+-- The shape's token grid and text count, symbolic: the script runs before
+-- any shape is known, and sieve binds these to the shape's numbers where a
+-- mask meets a shape, folding whatever is computed from them alone. So a
+-- window can be sized by the video (clamped at its edges, a budget turned
+-- into a band width) with no cost per token pair.
+local SHAPE = coords("sieve.shape", {frames = "frames", height = "height", width = "width", text = "text.n"})
+sieve.shape = SHAPE
+
 -- Primitives about video positions are false when either token is text.
 local VIDEO = all(not_(Q.text), not_(K.text))
 local function video(...)
@@ -222,6 +230,52 @@ function sieve.dense()
   return lp.const(true)
 end
 
+-- The integer square root of a non-negative integer expression (floor),
+-- by bisection over results below 2^31; for sizes derived from the shape,
+-- where it folds to a constant.
+function sieve.isqrt(v)
+  v = int_expr(v, "sieve.isqrt: v", 0)
+  -- c <= v // c stands for c * c <= v, whose constants would pass 32 bits.
+  local r = lp.const(0)
+  for bit = 30, 0, -1 do
+    local c = r + (1 << bit)
+    r = choose(c:le(v // c), c, r)
+  end
+  return r
+end
+
+-- How many x in [lo, hi] have x % m == r % m (m a positive integer or an
+-- expression that is positive).
+function sieve.count_mod(lo, hi, r, m)
+  m = int_expr(m, "sieve.count_mod: m", 1)
+  local lo_, hi_, r_ = isnode(lo) and lo or lp.const(lo), isnode(hi) and hi or lp.const(hi),
+                       isnode(r) and r or lp.const(r)
+  return sieve.max(0, (hi_ - r_) // m - (lo_ - 1 - r_) // m)
+end
+
+-- A video token's index in frame-major order (t, y, x), or with
+-- transposed = true in position-major order (y, x, t): the order of the
+-- identity and transpose layouts, over the video tokens only.
+function sieve.video_index(c, transposed)
+  local H, W, T = SHAPE.height, SHAPE.width, SHAPE.frames
+  if transposed then return (c.y * W + c.x) * T + c.t end
+  return (c.t * H + c.y) * W + c.x
+end
+
+-- Sparse VideoGen's band: video tokens i, j with |i - j| < w rounded down
+-- to a multiple of `round` (128), indices in frame-major order, or in
+-- position-major order with transposed = true. w may be an expression of
+-- the shape (a budget's width).
+function sieve.token_band(w, t)
+  local what = "sieve.token_band"
+  w = int_expr(w, what .. ": w", 0)
+  t = opts(t, what, {transposed = true, round = true})
+  local tr = bool_arg(t.transposed, what .. ": transposed", false)
+  local round = int_arg(t.round == nil and 128 or t.round, what .. ": round", 1)
+  local band = (w // round) * round
+  return video((sieve.video_index(Q, tr) - sieve.video_index(K, tr)):abs():lt(band))
+end
+
 -- |q.index - k.index| <= w over all tokens, text included.
 function sieve.token_window(w)
   w = int_expr(w, "sieve.token_window: w", 0)
@@ -238,17 +292,28 @@ end
 -- tokens; a query sees the keys whose tile is within wt, wy, wx tiles of its
 -- own tile along t, y, x (a window of 2w+1 tiles per axis, centred on the
 -- query's tile). With the default tile {1, 1, 1} it is a 3-D token window.
-function sieve.tile_window(wt, wy, wx, tile)
+-- With {clamp = true} the window's centre is clamped to stay w tiles inside
+-- the grid (STA), so queries at the edges see as many tiles as any other;
+-- a ragged last tile counts as a tile.
+function sieve.tile_window(wt, wy, wx, tile, t)
   local what = "sieve.tile_window"
   wt = int_expr(wt, what .. ": wt", 0)
   wy = int_expr(wy, what .. ": wy", 0)
   wx = int_expr(wx, what .. ": wx", 0)
   local tt, ty, tx = 1, 1, 1
   if tile ~= nil then tt, ty, tx = triple(tile, what .. ": tile") end
-  local function near(qc, kc, size, w)
-    return ((qc // size) - (kc // size)):abs():le(w)
+  t = opts(t, what, {clamp = true})
+  local clamp = bool_arg(t.clamp, what .. ": clamp", false)
+  local function near(qc, kc, size, w, n)
+    local c = qc // size
+    if clamp then
+      local tiles = (n + size - 1) // size
+      c = sieve.min(sieve.max(c, w), tiles - 1 - w)
+    end
+    return (c - (kc // size)):abs():le(w)
   end
-  return video(near(Q.t, K.t, tt, wt), near(Q.y, K.y, ty, wy), near(Q.x, K.x, tx, wx))
+  return video(near(Q.t, K.t, tt, wt, SHAPE.frames), near(Q.y, K.y, ty, wy, SHAPE.height),
+               near(Q.x, K.x, tx, wx, SHAPE.width))
 end
 
 local function in_frames(c, frames)
@@ -400,7 +465,7 @@ sieve.layout = {
 }
 
 local STATIC = token("sieve.static", selections,
-                     {kind = lp.SELECT_STATIC, recall = 1, topk = 0, samples = 0, steps = {}, levels = {}})
+                     {kind = lp.SELECT_STATIC, recall = 1, topk = 0, sparsity = 0, samples = 0, steps = {}, levels = {}})
 sieve.static = STATIC
 
 local function steps_arg(v, what)
@@ -423,19 +488,28 @@ local function levels_arg(v, what)
   return levels
 end
 
--- AdaSpa: block attention mass from the cached LSE; keep the smallest set of
--- key blocks holding `recall` of each query block's mass (capped at topk
--- blocks when topk > 0), searched at `steps` and reused in between.
+-- AdaSpa: block attention mass from the cached LSE, searched at `steps` and
+-- reused in between. With `sparsity` s (AdaSpa's top-k) every query block
+-- keeps its ceil((1 - s) * nk) heaviest key blocks, nk the key blocks of
+-- the row; otherwise (sieve's top-p) the smallest set of key blocks holding
+-- `recall` of its mass, capped at topk blocks when topk > 0.
 function sieve.search(t)
   local what = "sieve.search"
-  t = opts(t, what, {recall = true, topk = true, steps = true, levels = true})
+  t = opts(t, what, {recall = true, topk = true, sparsity = true, steps = true, levels = true})
   local recall = t.recall == nil and 0.9 or t.recall
   if type(recall) ~= "number" or not (recall > 0 and recall <= 1) then
     fail("%s: recall must be a number in (0, 1], got %s", what, describe(recall))
   end
+  local sparsity = t.sparsity == nil and 0 or t.sparsity
+  if type(sparsity) ~= "number" or not (sparsity >= 0 and sparsity < 1) then
+    fail("%s: sparsity must be a number in [0, 1), got %s", what, describe(sparsity))
+  end
+  if sparsity > 0 and (t.recall ~= nil or t.topk ~= nil) then
+    fail("%s: sparsity (top-k) takes no recall or topk (top-p)", what)
+  end
   return token(what, selections, {
     kind = lp.SELECT_SEARCH, recall = recall, topk = int_arg(t.topk or 0, what .. ": topk", 0),
-    samples = 0, steps = steps_arg(t.steps, what), levels = levels_arg(t.levels, what),
+    sparsity = sparsity, samples = 0, steps = steps_arg(t.steps, what), levels = levels_arg(t.levels, what),
   })
 end
 
@@ -445,7 +519,7 @@ function sieve.profile(t)
   local what = "sieve.profile"
   t = opts(t, what, {samples = true, steps = true})
   return token(what, selections, {
-    kind = lp.SELECT_PROFILE, recall = 1, topk = 0,
+    kind = lp.SELECT_PROFILE, recall = 1, topk = 0, sparsity = 0,
     samples = int_arg(t.samples == nil and 64 or t.samples, what .. ": samples", 1, 1 << 20),
     steps = steps_arg(t.steps, what), levels = {},
   })
@@ -473,6 +547,30 @@ local function parse_override(name, text, default)
     raise("arg", format("param '%s' takes true or false, got '%s'", name, text))
   end
   return text
+end
+
+-- sieve.expect("budget", param.budget > 0 and param.budget <= 1, "must be in (0, 1]"):
+-- a value the method does not define is refused, naming the param, its
+-- value and the script's line, like a malformed override.
+function sieve.expect(name, ok, must)
+  if type(name) ~= "string" then fail("sieve.expect: name must be a param name, got %s", describe(name)) end
+  if ok then return end
+  local v = "?"
+  if declared then
+    for i = 1, #declared do
+      if declared[i].name == name then v = tostring(declared[i].value) end
+    end
+  end
+  raise("arg", format("param '%s' %s, got %s", name, must, v))
+end
+
+-- Whether the caller overrode param `name` (a model preset fills the rest).
+function sieve.overridden(name)
+  if not declared then fail("sieve.overridden: call sieve.params first") end
+  for i = 1, #declared do
+    if declared[i].name == name then return declared[i].overridden end
+  end
+  fail("sieve.overridden: unknown param '%s'", tostring(name))
 end
 
 -- local param = sieve.params{window = 1, ...}: declares the params with their
@@ -612,8 +710,27 @@ end
 
 local PATTERN_KEYS = {
   name = true, block = true, geometry = true, mask = true, layout = true,
-  classes = true, heads = true, selection = true,
+  classes = true, heads = true, selection = true, schedule = true,
 }
+
+-- A count, or a fraction of `total` (floored, as SVG's first_times_fp and
+-- first_layers_fp are): 10 or 0.1 with total = 50 both give 5... and 10.
+local function dense_count(v, total, what, total_name)
+  if v == nil then return 0 end
+  if type(v) ~= "number" then fail("%s must be a number, got %s", what, describe(v)) end
+  if mtype(v) == "integer" then return int_arg(v, what, 0, 1 << 20) end
+  if not (v >= 0 and v < 1) then
+    fail("%s must be a whole count or a fraction in [0, 1), got %s", what, tostring(v))
+  end
+  if total == nil then fail("%s is a fraction: give %s, the count it is a fraction of", what, total_name) end
+  return math.floor(v * int_arg(total, "sieve.pattern: schedule." .. total_name, 1, 1 << 20) + 1e-9)
+end
+
+local function schedule_arg(v, what)
+  local t = opts(v, what, {dense_steps = true, dense_layers = true, steps = true, layers = true})
+  return dense_count(t.dense_steps, t.steps, what .. ".dense_steps", "steps"),
+         dense_count(t.dense_layers, t.layers, what .. ".dense_layers", "layers")
+end
 
 function sieve.pattern(t)
   local what = "sieve.pattern"
@@ -640,6 +757,7 @@ function sieve.pattern(t)
   elseif geo.text_pos ~= nil then
     fail('%s: geometry.text_pos must be "before" or "after", got %s', what, describe(geo.text_pos))
   end
+  spec.dense_steps, spec.dense_layers = schedule_arg(t.schedule, what .. ": schedule")
   local index
   spec.classes, index = classes_arg(t, what)
   spec.heads = heads_arg(t.heads, index, #spec.classes)

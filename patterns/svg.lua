@@ -1,54 +1,119 @@
--- svg: Sparse VideoGen (SVG, arXiv 2502.01776). Heads are of two kinds:
---   spatial heads attend within their own frame (plus `window` frames on
---     each side), laid out in model order, where a frame is contiguous;
---   temporal heads attend to the same (y, x) position in every frame, laid
---     out transposed (position-major, frames contiguous), which makes their
---     scattered mask block-dense.
--- Both kinds keep full attention to and from the text tokens. Spatial heads
--- also attend to and from the first frame, the attention sink SVG keeps
--- dense; temporal heads already see the first frame at their own position,
--- and under their transposed layout a whole-frame sink would touch every
--- key block, leaving no block empty.
+-- svg: Sparse VideoGen (SVG, arXiv 2502.01776). Heads are of two kinds,
+-- both a band |i - j| < w over the video tokens:
+--   spatial heads in model order (frame-major), where the band covers the
+--     query's own frame and its neighbours;
+--   temporal heads in the transposed order (position-major, frames
+--     contiguous), where the same band covers the query's position in
+--     nearby frames; sieve runs them in the transpose layout, so the band is
+--     block-dense there.
+-- Text rows and columns are dense; padding past the prompt's real length is
+-- masked through the kernel's text-length argument (sieve_plan_set_text_len).
 --
--- SVG decides each head's kind online, by profiling a few sampled queries;
--- that search is a later part of sieve. For now the split is static: heads
--- alternate spatial, temporal (set `profile = true` to declare the online
--- profiling in the IR; the static split is then its starting point).
+-- Follows svg-project/Sparse-VideoGen at 5ce7b0127c0d44383ee8b9e5512431feb625f621:
+--   svg/models/hyvideo/utils.py  generate_temporal_head_mask_mod (band
+--                                floor(w / 128) * 128, strict <; text rows and
+--                                columns), sparsity_to_width (w from the budget)
+--   svg/models/wan/utils.py      Wan: band rounded up to 128, <=, and the first
+--                                frame_size keys of the layout order a sink
+--   svg/models/cog/utils.py      CogVideoX: as HunyuanVideo, text first
+--   scripts/hyvideo/hyvideo_t2v_720p_svg.sh  budget 0.25, first 10% of steps
+--                                and 3% of layers dense (floor: 5 of 50, 1 of 60)
+--   scripts/wan/wan_t2v_720p_svg.sh  budget 0.3, 20% of steps, 3% of layers
+--   cog_inference.py             budget 0.25, 20% of steps, 2.5% of layers
+-- The width: seq = text + frames * frame_size, s = (budget seq^2 - 2 seq text)
+-- / seq^2, w = seq (1 - sqrt(1 - s)) tokens, from the shape when the pattern
+-- meets one (integer square root; the budget to 1e-6).
+--
+-- What differs: SVG decides each head's class online by the error of 64
+-- sampled queries (from the first 10,000 rows) under each class's mask, at
+-- every sparse step and layer; `profile = true` declares sieve's profiling
+-- kernel, which samples the whole sequence at the `every`-spaced steps.
+-- Without it the split is static, heads alternating spatial, temporal. SVG's
+-- profiling masks are block-rounded bands of 1.5 (2 on Wan) frames, not the
+-- attention's band; sieve profiles each class's own mask.
 --
 -- Params:
---   window  (0)     extra frames on each side for spatial heads.
---   sink    (true)  the first frame is a global anchor for spatial heads.
---   text    (true)  text tokens attend to, and are attended by, every token.
---   profile (false) declare SVG's sampled-query profiling as the selection.
---   samples (64)    sampled query rows per head when profiling.
+--   model        ("hunyuan") the original's model preset: hunyuan, wan, cogvideox
+--                (band rounding and sink, budget and warm-up below).
+--   budget       (0.25)  density budget of the whole attention map (SVG's
+--                        --sparsity); wan: 0.3.
+--   dense_steps  (0.1)   leading steps run dense: a count, or a fraction of
+--                        `steps` (floored); wan and cogvideox: 0.2.
+--   dense_layers (0.03)  leading layers run dense: a count or a fraction of
+--                        `layers`; cogvideox: 0.025.
+--   steps        (50)    denoising steps, for fractions.
+--   layers       (60)    transformer layers, for fractions (HunyuanVideo 20
+--                        double + 40 single; wan: 30; cogvideox: 42).
+--   text         (true)  text tokens attend to, and are attended by, every token.
+--   profile      (false) choose each head's class online (sieve's kernel).
+--   samples      (64)    sampled query rows per head when profiling.
+--   every        (1)     steps between profiling runs, from the first sparse step.
 
 local param = sieve.params {
-  window = 0, sink = true, text = true, profile = false, samples = 64,
+  model = "hunyuan", budget = 0.25, dense_steps = 0.1, dense_layers = 0.03, steps = 50, layers = 60,
+  text = true, profile = false, samples = 64, every = 1,
 }
 
-local function with_globals(m, sink)
-  local parts = { m }
-  if sink then parts[#parts + 1] = sieve.global_frames { 0 } end
-  if param.text then
-    parts[#parts + 1] = sieve.text_rows()
-    parts[#parts + 1] = sieve.text_cols()
-  end
-  return sieve.union(parts)
+local presets = {
+  hunyuan = { budget = 0.25, dense_steps = 0.1, dense_layers = 0.03, layers = 60, round_up = false, sink = false },
+  wan = { budget = 0.3, dense_steps = 0.2, dense_layers = 0.03, layers = 30, round_up = true, sink = true },
+  cogvideox = { budget = 0.25, dense_steps = 0.2, dense_layers = 0.025, layers = 42, round_up = false, sink = false },
+}
+local preset = presets[param.model]
+sieve.expect("model", preset ~= nil, "must be hunyuan, wan or cogvideox")
+local function pick(name)
+  if sieve.overridden(name) then return param[name] end
+  return preset[name] or param[name]
+end
+local budget, dense_steps, dense_layers, layers = pick("budget"), pick("dense_steps"), pick("dense_layers"), pick("layers")
+sieve.expect("budget", budget > 0 and budget <= 1, "must be in (0, 1]")
+sieve.expect("dense_steps", dense_steps >= 0, "must be a count or a fraction in [0, 1)")
+sieve.expect("dense_layers", dense_layers >= 0, "must be a count or a fraction in [0, 1)")
+sieve.expect("steps", param.steps >= 1, "must be at least 1")
+sieve.expect("layers", param.layers >= 1, "must be at least 1")
+sieve.expect("samples", param.samples >= 1, "must be at least 1")
+sieve.expect("every", param.every >= 1, "must be at least 1")
+
+-- sparsity_to_width in integers: w = seq - sqrt(seq^2 (1 - s)), floored.
+local N, F = sieve.shape.text, sieve.shape.height * sieve.shape.width
+local seq = N + sieve.shape.frames * F
+local ppm = math.floor(budget * 1e6 + 0.5)
+local d = seq * seq - (seq * seq * ppm) // 1000000 + 2 * seq * N
+local r = sieve.isqrt(d)
+local width = seq - sieve.choose((r * r):lt(d), r + 1, r)
+
+local function band(transposed)
+  if not preset.round_up then return sieve.token_band(width, { transposed = transposed }) end
+  -- Wan: |i - j| <= ceil(w / 128) * 128, and the layout's first frame_size keys.
+  local w = (width + 127) // 128 * 128
+  local m = sieve.token_band(w + 1, { transposed = transposed, round = 1 })
+  local sink = sieve.mask(function(q, k)
+    return ~q.text & ~k.text & sieve.video_index(k, transposed):lt(F)
+  end)
+  return sieve.union(m, sink)
+end
+
+local function with_text(m)
+  if not param.text then return m end
+  return sieve.union(m, sieve.text_rows(), sieve.text_cols())
 end
 
 local selection = sieve.static
 if param.profile then
-  selection = sieve.profile { samples = param.samples, steps = { 0, 10, 20, 30, 40 } }
+  local s = math.floor(dense_steps < 1 and dense_steps * param.steps + 1e-9 or dense_steps)
+  local at = {}
+  for step = s, param.steps - 1, param.every do at[#at + 1] = step end
+  if #at == 0 then at[1] = s end
+  selection = sieve.profile { samples = param.samples, steps = at }
 end
 
 return sieve.pattern {
   name = "svg",
   classes = {
-    { name = "spatial", layout = sieve.layout.identity,
-      mask = with_globals(sieve.frame_window(param.window), param.sink) },
-    { name = "temporal", layout = sieve.layout.transpose,
-      mask = with_globals(sieve.temporal(), false) },
+    { name = "spatial", layout = sieve.layout.identity, mask = with_text(band(false)) },
+    { name = "temporal", layout = sieve.layout.transpose, mask = with_text(band(true)) },
   },
   heads = { "spatial", "temporal" },
   selection = selection,
+  schedule = { dense_steps = dense_steps, dense_layers = dense_layers, steps = param.steps, layers = layers },
 }

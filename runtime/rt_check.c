@@ -19,6 +19,7 @@ struct rt_check {
   sieve_shape shape;       /* resolved: the pattern's text geometry applied */
   cg_dtype dtype;
   rt_check_opts opts;
+  int *tlen;               /* a copy of opts.text_valid, or NULL */
   int64_t st[3];           /* element strides of Q, K, V and O */
   size_t n, nrows_all;     /* elements per tensor; rows B*H*S */
   uint16_t *in[3];         /* Q, K, V bits in the device layout */
@@ -91,6 +92,11 @@ sieve_status rt_check_new(cg_pattern *pattern, const sieve_shape *shape, cg_dtyp
   if (o) c->opts = *o;
   cg_shape_for(pattern, shape, &c->shape);
   sieve_status st = cg_shape_check(&c->shape, e);
+  if (!st && c->opts.text_valid) {
+    if (!(c->tlen = malloc(sizeof(int) * (size_t)c->shape.batch))) st = cg_fail(e, SIEVE_ERR_NOMEM, "no memory for a check");
+    else memcpy(c->tlen, c->opts.text_valid, sizeof(int) * (size_t)c->shape.batch);
+  }
+  c->opts.text_valid = c->tlen;
   if (!st) st = rt_cuda_get(&c->cu, e);
   if (!st) st = host_alloc(c, e);
   if (!st) {
@@ -99,7 +105,7 @@ sieve_status rt_check_new(cg_pattern *pattern, const sieve_shape *shape, cg_dtyp
     st = upload(c, e);
   }
   if (!st) {
-    rt_ref_input in = {c->in[0], c->in[1], c->in[2], {c->st[0], c->st[1], c->st[2]}, dtype};
+    rt_ref_input in = {c->in[0], c->in[1], c->in[2], {c->st[0], c->st[1], c->st[2]}, dtype, c->tlen};
     st = rt_ref_rows(pattern, &c->shape, c->opts.step, c->opts.layer, &in, c->rows, c->nrows,
                      c->opts.threads, c->ref_o, c->ref_lse, e);
   }
@@ -122,6 +128,7 @@ void rt_check_free(rt_check *c) {
   free(c->rows);
   free(c->ref_o);
   free(c->ref_lse);
+  free(c->tlen);
   free(c);
 }
 
@@ -148,6 +155,7 @@ static sieve_status launch(rt_check *c, rt_plan *p, cg_err *e) {
   sieve_status st = RT_CU(cu, e, cuMemsetD8, c->d[BUF_O], 0xff, buf_bytes(c, BUF_O));
   if (!st) st = RT_CU(cu, e, cuMemsetD8, c->d[BUF_LSE], 0xff, buf_bytes(c, BUF_LSE));
   if (!st) st = rt_plan_set_step(p, c->opts.step, c->opts.layer, e);
+  if (!st) st = rt_plan_set_text(p, c->tlen, c->shape.batch, e);
   if (!st) st = rt_plan_run(p, &t[0], &t[1], &t[2], &t[3], c->d[BUF_LSE], 0.0f, NULL, e);
   if (!st) st = RT_CU(cu, e, cuCtxSynchronize);
   if (!st) st = RT_CU(cu, e, cuMemcpyDtoH, c->o, c->d[BUF_O], buf_bytes(c, BUF_O));

@@ -31,6 +31,7 @@ typedef struct rt_check_opts {
   uint64_t seed;         /* inputs and sampled rows; 0 is taken as 1 */
   double tol_o, tol_lse; /* relative errors allowed; <= 0: rt_check_tolerance */
   int threads;           /* reference threads; 0: the online CPUs */
+  const int *text_valid; /* [B] valid text tokens per batch element; NULL: all */
 } rt_check_opts;
 
 typedef struct rt_check_result {
@@ -129,6 +130,7 @@ typedef struct rt_ref_input {
   const uint16_t *q, *k, *v;
   int64_t st[3];
   cg_dtype dtype;
+  const int *tlen;       /* [B] valid text tokens, or NULL: the whole text */
 } rt_ref_input;
 
 /*

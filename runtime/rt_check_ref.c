@@ -7,7 +7,9 @@
 ** faster than dense ones.
 **
 ** (batch, head) pairs are shared out over threads; each thread has its own
-** evaluator and scratch, and only reads the pattern's graph.
+** evaluator and scratch, and only reads the pattern's graph: the masks with
+** the shape bound and each batch element's text length fixed are built
+** before the threads start.
 */
 #include <math.h>
 #include <pthread.h>
@@ -28,6 +30,7 @@ typedef struct ref_job {
   double *o, *lse;
   const cg_coords *coords;
   const float *lut;        /* dtype bits -> float */
+  const cg_ref *bound;     /* [class * B + b]: the mask of class for element b */
   pthread_mutex_t mu;
   int64_t next, items;     /* (batch, head) pairs handed out, and all of them */
   int failed;
@@ -50,11 +53,12 @@ static void mask_free(ref_mask *m) {
   memset(m, 0, sizeof *m);
 }
 
-static int mask_init(ref_mask *m, const ref_job *j, int head) {
+static int mask_init(ref_mask *m, const ref_job *j, int head, int b) {
   const cg_coords *c = j->coords;
   size_t S = (size_t)c->n;
   memset(m, 0, sizeof *m);
-  if (!(m->prog = cg_prog_new(j->p->g, cg_pattern_class(j->p, head)->mask))) return -1;
+  int cls = j->p->head_class[head % j->p->period];
+  if (!(m->prog = cg_prog_new(j->p->g, j->bound[cls * j->s->batch + b]))) return -1;
   cg_prog_bind(m->prog, head, j->step, j->layer);
   size_t nq = (size_t)cg_prog_nqv(m->prog), nk = (size_t)cg_prog_nkv(m->prog);
   m->scr = cg_scratch_new(m->prog);
@@ -114,7 +118,7 @@ static int one_head(ref_job *j, int64_t bh, double *sc, double *qd) {
   int64_t base = b * in->st[0] + h * in->st[1];
   int D = s->head_dim;
   ref_mask m;
-  if (mask_init(&m, j, (int)h)) {
+  if (mask_init(&m, j, (int)h, (int)b)) {
     mask_free(&m);
     return -1;
   }
@@ -166,8 +170,19 @@ sieve_status rt_ref_rows(const cg_pattern *p, const sieve_shape *s, int step, in
     return cg_fail(e, SIEVE_ERR_NOMEM, "no memory for the reference");
   }
   for (uint32_t b = 0; b < 65536; b++) table[b] = rt_half_float((uint16_t)b, in->dtype);
+  cg_ref *bound = malloc(sizeof(cg_ref) * (size_t)p->nclasses * (size_t)s->batch);
+  int nomem = !bound;
+  for (int c = 0; !nomem && c < p->nclasses; c++)
+    for (int b = 0; !nomem && b < s->batch; b++)
+      nomem = (bound[c * s->batch + b] = cg_mask_bound(p->g, p->classes[c].mask, s, in->tlen ? in->tlen[b] : -1)) == CG_NONE;
+  if (nomem) {
+    free(bound);
+    free(table);
+    cg_coords_free(&coords);
+    return cg_fail(e, SIEVE_ERR_NOMEM, "no memory for the reference");
+  }
   ref_job j = {.p = p, .s = s, .step = step, .layer = layer, .in = in, .rows = rows,
-               .nrows = nrows, .o = o, .lse = lse, .coords = &coords, .lut = table,
+               .nrows = nrows, .o = o, .lse = lse, .coords = &coords, .lut = table, .bound = bound,
                .items = (int64_t)s->batch * s->heads};
   pthread_mutex_init(&j.mu, NULL);
   int n = thread_count(threads, j.items);
@@ -178,6 +193,7 @@ sieve_status rt_ref_rows(const cg_pattern *p, const sieve_shape *s, int step, in
   if (started == 0) worker(&j);  /* no threads to be had: this one does it all */
   for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
   pthread_mutex_destroy(&j.mu);
+  free(bound);
   free(table);
   cg_coords_free(&coords);
   if (j.failed) return cg_fail(e, SIEVE_ERR_NOMEM, "no memory for the reference rows");

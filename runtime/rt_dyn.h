@@ -166,6 +166,7 @@ const double *rt_dyn_profile_errors(const rt_dyn_profile *d);
 const int32_t *rt_dyn_profile_rows(const rt_dyn_profile *d, int *ns);
 /* Reseeds the row sampler (tests reproduce a sample this way). */
 void rt_dyn_profile_seed(rt_dyn_profile *d, uint64_t seed);
+/* The plan of class cls, or NULL past the last class. */
 rt_plan *rt_dyn_profile_plan(const rt_dyn_profile *d, int cls);
 /* The classes' densities averaged over (batch element, head). */
 double rt_dyn_profile_density(const rt_dyn_profile *d);

@@ -48,8 +48,9 @@ struct rt_dyn_profile {
     CUdeviceptr rows, part, err;
     int32_t step, layer;
     float scale;
+    CUdeviceptr tlen;
   } a;
-  void *pp[17], *pe[2];
+  void *pp[18], *pe[2];
 };
 
 static void bind(rt_dyn_profile *d) {
@@ -63,6 +64,7 @@ static void bind(rt_dyn_profile *d) {
   *v++ = &d->a.step;
   *v++ = &d->a.layer;
   *v++ = &d->a.scale;
+  *v++ = &d->a.tlen;
   d->pe[0] = &d->a.part;
   d->pe[1] = &d->a.err;
 }
@@ -198,7 +200,8 @@ sieve_status rt_dyn_profile_run(rt_dyn_profile *d, int step, int layer, const si
   d->a.scale = scale > 0 ? scale : 1.0f / sqrtf((float)s->head_dim);
   unsigned nch = (unsigned)cg_profile_chunks(&d->spec), h = (unsigned)s->heads, ns = (unsigned)d->spec.ns;
   unsigned b = (unsigned)d->batch;
-  sieve_status r = RT_CU(d->cu, e, cuMemcpyHtoDAsync, d->a.rows, d->rows, 4 * (size_t)ns, st);
+  sieve_status r = rt_plan_text_sync(d->plan[0], st, &d->a.tlen, e);
+  if (!r) r = RT_CU(d->cu, e, cuMemcpyHtoDAsync, d->a.rows, d->rows, 4 * (size_t)ns, st);
   if (!r) r = rt_dyn_launch(d->cu, d->part, nch, h, ns / CG_PROFILE_ROWS * b, 128, d->smem, st, d->pp, e);
   if (!r) r = rt_dyn_launch(d->cu, d->err, ns, h, b, (unsigned)s->head_dim,
                             (unsigned)cg_profile_err_smem(&d->spec), st, d->pe, e);
@@ -249,7 +252,7 @@ const int32_t *rt_dyn_profile_rows(const rt_dyn_profile *d, int *ns) {
   return d->rows;
 }
 void rt_dyn_profile_seed(rt_dyn_profile *d, uint64_t seed) { d->rng = seed ? seed : 1; }
-rt_plan *rt_dyn_profile_plan(const rt_dyn_profile *d, int cls) { return d->plan[cls]; }
+rt_plan *rt_dyn_profile_plan(const rt_dyn_profile *d, int cls) { return cls >= 0 && cls < d->nc ? d->plan[cls] : NULL; }
 
 double rt_dyn_profile_density(const rt_dyn_profile *d) {
   double s = 0;

@@ -29,14 +29,15 @@ struct rt_dyn_search {
     CUdeviceptr tabs, head_off, mass, rows, counts, sel_tabs, sel_head_off;
     int32_t step, layer, topk;
     float scale, recall;
+    CUdeviceptr tlen;
   } a;
-  void *pm[15], *ps[7], *pp[2], *pf[3];
+  void *pm[16], *ps[7], *pp[2], *pf[3];
 };
 
 static void bind(rt_dyn_search *d) {
-  void *pm[15] = {&d->a.q, &d->a.k, &d->a.lse, &d->a.qs[0], &d->a.qs[1], &d->a.qs[2], &d->a.ks[0],
+  void *pm[16] = {&d->a.q, &d->a.k, &d->a.lse, &d->a.qs[0], &d->a.qs[1], &d->a.qs[2], &d->a.ks[0],
                   &d->a.ks[1], &d->a.ks[2], &d->a.tabs, &d->a.head_off, &d->a.mass, &d->a.step,
-                  &d->a.layer, &d->a.scale};
+                  &d->a.layer, &d->a.scale, &d->a.tlen};
   void *ps[7] = {&d->a.mass, &d->a.tabs, &d->a.head_off, &d->a.rows, &d->a.counts, &d->a.recall,
                  &d->a.topk};
   void *pp[2] = {&d->a.counts, &d->a.sel_tabs}, *pf[3] = {&d->a.rows, &d->a.counts, &d->a.sel_tabs};
@@ -112,8 +113,7 @@ sieve_status rt_dyn_search_create(const rt_plan_spec *s, const rt_device *dev, r
     d->nk = (int)((seq + bk - 1) / bk);
     d->spec = (cg_search_spec){s->pattern, as->shape, as->dtype, as->arch, (int64_t)d->nq * d->nk};
     d->table_ints = cg_search_table_ints(&d->spec);
-    d->a.recall = (float)s->pattern->sel.recall;
-    d->a.topk = s->pattern->sel.topk;
+    cg_search_budget(&s->pattern->sel, d->nk, &d->a.recall, &d->a.topk);
     st = cg_search_check(&d->spec, e);
   }
   if (!st) st = kernels(d, dev, cache, e);
@@ -137,10 +137,12 @@ sieve_status rt_dyn_search_run(rt_dyn_search *d, const sieve_tensor *q, const si
   memcpy(d->a.ks, ks, sizeof ks);
   d->a.scale = scale > 0 ? scale : 1.0f / sqrtf((float)s->head_dim);
   rt_plan_tables(d->plan, &d->a.tabs, &d->a.head_off);
+  sieve_status r = rt_plan_text_sync(d->plan, st, &d->a.tlen, e);
+  if (r) return r;
   unsigned nq = (unsigned)d->nq, h = (unsigned)s->heads, b = (unsigned)s->batch;
   unsigned rows = (unsigned)((d->nq + CG_TGEN_WARPS - 1) / CG_TGEN_WARPS);
   unsigned threads = 32 * (unsigned)cg_search_mass_warps(&d->spec);
-  sieve_status r = rt_dyn_launch(d->cu, d->mass, nq, h, b, threads, d->mass_smem, st, d->pm, e);
+  r = rt_dyn_launch(d->cu, d->mass, nq, h, b, threads, d->mass_smem, st, d->pm, e);
   if (!r) r = rt_dyn_launch(d->cu, d->select, nq, h, b, 128, d->select_smem, st, d->ps, e);
   if (!r) r = rt_dyn_launch(d->cu, d->scan, b * h, 1, 1, 32, 0, st, d->pp, e);
   if (!r) r = rt_dyn_launch(d->cu, d->fill, rows, b * h, 1, 32 * CG_TGEN_WARPS, 0, st, d->pf, e);

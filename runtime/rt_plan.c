@@ -11,7 +11,7 @@
 #include "rt_module.h"
 #include "rt_sha256.h"
 
-#define NPARAMS 22  /* the kernel ABI of cg_attn.h */
+#define NPARAMS 23  /* the kernel ABI of cg_attn.h */
 #define NTMAPS 3    /* ... and the tensor maps of Q, K, V after them (cg_attn_uses_tma) */
 
 struct rt_plan {
@@ -41,11 +41,17 @@ struct rt_plan {
     CUdeviceptr tabs, head_off;
     int32_t step, layer;
     float scale;
+    CUdeviceptr tlen;
     CUtensorMap tmap[NTMAPS];
   } arg;
   void *params[NPARAMS + NTMAPS];
+  /* Valid text tokens per batch element (rt_plan_set_text): a device copy
+  ** the kernel reads, and the host values the next run uploads. */
+  CUdeviceptr tlen_dev;
+  int32_t *tlen_host;
+  int tlen_pending;
   /* A TMA kernel's stand-in for tensors the driver will not map: the
-  ** 8-warp kernel of the same spec (same parameters up to scale), built
+  ** 8-warp kernel of the same spec (same parameters up to tlen), built
   ** at the first run that needs it. */
   CUmodule fb_mod;
   CUfunction fb_fn;
@@ -73,6 +79,7 @@ static void bind_params(rt_plan *p) {
   *v++ = &p->arg.step;
   *v++ = &p->arg.layer;
   *v++ = &p->arg.scale;
+  *v++ = &p->arg.tlen;
   for (int i = 0; i < NTMAPS; i++) *v++ = &p->arg.tmap[i];
 }
 
@@ -492,6 +499,7 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
     if ((st = rt_dyn_tables_build(p->gt, p->arg.step, p->arg.layer, s, e))) return st;
     p->gt_pending = 0;
   }
+  if ((st = rt_plan_text_sync(p, s, NULL, e))) return st;
   p->arg.q = q->ptr;
   p->arg.k = k->ptr;
   p->arg.v = v->ptr;
@@ -539,13 +547,15 @@ sieve_status rt_plan_run_part(rt_plan *p, int b, int h0, int nh, const sieve_ten
   sieve_tensor t[4] = {*q, *k, *v, *o};
   for (int i = 0; i < 4; i++) t[i].ptr += (uint64_t)(2 * (bb * t[i].stride_b + (int64_t)h0 * t[i].stride_h));
   lse += (CUdeviceptr)(4 * (bb * heads + h0) * tokens);
-  CUdeviceptr ho = p->arg.head_off;
+  CUdeviceptr ho = p->arg.head_off, tl = p->arg.tlen;
   unsigned gy = p->dims.grid[1], gz = p->dims.grid[2];
   p->arg.head_off += 4 * (CUdeviceptr)h0;
+  if (tl) p->arg.tlen += 4 * (CUdeviceptr)bb;
   p->dims.grid[1] = (unsigned)nh;
   if (b >= 0) p->dims.grid[2] = 1;
   sieve_status st = rt_plan_run(p, &t[0], &t[1], &t[2], &t[3], lse, scale, s, e);
   p->arg.head_off = ho;  /* the launch copied its parameters */
+  p->arg.tlen = tl;
   p->dims.grid[1] = gy;
   p->dims.grid[2] = gz;
   return st;
@@ -592,6 +602,7 @@ sieve_status rt_plan_free(rt_plan *p, cg_err *e) {
       if (p->fb_mod) rt_module_unload(cu, p->fb_mod, NULL);
       sieve_status a = rt_module_unload(cu, p->mod, e);
       sieve_status b = p->dmem ? RT_CU(cu, a ? NULL : e, cuMemFree, p->dmem) : SIEVE_OK;
+      if (p->tlen_dev) RT_CU(cu, NULL, cuMemFree, p->tlen_dev);
       st = a ? a : b;
     }
     if (switched) {
@@ -600,8 +611,45 @@ sieve_status rt_plan_free(rt_plan *p, cg_err *e) {
     }
   }
   free(p->pending);
+  free(p->tlen_host);
   free(p);
   return st;
+}
+
+sieve_status rt_plan_text_sync(rt_plan *p, CUstream s, CUdeviceptr *ptr, cg_err *e) {
+  if (p->tlen_pending) {
+    size_t n = sizeof(int32_t) * (size_t)p->spec.shape.batch;
+    sieve_status st = RT_CU(p->cu, e, cuMemcpyHtoDAsync, p->tlen_dev, p->tlen_host, n, s);
+    if (st) return st;
+    p->tlen_pending = 0;
+  }
+  if (ptr) *ptr = p->arg.tlen;
+  return SIEVE_OK;
+}
+
+sieve_status rt_plan_set_text(rt_plan *p, const int *valid, int n, cg_err *e) {
+  sieve_shape resolved, *sh = &resolved;
+  cg_shape_for(p->spec.pattern, &p->spec.shape, sh);
+  if (!valid) {
+    p->arg.tlen = 0;
+    p->tlen_pending = 0;
+    return SIEVE_OK;
+  }
+  if (n != sh->batch) return cg_fail(e, SIEVE_ERR_ARG, "text lengths: %d given for a batch of %d", n, sh->batch);
+  for (int b = 0; b < n; b++)
+    if (valid[b] < 0 || valid[b] > sh->text)
+      return cg_fail(e, SIEVE_ERR_ARG, "text length %d of batch element %d: the shape has %d text tokens",
+                     valid[b], b, sh->text);
+  size_t bytes = sizeof(int32_t) * (size_t)n;
+  if (!p->tlen_host && !(p->tlen_host = malloc(bytes))) return cg_fail(e, SIEVE_ERR_NOMEM, "no memory for text lengths");
+  if (!p->tlen_dev) {
+    sieve_status st = RT_CU(p->cu, e, cuMemAlloc, &p->tlen_dev, bytes);
+    if (st) return st;
+  }
+  for (int b = 0; b < n; b++) p->tlen_host[b] = valid[b];
+  p->tlen_pending = 1;
+  p->arg.tlen = p->tlen_dev;
+  return SIEVE_OK;
 }
 
 /* ------------------------------------------------------------- accessors */

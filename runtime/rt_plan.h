@@ -60,6 +60,18 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
 */
 sieve_status rt_plan_set_step(rt_plan *p, int step, int layer, cg_err *e);
 
+/*
+** Valid text tokens of each of the n (= batch) elements, 0 .. text; the
+** rest of the text is padding, masked by the kernel (no recompile). NULL:
+** the whole text is valid, as at creation. Like set_step, the upload rides
+** on the next run's stream.
+*/
+sieve_status rt_plan_set_text(rt_plan *p, const int *valid, int n, cg_err *e);
+/* Uploads text lengths set since the last run on stream s, and gives the
+** device pointer the kernels take (0: the whole text), for generated
+** kernels that run beside the plan's (search, profiling). */
+sieve_status rt_plan_text_sync(rt_plan *p, CUstream s, CUdeviceptr *ptr, cg_err *e);
+
 /* O and LSE for q, k, v (strides in elements) on stream s; scale <= 0 means
 ** 1/sqrt(head_dim). */
 sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,

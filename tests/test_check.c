@@ -233,7 +233,7 @@ static void row_reference_matches_cg_ref(void **st) {
   double *o = malloc(sizeof(double) * (size_t)(BH * nr * 64)), *lse = malloc(sizeof(double) * (size_t)(BH * nr));
   double *ro = malloc(sizeof(double) * (size_t)n), *rl = malloc(sizeof(double) * (size_t)(BH * S));
   cg_err e = {0};
-  rt_ref_input in3 = {in[0], in[1], in[2], {str[0], str[1], str[2]}, CG_BF16};
+  rt_ref_input in3 = {in[0], in[1], in[2], {str[0], str[1], str[2]}, CG_BF16, NULL};
   assert_int_equal(rt_ref_rows(p, &s, 3, 1, &in3, rows, nr, 3, o, lse, &e), SIEVE_OK);
   cg_ref_tensor t[3];
   for (int i = 0; i < 3; i++) t[i] = (cg_ref_tensor){f[i], str[0], str[1], str[2]};
@@ -343,7 +343,7 @@ static void a_slightly_wrong_kernel_fails(void **st) {
 /* lvsa's anchors rotate with the step: the reference must see the step
 ** the plan was moved to, and rows with no key stay -inf. */
 static void step_and_layer_reach_both_sides(void **st) {
-  const char *ov[] = {"window=0", "text=false", NULL};
+  const char *ov[] = {"window=0", "interval=2", "text=false", NULL};
   rig r;
   rig_up(&r, "lvsa", ov, small(1, 2, 64), CG_BF16, (cg_attn_config){0});
   rt_check_opts o = {.rows = 0, .step = 3, .layer = 2, .seed = 8};

@@ -181,7 +181,12 @@ static void kernel_exprs_follow_layouts(void **st) {
         w[CG_V_QIDX] = L.idx[a];
         w[CG_V_KT] = L.t[b], w[CG_V_KY] = L.y[b], w[CG_V_KX] = L.x[b], w[CG_V_KTEXT] = L.text[b];
         w[CG_V_KIDX] = L.idx[b];
+        v[CG_V_TLEN] = s.text;
         assert_int_equal(cg_eval1(p->g, m, v), cg_eval1(p->g, c->mask, w));
+        /* Two valid text tokens: the other two are padding on either side. */
+        v[CG_V_TLEN] = 2;
+        int pad = (L.text[a] && L.idx[a] >= 2) || (L.text[b] && L.idx[b] >= 2);
+        assert_int_equal(cg_eval1(p->g, m, v), pad ? 0 : cg_eval1(p->g, c->mask, w));
         assert_int_equal(cg_eval1(p->g, qi, v), L.idx[a]);
         assert_int_equal(cg_eval1(p->g, ki, v), L.idx[b]);
       }

@@ -110,16 +110,30 @@ static void frame_window_and_causal(void **st) {
   sieve_pattern_free(p);
 }
 
-/* LVSA's anchors move with the step and the layer. */
+/* LVSA on 33 frames: anchors {0} and every 4th frame from step % 4,
+** wrapping modulo 33; a window of 3 frames a side widened past anchors. */
 static void lvsa_rotates(void **st) {
-  sieve_pattern *p = load_file("lvsa", (const char *[]){"period=4", NULL});
-  lt_tok q = VID(10, 0, 0, 0), k = VID(2, 0, 0, 0);  /* 8 frames apart */
+  sieve_pattern *p = load_file("lvsa", NULL);
+  lt_tok q = VID(20, 0, 0, 0), k = VID(2, 0, 0, 0);  /* 18 frames apart */
   int seen = 0;
   for (int step = 0; step < 4; step++) seen += (int)lt_eval(p, 0, q, k, 0, step, 0);
-  assert_int_equal(seen, 1);  /* frame 2 is an anchor at one step in four */
-  assert_true(lt_eval(p, 0, q, k, 0, 2, 0));
-  assert_false(lt_eval(p, 0, q, k, 0, 2, 1));  /* a layer later the grid has moved */
-  assert_true(lt_eval(p, 0, q, VID(11, 0, 0, 0), 0, 0, 0));  /* the window */
+  /* Frame 2 is an anchor at offset 2, and at offset 3 as (3 + 8 * 4) % 33. */
+  assert_int_equal(seen, 2);
+  assert_true(lt_eval(p, 0, q, k, 0, 6, 0));
+  assert_true(lt_eval(p, 0, q, k, 0, 6, 5));  /* no layer term */
+  /* Step 0: [17, 23] holds anchor 20; 16 and 24 are anchors too, so the
+  ** window grows to [15, 24] before it holds 7 other frames. */
+  assert_true(lt_eval(p, 0, q, VID(15, 0, 0, 0), 0, 0, 0));
+  assert_false(lt_eval(p, 0, q, VID(14, 0, 0, 0), 0, 0, 0));
+  assert_false(lt_eval(p, 0, q, VID(25, 0, 0, 0), 0, 0, 0));
+  /* An anchor frame's queries see the anchors and their window only. */
+  assert_false(lt_eval(p, 0, VID(4, 0, 0, 0), VID(30, 0, 0, 0), 0, 0, 0));
+  /* The window shifts at the edge to keep 7 frames: frame 0 sees 0 .. 6 and more. */
+  assert_true(lt_eval(p, 0, VID(0, 0, 0, 0), VID(7, 0, 0, 0), 0, 1, 0));
+  sieve_pattern_free(p);
+  /* At the training length LVSA's auto spacing makes every frame an anchor. */
+  p = load_file("lvsa", (const char *[]){"train_frames=33", NULL});
+  assert_true(lt_eval(p, 0, q, VID(14, 0, 0, 0), 0, 0, 0));
   sieve_pattern_free(p);
 }
 
@@ -131,14 +145,24 @@ static void svg_classes(void **st) {
   assert_string_equal(cg_pattern_class(p, 0)->name, "spatial");
   assert_int_equal(cg_pattern_class(p, 1)->layout.kind, CG_LAYOUT_TRANSPOSE);
   assert_int_equal(cg_pattern_class(p, 5)->layout.kind, CG_LAYOUT_TRANSPOSE);
+  /* Budget 0.25 on 33 x 3600 tokens + 256 text: a band of 15,616 tokens. */
   lt_tok q = VID(4, 3, 3, 0);
-  assert_true(lt_eval(sp, 0, q, VID(4, 9, 9, 0), 0, 0, 0));   /* spatial: same frame */
-  assert_false(lt_eval(sp, 0, q, VID(5, 3, 3, 0), 0, 0, 0));
-  assert_true(lt_eval(sp, 1, q, VID(9, 3, 3, 0), 1, 0, 0));   /* temporal: same position */
-  assert_false(lt_eval(sp, 1, q, VID(4, 3, 4, 0), 1, 0, 0));
-  assert_true(lt_eval(sp, 0, q, VID(0, 7, 7, 0), 0, 0, 0));   /* spatial: first-frame sink */
-  assert_false(lt_eval(sp, 1, q, VID(0, 7, 7, 0), 1, 0, 0));  /* temporal: no scattered sink */
+  assert_true(lt_eval(sp, 0, q, VID(8, 3, 3, 0), 0, 0, 0));   /* spatial: 14,400 apart */
+  assert_false(lt_eval(sp, 0, q, VID(9, 3, 3, 0), 0, 0, 0));  /* 18,000 */
+  assert_true(lt_eval(sp, 1, q, VID(30, 3, 3, 0), 1, 0, 0));  /* temporal: 26 apart */
+  assert_true(lt_eval(sp, 1, q, VID(4, 8, 76, 0), 1, 0, 0));  /* 473 positions: 15,609 */
+  assert_false(lt_eval(sp, 1, q, VID(4, 8, 77, 0), 1, 0, 0)); /* 474: 15,642 */
   assert_int_equal(p->sel.kind, CG_SELECT_STATIC);
+  assert_int_equal(p->dense_steps, 5);   /* 10% of 50 */
+  assert_int_equal(p->dense_layers, 1);  /* 3% of 60 */
+  sieve_pattern_free(sp);
+  sp = load_file("svg", (const char *[]){"model=wan", NULL});
+  p = lp_pattern_ir(sp);
+  assert_int_equal(p->dense_steps, 10);
+  assert_true(lt_eval(sp, 1, q, VID(0, 0, 5, 0), 1, 0, 0));  /* the layout's first frame_size keys */
+  sieve_pattern_free(sp);
+  sp = load_file("svg", (const char *[]){"model=wan", "dense_steps=3", NULL});
+  assert_int_equal(lp_pattern_ir(sp)->dense_steps, 3);
   sieve_pattern_free(sp);
   sp = load_file("svg", (const char *[]){"profile=true", "samples=16", NULL});
   assert_int_equal(lp_pattern_ir(sp)->sel.kind, CG_SELECT_PROFILE);
@@ -152,23 +176,37 @@ static void sta_tiles(void **st) {
   assert_int_equal(p->classes[0].layout.kind, CG_LAYOUT_TILE);
   assert_int_equal(p->classes[0].layout.tile[0], 6);
   assert_int_equal(p->classes[0].layout.tile[1], 8);
-  /* Tiles (6, 8, 8), one tile each side: t 0..5 is tile 0, 12..17 tile 2. */
-  assert_true(lt_at(sp, VID(0, 0, 0, 0), VID(11, 15, 15, 0)));
-  assert_false(lt_at(sp, VID(0, 0, 0, 0), VID(12, 0, 0, 0)));
-  assert_false(lt_at(sp, VID(0, 0, 0, 0), VID(0, 16, 0, 0)));
+  /* Tiles (6, 8, 8), one tile each side, the centre clamped inside the
+  ** 6 x 6 x 10 tiles: a corner query sees tiles 0 .. 2 on each axis. */
+  assert_true(lt_at(sp, VID(0, 0, 0, 0), VID(17, 23, 23, 0)));
+  assert_false(lt_at(sp, VID(0, 0, 0, 0), VID(18, 0, 0, 0)));
+  assert_false(lt_at(sp, VID(0, 0, 0, 0), VID(0, 24, 0, 0)));
+  assert_true(lt_at(sp, VID(32, 44, 79, 0), VID(18, 24, 56, 0)));  /* the far corner */
+  assert_int_equal(p->dense_steps, 12);
+  sieve_pattern_free(sp);
+  sp = load_file("sta", (const char *[]){"clamp=false", NULL});
+  assert_false(lt_at(sp, VID(0, 0, 0, 0), VID(12, 0, 0, 0)));  /* centred: tiles 0 .. 1 */
   sieve_pattern_free(sp);
 }
 
 static void adaspa_search(void **st) {
-  sieve_pattern *sp = load_file("adaspa", (const char *[]){"recall=0.95", "warmup=5", NULL});
+  sieve_pattern *sp = load_file("adaspa", NULL);
   const cg_pattern *p = lp_pattern_ir(sp);
+  assert_true(p->sel.sparsity == 0.8);
+  assert_int_equal(p->block_q, 64);
+  assert_int_equal(p->sel.nsteps, 2);
+  assert_int_equal(p->sel.steps[0], 10);
+  assert_int_equal(p->sel.steps[1], 30);
+  sieve_pattern_free(sp);
+  sp = load_file("adaspa", (const char *[]){"select=topp", "block=128", "recall=0.95", "warmup=5", NULL});
+  p = lp_pattern_ir(sp);
   assert_int_equal(p->sel.kind, CG_SELECT_LSE_SEARCH);
   assert_true(p->sel.recall == 0.95);
   assert_int_equal(p->sel.steps[0], 5);
   assert_int_equal(p->sel.nlevels, 1);  /* one level unless coarse is set */
   assert_int_equal(p->sel.levels[0], 128);
   sieve_pattern_free(sp);
-  sp = load_file("adaspa", (const char *[]){"coarse=1024", NULL});
+  sp = load_file("adaspa", (const char *[]){"select=topp", "block=128", "coarse=1024", NULL});
   p = lp_pattern_ir(sp);
   assert_int_equal(p->sel.nlevels, 2);
   assert_int_equal(p->sel.levels[0], 1024);

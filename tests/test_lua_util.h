@@ -62,10 +62,19 @@ static inline sieve_pattern *lt_mask(const char *expr) {
   return lt_load_ok(src, NULL);
 }
 
+/* The shape a mask is evaluated on (its sieve.shape): HunyuanVideo 720p's
+** grid, 33 x 45 x 80 tokens, and 256 text tokens, all valid. */
+#define LT_FRAMES 33
+#define LT_HEIGHT 45
+#define LT_WIDTH 80
+#define LT_TEXT 256
+
 static inline int64_t lt_eval(const sieve_pattern *sp, int cls, lt_tok q, lt_tok k, int head,
                               int step, int layer) {
   const cg_pattern *p = lp_pattern_ir(sp);
   int64_t v[CG_NVARS] = {0};
+  v[CG_V_FRAMES] = LT_FRAMES, v[CG_V_HEIGHT] = LT_HEIGHT, v[CG_V_WIDTH] = LT_WIDTH;
+  v[CG_V_NTEXT] = v[CG_V_TLEN] = LT_TEXT;
   v[CG_V_QT] = q.t, v[CG_V_QY] = q.y, v[CG_V_QX] = q.x, v[CG_V_QTEXT] = q.text, v[CG_V_QIDX] = q.idx;
   v[CG_V_KT] = k.t, v[CG_V_KY] = k.y, v[CG_V_KX] = k.x, v[CG_V_KTEXT] = k.text, v[CG_V_KIDX] = k.idx;
   v[CG_V_HEAD] = head, v[CG_V_STEP] = step, v[CG_V_LAYER] = layer;

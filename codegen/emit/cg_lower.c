@@ -280,3 +280,27 @@ int cg_split_uniform(const cg_graph *g, cg_ref root, uint32_t uniform_vars, cg_r
   arms[n++] = root;
   return n;
 }
+
+/* ---------------------------------------------------- runtime text length */
+
+LLVMValueRef cg_text_valid(cg_em *e, const sieve_shape *s, LLVMValueRef tlen, LLVMValueRef batch) {
+  LLVMValueRef n = cg_i32(e, s->text);
+  if (s->text == 0) return n;
+  LLVMValueRef null = LLVMBuildICmp(e->b, LLVMIntEQ, tlen, LLVMConstNull(LLVMTypeOf(tlen)), "");
+  cg_reg r = cg_reg_new(e, e->t_i32, n);
+  cg_if c;
+  cg_if_begin(e, &c, CG_XOR(e, null, cg_true(e)));
+  LLVMValueRef v = cg_load(e, e->t_i32, cg_gep(e, e->t_i32, tlen, batch));
+  v = CG_SEL(e, CG_ICMP(e, LLVMIntSLT, v, cg_i32(e, 0)), cg_i32(e, 0), v);
+  cg_rset(e, r, CG_SEL(e, CG_ICMP(e, LLVMIntSGT, v, n), n, v));
+  cg_if_end(e, &c);
+  return cg_rget(e, r);
+}
+
+LLVMValueRef cg_text_overlap(cg_em *e, const sieve_shape *s, LLVMValueRef p0, int n) {
+  if (s->text == 0) return NULL;
+  int64_t t0 = s->text_after ? (int64_t)s->frames * s->height * s->width : 0;
+  LLVMValueRef lo = CG_ICMP(e, LLVMIntSLT, p0, cg_i32(e, t0 + s->text));
+  LLVMValueRef hi = CG_ICMP(e, LLVMIntSGT, CG_ADD(e, p0, cg_i32(e, n)), cg_i32(e, t0));
+  return CG_AND(e, lo, hi);
+}

@@ -33,13 +33,29 @@ void cg_lower_free(cg_lower *l);
 LLVMValueRef cg_lower_emit(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS]);
 
 /* The variables every generated kernel has for the whole CTA: the head
-** (from its grid), the step and the layer (its parameters). */
+** (from its grid), the step and the layer (its parameters), and the valid
+** text count of its batch element (cg_text_valid). */
 static inline void cg_vars_uniform(LLVMValueRef vars[CG_NVARS], LLVMValueRef head, LLVMValueRef step,
-                                   LLVMValueRef layer) {
+                                   LLVMValueRef layer, LLVMValueRef tlen) {
   vars[CG_V_HEAD] = head;
   vars[CG_V_STEP] = step;
   vars[CG_V_LAYER] = layer;
+  vars[CG_V_TLEN] = tlen;
 }
+#define CG_UNIFORM_VARS (1u << CG_V_HEAD | 1u << CG_V_STEP | 1u << CG_V_LAYER | 1u << CG_V_TLEN)
+
+/*
+** Runtime text length. A kernel takes `tlen`, a pointer to one i32 per batch
+** element (NULL: all text is valid); cg_text_valid loads the CTA's count,
+** clamped to [0, text]. The mask of cg_kernel_exprs already excludes the
+** padding (cg_valid_pairs), but tables mark blocks full that padding may
+** reach, so a kernel also masks every block that cg_text_overlap says
+** touches the text positions ([text0, text0 + text) in every layout).
+*/
+LLVMValueRef cg_text_valid(cg_em *e, const sieve_shape *s, LLVMValueRef tlen, LLVMValueRef batch);
+/* Positions [p0, p0 + n) reach a text position; NULL when s has no text. */
+LLVMValueRef cg_text_overlap(cg_em *e, const sieve_shape *s, LLVMValueRef p0, int n);
+
 /*
 ** Emission in parts, for a predicate over many (query, key) pairs: the
 ** nodes that read no var outside `only` (e.g. q.pos and the uniform vars)
@@ -73,14 +89,16 @@ static inline cg_range cg_range_none(void) { return (cg_range){1, 0}; }
 
 /* The vars of a kernel over layout positions: q.pos in [0, q_hi], k.pos in
 ** [0, k_hi] (the last block's padding included), head below heads, and
-** step and layer, which are launch arguments, any non-negative i32. The
-** model coordinates are not vars there: they are functions of positions. */
-static inline void cg_kernel_ranges(cg_range r[CG_NVARS], int64_t q_hi, int64_t k_hi, int heads) {
+** step and layer, which are launch arguments, any non-negative i32, and
+** the valid text count, 0 .. text. The model coordinates are not vars
+** there: they are functions of positions. */
+static inline void cg_kernel_ranges(cg_range r[CG_NVARS], int64_t q_hi, int64_t k_hi, int heads, int text) {
   for (int i = 0; i < CG_NVARS; i++) r[i] = cg_range_none();
   r[CG_V_QPOS] = (cg_range){0, q_hi};
   r[CG_V_KPOS] = (cg_range){0, k_hi};
   r[CG_V_HEAD] = (cg_range){0, heads - 1};
   r[CG_V_STEP] = r[CG_V_LAYER] = (cg_range){0, INT32_MAX};
+  r[CG_V_TLEN] = (cg_range){0, text};
 }
 
 #endif

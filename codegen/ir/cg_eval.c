@@ -257,6 +257,10 @@ static int imax(int a, int b) { return a > b ? a : b; }
 
 cg_prog *cg_prog_new(const cg_graph *g, cg_ref root) {
   if (root < 0 || root >= cg_graph_size(g)) return NULL;
+  /* Shape vars and text.valid are bound before evaluation (cg_mask_bound). */
+  const uint32_t bound = 1u << CG_V_FRAMES | 1u << CG_V_HEIGHT | 1u << CG_V_WIDTH | 1u << CG_V_NTEXT |
+                         1u << CG_V_TLEN;
+  if (cg_vars_used(g, root) & bound) return NULL;
   cg_prog *p = calloc(1, sizeof *p);
   if (!p) return NULL;
   comp c = {.g = g, .n = root + 1, .p = p};

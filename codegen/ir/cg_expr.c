@@ -20,7 +20,7 @@ static const char *op_names[CG_NOPS] = {
 };
 static const char *var_names[CG_NVARS] = {
   "q.t", "q.y", "q.x", "q.text", "q.idx", "k.t", "k.y", "k.x", "k.text", "k.idx",
-  "head", "step", "layer", "q.pos", "k.pos",
+  "head", "step", "layer", "q.pos", "k.pos", "frames", "height", "width", "text.n", "text.valid",
 };
 
 const char *cg_op_name(cg_op op) { return op < CG_NOPS ? op_names[op] : "?"; }
@@ -312,16 +312,34 @@ cg_ref cg_subst(cg_graph *g, cg_ref root, const cg_ref map[CG_NVARS]) {
   return r;
 }
 
+/* Every node below r once, children first (a DAG shares subexpressions: a
+** recursive walk would revisit them, exponentially in a chain of selects). */
 int64_t cg_eval1(const cg_graph *g, cg_ref r, const int64_t vars[CG_NVARS]) {
-  const cg_node *n = &g->nodes[r];
-  switch (n->op) {
-  case CG_CONST: return n->imm;
-  case CG_VAR: return vars[n->imm];
-  case CG_NEG: return -cg_eval1(g, n->a, vars);
-  case CG_ABS: { int64_t x = cg_eval1(g, n->a, vars); return x < 0 ? -x : x; }
-  case CG_NOT: return !cg_eval1(g, n->a, vars);
-  case CG_SELECT:
-    return cg_eval1(g, n->a, vars) ? cg_eval1(g, n->b, vars) : cg_eval1(g, n->c, vars);
-  default: return apply(n->op, cg_eval1(g, n->a, vars), cg_eval1(g, n->b, vars));
+  int64_t *v = malloc(sizeof(int64_t) * (size_t)(r + 1));
+  int *slot = malloc(sizeof(int) * (size_t)(r + 1));
+  cg_ref *ref = malloc(sizeof(cg_ref) * (size_t)(r + 1));
+  int64_t out = 0;
+  if (v && slot && ref) {
+    int n = cg_reachable(g, r, slot, ref);
+    for (int k = 0; k < n; k++) {
+      const cg_node *nd = &g->nodes[ref[k]];
+      int64_t a = nd->a != CG_NONE ? v[nd->a] : 0, b = nd->b != CG_NONE ? v[nd->b] : 0;
+      int64_t x;
+      switch (nd->op) {
+      case CG_CONST: x = nd->imm; break;
+      case CG_VAR: x = vars[nd->imm]; break;
+      case CG_NEG: x = -a; break;
+      case CG_ABS: x = a < 0 ? -a : a; break;
+      case CG_NOT: x = !a; break;
+      case CG_SELECT: x = a ? b : v[nd->c]; break;
+      default: x = apply(nd->op, a, b); break;
+      }
+      v[ref[k]] = x;
+    }
+    out = v[r];
   }
+  free(v);
+  free(slot);
+  free(ref);
+  return out;
 }

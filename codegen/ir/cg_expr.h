@@ -41,6 +41,13 @@ typedef enum cg_var {
   CG_V_KT, CG_V_KY, CG_V_KX, CG_V_KTEXT, CG_V_KIDX,
   CG_V_HEAD, CG_V_STEP, CG_V_LAYER,
   CG_V_QPOS, CG_V_KPOS,
+  /* The shape's token grid and compiled text count: bound to constants
+  ** wherever a mask meets a shape (cg_shape_vars), so a script can size a
+  ** window by the video without knowing the shape when it runs. */
+  CG_V_FRAMES, CG_V_HEIGHT, CG_V_WIDTH, CG_V_NTEXT,
+  /* The valid text tokens of the kernel's batch element, a launch
+  ** argument: text positions past it are padding (cg_valid_pairs). */
+  CG_V_TLEN,
   CG_NVARS
 } cg_var;
 

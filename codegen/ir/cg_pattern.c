@@ -61,8 +61,12 @@ sieve_status cg_pattern_finish(cg_pattern *p, cg_err *e) {
   r |= cg_buf_printf(&b, "selection %s recall=%.17g topk=%d samples=%d steps=", select_name(s->kind),
                      s->recall, s->topk, s->samples);
   for (int i = 0; i < s->nsteps; i++) r |= cg_buf_printf(&b, "%s%d", i ? "," : "", s->steps[i]);
+  if (s->sparsity > 0) r |= cg_buf_printf(&b, " sparsity=%.17g", s->sparsity);
   r |= cg_buf_printf(&b, " levels=");
   for (int i = 0; i < s->nlevels; i++) r |= cg_buf_printf(&b, "%s%d", i ? "," : "", s->levels[i]);
+  /* Printed only when set, so patterns without one keep their identity. */
+  if (p->dense_steps || p->dense_layers)
+    r |= cg_buf_printf(&b, "\nschedule dense_steps=%d dense_layers=%d", p->dense_steps, p->dense_layers);
   r |= cg_buf_printf(&b, "\nheads period=%d classes=", p->period);
   for (int i = 0; i < p->period; i++) r |= cg_buf_printf(&b, "%s%d", i ? "," : "", p->head_class[i]);
   r |= cg_buf_printf(&b, "\n");

@@ -33,6 +33,21 @@ int cg_layout_coords(cg_graph *g, const cg_layout *l, const sieve_shape *s,
                      int key_side, cg_ref out[5]);
 const char *cg_layout_name(cg_layout_kind k);
 
+/* Sets map[frames, height, width, text.n] to s's constants, for cg_subst:
+** every place that composes a mask with a shape binds them first. */
+void cg_shape_vars(cg_graph *g, const sieve_shape *s, cg_ref map[]);
+
+/* Neither token is text padding: a text token is padding when its index
+** among the text tokens is at or past text.valid (the launch argument).
+** Padding rows then see no key (O = 0, LSE = -inf) and padding keys no
+** query. True when s has no text. Over q/k text and idx (model order). */
+cg_ref cg_valid_pairs(cg_graph *g, const sieve_shape *s);
+
+/* mask & cg_valid_pairs with the shape's vars bound and text.valid fixed to
+** tlen (the whole text when tlen < 0): what a reference evaluates over
+** model coordinates. CG_NONE when out of memory. The graph grows. */
+cg_ref cg_mask_bound(cg_graph *g, cg_ref mask, const sieve_shape *s, int tlen);
+
 typedef struct cg_class {
   const char *name;
   cg_layout layout;
@@ -59,6 +74,7 @@ typedef struct cg_selection {
   cg_select_kind kind;
   double recall;        /* top-p target of attention mass, (0, 1] */
   int topk;             /* cap on key blocks per query block; 0 = none */
+  double sparsity;      /* > 0: top-k, ceil((1 - sparsity) nk) blocks a row (AdaSpa) */
   int nsteps;           /* denoising steps that search / profile */
   int *steps;
   int samples;          /* PROFILE: sampled query rows per head */
@@ -85,6 +101,9 @@ typedef struct cg_pattern {
   int period;
   int *head_class;
   cg_selection sel;
+  /* The schedule: steps below dense_steps and layers below dense_layers run
+  ** dense attention (the seeds' warm-up); 0: none. */
+  int dense_steps, dense_layers;
   char *ir_text;        /* canonical dump, filled by cg_pattern_finish */
   uint64_t ir_hash;
   /*
@@ -101,6 +120,11 @@ cg_pattern *cg_pattern_new(void);
 void cg_pattern_free(cg_pattern *p);
 /* Computes ir_text and ir_hash once the declarations are complete. */
 sieve_status cg_pattern_finish(cg_pattern *p, cg_err *e);
+
+/* Whether (step, layer) is in the pattern's dense warm-up. */
+static inline int cg_pattern_dense_at(const cg_pattern *p, int step, int layer) {
+  return step < p->dense_steps || layer < p->dense_layers;
+}
 
 /* The class head h uses. */
 static inline const cg_class *cg_pattern_class(const cg_pattern *p, int h) {

@@ -37,13 +37,13 @@
 enum {
   P_Q, P_K, P_V, P_O, P_LSE,
   P_QSB, P_QSH, P_QSS, P_KSB, P_KSH, P_KSS, P_VSB, P_VSH, P_VSS, P_OSB, P_OSH, P_OSS,
-  P_TABS, P_HEAD_OFF, P_STEP, P_LAYER, P_SCALE, NPARAMS,
+  P_TABS, P_HEAD_OFF, P_STEP, P_LAYER, P_SCALE, P_TLEN, NPARAMS,
   P_TMQ = NPARAMS, P_TMK, P_TMV, NPARAMS_TMA
 };
 
 static const char *const param_names[NPARAMS_TMA] = {
   "q", "k", "v", "o", "lse", "q_sb", "q_sh", "q_ss", "k_sb", "k_sh", "k_ss",
-  "v_sb", "v_sh", "v_ss", "o_sb", "o_sh", "o_ss", "tabs", "head_off", "step", "layer", "scale",
+  "v_sb", "v_sh", "v_ss", "o_sb", "o_sh", "o_ss", "tabs", "head_off", "step", "layer", "scale", "tlen",
   "tmap_q", "tmap_k", "tmap_v",
 };
 
@@ -76,6 +76,7 @@ typedef struct attn {
   cg_lower *qarm, *karm;       /* the idx arm being emitted */
   LLVMValueRef prm[NPARAMS_TMA];
   LLVMValueRef head, batch, q0, c, row0;
+  LLVMValueRef tlen;            /* valid text tokens of the batch element */
   LLVMValueRef qb, kb, vb, ob;  /* the (batch, head) slices */
   LLVMValueRef tab, start, nblk, nfull;
   cg_reg kbq[4];               /* kbq[i]: key block of iteration j + i, loaded ahead */
@@ -221,7 +222,7 @@ static LLVMValueRef param(attn *a, int i) { return a->prm[i]; }
 static LLVMValueRef lower_at(attn *a, cg_lower *l, cg_var v, LLVMValueRef pos) {
   LLVMValueRef vars[CG_NVARS] = {0};
   if (pos) vars[v] = pos;
-  cg_vars_uniform(vars, a->head, param(a, P_STEP), param(a, P_LAYER));
+  cg_vars_uniform(vars, a->head, param(a, P_STEP), param(a, P_LAYER), a->tlen);
   return cg_lower_emit(l, EM, vars);
 }
 
@@ -327,9 +328,9 @@ typedef struct mctx {
 static LLVMValueRef keep(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueRef col) {
   mctx *m = ctx;
   attn *a = m->a;
-  const uint32_t uni = 1u << CG_V_HEAD | 1u << CG_V_STEP | 1u << CG_V_LAYER;
+  const uint32_t uni = CG_UNIFORM_VARS;
   LLVMValueRef vars[CG_NVARS] = {0}, r = NULL;
-  cg_vars_uniform(vars, a->head, param(a, P_STEP), param(a, P_LAYER));
+  cg_vars_uniform(vars, a->head, param(a, P_STEP), param(a, P_LAYER), a->tlen);
   vars[CG_V_QPOS] = CG_ADD(EM, m->q0, row);
   vars[CG_V_KPOS] = CG_ADD(EM, m->k0, col);
   if (m->partial && m->arm) {
@@ -367,6 +368,8 @@ static void mask_prepare(attn *a, LLVMValueRef j, LLVMValueRef kb) {
   mctx m = {a, a->row0, k0, NULL, NULL, {0}, {0}, {0}};
   if (a->masked) {
     m.partial = CG_ICMP(EM, LLVMIntSGE, CG_UDIV(EM, j, cg_i32(EM, a->sub)), a->nfull);
+    LLVMValueRef tk = cg_text_overlap(EM, &a->sh, k0, a->bn), tq = cg_text_overlap(EM, &a->sh, a->q0, a->bm);
+    if (tk) m.partial = CG_OR(EM, m.partial, CG_OR(EM, tk, tq));
     a->mneed = m.partial;
   }
   if (a->k_limit) {
@@ -455,6 +458,7 @@ static LLVMValueRef locate(attn *a, int fresh) {
 static void setup(attn *a) {
   LLVMValueRef qblk = locate(a, 0);
   a->c = CG_FMUL(EM, param(a, P_SCALE), cg_f32(EM, LOG2E));
+  a->tlen = cg_text_valid(EM, &a->sh, param(a, P_TLEN), a->batch);
   a->qb = slice(a, P_Q, P_QSB);
   a->kb = slice(a, P_K, P_KSB);
   a->vb = slice(a, P_V, P_VSB);
@@ -768,7 +772,7 @@ static int trivial(const cg_graph *g, cg_ref r, int var) {
 static sieve_status prepare_choice(attn *a, cg_ref root, int var, const cg_range *r, choice *c, cg_err *e) {
   cg_graph *g = a->spec->pattern->g;
   cg_ref conds[MAX_ARMS], arms[MAX_ARMS];
-  uint32_t uniform = 1u << CG_V_HEAD | 1u << CG_V_STEP | 1u << CG_V_LAYER;
+  uint32_t uniform = CG_UNIFORM_VARS;
   int n = cg_split_uniform(g, root, uniform, conds, arms, MAX_ARMS), all = 1;
   for (int i = 0; i < n; i++) all &= trivial(g, arms[i], var);
   c->n = all ? 1 : n;
@@ -787,7 +791,7 @@ static sieve_status prepare_exprs(attn *a, cg_err *e) {
   if (st) return st;
   cg_range r[CG_NVARS];
   cg_kernel_ranges(r, (a->seq + a->bm - 1) / a->bm * a->bm - 1,
-                   (a->seq + block_k(p) - 1) / block_k(p) * block_k(p) - 1, a->sh.heads);
+                   (a->seq + block_k(p) - 1) / block_k(p) * block_k(p) - 1, a->sh.heads, a->sh.text);
   if ((st = prepare_choice(a, mask, -1, r, &a->mask, e)) || (st = prepare_choice(a, qidx, CG_V_QPOS, r, &a->qidx, e)) ||
       (st = prepare_choice(a, kidx, CG_V_KPOS, r, &a->kidx, e)))
     return st;
@@ -813,7 +817,7 @@ static void declare(attn *a, const char *name) {
   LLVMTypeRef t[NPARAMS_TMA];
   for (int i = 0; i < NPARAMS; i++) t[i] = EM->t_i64;
   for (int i = P_Q; i <= P_LSE; i++) t[i] = EM->t_gptr;
-  t[P_TABS] = t[P_HEAD_OFF] = EM->t_gptr;
+  t[P_TABS] = t[P_HEAD_OFF] = t[P_TLEN] = EM->t_gptr;
   t[P_STEP] = t[P_LAYER] = EM->t_i32;
   t[P_SCALE] = EM->t_f32;
   for (int i = NPARAMS; i < n; i++) t[i] = LLVMPointerTypeInContext(EM->ctx, 0);

@@ -16,14 +16,17 @@
 **     i32 step, layer    the denoising step and layer the tables were built
 **                        for (>= 0: the compiled mask treats them as such)
 **     f32 scale          softmax scale (1/sqrt(D) by default)
+**     ptr tlen           global i32 [B]: valid text tokens per batch element,
+**                        or NULL (all valid); the padding past them neither
+**                        attends nor is attended (O = 0, LSE = -inf there)
 **   grid (ceil(S / block_m), H, B); block (32 * warps); dynamic shared
 **   memory cg_attn_smem_bytes() (above 48 KB for most configs: the
 **   launcher raises the function's dynamic shared-memory limit first).
 **   Pointers need only the alignment of their element type, except that
 **   rows of Q, K, V must start on 16 bytes (cp.async): ss and the base
 **   pointers multiples of 8 elements. S, H, D, the table sizes, block sizes
-**   and layouts are compiled in; batch, pointers, strides, step, layer and
-**   scale are parameters.
+**   and layouts are compiled in; batch, pointers, strides, step, layer,
+**   scale and the valid text counts are parameters.
 **
 ** A packed table for nq query blocks is
 **   rowptr[nq + 1], nfull[nq], idx[...]

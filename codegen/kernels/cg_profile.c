@@ -33,7 +33,7 @@
 
 enum {
   P_Q, P_K, P_V, P_QSB, P_QSH, P_QSS, P_KSB, P_KSH, P_KSS, P_VSB, P_VSH, P_VSS,
-  P_ROWS, P_PART, P_STEP, P_LAYER, P_SCALE, NP
+  P_ROWS, P_PART, P_STEP, P_LAYER, P_SCALE, P_TLEN, NP
 };
 
 typedef struct prof {
@@ -43,9 +43,9 @@ typedef struct prof {
   int64_t seq;
   cg_em em;
   cg_tk tk;
-  cg_lower **mask;               /* [passes]; NULL for the unmasked pass */
+  cg_lower **mask;               /* [passes]; [0], the unmasked pass: NULL, or the text padding */
   LLVMValueRef prm[NP];
-  LLVMValueRef batch, head, chunk, grp, c, k0, ntiles;
+  LLVMValueRef batch, head, chunk, grp, c, k0, ntiles, tlen;
   LLVMValueRef qs, ks, vs;
   LLVMValueRef qtok[RW / 8];     /* tokens of the rows this thread owns */
   cg_st sq, sk, sv;
@@ -127,7 +127,7 @@ static LLVMValueRef keep(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueR
     LLVMValueRef vars[CG_NVARS] = {0};
     vars[CG_V_QPOS] = a->qtok[ri];
     vars[CG_V_KPOS] = kpos;
-    cg_vars_uniform(vars, a->head, P(a, P_STEP), P(a, P_LAYER));
+    cg_vars_uniform(vars, a->head, P(a, P_STEP), P(a, P_LAYER), a->tlen);
     r = cg_lower_emit(m->mask, EM, vars);
   }
   if (a->seq % BN) {
@@ -220,6 +220,7 @@ static void part_body(prof *a) {
   a->batch = CG_UDIV(EM, z, groups);
   a->grp = CG_SUB(EM, z, CG_MUL(EM, a->batch, groups));
   a->c = CG_FMUL(EM, P(a, P_SCALE), cg_f32(EM, LOG2E));
+  a->tlen = cg_text_valid(EM, &a->sh, P(a, P_TLEN), a->batch);
   a->qs = slice(a, P_Q, P_QSB);
   a->ks = slice(a, P_K, P_KSB);
   a->vs = slice(a, P_V, P_VSB);
@@ -313,11 +314,19 @@ static sieve_status prepare_masks(prof *a, cg_err *e) {
     map[kv[i]] = kc[i];
   }
   cg_range r[CG_NVARS];
-  cg_kernel_ranges(r, a->seq - 1, (a->seq + BN - 1) / BN * BN - 1, a->sh.heads);
+  cg_kernel_ranges(r, a->seq - 1, (a->seq + BN - 1) / BN * BN - 1, a->sh.heads, a->sh.text);
   a->mask = calloc((size_t)a->passes, sizeof *a->mask);
   if (!a->mask) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  cg_shape_vars(p->g, &a->sh, map);
+  cg_ref valid = cg_valid_pairs(p->g, &a->sh);
+  /* The dense pass, the reference, leaves the text padding out too. */
+  if (a->sh.text > 0) {
+    cg_ref v = cg_subst(p->g, valid, map);
+    if (v == CG_NONE) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+    if (!(a->mask[0] = cg_lower_new(p->g, v, r, e))) return e->status;
+  }
   for (int c = 0; c < p->nclasses; c++) {
-    cg_ref m = cg_subst(p->g, p->classes[c].mask, map);
+    cg_ref m = cg_subst(p->g, cg_bin(p->g, CG_AND, p->classes[c].mask, valid), map);
     if (m == CG_NONE) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
     if (!(a->mask[c + 1] = cg_lower_new(p->g, m, r, e))) return e->status;
   }
@@ -326,10 +335,10 @@ static sieve_status prepare_masks(prof *a, cg_err *e) {
 
 static sieve_status part_kernel(prof *a, cg_err *e) {
   static const char *names[NP] = {"q", "k", "v", "q_sb", "q_sh", "q_ss", "k_sb", "k_sh", "k_ss", "v_sb",
-                                  "v_sh", "v_ss", "rows", "part", "step", "layer", "scale"};
+                                  "v_sh", "v_ss", "rows", "part", "step", "layer", "scale", "tlen"};
   LLVMTypeRef t[NP];
   for (int i = 0; i < NP; i++) t[i] = EM->t_i64;
-  t[P_Q] = t[P_K] = t[P_V] = t[P_ROWS] = t[P_PART] = EM->t_gptr;
+  t[P_Q] = t[P_K] = t[P_V] = t[P_ROWS] = t[P_PART] = t[P_TLEN] = EM->t_gptr;
   t[P_STEP] = t[P_LAYER] = EM->t_i32;
   t[P_SCALE] = EM->t_f32;
   LLVMValueRef fn = cg_em_kernel(EM, "sieve_profile_part", t, names, NP, 32 * WARPS, 0);

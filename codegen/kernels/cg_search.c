@@ -30,7 +30,7 @@
 
 enum {
   P_Q, P_K, P_LSE, P_QSB, P_QSH, P_QSS, P_KSB, P_KSH, P_KSS,
-  P_TABS, P_HEAD_OFF, P_MASS, P_STEP, P_LAYER, P_SCALE, NP
+  P_TABS, P_HEAD_OFF, P_MASS, P_STEP, P_LAYER, P_SCALE, P_TLEN, NP
 };
 
 typedef struct srch {
@@ -43,7 +43,7 @@ typedef struct srch {
   cg_tk tk;
   cg_lower *mask, *qidx, *kidx;  /* NULL: dense mask, identity layouts */
   LLVMValueRef prm[NP];
-  LLVMValueRef batch, head, q0, row0, c;
+  LLVMValueRef batch, head, q0, row0, c, tlen;
   LLVMValueRef qs, ks;           /* the (batch, head) slices */
   LLVMValueRef tab, start, nblk, nfull, out;
   cg_st sq;
@@ -130,7 +130,7 @@ static LLVMValueRef P(srch *a, int i) { return a->prm[i]; }
 static LLVMValueRef lower_at(srch *a, cg_lower *l, cg_var v, LLVMValueRef pos) {
   LLVMValueRef vars[CG_NVARS] = {0};
   vars[v] = pos;
-  cg_vars_uniform(vars, a->head, P(a, P_STEP), P(a, P_LAYER));
+  cg_vars_uniform(vars, a->head, P(a, P_STEP), P(a, P_LAYER), a->tlen);
   return cg_lower_emit(l, EM, vars);
 }
 
@@ -179,7 +179,7 @@ static LLVMValueRef keep(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueR
     LLVMValueRef vars[CG_NVARS] = {0};
     vars[CG_V_QPOS] = CG_ADD(EM, a->row0, row);
     vars[CG_V_KPOS] = kpos;
-    cg_vars_uniform(vars, a->head, P(a, P_STEP), P(a, P_LAYER));
+    cg_vars_uniform(vars, a->head, P(a, P_STEP), P(a, P_LAYER), a->tlen);
     r = CG_OR(EM, CG_XOR(EM, m->partial, cg_true(EM)), cg_lower_emit(a->mask, EM, vars));
   }
   if (a->k_limit) {
@@ -193,7 +193,11 @@ static void mask(srch *a, LLVMValueRef j, LLVMValueRef kb) {
   if (!a->mask && !a->k_limit) return;
   LLVMValueRef k0 = CG_MUL(EM, kb, cg_i32(EM, a->bn)), need = NULL;
   mctx m = {a, k0, NULL};
-  if (a->mask) need = m.partial = CG_ICMP(EM, LLVMIntSGE, CG_UDIV(EM, j, cg_i32(EM, a->sub)), a->nfull);
+  if (a->mask) {
+    need = m.partial = CG_ICMP(EM, LLVMIntSGE, CG_UDIV(EM, j, cg_i32(EM, a->sub)), a->nfull);
+    LLVMValueRef tk = cg_text_overlap(EM, &a->sh, k0, a->bn);
+    if (tk) need = m.partial = CG_OR(EM, m.partial, tk);
+  }
   if (a->k_limit) {
     LLVMValueRef past = CG_ICMP(EM, LLVMIntSGT, CG_ADD(EM, k0, cg_i32(EM, a->bn)), cg_i32(EM, a->seq));
     need = need ? CG_OR(EM, need, past) : past;
@@ -230,6 +234,7 @@ static void setup(srch *a) {
   a->q0 = CG_MUL(EM, qblk, cg_i32(EM, a->bm));
   a->row0 = CG_ADD(EM, a->q0, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)));
   a->c = CG_FMUL(EM, P(a, P_SCALE), cg_f32(EM, LOG2E));
+  a->tlen = cg_text_valid(EM, &a->sh, P(a, P_TLEN), a->batch);
   a->qs = slice(a, P_Q, P_QSB);
   a->ks = slice(a, P_K, P_KSB);
   LLVMValueRef hoff = cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, P(a, P_HEAD_OFF), a->head));
@@ -345,7 +350,7 @@ static sieve_status prepare_exprs(srch *a, cg_err *e) {
   if (st) return st;
   cg_range r[CG_NVARS];
   int bk = block_keys(a->spec);
-  cg_kernel_ranges(r, (a->seq + a->bm - 1) / a->bm * a->bm - 1, (a->seq + bk - 1) / bk * bk - 1, a->sh.heads);
+  cg_kernel_ranges(r, (a->seq + a->bm - 1) / a->bm * a->bm - 1, (a->seq + bk - 1) / bk * bk - 1, a->sh.heads, a->sh.text);
   int64_t v;
   const cg_node *nq = cg_node_at(p->g, qidx), *nk = cg_node_at(p->g, kidx);
   if (!(cg_is_const(p->g, mask, &v) && v) && !(a->mask = cg_lower_new(p->g, mask, r, e))) return e->status;
@@ -356,10 +361,10 @@ static sieve_status prepare_exprs(srch *a, cg_err *e) {
 
 static sieve_status mass_kernel(srch *a, cg_err *e) {
   static const char *names[NP] = {"q", "k", "lse", "q_sb", "q_sh", "q_ss", "k_sb", "k_sh", "k_ss",
-                                  "tabs", "head_off", "mass", "step", "layer", "scale"};
+                                  "tabs", "head_off", "mass", "step", "layer", "scale", "tlen"};
   LLVMTypeRef t[NP];
   for (int i = 0; i < NP; i++) t[i] = EM->t_i64;
-  t[P_Q] = t[P_K] = t[P_LSE] = t[P_TABS] = t[P_HEAD_OFF] = t[P_MASS] = EM->t_gptr;
+  t[P_Q] = t[P_K] = t[P_LSE] = t[P_TABS] = t[P_HEAD_OFF] = t[P_MASS] = t[P_TLEN] = EM->t_gptr;
   t[P_STEP] = t[P_LAYER] = EM->t_i32;
   t[P_SCALE] = EM->t_f32;
   LLVMValueRef fn = cg_em_kernel(EM, "sieve_search_mass", t, names, NP, 32 * a->warps, 0);

@@ -80,6 +80,11 @@ void cg_search_select_kernel(cg_em *em, int nq, int nk, int heads, int64_t cap, 
 ** chosen entries, level by level through `groups` (cg_search_groups; none:
 ** one level). Returns how many were chosen.
 */
+/* The select kernel's recall and topk for a selection over nk key blocks:
+** the pattern's, or for a top-k sparsity (AdaSpa) k = ceil((1 - s) nk)
+** heaviest blocks with a recall no row reaches (2), so the cap decides. */
+void cg_search_budget(const cg_selection *sel, int nk, float *recall, int *topk);
+
 int cg_search_select_ref(const double *m, const int32_t *kb, int n, int nk, const int *groups, int ngroups,
                          double recall, int topk, uint8_t *sel);
 

@@ -2,6 +2,7 @@
 ** The search's selection on the CPU, by sorting: the reference the
 ** selection kernel is checked against.
 */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,16 @@ static void level(double *dense, int nk, int g, double target, double *gm, uint8
   top_p(gm, ng, target, 0, keep, v);
   for (int kb = 0; kb < nk; kb++)
     if (!keep[kb / g]) dense[kb] = 0;
+}
+
+void cg_search_budget(const cg_selection *sel, int nk, float *recall, int *topk) {
+  *recall = (float)sel->recall;
+  *topk = sel->topk;
+  if (sel->sparsity > 0) {
+    int k = (int)ceil((1 - sel->sparsity) * nk - 1e-9);
+    *topk = k < 1 ? 1 : k;
+    *recall = 2;
+  }
 }
 
 int cg_search_select_ref(const double *m, const int32_t *kb, int n, int nk, const int *groups, int ngroups,

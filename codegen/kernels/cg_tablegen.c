@@ -25,6 +25,7 @@ static int group_head(cg_pattern *p, cg_tgen *t, int h) {
   cg_ref map[CG_NVARS];
   for (int i = 0; i < CG_NVARS; i++) map[i] = CG_NONE;
   map[CG_V_HEAD] = cg_const(p->g, h);
+  cg_shape_vars(p->g, &t->shape, map);
   cg_ref m = cg_subst(p->g, p->classes[c].mask, map);
   if (m == CG_NONE) return -1;
   for (int i = 0; i < t->ntables; i++)

@@ -35,6 +35,7 @@ int blk_head_table(cg_pattern *p, cg_tableset *ts, int h) {
   map[CG_V_HEAD] = cg_const(p->g, h);
   map[CG_V_STEP] = cg_const(p->g, ts->step);
   map[CG_V_LAYER] = cg_const(p->g, ts->layer);
+  cg_shape_vars(p->g, &ts->shape, map);
   cg_ref m = cg_subst(p->g, p->classes[c].mask, map);
   if (m == CG_NONE) return -1;
   for (int i = 0; i < ts->ntables; i++)

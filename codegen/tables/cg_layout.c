@@ -198,8 +198,36 @@ int cg_layout_coords(cg_graph *g, const cg_layout *l, const sieve_shape *s, int 
 
 /* ------------------------------------------------------- kernel expressions */
 
+void cg_shape_vars(cg_graph *g, const sieve_shape *s, cg_ref map[]) {
+  map[CG_V_FRAMES] = cg_const(g, s->frames);
+  map[CG_V_HEIGHT] = cg_const(g, s->height);
+  map[CG_V_WIDTH] = cg_const(g, s->width);
+  map[CG_V_NTEXT] = cg_const(g, s->text);
+}
+
+static cg_ref padding(cg_graph *g, const sieve_shape *s, cg_var text, cg_var idx) {
+  int64_t text0 = s->text_after ? (int64_t)s->frames * s->height * s->width : 0;
+  cg_ref lim = cg_bin(g, CG_ADD, cg_var_ref(g, CG_V_TLEN), cg_const(g, text0));
+  return cg_bin(g, CG_AND, cg_var_ref(g, text), cg_bin(g, CG_LE, lim, cg_var_ref(g, idx)));
+}
+
+cg_ref cg_valid_pairs(cg_graph *g, const sieve_shape *s) {
+  if (s->text == 0) return cg_bool(g, 1);
+  cg_ref any = cg_bin(g, CG_OR, padding(g, s, CG_V_QTEXT, CG_V_QIDX), padding(g, s, CG_V_KTEXT, CG_V_KIDX));
+  return cg_un(g, CG_NOT, any);
+}
+
 static const cg_var qvars[5] = {CG_V_QT, CG_V_QY, CG_V_QX, CG_V_QTEXT, CG_V_QIDX};
 static const cg_var kvars[5] = {CG_V_KT, CG_V_KY, CG_V_KX, CG_V_KTEXT, CG_V_KIDX};
+
+cg_ref cg_mask_bound(cg_graph *g, cg_ref mask, const sieve_shape *s, int tlen) {
+  cg_ref map[CG_NVARS];
+  for (int i = 0; i < CG_NVARS; i++) map[i] = CG_NONE;
+  cg_shape_vars(g, s, map);
+  map[CG_V_TLEN] = cg_const(g, tlen < 0 || tlen > s->text ? s->text : tlen);
+  cg_ref m = cg_bin(g, CG_AND, mask, cg_valid_pairs(g, s));
+  return m == CG_NONE ? CG_NONE : cg_subst(g, m, map);
+}
 
 /* A class's mask over positions, and its layout's idx for each side. */
 static int class_exprs(cg_pattern *p, const sieve_shape *s, int c, cg_ref r[3]) {
@@ -212,7 +240,9 @@ static int class_exprs(cg_pattern *p, const sieve_shape *s, int c, cg_ref r[3]) 
     map[qvars[i]] = qc[i];
     map[kvars[i]] = kc[i];
   }
-  r[0] = cg_subst(p->g, k->mask, map);
+  cg_shape_vars(p->g, s, map);
+  cg_ref m = cg_bin(p->g, CG_AND, k->mask, cg_valid_pairs(p->g, s));
+  r[0] = m == CG_NONE ? CG_NONE : cg_subst(p->g, m, map);
   r[1] = qc[4];
   r[2] = kc[4];
   return r[0] == CG_NONE ? -1 : 0;

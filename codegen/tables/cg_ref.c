@@ -81,11 +81,12 @@ sieve_status cg_ref_mask(const cg_pattern *p, const sieve_shape *shape, int head
                          uint8_t *m, int64_t *allowed, cg_err *e) {
   sieve_shape s;
   cg_coords c;
-  rows r;
+  rows r = {0};
   if (head < 0) return cg_fail(e, SIEVE_ERR_ARG, "head %d", head);
   sieve_status st = check(p, shape, head, &s, e);
   if (st || (st = model_coords(&s, &c, e))) return st;
-  if (rows_init(&r, p->g, cg_pattern_class(p, head)->mask, &c, head, step, layer)) {
+  cg_ref mask = cg_mask_bound(p->g, cg_pattern_class(p, head)->mask, &s, -1);
+  if (mask == CG_NONE || rows_init(&r, p->g, mask, &c, head, step, layer)) {
     st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   } else {
     int64_t n = 0;
@@ -151,6 +152,13 @@ sieve_status cg_ref_attention(const cg_pattern *p, const sieve_shape *shape, int
                               const cg_ref_tensor *q, const cg_ref_tensor *k,
                               const cg_ref_tensor *v, double scale, double *o, double *lse,
                               cg_err *e) {
+  return cg_ref_attention_text(p, shape, step, layer, NULL, q, k, v, scale, o, lse, e);
+}
+
+sieve_status cg_ref_attention_text(const cg_pattern *p, const sieve_shape *shape, int step, int layer,
+                                   const int *tlen, const cg_ref_tensor *q, const cg_ref_tensor *k,
+                                   const cg_ref_tensor *v, double scale, double *o, double *lse,
+                                   cg_err *e) {
   sieve_shape s;
   cg_coords c;
   sieve_status st = check(p, shape, -1, &s, e);
@@ -158,11 +166,15 @@ sieve_status cg_ref_attention(const cg_pattern *p, const sieve_shape *shape, int
   double *sc = malloc(sizeof(double) * (size_t)c.n);
   if (!sc) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   for (int h = 0; !st && h < s.heads; h++) {
-    rows r;
-    if (rows_init(&r, p->g, cg_pattern_class(p, h)->mask, &c, h, step, layer))
-      st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
-    for (int b = 0; !st && b < s.batch; b++) attend_head(&r, &s, b, h, q, k, v, scale, sc, o, lse);
-    rows_free(&r);
+    for (int b = 0; !st && b < s.batch; b++) {
+      rows r = {0};
+      cg_ref mask = cg_mask_bound(p->g, cg_pattern_class(p, h)->mask, &s, tlen ? tlen[b] : -1);
+      if (mask == CG_NONE || rows_init(&r, p->g, mask, &c, h, step, layer))
+        st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+      else
+        attend_head(&r, &s, b, h, q, k, v, scale, sc, o, lse);
+      rows_free(&r);
+    }
   }
   free(sc);
   cg_coords_free(&c);
@@ -198,6 +210,10 @@ sieve_status cg_ref_blocks(cg_pattern *p, const sieve_shape *shape, int head, in
   if (head < 0) return cg_fail(e, SIEVE_ERR_ARG, "head %d", head);
   sieve_status st = check(p, shape, head, &s, e);
   if (st || (st = cg_kernel_exprs(p, &s, &mask, &qi, &ki, e))) return st;
+  cg_ref map[CG_NVARS];
+  for (int i = 0; i < CG_NVARS; i++) map[i] = CG_NONE;
+  map[CG_V_TLEN] = cg_const(p->g, s.text);  /* the tables assume the whole text */
+  if ((mask = cg_subst(p->g, mask, map)) == CG_NONE) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   if (bq < 1 || bk < 1) return cg_fail(e, SIEVE_ERR_ARG, "block sizes must be positive");
   int64_t S = sieve_shape_tokens(&s), nq = (S + bq - 1) / bq, nk = (S + bk - 1) / bk;
   cg_coords c;

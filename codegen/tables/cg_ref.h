@@ -36,6 +36,12 @@ sieve_status cg_ref_attention(const cg_pattern *p, const sieve_shape *s, int ste
                               const cg_ref_tensor *q, const cg_ref_tensor *k,
                               const cg_ref_tensor *v, double scale, double *o, double *lse,
                               cg_err *e);
+/* The same with tlen[b] valid text tokens in batch element b (NULL: all):
+** the padding neither attends nor is attended (cg_valid_pairs). */
+sieve_status cg_ref_attention_text(const cg_pattern *p, const sieve_shape *s, int step, int layer,
+                                   const int *tlen, const cg_ref_tensor *q, const cg_ref_tensor *k,
+                                   const cg_ref_tensor *v, double scale, double *o, double *lse,
+                                   cg_err *e);
 
 /*
 ** Block classes of one head by evaluating every token pair of the kernel's

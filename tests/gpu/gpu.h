@@ -32,6 +32,7 @@ typedef struct gpu_case {
   sieve_config cfg;
   int step, layer;
   int sample_rows;        /* per (batch, head); 0 = every row */
+  const int *text_valid;  /* [batch] valid text tokens (sieve_plan_set_text_len); NULL: all */
 } gpu_case;
 
 void gpu_attention_case(gpu_env *env, const gpu_case *c);

@@ -17,6 +17,16 @@ static void fail(gpu_env *env, const char *label, const char *why) {
 
 static void label_of(const gpu_case *c, const sieve_config *cfg, char *out, size_t n) {
   const sieve_shape *s = &c->shape;
+  if (c->text_valid) {
+    int k = snprintf(out, n, "text valid");
+    for (int b = 0; b < s->batch && k > 0 && (size_t)k < n; b++) k += snprintf(out + k, n - (size_t)k, " %d", c->text_valid[b]);
+    if (k > 0 && (size_t)k + 2 < n) {
+      out[k++] = ':';
+      out[k++] = ' ';
+      out += k;
+      n -= (size_t)k;
+    }
+  }
   snprintf(out, n, "%s%s%s T%dY%dX%d+%d%s B%d H%d D%d %s %s cfg %d/%d/%d/%d step %d layer %d",
            c->pattern, c->params[0] ? " " : "", c->params[0] ? c->params[0] : "", s->frames,
            s->height, s->width, s->text, s->text_after ? "a" : "", s->batch, s->heads,
@@ -61,7 +71,8 @@ void gpu_attention_case(gpu_env *env, const gpu_case *c) {
   sieve_plan_config(plan, &used);
   label_of(c, &used, label, sizeof label);
   rt_check_opts o = {.bshd = c->bshd, .rows = c->sample_rows, .step = c->step,
-                     .layer = c->layer, .seed = env->seed ^ (cg_hash_bytes(label, strlen(label)) | 1)};
+                     .layer = c->layer, .seed = env->seed ^ (cg_hash_bytes(label, strlen(label)) | 1),
+                     .text_valid = c->text_valid};
   rt_check_result r;
   cg_err e = {0};
   if (rt_check_plan(api_plan_of(plan), &o, &r, &e)) {

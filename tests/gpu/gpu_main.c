@@ -6,8 +6,8 @@
 ** step 0; then timing (rt_bench), a small tuning sweep (rt_tune), and the
 ** dynamic patterns' kernels (GPU table builder, AdaSpa search, SVG
 ** profiling). SIEVE_ARCH=sm_80 runs it all on the mma.sync kernels. Seed: SIEVE_SEED, else the clock (printed, to reproduce). An
-** argument picks groups: shipped,configs,models,bench,tune,dyn (default:
-** all but sanitize, which bench/gpu.sh runs under compute-sanitizer).
+** argument picks groups: shipped,textlen,configs,models,bench,tune,dyn
+** (default: all but sanitize, which bench/gpu.sh runs under compute-sanitizer).
 */
 #define _POSIX_C_SOURCE 200809L  /* setenv */
 #include <stdio.h>
@@ -43,6 +43,30 @@ static void shipped(gpu_env *env) {
                       .shape = shp(4, 9, 11, 150, after, 2, 64), .dtype = SIEVE_BF16};
     gpu_attention_case(env, &empty);
   }
+}
+
+/*
+** The prompt's real length as a kernel argument: one plan, several lengths
+** per batch element (none, part, all of the text), against the float64
+** reference that leaves the padding out. Text before and after the video,
+** every layout (identity, transpose, tiles), a ragged last block.
+*/
+static void textlen(gpu_env *env) {
+  static const int lens[][2] = {{0, 13}, {5, 1}, {13, 12}};
+  const char *pats[] = {"dense", "frame_window", "svg", "sta", "lvsa"};
+  for (size_t i = 0; i < sizeof pats / sizeof *pats; i++)
+    for (int after = 0; after < 2; after++)
+      for (size_t l = 0; l < sizeof lens / sizeof *lens; l++) {
+        gpu_case c = {.pattern = pats[i], .shape = shp(3, 5, 7, 13, after, 3, 64), .dtype = SIEVE_BF16,
+                      .text_valid = lens[l], .step = 2, .layer = 1};
+        c.shape.batch = 2;
+        gpu_attention_case(env, &c);
+      }
+  static const int big[2] = {77, 256};
+  gpu_case h = {.pattern = "svg", .shape = shp(5, 12, 20, 256, 1, 4, 128), .dtype = SIEVE_FP16,
+                .bshd = 1, .sample_rows = 96, .text_valid = big};
+  h.shape.batch = 2;
+  gpu_attention_case(env, &h);
 }
 
 static void configs(gpu_env *env) {
@@ -119,8 +143,9 @@ int main(int argc, char **argv) {
   sieve_device_query(env.ctx, 0, &di);
   printf("device %s (sm_%d%d), seed %llu\n", di.name, di.sm_major, di.sm_minor,
          (unsigned long long)env.seed);
-  const char *only = argc > 1 ? argv[1] : "shipped,configs,models,bench,tune,dyn";
+  const char *only = argc > 1 ? argv[1] : "shipped,textlen,configs,models,bench,tune,dyn";
   if (strstr(only, "shipped")) shipped(&env);
+  if (strstr(only, "textlen")) textlen(&env);
   if (strstr(only, "configs")) configs(&env);
   if (strstr(only, "models")) models(&env);
   if (strstr(only, "bench")) {
