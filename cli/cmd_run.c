@@ -84,12 +84,20 @@ static sieve_status one_step(cli_gpu_run *g, sieve_dynplan *d, int step, int lay
     for (int i = 0; before && i < sel->nsteps; i++) before = step < sel->steps[i];
     /* AdaSpa runs its whole allowed set until the first search step. */
     *what = chose ? (sel->kind == CG_SELECT_PROFILE ? "profile" : "search") : before ? "allowed set" : "reuse";
+    if (!chose && cg_pattern_dense_at(lp_pattern_ir(g->p), step, layer)) {
+      *what = "dense warm-up";
+      *density = 1;
+    }
     return st;
   }
   st = sieve_plan_set_step(g->plan, step, layer);
   if (!st) st = sieve_attention(g->plan, &t[0], &t[1], &t[2], &t[3], lse, 0.0f, s);
   *what = moves ? "new tables" : "same tables";
   *density = moves ? -1 : sieve_plan_density(g->plan);
+  if (rt_plan_warm(api_plan_of(g->plan))) {
+    *what = "dense warm-up";  /* the schedule: the sparse tables wait */
+    *density = 1;
+  }
   return st;
 }
 
@@ -179,7 +187,8 @@ const cli_cmd cli_cmd_run = {
     "whole: AdaSpa (search) and SVG (profile) patterns through a dynamic plan that\n"
     "searches or profiles at the pattern's steps and reuses the choice between\n"
     "them; patterns whose mask reads the step or layer get new tables each step,\n"
-    "built on the GPU. Needs a GPU.",
+    "built on the GPU; steps and layers in the pattern's schedule run dense\n"
+    "attention (\"dense warm-up\"). Needs a GPU.",
   .opts = run_opts,
   .groups = CLI_G_PATTERN | CLI_G_SHAPE | CLI_G_STEP,
   .examples =

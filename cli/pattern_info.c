@@ -31,7 +31,12 @@ int cli_pattern_selection(const sieve_pattern *p, char *buf, size_t len) {
     size_t n = 0;
     for (int i = 0; i < sel->nlevels && n + 16 < sizeof lv; i++)
       n += (size_t)snprintf(lv + n, sizeof lv - n, "%s%d", i ? "," : ", levels ", sel->levels[i]);
-    snprintf(buf, len, "LSE search (recall %g, top-k %d%s) at steps %s", sel->recall, sel->topk, lv, steps);
+    if (sel->sparsity > 0)
+      snprintf(buf, len, "LSE search (top-k: each row keeps %g of its key blocks%s) at steps %s",
+               1 - sel->sparsity, lv, steps);
+    else
+      snprintf(buf, len, "LSE search (top-p: recall %g, at most %d blocks%s) at steps %s", sel->recall,
+               sel->topk, lv, steps);
     return 1;
   }
   case CG_SELECT_PROFILE:

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "lp.h"
 #include "show.h"
 
 /* ------------------------------------------------------- head ranges */
@@ -67,6 +68,12 @@ static void header(const show_input *in, const sieve_tables_info *inf) {
          in->layer);
   printf("blocks    %d query x %d key blocks of %dx%d tokens = %" PRId64 " pairs per head\n",
          inf->q_blocks, inf->k_blocks, inf->block_q, inf->block_k, pairs);
+  const cg_pattern *cp = lp_pattern_ir(in->pattern);
+  if (cp->dense_steps || cp->dense_layers)
+    printf("schedule  dense attention at steps below %d and layers below %d: %s\n", cp->dense_steps,
+           cp->dense_layers,
+           cg_pattern_dense_at(cp, in->step, in->layer) ? "this step runs dense, the tables below wait"
+                                                        : "this step runs the tables below");
   char sel[256];
   if (cli_pattern_selection(in->pattern, sel, sizeof sel))
     printf("selection %s;\n          the tables below are the allowed set it chooses from\n", sel);

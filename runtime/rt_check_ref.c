@@ -171,10 +171,12 @@ sieve_status rt_ref_rows(const cg_pattern *p, const sieve_shape *s, int step, in
   }
   for (uint32_t b = 0; b < 65536; b++) table[b] = rt_half_float((uint16_t)b, in->dtype);
   cg_ref *bound = malloc(sizeof(cg_ref) * (size_t)p->nclasses * (size_t)s->batch);
+  int warm = cg_pattern_dense_at(p, step, layer);  /* the schedule runs dense attention there */
   int nomem = !bound;
   for (int c = 0; !nomem && c < p->nclasses; c++)
     for (int b = 0; !nomem && b < s->batch; b++)
-      nomem = (bound[c * s->batch + b] = cg_mask_bound(p->g, p->classes[c].mask, s, in->tlen ? in->tlen[b] : -1)) == CG_NONE;
+      nomem = (bound[c * s->batch + b] = cg_mask_bound(p->g, warm ? cg_bool(p->g, 1) : p->classes[c].mask, s,
+                                                       in->tlen ? in->tlen[b] : -1)) == CG_NONE;
   if (nomem) {
     free(bound);
     free(table);

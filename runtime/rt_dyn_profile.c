@@ -223,6 +223,13 @@ sieve_status rt_dyn_profile_step(rt_dyn_profile *d, int step, int layer, const s
                                  const sieve_tensor *k, const sieve_tensor *v,
                                  const sieve_tensor *o, CUdeviceptr lse, float scale,
                                  CUstream st, int *profiled, cg_err *e) {
+  if (cg_pattern_dense_at(d->p, step, layer)) {
+    /* The warm-up: no profiling, one dense launch for every head. */
+    if (profiled) *profiled = 0;
+    sieve_status r = SIEVE_OK;
+    for (int c = 0; !r && c < d->nc; c++) r = rt_plan_set_step(d->plan[c], step, layer, e);
+    return r ? r : rt_plan_run(d->plan[0], q, k, v, o, lse, scale, st, e);
+  }
   int prof = rt_dyn_profile_at(d, step);
   if (profiled) *profiled = prof;
   sieve_status r = prof ? rt_dyn_profile_run(d, step, layer, q, k, v, scale, st, e) : SIEVE_OK;

@@ -32,6 +32,12 @@ struct rt_plan {
   rt_dyn_tables *gt;       /* step-dependent masks: tables built on the GPU */
   int gt_pending;          /* the next run builds them first */
   int borrowed;            /* running on tables lent by rt_plan_use_tables */
+  /* The schedule's warm-up (the pattern's dense_steps, dense_layers): a
+  ** plan of the dense pattern, run instead while (step, layer) is in it;
+  ** the sparse tables are left alone until the warm-up ends. */
+  rt_plan *dense;
+  cg_pattern *dense_pat;
+  int warm;
   CUdeviceptr own_tabs, own_head_off;
   /* Parameter values in ABI order, and the pointers cuLaunchKernel reads:
   ** set up once, so a run only stores values. */
@@ -362,6 +368,14 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
     if (!p->stats.from_cache) st = build_kernel(p, cache, key, e);
   }
   if (!st && p->dynamic && rt_dyn_tables_enabled(p->cu)) st = use_gpu_tables(p, dev, cache, e);
+  if (!st && (p->spec.pattern->dense_steps || p->spec.pattern->dense_layers)) {
+    /* The warm-up's kernel: the default config, which suits dense attention. */
+    if (!(p->dense_pat = cg_pattern_dense_of(p->spec.pattern, e))) st = e->status;
+    rt_plan_spec ds = {.pattern = p->dense_pat, .shape = s->shape, .dtype = s->dtype, .arch = s->arch,
+                       .step = s->step, .layer = s->layer};
+    if (!st) st = rt_plan_create(&ds, dev, cache, &p->dense, e);
+    if (!st) p->warm = cg_pattern_dense_at(p->spec.pattern, s->step, s->layer);
+  }
   if (st) {
     rt_plan_free(p, NULL);  /* already failing: its own errors add nothing */
     return st;
@@ -405,6 +419,10 @@ sieve_status rt_plan_prebuild(const rt_plan_spec *s, const rt_device *dev, rt_ca
 /* ------------------------------------------------------------------- run */
 
 sieve_status rt_plan_set_step(rt_plan *p, int step, int layer, cg_err *e) {
+  if (p->dense) {
+    p->warm = cg_pattern_dense_at(p->spec.pattern, step, layer);
+    if (p->warm) return SIEVE_OK;  /* no table work for the steps the dense kernel runs */
+  }
   if (step == p->arg.step && layer == p->arg.layer) return SIEVE_OK;
   if (p->gt) {
     p->gt_pending = 1;
@@ -485,6 +503,7 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
                          const sieve_tensor *v, const sieve_tensor *o,
                          CUdeviceptr lse, float scale, CUstream s, cg_err *e) {
   sieve_status st;
+  if (p->warm) return rt_plan_run(p->dense, q, k, v, o, lse, scale, s, e);
   if (!p->dmem)
     return cg_fail(e, SIEVE_ERR_ARG, "plan has no block tables: its last set_step failed");
   if (p->pending) {
@@ -538,6 +557,7 @@ sieve_status rt_plan_run_part(rt_plan *p, int b, int h0, int nh, const sieve_ten
                               const sieve_tensor *k, const sieve_tensor *v,
                               const sieve_tensor *o, CUdeviceptr lse, float scale, CUstream s,
                               cg_err *e) {
+  if (p->warm) return rt_plan_run_part(p->dense, b, h0, nh, q, k, v, o, lse, scale, s, e);
   int heads = p->spec.shape.heads;
   if (h0 < 0 || nh < 1 || h0 + nh > heads)
     return cg_fail(e, SIEVE_ERR_ARG, "heads %d..%d of %d", h0, h0 + nh, heads);
@@ -612,8 +632,10 @@ sieve_status rt_plan_free(rt_plan *p, cg_err *e) {
   }
   free(p->pending);
   free(p->tlen_host);
+  sieve_status d = rt_plan_free(p->dense, st ? NULL : e);
+  cg_pattern_free(p->dense_pat);
   free(p);
-  return st;
+  return st ? st : d;
 }
 
 sieve_status rt_plan_text_sync(rt_plan *p, CUstream s, CUdeviceptr *ptr, cg_err *e) {
@@ -627,7 +649,13 @@ sieve_status rt_plan_text_sync(rt_plan *p, CUstream s, CUdeviceptr *ptr, cg_err 
   return SIEVE_OK;
 }
 
+int rt_plan_warm(const rt_plan *p) { return p->warm; }
+
 sieve_status rt_plan_set_text(rt_plan *p, const int *valid, int n, cg_err *e) {
+  if (p->dense) {
+    sieve_status st = rt_plan_set_text(p->dense, valid, n, e);
+    if (st) return st;
+  }
   sieve_shape resolved, *sh = &resolved;
   cg_shape_for(p->spec.pattern, &p->spec.shape, sh);
   if (!valid) {

@@ -44,6 +44,7 @@ typedef struct fake_gpu {
 } fake_gpu;
 
 static fake_gpu fg;
+static cg_pattern *fg_dense_pat;  /* what the schedule's dense kernel computes */
 static _Thread_local CUcontext fg_current;
 
 #define FG_CTX ((CUcontext)(uintptr_t)0x1000)
@@ -156,8 +157,9 @@ static CUresult fg_load(CUmodule *m, const void *image, unsigned n, CUjit_option
   return CUDA_SUCCESS;
 }
 static CUresult fg_unload(CUmodule m) { return CUDA_SUCCESS; }
+/* The dense pattern's kernel (a schedule's warm-up) is told apart by name. */
 static CUresult fg_get_function(CUfunction *f, CUmodule m, const char *name) {
-  *f = (CUfunction)(uintptr_t)0x4000;
+  *f = (CUfunction)(uintptr_t)(strncmp(name, "sieve_attn_dense_", 17) ? 0x4000 : 0x4001);
   return CUDA_SUCCESS;
 }
 static CUresult fg_set_attr(CUfunction f, CUfunction_attribute a, int v) { return CUDA_SUCCESS; }
@@ -174,7 +176,7 @@ static void fg_gather(const uint16_t *src, const int64_t st[3], const sieve_shap
 }
 
 /* The attention the kernel would compute, through its ABI's parameters. */
-static void fg_attention(void **params, int bad) {
+static void fg_attention(void **params, int bad, const cg_pattern *pat) {
   const sieve_shape *s = &fg.shape;
   int64_t S = sieve_shape_tokens(s), D = s->head_dim, n = (int64_t)s->batch * s->heads * S * D;
   float *f[3];
@@ -189,8 +191,12 @@ static void fg_attention(void **params, int bad) {
   }
   cg_err e = {0};
   int step = *(int32_t *)params[19] + fg.step_offset, layer = *(int32_t *)params[20];
-  cg_ref_attention(fg.pattern, s, step, layer, &t[0], &t[1], &t[2], 1.0 / sqrt((double)D), o, lse,
-                   &e);
+  /* The valid text counts, when the plan has them (host memory here). */
+  const int32_t *tl = (const int32_t *)(uintptr_t) * (CUdeviceptr *)params[22];
+  int tlen[64];
+  for (int b = 0; tl && b < s->batch && b < 64; b++) tlen[b] = tl[b];
+  cg_ref_attention_text(pat, s, step, layer, tl ? tlen : NULL, &t[0], &t[1], &t[2], 1.0 / sqrt((double)D), o,
+                        lse, &e);
   uint16_t *ob = (uint16_t *)(uintptr_t) * (CUdeviceptr *)params[3];
   float *lb = (float *)(uintptr_t) * (CUdeviceptr *)params[4];
   int64_t os[3] = {*(int64_t *)params[14], *(int64_t *)params[15], *(int64_t *)params[16]};
@@ -212,7 +218,12 @@ static CUresult fg_launch(CUfunction fn, unsigned gx, unsigned gy, unsigned gz, 
                           void **extra) {
   fg.launches++;
   if (gy != (unsigned)fg.shape.heads || gz != (unsigned)fg.shape.batch) return CUDA_ERROR_INVALID_VALUE;
-  if (fg.pattern) fg_attention(params, fg.wrong && fg.wrong(bx / 32, smem));
+  if (fg.pattern && (uintptr_t)fn == 0x4001 && !fg_dense_pat) {
+    cg_err e = {0};
+    if (!(fg_dense_pat = cg_pattern_dense_of(fg.pattern, &e))) return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  if (fg.pattern)
+    fg_attention(params, fg.wrong && fg.wrong(bx / 32, smem), (uintptr_t)fn == 0x4001 ? fg_dense_pat : fg.pattern);
   fg.clock += fg.ms ? fg.ms(bx / 32, smem, gx) : 1.0;
   return CUDA_SUCCESS;
 }
@@ -302,6 +313,8 @@ static void fake_gpu_install(void) {
 
 static void fake_gpu_remove(void) {
   rt_cuda_set_fake(NULL);
+  cg_pattern_free(fg_dense_pat);
+  fg_dense_pat = NULL;
   pthread_mutex_destroy(&fg.mu);
 }
 

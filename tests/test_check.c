@@ -340,6 +340,46 @@ static void a_slightly_wrong_kernel_fails(void **st) {
   rig_down(&r);
 }
 
+/* A schedule's warm-up runs the dense kernel (the sparse tables wait), the
+** first step after it the pattern's own; the reference follows both. */
+static void schedule_runs_dense_then_sparse(void **st) {
+  const char *ov[] = {"tile_t=1", "tile_y=2", "tile_x=2", "dense_steps=3", NULL};
+  rig r;
+  rig_up(&r, "sta", ov, small(1, 2, 64), CG_BF16, (cg_attn_config){0});
+  for (int step = 2; step <= 3; step++) {
+    rt_check_opts o = {.rows = 0, .step = step, .seed = 9};
+    rt_check_result res;
+    cg_err e = {0};
+    assert_int_equal(rt_check_plan(r.plan, &o, &res, &e), SIEVE_OK);
+    assert_int_equal(rt_plan_warm(r.plan), step < 3);
+    if (!res.pass) fail_msg("step %d: err_o %g err_lse %g", step, res.err_o, res.err_lse);
+  }
+  rig_down(&r);
+}
+
+/* The valid text count is a launch argument: padding rows come back with
+** LSE -inf, and the reference that leaves the padding out agrees. */
+static void text_length_is_an_argument(void **st) {
+  rig r;
+  rig_up(&r, "frame_window", NULL, small(2, 2, 64), CG_BF16, (cg_attn_config){0});
+  int loads = fg.loads;
+  static const int valid[][2] = {{3, 7}, {0, 1}};
+  for (int i = 0; i < 2; i++) {
+    rt_check_opts o = {.rows = 0, .seed = 4, .text_valid = valid[i]};
+    rt_check_result res;
+    cg_err e = {0};
+    assert_int_equal(rt_check_plan(r.plan, &o, &res, &e), SIEVE_OK);
+    if (!res.pass) fail_msg("valid %d,%d: err_o %g err_lse %g mismatch %lld", valid[i][0], valid[i][1], res.err_o,
+                            res.err_lse, (long long)res.lse_inf_mismatch);
+    assert_true(res.empty_rows >= 2 * (7 - valid[i][0]) + 2 * (7 - valid[i][1]));  /* padding rows, 2 heads */
+  }
+  assert_int_equal(fg.loads, loads);  /* no new kernel */
+  cg_err e = {0};
+  assert_int_equal(rt_plan_set_text(r.plan, (const int[]){8, 1}, 2, &e), SIEVE_ERR_ARG);
+  assert_int_equal(rt_plan_set_text(r.plan, (const int[]){1}, 1, &e), SIEVE_ERR_ARG);
+  rig_down(&r);
+}
+
 /* lvsa's anchors rotate with the step: the reference must see the step
 ** the plan was moved to, and rows with no key stay -inf. */
 static void step_and_layer_reach_both_sides(void **st) {
@@ -431,6 +471,8 @@ int main(void) {
     cmocka_unit_test(an_unwritten_row_fails),
     cmocka_unit_test(a_slightly_wrong_kernel_fails),
     cmocka_unit_test(step_and_layer_reach_both_sides),
+    cmocka_unit_test(schedule_runs_dense_then_sparse),
+    cmocka_unit_test(text_length_is_an_argument),
     cmocka_unit_test(a_plan_for_another_shape_is_refused),
     cmocka_unit_test(timing_arithmetic),
     cmocka_unit_test(bench_times_with_events),

@@ -361,6 +361,68 @@ static void expressions_print(void **st) {
   sieve_pattern_free(p);
 }
 
+/* Schedules: counts, fractions of a given total (floored), and errors. */
+static void schedules(void **st) {
+  sieve_pattern *p = lt_load_ok("return sieve.pattern{ name = 's', mask = sieve.spatial(), "
+                                "schedule = {dense_steps = 0.1, steps = 50, dense_layers = 2} }", NULL);
+  const cg_pattern *c = lp_pattern_ir(p);
+  assert_int_equal(c->dense_steps, 5);
+  assert_int_equal(c->dense_layers, 2);
+  assert_true(cg_pattern_dense_at(c, 4, 9) && cg_pattern_dense_at(c, 30, 1) && !cg_pattern_dense_at(c, 5, 2));
+  assert_non_null(strstr(sieve_pattern_ir(p), "schedule dense_steps=5 dense_layers=2"));
+  sieve_pattern *q = lt_load_ok("return sieve.pattern{ name = 's', mask = sieve.spatial() }", NULL);
+  assert_null(strstr(sieve_pattern_ir(q), "schedule"));  /* no schedule: the IR text is as before */
+  assert_true(sieve_pattern_hash(p) != sieve_pattern_hash(q));
+  sieve_pattern_free(p);
+  sieve_pattern_free(q);
+  p = lt_load_ok("return sieve.pattern{ name = 's', mask = sieve.spatial(), "
+                 "schedule = {dense_layers = 0.03, layers = 60} }", NULL);
+  assert_int_equal(lp_pattern_ir(p)->dense_layers, 1);
+  sieve_pattern_free(p);
+  lt_load_fails("return sieve.pattern{ name = 's', mask = sieve.dense(), schedule = {dense_steps = 0.1} }",
+                NULL, SIEVE_ERR_SCRIPT, "give steps");
+  lt_load_fails("return sieve.pattern{ name = 's', mask = sieve.dense(), schedule = {dense_steps = 1.5} }",
+                NULL, SIEVE_ERR_SCRIPT, "fraction in [0, 1)");
+  lt_load_fails("return sieve.pattern{ name = 's', mask = sieve.dense(), schedule = {warm = 3} }",
+                NULL, SIEVE_ERR_SCRIPT, "unknown key 'warm'");
+  lt_load_fails("return sieve.pattern{ name = 's', mask = sieve.dense(), schedule = {dense_steps = -1} }",
+                NULL, SIEVE_ERR_SCRIPT, "at least 0");
+}
+
+/* Bad values of a method's params are refused, naming the param and line. */
+static void expect_names_the_param(void **st) {
+  const char *src = "local param = sieve.params{ budget = 0.25 }\n"
+                    "sieve.expect('budget', param.budget > 0 and param.budget <= 1, 'must be in (0, 1]')\n"
+                    "return sieve.pattern{ name = 'e', mask = sieve.dense() }";
+  lt_load_fails(src, (const char *[]){"budget=0", NULL}, SIEVE_ERR_ARG, ":2: param 'budget' must be in (0, 1], got 0");
+  sieve_pattern_free(lt_load_ok(src, (const char *[]){"budget=0.5", NULL}));
+}
+
+/* Masks sized by the shape fold to the shape's numbers (cg_mask_bound). */
+static void shape_variables(void **st) {
+  sieve_pattern *p = lt_mask("sieve.keys(function(k) return k.t:eq(sieve.shape.frames - 1) end)");
+  cg_pattern *c = lp_pattern_ir(p);
+  sieve_shape s = {1, 1, 64, 7, 2, 3, 0, 0};
+  cg_ref m = cg_mask_bound(c->g, c->classes[0].mask, &s, -1);
+  int64_t v[CG_NVARS] = {0};
+  v[CG_V_KT] = 6;
+  assert_int_equal(cg_eval1(c->g, m, v), 1);
+  v[CG_V_KT] = 5;
+  assert_int_equal(cg_eval1(c->g, m, v), 0);
+  assert_false(cg_vars_used(c->g, m) & (1u << CG_V_FRAMES));
+  sieve_pattern_free(p);
+  p = lt_mask("(sieve.q.index - sieve.k.index):abs():le(sieve.isqrt(sieve.shape.width * 1000))");
+  c = lp_pattern_ir(p);
+  s.width = 10;  /* isqrt(10000) = 100 */
+  m = cg_mask_bound(c->g, c->classes[0].mask, &s, -1);
+  int64_t w[CG_NVARS] = {0};
+  w[CG_V_KIDX] = 100;
+  assert_int_equal(cg_eval1(c->g, m, w), 1);
+  w[CG_V_KIDX] = 101;
+  assert_int_equal(cg_eval1(c->g, m, w), 0);
+  sieve_pattern_free(p);
+}
+
 int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(frame_and_token_windows),
@@ -379,6 +441,9 @@ int main(void) {
     cmocka_unit_test(declarations),
     cmocka_unit_test(geometry),
     cmocka_unit_test(expressions_print),
+    cmocka_unit_test(schedules),
+    cmocka_unit_test(expect_names_the_param),
+    cmocka_unit_test(shape_variables),
   };
   return cmocka_run_group_tests(t, NULL, NULL);
 }

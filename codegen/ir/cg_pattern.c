@@ -29,6 +29,38 @@ void cg_pattern_free(cg_pattern *p) {
   free(p);
 }
 
+cg_pattern *cg_pattern_dense_of(const cg_pattern *p, cg_err *e) {
+  cg_pattern *d = cg_pattern_new();
+  if (!d) {
+    cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+    return NULL;
+  }
+  d->name = "dense";
+  d->source = p->source ? cg_strdup(d->arena, p->source) : NULL;
+  d->block_q = p->block_q;
+  d->block_k = p->block_k;
+  d->frames = p->frames;
+  d->height = p->height;
+  d->width = p->width;
+  d->text = p->text;
+  d->text_after = p->text_after;
+  d->nclasses = d->period = 1;
+  d->classes = cg_alloc(d->arena, sizeof(cg_class));
+  d->head_class = cg_alloc(d->arena, sizeof(int));
+  if (!d->classes || !d->head_class) {
+    cg_pattern_free(d);
+    cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+    return NULL;
+  }
+  d->classes[0] = (cg_class){.name = "default", .layout = {.kind = CG_LAYOUT_IDENTITY}, .mask = cg_bool(d->g, 1)};
+  d->head_class[0] = 0;
+  if (cg_pattern_finish(d, e)) {
+    cg_pattern_free(d);
+    return NULL;
+  }
+  return d;
+}
+
 const char *cg_layout_name(cg_layout_kind k) {
   switch (k) {
   case CG_LAYOUT_IDENTITY: return "identity";

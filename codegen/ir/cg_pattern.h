@@ -121,6 +121,10 @@ void cg_pattern_free(cg_pattern *p);
 /* Computes ir_text and ir_hash once the declarations are complete. */
 sieve_status cg_pattern_finish(cg_pattern *p, cg_err *e);
 
+/* The dense pattern a schedule's warm-up runs: one class, mask true, the
+** identity layout, p's blocks and geometry; NULL when out of memory. */
+cg_pattern *cg_pattern_dense_of(const cg_pattern *p, cg_err *e);
+
 /* Whether (step, layer) is in the pattern's dense warm-up. */
 static inline int cg_pattern_dense_at(const cg_pattern *p, int step, int layer) {
   return step < p->dense_steps || layer < p->dense_layers;
