@@ -133,6 +133,7 @@ static void fill_selection(lua_State *L, int t, cg_pattern *p) {
   q->topk = (int)get_int(L, s, "topk");
   q->sparsity = get_num(L, s, "sparsity");
   q->samples = (int)get_int(L, s, "samples");
+  q->sample_range = (int)get_int(L, s, "range");
   q->steps = get_ints(L, s, "steps", p->arena, &q->nsteps);
   q->levels = get_ints(L, s, "levels", p->arena, &q->nlevels);
   lua_pop(L, 1);

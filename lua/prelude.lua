@@ -465,7 +465,8 @@ sieve.layout = {
 }
 
 local STATIC = token("sieve.static", selections,
-                     {kind = lp.SELECT_STATIC, recall = 1, topk = 0, sparsity = 0, samples = 0, steps = {}, levels = {}})
+                     {kind = lp.SELECT_STATIC, recall = 1, topk = 0, sparsity = 0, samples = 0, range = 0, steps = {},
+                      levels = {}})
 sieve.static = STATIC
 
 local function steps_arg(v, what)
@@ -509,18 +510,21 @@ function sieve.search(t)
   end
   return token(what, selections, {
     kind = lp.SELECT_SEARCH, recall = recall, topk = int_arg(t.topk or 0, what .. ": topk", 0),
-    sparsity = sparsity, samples = 0, steps = steps_arg(t.steps, what), levels = levels_arg(t.levels, what),
+    sparsity = sparsity, samples = 0, range = 0, steps = steps_arg(t.steps, what),
+    levels = levels_arg(t.levels, what),
   })
 end
 
 -- SVG: `samples` sampled query rows per head decide each head's class at
--- `steps`.
+-- `steps`, drawn from the first `range` video tokens (SVG's
+-- sample_mse_max_row; 0: from the whole sequence).
 function sieve.profile(t)
   local what = "sieve.profile"
-  t = opts(t, what, {samples = true, steps = true})
+  t = opts(t, what, {samples = true, steps = true, range = true})
   return token(what, selections, {
     kind = lp.SELECT_PROFILE, recall = 1, topk = 0, sparsity = 0,
     samples = int_arg(t.samples == nil and 64 or t.samples, what .. ": samples", 1, 1 << 20),
+    range = int_arg(t.range or 0, what .. ": range", 0, 1 << 30),
     steps = steps_arg(t.steps, what), levels = {},
   })
 end

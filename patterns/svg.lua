@@ -24,13 +24,15 @@
 -- / seq^2, w = seq (1 - sqrt(1 - s)) tokens, from the shape when the pattern
 -- meets one (integer square root; the budget to 1e-6).
 --
--- What differs: SVG decides each head's class online by the error of 64
--- sampled queries (from the first 10,000 rows) under each class's mask, at
--- every sparse step and layer; `profile = true` declares sieve's profiling
--- kernel, which samples the whole sequence at the `every`-spaced steps.
--- Without it the split is static, heads alternating spatial, temporal. SVG's
--- profiling masks are block-rounded bands of 1.5 (2 on Wan) frames, not the
--- attention's band; sieve profiles each class's own mask.
+-- SVG decides each head's class online by the error of 64 sampled queries
+-- (from the first 10,000 video tokens, hyvideo_t2v_inference.py's
+-- sample_mse_max_row) under each class's mask, at every sparse step and
+-- layer: `profile = true` runs sieve's profiling kernel so, at every
+-- `every`-th step from the first sparse one (1: all), skipping the dense
+-- layers. What differs: profiling is off by default (the split is then
+-- static, heads alternating spatial, temporal), and SVG's profiling masks
+-- are block-rounded bands of 1.5 (2 on Wan) frames, not the attention's
+-- band, where sieve profiles each class's own mask.
 --
 -- Params:
 --   model        ("hunyuan") the original's model preset: hunyuan, wan, cogvideox
@@ -48,10 +50,12 @@
 --   profile      (false) choose each head's class online (sieve's kernel).
 --   samples      (64)    sampled query rows per head when profiling.
 --   every        (1)     steps between profiling runs, from the first sparse step.
+--   sample_range (10000) profiled queries come from the first this many video
+--                        tokens (0: the whole sequence).
 
 local param = sieve.params {
   model = "hunyuan", budget = 0.25, dense_steps = 0.1, dense_layers = 0.03, steps = 50, layers = 60,
-  text = true, profile = false, samples = 64, every = 1,
+  text = true, profile = false, samples = 64, every = 1, sample_range = 10000,
 }
 
 local presets = {
@@ -73,6 +77,7 @@ sieve.expect("steps", param.steps >= 1, "must be at least 1")
 sieve.expect("layers", param.layers >= 1, "must be at least 1")
 sieve.expect("samples", param.samples >= 1, "must be at least 1")
 sieve.expect("every", param.every >= 1, "must be at least 1")
+sieve.expect("sample_range", param.sample_range >= 0, "must be 0 or more")
 
 -- sparsity_to_width in integers: w = seq - sqrt(seq^2 (1 - s)), floored.
 local N, F = sieve.shape.text, sieve.shape.height * sieve.shape.width
@@ -104,7 +109,7 @@ if param.profile then
   local at = {}
   for step = s, param.steps - 1, param.every do at[#at + 1] = step end
   if #at == 0 then at[1] = s end
-  selection = sieve.profile { samples = param.samples, steps = at }
+  selection = sieve.profile { samples = param.samples, steps = at, range = param.sample_range }
 end
 
 return sieve.pattern {

@@ -185,7 +185,10 @@ sieve_status rt_dyn_profile_run(rt_dyn_profile *d, int step, int layer, const si
                                 CUstream st, cg_err *e) {
   const sieve_shape *s = &d->spec.shape;
   int64_t seq = sieve_shape_tokens(s);
-  for (int i = 0; i < d->spec.ns; i++) d->rows[i] = (int32_t)(rt_rand(&d->rng) % (uint64_t)seq);
+  /* SVG samples its rows from the first video tokens (sample_mse_max_row). */
+  int64_t video = seq - s->text, range = d->p->sel.sample_range;
+  int64_t from = range > 0 ? (range < video ? range : video) : seq, at = range > 0 && !s->text_after ? s->text : 0;
+  for (int i = 0; i < d->spec.ns; i++) d->rows[i] = (int32_t)(at + (int64_t)(rt_rand(&d->rng) % (uint64_t)from));
   const sieve_tensor *t[3] = {q, k, v};
   d->a.q = q->ptr;
   d->a.k = k->ptr;

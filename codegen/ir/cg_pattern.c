@@ -94,6 +94,7 @@ sieve_status cg_pattern_finish(cg_pattern *p, cg_err *e) {
                      s->recall, s->topk, s->samples);
   for (int i = 0; i < s->nsteps; i++) r |= cg_buf_printf(&b, "%s%d", i ? "," : "", s->steps[i]);
   if (s->sparsity > 0) r |= cg_buf_printf(&b, " sparsity=%.17g", s->sparsity);
+  if (s->sample_range > 0) r |= cg_buf_printf(&b, " range=%d", s->sample_range);
   r |= cg_buf_printf(&b, " levels=");
   for (int i = 0; i < s->nlevels; i++) r |= cg_buf_printf(&b, "%s%d", i ? "," : "", s->levels[i]);
   /* Printed only when set, so patterns without one keep their identity. */

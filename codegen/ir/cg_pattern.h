@@ -78,6 +78,7 @@ typedef struct cg_selection {
   int nsteps;           /* denoising steps that search / profile */
   int *steps;
   int samples;          /* PROFILE: sampled query rows per head */
+  int sample_range;     /* PROFILE: drawn from the first this many video tokens; 0: all */
   int nlevels;          /* hierarchical block sizes, coarse to fine, in tokens */
   int *levels;
 } cg_selection;

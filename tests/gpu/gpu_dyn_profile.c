@@ -105,6 +105,8 @@ static void mask_row(const pdata *d, const cg_ref *mask, int h, int64_t i, uint8
   vars[CG_V_QTEXT] = d->c.text[i];
   vars[CG_V_QIDX] = d->c.idx[i];
   vars[CG_V_HEAD] = h;
+  vars[CG_V_FRAMES] = d->s.frames, vars[CG_V_HEIGHT] = d->s.height, vars[CG_V_WIDTH] = d->s.width;
+  vars[CG_V_NTEXT] = vars[CG_V_TLEN] = d->s.text;
   for (int64_t j = 0; j < d->S; j++) {
     if (!mask) {
       m[j] = 1;
@@ -308,7 +310,9 @@ static void profile_case(gpu_env *env, sieve_pattern *sp, sieve_shape shape, cg_
 
 void gpu_dyn_profile(gpu_env *env) {
   char why[1100];
-  const char *const ov[] = {"profile=true", NULL};
+  /* A budget whose bands are not empty at these sizes (128-token rounding),
+  ** profiling every 10 steps from the first sparse one, no dense layer. */
+  const char *const ov[] = {"profile=true", "budget=0.5", "every=10", "dense_layers=0", NULL};
   sieve_pattern *sp = gpu_dyn_load(env, "svg", ov, why, sizeof why);
   if (!sp) {
     gpu_dyn_verdict(env, 0, "profile svg", why);
