@@ -173,7 +173,7 @@ static const char *per_head_src =
     "  sieve.text_rows()) }";
 
 static void attention_cases(gpu_env *env) {
-  gpu_case small = {.pattern = "lvsa", .params = {"window=0", "period=4"},
+  gpu_case small = {.pattern = "lvsa", .params = {"window=0", "interval=4"},
                     .shape = shp(6, 5, 7, 13, 0, 3), .dtype = SIEVE_BF16, .step = 5, .layer = 1};
   gpu_attention_case(env, &small);
   small.step = 6;
@@ -187,7 +187,7 @@ static void attention_cases(gpu_env *env) {
 
 void gpu_dyn_tables(gpu_env *env) {
   char why[1100];
-  const char *const lv2[] = {"window=0", "text=false", "period=4", NULL};
+  const char *const lv2[] = {"window=0", "text=false", "interval=4", NULL};
   struct { const char *name; const char *const *ov; } pats[] = {
       {"lvsa", NULL}, {"lvsa", lv2}, {"svg", NULL}, {"sta", NULL}, {"causal", NULL}};
   const sieve_shape small[] = {shp(3, 5, 7, 13, 0, 3), shp(9, 12, 20, 40, 1, 4)};
