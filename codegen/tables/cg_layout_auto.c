@@ -90,6 +90,7 @@ static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, cg_layout
   map[CG_V_HEAD] = cg_const(p->g, h);
   map[CG_V_STEP] = cg_const(p->g, 0);
   map[CG_V_LAYER] = cg_const(p->g, 0);
+  cg_shape_vars(p->g, s, map);
   cg_ref mask = cg_subst(p->g, p->classes[c].mask, map);
   if (mask == CG_NONE) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   cand cs[2 + 24];
