@@ -28,7 +28,8 @@ def test_frame_window_density():
 
 
 def test_lvsa_tables_move_with_step_and_layer():
-    p = sieve.Pattern("lvsa", window=1, period=4)
+    # LVSA's anchors move with the step; layer_stride (sieve's own) moves them with the layer too.
+    p = sieve.Pattern("lvsa", window=1, interval=4, layer_stride=1)
     s = p.shape(heads=1, head_dim=128, frames=8, height=16, width=16, text=0)
     full = [p.tables(s, step, layer).view(0)["full"] for step, layer in ((0, 0), (1, 0), (0, 1))]
     assert full[0] != full[1] and full[0] != full[2]
