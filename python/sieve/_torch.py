@@ -101,15 +101,23 @@ class Attention:
     for q, k, v and the output.
 
     head_offset, q_offset and k_offset place this call inside a larger
-    attention (sequence-parallel ranks); only 0 is supported so far."""
+    attention (sequence-parallel ranks). head_offset h0: head i here is
+    the pattern's head h0 + i (a Ulysses rank's heads keep the class of
+    their global index; sieve.parallel.heads_pattern). Token offsets are
+    not in the kernel yet: only 0."""
 
     def __init__(self, pattern, grid=None, text=0, text_after=False, layout="bhsd", layer=0,
                  scale=None, clock=None, geometry=None, head_offset=0, q_offset=0, k_offset=0):
         if not isinstance(pattern, core.Pattern):
             pattern = core.Pattern(pattern)
-        for name, val in (("head_offset", head_offset), ("q_offset", q_offset), ("k_offset", k_offset)):
+        for name, val in (("q_offset", q_offset), ("k_offset", k_offset)):
             if val:
-                raise NotImplementedError("%s=%d: sieve runs whole-sequence, all-head attention so far" % (name, val))
+                raise NotImplementedError("%s=%d: the kernel reads query and key positions from 0 "
+                                          "so far (sieve.parallel runs ring chunks on the CPU "
+                                          "reference only)" % (name, val))
+        if head_offset:
+            from .parallel import heads_pattern
+            pattern = heads_pattern(pattern, int(head_offset))
         self.pattern = pattern
         self.geometry = geometry if geometry is not None else Geometry(grid, text, text_after)
         self.layout = _checks.layout_arg(layout)

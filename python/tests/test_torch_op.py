@@ -85,9 +85,17 @@ def test_bad_layout_and_geometry(T):
         sieve.Attention("dense")(q, q, q)
 
 
-def test_sequence_parallel_offsets_are_not_built_yet():
-    with pytest.raises(NotImplementedError, match="head_offset"):
-        sieve.Attention("dense", grid=(2, 8, 8), head_offset=4)
+def test_token_offsets_are_not_built_yet():
+    with pytest.raises(NotImplementedError, match="q_offset"):
+        sieve.Attention("dense", grid=(2, 8, 8), q_offset=128)
+
+
+def test_head_offset_gives_the_global_heads_classes():
+    svg = sieve.Pattern("svg")
+    a = sieve.Attention(svg, grid=(2, 8, 8), head_offset=3)
+    heads = lambda p: next(x for x in p.ir.splitlines() if x.startswith("heads "))  # noqa: E731
+    assert heads(a.pattern) != heads(svg)   # classes rotated by the odd offset
+    assert sieve.Attention(svg, grid=(2, 8, 8), head_offset=2).pattern.ir == svg.ir
 
 
 def test_compile_traces_with_no_graph_break(T):
