@@ -40,7 +40,7 @@ def test_cuda_graph_replay(family, pattern):
                                              ("wan", "inductor")])
 def test_compile_no_graph_break_from_sieve(family, backend):
     m, inputs = build(family)
-    h = sieve.diffusers.apply(m, pattern="lvsa", window=1, period=4)
+    h = sieve.diffusers.apply(m, pattern="lvsa", window=1, interval=4)
     h.step = 0
     with torch.no_grad():
         eager = m(**inputs)[0]

@@ -13,7 +13,7 @@ from gpu_models import build  # noqa: E402
 
 STEPS = 4
 PATTERNS = {
-    "lvsa": dict(window=1, period=4),
+    "lvsa": dict(window=1, interval=4),
     "svg": dict(profile=True),
     "adaspa": dict(warmup=1, every=2, total_steps=STEPS),  # searches at steps 1 and 3
 }
