@@ -127,6 +127,8 @@ def _prototypes(L):
         "sieve_device_query": (I, [P, I, C.POINTER(DeviceInfo)]),
         "sieve_plan_create": (I, [P, P, C.POINTER(Shape), I, C.POINTER(Config), PP]),
         "sieve_plan_set_step": (I, [P, I, I]),
+        "sieve_plan_set_text_len": (I, [P, C.POINTER(I), I]),
+        "sieve_dynplan_set_text_len": (I, [P, C.POINTER(I), I]),
         "sieve_plan_config": (None, [P, C.POINTER(Config)]),
         "sieve_plan_density": (C.c_double, [P]),
         "sieve_attention": (I, [P] + [C.POINTER(Tensor)] * 4 + [C.c_uint64, C.c_float, P]),

@@ -31,7 +31,7 @@ def _fake_checks(q, k, v, state, text_len):
     """The eager path's checks, at trace time: arguments, geometry, text length."""
     st = _state(state)
     dims = _checks.inputs(q, k, v, st.layout)
-    st.check_text_len(st.shape_for(*dims), _opt(text_len))
+    st.text_lens(st.shape_for(*dims), _opt(text_len))
     return dims
 
 
@@ -61,7 +61,10 @@ def _attention_lse_fake(q, k, v, state, step, text_len):
 
 def call(state, q, k, v, step=None, text_len=None, return_lse=False):
     step = -1 if step is None else int(step)
-    text_len = -1 if text_len is None else int(text_len)
+    if text_len is not None and not isinstance(text_len, int):
+        raise ValueError("text_len: one int for the whole batch under torch.compile "
+                         "(lengths per batch element run eagerly)")
+    text_len = -1 if text_len is None else text_len
     if return_lse:
         return tuple(torch.ops.sieve.attention_lse(q, k, v, state, step, text_len))
     return torch.ops.sieve.attention(q, k, v, state, step, text_len)

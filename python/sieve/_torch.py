@@ -84,6 +84,7 @@ class Geometry:
         if self.text < 0:
             raise ValueError("text must not be negative, got %d" % self.text)
         self._entry = (self.grid, self.text, self.text_after)
+        self.text_len = None
 
     def lookup(self, tokens):
         return self._entry
@@ -151,10 +152,21 @@ class Attention:
         return s
 
     @staticmethod
-    def check_text_len(shape, text_len):
-        if text_len is not None and text_len != shape.text:
-            raise ValueError("text_len=%d: the valid text length must equal the text tokens compiled in (%d); "
-                             "padding masked at run time is not in this build" % (text_len, shape.text))
+    def text_lens(shape, text_len):
+        """text_len (one int, or one per batch element) as the plan takes
+        it: a tuple, or None for the whole text."""
+        if text_len is None:
+            return None
+        if isinstance(text_len, int):
+            vals = (text_len,) * shape.batch
+        else:
+            vals = tuple(int(t) for t in text_len)
+        if len(vals) != shape.batch:
+            raise ValueError("text_len: %d lengths for a batch of %d" % (len(vals), shape.batch))
+        if any(t < 0 or t > shape.text for t in vals):
+            raise ValueError("text_len=%s: each length must be in 0..%d, the text tokens in the sequence"
+                             % (text_len, shape.text))
+        return None if all(t == shape.text for t in vals) else vals
 
     def _bind(self, q):
         B, H, S, D = _checks.dims(q, self.layout)
@@ -222,8 +234,12 @@ class Attention:
             b = self._validate(q, k, v, sig)
         else:
             b = last[1]
-        if text_len is not None:
-            self.check_text_len(b.shape, text_len)
+        if text_len is None:
+            text_len = self.geometry.text_len  # the prompt's, where a model hook read it
+        if text_len is not None or b.plan.text_len is not None:
+            tl = self.text_lens(b.shape, text_len)
+            if tl != b.plan.text_len:  # plans are shared: each call says its own
+                b.plan.set_text_len(tl)
         if step is None:
             step = self._step(None)
         self.calls += 1

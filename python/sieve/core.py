@@ -192,6 +192,18 @@ def _by_address(L, name, argtypes):
     return f
 
 
+def _set_text_len(plan, fn, valid):
+    """Valid text tokens per batch element (B ints), None for the whole
+    text: a kernel argument, so no recompile; runs enqueued after it see it."""
+    if valid is None:
+        st = fn(plan._p, None, 0)
+    else:
+        st = fn(plan._p, (C.c_int * len(valid))(*valid), len(valid))
+    if st:
+        raise plan._L.error(st, "set_text_len")
+    plan.text_len = None if valid is None else tuple(valid)
+
+
 class Plan:
     """A static plan: the tables and the kernel for one shape and dtype, on
     the current CUDA context's device. Running it compiles and allocates
@@ -210,6 +222,10 @@ class Plan:
         self._set = L.L.sieve_plan_set_step
         self._at = None
         self._launch = _by_address(L, "sieve_attention", [C.c_void_p] * 5 + [C.c_uint64, C.c_float, C.c_void_p])
+        self.text_len = None
+
+    def set_text_len(self, valid):
+        _set_text_len(self, self._L.L.sieve_plan_set_text_len, valid)
 
     def set_step(self, step, layer):
         if self._at != (step, layer):
@@ -272,6 +288,10 @@ class DynPlan:
         self._launch = _by_address(L, "sieve_dynplan_step", [C.c_void_p, C.c_int, C.c_int] + [C.c_void_p] * 4
                                    + [C.c_uint64, C.c_float, C.c_void_p, C.c_void_p])
         self._chose_at = C.addressof(self._chose)
+        self.text_len = None
+
+    def set_text_len(self, valid):
+        _set_text_len(self, self._L.L.sieve_dynplan_set_text_len, valid)
 
     def launch(self, descs, lse, stream, scale, step, layer):
         """As run(), with q, k, v, o packed at `descs` (see Plan.launch)."""

@@ -45,14 +45,17 @@ def test_processors_and_geometry(family, layers, geometry):
 
 
 @pytest.mark.skipif(diffusers is None, reason="diffusers is not installed")
-def test_hunyuan_prompt_padding_is_refused():
+def test_hunyuan_prompt_padding_becomes_text_len():
     import torch
-    m, inputs = build("hunyuan")
-    sieve.diffusers.apply(m, pattern="dense")
-    inputs["encoder_attention_mask"] = torch.ones(1, 16, dtype=torch.long)
-    inputs["encoder_attention_mask"][:, 12:] = 0
-    with pytest.raises(ValueError, match="encoder_attention_mask"):
-        m(**inputs)
+
+    from sieve.diffusers import _common, hunyuan
+    geom = _common.TokenGeometry()
+    mask = torch.ones(2, 16, dtype=torch.long)
+    mask[1, 12:] = 0
+    hunyuan._note_text_len(geom, mask)
+    assert geom.text_len == (16, 12)
+    hunyuan._note_text_len(geom, torch.ones(2, 16, dtype=torch.long))
+    assert geom.text_len is None
 
 
 def test_unknown_model_is_refused():

@@ -67,12 +67,20 @@ def test_bad_arguments_raise_value_error_naming_them(T, make, word):
         st(*make(T))
 
 
-def test_text_len_must_equal_the_compiled_text(T):
+def test_text_len(T):
     st = sieve.Attention("dense", grid=(2, 8, 8), text=16)
     q = meta(T, 1, 2, 144, 64)
     assert st(q, q, q, text_len=16).shape == q.shape
-    with pytest.raises(ValueError, match=r"text_len=10.*\(16\)"):
-        st(q, q, q, text_len=10)
+    assert st(q, q, q, text_len=10).shape == q.shape
+    with pytest.raises(ValueError, match=r"text_len=20: each length must be in 0\.\.16"):
+        st(q, q, q, text_len=20)
+    with pytest.raises(ValueError, match="text_len: one int"):
+        st(q, q, q, text_len=[3])
+    shape = st.shape_for(3, 2, 144, 64)
+    assert st.text_lens(shape, [16, 5, 0]) == (16, 5, 0)
+    assert st.text_lens(shape, 16) is None  # the whole text
+    with pytest.raises(ValueError, match="text_len: 2 lengths for a batch of 3"):
+        st.text_lens(shape, [1, 2])
 
 
 def test_bad_layout_and_geometry(T):
@@ -139,6 +147,8 @@ def test_launch_descriptors(T, layout, monkeypatch):
     seen = {}
 
     class Plan:
+        text_len = None
+
         def launch(self, descs, lse, stream, scale, step, layer):
             seen.update(descs=[st._descs[i] for i in range(4)], step=step, layer=layer)
 

@@ -24,6 +24,9 @@ class TokenGeometry:
 
     def __init__(self):
         self.by_tokens = {}
+        # Valid text tokens per batch element, read off the prompt's mask
+        # by an eager forward; None: the whole text.
+        self.text_len = None
         self.id = next(_ids)
         _geometries[self.id] = self
 

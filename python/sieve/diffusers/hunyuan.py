@@ -6,9 +6,11 @@ Follows diffusers' HunyuanVideoAttnProcessor2_0: QK RMSNorm, rotary
 embedding on the video tokens, then the text's own projections appended
 (dual-stream) or the text already concatenated (single-stream).
 
-The model masks prompt padding with a key mask. sieve compiles the text
-length in, so a prompt with padding is refused (checked once per forward,
-in eager mode) rather than attended wrongly."""
+The model masks prompt padding with a key mask; sieve masks it by the
+valid text length, a kernel argument, read off the mask once per eager
+forward. Under torch.compile or CUDA graph capture the mask cannot be read
+without a host sync: the lengths the last eager forward read stay in force
+(set handle.geometry.text_len yourself when prompts change there)."""
 import torch
 
 from ._common import arg, note_geometry
@@ -20,8 +22,8 @@ class HunyuanVideoSieveProcessor:
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None,
                  image_rotary_emb=None):
-        # attention_mask is the prompt-padding key mask; the forward hook has
-        # refused any padding, so every key is valid and the mask is all ones.
+        # attention_mask is the prompt-padding key mask: the forward hook has
+        # read its lengths, and sieve masks the padding by them.
         if attn.add_q_proj is None and encoder_hidden_states is not None:
             hidden_states = torch.cat([hidden_states, encoder_hidden_states], dim=1)
         query = attn.to_q(hidden_states).unflatten(2, (attn.heads, -1))
@@ -67,16 +69,16 @@ class HunyuanVideoSieveProcessor:
         return hidden_states, encoder_hidden_states
 
 
-def _no_padding(mask):
-    """Refuses prompt padding: one host read per forward, skipped where a
-    read cannot happen (torch.compile tracing, CUDA graph capture)."""
+def _note_text_len(geom, mask):
+    """Valid prompt tokens per batch element, from the [B, N] mask: one host
+    read per forward, skipped where none can happen (torch.compile tracing,
+    CUDA graph capture)."""
     if mask is None or torch.compiler.is_compiling() or mask.is_meta:
         return
     if mask.is_cuda and torch.cuda.is_current_stream_capturing():
         return
-    if not bool(mask.all()):
-        raise ValueError("encoder_attention_mask: the prompt has padding; sieve compiles the text length in, "
-                         "so pass the prompt's tokens without padding (runtime text length is not in this build)")
+    lens = tuple(int(n) for n in mask.sum(dim=1).tolist())
+    geom.text_len = None if all(n == mask.shape[1] for n in lens) else lens
 
 
 def install(handle, transformer):
@@ -85,7 +87,7 @@ def install(handle, transformer):
     def hook(module, args, kwargs):
         _, _, f, h, w = arg(args, kwargs, "hidden_states", 0).shape  # [B, C, F, H, W]
         text = arg(args, kwargs, "encoder_hidden_states", 2).shape[1]
-        _no_padding(arg(args, kwargs, "encoder_attention_mask", 3))
+        _note_text_len(handle.geometry, arg(args, kwargs, "encoder_attention_mask", 3))
         note_geometry(handle.geometry, (f // p_t, h // p, w // p), text, True)
 
     blocks = list(transformer.transformer_blocks) + list(transformer.single_transformer_blocks)
