@@ -78,6 +78,8 @@ int lp_raise_at(lua_State *L, sieve_status st, int line, const char *fmt, ...)
 void lp_expr_open(lua_State *L);
 /* The ref of a node at idx, or CG_NONE when idx is not a node. */
 cg_ref lp_tonode(lua_State *L, int idx);
+/* The script line that made the node at idx, 0 when unknown. */
+int lp_node_line(lua_State *L, int idx);
 
 /* ------------------------------------------------------------------ loader */
 

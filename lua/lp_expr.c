@@ -39,6 +39,9 @@ static void push_node(lua_State *L, cg_ref r) {
     lp_raise(L, SIEVE_ERR_LIMIT, "expression graph exceeds the memory limit of %zu MiB",
              s->mem_limit >> 20);
   }
+  if (cg_node_at(s->g, r)->depth > CG_MAX_DEPTH)
+    lp_raise(L, SIEVE_ERR_LIMIT, "expression nests deeper than %d operations (kernels could not be "
+             "compiled in bounded time; combine terms as a balanced tree)", CG_MAX_DEPTH);
   /* Constants enter at most 32 bits wide and folding keeps them so: then
   ** no fold of two of them can overflow the graph's 64-bit arithmetic. */
   int64_t v;
@@ -53,6 +56,11 @@ static void push_node(lua_State *L, cg_ref r) {
 cg_ref lp_tonode(lua_State *L, int idx) {
   lp_node *n = luaL_testudata(L, idx, LP_NODE_MT);
   return n ? n->ref : CG_NONE;
+}
+
+int lp_node_line(lua_State *L, int idx) {
+  lp_node *n = luaL_testudata(L, idx, LP_NODE_MT);
+  return n ? n->line : 0;
 }
 
 static const char *describe(lua_State *L, int idx) {

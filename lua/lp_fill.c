@@ -91,8 +91,32 @@ static void fill_params(lua_State *L, int t, cg_pattern *p) {
   lua_pop(L, 1);
 }
 
+/* Class masks together stay within CG_MAX_MASK_NODES, shared nodes
+** counted once: one descending sweep from the masks (marked in seen). */
+static void check_size(lua_State *L, const cg_graph *g, cg_ref top, uint8_t *seen, int line) {
+  int count = 0;
+  for (cg_ref i = top; i >= 0; i--) {
+    if (!seen[i]) continue;
+    count++;
+    const cg_node *n = cg_node_at(g, i);
+    if (n->a != CG_NONE) seen[n->a] = 1;
+    if (n->b != CG_NONE) seen[n->b] = 1;
+    if (n->c != CG_NONE) seen[n->c] = 1;
+  }
+  if (count > CG_MAX_MASK_NODES)
+    lp_raise_at(L, SIEVE_ERR_LIMIT, line,
+                "the masks have %d distinct operations, more than the %d a kernel may compute",
+                count, CG_MAX_MASK_NODES);
+}
+
 static void fill_classes(lua_State *L, int t, cg_pattern *p) {
   int n = get_list(L, t, "classes"), list = lua_gettop(L);
+  int gn = cg_graph_size(p->g), line = 0;
+  cg_ref top = -1;
+  uint8_t *seen = lua_newuserdatauv(L, (size_t)(gn ? gn : 1), 0);  /* freed by Lua, even on error */
+  memset(seen, 0, (size_t)(gn ? gn : 1));
+  lua_insert(L, list);
+  list++;
   p->classes = need(L, cg_alloc(p->arena, sizeof(cg_class) * (size_t)(n ? n : 1)));
   p->nclasses = n;
   for (int i = 0; i < n; i++) {
@@ -104,6 +128,11 @@ static void fill_classes(lua_State *L, int t, cg_pattern *p) {
     c->mask = lp_tonode(L, -1);
     if (c->mask == CG_NONE || cg_type_of(p->g, c->mask) != CG_BOOL)
       luaL_error(L, "sieve bug: class %d has no boolean mask", i);
+    seen[c->mask] = 1;
+    if (c->mask > top) {
+      top = c->mask;
+      line = lp_node_line(L, -1);
+    }
     lua_getfield(L, e, "layout");
     int l = lua_gettop(L);
     int kind = get_int(L, l, "kind");
@@ -121,7 +150,8 @@ static void fill_classes(lua_State *L, int t, cg_pattern *p) {
     memcpy(c->layout.tile, tile, sizeof c->layout.tile);
     lua_settop(L, list);
   }
-  lua_pop(L, 1);
+  check_size(L, p->g, top, seen, line);
+  lua_pop(L, 2);
 }
 
 static void fill_selection(lua_State *L, int t, cg_pattern *p) {

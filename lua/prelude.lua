@@ -680,10 +680,14 @@ local function layout_arg(v, what)
   return l
 end
 
-local function block_arg(v, what)
+-- Block sizes the kernels can run: a CTA covers 64 or 128 query rows and
+-- steps through keys 32, 64 or 128 at a time, so a query block is a
+-- multiple of 64 and a key block a multiple of 32 (the tables themselves
+-- could take any multiple of 16, but no kernel would run them).
+local function block_arg(v, what, unit, why)
   if v == nil then return 128 end
-  local b = int_arg(v, what, 16, 1024)
-  if b % 16 ~= 0 then fail("%s must be a multiple of 16, got %d", what, b) end
+  local b = int_arg(v, what, 1, 1024)
+  if b % unit ~= 0 then fail("%s must be a multiple of %d (%s), got %d", what, unit, why, b) end
   return b
 end
 
@@ -745,8 +749,8 @@ function sieve.pattern(t)
   opts(t, what, PATTERN_KEYS)
   local spec = {line = where(), name = name_arg(t.name, what .. ": name")}
   local block = opts(t.block, what .. ": block", {q = true, k = true})
-  spec.block_q = block_arg(block.q, what .. ": block.q")
-  spec.block_k = block_arg(block.k, what .. ": block.k")
+  spec.block_q = block_arg(block.q, what .. ": block.q", 64, "kernels take 64 or 128 query rows per CTA")
+  spec.block_k = block_arg(block.k, what .. ": block.k", 32, "kernels step through keys 32, 64 or 128 at a time")
   local geo = opts(t.geometry, what .. ": geometry",
                    {frames = true, height = true, width = true, text = true, text_pos = true})
   for _, f in ipairs {"frames", "height", "width"} do

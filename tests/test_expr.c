@@ -107,6 +107,42 @@ static void dumps_canonically(void **st) {
   cg_graph_free(g2);
 }
 
+/* Graphs deeper than the C stack: the dump and scalar evaluation walk
+** them without recursion (a chain of 300,000 used to overflow the stack). */
+static void deep_graphs(void **st) {
+  cg_graph *g = cg_graph_new();
+  cg_ref e = cg_var_ref(g, CG_V_QT), k = cg_var_ref(g, CG_V_KT);
+  for (int i = 0; i < 300000; i++) e = cg_bin(g, CG_ADD, cg_bin(g, CG_MUL, e, cg_const(g, 3)), k);
+  assert_int_equal(cg_node_at(g, e)->depth, UINT16_MAX);
+  assert_int_equal(cg_node_at(g, k)->depth, 1);
+  char *s = dump1(g, e);
+  size_t lines = 0;
+  for (const char *c = s; *c; c++) lines += *c == '\n';
+  assert_int_equal(lines, 600000 + 3 + 1);  /* q.t, k.t, 3, the root's line */
+  free(s);
+  int64_t vars[CG_NVARS] = {0};
+  vars[CG_V_QT] = 1;
+  int64_t want = 1;
+  for (int i = 0; i < 300000; i++) want = (int64_t)((uint64_t)want * 3u);
+  assert_true(cg_eval1(g, e, vars) == want);
+  cg_graph_free(g);
+}
+
+/* Folding wraps (two's complement) instead of overflowing, and the one
+** quotient that traps in C, INT64_MIN / -1, is defined. */
+static void folds_wrap(void **st) {
+  cg_graph *g = cg_graph_new();
+  int64_t v;
+  cg_ref big = cg_const(g, INT64_MAX), min = cg_const(g, INT64_MIN), m1 = cg_const(g, -1);
+  assert_true(cg_is_const(g, cg_bin(g, CG_ADD, big, cg_const(g, 1)), &v) && v == INT64_MIN);
+  assert_true(cg_is_const(g, cg_bin(g, CG_MUL, big, big), &v) && v == 1);
+  assert_true(cg_is_const(g, cg_bin(g, CG_DIV, min, m1), &v) && v == INT64_MIN);
+  assert_true(cg_is_const(g, cg_bin(g, CG_MOD, min, m1), &v) && v == 0);
+  assert_true(cg_is_const(g, cg_un(g, CG_NEG, min), &v) && v == INT64_MIN);
+  assert_true(cg_is_const(g, cg_un(g, CG_ABS, min), &v) && v == INT64_MIN);
+  cg_graph_free(g);
+}
+
 static void floors(void **st) {
   static const int64_t c[][4] = {
     /* a, b, a div b, a mod b */
@@ -342,6 +378,8 @@ int main(void) {
     cmocka_unit_test(interns_nodes),
     cmocka_unit_test(substitutes),
     cmocka_unit_test(dumps_canonically),
+    cmocka_unit_test(deep_graphs),
+    cmocka_unit_test(folds_wrap),
     cmocka_unit_test(floors),
     cmocka_unit_test(bulk_matches_scalar),
     cmocka_unit_test(interval_ops_sound),

@@ -21,9 +21,11 @@ static sieve_pattern *load(sieve_ctx *ctx, const char *layout, const char *mask,
   snprintf(src, sizeof src,
            "return sieve.pattern { name = 'a', block = {q = %d, k = %d}, layout = %s,\n"
            "  mask = sieve.union(sieve.mask(function(q, k) return %s end), sieve.text_rows(), sieve.text_cols()) }\n",
-           block, block, layout, mask);
+           block < 64 ? 64 : block, block < 64 ? 64 : block, layout, mask);
   sieve_pattern *p;
   if (sieve_pattern_load_string(ctx, "auto.lua", src, NULL, &p)) fail_msg("%s", sieve_errmsg(ctx));
+  /* Blocks no kernel runs are refused at load; the tables take them. */
+  lp_pattern_ir(p)->block_q = lp_pattern_ir(p)->block_k = block;
   return p;
 }
 

@@ -65,11 +65,16 @@ static void bad_declarations(void **st) {
   lt_load_fails("return sieve.pattern{ name = 'x', mask = sieve.dense(), blok = {} }", NULL, SIEVE_ERR_SCRIPT,
                 "unknown key 'blok'");
   lt_load_fails("return sieve.pattern{ name = 'x', mask = sieve.dense(), block = {q = 100} }", NULL,
-                SIEVE_ERR_SCRIPT, "block.q must be a multiple of 16");
+                SIEVE_ERR_SCRIPT, "block.q must be a multiple of 64");
+  /* Sizes the tables could take but no kernel runs are refused at load. */
+  lt_load_fails("return sieve.pattern{ name = 'x', mask = sieve.dense(), block = {q = 32, k = 32} }", NULL,
+                SIEVE_ERR_SCRIPT, "block.q must be a multiple of 64 (kernels take 64 or 128 query rows");
+  lt_load_fails("return sieve.pattern{ name = 'x', mask = sieve.dense(), block = {q = 64, k = 48} }", NULL,
+                SIEVE_ERR_SCRIPT, "block.k must be a multiple of 32");
   lt_load_fails("return sieve.pattern{ name = 'x', mask = sieve.dense(), block = {k = 2048} }", NULL,
                 SIEVE_ERR_SCRIPT, "block.k must be at most 1024");
   lt_load_fails("return sieve.pattern{ name = 'x', mask = sieve.dense(), block = {k = -16} }", NULL,
-                SIEVE_ERR_SCRIPT, "block.k must be at least 16");
+                SIEVE_ERR_SCRIPT, "block.k must be at least 1");
   lt_load_fails("return sieve.pattern{ name = 'a b', mask = sieve.dense() }", NULL, SIEVE_ERR_SCRIPT,
                 "may use letters");
   lt_load_fails("return sieve.pattern{ mask = sieve.dense() }", NULL, SIEVE_ERR_SCRIPT, "name must be a name");
@@ -174,6 +179,27 @@ static void long_chunk_names(void **st) {
   sieve_close(ctx);
 }
 
+/* Expression graphs a kernel could not be compiled from in bounded time
+** (or a deep one the loader used to crash on) stop at load, naming the line. */
+static void graph_limits(void **st) {
+  lt_load_fails("local e = sieve.q.t\nfor i = 1, 60000 do e = e * 3 + sieve.k.t end\n"
+                "return sieve.pattern{name='x', mask=e:eq(0)}",
+                NULL, SIEVE_ERR_LIMIT, "t.lua:2: expression nests deeper than 32 operations");
+  lt_load_fails("local m = {}\nfor i = 1, 2000 do m[i] = sieve.q.t:eq(i) end\n"
+                "return sieve.pattern{name='x', mask=sieve.union(m)}",
+                NULL, SIEVE_ERR_LIMIT, "t.lua:3: the masks have 6000 distinct operations");
+  lt_load_fails("local t = {}\nfor i = 1, 512 do t[i] = (sieve.q.t * 512 + sieve.k.x * i) % (i + 7) end\n"
+                "while #t > 1 do local u = {} for i = 1, #t, 2 do u[#u+1] = t[i] + t[i+1] end t = u end\n"
+                "local m = t[1]:eq(0)\nreturn sieve.pattern{name='x', mask=m}",
+                NULL, SIEVE_ERR_LIMIT, "t.lua:4: the masks have 2569 distinct operations, more than the 512");
+  /* At the limits, loads succeed. */
+  sieve_pattern_free(lt_load_ok("local e = sieve.q.t\nfor i = 1, 15 do e = e * 3 + sieve.k.t end\n"
+                                "return sieve.pattern{name='x', mask=e:eq(0)}", NULL));
+  /* A union of many masks is wide, not deep. */
+  sieve_pattern_free(lt_load_ok("local m = {}\nfor i = 1, 150 do m[i] = sieve.q.t:eq(i) end\n"
+                                "return sieve.pattern{name='x', mask=sieve.union(m)}", NULL));
+}
+
 int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(syntax_error_names_line),
@@ -185,6 +211,7 @@ int main(void) {
     cmocka_unit_test(bad_overrides),
     cmocka_unit_test(api_arguments),
     cmocka_unit_test(long_chunk_names),
+    cmocka_unit_test(graph_limits),
   };
   return cmocka_run_group_tests(t, NULL, NULL);
 }

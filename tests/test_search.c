@@ -230,8 +230,9 @@ static void unsupported_blocks_are_refused(void **st) {
   sieve_ctx *ctx;
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
   sieve_pattern *sp = NULL;
-  const char *src = "return sieve.pattern{ name = 'b', block = {q = 32, k = 128}, mask = sieve.dense() }";
+  const char *src = "return sieve.pattern{ name = 'b', block = {q = 64, k = 128}, mask = sieve.dense() }";
   assert_int_equal(sieve_pattern_load_string(ctx, "b", src, NULL, &sp), SIEVE_OK);
+  lp_pattern_ir(sp)->block_q = 32;  /* the loader refuses it; the generator must too */
   cg_search_spec s = {lp_pattern_ir(sp), {.batch = 1, .heads = 1, .head_dim = 64, .frames = 2, .height = 8, .width = 8},
                       CG_BF16, CG_SM80, 4};
   char *ptx = NULL;

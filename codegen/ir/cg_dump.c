@@ -37,13 +37,9 @@ void cg_buf_free(cg_buf *b) {
   memset(b, 0, sizeof *b);
 }
 
-static int walk(const cg_graph *g, cg_ref r, int *num, int *next, cg_buf *b) {
-  if (num[r] >= 0) return 0;
+static int print_node(const cg_graph *g, cg_ref r, const int *num, cg_buf *b) {
   const cg_node *n = cg_node_at(g, r);
   cg_ref ops[3] = {n->a, n->b, n->c};
-  for (int i = 0; i < 3; i++)
-    if (ops[i] != CG_NONE && walk(g, ops[i], num, next, b)) return -1;
-  num[r] = (*next)++;
   int e = cg_buf_printf(b, "%%%d = %s", num[r], cg_op_name((cg_op)n->op));
   if (n->op == CG_CONST && n->type == CG_BOOL)
     e |= cg_buf_printf(b, " %s", n->imm ? "true" : "false");
@@ -56,11 +52,48 @@ static int walk(const cg_graph *g, cg_ref r, int *num, int *next, cg_buf *b) {
   return e | cg_buf_printf(b, "\n");
 }
 
+/*
+** Post-order numbering with an explicit stack: scripts build graphs deeper
+** than any C stack (a loop of 60,000 `e = e * 3 + k.t`), and a load must
+** not crash on them. stk holds (node, next operand) pairs; a node is pushed
+** once (num[] is set to -2 while it is on the stack), so n entries suffice.
+*/
+static int walk(const cg_graph *g, cg_ref root, int *num, int *next, int *stk, cg_buf *b) {
+  if (num[root] >= 0) return 0;
+  int sp = 0;
+  stk[sp++] = root;
+  stk[sp++] = 0;
+  num[root] = -2;
+  while (sp) {
+    cg_ref r = stk[sp - 2];
+    int i = stk[sp - 1];
+    const cg_node *n = cg_node_at(g, r);
+    cg_ref ops[3] = {n->a, n->b, n->c};
+    while (i < 3 && (ops[i] == CG_NONE || num[ops[i]] != -1)) i++;
+    if (i < 3) {
+      stk[sp - 1] = i + 1;
+      num[ops[i]] = -2;
+      stk[sp++] = ops[i];
+      stk[sp++] = 0;
+      continue;
+    }
+    sp -= 2;
+    num[r] = (*next)++;
+    if (print_node(g, r, num, b)) return -1;
+  }
+  return 0;
+}
+
 int cg_dump(const cg_graph *g, const cg_ref *roots, int nroots,
             const char *const *root_names, cg_buf *buf) {
   int n = cg_graph_size(g);
   int *num = malloc(sizeof(int) * (size_t)(n ? n : 1));
-  if (!num) return -1;
+  int *stk = malloc(sizeof(int) * 2 * (size_t)(n ? n : 1));
+  if (!num || !stk) {
+    free(num);
+    free(stk);
+    return -1;
+  }
   memset(num, 0xff, sizeof(int) * (size_t)(n ? n : 1));
   int next = 0, e = 0;
   for (int i = 0; i < nroots && !e; i++) {
@@ -68,9 +101,10 @@ int cg_dump(const cg_graph *g, const cg_ref *roots, int nroots,
       e = cg_buf_printf(buf, "%s = none\n", root_names ? root_names[i] : "root");
       continue;
     }
-    e = walk(g, roots[i], num, &next, buf);
+    e = walk(g, roots[i], num, &next, stk, buf);
     if (!e) e = cg_buf_printf(buf, "%s = %%%d\n", root_names ? root_names[i] : "root", num[roots[i]]);
   }
   free(num);
+  free(stk);
   return e;
 }

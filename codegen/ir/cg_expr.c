@@ -112,6 +112,14 @@ static cg_ref intern(cg_graph *g, cg_node k) {
   if (k.b != CG_NONE) sh = mix(sh, g->nodes[k.b].shash);
   if (k.c != CG_NONE) sh = mix(sh, g->nodes[k.c].shash);
   k.shash = sh;
+  int d = 0;
+  if (k.a != CG_NONE && g->nodes[k.a].depth > d) d = g->nodes[k.a].depth;
+  if (k.b != CG_NONE && g->nodes[k.b].depth > d) d = g->nodes[k.b].depth;
+  if (k.c != CG_NONE && g->nodes[k.c].depth > d) d = g->nodes[k.c].depth;
+  /* and/or/not chains (a union of many masks) cost LLVM little; arithmetic
+  ** chains are what make it slow, so only they lengthen the depth. */
+  int add = !(k.op == CG_AND || k.op == CG_OR || k.op == CG_NOT) || d == 0;
+  k.depth = (uint16_t)(d + add < UINT16_MAX ? d + add : UINT16_MAX);
   g->nodes[g->n] = k;
   g->slots[j] = g->n;
   return g->n++;
@@ -149,9 +157,11 @@ static int commutative(cg_op op) {
 
 static int64_t apply(cg_op op, int64_t x, int64_t y) {
   switch (op) {
-  case CG_ADD: return x + y;
-  case CG_SUB: return x - y;
-  case CG_MUL: return x * y;
+  /* Wrapping, as cg_expr.h says: folding constants a script multiplies
+  ** together must not be undefined behaviour. */
+  case CG_ADD: return (int64_t)((uint64_t)x + (uint64_t)y);
+  case CG_SUB: return (int64_t)((uint64_t)x - (uint64_t)y);
+  case CG_MUL: return (int64_t)((uint64_t)x * (uint64_t)y);
   case CG_DIV: return cg_floordiv(x, y);
   case CG_MOD: return cg_floormod(x, y);
   case CG_MIN: return x < y ? x : y;
@@ -223,8 +233,8 @@ cg_ref cg_un(cg_graph *g, cg_op op, cg_ref a) {
   const cg_node *n = &g->nodes[a];
   if (cg_is_const(g, a, &x)) {
     switch (op) {
-    case CG_NEG: return cg_const(g, -x);
-    case CG_ABS: return cg_const(g, x < 0 ? -x : x);
+    case CG_NEG: return cg_const(g, (int64_t)(0 - (uint64_t)x));
+    case CG_ABS: return cg_const(g, x < 0 ? (int64_t)(0 - (uint64_t)x) : x);
     case CG_NOT: return cg_bool(g, !x);
     default: return CG_NONE;
     }
@@ -328,8 +338,8 @@ int64_t cg_eval1(const cg_graph *g, cg_ref r, const int64_t vars[CG_NVARS]) {
       switch (nd->op) {
       case CG_CONST: x = nd->imm; break;
       case CG_VAR: x = vars[nd->imm]; break;
-      case CG_NEG: x = -a; break;
-      case CG_ABS: x = a < 0 ? -a : a; break;
+      case CG_NEG: x = (int64_t)(0 - (uint64_t)a); break;  /* wrapping, as cg_expr.h says */
+      case CG_ABS: x = a < 0 ? (int64_t)(0 - (uint64_t)a) : a; break;
       case CG_NOT: x = !a; break;
       case CG_SELECT: x = a ? b : v[nd->c]; break;
       default: x = apply(nd->op, a, b); break;

@@ -7,8 +7,13 @@
 ** ref order is a topological order.
 **
 ** Semantics (CPU evaluation and GPU lowering must agree):
-**   integers are 64-bit on the CPU; every value a mask uses fits in 32 bits;
-**   DIV and MOD floor (MOD takes the divisor's sign); x/0 = 0 and x%0 = 0;
+**   integers are 64-bit two's complement, wrapping (never undefined);
+**   kernels compute a node in 32 bits where interval analysis proves its
+**   value and operands fit, in 64 bits elsewhere, and refuse an expression
+**   whose intervals may leave +-2^62 (cg_lower.h), so where a kernel runs,
+**   it computes what the CPU does;
+**   DIV and MOD floor (MOD takes the divisor's sign); x/0 = 0 and x%0 = 0,
+**   INT64_MIN / -1 wraps to INT64_MIN and INT64_MIN % -1 = 0;
 **   booleans are 0/1 and may be used as integers.
 **
 ** Token coordinates: a video token has text=0 and its (t, y, x); a text
@@ -56,6 +61,8 @@ typedef enum cg_type { CG_INT, CG_BOOL } cg_type;
 typedef struct cg_node {
   uint8_t op;      /* cg_op */
   uint8_t type;    /* cg_type */
+  uint16_t depth;  /* longest path to a leaf, leaves 1, and/or/not not
+                   ** counted (CG_MAX_DEPTH); saturates at 65535 */
   cg_ref a, b, c;  /* operands, CG_NONE where unused */
   int64_t imm;     /* CG_CONST: value; CG_VAR: cg_var */
   uint64_t shash;  /* structural hash: independent of construction order */
@@ -100,18 +107,20 @@ int cg_reachable(const cg_graph *g, cg_ref root, int *slot, cg_ref *ref);
 cg_ref cg_subst(cg_graph *g, cg_ref root, const cg_ref map[CG_NVARS]);
 
 /* Scalar evaluation of one node with all vars given; for tests and tools.
-** Bulk evaluation lives in cg_eval.h. */
+** Bulk evaluation lives in cg_eval.h. Iterative (graphs may be deeper than
+** the C stack); 0 when out of memory. */
 int64_t cg_eval1(const cg_graph *g, cg_ref r, const int64_t vars[CG_NVARS]);
 
 /* Floor division and modulo with the IR's semantics. */
 static inline int64_t cg_floordiv(int64_t a, int64_t b) {
   if (b == 0) return 0;
+  if (b == -1) return (int64_t)(0 - (uint64_t)a);  /* INT64_MIN / -1 traps in C */
   int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
   return q;
 }
 static inline int64_t cg_floormod(int64_t a, int64_t b) {
-  if (b == 0) return 0;
+  if (b == 0 || b == -1) return 0;
   int64_t m = a % b;
   if (m != 0 && ((m < 0) != (b < 0))) m += b;
   return m;

@@ -14,6 +14,19 @@
 
 #define CG_MAX_HEADS 1024  /* head-class tables are evaluated up to this */
 
+/*
+** Bounds on what a script may hand the kernel generator, checked at load
+** (SIEVE_ERR_LIMIT with the script's file:line). LLVM's time on a mask
+** grows with its size and faster than linearly with the depth of its
+** arithmetic: a chain of 200 adds and multiplies took 1.7 s to compile, one
+** of 400 took 23 s, a mask of 2,500 nodes of depth 14 took 5.5 s, while a
+** union of 120 comparisons took 0.6 s. So depth counts every operation but
+** and, or and not (a union of many masks stays possible). The shipped
+** patterns stay below 40 nodes and depth 12.
+*/
+#define CG_MAX_DEPTH 32         /* operations on the longest path of one expression */
+#define CG_MAX_MASK_NODES 512   /* distinct nodes of all class masks together */
+
 typedef enum cg_layout_kind {
   CG_LAYOUT_IDENTITY,   /* model order: text, then t, y, x raster (or text after) */
   CG_LAYOUT_TRANSPOSE,  /* SVG: position-major, frames contiguous: y, x, t */
