@@ -22,6 +22,9 @@ struct sieve_ctx {
 /* Records e (or clears the message when e->status is SIEVE_OK) and returns
 ** e->status. ctx may be NULL. */
 sieve_status api_ret(sieve_ctx *ctx, const cg_err *e);
+/* A missing or bad argument: SIEVE_ERR_ARG with "fn: what" in ctx (which
+** may be NULL), so no call returns an error with a stale message. */
+sieve_status api_arg(sieve_ctx *ctx, const char *fn, const char *what);
 
 /* The context's kernel cache, opened from the environment at first use
 ** (api_cache.c). */

@@ -25,7 +25,7 @@ sieve_status api_cache(sieve_ctx *ctx, rt_cache **out, cg_err *e) {
 sieve_status sieve_cache_dir(sieve_ctx *ctx, const char **out) {
   cg_err e = {0};
   rt_cache *c;
-  if (!ctx || !out) return SIEVE_ERR_ARG;
+  if (!ctx || !out) return api_arg(ctx, "sieve_cache_dir", "out is NULL");
   *out = NULL;
   if (!api_cache(ctx, &c, &e)) *out = c->dir;
   return api_ret(ctx, &e);
@@ -63,7 +63,7 @@ sieve_status sieve_cache_list(sieve_ctx *ctx,
                               void *ud) {
   cg_err e = {0};
   rt_cache *c;
-  if (!ctx || !fn) return SIEVE_ERR_ARG;
+  if (!ctx || !fn) return api_arg(ctx, "sieve_cache_list", "no callback");
   public_list p = {fn, ud};
   if (!api_cache(ctx, &c, &e)) rt_cache_list(c, public_one, &p, &e);
   return api_ret(ctx, &e);
@@ -73,7 +73,7 @@ sieve_status sieve_cache_stats(sieve_ctx *ctx, sieve_cache_info *out) {
   cg_err e = {0};
   rt_cache *c;
   rt_cache_totals t;
-  if (!ctx || !out) return SIEVE_ERR_ARG;
+  if (!ctx || !out) return api_arg(ctx, "sieve_cache_stats", "out is NULL");
   memset(out, 0, sizeof *out);
   if (!api_cache(ctx, &c, &e) && !rt_cache_totals_get(c, &t, &e)) {
     out->dir = c->dir;

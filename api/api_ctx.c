@@ -45,6 +45,12 @@ void sieve_close(sieve_ctx *ctx) {
 
 const char *sieve_errmsg(const sieve_ctx *ctx) { return ctx ? ctx->err.msg : ""; }
 
+sieve_status api_arg(sieve_ctx *ctx, const char *fn, const char *what) {
+  cg_err e = {0};
+  cg_fail(&e, SIEVE_ERR_ARG, "%s: %s", fn, what);
+  return api_ret(ctx, &e);
+}
+
 sieve_status api_ret(sieve_ctx *ctx, const cg_err *e) {
   if (!ctx) return e->status;
   if (e->status == SIEVE_OK) cg_err_clear(&ctx->err);

@@ -16,7 +16,7 @@ struct sieve_dynplan {
 sieve_status sieve_dynplan_create(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *shape,
                                   sieve_dtype dtype, sieve_dynplan **out) {
   cg_err e = {0};
-  if (!ctx || !out) return SIEVE_ERR_ARG;
+  if (!ctx || !out) return api_arg(ctx, "sieve_dynplan_create", "out is NULL");
   *out = NULL;
   cg_pattern *cp = p ? lp_pattern_ir(p) : NULL;
   if (!cp || !shape || (dtype != SIEVE_BF16 && dtype != SIEVE_FP16)) {
@@ -29,6 +29,7 @@ sieve_status sieve_dynplan_create(sieve_ctx *ctx, const sieve_pattern *p, const 
     return api_ret(ctx, &e);
   }
   rt_plan_spec s = {.pattern = cp, .shape = *shape, .dtype = dtype == SIEVE_FP16 ? CG_FP16 : CG_BF16, .arch = CG_SM80};
+  if (rt_plan_precheck(&s, 0, &e)) return api_ret(ctx, &e);  /* input before hardware */
   sieve_dynplan *d = calloc(1, sizeof *d);
   rt_device dev;
   rt_cache *cache = NULL;
@@ -50,7 +51,8 @@ sieve_status sieve_dynplan_step(sieve_dynplan *d, int step, int layer, const sie
                                 const sieve_tensor *k, const sieve_tensor *v, const sieve_tensor *o,
                                 uint64_t lse, float scale, void *stream, int *chose) {
   cg_err e = {0};
-  if (!d || !q || !k || !v || !o || !lse) return SIEVE_ERR_ARG;
+  if (!d) return SIEVE_ERR_ARG;
+  if (!q || !k || !v || !o || !lse) return api_arg(d->ctx, "sieve_dynplan_step", "q, k, v, o and lse are required");
   if (d->search) rt_dyn_search_step(d->search, step, layer, q, k, v, o, lse, scale, (CUstream)stream, chose, &e);
   else rt_dyn_profile_step(d->profile, step, layer, q, k, v, o, lse, scale, (CUstream)stream, chose, &e);
   return api_ret(d->ctx, &e);
@@ -68,7 +70,8 @@ sieve_status sieve_dynplan_set_text_len(sieve_dynplan *d, const int *valid, int 
 
 sieve_status sieve_dynplan_density(sieve_dynplan *d, double *out) {
   cg_err e = {0};
-  if (!d || !out) return SIEVE_ERR_ARG;
+  if (!d) return SIEVE_ERR_ARG;
+  if (!out) return api_arg(d->ctx, "sieve_dynplan_density", "out is NULL");
   if (d->search) rt_dyn_search_density(d->search, out, &e);
   else *out = rt_dyn_profile_density(d->profile);
   return api_ret(d->ctx, &e);

@@ -108,5 +108,12 @@ const char *sieve_pattern_ir(const sieve_pattern *p) { return p ? p->p->ir_text 
 uint64_t sieve_pattern_hash(const sieve_pattern *p) { return p ? p->p->ir_hash : 0; }
 
 void sieve_pattern_shape(const sieve_pattern *p, const sieve_shape *in, sieve_shape *out) {
+  if (!out) return;
+  if (!p || !in) {
+    /* Nothing to combine: the caller's shape as it is, or all zeros. */
+    if (in) *out = *in;
+    else memset(out, 0, sizeof *out);
+    return;
+  }
   cg_shape_for(p->p, in, out);
 }

@@ -64,7 +64,7 @@ sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
                                const sieve_shape *shape, sieve_dtype dtype,
                                const sieve_config *cfg, sieve_plan **out) {
   cg_err e = {0};
-  if (!ctx || !out) return SIEVE_ERR_ARG;
+  if (!ctx || !out) return api_arg(ctx, "sieve_plan_create", !ctx ? "no context" : "out is NULL");
   *out = NULL;
   if (!p || !shape || (dtype != SIEVE_BF16 && dtype != SIEVE_FP16)) {
     cg_fail(&e, SIEVE_ERR_ARG, "sieve_plan_create: %s", !p ? "no pattern" : !shape ? "no shape" : "unknown dtype");
@@ -76,6 +76,7 @@ sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
     .dtype = dtype == SIEVE_FP16 ? CG_FP16 : CG_BF16,
   };
   if (cfg) s.cfg = (cg_attn_config){cfg->block_m, cfg->block_n, cfg->warps, cfg->stages};
+  if (rt_plan_precheck(&s, 0, &e)) return api_ret(ctx, &e);  /* input before hardware */
   rt_device dev;
   rt_cache *cache = NULL;
   sieve_plan *plan = calloc(1, sizeof *plan);
@@ -110,11 +111,16 @@ sieve_status sieve_plan_set_text_len(sieve_plan *plan, const int *valid, int n) 
 }
 
 void sieve_plan_config(const sieve_plan *plan, sieve_config *out) {
+  if (!out) return;
+  if (!plan) {
+    *out = (sieve_config){0};
+    return;
+  }
   const cg_attn_config *c = &rt_plan_spec_of(plan->rp)->cfg;
   *out = (sieve_config){c->block_m, c->block_n, c->warps, c->stages};
 }
 
-double sieve_plan_density(const sieve_plan *plan) { return rt_plan_density(plan->rp); }
+double sieve_plan_density(const sieve_plan *plan) { return plan ? rt_plan_density(plan->rp) : 0.0; }
 
 /* The kernel reads rows with 16-byte copies: misaligned rows would fault
 ** and take the host's CUDA context down with them, so they are refused. */

@@ -157,6 +157,9 @@ const char *cli_dtype_name(sieve_dtype dt);
 /* Opens GPU 0 for ctx and describes it. With no driver or no GPU the
 ** message is "sieve: no GPU: <why>" and the exit code 1. */
 int cli_gpu_open(sieve_ctx *ctx, sieve_device_info *info);
+/* What a plan needs that no GPU is needed to check (shape, tables, config
+** on some target); exit 2 with the cause. Runs before cli_gpu_open. */
+int cli_gpu_precheck(const sieve_pattern *p, const sieve_shape *s, sieve_dtype dt, const sieve_config *cfg);
 /*
 ** sieve_plan_create for the commands that run kernels: the fields of `user`
 ** that are set replace the default config's; with none set, the plan takes

@@ -279,6 +279,9 @@ static int tune(sieve_ctx *ctx, const tune_args *a) {
   }
   if (!rc) {
     cli_pattern_shape(p, &shape);
+    rc = cli_gpu_precheck(p, &shape, a->dtype, NULL);  /* the sweep picks configs */
+  }
+  if (!rc) {
     rc = open_gpu(&dev, &info);
   }
   if (!rc) {

@@ -38,6 +38,15 @@ int cli_gpu_open(sieve_ctx *ctx, sieve_device_info *info) {
   return st ? cli_lib_fail(ctx, st, "GPU") : CLI_OK;
 }
 
+int cli_gpu_precheck(const sieve_pattern *p, const sieve_shape *s, sieve_dtype dt, const sieve_config *cfg) {
+  rt_plan_spec spec = {.pattern = lp_pattern_ir(p), .shape = *s, .dtype = dt == SIEVE_FP16 ? CG_FP16 : CG_BF16};
+  if (cfg) spec.cfg = (cg_attn_config){cfg->block_m, cfg->block_n, cfg->warps, cfg->stages};
+  cg_err e = {0};
+  /* Partial configs are completed from the target's defaults (cli_plan). */
+  if (rt_plan_precheck(&spec, 1, &e)) return cli_status_fail(e.status, e.msg, NULL);
+  return CLI_OK;
+}
+
 int cli_plan(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *s, sieve_dtype dt,
              const sieve_config *user, sieve_plan **out) {
   sieve_config cfg = {0};
@@ -83,8 +92,9 @@ int cli_gpu_begin(sieve_ctx *ctx, const cli_common *com, sieve_dtype dt, const s
   if (!rc) {
     g->shape.batch = batch;
     cli_pattern_shape(g->p, &g->shape);
-    rc = cli_gpu_open(ctx, &g->dev);
+    rc = cli_gpu_precheck(g->p, &g->shape, dt, cfg);
   }
+  if (!rc) rc = cli_gpu_open(ctx, &g->dev);
   if (!rc) rc = cli_plan(ctx, g->p, &g->shape, dt, cfg, &g->plan);
   if (!rc && (com->step || com->layer)) {
     sieve_status st = sieve_plan_set_step(g->plan, com->step, com->layer);

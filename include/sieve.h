@@ -74,6 +74,8 @@ sieve_status sieve_shape_preset(const char *name, sieve_shape *out);
 const char *sieve_shape_preset_name(int i);
 /* Checks sizes and 32-bit index limits; ctx may be NULL (no message then). */
 sieve_status sieve_shape_check(sieve_ctx *ctx, const sieve_shape *s);
+/* text + frames * height * width; -1 for NULL, a negative size, or a count
+** past int64. */
 int64_t sieve_shape_tokens(const sieve_shape *s);
 
 /* --------------------------------------------------------------- patterns */
@@ -102,7 +104,8 @@ const char *sieve_pattern_ir(const sieve_pattern *p);
 uint64_t sieve_pattern_hash(const sieve_pattern *p);
 /* The shape the pattern runs on for the caller's `in`: grid sizes `in`
 ** leaves at 0 come from the script's `geometry`, and text geometry the
-** script declares is its own. Tables, plans and checks all use this. */
+** script declares is its own. Tables, plans and checks all use this.
+** With no pattern, *out is *in; with no `in`, all zeros; no out, no-op. */
 void sieve_pattern_shape(const sieve_pattern *p, const sieve_shape *in, sieve_shape *out);
 
 /* ----------------------------------------------------------- block tables */
@@ -279,9 +282,9 @@ sieve_status sieve_plan_set_step(sieve_plan *plan, int step, int layer);
 ** creation. Runs enqueued after the call see the new lengths.
 */
 sieve_status sieve_plan_set_text_len(sieve_plan *plan, const int *valid, int n);
-/* The config the plan's kernel was built with. */
+/* The config the plan's kernel was built with (all zeros for no plan). */
 void sieve_plan_config(const sieve_plan *plan, sieve_config *out);
-/* Fraction of token pairs the plan computes (over all heads). */
+/* Fraction of token pairs the plan computes (over all heads); 0 for no plan. */
 double sieve_plan_density(const sieve_plan *plan);
 /*
 ** O = softmax(Q K^T * scale + mask) V and the row log-sum-exp (fp32, natural

@@ -113,8 +113,12 @@ static sieve_status env_limit(uint64_t *limit, cg_err *e) {
   char *end;
   errno = 0;
   unsigned long long mb = strtoull(s, &end, 10);
-  if (errno || *end || s[0] == '-' || mb > (UINT64_MAX >> 20))
+  if (errno || *end || s[0] < '0' || s[0] > '9')
     return cg_fail(e, SIEVE_ERR_ARG, "SIEVE_CACHE_MAX_MB=%s is not a size in MiB", s);
+  /* The limit is reported in bytes as an int64 (sieve_cache_info). */
+  if (mb > (uint64_t)(INT64_MAX >> 20))
+    return cg_fail(e, SIEVE_ERR_ARG, "SIEVE_CACHE_MAX_MB=%s is too large (at most %lld)", s,
+                   (long long)(INT64_MAX >> 20));
   *limit = (uint64_t)mb << 20;
   return SIEVE_OK;
 }

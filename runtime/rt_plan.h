@@ -54,6 +54,15 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
                             rt_cache *cache, rt_plan **out, cg_err *e);
 
 /*
+** The checks of rt_plan_create that need no device: the shape the pattern
+** runs on, its block tables' size, and s->cfg (all zeros: the default; with
+** `complete`, fields left 0 take the default) on at least one target. Every
+** entry point that makes a plan calls it before opening the driver.
+** Defined in rt_plan_check.c.
+*/
+sieve_status rt_plan_precheck(const rt_plan_spec *s, int complete, cg_err *e);
+
+/*
 ** Moves the plan to another denoising step and layer. Tables are rebuilt
 ** only when the pattern's mask depends on them; launches enqueued after this
 ** call see the new tables (the upload rides on the next run's stream).

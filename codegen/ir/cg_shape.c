@@ -5,7 +5,13 @@
 #include "cg_shape.h"
 
 int64_t sieve_shape_tokens(const sieve_shape *s) {
-  return (int64_t)s->text + (int64_t)s->frames * s->height * s->width;
+  if (!s || s->text < 0 || s->frames < 0 || s->height < 0 || s->width < 0) return -1;
+  /* Sizes up to INT_MAX each: the product of three can pass 2^63. */
+  int64_t n;
+  if (__builtin_mul_overflow((int64_t)s->frames * s->height, (int64_t)s->width, &n) ||
+      __builtin_add_overflow(n, (int64_t)s->text, &n))
+    return -1;
+  return n;
 }
 
 /*
