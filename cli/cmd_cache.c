@@ -113,7 +113,7 @@ static int list(sieve_ctx *ctx, const cache_args *a) {
   sieve_status st = sieve_cache_list(ctx, collect, &l);
   int rc = st ? cli_lib_fail(ctx, st, "cache") : l.nomem ? cli_fail(CLI_FAIL, "out of memory") : CLI_OK;
   if (!rc) {
-    qsort(l.v, l.n, sizeof *l.v, newest_first);
+    if (l.n) qsort(l.v, l.n, sizeof *l.v, newest_first);  /* qsort(NULL, 0, ...) is undefined */
     for (size_t i = 0; i < l.n; i++) one_line(&l.v[i], a->longer);
     if (!l.n) printf("no kernels cached\n");
   }

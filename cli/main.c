@@ -2,6 +2,7 @@
 ** sieve COMMAND [options]: the dispatcher. A new command is one cmd_*.c
 ** file defining a cli_cmd, plus one line in the table below.
 */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,7 +53,7 @@ static void help(void) {
          "exit status: 0 success, 1 runtime failure, 2 bad input (the cause is printed).\n");
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: sieve COMMAND [options]   (sieve --help lists the commands)\n");
     return CLI_USAGE;
@@ -75,4 +76,17 @@ int main(int argc, char **argv) {
     return cli_fail(CLI_USAGE, "unknown %s '%s' (see sieve --help)",
                     c[0] == '-' ? "option" : "command", c);
   return cmd->run(argc - 1, argv + 1);
+}
+
+/*
+** Output that did not reach its destination (a full disk, a closed pipe,
+** /dev/full) is a failure, not a success: stdout is flushed and checked
+** once, here, for every command. A command that already failed keeps its
+** own status.
+*/
+int main(int argc, char **argv) {
+  int rc = dispatch(argc, argv);
+  if ((fflush(stdout) != 0 || ferror(stdout)) && rc == CLI_OK)
+    rc = cli_fail(CLI_FAIL, "writing standard output failed: %s", strerror(errno ? errno : EIO));
+  return rc;
 }

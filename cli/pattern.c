@@ -125,9 +125,12 @@ int cli_pattern_path(const char *arg, char *buf, size_t len) {
     if (access(buf, F_OK) == 0) return CLI_OK;
   }
   char names[2048];
+  if (!cli_patterns_dir(dir, sizeof dir))
+    return cli_fail(CLI_USAGE, "no pattern '%s', and no patterns directory found "
+                               "(set SIEVE_PATTERNS, or give a .lua path)", arg);
   cli_pattern_names(names, sizeof names);
-  if (!names[0]) return cli_fail(CLI_USAGE, "no pattern '%s', and no patterns directory found "
-                                            "(set SIEVE_PATTERNS, or give a .lua path)", arg);
+  if (!names[0]) return cli_fail(CLI_USAGE, "no pattern '%s': %s holds no .lua patterns "
+                                            "(set SIEVE_PATTERNS, or give a .lua path)", arg, dir);
   return cli_fail(CLI_USAGE, "no pattern '%s' (shipped: %s; or give a .lua path)", arg, names);
 }
 

@@ -9,13 +9,26 @@
 #include <string.h>
 #include <time.h>
 
+/*
+** The cause is one line on a terminal: control characters a script or a
+** path carries (newlines, escape sequences) are written as \n, \xHH, so
+** the line is neither cut nor able to drive the terminal.
+*/
 int cli_fail(int code, const char *fmt, ...) {
+  char msg[4096];
   va_list ap;
   va_start(ap, fmt);
-  fputs("sieve: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  fputs("sieve: ", stderr);
+  for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
+    if (*c == '\n') fputs("\\n", stderr);
+    else if (*c == '\r') fputs("\\r", stderr);
+    else if (*c == '\t') fputs("\\t", stderr);
+    else if (*c < 0x20 || *c == 0x7f) fprintf(stderr, "\\x%02x", *c);
+    else fputc(*c, stderr);
+  }
+  fputc('\n', stderr);
   return code;
 }
 
@@ -36,6 +49,8 @@ int cli_exit_code(sieve_status st) {
 ** sieve's own frames, which would only bury the script's file:line. */
 int cli_status_fail(sieve_status st, const char *msg, const char *what) {
   if (!msg || !*msg) msg = sieve_strerror(st);
+  /* A driver's JIT log after the first line would bury the cause. Script
+  ** messages are one line already (the loader escapes what scripts put in). */
   int n = (int)strcspn(msg, "\n");
   if (what) return cli_fail(cli_exit_code(st), "%s: %.*s", what, n, msg);
   return cli_fail(cli_exit_code(st), "%.*s", n, msg);
@@ -54,7 +69,9 @@ double cli_now_ms(void) {
 int cli_write_file(const char *path, const void *data, size_t len) {
   int to_stdout = !strcmp(path, "-");
   FILE *f = to_stdout ? stdout : fopen(path, "wb");
-  if (!f) return cli_fail(CLI_USAGE, "cannot write '%s': %s", path, strerror(errno));
+  /* Like a failed write, output that cannot be delivered is a runtime
+  ** failure (README.cli.md: "a write failed" exits 1). */
+  if (!f) return cli_fail(CLI_FAIL, "cannot write '%s': %s", path, strerror(errno));
   int bad = fwrite(data, 1, len, f) != len;
   bad |= to_stdout ? fflush(f) != 0 : fclose(f) != 0;
   if (bad) return cli_fail(CLI_FAIL, "writing '%s' failed: %s", path, strerror(errno));

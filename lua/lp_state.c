@@ -128,18 +128,40 @@ static const char *skip_position(const char *m, const char *name) {
 }
 
 /*
+** A message is one line of text: control characters a script put in it
+** (error("\nx"), a name with a newline, terminal escape sequences) become
+** \n, \r, \t or \xHH. Applying it twice changes nothing more.
+*/
+static void one_line(const char *in, char *out, size_t n) {
+  size_t k = 0;
+  for (const unsigned char *c = (const unsigned char *)in; *c && k + 5 < n; c++) {
+    if (*c == '\n' || *c == '\r' || *c == '\t') {
+      out[k++] = '\\';
+      out[k++] = *c == '\n' ? 'n' : *c == '\r' ? 'r' : 't';
+    } else if (*c < 0x20 || *c == 0x7f) {
+      k += (size_t)snprintf(out + k, n - k, "\\x%02x", *c);
+    } else {
+      out[k++] = (char)*c;
+    }
+  }
+  out[k] = 0;
+}
+
+/*
 ** Gives message m the script's position. A message Lua already positioned
 ** in the script keeps its line (the abbreviated name Lua uses is replaced by
 ** the full one); one from the prelude or from C gets `line`.
 */
 static void locate(const lp_state *s, const char *m, int line, char *out, size_t n) {
+  char raw[sizeof ((cg_err *)0)->msg];
   if (has_prefix(m, s->chunk))
-    snprintf(out, n, "%s", m);
+    snprintf(raw, sizeof raw, "%s", m);
   else if (has_prefix(m, s->short_src))
-    snprintf(out, n, "%s%s", s->chunk, m + strlen(s->short_src));
+    snprintf(raw, sizeof raw, "%s%s", s->chunk, m + strlen(s->short_src));
   else
-    snprintf(out, n, "%s:%d: %s", s->chunk, line > 0 ? line : s->fallback_line,
+    snprintf(raw, sizeof raw, "%s:%d: %s", s->chunk, line > 0 ? line : s->fallback_line,
              skip_position(m, "[sieve prelude]"));
+  one_line(raw, out, n);
 }
 
 static int lp_msgh(lua_State *L) {

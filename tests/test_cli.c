@@ -30,6 +30,8 @@ typedef struct result {
 } result;
 
 static result res;
+/* When set, the next runs write stdout here instead of a file (/dev/full). */
+static const char *stdout_to;
 
 /* ------------------------------------------------------------ running */
 
@@ -52,7 +54,7 @@ static int run_argv(const char *const *args) {
   fflush(NULL);
   pid_t pid = fork();
   if (pid == 0) {
-    dup2(open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), 1);
+    dup2(open(stdout_to ? stdout_to : out, O_WRONLY | O_CREAT | O_TRUNC, 0600), 1);
     dup2(open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600), 2);
     execv(cli, (char *const *)argv);
     _exit(127);
@@ -518,6 +520,84 @@ static int teardown(void **st) {
   return system(cmd) == 0 ? 0 : -1;
 }
 
+/* Input is checked before the driver is opened: bad configs, no shape, a
+** shape the tables refuse all exit 2 with the cause, with no driver at all. */
+static void gpu_commands_check_input_first(void **st) {
+  if (library_missing()) skip();
+  setenv("SIEVE_LIBCUDA", "/nonexistent/libcuda.so.1", 1);
+  for (int i = 0; i < 4; i++) {
+    const char *c = gpu_cmds[i];
+    RUN(c, "dense");
+    expect_usage("shape: frames must be positive");
+    RUN(c, "dense", "--frames", "2", "--height", "8", "--width", "8", "--head-dim", "96");
+    expect_usage("head_dim must be 64 or 128");
+    if (i == 3) continue;  /* tune takes no --config */
+    RUN(c, "dense", "--frames", "2", "--height", "8", "--width", "8", "--config", "bm=48");
+    expect_usage("config: block_m must be 64 or 128 (got 48)");
+    RUN(c, "dense", "--frames", "2", "--height", "8", "--width", "8", "--config", "warps=16");
+    expect_usage("(got 16)");
+  }
+  unsetenv("SIEVE_LIBCUDA");
+}
+
+/* Output that cannot be written is a failure (exit 1), wherever it goes. */
+static void output_failures(void **st) {
+  if (library_missing()) skip();
+  stdout_to = "/dev/full";
+  RUN("show", pattern_names[0], "--frames", "2", "--height", "4", "--width", "8");
+  assert_int_equal(res.code, 1);
+  assert_non_null(strstr(res.err, "sieve: writing standard output failed"));
+  RUN("--help");
+  assert_int_equal(res.code, 1);
+  RUN("compile", pattern_names[0], "--frames", "2", "--height", "4", "--width", "8", "--emit", "ir");
+  assert_int_equal(res.code, 1);
+  stdout_to = NULL;
+  RUN("compile", pattern_names[0], "--frames", "2", "--height", "4", "--width", "8", "--emit", "ir",
+      "-o", "/nonexistent-dir/x.ir");
+  assert_int_equal(res.code, 1);
+  assert_non_null(strstr(res.err, "cannot write '/nonexistent-dir/x.ir'"));
+  RUN("compile", pattern_names[0], "--frames", "2", "--height", "4", "--width", "8", "--emit", "ir",
+      "-o", "/dev/full");
+  assert_int_equal(res.code, 1);
+}
+
+/* A script's message is one line, whole, with control characters escaped:
+** nothing it says can cut the line short or drive the terminal. */
+static void messages_are_one_safe_line(void **st) {
+  if (library_missing()) skip();
+  const char *p = write_script("nl.lua", "error('\\nsecond line\\27[31mred')\n");
+  RUN("show", p, "--frames", "2", "--height", "4", "--width", "8");
+  expect_usage("nl.lua:1: \\nsecond line\\x1b[31mred");
+  p = write_script("name.lua", "return sieve.pattern{name = 'a\\nb', mask = sieve.dense()}\n");
+  RUN("show", p, "--frames", "2", "--height", "4", "--width", "8");
+  expect_usage("name.lua:1:");
+  assert_null(strchr(res.err, 27));
+  setenv("SIEVE_PATTERNS", "/etc", 1);
+  RUN("show", "passwd", "--frames", "2", "--height", "4", "--width", "8");
+  expect_usage("no pattern 'passwd': /etc holds no .lua patterns");
+  unsetenv("SIEVE_PATTERNS");
+}
+
+/* An empty cache lists as empty (qsort never sees NULL), and a size limit
+** past what bytes in an int64 can say is refused. */
+static void cache_edge_cases(void **st) {
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/empty-cache", tmpdir);
+  setenv("SIEVE_CACHE_DIR", dir, 1);
+  RUN("cache", "list");
+  expect_ok();
+  assert_non_null(strstr(res.out, "no kernels cached"));
+  setenv("SIEVE_CACHE_MAX_MB", "8796093022208", 1);
+  RUN("cache", "stats");
+  expect_usage("SIEVE_CACHE_MAX_MB=8796093022208 is too large");
+  setenv("SIEVE_CACHE_MAX_MB", "8796093022207", 1);
+  RUN("cache", "stats");
+  expect_ok();
+  assert_null(strstr(res.out, "-9"));
+  unsetenv("SIEVE_CACHE_MAX_MB");
+  unsetenv("SIEVE_CACHE_DIR");
+}
+
 int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(help_lists_commands_and_shapes),
@@ -539,6 +619,10 @@ int main(void) {
     cmocka_unit_test(gpu_commands_without_a_gpu),
     cmocka_unit_test(gpu_commands_document_their_options),
     cmocka_unit_test(cache_commands),
+    cmocka_unit_test(gpu_commands_check_input_first),
+    cmocka_unit_test(output_failures),
+    cmocka_unit_test(messages_are_one_safe_line),
+    cmocka_unit_test(cache_edge_cases),
   };
   return cmocka_run_group_tests(t, setup, teardown);
 }
