@@ -81,6 +81,9 @@ void rt_check_tolerance(cg_dtype dt, double *tol_o, double *tol_lse);
 
 /* x rounded to the nearest dtype value (ties to even); its bits in *bits. */
 float rt_half_round(float x, cg_dtype dt, uint16_t *bits);
+/* IEEE half <-> float, round to nearest even, without _Float16. */
+uint16_t rt_f32_to_f16(float x);
+float rt_f16_to_f32(uint16_t b);
 float rt_half_float(uint16_t bits, cg_dtype dt);
 
 /* xorshift64: the generator every random input comes from. */

@@ -17,11 +17,60 @@ void rt_check_tolerance(cg_dtype dt, double *tol_o, double *tol_lse) {
 
 /* ------------------------------------------------------------- values */
 
+/*
+** IEEE half conversions in integer arithmetic, rounding to nearest even as
+** the hardware does: _Float16 is not available in every compiler sieve
+** builds with (Debian 12's clang 14 rejects it on x86-64).
+*/
+uint16_t rt_f32_to_f16(float x) {
+  uint32_t u;
+  memcpy(&u, &x, 4);
+  uint32_t sign = (u >> 16) & 0x8000u, exp = (u >> 23) & 0xffu, man = u & 0x7fffffu;
+  if (exp == 0xff) return (uint16_t)(sign | 0x7c00u | (man ? 0x200u | (man >> 13) : 0));
+  int e = (int)exp - 127 + 15;
+  if (e >= 31) return (uint16_t)(sign | 0x7c00u);
+  uint32_t h, rem, half;
+  if (e <= 0) {  /* a subnormal half, or zero: m * 2^-24 */
+    if (e < -10) return (uint16_t)sign;
+    man |= 0x800000u;
+    int shift = 14 - e;
+    h = man >> shift;
+    rem = man & ((1u << shift) - 1);
+    half = 1u << (shift - 1);
+  } else {
+    h = ((uint32_t)e << 10) | (man >> 13);
+    rem = man & 0x1fffu;
+    half = 0x1000u;
+  }
+  if (rem > half || (rem == half && (h & 1))) h++;  /* a carry moves up the exponent, to inf at most */
+  return (uint16_t)(sign | h);
+}
+
+float rt_f16_to_f32(uint16_t b) {
+  uint32_t sign = (uint32_t)(b & 0x8000u) << 16, exp = (b >> 10) & 0x1fu, man = b & 0x3ffu, u;
+  if (exp == 0x1f) {
+    u = sign | 0x7f800000u | (man << 13);
+  } else if (exp) {
+    u = sign | ((exp + 112) << 23) | (man << 13);
+  } else if (!man) {
+    u = sign;
+  } else {  /* subnormal: normalise m * 2^-24 */
+    uint32_t e = 113;
+    while (!(man & 0x400u)) {
+      man <<= 1;
+      e--;
+    }
+    u = sign | (e << 23) | ((man & 0x3ffu) << 13);
+  }
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
 float rt_half_round(float x, cg_dtype dt, uint16_t *bits) {
   if (dt == CG_FP16) {
-    _Float16 h = (_Float16)x;
-    memcpy(bits, &h, 2);
-    return (float)h;
+    *bits = rt_f32_to_f16(x);
+    return rt_f16_to_f32(*bits);
   }
   uint32_t u;
   memcpy(&u, &x, 4);
@@ -33,11 +82,7 @@ float rt_half_round(float x, cg_dtype dt, uint16_t *bits) {
 }
 
 float rt_half_float(uint16_t b, cg_dtype dt) {
-  if (dt == CG_FP16) {
-    _Float16 h;
-    memcpy(&h, &b, 2);
-    return (float)h;
-  }
+  if (dt == CG_FP16) return rt_f16_to_f32(b);
   uint32_t u = (uint32_t)b << 16;
   float f;
   memcpy(&f, &u, 4);

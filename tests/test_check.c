@@ -453,10 +453,48 @@ static void bench_times_with_events(void **st) {
   rig_down(&r);
 }
 
+/* The integer half conversions agree bit for bit with the compiler's
+** _Float16, where it has one: every half, and floats across the range
+** (rounding ties, subnormals, overflow to inf). */
+static void half_conversions_match_float16(void **st) {
+#ifdef __FLT16_MAX__
+  for (uint32_t b = 0; b < 65536; b++) {
+    _Float16 h;
+    uint16_t b16 = (uint16_t)b;
+    memcpy(&h, &b16, 2);
+    float want = (float)h, got = rt_f16_to_f32(b16);
+    if (memcmp(&want, &got, 4) && !(want != want && got != got))
+      fail_msg("half %04x: %a, want %a", b, (double)got, (double)want);
+  }
+  for (uint64_t u = 0; u < (1ull << 32); u += 4093) {
+    uint32_t v = (uint32_t)u;
+    float f;
+    memcpy(&f, &v, 4);
+    if (f != f) continue;
+    _Float16 h = (_Float16)f;
+    uint16_t want;
+    memcpy(&want, &h, 2);
+    if (rt_f32_to_f16(f) != want) fail_msg("float %08x: %04x, want %04x", v, rt_f32_to_f16(f), want);
+  }
+#else
+  skip();
+#endif
+  /* Fixed points any compiler can check: ties to even, the subnormal edge, overflow. */
+  assert_int_equal(rt_f32_to_f16(1.0f), 0x3c00);
+  assert_int_equal(rt_f32_to_f16(1.0f + 0x1p-11f), 0x3c00);
+  assert_int_equal(rt_f32_to_f16(1.0f + 0x3p-11f), 0x3c02);
+  assert_int_equal(rt_f32_to_f16(0x1p-24f), 0x0001);
+  assert_int_equal(rt_f32_to_f16(0x1p-25f), 0x0000);
+  assert_int_equal(rt_f32_to_f16(65520.0f), 0x7c00);
+  assert_int_equal(rt_f32_to_f16(-65504.0f), 0xfbff);
+  assert_true(rt_f16_to_f32(0x0001) == 0x1p-24f);
+}
+
 int main(void) {
   const char *src = getenv("SIEVE_SOURCE_DIR");
   snprintf(patterns, sizeof patterns, "%s/patterns", src ? src : ".");
   const struct CMUnitTest t[] = {
+    cmocka_unit_test(half_conversions_match_float16),
     cmocka_unit_test(bf16_rounds_to_nearest_even),
     cmocka_unit_test(fp16_rounds_and_round_trips),
     cmocka_unit_test(poison_is_nan_in_every_type),
