@@ -177,6 +177,15 @@ static void dense_is_plain(void **st) {
 
 /* ------------------------------------------------------------- lowering */
 
+/* Constants rexpr draws: small ones, or (big_consts) up to 32 bits. */
+static int big_consts;
+
+static int64_t rconst(void) {
+  if (!big_consts || rnd() % 2) return (int64_t)(rnd() % 41) - 20;
+  static const int64_t edge[] = {INT32_MAX, INT32_MIN, 65536, -65536, 2147483, 46341, 1 << 20};
+  return rnd() % 2 ? edge[rnd() % 7] : (int64_t)(int32_t)rnd();
+}
+
 /* A random integer expression over q.pos, k.pos and head. */
 static cg_ref rexpr(cg_graph *g, int depth) {
   if (depth == 0 || rnd() % 4 == 0) {
@@ -184,7 +193,7 @@ static cg_ref rexpr(cg_graph *g, int depth) {
     case 0: return cg_var_ref(g, CG_V_QPOS);
     case 1: return cg_var_ref(g, CG_V_KPOS);
     case 2: return cg_var_ref(g, CG_V_HEAD);
-    default: return cg_const(g, (int64_t)(rnd() % 41) - 20);
+    default: return cg_const(g, rconst());
     }
   }
   static const cg_op ops[] = {CG_ADD, CG_SUB, CG_MUL, CG_DIV, CG_MOD, CG_MIN, CG_MAX,
@@ -228,6 +237,7 @@ static void lowering_matches_eval(void **st) {
     rg[CG_V_HEAD] = (cg_range){0, 7};
     cg_err e = {0};
     cg_lower *l = cg_lower_new(g, r, rg, &e);
+    if (!l && e.status == SIEVE_ERR_UNSUPPORTED) continue;  /* intervals past +-2^62 */
     assert_non_null(l);
     for (int k = 0; k < 8; k++) {
       int64_t vals[CG_NVARS] = {0};
@@ -237,7 +247,7 @@ static void lowering_matches_eval(void **st) {
       LLVMValueRef v[CG_NVARS] = {0};
       for (int i = 0; i < CG_NVARS; i++) v[i] = cg_i32(&em, vals[i]);
       LLVMValueRef out = cg_lower_emit(l, &em, v);
-      if (!LLVMIsAConstantInt(out)) fail_msg("lowering did not fold on constants");
+      if (!LLVMIsAConstantInt(out)) fail_msg("seed %llu: lowering did not fold on constants", (unsigned long long)seed);
       int64_t got = LLVMConstIntGetSExtValue(out), want = cg_eval1(g, r, vals);
       if (cg_type_of(g, r) == CG_BOOL) got &= 1;
       if (!fits32(g, r, vals)) continue;
@@ -252,6 +262,103 @@ static void lowering_matches_eval(void **st) {
     }
     cg_lower_free(l);
   }
+  cg_graph_free(g);
+  cg_em_dispose(&em);
+}
+
+/*
+** One integer semantics (cg_expr.h): with 32-bit constants and positions up
+** to 2^20, products pass 32 bits; the lowered code computes such nodes in
+** i64 and must still agree with the CPU's evaluation on every case it
+** accepts (it refuses only intervals that may leave +-2^62). Before, the
+** kernel multiplied in i32 and silently disagreed.
+*/
+static void wide_lowering_matches_eval(void **st) {
+  setup_seed(st);
+  cg_em em;
+  assert_int_equal(cg_em_init(&em, "t"), 0);
+  LLVMTypeRef none = NULL;
+  cg_em_kernel(&em, "k", &none, NULL, 0, 32, 0);
+  cg_graph *g = cg_graph_new();
+  big_consts = 1;
+  int accepted = 0;
+  for (int it = 0; it < 500; it++) {
+    cg_ref r = rexpr(g, 5);
+    if (cg_type_of(g, r) == CG_INT) r = cg_bin(g, CG_LT, r, cg_const(g, rconst()));
+    cg_range rg[CG_NVARS];
+    for (int i = 0; i < CG_NVARS; i++) rg[i] = cg_range_none();
+    int64_t lo = it % 2 ? 0 : -(1 << 20), hi = 1 << 20;
+    rg[CG_V_QPOS] = rg[CG_V_KPOS] = (cg_range){lo, hi};
+    rg[CG_V_HEAD] = (cg_range){0, 7};
+    cg_err e = {0};
+    cg_lower *l = cg_lower_new(g, r, rg, &e);
+    if (!l) {
+      if (e.status != SIEVE_ERR_UNSUPPORTED) fail_msg("seed %llu: %s", (unsigned long long)seed, e.msg);
+      continue;
+    }
+    accepted++;
+    for (int k = 0; k < 6; k++) {
+      int64_t vals[CG_NVARS] = {0};
+      static const int64_t corner[] = {0, 1, -1, 1 << 20, -(1 << 20), 46341, 65536};
+      for (int v = CG_V_QPOS; v <= CG_V_KPOS; v++) {
+        int64_t x = k < 2 ? corner[rnd() % 7] : lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1));
+        vals[v] = x < lo ? lo : x > hi ? hi : x;
+      }
+      vals[CG_V_HEAD] = (int64_t)(rnd() % 8);
+      LLVMValueRef v[CG_NVARS] = {0};
+      for (int i = 0; i < CG_NVARS; i++) v[i] = cg_i32(&em, vals[i]);
+      LLVMValueRef out = cg_lower_emit(l, &em, v);
+      if (!LLVMIsAConstantInt(out)) fail_msg("seed %llu: lowering did not fold on constants", (unsigned long long)seed);
+      int64_t got = LLVMConstIntGetZExtValue(out) & 1, want = cg_eval1(g, r, vals);
+      if (got != want)
+        fail_msg("seed %llu, ref %d: q.pos=%lld k.pos=%lld head=%lld: lowered %lld, evaluated %lld",
+                 (unsigned long long)seed, r, (long long)vals[CG_V_QPOS], (long long)vals[CG_V_KPOS],
+                 (long long)vals[CG_V_HEAD], (long long)got, (long long)want);
+    }
+    cg_lower_free(l);
+  }
+  big_consts = 0;
+  assert_true(accepted > 250);
+  cg_graph_free(g);
+  cg_em_dispose(&em);
+}
+
+/* The issue's example: q.idx * k.idx > 2^31 - 1 over 65,536 tokens is
+** true for late pairs; computed in i32 it wrapped and was never true. */
+static void products_past_32_bits(void **st) {
+  cg_em em;
+  assert_int_equal(cg_em_init(&em, "t"), 0);
+  LLVMTypeRef none = NULL;
+  cg_em_kernel(&em, "k", &none, NULL, 0, 32, 0);
+  cg_graph *g = cg_graph_new();
+  cg_ref r = cg_bin(g, CG_LT, cg_const(g, INT32_MAX),
+                    cg_bin(g, CG_MUL, cg_var_ref(g, CG_V_QPOS), cg_var_ref(g, CG_V_KPOS)));
+  cg_range rg[CG_NVARS];
+  for (int i = 0; i < CG_NVARS; i++) rg[i] = cg_range_none();
+  rg[CG_V_QPOS] = rg[CG_V_KPOS] = (cg_range){0, 65535};
+  rg[CG_V_HEAD] = (cg_range){0, 0};
+  cg_err e = {0};
+  cg_lower *l = cg_lower_new(g, r, rg, &e);
+  assert_non_null(l);
+  static const int64_t q[] = {65535, 40000, 46341, 46340, 3}, want[] = {1, 0, 0, 0, 0};
+  for (int i = 0; i < 5; i++) {
+    LLVMValueRef v[CG_NVARS] = {0};
+    for (int j = 0; j < CG_NVARS; j++) v[j] = cg_i32(&em, 0);
+    v[CG_V_QPOS] = cg_i32(&em, q[i]);
+    v[CG_V_KPOS] = cg_i32(&em, q[i] == 40000 ? 53687 : q[i]);
+    LLVMValueRef out = cg_lower_emit(l, &em, v);
+    assert_true(LLVMIsAConstantInt(out));
+    int64_t w = q[i] == 46341 ? 1 : want[i];  /* 46341^2 = 2147488281 > 2^31 - 1 */
+    assert_int_equal((int64_t)(LLVMConstIntGetZExtValue(out) & 1), w);
+  }
+  cg_lower_free(l);
+  /* A product that may leave +-2^62 is refused, not wrapped. */
+  cg_ref big = cg_var_ref(g, CG_V_QPOS);
+  for (int i = 0; i < 5; i++) big = cg_bin(g, CG_MUL, big, cg_var_ref(g, CG_V_QPOS));
+  r = cg_bin(g, CG_LT, big, cg_const(g, 0));
+  assert_null(cg_lower_new(g, r, rg, &e));
+  assert_int_equal(e.status, SIEVE_ERR_UNSUPPORTED);
+  assert_non_null(strstr(e.msg, "63-bit"));
   cg_graph_free(g);
   cg_em_dispose(&em);
 }
@@ -272,6 +379,8 @@ int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(config_checks),
     cmocka_unit_test(lowering_matches_eval),
+    cmocka_unit_test(wide_lowering_matches_eval),
+    cmocka_unit_test(products_past_32_bits),
     cmocka_unit_test(lowering_rejects_model_vars),
     cmocka_unit_test(dense_is_plain),
     cmocka_unit_test(kernel_grid),

@@ -1,6 +1,12 @@
 /*
 ** Expression lowering with interval facts. Bounds saturate at +-2^62 so
 ** interval arithmetic never overflows; such a bound just means "unknown".
+**
+** One integer semantics with the CPU (cg_expr.h): a node is computed in
+** i32 when its interval and its integer operands' fit in 32 bits, else in
+** i64, where every value whose interval stays inside +-2^62 is exact, as it
+** is in the CPU's 64-bit evaluation. An interval that reaches +-2^62 is a
+** value neither side can promise, and the expression is refused.
 */
 #include "cg_lower.h"
 
@@ -15,8 +21,11 @@ struct cg_lower {
   int *slot;        /* ref -> index in ref[], -1 when unreached; sized root + 1 */
   cg_range *rg;     /* per reachable node */
   uint32_t *uses;   /* per reachable node: the vars under it */
+  uint8_t *wide;    /* per reachable node: computed in i64 */
   LLVMValueRef *val;
 };
+
+static int fits32(cg_range r) { return r.lo >= INT32_MIN && r.hi <= INT32_MAX; }
 
 static int64_t sat(int64_t v) { return v > BIG ? BIG : v < -BIG ? -BIG : v; }
 static int64_t mn(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -128,7 +137,8 @@ cg_lower *cg_lower_new(const cg_graph *g, cg_ref root, const cg_range ranges[CG_
   l->rg = malloc(sizeof(cg_range) * (size_t)l->n);
   l->val = malloc(sizeof(LLVMValueRef) * (size_t)l->n);
   l->uses = calloc((size_t)l->n, sizeof(uint32_t));
-  if (!l->rg || !l->val || !l->uses) {
+  l->wide = calloc((size_t)l->n, 1);
+  if (!l->rg || !l->val || !l->uses || !l->wide) {
     cg_lower_free(l);
     cg_fail(e, SIEVE_ERR_NOMEM, "out of memory lowering an expression");
     return NULL;
@@ -142,10 +152,31 @@ cg_lower *cg_lower_new(const cg_graph *g, cg_ref root, const cg_range ranges[CG_
       return NULL;
     }
     l->rg[k] = node_range(l, n, ranges);
+    if (n->type == CG_INT && (l->rg[k].lo <= -BIG || l->rg[k].hi >= BIG)) {
+      cg_fail(e, SIEVE_ERR_UNSUPPORTED, "the mask's %s can leave the 63-bit range on this shape, where kernels "
+              "and CPU tables could disagree", cg_op_name((cg_op)n->op));
+      cg_lower_free(l);
+      return NULL;
+    }
+    /* i64 where the node or an integer operand may not fit i32. */
+    int w = n->type == CG_INT && !fits32(l->rg[k]);
+    const cg_ref ops[3] = {n->a, n->b, n->c};
+    for (int i = 0; i < 3; i++)
+      if (ops[i] != CG_NONE && cg_type_of(g, ops[i]) == CG_INT && !fits32(l->rg[l->slot[ops[i]]])) w = 1;
+    /* INT32_MIN / -1 overflows i32 (LLVM makes it poison); in i64 it is exact. */
+    if ((n->op == CG_DIV || n->op == CG_MOD) && l->rg[l->slot[n->a]].lo <= INT32_MIN &&
+        l->rg[l->slot[n->b]].lo <= -1 && l->rg[l->slot[n->b]].hi >= -1)
+      w = 1;
+    l->wide[k] = (uint8_t)w;
     l->uses[k] = n->op == CG_VAR ? 1u << n->imm : 0;
     if (n->a != CG_NONE) l->uses[k] |= l->uses[l->slot[n->a]];
     if (n->b != CG_NONE) l->uses[k] |= l->uses[l->slot[n->b]];
     if (n->c != CG_NONE) l->uses[k] |= l->uses[l->slot[n->c]];
+  }
+  if (cg_type_of(g, root) == CG_INT && !fits32(l->rg[l->n - 1])) {
+    cg_fail(e, SIEVE_ERR_UNSUPPORTED, "an integer the kernel computes (an index or position) may not fit 32 bits");
+    cg_lower_free(l);
+    return NULL;
   }
   return l;
 }
@@ -157,6 +188,7 @@ void cg_lower_free(cg_lower *l) {
   free(l->rg);
   free(l->val);
   free(l->uses);
+  free(l->wide);
   free(l);
 }
 
@@ -164,21 +196,29 @@ cg_range cg_lower_range(const cg_lower *l) { return l->rg[l->n - 1]; }
 
 /* ------------------------------------------------------------- emission */
 
-static LLVMValueRef as_int(cg_em *e, LLVMValueRef v) {
-  return LLVMTypeOf(v) == e->t_i1 ? LLVMBuildZExt(e->b, v, e->t_i32, "") : v;
+/* An operand in the type t a node computes in (i32 or i64): booleans
+** zero-extend, i32 sign-extends to i64; an i64 operand of an i32 node fits
+** (else the node would be wide) and is truncated. */
+static LLVMValueRef as_type(cg_em *e, LLVMValueRef v, LLVMTypeRef t) {
+  LLVMTypeRef vt = LLVMTypeOf(v);
+  if (vt == t) return v;
+  if (vt == e->t_i1) return LLVMBuildZExt(e->b, v, t, "");
+  if (t == e->t_i64) return LLVMBuildSExt(e->b, v, t, "");
+  return LLVMBuildTrunc(e->b, v, t, "");
 }
 static LLVMValueRef as_bool(cg_em *e, LLVMValueRef v) {
-  return LLVMTypeOf(v) == e->t_i1 ? v : CG_ICMP(e, LLVMIntNE, v, cg_i32(e, 0));
+  if (LLVMTypeOf(v) == e->t_i1) return v;
+  return CG_ICMP(e, LLVMIntNE, v, LLVMTypeOf(v) == e->t_i64 ? cg_i64(e, 0) : cg_i32(e, 0));
 }
 
-/* floor(a / b) and floor-mod, b != 0 known or made so by the caller. */
-static LLVMValueRef floor_divmod(cg_em *e, LLVMValueRef a, LLVMValueRef b, int mod) {
+/* floor(a / b) and floor-mod, b != 0 known or made so by the caller; z is
+** zero of the operands' type. */
+static LLVMValueRef floor_divmod(cg_em *e, LLVMValueRef a, LLVMValueRef b, LLVMValueRef z, int mod) {
   LLVMValueRef q = LLVMBuildSDiv(e->b, a, b, ""), r = LLVMBuildSRem(e->b, a, b, "");
-  LLVMValueRef z = cg_i32(e, 0);
   LLVMValueRef fix = CG_AND(e, CG_ICMP(e, LLVMIntNE, r, z),
                             CG_ICMP(e, LLVMIntSLT, CG_XOR(e, r, b), z));
   if (mod) return CG_SEL(e, fix, CG_ADD(e, r, b), r);
-  return CG_SUB(e, q, LLVMBuildZExt(e->b, fix, e->t_i32, ""));
+  return CG_SUB(e, q, LLVMBuildZExt(e->b, fix, LLVMTypeOf(a), ""));
 }
 
 /*
@@ -195,55 +235,73 @@ static LLVMValueRef shifted_divmod(cg_em *e, LLVMValueRef a, int64_t c, cg_range
   return CG_SUB(e, CG_UDIV(e, s, cg_i32(e, c)), cg_i32(e, k));
 }
 
-static LLVMValueRef emit_divmod(cg_em *e, LLVMValueRef a, LLVMValueRef b, cg_range ra, cg_range rb, int mod) {
+static LLVMValueRef emit_divmod(cg_em *e, LLVMValueRef a, LLVMValueRef b, cg_range ra, cg_range rb, int wide,
+                                int mod) {
+  LLVMValueRef z = wide ? cg_i64(e, 0) : cg_i32(e, 0);
   if (rb.lo > 0 && ra.lo >= 0) return mod ? CG_UREM(e, a, b) : CG_UDIV(e, a, b);
-  if (point(rb) && rb.lo > 0 && ra.lo > INT32_MIN && ra.hi <= INT32_MAX &&
+  if (!wide && point(rb) && rb.lo > 0 && ra.lo > INT32_MIN && ra.hi <= INT32_MAX &&
       ra.hi + (-ra.lo + rb.lo - 1) / rb.lo * rb.lo <= (int64_t)UINT32_MAX)
     return shifted_divmod(e, a, rb.lo, ra, mod);
-  if (rb.lo > 0 || rb.hi < 0) return floor_divmod(e, a, b, mod);
-  LLVMValueRef zero = CG_ICMP(e, LLVMIntEQ, b, cg_i32(e, 0));
-  LLVMValueRef r = floor_divmod(e, a, CG_SEL(e, zero, cg_i32(e, 1), b), mod);
-  return CG_SEL(e, zero, cg_i32(e, 0), r);
+  if (rb.lo > 0 || rb.hi < 0) return floor_divmod(e, a, b, z, mod);
+  LLVMValueRef zero = CG_ICMP(e, LLVMIntEQ, b, z);
+  LLVMValueRef r = floor_divmod(e, a, CG_SEL(e, zero, wide ? cg_i64(e, 1) : cg_i32(e, 1), b), z, mod);
+  return CG_SEL(e, zero, z, r);
 }
 
-static LLVMValueRef emit_node(cg_lower *l, cg_em *e, const cg_node *n, int k, LLVMValueRef const vars[CG_NVARS]) {
-  cg_range rk = l->rg[k];
-  if (point(rk)) return n->type == CG_BOOL ? LLVMConstInt(e->t_i1, rk.lo != 0, 0) : cg_i32(e, rk.lo);
+/* The node in its computing type t (i32, or i64 when wide). */
+static LLVMValueRef emit_op(cg_lower *l, cg_em *e, const cg_node *n, int k, LLVMValueRef const vars[CG_NVARS]) {
+  int wide = l->wide[k];
+  LLVMTypeRef t = wide ? e->t_i64 : e->t_i32;
+  LLVMValueRef z = wide ? cg_i64(e, 0) : cg_i32(e, 0);
   LLVMValueRef a = n->a != CG_NONE ? l->val[l->slot[n->a]] : NULL;
   LLVMValueRef b = n->b != CG_NONE ? l->val[l->slot[n->b]] : NULL;
   LLVMValueRef c = n->c != CG_NONE ? l->val[l->slot[n->c]] : NULL;
+  cg_range rk = l->rg[k];
   cg_range ra = n->a != CG_NONE ? l->rg[l->slot[n->a]] : rk;
   cg_range rb = n->b != CG_NONE ? l->rg[l->slot[n->b]] : rk;
   switch ((cg_op)n->op) {
   case CG_VAR: return vars[n->imm];
-  case CG_ADD: return CG_ADD(e, as_int(e, a), as_int(e, b));
-  case CG_SUB: return CG_SUB(e, as_int(e, a), as_int(e, b));
-  case CG_MUL: return CG_MUL(e, as_int(e, a), as_int(e, b));
-  case CG_DIV: return emit_divmod(e, as_int(e, a), as_int(e, b), ra, rb, 0);
-  case CG_MOD: return emit_divmod(e, as_int(e, a), as_int(e, b), ra, rb, 1);
+  case CG_ADD: return CG_ADD(e, as_type(e, a, t), as_type(e, b, t));
+  case CG_SUB: return CG_SUB(e, as_type(e, a, t), as_type(e, b, t));
+  case CG_MUL: return CG_MUL(e, as_type(e, a, t), as_type(e, b, t));
+  case CG_DIV: return emit_divmod(e, as_type(e, a, t), as_type(e, b, t), ra, rb, wide, 0);
+  case CG_MOD: return emit_divmod(e, as_type(e, a, t), as_type(e, b, t), ra, rb, wide, 1);
   case CG_MIN: case CG_MAX: {
-    a = as_int(e, a);
-    b = as_int(e, b);
+    a = as_type(e, a, t);
+    b = as_type(e, b, t);
     LLVMValueRef lt = CG_ICMP(e, LLVMIntSLT, a, b);
     return n->op == CG_MIN ? CG_SEL(e, lt, a, b) : CG_SEL(e, lt, b, a);
   }
-  case CG_NEG: return CG_SUB(e, cg_i32(e, 0), as_int(e, a));
+  case CG_NEG: return CG_SUB(e, z, as_type(e, a, t));
   case CG_ABS: {
-    a = as_int(e, a);
-    return CG_SEL(e, CG_ICMP(e, LLVMIntSLT, a, cg_i32(e, 0)), CG_SUB(e, cg_i32(e, 0), a), a);
+    a = as_type(e, a, t);
+    return CG_SEL(e, CG_ICMP(e, LLVMIntSLT, a, z), CG_SUB(e, z, a), a);
   }
-  case CG_EQ: return CG_ICMP(e, LLVMIntEQ, as_int(e, a), as_int(e, b));
-  case CG_NE: return CG_ICMP(e, LLVMIntNE, as_int(e, a), as_int(e, b));
-  case CG_LT: return CG_ICMP(e, LLVMIntSLT, as_int(e, a), as_int(e, b));
-  case CG_LE: return CG_ICMP(e, LLVMIntSLE, as_int(e, a), as_int(e, b));
+  case CG_EQ: return CG_ICMP(e, LLVMIntEQ, as_type(e, a, t), as_type(e, b, t));
+  case CG_NE: return CG_ICMP(e, LLVMIntNE, as_type(e, a, t), as_type(e, b, t));
+  case CG_LT: return CG_ICMP(e, LLVMIntSLT, as_type(e, a, t), as_type(e, b, t));
+  case CG_LE: return CG_ICMP(e, LLVMIntSLE, as_type(e, a, t), as_type(e, b, t));
   case CG_AND: return CG_AND(e, as_bool(e, a), as_bool(e, b));
   case CG_OR: return CG_OR(e, as_bool(e, a), as_bool(e, b));
   case CG_NOT: return CG_XOR(e, as_bool(e, a), cg_true(e));
   case CG_SELECT:
     if (n->type == CG_BOOL) return CG_SEL(e, as_bool(e, a), as_bool(e, b), as_bool(e, c));
-    return CG_SEL(e, as_bool(e, a), as_int(e, b), as_int(e, c));
-  default: return cg_i32(e, 0);
+    return CG_SEL(e, as_bool(e, a), as_type(e, b, t), as_type(e, c, t));
+  default: return z;
   }
+}
+
+/* Integer nodes are kept in i32 where their own interval fits, whatever
+** they were computed in; in i64 otherwise. */
+static LLVMValueRef emit_node(cg_lower *l, cg_em *e, const cg_node *n, int k, LLVMValueRef const vars[CG_NVARS]) {
+  cg_range rk = l->rg[k];
+  if (point(rk)) {
+    if (n->type == CG_BOOL) return LLVMConstInt(e->t_i1, rk.lo != 0, 0);
+    return fits32(rk) ? cg_i32(e, rk.lo) : cg_i64(e, rk.lo);
+  }
+  LLVMValueRef v = emit_op(l, e, n, k, vars);
+  if (n->type == CG_INT && l->wide[k] && fits32(rk)) v = LLVMBuildTrunc(e->b, v, e->t_i32, "");
+  return v;
 }
 
 LLVMValueRef cg_lower_emit(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS]) {

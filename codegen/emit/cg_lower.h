@@ -1,7 +1,10 @@
 /*
-** Expression IR -> LLVM IR. Integers become i32 (the IR promises every
-** value a kernel computes fits), booleans i1, with the IR's semantics:
-** floor division and modulo, x / 0 = x % 0 = 0.
+** Expression IR -> LLVM IR. Integers become i32 where intervals prove
+** they and their operands fit, i64 elsewhere (so the kernel computes what
+** the CPU's 64-bit evaluation does), booleans i1, with the IR's semantics:
+** floor division and modulo, x / 0 = x % 0 = 0. An expression with an
+** interval that may leave +-2^62, or an integer root (an index) that may
+** not fit i32, is refused (SIEVE_ERR_UNSUPPORTED).
 **
 ** Lowering is prepared once per root: the nodes it reaches, in topological
 ** order, and an interval for each, from the ranges the caller gives its
@@ -29,7 +32,7 @@ cg_lower *cg_lower_new(const cg_graph *g, cg_ref root, const cg_range ranges[CG_
 void cg_lower_free(cg_lower *l);
 
 /* The root's value with each used var bound to vars[v] (i32): i32 for an
-** integer root, i1 for a boolean one. */
+** integer root (its interval fits), i1 for a boolean one. */
 LLVMValueRef cg_lower_emit(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS]);
 
 /* The variables every generated kernel has for the whole CTA: the head
