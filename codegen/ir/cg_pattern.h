@@ -21,11 +21,14 @@
 ** arithmetic: a chain of 200 adds and multiplies took 1.7 s to compile, one
 ** of 400 took 23 s, a mask of 2,500 nodes of depth 14 took 5.5 s, while a
 ** union of 120 comparisons took 0.6 s. So depth counts every operation but
-** and, or and not (a union of many masks stays possible). The shipped
-** patterns stay below 40 nodes and depth 12.
+** and, or and not (a union of many masks stays possible). Of the shipped
+** patterns, lvsa's masks have up to 3,376 nodes and svg's arithmetic nests 143
+** deep (its integer square root), and lvsa with some params past 256:
+** the depth limit is set far above them (it keeps loads off the C stack's
+** edge and stops runaway chains); the node limit bounds LLVM's time.
 */
-#define CG_MAX_DEPTH 32         /* operations on the longest path of one expression */
-#define CG_MAX_MASK_NODES 512   /* distinct nodes of all class masks together */
+#define CG_MAX_DEPTH 4096       /* operations on the longest path of one expression */
+#define CG_MAX_MASK_NODES 16384 /* distinct nodes of all class masks together */
 
 typedef enum cg_layout_kind {
   CG_LAYOUT_IDENTITY,   /* model order: text, then t, y, x raster (or text after) */
