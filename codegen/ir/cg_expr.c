@@ -117,8 +117,16 @@ static cg_ref intern(cg_graph *g, cg_node k) {
   if (k.b != CG_NONE && g->nodes[k.b].depth > d) d = g->nodes[k.b].depth;
   if (k.c != CG_NONE && g->nodes[k.c].depth > d) d = g->nodes[k.c].depth;
   /* and/or/not chains (a union of many masks) cost LLVM little; arithmetic
-  ** chains are what make it slow, so only they lengthen the depth. */
-  int add = !(k.op == CG_AND || k.op == CG_OR || k.op == CG_NOT) || d == 0;
+  ** chains are what make it slow, so only they lengthen the depth. Constants,
+  ** the shape's grid and what is computed from them alone have depth 0: they
+  ** fold to one constant before any kernel is generated. */
+  int add;
+  if (k.op == CG_CONST)
+    add = 0;
+  else if (k.op == CG_VAR)
+    add = !(k.imm == CG_V_FRAMES || k.imm == CG_V_HEIGHT || k.imm == CG_V_WIDTH || k.imm == CG_V_NTEXT);
+  else
+    add = d > 0 && !(k.op == CG_AND || k.op == CG_OR || k.op == CG_NOT);
   k.depth = (uint16_t)(d + add < UINT16_MAX ? d + add : UINT16_MAX);
   g->nodes[g->n] = k;
   g->slots[j] = g->n;
@@ -338,7 +346,7 @@ int64_t cg_eval1(const cg_graph *g, cg_ref r, const int64_t vars[CG_NVARS]) {
       switch (nd->op) {
       case CG_CONST: x = nd->imm; break;
       case CG_VAR: x = vars[nd->imm]; break;
-      case CG_NEG: x = (int64_t)(0 - (uint64_t)a); break;  /* wrapping, as cg_expr.h says */
+      case CG_NEG: x = (int64_t)(0 - (uint64_t)a); break;
       case CG_ABS: x = a < 0 ? (int64_t)(0 - (uint64_t)a) : a; break;
       case CG_NOT: x = !a; break;
       case CG_SELECT: x = a ? b : v[nd->c]; break;

@@ -61,8 +61,9 @@ typedef enum cg_type { CG_INT, CG_BOOL } cg_type;
 typedef struct cg_node {
   uint8_t op;      /* cg_op */
   uint8_t type;    /* cg_type */
-  uint16_t depth;  /* longest path to a leaf, leaves 1, and/or/not not
-                   ** counted (CG_MAX_DEPTH); saturates at 65535 */
+  uint16_t depth;  /* arithmetic on the longest path to a leaf (CG_MAX_DEPTH):
+                   ** variables 1; constants, the shape's grid and and/or/not
+                   ** not counted; saturates at 65535 */
   cg_ref a, b, c;  /* operands, CG_NONE where unused */
   int64_t imm;     /* CG_CONST: value; CG_VAR: cg_var */
   uint64_t shash;  /* structural hash: independent of construction order */

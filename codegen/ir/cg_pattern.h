@@ -20,15 +20,16 @@
 ** grows with its size and faster than linearly with the depth of its
 ** arithmetic: a chain of 200 adds and multiplies took 1.7 s to compile, one
 ** of 400 took 23 s, a mask of 2,500 nodes of depth 14 took 5.5 s, while a
-** union of 120 comparisons took 0.6 s. So depth counts every operation but
-** and, or and not (a union of many masks stays possible). Of the shipped
-** patterns, lvsa's masks have up to 3,376 nodes and svg's arithmetic nests 143
-** deep (its integer square root), and lvsa with some params past 256:
-** the depth limit is set far above them (it keeps loads off the C stack's
-** edge and stops runaway chains); the node limit bounds LLVM's time.
+** union of 120 comparisons took 0.6 s. So depth counts every operation
+** but and, or and not (a union of many masks stays possible), and none
+** that constants and the shape's grid alone decide: those fold to one
+** constant before a kernel is generated (svg's budget-derived band, an
+** integer square root of the grid, nests 143 deep in the script and 8 once
+** folded). The shipped patterns reach depth 48 (lvsa -p window=5) and 3,398
+** nodes (lvsa -p train_frames=21).
 */
-#define CG_MAX_DEPTH 4096       /* operations on the longest path of one expression */
-#define CG_MAX_MASK_NODES 16384 /* distinct nodes of all class masks together */
+#define CG_MAX_DEPTH 256        /* operations on the longest path of one expression */
+#define CG_MAX_MASK_NODES 8192  /* distinct nodes of all class masks together */
 
 typedef enum cg_layout_kind {
   CG_LAYOUT_IDENTITY,   /* model order: text, then t, y, x raster (or text after) */
