@@ -32,14 +32,15 @@ class TablesInfo(C.Structure):
                 ("k_blocks", C.c_int), ("block_q", C.c_int), ("block_k", C.c_int),
                 ("build_ms", C.c_double)] + [(n, C.c_int64) for n in (
                     "interval_full", "interval_empty", "interval_undecided",
-                    "refined_full", "refined_empty", "refined_partial")]
+                    "refined_full", "refined_empty", "refined_partial", "bytes", "max_bytes")]
 
 
 class TableView(C.Structure):
     _fields_ = [("q_blocks", C.c_int)] + [(n, C.POINTER(C.c_int32)) for n in (
         "full_ptr", "full_idx", "part_ptr", "part_idx")] + [
         ("full_blocks", C.c_int64), ("partial_blocks", C.c_int64), ("empty_blocks", C.c_int64),
-        ("density", C.c_double), ("layout", C.c_char_p), ("klass", C.c_char_p)]
+        ("density", C.c_double), ("layout", C.c_char_p), ("klass", C.c_char_p),
+        ("estimated_blocks", C.c_int64), ("bytes", C.c_int64)]
 
 
 class SieveError(RuntimeError):

@@ -75,7 +75,11 @@ void gpu_attention_case(gpu_env *env, const gpu_case *c) {
                      .text_valid = c->text_valid};
   rt_check_result r;
   cg_err e = {0};
-  if (rt_check_plan(api_plan_of(plan), &o, &r, &e)) {
+  sieve_status cs = rt_check_plan(api_plan_of(plan), &o, &r, &e);
+  /* Which kernel ran: a TMA kernel's 8-warp stand-in says so. */
+  if (rt_plan_stats_of(api_plan_of(plan))->stand_ins)
+    snprintf(label + strlen(label), sizeof label - strlen(label), " (8-warp stand-in)");
+  if (cs) {
     snprintf(why, sizeof why, "check: %s", e.msg);
     fail(env, label, why);
   } else {
