@@ -24,7 +24,7 @@
 
 #include "rt_plan.h"
 
-#define RT_TUNE_MAX 36  /* 2 block_m x 3 block_n x 2 warps x 3 stages */
+#define RT_TUNE_MAX 54  /* 2 block_m x 3 block_n x 3 warps x 3 stages */
 
 /* ------------------------------------------------------------ the space */
 
@@ -32,7 +32,7 @@
 typedef struct rt_tune_space {
   int bm[2], nbm;
   int bn[3], nbn;
-  int warps[2], nwarps;
+  int warps[3], nwarps;
   int stages[3], nstages;
 } rt_tune_space;
 

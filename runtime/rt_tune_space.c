@@ -8,7 +8,7 @@
 
 #include "rt_tune.h"
 
-static const int all_bm[] = {64, 128}, all_bn[] = {32, 64, 128}, all_warps[] = {4, 8},
+static const int all_bm[] = {64, 128}, all_bn[] = {32, 64, 128}, all_warps[] = {4, 8, CG_WS_WARPS},
                  all_stages[] = {1, 2, 3};
 
 void rt_tune_space_all(rt_tune_space *sp) {
@@ -18,7 +18,7 @@ void rt_tune_space_all(rt_tune_space *sp) {
   memcpy(sp->bn, all_bn, sizeof all_bn);
   sp->nbn = 3;
   memcpy(sp->warps, all_warps, sizeof all_warps);
-  sp->nwarps = 2;
+  sp->nwarps = 3;
   memcpy(sp->stages, all_stages, sizeof all_stages);
   sp->nstages = 3;
 }
@@ -34,7 +34,7 @@ typedef struct knob {
 static const knob knobs[4] = {
   {"bm", "block_m", all_bm, 2},
   {"bn", "block_n", all_bn, 3},
-  {"warps", NULL, all_warps, 2},
+  {"warps", NULL, all_warps, 3},
   {"stages", NULL, all_stages, 3},
 };
 

@@ -89,7 +89,7 @@ static void spec_strings(void **st) {
   rt_tune_space sp;
   cg_err e = {0};
   assert_int_equal(rt_tune_space_parse("", &sp, &e), SIEVE_OK);
-  assert_int_equal(sp.nbm * sp.nbn * sp.nwarps * sp.nstages, 36);
+  assert_int_equal(sp.nbm * sp.nbn * sp.nwarps * sp.nstages, 54);
   assert_int_equal(rt_tune_space_parse("bm=128;bn=64,128;warps=4", &sp, &e), SIEVE_OK);
   assert_int_equal(sp.nbm, 1);
   assert_int_equal(sp.bm[0], 128);
@@ -123,7 +123,7 @@ static void enumeration_prunes_before_compiling(void **st) {
   rt_tune_space_all(&all);
   rt_tune_cand c[RT_TUNE_MAX];
   int n = rt_tune_enumerate(&s, &all, 0, c);
-  assert_int_equal(n, 36);
+  assert_int_equal(n, 54);
   assert_true(c[0].is_default);
   cg_attn_config d = cg_attn_default_config(&s);
   assert_memory_equal(&c[0].cfg, &d, sizeof d);
