@@ -40,7 +40,7 @@ class TableView(C.Structure):
         "full_ptr", "full_idx", "part_ptr", "part_idx")] + [
         ("full_blocks", C.c_int64), ("partial_blocks", C.c_int64), ("empty_blocks", C.c_int64),
         ("density", C.c_double), ("layout", C.c_char_p), ("klass", C.c_char_p),
-        ("estimated_blocks", C.c_int64), ("bytes", C.c_int64)]
+        ("estimated_blocks", C.c_int64), ("bytes", C.c_int64), ("layout_choice", C.c_char_p)]
 
 
 class SieveError(RuntimeError):
