@@ -19,8 +19,6 @@ torch's dense backends always run; FlexAttention runs for the patterns whose
 token predicate it has a mask_mod for (frame_window, causal).
 """
 import argparse
-import ctypes
-import math
 import os
 import sys
 import time
@@ -214,8 +212,6 @@ def run_pattern(sv, a, rows):
         os.path.join(ROOT, "patterns", a.pattern + ".lua")
     params = dict(kv.split("=", 1) for kv in filter(None, a.params.split(",")))
     pat = sv.pattern(path, **params)
-    sv.lib.sieve_pattern_name.restype = ctypes.c_char_p
-    sv.lib.sieve_pattern_name.argtypes = [ctypes.c_void_p]
     pname = sv.lib.sieve_pattern_name(pat).decode()
     plan = sv.plan(pat, shape, 1 if a.dtype == "fp16" else 0)
     density = sv.lib.sieve_plan_density(plan)

@@ -146,15 +146,9 @@ class Dyn:
     """sieve_dynplan through ctypes."""
 
     def __init__(self, sv, pattern, shape):
-        L = sv.lib
         P = C.c_void_p
-        L.sieve_dynplan_create.argtypes = [P, P, C.c_void_p, C.c_int, C.POINTER(P)]
-        L.sieve_dynplan_step.argtypes = [P, C.c_int, C.c_int] + [C.POINTER(Tensor)] * 4 + [
-            C.c_uint64, C.c_float, P, C.POINTER(C.c_int)]
-        L.sieve_dynplan_density.argtypes = [P, C.POINTER(C.c_double)]
-        L.sieve_dynplan_free.argtypes = [P]
         self.sv, self.h = sv, P()
-        sv._check(L.sieve_dynplan_create(sv.ctx, pattern, C.byref(shape), 0, C.byref(self.h)))
+        sv._check(sv.lib.sieve_dynplan_create(sv.ctx, pattern, C.byref(shape), 0, C.byref(self.h)))
 
     def step(self, step, q, k, v, o, lse):
         t = [Tensor(x.data_ptr(), *x.stride()[:3]) for x in (q, k, v, o)]

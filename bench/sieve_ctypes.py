@@ -1,83 +1,32 @@
-"""ctypes binding of libsieve's public API, for benchmarks beside torch.
+"""libsieve for benchmarks beside torch, over the Python package's binding.
 
 Only what the benchmarks need: load a pattern, read its block tables, make a
-plan and run attention on torch tensors on torch's current stream.
+plan and run attention on torch tensors on torch's current stream. The
+structs and prototypes are the package's (python/sieve/_lib.py), so a change
+to include/sieve.h is mirrored in one place.
 """
 import ctypes as C
 import os
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
 
-
-class Shape(C.Structure):
-    _fields_ = [(n, C.c_int) for n in (
-        "batch", "heads", "head_dim", "frames", "height", "width", "text", "text_after")]
-
-    @property
-    def tokens(self):
-        return self.text + self.frames * self.height * self.width
-
-
-class Config(C.Structure):
-    _fields_ = [(n, C.c_int) for n in ("block_m", "block_n", "warps", "stages")]
-
-
-class Tensor(C.Structure):
-    _fields_ = [("ptr", C.c_uint64), ("stride_b", C.c_int64),
-                ("stride_h", C.c_int64), ("stride_s", C.c_int64)]
-
-
-class TablesInfo(C.Structure):
-    _fields_ = [("heads", C.c_int), ("tables", C.c_int), ("q_blocks", C.c_int),
-                ("k_blocks", C.c_int), ("block_q", C.c_int), ("block_k", C.c_int),
-                ("build_ms", C.c_double)] + [(n, C.c_int64) for n in (
-                    "interval_full", "interval_empty", "interval_undecided",
-                    "refined_full", "refined_empty", "refined_partial", "bytes", "max_bytes")]
-
-
-class TableView(C.Structure):
-    _fields_ = [("q_blocks", C.c_int)] + [(n, C.POINTER(C.c_int32)) for n in (
-        "full_ptr", "full_idx", "part_ptr", "part_idx")] + [
-        ("full_blocks", C.c_int64), ("partial_blocks", C.c_int64), ("empty_blocks", C.c_int64),
-        ("density", C.c_double), ("layout", C.c_char_p), ("klass", C.c_char_p),
-        ("estimated_blocks", C.c_int64), ("bytes", C.c_int64), ("layout_choice", C.c_char_p)]
-
-
-class SieveError(RuntimeError):
-    pass
+from sieve._lib import Config, Shape, SieveError, TablesInfo, TableView, Tensor  # noqa: E402,F401 (re-exported)
 
 
 class Sieve:
     def __init__(self, libdir=None):
+        # The package finds libsieve through $SIEVE_LIB_DIR; a benchmark run
+        # from a build tree defaults to ../build.
         libdir = libdir or os.environ.get("SIEVE_LIB_DIR") or os.path.join(HERE, "..", "build")
-        self.lib = L = C.CDLL(os.path.join(libdir, "libsieve.so"))
-        P = C.c_void_p
-        L.sieve_errmsg.restype = C.c_char_p
-        L.sieve_errmsg.argtypes = [P]
-        L.sieve_strerror.restype = C.c_char_p
-        L.sieve_open.argtypes = [C.POINTER(P)]
-        L.sieve_pattern_load.argtypes = [P, C.c_char_p, C.POINTER(C.c_char_p), C.POINTER(P)]
-        L.sieve_shape_preset.argtypes = [C.c_char_p, C.POINTER(Shape)]
-        L.sieve_tables_build.argtypes = [P, P, C.POINTER(Shape), C.c_int, C.c_int, C.POINTER(P)]
-        L.sieve_tables_info_get.argtypes = [P, C.POINTER(TablesInfo)]
-        L.sieve_tables_head_table.argtypes = [P, C.c_int]
-        L.sieve_tables_view.argtypes = [P, C.c_int, C.POINTER(TableView)]
-        L.sieve_tables_free.argtypes = [P]
-        L.sieve_plan_create.argtypes = [P, P, C.POINTER(Shape), C.c_int, C.POINTER(Config), C.POINTER(P)]
-        L.sieve_plan_config.argtypes = [P, C.POINTER(Config)]
-        L.sieve_plan_density.argtypes = [P]
-        L.sieve_plan_density.restype = C.c_double
-        L.sieve_plan_set_step.argtypes = [P, C.c_int, C.c_int]
-        L.sieve_attention.argtypes = [P] + [C.POINTER(Tensor)] * 4 + [C.c_uint64, C.c_float, P]
-        L.sieve_plan_free.argtypes = [P]
-        L.sieve_pattern_free.argtypes = [P]
-        self.ctx = P()
-        self._check(L.sieve_open(C.byref(self.ctx)))
+        os.environ["SIEVE_LIB_DIR"] = os.path.abspath(libdir)
+        from sieve import _lib
+        self._l = _lib.lib()
+        self.lib, self.ctx = self._l.L, self._l.ctx
 
     def _check(self, st):
-        if st != 0:
-            raise SieveError("%s: %s" % (self.lib.sieve_strerror(st).decode(),
-                                         self.lib.sieve_errmsg(self.ctx).decode()))
+        self._l.check(st)
 
     def shape(self, name, **kw):
         s = Shape()
