@@ -26,13 +26,8 @@ class HunyuanVideoSieveProcessor:
         # read its lengths, and sieve masks the padding by them.
         if attn.add_q_proj is None and encoder_hidden_states is not None:
             hidden_states = torch.cat([hidden_states, encoder_hidden_states], dim=1)
-        query = attn.to_q(hidden_states).unflatten(2, (attn.heads, -1))
-        key = attn.to_k(hidden_states).unflatten(2, (attn.heads, -1))
-        value = attn.to_v(hidden_states).unflatten(2, (attn.heads, -1))
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
+        query, key, value = _project(hidden_states, attn.heads, attn.to_q, attn.to_k, attn.to_v,
+                                     attn.norm_q, attn.norm_k)
         if image_rotary_emb is not None:
             from diffusers.models.embeddings import apply_rotary_emb
 
@@ -46,13 +41,8 @@ class HunyuanVideoSieveProcessor:
                 query = apply_rotary_emb(query, image_rotary_emb, sequence_dim=1)
                 key = apply_rotary_emb(key, image_rotary_emb, sequence_dim=1)
         if attn.add_q_proj is not None and encoder_hidden_states is not None:
-            eq = attn.add_q_proj(encoder_hidden_states).unflatten(2, (attn.heads, -1))
-            ek = attn.add_k_proj(encoder_hidden_states).unflatten(2, (attn.heads, -1))
-            ev = attn.add_v_proj(encoder_hidden_states).unflatten(2, (attn.heads, -1))
-            if attn.norm_added_q is not None:
-                eq = attn.norm_added_q(eq)
-            if attn.norm_added_k is not None:
-                ek = attn.norm_added_k(ek)
+            eq, ek, ev = _project(encoder_hidden_states, attn.heads, attn.add_q_proj, attn.add_k_proj,
+                                  attn.add_v_proj, attn.norm_added_q, attn.norm_added_k)
             query = torch.cat([query, eq], dim=1)
             key = torch.cat([key, ek], dim=1)
             value = torch.cat([value, ev], dim=1)
@@ -67,6 +57,12 @@ class HunyuanVideoSieveProcessor:
             if getattr(attn, "to_add_out", None) is not None:
                 encoder_hidden_states = attn.to_add_out(encoder_hidden_states)
         return hidden_states, encoder_hidden_states
+
+
+def _project(x, heads, to_q, to_k, to_v, norm_q, norm_k):
+    """[B, S, H, D] query, key and value, with the QK RMSNorm where the block has one."""
+    q, k, v = (f(x).unflatten(2, (heads, -1)) for f in (to_q, to_k, to_v))
+    return (q if norm_q is None else norm_q(q)), (k if norm_k is None else norm_k(k)), v
 
 
 def _note_text_len(geom, mask):
