@@ -31,12 +31,18 @@ int cli_pattern_selection(const sieve_pattern *p, char *buf, size_t len) {
     size_t n = 0;
     for (int i = 0; i < sel->nlevels && n + 16 < sizeof lv; i++)
       n += (size_t)snprintf(lv + n, sizeof lv - n, "%s%d", i ? "," : ", levels ", sel->levels[i]);
+    char ex[160] = "";
+    size_t m = 0;
+    if (sel->tiers > 0)
+      m += (size_t)snprintf(ex + m, sizeof ex - m, ", head tiers above recall %g", sel->tiers);
+    if (sel->text_sink) m += (size_t)snprintf(ex + m, sizeof ex - m, ", text sink");
+    if (sel->cache_lse) snprintf(ex + m, sizeof ex - m, ", later searches from the cached LSE");
     if (sel->sparsity > 0)
-      snprintf(buf, len, "LSE search (top-k: each row keeps %g of its key blocks%s) at steps %s",
-               1 - sel->sparsity, lv, steps);
+      snprintf(buf, len, "LSE search (top-k: each row keeps %g of its key blocks%s%s) at steps %s",
+               1 - sel->sparsity, lv, ex, steps);
     else
-      snprintf(buf, len, "LSE search (top-p: recall %g, at most %d blocks%s) at steps %s", sel->recall,
-               sel->topk, lv, steps);
+      snprintf(buf, len, "LSE search (top-p: recall %g, at most %d blocks%s%s) at steps %s", sel->recall,
+               sel->topk, lv, ex, steps);
     return 1;
   }
   case CG_SELECT_PROFILE:

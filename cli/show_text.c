@@ -74,7 +74,7 @@ static void header(const show_input *in, const sieve_tables_info *inf) {
            cp->dense_layers,
            cg_pattern_dense_at(cp, in->step, in->layer) ? "this step runs dense, the tables below wait"
                                                         : "this step runs the tables below");
-  char sel[256];
+  char sel[512];
   if (cli_pattern_selection(in->pattern, sel, sizeof sel))
     printf("selection %s;\n          the tables below are the allowed set it chooses from\n", sel);
 }

@@ -166,6 +166,9 @@ static void fill_selection(lua_State *L, int t, cg_pattern *p) {
   q->sample_range = (int)get_int(L, s, "range");
   q->steps = get_ints(L, s, "steps", p->arena, &q->nsteps);
   q->levels = get_ints(L, s, "levels", p->arena, &q->nlevels);
+  q->tiers = get_num(L, s, "tiers");
+  q->text_sink = (int)get_int(L, s, "text_sink");
+  q->cache_lse = (int)get_int(L, s, "cache_lse");
   lua_pop(L, 1);
 }
 

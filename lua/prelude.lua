@@ -466,7 +466,7 @@ sieve.layout = {
 
 local STATIC = token("sieve.static", selections,
                      {kind = lp.SELECT_STATIC, recall = 1, topk = 0, sparsity = 0, samples = 0, range = 0, steps = {},
-                      levels = {}})
+                      levels = {}, tiers = 0, text_sink = 0, cache_lse = 0})
 sieve.static = STATIC
 
 local function steps_arg(v, what)
@@ -494,9 +494,16 @@ end
 -- keeps its ceil((1 - s) * nk) heaviest key blocks, nk the key blocks of
 -- the row; otherwise (sieve's top-p) the smallest set of key blocks holding
 -- `recall` of its mass, capped at topk blocks when topk > 0.
+-- tiers = r (top-k only): AdaSpa's head-adaptive tiers, measured at the
+-- first search: the n heads whose recall at s exceeds r move to sparsity
+-- (1 + s) / 2, the n of lowest recall to (3s - 1) / 2 (n at most half the
+-- heads). text_sink: blocks holding valid text, as query or key, are always
+-- kept. cache_lse: searches after the first take their masses from the
+-- first search's LSE, with no dense pass.
 function sieve.search(t)
   local what = "sieve.search"
-  t = opts(t, what, {recall = true, topk = true, sparsity = true, steps = true, levels = true})
+  t = opts(t, what, {recall = true, topk = true, sparsity = true, steps = true, levels = true, tiers = true,
+                     text_sink = true, cache_lse = true})
   local recall = t.recall == nil and 0.9 or t.recall
   if type(recall) ~= "number" or not (recall > 0 and recall <= 1) then
     fail("%s: recall must be a number in (0, 1], got %s", what, describe(recall))
@@ -508,10 +515,17 @@ function sieve.search(t)
   if sparsity > 0 and (t.recall ~= nil or t.topk ~= nil) then
     fail("%s: sparsity (top-k) takes no recall or topk (top-p)", what)
   end
+  local tiers = t.tiers == nil and 0 or t.tiers
+  if type(tiers) ~= "number" or not (tiers >= 0 and tiers < 1) then
+    fail("%s: tiers must be a recall in [0, 1) (0: off), got %s", what, describe(tiers))
+  end
+  if tiers > 0 and sparsity == 0 then fail("%s: tiers needs a top-k sparsity", what) end
   return token(what, selections, {
     kind = lp.SELECT_SEARCH, recall = recall, topk = int_arg(t.topk or 0, what .. ": topk", 0),
     sparsity = sparsity, samples = 0, range = 0, steps = steps_arg(t.steps, what),
-    levels = levels_arg(t.levels, what),
+    levels = levels_arg(t.levels, what), tiers = tiers,
+    text_sink = bool_arg(t.text_sink, what .. ": text_sink", false) and 1 or 0,
+    cache_lse = bool_arg(t.cache_lse, what .. ": cache_lse", false) and 1 or 0,
   })
 end
 
@@ -525,7 +539,7 @@ function sieve.profile(t)
     kind = lp.SELECT_PROFILE, recall = 1, topk = 0, sparsity = 0,
     samples = int_arg(t.samples == nil and 64 or t.samples, what .. ": samples", 1, 1 << 20),
     range = int_arg(t.range or 0, what .. ": range", 0, 1 << 30),
-    steps = steps_arg(t.steps, what), levels = {},
+    steps = steps_arg(t.steps, what), levels = {}, tiers = 0, text_sink = 0, cache_lse = 0,
   })
 end
 

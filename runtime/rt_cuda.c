@@ -48,6 +48,7 @@ static const struct {
   SYM(cuMemcpyHtoD, "cuMemcpyHtoD_v2"),
   SYM(cuMemcpyDtoH, "cuMemcpyDtoH_v2"),
   SYM(cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2"),
+  SYM(cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2"),
   SYM(cuMemsetD8, "cuMemsetD8_v2"),
   SYM(cuMemsetD32, "cuMemsetD32_v2"),
   SYM(cuStreamCreate, "cuStreamCreate"),

@@ -139,6 +139,8 @@ typedef struct rt_cuda {
   CUresult (*cuMemcpyDtoH)(void *dst, CUdeviceptr src, size_t bytes);
   CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr dst, const void *src, size_t bytes,
                                 CUstream s);
+  CUresult (*cuMemcpyDtoDAsync)(CUdeviceptr dst, CUdeviceptr src, size_t bytes,
+                                CUstream s);
   CUresult (*cuMemsetD8)(CUdeviceptr p, unsigned char v, size_t n);
   CUresult (*cuMemsetD32)(CUdeviceptr p, unsigned v, size_t n);
 

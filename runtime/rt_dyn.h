@@ -6,9 +6,11 @@
 **       (LVSA's rotating anchors): the generated builder of cg_tablegen.h,
 **       launched on the attention's stream; plans use it by themselves.
 **   AdaSpa (rt_dyn_search.c)  dense attention over the allowed set at the
-**       pattern's search steps, then the LSE-cached block-mass kernel and
-**       the top-p / top-k selection (cg_search.h) write tables per (batch,
-**       head) that the steps until the next search reuse.
+**       first search step, then the LSE-cached block-mass kernel and the
+**       top-p / top-k selection (cg_search.h, with the head tiers and the
+**       text sink) write tables per (batch, head) that the steps until the
+**       next search reuse; later searches take their masses from the
+**       first one's cached LSE, with no attention pass.
 **   Sparse VideoGen (rt_dyn_profile.c)  at the profiling steps, sampled
 **       query rows under each head class's mask and under the full mask
 **       (cg_profile.h) give each head of each batch element its class;
@@ -85,9 +87,14 @@ sieve_status rt_dyn_search_create(const rt_plan_spec *s, const rt_device *dev, r
 /*
 ** One denoising step of attention on stream st. At a search step of the
 ** pattern (and at the first step past one while no selection exists):
-** attention over the allowed set, then the search from its LSE. Before the
-** first search step: the allowed set (a new pass through the schedule
-** starts dense again). Otherwise: the selected tables.
+** attention over the allowed set, then the search from its LSE; with
+** sel.tiers the first search of a run then measures each head's recall
+** and selects again with the heads' tiers (this waits for st). With
+** sel.cache_lse the first search keeps its LSE, and later searches of the
+** run take their masses from it, with no attention pass, and run that
+** step on their new selection. Before the first search step: the allowed
+** set (a new pass through the schedule starts dense again, and measures
+** its own tiers and LSE). Otherwise: the selected tables.
 ** *searched (may be NULL) says whether this step searched.
 */
 sieve_status rt_dyn_search_step(rt_dyn_search *d, int step, int layer, const sieve_tensor *q,
@@ -112,8 +119,18 @@ typedef struct rt_dyn_search_bufs {
   CUdeviceptr tabs, head_off;  /* the selected tables, packed, table b H + h */
   int64_t cap, table_ints;
   int nq, nk;
+  CUdeviceptr rowmass;   /* [B][H][nq][2] f32: chosen mass, the row's mass */
+  CUdeviceptr lse;       /* [B][H][S] f32: the LSE cached at the first search (0: no cache_lse) */
 } rt_dyn_search_bufs;
 void rt_dyn_search_buffers(const rt_dyn_search *d, rt_dyn_search_bufs *out);
+/* [B][H]: the top-k each (input, head) selects with: the base one, or its
+** tier's once the first search has measured the recalls (sel.tiers). */
+const int32_t *rt_dyn_search_topk(const rt_dyn_search *d);
+/* [B][H]: each head's recall at the base sparsity, measured at the first
+** search of the run; NULL before it or without tiers. */
+const double *rt_dyn_search_recall(const rt_dyn_search *d);
+/* Whether the last step searched from the cached LSE (no attention pass). */
+int rt_dyn_search_cached(const rt_dyn_search *d);
 rt_plan *rt_dyn_search_plan(const rt_dyn_search *d);
 /* Blocks the selection keeps over all blocks, averaged over batch and
 ** heads (reads the counts back: synchronises the context). */

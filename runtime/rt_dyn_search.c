@@ -23,23 +23,32 @@ struct rt_dyn_search {
   CUdeviceptr mem;
   int have_sel;
   int last_sparse;         /* the last step ran on the selection */
+  int last_cached;         /* the last search took its masses from the cached LSE */
+  /* AdaSpa's head-adaptive tiers (§4.2): top-k per (batch, head), measured
+  ** at the first search of a run; the LSE that search's attention pass
+  ** wrote, for the later searches (§4.2 LSE-Cached Online Search). */
+  int base_topk, tiered, dev_tiered, lse_cached;
+  int32_t *topk;           /* [B][H] */
+  double *recall;          /* [B][H]: each head's recall at the first search */
+  float *rowmass;          /* [B][H][nq][2], read back for the recall */
+  CUdeviceptr lse_cache;
   struct {
     CUdeviceptr q, k, lse;
     int64_t qs[3], ks[3];
-    CUdeviceptr tabs, head_off, mass, rows, counts, sel_tabs, sel_head_off;
-    int32_t step, layer, topk;
+    CUdeviceptr tabs, head_off, mass, rows, counts, sel_tabs, sel_head_off, topk, rowmass;
+    int32_t step, layer;
     float scale, recall;
     CUdeviceptr tlen;
   } a;
-  void *pm[16], *ps[7], *pp[2], *pf[3];
+  void *pm[16], *ps[9], *pp[2], *pf[3];
 };
 
 static void bind(rt_dyn_search *d) {
   void *pm[16] = {&d->a.q, &d->a.k, &d->a.lse, &d->a.qs[0], &d->a.qs[1], &d->a.qs[2], &d->a.ks[0],
                   &d->a.ks[1], &d->a.ks[2], &d->a.tabs, &d->a.head_off, &d->a.mass, &d->a.step,
                   &d->a.layer, &d->a.scale, &d->a.tlen};
-  void *ps[7] = {&d->a.mass, &d->a.tabs, &d->a.head_off, &d->a.rows, &d->a.counts, &d->a.recall,
-                 &d->a.topk};
+  void *ps[9] = {&d->a.mass, &d->a.tabs, &d->a.head_off, &d->a.rows, &d->a.counts, &d->a.recall,
+                 &d->a.topk, &d->a.tlen, &d->a.rowmass};
   void *pp[2] = {&d->a.counts, &d->a.sel_tabs}, *pf[3] = {&d->a.rows, &d->a.counts, &d->a.sel_tabs};
   memcpy(d->pm, pm, sizeof pm);
   memcpy(d->ps, ps, sizeof ps);
@@ -53,7 +62,7 @@ static sieve_status gen_ptx(void *ud, char **ptx, cg_err *e) {
 
 static sieve_status kernels(rt_dyn_search *d, const rt_device *dev, rt_cache *cache, cg_err *e) {
   char key[2048], extra[128];
-  snprintf(extra, sizeof extra, "dtype %s cap %lld", d->spec.dtype == CG_FP16 ? "fp16" : "bf16",
+  snprintf(extra, sizeof extra, "dtype %s cap %lld sink", d->spec.dtype == CG_FP16 ? "fp16" : "bf16",
            (long long)d->spec.cap);
   if (rt_dyn_key(key, sizeof key, "search 2", d->spec.pattern, &d->spec.shape, d->spec.arch, dev, extra) >=
       (int)sizeof key)
@@ -76,21 +85,32 @@ static sieve_status place(rt_dyn_search *d, cg_err *e) {
   size_t heads = (size_t)s->batch * (size_t)s->heads;
   size_t mass = up256(4 * heads * (size_t)d->spec.cap);
   size_t rows = up256(4 * heads * (size_t)d->nq * (size_t)d->nk), counts = up256(8 * heads * (size_t)d->nq);
-  size_t tabs = up256(4 * heads * (size_t)d->table_ints);
+  size_t tabs = up256(4 * heads * (size_t)d->table_ints), ho_n = up256(4 * heads), topk = up256(4 * heads);
+  size_t rowmass = up256(8 * heads * (size_t)d->nq);
+  size_t lse = d->spec.pattern->sel.cache_lse ? up256(4 * heads * (size_t)sieve_shape_tokens(s)) : 0;
   if ((int64_t)heads * d->table_ints > INT32_MAX)
     return cg_fail(e, SIEVE_ERR_SHAPE, "selected tables of %zu (batch, head) pairs exceed 32-bit offsets", heads);
-  sieve_status st = RT_CU(d->cu, e, cuMemAlloc, &d->mem, mass + rows + counts + tabs + 4 * heads);
+  d->topk = malloc(4 * heads);
+  d->recall = calloc(heads, sizeof(double));
+  d->rowmass = malloc(8 * heads * (size_t)d->nq);
+  if (!d->topk || !d->recall || !d->rowmass) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  sieve_status st = RT_CU(d->cu, e, cuMemAlloc, &d->mem, mass + rows + counts + tabs + ho_n + topk + rowmass + lse);
   if (st) return st;
   d->a.mass = d->mem;
   d->a.rows = d->a.mass + mass;
   d->a.counts = d->a.rows + rows;
   d->a.sel_tabs = d->a.counts + counts;
   d->a.sel_head_off = d->a.sel_tabs + tabs;
+  d->a.topk = d->a.sel_head_off + ho_n;
+  d->a.rowmass = d->a.topk + topk;
+  d->lse_cache = lse ? d->a.rowmass + rowmass : 0;
   int32_t *ho = malloc(4 * heads);
   if (!ho) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   for (size_t h = 0; h < heads; h++) ho[h] = (int32_t)((int64_t)h * d->table_ints);
   st = RT_CU(d->cu, e, cuMemcpyHtoD, d->a.sel_head_off, ho, 4 * heads);
   free(ho);
+  for (size_t h = 0; h < heads; h++) d->topk[h] = d->base_topk;
+  if (!st) st = RT_CU(d->cu, e, cuMemcpyHtoD, d->a.topk, d->topk, 4 * heads);
   return st;
 }
 
@@ -113,7 +133,7 @@ sieve_status rt_dyn_search_create(const rt_plan_spec *s, const rt_device *dev, r
     d->nk = (int)((seq + bk - 1) / bk);
     d->spec = (cg_search_spec){s->pattern, as->shape, as->dtype, as->arch, (int64_t)d->nq * d->nk};
     d->table_ints = cg_search_table_ints(&d->spec);
-    cg_search_budget(&s->pattern->sel, d->nk, &d->a.recall, &d->a.topk);
+    cg_search_budget(&s->pattern->sel, d->nk, &d->a.recall, &d->base_topk);
     st = cg_search_check(&d->spec, e);
   }
   if (!st) st = kernels(d, dev, cache, e);
@@ -124,6 +144,56 @@ sieve_status rt_dyn_search_create(const rt_plan_spec *s, const rt_device *dev, r
   }
   *out = d;
   return SIEVE_OK;
+}
+
+static sieve_status launch_select(rt_dyn_search *d, CUstream st, cg_err *e) {
+  const sieve_shape *s = &d->spec.shape;
+  unsigned nq = (unsigned)d->nq, h = (unsigned)s->heads, b = (unsigned)s->batch;
+  unsigned rows = (unsigned)((d->nq + CG_TGEN_WARPS - 1) / CG_TGEN_WARPS);
+  sieve_status r = rt_dyn_launch(d->cu, d->select, nq, h, b, 128, d->select_smem, st, d->ps, e);
+  if (!r) r = rt_dyn_launch(d->cu, d->scan, b * h, 1, 1, 32, 0, st, d->pp, e);
+  if (!r) r = rt_dyn_launch(d->cu, d->fill, rows, b * h, 1, 32 * CG_TGEN_WARPS, 0, st, d->pf, e);
+  return r;
+}
+
+static sieve_status put_topk(rt_dyn_search *d, CUstream st, cg_err *e) {
+  size_t n = (size_t)d->spec.shape.batch * (size_t)d->spec.shape.heads;
+  sieve_status r = RT_CU(d->cu, e, cuMemcpyHtoDAsync, d->a.topk, d->topk, 4 * n, st);
+  return r ? r : RT_CU(d->cu, e, cuStreamSynchronize, st);  /* d->topk is pageable and may change */
+}
+
+/*
+** AdaSpa's head-adaptive tiers (§4.2), after the first search's selection
+** at the base sparsity: each head's recall (the chosen blocks' share of its
+** mass, eq. 9) read back, the tiers per input (cg_search_tiers), and the
+** selection made again with each head's own top-k. Waits for st.
+*/
+static sieve_status tier(rt_dyn_search *d, CUstream st, cg_err *e) {
+  const sieve_shape *s = &d->spec.shape;
+  const cg_selection *sel = &d->spec.pattern->sel;
+  size_t heads = (size_t)s->batch * (size_t)s->heads;
+  sieve_status r = RT_CU(d->cu, e, cuStreamSynchronize, st);
+  if (!r) r = RT_CU(d->cu, e, cuMemcpyDtoH, d->rowmass, d->a.rowmass, 8 * heads * (size_t)d->nq);
+  if (r) return r;
+  double *sp = malloc(sizeof(double) * (size_t)s->heads);
+  if (!sp) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  for (size_t bh = 0; bh < heads; bh++) {
+    double kept = 0, all = 0;
+    for (int i = 0; i < d->nq; i++) {
+      kept += d->rowmass[(bh * (size_t)d->nq + (size_t)i) * 2];
+      all += d->rowmass[(bh * (size_t)d->nq + (size_t)i) * 2 + 1];
+    }
+    d->recall[bh] = all > 0 ? kept / all : 1;
+  }
+  for (int b = 0; b < s->batch; b++) {
+    cg_search_tiers(d->recall + (size_t)b * s->heads, s->heads, sel->sparsity, sel->tiers, sp);
+    for (int h = 0; h < s->heads; h++) d->topk[(size_t)b * s->heads + h] = cg_search_topk(sp[h], d->nk);
+  }
+  free(sp);
+  r = put_topk(d, st, e);
+  if (!r) r = launch_select(d, st, e);
+  if (!r) d->tiered = d->dev_tiered = 1;
+  return r;
 }
 
 sieve_status rt_dyn_search_run(rt_dyn_search *d, const sieve_tensor *q, const sieve_tensor *k,
@@ -139,13 +209,18 @@ sieve_status rt_dyn_search_run(rt_dyn_search *d, const sieve_tensor *q, const si
   rt_plan_tables(d->plan, &d->a.tabs, &d->a.head_off);
   sieve_status r = rt_plan_text_sync(d->plan, st, &d->a.tlen, e);
   if (r) return r;
+  int tiers = d->spec.pattern->sel.tiers > 0;
+  if (tiers && !d->tiered && d->dev_tiered) {  /* a new run: the base top-k until its first search */
+    size_t n = (size_t)s->batch * (size_t)s->heads;
+    for (size_t i = 0; i < n; i++) d->topk[i] = d->base_topk;
+    if ((r = put_topk(d, st, e))) return r;
+    d->dev_tiered = 0;
+  }
   unsigned nq = (unsigned)d->nq, h = (unsigned)s->heads, b = (unsigned)s->batch;
-  unsigned rows = (unsigned)((d->nq + CG_TGEN_WARPS - 1) / CG_TGEN_WARPS);
   unsigned threads = 32 * (unsigned)cg_search_mass_warps(&d->spec);
   r = rt_dyn_launch(d->cu, d->mass, nq, h, b, threads, d->mass_smem, st, d->pm, e);
-  if (!r) r = rt_dyn_launch(d->cu, d->select, nq, h, b, 128, d->select_smem, st, d->ps, e);
-  if (!r) r = rt_dyn_launch(d->cu, d->scan, b * h, 1, 1, 32, 0, st, d->pp, e);
-  if (!r) r = rt_dyn_launch(d->cu, d->fill, rows, b * h, 1, 32 * CG_TGEN_WARPS, 0, st, d->pf, e);
+  if (!r) r = launch_select(d, st, e);
+  if (!r && tiers && !d->tiered) r = tier(d, st, e);
   if (!r) d->have_sel = 1;
   return r;
 }
@@ -169,12 +244,25 @@ sieve_status rt_dyn_search_step(rt_dyn_search *d, int step, int layer, const sie
                                 const sieve_tensor *o, CUdeviceptr lse, float scale,
                                 CUstream st, int *searched, cg_err *e) {
   int first = first_search(d);
+  const cg_selection *sel = &d->spec.pattern->sel;
+  if (step < first) d->tiered = d->lse_cached = 0;  /* a new run measures its own */
   int search = rt_dyn_search_at(d, step) || (!d->have_sel && step >= first);
   if (searched) *searched = search;
   d->a.step = step;
   d->a.layer = layer;
   sieve_status r = rt_plan_set_step(d->plan, step, layer, e);
   if (r) return r;
+  /*
+  ** A later search of a run with a cached LSE (§4.2 LSE-Cached Online
+  ** Search, Fig. 7): the masses of every allowed block from Q, K and the
+  ** first search's LSE, the selection, and this step's attention on it.
+  */
+  d->last_cached = search && sel->cache_lse && d->lse_cached;
+  if (d->last_cached) {
+    d->last_sparse = 1;
+    r = rt_dyn_search_run(d, q, k, d->lse_cache, scale, st, e);
+    return r ? r : rt_dyn_search_run_selected(d, q, k, v, o, lse, scale, st, e);
+  }
   /* Steps before the first search run dense over the allowed set, also when
   ** a selection is left from an earlier pass through the schedule. */
   int sparse = d->have_sel && !search && step >= first;
@@ -186,6 +274,11 @@ sieve_status rt_dyn_search_step(rt_dyn_search *d, int step, int layer, const sie
     r = rt_plan_run(d->plan, q, k, v, o, lse, scale, st, e);
   }
   if (!r && search) r = rt_dyn_search_run(d, q, k, lse, scale, st, e);
+  if (!r && search && sel->cache_lse) {
+    size_t n = 4 * (size_t)d->spec.shape.batch * (size_t)d->spec.shape.heads * (size_t)sieve_shape_tokens(&d->spec.shape);
+    r = RT_CU(d->cu, e, cuMemcpyDtoDAsync, d->lse_cache, lse, n, st);
+    d->lse_cached = !r;
+  }
   return r;
 }
 
@@ -205,8 +298,12 @@ sieve_status rt_dyn_search_run_selected(rt_dyn_search *d, const sieve_tensor *q,
 
 void rt_dyn_search_buffers(const rt_dyn_search *d, rt_dyn_search_bufs *out) {
   *out = (rt_dyn_search_bufs){d->a.mass, d->a.counts, d->a.sel_tabs, d->a.sel_head_off,
-                              d->spec.cap, d->table_ints, d->nq, d->nk};
+                              d->spec.cap, d->table_ints, d->nq, d->nk, d->a.rowmass, d->lse_cache};
 }
+
+const int32_t *rt_dyn_search_topk(const rt_dyn_search *d) { return d->topk; }
+const double *rt_dyn_search_recall(const rt_dyn_search *d) { return d->tiered ? d->recall : NULL; }
+int rt_dyn_search_cached(const rt_dyn_search *d) { return d->last_cached; }
 
 rt_plan *rt_dyn_search_plan(const rt_dyn_search *d) { return d->plan; }
 
@@ -238,5 +335,8 @@ void rt_dyn_search_free(rt_dyn_search *d) {
     if (d->mem) RT_CU(d->cu, NULL, cuMemFree, d->mem);
   }
   rt_plan_free(d->plan, NULL);
+  free(d->topk);
+  free(d->recall);
+  free(d->rowmass);
   free(d);
 }

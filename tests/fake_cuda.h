@@ -113,6 +113,11 @@ static CUresult fg_dtoh(void *d, CUdeviceptr s, size_t n) {
 static CUresult fg_htod_async(CUdeviceptr d, const void *s, size_t n, CUstream st) {
   return fg_htod(d, s, n);
 }
+static CUresult fg_dtod_async(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) {
+  (void)st;
+  memcpy((void *)(uintptr_t)d, (const void *)(uintptr_t)s, n);
+  return CUDA_SUCCESS;
+}
 static CUresult fg_memset8(CUdeviceptr p, unsigned char v, size_t n) {
   memset((void *)(uintptr_t)p, v, n);
   return CUDA_SUCCESS;
@@ -290,6 +295,7 @@ static void fake_gpu_install(void) {
   c->cuMemcpyHtoD = fg_htod;
   c->cuMemcpyDtoH = fg_dtoh;
   c->cuMemcpyHtoDAsync = fg_htod_async;
+  c->cuMemcpyDtoDAsync = fg_dtod_async;
   c->cuMemsetD8 = fg_memset8;
   c->cuLinkCreate = fg_link_create;
   c->cuLinkAddData = fg_link_add;

@@ -86,6 +86,12 @@ static void bad_declarations(void **st) {
                 "steps = {1}} }",
                 NULL, SIEVE_ERR_SCRIPT, "recall must be a number in (0, 1]");
   lt_load_fails("local s = sieve.search{recall = 0.9}", NULL, SIEVE_ERR_SCRIPT, "steps is required");
+  lt_load_fails("local s = sieve.search{recall = 0.9, tiers = 0.8, steps = {1}}", NULL, SIEVE_ERR_SCRIPT,
+                "tiers needs a top-k sparsity");
+  lt_load_fails("local s = sieve.search{sparsity = 0.8, tiers = 1, steps = {1}}", NULL, SIEVE_ERR_SCRIPT,
+                "tiers must be a recall in [0, 1)");
+  lt_load_fails("local s = sieve.search{sparsity = 0.8, text_sink = 1, steps = {1}}", NULL, SIEVE_ERR_SCRIPT,
+                "text_sink must be true or false");
   lt_load_fails("local s = sieve.search{steps = {1}, levels = {128, 512}}", NULL, SIEVE_ERR_SCRIPT,
                 "coarse to fine");
   lt_load_fails("local l = sieve.layout.tile{0, 1, 1}", NULL, SIEVE_ERR_SCRIPT, "tile.t must be at least 1");

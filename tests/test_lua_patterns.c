@@ -197,11 +197,19 @@ static void adaspa_search(void **st) {
   assert_int_equal(p->sel.nsteps, 2);
   assert_int_equal(p->sel.steps[0], 10);
   assert_int_equal(p->sel.steps[1], 30);
+  assert_true(p->sel.tiers == 0.8);  /* AdaSpa §4.2-4.3: tiers, text sink, cached LSE */
+  assert_int_equal(p->sel.text_sink, 1);
+  assert_int_equal(p->sel.cache_lse, 1);
+  sieve_pattern_free(sp);
+  sp = load_file("adaspa", (const char *[]){"head_adaptive=false", "text_sink=false", "cache_lse=false", NULL});
+  p = lp_pattern_ir(sp);
+  assert_true(p->sel.tiers == 0 && !p->sel.text_sink && !p->sel.cache_lse);
   sieve_pattern_free(sp);
   sp = load_file("adaspa", (const char *[]){"select=topp", "block=128", "recall=0.95", "warmup=5", NULL});
   p = lp_pattern_ir(sp);
   assert_int_equal(p->sel.kind, CG_SELECT_LSE_SEARCH);
   assert_true(p->sel.recall == 0.95);
+  assert_true(p->sel.tiers == 0);  /* tiers are top-k's */
   assert_int_equal(p->sel.steps[0], 5);
   assert_int_equal(p->sel.nlevels, 1);  /* one level unless coarse is set */
   assert_int_equal(p->sel.levels[0], 128);

@@ -5,6 +5,7 @@
 ** masked, remapped layouts), assembled by ptxas where it is found. The
 ** kernels' numbers are checked on a GPU (tests/gpu/gpu_dyn_search.c).
 */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "cg_blocks.h"
 #include "cg_profile.h"
 #include "cg_search.h"
 #include "lp.h"
@@ -114,6 +116,113 @@ static void levels_keep_the_recall(void **st) {
     assert_int_equal(cg_search_select_ref(m, kb, n, nk, ones, 1, recall, 0, again),
                      cg_search_select_ref(m, kb, n, nk, NULL, 0, recall, 0, flat));
     assert_memory_equal(again, flat, (size_t)n);
+  }
+}
+
+/* ------------------------------------------ AdaSpa: tiers, text sink */
+
+/* AdaSpa §4.2 by brute force: a head's rank is how many heads have a higher
+** recall, or the same and a lower index; n = heads above thr, at most half. */
+static void ref_tiers(const double *r, int H, double s, double thr, double *out) {
+  int above = 0;
+  for (int h = 0; h < H; h++) above += r[h] > thr;
+  int n = above < H / 2 ? above : H / 2;
+  for (int h = 0; h < H; h++) {
+    int rank = 0;
+    for (int g = 0; g < H; g++) rank += r[g] > r[h] || (r[g] == r[h] && g < h);
+    double lo = (3 * s - 1) / 2;
+    out[h] = rank < n ? (1 + s) / 2 : rank >= H - n ? (lo > 0 ? lo : 0) : s;
+  }
+}
+
+static void tiers_follow_the_paper(void **st) {
+  /* Four of eight heads above 0.8: those to 0.9, the four lowest to 0.7. */
+  const double r[8] = {0.95, 0.5, 0.85, 0.3, 0.9, 0.6, 0.7, 0.81};
+  const double want[8] = {0.9, 0.7, 0.9, 0.7, 0.9, 0.7, 0.7, 0.9};
+  double sp[8], mean = 0;
+  assert_int_equal(cg_search_tiers(r, 8, 0.8, 0.8, sp), 4);
+  for (int h = 0; h < 8; h++) {
+    assert_true(fabs(sp[h] - want[h]) < 1e-12);
+    mean += sp[h] / 8;
+  }
+  assert_true(fabs(mean - 0.8) < 1e-12);
+  /* Two above: the two highest up, the two lowest down, the rest stay. */
+  const double r2[6] = {0.2, 0.99, 0.4, 0.5, 0.81, 0.3};
+  const double w2[6] = {0.7, 0.9, 0.8, 0.8, 0.9, 0.7};
+  assert_int_equal(cg_search_tiers(r2, 6, 0.8, 0.8, sp), 2);
+  for (int h = 0; h < 6; h++) assert_true(fabs(sp[h] - w2[h]) < 1e-12);
+  /* Every head above: at most half move each way; none: all keep s. */
+  const double r3[5] = {0.9, 0.95, 0.85, 0.99, 0.9};
+  assert_int_equal(cg_search_tiers(r3, 5, 0.8, 0.8, sp), 2);
+  assert_true(fabs(sp[2] - 0.7) < 1e-12 && fabs(sp[0] - 0.8) < 1e-12 && fabs(sp[3] - 0.9) < 1e-12);
+  assert_true(fabs(sp[4] - 0.7) < 1e-12);  /* 0.9 ties with head 0, which ranks first */
+  const double r4[3] = {0.1, 0.8, 0.5};     /* 0.8 is not above 0.8 */
+  assert_int_equal(cg_search_tiers(r4, 3, 0.8, 0.8, sp), 0);
+  for (int h = 0; h < 3; h++) assert_true(sp[h] == 0.8);
+  /* (3s - 1) / 2 below 0 is dense. */
+  const double r5[2] = {0.9, 0.1};
+  assert_int_equal(cg_search_tiers(r5, 2, 0.2, 0.8, sp), 1);
+  assert_true(fabs(sp[0] - 0.6) < 1e-12 && sp[1] == 0);
+  /* Random recalls with ties against the brute force; the mean stays s. */
+  uint64_t x = 0x2545f4914f6cdd1dull;
+  for (int t = 0; t < 500; t++) {
+    double rr[64], got[64], ref[64], s = 0.35 + 0.6 * (double)(t % 13) / 12, m = 0;
+    int H = 1 + t % 64;
+    for (int h = 0; h < H; h++) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      rr[h] = (double)(x >> 60) / 16;  /* 16 values: many ties */
+    }
+    cg_search_tiers(rr, H, s, 0.8, got);
+    ref_tiers(rr, H, s, 0.8, ref);
+    for (int h = 0; h < H; h++) {
+      if (got[h] != ref[h]) fail_msg("case %d head %d: %g, want %g", t, h, got[h], ref[h]);
+      m += got[h] / H;
+    }
+    if (fabs(m - s) > 1e-9) fail_msg("case %d: mean sparsity %g, base %g", t, m, s);
+  }
+  /* Top-k per tier over 1861 key blocks (hunyuan-720p at 64): 20%, 10%, 30%. */
+  assert_int_equal(cg_search_topk(0.8, 1861), 373);
+  assert_int_equal(cg_search_topk(0.9, 1861), 187);
+  assert_int_equal(cg_search_topk(0.7, 1861), 559);
+  assert_int_equal(cg_search_topk(0, 10), 10);
+  assert_int_equal(cg_search_topk(0.99, 10), 1);
+}
+
+/* The sink's blocks against the tokens themselves: a block is in it when
+** one of its tokens is text with an index below the valid length. */
+static void text_sink_blocks(void **st) {
+  const sieve_shape shapes[] = {
+      {.batch = 1, .heads = 1, .head_dim = 64, .frames = 3, .height = 5, .width = 7, .text = 13},
+      {.batch = 1, .heads = 1, .head_dim = 64, .frames = 3, .height = 5, .width = 7, .text = 13, .text_after = 1},
+      {.batch = 1, .heads = 1, .head_dim = 64, .frames = 4, .height = 8, .width = 8, .text = 64, .text_after = 1},
+      {.batch = 1, .heads = 1, .head_dim = 64, .frames = 2, .height = 3, .width = 3, .text = 200},
+      {.batch = 1, .heads = 1, .head_dim = 64, .frames = 2, .height = 3, .width = 3},
+  };
+  const int blocks[] = {16, 64, 128};
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    const sieve_shape *sh = &shapes[i];
+    cg_coords c;
+    assert_int_equal(cg_layout_enum(&(cg_layout){CG_LAYOUT_IDENTITY, {0}}, sh, &c), 0);
+    const int tl[] = {-1, 0, 1, sh->text / 2, sh->text, sh->text + 5};
+    for (int j = 0; j < 6; j++)
+      for (int bi = 0; bi < 3; bi++) {
+        int bs = blocks[bi];
+        int64_t lo, hi, nb = (c.n + bs - 1) / bs;
+        cg_search_text_span(sh, tl[j], &lo, &hi);
+        for (int64_t b = 0; b < nb; b++) {
+          int want = 0, ti = 0;
+          for (int64_t p = 0; p < c.n; p++) {
+            if (!c.text[p]) continue;
+            int valid = tl[j] < 0 || ti < tl[j];
+            if (valid && p / bs == b) want = 1;
+            ti++;
+          }
+          if (cg_search_in_sink(b, bs, lo, hi) != want)
+            fail_msg("shape %zu, tlen %d, block %lld of %d: sink %d, want %d", i, tl[j], (long long)b, bs,
+                     !want, want);
+        }
+      }
+    cg_coords_free(&c);
   }
 }
 
@@ -251,6 +360,8 @@ int main(void) {
       cmocka_unit_test(rows_without_mass_keep_nothing),
       cmocka_unit_test(levels_choose_groups_first),
       cmocka_unit_test(levels_keep_the_recall),
+      cmocka_unit_test(tiers_follow_the_paper),
+      cmocka_unit_test(text_sink_blocks),
       cmocka_unit_test(modules_generate_and_assemble),
       cmocka_unit_test(profile_modules_generate_and_assemble),
       cmocka_unit_test(unsupported_blocks_are_refused),

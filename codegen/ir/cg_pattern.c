@@ -97,6 +97,9 @@ sieve_status cg_pattern_finish(cg_pattern *p, cg_err *e) {
   if (s->sample_range > 0) r |= cg_buf_printf(&b, " range=%d", s->sample_range);
   r |= cg_buf_printf(&b, " levels=");
   for (int i = 0; i < s->nlevels; i++) r |= cg_buf_printf(&b, "%s%d", i ? "," : "", s->levels[i]);
+  if (s->tiers > 0) r |= cg_buf_printf(&b, " tiers=%.17g", s->tiers);
+  if (s->text_sink) r |= cg_buf_printf(&b, " text_sink");
+  if (s->cache_lse) r |= cg_buf_printf(&b, " cache_lse");
   /* Printed only when set, so patterns without one keep their identity. */
   if (p->dense_steps || p->dense_layers)
     r |= cg_buf_printf(&b, "\nschedule dense_steps=%d dense_layers=%d", p->dense_steps, p->dense_layers);

@@ -98,6 +98,10 @@ typedef struct cg_selection {
   int sample_range;     /* PROFILE: drawn from the first this many video tokens; 0: all */
   int nlevels;          /* hierarchical block sizes, coarse to fine, in tokens */
   int *levels;
+  /* LSE search (AdaSpa, arXiv 2502.21079 §4.2-4.3): */
+  double tiers;         /* > 0: head-adaptive tiers, heads above this recall at the base sparsity */
+  int text_sink;        /* blocks holding valid text (query or key side) are always kept */
+  int cache_lse;        /* searches after the first use the first search's LSE: no dense pass */
 } cg_selection;
 
 typedef struct cg_pattern {

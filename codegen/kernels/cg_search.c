@@ -90,6 +90,11 @@ sieve_status cg_search_check(const cg_search_spec *s, cg_err *e) {
       return cg_fail(e, SIEVE_ERR_UNSUPPORTED,
                      "pattern %s: search level %d tokens is not a multiple of the key block (%d)", s->pattern->name,
                      q->levels[i], bk);
+  /* The sink reads the tables' blocks as model positions. */
+  for (int c = 0; q->text_sink && c < s->pattern->nclasses; c++)
+    if (s->pattern->classes[c].layout.kind != CG_LAYOUT_IDENTITY || s->pattern->auto_layout)
+      return cg_fail(e, SIEVE_ERR_UNSUPPORTED, "pattern %s: the search's text sink needs the identity layout",
+                     s->pattern->name);
   return SIEVE_OK;
 }
 
@@ -403,7 +408,7 @@ sieve_status cg_search_build(const cg_search_spec *s, char **ptx, cg_err *e) {
   st = mass_kernel(a, e);
   if (!st) {
     int g[CG_SEARCH_MAX_LEVELS], ng = cg_search_groups(s, g);
-    cg_search_select_kernel(EM, a->nq, nk, a->sh.heads, s->cap, g, ng);
+    cg_search_select_kernel(EM, &a->sh, a->bm, block_keys(s), a->nq, nk, s->cap, g, ng, s->pattern->sel.text_sink);
     cg_tpack_kernels(EM, s->arch, a->nq, nk, cg_search_table_ints(s));
   }
   if (!st) st = cg_em_ptx(EM, s->arch, ptx, e);

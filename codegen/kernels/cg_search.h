@@ -26,10 +26,16 @@
 **       mass[(b H + h) cap + e] for entry e of head h's allowed table
 **       (e = rowptr[qb] + i: masses line up with the table's entries)
 **   sieve_search_select(mass, tabs, head_off, rows, counts, f32 recall,
-**                       i32 topk)
+**                       topk, tlen, rowmass)
 **       grid (nq, H, B), block 128, smem cg_search_select_smem();
 **       rows/counts as in cg_tablegen.h, table b H + h for (batch b,
-**       head h); a selected block keeps its allowed class (full or partial)
+**       head h); a selected block keeps its allowed class (full or partial);
+**       topk[b H + h] the cap of (batch b, head h) (0: none; AdaSpa's tiers
+**       give heads their own); tlen[b] the valid text (NULL: all), for the
+**       text sink: with sel.text_sink every allowed block holding a valid
+**       text token, as query or key block, is chosen besides the top-k /
+**       top-p (AdaSpa §4.3 (1)); rowmass[(b H + h) nq + qb] = {the chosen
+**       entries' mass, the row's whole mass}, for the recall of each head
 **   sieve_tbl_scan, sieve_tbl_fill (cg_tablegen.h) with ntables = B H,
 **       which pack the selection into slots of table_ints ints per table
 ** Ties in mass are broken by entry order, so the selection is the prefix
@@ -71,8 +77,10 @@ sieve_status cg_search_build(const cg_search_spec *s, char **ptx, cg_err *e);
 */
 int cg_search_groups(const cg_search_spec *s, int groups[CG_SEARCH_MAX_LEVELS]);
 
-/* Adds sieve_search_select to em's module (cg_search_select.c). */
-void cg_search_select_kernel(cg_em *em, int nq, int nk, int heads, int64_t cap, const int *groups, int ngroups);
+/* Adds sieve_search_select to em's module (cg_search_select.c); sh is the
+** resolved shape, bq x bk the pattern's blocks, sink the text sink. */
+void cg_search_select_kernel(cg_em *em, const sieve_shape *sh, int bq, int bk, int nq, int nk, int64_t cap,
+                             const int *groups, int ngroups, int sink);
 
 /*
 ** The selection on the CPU, for checking: masses m[0..n) of one row's
@@ -84,6 +92,28 @@ void cg_search_select_kernel(cg_em *em, int nq, int nk, int heads, int64_t cap, 
 ** the pattern's, or for a top-k sparsity (AdaSpa) k = ceil((1 - s) nk)
 ** heaviest blocks with a recall no row reaches (2), so the cap decides. */
 void cg_search_budget(const cg_selection *sel, int nk, float *recall, int *topk);
+/* Top-k at sparsity s over nk key blocks: ceil((1 - s) nk), at least 1. */
+int cg_search_topk(double s, int nk);
+
+/*
+** AdaSpa's head-adaptive tiers (arXiv 2502.21079 §4.2): recall[h] of each
+** of `heads` heads at the base sparsity s. With n heads above `thr` (n at
+** most heads / 2), the n of highest recall get sparsity (1 + s) / 2 and
+** the n of lowest (3s - 1) / 2 (0 if below), the rest s; ties in recall go
+** by head index. Writes sparsity[h]; returns n.
+*/
+int cg_search_tiers(const double *recall, int heads, double s, double thr, double *sparsity);
+
+/*
+** The text sink's tokens, [*lo, *hi) in model order, of a resolved shape
+** with tlen valid text tokens (tlen < 0 or above the text: all of it);
+** lo == hi when there is none. A block [b bs, (b + 1) bs) is in the sink
+** when it holds one of them (cg_search_in_sink).
+*/
+void cg_search_text_span(const sieve_shape *sh, int tlen, int64_t *lo, int64_t *hi);
+static inline int cg_search_in_sink(int64_t b, int bs, int64_t lo, int64_t hi) {
+  return lo < hi && b * bs < hi && (b + 1) * bs > lo;
+}
 
 int cg_search_select_ref(const double *m, const int32_t *kb, int n, int nk, const int *groups, int ngroups,
                          double recall, int topk, uint8_t *sel);

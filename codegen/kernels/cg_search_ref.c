@@ -49,14 +49,56 @@ static void level(double *dense, int nk, int g, double target, double *gm, uint8
     if (!keep[kb / g]) dense[kb] = 0;
 }
 
+int cg_search_topk(double s, int nk) {
+  int k = (int)ceil((1 - s) * nk - 1e-9);
+  return k < 1 ? 1 : k > nk ? nk : k;
+}
+
 void cg_search_budget(const cg_selection *sel, int nk, float *recall, int *topk) {
   *recall = (float)sel->recall;
   *topk = sel->topk;
   if (sel->sparsity > 0) {
-    int k = (int)ceil((1 - sel->sparsity) * nk - 1e-9);
-    *topk = k < 1 ? 1 : k;
+    *topk = cg_search_topk(sel->sparsity, nk);
     *recall = 2;
   }
+}
+
+typedef struct hr {
+  double r;
+  int h;
+} hr;
+
+/* Recall descending, then head ascending. */
+static int by_recall(const void *a, const void *b) {
+  const hr *x = a, *y = b;
+  if (x->r != y->r) return x->r > y->r ? -1 : 1;
+  return (x->h > y->h) - (x->h < y->h);
+}
+
+int cg_search_tiers(const double *recall, int heads, double s, double thr, double *sparsity) {
+  hr *v = malloc(sizeof(hr) * (size_t)(heads > 0 ? heads : 1));
+  int n = 0;
+  for (int h = 0; h < heads; h++) {
+    sparsity[h] = s;
+    n += recall[h] > thr;
+  }
+  if (!v) return 0;
+  if (n > heads / 2) n = heads / 2;
+  for (int h = 0; h < heads; h++) v[h] = (hr){recall[h], h};
+  qsort(v, (size_t)heads, sizeof(hr), by_recall);
+  double lo = (3 * s - 1) / 2;
+  for (int i = 0; i < n; i++) {
+    sparsity[v[i].h] = (1 + s) / 2;
+    sparsity[v[heads - 1 - i].h] = lo > 0 ? lo : 0;
+  }
+  free(v);
+  return n;
+}
+
+void cg_search_text_span(const sieve_shape *sh, int tlen, int64_t *lo, int64_t *hi) {
+  int64_t n = tlen < 0 || tlen > sh->text ? sh->text : tlen;
+  *lo = sh->text_after ? (int64_t)sh->frames * sh->height * sh->width : 0;
+  *hi = *lo + n;
 }
 
 int cg_search_select_ref(const double *m, const int32_t *kb, int n, int nk, const int *groups, int ngroups,

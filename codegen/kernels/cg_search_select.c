@@ -25,7 +25,14 @@
 ** Writing is one warp walking the entries in order, with ballots placing
 ** each chosen block: full ones from the front of its row, partial ones from
 ** the back, as cg_tablegen.h's packing kernels read them.
+**
+** AdaSpa's text sink (arXiv 2502.21079 §4.3 (1)) is added there: with it,
+** every entry whose query or key block holds a token of the valid text is
+** chosen besides the top-k, so text rows stay dense and text columns are
+** kept in every row. The same warp sums the chosen entries' mass, which
+** with the row's whole mass gives each head's recall (AdaSpa's tiers).
 */
+#include "cg_lower.h"
 #include "cg_search.h"
 #include "cg_tile_ext.h"
 
@@ -33,13 +40,16 @@
 #define THREADS (32 * WARPS)
 #define FINF_BITS 0x7f800000
 
-enum { P_MASS, P_TABS, P_HEAD_OFF, P_ROWS, P_COUNTS, P_RECALL, P_TOPK, NP };
+enum { P_MASS, P_TABS, P_HEAD_OFF, P_ROWS, P_COUNTS, P_RECALL, P_TOPK, P_TLEN, P_ROWMASS, NP };
 
 typedef struct sel {
   cg_em *em;
   cg_tk tk;
-  int nq, nk, heads;
+  const sieve_shape *sh;
+  int nq, nk, heads, bq, bk, sink;
   int64_t cap;
+  LLVMValueRef total, topk;   /* the row's mass; its (batch, head)'s cap */
+  LLVMValueRef tlo, thi, trow; /* sink: valid text tokens [tlo, thi); the row holds one */
   const int *groups;  /* blocks per group of each coarse level, coarse first */
   int ngroups;
   LLVMValueRef prm[NP];
@@ -136,7 +146,7 @@ static void top_p(sel *s, cg_reg tau, cg_reg ties, cg_reg count) {
 
 /* At most topk: the same on counts, when the top-p set is larger. */
 static void cap_topk(sel *s, cg_reg tau, cg_reg ties, cg_reg count) {
-  LLVMValueRef topk = P(s, P_TOPK);
+  LLVMValueRef topk = s->topk;
   cg_if c;
   cg_if_begin(EM, &c, CG_AND(EM, CG_ICMP(EM, LLVMIntSGT, topk, I(s, 0)),
                              CG_ICMP(EM, LLVMIntSGT, cg_rget(EM, count), topk)));
@@ -171,6 +181,14 @@ static LLVMValueRef walk_begin(sel *s, cg_for *l, LLVMValueRef *in) {
   return i;
 }
 
+/* Whether blocks [b n, (b + 1) n) hold a valid text token. */
+static LLVMValueRef in_sink(sel *s, LLVMValueRef b, int n) {
+  LLVMValueRef p0 = CG_MUL(EM, b, I(s, n));
+  return CG_AND(EM, CG_ICMP(EM, LLVMIntSLT, p0, s->thi),
+                CG_AND(EM, CG_ICMP(EM, LLVMIntSGT, CG_ADD(EM, p0, I(s, n)), s->tlo),
+                       CG_ICMP(EM, LLVMIntSLT, s->tlo, s->thi)));
+}
+
 /* Warp 0 writes the chosen entries' key blocks in entry order. */
 static void write_row(sel *s, LLVMValueRef tau, LLVMValueRef ties) {
   LLVMValueRef lane = TK->lane, below = cg_lanes_below(EM, lane);
@@ -178,10 +196,14 @@ static void write_row(sel *s, LLVMValueRef tau, LLVMValueRef ties) {
   LLVMValueRef row = CG_ADD(EM, CG_MUL(EM, bh, I(s, s->nq)), s->qb);
   LLVMValueRef out = cg_gep(EM, EM->t_i32, P(s, P_ROWS), CG_MUL(EM, CG_ZEXT64(EM, row), cg_i64(EM, s->nk)));
   cg_reg tb = cg_reg_new(EM, EM->t_i32, I(s, 0)), nf = cg_reg_new(EM, EM->t_i32, I(s, 0));
-  cg_reg np = cg_reg_new(EM, EM->t_i32, I(s, 0));
+  cg_reg np = cg_reg_new(EM, EM->t_i32, I(s, 0)), kept = cg_reg_new(EM, EM->t_f32, cg_f32(EM, 0));
   cg_for l;
   LLVMValueRef in, i = walk_begin(s, &l, &in);
   LLVMValueRef pick = walk_pick(s, i, in, tau, ties, tb);
+  LLVMValueRef safe = CG_SEL(EM, in, i, I(s, 0));
+  if (s->sink) pick = CG_OR(EM, pick, CG_AND(EM, in, CG_OR(EM, s->trow, in_sink(s, entry_block(s, safe), s->bk))));
+  LLVMValueRef m = cg_load(EM, EM->t_f32, smem_i(s, safe));
+  cg_rset(EM, kept, CG_FADD(EM, cg_rget(EM, kept), CG_SEL(EM, pick, m, cg_f32(EM, 0))));
   LLVMValueRef full = CG_ICMP(EM, LLVMIntSLT, i, s->nf);
   LLVMValueRef isf = CG_AND(EM, pick, full), isp = CG_AND(EM, pick, CG_XOR(EM, full, cg_true(EM)));
   LLVMValueRef bf = cg_ballot(EM, isf), bp = cg_ballot(EM, isp), f = cg_rget(EM, nf), p = cg_rget(EM, np);
@@ -194,11 +216,16 @@ static void write_row(sel *s, LLVMValueRef tau, LLVMValueRef ties) {
   cg_rset(EM, nf, CG_ADD(EM, f, cg_popc(EM, bf)));
   cg_rset(EM, np, CG_ADD(EM, p, cg_popc(EM, bp)));
   cg_for_end(EM, &l);
+  LLVMValueRef ksum = cg_warp_sum_f32(EM, cg_rget(EM, kept));
   cg_if lead;
   cg_if_begin(EM, &lead, CG_ICMP(EM, LLVMIntEQ, lane, I(s, 0)));
-  LLVMValueRef cnt = cg_gep(EM, EM->t_i32, P(s, P_COUNTS), CG_SHL(EM, CG_ZEXT64(EM, row), cg_i64(EM, 1)));
+  LLVMValueRef at2 = CG_SHL(EM, CG_ZEXT64(EM, row), cg_i64(EM, 1));
+  LLVMValueRef cnt = cg_gep(EM, EM->t_i32, P(s, P_COUNTS), at2);
   cg_store(EM, cg_rget(EM, nf), cnt);
   cg_store(EM, cg_rget(EM, np), cg_gep(EM, EM->t_i32, cnt, I(s, 1)));
+  LLVMValueRef rm = cg_gep(EM, EM->t_f32, P(s, P_ROWMASS), at2);
+  cg_store(EM, ksum, rm);
+  cg_store(EM, s->total, cg_gep(EM, EM->t_f32, rm, I(s, 1)));
   cg_if_end(EM, &lead);
 }
 
@@ -300,7 +327,16 @@ static void body(sel *s) {
   s->nf = tab_at(s, CG_ADD(EM, s->qb, I(s, s->nq + 1)));
   s->vals = I(s, 0);
   s->cnt = s->n;
-  s->target = CG_FMUL(EM, P(s, P_RECALL), load_masses(s));
+  s->topk = cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, P(s, P_TOPK), CG_ADD(EM, CG_MUL(EM, s->b, I(s, s->heads)), s->h)));
+  if (s->sink) {
+    int64_t lo, hi;
+    cg_search_text_span(s->sh, -1, &lo, &hi);
+    s->tlo = I(s, lo);
+    s->thi = CG_ADD(EM, s->tlo, cg_text_valid(EM, s->sh, P(s, P_TLEN), s->b));
+    s->trow = in_sink(s, s->qb, s->bq);
+  }
+  s->total = load_masses(s);
+  s->target = CG_FMUL(EM, P(s, P_RECALL), s->total);
   if (s->ngroups) hierarchy(s);
   cg_reg tau = cg_reg_new(EM, EM->t_i32, NULL), ties = cg_reg_new(EM, EM->t_i32, NULL);
   cg_reg count = cg_reg_new(EM, EM->t_i32, NULL);
@@ -312,13 +348,16 @@ static void body(sel *s) {
   cg_if_end(EM, &w0);
 }
 
-void cg_search_select_kernel(cg_em *em, int nq, int nk, int heads, int64_t cap, const int *groups, int ngroups) {
-  static const char *names[NP] = {"mass", "tabs", "head_off", "rows", "counts", "recall", "topk"};
-  sel S = {.em = em, .nq = nq, .nk = nk, .heads = heads, .cap = cap, .groups = groups, .ngroups = ngroups}, *s = &S;
+void cg_search_select_kernel(cg_em *em, const sieve_shape *sh, int bq, int bk, int nq, int nk, int64_t cap,
+                             const int *groups, int ngroups, int sink) {
+  static const char *names[NP] = {"mass", "tabs", "head_off", "rows", "counts", "recall", "topk", "tlen", "rowmass"};
+  sel S = {.em = em, .sh = sh, .nq = nq, .nk = nk, .heads = sh->heads, .bq = bq, .bk = bk,
+           .sink = sink && sh->text > 0, .cap = cap, .groups = groups, .ngroups = ngroups}, *s = &S;
   s->dense = 4 * nk;
   s->grp = 8 * nk;
   s->red = ngroups ? 12 * nk : 4 * nk;
-  LLVMTypeRef t[NP] = {em->t_gptr, em->t_gptr, em->t_gptr, em->t_gptr, em->t_gptr, em->t_f32, em->t_i32};
+  LLVMTypeRef t[NP] = {em->t_gptr, em->t_gptr, em->t_gptr, em->t_gptr, em->t_gptr, em->t_f32, em->t_gptr,
+                       em->t_gptr, em->t_gptr};
   LLVMValueRef fn = cg_em_kernel(em, "sieve_search_select", t, names, NP, THREADS, 0);
   for (int i = 0; i < NP; i++) s->prm[i] = LLVMGetParam(fn, (unsigned)i);
   if (cg_tk_init(TK, em, CG_SM80, CG_BF16, THREADS)) {

@@ -16,6 +16,7 @@ void gpu_dyn(gpu_env *env);
 
 void gpu_dyn_tables(gpu_env *env);
 void gpu_dyn_search(gpu_env *env);
+void gpu_dyn_search_adaspa(gpu_env *env);
 void gpu_dyn_profile(gpu_env *env);
 
 /* Q, K, V, O (16-bit, [B][H][S][D] contiguous) and the LSE ([B][H][S]

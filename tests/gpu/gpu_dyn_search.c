@@ -15,6 +15,15 @@
 **     attention restricted to the selected blocks (sampled rows);
 **   - the schedule: no search before the first search step, a search at
 **     it, the selection reused after it;
+**   - AdaSpa's tiers (§4.2): each head's recall at the base sparsity from
+**     the kernel's masses and the reference selection, in float64, against
+**     the runtime's, and each head's top-k the tiers of those recalls;
+**     AdaSpa's text sink (§4.3): every block holding valid text is chosen
+**     besides the top-k;
+**   - with a cached LSE, the later search: on new Q, K, V, the masses of
+**     every allowed block from the first search's LSE against float64, the
+**     selection again, no attention pass, and that step's O against float64
+**     attention over the new selection;
 ** on sm_80's kernels and, on a Hopper GPU, sm_90a's (wgmma).
 */
 #include <math.h>
@@ -37,6 +46,8 @@ typedef struct sdata {
   cg_dtype dt;
   float *q, *k, *v;      /* host values, BHSD */
   gpu_bhsd io;
+  int have_io;
+  const int32_t *topk;   /* [B][H] the runtime's top-k (NULL: the pattern's) */
 } sdata;
 
 static double scale_of(int D) { return 1.0 / sqrt((double)D); }
@@ -49,12 +60,13 @@ static int make_inputs(sdata *d, uint64_t seed) {
   size_t ndir = (size_t)d->B * (size_t)(d->s.frames + 1) * (size_t)d->D;
   float *dir = malloc(sizeof(float) * ndir);
   cg_coords c;
-  d->q = malloc(4 * n);
-  d->k = malloc(4 * n);
-  d->v = malloc(4 * n);
+  if (!d->q) d->q = malloc(4 * n);
+  if (!d->k) d->k = malloc(4 * n);
+  if (!d->v) d->v = malloc(4 * n);
   if (!bits || !dir || !d->q || !d->k || !d->v) return -1;
   if (cg_layout_enum(&(cg_layout){CG_LAYOUT_IDENTITY, {0}}, &d->s, &c)) return -1;
-  if (gpu_bhsd_alloc(d->env, &d->io, d->B, d->H, d->S, d->D)) return -1;
+  if (!d->have_io && gpu_bhsd_alloc(d->env, &d->io, d->B, d->H, d->S, d->D)) return -1;
+  d->have_io = 1;
   uint64_t st = seed | 1;
   rt_rand_half(bits, ndir, CG_FP16, &st);
   for (size_t i = 0; i < ndir; i++) dir[i] = rt_half_float(bits[i], CG_FP16);
@@ -78,7 +90,7 @@ static int make_inputs(sdata *d, uint64_t seed) {
 }
 
 static void free_inputs(sdata *d) {
-  gpu_bhsd_free(d->env, &d->io);
+  if (d->have_io) gpu_bhsd_free(d->env, &d->io);
   free(d->q);
   free(d->k);
   free(d->v);
@@ -160,6 +172,44 @@ static int decode_sel(const int32_t *sel, const int32_t *allowed, int nq, int qb
   return 1;
 }
 
+/* The text sink's choice in row r: every entry when the query block holds
+** valid text, else those whose key block does (AdaSpa §4.3 (1)). */
+static void sink_of(sdata *d, const host_tabs *t, const int32_t *tab, int r, uint8_t *forced, int n) {
+  int64_t lo, hi;
+  cg_search_text_span(&d->s, -1, &lo, &hi);
+  int row = cg_search_in_sink(r, t->bq, lo, hi);
+  for (int i = 0; i < n; i++)
+    forced[i] = d->p->sel.text_sink && (row || cg_search_in_sink(tab[2 * t->nq + 1 + tab[r] + i], t->bk, lo, hi));
+}
+
+/* Each (input, head)'s recall at the base sparsity (eq. 9), in float64: the
+** reference selection on the kernel's masses, with the sink. */
+static void ref_recalls(sdata *d, const host_tabs *t, const float *gmass, int64_t cap, double *rec) {
+  int nk = t->nk, topk;
+  float recall;
+  cg_search_budget(&d->p->sel, nk, &recall, &topk);
+  double *m = malloc(sizeof(double) * (size_t)nk);
+  uint8_t *want = malloc((size_t)nk), *forced = malloc((size_t)nk);
+  for (int bh = 0; bh < d->B * d->H; bh++) {
+    const int32_t *tab = t->buf + t->head_off[bh % d->H];
+    double kept = 0, all = 0;
+    for (int r = 0; r < t->nq; r++) {
+      int n = tab[r + 1] - tab[r];
+      for (int i = 0; i < n; i++) m[i] = gmass[(size_t)bh * (size_t)cap + (size_t)(tab[r] + i)];
+      cg_search_select_ref(m, tab + 2 * t->nq + 1 + tab[r], n, nk, NULL, 0, recall, topk, want);
+      sink_of(d, t, tab, r, forced, n);
+      for (int i = 0; i < n; i++) {
+        all += m[i];
+        kept += want[i] || forced[i] ? m[i] : 0;
+      }
+    }
+    rec[bh] = all > 0 ? kept / all : 1;
+  }
+  free(m);
+  free(want);
+  free(forced);
+}
+
 static void check_selection(sdata *d, const host_tabs *t, const float *gmass, const double *rmass, int64_t cap,
                             const int32_t *sel, int64_t table_ints, sel_tally *y) {
   const cg_selection *cs = &d->p->sel;
@@ -168,10 +218,11 @@ static void check_selection(sdata *d, const host_tabs *t, const float *gmass, co
   cg_search_budget(cs, nk, &recall, &topk);
   int ng = cg_search_groups(&(cg_search_spec){.pattern = d->p}, groups);
   double *m = malloc(sizeof(double) * (size_t)nk), *mr = malloc(sizeof(double) * (size_t)nk);
-  uint8_t *want = malloc((size_t)nk), *got = malloc((size_t)nk);
+  uint8_t *want = malloc((size_t)nk), *got = malloc((size_t)nk), *forced = malloc((size_t)nk);
   y->min_recall = 1;
   for (int bh = 0; bh < d->B * d->H; bh++) {
     const int32_t *tab = t->buf + t->head_off[bh % d->H], *st = sel + (size_t)bh * (size_t)table_ints;
+    if (d->topk) topk = d->topk[bh];
     for (int r = 0; r < t->nq; r++) {
       int n = tab[r + 1] - tab[r];
       double tot = 0, rtot = 0, kept = 0, rkept = 0;
@@ -183,7 +234,13 @@ static void check_selection(sdata *d, const host_tabs *t, const float *gmass, co
         rtot += mr[i];
       }
       const int32_t *kbs = tab + 2 * t->nq + 1 + tab[r];
-      int k = cg_search_select_ref(m, kbs, n, nk, groups, ng, recall, topk, want), kg = 0;
+      int k = cg_search_select_ref(m, kbs, n, nk, groups, ng, recall, topk, want), kg = 0, kf = 0;
+      sink_of(d, t, tab, r, forced, n);
+      for (int i = 0; i < n; i++) {
+        k += forced[i] && !want[i];
+        kf += forced[i];
+        want[i] |= forced[i];
+      }
       y->rows++;
       y->allowed += n;
       if (!decode_sel(st, tab, t->nq, r, got, n)) {
@@ -196,7 +253,7 @@ static void check_selection(sdata *d, const host_tabs *t, const float *gmass, co
         rkept += got[i] ? mr[i] : 0;
       }
       y->kept += kg;
-      int capped = topk > 0 && kg == topk;
+      int capped = topk > 0 && kg >= topk && kg <= topk + kf;
       if (!capped && rtot > 0 && rkept / rtot < y->min_recall) y->min_recall = rkept / rtot;
       if (!memcmp(want, got, (size_t)n)) y->exact++;
       else if (abs(kg - k) <= 1 && (capped || kept >= recall * tot * (1 - 1e-5))) y->boundary++;
@@ -207,6 +264,7 @@ static void check_selection(sdata *d, const host_tabs *t, const float *gmass, co
   free(mr);
   free(want);
   free(got);
+  free(forced);
 }
 
 /* Float64 attention over the selected blocks for sampled rows, against O. */
@@ -255,6 +313,11 @@ typedef struct sres {
   double mass_err, sparse_err, density;
   sel_tally sel;
   int schedule_ok;
+  int tiers, tiers_ok, moved;  /* tiers checked; recalls and top-k agree; heads off the base top-k */
+  double recall_err;
+  int cached, cached_ok;       /* the cached-LSE search checked; it ran with no attention pass */
+  double cmass_err, csparse_err;
+  sel_tally csel;
 } sres;
 
 static sieve_status read_back(const gpu_env *env, CUdeviceptr src, void *dst, size_t n, cg_err *e) {
@@ -274,6 +337,87 @@ static sieve_status schedule(sdata *d, rt_dyn_search *ds, const uint16_t *o_spar
   if (!st) st = read_back(d->env, d->io.o, o, 2 * n, e);
   *ok = !st && !flags[0] && flags[1] && !flags[2] &&
         !memcmp(o, o_sparse, 2 * n);
+  free(o);
+  return st;
+}
+
+/* The runtime's recalls against float64 ones, and its top-k the tiers of
+** its recalls (cg_search_tiers, itself checked against the paper's rule on
+** the CPU). */
+static void check_tiers(sdata *d, rt_dyn_search *ds, const host_tabs *t, const float *gm, int64_t cap, sres *r) {
+  const double *rec = rt_dyn_search_recall(ds);
+  const int32_t *tk = rt_dyn_search_topk(ds);
+  double *ref = malloc(sizeof(double) * (size_t)(d->B * d->H)), *sp = malloc(sizeof(double) * (size_t)d->H);
+  r->tiers = 1;
+  r->tiers_ok = rec && ref && sp;
+  int base = cg_search_topk(d->p->sel.sparsity, t->nk);
+  if (r->tiers_ok) ref_recalls(d, t, gm, cap, ref);
+  for (int b = 0; r->tiers_ok && b < d->B; b++) {
+    cg_search_tiers(rec + (size_t)b * d->H, d->H, d->p->sel.sparsity, d->p->sel.tiers, sp);
+    for (int h = 0; h < d->H; h++) {
+      size_t bh = (size_t)b * d->H + h;
+      double err = fabs(rec[bh] - ref[bh]);
+      r->recall_err = err > r->recall_err ? err : r->recall_err;
+      if (tk[bh] != cg_search_topk(sp[h], t->nk)) r->tiers_ok = 0;
+      r->moved += tk[bh] != base;
+    }
+  }
+  if (r->recall_err > 1e-4) r->tiers_ok = 0;
+  free(ref);
+  free(sp);
+}
+
+/*
+** The later search from the cached LSE: steps first - 1 and first on the
+** inputs the case has (dense, then the first search, which caches its
+** LSE), then new inputs and the next search step of the pattern.
+*/
+static sieve_status cached_search(sdata *d, rt_dyn_search *ds, const host_tabs *t, sres *r, cg_err *e) {
+  const cg_selection *cs = &d->p->sel;
+  if (cs->nsteps < 2) return SIEVE_OK;
+  rt_dyn_search_bufs bf;
+  rt_dyn_search_buffers(ds, &bf);
+  size_t nl = (size_t)d->B * d->H * d->S, nm = (size_t)d->B * d->H * (size_t)bf.cap;
+  size_t nt = (size_t)d->B * d->H * (size_t)bf.table_ints, no = nl * (size_t)d->D;
+  float *lse = malloc(4 * nl), *gm = malloc(4 * nm);
+  double *rm = calloc(nm, sizeof(double));
+  int32_t *sel = malloc(4 * nt);
+  uint16_t *o = malloc(2 * no);
+  int flags[3] = {0};
+  sieve_status st = lse && gm && rm && sel && o ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
+  for (int i = 0; !st && i < 2; i++)
+    st = rt_dyn_search_step(ds, cs->steps[0] - 1 + i, 0, &d->io.tq, &d->io.tk, &d->io.tv, &d->io.to, d->io.lse, 0,
+                            NULL, &flags[i], e);
+  if (!st) st = read_back(d->env, bf.lse, lse, 4 * nl, e);
+  if (!st && make_inputs(d, d->env->seed ^ 0x5eedull ^ (uint64_t)d->S)) st = cg_fail(e, SIEVE_ERR_CUDA, "inputs");
+  if (!st) st = RT_CU(d->env->cu, e, cuMemsetD8, bf.mass, 0xff, 4 * nm);
+  if (!st)
+    st = rt_dyn_search_step(ds, cs->steps[1], 0, &d->io.tq, &d->io.tk, &d->io.tv, &d->io.to, d->io.lse, 0, NULL,
+                            &flags[2], e);
+  r->cached = 1;
+  r->cached_ok = !flags[0] && flags[1] && flags[2] && rt_dyn_search_cached(ds);
+  if (!st) st = read_back(d->env, bf.mass, gm, 4 * nm, e);
+  if (!st) st = read_back(d->env, bf.tabs, sel, 4 * nt, e);
+  if (!st) st = read_back(d->env, d->io.o, o, 2 * no, e);
+  if (!st) st = ref_masses(d, t, lse, 0, rm, bf.cap, e);
+  if (!st) {
+    double num = 0, den = 0;
+    for (int h = 0; h < d->H; h++)
+      for (int b = 0; b < d->B; b++) {
+        size_t base = ((size_t)b * d->H + h) * (size_t)bf.cap, ents = (size_t)t->buf[t->head_off[h] + t->nq];
+        for (size_t i = 0; i < ents; i++) {
+          num += fabs(gm[base + i] - rm[base + i]);
+          den += rm[base + i];
+        }
+      }
+    r->cmass_err = num / den;
+    check_selection(d, t, gm, rm, bf.cap, sel, bf.table_ints, &r->csel);
+    st = check_sparse(d, t, sel, bf.table_ints, o, &r->csparse_err, e);
+  }
+  free(lse);
+  free(gm);
+  free(rm);
+  free(sel);
   free(o);
   return st;
 }
@@ -298,6 +442,10 @@ static sieve_status run_case(sdata *d, rt_dyn_search *ds, sres *r, cg_err *e) {
   if (!st) st = read_back(d->env, bf.mass, gm, 4 * nm, e);
   if (!st) st = read_back(d->env, bf.tabs, sel, 4 * nt, e);
   if (!st) st = ref_masses(d, &t, lse, 0, rm, bf.cap, e);
+  if (!st && d->p->sel.tiers > 0) {
+    check_tiers(d, ds, &t, gm, bf.cap, r);
+    d->topk = rt_dyn_search_topk(ds);
+  }
   if (!st) {
     double num = 0, den = 0;
     for (int h = 0; h < d->H; h++)
@@ -316,6 +464,7 @@ static sieve_status run_case(sdata *d, rt_dyn_search *ds, sres *r, cg_err *e) {
   if (!st) st = check_sparse(d, &t, sel, bf.table_ints, o, &r->sparse_err, e);
   if (!st) st = rt_dyn_search_selected(ds, &r->density, e);
   if (!st) st = schedule(d, ds, o, &r->schedule_ok, e);
+  if (!st && d->p->sel.cache_lse) st = cached_search(d, ds, &t, r, e);
   free(lse);
   free(gm);
   free(rm);
@@ -328,7 +477,7 @@ static sieve_status run_case(sdata *d, rt_dyn_search *ds, sres *r, cg_err *e) {
 
 static void search_arch(gpu_env *env, sieve_pattern *sp, const char *name, sieve_shape shape, cg_dtype dt,
                         cg_arch arch) {
-  char label[256], why[1024];
+  char label[256], why[2048];
   cg_err e = {0};
   sdata d = {.env = env, .p = lp_pattern_ir(sp), .dt = dt};
   cg_shape_for(d.p, &shape, &d.s);
@@ -350,12 +499,23 @@ static void search_arch(gpu_env *env, sieve_pattern *sp, const char *name, sieve
     double tol = dt == CG_FP16 ? 2e-3 : 1e-2;
     int ok = r.mass_err < 1e-3 && !r.sel.wrong && r.sel.boundary * 20 <= r.sel.rows &&
              (d.p->sel.sparsity > 0 || r.sel.min_recall >= d.p->sel.recall - 1e-3) && r.sparse_err < tol && r.schedule_ok;
-    snprintf(why, sizeof why,
+    ok = ok && (!r.tiers || r.tiers_ok);
+    ok = ok && (!r.cached || (r.cached_ok && r.cmass_err < 1e-3 && !r.csel.wrong && r.csel.boundary * 20 <= r.csel.rows &&
+                              r.csparse_err < tol));
+    int n = snprintf(why, sizeof why,
              "mass rel err %.2e; %lld rows: %lld exact, %lld at a boundary tie, %lld wrong; kept %lld of "
              "%lld allowed blocks (density %.3f), min recall %.4f; sparse O rel err %.2e (tol %.0e); schedule %s",
              r.mass_err, (long long)r.sel.rows, (long long)r.sel.exact, (long long)r.sel.boundary,
              (long long)r.sel.wrong, (long long)r.sel.kept, (long long)r.sel.allowed, r.density, r.sel.min_recall,
              r.sparse_err, tol, r.schedule_ok ? "ok" : "WRONG");
+    if (r.tiers && n > 0 && n < (int)sizeof why)
+      n += snprintf(why + n, sizeof why - (size_t)n, "; tiers %s (recall err %.1e, %d heads moved)",
+                    r.tiers_ok ? "ok" : "WRONG", r.recall_err, r.moved);
+    if (r.cached && n > 0 && n < (int)sizeof why)
+      snprintf(why + n, sizeof why - (size_t)n,
+               "; cached-LSE search %s: mass rel err %.2e, %lld rows %lld exact %lld tie %lld wrong, O rel err %.2e",
+               r.cached_ok ? "ran" : "WRONG", r.cmass_err, (long long)r.csel.rows, (long long)r.csel.exact,
+               (long long)r.csel.boundary, (long long)r.csel.wrong, r.csparse_err);
     gpu_dyn_verdict(env, ok, label, why);
   }
   rt_dyn_search_free(ds);
@@ -388,6 +548,21 @@ static void string_case(gpu_env *env, const char *name, const char *src, sieve_s
   }
   search_case(env, sp, name, shape, CG_BF16);
   sieve_pattern_free(sp);
+}
+
+/* AdaSpa as shipped (top-k, tiers, text sink, cached LSE) alone: the case
+** the sanitizers run. */
+void gpu_dyn_search_adaspa(gpu_env *env) {
+  char why[1100];
+  const char *const topk[] = {"warmup=1", "every=3", NULL};
+  sieve_pattern *ak = gpu_dyn_load(env, "adaspa", topk, why, sizeof why);
+  if (!ak) {
+    gpu_dyn_verdict(env, 0, "search adaspa topk", why);
+    return;
+  }
+  sieve_shape a = {.batch = 2, .heads = 4, .head_dim = 64, .frames = 4, .height = 8, .width = 8, .text = 16};
+  search_case(env, ak, "adaspa topk", a, CG_BF16);
+  sieve_pattern_free(ak);
 }
 
 void gpu_dyn_search(gpu_env *env) {

@@ -155,6 +155,8 @@ int main(int argc, char **argv) {
   }
   if (strstr(only, "tune")) gpu_tune_case(&env);
   if (strstr(only, "dyn")) gpu_dyn(&env);
+  else if (strstr(only, "search")) gpu_dyn_search(&env);  /* the search's checks alone */
+  else if (strstr(only, "adaspa")) gpu_dyn_search_adaspa(&env);  /* AdaSpa as shipped alone */
   if (strstr(only, "sanitize")) sanitize(&env);
   printf("%d passed, %d failed\n", env.passed, env.failed);
   sieve_close(env.ctx);
