@@ -24,15 +24,19 @@
 -- / seq^2, w = seq (1 - sqrt(1 - s)) tokens, from the shape when the pattern
 -- meets one (integer square root; the budget to 1e-6).
 --
--- SVG decides each head's class online by the error of 64 sampled queries
--- (from the first 10,000 video tokens, hyvideo_t2v_inference.py's
--- sample_mse_max_row) under each class's mask, at every sparse step and
--- layer: `profile = true` runs sieve's profiling kernel so, at every
--- `every`-th step from the first sparse one (1: all), skipping the dense
--- layers. What differs: profiling is off by default (the split is then
--- static, heads alternating spatial, temporal), and SVG's profiling masks
--- are block-rounded bands of 1.5 (2 on Wan) frames, not the attention's
--- band, where sieve profiles each class's own mask.
+-- SVG decides each head's class online by the error of sampled queries
+-- under each class's mask against full attention (the argmin of the mean
+-- squared difference, hyvideo/attention.py sample_mse), at every sparse
+-- step and layer, and so does sieve by default (`profile = true`, sieve's
+-- profiling kernel, skipping the dense steps and layers): 64 rows from the
+-- first 10,000 tokens on HunyuanVideo and Wan (hyvideo_t2v_inference.py,
+-- wan/inference.py: num_sampled_rows 64, sample_mse_max_row 10000), 32 rows
+-- from the whole sequence on CogVideoX (cog_inference.py num_sampled_rows
+-- 32; cog/attention.py samples below seq_len). What differs: SVG's
+-- profiling masks are block-rounded bands of 1.5 (2 on Wan) frames, not the
+-- attention's band, where sieve profiles each class's own mask.
+-- `profile = false` gives a static split (heads alternating spatial,
+-- temporal), sieve's own.
 --
 -- Params:
 --   model        ("hunyuan") the original's model preset: hunyuan, wan, cogvideox
@@ -47,21 +51,25 @@
 --   layers       (60)    transformer layers, for fractions (HunyuanVideo 20
 --                        double + 40 single; wan: 30; cogvideox: 42).
 --   text         (true)  text tokens attend to, and are attended by, every token.
---   profile      (false) choose each head's class online (sieve's kernel).
---   samples      (64)    sampled query rows per head when profiling.
---   every        (1)     steps between profiling runs, from the first sparse step.
+--   profile      (true)  choose each head's class online (sieve's kernel).
+--   samples      (64)    sampled query rows per head when profiling (a
+--                        multiple of 64 runs: the kernel rounds up);
+--                        cogvideox: 32.
+--   every        (1)     steps between profiling runs, from the first sparse
+--                        step (1: every sparse step, as SVG).
 --   sample_range (10000) profiled queries come from the first this many video
---                        tokens (0: the whole sequence).
+--                        tokens (0: the whole sequence); cogvideox: 0.
 
 local param = sieve.params {
   model = "hunyuan", budget = 0.25, dense_steps = 0.1, dense_layers = 0.03, steps = 50, layers = 60,
-  text = true, profile = false, samples = 64, every = 1, sample_range = 10000,
+  text = true, profile = true, samples = 64, every = 1, sample_range = 10000,
 }
 
 local presets = {
   hunyuan = { budget = 0.25, dense_steps = 0.1, dense_layers = 0.03, layers = 60, round_up = false, sink = false },
   wan = { budget = 0.3, dense_steps = 0.2, dense_layers = 0.03, layers = 30, round_up = true, sink = true },
-  cogvideox = { budget = 0.25, dense_steps = 0.2, dense_layers = 0.025, layers = 42, round_up = false, sink = false },
+  cogvideox = { budget = 0.25, dense_steps = 0.2, dense_layers = 0.025, layers = 42, round_up = false, sink = false,
+                samples = 32, sample_range = 0 },
 }
 local preset = presets[param.model]
 sieve.expect("model", preset ~= nil, "must be hunyuan, wan or cogvideox")
@@ -70,14 +78,15 @@ local function pick(name)
   return preset[name] or param[name]
 end
 local budget, dense_steps, dense_layers, layers = pick("budget"), pick("dense_steps"), pick("dense_layers"), pick("layers")
+local samples, sample_range = pick("samples"), pick("sample_range")
 sieve.expect("budget", budget > 0 and budget <= 1, "must be in (0, 1]")
 sieve.expect("dense_steps", dense_steps >= 0, "must be a count or a fraction in [0, 1)")
 sieve.expect("dense_layers", dense_layers >= 0, "must be a count or a fraction in [0, 1)")
 sieve.expect("steps", param.steps >= 1, "must be at least 1")
 sieve.expect("layers", param.layers >= 1, "must be at least 1")
-sieve.expect("samples", param.samples >= 1, "must be at least 1")
+sieve.expect("samples", samples >= 1, "must be at least 1")
 sieve.expect("every", param.every >= 1, "must be at least 1")
-sieve.expect("sample_range", param.sample_range >= 0, "must be 0 or more")
+sieve.expect("sample_range", sample_range >= 0, "must be 0 or more")
 
 -- sparsity_to_width in integers: w = seq - sqrt(seq^2 (1 - s)), floored.
 local N, F = sieve.shape.text, sieve.shape.height * sieve.shape.width
@@ -109,7 +118,7 @@ if param.profile then
   local at = {}
   for step = s, param.steps - 1, param.every do at[#at + 1] = step end
   if #at == 0 then at[1] = s end
-  selection = sieve.profile { samples = param.samples, steps = at, range = param.sample_range }
+  selection = sieve.profile { samples = samples, steps = at, range = sample_range }
 end
 
 return sieve.pattern {

@@ -144,6 +144,10 @@ void rt_dyn_search_free(rt_dyn_search *d);
 
 typedef struct rt_dyn_profile rt_dyn_profile;
 
+/* The profiling kernel's key chunk is halved until it has this many CTAs
+** (about four per SM of an H100 or H200; cg_profile_pick_chunk). */
+#define RT_PROFILE_CTAS 512
+
 /*
 ** SVG across steps for a pattern of several head classes: one attention
 ** plan per class (the pattern with every head in that class), the
@@ -180,6 +184,8 @@ const int *rt_dyn_profile_classes(const rt_dyn_profile *d);
 int rt_dyn_profile_batch(const rt_dyn_profile *d);
 /* [B][H][classes]: sum over sampled rows of |O_c - O_full|^2 / |O_full|^2. */
 const double *rt_dyn_profile_errors(const rt_dyn_profile *d);
+/* The rows the kernel ran (*ns, a multiple of 64); the first `samples`
+** of the pattern decide, the rest repeat them. */
 const int32_t *rt_dyn_profile_rows(const rt_dyn_profile *d, int *ns);
 /* Reseeds the row sampler (tests reproduce a sample this way). */
 void rt_dyn_profile_seed(rt_dyn_profile *d, uint64_t seed);

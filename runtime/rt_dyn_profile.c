@@ -29,6 +29,7 @@ struct rt_dyn_profile {
   const rt_cuda *cu;
   cg_pattern *p;
   int nc, heads, batch;
+  int want;                /* sampled rows that decide (the kernel runs spec.ns) */
   cg_pattern *cp;          /* [nc]: the pattern with every head in class c */
   int *cls_of;             /* [nc]: head_class of each copy */
   rt_plan **plan;          /* [nc] */
@@ -88,11 +89,20 @@ static sieve_status gen_ptx(void *ud, char **ptx, cg_err *e) {
   return cg_profile_build(&((rt_dyn_profile *)ud)->spec, ptx, e);
 }
 
+/* The part kernel's key chunk: enough CTAs for the GPU (cg_profile.h), or
+** SIEVE_PROFILE_CHUNK (tokens, a multiple of 64) where set, for benchmarks. */
+static int profile_chunk(const cg_profile_spec *s, int batch) {
+  const char *env = getenv("SIEVE_PROFILE_CHUNK");
+  if (env && *env) return atoi(env);
+  return cg_profile_pick_chunk(s, batch, RT_PROFILE_CTAS);
+}
+
 static size_t up256(size_t n) { return (n + 255) & ~(size_t)255; }
 
 static sieve_status module(rt_dyn_profile *d, const rt_device *dev, rt_cache *cache, cg_err *e) {
   char key[2048], extra[96];
-  snprintf(extra, sizeof extra, "dtype %s rows %d", d->spec.dtype == CG_FP16 ? "fp16" : "bf16", d->spec.ns);
+  snprintf(extra, sizeof extra, "dtype %s rows %d chunk %d", d->spec.dtype == CG_FP16 ? "fp16" : "bf16", d->spec.ns,
+           cg_profile_chunk(&d->spec));
   /* 2: the kernels take the batch; a cached batch-0-only module must miss. */
   if (rt_dyn_key(key, sizeof key, "profile 2", d->p, &d->spec.shape, d->spec.arch, dev, extra) >= (int)sizeof key)
     cache = NULL;
@@ -143,8 +153,10 @@ sieve_status rt_dyn_profile_create(const rt_plan_spec *s, const rt_device *dev, 
     int want = s->pattern->sel.samples > 0 ? s->pattern->sel.samples : 64;
     d->heads = as->shape.heads;
     d->batch = as->shape.batch;
+    d->want = want;
     d->spec = (cg_profile_spec){s->pattern, as->shape, as->dtype, as->arch,
-                                (want + CG_PROFILE_ROWS - 1) / CG_PROFILE_ROWS * CG_PROFILE_ROWS};
+                                (want + CG_PROFILE_ROWS - 1) / CG_PROFILE_ROWS * CG_PROFILE_ROWS, 0};
+    d->spec.chunk = profile_chunk(&d->spec, d->batch);
     st = cg_profile_check(&d->spec, e);
     /* The part kernel's grid z holds both the row groups and the batch. */
     if (!st && (int64_t)(d->spec.ns / CG_PROFILE_ROWS) * d->batch > 65535)
@@ -162,17 +174,18 @@ sieve_status rt_dyn_profile_create(const rt_plan_spec *s, const rt_device *dev, 
 }
 
 /* Each (batch element, head) to the class of lowest relative error on the
-** sample. */
+** sample: its first `want` rows (the kernel computes a multiple of 64, the
+** rest repeat them). */
 static void classify(rt_dyn_profile *d) {
-  int ns = d->spec.ns, P = d->nc + 1;
+  int ns = d->spec.ns, P = d->nc + 1, want = d->want;
   for (size_t bh = 0; bh < (size_t)d->batch * (size_t)d->heads; bh++) {
     const float *raw = d->raw + bh * (size_t)ns * P;
     double ref = 0, *err = d->errs + bh * (size_t)d->nc;
-    for (int r = 0; r < ns; r++) ref += raw[(size_t)r * P];
+    for (int r = 0; r < want; r++) ref += raw[(size_t)r * P];
     int best = 0;
     for (int c = 0; c < d->nc; c++) {
       double s = 0;
-      for (int r = 0; r < ns; r++) s += raw[(size_t)r * P + c + 1];
+      for (int r = 0; r < want; r++) s += raw[(size_t)r * P + c + 1];
       err[c] = ref > 0 ? s / ref : 0;
       if (err[c] < err[best]) best = c;
     }
@@ -188,7 +201,8 @@ sieve_status rt_dyn_profile_run(rt_dyn_profile *d, int step, int layer, const si
   /* SVG samples its rows from the first video tokens (sample_mse_max_row). */
   int64_t video = seq - s->text, range = d->p->sel.sample_range;
   int64_t from = range > 0 ? (range < video ? range : video) : seq, at = range > 0 && !s->text_after ? s->text : 0;
-  for (int i = 0; i < d->spec.ns; i++) d->rows[i] = (int32_t)(at + (int64_t)(rt_rand(&d->rng) % (uint64_t)from));
+  for (int i = 0; i < d->spec.ns; i++)
+    d->rows[i] = i < d->want ? (int32_t)(at + (int64_t)(rt_rand(&d->rng) % (uint64_t)from)) : d->rows[i % d->want];
   const sieve_tensor *t[3] = {q, k, v};
   d->a.q = q->ptr;
   d->a.k = k->ptr;

@@ -152,7 +152,13 @@ static void svg_classes(void **st) {
   assert_true(lt_eval(sp, 1, q, VID(30, 3, 3, 0), 1, 0, 0));  /* temporal: 26 apart */
   assert_true(lt_eval(sp, 1, q, VID(4, 8, 76, 0), 1, 0, 0));  /* 473 positions: 15,609 */
   assert_false(lt_eval(sp, 1, q, VID(4, 8, 77, 0), 1, 0, 0)); /* 474: 15,642 */
-  assert_int_equal(p->sel.kind, CG_SELECT_STATIC);
+  /* SVG profiles every sparse step: 64 rows from the first 10,000 tokens. */
+  assert_int_equal(p->sel.kind, CG_SELECT_PROFILE);
+  assert_int_equal(p->sel.samples, 64);
+  assert_int_equal(p->sel.sample_range, 10000);
+  assert_int_equal(p->sel.nsteps, 45);
+  assert_int_equal(p->sel.steps[0], 5);
+  assert_int_equal(p->sel.steps[44], 49);
   assert_int_equal(p->dense_steps, 5);   /* 10% of 50 */
   assert_int_equal(p->dense_layers, 1);  /* 3% of 60 */
   sieve_pattern_free(sp);
@@ -163,6 +169,15 @@ static void svg_classes(void **st) {
   sieve_pattern_free(sp);
   sp = load_file("svg", (const char *[]){"model=wan", "dense_steps=3", NULL});
   assert_int_equal(lp_pattern_ir(sp)->dense_steps, 3);
+  assert_int_equal(lp_pattern_ir(sp)->sel.steps[0], 3);
+  sieve_pattern_free(sp);
+  /* CogVideoX: 32 rows from the whole sequence. */
+  sp = load_file("svg", (const char *[]){"model=cogvideox", NULL});
+  assert_int_equal(lp_pattern_ir(sp)->sel.samples, 32);
+  assert_int_equal(lp_pattern_ir(sp)->sel.sample_range, 0);
+  sieve_pattern_free(sp);
+  sp = load_file("svg", (const char *[]){"profile=false", NULL});
+  assert_int_equal(lp_pattern_ir(sp)->sel.kind, CG_SELECT_STATIC);
   sieve_pattern_free(sp);
   sp = load_file("svg", (const char *[]){"profile=true", "samples=16", NULL});
   assert_int_equal(lp_pattern_ir(sp)->sel.kind, CG_SELECT_PROFILE);

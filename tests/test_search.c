@@ -296,7 +296,7 @@ static void profile_modules_generate_and_assemble(void **st) {
   for (int d = 64; d <= 128; d *= 2) {
     hy.head_dim = d;
     hy.batch = 1;
-    cg_profile_spec s = {p, hy, CG_BF16, CG_SM80, d};  /* 128 rows: blockIdx.z is b * 2 + group */
+    cg_profile_spec s = {p, hy, CG_BF16, CG_SM80, d, 0};  /* 128 rows: blockIdx.z is b * 2 + group */
     char *ptx = NULL, *ptx3 = NULL;
     cg_err e = {0};
     if (cg_profile_build(&s, &ptx, &e)) fail_msg("%s", e.msg);
@@ -327,10 +327,60 @@ static void profile_modules_generate_and_assemble(void **st) {
     free(ptx);
     free(ptx3);
   }
-  cg_profile_spec bad = {p, hy, CG_BF16, CG_SM80, 50};
+  cg_profile_spec bad = {p, hy, CG_BF16, CG_SM80, 50, 0};
   char *ptx = NULL;
   cg_err e = {0};
   assert_int_equal(cg_profile_build(&bad, &ptx, &e), SIEVE_ERR_ARG);
+  bad.ns = 64;
+  bad.chunk = 100;  /* not a multiple of 64 */
+  assert_int_equal(cg_profile_build(&bad, &ptx, &e), SIEVE_ERR_ARG);
+  bad.chunk = 8192;  /* past CG_PROFILE_CHUNK */
+  assert_int_equal(cg_profile_build(&bad, &ptx, &e), SIEVE_ERR_ARG);
+  sieve_pattern_free(sp);
+  sieve_close(ctx);
+}
+
+/* The key chunk: halved while the part kernel has too few CTAs, counted by
+** hand for the two shapes the profiling cost is measured on. */
+static void profile_chunk_fills_the_gpu(void **st) {
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  char path[1024];
+  const char *src = getenv("SIEVE_SOURCE_DIR");
+  snprintf(path, sizeof path, "%s/patterns/svg.lua", src ? src : ".");
+  sieve_pattern *sp = NULL;
+  assert_int_equal(sieve_pattern_load(ctx, path, NULL, &sp), SIEVE_OK);
+  cg_pattern *p = lp_pattern_ir(sp);
+  sieve_shape hy, wan;
+  assert_int_equal(sieve_shape_preset("hunyuan-720p", &hy), SIEVE_OK);
+  assert_int_equal(sieve_shape_preset("wan-1.3b-480p", &wan), SIEVE_OK);
+  /* hunyuan-720p: 118,800 tokens, 30 chunks of 4096 (the last of 16) x 24 heads = 720 CTAs. */
+  cg_profile_spec s = {p, hy, CG_BF16, CG_SM80, 64, 0};
+  assert_int_equal(cg_profile_pick_chunk(&s, 1, 512), 4096);
+  assert_int_equal(cg_profile_chunks(&s), 30);
+  /* wan-1.3b-480p: 32,760 tokens x 12 heads: 96, 192, 384 CTAs at 4096,
+  ** 2048, 1024; 64 chunks of 512 give 768. */
+  s.shape = wan;
+  assert_int_equal(cg_profile_pick_chunk(&s, 1, 512), 512);
+  s.chunk = 512;
+  assert_int_equal(cg_profile_chunks(&s), 64);
+  assert_int_equal(cg_profile_part_floats(&s, 1), (size_t)3 * 12 * 64 * 64 * 130);
+  /* A batch of 2 and two row groups: 4 x 96 = 384 at 4096, 768 at 2048. */
+  s.chunk = 0;
+  s.ns = 128;
+  assert_int_equal(cg_profile_pick_chunk(&s, 2, 512), 2048);
+  assert_int_equal(cg_profile_pick_chunk(&s, 1, 0), 4096);
+  /* The chunk is compiled in: another chunk, another module. */
+  char *a = NULL, *b = NULL;
+  cg_err e = {0};
+  s.ns = 64;
+  s.chunk = 512;
+  if (cg_profile_build(&s, &a, &e)) fail_msg("%s", e.msg);
+  s.chunk = 1024;
+  if (cg_profile_build(&s, &b, &e)) fail_msg("%s", e.msg);
+  assert_string_not_equal(a, b);
+  free(a);
+  free(b);
   sieve_pattern_free(sp);
   sieve_close(ctx);
 }
@@ -364,6 +414,7 @@ int main(void) {
       cmocka_unit_test(text_sink_blocks),
       cmocka_unit_test(modules_generate_and_assemble),
       cmocka_unit_test(profile_modules_generate_and_assemble),
+      cmocka_unit_test(profile_chunk_fills_the_gpu),
       cmocka_unit_test(unsupported_blocks_are_refused),
   };
   return cmocka_run_group_tests(t, NULL, NULL);

@@ -39,7 +39,7 @@ enum {
 typedef struct prof {
   const cg_profile_spec *spec;
   sieve_shape sh;
-  int d, passes, nch;
+  int d, passes, nch, csize;
   int64_t seq;
   cg_em em;
   cg_tk tk;
@@ -67,6 +67,8 @@ sieve_status cg_profile_check(const cg_profile_spec *s, cg_err *e) {
     return cg_fail(e, SIEVE_ERR_UNSUPPORTED, "profile: head_dim %d (64 or 128)", s->shape.head_dim);
   if (s->ns < CG_PROFILE_ROWS || s->ns % CG_PROFILE_ROWS)
     return cg_fail(e, SIEVE_ERR_ARG, "profile: %d sampled rows (a multiple of %d)", s->ns, CG_PROFILE_ROWS);
+  if (s->chunk < 0 || s->chunk > CG_PROFILE_CHUNK || s->chunk % BN)
+    return cg_fail(e, SIEVE_ERR_ARG, "profile: key chunk %d (a multiple of %d up to %d)", s->chunk, BN, CG_PROFILE_CHUNK);
   return SIEVE_OK;
 }
 
@@ -76,7 +78,18 @@ static int64_t tokens(const cg_profile_spec *s) {
   return sieve_shape_tokens(&sh);
 }
 
-int cg_profile_chunks(const cg_profile_spec *s) { return (int)((tokens(s) + CG_PROFILE_CHUNK - 1) / CG_PROFILE_CHUNK); }
+int cg_profile_chunk(const cg_profile_spec *s) { return s->chunk > 0 ? s->chunk : CG_PROFILE_CHUNK; }
+int cg_profile_chunks(const cg_profile_spec *s) {
+  int c = cg_profile_chunk(s);
+  return (int)((tokens(s) + c - 1) / c);
+}
+
+int cg_profile_pick_chunk(const cg_profile_spec *s, int batch, int ctas) {
+  cg_profile_spec t = *s;
+  int64_t per = (int64_t)s->shape.heads * (s->ns / CG_PROFILE_ROWS) * (batch > 0 ? batch : 1);
+  for (t.chunk = CG_PROFILE_CHUNK; t.chunk > 512 && cg_profile_chunks(&t) * per < ctas; t.chunk /= 2) {}
+  return t.chunk;
+}
 size_t cg_profile_smem(const cg_profile_spec *s) {
   return (size_t)(CG_PROFILE_ROWS + 2 * BN) * (size_t)s->shape.head_dim * 2 + 4 * WARPS;
 }
@@ -159,7 +172,7 @@ static void online_softmax(prof *a) {
 
 /* K and V of tile t of the chunk, synchronously: profiling is a few rows. */
 static void load_kv(prof *a, LLVMValueRef t) {
-  LLVMValueRef pos0 = CG_ADD(EM, CG_MUL(EM, a->chunk, cg_i32(EM, CG_PROFILE_CHUNK)), CG_MUL(EM, t, cg_i32(EM, BN)));
+  LLVMValueRef pos0 = CG_ADD(EM, CG_MUL(EM, a->chunk, cg_i32(EM, a->csize)), CG_MUL(EM, t, cg_i32(EM, BN)));
   int64_t lim = a->seq % BN ? a->seq : 0;
   cg_gv k = {a->ks, P(a, P_KSS), pos0, lim, NULL, a}, v = {a->vs, P(a, P_VSS), pos0, lim, NULL, a};
   cg_sync(TK);  /* every warp is done with the last tile */
@@ -224,10 +237,10 @@ static void part_body(prof *a) {
   a->qs = slice(a, P_Q, P_QSB);
   a->ks = slice(a, P_K, P_KSB);
   a->vs = slice(a, P_V, P_VSB);
-  LLVMValueRef left = CG_SUB(EM, cg_i32(EM, a->seq), CG_MUL(EM, a->chunk, cg_i32(EM, CG_PROFILE_CHUNK)));
+  LLVMValueRef left = CG_SUB(EM, cg_i32(EM, a->seq), CG_MUL(EM, a->chunk, cg_i32(EM, a->csize)));
   LLVMValueRef tiles = CG_UDIV(EM, CG_ADD(EM, left, cg_i32(EM, BN - 1)), cg_i32(EM, BN));
-  a->ntiles = CG_SEL(EM, CG_ICMP(EM, LLVMIntSLT, tiles, cg_i32(EM, CG_PROFILE_CHUNK / BN)), tiles,
-                     cg_i32(EM, CG_PROFILE_CHUNK / BN));
+  a->ntiles = CG_SEL(EM, CG_ICMP(EM, LLVMIntSLT, tiles, cg_i32(EM, a->csize / BN)), tiles,
+                     cg_i32(EM, a->csize / BN));
   int qb = CG_PROFILE_ROWS * a->d * 2, kb = BN * a->d * 2;
   a->sq = (cg_st){.off = cg_i32(EM, 0), .rows = CG_PROFILE_ROWS, .cols = a->d};
   a->sk = (cg_st){.off = cg_i32(EM, qb), .rows = BN, .cols = a->d};
@@ -372,6 +385,7 @@ sieve_status cg_profile_build(const cg_profile_spec *s, char **ptx, cg_err *e) {
   a->passes = s->pattern->nclasses + 1;
   a->seq = sieve_shape_tokens(&a->sh);
   a->nch = cg_profile_chunks(s);
+  a->csize = cg_profile_chunk(s);
   if ((st = cg_em_start(EM, "sieve_profile", e))) return st;
   st = prepare_masks(a, e);
   if (!st) st = part_kernel(a, e);

@@ -11,7 +11,7 @@
 **
 ** Kernels of the module (P = classes + 1 passes; pass 0 has no mask, pass
 ** c + 1 the mask of class c; ns sampled rows, a multiple of 64, in G = ns /
-** 64 groups; the keys cut into nchunks chunks of CG_PROFILE_CHUNK; B batch
+** 64 groups; the keys cut into nchunks chunks of cg_profile_chunk(s) tokens; B batch
 ** elements, which are not compiled in, like the attention kernel's):
 **   sieve_profile_part(q, k, v, q_sb, q_sh, q_ss, k_sb, k_sh, k_ss, v_sb,
 **                      v_sh, v_ss, rows, part, i32 step, i32 layer, f32 scale)
@@ -35,7 +35,7 @@
 #include "cg_ptx.h"
 #include "cg_tile.h"
 
-#define CG_PROFILE_CHUNK 4096
+#define CG_PROFILE_CHUNK 4096   /* the longest key chunk of one CTA */
 #define CG_PROFILE_ROWS 64   /* sampled rows per CTA */
 
 typedef struct cg_profile_spec {
@@ -44,8 +44,18 @@ typedef struct cg_profile_spec {
   cg_dtype dtype;
   cg_arch arch;
   int ns;                /* sampled rows, a multiple of CG_PROFILE_ROWS */
+  int chunk;             /* keys per CTA, a multiple of 64 up to CG_PROFILE_CHUNK;
+                            0: CG_PROFILE_CHUNK */
 } cg_profile_spec;
 
+/*
+** The key chunk for `batch` inputs: CG_PROFILE_CHUNK, halved (down to 512)
+** while the part kernel would have fewer than `ctas` CTAs. Each CTA walks
+** its chunk one tile at a time, so a short sequence with few heads (Wan
+** 1.3B at 480p: 8 chunks x 12 heads) would leave most SMs idle.
+*/
+int cg_profile_pick_chunk(const cg_profile_spec *s, int batch, int ctas);
+int cg_profile_chunk(const cg_profile_spec *s);
 sieve_status cg_profile_check(const cg_profile_spec *s, cg_err *e);
 int cg_profile_chunks(const cg_profile_spec *s);
 size_t cg_profile_smem(const cg_profile_spec *s);

@@ -28,7 +28,8 @@ def test_selection_kinds():
     assert sieve.Pattern("lvsa").selection == "static"
     assert sieve.Pattern("adaspa").dynamic
     assert sieve.Pattern("svg", profile=True).selection == "profile"
-    assert not sieve.Pattern("svg").dynamic
+    assert sieve.Pattern("svg").dynamic              # SVG profiles every sparse step
+    assert not sieve.Pattern("svg", profile=False).dynamic
 
 
 def test_params_change_the_ir():
