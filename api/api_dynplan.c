@@ -30,6 +30,11 @@ sieve_status sieve_dynplan_create(sieve_ctx *ctx, const sieve_pattern *p, const 
   }
   rt_plan_spec s = {.pattern = cp, .shape = *shape, .dtype = dtype == SIEVE_FP16 ? CG_FP16 : CG_BF16, .arch = CG_SM80};
   if (rt_plan_precheck(&s, 0, &e)) return api_ret(ctx, &e);  /* input before hardware */
+  if (cp->sel.kind == CG_SELECT_PROFILE && cp->sel.mode == CG_PROFILE_FILE) {
+    rt_strategy *strat;  /* the mask-search file too: missing, damaged or foreign is refused here */
+    if (rt_strategy_load(cp->sel.file, cp, shape, &strat, &e)) return api_ret(ctx, &e);
+    rt_strategy_free(strat);
+  }
   sieve_dynplan *d = calloc(1, sizeof *d);
   rt_device dev;
   rt_cache *cache = NULL;
@@ -74,6 +79,15 @@ sieve_status sieve_dynplan_density(sieve_dynplan *d, double *out) {
   if (!out) return api_arg(d->ctx, "sieve_dynplan_density", "out is NULL");
   if (d->search) rt_dyn_search_density(d->search, out, &e);
   else *out = rt_dyn_profile_density(d->profile);
+  return api_ret(d->ctx, &e);
+}
+
+sieve_status sieve_dynplan_save_search(sieve_dynplan *d, const char *path) {
+  cg_err e = {0};
+  if (!d) return SIEVE_ERR_ARG;
+  if (!path || !*path) return api_arg(d->ctx, "sieve_dynplan_save_search", "path is NULL or empty");
+  if (!d->profile) cg_fail(&e, SIEVE_ERR_ARG, "sieve_dynplan_save_search: the pattern searches blocks (sieve.search), not a mask");
+  else rt_dyn_profile_save(d->profile, path, &e);
   return api_ret(d->ctx, &e);
 }
 

@@ -310,7 +310,10 @@ void sieve_plan_free(sieve_plan *plan);
 **     reuse them;
 **   sieve.profile (Sparse VideoGen): at the profiling steps, sampled query
 **     rows decide each input's and head's class (this step waits for the
-**     GPU); every head then runs with its class's mask and layout.
+**     GPU); every head then runs with its class's mask and layout. In
+**     mode "search" (STA's mask search) the errors are kept for a
+**     mask-search file and the steps run full attention; in mode "file"
+**     each (step, layer)'s classes come from such a file.
 ** All device memory is allocated here; a step allocates nothing. One
 ** dynamic plan keeps one choice: use one per layer.
 */
@@ -332,6 +335,15 @@ sieve_status sieve_dynplan_step(sieve_dynplan *d, int step, int layer,
 /* Fraction of key blocks (search) or token pairs (profile) the last step
 ** computed, heads averaged; waits for the GPU. */
 sieve_status sieve_dynplan_density(sieve_dynplan *d, double *out);
+/*
+** A profiling pattern in mode "search": writes each head's class of least
+** error (summed over the steps run so far at each (step, layer), over every
+** input) to the mask-search file at path, which a pattern in mode "file"
+** reads. Entries of other (step, layer)s already in the file are kept, so
+** one dynamic plan per layer may write to the same file; a file made for
+** another pattern, shape or set of classes is refused.
+*/
+sieve_status sieve_dynplan_save_search(sieve_dynplan *d, const char *path);
 void sieve_dynplan_free(sieve_dynplan *d);
 
 /* --------------------------------------------------- sequence parallelism */

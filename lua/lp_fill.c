@@ -164,6 +164,9 @@ static void fill_selection(lua_State *L, int t, cg_pattern *p) {
   q->sparsity = get_num(L, s, "sparsity");
   q->samples = (int)get_int(L, s, "samples");
   q->sample_range = (int)get_int(L, s, "range");
+  q->mode = (cg_profile_mode)get_int(L, s, "mode");
+  q->file = get_str(L, s, "file", p->arena);
+  if (!*q->file) q->file = NULL;
   q->steps = get_ints(L, s, "steps", p->arena, &q->nsteps);
   q->levels = get_ints(L, s, "levels", p->arena, &q->nlevels);
   q->tiers = get_num(L, s, "tiers");

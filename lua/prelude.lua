@@ -465,8 +465,8 @@ sieve.layout = {
 }
 
 local STATIC = token("sieve.static", selections,
-                     {kind = lp.SELECT_STATIC, recall = 1, topk = 0, sparsity = 0, samples = 0, range = 0, steps = {},
-                      levels = {}, tiers = 0, text_sink = 0, cache_lse = 0})
+                     {kind = lp.SELECT_STATIC, recall = 1, topk = 0, sparsity = 0, samples = 0, range = 0, mode = 0,
+                      file = "", steps = {}, levels = {}, tiers = 0, text_sink = 0, cache_lse = 0})
 sieve.static = STATIC
 
 local function steps_arg(v, what)
@@ -522,7 +522,7 @@ function sieve.search(t)
   if tiers > 0 and sparsity == 0 then fail("%s: tiers needs a top-k sparsity", what) end
   return token(what, selections, {
     kind = lp.SELECT_SEARCH, recall = recall, topk = int_arg(t.topk or 0, what .. ": topk", 0),
-    sparsity = sparsity, samples = 0, range = 0, steps = steps_arg(t.steps, what),
+    sparsity = sparsity, samples = 0, range = 0, mode = 0, file = "", steps = steps_arg(t.steps, what),
     levels = levels_arg(t.levels, what), tiers = tiers,
     text_sink = bool_arg(t.text_sink, what .. ": text_sink", false) and 1 or 0,
     cache_lse = bool_arg(t.cache_lse, what .. ": cache_lse", false) and 1 or 0,
@@ -531,15 +531,26 @@ end
 
 -- SVG: `samples` sampled query rows per head decide each head's class at
 -- `steps`, drawn from the first `range` video tokens (SVG's
--- sample_mse_max_row; 0: from the whole sequence).
+-- sample_mse_max_row; 0: from the whole sequence). `mode`: "online" (each
+-- head runs in its class of least error), "search" (the errors are kept for
+-- a mask-search file and the step runs full attention: STA's search) or
+-- "file" (the classes come from the mask-search `file`, nothing is
+-- profiled: STA's inference).
+local profile_modes = { online = 0, search = 1, file = 2 }
 function sieve.profile(t)
   local what = "sieve.profile"
-  t = opts(t, what, {samples = true, steps = true, range = true})
+  t = opts(t, what, {samples = true, steps = true, range = true, mode = true, file = true})
+  local mode = profile_modes[t.mode or "online"]
+  if mode == nil then fail('%s: mode must be "online", "search" or "file", got %s', what, describe(t.mode)) end
+  local file = t.file or ""
+  if type(file) ~= "string" then fail("%s: file must be a path, got %s", what, describe(file)) end
+  if (mode == 2) ~= (file ~= "") then fail('%s: a file goes with mode = "file", and only with it', what) end
   return token(what, selections, {
     kind = lp.SELECT_PROFILE, recall = 1, topk = 0, sparsity = 0,
     samples = int_arg(t.samples == nil and 64 or t.samples, what .. ": samples", 1, 1 << 20),
     range = int_arg(t.range or 0, what .. ": range", 0, 1 << 30),
-    steps = steps_arg(t.steps, what), levels = {}, tiers = 0, text_sink = 0, cache_lse = 0,
+    mode = mode, file = file, steps = steps_arg(t.steps, what), levels = {}, tiers = 0, text_sink = 0,
+    cache_lse = 0,
   })
 end
 

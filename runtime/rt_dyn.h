@@ -30,6 +30,7 @@
 #include "rt_cache.h"
 #include "rt_cuda.h"
 #include "rt_plan.h"
+#include "rt_strategy.h"
 
 /* --------------------------------------------------------- modules */
 
@@ -193,6 +194,10 @@ void rt_dyn_profile_seed(rt_dyn_profile *d, uint64_t seed);
 rt_plan *rt_dyn_profile_plan(const rt_dyn_profile *d, int cls);
 /* The classes' densities averaged over (batch element, head). */
 double rt_dyn_profile_density(const rt_dyn_profile *d);
+/* The mask-search strategy: SEARCH's sums, FILE's file; NULL when ONLINE. */
+const rt_strategy *rt_dyn_profile_strategy(const rt_dyn_profile *d);
+/* SEARCH: writes the mask-search file of the searches so far (rt_strategy.h). */
+sieve_status rt_dyn_profile_save(const rt_dyn_profile *d, const char *path, cg_err *e);
 void rt_dyn_profile_free(rt_dyn_profile *d);
 
 #endif

@@ -14,6 +14,13 @@
 ** prompts, other guidance branches) need not agree on which heads are
 ** spatial. Every element is profiled on the same sampled rows: they are
 ** positions, and a position is as good a sample in one input as in another.
+**
+** The selection's mode (cg_profile_mode) says what a profiling step
+** decides: ONLINE moves each head to its class of least error (SVG);
+** SEARCH adds the errors (mean squared, as STA's L2 loss) to a mask-search
+** strategy and runs full attention, as STA's search does; FILE profiles
+** nothing and takes each (step, layer)'s classes from a mask-search file
+** (rt_strategy.h), refusing a step the file does not hold.
 */
 #include <math.h>
 #include <stdio.h>
@@ -24,12 +31,18 @@
 #include "rt_check.h"  /* rt_rand */
 #include "rt_dyn.h"
 #include "rt_module.h"
+#include "rt_strategy.h"
 
 struct rt_dyn_profile {
   const rt_cuda *cu;
   cg_pattern *p;
   int nc, heads, batch;
   int want;                /* sampled rows that decide (the kernel runs spec.ns) */
+  cg_profile_mode mode;
+  rt_strategy *strat;      /* SEARCH: the sums so far; FILE: the file */
+  cg_pattern *full_pat;    /* SEARCH: full attention, which its steps run */
+  rt_plan *full;
+  double *mse;             /* SEARCH: [heads][nc] of the last profiling */
   cg_pattern *cp;          /* [nc]: the pattern with every head in class c */
   int *cls_of;             /* [nc]: head_class of each copy */
   rt_plan **plan;          /* [nc] */
@@ -163,7 +176,22 @@ sieve_status rt_dyn_profile_create(const rt_plan_spec *s, const rt_device *dev, 
       st = cg_fail(e, SIEVE_ERR_UNSUPPORTED, "profile: %d row groups x batch %d pass the grid's 65535",
                    d->spec.ns / CG_PROFILE_ROWS, d->batch);
   }
-  if (!st) st = module(d, dev, cache, e);
+  d->mode = s->pattern->sel.mode;
+  if (!st && d->mode == CG_PROFILE_FILE) {
+    /* Nothing is profiled: no module; the file must fit the pattern and shape. */
+    st = rt_strategy_load(s->pattern->sel.file, s->pattern, &s->shape, &d->strat, e);
+  } else if (!st) {
+    st = module(d, dev, cache, e);
+  }
+  if (!st && d->mode == CG_PROFILE_SEARCH) {
+    st = rt_strategy_new(s->pattern, &s->shape, &d->strat, e);
+    if (!st && !(d->mse = calloc((size_t)d->heads * (size_t)d->nc, sizeof(double))))
+      st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+    if (!st && !(d->full_pat = cg_pattern_dense_of(s->pattern, e))) st = e->status;
+    rt_plan_spec fs = *s;
+    fs.pattern = d->full_pat;
+    if (!st) st = rt_plan_create(&fs, dev, cache, &d->full, e);
+  }
   if (!st) st = host_state(d, e);
   if (st) {
     rt_dyn_profile_free(d);
@@ -188,6 +216,10 @@ static void classify(rt_dyn_profile *d) {
       for (int r = 0; r < want; r++) s += raw[(size_t)r * P + c + 1];
       err[c] = ref > 0 ? s / ref : 0;
       if (err[c] < err[best]) best = c;
+      /* STA's loss: the mean over the batch, rows and columns. */
+      if (d->mse)
+        d->mse[(bh % (size_t)d->heads) * (size_t)d->nc + (size_t)c] +=
+            s / ((double)want * d->spec.shape.head_dim * d->batch);
     }
     d->klass[bh] = best;
   }
@@ -224,7 +256,9 @@ sieve_status rt_dyn_profile_run(rt_dyn_profile *d, int step, int layer, const si
                             (unsigned)cg_profile_err_smem(&d->spec), st, d->pe, e);
   if (!r) r = RT_CU(d->cu, e, cuStreamSynchronize, st);
   if (!r) r = RT_CU(d->cu, e, cuMemcpyDtoH, d->raw, d->a.err, 4 * cg_profile_err_floats(&d->spec, d->batch));
+  if (!r && d->mse) memset(d->mse, 0, sizeof(double) * (size_t)d->heads * (size_t)d->nc);
   if (!r) classify(d);
+  if (!r && d->mode == CG_PROFILE_SEARCH) r = rt_strategy_add(d->strat, step, layer, d->mse, e);
   return r;
 }
 
@@ -247,9 +281,21 @@ sieve_status rt_dyn_profile_step(rt_dyn_profile *d, int step, int layer, const s
     for (int c = 0; !r && c < d->nc; c++) r = rt_plan_set_step(d->plan[c], step, layer, e);
     return r ? r : rt_plan_run(d->plan[0], q, k, v, o, lse, scale, st, e);
   }
-  int prof = rt_dyn_profile_at(d, step);
+  if (d->mode == CG_PROFILE_FILE) {
+    const int *cls = rt_strategy_at(d->strat, step, layer);
+    if (!cls)
+      return cg_fail(e, SIEVE_ERR_ARG, "mask search file %s holds no choice for step %d layer %d (sparse there)",
+                     d->p->sel.file, step, layer);
+    for (int i = 0; i < d->batch * d->heads; i++) d->klass[i] = cls[i % d->heads];
+  }
+  int prof = d->mode != CG_PROFILE_FILE && rt_dyn_profile_at(d, step);
   if (profiled) *profiled = prof;
   sieve_status r = prof ? rt_dyn_profile_run(d, step, layer, q, k, v, scale, st, e) : SIEVE_OK;
+  if (d->mode == CG_PROFILE_SEARCH) {
+    /* STA's search runs the model on full attention while it measures. */
+    if (!r) r = rt_plan_set_step(d->full, step, layer, e);
+    return r ? r : rt_plan_run(d->full, q, k, v, o, lse, scale, st, e);
+  }
   for (int c = 0; !r && c < d->nc; c++) r = rt_plan_set_step(d->plan[c], step, layer, e);
   /* When every element has the same classes, one launch per run covers the
   ** batch (b < 0), so B = 1 and agreeing batches launch no more than one
@@ -278,6 +324,17 @@ const int32_t *rt_dyn_profile_rows(const rt_dyn_profile *d, int *ns) {
 void rt_dyn_profile_seed(rt_dyn_profile *d, uint64_t seed) { d->rng = seed ? seed : 1; }
 rt_plan *rt_dyn_profile_plan(const rt_dyn_profile *d, int cls) { return cls >= 0 && cls < d->nc ? d->plan[cls] : NULL; }
 
+const rt_strategy *rt_dyn_profile_strategy(const rt_dyn_profile *d) { return d->strat; }
+
+sieve_status rt_dyn_profile_save(const rt_dyn_profile *d, const char *path, cg_err *e) {
+  if (d->mode != CG_PROFILE_SEARCH)
+    return cg_fail(e, SIEVE_ERR_ARG, "pattern %s does not search (its sieve.profile has no mode = \"search\")",
+                   d->p->name);
+  if (!rt_strategy_count(d->strat))
+    return cg_fail(e, SIEVE_ERR_ARG, "mask search: nothing searched yet (no sparse step has run)");
+  return rt_strategy_save(d->strat, path, e);
+}
+
 double rt_dyn_profile_density(const rt_dyn_profile *d) {
   double s = 0;
   int n = d->batch * d->heads;
@@ -292,6 +349,10 @@ void rt_dyn_profile_free(rt_dyn_profile *d) {
     if (d->mem) RT_CU(d->cu, NULL, cuMemFree, d->mem);
   }
   for (int c = 0; d->plan && c < d->nc; c++) rt_plan_free(d->plan[c], NULL);
+  rt_plan_free(d->full, NULL);
+  cg_pattern_free(d->full_pat);
+  rt_strategy_free(d->strat);
+  free(d->mse);
   for (int c = 0; d->cp && c < d->nc; c++) free(d->cp[c].ir_text);
   free(d->cp);
   free(d->cls_of);

@@ -202,6 +202,38 @@ static void sta_tiles(void **st) {
   sp = load_file("sta", (const char *[]){"clamp=false", NULL});
   assert_false(lt_at(sp, VID(0, 0, 0, 0), VID(12, 0, 0, 0)));  /* centred: tiles 0 .. 1 */
   sieve_pattern_free(sp);
+  /* The mask search: a class per candidate kernel size, profiled in search
+  ** mode at every sparse step, 3x3x3 the static split's class. */
+  sp = load_file("sta", (const char *[]){"search=true", NULL});
+  p = lp_pattern_ir(sp);
+  static const char *names[] = {"3x1x10", "1x5x7", "3x3x3", "1x6x5", "1x3x10", "3x6x1"};
+  assert_int_equal(p->nclasses, 6);
+  for (int c = 0; c < 6; c++) {
+    assert_string_equal(p->classes[c].name, names[c]);
+    assert_int_equal(p->classes[c].layout.kind, CG_LAYOUT_TILE);
+  }
+  assert_int_equal(p->period, 1);
+  assert_int_equal(p->head_class[0], 2);
+  assert_int_equal(p->sel.kind, CG_SELECT_PROFILE);
+  assert_int_equal(p->sel.mode, CG_PROFILE_SEARCH);
+  assert_null(p->sel.file);
+  assert_int_equal(p->sel.nsteps, 38);  /* 12 .. 49 */
+  assert_int_equal(p->sel.steps[0], 12);
+  assert_int_equal(p->sel.sample_range, 0);
+  /* 1x6x5 (class 3): t half 0, y half 3 (kernel 6), x half 2; the corner
+  ** query's centre clamps to (0, 2, 2) tiles (y: clamp(0, 3, 2), torch's order). */
+  assert_true(lt_eval(sp, 3, VID(0, 0, 0, 0), VID(5, 44, 39, 0), 0, 20, 0));  /* y centre 2: all 6 tiles */
+  assert_false(lt_eval(sp, 3, VID(0, 0, 0, 0), VID(6, 0, 0, 0), 0, 20, 0));
+  assert_false(lt_eval(sp, 3, VID(0, 0, 0, 0), VID(0, 0, 5 * 8, 0), 0, 20, 0));
+  sieve_pattern_free(sp);
+  sp = load_file("sta", (const char *[]){"strategy=/x/y.txt", "candidates=2,2,2;1,1,1", NULL});
+  p = lp_pattern_ir(sp);
+  assert_int_equal(p->nclasses, 2);
+  assert_string_equal(p->classes[0].name, "2x2x2");
+  assert_int_equal(p->head_class[0], 0);  /* no 3x3x3: the first */
+  assert_int_equal(p->sel.mode, CG_PROFILE_FILE);
+  assert_string_equal(p->sel.file, "/x/y.txt");
+  sieve_pattern_free(sp);
 }
 
 static void adaspa_search(void **st) {

@@ -95,6 +95,8 @@ sieve_status cg_pattern_finish(cg_pattern *p, cg_err *e) {
   for (int i = 0; i < s->nsteps; i++) r |= cg_buf_printf(&b, "%s%d", i ? "," : "", s->steps[i]);
   if (s->sparsity > 0) r |= cg_buf_printf(&b, " sparsity=%.17g", s->sparsity);
   if (s->sample_range > 0) r |= cg_buf_printf(&b, " range=%d", s->sample_range);
+  /* The file's name changes no code: the mode alone is printed. */
+  if (s->mode) r |= cg_buf_printf(&b, " mode=%s", s->mode == CG_PROFILE_SEARCH ? "search" : "file");
   r |= cg_buf_printf(&b, " levels=");
   for (int i = 0; i < s->nlevels; i++) r |= cg_buf_printf(&b, "%s%d", i ? "," : "", s->levels[i]);
   if (s->tiers > 0) r |= cg_buf_printf(&b, " tiers=%.17g", s->tiers);

@@ -87,6 +87,16 @@ typedef enum cg_select_kind {
   CG_SELECT_PROFILE     /* SVG: sampled-query error decides each head's class */
 } cg_select_kind;
 
+/*
+** What a profiling selection does at its steps:
+**   ONLINE  profile, and run each head in the class of least error (SVG);
+**   SEARCH  profile and keep the errors for a mask-search file, and run
+**           full attention (STA's STA_searching: calibration runs dense);
+**   FILE    profile nothing: each head's class at (step, layer) comes from
+**           a mask-search file written by SEARCH (STA's STA_inference).
+*/
+typedef enum cg_profile_mode { CG_PROFILE_ONLINE, CG_PROFILE_SEARCH, CG_PROFILE_FILE } cg_profile_mode;
+
 typedef struct cg_selection {
   cg_select_kind kind;
   double recall;        /* top-p target of attention mass, (0, 1] */
@@ -96,6 +106,8 @@ typedef struct cg_selection {
   int *steps;
   int samples;          /* PROFILE: sampled query rows per head */
   int sample_range;     /* PROFILE: drawn from the first this many video tokens; 0: all */
+  cg_profile_mode mode; /* PROFILE: what the profiling step decides (below) */
+  const char *file;     /* PROFILE, CG_PROFILE_FILE: the mask-search file (rt_strategy.h) */
   int nlevels;          /* hierarchical block sizes, coarse to fine, in tokens */
   int *levels;
   /* LSE search (AdaSpa, arXiv 2502.21079 §4.2-4.3): */

@@ -282,6 +282,18 @@ def main():
                   f"win_t={kernel[0] // 2}", f"win_y={kernel[1] // 2}", f"win_x={kernel[2] // 2}"]
         name = f"sta tile {tile} kernel {kernel} T{s.frames}Y{s.height}X{s.width}+{s.text}"
         ok &= compare(name, lib.mask("sta", params, s, 0, 20), sta_rows(s, kernel, tile))
+    # STA's mask-search candidates (kernel sizes in tiles, even ones too, as
+    # in "3,1,10"): one candidate at a time, so head 0 is in its class.
+    cand_cases = [
+        (shape(6, 8, 8, 5, 1), (2, 2, 2), (1, 4, 3)),
+        (shape(8, 6, 9, 0, 0), (2, 3, 3), (2, 1, 3)),
+        (shape(12, 8, 10, 9, 0), (2, 2, 2), (3, 6, 10)),  # y's kernel covers more than the grid's 4 tiles
+    ]
+    for s, tile, kernel in cand_cases:
+        params = [f"tile_t={tile[0]}", f"tile_y={tile[1]}", f"tile_x={tile[2]}", "search=true",
+                  "candidates=%d,%d,%d" % kernel]
+        name = f"sta search candidate {kernel} tile {tile} T{s.frames}Y{s.height}X{s.width}+{s.text}"
+        ok &= compare(name, lib.mask("sta", params, s, 0, 20), sta_rows(s, kernel, tile))
     print("all masks match their references" if ok else "MISMATCH")
     return 0 if ok else 1
 
