@@ -1,4 +1,4 @@
-"""Quality and speed of sieve's dynamic patterns on a PROXY video workload.
+"""Quality and speed of the seed patterns on a PROXY video workload.
 
 No model weights are available to sieve's benchmarks, so this is a proxy,
 not a model: a procedurally generated moving video (a slowly panning
@@ -10,16 +10,19 @@ then 3-D rotary position embedding (HunyuanVideo's split of the head dim
 into t, y, x parts) is applied to Q and K. Attention on it has spatial and
 temporal locality; how much a real model's attention has is not claimed.
 
-For each dynamic pattern, over a few denoising steps (noise level falling),
-against exact attention (fp32, sampled query rows):
+For each seed method (svg, sta with one window and with STA's mask search,
+lvsa, adaspa), at sparse steps of its schedule (noise level falling with
+the step), against exact attention (fp32, sampled query rows):
   recall    attention mass the pattern keeps, exp(LSE_sparse - LSE_dense)
             per row, averaged (1 = nothing dropped)
   O error   |O_sparse - O_dense| / |O_dense| over the sampled rows
   density   what sieve reports (token pairs, or key blocks for AdaSpa)
   time      triton do_bench median of one step, beside sieve's dense
-            kernel and cuDNN SDPA on the same inputs
+            kernel and cuDNN SDPA on the same inputs; svg's steps include
+            its profiling (every sparse step and layer), and its cost is
+            reported against the same step without it
 
-    python3 bench/proxy.py [--shape hunyuan-720p] [--rows 512] [--out FILE]
+    python3 bench/proxy.py [--shapes hunyuan-720p,wan-1.3b-480p] [--rows 512] [--out FILE]
 """
 import argparse
 import ctypes as C
@@ -139,7 +142,12 @@ def quality(o, lse, ref_o, ref_lse, rows):
 
 
 def bench(fn):
-    return triton.testing.do_bench(fn, warmup=25, rep=200, return_mode="median")
+    return triton.testing.do_bench(fn, warmup=25, rep=600, return_mode="median")
+
+
+def sigma(step):
+    """The noise level at a denoising step of 50: falls from 1 to 0.1."""
+    return max(0.1, 1.0 - step / 50.0)
 
 
 class Dyn:
@@ -150,11 +158,11 @@ class Dyn:
         self.sv, self.h = sv, P()
         sv._check(sv.lib.sieve_dynplan_create(sv.ctx, pattern, C.byref(shape), 0, C.byref(self.h)))
 
-    def step(self, step, q, k, v, o, lse):
+    def step(self, step, layer, q, k, v, o, lse):
         t = [Tensor(x.data_ptr(), *x.stride()[:3]) for x in (q, k, v, o)]
         chose = C.c_int()
         self.sv._check(self.sv.lib.sieve_dynplan_step(
-            self.h, step, 0, *[C.byref(x) for x in t], lse.data_ptr(), 0.0,
+            self.h, step, layer, *[C.byref(x) for x in t], lse.data_ptr(), 0.0,
             C.c_void_p(torch.cuda.current_stream().cuda_stream), C.byref(chose)))
         return chose.value
 
@@ -163,113 +171,211 @@ class Dyn:
         self.sv._check(self.sv.lib.sieve_dynplan_density(self.h, C.byref(d)))
         return d.value
 
+    def save(self, path):
+        self.sv._check(self.sv.lib.sieve_dynplan_save_search(self.h, path.encode()))
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--shape", default="hunyuan-720p")
-    ap.add_argument("--rows", type=int, default=512)
-    ap.add_argument("--out")
-    a = ap.parse_args()
-    torch.backends.cuda.matmul.allow_tf32 = False
-    sv = Sieve()
-    shape = sv.shape(a.shape)
+    def free(self):
+        self.sv.lib.sieve_dynplan_free(self.h)
+
+
+def timed(fn):
+    """One call's time by CUDA events (ms)."""
+    torch.cuda.synchronize()
+    ev = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
+    ev[0].record()
+    fn()
+    ev[1].record()
+    torch.cuda.synchronize()
+    return ev[0].elapsed_time(ev[1])
+
+
+LAYER = 2       # past every preset's dense first layers
+STEPS = (20, 21)  # sparse steps of every preset's schedule (STA: 12 dense, SVG: 5 or 10)
+
+
+def run_shape(sv, name, a, pats, lines):
+    shape = sv.shape(name)
     S = shape.tokens
-    pats = os.path.join(HERE, "..", "patterns")
+    model = "wan" if name.startswith("wan") else "hunyuan"
     work = Workload(shape)
-    sigmas = [0.8, 0.7, 0.6, 0.5, 0.4, 0.3]
+    torch.manual_seed(0)
     rows = torch.randperm(S, device="cuda")[:a.rows]
     o = torch.empty(1, shape.heads, S, shape.head_dim, device="cuda", dtype=torch.bfloat16)
     lse = torch.empty(1, shape.heads, S, device="cuda", dtype=torch.float32)
     stream = torch.cuda.current_stream().cuda_stream
-    lines = []
+    pat = lambda n, **kw: sv.pattern(os.path.join(pats, n + ".lua"), **kw)  # noqa: E731
 
-    def row(name, rec, err, dens, ms, base, cudnn, extra=""):
-        lines.append("| %s | %.4f | %.4f | %.3f | %.2f | %.2fx | %.2fx | %s |" % (
-            name, rec, err, dens, ms, base / ms, cudnn / ms, extra))
+    def row(method, settings, orig, rec, err, dens, ms, base, cudnn, notes=""):
+        lines.append("| %s | %s | %s | %s | %s | %s | %.3f | %.2f | %.2fx | %.2fx | %s |" % (
+            name, method, settings, orig, "-" if rec is None else "%.4f" % rec,
+            "-" if err is None else "%.4f" % err, dens, ms, base / ms, cudnn / ms, notes))
         print(lines[-1], flush=True)
 
-    q, k, v = work.at(sigmas[2])
-    dense = sv.plan(sv.pattern(os.path.join(pats, "dense.lua")), shape, 0)
+    def evaluate(run, steps):
+        """Mean recall and O error over steps; run(step, q, k, v) computes o, lse."""
+        recs, errs = [], []
+        for s in steps:
+            q, k, v = work.at(sigma(s))
+            run(s, q, k, v)
+            ro, rl = exact_rows(q, k, v, rows)
+            r, e = quality(o, lse, ro, rl, rows)
+            recs.append(r)
+            errs.append(e)
+        return sum(recs) / len(recs), sum(errs) / len(errs), (q, k, v)
+
+    q, k, v = work.at(sigma(STEPS[0]))
+    dense = sv.plan(pat("dense"), shape, 0)
     sv.attention(dense, q, k, v, o, lse, stream)
     t_dense = bench(lambda: sv.attention(dense, q, k, v, o, lse, stream))
     with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
         t_cudnn = bench(lambda: F.scaled_dot_product_attention(q, k, v))
     ref_o, ref_lse = exact_rows(q, k, v, rows)
     rec, err = quality(o, lse, ref_o, ref_lse, rows)
-    print("| method | recall | O rel err | density | ms | vs sieve dense | vs cuDNN | notes |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    row("sieve dense", rec, err, 1.0, t_dense, t_dense, t_cudnn)
-    lines.append("| cuDNN SDPA | - | - | 1.000 | %.2f | %.2fx | 1.00x | |" % (t_cudnn, t_dense / t_cudnn))
-    print(lines[-1])
+    row("sieve dense", "", "", rec, err, 1.0, t_dense, t_dense, t_cudnn)
+    lines.append("| %s | cuDNN SDPA | | | - | - | 1.000 | %.2f | %.2fx | 1.00x | |" % (name, t_cudnn, t_dense / t_cudnn))
+    print(lines[-1], flush=True)
 
-    # LVSA: static per step, tables rebuilt on the GPU when the step moves.
-    lv = sv.plan(sv.pattern(os.path.join(pats, "lvsa.lua")), shape, 0)
-    recs, errs = [], []
-    for s in range(3):
-        q, k, v = work.at(sigmas[s])
-        sv.lib.sieve_plan_set_step(lv, s, 0)
-        sv.attention(lv, q, k, v, o, lse, stream)
-        ro, rl = exact_rows(q, k, v, rows)
-        r, e = quality(o, lse, ro, rl, rows)
-        recs.append(r)
-        errs.append(e)
-    t = bench(lambda: sv.attention(lv, q, k, v, o, lse, stream))
-    row("lvsa", sum(recs) / 3, sum(errs) / 3, sv.lib.sieve_plan_density(lv), t, t_dense, t_cudnn, "steps 0-2")
+    def guarded(label, fn):
+        try:
+            fn()
+        except Exception as ex:  # one method's failure leaves the others' rows
+            lines.append("| %s | %s | failed: %s |" % (name, label, str(ex).replace("|", "/")[:300]))
+            print(lines[-1], flush=True)
 
-    # AdaSpa: dense warm-up at step 0, search at 1 and 4, reuse between; the
-    # shipped single level and the two-level hierarchy.
-    for name, coarse in (("adaspa", 128), ("adaspa, levels 512/128", 512)):
-        ad = Dyn(sv, sv.pattern(os.path.join(pats, "adaspa.lua"), warmup=1, every=3, total_steps=6,
-                                coarse=coarse), shape)
+    # SVG: profiling at every sparse step and layer (the default); the same
+    # steps with profiling only at the first sparse step give its cost.
+    def svg():
+        sg = Dyn(sv, pat("svg", model=model), shape)
+        rec, err, (q, k, v) = evaluate(lambda s, q, k, v: sg.step(s, LAYER, q, k, v, o, lse), STEPS)
+        dens = sg.density()
+        t = bench(lambda: sg.step(STEPS[-1], LAYER, q, k, v, o, lse))
+        once = Dyn(sv, pat("svg", model=model, every=1000), shape)
+        first = 10 if model == "wan" else 5
+        once.step(first, LAYER, q, k, v, o, lse)  # its one profiling step: classes chosen
+        t_attn = bench(lambda: once.step(STEPS[-1], LAYER, q, k, v, o, lse))
+        os.environ["SIEVE_PROFILE_CHUNK"] = "4096"
+        try:
+            old = Dyn(sv, pat("svg", model=model), shape)
+            t_old = bench(lambda: old.step(STEPS[-1], LAYER, q, k, v, o, lse))
+        finally:
+            del os.environ["SIEVE_PROFILE_CHUNK"]
+        prof = t - t_attn
+        row("svg", "model=%s (budget %s), profiling every sparse step" % (model, "0.3" if model == "wan" else "0.25"),
+            "SVG: budget %s, 64 rows of the first 10,000, every sparse step and layer" % (
+                "0.3" if model == "wan" else "0.25"),
+            rec, err, dens, t, t_dense, t_cudnn,
+            "steps %d-%d layer %d; profiling %.3f ms = %.1f%% of the step's attention (%.2f ms); with 4096-token "
+            "key chunks (the earlier kernel's) %.3f ms" % (STEPS[0], STEPS[-1], LAYER, prof, 100 * prof / t_attn,
+                                                         t_attn, t_old - t_attn))
+        for d in (sg, once, old):
+            d.free()
+
+    # STA: one window (3x3x3 tiles) for every head.
+    def sta():
+        st = sv.plan(pat("sta"), shape, 0)
+        run = lambda s, q, k, v: (sv.lib.sieve_plan_set_step(st, s, LAYER),  # noqa: E731
+                                  sv.attention(st, q, k, v, o, lse, stream))
+        rec, err, (q, k, v) = evaluate(run, STEPS)
+        t = bench(lambda: sv.attention(st, q, k, v, o, lse, stream))
+        row("sta", "tiles 6x8x8, window 3x3x3 tiles for every head", "STA (HunyuanVideo): 3x3x3 of 6x8x8, 12 dense steps",
+            rec, err, sv.lib.sieve_plan_density(st), t, t_dense, t_cudnn, "steps %d-%d" % STEPS)
+        sv.lib.sieve_plan_free(st)
+
+    # STA's mask search: calibrated on another video (seed 8), run on this one.
+    def sta_search():
+        path = "/tmp/sieve-sta-%s.txt" % name
+        if os.path.exists(path):
+            os.remove(path)
+        calib = Workload(shape, seed=8)
+        se = Dyn(sv, pat("sta", search="true"), shape)
+        t_search = []
+        for s in STEPS:
+            cq, ck, cv = calib.at(sigma(s))
+            t_search.append(timed(lambda: se.step(s, LAYER, cq, ck, cv, o, lse)))
+        se.save(path)
+        se.free()
+        del calib
+        fi = Dyn(sv, pat("sta", strategy=path), shape)
+        rec, err, (q, k, v) = evaluate(lambda s, q, k, v: fi.step(s, LAYER, q, k, v, o, lse), STEPS)
+        dens = fi.density()
+        t = bench(lambda: fi.step(STEPS[-1], LAYER, q, k, v, o, lse))
+        with open(path) as f:
+            chosen = [ln.split()[3:] for ln in f if ln.startswith("at ")]
+        counts = {}
+        for c in sum(chosen, []):
+            counts[c] = counts.get(c, 0) + 1
+        row("sta, mask search", "STA's 6 Wan candidates, searched on another video at steps %d-%d" % STEPS,
+            "STA: L2 vs full per (step, layer, head), every row, averaged over prompts",
+            rec, err, dens, t, t_dense, t_cudnn,
+            "chose %s; a search step (full attention + 7-pass profiling) %.1f ms" % (
+                ", ".join("%s x%d" % kv for kv in sorted(counts.items())), max(t_search)))
+        fi.free()
+
+    def lvsa():
+        lv = sv.plan(pat("lvsa"), shape, 0)
+        run = lambda s, q, k, v: (sv.lib.sieve_plan_set_step(lv, s, LAYER),  # noqa: E731
+                                  sv.attention(lv, q, k, v, o, lse, stream))
+        rec, err, (q, k, v) = evaluate(run, STEPS)
+        t = bench(lambda: sv.attention(lv, q, k, v, o, lse, stream))
+        row("lvsa", "defaults", "LVSA: +-3 frames, anchors every 4", rec, err, sv.lib.sieve_plan_density(lv), t,
+            t_dense, t_cudnn, "steps %d-%d" % STEPS)
+        sv.lib.sieve_plan_free(lv)
+
+    # AdaSpa as on main, its schedule shortened: dense at step 0, searches at
+    # 1 and 4, reuse at 2, 3, 5 (noise of steps 20-25).
+    def adaspa():
+        ad = Dyn(sv, pat("adaspa", warmup=1, every=3, total_steps=6), shape)
         recs, errs, dens, t_search = [], [], [], None
         for s in range(6):
-            q, k, v = work.at(sigmas[s])
-            if s in (1, 4) and t_search is None:
-                torch.cuda.synchronize()
-                ev = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
-                ev[0].record()
-                ad.step(s, q, k, v, o, lse)
-                ev[1].record()
-                torch.cuda.synchronize()
-                t_search = ev[0].elapsed_time(ev[1])
+            q, k, v = work.at(sigma(20 + s))
+            if s == 1:
+                t_search = timed(lambda: ad.step(s, LAYER, q, k, v, o, lse))
                 continue
-            chose = ad.step(s, q, k, v, o, lse)
+            chose = ad.step(s, LAYER, q, k, v, o, lse)
             if s > 1 and not chose:
                 ro, rl = exact_rows(q, k, v, rows)
                 r, e = quality(o, lse, ro, rl, rows)
                 recs.append(r)
                 errs.append(e)
                 dens.append(ad.density())
-        t = bench(lambda: ad.step(5, q, k, v, o, lse))
-        row(name, sum(recs) / len(recs), sum(errs) / len(errs), sum(dens) / len(dens), t, t_dense, t_cudnn,
-            "coarse %d; recall target 0.9; reuse steps 2, 3, 5; a search step (dense + search) %.1f ms"
-            % (coarse, t_search))
+        t = bench(lambda: ad.step(5, LAYER, q, k, v, o, lse))
+        row("adaspa", "defaults (top-k, sparsity 0.8, blocks 64); searches at 1, 4 of 6",
+            "AdaSpa: sparsity 0.8, dense to step 10, searches at 10, 30", sum(recs) / len(recs),
+            sum(errs) / len(errs), sum(dens) / len(dens), t, t_dense, t_cudnn,
+            "density in key blocks; reuse steps 2, 3, 5; a search step %.1f ms" % t_search)
+        ad.free()
 
-    # SVG: profiling at step 0, classes kept after.
-    sg = Dyn(sv, sv.pattern(os.path.join(pats, "svg.lua"), profile="true"), shape)
-    recs, errs = [], []
-    for s in range(3):
-        q, k, v = work.at(sigmas[s])
-        if s == 0:
-            torch.cuda.synchronize()
-            ev = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
-            ev[0].record()
-        sg.step(s, q, k, v, o, lse)
-        if s == 0:
-            ev[1].record()
-            torch.cuda.synchronize()
-            t_prof = ev[0].elapsed_time(ev[1])
-            continue
-        ro, rl = exact_rows(q, k, v, rows)
-        r, e = quality(o, lse, ro, rl, rows)
-        recs.append(r)
-        errs.append(e)
-    t = bench(lambda: sg.step(2, q, k, v, o, lse))
-    row("svg", sum(recs) / 2, sum(errs) / 2, sg.density(), t, t_dense, t_cudnn,
-        "profiled at step 0 (profiling + attention %.1f ms); steps 1-2" % t_prof)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write("\n".join(lines) + "\n")
+    only = a.methods.split(",") if a.methods else None
+    for label, fn in (("svg", svg), ("sta", sta), ("sta-search", sta_search), ("lvsa", lvsa), ("adaspa", adaspa)):
+        if only is None or label in only:
+            guarded(label, fn)
+    sv.lib.sieve_plan_free(dense)
+    torch.cuda.empty_cache()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shapes", default="hunyuan-720p,wan-1.3b-480p")
+    ap.add_argument("--methods", default="")
+    ap.add_argument("--rows", type=int, default=512)
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    sv = Sieve()
+    pats = os.path.join(os.environ.get("SIEVE_SOURCE_DIR", os.path.join(HERE, "..")), "patterns")
+    lines = ["| shape | method | settings | original's setting | recall | O rel err | density | ms per step | "
+             "vs sieve dense | vs cuDNN | notes |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    print("\n".join(lines), flush=True)
+    for name in a.shapes.split(","):
+        try:
+            run_shape(sv, name, a, pats, lines)
+        except Exception as ex:
+            lines.append("| %s | failed: %s |" % (name, str(ex).replace("|", "/")[:300]))
+            print(lines[-1], flush=True)
+        if a.out:
+            with open(a.out, "w") as f:
+                f.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -137,6 +137,7 @@ def _prototypes(L):
         "sieve_dynplan_step": (I, [P, I, I] + [C.POINTER(Tensor)] * 4
                                + [C.c_uint64, C.c_float, P, C.POINTER(I)]),
         "sieve_dynplan_density": (I, [P, C.POINTER(C.c_double)]),
+        "sieve_dynplan_save_search": (I, [P, C.c_char_p]),
         "sieve_dynplan_free": (None, [P]),
     }
     for name, (res, args) in protos.items():

@@ -313,6 +313,12 @@ class DynPlan:
         self._L.check(self._L.L.sieve_dynplan_density(self._p, C.byref(d)))
         return d.value
 
+    def save_search(self, path):
+        """A mask search (sta -p search=true): writes each head's window of
+        least error so far to the mask-search file at path, keeping other
+        layers' entries already there; sta -p strategy=PATH runs it."""
+        self._L.check(self._L.L.sieve_dynplan_save_search(self._p, os.fsencode(path)))
+
     def __del__(self):
         p = getattr(self, "_p", None)
         if p and p.value:

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gpu_dyn.h"
 #include "lp.h"
@@ -174,14 +175,15 @@ static void ref_errors(const pdata *d, const int32_t *rows, int ns, double *err)
   free(oc);
 }
 
-/* Batch element b's heads, each under its own class, against float64 on
-** sampled rows: relative L2 (NaN where the poison was left). */
+/* Batch element b's heads, each under its own class (-1: no mask), against
+** float64 on sampled rows: relative L2 (NaN where the poison was left). */
 static double check_element(const pdata *d, int b, const int *klass, const uint16_t *o) {
   uint8_t *m = malloc((size_t)d->S);
   double *p = malloc(sizeof(double) * (size_t)d->S), *ref = malloc(sizeof(double) * d->D), num = 0, den = 0;
   for (int h = 0; h < d->H; h++)
     for (int64_t i = 0; i < d->S; i += 1 + d->S / 24) {
-      mask_row(d, &d->p->classes[klass[(size_t)b * d->H + h]].mask, h, i, m);
+      int c = klass[(size_t)b * d->H + h];
+      mask_row(d, c < 0 ? NULL : &d->p->classes[c].mask, h, i, m);
       attend(d, b, h, i, m, p, ref);
       for (int x = 0; x < d->D; x++) {
         double g = rt_half_float(o[(((size_t)b * d->H + h) * (size_t)d->S + (size_t)i) * d->D + x], d->dt);
@@ -312,6 +314,116 @@ static void profile_case(gpu_env *env, sieve_pattern *sp, sieve_shape shape, cg_
   if (gpu_dyn_device(env)->sm_major == 9) profile_arch(env, sp, shape, dt, mixed, CG_SM90A);
 }
 
+/* ------------------------------------------------------ STA's mask search */
+
+/*
+** sta -p search=true on a small grid, three candidate windows: the search
+** step's errors against float64 (as above), its output full attention, the
+** file's choice the least float64 error per head (unless too close to
+** call); then -p strategy=FILE runs each head in the file's window (against
+** float64), and refuses a step the file lacks.
+*/
+static void sta_search_arch(gpu_env *env, cg_arch arch) {
+  char label[160], why[1024], file[300], fp[400];
+  snprintf(label, sizeof label, "sta mask search T6Y8X10+8 B1 H4 D64 bf16 %s: search, file, run", cg_arch_name(arch));
+  snprintf(file, sizeof file, "/tmp/sieve-gpu-sta-%ld-%s.txt", (long)getpid(), cg_arch_name(arch));
+  remove(file);
+  snprintf(fp, sizeof fp, "strategy=%s", file);
+  const char *const ov[] = {"search=true", "tile_t=2", "tile_y=2", "tile_x=2", "candidates=1,1,1 3,3,3 1,2,5",
+                            "dense_steps=1", "steps=4", NULL};
+  const char *const ovf[] = {fp, "tile_t=2", "tile_y=2", "tile_x=2", "candidates=1,1,1 3,3,3 1,2,5",
+                             "dense_steps=1", "steps=4", NULL};
+  sieve_pattern *sp = gpu_dyn_load(env, "sta", ov, why, sizeof why), *fsp = NULL;
+  if (!sp) {
+    gpu_dyn_verdict(env, 0, label, why);
+    return;
+  }
+  cg_err e = {0};
+  sieve_shape shape = {.batch = 1, .heads = 4, .head_dim = 64, .frames = 6, .height = 8, .width = 10, .text = 8};
+  pdata d = {.env = env, .p = lp_pattern_ir(sp), .dt = CG_BF16};
+  cg_shape_for(d.p, &shape, &d.s);
+  d.S = sieve_shape_tokens(&d.s);
+  d.B = d.s.batch;
+  d.H = d.s.heads;
+  d.D = d.s.head_dim;
+  int nc = d.p->nclasses, ns = 0, f = 0, bad_cls = 0, fcls[8] = {0};
+  size_t no = (size_t)d.B * d.H * (size_t)d.S * d.D;
+  double *ref = malloc(sizeof(double) * (size_t)d.H * nc), full_err = 0, file_err = 0, dev = 0;
+  uint16_t *o = malloc(2 * no);
+  int *allc = malloc(sizeof(int) * (size_t)d.H);
+  rt_dyn_profile *dp = NULL, *fd = NULL;
+  rt_plan_spec ps = {.pattern = d.p, .shape = d.s, .dtype = d.dt, .arch = arch};
+  sieve_status st = ref && o && allc ? SIEVE_OK : cg_fail(&e, SIEVE_ERR_NOMEM, "no memory");
+  if (!st && cg_layout_enum(&(cg_layout){CG_LAYOUT_IDENTITY, {0}}, &d.s, &d.c)) st = cg_fail(&e, SIEVE_ERR_NOMEM, "coords");
+  if (!st && make_inputs(&d, env->seed ^ 0x57a)) st = cg_fail(&e, SIEVE_ERR_CUDA, "inputs");
+  if (!st) st = rt_dyn_profile_create(&ps, gpu_dyn_device(env), NULL, &dp, &e);
+  if (!st) rt_dyn_profile_seed(dp, env->seed);
+  if (!st) st = RT_CU(env->cu, &e, cuMemsetD8, d.io.o, 0xff, 2 * no);
+  if (!st) st = rt_dyn_profile_step(dp, 1, 0, &d.io.tq, &d.io.tk, &d.io.tv, &d.io.to, d.io.lse, 0, NULL, &f, &e);
+  if (!st) st = RT_CU(env->cu, &e, cuCtxSynchronize);
+  if (!st) st = RT_CU(env->cu, &e, cuMemcpyDtoH, o, d.io.o, 2 * no);
+  if (!st) {
+    const int32_t *rows = rt_dyn_profile_rows(dp, &ns);
+    ref_errors(&d, rows, ns, ref);
+    const double *g = rt_dyn_profile_errors(dp);
+    for (int i = 0; i < d.H * nc; i++) {
+      double x = fabs(g[i] - ref[i]) / (ref[i] + 1e-3);
+      dev = x > dev ? x : dev;
+    }
+    /* The file's choice: the float64 argmin (relative and absolute errors
+    ** order a head's classes alike), unless the best two are within 5%. */
+    const int *cls = rt_strategy_at(rt_dyn_profile_strategy(dp), 1, 0);
+    for (int h = 0; h < d.H; h++) {
+      const double *r = ref + (size_t)h * nc;
+      int best = 0;
+      for (int c = 1; c < nc; c++) best = r[c] < r[best] ? c : best;
+      double other = INFINITY;
+      for (int c = 0; c < nc; c++) other = c != best && r[c] < other ? r[c] : other;
+      if (!cls || (cls[h] != best && other > r[best] * 1.05)) bad_cls++;
+      fcls[h] = cls ? cls[h] : -1;
+    }
+    /* The search step ran full attention: every head against the unmasked reference. */
+    for (int h = 0; h < d.H; h++) allc[h] = -1;
+    full_err = check_element(&d, 0, allc, o);
+    st = rt_dyn_profile_save(dp, file, &e);
+  }
+  if (!st && !(fsp = gpu_dyn_load(env, "sta", ovf, why, sizeof why))) st = cg_fail(&e, SIEVE_ERR_ARG, "%s", why);
+  rt_plan_spec fs = ps;
+  if (!st) fs.pattern = lp_pattern_ir(fsp);
+  if (!st) st = rt_dyn_profile_create(&fs, gpu_dyn_device(env), NULL, &fd, &e);
+  if (!st) st = RT_CU(env->cu, &e, cuMemsetD8, d.io.o, 0xff, 2 * no);
+  if (!st) st = rt_dyn_profile_step(fd, 1, 0, &d.io.tq, &d.io.tk, &d.io.tv, &d.io.to, d.io.lse, 0, NULL, &f, &e);
+  if (!st) st = RT_CU(env->cu, &e, cuCtxSynchronize);
+  if (!st) st = RT_CU(env->cu, &e, cuMemcpyDtoH, o, d.io.o, 2 * no);
+  int refused = 0;
+  if (!st) {
+    file_err = check_element(&d, 0, fcls, o);
+    cg_err e2 = {0};
+    refused = rt_dyn_profile_step(fd, 2, 0, &d.io.tq, &d.io.tk, &d.io.tv, &d.io.to, d.io.lse, 0, NULL, &f, &e2) ==
+                  SIEVE_ERR_ARG && strstr(e2.msg, "holds no choice for step 2");
+  }
+  if (st) {
+    gpu_dyn_verdict(env, 0, label, e.msg);
+  } else {
+    int ok = dev < 0.05 && !bad_cls && full_err < 1e-2 && file_err < 1e-2 && refused;
+    snprintf(why, sizeof why,
+             "errors within %.1f%% of float64; file's classes %d %d %d %d (%d off the float64 argmin); search step "
+             "= full attention, O rel err %.2e; file run O rel err %.2e; step 2 %s",
+             100 * dev, fcls[0], fcls[1], fcls[2], fcls[3], bad_cls, full_err, file_err,
+             refused ? "refused (not in the file)" : "NOT refused");
+    gpu_dyn_verdict(env, ok, label, why);
+  }
+  rt_dyn_profile_free(dp);
+  rt_dyn_profile_free(fd);
+  if (fsp) sieve_pattern_free(fsp);
+  sieve_pattern_free(sp);
+  free(ref);
+  free(o);
+  free(allc);
+  free_inputs(&d);
+  remove(file);
+}
+
 void gpu_dyn_profile(gpu_env *env) {
   char why[1100];
   /* A budget whose bands are not empty at these sizes (128-token rounding),
@@ -337,4 +449,6 @@ void gpu_dyn_profile(gpu_env *env) {
   }
   profile_case(env, sp, b, CG_BF16, 1);
   sieve_pattern_free(sp);
+  sta_search_arch(env, CG_SM80);
+  if (gpu_dyn_device(env)->sm_major == 9) sta_search_arch(env, CG_SM90A);
 }

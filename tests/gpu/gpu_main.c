@@ -7,7 +7,8 @@
 ** dynamic patterns' kernels (GPU table builder, AdaSpa search, SVG
 ** profiling). SIEVE_ARCH=sm_80 runs it all on the mma.sync kernels. Seed: SIEVE_SEED, else the clock (printed, to reproduce). An
 ** argument picks groups: shipped,textlen,configs,models,bench,tune,dyn
-** (default: all but sanitize, which bench/gpu.sh runs under compute-sanitizer).
+** (default: all but sanitize, which bench/gpu.sh runs under compute-sanitizer);
+** profile is dyn's SVG profiling and STA mask-search checks alone.
 */
 #define _POSIX_C_SOURCE 200809L  /* setenv */
 #include <stdio.h>
@@ -157,6 +158,7 @@ int main(int argc, char **argv) {
   if (strstr(only, "dyn")) gpu_dyn(&env);
   else if (strstr(only, "search")) gpu_dyn_search(&env);  /* the search's checks alone */
   else if (strstr(only, "adaspa")) gpu_dyn_search_adaspa(&env);  /* AdaSpa as shipped alone */
+  else if (strstr(only, "profile")) gpu_dyn_profile(&env);
   if (strstr(only, "sanitize")) sanitize(&env);
   printf("%d passed, %d failed\n", env.passed, env.failed);
   sieve_close(env.ctx);
