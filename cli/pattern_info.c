@@ -46,7 +46,12 @@ int cli_pattern_selection(const sieve_pattern *p, char *buf, size_t len) {
     return 1;
   }
   case CG_SELECT_PROFILE:
-    snprintf(buf, len, "profiling (%d sampled queries per head) at steps %s", sel->samples, steps);
+    if (sel->mode == CG_PROFILE_FILE)
+      snprintf(buf, len, "each head's class from the mask-search file %s at steps %s", sel->file, steps);
+    else
+      snprintf(buf, len, "%s (%d sampled queries per head) at steps %s",
+               sel->mode == CG_PROFILE_SEARCH ? "mask search, full attention meanwhile" : "profiling", sel->samples,
+               steps);
     return 1;
   }
   return 0;

@@ -192,7 +192,8 @@ const int32_t *rt_dyn_profile_rows(const rt_dyn_profile *d, int *ns);
 void rt_dyn_profile_seed(rt_dyn_profile *d, uint64_t seed);
 /* The plan of class cls, or NULL past the last class. */
 rt_plan *rt_dyn_profile_plan(const rt_dyn_profile *d, int cls);
-/* The classes' densities averaged over (batch element, head). */
+/* The classes' densities averaged over (batch element, head); 1 in SEARCH
+** mode, whose steps run full attention. */
 double rt_dyn_profile_density(const rt_dyn_profile *d);
 /* The mask-search strategy: SEARCH's sums, FILE's file; NULL when ONLINE. */
 const rt_strategy *rt_dyn_profile_strategy(const rt_dyn_profile *d);

@@ -336,6 +336,7 @@ sieve_status rt_dyn_profile_save(const rt_dyn_profile *d, const char *path, cg_e
 }
 
 double rt_dyn_profile_density(const rt_dyn_profile *d) {
+  if (d->mode == CG_PROFILE_SEARCH) return 1;  /* its steps run full attention */
   double s = 0;
   int n = d->batch * d->heads;
   for (int i = 0; i < n; i++) s += rt_plan_density(d->plan[d->klass[i]]);

@@ -273,6 +273,24 @@ static void shows_every_shipped_pattern(void **st) {
   }
 }
 
+/* The selection line names what a dynamic pattern decides at run time. */
+static void show_names_the_selection(void **st) {
+  if (library_missing()) skip();
+  char svg[1100], sta[1100];
+  snprintf(svg, sizeof svg, "%s/patterns/svg.lua", getenv("SIEVE_SOURCE_DIR") ? getenv("SIEVE_SOURCE_DIR") : ".");
+  snprintf(sta, sizeof sta, "%s/patterns/sta.lua", getenv("SIEVE_SOURCE_DIR") ? getenv("SIEVE_SOURCE_DIR") : ".");
+  RUN("show", svg, "--shape", "wan-1.3b-480p", "--step", "20", "--layer", "2");
+  expect_ok();
+  assert_non_null(strstr(res.out, "selection profiling (64 sampled queries per head) at steps 5,6,"));
+  RUN("show", sta, "--shape", "wan-1.3b-480p", "-p", "search=true");
+  expect_ok();
+  assert_non_null(strstr(res.out, "selection mask search, full attention meanwhile (64 sampled queries per head)"));
+  assert_non_null(strstr(res.out, "3x3x3"));
+  RUN("show", sta, "--shape", "wan-1.3b-480p", "-p", "strategy=/nowhere/s.txt");
+  expect_ok();  /* show reads no file: the plan does */
+  assert_non_null(strstr(res.out, "from the mask-search file /nowhere/s.txt at steps 12,13,"));
+}
+
 static void preset_and_explicit_override(void **st) {
   if (library_missing()) skip();
   RUN("show", pattern_names[0], "--shape", "wan-1.3b-480p", "--frames", "3", "--heads", "2");
@@ -609,6 +627,7 @@ int main(void) {
     cmocka_unit_test(bad_pattern_files),
     cmocka_unit_test(odd_arguments_never_crash),
     cmocka_unit_test(shows_every_shipped_pattern),
+    cmocka_unit_test(show_names_the_selection),
     cmocka_unit_test(preset_and_explicit_override),
     cmocka_unit_test(broken_scripts_name_file_and_line),
     cmocka_unit_test(unknown_param_is_named),
