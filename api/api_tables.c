@@ -12,15 +12,17 @@ struct sieve_tables {
   cg_tableset *ts;
   /* Per table, copied so that the tables outlive their pattern. */
   const char **klass, **layout, **choice;
+  int *ops;  /* the class's predicate instructions per pair */
 };
 
-static int copy_names(sieve_tables *t, const cg_pattern *p) {
+static int copy_names(sieve_tables *t, cg_pattern *p) {
   cg_tableset *ts = t->ts;
   size_t n = (size_t)(ts->ntables ? ts->ntables : 1);
   t->klass = cg_alloc(ts->arena, sizeof(char *) * n);
   t->layout = cg_alloc(ts->arena, sizeof(char *) * n);
   t->choice = cg_alloc(ts->arena, sizeof(char *) * n);
-  if (!t->klass || !t->layout || !t->choice) return -1;
+  t->ops = cg_alloc(ts->arena, sizeof(int) * n);
+  if (!t->klass || !t->layout || !t->choice || !t->ops) return -1;
   for (int i = 0; i < ts->ntables; i++) {
     const cg_class *c = &p->classes[ts->tables[i].cls];
     char name[64];
@@ -29,6 +31,7 @@ static int copy_names(sieve_tables *t, const cg_pattern *p) {
     t->klass[i] = cg_strdup(ts->arena, c->name ? c->name : "");
     t->layout[i] = cg_strdup(ts->arena, name);
     t->choice[i] = rank ? cg_strdup(ts->arena, rank) : NULL;
+    t->ops[i] = cg_bits_pair_ops(p, &ts->shape, ts->tables[i].cls);
     if (!t->klass[i] || !t->layout[i] || (rank && !t->choice[i])) return -1;
   }
   return 0;
@@ -48,7 +51,10 @@ static sieve_status build(sieve_ctx *ctx, const sieve_pattern *p, const sieve_sh
     cg_fail(&e, SIEVE_ERR_NOMEM, "out of memory");
     return api_ret(ctx, &e);
   }
-  if (cg_tables_build(cp, shape, step, layer, &t->ts, &e) != SIEVE_OK) {
+  /* Whole tables as a plan builds them, bitmasks included; chunk pairs
+  ** take predicates (cg_tables_slice). */
+  uint32_t bits = chunk ? 0 : cg_bits_classes(cp, shape, cg_bits_mode_env());
+  if (cg_tables_build_bits(cp, shape, step, layer, 0, bits, &t->ts, &e) != SIEVE_OK) {
     free(t);
     return api_ret(ctx, &e);
   }
@@ -106,6 +112,7 @@ void sieve_tables_info_get(const sieve_tables *t, sieve_tables_info *out) {
     .refined_partial = s->refined_partial,
     .bytes = cg_tables_bytes(s),
     .max_bytes = cg_tables_limit(),
+    .bitmask_bytes = cg_tables_bits_bytes(s),
   };
 }
 
@@ -135,6 +142,10 @@ sieve_status sieve_tables_view(const sieve_tables *t, int table, sieve_table_vie
     .estimated_blocks = tb->estimated,
     .bytes = cg_table_bytes(tb),
     .layout_choice = t->choice[table],
+    .bitmask = tb->bits,
+    .pair_ops = t->ops[table],
+    .bitmasks = tb->nbitmasks,
+    .bitmask_bytes = cg_table_bits_bytes(tb),
   };
   return SIEVE_OK;
 }

@@ -59,7 +59,7 @@ static int bench(sieve_ctx *ctx, const char *path, const opts *o) {
       return 1;
     }
     double t1 = now_ms();
-    cg_attn_spec s = {lp_pattern_ir(sp), o->shape, o->dt, o->arch, {0, 0, 0, 0}};
+    cg_attn_spec s = {lp_pattern_ir(sp), o->shape, o->dt, o->arch, {0, 0, 0, 0}, 0};
     s.cfg = cg_attn_default_config(&s);
     char *ptx, *kname;
     cg_err e = {0};

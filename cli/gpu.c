@@ -56,7 +56,7 @@ int cli_plan(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *s, sieve
     rt_device dev;
     cg_err e = {0};
     cg_arch arch = api_device(ctx, &dev, &e) ? CG_SM80 : rt_plan_arch_for(&dev);
-    cg_attn_spec spec = {lp_pattern_ir(p), *s, dt == SIEVE_FP16 ? CG_FP16 : CG_BF16, arch, {0}};
+    cg_attn_spec spec = {lp_pattern_ir(p), *s, dt == SIEVE_FP16 ? CG_FP16 : CG_BF16, arch, {0}, 0};
     cg_shape_for(spec.pattern, s, &spec.shape);
     cg_attn_config d = cg_attn_default_config(&spec);
     cfg = (sieve_config){user->block_m ? user->block_m : d.block_m,

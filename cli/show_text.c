@@ -117,6 +117,17 @@ static int table_rows(const show_input *in, const sieve_tables_info *inf, int64_
   if (est) printf("       ~ estimated from sampled query tokens; the block classes are exact\n");
   for (int i = 0; i < inf->tables; i++) {
     sieve_table_view v;
+    char a[32], b[32];
+    if (sieve_tables_view(in->tables, i, &v) != SIEVE_OK || !v.partial_blocks) continue;
+    if (v.bitmask)
+      printf("partial %d  bitmasks: %" PRId64 " distinct of %dx%d bits, %s (table %s); the predicate is %d ops a pair\n",
+             i, v.bitmasks, inf->block_q, inf->block_k, mem_str(v.bitmask_bytes, a, sizeof a),
+             mem_str(v.bytes - v.bitmask_bytes, b, sizeof b), v.pair_ops);
+    else
+      printf("partial %d  predicate, %d ops a pair\n", i, v.pair_ops);
+  }
+  for (int i = 0; i < inf->tables; i++) {
+    sieve_table_view v;
     if (sieve_tables_view(in->tables, i, &v) == SIEVE_OK && v.layout_choice)
       printf("layout %d  auto, by visited block area: %s\n", i, v.layout_choice);
   }
@@ -184,8 +195,9 @@ static void totals(const sieve_tables_info *inf, const int64_t tot[3], double de
   printf("          blocks, all heads: %" PRId64 " full, %" PRId64 " partial, %" PRId64
          " empty (kernel visits %.2f%%)\n", tot[0], tot[1], tot[2], visited);
   char a[32], b[32];
-  printf("memory    tables %s on the GPU, bound %s (SIEVE_TABLES_MAX_MB)\n", mem_str(inf->bytes, a, sizeof a),
-         mem_str(inf->max_bytes, b, sizeof b));
+  char c[32];
+  printf("memory    tables %s on the GPU (bitmasks %s of it), bound %s (SIEVE_TABLES_MAX_MB)\n",
+         mem_str(inf->bytes, a, sizeof a), mem_str(inf->bitmask_bytes, c, sizeof c), mem_str(inf->max_bytes, b, sizeof b));
   printf("time      tables %.1f ms, script %.1f ms\n", inf->build_ms, load_ms);
   printf("classify  interval test: %" PRId64 " full, %" PRId64 " empty, %" PRId64 " undecided\n",
          inf->interval_full, inf->interval_empty, inf->interval_undecided);

@@ -139,6 +139,10 @@ typedef struct sieve_tables_info {
   ** bound past which sieve_plan_create fails with SIEVE_ERR_LIMIT
   ** (SIEVE_TABLES_MAX_MB, default 4096). */
   int64_t bytes, max_bytes;
+  /* Of bytes: the partial-block bitmasks (classes whose predicate costs
+  ** more per element than a bit; SIEVE_PARTIAL=predicate|bitmask forces
+  ** the choice). 0 when every class evaluates its predicate. */
+  int64_t bitmask_bytes;
 } sieve_tables_info;
 
 void sieve_tables_info_get(const sieve_tables *t, sieve_tables_info *out);
@@ -160,6 +164,12 @@ typedef struct sieve_table_view {
   ** block area each would visit (partial blocks weighted by their cost);
   ** NULL for a layout the pattern fixes. */
   const char *layout_choice;
+  /* Partial blocks: 1 when they carry bitmasks (the kernel reads bits), 0
+  ** when the kernel evaluates the predicate; its instructions per (query,
+  ** key) pair, which chose; the distinct bitmasks and their bytes. */
+  int bitmask;
+  int pair_ops;
+  int64_t bitmasks, bitmask_bytes;
 } sieve_table_view;
 
 sieve_status sieve_tables_view(const sieve_tables *t, int table,

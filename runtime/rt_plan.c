@@ -96,6 +96,8 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
   char ir[RT_SHA256_HEX];
   rt_sha256_hex(pt->ir_text, strlen(pt->ir_text), ir);
   const sieve_shape *sh = &s->shape;
+  char bits[32] = "";
+  if (s->bits) snprintf(bits, sizeof bits, "bitmasks %x\n", (unsigned)s->bits);
   return snprintf(out, n,
                   "sieve kernel cache key 1\n"
                   "kernel attention-forward\n"
@@ -107,12 +109,13 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
                   "device sm_%d%d\n"
                   "llvm %s\n"
                   "sieve %s\n"
-                  "driver %d\n",
+                  "driver %d\n"
+                  "%s",
                   ir, sh->heads, sh->head_dim, sh->frames, sh->height, sh->width,
                   sh->text, sh->text_after, s->dtype == CG_FP16 ? "fp16" : "bf16",
                   s->cfg.block_m, s->cfg.block_n, s->cfg.warps, s->cfg.stages,
                   cg_arch_name(s->arch), dev->sm_major, dev->sm_minor,
-                  SIEVE_LLVM_VERSION, SIEVE_VERSION, dev->driver_version);
+                  SIEVE_LLVM_VERSION, SIEVE_VERSION, dev->driver_version, bits);
 }
 
 /* ----------------------------------------------------------------- tables */
@@ -133,7 +136,7 @@ static sieve_status build_tables(const rt_plan *p, int step, int layer,
   cg_tableset *t = NULL;
   int32_t *packed = NULL, *head_off = NULL;
   memset(h, 0, sizeof *h);
-  sieve_status st = cg_tables_build(p->spec.pattern, sh, step, layer, &t, e);
+  sieve_status st = cg_tables_build_bits(p->spec.pattern, sh, step, layer, 0, p->spec.bits, &t, e);
   if (st) return st;
   if (!(head_off = malloc(heads * sizeof *head_off)))
     st = cg_fail(e, SIEVE_ERR_NOMEM, "no memory for block tables");
@@ -320,6 +323,9 @@ static sieve_status resolve(rt_plan *p, const rt_plan_spec *s, cg_err *e) {
   sp->dtype = s->dtype;
   sp->arch = s->arch;
   sp->cfg = s->cfg;
+  /* Partial blocks by bitmask or predicate, by cost (cg_bits_classes): the
+  ** tables and the kernel are made for the same classes. */
+  sp->bits = cg_bits_classes(sp->pattern, &sp->shape, cg_bits_mode_env());
   if (!sp->cfg.block_m && !sp->cfg.block_n && !sp->cfg.warps && !sp->cfg.stages)
     sp->cfg = cg_attn_default_config(sp);
   if ((st = cg_attn_check(sp, e))) return st;

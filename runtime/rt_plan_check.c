@@ -13,7 +13,7 @@ static cg_attn_config completed(const cg_attn_spec *sp, cg_attn_config c) {
 }
 
 static sieve_status check_for(const rt_plan_spec *s, cg_arch arch, int complete, cg_err *e) {
-  cg_attn_spec sp = {s->pattern, s->shape, s->dtype, arch, s->cfg};
+  cg_attn_spec sp = {s->pattern, s->shape, s->dtype, arch, s->cfg, 0};
   cg_shape_for(s->pattern, &s->shape, &sp.shape);
   sieve_status st = cg_shape_check(&sp.shape, e);
   if (st) return st;

@@ -182,7 +182,7 @@ static void finish(sweep *w) {
 static sieve_status prepare(sweep *w, cg_err *e) {
   const rt_tune_setup *s = w->s;
   rt_tune_report *out = w->out;
-  cg_attn_spec base = {s->pattern, s->shape, s->dtype, s->arch, {0}};
+  cg_attn_spec base = {s->pattern, s->shape, s->dtype, s->arch, {0}, 0};
   cg_shape_for(s->pattern, &s->shape, &base.shape);
   sieve_status st = cg_shape_check(&base.shape, e);
   if (st) return st;

@@ -321,7 +321,7 @@ int rt_tunedb_config(const char *dir, const rt_plan_spec *s, const rt_device *de
   if (rt_tunedb_get(path, key, &ent, &found, NULL) || !found) return 0;
   /* An entry from an older sieve, or edited by hand, may no longer fit:
   ** the default config is better than a plan that fails. */
-  cg_attn_spec sp = {s->pattern, s->shape, s->dtype, s->arch, ent.cfg};
+  cg_attn_spec sp = {s->pattern, s->shape, s->dtype, s->arch, ent.cfg, 0};
   cg_shape_for(s->pattern, &s->shape, &sp.shape);
   if (cg_attn_check(&sp, NULL)) return 0;
   if (dev->smem_optin > 0 && cg_attn_smem_bytes(&sp) > (size_t)dev->smem_optin) return 0;

@@ -215,9 +215,73 @@ static void check_flags(cg_pattern *p, const sieve_shape *s, int step, int layer
   cg_tables_free(ts);
 }
 
+/*
+** Partial-block bitmasks (cg_blocks_bits.c) against the token mask: every
+** bit of every partial block of every head, through the head class's
+** layout, with positions past the sequence 0; and the packed form's
+** entries (key block, bitmask offset) and words. `bits` names the classes
+** built with bitmasks; the others must carry none.
+*/
+static void check_bits(cg_pattern *p, const sieve_shape *s, int step, int layer, uint32_t bits) {
+  cg_tableset *ts;
+  cg_err e = {0};
+  if (cg_tables_build_bits(p, s, step, layer, 0, bits, &ts, &e) != SIEVE_OK) fail_msg("build: %s", e.msg);
+  int64_t S = ts->seq;
+  int bq = ts->block_q, bk = ts->block_k, wpr = bk / 32;
+  uint8_t *m = malloc((size_t)(S * S));
+  int32_t *buf, *off = malloc(sizeof(int32_t) * (size_t)ts->shape.heads);
+  size_t n;
+  assert_int_equal(cg_tables_pack(ts, &buf, &n, off, &e), SIEVE_OK);
+  for (int h = 0; h < s->heads; h++) {
+    const cg_table *t = &ts->tables[ts->head_table[h]];
+    int want = (int)(bits >> t->cls & 1);
+    assert_int_equal(t->bits, want);
+    assert_int_equal(t->ent_words, bits ? 2 : 0);
+    if (cg_ref_mask(p, s, h, step, layer, m, NULL, &e)) fail_msg("reference: %s", e.msg);
+    cg_coords c;
+    assert_int_equal(cg_layout_enum(&p->classes[t->cls].layout, &ts->shape, &c), 0);
+    const int32_t *rowptr = buf + off[h], *nfull = rowptr + t->nq + 1, *ent = nfull + t->nq;
+    for (int qb = 0; qb < t->nq; qb++) {
+      int nf = t->full_ptr[qb + 1] - t->full_ptr[qb];
+      for (int i = t->part_ptr[qb]; i < t->part_ptr[qb + 1]; i++) {
+        int kb = t->part_idx[i], at = rowptr[qb] + nf + (i - t->part_ptr[qb]);
+        if (!bits) {
+          assert_int_equal(ent[at], kb);
+          continue;
+        }
+        assert_int_equal(ent[2 * at], kb);
+        if (!want) {
+          assert_int_equal(ent[2 * at + 1], -1);
+          continue;
+        }
+        const uint32_t *w = t->bitw + t->part_bits[i];
+        assert_int_equal(ent[2 * at + 1] - (int32_t)(2 * t->nq + 1 + 2 * (t->nfull + t->npart)), t->part_bits[i]);
+        assert_true((size_t)(off[h] + ent[2 * at + 1] + bq * wpr) <= n);
+        assert_memory_equal(buf + off[h] + ent[2 * at + 1], w, sizeof(uint32_t) * (size_t)(bq * wpr));
+        for (int r = 0; r < bq; r++)
+          for (int x = 0; x < bk; x++) {
+            int64_t qp = (int64_t)qb * bq + r, kp = (int64_t)kb * bk + x;
+            int bit = (int)(w[r * wpr + x / 32] >> (x % 32) & 1);
+            int truth = qp < S && kp < S && m[(int64_t)c.idx[qp] * S + c.idx[kp]];
+            if (bit != truth) fail_case(bit ? "bitmask bit set on a false pair" : "bitmask bit clear on a true pair",
+                                        p, &ts->shape, h, qb, kb);
+          }
+      }
+    }
+    cg_coords_free(&c);
+  }
+  free(buf);
+  free(off);
+  free(m);
+  cg_tables_free(ts);
+}
+
 static void check_against_brute_force(cg_pattern *p, const sieve_shape *s, int step, int layer) {
   check_flags(p, s, step, layer, CG_TABLES_EXACT);
   check_flags(p, s, step, layer, 0);
+  /* Bitmasks need block_k a multiple of 32: all classes, or one. */
+  if (p->block_k % 32 == 0 || (p->block_k <= 0 && 128 % 32 == 0))
+    check_bits(p, s, step, layer, rnd() % 2 ? ~0u >> (32 - p->nclasses) : 1u << rint_in(0, p->nclasses - 1));
 }
 
 static void random_masks(void **st) {
@@ -413,6 +477,65 @@ static void memory_bound(void **st) {
   cg_pattern_free(p);
 }
 
+/*
+** Bitmasks count against the same bound, and the error says how much of
+** the memory is theirs. A token window over idx with a long predicate
+** (bits 0 and 1 of k.idx + q.idx * 7 decide) makes every diagonal block
+** partial and its bitmask distinct; the cost chooses bitmasks for it and
+** predicates for a frame window.
+*/
+static void bitmask_memory(void **st) {
+  cg_pattern *p = cg_pattern_new();
+  mb m = {p->g};
+  p->name = "scatter";
+  p->block_q = p->block_k = 32;
+  p->nclasses = 2;
+  p->classes = cg_alloc(p->arena, 2 * sizeof(cg_class));
+  cg_ref h = B(&m, CG_MOD, B(&m, CG_ADD, B(&m, CG_MUL, V(&m, CG_V_QIDX), C(&m, 7)), V(&m, CG_V_KIDX)), C(&m, 4));
+  cg_ref mask = B(&m, CG_AND, within(&m, CG_V_QIDX, CG_V_KIDX, 40), B(&m, CG_OR, B(&m, CG_EQ, h, C(&m, 1)),
+                                                                     B(&m, CG_LE, dist(&m, CG_V_QX, CG_V_KX), C(&m, 1))));
+  p->classes[0] = (cg_class){.name = "scatter", .layout = {.kind = CG_LAYOUT_IDENTITY}, .mask = mask};
+  p->classes[1] = (cg_class){.name = "window", .layout = {.kind = CG_LAYOUT_IDENTITY}, .mask = within(&m, CG_V_QT, CG_V_KT, 1)};
+  p->period = 2;
+  p->head_class = cg_alloc(p->arena, 2 * sizeof(int));
+  p->head_class[1] = 1;
+  sieve_shape s = {1, 2, 64, 16, 16, 16, 0, 0}; /* 4096 tokens: 128 x 128 blocks */
+  assert_true(cg_bits_pair_ops(p, &s, 0) > CG_BITS_PAIR_OPS);
+  assert_true(cg_bits_pair_ops(p, &s, 1) <= CG_BITS_PAIR_OPS);
+  assert_int_equal(cg_bits_classes(p, &s, CG_BITS_COST), 1);
+  assert_int_equal(cg_bits_classes(p, &s, CG_BITS_ALWAYS), 3);
+  assert_int_equal(cg_bits_classes(p, &s, CG_BITS_NEVER), 0);
+  cg_tableset *ts;
+  cg_err e = {0};
+  assert_int_equal(cg_tables_build_bits(p, &s, 0, 0, 0, 1, &ts, &e), SIEVE_OK);
+  const cg_table *t = &ts->tables[ts->head_table[0]];
+  assert_true(t->bits && t->nbitmasks > 0 && t->nbitmasks <= t->npart);
+  assert_int_equal(cg_table_bits_bytes(t), t->nbitmasks * 32 * 4);
+  assert_int_equal(cg_tables_bits_bytes(ts), cg_table_bits_bytes(t));
+  assert_int_equal(cg_table_bytes(t), 4 * (2 * 128 + 1 + 2 * (t->nfull + t->npart)) + cg_table_bits_bytes(t));
+  int32_t *buf, off[2];
+  size_t n;
+  assert_int_equal(cg_tables_pack(ts, &buf, &n, off, &e), SIEVE_OK);
+  free(buf);
+  cg_tables_free(ts);
+  /* 32768 tokens of 128-token blocks, bitmasks that do not repeat (q.idx *
+  ** k.idx / 100000 odd): over 1 MiB of them. */
+  p->block_q = p->block_k = 128;
+  p->classes[0].mask = B(&m, CG_AND, within(&m, CG_V_QIDX, CG_V_KIDX, 200),
+                         B(&m, CG_EQ, B(&m, CG_MOD, B(&m, CG_DIV, B(&m, CG_MUL, V(&m, CG_V_QIDX), V(&m, CG_V_KIDX)),
+                                                      C(&m, 100000)), C(&m, 2)), C(&m, 1)));
+  s.frames = 128;
+  assert_int_equal(cg_tables_build_bits(p, &s, 0, 0, 0, 1, &ts, &e), SIEVE_OK);
+  assert_true(cg_tables_bits_bytes(ts) > (1 << 20));
+  setenv("SIEVE_TABLES_MAX_MB", "1", 1);
+  assert_int_equal(cg_tables_pack(ts, &buf, &n, off, &e), SIEVE_ERR_LIMIT);
+  assert_non_null(strstr(e.msg, "bitmasks"));
+  assert_non_null(strstr(e.msg, "SIEVE_PARTIAL=predicate"));
+  unsetenv("SIEVE_TABLES_MAX_MB");
+  cg_tables_free(ts);
+  cg_pattern_free(p);
+}
+
 int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(random_masks),
@@ -422,6 +545,7 @@ int main(void) {
     cmocka_unit_test(shipped_patterns),
     cmocka_unit_test(public_api),
     cmocka_unit_test(memory_bound),
+    cmocka_unit_test(bitmask_memory),
   };
   return cmocka_run_group_tests(t, setup_seed, NULL);
 }

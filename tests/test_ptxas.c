@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "cg_attn.h"
+#include "cg_blocks.h"
 #include "lp.h"
 #include "test_ptxas_util.h"
 
@@ -48,14 +49,17 @@ static result assemble(const char *ptx, cg_arch arch) {
 
 static int failures, kernels;
 
-static void check(const char *pat, cg_pattern *p, const sieve_shape *sh, cg_dtype dt, cg_arch arch,
-                  const cg_attn_config *cfg, int must_not_spill) {
-  cg_attn_spec s = {p, *sh, dt, arch, {0, 0, 0, 0}};
+/* bits < 0: the classes a plan would give bitmasks (cg_bits_classes). */
+static void check_bits(const char *pat, cg_pattern *p, const sieve_shape *sh, cg_dtype dt, cg_arch arch,
+                       const cg_attn_config *cfg, int must_not_spill, int64_t bits) {
+  cg_attn_spec s = {p, *sh, dt, arch, {0, 0, 0, 0}, 0};
   s.cfg = cfg ? *cfg : cg_attn_default_config(&s);
-  char what[256];
-  snprintf(what, sizeof what, "%-14s d%-3d %s %-6s S=%-6lld m%dn%dw%ds%d%s", pat, sh->head_dim,
+  s.bits = bits < 0 ? cg_bits_classes(p, sh, CG_BITS_COST) : (uint32_t)bits;
+  char what[256], tag[16] = "";
+  if (s.bits) snprintf(tag, sizeof tag, " bits %x", (unsigned)s.bits);
+  snprintf(what, sizeof what, "%-14s d%-3d %s %-6s S=%-6lld m%dn%dw%ds%d%s%s", pat, sh->head_dim,
            dt == CG_FP16 ? "fp16" : "bf16", cg_arch_name(arch), (long long)sieve_shape_tokens(sh), s.cfg.block_m,
-           s.cfg.block_n, s.cfg.warps, s.cfg.stages, cfg ? "" : " (default)");
+           s.cfg.block_n, s.cfg.warps, s.cfg.stages, cfg ? "" : " (default)", tag);
   cg_err e = {0};
   if (cfg && cg_attn_check(&s, &e)) {
     printf("  %-68s skipped: %s\n", what, e.msg);
@@ -78,6 +82,52 @@ static void check(const char *pat, cg_pattern *p, const sieve_shape *sh, cg_dtyp
   }
   free(ptx);
   free(name);
+}
+
+static void check(const char *pat, cg_pattern *p, const sieve_shape *sh, cg_dtype dt, cg_arch arch,
+                  const cg_attn_config *cfg, int must_not_spill) {
+  check_bits(pat, p, sh, dt, arch, cfg, must_not_spill, -1);
+}
+
+/*
+** Partial-block bitmasks on the irregular bench masks (bench/patterns):
+** radial's two classes both by bitmask, and its spatial class alone (the
+** temporal one keeps its predicate: both paths in one kernel); dilated at
+** 128-token blocks, which takes the warp-specialised TMA kernel on sm_90a.
+*/
+static void check_bitmasks(sieve_ctx *ctx, const char *src, sieve_shape sh) {
+  static const struct {
+    const char *file, *param;
+    int64_t bits;
+  } cases[] = {
+    {"radial", NULL, -1}, {"radial", NULL, 1}, {"dilated", NULL, -1}, {"dilated", "block=128", -1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char path[1024], pat[64];
+    snprintf(path, sizeof path, "%s/bench/patterns/%s.lua", src, cases[i].file);
+    snprintf(pat, sizeof pat, "%s%s%s", cases[i].file, cases[i].param ? " " : "", cases[i].param ? cases[i].param : "");
+    const char *params[] = {cases[i].param, NULL};
+    sieve_pattern *sp;
+    if (sieve_pattern_load(ctx, path, params, &sp)) {
+      printf("FAIL %s: %s\n", path, sieve_errmsg(ctx));
+      failures++;
+      continue;
+    }
+    cg_pattern *p = lp_pattern_ir(sp);
+    for (int a = 0; a < 2; a++)
+      for (int d = 64; d <= 128; d *= 2) {
+        sh.head_dim = d;
+        check_bits(pat, p, &sh, a ? CG_FP16 : CG_BF16, a ? CG_SM90A : CG_SM80, NULL, 1, cases[i].bits);
+      }
+    if (cases[i].param) {
+      static const cg_attn_config ws[] = {{128, 64, 12, 3}, {128, 128, 12, 2}, {128, 128, 8, 2}};
+      for (size_t c = 0; c < sizeof ws / sizeof ws[0]; c++) {
+        sh.head_dim = c % 2 ? 128 : 64;
+        check_bits(pat, p, &sh, CG_BF16, CG_SM90A, &ws[c], 1, cases[i].bits);
+      }
+    }
+    sieve_pattern_free(sp);
+  }
 }
 
 static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
@@ -152,6 +202,8 @@ int main(void) {
     }
     sieve_pattern_free(sp);
   }
+  sh.head_dim = 128;
+  check_bitmasks(ctx, src ? src : ".", sh);
   for (int i = 0; i < n; i++) free(ents[i]);
   free(ents);
   sieve_close(ctx);

@@ -118,7 +118,7 @@ static void enumeration_prunes_before_compiling(void **st) {
   sieve_pattern *sp;
   cg_pattern *p = load_named("dense", &sp);
   cg_attn_spec s = {p, {.batch = 1, .heads = 2, .head_dim = 128, .frames = 2, .height = 8, .width = 16},
-                    CG_BF16, CG_SM80, {0}};
+                    CG_BF16, CG_SM80, {0}, 0};
   rt_tune_space all;
   rt_tune_space_all(&all);
   rt_tune_cand c[RT_TUNE_MAX];
@@ -343,7 +343,7 @@ static void plans_use_the_tuned_config(void **st) {
   /* Nothing tuned: the default. */
   assert_int_equal(sieve_plan_create(ctx, sp, &s, SIEVE_BF16, &zero, &plan), SIEVE_OK);
   sieve_plan_config(plan, &got);
-  cg_attn_spec as = {p, s, CG_BF16, CG_SM90A, {0}};  /* the fake GPU is sm_90: plans take sm_90a */
+  cg_attn_spec as = {p, s, CG_BF16, CG_SM90A, {0}, 0};  /* the fake GPU is sm_90: plans take sm_90a */
   cg_attn_config def = cg_attn_default_config(&as);
   assert_int_equal(got.block_n, def.block_n);
   assert_false(rt_plan_stats_of(api_plan_of(plan))->tuned);
@@ -453,7 +453,7 @@ static void sweep_down(sweep_rig *r) {
 
 static const rt_tune_cand *expected_winner(const rt_tune_report *r) {
   const rt_tune_cand *best = NULL;
-  cg_attn_spec s = {fg.pattern, fg.shape, CG_BF16, CG_SM80, {0}};
+  cg_attn_spec s = {fg.pattern, fg.shape, CG_BF16, CG_SM80, {0}, 0};
   double best_ms = 1e30;
   for (int i = 0; i < r->n; i++) {
     if (r->c[i].state == RT_TUNE_PRUNED) continue;
@@ -591,7 +591,7 @@ static void parallel_builds_match_serial(void **st) {
   fresh_dir("parallel", dir2, sizeof dir2);
   rt_cache c2;
   assert_int_equal(rt_cache_open(&c2, dir2, &e), SIEVE_OK);
-  cg_attn_spec base = {g.s.pattern, fg.shape, CG_BF16, CG_SM80, {0}};
+  cg_attn_spec base = {g.s.pattern, fg.shape, CG_BF16, CG_SM80, {0}, 0};
   int n = rt_tune_enumerate(&base, &g.s.space, fg.smem_optin, one);
   memcpy(two, one, sizeof one);
   int todo[RT_TUNE_MAX];

@@ -13,8 +13,10 @@
 --   wt, wy, wx (1, 6, 6)  window half-sizes in frames, rows, columns.
 --   stride     (16)       grid spacing of the global keys; 0: no grid.
 --   text       (true)     text tokens global.
+--   block      (64)       block size in tokens, queries and keys (128: the
+--                         warp-specialised TMA kernel on sm_90a).
 
-local param = sieve.params { wt = 1, wy = 6, wx = 6, stride = 16, text = true }
+local param = sieve.params { wt = 1, wy = 6, wx = 6, stride = 16, text = true, block = 64 }
 
 local mask = sieve.mask(function(q, k)
   local near = sieve.abs(q.t - k.t):le(param.wt) & sieve.abs(q.y - k.y):le(param.wy)
@@ -28,6 +30,6 @@ if param.text then mask = sieve.union(mask, sieve.text_rows(), sieve.text_cols()
 
 return sieve.pattern {
   name = "dilated",
-  block = { q = 64, k = 64 },
+  block = { q = param.block, k = param.block },
   mask = mask,
 }

@@ -18,8 +18,9 @@
 --   treach (2)   temporal heads' spatial reach at frame distance <= 3.
 --   tsink  (false) frame 0 is a sink for temporal heads too.
 --   text   (true) text tokens global.
+--   block  (64)   block size in tokens, queries and keys.
 
-local param = sieve.params { reach = 16, treach = 2, tsink = false, text = true }
+local param = sieve.params { reach = 16, treach = 2, tsink = false, text = true, block = 64 }
 
 local function band(d, r)
   -- reach r at d <= 1, halving per doubling of d; -1 (nothing) past 15.
@@ -48,7 +49,7 @@ end
 
 return sieve.pattern {
   name = "radial",
-  block = { q = 64, k = 64 },
+  block = { q = param.block, k = param.block },
   classes = {
     { name = "spatial", layout = sieve.layout.identity, mask = with_text(spatial) },
     { name = "temporal", layout = sieve.layout.transpose, mask = with_text(temporal) },

@@ -83,6 +83,8 @@ typedef struct attn {
   cg_reg mwords[4];            /* the block's mask bits */
   LLVMValueRef mneed;          /* the block needs masking (NULL: no block does) */
   int masked;                  /* some class's mask is not true everywhere */
+  int bits;                    /* partial blocks may read bitmasks: entries of two int32s */
+  int pred;                    /* some class still evaluates its predicate */
   cg_mask_mode mmode;          /* how mask bits are laid out (see smem_pad) */
   int q_bytes, kv_bytes, pad;
   cg_st sq;
@@ -268,7 +270,7 @@ static LLVMValueRef key_block(attn *a, LLVMValueRef j) {
   cg_if c;
   cg_if_begin(EM, &c, CG_ICMP(EM, LLVMIntSLT, j, a->nblk));
   LLVMValueRef ent = CG_ADD(EM, a->start, CG_UDIV(EM, j, cg_i32(EM, a->sub)));
-  LLVMValueRef t = tab_at(a, CG_ADD(EM, ent, cg_i32(EM, 2 * a->nq + 1)));
+  LLVMValueRef t = tab_at(a, CG_ADD(EM, a->bits ? CG_MUL(EM, ent, cg_i32(EM, 2)) : ent, cg_i32(EM, 2 * a->nq + 1)));
   cg_rset(EM, kb, CG_ADD(EM, CG_MUL(EM, t, cg_i32(EM, a->sub)), CG_UREM(EM, j, cg_i32(EM, a->sub))));
   cg_if_end(EM, &c);
   return cg_rget(EM, kb);
@@ -361,7 +363,104 @@ static void mask_arm(attn *a, cg_lower *arm, void *ctx) {
   cg_mask_bits(TK, a->rw, a->bn, a->mmode, keep, m, a->mwords);
 }
 
+/* ------------------------------------------------------------ bitmasks */
+
+static LLVMValueRef clamp32(attn *a, LLVMValueRef v) {
+  v = CG_SEL(EM, CG_ICMP(EM, LLVMIntSLT, v, cg_i32(EM, 0)), cg_i32(EM, 0), v);
+  return CG_SEL(EM, CG_ICMP(EM, LLVMIntSGT, v, cg_i32(EM, 32)), cg_i32(EM, 32), v);
+}
+
+/* Bits of the 32 keys from `base` whose positions lie in [lo, hi): the
+** bits below hi's offset less those below lo's (offsets clamped to 0..32). */
+static LLVMValueRef low_bits(attn *a, LLVMValueRef n) {
+  LLVMValueRef m = CG_SUB(EM, CG_SHL(EM, cg_i32(EM, 1), CG_AND(EM, n, cg_i32(EM, 31))), cg_i32(EM, 1));
+  return CG_SEL(EM, CG_ICMP(EM, LLVMIntSGT, n, cg_i32(EM, 31)), cg_i32(EM, -1), m);
+}
+
+static LLVMValueRef range_bits(attn *a, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef base) {
+  return CG_XOR(EM, low_bits(a, clamp32(a, CG_SUB(EM, lo, base))), low_bits(a, clamp32(a, CG_SUB(EM, hi, base))));
+}
+
+/*
+** A block's bits in the warp layout (cg_mask_bits' CG_MASK_WARP: lane l
+** holds row l % rw, word w columns 32 w ..): its bitmask's words where it
+** has one (bidx >= 0), else all ones, then cleared where the query row or
+** the key is text padding or past the sequence.
+*/
+static void bits_words(attn *a, LLVMValueRef j, LLVMValueRef k0, LLVMValueRef bidx) {
+  int nw = a->bn / 32, bq = block_q(a->spec->pattern), wpr = block_k(a->spec->pattern) / 32;
+  LLVMValueRef lr = CG_AND(EM, TK->lane, cg_i32(EM, a->rw - 1));
+  cg_if has;
+  cg_if_begin(EM, &has, CG_ICMP(EM, LLVMIntSGE, bidx, cg_i32(EM, 0)));
+  LLVMValueRef rr = CG_ADD(EM, CG_UREM(EM, a->row0, cg_i32(EM, bq)), lr);
+  LLVMValueRef at = CG_ADD(EM, CG_ADD(EM, bidx, CG_MUL(EM, rr, cg_i32(EM, wpr))),
+                           CG_MUL(EM, CG_UREM(EM, j, cg_i32(EM, a->sub)), cg_i32(EM, nw)));
+  for (int w = 0; w < nw; w++) cg_rset(EM, a->mwords[w], tab_at(a, CG_ADD(EM, at, cg_i32(EM, w))));
+  cg_if_else(EM, &has);
+  for (int w = 0; w < nw; w++) cg_rset(EM, a->mwords[w], cg_i32(EM, -1));
+  cg_if_end(EM, &has);
+  if (!a->sh.text && !a->k_limit) return;
+  LLVMValueRef qok = NULL, plo = NULL, phi = NULL;
+  if (a->sh.text) {
+    int64_t t0 = a->sh.text_after ? (int64_t)a->sh.frames * a->sh.height * a->sh.width : 0;
+    plo = CG_ADD(EM, cg_i32(EM, t0), a->tlen);
+    phi = cg_i32(EM, t0 + a->sh.text);
+    LLVMValueRef qpos = CG_ADD(EM, a->row0, lr);
+    LLVMValueRef pad = CG_AND(EM, CG_ICMP(EM, LLVMIntSGE, qpos, plo), CG_ICMP(EM, LLVMIntSLT, qpos, phi));
+    qok = CG_SEL(EM, pad, cg_i32(EM, 0), cg_i32(EM, -1));
+  }
+  for (int w = 0; w < nw; w++) {
+    LLVMValueRef base = CG_ADD(EM, k0, cg_i32(EM, 32 * w)), bad = cg_i32(EM, 0);
+    if (a->sh.text) bad = CG_OR(EM, bad, range_bits(a, plo, phi, base));
+    if (a->k_limit) bad = CG_OR(EM, bad, range_bits(a, cg_i32(EM, a->seq), cg_i32(EM, a->seq + 64), base));
+    LLVMValueRef v = CG_AND(EM, cg_rget(EM, a->mwords[w]), CG_XOR(EM, bad, cg_i32(EM, -1)));
+    cg_rset(EM, a->mwords[w], qok ? CG_AND(EM, v, qok) : v);
+  }
+}
+
+/*
+** A bitmask kernel's blocks: partial ones with a bitmask take its bits,
+** partial ones of a class that kept its predicate evaluate it, and full
+** ones that reach text padding or past the sequence take the range tests
+** alone (a full block is true on every pair of the whole text).
+*/
+static void mask_prepare_bits(attn *a, LLVMValueRef j, LLVMValueRef kb) {
+  LLVMValueRef k0 = CG_MUL(EM, kb, cg_i32(EM, a->bn));
+  LLVMValueRef jt = CG_UDIV(EM, j, cg_i32(EM, a->sub));
+  LLVMValueRef partial = CG_ICMP(EM, LLVMIntSGE, jt, a->nfull), need = partial;
+  LLVMValueRef tk = cg_text_overlap(EM, &a->sh, k0, a->bn), tq = cg_text_overlap(EM, &a->sh, a->q0, a->bm);
+  if (tk) need = CG_OR(EM, need, CG_OR(EM, tk, tq));
+  if (a->k_limit)
+    need = CG_OR(EM, need, CG_ICMP(EM, LLVMIntSGT, CG_ADD(EM, k0, cg_i32(EM, a->bn)), cg_i32(EM, a->seq)));
+  a->mneed = need;
+  cg_if c;
+  cg_if_begin(EM, &c, need);
+  cg_reg bidx = cg_reg_new(EM, EM->t_i32, cg_i32(EM, -1));
+  cg_if p;
+  cg_if_begin(EM, &p, partial);
+  LLVMValueRef ent = CG_ADD(EM, a->start, jt);
+  cg_rset(EM, bidx, tab_at(a, CG_ADD(EM, CG_MUL(EM, ent, cg_i32(EM, 2)), cg_i32(EM, 2 * a->nq + 2))));
+  cg_if_end(EM, &p);
+  LLVMValueRef b = cg_rget(EM, bidx);
+  if (a->pred) {
+    mctx m = {a, a->row0, k0, cg_true(EM), NULL, {0}, {0}, {0}};
+    cg_if pr;
+    cg_if_begin(EM, &pr, CG_AND(EM, partial, CG_ICMP(EM, LLVMIntSLT, b, cg_i32(EM, 0))));
+    each_arm(a, &a->mask, mask_arm, &m);
+    cg_if_else(EM, &pr);
+    bits_words(a, j, k0, b);
+    cg_if_end(EM, &pr);
+  } else {
+    bits_words(a, j, k0, b);
+  }
+  cg_if_end(EM, &c);
+}
+
 static void mask_prepare(attn *a, LLVMValueRef j, LLVMValueRef kb) {
+  if (a->bits) {
+    mask_prepare_bits(a, j, kb);
+    return;
+  }
   a->mneed = NULL;
   if (!a->masked && !a->k_limit) return;
   LLVMValueRef k0 = CG_MUL(EM, kb, cg_i32(EM, a->bn));
@@ -787,7 +886,7 @@ static sieve_status prepare_choice(attn *a, cg_ref root, int var, const cg_range
 static sieve_status prepare_exprs(attn *a, cg_err *e) {
   cg_pattern *p = a->spec->pattern;
   cg_ref mask, qidx, kidx;
-  sieve_status st = cg_kernel_exprs(p, &a->sh, &mask, &qidx, &kidx, e);
+  sieve_status st = cg_kernel_exprs_bits(p, &a->sh, a->spec->bits, &mask, &qidx, &kidx, e);
   if (st) return st;
   cg_range r[CG_NVARS];
   cg_kernel_ranges(r, (a->seq + a->bm - 1) / a->bm * a->bm - 1,
@@ -795,7 +894,8 @@ static sieve_status prepare_exprs(attn *a, cg_err *e) {
   if ((st = prepare_choice(a, mask, -1, r, &a->mask, e)) || (st = prepare_choice(a, qidx, CG_V_QPOS, r, &a->qidx, e)) ||
       (st = prepare_choice(a, kidx, CG_V_KPOS, r, &a->kidx, e)))
     return st;
-  a->masked = a->mask.n > 1 || a->mask.arm[0];
+  a->pred = a->mask.n > 1 || a->mask.arm[0];
+  a->masked = a->pred || a->bits;
   return SIEVE_OK;
 }
 
@@ -807,8 +907,8 @@ static char *kernel_name(const attn *a) {
   *s = 0;
   const cg_attn_config *c = &a->spec->cfg;
   char buf[160];
-  snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
-           a->d, c->block_m, c->block_n, c->warps, c->stages);
+  snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
+           a->d, c->block_m, c->block_n, c->warps, c->stages, a->bits ? "_bits" : "");
   return strdup(buf);
 }
 
@@ -864,8 +964,10 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->q_limit = a->seq % a->bm ? a->seq : 0;
   a->k_limit = a->seq % block_k(s->pattern) ? a->seq : 0;
   a->pad = smem_pad(s);
-  /* Patterns busy enough for padded tiles also get the register-lean mask. */
-  a->mmode = a->pad ? CG_MASK_WARP : CG_MASK_FRAG;
+  a->bits = s->bits != 0;
+  /* Patterns busy enough for padded tiles also get the register-lean mask;
+  ** bitmasks are read a row a lane, in its layout. */
+  a->mmode = a->pad || a->bits ? CG_MASK_WARP : CG_MASK_FRAG;
   a->q_bytes = cg_st_bytes(a->bm, a->d, a->pad);
   a->kv_bytes = cg_st_bytes(a->bn, a->d, a->pad);
   char *nm = kernel_name(a);

@@ -36,6 +36,14 @@
 ** (blockIdx.x * block_m) / block.q and walks each table block in block_n
 ** steps.
 **
+** With bits (cg_attn_spec.bits) nonzero, every entry is two int32s, the
+** key block and the offset from the table's start of its bitmask (-1:
+** none), as cg_tables_pack writes them for a tableset built with the same
+** classes: a partial block with a bitmask takes its bits (lane l of a warp
+** loads its row's words, applied by shuffles), one without evaluates the
+** predicate, and blocks that reach text padding or past the sequence AND
+** their bits with a range test per 32 keys.
+**
 ** The kernel works in layout positions: a CTA's query rows and a key block's
 ** rows are positions in the head class's layout; the row of Q/K/V/O read
 ** or written for position p is the layout's idx(p) (cg_kernel_exprs), so no
@@ -81,6 +89,7 @@ typedef struct cg_attn_spec {
   cg_dtype dtype;
   cg_arch arch;
   cg_attn_config cfg;
+  uint32_t bits;         /* head classes whose partial blocks read bitmasks (cg_bits_classes); 0: none */
 } cg_attn_spec;
 
 /* The kernel takes tensor maps (the warp-specialised sm_90a kernel). */

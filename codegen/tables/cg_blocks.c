@@ -11,6 +11,8 @@
 **            pairs shown partial by sampled witnesses (cg_blocks_witness.c)
 **            or refined (cg_blocks_refine.c), assembled into CSR
 **            (cg_blocks_table.c)
+**   bits     bitmasks of the partial blocks, for classes whose predicate
+**            costs more than a bit (cg_blocks_bits.c)
 **   pack     the kernel's buffer (cg_blocks_pack.c)
 */
 #define _POSIX_C_SOURCE 200809L  /* clock_gettime */
@@ -77,21 +79,26 @@ static sieve_status build_all(cg_pattern *p, cg_tableset *ts, cg_err *e) {
       st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
     else
       st = blk_build_table(ts, t, &lays[k], p->g, e);
+    if (!st && ts->bits_classes) t->ent_words = 2;
+    if (!st && (ts->bits_classes >> t->cls & 1)) st = blk_build_bits(ts, t, &lays[k], p->g, e);
   }
   for (int k = 0; k < nlays; k++) blk_lay_free(&lays[k]);
   free(lays);
   return st;
 }
 
-sieve_status cg_tables_build_flags(cg_pattern *p, const sieve_shape *shape, int step, int layer,
-                                   unsigned flags, cg_tableset **out, cg_err *e) {
+sieve_status cg_tables_build_bits(cg_pattern *p, const sieve_shape *shape, int step, int layer,
+                                  unsigned flags, uint32_t bits_classes, cg_tableset **out, cg_err *e) {
   double t0 = now_ms();
   *out = NULL;
   sieve_status st = blk_check_pattern(p, e);
   if (!st) st = cg_layouts_resolve(p, shape, e);
   cg_tableset *ts = NULL;
   if (!st) st = tableset_new(p, shape, step, layer, &ts, e);
-  if (!st) ts->flags = flags;
+  if (!st) {
+    ts->flags = flags;
+    ts->bits_classes = bits_classes;
+  }
   if (!st) st = build_all(p, ts, e);
   if (st) {
     cg_tables_free(ts);
@@ -101,6 +108,11 @@ sieve_status cg_tables_build_flags(cg_pattern *p, const sieve_shape *shape, int 
   *out = ts;
   cg_err_clear(e);
   return SIEVE_OK;
+}
+
+sieve_status cg_tables_build_flags(cg_pattern *p, const sieve_shape *shape, int step, int layer,
+                                   unsigned flags, cg_tableset **out, cg_err *e) {
+  return cg_tables_build_bits(p, shape, step, layer, flags, 0, out, e);
 }
 
 sieve_status cg_tables_build(cg_pattern *p, const sieve_shape *shape, int step, int layer,

@@ -24,6 +24,16 @@ typedef struct cg_table {
   int64_t nfull, npart, nempty;
   int64_t allowed_pairs;          /* token pairs the mask allows (estimated, see below) */
   int64_t estimated;              /* partial blocks whose allowed pairs are estimated */
+  /* Bitmasks (cg_blocks_bits.c), where the tableset's bits_classes name
+  ** the class: part_bits[i] is partial block i's first word in bitw (its
+  ** block_q x block_k bits, row-major, 32 columns a word), bitw the
+  ** distinct bitmasks. ent_words: int32s per packed entry, 1 (key block)
+  ** or 2 (key block, bitmask offset or -1) when any class has bitmasks. */
+  int bits;
+  int ent_words;
+  int32_t *part_bits;
+  uint32_t *bitw;
+  int64_t nbitw, nbitmasks;
 } cg_table;
 
 typedef struct cg_tableset {
@@ -42,6 +52,7 @@ typedef struct cg_tableset {
   int64_t estimated;    /* over all tables: 0 when every count is exact */
   int64_t interval_full, interval_empty, interval_undecided;
   int64_t refined_full, refined_empty, refined_partial;
+  uint32_t bits_classes; /* head classes whose partial blocks carry bitmasks */
 } cg_tableset;
 
 /* Builds tables for all heads of `shape`. The graph of p grows (fixed
@@ -59,13 +70,39 @@ sieve_status cg_tables_build(cg_pattern *p, const sieve_shape *shape, int step,
                              int layer, cg_tableset **out, cg_err *e);
 sieve_status cg_tables_build_flags(cg_pattern *p, const sieve_shape *shape, int step, int layer,
                                    unsigned flags, cg_tableset **out, cg_err *e);
+/* The same, with bitmasks for the partial blocks of the classes in
+** bits_classes (bit c: class c; cg_bits_classes chooses them). */
+sieve_status cg_tables_build_bits(cg_pattern *p, const sieve_shape *shape, int step, int layer,
+                                  unsigned flags, uint32_t bits_classes, cg_tableset **out, cg_err *e);
 void cg_tables_free(cg_tableset *t);
 
-/* Device memory (cg_blocks_mem.c): one table's packed bytes; all distinct
+/*
+** Partial blocks: predicate or bitmask (cg_blocks_bits.c). A class takes
+** bitmasks when its predicate's work per (query, key) pair, the QK phase of
+** its compiled program, is more than CG_BITS_PAIR_OPS instructions (a frame
+** window is 3 to 5; the radial bench mask 20 and more), and the pattern's
+** tables are static: selection static, mask not reading step or layer,
+** block_k a multiple of 32. SIEVE_PARTIAL=predicate|bitmask overrides the
+** cost (cg_bits_mode_env); the kernel and the tables of one plan must be
+** given the same classes.
+*/
+#define CG_BITS_PAIR_OPS 8
+typedef enum cg_bits_mode { CG_BITS_COST, CG_BITS_NEVER, CG_BITS_ALWAYS } cg_bits_mode;
+cg_bits_mode cg_bits_mode_env(void);
+uint32_t cg_bits_classes(cg_pattern *p, const sieve_shape *shape, cg_bits_mode mode);
+/* The per-pair instructions of class cls's predicate on shape; -1 out of
+** memory. */
+int cg_bits_pair_ops(cg_pattern *p, const sieve_shape *shape, int cls);
+
+/* Device memory (cg_blocks_mem.c): one table's packed bytes (bitmasks
+** included; cg_table_bits_bytes: the bitmasks alone); all distinct
 ** tables' with the heads' offsets, as a plan copies them; the bound
-** (SIEVE_TABLES_MAX_MB, default 4096, and the packed form's 32-bit
-** offsets); and SIEVE_ERR_LIMIT with the numbers past it. */
+** (SIEVE_TABLES_MAX_MB, default 4096, over tables and bitmasks together,
+** and the packed form's 32-bit offsets); and SIEVE_ERR_LIMIT with the
+** numbers past it. */
 int64_t cg_table_bytes(const cg_table *t);
+int64_t cg_table_bits_bytes(const cg_table *t);
+int64_t cg_tables_bits_bytes(const cg_tableset *t);
 int64_t cg_tables_bytes(const cg_tableset *t);
 int64_t cg_tables_limit(void);
 sieve_status cg_tables_check(const cg_tableset *t, cg_err *e);
@@ -85,6 +122,10 @@ sieve_status cg_tables_pack(const cg_tableset *t, int32_t **buf, size_t *n,
 */
 sieve_status cg_kernel_exprs(cg_pattern *p, const sieve_shape *shape,
                              cg_ref *mask, cg_ref *qidx, cg_ref *kidx, cg_err *e);
+/* The same for a kernel whose classes in `bits` read bitmasks: their arm
+** of the mask is true (the kernel never evaluates it). */
+sieve_status cg_kernel_exprs_bits(cg_pattern *p, const sieve_shape *shape, uint32_t bits,
+                                  cg_ref *mask, cg_ref *qidx, cg_ref *kidx, cg_err *e);
 
 /*
 ** Automatic layouts (cg_layout_auto.c): sets the layout of every class

@@ -156,6 +156,9 @@ void blk_witness(worker *w, int qb, int n);
 /* cg_blocks_table.c */
 sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, cg_err *e);
 
+/* cg_blocks_bits.c: t's bitmasks, once its lists are built. */
+sieve_status blk_build_bits(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, cg_err *e);
+
 /* cg_blocks.c: full and partial blocks of `mask` under layout l, over the
 ** query-block rows that are multiples of stride (cg_layout_auto.c). */
 sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,

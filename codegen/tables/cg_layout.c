@@ -264,6 +264,11 @@ static int class_used(const cg_pattern *p, int c) {
 
 sieve_status cg_kernel_exprs(cg_pattern *p, const sieve_shape *in, cg_ref *mask, cg_ref *qidx,
                              cg_ref *kidx, cg_err *e) {
+  return cg_kernel_exprs_bits(p, in, 0, mask, qidx, kidx, e);
+}
+
+sieve_status cg_kernel_exprs_bits(cg_pattern *p, const sieve_shape *in, uint32_t bits, cg_ref *mask,
+                                  cg_ref *qidx, cg_ref *kidx, cg_err *e) {
   sieve_shape sh, *shape = &sh;
   cg_shape_for(p, in, &sh);
   sieve_status st = cg_layouts_resolve(p, in, e);
@@ -284,6 +289,7 @@ sieve_status cg_kernel_exprs(cg_pattern *p, const sieve_shape *in, cg_ref *mask,
     cg_ref r[3];
     if (!class_used(p, c)) continue;
     if (class_exprs(p, shape, c, r)) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+    if (bits >> c & 1) r[0] = cg_bool(p->g, 1); /* its partial blocks read bitmasks */
     cg_ref cond = acc[0] == CG_NONE ? CG_NONE : class_cond(p, hm, c);
     for (int i = 0; i < 3; i++) acc[i] = cond == CG_NONE ? r[i] : cg_select(p->g, cond, r[i], acc[i]);
   }

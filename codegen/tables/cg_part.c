@@ -181,7 +181,14 @@ sieve_status cg_tables_slice(cg_tableset *ts, const sieve_chunk *c, cg_err *e) {
     t->nempty = (int64_t)t->nq * t->nk - t->nfull - t->npart;
     t->allowed_pairs = -1;  /* the whole sequence's count says nothing of the cut */
     t->estimated = 0;
+    /* Chunk pairs take predicates: their bitmasks are not cut. */
+    t->bits = 0;
+    t->ent_words = 1;
+    t->part_bits = NULL;
+    t->bitw = NULL;
+    t->nbitw = t->nbitmasks = 0;
   }
+  ts->bits_classes = 0;
   ts->nq = r1 - r0;
   ts->nk = c1 - c0;
   return SIEVE_OK;

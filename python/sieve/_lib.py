@@ -40,7 +40,8 @@ class TablesInfo(C.Structure):
                 ("k_blocks", C.c_int), ("block_q", C.c_int), ("block_k", C.c_int),
                 ("build_ms", C.c_double)] + [(n, C.c_int64) for n in (
                     "interval_full", "interval_empty", "interval_undecided",
-                    "refined_full", "refined_empty", "refined_partial", "bytes", "max_bytes")]
+                    "refined_full", "refined_empty", "refined_partial", "bytes", "max_bytes",
+                    "bitmask_bytes")]
 
 
 class TableView(C.Structure):
@@ -48,7 +49,8 @@ class TableView(C.Structure):
         "full_ptr", "full_idx", "part_ptr", "part_idx")] + [
         ("full_blocks", C.c_int64), ("partial_blocks", C.c_int64), ("empty_blocks", C.c_int64),
         ("density", C.c_double), ("layout", C.c_char_p), ("klass", C.c_char_p),
-        ("estimated_blocks", C.c_int64), ("bytes", C.c_int64), ("layout_choice", C.c_char_p)]
+        ("estimated_blocks", C.c_int64), ("bytes", C.c_int64), ("layout_choice", C.c_char_p),
+        ("bitmask", C.c_int), ("pair_ops", C.c_int), ("bitmasks", C.c_int64), ("bitmask_bytes", C.c_int64)]
 
 
 class DeviceInfo(C.Structure):

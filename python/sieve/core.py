@@ -167,6 +167,8 @@ class Tables:
             "full_blocks": v.full_blocks, "partial_blocks": v.partial_blocks,
             "empty_blocks": v.empty_blocks, "estimated_blocks": v.estimated_blocks, "bytes": v.bytes,
             "layout_choice": v.layout_choice.decode() if v.layout_choice else None,
+            "bitmask": bool(v.bitmask), "pair_ops": v.pair_ops, "bitmasks": v.bitmasks,
+            "bitmask_bytes": v.bitmask_bytes,
         }
 
     def __del__(self):
