@@ -53,7 +53,7 @@ static sieve_status build(sieve_ctx *ctx, const sieve_pattern *p, const sieve_sh
   }
   /* Whole tables as a plan builds them, bitmasks included; chunk pairs
   ** take predicates (cg_tables_slice). */
-  uint32_t bits = chunk ? 0 : cg_bits_classes(cp, shape, cg_bits_mode_env());
+  uint32_t bits = chunk ? 0 : cg_bits_env(cp, shape);
   if (cg_tables_build_bits(cp, shape, step, layer, 0, bits, &t->ts, &e) != SIEVE_OK) {
     free(t);
     return api_ret(ctx, &e);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_blocks.h"
 #include "cli.h"
 #include "lp.h"
 #include "show.h"
@@ -86,6 +87,14 @@ static const char *mem_str(int64_t b, char *buf, size_t n) {
   return buf;
 }
 
+/* The head class of table i: that of its first head. */
+static int cls_of(const show_input *in, int i) {
+  const cg_pattern *cp = lp_pattern_ir(in->pattern);
+  for (int h = 0; h < in->shape->heads; h++)
+    if (sieve_tables_head_table(in->tables, h) == i) return cp->head_class[h % cp->period];
+  return 0;
+}
+
 /* One row per distinct table; adds its blocks, times its heads, to tot[3]. */
 static int table_rows(const show_input *in, const sieve_tables_info *inf, int64_t tot[3]) {
   char heads[512];
@@ -115,6 +124,7 @@ static int table_rows(const show_input *in, const sieve_tables_info *inf, int64_
            v.empty_blocks, mem_str(v.bytes, mem, sizeof mem), heads);
   }
   if (est) printf("       ~ estimated from sampled query tokens; the block classes are exact\n");
+  uint32_t cost = cg_bits_classes(lp_pattern_ir(in->pattern), in->shape, CG_BITS_COST);
   for (int i = 0; i < inf->tables; i++) {
     sieve_table_view v;
     char a[32], b[32];
@@ -124,7 +134,8 @@ static int table_rows(const show_input *in, const sieve_tables_info *inf, int64_
              i, v.bitmasks, inf->block_q, inf->block_k, mem_str(v.bitmask_bytes, a, sizeof a),
              mem_str(v.bytes - v.bitmask_bytes, b, sizeof b), v.pair_ops);
     else
-      printf("partial %d  predicate, %d ops a pair\n", i, v.pair_ops);
+      printf("partial %d  predicate, %d ops a pair%s\n", i, v.pair_ops,
+             cost >> cls_of(in, i) & 1 ? " (bitmasks by cost with SIEVE_PARTIAL=auto)" : "");
   }
   for (int i = 0; i < inf->tables; i++) {
     sieve_table_view v;

@@ -325,7 +325,7 @@ static sieve_status resolve(rt_plan *p, const rt_plan_spec *s, cg_err *e) {
   sp->cfg = s->cfg;
   /* Partial blocks by bitmask or predicate, by cost (cg_bits_classes): the
   ** tables and the kernel are made for the same classes. */
-  sp->bits = cg_bits_classes(sp->pattern, &sp->shape, cg_bits_mode_env());
+  sp->bits = cg_bits_env(sp->pattern, &sp->shape);
   if (!sp->cfg.block_m && !sp->cfg.block_n && !sp->cfg.warps && !sp->cfg.stages)
     sp->cfg = cg_attn_default_config(sp);
   if ((st = cg_attn_check(sp, e))) return st;

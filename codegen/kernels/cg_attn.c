@@ -412,7 +412,7 @@ static void bits_words(attn *a, LLVMValueRef j, LLVMValueRef k0, LLVMValueRef bi
   for (int w = 0; w < nw; w++) {
     LLVMValueRef base = CG_ADD(EM, k0, cg_i32(EM, 32 * w)), bad = cg_i32(EM, 0);
     if (a->sh.text) bad = CG_OR(EM, bad, range_bits(a, plo, phi, base));
-    if (a->k_limit) bad = CG_OR(EM, bad, range_bits(a, cg_i32(EM, a->seq), cg_i32(EM, a->seq + 64), base));
+    if (a->k_limit) bad = CG_OR(EM, bad, range_bits(a, cg_i32(EM, a->seq), cg_i32(EM, a->seq + a->bn), base));
     LLVMValueRef v = CG_AND(EM, cg_rget(EM, a->mwords[w]), CG_XOR(EM, bad, cg_i32(EM, -1)));
     cg_rset(EM, a->mwords[w], qok ? CG_AND(EM, v, qok) : v);
   }

@@ -82,14 +82,17 @@ void cg_tables_free(cg_tableset *t);
 ** its compiled program, is more than CG_BITS_PAIR_OPS instructions (a frame
 ** window is 3 to 5; the radial bench mask 20 and more), and the pattern's
 ** tables are static: selection static, mask not reading step or layer,
-** block_k a multiple of 32. SIEVE_PARTIAL=predicate|bitmask overrides the
-** cost (cg_bits_mode_env); the kernel and the tables of one plan must be
-** given the same classes.
+** block_k a multiple of 32. Plans take the cost's choice with
+** SIEVE_PARTIAL=auto, and predicates by default for now (cg_bits_mode_env);
+** =bitmask gives every eligible class bitmasks, =bitmask:HEX the classes in
+** the hex mask only (cg_bits_env: what plans use). The kernel and the
+** tables of one plan must be given the same classes.
 */
 #define CG_BITS_PAIR_OPS 8
 typedef enum cg_bits_mode { CG_BITS_COST, CG_BITS_NEVER, CG_BITS_ALWAYS } cg_bits_mode;
 cg_bits_mode cg_bits_mode_env(void);
 uint32_t cg_bits_classes(cg_pattern *p, const sieve_shape *shape, cg_bits_mode mode);
+uint32_t cg_bits_env(cg_pattern *p, const sieve_shape *shape);
 /* The per-pair instructions of class cls's predicate on shape; -1 out of
 ** memory. */
 int cg_bits_pair_ops(cg_pattern *p, const sieve_shape *shape, int cls);

@@ -4,6 +4,7 @@
 ** finite, sampled rows against the float64 reference, LSE -inf agreement.
 */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -32,6 +33,8 @@ static void label_of(const gpu_case *c, const sieve_config *cfg, char *out, size
            s->height, s->width, s->text, s->text_after ? "a" : "", s->batch, s->heads,
            s->head_dim, c->dtype == SIEVE_FP16 ? "fp16" : "bf16", c->bshd ? "BSHD" : "BHSD",
            cfg->block_m, cfg->block_n, cfg->warps, cfg->stages, c->step, c->layer);
+  const char *pm = getenv("SIEVE_PARTIAL");
+  if (pm && strlen(out) + strlen(pm) + 12 < n) strcat(strcat(out, " partial="), pm);
 }
 
 static void verdict(gpu_env *env, const char *label, const rt_check_result *r) {

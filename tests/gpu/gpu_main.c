@@ -6,7 +6,7 @@
 ** step 0; then timing (rt_bench), a small tuning sweep (rt_tune), and the
 ** dynamic patterns' kernels (GPU table builder, AdaSpa search, SVG
 ** profiling). SIEVE_ARCH=sm_80 runs it all on the mma.sync kernels. Seed: SIEVE_SEED, else the clock (printed, to reproduce). An
-** argument picks groups: shipped,textlen,configs,models,bench,tune,dyn
+** argument picks groups: shipped,textlen,configs,bitmasks,models,bench,tune,dyn
 ** (default: all but sanitize, which bench/gpu.sh runs under compute-sanitizer);
 ** profile is dyn's SVG profiling and STA mask-search checks alone.
 */
@@ -96,6 +96,40 @@ static void configs(gpu_env *env) {
   unsetenv("SIEVE_TMA");
 }
 
+/*
+** Partial-block bitmasks (cg_blocks_bits.c) on the irregular bench masks:
+** radial (two classes, identity and transposed, 64-token blocks), radial
+** with only its spatial class by bitmask (the temporal one keeps its
+** predicate: both paths in one kernel), dilated at 64 and at 128-token
+** blocks (the warp-specialised TMA kernel on sm_90a). Text before and
+** after, ragged shapes, both dtypes and head dims, BSHD strides, the
+** runtime text length. SIEVE_PARTIAL=auto (the cost's choice), since plans
+** take predicates by default for now.
+*/
+static void bitmasks(gpu_env *env) {
+  static const struct {
+    const char *pat, *param, *env;
+  } cases[] = {
+    {"../bench/patterns/radial", NULL, NULL}, {"../bench/patterns/radial", NULL, "bitmask:1"},
+    {"../bench/patterns/dilated", "wy=2", NULL}, {"../bench/patterns/dilated", "block=128", NULL},
+  };
+  static const int lens[2] = {5, 13};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    setenv("SIEVE_PARTIAL", cases[i].env ? cases[i].env : "auto", 1);
+    gpu_case small = {.pattern = cases[i].pat, .params = {cases[i].param}, .shape = shp(3, 5, 7, 13, 0, 3, 64),
+                      .dtype = SIEVE_BF16, .text_valid = lens};
+    small.shape.batch = 2;
+    gpu_attention_case(env, &small);
+    gpu_case medium = {.pattern = cases[i].pat, .params = {cases[i].param}, .shape = shp(5, 12, 20, 40, 1, 4, 128),
+                       .dtype = SIEVE_FP16, .bshd = 1, .sample_rows = 96};
+    gpu_attention_case(env, &medium);
+    gpu_case big = {.pattern = cases[i].pat, .params = {cases[i].param}, .shape = shp(7, 18, 30, 77, 1, 2, 64),
+                    .dtype = SIEVE_BF16, .sample_rows = 128};
+    gpu_attention_case(env, &big);
+    unsetenv("SIEVE_PARTIAL");
+  }
+}
+
 /* Small shapes of every shipped pattern at its default config, for the
 ** memory, race and barrier checkers (bench/gpu.sh sanitize). */
 static void sanitize(gpu_env *env) {
@@ -103,6 +137,29 @@ static void sanitize(gpu_env *env) {
     gpu_case c = {.pattern = patterns[i], .shape = shp(3, 8, 8, 13, 0, 2, 128), .dtype = SIEVE_BF16};
     gpu_attention_case(env, &c);
   }
+}
+
+/* The bitmask kernels under the checkers (sanitize runs them too): 64-token
+** blocks (wgmma without TMA on sm_90a), 128 (the TMA kernel), and both
+** paths in one kernel. */
+static void sanitize_bits(gpu_env *env) {
+  static const int lens[1] = {7};
+  const char *bits[][2] = {{"../bench/patterns/radial", NULL}, {"../bench/patterns/dilated", "block=128"}};
+  setenv("SIEVE_PARTIAL", "auto", 1);
+  for (int i = 0; i < 2; i++) {
+    gpu_case c = {.pattern = bits[i][0], .params = {bits[i][1]}, .shape = shp(3, 8, 8, 13, 0, 2, 128),
+                  .dtype = SIEVE_BF16, .text_valid = lens};
+    gpu_attention_case(env, &c);
+  }
+  setenv("SIEVE_PARTIAL", "bitmask:1", 1);
+  gpu_case m = {.pattern = "../bench/patterns/radial", .shape = shp(3, 8, 8, 13, 1, 2, 128), .dtype = SIEVE_BF16};
+  gpu_attention_case(env, &m);
+  unsetenv("SIEVE_PARTIAL");
+}
+
+static void sanitize_all(gpu_env *env) {
+  sanitize(env);
+  sanitize_bits(env);
 }
 
 static void models(gpu_env *env) {
@@ -145,10 +202,11 @@ int main(int argc, char **argv) {
   sieve_device_query(env.ctx, 0, &di);
   printf("device %s (sm_%d%d), seed %llu\n", di.name, di.sm_major, di.sm_minor,
          (unsigned long long)env.seed);
-  const char *only = argc > 1 ? argv[1] : "shipped,textlen,configs,models,bench,tune,dyn";
+  const char *only = argc > 1 ? argv[1] : "shipped,textlen,configs,bitmasks,models,bench,tune,dyn";
   if (strstr(only, "shipped")) shipped(&env);
   if (strstr(only, "textlen")) textlen(&env);
   if (strstr(only, "configs")) configs(&env);
+  if (strstr(only, "bitmasks")) bitmasks(&env);
   if (strstr(only, "models")) models(&env);
   if (strstr(only, "bench")) {
     gpu_bench_case(&env, "dense", "wan-1.3b-480p");
@@ -159,7 +217,8 @@ int main(int argc, char **argv) {
   else if (strstr(only, "search")) gpu_dyn_search(&env);  /* the search's checks alone */
   else if (strstr(only, "adaspa")) gpu_dyn_search_adaspa(&env);  /* AdaSpa as shipped alone */
   else if (strstr(only, "profile")) gpu_dyn_profile(&env);
-  if (strstr(only, "sanitize")) sanitize(&env);
+  if (strstr(only, "sanitize_bits")) sanitize_bits(&env);
+  else if (strstr(only, "sanitize")) sanitize_all(&env);
   printf("%d passed, %d failed\n", env.passed, env.failed);
   sieve_close(env.ctx);
   return env.failed ? 1 : 0;
