@@ -53,7 +53,8 @@ typedef struct sdata {
 static double scale_of(int D) { return 1.0 / sqrt((double)D); }
 
 /* Q, K lean towards their frame's direction, drawn per input of the batch
-** so that inputs choose differently; V is noise. */
+** so that inputs choose differently, by 0.45, 0.9 or 1.35 by head; V is
+** noise. */
 static int make_inputs(sdata *d, uint64_t seed) {
   size_t n = (size_t)d->B * d->H * (size_t)d->S * d->D;
   uint16_t *bits = malloc(2 * n);
@@ -76,9 +77,10 @@ static int make_inputs(sdata *d, uint64_t seed) {
     for (size_t i = 0; i < n; i++) {
       int64_t tok = (int64_t)(i / (size_t)d->D) % d->S;
       size_t b = i / ((size_t)d->H * (size_t)d->S * (size_t)d->D);
-      int f = c.t[tok] + 1, j = (int)(i % (size_t)d->D);
+      int f = c.t[tok] + 1, j = (int)(i % (size_t)d->D), h = (int)(i / ((size_t)d->S * (size_t)d->D) % (size_t)d->H);
+      float lean = 0.45f * (float)(1 + h % 3);  /* heads differ in locality */
       float x = rt_half_float(bits[i], d->dt) * 0.6f +
-                (w < 2 ? 0.9f * dir[(b * (size_t)(d->s.frames + 1) + (size_t)f) * (size_t)d->D + (size_t)j] : 0.0f);
+                (w < 2 ? lean * dir[(b * (size_t)(d->s.frames + 1) + (size_t)f) * (size_t)d->D + (size_t)j] : 0.0f);
       out[w][i] = rt_half_round(x, d->dt, &bits[i]);
     }
     if (gpu_bhsd_put(d->env, &d->io, w, bits)) return -1;
@@ -509,7 +511,7 @@ static void search_arch(gpu_env *env, sieve_pattern *sp, const char *name, sieve
              (long long)r.sel.wrong, (long long)r.sel.kept, (long long)r.sel.allowed, r.density, r.sel.min_recall,
              r.sparse_err, tol, r.schedule_ok ? "ok" : "WRONG");
     if (r.tiers && n > 0 && n < (int)sizeof why)
-      n += snprintf(why + n, sizeof why - (size_t)n, "; tiers %s (recall err %.1e, %d heads moved)",
+      n += snprintf(why + n, sizeof why - (size_t)n, "; tiers %s (recall err %.1e, %d heads off the base top-k)",
                     r.tiers_ok ? "ok" : "WRONG", r.recall_err, r.moved);
     if (r.cached && n > 0 && n < (int)sizeof why)
       snprintf(why + n, sizeof why - (size_t)n,
