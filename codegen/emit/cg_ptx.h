@@ -14,7 +14,7 @@ typedef enum cg_arch { CG_SM80, CG_SM90A } cg_arch;
 const char *cg_arch_name(cg_arch a);           /* "sm_80", "sm_90a" */
 int cg_arch_parse(const char *s, cg_arch *out); /* accepts sm_80, sm_90, sm_90a */
 
-/* Optimises the module (O3) and emits PTX into *ptx (malloc'd). The module
+/* Optimises the module (LLVM's O3, trimmed: cg_ptx.c) and emits PTX into *ptx (malloc'd). The module
 ** is verified first; a broken module is a SIEVE_ERR_CODEGEN with LLVM's
 ** words. */
 sieve_status cg_emit_ptx(LLVMModuleRef m, cg_arch arch, char **ptx, cg_err *e);
