@@ -310,9 +310,15 @@ LLVMValueRef cg_lower_emit(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVA
 
 int cg_lower_size(const cg_lower *l) { return l->n; }
 
-void cg_lower_part(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS], uint32_t only, LLVMValueRef *memo) {
+void cg_lower_part(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS], uint32_t only,
+                   const LLVMValueRef *base, LLVMValueRef *memo) {
   for (int k = 0; k < l->n; k++)
-    memo[k] = l->uses[k] & ~only ? NULL : (l->val[k] = emit_node(l, e, cg_node_at(l->g, l->ref[k]), k, vars));
+    memo[k] = base && base[k] ? (l->val[k] = base[k])
+              : l->uses[k] & ~only ? NULL : (l->val[k] = emit_node(l, e, cg_node_at(l->g, l->ref[k]), k, vars));
+}
+
+void cg_lower_only(const cg_lower *l, uint32_t only, const LLVMValueRef *memo, LLVMValueRef *out) {
+  for (int k = 0; k < l->n; k++) out[k] = l->uses[k] & ~only ? NULL : memo[k];
 }
 
 LLVMValueRef cg_lower_join(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS], const LLVMValueRef *a,

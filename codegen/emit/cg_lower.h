@@ -65,10 +65,16 @@ LLVMValueRef cg_text_overlap(cg_em *e, const sieve_shape *s, LLVMValueRef p0, in
 ** are emitted once per query into a memo (cg_lower_size entries), likewise
 ** once per key, and cg_lower_join emits the rest per pair, taking memoized
 ** nodes as given. The IR that reaches LLVM is then per-row + per-column +
-** per-pair work, not the whole expression per pair.
+** per-pair work, not the whole expression per pair. cg_lower_part takes
+** the nodes that base has (non-NULL entries; base may be NULL) as given,
+** and cg_lower_only keeps of a memo the nodes that read no var outside
+** `only`: the uniform vars' share of the first row part, emitted once,
+** serves every part after it in the same block.
 */
 int cg_lower_size(const cg_lower *l);
-void cg_lower_part(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS], uint32_t only, LLVMValueRef *memo);
+void cg_lower_part(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS], uint32_t only,
+                   const LLVMValueRef *base, LLVMValueRef *memo);
+void cg_lower_only(const cg_lower *l, uint32_t only, const LLVMValueRef *memo, LLVMValueRef *out);
 LLVMValueRef cg_lower_join(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS], const LLVMValueRef *a,
                            const LLVMValueRef *b);
 

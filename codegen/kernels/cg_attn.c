@@ -322,6 +322,7 @@ typedef struct mctx {
   LLVMValueRef q0, k0;     /* positions of the warp's first row and the block's first key */
   LLVMValueRef partial;    /* the block is partial: the mask applies (NULL: never) */
   cg_lower *arm;           /* the head class's mask (NULL: true) */
+  LLVMValueRef *umemo;     /* the mask's part that reads uniform vars only */
   LLVMValueRef *qmemo[16], *kmemo[128];  /* the mask's per-row and per-column parts */
   LLVMValueRef kin[128];   /* per column: the key exists */
 } mctx;
@@ -336,9 +337,12 @@ static LLVMValueRef keep(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueR
   vars[CG_V_QPOS] = CG_ADD(EM, m->q0, row);
   vars[CG_V_KPOS] = CG_ADD(EM, m->k0, col);
   if (m->partial && m->arm) {
-    int n = cg_lower_size(m->arm);
-    if (!m->qmemo[ri]) cg_lower_part(m->arm, EM, vars, uni | 1u << CG_V_QPOS, m->qmemo[ri] = cg_alloc(TK->arena, sizeof(LLVMValueRef) * n));
-    if (!m->kmemo[ci]) cg_lower_part(m->arm, EM, vars, uni | 1u << CG_V_KPOS, m->kmemo[ci] = cg_alloc(TK->arena, sizeof(LLVMValueRef) * n));
+    size_t n = sizeof(LLVMValueRef) * (size_t)cg_lower_size(m->arm);
+    if (!m->qmemo[ri]) {
+      cg_lower_part(m->arm, EM, vars, uni | 1u << CG_V_QPOS, m->umemo, m->qmemo[ri] = cg_alloc(TK->arena, n));
+      if (!m->umemo) cg_lower_only(m->arm, uni, m->qmemo[ri], m->umemo = cg_alloc(TK->arena, n));
+    }
+    if (!m->kmemo[ci]) cg_lower_part(m->arm, EM, vars, uni | 1u << CG_V_KPOS, m->umemo, m->kmemo[ci] = cg_alloc(TK->arena, n));
     r = CG_OR(EM, CG_XOR(EM, m->partial, cg_true(EM)), cg_lower_join(m->arm, EM, vars, m->qmemo[ri], m->kmemo[ci]));
   }
   if (a->k_limit) {
@@ -357,6 +361,7 @@ static LLVMValueRef keep(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueR
 static void mask_arm(attn *a, cg_lower *arm, void *ctx) {
   mctx *m = ctx;
   m->arm = arm;
+  m->umemo = NULL;
   memset(m->qmemo, 0, sizeof m->qmemo);
   memset(m->kmemo, 0, sizeof m->kmemo);
   memset(m->kin, 0, sizeof m->kin);
@@ -464,7 +469,7 @@ static void mask_prepare(attn *a, LLVMValueRef j, LLVMValueRef kb) {
   a->mneed = NULL;
   if (!a->masked && !a->k_limit) return;
   LLVMValueRef k0 = CG_MUL(EM, kb, cg_i32(EM, a->bn));
-  mctx m = {a, a->row0, k0, NULL, NULL, {0}, {0}, {0}};
+  mctx m = {a, a->row0, k0, NULL, NULL, NULL, {0}, {0}, {0}};
   if (a->masked) {
     m.partial = CG_ICMP(EM, LLVMIntSGE, CG_UDIV(EM, j, cg_i32(EM, a->sub)), a->nfull);
     LLVMValueRef tk = cg_text_overlap(EM, &a->sh, k0, a->bn), tq = cg_text_overlap(EM, &a->sh, a->q0, a->bm);
