@@ -175,6 +175,41 @@ static void dense_is_plain(void **st) {
   cg_pattern_free(p);
 }
 
+/* A union of 1,350 distinct per-element terms, within the graph limits,
+** took 130 s to compile; the mask budget refuses it before LLVM runs,
+** while the window (a few nodes a pair) compiles. */
+static void mask_budget(void **st) {
+  cg_pattern *p = cg_pattern_new();
+  p->name = "wide";
+  p->block_q = p->block_k = 128;
+  p->nclasses = p->period = 1;
+  p->classes = cg_alloc(p->arena, sizeof(cg_class));
+  p->head_class = cg_alloc(p->arena, sizeof(int));
+  p->sel.kind = CG_SELECT_STATIC;
+  cg_ref t[1350];
+  int n = 1350;
+  for (int i = 0; i < n; i++) {
+    cg_ref a = bin(p, CG_ADD, bin(p, CG_MUL, var(p, CG_V_QX), cg_const(p->g, i + 1)), var(p, CG_V_KY));
+    t[i] = bin(p, CG_LT, bin(p, CG_MOD, a, cg_const(p->g, 97)), bin(p, CG_ADD, var(p, CG_V_KX), cg_const(p->g, i % 13)));
+  }
+  for (; n > 1; n = (n + 1) / 2)
+    for (int i = 0; i < n; i += 2) t[i / 2] = i + 1 < n ? bin(p, CG_OR, t[i], t[i + 1]) : t[i];
+  cg_layout ident = {CG_LAYOUT_IDENTITY, {0, 0, 0}};
+  p->classes[0] = (cg_class){"wide", ident, t[0]};
+  cg_err e = {0};
+  if (cg_pattern_finish(p, &e)) fail_msg("%s", e.msg);
+  char *ptx = NULL, *name = NULL;
+  for (int arch = CG_SM80; arch <= CG_SM90A; arch++) {
+    cg_attn_spec s = spec_for(p, 128);
+    s.arch = (cg_arch)arch;
+    s.cfg = cg_attn_default_config(&s);
+    e = (cg_err){0};
+    assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_ERR_LIMIT);
+    if (!strstr(e.msg, "too large to compile")) fail_msg("message \"%s\"", e.msg);
+  }
+  cg_pattern_free(p);
+}
+
 /* ------------------------------------------------------------- lowering */
 
 /* Constants rexpr draws: small ones, or (big_consts) up to 32 bits. */
@@ -383,6 +418,7 @@ int main(void) {
     cmocka_unit_test(products_past_32_bits),
     cmocka_unit_test(lowering_rejects_model_vars),
     cmocka_unit_test(dense_is_plain),
+    cmocka_unit_test(mask_budget),
     cmocka_unit_test(kernel_grid),
   };
   return cmocka_run_group_tests(t, NULL, NULL);

@@ -317,6 +317,16 @@ void cg_lower_part(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS], uin
               : l->uses[k] & ~only ? NULL : (l->val[k] = emit_node(l, e, cg_node_at(l->g, l->ref[k]), k, vars));
 }
 
+int64_t cg_lower_cost(const cg_lower *l, uint32_t uniform, int rows, int cols, int pairs) {
+  int64_t c = 0;
+  for (int k = 0; k < l->n; k++) {
+    uint32_t u = l->uses[k] & ~uniform;
+    if (point(l->rg[k]) || cg_node_at(l->g, l->ref[k])->op == CG_VAR) continue;
+    c += !u ? 1 : !(u & ~(1u << CG_V_QPOS)) ? rows : !(u & ~(1u << CG_V_KPOS)) ? cols : pairs;
+  }
+  return c;
+}
+
 void cg_lower_only(const cg_lower *l, uint32_t only, const LLVMValueRef *memo, LLVMValueRef *out) {
   for (int k = 0; k < l->n; k++) out[k] = l->uses[k] & ~only ? NULL : memo[k];
 }

@@ -75,6 +75,10 @@ int cg_lower_size(const cg_lower *l);
 void cg_lower_part(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS], uint32_t only,
                    const LLVMValueRef *base, LLVMValueRef *memo);
 void cg_lower_only(const cg_lower *l, uint32_t only, const LLVMValueRef *memo, LLVMValueRef *out);
+/* The nodes such an emission writes: one per node of the uniform vars,
+** rows per node of q.pos (and uniform vars), cols per node of k.pos, pairs
+** per node of both (constants and vars cost nothing). */
+int64_t cg_lower_cost(const cg_lower *l, uint32_t uniform, int rows, int cols, int pairs);
 LLVMValueRef cg_lower_join(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS], const LLVMValueRef *a,
                            const LLVMValueRef *b);
 

@@ -322,9 +322,9 @@ typedef struct mctx {
   LLVMValueRef q0, k0;     /* positions of the warp's first row and the block's first key */
   LLVMValueRef partial;    /* the block is partial: the mask applies (NULL: never) */
   cg_lower *arm;           /* the head class's mask (NULL: true) */
-  LLVMValueRef *umemo;     /* the mask's part that reads uniform vars only */
   LLVMValueRef *qmemo[16], *kmemo[128];  /* the mask's per-row and per-column parts */
   LLVMValueRef kin[128];   /* per column: the key exists */
+  LLVMValueRef *umemo;     /* the mask's part that reads uniform vars only */
 } mctx;
 
 
@@ -469,7 +469,7 @@ static void mask_prepare(attn *a, LLVMValueRef j, LLVMValueRef kb) {
   a->mneed = NULL;
   if (!a->masked && !a->k_limit) return;
   LLVMValueRef k0 = CG_MUL(EM, kb, cg_i32(EM, a->bn));
-  mctx m = {a, a->row0, k0, NULL, NULL, NULL, {0}, {0}, {0}};
+  mctx m = {a, a->row0, k0, NULL, NULL, {0}, {0}, {0}, NULL};
   if (a->masked) {
     m.partial = CG_ICMP(EM, LLVMIntSGE, CG_UDIV(EM, j, cg_i32(EM, a->sub)), a->nfull);
     LLVMValueRef tk = cg_text_overlap(EM, &a->sh, k0, a->bn), tq = cg_text_overlap(EM, &a->sh, a->q0, a->bm);
@@ -888,6 +888,30 @@ static sieve_status prepare_choice(attn *a, cg_ref root, int var, const cg_range
   return SIEVE_OK;
 }
 
+/*
+** A thread evaluates the mask's row part for each row it holds, the column
+** part for each column and the rest for each element, in every copy of the
+** mask code (the warp-specialised kernel has two). Graph limits bound the
+** nodes, not that product: within them a union of 1,350 terms took 130 s
+** to compile at sm_90a, against about 5,000 emitted nodes and 1 s for the
+** largest shipped mask (lvsa -p window=5). Past MASK_BUDGET emitted nodes
+** a kernel is refused before LLVM sees it (bench/RESULTS.md).
+*/
+#define MASK_BUDGET 40000
+
+static sieve_status mask_budget(attn *a, cg_err *e) {
+  int warp = a->mmode == CG_MASK_WARP;
+  int rows = warp ? 1 : a->rw / 8, cols = warp ? a->bn : a->bn / 4, pairs = warp ? a->bn : a->rw * a->bn / 32;
+  int64_t cost = 0;
+  for (int i = 0; i < a->mask.n; i++)
+    if (a->mask.arm[i]) cost += cg_lower_cost(a->mask.arm[i], CG_UNIFORM_VARS, rows, cols, pairs);
+  cost *= a->ws ? 2 : 1;
+  if (cost > MASK_BUDGET)
+    return cg_fail(e, SIEVE_ERR_LIMIT, "the mask is too large to compile: a thread would evaluate %lld operations "
+                   "of it (%d rows, %d columns, %d elements; at most %d): use fewer distinct terms", (long long)cost, rows, cols, pairs, MASK_BUDGET);
+  return SIEVE_OK;
+}
+
 static sieve_status prepare_exprs(attn *a, cg_err *e) {
   cg_pattern *p = a->spec->pattern;
   cg_ref mask, qidx, kidx;
@@ -984,6 +1008,7 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   declare(a, nm);
   st = cg_tk_init(TK, EM, s->arch, s->dtype, 32 * a->warps);
   if (!st) st = prepare_exprs(a, e);
+  if (!st) st = mask_budget(a, e);
   if (!st) {
     if (a->ws) kernel_ws(a);
     else kernel(a);
