@@ -448,7 +448,7 @@ static void mask_prepare_bits(attn *a, LLVMValueRef j, LLVMValueRef kb) {
   cg_if_end(EM, &p);
   LLVMValueRef b = cg_rget(EM, bidx);
   if (a->pred) {
-    mctx m = {a, a->row0, k0, cg_true(EM), NULL, {0}, {0}, {0}};
+    mctx m = {a, a->row0, k0, cg_true(EM), NULL, {0}, {0}, {0}, NULL};
     cg_if pr;
     cg_if_begin(EM, &pr, CG_AND(EM, partial, CG_ICMP(EM, LLVMIntSLT, b, cg_i32(EM, 0))));
     each_arm(a, &a->mask, mask_arm, &m);
