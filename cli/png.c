@@ -35,9 +35,9 @@ static uint8_t *scanlines(const uint8_t *pix, int w, int h, int channels, size_t
   if (!raw) return NULL;
   for (size_t y = 0; y < (size_t)h; y++) {
     uint8_t *dst = raw + y * (row + 1);
-    const uint8_t *cur = pix + y * row;
+    const uint8_t *cur = pix + y * row, *up = y ? cur - row : NULL;
     dst[0] = 2;
-    for (size_t i = 0; i < row; i++) dst[1 + i] = (uint8_t)(cur[i] - (y ? cur[i - row] : 0));
+    for (size_t i = 0; i < row; i++) dst[1 + i] = (uint8_t)(cur[i] - (up ? up[i] : 0));
   }
   *n = (row + 1) * (size_t)h;
   return raw;

@@ -64,6 +64,10 @@ lp_state *lp_state_of(lua_State *L);
 ** message popped). */
 sieve_status lp_state_call(lp_state *s, int nargs, int nresults, cg_err *e);
 
+/* in as one line of text: newlines, tabs and other control characters
+** become \n, \t or \xHH (out holds n bytes; in and out may not overlap). */
+void lp_one_line(const char *in, char *out, size_t n);
+
 /* The innermost line of the script on the Lua stack, 0 when none. */
 int lp_script_line(lua_State *L);
 /* Raises a Lua error "chunk:line: message" carrying status st; line is the

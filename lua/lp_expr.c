@@ -260,7 +260,7 @@ static int l_nary(lua_State *L) {
   lua_settop(L, nargs + 2);
   lp_vec stack = {.slot = nargs + 1}, terms = {.slot = nargs + 2};
   for (int i = 1; i <= nargs; i++) flatten(L, s->g, op, typed(L, i, CG_BOOL, name), &stack, &terms);
-  qsort(terms.v, (size_t)terms.n, sizeof *terms.v, term_cmp);
+  if (terms.n) qsort(terms.v, (size_t)terms.n, sizeof *terms.v, term_cmp);  /* all() has none: v is NULL */
   cg_ref acc = cg_bool(s->g, op == CG_AND);
   for (int i = 0; i < terms.n; i++)
     if (i == 0 || terms.v[i].r != terms.v[i - 1].r) acc = cg_bin(s->g, op, acc, terms.v[i].r);

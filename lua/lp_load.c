@@ -24,8 +24,11 @@ typedef struct lp_job {
 static sieve_status check_overrides(const char *chunk, const char *const *ov, cg_err *e) {
   for (; ov && *ov; ov++) {
     const char *eq = strchr(*ov, '=');
-    if (!eq || eq == *ov)
-      return cg_fail(e, SIEVE_ERR_ARG, "%s: override '%s' is not of the form name=value", chunk, *ov);
+    if (!eq || eq == *ov) {
+      char text[128];
+      lp_one_line(*ov, text, sizeof text);
+      return cg_fail(e, SIEVE_ERR_ARG, "%s: override '%s' is not of the form name=value", chunk, text);
+    }
   }
   return SIEVE_OK;
 }

@@ -132,7 +132,7 @@ static const char *skip_position(const char *m, const char *name) {
 ** (error("\nx"), a name with a newline, terminal escape sequences) become
 ** \n, \r, \t or \xHH. Applying it twice changes nothing more.
 */
-static void one_line(const char *in, char *out, size_t n) {
+void lp_one_line(const char *in, char *out, size_t n) {
   size_t k = 0;
   for (const unsigned char *c = (const unsigned char *)in; *c && k + 5 < n; c++) {
     if (*c == '\n' || *c == '\r' || *c == '\t') {
@@ -161,7 +161,7 @@ static void locate(const lp_state *s, const char *m, int line, char *out, size_t
   else
     snprintf(raw, sizeof raw, "%s:%d: %s", s->chunk, line > 0 ? line : s->fallback_line,
              skip_position(m, "[sieve prelude]"));
-  one_line(raw, out, n);
+  lp_one_line(raw, out, n);
 }
 
 static int lp_msgh(lua_State *L) {

@@ -107,6 +107,10 @@ static void combinators(void **st) {
   assert_false(lt_at(p, VID(3, 0, 0, 0), VID(4, 0, 0, 0)));
   assert_false(lt_at(p, VID(3, 0, 0, 0), VID(0, 0, 0, 0)));
   sieve_pattern_free(p);
+  /* Empty conjunctions and disjunctions (qsort is not handed their NULL). */
+  p = lt_mask("sieve.all() & ~sieve.any()");
+  assert_true(lt_at(p, VID(3, 0, 0, 0), VID(2, 1, 0, 0)));
+  sieve_pattern_free(p);
   p = lt_mask("sieve.union{sieve.spatial(), sieve.text_cols()}");
   assert_true(lt_at(p, VID(3, 0, 0, 0), T0));
   assert_true(lt_at(p, VID(3, 0, 0, 0), VID(3, 1, 0, 0)));

@@ -134,6 +134,9 @@ static void bad_overrides(void **st) {
   lt_load_fails(with_params, (const char *[]){"window", NULL}, SIEVE_ERR_ARG,
                 "override 'window' is not of the form name=value");
   lt_load_fails(with_params, (const char *[]){"=3", NULL}, SIEVE_ERR_ARG, "not of the form");
+  /* The override is named as one safe line: no terminal escapes, no newline. */
+  lt_load_fails(with_params, (const char *[]){"\033[2J\nwindow", NULL}, SIEVE_ERR_ARG,
+                "override '\\x1b[2J\\nwindow' is not of the form name=value");
   /* A pattern with no params: the error is placed at its sieve.pattern. */
   lt_load_fails("local m = sieve.dense()\nreturn sieve.pattern{ name = 'x', mask = m }",
                 (const char *[]){"w=1", NULL}, SIEVE_ERR_ARG,
