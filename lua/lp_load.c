@@ -2,6 +2,7 @@
 ** Loading a pattern: the prelude, then the script, then its result copied
 ** into a cg_pattern, all inside one protected call on a fresh state.
 */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,49 @@ static void push_overrides(lua_State *L, const char *const *ov) {
   }
 }
 
+/*
+** The prelude is compiled once per process and its bytecode kept: every
+** load then undumps it (about 0.5 ms) instead of parsing 30 KB of Lua
+** (about 4 ms). Only sieve's own bytecode is loaded in binary mode; a
+** script is always text. Where compiling fails the source is parsed.
+*/
+static pthread_once_t prelude_once = PTHREAD_ONCE_INIT;
+static char *prelude_bc;
+static size_t prelude_bc_len;
+
+static int grow(lua_State *L, const void *p, size_t n, void *ud) {
+  size_t *cap = ud;
+  if (prelude_bc_len + n > *cap) {
+    size_t want = 2 * *cap > prelude_bc_len + n ? 2 * *cap : prelude_bc_len + n;
+    char *b = realloc(prelude_bc, want);
+    if (!b) return 1;
+    prelude_bc = b;
+    *cap = want;
+  }
+  memcpy(prelude_bc + prelude_bc_len, p, n);
+  prelude_bc_len += n;
+  return 0;
+}
+
+static void compile_prelude(void) {
+  lua_State *L = luaL_newstate();
+  size_t cap = 0;
+  if (!L) return;
+  if (luaL_loadbufferx(L, lp_prelude_src, lp_prelude_len, "=[sieve prelude]", "t") != LUA_OK ||
+      lua_dump(L, grow, &cap, 0) != 0) {
+    free(prelude_bc);
+    prelude_bc = NULL;
+    prelude_bc_len = 0;
+  }
+  lua_close(L);
+}
+
+static int load_prelude(lua_State *L) {
+  pthread_once(&prelude_once, compile_prelude);
+  if (prelude_bc) return luaL_loadbufferx(L, prelude_bc, prelude_bc_len, "=[sieve prelude]", "b");
+  return luaL_loadbufferx(L, lp_prelude_src, lp_prelude_len, "=[sieve prelude]", "t");
+}
+
 static int count_lines(const char *s, size_t n) {
   int lines = 1;
   for (size_t i = 0; i < n; i++)
@@ -54,8 +98,7 @@ static int l_run(lua_State *L) {
   lp_job *j = lua_touserdata(L, 1);
   lp_state *s = lp_state_of(L);
   lua_settop(L, 0);
-  if (luaL_loadbufferx(L, lp_prelude_src, lp_prelude_len, "=[sieve prelude]", "t") != LUA_OK)
-    return lua_error(L);
+  if (load_prelude(L) != LUA_OK) return lua_error(L);
   lp_expr_open(L);
   push_overrides(L, j->overrides);
   lua_call(L, 2, 1);
