@@ -134,6 +134,14 @@ cg_lower *cg_lower_new(const cg_graph *g, cg_ref root, const cg_range ranges[CG_
     return NULL;
   }
   l->n = cg_reachable(g, root, l->slot, l->ref);
+  /* The loader bounds what scripts hand over (cg_pattern.h); this bounds
+  ** what reaches LLVM whatever built the graph, layouts composed in. */
+  if (l->n > CG_MAX_LOWER_NODES) {
+    cg_fail(e, SIEVE_ERR_LIMIT, "an expression of %d operations is too large to compile (at most %d)", l->n,
+            CG_MAX_LOWER_NODES);
+    cg_lower_free(l);
+    return NULL;
+  }
   l->rg = malloc(sizeof(cg_range) * (size_t)l->n);
   l->val = malloc(sizeof(LLVMValueRef) * (size_t)l->n);
   l->uses = calloc((size_t)l->n, sizeof(uint32_t));

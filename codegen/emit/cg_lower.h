@@ -19,6 +19,11 @@
 
 #include "cg_emit.h"
 #include "cg_expr.h"
+#include "cg_pattern.h"
+
+/* What cg_lower_new takes: a mask at the loader's limit composed with
+** layouts and head-class selection stays far below it. */
+#define CG_MAX_LOWER_NODES (8 * CG_MAX_MASK_NODES)
 
 typedef struct cg_range {
   int64_t lo, hi;

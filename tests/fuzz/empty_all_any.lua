@@ -1,0 +1,1 @@
+return sieve.pattern{name = 'x', mask = sieve.all() | sieve.any()}
