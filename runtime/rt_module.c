@@ -12,8 +12,7 @@
 
 /*
 ** The JIT's options. The size entries are in/out (the driver writes back
-** how much it logged) and cuLinkCreate keeps pointing at the arrays until
-** cuLinkDestroy, so they live in a struct owned by the caller's frame.
+** how much it logged), so they live in a struct owned by the caller.
 */
 typedef struct jit_opts {
   CUjit_option opt[6];
@@ -36,7 +35,7 @@ static void jit_opts_init(jit_opts *j, int link) {
   jit_opt(j, CU_JIT_INFO_LOG_BUFFER, j->info);
   jit_opt(j, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES, (void *)(uintptr_t)sizeof j->info);
   if (!link) return;
-  /* The cubin is for the device of the current context, whatever .target
+  /* The code is for the device of the current context, whatever .target
   ** the PTX names: the cache key carries that device's sm for this reason. */
   jit_opt(j, CU_JIT_TARGET_FROM_CUCONTEXT, NULL);
   jit_opt(j, CU_JIT_OPTIMIZATION_LEVEL, (void *)(uintptr_t)4);
@@ -62,34 +61,26 @@ static void with_log(cg_err *e, const jit_opts *j) {
 
 sieve_status rt_ptx_link(const rt_cuda *cu, const char *ptx, const char *name,
                          void **cubin, size_t *n, cg_err *e) {
+  (void)name;
   *cubin = NULL;
   *n = 0;
   jit_opts *j = malloc(sizeof *j);
   if (!j) return cg_fail(e, SIEVE_ERR_NOMEM, "no memory for the JIT logs");
   jit_opts_init(j, 1);
-  CUlinkState ls = NULL;
-  sieve_status st = RT_CU(cu, e, cuLinkCreate, j->n, j->opt, j->val, &ls);
-  if (st) goto out;
-  void *img = NULL;
-  size_t sz = 0;
-  if ((st = RT_CU(cu, e, cuLinkAddData, ls, CU_JIT_INPUT_PTX, (void *)ptx,
-                  strlen(ptx) + 1, name, 0, NULL, NULL)) ||
-      (st = RT_CU(cu, e, cuLinkComplete, ls, &img, &sz))) {
+  CUmodule m = NULL;
+  sieve_status st = RT_CU(cu, e, cuModuleLoadDataEx, &m, ptx, j->n, j->opt, j->val);
+  if (st) {
     with_log(e, j);
-  } else if (!(*cubin = malloc(sz ? sz : 1))) {
-    st = cg_fail(e, SIEVE_ERR_NOMEM, "no memory for a %zu-byte cubin", sz);
   } else {
-    memcpy(*cubin, img, sz);  /* img belongs to the linker */
-    *n = sz;
+    rt_module_unload(cu, m, NULL);
+    size_t len = strlen(ptx) + 1;
+    if (!(*cubin = malloc(len))) {
+      st = cg_fail(e, SIEVE_ERR_NOMEM, "no memory for a %zu-byte kernel image", len);
+    } else {
+      memcpy(*cubin, ptx, len);
+      *n = len;
+    }
   }
-  sieve_status d = RT_CU(cu, st ? NULL : e, cuLinkDestroy, ls);
-  if (!st && d) {
-    st = d;
-    free(*cubin);
-    *cubin = NULL;
-    *n = 0;
-  }
-out:
   free(j);
   return st;
 }

@@ -1,7 +1,7 @@
 /*
-** Modules: PTX turned into a cubin by the driver's JIT linker, cubins
-** loaded into the current context, kernels looked up and launched. All of
-** it runs in the calling thread's current context (rt_device_bind).
+** Modules: PTX compiled by the driver's JIT, kernel images loaded into the
+** current context, kernels looked up and launched. All of it runs in the
+** calling thread's current context (rt_device_bind).
 */
 #ifndef RT_MODULE_H
 #define RT_MODULE_H
@@ -9,10 +9,15 @@
 #include "rt_cuda.h"
 
 /*
-** Links `ptx` (NUL-terminated; `name` labels it in the JIT log) into a cubin
-** for the current context's device at optimisation level 4. *cubin is
-** malloc'd, so it can outlive the linker and go to the disk cache. On
-** failure the message ends with the JIT's error log.
+** Compiles `ptx` (NUL-terminated) for the current context's device at
+** optimisation level 4, as one whole program, and gives back the image to
+** load and cache: the PTX itself (*cubin, malloc'd, *n bytes with the NUL),
+** which rt_module_load compiles again (the driver keeps its own cache of
+** such compiles). Not cuLink: it compiles PTX as relocatable code, in which
+** ptxas ignores setmaxnreg and waits for each wgmma before the next
+** (C7504, C7509), so the warp-specialised kernels spilled and ran their
+** products one at a time. On failure the message ends with the JIT's
+** error log. `name` is unused (the JIT log names no input).
 */
 sieve_status rt_ptx_link(const rt_cuda *cu, const char *ptx, const char *name,
                          void **cubin, size_t *n, cg_err *e);

@@ -154,9 +154,14 @@ static CUresult fg_link_destroy(CUlinkState st) {
   free(st);
   return CUDA_SUCCESS;
 }
+/* A load that sets an optimisation level is rt_ptx_link compiling PTX:
+** counted in `links` (compiles), as cuLink's were. */
 static CUresult fg_load(CUmodule *m, const void *image, unsigned n, CUjit_option *o, void **v) {
+  int compile = 0;
+  for (unsigned i = 0; i < n; i++) compile |= o[i] == CU_JIT_OPTIMIZATION_LEVEL;
   pthread_mutex_lock(&fg.mu);
   fg.loads++;
+  fg.links += compile;
   pthread_mutex_unlock(&fg.mu);
   *m = (CUmodule)(uintptr_t)0x3000;
   return CUDA_SUCCESS;

@@ -202,9 +202,25 @@ static CUresult f_link_destroy(CUlinkState st) {
   memset(fk.cubin, 0xdd, sizeof fk.cubin);  /* the linker's copy dies here */
   return CUDA_SUCCESS;
 }
+/* A load that sets an optimisation level is rt_ptx_link compiling PTX. */
+static int compiles(unsigned n, const CUjit_option *o) {
+  for (unsigned i = 0; i < n; i++)
+    if (o[i] == CU_JIT_OPTIMIZATION_LEVEL) return 1;
+  return 0;
+}
 static CUresult f_load(CUmodule *m, const void *image, unsigned n, CUjit_option *o, void **v) {
   fk.loads++;
   fk.loaded = image;
+  if (compiles(n, o)) {
+    fk.links++;
+    fk.nopts = n;
+    memcpy(fk.opts, o, n * sizeof *o);
+    memcpy(fk.vals, v, n * sizeof *v);
+    if (fk.link_complete) {
+      jit_fail_log(n, o, v);
+      return fk.link_complete;
+    }
+  }
   if (fk.load) {
     jit_fail_log(n, o, v);
     return fk.load;
@@ -317,38 +333,40 @@ static int has_opt(CUjit_option o, void **val) {
   return 0;
 }
 
-static void link_copies_the_cubin(void **st) {
-  void *cubin;
+static void link_compiles_and_keeps_the_ptx(void **st) {
+  void *img;
   size_t n;
   cg_err e = {0};
-  assert_int_equal(rt_ptx_link(&fake, ptx, "k", &cubin, &n, &e), SIEVE_OK);
-  assert_int_equal(n, sizeof fk.cubin);
-  assert_memory_equal(cubin, "\177ELF fake cubin", 16);  /* survived cuLinkDestroy */
-  assert_int_equal(fk.destroys, 1);
-  assert_int_equal(fk.added_type, CU_JIT_INPUT_PTX);
-  assert_int_equal(fk.added_size, strlen(ptx) + 1);
+  assert_int_equal(rt_ptx_link(&fake, ptx, "k", &img, &n, &e), SIEVE_OK);
+  /* One whole-program compile through the module loader, not cuLink (its
+  ** relocatable code drops setmaxnreg and serialises wgmma). */
+  assert_int_equal(fk.links, 1);
+  assert_int_equal(fk.adds + fk.completes, 0);
+  assert_ptr_equal(fk.loaded, ptx);
+  assert_int_equal(n, strlen(ptx) + 1);
+  assert_memory_equal(img, ptx, n);  /* the image to load and cache is the PTX */
+  assert_ptr_not_equal(img, ptx);
   void *v;
   assert_true(has_opt(CU_JIT_OPTIMIZATION_LEVEL, &v));
   assert_int_equal((uintptr_t)v, 4);
   assert_true(has_opt(CU_JIT_TARGET_FROM_CUCONTEXT, NULL));
   assert_true(has_opt(CU_JIT_ERROR_LOG_BUFFER, NULL));
   assert_true(has_opt(CU_JIT_INFO_LOG_BUFFER, NULL));
-  free(cubin);
+  free(img);
 }
 
 static void link_failure_keeps_the_log(void **st) {
   fk.link_complete = CUDA_ERROR_INVALID_PTX;
   fk.jit_error = "ptxas error: line 3; bad operand";
-  void *cubin = (void *)1;
+  void *img = (void *)1;
   size_t n = 1;
   cg_err e = {0};
-  assert_int_equal(rt_ptx_link(&fake, ptx, "k", &cubin, &n, &e), SIEVE_ERR_CUDA);
-  assert_null(cubin);
+  assert_int_equal(rt_ptx_link(&fake, ptx, "k", &img, &n, &e), SIEVE_ERR_CUDA);
+  assert_null(img);
   assert_int_equal(n, 0);
-  assert_non_null(strstr(e.msg, "cuLinkComplete failed: CUDA_ERROR_INVALID_PTX "
+  assert_non_null(strstr(e.msg, "cuModuleLoadDataEx failed: CUDA_ERROR_INVALID_PTX "
                                 "(a PTX JIT compilation failed) at rt_module.c:"));
   assert_non_null(strstr(e.msg, "line 3; bad operand"));
-  assert_int_equal(fk.destroys, 1);  /* the linker is freed on failure too */
 }
 
 static void loading_a_cubin_skips_linking(void **st) {
@@ -765,7 +783,7 @@ int main(void) {
     cmocka_unit_test(env_overrides_path),
     cmocka_unit_test(default_load_is_clean),
     cmocka_unit_test(error_names_without_the_driver_strings),
-    cmocka_unit_test_setup_teardown(link_copies_the_cubin, with_fake, without_fake),
+    cmocka_unit_test_setup_teardown(link_compiles_and_keeps_the_ptx, with_fake, without_fake),
     cmocka_unit_test_setup_teardown(link_failure_keeps_the_log, with_fake, without_fake),
     cmocka_unit_test_setup_teardown(loading_a_cubin_skips_linking, with_fake, without_fake),
     cmocka_unit_test_setup_teardown(kernels_opt_into_shared_memory, with_fake, without_fake),
