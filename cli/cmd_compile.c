@@ -82,10 +82,10 @@ static cg_attn_config merged(const cg_attn_spec *s, const sieve_config *u) {
 
 static int kernel(const compile_args *a, sieve_pattern *p, const sieve_shape *shape) {
   cg_attn_spec spec = {lp_pattern_ir(p), *shape, a->dtype, a->arch, {0}, 0};
-  /* The kernel a plan would make: bitmask classes as the plan chooses them. */
-  spec.bits = cg_bits_env(spec.pattern, shape);
   cg_err e = {0};
   spec.cfg = merged(&spec, &a->cfg);
+  /* The kernel a plan would make: bitmask classes as the plan chooses them. */
+  spec.bits = cg_attn_bits(&spec);
   if (cg_attn_check(&spec, &e) != SIEVE_OK) return cli_status_fail(e.status, e.msg, NULL);
   char *ptx = NULL, *name = NULL, *llvm = NULL;
   double t0 = cli_now_ms();

@@ -323,11 +323,11 @@ static sieve_status resolve(rt_plan *p, const rt_plan_spec *s, cg_err *e) {
   sp->dtype = s->dtype;
   sp->arch = s->arch;
   sp->cfg = s->cfg;
-  /* Partial blocks by bitmask or predicate, by cost (cg_bits_classes): the
-  ** tables and the kernel are made for the same classes. */
-  sp->bits = cg_bits_env(sp->pattern, &sp->shape);
   if (!sp->cfg.block_m && !sp->cfg.block_n && !sp->cfg.warps && !sp->cfg.stages)
     sp->cfg = cg_attn_default_config(sp);
+  /* Partial blocks by bitmask or predicate (cg_attn_bits): the tables and
+  ** the kernel are made for the same classes. */
+  sp->bits = cg_attn_bits(sp);
   if ((st = cg_attn_check(sp, e))) return st;
   int64_t seq = sieve_shape_tokens(&sp->shape);
   int64_t qblocks = (seq + sp->cfg.block_m - 1) / sp->cfg.block_m;

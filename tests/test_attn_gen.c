@@ -5,6 +5,7 @@
 ** tensor-core, ldmatrix and cp.async instructions), and the expression
 ** lowering against the IR's scalar evaluator.
 */
+#define _POSIX_C_SOURCE 200809L  /* setenv */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -98,6 +99,30 @@ static void config_checks(void **st) {
   s.cfg = cg_attn_default_config(&s);
   assert_int_equal(s.cfg.block_m, 64);
   assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
+  cg_pattern_free(p);
+}
+
+/* Bitmasks only where the kernel's mma path takes them: the wgmma kernels. */
+static void bits_only_in_wgmma(void **st) {
+  cg_pattern *p = make_pattern(PAT_WINDOW);
+  cg_attn_spec s = spec_for(p, 128);
+  cg_err e = {0};
+  setenv("SIEVE_PARTIAL", "bitmask", 1);
+  s.bits = cg_attn_bits(&s);
+  assert_int_not_equal(s.bits, 0);
+  expect_reject(s, s.cfg, "wgmma kernels only");
+  s.arch = CG_SM90A;
+  expect_reject(s, (cg_attn_config){128, 64, 4, 2}, "wgmma kernels only");
+  s.cfg = cg_attn_default_config(&s);
+  assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
+  s.cfg = (cg_attn_config){128, 128, 12, 2};
+  assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
+  /* The cost's choice is predicates where bitmasks cannot run. */
+  setenv("SIEVE_PARTIAL", "auto", 1);
+  s.arch = CG_SM80;
+  s.cfg = cg_attn_default_config(&s);
+  assert_int_equal(cg_attn_bits(&s), 0);
+  unsetenv("SIEVE_PARTIAL");
   cg_pattern_free(p);
 }
 
@@ -413,6 +438,7 @@ static void lowering_rejects_model_vars(void **st) {
 int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(config_checks),
+    cmocka_unit_test(bits_only_in_wgmma),
     cmocka_unit_test(lowering_matches_eval),
     cmocka_unit_test(wide_lowering_matches_eval),
     cmocka_unit_test(products_past_32_bits),
