@@ -54,7 +54,8 @@ static void check_bits(const char *pat, cg_pattern *p, const sieve_shape *sh, cg
                        const cg_attn_config *cfg, int must_not_spill, int64_t bits) {
   cg_attn_spec s = {p, *sh, dt, arch, {0, 0, 0, 0}, 0};
   s.cfg = cfg ? *cfg : cg_attn_default_config(&s);
-  s.bits = bits < 0 ? cg_bits_classes(p, sh, CG_BITS_COST) : (uint32_t)bits;
+  /* -1: the cost's choice, where the kernel can read bitmasks (as plans). */
+  s.bits = bits >= 0 ? (uint32_t)bits : cg_attn_takes_bits(&s) ? cg_bits_classes(p, sh, CG_BITS_COST) : 0;
   char what[256], tag[16] = "";
   if (s.bits) snprintf(tag, sizeof tag, " bits %x", (unsigned)s.bits);
   snprintf(what, sizeof what, "%-14s d%-3d %s %-6s S=%-6lld m%dn%dw%ds%d%s%s", pat, sh->head_dim,

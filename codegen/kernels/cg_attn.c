@@ -131,10 +131,10 @@ static int uses_wgmma(const cg_attn_spec *s) {
   return s->arch == CG_SM90A && s->cfg.warps && s->cfg.block_m / mma_warps(&s->cfg) == 16;
 }
 
-static int takes_bits(const cg_attn_spec *s) { return uses_wgmma(s) || s->cfg.warps == CG_WS_WARPS; }
+int cg_attn_takes_bits(const cg_attn_spec *s) { return uses_wgmma(s) || s->cfg.warps == CG_WS_WARPS; }
 
 uint32_t cg_attn_bits(const cg_attn_spec *s) {
-  if (!takes_bits(s) && cg_bits_mode_env() == CG_BITS_COST) return 0;
+  if (!cg_attn_takes_bits(s) && cg_bits_mode_env() == CG_BITS_COST) return 0;
   return cg_bits_env(s->pattern, &s->shape);
 }
 
@@ -196,7 +196,7 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
                    rw, d, c->block_n, acc, ACC_REGS_MAX);
   if (cg_attn_smem_bytes(s) > SMEM_MAX)
     return cg_fail(e, SIEVE_ERR_ARG, "config: needs %zu bytes of shared memory (at most %d)", cg_attn_smem_bytes(s), SMEM_MAX);
-  if (s->bits && !takes_bits(s))
+  if (s->bits && !cg_attn_takes_bits(s))
     return cg_fail(e, SIEVE_ERR_ARG, "partial-block bitmasks (SIEVE_PARTIAL) run in the wgmma kernels only: sm_90a with "
                    "16 rows per warp or 12 warps (got %s, block_m %d, %d warps); unset SIEVE_PARTIAL or use =auto",
                    cg_arch_name(s->arch), c->block_m, c->warps);

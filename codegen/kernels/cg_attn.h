@@ -106,6 +106,8 @@ cg_attn_config cg_attn_default_config(const cg_attn_spec *s);
 ** cg_attn_check.
 */
 uint32_t cg_attn_bits(const cg_attn_spec *s);
+/* Whether the spec's kernel (arch and cfg set) can read bitmasks. */
+int cg_attn_takes_bits(const cg_attn_spec *s);
 /* 0 when cfg is valid for the spec; else SIEVE_ERR_ARG with the reason. */
 sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e);
 size_t cg_attn_smem_bytes(const cg_attn_spec *s);
