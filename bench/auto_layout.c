@@ -10,13 +10,13 @@
 */
 #define _POSIX_C_SOURCE 200809L
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_patterns.h"
 #include "cg_blocks.h"
 #include "lp.h"
 
@@ -42,7 +42,8 @@ static double visited(cg_pattern *p, const sieve_shape *s, int c) {
   return v;
 }
 
-static int one(sieve_ctx *ctx, const char *path, const sieve_shape *s) {
+static int one(sieve_ctx *ctx, const char *path, void *shape) {
+  const sieve_shape *s = shape;
   sieve_pattern *sp;
   if (sieve_pattern_load(ctx, path, NULL, &sp)) {
     fprintf(stderr, "%s: %s\n", path, sieve_errmsg(ctx));
@@ -82,11 +83,6 @@ static int one(sieve_ctx *ctx, const char *path, const sieve_shape *s) {
   return 0;
 }
 
-static int lua_file(const struct dirent *d) {
-  size_t n = strlen(d->d_name);
-  return n > 4 && !strcmp(d->d_name + n - 4, ".lua");
-}
-
 int main(int argc, char **argv) {
   const char *shape = "hunyuan-720p";
   int c;
@@ -103,22 +99,7 @@ int main(int argc, char **argv) {
   printf("shape %s; visited block area (partial blocks at 1.25) of the class's first head, step 0\n\n", shape);
   printf("| pattern | class | own layout | identity | auto | choosing ms | ranking (rows sampled) |\n");
   printf("| --- | --- | --- | --- | --- | --- | --- |\n");
-  int bad = 0;
-  if (optind < argc) {
-    for (int i = optind; i < argc; i++) bad |= one(ctx, argv[i], &s);
-  } else {
-    const char *src = getenv("SIEVE_SOURCE_DIR");
-    char dir[1024], path[2048];
-    snprintf(dir, sizeof dir, "%s/patterns", src ? src : ".");
-    struct dirent **ents;
-    int n = scandir(dir, &ents, lua_file, alphasort);
-    for (int i = 0; i < n; i++) {
-      snprintf(path, sizeof path, "%s/%s", dir, ents[i]->d_name);
-      bad |= one(ctx, path, &s);
-      free(ents[i]);
-    }
-    if (n > 0) free(ents);
-  }
+  int bad = bench_each_pattern(ctx, argc, argv, optind, one, &s);
   sieve_close(ctx);
   return bad;
 }

@@ -13,12 +13,12 @@
 */
 #define _POSIX_C_SOURCE 200809L  /* clock_gettime */
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "bench_patterns.h"
 #include "cg_blocks.h"
 
 typedef struct result {
@@ -159,14 +159,9 @@ static int bench_ir(cg_pattern *p, const sieve_shape *s, int runs, result *r) {
 
 /* ------------------------------------------------------------------- main */
 
-static int lua_file(const struct dirent *d) {
-  size_t n = strlen(d->d_name);
-  return n > 4 && !strcmp(d->d_name + n - 4, ".lua");
-}
-
 static int bench_dir(sieve_ctx *ctx, const char *dir, const sieve_shape *s, int runs) {
   struct dirent **ents;
-  int n = scandir(dir, &ents, lua_file, alphasort), done = 0;
+  int n = scandir(dir, &ents, bench_lua_file, alphasort), done = 0;
   for (int i = 0; i < n; i++) {
     char path[4096 + 256];
     snprintf(path, sizeof path, "%s/%s", dir, ents[i]->d_name);

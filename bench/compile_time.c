@@ -12,13 +12,13 @@
 */
 #define _POSIX_C_SOURCE 200809L
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_patterns.h"
 #include "cg_attn.h"
 #include "lp.h"
 
@@ -54,7 +54,8 @@ typedef struct opts {
 } opts;
 
 /* One pattern: runs x (load + build); returns 0 on success. */
-static int bench(sieve_ctx *ctx, const char *path, const opts *o) {
+static int bench(sieve_ctx *ctx, const char *path, void *opt) {
+  const opts *o = opt;
   double load[64], gen[64], tot[64], cpu[64];
   size_t ptx_bytes = 0;
   char name[256] = "";
@@ -96,11 +97,6 @@ static int bench(sieve_ctx *ctx, const char *path, const opts *o) {
   return 0;
 }
 
-static int lua_file(const struct dirent *d) {
-  size_t n = strlen(d->d_name);
-  return n > 4 && !strcmp(d->d_name + n - 4, ".lua");
-}
-
 int main(int argc, char **argv) {
   opts o = {5, {0}, "wan-1.3b-480p", CG_BF16, CG_SM80};
   int c;
@@ -131,24 +127,7 @@ int main(int argc, char **argv) {
          o.dt == CG_FP16 ? "fp16" : "bf16", cg_arch_name(o.arch), o.runs);
   printf("| pattern | kernel | script -> IR | IR -> PTX | total (median) | worst run | CPU (median) | PTX KiB |\n");
   printf("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
-  int bad = 0;
-  if (optind < argc) {
-    for (int i = optind; i < argc; i++) bad |= bench(ctx, argv[i], &o);
-  } else {
-    const char *src = getenv("SIEVE_SOURCE_DIR");
-    char dir[1024], path[2048];
-    snprintf(dir, sizeof dir, "%s/patterns", src ? src : ".");
-    struct dirent **ents;
-    int n = scandir(dir, &ents, lua_file, alphasort);
-    if (n <= 0) fprintf(stderr, "no patterns in %s\n", dir);
-    for (int i = 0; i < n; i++) {
-      snprintf(path, sizeof path, "%s/%s", dir, ents[i]->d_name);
-      bad |= bench(ctx, path, &o);
-      free(ents[i]);
-    }
-    if (n > 0) free(ents);
-    bad |= n <= 0;
-  }
+  int bad = bench_each_pattern(ctx, argc, argv, optind, bench, &o);
   sieve_close(ctx);
   return bad;
 }
