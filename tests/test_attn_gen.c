@@ -90,6 +90,7 @@ static void config_checks(void **st) {
   expect_reject(s, (cg_attn_config){128, 64, 2, 2}, "warps");
   expect_reject(s, (cg_attn_config){128, 64, 4, 4}, "stages");
   expect_reject(s, (cg_attn_config){128, 128, 4, 2}, "registers");
+  expect_reject(s, (cg_attn_config){128, 128, 12, 2}, "need sm_90a");
   /* 128 + 3 x 2 x 128 rows of 256 bytes is 224 KiB: the largest that fits */
   s.cfg = (cg_attn_config){128, 128, 8, 3};
   assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);

@@ -18,6 +18,7 @@ typedef struct gpu_env {
   uint64_t seed;
   const char *patterns;   /* directory of shipped patterns */
   int passed, failed;
+  int wgmma;              /* plans run the sm_90a kernels (not SIEVE_ARCH=sm_80, not another GPU) */
 } gpu_env;
 
 /* One attention check: pattern (file name in patterns/ plus overrides),
