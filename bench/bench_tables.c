@@ -1,7 +1,7 @@
 /*
 ** Block-table build time on a real model shape, for every shipped pattern.
 **
-**   bench_tables [--shape NAME] [--runs N] [PATTERN_DIR]
+**   bench_tables [--shape NAME] [--runs N] [--check] [PATTERN_DIR]
 **
 ** PATTERN_DIR defaults to $SIEVE_SOURCE_DIR/patterns, then ./patterns.
 ** When no pattern loads, frame windows built directly in the IR stand in.
@@ -9,7 +9,9 @@
 ** Prints, per pattern, the median build time over N runs (wall, as the
 ** library reports it, and the process's CPU time, which other load on the
 ** machine does not inflate), the head-average density, and block counts
-** summed over the distinct tables.
+** summed over the distinct tables. --check also builds each pattern's
+** tables without the block-pair memo (CG_TABLES_NO_MEMO), bitmasks as
+** SIEVE_PARTIAL asks, and says whether lists and bits agree.
 */
 #define _POSIX_C_SOURCE 200809L  /* clock_gettime */
 
@@ -20,6 +22,7 @@
 
 #include "bench_patterns.h"
 #include "cg_blocks.h"
+#include "lp.h"
 
 typedef struct result {
   double ms, cpu_ms;
@@ -157,9 +160,39 @@ static int bench_ir(cg_pattern *p, const sieve_shape *s, int runs, result *r) {
   return 0;
 }
 
+/* --------------------------------------------------- memo against none */
+
+static int same_table(const cg_tableset *ta, const cg_table *a, const cg_table *b) {
+  if (a->nfull != b->nfull || a->npart != b->npart || a->bits != b->bits || a->nbitmasks != b->nbitmasks) return 0;
+  size_t np = sizeof(int32_t) * (size_t)(a->nq + 1);
+  if (memcmp(a->full_ptr, b->full_ptr, np) || memcmp(a->part_ptr, b->part_ptr, np) ||
+      memcmp(a->full_idx, b->full_idx, sizeof(int32_t) * (size_t)a->nfull) ||
+      memcmp(a->part_idx, b->part_idx, sizeof(int32_t) * (size_t)a->npart))
+    return 0;
+  int wpb = ta->block_q * (ta->block_k / 32);
+  for (int64_t k = 0; a->bits && k < a->npart; k++)
+    if (memcmp(a->bitw + a->part_bits[k], b->bitw + b->part_bits[k], sizeof(uint32_t) * (size_t)wpb)) return 0;
+  return 1;
+}
+
+static void check(const sieve_pattern *sp, const sieve_shape *s) {
+  cg_pattern *p = lp_pattern_ir(sp);
+  uint32_t bits = cg_bits_env(p, s);
+  cg_tableset *a = NULL, *b = NULL;
+  cg_err e = {0};
+  int ok = cg_tables_build_bits(p, s, 0, 0, 0, bits, &a, &e) == SIEVE_OK &&
+           cg_tables_build_bits(p, s, 0, 0, CG_TABLES_NO_MEMO, bits, &b, &e) == SIEVE_OK;
+  if (ok) ok = a->ntables == b->ntables;
+  for (int i = 0; ok && i < a->ntables; i++) ok = same_table(a, &a->tables[i], &b->tables[i]);
+  printf("  %s: tables with and without the memo %s (bit classes %x; %.1f against %.1f ms)\n", sieve_pattern_name(sp),
+         ok ? "agree" : "DIFFER", bits, a ? a->build_ms : 0, b ? b->build_ms : 0);
+  cg_tables_free(a);
+  cg_tables_free(b);
+}
+
 /* ------------------------------------------------------------------- main */
 
-static int bench_dir(sieve_ctx *ctx, const char *dir, const sieve_shape *s, int runs) {
+static int bench_dir(sieve_ctx *ctx, const char *dir, const sieve_shape *s, int runs, int chk) {
   struct dirent **ents;
   int n = scandir(dir, &ents, bench_lua_file, alphasort), done = 0;
   for (int i = 0; i < n; i++) {
@@ -172,6 +205,7 @@ static int bench_dir(sieve_ctx *ctx, const char *dir, const sieve_shape *s, int 
     } else {
       if (bench(ctx, p, s, runs, &r)) fprintf(stderr, "%s: %s\n", path, sieve_errmsg(ctx));
       else print_row(sieve_pattern_name(p), &r), done++;
+      if (chk) check(p, s);
       sieve_pattern_free(p);
     }
     free(ents[i]);
@@ -182,10 +216,11 @@ static int bench_dir(sieve_ctx *ctx, const char *dir, const sieve_shape *s, int 
 
 int main(int argc, char **argv) {
   const char *shape_name = "hunyuan-720p", *dir = NULL;
-  int runs = 9;
+  int runs = 9, chk = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--shape") && i + 1 < argc) shape_name = argv[++i];
     else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--check")) chk = 1;
     else dir = argv[i];
   }
   char buf[4096];
@@ -197,11 +232,11 @@ int main(int argc, char **argv) {
   sieve_shape s;
   sieve_ctx *ctx;
   if (runs < 1 || sieve_shape_preset(shape_name, &s) != SIEVE_OK || sieve_open(&ctx) != SIEVE_OK) {
-    fprintf(stderr, "usage: bench_tables [--shape NAME] [--runs N] [PATTERN_DIR]\n");
+    fprintf(stderr, "usage: bench_tables [--shape NAME] [--runs N] [--check] [PATTERN_DIR]\n");
     return 2;
   }
   print_header(&s, shape_name, runs);
-  if (bench_dir(ctx, dir, &s, runs) == 0) {
+  if (bench_dir(ctx, dir, &s, runs, chk) == 0) {
     for (int w = 1; w <= 3; w += 2) {
       cg_pattern *p = frame_window(w);
       result r;

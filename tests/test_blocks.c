@@ -307,6 +307,113 @@ static void threaded_build(void **st) {
   unsetenv("SIEVE_THREADS");
 }
 
+/*
+** The block-pair memo (cg_blocks_memo.c) against the build without it:
+** the same lists and, block by block, the same bits; exact counts where
+** both are exact. Small blocks over larger grids make many pairs with
+** many token runs, which is where the memo applies.
+*/
+static void same_tables(cg_pattern *p, const sieve_shape *s, uint32_t bits) {
+  cg_tableset *a, *b;
+  cg_err e = {0};
+  if (cg_tables_build_bits(p, s, 1, 2, 0, bits, &a, &e) != SIEVE_OK) fail_msg("build: %s", e.msg);
+  if (cg_tables_build_bits(p, s, 1, 2, CG_TABLES_NO_MEMO, bits, &b, &e) != SIEVE_OK) fail_msg("build: %s", e.msg);
+  assert_int_equal(a->ntables, b->ntables);
+  for (int i = 0; i < a->ntables; i++) {
+    const cg_table *x = &a->tables[i], *y = &b->tables[i];
+    assert_int_equal(x->nfull, y->nfull);
+    assert_int_equal(x->npart, y->npart);
+    assert_memory_equal(x->full_ptr, y->full_ptr, sizeof(int32_t) * (size_t)(x->nq + 1));
+    assert_memory_equal(x->part_ptr, y->part_ptr, sizeof(int32_t) * (size_t)(x->nq + 1));
+    if (x->nfull) assert_memory_equal(x->full_idx, y->full_idx, sizeof(int32_t) * (size_t)x->nfull);
+    if (x->npart) assert_memory_equal(x->part_idx, y->part_idx, sizeof(int32_t) * (size_t)x->npart);
+    if (!x->estimated && !y->estimated) assert_int_equal(x->allowed_pairs, y->allowed_pairs);
+    assert_int_equal(x->bits, y->bits);
+    if (!x->bits) continue;
+    assert_int_equal(x->nbitmasks, y->nbitmasks);
+    int wpb = a->block_q * (a->block_k / 32);
+    for (int64_t k = 0; k < x->npart; k++)
+      assert_memory_equal(x->bitw + x->part_bits[k], y->bitw + y->part_bits[k], sizeof(uint32_t) * (size_t)wpb);
+  }
+  cg_tables_free(a);
+  cg_tables_free(b);
+}
+
+static void memo_agrees(void **st) {
+  for (int round = 0; round < 120; round++) {
+    cg_pattern *p = rpattern();
+    p->block_q = 16 * rint_in(1, 4);
+    p->block_k = 32 * rint_in(1, 2);
+    sieve_shape s = rshape(14);
+    same_tables(p, &s, round % 2 ? ~0u >> (32 - p->nclasses) : 0);
+    cg_pattern_free(p);
+  }
+}
+
+/*
+** Keys relative to the query block (translation pairs: q_i read only
+** against k_j, through a difference or a comparison) must not merge pairs
+** whose bits differ: windows and comparisons over scaled and offset
+** coordinates, mixed with an absolute condition on one side, and values
+** past the memo's range (2^59), where it must stand aside.
+*/
+static void memo_translation(void **st) {
+  static const int64_t scale[] = {1, 3, 1000, (int64_t)1 << 40, (int64_t)1 << 58, (int64_t)1 << 60};
+  for (int round = 0; round < 60; round++) {
+    cg_pattern *p = cg_pattern_new();
+    mb m = {p->g};
+    p->name = "shifted";
+    p->block_q = 16 * rint_in(1, 4);
+    p->block_k = 32;
+    int64_t f = scale[rint_in(0, 5)];
+    cg_ref qi = B(&m, CG_ADD, B(&m, CG_MUL, V(&m, CG_V_QIDX), C(&m, f)), C(&m, rint_in(-50, 50)));
+    cg_ref ki = B(&m, CG_MUL, V(&m, CG_V_KIDX), C(&m, f));
+    cg_ref cmp;
+    switch (rnd() % 4) {
+    case 0: cmp = B(&m, CG_LE, ki, qi); break;
+    case 1: cmp = B(&m, CG_LT, qi, ki); break;
+    case 2: cmp = B(&m, CG_LE, cg_un(m.g, CG_ABS, B(&m, CG_SUB, qi, ki)), C(&m, f * rint_in(0, 40))); break;
+    default: cmp = B(&m, CG_NE, qi, ki); break;
+    }
+    cg_ref grid = B(&m, CG_EQ, B(&m, CG_MOD, V(&m, CG_V_KX), C(&m, rint_in(2, 5))), C(&m, 0));
+    cg_ref near = B(&m, CG_AND, within(&m, CG_V_QY, CG_V_KY, rint_in(0, 3)), within(&m, CG_V_QX, CG_V_KX, rint_in(0, 3)));
+    cg_ref mask = B(&m, CG_OR, B(&m, CG_AND, cmp, near), B(&m, CG_AND, grid, within(&m, CG_V_QT, CG_V_KT, 1)));
+    p->nclasses = 1;
+    p->classes = cg_alloc(p->arena, sizeof(cg_class));
+    p->classes[0] = (cg_class){.name = "c", .layout = rlayout(), .mask = mask};
+    p->period = 1;
+    p->head_class = cg_alloc(p->arena, sizeof(int));
+    sieve_shape s = rshape(12);
+    check_against_brute_force(p, &s, 0, 0);
+    same_tables(p, &s, rnd() % 2);
+    cg_pattern_free(p);
+  }
+}
+
+/*
+** A mask whose pairs never repeat (q.idx * k.idx / 7 odd, near the
+** diagonal): the memo misses on every lookup and turns itself off part way
+** through the table; the rows after that take witnesses and refinement,
+** and the tables stay those of the build without the memo.
+*/
+static void memo_gives_up(void **st) {
+  cg_pattern *p = cg_pattern_new();
+  mb m = {p->g};
+  p->name = "unique";
+  p->block_q = p->block_k = 16;
+  cg_ref odd = B(&m, CG_EQ, B(&m, CG_MOD, B(&m, CG_DIV, B(&m, CG_MUL, V(&m, CG_V_QIDX), V(&m, CG_V_KIDX)), C(&m, 7)),
+                                C(&m, 2)), C(&m, 1));
+  p->nclasses = 1;
+  p->classes = cg_alloc(p->arena, sizeof(cg_class));
+  p->classes[0] = (cg_class){.name = "c", .layout = {.kind = CG_LAYOUT_IDENTITY},
+                             .mask = B(&m, CG_AND, within(&m, CG_V_QIDX, CG_V_KIDX, 100), odd)};
+  p->period = 1;
+  p->head_class = cg_alloc(p->arena, sizeof(int));
+  sieve_shape s = {1, 1, 64, 16, 32, 32, 0, 0}; /* 16384 tokens: 1024 x 1024 blocks */
+  same_tables(p, &s, 0);
+  cg_pattern_free(p);
+}
+
 /* Heads whose fixed masks and layouts agree share a table. */
 static void heads_share_tables(void **st) {
   cg_pattern *p = cg_pattern_new();
@@ -540,6 +647,9 @@ int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(random_masks),
     cmocka_unit_test(threaded_build),
+    cmocka_unit_test(memo_agrees),
+    cmocka_unit_test(memo_translation),
+    cmocka_unit_test(memo_gives_up),
     cmocka_unit_test(heads_share_tables),
     cmocka_unit_test(rejects_bad_input),
     cmocka_unit_test(shipped_patterns),

@@ -531,6 +531,15 @@ void cg_spec_pairs(const cg_prog *p, const cg_spec *sp, const int64_t *qv, int64
   qk(p, &sp->ph, sp->root, sp->qlive, sp->klive, qv, ldq, kv, ldk, n, out, s);
 }
 
+void cg_spec_row(const cg_prog *p, const cg_spec *sp, const int64_t *qv, const int64_t *kv,
+                 int64_t ldk, int n, int64_t *out, cg_scratch *s) {
+  load_consts(s);
+  int lanes = padded(n < CG_CHUNK ? n : CG_CHUNK);
+  for (int j = 0; j < p->q.nout; j++)
+    if (j >= 64 || (sp->qlive >> j & 1)) fill(s->qbuf + (size_t)j * CG_CHUNK, qv[j], lanes);
+  qk(p, &sp->ph, sp->root, sp->qlive, sp->klive, NULL, 0, kv, ldk, n, out, s);
+}
+
 /* --------------------------------------------------------- specialising */
 
 /* Marks the slots the root needs, through instructions not decided. */

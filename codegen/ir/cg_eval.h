@@ -138,6 +138,10 @@ void cg_spec_free(cg_spec *sp);
 /* cg_prog_pairs through a specialised phase. */
 void cg_spec_pairs(const cg_prog *p, const cg_spec *sp, const int64_t *qv, int64_t ldq,
                    const int64_t *kv, int64_t ldk, int n, int64_t *out, cg_scratch *s);
+/* cg_prog_row through a specialised phase: qv[j] is read for the live
+** query interfaces only. */
+void cg_spec_row(const cg_prog *p, const cg_spec *sp, const int64_t *qv, const int64_t *kv,
+                 int64_t ldk, int n, int64_t *out, cg_scratch *s);
 
 /* One operation on scalars, with the IR's semantics. */
 int64_t cg_apply(int op, int64_t a, int64_t b, int64_t c);

@@ -8,11 +8,13 @@
 **   layout   each distinct layout's block boxes (cg_blocks_layout.c)
 **   table    one table's job, prepared (cg_blocks_job.c, cg_blocks_runs.c),
 **            run row by row on threads (cg_blocks_rows.c), its undecided
-**            pairs shown partial by sampled witnesses (cg_blocks_witness.c)
-**            or refined (cg_blocks_refine.c), assembled into CSR
-**            (cg_blocks_table.c)
+**            pairs settled once per distinct pair by the memo
+**            (cg_blocks_memo.c), else shown partial by sampled witnesses
+**            (cg_blocks_witness.c) or refined (cg_blocks_refine.c),
+**            assembled into CSR (cg_blocks_table.c)
 **   bits     bitmasks of the partial blocks, for classes whose predicate
-**            costs more than a bit (cg_blocks_bits.c)
+**            costs more than a bit: the memo's, or their own pass
+**            (cg_blocks_bits.c)
 **   pack     the kernel's buffer (cg_blocks_pack.c)
 */
 #define _POSIX_C_SOURCE 200809L  /* clock_gettime */
@@ -78,9 +80,9 @@ static sieve_status build_all(cg_pattern *p, cg_tableset *ts, cg_err *e) {
     else if (blk_pos_mask(p, ts, t))
       st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
     else
-      st = blk_build_table(ts, t, &lays[k], p->g, e);
+      st = blk_build_table(ts, t, &lays[k], p->g, ts->bits_classes >> t->cls & 1, e);
     if (!st && ts->bits_classes) t->ent_words = 2;
-    if (!st && (ts->bits_classes >> t->cls & 1)) st = blk_build_bits(ts, t, &lays[k], p->g, e);
+    if (!st && (ts->bits_classes >> t->cls & 1) && !t->bits) st = blk_build_bits(ts, t, &lays[k], p->g, e);
   }
   for (int k = 0; k < nlays; k++) blk_lay_free(&lays[k]);
   free(lays);
@@ -129,7 +131,7 @@ sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, 
   lay L;
   cg_table t = {.mask = mask};
   if (blk_lay_init(&L, l, &ts->shape, ts)) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
-  else st = blk_build_table(ts, &t, &L, p->g, e);
+  else st = blk_build_table(ts, &t, &L, p->g, 0, e);
   blk_lay_free(&L);
   *full = t.nfull;
   *part = t.npart;

@@ -64,8 +64,12 @@ typedef struct cg_tableset {
 ** once, and its count is estimated from those samples (an unbiased sum
 ** over the many such blocks; cg_table.estimated says how many). Counting
 ** every pair of every partial block costs seconds on irregular masks, and
-** the kernel needs only the classes. */
-enum { CG_TABLES_EXACT = 1 };
+** the kernel needs only the classes.
+**
+** Pairs with many token runs go to a memo of distinct block pairs
+** (cg_blocks_memo.c), whose counts are exact; CG_TABLES_NO_MEMO builds
+** without it, to check one path against the other. */
+enum { CG_TABLES_EXACT = 1, CG_TABLES_NO_MEMO = 2 };
 sieve_status cg_tables_build(cg_pattern *p, const sieve_shape *shape, int step,
                              int layer, cg_tableset **out, cg_err *e);
 sieve_status cg_tables_build_flags(cg_pattern *p, const sieve_shape *shape, int step, int layer,

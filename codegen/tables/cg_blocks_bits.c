@@ -92,56 +92,27 @@ uint32_t cg_bits_classes(cg_pattern *p, const sieve_shape *shape, cg_bits_mode m
 
 typedef struct bitset {
   pthread_mutex_t mu;
+  blk_bitset b;
   int wpb;             /* words per bitmask */
-  uint32_t *w;         /* distinct bitmasks, wpb words each */
-  int64_t n, cap;      /* bitmasks held, room for */
-  int64_t *slot;       /* hash slots: bitmask number or -1 */
-  uint64_t mask;
   int fail;
 } bitset;
 
-static uint64_t hash_words(const uint32_t *w, int n) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (int i = 0; i < n; i++) {
-    h ^= w[i];
-    h *= 0x100000001b3ull;
-    h ^= h >> 29;
-  }
-  return h;
-}
+static int64_t intern(bitset *b, const uint32_t *w) { return blk_intern(&b->b, w); }
 
-static int grow_slots(bitset *b) {
-  uint64_t cap = (b->mask + 1) * 2;
-  int64_t *s = malloc(sizeof(int64_t) * cap);
-  if (!s) return -1;
-  for (uint64_t i = 0; i < cap; i++) s[i] = -1;
-  for (int64_t k = 0; k < b->n; k++) {
-    uint64_t i = hash_words(b->w + k * b->wpb, b->wpb) & (cap - 1);
-    while (s[i] >= 0) i = (i + 1) & (cap - 1);
-    s[i] = k;
-  }
-  free(b->slot);
-  b->slot = s;
-  b->mask = cap - 1;
-  return 0;
-}
-
-/* The number of bitmask w in the set, added if new; -1 out of memory. */
-static int64_t intern(bitset *b, const uint32_t *w) {
-  if ((uint64_t)(b->n + 1) * 2 > b->mask + 1 && grow_slots(b)) return -1;
-  uint64_t i = hash_words(w, b->wpb) & b->mask;
-  for (; b->slot[i] >= 0; i = (i + 1) & b->mask)
-    if (!memcmp(b->w + b->slot[i] * b->wpb, w, sizeof(uint32_t) * (size_t)b->wpb)) return b->slot[i];
-  if (b->n == b->cap) {
-    int64_t nc = b->cap ? b->cap * 2 : 64;
-    uint32_t *nw = realloc(b->w, sizeof(uint32_t) * (size_t)(nc * b->wpb));
-    if (!nw) return -1;
-    b->w = nw;
-    b->cap = nc;
-  }
-  memcpy(b->w + b->n * b->wpb, w, sizeof(uint32_t) * (size_t)b->wpb);
-  b->slot[i] = b->n;
-  return b->n++;
+/* From the memo (cg_blocks_memo.c), which kept each distinct bitmask
+** once as it evaluated the pairs. */
+sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, const blk_memo *m, const int32_t *pm) {
+  const blk_bitset *set = blk_memo_set(m);
+  t->ent_words = 2;
+  t->part_bits = cg_alloc(ts->arena, sizeof(int32_t) * (size_t)(t->npart ? t->npart : 1));
+  t->nbitmasks = set->n;
+  t->nbitw = set->n * set->wpb;
+  t->bitw = cg_alloc(ts->arena, sizeof(uint32_t) * (size_t)(t->nbitw ? t->nbitw : 1));
+  if (!t->part_bits || !t->bitw) return SIEVE_ERR_NOMEM;
+  if (t->nbitw) memcpy(t->bitw, set->w, sizeof(uint32_t) * (size_t)t->nbitw);
+  for (int64_t i = 0; i < t->npart; i++) t->part_bits[i] = (int32_t)((int64_t)blk_memo_bitnum(m, pm[i]) * set->wpb);
+  t->bits = 1;
+  return SIEVE_OK;
 }
 
 /* ------------------------------------------------------------- the rows */
@@ -457,14 +428,11 @@ sieve_status blk_build_bits(cg_tableset *ts, cg_table *t, const lay *L, cg_graph
   if (!t->part_bits) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory building bitmasks");
   if (t->npart == 0) return SIEVE_OK;
   bjob j = {.t = t, .S = ts->seq, .bq = ts->block_q, .bk = ts->block_k};
-  j.set.wpb = ts->block_q * (ts->block_k / 32);
-  j.set.mask = 63;
-  j.set.slot = malloc(sizeof(int64_t) * 64);
+  j.set.wpb = j.set.b.wpb = ts->block_q * (ts->block_k / 32);
   pthread_mutex_init(&j.set.mu, NULL);
   cg_prog *prog = cg_prog_new(g, t->mask);
   sieve_status st = SIEVE_ERR_NOMEM;
-  if (prog && j.set.slot) {
-    for (int i = 0; i < 64; i++) j.set.slot[i] = -1;
+  if (prog) {
     cg_prog_bind(prog, 0, 0, 0);  /* head, step and layer are constants in t->mask */
     j.prog = prog;
     j.nqv = cg_prog_nqv(prog);
@@ -504,12 +472,12 @@ sieve_status blk_build_bits(cg_tableset *ts, cg_table *t, const lay *L, cg_graph
     cg_iscratch_free(is);
   }
   if (!st) {
-    t->nbitmasks = j.set.n;
-    t->nbitw = j.set.n * j.set.wpb;
+    t->nbitmasks = j.set.b.n;
+    t->nbitw = j.set.b.n * j.set.wpb;
     t->bitw = cg_alloc(ts->arena, sizeof(uint32_t) * (size_t)(t->nbitw ? t->nbitw : 1));
     if (!t->bitw) st = SIEVE_ERR_NOMEM;
     else {
-      memcpy(t->bitw, j.set.w, sizeof(uint32_t) * (size_t)t->nbitw);
+      if (t->nbitw) memcpy(t->bitw, j.set.b.w, sizeof(uint32_t) * (size_t)t->nbitw);
       for (int64_t i = 0; i < t->npart; i++) t->part_bits[i] = (int32_t)((int64_t)j.num[i] * j.set.wpb);
     }
   }
@@ -522,8 +490,7 @@ sieve_status blk_build_bits(cg_tableset *ts, cg_table *t, const lay *L, cg_graph
   free(j.kmiv);
   free(j.memo);
   free(j.num);
-  free(j.set.w);
-  free(j.set.slot);
+  blk_bitset_free(&j.set.b);
   pthread_mutex_destroy(&j.set.mu);
   return st ? cg_fail(e, st, "out of memory building bitmasks") : SIEVE_OK;
 }

@@ -49,10 +49,29 @@ typedef struct rowres {
   int nf, np;
 } rowres;
 
+/* Translation pairs of a specialised program (cg_blocks_memo.c): q[i] is
+** the key interface query interface i is read against only, or -1; k
+** likewise. */
+typedef struct blk_shift {
+  int8_t q[64], k[64];
+} blk_shift;
+
 typedef struct spec_entry {
   uint64_t dec, val;
   cg_spec *sp;
+  blk_shift sh;
 } spec_entry;
+
+/* Distinct bitmasks of wpb words, each kept once. */
+typedef struct blk_bitset {
+  int wpb;
+  uint32_t *w;
+  int64_t n, cap;
+  int64_t *slot;
+  uint64_t mask;
+} blk_bitset;
+
+typedef struct blk_memo blk_memo;
 
 /* Interface tuples with their token counts: value j of tuple i is v[j * ld + i]. */
 typedef struct tuples {
@@ -69,8 +88,10 @@ typedef struct worker {
   job *j;
   cg_scratch *s;
   cg_iscratch *is;
-  int32_t *full, *part;
-  int64_t nfull, npart, capf, capp;
+  int32_t *full, *part, *partm; /* partm: each partial block's memo entry, or -1 */
+  int64_t nfull, npart, capf, capp, capm;
+  int32_t *rid;          /* per undecided block of the row: its memo entry, or -1 */
+  uint32_t *mbits;       /* a block pair's bits, as the memo evaluates it */
   uint8_t *cls;          /* interval class per distinct key block (kmap) of the current row */
   cg_ival *qrow, *prev;  /* this row's query interfaces; those cls was made for */
   int have_prev;
@@ -121,6 +142,9 @@ struct job {
   int sample;            /* some block pair may be sampled (cg_blocks_witness.c) */
   int64_t *qtok, *ktok;  /* without exact: every token's interfaces, [nqv][S], [nkv][S] */
   cg_ival *qmiv, *kmiv;  /* interfaces per micro-block: [nqv][nm], [nkv][nm] */
+  blk_memo *memo;        /* NULL: every undecided pair by witnesses and refinement */
+  int bits;              /* the table carries bitmasks */
+  int no_memo;           /* CG_TABLES_NO_MEMO */
   atomic_int next;
   rowres *rows;
   worker *w;
@@ -148,16 +172,35 @@ void blk_job_free(job *j);
 int blk_job_run(job *j);
 
 /* cg_blocks_refine.c */
+const spec_entry *blk_spec(worker *w, uint64_t dec, uint64_t val);
 int64_t blk_refine(worker *w, int qb, int kb, int64_t q0, int64_t q1, int64_t k0, int64_t k1);
 
 /* cg_blocks_witness.c */
 void blk_witness(worker *w, int qb, int n);
 
-/* cg_blocks_table.c */
-sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, cg_err *e);
+/* cg_blocks_memo.c: 0 (j->memo NULL where the memo cannot apply) or -1
+** out of memory. blk_memo_pair: the pair's exact allowed pairs and its
+** entry (-1 and w->fail on failure). */
+void blk_shift_of(const cg_spec *sp, blk_shift *sh);
+int64_t blk_intern(blk_bitset *b, const uint32_t *w);
+void blk_bitset_free(blk_bitset *b);
+int blk_memo_new(job *j, int bits);
+void blk_memo_free(blk_memo *m);
+int blk_memo_on(const blk_memo *m);
+int blk_memo_bits(const blk_memo *m);
+const blk_bitset *blk_memo_set(const blk_memo *m);
+int32_t blk_memo_bitnum(const blk_memo *m, int32_t id);
+int64_t blk_memo_pair(worker *w, int qb, int kb, const spec_entry *se, int32_t *id);
 
-/* cg_blocks_bits.c: t's bitmasks, once its lists are built. */
+/* cg_blocks_table.c */
+/* bits: the table carries bitmasks; they are built here (t->bits set)
+** when the memo settled every partial block, else by blk_build_bits. */
+sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, int bits, cg_err *e);
+
+/* cg_blocks_bits.c: t's bitmasks, once its lists are built: by their own
+** pass, or from the memo's entries (pm: each partial block's). */
 sieve_status blk_build_bits(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, cg_err *e);
+sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, const blk_memo *m, const int32_t *pm);
 
 /* cg_blocks.c: full and partial blocks of `mask` under layout l, over the
 ** query-block rows that are multiples of stride (cg_layout_auto.c). */

@@ -60,7 +60,10 @@ int blk_worker_init(worker *w, job *j) {
   w->west = malloc(sizeof(int64_t) * (size_t)j->nk);
   w->wseen = malloc((size_t)j->nk);
   w->wout = j->sample ? malloc(sizeof(int64_t) * (size_t)j->S) : NULL;
-  if (!w->scls || !w->rc || !w->und || !w->rn || !w->wsum || !w->west || !w->wseen || (j->sample && !w->wout))
+  w->rid = malloc(sizeof(int32_t) * (size_t)j->nk);
+  w->mbits = malloc(sizeof(uint32_t) * (size_t)(blk_memo_bits(j->memo) ? blk_memo_bits(j->memo) : 1));
+  if (!w->scls || !w->rc || !w->und || !w->rn || !w->wsum || !w->west || !w->wseen || (j->sample && !w->wout) ||
+      !w->rid || !w->mbits)
     return -1;
   w->tokq = malloc(sizeof(int64_t) * nqv * MICRO);
   w->tokk = malloc(sizeof(int64_t) * nkv * MICRO);
@@ -85,6 +88,9 @@ static void worker_free(worker *w) {
   free(w->tk_ok);
   free(w->full);
   free(w->part);
+  free(w->partm);
+  free(w->rid);
+  free(w->mbits);
   free(w->cls);
   free(w->dec);
   free(w->val);
@@ -121,6 +127,7 @@ void blk_job_free(job *j) {
   free(j->qtok);
   free(j->ktok);
   free(j->rows);
+  blk_memo_free(j->memo);
 }
 
 /*
@@ -228,8 +235,12 @@ int blk_job_prepare(job *j) {
     cg_ival_side(j->prog, 0, j->L->qbox, j->nq, j->qiv, j->nq, is);
     cg_ival_side(j->prog, 1, j->L->kbox, j->nk, j->kiv, j->nk, is);
     merge_key_blocks(j);
-    j->sample = !j->exact && j->nqv <= 64 && most_runs(&j->qr, j->nq) * most_runs(&j->kr, j->nk) > (int64_t)SAMPLES * j->bk;
-    ok = !super_prepare(j, is) && (!j->sample || !tokens_prepare(j, s));
+    /* Some pairs have many token runs: the memo, or witnesses once the
+    ** memo turns off, need every token's interfaces. */
+    int many = most_runs(&j->qr, j->nq) * most_runs(&j->kr, j->nk) > (int64_t)SAMPLES * j->bk;
+    j->sample = !j->exact && j->nqv <= 64 && many;
+    ok = !super_prepare(j, is) && (!(many || j->bits) || !tokens_prepare(j, s));
+    ok = ok && (!(many || j->bits) || j->no_memo || !blk_memo_new(j, j->bits));
   }
   cg_scratch_free(s);
   cg_iscratch_free(is);

@@ -22,19 +22,26 @@
 
 #include "cg_blocks_int.h"
 
-/* The phase specialised to what intervals decided on this pair, cached
-** per worker; NULL (the full phase) when out of memory. */
-static const cg_spec *spec_for(worker *w, uint64_t dec, uint64_t val) {
+/* The phase specialised to what intervals decided on this pair, with its
+** translation pairs, cached per worker; its sp NULL (the full phase) when
+** out of memory. */
+const spec_entry *blk_spec(worker *w, uint64_t dec, uint64_t val) {
   for (int i = 0; i < w->nspec; i++)
-    if (w->spec[i].dec == dec && w->spec[i].val == val) return w->spec[i].sp;
+    if (w->spec[i].dec == dec && w->spec[i].val == val) return &w->spec[i];
   if (w->nspec == SPEC_CACHE) {
     for (int i = 0; i < w->nspec; i++) cg_spec_free(w->spec[i].sp);
     w->nspec = 0;
   }
-  cg_spec *sp = cg_spec_new(w->j->prog, dec, val);
-  if (sp) w->spec[w->nspec++] = (spec_entry){dec, val, sp};
-  return sp;
+  spec_entry *e = &w->spec[w->nspec];
+  e->dec = dec;
+  e->val = val;
+  e->sp = cg_spec_new(w->j->prog, dec, val);
+  if (e->sp) blk_shift_of(e->sp, &e->sh);
+  w->nspec++;
+  return e;
 }
+
+static const cg_spec *spec_for(worker *w, uint64_t dec, uint64_t val) { return blk_spec(w, dec, val)->sp; }
 
 static uint64_t mix(uint64_t h, uint64_t v) {
   h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);

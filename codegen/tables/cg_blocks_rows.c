@@ -79,30 +79,41 @@ static int64_t block_area(const job *j, int qb, int kb) {
 }
 
 /*
-** The undecided pairs of a row: partial by witnesses where the samples
-** show both values, counted exactly otherwise. rn (-3: count exactly, -2:
-** partial by witnesses, -1: not yet known) then gets what the block
-** contributes to the allowed pairs (the witness pass's estimate where it
-** ran); the class goes into rc.
+** The undecided pairs of a row: by the memo where it is on (exact), else
+** partial by witnesses where the samples show both values, counted
+** exactly otherwise. rn (-4: the memo, -3: count exactly, -2: partial by
+** witnesses, -1: not yet known) then gets what the block contributes to
+** the allowed pairs (the witness pass's estimate where it ran); the class
+** goes into rc, the memo entry into rid.
 */
 static void settle(worker *w, int qb, int nu) {
   const job *j = w->j;
-  int sampled = j->sample;
+  int memo = blk_memo_on(j->memo), sampled = j->sample && !memo;
   /* A pair whose token runs are few is counted exactly at once: that is
-  ** cheaper than sampling its tokens. */
+  ** cheaper than sampling its tokens, or than the memo's full evaluation
+  ** (unless the table needs its bits). */
   int64_t mq = j->qr.off[qb + 1] - j->qr.off[qb];
   for (int i = 0; i < nu; i++) {
     int kb = w->und[i];
     int64_t mk = j->kr.off[kb + 1] - j->kr.off[kb];
-    w->rn[i] = sampled && mq * mk > (int64_t)SAMPLES * j->bk ? -1 : -3;
+    int many = mq * mk > (int64_t)SAMPLES * j->bk;
+    w->rn[i] = memo && (many || j->bits) ? -4 : sampled && many ? -1 : -3;
+    w->rid[i] = -1;
   }
   if (sampled) blk_witness(w, qb, nu);
   int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
   for (int i = 0; i < nu; i++) {
     int kb = w->und[i];
     int64_t all = block_area(j, qb, kb), n = w->rn[i];
-    int est = n != -3;
-    if (n == -2) {
+    int est = n != -3 && n != -4;
+    if (n == -4) {
+      const spec_entry *se = blk_spec(w, w->dec[j->kmap[kb]], w->val[j->kmap[kb]]);
+      if (!se->sp) {
+        w->fail = 1;
+        return;
+      }
+      n = blk_memo_pair(w, qb, kb, se, &w->rid[i]);
+    } else if (n == -2) {
       n = all / 2; /* any count strictly between 0 and all: partial */
     } else {
       int64_t k0 = (int64_t)kb * j->bk, k1 = k0 + j->bk < j->S ? k0 + j->bk : j->S;
@@ -166,7 +177,11 @@ static void do_row(worker *w, int qb) {
       int c = w->rc[kb];
       w->st[ST_ALLOWED] += und ? w->rn[i++] : c == CG_BLK_FULL ? block_area(j, qb, kb) : 0;
       if (c == CG_BLK_FULL) w->fail |= push(&w->full, &w->nfull, &w->capf, kb);
-      else if (c == CG_BLK_UNDECIDED) w->fail |= push(&w->part, &w->npart, &w->capp, kb);
+      else if (c == CG_BLK_UNDECIDED) {
+        int64_t np = w->npart;
+        w->fail |= push(&w->part, &w->npart, &w->capp, kb);
+        w->fail |= push(&w->partm, &np, &w->capm, und ? w->rid[i - 1] : -1);
+      }
     }
   }
   r->nf = (int)(w->nfull - r->foff);

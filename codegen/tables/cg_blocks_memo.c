@@ -1,0 +1,434 @@
+/*
+** Block tables: the block-pair memo. Irregular masks leave hundreds of
+** thousands of block pairs undecided by intervals (radial on hunyuan-720p:
+** 722,091), yet they hold a few hundred distinct bitmasks: a pair's bits
+** are a function of the program specialised to it (what its intervals
+** decide, cg_spec) and of the live interface values of its query and key
+** tokens, in order. So each undecided pair gets a key from those, and each
+** distinct key is evaluated once, exactly, every token pair of it: its
+** count of allowed pairs, and its bitmask where the table carries them.
+**
+** Keys are translation-canonical. Where the specialised program reads a
+** query interface i and a key interface j only through q_i - k_j or a
+** comparison between them, adding one constant to both changes nothing; so
+** both sequences are keyed relative to q_i at the query block's first
+** token. A radial mask's pair then depends on where the blocks sit
+** relative to each other, not on where they sit in the frame: 30,605
+** absolute keys become a few thousand.
+**
+** A sequence's key is a polynomial hash modulo the prime 2^61 - 1, two
+** bases, computed once per block and interface: shifting a sequence by c
+** subtracts c * (sum of the powers), so a shifted key costs a product.
+** Distinct residues need distinct values: the memo is off unless every
+** interface value lies within +-2^59 (then shifted values fit too, and a
+** comparison of shifted values cannot wrap). Hash collisions: two distinct
+** sequences agree on one base with probability below 2^-54, on both below
+** 2^-108, over at most ~10^12 compared pairs.
+**
+** A memo that keeps missing (a mask over hashed positions, say) turns
+** itself off, and the table falls back to witnesses and refinement
+** (cg_blocks_witness.c, cg_blocks_refine.c); bits then come from
+** cg_blocks_bits.c's own pass.
+*/
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_blocks_int.h"
+
+#define P61 ((1ull << 61) - 1)
+#define VMAX (1ll << 59)
+#define MISS_PROBE 4096  /* lookups before the memo judges its hit rate */
+
+static const uint64_t base[2] = {0x1d6e0c7b2a3f9e5ull, 0x0b7a2c4d9e1f3a7ull};
+
+typedef struct ment {
+  uint64_t dec, val, h[2];
+  int64_t count;
+  int32_t bits; /* its bitmask's number in the set, or -1 */
+} ment;
+
+struct blk_memo {
+  pthread_mutex_t mu;
+  const job *j;
+  int wpb;           /* words per bitmask; 0: counts only */
+  uint64_t *qh, *kh; /* per interface and block, the two hashes: [nv][nb][2] */
+  uint64_t *g;       /* [len][2]: the sum of the first len powers */
+  ment *e;
+  int64_t ne, cap;
+  int32_t *slot;
+  uint64_t mask;
+  blk_bitset set;
+  atomic_llong looks, miss;
+  atomic_int off;
+  int fail;
+};
+
+/* ---------------------------------------------------------- arithmetic */
+
+static uint64_t mulp(uint64_t a, uint64_t b) {
+  __uint128_t x = (__uint128_t)a * b;
+  uint64_t r = (uint64_t)(x & P61) + (uint64_t)(x >> 61);
+  r = (r & P61) + (r >> 61);
+  return r >= P61 ? r - P61 : r;
+}
+
+static uint64_t addp(uint64_t a, uint64_t b) {
+  uint64_t r = a + b;
+  return r >= P61 ? r - P61 : r;
+}
+
+static uint64_t subp(uint64_t a, uint64_t b) { return a >= b ? a - b : a + P61 - b; }
+
+static uint64_t res(int64_t v) { return v >= 0 ? (uint64_t)v : (uint64_t)(v + (int64_t)P61); }
+
+static uint64_t mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  h *= 0xff51afd7ed558ccdull;
+  return h ^ (h >> 33);
+}
+
+/* ------------------------------------------------------- shift analysis */
+
+static int pairwise_op(int op) {
+  return op == CG_SUB || op == CG_EQ || op == CG_NE || op == CG_LT || op == CG_LE;
+}
+
+/*
+** Interfaces read only as q_i against k_j (a difference or comparison,
+** always the same partner) are translation pairs: sh->q[i] = j and
+** sh->k[j] = i; everything else -1.
+*/
+void blk_shift_of(const cg_spec *sp, blk_shift *sh) {
+  int8_t q[64], k[64]; /* partner, -1 unseen, -2 read otherwise */
+  memset(q, -1, sizeof q);
+  memset(k, -1, sizeof k);
+  const cg_phase *ph = &sp->ph;
+  for (int n = 0; n < ph->nins; n++) {
+    const cg_inst *in = &ph->ins[n];
+    const int32_t ops[3] = {in->a, in->b, in->c};
+    for (int o = 0; o < 3; o++) {
+      if (ops[o] < 0) continue;
+      const cg_slot *sl = &ph->slots[ops[o]];
+      if (sl->kind != CG_SLOT_QV && sl->kind != CG_SLOT_IN) continue;
+      if (sl->idx >= 64) continue; /* memo refuses programs this wide */
+      int8_t *mine = sl->kind == CG_SLOT_QV ? q : k;
+      int other = o == 0 ? in->b : o == 1 ? in->a : -1;
+      const cg_slot *ot = other >= 0 ? &ph->slots[other] : NULL;
+      int want = sl->kind == CG_SLOT_QV ? CG_SLOT_IN : CG_SLOT_QV;
+      if (o == 2 || !pairwise_op(in->op) || !ot || ot->kind != want || ot->idx >= 64) {
+        mine[sl->idx] = -2;
+        continue;
+      }
+      if (mine[sl->idx] == -1) mine[sl->idx] = (int8_t)ot->idx;
+      else if (mine[sl->idx] != ot->idx) mine[sl->idx] = -2;
+    }
+  }
+  for (int i = 0; i < 64; i++) {
+    sh->q[i] = q[i] >= 0 && k[q[i]] == i ? q[i] : -1;
+    sh->k[i] = k[i] >= 0 && q[k[i]] == i ? k[i] : -1;
+  }
+}
+
+/* --------------------------------------------------------- the bitmasks */
+
+static uint64_t hash_words(const uint32_t *w, int n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (int i = 0; i < n; i++) {
+    h ^= w[i];
+    h *= 0x100000001b3ull;
+    h ^= h >> 29;
+  }
+  return h;
+}
+
+static int grow_slots(blk_bitset *b) {
+  uint64_t cap = b->mask ? (b->mask + 1) * 2 : 64;
+  int64_t *s = malloc(sizeof(int64_t) * cap);
+  if (!s) return -1;
+  for (uint64_t i = 0; i < cap; i++) s[i] = -1;
+  for (int64_t k = 0; k < b->n; k++) {
+    uint64_t i = hash_words(b->w + k * b->wpb, b->wpb) & (cap - 1);
+    while (s[i] >= 0) i = (i + 1) & (cap - 1);
+    s[i] = k;
+  }
+  free(b->slot);
+  b->slot = s;
+  b->mask = cap - 1;
+  return 0;
+}
+
+int64_t blk_intern(blk_bitset *b, const uint32_t *w) {
+  if ((!b->slot || (uint64_t)(b->n + 1) * 2 > b->mask + 1) && grow_slots(b)) return -1;
+  uint64_t i = hash_words(w, b->wpb) & b->mask;
+  for (; b->slot[i] >= 0; i = (i + 1) & b->mask)
+    if (!memcmp(b->w + b->slot[i] * b->wpb, w, sizeof(uint32_t) * (size_t)b->wpb)) return b->slot[i];
+  if (b->n == b->cap) {
+    int64_t nc = b->cap ? b->cap * 2 : 64;
+    uint32_t *nw = realloc(b->w, sizeof(uint32_t) * (size_t)(nc * b->wpb));
+    if (!nw) return -1;
+    b->w = nw;
+    b->cap = nc;
+  }
+  memcpy(b->w + b->n * b->wpb, w, sizeof(uint32_t) * (size_t)b->wpb);
+  b->slot[i] = b->n;
+  return b->n++;
+}
+
+void blk_bitset_free(blk_bitset *b) {
+  free(b->w);
+  free(b->slot);
+  memset(b, 0, sizeof *b);
+}
+
+/* ------------------------------------------------------------ the memo */
+
+/* Hashes of one side's blocks, per interface. */
+static void side_hashes(const job *j, const int64_t *tok, int nv, int bsz, int nb, uint64_t *out) {
+  for (int v = 0; v < nv; v++)
+    for (int b = 0; b < nb; b++) {
+      int64_t p0 = (int64_t)b * bsz, p1 = p0 + bsz < j->S ? p0 + bsz : j->S;
+      const int64_t *x = tok + (int64_t)v * j->S;
+      for (int r = 0; r < 2; r++) {
+        uint64_t h = 0;
+        for (int64_t p = p1 - 1; p >= p0; p--) h = addp(mulp(h, base[r]), res(x[p]));
+        out[((int64_t)v * nb + b) * 2 + r] = h;
+      }
+    }
+}
+
+static int in_range(const int64_t *v, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (v[i] < -VMAX || v[i] > VMAX) return 0;
+  return 1;
+}
+
+int blk_memo_new(job *j, int bits) {
+  j->memo = NULL;
+  if (j->nqv > 64 || j->nkv > 64 || !j->qtok || !j->ktok) return 0;
+  if (!in_range(j->qtok, j->S * j->nqv) || !in_range(j->ktok, j->S * j->nkv)) return 0;
+  blk_memo *m = calloc(1, sizeof *m);
+  if (!m) return -1;
+  m->j = j;
+  m->wpb = bits && j->bk % 32 == 0 ? j->bq * (j->bk / 32) : 0;
+  m->set.wpb = m->wpb;
+  int len = j->bq > j->bk ? j->bq : j->bk;
+  m->qh = malloc(sizeof(uint64_t) * 2 * (size_t)j->nq * (size_t)(j->nqv ? j->nqv : 1));
+  m->kh = malloc(sizeof(uint64_t) * 2 * (size_t)j->nk * (size_t)(j->nkv ? j->nkv : 1));
+  m->g = malloc(sizeof(uint64_t) * 2 * (size_t)(len + 1));
+  m->mask = 1023;
+  m->slot = malloc(sizeof(int32_t) * (m->mask + 1));
+  pthread_mutex_init(&m->mu, NULL);
+  atomic_init(&m->looks, 0);
+  atomic_init(&m->miss, 0);
+  atomic_init(&m->off, 0);
+  j->memo = m;
+  if (!m->qh || !m->kh || !m->g || !m->slot) return -1;
+  memset(m->slot, 0xff, sizeof(int32_t) * (m->mask + 1));
+  for (int r = 0; r < 2; r++) {
+    uint64_t pw = 1;
+    m->g[r] = 0;
+    for (int n = 1; n <= len; n++) {
+      m->g[2 * n + r] = addp(m->g[2 * (n - 1) + r], pw);
+      pw = mulp(pw, base[r]);
+    }
+  }
+  side_hashes(j, j->qtok, j->nqv, j->bq, j->nq, m->qh);
+  side_hashes(j, j->ktok, j->nkv, j->bk, j->nk, m->kh);
+  return 0;
+}
+
+void blk_memo_free(blk_memo *m) {
+  if (!m) return;
+  free(m->qh);
+  free(m->kh);
+  free(m->g);
+  free(m->e);
+  free(m->slot);
+  blk_bitset_free(&m->set);
+  pthread_mutex_destroy(&m->mu);
+  free(m);
+}
+
+int blk_memo_on(const blk_memo *m) { return m && !atomic_load(&m->off); }
+
+int blk_memo_bits(const blk_memo *m) { return m ? m->wpb : 0; }
+
+const blk_bitset *blk_memo_set(const blk_memo *m) { return &m->set; }
+
+int32_t blk_memo_bitnum(const blk_memo *m, int32_t id) { return m->e[id].bits; }
+
+/* The pair's key: its specialisation, lengths, and live sequences, shifted
+** where the program reads them as translation pairs. */
+static void pair_key(const blk_memo *m, const spec_entry *se, int qb, int kb, uint64_t h[2]) {
+  const job *j = m->j;
+  const cg_spec *sp = se->sp;
+  int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
+  int64_t k0 = (int64_t)kb * j->bk, k1 = k0 + j->bk < j->S ? k0 + j->bk : j->S;
+  int lq = (int)(q1 - q0), lk = (int)(k1 - k0);
+  h[0] = mix(mix(se->dec, se->val), (uint64_t)lq << 32 | (uint64_t)lk);
+  h[1] = mix(mix(se->val ^ 0x5bd1e995ull, se->dec), (uint64_t)lk << 32 | (uint64_t)lq);
+  for (int v = 0; v < j->nqv; v++) {
+    if (!(sp->qlive >> v & 1)) continue;
+    uint64_t c = se->sh.q[v] >= 0 ? res(j->qtok[(int64_t)v * j->S + q0]) : 0;
+    const uint64_t *x = m->qh + ((int64_t)v * j->nq + qb) * 2;
+    h[0] = mix(h[0], subp(x[0], mulp(c, m->g[2 * lq])) ^ (uint64_t)v << 61);
+    h[1] = mix(h[1], subp(x[1], mulp(c, m->g[2 * lq + 1])));
+  }
+  for (int v = 0; v < j->nkv; v++) {
+    if (!(sp->klive >> v & 1)) continue;
+    int pq = se->sh.k[v];
+    uint64_t c = pq >= 0 ? res(j->qtok[(int64_t)pq * j->S + q0]) : 0;
+    const uint64_t *x = m->kh + ((int64_t)v * j->nk + kb) * 2;
+    h[0] = mix(h[0], subp(x[0], mulp(c, m->g[2 * lk])) ^ (uint64_t)(v + 64) << 56);
+    h[1] = mix(h[1], subp(x[1], mulp(c, m->g[2 * lk + 1])));
+  }
+}
+
+static int32_t find(const blk_memo *m, const spec_entry *se, const uint64_t h[2], uint64_t *at) {
+  uint64_t i = mix(h[0], h[1]) & m->mask;
+  for (; m->slot[i] >= 0; i = (i + 1) & m->mask) {
+    const ment *e = &m->e[m->slot[i]];
+    if (e->h[0] == h[0] && e->h[1] == h[1] && e->dec == se->dec && e->val == se->val) return m->slot[i];
+  }
+  *at = i;
+  return -1;
+}
+
+static int grow(blk_memo *m) {
+  uint64_t cap = (m->mask + 1) * 2;
+  int32_t *s = malloc(sizeof(int32_t) * cap);
+  if (!s) return -1;
+  memset(s, 0xff, sizeof(int32_t) * cap);
+  for (int64_t k = 0; k < m->ne; k++) {
+    uint64_t i = mix(m->e[k].h[0], m->e[k].h[1]) & (cap - 1);
+    while (s[i] >= 0) i = (i + 1) & (cap - 1);
+    s[i] = (int32_t)k;
+  }
+  free(m->slot);
+  m->slot = s;
+  m->mask = cap - 1;
+  return 0;
+}
+
+/* Query tokens [a0, a1) against keys [b0, b1) through the specialised
+** program, into the count and the bits (row a - q0, column b - k0). */
+static int64_t tokens(worker *w, const cg_spec *sp, int64_t a0, int64_t a1, int64_t b0, int64_t b1, int64_t q0,
+                      int64_t k0, int wpb) {
+  const job *j = w->j;
+  int64_t qv[64], total = 0;
+  int n = (int)(b1 - b0), wpr = j->bk / 32, x0 = (int)(b0 - k0);
+  for (int64_t a = a0; a < a1; a++) {
+    for (int v = 0; v < j->nqv; v++)
+      if (sp->qlive >> v & 1) qv[v] = j->qtok[(int64_t)v * j->S + a];
+    cg_spec_row(j->prog, sp, qv, j->ktok + b0, j->S, n, w->out, w->s);
+    if (wpb) {
+      uint32_t *row = w->mbits + (a - q0) * wpr;
+      for (int b = 0; b < n; b++)
+        if (w->out[b]) row[(x0 + b) >> 5] |= 1u << ((x0 + b) & 31);
+    }
+    for (int b = 0; b < n; b++) total += w->out[b] != 0;
+  }
+  return total;
+}
+
+static void fill_bits(worker *w, int64_t a0, int64_t a1, int64_t b0, int64_t b1, int64_t q0, int64_t k0) {
+  int wpr = w->j->bk / 32;
+  for (int64_t a = a0; a < a1; a++)
+    for (int64_t x = b0 - k0; x < b1 - k0; x++) w->mbits[(a - q0) * wpr + (x >> 5)] |= 1u << (x & 31);
+}
+
+/*
+** Every token pair of the block pair: the allowed pairs, and the bits into
+** w->mbits when the memo keeps them. Where blocks are whole micro-blocks,
+** micro pairs the intervals decide are counted (and filled) at once, and
+** only runs of undecided ones are evaluated, token by token.
+*/
+static int64_t evaluate(worker *w, const cg_spec *sp, int64_t q0, int64_t q1, int64_t k0, int64_t k1, int wpb) {
+  const job *j = w->j;
+  if (wpb) memset(w->mbits, 0, sizeof(uint32_t) * (size_t)wpb);
+  if (!j->micro) return tokens(w, sp, q0, q1, k0, k1, q0, k0, wpb);
+  int nm = j->L->nm;
+  int64_t m0 = k0 / MICRO, m1 = (k1 + MICRO - 1) / MICRO, total = 0;
+  for (int64_t mq = q0 / MICRO; mq < (q1 + MICRO - 1) / MICRO; mq++) {
+    int64_t a0 = mq * MICRO, a1 = a0 + MICRO < q1 ? a0 + MICRO : q1;
+    for (int v = 0; v < j->nqv; v++) w->qrow[v] = j->qmiv[(int64_t)v * nm + mq];
+    cg_ival_row(j->prog, w->qrow, j->kmiv + m0, nm, (int)(m1 - m0), w->mcls, w->is);
+    for (int64_t mk = m0; mk < m1;) {
+      int c = w->mcls[mk - m0];
+      int64_t e = mk + 1;
+      while (e < m1 && w->mcls[e - m0] == c) e++;
+      int64_t b0 = mk * MICRO, b1 = e * MICRO < k1 ? e * MICRO : k1;
+      if (c == CG_BLK_FULL) {
+        total += (a1 - a0) * (b1 - b0);
+        if (wpb) fill_bits(w, a0, a1, b0, b1, q0, k0);
+      } else if (c == CG_BLK_UNDECIDED) {
+        total += tokens(w, sp, a0, a1, b0, b1, q0, k0, wpb);
+      }
+      mk = e;
+    }
+  }
+  return total;
+}
+
+/*
+** Turns the memo off when lookups keep missing: evaluating every pair in
+** full is then dearer than sampling witnesses. The first rows of a table
+** miss more than the rest (each relative position is new once), so the
+** bar is high early and low later.
+*/
+static void judge(blk_memo *m, int missed) {
+  long long l = atomic_fetch_add(&m->looks, 1) + 1, n = atomic_fetch_add(&m->miss, missed) + missed;
+  if (m->wpb) return; /* the bits need every pair anyway */
+  if ((l >= MISS_PROBE && n * 4 > l * 3) || (l >= 8 * MISS_PROBE && n * 8 > l)) atomic_store(&m->off, 1);
+}
+
+int64_t blk_memo_pair(worker *w, int qb, int kb, const spec_entry *se, int32_t *id) {
+  const job *j = w->j;
+  blk_memo *m = j->memo;
+  uint64_t h[2], at;
+  pair_key(m, se, qb, kb, h);
+  pthread_mutex_lock(&m->mu);
+  int32_t k = find(m, se, h, &at);
+  int64_t count = k >= 0 ? m->e[k].count : -1;
+  pthread_mutex_unlock(&m->mu);
+  judge(m, k < 0);
+  if (k >= 0) {
+    *id = k;
+    return count;
+  }
+  int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
+  int64_t k0 = (int64_t)kb * j->bk, k1 = k0 + j->bk < j->S ? k0 + j->bk : j->S;
+  count = evaluate(w, se->sp, q0, q1, k0, k1, m->wpb);
+  pthread_mutex_lock(&m->mu);
+  k = find(m, se, h, &at);
+  if (k < 0) {
+    int32_t bits = -1;
+    /* Only partial blocks carry bitmasks: an empty or full pair's would be
+    ** a word set no block reads. */
+    if (m->wpb && count > 0 && count < (q1 - q0) * (k1 - k0)) {
+      int64_t b = blk_intern(&m->set, w->mbits);
+      if (b < 0 || b > INT32_MAX) m->fail = 1;
+      else bits = (int32_t)b;
+    }
+    if (m->ne == m->cap) {
+      int64_t nc = m->cap ? m->cap * 2 : 256;
+      ment *ne = nc <= INT32_MAX ? realloc(m->e, sizeof(ment) * (size_t)nc) : NULL;
+      if (ne) {
+        m->e = ne;
+        m->cap = nc;
+      } else m->fail = 1;
+    }
+    if (!m->fail) {
+      m->e[m->ne] = (ment){se->dec, se->val, {h[0], h[1]}, count, bits};
+      m->slot[at] = (int32_t)m->ne;
+      k = (int32_t)m->ne++;
+      if ((uint64_t)m->ne * 2 > m->mask + 1 && grow(m)) m->fail = 1;
+    }
+  }
+  int fail = m->fail;
+  pthread_mutex_unlock(&m->mu);
+  if (fail) w->fail = 1;
+  *id = k;
+  return count;
+}
