@@ -92,6 +92,9 @@ typedef struct worker {
   int64_t nfull, npart, capf, capp, capm;
   int32_t *rid;          /* per undecided block of the row: its memo entry, or -1 */
   uint32_t *mbits;       /* a block pair's bits, as the memo evaluates it */
+  int mq_qb;             /* the query block and specialisation mq_h is the query part of a key for */
+  uint64_t mq_dec, mq_val, mq_h[2];
+  int64_t mlook, mmiss;  /* memo lookups and misses not yet added to the memo's */
   uint8_t *cls;          /* interval class per distinct key block (kmap) of the current row */
   cg_ival *qrow, *prev;  /* this row's query interfaces; those cls was made for */
   int have_prev;

@@ -61,6 +61,7 @@ int blk_worker_init(worker *w, job *j) {
   w->wseen = malloc((size_t)j->nk);
   w->wout = j->sample ? malloc(sizeof(int64_t) * (size_t)j->S) : NULL;
   w->rid = malloc(sizeof(int32_t) * (size_t)j->nk);
+  w->mq_qb = -1;
   w->mbits = malloc(sizeof(uint32_t) * (size_t)(blk_memo_bits(j->memo) ? blk_memo_bits(j->memo) : 1));
   if (!w->scls || !w->rc || !w->und || !w->rn || !w->wsum || !w->west || !w->wseen || (j->sample && !w->wout) ||
       !w->rid || !w->mbits)

@@ -183,17 +183,21 @@ void blk_bitset_free(blk_bitset *b) {
 
 /* ------------------------------------------------------------ the memo */
 
-/* Hashes of one side's blocks, per interface. */
-static void side_hashes(const job *j, const int64_t *tok, int nv, int bsz, int nb, uint64_t *out) {
+/* Hashes of one side's blocks, per interface: sums of independent
+** products with a table of powers (pw: [len][2]), not a Horner chain. */
+static void side_hashes(const job *j, const int64_t *tok, int nv, int bsz, int nb, const uint64_t *pw, uint64_t *out) {
   for (int v = 0; v < nv; v++)
     for (int b = 0; b < nb; b++) {
       int64_t p0 = (int64_t)b * bsz, p1 = p0 + bsz < j->S ? p0 + bsz : j->S;
-      const int64_t *x = tok + (int64_t)v * j->S;
-      for (int r = 0; r < 2; r++) {
-        uint64_t h = 0;
-        for (int64_t p = p1 - 1; p >= p0; p--) h = addp(mulp(h, base[r]), res(x[p]));
-        out[((int64_t)v * nb + b) * 2 + r] = h;
+      const int64_t *x = tok + (int64_t)v * j->S + p0;
+      uint64_t h0 = 0, h1 = 0;
+      for (int64_t p = 0; p < p1 - p0; p++) {
+        uint64_t r = res(x[p]);
+        h0 = addp(h0, mulp(r, pw[2 * p]));
+        h1 = addp(h1, mulp(r, pw[2 * p + 1]));
       }
+      out[((int64_t)v * nb + b) * 2] = h0;
+      out[((int64_t)v * nb + b) * 2 + 1] = h1;
     }
 }
 
@@ -225,16 +229,20 @@ int blk_memo_new(job *j, int bits) {
   j->memo = m;
   if (!m->qh || !m->kh || !m->g || !m->slot) return -1;
   memset(m->slot, 0xff, sizeof(int32_t) * (m->mask + 1));
+  uint64_t *pw = malloc(sizeof(uint64_t) * 2 * (size_t)len);
+  if (!pw) return -1;
   for (int r = 0; r < 2; r++) {
-    uint64_t pw = 1;
+    uint64_t x = 1;
     m->g[r] = 0;
     for (int n = 1; n <= len; n++) {
-      m->g[2 * n + r] = addp(m->g[2 * (n - 1) + r], pw);
-      pw = mulp(pw, base[r]);
+      pw[2 * (n - 1) + r] = x;
+      m->g[2 * n + r] = addp(m->g[2 * (n - 1) + r], x);
+      x = mulp(x, base[r]);
     }
   }
-  side_hashes(j, j->qtok, j->nqv, j->bq, j->nq, m->qh);
-  side_hashes(j, j->ktok, j->nkv, j->bk, j->nk, m->kh);
+  side_hashes(j, j->qtok, j->nqv, j->bq, j->nq, pw, m->qh);
+  side_hashes(j, j->ktok, j->nkv, j->bk, j->nk, pw, m->kh);
+  free(pw);
   return 0;
 }
 
@@ -259,22 +267,32 @@ const blk_bitset *blk_memo_set(const blk_memo *m) { return &m->set; }
 int32_t blk_memo_bitnum(const blk_memo *m, int32_t id) { return m->e[id].bits; }
 
 /* The pair's key: its specialisation, lengths, and live sequences, shifted
-** where the program reads them as translation pairs. */
-static void pair_key(const blk_memo *m, const spec_entry *se, int qb, int kb, uint64_t h[2]) {
+** where the program reads them as translation pairs. The query part is
+** kept per worker while the row and specialisation repeat. */
+static void pair_key(worker *w, const blk_memo *m, const spec_entry *se, int qb, int kb, uint64_t h[2]) {
   const job *j = m->j;
   const cg_spec *sp = se->sp;
   int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
   int64_t k0 = (int64_t)kb * j->bk, k1 = k0 + j->bk < j->S ? k0 + j->bk : j->S;
   int lq = (int)(q1 - q0), lk = (int)(k1 - k0);
-  h[0] = mix(mix(se->dec, se->val), (uint64_t)lq << 32 | (uint64_t)lk);
-  h[1] = mix(mix(se->val ^ 0x5bd1e995ull, se->dec), (uint64_t)lk << 32 | (uint64_t)lq);
-  for (int v = 0; v < j->nqv; v++) {
-    if (!(sp->qlive >> v & 1)) continue;
-    uint64_t c = se->sh.q[v] >= 0 ? res(j->qtok[(int64_t)v * j->S + q0]) : 0;
-    const uint64_t *x = m->qh + ((int64_t)v * j->nq + qb) * 2;
-    h[0] = mix(h[0], subp(x[0], mulp(c, m->g[2 * lq])) ^ (uint64_t)v << 61);
-    h[1] = mix(h[1], subp(x[1], mulp(c, m->g[2 * lq + 1])));
+  if (w->mq_qb != qb || w->mq_dec != se->dec || w->mq_val != se->val) {
+    uint64_t a = mix(mix(se->dec, se->val), (uint64_t)lq);
+    uint64_t b = mix(mix(se->val ^ 0x5bd1e995ull, se->dec), (uint64_t)lq);
+    for (int v = 0; v < j->nqv; v++) {
+      if (!(sp->qlive >> v & 1)) continue;
+      uint64_t c = se->sh.q[v] >= 0 ? res(j->qtok[(int64_t)v * j->S + q0]) : 0;
+      const uint64_t *x = m->qh + ((int64_t)v * j->nq + qb) * 2;
+      a = mix(a, subp(x[0], mulp(c, m->g[2 * lq])) ^ (uint64_t)v << 61);
+      b = mix(b, subp(x[1], mulp(c, m->g[2 * lq + 1])));
+    }
+    w->mq_qb = qb;
+    w->mq_dec = se->dec;
+    w->mq_val = se->val;
+    w->mq_h[0] = a;
+    w->mq_h[1] = b;
   }
+  h[0] = mix(w->mq_h[0], (uint64_t)lk);
+  h[1] = mix(w->mq_h[1], (uint64_t)lk << 32);
   for (int v = 0; v < j->nkv; v++) {
     if (!(sp->klive >> v & 1)) continue;
     int pq = se->sh.k[v];
@@ -377,8 +395,12 @@ static int64_t evaluate(worker *w, const cg_spec *sp, int64_t q0, int64_t q1, in
 ** miss more than the rest (each relative position is new once), so the
 ** bar is high early and low later.
 */
-static void judge(blk_memo *m, int missed) {
-  long long l = atomic_fetch_add(&m->looks, 1) + 1, n = atomic_fetch_add(&m->miss, missed) + missed;
+static void judge(worker *w, blk_memo *m, int missed) {
+  w->mlook++;
+  w->mmiss += missed;
+  if (w->mlook < 256) return; /* the memo's counters are shared: added to now and then */
+  long long l = atomic_fetch_add(&m->looks, w->mlook) + w->mlook, n = atomic_fetch_add(&m->miss, w->mmiss) + w->mmiss;
+  w->mlook = w->mmiss = 0;
   if (m->wpb) return; /* the bits need every pair anyway */
   if ((l >= MISS_PROBE && n * 4 > l * 3) || (l >= 8 * MISS_PROBE && n * 8 > l)) atomic_store(&m->off, 1);
 }
@@ -387,12 +409,12 @@ int64_t blk_memo_pair(worker *w, int qb, int kb, const spec_entry *se, int32_t *
   const job *j = w->j;
   blk_memo *m = j->memo;
   uint64_t h[2], at;
-  pair_key(m, se, qb, kb, h);
+  pair_key(w, m, se, qb, kb, h);
   pthread_mutex_lock(&m->mu);
   int32_t k = find(m, se, h, &at);
   int64_t count = k >= 0 ? m->e[k].count : -1;
   pthread_mutex_unlock(&m->mu);
-  judge(m, k < 0);
+  judge(w, m, k < 0);
   if (k >= 0) {
     *id = k;
     return count;
