@@ -355,10 +355,10 @@ static void memo_agrees(void **st) {
 ** against k_j, through a difference or a comparison) must not merge pairs
 ** whose bits differ: windows and comparisons over scaled and offset
 ** coordinates, mixed with an absolute condition on one side, and values
-** past the memo's range (2^59), where it must stand aside.
+** past the memo's range (2^58), where it must stand aside.
 */
 static void memo_translation(void **st) {
-  static const int64_t scale[] = {1, 3, 1000, (int64_t)1 << 40, (int64_t)1 << 58, (int64_t)1 << 60};
+  static const int64_t scale[] = {1, 3, 1000, (int64_t)1 << 40, (int64_t)1 << 57, (int64_t)1 << 60};
   for (int round = 0; round < 60; round++) {
     cg_pattern *p = cg_pattern_new();
     mb m = {p->g};

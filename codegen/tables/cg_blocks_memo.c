@@ -20,8 +20,9 @@
 ** bases, computed once per block and interface: shifting a sequence by c
 ** subtracts c * (sum of the powers), so a shifted key costs a product.
 ** Distinct residues need distinct values: the memo is off unless every
-** interface value lies within +-2^59 (then shifted values fit too, and a
-** comparison of shifted values cannot wrap). Hash collisions: two distinct
+** interface value lies within +-2^58 (then shifted values lie within
+** +-2^59, two of them differ by less than the prime, and a comparison of
+** shifted values cannot wrap). Hash collisions: two distinct
 ** sequences agree on one base with probability below 2^-54, on both below
 ** 2^-108, over at most ~10^12 compared pairs.
 **
@@ -37,7 +38,7 @@
 #include "cg_blocks_int.h"
 
 #define P61 ((1ull << 61) - 1)
-#define VMAX (1ll << 59)
+#define VMAX (1ll << 58)
 #define MISS_PROBE 4096  /* lookups before the memo judges its hit rate */
 
 static const uint64_t base[2] = {0x1d6e0c7b2a3f9e5ull, 0x0b7a2c4d9e1f3a7ull};
