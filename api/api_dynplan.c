@@ -2,6 +2,7 @@
 ** The public sieve_dynplan_* API over rt_dyn_search and rt_dyn_profile.
 */
 #include <stdlib.h>
+#include <string.h>
 
 #include "api.h"
 #include "lp.h"
@@ -96,4 +97,66 @@ void sieve_dynplan_free(sieve_dynplan *d) {
   rt_dyn_search_free(d->search);
   rt_dyn_profile_free(d->profile);
   free(d);
+}
+
+/* ------------------------------------------------------ the choice */
+
+sieve_status sieve_dynplan_info_get(sieve_dynplan *d, sieve_dynplan_info *out) {
+  if (!d) return SIEVE_ERR_ARG;
+  if (!out) return api_arg(d->ctx, "sieve_dynplan_info_get", "out is NULL");
+  *out = (sieve_dynplan_info){0};
+  if (d->search) {
+    rt_dyn_search_bufs b;
+    rt_dyn_search_buffers(d->search, &b);
+    const cg_attn_spec *as = rt_plan_spec_of(rt_dyn_search_plan(d->search));
+    const cg_pattern *p = as->pattern;
+    *out = (sieve_dynplan_info){.kind = 1, .batch = as->shape.batch, .heads = as->shape.heads,
+                                .q_blocks = b.nq, .k_blocks = b.nk,
+                                .block_q = p->block_q > 0 ? p->block_q : 128,
+                                .block_k = p->block_k > 0 ? p->block_k : 128,
+                                .chosen = rt_dyn_search_has(d->search)};
+  } else {
+    const cg_attn_spec *as = rt_plan_spec_of(rt_dyn_profile_plan(d->profile, 0));
+    int nc = 0;
+    while (rt_dyn_profile_plan(d->profile, nc)) nc++;
+    *out = (sieve_dynplan_info){.kind = 2, .batch = rt_dyn_profile_batch(d->profile), .heads = as->shape.heads,
+                                .classes = nc, .samples = rt_dyn_profile_samples(d->profile),
+                                .chosen = rt_dyn_profile_ran(d->profile)};
+  }
+  return api_ret(d->ctx, &(cg_err){0});
+}
+
+sieve_status sieve_dynplan_blocks(sieve_dynplan *d, uint8_t *blocks, int32_t *topk, double *recall) {
+  cg_err e = {0};
+  if (!d) return SIEVE_ERR_ARG;
+  if (!d->search) return api_arg(d->ctx, "sieve_dynplan_blocks", "the pattern profiles head classes (sieve.profile): use sieve_dynplan_classes");
+  sieve_dynplan_info in;
+  sieve_dynplan_info_get(d, &in);
+  size_t n = (size_t)in.batch * (size_t)in.heads;
+  if (blocks) rt_dyn_search_read(d->search, blocks, &e);
+  if (topk) memcpy(topk, rt_dyn_search_topk(d->search), 4 * n);
+  const double *r = rt_dyn_search_recall(d->search);
+  for (size_t i = 0; recall && i < n; i++) recall[i] = r ? r[i] : -1;
+  return api_ret(d->ctx, &e);
+}
+
+sieve_status sieve_dynplan_classes(sieve_dynplan *d, int32_t *klass, double *err, int32_t *rows) {
+  if (!d) return SIEVE_ERR_ARG;
+  if (!d->profile) return api_arg(d->ctx, "sieve_dynplan_classes", "the pattern searches blocks (sieve.search): use sieve_dynplan_blocks");
+  sieve_dynplan_info in;
+  sieve_dynplan_info_get(d, &in);
+  size_t n = (size_t)in.batch * (size_t)in.heads;
+  const int *k = rt_dyn_profile_classes(d->profile);
+  for (size_t i = 0; klass && i < n; i++) klass[i] = k[i];
+  if (err) memcpy(err, rt_dyn_profile_errors(d->profile), sizeof(double) * n * (size_t)in.classes);
+  int ns;
+  const int32_t *r = rt_dyn_profile_rows(d->profile, &ns);
+  if (rows) memcpy(rows, r, 4 * (size_t)in.samples);
+  return api_ret(d->ctx, &(cg_err){0});
+}
+
+const char *sieve_dynplan_class_name(const sieve_dynplan *d, int c) {
+  if (!d || !d->profile || c < 0) return NULL;
+  const rt_plan *pl = rt_dyn_profile_plan(d->profile, c);
+  return pl ? rt_plan_spec_of(pl)->pattern->classes[c].name : NULL;
 }

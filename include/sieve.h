@@ -356,6 +356,42 @@ sieve_status sieve_dynplan_density(sieve_dynplan *d, double *out);
 sieve_status sieve_dynplan_save_search(sieve_dynplan *d, const char *path);
 void sieve_dynplan_free(sieve_dynplan *d);
 
+/*
+** What a dynamic plan chose, read back so that a reference of the original
+** method can check it (the choice itself stays on the GPU while steps run).
+** kind: 1 for a block search (sieve.search), 2 for profiling (sieve.profile).
+** A search's blocks are the pattern's block_q x block_k blocks in the
+** order of its layout; profiling's classes are the pattern's head classes,
+** in its order (sieve_dynplan_class_name).
+*/
+typedef struct sieve_dynplan_info {
+  int kind;
+  int batch, heads;
+  int q_blocks, k_blocks, block_q, block_k;  /* search; 0 for profiling */
+  int classes, samples;  /* profiling: head classes, sampled rows that decide */
+  int chosen;            /* 1 once a search or a profiling step has run */
+} sieve_dynplan_info;
+
+sieve_status sieve_dynplan_info_get(sieve_dynplan *d, sieve_dynplan_info *out);
+/*
+** The search's selection: blocks[((b H + h) q_blocks + qb) k_blocks + kb]
+** is 1 where (input b, head h) keeps key block kb for query block qb, else
+** 0; topk[b H + h] the blocks each row keeps by mass (its head tier's
+** count; the text sink comes on top); recall[b H + h] the head's recall at
+** the base sparsity, measured at the first search of the run (-1 before it
+** or without tiers). Any output may be NULL. Waits for the GPU.
+*/
+sieve_status sieve_dynplan_blocks(sieve_dynplan *d, uint8_t *blocks, int32_t *topk, double *recall);
+/*
+** The last profiling: klass[b H + h] each head's class; err[(b H + h)
+** classes + c] its error under class c (the squared distance to full
+** attention over the sampled rows, over the full output's squared norm);
+** rows[samples] the sampled query tokens in model order. Any may be NULL.
+*/
+sieve_status sieve_dynplan_classes(sieve_dynplan *d, int32_t *klass, double *err, int32_t *rows);
+/* Class c's name ("spatial", "3x3x3", ...); NULL past the last or for a search. */
+const char *sieve_dynplan_class_name(const sieve_dynplan *d, int c);
+
 /* --------------------------------------------------- sequence parallelism */
 
 /*

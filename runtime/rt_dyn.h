@@ -130,6 +130,11 @@ const int32_t *rt_dyn_search_topk(const rt_dyn_search *d);
 /* [B][H]: each head's recall at the base sparsity, measured at the first
 ** search of the run; NULL before it or without tiers. */
 const double *rt_dyn_search_recall(const rt_dyn_search *d);
+/* The selection as blocks[((b H + h) nq + qb) nk + kb] = 1 or 0, from the
+** rows and counts the select kernel wrote (synchronises the context). */
+sieve_status rt_dyn_search_read(rt_dyn_search *d, uint8_t *blocks, cg_err *e);
+/* Whether a search has run, so a selection exists. */
+int rt_dyn_search_has(const rt_dyn_search *d);
 /* Whether the last step searched from the cached LSE (no attention pass). */
 int rt_dyn_search_cached(const rt_dyn_search *d);
 rt_plan *rt_dyn_search_plan(const rt_dyn_search *d);
@@ -181,6 +186,10 @@ sieve_status rt_dyn_profile_run(rt_dyn_profile *d, int step, int layer, const si
 int rt_dyn_profile_at(const rt_dyn_profile *d, int step);
 /* [B][H]: the class of each batch element's heads. */
 const int *rt_dyn_profile_classes(const rt_dyn_profile *d);
+/* Whether a profiling step has run (the classes are no longer the static split). */
+int rt_dyn_profile_ran(const rt_dyn_profile *d);
+/* The decisive sampled rows: the pattern's samples (the first of rt_dyn_profile_rows). */
+int rt_dyn_profile_samples(const rt_dyn_profile *d);
 /* B: the batch of the shape the object was made for. */
 int rt_dyn_profile_batch(const rt_dyn_profile *d);
 /* [B][H][classes]: sum over sampled rows of |O_c - O_full|^2 / |O_full|^2. */

@@ -56,6 +56,7 @@ struct rt_dyn_profile {
   float *raw;              /* err read back */
   int32_t *rows;           /* [ns] */
   uint64_t rng;
+  int ran;                 /* a profiling step has run */
   struct {
     CUdeviceptr q, k, v;
     int64_t st[9];
@@ -258,6 +259,7 @@ sieve_status rt_dyn_profile_run(rt_dyn_profile *d, int step, int layer, const si
   if (!r) r = RT_CU(d->cu, e, cuMemcpyDtoH, d->raw, d->a.err, 4 * cg_profile_err_floats(&d->spec, d->batch));
   if (!r && d->mse) memset(d->mse, 0, sizeof(double) * (size_t)d->heads * (size_t)d->nc);
   if (!r) classify(d);
+  if (!r) d->ran = 1;
   if (!r && d->mode == CG_PROFILE_SEARCH) r = rt_strategy_add(d->strat, step, layer, d->mse, e);
   return r;
 }
@@ -316,6 +318,8 @@ sieve_status rt_dyn_profile_step(rt_dyn_profile *d, int step, int layer, const s
 
 const int *rt_dyn_profile_classes(const rt_dyn_profile *d) { return d->klass; }
 int rt_dyn_profile_batch(const rt_dyn_profile *d) { return d->batch; }
+int rt_dyn_profile_ran(const rt_dyn_profile *d) { return d->ran; }
+int rt_dyn_profile_samples(const rt_dyn_profile *d) { return d->want; }
 const double *rt_dyn_profile_errors(const rt_dyn_profile *d) { return d->errs; }
 const int32_t *rt_dyn_profile_rows(const rt_dyn_profile *d, int *ns) {
   *ns = d->spec.ns;

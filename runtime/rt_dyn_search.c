@@ -301,6 +301,41 @@ void rt_dyn_search_buffers(const rt_dyn_search *d, rt_dyn_search_bufs *out) {
                               d->spec.cap, d->table_ints, d->nq, d->nk, d->a.rowmass, d->lse_cache};
 }
 
+sieve_status rt_dyn_search_read(rt_dyn_search *d, uint8_t *blocks, cg_err *e) {
+  const sieve_shape *s = &d->spec.shape;
+  if (!d->have_sel) return cg_fail(e, SIEVE_ERR_ARG, "no selection yet: no search has run");
+  size_t rows = (size_t)s->batch * (size_t)s->heads * (size_t)d->nq, nk = (size_t)d->nk;
+  int32_t *r = malloc(4 * rows * nk), *c = malloc(8 * rows);
+  if (!r || !c) {
+    free(r);
+    free(c);
+    return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  }
+  sieve_status st = RT_CU(d->cu, e, cuCtxSynchronize);
+  if (!st) st = RT_CU(d->cu, e, cuMemcpyDtoH, r, d->a.rows, 4 * rows * nk);
+  if (!st) st = RT_CU(d->cu, e, cuMemcpyDtoH, c, d->a.counts, 8 * rows);
+  if (!st) memset(blocks, 0, rows * nk);
+  /* A row holds its full blocks from the front and its partial ones from
+  ** the back (cg_tablegen.h); anything else left there is stale. */
+  for (size_t i = 0; !st && i < rows; i++) {
+    const int32_t *row = r + i * nk;
+    int nf = c[2 * i], np = c[2 * i + 1];
+    for (int j = 0; j < nf + np; j++) {
+      int32_t kb = j < nf ? row[j] : row[nk - 1 - (size_t)(j - nf)];
+      if (kb < 0 || kb >= d->nk || nf + np > d->nk) {
+        st = cg_fail(e, SIEVE_ERR_CUDA, "search selection: row %zu holds key block %d of %d", i, kb, d->nk);
+        break;
+      }
+      blocks[i * nk + (size_t)kb] = 1;
+    }
+  }
+  free(r);
+  free(c);
+  return st;
+}
+
+int rt_dyn_search_has(const rt_dyn_search *d) { return d->have_sel; }
+
 const int32_t *rt_dyn_search_topk(const rt_dyn_search *d) { return d->topk; }
 const double *rt_dyn_search_recall(const rt_dyn_search *d) { return d->tiered ? d->recall : NULL; }
 int rt_dyn_search_cached(const rt_dyn_search *d) { return d->last_cached; }

@@ -30,6 +30,11 @@ static void null_handles_do_not_crash(void **st) {
   assert_true(sieve_plan_density(NULL) == 0.0);
   sieve_tables_info_get(NULL, NULL);
   assert_int_equal(sieve_tables_head_table(NULL, 0), -1);
+  sieve_dynplan_info di;
+  assert_int_equal(sieve_dynplan_info_get(NULL, &di), SIEVE_ERR_ARG);
+  assert_int_equal(sieve_dynplan_blocks(NULL, NULL, NULL, NULL), SIEVE_ERR_ARG);
+  assert_int_equal(sieve_dynplan_classes(NULL, NULL, NULL, NULL), SIEVE_ERR_ARG);
+  assert_null(sieve_dynplan_class_name(NULL, 0));
 }
 
 /* INT_MAX sizes: the count would pass 2^63; it is refused, not wrapped. */

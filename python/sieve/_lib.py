@@ -53,6 +53,12 @@ class TableView(C.Structure):
         ("bitmask", C.c_int), ("pair_ops", C.c_int), ("bitmasks", C.c_int64), ("bitmask_bytes", C.c_int64)]
 
 
+class DynPlanInfo(C.Structure):
+    _fields_ = [(n, C.c_int) for n in (
+        "kind", "batch", "heads", "q_blocks", "k_blocks", "block_q", "block_k", "classes", "samples",
+        "chosen")]
+
+
 class DeviceInfo(C.Structure):
     _fields_ = [("ordinal", C.c_int), ("name", C.c_char * 256), ("sm_major", C.c_int),
                 ("sm_minor", C.c_int), ("sm_count", C.c_int), ("smem_per_block", C.c_int),
@@ -141,6 +147,10 @@ def _prototypes(L):
         "sieve_dynplan_density": (I, [P, C.POINTER(C.c_double)]),
         "sieve_dynplan_save_search": (I, [P, C.c_char_p]),
         "sieve_dynplan_free": (None, [P]),
+        "sieve_dynplan_info_get": (I, [P, C.POINTER(DynPlanInfo)]),
+        "sieve_dynplan_blocks": (I, [P, P, P, P]),
+        "sieve_dynplan_classes": (I, [P, P, P, P]),
+        "sieve_dynplan_class_name": (S, [P, I]),
     }
     for name, (res, args) in protos.items():
         f = getattr(L, name)

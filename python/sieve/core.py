@@ -5,7 +5,7 @@ import ctypes as C
 import os
 
 from . import _dlpack
-from ._lib import Config, Shape, TablesInfo, TableView, Tensor, lib
+from ._lib import Config, DynPlanInfo, Shape, TablesInfo, TableView, Tensor, lib
 
 __all__ = ["Pattern", "Shape", "Tables", "Plan", "DynPlan", "tensor", "shape_preset",
            "shape_presets", "version", "patterns_dir", "shipped_patterns"]
@@ -314,6 +314,38 @@ class DynPlan:
         d = C.c_double()
         self._L.check(self._L.L.sieve_dynplan_density(self._p, C.byref(d)))
         return d.value
+
+    def info(self):
+        """Sizes of the choice: a dict of sieve_dynplan_info's fields (kind 1
+        a block search, 2 profiling; chosen once one has run)."""
+        i = DynPlanInfo()
+        self._L.check(self._L.L.sieve_dynplan_info_get(self._p, C.byref(i)))
+        return {n: getattr(i, n) for n, _ in i._fields_}
+
+    def blocks(self):
+        """A block search's selection (waits for the GPU): (blocks, topk,
+        recall) as bytes of B*H*nq*nk 0/1 flags (row-major), B*H ints (each
+        head's top-k) and B*H floats (each head's recall at the base
+        sparsity from the run's first search, -1 without tiers)."""
+        i = self.info()
+        bh = i["batch"] * i["heads"]
+        blocks = (C.c_uint8 * (bh * i["q_blocks"] * i["k_blocks"]))()
+        topk, recall = (C.c_int32 * bh)(), (C.c_double * bh)()
+        self._L.check(self._L.L.sieve_dynplan_blocks(self._p, C.cast(blocks, C.c_void_p),
+                                                     C.cast(topk, C.c_void_p), C.cast(recall, C.c_void_p)))
+        return bytes(blocks), list(topk), list(recall)
+
+    def classes(self):
+        """A profiling's last choice: (klass, err, rows, names): B*H class
+        indices, B*H*classes errors, the sampled query tokens (model order),
+        and the class names."""
+        i = self.info()
+        bh, nc = i["batch"] * i["heads"], i["classes"]
+        klass, err, rows = (C.c_int32 * bh)(), (C.c_double * (bh * nc))(), (C.c_int32 * i["samples"])()
+        self._L.check(self._L.L.sieve_dynplan_classes(self._p, C.cast(klass, C.c_void_p),
+                                                      C.cast(err, C.c_void_p), C.cast(rows, C.c_void_p)))
+        names = [self._L.L.sieve_dynplan_class_name(self._p, c).decode() for c in range(nc)]
+        return list(klass), list(err), list(rows), names
 
     def save_search(self, path):
         """A mask search (sta -p search=true): writes each head's window of

@@ -33,7 +33,7 @@ def header_fields(name):
 @pytest.mark.parametrize("cname, mirror", [
     ("sieve_shape", _lib.Shape), ("sieve_config", _lib.Config), ("sieve_tensor", _lib.Tensor),
     ("sieve_tables_info", _lib.TablesInfo), ("sieve_table_view", _lib.TableView),
-    ("sieve_device_info", _lib.DeviceInfo), ("sieve_chunk", _parts.Chunk),
+    ("sieve_device_info", _lib.DeviceInfo), ("sieve_dynplan_info", _lib.DynPlanInfo), ("sieve_chunk", _parts.Chunk),
 ])
 def test_struct_mirrors_match_the_header(cname, mirror):
     assert [n for n, _ in mirror._fields_] == header_fields(cname)
