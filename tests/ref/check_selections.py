@@ -53,6 +53,11 @@ F64 = torch.float64
 # reference in float64 from the same bf16 values.
 RTOL = 2e-3
 
+# --corrupt: a negative control. sieve's answers are altered after they are
+# read back (one block, one head's top-k, one class, one window per check),
+# and every check must then report a mismatch.
+CORRUPT = False
+
 
 class Tally:
     """Counts per check: compared, equal, accepted ties, mismatches."""
@@ -259,6 +264,12 @@ def check_adaspa(tally, name, shape, tlen, kinds, gen, params=None):
         assert plan.chose, f"adaspa searched no blocks at step {step}"
         blocks, topk, recall = plan.blocks()
         got = torch.frombuffer(bytearray(blocks), dtype=torch.uint8).view(B, H, nq, nk).to(DEV).bool()
+        if CORRUPT:  # the first video row of the last head keeps one more block
+            row = int((~adaspa_sink(sh, tlen[-1], nq, bq)).nonzero()[0])
+            free = (~got[-1, -1, row]).nonzero().flatten()
+            got[-1, -1, row, int(free[0])] = True
+            topk = list(topk)
+            topk[0] += 1
         rows = ties = bad = 0
         tier_n = tier_ties = tier_bad = 0
         moved = 0
@@ -484,6 +495,8 @@ def check_svg(tally, name, shape, tlen, prefs, gen, model="hunyuan", budget=None
         assert plan.chose, "svg profiled nothing at step 20, layer 10"
         klass, err, rows, names = plan.classes()
         assert names == ["spatial", "temporal"], names
+        if CORRUPT:
+            klass[0] = 1 - klass[0]
         r = torch.tensor(rows, device=DEV, dtype=torch.long)
         masks = svg_class_masks(sh, r, budget, wan=model == "wan")
         pmask = svg_profiling_masks(sh, r)
@@ -533,6 +546,8 @@ def check_sta(tally, name, shape, tlen, tile, kernels, prefs, gen):
     assert plan.chose, "sta searched nothing"
     klass, err, rows, names = plan.classes()
     assert names == ["%dx%dx%d" % kk for kk in kernels], names
+    if CORRUPT:
+        klass[0] = (klass[0] + 1) % len(names)
     r = torch.tensor(rows, device=DEV, dtype=torch.long)
     masks = sta_masks(sh, r, kernels, tile)
     n = ties = bad = 0
@@ -560,6 +575,8 @@ def check_sta(tally, name, shape, tlen, tile, kernels, prefs, gen):
         path = os.path.join(d, "sta.search")
         plan.save_search(path)
         chosen = parse_search_file(path, step, layer)
+    if CORRUPT and chosen:
+        chosen[-1] = names[(names.index(chosen[-1]) + 1) % len(names)]
     fn = ft = fb = 0
     if chosen is None or len(chosen) != H:
         tally.add(f"sta {name} mask-search file", 1, 0, 1, f"no entry for step {step} layer {layer}")
@@ -597,7 +614,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--only", default="adaspa,svg,sta")
+    ap.add_argument("--corrupt", action="store_true", help="alter sieve's answers: every check must fail")
     a = ap.parse_args(argv)
+    global CORRUPT
+    CORRUPT = a.corrupt
     seed = a.seed if a.seed is not None else int.from_bytes(os.urandom(4), "little")
     print(f"seed {seed} (--seed {seed} repeats this run)")
     gen = torch.Generator(device=DEV)
@@ -640,6 +660,10 @@ def main(argv=None):
     compared = sum(r[1] for r in tally.rows)
     ties = sum(r[2] for r in tally.rows)
     print(f"{compared} choices compared, {ties} ties accepted, {tally.bad} mismatched")
+    if CORRUPT:
+        clean = [r[0] for r in tally.rows if not r[3] and "kept from step 10" not in r[0]]
+        print("negative control: " + ("every altered check failed" if not clean else
+                                      "these checks missed the alteration: " + ", ".join(clean)))
     print(f"{len(tally.rows) - sum(1 for r in tally.rows if r[3])} passed, "
           f"{sum(1 for r in tally.rows if r[3])} failed")
     return 1 if tally.bad else 0
