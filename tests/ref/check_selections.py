@@ -120,6 +120,32 @@ def run_sieve(plan, q, k, v, step, layer):
     return o, lse
 
 
+# ======================================================== the proxy workload
+
+def proxy_inputs(shape, step, gen):
+    """q, k, v [B, H, S, D] of bench/proxy.py's workload (a moving video cut
+    into patch tokens, projected per head, 3-D RoPE) at the noise level of
+    `step`, one video per batch element (seeds drawn from gen, so the
+    same gen state gives the same videos at another step), and random
+    text tokens where the shape has text."""
+    sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
+    import proxy  # noqa: E402  (imports triton, as the benchmark does)
+    B, H, D, N = shape.batch, shape.heads, shape.head_dim, shape.text
+    vid = core.Shape(1, H, D, shape.frames, shape.height, shape.width, 0, 0)
+    seeds = [int(x) for x in torch.randint(0, 2 ** 31 - 1, (B,), generator=gen, device=DEV)]
+    tg = torch.Generator(device=DEV)
+    tg.manual_seed(seeds[0])
+    text = [torch.randn((1, H, N, D), generator=tg, device=DEV) for _ in range(3)]
+    out = [[], [], []]
+    for b in range(B):
+        qkv = proxy.Workload(vid, seed=seeds[b]).at(proxy.sigma(step))
+        for i in range(3):
+            x = qkv[i].float()
+            x = torch.cat([x, text[i]], 2) if shape.text_after else torch.cat([text[i], x], 2)
+            out[i].append(x)
+    return tuple(bf16(torch.cat(o, 0)) for o in out)
+
+
 # ======================================================== AdaSpa
 # arXiv 2502.21079v1 (no public code), as issue 11 reads it:
 #   §4.1 eq. 13-14: the block's attention mass, the sum of softmax(Q K^T)
@@ -244,7 +270,7 @@ def adaspa_inputs(shape, kinds, gen, base=None, drift=0.0):
     return bf16(q), bf16(k), bf16(v)
 
 
-def check_adaspa(tally, name, shape, tlen, kinds, gen, params=None):
+def check_adaspa(tally, name, shape, tlen, kinds, gen, params=None, source="synthetic"):
     params = dict(params or {})
     pat = core.Pattern("adaspa", **params)
     sh = pat.shape(shape.batch, shape.heads, shape.head_dim, shape.frames, shape.height, shape.width,
@@ -255,8 +281,14 @@ def check_adaspa(tally, name, shape, tlen, kinds, gen, params=None):
     info = plan.info()
     bq, bk, nq, nk = info["block_q"], info["block_k"], info["q_blocks"], info["k_blocks"]
     B, H = sh.batch, sh.heads
-    qkv10 = adaspa_inputs(sh, kinds, gen)
-    qkv30 = adaspa_inputs(sh, kinds, gen, base=qkv10, drift=0.3)
+    if source == "proxy":
+        state = gen.get_state()
+        qkv10 = proxy_inputs(sh, 10, gen)
+        gen.set_state(state)  # the same videos, less noised at step 30
+        qkv30 = proxy_inputs(sh, 30, gen)
+    else:
+        qkv10 = adaspa_inputs(sh, kinds, gen)
+        qkv30 = adaspa_inputs(sh, kinds, gen, base=qkv10, drift=0.3)
     lse10 = {}
     tiers_ref = {}
     for step, (q, k, v) in ((10, qkv10), (30, qkv30)):
@@ -333,7 +365,7 @@ def check_adaspa(tally, name, shape, tlen, kinds, gen, params=None):
         if step == 10:
             tally.add(f"{tag} head tiers", tier_n, tier_ties, tier_bad,
                       f"{moved} of {B * H} heads moved tier; |recall - reference| <= {rec_err:.2e}")
-            if kinds.count("peaky") and params.get("head_adaptive", True) and not moved:
+            if source != "proxy" and kinds.count("peaky") and params.get("head_adaptive", True) and not moved:
                 tally.add(f"{tag} tiers move heads", 1, 0, 1, "the case meant to move heads moved none")
         tally.add(f"{tag} blocks{' (LSE-cached)' if step == 30 else ''}", rows, ties, bad,
                   f"{nq}x{nk} blocks of {bq}, text valid {tlen}")
@@ -476,7 +508,7 @@ def class_inputs(shape, prefs, gen, tile=None):
 
 # ======================================================== SVG
 
-def check_svg(tally, name, shape, tlen, prefs, gen, model="hunyuan", budget=None):
+def check_svg(tally, name, shape, tlen, prefs, gen, model="hunyuan", budget=None, source="synthetic"):
     params = {"model": model}
     if budget is not None:
         params["budget"] = budget
@@ -490,7 +522,7 @@ def check_svg(tally, name, shape, tlen, prefs, gen, model="hunyuan", budget=None
     n = ties = bad = 0
     orig_diff = 0
     for rep in range(2):
-        q, k, v = class_inputs(sh, prefs, gen)
+        q, k, v = proxy_inputs(sh, 20, gen) if source == "proxy" else class_inputs(sh, prefs, gen)
         run_sieve(plan, q, k, v, 20, 10)
         assert plan.chose, "svg profiled nothing at step 20, layer 10"
         klass, err, rows, names = plan.classes()
@@ -512,7 +544,7 @@ def check_svg(tally, name, shape, tlen, prefs, gen, model="hunyuan", budget=None
                         ties += 1
                     else:
                         bad += 1
-                        print(f"     rep {rep} b{b} h{h} ({prefs[h]}): sieve {names[got]}, reference "
+                        print(f"     rep {rep} b{b} h{h} ({prefs[h] if prefs else source}): sieve {names[got]}, reference "
                               f"{names[want]}, reference mse {errs}, sieve's errors {err[(b * H + h) * 2:(b * H + h) * 2 + 2]}")
                 porig, _ = argmin_tie(sampled_errors(q[b, h], k[b, h], v[b, h], r, pmask, valid))
                 orig_diff += porig != got
@@ -532,7 +564,7 @@ def parse_search_file(path, step, layer):
     return None
 
 
-def check_sta(tally, name, shape, tlen, tile, kernels, prefs, gen):
+def check_sta(tally, name, shape, tlen, tile, kernels, prefs, gen, source="synthetic"):
     cand = " ".join("%d,%d,%d" % kk for kk in kernels)
     pat = core.Pattern("sta", tile_t=tile[0], tile_y=tile[1], tile_x=tile[2], search=True, candidates=cand)
     sh = pat.shape(shape.batch, shape.heads, shape.head_dim, shape.frames, shape.height, shape.width,
@@ -541,7 +573,7 @@ def check_sta(tally, name, shape, tlen, tile, kernels, prefs, gen):
     plan.set_text_len(tlen)
     B, H = sh.batch, sh.heads
     step, layer = 20, 3
-    q, k, v = class_inputs(sh, prefs, gen, tile=tile)
+    q, k, v = proxy_inputs(sh, step, gen) if source == "proxy" else class_inputs(sh, prefs, gen, tile=tile)
     run_sieve(plan, q, k, v, step, layer)
     assert plan.chose, "sta searched nothing"
     klass, err, rows, names = plan.classes()
@@ -566,7 +598,7 @@ def check_sta(tally, name, shape, tlen, tile, kernels, prefs, gen):
                     ties += 1
                 else:
                     bad += 1
-                    print(f"     b{b} h{h} ({prefs[h]}): sieve {names[got]}, reference {names[want]}, "
+                    print(f"     b{b} h{h} ({prefs[h] if prefs else source}): sieve {names[got]}, reference {names[want]}, "
                           f"reference loss {[f'{e:.3e}' for e in errs]}")
     tally.add(f"sta {name} windows per input", n, ties, bad, f"candidates {cand}")
     # The mask-search file keeps the least loss summed over the inputs
@@ -638,6 +670,7 @@ def main(argv=None):
         guarded(tally, "T5Y15X22+40 before", check_adaspa, Cs, [23],
                 ["diffuse", "peaky", "random", "diffuse"], gen)
         guarded(tally, "T8Y16X16 no tiers", check_adaspa, A, [0], peaky3, gen, {"head_adaptive": False})
+        guarded(tally, "T6Y12X20+77 after proxy", check_adaspa, Bs, [50, 77], [], gen, source="proxy")
     if "svg" in only:
         guarded(tally, "T8Y16X16 wan", check_svg, A, [0],
                 ["frame", "position"] * 3 + ["random", "frame"], gen, model="wan")
@@ -647,6 +680,7 @@ def main(argv=None):
                 ["frame", "position", "position", "frame", "random", "position"], gen, budget=0.5)
         guarded(tally, "T5Y15X22+40 before cogvideox", check_svg, Cs, [23],
                 ["position", "frame", "random", "frame"], gen, model="cogvideox")
+        guarded(tally, "T6Y12X20+77 after proxy", check_svg, Bs, [50, 77], [], gen, budget=0.5, source="proxy")
     if "sta" in only:
         kernels = [(3, 3, 3), (1, 3, 3), (3, 1, 1), (1, 1, 3)]
         guarded(tally, "T8Y16X16 tile 2x4x4", check_sta, A, [0], (2, 4, 4), kernels,
@@ -657,6 +691,8 @@ def main(argv=None):
         guarded(tally, "T6Y15X22+40 before tile 3x5x11", check_sta, shape_of(1, 4, 64, 6, 15, 22, 40, False),
                 [23], (3, 5, 11), [(1, 3, 1), (1, 1, 1), (1, 3, 2)],
                 ["tile:1,3,1", "tile:1,1,1", "random", "position"], gen)
+        guarded(tally, "T6Y12X20+77 after tile 2x4x4 proxy", check_sta, Bs, [50, 77], (2, 4, 4), kernels, [], gen,
+                source="proxy")
     compared = sum(r[1] for r in tally.rows)
     ties = sum(r[2] for r in tally.rows)
     print(f"{compared} choices compared, {ties} ties accepted, {tally.bad} mismatched")
