@@ -520,7 +520,7 @@ def check_svg(tally, name, shape, tlen, prefs, gen, model="hunyuan", budget=None
     plan.set_text_len(tlen)
     B, H = sh.batch, sh.heads
     n = ties = bad = 0
-    orig_diff = 0
+    orig_diff = pad_diff = 0
     for rep in range(2):
         q, k, v = proxy_inputs(sh, 20, gen) if source == "proxy" else class_inputs(sh, prefs, gen)
         run_sieve(plan, q, k, v, 20, 10)
@@ -547,10 +547,14 @@ def check_svg(tally, name, shape, tlen, prefs, gen, model="hunyuan", budget=None
                         print(f"     rep {rep} b{b} h{h} ({prefs[h] if prefs else source}): sieve {names[got]}, reference "
                               f"{names[want]}, reference mse {errs}, sieve's errors {err[(b * H + h) * 2:(b * H + h) * 2 + 2]}")
                 porig, _ = argmin_tie(sampled_errors(q[b, h], k[b, h], v[b, h], r, pmask, valid))
-                orig_diff += porig != got
+                orig_diff += porig != want
+                # sample_mse itself softmaxes over every key, padding too.
+                ppad, _ = argmin_tie(sampled_errors(q[b, h], k[b, h], v[b, h], r, masks, torch.ones_like(valid)))
+                pad_diff += ppad != want
     tally.add(f"svg {name} head classes", n, ties, bad,
-              f"model {model}, budget {budget}; {orig_diff} of {n} heads would differ under SVG's own "
-              f"profiling masks (1.5-frame block bands, a documented departure)")
+              f"model {model}, budget {budget}; information, against the reference's choice: {orig_diff} "
+              f"of {n} heads differ under SVG's own profiling masks (1.5-frame block bands, a documented "
+              f"departure), {pad_diff} with the padding keys counted (sample_mse counts them)")
 
 
 # ======================================================== STA
