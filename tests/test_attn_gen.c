@@ -103,27 +103,32 @@ static void config_checks(void **st) {
   cg_pattern_free(p);
 }
 
-/* Bitmasks only where the kernel's mma path takes them: the wgmma kernels. */
-static void bits_only_in_wgmma(void **st) {
+/* Bitmasks in every kernel, mma.sync and wgmma alike: SIEVE_PARTIAL=bitmask
+** gives every class one, =auto the cost's choice, the same on both targets. */
+static void bits_in_every_kernel(void **st) {
   cg_pattern *p = make_pattern(PAT_WINDOW);
   cg_attn_spec s = spec_for(p, 128);
   cg_err e = {0};
   setenv("SIEVE_PARTIAL", "bitmask", 1);
   s.bits = cg_attn_bits(&s);
-  assert_int_not_equal(s.bits, 0);
-  expect_reject(s, s.cfg, "wgmma kernels only");
+  assert_int_equal(s.bits, 1);
+  static const cg_attn_config sm80[] = {{128, 32, 4, 2}, {64, 32, 4, 2}, {128, 64, 4, 2}, {128, 64, 8, 2}};
+  for (size_t i = 0; i < sizeof sm80 / sizeof *sm80; i++) {
+    s.cfg = sm80[i];
+    assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
+  }
   s.arch = CG_SM90A;
-  expect_reject(s, (cg_attn_config){128, 64, 4, 2}, "wgmma kernels only");
-  s.cfg = cg_attn_default_config(&s);
+  s.cfg = (cg_attn_config){128, 64, 4, 2};
   assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
   s.cfg = (cg_attn_config){128, 128, 12, 2};
   assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
-  /* The cost's choice is predicates where bitmasks cannot run. */
   setenv("SIEVE_PARTIAL", "auto", 1);
+  uint32_t cost = cg_attn_bits(&s);
   s.arch = CG_SM80;
   s.cfg = cg_attn_default_config(&s);
-  assert_int_equal(cg_attn_bits(&s), 0);
+  assert_int_equal(cg_attn_bits(&s), cost);
   unsetenv("SIEVE_PARTIAL");
+  assert_int_equal(cg_attn_bits(&s), 0);
   cg_pattern_free(p);
 }
 
@@ -439,7 +444,7 @@ static void lowering_rejects_model_vars(void **st) {
 int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(config_checks),
-    cmocka_unit_test(bits_only_in_wgmma),
+    cmocka_unit_test(bits_in_every_kernel),
     cmocka_unit_test(lowering_matches_eval),
     cmocka_unit_test(wide_lowering_matches_eval),
     cmocka_unit_test(products_past_32_bits),

@@ -54,8 +54,8 @@ static void check_bits(const char *pat, cg_pattern *p, const sieve_shape *sh, cg
                        const cg_attn_config *cfg, int must_not_spill, int64_t bits) {
   cg_attn_spec s = {p, *sh, dt, arch, {0, 0, 0, 0}, 0};
   s.cfg = cfg ? *cfg : cg_attn_default_config(&s);
-  /* -1: the cost's choice, where the kernel can read bitmasks (as plans). */
-  s.bits = bits >= 0 ? (uint32_t)bits : cg_attn_takes_bits(&s) ? cg_bits_classes(p, sh, CG_BITS_COST) : 0;
+  /* -1: the cost's choice (as plans under SIEVE_PARTIAL=auto). */
+  s.bits = bits >= 0 ? (uint32_t)bits : cg_bits_classes(p, sh, CG_BITS_COST);
   char what[256], tag[16] = "";
   if (s.bits) snprintf(tag, sizeof tag, " bits %x", (unsigned)s.bits);
   snprintf(what, sizeof what, "%-14s d%-3d %s %-6s S=%-6lld m%dn%dw%ds%d%s%s", pat, sh->head_dim,
@@ -115,11 +115,11 @@ static void check_bitmasks(sieve_ctx *ctx, const char *src, sieve_shape sh) {
       continue;
     }
     cg_pattern *p = lp_pattern_ir(sp);
-    /* Bitmasks run in the wgmma kernels only (cg_attn_bits). */
-    for (int a = 0; a < 2; a++)
+    /* The defaults of both targets: mma.sync with 16- and 32-row warps, wgmma. */
+    for (int a = 0; a < 4; a++)
       for (int d = 64; d <= 128; d *= 2) {
         sh.head_dim = d;
-        check_bits(pat, p, &sh, a ? CG_FP16 : CG_BF16, CG_SM90A, NULL, 1, cases[i].bits);
+        check_bits(pat, p, &sh, a % 2 ? CG_FP16 : CG_BF16, a < 2 ? CG_SM90A : CG_SM80, NULL, 1, cases[i].bits);
       }
     if (cases[i].param) {
       static const cg_attn_config ws[] = {{128, 64, 12, 3}, {128, 128, 12, 2}, {128, 128, 8, 2}};

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_attn_bits.h"
 #include "cg_lower.h"
 #include "cg_tile.h"
 #include "cg_tma.h"
@@ -131,12 +132,7 @@ static int uses_wgmma(const cg_attn_spec *s) {
   return s->arch == CG_SM90A && s->cfg.warps && s->cfg.block_m / mma_warps(&s->cfg) == 16;
 }
 
-int cg_attn_takes_bits(const cg_attn_spec *s) { return uses_wgmma(s) || s->cfg.warps == CG_WS_WARPS; }
-
-uint32_t cg_attn_bits(const cg_attn_spec *s) {
-  if (!cg_attn_takes_bits(s) && cg_bits_mode_env() == CG_BITS_COST) return 0;
-  return cg_bits_env(s->pattern, &s->shape);
-}
+uint32_t cg_attn_bits(const cg_attn_spec *s) { return cg_bits_env(s->pattern, &s->shape); }
 
 /* An automatic layout counts as not the identity: configs are chosen
 ** before the shape's layout is (cg_layouts_resolve), and it may be a tile. */
@@ -196,10 +192,6 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
                    rw, d, c->block_n, acc, ACC_REGS_MAX);
   if (cg_attn_smem_bytes(s) > SMEM_MAX)
     return cg_fail(e, SIEVE_ERR_ARG, "config: needs %zu bytes of shared memory (at most %d)", cg_attn_smem_bytes(s), SMEM_MAX);
-  if (s->bits && !cg_attn_takes_bits(s))
-    return cg_fail(e, SIEVE_ERR_ARG, "partial-block bitmasks (SIEVE_PARTIAL) run in the wgmma kernels only: sm_90a with "
-                   "16 rows per warp or 12 warps (got %s, block_m %d, %d warps); unset SIEVE_PARTIAL or use =auto",
-                   cg_arch_name(s->arch), c->block_m, c->warps);
   return SIEVE_OK;
 }
 
@@ -381,57 +373,32 @@ static void mask_arm(attn *a, cg_lower *arm, void *ctx) {
 
 /* ------------------------------------------------------------ bitmasks */
 
-static LLVMValueRef clamp32(attn *a, LLVMValueRef v) {
-  v = CG_SEL(EM, CG_ICMP(EM, LLVMIntSLT, v, cg_i32(EM, 0)), cg_i32(EM, 0), v);
-  return CG_SEL(EM, CG_ICMP(EM, LLVMIntSGT, v, cg_i32(EM, 32)), cg_i32(EM, 32), v);
-}
-
-/* Bits of the 32 keys from `base` whose positions lie in [lo, hi): the
-** bits below hi's offset less those below lo's (offsets clamped to 0..32). */
-static LLVMValueRef low_bits(attn *a, LLVMValueRef n) {
-  LLVMValueRef m = CG_SUB(EM, CG_SHL(EM, cg_i32(EM, 1), CG_AND(EM, n, cg_i32(EM, 31))), cg_i32(EM, 1));
-  return CG_SEL(EM, CG_ICMP(EM, LLVMIntSGT, n, cg_i32(EM, 31)), cg_i32(EM, -1), m);
-}
-
-static LLVMValueRef range_bits(attn *a, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef base) {
-  return CG_XOR(EM, low_bits(a, clamp32(a, CG_SUB(EM, lo, base))), low_bits(a, clamp32(a, CG_SUB(EM, hi, base))));
+static cg_bits_geom bits_geom(const attn *a) {
+  cg_bits_geom g = {&a->sh, block_q(a->spec->pattern), block_k(a->spec->pattern), a->bm, a->bn, a->rw, a->seq};
+  return g;
 }
 
 /*
 ** A block's bits in the warp layout (cg_mask_bits' CG_MASK_WARP: lane l
 ** holds row l % rw, word w columns 32 w ..): its bitmask's words where it
 ** has one (bidx >= 0), else all ones, then cleared where the query row or
-** the key is text padding or past the sequence.
+** the key is text padding or past the sequence (cg_attn_bits.h).
 */
 static void bits_words(attn *a, LLVMValueRef j, LLVMValueRef k0, LLVMValueRef bidx) {
-  int nw = a->bn / 32, bq = block_q(a->spec->pattern), wpr = block_k(a->spec->pattern) / 32;
-  LLVMValueRef lr = CG_AND(EM, TK->lane, cg_i32(EM, a->rw - 1));
+  cg_bits_geom g = bits_geom(a);
+  int nw = a->bn / 32;
+  LLVMValueRef lr = cg_bits_lane_row(EM, &g, TK->lane);
   cg_if has;
   cg_if_begin(EM, &has, CG_ICMP(EM, LLVMIntSGE, bidx, cg_i32(EM, 0)));
-  LLVMValueRef rr = CG_ADD(EM, CG_UREM(EM, a->row0, cg_i32(EM, bq)), lr);
-  LLVMValueRef at = CG_ADD(EM, CG_ADD(EM, bidx, CG_MUL(EM, rr, cg_i32(EM, wpr))),
-                           CG_MUL(EM, CG_UREM(EM, j, cg_i32(EM, a->sub)), cg_i32(EM, nw)));
+  LLVMValueRef at = cg_bits_word_at(EM, &g, bidx, a->row0, lr, j);
   for (int w = 0; w < nw; w++) cg_rset(EM, a->mwords[w], tab_at(a, CG_ADD(EM, at, cg_i32(EM, w))));
   cg_if_else(EM, &has);
   for (int w = 0; w < nw; w++) cg_rset(EM, a->mwords[w], cg_i32(EM, -1));
   cg_if_end(EM, &has);
   if (!a->sh.text && !a->k_limit) return;
-  LLVMValueRef qok = NULL, plo = NULL, phi = NULL;
-  if (a->sh.text) {
-    int64_t t0 = a->sh.text_after ? (int64_t)a->sh.frames * a->sh.height * a->sh.width : 0;
-    plo = CG_ADD(EM, cg_i32(EM, t0), a->tlen);
-    phi = cg_i32(EM, t0 + a->sh.text);
-    LLVMValueRef qpos = CG_ADD(EM, a->row0, lr);
-    LLVMValueRef pad = CG_AND(EM, CG_ICMP(EM, LLVMIntSGE, qpos, plo), CG_ICMP(EM, LLVMIntSLT, qpos, phi));
-    qok = CG_SEL(EM, pad, cg_i32(EM, 0), cg_i32(EM, -1));
-  }
-  for (int w = 0; w < nw; w++) {
-    LLVMValueRef base = CG_ADD(EM, k0, cg_i32(EM, 32 * w)), bad = cg_i32(EM, 0);
-    if (a->sh.text) bad = CG_OR(EM, bad, range_bits(a, plo, phi, base));
-    if (a->k_limit) bad = CG_OR(EM, bad, range_bits(a, cg_i32(EM, a->seq), cg_i32(EM, a->seq + a->bn), base));
-    LLVMValueRef v = CG_AND(EM, cg_rget(EM, a->mwords[w]), CG_XOR(EM, bad, cg_i32(EM, -1)));
-    cg_rset(EM, a->mwords[w], qok ? CG_AND(EM, v, qok) : v);
-  }
+  LLVMValueRef qpos = CG_ADD(EM, a->row0, lr);
+  for (int w = 0; w < nw; w++)
+    cg_rset(EM, a->mwords[w], cg_bits_clear(EM, &g, cg_rget(EM, a->mwords[w]), w, qpos, k0, a->tlen));
 }
 
 /*
@@ -441,16 +408,13 @@ static void bits_words(attn *a, LLVMValueRef j, LLVMValueRef k0, LLVMValueRef bi
 ** alone (a full block is true on every pair of the whole text).
 */
 static void mask_prepare_bits(attn *a, LLVMValueRef j, LLVMValueRef kb) {
+  cg_bits_geom g = bits_geom(a);
   LLVMValueRef k0 = CG_MUL(EM, kb, cg_i32(EM, a->bn));
   LLVMValueRef jt = CG_UDIV(EM, j, cg_i32(EM, a->sub));
-  LLVMValueRef partial = CG_ICMP(EM, LLVMIntSGE, jt, a->nfull), need = partial;
-  LLVMValueRef tk = cg_text_overlap(EM, &a->sh, k0, a->bn), tq = cg_text_overlap(EM, &a->sh, a->q0, a->bm);
-  if (tk) need = CG_OR(EM, need, CG_OR(EM, tk, tq));
-  if (a->k_limit)
-    need = CG_OR(EM, need, CG_ICMP(EM, LLVMIntSGT, CG_ADD(EM, k0, cg_i32(EM, a->bn)), cg_i32(EM, a->seq)));
-  a->mneed = need;
+  LLVMValueRef partial = CG_ICMP(EM, LLVMIntSGE, jt, a->nfull);
+  a->mneed = cg_bits_need(EM, &g, partial, a->q0, k0);
   cg_if c;
-  cg_if_begin(EM, &c, need);
+  cg_if_begin(EM, &c, a->mneed);
   cg_reg bidx = cg_reg_new(EM, EM->t_i32, cg_i32(EM, -1));
   cg_if p;
   cg_if_begin(EM, &p, partial);

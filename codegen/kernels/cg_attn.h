@@ -97,17 +97,9 @@ int cg_attn_uses_tma(const cg_attn_spec *s);
 
 /* The config a plan uses when the tuning database has none. */
 cg_attn_config cg_attn_default_config(const cg_attn_spec *s);
-/*
-** The head classes a plan gives partial-block bitmasks (SIEVE_PARTIAL through
-** cg_bits_env), for a spec whose arch and cfg are set. Only the wgmma
-** kernels take them: the mma.sync kernels' bitmask path gave wrong answers
-** on the H200 (bench/RESULTS.md, 2026-12-03), so there the cost's choice is
-** predicates, and an explicit SIEVE_PARTIAL=bitmask is refused by
-** cg_attn_check.
-*/
+/* The head classes a plan gives partial-block bitmasks (SIEVE_PARTIAL
+** through cg_bits_env; the cost's choice under =auto). */
 uint32_t cg_attn_bits(const cg_attn_spec *s);
-/* Whether the spec's kernel (arch and cfg set) can read bitmasks. */
-int cg_attn_takes_bits(const cg_attn_spec *s);
 /* 0 when cfg is valid for the spec; else SIEVE_ERR_ARG with the reason. */
 sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e);
 size_t cg_attn_smem_bytes(const cg_attn_spec *s);

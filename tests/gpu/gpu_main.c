@@ -107,8 +107,9 @@ static void configs(gpu_env *env) {
 ** predicate: both paths in one kernel), dilated at 64 and at 128-token
 ** blocks (the warp-specialised TMA kernel on sm_90a). Text before and
 ** after, ragged shapes, both dtypes and head dims, BSHD strides, the
-** runtime text length. SIEVE_PARTIAL=auto (the cost's choice), since plans
-** take predicates by default for now.
+** runtime text length, key steps smaller than the table's key blocks.
+** SIEVE_PARTIAL=auto (the cost's choice), since plans take predicates by
+** default for now.
 */
 static void bitmasks(gpu_env *env) {
   static const struct {
@@ -118,10 +119,7 @@ static void bitmasks(gpu_env *env) {
     {"../bench/patterns/dilated", "wy=2", NULL}, {"../bench/patterns/dilated", "block=128", NULL},
   };
   static const int lens[2] = {5, 13};
-  /* On the mma.sync kernels plans refuse an explicit bitmask request and
-  ** take predicates by cost (cg_attn_bits): auto then checks predicates. */
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    if (!env->wgmma && cases[i].env) continue;
     setenv("SIEVE_PARTIAL", cases[i].env ? cases[i].env : "auto", 1);
     gpu_case small = {.pattern = cases[i].pat, .params = {cases[i].param}, .shape = shp(3, 5, 7, 13, 0, 3, 64),
                       .dtype = SIEVE_BF16, .text_valid = lens};
@@ -135,6 +133,14 @@ static void bitmasks(gpu_env *env) {
     gpu_attention_case(env, &big);
     unsetenv("SIEVE_PARTIAL");
   }
+  /* Key steps that start past the sequence's end: 3857 tokens end 17 keys
+  ** into the last 128-token block, walked in 32-key steps by 16-row warps
+  ** (wgmma on sm_90a, mma.sync on sm_80). */
+  setenv("SIEVE_PARTIAL", "auto", 1);
+  gpu_case steps = {.pattern = "../bench/patterns/dilated", .params = {"block=128"}, .shape = shp(7, 18, 30, 77, 1, 2, 64),
+                    .dtype = SIEVE_FP16, .cfg = {128, 32, 8, 2}, .sample_rows = 128, .text_valid = lens};
+  gpu_attention_case(env, &steps);
+  unsetenv("SIEVE_PARTIAL");
 }
 
 /* Small shapes of every shipped pattern at its default config, for the
@@ -159,7 +165,6 @@ static void sanitize_bits(gpu_env *env) {
     gpu_attention_case(env, &c);
   }
   unsetenv("SIEVE_PARTIAL");
-  if (!env->wgmma) return;  /* mma.sync kernels refuse forced bitmasks (cg_attn_bits) */
   setenv("SIEVE_PARTIAL", "bitmask:1", 1);
   gpu_case m = {.pattern = "../bench/patterns/radial", .shape = shp(3, 8, 8, 13, 1, 2, 128), .dtype = SIEVE_BF16};
   gpu_attention_case(env, &m);
