@@ -84,6 +84,10 @@ static cg_range node_range(cg_lower *l, const cg_node *n, const cg_range vr[CG_N
   cg_range a = n->a != CG_NONE ? l->rg[l->slot[n->a]] : R(0, 0);
   cg_range b = n->b != CG_NONE ? l->rg[l->slot[n->b]] : R(0, 0);
   cg_range c = n->c != CG_NONE ? l->rg[l->slot[n->c]] : R(0, 0);
+  return cg_node_range(n, a, b, c, vr);
+}
+
+cg_range cg_node_range(const cg_node *n, cg_range a, cg_range b, cg_range c, const cg_range vr[CG_NVARS]) {
   switch ((cg_op)n->op) {
   case CG_CONST: return R(n->imm, n->imm);
   case CG_VAR: return vr[n->imm];
@@ -333,6 +337,36 @@ int64_t cg_lower_cost(const cg_lower *l, uint32_t uniform, int rows, int cols, i
     c += !u ? 1 : !(u & ~(1u << CG_V_QPOS)) ? rows : !(u & ~(1u << CG_V_KPOS)) ? cols : pairs;
   }
   return c;
+}
+
+void cg_lower_frontier(const cg_lower *l, uint32_t only, uint8_t *out) {
+  for (int k = 0; k < l->n; k++) out[k] = 0;
+  for (int k = 0; k < l->n; k++) {
+    if (!(l->uses[k] & ~only)) continue;
+    const cg_node *n = cg_node_at(l->g, l->ref[k]);
+    const cg_ref ops[3] = {n->a, n->b, n->c};
+    for (int i = 0; i < 3; i++)
+      if (ops[i] != CG_NONE && !(l->uses[l->slot[ops[i]]] & ~only)) out[l->slot[ops[i]]] = 1;
+  }
+  if (!(l->uses[l->n - 1] & ~only)) out[l->n - 1] = 1;
+}
+
+int cg_lower_cone(const cg_lower *l, int k, uint32_t only, uint32_t need, int max, uint8_t *mark) {
+  int count = 0;
+  mark[k] = 2;
+  for (int i = k; i >= 0; i--) {  /* operands come before their users */
+    if (mark[i] != 2) continue;
+    mark[i] = 1;
+    if (++count > max) return -1;
+    const cg_node *n = cg_node_at(l->g, l->ref[i]);
+    const cg_ref ops[3] = {n->a, n->b, n->c};
+    for (int j = 0; j < 3; j++) {
+      if (ops[j] == CG_NONE) continue;
+      int o = l->slot[ops[j]];
+      if (!mark[o] && !(l->uses[o] & ~only) && (l->uses[o] & need) && !point(l->rg[o])) mark[o] = 2;
+    }
+  }
+  return count;
 }
 
 void cg_lower_only(const cg_lower *l, uint32_t only, const LLVMValueRef *memo, LLVMValueRef *out) {

@@ -86,9 +86,21 @@ void cg_lower_only(const cg_lower *l, uint32_t only, const LLVMValueRef *memo, L
 int64_t cg_lower_cost(const cg_lower *l, uint32_t uniform, int rows, int cols, int pairs);
 LLVMValueRef cg_lower_join(cg_lower *l, cg_em *e, LLVMValueRef const vars[CG_NVARS], const LLVMValueRef *a,
                            const LLVMValueRef *b);
+/* Sets out[k] (cg_lower_size entries) for the nodes a memo made for `only`
+** hands on: those that read no var outside it but have a user that does,
+** and the root if it reads none. A memo whose other entries are stale
+** (computed for another row, say) still joins correctly. */
+void cg_lower_frontier(const cg_lower *l, uint32_t only, uint8_t *out);
+/* Sets mark[] (zeroed by the caller) to 1 on node k and the nodes under it
+** that read a var of `need` and none outside `only`; their count, or -1
+** once past max. */
+int cg_lower_cone(const cg_lower *l, int k, uint32_t only, uint32_t need, int max, uint8_t *mark);
 
 /* The root's interval. */
 cg_range cg_lower_range(const cg_lower *l);
+/* A node's interval from its operands' (R(0, 0) where unused) and the
+** vars'; saturated at +-2^62, which means "unknown". */
+cg_range cg_node_range(const cg_node *n, cg_range a, cg_range b, cg_range c, const cg_range vars[CG_NVARS]);
 
 /*
 ** A root that picks between expressions by conditions on uniform vars only

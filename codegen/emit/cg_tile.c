@@ -97,11 +97,13 @@ static int rv_index(const cg_rt *r, int e) { return e / 4 / (r->n / 8) * 2 + (e 
 /* Thread-local column number of element e: n-tile j, column 2c + (k & 1). */
 static int col_index(const cg_rt *r, int e) { return e / 4 % (r->n / 8) * 2 + (e & 1); }
 
+LLVMValueRef cg_frag_row(cg_tk *t, int ri) { return CG_ADD(E, t->fr, cg_i32(E, 16 * (ri / 2) + 8 * (ri % 2))); }
+
 /* Coordinates of element e in the warp's tile. */
 static void rt_coords(cg_tk *t, const cg_rt *r, int e, LLVMValueRef *row, LLVMValueRef *col) {
   int nt = r->n / 8, f = e / 4, k = e % 4;
-  int i = f / nt, j = f % nt;
-  *row = CG_ADD(E, t->fr, cg_i32(E, 16 * i + 8 * (k / 2)));
+  int j = f % nt;
+  *row = cg_frag_row(t, rv_index(r, e));
   *col = CG_ADD(E, CG_SHL(E, t->fc, cg_i32(E, 1)), cg_i32(E, 8 * j + (k & 1)));
 }
 

@@ -167,6 +167,8 @@ void cg_rt_to_a(cg_tk *t, cg_ra *dst, const cg_rt *src);
 ** distinct rows (m / 8) and columns (n / 4) a thread owns, so a predicate
 ** can compute per-row and per-column parts once. */
 typedef LLVMValueRef (*cg_pred)(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueRef col);
+/* The row in the warp's tile of a thread's owned row ri (as pred gets it). */
+LLVMValueRef cg_frag_row(cg_tk *t, int ri);
 void cg_rt_mask(cg_tk *t, cg_rt *r, cg_pred pred, void *ctx, LLVMValueRef fill);
 
 /*

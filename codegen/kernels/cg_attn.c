@@ -23,7 +23,9 @@
 
 #include "cg_attn_bits.h"
 #include "cg_lower.h"
+#include "cg_simplify.h"
 #include "cg_tile.h"
+#include "cg_tile_ext.h"
 #include "cg_tma.h"
 #include "cg_wgmma.h"
 
@@ -93,6 +95,11 @@ typedef struct attn {
   cg_rt o, s;
   cg_rv m, l, mx, base, alpha;
   cg_reg grow;                 /* ws: some row's max moved; O waits to be rescaled */
+  LLVMValueRef *hmine, *hu;    /* mask_rows: the mask's row part of the lane's row, and its uniform part */
+  LLVMValueRef hwords[8];      /* ... its booleans that the rest of the mask reads, packed */
+  uint8_t *hfront;             /* ... the nodes the rest of the mask reads */
+  uint8_t *hredo;              /* ... the nodes each copy computes again per row */
+  int *hbit;                   /* ... a boolean's bit in hwords */
 } attn;
 
 typedef LLVMValueRef (*sreg_fn)(cg_em *, cg_sreg);
@@ -355,6 +362,100 @@ static LLVMValueRef keep(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueR
   return r;
 }
 
+/* v (i32 or i64) of lane src. */
+static LLVMValueRef shfl_any(attn *a, LLVMValueRef v, LLVMValueRef src) {
+  if (LLVMTypeOf(v) == EM->t_i32) return cg_shfl_idx_i32(EM, v, src);
+  LLVMValueRef lo = cg_shfl_idx_i32(EM, LLVMBuildTrunc(EM->b, v, EM->t_i32, ""), src);
+  LLVMValueRef hi = cg_shfl_idx_i32(EM, LLVMBuildTrunc(EM->b, CG_LSHR(EM, v, cg_i64(EM, 32)), EM->t_i32, ""), src);
+  return LLVMBuildOr(EM->b, CG_SHL(EM, LLVMBuildZExt(EM->b, hi, EM->t_i64, ""), cg_i64(EM, 32)),
+                     LLVMBuildZExt(EM->b, lo, EM->t_i64, ""), "");
+}
+
+/*
+** The mask's row part (the nodes that read only the query position and
+** the uniform vars) is the same for every key block, and for lvsa it is
+** most of the mask (the window of a query's frame). It is computed here,
+** before the key loop, once: lane l takes row l % rw of its warp. The
+** values the rest of the mask reads from it stay live through the loop,
+** booleans packed into words; each copy of the mask code (the
+** warp-specialised kernel peels the first key block) fetches them for the
+** rows its thread owns by shuffles, instead of evaluating the row part
+** again for each. Values a few operations compute (a text test) are not
+** worth a register through the loop: each copy computes them again, per
+** row. Masks split by head class keep the row part in their class's branch.
+*/
+#define ROW_CHEAP 4
+
+static void mask_rows(attn *a) {
+  const uint32_t uni = CG_UNIFORM_VARS, rowv = uni | 1u << CG_V_QPOS;
+  cg_lower *arm = a->mask.n == 1 ? a->mask.arm[0] : NULL;
+  a->hu = NULL;
+  if (!arm || !a->pred) return;
+  int n = cg_lower_size(arm), nb = 0;
+  size_t bytes = sizeof(LLVMValueRef) * (size_t)n;
+  LLVMValueRef vars[CG_NVARS] = {0}, *mine = cg_alloc(TK->arena, bytes), *hu = cg_alloc(TK->arena, bytes);
+  uint8_t *front = cg_alloc(TK->arena, (size_t)n), *redo = cg_alloc(TK->arena, (size_t)n);
+  uint8_t *cone = cg_alloc(TK->arena, (size_t)n);
+  int *bit = cg_alloc(TK->arena, sizeof(int) * (size_t)n);
+  if (!mine || !hu || !front || !redo || !cone || !bit) return;
+  cg_vars_uniform(vars, a->head, param(a, P_STEP), param(a, P_LAYER), a->tlen);
+  vars[CG_V_QPOS] = CG_ADD(EM, a->row0, CG_AND(EM, TK->lane, cg_i32(EM, a->rw - 1)));
+  cg_lower_part(arm, EM, vars, rowv, NULL, mine);
+  cg_lower_only(arm, uni, mine, hu);
+  cg_lower_frontier(arm, rowv, front);
+  LLVMValueRef words[8] = {0};
+  for (int k = 0; k < n; k++) {
+    front[k] = front[k] && mine[k] && !hu[k] && !LLVMIsConstant(mine[k]);
+    if (!front[k] || a->mmode == CG_MASK_WARP) continue;
+    memset(cone, 0, (size_t)n);
+    if (cg_lower_cone(arm, k, rowv, 1u << CG_V_QPOS, ROW_CHEAP, cone) >= 0) {
+      front[k] = 0;
+      for (int i = 0; i < n; i++) redo[i] |= cone[i];
+      continue;
+    }
+    if (LLVMTypeOf(mine[k]) != EM->t_i1) continue;
+    if (nb == 32 * 8) return;  /* past 256 booleans: the row part stays in the loop */
+    bit[k] = nb++;
+    LLVMValueRef b = CG_SHL(EM, LLVMBuildZExt(EM->b, mine[k], EM->t_i32, ""), cg_i32(EM, bit[k] % 32));
+    words[bit[k] / 32] = words[bit[k] / 32] ? CG_OR(EM, words[bit[k] / 32], b) : b;
+  }
+  memcpy(a->hwords, words, sizeof words);
+  a->hmine = mine;
+  a->hfront = front;
+  a->hredo = redo;
+  a->hbit = bit;
+  a->hu = hu;
+}
+
+/* The row memo of each row the thread owns, from mask_rows' values and
+** the cheap nodes computed again for the row. */
+static void mask_rows_fetch(attn *a, mctx *m) {
+  cg_lower *arm = a->mask.arm[0];
+  int n = cg_lower_size(arm);
+  size_t bytes = sizeof(LLVMValueRef) * (size_t)n;
+  LLVMValueRef vars[CG_NVARS] = {0};
+  cg_vars_uniform(vars, a->head, param(a, P_STEP), param(a, P_LAYER), a->tlen);
+  m->umemo = a->hu;
+  if (a->mmode == CG_MASK_WARP) {  /* lane l owns row l % rw already */
+    m->qmemo[0] = a->hmine;
+    return;
+  }
+  for (int ri = 0; ri < a->rw / 8; ri++) {
+    LLVMValueRef *q = m->qmemo[ri] = cg_alloc(TK->arena, bytes), src = cg_frag_row(TK, ri), words[8];
+    for (int w = 0; w < 8; w++) words[w] = a->hwords[w] ? cg_shfl_idx_i32(EM, a->hwords[w], src) : NULL;
+    for (int k = 0; k < n; k++) {
+      LLVMValueRef v = a->hredo[k] ? NULL : a->hmine[k];
+      if (a->hfront[k] && LLVMTypeOf(v) == EM->t_i1)
+        v = CG_ICMP(EM, LLVMIntNE, CG_AND(EM, words[a->hbit[k] / 32], cg_i32(EM, 1u << a->hbit[k] % 32)), cg_i32(EM, 0));
+      else if (a->hfront[k])
+        v = shfl_any(a, v, src);
+      q[k] = v;
+    }
+    vars[CG_V_QPOS] = CG_ADD(EM, a->row0, src);
+    cg_lower_part(arm, EM, vars, CG_UNIFORM_VARS | 1u << CG_V_QPOS, q, q);
+  }
+}
+
 /*
 ** Partial blocks get the compiled mask; a block reaching past the sequence
 ** gets the bounds test; full blocks inside it get nothing. The predicate is
@@ -368,6 +469,7 @@ static void mask_arm(attn *a, cg_lower *arm, void *ctx) {
   memset(m->qmemo, 0, sizeof m->qmemo);
   memset(m->kmemo, 0, sizeof m->kmemo);
   memset(m->kin, 0, sizeof m->kin);
+  if (a->hu && arm == a->mask.arm[0]) mask_rows_fetch(a, m);
   cg_mask_bits(TK, a->rw, a->bn, a->mmode, keep, m, a->mwords);
 }
 
@@ -663,6 +765,7 @@ static void kernel(attn *a) {
   setup(a);
   init_state(a);
   prologue(a);
+  mask_rows(a);
   cg_for loop;
   LLVMValueRef j = cg_for_begin(EM, &loop, cg_i32(EM, 0), a->nblk);
   key_step(a, j);
@@ -792,6 +895,7 @@ static void ws_consume(attn *a) {
   a->row0 = CG_ADD(EM, a->q0, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)));
   a->wgi = CG_LSHR(EM, TK->warp, cg_i32(EM, 2));
   init_state(a);
+  mask_rows(a);
   cg_mbar_wait(TK, bar_at(a, BAR_Q, NULL), cg_i32(EM, 0));
   cg_if any, second;
   cg_if_begin(EM, &any, CG_ICMP(EM, LLVMIntSGT, a->nblk, cg_i32(EM, 0)));
@@ -895,6 +999,9 @@ static sieve_status prepare_exprs(attn *a, cg_err *e) {
   cg_range r[CG_NVARS];
   cg_kernel_ranges(r, (a->seq + a->bm - 1) / a->bm * a->bm - 1,
                    (a->seq + block_k(p) - 1) / block_k(p) * block_k(p) - 1, a->sh.heads, a->sh.text);
+  if ((mask = cg_simplify(p->g, mask, r)) == CG_NONE || (qidx = cg_simplify(p->g, qidx, r)) == CG_NONE ||
+      (kidx = cg_simplify(p->g, kidx, r)) == CG_NONE)
+    return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory simplifying the mask");
   if ((st = prepare_choice(a, mask, -1, r, &a->mask, e)) || (st = prepare_choice(a, qidx, CG_V_QPOS, r, &a->qidx, e)) ||
       (st = prepare_choice(a, kidx, CG_V_KPOS, r, &a->kidx, e)))
     return st;

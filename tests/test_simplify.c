@@ -1,0 +1,219 @@
+/*
+** cg_simplify: the rewritten expression equals the original wherever the
+** variables lie in their ranges, for random expressions built to meet its
+** rules, for the layouts' coordinate maps divided by their tile sizes, and
+** for every shipped pattern's kernel expressions on ragged shapes with
+** text before and after; and it removes what it promises to (sta's key
+** column part divides no coordinate it built).
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "cg_blocks.h"
+#include "cg_simplify.h"
+#include "lp.h"
+#include "test_rand.h"
+
+static void no_ranges(cg_range r[CG_NVARS]) {
+  for (int i = 0; i < CG_NVARS; i++) r[i] = cg_range_none();
+}
+
+/* vars at random points of their ranges; the ones without a range 0. */
+static void rvars(const cg_range r[CG_NVARS], int64_t v[CG_NVARS]) {
+  for (int i = 0; i < CG_NVARS; i++) v[i] = r[i].lo <= r[i].hi ? rint_in(r[i].lo, r[i].hi) : 0;
+}
+
+static void same_at(cg_graph *g, cg_ref a, cg_ref b, const cg_range r[CG_NVARS], int samples) {
+  for (int s = 0; s < samples; s++) {
+    int64_t v[CG_NVARS];
+    rvars(r, v);
+    if (cg_eval1(g, a, v) != cg_eval1(g, b, v))
+      fail_msg("seed %llu: %lld != %lld at pos %lld / %lld", (unsigned long long)seed, (long long)cg_eval1(g, a, v),
+               (long long)cg_eval1(g, b, v), (long long)v[CG_V_QPOS], (long long)v[CG_V_KPOS]);
+  }
+}
+
+/* ---------------------------------------------------------- random trees */
+
+static const int64_t divisors[] = {1, 2, 3, 4, 6, 8, 12, 16, 48, 96};
+
+static cg_ref rexpr(cg_graph *g, int depth) {
+  int64_t c = divisors[rnd() % 10];
+  if (depth == 0 || rnd() % 5 == 0) {
+    switch (rnd() % 3) {
+    case 0: return cg_var_ref(g, CG_V_QPOS);
+    case 1: return cg_var_ref(g, CG_V_KPOS);
+    default: return cg_const(g, rint_in(-20, 20));
+    }
+  }
+  cg_ref a = rexpr(g, depth - 1), b = rexpr(g, depth - 1);
+  switch (rnd() % 9) {
+  case 0: return cg_bin(g, CG_ADD, cg_bin(g, CG_MUL, a, cg_const(g, c * rint_in(1, 4))), b);
+  case 1: return cg_bin(g, CG_SUB, a, cg_bin(g, CG_MUL, b, cg_const(g, c * rint_in(-2, 3))));
+  case 2: return cg_bin(g, CG_DIV, a, cg_const(g, c));
+  case 3: return cg_bin(g, CG_MOD, a, cg_const(g, c));
+  case 4: return cg_bin(g, CG_DIV, cg_bin(g, CG_DIV, a, cg_const(g, c)), cg_const(g, divisors[rnd() % 10]));
+  case 5: return cg_select(g, cg_bin(g, CG_LT, a, b), cg_bin(g, CG_ADD, a, cg_const(g, c)), b);
+  case 6: return cg_bin(g, CG_MOD, cg_bin(g, CG_MOD, a, cg_const(g, c * 4)), cg_const(g, c));
+  case 7: return cg_bin(g, CG_MIN, a, b);
+  default: return cg_bin(g, rnd() % 2 ? CG_DIV : CG_MOD, a, b);  /* not a constant divisor: left alone */
+  }
+}
+
+static void random_trees(void **st) {
+  cg_graph *g = cg_graph_new();
+  cg_range r[CG_NVARS];
+  for (int round = 0; round < 3000; round++) {
+    no_ranges(r);
+    int64_t lo = rint_in(-300, 300);
+    r[CG_V_QPOS] = (cg_range){lo, lo + rint_in(0, 600)};
+    r[CG_V_KPOS] = (cg_range){0, rint_in(0, 2000)};
+    cg_ref e = rexpr(g, (int)rint_in(1, 4));
+    cg_ref top = cg_bin(g, rnd() % 2 ? CG_DIV : CG_MOD, e, cg_const(g, divisors[rnd() % 10]));
+    cg_ref s = cg_simplify(g, top, r);
+    assert_int_not_equal(s, CG_NONE);
+    same_at(g, top, s, r, 40);
+  }
+  cg_graph_free(g);
+}
+
+/* Where an interval may reach the 63-bit edge, nothing is rewritten (the
+** lowering refuses the original as it stands). */
+static void leaves_the_unbounded(void **st) {
+  cg_graph *g = cg_graph_new();
+  cg_range r[CG_NVARS];
+  no_ranges(r);
+  r[CG_V_QPOS] = (cg_range){0, 1000};
+  r[CG_V_STEP] = (cg_range){0, INT32_MAX};
+  cg_ref big = cg_bin(g, CG_MUL, cg_var_ref(g, CG_V_STEP), cg_const(g, (int64_t)1 << 40));
+  cg_ref e = cg_bin(g, CG_DIV, cg_bin(g, CG_ADD, cg_bin(g, CG_MUL, big, cg_const(g, 6)), cg_var_ref(g, CG_V_QPOS)),
+                    cg_const(g, 6));
+  assert_int_equal(cg_simplify(g, e, r), e);
+  cg_graph_free(g);
+}
+
+/* ------------------------------------------------------------- layouts */
+
+static void tile_coords_divided(void **st) {
+  for (int round = 0; round < 300; round++) {
+    sieve_shape s = {.batch = 1, .heads = 1, .head_dim = 64};
+    s.frames = (int)rint_in(1, 9);
+    s.height = (int)rint_in(1, 11);
+    s.width = (int)rint_in(1, 13);
+    s.text = rnd() % 2 ? (int)rint_in(0, 20) : 0;
+    s.text_after = (int)rint_in(0, 1);
+    cg_layout l = {.kind = CG_LAYOUT_TILE};
+    for (int i = 0; i < 3; i++) l.tile[i] = rint_in(1, 5);
+    cg_graph *g = cg_graph_new();
+    cg_ref c[5];
+    assert_int_equal(cg_layout_coords(g, &l, &s, 1, c), 0);
+    cg_range r[CG_NVARS];
+    int64_t n = sieve_shape_tokens(&s);
+    cg_kernel_ranges(r, n - 1, n - 1, 1, s.text);
+    for (int i = 0; i < 3; i++) {
+      cg_ref d = cg_bin(g, CG_DIV, c[i], cg_const(g, l.tile[i])), m = cg_bin(g, CG_MOD, c[i], cg_const(g, l.tile[i]));
+      cg_ref e = cg_bin(g, CG_ADD, d, cg_bin(g, CG_MUL, m, cg_const(g, 1000)));
+      cg_ref se = cg_simplify(g, e, r), si = cg_simplify(g, c[4], r);
+      for (int64_t p = 0; p < n; p++) {
+        int64_t v[CG_NVARS] = {0};
+        v[CG_V_KPOS] = p;
+        CHECK(cg_eval1(g, e, v) == cg_eval1(g, se, v));
+        CHECK(cg_eval1(g, c[4], v) == cg_eval1(g, si, v));
+      }
+    }
+    cg_graph_free(g);
+  }
+}
+
+/* ----------------------------------------------------- shipped patterns */
+
+static const char *const shipped[] = {"adaspa", "causal", "dense", "frame_window", "lvsa", "sta", "svg", "token_window"};
+
+static void shipped_masks(void **st) {
+  const sieve_shape shapes[] = {
+    {1, 3, 64, 5, 13, 19, 7, 0},   /* ragged, text before */
+    {1, 4, 64, 7, 12, 20, 11, 1},  /* text after */
+    {1, 2, 64, 9, 10, 14, 0, 0},
+  };
+  const char *src = getenv("SIEVE_SOURCE_DIR");
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  for (size_t i = 0; i < sizeof shipped / sizeof *shipped; i++)
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+      char path[1024];
+      snprintf(path, sizeof path, "%s/patterns/%s.lua", src ? src : "..", shipped[i]);
+      sieve_pattern *sp;
+      if (sieve_pattern_load(ctx, path, NULL, &sp)) fail_msg("%s: %s", path, sieve_errmsg(ctx));
+      cg_pattern *p = lp_pattern_ir(sp);
+      cg_ref e[3];
+      cg_err err = {0};
+      assert_int_equal(cg_kernel_exprs(p, &shapes[si], &e[0], &e[1], &e[2], &err), SIEVE_OK);
+      int64_t n = sieve_shape_tokens(&shapes[si]);
+      cg_range r[CG_NVARS];
+      cg_kernel_ranges(r, (n + 127) / 128 * 128 - 1, (n + 127) / 128 * 128 - 1, shapes[si].heads, shapes[si].text);
+      r[CG_V_STEP] = r[CG_V_LAYER] = (cg_range){0, 60};
+      cg_range wide[CG_NVARS];
+      memcpy(wide, r, sizeof wide);
+      wide[CG_V_STEP] = wide[CG_V_LAYER] = (cg_range){0, INT32_MAX};
+      for (int k = 0; k < 3; k++) {
+        cg_ref s = cg_simplify(p->g, e[k], wide);
+        assert_int_not_equal(s, CG_NONE);
+        same_at(p->g, e[k], s, r, 3000);
+      }
+      sieve_pattern_free(sp);
+    }
+  sieve_close(ctx);
+}
+
+/* sta's window compares tile indices: composed with the tile layout, the
+** key side needs the tile a position lies in, not its coordinates, so the
+** simplified mask has fewer divisions than the original by far. */
+static int count_divmod(const cg_graph *g, cg_ref root) {
+  int *slot = malloc(sizeof(int) * (size_t)(root + 1));
+  cg_ref *ref = malloc(sizeof(cg_ref) * (size_t)(root + 1));
+  int n = cg_reachable(g, root, slot, ref), c = 0;
+  for (int k = 0; k < n; k++) c += cg_node_at(g, ref[k])->op == CG_DIV || cg_node_at(g, ref[k])->op == CG_MOD;
+  free(slot);
+  free(ref);
+  return c;
+}
+
+static void sta_divides_less(void **st) {
+  const char *src = getenv("SIEVE_SOURCE_DIR");
+  char path[1024];
+  snprintf(path, sizeof path, "%s/patterns/sta.lua", src ? src : "..");
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  sieve_pattern *sp;
+  if (sieve_pattern_load(ctx, path, NULL, &sp)) fail_msg("%s", sieve_errmsg(ctx));
+  sieve_shape s;
+  assert_int_equal(sieve_shape_preset("wan-1.3b-480p", &s), SIEVE_OK);
+  cg_pattern *p = lp_pattern_ir(sp);
+  cg_ref m, q, k;
+  cg_err e = {0};
+  assert_int_equal(cg_kernel_exprs(p, &s, &m, &q, &k, &e), SIEVE_OK);
+  cg_range r[CG_NVARS];
+  int64_t n = sieve_shape_tokens(&s);
+  cg_kernel_ranges(r, (n + 127) / 128 * 128 - 1, (n + 127) / 128 * 128 - 1, s.heads, s.text);
+  int before = count_divmod(p->g, m), after = count_divmod(p->g, cg_simplify(p->g, m, r));
+  if (!(after * 3 < before)) fail_msg("sta's mask: %d divisions and modulos before, %d after", before, after);
+  sieve_pattern_free(sp);
+  sieve_close(ctx);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(random_trees),
+    cmocka_unit_test(leaves_the_unbounded),
+    cmocka_unit_test(tile_coords_divided),
+    cmocka_unit_test(shipped_masks),
+    cmocka_unit_test(sta_divides_less),
+  };
+  return cmocka_run_group_tests(tests, setup_seed, NULL);
+}
