@@ -188,6 +188,11 @@ static void models(gpu_env *env) {
   gpu_case d = {.pattern = "dense", .dtype = SIEVE_FP16, .sample_rows = 6, .bshd = 1};
   sieve_shape_preset("wan-1.3b-480p", &d.shape);
   gpu_attention_case(env, &d);
+  /* Tiles ragged on every axis (21 x 30 x 52 in 6 x 8 x 8), where the
+  ** kernel's simplified tile arithmetic (cg_simplify.h) has the most cases. */
+  gpu_case t = {.pattern = "sta", .dtype = SIEVE_BF16, .sample_rows = 6, .step = 20, .layer = 2};
+  sieve_shape_preset("wan-1.3b-480p", &t.shape);
+  gpu_attention_case(env, &t);
 }
 
 int main(int argc, char **argv) {
