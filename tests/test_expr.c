@@ -372,6 +372,106 @@ static void interval_program_sound(void **st) {
   assert_true(decided > 40); /* the test exercised the decided paths */
 }
 
+/*
+** The interval ops as they were written with branches, for the ops now
+** written as selects: both must agree on every non-empty interval.
+*/
+static cg_ival ref_top(void) { return (cg_ival){INT64_MIN, INT64_MAX}; }
+static cg_ival ref_truth(cg_ival a) {
+  if (a.lo == 0 && a.hi == 0) return (cg_ival){0, 0};
+  if (a.lo > 0 || a.hi < 0) return (cg_ival){1, 1};
+  return (cg_ival){0, 1};
+}
+static cg_ival ref_op(int op, cg_ival a, cg_ival b, cg_ival c) {
+  cg_ival r, x, y;
+  switch (op) {
+  case CG_ADD:
+    if (__builtin_add_overflow(a.lo, b.lo, &r.lo) || __builtin_add_overflow(a.hi, b.hi, &r.hi)) return ref_top();
+    return r;
+  case CG_SUB:
+    if (__builtin_sub_overflow(a.lo, b.hi, &r.lo) || __builtin_sub_overflow(a.hi, b.lo, &r.hi)) return ref_top();
+    return r;
+  case CG_NEG: return a.lo == INT64_MIN ? ref_top() : (cg_ival){-a.hi, -a.lo};
+  case CG_ABS:
+    if (a.lo >= 0) return a;
+    if (a.lo == INT64_MIN) return ref_top();
+    if (a.hi <= 0) return (cg_ival){-a.hi, -a.lo};
+    return (cg_ival){0, -a.lo > a.hi ? -a.lo : a.hi};
+  case CG_EQ:
+  case CG_NE:
+    r = a.lo == a.hi && b.lo == b.hi && a.lo == b.lo ? (cg_ival){1, 1}
+        : a.hi < b.lo || b.hi < a.lo                   ? (cg_ival){0, 0}
+                                                       : (cg_ival){0, 1};
+    if (op == CG_NE) r = (cg_ival){1 - r.hi, 1 - r.lo};
+    return r;
+  case CG_LT: return a.hi < b.lo ? (cg_ival){1, 1} : a.lo >= b.hi ? (cg_ival){0, 0} : (cg_ival){0, 1};
+  case CG_LE: return a.hi <= b.lo ? (cg_ival){1, 1} : a.lo > b.hi ? (cg_ival){0, 0} : (cg_ival){0, 1};
+  case CG_AND: x = ref_truth(a), y = ref_truth(b); return (cg_ival){x.lo & y.lo, x.hi & y.hi};
+  case CG_OR: x = ref_truth(a), y = ref_truth(b); return (cg_ival){x.lo | y.lo, x.hi | y.hi};
+  case CG_NOT: x = ref_truth(a); return (cg_ival){1 - x.hi, 1 - x.lo};
+  case CG_SELECT:
+    x = ref_truth(a);
+    if (x.lo == 1) return b;
+    if (x.hi == 0) return c;
+    return (cg_ival){b.lo < c.lo ? b.lo : c.lo, b.hi > c.hi ? b.hi : c.hi};
+  default: return cg_ival_apply(op, a, b, c);
+  }
+}
+
+static void interval_ops_as_branches(void **st) {
+  for (int op = CG_ADD; op <= CG_OP_COPY; op++)
+    for (int round = 0; round < 20000; round++) {
+      cg_ival a = rival(), b = rival(), c = rival();
+      cg_ival r = cg_ival_apply(op, a, b, c), e = ref_op(op, a, b, c);
+      if (r.lo != e.lo || r.hi != e.hi)
+        fail_msg("%s [%lld,%lld] [%lld,%lld] [%lld,%lld] -> [%lld,%lld], with branches [%lld,%lld] "
+                 "(SIEVE_SEED=%llu)",
+                 op == CG_OP_COPY ? "copy" : cg_op_name((cg_op)op), (long long)a.lo, (long long)a.hi,
+                 (long long)b.lo, (long long)b.hi, (long long)c.lo, (long long)c.hi, (long long)r.lo,
+                 (long long)r.hi, (long long)e.lo, (long long)e.hi, (unsigned long long)seed);
+    }
+}
+
+/* A row of key boxes at once (several chunks, vector and broadcast
+** operands mixed) gives each box what it gives alone, signatures too. */
+static void interval_row_as_single(void **st) {
+  for (int round = 0; round < 60; round++) {
+    cg_graph *g = cg_graph_new();
+    cg_ref r = rbool(g, (int)rint_in(1, 4));
+    int n = (int)rint_in(1, 3 * CG_CHUNK);
+    int64_t u[3] = {rint_in(0, 40), rint_in(0, 50), rint_in(0, 40)};
+    cg_coords c;
+    rcoords(&c, 4 * (int64_t)n + 4);
+    cg_prog *p = cg_prog_new(g, r);
+    cg_prog_bind(p, u[0], u[1], u[2]);
+    cg_iscratch *s = cg_iscratch_new(p);
+    int nkv = cg_prog_nkv(p), nqv = cg_prog_nqv(p);
+    cg_box qb = box_of(&c, 0, 4), *kb = malloc(sizeof(cg_box) * (size_t)n);
+    for (int i = 0; i < n; i++) kb[i] = box_of(&c, 4 + 4 * i, 4 + 4 * i + (int64_t)rint_in(1, 4));
+    cg_ival qv[64], *kv = malloc(sizeof(cg_ival) * (size_t)n * (size_t)(nkv ? nkv : 1)), one[64];
+    uint8_t *cls = malloc((size_t)n), c1;
+    uint64_t *dec = malloc(sizeof(uint64_t) * (size_t)n), *val = malloc(sizeof(uint64_t) * (size_t)n), d1, v1;
+    assert_true(nqv <= 64 && nkv <= 64);
+    cg_ival_side(p, 0, &qb, 1, qv, 1, s);
+    cg_ival_side(p, 1, kb, n, kv, n, s);
+    cg_ival_row_sig(p, qv, kv, n, n, cls, dec, val, s);
+    for (int i = 0; i < n; i++) {
+      for (int v = 0; v < nkv; v++) one[v] = kv[(int64_t)v * n + i];
+      cg_ival_row_sig(p, qv, one, 1, 1, &c1, &d1, &v1, s);
+      CHECK(cls[i] == c1 && dec[i] == d1 && val[i] == v1);
+    }
+    free(kb);
+    free(kv);
+    free(cls);
+    free(dec);
+    free(val);
+    cg_iscratch_free(s);
+    cg_prog_free(p);
+    cg_coords_free(&c);
+    cg_graph_free(g);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(folds_identities),
@@ -385,6 +485,8 @@ int main(void) {
     cmocka_unit_test(interval_ops_sound),
     cmocka_unit_test(interval_points_exact),
     cmocka_unit_test(interval_program_sound),
+    cmocka_unit_test(interval_ops_as_branches),
+    cmocka_unit_test(interval_row_as_single),
   };
   return cmocka_run_group_tests(t, setup_seed, NULL);
 }

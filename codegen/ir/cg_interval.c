@@ -1,5 +1,11 @@
 /*
 ** Interval arithmetic over the compiled phases of cg_eval.h.
+**
+** Intervals reaching an op are never empty (boxes hold tokens, and every
+** op maps non-empty intervals to non-empty ones), so the cheap ops are
+** written without branches, as selects the compiler turns into
+** conditional moves: an interval row's lanes take either side of a test
+** at random, and mispredicted branches cost more than the ops.
 */
 #include "cg_interval.h"
 
@@ -7,7 +13,6 @@
 #include <string.h>
 
 static const cg_ival TOP = {INT64_MIN, INT64_MAX};
-static const cg_ival BOOL01 = {0, 1};
 
 static int64_t lmin(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t lmax(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -24,18 +29,23 @@ static const cg_ival NOTHING = {1, 0};
 
 /* -------------------------------------------------------------- arithmetic */
 
+/* r, or TOP where o is set. */
+static cg_ival or_top(cg_ival r, int o) {
+  r.lo = o ? INT64_MIN : r.lo;
+  r.hi = o ? INT64_MAX : r.hi;
+  return r;
+}
+
 static cg_ival iv_add(cg_ival a, cg_ival b) {
   cg_ival r;
-  if (__builtin_add_overflow(a.lo, b.lo, &r.lo) || __builtin_add_overflow(a.hi, b.hi, &r.hi))
-    return TOP;
-  return r;
+  int o = __builtin_add_overflow(a.lo, b.lo, &r.lo) | __builtin_add_overflow(a.hi, b.hi, &r.hi);
+  return or_top(r, o);
 }
 
 static cg_ival iv_sub(cg_ival a, cg_ival b) {
   cg_ival r;
-  if (__builtin_sub_overflow(a.lo, b.hi, &r.lo) || __builtin_sub_overflow(a.hi, b.lo, &r.hi))
-    return TOP;
-  return r;
+  int o = __builtin_sub_overflow(a.lo, b.hi, &r.lo) | __builtin_sub_overflow(a.hi, b.lo, &r.hi);
+  return or_top(r, o);
 }
 
 static cg_ival iv_mul(cg_ival a, cg_ival b) {
@@ -46,16 +56,15 @@ static cg_ival iv_mul(cg_ival a, cg_ival b) {
   return iv(lmin(lmin(p[0], p[1]), lmin(p[2], p[3])), lmax(lmax(p[0], p[1]), lmax(p[2], p[3])));
 }
 
-static cg_ival iv_neg(cg_ival a) {
-  if (a.lo == INT64_MIN) return TOP;
-  return iv(-a.hi, -a.lo);
-}
+/* Negations in unsigned arithmetic: -INT64_MIN wraps, and or_top discards
+** it. */
+static int64_t wneg(int64_t x) { return (int64_t)(0 - (uint64_t)x); }
 
+static cg_ival iv_neg(cg_ival a) { return or_top(iv(wneg(a.hi), wneg(a.lo)), a.lo == INT64_MIN); }
+
+/* lo >= 0: a; hi <= 0: -a; else [0, max(-lo, hi)]: all three at once. */
 static cg_ival iv_abs(cg_ival a) {
-  if (a.lo >= 0) return a;
-  if (a.lo == INT64_MIN) return TOP;
-  if (a.hi <= 0) return iv(-a.hi, -a.lo);
-  return iv(0, lmax(-a.lo, a.hi));
+  return or_top(iv(lmax(0, lmax(a.lo, wneg(a.hi))), lmax(a.hi, wneg(a.lo))), a.lo == INT64_MIN);
 }
 
 /*
@@ -111,30 +120,17 @@ static cg_ival iv_mod(cg_ival a, cg_ival b) {
 
 /* -------------------------------------------------------------- booleans */
 
+/* Booleans: lo is "true for every pair", hi "true for some pair". */
 static cg_ival iv_eq(cg_ival a, cg_ival b) {
-  if (a.lo == a.hi && b.lo == b.hi && a.lo == b.lo) return bval(1);
-  if (a.hi < b.lo || b.hi < a.lo) return bval(0);
-  return BOOL01;
+  return iv((a.lo == a.hi) & (b.lo == b.hi) & (a.lo == b.lo), (a.hi >= b.lo) & (b.hi >= a.lo));
 }
 
-static cg_ival iv_lt(cg_ival a, cg_ival b) {
-  if (a.hi < b.lo) return bval(1);
-  if (a.lo >= b.hi) return bval(0);
-  return BOOL01;
-}
+static cg_ival iv_lt(cg_ival a, cg_ival b) { return iv(a.hi < b.lo, a.lo < b.hi); }
 
-static cg_ival iv_le(cg_ival a, cg_ival b) {
-  if (a.hi <= b.lo) return bval(1);
-  if (a.lo > b.hi) return bval(0);
-  return BOOL01;
-}
+static cg_ival iv_le(cg_ival a, cg_ival b) { return iv(a.hi <= b.lo, a.lo <= b.hi); }
 
 /* Truth as a [0, 1] interval of an integer interval (x != 0). */
-static cg_ival truth(cg_ival a) {
-  if (a.lo == 0 && a.hi == 0) return bval(0);
-  if (a.lo > 0 || a.hi < 0) return bval(1);
-  return BOOL01;
-}
+static cg_ival truth(cg_ival a) { return iv((a.lo > 0) | (a.hi < 0), (a.lo != 0) | (a.hi != 0)); }
 
 static cg_ival iv_not(cg_ival a) {
   cg_ival t = truth(a);
@@ -143,9 +139,8 @@ static cg_ival iv_not(cg_ival a) {
 
 static cg_ival iv_select(cg_ival c, cg_ival a, cg_ival b) {
   cg_ival t = truth(c);
-  if (t.lo == 1) return a;
-  if (t.hi == 0) return b;
-  return hull(a, b);
+  int64_t lo = t.hi ? lmin(a.lo, b.lo) : b.lo, hi = t.hi ? lmax(a.hi, b.hi) : b.hi;
+  return iv(t.lo ? a.lo : lo, t.lo ? a.hi : hi);
 }
 
 /* ------------------------------------------------------------- executor */
@@ -159,6 +154,7 @@ struct cg_iscratch {
   const cg_ival **ptr; /* [maxslots] */
   const cg_ival **inp; /* [max(CG_NIN, nkv)] */
   uint8_t *bcast;      /* [maxslots]: slot holds one value, not a vector */
+  int32_t *lanes;      /* [CG_CHUNK] */
 };
 
 static int imax(int a, int b) { return a > b ? a : b; }
@@ -174,7 +170,8 @@ cg_iscratch *cg_iscratch_new(const cg_prog *p) {
   s->ptr = calloc((size_t)imax(p->maxslots, 1), sizeof(cg_ival *));
   s->bcast = calloc((size_t)imax(p->maxslots, 1), 1);
   s->inp = calloc((size_t)imax(p->k.nout, CG_NIN), sizeof(cg_ival *));
-  if (!s->cval || !s->qv || !s->tmp || !s->in || !s->ptr || !s->bcast || !s->inp) {
+  s->lanes = calloc(CG_CHUNK, sizeof(int32_t));
+  if (!s->cval || !s->qv || !s->tmp || !s->in || !s->ptr || !s->bcast || !s->inp || !s->lanes) {
     cg_iscratch_free(s);
     return NULL;
   }
@@ -190,6 +187,7 @@ void cg_iscratch_free(cg_iscratch *s) {
   free(s->ptr);
   free(s->bcast);
   free(s->inp);
+  free(s->lanes);
   free(s);
 }
 
@@ -247,10 +245,20 @@ cg_ival cg_ival_apply(int op, cg_ival a, cg_ival b, cg_ival c) {
   }
 }
 
-/* One loop per op, so the op's code is inlined into its loop. */
+/* One loop per op, so the op's code is inlined into its loop; binary ops
+** have one per pattern of broadcast operands, so that the common one
+** (vector against one value) reads no stride. */
 #define L1(f) for (int i = 0; i < len; i++) d[i] = f(a[i * sa]); break
-#define L2(f) for (int i = 0; i < len; i++) d[i] = f(a[i * sa], b[i * sb]); break
+#define L2(f) \
+  if (sa && sb) for (int i = 0; i < len; i++) d[i] = f(a[i], b[i]); \
+  else if (sa) for (int i = 0; i < len; i++) d[i] = f(a[i], b[0]); \
+  else if (sb) for (int i = 0; i < len; i++) d[i] = f(a[0], b[i]); \
+  else for (int i = 0; i < len; i++) d[i] = f(a[0], b[0]); \
+  break
 
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 static void run(const cg_phase *ph, cg_iscratch *s, int len) {
   for (int k = 0; k < ph->nins; k++) {
     const cg_inst *in = &ph->ins[k];
@@ -311,18 +319,23 @@ static uint8_t classify(cg_ival r) {
 }
 
 /* Which of the first 64 instructions are the single value 0 or 1, in the
-** lanes left undecided (the others need no refinement). */
+** lanes left undecided (the others need no refinement): those lanes are
+** listed first, then read an instruction at a time. */
 static void signatures(const cg_phase *ph, cg_iscratch *s, int len, const uint8_t *cls,
                        uint64_t *dec, uint64_t *val) {
+  int32_t *u = s->lanes, nu = 0;
   for (int i = 0; i < len; i++) {
     dec[i] = val[i] = 0;
-    if (cls[i] != CG_BLK_UNDECIDED) continue;
-    for (int k = 0; k < ph->nins && k < 64; k++) {
-      cg_ival r = s->ptr[ph->ins[k].d][i];
-      if (r.lo == r.hi && (r.lo == 0 || r.lo == 1)) {
-        dec[i] |= 1ull << k;
-        val[i] |= (uint64_t)r.lo << k;
-      }
+    u[nu] = i;
+    nu += cls[i] == CG_BLK_UNDECIDED;
+  }
+  for (int k = 0; k < ph->nins && k < 64; k++) {
+    const cg_ival *r = s->ptr[ph->ins[k].d];
+    for (int t = 0; t < nu; t++) {
+      cg_ival x = r[u[t]];
+      uint64_t b = (x.lo == x.hi) & ((uint64_t)x.lo <= 1);
+      dec[u[t]] |= b << k;
+      val[u[t]] |= (b & (uint64_t)x.lo) << k;
     }
   }
 }
