@@ -72,6 +72,7 @@ typedef struct blk_bitset {
 } blk_bitset;
 
 typedef struct blk_memo blk_memo;
+typedef struct blk_lmemo blk_lmemo;
 
 /* Interface tuples with their token counts: value j of tuple i is v[j * ld + i]. */
 typedef struct tuples {
@@ -92,8 +93,12 @@ typedef struct worker {
   int64_t nfull, npart, capf, capp, capm;
   int32_t *rid;          /* per undecided block of the row: its memo entry, or -1 */
   uint32_t *mbits;       /* a block pair's bits, as the memo evaluates it */
-  int mq_qb;             /* the query block and specialisation mq_h is the query part of a key for */
+  int mq_qb;             /* the query block and specialisation mq_h is the query part of a key for, */
   uint64_t mq_dec, mq_val, mq_h[2];
+  uint64_t mq_d[2];      /* ...with the key side's shift, */
+  int mq_lk;             /* ...and for key blocks of mq_lk tokens, both with the length in */
+  uint64_t mq_hl[2], mq_dg[2];
+  blk_lmemo *lm;         /* the memo entries this worker has looked up (cg_blocks_memo.c) */
   int64_t mlook, mmiss;  /* memo lookups and misses not yet added to the memo's */
   uint8_t *cls;          /* interval class per distinct key block (kmap) of the current row */
   cg_ival *qrow, *prev;  /* this row's query interfaces; those cls was made for */
@@ -189,6 +194,7 @@ int64_t blk_intern(blk_bitset *b, const uint32_t *w);
 void blk_bitset_free(blk_bitset *b);
 int blk_memo_new(job *j, int bits);
 void blk_memo_free(blk_memo *m);
+void blk_lmemo_free(blk_lmemo *l);
 int blk_memo_on(const blk_memo *m);
 int blk_memo_bits(const blk_memo *m);
 const blk_bitset *blk_memo_set(const blk_memo *m);

@@ -91,6 +91,7 @@ static void worker_free(worker *w) {
   free(w->part);
   free(w->partm);
   free(w->rid);
+  blk_lmemo_free(w->lm);
   free(w->mbits);
   free(w->cls);
   free(w->dec);

@@ -19,6 +19,9 @@
 ** A sequence's key is a polynomial hash modulo the prime 2^61 - 1, two
 ** bases, computed once per block and interface: shifting a sequence by c
 ** subtracts c * (sum of the powers), so a shifted key costs a product.
+** The key side's sequences enter as one weighted sum (a random weight per
+** interface and base, folded into the block hashes once), so a pair's key
+** costs a few additions, its shifts one product per query block.
 ** Distinct residues need distinct values: the memo is off unless every
 ** interface value lies within +-2^58 (then shifted values lie within
 ** +-2^59, two of them differ by less than the prime, and a comparison of
@@ -53,7 +56,8 @@ struct blk_memo {
   pthread_mutex_t mu;
   const job *j;
   int wpb;           /* words per bitmask; 0: counts only */
-  uint64_t *qh, *kh; /* per interface and block, the two hashes: [nv][nb][2] */
+  uint64_t *qh, *kh; /* per interface and block, the two hashes: [nv][nb][2]; kh weighted */
+  uint64_t *kw;      /* [nkv][2]: each key interface's weight */
   uint64_t *g;       /* [len][2]: the sum of the first len powers */
   ment *e;
   int64_t ne, cap;
@@ -63,6 +67,19 @@ struct blk_memo {
   atomic_llong looks, miss;
   atomic_int off;
   int fail;
+};
+
+/* A worker's copy of the entries it has looked up, read without the lock. */
+typedef struct lent {
+  uint64_t h[2], dec, val;
+  int64_t count;
+  int32_t id;
+} lent;
+
+struct blk_lmemo {
+  lent *e;
+  uint64_t mask;
+  int64_t n;
 };
 
 /* ---------------------------------------------------------- arithmetic */
@@ -244,6 +261,22 @@ int blk_memo_new(job *j, int bits) {
   side_hashes(j, j->qtok, j->nqv, j->bq, j->nq, pw, m->qh);
   side_hashes(j, j->ktok, j->nkv, j->bk, j->nk, pw, m->kh);
   free(pw);
+  m->kw = malloc(sizeof(uint64_t) * 2 * (size_t)(j->nkv ? j->nkv : 1));
+  if (!m->kw) return -1;
+  uint64_t x = 0x243f6a8885a308d3ull;
+  for (int v = 0; v < 2 * j->nkv; v++) {
+    /* splitmix64: weights in [1, P61) */
+    uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    m->kw[v] = (z ^ (z >> 31)) % (P61 - 1) + 1;
+  }
+  for (int v = 0; v < j->nkv; v++)
+    for (int b = 0; b < j->nk; b++)
+      for (int r = 0; r < 2; r++) {
+        uint64_t *h = m->kh + ((int64_t)v * j->nk + b) * 2 + r;
+        *h = mulp(*h, m->kw[2 * v + r]);
+      }
   return 0;
 }
 
@@ -251,6 +284,7 @@ void blk_memo_free(blk_memo *m) {
   if (!m) return;
   free(m->qh);
   free(m->kh);
+  free(m->kw);
   free(m->g);
   free(m->e);
   free(m->slot);
@@ -267,9 +301,13 @@ const blk_bitset *blk_memo_set(const blk_memo *m) { return &m->set; }
 
 int32_t blk_memo_bitnum(const blk_memo *m, int32_t id) { return m->e[id].bits; }
 
-/* The pair's key: its specialisation, lengths, and live sequences, shifted
-** where the program reads them as translation pairs. The query part is
-** kept per worker while the row and specialisation repeat. */
+/*
+** The pair's key: its specialisation, lengths, and live sequences, shifted
+** where the program reads them as translation pairs. The query part, and
+** the key side's shift (sum over shifted key interfaces of their weight
+** times the query value they are read against), are kept per worker while
+** the row and specialisation repeat.
+*/
 static void pair_key(worker *w, const blk_memo *m, const spec_entry *se, int qb, int kb, uint64_t h[2]) {
   const job *j = m->j;
   const cg_spec *sp = se->sp;
@@ -286,22 +324,39 @@ static void pair_key(worker *w, const blk_memo *m, const spec_entry *se, int qb,
       a = mix(a, subp(x[0], mulp(c, m->g[2 * lq])) ^ (uint64_t)v << 61);
       b = mix(b, subp(x[1], mulp(c, m->g[2 * lq + 1])));
     }
+    uint64_t d[2] = {0, 0};
+    for (int v = 0; v < j->nkv; v++) {
+      int pq = se->sh.k[v];
+      if (!(sp->klive >> v & 1) || pq < 0) continue;
+      uint64_t c = res(j->qtok[(int64_t)pq * j->S + q0]);
+      for (int r = 0; r < 2; r++) d[r] = addp(d[r], mulp(c, m->kw[2 * v + r]));
+    }
     w->mq_qb = qb;
     w->mq_dec = se->dec;
     w->mq_val = se->val;
     w->mq_h[0] = a;
     w->mq_h[1] = b;
+    w->mq_d[0] = d[0];
+    w->mq_d[1] = d[1];
+    w->mq_lk = -1;
   }
-  h[0] = mix(w->mq_h[0], (uint64_t)lk);
-  h[1] = mix(w->mq_h[1], (uint64_t)lk << 32);
-  for (int v = 0; v < j->nkv; v++) {
-    if (!(sp->klive >> v & 1)) continue;
-    int pq = se->sh.k[v];
-    uint64_t c = pq >= 0 ? res(j->qtok[(int64_t)pq * j->S + q0]) : 0;
+  if (w->mq_lk != lk) {
+    w->mq_lk = lk;
+    w->mq_hl[0] = mix(w->mq_h[0], (uint64_t)lk);
+    w->mq_hl[1] = mix(w->mq_h[1], (uint64_t)lk << 32);
+    w->mq_dg[0] = mulp(w->mq_d[0], m->g[2 * lk]);
+    w->mq_dg[1] = mulp(w->mq_d[1], m->g[2 * lk + 1]);
+  }
+  uint64_t x0 = 0, x1 = 0;
+  for (uint64_t live = sp->klive; live; live &= live - 1) {
+    int v = __builtin_ctzll(live);
+    if (v >= j->nkv) break;
     const uint64_t *x = m->kh + ((int64_t)v * j->nk + kb) * 2;
-    h[0] = mix(h[0], subp(x[0], mulp(c, m->g[2 * lk])) ^ (uint64_t)(v + 64) << 56);
-    h[1] = mix(h[1], subp(x[1], mulp(c, m->g[2 * lk + 1])));
+    x0 = addp(x0, x[0]);
+    x1 = addp(x1, x[1]);
   }
+  h[0] = mix(w->mq_hl[0], subp(x0, w->mq_dg[0]));
+  h[1] = mix(w->mq_hl[1], subp(x1, w->mq_dg[1]));
 }
 
 static int32_t find(const blk_memo *m, const spec_entry *se, const uint64_t h[2], uint64_t *at) {
@@ -406,30 +461,67 @@ static void judge(worker *w, blk_memo *m, int missed) {
   if ((l >= MISS_PROBE && n * 4 > l * 3) || (l >= 8 * MISS_PROBE && n * 8 > l)) atomic_store(&m->off, 1);
 }
 
-int64_t blk_memo_pair(worker *w, int qb, int kb, const spec_entry *se, int32_t *id) {
+static uint64_t lslot(const uint64_t h[2]) { return h[0] ^ h[1] >> 17; }
+
+static lent *lfind(const blk_lmemo *l, const spec_entry *se, const uint64_t h[2]) {
+  for (uint64_t i = lslot(h) & l->mask; l->e[i].id >= 0; i = (i + 1) & l->mask) {
+    const lent *e = &l->e[i];
+    if (e->h[0] == h[0] && e->h[1] == h[1] && e->dec == se->dec && e->val == se->val) return (lent *)e;
+  }
+  return NULL;
+}
+
+static int lput(blk_lmemo *l, const lent *x) {
+  if ((uint64_t)(l->n + 1) * 2 > l->mask + 1 || !l->e) {
+    uint64_t cap = l->e ? (l->mask + 1) * 2 : 1024;
+    lent *e = malloc(sizeof(lent) * cap);
+    if (!e) return -1;
+    for (uint64_t i = 0; i < cap; i++) e[i].id = -1;
+    for (uint64_t k = 0; l->e && k <= l->mask; k++) {
+      if (l->e[k].id < 0) continue;
+      uint64_t i = lslot(l->e[k].h) & (cap - 1);
+      while (e[i].id >= 0) i = (i + 1) & (cap - 1);
+      e[i] = l->e[k];
+    }
+    free(l->e);
+    l->e = e;
+    l->mask = cap - 1;
+  }
+  uint64_t i = lslot(x->h) & l->mask;
+  while (l->e[i].id >= 0) i = (i + 1) & l->mask;
+  l->e[i] = *x;
+  l->n++;
+  return 0;
+}
+
+void blk_lmemo_free(blk_lmemo *l) {
+  if (!l) return;
+  free(l->e);
+  free(l);
+}
+
+/* The shared memo, under its lock: the pair's entry, evaluated and added
+** where it is new. */
+static int32_t shared_pair(worker *w, blk_memo *m, int qb, int kb, const spec_entry *se, const uint64_t h[2],
+                           int64_t *count) {
   const job *j = w->j;
-  blk_memo *m = j->memo;
-  uint64_t h[2], at;
-  pair_key(w, m, se, qb, kb, h);
+  uint64_t at;
   pthread_mutex_lock(&m->mu);
   int32_t k = find(m, se, h, &at);
-  int64_t count = k >= 0 ? m->e[k].count : -1;
+  *count = k >= 0 ? m->e[k].count : -1;
   pthread_mutex_unlock(&m->mu);
   judge(w, m, k < 0);
-  if (k >= 0) {
-    *id = k;
-    return count;
-  }
+  if (k >= 0) return k;
   int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
   int64_t k0 = (int64_t)kb * j->bk, k1 = k0 + j->bk < j->S ? k0 + j->bk : j->S;
-  count = evaluate(w, se->sp, q0, q1, k0, k1, m->wpb);
+  *count = evaluate(w, se->sp, q0, q1, k0, k1, m->wpb);
   pthread_mutex_lock(&m->mu);
   k = find(m, se, h, &at);
   if (k < 0) {
     int32_t bits = -1;
     /* Only partial blocks carry bitmasks: an empty or full pair's would be
     ** a word set no block reads. */
-    if (m->wpb && count > 0 && count < (q1 - q0) * (k1 - k0)) {
+    if (m->wpb && *count > 0 && *count < (q1 - q0) * (k1 - k0)) {
       int64_t b = blk_intern(&m->set, w->mbits);
       if (b < 0 || b > INT32_MAX) m->fail = 1;
       else bits = (int32_t)b;
@@ -443,15 +535,37 @@ int64_t blk_memo_pair(worker *w, int qb, int kb, const spec_entry *se, int32_t *
       } else m->fail = 1;
     }
     if (!m->fail) {
-      m->e[m->ne] = (ment){se->dec, se->val, {h[0], h[1]}, count, bits};
+      m->e[m->ne] = (ment){se->dec, se->val, {h[0], h[1]}, *count, bits};
       m->slot[at] = (int32_t)m->ne;
       k = (int32_t)m->ne++;
       if ((uint64_t)m->ne * 2 > m->mask + 1 && grow(m)) m->fail = 1;
     }
   }
-  int fail = m->fail;
+  if (m->fail) w->fail = 1;
   pthread_mutex_unlock(&m->mu);
-  if (fail) w->fail = 1;
+  return k;
+}
+
+/* A pair the worker has looked up before is answered from its own copy,
+** with no lock; it still counts as a hit towards judging the memo. */
+int64_t blk_memo_pair(worker *w, int qb, int kb, const spec_entry *se, int32_t *id) {
+  blk_memo *m = w->j->memo;
+  uint64_t h[2];
+  pair_key(w, m, se, qb, kb, h);
+  if (!w->lm && !(w->lm = calloc(1, sizeof *w->lm))) {
+    w->fail = 1;
+    *id = -1;
+    return -1;
+  }
+  const lent *e = w->lm->e ? lfind(w->lm, se, h) : NULL;
+  if (e) {
+    judge(w, m, 0);
+    *id = e->id;
+    return e->count;
+  }
+  int64_t count;
+  int32_t k = shared_pair(w, m, qb, kb, se, h, &count);
+  if (k >= 0 && lput(w->lm, &(lent){{h[0], h[1]}, se->dec, se->val, count, k})) w->fail = 1;
   *id = k;
   return count;
 }
