@@ -251,6 +251,52 @@ static void bulk_matches_scalar(void **st) {
   }
 }
 
+/* As bulk_matches_scalar, over tokens in runs of equal coordinates (the
+** sides evaluate a run once), several chunks of runs, from an offset. */
+static void sides_over_runs(void **st) {
+  for (int round = 0; round < 200; round++) {
+    cg_graph *g = cg_graph_new();
+    cg_ref r = rnd() % 2 ? rexpr(g, (int)rint_in(0, 5)) : rbool(g, (int)rint_in(0, 4));
+    int64_t n = rint_in(1, 900), u[3] = {rint_in(0, 40), rint_in(0, 50), rint_in(0, 40)};
+    cg_coords c;
+    rcoords(&c, n);
+    for (int64_t i = 1; i < n; i++)
+      if (rnd() % 4) {
+        c.t[i] = c.t[i - 1];
+        c.y[i] = c.y[i - 1];
+        c.x[i] = rnd() % 3 ? c.x[i - 1] : c.x[i];
+        c.text[i] = c.text[i - 1];
+        c.idx[i] = c.idx[i - 1];
+      }
+    cg_prog *p = cg_prog_new(g, r);
+    assert_non_null(p);
+    cg_prog_bind(p, u[0], u[1], u[2]);
+    cg_scratch *s = cg_scratch_new(p);
+    int nq = cg_prog_nqv(p), nk = cg_prog_nkv(p);
+    int64_t p0 = rint_in(0, n - 1), m = n - p0, ld = m + rint_in(0, 5);
+    int64_t *qv = calloc((size_t)(ld * (nq + 1)), 8), *kv = calloc((size_t)(ld * (nk + 1)), 8);
+    int64_t *out = calloc((size_t)m, 8), qrow[64];
+    cg_prog_side(p, 0, &c, p0, m, qv, ld, s);
+    cg_prog_side(p, 1, &c, p0, m, kv, ld, s);
+    for (int64_t q = 0; q < m; q += 1 + m / 23) {
+      for (int j = 0; j < nq; j++) qrow[j] = qv[j * ld + q];
+      cg_prog_row(p, qrow, kv, ld, (int)m, out, s);
+      for (int64_t k = 0; k < m; k++) {
+        int64_t vars[CG_NVARS];
+        vars_of(vars, &c, p0 + q, p0 + k, u);
+        CHECK(out[k] == cg_eval1(g, r, vars));
+      }
+    }
+    free(qv);
+    free(kv);
+    free(out);
+    cg_scratch_free(s);
+    cg_prog_free(p);
+    cg_coords_free(&c);
+    cg_graph_free(g);
+  }
+}
+
 /* ------------------------------------------------------------ intervals */
 
 static int64_t edge_value(void) {
@@ -482,6 +528,7 @@ int main(void) {
     cmocka_unit_test(folds_wrap),
     cmocka_unit_test(floors),
     cmocka_unit_test(bulk_matches_scalar),
+    cmocka_unit_test(sides_over_runs),
     cmocka_unit_test(interval_ops_sound),
     cmocka_unit_test(interval_points_exact),
     cmocka_unit_test(interval_program_sound),

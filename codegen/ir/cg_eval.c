@@ -454,6 +454,45 @@ static void convert(int64_t *d, const int32_t *s, int n) {
   for (int i = n; i < padded(n); i++) d[i] = 0;
 }
 
+/*
+** A side's interfaces are a function of the coordinates its phase reads,
+** and consecutive tokens often agree on those (a frame's tokens on t):
+** unless the phase reads the position, each lane is one run of equal
+** inputs, evaluated once and written over the run. A mask over frames
+** then evaluates its per-frame arithmetic (divisions, long choose chains)
+** once per frame, not per token.
+*/
+static void side_runs(const cg_phase *ph, const int32_t *const *src, unsigned used, int64_t p0, int64_t n,
+                      int64_t *out, int64_t ld, cg_scratch *s) {
+  int64_t rs[CG_CHUNK + 1];
+  for (int v = 0; v < CG_NIN; v++) s->inp[v] = s->in + (size_t)v * CG_CHUNK;
+  for (int64_t i = 0; i < n;) {
+    int nl = 0;
+    while (i < n && nl < CG_CHUNK) {
+      rs[nl] = i;
+      for (int v = 0; v < CG_IN_POS; v++)
+        if (used & (1u << v)) s->in[(size_t)v * CG_CHUNK + nl] = src[v][p0 + i];
+      for (i++; i < n; i++) {
+        int same = 1;
+        for (int v = 0; v < CG_IN_POS; v++)
+          if (used & (1u << v)) same &= src[v][p0 + i] == src[v][p0 + i - 1];
+        if (!same) break;
+      }
+      nl++;
+    }
+    rs[nl] = i;
+    for (int v = 0; v < CG_IN_POS; v++)
+      for (int l = nl; l < padded(nl); l++) s->in[(size_t)v * CG_CHUNK + l] = 0;
+    resolve(ph, s, s->inp, NULL);
+    run(ph->ins, ph->nins, s->ptr, padded(nl));
+    for (int j = 0; j < ph->nout; j++) {
+      const int64_t *r = s->ptr[ph->out[j]];
+      for (int l = 0; l < nl; l++)
+        for (int64_t t = rs[l]; t < rs[l + 1]; t++) out[j * ld + t] = r[l];
+    }
+  }
+}
+
 void cg_prog_side(const cg_prog *p, int key_side, const cg_coords *c, int64_t p0,
                   int64_t n, int64_t *out, int64_t ld, cg_scratch *s) {
   const cg_phase *ph = key_side ? &p->k : &p->q;
@@ -463,6 +502,10 @@ void cg_prog_side(const cg_prog *p, int key_side, const cg_coords *c, int64_t p0
     if (ph->slots[i].kind == CG_SLOT_IN) used |= 1u << ph->slots[i].idx;
   if (ph->nout == 0) return;
   load_consts(s);
+  if (!(used & (1u << CG_IN_POS))) {
+    side_runs(ph, src, used, p0, n, out, ld, s);
+    return;
+  }
   for (int64_t o = 0; o < n; o += CG_CHUNK) {
     int len = (int)(n - o < CG_CHUNK ? n - o : CG_CHUNK);
     for (int v = 0; v < CG_NIN; v++) s->inp[v] = s->in + (size_t)v * CG_CHUNK;
