@@ -18,6 +18,7 @@
 
 #define SPEC_CACHE 32
 #define SUPER 16     /* blocks per super-block, the unit of the interval test's first look */
+#define GROUP 4      /* key blocks per group, its second look (divides SUPER) */
 #define SAMPLES 3    /* query tokens a row's witness pass tries (cg_blocks_witness.c) */
 
 /* One distinct layout: the token at each position, and the boxes of the
@@ -118,6 +119,8 @@ typedef struct worker {
   uint64_t *tk_live;
   uint8_t *tk_ok;
   uint8_t *scls;         /* interval class per key super-block, of super row srow */
+  uint8_t *gcls;         /* interval class per key group, of the row cls was made for (where
+                         ** its super-block is undecided); cls holds only undecided groups' */
   int srow, cls_srow;    /* the super row scls holds; the one cls was made under */
   uint8_t *rc;           /* this row's class per key block; undecided ones... */
   int32_t *und;          /* ...listed here, */
@@ -145,6 +148,8 @@ struct job {
   int micro;             /* blocks split into micro-blocks (sizes are multiples of MICRO) */
   int nsq, nsk;          /* super-blocks, and their interfaces: [nqv][nsq], [nkv][nsk] */
   cg_ival *sqiv, *skiv;
+  int ngk;               /* key groups of GROUP blocks, and their interfaces: [nkv][ngk] */
+  cg_ival *gkiv;
   int exact;             /* count every partial block's allowed pairs */
   int stride;            /* only rows that are multiples of it are built (scoring) */
   int sample;            /* some block pair may be sampled (cg_blocks_witness.c) */

@@ -52,6 +52,7 @@ int blk_worker_init(worker *w, job *j) {
   w->out = malloc(sizeof(int64_t) * (size_t)w->lanes);
   w->mcls = malloc((size_t)(j->bk / MICRO + 2));
   w->scls = malloc((size_t)j->nsk);
+  w->gcls = malloc((size_t)j->ngk);
   w->srow = w->cls_srow = -1;
   w->rc = malloc((size_t)j->nk);
   w->und = malloc(sizeof(int32_t) * (size_t)j->nk);
@@ -63,7 +64,7 @@ int blk_worker_init(worker *w, job *j) {
   w->rid = malloc(sizeof(int32_t) * (size_t)j->nk);
   w->mq_qb = -1;
   w->mbits = malloc(sizeof(uint32_t) * (size_t)(blk_memo_bits(j->memo) ? blk_memo_bits(j->memo) : 1));
-  if (!w->scls || !w->rc || !w->und || !w->rn || !w->wsum || !w->west || !w->wseen || (j->sample && !w->wout) ||
+  if (!w->scls || !w->gcls || !w->rc || !w->und || !w->rn || !w->wsum || !w->west || !w->wseen || (j->sample && !w->wout) ||
       !w->rid || !w->mbits)
     return -1;
   w->tokq = malloc(sizeof(int64_t) * nqv * MICRO);
@@ -103,6 +104,7 @@ static void worker_free(worker *w) {
   free(w->out);
   free(w->mcls);
   free(w->scls);
+  free(w->gcls);
   free(w->rc);
   free(w->und);
   free(w->rn);
@@ -126,6 +128,7 @@ void blk_job_free(job *j) {
   free(j->kmiv);
   free(j->sqiv);
   free(j->skiv);
+  free(j->gkiv);
   free(j->qtok);
   free(j->ktok);
   free(j->rows);
@@ -136,13 +139,15 @@ void blk_job_free(job *j) {
 ** Super-blocks: SUPER consecutive blocks, boxed by the hull of their
 ** blocks' boxes. A super pair the intervals decide decides all its block
 ** pairs, so most of a sparse table is classified SUPER^2 pairs at a time.
+** Key groups (GROUP blocks) are the level between: inside an undecided
+** super pair, a group the intervals decide decides its blocks.
 */
-static cg_box *super_boxes(const cg_box *b, int nb, int *ns) {
-  *ns = (nb + SUPER - 1) / SUPER;
+static cg_box *super_boxes(const cg_box *b, int nb, int per, int *ns) {
+  *ns = (nb + per - 1) / per;
   cg_box *out = malloc(sizeof(cg_box) * (size_t)*ns);
   if (!out) return NULL;
   for (int s = 0; s < *ns; s++) {
-    int b0 = s * SUPER, b1 = b0 + SUPER < nb ? b0 + SUPER : nb;
+    int b0 = s * per, b1 = b0 + per < nb ? b0 + per : nb;
     out[s] = b[b0];
     for (int i = b0 + 1; i < b1; i++)
       for (int v = 0; v < CG_NIN; v++) {
@@ -154,16 +159,21 @@ static cg_box *super_boxes(const cg_box *b, int nb, int *ns) {
 }
 
 static int super_prepare(job *j, cg_iscratch *is) {
-  cg_box *sq = super_boxes(j->L->qbox, j->nq, &j->nsq), *sk = super_boxes(j->L->kbox, j->nk, &j->nsk);
+  cg_box *sq = super_boxes(j->L->qbox, j->nq, SUPER, &j->nsq), *sk = super_boxes(j->L->kbox, j->nk, SUPER, &j->nsk);
+  cg_box *gk = super_boxes(j->L->kbox, j->nk, GROUP, &j->ngk);
+  size_t nkv = (size_t)(j->nkv ? j->nkv : 1);
   j->sqiv = malloc(sizeof(cg_ival) * (size_t)j->nsq * (size_t)(j->nqv ? j->nqv : 1));
-  j->skiv = malloc(sizeof(cg_ival) * (size_t)j->nsk * (size_t)(j->nkv ? j->nkv : 1));
-  int ok = sq && sk && j->sqiv && j->skiv;
+  j->skiv = malloc(sizeof(cg_ival) * (size_t)j->nsk * nkv);
+  j->gkiv = malloc(sizeof(cg_ival) * (size_t)j->ngk * nkv);
+  int ok = sq && sk && gk && j->sqiv && j->skiv && j->gkiv;
   if (ok) {
     cg_ival_side(j->prog, 0, sq, j->nsq, j->sqiv, j->nsq, is);
     cg_ival_side(j->prog, 1, sk, j->nsk, j->skiv, j->nsk, is);
+    cg_ival_side(j->prog, 1, gk, j->ngk, j->gkiv, j->ngk, is);
   }
   free(sq);
   free(sk);
+  free(gk);
   return ok ? 0 : -1;
 }
 

@@ -43,9 +43,10 @@ static void super_classes(worker *w, int sr) {
 }
 
 /*
-** Interval classes of a row, for the key blocks of the super-blocks the
-** super row left undecided (runs of them at a time); reused while the
-** query interfaces and the super row repeat.
+** Interval classes of a row: the key groups of the super-blocks the super
+** row left undecided, then the key blocks of the groups left undecided
+** (runs of them at a time); reused while the query interfaces and the
+** super row repeat.
 */
 static void row_classes(worker *w, int qb) {
   const job *j = w->j;
@@ -61,10 +62,21 @@ static void row_classes(worker *w, int qb) {
     }
     int s1 = s0 + 1;
     while (s1 < j->nsk && w->scls[s1] == CG_BLK_UNDECIDED) s1++;
-    int kb1 = s1 * SUPER < j->nk ? s1 * SUPER : j->nk;
-    int r0 = j->kmap[s0 * SUPER], r1 = j->kmap[kb1 - 1] + 1;
-    cg_ival_row_sig(j->prog, w->qrow, j->kiv + r0, j->nkr, r1 - r0, w->cls + r0, w->dec + r0, w->val + r0,
-                    w->is);
+    int g0 = s0 * (SUPER / GROUP), g1 = s1 * (SUPER / GROUP) < j->ngk ? s1 * (SUPER / GROUP) : j->ngk;
+    cg_ival_row(j->prog, w->qrow, j->gkiv + g0, j->ngk, g1 - g0, w->gcls + g0, w->is);
+    for (int ga = g0; ga < g1;) {
+      if (w->gcls[ga] != CG_BLK_UNDECIDED) {
+        ga++;
+        continue;
+      }
+      int gb = ga + 1;
+      while (gb < g1 && w->gcls[gb] == CG_BLK_UNDECIDED) gb++;
+      int kb1 = gb * GROUP < j->nk ? gb * GROUP : j->nk;
+      int r0 = j->kmap[ga * GROUP], r1 = j->kmap[kb1 - 1] + 1;
+      cg_ival_row_sig(j->prog, w->qrow, j->kiv + r0, j->nkr, r1 - r0, w->cls + r0, w->dec + r0, w->val + r0,
+                      w->is);
+      ga = gb;
+    }
     s0 = s1;
   }
   memcpy(w->prev, w->qrow, sz);
@@ -157,7 +169,7 @@ static void do_row(worker *w, int qb) {
     if (w->scls[sk] != CG_BLK_UNDECIDED) continue;
     int k1 = (sk + 1) * SUPER < j->nk ? (sk + 1) * SUPER : j->nk;
     for (int kb = sk * SUPER; kb < k1; kb++) {
-      int c = w->cls[j->kmap[kb]];
+      int g = w->gcls[kb / GROUP], c = g != CG_BLK_UNDECIDED ? g : w->cls[j->kmap[kb]];
       w->rc[kb] = (uint8_t)c;
       if (c == CG_BLK_FULL) w->st[ST_IFULL]++;
       else if (c == CG_BLK_EMPTY) w->st[ST_IEMPTY]++;
