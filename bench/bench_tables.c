@@ -11,7 +11,8 @@
 ** machine does not inflate), the head-average density, and block counts
 ** summed over the distinct tables. --check also builds each pattern's
 ** tables without the block-pair memo (CG_TABLES_NO_MEMO), bitmasks as
-** SIEVE_PARTIAL asks, and says whether lists and bits agree.
+** SIEVE_PARTIAL asks, says whether lists and bits agree, and prints a
+** digest of them to compare builds from two commits by.
 */
 #define _POSIX_C_SOURCE 200809L  /* clock_gettime */
 
@@ -162,6 +163,30 @@ static int bench_ir(cg_pattern *p, const sieve_shape *s, int runs, result *r) {
 
 /* --------------------------------------------------- memo against none */
 
+/* FNV-1a over a table's lists and partial blocks' bits: builds from two
+** commits agree when their digests do. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+
+static uint64_t digest(const cg_tableset *ts) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  int wpb = ts->block_q * (ts->block_k / 32);
+  for (int i = 0; i < ts->ntables; i++) {
+    const cg_table *t = &ts->tables[i];
+    size_t np = sizeof(int32_t) * (size_t)(t->nq + 1);
+    h = fnv(h, t->full_ptr, np);
+    h = fnv(h, t->part_ptr, np);
+    h = fnv(h, t->full_idx, sizeof(int32_t) * (size_t)t->nfull);
+    h = fnv(h, t->part_idx, sizeof(int32_t) * (size_t)t->npart);
+    for (int64_t k = 0; t->bits && k < t->npart; k++)
+      h = fnv(h, t->bitw + t->part_bits[k], sizeof(uint32_t) * (size_t)wpb);
+  }
+  return h;
+}
+
 static int same_table(const cg_tableset *ta, const cg_table *a, const cg_table *b) {
   if (a->nfull != b->nfull || a->npart != b->npart || a->bits != b->bits || a->nbitmasks != b->nbitmasks) return 0;
   size_t np = sizeof(int32_t) * (size_t)(a->nq + 1);
@@ -184,8 +209,9 @@ static void check(const sieve_pattern *sp, const sieve_shape *s) {
            cg_tables_build_bits(p, s, 0, 0, CG_TABLES_NO_MEMO, bits, &b, &e) == SIEVE_OK;
   if (ok) ok = a->ntables == b->ntables;
   for (int i = 0; ok && i < a->ntables; i++) ok = same_table(a, &a->tables[i], &b->tables[i]);
-  printf("  %s: tables with and without the memo %s (bit classes %x; %.1f against %.1f ms)\n", sieve_pattern_name(sp),
-         ok ? "agree" : "DIFFER", bits, a ? a->build_ms : 0, b ? b->build_ms : 0);
+  printf("  %s: tables with and without the memo %s (bit classes %x; %.1f against %.1f ms; digest %016llx)\n",
+         sieve_pattern_name(sp), ok ? "agree" : "DIFFER", bits, a ? a->build_ms : 0, b ? b->build_ms : 0,
+         a ? (unsigned long long)digest(a) : 0ull);
   cg_tables_free(a);
   cg_tables_free(b);
 }
