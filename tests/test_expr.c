@@ -261,7 +261,7 @@ static void sides_over_runs(void **st) {
     cg_coords c;
     rcoords(&c, n);
     for (int64_t i = 1; i < n; i++)
-      if (rnd() % 4) {
+      if (rnd() % 6) {
         c.t[i] = c.t[i - 1];
         c.y[i] = c.y[i - 1];
         c.x[i] = rnd() % 3 ? c.x[i - 1] : c.x[i];

@@ -493,6 +493,19 @@ static void side_runs(const cg_phase *ph, const int32_t *const *src, unsigned us
   }
 }
 
+/* Runs pay where the first tokens hold at most half as many runs as
+** tokens; where every token differs (a mask over x), lanes per token. */
+static int few_runs(const int32_t *const *src, unsigned used, int64_t p0, int64_t n) {
+  int64_t m = n < 4 * CG_CHUNK ? n : 4 * CG_CHUNK, runs = 1;
+  for (int64_t i = p0 + 1; i < p0 + m; i++) {
+    int same = 1;
+    for (int v = 0; v < CG_IN_POS; v++)
+      if (used & (1u << v)) same &= src[v][i] == src[v][i - 1];
+    runs += !same;
+  }
+  return 2 * runs <= m;
+}
+
 void cg_prog_side(const cg_prog *p, int key_side, const cg_coords *c, int64_t p0,
                   int64_t n, int64_t *out, int64_t ld, cg_scratch *s) {
   const cg_phase *ph = key_side ? &p->k : &p->q;
@@ -502,7 +515,7 @@ void cg_prog_side(const cg_prog *p, int key_side, const cg_coords *c, int64_t p0
     if (ph->slots[i].kind == CG_SLOT_IN) used |= 1u << ph->slots[i].idx;
   if (ph->nout == 0) return;
   load_consts(s);
-  if (!(used & (1u << CG_IN_POS))) {
+  if (!(used & (1u << CG_IN_POS)) && few_runs(src, used, p0, n)) {
     side_runs(ph, src, used, p0, n, out, ld, s);
     return;
   }
