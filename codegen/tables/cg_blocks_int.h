@@ -175,6 +175,7 @@ void blk_lay_free(lay *L);
 int blk_runs_build(runs *r, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz, int nb,
                    cg_scratch *s);
 void blk_runs_free(runs *r);
+void blk_runs_expand(const runs *r, int nv, int64_t S, int64_t *tok);
 
 /* cg_blocks_job.c */
 int blk_job_prepare(job *j);

@@ -177,15 +177,15 @@ static int super_prepare(job *j, cg_iscratch *is) {
   return ok ? 0 : -1;
 }
 
-/* Every token's interfaces, for the witness pass: S * (nqv + nkv) int64s,
-** a few MB at the largest shapes. */
-static int tokens_prepare(job *j, cg_scratch *s) {
+/* Every token's interfaces, for the witness pass and the memo: S * (nqv +
+** nkv) int64s, a few MB at the largest shapes, spread from the runs. */
+static int tokens_prepare(job *j) {
   size_t S = (size_t)j->S;
   j->qtok = malloc(sizeof(int64_t) * S * (size_t)(j->nqv ? j->nqv : 1));
   j->ktok = malloc(sizeof(int64_t) * S * (size_t)(j->nkv ? j->nkv : 1));
   if (!j->qtok || !j->ktok) return -1;
-  cg_prog_side(j->prog, 0, &j->L->c, 0, j->S, j->qtok, j->S, s);
-  cg_prog_side(j->prog, 1, &j->L->c, 0, j->S, j->ktok, j->S, s);
+  blk_runs_expand(&j->qr, j->nqv, j->S, j->qtok);
+  blk_runs_expand(&j->kr, j->nkv, j->S, j->ktok);
   return 0;
 }
 
@@ -251,7 +251,7 @@ int blk_job_prepare(job *j) {
     ** memo turns off, need every token's interfaces. */
     int many = most_runs(&j->qr, j->nq) * most_runs(&j->kr, j->nk) > (int64_t)SAMPLES * j->bk;
     j->sample = !j->exact && j->nqv <= 64 && many;
-    ok = !super_prepare(j, is) && (!(many || j->bits) || !tokens_prepare(j, s));
+    ok = !super_prepare(j, is) && (!(many || j->bits) || !tokens_prepare(j));
     ok = ok && (!(many || j->bits) || j->no_memo || !blk_memo_new(j, j->bits));
   }
   cg_scratch_free(s);

@@ -6,6 +6,7 @@
 ** a block a few runs.
 */
 #include <stdlib.h>
+#include <string.h>
 
 #include "cg_blocks_int.h"
 
@@ -16,15 +17,15 @@ void blk_runs_free(runs *r) {
 }
 
 /*
-** One pass over the tokens of a side, a chunk at a time: counts the runs,
-** and when r->v is allocated, records them. Interface values are computed
-** as the pass goes rather than kept per token, which would cost S * nv
-** int64s of memory for every table.
+** One pass over the tokens of a side, a chunk at a time. Interface values
+** are computed as the pass goes rather than kept per token, which would
+** cost S * nv int64s of memory for every table; the runs are recorded at
+** a stride of S (untouched pages cost nothing) and closed up after.
 */
 static void scan_runs(runs *r, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz,
                       int64_t *buf, int64_t *prev, cg_scratch *s) {
   int nv = key_side ? cg_prog_nkv(p) : cg_prog_nqv(p);
-  int64_t i = -1;
+  int64_t i = -1, ld = c->n;
   for (int64_t o = 0; o < c->n; o += CG_CHUNK) {
     int64_t len = c->n - o < CG_CHUNK ? c->n - o : CG_CHUNK;
     cg_prog_side(p, key_side, c, o, len, buf, CG_CHUNK, s);
@@ -37,15 +38,15 @@ static void scan_runs(runs *r, const cg_prog *p, int key_side, const cg_coords *
       }
       if (st) {
         i++;
-        if (!r->v) continue;
         if (pos % bsz == 0) r->off[pos / bsz] = i;
-        for (int j = 0; j < nv; j++) r->v[j * r->n + i] = prev[j];
+        for (int j = 0; j < nv; j++) r->v[j * ld + i] = prev[j];
         r->w[i] = 0;
       }
-      if (r->v) r->w[i]++;
+      r->w[i]++;
     }
   }
-  if (!r->v) r->n = i + 1;
+  r->n = i + 1;
+  for (int j = 1; j < nv; j++) memmove(r->v + j * r->n, r->v + j * ld, sizeof(int64_t) * (size_t)r->n);
 }
 
 int blk_runs_build(runs *r, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz, int nb,
@@ -54,18 +55,28 @@ int blk_runs_build(runs *r, const cg_prog *p, int key_side, const cg_coords *c, 
   size_t n = (size_t)(nv ? nv : 1);
   int64_t *buf = malloc(sizeof(int64_t) * n * CG_CHUNK), *prev = calloc(n, sizeof(int64_t));
   r->off = malloc(sizeof(int64_t) * (size_t)(nb + 1));
-  int ok = buf && prev && r->off;
-  if (ok) {
-    scan_runs(r, p, key_side, c, bsz, buf, prev, s);
-    r->v = malloc(sizeof(int64_t) * (size_t)r->n * n);
-    r->w = malloc(sizeof(int64_t) * (size_t)r->n);
-    ok = r->v && r->w;
-  }
+  r->v = malloc(sizeof(int64_t) * (size_t)(c->n ? c->n : 1) * n);
+  r->w = malloc(sizeof(int64_t) * (size_t)(c->n ? c->n : 1));
+  int ok = buf && prev && r->off && r->v && r->w;
   if (ok) {
     scan_runs(r, p, key_side, c, bsz, buf, prev, s);
     r->off[nb] = r->n;
+    int64_t *v = realloc(r->v, sizeof(int64_t) * (size_t)(r->n ? r->n : 1) * n);
+    int64_t *w = realloc(r->w, sizeof(int64_t) * (size_t)(r->n ? r->n : 1));
+    if (v) r->v = v;
+    if (w) r->w = w;
   }
   free(buf);
   free(prev);
   return ok ? 0 : -1;
+}
+
+/* Every token's interfaces, [nv][S], from the runs: no evaluation. */
+void blk_runs_expand(const runs *r, int nv, int64_t S, int64_t *tok) {
+  for (int j = 0; j < nv; j++) {
+    int64_t *d = tok + j * S;
+    const int64_t *v = r->v + j * r->n;
+    for (int64_t i = 0, p = 0; i < r->n; i++)
+      for (int64_t k = 0; k < r->w[i]; k++) d[p++] = v[i];
+  }
 }
