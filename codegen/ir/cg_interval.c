@@ -154,7 +154,10 @@ struct cg_iscratch {
   const cg_ival **ptr; /* [maxslots] */
   const cg_ival **inp; /* [max(CG_NIN, nkv)] */
   uint8_t *bcast;      /* [maxslots]: slot holds one value, not a vector */
-  int32_t *lanes;      /* [CG_CHUNK] */
+  int32_t *ins;        /* [maxslots]: the input slots of phase ph, nin of them */
+  int nin;
+  const cg_phase *ph;  /* the phase, and binding, ptr and bcast were set for */
+  uint64_t gen;
 };
 
 static int imax(int a, int b) { return a > b ? a : b; }
@@ -170,8 +173,8 @@ cg_iscratch *cg_iscratch_new(const cg_prog *p) {
   s->ptr = calloc((size_t)imax(p->maxslots, 1), sizeof(cg_ival *));
   s->bcast = calloc((size_t)imax(p->maxslots, 1), 1);
   s->inp = calloc((size_t)imax(p->k.nout, CG_NIN), sizeof(cg_ival *));
-  s->lanes = calloc(CG_CHUNK, sizeof(int32_t));
-  if (!s->cval || !s->qv || !s->tmp || !s->in || !s->ptr || !s->bcast || !s->inp || !s->lanes) {
+  s->ins = calloc((size_t)imax(p->maxslots, 1), sizeof(int32_t));
+  if (!s->cval || !s->qv || !s->tmp || !s->in || !s->ptr || !s->bcast || !s->inp || !s->ins) {
     cg_iscratch_free(s);
     return NULL;
   }
@@ -187,26 +190,34 @@ void cg_iscratch_free(cg_iscratch *s) {
   free(s->ptr);
   free(s->bcast);
   free(s->inp);
-  free(s->lanes);
+  free(s->ins);
   free(s);
 }
 
 /*
 ** Broadcast operands are read as one value (stride 0) instead of being
-** copied into vectors: interval ops are scalar code either way.
+** copied into vectors: interval ops are scalar code either way. Only the
+** input slots change between calls on one phase and binding; the rest is
+** set when either changes.
 */
 static void resolve(const cg_phase *ph, cg_iscratch *s, const cg_ival *const *in) {
-  for (int i = 0; i < s->p->ncval; i++) s->cval[i] = iv(s->p->cval[i], s->p->cval[i]);
-  for (int i = 0; i < ph->nslots; i++) {
-    const cg_slot *sl = &ph->slots[i];
-    s->bcast[i] = sl->kind == CG_SLOT_CONST || sl->kind == CG_SLOT_QV;
-    switch (sl->kind) {
-    case CG_SLOT_IN: s->ptr[i] = in[sl->idx]; break;
-    case CG_SLOT_CONST: s->ptr[i] = s->cval + sl->idx; break;
-    case CG_SLOT_QV: s->ptr[i] = s->qv + sl->idx; break;
-    default: s->ptr[i] = s->tmp + (size_t)sl->idx * CG_CHUNK; break;
+  if (s->ph != ph || s->gen != s->p->gen) {
+    for (int i = 0; i < s->p->ncval; i++) s->cval[i] = iv(s->p->cval[i], s->p->cval[i]);
+    s->nin = 0;
+    for (int i = 0; i < ph->nslots; i++) {
+      const cg_slot *sl = &ph->slots[i];
+      s->bcast[i] = sl->kind == CG_SLOT_CONST || sl->kind == CG_SLOT_QV;
+      switch (sl->kind) {
+      case CG_SLOT_IN: s->ins[s->nin++] = i; break;
+      case CG_SLOT_CONST: s->ptr[i] = s->cval + sl->idx; break;
+      case CG_SLOT_QV: s->ptr[i] = s->qv + sl->idx; break;
+      default: s->ptr[i] = s->tmp + (size_t)sl->idx * CG_CHUNK; break;
+      }
     }
+    s->ph = ph;
+    s->gen = s->p->gen;
   }
+  for (int i = 0; i < s->nin; i++) s->ptr[s->ins[i]] = in[ph->slots[s->ins[i]].idx];
 }
 
 static cg_ival iv_min(cg_ival a, cg_ival b) { return iv(lmin(a.lo, b.lo), lmin(a.hi, b.hi)); }
@@ -319,24 +330,24 @@ static uint8_t classify(cg_ival r) {
 }
 
 /* Which of the first 64 instructions are the single value 0 or 1, in the
-** lanes left undecided (the others need no refinement): those lanes are
-** listed first, then read an instruction at a time. */
+** lanes left undecided (the others need no refinement): a lane's bits are
+** gathered in registers, with no branch per instruction. */
 static void signatures(const cg_phase *ph, cg_iscratch *s, int len, const uint8_t *cls,
                        uint64_t *dec, uint64_t *val) {
-  int32_t *u = s->lanes, nu = 0;
+  const cg_ival *r[64];
+  int n = ph->nins < 64 ? ph->nins : 64;
+  for (int k = 0; k < n; k++) r[k] = s->ptr[ph->ins[k].d];
   for (int i = 0; i < len; i++) {
-    dec[i] = val[i] = 0;
-    u[nu] = i;
-    nu += cls[i] == CG_BLK_UNDECIDED;
-  }
-  for (int k = 0; k < ph->nins && k < 64; k++) {
-    const cg_ival *r = s->ptr[ph->ins[k].d];
-    for (int t = 0; t < nu; t++) {
-      cg_ival x = r[u[t]];
-      uint64_t b = (x.lo == x.hi) & ((uint64_t)x.lo <= 1);
-      dec[u[t]] |= b << k;
-      val[u[t]] |= (b & (uint64_t)x.lo) << k;
-    }
+    uint64_t dd = 0, vv = 0;
+    if (cls[i] == CG_BLK_UNDECIDED)
+      for (int k = 0; k < n; k++) {
+        cg_ival x = r[k][i];
+        uint64_t b = (x.lo == x.hi) & ((uint64_t)x.lo <= 1);
+        dd |= b << k;
+        vv |= (b & (uint64_t)x.lo) << k;
+      }
+    dec[i] = dd;
+    val[i] = vv;
   }
 }
 
