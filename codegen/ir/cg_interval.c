@@ -331,20 +331,29 @@ static uint8_t classify(cg_ival r) {
 
 /* Which of the first 64 instructions are the single value 0 or 1, in the
 ** lanes left undecided (the others need no refinement): a lane's bits are
-** gathered in registers, with no branch per instruction. */
+** gathered in registers, with no branch per instruction. Only comparisons
+** and logic are looked at: an arithmetic value that happens to be 0 or 1
+** feeds decided booleans, or stays live anyway, so it specialises little
+** and costs a load per lane. */
 static void signatures(const cg_phase *ph, cg_iscratch *s, int len, const uint8_t *cls,
                        uint64_t *dec, uint64_t *val) {
   const cg_ival *r[64];
-  int n = ph->nins < 64 ? ph->nins : 64;
-  for (int k = 0; k < n; k++) r[k] = s->ptr[ph->ins[k].d];
+  int kk[64], n = 0;
+  for (int k = 0; k < ph->nins && k < 64; k++) {
+    int op = ph->ins[k].op;
+    if (op == CG_EQ || op == CG_NE || op == CG_LT || op == CG_LE || op == CG_AND || op == CG_OR || op == CG_NOT) {
+      kk[n] = k;
+      r[n++] = s->ptr[ph->ins[k].d];
+    }
+  }
   for (int i = 0; i < len; i++) {
     uint64_t dd = 0, vv = 0;
     if (cls[i] == CG_BLK_UNDECIDED)
       for (int k = 0; k < n; k++) {
         cg_ival x = r[k][i];
         uint64_t b = (x.lo == x.hi) & ((uint64_t)x.lo <= 1);
-        dd |= b << k;
-        vv |= (b & (uint64_t)x.lo) << k;
+        dd |= b << kk[k];
+        vv |= (b & (uint64_t)x.lo) << kk[k];
       }
     dec[i] = dd;
     val[i] = vv;

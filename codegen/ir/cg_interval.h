@@ -44,9 +44,9 @@ void cg_ival_side(const cg_prog *p, int key_side, const cg_box *boxes, int64_t n
 void cg_ival_row(const cg_prog *p, const cg_ival *qv, const cg_ival *kv, int64_t ldk,
                  int n, uint8_t *out, cg_iscratch *s);
 
-/* As cg_ival_row, and per undecided key block the QK instructions whose
-** interval is the single value 0 or 1: dec/val bits as cg_spec_new takes
-** them (zero for decided blocks). */
+/* As cg_ival_row, and per undecided key block the boolean QK instructions
+** (comparisons and logic) whose interval is the single value 0 or 1:
+** dec/val bits as cg_spec_new takes them (zero for decided blocks). */
 void cg_ival_row_sig(const cg_prog *p, const cg_ival *qv, const cg_ival *kv, int64_t ldk, int n,
                      uint8_t *out, uint64_t *dec, uint64_t *val, cg_iscratch *s);
 

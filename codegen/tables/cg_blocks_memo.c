@@ -56,7 +56,8 @@ struct blk_memo {
   pthread_mutex_t mu;
   const job *j;
   int wpb;           /* words per bitmask; 0: counts only */
-  uint64_t *qh, *kh; /* per interface and block, the two hashes: [nv][nb][2]; kh weighted */
+  uint64_t *qh;      /* per interface and block, the two hashes: [nqv][nq][2] */
+  uint64_t *kh;      /* per key block and interface, weighted: [nk][nkv][2] */
   uint64_t *kw;      /* [nkv][2]: each key interface's weight */
   uint64_t *g;       /* [len][2]: the sum of the first len powers */
   ment *e;
@@ -69,9 +70,10 @@ struct blk_memo {
   int fail;
 };
 
-/* A worker's copy of the entries it has looked up, read without the lock. */
+/* A worker's copy of the entries it has looked up, read without the lock;
+** keys carry the specialisation already (pair_key mixes it in first). */
 typedef struct lent {
-  uint64_t h[2], dec, val;
+  uint64_t h[2];
   int64_t count;
   int32_t id;
 } lent;
@@ -271,12 +273,15 @@ int blk_memo_new(job *j, int bits) {
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     m->kw[v] = (z ^ (z >> 31)) % (P61 - 1) + 1;
   }
+  /* A key block's interfaces side by side: a pair's key reads one line. */
+  uint64_t *t = malloc(sizeof(uint64_t) * 2 * (size_t)j->nk * (size_t)(j->nkv ? j->nkv : 1));
+  if (!t) return -1;
   for (int v = 0; v < j->nkv; v++)
     for (int b = 0; b < j->nk; b++)
-      for (int r = 0; r < 2; r++) {
-        uint64_t *h = m->kh + ((int64_t)v * j->nk + b) * 2 + r;
-        *h = mulp(*h, m->kw[2 * v + r]);
-      }
+      for (int r = 0; r < 2; r++)
+        t[((int64_t)b * j->nkv + v) * 2 + r] = mulp(m->kh[((int64_t)v * j->nk + b) * 2 + r], m->kw[2 * v + r]);
+  free(m->kh);
+  m->kh = t;
   return 0;
 }
 
@@ -351,7 +356,7 @@ static void pair_key(worker *w, const blk_memo *m, const spec_entry *se, int qb,
   for (uint64_t live = sp->klive; live; live &= live - 1) {
     int v = __builtin_ctzll(live);
     if (v >= j->nkv) break;
-    const uint64_t *x = m->kh + ((int64_t)v * j->nk + kb) * 2;
+    const uint64_t *x = m->kh + ((int64_t)kb * j->nkv + v) * 2;
     x0 = addp(x0, x[0]);
     x1 = addp(x1, x[1]);
   }
@@ -463,10 +468,10 @@ static void judge(worker *w, blk_memo *m, int missed) {
 
 static uint64_t lslot(const uint64_t h[2]) { return h[0] ^ h[1] >> 17; }
 
-static lent *lfind(const blk_lmemo *l, const spec_entry *se, const uint64_t h[2]) {
+static lent *lfind(const blk_lmemo *l, const uint64_t h[2]) {
   for (uint64_t i = lslot(h) & l->mask; l->e[i].id >= 0; i = (i + 1) & l->mask) {
     const lent *e = &l->e[i];
-    if (e->h[0] == h[0] && e->h[1] == h[1] && e->dec == se->dec && e->val == se->val) return (lent *)e;
+    if (e->h[0] == h[0] && e->h[1] == h[1]) return (lent *)e;
   }
   return NULL;
 }
@@ -557,7 +562,7 @@ int64_t blk_memo_pair(worker *w, int qb, int kb, const spec_entry *se, int32_t *
     *id = -1;
     return -1;
   }
-  const lent *e = w->lm->e ? lfind(w->lm, se, h) : NULL;
+  const lent *e = w->lm->e ? lfind(w->lm, h) : NULL;
   if (e) {
     judge(w, m, 0);
     *id = e->id;
@@ -565,7 +570,7 @@ int64_t blk_memo_pair(worker *w, int qb, int kb, const spec_entry *se, int32_t *
   }
   int64_t count;
   int32_t k = shared_pair(w, m, qb, kb, se, h, &count);
-  if (k >= 0 && lput(w->lm, &(lent){{h[0], h[1]}, se->dec, se->val, count, k})) w->fail = 1;
+  if (k >= 0 && lput(w->lm, &(lent){{h[0], h[1]}, count, k})) w->fail = 1;
   *id = k;
   return count;
 }
