@@ -119,6 +119,8 @@ static void worker_free(worker *w) {
 void blk_job_free(job *j) {
   for (int i = 0; j->w && i < j->nw; i++) worker_free(&j->w[i]);
   free(j->w);
+  if (j->qtok != j->qr.v) free(j->qtok);
+  if (j->ktok != j->kr.v) free(j->ktok);
   blk_runs_free(&j->qr);
   blk_runs_free(&j->kr);
   free(j->qiv);
@@ -129,8 +131,6 @@ void blk_job_free(job *j) {
   free(j->sqiv);
   free(j->skiv);
   free(j->gkiv);
-  free(j->qtok);
-  free(j->ktok);
   free(j->rows);
   blk_memo_free(j->memo);
 }
@@ -179,14 +179,17 @@ static int super_prepare(job *j, cg_iscratch *is) {
 
 /* Every token's interfaces, for the witness pass and the memo: S * (nqv +
 ** nkv) int64s, a few MB at the largest shapes, spread from the runs. */
+static int64_t *side_tokens(const runs *r, int nv, int64_t S) {
+  if (r->n == S) return r->v; /* every token its own run: the runs are the tokens */
+  int64_t *t = malloc(sizeof(int64_t) * (size_t)S * (size_t)(nv ? nv : 1));
+  if (t) blk_runs_expand(r, nv, S, t);
+  return t;
+}
+
 static int tokens_prepare(job *j) {
-  size_t S = (size_t)j->S;
-  j->qtok = malloc(sizeof(int64_t) * S * (size_t)(j->nqv ? j->nqv : 1));
-  j->ktok = malloc(sizeof(int64_t) * S * (size_t)(j->nkv ? j->nkv : 1));
-  if (!j->qtok || !j->ktok) return -1;
-  blk_runs_expand(&j->qr, j->nqv, j->S, j->qtok);
-  blk_runs_expand(&j->kr, j->nkv, j->S, j->ktok);
-  return 0;
+  j->qtok = side_tokens(&j->qr, j->nqv, j->S);
+  j->ktok = side_tokens(&j->kr, j->nkv, j->S);
+  return j->qtok && j->ktok ? 0 : -1;
 }
 
 /* One side's interfaces per micro-block, and its runs. */
