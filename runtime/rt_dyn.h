@@ -64,6 +64,10 @@ sieve_status rt_dyn_tables_create(cg_pattern *p, const sieve_shape *shape, cg_ar
                                   cg_err *e);
 /* Enqueues the build of the tables of (step, layer) on stream s. */
 sieve_status rt_dyn_tables_build(rt_dyn_tables *t, int step, int layer, CUstream s, cg_err *e);
+/* The same, recording ev[0] before the first kernel and ev[i] after the
+** i-th of the five (classify, refine, compact, scan, fill). */
+sieve_status rt_dyn_tables_build_timed(rt_dyn_tables *t, int step, int layer, CUstream s, CUevent *ev,
+                                       cg_err *e);
 /* The packed tables and head_off[H], where the attention kernel reads them. */
 void rt_dyn_tables_ptrs(const rt_dyn_tables *t, CUdeviceptr *tabs, CUdeviceptr *head_off);
 const cg_tgen *rt_dyn_tables_gen(const rt_dyn_tables *t);
@@ -73,6 +77,9 @@ void rt_dyn_tables_free(rt_dyn_tables *t);
 /* Whether plans build step-dependent tables on the GPU: with a real driver,
 ** unless SIEVE_TABLES=cpu (plans then rebuild on the host and upload). */
 int rt_dyn_tables_enabled(const rt_cuda *cu);
+/* SIEVE_TABLES=gpu: static masks' plans run on GPU-built tables too (plans
+** without bitmasks; the host build still gives the density). */
+int rt_dyn_tables_always(void);
 
 /* ------------------------------------------------------------ AdaSpa */
 

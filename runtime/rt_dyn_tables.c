@@ -1,6 +1,6 @@
 /*
 ** GPU block tables at run time: the builder's module, its buffers (one
-** allocation), and the three launches of a step.
+** allocation), and the five launches of a step.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -14,14 +14,14 @@ struct rt_dyn_tables {
   cg_arch arch;
   cg_tgen *gen;
   CUmodule mod;
-  CUfunction classify, scan, fill;
+  CUfunction classify, refine, compact, scan, fill;
   CUdeviceptr mem, tabs, head_off;
   int from_cache;
   struct {
-    CUdeviceptr boxes, rows, counts, tabs;
+    CUdeviceptr boxes, coords, cls, work, nwork, rows, counts, tabs;
     int32_t step, layer;
   } a;
-  void *pc[5], *ps[2], *pf[3];
+  void *pc[6], *pr[6], *pk[4], *ps[2], *pf[3];
 };
 
 int rt_dyn_tables_enabled(const rt_cuda *cu) {
@@ -31,6 +31,11 @@ int rt_dyn_tables_enabled(const rt_cuda *cu) {
   return cu && cu->lib && (!v || strcmp(v, "cpu") != 0);
 }
 
+int rt_dyn_tables_always(void) {
+  const char *v = getenv("SIEVE_TABLES");
+  return v && !strcmp(v, "gpu");
+}
+
 static sieve_status gen_ptx(void *ud, char **ptx, cg_err *e) {
   rt_dyn_tables *t = ud;
   return cg_tgen_build(t->p, t->gen, t->arch, ptx, e);
@@ -38,37 +43,53 @@ static sieve_status gen_ptx(void *ud, char **ptx, cg_err *e) {
 
 static size_t up256(size_t n) { return (n + 255) & ~(size_t)255; }
 
-/* One allocation for everything; boxes and head_off go up once. */
+/* One allocation for everything; boxes, coordinates and head_off go up
+** once, and the work list's count starts at 0 (the compaction kernel sets
+** it back after every build). */
 static sieve_status place(rt_dyn_tables *t, cg_err *e) {
   const cg_tgen *g = t->gen;
-  size_t ob = 0, orow = up256(cg_tgen_boxes_bytes(g)), oc = orow + up256(cg_tgen_rows_bytes(g));
-  size_t ot = oc + up256(cg_tgen_counts_bytes(g)), oh = ot + up256(cg_tgen_tabs_bytes(g));
-  size_t heads = (size_t)g->shape.heads, total = oh + 4 * heads;
+  size_t sz[8] = {cg_tgen_boxes_bytes(g), cg_tgen_coords_bytes(g), cg_tgen_cls_bytes(g),
+                  cg_tgen_work_bytes(g),  cg_tgen_rows_bytes(g),   cg_tgen_counts_bytes(g),
+                  cg_tgen_tabs_bytes(g),  4 * (size_t)g->shape.heads};
+  size_t off[8], total = 0;
+  for (int i = 0; i < 8; i++) {
+    off[i] = total;
+    total += up256(sz[i]);
+  }
   if ((int64_t)g->ntables * g->table_ints > INT32_MAX)
     return cg_fail(e, SIEVE_ERR_SHAPE, "GPU block tables: %d tables of %lld ints exceed 32-bit offsets",
                    g->ntables, (long long)g->table_ints);
   sieve_status st = RT_CU(t->cu, e, cuMemAlloc, &t->mem, total);
   if (st) return st;
-  t->a.boxes = t->mem + ob;
-  t->a.rows = t->mem + orow;
-  t->a.counts = t->mem + oc;
-  t->a.tabs = t->tabs = t->mem + ot;
-  t->head_off = t->mem + oh;
+  t->a.boxes = t->mem + off[0];
+  t->a.coords = t->mem + off[1];
+  t->a.cls = t->mem + off[2];
+  t->a.work = t->mem + off[3];
+  t->a.nwork = t->a.work + sz[3] - 4;
+  t->a.rows = t->mem + off[4];
+  t->a.counts = t->mem + off[5];
+  t->a.tabs = t->tabs = t->mem + off[6];
+  t->head_off = t->mem + off[7];
+  size_t heads = (size_t)g->shape.heads;
   int32_t *ho = malloc(4 * heads);
   if (!ho) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   for (size_t h = 0; h < heads; h++) ho[h] = (int32_t)(g->head_table[h] * g->table_ints);
   st = RT_CU(t->cu, e, cuMemcpyHtoD, t->head_off, ho, 4 * heads);
   free(ho);
-  if (!st) st = RT_CU(t->cu, e, cuMemcpyHtoD, t->a.boxes, g->boxes, cg_tgen_boxes_bytes(g));
+  if (!st) st = RT_CU(t->cu, e, cuMemcpyHtoD, t->a.boxes, g->boxes, sz[0]);
+  if (!st) st = RT_CU(t->cu, e, cuMemcpyHtoD, t->a.coords, g->coords, sz[1]);
+  if (!st) st = RT_CU(t->cu, e, cuMemsetD32, t->a.nwork, 0, 1);
   return st;
 }
 
 static sieve_status kernels(rt_dyn_tables *t, rt_cache *cache, const rt_device *dev, cg_err *e) {
   char key[2048];
-  if (rt_dyn_key(key, sizeof key, "tablegen 1", t->p, &t->gen->shape, t->arch, dev, NULL) >= (int)sizeof key)
+  if (rt_dyn_key(key, sizeof key, "tablegen 2", t->p, &t->gen->shape, t->arch, dev, NULL) >= (int)sizeof key)
     cache = NULL;
   sieve_status st = rt_dyn_module(t->cu, cache, key, gen_ptx, t, &t->mod, &t->from_cache, e);
   if (!st) st = rt_kernel_get(t->cu, t->mod, "sieve_tbl_classify", 0, &t->classify, e);
+  if (!st) st = rt_kernel_get(t->cu, t->mod, "sieve_tbl_refine", 0, &t->refine, e);
+  if (!st) st = rt_kernel_get(t->cu, t->mod, "sieve_tbl_compact", 0, &t->compact, e);
   if (!st) st = rt_kernel_get(t->cu, t->mod, "sieve_tbl_scan", 0, &t->scan, e);
   if (!st) st = rt_kernel_get(t->cu, t->mod, "sieve_tbl_fill", 0, &t->fill, e);
   return st;
@@ -82,9 +103,13 @@ sieve_status rt_dyn_tables_create(cg_pattern *p, const sieve_shape *shape, cg_ar
   if (!t) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   t->p = p;
   t->arch = arch;
-  void *pc[5] = {&t->a.boxes, &t->a.rows, &t->a.counts, &t->a.step, &t->a.layer};
+  void *pc[6] = {&t->a.boxes, &t->a.cls, &t->a.work, &t->a.nwork, &t->a.step, &t->a.layer};
+  void *pr[6] = {&t->a.coords, &t->a.cls, &t->a.work, &t->a.nwork, &t->a.step, &t->a.layer};
+  void *pk[4] = {&t->a.cls, &t->a.rows, &t->a.counts, &t->a.nwork};
   void *ps[2] = {&t->a.counts, &t->a.tabs}, *pf[3] = {&t->a.rows, &t->a.counts, &t->a.tabs};
   memcpy(t->pc, pc, sizeof pc);
+  memcpy(t->pr, pr, sizeof pr);
+  memcpy(t->pk, pk, sizeof pk);
   memcpy(t->ps, ps, sizeof ps);
   memcpy(t->pf, pf, sizeof pf);
   sieve_status st = rt_cuda_get(&t->cu, e);
@@ -99,15 +124,27 @@ sieve_status rt_dyn_tables_create(cg_pattern *p, const sieve_shape *shape, cg_ar
   return SIEVE_OK;
 }
 
-sieve_status rt_dyn_tables_build(rt_dyn_tables *t, int step, int layer, CUstream s, cg_err *e) {
+sieve_status rt_dyn_tables_build_timed(rt_dyn_tables *t, int step, int layer, CUstream s, CUevent *ev,
+                                       cg_err *e) {
   const cg_tgen *g = t->gen;
   unsigned rows = (unsigned)((g->nq + CG_TGEN_WARPS - 1) / CG_TGEN_WARPS), nt = (unsigned)g->ntables;
+  unsigned w = 32 * CG_TGEN_WARPS;
+  struct { CUfunction f; unsigned gx, gy, threads; void **prm; } k[5] = {
+      {t->classify, rows, nt, w, t->pc}, {t->refine, CG_TGEN_REFINE_CTAS, 1, w, t->pr},
+      {t->compact, rows, nt, w, t->pk},  {t->scan, nt, 1, 32, t->ps},
+      {t->fill, rows, nt, w, t->pf}};
   t->a.step = step;
   t->a.layer = layer;
-  sieve_status st = rt_dyn_launch(t->cu, t->classify, rows, nt, 1, 32 * CG_TGEN_WARPS, 0, s, t->pc, e);
-  if (!st) st = rt_dyn_launch(t->cu, t->scan, nt, 1, 1, 32, 0, s, t->ps, e);
-  if (!st) st = rt_dyn_launch(t->cu, t->fill, rows, nt, 1, 32 * CG_TGEN_WARPS, 0, s, t->pf, e);
+  sieve_status st = ev ? RT_CU(t->cu, e, cuEventRecord, ev[0], s) : SIEVE_OK;
+  for (int i = 0; !st && i < 5; i++) {
+    st = rt_dyn_launch(t->cu, k[i].f, k[i].gx, k[i].gy, 1, k[i].threads, 0, s, k[i].prm, e);
+    if (!st && ev) st = RT_CU(t->cu, e, cuEventRecord, ev[i + 1], s);
+  }
   return st;
+}
+
+sieve_status rt_dyn_tables_build(rt_dyn_tables *t, int step, int layer, CUstream s, cg_err *e) {
+  return rt_dyn_tables_build_timed(t, step, layer, s, NULL, e);
 }
 
 void rt_dyn_tables_ptrs(const rt_dyn_tables *t, CUdeviceptr *tabs, CUdeviceptr *head_off) {

@@ -373,7 +373,8 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
     p->stats.load_ms = now_ms() - t1;
     if (!p->stats.from_cache) st = build_kernel(p, cache, key, e);
   }
-  if (!st && p->dynamic && rt_dyn_tables_enabled(p->cu)) st = use_gpu_tables(p, dev, cache, e);
+  if (!st && (p->dynamic || rt_dyn_tables_always()) && !p->spec.bits && rt_dyn_tables_enabled(p->cu))
+    st = use_gpu_tables(p, dev, cache, e);
   if (!st && (p->spec.pattern->dense_steps || p->spec.pattern->dense_layers)) {
     /* The warm-up's kernel: the default config, which suits dense attention. */
     if (!(p->dense_pat = cg_pattern_dense_of(p->spec.pattern, e))) st = e->status;

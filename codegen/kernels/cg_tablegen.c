@@ -54,9 +54,28 @@ static void box_blocks(const cg_coords *c, int64_t bsz, int nb, int32_t *out) {
   }
 }
 
+/* Table i's layout: the coordinates of an earlier table's, or enumerated
+** into a new slot of coords; then its boxes. */
 static int table_boxes(const cg_pattern *p, cg_tgen *t, int i) {
+  const cg_layout *l = &p->classes[t->cls[i]].layout;
+  int k = 0;
+  while (k < i && !same_layout(&p->classes[t->cls[k]].layout, l)) k++;
   cg_coords c;
-  if (cg_layout_enum(&p->classes[t->cls[i]].layout, &t->shape, &c)) return -1;
+  if (cg_layout_enum(l, &t->shape, &c)) return -1;
+  if (k < i) {
+    t->lay[i] = t->lay[k];
+  } else {
+    t->lay[i] = t->nlays++;
+    const int32_t *v[5] = {c.t, c.y, c.x, c.text, c.idx};
+    int32_t *dst = t->coords + (size_t)t->lay[i] * 5 * (size_t)t->seq;
+    for (int a = 0; a < 5; a++) {
+      memcpy(dst + (size_t)a * (size_t)t->seq, v[a], sizeof(int32_t) * (size_t)t->seq);
+      for (int64_t q = 0; q < t->seq; q++) {
+        t->lo[a] = v[a][q] < t->lo[a] ? v[a][q] : t->lo[a];
+        t->hi[a] = v[a][q] > t->hi[a] ? v[a][q] : t->hi[a];
+      }
+    }
+  }
   int32_t *b = t->boxes + (size_t)i * (size_t)(t->nq + t->nk) * 2 * CG_NIN;
   box_blocks(&c, t->bq, t->nq, b);
   box_blocks(&c, t->bk, t->nk, b + (size_t)t->nq * 2 * CG_NIN);
@@ -94,7 +113,7 @@ sieve_status cg_tgen_new(cg_pattern *p, const sieve_shape *shape, cg_tgen **out,
   t->nq = (int)((t->seq + t->bq - 1) / t->bq);
   t->nk = (int)((t->seq + t->bk - 1) / t->bk);
   t->table_ints = 2 * (int64_t)t->nq + 1 + (int64_t)t->nq * t->nk;
-  if ((int64_t)t->nq * t->nk > INT32_MAX / 2) {
+  if ((int64_t)t->nq * t->nk > INT32_MAX / 2 || t->seq > INT32_MAX / 8 || (int64_t)t->bq * t->bk > INT32_MAX / 2) {
     cg_tgen_free(t);
     return cg_fail(e, SIEVE_ERR_SHAPE, "%d x %d block pairs: too many for GPU-built tables", t->nq, t->nk);
   }
@@ -103,9 +122,22 @@ sieve_status cg_tgen_new(cg_pattern *p, const sieve_shape *shape, cg_tgen **out,
   t->mask = cg_alloc(a, sizeof(cg_ref) * (size_t)s.heads);
   int ok = t->head_table && t->cls && t->mask;
   for (int h = 0; ok && h < s.heads; h++) ok = (t->head_table[h] = group_head(p, t, h)) >= 0;
+  if (ok && (int64_t)t->ntables * t->nq * t->nk > INT32_MAX) {
+    cg_tgen_free(t);
+    return cg_fail(e, SIEVE_ERR_SHAPE, "%d tables of %d x %d block pairs: too many for GPU-built tables",
+                   t->ntables, t->nq, t->nk);
+  }
   if (ok) {
     t->boxes = cg_alloc(a, cg_tgen_boxes_bytes(t));
-    ok = t->boxes != NULL;
+    t->lay = cg_alloc(a, sizeof(int) * (size_t)t->ntables);
+    t->coords = cg_alloc(a, 4 * 5 * (size_t)t->ntables * (size_t)t->seq);
+    ok = t->boxes && t->lay && t->coords;
+    for (int i = 0; i < 5; i++) {
+      t->lo[i] = INT32_MAX;
+      t->hi[i] = INT32_MIN;
+    }
+    t->lo[CG_IN_POS] = 0;
+    t->hi[CG_IN_POS] = (int32_t)(t->seq - 1);
   }
   for (int i = 0; ok && i < t->ntables; i++) ok = !table_boxes(p, t, i);
   if (!ok) {
@@ -126,10 +158,13 @@ size_t cg_tgen_tabs_bytes(const cg_tgen *t) { return 4 * (size_t)t->ntables * (s
 size_t cg_tgen_boxes_bytes(const cg_tgen *t) {
   return 4 * 2 * CG_NIN * (size_t)t->ntables * (size_t)(t->nq + t->nk);
 }
+size_t cg_tgen_coords_bytes(const cg_tgen *t) { return 4 * 5 * (size_t)t->nlays * (size_t)t->seq; }
+size_t cg_tgen_cls_bytes(const cg_tgen *t) { return (size_t)t->ntables * (size_t)t->nq * (size_t)t->nk; }
+size_t cg_tgen_work_bytes(const cg_tgen *t) { return 4 * (cg_tgen_cls_bytes(t) + 1); }
 
-/* --------------------------------------------------------------- kernel */
+/* -------------------------------------------------------------- kernels */
 
-enum { P_BOXES, P_ROWS, P_COUNTS, P_STEP, P_LAYER, NP };
+enum { P_BOXES, P_CLS, P_WORK, P_NWORK, P_STEP, P_LAYER, NP };
 
 typedef struct kgen {
   const cg_tgen *t;
@@ -174,17 +209,23 @@ static LLVMValueRef classify(kgen *k, const cg_ivv qb[CG_NIN], const cg_ivv kb[C
   return cg_rget(EM, r);
 }
 
+/* This warp's table row (table nq + qb) when qb is below nq. */
+static LLVMValueRef warp_row(kgen *k, LLVMValueRef *qb) {
+  *qb = CG_ADD(EM, CG_MUL(EM, cg_sreg_read(EM, CG_CTAID_X), cg_i32(EM, CG_TGEN_WARPS)), k->tk.warp);
+  return CG_ADD(EM, CG_MUL(EM, k->table, cg_i32(EM, k->t->nq)), *qb);
+}
+
 /*
-** One warp per row: 32 key blocks at a time are classified, and ballots
-** give each full or partial block its place in the row, in key order.
+** One warp per row: 32 key blocks at a time are classified; the class goes
+** to cls, and the undecided pairs onto the work list, one atomic per warp.
 */
-static void row_loop(kgen *k, LLVMValueRef qb) {
+static void row_classify(kgen *k, LLVMValueRef qb, LLVMValueRef row) {
   const cg_tgen *t = k->t;
+  LLVMTypeRef i8 = LLVMInt8TypeInContext(EM->ctx);
   cg_ivv qbox[CG_NIN], kbox[CG_NIN];
   load_box(k, qb, qbox);
-  LLVMValueRef row = CG_ADD(EM, CG_MUL(EM, k->table, cg_i32(EM, t->nq)), qb);
-  LLVMValueRef out = cg_gep(EM, EM->t_i32, k->prm[P_ROWS], CG_MUL(EM, CG_ZEXT64(EM, row), cg_i64(EM, t->nk)));
-  cg_reg nf = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0)), np = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
+  LLVMValueRef pair0 = CG_MUL(EM, row, cg_i32(EM, t->nk));
+  LLVMValueRef out = cg_gep(EM, i8, k->prm[P_CLS], CG_ZEXT64(EM, pair0));
   LLVMValueRef lane = k->tk.lane, below = cg_lanes_below(EM, lane);
   cg_for loop;
   LLVMValueRef c = cg_for_begin(EM, &loop, cg_i32(EM, 0), cg_i32(EM, (t->nk + 31) / 32));
@@ -192,6 +233,68 @@ static void row_loop(kgen *k, LLVMValueRef qb) {
   LLVMValueRef valid = CG_ICMP(EM, LLVMIntSLT, kb, cg_i32(EM, t->nk));
   load_box(k, CG_ADD(EM, cg_i32(EM, t->nq), CG_SEL(EM, valid, kb, cg_i32(EM, t->nk - 1))), kbox);
   LLVMValueRef cls = classify(k, qbox, kbox);
+  LLVMValueRef und = CG_AND(EM, valid, CG_ICMP(EM, LLVMIntEQ, cls, cg_i32(EM, CG_BLK_UNDECIDED)));
+  LLVMValueRef bu = cg_ballot(EM, und);
+  cg_if wv;
+  cg_if_begin(EM, &wv, valid);
+  cg_store(EM, LLVMBuildTrunc(EM->b, cls, i8, ""), cg_gep(EM, i8, out, kb));
+  cg_if_end(EM, &wv);
+  cg_reg base = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
+  cg_if any, lead;
+  cg_if_begin(EM, &any, CG_ICMP(EM, LLVMIntNE, bu, cg_i32(EM, 0)));
+  cg_if_begin(EM, &lead, CG_ICMP(EM, LLVMIntEQ, lane, cg_i32(EM, 0)));
+  cg_rset(EM, base, LLVMBuildAtomicRMW(EM->b, LLVMAtomicRMWBinOpAdd, k->prm[P_NWORK], cg_popc(EM, bu),
+                                       LLVMAtomicOrderingMonotonic, 0));
+  cg_if_end(EM, &lead);
+  LLVMValueRef at = CG_ADD(EM, cg_shfl_idx_i32(EM, cg_rget(EM, base), cg_i32(EM, 0)),
+                           cg_popc(EM, CG_AND(EM, bu, below)));
+  cg_if wu;
+  cg_if_begin(EM, &wu, und);
+  cg_store(EM, CG_ADD(EM, pair0, kb), cg_gep(EM, EM->t_i32, k->prm[P_WORK], CG_ZEXT64(EM, at)));
+  cg_if_end(EM, &wu);
+  cg_if_end(EM, &any);
+  cg_for_end(EM, &loop);
+}
+
+static sieve_status classify_kernel(kgen *k, cg_arch arch, cg_err *e) {
+  static const char *names[NP] = {"boxes", "cls", "work", "nwork", "step", "layer"};
+  LLVMTypeRef ty[NP] = {EM->t_gptr, EM->t_gptr, EM->t_gptr, EM->t_gptr, EM->t_i32, EM->t_i32};
+  LLVMValueRef fn = cg_em_kernel(EM, "sieve_tbl_classify", ty, names, NP, 32 * CG_TGEN_WARPS, 0);
+  for (int i = 0; i < NP; i++) k->prm[i] = LLVMGetParam(fn, (unsigned)i);
+  if (cg_tk_init(&k->tk, EM, arch, CG_BF16, 32 * CG_TGEN_WARPS))
+    return cg_fail(e, EM->err.status, "%s", EM->err.msg);
+  const cg_tgen *t = k->t;
+  k->table = cg_sreg_read(EM, CG_CTAID_Y);
+  LLVMValueRef boxes_per_table = cg_i64(EM, (int64_t)(t->nq + t->nk) * 2 * CG_NIN);
+  k->box0 = cg_gep(EM, EM->t_i32, k->prm[P_BOXES], CG_MUL(EM, CG_ZEXT64(EM, k->table), boxes_per_table));
+  LLVMValueRef qb, row = warp_row(k, &qb);
+  cg_if in;
+  cg_if_begin(EM, &in, CG_ICMP(EM, LLVMIntSLT, qb, cg_i32(EM, t->nq)));
+  row_classify(k, qb, row);
+  cg_if_end(EM, &in);
+  LLVMBuildRetVoid(EM->b);
+  cg_tk_dispose(&k->tk);
+  return SIEVE_OK;
+}
+
+/*
+** After refinement every class is exact: one warp per row places each full
+** or partial block in the row by ballots, in key order, as the packing
+** kernels expect. The first thread empties the work list for the next build.
+*/
+static void row_compact(kgen *k, LLVMValueRef cls0, LLVMValueRef rows, LLVMValueRef counts, LLVMValueRef row) {
+  const cg_tgen *t = k->t;
+  LLVMTypeRef i8 = LLVMInt8TypeInContext(EM->ctx);
+  LLVMValueRef src = cg_gep(EM, i8, cls0, CG_MUL(EM, CG_ZEXT64(EM, row), cg_i64(EM, t->nk)));
+  LLVMValueRef out = cg_gep(EM, EM->t_i32, rows, CG_MUL(EM, CG_ZEXT64(EM, row), cg_i64(EM, t->nk)));
+  cg_reg nf = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0)), np = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
+  LLVMValueRef lane = k->tk.lane, below = cg_lanes_below(EM, lane);
+  cg_for loop;
+  LLVMValueRef c = cg_for_begin(EM, &loop, cg_i32(EM, 0), cg_i32(EM, (t->nk + 31) / 32));
+  LLVMValueRef kb = CG_ADD(EM, CG_SHL(EM, c, cg_i32(EM, 5)), lane);
+  LLVMValueRef valid = CG_ICMP(EM, LLVMIntSLT, kb, cg_i32(EM, t->nk));
+  LLVMValueRef b = cg_load(EM, i8, cg_gep(EM, i8, src, CG_SEL(EM, valid, kb, cg_i32(EM, 0))));
+  LLVMValueRef cls = LLVMBuildZExt(EM->b, b, EM->t_i32, "");
   LLVMValueRef isf = CG_AND(EM, valid, CG_ICMP(EM, LLVMIntEQ, cls, cg_i32(EM, CG_BLK_FULL)));
   LLVMValueRef isp = CG_AND(EM, valid, CG_ICMP(EM, LLVMIntEQ, cls, cg_i32(EM, CG_BLK_UNDECIDED)));
   LLVMValueRef bf = cg_ballot(EM, isf), bp = cg_ballot(EM, isp);
@@ -209,31 +312,46 @@ static void row_loop(kgen *k, LLVMValueRef qb) {
   cg_for_end(EM, &loop);
   cg_if lead;
   cg_if_begin(EM, &lead, CG_ICMP(EM, LLVMIntEQ, lane, cg_i32(EM, 0)));
-  LLVMValueRef cnt = cg_gep(EM, EM->t_i32, k->prm[P_COUNTS], CG_SHL(EM, CG_ZEXT64(EM, row), cg_i64(EM, 1)));
+  LLVMValueRef cnt = cg_gep(EM, EM->t_i32, counts, CG_SHL(EM, CG_ZEXT64(EM, row), cg_i64(EM, 1)));
   cg_store(EM, cg_rget(EM, nf), cnt);
   cg_store(EM, cg_rget(EM, np), cg_gep(EM, EM->t_i32, cnt, cg_i32(EM, 1)));
   cg_if_end(EM, &lead);
 }
 
-static sieve_status classify_kernel(kgen *k, cg_arch arch, cg_err *e) {
-  static const char *names[NP] = {"boxes", "rows", "counts", "step", "layer"};
-  LLVMTypeRef ty[NP] = {EM->t_gptr, EM->t_gptr, EM->t_gptr, EM->t_i32, EM->t_i32};
-  LLVMValueRef fn = cg_em_kernel(EM, "sieve_tbl_classify", ty, names, NP, 32 * CG_TGEN_WARPS, 0);
-  for (int i = 0; i < NP; i++) k->prm[i] = LLVMGetParam(fn, (unsigned)i);
+static sieve_status compact_kernel(kgen *k, cg_arch arch, cg_err *e) {
+  static const char *names[4] = {"cls", "rows", "counts", "nwork"};
+  LLVMTypeRef ty[4] = {EM->t_gptr, EM->t_gptr, EM->t_gptr, EM->t_gptr};
+  LLVMValueRef fn = cg_em_kernel(EM, "sieve_tbl_compact", ty, names, 4, 32 * CG_TGEN_WARPS, 0);
+  LLVMValueRef prm[4];
+  for (int i = 0; i < 4; i++) prm[i] = LLVMGetParam(fn, (unsigned)i);
   if (cg_tk_init(&k->tk, EM, arch, CG_BF16, 32 * CG_TGEN_WARPS))
     return cg_fail(e, EM->err.status, "%s", EM->err.msg);
-  const cg_tgen *t = k->t;
   k->table = cg_sreg_read(EM, CG_CTAID_Y);
-  LLVMValueRef boxes_per_table = cg_i64(EM, (int64_t)(t->nq + t->nk) * 2 * CG_NIN);
-  k->box0 = cg_gep(EM, EM->t_i32, k->prm[P_BOXES], CG_MUL(EM, CG_ZEXT64(EM, k->table), boxes_per_table));
-  LLVMValueRef qb = CG_ADD(EM, CG_MUL(EM, cg_sreg_read(EM, CG_CTAID_X), cg_i32(EM, CG_TGEN_WARPS)), k->tk.warp);
-  cg_if in;
-  cg_if_begin(EM, &in, CG_ICMP(EM, LLVMIntSLT, qb, cg_i32(EM, t->nq)));
-  row_loop(k, qb);
+  LLVMValueRef qb, row = warp_row(k, &qb);
+  LLVMValueRef first = CG_AND(EM, CG_ICMP(EM, LLVMIntEQ, CG_OR(EM, k->table, cg_sreg_read(EM, CG_CTAID_X)), cg_i32(EM, 0)),
+                              CG_ICMP(EM, LLVMIntEQ, cg_sreg_read(EM, CG_TID_X), cg_i32(EM, 0)));
+  cg_if reset, in;
+  cg_if_begin(EM, &reset, first);
+  cg_store(EM, cg_i32(EM, 0), prm[3]);
+  cg_if_end(EM, &reset);
+  cg_if_begin(EM, &in, CG_ICMP(EM, LLVMIntSLT, qb, cg_i32(EM, k->t->nq)));
+  row_compact(k, prm[0], prm[1], prm[2], row);
   cg_if_end(EM, &in);
   LLVMBuildRetVoid(EM->b);
   cg_tk_dispose(&k->tk);
   return SIEVE_OK;
+}
+
+/* The element mask of table i, over coordinates, step and layer, with the
+** ranges the coordinates take in this shape. */
+static cg_lower *element_mask(const cg_pattern *p, const cg_tgen *t, int i, cg_err *e) {
+  static const cg_var qv[CG_NIN] = {CG_V_QT, CG_V_QY, CG_V_QX, CG_V_QTEXT, CG_V_QIDX, CG_V_QPOS};
+  static const cg_var kv[CG_NIN] = {CG_V_KT, CG_V_KY, CG_V_KX, CG_V_KTEXT, CG_V_KIDX, CG_V_KPOS};
+  cg_range r[CG_NVARS];
+  for (int v = 0; v < CG_NVARS; v++) r[v] = cg_range_none();
+  for (int a = 0; a < CG_NIN; a++) r[qv[a]] = r[kv[a]] = (cg_range){t->lo[a], t->hi[a]};
+  r[CG_V_STEP] = r[CG_V_LAYER] = (cg_range){0, INT32_MAX};
+  return cg_lower_new(p->g, t->mask[i], r, e);
 }
 
 sieve_status cg_tgen_build(const cg_pattern *p, const cg_tgen *t, cg_arch arch, char **ptx, cg_err *e) {
@@ -243,14 +361,19 @@ sieve_status cg_tgen_build(const cg_pattern *p, const cg_tgen *t, cg_arch arch, 
   sieve_status st = cg_em_start(&em, "sieve_tablegen", e);
   if (st) return st;
   k.lw = calloc((size_t)t->ntables, sizeof *k.lw);
-  if (!k.lw) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  cg_lower **el = calloc((size_t)t->ntables, sizeof *el);
+  if (!k.lw || !el) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   for (int i = 0; !st && i < t->ntables; i++)
-    if (!(k.lw[i] = cg_ilower_new(p->g, t->mask[i], e))) st = e->status;
+    if (!(k.lw[i] = cg_ilower_new(p->g, t->mask[i], e)) || !(el[i] = element_mask(p, t, i, e))) st = e->status;
   if (!st) st = classify_kernel(&k, arch, e);
+  if (!st) cg_tgen_refine_kernel(&em, t, arch, el);
+  if (!st) st = compact_kernel(&k, arch, e);
   if (!st) cg_tpack_kernels(&em, arch, t->nq, t->nk, t->table_ints);
   if (!st) st = cg_em_ptx(&em, arch, ptx, e);
   for (int i = 0; k.lw && i < t->ntables; i++) cg_ilower_free(k.lw[i]);
+  for (int i = 0; el && i < t->ntables; i++) cg_lower_free(el[i]);
   free(k.lw);
+  free(el);
   cg_em_dispose(&em);
   return st;
 }

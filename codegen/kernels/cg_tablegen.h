@@ -1,26 +1,32 @@
 /*
-** The GPU block-table builder: for patterns whose mask changes with the
-** denoising step or the layer (LVSA's rotating anchors), the tables of a
-** new (step, layer) are built on the GPU by generated kernels from the same
-** mask expression the CPU builder uses, instead of on the host.
+** The GPU block-table builder: the tables of any static or step-dependent
+** mask, built on the GPU by generated kernels from the same mask expression
+** the CPU builder uses, equal to the CPU builder's (cg_blocks.h) list for
+** list: full blocks, then partial ones, each in key order.
 **
 ** Classification is the CPU's interval test (cg_interval.h), lowered to
 ** LLVM IR (cg_lower_interval.h) with step and layer left as kernel
-** parameters, so one module serves every step: a pair the test finds true
-** on the whole coordinate boxes is full, false on them is empty, anything
-** else is partial. Partial is always sound (the attention kernel applies the
-** token predicate on partial blocks); the CPU builder's exact refinement of
-** undecided pairs is the only thing given up, and it only ever turns a few
-** partial blocks into full or empty ones.
+** parameters, so one module serves every step. A pair the test leaves
+** undecided goes on a work list and is refined exactly: a warp evaluates
+** the mask (cg_lower.h) on the pair's token pairs, from the layout's
+** coordinates of every position, until it has seen a true and a false one
+** (partial) or the block ends (full or empty). The CPU builder's answer is
+** the exact class too, so the two agree whatever shortcuts either takes.
 **
 ** Heads are grouped into tables by (layout, mask with the head fixed);
-** step and layer stay symbolic, so the grouping, the coordinate boxes and
-** every buffer size are fixed per shape: the boxes are uploaded once and a
-** new step costs three launches and no host work.
+** step and layer stay symbolic, so the grouping, the boxes, the coordinates
+** and every buffer size are fixed per shape: they are uploaded once, and a
+** new step costs five launches and no host work.
 **
 ** Device buffers (int32 unless said):
 **   boxes   [ntables][nq + nk][CG_NIN][2]  coordinate box of each query
 **           block then each key block, in the table's layout (lo, hi)
+**   coords  [nlays][5][seq]  t, y, x, text, idx of every position of each
+**           distinct layout (lay[table] says which)
+**   cls     u8 [ntables][nq][nk]  each pair's class (CG_BLK_*)
+**   work    [ntables nq nk]  undecided pairs, (table nq + qb) nk + kb,
+**           in no particular order; nwork (one int32) counts them, and
+**           sieve_tbl_compact sets it back to 0 for the next build
 **   rows    [ntables][nq][nk]   per row: full key blocks ascending from the
 **           front, partial ones from the back (the first at nk - 1)
 **   counts  [ntables][nq][2]    full and partial blocks per row
@@ -28,22 +34,32 @@
 **           in a slot of its worst-case size, so head_off[h] =
 **           head_table[h] * table_ints whatever the step
 **
-** Kernels (W = CG_TGEN_WARPS warps per CTA, one warp per table row):
-**   sieve_tbl_classify(boxes, rows, counts, i32 step, i32 layer)
-**       grid (ceil(nq / W), ntables), block 32 W
+** Kernels (W = CG_TGEN_WARPS warps per CTA):
+**   sieve_tbl_classify(boxes, cls, work, nwork, i32 step, i32 layer)
+**       one warp per row: grid (ceil(nq / W), ntables), block 32 W
+**   sieve_tbl_refine(coords, cls, work, nwork, i32 step, i32 layer)
+**       one warp per undecided pair, a fixed grid looping over the list:
+**       grid (CG_TGEN_REFINE_CTAS), block 32 W
+**   sieve_tbl_compact(cls, rows, counts, nwork)
+**       one warp per row: grid (ceil(nq / W), ntables), block 32 W
 **   sieve_tbl_scan(counts, tabs)            grid (ntables), block 32
 **   sieve_tbl_fill(rows, counts, tabs)      grid (ceil(nq / W), ntables), block 32 W
 ** The last two (cg_tpack_kernels) only pack rows and counts; AdaSpa's
 ** selection writes the same rows and counts and reuses them.
+**
+** Not built here: partial-block bitmasks (cg_blocks_bits.c). Plans that
+** give a class bitmasks build their tables on the host.
 */
 #ifndef CG_TABLEGEN_H
 #define CG_TABLEGEN_H
 
 #include "cg_blocks.h"
 #include "cg_emit.h"
+#include "cg_lower.h"
 #include "cg_ptx.h"
 
 #define CG_TGEN_WARPS 4
+#define CG_TGEN_REFINE_CTAS 1056  /* 8 per SM of an H100 or H200 */
 
 typedef struct cg_tgen {
   cg_arena *arena;
@@ -55,14 +71,19 @@ typedef struct cg_tgen {
   int *cls;              /* [ntables]: head class */
   cg_ref *mask;          /* [ntables]: class mask, head fixed; step and layer free */
   int32_t *boxes;        /* [ntables][nq + nk][CG_NIN][2], as uploaded */
+  int nlays;
+  int *lay;              /* [ntables]: the table's layout, an index into coords */
+  int32_t *coords;       /* [nlays][5][seq], as uploaded */
+  int32_t lo[CG_NIN], hi[CG_NIN];  /* every coordinate's range over all layouts */
   int64_t table_ints;    /* 2 nq + 1 + nq nk */
 } cg_tgen;
 
-/* Groups heads and computes the boxes. The pattern's graph grows. */
+/* Groups heads and computes the boxes and the layouts' coordinates. The
+** pattern's graph grows. */
 sieve_status cg_tgen_new(cg_pattern *p, const sieve_shape *shape, cg_tgen **out, cg_err *e);
 void cg_tgen_free(cg_tgen *t);
 
-/* The module with the three kernels, as PTX (*ptx malloc'd). */
+/* The module with the five kernels, as PTX (*ptx malloc'd). */
 sieve_status cg_tgen_build(const cg_pattern *p, const cg_tgen *t, cg_arch arch, char **ptx,
                            cg_err *e);
 
@@ -86,5 +107,13 @@ size_t cg_tgen_rows_bytes(const cg_tgen *t);
 size_t cg_tgen_counts_bytes(const cg_tgen *t);
 size_t cg_tgen_tabs_bytes(const cg_tgen *t);
 size_t cg_tgen_boxes_bytes(const cg_tgen *t);
+size_t cg_tgen_coords_bytes(const cg_tgen *t);
+size_t cg_tgen_cls_bytes(const cg_tgen *t);
+size_t cg_tgen_work_bytes(const cg_tgen *t);  /* the list, then nwork */
+
+/* cg_tablegen_refine.c: adds sieve_tbl_refine to em's module, one arm per
+** table, each evaluating lw[table]'s mask (lowered over coordinates and
+** step and layer). */
+void cg_tgen_refine_kernel(cg_em *em, const cg_tgen *t, cg_arch arch, cg_lower **lw);
 
 #endif

@@ -15,6 +15,11 @@
 void gpu_dyn(gpu_env *env);
 
 void gpu_dyn_tables(gpu_env *env);
+/* The "gtab" group: every shipped pattern and the bench's Lua-predicate
+** ones, GPU tables against CPU tables and brute force, and timed on
+** hunyuan-720p; "gtab_small" the small shapes alone (for the sanitizers). */
+void gpu_dyn_tables_all(gpu_env *env);
+void gpu_dyn_tables_small(gpu_env *env);
 void gpu_dyn_search(gpu_env *env);
 void gpu_dyn_search_adaspa(gpu_env *env);
 void gpu_dyn_profile(gpu_env *env);

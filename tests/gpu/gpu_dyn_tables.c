@@ -1,14 +1,15 @@
 /*
 ** The GPU block-table builder against the CPU. For each pattern, shape and
 ** (step, layer), every head's table as the kernels packed it must:
-**   - classify every block pair exactly as the CPU's interval test does on
-**     the same boxes (full = true everywhere, partial = undecided);
-**   - be sound against the CPU builder (cg_tables_build): nothing full that
-**     the CPU does not call full, nothing dropped that the CPU keeps;
-**   - on small shapes, be sound against brute force (cg_ref_blocks);
-**   - be well formed: row pointers, full counts, keys ascending.
-** Then attention with plans that build their tables on the GPU, against
-** the float64 reference (rt_check), at steps where the anchors moved.
+**   - equal the CPU builder's (cg_tables_build) list for list: the same
+**     full blocks, then the same partial ones, each in key order;
+**   - on small shapes, equal brute force (cg_ref_blocks) block for block;
+**   - be well formed: row pointers, full counts, keys in range.
+** Every shipped pattern and the bench's Lua-predicate patterns (radial,
+** dilated) on ragged shapes with text before and after, and on
+** hunyuan-720p, where the build is also timed. Then attention with plans
+** that build their tables on the GPU, against the float64 reference
+** (rt_check), at steps where LVSA's anchors moved.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@
 
 typedef struct tally {
   int64_t full, part, cpu_full, cpu_part;
-  int64_t interval_mismatch, unsound_cpu, unsound_ref, malformed;
+  int64_t rows_off_cpu, pairs_off_ref, malformed;
 } tally;
 
 /* Row qb of a packed table into cls[kb] (CG_BLK_*); 0 when malformed. */
@@ -30,29 +31,23 @@ static int decode_row(const int32_t *tab, int nq, int nk, int qb, uint8_t *cls) 
   int32_t r0 = tab[qb], r1 = tab[qb + 1], nf = tab[nq + 1 + qb];
   const int32_t *idx = tab + 2 * nq + 1;
   memset(cls, CG_BLK_EMPTY, (size_t)nk);
-  if (r1 < r0 || nf < 0 || nf > r1 - r0 || r1 - r0 > nk) return 0;
+  if (tab[0] != 0 || r1 < r0 || nf < 0 || nf > r1 - r0 || r1 - r0 > nk) return 0;
   for (int32_t i = r0; i < r1; i++) {
-    int32_t kb = idx[i], first = i == r0 || i == r0 + nf;
+    int32_t kb = idx[i];
     if (kb < 0 || kb >= nk || cls[kb] != CG_BLK_EMPTY) return 0;
-    if (!first && idx[i - 1] >= kb) return 0;  /* ascending within each list */
     cls[kb] = i - r0 < nf ? CG_BLK_FULL : CG_BLK_UNDECIDED;
   }
   return 1;
 }
 
-static void cpu_row(const cg_table *t, int qb, int nk, uint8_t *cls) {
-  memset(cls, CG_BLK_EMPTY, (size_t)nk);
-  for (int32_t i = t->full_ptr[qb]; i < t->full_ptr[qb + 1]; i++) cls[t->full_idx[i]] = CG_BLK_FULL;
-  for (int32_t i = t->part_ptr[qb]; i < t->part_ptr[qb + 1]; i++) cls[t->part_idx[i]] = CG_BLK_UNDECIDED;
-}
-
-/* Full only where the other says full; kept wherever the other keeps. */
-static int64_t unsound(const uint8_t *gpu, const uint8_t *other, int n) {
-  int64_t bad = 0;
-  for (int i = 0; i < n; i++)
-    bad += (gpu[i] == CG_BLK_FULL && other[i] != CG_BLK_FULL) ||
-           (gpu[i] == CG_BLK_EMPTY && other[i] != CG_BLK_EMPTY);
-  return bad;
+/* The GPU row's lists are the CPU's, entry for entry. */
+static int same_row(const int32_t *tab, int nq, const cg_table *t, int qb) {
+  int32_t r0 = tab[qb], nf = tab[nq + 1 + qb], np = tab[qb + 1] - r0 - nf;
+  const int32_t *idx = tab + 2 * nq + 1 + r0;
+  int32_t f0 = t->full_ptr[qb], p0 = t->part_ptr[qb];
+  if (nf != t->full_ptr[qb + 1] - f0 || np != t->part_ptr[qb + 1] - p0) return 0;
+  return !memcmp(idx, t->full_idx + f0, sizeof(int32_t) * (size_t)nf) &&
+         !memcmp(idx + nf, t->part_idx + p0, sizeof(int32_t) * (size_t)np);
 }
 
 typedef struct tcase {
@@ -60,47 +55,46 @@ typedef struct tcase {
   const cg_tgen *g;
   sieve_shape s;
   int step, layer, brute;
+  double cpu_ms;
+  int64_t undecided;
 } tcase;
 
-static sieve_status compare(const tcase *c, const int32_t *tabs, const int32_t *head_off, tally *t, cg_err *e) {
+static sieve_status compare(tcase *c, const int32_t *tabs, const int32_t *head_off, tally *t, cg_err *e) {
   const cg_tgen *g = c->g;
   int nq = g->nq, nk = g->nk;
   size_t pairs = (size_t)nq * nk;
-  uint8_t *ic = malloc(pairs * (size_t)g->ntables), *row = malloc((size_t)nk), *cr = malloc((size_t)nk);
-  uint8_t *ref = c->brute ? malloc(pairs) : NULL;
+  uint8_t *row = malloc((size_t)nk), *ref = c->brute ? malloc(pairs) : NULL;
   cg_tableset *ts = NULL;
-  sieve_status st = ic && row && cr && (ref || !c->brute) ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
-  for (int i = 0; !st && i < g->ntables; i++) st = cg_tgen_classes(c->p, g, i, c->step, c->layer, ic + pairs * (size_t)i, e);
+  sieve_status st = row && (ref || !c->brute) ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
   if (!st) st = cg_tables_build(c->p, &c->s, c->step, c->layer, &ts, e);
+  if (!st && (ts->nq != nq || ts->nk != nk)) st = cg_fail(e, SIEVE_ERR_ARG, "CPU tables of %d x %d blocks", ts->nq, ts->nk);
+  if (!st) {
+    c->cpu_ms = ts->build_ms;
+    c->undecided = ts->interval_undecided;
+  }
   for (int h = 0; !st && h < c->s.heads; h++) {
     int ti = g->head_table[h];
+    const int32_t *tab = tabs + (size_t)ti * (size_t)g->table_ints;
     if (head_off[h] != ti * g->table_ints) t->malformed++;
     if (c->brute) st = cg_ref_blocks(c->p, &c->s, h, c->step, c->layer, g->bq, g->bk, ref, NULL, e);
     const cg_table *ct = &ts->tables[ts->head_table[h]];
     for (int qb = 0; !st && qb < nq; qb++) {
-      if (!decode_row(tabs + (size_t)ti * (size_t)g->table_ints, nq, nk, qb, row)) {
+      if (!decode_row(tab, nq, nk, qb, row)) {
         t->malformed++;
         continue;
       }
-      const uint8_t *want = ic + pairs * (size_t)ti + (size_t)qb * nk;
       for (int kb = 0; kb < nk; kb++) {
-        t->interval_mismatch += row[kb] != want[kb];
         t->full += row[kb] == CG_BLK_FULL;
         t->part += row[kb] == CG_BLK_UNDECIDED;
+        if (c->brute) t->pairs_off_ref += row[kb] != ref[(size_t)qb * nk + kb];
       }
-      cpu_row(ct, qb, nk, cr);
-      for (int kb = 0; kb < nk; kb++) {
-        t->cpu_full += cr[kb] == CG_BLK_FULL;
-        t->cpu_part += cr[kb] == CG_BLK_UNDECIDED;
-      }
-      t->unsound_cpu += unsound(row, cr, nk);
-      if (c->brute) t->unsound_ref += unsound(row, ref + (size_t)qb * nk, nk);
+      t->cpu_full += ct->full_ptr[qb + 1] - ct->full_ptr[qb];
+      t->cpu_part += ct->part_ptr[qb + 1] - ct->part_ptr[qb];
+      t->rows_off_cpu += !same_row(tab, nq, ct, qb);
     }
   }
   cg_tables_free(ts);
-  free(ic);
   free(row);
-  free(cr);
   free(ref);
   return st;
 }
@@ -120,8 +114,41 @@ static sieve_status gpu_build(gpu_env *env, rt_dyn_tables *dt, int step, int lay
   return st;
 }
 
-static void tables_case(gpu_env *env, sieve_pattern *sp, const char *name, sieve_shape s, int brute) {
-  static const int steps[][2] = {{0, 0}, {3, 5}, {17, 2}, {41, 30}};
+static int cmp_f(const void *a, const void *b) {
+  float x = *(const float *)a, y = *(const float *)b;
+  return (x > y) - (x < y);
+}
+
+/* The median and least of reps builds at (step, layer), each timed alone,
+** and each kernel's share of the median one (split[5]). */
+static sieve_status time_builds(gpu_env *env, rt_dyn_tables *dt, int step, int layer, float *med, float *min,
+                                float split[5], cg_err *e) {
+  enum { REPS = 21 };
+  float ms[REPS][6];
+  CUevent ev[6] = {0};
+  sieve_status st = SIEVE_OK;
+  for (int i = 0; !st && i < 6; i++) st = RT_CU(env->cu, e, cuEventCreate, &ev[i], 0);
+  for (int i = 0; !st && i < 3; i++) st = rt_dyn_tables_build(dt, step, layer, NULL, e);  /* warm-up */
+  for (int i = 0; !st && i < REPS; i++) {
+    st = rt_dyn_tables_build_timed(dt, step, layer, NULL, ev, e);
+    if (!st) st = RT_CU(env->cu, e, cuEventSynchronize, ev[5]);
+    for (int k = 0; !st && k < 5; k++) st = RT_CU(env->cu, e, cuEventElapsedTime, &ms[i][k + 1], ev[k], ev[k + 1]);
+    if (!st) st = RT_CU(env->cu, e, cuEventElapsedTime, &ms[i][0], ev[0], ev[5]);
+  }
+  for (int i = 0; i < 6; i++)
+    if (ev[i]) RT_CU(env->cu, NULL, cuEventDestroy, ev[i]);
+  if (st) return st;
+  qsort(ms, REPS, sizeof *ms, cmp_f);  /* by the total, the first float of each run */
+  *med = ms[REPS / 2][0];
+  *min = ms[0][0];
+  for (int k = 0; k < 5; k++) split[k] = ms[REPS / 2][k + 1];
+  return SIEVE_OK;
+}
+
+/* Steps and layers a case runs at: one for a mask that reads neither. */
+static const int steps[][2] = {{0, 0}, {3, 5}, {17, 2}, {41, 30}};
+
+static void tables_case(gpu_env *env, sieve_pattern *sp, const char *name, sieve_shape s, int brute, int timed) {
   char label[256], why[1200];
   cg_err e = {0};
   rt_dyn_tables *dt = NULL;
@@ -132,12 +159,15 @@ static void tables_case(gpu_env *env, sieve_pattern *sp, const char *name, sieve
     gpu_dyn_verdict(env, 0, label, e.msg);
     return;
   }
+  uint32_t vars = 0;
+  for (int i = 0; i < p->nclasses; i++) vars |= cg_vars_used(p->g, p->classes[i].mask);
+  size_t nsteps = vars & (1u << CG_V_STEP | 1u << CG_V_LAYER) ? sizeof steps / sizeof *steps : 1;
   const cg_tgen *g = rt_dyn_tables_gen(dt);
   int32_t *tabs = malloc(cg_tgen_tabs_bytes(g)), *ho = malloc(4 * (size_t)s.heads);
-  for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+  for (size_t i = 0; i < nsteps; i++) {
     char l2[320];
     tally t = {0};
-    tcase c = {p, g, g->shape, steps[i][0], steps[i][1], brute};
+    tcase c = {.p = p, .g = g, .s = g->shape, .step = steps[i][0], .layer = steps[i][1], .brute = brute};
     snprintf(l2, sizeof l2, "%s step %d layer %d", label, c.step, c.layer);
     sieve_status st = tabs && ho ? SIEVE_OK : cg_fail(&e, SIEVE_ERR_NOMEM, "no memory");
     if (!st) st = gpu_build(env, dt, c.step, c.layer, tabs, ho, &e);
@@ -146,14 +176,27 @@ static void tables_case(gpu_env *env, sieve_pattern *sp, const char *name, sieve
       gpu_dyn_verdict(env, 0, l2, e.msg);
       continue;
     }
-    int ok = !t.interval_mismatch && !t.unsound_cpu && !t.unsound_ref && !t.malformed;
+    int ok = !t.rows_off_cpu && !t.pairs_off_ref && !t.malformed && t.full == t.cpu_full && t.part == t.cpu_part;
     snprintf(why, sizeof why,
-             "%d tables; GPU %lld full %lld partial, CPU %lld full %lld partial; %lld pairs off "
-             "the CPU interval test, %lld unsound vs CPU, %lld vs brute force%s, %lld malformed rows",
+             "%d tables; GPU %lld full %lld partial, CPU %lld full %lld partial; %lld rows off the CPU's, "
+             "%lld pairs off brute force%s, %lld malformed rows",
              g->ntables, (long long)t.full, (long long)t.part, (long long)t.cpu_full, (long long)t.cpu_part,
-             (long long)t.interval_mismatch, (long long)t.unsound_cpu, (long long)t.unsound_ref,
-             brute ? "" : " (not run)", (long long)t.malformed);
+             (long long)t.rows_off_cpu, (long long)t.pairs_off_ref, brute ? "" : " (not run)",
+             (long long)t.malformed);
     gpu_dyn_verdict(env, ok, l2, why);
+    if (timed && i == 0) {
+      float med = 0, min = 0, sp[5];
+      if (time_builds(env, dt, c.step, c.layer, &med, &min, sp, &e)) {
+        gpu_dyn_verdict(env, 0, l2, e.msg);
+      } else {
+        printf("time %s: GPU build median %.3f ms (least %.3f, 21 runs; classify %.3f refine %.3f compact "
+               "%.3f scan %.3f fill %.3f), CPU build %.1f ms; %d tables, %lld pairs undecided by "
+               "intervals, %lld full %lld partial\n",
+               label, med, min, sp[0], sp[1], sp[2], sp[3], sp[4], c.cpu_ms, g->ntables, (long long)c.undecided,
+               (long long)t.full, (long long)t.part);
+        fflush(stdout);
+      }
+    }
   }
   free(tabs);
   free(ho);
@@ -185,6 +228,58 @@ static void attention_cases(gpu_env *env) {
   gpu_attention_case(env, &big);
 }
 
+/* A pattern from patterns/ or, with bench set, bench/patterns/. */
+static sieve_pattern *load_any(gpu_env *env, const char *name, const char *const *ov, int bench, char *why,
+                               size_t n) {
+  if (!bench) return gpu_dyn_load(env, name, ov, why, n);
+  char path[1024];
+  const char *src = getenv("SIEVE_SOURCE_DIR");
+  snprintf(path, sizeof path, "%s/bench/patterns/%s.lua", src ? src : ".", name);
+  sieve_pattern *p = NULL;
+  if (sieve_pattern_load(env->ctx, path, ov, &p)) snprintf(why, n, "load: %s", sieve_errmsg(env->ctx));
+  return p;
+}
+
+/*
+** Every shipped pattern and the Lua-predicate ones on small shapes, against
+** the CPU and brute force; with big, on hunyuan-720p too, timed.
+*/
+static void tables_all(gpu_env *env, int big) {
+  char why[1100];
+  const char *const lv2[] = {"window=0", "text=false", "interval=4", NULL};
+  const char *const rad2[] = {"tsink=true", "block=128", NULL};
+  struct { const char *name; const char *const *ov; int bench; } pats[] = {
+      {"dense", NULL, 0}, {"causal", NULL, 0}, {"token_window", NULL, 0}, {"frame_window", NULL, 0},
+      {"lvsa", NULL, 0}, {"lvsa", lv2, 0}, {"svg", NULL, 0}, {"sta", NULL, 0}, {"adaspa", NULL, 0},
+      {"radial", NULL, 1}, {"radial", rad2, 1}, {"dilated", NULL, 1}};
+  const sieve_shape small[] = {shp(3, 5, 7, 13, 0, 3), shp(9, 12, 20, 40, 1, 4), shp(5, 7, 9, 0, 0, 2)};
+  sieve_shape hy;
+  sieve_shape_preset("hunyuan-720p", &hy);
+  for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
+    sieve_pattern *sp = load_any(env, pats[i].name, pats[i].ov, pats[i].bench, why, sizeof why);
+    char name[64];
+    snprintf(name, sizeof name, "%s%s", pats[i].name, pats[i].ov ? "'" : "");
+    if (!sp) {
+      gpu_dyn_verdict(env, 0, name, why);
+      continue;
+    }
+    for (size_t a = 0; a < sizeof small / sizeof *small; a++) tables_case(env, sp, name, small[a], 1, 0);
+    if (big) tables_case(env, sp, name, hy, 0, 1);
+    sieve_pattern_free(sp);
+  }
+  sieve_pattern *ph = NULL;
+  if (sieve_pattern_load_string(env->ctx, "per_head", per_head_src, NULL, &ph)) {
+    gpu_dyn_verdict(env, 0, "per_head", sieve_errmsg(env->ctx));
+  } else {
+    tables_case(env, ph, "per_head", shp(7, 6, 9, 5, 0, 5), 1, 0);
+    sieve_pattern_free(ph);
+  }
+}
+
+void gpu_dyn_tables_small(gpu_env *env) { tables_all(env, 0); }
+
+void gpu_dyn_tables_all(gpu_env *env) { tables_all(env, 1); }
+
 void gpu_dyn_tables(gpu_env *env) {
   char why[1100];
   const char *const lv2[] = {"window=0", "text=false", "interval=4", NULL};
@@ -197,21 +292,21 @@ void gpu_dyn_tables(gpu_env *env) {
       gpu_dyn_verdict(env, 0, pats[i].name, why);
       continue;
     }
-    for (size_t a = 0; a < 2; a++) tables_case(env, sp, pats[i].name, small[a], 1);
+    for (size_t a = 0; a < 2; a++) tables_case(env, sp, pats[i].name, small[a], 1, 0);
     sieve_pattern_free(sp);
   }
   sieve_pattern *ph = NULL;
   if (sieve_pattern_load_string(env->ctx, "per_head", per_head_src, NULL, &ph)) {
     gpu_dyn_verdict(env, 0, "per_head", sieve_errmsg(env->ctx));
   } else {
-    tables_case(env, ph, "per_head", shp(7, 6, 9, 5, 0, 5), 1);
+    tables_case(env, ph, "per_head", shp(7, 6, 9, 5, 0, 5), 1, 0);
     sieve_pattern_free(ph);
   }
   sieve_shape hy;
   sieve_shape_preset("hunyuan-720p", &hy);
   sieve_pattern *lv = gpu_dyn_load(env, "lvsa", NULL, why, sizeof why);
   if (lv) {
-    tables_case(env, lv, "lvsa", hy, 0);
+    tables_case(env, lv, "lvsa", hy, 0, 0);
     sieve_pattern_free(lv);
   }
   attention_cases(env);

@@ -8,7 +8,9 @@
 ** profiling). SIEVE_ARCH=sm_80 runs it all on the mma.sync kernels. Seed: SIEVE_SEED, else the clock (printed, to reproduce). An
 ** argument picks groups: shipped,textlen,configs,bitmasks,models,bench,tune,dyn
 ** (default: all but sanitize, which bench/gpu.sh runs under compute-sanitizer);
-** profile is dyn's SVG profiling and STA mask-search checks alone.
+** profile is dyn's SVG profiling and STA mask-search checks alone; gtab the
+** GPU table builder on every shipped pattern (timed on hunyuan-720p), and
+** gtab_small its small shapes alone.
 */
 #define _POSIX_C_SOURCE 200809L  /* setenv */
 #include <stdio.h>
@@ -238,6 +240,8 @@ int main(int argc, char **argv) {
   else if (strstr(only, "search")) gpu_dyn_search(&env);  /* the search's checks alone */
   else if (strstr(only, "adaspa")) gpu_dyn_search_adaspa(&env);  /* AdaSpa as shipped alone */
   else if (strstr(only, "profile")) gpu_dyn_profile(&env);
+  if (strstr(only, "gtab_small")) gpu_dyn_tables_small(&env);
+  else if (strstr(only, "gtab")) gpu_dyn_tables_all(&env);
   if (strstr(only, "sanitize_bits")) sanitize_bits(&env);
   else if (strstr(only, "sanitize")) sanitize_all(&env);
   printf("%d passed, %d failed\n", env.passed, env.failed);
