@@ -4,10 +4,11 @@
 ** the pair's token pairs 32 at a time and stops as soon as it has seen a
 ** true and a false one. Most undecided pairs are partial, and a partial
 ** pair usually shows both values early when the token pairs are visited
-** spread over the block rather than row by row (a block whose query rows
+** spread over the block rather than in order (a block whose query rows
 ** cross a frame boundary is true in the first rows and false in the last),
-** so a power-of-two block is walked in a multiplicative permutation order.
-** A pair that is full or empty after all is evaluated to the end.
+** so power-of-two blocks take their queries and keys in a multiplicative
+** permutation order. A pair that is full or empty after all is evaluated
+** to the end.
 */
 #include "cg_tablegen.h"
 #include "cg_interval.h"
@@ -39,47 +40,70 @@ static LLVMValueRef coord(rk *k, LLVMValueRef base, int a, LLVMValueRef pos) {
   return cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, base, at));
 }
 
-/* The exact class of (qb, kb) under table i's mask: CG_BLK_* (i32, uniform). */
+/* Index i of n in a spread order: a permutation when n is a power of two. */
+static LLVMValueRef spread(rk *k, LLVMValueRef i, int64_t n) {
+  if (n & (n - 1)) return i;
+  return CG_AND(EM, CG_MUL(EM, i, cg_i32(EM, (int32_t)SPREAD)), cg_i32(EM, n - 1));
+}
+
+/*
+** The exact class of (qb, kb) under table i's mask: CG_BLK_* (i32, uniform).
+** Each lane takes one query of the block, 32 at a time, and the warp walks
+** the keys together: the mask's query-only part (for LVSA most of it: the
+** frame's window) is computed once per query, not once per token pair, and
+** every key's coordinates are one broadcast load.
+*/
 static LLVMValueRef refine_pair(rk *k, cg_lower *l, int i, LLVMValueRef qb, LLVMValueRef kb) {
+  static const cg_var qv[5] = {CG_V_QT, CG_V_QY, CG_V_QX, CG_V_QTEXT, CG_V_QIDX};
+  static const cg_var kv[5] = {CG_V_KT, CG_V_KY, CG_V_KX, CG_V_KTEXT, CG_V_KIDX};
+  const uint32_t qside = 1u << CG_V_QT | 1u << CG_V_QY | 1u << CG_V_QX | 1u << CG_V_QTEXT | 1u << CG_V_QIDX |
+                         1u << CG_V_QPOS | 1u << CG_V_STEP | 1u << CG_V_LAYER;
   const cg_tgen *t = k->t;
-  int64_t nel = (int64_t)t->bq * t->bk;
-  int pow2 = (nel & (nel - 1)) == 0;
   LLVMValueRef lane = k->tk.lane;
   LLVMValueRef base = cg_gep(EM, EM->t_i32, k->prm[P_COORDS], cg_i64(EM, (int64_t)t->lay[i] * 5 * t->seq));
   LLVMValueRef q0 = CG_MUL(EM, qb, cg_i32(EM, t->bq)), k0 = CG_MUL(EM, kb, cg_i32(EM, t->bk));
   LLVMValueRef s = cg_i32(EM, t->seq);
   LLVMValueRef nqv = CG_SUB(EM, s, q0), nkv = CG_SUB(EM, s, k0);  /* capped by the block below */
   cg_reg any_t = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0)), any_f = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
-  cg_for loop;
-  LLVMValueRef c = cg_for_begin(EM, &loop, cg_i32(EM, 0), cg_i32(EM, (nel + 31) / 32));
-  LLVMValueRef el = CG_ADD(EM, CG_SHL(EM, c, cg_i32(EM, 5)), lane);
-  LLVMValueRef in = CG_ICMP(EM, LLVMIntSLT, el, cg_i32(EM, nel));
-  if (pow2) el = CG_AND(EM, CG_MUL(EM, el, cg_i32(EM, (int32_t)SPREAD)), cg_i32(EM, nel - 1));
-  LLVMValueRef qi = CG_UDIV(EM, el, cg_i32(EM, t->bk)), ki = CG_UREM(EM, el, cg_i32(EM, t->bk));
-  LLVMValueRef valid = CG_AND(EM, in, CG_AND(EM, CG_ICMP(EM, LLVMIntSLT, qi, nqv), CG_ICMP(EM, LLVMIntSLT, ki, nkv)));
-  LLVMValueRef qp = CG_ADD(EM, q0, CG_SEL(EM, valid, qi, cg_i32(EM, 0)));
-  LLVMValueRef kp = CG_ADD(EM, k0, CG_SEL(EM, valid, ki, cg_i32(EM, 0)));
-  static const cg_var qv[5] = {CG_V_QT, CG_V_QY, CG_V_QX, CG_V_QTEXT, CG_V_QIDX};
-  static const cg_var kv[5] = {CG_V_KT, CG_V_KY, CG_V_KX, CG_V_KTEXT, CG_V_KIDX};
   LLVMValueRef vars[CG_NVARS] = {0};
-  for (int a = 0; a < 5; a++) {
-    vars[qv[a]] = coord(k, base, a, qp);
-    vars[kv[a]] = coord(k, base, a, kp);
-  }
-  vars[CG_V_QPOS] = qp;
-  vars[CG_V_KPOS] = kp;
   vars[CG_V_STEP] = k->prm[P_STEP];
   vars[CG_V_LAYER] = k->prm[P_LAYER];
-  LLVMValueRef m = cg_lower_emit(l, EM, vars);
+  cg_for rows;
+  LLVMValueRef g = cg_for_begin(EM, &rows, cg_i32(EM, 0), cg_i32(EM, (t->bq + 31) / 32));
+  LLVMValueRef ql = CG_ADD(EM, CG_SHL(EM, g, cg_i32(EM, 5)), lane);
+  LLVMValueRef qin = CG_ICMP(EM, LLVMIntSLT, ql, cg_i32(EM, t->bq));
+  LLVMValueRef qi = spread(k, ql, t->bq);
+  LLVMValueRef qvalid = CG_AND(EM, qin, CG_ICMP(EM, LLVMIntSLT, qi, nqv));
+  LLVMValueRef qp = CG_ADD(EM, q0, CG_SEL(EM, qvalid, qi, cg_i32(EM, 0)));
+  for (int a = 0; a < 5; a++) vars[qv[a]] = coord(k, base, a, qp);
+  vars[CG_V_QPOS] = qp;
+  LLVMValueRef *memo = cg_alloc(k->tk.arena, sizeof(LLVMValueRef) * (size_t)cg_lower_size(l));
+  if (!memo) {
+    EM->bad = 1;
+    return cg_i32(EM, CG_BLK_UNDECIDED);
+  }
+  cg_lower_part(l, EM, vars, qside, NULL, memo);
+  cg_for cols;
+  LLVMValueRef j = cg_for_begin(EM, &cols, cg_i32(EM, 0), cg_i32(EM, t->bk));
+  LLVMValueRef ki = spread(k, j, t->bk);
+  LLVMValueRef valid = CG_AND(EM, qvalid, CG_ICMP(EM, LLVMIntSLT, ki, nkv));
+  LLVMValueRef kp = CG_ADD(EM, k0, CG_SEL(EM, CG_ICMP(EM, LLVMIntSLT, ki, nkv), ki, cg_i32(EM, 0)));
+  for (int a = 0; a < 5; a++) vars[kv[a]] = coord(k, base, a, kp);
+  vars[CG_V_KPOS] = kp;
+  LLVMValueRef m = cg_lower_join(l, EM, vars, memo, NULL);
   LLVMValueRef bt = cg_ballot(EM, CG_AND(EM, valid, m));
   LLVMValueRef bf = cg_ballot(EM, CG_AND(EM, valid, LLVMBuildNot(EM->b, m, "")));
   LLVMValueRef at = CG_OR(EM, cg_rget(EM, any_t), bt), af = CG_OR(EM, cg_rget(EM, any_f), bf);
   cg_rset(EM, any_t, at);
   cg_rset(EM, any_f, af);
-  loop_break(EM, &loop, CG_AND(EM, CG_ICMP(EM, LLVMIntNE, at, cg_i32(EM, 0)), CG_ICMP(EM, LLVMIntNE, af, cg_i32(EM, 0))));
-  cg_for_end(EM, &loop);
+  loop_break(EM, &cols, CG_AND(EM, CG_ICMP(EM, LLVMIntNE, at, cg_i32(EM, 0)), CG_ICMP(EM, LLVMIntNE, af, cg_i32(EM, 0))));
+  cg_for_end(EM, &cols);
   LLVMValueRef ht = CG_ICMP(EM, LLVMIntNE, cg_rget(EM, any_t), cg_i32(EM, 0));
   LLVMValueRef hf = CG_ICMP(EM, LLVMIntNE, cg_rget(EM, any_f), cg_i32(EM, 0));
+  loop_break(EM, &rows, CG_AND(EM, ht, hf));
+  cg_for_end(EM, &rows);
+  ht = CG_ICMP(EM, LLVMIntNE, cg_rget(EM, any_t), cg_i32(EM, 0));
+  hf = CG_ICMP(EM, LLVMIntNE, cg_rget(EM, any_f), cg_i32(EM, 0));
   return CG_SEL(EM, ht, CG_SEL(EM, hf, cg_i32(EM, CG_BLK_UNDECIDED), cg_i32(EM, CG_BLK_FULL)),
                 cg_i32(EM, CG_BLK_EMPTY));
 }
