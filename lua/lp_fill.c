@@ -172,7 +172,30 @@ static void fill_selection(lua_State *L, int t, cg_pattern *p) {
   q->tiers = get_num(L, s, "tiers");
   q->text_sink = (int)get_int(L, s, "text_sink");
   q->cache_lse = (int)get_int(L, s, "cache_lse");
-  lua_pop(L, 1);
+  q->pmask = NULL;
+  if (lua_getfield(L, s, "pmasks") == LUA_TTABLE) {
+    int list = lua_gettop(L), gn = cg_graph_size(p->g), line = 0;
+    if (luaL_len(L, list) != p->nclasses) luaL_error(L, "sieve bug: profiling masks do not match the classes");
+    q->pmask = need(L, cg_alloc(p->arena, sizeof(cg_ref) * (size_t)p->nclasses));
+    uint8_t *seen = lua_newuserdatauv(L, (size_t)(gn ? gn : 1), 0);
+    memset(seen, 0, (size_t)(gn ? gn : 1));
+    cg_ref top = -1;
+    for (int i = 0; i < p->nclasses; i++) {
+      lua_geti(L, list, i + 1);
+      q->pmask[i] = lp_tonode(L, -1);
+      if (q->pmask[i] == CG_NONE || cg_type_of(p->g, q->pmask[i]) != CG_BOOL)
+        luaL_error(L, "sieve bug: profiling mask %d is not boolean", i);
+      seen[q->pmask[i]] = 1;
+      if (q->pmask[i] > top) {
+        top = q->pmask[i];
+        line = lp_node_line(L, -1);
+      }
+      lua_pop(L, 1);
+    }
+    check_size(L, p->g, top, seen, line);  /* the profiling kernel computes them all */
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
 }
 
 void lp_fill(lua_State *L, cg_pattern *p) {

@@ -539,13 +539,25 @@ end
 local profile_modes = { online = 0, search = 1, file = 2 }
 function sieve.profile(t)
   local what = "sieve.profile"
-  t = opts(t, what, {samples = true, steps = true, range = true, mode = true, file = true})
+  t = opts(t, what, {samples = true, steps = true, range = true, mode = true, file = true, masks = true})
   local mode = profile_modes[t.mode or "online"]
   if mode == nil then fail('%s: mode must be "online", "search" or "file", got %s', what, describe(t.mode)) end
   local file = t.file or ""
   if type(file) ~= "string" then fail("%s: file must be a path, got %s", what, describe(file)) end
   if (mode == 2) ~= (file ~= "") then fail('%s: a file goes with mode = "file", and only with it', what) end
+  -- masks = {class = mask, ...}: what each class is profiled under, where
+  -- it is not the class's own mask (sieve.pattern checks the names).
+  local masks = t.masks
+  if masks ~= nil then
+    if type(masks) ~= "table" then fail("%s: masks must map class names to masks, got %s", what, describe(masks)) end
+    if mode == 2 then fail('%s: masks go with profiling; mode = "file" profiles nothing', what) end
+    for name, m in pairs(masks) do
+      if type(name) ~= "string" then fail("%s: masks must map class names to masks, got key %s", what, describe(name)) end
+      mask_arg(m, format("%s: masks.%s", what, name))
+    end
+  end
   return token(what, selections, {
+    masks = masks,
     kind = lp.SELECT_PROFILE, recall = 1, topk = 0, sparsity = 0,
     samples = int_arg(t.samples == nil and 64 or t.samples, what .. ": samples", 1, 1 << 20),
     range = int_arg(t.range or 0, what .. ": range", 0, 1 << 30),
@@ -800,6 +812,21 @@ function sieve.pattern(t)
   if not spec.sel then
     fail("%s: selection must be sieve.static, sieve.search{...} or sieve.profile{...}, got %s", what,
          describe(sel))
+  end
+  if spec.sel.masks ~= nil then
+    -- Profiling masks in class order; a copy, as one selection may serve
+    -- patterns of other classes.
+    local pm, copy = {}, {}
+    for name in pairs(spec.sel.masks) do
+      if index[name] == nil then fail("%s: sieve.profile's masks name '%s', which is no class", what, name) end
+    end
+    for i, c in ipairs(spec.classes) do
+      pm[i] = spec.sel.masks[c.name]
+      if pm[i] == nil then fail("%s: sieve.profile's masks give no mask for class '%s'", what, c.name) end
+    end
+    for k, v in pairs(spec.sel) do copy[k] = v end
+    copy.masks, copy.pmasks = nil, pm
+    spec.sel = copy
   end
   return token(format("sieve.pattern(%s)", spec.name), specs, spec)
 end

@@ -32,11 +32,18 @@
 -- first 10,000 tokens on HunyuanVideo and Wan (hyvideo_t2v_inference.py,
 -- wan/inference.py: num_sampled_rows 64, sample_mse_max_row 10000), 32 rows
 -- from the whole sequence on CogVideoX (cog_inference.py num_sampled_rows
--- 32; cog/attention.py samples below seq_len). What differs: SVG's
--- profiling masks are block-rounded bands of 1.5 (2 on Wan) frames, not the
--- attention's band, where sieve profiles each class's own mask.
--- `profile = false` gives a static split (heads alternating spatial,
--- temporal), sieve's own.
+-- 32; cog/attention.py samples below seq_len). The masks a head is profiled
+-- under are SVG's profiling masks, not the attention's bands
+-- (get_attention_mask): the video cut into blocks of 128 tokens in the
+-- class's order, blocks within floor(1.5 F / 128) of each other
+-- (svg/models/hyvideo/utils.py at 1a384ee), text rows and columns dense; on
+-- Wan within 2 F // 128 blocks plus the layout's first frame_size keys
+-- (svg/models/wan/utils.py at 3ffe25f). CogVideoX's profiling masks are
+-- tensors loaded from files the repository does not ship
+-- (cog/utils.py), so the cogvideox preset profiles the attention's bands.
+-- `profile_masks = false` profiles the attention's bands on every model
+-- (sieve's own); `profile = false` gives a static split (heads alternating
+-- spatial, temporal), sieve's own.
 --
 -- Params:
 --   model        ("hunyuan") the original's model preset: hunyuan, wan, cogvideox
@@ -59,23 +66,26 @@
 --                        step (1: every sparse step, as SVG).
 --   sample_range (10000) profiled queries come from the first this many video
 --                        tokens (0: the whole sequence); cogvideox: 0.
+--   profile_masks (true) profile under SVG's profiling masks (above); false:
+--                        under the attention's bands; cogvideox: false.
 
 local param = sieve.params {
   model = "hunyuan", budget = 0.25, dense_steps = 0.1, dense_layers = 0.03, steps = 50, layers = 60,
-  text = true, profile = true, samples = 64, every = 1, sample_range = 10000,
+  text = true, profile = true, samples = 64, every = 1, sample_range = 10000, profile_masks = true,
 }
 
 local presets = {
   hunyuan = { budget = 0.25, dense_steps = 0.1, dense_layers = 0.03, layers = 60, round_up = false, sink = false },
   wan = { budget = 0.3, dense_steps = 0.2, dense_layers = 0.03, layers = 30, round_up = true, sink = true },
   cogvideox = { budget = 0.25, dense_steps = 0.2, dense_layers = 0.025, layers = 42, round_up = false, sink = false,
-                samples = 32, sample_range = 0 },
+                samples = 32, sample_range = 0, profile_masks = false },
 }
 local preset = presets[param.model]
 sieve.expect("model", preset ~= nil, "must be hunyuan, wan or cogvideox")
 local function pick(name)
   if sieve.overridden(name) then return param[name] end
-  return preset[name] or param[name]
+  if preset[name] ~= nil then return preset[name] end
+  return param[name]
 end
 local budget, dense_steps, dense_layers, layers = pick("budget"), pick("dense_steps"), pick("dense_layers"), pick("layers")
 local samples, sample_range = pick("samples"), pick("sample_range")
@@ -96,15 +106,31 @@ local d = seq * seq - (seq * seq * ppm) // 1000000 + 2 * seq * N
 local r = sieve.isqrt(d)
 local width = seq - sieve.choose((r * r):lt(d), r + 1, r)
 
-local function band(transposed)
-  if not preset.round_up then return sieve.token_band(width, { transposed = transposed }) end
-  -- Wan: |i - j| <= ceil(w / 128) * 128, and the layout's first frame_size keys.
-  local w = (width + 127) // 128 * 128
-  local m = sieve.token_band(w + 1, { transposed = transposed, round = 1 })
-  local sink = sieve.mask(function(q, k)
+-- Wan: the layout's first frame_size keys.
+local function first_frame(transposed)
+  return sieve.mask(function(q, k)
     return ~q.text & ~k.text & sieve.video_index(k, transposed):lt(F)
   end)
-  return sieve.union(m, sink)
+end
+
+local function band(transposed)
+  if not preset.round_up then return sieve.token_band(width, { transposed = transposed }) end
+  -- Wan: |i - j| <= ceil(w / 128) * 128, and the first frame's keys.
+  local w = (width + 127) // 128 * 128
+  local m = sieve.token_band(w + 1, { transposed = transposed, round = 1 })
+  return sieve.union(m, first_frame(transposed))
+end
+
+-- SVG's profiling mask: blocks of 128 video tokens in the layout's order
+-- within floor(1.5 F / 128) blocks (Wan: 2 F // 128, and the first frame).
+local function profile_band(transposed)
+  local thr = preset.round_up and (2 * F) // 128 or (3 * F // 2) // 128
+  local m = sieve.mask(function(q, k)
+    local d = sieve.video_index(q, transposed) // 128 - sieve.video_index(k, transposed) // 128
+    return ~q.text & ~k.text & d:abs():lt(thr)
+  end)
+  if preset.round_up then m = sieve.union(m, first_frame(transposed)) end
+  return m
 end
 
 local function with_text(m)
@@ -118,7 +144,11 @@ if param.profile then
   local at = {}
   for step = s, param.steps - 1, param.every do at[#at + 1] = step end
   if #at == 0 then at[1] = s end
-  selection = sieve.profile { samples = samples, steps = at, range = sample_range }
+  local masks = nil
+  if pick("profile_masks") then
+    masks = { spatial = with_text(profile_band(false)), temporal = with_text(profile_band(true)) }
+  end
+  selection = sieve.profile { samples = samples, steps = at, range = sample_range, masks = masks }
 end
 
 return sieve.pattern {

@@ -335,6 +335,46 @@ static void declarations(void **st) {
   sieve_pattern_free(sp);
 }
 
+/* sieve.profile's masks: what each class is profiled under, in class
+** order whatever order the script names them in; they enter the IR (the
+** profiling kernel computes them), and a name that is no class, or a class
+** left out, is refused. */
+static void profile_masks(void **st) {
+  static const char *src =
+      "local sel = sieve.profile{steps = {0}, masks = {b = sieve.frame_window(2), a = sieve.spatial()}}\n"
+      "return sieve.pattern{ name = 'p', classes = {\n"
+      "  {name = 'a', layout = sieve.layout.identity, mask = sieve.frame_window(1)},\n"
+      "  {name = 'b', layout = sieve.layout.transpose, mask = sieve.temporal()}},\n"
+      "  heads = {'a', 'b'}, selection = sel }";
+  sieve_pattern *sp = lt_load_ok(src, NULL);
+  const cg_pattern *p = lp_pattern_ir(sp);
+  assert_non_null(p->sel.pmask);
+  assert_true(p->sel.pmask[0] != p->classes[0].mask);
+  assert_true(cg_profile_mask(p, 1) == p->sel.pmask[1]);
+  assert_non_null(strstr(sieve_pattern_ir(sp), "profile1 = "));
+  sieve_pattern *plain = lt_load_ok(
+      "return sieve.pattern{ name = 'p', classes = {\n"
+      "  {name = 'a', layout = sieve.layout.identity, mask = sieve.frame_window(1)},\n"
+      "  {name = 'b', layout = sieve.layout.transpose, mask = sieve.temporal()}},\n"
+      "  heads = {'a', 'b'}, selection = sieve.profile{steps = {0}} }", NULL);
+  assert_null(lp_pattern_ir(plain)->sel.pmask);
+  assert_true(cg_profile_mask(lp_pattern_ir(plain), 1) == lp_pattern_ir(plain)->classes[1].mask);
+  assert_true(sieve_pattern_hash(plain) != sieve_pattern_hash(sp));
+  sieve_pattern_free(plain);
+  sieve_pattern_free(sp);
+  lt_load_fails("return sieve.pattern{ name = 'p', mask = sieve.dense(),\n"
+                "  selection = sieve.profile{steps = {0}, masks = {c = sieve.dense()}} }",
+                NULL, SIEVE_ERR_SCRIPT, "'c', which is no class");
+  lt_load_fails("return sieve.pattern{ name = 'p', classes = {\n"
+                "  {name = 'a', layout = sieve.layout.identity, mask = sieve.dense()},\n"
+                "  {name = 'b', layout = sieve.layout.identity, mask = sieve.spatial()}},\n"
+                "  heads = {'a', 'b'}, selection = sieve.profile{steps = {0}, masks = {a = sieve.dense()}} }",
+                NULL, SIEVE_ERR_SCRIPT, "no mask for class 'b'");
+  lt_load_fails("return sieve.pattern{ name = 'p', mask = sieve.dense(),\n"
+                "  selection = sieve.profile{steps = {0}, masks = {default = 3}} }",
+                NULL, SIEVE_ERR_SCRIPT, "masks.default");
+}
+
 /* A pattern's own grid fills what the caller's shape leaves at 0; its text
 ** geometry wins over the shape's. */
 static void geometry(void **st) {
@@ -443,6 +483,7 @@ int main(void) {
     cmocka_unit_test(head_classes),
     cmocka_unit_test(params),
     cmocka_unit_test(declarations),
+    cmocka_unit_test(profile_masks),
     cmocka_unit_test(geometry),
     cmocka_unit_test(expressions_print),
     cmocka_unit_test(schedules),

@@ -108,9 +108,11 @@ sieve_status cg_pattern_finish(cg_pattern *p, cg_err *e) {
   r |= cg_buf_printf(&b, "\nheads period=%d classes=", p->period);
   for (int i = 0; i < p->period; i++) r |= cg_buf_printf(&b, "%s%d", i ? "," : "", p->head_class[i]);
   r |= cg_buf_printf(&b, "\n");
-  cg_ref *roots = malloc(sizeof(cg_ref) * (size_t)(p->nclasses + 1));
-  const char **names = malloc(sizeof(char *) * (size_t)(p->nclasses + 1));
-  char (*nb)[64] = malloc(64 * (size_t)(p->nclasses + 1));
+  /* Profiling masks, where set, are roots after the class masks. */
+  int nroots = p->nclasses * (s->pmask ? 2 : 1);
+  cg_ref *roots = malloc(sizeof(cg_ref) * (size_t)(nroots + 1));
+  const char **names = malloc(sizeof(char *) * (size_t)(nroots + 1));
+  char (*nb)[64] = malloc(64 * (size_t)(nroots + 1));
   if (!roots || !names || !nb) r = -1;
   for (int i = 0; !r && i < p->nclasses; i++) {
     const cg_class *c = &p->classes[i];
@@ -124,7 +126,12 @@ sieve_status cg_pattern_finish(cg_pattern *p, cg_err *e) {
     snprintf(nb[i], 64, "mask%d", i);
     names[i] = nb[i];
   }
-  if (!r) r = cg_dump(p->g, roots, p->nclasses, names, &b);
+  for (int i = 0; !r && s->pmask && i < p->nclasses; i++) {
+    roots[p->nclasses + i] = s->pmask[i];
+    snprintf(nb[p->nclasses + i], 64, "profile%d", i);
+    names[p->nclasses + i] = nb[p->nclasses + i];
+  }
+  if (!r) r = cg_dump(p->g, roots, nroots, names, &b);
   free(roots);
   free(names);
   free(nb);

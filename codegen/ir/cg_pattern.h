@@ -108,6 +108,10 @@ typedef struct cg_selection {
   int sample_range;     /* PROFILE: drawn from the first this many video tokens; 0: all */
   cg_profile_mode mode; /* PROFILE: what the profiling step decides (below) */
   const char *file;     /* PROFILE, CG_PROFILE_FILE: the mask-search file (rt_strategy.h) */
+  /* PROFILE: [nclasses] the mask each class is profiled under, where it
+  ** differs from the one it runs (SVG profiles 1.5-frame block bands);
+  ** NULL: the class masks (cg_profile_mask). */
+  cg_ref *pmask;
   int nlevels;          /* hierarchical block sizes, coarse to fine, in tokens */
   int *levels;
   /* LSE search (AdaSpa, arXiv 2502.21079 §4.2-4.3): */
@@ -149,6 +153,11 @@ typedef struct cg_pattern {
   uint8_t *auto_layout;
   struct cg_auto *autos;
 } cg_pattern;
+
+/* The mask class c is profiled under (sieve.profile's masks, else its own). */
+static inline cg_ref cg_profile_mask(const cg_pattern *p, int c) {
+  return p->sel.pmask ? p->sel.pmask[c] : p->classes[c].mask;
+}
 
 cg_pattern *cg_pattern_new(void);
 void cg_pattern_free(cg_pattern *p);

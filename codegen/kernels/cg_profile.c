@@ -339,7 +339,7 @@ static sieve_status prepare_masks(prof *a, cg_err *e) {
     if (!(a->mask[0] = cg_lower_new(p->g, v, r, e))) return e->status;
   }
   for (int c = 0; c < p->nclasses; c++) {
-    cg_ref m = cg_subst(p->g, cg_bin(p->g, CG_AND, p->classes[c].mask, valid), map);
+    cg_ref m = cg_subst(p->g, cg_bin(p->g, CG_AND, cg_profile_mask(p, c), valid), map);
     if (m == CG_NONE) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
     if (!(a->mask[c + 1] = cg_lower_new(p->g, m, r, e))) return e->status;
   }
