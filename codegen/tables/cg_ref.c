@@ -77,15 +77,15 @@ static sieve_status check(const cg_pattern *p, const sieve_shape *in, int head, 
 
 /* ----------------------------------------------------------------- mask */
 
-sieve_status cg_ref_mask(const cg_pattern *p, const sieve_shape *shape, int head, int step, int layer,
-                         uint8_t *m, int64_t *allowed, cg_err *e) {
+/* Rows of `root` (a class's mask, or the one it is profiled under) for head. */
+static sieve_status mask_of(const cg_pattern *p, const sieve_shape *shape, cg_ref root, int head, int step,
+                            int layer, uint8_t *m, int64_t *allowed, cg_err *e) {
   sieve_shape s;
   cg_coords c;
   rows r = {0};
-  if (head < 0) return cg_fail(e, SIEVE_ERR_ARG, "head %d", head);
   sieve_status st = check(p, shape, head, &s, e);
   if (st || (st = model_coords(&s, &c, e))) return st;
-  cg_ref mask = cg_mask_bound(p->g, cg_pattern_class(p, head)->mask, &s, -1);
+  cg_ref mask = cg_mask_bound(p->g, root, &s, -1);
   if (mask == CG_NONE || rows_init(&r, p->g, mask, &c, head, step, layer)) {
     st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   } else {
@@ -99,6 +99,18 @@ sieve_status cg_ref_mask(const cg_pattern *p, const sieve_shape *shape, int head
   rows_free(&r);
   cg_coords_free(&c);
   return st;
+}
+
+sieve_status cg_ref_mask(const cg_pattern *p, const sieve_shape *shape, int head, int step, int layer,
+                         uint8_t *m, int64_t *allowed, cg_err *e) {
+  if (head < 0) return cg_fail(e, SIEVE_ERR_ARG, "head %d", head);
+  return mask_of(p, shape, cg_pattern_class(p, head)->mask, head, step, layer, m, allowed, e);
+}
+
+sieve_status cg_ref_profile_mask(const cg_pattern *p, const sieve_shape *shape, int cls, int step, int layer,
+                                 uint8_t *m, int64_t *allowed, cg_err *e) {
+  if (cls < 0 || cls >= p->nclasses) return cg_fail(e, SIEVE_ERR_ARG, "class %d of %d", cls, p->nclasses);
+  return mask_of(p, shape, cg_profile_mask(p, cls), 0, step, layer, m, allowed, e);
 }
 
 /* ------------------------------------------------------------ attention */

@@ -18,6 +18,9 @@
 */
 sieve_status cg_ref_mask(const cg_pattern *p, const sieve_shape *s, int head, int step, int layer,
                          uint8_t *m, int64_t *allowed, cg_err *e);
+/* The same for the mask class cls is profiled under (cg_profile_mask). */
+sieve_status cg_ref_profile_mask(const cg_pattern *p, const sieve_shape *s, int cls, int step, int layer,
+                                 uint8_t *m, int64_t *allowed, cg_err *e);
 
 /* A float tensor [B, H, S, D]: element (b, h, s, d) at
 ** p[b*sb + h*sh + s*ss + d]. */

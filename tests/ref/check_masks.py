@@ -40,12 +40,14 @@ class Lib:
         L.lp_pattern_ir.argtypes = [P]
         L.cg_ref_mask.argtypes = [P, C.POINTER(Shape), C.c_int, C.c_int, C.c_int,
                                   C.POINTER(C.c_uint8), C.POINTER(C.c_int64), C.POINTER(Err)]
+        L.cg_ref_profile_mask.argtypes = L.cg_ref_mask.argtypes
         self.ctx = P()
         if L.sieve_open(C.byref(self.ctx)):
             raise RuntimeError("sieve_open failed")
 
-    def mask(self, pattern, params, shape, head, step, layer=0):
-        """Rows of sieve's mask in model order: a list of bytes, one per query."""
+    def mask(self, pattern, params, shape, head, step, layer=0, profiled=False):
+        """Rows of sieve's mask in model order: a list of bytes, one per query;
+        profiled: the mask class `head` is profiled under instead."""
         path = os.path.join(self.src, "patterns", pattern + ".lua").encode()
         ov = (C.c_char_p * (len(params) + 1))(*[p.encode() for p in params], None)
         p = C.c_void_p()
@@ -54,7 +56,8 @@ class Lib:
         S = shape.text + shape.frames * shape.height * shape.width
         m = (C.c_uint8 * (S * S))()
         e = Err()
-        st = self.L.cg_ref_mask(self.L.lp_pattern_ir(p), C.byref(shape), head, step, layer, m, None, C.byref(e))
+        fn = self.L.cg_ref_profile_mask if profiled else self.L.cg_ref_mask
+        st = fn(self.L.lp_pattern_ir(p), C.byref(shape), head, step, layer, m, None, C.byref(e))
         self.L.sieve_pattern_free(p)
         if st:
             raise RuntimeError(e.msg.decode())
@@ -174,6 +177,14 @@ def svg_width_frames(sparsity, context_length, num_frame, frame_size):
     return width / frame_size
 
 
+def svg_index(shape, tok, temporal):
+    """The token's index in SVG's sequence: video first, then the text."""
+    T, F = shape.frames, shape.height * shape.width
+    t, y, x = tok
+    patch = y * shape.width + x
+    return patch * T + t if temporal else t * F + patch
+
+
 def svg_rows(shape, temporal, budget, wan=False):
     T, F, N = shape.frames, shape.height * shape.width, shape.text
     mul = svg_width_frames(budget, N, T, F)
@@ -183,20 +194,34 @@ def svg_rows(shape, temporal, budget, wan=False):
         band = math.floor(mul * F / 128) * 128
     video = T * F
 
-    def svg_index(tok):
-        """The token's index in SVG's sequence: video first, then the text."""
-        t, y, x = tok
-        patch = y * shape.width + x
-        return patch * T + t if temporal else t * F + patch
-
     def allowed(q, k):
         if q is None or k is None:
             return True  # text rows and columns (all of the text is the prompt)
-        qi, ki = svg_index(q), svg_index(k)
+        qi, ki = svg_index(shape, q, temporal), svg_index(shape, k, temporal)
         if wan:
             return abs(qi - ki) <= band or ki < F
         return abs(qi - ki) < band
     del video
+    return rows_of(shape, allowed)
+
+
+# svg/models/hyvideo/utils.py get_attention_mask (1a384ee): the masks SVG
+# profiles a head under, blocks of 128 video tokens in SVG's order within
+# (F * 1.5) // 128 blocks, the temporal one by the reshape-permute to the
+# position-major order, text rows and columns 1; svg/models/wan/utils.py
+# (3ffe25f): (F * 2) // 128 blocks and the first F columns ("First Frame Sink").
+
+def svg_profile_rows(shape, temporal, wan=False):
+    F = shape.height * shape.width
+    thr = (F * 2 if wan else math.floor(F * 1.5)) // 128
+
+    def allowed(q, k):
+        if q is None or k is None:
+            return True
+        qi, ki = svg_index(shape, q, temporal), svg_index(shape, k, temporal)
+        if wan and ki < F:
+            return True
+        return abs(qi // 128 - ki // 128) < thr
     return rows_of(shape, allowed)
 
 
@@ -271,6 +296,20 @@ def main():
         for head, temporal in ((0, False), (1, True)):
             name = f"svg {' '.join(params)} {'temporal' if temporal else 'spatial'} T{s.frames}Y{s.height}X{s.width}+{s.text}"
             ok &= compare(name, lib.mask("svg", params, s, head, 20, 10), svg_rows(s, temporal, budget, wan))
+    # SVG's profiling masks (hunyuan, wan); CogVideoX's are files SVG does not
+    # ship, so sieve profiles the attention's bands there.
+    prof_cases = [
+        (shape(6, 12, 20, 64, 1), [], "hunyuan"),
+        (shape(7, 9, 11, 37, 1), [], "hunyuan"),
+        (shape(8, 10, 16, 0, 0), ["model=wan"], "wan"),
+        (shape(5, 15, 22, 40, 0), ["model=cogvideox"], "cogvideox"),
+    ]
+    for s, params, model in prof_cases:
+        for cls, temporal in ((0, False), (1, True)):
+            name = f"svg profiling {model} {'temporal' if temporal else 'spatial'} T{s.frames}Y{s.height}X{s.width}+{s.text}"
+            want = (svg_rows(s, temporal, 0.25) if model == "cogvideox" else
+                    svg_profile_rows(s, temporal, wan=model == "wan"))
+            ok &= compare(name, lib.mask("svg", params, s, cls, 20, 10, profiled=True), want)
     # STA: tiles dividing the grid (as STA requires), small tiles to keep it quick.
     sta_cases = [
         (shape(6, 8, 8, 0, 0), (2, 2, 2), (3, 3, 3)),
