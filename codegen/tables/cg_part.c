@@ -88,6 +88,14 @@ static int copy_pattern(const cg_pattern *p, int h0, cg_pattern *c) {
     bad = copy_expr(p->g, g, p->classes[i].mask, h0, map);
     if (!bad) c->classes[i].mask = map[p->classes[i].mask];
   }
+  if (!bad && p->sel.pmask) {
+    c->sel.pmask = cg_alloc(a, sizeof(cg_ref) * (size_t)p->nclasses);
+    bad = !c->sel.pmask;
+    for (int i = 0; !bad && i < p->nclasses; i++) {
+      bad = copy_expr(p->g, g, p->sel.pmask[i], h0, map);
+      if (!bad) c->sel.pmask[i] = map[p->sel.pmask[i]];
+    }
+  }
   free(map);
   return bad;
 }
