@@ -518,6 +518,105 @@ static void interval_row_as_single(void **st) {
   }
 }
 
+/*
+** The executor's vectors against the scalar ops: a phase run lane by lane
+** through cg_ival_apply, slots stored by kind and index as the executor
+** stores them (temporaries share storage), gives the same interfaces,
+** classes and signatures.
+*/
+typedef struct ref_store {
+  cg_ival in[64], cv[256], qv[64], tmp[256];
+} ref_store;
+
+static cg_ival *ref_slot(ref_store *r, const cg_phase *ph, int32_t i) {
+  const cg_slot *sl = &ph->slots[i];
+  return sl->kind == CG_SLOT_IN ? &r->in[sl->idx] : sl->kind == CG_SLOT_CONST ? &r->cv[sl->idx]
+         : sl->kind == CG_SLOT_QV ? &r->qv[sl->idx] : &r->tmp[sl->idx];
+}
+
+static void ref_run(const cg_prog *p, const cg_phase *ph, ref_store *r) {
+  for (int i = 0; i < p->ncval; i++) r->cv[i] = (cg_ival){p->cval[i], p->cval[i]};
+  for (int k = 0; k < ph->nins; k++) {
+    const cg_inst *in = &ph->ins[k];
+    cg_ival a = *ref_slot(r, ph, in->a), b = in->b >= 0 ? *ref_slot(r, ph, in->b) : a;
+    cg_ival c = in->c >= 0 ? *ref_slot(r, ph, in->c) : a;
+    *ref_slot(r, ph, in->d) = cg_ival_apply(in->op, a, b, c);
+  }
+}
+
+static void interval_executor_as_scalar(void **st) {
+  for (int round = 0; round < 300; round++) {
+    cg_graph *g = cg_graph_new();
+    cg_ref root = rbool(g, (int)rint_in(1, 4));
+    if (round % 3 == 0) { /* sums and differences that overflow, then abs and negation of int64 edges */
+      cg_ref x = cg_bin(g, CG_ADD, rexpr(g, 2), cg_const(g, edge_value()));
+      cg_ref y = cg_un(g, rnd() % 2 ? CG_ABS : CG_NEG, cg_bin(g, CG_SUB, rexpr(g, 2), cg_const(g, edge_value())));
+      root = cg_bin(g, CG_OR, root, cg_bin(g, rnd() % 2 ? CG_LE : CG_EQ, x, y));
+    }
+    int n = (int)rint_in(1, 2 * CG_CHUNK + 9);
+    int64_t u[3] = {rint_in(0, 40), rint_in(0, 50), rint_in(0, 40)};
+    cg_coords c;
+    rcoords(&c, 4 * (int64_t)n + 4);
+    cg_prog *p = cg_prog_new(g, root);
+    cg_prog_bind(p, u[0], u[1], u[2]);
+    cg_iscratch *s = cg_iscratch_new(p);
+    int nkv = cg_prog_nkv(p), nqv = cg_prog_nqv(p);
+    assert_true(nqv <= 64 && nkv <= 64 && p->ncval <= 256 && p->maxtmp <= 256);
+    cg_box qb = box_of(&c, 0, 4), *kb = malloc(sizeof(cg_box) * (size_t)n);
+    for (int i = 0; i < n; i++) kb[i] = box_of(&c, 4 + 4 * i, 4 + 4 * i + (int64_t)rint_in(1, 4));
+    cg_ival qv[64], *kv = malloc(sizeof(cg_ival) * (size_t)n * (size_t)(nkv ? nkv : 1));
+    uint8_t *cls = malloc((size_t)n);
+    uint64_t *dec = malloc(sizeof(uint64_t) * (size_t)n), *val = malloc(sizeof(uint64_t) * (size_t)n);
+    cg_ival_side(p, 0, &qb, 1, qv, 1, s);
+    cg_ival_side(p, 1, kb, n, kv, n, s);
+    cg_ival_row_sig(p, qv, kv, n, n, cls, dec, val, s);
+    ref_store r;
+    memset(&r, 0, sizeof r);
+    for (int v = 0; v < CG_NIN; v++) r.in[v] = qb.v[v];
+    ref_run(p, &p->q, &r);
+    for (int j = 0; j < nqv; j++) {
+      cg_ival e = *ref_slot(&r, &p->q, p->q.out[j]);
+      CHECK(qv[j].lo == e.lo && qv[j].hi == e.hi);
+    }
+    for (int i = 0; i < n; i++) {
+      for (int v = 0; v < CG_NIN; v++) r.in[v] = kb[i].v[v];
+      ref_run(p, &p->k, &r);
+      cg_ival kk[64];
+      for (int j = 0; j < nkv; j++) {
+        kk[j] = *ref_slot(&r, &p->k, p->k.out[j]);
+        CHECK(kv[(int64_t)j * n + i].lo == kk[j].lo && kv[(int64_t)j * n + i].hi == kk[j].hi);
+      }
+      for (int j = 0; j < nkv; j++) r.in[j] = kk[j];
+      for (int j = 0; j < nqv; j++) r.qv[j] = qv[j];
+      ref_run(p, &p->qk, &r);
+      cg_ival t = *ref_slot(&r, &p->qk, p->root);
+      int tl = t.lo > 0 || t.hi < 0, th = t.lo != 0 || t.hi != 0;
+      uint8_t c1 = tl ? CG_BLK_FULL : !th ? CG_BLK_EMPTY : CG_BLK_UNDECIDED;
+      uint64_t d1 = 0, v1 = 0;
+      for (int k = 0; c1 == CG_BLK_UNDECIDED && k < p->qk.nins && k < 64; k++) {
+        int op = p->qk.ins[k].op;
+        if (op != CG_EQ && op != CG_NE && op != CG_LT && op != CG_LE && op != CG_AND && op != CG_OR && op != CG_NOT)
+          continue;
+        cg_ival x = *ref_slot(&r, &p->qk, p->qk.ins[k].d);
+        if (x.lo == x.hi && (x.lo == 0 || x.lo == 1)) {
+          d1 |= 1ull << k;
+          v1 |= (uint64_t)x.lo << k;
+        }
+      }
+      CHECK(cls[i] == c1 && dec[i] == d1 && val[i] == v1);
+    }
+    free(kb);
+    free(kv);
+    free(cls);
+    free(dec);
+    free(val);
+    cg_iscratch_free(s);
+    cg_prog_free(p);
+    cg_coords_free(&c);
+    cg_graph_free(g);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(folds_identities),
@@ -534,6 +633,7 @@ int main(void) {
     cmocka_unit_test(interval_program_sound),
     cmocka_unit_test(interval_ops_as_branches),
     cmocka_unit_test(interval_row_as_single),
+    cmocka_unit_test(interval_executor_as_scalar),
   };
   return cmocka_run_group_tests(t, setup_seed, NULL);
 }

@@ -145,19 +145,25 @@ static cg_ival iv_select(cg_ival c, cg_ival a, cg_ival b) {
 
 /* ------------------------------------------------------------- executor */
 
+/*
+** The executor keeps intervals as two vectors, lows and highs, so that the
+** cheap ops run four lanes at a time in GCC's generic vectors; products,
+** quotients and remainders go lane by lane through the scalar ops above.
+** Every slot is a vector: constants are splat when the binding changes,
+** the query's interfaces once per row.
+*/
+#define VL 4
+typedef int64_t vi __attribute__((vector_size(VL * 8), aligned(8), may_alias));
+
 struct cg_iscratch {
   const cg_prog *p;
-  cg_ival *cval;       /* [ncval]: the bound C values as points */
-  cg_ival *qv;         /* [nqv] */
-  cg_ival *tmp;        /* [maxtmp][CG_CHUNK] */
-  cg_ival *in;         /* [CG_NIN][CG_CHUNK] */
-  const cg_ival **ptr; /* [maxslots] */
-  const cg_ival **inp; /* [max(CG_NIN, nkv)] */
-  uint8_t *bcast;      /* [maxslots]: slot holds one value, not a vector */
-  int32_t *ins;        /* [maxslots]: the input slots of phase ph, nin of them */
-  int nin;
-  const cg_phase *ph;  /* the phase, and binding, ptr and bcast were set for */
-  uint64_t gen;
+  int64_t *cv;         /* [ncval][2][CG_CHUNK]: the bound C values as points */
+  int64_t *qv;         /* [nqv][2][CG_CHUNK] */
+  int64_t *tmp;        /* [maxtmp][2][CG_CHUNK]: lows, then highs */
+  int64_t *in;         /* [max(CG_NIN, nkv)][2][CG_CHUNK] */
+  int64_t **lo, **hi;  /* [maxslots] */
+  const cg_phase *ph;  /* the phase the slots were set for */
+  uint64_t gen;        /* the binding cv holds, plus one */
 };
 
 static int imax(int a, int b) { return a > b ? a : b; }
@@ -166,59 +172,66 @@ cg_iscratch *cg_iscratch_new(const cg_prog *p) {
   cg_iscratch *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   s->p = p;
-  s->cval = calloc((size_t)imax(p->ncval, 1), sizeof(cg_ival));
-  s->qv = calloc((size_t)imax(p->q.nout, 1), sizeof(cg_ival));
-  s->tmp = calloc((size_t)imax(p->maxtmp, 1) * CG_CHUNK, sizeof(cg_ival));
-  s->in = calloc((size_t)CG_NIN * CG_CHUNK, sizeof(cg_ival));
-  s->ptr = calloc((size_t)imax(p->maxslots, 1), sizeof(cg_ival *));
-  s->bcast = calloc((size_t)imax(p->maxslots, 1), 1);
-  s->inp = calloc((size_t)imax(p->k.nout, CG_NIN), sizeof(cg_ival *));
-  s->ins = calloc((size_t)imax(p->maxslots, 1), sizeof(int32_t));
-  if (!s->cval || !s->qv || !s->tmp || !s->in || !s->ptr || !s->bcast || !s->inp || !s->ins) {
+  size_t ns = (size_t)imax(p->maxslots, 1), v = 2 * CG_CHUNK;
+  s->cv = calloc((size_t)imax(p->ncval, 1) * v, sizeof(int64_t));
+  s->qv = calloc((size_t)imax(p->q.nout, 1) * v, sizeof(int64_t));
+  s->tmp = calloc((size_t)imax(p->maxtmp, 1) * v, sizeof(int64_t));
+  s->in = calloc((size_t)imax(CG_NIN, p->k.nout) * v, sizeof(int64_t));
+  s->lo = calloc(2 * ns, sizeof(int64_t *));
+  if (!s->cv || !s->qv || !s->tmp || !s->in || !s->lo) {
     cg_iscratch_free(s);
     return NULL;
   }
+  s->hi = s->lo + ns;
   return s;
 }
 
 void cg_iscratch_free(cg_iscratch *s) {
   if (!s) return;
-  free(s->cval);
+  free(s->cv);
   free(s->qv);
   free(s->tmp);
   free(s->in);
-  free(s->ptr);
-  free(s->bcast);
-  free(s->inp);
-  free(s->ins);
+  free(s->lo);
   free(s);
 }
 
-/*
-** Broadcast operands are read as one value (stride 0) instead of being
-** copied into vectors: interval ops are scalar code either way. Only the
-** input slots change between calls on one phase and binding; the rest is
-** set when either changes.
-*/
-static void resolve(const cg_phase *ph, cg_iscratch *s, const cg_ival *const *in) {
-  if (s->ph != ph || s->gen != s->p->gen) {
-    for (int i = 0; i < s->p->ncval; i++) s->cval[i] = iv(s->p->cval[i], s->p->cval[i]);
-    s->nin = 0;
-    for (int i = 0; i < ph->nslots; i++) {
-      const cg_slot *sl = &ph->slots[i];
-      s->bcast[i] = sl->kind == CG_SLOT_CONST || sl->kind == CG_SLOT_QV;
-      switch (sl->kind) {
-      case CG_SLOT_IN: s->ins[s->nin++] = i; break;
-      case CG_SLOT_CONST: s->ptr[i] = s->cval + sl->idx; break;
-      case CG_SLOT_QV: s->ptr[i] = s->qv + sl->idx; break;
-      default: s->ptr[i] = s->tmp + (size_t)sl->idx * CG_CHUNK; break;
-      }
-    }
-    s->ph = ph;
-    s->gen = s->p->gen;
+/* Input v's lanes: lows at in[v][0], highs at in[v][1]. */
+static int64_t *in_lo(cg_iscratch *s, int v) { return s->in + (size_t)v * 2 * CG_CHUNK; }
+
+/* Slot pointers, set when the phase changes; constants when the binding
+** does. */
+static void resolve(const cg_phase *ph, cg_iscratch *s) {
+  if (s->gen != s->p->gen + 1) {
+    for (int i = 0; i < s->p->ncval; i++)
+      for (int k = 0; k < 2 * CG_CHUNK; k++) s->cv[(size_t)i * 2 * CG_CHUNK + k] = s->p->cval[i];
+    s->gen = s->p->gen + 1;
   }
-  for (int i = 0; i < s->nin; i++) s->ptr[s->ins[i]] = in[ph->slots[s->ins[i]].idx];
+  if (s->ph == ph) return;
+  for (int i = 0; i < ph->nslots; i++) {
+    const cg_slot *sl = &ph->slots[i];
+    int64_t *l = sl->kind == CG_SLOT_IN      ? s->in
+                 : sl->kind == CG_SLOT_CONST ? s->cv
+                 : sl->kind == CG_SLOT_QV    ? s->qv
+                                             : s->tmp;
+    s->lo[i] = l + (size_t)sl->idx * 2 * CG_CHUNK;
+    s->hi[i] = s->lo[i] + CG_CHUNK;
+  }
+  s->ph = ph;
 }
+
+/* Lanes [0, len) of input v from n intervals at stride 1, the padding
+** lanes set to [0, 0]. */
+static void load_in(cg_iscratch *s, int v, const cg_ival *x, int len) {
+  int64_t *l = in_lo(s, v), *h = l + CG_CHUNK;
+  for (int i = 0; i < len; i++) {
+    l[i] = x[i].lo;
+    h[i] = x[i].hi;
+  }
+  for (int i = len; i < (len + VL - 1) / VL * VL; i++) l[i] = h[i] = 0;
+}
+
+static cg_ival slot_at(const cg_iscratch *s, int32_t slot, int i) { return iv(s->lo[slot][i], s->hi[slot][i]); }
 
 static cg_ival iv_min(cg_ival a, cg_ival b) { return iv(lmin(a.lo, b.lo), lmin(a.hi, b.hi)); }
 static cg_ival iv_max(cg_ival a, cg_ival b) { return iv(lmax(a.lo, b.lo), lmax(a.hi, b.hi)); }
@@ -256,50 +269,76 @@ cg_ival cg_ival_apply(int op, cg_ival a, cg_ival b, cg_ival c) {
   }
 }
 
-/* One loop per op, so the op's code is inlined into its loop; binary ops
-** have one per pattern of broadcast operands, so that the common one
-** (vector against one value) reads no stride. */
-#define L1(f) for (int i = 0; i < len; i++) d[i] = f(a[i * sa]); break
-#define L2(f) \
-  if (sa && sb) for (int i = 0; i < len; i++) d[i] = f(a[i], b[i]); \
-  else if (sa) for (int i = 0; i < len; i++) d[i] = f(a[i], b[0]); \
-  else if (sb) for (int i = 0; i < len; i++) d[i] = f(a[0], b[i]); \
-  else for (int i = 0; i < len; i++) d[i] = f(a[0], b[0]); \
+typedef uint64_t vu __attribute__((vector_size(VL * 8), aligned(8), may_alias));
+
+#define VBLEND(m, x, y) (((m) & (x)) | (~(m) & (y)))
+#define VMIN(x, y) VBLEND((x) < (y), x, y)
+#define VMAX(x, y) VBLEND((x) > (y), x, y)
+#define WRAP(e) ((vi)(e)) /* unsigned arithmetic: wraps */
+#define TRUE_LO(l, h) (((l) > zero) | ((h) < zero))  /* truth: true for every value */
+#define TRUE_HI(l, h) (((l) != zero) | ((h) != zero)) /* ... for some value */
+
+/* One op over the lanes: xl, xh, yl, yh, zl, zh the operands' lows and
+** highs, the result's into rl, rh. */
+#define VLOOP(body) \
+  for (int i = 0; i < len; i += VL) { \
+    vi xl = *(const vi *)(al + i), xh = *(const vi *)(ah + i), yl = *(const vi *)(bl + i); \
+    vi yh = *(const vi *)(bh + i), zl = *(const vi *)(cl + i), zh = *(const vi *)(ch + i), rl, rh, o; \
+    (void)yl; (void)yh; (void)zl; (void)zh; (void)o; \
+    body; \
+    *(vi *)(dl + i) = rl; \
+    *(vi *)(dh + i) = rh; \
+  } \
   break
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-static void run(const cg_phase *ph, cg_iscratch *s, int len) {
+static void run(const cg_phase *ph, cg_iscratch *s, int n) {
+  const vi one = (vi){0} + 1, zero = (vi){0}, vmin = (vi){0} + INT64_MIN, vmax = (vi){0} + INT64_MAX;
+  int len = (n + VL - 1) / VL * VL;
   for (int k = 0; k < ph->nins; k++) {
     const cg_inst *in = &ph->ins[k];
-    cg_ival *d = (cg_ival *)s->ptr[in->d];
-    const cg_ival *a = s->ptr[in->a];
-    const cg_ival *b = in->b >= 0 ? s->ptr[in->b] : a;
-    const cg_ival *c = in->c >= 0 ? s->ptr[in->c] : a;
-    int sa = !s->bcast[in->a], sb = in->b >= 0 ? !s->bcast[in->b] : sa;
-    int sc = in->c >= 0 ? !s->bcast[in->c] : sa;
+    int32_t a = in->a, b = in->b >= 0 ? in->b : a, c = in->c >= 0 ? in->c : a;
+    int64_t *dl = s->lo[in->d], *dh = s->hi[in->d];
+    const int64_t *al = s->lo[a], *ah = s->hi[a], *bl = s->lo[b], *bh = s->hi[b], *cl = s->lo[c], *ch = s->hi[c];
     switch (in->op) {
-    case CG_ADD: L2(iv_add);
-    case CG_SUB: L2(iv_sub);
-    case CG_MUL: L2(iv_mul);
-    case CG_DIV: L2(iv_div);
-    case CG_MOD: L2(iv_mod);
-    case CG_MIN: L2(iv_min);
-    case CG_MAX: L2(iv_max);
-    case CG_NEG: L1(iv_neg);
-    case CG_ABS: L1(iv_abs);
-    case CG_EQ: L2(iv_eq);
-    case CG_NE: L2(iv_ne);
-    case CG_LT: L2(iv_lt);
-    case CG_LE: L2(iv_le);
-    case CG_AND: L2(iv_and);
-    case CG_OR: L2(iv_or);
-    case CG_NOT: L1(iv_not);
+    case CG_ADD:
+      VLOOP(rl = WRAP((vu)xl + (vu)yl); rh = WRAP((vu)xh + (vu)yh);
+            o = (((xl ^ rl) & (yl ^ rl)) | ((xh ^ rh) & (yh ^ rh))) < zero;
+            rl = VBLEND(o, vmin, rl); rh = VBLEND(o, vmax, rh));
+    case CG_SUB:
+      VLOOP(rl = WRAP((vu)xl - (vu)yh); rh = WRAP((vu)xh - (vu)yl);
+            o = (((xl ^ yh) & (xl ^ rl)) | ((xh ^ yl) & (xh ^ rh))) < zero;
+            rl = VBLEND(o, vmin, rl); rh = VBLEND(o, vmax, rh));
+    case CG_MIN: VLOOP(rl = VMIN(xl, yl); rh = VMIN(xh, yh));
+    case CG_MAX: VLOOP(rl = VMAX(xl, yl); rh = VMAX(xh, yh));
+    case CG_NEG:
+      VLOOP(o = xl == vmin; rl = VBLEND(o, vmin, WRAP((vu)zero - (vu)xh)); rh = VBLEND(o, vmax, WRAP((vu)zero - (vu)xl)));
+    case CG_ABS:
+      VLOOP(o = xl == vmin; rl = VMAX(zero, VMAX(xl, WRAP((vu)zero - (vu)xh))); rh = VMAX(xh, WRAP((vu)zero - (vu)xl));
+            rl = VBLEND(o, vmin, rl); rh = VBLEND(o, vmax, rh));
+    case CG_EQ: VLOOP(rl = (xl == xh) & (yl == yh) & (xl == yl) & one; rh = (xh >= yl) & (yh >= xl) & one);
+    case CG_NE: VLOOP(rl = ~((xh >= yl) & (yh >= xl)) & one; rh = ~((xl == xh) & (yl == yh) & (xl == yl)) & one);
+    case CG_LT: VLOOP(rl = (xh < yl) & one; rh = (xl < yh) & one);
+    case CG_LE: VLOOP(rl = (xh <= yl) & one; rh = (xl <= yh) & one);
+    case CG_AND: VLOOP(rl = TRUE_LO(xl, xh) & TRUE_LO(yl, yh) & one; rh = TRUE_HI(xl, xh) & TRUE_HI(yl, yh) & one);
+    case CG_OR: VLOOP(rl = (TRUE_LO(xl, xh) | TRUE_LO(yl, yh)) & one; rh = (TRUE_HI(xl, xh) | TRUE_HI(yl, yh)) & one);
+    case CG_NOT: VLOOP(rl = ~TRUE_HI(xl, xh) & one; rh = ~TRUE_LO(xl, xh) & one);
     case CG_SELECT:
-      for (int i = 0; i < len; i++) d[i] = iv_select(a[i * sa], b[i * sb], c[i * sc]);
+      VLOOP(vi tl = TRUE_LO(xl, xh); vi th = TRUE_HI(xl, xh);
+            rl = VBLEND(tl, yl, VBLEND(th, VMIN(yl, zl), zl)); rh = VBLEND(tl, yh, VBLEND(th, VMAX(yh, zh), zh)));
+    case CG_MUL:
+    case CG_DIV:
+    case CG_MOD:
+      for (int i = 0; i < n; i++) {
+        cg_ival r = cg_ival_apply(in->op, slot_at(s, a, i), slot_at(s, b, i), slot_at(s, c, i));
+        dl[i] = r.lo;
+        dh[i] = r.hi;
+      }
+      for (int i = n; i < len; i++) dl[i] = dh[i] = 0;
       break;
-    default: for (int i = 0; i < len; i++) d[i] = a[i * sa]; break;
+    default: VLOOP(rl = xl; rh = xh);
     }
   }
 }
@@ -307,20 +346,17 @@ static void run(const cg_phase *ph, cg_iscratch *s, int len) {
 void cg_ival_side(const cg_prog *p, int key_side, const cg_box *boxes, int64_t n,
                   cg_ival *out, int64_t ld, cg_iscratch *s) {
   const cg_phase *ph = key_side ? &p->k : &p->q;
+  resolve(ph, s);
   for (int64_t o = 0; o < n; o += CG_CHUNK) {
     int len = (int)(n - o < CG_CHUNK ? n - o : CG_CHUNK);
+    cg_ival col[CG_CHUNK];
     for (int v = 0; v < CG_NIN; v++) {
-      cg_ival *col = s->in + (size_t)v * CG_CHUNK;
       for (int i = 0; i < len; i++) col[i] = boxes[o + i].v[v];
-      s->inp[v] = col;
+      load_in(s, v, col, len);
     }
-    resolve(ph, s, s->inp);
     run(ph, s, len);
-    for (int j = 0; j < ph->nout; j++) {
-      const cg_ival *src = s->ptr[ph->out[j]];
-      int st = !s->bcast[ph->out[j]];
-      for (int i = 0; i < len; i++) out[j * ld + o + i] = src[i * st];
-    }
+    for (int j = 0; j < ph->nout; j++)
+      for (int i = 0; i < len; i++) out[j * ld + o + i] = slot_at(s, ph->out[j], i);
   }
 }
 
@@ -337,23 +373,24 @@ static uint8_t classify(cg_ival r) {
 ** and costs a load per lane. */
 static void signatures(const cg_phase *ph, cg_iscratch *s, int len, const uint8_t *cls,
                        uint64_t *dec, uint64_t *val) {
-  const cg_ival *r[64];
+  const int64_t *rl[64], *rh[64];
   int kk[64], n = 0;
   for (int k = 0; k < ph->nins && k < 64; k++) {
     int op = ph->ins[k].op;
     if (op == CG_EQ || op == CG_NE || op == CG_LT || op == CG_LE || op == CG_AND || op == CG_OR || op == CG_NOT) {
       kk[n] = k;
-      r[n++] = s->ptr[ph->ins[k].d];
+      rl[n] = s->lo[ph->ins[k].d];
+      rh[n++] = s->hi[ph->ins[k].d];
     }
   }
   for (int i = 0; i < len; i++) {
     uint64_t dd = 0, vv = 0;
     if (cls[i] == CG_BLK_UNDECIDED)
       for (int k = 0; k < n; k++) {
-        cg_ival x = r[k][i];
-        uint64_t b = (x.lo == x.hi) & ((uint64_t)x.lo <= 1);
+        int64_t lo = rl[k][i], hi = rh[k][i];
+        uint64_t b = (lo == hi) & ((uint64_t)lo <= 1);
         dd |= b << kk[k];
-        vv |= (b & (uint64_t)x.lo) << kk[k];
+        vv |= (b & (uint64_t)lo) << kk[k];
       }
     dec[i] = dd;
     val[i] = vv;
@@ -363,15 +400,18 @@ static void signatures(const cg_phase *ph, cg_iscratch *s, int len, const uint8_
 void cg_ival_row_sig(const cg_prog *p, const cg_ival *qv, const cg_ival *kv, int64_t ldk, int n,
                      uint8_t *out, uint64_t *dec, uint64_t *val, cg_iscratch *s) {
   const cg_phase *ph = &p->qk;
-  memcpy(s->qv, qv, sizeof(cg_ival) * (size_t)p->q.nout);
+  resolve(ph, s);
+  int lanes = n < CG_CHUNK ? (n + VL - 1) / VL * VL : CG_CHUNK;
+  for (int j = 0; j < p->q.nout; j++)
+    for (int i = 0; i < lanes; i++) {
+      s->qv[(size_t)j * 2 * CG_CHUNK + i] = qv[j].lo;
+      s->qv[(size_t)j * 2 * CG_CHUNK + CG_CHUNK + i] = qv[j].hi;
+    }
   for (int o = 0; o < n; o += CG_CHUNK) {
     int len = n - o < CG_CHUNK ? n - o : CG_CHUNK;
-    for (int j = 0; j < p->k.nout; j++) s->inp[j] = kv + j * ldk + o;
-    resolve(ph, s, s->inp);
+    for (int j = 0; j < p->k.nout; j++) load_in(s, j, kv + j * ldk + o, len);
     run(ph, s, len);
-    const cg_ival *r = s->ptr[p->root];
-    int st = !s->bcast[p->root];
-    for (int i = 0; i < len; i++) out[o + i] = classify(r[i * st]);
+    for (int i = 0; i < len; i++) out[o + i] = classify(slot_at(s, p->root, i));
     if (dec) signatures(ph, s, len, out + o, dec + o, val + o);
   }
 }
