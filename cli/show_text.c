@@ -135,7 +135,7 @@ static int table_rows(const show_input *in, const sieve_tables_info *inf, int64_
              mem_str(v.bytes - v.bitmask_bytes, b, sizeof b), v.pair_ops);
     else
       printf("partial %d  predicate, %d ops a pair%s\n", i, v.pair_ops,
-             cost >> cls_of(in, i) & 1 ? " (bitmasks by cost with SIEVE_PARTIAL=auto)" : "");
+             cost >> cls_of(in, i) & 1 ? " (bitmasks by cost without SIEVE_PARTIAL=predicate)" : "");
   }
   for (int i = 0; i < inf->tables; i++) {
     sieve_table_view v;

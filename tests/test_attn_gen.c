@@ -127,8 +127,17 @@ static void bits_in_every_kernel(void **st) {
   s.arch = CG_SM80;
   s.cfg = cg_attn_default_config(&s);
   assert_int_equal(cg_attn_bits(&s), cost);
+  /* auto is the default; =predicate keeps every class on its predicate */
+  assert_int_equal(cg_bits_mode_env(), CG_BITS_COST);
   unsetenv("SIEVE_PARTIAL");
+  assert_int_equal(cg_bits_mode_env(), CG_BITS_COST);
+  assert_int_equal(cg_attn_bits(&s), cost);
+  setenv("SIEVE_PARTIAL", "predicate", 1);
+  assert_int_equal(cg_bits_mode_env(), CG_BITS_NEVER);
   assert_int_equal(cg_attn_bits(&s), 0);
+  setenv("SIEVE_PARTIAL", "bitmask:1", 1);
+  assert_int_equal(cg_bits_mode_env(), CG_BITS_ALWAYS);
+  unsetenv("SIEVE_PARTIAL");
   cg_pattern_free(p);
 }
 

@@ -86,9 +86,9 @@ void cg_tables_free(cg_tableset *t);
 ** its compiled program, is more than CG_BITS_PAIR_OPS instructions (a frame
 ** window is 3 to 5; the radial bench mask 20 and more), and the pattern's
 ** tables are static: selection static, mask not reading step or layer,
-** block_k a multiple of 32. Plans take the cost's choice with
-** SIEVE_PARTIAL=auto, and predicates by default for now (cg_bits_mode_env);
-** =bitmask gives every eligible class bitmasks, =bitmask:HEX the classes in
+** block_k a multiple of 32. Plans take the cost's choice by default
+** (SIEVE_PARTIAL unset or =auto; cg_bits_mode_env), =predicate keeps every
+** class on its predicate, =bitmask gives every eligible class bitmasks, =bitmask:HEX the classes in
 ** the hex mask only (cg_bits_env: what plans use). The kernel and the
 ** tables of one plan must be given the same classes.
 */

@@ -54,14 +54,13 @@ static int class_used(const cg_pattern *p, int c) {
   return 0;
 }
 
-/* Predicates unless SIEVE_PARTIAL asks: the bitmask kernels passed the GPU
-** suite but for one fix (the sequence end under 128-key steps) that has
-** not run on a GPU yet; SIEVE_PARTIAL=auto is the cost's choice. */
+/* The cost's choice (auto) unless SIEVE_PARTIAL asks for predicates or
+** bitmasks everywhere. */
 cg_bits_mode cg_bits_mode_env(void) {
   const char *s = getenv("SIEVE_PARTIAL");
-  if (s && !strcmp(s, "auto")) return CG_BITS_COST;
+  if (s && !strcmp(s, "predicate")) return CG_BITS_NEVER;
   if (s && !strncmp(s, "bitmask", 7)) return CG_BITS_ALWAYS;
-  return CG_BITS_NEVER;
+  return CG_BITS_COST;
 }
 
 uint32_t cg_bits_env(cg_pattern *p, const sieve_shape *shape) {

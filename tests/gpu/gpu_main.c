@@ -110,8 +110,8 @@ static void configs(gpu_env *env) {
 ** blocks (the warp-specialised TMA kernel on sm_90a). Text before and
 ** after, ragged shapes, both dtypes and head dims, BSHD strides, the
 ** runtime text length, key steps smaller than the table's key blocks.
-** SIEVE_PARTIAL=auto (the cost's choice), since plans take predicates by
-** default for now.
+** SIEVE_PARTIAL=auto (the cost's choice, the default) set explicitly, so
+** the group checks bitmasks whatever the caller's environment says.
 */
 static void bitmasks(gpu_env *env) {
   static const struct {
