@@ -57,6 +57,7 @@ static void report(const rt_bench_result *r) {
          r->median_ms, r->min_ms, r->max_ms, r->runs, r->warmup_runs, r->sets,
          r->set_bytes / (1 << 20));
   printf("TFLOP/s   %.1f on active blocks (%.3g GFLOP per run)\n", r->tflops, r->flops / 1e9);
+  if (r->permute_ms > 0) printf("permute   %.3f ms of it: Q, K, V into layout order (timed alone)\n", r->permute_ms);
 }
 
 /* Whether the pattern's tables change with the step or the layer. */

@@ -201,6 +201,30 @@ static int clamp_runs(double want, int lo, int hi) {
   return (int)want;
 }
 
+/* A plan that permutes Q, K, V first: that kernel's share, timed alone
+** over n runs on the rotating sets (median). */
+static sieve_status time_permute(rt_bench *b, rt_plan *p, int n, int set, rt_bench_result *r, cg_err *e) {
+  float ms[64];
+  if (n > 64) n = 64;
+  sieve_status st = events(b, 2 * n, e);
+  for (int i = 0; i < n && !st; i++, set++) {
+    sieve_tensor t[4];
+    CUdeviceptr lse;
+    CUstream s;
+    rt_bench_set(b, set, t, &lse, &s);
+    st = RT_CU(b->cu, e, cuEventRecord, b->ev[2 * i], s);
+    if (!st) st = rt_plan_permute(p, &t[0], &t[1], &t[2], s, e);
+    if (!st) st = RT_CU(b->cu, e, cuEventRecord, b->ev[2 * i + 1], s);
+  }
+  for (int i = 0; i < n && !st; i++) st = elapsed(b, b->ev[2 * i], b->ev[2 * i + 1], &ms[i], e);
+  if (!st) {
+    rt_bench_result pr;
+    rt_bench_stats(ms, n, &pr);
+    r->permute_ms = pr.median_ms;
+  }
+  return st;
+}
+
 sieve_status rt_bench_run(rt_bench *b, rt_plan *p, rt_bench_result *r, cg_err *e) {
   const cg_attn_spec *ps = rt_plan_spec_of(p);
   const sieve_shape *s = &ps->shape;
@@ -236,6 +260,7 @@ sieve_status rt_bench_run(rt_bench *b, rt_plan *p, rt_bench_result *r, cg_err *e
     r->tflops = r->median_ms > 0 ? r->flops / (r->median_ms * 1e-3) / 1e12 : 0;
   }
   free(ms);
+  if (!st && rt_plan_stats_of(p)->permute_bytes) st = time_permute(b, p, lo, set, r, e);
   return st;
 }
 

@@ -36,6 +36,7 @@ typedef struct rt_bench_result {
   double density;        /* the plan's: allowed token pairs over all */
   double flops;          /* per run, on active blocks: 4 B H S^2 D density */
   double tflops;         /* flops / median */
+  double permute_ms;     /* of the median, the layout permute's (median of its own runs; 0: none) */
 } rt_bench_result;
 
 typedef struct rt_bench rt_bench;

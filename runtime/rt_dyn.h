@@ -16,8 +16,9 @@
 **       (cg_profile.h) give each head of each batch element its class;
 **       every head then runs with its class's mask and layout. The
 **       attention kernel reads Q, K, V and writes O through the layout's
-**       position -> row map (cg_attn.h), so a temporal head's transposed
-**       layout needs no permute kernels.
+**       position -> row map (cg_attn.h); on sm_90a the temporal class's
+**       plan permutes Q, K, V of its heads first and runs the TMA kernel
+**       (rt_plan.h).
 **
 ** Every kernel here is generated from the pattern, linked by the driver and
 ** kept in the disk cache like the attention kernel. All device buffers are

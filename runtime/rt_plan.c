@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cg_permute.h"
 #include "rt_dyn.h"
 #include "rt_module.h"
 #include "rt_sha256.h"
@@ -63,6 +64,19 @@ struct rt_plan {
   CUfunction fb_fn;
   rt_dims fb_dims;
   int no_tma;              /* $SIEVE_TMA=0: every run takes the stand-in */
+  /* A TMA kernel over head classes in other layouts (cg_attn_permutes):
+  ** the permute kernel and its outputs, Q, K, V in layout order, [B, H, S,
+  ** D] contiguous each, one after the other in `scratch`. */
+  CUmodule pm_mod;
+  CUfunction pm_fn;
+  CUdeviceptr scratch;
+  size_t scratch_bytes;
+  struct {
+    CUdeviceptr q, k, v;
+    int64_t stride[9];
+    CUdeviceptr qp, kp, vp;
+  } pm_arg;
+  void *pm_params[15];
   rt_plan_stats stats;
 };
 
@@ -87,6 +101,14 @@ static void bind_params(rt_plan *p) {
   *v++ = &p->arg.scale;
   *v++ = &p->arg.tlen;
   for (int i = 0; i < NTMAPS; i++) *v++ = &p->arg.tmap[i];
+  v = p->pm_params;
+  *v++ = &p->pm_arg.q;
+  *v++ = &p->pm_arg.k;
+  *v++ = &p->pm_arg.v;
+  for (int i = 0; i < 9; i++) *v++ = &p->pm_arg.stride[i];
+  *v++ = &p->pm_arg.qp;
+  *v++ = &p->pm_arg.kp;
+  *v++ = &p->pm_arg.vp;
 }
 
 /* ------------------------------------------------------------ cache key */
@@ -200,6 +222,58 @@ static sieve_status use_gpu_tables(rt_plan *p, const rt_device *dev, rt_cache *c
   rt_dyn_tables_ptrs(p->gt, &p->arg.tabs, &p->arg.head_off);
   p->gt_pending = 1;
   return SIEVE_OK;
+}
+
+/* ---------------------------------------------------------------- permute */
+
+static sieve_status gen_permute(void *ud, char **ptx, cg_err *e) {
+  rt_plan *p = ud;
+  return cg_permute_build(p->spec.pattern, &p->spec.shape, p->spec.arch, ptx, e);
+}
+
+/*
+** The permute kernel and its scratch: 3 B H S D 16-bit elements (2.2 GB at
+** hunyuan-720p, 0.3 GB at wan-1.3b-480p), allocated once here so a run
+** allocates nothing; a device that has no room refuses the plan.
+*/
+static sieve_status use_permute(rt_plan *p, const rt_device *dev, rt_cache *cache, cg_err *e) {
+  const sieve_shape *sh = &p->spec.shape;
+  char key[2048];
+  if (rt_dyn_key(key, sizeof key, "layout-permute", p->spec.pattern, sh, p->spec.arch, dev, "permute 1") >= (int)sizeof key)
+    cache = NULL;
+  sieve_status st = rt_dyn_module(p->cu, cache, key, gen_permute, p, &p->pm_mod, NULL, e);
+  if (!st) st = rt_kernel_get(p->cu, p->pm_mod, CG_PERMUTE_KERNEL, 0, &p->pm_fn, e);
+  if (st) return st;
+  size_t one = 2 * (size_t)sh->batch * (size_t)sh->heads * (size_t)sieve_shape_tokens(sh) * (size_t)sh->head_dim;
+  CUresult r = p->cu->cuMemAlloc(&p->scratch, 3 * one);
+  if (r != CUDA_SUCCESS) {
+    p->scratch = 0;
+    return cg_fail(e, SIEVE_ERR_LIMIT, "the layout permute needs %zu MiB of device memory for Q, K and V in layout "
+                   "order, and the device has no room for it (CUDA error %d); SIEVE_PERMUTE=0 or a config with "
+                   "8 warps keeps the address-arithmetic kernel", 3 * one >> 20, (int)r);
+  }
+  p->scratch_bytes = 3 * one;
+  p->stats.permute_bytes = 3 * one;
+  p->pm_arg.qp = p->scratch;
+  p->pm_arg.kp = p->scratch + one;
+  p->pm_arg.vp = p->scratch + 2 * one;
+  return SIEVE_OK;
+}
+
+/* Rows TMA and the permute's 16-byte copies can read: base and row stride
+** on 16 bytes (the other strides only move whole rows). */
+static int rows16(const rt_plan *p, const sieve_tensor *t) {
+  return t->ptr % 16 == 0 && t->stride_s % 8 == 0 && (p->dims.grid[1] == 1 || t->stride_h % 8 == 0) &&
+         (p->dims.grid[2] == 1 || t->stride_b % 8 == 0);
+}
+
+/* The permuted tensor i (0 Q, 1 K, 2 V) as the attention kernel sees it. */
+static sieve_tensor permuted(const rt_plan *p, int i) {
+  const sieve_shape *sh = &p->spec.shape;
+  int64_t S = sieve_shape_tokens(sh), D = sh->head_dim;
+  CUdeviceptr base = i == 0 ? p->pm_arg.qp : i == 1 ? p->pm_arg.kp : p->pm_arg.vp;
+  sieve_tensor t = {.ptr = base, .stride_b = (int64_t)sh->heads * S * D, .stride_h = S * D, .stride_s = D};
+  return t;
 }
 
 /* ----------------------------------------------------------------- kernel */
@@ -373,6 +447,7 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
     p->stats.load_ms = now_ms() - t1;
     if (!p->stats.from_cache) st = build_kernel(p, cache, key, e);
   }
+  if (!st && cg_attn_permutes(&p->spec)) st = use_permute(p, dev, cache, e);
   if (!st && (p->dynamic || rt_dyn_tables_always()) && !p->spec.bits && rt_dyn_tables_enabled(p->cu))
     st = use_gpu_tables(p, dev, cache, e);
   if (!st && (p->spec.pattern->dense_steps || p->spec.pattern->dense_layers)) {
@@ -506,6 +581,18 @@ static void put_strides(int64_t *out, const sieve_tensor *t) {
   out[2] = t->stride_s;
 }
 
+sieve_status rt_plan_permute(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,
+                             const sieve_tensor *v, CUstream s, cg_err *e) {
+  if (!p->pm_fn) return cg_fail(e, SIEVE_ERR_ARG, "plan %s does not permute", p->kernel);
+  const sieve_tensor *t[3] = {q, k, v};
+  for (int i = 0; i < 3; i++) put_strides(p->pm_arg.stride + 3 * i, t[i]);
+  p->pm_arg.q = q->ptr;
+  p->pm_arg.k = k->ptr;
+  p->pm_arg.v = v->ptr;
+  return rt_dyn_launch(p->cu, p->pm_fn, (unsigned)cg_permute_blocks(&p->spec.shape), p->dims.grid[1],
+                       p->dims.grid[2], CG_PERMUTE_THREADS, 0, s, p->pm_params, e);
+}
+
 sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,
                          const sieve_tensor *v, const sieve_tensor *o,
                          CUdeviceptr lse, float scale, CUstream s, cg_err *e) {
@@ -538,8 +625,22 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
   p->arg.scale = scale > 0 ? scale : 1.0f / sqrtf((float)p->spec.shape.head_dim);
   if (cg_attn_uses_tma(&p->spec)) {
     const sieve_tensor *t[NTMAPS] = {q, k, v};
-    int ok = 1;
+    sieve_tensor pt[NTMAPS];
+    int perm = p->scratch != 0, ok = !perm || (rows16(p, q) && rows16(p, k) && rows16(p, v));
+    for (int i = 0; perm && i < NTMAPS; i++) {
+      pt[i] = permuted(p, i);
+      t[i] = &pt[i];
+    }
     for (int i = 0; i < NTMAPS && ok; i++) ok = encode_tmap(p, &p->arg.tmap[i], t[i], i ? p->spec.cfg.block_n : p->spec.cfg.block_m);
+    if (ok && perm) {
+      /* Q, K, V into layout order on the same stream, then the attention
+      ** reads them there; O and the LSE go straight to token order. */
+      if ((st = rt_plan_permute(p, q, k, v, s, e))) return st;
+      for (int i = 0; i < NTMAPS; i++) put_strides(p->arg.stride + 3 * i, t[i]);
+      p->arg.q = t[0]->ptr;
+      p->arg.k = t[1]->ptr;
+      p->arg.v = t[2]->ptr;
+    }
     if (!ok) {
       if (!p->fb_fn && (st = build_fallback(p, e))) return st;
       p->stats.stand_ins++;
@@ -616,7 +717,7 @@ sieve_status rt_plan_free(rt_plan *p, cg_err *e) {
   if (!p) return SIEVE_OK;
   const rt_cuda *cu = p->cu;
   sieve_status st = SIEVE_OK;
-  if (cu && (p->mod || p->dmem)) {
+  if (cu && (p->mod || p->dmem || p->pm_mod || p->scratch)) {
     /* The module and memory belong to the plan's context; the caller's
     ** thread may have another one current. */
     CUcontext prev = NULL;
@@ -627,6 +728,8 @@ sieve_status rt_plan_free(rt_plan *p, cg_err *e) {
     p->gt = NULL;
     if (!st) {
       if (p->fb_mod) rt_module_unload(cu, p->fb_mod, NULL);
+      if (p->pm_mod) rt_module_unload(cu, p->pm_mod, NULL);
+      if (p->scratch) RT_CU(cu, NULL, cuMemFree, p->scratch);
       sieve_status a = rt_module_unload(cu, p->mod, e);
       sieve_status b = p->dmem ? RT_CU(cu, a ? NULL : e, cuMemFree, p->dmem) : SIEVE_OK;
       if (p->tlen_dev) RT_CU(cu, NULL, cuMemFree, p->tlen_dev);

@@ -9,6 +9,14 @@
 ** A plan belongs to one thread at a time, and runs in the CUDA context that
 ** was current when it was made.
 **
+** A plan whose kernel is the sm_90a TMA kernel and whose pattern has a head
+** class in another layout (transpose, tiles: cg_attn_permutes) also holds
+** the layout permute (cg_permute.h) and device memory for Q, K, V in layout
+** order (3 B H S D 16-bit elements); a run permutes into it, then runs the
+** attention, which writes O and the LSE in token order, both on the run's
+** stream. Tensors the permute or TMA cannot read (rows not on 16 bytes,
+** $SIEVE_TMA=0) take the 8-warp address-arithmetic kernel instead.
+**
 ** Patterns with a dynamic selection (search, profile) run on every block
 ** their mask allows; rt_dyn.h drives them across steps. Masks that read the
 ** step or layer have their tables rebuilt on the GPU by a generated kernel
@@ -42,6 +50,7 @@ typedef struct rt_plan_stats {
   int tuned;             /* the config came from the tuning database */
   int stand_ins;         /* runs of a TMA kernel's 8-warp stand-in (tensors TMA
                          ** cannot map, or $SIEVE_TMA=0 at plan creation) */
+  size_t permute_bytes;  /* device memory for Q, K, V in layout order (cg_attn_permutes) */
 } rt_plan_stats;
 
 typedef struct rt_plan rt_plan;
@@ -90,6 +99,15 @@ sieve_status rt_plan_text_sync(rt_plan *p, CUstream s, CUdeviceptr *ptr, cg_err 
 sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,
                          const sieve_tensor *v, const sieve_tensor *o,
                          CUdeviceptr lse, float scale, CUstream s, cg_err *e);
+
+/*
+** A plan whose kernel reads Q, K, V in layout order (cg_attn_permutes) runs
+** the permute kernel (cg_permute.h) into its own device memory first, on
+** the same stream; this launches that permute alone, over the plan's grid
+** (for timing it). SIEVE_ERR_ARG for a plan that does not permute.
+*/
+sieve_status rt_plan_permute(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,
+                             const sieve_tensor *v, CUstream s, cg_err *e);
 
 /*
 ** Generates and links the kernel rt_plan_create would make for s on dev and

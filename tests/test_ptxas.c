@@ -194,8 +194,9 @@ int main(void) {
         check(pat, p, &sh, CG_BF16, c % 3 == 1 ? CG_SM90A : CG_SM80, &grid[c], 0);
       }
     /* The warp-specialised kernel's other configs, and the 8-warp kernel
-    ** that stands in for it when TMA cannot map a tensor: no spills. */
-    if (!strcmp(pat, "dense") || !strcmp(pat, "frame_window")) {
+    ** that stands in for it when TMA cannot map a tensor: no spills. SVG
+    ** and STA take it on permuted Q, K, V (O through the layout's map). */
+    if (!strcmp(pat, "dense") || !strcmp(pat, "frame_window") || !strcmp(pat, "svg") || !strcmp(pat, "sta")) {
       static const cg_attn_config ws[] = {{128, 64, 12, 3}, {128, 128, 12, 3}, {128, 128, 8, 2}, {128, 64, 8, 2}};
       for (size_t c = 0; c < sizeof ws / sizeof ws[0]; c++) {
         sh.head_dim = c % 2 ? 128 : 64;

@@ -151,6 +151,16 @@ static int identity_layouts(const cg_pattern *p) {
 
 int cg_attn_uses_tma(const cg_attn_spec *s) { return s->arch == CG_SM90A && s->cfg.warps == CG_WS_WARPS; }
 
+int cg_attn_permutes(const cg_attn_spec *s) { return cg_attn_uses_tma(s) && !identity_layouts(s->pattern); }
+
+/* $SIEVE_PERMUTE=0 keeps head classes in other layouts on the
+** address-arithmetic kernels by default; anything else lets the default
+** config give them the permute and the TMA kernel. */
+static int permute_default(void) {
+  const char *v = getenv("SIEVE_PERMUTE");
+  return !(v && !strcmp(v, "0"));
+}
+
 static int smem_pad(const cg_attn_spec *s) {
   const cg_pattern *p = s->pattern;
   if (uses_wgmma(s)) return 0;  /* wgmma's panelled tiles: no padding */
@@ -182,8 +192,6 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
       return cg_fail(e, SIEVE_ERR_ARG, "config: 12 warps (a TMA producer warpgroup and two wgmma consumers) need sm_90a");
     if (c->block_m != 128 || c->block_n < 64)
       return cg_fail(e, SIEVE_ERR_ARG, "config: 12 warps need block_m 128 and block_n 64 or 128 (got %d, %d)", c->block_m, c->block_n);
-    if (!identity_layouts(s->pattern))
-      return cg_fail(e, SIEVE_ERR_ARG, "config: 12 warps load tiles by TMA, which needs every head class in the identity layout");
   }
   int rw = c->block_m / mma_warps(c), d = s->shape.head_dim;
   if (rw % 16)
@@ -220,7 +228,7 @@ cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
   if (bq % 128) {
     c.block_m = 64;
     if (s->arch == CG_SM90A) c.warps = 4;
-  } else if (s->arch == CG_SM90A && s->pattern && identity_layouts(s->pattern) && bk % 64 == 0) {
+  } else if (s->arch == CG_SM90A && s->pattern && (identity_layouts(s->pattern) || permute_default()) && bk % 64 == 0) {
     c = (cg_attn_config){128, 128, CG_WS_WARPS, 2};
   }
   while (c.block_n > (c.warps == CG_WS_WARPS ? 64 : 32) && bk % c.block_n) c.block_n /= 2;

@@ -47,7 +47,8 @@
 ** The kernel works in layout positions: a CTA's query rows and a key block's
 ** rows are positions in the head class's layout; the row of Q/K/V/O read
 ** or written for position p is the layout's idx(p) (cg_kernel_exprs), so no
-** separate permute pass is needed. Partial blocks evaluate the compiled mask
+** separate permute pass is needed (except by the TMA kernel below, which
+** reads Q, K, V already permuted). Partial blocks evaluate the compiled mask
 ** per (query, key) position pair; disallowed pairs get -inf; the last key
 ** block is bounds-checked when S is not a multiple of block.k. A row with no
 ** allowed key writes O = 0 and LSE = -inf.
@@ -80,6 +81,14 @@ typedef struct cg_attn_config {
 ** (64, block_m) for Q and (64, block_n) for K and V, 128-byte swizzle, zero
 ** fill; heads and batch as the launch's grid. Tensors the driver will not
 ** map (TMA wants 16-byte aligned bases and strides) take the 8-warp kernel.
+**
+** TMA copies affine tiles, so this kernel reads Q, K and V in layout order:
+** for a pattern with a head class in another layout (cg_attn_permutes) the
+** tensor maps must describe Q, K and V already gathered into each head's
+** layout order (the permute kernel of cg_permute.h does it), while O and
+** the LSE are still written through the layout's idx(p), in token order,
+** and the mask still sees layout coordinates. The q, k, v pointers and
+** strides are then not read.
 */
 #define CG_WS_WARPS 12
 
@@ -94,6 +103,8 @@ typedef struct cg_attn_spec {
 
 /* The kernel takes tensor maps (the warp-specialised sm_90a kernel). */
 int cg_attn_uses_tma(const cg_attn_spec *s);
+/* ... and reads them in layout order: Q, K, V must be permuted first. */
+int cg_attn_permutes(const cg_attn_spec *s);
 
 /* The config a plan uses when the tuning database has none. */
 cg_attn_config cg_attn_default_config(const cg_attn_spec *s);

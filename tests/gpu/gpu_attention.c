@@ -82,6 +82,8 @@ void gpu_attention_case(gpu_env *env, const gpu_case *c) {
   /* Which kernel ran: a TMA kernel's 8-warp stand-in says so. */
   if (rt_plan_stats_of(api_plan_of(plan))->stand_ins)
     snprintf(label + strlen(label), sizeof label - strlen(label), " (8-warp stand-in)");
+  else if (rt_plan_stats_of(api_plan_of(plan))->permute_bytes)
+    snprintf(label + strlen(label), sizeof label - strlen(label), " (permuted)");
   if (cs) {
     snprintf(why, sizeof why, "check: %s", e.msg);
     fail(env, label, why);

@@ -6,7 +6,7 @@
 ** step 0; then timing (rt_bench), a small tuning sweep (rt_tune), and the
 ** dynamic patterns' kernels (GPU table builder, AdaSpa search, SVG
 ** profiling). SIEVE_ARCH=sm_80 runs it all on the mma.sync kernels. Seed: SIEVE_SEED, else the clock (printed, to reproduce). An
-** argument picks groups: shipped,textlen,configs,bitmasks,models,bench,tune,dyn
+** argument picks groups: shipped,textlen,configs,bitmasks,permute,models,bench,tune,dyn
 ** (default: all but sanitize, which bench/gpu.sh runs under compute-sanitizer);
 ** profile is dyn's SVG profiling and STA mask-search checks alone; gtab the
 ** GPU table builder on every shipped pattern (timed on hunyuan-720p), and
@@ -145,6 +145,54 @@ static void bitmasks(gpu_env *env) {
   unsetenv("SIEVE_PARTIAL");
 }
 
+/*
+** Head classes in other layouts on the sm_90a TMA kernel: Q, K, V permuted
+** into layout order first, O and the LSE written back in token order (the
+** 12-warp config; elsewhere the default). SVG's two classes (identity and
+** transpose) and STA's tiles where the grid does not divide them (7 x 10 x
+** 13 under 6 x 8 x 8; 2 x 3 x 4 tiles; Wan's 21 x 30 x 52), text before and
+** after, both dtypes and head dims, BHSD and BSHD strides, two batch
+** elements with runtime text lengths; step 20, past the dense warm-ups.
+*/
+static void permute(gpu_env *env) {
+  static const int lens[2] = {5, 9};
+  sieve_config ws = env->wgmma ? (sieve_config){128, 128, 12, 2} : (sieve_config){0, 0, 0, 0};
+  const char *pats[] = {"svg", "sta"};
+  for (int i = 0; i < 2; i++)
+    for (int after = 0; after < 2; after++)
+      for (int d = 64; d <= 128; d *= 2) {
+        int odd = (after + d / 64 + i) % 2;
+        gpu_case c = {.pattern = pats[i], .shape = i ? shp(7, 10, 13, 9, after, 2, d) : shp(5, 12, 20, 40, after, 4, d),
+                      .dtype = odd ? SIEVE_FP16 : SIEVE_BF16, .bshd = odd, .cfg = ws, .step = 20, .layer = 2,
+                      .sample_rows = 96};
+        if (after && d == 64) {
+          c.shape.batch = 2;
+          c.text_valid = lens;
+        }
+        gpu_attention_case(env, &c);
+      }
+  gpu_case small = {.pattern = "sta", .params = {"tile_t=2", "tile_y=3", "tile_x=4"}, .shape = shp(5, 7, 9, 4, 1, 3, 128),
+                    .dtype = SIEVE_BF16, .cfg = ws, .step = 20, .layer = 2};
+  gpu_attention_case(env, &small);
+  gpu_case wan = {.pattern = "sta", .shape = shp(21, 30, 52, 0, 0, 2, 128), .dtype = SIEVE_BF16, .cfg = ws,
+                  .step = 20, .layer = 2, .sample_rows = 64};
+  gpu_attention_case(env, &wan);
+  wan.cfg.warps = env->wgmma ? 8 : 0;  /* the address-arithmetic kernel, for comparison */
+  gpu_attention_case(env, &wan);
+}
+
+/* The permute path under the checkers: small ragged shapes, both layouts. */
+static void sanitize_perm(gpu_env *env) {
+  static const int lens[1] = {7};
+  sieve_config ws = env->wgmma ? (sieve_config){128, 128, 12, 2} : (sieve_config){0, 0, 0, 0};
+  gpu_case c = {.pattern = "svg", .shape = shp(3, 8, 8, 13, 0, 2, 128), .dtype = SIEVE_BF16, .cfg = ws,
+                .step = 20, .layer = 2, .text_valid = lens};
+  gpu_attention_case(env, &c);
+  gpu_case t = {.pattern = "sta", .shape = shp(7, 10, 13, 9, 1, 2, 64), .dtype = SIEVE_FP16, .bshd = 1,
+                .cfg = ws, .step = 20, .layer = 2};
+  gpu_attention_case(env, &t);
+}
+
 /* Small shapes of every shipped pattern at its default config, for the
 ** memory, race and barrier checkers (bench/gpu.sh sanitize). */
 static void sanitize(gpu_env *env) {
@@ -176,6 +224,7 @@ static void sanitize_bits(gpu_env *env) {
 static void sanitize_all(gpu_env *env) {
   sanitize(env);
   sanitize_bits(env);
+  sanitize_perm(env);
 }
 
 static void models(gpu_env *env) {
@@ -225,7 +274,7 @@ int main(int argc, char **argv) {
   env.wgmma = di.sm_major == 9 && !(arch && !strncmp(arch, "sm_80", 5));
   printf("device %s (sm_%d%d), seed %llu\n", di.name, di.sm_major, di.sm_minor,
          (unsigned long long)env.seed);
-  const char *only = argc > 1 ? argv[1] : "shipped,textlen,configs,bitmasks,models,bench,tune,dyn";
+  const char *only = argc > 1 ? argv[1] : "shipped,textlen,configs,bitmasks,permute,models,bench,tune,dyn";
   if (strstr(only, "shipped")) shipped(&env);
   if (strstr(only, "textlen")) textlen(&env);
   if (strstr(only, "configs")) configs(&env);
@@ -242,7 +291,9 @@ int main(int argc, char **argv) {
   else if (strstr(only, "profile")) gpu_dyn_profile(&env);
   if (strstr(only, "gtab_small")) gpu_dyn_tables_small(&env);
   else if (strstr(only, "gtab")) gpu_dyn_tables_all(&env);
+  if (strstr(only, "permute")) permute(&env);
   if (strstr(only, "sanitize_bits")) sanitize_bits(&env);
+  else if (strstr(only, "sanitize_perm")) sanitize_perm(&env);
   else if (strstr(only, "sanitize")) sanitize_all(&env);
   printf("%d passed, %d failed\n", env.passed, env.failed);
   sieve_close(env.ctx);
