@@ -102,6 +102,8 @@ static struct {
   int smem_optin;
   int allocs, frees, htod, htod_async, syncs;
   size_t htod_bytes;
+  size_t alloc_limit;              /* allocations above it fail (0: none) */
+  unsigned grids[8][4];            /* grid x, y, z and block x of the first launches */
   CUdeviceptr next_ptr;
   CUcontext current;
   CUjit_option opts[16];
@@ -243,6 +245,10 @@ static CUresult f_set_attr(CUfunction f, CUfunction_attribute a, int v) {
 static CUresult f_launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                          unsigned by, unsigned bz, unsigned smem, CUstream s, void **params,
                          void **extra) {
+  if (fk.launches < 8) {
+    unsigned g[4] = {gx, gy, gz, bx};
+    memcpy(fk.grids[fk.launches], g, sizeof g);
+  }
   fk.launches++;
   unsigned d[7] = {gx, gy, gz, bx, by, bz, smem};
   memcpy(fk.dims, d, sizeof d);
@@ -257,6 +263,7 @@ static CUresult f_get_device(CUdevice *d) {
 }
 static CUresult f_sync(void) { return fk.syncs++, CUDA_SUCCESS; }
 static CUresult f_alloc(CUdeviceptr *p, size_t n) {
+  if (fk.alloc_limit && n > fk.alloc_limit) return CUDA_ERROR_OUT_OF_MEMORY;
   fk.allocs++;
   fk.next_ptr += 1 << 20;
   *p = fk.next_ptr;
@@ -489,6 +496,7 @@ static void public_device_api(void **st) {
 #include <sys/stat.h>
 
 #include "rt_cache.h"
+#include "cg_permute.h"
 #include "rt_plan.h"
 
 /* A fresh cache directory per test. */
@@ -731,6 +739,67 @@ static void plan_refuses_what_the_device_cannot_run(void **st) {
   plan_env_close(&pe);
 }
 
+/* TMA as the driver would encode it, for the permute path. */
+static CUresult f_tmap(CUtensorMap *m, CUtensorMapDataType t, unsigned rank, void *addr, const unsigned long long *dims,
+                       const unsigned long long *strides, const unsigned *box, const unsigned *el, int il, int sw,
+                       int l2, int fill) {
+  memset(m, 0, sizeof *m);
+  return (uintptr_t)addr % 16 ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+}
+
+static const char *transposed =
+  "return sieve.pattern { name = 'tr', block = {q = 128, k = 128},\n"
+  "  layout = sieve.layout.transpose, mask = sieve.frame_window(1) }\n";
+
+/*
+** A transposed layout on sm_90a: the TMA kernel with the permute. The plan
+** holds Q, K, V in layout order (3 B H S D halves); a run launches the
+** permute over the plan's grid, then the attention on the permuted copies;
+** rows off 16 bytes take the 8-warp stand-in; a device with no room for
+** the copies refuses the plan (SIEVE_ERR_LIMIT); SIEVE_PERMUTE=0 keeps the
+** 8-warp kernel with no copies.
+*/
+static void plan_permutes_other_layouts(void **st) {
+  plan_env pe;
+  plan_env_open(&pe, transposed);
+  fake.cuTensorMapEncodeTiled = f_tmap;
+  pe.spec.arch = CG_SM90A;
+  cg_err e = {0};
+  rt_plan *p = make_plan(&pe);
+  const rt_plan_stats *ps = rt_plan_stats_of(p);
+  assert_int_equal(rt_plan_spec_of(p)->cfg.warps, CG_WS_WARPS);
+  assert_int_equal(ps->permute_bytes, 3 * 2 * 2 * 256 * 64);
+  run_plan(p);
+  assert_int_equal(fk.launches, 2);
+  unsigned perm[4] = {256 * 8 / CG_PERMUTE_THREADS, 2, 1, CG_PERMUTE_THREADS};
+  assert_memory_equal(fk.grids[0], perm, sizeof perm);
+  assert_int_equal(fk.grids[1][0], 2);  /* 256 query rows, 128 a CTA */
+  assert_int_equal(fk.grids[1][3], 32 * CG_WS_WARPS);
+  assert_true(*(CUdeviceptr *)fk.params[0] != 0x10000);  /* Q: the permuted copy */
+  assert_int_equal(*(CUdeviceptr *)fk.params[3], 0x10000);  /* O: the caller's */
+  sieve_tensor odd = {0x10008, 256 * 2 * 64, 256 * 64, 64};
+  assert_int_equal(rt_plan_run(p, &odd, &odd, &odd, &odd, 0x20000, 0, NULL, &e), SIEVE_OK);
+  assert_int_equal(fk.launches, 3);
+  assert_int_equal(fk.grids[2][3], 32 * 8);
+  assert_int_equal(ps->stand_ins, 1);
+  assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
+  assert_int_equal(fk.frees, fk.allocs);
+  fk.alloc_limit = 100000;
+  assert_int_equal(rt_plan_create(&pe.spec, &pe.dev, &pe.cache, &p, &e), SIEVE_ERR_LIMIT);
+  assert_null(p);
+  assert_non_null(strstr(e.msg, "permute"));
+  assert_int_equal(fk.frees, fk.allocs);
+  fk.alloc_limit = 0;
+  setenv("SIEVE_PERMUTE", "0", 1);
+  p = make_plan(&pe);
+  unsetenv("SIEVE_PERMUTE");
+  assert_int_equal(rt_plan_spec_of(p)->cfg.warps, 8);
+  assert_int_equal(rt_plan_stats_of(p)->permute_bytes, 0);
+  assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
+  fake.cuTensorMapEncodeTiled = NULL;
+  plan_env_close(&pe);
+}
+
 static void public_plan_api(void **st) {
   sieve_ctx *ctx;
   sieve_pattern *pat;
@@ -795,6 +864,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(plan_key_names_everything, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_tables_follow_the_step, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_refuses_what_the_device_cannot_run, with_fake_and_cache, without_fake_and_cache),
+    cmocka_unit_test_setup_teardown(plan_permutes_other_layouts, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(public_plan_api, with_fake_and_cache, without_fake_and_cache),
   };
   return cmocka_run_group_tests(t, NULL, NULL);
