@@ -156,11 +156,16 @@ sieve_status rt_dyn_profile_create(const rt_plan_spec *s, const rt_device *dev, 
   d->cls_of = calloc((size_t)d->nc, sizeof(int));
   d->plan = calloc((size_t)d->nc, sizeof *d->plan);
   sieve_status st = d->cp && d->cls_of && d->plan ? rt_cuda_get(&d->cu, e) : cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  /* The classes run one after another on one stream: one layout-permute
+  ** buffer serves every class plan that needs it. */
+  const rt_plan *owner = NULL;
   for (int c = 0; !st && c < d->nc; c++) {
     rt_plan_spec cs = *s;
     cs.pattern = &d->cp[c];
+    cs.share = owner;
     st = class_pattern(d, c, e);
     if (!st) st = rt_plan_create(&cs, dev, cache, &d->plan[c], e);
+    if (!st && !owner && rt_plan_stats_of(d->plan[c])->permute_bytes) owner = d->plan[c];
   }
   if (!st) {
     const cg_attn_spec *as = rt_plan_spec_of(d->plan[0]);

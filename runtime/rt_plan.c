@@ -236,7 +236,7 @@ static sieve_status gen_permute(void *ud, char **ptx, cg_err *e) {
 ** hunyuan-720p, 0.3 GB at wan-1.3b-480p), allocated once here so a run
 ** allocates nothing; a device that has no room refuses the plan.
 */
-static sieve_status use_permute(rt_plan *p, const rt_device *dev, rt_cache *cache, cg_err *e) {
+static sieve_status use_permute(rt_plan *p, const rt_plan_spec *s, const rt_device *dev, rt_cache *cache, cg_err *e) {
   const sieve_shape *sh = &p->spec.shape;
   char key[2048];
   if (rt_dyn_key(key, sizeof key, "layout-permute", p->spec.pattern, sh, p->spec.arch, dev, "permute 1") >= (int)sizeof key)
@@ -245,18 +245,25 @@ static sieve_status use_permute(rt_plan *p, const rt_device *dev, rt_cache *cach
   if (!st) st = rt_kernel_get(p->cu, p->pm_mod, CG_PERMUTE_KERNEL, 0, &p->pm_fn, e);
   if (st) return st;
   size_t one = 2 * (size_t)sh->batch * (size_t)sh->heads * (size_t)sieve_shape_tokens(sh) * (size_t)sh->head_dim;
-  CUresult r = p->cu->cuMemAlloc(&p->scratch, 3 * one);
-  if (r != CUDA_SUCCESS) {
-    p->scratch = 0;
-    return cg_fail(e, SIEVE_ERR_LIMIT, "the layout permute needs %zu MiB of device memory for Q, K and V in layout "
-                   "order, and the device has no room for it (CUDA error %d); SIEVE_PERMUTE=0 or a config with "
-                   "8 warps keeps the address-arithmetic kernel", 3 * one >> 20, (int)r);
+  CUdeviceptr base = 0;
+  const rt_plan *o = s->share;
+  if (o && o->ctx == p->ctx && o->scratch_bytes >= 3 * one) {
+    base = o->pm_arg.qp;  /* the owner's buffer, not freed here */
+  } else {
+    CUresult r = p->cu->cuMemAlloc(&p->scratch, 3 * one);
+    if (r != CUDA_SUCCESS) {
+      p->scratch = 0;
+      return cg_fail(e, SIEVE_ERR_LIMIT, "the layout permute needs %zu MiB of device memory for Q, K and V in layout "
+                     "order, and the device has no room for it (CUDA error %d); SIEVE_PERMUTE=0 or a config with "
+                     "8 warps keeps the address-arithmetic kernel", 3 * one >> 20, (int)r);
+    }
+    p->scratch_bytes = 3 * one;
+    base = p->scratch;
   }
-  p->scratch_bytes = 3 * one;
   p->stats.permute_bytes = 3 * one;
-  p->pm_arg.qp = p->scratch;
-  p->pm_arg.kp = p->scratch + one;
-  p->pm_arg.vp = p->scratch + 2 * one;
+  p->pm_arg.qp = base;
+  p->pm_arg.kp = base + one;
+  p->pm_arg.vp = base + 2 * one;
   return SIEVE_OK;
 }
 
@@ -447,7 +454,7 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
     p->stats.load_ms = now_ms() - t1;
     if (!p->stats.from_cache) st = build_kernel(p, cache, key, e);
   }
-  if (!st && cg_attn_permutes(&p->spec)) st = use_permute(p, dev, cache, e);
+  if (!st && cg_attn_permutes(&p->spec)) st = use_permute(p, s, dev, cache, e);
   if (!st && (p->dynamic || rt_dyn_tables_always()) && !p->spec.bits && rt_dyn_tables_enabled(p->cu))
     st = use_gpu_tables(p, dev, cache, e);
   if (!st && (p->spec.pattern->dense_steps || p->spec.pattern->dense_layers)) {
@@ -626,7 +633,7 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
   if (cg_attn_uses_tma(&p->spec)) {
     const sieve_tensor *t[NTMAPS] = {q, k, v};
     sieve_tensor pt[NTMAPS];
-    int perm = p->scratch != 0, ok = !perm || (rows16(p, q) && rows16(p, k) && rows16(p, v));
+    int perm = p->pm_fn != NULL, ok = !perm || (rows16(p, q) && rows16(p, k) && rows16(p, v));
     for (int i = 0; perm && i < NTMAPS; i++) {
       pt[i] = permuted(p, i);
       t[i] = &pt[i];

@@ -38,6 +38,11 @@ typedef struct rt_plan_spec {
   cg_arch arch;
   cg_attn_config cfg;    /* all zeros: cg_attn_default_config */
   int step, layer;
+  /* A plan (same context, same shape) whose layout-permute memory this
+  ** plan may use instead of its own, when runs of the two never overlap
+  ** (one stream): the head-class plans of a dynamic pattern. It must
+  ** outlive this plan's runs. NULL: its own. */
+  const struct rt_plan *share;
 } rt_plan_spec;
 
 typedef struct rt_plan_stats {

@@ -90,7 +90,7 @@ static void check_context(sweep *w) {
 
 static void measure_one(sweep *w, rt_tune_cand *c) {
   const rt_tune_setup *s = w->s;
-  rt_plan_spec ps = {s->pattern, s->shape, s->dtype, s->arch, c->cfg, 0, 0};
+  rt_plan_spec ps = {s->pattern, s->shape, s->dtype, s->arch, c->cfg, 0, 0, NULL};
   rt_plan *p = NULL;
   cg_err e = {0};
   if (rt_plan_create(&ps, w->dev, w->cache, &p, &e)) {

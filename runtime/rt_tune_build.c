@@ -64,7 +64,7 @@ static void finished(build_job *j, rt_tune_cand *c, double ms) {
 
 static void build_one(build_job *j, cg_pattern *pat, rt_tune_cand *c) {
   const rt_tune_setup *s = j->s;
-  rt_plan_spec ps = {pat, s->shape, s->dtype, s->arch, c->cfg, 0, 0};
+  rt_plan_spec ps = {pat, s->shape, s->dtype, s->arch, c->cfg, 0, 0, NULL};
   rt_plan_stats stats = {0};
   cg_err e = {0};
   if (rt_plan_prebuild(&ps, j->dev, j->cache, &stats, &e)) {

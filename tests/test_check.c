@@ -270,7 +270,7 @@ static void rig_up(rig *r, const char *name, const char *const *ov, sieve_shape 
   fake_gpu_install();
   cg_pattern *p = load(name, ov, &r->sp);
   assert_int_equal(rt_device_open(0, &r->dev, &e), SIEVE_OK);
-  rt_plan_spec spec = {p, s, dt, CG_SM80, cfg, 0, 0};
+  rt_plan_spec spec = {p, s, dt, CG_SM80, cfg, 0, 0, NULL};
   if (rt_plan_create(&spec, &r->dev, NULL, &r->plan, &e)) fail_msg("plan: %s", e.msg);
   fg.pattern = p;
   fg.shape = rt_plan_spec_of(r->plan)->shape;

@@ -765,9 +765,19 @@ static void plan_permutes_other_layouts(void **st) {
   fake.cuTensorMapEncodeTiled = f_tmap;
   pe.spec.arch = CG_SM90A;
   cg_err e = {0};
+  int a0 = fk.allocs;
   rt_plan *p = make_plan(&pe);
   const rt_plan_stats *ps = rt_plan_stats_of(p);
   assert_int_equal(rt_plan_spec_of(p)->cfg.warps, CG_WS_WARPS);
+  /* A plan that shares p's permute memory allocates one buffer less. */
+  int a1 = fk.allocs;
+  pe.spec.share = p;
+  rt_plan *q = make_plan(&pe);
+  pe.spec.share = NULL;
+  assert_int_equal(fk.allocs - a1, a1 - a0 - 1);
+  assert_int_equal(rt_plan_stats_of(q)->permute_bytes, 3 * 2 * 2 * 256 * 64);
+  assert_int_equal(rt_plan_free(q, &e), SIEVE_OK);
+  fk.launches = 0;
   assert_int_equal(ps->permute_bytes, 3 * 2 * 2 * 256 * 64);
   run_plan(p);
   assert_int_equal(fk.launches, 2);

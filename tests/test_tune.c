@@ -375,7 +375,7 @@ static void plans_use_the_tuned_config(void **st) {
   /* An entry the generator or the device no longer accepts is passed over. */
   rt_device dev;
   assert_int_equal(rt_device_query(0, &dev, NULL), SIEVE_OK);
-  rt_plan_spec ps = {p, s, CG_BF16, CG_SM90A, {0}, 0, 0};
+  rt_plan_spec ps = {p, s, CG_BF16, CG_SM90A, {0}, 0, 0, NULL};
   cg_attn_config cfg;
   assert_int_equal(rt_tunedb_config(dir, &ps, &dev, &cfg), 1);
   dev.smem_optin = 1024;
@@ -496,7 +496,7 @@ static void sweep_finds_the_fastest_correct_config(void **st) {
   assert_true(r.stored);
   assert_int_equal(access(r.journal, F_OK), -1);  /* a complete sweep leaves no journal */
   /* The database now answers for this pattern, shape, dtype and GPU. */
-  rt_plan_spec ps = {g.s.pattern, g.s.shape, CG_BF16, CG_SM80, {0}, 0, 0};
+  rt_plan_spec ps = {g.s.pattern, g.s.shape, CG_BF16, CG_SM80, {0}, 0, 0, NULL};
   cg_attn_config cfg;
   assert_int_equal(rt_tunedb_config(g.cache.dir, &ps, &g.dev, &cfg), 1);
   assert_memory_equal(&cfg, &want->cfg, sizeof cfg);
