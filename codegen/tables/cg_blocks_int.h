@@ -106,7 +106,7 @@ typedef struct worker {
   int have_prev;
   uint64_t *dec, *val;   /* per distinct key block: QK instructions the intervals decide */
   spec_entry spec[SPEC_CACHE];
-  int nspec;
+  int nspec, spec_last;  /* spec_last: the entry blk_spec last returned */
   int64_t *ql, *kl, *out; /* lanes: [nqv][lanes], [nkv][lanes], [lanes] */
   int64_t lanes;
   dedup h;

@@ -203,18 +203,34 @@ void blk_bitset_free(blk_bitset *b) {
 
 /* ------------------------------------------------------------ the memo */
 
+/* x mod 2^61 - 1, for any 128-bit x. */
+static uint64_t fold(__uint128_t x) {
+  __uint128_t y = (x & P61) + (x >> 61);  /* below 2^68 */
+  uint64_t r = (uint64_t)(y & P61) + (uint64_t)(y >> 61);
+  r = (r & P61) + (r >> 61);
+  return r >= P61 ? r - P61 : r;
+}
+
 /* Hashes of one side's blocks, per interface: sums of independent
-** products with a table of powers (pw: [len][2]), not a Horner chain. */
+** products with a table of powers (pw: [len][2]), not a Horner chain.
+** Products of two residues are below 2^122, so 32 of them add up in 128
+** bits before one reduction. */
 static void side_hashes(const job *j, const int64_t *tok, int nv, int bsz, int nb, const uint64_t *pw, uint64_t *out) {
   for (int v = 0; v < nv; v++)
     for (int b = 0; b < nb; b++) {
       int64_t p0 = (int64_t)b * bsz, p1 = p0 + bsz < j->S ? p0 + bsz : j->S;
       const int64_t *x = tok + (int64_t)v * j->S + p0;
       uint64_t h0 = 0, h1 = 0;
-      for (int64_t p = 0; p < p1 - p0; p++) {
-        uint64_t r = res(x[p]);
-        h0 = addp(h0, mulp(r, pw[2 * p]));
-        h1 = addp(h1, mulp(r, pw[2 * p + 1]));
+      for (int64_t c = 0; c < p1 - p0; c += 32) {
+        int64_t ce = c + 32 < p1 - p0 ? c + 32 : p1 - p0;
+        __uint128_t a0 = 0, a1 = 0;
+        for (int64_t p = c; p < ce; p++) {
+          uint64_t r = res(x[p]);
+          a0 += (__uint128_t)r * pw[2 * p];
+          a1 += (__uint128_t)r * pw[2 * p + 1];
+        }
+        h0 = addp(h0, fold(a0));
+        h1 = addp(h1, fold(a1));
       }
       out[((int64_t)v * nb + b) * 2] = h0;
       out[((int64_t)v * nb + b) * 2 + 1] = h1;

@@ -26,8 +26,11 @@
 ** translation pairs, cached per worker; its sp NULL (the full phase) when
 ** out of memory. */
 const spec_entry *blk_spec(worker *w, uint64_t dec, uint64_t val) {
+  /* Neighbouring blocks of a row mostly share one. */
+  if (w->spec_last < w->nspec && w->spec[w->spec_last].dec == dec && w->spec[w->spec_last].val == val)
+    return &w->spec[w->spec_last];
   for (int i = 0; i < w->nspec; i++)
-    if (w->spec[i].dec == dec && w->spec[i].val == val) return &w->spec[i];
+    if (w->spec[i].dec == dec && w->spec[i].val == val) return &w->spec[w->spec_last = i];
   if (w->nspec == SPEC_CACHE) {
     for (int i = 0; i < w->nspec; i++) cg_spec_free(w->spec[i].sp);
     w->nspec = 0;
@@ -37,7 +40,7 @@ const spec_entry *blk_spec(worker *w, uint64_t dec, uint64_t val) {
   e->val = val;
   e->sp = cg_spec_new(w->j->prog, dec, val);
   if (e->sp) blk_shift_of(e->sp, &e->sh);
-  w->nspec++;
+  w->spec_last = w->nspec++;
   return e;
 }
 
