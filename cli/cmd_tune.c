@@ -320,9 +320,10 @@ const cli_cmd cli_cmd_tune = {
   .summary = "find the fastest kernel config for a pattern, shape and GPU; plans then use it",
   .usage = "PATTERN (--shape NAME | --frames T --height Y --width X) [options]",
   .about =
-    "Sweeps the kernel's configs (block_m 64|128, block_n 32|64|128, warps 4|8,\n"
-    "stages 1|2|3), skipping before any compilation those the generator refuses\n"
-    "for the shape (registers, block sizes) and those needing more shared memory\n"
+    "Sweeps the kernel's configs (block_m 64|128|192, block_n 32|64|128|192,\n"
+    "warps 4|8|12|16, stages 1|2|3|4), skipping before any compilation those the\n"
+    "generator refuses for the shape (registers, block sizes) and those needing\n"
+    "more shared memory\n"
     "than the GPU allows. The rest are built on every host CPU at once, then each\n"
     "is checked against the float64 reference on a few rows (wrong ones are\n"
     "rejected) and timed like `sieve run`. A progress bar with an ETA shows on a\n"

@@ -24,16 +24,16 @@
 
 #include "rt_plan.h"
 
-#define RT_TUNE_MAX 54  /* 2 block_m x 3 block_n x 3 warps x 3 stages */
+#define RT_TUNE_MAX 192  /* 3 block_m x 4 block_n x 4 warps x 4 stages */
 
 /* ------------------------------------------------------------ the space */
 
 /* The values each knob may take in a sweep (subsets of the generator's). */
 typedef struct rt_tune_space {
-  int bm[2], nbm;
-  int bn[3], nbn;
-  int warps[3], nwarps;
-  int stages[3], nstages;
+  int bm[3], nbm;
+  int bn[4], nbn;
+  int warps[4], nwarps;
+  int stages[4], nstages;
 } rt_tune_space;
 
 /* Every value of every knob. */

@@ -8,19 +8,19 @@
 
 #include "rt_tune.h"
 
-static const int all_bm[] = {64, 128}, all_bn[] = {32, 64, 128}, all_warps[] = {4, 8, CG_WS_WARPS},
-                 all_stages[] = {1, 2, 3};
+static const int all_bm[] = {64, 128, 192}, all_bn[] = {32, 64, 128, 192},
+                 all_warps[] = {4, 8, CG_WS_WARPS, CG_WS3_WARPS}, all_stages[] = {1, 2, 3, 4};
 
 void rt_tune_space_all(rt_tune_space *sp) {
   memset(sp, 0, sizeof *sp);
   memcpy(sp->bm, all_bm, sizeof all_bm);
-  sp->nbm = 2;
+  sp->nbm = 3;
   memcpy(sp->bn, all_bn, sizeof all_bn);
-  sp->nbn = 3;
+  sp->nbn = 4;
   memcpy(sp->warps, all_warps, sizeof all_warps);
-  sp->nwarps = 3;
+  sp->nwarps = 4;
   memcpy(sp->stages, all_stages, sizeof all_stages);
-  sp->nstages = 3;
+  sp->nstages = 4;
 }
 
 /* ----------------------------------------------------------------- spec */
@@ -32,10 +32,10 @@ typedef struct knob {
 } knob;
 
 static const knob knobs[4] = {
-  {"bm", "block_m", all_bm, 2},
-  {"bn", "block_n", all_bn, 3},
-  {"warps", NULL, all_warps, 3},
-  {"stages", NULL, all_stages, 3},
+  {"bm", "block_m", all_bm, 3},
+  {"bn", "block_n", all_bn, 4},
+  {"warps", NULL, all_warps, 4},
+  {"stages", NULL, all_stages, 4},
 };
 
 static void knob_slot(rt_tune_space *sp, int k, int **vals, int **n) {

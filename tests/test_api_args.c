@@ -95,7 +95,7 @@ static void plans_check_input_before_the_driver(void **st) {
   s.frames = 2;
   sieve_config bad = {48, 64, 4, 2};
   assert_int_equal(sieve_plan_create(ctx, p, &s, SIEVE_BF16, &bad, &plan), SIEVE_ERR_ARG);
-  assert_non_null(strstr(sieve_errmsg(ctx), "block_m must be 64 or 128"));
+  assert_non_null(strstr(sieve_errmsg(ctx), "block_m must be 64, 128 or 192"));
   bad = (sieve_config){64, 64, 16, 2};
   assert_int_equal(sieve_plan_create(ctx, p, &s, SIEVE_BF16, &bad, &plan), SIEVE_ERR_ARG);
   assert_int_equal(sieve_plan_create(ctx, p, &s, (sieve_dtype)7, NULL, &plan), SIEVE_ERR_ARG);

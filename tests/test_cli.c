@@ -551,9 +551,11 @@ static void gpu_commands_check_input_first(void **st) {
     expect_usage("head_dim must be 64 or 128");
     if (i == 3) continue;  /* tune takes no --config */
     RUN(c, "dense", "--frames", "2", "--height", "8", "--width", "8", "--config", "bm=48");
-    expect_usage("config: block_m must be 64 or 128 (got 48)");
+    expect_usage("config: block_m must be 64, 128 or 192 (got 48)");
+    RUN(c, "dense", "--frames", "2", "--height", "8", "--width", "8", "--config", "warps=20");
+    expect_usage("(got 20)");
     RUN(c, "dense", "--frames", "2", "--height", "8", "--width", "8", "--config", "warps=16");
-    expect_usage("(got 16)");
+    expect_usage("16 warps (a TMA producer warpgroup and 3 wgmma consumers) need sm_90a");
   }
   unsetenv("SIEVE_LIBCUDA");
 }

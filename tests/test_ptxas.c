@@ -130,6 +130,25 @@ static void check_bitmasks(sieve_ctx *ctx, const char *src, sieve_shape sh) {
     }
     sieve_pattern_free(sp);
   }
+  /* The wide configs (16 warps of 192 rows, 192-key steps) on partial
+  ** blocks, by predicate and by bitmask: they assemble; spills are allowed
+  ** off the defaults. */
+  char path[1024];
+  snprintf(path, sizeof path, "%s/bench/patterns/dilated.lua", src);
+  const char *params[] = {"block=384", NULL};
+  sieve_pattern *sp;
+  if (sieve_pattern_load(ctx, path, params, &sp)) {
+    printf("FAIL %s: %s\n", path, sieve_errmsg(ctx));
+    failures++;
+    return;
+  }
+  static const cg_attn_config wide[] = {{192, 128, 16, 2}, {192, 64, 16, 3}, {128, 192, 12, 2}, {128, 192, 12, 2}};
+  for (size_t c = 0; c < sizeof wide / sizeof wide[0]; c++) {
+    sh.head_dim = c == 1 || c == 3 ? 128 : 64;
+    for (int64_t bits = 0; bits >= -1; bits--)
+      check_bits("dilated block=384", lp_pattern_ir(sp), &sh, CG_BF16, CG_SM90A, &wide[c], 0, bits);
+  }
+  sieve_pattern_free(sp);
 }
 
 static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
@@ -201,6 +220,19 @@ int main(void) {
       for (size_t c = 0; c < sizeof ws / sizeof ws[0]; c++) {
         sh.head_dim = c % 2 ? 128 : 64;
         check(pat, p, &sh, CG_BF16, CG_SM90A, &ws[c], c >= 2);
+      }
+    }
+    /* The wide configs dense takes (384-token blocks), as candidates for
+    ** the defaults at real shapes: no spills. */
+    if (!strcmp(pat, "dense")) {
+      static const struct { const char *shape; cg_attn_config c; } wide[] = {
+        {"cogvideox-1.5", {192, 128, 16, 2}}, {"cogvideox-1.5", {192, 128, 16, 3}}, {"cogvideox-1.5", {128, 192, 12, 2}},
+        {"cogvideox-1.5", {128, 128, 12, 3}}, {"wan-1.3b-480p", {128, 192, 12, 2}}, {"wan-1.3b-480p", {192, 64, 16, 3}},
+      };
+      for (size_t c = 0; c < sizeof wide / sizeof wide[0]; c++) {
+        sieve_shape real;
+        sieve_shape_preset(wide[c].shape, &real);
+        check(pat, p, &real, CG_BF16, CG_SM90A, &wide[c].c, 1);
       }
     }
     sieve_pattern_free(sp);

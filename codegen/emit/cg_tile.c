@@ -189,7 +189,7 @@ void cg_rt_mask_apply(cg_tk *t, cg_rt *r, cg_mask_mode mode, const cg_reg *words
   }
   /* own[k][w]: word w of owned row k, shifted so bit 8 j' + (e & 1) of it
   ** is column 32 w + 8 j' + 2 c + (e & 1) */
-  LLVMValueRef own[16][4];
+  LLVMValueRef own[16][8];
   for (int k = 0; k < r->m / 8; k++) {
     LLVMValueRef rowv = CG_ADD(E, t->fr, cg_i32(E, 16 * (k / 2) + 8 * (k % 2)));
     for (int w = 0; w < r->n / 32; w++)

@@ -41,16 +41,17 @@ void cg_tma_load(cg_tk *t, const cg_st *dst, LLVMValueRef tmap, LLVMValueRef row
 void cg_setmaxnreg(cg_tk *t, int inc, int n);
 
 /*
-** Turns between two warpgroups (named barriers 1 and 2, 256 threads):
-** warpgroup g waits for its turn, issues its products, and passes the turn
-** to 1 - g, so one warpgroup's softmax runs while the other's products
+** Turns between n (2 or 3) warpgroups, round robin (named barriers 1 .. n,
+** 256 threads: the waiting warpgroup and the one passing to it): warpgroup
+** g waits for its turn, issues its products, and passes the turn to
+** (g + 1) % n, so one warpgroup's softmax runs while the others' products
 ** hold the tensor cores. cg_turn_first lets warpgroup 0 begin: warpgroup
-** 1 calls it once, before its first cg_turn_wait. Both must take the same
-** number of turns.
+** n - 1 calls it once, before its first cg_turn_wait. All must take the
+** same number of turns.
 */
-void cg_turn_first(cg_tk *t);
-void cg_turn_wait(cg_tk *t, LLVMValueRef g);
-void cg_turn_pass(cg_tk *t, LLVMValueRef g);
+void cg_turn_first(cg_tk *t, int n);
+void cg_turn_wait(cg_tk *t, LLVMValueRef g, int n);
+void cg_turn_pass(cg_tk *t, LLVMValueRef g, int n);
 
 /* Parameter-space tensor maps: the size and alignment of the driver's
 ** CUtensorMap. */

@@ -67,7 +67,7 @@ static void wg_asm_init(cg_tk *t, wg_asm *w, int n, int areg, int trans_b) {
   for (int i = 0; i < regs; i++) cl += (size_t)snprintf(w->cons + cl, sizeof w->cons - cl, "%d,", i);
   for (int i = 0; i < areg; i++) cl += (size_t)snprintf(w->cons + cl, sizeof w->cons - cl, "r,");
   snprintf(w->cons + cl, sizeof w->cons - cl, areg ? "l,r" : "l,l,r");
-  LLVMTypeRef ft[64];
+  LLVMTypeRef ft[128];
   for (int i = 0; i < regs; i++) ft[i] = E->t_f32;
   w->ret = LLVMStructTypeInContext(E->ctx, ft, (unsigned)regs, 0);
   w->regs = regs;
@@ -77,7 +77,7 @@ static void wg_asm_init(cg_tk *t, wg_asm *w, int n, int areg, int trans_b) {
 ** a descriptor), then B's descriptor; `keep` 0 makes it c = A B (scale-d
 ** false: c's old values are not read). */
 static void wg_issue(cg_tk *t, const wg_asm *w, cg_rt *c, LLVMValueRef *a, int na, LLVMValueRef bdesc, int keep) {
-  LLVMValueRef args[80];
+  LLVMValueRef args[136];  /* n = 256: 128 accumulators, 4 A registers, B, scale-d */
   int n = 0;
   for (int i = 0; i < w->regs; i++) args[n++] = cg_rget(E, c->v[i]);
   for (int i = 0; i < na; i++) args[n++] = a[i];
@@ -103,12 +103,18 @@ void cg_wgmma_abt_async(cg_tk *t, cg_rt *c, const cg_st *a, LLVMValueRef a_row0,
   wg_asm w;
   wg_asm_init(t, &w, b->rows, 0, 0);
   begin(t, c);
-  LLVMValueRef arow = CG_MUL(E, a_row0, cg_i32(E, 128));
+  /* One descriptor per operand, stepped by constants: shared offsets stay
+  ** below 2^18, so adding (offset >> 4) to the start field never carries
+  ** out of it. A's is laundered through an asm so that a loop around this
+  ** product (A is Q, the same every iteration) recomputes its steps, not
+  ** keeps one hoisted descriptor per step alive across the loop. */
+  LLVMValueRef a0 = desc(t, CG_ADD(E, a->off, CG_MUL(E, a_row0, cg_i32(E, 128))), 16);
+  a0 = cg_asm(E, E->t_i64, "mov.b64 $0, $1;", "=l,l", &a0, 1, 1);
+  LLVMValueRef b0 = desc(t, b->off, 16);
   for (int k = 0; k < a->cols / 16; k++) {
     int panel = k / 4, in = (k % 4) * 32;  /* 16 columns are 32 bytes of a panel's 128 */
-    LLVMValueRef ao = CG_ADD(E, CG_ADD(E, a->off, arow), cg_i32(E, panel * a->rows * 128 + in));
-    LLVMValueRef ad = desc(t, ao, 16);
-    wg_issue(t, &w, c, &ad, 1, desc(t, CG_ADD(E, b->off, cg_i32(E, panel * b->rows * 128 + in)), 16), !(zero && k == 0));
+    LLVMValueRef ad = CG_ADD(E, a0, cg_i64(E, (panel * a->rows * 128 + in) >> 4));
+    wg_issue(t, &w, c, &ad, 1, CG_ADD(E, b0, cg_i64(E, (panel * b->rows * 128 + in) >> 4)), !(zero && k == 0));
   }
   plain(t, "wgmma.commit_group.sync.aligned;");
 }
@@ -117,11 +123,12 @@ void cg_wgmma_ab_rs_async(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b) {
   wg_asm w;
   wg_asm_init(t, &w, b->cols, 4, 1);
   begin(t, c);
+  LLVMValueRef b0 = desc(t, b->off, b->rows * 128);
   for (int k = 0; k < a->k / 16; k++) {
     LLVMValueRef regs[4];
     for (int i = 0; i < 4; i++) regs[i] = cg_rget(E, a->v[k * 4 + i]);
     /* 16 rows of B (keys) are 2048 bytes down every panel. */
-    wg_issue(t, &w, c, regs, 4, desc(t, CG_ADD(E, b->off, cg_i32(E, k * 16 * 128)), b->rows * 128), 1);
+    wg_issue(t, &w, c, regs, 4, CG_ADD(E, b0, cg_i64(E, k * 16 * 128 >> 4)), 1);
   }
   plain(t, "wgmma.commit_group.sync.aligned;");
 }

@@ -68,8 +68,9 @@ typedef struct attn {
   int d, bm, bn, warps, stages, rw, q_regs;
   int wg;                      /* sm_90a with 16 rows a warp: both products by wgmma */
   int ws;                      /* warp-specialised: a TMA producer warpgroup, wgmma consumers */
+  int nwg;                     /* ws: consumer warpgroups, 2 or 3 */
   LLVMValueRef bars;           /* ws: shared offset of the mbarriers */
-  LLVMValueRef wgi;            /* ws: the consumer warpgroup, 0 or 1 */
+  LLVMValueRef wgi;            /* ws: the consumer warpgroup, 0 .. nwg - 1 */
   int64_t seq;
   int nq, sub;                 /* table query blocks; kernel key blocks per table block */
   int64_t q_limit, k_limit;    /* cg_gv limits: 0 when no position can pass seq */
@@ -83,7 +84,7 @@ typedef struct attn {
   LLVMValueRef qb, kb, vb, ob;  /* the (batch, head) slices */
   LLVMValueRef tab, start, nblk, nfull;
   cg_reg kbq[4];               /* kbq[i]: key block of iteration j + i, loaded ahead */
-  cg_reg mwords[4];            /* the block's mask bits */
+  cg_reg mwords[8];            /* the block's mask bits */
   LLVMValueRef mneed;          /* the block needs masking (NULL: no block does) */
   int masked;                  /* some class's mask is not true everywhere */
   int bits;                    /* partial blocks may read bitmasks: entries of two int32s */
@@ -116,9 +117,11 @@ static int block_k(const cg_pattern *p) { return p->block_k > 0 ? p->block_k : 1
 
 static int q_in_regs(int rw, int d, int bn) { return rw * (d + bn) / 32 + rw * d / 64 <= QREG_BUDGET; }
 
+static int ws_warps(int w) { return w == CG_WS_WARPS || w == CG_WS3_WARPS; }
+
 static size_t smem_for(const cg_attn_spec *s, int pad) {
   int d = s->shape.head_dim;
-  size_t bars = s->arch == CG_SM90A && s->cfg.warps == CG_WS_WARPS ? WS_BAR_BYTES : 0;
+  size_t bars = s->arch == CG_SM90A && ws_warps(s->cfg.warps) ? WS_BAR_BYTES : 0;
   return (size_t)cg_st_bytes(s->cfg.block_m, d, pad) + (size_t)s->cfg.stages * 2 * (size_t)cg_st_bytes(s->cfg.block_n, d, pad) + bars;
 }
 
@@ -132,7 +135,7 @@ static size_t smem_for(const cg_attn_spec *s, int pad) {
 ** slower there, and registers are plentiful.
 */
 /* Consumer warps: a warp-specialised kernel's first warpgroup only copies. */
-static int mma_warps(const cg_attn_config *c) { return c->warps == CG_WS_WARPS ? c->warps - 4 : c->warps; }
+static int mma_warps(const cg_attn_config *c) { return ws_warps(c->warps) ? c->warps - 4 : c->warps; }
 
 /* sm_90a kernels with a warp per 16 rows: warpgroups of 64 rows, wgmma. */
 static int uses_wgmma(const cg_attn_spec *s) {
@@ -149,7 +152,7 @@ static int identity_layouts(const cg_pattern *p) {
   return 1;
 }
 
-int cg_attn_uses_tma(const cg_attn_spec *s) { return s->arch == CG_SM90A && s->cfg.warps == CG_WS_WARPS; }
+int cg_attn_uses_tma(const cg_attn_spec *s) { return s->arch == CG_SM90A && ws_warps(s->cfg.warps); }
 
 int cg_attn_permutes(const cg_attn_spec *s) { return cg_attn_uses_tma(s) && !identity_layouts(s->pattern); }
 
@@ -172,6 +175,17 @@ static int smem_pad(const cg_attn_spec *s) {
 
 size_t cg_attn_smem_bytes(const cg_attn_spec *s) { return smem_for(s, smem_pad(s)); }
 
+/*
+** The warp-specialised kernels' register split (setmaxnreg): the producer
+** warpgroup keeps WS_PRODUCER_REGS a thread, each consumer the rest, and a
+** consumer holds S, the P operand and O at once (registers a thread: S and
+** O f32, P packed pairs) besides addresses and softmax state. The caps on
+** that sum are where ptxas still allocates with no spill (tests/test_ptxas.c).
+*/
+static int ws_producer_regs(int warps) { return warps == CG_WS3_WARPS ? 32 : 24; }
+static int ws_consumer_regs(int warps) { return warps == CG_WS3_WARPS ? 160 : 240; }
+static int ws_live_max(int warps) { return warps == CG_WS3_WARPS ? 128 : 208; }
+
 static int one_of(int v, const int *set, int n) {
   for (int i = 0; i < n; i++)
     if (v == set[i]) return 1;
@@ -179,19 +193,27 @@ static int one_of(int v, const int *set, int n) {
 }
 
 sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
-  static const int bms[] = {64, 128}, bns[] = {32, 64, 128}, ws[] = {4, 8, CG_WS_WARPS}, sts[] = {1, 2, 3};
+  static const int bms[] = {64, 128, 192}, bns[] = {32, 64, 128, 192}, ws[] = {4, 8, CG_WS_WARPS, CG_WS3_WARPS},
+                   sts[] = {1, 2, 3, 4};
   const cg_attn_config *c = &s->cfg;
   if (!s->pattern) return cg_fail(e, SIEVE_ERR_ARG, "attention kernel: no pattern");
   if (cg_shape_check(&s->shape, e)) return e ? e->status : SIEVE_ERR_SHAPE;
-  if (!one_of(c->block_m, bms, 2)) return cg_fail(e, SIEVE_ERR_ARG, "config: block_m must be 64 or 128 (got %d)", c->block_m);
-  if (!one_of(c->block_n, bns, 3)) return cg_fail(e, SIEVE_ERR_ARG, "config: block_n must be 32, 64 or 128 (got %d)", c->block_n);
-  if (!one_of(c->warps, ws, 3)) return cg_fail(e, SIEVE_ERR_ARG, "config: warps must be 4, 8 or 12 (got %d)", c->warps);
-  if (!one_of(c->stages, sts, 3)) return cg_fail(e, SIEVE_ERR_ARG, "config: stages must be 1, 2 or 3 (got %d)", c->stages);
-  if (c->warps == CG_WS_WARPS) {
+  if (!one_of(c->block_m, bms, 3)) return cg_fail(e, SIEVE_ERR_ARG, "config: block_m must be 64, 128 or 192 (got %d)", c->block_m);
+  if (!one_of(c->block_n, bns, 4)) return cg_fail(e, SIEVE_ERR_ARG, "config: block_n must be 32, 64, 128 or 192 (got %d)", c->block_n);
+  if (!one_of(c->warps, ws, 4)) return cg_fail(e, SIEVE_ERR_ARG, "config: warps must be 4, 8, 12 or 16 (got %d)", c->warps);
+  if (!one_of(c->stages, sts, 4)) return cg_fail(e, SIEVE_ERR_ARG, "config: stages must be 1, 2, 3 or 4 (got %d)", c->stages);
+  if (ws_warps(c->warps)) {
+    int nwg = c->warps / 4 - 1;
     if (s->arch != CG_SM90A)
-      return cg_fail(e, SIEVE_ERR_ARG, "config: 12 warps (a TMA producer warpgroup and two wgmma consumers) need sm_90a");
-    if (c->block_m != 128 || c->block_n < 64)
-      return cg_fail(e, SIEVE_ERR_ARG, "config: 12 warps need block_m 128 and block_n 64 or 128 (got %d, %d)", c->block_m, c->block_n);
+      return cg_fail(e, SIEVE_ERR_ARG, "config: %d warps (a TMA producer warpgroup and %d wgmma consumers) need sm_90a", c->warps, nwg);
+    if (c->block_m != 64 * nwg || c->block_n < 64)
+      return cg_fail(e, SIEVE_ERR_ARG, "config: %d warps need block_m %d and block_n 64, 128 or 192 (got %d, %d)",
+                     c->warps, 64 * nwg, c->block_m, c->block_n);
+  } else {
+    if (c->block_m > 128 || c->block_n > 128)
+      return cg_fail(e, SIEVE_ERR_ARG, "config: block_m or block_n 192 needs the warp-specialised kernel (12 or 16 warps; got %d warps)", c->warps);
+    if (c->stages > 3)
+      return cg_fail(e, SIEVE_ERR_ARG, "config: 4 stages need the warp-specialised kernel (12 or 16 warps; got %d warps)", c->warps);
   }
   int rw = c->block_m / mma_warps(c), d = s->shape.head_dim;
   if (rw % 16)
@@ -205,6 +227,10 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
   if (acc > ACC_REGS_MAX)
     return cg_fail(e, SIEVE_ERR_ARG, "config: %d rows per warp x (head_dim %d + block_n %d) needs %d accumulator registers per thread (at most %d); use more warps or a smaller block_n",
                    rw, d, c->block_n, acc, ACC_REGS_MAX);
+  if (ws_warps(c->warps) && acc + rw * c->block_n / 64 > ws_live_max(c->warps))
+    return cg_fail(e, SIEVE_ERR_ARG, "config: %d warps keep S, P and O of head_dim %d x block_n %d in %d registers a thread, more than the %d "
+                   "their register budget leaves; use a smaller block_n or 12 warps",
+                   c->warps, d, c->block_n, acc + rw * c->block_n / 64, ws_live_max(c->warps));
   if (cg_attn_smem_bytes(s) > SMEM_MAX)
     return cg_fail(e, SIEVE_ERR_ARG, "config: needs %zu bytes of shared memory (at most %d)", cg_attn_smem_bytes(s), SMEM_MAX);
   return SIEVE_OK;
@@ -231,7 +257,7 @@ cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
   } else if (s->arch == CG_SM90A && s->pattern && (identity_layouts(s->pattern) || permute_default()) && bk % 64 == 0) {
     c = (cg_attn_config){128, 128, CG_WS_WARPS, 2};
   }
-  while (c.block_n > (c.warps == CG_WS_WARPS ? 64 : 32) && bk % c.block_n) c.block_n /= 2;
+  while (c.block_n > (ws_warps(c.warps) ? 64 : 32) && bk % c.block_n) c.block_n /= 2;
   return c;
 }
 
@@ -340,8 +366,8 @@ typedef struct mctx {
   LLVMValueRef q0, k0;     /* positions of the warp's first row and the block's first key */
   LLVMValueRef partial;    /* the block is partial: the mask applies (NULL: never) */
   cg_lower *arm;           /* the head class's mask (NULL: true) */
-  LLVMValueRef *qmemo[16], *kmemo[128];  /* the mask's per-row and per-column parts */
-  LLVMValueRef kin[128];   /* per column: the key exists */
+  LLVMValueRef *qmemo[16], *kmemo[192];  /* the mask's per-row and per-column parts */
+  LLVMValueRef kin[192];   /* per column: the key exists */
   LLVMValueRef *umemo;     /* the mask's part that reads uniform vars only */
 } mctx;
 
@@ -644,6 +670,25 @@ static LLVMValueRef locate(attn *a, int fresh) {
   return qblk;
 }
 
+/*
+** A table block larger than the kernel's key step (sub > 1) may end in
+** steps wholly past the sequence: S = 45106 in 384-key blocks of 128-key
+** steps leaves the last block's third step empty. A row whose last entry
+** is the sequence's last block skips them; the step that holds the end
+** is still bounds-checked. (Elsewhere in a row that block costs them.)
+*/
+static void trim_tail(attn *a, LLVMValueRef end) {
+  int bk = block_k(a->spec->pattern);
+  int64_t nk = (a->seq + bk - 1) / bk, used = (a->seq - (nk - 1) * bk + a->bn - 1) / a->bn;
+  if (!a->k_limit || a->sub - used <= 0) return;
+  /* end - 1 < start only for an empty row, where the entry read is still
+  ** inside the table (rowptr and nfull precede idx) and nblk stays 0. */
+  LLVMValueRef ent = CG_SUB(EM, end, cg_i32(EM, 1));
+  LLVMValueRef last = tab_at(a, CG_ADD(EM, a->bits ? CG_MUL(EM, ent, cg_i32(EM, 2)) : ent, cg_i32(EM, 2 * a->nq + 1)));
+  LLVMValueRef cut = CG_AND(EM, CG_ICMP(EM, LLVMIntEQ, last, cg_i32(EM, (int)nk - 1)), CG_ICMP(EM, LLVMIntSGT, a->nblk, cg_i32(EM, 0)));
+  a->nblk = CG_SUB(EM, a->nblk, CG_SEL(EM, cut, cg_i32(EM, (int)(a->sub - used)), cg_i32(EM, 0)));
+}
+
 static void setup(attn *a) {
   LLVMValueRef qblk = locate(a, 0);
   a->c = CG_FMUL(EM, param(a, P_SCALE), cg_f32(EM, LOG2E));
@@ -658,6 +703,7 @@ static void setup(attn *a) {
   LLVMValueRef end = tab_at(a, CG_ADD(EM, tq, cg_i32(EM, 1)));
   a->nfull = tab_at(a, CG_ADD(EM, tq, cg_i32(EM, a->nq + 1)));
   a->nblk = CG_MUL(EM, CG_SUB(EM, end, a->start), cg_i32(EM, a->sub));
+  trim_tail(a, end);
   a->sq = (cg_st){cg_i32(EM, 0), a->bm, a->d, a->pad, a->wg};
 }
 
@@ -841,7 +887,7 @@ static void ws_load(attn *a, const cg_st *dst, int p_map, LLVMValueRef row, LLVM
 }
 
 static void ws_produce(attn *a) {
-  cg_setmaxnreg(TK, 0, 24);
+  cg_setmaxnreg(TK, 0, ws_producer_regs(a->warps));
   cg_if one;
   cg_if_begin(EM, &one, CG_ICMP(EM, LLVMIntEQ, TK->tid, cg_i32(EM, 0)));
   ws_load(a, &a->sq, P_TMQ, a->q0, bar_at(a, BAR_Q, NULL), a->q_bytes);
@@ -883,10 +929,10 @@ static void ws_step(attn *a, LLVMValueRef j) {
   LLVMValueRef prev = CG_SUB(EM, j, cg_i32(EM, 1));
   ws_ready_k(a, j);
   ws_wait(a, BAR_V, prev);
-  cg_turn_wait(TK, a->wgi);
+  cg_turn_wait(TK, a->wgi, a->nwg);
   ws_issue_s(a, j);
   ws_issue_pv(a, prev);
-  cg_turn_pass(TK, a->wgi);
+  cg_turn_pass(TK, a->wgi, a->nwg);
   cg_wgmma_wait(TK, 1, &a->s);
   cg_mbar_arrive(TK, bar_at(a, BAR_KFREE, j));
   mask_apply(a);
@@ -898,7 +944,7 @@ static void ws_step(attn *a, LLVMValueRef j) {
 }
 
 static void ws_consume(attn *a) {
-  cg_setmaxnreg(TK, 1, 240);
+  cg_setmaxnreg(TK, 1, ws_consumer_regs(a->warps));
   cg_tk_role(TK, 128, 32 * mma_warps(&a->spec->cfg));
   a->row0 = CG_ADD(EM, a->q0, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)));
   a->wgi = CG_LSHR(EM, TK->warp, cg_i32(EM, 2));
@@ -907,14 +953,14 @@ static void ws_consume(attn *a) {
   cg_mbar_wait(TK, bar_at(a, BAR_Q, NULL), cg_i32(EM, 0));
   cg_if any, second;
   cg_if_begin(EM, &any, CG_ICMP(EM, LLVMIntSGT, a->nblk, cg_i32(EM, 0)));
-  cg_if_begin(EM, &second, CG_ICMP(EM, LLVMIntEQ, a->wgi, cg_i32(EM, 1)));
-  cg_turn_first(TK);
+  cg_if_begin(EM, &second, CG_ICMP(EM, LLVMIntEQ, a->wgi, cg_i32(EM, a->nwg - 1)));
+  cg_turn_first(TK, a->nwg);
   cg_if_end(EM, &second);
   LLVMValueRef zero = cg_i32(EM, 0);
   ws_ready_k(a, zero);
-  cg_turn_wait(TK, a->wgi);
+  cg_turn_wait(TK, a->wgi, a->nwg);
   ws_issue_s(a, zero);
-  cg_turn_pass(TK, a->wgi);
+  cg_turn_pass(TK, a->wgi, a->nwg);
   cg_wgmma_wait(TK, 0, &a->s);
   cg_mbar_arrive(TK, bar_at(a, BAR_KFREE, zero));
   mask_apply(a);
@@ -926,9 +972,9 @@ static void ws_consume(attn *a) {
   cg_for_end(EM, &loop);
   LLVMValueRef last = CG_SUB(EM, a->nblk, cg_i32(EM, 1));
   ws_wait(a, BAR_V, last);
-  cg_turn_wait(TK, a->wgi);
+  cg_turn_wait(TK, a->wgi, a->nwg);
   ws_issue_pv(a, last);
-  cg_turn_pass(TK, a->wgi);
+  cg_turn_pass(TK, a->wgi, a->nwg);
   cg_wgmma_wait(TK, 0, &a->o);
   cg_mbar_arrive(TK, bar_at(a, BAR_VFREE, last));
   cg_if_end(EM, &any);
@@ -1076,6 +1122,7 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   /* wgmma reads Q, K and V from shared memory in its own layout. */
   a->wg = uses_wgmma(s);
   a->ws = cg_attn_uses_tma(s);
+  a->nwg = a->ws ? mma_warps(&s->cfg) / 4 : 0;
   a->q_regs = !a->wg && q_in_regs(a->rw, a->d, a->bn);
   a->seq = sieve_shape_tokens(&a->sh);
   a->nq = (int)((a->seq + block_q(s->pattern) - 1) / block_q(s->pattern));

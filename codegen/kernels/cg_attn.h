@@ -61,10 +61,10 @@
 #include "cg_tile.h"  /* cg_dtype */
 
 typedef struct cg_attn_config {
-  int block_m;   /* 64, 128; divides the pattern's block.q */
-  int block_n;   /* 32, 64, 128; divides the pattern's block.k */
-  int warps;     /* 4, 8; or CG_WS_WARPS (sm_90a) */
-  int stages;    /* 1, 2, 3: pipeline depth for K/V */
+  int block_m;   /* 64, 128; 192 (CG_WS3_WARPS); divides the pattern's block.q */
+  int block_n;   /* 32, 64, 128; 192 (warp-specialised); divides the pattern's block.k */
+  int warps;     /* 4, 8; or CG_WS_WARPS, CG_WS3_WARPS (sm_90a) */
+  int stages;    /* 1, 2, 3; 4 (warp-specialised): pipeline depth for K/V */
 } cg_attn_config;
 
 /*
@@ -72,9 +72,8 @@ typedef struct cg_attn_config {
 ** Q, K and V tiles by TMA into a ring of `stages` slots on mbarriers, and
 ** warpgroups 1 and 2 (64 query rows each) run the products as asynchronous
 ** wgmma groups, the softmax of one key block overlapping the products of
-** the next. It needs block_m 128, block_n 64 or 128 and identity layouts
-** (transposed and tiled head classes keep the address-arithmetic kernels),
-** and three more parameters after scale:
+** the next. It needs block_m 128 and block_n 64, 128 or 192, and three
+** more parameters after scale:
 **     .param .align 64 .b8 tmap_q[128], tmap_k[128], tmap_v[128]
 ** the driver's tensor maps (cuTensorMapEncodeTiled) of Q, K and V as 4-D
 ** bf16/fp16 tensors (D, S, H, B) with byte strides (ss, sh, sb), box
@@ -89,8 +88,17 @@ typedef struct cg_attn_config {
 ** the LSE are still written through the layout's idx(p), in token order,
 ** and the mask still sees layout coordinates. The q, k, v pointers and
 ** strides are then not read.
+**
+** warps = 16 is the same kernel with three consumer warpgroups (block_m
+** 192), as FlashAttention-3 runs head dim 64: a third more query rows share
+** each K/V tile, so the producer's copies and the ring's barriers cost less
+** per product. The register file is split 32 (producer) / 160 (each
+** consumer), which leaves room for S, P and O of 128-key steps at D = 64.
+** Either warp-specialised kernel also takes 192-key steps (block_n 192) and
+** 4 stages where shared memory and registers allow.
 */
 #define CG_WS_WARPS 12
+#define CG_WS3_WARPS 16
 
 typedef struct cg_attn_spec {
   cg_pattern *pattern;

@@ -6,11 +6,11 @@
 ** step 0; then timing (rt_bench), a small tuning sweep (rt_tune), and the
 ** dynamic patterns' kernels (GPU table builder, AdaSpa search, SVG
 ** profiling). SIEVE_ARCH=sm_80 runs it all on the mma.sync kernels. Seed: SIEVE_SEED, else the clock (printed, to reproduce). An
-** argument picks groups: shipped,textlen,configs,bitmasks,permute,models,bench,tune,dyn
-** (default: all but sanitize, which bench/gpu.sh runs under compute-sanitizer);
-** profile is dyn's SVG profiling and STA mask-search checks alone; gtab the
-** GPU table builder on every shipped pattern (timed on hunyuan-720p), and
-** gtab_small its small shapes alone.
+** argument picks groups: shipped,textlen,configs,wide,bitmasks,permute,models,bench,tune,dyn
+** (default: all but sanitize and wsan, which bench/gpu.sh runs under
+** compute-sanitizer); profile is dyn's SVG profiling and STA mask-search
+** checks alone; gtab the GPU table builder on every shipped pattern (timed
+** on hunyuan-720p), and gtab_small its small shapes alone.
 */
 #define _POSIX_C_SOURCE 200809L  /* setenv */
 #include <stdio.h>
@@ -100,6 +100,67 @@ static void configs(gpu_env *env) {
     gpu_attention_case(env, &c);
   }
   unsetenv("SIEVE_TMA");
+}
+
+/*
+** The warp-specialised kernel's wide configs: three consumer warpgroups
+** (192 query rows) and 192-key steps, on 384-token table blocks (dense as
+** shipped; dilated with block=384 for partial blocks, by predicate and by
+** bitmask), ragged with text before and after, BSHD strides, both dtypes,
+** the runtime text length, and a ragged tail the kernel trims (S not a
+** multiple of the key step).
+*/
+static const sieve_config wide_cfgs[][2] = {
+    /* D64, D128 */
+    {{192, 128, 16, 2}, {192, 64, 16, 3}},
+    {{192, 64, 16, 3}, {192, 64, 16, 2}},
+    {{192, 128, 16, 4}, {128, 192, 12, 2}},
+    {{128, 192, 12, 2}, {128, 128, 12, 2}},
+    {{128, 192, 12, 3}, {128, 64, 12, 4}},
+};
+
+static void wide(gpu_env *env) {
+  static const int lens[2] = {0, 29};
+  for (size_t i = 0; i < sizeof wide_cfgs / sizeof *wide_cfgs; i++)
+    for (int d = 0; d < 2; d++) {
+      sieve_config cfg = wide_cfgs[i][d];
+      gpu_case c = {.pattern = "dense", .shape = shp(5, 12, 20, 40, (int)i % 2, 2, d ? 128 : 64),
+                    .dtype = d ? SIEVE_FP16 : SIEVE_BF16, .bshd = (int)i % 2, .cfg = cfg, .sample_rows = 96};
+      gpu_attention_case(env, &c);
+      gpu_case t = {.pattern = "dense", .shape = shp(3, 9, 11, 40, (int)i % 2, 2, d ? 128 : 64),
+                    .dtype = SIEVE_BF16, .cfg = cfg, .text_valid = lens};
+      t.shape.batch = 2;
+      gpu_attention_case(env, &t);
+      gpu_case m = {.pattern = "../bench/patterns/dilated", .params = {"block=384"},
+                    .shape = shp(7, 18, 30, 77, 1, 2, d ? 128 : 64), .dtype = SIEVE_BF16, .cfg = cfg,
+                    .sample_rows = 128};
+      gpu_attention_case(env, &m);
+      setenv("SIEVE_PARTIAL", "auto", 1);
+      m.text_valid = lens;
+      m.shape.batch = 2;
+      gpu_attention_case(env, &m);
+      unsetenv("SIEVE_PARTIAL");
+    }
+}
+
+/* The wide configs' small cases for the memory, race and barrier checkers:
+** three warpgroups with 128-key steps, and 192-key steps, on full blocks
+** and on partial ones (bitmask, predicate). */
+static void wide_sanitize(gpu_env *env) {
+  static const int lens[1] = {7};
+  static const struct { sieve_config cfg; int d; const char *pat, *param, *partial; } cases[] = {
+    {{192, 128, 16, 2}, 64, "dense", NULL, NULL},
+    {{192, 128, 16, 2}, 64, "../bench/patterns/dilated", "block=384", "auto"},
+    {{128, 192, 12, 2}, 128, "dense", NULL, NULL},
+    {{192, 64, 16, 3}, 128, "../bench/patterns/dilated", "block=384", NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    if (cases[i].partial) setenv("SIEVE_PARTIAL", cases[i].partial, 1);
+    gpu_case c = {.pattern = cases[i].pat, .params = {cases[i].param}, .shape = shp(3, 16, 16, 13, (int)i % 2, 2, cases[i].d),
+                  .dtype = SIEVE_BF16, .cfg = cases[i].cfg, .text_valid = lens};
+    gpu_attention_case(env, &c);
+    unsetenv("SIEVE_PARTIAL");
+  }
 }
 
 /*
@@ -274,10 +335,12 @@ int main(int argc, char **argv) {
   env.wgmma = di.sm_major == 9 && !(arch && !strncmp(arch, "sm_80", 5));
   printf("device %s (sm_%d%d), seed %llu\n", di.name, di.sm_major, di.sm_minor,
          (unsigned long long)env.seed);
-  const char *only = argc > 1 ? argv[1] : "shipped,textlen,configs,bitmasks,permute,models,bench,tune,dyn";
+  const char *only = argc > 1 ? argv[1] : "shipped,textlen,configs,wide,bitmasks,permute,models,bench,tune,dyn";
   if (strstr(only, "shipped")) shipped(&env);
   if (strstr(only, "textlen")) textlen(&env);
   if (strstr(only, "configs")) configs(&env);
+  if (strstr(only, "wide")) wide(&env);
+  if (strstr(only, "wsan")) wide_sanitize(&env);
   if (strstr(only, "bitmasks")) bitmasks(&env);
   if (strstr(only, "models")) models(&env);
   if (strstr(only, "bench")) {

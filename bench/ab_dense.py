@@ -1,0 +1,103 @@
+"""Dense attention at several sieve configs beside FlashAttention-3, one process, same inputs.
+
+For each shape: FA3 (the fa3-fwd wheel, where it imports) and sieve's dense
+pattern at each config, timed by triton.testing.do_bench medians over
+rotating input sets, and sieve's output checked against FA3's (or torch's
+cuDNN SDPA where FA3 is missing). A config the plan refuses is reported as
+such. Usage:
+  python3 bench/ab_dense.py --shapes cogvideox-1.5,wan-1.3b-480p \\
+      --configs 128/128/12/2,192/128/16/2 [--rep 300] [--sets 2] [--csv FILE]
+"""
+import argparse
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+import triton.testing
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sieve_ctypes import Sieve  # noqa: E402
+from compare import load_fa3, rel  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def bench(fn, sets, rep):
+    i = [0]
+
+    def step():
+        fn(*sets[i[0] % len(sets)])
+        i[0] += 1
+    return triton.testing.do_bench(step, warmup=25, rep=rep, return_mode="median")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shapes", default="cogvideox-1.5,wan-1.3b-480p,hunyuan-720p")
+    ap.add_argument("--configs", default="0/0/0/0", help="bm/bn/warps/stages,...; 0/0/0/0: the default")
+    ap.add_argument("--rep", type=int, default=300, help="do_bench rep, ms")
+    ap.add_argument("--sets", type=int, default=2)
+    ap.add_argument("--csv", default=None)
+    a = ap.parse_args()
+    fa3 = load_fa3()
+    sv = Sieve()
+    pat = sv.pattern(os.path.join(ROOT, "patterns", "dense.lua"))
+    rows = []
+    for name in a.shapes.split(","):
+        shape = sv.shape(name)
+        B, H, S, D = 1, shape.heads, shape.tokens, shape.head_dim
+        flops = 4.0 * B * H * S * S * D
+        sets = [[torch.randn(B, H, S, D, device="cuda", dtype=torch.bfloat16) for _ in range(3)]
+                for _ in range(a.sets)]
+        o = torch.empty(B, H, S, D, device="cuda", dtype=torch.bfloat16)
+        lse = torch.empty(B, H, S, device="cuda", dtype=torch.float32)
+        stream = torch.cuda.current_stream().cuda_stream
+
+        def add(kernel, ms, err=None, note=""):
+            tf = flops / (ms * 1e-3) / 1e12 if ms else 0.0
+            rows.append((name, kernel, ms, tf, err, note))
+            print("%-14s %-22s %9.3f ms %6.1f TFLOP/s %s %s" % (
+                name, kernel, ms or 0.0, tf, "" if err is None else "rel.err %.1e" % err, note), flush=True)
+
+        ref, fa3_ms = None, None
+        if fa3 is not None:
+            bshd = [[x.transpose(1, 2).contiguous() for x in st] for st in sets]
+            out = fa3(*bshd[0])
+            ref = (out[0] if isinstance(out, tuple) else out).transpose(1, 2).contiguous()
+            fa3_ms = bench(lambda q, k, v: fa3(q, k, v), bshd, a.rep)
+            add("fa3", fa3_ms)
+            del bshd, out
+        else:
+            with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+                ref = F.scaled_dot_product_attention(*sets[0])
+        for spec in a.configs.split(","):
+            cfg = tuple(int(x) for x in spec.split("/"))
+            try:
+                plan = sv.plan(pat, shape, 0, None if cfg == (0, 0, 0, 0) else cfg)
+            except Exception as e:  # noqa: BLE001 - a refused config is a result
+                add("sieve " + spec, None, note="refused: %s" % e)
+                continue
+            used = "/".join(map(str, sv.plan_config(plan)))
+            q, k, v = sets[0]
+            o.fill_(float("nan"))
+            sv.attention(plan, q, k, v, o, lse, stream)
+            torch.cuda.synchronize()
+            err = rel(o, ref)
+            ms = bench(lambda q, k, v: sv.attention(plan, q, k, v, o, lse, stream), sets, a.rep)
+            add("sieve " + used, ms, err, "" if not fa3_ms else "%.3fx FA3 speed" % (fa3_ms / ms))
+            sv.lib.sieve_plan_free(plan)
+        del sets
+        torch.cuda.empty_cache()
+    sv.lib.sieve_pattern_free(pat)
+    if a.csv:
+        with open(a.csv, "w") as f:
+            f.write("shape,kernel,ms,tflops,rel_err,note\n")
+            for r in rows:
+                f.write("%s,%s,%s,%.1f,%s,%s\n" % (r[0], r[1], "" if r[2] is None else "%.4f" % r[2], r[3],
+                                                   "" if r[4] is None else "%.2e" % r[4], r[5]))
+
+
+if __name__ == "__main__":
+    main()
