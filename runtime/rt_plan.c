@@ -118,8 +118,10 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
   char ir[RT_SHA256_HEX];
   rt_sha256_hex(pt->ir_text, strlen(pt->ir_text), ir);
   const sieve_shape *sh = &s->shape;
-  char bits[32] = "";
-  if (s->bits) snprintf(bits, sizeof bits, "bitmasks %x\n", (unsigned)s->bits);
+  char bits[64] = "";
+  int used = 0, ex2 = cg_attn_ex2_every(s);
+  if (s->bits) used = snprintf(bits, sizeof bits, "bitmasks %x\n", (unsigned)s->bits);
+  if (ex2) snprintf(bits + used, sizeof bits - (size_t)used, "ex2 every %d\n", ex2);
   return snprintf(out, n,
                   "sieve kernel cache key 1\n"
                   "kernel attention-forward\n"

@@ -152,6 +152,12 @@ static int identity_layouts(const cg_pattern *p) {
   return 1;
 }
 
+int cg_attn_ex2_every(const cg_attn_spec *s) {
+  const char *v = getenv("SIEVE_EX2_EVERY");
+  int n = v ? atoi(v) : 0;
+  return cg_attn_uses_tma(s) && n >= 2 && n <= 64 ? n : 0;
+}
+
 int cg_attn_uses_tma(const cg_attn_spec *s) { return s->arch == CG_SM90A && ws_warps(s->cfg.warps); }
 
 int cg_attn_permutes(const cg_attn_spec *s) { return cg_attn_uses_tma(s) && !identity_layouts(s->pattern); }
@@ -1072,8 +1078,10 @@ static char *kernel_name(const attn *a) {
   *s = 0;
   const cg_attn_config *c = &a->spec->cfg;
   char buf[160];
-  snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
-           a->d, c->block_m, c->block_n, c->warps, c->stages, a->bits ? "_bits" : "");
+  char ex2[16] = "";
+  if (a->tk.ex2_every) snprintf(ex2, sizeof ex2, "_e%d", a->tk.ex2_every);
+  snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
+           a->d, c->block_m, c->block_n, c->warps, c->stages, a->bits ? "_bits" : "", ex2);
   return strdup(buf);
 }
 
@@ -1136,6 +1144,7 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->mmode = a->pad || a->bits ? CG_MASK_WARP : CG_MASK_FRAG;
   a->q_bytes = cg_st_bytes(a->bm, a->d, a->pad);
   a->kv_bytes = cg_st_bytes(a->bn, a->d, a->pad);
+  a->tk.ex2_every = cg_attn_ex2_every(s);
   char *nm = kernel_name(a);
   if (!nm || cg_em_init(EM, nm)) {
     free(nm);

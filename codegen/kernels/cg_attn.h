@@ -119,6 +119,13 @@ cg_attn_config cg_attn_default_config(const cg_attn_spec *s);
 /* The head classes a plan gives partial-block bitmasks (SIEVE_PARTIAL
 ** through cg_bits_env; the cost's choice under =auto). */
 uint32_t cg_attn_bits(const cg_attn_spec *s);
+/*
+** Every how many softmax exponentials the warp-specialised kernel computes
+** on the FMA pipe instead of the MUFU unit (cg_rt_exp2_rows); 0: none.
+** SIEVE_EX2_EVERY=n (2 .. 64) sets it, for measurement; it changes the
+** code, so the kernel cache's key carries it.
+*/
+int cg_attn_ex2_every(const cg_attn_spec *s);
 /* 0 when cfg is valid for the spec; else SIEVE_ERR_ARG with the reason. */
 sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e);
 size_t cg_attn_smem_bytes(const cg_attn_spec *s);
