@@ -63,6 +63,7 @@ struct rt_plan {
   CUmodule fb_mod;
   CUfunction fb_fn;
   rt_dims fb_dims;
+  unsigned fb_grid0;     /* the stand-in's query blocks */
   int no_tma;              /* $SIEVE_TMA=0: every run takes the stand-in */
   /* A TMA kernel over head classes in other layouts (cg_attn_permutes):
   ** the permute kernel and its outputs, Q, K, V in layout order, [B, H, S,
@@ -121,7 +122,8 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
   char bits[64] = "";
   int used = 0, ex2 = cg_attn_ex2_every(s);
   if (s->bits) used = snprintf(bits, sizeof bits, "bitmasks %x\n", (unsigned)s->bits);
-  if (ex2) snprintf(bits + used, sizeof bits - (size_t)used, "ex2 every %d\n", ex2);
+  if (ex2) used += snprintf(bits + used, sizeof bits - (size_t)used, "ex2 every %d\n", ex2);
+  if (cg_attn_ws_pin(s)) snprintf(bits + used, sizeof bits - (size_t)used, "pv wait pinned\n");
   return snprintf(out, n,
                   "sieve kernel cache key 1\n"
                   "kernel attention-forward\n"
@@ -561,10 +563,15 @@ static int encode_tmap(const rt_plan *p, CUtensorMap *m, const sieve_tensor *t, 
 }
 
 /* The stand-in kernel: the default config's address-arithmetic kernel
-** (8 warps) for the same spec; compiled here, once, without the cache. */
+** (8 warps) for the same spec; compiled here, once, without the cache.
+** It runs 128 query rows and at most 128-key steps (its limits), so a wide
+** config's stand-in has a grid of its own. */
 static sieve_status build_fallback(rt_plan *p, cg_err *e) {
   cg_attn_spec fs = p->spec;
   fs.cfg.warps = 8;
+  if (fs.cfg.block_m > 128) fs.cfg.block_m = 128;
+  if (fs.cfg.block_n > 128) fs.cfg.block_n = 128;
+  if (fs.cfg.stages > 3) fs.cfg.stages = 3;
   char *ptx = NULL, *name = NULL;
   void *cubin = NULL;
   size_t n = 0;
@@ -573,6 +580,7 @@ static sieve_status build_fallback(rt_plan *p, cg_err *e) {
   if (!st) st = rt_module_load(p->cu, cubin, &p->fb_mod, e);
   p->fb_dims = p->dims;
   p->fb_dims.block[0] = 32u * (unsigned)fs.cfg.warps;
+  p->fb_grid0 = (unsigned)((sieve_shape_tokens(&fs.shape) + fs.cfg.block_m - 1) / fs.cfg.block_m);
   p->fb_dims.smem = (unsigned)cg_attn_smem_bytes(&fs);
   if (!st && (st = rt_kernel_get(p->cu, p->fb_mod, name, p->fb_dims.smem, &p->fb_fn, e))) {
     rt_module_unload(p->cu, p->fb_mod, NULL);
@@ -653,7 +661,7 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
     if (!ok) {
       if (!p->fb_fn && (st = build_fallback(p, e))) return st;
       p->stats.stand_ins++;
-      p->fb_dims.grid[0] = p->dims.grid[0];
+      p->fb_dims.grid[0] = p->fb_grid0;
       p->fb_dims.grid[1] = p->dims.grid[1];
       p->fb_dims.grid[2] = p->dims.grid[2];
       return rt_launch(p->cu, p->fb_fn, &p->fb_dims, s, p->params, e);

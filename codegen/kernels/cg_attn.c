@@ -69,6 +69,7 @@ typedef struct attn {
   int wg;                      /* sm_90a with 16 rows a warp: both products by wgmma */
   int ws;                      /* warp-specialised: a TMA producer warpgroup, wgmma consumers */
   int nwg;                     /* ws: consumer warpgroups, 2 or 3 */
+  int pin;                     /* ws: a fence keeps the P V wait below the softmax (cg_attn_ws_pin) */
   LLVMValueRef bars;           /* ws: shared offset of the mbarriers */
   LLVMValueRef wgi;            /* ws: the consumer warpgroup, 0 .. nwg - 1 */
   int64_t seq;
@@ -156,6 +157,11 @@ int cg_attn_ex2_every(const cg_attn_spec *s) {
   const char *v = getenv("SIEVE_EX2_EVERY");
   int n = v ? atoi(v) : 0;
   return cg_attn_uses_tma(s) && n >= 2 && n <= 64 ? n : 0;
+}
+
+int cg_attn_ws_pin(const cg_attn_spec *s) {
+  const char *v = getenv("SIEVE_WS_PIN");
+  return cg_attn_uses_tma(s) && v && atoi(v) > 0;
 }
 
 int cg_attn_uses_tma(const cg_attn_spec *s) { return s->arch == CG_SM90A && ws_warps(s->cfg.warps); }
@@ -251,8 +257,24 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
 ** registers by a fifth. sm_90a takes 8 warps of 16 rows (wgmma); at D = 128
 ** 128-key steps (hunyuan-720p's frame window: 34.0 ms against 39.5 with
 ** 64-key steps), at D = 64 64-key steps (cogvideox-1.5 dense: 62.3 ms
-** against 69.5 with 128-key steps).
+** against 69.5 with 128-key steps). Patterns in the identity layout take
+** the warp-specialised kernel, 128/128/12/2, and where the table blocks
+** allow and no mask competes for registers (dense, 384-token blocks) its
+** wide configs, measured on the H200 beside FA3 (bench/RESULTS.md,
+** 2026-12-04): at D = 64 three consumer warpgroups, 192/128/16/2
+** (cogvideox-1.5: 46.98 ms against 55.47 for 128/128/12/2, FA3 46.41); at
+** D = 128 192-key steps, 128/192/12/2 (wan-1.3b-480p 9.98 ms against
+** 10.26, FA3 10.17; hunyuan-720p 263.6 against 266.7, FA3 255.4).
 */
+/* Every class's mask is true everywhere: no partial blocks, so no mask
+** code in the loop competes with the wide configs for registers. */
+static int mask_free(const cg_pattern *p) {
+  int64_t v;
+  for (int i = 0; i < p->nclasses; i++)
+    if (!cg_is_const(p->g, p->classes[i].mask, &v) || !v) return 0;
+  return 1;
+}
+
 cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
   cg_attn_config c = {128, s->shape.head_dim == 128 ? 32 : 64, 4, 2};
   int bq = s->pattern ? block_q(s->pattern) : 128, bk = s->pattern ? block_k(s->pattern) : 128;
@@ -262,6 +284,10 @@ cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
     if (s->arch == CG_SM90A) c.warps = 4;
   } else if (s->arch == CG_SM90A && s->pattern && (identity_layouts(s->pattern) || permute_default()) && bk % 64 == 0) {
     c = (cg_attn_config){128, 128, CG_WS_WARPS, 2};
+    if (mask_free(s->pattern) && s->shape.head_dim == 64 && bq % 192 == 0 && bk % 128 == 0)
+      c = (cg_attn_config){192, 128, CG_WS3_WARPS, 2};
+    else if (mask_free(s->pattern) && s->shape.head_dim == 128 && bk % 192 == 0)
+      c = (cg_attn_config){128, 192, CG_WS_WARPS, 2};
   }
   while (c.block_n > (ws_warps(c.warps) ? 64 : 32) && bk % c.block_n) c.block_n /= 2;
   return c;
@@ -943,6 +969,7 @@ static void ws_step(attn *a, LLVMValueRef j) {
   cg_mbar_arrive(TK, bar_at(a, BAR_KFREE, j));
   mask_apply(a);
   online_softmax(a, 1);
+  if (a->pin) cg_asm(EM, LLVMVoidTypeInContext(EM->ctx), "fence.acq_rel.cta;", "", NULL, 0, 1);
   cg_wgmma_wait(TK, 0, &a->o);
   cg_mbar_arrive(TK, bar_at(a, BAR_VFREE, prev));
   rescale_o(a);
@@ -1079,7 +1106,7 @@ static char *kernel_name(const attn *a) {
   const cg_attn_config *c = &a->spec->cfg;
   char buf[160];
   char ex2[16] = "";
-  if (a->tk.ex2_every) snprintf(ex2, sizeof ex2, "_e%d", a->tk.ex2_every);
+  if (a->tk.ex2_every || a->pin) snprintf(ex2, sizeof ex2, "_e%d%s", a->tk.ex2_every, a->pin ? "p" : "");
   snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
            a->d, c->block_m, c->block_n, c->warps, c->stages, a->bits ? "_bits" : "", ex2);
   return strdup(buf);
@@ -1145,6 +1172,7 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->q_bytes = cg_st_bytes(a->bm, a->d, a->pad);
   a->kv_bytes = cg_st_bytes(a->bn, a->d, a->pad);
   a->tk.ex2_every = cg_attn_ex2_every(s);
+  a->pin = cg_attn_ws_pin(s);
   char *nm = kernel_name(a);
   if (!nm || cg_em_init(EM, nm)) {
     free(nm);

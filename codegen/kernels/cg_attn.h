@@ -126,6 +126,15 @@ uint32_t cg_attn_bits(const cg_attn_spec *s);
 ** code, so the kernel cache's key carries it.
 */
 int cg_attn_ex2_every(const cg_attn_spec *s);
+/*
+** Whether the warp-specialised kernel puts a memory fence before its wait
+** for O += P V (SIEVE_WS_PIN=1, for measurement; the cache key carries it).
+** ptxas otherwise hoists that wait above the exponentials of the next S,
+** so a warpgroup's softmax does not overlap its own P V product (the SASS
+** shows WARPGROUP.DEPBAR.LE 0 before the MUFU.EX2 run); the fence is a
+** scheduling barrier it keeps the wait below.
+*/
+int cg_attn_ws_pin(const cg_attn_spec *s);
 /* 0 when cfg is valid for the spec; else SIEVE_ERR_ARG with the reason. */
 sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e);
 size_t cg_attn_smem_bytes(const cg_attn_spec *s);

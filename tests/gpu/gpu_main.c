@@ -141,6 +141,41 @@ static void wide(gpu_env *env) {
       gpu_attention_case(env, &m);
       unsetenv("SIEVE_PARTIAL");
     }
+  /* The stand-in for tensors TMA cannot map (8 warps, 128 rows, at most
+  ** 128-key steps): a grid of its own under a wide config. */
+  setenv("SIEVE_TMA", "0", 1);
+  for (int d = 0; d < 2; d++) {
+    gpu_case c = {.pattern = "dense", .shape = shp(5, 12, 20, 40, 1, 2, d ? 128 : 64), .dtype = SIEVE_BF16,
+                  .cfg = wide_cfgs[d ? 2 : 0][d], .bshd = 1, .sample_rows = 64};
+    gpu_attention_case(env, &c);
+  }
+  unsetenv("SIEVE_TMA");
+}
+
+/*
+** Where partial-block bitmasks went wrong on 384-token blocks (2026-12-04:
+** dilated block=384, text after the video, runtime text lengths 0 and 29,
+** every config): the same case taken apart by block size, text side,
+** batch, text lengths and bitmask or predicate, at the old default config.
+*/
+static void bits_debug(gpu_env *env) {
+  static const int lens[2] = {0, 29}, full[2] = {77, 77};
+  static const struct { const char *block, *partial; int after, batch; const int *lens; } cases[] = {
+    {"block=384", "auto", 1, 2, lens}, {"block=384", NULL, 1, 2, lens},     {"block=128", "auto", 1, 2, lens},
+    {"block=128", NULL, 1, 2, lens},   {"block=384", "auto", 0, 2, lens},   {"block=384", "auto", 1, 1, NULL},
+    {"block=384", "auto", 1, 2, NULL}, {"block=384", "auto", 1, 2, full},   {"block=384", "auto", 1, 1, lens + 1},
+    {"block=256", "auto", 1, 2, lens}, {"block=192", "auto", 1, 2, lens},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    if (cases[i].partial) setenv("SIEVE_PARTIAL", cases[i].partial, 1);
+    gpu_case c = {.pattern = "../bench/patterns/dilated", .params = {cases[i].block},
+                  .shape = shp(7, 18, 30, 77, cases[i].after, 2, 64), .dtype = SIEVE_BF16,
+                  .cfg = {128, 128, 12, 2}, .sample_rows = 128, .text_valid = cases[i].lens};
+    if (!strcmp(cases[i].block, "block=192")) c.cfg = (sieve_config){64, 64, 4, 2};
+    c.shape.batch = cases[i].batch;
+    gpu_attention_case(env, &c);
+    unsetenv("SIEVE_PARTIAL");
+  }
 }
 
 /* The wide configs' small cases for the memory, race and barrier checkers:
@@ -341,6 +376,7 @@ int main(int argc, char **argv) {
   if (strstr(only, "configs")) configs(&env);
   if (strstr(only, "wide")) wide(&env);
   if (strstr(only, "wsan")) wide_sanitize(&env);
+  if (strstr(only, "bitsdbg")) bits_debug(&env);
   if (strstr(only, "bitmasks")) bitmasks(&env);
   if (strstr(only, "models")) models(&env);
   if (strstr(only, "bench")) {
