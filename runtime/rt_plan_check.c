@@ -35,7 +35,13 @@ sieve_status rt_plan_precheck(const rt_plan_spec *s, int complete, cg_err *e) {
   /* The device picks the target; a config some target takes may be the
   ** right one, and is checked again for the device's target. */
   sieve_status st = check_for(s, CG_SM80, complete, e);
-  if (st && !check_for(s, CG_SM90A, complete, NULL)) st = SIEVE_OK;
+  if (st) {
+    cg_err e90 = {0};
+    const cg_attn_config *c = &s->cfg;
+    if (!check_for(s, CG_SM90A, complete, &e90)) st = SIEVE_OK;
+    else if (e && (c->warps >= CG_WS_WARPS || c->block_m > 128 || c->block_n > 128 || c->stages > 3))
+      *e = e90;  /* a config only sm_90a runs: its reason there says more */
+  }
   if (!st) cg_err_clear(e);
   return st;
 }

@@ -555,7 +555,7 @@ static void gpu_commands_check_input_first(void **st) {
     RUN(c, "dense", "--frames", "2", "--height", "8", "--width", "8", "--config", "warps=20");
     expect_usage("(got 20)");
     RUN(c, "dense", "--frames", "2", "--height", "8", "--width", "8", "--config", "warps=16");
-    expect_usage("16 warps (a TMA producer warpgroup and 3 wgmma consumers) need sm_90a");
+    expect_usage("16 warps need block_m 192");
   }
   unsetenv("SIEVE_LIBCUDA");
 }
