@@ -497,6 +497,30 @@ static void shipped_patterns(void **st) {
   sieve_close(ctx);
 }
 
+/* Blocks larger than a kernel step (the wide configs' 384-token tables):
+** the irregular bench mask at 384 and 192, text before and after. */
+static void large_blocks(void **st) {
+  const char *src = getenv("SIEVE_SOURCE_DIR");
+  if (!src) skip();
+  char path[4096];
+  snprintf(path, sizeof path, "%s/bench/patterns/dilated.lua", src);
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  const char *blocks[] = {"block=384", "block=192"};
+  for (int i = 0; i < 2; i++) {
+    const char *params[] = {blocks[i], NULL};
+    sieve_pattern *sp;
+    if (sieve_pattern_load(ctx, path, params, &sp) != SIEVE_OK) fail_msg("%s: %s", path, sieve_errmsg(ctx));
+    for (int after = 0; after < 2; after++) {
+      sieve_shape s = {.batch = 1, .heads = 2, .head_dim = 64, .frames = 7, .height = 18, .width = 30,
+                       .text = 77, .text_after = after};
+      check_against_brute_force(lp_pattern_ir(sp), &s, 0, 0);
+    }
+    sieve_pattern_free(sp);
+  }
+  sieve_close(ctx);
+}
+
 /* The public API over the same tables: info, views, errors; the tables
 ** outlive their pattern. */
 static void public_api(void **st) {
@@ -653,6 +677,7 @@ int main(void) {
     cmocka_unit_test(heads_share_tables),
     cmocka_unit_test(rejects_bad_input),
     cmocka_unit_test(shipped_patterns),
+    cmocka_unit_test(large_blocks),
     cmocka_unit_test(public_api),
     cmocka_unit_test(memory_bound),
     cmocka_unit_test(bitmask_memory),
