@@ -97,12 +97,15 @@ static void mismatch(const char *what, const cg_attn_config *c, int h, int64_t q
                 c->block_n, c->warps, h, (long long)q, (long long)k, got, !got);
 }
 
+/* The warp-specialised kernels (sm_90a, a producer warpgroup). */
+static int ws(const cg_attn_config *c) { return c->warps == CG_WS_WARPS || c->warps == CG_WS3_WARPS; }
+
 /* One head's table walked as the kernel walks it (cg_attn.c: setup,
 ** key_block, mask_prepare_bits, bits_words). */
 static void walk_head(const cg_tableset *ts, const cg_table *t, const int32_t *tab, size_t ntab, const cg_bits_geom *g,
                       const kcase *kc, const truth *tr, int h) {
   const cg_attn_config *c = &kc->cfg;
-  int mma_warps = c->warps == CG_WS_WARPS ? c->warps - 4 : c->warps, sub = g->bk / g->bn;
+  int mma_warps = ws(c) ? c->warps - 4 : c->warps, sub = g->bk / g->bn;
   const int32_t *rowptr = tab, *nfull = rowptr + t->nq + 1, *ent = nfull + t->nq;
   int64_t S = ts->seq;
   for (int64_t qblk = 0; qblk * c->block_m < S; qblk++) {
@@ -148,7 +151,7 @@ static void walk_head(const cg_tableset *ts, const cg_table *t, const int32_t *t
 }
 
 static void check_case(cg_pattern *p, const sieve_shape *s, const kcase *kc) {
-  cg_attn_spec spec = {p, *s, CG_BF16, kc->cfg.warps == CG_WS_WARPS ? CG_SM90A : CG_SM80, kc->cfg, 3};
+  cg_attn_spec spec = {p, *s, CG_BF16, ws(&kc->cfg) ? CG_SM90A : CG_SM80, kc->cfg, 3};
   cg_err e = {0};
   failures = 0;
   if (cg_attn_check(&spec, &e)) fail_msg("config %d/%d/%d: %s", kc->cfg.block_m, kc->cfg.block_n, kc->cfg.warps, e.msg);
@@ -159,7 +162,7 @@ static void check_case(cg_pattern *p, const sieve_shape *s, const kcase *kc) {
   assert_int_equal(cg_tables_pack(ts, &buf, &n, off, &e), SIEVE_OK);
   sieve_shape sh;
   cg_shape_for(p, s, &sh);
-  int mma_warps = kc->cfg.warps == CG_WS_WARPS ? 8 : kc->cfg.warps;
+  int mma_warps = ws(&kc->cfg) ? kc->cfg.warps - 4 : kc->cfg.warps;
   cg_bits_geom g = {&sh, ts->block_q, ts->block_k, kc->cfg.block_m, kc->cfg.block_n, kc->cfg.block_m / mma_warps, ts->seq};
   int64_t S = ts->seq;
   uint8_t *m = malloc((size_t)(S * S));
@@ -206,9 +209,13 @@ static void failing_shape(void **st) {
   static const struct { int blk; kcase k; } cases[] = {
     {64, {{64, 32, 4, 2}, 40}}, {64, {{64, 32, 4, 2}, 17}}, {128, {{128, 64, 4, 2}, 40}}, {128, {{128, 32, 4, 2}, 40}},
     {128, {{128, 64, CG_WS_WARPS, 2}, 40}}, {64, {{64, 64, 4, 2}, 40}}, {128, {{128, 128, 8, 2}, 3}},
+    /* 384-token blocks in the wide configs' steps: the end 88 keys into
+    ** the last block, whole steps past it */
+    {384, {{192, 128, CG_WS3_WARPS, 2}, 40}}, {384, {{128, 192, CG_WS_WARPS, 2}, 17}}, {384, {{192, 64, CG_WS3_WARPS, 2}, 0}},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    cg_pattern *p = make_pattern(cases[i].blk, cases[i].blk, cases[i].k.cfg.warps != CG_WS_WARPS);
+    cg_pattern *p = make_pattern(cases[i].blk, cases[i].blk, !ws(&cases[i].k.cfg));
+    s.head_dim = cases[i].blk == 384 ? 64 : 128;  /* three warpgroups hold 128-key steps at D64 only */
     check_case(p, &s, &cases[i].k);
     cg_pattern_free(p);
   }
@@ -219,16 +226,18 @@ static void random_cases(void **st) {
   static const cg_attn_config cfgs[] = {
     {64, 32, 4, 2}, {64, 64, 4, 2}, {64, 128, 4, 2}, {128, 32, 4, 2}, {128, 64, 4, 2}, {128, 32, 8, 2},
     {128, 64, 8, 2}, {128, 128, 8, 2}, {128, 64, CG_WS_WARPS, 2}, {128, 128, CG_WS_WARPS, 2},
+    {192, 128, CG_WS3_WARPS, 2}, {192, 64, CG_WS3_WARPS, 2}, {128, 192, CG_WS_WARPS, 2},
   };
+  static const int blocks[] = {64, 128, 192, 384};
   for (int round = 0; round < 40; round++) {
-    int bq = rnd() % 2 ? 128 : 64, bk = rnd() % 2 ? 128 : 64;
+    int bq = blocks[rnd() % 4], bk = blocks[rnd() % 4];
     kcase k;
     do k.cfg = cfgs[rnd() % (sizeof cfgs / sizeof *cfgs)];
     while (bq % k.cfg.block_m || bk % k.cfg.block_n);
     sieve_shape s = {1, 2, 64, (int)rint_in(1, 4), (int)rint_in(2, 9), (int)rint_in(2, 11), (int)rint_in(0, 1) * (int)rint_in(1, 70),
                      (int)rint_in(0, 1)};
     k.tlen = (int)rint_in(0, s.text);
-    cg_pattern *p = make_pattern(bq, bk, k.cfg.warps != CG_WS_WARPS);
+    cg_pattern *p = make_pattern(bq, bk, !ws(&k.cfg));
     check_case(p, &s, &k);
     cg_pattern_free(p);
   }
