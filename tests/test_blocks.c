@@ -372,7 +372,10 @@ static void memo_translation(void **st) {
     switch (rnd() % 4) {
     case 0: cmp = B(&m, CG_LE, ki, qi); break;
     case 1: cmp = B(&m, CG_LT, qi, ki); break;
-    case 2: cmp = B(&m, CG_LE, cg_un(m.g, CG_ABS, B(&m, CG_SUB, qi, ki)), C(&m, f * rint_in(0, 40))); break;
+    case 2: /* f * 40 wraps past 2^63 at the largest scales, as the mask's arithmetic does */
+      cmp = B(&m, CG_LE, cg_un(m.g, CG_ABS, B(&m, CG_SUB, qi, ki)),
+              C(&m, (int64_t)((uint64_t)f * (uint64_t)rint_in(0, 40))));
+      break;
     default: cmp = B(&m, CG_NE, qi, ki); break;
     }
     cg_ref grid = B(&m, CG_EQ, B(&m, CG_MOD, V(&m, CG_V_KX), C(&m, rint_in(2, 5))), C(&m, 0));
