@@ -407,22 +407,38 @@ static int grow(blk_memo *m) {
 }
 
 /* Query tokens [a0, a1) against keys [b0, b1) through the specialised
-** program, into the count and the bits (row a - q0, column b - k0). */
+** program, into the count and the bits (row a - q0, column b - k0): as
+** many query tokens at a time as the worker's lanes hold, each against
+** the whole key range, in one call. */
 static int64_t tokens(worker *w, const cg_spec *sp, int64_t a0, int64_t a1, int64_t b0, int64_t b1, int64_t q0,
                       int64_t k0, int wpb) {
   const job *j = w->j;
-  int64_t qv[64], total = 0;
-  int n = (int)(b1 - b0), wpr = j->bk / 32, x0 = (int)(b0 - k0);
-  for (int64_t a = a0; a < a1; a++) {
-    for (int v = 0; v < j->nqv; v++)
-      if (sp->qlive >> v & 1) qv[v] = j->qtok[(int64_t)v * j->S + a];
-    cg_spec_row(j->prog, sp, qv, j->ktok + b0, j->S, n, w->out, w->s);
-    if (wpb) {
-      uint32_t *row = w->mbits + (a - q0) * wpr;
-      for (int b = 0; b < n; b++)
-        if (w->out[b]) row[(x0 + b) >> 5] |= 1u << ((x0 + b) & 31);
+  int64_t total = 0, L = w->lanes, n = b1 - b0, per = L / n > 0 ? L / n : 1;
+  int wpr = j->bk / 32, x0 = (int)(b0 - k0);
+  for (int64_t a = a0; a < a1; a += per) {
+    int64_t e = a + per < a1 ? a + per : a1;
+    for (int v = 0; v < j->nqv; v++) {
+      if (!(sp->qlive >> v & 1)) continue;
+      for (int64_t t = a; t < e; t++) {
+        int64_t x = j->qtok[(int64_t)v * j->S + t], *d = w->ql + v * L + (t - a) * n;
+        for (int64_t b = 0; b < n; b++) d[b] = x;
+      }
     }
-    for (int b = 0; b < n; b++) total += w->out[b] != 0;
+    for (int v = 0; v < j->nkv; v++) {
+      if (!(sp->klive >> v & 1)) continue;
+      for (int64_t t = a; t < e; t++)
+        memcpy(w->kl + v * L + (t - a) * n, j->ktok + (int64_t)v * j->S + b0, sizeof(int64_t) * (size_t)n);
+    }
+    cg_spec_pairs(j->prog, sp, w->ql, L, w->kl, L, (int)((e - a) * n), w->out, w->s);
+    for (int64_t t = a; t < e; t++) {
+      const int64_t *o = w->out + (t - a) * n;
+      if (wpb) {
+        uint32_t *row = w->mbits + (t - q0) * wpr;
+        for (int b = 0; b < n; b++)
+          if (o[b]) row[(x0 + b) >> 5] |= 1u << ((x0 + b) & 31);
+      }
+      for (int b = 0; b < n; b++) total += o[b] != 0;
+    }
   }
   return total;
 }
