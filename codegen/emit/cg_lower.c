@@ -30,6 +30,12 @@ static int fits32(cg_range r) { return r.lo >= INT32_MIN && r.hi <= INT32_MAX; }
 static int64_t sat(int64_t v) { return v > BIG ? BIG : v < -BIG ? -BIG : v; }
 static int64_t mn(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t mx(int64_t a, int64_t b) { return a > b ? a : b; }
+/* Saturating, since bounds already at +-BIG (cg_simplify ranges every
+** node, the ones the lowering will refuse too) must not wrap. */
+static int64_t sadd(int64_t a, int64_t b) {
+  __int128 s = (__int128)a + b;
+  return s > BIG ? BIG : s < -BIG ? -BIG : (int64_t)s;
+}
 static int64_t smul(int64_t a, int64_t b) {
   __int128 p = (__int128)a * b;
   return p > BIG ? BIG : p < -BIG ? -BIG : (int64_t)p;
@@ -91,8 +97,8 @@ cg_range cg_node_range(const cg_node *n, cg_range a, cg_range b, cg_range c, con
   switch ((cg_op)n->op) {
   case CG_CONST: return R(n->imm, n->imm);
   case CG_VAR: return vr[n->imm];
-  case CG_ADD: return R(a.lo + b.lo, a.hi + b.hi);
-  case CG_SUB: return R(a.lo - b.hi, a.hi - b.lo);
+  case CG_ADD: return R(sadd(a.lo, b.lo), sadd(a.hi, b.hi));
+  case CG_SUB: return R(sadd(a.lo, -b.hi), sadd(a.hi, -b.lo));
   case CG_MUL: {
     int64_t p[4] = {smul(a.lo, b.lo), smul(a.lo, b.hi), smul(a.hi, b.lo), smul(a.hi, b.hi)};
     return R(mn(mn(p[0], p[1]), mn(p[2], p[3])), mx(mx(p[0], p[1]), mx(p[2], p[3])));
