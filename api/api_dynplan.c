@@ -110,7 +110,7 @@ sieve_status sieve_dynplan_info_get(sieve_dynplan *d, sieve_dynplan_info *out) {
     rt_dyn_search_buffers(d->search, &b);
     const cg_attn_spec *as = rt_plan_spec_of(rt_dyn_search_plan(d->search));
     const cg_pattern *p = as->pattern;
-    *out = (sieve_dynplan_info){.kind = 1, .batch = as->shape.batch, .heads = as->shape.heads,
+    *out = (sieve_dynplan_info){.kind = SIEVE_DYNPLAN_SEARCH, .batch = as->shape.batch, .heads = as->shape.heads,
                                 .q_blocks = b.nq, .k_blocks = b.nk,
                                 .block_q = p->block_q > 0 ? p->block_q : 128,
                                 .block_k = p->block_k > 0 ? p->block_k : 128,
@@ -119,7 +119,7 @@ sieve_status sieve_dynplan_info_get(sieve_dynplan *d, sieve_dynplan_info *out) {
     const cg_attn_spec *as = rt_plan_spec_of(rt_dyn_profile_plan(d->profile, 0));
     int nc = 0;
     while (rt_dyn_profile_plan(d->profile, nc)) nc++;
-    *out = (sieve_dynplan_info){.kind = 2, .batch = rt_dyn_profile_batch(d->profile), .heads = as->shape.heads,
+    *out = (sieve_dynplan_info){.kind = SIEVE_DYNPLAN_PROFILE, .batch = rt_dyn_profile_batch(d->profile), .heads = as->shape.heads,
                                 .classes = nc, .samples = rt_dyn_profile_samples(d->profile),
                                 .chosen = rt_dyn_profile_ran(d->profile)};
   }

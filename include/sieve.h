@@ -359,11 +359,14 @@ void sieve_dynplan_free(sieve_dynplan *d);
 /*
 ** What a dynamic plan chose, read back so that a reference of the original
 ** method can check it (the choice itself stays on the GPU while steps run).
-** kind: 1 for a block search (sieve.search), 2 for profiling (sieve.profile).
+** kind: SIEVE_DYNPLAN_SEARCH for a block search (sieve.search),
+** SIEVE_DYNPLAN_PROFILE for profiling (sieve.profile); each kind answers
+** its own call below and refuses the other's with SIEVE_ERR_ARG.
 ** A search's blocks are the pattern's block_q x block_k blocks in the
 ** order of its layout; profiling's classes are the pattern's head classes,
 ** in its order (sieve_dynplan_class_name).
 */
+enum { SIEVE_DYNPLAN_SEARCH = 1, SIEVE_DYNPLAN_PROFILE = 2 };
 typedef struct sieve_dynplan_info {
   int kind;
   int batch, heads;
@@ -379,14 +382,20 @@ sieve_status sieve_dynplan_info_get(sieve_dynplan *d, sieve_dynplan_info *out);
 ** 0; topk[b H + h] the blocks each row keeps by mass (its head tier's
 ** count; the text sink comes on top); recall[b H + h] the head's recall at
 ** the base sparsity, measured at the first search of the run (-1 before it
-** or without tiers). Any output may be NULL. Waits for the GPU.
+** or without tiers). Sizes from sieve_dynplan_info_get: blocks holds batch
+** x heads x q_blocks x k_blocks bytes, topk and recall batch x heads
+** entries. Before the first search (chosen 0) asking for blocks is SIEVE_ERR_ARG.
+** Any output may be NULL. Waits for the GPU.
 */
 sieve_status sieve_dynplan_blocks(sieve_dynplan *d, uint8_t *blocks, int32_t *topk, double *recall);
 /*
 ** The last profiling: klass[b H + h] each head's class; err[(b H + h)
 ** classes + c] its error under class c (the squared distance to full
 ** attention over the sampled rows, over the full output's squared norm);
-** rows[samples] the sampled query tokens in model order. Any may be NULL.
+** rows[samples] the sampled query tokens in model order. Sizes from
+** sieve_dynplan_info_get (batch x heads, times classes for err). Before
+** the first profiling (chosen 0) klass holds the pattern's own classes and
+** err and rows zeros. Any may be NULL.
 */
 sieve_status sieve_dynplan_classes(sieve_dynplan *d, int32_t *klass, double *err, int32_t *rows);
 /* Class c's name ("spatial", "3x3x3", ...); NULL past the last or for a search. */

@@ -137,7 +137,7 @@ static sieve_status host_state(rt_dyn_profile *d, cg_err *e) {
   d->klass = malloc(sizeof(int) * bh);
   d->errs = calloc(bh * (size_t)d->nc, sizeof(double));
   d->raw = malloc(4 * cg_profile_err_floats(&d->spec, d->batch));
-  d->rows = malloc(4 * (size_t)d->spec.ns);
+  d->rows = calloc((size_t)d->spec.ns, 4);  /* read back before any profiling: zeros */
   if (!d->klass || !d->errs || !d->raw || !d->rows) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   for (size_t i = 0; i < bh; i++) d->klass[i] = d->p->head_class[(int)(i % (size_t)d->heads) % d->p->period];
   d->rng = 0x5eed5eedull;

@@ -320,9 +320,13 @@ sieve_status rt_dyn_search_read(rt_dyn_search *d, uint8_t *blocks, cg_err *e) {
   for (size_t i = 0; !st && i < rows; i++) {
     const int32_t *row = r + i * nk;
     int nf = c[2 * i], np = c[2 * i + 1];
+    if (nf < 0 || np < 0 || nf + np > d->nk) {
+      st = cg_fail(e, SIEVE_ERR_CUDA, "search selection: row %zu counts %d full and %d partial of %d key blocks", i, nf, np, d->nk);
+      break;
+    }
     for (int j = 0; j < nf + np; j++) {
       int32_t kb = j < nf ? row[j] : row[nk - 1 - (size_t)(j - nf)];
-      if (kb < 0 || kb >= d->nk || nf + np > d->nk) {
+      if (kb < 0 || kb >= d->nk) {
         st = cg_fail(e, SIEVE_ERR_CUDA, "search selection: row %zu holds key block %d of %d", i, kb, d->nk);
         break;
       }

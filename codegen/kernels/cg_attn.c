@@ -257,8 +257,9 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
 ** registers by a fifth. sm_90a takes 8 warps of 16 rows (wgmma); at D = 128
 ** 128-key steps (hunyuan-720p's frame window: 34.0 ms against 39.5 with
 ** 64-key steps), at D = 64 64-key steps (cogvideox-1.5 dense: 62.3 ms
-** against 69.5 with 128-key steps). Patterns in the identity layout take
-** the warp-specialised kernel, 128/128/12/2, and where the table blocks
+** against 69.5 with 128-key steps). Patterns take the warp-specialised
+** kernel, 128/128/12/2 (head classes in other layouts through the layout
+** permute; SIEVE_PERMUTE=0 keeps them on 8 warps), and where the table blocks
 ** allow and no mask competes for registers (dense, 384-token blocks) its
 ** wide configs, measured on the H200 beside FA3 (bench/RESULTS.md,
 ** 2026-12-04): at D = 64 three consumer warpgroups, 192/128/16/2
