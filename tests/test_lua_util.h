@@ -25,6 +25,18 @@ typedef struct lt_tok {
 #define VID(t_, y_, x_, idx_) ((lt_tok){(t_), (y_), (x_), 0, (idx_)})
 #define TXT(idx_) ((lt_tok){-1, -1, -1, 1, (idx_)})
 
+/* Loads $SIEVE_SOURCE_DIR/dir/name.lua (dir "patterns" or "bench/patterns")
+** with overrides ov, or fails the test with the loader's message. */
+static inline sieve_pattern *lt_load_source(sieve_ctx *ctx, const char *dir, const char *name,
+                                            const char *const *ov) {
+  char path[1024];
+  const char *src = getenv("SIEVE_SOURCE_DIR");
+  snprintf(path, sizeof path, "%s/%s/%s.lua", src ? src : ".", dir, name);
+  sieve_pattern *sp = NULL;
+  if (sieve_pattern_load(ctx, path, ov, &sp) != SIEVE_OK) fail_msg("%s: %s", path, sieve_errmsg(ctx));
+  return sp;
+}
+
 /* Loads src as "t.lua"; on failure *msg gets the context's message. */
 static inline sieve_status lt_load(const char *src, const char *const *ov, sieve_pattern **out,
                                    char *msg, size_t n) {

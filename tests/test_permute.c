@@ -20,6 +20,7 @@
 #include "cg_attn.h"
 #include "cg_permute.h"
 #include "lp.h"
+#include "test_lua_util.h"
 #include "test_ptxas_util.h"
 
 static sieve_ctx *ctx;
@@ -31,12 +32,7 @@ static int close_ctx(void **st) {
 }
 
 static sieve_pattern *load(const char *name, const char *const *ov) {
-  char path[1024];
-  const char *src = getenv("SIEVE_SOURCE_DIR");
-  snprintf(path, sizeof path, "%s/patterns/%s.lua", src ? src : ".", name);
-  sieve_pattern *sp = NULL;
-  if (sieve_pattern_load(ctx, path, ov, &sp) != SIEVE_OK) fail_msg("%s: %s", path, sieve_errmsg(ctx));
-  return sp;
+  return lt_load_source(ctx, "patterns", name, ov);
 }
 
 static sieve_shape shp(int T, int Y, int X, int text, int after, int H, int D) {

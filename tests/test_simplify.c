@@ -18,6 +18,7 @@
 #include "cg_blocks.h"
 #include "cg_simplify.h"
 #include "lp.h"
+#include "test_lua_util.h"
 #include "test_rand.h"
 
 static void no_ranges(cg_range r[CG_NVARS]) {
@@ -141,15 +142,11 @@ static void shipped_masks(void **st) {
     {1, 4, 64, 7, 12, 20, 11, 1},  /* text after */
     {1, 2, 64, 9, 10, 14, 0, 0},
   };
-  const char *src = getenv("SIEVE_SOURCE_DIR");
   sieve_ctx *ctx;
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
   for (size_t i = 0; i < sizeof shipped / sizeof *shipped; i++)
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
-      char path[1024];
-      snprintf(path, sizeof path, "%s/patterns/%s.lua", src ? src : "..", shipped[i]);
-      sieve_pattern *sp;
-      if (sieve_pattern_load(ctx, path, NULL, &sp)) fail_msg("%s: %s", path, sieve_errmsg(ctx));
+      sieve_pattern *sp = lt_load_source(ctx, "patterns", shipped[i], NULL);
       cg_pattern *p = lp_pattern_ir(sp);
       cg_ref e[3];
       cg_err err = {0};

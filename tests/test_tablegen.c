@@ -17,6 +17,7 @@
 #include "cg_interval.h"
 #include "cg_tablegen.h"
 #include "lp.h"
+#include "test_lua_util.h"
 #include "test_ptxas_util.h"
 
 static sieve_ctx *ctx;
@@ -28,12 +29,7 @@ static int close_ctx(void **st) {
 }
 
 static sieve_pattern *load(const char *name, const char *const *ov) {
-  char path[1024];
-  const char *src = getenv("SIEVE_SOURCE_DIR");
-  snprintf(path, sizeof path, "%s/patterns/%s.lua", src ? src : ".", name);
-  sieve_pattern *sp = NULL;
-  if (sieve_pattern_load(ctx, path, ov, &sp) != SIEVE_OK) fail_msg("%s: %s", path, sieve_errmsg(ctx));
-  return sp;
+  return lt_load_source(ctx, "patterns", name, ov);
 }
 
 static sieve_shape shp(int T, int Y, int X, int text, int after, int H) {
@@ -171,12 +167,7 @@ static void assembles(const char *ptxas, const char *ptx, const char *arch, cons
 }
 
 static sieve_pattern *load_bench(const char *name) {
-  char path[1024];
-  const char *src = getenv("SIEVE_SOURCE_DIR");
-  snprintf(path, sizeof path, "%s/bench/patterns/%s.lua", src ? src : ".", name);
-  sieve_pattern *sp = NULL;
-  if (sieve_pattern_load(ctx, path, NULL, &sp) != SIEVE_OK) fail_msg("%s: %s", path, sieve_errmsg(ctx));
-  return sp;
+  return lt_load_source(ctx, "bench/patterns", name, NULL);
 }
 
 static void modules_generate_and_assemble(void **st) {

@@ -207,6 +207,16 @@ const blk_bitset *blk_memo_set(const blk_memo *m);
 int32_t blk_memo_bitnum(const blk_memo *m, int32_t id);
 int64_t blk_memo_pair(worker *w, int qb, int kb, const spec_entry *se, int32_t *id);
 
+/* Query micro-block mq's interfaces into w->qrow, then the interval class
+** of key micro-blocks m0 .. m1-1 against them into w->mcls (refinement and
+** the memo both walk a block pair this way). */
+static inline void blk_micro_row(worker *w, int64_t mq, int64_t m0, int64_t m1) {
+  const job *j = w->j;
+  int nm = j->L->nm;
+  for (int v = 0; v < j->nqv; v++) w->qrow[v] = j->qmiv[(int64_t)v * nm + mq];
+  cg_ival_row(j->prog, w->qrow, j->kmiv + m0, nm, (int)(m1 - m0), w->mcls, w->is);
+}
+
 /* cg_blocks_table.c */
 /* bits: the table carries bitmasks; they are built here (t->bits set)
 ** when the memo settled every partial block, else by blk_build_bits. */

@@ -459,12 +459,10 @@ static int64_t evaluate(worker *w, const cg_spec *sp, int64_t q0, int64_t q1, in
   const job *j = w->j;
   if (wpb) memset(w->mbits, 0, sizeof(uint32_t) * (size_t)wpb);
   if (!j->micro) return tokens(w, sp, q0, q1, k0, k1, q0, k0, wpb);
-  int nm = j->L->nm;
   int64_t m0 = k0 / MICRO, m1 = (k1 + MICRO - 1) / MICRO, total = 0;
   for (int64_t mq = q0 / MICRO; mq < (q1 + MICRO - 1) / MICRO; mq++) {
     int64_t a0 = mq * MICRO, a1 = a0 + MICRO < q1 ? a0 + MICRO : q1;
-    for (int v = 0; v < j->nqv; v++) w->qrow[v] = j->qmiv[(int64_t)v * nm + mq];
-    cg_ival_row(j->prog, w->qrow, j->kmiv + m0, nm, (int)(m1 - m0), w->mcls, w->is);
+    blk_micro_row(w, mq, m0, m1);
     for (int64_t mk = m0; mk < m1;) {
       int c = w->mcls[mk - m0];
       int64_t e = mk + 1;

@@ -162,13 +162,10 @@ static int64_t exact_tokens(worker *w, int64_t a0, int64_t a1, int64_t b0, int64
 ** on the mask's boundary are evaluated token by token.
 */
 static int64_t refine_micro(worker *w, int64_t q0, int64_t q1, int64_t k0, int64_t k1) {
-  const job *j = w->j;
-  int nm = j->L->nm;
   int64_t m0 = k0 / MICRO, m1 = (k1 + MICRO - 1) / MICRO, total = 0;
   for (int64_t mq = q0 / MICRO; mq < (q1 + MICRO - 1) / MICRO; mq++) {
     int64_t a0 = mq * MICRO, a1 = a0 + MICRO < q1 ? a0 + MICRO : q1;
-    for (int v = 0; v < j->nqv; v++) w->qrow[v] = j->qmiv[(int64_t)v * nm + mq];
-    cg_ival_row(j->prog, w->qrow, j->kmiv + m0, nm, (int)(m1 - m0), w->mcls, w->is);
+    blk_micro_row(w, mq, m0, m1);
     for (int64_t mk = m0; mk < m1; mk++) {
       int64_t b0 = mk * MICRO, b1 = b0 + MICRO < k1 ? b0 + MICRO : k1;
       int c = w->mcls[mk - m0];

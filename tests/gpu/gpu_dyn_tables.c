@@ -244,6 +244,17 @@ static sieve_pattern *load_any(gpu_env *env, const char *name, const char *const
 ** Every shipped pattern and the Lua-predicate ones on small shapes, against
 ** the CPU and brute force; with big, on hunyuan-720p too, timed.
 */
+/* A mask that reads the head: every head gets a table of its own. */
+static void per_head_case(gpu_env *env) {
+  sieve_pattern *ph = NULL;
+  if (sieve_pattern_load_string(env->ctx, "per_head", per_head_src, NULL, &ph)) {
+    gpu_dyn_verdict(env, 0, "per_head", sieve_errmsg(env->ctx));
+  } else {
+    tables_case(env, ph, "per_head", shp(7, 6, 9, 5, 0, 5), 1, 0);
+    sieve_pattern_free(ph);
+  }
+}
+
 static void tables_all(gpu_env *env, int big) {
   char why[1100];
   const char *const lv2[] = {"window=0", "text=false", "interval=4", NULL};
@@ -267,13 +278,7 @@ static void tables_all(gpu_env *env, int big) {
     if (big) tables_case(env, sp, name, hy, 0, 1);
     sieve_pattern_free(sp);
   }
-  sieve_pattern *ph = NULL;
-  if (sieve_pattern_load_string(env->ctx, "per_head", per_head_src, NULL, &ph)) {
-    gpu_dyn_verdict(env, 0, "per_head", sieve_errmsg(env->ctx));
-  } else {
-    tables_case(env, ph, "per_head", shp(7, 6, 9, 5, 0, 5), 1, 0);
-    sieve_pattern_free(ph);
-  }
+  per_head_case(env);
 }
 
 void gpu_dyn_tables_small(gpu_env *env) { tables_all(env, 0); }
@@ -295,13 +300,7 @@ void gpu_dyn_tables(gpu_env *env) {
     for (size_t a = 0; a < 2; a++) tables_case(env, sp, pats[i].name, small[a], 1, 0);
     sieve_pattern_free(sp);
   }
-  sieve_pattern *ph = NULL;
-  if (sieve_pattern_load_string(env->ctx, "per_head", per_head_src, NULL, &ph)) {
-    gpu_dyn_verdict(env, 0, "per_head", sieve_errmsg(env->ctx));
-  } else {
-    tables_case(env, ph, "per_head", shp(7, 6, 9, 5, 0, 5), 1, 0);
-    sieve_pattern_free(ph);
-  }
+  per_head_case(env);
   sieve_shape hy;
   sieve_shape_preset("hunyuan-720p", &hy);
   sieve_pattern *lv = gpu_dyn_load(env, "lvsa", NULL, why, sizeof why);
