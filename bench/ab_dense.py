@@ -4,9 +4,12 @@ For each shape: FA3 (the fa3-fwd wheel, where it imports) and sieve's dense
 pattern at each config, timed by triton.testing.do_bench medians over
 rotating input sets, and sieve's output checked against FA3's (or torch's
 cuDNN SDPA where FA3 is missing). A config the plan refuses is reported as
-such. Usage:
+such. A config may carry environment settings the kernel generator reads
+(`@NAME=VALUE`, several joined by `+`), set only while its plan compiles:
+the switches key the kernel cache, so each variant is its own kernel.
+Usage:
   python3 bench/ab_dense.py --shapes cogvideox-1.5,wan-1.3b-480p \\
-      --configs 128/128/12/2,192/128/16/2 [--rep 300] [--sets 2] [--csv FILE]
+      --configs 128/128/12/2,192/128/16/2,0/0/0/0@SIEVE_WS_PIN=1 [--rep 300] [--sets 2] [--csv FILE]
 """
 import argparse
 import os
@@ -73,13 +76,23 @@ def main():
             with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
                 ref = F.scaled_dot_product_attention(*sets[0])
         for spec in a.configs.split(","):
-            cfg = tuple(int(x) for x in spec.split("/"))
+            cfg_s, _, env_s = spec.partition("@")
+            cfg = tuple(int(x) for x in cfg_s.split("/"))
+            env = dict(kv.split("=", 1) for kv in env_s.split("+")) if env_s else {}
+            saved = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)
             try:
                 plan = sv.plan(pat, shape, 0, None if cfg == (0, 0, 0, 0) else cfg)
             except Exception as e:  # noqa: BLE001 - a refused config is a result
                 add("sieve " + spec, None, note="refused: %s" % e)
                 continue
-            used = "/".join(map(str, sv.plan_config(plan)))
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+            used = "/".join(map(str, sv.plan_config(plan))) + ("@" + env_s if env_s else "")
             q, k, v = sets[0]
             o.fill_(float("nan"))
             sv.attention(plan, q, k, v, o, lse, stream)
