@@ -474,7 +474,9 @@ def sta_masks(shape, rows, kernels, tile):
 def sampled_errors(q, k, v, rows, masks, valid):
     """Per class, the mean squared difference of the sampled rows' output
     under its mask to full attention (SVG hyvideo/attention.py sample_mse;
-    STA's L2 loss): [C]. Padding keys are no keys, padding rows give 0."""
+    STA's L2 loss): [C], and the same over the full output's squared norm
+    (the measure sieve reports): [C]. Padding keys are no keys, padding rows
+    give 0."""
     D = q.shape[-1]
     s = (q[rows].to(F64) @ k.to(F64).T) / math.sqrt(D)
     s[:, ~valid] = -math.inf
@@ -488,8 +490,7 @@ def sampled_errors(q, k, v, rows, masks, valid):
         d = float(((o - full) ** 2).sum())
         errs.append(d / o.numel())
         rel.append(d / ref if ref > 0 else 0.0)
-    sampled_errors.rel = rel  # sieve's own measure: over the full output's squared norm
-    return errs
+    return errs, rel
 
 
 def argmin_tie(errs):
@@ -498,6 +499,57 @@ def argmin_tie(errs):
     e = errs[best]
     tie = any(c != best and errs[c] - e <= RTOL * max(abs(e), 1e-30) for c in range(len(errs)))
     return best, tie
+
+
+class Compared:
+    """Counts of one kind of choice over inputs and heads: sieve's errors
+    against the reference's (en, ebad, emax), its choices against the
+    reference's argmin (n, ties, bad), and the reference's errors per
+    (input, head) in order."""
+
+    def __init__(self):
+        self.n = self.ties = self.bad = self.en = self.ebad = 0
+        self.emax = 0.0
+        self.errs = []
+
+
+def compare_choices(got, sh, tlen, q, k, v, rows, masks, klass, err, names, why, tag=""):
+    """One choice per (input, head) among the masks, by the sampled rows'
+    error against full attention (SVG's classes, STA's windows): sieve's
+    errors (err, len(names) per head) must be the reference's within 2%,
+    and its choice (klass) the reference's argmin or tied with it.
+    why(h) says what head h's inputs prefer; tag starts each message."""
+    B, H, C = sh.batch, sh.heads, len(names)
+    for b in range(B):
+        valid = valid_keys(sh, tlen[b])
+        for h in range(H):
+            i = b * H + h
+            errs, rel = sampled_errors(q[b, h], k[b, h], v[b, h], rows, masks, valid)
+            got.errs.append(errs)
+            for c in range(C):
+                mine = err[i * C + c]
+                got.en += 1
+                got.emax = max(got.emax, abs(mine - rel[c]) / max(rel[c], 1e-30))
+                if not err_close(mine, rel[c]):
+                    got.ebad += 1
+                    if got.ebad <= 3:
+                        print(f"     {tag}b{b} h{h} {names[c]}: sieve's error {mine:.6e}, reference {rel[c]:.6e}")
+            want, tie = argmin_tie(errs)
+            got.n += 1
+            if klass[i] == want:
+                continue
+            if tie:
+                got.ties += 1
+                continue
+            got.bad += 1
+            print(f"     {tag}b{b} h{h} ({why(h)}): sieve {names[klass[i]]}, reference {names[want]}, reference "
+                  f"error {[f'{e:.3e}' for e in errs]}, sieve's {err[i * C:(i + 1) * C]}")
+    return got
+
+
+def err_close(mine, ref):
+    """sieve's relative error (fp32) against the reference's (float64)."""
+    return abs(mine - ref) <= 0.02 * abs(ref) + 1e-6
 
 
 def class_inputs(shape, prefs, gen, tile=None):
@@ -533,11 +585,6 @@ def class_inputs(shape, prefs, gen, tile=None):
 
 # ======================================================== SVG
 
-def err_close(mine, ref):
-    """sieve's relative error (fp32) against the reference's (float64)."""
-    return abs(mine - ref) <= 0.02 * abs(ref) + 1e-6
-
-
 def check_svg(tally, name, shape, tlen, prefs, gen, model="hunyuan", budget=None, source="synthetic",
               profile_masks=None):
     params = {"model": model}
@@ -555,10 +602,9 @@ def check_svg(tally, name, shape, tlen, prefs, gen, model="hunyuan", budget=None
     plan = core.DynPlan(pat, sh)
     plan.set_text_len(tlen)
     B, H = sh.batch, sh.heads
-    n = ties = bad = 0
+    got = Compared()
     band_diff = pad_diff = 0
-    en = ebad = 0
-    emax = 0.0
+    why = (lambda h: prefs[h]) if prefs else (lambda h: source)
     for rep in range(2):
         q, k, v = proxy_inputs(sh, 20, gen) if source == "proxy" else class_inputs(sh, prefs, gen)
         run_sieve(plan, q, k, v, 20, 10)
@@ -571,36 +617,20 @@ def check_svg(tally, name, shape, tlen, prefs, gen, model="hunyuan", budget=None
         r = torch.tensor(rows, device=DEV, dtype=torch.long)
         bands = svg_class_masks(sh, r, budget, wan=model == "wan")
         masks = svg_profiling_masks(sh, r, wan=model == "wan") if own else bands
-        for b in range(B):
+        first = len(got.errs)
+        compare_choices(got, sh, tlen, q, k, v, r, masks, klass, err, names, why, tag=f"rep {rep} ")
+        for b in range(B):  # information: the choice under the bands, and with padding keys
             valid = valid_keys(sh, tlen[b])
             for h in range(H):
-                errs = sampled_errors(q[b, h], k[b, h], v[b, h], r, masks, valid)
-                rel = sampled_errors.rel
-                for c in range(2):  # the errors themselves: the masks agree on the sampled rows
-                    en += 1
-                    mine = err[(b * H + h) * 2 + c]
-                    emax = max(emax, abs(mine - rel[c]) / max(rel[c], 1e-30))
-                    if not err_close(mine, rel[c]):
-                        ebad += 1
-                        if ebad <= 3:
-                            print(f"     rep {rep} b{b} h{h} class {c}: sieve's error {mine:.6e}, reference {rel[c]:.6e}")
-                want, tie = argmin_tie(errs)
-                got = klass[b * H + h]
-                n += 1
-                if got != want:
-                    if tie:
-                        ties += 1
-                    else:
-                        bad += 1
-                        print(f"     rep {rep} b{b} h{h} ({prefs[h] if prefs else source}): sieve {names[got]}, reference "
-                              f"{names[want]}, reference mse {errs}, sieve's errors {err[(b * H + h) * 2:(b * H + h) * 2 + 2]}")
-                pband, _ = argmin_tie(sampled_errors(q[b, h], k[b, h], v[b, h], r, bands, valid))
+                want, _ = argmin_tie(got.errs[first + b * H + h])
+                pband, _ = argmin_tie(sampled_errors(q[b, h], k[b, h], v[b, h], r, bands, valid)[0])
                 band_diff += pband != want
                 # sample_mse itself softmaxes over every key, padding too.
-                ppad, _ = argmin_tie(sampled_errors(q[b, h], k[b, h], v[b, h], r, masks, torch.ones_like(valid)))
+                ppad, _ = argmin_tie(sampled_errors(q[b, h], k[b, h], v[b, h], r, masks, torch.ones_like(valid))[0])
                 pad_diff += ppad != want
-    tally.add(f"svg {name} profiling errors", en, 0, ebad, f"largest relative difference {emax:.2e}")
-    tally.add(f"svg {name} head classes", n, ties, bad,
+    n = got.n
+    tally.add(f"svg {name} profiling errors", got.en, 0, got.ebad, f"largest relative difference {got.emax:.2e}")
+    tally.add(f"svg {name} head classes", n, got.ties, got.bad,
               f"model {model}, budget {budget}, profiled under "
               f"{'SVG profiling masks' if own else 'the attention bands'}; information, against the reference's "
               f"choice: {band_diff} of {n} heads differ when profiled under the attention's bands, {pad_diff} "
@@ -637,35 +667,11 @@ def check_sta(tally, name, shape, tlen, tile, kernels, prefs, gen, source="synth
         err[0] = err[0] * 1.5 + 1e-3
     r = torch.tensor(rows, device=DEV, dtype=torch.long)
     masks = sta_masks(sh, r, kernels, tile)
-    n = ties = bad = 0
-    en = ebad = 0
-    emax = 0.0
-    summed = [[0.0] * len(kernels) for _ in range(H)]
-    for b in range(B):
-        valid = valid_keys(sh, tlen[b])
-        for h in range(H):
-            errs = sampled_errors(q[b, h], k[b, h], v[b, h], r, masks, valid)
-            for c, e in enumerate(errs):
-                summed[h][c] += e
-                mine, ref = err[(b * H + h) * len(names) + c], sampled_errors.rel[c]
-                en += 1
-                emax = max(emax, abs(mine - ref) / max(ref, 1e-30))
-                if not err_close(mine, ref):
-                    ebad += 1
-                    if ebad <= 3:
-                        print(f"     b{b} h{h} window {names[c]}: sieve's error {mine:.6e}, reference {ref:.6e}")
-            want, tie = argmin_tie(errs)
-            got = klass[b * H + h]
-            n += 1
-            if got != want:
-                if tie:
-                    ties += 1
-                else:
-                    bad += 1
-                    print(f"     b{b} h{h} ({prefs[h] if prefs else source}): sieve {names[got]}, reference {names[want]}, "
-                          f"reference loss {[f'{e:.3e}' for e in errs]}")
-    tally.add(f"sta {name} search errors", en, 0, ebad, f"largest relative difference {emax:.2e}")
-    tally.add(f"sta {name} windows per input", n, ties, bad, f"candidates {cand}")
+    why = (lambda h: prefs[h]) if prefs else (lambda h: source)
+    got = compare_choices(Compared(), sh, tlen, q, k, v, r, masks, klass, err, names, why)
+    summed = [[sum(got.errs[b * H + h][c] for b in range(B)) for c in range(len(kernels))] for h in range(H)]
+    tally.add(f"sta {name} search errors", got.en, 0, got.ebad, f"largest relative difference {got.emax:.2e}")
+    tally.add(f"sta {name} windows per input", got.n, got.ties, got.bad, f"candidates {cand}")
     # The mask-search file keeps the least loss summed over the inputs
     # (STA_configuration.py select_best_mask_strategy averages the prompts).
     with tempfile.TemporaryDirectory() as d:
