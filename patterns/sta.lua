@@ -98,21 +98,26 @@ local function kernel_sizes(text)
   return list
 end
 
+-- One class per candidate kernel size, named 3x1x10 for STA's "3,1,10";
+-- checked also when no search reads them, so a bad list is never silent.
+local candidates, seen = {}, {}
+for _, k in ipairs(kernel_sizes(param.candidates)) do
+  local kt, ky, kx = k[1], k[2], k[3]
+  sieve.expect("candidates", kt >= 1 and ky >= 1 and kx >= 1, "sizes must be at least 1 tile")
+  local name = kt .. "x" .. ky .. "x" .. kx
+  sieve.expect("candidates", not seen[name], "name each window once")
+  seen[name] = true
+  candidates[#candidates + 1] = { name = name, win = { kt // 2, ky // 2, kx // 2 } }
+end
+sieve.expect("candidates", #candidates >= 1, "must name at least one window")
+
 local selection, classes, heads = sieve.static, nil, nil
 if param.search or param.strategy ~= "" then
-  -- One class per candidate kernel size, named 3x1x10 for STA's "3,1,10".
   classes = {}
-  local seen = {}
-  for _, k in ipairs(kernel_sizes(param.candidates)) do
-    local kt, ky, kx = k[1], k[2], k[3]
-    sieve.expect("candidates", kt >= 1 and ky >= 1 and kx >= 1, "sizes must be at least 1 tile")
-    local name = kt .. "x" .. ky .. "x" .. kx
-    sieve.expect("candidates", not seen[name], "name each window once")
-    seen[name] = true
-    classes[#classes + 1] = { name = name, layout = sieve.layout.tile(tile), mask = window(kt // 2, ky // 2, kx // 2) }
-    if name == "3x3x3" or not heads then heads = { name } end
+  for _, c in ipairs(candidates) do
+    classes[#classes + 1] = { name = c.name, layout = sieve.layout.tile(tile), mask = window(c.win[1], c.win[2], c.win[3]) }
+    if c.name == "3x3x3" or not heads then heads = { c.name } end
   end
-  sieve.expect("candidates", #classes >= 1, "must name at least one window")
   local at = {}
   for step = param.dense_steps, param.steps - 1 do at[#at + 1] = step end
   if param.search then

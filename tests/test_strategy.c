@@ -322,6 +322,9 @@ static void plans_refuse_before_the_driver(void **st) {
   assert_int_equal(sieve_pattern_load(ctx, src, (const char *[]){"search=true", "candidates=3,3", NULL}, &sp),
                    SIEVE_ERR_ARG);
   assert_non_null(strstr(sieve_errmsg(ctx), "candidates"));
+  /* A bad candidate list is refused also when nothing searches it. */
+  assert_int_equal(sieve_pattern_load(ctx, src, (const char *[]){"candidates=3,3", NULL}, &sp), SIEVE_ERR_ARG);
+  assert_non_null(strstr(sieve_errmsg(ctx), "candidates"));
   /* Saving from a plan that does not search. */
   assert_int_equal(sieve_dynplan_save_search(NULL, "x"), SIEVE_ERR_ARG);
 }
