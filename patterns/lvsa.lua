@@ -29,8 +29,18 @@
 -- length. T is the shape's latent frame count: the frame sets are computed
 -- from it when the pattern meets a shape.
 --
--- sieve's own, not LVSA's (parameters): layer_stride moves the anchor grid
--- with the layer too (sieve's earlier variant); 0 (LVSA) by default.
+-- sieve's own, not LVSA's: layer_stride moves the anchor grid with the
+-- layer too (sieve's earlier variant); 0 (LVSA) by default. And the
+-- default itself, rotation over a fixed interval: LVSA turns its auto
+-- spacing on whenever it rotates (lvsa/parallel.py install_lvsa_processors:
+-- use_auto_kfi = auto_keyframes or rotate_keyframes), so it runs either
+-- rotate = false with interval 4 (its examples' defaults) or rotation with
+-- train_frames set (its README's --rotate-keyframes --auto-keyframes;
+-- 21 on Wan). Not followed either: LVSA's examples call set_step from the
+-- step-end callback, so its step s runs step s-1's offset (sieve: step s's),
+-- and install_lvsa_processors shrinks the window to train_frames / 2 and
+-- first to train_frames / 4 where 2W+1+first covers a video longer than
+-- train_frames.
 --
 -- Params:
 --   window         (3)    W: latent frames on each side of the query's frame.

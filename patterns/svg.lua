@@ -56,7 +56,9 @@
 --                        `layers`; cogvideox: 0.025.
 --   steps        (50)    denoising steps, for fractions.
 --   layers       (60)    transformer layers, for fractions (HunyuanVideo 20
---                        double + 40 single; wan: 30; cogvideox: 42).
+--                        double + 40 single; wan: 30, Wan 1.3B, so no dense
+--                        layer, where SVG's Wan script runs 14B's 40 and
+--                        keeps one: -p layers=40; cogvideox: 42).
 --   text         (true)  text tokens attend to, and are attended by, every token.
 --   profile      (true)  choose each head's class online (sieve's kernel).
 --   samples      (64)    sampled query rows per head when profiling (a
