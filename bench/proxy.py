@@ -326,15 +326,26 @@ def run_shape(sv, name, a, pats, lines):
                 ", ".join("%s x%d" % kv for kv in sorted(counts.items())), max(t_search)))
         fi.free()
 
+    # LVSA: sieve's default (rotation over a fixed interval of 4), and the
+    # two settings LVSA itself runs: its examples' defaults (interval 4, no
+    # rotation) and its README's (rotation with the interval auto-spaced to
+    # the model's training length, which is dense at or below it).
+    train = {"hunyuan": 33, "wan": 21, "cogvideox": 13}[model]
+
     def lvsa():
-        lv = sv.plan(pat("lvsa"), shape, 0)
-        run = lambda s, q, k, v: (sv.lib.sieve_plan_set_step(lv, s, LAYER),  # noqa: E731
-                                  sv.attention(lv, q, k, v, o, lse, stream))
-        rec, err, (q, k, v) = evaluate(run, STEPS)
-        t = bench(lambda: sv.attention(lv, q, k, v, o, lse, stream))
-        row("lvsa", "defaults", "LVSA: +-3 frames, anchors every 4", rec, err, sv.lib.sieve_plan_density(lv), t,
-            t_dense, t_cudnn, "steps %d-%d" % STEPS)
-        sv.lib.sieve_plan_free(lv)
+        for settings, params, orig in (
+                ("defaults: rotation, interval 4 (sieve's own combination)", {}, "-"),
+                ("rotate=false", {"rotate": "false"}, "LVSA's examples: +-3 frames, frame 0 and every 4th, no rotation"),
+                ("train_frames=%d" % train, {"train_frames": train},
+                 "LVSA's README: --rotate-keyframes --auto-keyframes, %d latent frames" % train)):
+            lv = sv.plan(pat("lvsa", **params), shape, 0)
+            run = lambda s, q, k, v: (sv.lib.sieve_plan_set_step(lv, s, LAYER),  # noqa: E731
+                                      sv.attention(lv, q, k, v, o, lse, stream))
+            rec, err, (q, k, v) = evaluate(run, STEPS)
+            t = bench(lambda: sv.attention(lv, q, k, v, o, lse, stream))
+            row("lvsa", settings, orig, rec, err, sv.lib.sieve_plan_density(lv), t, t_dense, t_cudnn,
+                "steps %d-%d" % STEPS)
+            sv.lib.sieve_plan_free(lv)
 
     # AdaSpa on its own schedule (the pattern's defaults): steps 0-9 dense,
     # the first search at step 10 (its attention pass writes the LSE, which
