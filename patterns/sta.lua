@@ -32,7 +32,8 @@
 --   strategy = FILE each (step, layer, head) runs the window the file
 --                   chose; a file for another shape or other candidates,
 --                   a damaged one, or a sparse step it does not hold is
---                   refused.
+--                   refused. STA's own tuned strategy (JSON) becomes such
+--                   a file through python/sieve/sta_strategy.py.
 -- What differs: STA's loss is over every query row, sieve's over `samples`
 -- sampled rows (all tokens, text included); a kernel size k means k // 2
 -- tiles on each side of the clamped centre, as generate_sta_mask reads it,
