@@ -274,14 +274,18 @@ def run_shape(sv, name, a, pats, lines):
         finally:
             del os.environ["SIEVE_PROFILE_CHUNK"]
         prof = t - t_attn
+        if prof < 0:  # the step without profiling ran other classes: no cost to read off
+            prof_note = ("profiling cost not measured: the plan profiled once (step %d) chose other classes, its "
+                         "step %.2f ms" % (first, t_attn))
+        else:
+            prof_note = ("profiling %.3f ms = %.1f%% of the step's attention (%.2f ms); with 4096-token key chunks "
+                         "(the earlier kernel's) %.3f ms" % (prof, 100 * prof / t_attn, t_attn, t_old - t_attn))
         budget = {"wan": "0.3"}.get(model, "0.25")
         rows_from = "32 rows of the whole sequence" if model == "cogvideox" else "64 rows of the first 10,000"
         row("svg", "model=%s (budget %s), profiling every sparse step" % (model, budget),
             "SVG: budget %s, %s, every sparse step and layer" % (budget, rows_from),
             rec, err, dens, t, t_dense, t_cudnn,
-            "steps %d-%d layer %d; profiling %.3f ms = %.1f%% of the step's attention (%.2f ms); with 4096-token "
-            "key chunks (the earlier kernel's) %.3f ms" % (STEPS[0], STEPS[-1], LAYER, prof, 100 * prof / t_attn,
-                                                         t_attn, t_old - t_attn))
+            "steps %d-%d layer %d; %s" % (STEPS[0], STEPS[-1], LAYER, prof_note))
         for d in (sg, once, old):
             d.free()
 
