@@ -140,7 +140,7 @@ static void bench_lvsa(io *b, sieve_pattern *sp) {
     if (!cg_tables_build(p, &b->s, 7 + i, 3, &ts, &e)) cpu[i] = ts->build_ms;
     cg_tables_free(ts);
   }
-  if (rt_plan_create(&ps, b->dev, NULL, &plan, &e) || rt_dyn_tables_create(p, &b->s, arch, b->dev, NULL, &x.t, &e)) {
+  if (rt_plan_create(&ps, b->dev, NULL, &plan, &e) || rt_dyn_tables_create(p, &b->s, arch, b->dev, NULL, 0, &x.t, &e)) {
     printf("| lvsa | failed: %s |\n", e.msg);
   } else {
     double gpu = event_ms(b->cu, build_step, &x, 50, &e), attn = attention_ms(plan, &e);

@@ -59,27 +59,34 @@ sieve_status rt_dyn_launch(const rt_cuda *cu, CUfunction f, unsigned gx, unsigne
 typedef struct rt_dyn_tables rt_dyn_tables;
 
 /* Prepares the builder for p on shape (boxes uploaded, buffers allocated)
-** in the current context of `dev`. The pattern's graph grows. */
+** in the current context of `dev`. The pattern's graph grows. With bits
+** (the classes whose partial blocks take bitmasks: a static mask's), the
+** tables are classified once here, synchronously, to size the bitmasks,
+** which then stay where they are (SIEVE_ERR_LIMIT past 32-bit offsets). */
 sieve_status rt_dyn_tables_create(cg_pattern *p, const sieve_shape *shape, cg_arch arch,
-                                  const rt_device *dev, rt_cache *cache, rt_dyn_tables **out,
-                                  cg_err *e);
+                                  const rt_device *dev, rt_cache *cache, uint32_t bits,
+                                  rt_dyn_tables **out, cg_err *e);
 /* Enqueues the build of the tables of (step, layer) on stream s. */
 sieve_status rt_dyn_tables_build(rt_dyn_tables *t, int step, int layer, CUstream s, cg_err *e);
+/* Kernels a build launches: classify, refine, compact, scan, fill, and
+** with bitmasks bits. */
+int rt_dyn_tables_kernels(const rt_dyn_tables *t);
 /* The same, recording ev[0] before the first kernel and ev[i] after the
-** i-th of the five (classify, refine, compact, scan, fill). */
+** i-th (rt_dyn_tables_kernels + 1 events). */
 sieve_status rt_dyn_tables_build_timed(rt_dyn_tables *t, int step, int layer, CUstream s, CUevent *ev,
                                        cg_err *e);
 /* The packed tables and head_off[H], where the attention kernel reads them. */
 void rt_dyn_tables_ptrs(const rt_dyn_tables *t, CUdeviceptr *tabs, CUdeviceptr *head_off);
 const cg_tgen *rt_dyn_tables_gen(const rt_dyn_tables *t);
 int rt_dyn_tables_from_cache(const rt_dyn_tables *t);
+/* Bytes at the packed tables' pointer: the slots, then any bitmasks. */
+size_t rt_dyn_tables_bytes(const rt_dyn_tables *t);
 void rt_dyn_tables_free(rt_dyn_tables *t);
 
 /* Whether plans build step-dependent tables on the GPU: with a real driver,
 ** unless SIEVE_TABLES=cpu (plans then rebuild on the host and upload). */
 int rt_dyn_tables_enabled(const rt_cuda *cu);
-/* SIEVE_TABLES=gpu: static masks' plans run on GPU-built tables too (plans
-** without bitmasks; the host build still gives the density). */
+/* SIEVE_TABLES=gpu: static masks' plans run on GPU-built tables too. */
 int rt_dyn_tables_always(void);
 
 /* ------------------------------------------------------------ AdaSpa */

@@ -1,7 +1,9 @@
 /*
 ** GPU block tables at run time: the builder's module, its buffers (one
-** allocation), and the five launches of a step.
+** allocation, and one for the packed tables and their bitmasks), and the
+** five launches of a step (six with bitmasks).
 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,14 +16,15 @@ struct rt_dyn_tables {
   cg_arch arch;
   cg_tgen *gen;
   CUmodule mod;
-  CUfunction classify, refine, compact, scan, fill;
-  CUdeviceptr mem, tabs, head_off;
+  CUfunction classify, refine, compact, scan, fill, bits;
+  CUdeviceptr mem, tmem, tabs, head_off;
+  size_t tbytes;  /* of tmem: the table slots, then any bitmasks */
   int from_cache;
   struct {
-    CUdeviceptr boxes, coords, cls, work, nwork, rows, counts, tabs;
+    CUdeviceptr boxes, coords, cls, work, nwork, rows, counts, tabs, pbase;
     int32_t step, layer;
   } a;
-  void *pc[6], *pr[6], *pk[4], *ps[2], *pf[3];
+  void *pc[6], *pr[6], *pk[4], *ps[2], *pf[4], *pb[7];
 };
 
 int rt_dyn_tables_enabled(const rt_cuda *cu) {
@@ -43,14 +46,15 @@ static sieve_status gen_ptx(void *ud, char **ptx, cg_err *e) {
 
 static size_t up256(size_t n) { return (n + 255) & ~(size_t)255; }
 
-/* One allocation for everything; boxes, coordinates and head_off go up
-** once, and the work list's count starts at 0 (the compaction kernel sets
-** it back after every build). */
+/* One allocation for the builder's buffers, one for the tables (and their
+** bitmasks, sized later); boxes, coordinates and head_off go up once, and
+** the work list's count starts at 0 (the compaction kernel sets it back
+** after every build). */
 static sieve_status place(rt_dyn_tables *t, cg_err *e) {
   const cg_tgen *g = t->gen;
   size_t sz[8] = {cg_tgen_boxes_bytes(g), cg_tgen_coords_bytes(g), cg_tgen_cls_bytes(g),
                   cg_tgen_work_bytes(g),  cg_tgen_rows_bytes(g),   cg_tgen_counts_bytes(g),
-                  cg_tgen_tabs_bytes(g),  4 * (size_t)g->shape.heads};
+                  cg_tgen_pbase_bytes(g), 4 * (size_t)g->shape.heads};
   size_t off[8], total = 0;
   for (int i = 0; i < 8; i++) {
     off[i] = total;
@@ -60,6 +64,8 @@ static sieve_status place(rt_dyn_tables *t, cg_err *e) {
     return cg_fail(e, SIEVE_ERR_SHAPE, "GPU block tables: %d tables of %lld ints exceed 32-bit offsets",
                    g->ntables, (long long)g->table_ints);
   sieve_status st = RT_CU(t->cu, e, cuMemAlloc, &t->mem, total);
+  t->tbytes = cg_tgen_tabs_bytes(g);
+  if (!st) st = RT_CU(t->cu, e, cuMemAlloc, &t->tmem, t->tbytes);
   if (st) return st;
   t->a.boxes = t->mem + off[0];
   t->a.coords = t->mem + off[1];
@@ -68,7 +74,8 @@ static sieve_status place(rt_dyn_tables *t, cg_err *e) {
   t->a.nwork = t->a.work + sz[3] - 4;
   t->a.rows = t->mem + off[4];
   t->a.counts = t->mem + off[5];
-  t->a.tabs = t->tabs = t->mem + off[6];
+  t->a.tabs = t->tabs = t->tmem;
+  t->a.pbase = t->mem + off[6];
   t->head_off = t->mem + off[7];
   size_t heads = (size_t)g->shape.heads;
   int32_t *ho = malloc(4 * heads);
@@ -83,8 +90,9 @@ static sieve_status place(rt_dyn_tables *t, cg_err *e) {
 }
 
 static sieve_status kernels(rt_dyn_tables *t, rt_cache *cache, const rt_device *dev, cg_err *e) {
-  char key[2048];
-  if (rt_dyn_key(key, sizeof key, "tablegen 2", t->p, &t->gen->shape, t->arch, dev, NULL) >= (int)sizeof key)
+  char key[2048], extra[32];
+  snprintf(extra, sizeof extra, "bits %x", (unsigned)t->gen->bits);
+  if (rt_dyn_key(key, sizeof key, "tablegen 3", t->p, &t->gen->shape, t->arch, dev, extra) >= (int)sizeof key)
     cache = NULL;
   sieve_status st = rt_dyn_module(t->cu, cache, key, gen_ptx, t, &t->mod, &t->from_cache, e);
   if (!st) st = rt_kernel_get(t->cu, t->mod, "sieve_tbl_classify", 0, &t->classify, e);
@@ -92,12 +100,55 @@ static sieve_status kernels(rt_dyn_tables *t, rt_cache *cache, const rt_device *
   if (!st) st = rt_kernel_get(t->cu, t->mod, "sieve_tbl_compact", 0, &t->compact, e);
   if (!st) st = rt_kernel_get(t->cu, t->mod, "sieve_tbl_scan", 0, &t->scan, e);
   if (!st) st = rt_kernel_get(t->cu, t->mod, "sieve_tbl_fill", 0, &t->fill, e);
+  if (!st && t->gen->bits) st = rt_kernel_get(t->cu, t->mod, "sieve_tbl_bits", 0, &t->bits, e);
+  return st;
+}
+
+static void grid(const rt_dyn_tables *t, unsigned *rows, unsigned *nt) {
+  *rows = (unsigned)((t->gen->nq + CG_TGEN_WARPS - 1) / CG_TGEN_WARPS);
+  *nt = (unsigned)t->gen->ntables;
+}
+
+/*
+** Where the bitmasks go depends on how many partial blocks each row has: a
+** first classification (static masks: any step does) gives the counts,
+** and the tables' allocation grows to hold the bitmasks past the slots.
+*/
+static sieve_status size_bits(rt_dyn_tables *t, cg_err *e) {
+  const cg_tgen *g = t->gen;
+  unsigned rows, nt, w = 32 * CG_TGEN_WARPS;
+  grid(t, &rows, &nt);
+  size_t nrows = (size_t)g->ntables * (size_t)g->nq;
+  int32_t *counts = malloc(8 * nrows), *pbase = malloc(4 * nrows);
+  sieve_status st = counts && pbase ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  t->a.step = t->a.layer = 0;
+  if (!st) st = rt_dyn_launch(t->cu, t->classify, rows, nt, 1, w, 0, NULL, t->pc, e);
+  if (!st) st = rt_dyn_launch(t->cu, t->refine, CG_TGEN_REFINE_CTAS, 1, 1, w, 0, NULL, t->pr, e);
+  if (!st) st = rt_dyn_launch(t->cu, t->compact, rows, nt, 1, w, 0, NULL, t->pk, e);
+  if (!st) st = RT_CU(t->cu, e, cuCtxSynchronize);
+  if (!st) st = RT_CU(t->cu, e, cuMemcpyDtoH, counts, t->a.counts, 8 * nrows);
+  int64_t words = st ? 0 : cg_tgen_bits_place(g, counts, pbase);
+  if (!st && words < 0)
+    st = cg_fail(e, SIEVE_ERR_LIMIT, "GPU block tables: %d tables of %lld ints and their bitmasks of %d words "
+                 "exceed 32-bit offsets", g->ntables, (long long)g->table_ints, g->wpb);
+  if (!st) st = RT_CU(t->cu, e, cuMemFree, t->tmem);
+  if (!st) {
+    t->tmem = t->tabs = t->a.tabs = 0;
+    t->tbytes = cg_tgen_tabs_bytes(g) + 4 * (size_t)words;
+    st = RT_CU(t->cu, e, cuMemAlloc, &t->tmem, t->tbytes);
+  }
+  if (!st) {
+    t->tabs = t->a.tabs = t->tmem;
+    st = RT_CU(t->cu, e, cuMemcpyHtoD, t->a.pbase, pbase, 4 * nrows);
+  }
+  free(counts);
+  free(pbase);
   return st;
 }
 
 sieve_status rt_dyn_tables_create(cg_pattern *p, const sieve_shape *shape, cg_arch arch,
-                                  const rt_device *dev, rt_cache *cache, rt_dyn_tables **out,
-                                  cg_err *e) {
+                                  const rt_device *dev, rt_cache *cache, uint32_t bits,
+                                  rt_dyn_tables **out, cg_err *e) {
   *out = NULL;
   rt_dyn_tables *t = calloc(1, sizeof *t);
   if (!t) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
@@ -106,16 +157,19 @@ sieve_status rt_dyn_tables_create(cg_pattern *p, const sieve_shape *shape, cg_ar
   void *pc[6] = {&t->a.boxes, &t->a.cls, &t->a.work, &t->a.nwork, &t->a.step, &t->a.layer};
   void *pr[6] = {&t->a.coords, &t->a.cls, &t->a.work, &t->a.nwork, &t->a.step, &t->a.layer};
   void *pk[4] = {&t->a.cls, &t->a.rows, &t->a.counts, &t->a.nwork};
-  void *ps[2] = {&t->a.counts, &t->a.tabs}, *pf[3] = {&t->a.rows, &t->a.counts, &t->a.tabs};
+  void *ps[2] = {&t->a.counts, &t->a.tabs}, *pf[4] = {&t->a.rows, &t->a.counts, &t->a.tabs, &t->a.pbase};
+  void *pb[7] = {&t->a.coords, &t->a.rows, &t->a.counts, &t->a.pbase, &t->a.tabs, &t->a.step, &t->a.layer};
   memcpy(t->pc, pc, sizeof pc);
   memcpy(t->pr, pr, sizeof pr);
   memcpy(t->pk, pk, sizeof pk);
   memcpy(t->ps, ps, sizeof ps);
   memcpy(t->pf, pf, sizeof pf);
+  memcpy(t->pb, pb, sizeof pb);
   sieve_status st = rt_cuda_get(&t->cu, e);
-  if (!st) st = cg_tgen_new(p, shape, &t->gen, e);
+  if (!st) st = cg_tgen_new_bits(p, shape, bits, &t->gen, e);
   if (!st) st = kernels(t, cache, dev, e);
   if (!st) st = place(t, e);
+  if (!st && t->gen->bits) st = size_bits(t, e);
   if (st) {
     rt_dyn_tables_free(t);
     return st;
@@ -124,19 +178,21 @@ sieve_status rt_dyn_tables_create(cg_pattern *p, const sieve_shape *shape, cg_ar
   return SIEVE_OK;
 }
 
+int rt_dyn_tables_kernels(const rt_dyn_tables *t) { return t->gen->bits ? 6 : 5; }
+
 sieve_status rt_dyn_tables_build_timed(rt_dyn_tables *t, int step, int layer, CUstream s, CUevent *ev,
                                        cg_err *e) {
   const cg_tgen *g = t->gen;
-  unsigned rows = (unsigned)((g->nq + CG_TGEN_WARPS - 1) / CG_TGEN_WARPS), nt = (unsigned)g->ntables;
-  unsigned w = 32 * CG_TGEN_WARPS;
-  struct { CUfunction f; unsigned gx, gy, threads; void **prm; } k[5] = {
+  unsigned rows, nt, w = 32 * CG_TGEN_WARPS;
+  grid(t, &rows, &nt);
+  struct { CUfunction f; unsigned gx, gy, threads; void **prm; } k[6] = {
       {t->classify, rows, nt, w, t->pc}, {t->refine, CG_TGEN_REFINE_CTAS, 1, w, t->pr},
       {t->compact, rows, nt, w, t->pk},  {t->scan, nt, 1, 32, t->ps},
-      {t->fill, rows, nt, w, t->pf}};
+      {t->fill, rows, nt, w, t->pf},     {t->bits, (unsigned)g->nq, nt, w, t->pb}};
   t->a.step = step;
   t->a.layer = layer;
   sieve_status st = ev ? RT_CU(t->cu, e, cuEventRecord, ev[0], s) : SIEVE_OK;
-  for (int i = 0; !st && i < 5; i++) {
+  for (int i = 0; !st && i < rt_dyn_tables_kernels(t); i++) {
     st = rt_dyn_launch(t->cu, k[i].f, k[i].gx, k[i].gy, 1, k[i].threads, 0, s, k[i].prm, e);
     if (!st && ev) st = RT_CU(t->cu, e, cuEventRecord, ev[i + 1], s);
   }
@@ -154,6 +210,7 @@ void rt_dyn_tables_ptrs(const rt_dyn_tables *t, CUdeviceptr *tabs, CUdeviceptr *
 
 const cg_tgen *rt_dyn_tables_gen(const rt_dyn_tables *t) { return t->gen; }
 int rt_dyn_tables_from_cache(const rt_dyn_tables *t) { return t->from_cache; }
+size_t rt_dyn_tables_bytes(const rt_dyn_tables *t) { return t->tbytes; }
 
 void rt_dyn_tables_free(rt_dyn_tables *t) {
   if (!t) return;
@@ -161,6 +218,7 @@ void rt_dyn_tables_free(rt_dyn_tables *t) {
   if (t->cu) {
     rt_module_unload(t->cu, t->mod, NULL);
     if (t->mem) RT_CU(t->cu, NULL, cuMemFree, t->mem);
+    if (t->tmem) RT_CU(t->cu, NULL, cuMemFree, t->tmem);
   }
   cg_tgen_free(t->gen);
   free(t);

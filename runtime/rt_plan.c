@@ -20,7 +20,8 @@ struct rt_plan {
   CUcontext ctx;
   cg_attn_spec spec;
   int dynamic;             /* the mask reads step or layer: tables follow them */
-  double density;
+  double density;          /* NAN until known: plans on GPU-built tables count it on demand */
+  int step0, layer0;       /* the step the plan was made for, whose density it reports */
   CUmodule mod;
   CUfunction fn;
   char kernel[256];
@@ -216,12 +217,17 @@ static int mask_reads_step(const cg_pattern *pt) {
 /*
 ** A mask that follows the step or layer gets its tables from the generated
 ** GPU builder (rt_dyn.h) on the run's stream, instead of a host rebuild and
-** an upload per step. The host build at creation stays the source of the
-** plan's density.
+** an upload per step; so does any mask under SIEVE_TABLES=gpu. The host
+** builds nothing then: the density, which needs every partial block's
+** count, is counted on the host when first asked for (rt_plan_density).
 */
+static int gpu_tables(const rt_plan *p) {
+  return (p->dynamic || rt_dyn_tables_always()) && rt_dyn_tables_enabled(p->cu);
+}
+
 static sieve_status use_gpu_tables(rt_plan *p, const rt_device *dev, rt_cache *cache, cg_err *e) {
   sieve_status st = rt_dyn_tables_create(p->spec.pattern, &p->spec.shape, p->spec.arch, dev, cache,
-                                         &p->gt, e);
+                                         p->spec.bits, &p->gt, e);
   if (st) return st;
   rt_dyn_tables_ptrs(p->gt, &p->arg.tabs, &p->arg.head_off);
   p->gt_pending = 1;
@@ -444,10 +450,17 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
 
   host_tables h = {0};
   double t0 = now_ms();
-  if (!st) st = build_tables(p, s->step, s->layer, &h, e);
-  if (!st) st = place_tables(p, &h, e);
-  if (!st) st = RT_CU(p->cu, e, cuMemcpyHtoD, p->dmem, h.buf, h.bytes);
-  free(h.buf);
+  p->density = NAN;
+  p->step0 = s->step;
+  p->layer0 = s->layer;
+  if (!st && gpu_tables(p)) {
+    st = use_gpu_tables(p, dev, cache, e);
+  } else {
+    if (!st) st = build_tables(p, s->step, s->layer, &h, e);
+    if (!st) st = place_tables(p, &h, e);
+    if (!st) st = RT_CU(p->cu, e, cuMemcpyHtoD, p->dmem, h.buf, h.bytes);
+    free(h.buf);
+  }
   p->stats.tables_ms = now_ms() - t0;
 
   if (!st) {
@@ -459,8 +472,6 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
     if (!p->stats.from_cache) st = build_kernel(p, cache, key, e);
   }
   if (!st && cg_attn_permutes(&p->spec)) st = use_permute(p, s, dev, cache, e);
-  if (!st && (p->dynamic || rt_dyn_tables_always()) && !p->spec.bits && rt_dyn_tables_enabled(p->cu))
-    st = use_gpu_tables(p, dev, cache, e);
   if (!st && (p->spec.pattern->dense_steps || p->spec.pattern->dense_layers)) {
     /* The warm-up's kernel: the default config, which suits dense attention. */
     if (!(p->dense_pat = cg_pattern_dense_of(p->spec.pattern, e))) st = e->status;
@@ -518,7 +529,7 @@ sieve_status rt_plan_set_step(rt_plan *p, int step, int layer, cg_err *e) {
   }
   if (step == p->arg.step && layer == p->arg.layer) return SIEVE_OK;
   if (p->gt) {
-    p->gt_pending = 1;
+    p->gt_pending |= p->dynamic;  /* a static mask's tables hold at every step */
   } else if (p->dynamic) {
     host_tables h;
     sieve_status st = build_tables(p, step, layer, &h, e);
@@ -615,7 +626,7 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
                          CUdeviceptr lse, float scale, CUstream s, cg_err *e) {
   sieve_status st;
   if (p->warm) return rt_plan_run(p->dense, q, k, v, o, lse, scale, s, e);
-  if (!p->dmem)
+  if (!p->dmem && !p->gt)
     return cg_fail(e, SIEVE_ERR_ARG, "plan has no block tables: its last set_step failed");
   if (p->pending) {
     /* Ordered on s behind the launches that read the old tables; a pageable
@@ -810,7 +821,17 @@ sieve_status rt_plan_set_text(rt_plan *p, const int *valid, int n, cg_err *e) {
 /* ------------------------------------------------------------- accessors */
 
 const cg_attn_spec *rt_plan_spec_of(const rt_plan *p) { return &p->spec; }
-double rt_plan_density(const rt_plan *p) { return p->density; }
+/* Counted on the host the first time for plans on GPU-built tables (NAN
+** when that fails). */
+double rt_plan_density(const rt_plan *p) {
+  if (!isnan(p->density)) return p->density;
+  host_tables h;
+  cg_err e = {0};
+  rt_plan *m = (rt_plan *)p;  /* a cache of a value the plan fixes at creation */
+  if (!build_tables(p, p->step0, p->layer0, &h, &e)) m->density = h.density;
+  free(h.buf);
+  return m->density;
+}
 const rt_plan_stats *rt_plan_stats_of(const rt_plan *p) { return &p->stats; }
 void rt_plan_set_tuned(rt_plan *p, int tuned) { p->stats.tuned = tuned; }
 const char *rt_plan_kernel(const rt_plan *p) { return p->kernel; }

@@ -20,9 +20,9 @@
 ** Patterns with a dynamic selection (search, profile) run on every block
 ** their mask allows; rt_dyn.h drives them across steps. Masks that read the
 ** step or layer have their tables rebuilt on the GPU by a generated kernel
-** (SIEVE_TABLES=cpu: on the host; =gpu: static masks' tables too, where no
-** class has bitmasks); the density stays the one of the step the plan was
-** made for.
+** (SIEVE_TABLES=cpu: on the host; =gpu: static masks' tables too, bitmasks
+** included), with no host build; the density stays the one of the step the
+** plan was made for, counted on the host when first asked for.
 */
 #ifndef RT_PLAN_H
 #define RT_PLAN_H

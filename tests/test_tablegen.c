@@ -132,6 +132,58 @@ static void boxes_cover_their_blocks(void **st) {
   sieve_pattern_free(sp);
 }
 
+/*
+** Bitmask places from the CPU tables' counts: every partial block of a
+** class with bits gets wpb words of its own past the last table slot, in
+** table, row and partial order; tables without bits get -1.
+*/
+static void bitmasks_are_placed_past_the_slots(void **st) {
+  sieve_pattern *sp = lt_load_source(ctx, "bench/patterns", "radial", NULL);
+  cg_pattern *p = lp_pattern_ir(sp);
+  sieve_shape s = shp(5, 7, 9, 13, 1, 4);
+  cg_err e = {0};
+  cg_tgen *t = NULL;
+  cg_tableset *ts = NULL;
+  assert_int_equal(cg_tgen_new_bits(p, &s, 1u, &t, &e), SIEVE_OK);  /* the spatial class only */
+  assert_int_equal(t->ntables, 2);
+  assert_int_equal(t->table_ints, 2 * (int64_t)t->nq + 1 + 2 * (int64_t)t->nq * t->nk);
+  assert_int_equal(cg_tables_build(p, &s, 0, 0, &ts, &e), SIEVE_OK);
+  size_t rows = (size_t)t->ntables * (size_t)t->nq;
+  int32_t *counts = calloc(2 * rows, sizeof *counts), *pbase = calloc(rows, sizeof *pbase);
+  assert_non_null(counts);
+  assert_non_null(pbase);
+  int64_t want = 0;
+  for (int i = 0; i < t->ntables; i++) {
+    int h = 0;
+    while (t->head_table[h] != i) h++;
+    const cg_table *c = &ts->tables[ts->head_table[h]];
+    for (int qb = 0; qb < t->nq; qb++) {
+      counts[2 * (i * t->nq + qb)] = c->full_ptr[qb + 1] - c->full_ptr[qb];
+      counts[2 * (i * t->nq + qb) + 1] = c->part_ptr[qb + 1] - c->part_ptr[qb];
+    }
+    if (cg_tgen_table_bits(t, i)) want += c->npart * t->wpb;
+  }
+  int64_t words = cg_tgen_bits_place(t, counts, pbase);
+  assert_int_equal(words, want);
+  int64_t at = 0, slots = (int64_t)t->ntables * t->table_ints;
+  for (int i = 0; i < t->ntables; i++)
+    for (int qb = 0; qb < t->nq; qb++) {
+      int64_t row = (int64_t)i * t->nq + qb;
+      if (!cg_tgen_table_bits(t, i)) {
+        assert_int_equal(pbase[row], -1);
+        continue;
+      }
+      assert_int_equal((int64_t)i * t->table_ints + pbase[row], slots + at);
+      at += (int64_t)counts[2 * row + 1] * t->wpb;
+    }
+  assert_true(want > 0);
+  free(counts);
+  free(pbase);
+  cg_tables_free(ts);
+  cg_tgen_free(t);
+  sieve_pattern_free(sp);
+}
+
 /* --------------------------------------------------------------- ptxas */
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -194,6 +246,18 @@ static void modules_generate_and_assemble(void **st) {
                                               ".entry sieve_tbl_compact", ".entry sieve_tbl_scan",
                                               ".entry sieve_tbl_fill"};
         for (int k = 0; k < 5; k++) assert_non_null(strstr(ptx, entries[k]));
+        assert_null(strstr(ptx, ".entry sieve_tbl_bits"));
+        if (have) assembles(ptxas, ptx, arch ? "sm_90a" : "sm_80", name);
+        free(ptx);
+        cg_tgen_free(t);
+        /* With bitmasks where the cost gives them. */
+        uint32_t bits = cg_bits_classes(p, &shapes[a], CG_BITS_COST);
+        if (!bits) continue;
+        assert_int_equal(cg_tgen_new_bits(p, &shapes[a], bits, &t, &e), SIEVE_OK);
+        assert_int_equal(t->ew, 2);
+        if (cg_tgen_build(p, t, arch ? CG_SM90A : CG_SM80, &ptx, &e)) fail_msg("%s: %s", name, e.msg);
+        for (int k = 0; k < 5; k++) assert_non_null(strstr(ptx, entries[k]));
+        assert_non_null(strstr(ptx, ".entry sieve_tbl_bits"));
         if (have) assembles(ptxas, ptx, arch ? "sm_90a" : "sm_80", name);
         free(ptx);
         cg_tgen_free(t);
@@ -208,6 +272,7 @@ int main(void) {
       cmocka_unit_test(masks_and_intervals_match_the_cpu),
       cmocka_unit_test(heads_that_differ_get_tables_of_their_own),
       cmocka_unit_test(boxes_cover_their_blocks),
+      cmocka_unit_test(bitmasks_are_placed_past_the_slots),
       cmocka_unit_test(modules_generate_and_assemble),
   };
   return cmocka_run_group_tests(t, open_ctx, close_ctx);

@@ -93,6 +93,10 @@ static sieve_status check(const cg_pattern *p, const sieve_shape *s, cg_err *e) 
 }
 
 sieve_status cg_tgen_new(cg_pattern *p, const sieve_shape *shape, cg_tgen **out, cg_err *e) {
+  return cg_tgen_new_bits(p, shape, 0, out, e);
+}
+
+sieve_status cg_tgen_new_bits(cg_pattern *p, const sieve_shape *shape, uint32_t bits, cg_tgen **out, cg_err *e) {
   sieve_shape s;
   *out = NULL;
   cg_shape_for(p, shape, &s);
@@ -112,7 +116,10 @@ sieve_status cg_tgen_new(cg_pattern *p, const sieve_shape *shape, cg_tgen **out,
   t->bk = p->block_k > 0 ? p->block_k : 128;
   t->nq = (int)((t->seq + t->bq - 1) / t->bq);
   t->nk = (int)((t->seq + t->bk - 1) / t->bk);
-  t->table_ints = 2 * (int64_t)t->nq + 1 + (int64_t)t->nq * t->nk;
+  t->bits = t->bk % 32 ? 0 : bits;
+  t->ew = t->bits ? 2 : 1;
+  t->wpb = t->bq * (t->bk / 32);
+  t->table_ints = 2 * (int64_t)t->nq + 1 + (int64_t)t->ew * t->nq * t->nk;
   if ((int64_t)t->nq * t->nk > INT32_MAX / 2 || t->seq > INT32_MAX / 8 || (int64_t)t->bq * t->bk > INT32_MAX / 2) {
     cg_tgen_free(t);
     return cg_fail(e, SIEVE_ERR_SHAPE, "%d x %d block pairs: too many for GPU-built tables", t->nq, t->nk);
@@ -122,7 +129,7 @@ sieve_status cg_tgen_new(cg_pattern *p, const sieve_shape *shape, cg_tgen **out,
   t->mask = cg_alloc(a, sizeof(cg_ref) * (size_t)s.heads);
   int ok = t->head_table && t->cls && t->mask;
   for (int h = 0; ok && h < s.heads; h++) ok = (t->head_table[h] = group_head(p, t, h)) >= 0;
-  if (ok && (int64_t)t->ntables * t->nq * t->nk > INT32_MAX) {
+  if (ok && ((int64_t)t->ntables * t->nq * t->nk > INT32_MAX || (int64_t)t->ntables * t->table_ints > INT32_MAX)) {
     cg_tgen_free(t);
     return cg_fail(e, SIEVE_ERR_SHAPE, "%d tables of %d x %d block pairs: too many for GPU-built tables",
                    t->ntables, t->nq, t->nk);
@@ -152,6 +159,29 @@ void cg_tgen_free(cg_tgen *t) {
   if (t) cg_arena_free(t->arena);
 }
 
+int cg_tgen_table_bits(const cg_tgen *t, int i) { return (int)(t->bits >> t->cls[i] & 1u); }
+
+/* The bitmasks follow the last slot: table i's first one lies
+** (ntables - i) table_ints from its start, plus the earlier tables' ones. */
+int64_t cg_tgen_bits_place(const cg_tgen *t, const int32_t *counts, int32_t *pbase) {
+  int64_t words = 0, slots = (int64_t)t->ntables * t->table_ints;
+  for (int i = 0; i < t->ntables; i++) {
+    int has = cg_tgen_table_bits(t, i);
+    int64_t start = slots - (int64_t)i * t->table_ints;
+    for (int qb = 0; qb < t->nq; qb++) {
+      int64_t row = (int64_t)i * t->nq + qb, at = start + words;
+      if (!has) {
+        pbase[row] = -1;
+        continue;
+      }
+      if (at > INT32_MAX) return -1;
+      pbase[row] = (int32_t)at;
+      words += (int64_t)counts[2 * row + 1] * t->wpb;
+    }
+  }
+  return slots + words > INT32_MAX ? -1 : words;
+}
+
 size_t cg_tgen_rows_bytes(const cg_tgen *t) { return 4 * (size_t)t->ntables * (size_t)t->nq * (size_t)t->nk; }
 size_t cg_tgen_counts_bytes(const cg_tgen *t) { return 8 * (size_t)t->ntables * (size_t)t->nq; }
 size_t cg_tgen_tabs_bytes(const cg_tgen *t) { return 4 * (size_t)t->ntables * (size_t)t->table_ints; }
@@ -161,6 +191,7 @@ size_t cg_tgen_boxes_bytes(const cg_tgen *t) {
 size_t cg_tgen_coords_bytes(const cg_tgen *t) { return 4 * 5 * (size_t)t->nlays * (size_t)t->seq; }
 size_t cg_tgen_cls_bytes(const cg_tgen *t) { return (size_t)t->ntables * (size_t)t->nq * (size_t)t->nk; }
 size_t cg_tgen_work_bytes(const cg_tgen *t) { return 4 * (cg_tgen_cls_bytes(t) + 1); }
+size_t cg_tgen_pbase_bytes(const cg_tgen *t) { return t->bits ? 4 * (size_t)t->ntables * (size_t)t->nq : 0; }
 
 /* -------------------------------------------------------------- kernels */
 
@@ -368,7 +399,11 @@ sieve_status cg_tgen_build(const cg_pattern *p, const cg_tgen *t, cg_arch arch, 
   if (!st) st = classify_kernel(&k, arch, e);
   if (!st) cg_tgen_refine_kernel(&em, t, arch, el);
   if (!st) st = compact_kernel(&k, arch, e);
-  if (!st) cg_tpack_kernels(&em, arch, t->nq, t->nk, t->table_ints);
+  if (!st && !t->bits) cg_tpack_kernels(&em, arch, t->nq, t->nk, t->table_ints);
+  if (!st && t->bits) {
+    cg_tpack_kernels_bits(&em, arch, t->nq, t->nk, t->table_ints, t->wpb);
+    cg_tgen_bits_kernel(&em, t, arch, el);
+  }
   if (!st) st = cg_em_ptx(&em, arch, ptx, e);
   for (int i = 0; k.lw && i < t->ntables; i++) cg_ilower_free(k.lw[i]);
   for (int i = 0; el && i < t->ntables; i++) cg_lower_free(el[i]);

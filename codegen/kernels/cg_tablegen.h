@@ -47,8 +47,20 @@
 ** The last two (cg_tpack_kernels) only pack rows and counts; AdaSpa's
 ** selection writes the same rows and counts and reuses them.
 **
-** Not built here: partial-block bitmasks (cg_blocks_bits.c). Plans that
-** give a class bitmasks build their tables on the host.
+** Partial-block bitmasks (cg_tgen_new_bits; static masks only, as on the
+** CPU): entries are two int32s, (key block, offset of its bitmask from the
+** table's start, -1 for none), as cg_tables_pack writes them, and the
+** bitmasks lie past the last table slot, one per partial block of a class
+** with bits (not shared between equal blocks, as the CPU's are). Their
+** place depends on how many partial blocks each row has, so it is set on
+** the host once the counts are known (cg_tgen_bits_place), into
+**   pbase   [ntables][nq]  offset of each row's first bitmask from its
+**           table's start; -1 throughout a table without bits
+** and then
+**   sieve_tbl_fill(rows, counts, tabs, pbase)   as above, entries of two
+**   sieve_tbl_bits(coords, rows, counts, pbase, tabs, i32 step, i32 layer)
+**       a CTA per row, its warps taking the row's partial blocks in turn:
+**       grid (nq, ntables), block 32 W
 */
 #ifndef CG_TABLEGEN_H
 #define CG_TABLEGEN_H
@@ -75,13 +87,28 @@ typedef struct cg_tgen {
   int *lay;              /* [ntables]: the table's layout, an index into coords */
   int32_t *coords;       /* [nlays][5][seq], as uploaded */
   int32_t lo[CG_NIN], hi[CG_NIN];  /* every coordinate's range over all layouts */
-  int64_t table_ints;    /* 2 nq + 1 + nq nk */
+  int64_t table_ints;    /* 2 nq + 1 + ew nq nk */
+  uint32_t bits;         /* head classes whose partial blocks get bitmasks */
+  int ew;                /* int32s per packed entry: 2 with bits, else 1 */
+  int wpb;               /* words per bitmask: bq bk / 32 */
 } cg_tgen;
 
 /* Groups heads and computes the boxes and the layouts' coordinates. The
 ** pattern's graph grows. */
 sieve_status cg_tgen_new(cg_pattern *p, const sieve_shape *shape, cg_tgen **out, cg_err *e);
+/* ... with bitmasks for the partial blocks of the classes in bits (a mask
+** that reads step or layer takes none: cg_bits_classes). */
+sieve_status cg_tgen_new_bits(cg_pattern *p, const sieve_shape *shape, uint32_t bits, cg_tgen **out, cg_err *e);
 void cg_tgen_free(cg_tgen *t);
+/* Whether table i's partial blocks carry bitmasks. */
+int cg_tgen_table_bits(const cg_tgen *t, int i);
+/*
+** With bits: each row's pbase from the built tables' counts ([ntables][nq]
+** [2], full then partial, as the compaction writes them); returns the
+** bitmask words past the table slots, or -1 when an offset would not fit
+** in an int32.
+*/
+int64_t cg_tgen_bits_place(const cg_tgen *t, const int32_t *counts, int32_t *pbase);
 
 /* The module with the five kernels, as PTX (*ptx malloc'd). */
 sieve_status cg_tgen_build(const cg_pattern *p, const cg_tgen *t, cg_arch arch, char **ptx,
@@ -92,6 +119,10 @@ sieve_status cg_tgen_build(const cg_pattern *p, const cg_tgen *t, cg_arch arch, 
 ** rows over nk key blocks in slots of table_ints (cg_tablegen_pack.c).
 */
 void cg_tpack_kernels(cg_em *em, cg_arch arch, int nq, int nk, int64_t table_ints);
+/* ... and for two-int32 entries, whose partial blocks' bitmasks lie at
+** pbase[row] + i wpb for the row's i-th partial one (-1 for full blocks,
+** and where pbase[row] is negative: a table without bits). */
+void cg_tpack_kernels_bits(cg_em *em, cg_arch arch, int nq, int nk, int64_t table_ints, int wpb);
 
 /*
 ** The CPU's interval test on the same boxes, for checking the kernel: the
@@ -110,10 +141,13 @@ size_t cg_tgen_boxes_bytes(const cg_tgen *t);
 size_t cg_tgen_coords_bytes(const cg_tgen *t);
 size_t cg_tgen_cls_bytes(const cg_tgen *t);
 size_t cg_tgen_work_bytes(const cg_tgen *t);  /* the list, then nwork */
+size_t cg_tgen_pbase_bytes(const cg_tgen *t);
 
 /* cg_tablegen_refine.c: adds sieve_tbl_refine to em's module, one arm per
 ** table, each evaluating lw[table]'s mask (lowered over coordinates and
 ** step and layer). */
 void cg_tgen_refine_kernel(cg_em *em, const cg_tgen *t, cg_arch arch, cg_lower **lw);
+/* ... and sieve_tbl_bits, where t has bits. */
+void cg_tgen_bits_kernel(cg_em *em, const cg_tgen *t, cg_arch arch, cg_lower **lw);
 
 #endif

@@ -12,6 +12,7 @@ typedef struct pk {
   cg_tk tk;
   int nq, nk;
   int64_t table_ints;
+  int wpb;  /* with bitmasks: words per bitmask, entries two int32s; 0: one */
 } pk;
 
 #define EM (k->em)
@@ -30,7 +31,7 @@ static LLVMValueRef slot(pk *k, LLVMValueRef tabs, LLVMValueRef t) {
 
 /* A kernel of n pointer parameters and 32 * warps threads. */
 static void begin(pk *k, const char *name, const char *const *pn, int n, int warps, LLVMValueRef *prm) {
-  LLVMTypeRef ty[3] = {EM->t_gptr, EM->t_gptr, EM->t_gptr};
+  LLVMTypeRef ty[4] = {EM->t_gptr, EM->t_gptr, EM->t_gptr, EM->t_gptr};
   LLVMValueRef fn = cg_em_kernel(EM, name, ty, pn, n, 32 * warps, 0);
   for (int i = 0; i < n; i++) prm[i] = LLVMGetParam(fn, (unsigned)i);
   if (cg_tk_init(&k->tk, EM, CG_SM80, CG_BF16, 32 * warps)) EM->bad = 1;  /* err says why */
@@ -70,11 +71,12 @@ static void scan_kernel(pk *k) {
 }
 
 /* One warp per row: full blocks in order, then partial ones (stored from
-** the back of the row). */
+** the back of the row); with bitmasks each entry takes its bitmask's
+** offset beside it. */
 static void fill_kernel(pk *k) {
-  static const char *pn[3] = {"rows", "counts", "tabs"};
-  LLVMValueRef prm[3];
-  begin(k, "sieve_tbl_fill", pn, 3, CG_TGEN_WARPS, prm);
+  static const char *pn[4] = {"rows", "counts", "tabs", "pbase"};
+  LLVMValueRef prm[4];
+  begin(k, "sieve_tbl_fill", pn, k->wpb ? 4 : 3, CG_TGEN_WARPS, prm);
   LLVMValueRef t = cg_sreg_read(EM, CG_CTAID_Y), lane = k->tk.lane;
   LLVMValueRef qb = CG_ADD(EM, CG_MUL(EM, cg_sreg_read(EM, CG_CTAID_X), cg_i32(EM, CG_TGEN_WARPS)), k->tk.warp);
   cg_if in;
@@ -84,7 +86,10 @@ static void fill_kernel(pk *k) {
   LLVMValueRef cnt = cg_gep(EM, EM->t_i32, prm[1], CG_SHL(EM, CG_ZEXT64(EM, row), cg_i64(EM, 1)));
   LLVMValueRef nf = ld(k, cnt, cg_i32(EM, 0)), n = CG_ADD(EM, nf, ld(k, cnt, cg_i32(EM, 1)));
   LLVMValueRef base = slot(k, prm[2], t);
-  LLVMValueRef idx = cg_gep(EM, EM->t_i32, base, CG_ADD(EM, ld(k, base, qb), cg_i32(EM, 2 * k->nq + 1)));
+  LLVMValueRef first = ld(k, base, qb);
+  LLVMValueRef idx = cg_gep(EM, EM->t_i32, base, CG_ADD(EM, k->wpb ? CG_SHL(EM, first, cg_i32(EM, 1)) : first,
+                                                        cg_i32(EM, 2 * k->nq + 1)));
+  LLVMValueRef pb = k->wpb ? ld(k, prm[3], row) : NULL;
   cg_for loop;
   LLVMValueRef c = cg_for_begin(EM, &loop, cg_i32(EM, 0), CG_LSHR(EM, CG_ADD(EM, n, cg_i32(EM, 31)), cg_i32(EM, 5)));
   LLVMValueRef i = CG_ADD(EM, CG_SHL(EM, c, cg_i32(EM, 5)), lane);
@@ -92,7 +97,15 @@ static void fill_kernel(pk *k) {
   cg_if_begin(EM, &w, CG_ICMP(EM, LLVMIntSLT, i, n));
   LLVMValueRef from = CG_SEL(EM, CG_ICMP(EM, LLVMIntSLT, i, nf), i,
                              CG_SUB(EM, cg_i32(EM, k->nk - 1), CG_SUB(EM, i, nf)));
-  st(k, ld(k, src, from), idx, i);
+  if (!k->wpb) {
+    st(k, ld(k, src, from), idx, i);
+  } else {
+    LLVMValueRef at = CG_SHL(EM, i, cg_i32(EM, 1));
+    LLVMValueRef bits = CG_ADD(EM, pb, CG_MUL(EM, CG_SUB(EM, i, nf), cg_i32(EM, k->wpb)));
+    LLVMValueRef none = CG_OR(EM, CG_ICMP(EM, LLVMIntSLT, i, nf), CG_ICMP(EM, LLVMIntSLT, pb, cg_i32(EM, 0)));
+    st(k, ld(k, src, from), idx, at);
+    st(k, CG_SEL(EM, none, cg_i32(EM, -1), bits), idx, CG_ADD(EM, at, cg_i32(EM, 1)));
+  }
   cg_if_end(EM, &w);
   cg_for_end(EM, &loop);
   cg_if_end(EM, &in);
@@ -101,7 +114,11 @@ static void fill_kernel(pk *k) {
 }
 
 void cg_tpack_kernels(cg_em *em, cg_arch arch, int nq, int nk, int64_t table_ints) {
-  pk k = {.em = em, .nq = nq, .nk = nk, .table_ints = table_ints};
+  cg_tpack_kernels_bits(em, arch, nq, nk, table_ints, 0);
+}
+
+void cg_tpack_kernels_bits(cg_em *em, cg_arch arch, int nq, int nk, int64_t table_ints, int wpb) {
+  pk k = {.em = em, .nq = nq, .nk = nk, .table_ints = table_ints, .wpb = wpb};
   (void)arch;  /* plain loads, stores and shuffles: the same on every target */
   scan_kernel(&k);
   fill_kernel(&k);

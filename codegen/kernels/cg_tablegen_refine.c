@@ -154,3 +154,113 @@ void cg_tgen_refine_kernel(cg_em *em, const cg_tgen *t, cg_arch arch, cg_lower *
   LLVMBuildRetVoid(EM->b);
   cg_tk_dispose(&k->tk);
 }
+
+/* ------------------------------------------------------------ bitmasks */
+
+enum { B_COORDS, B_ROWS, B_COUNTS, B_PBASE, B_TABS, B_STEP, B_LAYER, NB };
+
+/*
+** The bits of (qb, kb) under table i's mask into out (row r, word w, bit
+** b: column 32 w + b; positions past the sequence 0): each lane takes one
+** query row, its query-only part computed once, and builds its row's
+** words as the warp walks the keys together.
+*/
+static void bits_pair(rk *k, cg_lower *l, int i, LLVMValueRef qb, LLVMValueRef kb, LLVMValueRef out) {
+  static const cg_var qv[5] = {CG_V_QT, CG_V_QY, CG_V_QX, CG_V_QTEXT, CG_V_QIDX};
+  static const cg_var kv[5] = {CG_V_KT, CG_V_KY, CG_V_KX, CG_V_KTEXT, CG_V_KIDX};
+  const uint32_t qside = 1u << CG_V_QT | 1u << CG_V_QY | 1u << CG_V_QX | 1u << CG_V_QTEXT | 1u << CG_V_QIDX |
+                         1u << CG_V_QPOS | 1u << CG_V_STEP | 1u << CG_V_LAYER;
+  const cg_tgen *t = k->t;
+  int wpr = t->bk / 32;
+  LLVMValueRef lane = k->tk.lane;
+  LLVMValueRef base = cg_gep(EM, EM->t_i32, k->prm[P_COORDS], cg_i64(EM, (int64_t)t->lay[i] * 5 * t->seq));
+  LLVMValueRef q0 = CG_MUL(EM, qb, cg_i32(EM, t->bq)), k0 = CG_MUL(EM, kb, cg_i32(EM, t->bk));
+  LLVMValueRef s = cg_i32(EM, t->seq);
+  LLVMValueRef nqv = CG_SUB(EM, s, q0), nkv = CG_SUB(EM, s, k0);
+  cg_reg word = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
+  LLVMValueRef vars[CG_NVARS] = {0};
+  vars[CG_V_STEP] = k->prm[P_STEP];
+  vars[CG_V_LAYER] = k->prm[P_LAYER];
+  LLVMValueRef *memo = cg_alloc(k->tk.arena, sizeof(LLVMValueRef) * (size_t)cg_lower_size(l));
+  if (!memo) {
+    EM->bad = 1;
+    return;
+  }
+  cg_for rows;
+  LLVMValueRef g = cg_for_begin(EM, &rows, cg_i32(EM, 0), cg_i32(EM, (t->bq + 31) / 32));
+  LLVMValueRef ql = CG_ADD(EM, CG_SHL(EM, g, cg_i32(EM, 5)), lane);
+  LLVMValueRef qin = CG_ICMP(EM, LLVMIntSLT, ql, cg_i32(EM, t->bq));
+  LLVMValueRef qvalid = CG_AND(EM, qin, CG_ICMP(EM, LLVMIntSLT, ql, nqv));
+  LLVMValueRef qp = CG_ADD(EM, q0, CG_SEL(EM, qvalid, ql, cg_i32(EM, 0)));
+  for (int a = 0; a < 5; a++) vars[qv[a]] = coord(k, base, a, qp);
+  vars[CG_V_QPOS] = qp;
+  cg_lower_part(l, EM, vars, qside, NULL, memo);
+  LLVMValueRef rowp = cg_gep(EM, EM->t_i32, out, CG_ZEXT64(EM, CG_MUL(EM, CG_SEL(EM, qin, ql, cg_i32(EM, 0)), cg_i32(EM, wpr))));
+  cg_rset(EM, word, cg_i32(EM, 0));
+  cg_for cols;
+  LLVMValueRef j = cg_for_begin(EM, &cols, cg_i32(EM, 0), cg_i32(EM, t->bk));
+  LLVMValueRef kin = CG_ICMP(EM, LLVMIntSLT, j, nkv);
+  LLVMValueRef kp = CG_ADD(EM, k0, CG_SEL(EM, kin, j, cg_i32(EM, 0)));
+  for (int a = 0; a < 5; a++) vars[kv[a]] = coord(k, base, a, kp);
+  vars[CG_V_KPOS] = kp;
+  LLVMValueRef m = CG_AND(EM, CG_AND(EM, qvalid, kin), cg_lower_join(l, EM, vars, memo, NULL));
+  LLVMValueRef bit = CG_SHL(EM, LLVMBuildZExt(EM->b, m, EM->t_i32, ""), CG_AND(EM, j, cg_i32(EM, 31)));
+  LLVMValueRef wv = CG_OR(EM, cg_rget(EM, word), bit);
+  cg_rset(EM, word, wv);
+  cg_if last, st;
+  cg_if_begin(EM, &last, CG_ICMP(EM, LLVMIntEQ, CG_AND(EM, j, cg_i32(EM, 31)), cg_i32(EM, 31)));
+  cg_if_begin(EM, &st, qin);
+  cg_store(EM, wv, cg_gep(EM, EM->t_i32, rowp, CG_LSHR(EM, j, cg_i32(EM, 5))));
+  cg_if_end(EM, &st);
+  cg_rset(EM, word, cg_i32(EM, 0));
+  cg_if_end(EM, &last);
+  cg_for_end(EM, &cols);
+  cg_for_end(EM, &rows);
+}
+
+void cg_tgen_bits_kernel(cg_em *em, const cg_tgen *t, cg_arch arch, cg_lower **lw) {
+  static const char *names[NB] = {"coords", "rows", "counts", "pbase", "tabs", "step", "layer"};
+  rk kk = {.em = em, .t = t}, *k = &kk;
+  LLVMTypeRef ty[NB] = {EM->t_gptr, EM->t_gptr, EM->t_gptr, EM->t_gptr, EM->t_gptr, EM->t_i32, EM->t_i32};
+  LLVMValueRef fn = cg_em_kernel(EM, "sieve_tbl_bits", ty, names, NB, 32 * CG_TGEN_WARPS, 0);
+  LLVMValueRef prm[NB];
+  for (int i = 0; i < NB; i++) prm[i] = LLVMGetParam(fn, (unsigned)i);
+  k->prm[P_COORDS] = prm[B_COORDS];
+  k->prm[P_STEP] = prm[B_STEP];
+  k->prm[P_LAYER] = prm[B_LAYER];
+  if (cg_tk_init(&k->tk, EM, arch, CG_BF16, 32 * CG_TGEN_WARPS)) {
+    EM->bad = 1;  /* err says why */
+    return;
+  }
+  LLVMValueRef qb = cg_sreg_read(EM, CG_CTAID_X), table = cg_sreg_read(EM, CG_CTAID_Y);
+  LLVMValueRef row = CG_ADD(EM, CG_MUL(EM, table, cg_i32(EM, t->nq)), qb);
+  LLVMValueRef pb = cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, prm[B_PBASE], CG_ZEXT64(EM, row)));
+  cg_if has;
+  cg_if_begin(EM, &has, CG_ICMP(EM, LLVMIntSGE, pb, cg_i32(EM, 0)));
+  LLVMValueRef cnt = cg_gep(EM, EM->t_i32, prm[B_COUNTS], CG_SHL(EM, CG_ZEXT64(EM, row), cg_i64(EM, 1)));
+  LLVMValueRef np = cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, cnt, cg_i32(EM, 1)));
+  LLVMValueRef slot = cg_gep(EM, EM->t_i32, prm[B_TABS], CG_MUL(EM, CG_ZEXT64(EM, table), cg_i64(EM, t->table_ints)));
+  LLVMValueRef src = cg_gep(EM, EM->t_i32, prm[B_ROWS], CG_MUL(EM, CG_ZEXT64(EM, row), cg_i64(EM, t->nk)));
+  cg_for loop;
+  LLVMValueRef r = cg_for_begin(EM, &loop, cg_i32(EM, 0),
+                                CG_UDIV(EM, CG_ADD(EM, np, cg_i32(EM, CG_TGEN_WARPS - 1)), cg_i32(EM, CG_TGEN_WARPS)));
+  LLVMValueRef p = CG_ADD(EM, CG_MUL(EM, r, cg_i32(EM, CG_TGEN_WARPS)), k->tk.warp);
+  cg_if in;
+  cg_if_begin(EM, &in, CG_ICMP(EM, LLVMIntSLT, p, np));
+  /* Partial block p sits p from the back of its row (sieve_tbl_compact). */
+  LLVMValueRef kb = cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, src, CG_SUB(EM, cg_i32(EM, t->nk - 1), p)));
+  LLVMValueRef at = CG_ADD(EM, CG_ZEXT64(EM, pb), CG_MUL(EM, CG_ZEXT64(EM, p), cg_i64(EM, t->wpb)));
+  LLVMValueRef out = cg_gep(EM, EM->t_i32, slot, at);
+  for (int i = 0; i < t->ntables; i++) {
+    if (!cg_tgen_table_bits(t, i)) continue;
+    cg_if arm;
+    if (t->ntables > 1) cg_if_begin(EM, &arm, CG_ICMP(EM, LLVMIntEQ, table, cg_i32(EM, i)));
+    bits_pair(k, lw[i], i, qb, kb, out);
+    if (t->ntables > 1) cg_if_end(EM, &arm);
+  }
+  cg_if_end(EM, &in);
+  cg_for_end(EM, &loop);
+  cg_if_end(EM, &has);
+  LLVMBuildRetVoid(EM->b);
+  cg_tk_dispose(&k->tk);
+}

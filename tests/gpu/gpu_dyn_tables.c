@@ -23,31 +23,52 @@
 
 typedef struct tally {
   int64_t full, part, cpu_full, cpu_part;
-  int64_t rows_off_cpu, pairs_off_ref, malformed;
+  int64_t rows_off_cpu, pairs_off_ref, malformed, bits_off;
 } tally;
 
-/* Row qb of a packed table into cls[kb] (CG_BLK_*); 0 when malformed. */
-static int decode_row(const int32_t *tab, int nq, int nk, int qb, uint8_t *cls) {
+/* Row qb of a packed table of ew-int32 entries into cls[kb] (CG_BLK_*);
+** 0 when malformed. */
+static int decode_row(const int32_t *tab, int nq, int nk, int ew, int qb, uint8_t *cls) {
   int32_t r0 = tab[qb], r1 = tab[qb + 1], nf = tab[nq + 1 + qb];
   const int32_t *idx = tab + 2 * nq + 1;
   memset(cls, CG_BLK_EMPTY, (size_t)nk);
   if (tab[0] != 0 || r1 < r0 || nf < 0 || nf > r1 - r0 || r1 - r0 > nk) return 0;
   for (int32_t i = r0; i < r1; i++) {
-    int32_t kb = idx[i];
+    int32_t kb = idx[(int64_t)ew * i];
     if (kb < 0 || kb >= nk || cls[kb] != CG_BLK_EMPTY) return 0;
     cls[kb] = i - r0 < nf ? CG_BLK_FULL : CG_BLK_UNDECIDED;
   }
   return 1;
 }
 
-/* The GPU row's lists are the CPU's, entry for entry. */
-static int same_row(const int32_t *tab, int nq, const cg_table *t, int qb) {
+/* The GPU row's lists are the CPU's, entry for entry; with bitmasks each
+** partial block's bits are the CPU's too, bit for bit (*bits_off counts
+** those that are not), and a block without them says so (-1). */
+static int same_row(const int32_t *tab, int64_t ntab, int nq, int ew, int wpb, const cg_table *t, int qb,
+                    int64_t *bits_off) {
   int32_t r0 = tab[qb], nf = tab[nq + 1 + qb], np = tab[qb + 1] - r0 - nf;
-  const int32_t *idx = tab + 2 * nq + 1 + r0;
+  const int32_t *idx = tab + 2 * nq + 1 + (int64_t)ew * r0;
   int32_t f0 = t->full_ptr[qb], p0 = t->part_ptr[qb];
   if (nf != t->full_ptr[qb + 1] - f0 || np != t->part_ptr[qb + 1] - p0) return 0;
-  return !memcmp(idx, t->full_idx + f0, sizeof(int32_t) * (size_t)nf) &&
-         !memcmp(idx + nf, t->part_idx + p0, sizeof(int32_t) * (size_t)np);
+  int ok = 1;
+  for (int32_t i = 0; i < nf + np; i++) {
+    int32_t kb = idx[(int64_t)ew * i];
+    ok &= kb == (i < nf ? t->full_idx[f0 + i] : t->part_idx[p0 + i - nf]);
+    if (ew < 2) continue;
+    int32_t off = idx[(int64_t)ew * i + 1];
+    int want = i >= nf && t->bits && t->part_bits;
+    if (!want) {
+      ok &= off == -1;
+      continue;
+    }
+    if (off < 0 || off + wpb > ntab) {
+      ok = 0;
+      continue;
+    }
+    const uint32_t *cpu = t->bitw + t->part_bits[p0 + i - nf];
+    *bits_off += memcmp(tab + off, cpu, sizeof(uint32_t) * (size_t)wpb) != 0;
+  }
+  return ok;
 }
 
 typedef struct tcase {
@@ -55,6 +76,7 @@ typedef struct tcase {
   const cg_tgen *g;
   sieve_shape s;
   int step, layer, brute;
+  int64_t tab_ints;  /* read back: the slots and any bitmasks */
   double cpu_ms;
   int64_t undecided;
 } tcase;
@@ -66,7 +88,7 @@ static sieve_status compare(tcase *c, const int32_t *tabs, const int32_t *head_o
   uint8_t *row = malloc((size_t)nk), *ref = c->brute ? malloc(pairs) : NULL;
   cg_tableset *ts = NULL;
   sieve_status st = row && (ref || !c->brute) ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
-  if (!st) st = cg_tables_build(c->p, &c->s, c->step, c->layer, &ts, e);
+  if (!st) st = cg_tables_build_bits(c->p, &c->s, c->step, c->layer, 0, g->bits, &ts, e);
   if (!st && (ts->nq != nq || ts->nk != nk)) st = cg_fail(e, SIEVE_ERR_ARG, "CPU tables of %d x %d blocks", ts->nq, ts->nk);
   if (!st) {
     c->cpu_ms = ts->build_ms;
@@ -79,7 +101,7 @@ static sieve_status compare(tcase *c, const int32_t *tabs, const int32_t *head_o
     if (c->brute) st = cg_ref_blocks(c->p, &c->s, h, c->step, c->layer, g->bq, g->bk, ref, NULL, e);
     const cg_table *ct = &ts->tables[ts->head_table[h]];
     for (int qb = 0; !st && qb < nq; qb++) {
-      if (!decode_row(tab, nq, nk, qb, row)) {
+      if (!decode_row(tab, nq, nk, g->ew, qb, row)) {
         t->malformed++;
         continue;
       }
@@ -90,7 +112,8 @@ static sieve_status compare(tcase *c, const int32_t *tabs, const int32_t *head_o
       }
       t->cpu_full += ct->full_ptr[qb + 1] - ct->full_ptr[qb];
       t->cpu_part += ct->part_ptr[qb + 1] - ct->part_ptr[qb];
-      t->rows_off_cpu += !same_row(tab, nq, ct, qb);
+      t->rows_off_cpu += !same_row(tab, c->tab_ints - (int64_t)ti * g->table_ints, nq, g->ew, g->wpb, ct, qb,
+                                   &t->bits_off);
     }
   }
   cg_tables_free(ts);
@@ -106,10 +129,10 @@ static sieve_status gpu_build(gpu_env *env, rt_dyn_tables *dt, int step, int lay
   CUdeviceptr dtabs, dho;
   rt_dyn_tables_ptrs(dt, &dtabs, &dho);
   /* Poisoned first, so a slot the kernels never wrote cannot pass. */
-  sieve_status st = RT_CU(env->cu, e, cuMemsetD8, dtabs, 0xff, cg_tgen_tabs_bytes(g));
+  sieve_status st = RT_CU(env->cu, e, cuMemsetD8, dtabs, 0xff, rt_dyn_tables_bytes(dt));
   if (!st) st = rt_dyn_tables_build(dt, step, layer, NULL, e);
   if (!st) st = RT_CU(env->cu, e, cuCtxSynchronize);
-  if (!st) st = RT_CU(env->cu, e, cuMemcpyDtoH, tabs, dtabs, cg_tgen_tabs_bytes(g));
+  if (!st) st = RT_CU(env->cu, e, cuMemcpyDtoH, tabs, dtabs, rt_dyn_tables_bytes(dt));
   if (!st) st = RT_CU(env->cu, e, cuMemcpyDtoH, head_off, dho, 4 * (size_t)g->shape.heads);
   return st;
 }
@@ -122,40 +145,46 @@ static int cmp_f(const void *a, const void *b) {
 /* The median and least of reps builds at (step, layer), each timed alone,
 ** and each kernel's share of the median one (split[5]). */
 static sieve_status time_builds(gpu_env *env, rt_dyn_tables *dt, int step, int layer, float *med, float *min,
-                                float split[5], cg_err *e) {
+                                float split[6], cg_err *e) {
   enum { REPS = 21 };
-  float ms[REPS][6];
-  CUevent ev[6] = {0};
+  float ms[REPS][7] = {{0}};
+  CUevent ev[7] = {0};
+  int nk = rt_dyn_tables_kernels(dt);
   sieve_status st = SIEVE_OK;
-  for (int i = 0; !st && i < 6; i++) st = RT_CU(env->cu, e, cuEventCreate, &ev[i], 0);
+  for (int i = 0; !st && i <= nk; i++) st = RT_CU(env->cu, e, cuEventCreate, &ev[i], 0);
   for (int i = 0; !st && i < 3; i++) st = rt_dyn_tables_build(dt, step, layer, NULL, e);  /* warm-up */
   for (int i = 0; !st && i < REPS; i++) {
     st = rt_dyn_tables_build_timed(dt, step, layer, NULL, ev, e);
-    if (!st) st = RT_CU(env->cu, e, cuEventSynchronize, ev[5]);
-    for (int k = 0; !st && k < 5; k++) st = RT_CU(env->cu, e, cuEventElapsedTime, &ms[i][k + 1], ev[k], ev[k + 1]);
-    if (!st) st = RT_CU(env->cu, e, cuEventElapsedTime, &ms[i][0], ev[0], ev[5]);
+    if (!st) st = RT_CU(env->cu, e, cuEventSynchronize, ev[nk]);
+    for (int k = 0; !st && k < nk; k++) st = RT_CU(env->cu, e, cuEventElapsedTime, &ms[i][k + 1], ev[k], ev[k + 1]);
+    if (!st) st = RT_CU(env->cu, e, cuEventElapsedTime, &ms[i][0], ev[0], ev[nk]);
   }
-  for (int i = 0; i < 6; i++)
+  for (int i = 0; i < 7; i++)
     if (ev[i]) RT_CU(env->cu, NULL, cuEventDestroy, ev[i]);
   if (st) return st;
   qsort(ms, REPS, sizeof *ms, cmp_f);  /* by the total, the first float of each run */
   *med = ms[REPS / 2][0];
   *min = ms[0][0];
-  for (int k = 0; k < 5; k++) split[k] = ms[REPS / 2][k + 1];
+  for (int k = 0; k < 6; k++) split[k] = ms[REPS / 2][k + 1];
   return SIEVE_OK;
 }
 
 /* Steps and layers a case runs at: one for a mask that reads neither. */
 static const int steps[][2] = {{0, 0}, {3, 5}, {17, 2}, {41, 30}};
 
-static void tables_case(gpu_env *env, sieve_pattern *sp, const char *name, sieve_shape s, int brute, int timed) {
+/* bits: bitmasks for the classes cg_bits_classes gives them by cost
+** (static masks only). */
+static void tables_case(gpu_env *env, sieve_pattern *sp, const char *name, sieve_shape s, int brute, int timed,
+                        int bits) {
   char label[256], why[1200];
   cg_err e = {0};
   rt_dyn_tables *dt = NULL;
   cg_pattern *p = lp_pattern_ir(sp);
-  snprintf(label, sizeof label, "gpu tables %s T%dY%dX%d+%d%s H%d", name, s.frames, s.height, s.width,
-           s.text, s.text_after ? "a" : "", s.heads);
-  if (rt_dyn_tables_create(p, &s, CG_SM80, gpu_dyn_device(env), NULL, &dt, &e)) {
+  uint32_t bc = bits ? cg_bits_classes(p, &s, CG_BITS_COST) : 0;
+  snprintf(label, sizeof label, "gpu tables %s T%dY%dX%d+%d%s H%d%s", name, s.frames, s.height, s.width,
+           s.text, s.text_after ? "a" : "", s.heads, bc ? " bitmasks" : "");
+  if (bits && !bc) return;
+  if (rt_dyn_tables_create(p, &s, CG_SM80, gpu_dyn_device(env), NULL, bc, &dt, &e)) {
     gpu_dyn_verdict(env, 0, label, e.msg);
     return;
   }
@@ -163,11 +192,12 @@ static void tables_case(gpu_env *env, sieve_pattern *sp, const char *name, sieve
   for (int i = 0; i < p->nclasses; i++) vars |= cg_vars_used(p->g, p->classes[i].mask);
   size_t nsteps = vars & (1u << CG_V_STEP | 1u << CG_V_LAYER) ? sizeof steps / sizeof *steps : 1;
   const cg_tgen *g = rt_dyn_tables_gen(dt);
-  int32_t *tabs = malloc(cg_tgen_tabs_bytes(g)), *ho = malloc(4 * (size_t)s.heads);
+  int32_t *tabs = malloc(rt_dyn_tables_bytes(dt)), *ho = malloc(4 * (size_t)s.heads);
   for (size_t i = 0; i < nsteps; i++) {
     char l2[320];
     tally t = {0};
-    tcase c = {.p = p, .g = g, .s = g->shape, .step = steps[i][0], .layer = steps[i][1], .brute = brute};
+    tcase c = {.p = p, .g = g, .s = g->shape, .step = steps[i][0], .layer = steps[i][1], .brute = brute,
+               .tab_ints = (int64_t)(rt_dyn_tables_bytes(dt) / 4)};
     snprintf(l2, sizeof l2, "%s step %d layer %d", label, c.step, c.layer);
     sieve_status st = tabs && ho ? SIEVE_OK : cg_fail(&e, SIEVE_ERR_NOMEM, "no memory");
     if (!st) st = gpu_build(env, dt, c.step, c.layer, tabs, ho, &e);
@@ -176,24 +206,30 @@ static void tables_case(gpu_env *env, sieve_pattern *sp, const char *name, sieve
       gpu_dyn_verdict(env, 0, l2, e.msg);
       continue;
     }
-    int ok = !t.rows_off_cpu && !t.pairs_off_ref && !t.malformed && t.full == t.cpu_full && t.part == t.cpu_part;
+    int ok = !t.rows_off_cpu && !t.pairs_off_ref && !t.malformed && !t.bits_off && t.full == t.cpu_full &&
+             t.part == t.cpu_part;
     snprintf(why, sizeof why,
              "%d tables; GPU %lld full %lld partial, CPU %lld full %lld partial; %lld rows off the CPU's, "
-             "%lld pairs off brute force%s, %lld malformed rows",
+             "%lld pairs off brute force%s, %lld malformed rows%s",
              g->ntables, (long long)t.full, (long long)t.part, (long long)t.cpu_full, (long long)t.cpu_part,
              (long long)t.rows_off_cpu, (long long)t.pairs_off_ref, brute ? "" : " (not run)",
-             (long long)t.malformed);
+             (long long)t.malformed, "");
+    if (bc) {
+      size_t n = strlen(why);
+      snprintf(why + n, sizeof why - n, ", %lld bitmasks off the CPU's (classes %x, %.1f MiB of tables and bits)",
+               (long long)t.bits_off, (unsigned)bc, (double)rt_dyn_tables_bytes(dt) / 1048576.0);
+    }
     gpu_dyn_verdict(env, ok, l2, why);
     if (timed && i == 0) {
-      float med = 0, min = 0, sp[5];
+      float med = 0, min = 0, sp[6];
       if (time_builds(env, dt, c.step, c.layer, &med, &min, sp, &e)) {
         gpu_dyn_verdict(env, 0, l2, e.msg);
       } else {
         printf("time %s: GPU build median %.3f ms (least %.3f, 21 runs; classify %.3f refine %.3f compact "
-               "%.3f scan %.3f fill %.3f), CPU build %.1f ms; %d tables, %lld pairs undecided by "
+               "%.3f scan %.3f fill %.3f bits %.3f), CPU build %.1f ms; %d tables, %lld pairs undecided by "
                "intervals, %lld full %lld partial\n",
-               label, med, min, sp[0], sp[1], sp[2], sp[3], sp[4], c.cpu_ms, g->ntables, (long long)c.undecided,
-               (long long)t.full, (long long)t.part);
+               label, med, min, sp[0], sp[1], sp[2], sp[3], sp[4], sp[5], c.cpu_ms, g->ntables,
+               (long long)c.undecided, (long long)t.full, (long long)t.part);
         fflush(stdout);
       }
     }
@@ -250,7 +286,7 @@ static void per_head_case(gpu_env *env) {
   if (sieve_pattern_load_string(env->ctx, "per_head", per_head_src, NULL, &ph)) {
     gpu_dyn_verdict(env, 0, "per_head", sieve_errmsg(env->ctx));
   } else {
-    tables_case(env, ph, "per_head", shp(7, 6, 9, 5, 0, 5), 1, 0);
+    tables_case(env, ph, "per_head", shp(7, 6, 9, 5, 0, 5), 1, 0, 0);
     sieve_pattern_free(ph);
   }
 }
@@ -274,8 +310,11 @@ static void tables_all(gpu_env *env, int big) {
       gpu_dyn_verdict(env, 0, name, why);
       continue;
     }
-    for (size_t a = 0; a < sizeof small / sizeof *small; a++) tables_case(env, sp, name, small[a], 1, 0);
-    if (big) tables_case(env, sp, name, hy, 0, 1);
+    for (size_t a = 0; a < sizeof small / sizeof *small; a++) tables_case(env, sp, name, small[a], 1, 0, 0);
+    if (big) tables_case(env, sp, name, hy, 0, 1, 0);
+    /* Bitmasks where the cost gives them (radial, dilated, sta). */
+    for (size_t a = 0; a < sizeof small / sizeof *small; a++) tables_case(env, sp, name, small[a], 1, 0, 1);
+    if (big) tables_case(env, sp, name, hy, 0, 1, 1);
     sieve_pattern_free(sp);
   }
   per_head_case(env);
@@ -297,7 +336,7 @@ void gpu_dyn_tables(gpu_env *env) {
       gpu_dyn_verdict(env, 0, pats[i].name, why);
       continue;
     }
-    for (size_t a = 0; a < 2; a++) tables_case(env, sp, pats[i].name, small[a], 1, 0);
+    for (size_t a = 0; a < 2; a++) tables_case(env, sp, pats[i].name, small[a], 1, 0, 0);
     sieve_pattern_free(sp);
   }
   per_head_case(env);
@@ -305,7 +344,7 @@ void gpu_dyn_tables(gpu_env *env) {
   sieve_shape_preset("hunyuan-720p", &hy);
   sieve_pattern *lv = gpu_dyn_load(env, "lvsa", NULL, why, sizeof why);
   if (lv) {
-    tables_case(env, lv, "lvsa", hy, 0, 0);
+    tables_case(env, lv, "lvsa", hy, 0, 0, 0);
     sieve_pattern_free(lv);
   }
   attention_cases(env);
