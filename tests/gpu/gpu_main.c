@@ -388,6 +388,9 @@ int main(int argc, char **argv) {
   else if (strstr(only, "search")) gpu_dyn_search(&env);  /* the search's checks alone */
   else if (strstr(only, "adaspa")) gpu_dyn_search_adaspa(&env);  /* AdaSpa as shipped alone */
   else if (strstr(only, "profile")) gpu_dyn_profile(&env);
+  /* Plans on GPU-built tables (lvsa, at steps its anchors move) without the
+  ** rest of dyn. */
+  if (strstr(only, "tabattn")) gpu_dyn_tables(&env);
   if (strstr(only, "gtab_small")) gpu_dyn_tables_small(&env);
   else if (strstr(only, "gtab")) gpu_dyn_tables_all(&env);
   if (strstr(only, "permute")) permute(&env);
