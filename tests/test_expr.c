@@ -518,6 +518,60 @@ static void interval_row_as_single(void **st) {
   }
 }
 
+/* Pairs of query and key boxes in any order, several chunks of them,
+** give each pair what a row of one gives, signatures too; with no query
+** indices every lane takes the first query box. */
+static void interval_pairs_as_rows(void **st) {
+  for (int round = 0; round < 40; round++) {
+    cg_graph *g = cg_graph_new();
+    cg_ref r = rbool(g, (int)rint_in(1, 4));
+    int nq = (int)rint_in(1, 5), nk = (int)rint_in(1, 40), n = (int)rint_in(1, 3 * CG_CHUNK);
+    cg_coords c;
+    rcoords(&c, 4 * (int64_t)(nq + nk) + 4);
+    cg_prog *p = cg_prog_new(g, r);
+    cg_prog_bind(p, rint_in(0, 40), rint_in(0, 50), rint_in(0, 40));
+    cg_iscratch *s = cg_iscratch_new(p);
+    int nkv = cg_prog_nkv(p), nqv = cg_prog_nqv(p);
+    assert_true(nqv <= 64 && nkv <= 64);
+    cg_box *qb = malloc(sizeof(cg_box) * (size_t)nq), *kb = malloc(sizeof(cg_box) * (size_t)nk);
+    for (int i = 0; i < nq; i++) qb[i] = box_of(&c, 4 * i, 4 * i + (int64_t)rint_in(1, 4));
+    for (int i = 0; i < nk; i++) kb[i] = box_of(&c, 4 * (nq + i), 4 * (nq + i) + (int64_t)rint_in(1, 4));
+    cg_ival *qv = malloc(sizeof(cg_ival) * (size_t)nq * 64), *kv = malloc(sizeof(cg_ival) * (size_t)nk * 64);
+    cg_ival_side(p, 0, qb, nq, qv, nq, s);
+    cg_ival_side(p, 1, kb, nk, kv, nk, s);
+    int32_t *qi = malloc(sizeof(int32_t) * (size_t)n), *ki = malloc(sizeof(int32_t) * (size_t)n);
+    uint8_t *cls = malloc((size_t)n), c1;
+    uint64_t *dec = malloc(sizeof(uint64_t) * (size_t)n), *val = malloc(sizeof(uint64_t) * (size_t)n), d1, v1;
+    for (int i = 0; i < n; i++) {
+      qi[i] = (int32_t)rint_in(0, nq - 1);
+      ki[i] = (int32_t)rint_in(0, nk - 1);
+    }
+    cg_ival one_q[64], one_k[64];
+    for (int pass = 0; pass < 2; pass++) {
+      cg_ival_pairs_sig(p, qv, nq, pass ? NULL : qi, kv, nk, ki, n, cls, dec, val, s);
+      for (int i = 0; i < n; i++) {
+        for (int v = 0; v < nqv; v++) one_q[v] = qv[(int64_t)v * nq + (pass ? 0 : qi[i])];
+        for (int v = 0; v < nkv; v++) one_k[v] = kv[(int64_t)v * nk + ki[i]];
+        cg_ival_row_sig(p, one_q, one_k, 1, 1, &c1, &d1, &v1, s);
+        CHECK(cls[i] == c1 && dec[i] == d1 && val[i] == v1);
+      }
+    }
+    free(qb);
+    free(kb);
+    free(qv);
+    free(kv);
+    free(qi);
+    free(ki);
+    free(cls);
+    free(dec);
+    free(val);
+    cg_iscratch_free(s);
+    cg_prog_free(p);
+    cg_coords_free(&c);
+    cg_graph_free(g);
+  }
+}
+
 /*
 ** The executor's vectors against the scalar ops: a phase run lane by lane
 ** through cg_ival_apply, slots stored by kind and index as the executor
@@ -633,6 +687,7 @@ int main(void) {
     cmocka_unit_test(interval_program_sound),
     cmocka_unit_test(interval_ops_as_branches),
     cmocka_unit_test(interval_row_as_single),
+    cmocka_unit_test(interval_pairs_as_rows),
     cmocka_unit_test(interval_executor_as_scalar),
   };
   return cmocka_run_group_tests(t, setup_seed, NULL);

@@ -366,11 +366,14 @@ static uint8_t classify(cg_ival r) {
 }
 
 /* Which of the first 64 instructions are the single value 0 or 1, in the
-** lanes left undecided (the others need no refinement): a lane's bits are
-** gathered in registers, with no branch per instruction. Only comparisons
-** and logic are looked at: an arithmetic value that happens to be 0 or 1
-** feeds decided booleans, or stays live anyway, so it specialises little
-** and costs a load per lane. */
+** lanes left undecided (the others need no refinement), a vector of lanes
+** at a time. Only comparisons and logic are looked at: an arithmetic value
+** that happens to be 0 or 1 feeds decided booleans, or stays live anyway,
+** so it specialises little and costs a load per lane. Lanes past len hold
+** what padding gave them and are not stored. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 static void signatures(const cg_phase *ph, cg_iscratch *s, int len, const uint8_t *cls,
                        uint64_t *dec, uint64_t *val) {
   const int64_t *rl[64], *rh[64];
@@ -383,17 +386,20 @@ static void signatures(const cg_phase *ph, cg_iscratch *s, int len, const uint8_
       rh[n++] = s->hi[ph->ins[k].d];
     }
   }
-  for (int i = 0; i < len; i++) {
-    uint64_t dd = 0, vv = 0;
-    if (cls[i] == CG_BLK_UNDECIDED)
-      for (int k = 0; k < n; k++) {
-        int64_t lo = rl[k][i], hi = rh[k][i];
-        uint64_t b = (lo == hi) & ((uint64_t)lo <= 1);
-        dd |= b << kk[k];
-        vv |= (b & (uint64_t)lo) << kk[k];
-      }
-    dec[i] = dd;
-    val[i] = vv;
+  const vu one = (vu){0} + 1;
+  for (int i = 0; i < len; i += VL) {
+    vu dd = (vu){0}, vv = (vu){0};
+    for (int k = 0; k < n; k++) {
+      vu lo = *(const vu *)(rl[k] + i), hi = *(const vu *)(rh[k] + i);
+      vu b = (vu)((lo == hi) & (lo <= one)) & one;
+      dd |= b << (uint64_t)kk[k];
+      vv |= (b & lo) << (uint64_t)kk[k];
+    }
+    for (int l = 0; l < VL && i + l < len; l++) {
+      int und = cls[i + l] == CG_BLK_UNDECIDED;
+      dec[i + l] = und ? dd[l] : 0;
+      val[i + l] = und ? vv[l] : 0;
+    }
   }
 }
 
@@ -419,4 +425,44 @@ void cg_ival_row_sig(const cg_prog *p, const cg_ival *qv, const cg_ival *kv, int
 void cg_ival_row(const cg_prog *p, const cg_ival *qv, const cg_ival *kv, int64_t ldk,
                  int n, uint8_t *out, cg_iscratch *s) {
   cg_ival_row_sig(p, qv, kv, ldk, n, out, NULL, NULL, s);
+}
+
+/* Lanes [0, len) of interfaces from x[j * ld + at[i]], padding lanes
+** [0, 0]. */
+static void gather(int64_t *l, int64_t *h, const cg_ival *x, int64_t ld, int j, const int32_t *at, int len) {
+  const cg_ival *c = x + (int64_t)j * ld;
+  for (int i = 0; i < len; i++) {
+    l[i] = c[at[i]].lo;
+    h[i] = c[at[i]].hi;
+  }
+  for (int i = len; i < (len + VL - 1) / VL * VL; i++) l[i] = h[i] = 0;
+}
+
+void cg_ival_pairs_sig(const cg_prog *p, const cg_ival *qv, int64_t ldq, const int32_t *qi, const cg_ival *kv,
+                       int64_t ldk, const int32_t *ki, int n, uint8_t *out, uint64_t *dec, uint64_t *val,
+                       cg_iscratch *s) {
+  const cg_phase *ph = &p->qk;
+  resolve(ph, s);
+  for (int o = 0; o < n; o += CG_CHUNK) {
+    int len = n - o < CG_CHUNK ? n - o : CG_CHUNK;
+    for (int j = 0; j < p->q.nout; j++) {
+      int64_t *l = s->qv + (size_t)j * 2 * CG_CHUNK;
+      if (qi) {
+        gather(l, l + CG_CHUNK, qv, ldq, j, qi + o, len);
+        continue;
+      }
+      cg_ival x = qv[(int64_t)j * ldq];
+      for (int i = 0; i < (len + VL - 1) / VL * VL; i++) {
+        l[i] = x.lo;
+        l[CG_CHUNK + i] = x.hi;
+      }
+    }
+    for (int j = 0; j < p->k.nout; j++) {
+      int64_t *l = in_lo(s, j);
+      gather(l, l + CG_CHUNK, kv, ldk, j, ki + o, len);
+    }
+    run(ph, s, len);
+    for (int i = 0; i < len; i++) out[o + i] = classify(slot_at(s, p->root, i));
+    if (dec) signatures(ph, s, len, out + o, dec + o, val + o);
+  }
 }

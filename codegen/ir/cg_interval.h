@@ -50,4 +50,16 @@ void cg_ival_row(const cg_prog *p, const cg_ival *qv, const cg_ival *kv, int64_t
 void cg_ival_row_sig(const cg_prog *p, const cg_ival *qv, const cg_ival *kv, int64_t ldk, int n,
                      uint8_t *out, uint64_t *dec, uint64_t *val, cg_iscratch *s);
 
+/*
+** As cg_ival_row_sig over n (query block, key block) pairs at once: lane i
+** takes query interfaces qv[j * ldq + qi[i]] and key interfaces
+** kv[j * ldk + ki[i]] (qi NULL: qv[j * ldq] in every lane). Rows and
+** blocks that leave few lanes each are evaluated together this way, since
+** the executor's cost per instruction is paid per call, not per lane. dec
+** and val may be NULL.
+*/
+void cg_ival_pairs_sig(const cg_prog *p, const cg_ival *qv, int64_t ldq, const int32_t *qi, const cg_ival *kv,
+                       int64_t ldk, const int32_t *ki, int n, uint8_t *out, uint64_t *dec, uint64_t *val,
+                       cg_iscratch *s);
+
 #endif

@@ -130,6 +130,12 @@ typedef struct worker {
   int64_t *wsum;         /* per undecided block: trues over the samples */
   uint8_t *wseen;        /* per undecided block: bit 0 a true seen, bit 1 a false */
   uint8_t *mcls;         /* interval class per key micro-block */
+  /* Lanes of one batched interval call (cg_ival_pairs_sig): query and key
+  ** indices, classes, signatures; nlane of them. */
+  int32_t *lq, *lk;
+  uint8_t *lcls;
+  uint64_t *ldec, *lval;
+  int64_t nlane;
   int64_t *tokq, *tokk;  /* a micro-block's interfaces: [nqv][MICRO], [nkv][MICRO] */
   int64_t st[8];         /* interval full/empty/undecided, refined full/empty/partial, allowed,
                          ** partial blocks whose allowed pairs are estimated */

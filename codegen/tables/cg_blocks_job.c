@@ -51,6 +51,16 @@ int blk_worker_init(worker *w, job *j) {
   w->kl = malloc(sizeof(int64_t) * nkv * (size_t)w->lanes);
   w->out = malloc(sizeof(int64_t) * (size_t)w->lanes);
   w->mcls = malloc((size_t)(j->bk / MICRO + 2));
+  /* Enough lanes for a row's groups or key blocks, or a block pair's micro
+  ** pairs. */
+  int64_t micro = (int64_t)(j->bq / MICRO + 2) * (j->bk / MICRO + 2);
+  w->nlane = j->nk > micro ? j->nk : micro;
+  w->lq = calloc((size_t)w->nlane, sizeof(int32_t));
+  w->lk = malloc(sizeof(int32_t) * (size_t)w->nlane);
+  w->lcls = malloc((size_t)w->nlane);
+  w->ldec = malloc(sizeof(uint64_t) * (size_t)w->nlane);
+  w->lval = malloc(sizeof(uint64_t) * (size_t)w->nlane);
+  if (!w->lq || !w->lk || !w->lcls || !w->ldec || !w->lval) return -1;
   w->scls = malloc((size_t)j->nsk);
   w->gcls = malloc((size_t)j->ngk);
   w->srow = w->cls_srow = -1;
@@ -103,6 +113,11 @@ static void worker_free(worker *w) {
   free(w->kl);
   free(w->out);
   free(w->mcls);
+  free(w->lq);
+  free(w->lk);
+  free(w->lcls);
+  free(w->ldec);
+  free(w->lval);
   free(w->scls);
   free(w->gcls);
   free(w->rc);

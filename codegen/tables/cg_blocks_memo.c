@@ -460,13 +460,22 @@ static int64_t evaluate(worker *w, const cg_spec *sp, int64_t q0, int64_t q1, in
   if (wpb) memset(w->mbits, 0, sizeof(uint32_t) * (size_t)wpb);
   if (!j->micro) return tokens(w, sp, q0, q1, k0, k1, q0, k0, wpb);
   int64_t m0 = k0 / MICRO, m1 = (k1 + MICRO - 1) / MICRO, total = 0;
-  for (int64_t mq = q0 / MICRO; mq < (q1 + MICRO - 1) / MICRO; mq++) {
+  int64_t mq0 = q0 / MICRO, mq1 = (q1 + MICRO - 1) / MICRO;
+  /* Every micro pair's class in one call. */
+  int nmk = (int)(m1 - m0), n = 0;
+  for (int64_t mq = mq0; mq < mq1; mq++)
+    for (int64_t mk = m0; mk < m1; mk++) {
+      w->lq[n] = (int32_t)mq;
+      w->lk[n++] = (int32_t)mk;
+    }
+  cg_ival_pairs_sig(j->prog, j->qmiv, j->L->nm, w->lq, j->kmiv, j->L->nm, w->lk, n, w->lcls, NULL, NULL, w->is);
+  for (int64_t mq = mq0; mq < mq1; mq++) {
     int64_t a0 = mq * MICRO, a1 = a0 + MICRO < q1 ? a0 + MICRO : q1;
-    blk_micro_row(w, mq, m0, m1);
+    const uint8_t *mcls = w->lcls + (mq - mq0) * nmk;
     for (int64_t mk = m0; mk < m1;) {
-      int c = w->mcls[mk - m0];
+      int c = mcls[mk - m0];
       int64_t e = mk + 1;
-      while (e < m1 && w->mcls[e - m0] == c) e++;
+      while (e < m1 && mcls[e - m0] == c) e++;
       int64_t b0 = mk * MICRO, b1 = e * MICRO < k1 ? e * MICRO : k1;
       if (c == CG_BLK_FULL) {
         total += (a1 - a0) * (b1 - b0);

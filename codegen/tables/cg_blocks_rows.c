@@ -44,9 +44,10 @@ static void super_classes(worker *w, int sr) {
 
 /*
 ** Interval classes of a row: the key groups of the super-blocks the super
-** row left undecided, then the key blocks of the groups left undecided
-** (runs of them at a time); reused while the query interfaces and the
-** super row repeat.
+** row left undecided, then the key blocks of the groups left undecided,
+** each level in one batched call (cg_ival_pairs_sig: a row leaves a few
+** undecided runs of a dozen lanes each, and the executor's cost is per
+** call); reused while the query interfaces and the super row repeat.
 */
 static void row_classes(worker *w, int qb) {
   const job *j = w->j;
@@ -55,29 +56,33 @@ static void row_classes(worker *w, int qb) {
   for (int v = 0; v < j->nqv; v++) w->qrow[v] = j->qiv[(int64_t)v * j->nq + qb];
   size_t sz = sizeof(cg_ival) * (size_t)j->nqv;
   if (w->have_prev && w->cls_srow == sr && !memcmp(w->qrow, w->prev, sz)) return;
-  for (int s0 = 0; s0 < j->nsk;) {
-    if (w->scls[s0] != CG_BLK_UNDECIDED) {
-      s0++;
-      continue;
+  int ng = 0;
+  for (int sk = 0; sk < j->nsk; sk++) {
+    if (w->scls[sk] != CG_BLK_UNDECIDED) continue;
+    int g1 = (sk + 1) * (SUPER / GROUP) < j->ngk ? (sk + 1) * (SUPER / GROUP) : j->ngk;
+    for (int g = sk * (SUPER / GROUP); g < g1; g++) w->lk[ng++] = g;
+  }
+  if (ng) cg_ival_pairs_sig(j->prog, w->qrow, 1, NULL, j->gkiv, j->ngk, w->lk, ng, w->lcls, NULL, NULL, w->is);
+  int nb = 0, last = -1;
+  for (int i = 0; i < ng; i++) {
+    int g = w->lk[i];
+    w->gcls[g] = w->lcls[i];
+    if (w->lcls[i] != CG_BLK_UNDECIDED) continue;
+    int kb1 = (g + 1) * GROUP < j->nk ? (g + 1) * GROUP : j->nk;
+    for (int kb = g * GROUP; kb < kb1; kb++) {
+      int r = j->kmap[kb];
+      if (r == last) continue;
+      w->ldec[nb++] = (uint64_t)r;  /* lk holds the groups until this loop ends */
+      last = r;
     }
-    int s1 = s0 + 1;
-    while (s1 < j->nsk && w->scls[s1] == CG_BLK_UNDECIDED) s1++;
-    int g0 = s0 * (SUPER / GROUP), g1 = s1 * (SUPER / GROUP) < j->ngk ? s1 * (SUPER / GROUP) : j->ngk;
-    cg_ival_row(j->prog, w->qrow, j->gkiv + g0, j->ngk, g1 - g0, w->gcls + g0, w->is);
-    for (int ga = g0; ga < g1;) {
-      if (w->gcls[ga] != CG_BLK_UNDECIDED) {
-        ga++;
-        continue;
-      }
-      int gb = ga + 1;
-      while (gb < g1 && w->gcls[gb] == CG_BLK_UNDECIDED) gb++;
-      int kb1 = gb * GROUP < j->nk ? gb * GROUP : j->nk;
-      int r0 = j->kmap[ga * GROUP], r1 = j->kmap[kb1 - 1] + 1;
-      cg_ival_row_sig(j->prog, w->qrow, j->kiv + r0, j->nkr, r1 - r0, w->cls + r0, w->dec + r0, w->val + r0,
-                      w->is);
-      ga = gb;
-    }
-    s0 = s1;
+  }
+  for (int i = 0; i < nb; i++) w->lk[i] = (int32_t)w->ldec[i];
+  if (nb) cg_ival_pairs_sig(j->prog, w->qrow, 1, NULL, j->kiv, j->nkr, w->lk, nb, w->lcls, w->ldec, w->lval, w->is);
+  for (int i = 0; i < nb; i++) {
+    int r = w->lk[i];
+    w->cls[r] = w->lcls[i];
+    w->dec[r] = w->ldec[i];
+    w->val[r] = w->lval[i];
   }
   memcpy(w->prev, w->qrow, sz);
   w->have_prev = 1;
