@@ -131,6 +131,14 @@ static sieve_status size_bits(rt_dyn_tables *t, cg_err *e) {
   if (!st && words < 0)
     st = cg_fail(e, SIEVE_ERR_LIMIT, "GPU block tables: %d tables of %lld ints and their bitmasks of %d words "
                  "exceed 32-bit offsets", g->ntables, (long long)g->table_ints, g->wpb);
+  /* The host tables' bound (cg_tables_limit), bitmasks one per partial
+  ** block here. */
+  size_t need = cg_tgen_tabs_bytes(g) + 4 * (size_t)(words > 0 ? words : 0);
+  if (!st && (int64_t)need > cg_tables_limit())
+    st = cg_fail(e, SIEVE_ERR_LIMIT, "GPU block tables need %.1f MiB (%.1f MiB of them partial-block bitmasks, %lld "
+                 "of %d words), over the bound of %.1f MiB (SIEVE_TABLES_MAX_MB); SIEVE_PARTIAL=predicate drops the "
+                 "bitmasks", need / 1048576.0, 4.0 * (double)words / 1048576.0, (long long)(words / g->wpb), g->wpb,
+                 cg_tables_limit() / 1048576.0);
   if (!st) st = RT_CU(t->cu, e, cuMemFree, t->tmem);
   if (!st) {
     t->tmem = t->tabs = t->a.tabs = 0;
