@@ -294,7 +294,10 @@ sieve_status sieve_plan_set_step(sieve_plan *plan, int step, int layer);
 sieve_status sieve_plan_set_text_len(sieve_plan *plan, const int *valid, int n);
 /* The config the plan's kernel was built with (all zeros for no plan). */
 void sieve_plan_config(const sieve_plan *plan, sieve_config *out);
-/* Fraction of token pairs the plan computes (over all heads); 0 for no plan. */
+/* Fraction of token pairs the plan computes (over all heads); 0 for no plan.
+** A plan whose tables the GPU builds (masks that read the step or layer,
+** SIEVE_TABLES=gpu) counts it on the host at the first call, which then
+** costs a host table build; NaN if that fails. */
 double sieve_plan_density(const sieve_plan *plan);
 /*
 ** O = softmax(Q K^T * scale + mask) V and the row log-sum-exp (fp32, natural
