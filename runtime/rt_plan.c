@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cg_part.h"
 #include "cg_permute.h"
 #include "rt_dyn.h"
 #include "rt_module.h"
@@ -39,6 +40,8 @@ struct rt_plan {
   ** the sparse tables are left alone until the warm-up ends. */
   rt_plan *dense;
   cg_pattern *dense_pat;
+  /* The pattern at the kernel's query rows (merge_rows); NULL: the caller's. */
+  cg_pattern *rows_pat;
   int warm;
   CUdeviceptr own_tabs, own_head_off;
   /* Parameter values in ABI order, and the pointers cuLaunchKernel reads:
@@ -120,11 +123,12 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
   char ir[RT_SHA256_HEX];
   rt_sha256_hex(pt->ir_text, strlen(pt->ir_text), ir);
   const sieve_shape *sh = &s->shape;
-  char bits[64] = "";
+  char bits[128] = "";
   int used = 0, ex2 = cg_attn_ex2_every(s);
   if (s->bits) used = snprintf(bits, sizeof bits, "bitmasks %x\n", (unsigned)s->bits);
   if (ex2) used += snprintf(bits + used, sizeof bits - (size_t)used, "ex2 every %d\n", ex2);
-  if (cg_attn_ws_pin(s)) snprintf(bits + used, sizeof bits - (size_t)used, "pv wait pinned\n");
+  if (cg_attn_ws_pin(s)) used += snprintf(bits + used, sizeof bits - (size_t)used, "pv wait pinned\n");
+  if (s->bits && !cg_attn_bits_ahead(s)) snprintf(bits + used, sizeof bits - (size_t)used, "bits at the step\n");
   return snprintf(out, n,
                   "sieve kernel cache key 1\n"
                   "kernel attention-forward\n"
@@ -405,6 +409,26 @@ static sieve_status check_target(const rt_plan *p, const rt_device *dev, cg_err 
   return SIEVE_OK;
 }
 
+/*
+** A kernel that reads tables at more query rows than the pattern's blocks
+** (cg_attn_table_q: 64-token blocks under the warp-specialised kernel's
+** 128 rows) runs on the plan's own copy of the pattern with that query
+** block, so its tables, its bitmasks, its kernel and its cache key all
+** see one block size. The caller's pattern, and what `sieve show`
+** reports of it, keep the script's blocks.
+*/
+static sieve_status merge_rows(rt_plan *p, cg_err *e) {
+  cg_attn_spec *sp = &p->spec;
+  int bq = cg_attn_table_q(sp);
+  if (bq == (sp->pattern->block_q > 0 ? sp->pattern->block_q : 128)) return SIEVE_OK;
+  sieve_status st = cg_pattern_heads(sp->pattern, 0, &p->rows_pat, e);
+  if (st) return st;
+  p->rows_pat->block_q = bq;
+  if ((st = cg_pattern_finish(p->rows_pat, e))) return st;
+  sp->pattern = p->rows_pat;
+  return SIEVE_OK;
+}
+
 static sieve_status resolve(rt_plan *p, const rt_plan_spec *s, cg_err *e) {
   cg_attn_spec *sp = &p->spec;
   sp->pattern = s->pattern;
@@ -416,6 +440,7 @@ static sieve_status resolve(rt_plan *p, const rt_plan_spec *s, cg_err *e) {
   sp->cfg = s->cfg;
   if (!sp->cfg.block_m && !sp->cfg.block_n && !sp->cfg.warps && !sp->cfg.stages)
     sp->cfg = cg_attn_default_config(sp);
+  if ((st = merge_rows(p, e))) return st;
   /* Partial blocks by bitmask or predicate (cg_attn_bits): the tables and
   ** the kernel are made for the same classes. */
   sp->bits = cg_attn_bits(sp);
@@ -772,6 +797,7 @@ sieve_status rt_plan_free(rt_plan *p, cg_err *e) {
   free(p->tlen_host);
   sieve_status d = rt_plan_free(p->dense, st ? NULL : e);
   cg_pattern_free(p->dense_pat);
+  cg_pattern_free(p->rows_pat);
   free(p);
   return st ? st : d;
 }

@@ -103,6 +103,66 @@ static void config_checks(void **st) {
   cg_pattern_free(p);
 }
 
+/*
+** 64-token query blocks on sm_90a: the default merges two into the
+** warp-specialised kernel's 128 rows (tables at 128-token query blocks,
+** cg_attn_table_q); an explicit 12- or 16-warp config on them merges too,
+** one of 4 or 8 warps does not, nor a pattern whose blocks a search picks.
+** SIEVE_MERGE_ROWS=0 keeps the 4-warp kernel of 64 rows.
+*/
+static void merged_rows(void **st) {
+  cg_pattern *p = make_pattern(PAT_WINDOW);
+  p->block_q = p->block_k = 64;
+  cg_attn_spec s = spec_for(p, 128);
+  cg_err e = {0};
+  assert_int_equal(cg_attn_table_q(&s), 64);
+  s.arch = CG_SM90A;
+  s.cfg = cg_attn_default_config(&s);
+  assert_int_equal(s.cfg.block_m, 128);
+  assert_int_equal(s.cfg.block_n, 64);
+  assert_int_equal(s.cfg.warps, CG_WS_WARPS);
+  assert_int_equal(cg_attn_table_q(&s), 128);
+  assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
+  s.cfg = (cg_attn_config){192, 64, CG_WS3_WARPS, 2};
+  assert_int_equal(cg_attn_table_q(&s), 192);
+  assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
+  expect_reject(s, (cg_attn_config){128, 64, 8, 2}, "divide");
+  s.arch = CG_SM80;
+  expect_reject(s, (cg_attn_config){128, 64, 12, 2}, "sm_90a");
+  s.arch = CG_SM90A;
+  setenv("SIEVE_MERGE_ROWS", "0", 1);
+  s.cfg = cg_attn_default_config(&s);
+  assert_int_equal(s.cfg.block_m, 64);
+  assert_int_equal(s.cfg.warps, 4);
+  assert_int_equal(cg_attn_table_q(&s), 64);
+  unsetenv("SIEVE_MERGE_ROWS");
+  p->sel.kind = CG_SELECT_LSE_SEARCH;
+  s.cfg = cg_attn_default_config(&s);
+  assert_int_equal(s.cfg.block_m, 64);
+  s.cfg = (cg_attn_config){128, 64, CG_WS_WARPS, 2};
+  assert_int_equal(cg_attn_table_q(&s), 64);
+  expect_reject(s, s.cfg, "divide");
+  p->sel.kind = CG_SELECT_STATIC;
+  /* The kernel reads the merged tables: it builds, and a bitmask kernel
+  ** reads its table entries a step ahead unless told not to. */
+  s.cfg = (cg_attn_config){128, 64, CG_WS_WARPS, 2};
+  s.bits = 1;
+  assert_true(cg_attn_bits_ahead(&s));
+  char *ptx = NULL, *name = NULL;
+  assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_OK);
+  assert_null(strstr(name, "_nb"));
+  free(ptx);
+  free(name);
+  setenv("SIEVE_BITS_AHEAD", "0", 1);
+  assert_false(cg_attn_bits_ahead(&s));
+  assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_OK);
+  assert_non_null(strstr(name, "_nb"));
+  free(ptx);
+  free(name);
+  unsetenv("SIEVE_BITS_AHEAD");
+  cg_pattern_free(p);
+}
+
 /* Bitmasks in every kernel, mma.sync and wgmma alike: SIEVE_PARTIAL=bitmask
 ** gives every class one, =auto the cost's choice, the same on both targets. */
 static void bits_in_every_kernel(void **st) {
@@ -453,6 +513,7 @@ static void lowering_rejects_model_vars(void **st) {
 int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(config_checks),
+    cmocka_unit_test(merged_rows),
     cmocka_unit_test(bits_in_every_kernel),
     cmocka_unit_test(lowering_matches_eval),
     cmocka_unit_test(wide_lowering_matches_eval),

@@ -94,7 +94,8 @@ static void check(const char *pat, cg_pattern *p, const sieve_shape *sh, cg_dtyp
 ** Partial-block bitmasks on the irregular bench masks (bench/patterns):
 ** radial's two classes both by bitmask, and its spatial class alone (the
 ** temporal one keeps its predicate: both paths in one kernel); dilated at
-** 128-token blocks, which takes the warp-specialised TMA kernel on sm_90a.
+** 128-token blocks. On sm_90a all of them take the warp-specialised TMA
+** kernel, the 64-token blocks two to a CTA.
 */
 static void check_bitmasks(sieve_ctx *ctx, const char *src, sieve_shape sh) {
   static const struct {
@@ -121,6 +122,18 @@ static void check_bitmasks(sieve_ctx *ctx, const char *src, sieve_shape sh) {
         sh.head_dim = d;
         check_bits(pat, p, &sh, a % 2 ? CG_FP16 : CG_BF16, a < 2 ? CG_SM90A : CG_SM80, NULL, 1, cases[i].bits);
       }
+    /* 64-token blocks merged into the warp-specialised kernel's rows
+    ** (cg_attn_table_q): deeper rings and three warpgroups, by bitmask
+    ** and by predicate, clear of spills too, but for radial's predicates
+    ** in three warpgroups (160 registers: 12 bytes at D = 128, 3 stages). */
+    if (!cases[i].param && cases[i].bits < 0) {
+      static const cg_attn_config merged[] = {{128, 64, 12, 3}, {128, 64, 12, 4}, {192, 64, 16, 2}, {192, 64, 16, 3}};
+      for (size_t c = 0; c < sizeof merged / sizeof merged[0]; c++)
+        for (int64_t bits = 0; bits >= -1; bits--) {
+          sh.head_dim = (c + (size_t)-bits) % 2 ? 128 : 64;
+          check_bits(pat, p, &sh, CG_BF16, CG_SM90A, &merged[c], bits || merged[c].warps == CG_WS_WARPS, bits);
+        }
+    }
     if (cases[i].param) {
       static const cg_attn_config ws[] = {{128, 64, 12, 3}, {128, 128, 12, 2}, {128, 128, 8, 2}};
       for (size_t c = 0; c < sizeof ws / sizeof ws[0]; c++) {

@@ -15,8 +15,10 @@
 --   text       (true)     text tokens global.
 --   block      (64)       block size in tokens, queries and keys (128: the
 --                         warp-specialised TMA kernel on sm_90a).
+--   layout     ("identity") identity, transpose, tile (1 x 8 x 8 tiles) or
+--                         auto: the kernels' checks under every layout.
 
-local param = sieve.params { wt = 1, wy = 6, wx = 6, stride = 16, text = true, block = 64 }
+local param = sieve.params { wt = 1, wy = 6, wx = 6, stride = 16, text = true, block = 64, layout = "identity" }
 
 local mask = sieve.mask(function(q, k)
   local near = sieve.abs(q.t - k.t):le(param.wt) & sieve.abs(q.y - k.y):le(param.wy)
@@ -28,8 +30,12 @@ end)
 
 if param.text then mask = sieve.union(mask, sieve.text_rows(), sieve.text_cols()) end
 
+local layouts = { identity = sieve.layout.identity, transpose = sieve.layout.transpose,
+                  tile = sieve.layout.tile { 1, 8, 8 }, auto = sieve.layout.auto }
+
 return sieve.pattern {
   name = "dilated",
   block = { q = param.block, k = param.block },
   mask = mask,
+  layout = layouts[param.layout],
 }

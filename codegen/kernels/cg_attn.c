@@ -86,6 +86,9 @@ typedef struct attn {
   LLVMValueRef tab, start, nblk, nfull;
   cg_reg kbq[4];               /* kbq[i]: key block of iteration j + i, loaded ahead */
   cg_reg mwords[8];            /* the block's mask bits */
+  int ahead;                   /* ws bitmask kernel: table reads a step ahead (cg_attn_bits_ahead) */
+  cg_reg akb, abidx;           /* ... key block and bitmask offset of the step after next */
+  cg_reg ckb, cbidx, aw[8];    /* ... and of the next step, with its bitmask words */
   LLVMValueRef mneed;          /* the block needs masking (NULL: no block does) */
   int masked;                  /* some class's mask is not true everywhere */
   int bits;                    /* partial blocks may read bitmasks: entries of two int32s */
@@ -119,6 +122,13 @@ static int block_k(const cg_pattern *p) { return p->block_k > 0 ? p->block_k : 1
 static int q_in_regs(int rw, int d, int bn) { return rw * (d + bn) / 32 + rw * d / 64 <= QREG_BUDGET; }
 
 static int ws_warps(int w) { return w == CG_WS_WARPS || w == CG_WS3_WARPS; }
+
+int cg_attn_table_q(const cg_attn_spec *s) {
+  const cg_pattern *p = s->pattern;
+  int bq = p ? block_q(p) : 128, bm = s->cfg.block_m;
+  int merge = p && s->arch == CG_SM90A && ws_warps(s->cfg.warps) && p->sel.kind == CG_SELECT_STATIC && bm > bq && bm % bq == 0;
+  return merge ? bm : bq;
+}
 
 static size_t smem_for(const cg_attn_spec *s, int pad) {
   int d = s->shape.head_dim;
@@ -157,6 +167,11 @@ int cg_attn_ex2_every(const cg_attn_spec *s) {
   const char *v = getenv("SIEVE_EX2_EVERY");
   int n = v ? atoi(v) : 0;
   return cg_attn_uses_tma(s) && n >= 2 && n <= 64 ? n : 0;
+}
+
+int cg_attn_bits_ahead(const cg_attn_spec *s) {
+  const char *v = getenv("SIEVE_BITS_AHEAD");
+  return cg_attn_uses_tma(s) && s->bits && !(v && !strcmp(v, "0"));
 }
 
 int cg_attn_ws_pin(const cg_attn_spec *s) {
@@ -231,8 +246,9 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
   if (rw % 16)
     return cg_fail(e, SIEVE_ERR_ARG, "config: block_m %d over %d warps gives %d rows per warp; a warp's rows must be a multiple of 16 (the mma tile height)",
                    c->block_m, c->warps, rw);
-  if (block_q(s->pattern) % c->block_m)
-    return cg_fail(e, SIEVE_ERR_ARG, "config: block_m %d must divide the pattern's query block %d", c->block_m, block_q(s->pattern));
+  if (cg_attn_table_q(s) % c->block_m)
+    return cg_fail(e, SIEVE_ERR_ARG, "config: block_m %d must divide the pattern's query block %d (or, on the warp-specialised kernel, be a multiple of a static pattern's)",
+                   c->block_m, block_q(s->pattern));
   if (block_k(s->pattern) % c->block_n)
     return cg_fail(e, SIEVE_ERR_ARG, "config: block_n %d must divide the pattern's key block %d", c->block_n, block_k(s->pattern));
   int acc = rw * (d + c->block_n) / 32;
@@ -276,14 +292,22 @@ static int mask_free(const cg_pattern *p) {
   return 1;
 }
 
+/* $SIEVE_MERGE_ROWS=0 keeps 64-token query blocks on the 4-warp kernel
+** (for measurement); anything else lets the default merge them. */
+static int merge_default(const cg_pattern *p) {
+  const char *v = getenv("SIEVE_MERGE_ROWS");
+  return p->sel.kind == CG_SELECT_STATIC && 128 % block_q(p) == 0 && !(v && !strcmp(v, "0"));
+}
+
 cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
   cg_attn_config c = {128, s->shape.head_dim == 128 ? 32 : 64, 4, 2};
   int bq = s->pattern ? block_q(s->pattern) : 128, bk = s->pattern ? block_k(s->pattern) : 128;
+  int ws = s->arch == CG_SM90A && s->pattern && (identity_layouts(s->pattern) || permute_default()) && bk % 64 == 0;
   if (s->arch == CG_SM90A) c = (cg_attn_config){128, s->shape.head_dim == 128 ? 128 : 64, 8, 2};
-  if (bq % 128) {
+  if (bq % 128 && !(ws && merge_default(s->pattern))) {
     c.block_m = 64;
     if (s->arch == CG_SM90A) c.warps = 4;
-  } else if (s->arch == CG_SM90A && s->pattern && (identity_layouts(s->pattern) || permute_default()) && bk % 64 == 0) {
+  } else if (ws) {
     c = (cg_attn_config){128, 128, CG_WS_WARPS, 2};
     if (mask_free(s->pattern) && s->shape.head_dim == 64 && bq % 192 == 0 && bk % 128 == 0)
       c = (cg_attn_config){192, 128, CG_WS3_WARPS, 2};
@@ -543,7 +567,7 @@ static void mask_arm(attn *a, cg_lower *arm, void *ctx) {
 /* ------------------------------------------------------------ bitmasks */
 
 static cg_bits_geom bits_geom(const attn *a) {
-  cg_bits_geom g = {&a->sh, block_q(a->spec->pattern), block_k(a->spec->pattern), a->bm, a->bn, a->rw, a->seq};
+  cg_bits_geom g = {&a->sh, cg_attn_table_q(a->spec), block_k(a->spec->pattern), a->bm, a->bn, a->rw, a->seq};
   return g;
 }
 
@@ -557,13 +581,17 @@ static void bits_words(attn *a, LLVMValueRef j, LLVMValueRef k0, LLVMValueRef bi
   cg_bits_geom g = bits_geom(a);
   int nw = a->bn / 32;
   LLVMValueRef lr = cg_bits_lane_row(EM, &g, TK->lane);
-  cg_if has;
-  cg_if_begin(EM, &has, CG_ICMP(EM, LLVMIntSGE, bidx, cg_i32(EM, 0)));
-  LLVMValueRef at = cg_bits_word_at(EM, &g, bidx, a->row0, lr, j);
-  for (int w = 0; w < nw; w++) cg_rset(EM, a->mwords[w], tab_at(a, CG_ADD(EM, at, cg_i32(EM, w))));
-  cg_if_else(EM, &has);
-  for (int w = 0; w < nw; w++) cg_rset(EM, a->mwords[w], cg_i32(EM, -1));
-  cg_if_end(EM, &has);
+  if (a->ahead) {
+    for (int w = 0; w < nw; w++) cg_rset(EM, a->mwords[w], cg_rget(EM, a->aw[w]));
+  } else {
+    cg_if has;
+    cg_if_begin(EM, &has, CG_ICMP(EM, LLVMIntSGE, bidx, cg_i32(EM, 0)));
+    LLVMValueRef at = cg_bits_word_at(EM, &g, bidx, a->row0, lr, j);
+    for (int w = 0; w < nw; w++) cg_rset(EM, a->mwords[w], tab_at(a, CG_ADD(EM, at, cg_i32(EM, w))));
+    cg_if_else(EM, &has);
+    for (int w = 0; w < nw; w++) cg_rset(EM, a->mwords[w], cg_i32(EM, -1));
+    cg_if_end(EM, &has);
+  }
   if (!a->sh.text && !a->k_limit) return;
   LLVMValueRef qpos = CG_ADD(EM, a->row0, lr);
   for (int w = 0; w < nw; w++)
@@ -585,11 +613,15 @@ static void mask_prepare_bits(attn *a, LLVMValueRef j, LLVMValueRef kb) {
   cg_if c;
   cg_if_begin(EM, &c, a->mneed);
   cg_reg bidx = cg_reg_new(EM, EM->t_i32, cg_i32(EM, -1));
-  cg_if p;
-  cg_if_begin(EM, &p, partial);
-  LLVMValueRef ent = CG_ADD(EM, a->start, jt);
-  cg_rset(EM, bidx, tab_at(a, CG_ADD(EM, CG_MUL(EM, ent, cg_i32(EM, 2)), cg_i32(EM, 2 * a->nq + 2))));
-  cg_if_end(EM, &p);
+  if (a->ahead) {
+    cg_rset(EM, bidx, cg_rget(EM, a->cbidx));
+  } else {
+    cg_if p;
+    cg_if_begin(EM, &p, partial);
+    LLVMValueRef ent = CG_ADD(EM, a->start, jt);
+    cg_rset(EM, bidx, tab_at(a, CG_ADD(EM, CG_MUL(EM, ent, cg_i32(EM, 2)), cg_i32(EM, 2 * a->nq + 2))));
+    cg_if_end(EM, &p);
+  }
   LLVMValueRef b = cg_rget(EM, bidx);
   if (a->pred) {
     mctx m = {a, a->row0, k0, cg_true(EM), NULL, {0}, {0}, {0}, NULL};
@@ -603,6 +635,53 @@ static void mask_prepare_bits(attn *a, LLVMValueRef j, LLVMValueRef kb) {
     bits_words(a, j, k0, b);
   }
   cg_if_end(EM, &c);
+}
+
+/*
+** The warp-specialised kernel's bitmask reads, ahead of their use: a
+** step's table entry (key block, bitmask offset) two steps ahead, its
+** bitmask words (which need the offset) one step ahead, each issued just
+** after the products, so no consumer waits on a global load between the
+** K barrier and its next product. At 64-key steps the dependent loads
+** (entry, then words) took longer than the other warpgroup's products.
+*/
+static void ahead_entry(attn *a, LLVMValueRef j) {
+  cg_rset(EM, a->akb, key_block(a, j));
+  cg_rset(EM, a->abidx, cg_i32(EM, -1));
+  LLVMValueRef jt = CG_UDIV(EM, j, cg_i32(EM, a->sub));
+  cg_if p;
+  cg_if_begin(EM, &p, CG_AND(EM, CG_ICMP(EM, LLVMIntSLT, j, a->nblk), CG_ICMP(EM, LLVMIntSGE, jt, a->nfull)));
+  LLVMValueRef ent = CG_ADD(EM, a->start, jt);
+  cg_rset(EM, a->abidx, tab_at(a, CG_ADD(EM, CG_MUL(EM, ent, cg_i32(EM, 2)), cg_i32(EM, 2 * a->nq + 2))));
+  cg_if_end(EM, &p);
+}
+
+/* Step j's words from the entry read a step before; the entry of j + 1. */
+static void ahead_next(attn *a, LLVMValueRef j) {
+  if (!a->ahead) return;
+  cg_bits_geom g = bits_geom(a);
+  LLVMValueRef kb = cg_rget(EM, a->akb), b = cg_rget(EM, a->abidx);
+  int nw = a->bn / 32;
+  for (int w = 0; w < nw; w++) cg_rset(EM, a->aw[w], cg_i32(EM, -1));
+  cg_if has;
+  cg_if_begin(EM, &has, CG_ICMP(EM, LLVMIntSGE, b, cg_i32(EM, 0)));
+  LLVMValueRef at = cg_bits_word_at(EM, &g, b, a->row0, cg_bits_lane_row(EM, &g, TK->lane), j);
+  for (int w = 0; w < nw; w++) cg_rset(EM, a->aw[w], tab_at(a, CG_ADD(EM, at, cg_i32(EM, w))));
+  cg_if_end(EM, &has);
+  cg_rset(EM, a->ckb, kb);
+  cg_rset(EM, a->cbidx, b);
+  ahead_entry(a, CG_ADD(EM, j, cg_i32(EM, 1)));
+}
+
+static void ahead_start(attn *a) {
+  if (!a->ahead) return;
+  a->akb = cg_reg_new(EM, EM->t_i32, NULL);
+  a->abidx = cg_reg_new(EM, EM->t_i32, NULL);
+  a->ckb = cg_reg_new(EM, EM->t_i32, NULL);
+  a->cbidx = cg_reg_new(EM, EM->t_i32, NULL);
+  for (int w = 0; w < a->bn / 32; w++) a->aw[w] = cg_reg_new(EM, EM->t_i32, NULL);
+  ahead_entry(a, cg_i32(EM, 0));
+  ahead_next(a, cg_i32(EM, 0));
 }
 
 static void mask_prepare(attn *a, LLVMValueRef j, LLVMValueRef kb) {
@@ -731,7 +810,7 @@ static void setup(attn *a) {
   a->vb = slice(a, P_V, P_VSB);
   LLVMValueRef hoff = cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, param(a, P_HEAD_OFF), a->head));
   a->tab = cg_gep(EM, EM->t_i32, param(a, P_TABS), hoff);
-  LLVMValueRef tq = CG_UDIV(EM, qblk, cg_i32(EM, block_q(a->spec->pattern) / a->bm));
+  LLVMValueRef tq = CG_UDIV(EM, qblk, cg_i32(EM, cg_attn_table_q(a->spec) / a->bm));
   a->start = tab_at(a, tq);
   LLVMValueRef end = tab_at(a, CG_ADD(EM, tq, cg_i32(EM, 1)));
   a->nfull = tab_at(a, CG_ADD(EM, tq, cg_i32(EM, a->nq + 1)));
@@ -945,7 +1024,7 @@ static void ws_wait(attn *a, int which, LLVMValueRef j) { cg_mbar_wait(TK, bar_a
 /* K_j is in, and the mask's bits ready before S is live. */
 static void ws_ready_k(attn *a, LLVMValueRef j) {
   ws_wait(a, BAR_K, j);
-  mask_prepare(a, j, key_block(a, j));
+  mask_prepare(a, j, a->ahead ? cg_rget(EM, a->ckb) : key_block(a, j));
 }
 
 static void ws_issue_s(attn *a, LLVMValueRef j) {
@@ -966,6 +1045,7 @@ static void ws_step(attn *a, LLVMValueRef j) {
   ws_issue_s(a, j);
   ws_issue_pv(a, prev);
   cg_turn_pass(TK, a->wgi, a->nwg);
+  ahead_next(a, CG_ADD(EM, j, cg_i32(EM, 1)));
   cg_wgmma_wait(TK, 1, &a->s);
   cg_mbar_arrive(TK, bar_at(a, BAR_KFREE, j));
   mask_apply(a);
@@ -984,6 +1064,7 @@ static void ws_consume(attn *a) {
   a->wgi = CG_LSHR(EM, TK->warp, cg_i32(EM, 2));
   init_state(a);
   mask_rows(a);
+  ahead_start(a);
   cg_mbar_wait(TK, bar_at(a, BAR_Q, NULL), cg_i32(EM, 0));
   cg_if any, second;
   cg_if_begin(EM, &any, CG_ICMP(EM, LLVMIntSGT, a->nblk, cg_i32(EM, 0)));
@@ -995,6 +1076,7 @@ static void ws_consume(attn *a) {
   cg_turn_wait(TK, a->wgi, a->nwg);
   ws_issue_s(a, zero);
   cg_turn_pass(TK, a->wgi, a->nwg);
+  ahead_next(a, cg_i32(EM, 1));
   cg_wgmma_wait(TK, 0, &a->s);
   cg_mbar_arrive(TK, bar_at(a, BAR_KFREE, zero));
   mask_apply(a);
@@ -1108,6 +1190,7 @@ static char *kernel_name(const attn *a) {
   char buf[160];
   char ex2[16] = "";
   if (a->tk.ex2_every || a->pin) snprintf(ex2, sizeof ex2, "_e%d%s", a->tk.ex2_every, a->pin ? "p" : "");
+  if (a->ws && a->bits && !a->ahead) snprintf(ex2 + strlen(ex2), sizeof ex2 - strlen(ex2), "_nb");
   snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
            a->d, c->block_m, c->block_n, c->warps, c->stages, a->bits ? "_bits" : "", ex2);
   return strdup(buf);
@@ -1161,7 +1244,7 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->nwg = a->ws ? mma_warps(&s->cfg) / 4 : 0;
   a->q_regs = !a->wg && q_in_regs(a->rw, a->d, a->bn);
   a->seq = sieve_shape_tokens(&a->sh);
-  a->nq = (int)((a->seq + block_q(s->pattern) - 1) / block_q(s->pattern));
+  a->nq = (int)((a->seq + cg_attn_table_q(s) - 1) / cg_attn_table_q(s));
   a->sub = block_k(s->pattern) / a->bn;
   a->q_limit = a->seq % a->bm ? a->seq : 0;
   a->k_limit = a->seq % block_k(s->pattern) ? a->seq : 0;
@@ -1174,6 +1257,7 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->kv_bytes = cg_st_bytes(a->bn, a->d, a->pad);
   a->tk.ex2_every = cg_attn_ex2_every(s);
   a->pin = cg_attn_ws_pin(s);
+  a->ahead = a->ws && a->bits && cg_attn_bits_ahead(s);
   char *nm = kernel_name(a);
   if (!nm || cg_em_init(EM, nm)) {
     free(nm);

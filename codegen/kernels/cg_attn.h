@@ -32,7 +32,7 @@
 **   rowptr[nq + 1], nfull[nq], idx[...]
 ** where row qb's key blocks are idx[rowptr[qb] .. rowptr[qb+1]), full ones
 ** first (nfull[qb] of them), then partial ones; nq and the block sizes are
-** the pattern's block.q / block.k. A CTA of block_m rows reads table row
+** the pattern's block.q / block.k (block.q as cg_attn_table_q says). A CTA of block_m rows reads table row
 ** (blockIdx.x * block_m) / block.q and walks each table block in block_n
 ** steps.
 **
@@ -61,7 +61,7 @@
 #include "cg_tile.h"  /* cg_dtype */
 
 typedef struct cg_attn_config {
-  int block_m;   /* 64, 128; 192 (CG_WS3_WARPS); divides the pattern's block.q */
+  int block_m;   /* 64, 128; 192 (CG_WS3_WARPS); divides the pattern's block.q, or a multiple of it (cg_attn_table_q) */
   int block_n;   /* 32, 64, 128; 192 (warp-specialised); divides the pattern's block.k */
   int warps;     /* 4, 8; or CG_WS_WARPS, CG_WS3_WARPS (sm_90a) */
   int stages;    /* 1, 2, 3; 4 (warp-specialised): pipeline depth for K/V */
@@ -114,6 +114,21 @@ int cg_attn_uses_tma(const cg_attn_spec *s);
 /* ... and reads them in layout order: Q, K, V must be permuted first. */
 int cg_attn_permutes(const cg_attn_spec *s);
 
+/*
+** The query block of the tables the kernel reads: the pattern's, except
+** where the warp-specialised kernel runs block_m rows over smaller query
+** blocks of a static pattern (64-token blocks under 128 rows, the default
+** for them on sm_90a): then tables built at block_m-token query blocks,
+** from a copy of the pattern with that block (the plan makes it). Each key
+** block of such a table is the union of the merged rows' lists; a partial
+** one's bitmask covers all block_m rows, with zeros where a row's own
+** 64-token block skipped it. At hunyuan-720p that visits 1.07x the block
+** area of radial's 64-token blocks (11.47% against 10.72%) and 1.01x of
+** dilated's (13.06% against 12.92%), and buys the TMA pipeline, two
+** consumer warpgroups and their ping-pong.
+*/
+int cg_attn_table_q(const cg_attn_spec *s);
+
 /* The config a plan uses when the tuning database has none. */
 cg_attn_config cg_attn_default_config(const cg_attn_spec *s);
 /* The head classes a plan gives partial-block bitmasks (SIEVE_PARTIAL
@@ -135,6 +150,12 @@ int cg_attn_ex2_every(const cg_attn_spec *s);
 ** scheduling barrier it keeps the wait below.
 */
 int cg_attn_ws_pin(const cg_attn_spec *s);
+/*
+** Whether the warp-specialised bitmask kernel reads its table entries and
+** bitmask words a step ahead of their use (the default; SIEVE_BITS_AHEAD=0
+** reads them at the step, for measurement; the cache key carries it).
+*/
+int cg_attn_bits_ahead(const cg_attn_spec *s);
 /* 0 when cfg is valid for the spec; else SIEVE_ERR_ARG with the reason. */
 sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e);
 size_t cg_attn_smem_bytes(const cg_attn_spec *s);

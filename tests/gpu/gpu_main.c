@@ -6,7 +6,7 @@
 ** step 0; then timing (rt_bench), a small tuning sweep (rt_tune), and the
 ** dynamic patterns' kernels (GPU table builder, AdaSpa search, SVG
 ** profiling). SIEVE_ARCH=sm_80 runs it all on the mma.sync kernels. Seed: SIEVE_SEED, else the clock (printed, to reproduce). An
-** argument picks groups: shipped,textlen,configs,wide,bitmasks,permute,models,bench,tune,dyn
+** argument picks groups: shipped,textlen,configs,wide,bitmasks,merged,permute,models,bench,tune,dyn
 ** (default: all but sanitize and wsan, which bench/gpu.sh runs under
 ** compute-sanitizer); profile is dyn's SVG profiling and STA mask-search
 ** checks alone; gtab the GPU table builder on every shipped pattern (timed
@@ -242,6 +242,82 @@ static void bitmasks(gpu_env *env) {
 }
 
 /*
+** 64-token query blocks merged into the warp-specialised kernel's rows
+** (cg_attn_table_q; sm_90a's default for them, elsewhere the default
+** kernel runs the same cases): radial (identity and transposed classes:
+** the permute path) and dilated in every layout auto can pick (identity,
+** transpose, 1 x 8 x 8 tiles, auto); partial blocks by bitmask, by
+** predicate, and both in one kernel (bitmask:1); the bitmask reads at the
+** step (SIEVE_BITS_AHEAD=0) and the 4-warp kernel (SIEVE_MERGE_ROWS=0)
+** beside them. Text before and after, ragged shapes, runtime text lengths,
+** both dtypes and head dims, BSHD strides; then 3 and 4 stages and three
+** consumer warpgroups (192 rows: three blocks merged).
+*/
+static void merged(gpu_env *env) {
+  static const int lens[2] = {5, 13};
+  static const struct {
+    const char *pat, *param, *partial, *off;
+  } cases[] = {
+    {"radial", NULL, "auto", NULL},           {"radial", NULL, "predicate", NULL},
+    {"radial", NULL, "bitmask:1", NULL},      {"dilated", NULL, "auto", NULL},
+    {"dilated", "layout=transpose", "auto", NULL}, {"dilated", "layout=tile", "auto", NULL},
+    {"dilated", "layout=auto", "auto", NULL}, {"dilated", "layout=tile", "predicate", NULL},
+    {"radial", NULL, "auto", "SIEVE_BITS_AHEAD"}, {"radial", NULL, "auto", "SIEVE_MERGE_ROWS"},
+  };
+  char path[64];
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    snprintf(path, sizeof path, "../bench/patterns/%s", cases[i].pat);
+    setenv("SIEVE_PARTIAL", cases[i].partial, 1);
+    if (cases[i].off) setenv(cases[i].off, "0", 1);
+    gpu_case small = {.pattern = path, .params = {cases[i].param}, .shape = shp(3, 5, 7, 13, 0, 3, 64),
+                      .dtype = SIEVE_BF16, .text_valid = lens};
+    small.shape.batch = 2;
+    gpu_attention_case(env, &small);
+    gpu_case medium = {.pattern = path, .params = {cases[i].param}, .shape = shp(5, 12, 20, 40, 1, 4, 128),
+                       .dtype = SIEVE_FP16, .bshd = 1, .sample_rows = 96};
+    gpu_attention_case(env, &medium);
+    gpu_case big = {.pattern = path, .params = {cases[i].param}, .shape = shp(7, 18, 30, 77, 1, 2, 64),
+                    .dtype = SIEVE_BF16, .sample_rows = 128, .text_valid = lens};
+    big.shape.batch = 2;
+    gpu_attention_case(env, &big);
+    gpu_case before = {.pattern = path, .params = {cases[i].param}, .shape = shp(6, 11, 17, 29, 0, 2, 128),
+                       .dtype = SIEVE_BF16, .sample_rows = 128};
+    gpu_attention_case(env, &before);
+    if (cases[i].off) unsetenv(cases[i].off);
+    unsetenv("SIEVE_PARTIAL");
+  }
+  if (!env->wgmma) return;
+  static const sieve_config cfgs[] = {{128, 64, 12, 3}, {128, 64, 12, 4}, {192, 64, 16, 2}, {192, 64, 16, 3}};
+  const char *pats[] = {"../bench/patterns/radial", "../bench/patterns/dilated"};
+  for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++)
+    for (int k = 0; k < 2; k++) {
+      gpu_case c = {.pattern = pats[k], .shape = shp(7, 18, 30, 77, (int)i % 2, 2, k ? 64 : 128),
+                    .dtype = k ? SIEVE_FP16 : SIEVE_BF16, .bshd = k, .cfg = cfgs[i], .sample_rows = 128,
+                    .text_valid = lens};
+      c.shape.batch = 2;
+      gpu_attention_case(env, &c);
+    }
+}
+
+/* The merged rows under the checkers: radial (permuted, bitmasks), dilated
+** in tiles by predicate, three warpgroups of 64-row blocks. */
+static void sanitize_merge(gpu_env *env) {
+  static const int lens[1] = {7};
+  gpu_case r = {.pattern = "../bench/patterns/radial", .shape = shp(3, 8, 8, 13, 0, 2, 128), .dtype = SIEVE_BF16,
+                .text_valid = lens};
+  gpu_attention_case(env, &r);
+  setenv("SIEVE_PARTIAL", "predicate", 1);
+  gpu_case t = {.pattern = "../bench/patterns/dilated", .params = {"layout=tile"}, .shape = shp(3, 9, 11, 13, 1, 2, 64),
+                .dtype = SIEVE_FP16, .bshd = 1};
+  gpu_attention_case(env, &t);
+  unsetenv("SIEVE_PARTIAL");
+  if (!env->wgmma) return;
+  gpu_case w = {.pattern = "../bench/patterns/dilated", .shape = shp(3, 8, 8, 13, 1, 2, 128), .dtype = SIEVE_BF16,
+                .cfg = {192, 64, 16, 2}, .text_valid = lens};
+  gpu_attention_case(env, &w);
+}
+
+/*
 ** Head classes in other layouts on the sm_90a TMA kernel: Q, K, V permuted
 ** into layout order first, O and the LSE written back in token order (the
 ** 12-warp config; elsewhere the default). SVG's two classes (identity and
@@ -320,6 +396,7 @@ static void sanitize_bits(gpu_env *env) {
 static void sanitize_all(gpu_env *env) {
   sanitize(env);
   sanitize_bits(env);
+  sanitize_merge(env);
   sanitize_perm(env);
 }
 
@@ -370,7 +447,7 @@ int main(int argc, char **argv) {
   env.wgmma = di.sm_major == 9 && !(arch && !strncmp(arch, "sm_80", 5));
   printf("device %s (sm_%d%d), seed %llu\n", di.name, di.sm_major, di.sm_minor,
          (unsigned long long)env.seed);
-  const char *only = argc > 1 ? argv[1] : "shipped,textlen,configs,wide,bitmasks,permute,models,bench,tune,dyn";
+  const char *only = argc > 1 ? argv[1] : "shipped,textlen,configs,wide,bitmasks,merged,permute,models,bench,tune,dyn";
   if (strstr(only, "shipped")) shipped(&env);
   if (strstr(only, "textlen")) textlen(&env);
   if (strstr(only, "configs")) configs(&env);
@@ -378,6 +455,7 @@ int main(int argc, char **argv) {
   if (strstr(only, "wsan")) wide_sanitize(&env);
   if (strstr(only, "bitsdbg")) bits_debug(&env);
   if (strstr(only, "bitmasks")) bitmasks(&env);
+  if (strstr(only, "merged")) merged(&env);
   if (strstr(only, "models")) models(&env);
   if (strstr(only, "bench")) {
     gpu_bench_case(&env, "dense", "wan-1.3b-480p");
@@ -394,7 +472,8 @@ int main(int argc, char **argv) {
   if (strstr(only, "gtab_small")) gpu_dyn_tables_small(&env);
   else if (strstr(only, "gtab")) gpu_dyn_tables_all(&env);
   if (strstr(only, "permute")) permute(&env);
-  if (strstr(only, "sanitize_bits")) sanitize_bits(&env);
+  if (strstr(only, "sanitize_merge")) sanitize_merge(&env);
+  else if (strstr(only, "sanitize_bits")) sanitize_bits(&env);
   else if (strstr(only, "sanitize_perm")) sanitize_perm(&env);
   else if (strstr(only, "sanitize")) sanitize_all(&env);
   printf("%d passed, %d failed\n", env.passed, env.failed);
