@@ -16,15 +16,16 @@ struct rt_dyn_tables {
   cg_arch arch;
   cg_tgen *gen;
   CUmodule mod;
-  CUfunction classify, refine, compact, scan, fill, bits;
-  CUdeviceptr mem, tmem, tabs, head_off;
+  CUfunction classify, refine, compact, scan, fill, bits, bhash;
+  CUdeviceptr mem, tmem, smem, tabs, head_off;
   size_t tbytes;  /* of tmem: the table slots, then any bitmasks */
   int from_cache;
   struct {
-    CUdeviceptr boxes, coords, cls, work, nwork, rows, counts, tabs, pbase;
-    int32_t step, layer;
+    CUdeviceptr boxes, coords, cls, work, nwork, rows, counts, tabs, pgbase;
+    CUdeviceptr key0, key1, rep, uid, slot_of, count;  /* the set of distinct bitmasks */
+    int32_t step, layer, mask;
   } a;
-  void *pc[6], *pr[6], *pk[4], *ps[2], *pf[4], *pb[7];
+  void *pc[6], *pr[6], *pk[4], *ps[2], *pf[6], *pb[10], *ph[13];
 };
 
 int rt_dyn_tables_enabled(const rt_cuda *cu) {
@@ -75,7 +76,7 @@ static sieve_status place(rt_dyn_tables *t, cg_err *e) {
   t->a.rows = t->mem + off[4];
   t->a.counts = t->mem + off[5];
   t->a.tabs = t->tabs = t->tmem;
-  t->a.pbase = t->mem + off[6];
+  t->a.pgbase = t->mem + off[6];
   t->head_off = t->mem + off[7];
   size_t heads = (size_t)g->shape.heads;
   int32_t *ho = malloc(4 * heads);
@@ -101,6 +102,7 @@ static sieve_status kernels(rt_dyn_tables *t, rt_cache *cache, const rt_device *
   if (!st) st = rt_kernel_get(t->cu, t->mod, "sieve_tbl_scan", 0, &t->scan, e);
   if (!st) st = rt_kernel_get(t->cu, t->mod, "sieve_tbl_fill", 0, &t->fill, e);
   if (!st && t->gen->bits) st = rt_kernel_get(t->cu, t->mod, "sieve_tbl_bits", 0, &t->bits, e);
+  if (!st && t->gen->bits) st = rt_kernel_get(t->cu, t->mod, "sieve_tbl_bhash", 0, &t->bhash, e);
   return st;
 }
 
@@ -110,47 +112,67 @@ static void grid(const rt_dyn_tables *t, unsigned *rows, unsigned *nt) {
 }
 
 /*
-** Where the bitmasks go depends on how many partial blocks each row has: a
-** first classification (static masks: any step does) gives the counts,
-** and the tables' allocation grows to hold the bitmasks past the slots.
+** Bitmasks are kept once per distinct bitmask, as on the host: a first
+** classification (static masks: any step does) gives each row's partial
+** blocks, their bits are hashed into a set on the GPU, and the tables'
+** allocation grows to hold the distinct ones past the slots. The set stays:
+** every build's fill and bits kernels read it.
 */
 static sieve_status size_bits(rt_dyn_tables *t, cg_err *e) {
   const cg_tgen *g = t->gen;
   unsigned rows, nt, w = 32 * CG_TGEN_WARPS;
   grid(t, &rows, &nt);
   size_t nrows = (size_t)g->ntables * (size_t)g->nq;
-  int32_t *counts = malloc(8 * nrows), *pbase = malloc(4 * nrows);
-  sieve_status st = counts && pbase ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  int32_t *counts = malloc(8 * nrows), *pgbase = malloc(4 * nrows), distinct = 0;
+  sieve_status st = counts && pgbase ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   t->a.step = t->a.layer = 0;
   if (!st) st = rt_dyn_launch(t->cu, t->classify, rows, nt, 1, w, 0, NULL, t->pc, e);
   if (!st) st = rt_dyn_launch(t->cu, t->refine, CG_TGEN_REFINE_CTAS, 1, 1, w, 0, NULL, t->pr, e);
   if (!st) st = rt_dyn_launch(t->cu, t->compact, rows, nt, 1, w, 0, NULL, t->pk, e);
   if (!st) st = RT_CU(t->cu, e, cuCtxSynchronize);
   if (!st) st = RT_CU(t->cu, e, cuMemcpyDtoH, counts, t->a.counts, 8 * nrows);
-  int64_t words = st ? 0 : cg_tgen_bits_place(g, counts, pbase);
-  if (!st && words < 0)
-    st = cg_fail(e, SIEVE_ERR_LIMIT, "GPU block tables: %d tables of %lld ints and their bitmasks of %d words "
-                 "exceed 32-bit offsets", g->ntables, (long long)g->table_ints, g->wpb);
-  /* The host tables' bound (cg_tables_limit), bitmasks one per partial
-  ** block here. */
+  int64_t parts = st ? 0 : cg_tgen_bits_place(g, counts, pgbase);
+  if (!st && parts < 0)
+    st = cg_fail(e, SIEVE_ERR_LIMIT, "GPU block tables: more than 2^31 partial blocks take bitmasks");
+  size_t cap = 64;
+  while (cap < 2 * (size_t)parts) cap *= 2;
+  size_t sbytes = 24 * cap + 4 * (size_t)parts + 4;
+  if (!st && cap > (size_t)INT32_MAX) st = cg_fail(e, SIEVE_ERR_LIMIT, "GPU block tables: %lld partial blocks", (long long)parts);
+  if (!st) st = RT_CU(t->cu, e, cuMemAlloc, &t->smem, sbytes);
+  if (!st) {
+    t->a.key0 = t->smem;
+    t->a.key1 = t->a.key0 + 8 * cap;
+    t->a.rep = t->a.key1 + 8 * cap;
+    t->a.uid = t->a.rep + 4 * cap;
+    t->a.slot_of = t->a.uid + 4 * cap;
+    t->a.count = t->a.slot_of + 4 * (size_t)parts;
+    t->a.mask = (int32_t)(cap - 1);
+    st = RT_CU(t->cu, e, cuMemsetD8, t->smem, 0, sbytes);
+  }
+  if (!st) st = RT_CU(t->cu, e, cuMemcpyHtoD, t->a.pgbase, pgbase, 4 * nrows);
+  if (!st) st = rt_dyn_launch(t->cu, t->bhash, (unsigned)g->nq, nt, 1, w, 0, NULL, t->ph, e);
+  if (!st) st = RT_CU(t->cu, e, cuCtxSynchronize);
+  if (!st) st = RT_CU(t->cu, e, cuMemcpyDtoH, &distinct, t->a.count, 4);
+  int64_t words = (int64_t)distinct * g->wpb;
+  if (!st && (int64_t)g->ntables * g->table_ints + words > INT32_MAX)
+    st = cg_fail(e, SIEVE_ERR_LIMIT, "GPU block tables: %d tables of %lld ints and %d distinct bitmasks of %d words "
+                 "exceed 32-bit offsets", g->ntables, (long long)g->table_ints, distinct, g->wpb);
+  /* The host tables' bound (cg_tables_limit). */
   size_t need = cg_tgen_tabs_bytes(g) + 4 * (size_t)(words > 0 ? words : 0);
   if (!st && (int64_t)need > cg_tables_limit())
-    st = cg_fail(e, SIEVE_ERR_LIMIT, "GPU block tables need %.1f MiB (%.1f MiB of them partial-block bitmasks, %lld "
-                 "of %d words), over the bound of %.1f MiB (SIEVE_TABLES_MAX_MB); SIEVE_PARTIAL=predicate drops the "
-                 "bitmasks", need / 1048576.0, 4.0 * (double)words / 1048576.0, (long long)(words / g->wpb), g->wpb,
+    st = cg_fail(e, SIEVE_ERR_LIMIT, "GPU block tables need %.1f MiB (%.1f MiB of them %d distinct partial-block "
+                 "bitmasks), over the bound of %.1f MiB (SIEVE_TABLES_MAX_MB); SIEVE_PARTIAL=predicate drops the "
+                 "bitmasks", need / 1048576.0, 4.0 * (double)words / 1048576.0, distinct,
                  cg_tables_limit() / 1048576.0);
   if (!st) st = RT_CU(t->cu, e, cuMemFree, t->tmem);
   if (!st) {
     t->tmem = t->tabs = t->a.tabs = 0;
-    t->tbytes = cg_tgen_tabs_bytes(g) + 4 * (size_t)words;
+    t->tbytes = need;
     st = RT_CU(t->cu, e, cuMemAlloc, &t->tmem, t->tbytes);
   }
-  if (!st) {
-    t->tabs = t->a.tabs = t->tmem;
-    st = RT_CU(t->cu, e, cuMemcpyHtoD, t->a.pbase, pbase, 4 * nrows);
-  }
+  if (!st) t->tabs = t->a.tabs = t->tmem;
   free(counts);
-  free(pbase);
+  free(pgbase);
   return st;
 }
 
@@ -165,14 +187,19 @@ sieve_status rt_dyn_tables_create(cg_pattern *p, const sieve_shape *shape, cg_ar
   void *pc[6] = {&t->a.boxes, &t->a.cls, &t->a.work, &t->a.nwork, &t->a.step, &t->a.layer};
   void *pr[6] = {&t->a.coords, &t->a.cls, &t->a.work, &t->a.nwork, &t->a.step, &t->a.layer};
   void *pk[4] = {&t->a.cls, &t->a.rows, &t->a.counts, &t->a.nwork};
-  void *ps[2] = {&t->a.counts, &t->a.tabs}, *pf[4] = {&t->a.rows, &t->a.counts, &t->a.tabs, &t->a.pbase};
-  void *pb[7] = {&t->a.coords, &t->a.rows, &t->a.counts, &t->a.pbase, &t->a.tabs, &t->a.step, &t->a.layer};
+  void *ps[2] = {&t->a.counts, &t->a.tabs};
+  void *pf[6] = {&t->a.rows, &t->a.counts, &t->a.tabs, &t->a.pgbase, &t->a.slot_of, &t->a.uid};
+  void *pb[10] = {&t->a.coords, &t->a.rows, &t->a.counts, &t->a.pgbase, &t->a.tabs,
+                  &t->a.slot_of, &t->a.rep, &t->a.uid, &t->a.step, &t->a.layer};
+  void *ph[13] = {&t->a.coords, &t->a.rows, &t->a.counts, &t->a.pgbase, &t->a.key0, &t->a.key1, &t->a.rep,
+                  &t->a.uid, &t->a.slot_of, &t->a.count, &t->a.mask, &t->a.step, &t->a.layer};
   memcpy(t->pc, pc, sizeof pc);
   memcpy(t->pr, pr, sizeof pr);
   memcpy(t->pk, pk, sizeof pk);
   memcpy(t->ps, ps, sizeof ps);
   memcpy(t->pf, pf, sizeof pf);
   memcpy(t->pb, pb, sizeof pb);
+  memcpy(t->ph, ph, sizeof ph);
   sieve_status st = rt_cuda_get(&t->cu, e);
   if (!st) st = cg_tgen_new_bits(p, shape, bits, &t->gen, e);
   if (!st) st = kernels(t, cache, dev, e);
@@ -227,6 +254,7 @@ void rt_dyn_tables_free(rt_dyn_tables *t) {
     rt_module_unload(t->cu, t->mod, NULL);
     if (t->mem) RT_CU(t->cu, NULL, cuMemFree, t->mem);
     if (t->tmem) RT_CU(t->cu, NULL, cuMemFree, t->tmem);
+    if (t->smem) RT_CU(t->cu, NULL, cuMemFree, t->smem);
   }
   cg_tgen_free(t->gen);
   free(t);

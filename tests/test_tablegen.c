@@ -133,11 +133,10 @@ static void boxes_cover_their_blocks(void **st) {
 }
 
 /*
-** Bitmask places from the CPU tables' counts: every partial block of a
-** class with bits gets wpb words of its own past the last table slot, in
-** table, row and partial order; tables without bits get -1.
+** Partial blocks of the classes with bits are numbered over all tables,
+** row by row, from the counts; tables without bits get -1.
 */
-static void bitmasks_are_placed_past_the_slots(void **st) {
+static void bitmasks_are_numbered_row_by_row(void **st) {
   sieve_pattern *sp = lt_load_source(ctx, "bench/patterns", "radial", NULL);
   cg_pattern *p = lp_pattern_ir(sp);
   sieve_shape s = shp(5, 7, 9, 13, 1, 4);
@@ -149,9 +148,9 @@ static void bitmasks_are_placed_past_the_slots(void **st) {
   assert_int_equal(t->table_ints, 2 * (int64_t)t->nq + 1 + 2 * (int64_t)t->nq * t->nk);
   assert_int_equal(cg_tables_build(p, &s, 0, 0, &ts, &e), SIEVE_OK);
   size_t rows = (size_t)t->ntables * (size_t)t->nq;
-  int32_t *counts = calloc(2 * rows, sizeof *counts), *pbase = calloc(rows, sizeof *pbase);
+  int32_t *counts = calloc(2 * rows, sizeof *counts), *pgbase = calloc(rows, sizeof *pgbase);
   assert_non_null(counts);
-  assert_non_null(pbase);
+  assert_non_null(pgbase);
   int64_t want = 0;
   for (int i = 0; i < t->ntables; i++) {
     int h = 0;
@@ -161,24 +160,23 @@ static void bitmasks_are_placed_past_the_slots(void **st) {
       counts[2 * (i * t->nq + qb)] = c->full_ptr[qb + 1] - c->full_ptr[qb];
       counts[2 * (i * t->nq + qb) + 1] = c->part_ptr[qb + 1] - c->part_ptr[qb];
     }
-    if (cg_tgen_table_bits(t, i)) want += c->npart * t->wpb;
+    if (cg_tgen_table_bits(t, i)) want += c->npart;
   }
-  int64_t words = cg_tgen_bits_place(t, counts, pbase);
-  assert_int_equal(words, want);
-  int64_t at = 0, slots = (int64_t)t->ntables * t->table_ints;
+  assert_int_equal(cg_tgen_bits_place(t, counts, pgbase), want);
+  int64_t at = 0;
   for (int i = 0; i < t->ntables; i++)
     for (int qb = 0; qb < t->nq; qb++) {
       int64_t row = (int64_t)i * t->nq + qb;
       if (!cg_tgen_table_bits(t, i)) {
-        assert_int_equal(pbase[row], -1);
+        assert_int_equal(pgbase[row], -1);
         continue;
       }
-      assert_int_equal((int64_t)i * t->table_ints + pbase[row], slots + at);
-      at += (int64_t)counts[2 * row + 1] * t->wpb;
+      assert_int_equal(pgbase[row], at);
+      at += counts[2 * row + 1];
     }
   assert_true(want > 0);
   free(counts);
-  free(pbase);
+  free(pgbase);
   cg_tables_free(ts);
   cg_tgen_free(t);
   sieve_pattern_free(sp);
@@ -258,6 +256,7 @@ static void modules_generate_and_assemble(void **st) {
         if (cg_tgen_build(p, t, arch ? CG_SM90A : CG_SM80, &ptx, &e)) fail_msg("%s: %s", name, e.msg);
         for (int k = 0; k < 5; k++) assert_non_null(strstr(ptx, entries[k]));
         assert_non_null(strstr(ptx, ".entry sieve_tbl_bits"));
+        assert_non_null(strstr(ptx, ".entry sieve_tbl_bhash"));
         if (have) assembles(ptxas, ptx, arch ? "sm_90a" : "sm_80", name);
         free(ptx);
         cg_tgen_free(t);
@@ -272,7 +271,7 @@ int main(void) {
       cmocka_unit_test(masks_and_intervals_match_the_cpu),
       cmocka_unit_test(heads_that_differ_get_tables_of_their_own),
       cmocka_unit_test(boxes_cover_their_blocks),
-      cmocka_unit_test(bitmasks_are_placed_past_the_slots),
+      cmocka_unit_test(bitmasks_are_numbered_row_by_row),
       cmocka_unit_test(modules_generate_and_assemble),
   };
   return cmocka_run_group_tests(t, open_ctx, close_ctx);

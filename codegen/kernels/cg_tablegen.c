@@ -161,25 +161,18 @@ void cg_tgen_free(cg_tgen *t) {
 
 int cg_tgen_table_bits(const cg_tgen *t, int i) { return (int)(t->bits >> t->cls[i] & 1u); }
 
-/* The bitmasks follow the last slot: table i's first one lies
-** (ntables - i) table_ints from its start, plus the earlier tables' ones. */
-int64_t cg_tgen_bits_place(const cg_tgen *t, const int32_t *counts, int32_t *pbase) {
-  int64_t words = 0, slots = (int64_t)t->ntables * t->table_ints;
+int64_t cg_tgen_bits_place(const cg_tgen *t, const int32_t *counts, int32_t *pgbase) {
+  int64_t n = 0;
   for (int i = 0; i < t->ntables; i++) {
     int has = cg_tgen_table_bits(t, i);
-    int64_t start = slots - (int64_t)i * t->table_ints;
     for (int qb = 0; qb < t->nq; qb++) {
-      int64_t row = (int64_t)i * t->nq + qb, at = start + words;
-      if (!has) {
-        pbase[row] = -1;
-        continue;
-      }
-      if (at > INT32_MAX) return -1;
-      pbase[row] = (int32_t)at;
-      words += (int64_t)counts[2 * row + 1] * t->wpb;
+      int64_t row = (int64_t)i * t->nq + qb;
+      pgbase[row] = has ? (int32_t)n : -1;
+      n += has ? counts[2 * row + 1] : 0;
+      if (n > INT32_MAX) return -1;
     }
   }
-  return slots + words > INT32_MAX ? -1 : words;
+  return n;
 }
 
 size_t cg_tgen_rows_bytes(const cg_tgen *t) { return 4 * (size_t)t->ntables * (size_t)t->nq * (size_t)t->nk; }
@@ -401,8 +394,8 @@ sieve_status cg_tgen_build(const cg_pattern *p, const cg_tgen *t, cg_arch arch, 
   if (!st) st = compact_kernel(&k, arch, e);
   if (!st && !t->bits) cg_tpack_kernels(&em, arch, t->nq, t->nk, t->table_ints);
   if (!st && t->bits) {
-    cg_tpack_kernels_bits(&em, arch, t->nq, t->nk, t->table_ints, t->wpb);
-    cg_tgen_bits_kernel(&em, t, arch, el);
+    cg_tpack_kernels_bits(&em, arch, t->nq, t->nk, t->table_ints, t->ntables, t->wpb);
+    cg_tgen_bits_kernels(&em, t, arch, el);
   }
   if (!st) st = cg_em_ptx(&em, arch, ptx, e);
   for (int i = 0; k.lw && i < t->ntables; i++) cg_ilower_free(k.lw[i]);

@@ -50,17 +50,27 @@
 ** Partial-block bitmasks (cg_tgen_new_bits; static masks only, as on the
 ** CPU): entries are two int32s, (key block, offset of its bitmask from the
 ** table's start, -1 for none), as cg_tables_pack writes them, and the
-** bitmasks lie past the last table slot, one per partial block of a class
-** with bits (not shared between equal blocks, as the CPU's are). Their
-** place depends on how many partial blocks each row has, so it is set on
-** the host once the counts are known (cg_tgen_bits_place), into
-**   pbase   [ntables][nq]  offset of each row's first bitmask from its
-**           table's start; -1 throughout a table without bits
-** and then
-**   sieve_tbl_fill(rows, counts, tabs, pbase)   as above, entries of two
-**   sieve_tbl_bits(coords, rows, counts, pbase, tabs, i32 step, i32 layer)
-**       a CTA per row, its warps taking the row's partial blocks in turn:
-**       grid (nq, ntables), block 32 W
+** bitmasks lie past the last table slot, each distinct one once, as on the
+** CPU: equal blocks are found by a 128-bit hash of their bits. Partial
+** blocks of classes with bits are numbered over all tables, row by row;
+** pgbase [ntables][nq] holds each row's first number (-1 throughout a
+** table without bits), set on the host from a first classification's
+** counts (cg_tgen_bits_place). Then, once:
+**   sieve_tbl_bhash(coords, rows, counts, pgbase, key0, key1, rep, uid,
+**                   slot_of, count, i32 mask, i32 step, i32 layer)
+**       each partial block's bits hashed into a set of mask + 1 slots
+**       (key0, key1 u64; rep, uid int32: the first block with those bits
+**       and their number among the distinct ones, count of them);
+**       slot_of[number] its slot
+** and at every build
+**   sieve_tbl_fill(rows, counts, tabs, pgbase, slot_of, uid)   entries of
+**       two, a partial block's bitmask at (ntables - table) table_ints +
+**       uid wpb from its table's start
+**   sieve_tbl_bits(coords, rows, counts, pgbase, tabs, slot_of, rep, uid,
+**                  i32 step, i32 layer)
+**       the bits of each distinct bitmask's first block, stored there
+** both a CTA per row, its warps taking the row's partial blocks in turn:
+** grid (nq, ntables), block 32 W (fill: as above).
 */
 #ifndef CG_TABLEGEN_H
 #define CG_TABLEGEN_H
@@ -103,12 +113,11 @@ void cg_tgen_free(cg_tgen *t);
 /* Whether table i's partial blocks carry bitmasks. */
 int cg_tgen_table_bits(const cg_tgen *t, int i);
 /*
-** With bits: each row's pbase from the built tables' counts ([ntables][nq]
-** [2], full then partial, as the compaction writes them); returns the
-** bitmask words past the table slots, or -1 when an offset would not fit
-** in an int32.
+** With bits: each row's pgbase from the built tables' counts ([ntables]
+** [nq][2], full then partial, as the compaction writes them); returns the
+** partial blocks of tables with bits, or -1 past INT32_MAX.
 */
-int64_t cg_tgen_bits_place(const cg_tgen *t, const int32_t *counts, int32_t *pbase);
+int64_t cg_tgen_bits_place(const cg_tgen *t, const int32_t *counts, int32_t *pgbase);
 
 /* The module with the five kernels, as PTX (*ptx malloc'd). */
 sieve_status cg_tgen_build(const cg_pattern *p, const cg_tgen *t, cg_arch arch, char **ptx,
@@ -119,10 +128,8 @@ sieve_status cg_tgen_build(const cg_pattern *p, const cg_tgen *t, cg_arch arch, 
 ** rows over nk key blocks in slots of table_ints (cg_tablegen_pack.c).
 */
 void cg_tpack_kernels(cg_em *em, cg_arch arch, int nq, int nk, int64_t table_ints);
-/* ... and for two-int32 entries, whose partial blocks' bitmasks lie at
-** pbase[row] + i wpb for the row's i-th partial one (-1 for full blocks,
-** and where pbase[row] is negative: a table without bits). */
-void cg_tpack_kernels_bits(cg_em *em, cg_arch arch, int nq, int nk, int64_t table_ints, int wpb);
+/* ... and for two-int32 entries with bitmasks placed as above. */
+void cg_tpack_kernels_bits(cg_em *em, cg_arch arch, int nq, int nk, int64_t table_ints, int ntables, int wpb);
 
 /*
 ** The CPU's interval test on the same boxes, for checking the kernel: the
@@ -147,7 +154,7 @@ size_t cg_tgen_pbase_bytes(const cg_tgen *t);
 ** table, each evaluating lw[table]'s mask (lowered over coordinates and
 ** step and layer). */
 void cg_tgen_refine_kernel(cg_em *em, const cg_tgen *t, cg_arch arch, cg_lower **lw);
-/* ... and sieve_tbl_bits, where t has bits. */
-void cg_tgen_bits_kernel(cg_em *em, const cg_tgen *t, cg_arch arch, cg_lower **lw);
+/* ... and sieve_tbl_bhash and sieve_tbl_bits, where t has bits. */
+void cg_tgen_bits_kernels(cg_em *em, const cg_tgen *t, cg_arch arch, cg_lower **lw);
 
 #endif

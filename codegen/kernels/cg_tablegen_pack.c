@@ -13,6 +13,7 @@ typedef struct pk {
   int nq, nk;
   int64_t table_ints;
   int wpb;  /* with bitmasks: words per bitmask, entries two int32s; 0: one */
+  int ntables;
 } pk;
 
 #define EM (k->em)
@@ -31,7 +32,7 @@ static LLVMValueRef slot(pk *k, LLVMValueRef tabs, LLVMValueRef t) {
 
 /* A kernel of n pointer parameters and 32 * warps threads. */
 static void begin(pk *k, const char *name, const char *const *pn, int n, int warps, LLVMValueRef *prm) {
-  LLVMTypeRef ty[4] = {EM->t_gptr, EM->t_gptr, EM->t_gptr, EM->t_gptr};
+  LLVMTypeRef ty[6] = {EM->t_gptr, EM->t_gptr, EM->t_gptr, EM->t_gptr, EM->t_gptr, EM->t_gptr};
   LLVMValueRef fn = cg_em_kernel(EM, name, ty, pn, n, 32 * warps, 0);
   for (int i = 0; i < n; i++) prm[i] = LLVMGetParam(fn, (unsigned)i);
   if (cg_tk_init(&k->tk, EM, CG_SM80, CG_BF16, 32 * warps)) EM->bad = 1;  /* err says why */
@@ -74,9 +75,9 @@ static void scan_kernel(pk *k) {
 ** the back of the row); with bitmasks each entry takes its bitmask's
 ** offset beside it. */
 static void fill_kernel(pk *k) {
-  static const char *pn[4] = {"rows", "counts", "tabs", "pbase"};
-  LLVMValueRef prm[4];
-  begin(k, "sieve_tbl_fill", pn, k->wpb ? 4 : 3, CG_TGEN_WARPS, prm);
+  static const char *pn[6] = {"rows", "counts", "tabs", "pgbase", "slot_of", "uid"};
+  LLVMValueRef prm[6];
+  begin(k, "sieve_tbl_fill", pn, k->wpb ? 6 : 3, CG_TGEN_WARPS, prm);
   LLVMValueRef t = cg_sreg_read(EM, CG_CTAID_Y), lane = k->tk.lane;
   LLVMValueRef qb = CG_ADD(EM, CG_MUL(EM, cg_sreg_read(EM, CG_CTAID_X), cg_i32(EM, CG_TGEN_WARPS)), k->tk.warp);
   cg_if in;
@@ -89,7 +90,9 @@ static void fill_kernel(pk *k) {
   LLVMValueRef first = ld(k, base, qb);
   LLVMValueRef idx = cg_gep(EM, EM->t_i32, base, CG_ADD(EM, k->wpb ? CG_SHL(EM, first, cg_i32(EM, 1)) : first,
                                                         cg_i32(EM, 2 * k->nq + 1)));
-  LLVMValueRef pb = k->wpb ? ld(k, prm[3], row) : NULL;
+  LLVMValueRef pg = k->wpb ? ld(k, prm[3], row) : NULL;
+  /* The table's bitmasks start past the last slot. */
+  LLVMValueRef bits0 = k->wpb ? CG_MUL(EM, CG_SUB(EM, cg_i32(EM, k->ntables), t), cg_i32(EM, (int32_t)k->table_ints)) : NULL;
   cg_for loop;
   LLVMValueRef c = cg_for_begin(EM, &loop, cg_i32(EM, 0), CG_LSHR(EM, CG_ADD(EM, n, cg_i32(EM, 31)), cg_i32(EM, 5)));
   LLVMValueRef i = CG_ADD(EM, CG_SHL(EM, c, cg_i32(EM, 5)), lane);
@@ -101,10 +104,15 @@ static void fill_kernel(pk *k) {
     st(k, ld(k, src, from), idx, i);
   } else {
     LLVMValueRef at = CG_SHL(EM, i, cg_i32(EM, 1));
-    LLVMValueRef bits = CG_ADD(EM, pb, CG_MUL(EM, CG_SUB(EM, i, nf), cg_i32(EM, k->wpb)));
-    LLVMValueRef none = CG_OR(EM, CG_ICMP(EM, LLVMIntSLT, i, nf), CG_ICMP(EM, LLVMIntSLT, pb, cg_i32(EM, 0)));
+    LLVMValueRef none = CG_OR(EM, CG_ICMP(EM, LLVMIntSLT, i, nf), CG_ICMP(EM, LLVMIntSLT, pg, cg_i32(EM, 0)));
     st(k, ld(k, src, from), idx, at);
-    st(k, CG_SEL(EM, none, cg_i32(EM, -1), bits), idx, CG_ADD(EM, at, cg_i32(EM, 1)));
+    cg_reg off = cg_reg_new(EM, EM->t_i32, cg_i32(EM, -1));
+    cg_if has;
+    cg_if_begin(EM, &has, LLVMBuildNot(EM->b, none, ""));
+    LLVMValueRef u = ld(k, prm[5], ld(k, prm[4], CG_ADD(EM, pg, CG_SUB(EM, i, nf))));
+    cg_rset(EM, off, CG_ADD(EM, bits0, CG_MUL(EM, u, cg_i32(EM, k->wpb))));
+    cg_if_end(EM, &has);
+    st(k, cg_rget(EM, off), idx, CG_ADD(EM, at, cg_i32(EM, 1)));
   }
   cg_if_end(EM, &w);
   cg_for_end(EM, &loop);
@@ -114,11 +122,11 @@ static void fill_kernel(pk *k) {
 }
 
 void cg_tpack_kernels(cg_em *em, cg_arch arch, int nq, int nk, int64_t table_ints) {
-  cg_tpack_kernels_bits(em, arch, nq, nk, table_ints, 0);
+  cg_tpack_kernels_bits(em, arch, nq, nk, table_ints, 1, 0);
 }
 
-void cg_tpack_kernels_bits(cg_em *em, cg_arch arch, int nq, int nk, int64_t table_ints, int wpb) {
-  pk k = {.em = em, .nq = nq, .nk = nk, .table_ints = table_ints, .wpb = wpb};
+void cg_tpack_kernels_bits(cg_em *em, cg_arch arch, int nq, int nk, int64_t table_ints, int ntables, int wpb) {
+  pk k = {.em = em, .nq = nq, .nk = nk, .table_ints = table_ints, .wpb = wpb, .ntables = ntables};
   (void)arch;  /* plain loads, stores and shuffles: the same on every target */
   scan_kernel(&k);
   fill_kernel(&k);
