@@ -124,9 +124,8 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
   rt_sha256_hex(pt->ir_text, strlen(pt->ir_text), ir);
   const sieve_shape *sh = &s->shape;
   char bits[128] = "";
-  int used = 0, ex2 = cg_attn_ex2_every(s);
+  int used = 0;
   if (s->bits) used = snprintf(bits, sizeof bits, "bitmasks %x\n", (unsigned)s->bits);
-  if (ex2) used += snprintf(bits + used, sizeof bits - (size_t)used, "ex2 every %d\n", ex2);
   if (cg_attn_ws_pin(s)) used += snprintf(bits + used, sizeof bits - (size_t)used, "pv wait pinned\n");
   if (s->bits && !cg_attn_bits_ahead(s)) snprintf(bits + used, sizeof bits - (size_t)used, "bits at the step\n");
   return snprintf(out, n,

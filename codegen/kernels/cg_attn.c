@@ -163,12 +163,6 @@ static int identity_layouts(const cg_pattern *p) {
   return 1;
 }
 
-int cg_attn_ex2_every(const cg_attn_spec *s) {
-  const char *v = getenv("SIEVE_EX2_EVERY");
-  int n = v ? atoi(v) : 0;
-  return cg_attn_uses_tma(s) && n >= 2 && n <= 64 ? n : 0;
-}
-
 int cg_attn_bits_ahead(const cg_attn_spec *s) {
   const char *v = getenv("SIEVE_BITS_AHEAD");
   return cg_attn_uses_tma(s) && s->bits && !(v && !strcmp(v, "0"));
@@ -1189,7 +1183,7 @@ static char *kernel_name(const attn *a) {
   const cg_attn_config *c = &a->spec->cfg;
   char buf[160];
   char ex2[16] = "";
-  if (a->tk.ex2_every || a->pin) snprintf(ex2, sizeof ex2, "_e%d%s", a->tk.ex2_every, a->pin ? "p" : "");
+  if (a->pin) snprintf(ex2, sizeof ex2, "_pin");
   if (a->ws && a->bits && !a->ahead) snprintf(ex2 + strlen(ex2), sizeof ex2 - strlen(ex2), "_nb");
   snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
            a->d, c->block_m, c->block_n, c->warps, c->stages, a->bits ? "_bits" : "", ex2);
@@ -1255,7 +1249,6 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->mmode = a->pad || a->bits ? CG_MASK_WARP : CG_MASK_FRAG;
   a->q_bytes = cg_st_bytes(a->bm, a->d, a->pad);
   a->kv_bytes = cg_st_bytes(a->bn, a->d, a->pad);
-  a->tk.ex2_every = cg_attn_ex2_every(s);
   a->pin = cg_attn_ws_pin(s);
   a->ahead = a->ws && a->bits && cg_attn_bits_ahead(s);
   char *nm = kernel_name(a);

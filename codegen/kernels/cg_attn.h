@@ -135,13 +135,6 @@ cg_attn_config cg_attn_default_config(const cg_attn_spec *s);
 ** through cg_bits_env; the cost's choice under =auto). */
 uint32_t cg_attn_bits(const cg_attn_spec *s);
 /*
-** Every how many softmax exponentials the warp-specialised kernel computes
-** on the FMA pipe instead of the MUFU unit (cg_rt_exp2_rows); 0: none.
-** SIEVE_EX2_EVERY=n (2 .. 64) sets it, for measurement; it changes the
-** code, so the kernel cache's key carries it.
-*/
-int cg_attn_ex2_every(const cg_attn_spec *s);
-/*
 ** Whether the warp-specialised kernel puts a memory fence before its wait
 ** for O += P V (SIEVE_WS_PIN=1, for measurement; the cache key carries it).
 ** ptxas otherwise hoists that wait above the exponentials of the next S,
