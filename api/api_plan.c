@@ -75,7 +75,7 @@ sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
     .shape = *shape,
     .dtype = dtype == SIEVE_FP16 ? CG_FP16 : CG_BF16,
   };
-  if (cfg) s.cfg = (cg_attn_config){cfg->block_m, cfg->block_n, cfg->warps, cfg->stages};
+  if (cfg) s.cfg = (cg_attn_config){cfg->block_m, cfg->block_n, cfg->warps, cfg->stages, cfg->sched};
   if (rt_plan_precheck(&s, 0, &e)) return api_ret(ctx, &e);  /* input before hardware */
   rt_device dev;
   rt_cache *cache = NULL;
@@ -117,7 +117,7 @@ void sieve_plan_config(const sieve_plan *plan, sieve_config *out) {
     return;
   }
   const cg_attn_config *c = &rt_plan_spec_of(plan->rp)->cfg;
-  *out = (sieve_config){c->block_m, c->block_n, c->warps, c->stages};
+  *out = (sieve_config){c->block_m, c->block_n, c->warps, c->stages, c->sched};
 }
 
 double sieve_plan_density(const sieve_plan *plan) { return plan ? rt_plan_density(plan->rp) : 0.0; }

@@ -6,7 +6,9 @@ rotating input sets, and sieve's output checked against FA3's (or torch's
 cuDNN SDPA where FA3 is missing). A config the plan refuses is reported as
 such. A config may carry environment settings the kernel generator reads
 (`@NAME=VALUE`, several joined by `+`), set only while its plan compiles:
-the switches key the kernel cache, so each variant is its own kernel.
+the switches key the kernel cache, so each variant is its own kernel. A
+config is bm/bn/warps/stages[/sched]; 0/0/0/0/sched is the default config
+with that schedule (cg_attn_sched.h).
 Usage:
   python3 bench/ab_dense.py --shapes cogvideox-1.5,wan-1.3b-480p \\
       --configs 128/128/12/2,192/128/16/2,0/0/0/0@SIEVE_WS_PIN=1 [--rep 300] [--sets 2] [--csv FILE]
@@ -82,7 +84,7 @@ def main():
             saved = {k: os.environ.get(k) for k in env}
             os.environ.update(env)
             try:
-                plan = sv.plan(pat, shape, 0, None if cfg == (0, 0, 0, 0) else cfg)
+                plan = sv.plan(pat, shape, 0, None if not any(cfg) else cfg)
             except Exception as e:  # noqa: BLE001 - a refused config is a result
                 add("sieve " + spec, None, note="refused: %s" % e)
                 continue

@@ -64,14 +64,14 @@ class Sieve:
 
     def plan(self, pattern, shape, dtype, cfg=None):
         p = C.c_void_p()
-        c = Config(*(cfg or (0, 0, 0, 0)))
+        c = Config(*(cfg or (0, 0, 0, 0)))  # a fifth value: sched
         self._check(self.lib.sieve_plan_create(self.ctx, pattern, C.byref(shape), dtype, C.byref(c), C.byref(p)))
         return p
 
     def plan_config(self, plan):
         c = Config()
         self.lib.sieve_plan_config(plan, C.byref(c))
-        return (c.block_m, c.block_n, c.warps, c.stages)
+        return (c.block_m, c.block_n, c.warps, c.stages, c.sched)
 
     def attention(self, plan, q, k, v, o, lse, stream, scale=0.0):
         """q, k, v, o: torch tensors [B, H, S, D] (any strides, last dim contiguous)."""

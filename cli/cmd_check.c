@@ -28,7 +28,7 @@ typedef struct check_args {
 static const cli_opt check_opts[] = {
   {OPT_DTYPE, "--dtype", 0, "TYPE", "bf16 or fp16 inputs and output (default bf16)"},
   {OPT_CONFIG, "--config", 0, "SPEC", "kernel config, any subset of bm=64|128|192,bn=32|64|128|192,"
-                                      "warps=4|8|12|16,stages=1|2|3|4 (default: tuned, else chosen for "
+                                      "warps=4|8|12|16,stages=1|2|3|4,sched=0|1|2 (default: tuned, else chosen for "
                                       "the shape)"},
   {OPT_LAYOUT, "--layout", 0, "L", "bhsd or bshd: how Q, K, V and O lie in memory "
                                    "(default bhsd)"},

@@ -29,7 +29,7 @@ static const cli_opt compile_opts[] = {
   {OPT_ARCH, "--arch", 0, "ARCH", "sm_80 (mma.sync) or sm_90 / sm_90a (wgmma where a warp has 16 rows; what plans take on sm_90) (default sm_80)"},
   {OPT_DTYPE, "--dtype", 0, "TYPE", "bf16 or fp16 inputs and output (default bf16)"},
   {OPT_CONFIG, "--config", 0, "SPEC", "kernel config, any subset of bm=64|128|192,bn=32|64|128|192,"
-                                      "warps=4|8|12|16,stages=1|2|3|4 (default: chosen for the shape)"},
+                                      "warps=4|8|12|16,stages=1|2|3|4,sched=0|1|2 (default: chosen for the shape)"},
   {OPT_EMIT, "--emit", 0, "WHAT", "ptx, llvm (the module's IR) or ir (the pattern IR text) "
                                   "(default ptx)"},
   {OPT_OUT, "--output", 'o', "FILE", "write there (default: standard output)"},
@@ -77,6 +77,7 @@ static cg_attn_config merged(const cg_attn_spec *s, const sieve_config *u) {
   if (u->block_n) c.block_n = u->block_n;
   if (u->warps) c.warps = u->warps;
   if (u->stages) c.stages = u->stages;
+  if (u->sched) c.sched = u->sched;
   return c;
 }
 

@@ -27,7 +27,7 @@ typedef struct run_args {
 static const cli_opt run_opts[] = {
   {OPT_DTYPE, "--dtype", 0, "TYPE", "bf16 or fp16 inputs and output (default bf16)"},
   {OPT_CONFIG, "--config", 0, "SPEC", "kernel config, any subset of bm=64|128|192,bn=32|64|128|192,"
-                                      "warps=4|8|12|16,stages=1|2|3|4 (default: tuned, else chosen for "
+                                      "warps=4|8|12|16,stages=1|2|3|4,sched=0|1|2 (default: tuned, else chosen for "
                                       "the shape)"},
   {OPT_BATCH, "--batch", 0, "B", "batch size (default 1)"},
   {OPT_REP, "--rep-ms", 0, "MS", "time spent on timed runs, after 25 ms of warm-up; at least "

@@ -321,7 +321,8 @@ const cli_cmd cli_cmd_tune = {
   .usage = "PATTERN (--shape NAME | --frames T --height Y --width X) [options]",
   .about =
     "Sweeps the kernel's configs (block_m 64|128|192, block_n 32|64|128|192,\n"
-    "warps 4|8|12|16, stages 1|2|3|4), skipping before any compilation those the\n"
+    "warps 4|8|12|16, stages 1|2|3|4, and for 12 and 16 warps sched 0|1|2: a CTA\n"
+    "per tile or a persistent grid), skipping before any compilation those the\n"
     "generator refuses for the shape (registers, block sizes) and those needing\n"
     "more shared memory\n"
     "than the GPU allows. The rest are built on every host CPU at once, then each\n"

@@ -15,6 +15,7 @@ static int *field(sieve_config *c, const char *key, size_t n) {
     {"bm", offsetof(sieve_config, block_m)},     {"block_m", offsetof(sieve_config, block_m)},
     {"bn", offsetof(sieve_config, block_n)},     {"block_n", offsetof(sieve_config, block_n)},
     {"warps", offsetof(sieve_config, warps)},    {"stages", offsetof(sieve_config, stages)},
+    {"sched", offsetof(sieve_config, sched)},
   };
   for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
     if (strlen(keys[i].name) == n && !strncmp(keys[i].name, key, n))
@@ -31,10 +32,10 @@ int cli_config(const char *opt, const char *spec, sieve_config *cfg) {
     int *f = eq ? field(cfg, item, (size_t)(eq - item)) : NULL;
     if (!eq) return cli_fail(CLI_USAGE, "%s: expected KEY=VALUE, got '%s'", opt, item);
     if (!f)
-      return cli_fail(CLI_USAGE, "%s: unknown key '%.*s' (keys: bm, bn, warps, stages)", opt,
+      return cli_fail(CLI_USAGE, "%s: unknown key '%.*s' (keys: bm, bn, warps, stages, sched)", opt,
                       (int)(eq - item), item);
     snprintf(what, sizeof what, "%s %.*s", opt, (int)(eq - item), item);
-    if (cli_int(what, eq + 1, 1, INT_MAX, f)) return CLI_USAGE;
+    if (cli_int(what, eq + 1, f == &cfg->sched ? 0 : 1, INT_MAX, f)) return CLI_USAGE;
     s += n + (s[n] == ',');
   }
   return CLI_OK;

@@ -61,7 +61,8 @@ int cli_plan(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *s, sieve
     cg_attn_config d = cg_attn_default_config(&spec);
     cfg = (sieve_config){user->block_m ? user->block_m : d.block_m,
                          user->block_n ? user->block_n : d.block_n,
-                         user->warps ? user->warps : d.warps, user->stages ? user->stages : d.stages};
+                         user->warps ? user->warps : d.warps, user->stages ? user->stages : d.stages,
+                         user->sched ? user->sched : d.sched};
   }
   sieve_status st = sieve_plan_create(ctx, p, s, dt, &cfg, out);
   if (st) {
@@ -126,7 +127,8 @@ void cli_plan_line(const sieve_plan *plan, const sieve_config *user, char *buf, 
   else
     snprintf(from, sizeof from, "kernel compiled (codegen %.0f ms, driver JIT %.0f ms)",
              st->codegen_ms, st->link_ms);
-  int given = user->block_m || user->block_n || user->warps || user->stages;
-  snprintf(buf, len, "bm=%d bn=%d warps=%d stages=%d (%s), %s", c.block_m, c.block_n, c.warps,
-           c.stages, given ? "given" : st->tuned ? "tuned" : "default", from);
+  int given = user->block_m || user->block_n || user->warps || user->stages || user->sched;
+  static const char *const sched[] = {"", " sched=1 (persistent, static)", " sched=2 (persistent, atomic)"};
+  snprintf(buf, len, "bm=%d bn=%d warps=%d stages=%d%s (%s), %s", c.block_m, c.block_n, c.warps,
+           c.stages, c.sched > 0 && c.sched < 3 ? sched[c.sched] : "", given ? "given" : st->tuned ? "tuned" : "default", from);
 }

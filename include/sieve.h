@@ -257,6 +257,9 @@ typedef struct sieve_config {
   int block_n;   /* key rows per inner step: 32, 64, 128 */
   int warps;     /* 4, 8; 12 on sm_90a: a TMA producer warpgroup and two consumers */
   int stages;    /* K/V pipeline depth: 1, 2, 3 */
+  int sched;     /* 0: a CTA per query tile; on the warp-specialised kernel, 1: a
+                 ** persistent grid walking tiles longest first, each CTA
+                 ** striding through them; 2: the same, drawing from a counter */
 } sieve_config;
 
 /*

@@ -11,10 +11,12 @@
 #include "cg_permute.h"
 #include "rt_dyn.h"
 #include "rt_module.h"
+#include "rt_sched.h"
 #include "rt_sha256.h"
 
 #define NPARAMS 23  /* the kernel ABI of cg_attn.h */
 #define NTMAPS 3    /* ... and the tensor maps of Q, K, V after them (cg_attn_uses_tma) */
+#define NSCHED 4    /* ... and a persistent kernel's tile order after those (cg_attn_sched.h) */
 
 struct rt_plan {
   const rt_cuda *cu;
@@ -30,6 +32,12 @@ struct rt_plan {
   /* Device tables: the packed tables, then head_off[H] (int32s). */
   CUdeviceptr dmem;
   size_t dmem_bytes;
+  /* A persistent kernel (cfg.sched): after head_off in dmem, its tile order,
+  ** the identity order (runs over some heads: rt_plan_run_part) and the
+  ** counter; launches of `ctas` CTAs. */
+  CUdeviceptr order, ident;
+  CUdeviceptr sched_mem;   /* ... or, on GPU-built tables, their own memory */
+  int ctas, part;
   int32_t *pending;        /* rebuilt tables the next run uploads */
   size_t pending_bytes;
   rt_dyn_tables *gt;       /* step-dependent masks: tables built on the GPU */
@@ -54,8 +62,11 @@ struct rt_plan {
     float scale;
     CUdeviceptr tlen;
     CUtensorMap tmap[NTMAPS];
+    CUdeviceptr sched;
+    int32_t ntiles, nitems;
+    CUdeviceptr ctr;
   } arg;
-  void *params[NPARAMS + NTMAPS];
+  void *params[NPARAMS + NTMAPS + NSCHED];
   /* Valid text tokens per batch element (rt_plan_set_text): a device copy
   ** the kernel reads, and the host values the next run uploads. */
   CUdeviceptr tlen_dev;
@@ -106,6 +117,10 @@ static void bind_params(rt_plan *p) {
   *v++ = &p->arg.scale;
   *v++ = &p->arg.tlen;
   for (int i = 0; i < NTMAPS; i++) *v++ = &p->arg.tmap[i];
+  *v++ = &p->arg.sched;
+  *v++ = &p->arg.ntiles;
+  *v++ = &p->arg.nitems;
+  *v++ = &p->arg.ctr;
   v = p->pm_params;
   *v++ = &p->pm_arg.q;
   *v++ = &p->pm_arg.k;
@@ -124,11 +139,11 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
   rt_sha256_hex(pt->ir_text, strlen(pt->ir_text), ir);
   const sieve_shape *sh = &s->shape;
   char bits[128] = "";
-  int used = 0, ex2 = cg_attn_ex2_every(s);
+  int used = 0;
   if (s->bits) used = snprintf(bits, sizeof bits, "bitmasks %x\n", (unsigned)s->bits);
-  if (ex2) used += snprintf(bits + used, sizeof bits - (size_t)used, "ex2 every %d\n", ex2);
   if (cg_attn_ws_pin(s)) used += snprintf(bits + used, sizeof bits - (size_t)used, "pv wait pinned\n");
-  if (s->bits && !cg_attn_bits_ahead(s)) snprintf(bits + used, sizeof bits - (size_t)used, "bits at the step\n");
+  if (s->bits && !cg_attn_bits_ahead(s)) used += snprintf(bits + used, sizeof bits - (size_t)used, "bits at the step\n");
+  if (s->cfg.sched) snprintf(bits + used, sizeof bits - (size_t)used, "sched %s\n", cg_sched_name(s->cfg.sched));
   return snprintf(out, n,
                   "sieve kernel cache key 1\n"
                   "kernel attention-forward\n"
@@ -157,6 +172,7 @@ typedef struct host_tables {
   int32_t *buf;
   size_t bytes;
   size_t head_off_at;    /* byte offset of head_off[] in buf */
+  size_t order_at;       /* ... of a persistent kernel's orders and counter (0: none) */
   double density;
 } host_tables;
 
@@ -167,18 +183,29 @@ static sieve_status build_tables(const rt_plan *p, int step, int layer,
   cg_tableset *t = NULL;
   int32_t *packed = NULL, *head_off = NULL;
   memset(h, 0, sizeof *h);
+  const cg_attn_config *c = &p->spec.cfg;
+  int nqk = (int)((sieve_shape_tokens(sh) + c->block_m - 1) / c->block_m);
+  size_t tiles = c->sched ? heads * (size_t)nqk : 0, extra = tiles ? 2 * tiles + 2 : 0;
   sieve_status st = cg_tables_build_bits(p->spec.pattern, sh, step, layer, 0, p->spec.bits, &t, e);
   if (st) return st;
   if (!(head_off = malloc(heads * sizeof *head_off)))
     st = cg_fail(e, SIEVE_ERR_NOMEM, "no memory for block tables");
   if (!st) st = cg_tables_pack(t, &packed, &n, head_off, e);
-  if (!st && !(h->buf = malloc((n + heads) * sizeof *h->buf)))
+  if (!st && !(h->buf = malloc((n + heads + extra) * sizeof *h->buf)))
     st = cg_fail(e, SIEVE_ERR_NOMEM, "no memory for block tables");
   if (!st) {
     memcpy(h->buf, packed, n * sizeof *h->buf);
     memcpy(h->buf + n, head_off, heads * sizeof *h->buf);
-    h->bytes = (n + heads) * sizeof *h->buf;
+    h->bytes = (n + heads + extra) * sizeof *h->buf;
     h->head_off_at = n * sizeof *h->buf;
+    if (tiles) {
+      int32_t *order = h->buf + n + heads;
+      if (rt_sched_order(packed, head_off, (int)heads, nqk, c->block_m, t->nq, t->block_q, order))
+        st = cg_fail(e, SIEVE_ERR_NOMEM, "no memory for the tile order");
+      for (size_t i = 0; i < tiles; i++) order[tiles + i] = (int32_t)i;
+      order[2 * tiles] = order[2 * tiles + 1] = 0;  /* the counter starts at zero */
+      h->order_at = (n + heads) * sizeof *h->buf;
+    }
     double pairs = 0, seq = (double)t->seq;
     for (size_t i = 0; i < heads; i++) pairs += (double)t->tables[t->head_table[i]].allowed_pairs;
     h->density = pairs / ((double)heads * seq * seq);
@@ -208,6 +235,12 @@ static sieve_status place_tables(rt_plan *p, const host_tables *h, cg_err *e) {
   }
   p->arg.tabs = p->dmem;
   p->arg.head_off = p->dmem + h->head_off_at;
+  if (h->order_at) {
+    size_t tiles = (h->bytes - h->order_at) / sizeof(int32_t) / 2 - 1;
+    p->order = p->dmem + h->order_at;
+    p->ident = p->order + 4 * tiles;
+    p->arg.ctr = p->ident + 4 * tiles;
+  }
   p->density = h->density;
   return SIEVE_OK;
 }
@@ -235,6 +268,27 @@ static sieve_status use_gpu_tables(rt_plan *p, const rt_device *dev, rt_cache *c
   if (st) return st;
   rt_dyn_tables_ptrs(p->gt, &p->arg.tabs, &p->arg.head_off);
   p->gt_pending = 1;
+  return SIEVE_OK;
+}
+
+/*
+** Tables the GPU builds are never on the host, so a persistent kernel on
+** them walks its tiles in the grid's order (head-major), from memory of
+** its own: the order, which is also the identity, and the counter.
+*/
+static sieve_status identity_order(rt_plan *p, cg_err *e) {
+  int64_t nqk = (sieve_shape_tokens(&p->spec.shape) + p->spec.cfg.block_m - 1) / p->spec.cfg.block_m;
+  size_t tiles = (size_t)nqk * (size_t)p->spec.shape.heads, bytes = (tiles + 2) * sizeof(int32_t);
+  int32_t *h = malloc(bytes);
+  if (!h) return cg_fail(e, SIEVE_ERR_NOMEM, "no memory for the tile order");
+  for (size_t i = 0; i < tiles; i++) h[i] = (int32_t)i;
+  h[tiles] = h[tiles + 1] = 0;
+  sieve_status st = RT_CU(p->cu, e, cuMemAlloc, &p->sched_mem, bytes);
+  if (!st) st = RT_CU(p->cu, e, cuMemcpyHtoD, p->sched_mem, h, bytes);
+  free(h);
+  if (st) return st;
+  p->order = p->ident = p->sched_mem;
+  p->arg.ctr = p->sched_mem + 4 * tiles;
   return SIEVE_OK;
 }
 
@@ -438,8 +492,10 @@ static sieve_status resolve(rt_plan *p, const rt_plan_spec *s, cg_err *e) {
   sp->dtype = s->dtype;
   sp->arch = s->arch;
   sp->cfg = s->cfg;
-  if (!sp->cfg.block_m && !sp->cfg.block_n && !sp->cfg.warps && !sp->cfg.stages)
+  if (!sp->cfg.block_m && !sp->cfg.block_n && !sp->cfg.warps && !sp->cfg.stages) {
     sp->cfg = cg_attn_default_config(sp);
+    if (s->cfg.sched) sp->cfg.sched = s->cfg.sched;
+  }
   if ((st = merge_rows(p, e))) return st;
   /* Partial blocks by bitmask or predicate (cg_attn_bits): the tables and
   ** the kernel are made for the same classes. */
@@ -472,6 +528,13 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
   sieve_status st = rt_cuda_get(&p->cu, e);
   if (!st) st = resolve(p, s, e);
   if (!st) st = check_target(p, dev, e);
+  /* The warp-specialised kernels hold a multiprocessor each (their
+  ** register cap at entry): one CTA per multiprocessor. */
+  p->ctas = dev->sm_count > 0 ? dev->sm_count : 1;
+  /* $SIEVE_SCHED_CTAS=n launches n instead, for tests (many tiles a CTA on
+  ** small shapes) and measurement. */
+  const char *nc = getenv("SIEVE_SCHED_CTAS");
+  if (nc && atoi(nc) > 0) p->ctas = atoi(nc);
 
   host_tables h = {0};
   double t0 = now_ms();
@@ -480,6 +543,7 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
   p->layer0 = s->layer;
   if (!st && gpu_tables(p)) {
     st = use_gpu_tables(p, dev, cache, e);
+    if (!st && p->spec.cfg.sched) st = identity_order(p, e);
   } else {
     if (!st) st = build_tables(p, s->step, s->layer, &h, e);
     if (!st) st = place_tables(p, &h, e);
@@ -646,6 +710,21 @@ sieve_status rt_plan_permute(rt_plan *p, const sieve_tensor *q, const sieve_tens
                        p->dims.grid[2], CG_PERMUTE_THREADS, 0, s, p->pm_params, e);
 }
 
+/* A persistent kernel over the grid's heads and batch elements: the
+** table's order for whole runs, the identity over a run's first heads. */
+static sieve_status launch_tiles(rt_plan *p, CUstream s, cg_err *e) {
+  int64_t nqk = (sieve_shape_tokens(&p->spec.shape) + p->spec.cfg.block_m - 1) / p->spec.cfg.block_m;
+  int64_t tiles = nqk * p->dims.grid[1], items = tiles * p->dims.grid[2];
+  if (items > INT32_MAX) return cg_fail(e, SIEVE_ERR_SHAPE, "%lld query tiles: past a persistent kernel's 32-bit count", (long long)items);
+  p->arg.sched = p->part ? p->ident : p->order;
+  p->arg.ntiles = (int32_t)tiles;
+  p->arg.nitems = (int32_t)items;
+  rt_dims d = p->dims;
+  d.grid[0] = (unsigned)(items < p->ctas ? items : p->ctas);
+  d.grid[1] = d.grid[2] = 1;
+  return rt_launch(p->cu, p->fn, &d, s, p->params, e);
+}
+
 sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,
                          const sieve_tensor *v, const sieve_tensor *o,
                          CUdeviceptr lse, float scale, CUstream s, cg_err *e) {
@@ -703,6 +782,7 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
       return rt_launch(p->cu, p->fb_fn, &p->fb_dims, s, p->params, e);
     }
   }
+  if (p->spec.cfg.sched) return launch_tiles(p, s, e);
   return rt_launch(p->cu, p->fn, &p->dims, s, p->params, e);
 }
 
@@ -734,7 +814,9 @@ sieve_status rt_plan_run_part(rt_plan *p, int b, int h0, int nh, const sieve_ten
   if (tl) p->arg.tlen += 4 * (CUdeviceptr)bb;
   p->dims.grid[1] = (unsigned)nh;
   if (b >= 0) p->dims.grid[2] = 1;
+  p->part = 1;
   sieve_status st = rt_plan_run(p, &t[0], &t[1], &t[2], &t[3], lse, scale, s, e);
+  p->part = 0;
   p->arg.head_off = ho;  /* the launch copied its parameters */
   p->arg.tlen = tl;
   p->dims.grid[1] = gy;
@@ -770,7 +852,7 @@ sieve_status rt_plan_free(rt_plan *p, cg_err *e) {
   if (!p) return SIEVE_OK;
   const rt_cuda *cu = p->cu;
   sieve_status st = SIEVE_OK;
-  if (cu && (p->mod || p->dmem || p->pm_mod || p->scratch)) {
+  if (cu && (p->mod || p->dmem || p->pm_mod || p->scratch || p->sched_mem)) {
     /* The module and memory belong to the plan's context; the caller's
     ** thread may have another one current. */
     CUcontext prev = NULL;
@@ -783,6 +865,7 @@ sieve_status rt_plan_free(rt_plan *p, cg_err *e) {
       if (p->fb_mod) rt_module_unload(cu, p->fb_mod, NULL);
       if (p->pm_mod) rt_module_unload(cu, p->pm_mod, NULL);
       if (p->scratch) RT_CU(cu, NULL, cuMemFree, p->scratch);
+      if (p->sched_mem) RT_CU(cu, NULL, cuMemFree, p->sched_mem);
       sieve_status a = rt_module_unload(cu, p->mod, e);
       sieve_status b = p->dmem ? RT_CU(cu, a ? NULL : e, cuMemFree, p->dmem) : SIEVE_OK;
       if (p->tlen_dev) RT_CU(cu, NULL, cuMemFree, p->tlen_dev);

@@ -9,7 +9,8 @@
 static cg_attn_config completed(const cg_attn_spec *sp, cg_attn_config c) {
   cg_attn_config d = cg_attn_default_config(sp);
   return (cg_attn_config){c.block_m ? c.block_m : d.block_m, c.block_n ? c.block_n : d.block_n,
-                          c.warps ? c.warps : d.warps, c.stages ? c.stages : d.stages};
+                          c.warps ? c.warps : d.warps, c.stages ? c.stages : d.stages,
+                          c.sched ? c.sched : d.sched};
 }
 
 static sieve_status check_for(const rt_plan_spec *s, cg_arch arch, int complete, cg_err *e) {

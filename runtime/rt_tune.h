@@ -24,7 +24,9 @@
 
 #include "rt_plan.h"
 
-#define RT_TUNE_MAX 192  /* 3 block_m x 4 block_n x 4 warps x 4 stages */
+/* 3 block_m x 4 block_n x 4 stages x (2 warp counts + 2 warp-specialised
+** ones x 3 schedules) */
+#define RT_TUNE_MAX 384
 
 /* ------------------------------------------------------------ the space */
 
@@ -34,13 +36,14 @@ typedef struct rt_tune_space {
   int bn[4], nbn;
   int warps[4], nwarps;
   int stages[4], nstages;
+  int sched[3], nsched;    /* cg_attn_sched.h; only the warp-specialised configs vary it */
 } rt_tune_space;
 
 /* Every value of every knob. */
 void rt_tune_space_all(rt_tune_space *sp);
 /*
 ** Restricts the space: "bm=128;bn=64,128;warps=4" (keys bm/block_m,
-** bn/block_n, warps, stages; ';' between keys, ',' between values). Knobs
+** bn/block_n, warps, stages, sched; ';' between keys, ',' between values). Knobs
 ** not named keep every value; "" leaves the space whole. A value outside
 ** the generator's set is SIEVE_ERR_ARG naming it.
 */
@@ -80,7 +83,7 @@ typedef struct rt_tune_cand {
 int rt_tune_enumerate(const cg_attn_spec *s, const rt_tune_space *sp, int smem_limit,
                       rt_tune_cand *out);
 
-/* "bm=128 bn=64 warps=4 stages=2" */
+/* "bm=128 bn=64 warps=4 stages=2", and " sched=N" when it is not 0 */
 void rt_tune_config_text(const cg_attn_config *c, char *buf, size_t n);
 
 /* ------------------------------------------------------------ the sweep */

@@ -30,7 +30,8 @@ void rt_tune_journal_path(const char *dir, const char *key, char *out, size_t n)
 static int parse_field(rt_tune_cand *c, const char *k, const char *v) {
   char *end;
   int *ip = !strcmp(k, "bm") ? &c->cfg.block_m : !strcmp(k, "bn") ? &c->cfg.block_n
-            : !strcmp(k, "warps") ? &c->cfg.warps : !strcmp(k, "stages") ? &c->cfg.stages : NULL;
+            : !strcmp(k, "warps") ? &c->cfg.warps : !strcmp(k, "stages") ? &c->cfg.stages
+            : !strcmp(k, "sched") ? &c->cfg.sched : NULL;
   double *dp = !strcmp(k, "ms") ? &c->ms : !strcmp(k, "min") ? &c->min_ms
                : !strcmp(k, "max") ? &c->max_ms : !strcmp(k, "tflops") ? &c->tflops
                : !strcmp(k, "err_o") ? &c->err_o : !strcmp(k, "err_lse") ? &c->err_lse
@@ -68,7 +69,7 @@ static int parse_line(char *line, rt_tune_cand *c) {
 
 static int same_cfg(const cg_attn_config *a, const cg_attn_config *b) {
   return a->block_m == b->block_m && a->block_n == b->block_n && a->warps == b->warps &&
-         a->stages == b->stages;
+         a->stages == b->stages && a->sched == b->sched;
 }
 
 /* Copies a journaled result into the pending candidate with its config. */
@@ -114,14 +115,15 @@ sieve_status rt_tune_journal_read(const char *path, const char *key, rt_tune_can
 /* ------------------------------------------------------------- writing */
 
 static int format_line(const rt_tune_cand *c, char *out, size_t n) {
-  char note[sizeof c->note];
+  char note[sizeof c->note], sched[16] = "";
+  if (c->cfg.sched) snprintf(sched, sizeof sched, " sched=%d", c->cfg.sched);
   snprintf(note, sizeof note, "%s", c->note);
   for (char *p = note; *p; p++)
     if (*p == '\n' || *p == '\r') *p = ' ';
   return snprintf(out, n,
-                  "bm=%d bn=%d warps=%d stages=%d state=%s ms=%.6g min=%.6g max=%.6g tflops=%.6g "
+                  "bm=%d bn=%d warps=%d stages=%d%s state=%s ms=%.6g min=%.6g max=%.6g tflops=%.6g "
                   "err_o=%.3e err_lse=%.3e build_ms=%.1f%s%s\n",
-                  c->cfg.block_m, c->cfg.block_n, c->cfg.warps, c->cfg.stages,
+                  c->cfg.block_m, c->cfg.block_n, c->cfg.warps, c->cfg.stages, sched,
                   rt_tune_state_name(c->state), c->ms, c->min_ms, c->max_ms, c->tflops, c->err_o,
                   c->err_lse, c->build_ms, note[0] ? " note=" : "", note);
 }

@@ -9,7 +9,8 @@
 #include "rt_tune.h"
 
 static const int all_bm[] = {64, 128, 192}, all_bn[] = {32, 64, 128, 192},
-                 all_warps[] = {4, 8, CG_WS_WARPS, CG_WS3_WARPS}, all_stages[] = {1, 2, 3, 4};
+                 all_warps[] = {4, 8, CG_WS_WARPS, CG_WS3_WARPS}, all_stages[] = {1, 2, 3, 4},
+                 all_sched[] = {CG_SCHED_GRID, CG_SCHED_STATIC, CG_SCHED_ATOMIC};
 
 void rt_tune_space_all(rt_tune_space *sp) {
   memset(sp, 0, sizeof *sp);
@@ -21,6 +22,8 @@ void rt_tune_space_all(rt_tune_space *sp) {
   sp->nwarps = 4;
   memcpy(sp->stages, all_stages, sizeof all_stages);
   sp->nstages = 4;
+  memcpy(sp->sched, all_sched, sizeof all_sched);
+  sp->nsched = 3;
 }
 
 /* ----------------------------------------------------------------- spec */
@@ -31,22 +34,24 @@ typedef struct knob {
   int nvalid;
 } knob;
 
-static const knob knobs[4] = {
+#define NKNOBS 5
+static const knob knobs[NKNOBS] = {
   {"bm", "block_m", all_bm, 3},
   {"bn", "block_n", all_bn, 4},
   {"warps", NULL, all_warps, 4},
   {"stages", NULL, all_stages, 4},
+  {"sched", NULL, all_sched, 3},
 };
 
 static void knob_slot(rt_tune_space *sp, int k, int **vals, int **n) {
-  int *v[4] = {sp->bm, sp->bn, sp->warps, sp->stages};
-  int *c[4] = {&sp->nbm, &sp->nbn, &sp->nwarps, &sp->nstages};
+  int *v[NKNOBS] = {sp->bm, sp->bn, sp->warps, sp->stages, sp->sched};
+  int *c[NKNOBS] = {&sp->nbm, &sp->nbn, &sp->nwarps, &sp->nstages, &sp->nsched};
   *vals = v[k];
   *n = c[k];
 }
 
 static int find_knob(const char *s, size_t n) {
-  for (int k = 0; k < 4; k++)
+  for (int k = 0; k < NKNOBS; k++)
     if ((strlen(knobs[k].name) == n && !strncmp(s, knobs[k].name, n)) ||
         (knobs[k].alias && strlen(knobs[k].alias) == n && !strncmp(s, knobs[k].alias, n)))
       return k;
@@ -98,7 +103,7 @@ sieve_status rt_tune_space_parse(const char *spec, rt_tune_space *sp, cg_err *e)
     if (!eq) return cg_fail(e, SIEVE_ERR_ARG, "configs: expected KEY=VALUES, got '%.*s'", (int)n, s);
     int k = find_knob(s, (size_t)(eq - s));
     if (k < 0)
-      return cg_fail(e, SIEVE_ERR_ARG, "configs: unknown key '%.*s' (keys: bm, bn, warps, stages)",
+      return cg_fail(e, SIEVE_ERR_ARG, "configs: unknown key '%.*s' (keys: bm, bn, warps, stages, sched)",
                      (int)(eq - s), s);
     sieve_status st = parse_values(k, eq + 1, (size_t)(s + n - eq - 1), sp, e);
     if (st) return st;
@@ -110,7 +115,8 @@ sieve_status rt_tune_space_parse(const char *spec, rt_tune_space *sp, cg_err *e)
 /* ----------------------------------------------------------- candidates */
 
 void rt_tune_config_text(const cg_attn_config *c, char *buf, size_t n) {
-  snprintf(buf, n, "bm=%d bn=%d warps=%d stages=%d", c->block_m, c->block_n, c->warps, c->stages);
+  int k = snprintf(buf, n, "bm=%d bn=%d warps=%d stages=%d", c->block_m, c->block_n, c->warps, c->stages);
+  if (c->sched && k > 0 && (size_t)k < n) snprintf(buf + k, n - (size_t)k, " sched=%d", c->sched);
 }
 
 static void prune(const cg_attn_spec *s, int smem_limit, rt_tune_cand *c) {
@@ -139,15 +145,19 @@ int rt_tune_enumerate(const cg_attn_spec *s, const rt_tune_space *sp, int smem_l
   for (int a = 0; a < sp->nbm; a++)
     for (int b = 0; b < sp->nbn; b++)
       for (int w = 0; w < sp->nwarps; w++)
-        for (int g = 0; g < sp->nstages && n < RT_TUNE_MAX; g++) {
-          rt_tune_cand *c = &out[n];
-          memset(c, 0, sizeof *c);
-          c->cfg = (cg_attn_config){sp->bm[a], sp->bn[b], sp->warps[w], sp->stages[g]};
-          c->is_default = same(&c->cfg, &def);
-          if (c->is_default) def_at = n;
-          prune(s, smem_limit, c);
-          n++;
-        }
+        for (int g = 0; g < sp->nstages; g++)
+          for (int h = 0; h < sp->nsched && n < RT_TUNE_MAX; h++) {
+            /* A schedule is a variant of the warp-specialised kernels only:
+            ** the others are not candidates at all, not even pruned ones. */
+            if (sp->sched[h] && sp->warps[w] != CG_WS_WARPS && sp->warps[w] != CG_WS3_WARPS) continue;
+            rt_tune_cand *c = &out[n];
+            memset(c, 0, sizeof *c);
+            c->cfg = (cg_attn_config){sp->bm[a], sp->bn[b], sp->warps[w], sp->stages[g], sp->sched[h]};
+            c->is_default = same(&c->cfg, &def);
+            if (c->is_default) def_at = n;
+            prune(s, smem_limit, c);
+            n++;
+          }
   /* The default first: the baseline every other candidate is judged by is
   ** measured even when the budget runs out early. */
   if (def_at > 0) {

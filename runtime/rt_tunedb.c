@@ -40,9 +40,9 @@ void rt_tunedb_key(const cg_pattern *p, const sieve_shape *shape, cg_dtype dt, c
 
 /* The config's fields by their names in the file; bit i of `have` is field i. */
 static int *cfg_field(cg_attn_config *c, const char *k, int *bit) {
-  static const char *const names[4] = {"bm", "bn", "warps", "stages"};
-  int *f[4] = {&c->block_m, &c->block_n, &c->warps, &c->stages};
-  for (int i = 0; i < 4; i++)
+  static const char *const names[5] = {"bm", "bn", "warps", "stages", "sched"};
+  int *f[5] = {&c->block_m, &c->block_n, &c->warps, &c->stages, &c->sched};
+  for (int i = 0; i < 5; i++)
     if (!strcmp(k, names[i])) {
       *bit = i;
       return f[i];
@@ -93,13 +93,15 @@ int rt_tunedb_parse_line(const char *line, char *key, size_t keylen, rt_tunedb_e
     *eq = 0;
     if (set_field(out, w, eq + 1, &have)) return -1;
   }
-  return words == KEY_WORDS && have == 15u ? 1 : -1;
+  return words == KEY_WORDS && (have & 15u) == 15u ? 1 : -1;  /* sched may be absent: 0 */
 }
 
 int rt_tunedb_format_line(const char *key, const rt_tunedb_entry *ent, char *out, size_t n) {
   const cg_attn_config *c = &ent->cfg;
-  return snprintf(out, n, "%s bm=%d bn=%d warps=%d stages=%d ms=%.4f pattern=%s time=%" PRId64,
-                  key, c->block_m, c->block_n, c->warps, c->stages, ent->ms,
+  char sched[16] = "";
+  if (c->sched) snprintf(sched, sizeof sched, " sched=%d", c->sched);
+  return snprintf(out, n, "%s bm=%d bn=%d warps=%d stages=%d%s ms=%.4f pattern=%s time=%" PRId64,
+                  key, c->block_m, c->block_n, c->warps, c->stages, sched, ent->ms,
                   ent->pattern[0] ? ent->pattern : "-", ent->time);
 }
 

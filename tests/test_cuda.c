@@ -810,6 +810,55 @@ static void plan_permutes_other_layouts(void **st) {
   plan_env_close(&pe);
 }
 
+/*
+** A persistent config (cg_attn_sched.h): one launch of as many CTAs as the
+** device has multiprocessors, or as tiles when there are fewer, or as
+** $SIEVE_SCHED_CTAS says; the tile order, its count and the counter after
+** the tensor maps. A run over some heads walks the identity order over
+** just those heads' tiles.
+*/
+static void plan_walks_tiles_persistently(void **st) {
+  plan_env pe;
+  plan_env_open(&pe, frame_window);
+  fake.cuTensorMapEncodeTiled = f_tmap;
+  pe.spec.arch = CG_SM90A;
+  pe.spec.cfg = (cg_attn_config){128, 128, CG_WS_WARPS, 2, CG_SCHED_ATOMIC};
+  cg_err e = {0};
+  rt_plan *p = make_plan(&pe);
+  assert_non_null(strstr(rt_plan_kernel(p), "_pa"));
+  fk.launches = 0;
+  run_plan(p);
+  assert_int_equal(fk.launches, 1);
+  unsigned all[4] = {4, 1, 1, 32 * CG_WS_WARPS};  /* 2 heads x 2 tiles of 128 rows */
+  assert_memory_equal(fk.grids[0], all, sizeof all);
+  CUdeviceptr order = *(CUdeviceptr *)fk.params[26];
+  assert_int_equal(*(int32_t *)fk.params[27], 4);
+  assert_int_equal(*(int32_t *)fk.params[28], 4);
+  assert_int_equal(*(CUdeviceptr *)fk.params[29], order + 2 * 4 * 4);
+  sieve_tensor t = {0x10000, 256 * 2 * 64, 256 * 64, 64};
+  assert_int_equal(rt_plan_run_part(p, 0, 1, 1, &t, &t, &t, &t, 0x20000, 0, NULL, &e), SIEVE_OK);
+  unsigned part[4] = {2, 1, 1, 32 * CG_WS_WARPS};
+  assert_memory_equal(fk.grids[1], part, sizeof part);
+  assert_int_equal(*(CUdeviceptr *)fk.params[26], order + 4 * 4);
+  assert_int_equal(*(int32_t *)fk.params[27], 2);
+  assert_int_equal(*(int32_t *)fk.params[28], 2);
+  run_plan(p);
+  assert_int_equal(*(CUdeviceptr *)fk.params[26], order);
+  assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
+  setenv("SIEVE_SCHED_CTAS", "3", 1);
+  p = make_plan(&pe);
+  unsetenv("SIEVE_SCHED_CTAS");
+  run_plan(p);
+  assert_int_equal(fk.grids[3][0], 3);
+  assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
+  /* The schedule needs the warp-specialised kernel. */
+  pe.spec.cfg = (cg_attn_config){128, 128, 8, 2, CG_SCHED_STATIC};
+  assert_int_equal(rt_plan_create(&pe.spec, &pe.dev, &pe.cache, &p, &e), SIEVE_ERR_ARG);
+  assert_non_null(strstr(e.msg, "persistent"));
+  fake.cuTensorMapEncodeTiled = NULL;
+  plan_env_close(&pe);
+}
+
 static void public_plan_api(void **st) {
   sieve_ctx *ctx;
   sieve_pattern *pat;
@@ -875,6 +924,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(plan_tables_follow_the_step, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_refuses_what_the_device_cannot_run, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_permutes_other_layouts, with_fake_and_cache, without_fake_and_cache),
+    cmocka_unit_test_setup_teardown(plan_walks_tiles_persistently, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(public_plan_api, with_fake_and_cache, without_fake_and_cache),
   };
   return cmocka_run_group_tests(t, NULL, NULL);

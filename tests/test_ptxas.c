@@ -58,9 +58,10 @@ static void check_bits(const char *pat, cg_pattern *p, const sieve_shape *sh, cg
   s.bits = bits >= 0 ? (uint32_t)bits : cg_bits_classes(p, sh, CG_BITS_COST);
   char what[256], tag[16] = "";
   if (s.bits) snprintf(tag, sizeof tag, " bits %x", (unsigned)s.bits);
-  snprintf(what, sizeof what, "%-14s d%-3d %s %-6s S=%-6lld m%dn%dw%ds%d%s%s", pat, sh->head_dim,
+  snprintf(what, sizeof what, "%-14s d%-3d %s %-6s S=%-6lld m%dn%dw%ds%d%s%s%s", pat, sh->head_dim,
            dt == CG_FP16 ? "fp16" : "bf16", cg_arch_name(arch), (long long)sieve_shape_tokens(sh), s.cfg.block_m,
-           s.cfg.block_n, s.cfg.warps, s.cfg.stages, cfg ? "" : " (default)", tag);
+           s.cfg.block_n, s.cfg.warps, s.cfg.stages, s.cfg.sched ? (s.cfg.sched == CG_SCHED_STATIC ? " ps" : " pa") : "",
+           cfg ? "" : " (default)", tag);
   cg_err e = {0};
   if (cfg && cg_attn_check(&s, &e)) {
     printf("  %-68s skipped: %s\n", what, e.msg);
@@ -248,6 +249,17 @@ int main(void) {
         check(pat, p, &real, CG_BF16, CG_SM90A, &wide[c].c, 1);
       }
     }
+    /* The persistent grid (cg_attn_sched.h), both schedules, on the
+    ** configs these patterns take: it assembles. */
+    if (!strcmp(pat, "dense") || !strcmp(pat, "frame_window") || !strcmp(pat, "lvsa") || !strcmp(pat, "svg"))
+      for (int sched = CG_SCHED_STATIC; sched <= CG_SCHED_ATOMIC; sched++)
+        for (int a = 0; a < 2; a++) {
+          sieve_shape real;
+          sieve_shape_preset(a ? "cogvideox-1.5" : "hunyuan-720p", &real);
+          cg_attn_config c = {128, 128, CG_WS_WARPS, 2, sched};
+          if (!strcmp(pat, "dense")) c = a ? (cg_attn_config){192, 128, CG_WS3_WARPS, 2, sched} : (cg_attn_config){128, 192, CG_WS_WARPS, 2, sched};
+          check(pat, p, &real, a ? CG_FP16 : CG_BF16, CG_SM90A, &c, 0);
+        }
     sieve_pattern_free(sp);
   }
   sh.head_dim = 128;

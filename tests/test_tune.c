@@ -90,6 +90,11 @@ static void spec_strings(void **st) {
   cg_err e = {0};
   assert_int_equal(rt_tune_space_parse("", &sp, &e), SIEVE_OK);
   assert_int_equal(sp.nbm * sp.nbn * sp.nwarps * sp.nstages, 192);
+  assert_int_equal(sp.nsched, 3);
+  assert_int_equal(rt_tune_space_parse("sched=0,2", &sp, &e), SIEVE_OK);
+  assert_int_equal(sp.nsched, 2);
+  assert_int_equal(sp.sched[1], CG_SCHED_ATOMIC);
+  assert_int_equal(rt_tune_space_parse("sched=3", &sp, &e), SIEVE_ERR_ARG);
   assert_int_equal(rt_tune_space_parse("bm=128;bn=64,128;warps=4", &sp, &e), SIEVE_OK);
   assert_int_equal(sp.nbm, 1);
   assert_int_equal(sp.bm[0], 128);
@@ -123,7 +128,10 @@ static void enumeration_prunes_before_compiling(void **st) {
   rt_tune_space_all(&all);
   rt_tune_cand c[RT_TUNE_MAX];
   int n = rt_tune_enumerate(&s, &all, 0, c);
-  assert_int_equal(n, 192);
+  /* 96 configs of 4 and 8 warps; 96 of 12 and 16, each with 3 schedules. */
+  assert_int_equal(n, 384);
+  for (int i = 0; i < n; i++)
+    if (c[i].cfg.sched) assert_true(c[i].cfg.warps == CG_WS_WARPS || c[i].cfg.warps == CG_WS3_WARPS);
   assert_true(c[0].is_default);
   cg_attn_config d = cg_attn_default_config(&s);
   assert_memory_equal(&c[0].cfg, &d, sizeof d);
@@ -200,6 +208,12 @@ static void lines_round_trip(void **st) {
   assert_int_equal(rt_tunedb_parse_line("a b c d e bm=64 bn=64 warps=4 stages=x", back, sizeof back, &f), -1);
   assert_int_equal(rt_tunedb_parse_line("a b c d e bm=64 bn=32 warps=4 stages=1 future=7", back,
                                         sizeof back, &f), 1);  /* unknown fields: later versions */
+  assert_null(strstr(line, "sched"));  /* lines of a CTA per tile read as before */
+  e.cfg = (cg_attn_config){128, 192, CG_WS_WARPS, 2, CG_SCHED_ATOMIC};
+  rt_tunedb_format_line(key, &e, line, sizeof line);
+  assert_non_null(strstr(line, " sched=2 "));
+  assert_int_equal(rt_tunedb_parse_line(line, back, sizeof back, &f), 1);
+  assert_memory_equal(&f.cfg, &e.cfg, sizeof e.cfg);
   sieve_pattern_free(sp);
 }
 

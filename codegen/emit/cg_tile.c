@@ -201,26 +201,11 @@ void cg_rt_mask_apply(cg_tk *t, cg_rt *r, cg_mask_mode mode, const cg_reg *words
   }
 }
 
-/* 2^x on the FMA and integer pipes; exactly 0 below 2^-125 (so -inf, a
-** masked score, still gives 0). x = j + f, j = round(x) read from the low
-** bits of x + 1.5 * 2^23, 2^f by a relative-error fit on [-1/2, 1/2]. */
-static LLVMValueRef ex2_fma(cg_tk *t, LLVMValueRef x) {
-  LLVMValueRef xc = cg_fmax(E, x, cg_f32(E, -125.0));
-  LLVMValueRef big = CG_FADD(E, xc, cg_f32(E, 12582912.0));
-  LLVMValueRef f = LLVMBuildFSub(E->b, xc, LLVMBuildFSub(E->b, big, cg_f32(E, 12582912.0), ""), "");
-  LLVMValueRef p = cg_fma(E, f, cg_f32(E, 0.05517163586118616), cg_f32(E, 0.24261116768970686));
-  p = cg_fma(E, p, f, cg_f32(E, 0.6932609957640886));
-  p = cg_fma(E, p, f, cg_f32(E, 0.9999280710252291));
-  LLVMValueRef j = CG_SHL(E, LLVMBuildBitCast(E->b, big, E->t_i32, ""), cg_i32(E, 23));
-  LLVMValueRef v = LLVMBuildBitCast(E->b, CG_ADD(E, LLVMBuildBitCast(E->b, p, E->t_i32, ""), j), E->t_f32, "");
-  return CG_SEL(E, LLVMBuildFCmp(E->b, LLVMRealOLT, x, cg_f32(E, -125.0), ""), cg_f32(E, 0), v);
-}
-
 void cg_rt_exp2_rows(cg_tk *t, cg_rt *r, LLVMValueRef scale, const cg_rv *sub) {
   for (int e = 0; e < r->m / 16 * r->n / 8 * 4; e++) {
     LLVMValueRef s = LLVMBuildFNeg(E->b, cg_rget(E, sub->v[rv_index(r, e)]), "");
     LLVMValueRef x = cg_fma(E, cg_rget(E, r->v[e]), scale, s);
-    cg_rset(E, r->v[e], t->ex2_every && e % t->ex2_every == t->ex2_every - 1 ? ex2_fma(t, x) : cg_ex2(E, x));
+    cg_rset(E, r->v[e], cg_ex2(E, x));
   }
 }
 

@@ -38,7 +38,6 @@ typedef struct cg_tk {
   int tid0;                   /* first thread of the role (cg_tk_role) */
   LLVMValueRef tid, lane, warp;
   LLVMValueRef fr, fc;        /* lane / 4, lane % 4: fragment row, column pair */
-  int ex2_every;              /* cg_rt_exp2_rows: every n-th element on the FMA pipe (0: none) */
 } cg_tk;
 
 sieve_status cg_tk_init(cg_tk *t, cg_em *em, cg_arch arch, cg_dtype dt, int nthreads);
@@ -190,12 +189,7 @@ int cg_mask_words(int m, int n, cg_mask_mode mode);
 void cg_mask_bits(cg_tk *t, int m, int n, cg_mask_mode mode, cg_pred pred, void *ctx, cg_reg *words);
 void cg_rt_mask_apply(cg_tk *t, cg_rt *r, cg_mask_mode mode, const cg_reg *words, LLVMValueRef fill);
 
-/*
-** x = 2^(x * scale - sub[row]). With t->ex2_every = n, every n-th element
-** is computed on the FMA pipe (a cubic for 2^f, f in [-1/2, 1/2], and the
-** exponent added as an integer; relative error 8e-5, under bf16's) instead
-** of the MUFU unit, whose quarter rate bounds a softmax at head dim 64.
-*/
+/* x = 2^(x * scale - sub[row]) */
 void cg_rt_exp2_rows(cg_tk *t, cg_rt *r, LLVMValueRef scale, const cg_rv *sub);
 /* x = x * f[row] */
 void cg_rt_mul_rows(cg_tk *t, cg_rt *r, const cg_rv *f);

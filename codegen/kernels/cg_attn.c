@@ -41,13 +41,14 @@ enum {
   P_Q, P_K, P_V, P_O, P_LSE,
   P_QSB, P_QSH, P_QSS, P_KSB, P_KSH, P_KSS, P_VSB, P_VSH, P_VSS, P_OSB, P_OSH, P_OSS,
   P_TABS, P_HEAD_OFF, P_STEP, P_LAYER, P_SCALE, P_TLEN, NPARAMS,
-  P_TMQ = NPARAMS, P_TMK, P_TMV, NPARAMS_TMA
+  P_TMQ = NPARAMS, P_TMK, P_TMV, NPARAMS_TMA,
+  P_SCHED = NPARAMS_TMA, P_NTILES, P_NITEMS, P_CTR, NPARAMS_SCHED  /* cg_attn_sched.h */
 };
 
-static const char *const param_names[NPARAMS_TMA] = {
+static const char *const param_names[NPARAMS_SCHED] = {
   "q", "k", "v", "o", "lse", "q_sb", "q_sh", "q_ss", "k_sb", "k_sh", "k_ss",
   "v_sb", "v_sh", "v_ss", "o_sb", "o_sh", "o_ss", "tabs", "head_off", "step", "layer", "scale", "tlen",
-  "tmap_q", "tmap_k", "tmap_v",
+  "tmap_q", "tmap_k", "tmap_v", "sched", "ntiles", "nitems", "ctr",
 };
 
 #define MAX_ARMS 8
@@ -72,6 +73,9 @@ typedef struct attn {
   int pin;                     /* ws: a fence keeps the P V wait below the softmax (cg_attn_ws_pin) */
   LLVMValueRef bars;           /* ws: shared offset of the mbarriers */
   LLVMValueRef wgi;            /* ws: the consumer warpgroup, 0 .. nwg - 1 */
+  int sched;                   /* ws: CG_SCHED_*; persistent past CG_SCHED_GRID */
+  cg_reg item;                 /* persistent: the work item of the tile being run */
+  LLVMValueRef g0;             /* persistent: ring iterations of the tiles before this one */
   int64_t seq;
   int nq, sub;                 /* table query blocks; kernel key blocks per table block */
   int64_t q_limit, k_limit;    /* cg_gv limits: 0 when no position can pass seq */
@@ -79,7 +83,7 @@ typedef struct attn {
   cg_tk tk;
   choice mask, qidx, kidx;     /* arm NULL: mask true everywhere, layout the identity */
   cg_lower *qarm, *karm;       /* the idx arm being emitted */
-  LLVMValueRef prm[NPARAMS_TMA];
+  LLVMValueRef prm[NPARAMS_SCHED];
   LLVMValueRef head, batch, q0, c, row0;
   LLVMValueRef tlen;            /* valid text tokens of the batch element */
   LLVMValueRef qb, kb, vb, ob;  /* the (batch, head) slices */
@@ -163,12 +167,6 @@ static int identity_layouts(const cg_pattern *p) {
   return 1;
 }
 
-int cg_attn_ex2_every(const cg_attn_spec *s) {
-  const char *v = getenv("SIEVE_EX2_EVERY");
-  int n = v ? atoi(v) : 0;
-  return cg_attn_uses_tma(s) && n >= 2 && n <= 64 ? n : 0;
-}
-
 int cg_attn_bits_ahead(const cg_attn_spec *s) {
   const char *v = getenv("SIEVE_BITS_AHEAD");
   return cg_attn_uses_tma(s) && s->bits && !(v && !strcmp(v, "0"));
@@ -229,6 +227,8 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
   if (!one_of(c->block_n, bns, 4)) return cg_fail(e, SIEVE_ERR_ARG, "config: block_n must be 32, 64, 128 or 192 (got %d)", c->block_n);
   if (!one_of(c->warps, ws, 4)) return cg_fail(e, SIEVE_ERR_ARG, "config: warps must be 4, 8, 12 or 16 (got %d)", c->warps);
   if (!one_of(c->stages, sts, 4)) return cg_fail(e, SIEVE_ERR_ARG, "config: stages must be 1, 2, 3 or 4 (got %d)", c->stages);
+  if (c->sched < 0 || c->sched >= CG_SCHED_N)
+    return cg_fail(e, SIEVE_ERR_ARG, "config: sched must be 0 (a CTA per tile), 1 (persistent, static) or 2 (persistent, atomic) (got %d)", c->sched);
   if (ws_warps(c->warps)) {
     int nwg = c->warps / 4 - 1;
     if (s->arch != CG_SM90A)
@@ -237,6 +237,9 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
       return cg_fail(e, SIEVE_ERR_ARG, "config: %d warps need block_m %d and block_n 64, 128 or 192 (got %d, %d)",
                      c->warps, 64 * nwg, c->block_m, c->block_n);
   } else {
+    if (c->sched)
+      return cg_fail(e, SIEVE_ERR_ARG, "config: the %s persistent grid needs the warp-specialised kernel (12 or 16 warps; got %d warps)",
+                     cg_sched_name(c->sched), c->warps);
     if (c->block_m > 128 || c->block_n > 128)
       return cg_fail(e, SIEVE_ERR_ARG, "config: block_m or block_n 192 needs the warp-specialised kernel (12 or 16 warps; got %d warps)", c->warps);
     if (c->stages > 3)
@@ -299,6 +302,14 @@ static int merge_default(const cg_pattern *p) {
   return p->sel.kind == CG_SELECT_STATIC && 128 % block_q(p) == 0 && !(v && !strcmp(v, "0"));
 }
 
+/* $SIEVE_SCHED=0|1|2 picks the warp-specialised kernels' default schedule
+** (CG_SCHED_*), for measurement. */
+static int sched_default(void) {
+  const char *v = getenv("SIEVE_SCHED");
+  int n = v ? atoi(v) : CG_SCHED_GRID;
+  return n >= 0 && n < CG_SCHED_N ? n : CG_SCHED_GRID;
+}
+
 cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
   cg_attn_config c = {128, s->shape.head_dim == 128 ? 32 : 64, 4, 2};
   int bq = s->pattern ? block_q(s->pattern) : 128, bk = s->pattern ? block_k(s->pattern) : 128;
@@ -315,6 +326,7 @@ cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
       c = (cg_attn_config){128, 192, CG_WS_WARPS, 2};
   }
   while (c.block_n > (ws_warps(c.warps) ? 64 : 32) && bk % c.block_n) c.block_n /= 2;
+  if (s->arch == CG_SM90A && ws_warps(c.warps)) c.sched = sched_default();
   return c;
 }
 
@@ -377,7 +389,12 @@ static LLVMValueRef key_block(attn *a, LLVMValueRef j) {
   return cg_rget(EM, kb);
 }
 
+/* Iteration j of the tile as an iteration of the ring, which a persistent
+** CTA keeps turning from tile to tile. */
+static LLVMValueRef ring(attn *a, LLVMValueRef j) { return a->g0 ? CG_ADD(EM, j, a->g0) : j; }
+
 static LLVMValueRef stage_off(attn *a, LLVMValueRef j) {
+  j = ring(a, j);
   LLVMValueRef st = CG_UREM(EM, j, cg_i32(EM, a->stages));
   return CG_ADD(EM, cg_i32(EM, a->q_bytes), CG_MUL(EM, st, cg_i32(EM, 2 * a->kv_bytes)));
 }
@@ -774,9 +791,19 @@ static void rescale_o(attn *a) {
 static LLVMValueRef locate(attn *a, int fresh) {
   sreg_fn rd = fresh ? cg_sreg_fresh : cg_sreg_read;
   if (fresh) cg_tk_refresh(TK);
-  a->batch = rd(EM, CG_CTAID_Z);
-  a->head = rd(EM, CG_CTAID_Y);
-  LLVMValueRef qblk = rd(EM, CG_CTAID_X);
+  LLVMValueRef qblk;
+  if (a->item) {
+    /* Fresh, the item goes through an asm LLVM cannot see into, so the
+    ** decode is done again rather than its results kept through the loop. */
+    LLVMValueRef it = cg_rget(EM, a->item);
+    if (fresh) it = cg_asm(EM, EM->t_i32, "mov.u32 $0, $1;", "=r,r", &it, 1, 1);
+    cg_sched_decode(EM, param(a, P_SCHED), param(a, P_NTILES), (int)((a->seq + a->bm - 1) / a->bm),
+                    it, &a->batch, &a->head, &qblk);
+  } else {
+    a->batch = rd(EM, CG_CTAID_Z);
+    a->head = rd(EM, CG_CTAID_Y);
+    qblk = rd(EM, CG_CTAID_X);
+  }
   a->q0 = CG_MUL(EM, qblk, cg_i32(EM, a->bm));
   a->row0 = CG_ADD(EM, a->q0, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)));
   return qblk;
@@ -964,16 +991,23 @@ static void kernel(attn *a) {
 ** parity (j / stages) & 1, and the producer's (j / stages)-th refill waits
 ** for the empty barriers' previous phase.
 */
-enum { BAR_Q, BAR_K, BAR_V, BAR_KFREE, BAR_VFREE, BARS_SLOT = 4 };
+enum { BAR_Q, BAR_K, BAR_V, BAR_KFREE, BAR_VFREE, BARS_SLOT = 4, BAR_QFREE = 64 };
+/* A persistent CTA's Q and item slot are freed on BAR_QFREE, at byte
+** WS_QFREE_OFF of the barrier area; the item is the word after it. The
+** slots use the first 8 + 32 x stages bytes; the last words stay free. */
+#define WS_QFREE_OFF (WS_BAR_BYTES - 32)
+#define WS_ITEM_OFF (WS_QFREE_OFF + 8)
 
 static LLVMValueRef bar_at(attn *a, int which, LLVMValueRef j) {
   if (which == BAR_Q) return a->bars;
+  if (which == BAR_QFREE) return CG_ADD(EM, a->bars, cg_i32(EM, WS_QFREE_OFF));
+  j = ring(a, j);
   LLVMValueRef slot = CG_UREM(EM, j, cg_i32(EM, a->stages));
   return CG_ADD(EM, a->bars, CG_MUL(EM, CG_ADD(EM, CG_MUL(EM, slot, cg_i32(EM, BARS_SLOT)), cg_i32(EM, which)), cg_i32(EM, 8)));
 }
 
 static LLVMValueRef round_parity(attn *a, LLVMValueRef j, int back) {
-  LLVMValueRef r = CG_UDIV(EM, j, cg_i32(EM, a->stages));
+  LLVMValueRef r = CG_UDIV(EM, ring(a, j), cg_i32(EM, a->stages));
   return CG_AND(EM, back ? CG_ADD(EM, r, cg_i32(EM, 1)) : r, cg_i32(EM, 1));
 }
 
@@ -988,6 +1022,7 @@ static void ws_init_barriers(attn *a) {
     cg_mbar_init(TK, bar_at(a, BAR_KFREE, j), 32 * mma_warps(&a->spec->cfg));
     cg_mbar_init(TK, bar_at(a, BAR_VFREE, j), 32 * mma_warps(&a->spec->cfg));
   }
+  if (a->sched) cg_mbar_init(TK, bar_at(a, BAR_QFREE, NULL), 32 * mma_warps(&a->spec->cfg));
   cg_mbar_init_fence(TK);
   cg_if_end(EM, &one);
   cg_sync(TK);
@@ -998,15 +1033,13 @@ static void ws_load(attn *a, const cg_st *dst, int p_map, LLVMValueRef row, LLVM
   cg_tma_load(TK, dst, param(a, p_map), row, a->head, a->batch, bar);
 }
 
-static void ws_produce(attn *a) {
-  cg_setmaxnreg(TK, 0, ws_producer_regs(a->warps));
-  cg_if one;
-  cg_if_begin(EM, &one, CG_ICMP(EM, LLVMIntEQ, TK->tid, cg_i32(EM, 0)));
+/* Q of the tile, then K and V of its every key block (one thread). */
+static void ws_produce_tile(attn *a) {
   ws_load(a, &a->sq, P_TMQ, a->q0, bar_at(a, BAR_Q, NULL), a->q_bytes);
   cg_for loop;
   LLVMValueRef j = cg_for_begin(EM, &loop, cg_i32(EM, 0), a->nblk);
   LLVMValueRef row = CG_MUL(EM, key_block(a, j), cg_i32(EM, a->bn));
-  LLVMValueRef refill = CG_ICMP(EM, LLVMIntSGE, j, cg_i32(EM, a->stages));
+  LLVMValueRef refill = CG_ICMP(EM, LLVMIntSGE, ring(a, j), cg_i32(EM, a->stages));
   for (int v = 0; v < 2; v++) {
     cg_if c;
     cg_if_begin(EM, &c, refill);
@@ -1016,6 +1049,54 @@ static void ws_produce(attn *a) {
     ws_load(a, &t, v ? P_TMV : P_TMK, row, bar_at(a, v ? BAR_V : BAR_K, j), a->kv_bytes);
   }
   cg_for_end(EM, &loop);
+}
+
+/*
+** The persistent producer: draws items until one is past the end, and for
+** each waits until the consumers are done with the previous tile's Q, puts
+** the item where they read it and copies the tile. The ring's iteration
+** count runs on across tiles, so its barriers' phases do too. Past the
+** last item it hands the consumers a stop item on Q's barrier.
+*/
+static LLVMValueRef item_slot(attn *a) { return cg_smem_at(EM, CG_ADD(EM, a->bars, cg_i32(EM, WS_ITEM_OFF))); }
+
+static void ws_wait_qfree(attn *a, LLVMValueRef tt) {
+  cg_if c;
+  cg_if_begin(EM, &c, CG_ICMP(EM, LLVMIntSGT, tt, cg_i32(EM, 0)));
+  cg_mbar_wait(TK, bar_at(a, BAR_QFREE, NULL), CG_AND(EM, CG_SUB(EM, tt, cg_i32(EM, 1)), cg_i32(EM, 1)));
+  cg_if_end(EM, &c);
+}
+
+static void ws_produce_tiles(attn *a) {
+  cg_reg tt = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0)), g0 = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
+  a->item = cg_reg_new(EM, EM->t_i32, cg_sched_first(EM));
+  cg_loop l;
+  cg_loop_begin(EM, &l);
+  LLVMValueRef item = cg_rget(EM, a->item);
+  cg_loop_break_if(EM, &l, CG_ICMP(EM, LLVMIntUGE, item, param(a, P_NITEMS)));
+  ws_wait_qfree(a, cg_rget(EM, tt));
+  cg_store(EM, item, item_slot(a));
+  setup(a);
+  a->g0 = cg_rget(EM, g0);
+  ws_produce_tile(a);
+  cg_rset(EM, g0, CG_ADD(EM, a->g0, a->nblk));
+  a->g0 = NULL;
+  cg_rset(EM, tt, CG_ADD(EM, cg_rget(EM, tt), cg_i32(EM, 1)));
+  cg_rset(EM, a->item, cg_sched_next(EM, a->sched, param(a, P_CTR), item));
+  cg_loop_end(EM, &l);
+  ws_wait_qfree(a, cg_rget(EM, tt));
+  cg_store(EM, cg_i32(EM, -1), item_slot(a));
+  cg_mbar_arrive(TK, bar_at(a, BAR_Q, NULL));
+  cg_sched_finish(EM, a->sched, param(a, P_CTR));
+  a->item = NULL;
+}
+
+static void ws_produce(attn *a) {
+  cg_setmaxnreg(TK, 0, ws_producer_regs(a->warps));
+  cg_if one;
+  cg_if_begin(EM, &one, CG_ICMP(EM, LLVMIntEQ, TK->tid, cg_i32(EM, 0)));
+  if (a->sched) ws_produce_tiles(a);
+  else ws_produce_tile(a);
   cg_if_end(EM, &one);
 }
 
@@ -1057,20 +1138,19 @@ static void ws_step(attn *a, LLVMValueRef j) {
   cg_rt_to_a(TK, &a->pa, &a->s);
 }
 
-static void ws_consume(attn *a) {
-  cg_setmaxnreg(TK, 1, ws_consumer_regs(a->warps));
-  cg_tk_role(TK, 128, 32 * mma_warps(&a->spec->cfg));
-  a->row0 = CG_ADD(EM, a->q0, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)));
-  a->wgi = CG_LSHR(EM, TK->warp, cg_i32(EM, 2));
-  init_state(a);
-  mask_rows(a);
-  ahead_start(a);
-  cg_mbar_wait(TK, bar_at(a, BAR_Q, NULL), cg_i32(EM, 0));
-  cg_if any, second;
-  cg_if_begin(EM, &any, CG_ICMP(EM, LLVMIntSGT, a->nblk, cg_i32(EM, 0)));
-  cg_if_begin(EM, &second, CG_ICMP(EM, LLVMIntEQ, a->wgi, cg_i32(EM, a->nwg - 1)));
+/* The first turn goes to warpgroup 0: the last one lets it begin. */
+static void ws_turn_first(attn *a) {
+  cg_if last;
+  cg_if_begin(EM, &last, CG_ICMP(EM, LLVMIntEQ, a->wgi, cg_i32(EM, a->nwg - 1)));
   cg_turn_first(TK, a->nwg);
-  cg_if_end(EM, &second);
+  cg_if_end(EM, &last);
+}
+
+/* The products and softmax of the tile's key blocks, once Q is in. */
+static void ws_consume_tile(attn *a) {
+  cg_if any;
+  cg_if_begin(EM, &any, CG_ICMP(EM, LLVMIntSGT, a->nblk, cg_i32(EM, 0)));
+  if (!a->sched) ws_turn_first(a);
   LLVMValueRef zero = cg_i32(EM, 0);
   ws_ready_k(a, zero);
   cg_turn_wait(TK, a->wgi, a->nwg);
@@ -1094,11 +1174,70 @@ static void ws_consume(attn *a) {
   cg_wgmma_wait(TK, 0, &a->o);
   cg_mbar_arrive(TK, bar_at(a, BAR_VFREE, last));
   cg_if_end(EM, &any);
+}
+
+/*
+** The persistent consumers: the turns run on across tiles (every
+** warpgroup takes nblk + 1 of them a tile), so only the first tile starts
+** them. Q is freed once the tile's last product has read it, before the
+** epilogue, so the producer's next copies overlap it.
+*/
+static void ws_consume_tiles(attn *a) {
+  /* Registers are tight here, so one holds both the ring's iteration
+  ** count, which matters only modulo 2 x stages, and the Q barrier's
+  ** parity, as its multiple of P (itself a multiple of 2 x stages): the
+  ** ring reads it as it is. The item is read again for the epilogue. */
+  const int period = 2 * a->stages, P = 64 * period;
+  cg_reg pos = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
+  a->item = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
+  ws_turn_first(a);
+  cg_loop l;
+  cg_loop_begin(EM, &l);
+  LLVMValueRef st = cg_rget(EM, pos);
+  cg_mbar_wait(TK, bar_at(a, BAR_Q, NULL), CG_UDIV(EM, st, cg_i32(EM, P)));
+  LLVMValueRef item = cg_load(EM, EM->t_i32, item_slot(a));
+  LLVMSetVolatile(item, 1);
+  cg_loop_break_if(EM, &l, CG_ICMP(EM, LLVMIntUGE, item, param(a, P_NITEMS)));
+  cg_rset(EM, a->item, item);
+  setup(a);
+  a->g0 = st;
+  init_state(a);
+  mask_rows(a);
+  ahead_start(a);
+  ws_consume_tile(a);
+  LLVMValueRef par = CG_UDIV(EM, st, cg_i32(EM, P));
+  LLVMValueRef next = CG_UREM(EM, CG_ADD(EM, CG_UREM(EM, st, cg_i32(EM, P)), a->nblk), cg_i32(EM, period));
+  cg_rset(EM, pos, CG_ADD(EM, next, CG_MUL(EM, CG_XOR(EM, par, cg_i32(EM, 1)), cg_i32(EM, P))));
+  a->g0 = NULL;
+  item = cg_load(EM, EM->t_i32, item_slot(a));
+  LLVMSetVolatile(item, 1);
+  cg_rset(EM, a->item, item);
+  cg_mbar_arrive(TK, bar_at(a, BAR_QFREE, NULL));
+  epilogue(a);
+  cg_loop_end(EM, &l);
+  a->item = NULL;
+}
+
+static void ws_consume(attn *a) {
+  cg_setmaxnreg(TK, 1, ws_consumer_regs(a->warps));
+  cg_tk_role(TK, 128, 32 * mma_warps(&a->spec->cfg));
+  if (a->sched) {
+    a->wgi = CG_LSHR(EM, TK->warp, cg_i32(EM, 2));
+    ws_consume_tiles(a);
+    return;
+  }
+  a->row0 = CG_ADD(EM, a->q0, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)));
+  a->wgi = CG_LSHR(EM, TK->warp, cg_i32(EM, 2));
+  init_state(a);
+  mask_rows(a);
+  ahead_start(a);
+  cg_mbar_wait(TK, bar_at(a, BAR_Q, NULL), cg_i32(EM, 0));
+  ws_consume_tile(a);
   epilogue(a);
 }
 
 static void kernel_ws(attn *a) {
-  setup(a);
+  if (!a->sched) setup(a);
   a->bars = cg_i32(EM, a->q_bytes + a->stages * 2 * a->kv_bytes);
   ws_init_barriers(a);
   cg_if role;
@@ -1189,25 +1328,28 @@ static char *kernel_name(const attn *a) {
   const cg_attn_config *c = &a->spec->cfg;
   char buf[160];
   char ex2[16] = "";
-  if (a->tk.ex2_every || a->pin) snprintf(ex2, sizeof ex2, "_e%d%s", a->tk.ex2_every, a->pin ? "p" : "");
+  if (a->pin) snprintf(ex2, sizeof ex2, "_pin");
   if (a->ws && a->bits && !a->ahead) snprintf(ex2 + strlen(ex2), sizeof ex2 - strlen(ex2), "_nb");
-  snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
-           a->d, c->block_m, c->block_n, c->warps, c->stages, a->bits ? "_bits" : "", ex2);
+  snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s%s%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
+           a->d, c->block_m, c->block_n, c->warps, c->stages, a->bits ? "_bits" : "", ex2,
+           a->sched == CG_SCHED_STATIC ? "_ps" : a->sched == CG_SCHED_ATOMIC ? "_pa" : "");
   return strdup(buf);
 }
 
 static void declare(attn *a, const char *name) {
-  int n = a->ws ? NPARAMS_TMA : NPARAMS;
-  LLVMTypeRef t[NPARAMS_TMA];
+  int n = a->sched ? NPARAMS_SCHED : a->ws ? NPARAMS_TMA : NPARAMS;
+  LLVMTypeRef t[NPARAMS_SCHED];
   for (int i = 0; i < NPARAMS; i++) t[i] = EM->t_i64;
   for (int i = P_Q; i <= P_LSE; i++) t[i] = EM->t_gptr;
   t[P_TABS] = t[P_HEAD_OFF] = t[P_TLEN] = EM->t_gptr;
   t[P_STEP] = t[P_LAYER] = EM->t_i32;
   t[P_SCALE] = EM->t_f32;
-  for (int i = NPARAMS; i < n; i++) t[i] = LLVMPointerTypeInContext(EM->ctx, 0);
+  for (int i = NPARAMS; i < n && i < NPARAMS_TMA; i++) t[i] = LLVMPointerTypeInContext(EM->ctx, 0);
+  t[P_SCHED] = t[P_CTR] = EM->t_gptr;
+  t[P_NTILES] = t[P_NITEMS] = EM->t_i32;
   /* setmaxnreg needs a register cap at entry: one CTA a multiprocessor. */
   LLVMValueRef fn = cg_em_kernel(EM, name, t, param_names, n, 32 * a->warps, a->ws ? 1 : 0);
-  for (int i = NPARAMS; i < n; i++) cg_em_param_byval(EM, i, CG_TMAP_BYTES, CG_TMAP_ALIGN);
+  for (int i = NPARAMS; i < n && i < NPARAMS_TMA; i++) cg_em_param_byval(EM, i, CG_TMAP_BYTES, CG_TMAP_ALIGN);
   for (int i = 0; i < n; i++) a->prm[i] = LLVMGetParam(fn, (unsigned)i);
 }
 
@@ -1242,6 +1384,7 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->wg = uses_wgmma(s);
   a->ws = cg_attn_uses_tma(s);
   a->nwg = a->ws ? mma_warps(&s->cfg) / 4 : 0;
+  a->sched = a->ws ? s->cfg.sched : CG_SCHED_GRID;
   a->q_regs = !a->wg && q_in_regs(a->rw, a->d, a->bn);
   a->seq = sieve_shape_tokens(&a->sh);
   a->nq = (int)((a->seq + cg_attn_table_q(s) - 1) / cg_attn_table_q(s));
@@ -1255,7 +1398,6 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->mmode = a->pad || a->bits ? CG_MASK_WARP : CG_MASK_FRAG;
   a->q_bytes = cg_st_bytes(a->bm, a->d, a->pad);
   a->kv_bytes = cg_st_bytes(a->bn, a->d, a->pad);
-  a->tk.ex2_every = cg_attn_ex2_every(s);
   a->pin = cg_attn_ws_pin(s);
   a->ahead = a->ws && a->bits && cg_attn_bits_ahead(s);
   char *nm = kernel_name(a);

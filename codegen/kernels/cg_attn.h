@@ -58,6 +58,7 @@
 
 #include "cg_blocks.h"
 #include "cg_ptx.h"
+#include "cg_attn_sched.h"
 #include "cg_tile.h"  /* cg_dtype */
 
 typedef struct cg_attn_config {
@@ -65,6 +66,9 @@ typedef struct cg_attn_config {
   int block_n;   /* 32, 64, 128; 192 (warp-specialised); divides the pattern's block.k */
   int warps;     /* 4, 8; or CG_WS_WARPS, CG_WS3_WARPS (sm_90a) */
   int stages;    /* 1, 2, 3; 4 (warp-specialised): pipeline depth for K/V */
+  int sched;     /* CG_SCHED_GRID (0): a CTA per query tile; CG_SCHED_STATIC, CG_SCHED_ATOMIC
+                 ** (warp-specialised): a persistent grid walking tiles longest first
+                 ** (cg_attn_sched.h) */
 } cg_attn_config;
 
 /*
@@ -88,6 +92,11 @@ typedef struct cg_attn_config {
 ** the LSE are still written through the layout's idx(p), in token order,
 ** and the mask still sees layout coordinates. The q, k, v pointers and
 ** strides are then not read.
+**
+** With cfg.sched (CG_SCHED_STATIC, CG_SCHED_ATOMIC) the warp-specialised
+** kernel is persistent: four more parameters after the tensor maps and a
+** grid of (CTAs, 1, 1), each CTA walking tiles in the host's order
+** (cg_attn_sched.h).
 **
 ** warps = 16 is the same kernel with three consumer warpgroups (block_m
 ** 192), as FlashAttention-3 runs head dim 64: a third more query rows share
@@ -134,13 +143,6 @@ cg_attn_config cg_attn_default_config(const cg_attn_spec *s);
 /* The head classes a plan gives partial-block bitmasks (SIEVE_PARTIAL
 ** through cg_bits_env; the cost's choice under =auto). */
 uint32_t cg_attn_bits(const cg_attn_spec *s);
-/*
-** Every how many softmax exponentials the warp-specialised kernel computes
-** on the FMA pipe instead of the MUFU unit (cg_rt_exp2_rows); 0: none.
-** SIEVE_EX2_EVERY=n (2 .. 64) sets it, for measurement; it changes the
-** code, so the kernel cache's key carries it.
-*/
-int cg_attn_ex2_every(const cg_attn_spec *s);
 /*
 ** Whether the warp-specialised kernel puts a memory fence before its wait
 ** for O += P V (SIEVE_WS_PIN=1, for measurement; the cache key carries it).

@@ -27,7 +27,7 @@ class Shape(C.Structure):
 
 
 class Config(C.Structure):
-    _fields_ = [(n, C.c_int) for n in ("block_m", "block_n", "warps", "stages")]
+    _fields_ = [(n, C.c_int) for n in ("block_m", "block_n", "warps", "stages", "sched")]
 
 
 class Tensor(C.Structure):

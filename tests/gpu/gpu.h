@@ -41,5 +41,8 @@ void gpu_attention_case(gpu_env *env, const gpu_case *c);
 void gpu_bench_case(gpu_env *env, const char *pattern, const char *shape_name);
 /* A small rt_tune sweep in a private cache: a winner, stored, used by the next plan. */
 void gpu_tune_case(gpu_env *env);
+/* The persistent grid (gpu_persist.c): its checks, and small cases for compute-sanitizer. */
+void gpu_persist(gpu_env *env);
+void gpu_persist_sanitize(gpu_env *env);
 
 #endif
