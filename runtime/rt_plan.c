@@ -466,7 +466,7 @@ static sieve_status check_target(const rt_plan *p, const rt_device *dev, cg_err 
 /*
 ** A kernel that reads tables at more query rows than the pattern's blocks
 ** (cg_attn_table_q: 64-token blocks under the warp-specialised kernel's
-** 128 rows) runs on the plan's own copy of the pattern with that query
+** 192 rows) runs on the plan's own copy of the pattern with that query
 ** block, so its tables, its bitmasks, its kernel and its cache key all
 ** see one block size. The caller's pattern, and what `sieve show`
 ** reports of it, keep the script's blocks.

@@ -104,8 +104,8 @@ static void config_checks(void **st) {
 }
 
 /*
-** 64-token query blocks on sm_90a: the default merges two into the
-** warp-specialised kernel's 128 rows (tables at 128-token query blocks,
+** 64-token query blocks on sm_90a: the default merges three into the
+** warp-specialised kernel's 192 rows (tables at 192-token query blocks,
 ** cg_attn_table_q); an explicit 12- or 16-warp config on them merges too,
 ** one of 4 or 8 warps does not, nor a pattern whose blocks a search picks.
 ** SIEVE_MERGE_ROWS=0 keeps the 4-warp kernel of 64 rows.
@@ -117,15 +117,31 @@ static void merged_rows(void **st) {
   cg_err e = {0};
   assert_int_equal(cg_attn_table_q(&s), 64);
   s.arch = CG_SM90A;
+  /* A frame window keeps its predicate by cost: two blocks merged, 12 warps */
   s.cfg = cg_attn_default_config(&s);
   assert_int_equal(s.cfg.block_m, 128);
-  assert_int_equal(s.cfg.block_n, 64);
   assert_int_equal(s.cfg.warps, CG_WS_WARPS);
-  assert_int_equal(cg_attn_table_q(&s), 128);
-  assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
-  s.cfg = (cg_attn_config){192, 64, CG_WS3_WARPS, 2};
+  /* with bitmasks three, in three consumer warpgroups */
+  setenv("SIEVE_PARTIAL", "bitmask", 1);
+  s.cfg = cg_attn_default_config(&s);
+  unsetenv("SIEVE_PARTIAL");
+  assert_int_equal(s.cfg.block_m, 192);
+  assert_int_equal(s.cfg.block_n, 64);
+  assert_int_equal(s.cfg.warps, CG_WS3_WARPS);
   assert_int_equal(cg_attn_table_q(&s), 192);
   assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
+  s.cfg = (cg_attn_config){128, 64, CG_WS_WARPS, 2};
+  assert_int_equal(cg_attn_table_q(&s), 128);
+  assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
+  /* 128-token key blocks keep 64-key steps: 128 would not fit 16 warps' registers at D = 128 */
+  p->block_k = 128;
+  setenv("SIEVE_PARTIAL", "bitmask", 1);
+  s.cfg = cg_attn_default_config(&s);
+  unsetenv("SIEVE_PARTIAL");
+  assert_int_equal(s.cfg.warps, CG_WS3_WARPS);
+  assert_int_equal(s.cfg.block_n, 64);
+  assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
+  p->block_k = 64;
   expect_reject(s, (cg_attn_config){128, 64, 8, 2}, "divide");
   s.arch = CG_SM80;
   expect_reject(s, (cg_attn_config){128, 64, 12, 2}, "sm_90a");

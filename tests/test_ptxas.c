@@ -53,7 +53,15 @@ static int failures, kernels;
 static void check_bits(const char *pat, cg_pattern *p, const sieve_shape *sh, cg_dtype dt, cg_arch arch,
                        const cg_attn_config *cfg, int must_not_spill, int64_t bits) {
   cg_attn_spec s = {p, *sh, dt, arch, {0, 0, 0, 0}, 0};
+  /* A plan picks its default under the same choice of bitmasks. */
+  char env[32], was[64] = "";
+  const char *cur = getenv("SIEVE_PARTIAL");
+  if (cur) snprintf(was, sizeof was, "%s", cur);
+  snprintf(env, sizeof env, bits > 0 ? "bitmask:%llx" : "predicate", (unsigned long long)bits);
+  if (bits >= 0) setenv("SIEVE_PARTIAL", env, 1);
   s.cfg = cfg ? *cfg : cg_attn_default_config(&s);
+  if (bits >= 0 && cur) setenv("SIEVE_PARTIAL", was, 1);
+  else if (bits >= 0) unsetenv("SIEVE_PARTIAL");
   /* -1: the cost's choice (as plans under SIEVE_PARTIAL=auto). */
   s.bits = bits >= 0 ? (uint32_t)bits : cg_bits_classes(p, sh, CG_BITS_COST);
   char what[256], tag[16] = "";
@@ -124,11 +132,12 @@ static void check_bitmasks(sieve_ctx *ctx, const char *src, sieve_shape sh) {
         check_bits(pat, p, &sh, a % 2 ? CG_FP16 : CG_BF16, a < 2 ? CG_SM90A : CG_SM80, NULL, 1, cases[i].bits);
       }
     /* 64-token blocks merged into the warp-specialised kernel's rows
-    ** (cg_attn_table_q): deeper rings and three warpgroups, by bitmask
-    ** and by predicate, clear of spills too, but for radial's predicates
-    ** in three warpgroups (160 registers: 12 bytes at D = 128, 3 stages). */
+    ** (cg_attn_table_q; the defaults above merge three): two warpgroups
+    ** and deeper rings, by bitmask and by predicate, clear of spills too,
+    ** but for radial's predicates in three warpgroups and 3 stages (160
+    ** registers: 12 bytes at D = 128). */
     if (!cases[i].param && cases[i].bits < 0) {
-      static const cg_attn_config merged[] = {{128, 64, 12, 3}, {128, 64, 12, 4}, {192, 64, 16, 2}, {192, 64, 16, 3}};
+      static const cg_attn_config merged[] = {{128, 64, 12, 2}, {128, 64, 12, 3}, {128, 64, 12, 4}, {192, 64, 16, 3}};
       for (size_t c = 0; c < sizeof merged / sizeof merged[0]; c++)
         for (int64_t bits = 0; bits >= -1; bits--) {
           sh.head_dim = (c + (size_t)-bits) % 2 ? 128 : 64;

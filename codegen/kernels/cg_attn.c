@@ -285,6 +285,11 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
 ** (cogvideox-1.5: 46.98 ms against 55.47 for 128/128/12/2, FA3 46.41); at
 ** D = 128 192-key steps, 128/192/12/2 (wan-1.3b-480p 9.98 ms against
 ** 10.26, FA3 10.17; hunyuan-720p 263.6 against 266.7, FA3 255.4).
+** 64-token query blocks of static patterns merge three to a CTA of three
+** consumer warpgroups, 192/64/16/2 (cg_attn_table_q; H200, hunyuan-720p,
+** bitmasks: radial 36.2 ms and dilated 37.9 against 40.4 and 43.4 for two
+** merged, 128/64/12/2, and 49.6 and 58.6 for the 4-warp kernel of 64 rows),
+** or two, 128/64/12/2, where a class keeps its predicate.
 */
 /* Every class's mask is true everywhere: no partial blocks, so no mask
 ** code in the loop competes with the wide configs for registers. */
@@ -293,6 +298,14 @@ static int mask_free(const cg_pattern *p) {
   for (int i = 0; i < p->nclasses; i++)
     if (!cg_is_const(p->g, p->classes[i].mask, &v) || !v) return 0;
   return 1;
+}
+
+/* Every class with partial blocks reads bitmasks: no predicate in the
+** loop to crowd three consumer warpgroups' 160 registers (radial with its
+** temporal class on predicates spills 24 bytes there at D = 128). */
+static int bits_only(const cg_attn_spec *s) {
+  uint32_t all = cg_bits_classes(s->pattern, &s->shape, CG_BITS_ALWAYS);
+  return (cg_attn_bits(s) & all) == all;
 }
 
 /* $SIEVE_MERGE_ROWS=0 keeps 64-token query blocks on the 4-warp kernel
@@ -324,6 +337,8 @@ cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
       c = (cg_attn_config){192, 128, CG_WS3_WARPS, 2};
     else if (mask_free(s->pattern) && s->shape.head_dim == 128 && bk % 192 == 0)
       c = (cg_attn_config){128, 192, CG_WS_WARPS, 2};
+    if (bq % 128)
+      c = bits_only(s) ? (cg_attn_config){192, 64, CG_WS3_WARPS, 2} : (cg_attn_config){128, 64, CG_WS_WARPS, 2};
   }
   while (c.block_n > (ws_warps(c.warps) ? 64 : 32) && bk % c.block_n) c.block_n /= 2;
   if (s->arch == CG_SM90A && ws_warps(c.warps)) c.sched = sched_default();

@@ -126,15 +126,16 @@ int cg_attn_permutes(const cg_attn_spec *s);
 /*
 ** The query block of the tables the kernel reads: the pattern's, except
 ** where the warp-specialised kernel runs block_m rows over smaller query
-** blocks of a static pattern (64-token blocks under 128 rows, the default
-** for them on sm_90a): then tables built at block_m-token query blocks,
-** from a copy of the pattern with that block (the plan makes it). Each key
-** block of such a table is the union of the merged rows' lists; a partial
-** one's bitmask covers all block_m rows, with zeros where a row's own
-** 64-token block skipped it. At hunyuan-720p that visits 1.07x the block
-** area of radial's 64-token blocks (11.47% against 10.72%) and 1.01x of
-** dilated's (13.06% against 12.92%), and buys the TMA pipeline, two
-** consumer warpgroups and their ping-pong.
+** blocks of a static pattern (64-token blocks under 128 or 192 rows; 192,
+** three consumer warpgroups, is the default for them on sm_90a): then
+** tables built at block_m-token query blocks, from a copy of the pattern
+** with that block (the plan makes it). Each key block of such a table is
+** the union of the merged rows' lists; a partial one's bitmask covers all
+** block_m rows, with zeros where a row's own 64-token block skipped it.
+** At hunyuan-720p the visited block area grows from 10.72% to 11.47%
+** (two merged) and 12.19% (three) for radial, from 12.92% to 13.06% and
+** 13.19% for dilated; in exchange the blocks run on the TMA pipeline with
+** two or three consumer warpgroups and their ping-pong.
 */
 int cg_attn_table_q(const cg_attn_spec *s);
 

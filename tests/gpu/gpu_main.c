@@ -250,8 +250,8 @@ static void bitmasks(gpu_env *env) {
 ** predicate, and both in one kernel (bitmask:1); the bitmask reads at the
 ** step (SIEVE_BITS_AHEAD=0) and the 4-warp kernel (SIEVE_MERGE_ROWS=0)
 ** beside them. Text before and after, ragged shapes, runtime text lengths,
-** both dtypes and head dims, BSHD strides; then 3 and 4 stages and three
-** consumer warpgroups (192 rows: three blocks merged).
+** both dtypes and head dims, BSHD strides; then two blocks merged (128
+** rows, two consumer warpgroups), and 3 and 4 stages.
 */
 static void merged(gpu_env *env) {
   static const int lens[2] = {5, 13};
@@ -287,7 +287,7 @@ static void merged(gpu_env *env) {
     unsetenv("SIEVE_PARTIAL");
   }
   if (!env->wgmma) return;
-  static const sieve_config cfgs[] = {{128, 64, 12, 3}, {128, 64, 12, 4}, {192, 64, 16, 2}, {192, 64, 16, 3}};
+  static const sieve_config cfgs[] = {{128, 64, 12, 2}, {128, 64, 12, 4}, {192, 64, 16, 3}, {192, 64, 16, 4}};
   const char *pats[] = {"../bench/patterns/radial", "../bench/patterns/dilated"};
   for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++)
     for (int k = 0; k < 2; k++) {
@@ -300,7 +300,7 @@ static void merged(gpu_env *env) {
 }
 
 /* The merged rows under the checkers: radial (permuted, bitmasks), dilated
-** in tiles by predicate, three warpgroups of 64-row blocks. */
+** in tiles by predicate, two blocks merged (128 rows). */
 static void sanitize_merge(gpu_env *env) {
   static const int lens[1] = {7};
   gpu_case r = {.pattern = "../bench/patterns/radial", .shape = shp(3, 8, 8, 13, 0, 2, 128), .dtype = SIEVE_BF16,
@@ -313,7 +313,7 @@ static void sanitize_merge(gpu_env *env) {
   unsetenv("SIEVE_PARTIAL");
   if (!env->wgmma) return;
   gpu_case w = {.pattern = "../bench/patterns/dilated", .shape = shp(3, 8, 8, 13, 1, 2, 128), .dtype = SIEVE_BF16,
-                .cfg = {192, 64, 16, 2}, .text_valid = lens};
+                .cfg = {128, 64, 12, 2}, .text_valid = lens};
   gpu_attention_case(env, &w);
 }
 
