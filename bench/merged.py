@@ -2,14 +2,16 @@
 
 For radial and dilated (bench/patterns, 64-token blocks) on one shape (default
 hunyuan-720p): the 4-warp kernel of 64 rows that plans took before
-(SIEVE_MERGE_ROWS=0), the merged default (tables at 128-token query blocks,
-128/64/12/2, bitmask reads a step ahead), the same with the reads at the step
-(SIEVE_BITS_AHEAD=0), deeper rings and three warpgroups (explicit configs);
+(SIEVE_MERGE_ROWS=0), the merged default (three 64-token query blocks a CTA:
+tables at 192-token query blocks, 192/64/16/2, bitmask reads a step ahead),
+the same with the reads at the step (SIEVE_BITS_AHEAD=0), two merged
+(128/64/12/2) and deeper rings (explicit configs);
 sieve's dense kernel and cuDNN's dense SDPA beside them, and FlexAttention with
 the mask's predicate as mask_mod (--flex). Every output is compared with the
 4-warp kernel's. "visited" is the block area at the pattern's 64-token blocks
-(what issue 10's target counts); "merged" the area of the tables the kernel
-reads (the union of each pair of 64-token query blocks' key blocks).
+(what issue 10's target counts); "merged 2" and "merged 3" the areas of
+tables at 128- and 192-token query blocks (each key block the union of two or
+three 64-token query blocks').
 
   SIEVE_LIB_DIR=<build> python3 bench/merged.py [--shape hunyuan-720p] [--flex | --flex-only] [--out FILE]
   SIEVE_LIB_DIR=<build> python3 bench/merged.py --once radial:new   (two launches, for ncu)
@@ -37,26 +39,27 @@ KERNELS = [
     ("old", {"SIEVE_MERGE_ROWS": "0"}, None),
     ("new", {}, None),
     ("new, reads at the step", {"SIEVE_BITS_AHEAD": "0"}, None),
-    ("new 3 stages", {}, (128, 64, 12, 3)),
-    ("new 4 stages", {}, (128, 64, 12, 4)),
-    ("new 3 warpgroups", {}, (192, 64, 16, 2)),
+    ("new, two merged", {}, (128, 64, 12, 2)),
+    ("new, two merged, 3 stages", {}, (128, 64, 12, 3)),
+    ("new, 3 stages", {}, (192, 64, 16, 3)),
 ]
 ENV_KEYS = ("SIEVE_MERGE_ROWS", "SIEVE_BITS_AHEAD")
 
 
 def areas(sv, pat, shape):
-    """Visited block area at the pattern's blocks, and of its query blocks merged in pairs."""
+    """Visited block area at the pattern's blocks, and with its query blocks merged two and three a row."""
     info, views, heads = sv.tables(pat, shape)
     nq, nk = info.q_blocks, info.k_blocks
-    per, merged = {}, {}
+    per, m2, m3 = {}, {}, {}
     for t in set(heads):
         full, part, _ = views[t]
         rows = [set(full[q]) | set(part[q]) for q in range(nq)]
         per[t] = sum(len(r) for r in rows)
-        merged[t] = sum(len(rows[q] | (rows[q + 1] if q + 1 < nq else set())) for q in range(0, nq, 2))
+        m2[t] = sum(len(set().union(*rows[q:q + 2])) for q in range(0, nq, 2))
+        m3[t] = sum(len(set().union(*rows[q:q + 3])) for q in range(0, nq, 3))
     H = len(heads)
     vis = sum(per[t] for t in heads) / (H * nq * nk)
-    mer = sum(merged[t] for t in heads) / (H * ((nq + 1) // 2) * nk)
+    mer = (sum(m2[t] for t in heads) / (H * ((nq + 1) // 2) * nk), sum(m3[t] for t in heads) / (H * ((nq + 2) // 3) * nk))
     return vis, mer, info, views, heads
 
 
@@ -135,7 +138,7 @@ def main():
         tf = flops * dens / (ms * 1e-3) / 1e12
         rows.append((mask, kernel, dens, ms, tf, vis, mer, err))
         print("%-8s %-34s dens %.4f %9.3f ms %6.1f TF/s %s %s" % (
-            mask, kernel, dens, ms, tf, "" if vis is None else "visited %.4f merged %.4f" % (vis, mer),
+            mask, kernel, dens, ms, tf, "" if vis is None else "visited %.4f merged %.4f / %.4f" % (vis, mer[0], mer[1]),
             "" if err is None else "err %.1e" % err), flush=True)
 
     set_env({})
@@ -204,14 +207,14 @@ def main():
                     add(name, how, dens, bench(fn, sets), vis, mer, rel(fo, o_ref))
                 except Exception as e:  # noqa: BLE001 - report and go on
                     print("flex %s %s: %s" % (name, how, str(e)[:400]), flush=True)
-    lines = ["| mask | kernel | density | ms | TFLOP/s (active) | visited (64) | merged area | ms / sieve dense | "
+    lines = ["| mask | kernel | density | ms | TFLOP/s (active) | visited (64) | merged 2 / 3 | ms / sieve dense | "
              "target ms (1.3 x visited x dense) | ms / target | rel. diff |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         tgt = None if r[5] is None else 1.3 * r[5] * dense_ms
         lines.append("| %s | %s | %.4f | %.2f | %.0f | %s | %s | %.3f | %s | %s | %s |" % (
             r[0], r[1], r[2], r[3], r[4], "" if r[5] is None else "%.4f" % r[5],
-            "" if r[6] is None else "%.4f" % r[6], r[3] / dense_ms, "" if tgt is None else "%.1f" % tgt,
+            "" if r[6] is None else "%.4f / %.4f" % r[6], r[3] / dense_ms, "" if tgt is None else "%.1f" % tgt,
             "" if tgt is None else "%.3f" % (r[3] / tgt), "" if r[7] is None else "%.1e" % r[7]))
     text = "%s, %s, torch %s, %s\n\n" % (time.strftime("%Y-%m-%d"), torch.cuda.get_device_name(), torch.__version__,
                                          a.shape) + "\n".join(lines) + "\n"
