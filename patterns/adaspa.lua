@@ -93,9 +93,12 @@ else
 end
 
 -- Everything is allowed: the search, not the mask, makes AdaSpa sparse.
+-- The steps before the first search are the schedule's warm-up, so they
+-- run the dense kernel in its default config, not the search's blocks.
 return sieve.pattern {
   name = "adaspa",
   block = { q = param.block, k = param.block },
   mask = sieve.dense(),
   selection = selection,
+  schedule = { dense_steps = param.warmup },
 }

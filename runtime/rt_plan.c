@@ -729,7 +729,8 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
                          const sieve_tensor *v, const sieve_tensor *o,
                          CUdeviceptr lse, float scale, CUstream s, cg_err *e) {
   sieve_status st;
-  if (p->warm) return rt_plan_run(p->dense, q, k, v, o, lse, scale, s, e);
+  /* Lent tables (a search's selection) are run as lent, warm-up or not. */
+  if (p->warm && !p->borrowed) return rt_plan_run(p->dense, q, k, v, o, lse, scale, s, e);
   if (!p->dmem && !p->gt)
     return cg_fail(e, SIEVE_ERR_ARG, "plan has no block tables: its last set_step failed");
   if (p->pending) {
@@ -798,7 +799,7 @@ sieve_status rt_plan_run_part(rt_plan *p, int b, int h0, int nh, const sieve_ten
                               const sieve_tensor *k, const sieve_tensor *v,
                               const sieve_tensor *o, CUdeviceptr lse, float scale, CUstream s,
                               cg_err *e) {
-  if (p->warm) return rt_plan_run_part(p->dense, b, h0, nh, q, k, v, o, lse, scale, s, e);
+  if (p->warm && !p->borrowed) return rt_plan_run_part(p->dense, b, h0, nh, q, k, v, o, lse, scale, s, e);
   int heads = p->spec.shape.heads;
   if (h0 < 0 || nh < 1 || h0 + nh > heads)
     return cg_fail(e, SIEVE_ERR_ARG, "heads %d..%d of %d", h0, h0 + nh, heads);
