@@ -71,6 +71,7 @@ static int bench(sieve_ctx *ctx, const char *path, void *opt) {
     double t1 = now_ms();
     cg_attn_spec s = {lp_pattern_ir(sp), o->shape, o->dt, o->arch, {0, 0, 0, 0}, 0};
     s.cfg = cg_attn_default_config(&s);
+    s.bits = cg_attn_bits(&s);  /* the kernel a plan compiles: its partial blocks as the plan reads them */
     char *ptx, *kname;
     cg_err e = {0};
     if (cg_attn_build(&s, &ptx, &kname, NULL, &e)) {

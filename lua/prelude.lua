@@ -721,8 +721,10 @@ end
 -- steps through keys 32, 64 or 128 at a time, so a query block is a
 -- multiple of 64 and a key block a multiple of 32 (the tables themselves
 -- could take any multiple of 16, but no kernel would run them).
+-- 0: the pattern leaves its blocks to the kernels (tables follow the tile
+-- a plan runs, cg_attn_table_blocks; 128 where they cannot).
 local function block_arg(v, what, unit, why)
-  if v == nil then return 128 end
+  if v == nil then return 0 end
   local b = int_arg(v, what, 1, 1024)
   if b % unit ~= 0 then fail("%s must be a multiple of %d (%s), got %d", what, unit, why, b) end
   return b

@@ -22,6 +22,10 @@ struct rt_plan {
   const rt_cuda *cu;
   CUcontext ctx;
   cg_attn_spec spec;
+  /* The pattern with the table blocks the kernel reads (cg_attn_table_blocks)
+  ** where they are not its own: a view of spec.pattern, which the tables
+  ** are built from; NULL where the pattern's own blocks serve. */
+  cg_pattern *tab_pat;
   int dynamic;             /* the mask reads step or layer: tables follow them */
   double density;          /* NAN until known: plans on GPU-built tables count it on demand */
   int step0, layer0;       /* the step the plan was made for, whose density it reports */
@@ -133,6 +137,12 @@ static void bind_params(rt_plan *p) {
 
 /* ------------------------------------------------------------ cache key */
 
+/* The pattern's own table blocks (the builder's 128 where it declares none). */
+static void own_blocks(const cg_pattern *p, int *bq, int *bk) {
+  *bq = p->block_q > 0 ? p->block_q : 128;
+  *bk = p->block_k > 0 ? p->block_k : 128;
+}
+
 int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n) {
   const cg_pattern *pt = s->pattern;
   char ir[RT_SHA256_HEX];
@@ -143,7 +153,12 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
   if (s->bits) used = snprintf(bits, sizeof bits, "bitmasks %x\n", (unsigned)s->bits);
   if (cg_attn_ws_pin(s)) used += snprintf(bits + used, sizeof bits - (size_t)used, "pv wait pinned\n");
   if (s->bits && !cg_attn_bits_ahead(s)) used += snprintf(bits + used, sizeof bits - (size_t)used, "bits at the step\n");
-  if (s->cfg.sched) snprintf(bits + used, sizeof bits - (size_t)used, "sched %s\n", cg_sched_name(s->cfg.sched));
+  if (s->cfg.sched) used += snprintf(bits + used, sizeof bits - (size_t)used, "sched %s\n", cg_sched_name(s->cfg.sched));
+  int bq, bk, oq, ok;
+  cg_attn_table_blocks(s, &bq, &bk);
+  own_blocks(pt, &oq, &ok);
+  /* Keys of kernels on the pattern's own blocks stay as they were. */
+  if (bq != oq || bk != ok) snprintf(bits + used, sizeof bits - (size_t)used, "tables q=%d k=%d\n", bq, bk);
   return snprintf(out, n,
                   "sieve kernel cache key 1\n"
                   "kernel attention-forward\n"
@@ -166,6 +181,8 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
 
 /* ----------------------------------------------------------------- tables */
 
+static cg_pattern *tables_pattern(const rt_plan *p) { return p->tab_pat ? p->tab_pat : p->spec.pattern; }
+
 /* Tables for one (step, layer) on the host: the packed tables, then
 ** head_off[H], in one block that one copy uploads. */
 typedef struct host_tables {
@@ -186,7 +203,7 @@ static sieve_status build_tables(const rt_plan *p, int step, int layer,
   const cg_attn_config *c = &p->spec.cfg;
   int nqk = (int)((sieve_shape_tokens(sh) + c->block_m - 1) / c->block_m);
   size_t tiles = c->sched ? heads * (size_t)nqk : 0, extra = tiles ? 2 * tiles + 2 : 0;
-  sieve_status st = cg_tables_build_bits(p->spec.pattern, sh, step, layer, 0, p->spec.bits, &t, e);
+  sieve_status st = cg_tables_build_bits(tables_pattern(p), sh, step, layer, 0, p->spec.bits, &t, e);
   if (st) return st;
   if (!(head_off = malloc(heads * sizeof *head_off)))
     st = cg_fail(e, SIEVE_ERR_NOMEM, "no memory for block tables");
@@ -263,7 +280,7 @@ static int gpu_tables(const rt_plan *p) {
 }
 
 static sieve_status use_gpu_tables(rt_plan *p, const rt_device *dev, rt_cache *cache, cg_err *e) {
-  sieve_status st = rt_dyn_tables_create(p->spec.pattern, &p->spec.shape, p->spec.arch, dev, cache,
+  sieve_status st = rt_dyn_tables_create(tables_pattern(p), &p->spec.shape, p->spec.arch, dev, cache,
                                          p->spec.bits, &p->gt, e);
   if (st) return st;
   rt_dyn_tables_ptrs(p->gt, &p->arg.tabs, &p->arg.head_off);
@@ -474,7 +491,8 @@ static sieve_status check_target(const rt_plan *p, const rt_device *dev, cg_err 
 static sieve_status merge_rows(rt_plan *p, cg_err *e) {
   cg_attn_spec *sp = &p->spec;
   int bq = cg_attn_table_q(sp);
-  if (bq == (sp->pattern->block_q > 0 ? sp->pattern->block_q : 128)) return SIEVE_OK;
+  /* Blocks left to the kernel's tile take a view of the pattern (resolve). */
+  if (sp->pattern->block_q <= 0 || bq == sp->pattern->block_q) return SIEVE_OK;
   sieve_status st = cg_pattern_heads(sp->pattern, 0, &p->rows_pat, e);
   if (st) return st;
   p->rows_pat->block_q = bq;
@@ -501,6 +519,10 @@ static sieve_status resolve(rt_plan *p, const rt_plan_spec *s, cg_err *e) {
   ** the kernel are made for the same classes. */
   sp->bits = cg_attn_bits(sp);
   if ((st = cg_attn_check(sp, e))) return st;
+  int bq, bk, oq, ok;
+  cg_attn_table_blocks(sp, &bq, &bk);
+  own_blocks(sp->pattern, &oq, &ok);
+  if ((bq != oq || bk != ok) && !(p->tab_pat = cg_pattern_with_blocks(sp->pattern, bq, bk, e))) return e->status;
   int64_t seq = sieve_shape_tokens(&sp->shape);
   int64_t qblocks = (seq + sp->cfg.block_m - 1) / sp->cfg.block_m;
   if (qblocks > INT32_MAX || sp->shape.heads > 65535 || sp->shape.batch > 65535)
@@ -602,6 +624,7 @@ sieve_status rt_plan_prebuild(const rt_plan_spec *s, const rt_device *dev, rt_ca
     if (!st) store_kernel(&p->stats, cache, key, name, cubin, n);
   }
   if (stats) *stats = p->stats;
+  cg_pattern_view_free(p->tab_pat);
   free(hit);
   free(cubin);
   free(name);
@@ -664,13 +687,22 @@ static int encode_tmap(const rt_plan *p, CUtensorMap *m, const sieve_tensor *t, 
 
 /* The stand-in kernel: the default config's address-arithmetic kernel
 ** (8 warps) for the same spec; compiled here, once, without the cache.
-** It runs 128 query rows and at most 128-key steps (its limits), so a wide
-** config's stand-in has a grid of its own. */
+** It runs at most 128 query rows and 128-key steps (its limits), so a wide
+** config's stand-in has a grid of its own; it reads the plan's tables, so
+** its tiles divide their blocks (64 rows on 4 warps in 192-row blocks). */
 static sieve_status build_fallback(rt_plan *p, cg_err *e) {
   cg_attn_spec fs = p->spec;
+  int bq, bk;
+  cg_attn_table_blocks(&p->spec, &bq, &bk);
+  fs.pattern = tables_pattern(p);
   fs.cfg.warps = 8;
   if (fs.cfg.block_m > 128) fs.cfg.block_m = 128;
+  if (bq % fs.cfg.block_m) {
+    fs.cfg.block_m = 64;
+    fs.cfg.warps = 4;
+  }
   if (fs.cfg.block_n > 128) fs.cfg.block_n = 128;
+  while (bk % fs.cfg.block_n) fs.cfg.block_n /= 2;
   if (fs.cfg.stages > 3) fs.cfg.stages = 3;
   char *ptx = NULL, *name = NULL;
   void *cubin = NULL;
@@ -882,6 +914,7 @@ sieve_status rt_plan_free(rt_plan *p, cg_err *e) {
   sieve_status d = rt_plan_free(p->dense, st ? NULL : e);
   cg_pattern_free(p->dense_pat);
   cg_pattern_free(p->rows_pat);
+  cg_pattern_view_free(p->tab_pat);
   free(p);
   return st ? st : d;
 }

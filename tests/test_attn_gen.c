@@ -179,6 +179,110 @@ static void merged_rows(void **st) {
   cg_pattern_free(p);
 }
 
+/*
+** Tables at the kernel's tile: a static pattern in identity layouts that
+** declares no blocks reads tables of the config's tile (the smallest
+** multiple of block_m, block_n of at least 128), so every config is valid
+** for it and its sm_90a default is the wide config of its head dim, with
+** bitmasks; declared blocks, other layouts and dynamic selections keep
+** theirs (or 128); sm_80 keeps 128-token tables.
+*/
+static void tables_at_the_tile(void **st) {
+  cg_pattern *p = make_pattern(PAT_WINDOW);
+  p->block_q = p->block_k = 0;
+  cg_attn_spec s = spec_for(p, 64);
+  cg_err e = {0};
+  int bq, bk;
+  s.arch = CG_SM90A;
+  s.cfg = cg_attn_default_config(&s);
+  assert_int_equal(s.cfg.block_m, 192);
+  assert_int_equal(s.cfg.block_n, 128);
+  assert_int_equal(s.cfg.warps, CG_WS3_WARPS);
+  assert_int_equal(cg_attn_bits(&s), 1);
+  cg_attn_table_blocks(&s, &bq, &bk);
+  assert_int_equal(bq, 192);
+  assert_int_equal(bk, 128);
+  assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
+  s = spec_for(p, 128);
+  s.arch = CG_SM90A;
+  s.cfg = cg_attn_default_config(&s);
+  assert_int_equal(s.cfg.block_m, 128);
+  assert_int_equal(s.cfg.block_n, 192);
+  assert_int_equal(cg_attn_bits(&s), 1);
+  cg_attn_table_blocks(&s, &bq, &bk);
+  assert_int_equal(bq, 128);
+  assert_int_equal(bk, 192);
+  /* smaller tiles keep 128-token tables; 64 rows on 4 warps too */
+  static const struct { cg_attn_config c; int bq, bk; } tiles[] = {
+    {{64, 32, 4, 2}, 128, 128}, {{128, 64, 12, 2}, 128, 128}, {{192, 64, 16, 3}, 192, 128}, {{128, 192, 12, 3}, 128, 192},
+  };
+  for (size_t i = 0; i < sizeof tiles / sizeof *tiles; i++) {
+    s.cfg = tiles[i].c;
+    cg_attn_table_blocks(&s, &bq, &bk);
+    assert_int_equal(bq, tiles[i].bq);
+    assert_int_equal(bk, tiles[i].bk);
+  }
+  /* sm_80: the defaults and their tables as before */
+  s.arch = CG_SM80;
+  s.cfg = cg_attn_default_config(&s);
+  assert_int_equal(s.cfg.warps, 4);
+  cg_attn_table_blocks(&s, &bq, &bk);
+  assert_int_equal(bq, 128);
+  assert_int_equal(bk, 128);
+  /* declared blocks are the pattern's: 192 rows do not divide 128 */
+  p->block_q = p->block_k = 128;
+  s.arch = CG_SM90A;
+  s.cfg = (cg_attn_config){192, 128, CG_WS3_WARPS, 2};
+  assert_int_equal(cg_attn_check(&s, &e), SIEVE_ERR_ARG);
+  s.cfg = cg_attn_default_config(&s);
+  assert_int_equal(s.cfg.block_m, 128);
+  assert_int_equal(s.cfg.block_n, 128);
+  /* a dynamic selection's tables are the search's: 128 */
+  p->block_q = p->block_k = 0;
+  p->sel.kind = CG_SELECT_LSE_SEARCH;
+  s.cfg = (cg_attn_config){192, 128, CG_WS3_WARPS, 2};
+  cg_attn_table_blocks(&s, &bq, &bk);
+  assert_int_equal(bq, 128);
+  assert_int_equal(cg_attn_check(&s, &e), SIEVE_ERR_ARG);
+  cg_pattern_free(p);
+  /* other layouts: 128 */
+  p = make_pattern(PAT_SVG);
+  p->block_q = p->block_k = 0;
+  s = spec_for(p, 64);
+  s.arch = CG_SM90A;
+  s.cfg = (cg_attn_config){128, 192, CG_WS_WARPS, 2};
+  cg_attn_table_blocks(&s, &bq, &bk);
+  assert_int_equal(bk, 128);
+  cg_pattern_free(p);
+  /* dense attention keeps its kernel: no bitmasks on the wide configs */
+  p = make_pattern(PAT_DENSE);
+  p->block_q = p->block_k = 384;
+  s = spec_for(p, 64);
+  s.arch = CG_SM90A;
+  s.cfg = cg_attn_default_config(&s);
+  assert_int_equal(s.cfg.warps, CG_WS3_WARPS);
+  assert_int_equal(cg_attn_bits(&s), 0);
+  cg_pattern_free(p);
+}
+
+/* A view of a pattern at other table blocks: its own IR text names them. */
+static void blocks_view(void **st) {
+  cg_pattern *p = make_pattern(PAT_WINDOW);
+  p->block_q = p->block_k = 0;
+  cg_err e = {0};
+  assert_int_equal(cg_pattern_finish(p, &e), SIEVE_OK);
+  cg_pattern *v = cg_pattern_with_blocks(p, 192, 128, &e);
+  assert_non_null(v);
+  assert_int_equal(v->block_q, 192);
+  assert_int_equal(v->block_k, 128);
+  assert_ptr_equal(v->g, p->g);
+  assert_non_null(strstr(v->ir_text, "block q=192 k=128"));
+  assert_non_null(strstr(p->ir_text, "block q=0 k=0"));
+  assert_true(v->ir_hash != p->ir_hash);
+  cg_pattern_view_free(v);
+  cg_pattern_free(p);
+}
+
 /* Bitmasks in every kernel, mma.sync and wgmma alike: SIEVE_PARTIAL=bitmask
 ** gives every class one, =auto the cost's choice, the same on both targets. */
 static void bits_in_every_kernel(void **st) {
@@ -531,6 +635,8 @@ int main(void) {
     cmocka_unit_test(config_checks),
     cmocka_unit_test(merged_rows),
     cmocka_unit_test(bits_in_every_kernel),
+    cmocka_unit_test(tables_at_the_tile),
+    cmocka_unit_test(blocks_view),
     cmocka_unit_test(lowering_matches_eval),
     cmocka_unit_test(wide_lowering_matches_eval),
     cmocka_unit_test(products_past_32_bits),

@@ -329,7 +329,7 @@ static void declarations(void **st) {
   p = lp_pattern_ir(sp);
   assert_int_equal(p->sel.kind, CG_SELECT_PROFILE);
   assert_int_equal(p->sel.samples, 32);
-  assert_int_equal(p->block_q, 128);
+  assert_int_equal(p->block_q, 0);  /* left to the kernels */
   assert_int_equal(p->text, -1);
   assert_int_equal(p->classes[0].layout.kind, CG_LAYOUT_IDENTITY);
   sieve_pattern_free(sp);

@@ -49,7 +49,7 @@ static result assemble(const char *ptx, cg_arch arch) {
 
 static int failures, kernels;
 
-/* bits < 0: the classes a plan would give bitmasks (cg_bits_classes). */
+/* bits < 0: the classes a plan would give bitmasks (cg_attn_bits). */
 static void check_bits(const char *pat, cg_pattern *p, const sieve_shape *sh, cg_dtype dt, cg_arch arch,
                        const cg_attn_config *cfg, int must_not_spill, int64_t bits) {
   cg_attn_spec s = {p, *sh, dt, arch, {0, 0, 0, 0}, 0};
@@ -63,7 +63,7 @@ static void check_bits(const char *pat, cg_pattern *p, const sieve_shape *sh, cg
   if (bits >= 0 && cur) setenv("SIEVE_PARTIAL", was, 1);
   else if (bits >= 0) unsetenv("SIEVE_PARTIAL");
   /* -1: the cost's choice (as plans under SIEVE_PARTIAL=auto). */
-  s.bits = bits >= 0 ? (uint32_t)bits : cg_bits_classes(p, sh, CG_BITS_COST);
+  s.bits = bits >= 0 ? (uint32_t)bits : cg_attn_bits(&s);
   char what[256], tag[16] = "";
   if (s.bits) snprintf(tag, sizeof tag, " bits %x", (unsigned)s.bits);
   snprintf(what, sizeof what, "%-14s d%-3d %s %-6s S=%-6lld m%dn%dw%ds%d%s%s%s", pat, sh->head_dim,
@@ -174,6 +174,36 @@ static void check_bitmasks(sieve_ctx *ctx, const char *src, sieve_shape sh) {
   sieve_pattern_free(sp);
 }
 
+/*
+** Patterns whose tables follow the kernel's tile take the wide configs by
+** default (cg_attn_table_blocks): the frame windows of the issue's targets
+** at the four model shapes, causal and a token window at two; no spills.
+*/
+static void check_tiles(sieve_ctx *ctx, const char *dir) {
+  static const struct { const char *pat, *param; } pats[] = {
+    {"frame_window", "window=1"}, {"frame_window", "window=3"}, {"causal", NULL}, {"token_window", NULL},
+  };
+  static const char *shapes[] = {"cogvideox-1.5", "wan-1.3b-480p", "hunyuan-720p", "wan-14b-720p"};
+  for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
+    char path[2048], what[64];
+    snprintf(path, sizeof path, "%s/%s.lua", dir, pats[i].pat);
+    snprintf(what, sizeof what, "%s%s%s", pats[i].pat, pats[i].param ? " " : "", pats[i].param ? pats[i].param : "");
+    const char *params[] = {pats[i].param, NULL};
+    sieve_pattern *sp;
+    if (sieve_pattern_load(ctx, path, params, &sp)) {
+      printf("FAIL %s: %s\n", path, sieve_errmsg(ctx));
+      failures++;
+      continue;
+    }
+    for (size_t k = 0; k < (i < 2 ? 4u : 2u); k++) {
+      sieve_shape real;
+      sieve_shape_preset(shapes[k], &real);
+      check(what, lp_pattern_ir(sp), &real, CG_BF16, CG_SM90A, NULL, 1);
+    }
+    sieve_pattern_free(sp);
+  }
+}
+
 static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
 static int lua_file(const struct dirent *d) {
   size_t n = strlen(d->d_name);
@@ -271,6 +301,7 @@ int main(void) {
         }
     sieve_pattern_free(sp);
   }
+  check_tiles(ctx, dir);
   sh.head_dim = 128;
   check_bitmasks(ctx, src ? src : ".", sh);
   for (int i = 0; i < n; i++) free(ents[i]);

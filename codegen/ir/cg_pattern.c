@@ -62,6 +62,29 @@ cg_pattern *cg_pattern_dense_of(const cg_pattern *p, cg_err *e) {
   return d;
 }
 
+cg_pattern *cg_pattern_with_blocks(const cg_pattern *p, int bq, int bk, cg_err *e) {
+  cg_pattern *v = malloc(sizeof *v);
+  if (!v) {
+    cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+    return NULL;
+  }
+  *v = *p;
+  v->block_q = bq;
+  v->block_k = bk;
+  v->ir_text = NULL;
+  if (cg_pattern_finish(v, e)) {
+    free(v);
+    return NULL;
+  }
+  return v;
+}
+
+void cg_pattern_view_free(cg_pattern *v) {
+  if (!v) return;
+  free(v->ir_text);
+  free(v);
+}
+
 const char *cg_layout_name(cg_layout_kind k) {
   switch (k) {
   case CG_LAYOUT_IDENTITY: return "identity";

@@ -127,6 +127,8 @@ typedef struct cg_pattern {
   const char *source;   /* script chunk name (file path) */
   int nparams;
   cg_param *params;
+  /* Table blocks, tokens; 0: left to the kernels, whose tile the tables
+  ** follow where a plan builds them (cg_attn_table_blocks), else 128. */
   int block_q, block_k;
   /* Geometry the script declares; -1 where it says nothing. The token grid
   ** (frames, height, width) fills what the caller's shape leaves at 0; the
@@ -167,6 +169,17 @@ sieve_status cg_pattern_finish(cg_pattern *p, cg_err *e);
 /* The dense pattern a schedule's warm-up runs: one class, mask true, the
 ** identity layout, p's blocks and geometry; NULL when out of memory. */
 cg_pattern *cg_pattern_dense_of(const cg_pattern *p, cg_err *e);
+
+/*
+** p with table blocks of bq x bk tokens in place of its own: a copy of the
+** struct that shares p's graph, arena and classes (p must outlive it;
+** table building on either adds to the one graph) and has its own IR text,
+** so keys made from the text tell the blocks apart. For patterns whose
+** blocks are a table granularity, not part of the method: not for auto
+** layouts, whose per-shape choices p keeps. Free with cg_pattern_view_free.
+*/
+cg_pattern *cg_pattern_with_blocks(const cg_pattern *p, int bq, int bk, cg_err *e);
+void cg_pattern_view_free(cg_pattern *v);
 
 /* Whether (step, layer) is in the pattern's dense warm-up. */
 static inline int cg_pattern_dense_at(const cg_pattern *p, int step, int layer) {

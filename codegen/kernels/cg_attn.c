@@ -36,6 +36,7 @@
 #define QREG_BUDGET 128    /* ... and with Q fragments kept in registers too */
 #define MAX_SLACK 8.0      /* log2 units the running max may lag the true one */
 #define WS_BAR_BYTES 256   /* the warp-specialised kernel's mbarriers, after the tiles */
+#define WS_NFULL_AT 252    /* ... and in their last word, the CTA's full key blocks (ws_keep_nfull) */
 
 enum {
   P_Q, P_K, P_V, P_O, P_LSE,
@@ -88,6 +89,8 @@ typedef struct attn {
   LLVMValueRef tlen;            /* valid text tokens of the batch element */
   LLVMValueRef qb, kb, vb, ob;  /* the (batch, head) slices */
   LLVMValueRef tab, start, nblk, nfull;
+  int nfull_smem;              /* ws: nfull is read from shared memory (nfull()) */
+  int lean;                    /* a pattern's mask on a wide config: register-lean masking */
   cg_reg kbq[4];               /* kbq[i]: key block of iteration j + i, loaded ahead */
   cg_reg mwords[8];            /* the block's mask bits */
   int ahead;                   /* ws bitmask kernel: table reads a step ahead (cg_attn_bits_ahead) */
@@ -118,20 +121,18 @@ typedef LLVMValueRef (*sreg_fn)(cg_em *, cg_sreg);
 
 /* ------------------------------------------------------------- checks */
 
-/* The pattern's table block sizes, with the table builder's default (128)
-** where the pattern leaves them unset. */
-static int block_q(const cg_pattern *p) { return p->block_q > 0 ? p->block_q : 128; }
-static int block_k(const cg_pattern *p) { return p->block_k > 0 ? p->block_k : 128; }
 
 static int q_in_regs(int rw, int d, int bn) { return rw * (d + bn) / 32 + rw * d / 64 <= QREG_BUDGET; }
 
 static int ws_warps(int w) { return w == CG_WS_WARPS || w == CG_WS3_WARPS; }
 
+/* The pattern's own table blocks (the builder's 128 where it declares none). */
+static int own_q(const cg_pattern *p) { return p->block_q > 0 ? p->block_q : 128; }
+
 int cg_attn_table_q(const cg_attn_spec *s) {
-  const cg_pattern *p = s->pattern;
-  int bq = p ? block_q(p) : 128, bm = s->cfg.block_m;
-  int merge = p && s->arch == CG_SM90A && ws_warps(s->cfg.warps) && p->sel.kind == CG_SELECT_STATIC && bm > bq && bm % bq == 0;
-  return merge ? bm : bq;
+  int bq, bk;
+  cg_attn_table_blocks(s, &bq, &bk);
+  return bq;
 }
 
 static size_t smem_for(const cg_attn_spec *s, int pad) {
@@ -157,7 +158,35 @@ static int uses_wgmma(const cg_attn_spec *s) {
   return s->arch == CG_SM90A && s->cfg.warps && s->cfg.block_m / mma_warps(&s->cfg) == 16;
 }
 
-uint32_t cg_attn_bits(const cg_attn_spec *s) { return cg_bits_env(s->pattern, &s->shape); }
+/*
+** The wide configs hold S, P and O of a step in all but a few registers of
+** their budget (ws_live_max), which leaves no room for a predicate's row
+** and column parts: at three consumer warpgroups ptxas spilled 112 bytes
+** of a frame window's with 64 text tokens (none by bitmask), and at
+** 192-key steps the register-lean layout that avoids it (CG_MASK_WARP)
+** doubles the kernel's code (a frame window's compile, 160 to 380 ms). So
+** there the cost's choice is bitmasks for every class that can have them.
+*/
+uint32_t cg_attn_bits(const cg_attn_spec *s) {
+  const cg_pattern *p = s->pattern;
+  int wide = s->cfg.warps == CG_WS3_WARPS || (ws_warps(s->cfg.warps) && s->cfg.block_n == 192);
+  if (s->arch != CG_SM90A || !wide || cg_bits_mode_env() != CG_BITS_COST)
+    return cg_bits_env(s->pattern, &s->shape);
+  /* Classes with a mask to apply: a constant one has no partial blocks. */
+  uint32_t masked = 0;
+  int64_t v;
+  for (int i = 0; i < p->nclasses && i < 32; i++)
+    if (!cg_is_const(p->g, p->classes[i].mask, &v)) masked |= 1u << i;
+  return masked ? cg_bits_classes(s->pattern, &s->shape, CG_BITS_ALWAYS) & masked : 0;
+}
+
+/* The mask reads the step or layer: its tables are the GPU builder's,
+** which makes no bitmasks. */
+static int reads_step(const cg_pattern *p) {
+  uint32_t vars = 0;
+  for (int i = 0; i < p->nclasses; i++) vars |= cg_vars_used(p->g, p->classes[i].mask);
+  return (vars & (1u << CG_V_STEP | 1u << CG_V_LAYER)) != 0;
+}
 
 /* An automatic layout counts as not the identity: configs are chosen
 ** before the shape's layout is (cg_layouts_resolve), and it may be a tile. */
@@ -165,6 +194,43 @@ static int identity_layouts(const cg_pattern *p) {
   for (int i = 0; i < p->nclasses; i++)
     if ((p->auto_layout && p->auto_layout[i]) || p->classes[i].layout.kind != CG_LAYOUT_IDENTITY) return 0;
   return 1;
+}
+
+/*
+** Table blocks. A pattern's declared blocks are part of its method
+** (AdaSpa's search blocks) or chosen for the kernels (dense's 384); one
+** that declares none and whose tables a plan builds for itself (static
+** selection, identity layouts) gets blocks of the kernel's tile: the
+** smallest multiple of the CTA's rows (key step) that is at least 128
+** tokens, the builder's default. Tiles of 64 and 128 keep the 128-token
+** tables they always had; a 192-row or 192-key tile, which a 128-token
+** block would split, gets tables of its own size. Other patterns keep 128.
+*/
+static int tile_tables(const cg_pattern *p) { return p->sel.kind == CG_SELECT_STATIC && identity_layouts(p); }
+static int granule(int tile) { return tile > 0 ? (128 + tile - 1) / tile * tile : 128; }
+
+void cg_attn_table_blocks(const cg_attn_spec *s, int *bq, int *bk) {
+  const cg_pattern *p = s->pattern;
+  int own = tile_tables(p), bm = s->cfg.block_m;
+  *bq = p->block_q > 0 ? p->block_q : own ? granule(bm) : 128;
+  *bk = p->block_k > 0 ? p->block_k : own ? granule(s->cfg.block_n) : 128;
+  /* Smaller declared query blocks of a static pattern merged into the
+  ** warp-specialised kernel's rows (cg_attn_table_q). */
+  if (p->block_q > 0 && s->arch == CG_SM90A && ws_warps(s->cfg.warps) && p->sel.kind == CG_SELECT_STATIC &&
+      bm > *bq && bm % *bq == 0)
+    *bq = bm;
+}
+
+static int block_q(const cg_attn_spec *s) {
+  int bq, bk;
+  cg_attn_table_blocks(s, &bq, &bk);
+  return bq;
+}
+
+static int block_k(const cg_attn_spec *s) {
+  int bq, bk;
+  cg_attn_table_blocks(s, &bq, &bk);
+  return bk;
 }
 
 int cg_attn_bits_ahead(const cg_attn_spec *s) {
@@ -249,11 +315,11 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
   if (rw % 16)
     return cg_fail(e, SIEVE_ERR_ARG, "config: block_m %d over %d warps gives %d rows per warp; a warp's rows must be a multiple of 16 (the mma tile height)",
                    c->block_m, c->warps, rw);
-  if (cg_attn_table_q(s) % c->block_m)
-    return cg_fail(e, SIEVE_ERR_ARG, "config: block_m %d must divide the pattern's query block %d (or, on the warp-specialised kernel, be a multiple of a static pattern's)",
-                   c->block_m, block_q(s->pattern));
-  if (block_k(s->pattern) % c->block_n)
-    return cg_fail(e, SIEVE_ERR_ARG, "config: block_n %d must divide the pattern's key block %d", c->block_n, block_k(s->pattern));
+  if (block_q(s) % c->block_m)
+    return cg_fail(e, SIEVE_ERR_ARG, "config: block_m %d must divide the table's query block %d (the pattern's, or on the warp-specialised kernel a multiple of a static pattern's)",
+                   c->block_m, block_q(s));
+  if (block_k(s) % c->block_n)
+    return cg_fail(e, SIEVE_ERR_ARG, "config: block_n %d must divide the pattern's key block %d", c->block_n, block_k(s));
   int acc = rw * (d + c->block_n) / 32;
   if (acc > ACC_REGS_MAX)
     return cg_fail(e, SIEVE_ERR_ARG, "config: %d rows per warp x (head_dim %d + block_n %d) needs %d accumulator registers per thread (at most %d); use more warps or a smaller block_n",
@@ -279,8 +345,7 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
 ** against 69.5 with 128-key steps). Patterns take the warp-specialised
 ** kernel, 128/128/12/2 (head classes in other layouts through the layout
 ** permute; SIEVE_PERMUTE=0 keeps them on 8 warps), and where the table blocks
-** allow and no mask competes for registers (dense, 384-token blocks) its
-** wide configs, measured on the H200 beside FA3 (bench/RESULTS.md,
+** allow its wide configs, measured on the H200 beside FA3 (bench/RESULTS.md,
 ** 2026-12-04): at D = 64 three consumer warpgroups, 192/128/16/2
 ** (cogvideox-1.5: 46.98 ms against 55.47 for 128/128/12/2, FA3 46.41); at
 ** D = 128 192-key steps, 128/192/12/2 (wan-1.3b-480p 9.98 ms against
@@ -290,6 +355,9 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
 ** bitmasks: radial 36.2 ms and dilated 37.9 against 40.4 and 43.4 for two
 ** merged, 128/64/12/2, and 49.6 and 58.6 for the 4-warp kernel of 64 rows),
 ** or two, 128/64/12/2, where a class keeps its predicate.
+** The blocks allow the wide configs for dense (384-token blocks, no mask
+** to compete for registers) and for every pattern whose tables follow the
+** tile (cg_attn_table_blocks), masks included.
 */
 /* Every class's mask is true everywhere: no partial blocks, so no mask
 ** code in the loop competes with the wide configs for registers. */
@@ -312,7 +380,7 @@ static int bits_only(const cg_attn_spec *s) {
 ** (for measurement); anything else lets the default merge them. */
 static int merge_default(const cg_pattern *p) {
   const char *v = getenv("SIEVE_MERGE_ROWS");
-  return p->sel.kind == CG_SELECT_STATIC && 128 % block_q(p) == 0 && !(v && !strcmp(v, "0"));
+  return p->sel.kind == CG_SELECT_STATIC && 128 % own_q(p) == 0 && !(v && !strcmp(v, "0"));
 }
 
 /* $SIEVE_SCHED=0|1|2 picks the warp-specialised kernels' default schedule
@@ -325,17 +393,25 @@ static int sched_default(void) {
 
 cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
   cg_attn_config c = {128, s->shape.head_dim == 128 ? 32 : 64, 4, 2};
-  int bq = s->pattern ? block_q(s->pattern) : 128, bk = s->pattern ? block_k(s->pattern) : 128;
-  int ws = s->arch == CG_SM90A && s->pattern && (identity_layouts(s->pattern) || permute_default()) && bk % 64 == 0;
+  const cg_pattern *p = s->pattern;
+  /* Blocks left to the tile fit any config: 384 is a multiple of every tile. */
+  int any = p && tile_tables(p);
+  int bq = p && p->block_q > 0 ? p->block_q : any ? 384 : 128;
+  int bk = p && p->block_k > 0 ? p->block_k : any ? 384 : 128;
+  int ws = s->arch == CG_SM90A && p && (identity_layouts(p) || permute_default()) && bk % 64 == 0;
   if (s->arch == CG_SM90A) c = (cg_attn_config){128, s->shape.head_dim == 128 ? 128 : 64, 8, 2};
   if (bq % 128 && !(ws && merge_default(s->pattern))) {
     c.block_m = 64;
     if (s->arch == CG_SM90A) c.warps = 4;
   } else if (ws) {
     c = (cg_attn_config){128, 128, CG_WS_WARPS, 2};
-    if (mask_free(s->pattern) && s->shape.head_dim == 64 && bq % 192 == 0 && bk % 128 == 0)
+    /* Masks whose tables follow the step (lvsa's) keep 128/128: the wide
+    ** configs take masks by bitmask (cg_attn_bits), which such tables do
+    ** not have, and a predicate that large spills beside them. */
+    int wide = mask_free(p) || (any && !reads_step(p));
+    if (wide && s->shape.head_dim == 64 && bq % 192 == 0 && bk % 128 == 0)
       c = (cg_attn_config){192, 128, CG_WS3_WARPS, 2};
-    else if (mask_free(s->pattern) && s->shape.head_dim == 128 && bk % 192 == 0)
+    else if (wide && s->shape.head_dim == 128 && bk % 192 == 0)
       c = (cg_attn_config){128, 192, CG_WS_WARPS, 2};
     if (bq % 128)
       c = bits_only(s) ? (cg_attn_config){192, 64, CG_WS3_WARPS, 2} : (cg_attn_config){128, 64, CG_WS_WARPS, 2};
@@ -599,7 +675,7 @@ static void mask_arm(attn *a, cg_lower *arm, void *ctx) {
 /* ------------------------------------------------------------ bitmasks */
 
 static cg_bits_geom bits_geom(const attn *a) {
-  cg_bits_geom g = {&a->sh, cg_attn_table_q(a->spec), block_k(a->spec->pattern), a->bm, a->bn, a->rw, a->seq};
+  cg_bits_geom g = {&a->sh, block_q(a->spec), block_k(a->spec), a->bm, a->bn, a->rw, a->seq};
   return g;
 }
 
@@ -630,6 +706,13 @@ static void bits_words(attn *a, LLVMValueRef j, LLVMValueRef k0, LLVMValueRef bi
     cg_rset(EM, a->mwords[w], cg_bits_clear(EM, &g, cg_rget(EM, a->mwords[w]), w, qpos, k0, a->tlen));
 }
 
+/* The row's full blocks: a register, or a shared word a step reads again
+** (the warp-specialised kernel: ws_keep_nfull). */
+static LLVMValueRef nfull(attn *a) {
+  if (!a->nfull_smem) return a->nfull;
+  return cg_load(EM, EM->t_i32, cg_smem_at(EM, CG_ADD(EM, a->bars, cg_i32(EM, WS_NFULL_AT))));
+}
+
 /*
 ** A bitmask kernel's blocks: partial ones with a bitmask take its bits,
 ** partial ones of a class that kept its predicate evaluate it, and full
@@ -640,7 +723,7 @@ static void mask_prepare_bits(attn *a, LLVMValueRef j, LLVMValueRef kb) {
   cg_bits_geom g = bits_geom(a);
   LLVMValueRef k0 = CG_MUL(EM, kb, cg_i32(EM, a->bn));
   LLVMValueRef jt = CG_UDIV(EM, j, cg_i32(EM, a->sub));
-  LLVMValueRef partial = CG_ICMP(EM, LLVMIntSGE, jt, a->nfull);
+  LLVMValueRef partial = CG_ICMP(EM, LLVMIntSGE, jt, nfull(a));
   a->mneed = cg_bits_need(EM, &g, partial, a->q0, k0);
   cg_if c;
   cg_if_begin(EM, &c, a->mneed);
@@ -726,7 +809,7 @@ static void mask_prepare(attn *a, LLVMValueRef j, LLVMValueRef kb) {
   LLVMValueRef k0 = CG_MUL(EM, kb, cg_i32(EM, a->bn));
   mctx m = {a, a->row0, k0, NULL, NULL, {0}, {0}, {0}, NULL};
   if (a->masked) {
-    m.partial = CG_ICMP(EM, LLVMIntSGE, CG_UDIV(EM, j, cg_i32(EM, a->sub)), a->nfull);
+    m.partial = CG_ICMP(EM, LLVMIntSGE, CG_UDIV(EM, j, cg_i32(EM, a->sub)), nfull(a));
     LLVMValueRef tk = cg_text_overlap(EM, &a->sh, k0, a->bn), tq = cg_text_overlap(EM, &a->sh, a->q0, a->bm);
     if (tk) m.partial = CG_OR(EM, m.partial, CG_OR(EM, tk, tq));
     a->mneed = m.partial;
@@ -832,7 +915,7 @@ static LLVMValueRef locate(attn *a, int fresh) {
 ** is still bounds-checked. (Elsewhere in a row that block costs them.)
 */
 static void trim_tail(attn *a, LLVMValueRef end) {
-  int bk = block_k(a->spec->pattern);
+  int bk = block_k(a->spec);
   int64_t nk = (a->seq + bk - 1) / bk, used = (a->seq - (nk - 1) * bk + a->bn - 1) / a->bn;
   if (!a->k_limit || a->sub - used <= 0) return;
   /* end - 1 < start only for an empty row, where the entry read is still
@@ -852,7 +935,7 @@ static void setup(attn *a) {
   a->vb = slice(a, P_V, P_VSB);
   LLVMValueRef hoff = cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, param(a, P_HEAD_OFF), a->head));
   a->tab = cg_gep(EM, EM->t_i32, param(a, P_TABS), hoff);
-  LLVMValueRef tq = CG_UDIV(EM, qblk, cg_i32(EM, cg_attn_table_q(a->spec) / a->bm));
+  LLVMValueRef tq = CG_UDIV(EM, qblk, cg_i32(EM, block_q(a->spec) / a->bm));
   a->start = tab_at(a, tq);
   LLVMValueRef end = tab_at(a, CG_ADD(EM, tq, cg_i32(EM, 1)));
   a->nfull = tab_at(a, CG_ADD(EM, tq, cg_i32(EM, a->nq + 1)));
@@ -1051,6 +1134,7 @@ static void ws_load(attn *a, const cg_st *dst, int p_map, LLVMValueRef row, LLVM
 /* Q of the tile, then K and V of its every key block (one thread). */
 static void ws_produce_tile(attn *a) {
   ws_load(a, &a->sq, P_TMQ, a->q0, bar_at(a, BAR_Q, NULL), a->q_bytes);
+  if (a->nfull_smem) cg_store(EM, a->nfull, cg_smem_at(EM, CG_ADD(EM, a->bars, cg_i32(EM, WS_NFULL_AT))));
   cg_for loop;
   LLVMValueRef j = cg_for_begin(EM, &loop, cg_i32(EM, 0), a->nblk);
   LLVMValueRef row = CG_MUL(EM, key_block(a, j), cg_i32(EM, a->bn));
@@ -1251,9 +1335,22 @@ static void ws_consume(attn *a) {
   epilogue(a);
 }
 
+/*
+** A masked consumer of the wide configs holds S, P and O of its step at
+** once, which leaves no room for the row's full-block count through the
+** loop (ptxas spilled it): it is kept in shared memory instead, one word
+** each step reads again. The producer stores it after issuing Q and before
+** K_0's barrier (whose arrive releases it, and whose wait, before any
+** read, acquires it), so Q's copy waits for no table load. (A grid that
+** walks several tiles must not store the next tile's before the last
+** read of this one's: after this tile's last S, as Q's slot is.)
+*/
+static void ws_keep_nfull(attn *a) { a->nfull_smem = a->lean; }
+
 static void kernel_ws(attn *a) {
   if (!a->sched) setup(a);
   a->bars = cg_i32(EM, a->q_bytes + a->stages * 2 * a->kv_bytes);
+  ws_keep_nfull(a);
   ws_init_barriers(a);
   cg_if role;
   cg_if_begin(EM, &role, CG_ICMP(EM, LLVMIntULT, TK->tid, cg_i32(EM, 128)));
@@ -1322,7 +1419,7 @@ static sieve_status prepare_exprs(attn *a, cg_err *e) {
   if (st) return st;
   cg_range r[CG_NVARS];
   cg_kernel_ranges(r, (a->seq + a->bm - 1) / a->bm * a->bm - 1,
-                   (a->seq + block_k(p) - 1) / block_k(p) * block_k(p) - 1, a->sh.heads, a->sh.text);
+                   (a->seq + block_k(a->spec) - 1) / block_k(a->spec) * block_k(a->spec) - 1, a->sh.heads, a->sh.text);
   if ((mask = cg_simplify(p->g, mask, r)) == CG_NONE || (qidx = cg_simplify(p->g, qidx, r)) == CG_NONE ||
       (kidx = cg_simplify(p->g, kidx, r)) == CG_NONE)
     return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory simplifying the mask");
@@ -1402,10 +1499,10 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->sched = a->ws ? s->cfg.sched : CG_SCHED_GRID;
   a->q_regs = !a->wg && q_in_regs(a->rw, a->d, a->bn);
   a->seq = sieve_shape_tokens(&a->sh);
-  a->nq = (int)((a->seq + cg_attn_table_q(s) - 1) / cg_attn_table_q(s));
-  a->sub = block_k(s->pattern) / a->bn;
+  a->nq = (int)((a->seq + block_q(s) - 1) / block_q(s));
+  a->sub = block_k(s) / a->bn;
   a->q_limit = a->seq % a->bm ? a->seq : 0;
-  a->k_limit = a->seq % block_k(s->pattern) ? a->seq : 0;
+  a->k_limit = a->seq % block_k(s) ? a->seq : 0;
   a->pad = smem_pad(s);
   a->bits = s->bits != 0;
   /* Patterns busy enough for padded tiles also get the register-lean mask;
@@ -1424,6 +1521,13 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   declare(a, nm);
   st = cg_tk_init(TK, EM, s->arch, s->dtype, 32 * a->warps);
   if (!st) st = prepare_exprs(a, e);
+  /* So do the pattern's masks on the wide configs, whose S, P and O fill
+  ** their register budget (ws_live_max): a frame window's per-thread row
+  ** and column parts spilled 44 bytes at three consumer warpgroups,
+  ** causal's 4 at 192-key steps. (Dense attention's text padding and
+  ** ragged end keep the code it was measured with.) */
+  a->lean = a->masked && !mask_free(s->pattern) && (a->warps == CG_WS3_WARPS || a->bn == 192);
+  if (a->lean) a->mmode = CG_MASK_WARP;
   if (!st) st = mask_budget(a, e);
   if (!st) {
     if (a->ws) kernel_ws(a);

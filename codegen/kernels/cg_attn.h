@@ -32,7 +32,8 @@
 **   rowptr[nq + 1], nfull[nq], idx[...]
 ** where row qb's key blocks are idx[rowptr[qb] .. rowptr[qb+1]), full ones
 ** first (nfull[qb] of them), then partial ones; nq and the block sizes are
-** the pattern's block.q / block.k (block.q as cg_attn_table_q says). A CTA of block_m rows reads table row
+** cg_attn_table_blocks' (the pattern's block.q / block.k where it declares
+** them; block.q as cg_attn_table_q says). A CTA of block_m rows reads table row
 ** (blockIdx.x * block_m) / block.q and walks each table block in block_n
 ** steps.
 **
@@ -62,8 +63,8 @@
 #include "cg_tile.h"  /* cg_dtype */
 
 typedef struct cg_attn_config {
-  int block_m;   /* 64, 128; 192 (CG_WS3_WARPS); divides the pattern's block.q, or a multiple of it (cg_attn_table_q) */
-  int block_n;   /* 32, 64, 128; 192 (warp-specialised); divides the pattern's block.k */
+  int block_m;   /* 64, 128; 192 (CG_WS3_WARPS); divides the table's query block (cg_attn_table_blocks) */
+  int block_n;   /* 32, 64, 128; 192 (warp-specialised); divides the table's key block */
   int warps;     /* 4, 8; or CG_WS_WARPS, CG_WS3_WARPS (sm_90a) */
   int stages;    /* 1, 2, 3; 4 (warp-specialised): pipeline depth for K/V */
   int sched;     /* CG_SCHED_GRID (0): a CTA per query tile; CG_SCHED_STATIC, CG_SCHED_ATOMIC
@@ -138,6 +139,14 @@ int cg_attn_permutes(const cg_attn_spec *s);
 ** two or three consumer warpgroups and their ping-pong.
 */
 int cg_attn_table_q(const cg_attn_spec *s);
+/*
+** The table blocks (query, key; tokens) a kernel of spec s reads: the
+** pattern's own where it declares them; else, for a pattern whose tables a
+** plan builds for itself (static selection, identity layouts), blocks of
+** the config's tile (the smallest multiple of block_m, block_n that is at
+** least 128); else 128. The tables a plan builds for s must have these.
+*/
+void cg_attn_table_blocks(const cg_attn_spec *s, int *bq, int *bk);
 
 /* The config a plan uses when the tuning database has none. */
 cg_attn_config cg_attn_default_config(const cg_attn_spec *s);

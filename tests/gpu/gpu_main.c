@@ -6,8 +6,8 @@
 ** step 0; then timing (rt_bench), a small tuning sweep (rt_tune), and the
 ** dynamic patterns' kernels (GPU table builder, AdaSpa search, SVG
 ** profiling). SIEVE_ARCH=sm_80 runs it all on the mma.sync kernels. Seed: SIEVE_SEED, else the clock (printed, to reproduce). An
-** argument picks groups: shipped,textlen,configs,wide,persist,bitmasks,merged,permute,models,bench,tune,dyn
-** (default: all but sanitize, wsan and psan, which bench/gpu.sh runs under
+** argument picks groups: shipped,textlen,configs,wide,persist,tiletab,bitmasks,merged,permute,models,bench,tune,dyn
+** (default: all but sanitize, wsan, psan and tsan, which bench/gpu.sh runs under
 ** compute-sanitizer); profile is dyn's SVG profiling and STA mask-search
 ** checks alone; gtab the GPU table builder on every shipped pattern (timed
 ** on hunyuan-720p), and gtab_small its small shapes alone.
@@ -20,6 +20,7 @@
 
 #include "gpu.h"
 #include "gpu_dyn.h"
+#include "gpu_tiles.h"
 
 static const char *patterns[] = {"dense", "causal", "token_window", "frame_window",
                                  "lvsa", "svg", "sta", "adaspa"};
@@ -447,7 +448,7 @@ int main(int argc, char **argv) {
   env.wgmma = di.sm_major == 9 && !(arch && !strncmp(arch, "sm_80", 5));
   printf("device %s (sm_%d%d), seed %llu\n", di.name, di.sm_major, di.sm_minor,
          (unsigned long long)env.seed);
-  const char *only = argc > 1 ? argv[1] : "shipped,textlen,configs,wide,persist,bitmasks,merged,permute,models,bench,tune,dyn";
+  const char *only = argc > 1 ? argv[1] : "shipped,textlen,configs,wide,persist,tiletab,bitmasks,merged,permute,models,bench,tune,dyn";
   if (strstr(only, "shipped")) shipped(&env);
   if (strstr(only, "textlen")) textlen(&env);
   if (strstr(only, "configs")) configs(&env);
@@ -455,6 +456,8 @@ int main(int argc, char **argv) {
   if (strstr(only, "wsan")) wide_sanitize(&env);
   if (strstr(only, "persist")) gpu_persist(&env);
   if (strstr(only, "psan")) gpu_persist_sanitize(&env);
+  if (strstr(only, "tiletab")) gpu_tiles(&env);
+  if (strstr(only, "tsan")) gpu_tiles_sanitize(&env);
   if (strstr(only, "bitsdbg")) bits_debug(&env);
   if (strstr(only, "bitmasks")) bitmasks(&env);
   if (strstr(only, "merged")) merged(&env);
