@@ -233,9 +233,11 @@ static int block_k(const cg_attn_spec *s) {
   return bk;
 }
 
+/* Not at 192-key steps: six words a step ahead, beside S, P and O of 192
+** keys, spilled (a frame window's 4 bytes at D = 128). */
 int cg_attn_bits_ahead(const cg_attn_spec *s) {
   const char *v = getenv("SIEVE_BITS_AHEAD");
-  return cg_attn_uses_tma(s) && s->bits && !(v && !strcmp(v, "0"));
+  return cg_attn_uses_tma(s) && s->bits && s->cfg.block_n != 192 && !(v && !strcmp(v, "0"));
 }
 
 int cg_attn_ws_pin(const cg_attn_spec *s) {
