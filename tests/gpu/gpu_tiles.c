@@ -25,7 +25,7 @@ static sieve_shape shp(int T, int Y, int X, int text, int after, int H, int D) {
 }
 
 static const sieve_config wide64[] = {{0, 0, 0, 0}, {192, 128, 16, 2}, {128, 192, 12, 2}, {192, 64, 16, 3}};
-static const sieve_config wide128[] = {{0, 0, 0, 0}, {128, 192, 12, 2}, {192, 64, 16, 2}, {128, 192, 12, 3}};
+static const sieve_config wide128[] = {{0, 0, 0, 0}, {128, 192, 12, 2}, {192, 64, 16, 2}, {128, 64, 12, 4}};
 
 static void run(gpu_env *env, gpu_case *c, const char *partial) {
   if (!env->wgmma && c->cfg.warps) return;
