@@ -24,6 +24,15 @@
 ** nitems) tells them to stop. Consumers free Q (and the item's slot) on
 ** their own barrier once their last product of a tile has read it, so the
 ** next tile's Q and K/V copies overlap the epilogue of this one.
+**
+** Not the default: on the H200 both schedules ran 3-13% slower than a CTA
+** per tile, dense and sparse (bench/RESULTS.md, 2026-12-04). The ring slot
+** of a step is (j + iterations of earlier tiles) mod stages, which ptxas
+** cannot prove uniform, so each wgmma descriptor is built in per-thread
+** registers and moved to uniform ones (R2UR) before its HGMMA; a CTA per
+** tile counts j from a constant on the uniform datapath. A slot kept
+** uniform (a copy of the key loop per ring phase, or the ring realigned
+** between tiles) is what the schedule needs next.
 */
 #ifndef CG_ATTN_SCHED_H
 #define CG_ATTN_SCHED_H
