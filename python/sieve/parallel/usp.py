@@ -82,11 +82,16 @@ class USP:
         align = max(self._blocks())
         return shard_bounds(tokens, self.U, self.R, align)
 
+    # A pattern that leaves its blocks to the kernels says block q=0 k=0;
+    # chunks of it are cut from tables of 128-token blocks
+    # (sieve_tables_build_chunk, cg_part.c).
+    CHUNK_BLOCK = 128
+
     def _blocks(self):
         for line in self.pattern.ir.splitlines():
             if line.startswith("block "):
                 kv = dict(x.split("=") for x in line.split()[1:])
-                return int(kv["q"]), int(kv["k"])
+                return int(kv["q"]) or self.CHUNK_BLOCK, int(kv["k"]) or self.CHUNK_BLOCK
         raise ValueError("pattern %s has no block sizes in its IR" % self.pattern.name)
 
     # -------------------------------------------------------- collectives
