@@ -1,0 +1,55 @@
+/*
+** The attention kernel's geometry, which both its config policy
+** (cg_attn_config.c: the configs, table blocks and shared memory a spec
+** gets) and its generator (cg_attn.c) read: warp roles, table blocks,
+** register budgets, the shared-memory layout. Internal to the kernels.
+*/
+#ifndef CG_ATTN_GEOM_H
+#define CG_ATTN_GEOM_H
+
+#include "cg_attn.h"
+
+#define QREG_BUDGET 128    /* f32 accumulators a thread may hold with Q fragments kept in registers too */
+#define WS_BAR_BYTES 256   /* the warp-specialised kernel's mbarriers, after the tiles */
+
+static inline int q_in_regs(int rw, int d, int bn) { return rw * (d + bn) / 32 + rw * d / 64 <= QREG_BUDGET; }
+
+static inline int ws_warps(int w) { return w == CG_WS_WARPS || w == CG_WS3_WARPS; }
+
+/* Consumer warps: a warp-specialised kernel's first warpgroup only copies. */
+static inline int mma_warps(const cg_attn_config *c) { return ws_warps(c->warps) ? c->warps - 4 : c->warps; }
+
+/* sm_90a kernels with a warp per 16 rows: warpgroups of 64 rows, wgmma. */
+static inline int uses_wgmma(const cg_attn_spec *s) {
+  return s->arch == CG_SM90A && s->cfg.warps && s->cfg.block_m / mma_warps(&s->cfg) == 16;
+}
+
+static inline int block_q(const cg_attn_spec *s) {
+  int bq, bk;
+  cg_attn_table_blocks(s, &bq, &bk);
+  return bq;
+}
+
+static inline int block_k(const cg_attn_spec *s) {
+  int bq, bk;
+  cg_attn_table_blocks(s, &bq, &bk);
+  return bk;
+}
+
+/*
+** The warp-specialised kernels' register split (setmaxnreg): the producer
+** warpgroup keeps WS_PRODUCER_REGS a thread, each consumer the rest, and a
+** consumer holds S, the P operand and O at once (registers a thread: S and
+** O f32, P packed pairs) besides addresses and softmax state. The caps on
+** that sum are where ptxas still allocates with no spill (tests/test_ptxas.c).
+*/
+static inline int ws_producer_regs(int warps) { return warps == CG_WS3_WARPS ? 32 : 24; }
+static inline int ws_consumer_regs(int warps) { return warps == CG_WS3_WARPS ? 160 : 240; }
+static inline int ws_live_max(int warps) { return warps == CG_WS3_WARPS ? 128 : 208; }
+
+/* Padding of the shared tiles' rows in bytes: 16 or 0 (swizzled). */
+int cg_attn_smem_pad(const cg_attn_spec *s);
+/* Every class's mask is true everywhere: no partial blocks. */
+int cg_attn_mask_free(const cg_pattern *p);
+
+#endif
