@@ -253,10 +253,11 @@ typedef enum sieve_dtype { SIEVE_BF16 = 0, SIEVE_FP16 = 1 } sieve_dtype;
 
 /* Kernel tuning knobs; all zeros means "the tuned or default config". */
 typedef struct sieve_config {
-  int block_m;   /* query rows per CTA: 64, 128 */
-  int block_n;   /* key rows per inner step: 32, 64, 128 */
-  int warps;     /* 4, 8; 12 on sm_90a: a TMA producer warpgroup and two consumers */
-  int stages;    /* K/V pipeline depth: 1, 2, 3 */
+  int block_m;   /* query rows per CTA: 64, 128; 192 on sm_90a (three consumers) */
+  int block_n;   /* key rows per inner step: 32, 64, 128; 192 on the warp-specialised kernel */
+  int warps;     /* 4, 8; on sm_90a 12 or 16: a TMA producer warpgroup and two or
+                 ** three consumers */
+  int stages;    /* K/V pipeline depth: 1, 2, 3; 4 on the warp-specialised kernel */
   int sched;     /* 0: a CTA per query tile; on the warp-specialised kernel, 1: a
                  ** persistent grid walking tiles longest first, each CTA
                  ** striding through them; 2: the same, drawing from a counter */
