@@ -112,8 +112,8 @@ sieve_status sieve_dynplan_info_get(sieve_dynplan *d, sieve_dynplan_info *out) {
     const cg_pattern *p = as->pattern;
     *out = (sieve_dynplan_info){.kind = SIEVE_DYNPLAN_SEARCH, .batch = as->shape.batch, .heads = as->shape.heads,
                                 .q_blocks = b.nq, .k_blocks = b.nk,
-                                .block_q = p->block_q > 0 ? p->block_q : 128,
-                                .block_k = p->block_k > 0 ? p->block_k : 128,
+                                .block_q = cg_pattern_block_q(p),
+                                .block_k = cg_pattern_block_k(p),
                                 .chosen = rt_dyn_search_has(d->search)};
   } else {
     const cg_attn_spec *as = rt_plan_spec_of(rt_dyn_profile_plan(d->profile, 0));

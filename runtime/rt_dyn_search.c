@@ -127,8 +127,8 @@ sieve_status rt_dyn_search_create(const rt_plan_spec *s, const rt_device *dev, r
   if (!st) {
     const cg_attn_spec *as = rt_plan_spec_of(d->plan);
     int64_t seq = sieve_shape_tokens(&as->shape);
-    int bq = s->pattern->block_q > 0 ? s->pattern->block_q : 128;
-    int bk = s->pattern->block_k > 0 ? s->pattern->block_k : 128;
+    int bq = cg_pattern_block_q(s->pattern);
+    int bk = cg_pattern_block_k(s->pattern);
     d->nq = (int)((seq + bq - 1) / bq);
     d->nk = (int)((seq + bk - 1) / bk);
     d->spec = (cg_search_spec){s->pattern, as->shape, as->dtype, as->arch, (int64_t)d->nq * d->nk};

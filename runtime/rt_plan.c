@@ -139,8 +139,8 @@ static void bind_params(rt_plan *p) {
 
 /* The pattern's own table blocks (the builder's 128 where it declares none). */
 static void own_blocks(const cg_pattern *p, int *bq, int *bk) {
-  *bq = p->block_q > 0 ? p->block_q : 128;
-  *bk = p->block_k > 0 ? p->block_k : 128;
+  *bq = cg_pattern_block_q(p);
+  *bk = cg_pattern_block_k(p);
 }
 
 int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n) {

@@ -20,7 +20,7 @@ static sieve_status check_for(const rt_plan_spec *s, cg_arch arch, int complete,
   if (st) return st;
   const cg_pattern *p = s->pattern;
   int64_t seq = sieve_shape_tokens(&sp.shape);
-  int64_t bq = p->block_q > 0 ? p->block_q : 128, bk = p->block_k > 0 ? p->block_k : 128;
+  int64_t bq = cg_pattern_block_q(p), bk = cg_pattern_block_k(p);
   int64_t nq = (seq + bq - 1) / bq, nk = (seq + bk - 1) / bk;
   if (nq * nk > INT32_MAX)
     return cg_fail(e, SIEVE_ERR_SHAPE, "%lld x %lld block pairs: too many for 32-bit tables (larger blocks?)",

@@ -191,4 +191,10 @@ static inline const cg_class *cg_pattern_class(const cg_pattern *p, int h) {
   return &p->classes[p->head_class[h % p->period]];
 }
 
+/* The table blocks a builder uses: the pattern's own, else the 128 tokens
+** tables take where no plan chose the kernel's tile (cg_attn_table_blocks). */
+#define CG_TABLE_BLOCK 128
+static inline int cg_pattern_block_q(const cg_pattern *p) { return p->block_q > 0 ? p->block_q : CG_TABLE_BLOCK; }
+static inline int cg_pattern_block_k(const cg_pattern *p) { return p->block_k > 0 ? p->block_k : CG_TABLE_BLOCK; }
+
 #endif

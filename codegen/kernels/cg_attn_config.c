@@ -14,9 +14,6 @@
 #define SMEM_MAX (227 * 1024)
 #define ACC_REGS_MAX 192   /* f32 accumulator registers a thread may hold */
 
-/* The pattern's own table blocks (the builder's 128 where it declares none). */
-static int own_q(const cg_pattern *p) { return p->block_q > 0 ? p->block_q : 128; }
-
 int cg_attn_table_q(const cg_attn_spec *s) {
   int bq, bk;
   cg_attn_table_blocks(s, &bq, &bk);
@@ -83,8 +80,8 @@ static int granule(int tile) { return tile > 0 ? (128 + tile - 1) / tile * tile 
 void cg_attn_table_blocks(const cg_attn_spec *s, int *bq, int *bk) {
   const cg_pattern *p = s->pattern;
   int own = tile_tables(p), bm = s->cfg.block_m;
-  *bq = p->block_q > 0 ? p->block_q : own ? granule(bm) : 128;
-  *bk = p->block_k > 0 ? p->block_k : own ? granule(s->cfg.block_n) : 128;
+  *bq = p->block_q > 0 ? p->block_q : own ? granule(bm) : CG_TABLE_BLOCK;
+  *bk = p->block_k > 0 ? p->block_k : own ? granule(s->cfg.block_n) : CG_TABLE_BLOCK;
   /* Smaller declared query blocks of a static pattern merged into the
   ** warp-specialised kernel's rows (cg_attn_table_q). */
   if (p->block_q > 0 && s->arch == CG_SM90A && ws_warps(s->cfg.warps) && p->sel.kind == CG_SELECT_STATIC &&
@@ -239,7 +236,7 @@ static int bits_only(const cg_attn_spec *s) {
 ** (for measurement); anything else lets the default merge them. */
 static int merge_default(const cg_pattern *p) {
   const char *v = getenv("SIEVE_MERGE_ROWS");
-  return p->sel.kind == CG_SELECT_STATIC && 128 % own_q(p) == 0 && !(v && !strcmp(v, "0"));
+  return p->sel.kind == CG_SELECT_STATIC && 128 % cg_pattern_block_q(p) == 0 && !(v && !strcmp(v, "0"));
 }
 
 /* $SIEVE_SCHED=0|1|2 picks the warp-specialised kernels' default schedule

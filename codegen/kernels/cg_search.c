@@ -58,8 +58,8 @@ typedef struct srch {
 
 /* ------------------------------------------------------------ sizes */
 
-static int block_rows(const cg_search_spec *s) { return s->pattern->block_q > 0 ? s->pattern->block_q : 128; }
-static int block_keys(const cg_search_spec *s) { return s->pattern->block_k > 0 ? s->pattern->block_k : 128; }
+static int block_rows(const cg_search_spec *s) { return cg_pattern_block_q(s->pattern); }
+static int block_keys(const cg_search_spec *s) { return cg_pattern_block_k(s->pattern); }
 
 /* sm_90a: a warpgroup per 64 rows, so a warp holds 16 rows of S. */
 int cg_search_mass_warps(const cg_search_spec *s) { return s->arch == CG_SM90A ? block_rows(s) / 16 : 4; }

@@ -112,8 +112,8 @@ sieve_status cg_tgen_new_bits(cg_pattern *p, const sieve_shape *shape, uint32_t 
   t->arena = a;
   t->shape = s;
   t->seq = sieve_shape_tokens(&s);
-  t->bq = p->block_q > 0 ? p->block_q : 128;
-  t->bk = p->block_k > 0 ? p->block_k : 128;
+  t->bq = cg_pattern_block_q(p);
+  t->bk = cg_pattern_block_k(p);
   t->nq = (int)((t->seq + t->bq - 1) / t->bq);
   t->nk = (int)((t->seq + t->bk - 1) / t->bk);
   t->bits = t->bk % 32 ? 0 : bits;

@@ -36,7 +36,7 @@ static sieve_status tableset_new(const cg_pattern *p, const sieve_shape *shape, 
   cg_shape_for(p, shape, &s);
   sieve_status st = cg_shape_check(&s, e);
   if (st) return st;
-  int bq = p->block_q > 0 ? p->block_q : 128, bk = p->block_k > 0 ? p->block_k : 128;
+  int bq = cg_pattern_block_q(p), bk = cg_pattern_block_k(p);
   if (bq > 65536 || bk > 65536) return cg_fail(e, SIEVE_ERR_ARG, "block sizes must be at most 65536");
   cg_arena *a = cg_arena_new();
   cg_tableset *ts = a ? cg_alloc(a, sizeof *ts) : NULL;

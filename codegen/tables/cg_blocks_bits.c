@@ -73,7 +73,7 @@ uint32_t cg_bits_classes(cg_pattern *p, const sieve_shape *shape, cg_bits_mode m
   if (mode == CG_BITS_NEVER || p->sel.kind != CG_SELECT_STATIC || p->nclasses > 32 || p->nclasses < 1 ||
       p->period < 1 || !p->head_class)
     return 0;
-  int bk = p->block_k > 0 ? p->block_k : 128;
+  int bk = cg_pattern_block_k(p);
   if (bk % 32) return 0;
   uint32_t out = 0;
   for (int c = 0; c < p->nclasses; c++) {

@@ -51,7 +51,7 @@ void cg_layout_text(const cg_layout *l, char *buf, size_t n) {
 /* Identity, transpose, then tiles whose volume fits the blocks. */
 static int candidates(const cg_pattern *p, const sieve_shape *s, cand *out) {
   static const int T[] = {1, 2, 4, 6}, Y[] = {4, 8}, X[] = {4, 8, 16};
-  int bq = p->block_q > 0 ? p->block_q : 128, bk = p->block_k > 0 ? p->block_k : 128;
+  int bq = cg_pattern_block_q(p), bk = cg_pattern_block_k(p);
   int lo = bq < bk ? bq : bk, hi = bq < bk ? bk : bq, n = 0;
   out[n++].l = (cg_layout){.kind = CG_LAYOUT_IDENTITY};
   out[n++].l = (cg_layout){.kind = CG_LAYOUT_TRANSPOSE};
@@ -95,7 +95,7 @@ static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, cg_layout
   if (mask == CG_NONE) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   cand cs[2 + 24];
   int n = candidates(p, s, cs);
-  int bq = p->block_q > 0 ? p->block_q : 128;
+  int bq = cg_pattern_block_q(p);
   int64_t nq = (sieve_shape_tokens(s) + bq - 1) / bq;
   int stride = nq / RANK_ROWS > 1 ? (int)(nq / RANK_ROWS) : 1;
   sieve_status st = SIEVE_OK;
@@ -116,7 +116,7 @@ static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, cg_layout
   *out = cs[best].l;
   char buf[512], name[64];
   int len = 0, nk = (int)nq; /* block_k may differ: a share of the rows' pairs is only indicative */
-  int bk = p->block_k > 0 ? p->block_k : 128;
+  int bk = cg_pattern_block_k(p);
   nk = (int)((sieve_shape_tokens(s) + bk - 1) / bk);
   cand *order[2 + 24];
   int m = 0;

@@ -264,7 +264,7 @@ sieve_status cg_ref_part(cg_pattern *p, const sieve_shape *shape, int step, int 
   int64_t S = sieve_shape_tokens(&s);
   /* Automatic layouts are chosen per shape: the check reads the choice. */
   if ((st = cg_layouts_resolve(p, shape, e))) return st;
-  int bq = p->block_q > 0 ? p->block_q : 128, bk = p->block_k > 0 ? p->block_k : 128;  /* cg_tables_build's */
+  int bq = cg_pattern_block_q(p), bk = cg_pattern_block_k(p);  /* cg_tables_build's */
   if ((st = cg_chunk_check(p, S, bq, bk, chunk, &c, e))) return st;
   int ident = 1;
   for (int i = 0; i < p->nclasses; i++) ident &= p->classes[i].layout.kind == CG_LAYOUT_IDENTITY;
