@@ -100,6 +100,25 @@ static void check(const char *pat, cg_pattern *p, const sieve_shape *sh, cg_dtyp
 }
 
 /*
+** DIR/NAME.lua with one parameter (NULL: none); `what` gets "NAME PARAM" for
+** the messages. NULL, counted as a failure, when it does not load.
+*/
+static sieve_pattern *load_with(sieve_ctx *ctx, const char *dir, const char *name, const char *param,
+                                char *what, size_t n) {
+  char path[2048];
+  snprintf(path, sizeof path, "%s/%s.lua", dir, name);
+  snprintf(what, n, "%s%s%s", name, param ? " " : "", param ? param : "");
+  const char *params[] = {param, NULL};
+  sieve_pattern *sp;
+  if (sieve_pattern_load(ctx, path, params, &sp)) {
+    printf("FAIL %s: %s\n", path, sieve_errmsg(ctx));
+    failures++;
+    return NULL;
+  }
+  return sp;
+}
+
+/*
 ** Partial-block bitmasks on the irregular bench masks (bench/patterns):
 ** radial's two classes both by bitmask, and its spatial class alone (the
 ** temporal one keeps its predicate: both paths in one kernel); dilated at
@@ -113,17 +132,12 @@ static void check_bitmasks(sieve_ctx *ctx, const char *src, sieve_shape sh) {
   } cases[] = {
     {"radial", NULL, -1}, {"radial", NULL, 1}, {"dilated", NULL, -1}, {"dilated", "block=128", -1},
   };
+  char bench[1024];
+  snprintf(bench, sizeof bench, "%s/bench/patterns", src);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    char path[1024], pat[64];
-    snprintf(path, sizeof path, "%s/bench/patterns/%s.lua", src, cases[i].file);
-    snprintf(pat, sizeof pat, "%s%s%s", cases[i].file, cases[i].param ? " " : "", cases[i].param ? cases[i].param : "");
-    const char *params[] = {cases[i].param, NULL};
-    sieve_pattern *sp;
-    if (sieve_pattern_load(ctx, path, params, &sp)) {
-      printf("FAIL %s: %s\n", path, sieve_errmsg(ctx));
-      failures++;
-      continue;
-    }
+    char pat[64];
+    sieve_pattern *sp = load_with(ctx, bench, cases[i].file, cases[i].param, pat, sizeof pat);
+    if (!sp) continue;
     cg_pattern *p = lp_pattern_ir(sp);
     /* The defaults of both targets: mma.sync with 16- and 32-row warps, wgmma. */
     for (int a = 0; a < 4; a++)
@@ -156,20 +170,14 @@ static void check_bitmasks(sieve_ctx *ctx, const char *src, sieve_shape sh) {
   /* The wide configs (16 warps of 192 rows, 192-key steps) on partial
   ** blocks, by predicate and by bitmask: they assemble; spills are allowed
   ** off the defaults. */
-  char path[1024];
-  snprintf(path, sizeof path, "%s/bench/patterns/dilated.lua", src);
-  const char *params[] = {"block=384", NULL};
-  sieve_pattern *sp;
-  if (sieve_pattern_load(ctx, path, params, &sp)) {
-    printf("FAIL %s: %s\n", path, sieve_errmsg(ctx));
-    failures++;
-    return;
-  }
+  char what[64];
+  sieve_pattern *sp = load_with(ctx, bench, "dilated", "block=384", what, sizeof what);
+  if (!sp) return;
   static const cg_attn_config wide[] = {{192, 128, 16, 2}, {192, 64, 16, 3}, {128, 192, 12, 2}, {128, 192, 12, 2}};
   for (size_t c = 0; c < sizeof wide / sizeof wide[0]; c++) {
     sh.head_dim = c == 1 || c == 3 ? 128 : 64;
     for (int64_t bits = 0; bits >= -1; bits--)
-      check_bits("dilated block=384", lp_pattern_ir(sp), &sh, CG_BF16, CG_SM90A, &wide[c], 0, bits);
+      check_bits(what, lp_pattern_ir(sp), &sh, CG_BF16, CG_SM90A, &wide[c], 0, bits);
   }
   sieve_pattern_free(sp);
 }
@@ -185,16 +193,9 @@ static void check_tiles(sieve_ctx *ctx, const char *dir) {
   };
   static const char *shapes[] = {"cogvideox-1.5", "wan-1.3b-480p", "hunyuan-720p", "wan-14b-720p"};
   for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
-    char path[2048], what[64];
-    snprintf(path, sizeof path, "%s/%s.lua", dir, pats[i].pat);
-    snprintf(what, sizeof what, "%s%s%s", pats[i].pat, pats[i].param ? " " : "", pats[i].param ? pats[i].param : "");
-    const char *params[] = {pats[i].param, NULL};
-    sieve_pattern *sp;
-    if (sieve_pattern_load(ctx, path, params, &sp)) {
-      printf("FAIL %s: %s\n", path, sieve_errmsg(ctx));
-      failures++;
-      continue;
-    }
+    char what[64];
+    sieve_pattern *sp = load_with(ctx, dir, pats[i].pat, pats[i].param, what, sizeof what);
+    if (!sp) continue;
     for (size_t k = 0; k < (i < 2 ? 4u : 2u); k++) {
       sieve_shape real;
       sieve_shape_preset(shapes[k], &real);
