@@ -11,7 +11,7 @@ config is bm/bn/warps/stages[/sched]; 0/0/0/0/sched is the default config
 with that schedule (cg_attn_sched.h).
 Usage:
   python3 bench/ab_dense.py --shapes cogvideox-1.5,wan-1.3b-480p \\
-      --configs 128/128/12/2,192/128/16/2,0/0/0/0@SIEVE_WS_PIN=1 [--rep 300] [--sets 2] [--csv FILE]
+      --configs 128/128/12/2,192/128/16/2,0/0/0/0@SIEVE_BITS_AHEAD=0 [--rep 300] [--sets 2] [--csv FILE]
 """
 import argparse
 import os

@@ -151,7 +151,6 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
   char bits[128] = "";
   int used = 0;
   if (s->bits) used = snprintf(bits, sizeof bits, "bitmasks %x\n", (unsigned)s->bits);
-  if (cg_attn_ws_pin(s)) used += snprintf(bits + used, sizeof bits - (size_t)used, "pv wait pinned\n");
   if (s->bits && !cg_attn_bits_ahead(s)) used += snprintf(bits + used, sizeof bits - (size_t)used, "bits at the step\n");
   if (s->cfg.sched) used += snprintf(bits + used, sizeof bits - (size_t)used, "sched %s\n", cg_sched_name(s->cfg.sched));
   int bq, bk, oq, ok;

@@ -67,7 +67,6 @@ typedef struct attn {
   int wg;                      /* sm_90a with 16 rows a warp: both products by wgmma */
   int ws;                      /* warp-specialised: a TMA producer warpgroup, wgmma consumers */
   int nwg;                     /* ws: consumer warpgroups, 2 or 3 */
-  int pin;                     /* ws: a fence keeps the P V wait below the softmax (cg_attn_ws_pin) */
   LLVMValueRef bars;           /* ws: shared offset of the mbarriers */
   LLVMValueRef wgi;            /* ws: the consumer warpgroup, 0 .. nwg - 1 */
   int sched;                   /* ws: CG_SCHED_*; persistent past CG_SCHED_GRID */
@@ -924,7 +923,6 @@ static void ws_step(attn *a, LLVMValueRef j) {
   cg_mbar_arrive(TK, bar_at(a, BAR_KFREE, j));
   mask_apply(a);
   online_softmax(a, 1);
-  if (a->pin) cg_asm(EM, LLVMVoidTypeInContext(EM->ctx), "fence.acq_rel.cta;", "", NULL, 0, 1);
   cg_wgmma_wait(TK, 0, &a->o);
   cg_mbar_arrive(TK, bar_at(a, BAR_VFREE, prev));
   rescale_o(a);
@@ -1133,11 +1131,9 @@ static char *kernel_name(const attn *a) {
   *s = 0;
   const cg_attn_config *c = &a->spec->cfg;
   char buf[160];
-  char ex2[16] = "";
-  if (a->pin) snprintf(ex2, sizeof ex2, "_pin");
-  if (a->ws && a->bits && !a->ahead) snprintf(ex2 + strlen(ex2), sizeof ex2 - strlen(ex2), "_nb");
   snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s%s%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
-           a->d, c->block_m, c->block_n, c->warps, c->stages, a->bits ? "_bits" : "", ex2,
+           a->d, c->block_m, c->block_n, c->warps, c->stages, a->bits ? "_bits" : "",
+           a->ws && a->bits && !a->ahead ? "_nb" : "",
            a->sched == CG_SCHED_STATIC ? "_ps" : a->sched == CG_SCHED_ATOMIC ? "_pa" : "");
   return strdup(buf);
 }
@@ -1204,7 +1200,6 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->mmode = a->pad || a->bits ? CG_MASK_WARP : CG_MASK_FRAG;
   a->q_bytes = cg_st_bytes(a->bm, a->d, a->pad);
   a->kv_bytes = cg_st_bytes(a->bn, a->d, a->pad);
-  a->pin = cg_attn_ws_pin(s);
   a->ahead = a->ws && a->bits && cg_attn_bits_ahead(s);
   char *nm = kernel_name(a);
   if (!nm || cg_em_init(EM, nm)) {

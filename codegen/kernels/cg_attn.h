@@ -154,15 +154,6 @@ cg_attn_config cg_attn_default_config(const cg_attn_spec *s);
 ** through cg_bits_env; the cost's choice under =auto). */
 uint32_t cg_attn_bits(const cg_attn_spec *s);
 /*
-** Whether the warp-specialised kernel puts a memory fence before its wait
-** for O += P V (SIEVE_WS_PIN=1, for measurement; the cache key carries it).
-** ptxas otherwise hoists that wait above the exponentials of the next S,
-** so a warpgroup's softmax does not overlap its own P V product (the SASS
-** shows WARPGROUP.DEPBAR.LE 0 before the MUFU.EX2 run); the fence is a
-** scheduling barrier it keeps the wait below.
-*/
-int cg_attn_ws_pin(const cg_attn_spec *s);
-/*
 ** Whether the warp-specialised bitmask kernel reads its table entries and
 ** bitmask words a step ahead of their use (the default; SIEVE_BITS_AHEAD=0
 ** reads them at the step, for measurement; the cache key carries it).

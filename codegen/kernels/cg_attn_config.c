@@ -96,11 +96,6 @@ int cg_attn_bits_ahead(const cg_attn_spec *s) {
   return cg_attn_uses_tma(s) && s->bits && s->cfg.block_n != 192 && !(v && !strcmp(v, "0"));
 }
 
-int cg_attn_ws_pin(const cg_attn_spec *s) {
-  const char *v = getenv("SIEVE_WS_PIN");
-  return cg_attn_uses_tma(s) && v && atoi(v) > 0;
-}
-
 int cg_attn_uses_tma(const cg_attn_spec *s) { return s->arch == CG_SM90A && ws_warps(s->cfg.warps); }
 
 int cg_attn_permutes(const cg_attn_spec *s) { return cg_attn_uses_tma(s) && !identity_layouts(s->pattern); }
