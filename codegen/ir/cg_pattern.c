@@ -103,6 +103,16 @@ static const char *select_name(cg_select_kind k) {
   return "?";
 }
 
+sieve_status cg_pattern_check_classes(const cg_pattern *p, cg_err *e) {
+  if (p->nclasses < 1 || p->period < 1 || !p->head_class)
+    return cg_fail(e, SIEVE_ERR_ARG, "pattern %s has no head classes", p->name ? p->name : "?");
+  for (int r = 0; r < p->period; r++)
+    if (p->head_class[r] < 0 || p->head_class[r] >= p->nclasses)
+      return cg_fail(e, SIEVE_ERR_ARG, "head residue %d names class %d of %d", r, p->head_class[r],
+                     p->nclasses);
+  return SIEVE_OK;
+}
+
 /*
 ** The text names everything that changes the generated code or the tables,
 ** and nothing else: not the script's file name, not parameter values (they

@@ -166,6 +166,10 @@ void cg_pattern_free(cg_pattern *p);
 /* Computes ir_text and ir_hash once the declarations are complete. */
 sieve_status cg_pattern_finish(cg_pattern *p, cg_err *e);
 
+/* Whether every head residue names one of the pattern's classes: what
+** each table builder and the reference check before indexing classes. */
+sieve_status cg_pattern_check_classes(const cg_pattern *p, cg_err *e);
+
 /* The dense pattern a schedule's warm-up runs: one class, mask true, the
 ** identity layout, p's blocks and geometry; NULL when out of memory. */
 cg_pattern *cg_pattern_dense_of(const cg_pattern *p, cg_err *e);

@@ -84,12 +84,8 @@ static int table_boxes(const cg_pattern *p, cg_tgen *t, int i) {
 }
 
 static sieve_status check(const cg_pattern *p, const sieve_shape *s, cg_err *e) {
-  if (p->nclasses < 1 || p->period < 1 || !p->head_class)
-    return cg_fail(e, SIEVE_ERR_ARG, "pattern %s has no head classes", p->name ? p->name : "?");
-  for (int r = 0; r < p->period; r++)
-    if (p->head_class[r] < 0 || p->head_class[r] >= p->nclasses)
-      return cg_fail(e, SIEVE_ERR_ARG, "head residue %d names class %d of %d", r, p->head_class[r], p->nclasses);
-  return cg_shape_check(s, e);
+  sieve_status st = cg_pattern_check_classes(p, e);
+  return st ? st : cg_shape_check(s, e);
 }
 
 sieve_status cg_tgen_new(cg_pattern *p, const sieve_shape *shape, cg_tgen **out, cg_err *e) {

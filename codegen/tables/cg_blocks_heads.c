@@ -10,12 +10,8 @@
 #include "cg_blocks_int.h"
 
 sieve_status blk_check_pattern(const cg_pattern *p, cg_err *e) {
-  if (p->nclasses < 1 || p->period < 1 || !p->head_class)
-    return cg_fail(e, SIEVE_ERR_ARG, "pattern %s has no head classes", p->name ? p->name : "?");
-  for (int r = 0; r < p->period; r++)
-    if (p->head_class[r] < 0 || p->head_class[r] >= p->nclasses)
-      return cg_fail(e, SIEVE_ERR_ARG, "head residue %d names class %d of %d", r, p->head_class[r],
-                     p->nclasses);
+  sieve_status st = cg_pattern_check_classes(p, e);
+  if (st) return st;
   for (int c = 0; c < p->nclasses; c++) {
     const cg_layout *l = &p->classes[c].layout;
     if (l->kind == CG_LAYOUT_TILE && (l->tile[0] < 1 || l->tile[1] < 1 || l->tile[2] < 1))

@@ -273,11 +273,8 @@ sieve_status cg_kernel_exprs_bits(cg_pattern *p, const sieve_shape *in, uint32_t
   cg_shape_for(p, in, &sh);
   sieve_status st = cg_layouts_resolve(p, in, e);
   if (st) return st;
-  if (p->nclasses < 1 || p->period < 1) return cg_fail(e, SIEVE_ERR_ARG, "pattern has no head classes");
-  for (int r = 0; r < p->period; r++)
-    if (p->head_class[r] < 0 || p->head_class[r] >= p->nclasses)
-      return cg_fail(e, SIEVE_ERR_ARG, "head residue %d names class %d of %d", r, p->head_class[r],
-                     p->nclasses);
+  st = cg_pattern_check_classes(p, e);
+  if (st) return st;
   for (int c = 0; c < p->nclasses; c++)
     if (!layout_ok(&p->classes[c].layout))
       return cg_fail(e, SIEVE_ERR_ARG, "class %s: tile sizes must be positive", p->classes[c].name);

@@ -66,11 +66,8 @@ static sieve_status check(const cg_pattern *p, const sieve_shape *in, int head, 
   cg_shape_for(p, in, s);
   sieve_status st = cg_shape_check(s, e);
   if (st) return st;
-  if (p->nclasses < 1 || p->period < 1) return cg_fail(e, SIEVE_ERR_ARG, "pattern has no head classes");
-  for (int r = 0; r < p->period; r++)
-    if (p->head_class[r] < 0 || p->head_class[r] >= p->nclasses)
-      return cg_fail(e, SIEVE_ERR_ARG, "head residue %d names class %d of %d", r, p->head_class[r],
-                     p->nclasses);
+  st = cg_pattern_check_classes(p, e);
+  if (st) return st;
   if (head >= s->heads) return cg_fail(e, SIEVE_ERR_ARG, "head %d of %d", head, s->heads);
   return SIEVE_OK;
 }
