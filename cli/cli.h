@@ -87,6 +87,13 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_common *com,
               cli_opt_fn fn, void *self);
 void cli_common_init(cli_common *com);
 void cli_help(const cli_cmd *cmd);
+/*
+** A command on one PATTERN: parses argv into *com (initialised here) and
+** self, insists on exactly one positional argument, and runs body on a
+** fresh context. Returns the exit code.
+*/
+int cli_pattern_command(const cli_cmd *cmd, int argc, char **argv, cli_common *com,
+                        cli_opt_fn fn, void *self, int (*body)(sieve_ctx *ctx, void *self));
 
 /* Prints "sieve: <fmt>" on stderr and returns code. */
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

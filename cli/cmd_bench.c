@@ -248,7 +248,8 @@ static int measure(sieve_ctx *ctx, const bench_args *a, sieve_pattern *p, const 
   return rc;
 }
 
-static int bench(sieve_ctx *ctx, bench_args *a) {
+static int bench(sieve_ctx *ctx, void *self) {
+  bench_args *a = self;
   cli_gpu_run g;
   int rc = cli_gpu_begin(ctx, &a->com, a->dtype, &a->cfg, a->batch, &g);
   if (!rc) rc = measure(ctx, a, g.p, g.path, g.plan);
@@ -258,17 +259,7 @@ static int bench(sieve_ctx *ctx, bench_args *a) {
 
 static int run(int argc, char **argv) {
   bench_args a = {.dtype = SIEVE_BF16, .batch = 1};
-  cli_common_init(&a.com);
-  int rc = cli_parse(&cli_cmd_bench, argc, argv, &a.com, bench_opt, &a);
-  if (rc == CLI_HELP_SHOWN) return CLI_OK;
-  if (rc) return rc;
-  if (a.com.npos == 0) return cli_fail(CLI_USAGE, "missing PATTERN (see sieve bench --help)");
-  if (a.com.npos > 1) return cli_fail(CLI_USAGE, "unexpected argument '%s'", a.com.pos[1]);
-  sieve_ctx *ctx;
-  if (sieve_open(&ctx) != SIEVE_OK) return cli_fail(CLI_FAIL, "out of memory");
-  rc = bench(ctx, &a);
-  sieve_close(ctx);
-  return rc;
+  return cli_pattern_command(&cli_cmd_bench, argc, argv, &a.com, bench_opt, &a, bench);
 }
 
 const cli_cmd cli_cmd_bench = {

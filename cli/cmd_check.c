@@ -42,6 +42,7 @@ static const cli_opt check_opts[] = {
 
 static int check_opt(void *self, int id, const char *v) {
   check_args *a = self;
+  if (!a->seed) a->seed = (uint64_t)time(NULL) % 1000000007u + 1;
   switch (id) {
   case OPT_DTYPE: return cli_dtype("--dtype", v, &a->dtype);
   case OPT_CONFIG: return cli_config("--config", v, &a->cfg);
@@ -89,7 +90,9 @@ static void report(const check_args *a, const sieve_shape *s, const rt_check_res
   printf("density   %.4f\n%s\n", r->density, r->pass ? "PASS" : "FAIL");
 }
 
-static int check(sieve_ctx *ctx, check_args *a) {
+static int check(sieve_ctx *ctx, void *self) {
+  check_args *a = self;
+  if (!a->seed) a->seed = (uint64_t)time(NULL) % 1000000007u + 1;
   cli_gpu_run g;
   int rc = cli_gpu_begin(ctx, &a->com, a->dtype, &a->cfg, a->batch, &g);
   if (!rc) {
@@ -110,18 +113,7 @@ static int check(sieve_ctx *ctx, check_args *a) {
 
 static int run(int argc, char **argv) {
   check_args a = {.dtype = SIEVE_BF16, .rows = 32, .batch = 1};
-  cli_common_init(&a.com);
-  int rc = cli_parse(&cli_cmd_check, argc, argv, &a.com, check_opt, &a);
-  if (rc == CLI_HELP_SHOWN) return CLI_OK;
-  if (rc) return rc;
-  if (a.com.npos == 0) return cli_fail(CLI_USAGE, "missing PATTERN (see sieve check --help)");
-  if (a.com.npos > 1) return cli_fail(CLI_USAGE, "unexpected argument '%s'", a.com.pos[1]);
-  if (!a.seed) a.seed = (uint64_t)time(NULL) % 1000000007u + 1;
-  sieve_ctx *ctx;
-  if (sieve_open(&ctx) != SIEVE_OK) return cli_fail(CLI_FAIL, "out of memory");
-  rc = check(ctx, &a);
-  sieve_close(ctx);
-  return rc;
+  return cli_pattern_command(&cli_cmd_check, argc, argv, &a.com, check_opt, &a, check);
 }
 
 const cli_cmd cli_cmd_check = {

@@ -107,7 +107,8 @@ static int kernel(const compile_args *a, sieve_pattern *p, const sieve_shape *sh
   return rc;
 }
 
-static int compile(sieve_ctx *ctx, const compile_args *a) {
+static int compile(sieve_ctx *ctx, void *self) {
+  const compile_args *a = self;
   sieve_shape shape;
   sieve_pattern *p = NULL;
   char path[4096];
@@ -126,17 +127,7 @@ static int compile(sieve_ctx *ctx, const compile_args *a) {
 
 static int run(int argc, char **argv) {
   compile_args a = {.arch = CG_SM80, .dtype = CG_BF16, .emit = EMIT_PTX, .out = "-"};
-  cli_common_init(&a.com);
-  int rc = cli_parse(&cli_cmd_compile, argc, argv, &a.com, compile_opt, &a);
-  if (rc == CLI_HELP_SHOWN) return CLI_OK;
-  if (rc) return rc;
-  if (a.com.npos == 0) return cli_fail(CLI_USAGE, "missing PATTERN (see sieve compile --help)");
-  if (a.com.npos > 1) return cli_fail(CLI_USAGE, "unexpected argument '%s'", a.com.pos[1]);
-  sieve_ctx *ctx;
-  if (sieve_open(&ctx) != SIEVE_OK) return cli_fail(CLI_FAIL, "out of memory");
-  rc = compile(ctx, &a);
-  sieve_close(ctx);
-  return rc;
+  return cli_pattern_command(&cli_cmd_compile, argc, argv, &a.com, compile_opt, &a, compile);
 }
 
 const cli_cmd cli_cmd_compile = {

@@ -141,7 +141,8 @@ static int run_steps(sieve_ctx *ctx, run_args *a, cli_gpu_run *g) {
   return rc;
 }
 
-static int time_it(sieve_ctx *ctx, run_args *a) {
+static int time_it(sieve_ctx *ctx, void *self) {
+  run_args *a = self;
   cli_gpu_run g;
   int rc = cli_gpu_begin(ctx, &a->com, a->dtype, &a->cfg, a->batch, &g);
   if (!rc && a->steps) {
@@ -159,17 +160,7 @@ static int time_it(sieve_ctx *ctx, run_args *a) {
 
 static int run(int argc, char **argv) {
   run_args a = {.dtype = SIEVE_BF16, .batch = 1};
-  cli_common_init(&a.com);
-  int rc = cli_parse(&cli_cmd_run, argc, argv, &a.com, run_opt, &a);
-  if (rc == CLI_HELP_SHOWN) return CLI_OK;
-  if (rc) return rc;
-  if (a.com.npos == 0) return cli_fail(CLI_USAGE, "missing PATTERN (see sieve run --help)");
-  if (a.com.npos > 1) return cli_fail(CLI_USAGE, "unexpected argument '%s'", a.com.pos[1]);
-  sieve_ctx *ctx;
-  if (sieve_open(&ctx) != SIEVE_OK) return cli_fail(CLI_FAIL, "out of memory");
-  rc = time_it(ctx, &a);
-  sieve_close(ctx);
-  return rc;
+  return cli_pattern_command(&cli_cmd_run, argc, argv, &a.com, run_opt, &a, time_it);
 }
 
 const cli_cmd cli_cmd_run = {

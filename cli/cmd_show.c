@@ -27,7 +27,8 @@ static int show_opt(void *self, int id, const char *v) {
   return CLI_OK;
 }
 
-static int show(sieve_ctx *ctx, const show_args *a) {
+static int show(sieve_ctx *ctx, void *self) {
+  const show_args *a = self;
   sieve_shape shape;
   sieve_pattern *p = NULL;
   sieve_tables *t = NULL;
@@ -57,17 +58,7 @@ static int show(sieve_ctx *ctx, const show_args *a) {
 
 static int run(int argc, char **argv) {
   show_args a = {.png = NULL};
-  cli_common_init(&a.com);
-  int rc = cli_parse(&cli_cmd_show, argc, argv, &a.com, show_opt, &a);
-  if (rc == CLI_HELP_SHOWN) return CLI_OK;
-  if (rc) return rc;
-  if (a.com.npos == 0) return cli_fail(CLI_USAGE, "missing PATTERN (see sieve show --help)");
-  if (a.com.npos > 1) return cli_fail(CLI_USAGE, "unexpected argument '%s'", a.com.pos[1]);
-  sieve_ctx *ctx;
-  if (sieve_open(&ctx) != SIEVE_OK) return cli_fail(CLI_FAIL, "out of memory");
-  rc = show(ctx, &a);
-  sieve_close(ctx);
-  return rc;
+  return cli_pattern_command(&cli_cmd_show, argc, argv, &a.com, show_opt, &a, show);
 }
 
 const cli_cmd cli_cmd_show = {

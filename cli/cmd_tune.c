@@ -262,7 +262,8 @@ static int sweep(sieve_ctx *ctx, const tune_args *a, sieve_pattern *p, const cha
   return cli_fail(CLI_FAIL, "no config passed the check; nothing stored");
 }
 
-static int tune(sieve_ctx *ctx, const tune_args *a) {
+static int tune(sieve_ctx *ctx, void *self) {
+  const tune_args *a = self;
   sieve_shape shape;
   sieve_pattern *p = NULL;
   sieve_device_info info;
@@ -302,17 +303,7 @@ static int tune(sieve_ctx *ctx, const tune_args *a) {
 static int run(int argc, char **argv) {
   tune_args a = {.dtype = SIEVE_BF16, .arch = CG_SM80, .budget = 600, .rows = 4};
   rt_tune_space_all(&a.space);
-  cli_common_init(&a.com);
-  int rc = cli_parse(&cli_cmd_tune, argc, argv, &a.com, tune_opt, &a);
-  if (rc == CLI_HELP_SHOWN) return CLI_OK;
-  if (rc) return rc;
-  if (a.com.npos == 0) return cli_fail(CLI_USAGE, "missing PATTERN (see sieve tune --help)");
-  if (a.com.npos > 1) return cli_fail(CLI_USAGE, "unexpected argument '%s'", a.com.pos[1]);
-  sieve_ctx *ctx;
-  if (sieve_open(&ctx) != SIEVE_OK) return cli_fail(CLI_FAIL, "out of memory");
-  rc = tune(ctx, &a);
-  sieve_close(ctx);
-  return rc;
+  return cli_pattern_command(&cli_cmd_tune, argc, argv, &a.com, tune_opt, &a, tune);
 }
 
 const cli_cmd cli_cmd_tune = {

@@ -229,3 +229,18 @@ void cli_help(const cli_cmd *cmd) {
   if (cmd->groups & CLI_G_SHAPE) help_shapes();
   if (cmd->examples) printf("\nexamples:\n%s", cmd->examples);
 }
+
+int cli_pattern_command(const cli_cmd *cmd, int argc, char **argv, cli_common *com,
+                        cli_opt_fn fn, void *self, int (*body)(sieve_ctx *ctx, void *self)) {
+  cli_common_init(com);
+  int rc = cli_parse(cmd, argc, argv, com, fn, self);
+  if (rc == CLI_HELP_SHOWN) return CLI_OK;
+  if (rc) return rc;
+  if (com->npos == 0) return cli_fail(CLI_USAGE, "missing PATTERN (see sieve %s --help)", cmd->name);
+  if (com->npos > 1) return cli_fail(CLI_USAGE, "unexpected argument '%s'", com->pos[1]);
+  sieve_ctx *ctx;
+  if (sieve_open(&ctx) != SIEVE_OK) return cli_fail(CLI_FAIL, "out of memory");
+  rc = body(ctx, self);
+  sieve_close(ctx);
+  return rc;
+}
