@@ -383,7 +383,7 @@ static void text_length_is_an_argument(void **st) {
 /* lvsa's anchors rotate with the step: the reference must see the step
 ** the plan was moved to, and rows with no key stay -inf. */
 static void step_and_layer_reach_both_sides(void **st) {
-  const char *ov[] = {"window=0", "interval=2", "text=false", NULL};
+  const char *ov[] = {"window=0", "interval=2", "text=false", "rotate_fixed=true", NULL};
   rig r;
   rig_up(&r, "lvsa", ov, small(1, 2, 64), CG_BF16, (cg_attn_config){0});
   rt_check_opts o = {.rows = 0, .step = 3, .layer = 2, .seed = 8};

@@ -110,19 +110,15 @@ static void frame_window_and_causal(void **st) {
   sieve_pattern_free(p);
 }
 
-/* LVSA on 33 frames: anchors {0} and every 4th frame from step % 4,
-** wrapping modulo 33; a window of 3 frames a side widened past anchors. */
-static void lvsa_rotates(void **st) {
+/* LVSA on 33 frames, its examples' defaults: anchors {0} and every 4th
+** frame, at every step; a window of 3 frames a side widened past anchors. */
+static void lvsa_defaults(void **st) {
   sieve_pattern *p = load_file("lvsa", NULL);
   lt_tok q = VID(20, 0, 0, 0), k = VID(2, 0, 0, 0);  /* 18 frames apart */
-  int seen = 0;
-  for (int step = 0; step < 4; step++) seen += (int)lt_eval(p, 0, q, k, 0, step, 0);
-  /* Frame 2 is an anchor at offset 2, and at offset 3 as (3 + 8 * 4) % 33. */
-  assert_int_equal(seen, 2);
-  assert_true(lt_eval(p, 0, q, k, 0, 6, 0));
-  assert_true(lt_eval(p, 0, q, k, 0, 6, 5));  /* no layer term */
-  /* Step 0: [17, 23] holds anchor 20; 16 and 24 are anchors too, so the
-  ** window grows to [15, 24] before it holds 7 other frames. */
+  for (int step = 0; step < 4; step++) assert_false(lt_eval(p, 0, q, k, 0, step, 0));
+  assert_true(lt_eval(p, 0, q, VID(28, 0, 0, 0), 0, 3, 0));
+  /* [17, 23] holds anchor 20; 16 and 24 are anchors too, so the window
+  ** grows to [15, 24] before it holds 7 other frames. */
   assert_true(lt_eval(p, 0, q, VID(15, 0, 0, 0), 0, 0, 0));
   assert_false(lt_eval(p, 0, q, VID(14, 0, 0, 0), 0, 0, 0));
   assert_false(lt_eval(p, 0, q, VID(25, 0, 0, 0), 0, 0, 0));
@@ -134,6 +130,59 @@ static void lvsa_rotates(void **st) {
   /* At the training length LVSA's auto spacing makes every frame an anchor. */
   p = load_file("lvsa", (const char *[]){"train_frames=33", NULL});
   assert_true(lt_eval(p, 0, q, VID(14, 0, 0, 0), 0, 0, 0));
+  sieve_pattern_free(p);
+}
+
+/* LVSA's rotation, with train_frames 21 on 33 frames: interval 2 (auto
+** spacing), and set_step(s) after step s, so steps 0 and 1 run offset 0
+** and step 2 offset 1. Frame 1 is no anchor at offset 0 and lies outside
+** frame 20's window [13, 26]. */
+static void lvsa_rotates(void **st) {
+  sieve_pattern *p = load_file("lvsa", (const char *[]){"train_frames=21", "rotate=true", NULL});
+  lt_tok q = VID(20, 0, 0, 0), k = VID(1, 0, 0, 0);
+  assert_false(lt_eval(p, 0, q, k, 0, 0, 0));
+  assert_false(lt_eval(p, 0, q, k, 0, 1, 0));
+  assert_true(lt_eval(p, 0, q, k, 0, 2, 0));
+  assert_false(lt_eval(p, 0, q, k, 0, 3, 0));
+  assert_true(lt_eval(p, 0, q, k, 0, 4, 5));  /* no layer term */
+  sieve_pattern_free(p);
+  /* sieve's own rotation over the fixed interval 4, step s on offset s % 4:
+  ** frame 2 is an anchor at offset 2, and at offset 3 as (3 + 8 * 4) % 33. */
+  p = load_file("lvsa", (const char *[]){"rotate_fixed=true", NULL});
+  k = VID(2, 0, 0, 0);
+  int seen = 0;
+  for (int step = 0; step < 4; step++) seen += (int)lt_eval(p, 0, q, k, 0, step, 0);
+  assert_int_equal(seen, 2);
+  assert_true(lt_eval(p, 0, q, k, 0, 6, 0));
+  assert_true(lt_eval(p, 0, q, k, 0, 6, 5));
+  sieve_pattern_free(p);
+  /* LVSA never rotates over a fixed interval: rotate needs train_frames. */
+  char msg[1024];
+  sieve_ctx *ctx;
+  sieve_pattern *bad = NULL;
+  char path[4200];
+  snprintf(path, sizeof path, "%s/lvsa.lua", dir());
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  assert_int_equal(sieve_pattern_load(ctx, path, (const char *[]){"rotate=true", NULL}, &bad), SIEVE_ERR_ARG);
+  snprintf(msg, sizeof msg, "%s", sieve_errmsg(ctx));
+  assert_non_null(strstr(msg, "param 'rotate' needs train_frames"));
+  assert_null(bad);
+  sieve_close(ctx);
+}
+
+/* install_lvsa_processors' shrink: window 14 and 4 leading frames cover 33
+** frames, longer than 24: window 12 and 6 leading frames, so frame 0's
+** queries no longer reach frame 31 (and 33 frames with one anchor
+** interval: the anchors are frames 0 .. 5). */
+static void lvsa_shrinks_its_window(void **st) {
+  const char *base[] = {"window=14", "first=4", NULL, NULL};
+  sieve_pattern *p = load_file("lvsa", base);
+  assert_true(lt_eval(p, 0, VID(0, 0, 0, 0), VID(31, 0, 0, 0), 0, 0, 0));
+  sieve_pattern_free(p);
+  base[2] = "train_frames=24";
+  p = load_file("lvsa", base);
+  assert_false(lt_eval(p, 0, VID(0, 0, 0, 0), VID(31, 0, 0, 0), 0, 0, 0));
+  assert_true(lt_eval(p, 0, VID(32, 0, 0, 0), VID(5, 0, 0, 0), 0, 0, 0));
   sieve_pattern_free(p);
 }
 
@@ -275,7 +324,9 @@ int main(void) {
     cmocka_unit_test(every_pattern_has_a_header),
     cmocka_unit_test(text_tokens_are_global),
     cmocka_unit_test(frame_window_and_causal),
+    cmocka_unit_test(lvsa_defaults),
     cmocka_unit_test(lvsa_rotates),
+    cmocka_unit_test(lvsa_shrinks_its_window),
     cmocka_unit_test(svg_classes),
     cmocka_unit_test(sta_tiles),
     cmocka_unit_test(adaspa_search),

@@ -205,6 +205,39 @@ static void check_tiles(sieve_ctx *ctx, const char *dir) {
   }
 }
 
+/*
+** lvsa's LVSA rotation (train_frames, step s on step s-1's offset) where
+** the anchors move (the video longer than the training length) and the
+** window shrink (2W+1+first covering a video longer than it), at the model
+** shapes on both targets: no spills. The defaults are static and checked
+** above.
+*/
+static void check_lvsa(sieve_ctx *ctx, const char *dir) {
+  static const struct { const char *shape, *p[4]; } cases[] = {
+    {"wan-1.3b-480p", {"train_frames=13", "rotate=true"}}, {"hunyuan-720p", {"train_frames=21", "rotate=true"}},
+    {"wan-14b-720p", {"train_frames=13", "rotate=true", "sparsity_scale=0.7"}},
+    {"hunyuan-720p", {"train_frames=30", "window=16", "rotate=true"}},
+    {"cogvideox-1.5", {"train_frames=7", "window=4", "first=2"}},
+  };
+  char path[2048];
+  snprintf(path, sizeof path, "%s/lvsa.lua", dir);
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    const char *ov[] = {cases[i].p[0], cases[i].p[1], cases[i].p[2], cases[i].p[3], NULL};
+    char what[128];
+    snprintf(what, sizeof what, "lvsa %s %s %s", ov[0], ov[1], ov[2] ? ov[2] : "");
+    sieve_pattern *sp;
+    if (sieve_pattern_load(ctx, path, ov, &sp)) {
+      printf("FAIL %s: %s\n", what, sieve_errmsg(ctx));
+      failures++;
+      continue;
+    }
+    sieve_shape real;
+    sieve_shape_preset(cases[i].shape, &real);
+    for (int a = 0; a < 2; a++) check(what, lp_pattern_ir(sp), &real, CG_BF16, a ? CG_SM90A : CG_SM80, NULL, 1);
+    sieve_pattern_free(sp);
+  }
+}
+
 static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
 static int lua_file(const struct dirent *d) {
   size_t n = strlen(d->d_name);
@@ -303,6 +336,7 @@ int main(void) {
     sieve_pattern_free(sp);
   }
   check_tiles(ctx, dir);
+  check_lvsa(ctx, dir);
   sh.head_dim = 128;
   check_bitmasks(ctx, src ? src : ".", sh);
   for (int i = 0; i < n; i++) free(ents[i]);

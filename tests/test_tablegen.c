@@ -39,6 +39,13 @@ static sieve_shape shp(int T, int Y, int X, int text, int after, int H) {
 
 static const char *shipped[] = {"dense", "causal", "token_window", "frame_window",
                                 "lvsa", "svg", "sta", "adaspa"};
+/* lvsa's step-dependent forms (its default is static): sieve's rotation over
+** a fixed interval, LVSA's with train_frames, and with the window shrink. */
+static const char *const lvsa_rot[][4] = {
+  {"rotate_fixed=true", NULL}, {"train_frames=5", "rotate=true", NULL},
+  {"window=5", "first=2", "rotate_fixed=true", NULL}, {"window=5", "first=2", "train_frames=13", "rotate=true"}, {"train_frames=6", "window=5", "first=2", "rotate=true"},
+};
+#define NLVSA_ROT (sizeof lvsa_rot / sizeof *lvsa_rot)
 
 /* At (step, layer) each head's table mask is the CPU builder's, and so are
 ** the interval test's counts on the builder's boxes. */
@@ -79,11 +86,17 @@ static void check_against_cpu(cg_pattern *p, const sieve_shape *s, int step, int
   cg_tgen_free(t);
 }
 
+static sieve_pattern *load_rot(size_t r) {
+  const char *ov[5] = {lvsa_rot[r][0], lvsa_rot[r][1], lvsa_rot[r][2], lvsa_rot[r][3], NULL};
+  return load("lvsa", ov);
+}
+
 static void masks_and_intervals_match_the_cpu(void **st) {
   const sieve_shape shapes[] = {shp(3, 5, 7, 13, 0, 3), shp(9, 6, 10, 40, 1, 4), shp(17, 8, 8, 0, 0, 2)};
   const int steps[][2] = {{0, 0}, {3, 5}, {17, 2}, {40, 31}};
-  for (size_t i = 0; i < sizeof shipped / sizeof *shipped; i++) {
-    sieve_pattern *sp = load(shipped[i], NULL);
+  for (size_t i = 0; i < sizeof shipped / sizeof *shipped + NLVSA_ROT; i++) {
+    size_t r = i - sizeof shipped / sizeof *shipped;
+    sieve_pattern *sp = i < sizeof shipped / sizeof *shipped ? load(shipped[i], NULL) : load_rot(r);
     for (size_t a = 0; a < sizeof shapes / sizeof *shapes; a++)
       for (size_t b = 0; b < sizeof steps / sizeof *steps; b++)
         check_against_cpu(lp_pattern_ir(sp), &shapes[a], steps[b][0], steps[b][1]);
@@ -229,9 +242,14 @@ static void modules_generate_and_assemble(void **st) {
   const sieve_shape shapes[] = {shp(3, 5, 7, 13, 0, 3), hy};
   const size_t nship = sizeof shipped / sizeof *shipped;
   static const char *bench[] = {"radial", "dilated"};
-  for (size_t i = 0; i < nship + 2; i++) {
-    const char *name = i < nship ? shipped[i] : bench[i - nship];
-    sieve_pattern *sp = i < nship ? load(name, NULL) : load_bench(name);
+  for (size_t i = 0; i < nship + 2 + NLVSA_ROT; i++) {
+    char rot[128];
+    if (i >= nship + 2) {
+      const char *const *r = lvsa_rot[i - nship - 2];
+      snprintf(rot, sizeof rot, "lvsa %s %s %s %s", r[0], r[1] ? r[1] : "", r[2] ? r[2] : "", r[3] ? r[3] : "");
+    }
+    const char *name = i < nship ? shipped[i] : i < nship + 2 ? bench[i - nship] : rot;
+    sieve_pattern *sp = i < nship ? load(name, NULL) : i < nship + 2 ? load_bench(name) : load_rot(i - nship - 2);
     cg_pattern *p = lp_pattern_ir(sp);
     for (size_t a = 0; a < 2; a++) {
       for (int arch = 0; arch < 2; arch++) {

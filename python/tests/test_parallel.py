@@ -23,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 GEO = {"grid": [4, 8, 12], "text": 29, "text_after": True, "batch": 1, "head_dim": 64}
 GEO_FRONT = dict(GEO, text_after=False, batch=2)
 NOTEXT = {"window": 0, "text": False}  # frame_window: far chunk pairs are empty, text rows see nothing
+ROT = {"rotate_fixed": True}  # lvsa with anchors that move with the step (its default is static)
 # A mask that reads the head itself: the frame window is the head's parity,
 # so a local head that forgot its global index gets the wrong window.
 HEADWIN = """return sieve.pattern { name = "headwin",
@@ -38,18 +39,18 @@ CASES = {
         case("frame_window", 2, 1, 6),
         case("frame_window", 1, 2, 6),
         case("frame_window", 1, 2, 2, params=NOTEXT),
-        case("lvsa", 2, 1, 6, step=3, layer=5),
+        case("lvsa", 2, 1, 6, step=3, layer=5, params=ROT),
         case("lvsa", 1, 2, 6, geo=GEO_FRONT, step=3, layer=5),
         case("svg", 2, 1, 6),   # local heads start at global head 3: classes swap
         case("headwin", 2, 1, 6, source=HEADWIN),
-        case("lvsa", 1, 2, 6, adapter="yunchang", step=2, layer=1),
+        case("lvsa", 1, 2, 6, adapter="yunchang", step=2, layer=1, params=ROT),
         case("svg", 2, 1, 6, adapter="xdit"),
     ],
     4: [
         case("frame_window", 4, 1, 4),
         case("frame_window", 1, 4, 2, params=NOTEXT),
         case("frame_window", 2, 2, 6),
-        case("lvsa", 2, 2, 6, step=1, layer=2),
+        case("lvsa", 2, 2, 6, step=1, layer=2, params=ROT),
         case("lvsa", 1, 4, 2, geo=GEO_FRONT),
         case("svg", 4, 1, 4),   # global heads 1, 2, 3 on ranks 1..3
         case("headwin", 2, 2, 6, source=HEADWIN),

@@ -28,11 +28,23 @@ def test_frame_window_density():
 
 
 def test_lvsa_tables_move_with_step_and_layer():
-    # LVSA's anchors move with the step; layer_stride (sieve's own) moves them with the layer too.
-    p = sieve.Pattern("lvsa", window=1, interval=4, layer_stride=1)
+    # sieve's own rotation over a fixed interval moves the anchors with the
+    # step; layer_stride (sieve's own too) moves them with the layer.
+    p = sieve.Pattern("lvsa", window=1, interval=4, layer_stride=1, rotate_fixed=True)
     s = p.shape(heads=1, head_dim=128, frames=8, height=16, width=16, text=0)
     full = [p.tables(s, step, layer).view(0)["full"] for step, layer in ((0, 0), (1, 0), (0, 1))]
     assert full[0] != full[1] and full[0] != full[2]
+
+
+def test_lvsa_defaults_are_static_and_rotation_starts_a_step_late():
+    # LVSA's examples do not rotate; with --rotate-keyframes set_step(s) runs
+    # after step s, so steps 0 and 1 share the anchors and step 2 moves them.
+    p = sieve.Pattern("lvsa", window=1)
+    s = p.shape(heads=1, head_dim=128, frames=8, height=16, width=16, text=0)
+    assert p.tables(s, 0).view(0)["full"] == p.tables(s, 5, 3).view(0)["full"]
+    p = sieve.Pattern("lvsa", window=1, train_frames=4, rotate=True)
+    full = [p.tables(s, step).view(0)["full"] for step in (0, 1, 2)]
+    assert full[0] == full[1] and full[1] != full[2]
 
 
 def test_bad_shape_is_a_value_error():

@@ -36,6 +36,12 @@ typedef struct gpu_case {
   const int *text_valid;  /* [batch] valid text tokens (sieve_plan_set_text_len); NULL: all */
 } gpu_case;
 
+/* lvsa as the checks below first ran it on a GPU: anchors rotating over a
+** fixed interval of 4 with the step (rotate_fixed, sieve's own; lvsa's
+** default until its default became LVSA's examples', which are static), so
+** its tables come from the GPU builder. Same pattern IR as then. */
+#define GPU_LVSA_ROT "rotate_fixed=true"
+
 void gpu_attention_case(gpu_env *env, const gpu_case *c);
 /* rt_bench on a preset shape: sane times and TFLOP/s. */
 void gpu_bench_case(gpu_env *env, const char *pattern, const char *shape_name);

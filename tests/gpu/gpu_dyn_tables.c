@@ -252,14 +252,14 @@ static const char *per_head_src =
     "  sieve.text_rows()) }";
 
 static void attention_cases(gpu_env *env) {
-  gpu_case small = {.pattern = "lvsa", .params = {"window=0", "interval=4"},
+  gpu_case small = {.pattern = "lvsa", .params = {"window=0", "interval=4", GPU_LVSA_ROT},
                     .shape = shp(6, 5, 7, 13, 0, 3), .dtype = SIEVE_BF16, .step = 5, .layer = 1};
   gpu_attention_case(env, &small);
   small.step = 6;
   small.shape.text_after = 1;
   small.dtype = SIEVE_FP16;
   gpu_attention_case(env, &small);
-  gpu_case big = {.pattern = "lvsa", .dtype = SIEVE_BF16, .sample_rows = 4, .step = 13, .layer = 7};
+  gpu_case big = {.pattern = "lvsa", .params = {GPU_LVSA_ROT}, .dtype = SIEVE_BF16, .sample_rows = 4, .step = 13, .layer = 7};
   sieve_shape_preset("hunyuan-720p", &big.shape);
   gpu_attention_case(env, &big);
 }
@@ -293,11 +293,12 @@ static void per_head_case(gpu_env *env) {
 
 static void tables_all(gpu_env *env, int big) {
   char why[1100];
-  const char *const lv2[] = {"window=0", "text=false", "interval=4", NULL};
+  const char *const lv[] = {GPU_LVSA_ROT, NULL};
+  const char *const lv2[] = {"window=0", "text=false", "interval=4", GPU_LVSA_ROT, NULL};
   const char *const rad2[] = {"tsink=true", "block=128", NULL};
   struct { const char *name; const char *const *ov; int bench; } pats[] = {
       {"dense", NULL, 0}, {"causal", NULL, 0}, {"token_window", NULL, 0}, {"frame_window", NULL, 0},
-      {"lvsa", NULL, 0}, {"lvsa", lv2, 0}, {"svg", NULL, 0}, {"sta", NULL, 0}, {"adaspa", NULL, 0},
+      {"lvsa", lv, 0}, {"lvsa", lv2, 0}, {"svg", NULL, 0}, {"sta", NULL, 0}, {"adaspa", NULL, 0},
       {"radial", NULL, 1}, {"radial", rad2, 1}, {"dilated", NULL, 1}};
   const sieve_shape small[] = {shp(3, 5, 7, 13, 0, 3), shp(9, 12, 20, 40, 1, 4), shp(5, 7, 9, 0, 0, 2)};
   sieve_shape hy;
@@ -326,9 +327,10 @@ void gpu_dyn_tables_all(gpu_env *env) { tables_all(env, 1); }
 
 void gpu_dyn_tables(gpu_env *env) {
   char why[1100];
-  const char *const lv2[] = {"window=0", "text=false", "interval=4", NULL};
+  const char *const lv[] = {GPU_LVSA_ROT, NULL};
+  const char *const lv2[] = {"window=0", "text=false", "interval=4", GPU_LVSA_ROT, NULL};
   struct { const char *name; const char *const *ov; } pats[] = {
-      {"lvsa", NULL}, {"lvsa", lv2}, {"svg", NULL}, {"sta", NULL}, {"causal", NULL}};
+      {"lvsa", lv}, {"lvsa", lv2}, {"svg", NULL}, {"sta", NULL}, {"causal", NULL}};
   const sieve_shape small[] = {shp(3, 5, 7, 13, 0, 3), shp(9, 12, 20, 40, 1, 4)};
   for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
     sieve_pattern *sp = gpu_dyn_load(env, pats[i].name, pats[i].ov, why, sizeof why);
@@ -342,10 +344,10 @@ void gpu_dyn_tables(gpu_env *env) {
   per_head_case(env);
   sieve_shape hy;
   sieve_shape_preset("hunyuan-720p", &hy);
-  sieve_pattern *lv = gpu_dyn_load(env, "lvsa", NULL, why, sizeof why);
-  if (lv) {
-    tables_case(env, lv, "lvsa", hy, 0, 0, 0);
-    sieve_pattern_free(lv);
+  sieve_pattern *lvp = gpu_dyn_load(env, "lvsa", lv, why, sizeof why);
+  if (lvp) {
+    tables_case(env, lvp, "lvsa", hy, 0, 0, 0);
+    sieve_pattern_free(lvp);
   }
   attention_cases(env);
 }

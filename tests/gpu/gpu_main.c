@@ -62,7 +62,8 @@ static void textlen(gpu_env *env) {
   for (size_t i = 0; i < sizeof pats / sizeof *pats; i++)
     for (int after = 0; after < 2; after++)
       for (size_t l = 0; l < sizeof lens / sizeof *lens; l++) {
-        gpu_case c = {.pattern = pats[i], .shape = shp(3, 5, 7, 13, after, 3, 64), .dtype = SIEVE_BF16,
+        gpu_case c = {.pattern = pats[i], .params = {strcmp(pats[i], "lvsa") ? NULL : GPU_LVSA_ROT},
+                      .shape = shp(3, 5, 7, 13, after, 3, 64), .dtype = SIEVE_BF16,
                       .text_valid = lens[l], .step = 20, .layer = 2};
         c.shape.batch = 2;
         gpu_attention_case(env, &c);
@@ -405,7 +406,7 @@ static void models(gpu_env *env) {
   const char *names[] = {"wan-1.3b-480p", "cogvideox-1.5"};
   const char *pats[] = {"frame_window", "lvsa"};
   for (int i = 0; i < 2; i++) {
-    gpu_case c = {.pattern = pats[i], .dtype = SIEVE_BF16, .sample_rows = 6, .step = 7,
+    gpu_case c = {.pattern = pats[i], .params = {i ? GPU_LVSA_ROT : NULL}, .dtype = SIEVE_BF16, .sample_rows = 6, .step = 7,
                   .layer = 2};
     sieve_shape_preset(names[i], &c.shape);
     gpu_attention_case(env, &c);

@@ -101,7 +101,8 @@ void gpu_persist(gpu_env *env) {
     const char *pats[] = {"frame_window", "causal", "lvsa", "token_window"};
     for (size_t i = 0; i < sizeof pats / sizeof *pats; i++)
       for (int d = 64; d <= 128; d *= 2)
-        one(env, (gpu_case){.pattern = pats[i], .shape = shp(6, 12, 16, 23, (int)i % 2, 3, d, 1 + (int)i % 2),
+        one(env, (gpu_case){.pattern = pats[i], .params = {strcmp(pats[i], "lvsa") ? NULL : GPU_LVSA_ROT},
+                            .shape = shp(6, 12, 16, 23, (int)i % 2, 3, d, 1 + (int)i % 2),
                             .dtype = d == 64 ? SIEVE_FP16 : SIEVE_BF16, .bshd = d == 64, .cfg = mid,
                             .sample_rows = 64, .step = 20, .layer = 2});
     /* Partial blocks by bitmask on 384-token blocks, text lengths, and a

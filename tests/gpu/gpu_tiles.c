@@ -15,6 +15,7 @@
 */
 #define _POSIX_C_SOURCE 200809L  /* setenv */
 #include <stdlib.h>
+#include <string.h>
 
 #include "gpu.h"
 #include "gpu_tiles.h"
@@ -38,7 +39,7 @@ void gpu_tiles(gpu_env *env) {
   static const int lens[2] = {0, 29};
   static const struct { const char *pat, *param; int step; } pats[] = {
     {"frame_window", "window=1", 0}, {"frame_window", "window=3", 0}, {"causal", NULL, 0},
-    {"token_window", "window=300", 0}, {"lvsa", NULL, 20},
+    {"token_window", "window=300", 0}, {"lvsa", GPU_LVSA_ROT, 20},
   };
   for (size_t p = 0; p < sizeof pats / sizeof *pats; p++)
     for (int d = 0; d < 2; d++)
@@ -89,7 +90,8 @@ void gpu_tiles_sanitize(gpu_env *env) {
     {"lvsa", {0, 0, 0, 0}, 128, NULL, 20},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    gpu_case c = {.pattern = cases[i].pat, .shape = shp(3, 11, 13, 13, (int)i % 2, 2, cases[i].d), .dtype = SIEVE_BF16,
+    gpu_case c = {.pattern = cases[i].pat, .params = {strcmp(cases[i].pat, "lvsa") ? NULL : GPU_LVSA_ROT},
+                  .shape = shp(3, 11, 13, 13, (int)i % 2, 2, cases[i].d), .dtype = SIEVE_BF16,
                   .cfg = cases[i].cfg, .text_valid = lens, .step = cases[i].step, .layer = 2};
     run(env, &c, cases[i].partial);
   }

@@ -60,7 +60,8 @@ def main():
     grid = (preset.frames, preset.height, preset.width)
     rows = []
     for name, steps in PATTERNS.items():
-        pat = sieve.Pattern(name)
+        # lvsa as first run here: rotating anchors (sieve's rotate_fixed).
+        pat = sieve.Pattern(name, **({"rotate_fixed": True} if name == "lvsa" else {}))
         usp = sp.Ulysses(pat, grid=grid, text=preset.text, text_after=bool(preset.text_after),
                          layout="bshd")
         shape = usp.shape(1, preset.heads, preset.head_dim)
