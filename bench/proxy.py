@@ -330,18 +330,19 @@ def run_shape(sv, name, a, pats, lines):
                 ", ".join("%s x%d" % kv for kv in sorted(counts.items())), max(t_search)))
         fi.free()
 
-    # LVSA: sieve's default (rotation over a fixed interval of 4), and the
-    # two settings LVSA itself runs: its examples' defaults (interval 4, no
-    # rotation) and its README's (rotation with the interval auto-spaced to
-    # the model's training length, which is dense at or below it).
+    # LVSA: the two settings LVSA itself runs, its examples' defaults (the
+    # pattern's: interval 4, no rotation) and its README's (rotation with
+    # the interval auto-spaced to the model's training length, which is
+    # dense at or below it), and sieve's own rotation over a fixed interval
+    # of 4 (lvsa's default before it followed LVSA's examples).
     train = {"hunyuan": 33, "wan": 21, "cogvideox": 13}[model]
 
     def lvsa():
         for settings, params, orig in (
-                ("defaults: rotation, interval 4 (sieve's own combination)", {}, "-"),
-                ("rotate=false", {"rotate": "false"}, "LVSA's examples: +-3 frames, frame 0 and every 4th, no rotation"),
-                ("train_frames=%d" % train, {"train_frames": train},
-                 "LVSA's README: --rotate-keyframes --auto-keyframes, %d latent frames" % train)):
+                ("defaults", {}, "LVSA's examples: +-3 frames, frame 0 and every 4th, no rotation"),
+                ("train_frames=%d rotate=true" % train, {"train_frames": train, "rotate": "true"},
+                 "LVSA's README: --rotate-keyframes --auto-keyframes, %d latent frames" % train),
+                ("rotate_fixed=true (sieve's own: rotation over interval 4)", {"rotate_fixed": "true"}, "-")):
             lv = sv.plan(pat("lvsa", **params), shape, 0)
             run = lambda s, q, k, v: (sv.lib.sieve_plan_set_step(lv, s, LAYER),  # noqa: E731
                                       sv.attention(lv, q, k, v, o, lse, stream))
