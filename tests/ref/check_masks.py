@@ -16,6 +16,8 @@ import math
 import os
 import sys
 
+from lvsa_ref import Processor, run_to_step
+
 
 class Shape(C.Structure):
     _fields_ = [(n, C.c_int) for n in (
@@ -79,69 +81,8 @@ def rows_of(shape, allowed):
 
 
 # ---------------------------------------------------------------- LVSA
-# JiusiServe/LongVideoSparseAttention c72a36baf742281876245034f0d45301d114daa9,
-# lvsa/sparse_attention.py: the frame sets, re-typed from the functions there.
-
-def lvsa_adaptive_window_bounds(f, W, T):
-    return max(0, min(f - W, T - 1 - 2 * W)), min(T - 1, max(f + W, 2 * W))
-
-
-def lvsa_expanded_window_bounds(f, W, T, global_set, global_count):
-    lo, hi = lvsa_adaptive_window_bounds(f, W, T)
-    target = min(2 * W + 1, T - global_count)
-    non_global = sum(1 for wf in range(lo, hi + 1) if wf not in global_set)
-    while non_global < target:
-        expanded = False
-        if lo > 0:
-            lo -= 1
-            if lo not in global_set:
-                non_global += 1
-            expanded = True
-        if non_global >= target:
-            break
-        if hi < T - 1:
-            hi += 1
-            if hi not in global_set:
-                non_global += 1
-            expanded = True
-        if not expanded:
-            break
-    return lo, hi
-
-
-def lvsa_window(f, W, T, expand, global_set):
-    if W == 0:
-        return f, f - 1
-    if expand:
-        return lvsa_expanded_window_bounds(f, W, T, global_set, len(global_set))
-    return lvsa_adaptive_window_bounds(f, W, T)
-
-
-def lvsa_auto_kfi(T, W, nf, ref, scale=1.0):
-    scaled_ref = max(nf + 1, int(ref * scale))
-    if T <= scaled_ref:
-        return 1
-    target_attended = min(scaled_ref, T)
-    target_globals = max(nf, target_attended - min(2 * W + 1, T))
-    strict = 1
-    for kfi in range(T, 0, -1):
-        idx = set(range(min(nf, T)))
-        idx.update(range(0, T, kfi))
-        if len(idx) >= target_globals:
-            strict = kfi
-            break
-    mandatory = 2 * W + nf
-    fallback = math.ceil(max(T - mandatory, scaled_ref - mandatory) / max(scaled_ref - mandatory, 1))
-    return max(strict, fallback)
-
-
-def lvsa_globals(T, nf, kfi, offset):
-    g = set(range(min(nf, T)))
-    if kfi:
-        for i in range(math.ceil(T / kfi)):
-            g.add((offset + i * kfi) % T)
-    return g
-
+# JiusiServe/LongVideoSparseAttention c72a36baf742281876245034f0d45301d114daa9:
+# the frame sets and the processor, re-typed in lvsa_ref.py.
 
 def lvsa_rows(shape, step, W=3, nf=1, kfi=4, rotate=False, expand=True, train=0):
     """Every frame's queries see the globals and their window (lvsa_sdpa);
@@ -149,20 +90,11 @@ def lvsa_rows(shape, step, W=3, nf=1, kfi=4, rotate=False, expand=True, train=0)
     lvsa/parallel.py install_lvsa_processors: the window shrink where the
     window covers a video longer than the training length, and auto spacing
     whenever it rotates; the examples call set_step(i) after step i."""
-    T = shape.frames
-    if train and 2 * W + 1 + nf >= T > train:
-        W, nf = max(train // 2, 1), max(train // 4, 1)
-    if train:
-        kfi = lvsa_auto_kfi(T, W, nf, train)
-    offset = 0
-    if rotate and kfi:
-        for i in range(step):  # DistributedLVSAProcessor.set_step
-            offset = i % kfi
-    g = lvsa_globals(T, nf, kfi, offset)
-    seen = {}
-    for f in range(T):
-        lo, hi = lvsa_window(f, W, T, expand, g)
-        seen[f] = g | set(range(lo, hi + 1))
+    proc = Processor(shape.frames, W, nf, kfi, ref_lat_frames=train, rotate_keyframes=rotate,
+                     auto_keyframes=bool(train), expand_window=expand)
+    run_to_step(proc, step, rotate)
+    g = proc.global_set
+    seen = {f: g | set(proc.window_ctx(f)) for f in range(shape.frames)}
 
     def allowed(q, k):
         if q is None or k is None:
