@@ -35,16 +35,6 @@ static void init_nvptx(void) {
 ** SLPVectorization switch does not reach the pass in LLVM 22, hence the
 ** explicit text (CMake insists on LLVM 22; another version's parser may
 ** refuse it, and every kernel then fails with its words).
-**
-** Also left out, for the same reason: constraint elimination, the two
-** instsimplify runs (loop-instsimplify in the first loop pipeline, the
-** late one after loop-sink) and bit-tracking dead code elimination, which
-** changed no PTX of any default kernel, config or generator switch
-** (224 compile cases: every pattern at 4 shapes and 2 archs, the configs
-** and the switches) and took 5-10% of the passes' time on the
-** masked kernels (constraint elimination most of it); and the closing
-** verify, since cg_emit_ptx verifies what it is given and a module LLVM's
-** own passes broke would stop the process there, not return an error.
 */
 #define IC "instcombine<max-iterations=1;no-verify-fixpoint>"
 #define SCFG(o) "simplifycfg<bonus-inst-threshold=1;" o ";speculate-blocks;simplify-cond-branch;" \
@@ -60,10 +50,10 @@ static const char *const pipeline =
   "cgscc(devirt<4>(inline,function-attrs<skip-non-recursive-function-attrs>,argpromotion,"
   "function<eager-inv;no-rerun>(sroa<modify-cfg>,early-cse<memssa>,speculative-execution<only-if-divergent-target>,"
   "jump-threading,correlated-propagation," SCFG_LOOP "," IC ",aggressive-instcombine,tailcallelim," SCFG_LOOP ","
-  "reassociate,loop-mssa(loop-simplifycfg,licm<no-allowspeculation>,"
+  "reassociate,constraint-elimination,loop-mssa(loop-instsimplify,loop-simplifycfg,licm<no-allowspeculation>,"
   "loop-rotate<header-duplication;no-prepare-for-lto>,licm<allowspeculation>,simple-loop-unswitch<nontrivial;trivial>),"
   SCFG_LOOP "," IC ",loop(loop-idiom,indvars,extra-simple-loop-unswitch-passes,loop-deletion,loop-unroll-full),"
-  "sroa<modify-cfg>,vector-combine,mldst-motion<no-split-footer-bb>,gvn<>,sccp," IC ","
+  "sroa<modify-cfg>,vector-combine,mldst-motion<no-split-footer-bb>,gvn<>,sccp,bdce," IC ","
   "jump-threading,correlated-propagation,adce,memcpyopt,dse,loop-mssa(licm<allowspeculation>),"
   SCFG("no-forward-switch-cond;switch-range-to-icmp;switch-to-arithmetic;no-switch-to-lookup;keep-loops;"
        "hoist-common-insts;sink-common-insts")
@@ -74,10 +64,10 @@ static const char *const pipeline =
   SCFG("forward-switch-cond;switch-range-to-icmp;switch-to-arithmetic;switch-to-lookup;no-keep-loops;"
        "hoist-common-insts;sink-common-insts")
   ",vector-combine,loop-unroll<O3>,transform-warning,sroa<preserve-cfg>,infer-alignment,"
-  "loop-mssa(licm<allowspeculation>),alignment-from-assumptions,loop-sink,div-rem-pairs,tailcallelim,"
+  "loop-mssa(licm<allowspeculation>),alignment-from-assumptions,loop-sink,instsimplify,div-rem-pairs,tailcallelim,"
   "simplifycfg<bonus-inst-threshold=1;no-forward-switch-cond;switch-range-to-icmp;switch-to-arithmetic;"
   "no-switch-to-lookup;keep-loops;no-hoist-common-insts;hoist-loads-stores-with-cond-faulting;no-sink-common-insts;"
-  "speculate-blocks;simplify-cond-branch;speculate-unpredictables>),globaldce";
+  "speculate-blocks;simplify-cond-branch;speculate-unpredictables>),globaldce,verify";
 
 const char *cg_arch_name(cg_arch a) { return a == CG_SM90A ? "sm_90a" : "sm_80"; }
 
