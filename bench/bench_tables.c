@@ -1,9 +1,13 @@
 /*
 ** Block-table build time on a real model shape, for every shipped pattern.
 **
-**   bench_tables [--shape NAME] [--runs N] [--check] [PATTERN_DIR]
+**   bench_tables [--shape NAME] [--runs N] [--check] [-p KEY=VALUE]... [PATTERN_DIR | FILE.lua]
 **
-** PATTERN_DIR defaults to $SIEVE_SOURCE_DIR/patterns, then ./patterns.
+** PATTERN_DIR defaults to $SIEVE_SOURCE_DIR/patterns, then ./patterns; a
+** .lua file is benched alone. -p sets a script param (every script in the
+** directory must know it, so give params with one file). NAME is a preset
+** or T,Y,X,TEXT,AFTER,HEADS (a ragged grid, text after the video with
+** AFTER 1).
 ** When no pattern loads, frame windows built directly in the IR stand in.
 ** SIEVE_THREADS sets the builder's threads (default: online CPUs).
 ** Prints, per pattern, the median build time over N runs (wall, as the
@@ -218,22 +222,34 @@ static void check(const sieve_pattern *sp, const sieve_shape *s) {
 
 /* ------------------------------------------------------------------- main */
 
-static int bench_dir(sieve_ctx *ctx, const char *dir, const sieve_shape *s, int runs, int chk) {
+#define MAX_PARAMS 16
+
+static int bench_file(sieve_ctx *ctx, const char *path, const char *const *params, const sieve_shape *s, int runs,
+                      int chk) {
+  sieve_pattern *p;
+  result r;
+  int done = 0;
+  if (sieve_pattern_load(ctx, path, params, &p) != SIEVE_OK) {
+    fprintf(stderr, "%s: %s\n", path, sieve_errmsg(ctx));
+    return 0;
+  }
+  if (bench(ctx, p, s, runs, &r)) fprintf(stderr, "%s: %s\n", path, sieve_errmsg(ctx));
+  else print_row(sieve_pattern_name(p), &r), done = 1;
+  if (chk) check(p, s);
+  sieve_pattern_free(p);
+  return done;
+}
+
+static int bench_dir(sieve_ctx *ctx, const char *dir, const char *const *params, const sieve_shape *s, int runs,
+                     int chk) {
+  size_t len = strlen(dir);
+  if (len > 4 && !strcmp(dir + len - 4, ".lua")) return bench_file(ctx, dir, params, s, runs, chk);
   struct dirent **ents;
   int n = scandir(dir, &ents, bench_lua_file, alphasort), done = 0;
   for (int i = 0; i < n; i++) {
     char path[4096 + 256];
     snprintf(path, sizeof path, "%s/%s", dir, ents[i]->d_name);
-    sieve_pattern *p;
-    result r;
-    if (sieve_pattern_load(ctx, path, NULL, &p) != SIEVE_OK) {
-      fprintf(stderr, "%s: %s\n", path, sieve_errmsg(ctx));
-    } else {
-      if (bench(ctx, p, s, runs, &r)) fprintf(stderr, "%s: %s\n", path, sieve_errmsg(ctx));
-      else print_row(sieve_pattern_name(p), &r), done++;
-      if (chk) check(p, s);
-      sieve_pattern_free(p);
-    }
+    done += bench_file(ctx, path, params, s, runs, chk);
     free(ents[i]);
   }
   if (n > 0) free(ents);
@@ -242,9 +258,11 @@ static int bench_dir(sieve_ctx *ctx, const char *dir, const sieve_shape *s, int 
 
 int main(int argc, char **argv) {
   const char *shape_name = "hunyuan-720p", *dir = NULL;
-  int runs = 9, chk = 0;
+  int runs = 9, chk = 0, np = 0;
+  const char *params[MAX_PARAMS + 1] = {NULL};
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--shape") && i + 1 < argc) shape_name = argv[++i];
+    else if (!strcmp(argv[i], "-p") && i + 1 < argc && np < MAX_PARAMS) params[np++] = argv[++i];
     else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--check")) chk = 1;
     else dir = argv[i];
@@ -255,14 +273,17 @@ int main(int argc, char **argv) {
     dir = buf;
   }
   if (!dir) dir = "patterns";
-  sieve_shape s;
+  sieve_shape s = {.batch = 1, .head_dim = 128};
   sieve_ctx *ctx;
-  if (runs < 1 || sieve_shape_preset(shape_name, &s) != SIEVE_OK || sieve_open(&ctx) != SIEVE_OK) {
-    fprintf(stderr, "usage: bench_tables [--shape NAME] [--runs N] [--check] [PATTERN_DIR]\n");
+  int custom = sscanf(shape_name, "%d,%d,%d,%d,%d,%d", &s.frames, &s.height, &s.width, &s.text, &s.text_after,
+                      &s.heads) == 6;
+  if (runs < 1 || (!custom && sieve_shape_preset(shape_name, &s) != SIEVE_OK) || sieve_open(&ctx) != SIEVE_OK) {
+    fprintf(stderr, "usage: bench_tables [--shape NAME] [--runs N] [--check] [-p KEY=VALUE]... "
+                    "[PATTERN_DIR | FILE.lua]\n");
     return 2;
   }
   print_header(&s, shape_name, runs);
-  if (bench_dir(ctx, dir, &s, runs, chk) == 0) {
+  if (bench_dir(ctx, dir, params, &s, runs, chk) == 0) {
     for (int w = 1; w <= 3; w += 2) {
       cg_pattern *p = frame_window(w);
       result r;
