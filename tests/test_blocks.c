@@ -417,6 +417,46 @@ static void memo_gives_up(void **st) {
   cg_pattern_free(p);
 }
 
+/*
+** The micro-pair cache (cg_blocks_micro.c): a distinct block pair's 8 x 8
+** micro pairs are keyed like the memo's block pairs and evaluated once.
+** Radial-like masks (a spatial reach that shrinks with the frame
+** distance, a sink frame read absolutely, text) repeat micro pairs across
+** positions, blocks and specialisations; block sizes with and without
+** mini-blocks (multiples of 32), ragged sequences (a short last
+** micro-block), both layouts. Lists, counts and every bit against brute
+** force and against the build without the memo.
+*/
+static void micro_pairs(void **st) {
+  static const int sizes[][2] = {{64, 64}, {128, 128}, {40, 96}, {96, 32}, {128, 64}, {24, 160}};
+  for (int round = 0; round < 24; round++) {
+    cg_pattern *p = cg_pattern_new();
+    mb m = {p->g};
+    p->name = "radial-like";
+    p->block_q = sizes[round % 6][0];
+    p->block_k = sizes[round % 6][1];
+    cg_ref d = dist(&m, CG_V_QT, CG_V_KT);
+    int r = rint_in(1, 6);
+    cg_ref reach = cg_select(m.g, B(&m, CG_LE, d, C(&m, 1)), C(&m, r),
+                             cg_select(m.g, B(&m, CG_LE, d, C(&m, 3)), C(&m, r / 2), C(&m, -1)));
+    cg_ref near = B(&m, CG_AND, B(&m, CG_LE, dist(&m, CG_V_QY, CG_V_KY), reach),
+                    B(&m, CG_LE, dist(&m, CG_V_QX, CG_V_KX), reach));
+    cg_ref mask = B(&m, CG_OR, near, B(&m, CG_EQ, V(&m, CG_V_KT), C(&m, rint_in(0, 1))));
+    if (rnd() % 2) mask = B(&m, CG_OR, mask, B(&m, CG_OR, V(&m, CG_V_QTEXT), V(&m, CG_V_KTEXT)));
+    p->nclasses = 1;
+    p->classes = cg_alloc(p->arena, sizeof(cg_class));
+    p->classes[0] = (cg_class){.name = "c", .layout = {.kind = (cg_layout_kind)(round / 6 % 2)}, .mask = mask};
+    p->period = 1;
+    p->head_class = cg_alloc(p->arena, sizeof(int));
+    sieve_shape s = {.batch = 1, .heads = 1, .head_dim = 64, .frames = rint_in(3, 6), .height = rint_in(8, 20),
+                     .width = rint_in(9, 33), .text = rnd() % 2 ? rint_in(1, 30) : 0, .text_after = rint_in(0, 1)};
+    check_flags(p, &s, 0, 0, CG_TABLES_EXACT);
+    if (p->block_k % 32 == 0) check_bits(p, &s, 0, 0, 1);
+    same_tables(p, &s, p->block_k % 32 == 0);
+    cg_pattern_free(p);
+  }
+}
+
 /* Heads whose fixed masks and layouts agree share a table. */
 static void heads_share_tables(void **st) {
   cg_pattern *p = cg_pattern_new();
@@ -677,6 +717,7 @@ int main(void) {
     cmocka_unit_test(memo_agrees),
     cmocka_unit_test(memo_translation),
     cmocka_unit_test(memo_gives_up),
+    cmocka_unit_test(micro_pairs),
     cmocka_unit_test(heads_share_tables),
     cmocka_unit_test(rejects_bad_input),
     cmocka_unit_test(shipped_patterns),

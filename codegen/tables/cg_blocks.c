@@ -9,7 +9,9 @@
 **   table    one table's job, prepared (cg_blocks_job.c, cg_blocks_runs.c),
 **            run row by row on threads (cg_blocks_rows.c), its undecided
 **            pairs settled once per distinct pair by the memo
-**            (cg_blocks_memo.c), else shown partial by sampled witnesses
+**            (cg_blocks_memo.c, its keys' arithmetic in cg_blocks_hash.h),
+**            which evaluates a pair by its micro pairs, each distinct one
+**            once (cg_blocks_micro.c), else shown partial by sampled witnesses
 **            (cg_blocks_witness.c) or refined (cg_blocks_refine.c),
 **            assembled into CSR (cg_blocks_table.c)
 **   bits     bitmasks of the partial blocks, for classes whose predicate

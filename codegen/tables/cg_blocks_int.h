@@ -13,6 +13,7 @@
 #include "cg_interval.h"
 
 #define MICRO 8  /* tokens per micro-block, the unit of a block pair's second look */
+#define MINI 4   /* micro-blocks per mini-block, a level between block and micro-block */
 #define PAIR_LANES 1024  /* (query tuple, key tuple) pairs per evaluation, at least */
 #define MICRO_PAIRS 1024  /* token pairs past which a block pair is refined by micro-blocks */
 
@@ -57,10 +58,19 @@ typedef struct blk_shift {
   int8_t q[64], k[64];
 } blk_shift;
 
+/* The query side's part of a memo key (cg_blocks_memo.c's pair_key) for
+** query block qb under one specialisation, with the key side's shift d;
+** hl and dg: the same for key blocks of lk tokens, the length mixed in. */
+typedef struct blk_qkey {
+  int qb, lk;
+  uint64_t h[2], d[2], hl[2], dg[2];
+} blk_qkey;
+
 typedef struct spec_entry {
   uint64_t dec, val;
   cg_spec *sp;
   blk_shift sh;
+  blk_qkey qk;  /* kept per specialisation: a row's key blocks alternate between a few */
 } spec_entry;
 
 /* Distinct bitmasks of wpb words, each kept once. */
@@ -74,6 +84,16 @@ typedef struct blk_bitset {
 
 typedef struct blk_memo blk_memo;
 typedef struct blk_lmemo blk_lmemo;
+typedef struct blk_mcache blk_mcache;
+
+/* The memo's hashes of the micro-blocks' sequences, for the micro-pair
+** cache (cg_blocks_micro.c). */
+typedef struct blk_mhash {
+  const uint64_t *qh;  /* per query interface and micro-block: [nqv][nm][2] */
+  const uint64_t *kh;  /* per micro-block and key interface, weighted: [nm][nkv][2] */
+  const uint64_t *kw;  /* [nkv][2]: each key interface's weight */
+  const uint64_t *g;   /* [len][2]: the sum of the first len powers */
+} blk_mhash;
 
 /* Interface tuples with their token counts: value j of tuple i is v[j * ld + i]. */
 typedef struct tuples {
@@ -94,12 +114,8 @@ typedef struct worker {
   int64_t nfull, npart, capf, capp, capm;
   int32_t *rid;          /* per undecided block of the row: its memo entry, or -1 */
   uint32_t *mbits;       /* a block pair's bits, as the memo evaluates it */
-  int mq_qb;             /* the query block and specialisation mq_h is the query part of a key for, */
-  uint64_t mq_dec, mq_val, mq_h[2];
-  uint64_t mq_d[2];      /* ...with the key side's shift, */
-  int mq_lk;             /* ...and for key blocks of mq_lk tokens, both with the length in */
-  uint64_t mq_hl[2], mq_dg[2];
   blk_lmemo *lm;         /* the memo entries this worker has looked up (cg_blocks_memo.c) */
+  blk_mcache *mc;        /* the micro pairs this worker has evaluated (cg_blocks_micro.c) */
   int64_t mlook, mmiss;  /* memo lookups and misses not yet added to the memo's */
   uint8_t *cls;          /* interval class per distinct key block (kmap) of the current row */
   cg_ival *qrow, *prev;  /* this row's query interfaces; those cls was made for */
@@ -130,6 +146,7 @@ typedef struct worker {
   int64_t *wsum;         /* per undecided block: trues over the samples */
   uint8_t *wseen;        /* per undecided block: bit 0 a true seen, bit 1 a false */
   uint8_t *mcls;         /* interval class per key micro-block */
+  uint8_t *mgrid;        /* a block pair's micro pairs' classes, row-major (cg_blocks_micro.c) */
   /* Lanes of one batched interval call (cg_ival_pairs_sig): query and key
   ** indices, classes, signatures; nlane of them. */
   int32_t *lq, *lk;
@@ -161,6 +178,8 @@ struct job {
   int sample;            /* some block pair may be sampled (cg_blocks_witness.c) */
   int64_t *qtok, *ktok;  /* without exact: every token's interfaces, [nqv][S], [nkv][S] */
   cg_ival *qmiv, *kmiv;  /* interfaces per micro-block: [nqv][nm], [nkv][nm] */
+  int nn;                /* mini-blocks, where blocks are whole ones (else 0), and their */
+  cg_ival *qniv, *kniv;  /* interfaces: [nqv][nn], [nkv][nn] */
   blk_memo *memo;        /* NULL: every undecided pair by witnesses and refinement */
   int bits;              /* the table carries bitmasks */
   int no_memo;           /* CG_TABLES_NO_MEMO */
@@ -192,7 +211,7 @@ void blk_job_free(job *j);
 int blk_job_run(job *j);
 
 /* cg_blocks_refine.c */
-const spec_entry *blk_spec(worker *w, uint64_t dec, uint64_t val);
+spec_entry *blk_spec(worker *w, uint64_t dec, uint64_t val);
 int64_t blk_refine(worker *w, int qb, int kb, int64_t q0, int64_t q1, int64_t k0, int64_t k1);
 
 /* cg_blocks_witness.c */
@@ -211,7 +230,14 @@ int blk_memo_on(const blk_memo *m);
 int blk_memo_bits(const blk_memo *m);
 const blk_bitset *blk_memo_set(const blk_memo *m);
 int32_t blk_memo_bitnum(const blk_memo *m, int32_t id);
-int64_t blk_memo_pair(worker *w, int qb, int kb, const spec_entry *se, int32_t *id);
+int64_t blk_memo_pair(worker *w, int qb, int kb, spec_entry *se, int32_t *id);
+
+/* cg_blocks_micro.c: the allowed pairs of block pair [q0, q1) x [k0, k1)
+** (whole micro-blocks) and, with wpb, its bits into w->mbits; w->fail on
+** failure. */
+int64_t blk_micro_eval(worker *w, const spec_entry *se, const blk_mhash *mh, int64_t q0, int64_t q1, int64_t k0,
+                       int64_t k1, int wpb);
+void blk_mcache_free(blk_mcache *c);
 
 /* Query micro-block mq's interfaces into w->qrow, then the interval class
 ** of key micro-blocks m0 .. m1-1 against them into w->mcls (refinement and

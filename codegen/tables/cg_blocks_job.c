@@ -51,6 +51,7 @@ int blk_worker_init(worker *w, job *j) {
   w->kl = malloc(sizeof(int64_t) * nkv * (size_t)w->lanes);
   w->out = malloc(sizeof(int64_t) * (size_t)w->lanes);
   w->mcls = malloc((size_t)(j->bk / MICRO + 2));
+  w->mgrid = malloc((size_t)(j->bq / MICRO + 2) * (size_t)(j->bk / MICRO + 2));
   /* Enough lanes for a row's groups or key blocks, or a block pair's micro
   ** pairs. */
   int64_t micro = (int64_t)(j->bq / MICRO + 2) * (j->bk / MICRO + 2);
@@ -72,7 +73,6 @@ int blk_worker_init(worker *w, job *j) {
   w->wseen = malloc((size_t)j->nk);
   w->wout = j->sample ? malloc(sizeof(int64_t) * (size_t)j->S) : NULL;
   w->rid = malloc(sizeof(int32_t) * (size_t)j->nk);
-  w->mq_qb = -1;
   w->mbits = malloc(sizeof(uint32_t) * (size_t)(blk_memo_bits(j->memo) ? blk_memo_bits(j->memo) : 1));
   if (!w->scls || !w->gcls || !w->rc || !w->und || !w->rn || !w->wsum || !w->west || !w->wseen || (j->sample && !w->wout) ||
       !w->rid || !w->mbits)
@@ -81,7 +81,7 @@ int blk_worker_init(worker *w, job *j) {
   w->tokk = malloc(sizeof(int64_t) * nkv * MICRO);
   if (tuples_init(w, j)) return -1;
   return w->s && w->is && w->cls && w->dec && w->val && w->qrow && w->prev && w->ql && w->kl &&
-                 w->out && w->mcls && w->tokq && w->tokk
+                 w->out && w->mcls && w->mgrid && w->tokq && w->tokk
              ? 0 : -1;
 }
 
@@ -103,6 +103,7 @@ static void worker_free(worker *w) {
   free(w->partm);
   free(w->rid);
   blk_lmemo_free(w->lm);
+  blk_mcache_free(w->mc);
   free(w->mbits);
   free(w->cls);
   free(w->dec);
@@ -113,6 +114,7 @@ static void worker_free(worker *w) {
   free(w->kl);
   free(w->out);
   free(w->mcls);
+  free(w->mgrid);
   free(w->lq);
   free(w->lk);
   free(w->lcls);
@@ -143,6 +145,8 @@ void blk_job_free(job *j) {
   free(j->kmap);
   free(j->qmiv);
   free(j->kmiv);
+  free(j->qniv);
+  free(j->kniv);
   free(j->sqiv);
   free(j->skiv);
   free(j->gkiv);
@@ -189,6 +193,24 @@ static int super_prepare(job *j, cg_iscratch *is) {
   free(sq);
   free(sk);
   free(gk);
+  return ok ? 0 : -1;
+}
+
+/* Mini-blocks' interfaces, from their micro-blocks' boxes: the micro-pair
+** cache (cg_blocks_micro.c) classifies a block pair's mini pairs first and
+** only the micro pairs of undecided ones. Only where blocks are whole
+** mini-blocks. */
+static int mini_prepare(job *j, cg_iscratch *is) {
+  if (!j->micro || j->bq % (MICRO * MINI) || j->bk % (MICRO * MINI)) return 0;
+  cg_box *b = super_boxes(j->L->mbox, j->L->nm, MINI, &j->nn);
+  j->qniv = malloc(sizeof(cg_ival) * (size_t)j->nn * (size_t)(j->nqv ? j->nqv : 1));
+  j->kniv = malloc(sizeof(cg_ival) * (size_t)j->nn * (size_t)(j->nkv ? j->nkv : 1));
+  int ok = b && j->qniv && j->kniv;
+  if (ok) {
+    cg_ival_side(j->prog, 0, b, j->nn, j->qniv, j->nn, is);
+    cg_ival_side(j->prog, 1, b, j->nn, j->kniv, j->nn, is);
+  }
+  free(b);
   return ok ? 0 : -1;
 }
 
@@ -271,6 +293,7 @@ int blk_job_prepare(job *j) {
     j->sample = !j->exact && j->nqv <= 64 && many;
     ok = !super_prepare(j, is) && (!(many || j->bits) || !tokens_prepare(j));
     ok = ok && (!(many || j->bits) || j->no_memo || !blk_memo_new(j, j->bits));
+    ok = ok && (!j->memo || !mini_prepare(j, is));
   }
   cg_scratch_free(s);
   cg_iscratch_free(is);

@@ -38,9 +38,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_blocks_hash.h"
 #include "cg_blocks_int.h"
 
-#define P61 ((1ull << 61) - 1)
 #define VMAX (1ll << 58)
 #define MISS_PROBE 4096  /* lookups before the memo judges its hit rate */
 
@@ -60,6 +60,8 @@ struct blk_memo {
   uint64_t *kh;      /* per key block and interface, weighted: [nk][nkv][2] */
   uint64_t *kw;      /* [nkv][2]: each key interface's weight */
   uint64_t *g;       /* [len][2]: the sum of the first len powers */
+  uint64_t *mqh, *mkh; /* the same as qh and kh per micro-block, where blocks are whole ones */
+  blk_mhash mh;
   ment *e;
   int64_t ne, cap;
   int32_t *slot;
@@ -83,30 +85,6 @@ struct blk_lmemo {
   uint64_t mask;
   int64_t n;
 };
-
-/* ---------------------------------------------------------- arithmetic */
-
-static uint64_t mulp(uint64_t a, uint64_t b) {
-  __uint128_t x = (__uint128_t)a * b;
-  uint64_t r = (uint64_t)(x & P61) + (uint64_t)(x >> 61);
-  r = (r & P61) + (r >> 61);
-  return r >= P61 ? r - P61 : r;
-}
-
-static uint64_t addp(uint64_t a, uint64_t b) {
-  uint64_t r = a + b;
-  return r >= P61 ? r - P61 : r;
-}
-
-static uint64_t subp(uint64_t a, uint64_t b) { return a >= b ? a - b : a + P61 - b; }
-
-static uint64_t res(int64_t v) { return v >= 0 ? (uint64_t)v : (uint64_t)(v + (int64_t)P61); }
-
-static uint64_t mix(uint64_t h, uint64_t v) {
-  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-  h *= 0xff51afd7ed558ccdull;
-  return h ^ (h >> 33);
-}
 
 /* ------------------------------------------------------- shift analysis */
 
@@ -225,12 +203,12 @@ static void side_hashes(const job *j, const int64_t *tok, int nv, int bsz, int n
         int64_t ce = c + 32 < p1 - p0 ? c + 32 : p1 - p0;
         __uint128_t a0 = 0, a1 = 0;
         for (int64_t p = c; p < ce; p++) {
-          uint64_t r = res(x[p]);
+          uint64_t r = blk_res(x[p]);
           a0 += (__uint128_t)r * pw[2 * p];
           a1 += (__uint128_t)r * pw[2 * p + 1];
         }
-        h0 = addp(h0, fold(a0));
-        h1 = addp(h1, fold(a1));
+        h0 = blk_addp(h0, fold(a0));
+        h1 = blk_addp(h1, fold(a1));
       }
       out[((int64_t)v * nb + b) * 2] = h0;
       out[((int64_t)v * nb + b) * 2 + 1] = h1;
@@ -272,12 +250,23 @@ int blk_memo_new(job *j, int bits) {
     m->g[r] = 0;
     for (int n = 1; n <= len; n++) {
       pw[2 * (n - 1) + r] = x;
-      m->g[2 * n + r] = addp(m->g[2 * (n - 1) + r], x);
-      x = mulp(x, base[r]);
+      m->g[2 * n + r] = blk_addp(m->g[2 * (n - 1) + r], x);
+      x = blk_mulp(x, base[r]);
     }
   }
   side_hashes(j, j->qtok, j->nqv, j->bq, j->nq, pw, m->qh);
   side_hashes(j, j->ktok, j->nkv, j->bk, j->nk, pw, m->kh);
+  int nm = j->L->nm;
+  if (j->micro) {
+    m->mqh = malloc(sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nqv ? j->nqv : 1));
+    m->mkh = malloc(sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nkv ? j->nkv : 1));
+    if (!m->mqh || !m->mkh) {
+      free(pw);
+      return -1;
+    }
+    side_hashes(j, j->qtok, j->nqv, MICRO, nm, pw, m->mqh);
+    side_hashes(j, j->ktok, j->nkv, MICRO, nm, pw, m->mkh);
+  }
   free(pw);
   m->kw = malloc(sizeof(uint64_t) * 2 * (size_t)(j->nkv ? j->nkv : 1));
   if (!m->kw) return -1;
@@ -295,9 +284,20 @@ int blk_memo_new(job *j, int bits) {
   for (int v = 0; v < j->nkv; v++)
     for (int b = 0; b < j->nk; b++)
       for (int r = 0; r < 2; r++)
-        t[((int64_t)b * j->nkv + v) * 2 + r] = mulp(m->kh[((int64_t)v * j->nk + b) * 2 + r], m->kw[2 * v + r]);
+        t[((int64_t)b * j->nkv + v) * 2 + r] = blk_mulp(m->kh[((int64_t)v * j->nk + b) * 2 + r], m->kw[2 * v + r]);
   free(m->kh);
   m->kh = t;
+  if (j->micro) {
+    t = malloc(sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nkv ? j->nkv : 1));
+    if (!t) return -1;
+    for (int v = 0; v < j->nkv; v++)
+      for (int b = 0; b < nm; b++)
+        for (int r = 0; r < 2; r++)
+          t[((int64_t)b * j->nkv + v) * 2 + r] = blk_mulp(m->mkh[((int64_t)v * nm + b) * 2 + r], m->kw[2 * v + r]);
+    free(m->mkh);
+    m->mkh = t;
+    m->mh = (blk_mhash){m->mqh, m->mkh, m->kw, m->g};
+  }
   return 0;
 }
 
@@ -307,6 +307,8 @@ void blk_memo_free(blk_memo *m) {
   free(m->kh);
   free(m->kw);
   free(m->g);
+  free(m->mqh);
+  free(m->mkh);
   free(m->e);
   free(m->slot);
   blk_bitset_free(&m->set);
@@ -326,62 +328,56 @@ int32_t blk_memo_bitnum(const blk_memo *m, int32_t id) { return m->e[id].bits; }
 ** The pair's key: its specialisation, lengths, and live sequences, shifted
 ** where the program reads them as translation pairs. The query part, and
 ** the key side's shift (sum over shifted key interfaces of their weight
-** times the query value they are read against), are kept per worker while
-** the row and specialisation repeat.
+** times the query value they are read against), are kept in the
+** specialisation's entry while its row repeats.
 */
-static void pair_key(worker *w, const blk_memo *m, const spec_entry *se, int qb, int kb, uint64_t h[2]) {
+static void pair_key(const blk_memo *m, spec_entry *se, int qb, int kb, uint64_t h[2]) {
   const job *j = m->j;
   const cg_spec *sp = se->sp;
+  blk_qkey *k = &se->qk;
   int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
   int64_t k0 = (int64_t)kb * j->bk, k1 = k0 + j->bk < j->S ? k0 + j->bk : j->S;
   int lq = (int)(q1 - q0), lk = (int)(k1 - k0);
-  if (w->mq_qb != qb || w->mq_dec != se->dec || w->mq_val != se->val) {
-    uint64_t a = mix(mix(se->dec, se->val), (uint64_t)lq);
-    uint64_t b = mix(mix(se->val ^ 0x5bd1e995ull, se->dec), (uint64_t)lq);
+  if (k->qb != qb) {
+    uint64_t a = blk_mix(blk_mix(se->dec, se->val), (uint64_t)lq);
+    uint64_t b = blk_mix(blk_mix(se->val ^ 0x5bd1e995ull, se->dec), (uint64_t)lq);
     for (int v = 0; v < j->nqv; v++) {
       if (!(sp->qlive >> v & 1)) continue;
-      uint64_t c = se->sh.q[v] >= 0 ? res(j->qtok[(int64_t)v * j->S + q0]) : 0;
+      uint64_t c = se->sh.q[v] >= 0 ? blk_res(j->qtok[(int64_t)v * j->S + q0]) : 0;
       const uint64_t *x = m->qh + ((int64_t)v * j->nq + qb) * 2;
-      a = mix(a, subp(x[0], mulp(c, m->g[2 * lq])) ^ (uint64_t)v << 61);
-      b = mix(b, subp(x[1], mulp(c, m->g[2 * lq + 1])));
+      a = blk_mix(a, blk_subp(x[0], blk_mulp(c, m->g[2 * lq])) ^ (uint64_t)v << 61);
+      b = blk_mix(b, blk_subp(x[1], blk_mulp(c, m->g[2 * lq + 1])));
     }
     uint64_t d[2] = {0, 0};
     for (int v = 0; v < j->nkv; v++) {
       int pq = se->sh.k[v];
       if (!(sp->klive >> v & 1) || pq < 0) continue;
-      uint64_t c = res(j->qtok[(int64_t)pq * j->S + q0]);
-      for (int r = 0; r < 2; r++) d[r] = addp(d[r], mulp(c, m->kw[2 * v + r]));
+      uint64_t c = blk_res(j->qtok[(int64_t)pq * j->S + q0]);
+      for (int r = 0; r < 2; r++) d[r] = blk_addp(d[r], blk_mulp(c, m->kw[2 * v + r]));
     }
-    w->mq_qb = qb;
-    w->mq_dec = se->dec;
-    w->mq_val = se->val;
-    w->mq_h[0] = a;
-    w->mq_h[1] = b;
-    w->mq_d[0] = d[0];
-    w->mq_d[1] = d[1];
-    w->mq_lk = -1;
+    *k = (blk_qkey){.qb = qb, .lk = -1, .h = {a, b}, .d = {d[0], d[1]}};
   }
-  if (w->mq_lk != lk) {
-    w->mq_lk = lk;
-    w->mq_hl[0] = mix(w->mq_h[0], (uint64_t)lk);
-    w->mq_hl[1] = mix(w->mq_h[1], (uint64_t)lk << 32);
-    w->mq_dg[0] = mulp(w->mq_d[0], m->g[2 * lk]);
-    w->mq_dg[1] = mulp(w->mq_d[1], m->g[2 * lk + 1]);
+  if (k->lk != lk) {
+    k->lk = lk;
+    k->hl[0] = blk_mix(k->h[0], (uint64_t)lk);
+    k->hl[1] = blk_mix(k->h[1], (uint64_t)lk << 32);
+    k->dg[0] = blk_mulp(k->d[0], m->g[2 * lk]);
+    k->dg[1] = blk_mulp(k->d[1], m->g[2 * lk + 1]);
   }
   uint64_t x0 = 0, x1 = 0;
   for (uint64_t live = sp->klive; live; live &= live - 1) {
     int v = __builtin_ctzll(live);
     if (v >= j->nkv) break;
     const uint64_t *x = m->kh + ((int64_t)kb * j->nkv + v) * 2;
-    x0 = addp(x0, x[0]);
-    x1 = addp(x1, x[1]);
+    x0 = blk_addp(x0, x[0]);
+    x1 = blk_addp(x1, x[1]);
   }
-  h[0] = mix(w->mq_hl[0], subp(x0, w->mq_dg[0]));
-  h[1] = mix(w->mq_hl[1], subp(x1, w->mq_dg[1]));
+  h[0] = blk_mix(k->hl[0], blk_subp(x0, k->dg[0]));
+  h[1] = blk_mix(k->hl[1], blk_subp(x1, k->dg[1]));
 }
 
 static int32_t find(const blk_memo *m, const spec_entry *se, const uint64_t h[2], uint64_t *at) {
-  uint64_t i = mix(h[0], h[1]) & m->mask;
+  uint64_t i = blk_mix(h[0], h[1]) & m->mask;
   for (; m->slot[i] >= 0; i = (i + 1) & m->mask) {
     const ment *e = &m->e[m->slot[i]];
     if (e->h[0] == h[0] && e->h[1] == h[1] && e->dec == se->dec && e->val == se->val) return m->slot[i];
@@ -396,7 +392,7 @@ static int grow(blk_memo *m) {
   if (!s) return -1;
   memset(s, 0xff, sizeof(int32_t) * cap);
   for (int64_t k = 0; k < m->ne; k++) {
-    uint64_t i = mix(m->e[k].h[0], m->e[k].h[1]) & (cap - 1);
+    uint64_t i = blk_mix(m->e[k].h[0], m->e[k].h[1]) & (cap - 1);
     while (s[i] >= 0) i = (i + 1) & (cap - 1);
     s[i] = (int32_t)k;
   }
@@ -443,50 +439,18 @@ static int64_t tokens(worker *w, const cg_spec *sp, int64_t a0, int64_t a1, int6
   return total;
 }
 
-static void fill_bits(worker *w, int64_t a0, int64_t a1, int64_t b0, int64_t b1, int64_t q0, int64_t k0) {
-  int wpr = w->j->bk / 32;
-  for (int64_t a = a0; a < a1; a++)
-    for (int64_t x = b0 - k0; x < b1 - k0; x++) w->mbits[(a - q0) * wpr + (x >> 5)] |= 1u << (x & 31);
-}
-
 /*
 ** Every token pair of the block pair: the allowed pairs, and the bits into
 ** w->mbits when the memo keeps them. Where blocks are whole micro-blocks,
-** micro pairs the intervals decide are counted (and filled) at once, and
-** only runs of undecided ones are evaluated, token by token.
+** micro pairs go through the worker's micro-pair cache (cg_blocks_micro.c),
+** which counts those the intervals decide at once and evaluates each
+** distinct undecided one once; else every token pair is evaluated.
 */
-static int64_t evaluate(worker *w, const cg_spec *sp, int64_t q0, int64_t q1, int64_t k0, int64_t k1, int wpb) {
+static int64_t evaluate(worker *w, const spec_entry *se, int64_t q0, int64_t q1, int64_t k0, int64_t k1, int wpb) {
   const job *j = w->j;
+  if (j->micro) return blk_micro_eval(w, se, &j->memo->mh, q0, q1, k0, k1, wpb);
   if (wpb) memset(w->mbits, 0, sizeof(uint32_t) * (size_t)wpb);
-  if (!j->micro) return tokens(w, sp, q0, q1, k0, k1, q0, k0, wpb);
-  int64_t m0 = k0 / MICRO, m1 = (k1 + MICRO - 1) / MICRO, total = 0;
-  int64_t mq0 = q0 / MICRO, mq1 = (q1 + MICRO - 1) / MICRO;
-  /* Every micro pair's class in one call. */
-  int nmk = (int)(m1 - m0), n = 0;
-  for (int64_t mq = mq0; mq < mq1; mq++)
-    for (int64_t mk = m0; mk < m1; mk++) {
-      w->lq[n] = (int32_t)mq;
-      w->lk[n++] = (int32_t)mk;
-    }
-  cg_ival_pairs_sig(j->prog, j->qmiv, j->L->nm, w->lq, j->kmiv, j->L->nm, w->lk, n, w->lcls, NULL, NULL, w->is);
-  for (int64_t mq = mq0; mq < mq1; mq++) {
-    int64_t a0 = mq * MICRO, a1 = a0 + MICRO < q1 ? a0 + MICRO : q1;
-    const uint8_t *mcls = w->lcls + (mq - mq0) * nmk;
-    for (int64_t mk = m0; mk < m1;) {
-      int c = mcls[mk - m0];
-      int64_t e = mk + 1;
-      while (e < m1 && mcls[e - m0] == c) e++;
-      int64_t b0 = mk * MICRO, b1 = e * MICRO < k1 ? e * MICRO : k1;
-      if (c == CG_BLK_FULL) {
-        total += (a1 - a0) * (b1 - b0);
-        if (wpb) fill_bits(w, a0, a1, b0, b1, q0, k0);
-      } else if (c == CG_BLK_UNDECIDED) {
-        total += tokens(w, sp, a0, a1, b0, b1, q0, k0, wpb);
-      }
-      mk = e;
-    }
-  }
-  return total;
+  return tokens(w, se->sp, q0, q1, k0, k1, q0, k0, wpb);
 }
 
 /*
@@ -558,7 +522,7 @@ static int32_t shared_pair(worker *w, blk_memo *m, int qb, int kb, const spec_en
   if (k >= 0) return k;
   int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
   int64_t k0 = (int64_t)kb * j->bk, k1 = k0 + j->bk < j->S ? k0 + j->bk : j->S;
-  *count = evaluate(w, se->sp, q0, q1, k0, k1, m->wpb);
+  *count = evaluate(w, se, q0, q1, k0, k1, m->wpb);
   pthread_mutex_lock(&m->mu);
   k = find(m, se, h, &at);
   if (k < 0) {
@@ -592,10 +556,10 @@ static int32_t shared_pair(worker *w, blk_memo *m, int qb, int kb, const spec_en
 
 /* A pair the worker has looked up before is answered from its own copy,
 ** with no lock; it still counts as a hit towards judging the memo. */
-int64_t blk_memo_pair(worker *w, int qb, int kb, const spec_entry *se, int32_t *id) {
+int64_t blk_memo_pair(worker *w, int qb, int kb, spec_entry *se, int32_t *id) {
   blk_memo *m = w->j->memo;
   uint64_t h[2];
-  pair_key(w, m, se, qb, kb, h);
+  pair_key(m, se, qb, kb, h);
   if (!w->lm && !(w->lm = calloc(1, sizeof *w->lm))) {
     w->fail = 1;
     *id = -1;

@@ -25,7 +25,7 @@
 /* The phase specialised to what intervals decided on this pair, with its
 ** translation pairs, cached per worker; its sp NULL (the full phase) when
 ** out of memory. */
-const spec_entry *blk_spec(worker *w, uint64_t dec, uint64_t val) {
+spec_entry *blk_spec(worker *w, uint64_t dec, uint64_t val) {
   /* Neighbouring blocks of a row mostly share one. */
   if (w->spec_last < w->nspec && w->spec[w->spec_last].dec == dec && w->spec[w->spec_last].val == val)
     return &w->spec[w->spec_last];
@@ -39,6 +39,7 @@ const spec_entry *blk_spec(worker *w, uint64_t dec, uint64_t val) {
   e->dec = dec;
   e->val = val;
   e->sp = cg_spec_new(w->j->prog, dec, val);
+  e->qk.qb = -1;
   if (e->sp) blk_shift_of(e->sp, &e->sh);
   w->spec_last = w->nspec++;
   return e;

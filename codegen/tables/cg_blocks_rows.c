@@ -124,7 +124,7 @@ static void settle(worker *w, int qb, int nu) {
     int64_t all = block_area(j, qb, kb), n = w->rn[i];
     int est = n != -3 && n != -4;
     if (n == -4) {
-      const spec_entry *se = blk_spec(w, w->dec[j->kmap[kb]], w->val[j->kmap[kb]]);
+      spec_entry *se = blk_spec(w, w->dec[j->kmap[kb]], w->val[j->kmap[kb]]);
       if (!se->sp) {
         w->fail = 1;
         return;
