@@ -135,6 +135,7 @@ typedef struct worker {
   uint64_t *tk_live;
   uint8_t *tk_ok;
   uint8_t *scls;         /* interval class per key super-block, of super row srow */
+  uint8_t *sgcls;        /* interval class per key group, of super row srow (where its super-block is undecided) */
   uint8_t *gcls;         /* interval class per key group, of the row cls was made for (where
                          ** its super-block is undecided); cls holds only undecided groups' */
   int srow, cls_srow;    /* the super row scls holds; the one cls was made under */

@@ -21,9 +21,11 @@
 #define ROWS_PER_GRAB 4
 #define MAX_THREADS 16
 
+/* Lists grow eightfold: capacity not yet written costs no memory, while
+** each copy touches the list again. */
 static int push(int32_t **v, int64_t *n, int64_t *cap, int32_t x) {
   if (*n == *cap) {
-    int64_t nc = *cap ? *cap * 2 : 1024;
+    int64_t nc = *cap ? *cap * 8 : 4096;
     int32_t *nv = realloc(*v, sizeof(int32_t) * (size_t)nc);
     if (!nv) return -1;
     *v = nv;
@@ -33,12 +35,25 @@ static int push(int32_t **v, int64_t *n, int64_t *cap, int32_t x) {
   return 0;
 }
 
-/* Interval classes of the key super-blocks against query super row sr. */
+/*
+** Interval classes of the key super-blocks against query super row sr,
+** then of the key groups of the super-blocks it leaves undecided against
+** the same super row: a group the whole super row decides is decided for
+** each of its rows, which then evaluate only the rest.
+*/
 static void super_classes(worker *w, int sr) {
   const job *j = w->j;
   if (w->srow == sr) return;
   for (int v = 0; v < j->nqv; v++) w->qrow[v] = j->sqiv[(int64_t)v * j->nsq + sr];
   cg_ival_row(j->prog, w->qrow, j->skiv, j->nsk, j->nsk, w->scls, w->is);
+  int ng = 0;
+  for (int sk = 0; sk < j->nsk; sk++) {
+    if (w->scls[sk] != CG_BLK_UNDECIDED) continue;
+    int g1 = (sk + 1) * (SUPER / GROUP) < j->ngk ? (sk + 1) * (SUPER / GROUP) : j->ngk;
+    for (int g = sk * (SUPER / GROUP); g < g1; g++) w->lk[ng++] = g;
+  }
+  if (ng) cg_ival_pairs_sig(j->prog, w->qrow, 1, NULL, j->gkiv, j->ngk, w->lk, ng, w->lcls, NULL, NULL, w->is);
+  for (int i = 0; i < ng; i++) w->sgcls[w->lk[i]] = w->lcls[i];
   w->srow = sr;
 }
 
@@ -60,7 +75,8 @@ static void row_classes(worker *w, int qb) {
   for (int sk = 0; sk < j->nsk; sk++) {
     if (w->scls[sk] != CG_BLK_UNDECIDED) continue;
     int g1 = (sk + 1) * (SUPER / GROUP) < j->ngk ? (sk + 1) * (SUPER / GROUP) : j->ngk;
-    for (int g = sk * (SUPER / GROUP); g < g1; g++) w->lk[ng++] = g;
+    for (int g = sk * (SUPER / GROUP); g < g1; g++)
+      if ((w->gcls[g] = w->sgcls[g]) == CG_BLK_UNDECIDED) w->lk[ng++] = g;
   }
   if (ng) cg_ival_pairs_sig(j->prog, w->qrow, 1, NULL, j->gkiv, j->ngk, w->lk, ng, w->lcls, NULL, NULL, w->is);
   int nb = 0, last = -1;
