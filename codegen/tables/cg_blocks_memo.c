@@ -192,8 +192,10 @@ static uint64_t fold(__uint128_t x) {
 /* Hashes of one side's blocks, per interface: sums of independent
 ** products with a table of powers (pw: [len][2]), not a Horner chain.
 ** Products of two residues are below 2^122, so 32 of them add up in 128
-** bits before one reduction. */
-static void side_hashes(const job *j, const int64_t *tok, int nv, int bsz, int nb, const uint64_t *pw, uint64_t *out) {
+** bits before one reduction. Interface v of block b goes to
+** out[(v * sv + b * sb) * 2]. */
+static void side_hashes(const job *j, const int64_t *tok, int nv, int bsz, int nb, const uint64_t *pw, uint64_t *out,
+                        int64_t sv, int64_t sb) {
   for (int v = 0; v < nv; v++)
     for (int b = 0; b < nb; b++) {
       int64_t p0 = (int64_t)b * bsz, p1 = p0 + bsz < j->S ? p0 + bsz : j->S;
@@ -210,8 +212,26 @@ static void side_hashes(const job *j, const int64_t *tok, int nv, int bsz, int n
         h0 = blk_addp(h0, fold(a0));
         h1 = blk_addp(h1, fold(a1));
       }
-      out[((int64_t)v * nb + b) * 2] = h0;
-      out[((int64_t)v * nb + b) * 2 + 1] = h1;
+      out[(v * sv + b * sb) * 2] = h0;
+      out[(v * sv + b * sb) * 2 + 1] = h1;
+    }
+}
+
+/* The same from the micro-blocks' hashes (mh laid out by sv, sb), where
+** blocks are whole micro-blocks: one at token offset o of its block adds
+** its hash times base^o. Into out[v][nb][2]. */
+static void block_hashes(const job *j, const uint64_t *mh, int64_t sv, int64_t sb, int nv, int bsz, int nb,
+                         const uint64_t *pw, uint64_t *out) {
+  int nm = j->L->nm, per = bsz / MICRO;
+  for (int v = 0; v < nv; v++)
+    for (int b = 0; b < nb; b++) {
+      int m0 = b * per, m1 = m0 + per < nm ? m0 + per : nm;
+      uint64_t h[2] = {0, 0};
+      for (int mi = m0; mi < m1; mi++)
+        for (int r = 0; r < 2; r++)
+          h[r] = blk_addp(h[r], blk_mulp(mh[(v * sv + mi * sb) * 2 + r], pw[2 * (mi - m0) * MICRO + r]));
+      out[((int64_t)v * nb + b) * 2] = h[0];
+      out[((int64_t)v * nb + b) * 2 + 1] = h[1];
     }
 }
 
@@ -254,18 +274,22 @@ int blk_memo_new(job *j, int bits) {
       x = blk_mulp(x, base[r]);
     }
   }
-  side_hashes(j, j->qtok, j->nqv, j->bq, j->nq, pw, m->qh);
-  side_hashes(j, j->ktok, j->nkv, j->bk, j->nk, pw, m->kh);
   int nm = j->L->nm;
   if (j->micro) {
+    /* Micro-blocks first, key ones laid out like kh below; blocks from them. */
     m->mqh = malloc(sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nqv ? j->nqv : 1));
     m->mkh = malloc(sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nkv ? j->nkv : 1));
     if (!m->mqh || !m->mkh) {
       free(pw);
       return -1;
     }
-    side_hashes(j, j->qtok, j->nqv, MICRO, nm, pw, m->mqh);
-    side_hashes(j, j->ktok, j->nkv, MICRO, nm, pw, m->mkh);
+    side_hashes(j, j->qtok, j->nqv, MICRO, nm, pw, m->mqh, nm, 1);
+    side_hashes(j, j->ktok, j->nkv, MICRO, nm, pw, m->mkh, 1, j->nkv);
+    block_hashes(j, m->mqh, nm, 1, j->nqv, j->bq, j->nq, pw, m->qh);
+    block_hashes(j, m->mkh, 1, j->nkv, j->nkv, j->bk, j->nk, pw, m->kh);
+  } else {
+    side_hashes(j, j->qtok, j->nqv, j->bq, j->nq, pw, m->qh, j->nq, 1);
+    side_hashes(j, j->ktok, j->nkv, j->bk, j->nk, pw, m->kh, j->nk, 1);
   }
   free(pw);
   m->kw = malloc(sizeof(uint64_t) * 2 * (size_t)(j->nkv ? j->nkv : 1));
@@ -288,14 +312,12 @@ int blk_memo_new(job *j, int bits) {
   free(m->kh);
   m->kh = t;
   if (j->micro) {
-    t = malloc(sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nkv ? j->nkv : 1));
-    if (!t) return -1;
-    for (int v = 0; v < j->nkv; v++)
-      for (int b = 0; b < nm; b++)
-        for (int r = 0; r < 2; r++)
-          t[((int64_t)b * j->nkv + v) * 2 + r] = blk_mulp(m->mkh[((int64_t)v * nm + b) * 2 + r], m->kw[2 * v + r]);
-    free(m->mkh);
-    m->mkh = t;
+    for (int b = 0; b < nm; b++)
+      for (int v = 0; v < j->nkv; v++)
+        for (int r = 0; r < 2; r++) {
+          uint64_t *y = m->mkh + ((int64_t)b * j->nkv + v) * 2 + r;
+          *y = blk_mulp(*y, m->kw[2 * v + r]);
+        }
     m->mh = (blk_mhash){m->mqh, m->mkh, m->kw, m->g};
   }
   return 0;
