@@ -71,6 +71,8 @@ typedef struct spec_entry {
   cg_spec *sp;
   blk_shift sh;
   blk_qkey qk;  /* kept per specialisation: a row's key blocks alternate between a few */
+  uint64_t *ks; /* per key block, the weighted sum of its live interfaces' hashes: [nk][2]
+                ** (cg_blocks_memo.c), made at its first key; NULL before */
 } spec_entry;
 
 /* Distinct bitmasks of wpb words, each kept once. */

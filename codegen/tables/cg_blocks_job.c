@@ -89,7 +89,10 @@ int blk_worker_init(worker *w, job *j) {
 static void worker_free(worker *w) {
   cg_scratch_free(w->s);
   cg_iscratch_free(w->is);
-  for (int i = 0; i < w->nspec; i++) cg_spec_free(w->spec[i].sp);
+  for (int i = 0; i < w->nspec; i++) {
+    cg_spec_free(w->spec[i].sp);
+    free(w->spec[i].ks);
+  }
   free(w->h.slot);
   free(w->h.gen);
   free(w->tq.v);

@@ -346,6 +346,28 @@ const blk_bitset *blk_memo_set(const blk_memo *m) { return &m->set; }
 
 int32_t blk_memo_bitnum(const blk_memo *m, int32_t id) { return m->e[id].bits; }
 
+/* Key block kb's live interfaces' weighted hashes, summed. */
+static void key_sum(const blk_memo *m, uint64_t klive, int kb, uint64_t *x0, uint64_t *x1) {
+  const job *j = m->j;
+  *x0 = *x1 = 0;
+  for (uint64_t live = klive; live; live &= live - 1) {
+    int v = __builtin_ctzll(live);
+    if (v >= j->nkv) break;
+    const uint64_t *x = m->kh + ((int64_t)kb * j->nkv + v) * 2;
+    *x0 = blk_addp(*x0, x[0]);
+    *x1 = blk_addp(*x1, x[1]);
+  }
+}
+
+/* Every key block's sum for one specialisation, once: its pairs number
+** hundreds of thousands, its key blocks a few thousand. Left NULL when out
+** of memory (pair_key then sums per pair). */
+static void key_sums(const blk_memo *m, spec_entry *se) {
+  const job *j = m->j;
+  se->ks = malloc(sizeof(uint64_t) * 2 * (size_t)j->nk);
+  for (int kb = 0; se->ks && kb < j->nk; kb++) key_sum(m, se->sp->klive, kb, &se->ks[2 * kb], &se->ks[2 * kb + 1]);
+}
+
 /*
 ** The pair's key: its specialisation, lengths, and live sequences, shifted
 ** where the program reads them as translation pairs. The query part, and
@@ -386,13 +408,13 @@ static void pair_key(const blk_memo *m, spec_entry *se, int qb, int kb, uint64_t
     k->dg[0] = blk_mulp(k->d[0], m->g[2 * lk]);
     k->dg[1] = blk_mulp(k->d[1], m->g[2 * lk + 1]);
   }
-  uint64_t x0 = 0, x1 = 0;
-  for (uint64_t live = sp->klive; live; live &= live - 1) {
-    int v = __builtin_ctzll(live);
-    if (v >= j->nkv) break;
-    const uint64_t *x = m->kh + ((int64_t)kb * j->nkv + v) * 2;
-    x0 = blk_addp(x0, x[0]);
-    x1 = blk_addp(x1, x[1]);
+  if (!se->ks) key_sums(m, se);
+  uint64_t x0, x1;
+  if (se->ks) {
+    x0 = se->ks[2 * kb];
+    x1 = se->ks[2 * kb + 1];
+  } else {
+    key_sum(m, sp->klive, kb, &x0, &x1);
   }
   h[0] = blk_mix(k->hl[0], blk_subp(x0, k->dg[0]));
   h[1] = blk_mix(k->hl[1], blk_subp(x1, k->dg[1]));

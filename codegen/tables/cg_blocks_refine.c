@@ -18,6 +18,7 @@
 ** There is no early exit on the first mixed pair: the count needs every
 ** pair anyway.
 */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cg_blocks_int.h"
@@ -32,7 +33,10 @@ spec_entry *blk_spec(worker *w, uint64_t dec, uint64_t val) {
   for (int i = 0; i < w->nspec; i++)
     if (w->spec[i].dec == dec && w->spec[i].val == val) return &w->spec[w->spec_last = i];
   if (w->nspec == SPEC_CACHE) {
-    for (int i = 0; i < w->nspec; i++) cg_spec_free(w->spec[i].sp);
+    for (int i = 0; i < w->nspec; i++) {
+      cg_spec_free(w->spec[i].sp);
+      free(w->spec[i].ks);
+    }
     w->nspec = 0;
   }
   spec_entry *e = &w->spec[w->nspec];
@@ -40,6 +44,7 @@ spec_entry *blk_spec(worker *w, uint64_t dec, uint64_t val) {
   e->val = val;
   e->sp = cg_spec_new(w->j->prog, dec, val);
   e->qk.qb = -1;
+  e->ks = NULL;
   if (e->sp) blk_shift_of(e->sp, &e->sh);
   w->spec_last = w->nspec++;
   return e;
