@@ -202,9 +202,9 @@ static int super_prepare(job *j, cg_iscratch *is) {
 }
 
 /* Mini-blocks' interfaces, from their micro-blocks' boxes: the micro-pair
-** cache (cg_blocks_micro.c) classifies a block pair's mini pairs first and
-** only the micro pairs of undecided ones. Only where blocks are whole
-** mini-blocks. */
+** cache (cg_blocks_micro.c, for tables with bits) classifies a block
+** pair's mini pairs first and only the micro pairs of undecided ones. Only
+** where blocks are whole mini-blocks. */
 static int mini_prepare(job *j, cg_iscratch *is) {
   if (!j->micro || j->bq % (MICRO * MINI) || j->bk % (MICRO * MINI)) return 0;
   cg_box *b = super_boxes(j->L->mbox, j->L->nm, MINI, &j->nn);
@@ -298,7 +298,7 @@ int blk_job_prepare(job *j) {
     j->sample = !j->exact && j->nqv <= 64 && many;
     ok = !super_prepare(j, is) && (!(many || j->bits) || !tokens_prepare(j));
     ok = ok && (!(many || j->bits) || j->no_memo || !blk_memo_new(j, j->bits));
-    ok = ok && (!j->memo || !mini_prepare(j, is));
+    ok = ok && (!blk_memo_bits(j->memo) || !mini_prepare(j, is));
   }
   cg_scratch_free(s);
   cg_iscratch_free(is);

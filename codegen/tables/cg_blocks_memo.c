@@ -60,7 +60,8 @@ struct blk_memo {
   uint64_t *kh;      /* per key block and interface, weighted: [nk][nkv][2] */
   uint64_t *kw;      /* [nkv][2]: each key interface's weight */
   uint64_t *g;       /* [len][2]: the sum of the first len powers */
-  uint64_t *mqh, *mkh; /* the same as qh and kh per micro-block, where blocks are whole ones */
+  uint64_t *mqh, *mkh; /* the same as qh and kh per micro-block, where blocks are whole ones and
+                       ** the table carries bits (NULL else), for the micro-pair cache: */
   blk_mhash mh;
   ment *e;
   int64_t ne, cap;
@@ -241,6 +242,30 @@ static int in_range(const int64_t *v, int64_t n) {
   return 1;
 }
 
+/* The micro-blocks' hashes, unweighted: [nqv][nm][2] and [nm][nkv][2]. */
+static int micro_hashes(blk_memo *m, const uint64_t *pw) {
+  const job *j = m->j;
+  int nm = j->L->nm;
+  m->mqh = malloc(sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nqv ? j->nqv : 1));
+  m->mkh = malloc(sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nkv ? j->nkv : 1));
+  if (!m->mqh || !m->mkh) return -1;
+  side_hashes(j, j->qtok, j->nqv, MICRO, nm, pw, m->mqh, nm, 1);
+  side_hashes(j, j->ktok, j->nkv, MICRO, nm, pw, m->mkh, 1, j->nkv);
+  return 0;
+}
+
+/* The key micro-blocks' hashes times their interfaces' weights, in place. */
+static void weigh_micro(blk_memo *m) {
+  const job *j = m->j;
+  for (int b = 0; b < j->L->nm; b++)
+    for (int v = 0; v < j->nkv; v++)
+      for (int r = 0; r < 2; r++) {
+        uint64_t *y = m->mkh + ((int64_t)b * j->nkv + v) * 2 + r;
+        *y = blk_mulp(*y, m->kw[2 * v + r]);
+      }
+  m->mh = (blk_mhash){m->mqh, m->mkh, m->kw, m->g};
+}
+
 int blk_memo_new(job *j, int bits) {
   j->memo = NULL;
   if (j->nqv > 64 || j->nkv > 64 || !j->qtok || !j->ktok) return 0;
@@ -274,18 +299,13 @@ int blk_memo_new(job *j, int bits) {
       x = blk_mulp(x, base[r]);
     }
   }
-  int nm = j->L->nm;
-  if (j->micro) {
-    /* Micro-blocks first, key ones laid out like kh below; blocks from them. */
-    m->mqh = malloc(sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nqv ? j->nqv : 1));
-    m->mkh = malloc(sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nkv ? j->nkv : 1));
-    if (!m->mqh || !m->mkh) {
+  if (j->micro && m->wpb) {
+    /* Micro-blocks first (key ones laid out like kh below), blocks from them. */
+    if (micro_hashes(m, pw)) {
       free(pw);
       return -1;
     }
-    side_hashes(j, j->qtok, j->nqv, MICRO, nm, pw, m->mqh, nm, 1);
-    side_hashes(j, j->ktok, j->nkv, MICRO, nm, pw, m->mkh, 1, j->nkv);
-    block_hashes(j, m->mqh, nm, 1, j->nqv, j->bq, j->nq, pw, m->qh);
+    block_hashes(j, m->mqh, j->L->nm, 1, j->nqv, j->bq, j->nq, pw, m->qh);
     block_hashes(j, m->mkh, 1, j->nkv, j->nkv, j->bk, j->nk, pw, m->kh);
   } else {
     side_hashes(j, j->qtok, j->nqv, j->bq, j->nq, pw, m->qh, j->nq, 1);
@@ -311,15 +331,7 @@ int blk_memo_new(job *j, int bits) {
         t[((int64_t)b * j->nkv + v) * 2 + r] = blk_mulp(m->kh[((int64_t)v * j->nk + b) * 2 + r], m->kw[2 * v + r]);
   free(m->kh);
   m->kh = t;
-  if (j->micro) {
-    for (int b = 0; b < nm; b++)
-      for (int v = 0; v < j->nkv; v++)
-        for (int r = 0; r < 2; r++) {
-          uint64_t *y = m->mkh + ((int64_t)b * j->nkv + v) * 2 + r;
-          *y = blk_mulp(*y, m->kw[2 * v + r]);
-        }
-    m->mh = (blk_mhash){m->mqh, m->mkh, m->kw, m->g};
-  }
+  if (m->mqh) weigh_micro(m);
   return 0;
 }
 
@@ -484,15 +496,49 @@ static int64_t tokens(worker *w, const cg_spec *sp, int64_t a0, int64_t a1, int6
 }
 
 /*
+** A block pair's allowed pairs without bits, where blocks are whole
+** micro-blocks: micro pairs the intervals decide are counted at once, and
+** only runs of undecided ones are evaluated, token by token. (Tables
+** without bits look up few distinct pairs: hashing every micro-block for
+** the micro-pair cache would cost them more than it saves.)
+*/
+static int64_t count_micro(worker *w, const cg_spec *sp, int64_t q0, int64_t q1, int64_t k0, int64_t k1) {
+  const job *j = w->j;
+  int64_t m0 = k0 / MICRO, m1 = (k1 + MICRO - 1) / MICRO, total = 0;
+  int64_t mq0 = q0 / MICRO, mq1 = (q1 + MICRO - 1) / MICRO;
+  int nmk = (int)(m1 - m0), n = 0;
+  for (int64_t mq = mq0; mq < mq1; mq++)
+    for (int64_t mk = m0; mk < m1; mk++) {
+      w->lq[n] = (int32_t)mq;
+      w->lk[n++] = (int32_t)mk;
+    }
+  cg_ival_pairs_sig(j->prog, j->qmiv, j->L->nm, w->lq, j->kmiv, j->L->nm, w->lk, n, w->lcls, NULL, NULL, w->is);
+  for (int64_t mq = mq0; mq < mq1; mq++) {
+    int64_t a0 = mq * MICRO, a1 = a0 + MICRO < q1 ? a0 + MICRO : q1;
+    const uint8_t *mcls = w->lcls + (mq - mq0) * nmk;
+    for (int64_t mk = m0; mk < m1;) {
+      int c = mcls[mk - m0];
+      int64_t e = mk + 1;
+      while (e < m1 && mcls[e - m0] == c) e++;
+      int64_t b0 = mk * MICRO, b1 = e * MICRO < k1 ? e * MICRO : k1;
+      if (c == CG_BLK_FULL) total += (a1 - a0) * (b1 - b0);
+      else if (c == CG_BLK_UNDECIDED) total += tokens(w, sp, a0, a1, b0, b1, q0, k0, 0);
+      mk = e;
+    }
+  }
+  return total;
+}
+
+/*
 ** Every token pair of the block pair: the allowed pairs, and the bits into
-** w->mbits when the memo keeps them. Where blocks are whole micro-blocks,
-** micro pairs go through the worker's micro-pair cache (cg_blocks_micro.c),
-** which counts those the intervals decide at once and evaluates each
-** distinct undecided one once; else every token pair is evaluated.
+** w->mbits when the memo keeps them: by the micro-pair cache
+** (cg_blocks_micro.c) where the memo hashed the micro-blocks, by
+** count_micro where blocks are whole micro-blocks, else token by token.
 */
 static int64_t evaluate(worker *w, const spec_entry *se, int64_t q0, int64_t q1, int64_t k0, int64_t k1, int wpb) {
   const job *j = w->j;
-  if (j->micro) return blk_micro_eval(w, se, &j->memo->mh, q0, q1, k0, k1, wpb);
+  if (j->memo->mqh) return blk_micro_eval(w, se, &j->memo->mh, q0, q1, k0, k1, wpb);
+  if (j->micro && !wpb) return count_micro(w, se->sp, q0, q1, k0, k1);
   if (wpb) memset(w->mbits, 0, sizeof(uint32_t) * (size_t)wpb);
   return tokens(w, se->sp, q0, q1, k0, k1, q0, k0, wpb);
 }
