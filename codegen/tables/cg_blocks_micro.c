@@ -8,7 +8,9 @@
 ** pair is keyed as the memo keys a block pair (the specialisation, the
 ** lengths, the live sequences shifted where they are translation pairs;
 ** the same hashes, at the micro-blocks' size) and its 64 bits are
-** evaluated once per worker.
+** evaluated once per worker. Only tables with bits take it: they evaluate
+** every distinct partial pair; without bits few pairs are looked up, and
+** hashing every micro-block would cost more than it saves.
 **
 ** The key takes the block pair's specialisation: it equals the mask on
 ** every token pair of the block, so on the micro pair too, and equal keys
