@@ -185,16 +185,25 @@ static void do_row(worker *w, int qb) {
     return;
   }
   row_classes(w, qb);
+  /* Key blocks of undecided super-blocks, a group at a time: a decided
+  ** group decides its blocks (most of a sparse row's are empty). */
   int nu = 0;
   for (int sk = 0; sk < j->nsk; sk++) {
     if (w->scls[sk] != CG_BLK_UNDECIDED) continue;
     int k1 = (sk + 1) * SUPER < j->nk ? (sk + 1) * SUPER : j->nk;
-    for (int kb = sk * SUPER; kb < k1; kb++) {
-      int g = w->gcls[kb / GROUP], c = g != CG_BLK_UNDECIDED ? g : w->cls[j->kmap[kb]];
-      w->rc[kb] = (uint8_t)c;
-      if (c == CG_BLK_FULL) w->st[ST_IFULL]++;
-      else if (c == CG_BLK_EMPTY) w->st[ST_IEMPTY]++;
-      else w->und[nu++] = kb;
+    for (int g0 = sk * SUPER; g0 < k1; g0 += GROUP) {
+      int g1 = g0 + GROUP < k1 ? g0 + GROUP : k1, gc = w->gcls[g0 / GROUP];
+      if (gc != CG_BLK_UNDECIDED) {
+        w->st[gc == CG_BLK_FULL ? ST_IFULL : ST_IEMPTY] += g1 - g0;
+        continue;
+      }
+      for (int kb = g0; kb < g1; kb++) {
+        int c = w->cls[j->kmap[kb]];
+        w->rc[kb] = (uint8_t)c;
+        if (c == CG_BLK_FULL) w->st[ST_IFULL]++;
+        else if (c == CG_BLK_EMPTY) w->st[ST_IEMPTY]++;
+        else w->und[nu++] = kb;
+      }
     }
   }
   w->st[ST_IUND] += nu;
@@ -206,6 +215,16 @@ static void do_row(worker *w, int qb) {
       continue;
     }
     for (int kb = k0; kb < k1; kb++) {
+      if (kb % GROUP == 0 && w->gcls[kb / GROUP] != CG_BLK_UNDECIDED) {
+        int g1 = kb + GROUP < k1 ? kb + GROUP : k1;
+        if (w->gcls[kb / GROUP] == CG_BLK_FULL)
+          for (int b = kb; b < g1; b++) {
+            w->st[ST_ALLOWED] += block_area(j, qb, b);
+            w->fail |= push(&w->full, &w->nfull, &w->capf, b);
+          }
+        kb = g1 - 1;
+        continue;
+      }
       int und = i < nu && w->und[i] == kb;
       int c = w->rc[kb];
       w->st[ST_ALLOWED] += und ? w->rn[i++] : c == CG_BLK_FULL ? block_area(j, qb, kb) : 0;
