@@ -28,7 +28,7 @@
 #error "a micro pair's bits are one uint64_t: 8 x 8"
 #endif
 
-#define MCACHE_MAX (1 << 20)
+#define MCACHE_MAX (1 << 17) /* entries a worker, in at most 6 MB of slots; radial keeps under 24,000 */
 
 typedef struct ment {
   uint64_t h0, h1, bits; /* h0 0: an empty slot (keys have bit 0 set) */
