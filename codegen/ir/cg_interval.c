@@ -443,19 +443,22 @@ void cg_ival_pairs_sig(const cg_prog *p, const cg_ival *qv, int64_t ldq, const i
                        cg_iscratch *s) {
   const cg_phase *ph = &p->qk;
   resolve(ph, s);
+  /* One query in every lane: broadcast once for the whole call (the phase
+  ** never writes its query inputs). */
+  int lanes = n < CG_CHUNK ? (n + VL - 1) / VL * VL : CG_CHUNK;
+  for (int j = 0; !qi && j < p->q.nout; j++) {
+    int64_t *l = s->qv + (size_t)j * 2 * CG_CHUNK;
+    cg_ival x = qv[(int64_t)j * ldq];
+    for (int i = 0; i < lanes; i++) {
+      l[i] = x.lo;
+      l[CG_CHUNK + i] = x.hi;
+    }
+  }
   for (int o = 0; o < n; o += CG_CHUNK) {
     int len = n - o < CG_CHUNK ? n - o : CG_CHUNK;
-    for (int j = 0; j < p->q.nout; j++) {
+    for (int j = 0; qi && j < p->q.nout; j++) {
       int64_t *l = s->qv + (size_t)j * 2 * CG_CHUNK;
-      if (qi) {
-        gather(l, l + CG_CHUNK, qv, ldq, j, qi + o, len);
-        continue;
-      }
-      cg_ival x = qv[(int64_t)j * ldq];
-      for (int i = 0; i < (len + VL - 1) / VL * VL; i++) {
-        l[i] = x.lo;
-        l[CG_CHUNK + i] = x.hi;
-      }
+      gather(l, l + CG_CHUNK, qv, ldq, j, qi + o, len);
     }
     for (int j = 0; j < p->k.nout; j++) {
       int64_t *l = in_lo(s, j);
