@@ -89,6 +89,52 @@ static void never_loses(void **st) {
   sieve_close(ctx);
 }
 
+/*
+** On shapes of under 128 query-block rows the ranking scores every row,
+** so the choice must cost exactly the least of all candidates': a lower
+** bound that overshot would leave a cheaper one out. The candidates are
+** cg_layout_auto.c's: identity, transpose, and the tiles whose volume fits
+** the blocks.
+*/
+static void least_of_candidates(void **st) {
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  const sieve_shape shapes[] = {
+    {1, 2, 64, 6, 16, 24, 0, 0},
+    {1, 2, 64, 5, 13, 19, 7, 0},
+    {1, 2, 64, 7, 12, 20, 11, 1},
+  };
+  static const int T[] = {1, 2, 4, 6}, Y[] = {4, 8}, X[] = {4, 8, 16};
+  for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+    for (size_t m = 0; m < sizeof masks / sizeof *masks; m++)
+      for (int block = 16; block <= 64; block *= 4) {
+        const sieve_shape *s = &shapes[si];
+        if ((sieve_shape_tokens(s) + block - 1) / block >= 128) continue; /* ranked on every other row */
+        char la[64], lc[64], layout[64];
+        sieve_pattern *a = load(ctx, "sieve.layout.auto", masks[m], block);
+        double ca = cost(a, s, la, sizeof la), least = -1;
+        sieve_pattern_free(a);
+        for (int i = -2; i < 24; i++) {
+          if (i == -2) snprintf(layout, sizeof layout, "sieve.layout.identity");
+          else if (i == -1) snprintf(layout, sizeof layout, "sieve.layout.transpose");
+          else {
+            int t = T[i / 6] < s->frames ? T[i / 6] : s->frames, y = Y[i / 3 % 2] < s->height ? Y[i / 3 % 2] : s->height;
+            int x = X[i % 3] < s->width ? X[i % 3] : s->width, v = t * y * x;
+            if ((v % block && block % v) || v > 4 * block || v * 4 < block) continue;
+            snprintf(layout, sizeof layout, "sieve.layout.tile{%d, %d, %d}", t, y, x);
+          }
+          sieve_pattern *c = load(ctx, layout, masks[m], block);
+          double cc = cost(c, s, lc, sizeof lc);
+          sieve_pattern_free(c);
+          if (least < 0 || cc < least) least = cc;
+        }
+        if (ca != least)
+          fail_msg("mask %zu shape %zu block %d: auto (%s) visits %.2f, the least candidate %.2f", m, si, block, la, ca,
+                   least);
+      }
+  sieve_close(ctx);
+}
+
 /* The IR names auto (not the layout it resolves to), so its hash differs
 ** from identity's; sieve show's ranking is there once tables are built. */
 static void script_and_ir(void **st) {
@@ -123,6 +169,7 @@ static void script_and_ir(void **st) {
 int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(never_loses),
+    cmocka_unit_test(least_of_candidates),
     cmocka_unit_test(script_and_ir),
   };
   return cmocka_run_group_tests(t, NULL, NULL);

@@ -7,13 +7,16 @@
 ** a partial block weighted PARTIAL_COST times a full one, since it also
 ** evaluates the mask per element.
 **
-** Candidates are ranked on every few query-block rows; the best is then
-** checked against identity on every row, so auto never visits more than
-** identity would. The choice depends on the shape only (step and layer 0,
-** the class's first head), so that the kernel, compiled once, and tables
-** built at any step agree; it is made once per shape and kept in the
-** pattern.
+** Candidates are ranked on every few query-block rows, exactly, except
+** that one whose lower bound (cg_layout_bound.c, far cheaper than a score)
+** passes the best score so far is left out: most are. The best is then
+** checked against identity on every row, exactly, so auto never visits
+** more than identity would. The choice depends on the shape only (step
+** and layer 0, the class's first head), so that the kernel, compiled
+** once, and tables built at any step agree; it is made once per shape and
+** kept in the pattern.
 */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +29,7 @@
 
 typedef struct cand {
   cg_layout l;
-  double score;  /* visited area, in full-block units, over the rows scored */
+  double lo, hi;  /* visited area over the rows scored, in full-block units: bounds, equal once exact */
 } cand;
 
 struct cg_auto {
@@ -68,20 +71,81 @@ static int candidates(const cg_pattern *p, const sieve_shape *s, cand *out) {
   return n;
 }
 
+/* Exact, by building the layout's table on the rows scored. */
 static sieve_status score(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *c, int stride, cg_err *e) {
   int64_t full, part;
   sieve_status st = blk_score_layout(p, s, mask, &c->l, stride, &full, &part, e);
-  c->score = (double)full + PARTIAL_COST * (double)part;
+  c->lo = c->hi = (double)full + PARTIAL_COST * (double)part;
   return st;
 }
 
-static int by_score(const void *a, const void *b) {
-  double x = ((const cand *)a)->score, y = ((const cand *)b)->score;
-  return (x > y) - (x < y);
+/*
+** The cheapest of n candidates on the rows that are multiples of stride,
+** identity (cs[0]) on ties, as exact scores of all would rank them. The
+** first is scored exactly; each next is bounded below (cg_layout_bound.c),
+** the bound stopping once past the best exact score so far, and scored
+** exactly only when it stays at or under it. Those never scored cannot
+** win; they keep their bound, hi infinite.
+*/
+static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *cs, int n, int stride, int *best,
+                         cg_err *e) {
+  sieve_status st = score(p, s, mask, &cs[0], stride, e);
+  *best = 0;
+  for (int i = 1; i < n && !st; i++) {
+    cand *c = &cs[i];
+    double stop = cs[*best].lo;
+    c->hi = INFINITY;
+    st = blk_bound_layout(p, s, mask, &c->l, stride, PARTIAL_COST, stop, &c->lo, e);
+    if (st || c->lo > stop) continue;
+    st = score(p, s, mask, c, stride, e);
+    if (!st && c->lo < cs[*best].lo) *best = i;
+  }
+  return st;
+}
+
+/*
+** Whether b visits less than identity a on every row: the ranking's rows
+** may miss what they skip.
+*/
+static sieve_status confirm(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cand *id, const cand *best,
+                            int *wins, cg_err *e) {
+  cand a = *id, b = *best;
+  sieve_status st = score(p, s, mask, &a, 1, e);
+  if (!st) st = score(p, s, mask, &b, 1, e);
+  *wins = b.lo < a.lo;
+  return st;
+}
+
+static int by_lo(const void *x, const void *y) {
+  const cand *a = *(const cand *const *)x, *b = *(const cand *const *)y;
+  return (a->lo > b->lo) - (a->lo < b->lo);
+}
+
+/* The choice, then identity, then the cheapest others, as shares of the
+** rows' pairs: exact scores, or ">" and the bound of those not scored. */
+static const char *ranking(cg_arena *arena, cand *cs, int n, int best, double pairs) {
+  cand *rest[2 + 24], *order[SHOWN + 1];
+  int m = 0, nr = 0;
+  order[m++] = &cs[best];
+  if (best) order[m++] = &cs[0];
+  for (int i = 1; i < n; i++)
+    if (i != best) rest[nr++] = &cs[i];
+  qsort(rest, (size_t)nr, sizeof *rest, by_lo);
+  for (int i = 0; i < nr && m < SHOWN + 1; i++) order[m++] = rest[i];
+  char buf[512], name[64], val[64];
+  int len = 0;
+  for (int i = 0; i < m; i++) {
+    cg_layout_text(&order[i]->l, name, sizeof name);
+    snprintf(val, sizeof val, "%s%.2f%%", order[i]->lo == order[i]->hi ? "" : ">", 100.0 * order[i]->lo / pairs);
+    len += snprintf(buf + len, sizeof buf - (size_t)len, "%s%s %s%s", i == 1 ? "; runners-up " : i ? ", " : "",
+                    name, val, i == 0 ? " (chosen)" : "");
+    if (len >= (int)sizeof buf) break;
+  }
+  return cg_strdup(arena, buf);
 }
 
 /* The class's choice, and its ranking as text. */
-static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, cg_layout *out, const char **rank,
+static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, cg_layout *out, const char **rank_text,
                            cg_err *e) {
   int h = 0;
   while (p->head_class[h] != c) h++; /* the class's first head (classes are checked used) */
@@ -94,44 +158,20 @@ static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, cg_layout
   cg_ref mask = cg_subst(p->g, p->classes[c].mask, map);
   if (mask == CG_NONE) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   cand cs[2 + 24];
-  int n = candidates(p, s, cs);
-  int bq = cg_pattern_block_q(p);
-  int64_t nq = (sieve_shape_tokens(s) + bq - 1) / bq;
+  int n = candidates(p, s, cs), best = 0;
+  int bq = cg_pattern_block_q(p), bk = cg_pattern_block_k(p);
+  int64_t nq = (sieve_shape_tokens(s) + bq - 1) / bq, nk = (sieve_shape_tokens(s) + bk - 1) / bk;
   int stride = nq / RANK_ROWS > 1 ? (int)(nq / RANK_ROWS) : 1;
-  sieve_status st = SIEVE_OK;
-  for (int i = 0; i < n && !st; i++) st = score(p, s, mask, &cs[i], stride, e);
+  sieve_status st = rank(p, s, mask, cs, n, stride, &best, e);
+  int wins = 1;
+  if (!st && best && stride > 1) st = confirm(p, s, mask, &cs[0], &cs[best], &wins, e);
   if (st) return st;
-  double rows = (double)((nq + stride - 1) / stride);
-  cand id = cs[0];
-  qsort(cs + 1, (size_t)n - 1, sizeof(cand), by_score);
-  int best = cs[1].score < cs[0].score ? 1 : 0;
-  /* Confirmed on every row: the ranking may miss what its rows skip. */
-  if (best && stride > 1) {
-    cand a = cs[0], b = cs[1];
-    st = score(p, s, mask, &a, 1, e);
-    if (!st) st = score(p, s, mask, &b, 1, e);
-    if (st) return st;
-    best = b.score < a.score;
-  }
+  if (!wins) best = 0;
   *out = cs[best].l;
-  char buf[512], name[64];
-  int len = 0, nk = (int)nq; /* block_k may differ: a share of the rows' pairs is only indicative */
-  int bk = cg_pattern_block_k(p);
-  nk = (int)((sieve_shape_tokens(s) + bk - 1) / bk);
-  cand *order[2 + 24];
-  int m = 0;
-  order[m++] = &cs[best];
-  if (best) order[m++] = &id;
-  for (int i = 1; i < n && m < SHOWN + 1; i++)
-    if (i != best) order[m++] = &cs[i];
-  for (int i = 0; i < m; i++) {
-    cg_layout_text(&order[i]->l, name, sizeof name);
-    len += snprintf(buf + len, sizeof buf - (size_t)len, "%s%s %.2f%%%s", i == 1 ? "; runners-up " : i ? ", " : "",
-                    name, 100.0 * order[i]->score / (rows * nk), i == 0 ? " (chosen)" : "");
-    if (len >= (int)sizeof buf) break;
-  }
-  *rank = cg_strdup(p->arena, buf);
-  return SIEVE_OK;
+  /* block_k may differ from block_q: a share of the rows' pairs is only indicative */
+  double rows = (double)((nq + stride - 1) / stride);
+  *rank_text = ranking(p->arena, cs, n, best, rows * (double)nk);
+  return *rank_text ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
 }
 
 static void apply(cg_pattern *p, const struct cg_auto *a) {
