@@ -25,6 +25,7 @@
 
 #define PARTIAL_COST 1.25
 #define RANK_ROWS 64   /* query-block rows a candidate is ranked on, about */
+#define GUESS_STRIDE 16 /* the order is guessed on every GUESS_STRIDE-th row ranked */
 #define SHOWN 4        /* runners-up cg_layouts_ranking names */
 
 typedef struct cand {
@@ -81,24 +82,40 @@ static sieve_status score(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand
 
 /*
 ** The cheapest of n candidates on the rows that are multiples of stride,
-** identity (cs[0]) on ties, as exact scores of all would rank them. The
-** first is scored exactly; each next is bounded below (cg_layout_bound.c),
-** the bound stopping once past the best exact score so far, and scored
-** exactly only when it stays at or under it. Those never scored cannot
-** win; they keep their bound, hi infinite.
+** identity (cs[0]) on ties, then the earliest, as exact scores of all
+** would rank them. Candidates are taken in the order of a lower bound
+** (cg_layout_bound.c) on a few of those rows, so that the likely best
+** comes first; the first is scored exactly, and each next is bounded on
+** all the rows, the bound stopping once past the best exact score so far,
+** and scored exactly only when it stays at or under it. Those never
+** scored cannot win; they keep their bound, hi infinite.
 */
 static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *cs, int n, int stride, int *best,
                          cg_err *e) {
-  sieve_status st = score(p, s, mask, &cs[0], stride, e);
-  *best = 0;
-  for (int i = 1; i < n && !st; i++) {
-    cand *c = &cs[i];
-    double stop = cs[*best].lo;
-    c->hi = INFINITY;
-    st = blk_bound_layout(p, s, mask, &c->l, stride, PARTIAL_COST, stop, &c->lo, e);
-    if (st || c->lo > stop) continue;
+  sieve_status st = SIEVE_OK;
+  int order[2 + 24];
+  double guess[2 + 24];
+  for (int i = 0; i < n && !st; i++) {
+    st = blk_bound_layout(p, s, mask, &cs[i].l, stride * GUESS_STRIDE, PARTIAL_COST, INFINITY, &guess[i], e);
+    cs[i].hi = INFINITY;
+    order[i] = i;
+  }
+  for (int i = 1; i < n; i++) /* by guess, then by index: n is small */
+    for (int k = i; k > 0 && guess[order[k]] < guess[order[k - 1]]; k--) {
+      int t = order[k];
+      order[k] = order[k - 1];
+      order[k - 1] = t;
+    }
+  *best = -1;
+  for (int k = 0; k < n && !st; k++) {
+    cand *c = &cs[order[k]];
+    if (*best >= 0) {
+      double stop = cs[*best].lo;
+      st = blk_bound_layout(p, s, mask, &c->l, stride, PARTIAL_COST, stop, &c->lo, e);
+      if (st || c->lo > stop) continue;
+    }
     st = score(p, s, mask, c, stride, e);
-    if (!st && c->lo < cs[*best].lo) *best = i;
+    if (!st && (*best < 0 || c->lo < cs[*best].lo || (c->lo == cs[*best].lo && order[k] < *best))) *best = order[k];
   }
   return st;
 }
