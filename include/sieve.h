@@ -161,8 +161,9 @@ typedef struct sieve_table_view {
   int64_t estimated_blocks;
   int64_t bytes;       /* this table's packed device memory */
   /* sieve.layout.auto: the layout chosen and its runners-up, with the
-  ** block area each would visit (partial blocks weighted by their cost);
-  ** NULL for a layout the pattern fixes. */
+  ** block area each would visit (partial blocks weighted by their cost;
+  ** ">=" marks a lower bound, for those ruled out without a score); NULL
+  ** for a layout the pattern fixes. */
   const char *layout_choice;
   /* Partial blocks: 1 when they carry bitmasks (the kernel reads bits), 0
   ** when the kernel evaluates the predicate; its instructions per (query,

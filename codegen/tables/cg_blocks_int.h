@@ -270,9 +270,10 @@ sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, 
 /* cg_layout_bound.c: a lower bound on the visited area of `mask` under
 ** layout l, in full blocks, partial ones weighing partial_cost, over the
 ** query-block rows that are multiples of stride (cg_layout_auto.c); it
-** stops at the first row where it passes `stop`. */
+** stops at the first row where it passes `stop`. exact: it is the exact
+** score, every row counted and every pair settled. */
 sieve_status blk_bound_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
-                              double partial_cost, double stop, double *lo, cg_err *e);
+                              double partial_cost, double stop, double *lo, int *exact, cg_err *e);
 
 /* cg_blocks_heads.c */
 sieve_status blk_check_pattern(const cg_pattern *p, cg_err *e);

@@ -87,16 +87,17 @@ static sieve_status score(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand
 ** (cg_layout_bound.c) on a few of those rows, so that the likely best
 ** comes first; the first is scored exactly, and each next is bounded on
 ** all the rows, the bound stopping once past the best exact score so far,
-** and scored exactly only when it stays at or under it. Those never
-** scored cannot win; they keep their bound, hi infinite.
+** and scored exactly only when it stays at or under it (and the bound is
+** not already exact). Those never scored cannot win; they keep their
+** bound, hi infinite.
 */
 static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *cs, int n, int stride, int *best,
                          cg_err *e) {
   sieve_status st = SIEVE_OK;
-  int order[2 + 24];
+  int order[2 + 24], exact;
   double guess[2 + 24];
   for (int i = 0; i < n && !st; i++) {
-    st = blk_bound_layout(p, s, mask, &cs[i].l, stride * GUESS_STRIDE, PARTIAL_COST, INFINITY, &guess[i], e);
+    st = blk_bound_layout(p, s, mask, &cs[i].l, stride * GUESS_STRIDE, PARTIAL_COST, INFINITY, &guess[i], &exact, e);
     cs[i].hi = INFINITY;
     order[i] = i;
   }
@@ -109,12 +110,15 @@ static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand 
   *best = -1;
   for (int k = 0; k < n && !st; k++) {
     cand *c = &cs[order[k]];
+    exact = 0;
     if (*best >= 0) {
       double stop = cs[*best].lo;
-      st = blk_bound_layout(p, s, mask, &c->l, stride, PARTIAL_COST, stop, &c->lo, e);
-      if (st || c->lo > stop) continue;
+      st = blk_bound_layout(p, s, mask, &c->l, stride, PARTIAL_COST, stop, &c->lo, &exact, e);
+      /* at the best score, an earlier candidate keeps the tie */
+      if (st || c->lo > stop || (c->lo == stop && order[k] > *best)) continue;
     }
-    st = score(p, s, mask, c, stride, e);
+    if (exact) c->hi = c->lo;
+    else st = score(p, s, mask, c, stride, e);
     if (!st && (*best < 0 || c->lo < cs[*best].lo || (c->lo == cs[*best].lo && order[k] < *best))) *best = order[k];
   }
   return st;
@@ -139,7 +143,7 @@ static int by_lo(const void *x, const void *y) {
 }
 
 /* The choice, then identity, then the cheapest others, as shares of the
-** rows' pairs: exact scores, or ">" and the bound of those not scored. */
+** rows' pairs: exact scores, or ">=" and the bound of those not scored. */
 static const char *ranking(cg_arena *arena, cand *cs, int n, int best, double pairs) {
   cand *rest[2 + 24], *order[SHOWN + 1];
   int m = 0, nr = 0;
@@ -153,7 +157,7 @@ static const char *ranking(cg_arena *arena, cand *cs, int n, int best, double pa
   int len = 0;
   for (int i = 0; i < m; i++) {
     cg_layout_text(&order[i]->l, name, sizeof name);
-    snprintf(val, sizeof val, "%s%.2f%%", order[i]->lo == order[i]->hi ? "" : ">", 100.0 * order[i]->lo / pairs);
+    snprintf(val, sizeof val, "%s%.2f%%", order[i]->lo == order[i]->hi ? "" : ">=", 100.0 * order[i]->lo / pairs);
     len += snprintf(buf + len, sizeof buf - (size_t)len, "%s%s %s%s", i == 1 ? "; runners-up " : i ? ", " : "",
                     name, val, i == 0 ? " (chosen)" : "");
     if (len >= (int)sizeof buf) break;

@@ -9,7 +9,8 @@
 ** tokens see against its keys: a true proves it visited, a true and a false
 ** partial. It never exceeds the exact score of the same rows, so a layout
 ** whose bound passes the best exact score found need not be scored at all,
-** and its rows stop there.
+** and its rows stop there. Where every undecided pair is proven partial
+** (dense masks: none is undecided) the bound is the exact score.
 */
 #include <stdlib.h>
 
@@ -51,8 +52,9 @@ static void witness(const cg_prog *prog, const cg_coords *c, int64_t q, int64_t 
 }
 
 sieve_status blk_bound_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
-                              double partial_cost, double stop, double *lo, cg_err *e) {
+                              double partial_cost, double stop, double *lo, int *exact, cg_err *e) {
   *lo = 0;
+  *exact = 0;
   int bq = cg_pattern_block_q(p), bk = cg_pattern_block_k(p);
   cg_tableset ts = {.shape = *s, .block_q = bq, .block_k = bk, .seq = sieve_shape_tokens(s)};
   int64_t S = ts.seq;
@@ -77,7 +79,7 @@ sieve_status blk_bound_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, 
     int nqv = cg_prog_nqv(prog);
     cg_ival_side(prog, 0, L.qbox, ts.nq, qiv, ts.nq, is);
     cg_ival_side(prog, 1, L.kbox, ts.nk, kiv, ts.nk, is);
-    int64_t full = 0, part = 0, visited = 0;
+    int64_t full = 0, part = 0, visited = 0, unsettled = 0;
     for (int qb = 0; qb < ts.nq; qb += stride) {
       for (int v = 0; v < nqv; v++) qrow[v] = qiv[(int64_t)v * ts.nq + qb];
       cg_ival_row(prog, qrow, kiv, ts.nk, ts.nk, cls, is);
@@ -96,8 +98,13 @@ sieve_status blk_bound_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, 
         nund = left;
       }
       for (int i = 0; i < nund; i++) visited += seen[i] == 2;
-      if ((double)(full + visited) + partial_cost * (double)part > stop) break;
+      unsettled += nund;
+      if ((double)(full + visited) + partial_cost * (double)part > stop) {
+        unsettled++; /* rows left out */
+        break;
+      }
     }
+    *exact = !unsettled;
     *lo = (double)(full + visited) + partial_cost * (double)part;
   }
   cg_iscratch_free(is);
