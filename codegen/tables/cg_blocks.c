@@ -13,7 +13,8 @@
 **            which evaluates a pair by its micro pairs, each distinct one
 **            once (cg_blocks_micro.c), else shown partial by sampled witnesses
 **            (cg_blocks_witness.c) or refined (cg_blocks_refine.c),
-**            assembled into CSR (cg_blocks_table.c)
+**            assembled into CSR (cg_blocks_table.c); large buffers kept
+**            for the next table (cg_blocks_pool.c)
 **   bits     bitmasks of the partial blocks, for classes whose predicate
 **            costs more than a bit: the memo's, or their own pass
 **            (cg_blocks_bits.c)
@@ -71,6 +72,8 @@ static sieve_status build_all(cg_pattern *p, cg_tableset *ts, cg_err *e) {
     if ((ts->head_table[h] = blk_head_table(p, ts, h)) < 0) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   lay *lays = calloc((size_t)ts->ntables, sizeof(lay));
   int nlays = 0;
+  blk_pool pool = {0};
+  ts->pool = &pool;
   sieve_status st = lays ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   for (int i = 0; !st && i < ts->ntables; i++) {
     cg_table *t = &ts->tables[i];
@@ -86,6 +89,8 @@ static sieve_status build_all(cg_pattern *p, cg_tableset *ts, cg_err *e) {
     if (!st && ts->bits_classes) t->ent_words = 2;
     if (!st && (ts->bits_classes >> t->cls & 1) && !t->bits) st = blk_build_bits(ts, t, &lays[k], p->g, e);
   }
+  ts->pool = NULL;
+  blk_pool_free(&pool);
   for (int k = 0; k < nlays; k++) blk_lay_free(&lays[k]);
   free(lays);
   return st;

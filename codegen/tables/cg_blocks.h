@@ -53,6 +53,7 @@ typedef struct cg_tableset {
   int64_t interval_full, interval_empty, interval_undecided;
   int64_t refined_full, refined_empty, refined_partial;
   uint32_t bits_classes; /* head classes whose partial blocks carry bitmasks */
+  struct blk_pool *pool; /* while the tables are built: buffers one table leaves the next */
 } cg_tableset;
 
 /* Builds tables for all heads of `shape`. The graph of p grows (fixed

@@ -40,9 +40,21 @@ typedef struct runs {
   int64_t *v;    /* [nv][n]: each run's interface values */
   int64_t *w;    /* [n]: each run's length */
   int64_t n;     /* runs in all */
+  size_t vcap, wcap; /* bytes of v and w */
 } runs;
 
 typedef struct job job;
+
+/* Buffers kept from one table of a tableset to the next (cg_blocks_pool.c),
+** a slot per kind of buffer. */
+enum { POOL_QV, POOL_QW, POOL_KV, POOL_KW, POOL_QTOK, POOL_KTOK, POOL_QMIV, POOL_KMIV, POOL_MQH, POOL_MKH,
+       POOL_PM, POOL_N };
+typedef struct blk_pool {
+  struct {
+    void *p;
+    size_t cap;
+  } s[POOL_N];
+} blk_pool;
 
 /* Where a row's lists were written. */
 typedef struct rowres {
@@ -163,6 +175,7 @@ typedef struct worker {
 } worker;
 
 struct job {
+  blk_pool *pool;        /* NULL: nothing is kept for the next table */
   const cg_prog *prog;
   const lay *L;
   int64_t S;
@@ -181,6 +194,7 @@ struct job {
   int sample;            /* some block pair may be sampled (cg_blocks_witness.c) */
   int64_t *qtok, *ktok;  /* without exact: every token's interfaces, [nqv][S], [nkv][S] */
   cg_ival *qmiv, *kmiv;  /* interfaces per micro-block: [nqv][nm], [nkv][nm] */
+  size_t qtok_cap, ktok_cap, qmiv_cap, kmiv_cap; /* their bytes, for the pool */
   int nn;                /* mini-blocks, where blocks are whole ones (else 0), and their */
   cg_ival *qniv, *kniv;  /* interfaces: [nqv][nn], [nkv][nn] */
   blk_memo *memo;        /* NULL: every undecided pair by witnesses and refinement */
@@ -200,10 +214,17 @@ int blk_lay_init(lay *L, const cg_layout *l, const sieve_shape *s, const cg_tabl
 void blk_lay_free(lay *L);
 
 /* cg_blocks_runs.c */
-int blk_runs_build(runs *r, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz, int nb,
-                   cg_scratch *s);
-void blk_runs_free(runs *r);
+int blk_runs_build(runs *r, blk_pool *pl, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz,
+                   int nb, cg_scratch *s);
+void blk_runs_free(runs *r, blk_pool *pl, int key_side);
 void blk_runs_expand(const runs *r, int nv, int64_t S, int64_t *tok);
+
+/* cg_blocks_pool.c: a buffer of at least n bytes (not zeroed) and its
+** capacity; given back, it may serve the next table. A NULL pool is plain
+** malloc and free. */
+void *blk_take(blk_pool *pl, int slot, size_t n, size_t *cap);
+void blk_give(blk_pool *pl, int slot, void *p, size_t cap);
+void blk_pool_free(blk_pool *pl);
 
 /* cg_blocks_job.c */
 int blk_job_prepare(job *j);

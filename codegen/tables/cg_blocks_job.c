@@ -141,15 +141,15 @@ static void worker_free(worker *w) {
 void blk_job_free(job *j) {
   for (int i = 0; j->w && i < j->nw; i++) worker_free(&j->w[i]);
   free(j->w);
-  if (j->qtok != j->qr.v) free(j->qtok);
-  if (j->ktok != j->kr.v) free(j->ktok);
-  blk_runs_free(&j->qr);
-  blk_runs_free(&j->kr);
+  if (j->qtok != j->qr.v) blk_give(j->pool, POOL_QTOK, j->qtok, j->qtok_cap);
+  if (j->ktok != j->kr.v) blk_give(j->pool, POOL_KTOK, j->ktok, j->ktok_cap);
+  blk_runs_free(&j->qr, j->pool, 0);
+  blk_runs_free(&j->kr, j->pool, 1);
   free(j->qiv);
   free(j->kiv);
   free(j->kmap);
-  free(j->qmiv);
-  free(j->kmiv);
+  blk_give(j->pool, POOL_QMIV, j->qmiv, j->qmiv_cap);
+  blk_give(j->pool, POOL_KMIV, j->kmiv, j->kmiv_cap);
   free(j->qniv);
   free(j->kniv);
   free(j->sqiv);
@@ -221,27 +221,28 @@ static int mini_prepare(job *j, cg_iscratch *is) {
 
 /* Every token's interfaces, for the witness pass and the memo: S * (nqv +
 ** nkv) int64s, a few MB at the largest shapes, spread from the runs. */
-static int64_t *side_tokens(const runs *r, int nv, int64_t S) {
+static int64_t *side_tokens(const runs *r, int nv, int64_t S, blk_pool *pl, int slot, size_t *cap) {
   if (r->n == S) return r->v; /* every token its own run: the runs are the tokens */
-  int64_t *t = malloc(sizeof(int64_t) * (size_t)S * (size_t)(nv ? nv : 1));
+  int64_t *t = blk_take(pl, slot, sizeof(int64_t) * (size_t)S * (size_t)(nv ? nv : 1), cap);
   if (t) blk_runs_expand(r, nv, S, t);
   return t;
 }
 
 static int tokens_prepare(job *j) {
-  j->qtok = side_tokens(&j->qr, j->nqv, j->S);
-  j->ktok = side_tokens(&j->kr, j->nkv, j->S);
+  j->qtok = side_tokens(&j->qr, j->nqv, j->S, j->pool, POOL_QTOK, &j->qtok_cap);
+  j->ktok = side_tokens(&j->kr, j->nkv, j->S, j->pool, POOL_KTOK, &j->ktok_cap);
   return j->qtok && j->ktok ? 0 : -1;
 }
 
 /* One side's interfaces per micro-block, and its runs. */
 static int side_prepare(job *j, int key_side, cg_scratch *s, cg_iscratch *is) {
   int nv = key_side ? j->nkv : j->nqv, bsz = key_side ? j->bk : j->bq, nb = key_side ? j->nk : j->nq;
-  cg_ival *miv = malloc(sizeof(cg_ival) * (size_t)j->L->nm * (size_t)(nv ? nv : 1));
+  cg_ival *miv = blk_take(j->pool, key_side ? POOL_KMIV : POOL_QMIV, sizeof(cg_ival) * (size_t)j->L->nm * (size_t)(nv ? nv : 1),
+                          key_side ? &j->kmiv_cap : &j->qmiv_cap);
   *(key_side ? &j->kmiv : &j->qmiv) = miv;
   if (!miv) return -1;
   cg_ival_side(j->prog, key_side, j->L->mbox, j->L->nm, miv, j->L->nm, is);
-  return blk_runs_build(key_side ? &j->kr : &j->qr, j->prog, key_side, &j->L->c, bsz, nb, s);
+  return blk_runs_build(key_side ? &j->kr : &j->qr, j->pool, j->prog, key_side, &j->L->c, bsz, nb, s);
 }
 
 /*

@@ -60,6 +60,7 @@ struct blk_memo {
   uint64_t *kh;      /* per key block and interface, weighted: [nk][nkv][2] */
   uint64_t *kw;      /* [nkv][2]: each key interface's weight */
   uint64_t *g;       /* [len][2]: the sum of the first len powers */
+  size_t mqh_cap, mkh_cap; /* their bytes, for the pool */
   uint64_t *mqh, *mkh; /* the same as qh and kh per micro-block, where blocks are whole ones and
                        ** the table carries bits (NULL else), for the micro-pair cache: */
   blk_mhash mh;
@@ -246,8 +247,8 @@ static int in_range(const int64_t *v, int64_t n) {
 static int micro_hashes(blk_memo *m, const uint64_t *pw) {
   const job *j = m->j;
   int nm = j->L->nm;
-  m->mqh = malloc(sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nqv ? j->nqv : 1));
-  m->mkh = malloc(sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nkv ? j->nkv : 1));
+  m->mqh = blk_take(j->pool, POOL_MQH, sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nqv ? j->nqv : 1), &m->mqh_cap);
+  m->mkh = blk_take(j->pool, POOL_MKH, sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nkv ? j->nkv : 1), &m->mkh_cap);
   if (!m->mqh || !m->mkh) return -1;
   side_hashes(j, j->qtok, j->nqv, MICRO, nm, pw, m->mqh, nm, 1);
   side_hashes(j, j->ktok, j->nkv, MICRO, nm, pw, m->mkh, 1, j->nkv);
@@ -341,8 +342,8 @@ void blk_memo_free(blk_memo *m) {
   free(m->kh);
   free(m->kw);
   free(m->g);
-  free(m->mqh);
-  free(m->mkh);
+  blk_give(m->j->pool, POOL_MQH, m->mqh, m->mqh_cap);
+  blk_give(m->j->pool, POOL_MKH, m->mkh, m->mkh_cap);
   free(m->e);
   free(m->slot);
   blk_bitset_free(&m->set);

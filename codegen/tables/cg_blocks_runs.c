@@ -10,10 +10,10 @@
 
 #include "cg_blocks_int.h"
 
-void blk_runs_free(runs *r) {
+void blk_runs_free(runs *r, blk_pool *pl, int key_side) {
   free(r->off);
-  free(r->v);
-  free(r->w);
+  blk_give(pl, key_side ? POOL_KV : POOL_QV, r->v, r->vcap);
+  blk_give(pl, key_side ? POOL_KW : POOL_QW, r->w, r->wcap);
 }
 
 /*
@@ -49,22 +49,19 @@ static void scan_runs(runs *r, const cg_prog *p, int key_side, const cg_coords *
   for (int j = 1; j < nv; j++) memmove(r->v + j * r->n, r->v + j * ld, sizeof(int64_t) * (size_t)r->n);
 }
 
-int blk_runs_build(runs *r, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz, int nb,
-                   cg_scratch *s) {
+int blk_runs_build(runs *r, blk_pool *pl, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz,
+                   int nb, cg_scratch *s) {
   int nv = key_side ? cg_prog_nkv(p) : cg_prog_nqv(p);
   size_t n = (size_t)(nv ? nv : 1);
   int64_t *buf = malloc(sizeof(int64_t) * n * CG_CHUNK), *prev = calloc(n, sizeof(int64_t));
   r->off = malloc(sizeof(int64_t) * (size_t)(nb + 1));
-  r->v = malloc(sizeof(int64_t) * (size_t)(c->n ? c->n : 1) * n);
-  r->w = malloc(sizeof(int64_t) * (size_t)(c->n ? c->n : 1));
+  /* Kept at full size for the next table's runs, which may be more. */
+  r->v = blk_take(pl, key_side ? POOL_KV : POOL_QV, sizeof(int64_t) * (size_t)(c->n ? c->n : 1) * n, &r->vcap);
+  r->w = blk_take(pl, key_side ? POOL_KW : POOL_QW, sizeof(int64_t) * (size_t)(c->n ? c->n : 1), &r->wcap);
   int ok = buf && prev && r->off && r->v && r->w;
   if (ok) {
     scan_runs(r, p, key_side, c, bsz, buf, prev, s);
     r->off[nb] = r->n;
-    int64_t *v = realloc(r->v, sizeof(int64_t) * (size_t)(r->n ? r->n : 1) * n);
-    int64_t *w = realloc(r->w, sizeof(int64_t) * (size_t)(r->n ? r->n : 1));
-    if (v) r->v = v;
-    if (w) r->w = w;
   }
   free(buf);
   free(prev);

@@ -58,15 +58,15 @@ static int finish_table(cg_tableset *ts, cg_table *t, const job *j) {
 ** block has none (the memo turned off, or the pair had few runs) or out
 ** of memory.
 */
-static int32_t *memo_ids(const job *j, int64_t npart) {
-  int32_t *pm = malloc(sizeof(int32_t) * (size_t)(npart ? npart : 1));
+static int32_t *memo_ids(const job *j, int64_t npart, size_t *cap) {
+  int32_t *pm = blk_take(j->pool, POOL_PM, sizeof(int32_t) * (size_t)(npart ? npart : 1), cap);
   int64_t n = 0;
   for (int qb = 0; pm && qb < j->nq; qb++) {
     const rowres *r = &j->rows[qb];
     const worker *w = &j->w[r->w];
     for (int i = 0; i < r->np; i++)
       if ((pm[n++] = w->partm[r->poff + i]) < 0) {
-        free(pm);
+        blk_give(j->pool, POOL_PM, pm, *cap);
         return NULL;
       }
   }
@@ -74,7 +74,7 @@ static int32_t *memo_ids(const job *j, int64_t npart) {
 }
 
 sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, int bits, cg_err *e) {
-  job j = {.L = L, .S = ts->seq, .bq = ts->block_q, .bk = ts->block_k, .nq = ts->nq, .nk = ts->nk,
+  job j = {.pool = ts->pool, .L = L, .S = ts->seq, .bq = ts->block_q, .bk = ts->block_k, .nq = ts->nq, .nk = ts->nk,
            .exact = !!(ts->flags & CG_TABLES_EXACT), .stride = ts->row_stride > 1 ? ts->row_stride : 1,
            .bits = bits, .no_memo = !!(ts->flags & CG_TABLES_NO_MEMO)};
   cg_prog *prog = cg_prog_new(g, t->mask);
@@ -87,9 +87,10 @@ sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_grap
     if (!blk_job_prepare(&j) && !blk_job_run(&j) && !finish_table(ts, t, &j)) st = SIEVE_OK;
   }
   if (!st && bits && blk_memo_bits(j.memo) && blk_memo_on(j.memo)) {
-    int32_t *pm = memo_ids(&j, t->npart);
+    size_t cap = 0;
+    int32_t *pm = memo_ids(&j, t->npart, &cap);
     if (pm) st = blk_bits_from_memo(ts, t, j.memo, pm);
-    free(pm);
+    blk_give(j.pool, POOL_PM, pm, cap);
   }
   blk_job_free(&j);
   cg_prog_free(prog);
