@@ -7,6 +7,7 @@
 #ifndef API_H
 #define API_H
 
+#include "cg_blocks.h"
 #include "cg_err.h"
 #include "rt_cache.h"
 #include "rt_cuda.h"
@@ -42,6 +43,10 @@ sieve_status api_device(sieve_ctx *ctx, rt_device *d, cg_err *e);
 ** when no cache directory is usable (compiling every time, not failing). */
 sieve_status api_target(sieve_ctx *ctx, rt_device *dev, cg_arch *arch, rt_cache **cache,
                         cg_err *e);
+
+/* Public tables over ts, built from p (its class and layout names are
+** copied): *out owns ts, which is freed on failure too (api_tables.c). */
+sieve_status api_tables_wrap(cg_tableset *ts, cg_pattern *p, sieve_tables **out, cg_err *e);
 
 /* The runtime plan behind a public one (NULL for NULL). */
 rt_plan *api_plan_of(const sieve_plan *plan);

@@ -46,31 +46,32 @@ static sieve_status build(sieve_ctx *ctx, const sieve_pattern *p, const sieve_sh
     return api_ret(ctx, &e);
   }
   *out = NULL;
-  sieve_tables *t = calloc(1, sizeof *t);
-  if (!t) {
-    cg_fail(&e, SIEVE_ERR_NOMEM, "out of memory");
-    return api_ret(ctx, &e);
-  }
   /* Whole tables as a plan builds them, bitmasks included; chunk pairs
   ** take predicates (cg_tables_slice). */
   uint32_t bits = chunk ? 0 : cg_bits_env(cp, shape);
-  if (cg_tables_build_bits(cp, shape, step, layer, 0, bits, &t->ts, &e) != SIEVE_OK) {
-    free(t);
-    return api_ret(ctx, &e);
-  }
+  cg_tableset *ts = NULL;
   sieve_chunk c;
-  if (chunk && (cg_chunk_check(cp, t->ts->seq, t->ts->block_q, t->ts->block_k, chunk, &c, &e) ||
-                cg_tables_slice(t->ts, &c, &e))) {
-    sieve_tables_free(t);
-    return api_ret(ctx, &e);
+  if (!cg_tables_build_bits(cp, shape, step, layer, 0, bits, &ts, &e) &&
+      !(chunk && (cg_chunk_check(cp, ts->seq, ts->block_q, ts->block_k, chunk, &c, &e) ||
+                  cg_tables_slice(ts, &c, &e)))) {
+    api_tables_wrap(ts, cp, out, &e);
+    ts = NULL;
   }
-  if (copy_names(t, cp)) {
-    sieve_tables_free(t);
-    cg_fail(&e, SIEVE_ERR_NOMEM, "out of memory");
-    return api_ret(ctx, &e);
+  cg_tables_free(ts);
+  return api_ret(ctx, &e);
+}
+
+sieve_status api_tables_wrap(cg_tableset *ts, cg_pattern *p, sieve_tables **out, cg_err *e) {
+  *out = NULL;
+  sieve_tables *t = calloc(1, sizeof *t);
+  if (t) t->ts = ts;
+  if (!t || copy_names(t, p)) {
+    if (t) sieve_tables_free(t);
+    else cg_tables_free(ts);
+    return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   }
   *out = t;
-  return api_ret(ctx, &e);
+  return SIEVE_OK;
 }
 
 sieve_status sieve_tables_build(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *shape,

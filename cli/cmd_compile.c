@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cg_attn.h"
+#include "cg_attn_tables.h"
 #include "cli.h"
 #include "lp.h"
 
@@ -84,10 +84,16 @@ static cg_attn_config merged(const cg_attn_spec *s, const sieve_config *u) {
 static int kernel(const compile_args *a, sieve_pattern *p, const sieve_shape *shape) {
   cg_attn_spec spec = {lp_pattern_ir(p), *shape, a->dtype, a->arch, {0}, 0};
   cg_err e = {0};
+  cg_pattern *rows = NULL;
   spec.cfg = merged(&spec, &a->cfg);
-  /* The kernel a plan would make: bitmask classes as the plan chooses them. */
+  /* The kernel a plan would make: on its query rows (cg_attn_merge_rows),
+  ** bitmask classes as the plan chooses them. */
+  if (cg_attn_merge_rows(&spec, &rows, &e) != SIEVE_OK) return cli_status_fail(e.status, e.msg, NULL);
   spec.bits = cg_attn_bits(&spec);
-  if (cg_attn_check(&spec, &e) != SIEVE_OK) return cli_status_fail(e.status, e.msg, NULL);
+  if (cg_attn_check(&spec, &e) != SIEVE_OK) {
+    cg_pattern_free(rows);
+    return cli_status_fail(e.status, e.msg, NULL);
+  }
   char *ptx = NULL, *name = NULL, *llvm = NULL;
   double t0 = cli_now_ms();
   sieve_status st = cg_attn_build(&spec, &ptx, &name, a->emit == EMIT_LLVM ? &llvm : NULL, &e);
@@ -104,6 +110,7 @@ static int kernel(const compile_args *a, sieve_pattern *p, const sieve_shape *sh
   free(ptx);
   free(name);
   free(llvm);
+  cg_pattern_free(rows);
   return rc;
 }
 

@@ -7,23 +7,27 @@
 #include "cli.h"
 #include "show.h"
 
-enum { OPT_PNG = CLI_OPT_CMD };
+enum { OPT_PNG = CLI_OPT_CMD, OPT_ARCH };
 
 extern const cli_cmd cli_cmd_show;
 
 typedef struct show_args {
   cli_common com;
   const char *png;
+  cg_arch arch;
 } show_args;
 
 static const cli_opt show_opts[] = {
   {OPT_PNG, "--png", 0, "FILE", "also draw the block mask as a PNG (default: none)"},
+  {OPT_ARCH, "--arch", 0, "ARCH", "the target whose default kernel's tables to report: sm_80, or sm_90 / sm_90a (default sm_90a)"},
   {0},
 };
 
 static int show_opt(void *self, int id, const char *v) {
   show_args *a = self;
   if (id == OPT_PNG) a->png = v;
+  if (id == OPT_ARCH && cg_arch_parse(v, &a->arch))
+    return cli_fail(CLI_USAGE, "--arch: unknown value '%s' (valid: sm_80, sm_90, sm_90a)", v);
   return CLI_OK;
 }
 
@@ -48,16 +52,19 @@ static int show(sieve_ctx *ctx, void *self) {
       rc = cli_lib_fail(ctx, st, "block tables");
     }
   }
-  show_input in = {p, path, desc, &shape, t, a->com.step, a->com.layer, load_ms};
+  show_kernel k = {NULL, ""};
+  if (!rc) rc = show_kernel_tables(p, &shape, a->com.step, a->com.layer, a->arch, &k);
+  show_input in = {p, path, desc, &shape, t, a->com.step, a->com.layer, load_ms, &k};
   if (!rc) rc = show_text(&in);
   if (!rc && a->png) rc = show_png(&in, a->png);
+  sieve_tables_free(k.tables);
   sieve_tables_free(t);
   sieve_pattern_free(p);
   return rc;
 }
 
 static int run(int argc, char **argv) {
-  show_args a = {.png = NULL};
+  show_args a = {.png = NULL, .arch = CG_SM90A};
   return cli_pattern_command(&cli_cmd_show, argc, argv, &a.com, show_opt, &a, show);
 }
 
@@ -72,7 +79,11 @@ const cli_cmd cli_cmd_show = {
     "it, its class and layout, density (allowed token pairs / all pairs) and\n"
     "its full, partial and empty key blocks; the density of every head; and\n"
     "how the blocks were classified (interval test, then exact refinement)\n"
-    "and how long it took. Full blocks need no masking in the kernel;\n"
+    "and how long it took. Then the kernel a plan runs by default on --arch:\n"
+    "its config, and where it reads tables at other blocks than the pattern's\n"
+    "(64-token query blocks merged into the warp-specialised kernel's rows,\n"
+    "blocks left to its tile), those tables, the blocks it visits and their\n"
+    "memory. Full blocks need no masking in the kernel;\n"
     "partial ones apply the token predicate; empty ones are skipped. For a\n"
     "pattern whose blocks a run-time search picks (adaspa), the tables are\n"
     "the set the search chooses from.",

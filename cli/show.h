@@ -6,7 +6,15 @@
 
 #include <stddef.h>
 
+#include "cg_ptx.h"
 #include "sieve.h"
+
+/* The tables the default kernel reads (show_kernel.c): NULL where they
+** are the pattern's own. */
+typedef struct show_kernel {
+  sieve_tables *tables;
+  char desc[96];           /* arch and config */
+} show_kernel;
 
 typedef struct show_input {
   const sieve_pattern *pattern;
@@ -16,8 +24,13 @@ typedef struct show_input {
   const sieve_tables *tables;
   int step, layer;
   double load_ms;          /* running the script */
+  const show_kernel *kernel;
 } show_input;
 
+/* Builds out->tables for the default kernel on arch where they differ
+** from the pattern's. Returns an exit code. */
+int show_kernel_tables(const sieve_pattern *p, const sieve_shape *shape, int step, int layer,
+                       cg_arch arch, show_kernel *out);
 /* Prints the report on stdout. Returns an exit code. */
 int show_text(const show_input *in);
 /* Draws one panel per distinct table and writes the PNG. Returns an exit code. */

@@ -87,29 +87,31 @@ static const char *mem_str(int64_t b, char *buf, size_t n) {
   return buf;
 }
 
-/* The head class of table i: that of its first head. */
-static int cls_of(const show_input *in, int i) {
+/* The head class of table i of t: that of its first head. */
+static int cls_of(const show_input *in, const sieve_tables *t, int i) {
   const cg_pattern *cp = lp_pattern_ir(in->pattern);
   for (int h = 0; h < in->shape->heads; h++)
-    if (sieve_tables_head_table(in->tables, h) == i) return cp->head_class[h % cp->period];
+    if (sieve_tables_head_table(t, h) == i) return cp->head_class[h % cp->period];
   return 0;
 }
 
-/* One row per distinct table; adds its blocks, times its heads, to tot[3]. */
-static int table_rows(const show_input *in, const sieve_tables_info *inf, int64_t tot[3]) {
+/* One row per distinct table of t; adds its blocks, times its heads, to
+** tot[3]. */
+static int table_rows(const show_input *in, const sieve_tables *t, const sieve_tables_info *inf,
+                      int64_t tot[3]) {
   char heads[512];
   int est = 0;
   printf("\ntable  class        layout        density        full     partial       empty     memory  heads\n");
   for (int i = 0; i < inf->tables; i++) {
     sieve_table_view v;
-    if (sieve_tables_view(in->tables, i, &v) != SIEVE_OK)
+    if (sieve_tables_view(t, i, &v) != SIEVE_OK)
       return cli_fail(CLI_FAIL, "block tables: no view of table %d", i);
     int nh = 0;
-    for (int h = 0; h < inf->heads; h++) nh += sieve_tables_head_table(in->tables, h) == i;
+    for (int h = 0; h < inf->heads; h++) nh += sieve_tables_head_table(t, h) == i;
     tot[0] += v.full_blocks * nh;
     tot[1] += v.partial_blocks * nh;
     tot[2] += v.empty_blocks * nh;
-    show_heads(in->tables, inf->heads, i, heads, sizeof heads);
+    show_heads(t, inf->heads, i, heads, sizeof heads);
     /* "~" marks a density estimated from sampled query tokens. */
     char dens[32];
     snprintf(dens, sizeof dens, "%7.2f%%", 100 * v.density);
@@ -128,18 +130,18 @@ static int table_rows(const show_input *in, const sieve_tables_info *inf, int64_
   for (int i = 0; i < inf->tables; i++) {
     sieve_table_view v;
     char a[32], b[32];
-    if (sieve_tables_view(in->tables, i, &v) != SIEVE_OK || !v.partial_blocks) continue;
+    if (sieve_tables_view(t, i, &v) != SIEVE_OK || !v.partial_blocks) continue;
     if (v.bitmask)
       printf("partial %d  bitmasks: %" PRId64 " distinct of %dx%d bits, %s (table %s); the predicate is %d ops a pair\n",
              i, v.bitmasks, inf->block_q, inf->block_k, mem_str(v.bitmask_bytes, a, sizeof a),
              mem_str(v.bytes - v.bitmask_bytes, b, sizeof b), v.pair_ops);
     else
       printf("partial %d  predicate, %d ops a pair%s\n", i, v.pair_ops,
-             cost >> cls_of(in, i) & 1 ? " (bitmasks by cost without SIEVE_PARTIAL=predicate)" : "");
+ cost >> cls_of(in, t, i) & 1 ? " (bitmasks by cost without SIEVE_PARTIAL=predicate)" : "");
   }
   for (int i = 0; i < inf->tables; i++) {
     sieve_table_view v;
-    if (sieve_tables_view(in->tables, i, &v) == SIEVE_OK && v.layout_choice)
+    if (sieve_tables_view(t, i, &v) == SIEVE_OK && v.layout_choice)
       printf("layout %d  auto, by visited block area: %s\n", i, v.layout_choice);
   }
   return CLI_OK;
@@ -197,23 +199,61 @@ static double mean_density(const show_input *in, const sieve_tables_info *inf) {
   return inf->heads ? sum / inf->heads : 0;
 }
 
-static void totals(const sieve_tables_info *inf, const int64_t tot[3], double density,
-                   double load_ms) {
+/* The blocks all heads visit and the memory: what the kernel reads when
+** `at` names these tables' blocks as its own, else these tables'. */
+static void blocks_memory(const sieve_tables_info *inf, const int64_t tot[3], const char *at) {
   int64_t all = tot[0] + tot[1] + tot[2];
   double visited = all ? 100.0 * (double)(tot[0] + tot[1]) / (double)all : 0;
-  printf("\ntotal     density %.2f%% over %d heads; %d distinct table%s\n", 100 * density,
-         inf->heads, inf->tables, inf->tables == 1 ? "" : "s");
   printf("          blocks, all heads: %" PRId64 " full, %" PRId64 " partial, %" PRId64
-         " empty (kernel visits %.2f%%)\n", tot[0], tot[1], tot[2], visited);
-  char a[32], b[32];
-  char c[32];
+         " empty (%s %.2f%%)\n", tot[0], tot[1], tot[2], at, visited);
+  char a[32], b[32], c[32];
   printf("memory    tables %s on the GPU (bitmasks %s of it), bound %s (SIEVE_TABLES_MAX_MB)\n",
          mem_str(inf->bytes, a, sizeof a), mem_str(inf->bitmask_bytes, c, sizeof c), mem_str(inf->max_bytes, b, sizeof b));
-  printf("time      tables %.1f ms, script %.1f ms\n", inf->build_ms, load_ms);
+}
+
+static void totals(const show_input *in, const sieve_tables_info *inf, const int64_t tot[3],
+                   double density) {
+  printf("\ntotal     density %.2f%% over %d heads; %d distinct table%s\n", 100 * density,
+         inf->heads, inf->tables, inf->tables == 1 ? "" : "s");
+  blocks_memory(inf, tot, in->kernel && in->kernel->tables ? "visited at these blocks" : "kernel visits");
+  printf("time      tables %.1f ms, script %.1f ms\n", inf->build_ms, in->load_ms);
   printf("classify  interval test: %" PRId64 " full, %" PRId64 " empty, %" PRId64 " undecided\n",
          inf->interval_full, inf->interval_empty, inf->interval_undecided);
   printf("          refined undecided: %" PRId64 " full, %" PRId64 " empty, %" PRId64
          " partial\n", inf->refined_full, inf->refined_empty, inf->refined_partial);
+}
+
+static int over_bound(const sieve_tables_info *inf, const char *whose) {
+  if (inf->bytes <= inf->max_bytes) return CLI_OK;
+  return cli_fail(CLI_FAIL, "%s need %.1f MiB, over the bound of %.1f MiB (SIEVE_TABLES_MAX_MB): "
+                  "a plan would fail with SIEVE_ERR_LIMIT", whose, inf->bytes / 1048576.0, inf->max_bytes / 1048576.0);
+}
+
+/* The kernel's own tables, where a plan builds them at other blocks. */
+static int kernel_section(const show_input *in) {
+  const show_kernel *k = in->kernel;
+  if (!k) return CLI_OK;
+  if (!k->tables) {
+    printf("\nkernel    %s: reads the tables above\n", k->desc);
+    return CLI_OK;
+  }
+  sieve_tables_info inf;
+  int64_t tot[3] = {0, 0, 0};
+  sieve_tables_info_get(k->tables, &inf);
+  sieve_tables_info own;
+  sieve_tables_info_get(in->tables, &own);
+  char why[96];
+  if (inf.block_k == own.block_k && inf.block_q % own.block_q == 0)
+    snprintf(why, sizeof why, "%d-token query blocks merged %d to a row", own.block_q, inf.block_q / own.block_q);
+  else
+    snprintf(why, sizeof why, "blocks of its tile");
+  printf("\nkernel    %s: tables of %dx%d tokens (%s),\n"
+         "          %d query x %d key blocks\n",
+         k->desc, inf.block_q, inf.block_k, why, inf.q_blocks, inf.k_blocks);
+  if (table_rows(in, k->tables, &inf, tot)) return CLI_FAIL;
+  blocks_memory(&inf, tot, "kernel visits");
+  printf("time      tables %.1f ms\n", inf.build_ms);
+  return over_bound(&inf, "the kernel's block tables");
 }
 
 int show_text(const show_input *in) {
@@ -221,11 +261,9 @@ int show_text(const show_input *in) {
   int64_t tot[3] = {0, 0, 0};
   sieve_tables_info_get(in->tables, &inf);
   header(in, &inf);
-  if (table_rows(in, &inf, tot)) return CLI_FAIL;
+  if (table_rows(in, in->tables, &inf, tot)) return CLI_FAIL;
   head_densities(in, &inf);
-  totals(&inf, tot, mean_density(in, &inf), in->load_ms);
-  if (inf.bytes > inf.max_bytes)
-    return cli_fail(CLI_FAIL, "block tables need %.1f MiB, over the bound of %.1f MiB (SIEVE_TABLES_MAX_MB): "
-                    "a plan would fail with SIEVE_ERR_LIMIT", inf.bytes / 1048576.0, inf.max_bytes / 1048576.0);
-  return CLI_OK;
+  totals(in, &inf, tot, mean_density(in, &inf));
+  int rc = over_bound(&inf, "block tables");
+  return rc ? rc : kernel_section(in);
 }

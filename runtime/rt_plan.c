@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cg_part.h"
+#include "cg_attn_tables.h"
 #include "cg_permute.h"
 #include "rt_dyn.h"
 #include "rt_module.h"
@@ -52,7 +52,7 @@ struct rt_plan {
   ** the sparse tables are left alone until the warm-up ends. */
   rt_plan *dense;
   cg_pattern *dense_pat;
-  /* The pattern at the kernel's query rows (merge_rows); NULL: the caller's. */
+  /* The pattern at the kernel's query rows (cg_attn_merge_rows); NULL: the caller's. */
   cg_pattern *rows_pat;
   int warm;
   CUdeviceptr own_tabs, own_head_off;
@@ -479,27 +479,6 @@ static sieve_status check_target(const rt_plan *p, const rt_device *dev, cg_err 
   return SIEVE_OK;
 }
 
-/*
-** A kernel that reads tables at more query rows than the pattern's blocks
-** (cg_attn_table_q: 64-token blocks under the warp-specialised kernel's
-** 192 rows) runs on the plan's own copy of the pattern with that query
-** block, so its tables, its bitmasks, its kernel and its cache key all
-** see one block size. The caller's pattern, and what `sieve show`
-** reports of it, keep the script's blocks.
-*/
-static sieve_status merge_rows(rt_plan *p, cg_err *e) {
-  cg_attn_spec *sp = &p->spec;
-  int bq = cg_attn_table_q(sp);
-  /* Blocks left to the kernel's tile take a view of the pattern (resolve). */
-  if (sp->pattern->block_q <= 0 || bq == sp->pattern->block_q) return SIEVE_OK;
-  sieve_status st = cg_pattern_heads(sp->pattern, 0, &p->rows_pat, e);
-  if (st) return st;
-  p->rows_pat->block_q = bq;
-  if ((st = cg_pattern_finish(p->rows_pat, e))) return st;
-  sp->pattern = p->rows_pat;
-  return SIEVE_OK;
-}
-
 static sieve_status resolve(rt_plan *p, const rt_plan_spec *s, cg_err *e) {
   cg_attn_spec *sp = &p->spec;
   sp->pattern = s->pattern;
@@ -513,15 +492,14 @@ static sieve_status resolve(rt_plan *p, const rt_plan_spec *s, cg_err *e) {
     sp->cfg = cg_attn_default_config(sp);
     if (s->cfg.sched) sp->cfg.sched = s->cfg.sched;
   }
-  if ((st = merge_rows(p, e))) return st;
+  /* The caller's pattern keeps the script's blocks; the kernel, its
+  ** tables, its bitmasks and its cache key see the merged rows. */
+  if ((st = cg_attn_merge_rows(sp, &p->rows_pat, e))) return st;
   /* Partial blocks by bitmask or predicate (cg_attn_bits): the tables and
   ** the kernel are made for the same classes. */
   sp->bits = cg_attn_bits(sp);
   if ((st = cg_attn_check(sp, e))) return st;
-  int bq, bk, oq, ok;
-  cg_attn_table_blocks(sp, &bq, &bk);
-  own_blocks(sp->pattern, &oq, &ok);
-  if ((bq != oq || bk != ok) && !(p->tab_pat = cg_pattern_with_blocks(sp->pattern, bq, bk, e))) return e->status;
+  if ((st = cg_attn_tables_view(sp, &p->tab_pat, e))) return st;
   int64_t seq = sieve_shape_tokens(&sp->shape);
   int64_t qblocks = (seq + sp->cfg.block_m - 1) / sp->cfg.block_m;
   if (qblocks > INT32_MAX || sp->shape.heads > 65535 || sp->shape.batch > 65535)
@@ -624,6 +602,7 @@ sieve_status rt_plan_prebuild(const rt_plan_spec *s, const rt_device *dev, rt_ca
   }
   if (stats) *stats = p->stats;
   cg_pattern_view_free(p->tab_pat);
+  cg_pattern_free(p->rows_pat);
   free(hit);
   free(cubin);
   free(name);

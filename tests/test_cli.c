@@ -129,7 +129,7 @@ static void every_command_has_help(void **st) {
 static void show_help_documents_options(void **st) {
   RUN("show", "--help");
   expect_ok();
-  const char *want[] = {"--png", "--shape", "--frames", "--height", "--width", "--text",
+  const char *want[] = {"--png", "--arch", "--shape", "--frames", "--height", "--width", "--text",
                         "--text-after", "--heads", "--head-dim", "--step", "--layer", "-p",
                         "wan-1.3b-480p", "cogvideox-1.5", "default"};
   for (size_t i = 0; i < sizeof want / sizeof *want; i++)
@@ -289,6 +289,48 @@ static void show_names_the_selection(void **st) {
   RUN("show", sta, "--shape", "wan-1.3b-480p", "-p", "strategy=/nowhere/s.txt");
   expect_ok();  /* show reads no file: the plan does */
   assert_non_null(strstr(res.out, "from the mask-search file /nowhere/s.txt at steps 12,13,"));
+}
+
+/* The blocks line after `label`: "N full, N partial, N empty (..." */
+static int blocks_after(const char *out, const char *label, char *buf, size_t n) {
+  const char *k = strstr(out, label);
+  const char *b = k ? strstr(k, "blocks, all heads: ") : NULL;
+  const char *e = b ? strstr(b, " empty") : NULL;
+  if (!e || (size_t)(e - b) >= n) return -1;
+  snprintf(buf, n, "%.*s", (int)(e - b), b);
+  return 0;
+}
+
+/* On sm_90a the kernel reads 64-token query blocks merged three to a
+** row: its tables are those of the same mask declared with 192-token
+** query blocks, which the sm_90a kernel reads as they are. */
+static void show_reports_the_kernels_tables(void **st) {
+  if (library_missing()) skip();
+  const char *mask =
+      "local m = sieve.mask(function(q, k)\n"
+      "  return (sieve.abs(q.t - k.t):le(1) & sieve.abs(q.y - k.y):le(3) & sieve.abs(q.x - k.x):le(5)) | k.t:eq(0)\n"
+      "end)\n";
+  char text[1024], path64[512], merged[128], declared[128];
+  snprintf(text, sizeof text, "%sreturn sieve.pattern { name = 'r', block = { q = 64, k = 64 }, mask = m }\n", mask);
+  snprintf(path64, sizeof path64, "%s", write_script("r64.lua", text));
+  snprintf(text, sizeof text, "%sreturn sieve.pattern { name = 'r', block = { q = 192, k = 64 }, mask = m }\n", mask);
+  const char *path192 = write_script("r192.lua", text);
+  RUN("show", path64, "--frames", "6", "--height", "12", "--width", "20", "--heads", "2");
+  expect_ok();
+  assert_non_null(strstr(res.out, "kernel    sm_90a, default config 192/64/16/2: tables of 192x64 tokens "
+                                  "(64-token query blocks merged 3 to a row)"));
+  assert_non_null(strstr(res.out, "visited at these blocks"));
+  assert_int_equal(blocks_after(res.out, "kernel    sm_90a", merged, sizeof merged), 0);
+  RUN("show", path192, "--frames", "6", "--height", "12", "--width", "20", "--heads", "2");
+  expect_ok();
+  assert_non_null(strstr(res.out, "reads the tables above"));
+  assert_int_equal(blocks_after(res.out, "total", declared, sizeof declared), 0);
+  assert_string_equal(merged, declared);
+  RUN("show", path64, "--frames", "6", "--height", "12", "--width", "20", "--heads", "2", "--arch", "sm_80");
+  expect_ok();
+  assert_non_null(strstr(res.out, "kernel    sm_80, default config 64/32/4/2: reads the tables above"));
+  RUN("show", path64, "--frames", "6", "--height", "12", "--width", "20", "--arch", "sm_99");
+  expect_usage("--arch: unknown value 'sm_99'");
 }
 
 static void preset_and_explicit_override(void **st) {
@@ -644,6 +686,7 @@ int main(void) {
     cmocka_unit_test(output_failures),
     cmocka_unit_test(messages_are_one_safe_line),
     cmocka_unit_test(cache_edge_cases),
+    cmocka_unit_test(show_reports_the_kernels_tables),
   };
   return cmocka_run_group_tests(t, setup, teardown);
 }
