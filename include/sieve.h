@@ -119,6 +119,9 @@ typedef struct sieve_tables sieve_tables;
 ** one table. Which blocks are full, partial or empty is exact; the density
 ** of irregular masks may be estimated (sieve_table_view.estimated_blocks),
 ** since counting every token pair of every partial block costs seconds.
+** The blocks are the pattern's; a plan's kernel may read tables of its own
+** blocks (64-token query blocks merged into the sm_90a kernel's rows,
+** blocks left to its tile), which `sieve show` reports beside these.
 */
 sieve_status sieve_tables_build(sieve_ctx *ctx, const sieve_pattern *p,
                                 const sieve_shape *shape, int step, int layer,
