@@ -156,5 +156,8 @@ int cg_layouts_copy(const cg_pattern *p, cg_pattern *c);
 ** through the expressions of cg_layout_coords (cg_layout.c). -1 when out
 ** of memory or the layout is invalid. */
 int cg_layout_enum(const cg_layout *l, const sieve_shape *s, cg_coords *out);
+/* The same into coordinates already made for the shape's tokens, so that
+** layouts compared on one shape reuse one set of buffers. */
+int cg_layout_fill(const cg_layout *l, const sieve_shape *s, cg_coords *out);
 
 #endif

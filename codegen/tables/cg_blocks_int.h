@@ -211,6 +211,9 @@ enum { ST_IFULL, ST_IEMPTY, ST_IUND, ST_RFULL, ST_REMPTY, ST_RPART, ST_ALLOWED, 
 /* cg_blocks_layout.c */
 int blk_same_layout(const cg_layout *a, const cg_layout *b);
 int blk_lay_init(lay *L, const cg_layout *l, const sieve_shape *s, const cg_tableset *t);
+/* L, made by blk_lay_init for t's shape and blocks, refilled for layout l
+** in place: layouts ranked on one shape share its buffers. */
+int blk_lay_set(lay *L, const cg_layout *l, const sieve_shape *s, const cg_tableset *t);
 void blk_lay_free(lay *L);
 
 /* cg_blocks_runs.c */
@@ -292,9 +295,13 @@ sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, 
 ** layout l, in full blocks, partial ones weighing partial_cost, over the
 ** query-block rows that are multiples of stride (cg_layout_auto.c); it
 ** stops at the first row where it passes `stop`. exact: it is the exact
-** score, every row counted and every pair settled. */
-sieve_status blk_bound_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
-                              double partial_cost, double stop, double *lo, int *exact, cg_err *e);
+** score, every row counted and every pair settled. The layouts bounded
+** for one mask and shape share a blk_lbound (NULL out of memory). */
+typedef struct blk_lbound blk_lbound;
+blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask);
+void blk_lbound_free(blk_lbound *b);
+sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, double partial_cost, double stop,
+                              double *lo, int *exact, cg_err *e);
 
 /* cg_blocks_heads.c */
 sieve_status blk_check_pattern(const cg_pattern *p, cg_err *e);

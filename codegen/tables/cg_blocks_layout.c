@@ -60,13 +60,18 @@ void blk_lay_free(lay *L) {
 
 int blk_lay_init(lay *L, const cg_layout *l, const sieve_shape *s, const cg_tableset *t) {
   memset(L, 0, sizeof *L);
-  L->l = *l;
-  if (cg_layout_enum(l, s, &L->c)) return -1;
+  if (cg_coords_init(&L->c, t->seq)) return -1;
   L->nm = (int)((t->seq + MICRO - 1) / MICRO);
   L->qbox = malloc(sizeof(cg_box) * (size_t)t->nq);
   L->kbox = malloc(sizeof(cg_box) * (size_t)t->nk);
   L->mbox = malloc(sizeof(cg_box) * (size_t)L->nm);
   if (!L->qbox || !L->kbox || !L->mbox) return -1;
+  return blk_lay_set(L, l, s, t);
+}
+
+int blk_lay_set(lay *L, const cg_layout *l, const sieve_shape *s, const cg_tableset *t) {
+  L->l = *l;
+  if (cg_layout_fill(l, s, &L->c)) return -1;
   box_blocks(&L->c, MICRO, L->nm, L->mbox);
   boxes(L, t->block_q, t->nq, L->qbox);
   boxes(L, t->block_k, t->nk, L->kbox);

@@ -74,10 +74,15 @@ static void enum_tiles(const geom *g, cg_coords *c) {
 }
 
 int cg_layout_enum(const cg_layout *l, const sieve_shape *s, cg_coords *out) {
+  if (!layout_ok(l) || cg_coords_init(out, sieve_shape_tokens(s))) return -1;
+  return cg_layout_fill(l, s, out);
+}
+
+int cg_layout_fill(const cg_layout *l, const sieve_shape *s, cg_coords *out) {
   if (!layout_ok(l)) return -1;
   geom g;
   geom_of(l, s, &g);
-  if (cg_coords_init(out, g.N + g.V)) return -1;
+  if (out->n != g.N + g.V) return -1;
   for (int64_t i = 0; i < g.N; i++) put(out, g.text0 + i, -1, -1, -1, g.text0 + i);
   if (l->kind == CG_LAYOUT_TILE) {
     enum_tiles(&g, out);

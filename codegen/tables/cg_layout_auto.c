@@ -93,11 +93,13 @@ static sieve_status score(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand
 */
 static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *cs, int n, int stride, int *best,
                          cg_err *e) {
+  blk_lbound *b = blk_lbound_new(p, s, mask);
+  if (!b) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding layouts' block areas");
   sieve_status st = SIEVE_OK;
   int order[2 + 24], exact;
   double guess[2 + 24];
   for (int i = 0; i < n && !st; i++) {
-    st = blk_bound_layout(p, s, mask, &cs[i].l, stride * GUESS_STRIDE, PARTIAL_COST, INFINITY, &guess[i], &exact, e);
+    st = blk_bound_layout(b, &cs[i].l, stride * GUESS_STRIDE, PARTIAL_COST, INFINITY, &guess[i], &exact, e);
     cs[i].hi = INFINITY;
     order[i] = i;
   }
@@ -113,7 +115,7 @@ static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand 
     exact = 0;
     if (*best >= 0) {
       double stop = cs[*best].lo;
-      st = blk_bound_layout(p, s, mask, &c->l, stride, PARTIAL_COST, stop, &c->lo, &exact, e);
+      st = blk_bound_layout(b, &c->l, stride, PARTIAL_COST, stop, &c->lo, &exact, e);
       /* at the best score, an earlier candidate keeps the tie */
       if (st || c->lo > stop || (c->lo == stop && order[k] > *best)) continue;
     }
@@ -121,6 +123,7 @@ static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand 
     else st = score(p, s, mask, c, stride, e);
     if (!st && (*best < 0 || c->lo < cs[*best].lo || (c->lo == cs[*best].lo && order[k] < *best))) *best = order[k];
   }
+  blk_lbound_free(b);
   return st;
 }
 
