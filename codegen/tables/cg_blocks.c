@@ -100,15 +100,23 @@ sieve_status cg_tables_build_bits(cg_pattern *p, const sieve_shape *shape, int s
                                   unsigned flags, uint32_t bits_classes, cg_tableset **out, cg_err *e) {
   double t0 = now_ms();
   *out = NULL;
+  struct cg_auto *checked = NULL;
   sieve_status st = blk_check_pattern(p, e);
-  if (!st) st = cg_layouts_resolve(p, shape, e);
+  if (!st) st = blk_layouts_resolve(p, shape, &checked, e);
   cg_tableset *ts = NULL;
-  if (!st) st = tableset_new(p, shape, step, layer, &ts, e);
-  if (!st) {
-    ts->flags = flags;
-    ts->bits_classes = bits_classes;
+  for (int again = 1; !st && again;) {
+    again = 0;
+    cg_tables_free(ts);
+    ts = NULL;
+    st = tableset_new(p, shape, step, layer, &ts, e);
+    if (!st) {
+      ts->flags = flags;
+      ts->bits_classes = bits_classes;
+      st = build_all(p, ts, e);
+    }
+    if (!st && checked) st = blk_layouts_check(p, checked, ts, &again, e);
+    checked = NULL;
   }
-  if (!st) st = build_all(p, ts, e);
   if (st) {
     cg_tables_free(ts);
     return st;

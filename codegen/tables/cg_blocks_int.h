@@ -303,6 +303,16 @@ void blk_lbound_free(blk_lbound *b);
 sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, double partial_cost, double stop,
                               double *lo, int *exact, cg_err *e);
 
+/* cg_layout_auto.c: cg_layouts_resolve for the table builder, which
+** builds the tables of a new choice before its check against identity on
+** every row, so that the check reuses the build: *checked, when not NULL,
+** is the choice to pass to blk_layouts_check with those tables, which
+** keeps it and says whether some class fell back to identity (*rebuild:
+** the tables must be built again). */
+struct cg_auto;
+sieve_status blk_layouts_resolve(cg_pattern *p, const sieve_shape *shape, struct cg_auto **checked, cg_err *e);
+sieve_status blk_layouts_check(cg_pattern *p, struct cg_auto *a, const cg_tableset *ts, int *rebuild, cg_err *e);
+
 /* cg_blocks_heads.c */
 sieve_status blk_check_pattern(const cg_pattern *p, cg_err *e);
 int blk_head_table(cg_pattern *p, cg_tableset *ts, int h);

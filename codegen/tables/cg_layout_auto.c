@@ -11,7 +11,9 @@
 ** that one whose lower bound (cg_layout_bound.c, far cheaper than a score)
 ** passes the best score so far is left out: most are. The best is then
 ** checked against identity on every row, exactly, so auto never visits
-** more than identity would. The choice depends on the shape only (step
+** more than identity would; the table builder builds the choice's tables
+** before that check, which counts the choice from them rather than
+** building it twice. The choice depends on the shape only (step
 ** and layer 0, the class's first head), so that the kernel, compiled
 ** once, and tables built at any step agree; it is made once per shape and
 ** kept in the pattern.
@@ -38,6 +40,11 @@ struct cg_auto {
   int frames, height, width, text, text_after;
   cg_layout *chosen;   /* [nclasses] */
   const char **rank;   /* [nclasses]: the choice and its runners-up, NULL for fixed layouts */
+  /* [nclasses], while the table builder holds the entry (blk_layouts_resolve):
+  ** the choice still to be checked against identity on every row, and the
+  ** ranking should identity win that check */
+  uint8_t *check;
+  const char **rank_id;
 };
 
 static int is_auto(const cg_pattern *p, int c) { return p->auto_layout && p->auto_layout[c]; }
@@ -128,14 +135,15 @@ static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand 
 }
 
 /*
-** Whether b visits less than identity a on every row: the ranking's rows
-** may miss what they skip.
+** Whether layout l visits less than identity on every row: the ranking's
+** rows may miss what they skip. l's score on every row is *lo when known
+** (the table builder's table of it), else NAN.
 */
-static sieve_status confirm(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cand *id, const cand *best,
+static sieve_status confirm(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, double lo,
                             int *wins, cg_err *e) {
-  cand a = *id, b = *best;
+  cand a = {.l = {.kind = CG_LAYOUT_IDENTITY}}, b = {.l = *l, .lo = lo};
   sieve_status st = score(p, s, mask, &a, 1, e);
-  if (!st) st = score(p, s, mask, &b, 1, e);
+  if (!st && isnan(lo)) st = score(p, s, mask, &b, 1, e);
   *wins = b.lo < a.lo;
   return st;
 }
@@ -168,18 +176,26 @@ static const char *ranking(cg_arena *arena, cand *cs, int n, int best, double pa
   return cg_strdup(arena, buf);
 }
 
-/* The class's choice, and its ranking as text. */
-static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, cg_layout *out, const char **rank_text,
-                           cg_err *e) {
-  int h = 0;
-  while (p->head_class[h] != c) h++; /* the class's first head (classes are checked used) */
+/* Class c's mask as it is ranked: its first head (classes are checked
+** used), step and layer 0, the shape's sizes; *h that head. */
+static cg_ref class_mask(cg_pattern *p, const sieve_shape *s, int c, int *h) {
+  *h = 0;
+  while (p->head_class[*h] != c) (*h)++;
   cg_ref map[CG_NVARS];
   for (int i = 0; i < CG_NVARS; i++) map[i] = CG_NONE;
-  map[CG_V_HEAD] = cg_const(p->g, h);
+  map[CG_V_HEAD] = cg_const(p->g, *h);
   map[CG_V_STEP] = cg_const(p->g, 0);
   map[CG_V_LAYER] = cg_const(p->g, 0);
   cg_shape_vars(p->g, s, map);
-  cg_ref mask = cg_subst(p->g, p->classes[c].mask, map);
+  return cg_subst(p->g, p->classes[c].mask, map);
+}
+
+/* Class c's choice into a, and its ranking as text; with defer, a choice
+** that needs the check against identity on every row is marked for it
+** instead (the table builder's build of the choice counts it). */
+static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, int defer, struct cg_auto *a, cg_err *e) {
+  int h;
+  cg_ref mask = class_mask(p, s, c, &h);
   if (mask == CG_NONE) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   cand cs[2 + 24];
   int n = candidates(p, s, cs), best = 0;
@@ -187,15 +203,22 @@ static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, cg_layout
   int64_t nq = (sieve_shape_tokens(s) + bq - 1) / bq, nk = (sieve_shape_tokens(s) + bk - 1) / bk;
   int stride = nq / RANK_ROWS > 1 ? (int)(nq / RANK_ROWS) : 1;
   sieve_status st = rank(p, s, mask, cs, n, stride, &best, e);
-  int wins = 1;
-  if (!st && best && stride > 1) st = confirm(p, s, mask, &cs[0], &cs[best], &wins, e);
   if (st) return st;
-  if (!wins) best = 0;
-  *out = cs[best].l;
   /* block_k may differ from block_q: a share of the rows' pairs is only indicative */
-  double rows = (double)((nq + stride - 1) / stride);
-  *rank_text = ranking(p->arena, cs, n, best, rows * (double)nk);
-  return *rank_text ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  double pairs = (double)((nq + stride - 1) / stride) * (double)nk;
+  a->chosen[c] = cs[best].l;
+  a->rank[c] = ranking(p->arena, cs, n, best, pairs);
+  if (!a->rank[c]) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  if (!best || stride == 1) return SIEVE_OK;
+  if (!(a->rank_id[c] = ranking(p->arena, cs, n, 0, pairs))) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  int wins = 1;
+  if (defer) a->check[c] = 1;
+  else st = confirm(p, s, mask, &cs[best].l, NAN, &wins, e);
+  if (!wins) {
+    a->chosen[c] = cs[0].l;
+    a->rank[c] = a->rank_id[c];
+  }
+  return st;
 }
 
 static void apply(cg_pattern *p, const struct cg_auto *a) {
@@ -203,7 +226,8 @@ static void apply(cg_pattern *p, const struct cg_auto *a) {
     if (is_auto(p, c)) p->classes[c].layout = a->chosen[c];
 }
 
-sieve_status cg_layouts_resolve(cg_pattern *p, const sieve_shape *shape, cg_err *e) {
+static sieve_status resolve(cg_pattern *p, const sieve_shape *shape, int defer, struct cg_auto **checked,
+                            cg_err *e) {
   int any = 0;
   for (int c = 0; c < p->nclasses; c++) any |= is_auto(p, c);
   if (!any) return SIEVE_OK;
@@ -216,26 +240,78 @@ sieve_status cg_layouts_resolve(cg_pattern *p, const sieve_shape *shape, cg_err 
       apply(p, a);
       return SIEVE_OK;
     }
+  size_t nc = (size_t)p->nclasses;
   struct cg_auto *a = cg_alloc(p->arena, sizeof *a);
   if (a) {
     *a = (struct cg_auto){.frames = s.frames, .height = s.height, .width = s.width, .text = s.text,
                           .text_after = s.text_after};
-    a->chosen = cg_alloc(p->arena, sizeof(cg_layout) * (size_t)p->nclasses);
-    a->rank = cg_alloc(p->arena, sizeof(char *) * (size_t)p->nclasses);
+    a->chosen = cg_alloc(p->arena, sizeof(cg_layout) * nc);
+    a->rank = cg_alloc(p->arena, sizeof(char *) * nc);
+    a->check = cg_alloc(p->arena, nc);
+    a->rank_id = cg_alloc(p->arena, sizeof(char *) * nc);
   }
-  if (!a || !a->chosen || !a->rank) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  if (!a || !a->chosen || !a->rank || !a->check || !a->rank_id) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  int pending = 0;
   for (int c = 0; c < p->nclasses && !st; c++) {
     a->chosen[c] = p->classes[c].layout;
-    a->rank[c] = NULL;
+    a->rank[c] = a->rank_id[c] = NULL;
+    a->check[c] = 0;
     int used = 0;
     for (int r = 0; r < p->period; r++) used |= p->head_class[r] == c;
-    if (is_auto(p, c) && used) st = choose(p, &s, c, &a->chosen[c], &a->rank[c], e);
+    if (is_auto(p, c) && used) st = choose(p, &s, c, defer, a, e);
     else if (is_auto(p, c)) a->chosen[c] = (cg_layout){.kind = CG_LAYOUT_IDENTITY};
+    pending |= a->check[c];
   }
   if (st) return st;
+  apply(p, a);
+  if (pending) {
+    *checked = a; /* kept once checked (blk_layouts_check) */
+    return SIEVE_OK;
+  }
   a->next = p->autos;
   p->autos = a;
+  return SIEVE_OK;
+}
+
+sieve_status cg_layouts_resolve(cg_pattern *p, const sieve_shape *shape, cg_err *e) {
+  return resolve(p, shape, 0, NULL, e);
+}
+
+sieve_status blk_layouts_resolve(cg_pattern *p, const sieve_shape *shape, struct cg_auto **checked, cg_err *e) {
+  *checked = NULL;
+  return resolve(p, shape, 1, checked, e);
+}
+
+/*
+** The check against identity on every row of the choices a holds, with ts
+** the tables just built under them: a class's table of its first head is
+** the table the check scores when its mask is the one ranked (step and
+** layer 0, or a mask that reads neither), so it is not built twice.
+*/
+sieve_status blk_layouts_check(cg_pattern *p, struct cg_auto *a, const cg_tableset *ts, int *rebuild, cg_err *e) {
+  *rebuild = 0;
+  sieve_status st = SIEVE_OK;
+  for (int c = 0; c < p->nclasses && !st; c++) {
+    if (!a->check[c]) continue;
+    int h, wins = 1;
+    cg_ref mask = class_mask(p, &ts->shape, c, &h);
+    if (mask == CG_NONE) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+    double lo = NAN;
+    const cg_table *t = h < ts->shape.heads ? &ts->tables[ts->head_table[h]] : NULL;
+    if (t && t->mask == mask && blk_same_layout(&p->classes[t->cls].layout, &a->chosen[c]))
+      lo = (double)t->nfull + PARTIAL_COST * (double)t->npart;
+    st = confirm(p, &ts->shape, mask, &a->chosen[c], lo, &wins, e);
+    if (!st && !wins) {
+      a->chosen[c] = (cg_layout){.kind = CG_LAYOUT_IDENTITY};
+      a->rank[c] = a->rank_id[c];
+      *rebuild = 1;
+    }
+  }
+  if (st) return st;
+  memset(a->check, 0, (size_t)p->nclasses);
   apply(p, a);
+  a->next = p->autos;
+  p->autos = a;
   return SIEVE_OK;
 }
 
@@ -259,6 +335,8 @@ int cg_layouts_copy(const cg_pattern *p, cg_pattern *c) {
     if (!b) return -1;
     *b = *a;
     b->next = NULL;
+    b->check = NULL; /* kept entries are checked */
+    b->rank_id = NULL;
     b->chosen = cg_alloc(c->arena, sizeof(cg_layout) * n);
     b->rank = cg_alloc(c->arena, sizeof(char *) * n);
     if (!b->chosen || !b->rank) return -1;
