@@ -141,7 +141,9 @@ static void least_of_candidates(void **st) {
 ** its ranking and the tables must be those of a choice checked first
 ** (cg_layouts_resolve) and built after, also where identity wins the check
 ** (the tables are rebuilt) and where the tables are of a step the mask
-** reads, which the check must not take for step 0's.
+** reads, which the check must not take for step 0's. Identity's build in
+** the check stops once past the choice: a stop too early would keep a
+** choice identity beats.
 */
 #define FLIP "((((q.index // 64) % 3):eq(0)) & ~(((((q.y * 96 + q.x) * 4 + q.t) // 64) % 3):eq(0))) " \
              "| sieve.abs(q.index - k.index):le(512)"

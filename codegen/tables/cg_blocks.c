@@ -138,11 +138,12 @@ sieve_status cg_tables_build(cg_pattern *p, const sieve_shape *shape, int step, 
 }
 
 sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
-                              int64_t *full, int64_t *part, cg_err *e) {
+                              int64_t stop4, int64_t *full, int64_t *part, int *stopped, cg_err *e) {
   cg_tableset *ts = NULL;
   sieve_status st = tableset_new(p, s, 0, 0, &ts, e);
   if (st) return st;
   ts->row_stride = stride;
+  ts->stop4 = stop4;
   lay L;
   cg_table t = {.mask = mask};
   if (blk_lay_init(&L, l, &ts->shape, ts)) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
@@ -150,6 +151,7 @@ sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, 
   blk_lay_free(&L);
   *full = t.nfull;
   *part = t.npart;
+  *stopped = ts->stopped;
   cg_tables_free(ts);
   return st;
 }

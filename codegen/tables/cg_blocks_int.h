@@ -201,6 +201,9 @@ struct job {
   int bits;              /* the table carries bitmasks */
   int no_memo;           /* CG_TABLES_NO_MEMO */
   atomic_int next;
+  int64_t stop4;         /* cg_tableset's */
+  atomic_llong cost4;    /* 4 full + 5 partial blocks over the rows done, with stop4 */
+  atomic_int stopped;
   rowres *rows;
   worker *w;
   int nw;
@@ -287,9 +290,11 @@ sieve_status blk_build_bits(cg_tableset *ts, cg_table *t, const lay *L, cg_graph
 sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, const blk_memo *m, const int32_t *pm);
 
 /* cg_blocks.c: full and partial blocks of `mask` under layout l, over the
-** query-block rows that are multiples of stride (cg_layout_auto.c). */
+** query-block rows that are multiples of stride (cg_layout_auto.c); with
+** stop4 > 0, *stopped when 4 full + 5 partial passed it before the last
+** row (the counts are then those of the rows built). */
 sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
-                              int64_t *full, int64_t *part, cg_err *e);
+                              int64_t stop4, int64_t *full, int64_t *part, int *stopped, cg_err *e);
 
 /* cg_layout_bound.c: a lower bound on the visited area of `mask` under
 ** layout l, in full blocks, partial ones weighing partial_cost, over the

@@ -245,9 +245,16 @@ static void *work(void *arg) {
   job *j = w->j;
   for (;;) {
     int r0 = atomic_fetch_add(&j->next, ROWS_PER_GRAB);
-    if (r0 >= j->nq || w->fail) break;
+    if (r0 >= j->nq || w->fail || atomic_load(&j->stopped)) break;
     int r1 = r0 + ROWS_PER_GRAB < j->nq ? r0 + ROWS_PER_GRAB : j->nq;
+    int64_t f = w->nfull, p = w->npart;
     for (int qb = r0; qb < r1; qb++) do_row(w, qb);
+    /* counts only grow: past stop4 on some rows is past it on all */
+    int64_t d = 4 * (w->nfull - f) + 5 * (w->npart - p);
+    if (j->stop4 && atomic_fetch_add(&j->cost4, d) + d > j->stop4) {
+      atomic_store(&j->stopped, 1);
+      break;
+    }
   }
   return NULL;
 }
@@ -269,6 +276,8 @@ int blk_job_run(job *j) {
   for (int i = 0; i < j->nw; i++)
     if (blk_worker_init(&j->w[i], j)) return -1;
   atomic_init(&j->next, 0);
+  atomic_init(&j->cost4, 0);
+  atomic_init(&j->stopped, 0);
   pthread_t th[MAX_THREADS];
   int started = 0;
   for (int i = 1; i < j->nw; i++, started++)

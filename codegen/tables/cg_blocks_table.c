@@ -76,7 +76,7 @@ static int32_t *memo_ids(const job *j, int64_t npart, size_t *cap) {
 sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, int bits, cg_err *e) {
   job j = {.pool = ts->pool, .L = L, .S = ts->seq, .bq = ts->block_q, .bk = ts->block_k, .nq = ts->nq, .nk = ts->nk,
            .exact = !!(ts->flags & CG_TABLES_EXACT), .stride = ts->row_stride > 1 ? ts->row_stride : 1,
-           .bits = bits, .no_memo = !!(ts->flags & CG_TABLES_NO_MEMO)};
+           .bits = bits, .no_memo = !!(ts->flags & CG_TABLES_NO_MEMO), .stop4 = ts->stop4};
   cg_prog *prog = cg_prog_new(g, t->mask);
   sieve_status st = SIEVE_ERR_NOMEM;
   if (prog) {
@@ -84,9 +84,14 @@ sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_grap
     j.prog = prog;
     j.nqv = cg_prog_nqv(prog);
     j.nkv = cg_prog_nkv(prog);
-    if (!blk_job_prepare(&j) && !blk_job_run(&j) && !finish_table(ts, t, &j)) st = SIEVE_OK;
+    if (!blk_job_prepare(&j) && !blk_job_run(&j)) {
+      if ((ts->stopped = atomic_load(&j.stopped))) {
+        for (int i = 0; i < j.nw; i++) t->nfull += j.w[i].nfull, t->npart += j.w[i].npart;
+        st = SIEVE_OK;
+      } else if (!finish_table(ts, t, &j)) st = SIEVE_OK;
+    }
   }
-  if (!st && bits && blk_memo_bits(j.memo) && blk_memo_on(j.memo)) {
+  if (!st && bits && !ts->stopped && blk_memo_bits(j.memo) && blk_memo_on(j.memo)) {
     size_t cap = 0;
     int32_t *pm = memo_ids(&j, t->npart, &cap);
     if (pm) st = blk_bits_from_memo(ts, t, j.memo, pm);

@@ -79,12 +79,20 @@ static int candidates(const cg_pattern *p, const sieve_shape *s, cand *out) {
   return n;
 }
 
-/* Exact, by building the layout's table on the rows scored. */
-static sieve_status score(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *c, int stride, cg_err *e) {
+/* Exact, by building the layout's table on the rows scored; with stop (in
+** the units of 4 full blocks, PARTIAL_COST's 5 a partial one) the build
+** may stop past it, *stopped, leaving a lower bound in lo. */
+static sieve_status score_stop(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *c, int stride, int64_t stop4,
+                               int *stopped, cg_err *e) {
   int64_t full, part;
-  sieve_status st = blk_score_layout(p, s, mask, &c->l, stride, &full, &part, e);
+  sieve_status st = blk_score_layout(p, s, mask, &c->l, stride, stop4, &full, &part, stopped, e);
   c->lo = c->hi = (double)full + PARTIAL_COST * (double)part;
   return st;
+}
+
+static sieve_status score(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *c, int stride, cg_err *e) {
+  int stopped;
+  return score_stop(p, s, mask, c, stride, 0, &stopped, e);
 }
 
 /*
@@ -136,15 +144,18 @@ static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand 
 
 /*
 ** Whether layout l visits less than identity on every row: the ranking's
-** rows may miss what they skip. l's score on every row is *lo when known
-** (the table builder's table of it), else NAN.
+** rows may miss what they skip. l's score on every row is lo when known
+** (the table builder's table of it), else NAN. Identity's build stops
+** once its rows so far visit more than l's all: rows only add.
 */
 static sieve_status confirm(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, double lo,
                             int *wins, cg_err *e) {
+  _Static_assert(PARTIAL_COST * 4 == 5, "stop4's units");
   cand a = {.l = {.kind = CG_LAYOUT_IDENTITY}}, b = {.l = *l, .lo = lo};
-  sieve_status st = score(p, s, mask, &a, 1, e);
-  if (!st && isnan(lo)) st = score(p, s, mask, &b, 1, e);
-  *wins = b.lo < a.lo;
+  sieve_status st = isnan(lo) ? score(p, s, mask, &b, 1, e) : SIEVE_OK;
+  int stopped = 0;
+  if (!st) st = score_stop(p, s, mask, &a, 1, (int64_t)(4 * b.lo), &stopped, e);
+  *wins = stopped || b.lo < a.lo;
   return st;
 }
 
