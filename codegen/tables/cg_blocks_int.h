@@ -98,6 +98,34 @@ typedef struct blk_bitset {
 
 typedef struct blk_memo blk_memo;
 typedef struct blk_lmemo blk_lmemo;
+typedef struct blk_reuse blk_reuse;
+typedef struct blk_rw blk_rw;
+
+/* A built row as a later row may copy it (cg_blocks_reuse.c): every key
+** block the intervals did not call empty, in order, with what it became. */
+enum { RE_IFULL, RE_RFULL, RE_REMPTY, RE_RPART };
+typedef struct blk_rent {
+  int32_t kb, rid; /* rid: a partial block's memo entry */
+  int64_t n;       /* its allowed pairs */
+  int code;        /* RE_* */
+} blk_rent;
+
+typedef struct blk_rrow {
+  int qb; /* -1 while written */
+  blk_rent *e;
+  int64_t n, cap;
+} blk_rrow;
+
+/* The row a row copies: query block qb - d, whose key block kb - d stands
+** for kb wherever need[kb] is 0; the others (need 1, runs [a, b) in
+** runs[2i], runs[2i + 1]) are classified afresh. */
+typedef struct blk_ref {
+  int d;
+  const blk_rrow *row;
+  const uint8_t *need, *gneed; /* per key block, per key group */
+  const int32_t *runs;
+  int nruns;
+} blk_ref;
 typedef struct blk_mcache blk_mcache;
 
 /* The memo's hashes of the micro-blocks' sequences, for the micro-pair
@@ -169,6 +197,7 @@ typedef struct worker {
   uint64_t *ldec, *lval;
   int64_t nlane;
   int64_t *tokq, *tokk;  /* a micro-block's interfaces: [nqv][MICRO], [nkv][MICRO] */
+  blk_rw *rw;            /* rows kept for reuse (cg_blocks_reuse.c) */
   int64_t st[8];         /* interval full/empty/undecided, refined full/empty/partial, allowed,
                          ** partial blocks whose allowed pairs are estimated */
   int fail;
@@ -198,6 +227,7 @@ struct job {
   int nn;                /* mini-blocks, where blocks are whole ones (else 0), and their */
   cg_ival *qniv, *kniv;  /* interfaces: [nqv][nn], [nkv][nn] */
   blk_memo *memo;        /* NULL: every undecided pair by witnesses and refinement */
+  blk_reuse *ru;         /* NULL: no row copies another (cg_blocks_reuse.c) */
   int bits;              /* the table carries bitmasks */
   int no_memo;           /* CG_TABLES_NO_MEMO */
   atomic_int next;
@@ -261,6 +291,27 @@ int blk_memo_bits(const blk_memo *m);
 const blk_bitset *blk_memo_set(const blk_memo *m);
 int32_t blk_memo_bitnum(const blk_memo *m, int32_t id);
 int64_t blk_memo_pair(worker *w, int qb, int kb, spec_entry *se, int32_t *id);
+
+void blk_memo_seq(const blk_memo *m, int key_side, int v, int b, int64_t a, uint64_t h[2]);
+
+/* cg_blocks_reuse.c: j->ru where rows may be reused (0), -1 out of
+** memory. blk_reuse_ref: the row qb may copy, or NULL. A row's entries go
+** into blk_reuse_begin's record through blk_rec, kept by blk_reuse_end. */
+int blk_reuse_new(job *j);
+void blk_reuse_free(blk_reuse *ru);
+const blk_ref *blk_reuse_ref(worker *w, int qb);
+blk_rrow *blk_reuse_begin(worker *w);
+void blk_reuse_end(worker *w, blk_rrow *r, int qb);
+int blk_rrow_grow(blk_rrow *r);
+void blk_rw_free(blk_rw *rw);
+
+static inline void blk_rec(worker *w, blk_rrow *r, int kb, int code, int32_t rid, int64_t n) {
+  if (r->n == r->cap && blk_rrow_grow(r)) {
+    w->fail = 1;
+    return;
+  }
+  r->e[r->n++] = (blk_rent){kb, rid, n, code};
+}
 
 /* cg_blocks_micro.c: the allowed pairs of block pair [q0, q1) x [k0, k1)
 ** (whole micro-blocks) and, with wpb, its bits into w->mbits; w->fail on

@@ -136,6 +136,7 @@ static void worker_free(worker *w) {
   free(w->wseen);
   free(w->tokq);
   free(w->tokk);
+  blk_rw_free(w->rw);
 }
 
 void blk_job_free(job *j) {
@@ -156,6 +157,7 @@ void blk_job_free(job *j) {
   free(j->skiv);
   free(j->gkiv);
   free(j->rows);
+  blk_reuse_free(j->ru);
   blk_memo_free(j->memo);
 }
 
@@ -300,6 +302,7 @@ int blk_job_prepare(job *j) {
     ok = !super_prepare(j, is) && (!(many || j->bits) || !tokens_prepare(j));
     ok = ok && (!(many || j->bits) || j->no_memo || !blk_memo_new(j, j->bits));
     ok = ok && (!blk_memo_bits(j->memo) || !mini_prepare(j, is));
+    ok = ok && !blk_reuse_new(j);
   }
   cg_scratch_free(s);
   cg_iscratch_free(is);

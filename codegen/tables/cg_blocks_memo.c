@@ -359,6 +359,21 @@ const blk_bitset *blk_memo_set(const blk_memo *m) { return &m->set; }
 
 int32_t blk_memo_bitnum(const blk_memo *m, int32_t id) { return m->e[id].bits; }
 
+/* Block b's hash of interface v's sequence less a, the key side's times
+** the interface's weight as kept here (cg_blocks_reuse.c compares blocks
+** by it). */
+void blk_memo_seq(const blk_memo *m, int key_side, int v, int b, int64_t a, uint64_t h[2]) {
+  const job *j = m->j;
+  int bs = key_side ? j->bk : j->bq;
+  int64_t p0 = (int64_t)b * bs, len = p0 + bs < j->S ? bs : j->S - p0;
+  uint64_t c = blk_res(a);
+  for (int r = 0; r < 2; r++) {
+    uint64_t g = m->g[2 * len + r];
+    if (key_side) h[r] = blk_subp(m->kh[((int64_t)b * j->nkv + v) * 2 + r], blk_mulp(c, blk_mulp(m->kw[2 * v + r], g)));
+    else h[r] = blk_subp(m->qh[((int64_t)v * j->nq + b) * 2 + r], blk_mulp(c, g));
+  }
+}
+
 /* Key block kb's live interfaces' weighted hashes, summed. */
 static void key_sum(const blk_memo *m, uint64_t klive, int kb, uint64_t *x0, uint64_t *x1) {
   const job *j = m->j;

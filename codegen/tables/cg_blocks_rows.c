@@ -160,8 +160,9 @@ static void settle(worker *w, int qb, int nu) {
   }
 }
 
-/* Key blocks [k0, k1) of a row: their super-block decided them all. */
-static void decided_run(worker *w, int qb, int k0, int k1, int c) {
+/* Key blocks [k0, k1) of a row: their super-block or group decided them
+** all. */
+static void decided_run(worker *w, blk_rrow *rec, int qb, int k0, int k1, int c) {
   const job *j = w->j;
   if (c == CG_BLK_EMPTY) {
     w->st[ST_IEMPTY] += k1 - k0;
@@ -169,21 +170,31 @@ static void decided_run(worker *w, int qb, int k0, int k1, int c) {
   }
   w->st[ST_IFULL] += k1 - k0;
   for (int kb = k0; kb < k1; kb++) {
-    w->st[ST_ALLOWED] += block_area(j, qb, kb);
+    int64_t n = block_area(j, qb, kb);
+    w->st[ST_ALLOWED] += n;
     w->fail |= push(&w->full, &w->nfull, &w->capf, kb);
+    if (rec) blk_rec(w, rec, kb, RE_IFULL, -1, n);
   }
 }
 
-static void do_row(worker *w, int qb) {
-  const job *j = w->j;
-  rowres *r = &j->rows[qb];
-  r->w = (int)(w - j->w);
-  r->foff = w->nfull;
-  r->poff = w->npart;
-  if (qb % j->stride) {
-    r->nf = r->np = 0;
-    return;
+/* Key block kb's part of the row, once classified (c) and, where the
+** intervals left it undecided (und), settled: its allowed pairs n and
+** memo entry rid. */
+static void emit(worker *w, blk_rrow *rec, int qb, int kb, int c, int und, int64_t n, int32_t rid) {
+  if (!und && c == CG_BLK_FULL) n = block_area(w->j, qb, kb);
+  w->st[ST_ALLOWED] += und || c == CG_BLK_FULL ? n : 0;
+  if (c == CG_BLK_FULL) w->fail |= push(&w->full, &w->nfull, &w->capf, kb);
+  else if (c == CG_BLK_UNDECIDED) {
+    int64_t np = w->npart;
+    w->fail |= push(&w->part, &w->npart, &w->capp, kb);
+    w->fail |= push(&w->partm, &np, &w->capm, und ? rid : -1);
   }
+  if (rec && (und || c == CG_BLK_FULL))
+    blk_rec(w, rec, kb, !und ? RE_IFULL : c == CG_BLK_FULL ? RE_RFULL : c == CG_BLK_EMPTY ? RE_REMPTY : RE_RPART, rid, n);
+}
+
+static void whole_row(worker *w, blk_rrow *rec, int qb) {
+  const job *j = w->j;
   row_classes(w, qb);
   /* Key blocks of undecided super-blocks, a group at a time: a decided
   ** group decides its blocks (most of a sparse row's are empty). */
@@ -211,31 +222,147 @@ static void do_row(worker *w, int qb) {
   for (int sk = 0, i = 0; sk < j->nsk; sk++) {
     int k0 = sk * SUPER, k1 = k0 + SUPER < j->nk ? k0 + SUPER : j->nk;
     if (w->scls[sk] != CG_BLK_UNDECIDED) {
-      decided_run(w, qb, k0, k1, w->scls[sk]);
+      decided_run(w, rec, qb, k0, k1, w->scls[sk]);
       continue;
     }
     for (int kb = k0; kb < k1; kb++) {
       if (kb % GROUP == 0 && w->gcls[kb / GROUP] != CG_BLK_UNDECIDED) {
         int g1 = kb + GROUP < k1 ? kb + GROUP : k1;
-        if (w->gcls[kb / GROUP] == CG_BLK_FULL)
-          for (int b = kb; b < g1; b++) {
-            w->st[ST_ALLOWED] += block_area(j, qb, b);
-            w->fail |= push(&w->full, &w->nfull, &w->capf, b);
-          }
+        /* counted as interval-decided above */
+        if (w->gcls[kb / GROUP] == CG_BLK_FULL) {
+          w->st[ST_IFULL] -= g1 - kb;
+          decided_run(w, rec, qb, kb, g1, CG_BLK_FULL);
+        }
         kb = g1 - 1;
         continue;
       }
       int und = i < nu && w->und[i] == kb;
-      int c = w->rc[kb];
-      w->st[ST_ALLOWED] += und ? w->rn[i++] : c == CG_BLK_FULL ? block_area(j, qb, kb) : 0;
-      if (c == CG_BLK_FULL) w->fail |= push(&w->full, &w->nfull, &w->capf, kb);
-      else if (c == CG_BLK_UNDECIDED) {
-        int64_t np = w->npart;
-        w->fail |= push(&w->part, &w->npart, &w->capp, kb);
-        w->fail |= push(&w->partm, &np, &w->capm, und ? w->rid[i - 1] : -1);
-      }
+      emit(w, rec, qb, kb, w->rc[kb], und, und ? w->rn[i] : 0, und ? w->rid[i] : -1);
+      i += und;
     }
   }
+}
+
+/* Class of key block kb in the current row, by the finest level that
+** looked at it. */
+static int class_of(const worker *w, int kb) {
+  int c = w->scls[kb / SUPER];
+  if (c == CG_BLK_UNDECIDED) c = w->gcls[kb / GROUP];
+  if (c == CG_BLK_UNDECIDED) c = w->cls[w->j->kmap[kb]];
+  return c;
+}
+
+/*
+** Interval classes of the key blocks a moved row needs (rf->need), as
+** row_classes does for all: groups of undecided super-blocks that hold
+** one, then their blocks. The row cache row_classes keeps is left stale,
+** so it is dropped.
+*/
+static void needed_classes(worker *w, int qb, const blk_ref *rf) {
+  const job *j = w->j;
+  super_classes(w, qb / SUPER);
+  for (int v = 0; v < j->nqv; v++) w->qrow[v] = j->qiv[(int64_t)v * j->nq + qb];
+  w->have_prev = 0;
+  int ng = 0;
+  for (int sk = 0; sk < j->nsk; sk++) {
+    if (w->scls[sk] != CG_BLK_UNDECIDED) continue;
+    int g1 = (sk + 1) * (SUPER / GROUP) < j->ngk ? (sk + 1) * (SUPER / GROUP) : j->ngk;
+    for (int g = sk * (SUPER / GROUP); g < g1; g++)
+      if (rf->gneed[g] && (w->gcls[g] = w->sgcls[g]) == CG_BLK_UNDECIDED) w->lk[ng++] = g;
+  }
+  if (ng) cg_ival_pairs_sig(j->prog, w->qrow, 1, NULL, j->gkiv, j->ngk, w->lk, ng, w->lcls, NULL, NULL, w->is);
+  int nb = 0, last = -1;
+  for (int i = 0; i < ng; i++) {
+    int g = w->lk[i];
+    w->gcls[g] = w->lcls[i];
+    if (w->lcls[i] != CG_BLK_UNDECIDED) continue;
+    int kb1 = (g + 1) * GROUP < j->nk ? (g + 1) * GROUP : j->nk;
+    for (int kb = g * GROUP; kb < kb1; kb++) {
+      int r = j->kmap[kb];
+      if (!rf->need[kb] || r == last) continue;
+      w->ldec[nb++] = (uint64_t)r;
+      last = r;
+    }
+  }
+  for (int i = 0; i < nb; i++) w->lk[i] = (int32_t)w->ldec[i];
+  if (nb) cg_ival_pairs_sig(j->prog, w->qrow, 1, NULL, j->kiv, j->nkr, w->lk, nb, w->lcls, w->ldec, w->lval, w->is);
+  for (int i = 0; i < nb; i++) {
+    int r = w->lk[i];
+    w->cls[r] = w->lcls[i];
+    w->dec[r] = w->ldec[i];
+    w->val[r] = w->lval[i];
+  }
+}
+
+/* Key blocks [a, b) of a moved row, copied from its reference's entries
+** from *p on (cg_blocks_reuse.c says why they agree). */
+static void copy_run(worker *w, blk_rrow *rec, const blk_ref *rf, int a, int b, int64_t *p) {
+  const blk_rrow *ref = rf->row;
+  int64_t i = *p, kept = 0;
+  while (i < ref->n && ref->e[i].kb + rf->d < a) i++;
+  for (; i < ref->n && ref->e[i].kb + rf->d < b; i++, kept++) {
+    const blk_rent *e = &ref->e[i];
+    int kb = e->kb + rf->d;
+    w->st[e->code == RE_IFULL ? ST_IFULL : ST_IUND]++;
+    if (e->code != RE_IFULL) w->st[e->code == RE_RFULL ? ST_RFULL : e->code == RE_REMPTY ? ST_REMPTY : ST_RPART]++;
+    w->st[ST_ALLOWED] += e->n;
+    if (e->code == RE_IFULL || e->code == RE_RFULL) w->fail |= push(&w->full, &w->nfull, &w->capf, kb);
+    else if (e->code == RE_RPART) {
+      int64_t np = w->npart;
+      w->fail |= push(&w->part, &w->npart, &w->capp, kb);
+      w->fail |= push(&w->partm, &np, &w->capm, e->rid);
+    }
+    if (rec) blk_rec(w, rec, kb, e->code, e->rid, e->n);
+  }
+  w->st[ST_IEMPTY] += b - a - kept;
+  *p = i;
+}
+
+/* A row that copies rf's row where its key blocks moved with it, and
+** classifies and settles the rest as whole_row does. */
+static void moved_row(worker *w, blk_rrow *rec, int qb, const blk_ref *rf) {
+  const job *j = w->j;
+  needed_classes(w, qb, rf);
+  int nu = 0;
+  for (int r = 0; r < rf->nruns; r++)
+    for (int kb = rf->runs[2 * r]; kb < rf->runs[2 * r + 1]; kb++) {
+      int c = class_of(w, kb);
+      w->rc[kb] = (uint8_t)c;
+      if (c == CG_BLK_FULL) w->st[ST_IFULL]++;
+      else if (c == CG_BLK_EMPTY) w->st[ST_IEMPTY]++;
+      else w->und[nu++] = kb;
+    }
+  w->st[ST_IUND] += nu;
+  settle(w, qb, nu);
+  int64_t p = 0;
+  int at = 0, i = 0;
+  for (int r = 0; r <= rf->nruns; r++) {
+    int a = r < rf->nruns ? rf->runs[2 * r] : j->nk, b = r < rf->nruns ? rf->runs[2 * r + 1] : j->nk;
+    copy_run(w, rec, rf, at, a, &p);
+    for (int kb = a; kb < b; kb++) {
+      int und = i < nu && w->und[i] == kb;
+      emit(w, rec, qb, kb, w->rc[kb], und, und ? w->rn[i] : 0, und ? w->rid[i] : -1);
+      i += und;
+    }
+    at = b;
+  }
+}
+
+static void do_row(worker *w, int qb) {
+  const job *j = w->j;
+  rowres *r = &j->rows[qb];
+  r->w = (int)(w - j->w);
+  r->foff = w->nfull;
+  r->poff = w->npart;
+  if (qb % j->stride) {
+    r->nf = r->np = 0;
+    return;
+  }
+  blk_rrow *rec = j->ru ? blk_reuse_begin(w) : NULL;
+  const blk_ref *rf = rec ? blk_reuse_ref(w, qb) : NULL;
+  if (rf) moved_row(w, rec, qb, rf);
+  else whole_row(w, rec, qb);
+  if (rec) blk_reuse_end(w, rec, qb);
   r->nf = (int)(w->nfull - r->foff);
   r->np = (int)(w->npart - r->poff);
 }
