@@ -55,6 +55,7 @@ typedef struct cg_tableset {
   int64_t estimated;    /* over all tables: 0 when every count is exact */
   int64_t interval_full, interval_empty, interval_undecided;
   int64_t refined_full, refined_empty, refined_partial;
+  int64_t moved_rows;   /* rows copied in part from an earlier row (cg_blocks_reuse.c) */
   uint32_t bits_classes; /* head classes whose partial blocks carry bitmasks */
   struct blk_pool *pool; /* while the tables are built: buffers one table leaves the next */
 } cg_tableset;
@@ -72,8 +73,9 @@ typedef struct cg_tableset {
 **
 ** Pairs with many token runs go to a memo of distinct block pairs
 ** (cg_blocks_memo.c), whose counts are exact; CG_TABLES_NO_MEMO builds
-** without it, to check one path against the other. */
-enum { CG_TABLES_EXACT = 1, CG_TABLES_NO_MEMO = 2 };
+** without it, to check one path against the other. Likewise
+** CG_TABLES_NO_REUSE builds every row afresh (cg_blocks_reuse.c). */
+enum { CG_TABLES_EXACT = 1, CG_TABLES_NO_MEMO = 2, CG_TABLES_NO_REUSE = 4 };
 sieve_status cg_tables_build(cg_pattern *p, const sieve_shape *shape, int step,
                              int layer, cg_tableset **out, cg_err *e);
 sieve_status cg_tables_build_flags(cg_pattern *p, const sieve_shape *shape, int step, int layer,

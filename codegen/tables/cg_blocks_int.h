@@ -106,14 +106,14 @@ typedef struct blk_rw blk_rw;
 enum { RE_IFULL, RE_RFULL, RE_REMPTY, RE_RPART };
 typedef struct blk_rent {
   int32_t kb, rid; /* rid: a partial block's memo entry */
-  int64_t n;       /* its allowed pairs */
-  int code;        /* RE_* */
+  uint32_t n;      /* its allowed pairs (fewer than the block's, at most 2^32) */
+  int32_t code;    /* RE_* */
 } blk_rent;
 
 typedef struct blk_rrow {
-  int qb; /* -1 while written */
+  int qb; /* -1 while written, or not kept */
   blk_rent *e;
-  int64_t n, cap;
+  int64_t n, cap, most; /* most: entries past which the row is not kept */
 } blk_rrow;
 
 /* The row a row copies: query block qb - d, whose key block kb - d stands
@@ -177,6 +177,7 @@ typedef struct worker {
   uint64_t *tk_live;
   uint8_t *tk_ok;
   uint8_t *scls;         /* interval class per key super-block, of super row srow */
+  int32_t *upre;         /* per key super-block: undecided ones before it in scls ([nsk + 1]) */
   uint8_t *sgcls;        /* interval class per key group, of super row srow (where its super-block is undecided) */
   uint8_t *gcls;         /* interval class per key group, of the row cls was made for (where
                          ** its super-block is undecided); cls holds only undecided groups' */
@@ -198,8 +199,8 @@ typedef struct worker {
   int64_t nlane;
   int64_t *tokq, *tokk;  /* a micro-block's interfaces: [nqv][MICRO], [nkv][MICRO] */
   blk_rw *rw;            /* rows kept for reuse (cg_blocks_reuse.c) */
-  int64_t st[8];         /* interval full/empty/undecided, refined full/empty/partial, allowed,
-                         ** partial blocks whose allowed pairs are estimated */
+  int64_t st[9];         /* interval full/empty/undecided, refined full/empty/partial, allowed,
+                         ** partial blocks whose allowed pairs are estimated, moved rows */
   int fail;
 } worker;
 
@@ -230,6 +231,7 @@ struct job {
   blk_reuse *ru;         /* NULL: no row copies another (cg_blocks_reuse.c) */
   int bits;              /* the table carries bitmasks */
   int no_memo;           /* CG_TABLES_NO_MEMO */
+  int no_reuse;          /* CG_TABLES_NO_REUSE */
   atomic_int next;
   int64_t stop4;         /* cg_tableset's */
   atomic_llong cost4;    /* 4 full + 5 partial blocks over the rows done, with stop4 */
@@ -239,7 +241,7 @@ struct job {
   int nw;
 };
 
-enum { ST_IFULL, ST_IEMPTY, ST_IUND, ST_RFULL, ST_REMPTY, ST_RPART, ST_ALLOWED, ST_EST, ST_N };
+enum { ST_IFULL, ST_IEMPTY, ST_IUND, ST_RFULL, ST_REMPTY, ST_RPART, ST_ALLOWED, ST_EST, ST_MOVED, ST_N };
 
 /* cg_blocks_layout.c */
 int blk_same_layout(const cg_layout *a, const cg_layout *b);
@@ -300,7 +302,7 @@ void blk_memo_seq(const blk_memo *m, int key_side, int v, int b, int64_t a, uint
 int blk_reuse_new(job *j);
 void blk_reuse_free(blk_reuse *ru);
 const blk_ref *blk_reuse_ref(worker *w, int qb);
-blk_rrow *blk_reuse_begin(worker *w);
+blk_rrow *blk_reuse_begin(worker *w, int qb);
 void blk_reuse_end(worker *w, blk_rrow *r, int qb);
 int blk_rrow_grow(blk_rrow *r);
 void blk_rw_free(blk_rw *rw);
@@ -310,7 +312,7 @@ static inline void blk_rec(worker *w, blk_rrow *r, int kb, int code, int32_t rid
     w->fail = 1;
     return;
   }
-  r->e[r->n++] = (blk_rent){kb, rid, n, code};
+  r->e[r->n++] = (blk_rent){kb, rid, code == RE_RPART ? (uint32_t)n : 0, code};
 }
 
 /* cg_blocks_micro.c: the allowed pairs of block pair [q0, q1) x [k0, k1)

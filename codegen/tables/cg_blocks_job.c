@@ -63,6 +63,7 @@ int blk_worker_init(worker *w, job *j) {
   w->lval = malloc(sizeof(uint64_t) * (size_t)w->nlane);
   if (!w->lq || !w->lk || !w->lcls || !w->ldec || !w->lval) return -1;
   w->scls = malloc((size_t)j->nsk);
+  w->upre = malloc(sizeof(int32_t) * (size_t)(j->nsk + 1));
   w->gcls = malloc((size_t)j->ngk);
   w->sgcls = malloc((size_t)j->ngk);
   w->srow = w->cls_srow = -1;
@@ -75,7 +76,7 @@ int blk_worker_init(worker *w, job *j) {
   w->wout = j->sample ? malloc(sizeof(int64_t) * (size_t)j->S) : NULL;
   w->rid = malloc(sizeof(int32_t) * (size_t)j->nk);
   w->mbits = malloc(sizeof(uint32_t) * (size_t)(blk_memo_bits(j->memo) ? blk_memo_bits(j->memo) : 1));
-  if (!w->scls || !w->gcls || !w->sgcls || !w->rc || !w->und || !w->rn || !w->wsum || !w->west || !w->wseen || (j->sample && !w->wout) ||
+  if (!w->scls || !w->upre || !w->gcls || !w->sgcls || !w->rc || !w->und || !w->rn || !w->wsum || !w->west || !w->wseen || (j->sample && !w->wout) ||
       !w->rid || !w->mbits)
     return -1;
   w->tokq = malloc(sizeof(int64_t) * nqv * MICRO);
@@ -125,6 +126,7 @@ static void worker_free(worker *w) {
   free(w->ldec);
   free(w->lval);
   free(w->scls);
+  free(w->upre);
   free(w->gcls);
   free(w->sgcls);
   free(w->rc);

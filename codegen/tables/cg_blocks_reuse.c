@@ -32,8 +32,10 @@
 #include "cg_blocks_hash.h"
 #include "cg_blocks_int.h"
 
-#define RING 8
-#define NEEDS 4
+#define RING 256   /* rows a worker keeps: the farthest reference */
+#define NEEDS 8    /* key masks a worker keeps */
+#define DISTS 6    /* distances a row tries */
+#define SAMPLE 8   /* every SAMPLE-th key block judges a distance */
 #define VMAX (1ll << 58)
 
 struct blk_reuse {
@@ -41,6 +43,8 @@ struct blk_reuse {
   uint64_t *qsig, *ksig; /* per block, [nb][2]; both words 0: never reused */
   int64_t *qa, *ka;      /* per block and interface, [nb][nv]: the first token's value where
                          ** the interface is paired (it moves), 0 where it must be equal */
+  int dist[DISTS], ndist; /* the distances rows look back by, */
+  int64_t *dk;           /* ... and the key side's shift at each: [DISTS][nkv] */
 };
 
 typedef struct kneed {
@@ -53,8 +57,7 @@ typedef struct kneed {
 } kneed;
 
 struct blk_rw {
-  blk_rrow ring[RING];
-  int64_t seq;
+  blk_rrow ring[RING]; /* row qb in slot qb % RING */
   kneed kn[NEEDS];
   uint64_t tick;
   int64_t *delta;
@@ -94,12 +97,74 @@ void blk_reuse_free(blk_reuse *ru) {
   free(ru->ksig);
   free(ru->qa);
   free(ru->ka);
+  free(ru->dk);
   free(ru);
+}
+
+/* Key block kb is kb - d moved by the anchors' shift that sh gives (a
+** candidate's: NULL; then *at returns kb's shift in dk). */
+static int key_moved(const job *j, const blk_reuse *ru, int kb, int d, const int64_t *dk) {
+  const uint64_t *a = ru->ksig + 2 * (int64_t)kb, *b = ru->ksig + 2 * (int64_t)(kb - d);
+  if (!a[0] || a[0] != b[0] || a[1] != b[1]) return 0;
+  for (int v = 0; v < j->nkv; v++)
+    if (ru->ka[(int64_t)kb * j->nkv + v] - ru->ka[(int64_t)(kb - d) * j->nkv + v] != dk[v]) return 0;
+  return 1;
+}
+
+static void key_shift(const job *j, const blk_reuse *ru, int kb, int d, int64_t *dk) {
+  for (int v = 0; v < j->nkv; v++) dk[v] = ru->ka[(int64_t)kb * j->nkv + v] - ru->ka[(int64_t)(kb - d) * j->nkv + v];
+}
+
+/*
+** The distances worth looking back by: those at which most key blocks
+** (of a sample) are the block that far before, moved by one shift (a
+** majority vote finds it). A radial mask on an identity layout at
+** hunyuan-720p gets 5 (four token rows on) and 225 (four frames on)
+** among them; each row then takes whichever leaves it the least to
+** classify, at its distance's shift only.
+*/
+static int distances(const job *j, blk_reuse *ru) {
+  int score[DISTS] = {0}, top = j->nq < RING ? j->nq : RING;
+  size_t sz = sizeof(int64_t) * (size_t)(j->nkv ? j->nkv : 1);
+  int64_t *cand = malloc(sz), *x = malloc(sz);
+  ru->dk = malloc(sz * DISTS);
+  if (!cand || !x || !ru->dk) {
+    free(cand);
+    free(x);
+    return -1;
+  }
+  for (int d = 1; d < top && d < j->nk; d++) {
+    int n = 0, all = 0, votes = 0;
+    for (int kb = d; kb < j->nk; kb += SAMPLE) {
+      const uint64_t *a = ru->ksig + 2 * (int64_t)kb, *b = ru->ksig + 2 * (int64_t)(kb - d);
+      if (!a[0] || a[0] != b[0] || a[1] != b[1]) continue;
+      key_shift(j, ru, kb, d, x);
+      if (!votes) memcpy(cand, x, sz);
+      votes += !votes || !memcmp(cand, x, sz) ? 1 : -1;
+    }
+    for (int kb = d; kb < j->nk; kb += SAMPLE, all++) n += votes > 0 && key_moved(j, ru, kb, d, cand);
+    if (n * 2 < all) continue;
+    int at = ru->ndist < DISTS ? ru->ndist++ : DISTS;
+    for (; at > 0 && score[at - 1] < n; at--)
+      if (at < DISTS) {
+        score[at] = score[at - 1];
+        ru->dist[at] = ru->dist[at - 1];
+        memcpy(ru->dk + at * j->nkv, ru->dk + (at - 1) * j->nkv, sz);
+      }
+    if (at < DISTS) {
+      score[at] = n;
+      ru->dist[at] = d;
+      memcpy(ru->dk + at * j->nkv, cand, sz);
+    }
+  }
+  free(cand);
+  free(x);
+  return 0;
 }
 
 int blk_reuse_new(job *j) {
   j->ru = NULL;
-  if (!j->bits || !blk_memo_bits(j->memo) || !blk_memo_on(j->memo) || j->stride != 1 || j->nqv > 64 || j->nkv > 64)
+  if (j->no_reuse || !j->bits || !blk_memo_bits(j->memo) || !blk_memo_on(j->memo) || j->stride != 1 || j->nqv > 64 || j->nkv > 64)
     return 0;
   blk_reuse *ru = calloc(1, sizeof *ru);
   if (!ru) return -1;
@@ -112,6 +177,7 @@ int blk_reuse_new(job *j) {
   if (!ru->qsig || !ru->ksig || !ru->qa || !ru->ka) return -1;
   for (int b = 0; b < j->nq; b++) block_sig(j, ru, 0, b);
   for (int b = 0; b < j->nk; b++) block_sig(j, ru, 1, b);
+  if (distances(j, ru)) return -1;
   return 0;
 }
 
@@ -194,43 +260,76 @@ static blk_rw *rw_of(worker *w) {
   return w->rw;
 }
 
+/* Key blocks below x that lie in super-blocks the row's super row left
+** undecided (upre: such super-blocks before each one). */
+static int64_t open_below(const worker *w, int x) {
+  int s = x / SUPER;
+  return (int64_t)w->upre[s] * SUPER + (s < w->j->nsk && w->scls[s] == CG_BLK_UNDECIDED ? x % SUPER : 0);
+}
+
 const blk_ref *blk_reuse_ref(worker *w, int qb) {
   const job *j = w->j;
+  const blk_reuse *ru = j->ru;
   blk_rw *rw = rw_of(w);
   if (!rw) return NULL;
-  const blk_rrow *best = NULL, *cur = &rw->ring[rw->seq % RING];
-  for (int i = 0; i < RING; i++) {
-    const blk_rrow *r = &rw->ring[i];
-    if (r == cur || r->qb < 0 || r->qb >= qb || (best && r->qb < best->qb)) continue;
-    if (same_moved(j, 0, qb, r->qb, NULL)) best = r;
+  const blk_rrow *best = NULL;
+  const kneed *bk = NULL;
+  int64_t cost = 0;
+  const int64_t *qa = ru->qa;
+  /* Of the rows the query block is a moved copy of, the one that leaves
+  ** the fewest key blocks to classify where the super row decided nothing. */
+  for (int i = 0; i < ru->ndist; i++) {
+    int d = ru->dist[i];
+    const blk_rrow *r = &rw->ring[(qb - d) % RING];
+    if (qb < d || r->qb != qb - d || !same_moved(j, 0, qb, r->qb, NULL)) continue;
+    for (int v = 0; v < j->nqv; v++) rw->delta[v] = qa[(int64_t)qb * j->nqv + v] - qa[(int64_t)r->qb * j->nqv + v];
+    /* Only the distance's own shift: its key blocks move by it, few by
+    ** any other, and a mask costs a pass over every key block. */
+    int same = 1;
+    for (int v = 0; v < j->nkv && same; v++) {
+      int pq = ru->sh.k[v];
+      same = ru->dk[i * j->nkv + v] == (pq >= 0 ? rw->delta[pq] : 0);
+    }
+    if (!same) continue;
+    const kneed *k = need_for(w, rw, d, rw->delta);
+    if (!k) continue;
+    int64_t c = 0;
+    for (int n = 0; n < k->nruns; n++) c += open_below(w, k->runs[2 * n + 1]) - open_below(w, k->runs[2 * n]);
+    if (!bk || c < cost) {
+      best = r;
+      bk = k;
+      cost = c;
+    }
   }
-  if (!best) return NULL;
-  const int64_t *qa = j->ru->qa;
-  for (int v = 0; v < j->nqv; v++) rw->delta[v] = qa[(int64_t)qb * j->nqv + v] - qa[(int64_t)best->qb * j->nqv + v];
-  const kneed *k = need_for(w, rw, qb - best->qb, rw->delta);
   /* A row that keeps few of its reference's key blocks is cheaper built
   ** whole. */
-  if (!k || k->nreuse * 2 < j->nk) return NULL;
-  rw->ref = (blk_ref){.d = qb - best->qb, .row = best, .need = k->need, .gneed = k->gneed, .runs = k->runs,
-                      .nruns = k->nruns};
+  if (!best || cost * 2 > open_below(w, j->nk)) return NULL;
+  rw->ref = (blk_ref){.d = qb - best->qb, .row = best, .need = bk->need, .gneed = bk->gneed, .runs = bk->runs,
+                      .nruns = bk->nruns};
   return &rw->ref;
 }
 
-blk_rrow *blk_reuse_begin(worker *w) {
+/* A row's record is dropped past a quarter of its key blocks: dense rows
+** gain little (their super-blocks decide them), and RING of them would
+** hold megabytes. */
+blk_rrow *blk_reuse_begin(worker *w, int qb) {
   blk_rw *rw = rw_of(w);
   if (!rw) return NULL;
-  blk_rrow *r = &rw->ring[rw->seq % RING];
+  blk_rrow *r = &rw->ring[qb % RING];
   r->qb = -1;
   r->n = 0;
+  r->most = w->j->nk / 4 > 1024 ? w->j->nk / 4 : 1024;
   return r;
 }
 
-void blk_reuse_end(worker *w, blk_rrow *r, int qb) {
-  r->qb = w->fail ? -1 : qb;
-  w->rw->seq++;
-}
+void blk_reuse_end(worker *w, blk_rrow *r, int qb) { r->qb = w->fail || r->most < 0 ? -1 : qb; }
 
 int blk_rrow_grow(blk_rrow *r) {
+  if (r->n > r->most) {
+    r->most = -1; /* not kept: the rest is written over it */
+    r->n = 0;
+    return 0;
+  }
   int64_t nc = r->cap ? r->cap * 2 : 1024;
   blk_rent *e = realloc(r->e, sizeof(blk_rent) * (size_t)nc);
   if (!e) return -1;

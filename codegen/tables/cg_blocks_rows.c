@@ -54,6 +54,8 @@ static void super_classes(worker *w, int sr) {
   }
   if (ng) cg_ival_pairs_sig(j->prog, w->qrow, 1, NULL, j->gkiv, j->ngk, w->lk, ng, w->lcls, NULL, NULL, w->is);
   for (int i = 0; i < ng; i++) w->sgcls[w->lk[i]] = w->lcls[i];
+  w->upre[0] = 0;
+  for (int sk = 0; sk < j->nsk; sk++) w->upre[sk + 1] = w->upre[sk] + (w->scls[sk] == CG_BLK_UNDECIDED);
   w->srow = sr;
 }
 
@@ -160,21 +162,21 @@ static void settle(worker *w, int qb, int nu) {
   }
 }
 
-/* Key blocks [k0, k1) of a row: their super-block or group decided them
-** all. */
-static void decided_run(worker *w, blk_rrow *rec, int qb, int k0, int k1, int c) {
+/* Key blocks [k0, k1), all full: pushed and kept. */
+static void full_run(worker *w, blk_rrow *rec, int qb, int k0, int k1) {
   const job *j = w->j;
-  if (c == CG_BLK_EMPTY) {
-    w->st[ST_IEMPTY] += k1 - k0;
-    return;
-  }
-  w->st[ST_IFULL] += k1 - k0;
   for (int kb = k0; kb < k1; kb++) {
     int64_t n = block_area(j, qb, kb);
     w->st[ST_ALLOWED] += n;
     w->fail |= push(&w->full, &w->nfull, &w->capf, kb);
     if (rec) blk_rec(w, rec, kb, RE_IFULL, -1, n);
   }
+}
+
+/* Key blocks [k0, k1) of a row: their super-block decided them all. */
+static void decided_run(worker *w, blk_rrow *rec, int qb, int k0, int k1, int c) {
+  w->st[c == CG_BLK_EMPTY ? ST_IEMPTY : ST_IFULL] += k1 - k0;
+  if (c == CG_BLK_FULL) full_run(w, rec, qb, k0, k1);
 }
 
 /* Key block kb's part of the row, once classified (c) and, where the
@@ -228,11 +230,7 @@ static void whole_row(worker *w, blk_rrow *rec, int qb) {
     for (int kb = k0; kb < k1; kb++) {
       if (kb % GROUP == 0 && w->gcls[kb / GROUP] != CG_BLK_UNDECIDED) {
         int g1 = kb + GROUP < k1 ? kb + GROUP : k1;
-        /* counted as interval-decided above */
-        if (w->gcls[kb / GROUP] == CG_BLK_FULL) {
-          w->st[ST_IFULL] -= g1 - kb;
-          decided_run(w, rec, qb, kb, g1, CG_BLK_FULL);
-        }
+        if (w->gcls[kb / GROUP] == CG_BLK_FULL) full_run(w, rec, qb, kb, g1);
         kb = g1 - 1;
         continue;
       }
@@ -296,7 +294,7 @@ static void needed_classes(worker *w, int qb, const blk_ref *rf) {
 
 /* Key blocks [a, b) of a moved row, copied from its reference's entries
 ** from *p on (cg_blocks_reuse.c says why they agree). */
-static void copy_run(worker *w, blk_rrow *rec, const blk_ref *rf, int a, int b, int64_t *p) {
+static void copy_run(worker *w, blk_rrow *rec, int qb, const blk_ref *rf, int a, int b, int64_t *p) {
   const blk_rrow *ref = rf->row;
   int64_t i = *p, kept = 0;
   while (i < ref->n && ref->e[i].kb + rf->d < a) i++;
@@ -305,14 +303,15 @@ static void copy_run(worker *w, blk_rrow *rec, const blk_ref *rf, int a, int b, 
     int kb = e->kb + rf->d;
     w->st[e->code == RE_IFULL ? ST_IFULL : ST_IUND]++;
     if (e->code != RE_IFULL) w->st[e->code == RE_RFULL ? ST_RFULL : e->code == RE_REMPTY ? ST_REMPTY : ST_RPART]++;
-    w->st[ST_ALLOWED] += e->n;
+    int64_t n = e->code == RE_RPART ? e->n : e->code == RE_REMPTY ? 0 : block_area(w->j, qb, kb);
+    w->st[ST_ALLOWED] += n;
     if (e->code == RE_IFULL || e->code == RE_RFULL) w->fail |= push(&w->full, &w->nfull, &w->capf, kb);
     else if (e->code == RE_RPART) {
       int64_t np = w->npart;
       w->fail |= push(&w->part, &w->npart, &w->capp, kb);
       w->fail |= push(&w->partm, &np, &w->capm, e->rid);
     }
-    if (rec) blk_rec(w, rec, kb, e->code, e->rid, e->n);
+    if (rec) blk_rec(w, rec, kb, e->code, e->rid, n);
   }
   w->st[ST_IEMPTY] += b - a - kept;
   *p = i;
@@ -322,6 +321,7 @@ static void copy_run(worker *w, blk_rrow *rec, const blk_ref *rf, int a, int b, 
 ** classifies and settles the rest as whole_row does. */
 static void moved_row(worker *w, blk_rrow *rec, int qb, const blk_ref *rf) {
   const job *j = w->j;
+  w->st[ST_MOVED]++;
   needed_classes(w, qb, rf);
   int nu = 0;
   for (int r = 0; r < rf->nruns; r++)
@@ -338,7 +338,7 @@ static void moved_row(worker *w, blk_rrow *rec, int qb, const blk_ref *rf) {
   int at = 0, i = 0;
   for (int r = 0; r <= rf->nruns; r++) {
     int a = r < rf->nruns ? rf->runs[2 * r] : j->nk, b = r < rf->nruns ? rf->runs[2 * r + 1] : j->nk;
-    copy_run(w, rec, rf, at, a, &p);
+    copy_run(w, rec, qb, rf, at, a, &p);
     for (int kb = a; kb < b; kb++) {
       int und = i < nu && w->und[i] == kb;
       emit(w, rec, qb, kb, w->rc[kb], und, und ? w->rn[i] : 0, und ? w->rid[i] : -1);
@@ -358,7 +358,8 @@ static void do_row(worker *w, int qb) {
     r->nf = r->np = 0;
     return;
   }
-  blk_rrow *rec = j->ru ? blk_reuse_begin(w) : NULL;
+  blk_rrow *rec = j->ru ? blk_reuse_begin(w, qb) : NULL;
+  if (rec) super_classes(w, qb / SUPER); /* the choice of reference reads them */
   const blk_ref *rf = rec ? blk_reuse_ref(w, qb) : NULL;
   if (rf) moved_row(w, rec, qb, rf);
   else whole_row(w, rec, qb);
@@ -367,13 +368,22 @@ static void do_row(worker *w, int qb) {
   r->np = (int)(w->npart - r->poff);
 }
 
+/* Rows a worker takes at a time: more where rows are reused on threads,
+** since a row copies only rows its own worker built (a few rows back, or
+** a frame); not where the job may stop early, which it checks per grab. */
+static int grab(const job *j) {
+  int n = j->ru && j->nw > 1 && !j->stop4 ? j->nq / (8 * j->nw) : 0;
+  return n > ROWS_PER_GRAB ? n : ROWS_PER_GRAB;
+}
+
 static void *work(void *arg) {
   worker *w = arg;
   job *j = w->j;
+  int g = grab(j);
   for (;;) {
-    int r0 = atomic_fetch_add(&j->next, ROWS_PER_GRAB);
+    int r0 = atomic_fetch_add(&j->next, g);
     if (r0 >= j->nq || w->fail || atomic_load(&j->stopped)) break;
-    int r1 = r0 + ROWS_PER_GRAB < j->nq ? r0 + ROWS_PER_GRAB : j->nq;
+    int r1 = r0 + g < j->nq ? r0 + g : j->nq;
     int64_t f = w->nfull, p = w->npart;
     for (int qb = r0; qb < r1; qb++) do_row(w, qb);
     /* counts only grow: past stop4 on some rows is past it on all */

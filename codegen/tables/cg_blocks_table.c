@@ -50,6 +50,7 @@ static int finish_table(cg_tableset *ts, cg_table *t, const job *j) {
   ts->refined_full += st[ST_RFULL];
   ts->refined_empty += st[ST_REMPTY];
   ts->refined_partial += st[ST_RPART];
+  ts->moved_rows += st[ST_MOVED];
   return 0;
 }
 
@@ -76,7 +77,8 @@ static int32_t *memo_ids(const job *j, int64_t npart, size_t *cap) {
 sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, int bits, cg_err *e) {
   job j = {.pool = ts->pool, .L = L, .S = ts->seq, .bq = ts->block_q, .bk = ts->block_k, .nq = ts->nq, .nk = ts->nk,
            .exact = !!(ts->flags & CG_TABLES_EXACT), .stride = ts->row_stride > 1 ? ts->row_stride : 1,
-           .bits = bits, .no_memo = !!(ts->flags & CG_TABLES_NO_MEMO), .stop4 = ts->stop4};
+           .bits = bits, .no_memo = !!(ts->flags & CG_TABLES_NO_MEMO), .stop4 = ts->stop4,
+           .no_reuse = !!(ts->flags & CG_TABLES_NO_REUSE)};
   cg_prog *prog = cg_prog_new(g, t->mask);
   sieve_status st = SIEVE_ERR_NOMEM;
   if (prog) {
