@@ -313,11 +313,13 @@ static void threaded_build(void **st) {
 ** both are exact. Small blocks over larger grids make many pairs with
 ** many token runs, which is where the memo applies.
 */
-static void same_tables(cg_pattern *p, const sieve_shape *s, uint32_t bits) {
+/* The tables built by default and with `flags` agree; the build is
+** returned when keep is set (else freed), the other always freed. */
+static cg_tableset *same_with(cg_pattern *p, const sieve_shape *s, uint32_t bits, unsigned flags, int keep) {
   cg_tableset *a, *b;
   cg_err e = {0};
   if (cg_tables_build_bits(p, s, 1, 2, 0, bits, &a, &e) != SIEVE_OK) fail_msg("build: %s", e.msg);
-  if (cg_tables_build_bits(p, s, 1, 2, CG_TABLES_NO_MEMO, bits, &b, &e) != SIEVE_OK) fail_msg("build: %s", e.msg);
+  if (cg_tables_build_bits(p, s, 1, 2, flags, bits, &b, &e) != SIEVE_OK) fail_msg("build: %s", e.msg);
   assert_int_equal(a->ntables, b->ntables);
   for (int i = 0; i < a->ntables; i++) {
     const cg_table *x = &a->tables[i], *y = &b->tables[i];
@@ -335,8 +337,26 @@ static void same_tables(cg_pattern *p, const sieve_shape *s, uint32_t bits) {
     for (int64_t k = 0; k < x->npart; k++)
       assert_memory_equal(x->bitw + x->part_bits[k], y->bitw + y->part_bits[k], sizeof(uint32_t) * (size_t)wpb);
   }
-  cg_tables_free(a);
+  if (flags & CG_TABLES_NO_REUSE) {
+    /* A copied row counts its blocks as building them would have. */
+    assert_int_equal(a->interval_full, b->interval_full);
+    assert_int_equal(a->interval_empty, b->interval_empty);
+    assert_int_equal(a->interval_undecided, b->interval_undecided);
+    assert_int_equal(a->refined_full, b->refined_full);
+    assert_int_equal(a->refined_empty, b->refined_empty);
+    assert_int_equal(a->refined_partial, b->refined_partial);
+    assert_int_equal(a->estimated, b->estimated);
+    for (int i = 0; i < a->ntables; i++) assert_int_equal(a->tables[i].allowed_pairs, b->tables[i].allowed_pairs);
+    assert_int_equal(b->moved_rows, 0);
+  }
   cg_tables_free(b);
+  if (keep) return a;
+  cg_tables_free(a);
+  return NULL;
+}
+
+static void same_tables(cg_pattern *p, const sieve_shape *s, uint32_t bits) {
+  same_with(p, s, bits, CG_TABLES_NO_MEMO, 0);
 }
 
 static void memo_agrees(void **st) {
@@ -455,6 +475,57 @@ static void micro_pairs(void **st) {
     same_tables(p, &s, p->block_k % 32 == 0);
     cg_pattern_free(p);
   }
+}
+
+/*
+** Rows copied from an earlier row under translation (cg_blocks_reuse.c)
+** must be the rows built afresh: lists, bits, counts and statistics, and
+** the bits the brute-force mask gives. Radial-like masks on grids whose
+** blocks repeat their shape, with a term that reads a coordinate
+** otherwise than as a difference with its partner (an anchor frame, an
+** absolute column, a cross pair, a scaled row): a row may copy only the
+** key blocks such a term cannot tell apart.
+*/
+static void moved_rows(void **st) {
+  int64_t moved = 0;
+  for (int round = 0; round < 40; round++) {
+    cg_pattern *p = cg_pattern_new();
+    mb m = {p->g};
+    p->name = "moved";
+    p->block_q = p->block_k = round % 3 ? 32 : 64;
+    cg_ref d = dist(&m, CG_V_QT, CG_V_KT);
+    int r = rint_in(1, 5);
+    cg_ref reach = cg_select(m.g, B(&m, CG_LE, d, C(&m, 1)), C(&m, r),
+                             cg_select(m.g, B(&m, CG_LE, d, C(&m, 3)), C(&m, r / 2), C(&m, -1)));
+    cg_ref mask = B(&m, CG_AND, B(&m, CG_LE, dist(&m, CG_V_QY, CG_V_KY), reach),
+                    B(&m, CG_LE, dist(&m, CG_V_QX, CG_V_KX), reach));
+    switch (round % 5) {
+    case 1: mask = B(&m, CG_OR, mask, B(&m, CG_EQ, V(&m, CG_V_KT), C(&m, rint_in(0, 2)))); break;
+    case 2: mask = B(&m, CG_AND, mask, B(&m, CG_LT, V(&m, CG_V_QX), C(&m, rint_in(2, 12)))); break;
+    case 3: mask = B(&m, CG_OR, mask, B(&m, CG_LE, dist(&m, CG_V_QY, CG_V_KX), C(&m, rint_in(0, 3)))); break;
+    case 4:
+      mask = B(&m, CG_OR, mask,
+               B(&m, CG_LE, cg_un(m.g, CG_ABS, B(&m, CG_SUB, B(&m, CG_MUL, V(&m, CG_V_QY), C(&m, 2)), V(&m, CG_V_KY))),
+                 C(&m, 1)));
+      break;
+    }
+    if (rnd() % 3 == 0) mask = B(&m, CG_OR, mask, B(&m, CG_OR, V(&m, CG_V_QTEXT), V(&m, CG_V_KTEXT)));
+    p->nclasses = 1;
+    p->classes = cg_alloc(p->arena, sizeof(cg_class));
+    p->classes[0] = (cg_class){.name = "c", .layout = {.kind = (cg_layout_kind)(round / 5 % 2)}, .mask = mask};
+    p->period = 1;
+    p->head_class = cg_alloc(p->arena, sizeof(int));
+    static const int widths[] = {8, 16, 32, 10, 24};
+    sieve_shape s = {.batch = 1, .heads = 1, .head_dim = 64, .frames = rint_in(4, 9), .height = rint_in(6, 16),
+                     .width = widths[rnd() % 5], .text = rnd() % 3 ? 0 : rint_in(1, 40), .text_after = rint_in(0, 1)};
+    cg_tableset *ts = same_with(p, &s, 1, CG_TABLES_NO_REUSE, 1);
+    moved += ts->moved_rows;
+    cg_tables_free(ts);
+    check_bits(p, &s, 0, 0, 1);
+    cg_pattern_free(p);
+  }
+  /* The path under test ran. */
+  assert_true(moved > 0);
 }
 
 /* Heads whose fixed masks and layouts agree share a table. */
@@ -718,6 +789,7 @@ int main(void) {
     cmocka_unit_test(memo_translation),
     cmocka_unit_test(memo_gives_up),
     cmocka_unit_test(micro_pairs),
+    cmocka_unit_test(moved_rows),
     cmocka_unit_test(heads_share_tables),
     cmocka_unit_test(rejects_bad_input),
     cmocka_unit_test(shipped_patterns),
