@@ -113,7 +113,7 @@ typedef struct blk_rent {
 typedef struct blk_rrow {
   int qb; /* -1 while written, or not kept */
   blk_rent *e;
-  int64_t n, cap, most; /* most: entries past which the row is not kept */
+  int64_t n, cap, most; /* most: entries past which the row is not kept (-1: it is not) */
 } blk_rrow;
 
 /* The row a row copies: query block qb - d, whose key block kb - d stands
@@ -304,15 +304,12 @@ void blk_reuse_free(blk_reuse *ru);
 const blk_ref *blk_reuse_ref(worker *w, int qb);
 blk_rrow *blk_reuse_begin(worker *w, int qb);
 void blk_reuse_end(worker *w, blk_rrow *r, int qb);
-int blk_rrow_grow(blk_rrow *r);
+blk_rent *blk_rrow_add(worker *w, blk_rrow *r, int64_t m);
 void blk_rw_free(blk_rw *rw);
 
 static inline void blk_rec(worker *w, blk_rrow *r, int kb, int code, int32_t rid, int64_t n) {
-  if (r->n == r->cap && blk_rrow_grow(r)) {
-    w->fail = 1;
-    return;
-  }
-  r->e[r->n++] = (blk_rent){kb, rid, code == RE_RPART ? (uint32_t)n : 0, code};
+  blk_rent *e = r->n < r->cap ? &r->e[r->n++] : blk_rrow_add(w, r, 1);
+  if (e) *e = (blk_rent){kb, rid, code == RE_RPART ? (uint32_t)n : 0, code};
 }
 
 /* cg_blocks_micro.c: the allowed pairs of block pair [q0, q1) x [k0, k1)

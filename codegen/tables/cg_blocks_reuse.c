@@ -34,6 +34,7 @@
 
 #define RING 256   /* rows a worker keeps: the farthest reference */
 #define NEEDS 8    /* key masks a worker keeps */
+#define MOST 2048  /* entries a kept row may have, at least */
 #define DISTS 6    /* distances a row tries */
 #define SAMPLE 8   /* every SAMPLE-th key block judges a distance */
 #define VMAX (1ll << 58)
@@ -309,33 +310,44 @@ const blk_ref *blk_reuse_ref(worker *w, int qb) {
   return &rw->ref;
 }
 
-/* A row's record is dropped past a quarter of its key blocks: dense rows
-** gain little (their super-blocks decide them), and RING of them would
-** hold megabytes. */
+/* A row's record is dropped past MOST entries (or a quarter of its key
+** blocks): RING rows of every key block would hold tens of megabytes at
+** small blocks. */
 blk_rrow *blk_reuse_begin(worker *w, int qb) {
   blk_rw *rw = rw_of(w);
   if (!rw) return NULL;
   blk_rrow *r = &rw->ring[qb % RING];
   r->qb = -1;
   r->n = 0;
-  r->most = w->j->nk / 4 > 1024 ? w->j->nk / 4 : 1024;
+  r->most = w->j->nk / 4 > MOST ? w->j->nk / 4 : MOST;
   return r;
 }
 
 void blk_reuse_end(worker *w, blk_rrow *r, int qb) { r->qb = w->fail || r->most < 0 ? -1 : qb; }
 
-int blk_rrow_grow(blk_rrow *r) {
-  if (r->n > r->most) {
-    r->most = -1; /* not kept: the rest is written over it */
+/* Room for m more entries of r, or NULL: out of memory (w->fail), or
+** past r->most, when the row is not kept and entries are written over
+** the first ones. */
+blk_rent *blk_rrow_add(worker *w, blk_rrow *r, int64_t m) {
+  if (r->most < 0 || r->n + m > r->most) {
+    r->most = -1;
     r->n = 0;
-    return 0;
+    if (m > r->cap) return NULL;
+    return r->e;
   }
-  int64_t nc = r->cap ? r->cap * 2 : 1024;
-  blk_rent *e = realloc(r->e, sizeof(blk_rent) * (size_t)nc);
-  if (!e) return -1;
-  r->e = e;
-  r->cap = nc;
-  return 0;
+  if (r->n + m > r->cap) {
+    int64_t nc = r->cap ? r->cap : 1024;
+    while (nc < r->n + m) nc *= 2;
+    blk_rent *e = realloc(r->e, sizeof(blk_rent) * (size_t)nc);
+    if (!e) {
+      w->fail = 1;
+      return NULL;
+    }
+    r->e = e;
+    r->cap = nc;
+  }
+  r->n += m;
+  return r->e + r->n - m;
 }
 
 void blk_rw_free(blk_rw *rw) {

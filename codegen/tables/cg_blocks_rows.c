@@ -292,29 +292,66 @@ static void needed_classes(worker *w, int qb, const blk_ref *rf) {
   }
 }
 
+/* Room for m more entries in a list (grown as push grows it). */
+static int reserve(int32_t **v, int64_t n, int64_t *cap, int64_t m) {
+  if (n + m <= *cap) return 0;
+  int64_t nc = *cap ? *cap : 4096;
+  while (nc < n + m) nc *= 8;
+  int32_t *nv = realloc(*v, sizeof(int32_t) * (size_t)nc);
+  if (!nv) return -1;
+  *v = nv;
+  *cap = nc;
+  return 0;
+}
+
 /* Key blocks [a, b) of a moved row, copied from its reference's entries
-** from *p on (cg_blocks_reuse.c says why they agree). */
+** from *p on (cg_blocks_reuse.c says why they agree). A dense row copies
+** thousands, so room is made once per run. */
 static void copy_run(worker *w, blk_rrow *rec, int qb, const blk_ref *rf, int a, int b, int64_t *p) {
+  const job *j = w->j;
   const blk_rrow *ref = rf->row;
-  int64_t i = *p, kept = 0;
-  while (i < ref->n && ref->e[i].kb + rf->d < a) i++;
-  for (; i < ref->n && ref->e[i].kb + rf->d < b; i++, kept++) {
+  int64_t i0 = *p, i1;
+  while (i0 < ref->n && ref->e[i0].kb + rf->d < a) i0++;
+  for (i1 = i0; i1 < ref->n && ref->e[i1].kb + rf->d < b; i1++) {}
+  *p = i1;
+  int64_t m = i1 - i0;
+  w->st[ST_IEMPTY] += b - a - m;
+  if (!m) return;
+  if (reserve(&w->full, w->nfull, &w->capf, m) || reserve(&w->part, w->npart, &w->capp, m) ||
+      reserve(&w->partm, w->npart, &w->capm, m)) {
+    w->fail = 1;
+    return;
+  }
+  int64_t cnt[4] = {0}, allowed = 0, nf = w->nfull, np = w->npart;
+  /* Blocks of the last query or key block are shorter. */
+  int64_t area = (int64_t)j->bq * j->bk;
+  int last = qb == j->nq - 1;
+  for (int64_t i = i0; i < i1; i++) {
     const blk_rent *e = &ref->e[i];
     int kb = e->kb + rf->d;
-    w->st[e->code == RE_IFULL ? ST_IFULL : ST_IUND]++;
-    if (e->code != RE_IFULL) w->st[e->code == RE_RFULL ? ST_RFULL : e->code == RE_REMPTY ? ST_REMPTY : ST_RPART]++;
-    int64_t n = e->code == RE_RPART ? e->n : e->code == RE_REMPTY ? 0 : block_area(w->j, qb, kb);
-    w->st[ST_ALLOWED] += n;
-    if (e->code == RE_IFULL || e->code == RE_RFULL) w->fail |= push(&w->full, &w->nfull, &w->capf, kb);
-    else if (e->code == RE_RPART) {
-      int64_t np = w->npart;
-      w->fail |= push(&w->part, &w->npart, &w->capp, kb);
-      w->fail |= push(&w->partm, &np, &w->capm, e->rid);
+    cnt[e->code]++;
+    if (e->code == RE_RPART) {
+      allowed += e->n;
+      w->part[np] = kb;
+      w->partm[np++] = e->rid;
+    } else if (e->code != RE_REMPTY) {
+      allowed += last || kb == j->nk - 1 ? block_area(j, qb, kb) : area;
+      w->full[nf++] = kb;
     }
-    if (rec) blk_rec(w, rec, kb, e->code, e->rid, n);
   }
-  w->st[ST_IEMPTY] += b - a - kept;
-  *p = i;
+  w->nfull = nf;
+  w->npart = np;
+  w->st[ST_IFULL] += cnt[RE_IFULL];
+  w->st[ST_IUND] += m - cnt[RE_IFULL];
+  w->st[ST_RFULL] += cnt[RE_RFULL];
+  w->st[ST_REMPTY] += cnt[RE_REMPTY];
+  w->st[ST_RPART] += cnt[RE_RPART];
+  w->st[ST_ALLOWED] += allowed;
+  blk_rent *out = rec ? blk_rrow_add(w, rec, m) : NULL;
+  if (out) {
+    memcpy(out, ref->e + i0, sizeof(blk_rent) * (size_t)m);
+    for (int64_t i = 0; i < m; i++) out[i].kb += rf->d;
+  }
 }
 
 /* A row that copies rf's row where its key blocks moved with it, and
