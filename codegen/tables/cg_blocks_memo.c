@@ -194,22 +194,36 @@ static uint64_t fold(__uint128_t x) {
 /* Hashes of one side's blocks, per interface: sums of independent
 ** products with a table of powers (pw: [len][2]), not a Horner chain.
 ** Products of two residues are below 2^122, so 32 of them add up in 128
-** bits before one reduction. Interface v of block b goes to
-** out[(v * sv + b * sb) * 2]. */
-static void side_hashes(const job *j, const int64_t *tok, int nv, int bsz, int nb, const uint64_t *pw, uint64_t *out,
-                        int64_t sv, int64_t sb) {
+** bits before one reduction. A block whose values step evenly (a
+** coordinate constant over it, or counting along it: most of them) is
+** x0 * g[len] + step * rp[len] at once (g, rp: [len + 1][2], the sums of
+** the first len powers and of p times the p-th). Interface v of block b
+** goes to out[(v * sv + b * sb) * 2]. */
+static void side_hashes(const job *j, const int64_t *tok, int nv, int bsz, int nb, const uint64_t *pw,
+                        const uint64_t *g, const uint64_t *rp, uint64_t *out, int64_t sv, int64_t sb) {
   for (int v = 0; v < nv; v++)
     for (int b = 0; b < nb; b++) {
-      int64_t p0 = (int64_t)b * bsz, p1 = p0 + bsz < j->S ? p0 + bsz : j->S;
+      int64_t p0 = (int64_t)b * bsz, p1 = p0 + bsz < j->S ? p0 + bsz : j->S, len = p1 - p0;
       const int64_t *x = tok + (int64_t)v * j->S + p0;
       uint64_t h0 = 0, h1 = 0;
-      for (int64_t c = 0; c < p1 - p0; c += 32) {
-        int64_t ce = c + 32 < p1 - p0 ? c + 32 : p1 - p0;
+      /* Values lie within +-2^58 (blk_memo_new), so steps do not wrap. */
+      int64_t step = len > 1 ? x[1] - x[0] : 0, p = 2;
+      while (p < len && x[p] - x[p - 1] == step) p++;
+      if (p >= len) {
+        uint64_t a = blk_res(x[0]), d = blk_res(step);
+        h0 = blk_addp(blk_mulp(a, g[2 * len]), blk_mulp(d, rp[2 * len]));
+        h1 = blk_addp(blk_mulp(a, g[2 * len + 1]), blk_mulp(d, rp[2 * len + 1]));
+        out[(v * sv + b * sb) * 2] = h0;
+        out[(v * sv + b * sb) * 2 + 1] = h1;
+        continue;
+      }
+      for (int64_t c = 0; c < len; c += 32) {
+        int64_t ce = c + 32 < len ? c + 32 : len;
         __uint128_t a0 = 0, a1 = 0;
-        for (int64_t p = c; p < ce; p++) {
-          uint64_t r = blk_res(x[p]);
-          a0 += (__uint128_t)r * pw[2 * p];
-          a1 += (__uint128_t)r * pw[2 * p + 1];
+        for (int64_t q = c; q < ce; q++) {
+          uint64_t r = blk_res(x[q]);
+          a0 += (__uint128_t)r * pw[2 * q];
+          a1 += (__uint128_t)r * pw[2 * q + 1];
         }
         h0 = blk_addp(h0, fold(a0));
         h1 = blk_addp(h1, fold(a1));
@@ -244,14 +258,14 @@ static int in_range(const int64_t *v, int64_t n) {
 }
 
 /* The micro-blocks' hashes, unweighted: [nqv][nm][2] and [nm][nkv][2]. */
-static int micro_hashes(blk_memo *m, const uint64_t *pw) {
+static int micro_hashes(blk_memo *m, const uint64_t *pw, const uint64_t *rp) {
   const job *j = m->j;
   int nm = j->L->nm;
   m->mqh = blk_take(j->pool, POOL_MQH, sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nqv ? j->nqv : 1), &m->mqh_cap);
   m->mkh = blk_take(j->pool, POOL_MKH, sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nkv ? j->nkv : 1), &m->mkh_cap);
   if (!m->mqh || !m->mkh) return -1;
-  side_hashes(j, j->qtok, j->nqv, MICRO, nm, pw, m->mqh, nm, 1);
-  side_hashes(j, j->ktok, j->nkv, MICRO, nm, pw, m->mkh, 1, j->nkv);
+  side_hashes(j, j->qtok, j->nqv, MICRO, nm, pw, m->g, rp, m->mqh, nm, 1);
+  side_hashes(j, j->ktok, j->nkv, MICRO, nm, pw, m->g, rp, m->mkh, 1, j->nkv);
   return 0;
 }
 
@@ -289,30 +303,37 @@ int blk_memo_new(job *j, int bits) {
   j->memo = m;
   if (!m->qh || !m->kh || !m->g || !m->slot) return -1;
   memset(m->slot, 0xff, sizeof(int32_t) * (m->mask + 1));
-  uint64_t *pw = malloc(sizeof(uint64_t) * 2 * (size_t)len);
-  if (!pw) return -1;
+  uint64_t *pw = malloc(sizeof(uint64_t) * 2 * (size_t)len), *rp = malloc(sizeof(uint64_t) * 2 * (size_t)(len + 1));
+  if (!pw || !rp) {
+    free(pw);
+    free(rp);
+    return -1;
+  }
   for (int r = 0; r < 2; r++) {
     uint64_t x = 1;
-    m->g[r] = 0;
+    m->g[r] = rp[r] = 0;
     for (int n = 1; n <= len; n++) {
       pw[2 * (n - 1) + r] = x;
       m->g[2 * n + r] = blk_addp(m->g[2 * (n - 1) + r], x);
+      rp[2 * n + r] = blk_addp(rp[2 * (n - 1) + r], blk_mulp((uint64_t)(n - 1), x));
       x = blk_mulp(x, base[r]);
     }
   }
   if (j->micro && m->wpb) {
     /* Micro-blocks first (key ones laid out like kh below), blocks from them. */
-    if (micro_hashes(m, pw)) {
+    if (micro_hashes(m, pw, rp)) {
       free(pw);
+      free(rp);
       return -1;
     }
     block_hashes(j, m->mqh, j->L->nm, 1, j->nqv, j->bq, j->nq, pw, m->qh);
     block_hashes(j, m->mkh, 1, j->nkv, j->nkv, j->bk, j->nk, pw, m->kh);
   } else {
-    side_hashes(j, j->qtok, j->nqv, j->bq, j->nq, pw, m->qh, j->nq, 1);
-    side_hashes(j, j->ktok, j->nkv, j->bk, j->nk, pw, m->kh, j->nk, 1);
+    side_hashes(j, j->qtok, j->nqv, j->bq, j->nq, pw, m->g, rp, m->qh, j->nq, 1);
+    side_hashes(j, j->ktok, j->nkv, j->bk, j->nk, pw, m->g, rp, m->kh, j->nk, 1);
   }
   free(pw);
+  free(rp);
   m->kw = malloc(sizeof(uint64_t) * 2 * (size_t)(j->nkv ? j->nkv : 1));
   if (!m->kw) return -1;
   uint64_t x = 0x243f6a8885a308d3ull;
