@@ -17,14 +17,20 @@
 ** interface is equal: token sequences compared by the memo's hashes
 ** (cg_blocks_memo.c, relative to the block's first token), the
 ** intervals, on which the classes depend, exactly. Values stay within
-** +-2^58 (the memo's bound), so no shifted value wraps.
+** +-2^58 (the memo's bound), so no shifted value wraps. A row records the
+** class its super-block or group decided where they did; interval ops are
+** monotone under inclusion, so the pair's own intervals decide it alike,
+** and the copy counts as the fresh row would. Copied partial blocks keep
+** the reference's memo entry: a different entry, maybe, than a lookup
+** would find, but of equal bits, already in the set.
 **
 ** A block's signature hashes what must agree (length, relative sequences
 ** and intervals) so that candidates are found by one comparison; the
-** exact checks then settle them. A worker keeps the last RING rows it
-** built and the key masks of the last NEEDS (distance, shift) pairs;
-** only bits tables reuse rows, since their memo never turns itself off
-** (a copied pair is one lookup fewer, which would move that judgement).
+** exact checks then settle them. A worker keeps the rows it built in
+** RING slots (row qb in slot qb % RING, so rows up to RING back) and the
+** key masks of the last NEEDS (distance, shift) pairs; only bits tables
+** reuse rows, since their memo never turns itself off (a copied pair is
+** one lookup fewer, which would move that judgement).
 */
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +39,7 @@
 #include "cg_blocks_int.h"
 
 #define RING 256   /* rows a worker keeps: the farthest reference */
-#define NEEDS 8    /* key masks a worker keeps */
+#define NEEDS 8    /* key masks a worker keeps; more than DISTS, so a row's best survives its others */
 #define MOST 2048  /* entries a kept row may have, at least */
 #define DISTS 6    /* distances a row tries */
 #define SAMPLE 8   /* every SAMPLE-th key block judges a distance */
@@ -53,7 +59,7 @@ typedef struct kneed {
   int64_t *delta; /* [nqv] */
   uint8_t *need, *gneed;
   int32_t *runs;
-  int nruns, nreuse;
+  int nruns;
   uint64_t tick;
 } kneed;
 
@@ -102,8 +108,7 @@ void blk_reuse_free(blk_reuse *ru) {
   free(ru);
 }
 
-/* Key block kb is kb - d moved by the anchors' shift that sh gives (a
-** candidate's: NULL; then *at returns kb's shift in dk). */
+/* Key block kb is kb - d moved by dk (its anchors'), as signatures tell. */
 static int key_moved(const job *j, const blk_reuse *ru, int kb, int d, const int64_t *dk) {
   const uint64_t *a = ru->ksig + 2 * (int64_t)kb, *b = ru->ksig + 2 * (int64_t)(kb - d);
   if (!a[0] || a[0] != b[0] || a[1] != b[1]) return 0;
@@ -112,6 +117,7 @@ static int key_moved(const job *j, const blk_reuse *ru, int kb, int d, const int
   return 1;
 }
 
+/* The anchors' shift from key block kb - d to kb. */
 static void key_shift(const job *j, const blk_reuse *ru, int kb, int d, int64_t *dk) {
   for (int v = 0; v < j->nkv; v++) dk[v] = ru->ka[(int64_t)kb * j->nkv + v] - ru->ka[(int64_t)(kb - d) * j->nkv + v];
 }
@@ -230,12 +236,11 @@ static kneed *need_for(worker *w, blk_rw *rw, int d, const int64_t *delta) {
   k->d = d;
   memcpy(k->delta, delta, dsz);
   k->tick = ++rw->tick;
-  k->nruns = k->nreuse = 0;
+  k->nruns = 0;
   memset(k->gneed, 0, (size_t)j->ngk);
   for (int kb = 0; kb < j->nk; kb++) {
     int moved = kb >= d && same_moved(j, 1, kb, kb - d, delta);
     k->need[kb] = (uint8_t)!moved;
-    k->nreuse += moved;
     if (moved) continue;
     k->gneed[kb / GROUP] = 1;
     if (k->nruns && k->runs[2 * k->nruns - 1] == kb) k->runs[2 * k->nruns - 1]++;
@@ -302,8 +307,7 @@ const blk_ref *blk_reuse_ref(worker *w, int qb) {
       cost = c;
     }
   }
-  /* A row that keeps few of its reference's key blocks is cheaper built
-  ** whole. */
+  /* A row that would classify most of what it would whole is built whole. */
   if (!best || cost * 2 > open_below(w, j->nk)) return NULL;
   rw->ref = (blk_ref){.d = qb - best->qb, .row = best, .need = bk->need, .gneed = bk->gneed, .runs = bk->runs,
                       .nruns = bk->nruns};
