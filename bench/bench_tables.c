@@ -14,8 +14,10 @@
 ** library reports it, and the process's CPU time, which other load on the
 ** machine does not inflate), the head-average density, and block counts
 ** summed over the distinct tables. --check also builds each pattern's
-** tables without the block-pair memo (CG_TABLES_NO_MEMO), bitmasks as
-** SIEVE_PARTIAL asks, says whether lists and bits agree, and prints a
+** tables the plain way, without the block-pair memo and without rows
+** reused under translation (CG_TABLES_NO_MEMO, CG_TABLES_NO_REUSE),
+** bitmasks as SIEVE_PARTIAL asks, says whether lists and bits agree
+** (cg_tables_differ), and prints a
 ** digest of them to compare builds from two commits by.
 */
 #define _POSIX_C_SOURCE 200809L  /* clock_gettime */
@@ -165,7 +167,7 @@ static int bench_ir(cg_pattern *p, const sieve_shape *s, int runs, result *r) {
   return 0;
 }
 
-/* --------------------------------------------------- memo against none */
+/* ------------------------------------------- fast paths against none */
 
 /* FNV-1a over a table's lists and partial blocks' bits: builds from two
 ** commits agree when their digests do. */
@@ -191,31 +193,19 @@ static uint64_t digest(const cg_tableset *ts) {
   return h;
 }
 
-static int same_table(const cg_tableset *ta, const cg_table *a, const cg_table *b) {
-  if (a->nfull != b->nfull || a->npart != b->npart || a->bits != b->bits || a->nbitmasks != b->nbitmasks) return 0;
-  size_t np = sizeof(int32_t) * (size_t)(a->nq + 1);
-  if (memcmp(a->full_ptr, b->full_ptr, np) || memcmp(a->part_ptr, b->part_ptr, np) ||
-      memcmp(a->full_idx, b->full_idx, sizeof(int32_t) * (size_t)a->nfull) ||
-      memcmp(a->part_idx, b->part_idx, sizeof(int32_t) * (size_t)a->npart))
-    return 0;
-  int wpb = ta->block_q * (ta->block_k / 32);
-  for (int64_t k = 0; a->bits && k < a->npart; k++)
-    if (memcmp(a->bitw + a->part_bits[k], b->bitw + b->part_bits[k], sizeof(uint32_t) * (size_t)wpb)) return 0;
-  return 1;
-}
-
 static void check(const sieve_pattern *sp, const sieve_shape *s) {
   cg_pattern *p = lp_pattern_ir(sp);
   uint32_t bits = cg_bits_env(p, s);
   cg_tableset *a = NULL, *b = NULL;
   cg_err e = {0};
+  char why[256] = "the build failed";
   int ok = cg_tables_build_bits(p, s, 0, 0, 0, bits, &a, &e) == SIEVE_OK &&
-           cg_tables_build_bits(p, s, 0, 0, CG_TABLES_NO_MEMO, bits, &b, &e) == SIEVE_OK;
-  if (ok) ok = a->ntables == b->ntables;
-  for (int i = 0; ok && i < a->ntables; i++) ok = same_table(a, &a->tables[i], &b->tables[i]);
-  printf("  %s: tables with and without the memo %s (bit classes %x; %.1f against %.1f ms; digest %016llx)\n",
+           cg_tables_build_bits(p, s, 0, 0, CG_TABLES_NO_MEMO | CG_TABLES_NO_REUSE, bits, &b, &e) == SIEVE_OK &&
+           !cg_tables_differ(a, b, why, sizeof why);
+  printf("  %s: tables with and without the memo and row reuse %s (bit classes %x; %.1f against %.1f ms; digest %016llx)\n",
          sieve_pattern_name(sp), ok ? "agree" : "DIFFER", bits, a ? a->build_ms : 0, b ? b->build_ms : 0,
          a ? (unsigned long long)digest(a) : 0ull);
+  if (!ok) printf("    %s\n", why);
   cg_tables_free(a);
   cg_tables_free(b);
 }

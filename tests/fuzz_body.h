@@ -10,7 +10,8 @@
 **   - block tables for a small ragged shape with text (2x4x8 + 5 tokens,
 **     3 heads, step 3, layer 1): built, or refused with a message; on
 **     identity-layout heads, sampled token pairs of full blocks satisfy the
-**     mask and those of unlisted blocks do not (cg_eval1);
+**     mask and those of unlisted blocks do not (cg_eval1); and the
+**     builder's fast paths give the plain build's lists and bitmasks;
 **   - the kernels' integer semantics: each class mask is lowered over the
 **     shape's coordinate ranges and, at sampled token pairs, the lowered
 **     code (folded on constants) must equal cg_eval1, or be refused;
@@ -29,6 +30,7 @@
 #include <time.h>
 
 #include "cg_attn.h"
+#include "cg_blocks.h"
 #include "cg_lower.h"
 #include "fuzz_gen.h"
 #include "lp.h"
@@ -142,6 +144,35 @@ static void fz_tables(sieve_ctx *ctx, sieve_pattern *sp, const sieve_shape *s, u
   sieve_tables_free(t);
 }
 
+/* The builder's fast paths (the block-pair memo, rows reused under
+** translation) against the plain build, bitmasks included, at 16 x 32
+** blocks over a larger grid than fz_tables', so that most rows have an
+** earlier row to reuse and most pairs are worth a memo entry. */
+static void fz_fast_paths(sieve_pattern *sp) {
+  cg_pattern *p = lp_pattern_ir(sp), *v = NULL;
+  sieve_shape in = {1, 3, 64, 4, 8, 12, 5, 0}, s;
+  sieve_pattern_shape(sp, &in, &s);
+  if (sieve_shape_check(NULL, &s) || sieve_shape_tokens(&s) > 4096) return;
+  cg_err e = {0};
+  int autos = 0;
+  for (int i = 0; p->auto_layout && i < p->nclasses; i++) autos |= p->auto_layout[i];
+  /* Blocks are a granularity of the tables; auto layouts choose per block
+  ** size, so those keep the script's. */
+  if (!autos && !(v = cg_pattern_with_blocks(p, 16, 32, &e))) return;  /* blocks the selection refuses */
+  cg_pattern *q = v ? v : p;
+  cg_tableset *a = NULL, *b = NULL;
+  uint32_t bits = cg_bits_classes(q, &s, CG_BITS_ALWAYS);
+  if (!cg_tables_build_bits(q, &s, 3, 1, 0, bits, &a, &e)) {
+    if (cg_tables_build_bits(q, &s, 3, 1, CG_TABLES_NO_MEMO | CG_TABLES_NO_REUSE, bits, &b, &e))
+      fz_fail("the plain build refused what the fast one built", e.msg);
+    char why[256];
+    if (cg_tables_differ(a, b, why, sizeof why)) fz_fail("the fast and the plain tables differ", why);
+  }
+  cg_tables_free(a);
+  cg_tables_free(b);
+  cg_pattern_view_free(v);
+}
+
 /* The lowered mask, folded on constant token pairs, against cg_eval1. */
 static void fz_lowering(cg_pattern *p, const sieve_shape *s, uint64_t *rng) {
   int64_t S = sieve_shape_tokens(s);
@@ -242,6 +273,7 @@ static void fz_pattern(sieve_ctx *ctx, sieve_pattern *sp, const fz_opts *o, uint
   uint64_t rng = seed | 1;
   int nodes = cg_graph_size(lp_pattern_ir(sp)->g);
   fz_tables(ctx, sp, &s, &rng);
+  fz_fast_paths(sp);
   fz_lowering(lp_pattern_ir(sp), &s, &rng);
   fz_codegen(lp_pattern_ir(sp), &s, o, nodes);
 }

@@ -120,6 +120,14 @@ int64_t cg_tables_bytes(const cg_tableset *t);
 int64_t cg_tables_limit(void);
 sieve_status cg_tables_check(const cg_tableset *t, cg_err *e);
 
+/* Whether two builds of one pattern's tables agree: the lists, block by
+** block the bitmasks, and the allowed pairs where both counted them
+** exactly. The builder's fast paths (the block-pair memo, rows reused
+** under translation) must give what the plain build gives; the tests,
+** the fuzzer and bench_tables --check compare them with this. NULL when
+** they agree; else what differs first, written in why. */
+const char *cg_tables_differ(const cg_tableset *a, const cg_tableset *b, char *why, size_t n);
+
 /* Packs the distinct tables into the kernel's layout (see cg_attn.h):
 ** *buf (malloc'd, *n int32s) and head_off[shape.heads]. Fails with
 ** cg_tables_check's SIEVE_ERR_LIMIT past the bound. */
