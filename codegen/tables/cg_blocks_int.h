@@ -246,9 +246,8 @@ enum { ST_IFULL, ST_IEMPTY, ST_IUND, ST_RFULL, ST_REMPTY, ST_RPART, ST_ALLOWED, 
 /* cg_blocks_layout.c */
 int blk_same_layout(const cg_layout *a, const cg_layout *b);
 int blk_lay_init(lay *L, const cg_layout *l, const sieve_shape *s, const cg_tableset *t);
-/* L, made by blk_lay_init for t's shape and blocks, refilled for layout l
-** in place: layouts ranked on one shape share its buffers. */
-int blk_lay_set(lay *L, const cg_layout *l, const sieve_shape *s, const cg_tableset *t);
+/* The boxes of nb blocks of bsz positions of c, from their tokens. */
+void blk_box_blocks(const cg_coords *c, int64_t bsz, int nb, cg_box *out);
 void blk_lay_free(lay *L);
 
 /* cg_blocks_runs.c */

@@ -11,7 +11,7 @@
 
 #include "cg_blocks_int.h"
 
-static void box_blocks(const cg_coords *c, int64_t bsz, int nb, cg_box *out) {
+void blk_box_blocks(const cg_coords *c, int64_t bsz, int nb, cg_box *out) {
   for (int b = 0; b < nb; b++) {
     int64_t p0 = b * bsz, p1 = p0 + bsz < c->n ? p0 + bsz : c->n;
     const int32_t *v[CG_IN_POS] = {c->t, c->y, c->x, c->text, c->idx};
@@ -43,7 +43,7 @@ static void box_from_micro(const cg_box *m, int nm, int64_t bsz, int nb, cg_box 
 
 static void boxes(const lay *L, int64_t bsz, int nb, cg_box *out) {
   if (bsz % MICRO == 0) box_from_micro(L->mbox, L->nm, bsz, nb, out);
-  else box_blocks(&L->c, bsz, nb, out);
+  else blk_box_blocks(&L->c, bsz, nb, out);
 }
 
 int blk_same_layout(const cg_layout *a, const cg_layout *b) {
@@ -60,19 +60,14 @@ void blk_lay_free(lay *L) {
 
 int blk_lay_init(lay *L, const cg_layout *l, const sieve_shape *s, const cg_tableset *t) {
   memset(L, 0, sizeof *L);
-  if (cg_coords_init(&L->c, t->seq)) return -1;
+  L->l = *l;
+  if (cg_layout_enum(l, s, &L->c)) return -1;
   L->nm = (int)((t->seq + MICRO - 1) / MICRO);
   L->qbox = malloc(sizeof(cg_box) * (size_t)t->nq);
   L->kbox = malloc(sizeof(cg_box) * (size_t)t->nk);
   L->mbox = malloc(sizeof(cg_box) * (size_t)L->nm);
   if (!L->qbox || !L->kbox || !L->mbox) return -1;
-  return blk_lay_set(L, l, s, t);
-}
-
-int blk_lay_set(lay *L, const cg_layout *l, const sieve_shape *s, const cg_tableset *t) {
-  L->l = *l;
-  if (cg_layout_fill(l, s, &L->c)) return -1;
-  box_blocks(&L->c, MICRO, L->nm, L->mbox);
+  blk_box_blocks(&L->c, MICRO, L->nm, L->mbox);
   boxes(L, t->block_q, t->nq, L->qbox);
   boxes(L, t->block_k, t->nk, L->kbox);
   return 0;

@@ -25,30 +25,61 @@
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* What query token q sees against the key blocks und[0..nund): seen[i] bit
-** 0 set by a false, bit 1 by a true. Consecutive blocks go in one call. */
-static void witness(const cg_prog *prog, const cg_coords *c, int64_t q, int64_t *ktok, uint8_t *kdone, int64_t S,
-                    int bk, const int32_t *und, int nund, uint8_t *seen, int64_t *qv, int64_t *out, cg_scratch *s) {
-  cg_prog_side(prog, 0, c, q, 1, qv, 1, s);
-  for (int i = 0; i < nund;) {
-    int e = i + 1;
-    while (e < nund && und[e] == und[e - 1] + 1) e++;
-    int64_t k0 = (int64_t)und[i] * bk, k1 = min64((int64_t)und[e - 1] * bk + bk, S);
-    for (int b = i; b < e;) { /* key interfaces as blocks first need them (most never do), a run at a time */
-      int r = b;
-      while (r < e && !kdone[und[r]]) kdone[und[r++]] = 1;
-      if (r > b) {
-        int64_t b0 = (int64_t)und[b] * bk;
-        cg_prog_side(prog, 1, c, b0, min64((int64_t)und[r - 1] * bk + bk, S) - b0, ktok + b0, S, s);
-      }
-      b = r > b ? r : b + 1;
+/* Keys of each undecided block the first look tries, all blocks in one
+** call: half of dilated's pairs at hunyuan-720p show a true and a false
+** within 8 keys of 64, and only the rest are evaluated whole. */
+#define FIRST 8
+
+/* Key interfaces of blocks und[0..n) not computed yet, a run of
+** consecutive ones a call (most blocks are never looked at). */
+static void key_sides(const cg_prog *prog, const cg_coords *c, int64_t *ktok, uint8_t *kdone, int64_t S, int bk,
+                      const int32_t *und, int n, cg_scratch *s) {
+  for (int b = 0; b < n;) {
+    int r = b;
+    while (r < n && !kdone[und[r]] && (r == b || und[r] == und[r - 1] + 1)) kdone[und[r++]] = 1;
+    if (r > b) {
+      int64_t b0 = (int64_t)und[b] * bk;
+      cg_prog_side(prog, 1, c, b0, min64((int64_t)und[r - 1] * bk + bk, S) - b0, ktok + b0, S, s);
     }
+    b = r > b ? r : b + 1;
+  }
+}
+
+/* What query token q (interfaces qv) sees against the key blocks
+** und[0..nund): seen[i] bit 0 set by a false, bit 1 by a true. Every
+** block's first FIRST keys in one call (gathered into g, [nkv][nund *
+** FIRST]); then the blocks that showed only one value, whole, consecutive
+** ones in one call. */
+static void witness(const cg_prog *prog, const int64_t *qv, const int64_t *ktok, int64_t S, int bk,
+                    const int32_t *und, int nund, uint8_t *seen, int64_t *g, int64_t ldg, int32_t *left,
+                    int64_t *out, cg_scratch *s) {
+  int nkv = cg_prog_nkv(prog), f = bk < FIRST ? bk : FIRST;
+  int64_t n = 0;
+  for (int i = 0; i < nund; i++) {
+    int64_t k0 = (int64_t)und[i] * bk, m = min64(f, S - k0);
+    for (int v = 0; v < nkv; v++) memcpy(g + v * ldg + n, ktok + v * S + k0, sizeof(int64_t) * (size_t)m);
+    n += m;
+  }
+  cg_prog_row(prog, qv, g, ldg, (int)n, out, s);
+  int nl = 0;
+  n = 0;
+  for (int i = 0; i < nund; i++) {
+    int64_t m = min64(f, S - (int64_t)und[i] * bk);
+    for (int64_t k = 0; k < m && seen[i] != 3; k++) seen[i] |= out[n + k] ? 2 : 1;
+    n += m;
+    if (seen[i] != 3 && (int64_t)und[i] * bk + f < S) left[nl++] = i;
+  }
+  for (int a = 0; a < nl;) {
+    int e = a + 1;
+    while (e < nl && und[left[e]] == und[left[e - 1]] + 1) e++;
+    int64_t k0 = (int64_t)und[left[a]] * bk + f, k1 = min64((int64_t)und[left[e - 1]] * bk + bk, S);
     cg_prog_row(prog, qv, ktok + k0, S, (int)(k1 - k0), out, s);
-    for (int b = i; b < e; b++) {
-      int64_t b0 = (int64_t)und[b] * bk - k0, b1 = min64(b0 + bk, k1 - k0);
-      for (int64_t k = b0; k < b1 && seen[b] != 3; k++) seen[b] |= out[k] ? 2 : 1;
+    for (int b = a; b < e; b++) {
+      int i = left[b];
+      int64_t b0 = (int64_t)und[i] * bk + (b == a ? f : 0) - k0, b1 = min64((int64_t)und[i] * bk + bk, k1) - k0;
+      for (int64_t k = b0; k < b1 && seen[i] != 3; k++) seen[i] |= out[k] ? 2 : 1;
     }
-    i = e;
+    a = e;
   }
 }
 
@@ -60,14 +91,15 @@ static void witness(const cg_prog *prog, const cg_coords *c, int64_t q, int64_t 
 */
 struct blk_lbound {
   cg_tableset ts;  /* the shape and blocks only */
-  lay L;
+  cg_coords c;     /* the layout bounded */
+  cg_box *qbox, *kbox; /* its blocks' boxes (one array when the blocks are the same) */
   cg_prog *prog;
   cg_iscratch *is;
   cg_scratch *sc;
   cg_ival *qrow, *kiv;
-  int64_t *ktok, *qtok, *out;
+  int64_t *ktok, *qtok, *out, *g;
   uint8_t *cls, *seen, *kdone;
-  int32_t *und;
+  int32_t *und, *left;
 };
 
 void blk_lbound_free(blk_lbound *b) {
@@ -83,8 +115,12 @@ void blk_lbound_free(blk_lbound *b) {
   free(b->seen);
   free(b->kdone);
   free(b->und);
+  free(b->g);
+  free(b->left);
   cg_prog_free(b->prog);
-  blk_lay_free(&b->L); /* blk_lay_init zeroes L first, so this frees what it made */
+  cg_coords_free(&b->c);
+  if (b->qbox != b->kbox) free(b->qbox);
+  free(b->kbox);
   free(b);
 }
 
@@ -97,8 +133,9 @@ blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask) {
   int64_t S = ts->seq;
   ts->nq = (int)((S + bq - 1) / bq);
   ts->nk = (int)((S + bk - 1) / bk);
-  const cg_layout id = {.kind = CG_LAYOUT_IDENTITY};
-  int ok = !blk_lay_init(&b->L, &id, s, ts) && (b->prog = cg_prog_new(p->g, mask));
+  b->kbox = malloc(sizeof(cg_box) * (size_t)ts->nk);
+  b->qbox = bq == bk ? b->kbox : malloc(sizeof(cg_box) * (size_t)ts->nq);
+  int ok = !cg_coords_init(&b->c, S) && b->kbox && b->qbox && (b->prog = cg_prog_new(p->g, mask));
   if (ok) {
     cg_prog_bind(b->prog, 0, 0, 0); /* head, step and layer are constants in mask */
     size_t qv = (size_t)(cg_prog_nqv(b->prog) ? cg_prog_nqv(b->prog) : 1);
@@ -112,10 +149,12 @@ blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask) {
     b->seen = malloc((size_t)ts->nk);
     b->kdone = malloc((size_t)ts->nk);
     b->und = malloc(sizeof(int32_t) * (size_t)ts->nk);
+    b->left = malloc(sizeof(int32_t) * (size_t)ts->nk);
+    b->g = malloc(sizeof(int64_t) * (size_t)ts->nk * FIRST * kv);
     b->is = cg_iscratch_new(b->prog);
     b->sc = cg_scratch_new(b->prog);
     ok = b->is && b->sc && b->kiv && b->qrow && b->ktok && b->qtok && b->out && b->cls && b->seen && b->kdone &&
-         b->und;
+         b->und && b->left && b->g;
   }
   if (!ok) {
     blk_lbound_free(b);
@@ -129,17 +168,20 @@ sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, dou
   *lo = 0;
   *exact = 0;
   const cg_tableset *ts = &b->ts;
-  if (blk_lay_set(&b->L, l, &ts->shape, ts)) return cg_fail(e, SIEVE_ERR_ARG, "an invalid layout");
+  if (cg_layout_fill(l, &ts->shape, &b->c)) return cg_fail(e, SIEVE_ERR_ARG, "an invalid layout");
+  /* from the tokens: the table builder's hull of micro-blocks' boxes is the same box */
+  blk_box_blocks(&b->c, ts->block_k, ts->nk, b->kbox);
+  if (b->qbox != b->kbox) blk_box_blocks(&b->c, ts->block_q, ts->nq, b->qbox);
   const cg_prog *prog = b->prog;
   int64_t S = ts->seq;
-  int bq = ts->block_q, bk = ts->block_k, nqv = cg_prog_nqv(prog);
+  int bq = ts->block_q, bk = ts->block_k;
   uint8_t *cls = b->cls, *seen = b->seen;
   int32_t *und = b->und;
   memset(b->kdone, 0, (size_t)ts->nk);
-  cg_ival_side(prog, 1, b->L.kbox, ts->nk, b->kiv, ts->nk, b->is);
+  cg_ival_side(prog, 1, b->kbox, ts->nk, b->kiv, ts->nk, b->is);
   int64_t full = 0, part = 0, visited = 0, unsettled = 0;
   for (int qb = 0; qb < ts->nq; qb += stride) {
-    cg_ival_side(prog, 0, b->L.qbox + qb, 1, b->qrow, 1, b->is);
+    cg_ival_side(prog, 0, b->qbox + qb, 1, b->qrow, 1, b->is);
     cg_ival_row(prog, b->qrow, b->kiv, ts->nk, ts->nk, cls, b->is);
     int nund = 0;
     for (int kb = 0; kb < ts->nk; kb++)
@@ -148,7 +190,9 @@ sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, dou
     int64_t q0 = (int64_t)qb * bq, q1 = min64(q0 + bq, S) - 1;
     for (int w = 0; w < WITNESSES && nund; w++) {
       int64_t q = q0 + (q1 - q0) * (2 * w + 1) / (2 * WITNESSES);
-      witness(prog, &b->L.c, q, b->ktok, b->kdone, S, bk, und, nund, seen, b->qtok, b->out, b->sc);
+      cg_prog_side(prog, 0, &b->c, q, 1, b->qtok, 1, b->sc);
+      key_sides(prog, &b->c, b->ktok, b->kdone, S, bk, und, nund, b->sc);
+      witness(prog, b->qtok, b->ktok, S, bk, und, nund, seen, b->g, (int64_t)ts->nk * FIRST, b->left, b->out, b->sc);
       int left = 0; /* pairs proven partial are settled: later witnesses skip them */
       for (int i = 0; i < nund; i++)
         if (seen[i] == 3) part++;
@@ -162,7 +206,6 @@ sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, dou
       break;
     }
   }
-  (void)nqv;
   *exact = !unsettled;
   *lo = (double)(full + visited) + partial_cost * (double)part;
   return SIEVE_OK;
