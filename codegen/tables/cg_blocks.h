@@ -159,6 +159,11 @@ sieve_status cg_kernel_exprs_bits(cg_pattern *p, const sieve_shape *shape, uint3
 */
 sieve_status cg_layouts_resolve(cg_pattern *p, const sieve_shape *shape, cg_err *e);
 const char *cg_layouts_ranking(const cg_pattern *p, const sieve_shape *shape, int cls);
+/* For the tests: how many of class cls's candidate layouts a bound, its
+** unsettled pairs then settled, scores differently from a build of the
+** rows that are multiples of stride (0: the bounds are exact); -1 on
+** failure. */
+int cg_layouts_check_scores(cg_pattern *p, const sieve_shape *shape, int cls, int stride);
 void cg_layout_text(const cg_layout *l, char *buf, size_t n);
 /* Copies p's automatic-layout flags and choices into c's arena (a pattern
 ** copy, cg_part.c), so that a copy chooses what p chose. 0, or -1 out of

@@ -356,6 +356,9 @@ blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask);
 void blk_lbound_free(blk_lbound *b);
 sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, double partial_cost, double stop,
                               double *lo, int *exact, cg_err *e);
+/* The last bound's layout scored exactly, from what the bound left
+** unsettled, where it ran every row (else *exact stays 0). */
+sieve_status blk_bound_exact(blk_lbound *b, double partial_cost, double *lo, int *exact);
 
 /* cg_layout_auto.c: cg_layouts_resolve for the table builder, which
 ** builds the tables of a new choice before its check against identity on

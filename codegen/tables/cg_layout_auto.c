@@ -127,15 +127,14 @@ static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand 
   *best = -1;
   for (int k = 0; k < n && !st; k++) {
     cand *c = &cs[order[k]];
-    exact = 0;
-    if (*best >= 0) {
-      double stop = cs[*best].lo;
-      st = blk_bound_layout(b, &c->l, stride, PARTIAL_COST, stop, &c->lo, &exact, e);
-      /* at the best score, an earlier candidate keeps the tie */
-      if (st || c->lo > stop || (c->lo == stop && order[k] > *best)) continue;
-    }
-    if (exact) c->hi = c->lo;
-    else st = score(p, s, mask, c, stride, e);
+    double stop = *best >= 0 ? cs[*best].lo : INFINITY;
+    st = blk_bound_layout(b, &c->l, stride, PARTIAL_COST, stop, &c->lo, &exact, e);
+    /* at the best score, an earlier candidate keeps the tie */
+    if (st || (*best >= 0 && (c->lo > stop || (c->lo == stop && order[k] > *best)))) continue;
+    /* the bound ran every row: what it left unsettled, settled, is the score */
+    if (!exact) st = blk_bound_exact(b, PARTIAL_COST, &c->lo, &exact);
+    if (!st && !exact) st = score(p, s, mask, c, stride, e);
+    else c->hi = c->lo;
     if (!st && (*best < 0 || c->lo < cs[*best].lo || (c->lo == cs[*best].lo && order[k] < *best))) *best = order[k];
   }
   blk_lbound_free(b);
@@ -324,6 +323,29 @@ sieve_status blk_layouts_check(cg_pattern *p, struct cg_auto *a, const cg_tables
   a->next = p->autos;
   p->autos = a;
   return SIEVE_OK;
+}
+
+int cg_layouts_check_scores(cg_pattern *p, const sieve_shape *shape, int c, int stride) {
+  sieve_shape s;
+  cg_shape_for(p, shape, &s);
+  int h, bad = 0;
+  cg_ref mask = class_mask(p, &s, c, &h);
+  blk_lbound *b = mask == CG_NONE ? NULL : blk_lbound_new(p, &s, mask);
+  if (!b) return -1;
+  cand cs[2 + 24];
+  int n = candidates(p, &s, cs);
+  cg_err e = {0};
+  for (int i = 0; i < n && bad >= 0; i++) {
+    double lo;
+    int exact;
+    cand x = cs[i];
+    if (blk_bound_layout(b, &cs[i].l, stride, PARTIAL_COST, INFINITY, &lo, &exact, &e) ||
+        (!exact && blk_bound_exact(b, PARTIAL_COST, &lo, &exact)) || !exact || score(p, &s, mask, &x, stride, &e))
+      bad = -1;
+    else bad += lo != x.lo;
+  }
+  blk_lbound_free(b);
+  return bad;
 }
 
 const char *cg_layouts_ranking(const cg_pattern *p, const sieve_shape *shape, int c) {

@@ -100,6 +100,22 @@ struct blk_lbound {
   int64_t *ktok, *qtok, *out, *g;
   uint8_t *cls, *seen, *kdone;
   int32_t *und, *left;
+  /* the last bound: its counts, whether it ran every row, and the pairs
+  ** its witnesses left unsettled, for blk_bound_exact */
+  int64_t full, part, visited;
+  int all_rows;
+  struct pend {
+    int32_t qb, kb;
+    uint8_t seen;
+  } *pend;
+  int64_t npend, cappend;
+  /* blk_bound_exact's: sub-blocks of MICRO tokens, their boxes and
+  ** interface intervals, their classes, the query block's tokens'
+  ** interfaces and one token's */
+  cg_box *sbox;
+  cg_ival *qsiv, *ksiv;
+  uint8_t *scls;
+  int64_t *qtb, *qv1;
 };
 
 void blk_lbound_free(blk_lbound *b) {
@@ -117,6 +133,13 @@ void blk_lbound_free(blk_lbound *b) {
   free(b->und);
   free(b->g);
   free(b->left);
+  free(b->pend);
+  free(b->sbox);
+  free(b->qsiv);
+  free(b->ksiv);
+  free(b->scls);
+  free(b->qtb);
+  free(b->qv1);
   cg_prog_free(b->prog);
   cg_coords_free(&b->c);
   if (b->qbox != b->kbox) free(b->qbox);
@@ -151,10 +174,17 @@ blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask) {
     b->und = malloc(sizeof(int32_t) * (size_t)ts->nk);
     b->left = malloc(sizeof(int32_t) * (size_t)ts->nk);
     b->g = malloc(sizeof(int64_t) * (size_t)ts->nk * FIRST * kv);
+    size_t bmax = (size_t)(bq > bk ? bq : bk), ns = (bmax + MICRO - 1) / MICRO;
+    b->sbox = malloc(sizeof(cg_box) * ns);
+    b->qsiv = malloc(sizeof(cg_ival) * ns * qv);
+    b->ksiv = malloc(sizeof(cg_ival) * ns * kv);
+    b->scls = malloc(ns);
+    b->qtb = malloc(sizeof(int64_t) * (size_t)bq * qv);
+    b->qv1 = malloc(sizeof(int64_t) * qv);
     b->is = cg_iscratch_new(b->prog);
     b->sc = cg_scratch_new(b->prog);
     ok = b->is && b->sc && b->kiv && b->qrow && b->ktok && b->qtok && b->out && b->cls && b->seen && b->kdone &&
-         b->und && b->left && b->g;
+         b->und && b->left && b->g && b->sbox && b->qsiv && b->ksiv && b->scls && b->qtb && b->qv1;
   }
   if (!ok) {
     blk_lbound_free(b);
@@ -180,6 +210,8 @@ sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, dou
   memset(b->kdone, 0, (size_t)ts->nk);
   cg_ival_side(prog, 1, b->kbox, ts->nk, b->kiv, ts->nk, b->is);
   int64_t full = 0, part = 0, visited = 0, unsettled = 0;
+  b->npend = 0;
+  b->all_rows = 1;
   for (int qb = 0; qb < ts->nq; qb += stride) {
     cg_ival_side(prog, 0, b->qbox + qb, 1, b->qrow, 1, b->is);
     cg_ival_row(prog, b->qrow, b->kiv, ts->nk, ts->nk, cls, b->is);
@@ -201,12 +233,103 @@ sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, dou
     }
     for (int i = 0; i < nund; i++) visited += seen[i] == 2;
     unsettled += nund;
+    if (b->npend + nund > b->cappend) {
+      int64_t cap = b->cappend * 2 > b->npend + nund ? b->cappend * 2 : b->npend + nund + 1024;
+      struct pend *np = realloc(b->pend, sizeof *np * (size_t)cap);
+      if (!np) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding a layout's block area");
+      b->pend = np;
+      b->cappend = cap;
+    }
+    for (int i = 0; i < nund; i++) b->pend[b->npend++] = (struct pend){qb, und[i], seen[i]};
     if ((double)(full + visited) + partial_cost * (double)part > stop) {
       unsettled++; /* rows left out */
+      b->all_rows = 0;
       break;
     }
   }
+  b->full = full;
+  b->part = part;
+  b->visited = visited;
   *exact = !unsettled;
   *lo = (double)(full + visited) + partial_cost * (double)part;
+  return SIEVE_OK;
+}
+
+/* The box of positions [p0, p1) of c. */
+static void box_range(const cg_coords *c, int64_t p0, int64_t p1, cg_box *out) {
+  const int32_t *v[CG_IN_POS] = {c->t, c->y, c->x, c->text, c->idx};
+  for (int i = 0; i < CG_IN_POS; i++) {
+    int64_t lo = v[i][p0], hi = v[i][p0];
+    for (int64_t p = p0 + 1; p < p1; p++) {
+      lo = v[i][p] < lo ? v[i][p] : lo;
+      hi = v[i][p] > hi ? v[i][p] : hi;
+    }
+    out->v[i] = (cg_ival){lo, hi};
+  }
+  out->v[CG_IN_POS] = (cg_ival){p0, p1 - 1};
+}
+
+/* Interface intervals of the sub-blocks of MICRO tokens of [p0, p1) into
+** iv ([nv][n]); n returned. */
+static int sub_ivals(blk_lbound *b, int key_side, int64_t p0, int64_t p1, cg_ival *iv) {
+  int n = 0;
+  for (int64_t p = p0; p < p1; p += MICRO, n++) box_range(&b->c, p, min64(p + MICRO, p1), &b->sbox[n]);
+  cg_ival_side(b->prog, key_side, b->sbox, n, iv, n, b->is);
+  return n;
+}
+
+/*
+** Whether block pair (qb, kb), whose witness saw only value `seen` (1:
+** false, 2: true), holds the other value: by the intervals of its pairs
+** of sub-blocks first, then token by token where those leave it open. The
+** query block's sub-block intervals (qsiv, nqs) and tokens' interfaces
+** (qtb) are made by the caller.
+*/
+static int other_value(blk_lbound *b, int qb, int kb, int seen, int nqs) {
+  const cg_tableset *ts = &b->ts;
+  const cg_prog *prog = b->prog;
+  int64_t S = ts->seq, q0 = (int64_t)qb * ts->block_q, q1 = min64(q0 + ts->block_q, S);
+  int64_t k0 = (int64_t)kb * ts->block_k, k1 = min64(k0 + ts->block_k, S);
+  int nks = sub_ivals(b, 1, k0, k1, b->ksiv), nqv = cg_prog_nqv(prog);
+  uint8_t want = seen == 1 ? CG_BLK_FULL : CG_BLK_EMPTY;
+  for (int i = 0; i < nqs; i++) {
+    for (int v = 0; v < nqv; v++) b->qrow[v] = b->qsiv[v * nqs + i];
+    cg_ival_row(prog, b->qrow, b->ksiv, nks, nks, b->scls, b->is);
+    int und = 0;
+    for (int j = 0; j < nks; j++) {
+      if (b->scls[j] == want) return 1;
+      und |= b->scls[j] == CG_BLK_UNDECIDED;
+    }
+    if (!und) continue;
+    int64_t t0 = q0 + (int64_t)i * MICRO, t1 = min64(t0 + MICRO, q1);
+    for (int64_t q = t0; q < t1; q++) {
+      for (int v = 0; v < nqv; v++) b->qv1[v] = b->qtb[v * (q1 - q0) + (q - q0)];
+      cg_prog_row(prog, b->qv1, b->ktok + k0, S, (int)(k1 - k0), b->out, b->sc);
+      for (int64_t k = 0; k < k1 - k0; k++)
+        if (!!b->out[k] == (seen == 1)) return 1;
+    }
+  }
+  return 0;
+}
+
+sieve_status blk_bound_exact(blk_lbound *b, double partial_cost, double *lo, int *exact) {
+  *exact = 0;
+  if (!b->all_rows) return SIEVE_OK;
+  const cg_tableset *ts = &b->ts;
+  int64_t S = ts->seq, full = b->full + b->visited, part = b->part;
+  int nqs = 0;
+  for (int64_t i = 0; i < b->npend; i++) {
+    const struct pend *pd = &b->pend[i];
+    if (i == 0 || pd->qb != b->pend[i - 1].qb) {
+      int64_t q0 = (int64_t)pd->qb * ts->block_q, q1 = min64(q0 + ts->block_q, S);
+      nqs = sub_ivals(b, 0, q0, q1, b->qsiv);
+      cg_prog_side(b->prog, 0, &b->c, q0, q1 - q0, b->qtb, q1 - q0, b->sc);
+    }
+    if (!other_value(b, pd->qb, pd->kb, pd->seen, nqs)) continue;
+    part++; /* partial; a witness's true had counted it visited */
+    full -= pd->seen == 2;
+  }
+  *lo = (double)full + partial_cost * (double)part;
+  *exact = 1;
   return SIEVE_OK;
 }
