@@ -9,7 +9,8 @@
 **
 ** Candidates are ranked on every few query-block rows, exactly, except
 ** that one whose lower bound (cg_layout_bound.c, far cheaper than a score)
-** passes the best score so far is left out: most are. The best is then
+** passes the best score so far is left out: most are. The others' bounds,
+** their open pairs settled, are their exact scores. The best is then
 ** checked against identity on every row, exactly, so auto never visits
 ** more than identity would; the table builder builds the choice's tables
 ** before that check, which counts the choice from them rather than
@@ -100,10 +101,10 @@ static sieve_status score(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand
 ** identity (cs[0]) on ties, then the earliest, as exact scores of all
 ** would rank them. Candidates are taken in the order of a lower bound
 ** (cg_layout_bound.c) on a few of those rows, so that the likely best
-** comes first; the first is scored exactly, and each next is bounded on
-** all the rows, the bound stopping once past the best exact score so far,
-** and scored exactly only when it stays at or under it (and the bound is
-** not already exact). Those never scored cannot win; they keep their
+** comes first; each is bounded on all the rows, the bound stopping once
+** past the best exact score so far (none for the first), and scored
+** exactly only when it stays at or under it: the bound with the pairs it
+** left open settled, or else a build. Those never scored cannot win; they keep their
 ** bound, hi infinite.
 */
 static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *cs, int n, int stride, int *best,
