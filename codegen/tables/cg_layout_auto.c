@@ -38,7 +38,12 @@ typedef struct cand {
 
 struct cg_auto {
   struct cg_auto *next;
+  /* The choice is a function of the grid and the blocks: a copy of the
+  ** pattern at other blocks (a kernel's merged query rows) chooses anew,
+  ** whatever the original chose before it, so the layout a kernel and its
+  ** cache key stand for does not depend on what ran earlier. */
   int frames, height, width, text, text_after;
+  int block_q, block_k;
   cg_layout *chosen;   /* [nclasses] */
   const char **rank;   /* [nclasses]: the choice and its runners-up, NULL for fixed layouts */
   /* [nclasses], while the table builder holds the entry (blk_layouts_resolve):
@@ -50,9 +55,9 @@ struct cg_auto {
 
 static int is_auto(const cg_pattern *p, int c) { return p->auto_layout && p->auto_layout[c]; }
 
-static int same_grid(const struct cg_auto *a, const sieve_shape *s) {
+static int same_key(const struct cg_auto *a, const cg_pattern *p, const sieve_shape *s) {
   return a->frames == s->frames && a->height == s->height && a->width == s->width && a->text == s->text &&
-         a->text_after == s->text_after;
+         a->text_after == s->text_after && a->block_q == cg_pattern_block_q(p) && a->block_k == cg_pattern_block_k(p);
 }
 
 void cg_layout_text(const cg_layout *l, char *buf, size_t n) {
@@ -247,7 +252,7 @@ static sieve_status resolve(cg_pattern *p, const sieve_shape *shape, int defer, 
   sieve_status st = cg_shape_check(&s, e);
   if (st) return st;
   for (struct cg_auto *a = p->autos; a; a = a->next)
-    if (same_grid(a, &s)) {
+    if (same_key(a, p, &s)) {
       apply(p, a);
       return SIEVE_OK;
     }
@@ -255,7 +260,8 @@ static sieve_status resolve(cg_pattern *p, const sieve_shape *shape, int defer, 
   struct cg_auto *a = cg_alloc(p->arena, sizeof *a);
   if (a) {
     *a = (struct cg_auto){.frames = s.frames, .height = s.height, .width = s.width, .text = s.text,
-                          .text_after = s.text_after};
+                          .text_after = s.text_after, .block_q = cg_pattern_block_q(p),
+                          .block_k = cg_pattern_block_k(p)};
     a->chosen = cg_alloc(p->arena, sizeof(cg_layout) * nc);
     a->rank = cg_alloc(p->arena, sizeof(char *) * nc);
     a->check = cg_alloc(p->arena, nc);
@@ -353,7 +359,7 @@ const char *cg_layouts_ranking(const cg_pattern *p, const sieve_shape *shape, in
   sieve_shape s;
   cg_shape_for(p, shape, &s);
   for (const struct cg_auto *a = p->autos; a; a = a->next)
-    if (same_grid(a, &s)) return a->rank[c];
+    if (same_key(a, p, &s)) return a->rank[c];
   return NULL;
 }
 
