@@ -463,16 +463,17 @@ static void micro_pairs(void **st) {
 }
 
 /*
-** Rows copied from an earlier row under translation (cg_blocks_reuse.c)
-** must be the rows built afresh: lists, bits, counts and statistics, and
-** the bits the brute-force mask gives. Radial-like masks on grids whose
+** Rows copied from an earlier row under translation (cg_blocks_reuse.c),
+** whole or (without bits) their classes only, must be the rows built
+** afresh: lists, bits, counts and statistics, and the bits the
+** brute-force mask gives. Radial-like masks on grids whose
 ** blocks repeat their shape, with a term that reads a coordinate
 ** otherwise than as a difference with its partner (an anchor frame, an
 ** absolute column, a cross pair, a scaled row): a row may copy only the
 ** key blocks such a term cannot tell apart.
 */
 static void moved_rows(void **st) {
-  int64_t moved = 0;
+  int64_t moved = 0, moved_cls = 0;
   for (int round = 0; round < 40; round++) {
     cg_pattern *p = cg_pattern_new();
     mb m = {p->g};
@@ -506,11 +507,16 @@ static void moved_rows(void **st) {
     cg_tableset *ts = same_with(p, &s, 1, CG_TABLES_NO_REUSE, 1);
     moved += ts->moved_rows;
     cg_tables_free(ts);
+    /* Without bits rows copy their classes only. */
+    ts = same_with(p, &s, 0, CG_TABLES_NO_REUSE, 1);
+    moved_cls += ts->moved_rows;
+    cg_tables_free(ts);
     check_bits(p, &s, 0, 0, 1);
     cg_pattern_free(p);
   }
-  /* The path under test ran. */
+  /* The paths under test ran. */
   assert_true(moved > 0);
+  assert_true(moved_cls > 0);
 }
 
 /* Heads whose fixed masks and layouts agree share a table. */

@@ -105,7 +105,8 @@ typedef struct blk_rw blk_rw;
 ** block the intervals did not call empty, in order, with what it became. */
 enum { RE_IFULL, RE_RFULL, RE_REMPTY, RE_RPART };
 typedef struct blk_rent {
-  int32_t kb, rid; /* rid: a partial block's memo entry */
+  int32_t kb, rid; /* rid: a partial block's memo entry; copying classes only (job's
+                   ** reuse_cls), an undecided block's signature (blk_reuse_sig) */
   uint32_t n;      /* its allowed pairs (fewer than the block's, at most 2^32) */
   int32_t code;    /* RE_* */
 } blk_rent;
@@ -184,6 +185,7 @@ typedef struct worker {
   int srow, cls_srow;    /* the super row scls holds; the one cls was made under */
   uint8_t *rc;           /* this row's class per key block; undecided ones... */
   int32_t *und;          /* ...listed here, */
+  int32_t *ek;           /* a copied row's key blocks not interval-empty, in order */
   int64_t *rn;           /* ...with their allowed pairs: -1 unknown, -2 partial by witnesses */
   int64_t *west;         /* per undecided block: the witness pass's estimate of rn */
   int64_t *wout;         /* one query token against a range of keys: [S] */
@@ -229,6 +231,7 @@ struct job {
   cg_ival *qniv, *kniv;  /* interfaces: [nqv][nn], [nkv][nn] */
   blk_memo *memo;        /* NULL: every undecided pair by witnesses and refinement */
   blk_reuse *ru;         /* NULL: no row copies another (cg_blocks_reuse.c) */
+  int reuse_cls;         /* rows copy interval classes only, and settle as built afresh */
   int bits;              /* the table carries bitmasks */
   int no_memo;           /* CG_TABLES_NO_MEMO */
   int no_reuse;          /* CG_TABLES_NO_REUSE */
@@ -305,6 +308,8 @@ blk_rrow *blk_reuse_begin(worker *w, int qb);
 void blk_reuse_end(worker *w, blk_rrow *r, int qb);
 blk_rent *blk_rrow_add(worker *w, blk_rrow *r, int64_t m);
 void blk_rw_free(blk_rw *rw);
+int32_t blk_reuse_sig(worker *w, uint64_t dec, uint64_t val);
+void blk_reuse_sig_at(const worker *w, int32_t id, uint64_t *dec, uint64_t *val);
 
 static inline void blk_rec(worker *w, blk_rrow *r, int kb, int code, int32_t rid, int64_t n) {
   blk_rent *e = r->n < r->cap ? &r->e[r->n++] : blk_rrow_add(w, r, 1);

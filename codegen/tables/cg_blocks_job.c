@@ -69,6 +69,7 @@ int blk_worker_init(worker *w, job *j) {
   w->srow = w->cls_srow = -1;
   w->rc = malloc((size_t)j->nk);
   w->und = malloc(sizeof(int32_t) * (size_t)j->nk);
+  w->ek = malloc(sizeof(int32_t) * (size_t)j->nk);
   w->rn = malloc(sizeof(int64_t) * (size_t)j->nk);
   w->wsum = malloc(sizeof(int64_t) * (size_t)j->nk);
   w->west = malloc(sizeof(int64_t) * (size_t)j->nk);
@@ -76,7 +77,7 @@ int blk_worker_init(worker *w, job *j) {
   w->wout = j->sample ? malloc(sizeof(int64_t) * (size_t)j->S) : NULL;
   w->rid = malloc(sizeof(int32_t) * (size_t)j->nk);
   w->mbits = malloc(sizeof(uint32_t) * (size_t)(blk_memo_bits(j->memo) ? blk_memo_bits(j->memo) : 1));
-  if (!w->scls || !w->upre || !w->gcls || !w->sgcls || !w->rc || !w->und || !w->rn || !w->wsum || !w->west || !w->wseen || (j->sample && !w->wout) ||
+  if (!w->scls || !w->upre || !w->ek || !w->gcls || !w->sgcls || !w->rc || !w->und || !w->rn || !w->wsum || !w->west || !w->wseen || (j->sample && !w->wout) ||
       !w->rid || !w->mbits)
     return -1;
   w->tokq = malloc(sizeof(int64_t) * nqv * MICRO);
@@ -131,6 +132,7 @@ static void worker_free(worker *w) {
   free(w->sgcls);
   free(w->rc);
   free(w->und);
+  free(w->ek);
   free(w->rn);
   free(w->wout);
   free(w->wsum);

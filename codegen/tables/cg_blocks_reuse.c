@@ -69,6 +69,9 @@ struct blk_rw {
   uint64_t tick;
   int64_t *delta;
   blk_ref ref;
+  uint64_t *sig;       /* distinct signatures (dec, val): [nsig][2], found through slot */
+  int32_t *slot, nsig, capsig;
+  uint32_t smask;
 };
 
 static const cg_ival *side_iv(const job *j, int key_side, int v, int b) {
@@ -171,8 +174,9 @@ static int distances(const job *j, blk_reuse *ru) {
 
 int blk_reuse_new(job *j) {
   j->ru = NULL;
-  if (j->no_reuse || !j->bits || !blk_memo_bits(j->memo) || !blk_memo_on(j->memo) || j->stride != 1 || j->nqv > 64 || j->nkv > 64)
-    return 0;
+  /* The memo's hashes compare blocks; only its bits tables copy results. */
+  if (j->no_reuse || !j->memo || !blk_memo_on(j->memo) || j->stride != 1 || j->nqv > 64 || j->nkv > 64) return 0;
+  j->reuse_cls = !j->bits || !blk_memo_bits(j->memo);
   blk_reuse *ru = calloc(1, sizeof *ru);
   if (!ru) return -1;
   j->ru = ru;
@@ -354,8 +358,56 @@ blk_rent *blk_rrow_add(worker *w, blk_rrow *r, int64_t m) {
   return r->e + r->n - m;
 }
 
+/* Signature (dec, val) as a small number, so that an entry holds it in
+** place of a memo entry: a table has a few hundred at most. -1: out of
+** memory (w->fail). */
+int32_t blk_reuse_sig(worker *w, uint64_t dec, uint64_t val) {
+  blk_rw *rw = w->rw;
+  if ((uint32_t)(rw->nsig + 1) * 2 > rw->smask + 1 || !rw->slot) {
+    uint32_t cap = rw->slot ? (rw->smask + 1) * 2 : 256;
+    int32_t *sl = malloc(sizeof(int32_t) * cap);
+    if (!sl) {
+      w->fail = 1;
+      return -1;
+    }
+    memset(sl, 0xff, sizeof(int32_t) * cap);
+    for (int32_t i = 0; i < rw->nsig; i++) {
+      uint32_t h = (uint32_t)blk_mix(rw->sig[2 * i], rw->sig[2 * i + 1]) & (cap - 1);
+      while (sl[h] >= 0) h = (h + 1) & (cap - 1);
+      sl[h] = i;
+    }
+    free(rw->slot);
+    rw->slot = sl;
+    rw->smask = cap - 1;
+  }
+  uint32_t h = (uint32_t)blk_mix(dec, val) & rw->smask;
+  for (; rw->slot[h] >= 0; h = (h + 1) & rw->smask)
+    if (rw->sig[2 * rw->slot[h]] == dec && rw->sig[2 * rw->slot[h] + 1] == val) return rw->slot[h];
+  if (rw->nsig == rw->capsig) {
+    int32_t nc = rw->capsig ? rw->capsig * 2 : 64;
+    uint64_t *x = realloc(rw->sig, sizeof(uint64_t) * 2 * (size_t)nc);
+    if (!x) {
+      w->fail = 1;
+      return -1;
+    }
+    rw->sig = x;
+    rw->capsig = nc;
+  }
+  rw->sig[2 * rw->nsig] = dec;
+  rw->sig[2 * rw->nsig + 1] = val;
+  rw->slot[h] = rw->nsig;
+  return rw->nsig++;
+}
+
+void blk_reuse_sig_at(const worker *w, int32_t id, uint64_t *dec, uint64_t *val) {
+  *dec = w->rw->sig[2 * id];
+  *val = w->rw->sig[2 * id + 1];
+}
+
 void blk_rw_free(blk_rw *rw) {
   if (!rw) return;
+  free(rw->sig);
+  free(rw->slot);
   for (int i = 0; i < RING; i++) free(rw->ring[i].e);
   for (int i = 0; i < NEEDS; i++) {
     free(rw->kn[i].delta);

@@ -191,8 +191,11 @@ static void emit(worker *w, blk_rrow *rec, int qb, int kb, int c, int und, int64
     w->fail |= push(&w->part, &w->npart, &w->capp, kb);
     w->fail |= push(&w->partm, &np, &w->capm, und ? rid : -1);
   }
-  if (rec && (und || c == CG_BLK_FULL))
-    blk_rec(w, rec, kb, !und ? RE_IFULL : c == CG_BLK_FULL ? RE_RFULL : c == CG_BLK_EMPTY ? RE_REMPTY : RE_RPART, rid, n);
+  if (!rec || (!und && c != CG_BLK_FULL)) return;
+  /* Copying classes only, an undecided block keeps its signature. */
+  const job *j = w->j;
+  if (und && j->reuse_cls) rid = blk_reuse_sig(w, w->dec[j->kmap[kb]], w->val[j->kmap[kb]]);
+  blk_rec(w, rec, kb, !und ? RE_IFULL : c == CG_BLK_FULL ? RE_RFULL : c == CG_BLK_EMPTY ? RE_REMPTY : RE_RPART, rid, n);
 }
 
 static void whole_row(worker *w, blk_rrow *rec, int qb) {
@@ -385,6 +388,59 @@ static void moved_row(worker *w, blk_rrow *rec, int qb, const blk_ref *rf) {
   }
 }
 
+/*
+** A moved row of a table that copies classes only: the reference's
+** interval classes and signatures where key blocks moved along, fresh
+** ones elsewhere, then every undecided block settled in key order as
+** whole_row settles them, so the memo sees the lookups it would (it
+** judges its hit rate by them) and every count is as built afresh.
+*/
+static void moved_classes(worker *w, blk_rrow *rec, int qb, const blk_ref *rf) {
+  const job *j = w->j;
+  const blk_rrow *ref = rf->row;
+  w->st[ST_MOVED]++;
+  needed_classes(w, qb, rf);
+  int nu = 0, ne = 0, at = 0;
+  int64_t p = 0;
+  for (int r = 0; r <= rf->nruns; r++) {
+    int a = r < rf->nruns ? rf->runs[2 * r] : j->nk, b = r < rf->nruns ? rf->runs[2 * r + 1] : j->nk, kept = 0;
+    for (; p < ref->n && ref->e[p].kb + rf->d < at; p++) {}
+    for (; p < ref->n && ref->e[p].kb + rf->d < a; p++, kept++) {
+      const blk_rent *e = &ref->e[p];
+      int kb = e->kb + rf->d;
+      w->ek[ne++] = kb;
+      if (e->code == RE_IFULL) {
+        w->rc[kb] = CG_BLK_FULL;
+        w->st[ST_IFULL]++;
+        continue;
+      }
+      w->rc[kb] = CG_BLK_UNDECIDED;
+      w->und[nu++] = kb;
+      blk_reuse_sig_at(w, e->rid, &w->dec[j->kmap[kb]], &w->val[j->kmap[kb]]);
+    }
+    w->st[ST_IEMPTY] += a - at - kept;
+    for (int kb = a; kb < b; kb++) {
+      int c = class_of(w, kb);
+      w->rc[kb] = (uint8_t)c;
+      if (c == CG_BLK_EMPTY) {
+        w->st[ST_IEMPTY]++;
+        continue;
+      }
+      w->ek[ne++] = kb;
+      if (c == CG_BLK_FULL) w->st[ST_IFULL]++;
+      else w->und[nu++] = kb;
+    }
+    at = b;
+  }
+  w->st[ST_IUND] += nu;
+  settle(w, qb, nu);
+  for (int k = 0, i = 0; k < ne; k++) {
+    int kb = w->ek[k], und = i < nu && w->und[i] == kb;
+    emit(w, rec, qb, kb, w->rc[kb], und, und ? w->rn[i] : 0, und ? w->rid[i] : -1);
+    i += und;
+  }
+}
+
 static void do_row(worker *w, int qb) {
   const job *j = w->j;
   rowres *r = &j->rows[qb];
@@ -398,7 +454,8 @@ static void do_row(worker *w, int qb) {
   blk_rrow *rec = j->ru ? blk_reuse_begin(w, qb) : NULL;
   if (rec) super_classes(w, qb / SUPER); /* the choice of reference reads them */
   const blk_ref *rf = rec ? blk_reuse_ref(w, qb) : NULL;
-  if (rf) moved_row(w, rec, qb, rf);
+  if (rf && j->reuse_cls) moved_classes(w, rec, qb, rf);
+  else if (rf) moved_row(w, rec, qb, rf);
   else whole_row(w, rec, qb);
   if (rec) blk_reuse_end(w, rec, qb);
   r->nf = (int)(w->nfull - r->foff);
