@@ -15,8 +15,8 @@
 ** token pair when each paired interface of both blocks is its counterpart
 ** plus the same constant, the constant of its pair, and every other
 ** interface is equal: token sequences compared by the memo's hashes
-** (cg_blocks_memo.c, relative to the block's first token), the
-** intervals, on which the classes depend, exactly. Values stay within
+** (cg_blocks_memo.c, relative to the low end of the block's interval),
+** the intervals, on which the classes depend, exactly. Values stay within
 ** +-2^58 (the memo's bound), so no shifted value wraps. A row records the
 ** class its super-block or group decided where they did; interval ops are
 ** monotone under inclusion, so the pair's own intervals decide it alike,
@@ -43,12 +43,13 @@
 #define MOST 2048  /* entries a kept row may have, at least */
 #define DISTS 6    /* distances a row tries */
 #define SAMPLE 8   /* every SAMPLE-th key block judges a distance */
+#define TRIES 16   /* rows with a reference a worker sees before it may give up on them */
 #define VMAX (1ll << 58)
 
 struct blk_reuse {
   blk_shift sh;          /* translation pairs of the whole QK phase */
   uint64_t *qsig, *ksig; /* per block, [nb][2]; both words 0: never reused */
-  int64_t *qa, *ka;      /* per block and interface, [nb][nv]: the first token's value where
+  int64_t *qa, *ka;      /* per block and interface, [nb][nv]: its interval's low end where
                          ** the interface is paired (it moves), 0 where it must be equal */
   int dist[DISTS], ndist; /* the distances rows look back by, */
   int64_t *dk;           /* ... and the key side's shift at each: [DISTS][nkv] */
@@ -64,6 +65,7 @@ typedef struct kneed {
 } kneed;
 
 struct blk_rw {
+  int tried, taken, off; /* rows that had a reference, rows that took it; off: none kept */
   blk_rrow ring[RING]; /* row qb in slot qb % RING */
   kneed kn[NEEDS];
   uint64_t tick;
@@ -82,15 +84,17 @@ static const cg_ival *side_iv(const job *j, int key_side, int v, int b) {
 static void block_sig(const job *j, const blk_reuse *ru, int key_side, int b) {
   int nv = key_side ? j->nkv : j->nqv, bs = key_side ? j->bk : j->bq;
   const int8_t *pair = key_side ? ru->sh.k : ru->sh.q;
-  const int64_t *tok = key_side ? j->ktok : j->qtok;
   int64_t p0 = (int64_t)b * bs, len = p0 + bs < j->S ? bs : j->S - p0;
   int64_t *a = (key_side ? ru->ka : ru->qa) + (int64_t)b * nv;
   uint64_t s0 = blk_mix(0x51ed270b27f4a3c1ull, (uint64_t)len), s1 = blk_mix(0x2545f4914f6cdd1dull, (uint64_t)len);
   int ok = 1;
   for (int v = 0; v < nv; v++) {
-    a[v] = pair[v] >= 0 ? tok[(int64_t)v * j->S + p0] : 0;
+    /* The anchor: the interval's low end, which moves with the values
+    ** (the signature then holds the values relative to it), read without
+    ** touching the block's tokens. */
     const cg_ival *iv = side_iv(j, key_side, v, b);
     ok &= iv->lo >= -VMAX && iv->hi <= VMAX;
+    a[v] = pair[v] >= 0 && ok ? iv->lo : 0;
     uint64_t h[2];
     blk_memo_seq(j->memo, key_side, v, b, a[v], h);
     s0 = blk_mix(blk_mix(blk_mix(s0, h[0]), (uint64_t)(iv->lo - a[v])), (uint64_t)(iv->hi - a[v]));
@@ -311,8 +315,17 @@ const blk_ref *blk_reuse_ref(worker *w, int qb) {
       cost = c;
     }
   }
-  /* A row that would classify most of what it would whole is built whole. */
-  if (!best || cost * 2 > open_below(w, j->nk)) return NULL;
+  /* A copy costs about what classifying a key block in an undecided
+  ** super-block costs, per entry copied; a row that would not save half
+  ** is built whole. A worker that has taken none of its first TRIES
+  ** candidates builds whole rows from then on, and keeps none. */
+  if (!best) return NULL;
+  rw->tried++;
+  if (2 * cost + best->n > open_below(w, j->nk)) {
+    rw->off = rw->tried >= TRIES && !rw->taken;
+    return NULL;
+  }
+  rw->taken++;
   rw->ref = (blk_ref){.d = qb - best->qb, .row = best, .need = bk->need, .gneed = bk->gneed, .runs = bk->runs,
                       .nruns = bk->nruns};
   return &rw->ref;
@@ -323,7 +336,7 @@ const blk_ref *blk_reuse_ref(worker *w, int qb) {
 ** small blocks. */
 blk_rrow *blk_reuse_begin(worker *w, int qb) {
   blk_rw *rw = rw_of(w);
-  if (!rw) return NULL;
+  if (!rw || rw->off) return NULL;
   blk_rrow *r = &rw->ring[qb % RING];
   r->qb = -1;
   r->n = 0;

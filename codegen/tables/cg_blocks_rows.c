@@ -162,15 +162,34 @@ static void settle(worker *w, int qb, int nu) {
   }
 }
 
-/* Key blocks [k0, k1), all full: pushed and kept. */
+/* Room for m more entries in a list (grown as push grows it). */
+static int reserve(int32_t **v, int64_t n, int64_t *cap, int64_t m) {
+  if (n + m <= *cap) return 0;
+  int64_t nc = *cap ? *cap : 4096;
+  while (nc < n + m) nc *= 8;
+  int32_t *nv = realloc(*v, sizeof(int32_t) * (size_t)nc);
+  if (!nv) return -1;
+  *v = nv;
+  *cap = nc;
+  return 0;
+}
+
+/* Key blocks [k0, k1), all full: pushed and kept (a dense table's rows
+** are mostly these: adaspa's 3.4 M). */
 static void full_run(worker *w, blk_rrow *rec, int qb, int k0, int k1) {
   const job *j = w->j;
-  for (int kb = k0; kb < k1; kb++) {
-    int64_t n = block_area(j, qb, kb);
-    w->st[ST_ALLOWED] += n;
-    w->fail |= push(&w->full, &w->nfull, &w->capf, kb);
-    if (rec) blk_rec(w, rec, kb, RE_IFULL, -1, n);
+  int n = k1 - k0;
+  if (n <= 0) return;
+  if (reserve(&w->full, w->nfull, &w->capf, n)) {
+    w->fail = 1;
+    return;
   }
+  for (int kb = k0; kb < k1; kb++) w->full[w->nfull++] = kb;
+  /* Every key block but the last is bk tokens long. */
+  int64_t q0 = (int64_t)qb * j->bq, lq = q0 + j->bq < j->S ? j->bq : j->S - q0;
+  w->st[ST_ALLOWED] += (int64_t)(n - (k1 == j->nk)) * lq * j->bk + (k1 == j->nk ? block_area(j, qb, k1 - 1) : 0);
+  blk_rent *e = rec ? blk_rrow_add(w, rec, n) : NULL;
+  for (int i = 0; e && i < n; i++) e[i] = (blk_rent){k0 + i, -1, 0, RE_IFULL};
 }
 
 /* Key blocks [k0, k1) of a row: their super-block decided them all. */
@@ -293,18 +312,6 @@ static void needed_classes(worker *w, int qb, const blk_ref *rf) {
     w->dec[r] = w->ldec[i];
     w->val[r] = w->lval[i];
   }
-}
-
-/* Room for m more entries in a list (grown as push grows it). */
-static int reserve(int32_t **v, int64_t n, int64_t *cap, int64_t m) {
-  if (n + m <= *cap) return 0;
-  int64_t nc = *cap ? *cap : 4096;
-  while (nc < n + m) nc *= 8;
-  int32_t *nv = realloc(*v, sizeof(int32_t) * (size_t)nc);
-  if (!nv) return -1;
-  *v = nv;
-  *cap = nc;
-  return 0;
 }
 
 /* Key blocks [a, b) of a moved row, copied from its reference's entries
