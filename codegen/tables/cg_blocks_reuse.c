@@ -315,17 +315,17 @@ const blk_ref *blk_reuse_ref(worker *w, int qb) {
       cost = c;
     }
   }
-  /* A row copies where it leaves under a quarter of its open key blocks
-  ** to classify; copying classes only, an entry copied costs about what
-  ** classifying a key block does, and the copy must save half. (sta's rows
-  ** would keep a quarter to classify, and copying cost them more than it
-  ** saved; svg's copied more entries than they had open blocks.) A
-  ** worker that has taken none of its first TRIES candidates builds whole
-  ** rows from then on, and keeps none. */
+  /* A row copies where it leaves at most half of its open key blocks (in
+  ** super-blocks its super row left undecided) to classify; copying
+  ** classes only, an entry copied costs about what classifying a key
+  ** block does, and the copy must save half (svg's rows copied more
+  ** entries than they had open blocks). A worker that has taken none of
+  ** its first TRIES candidates builds whole rows from then on, and keeps
+  ** none. */
   if (!best) return NULL;
   rw->tried++;
   int64_t open = open_below(w, j->nk);
-  if (j->reuse_cls ? 2 * cost + best->n > open : 4 * cost >= open) {
+  if (j->reuse_cls ? 2 * cost + best->n > open : 2 * cost > open) {
     rw->off = rw->tried >= TRIES && !rw->taken;
     return NULL;
   }
