@@ -322,8 +322,9 @@ static cg_tableset *same_with(cg_pattern *p, const sieve_shape *s, uint32_t bits
   if (cg_tables_build_bits(p, s, 1, 2, flags, bits, &b, &e) != SIEVE_OK) fail_msg("build: %s", e.msg);
   char why[256];
   if (cg_tables_differ(a, b, why, sizeof why)) fail_msg("flags %x: %s", flags, why);
-  if (flags & CG_TABLES_NO_REUSE) {
-    /* A copied row counts its blocks as building them would have. */
+  if (flags == CG_TABLES_NO_REUSE) {
+    /* A copied row counts its blocks as building them would have (the
+    ** build without the memo may estimate where the memo counts). */
     assert_int_equal(a->interval_full, b->interval_full);
     assert_int_equal(a->interval_empty, b->interval_empty);
     assert_int_equal(a->interval_undecided, b->interval_undecided);
@@ -517,6 +518,98 @@ static void moved_rows(void **st) {
   /* The paths under test ran. */
   assert_true(moved > 0);
   assert_true(moved_cls > 0);
+}
+
+/*
+** Rows copied under translation on masks built to tell a moved row from
+** the row it would copy, each against the plain build (no memo, no copy)
+** and against the build without copies (statistics too). A copy needs
+** the query block's interfaces to be the earlier block's moved (those the
+** mask reads only against one partner, by a difference or a comparison,
+** by one shift; the others equal; the same length) and each copied key
+** block likewise, moved by its partner's shift. Each mask reads some
+** interface otherwise: a query or key sink (q.t or k.t against a
+** constant), a sum, a scaled coordinate, a coordinate against two
+** partners, rows in blocks they do not divide (equal intervals, other
+** sequences), text against text, and a last block cut short that matches
+** the full one before it in every other way. Blocks of 16 to 48 tokens, the three
+** layouts (tiles ragged), text before and after, bits on (copied
+** results) and off (copied classes), one thread and two.
+*/
+static cg_ref reach_near(mb *m, int r) {
+  cg_ref d = dist(m, CG_V_QT, CG_V_KT);
+  cg_ref reach = cg_select(m->g, B(m, CG_LE, d, C(m, 1)), C(m, r),
+                           cg_select(m->g, B(m, CG_LE, d, C(m, 3)), C(m, r / 2), C(m, -1)));
+  return B(m, CG_AND, B(m, CG_LE, dist(m, CG_V_QY, CG_V_KY), reach), B(m, CG_LE, dist(m, CG_V_QX, CG_V_KX), reach));
+}
+
+static cg_ref trap_mask(mb *m, int kind) {
+  cg_ref near = reach_near(m, 2), frames = within(m, CG_V_QT, CG_V_KT, 1);
+  switch (kind) {
+  case 0: /* query sink: rows of frame 0 see everything */
+    return B(m, CG_OR, near, B(m, CG_EQ, V(m, CG_V_QT), C(m, 0)));
+  case 1: /* key sink, and rows past frame 1 that see nothing else */
+    return B(m, CG_AND, B(m, CG_OR, near, B(m, CG_EQ, V(m, CG_V_KT), C(m, 0))), B(m, CG_LE, V(m, CG_V_QT), C(m, 2)));
+  case 2: /* anti-diagonal: q.x + k.x */
+    return B(m, CG_AND, frames,
+             B(m, CG_LE, cg_un(m->g, CG_ABS, B(m, CG_SUB, B(m, CG_ADD, V(m, CG_V_QX), V(m, CG_V_KX)), C(m, 7))), C(m, 1)));
+  case 3: /* q.x against k.x as a difference, and in a sum */
+    return B(m, CG_AND, B(m, CG_AND, frames, within(m, CG_V_QX, CG_V_KX, 3)),
+             B(m, CG_NE, B(m, CG_MOD, B(m, CG_ADD, V(m, CG_V_QX), V(m, CG_V_KX)), C(m, 3)), C(m, 0)));
+  case 4: /* q.y against two partners */
+    return B(m, CG_AND, frames, B(m, CG_OR, within(m, CG_V_QY, CG_V_KY, 1), within(m, CG_V_QY, CG_V_KX, 1)));
+  case 5: /* scaled: 2 q.y against k.y */
+    return B(m, CG_AND, frames,
+             B(m, CG_LE, cg_un(m->g, CG_ABS, B(m, CG_SUB, B(m, CG_MUL, V(m, CG_V_QY), C(m, 2)), V(m, CG_V_KY))), C(m, 1)));
+  case 6: /* text rows against text columns only, video by frames: blocks of one frame, or of text, alike */
+    return B(m, CG_AND, B(m, CG_EQ, V(m, CG_V_QTEXT), V(m, CG_V_KTEXT)), B(m, CG_OR, V(m, CG_V_QTEXT), frames));
+  case 7: /* rows near rows, in rows that do not divide the blocks */
+    return B(m, CG_AND, frames, within(m, CG_V_QY, CG_V_KY, 1));
+  default: /* frames, every third column: query blocks of one frame alike, the last cut short */
+    return B(m, CG_AND, frames, B(m, CG_EQ, B(m, CG_MOD, V(m, CG_V_KX), C(m, 3)), C(m, 0)));
+  }
+}
+
+/* One trap on one shape: the default build against the one without copies
+** (statistics too) and the plain one; its rows copied. */
+static int64_t trap(int kind, const int blocks[2], cg_layout lay, sieve_shape s, uint32_t bits) {
+  cg_pattern *p = cg_pattern_new();
+  mb m = {p->g};
+  p->name = "trap";
+  p->block_q = blocks[0];
+  p->block_k = blocks[1];
+  p->nclasses = 1;
+  p->classes = cg_alloc(p->arena, sizeof(cg_class));
+  p->classes[0] = (cg_class){.name = "c", .layout = lay, .mask = trap_mask(&m, kind)};
+  p->period = 1;
+  p->head_class = cg_alloc(p->arena, sizeof(int));
+  cg_tableset *ts = same_with(p, &s, bits, CG_TABLES_NO_REUSE, 1);
+  int64_t moved = ts->moved_rows;
+  cg_tables_free(ts);
+  same_with(p, &s, bits, CG_TABLES_NO_MEMO | CG_TABLES_NO_REUSE, 0);
+  cg_pattern_free(p);
+  return moved;
+}
+
+static void moved_row_traps(void **st) {
+  static const int blocks[][2] = {{16, 16}, {32, 32}, {48, 48}, {16, 32}};
+  static const cg_layout lays[] = {{CG_LAYOUT_IDENTITY, {1, 1, 1}}, {CG_LAYOUT_TRANSPOSE, {1, 1, 1}},
+                                   {CG_LAYOUT_TILE, {2, 3, 5}}};
+  static const sieve_shape shapes[] = {{1, 1, 64, 6, 6, 16, 0, 0}, {1, 1, 64, 6, 9, 12, 21, 0},
+                                       {1, 1, 64, 6, 8, 10, 40, 1}, {1, 1, 64, 7, 6, 16, 37, 1}};
+  int64_t moved = 0;
+  for (int kind = 0; kind < 8; kind++)
+    for (int c = 0; c < 12; c++) {
+      if (c % 4 == 3) setenv("SIEVE_THREADS", "2", 1);
+      moved += trap(kind, blocks[(c + kind) % 4], lays[c % 3], shapes[(c / 3 + kind) % 4], c % 6 != 5);
+      unsetenv("SIEVE_THREADS");
+    }
+  assert_true(moved > 0);
+  /* A short last row whose tokens are the full row's before it, cut
+  ** short (text before, blocks of two 16-column rows): a copy would keep
+  ** that row's counts and bits. */
+  sieve_shape ragged = {1, 1, 64, 4, 12, 16, 21, 0};
+  assert_true(trap(8, blocks[1], lays[0], ragged, 1) > 0);
 }
 
 /* Heads whose fixed masks and layouts agree share a table. */
@@ -781,6 +874,7 @@ int main(void) {
     cmocka_unit_test(memo_gives_up),
     cmocka_unit_test(micro_pairs),
     cmocka_unit_test(moved_rows),
+    cmocka_unit_test(moved_row_traps),
     cmocka_unit_test(heads_share_tables),
     cmocka_unit_test(rejects_bad_input),
     cmocka_unit_test(shipped_patterns),
