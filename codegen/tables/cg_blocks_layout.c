@@ -11,18 +11,41 @@
 
 #include "cg_blocks_int.h"
 
+/* One coordinate of a block at a time, eight lanes of 32 bits: a box per
+** block of every candidate of sieve.layout.auto is made, and lanes make
+** it several times cheaper than a token at a time. */
+typedef int32_t v8 __attribute__((vector_size(32), aligned(4), may_alias));
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void span(const int32_t *v, int64_t p0, int64_t p1, cg_ival *out) {
+  int32_t lo = v[p0], hi = v[p0];
+  int64_t p = p0;
+  if (p1 - p0 >= 8) {
+    v8 l = *(const v8 *)(v + p0), h = l;
+    for (p = p0 + 8; p + 8 <= p1; p += 8) {
+      v8 x = *(const v8 *)(v + p), a = x < l, b = x > h;
+      l = (a & x) | (~a & l);
+      h = (b & x) | (~b & h);
+    }
+    for (int i = 0; i < 8; i++) {
+      lo = l[i] < lo ? l[i] : lo;
+      hi = h[i] > hi ? h[i] : hi;
+    }
+  }
+  for (; p < p1; p++) {
+    lo = v[p] < lo ? v[p] : lo;
+    hi = v[p] > hi ? v[p] : hi;
+  }
+  *out = (cg_ival){lo, hi};
+}
+
 void blk_box_blocks(const cg_coords *c, int64_t bsz, int nb, cg_box *out) {
+  const int32_t *v[CG_IN_POS] = {c->t, c->y, c->x, c->text, c->idx};
   for (int b = 0; b < nb; b++) {
     int64_t p0 = b * bsz, p1 = p0 + bsz < c->n ? p0 + bsz : c->n;
-    const int32_t *v[CG_IN_POS] = {c->t, c->y, c->x, c->text, c->idx};
-    for (int i = 0; i < CG_IN_POS; i++) {
-      int64_t lo = v[i][p0], hi = v[i][p0];
-      for (int64_t p = p0 + 1; p < p1; p++) {
-        lo = v[i][p] < lo ? v[i][p] : lo;
-        hi = v[i][p] > hi ? v[i][p] : hi;
-      }
-      out[b].v[i] = (cg_ival){lo, hi};
-    }
+    for (int i = 0; i < CG_IN_POS; i++) span(v[i], p0, p1, &out[b].v[i]);
     out[b].v[CG_IN_POS] = (cg_ival){p0, p1 - 1};
   }
 }

@@ -58,6 +58,24 @@ static int64_t model_idx(const geom *g, int64_t t, int64_t y, int64_t x) {
   return g->v0 + (t * g->Y + y) * g->X + x;
 }
 
+/* n video tokens from position pos on, one step of x (or, dx 0, of t)
+** and of the model index apart: the layouts' innermost loops, written a
+** run at a time so that the compiler vectorises the stores (every
+** candidate of sieve.layout.auto is enumerated). */
+static void put_run(cg_coords *c, int64_t pos, int64_t n, int64_t t, int64_t y, int64_t x, int dx,
+                    int64_t idx, int64_t didx) {
+  int32_t *ct = c->t + pos, *cy = c->y + pos, *cx = c->x + pos, *ctext = c->text + pos, *ci = c->idx + pos;
+  for (int64_t i = 0; i < n; i++) {
+    ct[i] = (int32_t)(dx ? t : t + i);
+    cx[i] = (int32_t)(dx ? x + i : x);
+  }
+  for (int64_t i = 0; i < n; i++) {
+    cy[i] = (int32_t)y;
+    ctext[i] = 0;
+    ci[i] = (int32_t)(idx + i * didx);
+  }
+}
+
 static void enum_tiles(const geom *g, cg_coords *c) {
   int64_t pos = g->v0;
   for (int64_t a = 0; a < g->ntile[0]; a++)
@@ -68,8 +86,7 @@ static void enum_tiles(const geom *g, cg_coords *c) {
         int64_t y2 = y1 + g->tile[1] < g->Y ? y1 + g->tile[1] : g->Y;
         int64_t x2 = x1 + g->tile[2] < g->X ? x1 + g->tile[2] : g->X;
         for (int64_t t = t1; t < t2; t++)
-          for (int64_t y = y1; y < y2; y++)
-            for (int64_t x = x1; x < x2; x++) put(c, pos++, t, y, x, model_idx(g, t, y, x));
+          for (int64_t y = y1; y < y2; y++, pos += x2 - x1) put_run(c, pos, x2 - x1, t, y, x1, 1, model_idx(g, t, y, x1), 1);
       }
 }
 
@@ -88,13 +105,13 @@ int cg_layout_fill(const cg_layout *l, const sieve_shape *s, cg_coords *out) {
     enum_tiles(&g, out);
     return 0;
   }
-  for (int64_t t = 0; t < g.T; t++)
+  if (l->kind == CG_LAYOUT_TRANSPOSE)
     for (int64_t y = 0; y < g.Y; y++)
-      for (int64_t x = 0; x < g.X; x++) {
-        int64_t m = model_idx(&g, t, y, x);
-        int64_t pos = l->kind == CG_LAYOUT_TRANSPOSE ? g.v0 + (y * g.X + x) * g.T + t : m;
-        put(out, pos, t, y, x, m);
-      }
+      for (int64_t x = 0; x < g.X; x++)
+        put_run(out, g.v0 + (y * g.X + x) * g.T, g.T, 0, y, x, 0, model_idx(&g, 0, y, x), g.Y * g.X);
+  else
+    for (int64_t t = 0; t < g.T; t++)
+      for (int64_t y = 0; y < g.Y; y++) put_run(out, model_idx(&g, t, y, 0), g.X, t, y, 0, 1, model_idx(&g, t, y, 0), 1);
   return 0;
 }
 
