@@ -190,7 +190,9 @@ static void check_after_build(void **st) {
 }
 
 /* A bound whose unsettled pairs are settled is the candidate's score: it
-** stands in for a build of the ranked rows. */
+** stands in for a build of the ranked rows. Bounds, settled or stopped,
+** are those of witnesses that evaluate every key (the ranking shows
+** them): the intervals of sub-blocks and the end tokens only save work. */
 static void settled_bounds_are_scores(void **st) {
   sieve_ctx *ctx;
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
@@ -206,6 +208,8 @@ static void settled_bounds_are_scores(void **st) {
           sieve_pattern *a = load(ctx, "sieve.layout.auto", masks[m], block);
           int bad = cg_layouts_check_scores(lp_pattern_ir(a), &shapes[si], 0, stride);
           if (bad) fail_msg("mask %zu shape %zu block %d stride %d: %d candidates", m, si, block, stride, bad);
+          bad = cg_layouts_check_bounds(lp_pattern_ir(a), &shapes[si], 0, stride);
+          if (bad) fail_msg("mask %zu shape %zu block %d stride %d: %d bounds", m, si, block, stride, bad);
           sieve_pattern_free(a);
         }
   sieve_close(ctx);

@@ -164,6 +164,10 @@ const char *cg_layouts_ranking(const cg_pattern *p, const sieve_shape *shape, in
 ** rows that are multiples of stride (0: the bounds are exact); -1 on
 ** failure. */
 int cg_layouts_check_scores(cg_pattern *p, const sieve_shape *shape, int cls, int stride);
+/* For the tests: how many of class cls's candidates' bounds (every row,
+** then settled, and stopped halfway) differ from those of witnesses that
+** evaluate every key and token pair (blk_lbound_plain); -1 on failure. */
+int cg_layouts_check_bounds(cg_pattern *p, const sieve_shape *shape, int cls, int stride);
 void cg_layout_text(const cg_layout *l, char *buf, size_t n);
 /* Copies p's automatic-layout flags and choices into c's arena (a pattern
 ** copy, cg_part.c), so that a copy chooses what p chose. 0, or -1 out of

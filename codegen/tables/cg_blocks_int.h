@@ -364,6 +364,10 @@ sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, dou
 /* The last bound's layout scored exactly, from what the bound left
 ** unsettled, where it ran every row (else *exact stays 0). */
 sieve_status blk_bound_exact(blk_lbound *b, double partial_cost, double *lo, int *exact);
+/* For the tests: with plain set, witnesses evaluate every key and the
+** settling every token pair, without intervals: the values the bounds
+** and scores must equal. */
+void blk_lbound_plain(blk_lbound *b, int plain);
 
 /* cg_layout_auto.c: cg_layouts_resolve for the table builder, which
 ** builds the tables of a new choice before its check against identity on

@@ -355,6 +355,33 @@ int cg_layouts_check_scores(cg_pattern *p, const sieve_shape *shape, int c, int 
   return bad;
 }
 
+int cg_layouts_check_bounds(cg_pattern *p, const sieve_shape *shape, int c, int stride) {
+  sieve_shape s;
+  cg_shape_for(p, shape, &s);
+  int h, bad = 0;
+  cg_ref mask = class_mask(p, &s, c, &h);
+  blk_lbound *b = mask == CG_NONE ? NULL : blk_lbound_new(p, &s, mask);
+  if (!b) return -1;
+  cand cs[2 + 24];
+  int n = candidates(p, &s, cs);
+  cg_err e = {0};
+  for (int i = 0; i < n && bad >= 0; i++) {
+    double lo[2][3];
+    int ex[2][3];
+    for (int plain = 0; plain < 2 && bad >= 0; plain++) {
+      blk_lbound_plain(b, plain);
+      /* every row and then settled, and stopped halfway */
+      if (blk_bound_layout(b, &cs[i].l, stride, PARTIAL_COST, INFINITY, &lo[plain][0], &ex[plain][0], &e) ||
+          blk_bound_exact(b, PARTIAL_COST, &lo[plain][1], &ex[plain][1]) ||
+          blk_bound_layout(b, &cs[i].l, stride, PARTIAL_COST, lo[0][0] / 2, &lo[plain][2], &ex[plain][2], &e))
+        bad = -1;
+    }
+    for (int k = 0; k < 3 && bad >= 0; k++) bad += lo[0][k] != lo[1][k] || ex[0][k] != ex[1][k];
+  }
+  blk_lbound_free(b);
+  return bad;
+}
+
 const char *cg_layouts_ranking(const cg_pattern *p, const sieve_shape *shape, int c) {
   sieve_shape s;
   cg_shape_for(p, shape, &s);
