@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "cg_blocks.h"
@@ -82,6 +83,116 @@ static void random_trees(void **st) {
     same_at(g, top, s, r, 40);
   }
   cg_graph_free(g);
+}
+
+static int count_divmod(const cg_graph *g, cg_ref root);
+
+/* ----------------------------------------- sums and known conditions */
+
+/* A coordinate taken apart the way layouts do (x // c, x % c, nested),
+** then put back together with a multiple of one piece or another. */
+static cg_ref rcoord(cg_graph *g, cg_ref x, int depth) {
+  int64_t c = divisors[rnd() % 10], e = divisors[rnd() % 10];
+  cg_ref d = cg_bin(g, CG_DIV, x, cg_const(g, c)), m = cg_bin(g, CG_MOD, x, cg_const(g, c));
+  switch (depth > 0 ? rnd() % 6 : rnd() % 4) {
+  case 0: return cg_bin(g, CG_ADD, cg_bin(g, CG_MUL, d, cg_const(g, c)), m);
+  case 1: return cg_bin(g, CG_ADD, cg_bin(g, CG_MUL, d, cg_const(g, c * rint_in(1, 2))), m);
+  case 2: {
+    cg_ref hi = cg_bin(g, CG_DIV, d, cg_const(g, e)), mid = cg_bin(g, CG_MOD, d, cg_const(g, e));
+    return cg_bin(g, CG_ADD, cg_bin(g, CG_MUL, cg_bin(g, CG_ADD, cg_bin(g, CG_MUL, hi, cg_const(g, e)), mid),
+                                    cg_const(g, c)), m);
+  }
+  case 3: return cg_bin(g, CG_SUB, cg_bin(g, CG_ADD, x, cg_const(g, rint_in(-9, 9))), cg_const(g, rint_in(-9, 9)));
+  case 4: return rcoord(g, cg_bin(g, CG_SUB, rcoord(g, x, depth - 1), cg_const(g, rint_in(0, 30))), depth - 1);
+  default: return cg_bin(g, CG_SUB, rcoord(g, x, depth - 1), cg_bin(g, CG_MUL, m, cg_const(g, rint_in(-3, 3))));
+  }
+}
+
+static cg_ref rbool(cg_graph *g, cg_ref *atoms, int natoms, int depth) {
+  cg_ref p = atoms[rnd() % (uint64_t)natoms];
+  if (depth == 0 || rnd() % 4 == 0) return rnd() % 3 ? p : cg_un(g, CG_NOT, p);
+  cg_ref a = rbool(g, atoms, natoms, depth - 1), b = rbool(g, atoms, natoms, depth - 1);
+  switch (rnd() % 5) {
+  case 0: return cg_bin(g, CG_AND, a, b);
+  case 1: return cg_bin(g, CG_OR, a, b);
+  case 2: return cg_select(g, p, a, b);
+  case 3: return cg_un(g, CG_NOT, cg_bin(g, CG_AND, a, cg_un(g, CG_NOT, b)));
+  default: return cg_bin(g, CG_OR, cg_bin(g, CG_AND, p, a), cg_bin(g, CG_AND, cg_un(g, CG_NOT, p), b));
+  }
+}
+
+/* Masks in the shape layouts give them: coordinates under selects on
+** text tests, compared, combined with the tests again. */
+static void random_sums_and_conditions(void **st) {
+  cg_range r[CG_NVARS];
+  for (int round = 0; round < 3000; round++) {
+    cg_graph *g = cg_graph_new();
+    no_ranges(r);
+    r[CG_V_QPOS] = (cg_range){0, rint_in(0, 900)};
+    r[CG_V_KPOS] = (cg_range){0, rint_in(0, 900)};
+    r[CG_V_TLEN] = (cg_range){0, 40};
+    cg_ref qp = cg_var_ref(g, CG_V_QPOS), kp = cg_var_ref(g, CG_V_KPOS), tl = cg_var_ref(g, CG_V_TLEN);
+    int64_t text = rint_in(0, 40);
+    cg_ref atoms[6] = {cg_bin(g, CG_LT, qp, cg_const(g, text)), cg_bin(g, CG_LT, kp, cg_const(g, text)),
+                       cg_bin(g, CG_LE, tl, qp), cg_bin(g, CG_LE, cg_const(g, text + 7), kp),
+                       cg_bin(g, CG_LT, qp, kp), cg_bin(g, CG_EQ, cg_bin(g, CG_MOD, qp, cg_const(g, 3)), cg_const(g, 1))};
+    cg_ref xq = cg_bin(g, CG_SUB, qp, cg_const(g, text)), xk = cg_bin(g, CG_SUB, kp, cg_const(g, text));
+    cg_ref cq = cg_select(g, atoms[0], cg_const(g, -1), rcoord(g, xq, 2));
+    cg_ref ck = cg_select(g, rbool(g, atoms, 6, 1), rcoord(g, xk, 2), cg_const(g, -1));
+    cg_ref d = cg_un(g, CG_ABS, cg_bin(g, CG_SUB, cq, ck));
+    cg_ref near = cg_bin(g, rnd() % 2 ? CG_LT : CG_LE, d, cg_const(g, rint_in(0, 300)));
+    cg_ref in = rbool(g, atoms, 6, (int)rint_in(1, 3));
+    cg_ref e = rnd() % 2 ? cg_bin(g, CG_AND, near, in) : cg_bin(g, CG_OR, cg_bin(g, CG_AND, near, in), rbool(g, atoms, 6, 2));
+    if (rnd() % 4 == 0) e = cg_select(g, atoms[rnd() % 6], cq, cg_bin(g, CG_ADD, ck, e));
+    cg_ref s = cg_simplify(g, e, r);
+    assert_int_not_equal(s, CG_NONE);
+    same_at(g, e, s, r, 60);
+    cg_graph_free(g);
+  }
+}
+
+/* A sum whose operands are shared is a small graph and a huge tree:
+** flattening it is bounded by nodes visited, not by terms found. */
+static void shared_sums_stay_fast(void **st) {
+  cg_graph *g = cg_graph_new();
+  cg_range r[CG_NVARS];
+  no_ranges(r);
+  r[CG_V_QPOS] = (cg_range){0, 10};
+  cg_ref x = cg_var_ref(g, CG_V_QPOS);
+  for (int i = 0; i < 32; i++) x = cg_bin(g, CG_SUB, cg_bin(g, CG_ADD, x, x), x);
+  clock_t t0 = clock();
+  cg_ref s = cg_simplify(g, x, r);
+  assert_int_not_equal(s, CG_NONE);
+  same_at(g, x, s, r, 100);
+  if (clock() - t0 > 2 * CLOCKS_PER_SEC) fail_msg("%.1f s", (double)(clock() - t0) / CLOCKS_PER_SEC);
+  cg_graph_free(g);
+}
+
+/* svg's bands composed with the identity and the transposed layout are one
+** band over positions: the coordinates go, and so does the head class. */
+static void svg_band_is_positions(void **st) {
+  const char *src = getenv("SIEVE_SOURCE_DIR");
+  char path[1024];
+  snprintf(path, sizeof path, "%s/patterns/svg.lua", src ? src : "..");
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  sieve_pattern *sp;
+  if (sieve_pattern_load(ctx, path, NULL, &sp)) fail_msg("%s", sieve_errmsg(ctx));
+  sieve_shape s;
+  assert_int_equal(sieve_shape_preset("cogvideox-1.5", &s), SIEVE_OK);
+  cg_pattern *p = lp_pattern_ir(sp);
+  cg_ref m, q, k;
+  cg_err e = {0};
+  assert_int_equal(cg_kernel_exprs(p, &s, &m, &q, &k, &e), SIEVE_OK);
+  cg_range r[CG_NVARS];
+  int64_t n = sieve_shape_tokens(&s);
+  cg_kernel_ranges(r, (n + 127) / 128 * 128 - 1, (n + 127) / 128 * 128 - 1, s.heads, s.text);
+  cg_ref sm = cg_simplify(p->g, m, r);
+  if (count_divmod(p->g, sm) || (cg_vars_used(p->g, sm) & 1u << CG_V_HEAD))
+    fail_msg("svg's mask: %d divisions and modulos, head %s", count_divmod(p->g, sm),
+             cg_vars_used(p->g, sm) & 1u << CG_V_HEAD ? "read" : "not read");
+  sieve_pattern_free(sp);
+  sieve_close(ctx);
 }
 
 /* Where an interval may reach the 63-bit edge, nothing is rewritten (the
@@ -207,6 +318,9 @@ static void sta_divides_less(void **st) {
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(random_trees),
+    cmocka_unit_test(random_sums_and_conditions),
+    cmocka_unit_test(shared_sums_stay_fast),
+    cmocka_unit_test(svg_band_is_positions),
     cmocka_unit_test(leaves_the_unbounded),
     cmocka_unit_test(tile_coords_divided),
     cmocka_unit_test(shipped_masks),
