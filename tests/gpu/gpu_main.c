@@ -419,6 +419,13 @@ static void models(gpu_env *env) {
   gpu_case t = {.pattern = "sta", .dtype = SIEVE_BF16, .sample_rows = 6, .step = 20, .layer = 2};
   sieve_shape_preset("wan-1.3b-480p", &t.shape);
   gpu_attention_case(env, &t);
+  /* svg's two classes (heads alternating) with text before ragged frames:
+  ** each class's band is compiled as one band over positions, the
+  ** coordinates recombined (cg_simplify.h). */
+  gpu_case v = {.pattern = "svg", .params = {"profile=false"}, .dtype = SIEVE_BF16, .sample_rows = 6, .step = 20,
+                .layer = 2};
+  sieve_shape_preset("cogvideox-1.5", &v.shape);
+  gpu_attention_case(env, &v);
 }
 
 int main(int argc, char **argv) {
