@@ -9,14 +9,21 @@ typedef struct chunk {
   _Alignas(16) unsigned char data[];
 } chunk;
 
+typedef struct owned {
+  struct owned *next;
+  void *p;
+} owned;
+
 struct cg_arena {
   chunk *head;
+  owned *own;
 };
 
 cg_arena *cg_arena_new(void) { return calloc(1, sizeof(cg_arena)); }
 
 void cg_arena_free(cg_arena *a) {
   if (!a) return;
+  for (owned *o = a->own; o; o = o->next) free(o->p);
   for (chunk *c = a->head, *n; c; c = n) {
     n = c->next;
     free(c);
@@ -47,4 +54,12 @@ char *cg_strdup(cg_arena *a, const char *s) {
   char *d = cg_alloc(a, n);
   if (d) memcpy(d, s, n);
   return d;
+}
+
+int cg_arena_own(cg_arena *a, void *p) {
+  owned *o = cg_alloc(a, sizeof *o);
+  if (!o) return -1;
+  *o = (owned){a->own, p};
+  a->own = o;
+  return 0;
 }

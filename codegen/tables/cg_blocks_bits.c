@@ -100,16 +100,16 @@ static int64_t intern(bitset *b, const uint32_t *w) { return blk_intern(&b->b, w
 
 /* From the memo (cg_blocks_memo.c), which kept each distinct bitmask
 ** once as it evaluated the pairs. */
-sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, const blk_memo *m, const int32_t *pm) {
+sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, const blk_memo *m, int32_t *pm) {
   const blk_bitset *set = blk_memo_set(m);
   t->ent_words = 2;
-  t->part_bits = cg_alloc(ts->arena, sizeof(int32_t) * (size_t)(t->npart ? t->npart : 1));
   t->nbitmasks = set->n;
   t->nbitw = set->n * set->wpb;
   t->bitw = cg_alloc(ts->arena, sizeof(uint32_t) * (size_t)(t->nbitw ? t->nbitw : 1));
-  if (!t->part_bits || !t->bitw) return SIEVE_ERR_NOMEM;
+  if (!t->bitw) return SIEVE_ERR_NOMEM;
   if (t->nbitw) memcpy(t->bitw, set->w, sizeof(uint32_t) * (size_t)t->nbitw);
-  for (int64_t i = 0; i < t->npart; i++) t->part_bits[i] = (int32_t)((int64_t)blk_memo_bitnum(m, pm[i]) * set->wpb);
+  for (int64_t i = 0; i < t->npart; i++) pm[i] = (int32_t)((int64_t)blk_memo_bitnum(m, pm[i]) * set->wpb);
+  t->part_bits = pm;
   t->bits = 1;
   return SIEVE_OK;
 }

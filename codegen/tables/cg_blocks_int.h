@@ -48,7 +48,7 @@ typedef struct job job;
 /* Buffers kept from one table of a tableset to the next (cg_blocks_pool.c),
 ** a slot per kind of buffer. */
 enum { POOL_QV, POOL_QW, POOL_KV, POOL_KW, POOL_QTOK, POOL_KTOK, POOL_QMIV, POOL_KMIV, POOL_MQH, POOL_MKH,
-       POOL_PM, POOL_N };
+       POOL_N };
 typedef struct blk_pool {
   struct {
     void *p;
@@ -339,9 +339,10 @@ static inline void blk_micro_row(worker *w, int64_t mq, int64_t m0, int64_t m1) 
 sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, int bits, cg_err *e);
 
 /* cg_blocks_bits.c: t's bitmasks, once its lists are built: by their own
-** pass, or from the memo's entries (pm: each partial block's). */
+** pass, or from the memo's entries (pm: each partial block's, in an array
+** of ts's arena that becomes t->part_bits). */
 sieve_status blk_build_bits(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, cg_err *e);
-sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, const blk_memo *m, const int32_t *pm);
+sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, const blk_memo *m, int32_t *pm);
 
 /* cg_blocks.c: full and partial blocks of `mask` under layout l, over the
 ** query-block rows that are multiples of stride (cg_layout_auto.c); with

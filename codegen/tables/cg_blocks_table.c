@@ -3,18 +3,40 @@
 ** compiled once for the table, its job prepared and run, and the rows'
 ** lists, scattered over the workers that wrote them, are copied into the
 ** tableset's arena in row order; the workers' counts are summed into the
-** table's and the tableset's statistics.
+** table's and the tableset's statistics. Where worker 0 wrote every row
+** (one thread), its lists are in row order already and become the
+** table's as they are: a dense table's lists are tens of megabytes, and a
+** copy would touch as many fresh pages again.
 */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cg_blocks_int.h"
 
-static int32_t *csr(cg_arena *a, const job *j, int full, int32_t **idx, int64_t *total) {
+static int one_writer(const job *j) {
+  for (int qb = 0; qb < j->nq; qb++)
+    if (j->rows[qb].w) return 0;
+  return 1;
+}
+
+/* A worker's list of n entries as the arena's, shrunk to n; NULL out of
+** memory (the list then stays the worker's). */
+static int32_t *adopt(cg_arena *a, int32_t **list, int64_t n) {
+  if (!*list) return cg_alloc(a, sizeof(int32_t));
+  int32_t *s = realloc(*list, sizeof(int32_t) * (size_t)(n ? n : 1));
+  if (s) *list = s;
+  if (cg_arena_own(a, *list)) return NULL;
+  s = *list;
+  *list = NULL;
+  return s;
+}
+
+static int32_t *csr(cg_arena *a, job *j, int full, int one, int32_t **idx, int64_t *total) {
   int32_t *ptr = cg_alloc(a, sizeof(int32_t) * (size_t)(j->nq + 1));
   int64_t n = 0;
   for (int qb = 0; qb < j->nq; qb++) n += full ? j->rows[qb].nf : j->rows[qb].np;
-  *idx = cg_alloc(a, sizeof(int32_t) * (size_t)(n ? n : 1));
+  if (one) *idx = adopt(a, full ? &j->w[0].full : &j->w[0].part, n);
+  else *idx = cg_alloc(a, sizeof(int32_t) * (size_t)(n ? n : 1));
   if (!ptr || !*idx) return NULL;
   n = 0;
   for (int qb = 0; qb < j->nq; qb++) {
@@ -22,7 +44,7 @@ static int32_t *csr(cg_arena *a, const job *j, int full, int32_t **idx, int64_t 
     const worker *w = &j->w[r->w];
     int cnt = full ? r->nf : r->np;
     /* A worker that found no block of a kind has no list to copy from. */
-    if (cnt) memcpy(*idx + n, full ? w->full + r->foff : w->part + r->poff, sizeof(int32_t) * (size_t)cnt);
+    if (cnt && !one) memcpy(*idx + n, full ? w->full + r->foff : w->part + r->poff, sizeof(int32_t) * (size_t)cnt);
     ptr[qb] = (int32_t)n;
     n += cnt;
   }
@@ -31,11 +53,11 @@ static int32_t *csr(cg_arena *a, const job *j, int full, int32_t **idx, int64_t 
   return ptr;
 }
 
-static int finish_table(cg_tableset *ts, cg_table *t, const job *j) {
+static int finish_table(cg_tableset *ts, cg_table *t, job *j, int one) {
   t->nq = j->nq;
   t->nk = j->nk;
-  t->full_ptr = csr(ts->arena, j, 1, &t->full_idx, &t->nfull);
-  t->part_ptr = csr(ts->arena, j, 0, &t->part_idx, &t->npart);
+  t->full_ptr = csr(ts->arena, j, 1, one, &t->full_idx, &t->nfull);
+  t->part_ptr = csr(ts->arena, j, 0, one, &t->part_idx, &t->npart);
   if (!t->full_ptr || !t->part_ptr) return -1;
   t->nempty = (int64_t)j->nq * j->nk - t->nfull - t->npart;
   int64_t st[ST_N] = {0};
@@ -55,21 +77,23 @@ static int finish_table(cg_tableset *ts, cg_table *t, const job *j) {
 }
 
 /*
-** Each partial block's memo entry, in table order; NULL when some partial
-** block has none (the memo turned off, or the pair had few runs) or out
-** of memory.
+** Each partial block's memo entry, in table order, in an array of the
+** arena's that the bits are then written over (worker 0's own list where
+** it wrote every row); NULL when some partial block has none (the memo
+** turned off, or the pair had few runs) or out of memory.
 */
-static int32_t *memo_ids(const job *j, int64_t npart, size_t *cap) {
-  int32_t *pm = blk_take(j->pool, POOL_PM, sizeof(int32_t) * (size_t)(npart ? npart : 1), cap);
-  int64_t n = 0;
-  for (int qb = 0; pm && qb < j->nq; qb++) {
+static int32_t *memo_ids(cg_arena *a, job *j, int64_t npart, int one) {
+  for (int qb = 0; qb < j->nq; qb++) {
     const rowres *r = &j->rows[qb];
-    const worker *w = &j->w[r->w];
     for (int i = 0; i < r->np; i++)
-      if ((pm[n++] = w->partm[r->poff + i]) < 0) {
-        blk_give(j->pool, POOL_PM, pm, *cap);
-        return NULL;
-      }
+      if (j->w[r->w].partm[r->poff + i] < 0) return NULL;
+  }
+  if (one) return adopt(a, &j->w[0].partm, npart);
+  int32_t *pm = cg_alloc(a, sizeof(int32_t) * (size_t)(npart ? npart : 1));
+  for (int64_t n = 0, qb = 0; pm && qb < j->nq; qb++) {
+    const rowres *r = &j->rows[qb];
+    if (r->np) memcpy(pm + n, j->w[r->w].partm + r->poff, sizeof(int32_t) * (size_t)r->np);
+    n += r->np;
   }
   return pm;
 }
@@ -81,6 +105,7 @@ sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_grap
            .no_reuse = !!(ts->flags & CG_TABLES_NO_REUSE)};
   cg_prog *prog = cg_prog_new(g, t->mask);
   sieve_status st = SIEVE_ERR_NOMEM;
+  int one = 0;
   if (prog) {
     cg_prog_bind(prog, 0, 0, 0); /* head, step and layer are constants in t->mask */
     j.prog = prog;
@@ -90,14 +115,12 @@ sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_grap
       if ((ts->stopped = atomic_load(&j.stopped))) {
         for (int i = 0; i < j.nw; i++) t->nfull += j.w[i].nfull, t->npart += j.w[i].npart;
         st = SIEVE_OK;
-      } else if (!finish_table(ts, t, &j)) st = SIEVE_OK;
+      } else if (!finish_table(ts, t, &j, one = one_writer(&j))) st = SIEVE_OK;
     }
   }
   if (!st && bits && !ts->stopped && blk_memo_bits(j.memo) && blk_memo_on(j.memo)) {
-    size_t cap = 0;
-    int32_t *pm = memo_ids(&j, t->npart, &cap);
+    int32_t *pm = memo_ids(ts->arena, &j, t->npart, one);
     if (pm) st = blk_bits_from_memo(ts, t, j.memo, pm);
-    blk_give(j.pool, POOL_PM, pm, cap);
   }
   blk_job_free(&j);
   cg_prog_free(prog);
