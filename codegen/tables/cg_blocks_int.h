@@ -293,7 +293,9 @@ void blk_lmemo_free(blk_lmemo *l);
 int blk_memo_on(const blk_memo *m);
 int blk_memo_bits(const blk_memo *m);
 const blk_bitset *blk_memo_set(const blk_memo *m);
-int32_t blk_memo_bitnum(const blk_memo *m, int32_t id);
+/* Memo entries id[0 .. n-1] to their bitmasks' first words in the set, in
+** place (one pass over a table's millions of partial blocks). */
+void blk_memo_words(const blk_memo *m, int32_t *id, int64_t n);
 int64_t blk_memo_pair(worker *w, int qb, int kb, spec_entry *se, int32_t *id);
 
 void blk_memo_seq(const blk_memo *m, int key_side, int v, int b, int64_t a, uint64_t h[2]);

@@ -378,7 +378,9 @@ int blk_memo_bits(const blk_memo *m) { return m ? m->wpb : 0; }
 
 const blk_bitset *blk_memo_set(const blk_memo *m) { return &m->set; }
 
-int32_t blk_memo_bitnum(const blk_memo *m, int32_t id) { return m->e[id].bits; }
+void blk_memo_words(const blk_memo *m, int32_t *id, int64_t n) {
+  for (int64_t i = 0; i < n; i++) id[i] = (int32_t)((int64_t)m->e[id[i]].bits * m->wpb);
+}
 
 /* Block b's hash of interface v's sequence less a, the key side's times
 ** the interface's weight as kept here (cg_blocks_reuse.c compares blocks
