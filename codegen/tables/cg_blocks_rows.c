@@ -336,15 +336,18 @@ static void copy_run(worker *w, blk_rrow *rec, int qb, const blk_ref *rf, int a,
   /* Blocks of the last query or key block are shorter. */
   int64_t area = (int64_t)j->bq * j->bk;
   int last = qb == j->nq - 1;
+  /* The row's own record is written in the same pass, moved. */
+  blk_rent *out = rec ? blk_rrow_add(w, rec, m) : NULL;
   for (int64_t i = i0; i < i1; i++) {
-    const blk_rent *e = &ref->e[i];
-    int kb = e->kb + rf->d;
-    cnt[e->code]++;
-    if (e->code == RE_RPART) {
-      allowed += e->n;
+    blk_rent e = ref->e[i];
+    int kb = e.kb += rf->d;
+    if (out) *out++ = e;
+    cnt[e.code]++;
+    if (e.code == RE_RPART) {
+      allowed += e.n;
       w->part[np] = kb;
-      w->partm[np++] = e->rid;
-    } else if (e->code != RE_REMPTY) {
+      w->partm[np++] = e.rid;
+    } else if (e.code != RE_REMPTY) {
       allowed += last || kb == j->nk - 1 ? block_area(j, qb, kb) : area;
       w->full[nf++] = kb;
     }
@@ -357,11 +360,6 @@ static void copy_run(worker *w, blk_rrow *rec, int qb, const blk_ref *rf, int a,
   w->st[ST_REMPTY] += cnt[RE_REMPTY];
   w->st[ST_RPART] += cnt[RE_RPART];
   w->st[ST_ALLOWED] += allowed;
-  blk_rent *out = rec ? blk_rrow_add(w, rec, m) : NULL;
-  if (out) {
-    memcpy(out, ref->e + i0, sizeof(blk_rent) * (size_t)m);
-    for (int64_t i = 0; i < m; i++) out[i].kb += rf->d;
-  }
 }
 
 /* A row that copies rf's row where its key blocks moved with it, and
