@@ -28,9 +28,11 @@
 ** and intervals) so that candidates are found by one comparison; the
 ** exact checks then settle them. A worker keeps the rows it built in
 ** RING slots (row qb in slot qb % RING, so rows up to RING back) and the
-** key masks of the last NEEDS (distance, shift) pairs; only bits tables
-** reuse rows, since their memo never turns itself off (a copied pair is
-** one lookup fewer, which would move that judgement).
+** key masks of the last NEEDS (distance, shift) pairs. Tables with bits
+** copy a row's results whole: their memo never turns itself off. Tables
+** without copy its interval classes and signatures only and settle the
+** undecided blocks as a fresh row does, so their memo sees the lookups it
+** would have seen and judges its hit rate as before.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -294,8 +296,9 @@ const blk_ref *blk_reuse_ref(worker *w, int qb) {
   ** the fewest key blocks to classify where the super row decided nothing. */
   for (int i = 0; i < ru->ndist; i++) {
     int d = ru->dist[i];
+    if (qb < d) continue;
     const blk_rrow *r = &rw->ring[(qb - d) % RING];
-    if (qb < d || r->qb != qb - d || !same_moved(j, 0, qb, r->qb, NULL)) continue;
+    if (r->qb != qb - d || !same_moved(j, 0, qb, r->qb, NULL)) continue;
     for (int v = 0; v < j->nqv; v++) rw->delta[v] = qa[(int64_t)qb * j->nqv + v] - qa[(int64_t)r->qb * j->nqv + v];
     /* Only the distance's own shift: its key blocks move by it, few by
     ** any other, and a mask costs a pass over every key block. */
