@@ -60,25 +60,21 @@ static void super_classes(worker *w, int sr) {
 }
 
 /*
-** Interval classes of a row: the key groups of the super-blocks the super
-** row left undecided, then the key blocks of the groups left undecided,
-** each level in one batched call (cg_ival_pairs_sig: a row leaves a few
-** undecided runs of a dozen lanes each, and the executor's cost is per
-** call); reused while the query interfaces and the super row repeat.
+** The interval classes of w->qrow against the key groups of the
+** super-blocks the super row left undecided, then against the key blocks
+** of the groups left undecided, each level in one batched call
+** (cg_ival_pairs_sig: a row leaves a few undecided runs of a dozen lanes
+** each, and the executor's cost is per call). gneed and need, where
+** given, narrow them to the groups and blocks a moved row still needs.
 */
-static void row_classes(worker *w, int qb) {
+static void open_classes(worker *w, const uint8_t *gneed, const uint8_t *need) {
   const job *j = w->j;
-  int sr = qb / SUPER;
-  super_classes(w, sr);
-  for (int v = 0; v < j->nqv; v++) w->qrow[v] = j->qiv[(int64_t)v * j->nq + qb];
-  size_t sz = sizeof(cg_ival) * (size_t)j->nqv;
-  if (w->have_prev && w->cls_srow == sr && !memcmp(w->qrow, w->prev, sz)) return;
   int ng = 0;
   for (int sk = 0; sk < j->nsk; sk++) {
     if (w->scls[sk] != CG_BLK_UNDECIDED) continue;
     int g1 = (sk + 1) * (SUPER / GROUP) < j->ngk ? (sk + 1) * (SUPER / GROUP) : j->ngk;
     for (int g = sk * (SUPER / GROUP); g < g1; g++)
-      if ((w->gcls[g] = w->sgcls[g]) == CG_BLK_UNDECIDED) w->lk[ng++] = g;
+      if ((!gneed || gneed[g]) && (w->gcls[g] = w->sgcls[g]) == CG_BLK_UNDECIDED) w->lk[ng++] = g;
   }
   if (ng) cg_ival_pairs_sig(j->prog, w->qrow, 1, NULL, j->gkiv, j->ngk, w->lk, ng, w->lcls, NULL, NULL, w->is);
   int nb = 0, last = -1;
@@ -89,7 +85,7 @@ static void row_classes(worker *w, int qb) {
     int kb1 = (g + 1) * GROUP < j->nk ? (g + 1) * GROUP : j->nk;
     for (int kb = g * GROUP; kb < kb1; kb++) {
       int r = j->kmap[kb];
-      if (r == last) continue;
+      if ((need && !need[kb]) || r == last) continue;
       w->ldec[nb++] = (uint64_t)r;  /* lk holds the groups until this loop ends */
       last = r;
     }
@@ -102,6 +98,18 @@ static void row_classes(worker *w, int qb) {
     w->dec[r] = w->ldec[i];
     w->val[r] = w->lval[i];
   }
+}
+
+/* Interval classes of a row (open_classes), reused while the query
+** interfaces and the super row repeat. */
+static void row_classes(worker *w, int qb) {
+  const job *j = w->j;
+  int sr = qb / SUPER;
+  super_classes(w, sr);
+  for (int v = 0; v < j->nqv; v++) w->qrow[v] = j->qiv[(int64_t)v * j->nq + qb];
+  size_t sz = sizeof(cg_ival) * (size_t)j->nqv;
+  if (w->have_prev && w->cls_srow == sr && !memcmp(w->qrow, w->prev, sz)) return;
+  open_classes(w, NULL, NULL);
   memcpy(w->prev, w->qrow, sz);
   w->have_prev = 1;
   w->cls_srow = sr;
@@ -283,35 +291,7 @@ static void needed_classes(worker *w, int qb, const blk_ref *rf) {
   super_classes(w, qb / SUPER);
   for (int v = 0; v < j->nqv; v++) w->qrow[v] = j->qiv[(int64_t)v * j->nq + qb];
   w->have_prev = 0;
-  int ng = 0;
-  for (int sk = 0; sk < j->nsk; sk++) {
-    if (w->scls[sk] != CG_BLK_UNDECIDED) continue;
-    int g1 = (sk + 1) * (SUPER / GROUP) < j->ngk ? (sk + 1) * (SUPER / GROUP) : j->ngk;
-    for (int g = sk * (SUPER / GROUP); g < g1; g++)
-      if (rf->gneed[g] && (w->gcls[g] = w->sgcls[g]) == CG_BLK_UNDECIDED) w->lk[ng++] = g;
-  }
-  if (ng) cg_ival_pairs_sig(j->prog, w->qrow, 1, NULL, j->gkiv, j->ngk, w->lk, ng, w->lcls, NULL, NULL, w->is);
-  int nb = 0, last = -1;
-  for (int i = 0; i < ng; i++) {
-    int g = w->lk[i];
-    w->gcls[g] = w->lcls[i];
-    if (w->lcls[i] != CG_BLK_UNDECIDED) continue;
-    int kb1 = (g + 1) * GROUP < j->nk ? (g + 1) * GROUP : j->nk;
-    for (int kb = g * GROUP; kb < kb1; kb++) {
-      int r = j->kmap[kb];
-      if (!rf->need[kb] || r == last) continue;
-      w->ldec[nb++] = (uint64_t)r;
-      last = r;
-    }
-  }
-  for (int i = 0; i < nb; i++) w->lk[i] = (int32_t)w->ldec[i];
-  if (nb) cg_ival_pairs_sig(j->prog, w->qrow, 1, NULL, j->kiv, j->nkr, w->lk, nb, w->lcls, w->ldec, w->lval, w->is);
-  for (int i = 0; i < nb; i++) {
-    int r = w->lk[i];
-    w->cls[r] = w->lcls[i];
-    w->dec[r] = w->ldec[i];
-    w->val[r] = w->lval[i];
-  }
+  open_classes(w, rf->gneed, rf->need);
 }
 
 /* Key blocks [a, b) of a moved row, copied from its reference's entries
