@@ -237,7 +237,7 @@ struct job {
   int no_reuse;          /* CG_TABLES_NO_REUSE */
   atomic_int next;
   int64_t stop4;         /* cg_tableset's */
-  atomic_llong cost4;    /* 4 full + 5 partial blocks over the rows done, with stop4 */
+  atomic_llong cost4;    /* 4 a full + BLK_PARTIAL_COST4 a partial block over the rows done, with stop4 */
   atomic_int stopped;
   rowres *rows;
   worker *w;
@@ -346,9 +346,13 @@ sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_grap
 sieve_status blk_build_bits(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, cg_err *e);
 sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, const blk_memo *m, int32_t *pm);
 
+/* What a partial block costs in quarters of a full one, for the layout
+** chooser's scores and their stop (stop4: 4 a full block, this a partial). */
+#define BLK_PARTIAL_COST4 5
+
 /* cg_blocks.c: full and partial blocks of `mask` under layout l, over the
 ** query-block rows that are multiples of stride (cg_layout_auto.c); with
-** stop4 > 0, *stopped when 4 full + 5 partial passed it before the last
+** stop4 > 0, *stopped when 4 a full block + BLK_PARTIAL_COST4 a partial passed it before the last
 ** row (the counts are then those of the rows built). */
 sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
                               int64_t stop4, int64_t *full, int64_t *part, int *stopped, cg_err *e);

@@ -466,7 +466,7 @@ static void *work(void *arg) {
     int64_t f = w->nfull, p = w->npart;
     for (int qb = r0; qb < r1; qb++) do_row(w, qb);
     /* counts only grow: past stop4 on some rows is past it on all */
-    int64_t d = 4 * (w->nfull - f) + 5 * (w->npart - p);
+    int64_t d = 4 * (w->nfull - f) + BLK_PARTIAL_COST4 * (w->npart - p);
     if (j->stop4 && atomic_fetch_add(&j->cost4, d) + d > j->stop4) {
       atomic_store(&j->stopped, 1);
       break;

@@ -26,7 +26,8 @@
 
 #include "cg_blocks_int.h"
 
-#define PARTIAL_COST 1.25
+/* In quarters (BLK_PARTIAL_COST4), the identity check's stop is an integer. */
+#define PARTIAL_COST (BLK_PARTIAL_COST4 / 4.0)
 #define RANK_ROWS 64   /* query-block rows a candidate is ranked on, about */
 #define GUESS_STRIDE 16 /* the order is guessed on every GUESS_STRIDE-th row ranked */
 #define SHOWN 4        /* runners-up cg_layouts_ranking names */
@@ -86,7 +87,7 @@ static int candidates(const cg_pattern *p, const sieve_shape *s, cand *out) {
 }
 
 /* Exact, by building the layout's table on the rows scored; with stop (in
-** the units of 4 full blocks, PARTIAL_COST's 5 a partial one) the build
+** quarters of a full block: BLK_PARTIAL_COST4 a partial one) the build
 ** may stop past it, *stopped, leaving a lower bound in lo. */
 static sieve_status score_stop(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *c, int stride, int64_t stop4,
                                int *stopped, cg_err *e) {
@@ -155,7 +156,6 @@ static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand 
 */
 static sieve_status confirm(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, double lo,
                             int *wins, cg_err *e) {
-  _Static_assert(PARTIAL_COST * 4 == 5, "stop4's units");
   cand a = {.l = {.kind = CG_LAYOUT_IDENTITY}}, b = {.l = *l, .lo = lo};
   sieve_status st = isnan(lo) ? score(p, s, mask, &b, 1, e) : SIEVE_OK;
   int stopped = 0;
