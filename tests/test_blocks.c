@@ -601,7 +601,9 @@ static void moved_row_traps(void **st) {
   for (int kind = 0; kind < 8; kind++)
     for (int c = 0; c < 12; c++) {
       if (c % 4 == 3) setenv("SIEVE_THREADS", "2", 1);
-      moved += trap(kind, blocks[(c + kind) % 4], lays[c % 3], shapes[(c / 3 + kind) % 4], c % 6 != 5);
+      const int *b = blocks[(c + kind) % 4];
+      /* Bitmask rows are whole words: bits only on key blocks of 32 tokens. */
+      moved += trap(kind, b, lays[c % 3], shapes[(c / 3 + kind) % 4], c % 6 != 5 && b[1] % 32 == 0);
       unsetenv("SIEVE_THREADS");
     }
   assert_true(moved > 0);
@@ -650,6 +652,14 @@ static void rejects_bad_input(void **st) {
   p->classes[0].layout.kind = CG_LAYOUT_IDENTITY;
   p->head_class[0] = 7;
   assert_int_equal(cg_tables_build(p, &s, 0, 0, &ts, &e), SIEVE_ERR_ARG);
+  /* Bitmask rows are whole 32-bit words: key blocks of 48 tokens refused. */
+  p->head_class[0] = 0;
+  p->block_q = p->block_k = 48;
+  assert_int_equal(cg_tables_build_bits(p, &s, 0, 0, 0, 1, &ts, &e), SIEVE_ERR_ARG);
+  assert_non_null(strstr(e.msg, "multiple of 32"));
+  p->block_k = 64;
+  assert_int_equal(cg_tables_build_bits(p, &s, 0, 0, 0, 1, &ts, &e), SIEVE_OK);
+  cg_tables_free(ts);
   cg_pattern_free(p);
 }
 

@@ -104,6 +104,10 @@ sieve_status cg_tables_build_bits(cg_pattern *p, const sieve_shape *shape, int s
   *out = NULL;
   struct cg_auto *checked = NULL;
   sieve_status st = blk_check_pattern(p, e);
+  /* A bitmask row is whole 32-bit words (cg_bits_classes gives none otherwise). */
+  if (!st && bits_classes && cg_pattern_block_k(p) % 32)
+    st = cg_fail(e, SIEVE_ERR_ARG, "partial-block bitmasks need key blocks of a multiple of 32 tokens, not %d",
+                 cg_pattern_block_k(p));
   if (!st) st = blk_layouts_resolve(p, shape, &checked, e);
   cg_tableset *ts = NULL;
   for (int again = 1; !st && again;) {
