@@ -332,7 +332,13 @@ sieve_status blk_layouts_check(cg_pattern *p, struct cg_auto *a, const cg_tables
   return SIEVE_OK;
 }
 
-int cg_layouts_check_scores(cg_pattern *p, const sieve_shape *shape, int c, int stride) {
+/* The tests' checks below: class c's bound state on shape, then
+** check(b, candidate, ...) for each candidate, summing its mismatches; -1
+** when anything fails. */
+typedef int (*cand_check)(blk_lbound *b, cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *x, int stride,
+                          cg_err *e);
+
+static int check_candidates(cg_pattern *p, const sieve_shape *shape, int c, int stride, cand_check check) {
   sieve_shape s;
   cg_shape_for(p, shape, &s);
   int h, bad = 0;
@@ -343,43 +349,49 @@ int cg_layouts_check_scores(cg_pattern *p, const sieve_shape *shape, int c, int 
   int n = candidates(p, &s, cs);
   cg_err e = {0};
   for (int i = 0; i < n && bad >= 0; i++) {
-    double lo;
-    int exact;
-    cand x = cs[i];
-    if (blk_bound_layout(b, &cs[i].l, stride, PARTIAL_COST, INFINITY, &lo, &exact, &e) ||
-        (!exact && blk_bound_exact(b, PARTIAL_COST, &lo, &exact)) || !exact || score(p, &s, mask, &x, stride, &e))
-      bad = -1;
-    else bad += lo != x.lo;
+    int r = check(b, p, &s, mask, &cs[i], stride, &e);
+    bad = r < 0 ? -1 : bad + r;
   }
   blk_lbound_free(b);
   return bad;
 }
 
-int cg_layouts_check_bounds(cg_pattern *p, const sieve_shape *shape, int c, int stride) {
-  sieve_shape s;
-  cg_shape_for(p, shape, &s);
-  int h, bad = 0;
-  cg_ref mask = class_mask(p, &s, c, &h);
-  blk_lbound *b = mask == CG_NONE ? NULL : blk_lbound_new(p, &s, mask);
-  if (!b) return -1;
-  cand cs[2 + 24];
-  int n = candidates(p, &s, cs);
-  cg_err e = {0};
-  for (int i = 0; i < n && bad >= 0; i++) {
-    double lo[2][3];
-    int ex[2][3];
-    for (int plain = 0; plain < 2 && bad >= 0; plain++) {
-      blk_lbound_plain(b, plain);
-      /* every row and then settled, and stopped halfway */
-      if (blk_bound_layout(b, &cs[i].l, stride, PARTIAL_COST, INFINITY, &lo[plain][0], &ex[plain][0], &e) ||
-          blk_bound_exact(b, PARTIAL_COST, &lo[plain][1], &ex[plain][1]) ||
-          blk_bound_layout(b, &cs[i].l, stride, PARTIAL_COST, lo[0][0] / 2, &lo[plain][2], &ex[plain][2], &e))
-        bad = -1;
-    }
-    for (int k = 0; k < 3 && bad >= 0; k++) bad += lo[0][k] != lo[1][k] || ex[0][k] != ex[1][k];
+/* A settled bound against the exact score. */
+static int settled_is_score(blk_lbound *b, cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *x, int stride,
+                            cg_err *e) {
+  double lo;
+  int exact;
+  if (blk_bound_layout(b, &x->l, stride, PARTIAL_COST, INFINITY, &lo, &exact, e) ||
+      (!exact && blk_bound_exact(b, PARTIAL_COST, &lo, &exact)) || !exact || score(p, s, mask, x, stride, e))
+    return -1;
+  return lo != x->lo;
+}
+
+/* The bound with its shortcuts against plain evaluation: every row and
+** then settled, and stopped halfway. */
+static int shortcuts_are_plain(blk_lbound *b, cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *x, int stride,
+                               cg_err *e) {
+  (void)p, (void)s, (void)mask;
+  double lo[2][3];
+  int ex[2][3];
+  for (int plain = 0; plain < 2; plain++) {
+    blk_lbound_plain(b, plain);
+    if (blk_bound_layout(b, &x->l, stride, PARTIAL_COST, INFINITY, &lo[plain][0], &ex[plain][0], e) ||
+        blk_bound_exact(b, PARTIAL_COST, &lo[plain][1], &ex[plain][1]) ||
+        blk_bound_layout(b, &x->l, stride, PARTIAL_COST, lo[0][0] / 2, &lo[plain][2], &ex[plain][2], e))
+      return -1;
   }
-  blk_lbound_free(b);
+  int bad = 0;
+  for (int k = 0; k < 3; k++) bad += lo[0][k] != lo[1][k] || ex[0][k] != ex[1][k];
   return bad;
+}
+
+int cg_layouts_check_scores(cg_pattern *p, const sieve_shape *shape, int c, int stride) {
+  return check_candidates(p, shape, c, stride, settled_is_score);
+}
+
+int cg_layouts_check_bounds(cg_pattern *p, const sieve_shape *shape, int c, int stride) {
+  return check_candidates(p, shape, c, stride, shortcuts_are_plain);
 }
 
 const char *cg_layouts_ranking(const cg_pattern *p, const sieve_shape *shape, int c) {
