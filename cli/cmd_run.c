@@ -96,7 +96,8 @@ static sieve_status one_step(cli_gpu_run *g, sieve_dynplan *d, int step, int lay
   *what = moves ? "new tables" : "same tables";
   *density = moves ? -1 : sieve_plan_density(g->plan);
   if (rt_plan_warm(api_plan_of(g->plan))) {
-    *what = "dense warm-up";  /* the schedule: the sparse tables wait */
+    /* The schedule (the sparse tables wait), or a mask true at this shape. */
+    *what = rt_plan_folded(api_plan_of(g->plan)) ? "dense (mask true)" : "dense warm-up";
     *density = 1;
   }
   return st;

@@ -14,6 +14,7 @@
 typedef struct show_kernel {
   sieve_tables *tables;
   char desc[96];           /* arch and config */
+  int folded;              /* the mask is true at the shape: plans run the dense kernel */
 } show_kernel;
 
 typedef struct show_input {

@@ -22,6 +22,18 @@ int show_kernel_tables(const sieve_pattern *p, const sieve_shape *shape, int ste
   cg_tableset *ts = NULL;
   out->tables = NULL;
   cg_shape_for(s.pattern, shape, &s.shape);
+  out->folded = cg_attn_folds_dense(s.pattern, &s.shape);
+  if (out->folded) {
+    /* What the plan runs instead (rt_plan.c, fold): the dense kernel. */
+    cg_pattern *d = cg_pattern_dense_of(s.pattern, &e);
+    if (!d) return cli_status_fail(e.status, e.msg, "the dense pattern");
+    s.pattern = d;
+    s.cfg = cg_attn_default_config(&s);
+    cg_pattern_free(d);
+    snprintf(out->desc, sizeof out->desc, "%s, the dense kernel's default config %d/%d/%d/%d", cg_arch_name(arch),
+             s.cfg.block_m, s.cfg.block_n, s.cfg.warps, s.cfg.stages);
+    return CLI_OK;
+  }
   s.cfg = cg_attn_default_config(&s);
   /* The order a plan takes (rt_plan.c, resolve): rows first, then the
   ** bitmask classes and the view, all seen at the merged rows. */

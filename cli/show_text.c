@@ -233,6 +233,11 @@ static int over_bound(const sieve_tables_info *inf, const char *whose) {
 static int kernel_section(const show_input *in) {
   const show_kernel *k = in->kernel;
   if (!k) return CLI_OK;
+  if (k->folded) {
+    printf("\nkernel    %s: the mask holds on every pair at this shape and every step, so plans\n"
+           "          run the dense kernel and build no tables\n", k->desc);
+    return CLI_OK;
+  }
   if (!k->tables) {
     printf("\nkernel    %s: reads the tables above\n", k->desc);
     return CLI_OK;

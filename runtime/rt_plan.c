@@ -52,6 +52,9 @@ struct rt_plan {
   ** the sparse tables are left alone until the warm-up ends. */
   rt_plan *dense;
   cg_pattern *dense_pat;
+  /* The mask folds to true at this shape (cg_attn_folds_dense): the dense
+  ** plan runs at every step, and the plan has no tables or kernel of its own. */
+  int folded;
   /* The pattern at the kernel's query rows (cg_attn_merge_rows); NULL: the caller's. */
   cg_pattern *rows_pat;
   int warm;
@@ -515,6 +518,31 @@ static sieve_status resolve(rt_plan *p, const rt_plan_spec *s, cg_err *e) {
   return SIEVE_OK;
 }
 
+/* The dense plan a schedule's warm-up or a folded mask runs: the default
+** config, which suits dense attention. */
+static sieve_status dense_plan(rt_plan *p, const rt_plan_spec *s, const rt_device *dev, rt_cache *cache,
+                               cg_err *e) {
+  if (!(p->dense_pat = cg_pattern_dense_of(p->spec.pattern, e))) return e->status;
+  rt_plan_spec ds = {.pattern = p->dense_pat, .shape = s->shape, .dtype = s->dtype, .arch = s->arch,
+                     .step = s->step, .layer = s->layer};
+  return rt_plan_create(&ds, dev, cache, &p->dense, e);
+}
+
+/* A folded plan is its dense plan under the pattern's name: it reports
+** the kernel and config that run, and density 1. */
+static sieve_status fold(rt_plan *p, const rt_plan_spec *s, const rt_device *dev, rt_cache *cache, cg_err *e) {
+  sieve_status st = dense_plan(p, s, dev, cache, e);
+  if (st) return st;
+  p->folded = p->warm = 1;
+  p->density = 1.0;
+  p->spec.cfg = p->dense->spec.cfg;
+  p->stats = p->dense->stats;
+  snprintf(p->kernel, sizeof p->kernel, "%s", p->dense->kernel);
+  return SIEVE_OK;
+}
+
+static int default_config(const cg_attn_config *c) { return !c->block_m && !c->block_n && !c->warps && !c->stages; }
+
 sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
                             rt_cache *cache, rt_plan **out, cg_err *e) {
   *out = NULL;
@@ -540,6 +568,12 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
   p->density = NAN;
   p->step0 = s->step;
   p->layer0 = s->layer;
+  /* A config the caller chose is what it asked to run (the tuner's). */
+  if (!st && default_config(&s->cfg) && cg_attn_folds_dense(p->spec.pattern, &p->spec.shape)) {
+    if ((st = fold(p, s, dev, cache, e))) rt_plan_free(p, NULL);
+    else *out = p;
+    return st;
+  }
   if (!st && gpu_tables(p)) {
     st = use_gpu_tables(p, dev, cache, e);
     if (!st && p->spec.cfg.sched) st = identity_order(p, e);
@@ -561,11 +595,7 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
   }
   if (!st && cg_attn_permutes(&p->spec)) st = use_permute(p, s, dev, cache, e);
   if (!st && (p->spec.pattern->dense_steps || p->spec.pattern->dense_layers)) {
-    /* The warm-up's kernel: the default config, which suits dense attention. */
-    if (!(p->dense_pat = cg_pattern_dense_of(p->spec.pattern, e))) st = e->status;
-    rt_plan_spec ds = {.pattern = p->dense_pat, .shape = s->shape, .dtype = s->dtype, .arch = s->arch,
-                       .step = s->step, .layer = s->layer};
-    if (!st) st = rt_plan_create(&ds, dev, cache, &p->dense, e);
+    st = dense_plan(p, s, dev, cache, e);
     if (!st) p->warm = cg_pattern_dense_at(p->spec.pattern, s->step, s->layer);
   }
   if (st) {
@@ -614,7 +644,7 @@ sieve_status rt_plan_prebuild(const rt_plan_spec *s, const rt_device *dev, rt_ca
 
 sieve_status rt_plan_set_step(rt_plan *p, int step, int layer, cg_err *e) {
   if (p->dense) {
-    p->warm = cg_pattern_dense_at(p->spec.pattern, step, layer);
+    p->warm = p->folded || cg_pattern_dense_at(p->spec.pattern, step, layer);
     if (p->warm) return SIEVE_OK;  /* no table work for the steps the dense kernel runs */
   }
   if (step == p->arg.step && layer == p->arg.layer) return SIEVE_OK;
@@ -863,7 +893,7 @@ sieve_status rt_plan_free(rt_plan *p, cg_err *e) {
   if (!p) return SIEVE_OK;
   const rt_cuda *cu = p->cu;
   sieve_status st = SIEVE_OK;
-  if (cu && (p->mod || p->dmem || p->pm_mod || p->scratch || p->sched_mem)) {
+  if (cu && (p->mod || p->dmem || p->pm_mod || p->scratch || p->sched_mem || p->tlen_dev)) {
     /* The module and memory belong to the plan's context; the caller's
     ** thread may have another one current. */
     CUcontext prev = NULL;
@@ -909,6 +939,7 @@ sieve_status rt_plan_text_sync(rt_plan *p, CUstream s, CUdeviceptr *ptr, cg_err 
 }
 
 int rt_plan_warm(const rt_plan *p) { return p->warm; }
+int rt_plan_folded(const rt_plan *p) { return p->folded; }
 
 sieve_status rt_plan_set_text(rt_plan *p, const int *valid, int n, cg_err *e) {
   if (p->dense) {

@@ -91,9 +91,13 @@ sieve_status rt_plan_set_step(rt_plan *p, int step, int layer, cg_err *e);
 ** on the next run's stream.
 */
 sieve_status rt_plan_set_text(rt_plan *p, const int *valid, int n, cg_err *e);
-/* The plan's (step, layer) is in its pattern's dense warm-up (the schedule):
-** runs use the dense kernel, and the sparse tables wait. */
+/* The plan's (step, layer) is in its pattern's dense warm-up (the schedule),
+** or its mask folds to true (rt_plan_folded): runs use the dense kernel, and
+** the sparse tables wait. */
 int rt_plan_warm(const rt_plan *p);
+/* The pattern's mask is true on every pair at the plan's shape, at every
+** step (cg_attn_folds_dense): the plan is the dense kernel's, always. */
+int rt_plan_folded(const rt_plan *p);
 /* Uploads text lengths set since the last run on stream s, and gives the
 ** device pointer the kernels take (0: the whole text), for generated
 ** kernels that run beside the plan's (search, profiling). */

@@ -357,6 +357,79 @@ static void schedule_runs_dense_then_sparse(void **st) {
   rig_down(&r);
 }
 
+/* A script mask with shape-dependent terms that hold everywhere at one
+** shape and not at another; step-dependent ones fold only where every step
+** agrees. */
+static void masks_fold_to_dense_by_shape(void **st) {
+  static const char *const src[] = {
+    /* 0: true while frames <= 4 */
+    "return sieve.pattern{name='short', mask=sieve.mask(function(q, k)\n"
+    "  return q.text | k.text | sieve.shape.frames:le(4) | q.t:eq(k.t) end)}\n",
+    /* 1: the same pairs at even steps only */
+    "return sieve.pattern{name='stepped', mask=sieve.mask(function(q, k)\n"
+    "  return (sieve.step % 2):eq(0) | q.text | k.text | q.t:eq(k.t) end)}\n",
+    /* 2: every step while frames <= 4 (step % 1 is 0), even steps past it */
+    "return sieve.pattern{name='every', mask=sieve.mask(function(q, k)\n"
+    "  return (sieve.step % sieve.choose(sieve.shape.frames:le(4), 1, 2)):eq(0) | q.text | k.text | q.t:eq(k.t) end)}\n",
+  };
+  sieve_shape at4 = small(1, 2, 64), at5 = at4;
+  at4.frames = 4;
+  at5.frames = 5;
+  const int want4[] = {1, 0, 1}, want5[] = {0, 0, 0};
+  for (int i = 0; i < 3; i++) {
+    sieve_ctx *ctx;
+    sieve_pattern *sp = NULL;
+    assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+    if (sieve_pattern_load_string(ctx, "t.lua", src[i], NULL, &sp)) fail_msg("%d: %s", i, sieve_errmsg(ctx));
+    sieve_close(ctx);
+    cg_pattern *p = lp_pattern_ir(sp);
+    int f4 = cg_attn_folds_dense(p, &at4), f5 = cg_attn_folds_dense(p, &at5);
+    if (f4 != want4[i] || f5 != want5[i]) fail_msg("mask %d folds %d, %d at 4, 5 frames", i, f4, f5);
+    setenv("SIEVE_FOLD", "0", 1);
+    assert_false(cg_attn_folds_dense(p, &at4));
+    unsetenv("SIEVE_FOLD");
+    sieve_pattern_free(sp);
+  }
+  /* Nothing to fold where the mask is the constant true, or a window. */
+  const char *const shipped[] = {"dense", "frame_window", "lvsa"};
+  for (int i = 0; i < 3; i++) {
+    sieve_pattern *sp;
+    assert_false(cg_attn_folds_dense(load(shipped[i], NULL, &sp), &at4));
+    sieve_pattern_free(sp);
+  }
+}
+
+/* lvsa at or below its training length holds every frame as an anchor
+** (its own rule: dense there): the plan runs the dense kernel at every
+** step, rotation or not, and the reference of lvsa's mask agrees; past the
+** training length, or with SIEVE_FOLD=0, the plan runs lvsa's kernel. */
+static void a_mask_true_at_the_shape_runs_dense(void **st) {
+  /* +-1 frames of 5: the anchors, not the window, cover every frame. */
+  const char *at[] = {"train_frames=5", "rotate=true", "window=1", NULL},
+             *past[] = {"train_frames=4", "rotate=true", "window=1", NULL};
+  sieve_shape s = small(2, 2, 64);
+  s.frames = 5;
+  for (int c = 0; c < 3; c++) {
+    if (c == 2) setenv("SIEVE_FOLD", "0", 1);
+    rig r;
+    rig_up(&r, "lvsa", c == 1 ? past : at, s, CG_BF16, (cg_attn_config){0});
+    unsetenv("SIEVE_FOLD");
+    int folds = c == 0;
+    assert_int_equal(rt_plan_folded(r.plan), folds);
+    assert_non_null(strstr(rt_plan_kernel(r.plan), folds ? "sieve_attn_dense_" : "sieve_attn_lvsa_"));
+    for (int step = 0; step < 6; step += 5) {
+      rt_check_opts o = {.rows = 0, .step = step, .seed = 11};
+      rt_check_result res;
+      cg_err e = {0};
+      assert_int_equal(rt_check_plan(r.plan, &o, &res, &e), SIEVE_OK);
+      assert_int_equal(rt_plan_warm(r.plan), folds);
+      if (!res.pass) fail_msg("case %d step %d: err_o %g err_lse %g", c, step, res.err_o, res.err_lse);
+      if (folds) assert_true(res.density == 1.0);
+    }
+    rig_down(&r);
+  }
+}
+
 /* The valid text count is a launch argument: padding rows come back with
 ** LSE -inf, and the reference that leaves the padding out agrees. */
 static void text_length_is_an_argument(void **st) {
@@ -510,6 +583,8 @@ int main(void) {
     cmocka_unit_test(a_slightly_wrong_kernel_fails),
     cmocka_unit_test(step_and_layer_reach_both_sides),
     cmocka_unit_test(schedule_runs_dense_then_sparse),
+    cmocka_unit_test(masks_fold_to_dense_by_shape),
+    cmocka_unit_test(a_mask_true_at_the_shape_runs_dense),
     cmocka_unit_test(text_length_is_an_argument),
     cmocka_unit_test(a_plan_for_another_shape_is_refused),
     cmocka_unit_test(timing_arithmetic),

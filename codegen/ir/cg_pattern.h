@@ -50,6 +50,12 @@ int cg_layout_coords(cg_graph *g, const cg_layout *l, const sieve_shape *s,
                      int key_side, cg_ref out[5]);
 const char *cg_layout_name(cg_layout_kind k);
 
+/* mask with the model coordinates of both sides through layout l's
+** expressions and s's constants bound: a function of positions (and head,
+** step, layer, text.valid). idx (may be NULL) gets each side's idx
+** expression. Defined in cg_layout.c; CG_NONE when out of memory. */
+cg_ref cg_mask_at_positions(cg_graph *g, cg_ref mask, const cg_layout *l, const sieve_shape *s, cg_ref idx[2]);
+
 /* Sets map[frames, height, width, text.n] to s's constants, for cg_subst:
 ** every place that composes a mask with a shape binds them first. */
 void cg_shape_vars(cg_graph *g, const sieve_shape *s, cg_ref map[]);

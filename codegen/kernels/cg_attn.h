@@ -148,6 +148,19 @@ int cg_attn_table_q(const cg_attn_spec *s);
 */
 void cg_attn_table_blocks(const cg_attn_spec *s, int *bq, int *bk);
 
+/*
+** Whether a static pattern's every class holds for every pair of the
+** shape's tokens at every step and layer, though the script's mask is not
+** the constant true: it folds to true under the shape's constants (lvsa at
+** or below its training length, where every frame is an anchor). A plan
+** of the default config then runs the dense kernel, whose config and
+** table-free loop suit it, and builds no tables (SIEVE_FOLD=0 keeps the
+** pattern's kernel, for measurement). Attention over every key does not
+** depend on the order of the keys, so layouts do not matter here. 0 when
+** it cannot tell (out of memory included): the pattern's kernel is right.
+*/
+int cg_attn_folds_dense(cg_pattern *p, const sieve_shape *shape);
+
 /* The config a plan uses when the tuning database has none. */
 cg_attn_config cg_attn_default_config(const cg_attn_spec *s);
 /* The head classes a plan gives partial-block bitmasks (SIEVE_PARTIAL

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cg_attn_bits.h"
+#include "cg_simplify.h"
 
 #define SMEM_MAX (227 * 1024)
 #define ACC_REGS_MAX 192   /* f32 accumulator registers a thread may hold */
@@ -216,6 +217,23 @@ int cg_attn_mask_free(const cg_pattern *p) {
   int64_t v;
   for (int i = 0; i < p->nclasses; i++)
     if (!cg_is_const(p->g, p->classes[i].mask, &v) || !v) return 0;
+  return 1;
+}
+
+int cg_attn_folds_dense(cg_pattern *p, const sieve_shape *shape) {
+  const char *v = getenv("SIEVE_FOLD");
+  if ((v && !strcmp(v, "0")) || p->sel.kind != CG_SELECT_STATIC || cg_attn_mask_free(p)) return 0;
+  sieve_shape s;
+  cg_shape_for(p, shape, &s);
+  int64_t seq = sieve_shape_tokens(&s);
+  cg_range r[CG_NVARS];
+  cg_kernel_ranges(r, seq - 1, seq - 1, s.heads, s.text);
+  const cg_layout id = {.kind = CG_LAYOUT_IDENTITY};
+  for (int h = 0; h < p->period; h++) {
+    int64_t t;
+    cg_ref m = cg_mask_at_positions(p->g, p->classes[p->head_class[h]].mask, &id, &s, NULL);
+    if (m == CG_NONE || (m = cg_simplify(p->g, m, r)) == CG_NONE || !cg_is_const(p->g, m, &t) || !t) return 0;
+  }
   return 1;
 }
 

@@ -251,22 +251,26 @@ cg_ref cg_mask_bound(cg_graph *g, cg_ref mask, const sieve_shape *s, int tlen) {
   return m == CG_NONE ? CG_NONE : cg_subst(g, m, map);
 }
 
-/* A class's mask over positions, and its layout's idx for each side. */
-static int class_exprs(cg_pattern *p, const sieve_shape *s, int c, cg_ref r[3]) {
+cg_ref cg_mask_at_positions(cg_graph *g, cg_ref mask, const cg_layout *l, const sieve_shape *s, cg_ref idx[2]) {
   cg_ref qc[5], kc[5], map[CG_NVARS];
-  const cg_class *k = &p->classes[c];
-  if (cg_layout_coords(p->g, &k->layout, s, 0, qc) || cg_layout_coords(p->g, &k->layout, s, 1, kc))
-    return -1;
+  if (cg_layout_coords(g, l, s, 0, qc) || cg_layout_coords(g, l, s, 1, kc)) return CG_NONE;
   for (int i = 0; i < CG_NVARS; i++) map[i] = CG_NONE;
   for (int i = 0; i < 5; i++) {
     map[qvars[i]] = qc[i];
     map[kvars[i]] = kc[i];
   }
-  cg_shape_vars(p->g, s, map);
-  cg_ref m = cg_bin(p->g, CG_AND, k->mask, cg_valid_pairs(p->g, s));
-  r[0] = m == CG_NONE ? CG_NONE : cg_subst(p->g, m, map);
-  r[1] = qc[4];
-  r[2] = kc[4];
+  cg_shape_vars(g, s, map);
+  if (idx) {
+    idx[0] = qc[4];
+    idx[1] = kc[4];
+  }
+  return mask == CG_NONE ? CG_NONE : cg_subst(g, mask, map);
+}
+
+/* A class's mask over positions, and its layout's idx for each side. */
+static int class_exprs(cg_pattern *p, const sieve_shape *s, int c, cg_ref r[3]) {
+  const cg_class *k = &p->classes[c];
+  r[0] = cg_mask_at_positions(p->g, cg_bin(p->g, CG_AND, k->mask, cg_valid_pairs(p->g, s)), &k->layout, s, r + 1);
   return r[0] == CG_NONE ? -1 : 0;
 }
 

@@ -40,6 +40,16 @@ static void shipped(gpu_env *env) {
                        .dtype = SIEVE_FP16, .bshd = 1, .sample_rows = 96, .step = 3, .layer = 5};
     gpu_attention_case(env, &medium);
   }
+  /* lvsa at its training length: every frame an anchor, the mask folds to
+  ** true and the plan runs the dense kernel (rt_plan_folded), checked
+  ** against lvsa's own mask at a step its anchors have moved, with part of
+  ** the text valid. */
+  static const int part[2] = {17, 40};
+  gpu_case folded = {.pattern = "lvsa", .params = {"train_frames=5", "rotate=true", "window=1"},
+                     .shape = shp(5, 12, 20, 40, 1, 4, 128), .dtype = SIEVE_BF16, .sample_rows = 96,
+                     .text_valid = part, .step = 7, .layer = 3};
+  folded.shape.batch = 2;
+  gpu_attention_case(env, &folded);
   /* Text rows that may attend to nothing: O = 0 and LSE = -inf, never NaN,
   ** with the text before and after the video and a ragged last block. */
   for (int after = 0; after < 2; after++) {
