@@ -181,7 +181,8 @@ const cli_cmd cli_cmd_run = {
     "searches or profiles at the pattern's steps and reuses the choice between\n"
     "them; patterns whose mask reads the step or layer get new tables each step,\n"
     "built on the GPU; steps and layers in the pattern's schedule run dense\n"
-    "attention (\"dense warm-up\"). Needs a GPU.",
+    "attention (\"dense warm-up\"), and so does every step of a pattern whose mask\n"
+    "holds on every pair at the shape (\"dense (mask true)\"). Needs a GPU.",
   .opts = run_opts,
   .groups = CLI_G_PATTERN | CLI_G_SHAPE | CLI_G_STEP,
   .examples =

@@ -315,31 +315,20 @@ static void err_body(prof *a, LLVMValueRef part, LLVMValueRef err) {
 ** coordinates), head, step and layer. */
 static sieve_status prepare_masks(prof *a, cg_err *e) {
   cg_pattern *p = a->spec->pattern;
-  cg_layout id = {CG_LAYOUT_IDENTITY, {0}};
-  cg_ref qc[5], kc[5], map[CG_NVARS];
-  if (cg_layout_coords(p->g, &id, &a->sh, 0, qc) || cg_layout_coords(p->g, &id, &a->sh, 1, kc))
-    return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
-  static const cg_var qv[5] = {CG_V_QT, CG_V_QY, CG_V_QX, CG_V_QTEXT, CG_V_QIDX};
-  static const cg_var kv[5] = {CG_V_KT, CG_V_KY, CG_V_KX, CG_V_KTEXT, CG_V_KIDX};
-  for (int i = 0; i < CG_NVARS; i++) map[i] = CG_NONE;
-  for (int i = 0; i < 5; i++) {
-    map[qv[i]] = qc[i];
-    map[kv[i]] = kc[i];
-  }
+  const cg_layout id = {CG_LAYOUT_IDENTITY, {0}};
   cg_range r[CG_NVARS];
   cg_kernel_ranges(r, a->seq - 1, (a->seq + BN - 1) / BN * BN - 1, a->sh.heads, a->sh.text);
   a->mask = calloc((size_t)a->passes, sizeof *a->mask);
   if (!a->mask) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
-  cg_shape_vars(p->g, &a->sh, map);
   cg_ref valid = cg_valid_pairs(p->g, &a->sh);
   /* The dense pass, the reference, leaves the text padding out too. */
   if (a->sh.text > 0) {
-    cg_ref v = cg_subst(p->g, valid, map);
+    cg_ref v = cg_mask_at_positions(p->g, valid, &id, &a->sh, NULL);
     if (v == CG_NONE) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
     if (!(a->mask[0] = cg_lower_new(p->g, v, r, e))) return e->status;
   }
   for (int c = 0; c < p->nclasses; c++) {
-    cg_ref m = cg_subst(p->g, cg_bin(p->g, CG_AND, cg_profile_mask(p, c), valid), map);
+    cg_ref m = cg_mask_at_positions(p->g, cg_bin(p->g, CG_AND, cg_profile_mask(p, c), valid), &id, &a->sh, NULL);
     if (m == CG_NONE) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
     if (!(a->mask[c + 1] = cg_lower_new(p->g, m, r, e))) return e->status;
   }
