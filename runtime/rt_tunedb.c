@@ -318,6 +318,9 @@ int rt_tunedb_config(const char *dir, const rt_plan_spec *s, const rt_device *de
   char path[4200], key[512];
   rt_tunedb_entry ent;
   int found = 0;
+  /* A mask true at the shape runs the dense kernel (rt_plan.c, fold), not
+  ** the pattern's kernel that an entry would have tuned. */
+  if (cg_attn_folds_dense(s->pattern, &s->shape)) return 0;
   rt_tunedb_path(dir, path, sizeof path);
   rt_tunedb_key(s->pattern, &s->shape, s->dtype, s->arch, dev->name, key, sizeof key);
   if (rt_tunedb_get(path, key, &ent, &found, NULL) || !found) return 0;

@@ -64,7 +64,8 @@ sieve_status rt_tunedb_clear(const char *dir, int64_t *removed, cg_err *e);
 ** For plans: the tuned config of s (pattern, shape, dtype, arch; s->cfg is
 ** ignored) on dev from the database in dir, if there is one that the
 ** generator still accepts and the device can fit. Returns 1 and fills *cfg,
-** else 0 (no entry, unreadable database: the default config then).
+** else 0 (no entry, unreadable database, a mask that folds to true at the
+** shape and so runs the dense kernel: the default config then).
 */
 int rt_tunedb_config(const char *dir, const rt_plan_spec *s, const rt_device *dev,
                      cg_attn_config *cfg);

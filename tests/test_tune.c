@@ -342,6 +342,47 @@ static void journal_resumes_finished_candidates(void **st) {
 
 /* ---------------------------------------------------- plans find winners */
 
+/* A pattern whose mask folds to true at the shape runs the dense kernel
+** in its default config: a tuned config of the pattern's own kernel is
+** not what runs, so the database is passed over. */
+static void folded_plans_pass_over_the_database(void **st) {
+  char dir[300], path[4200], key[512];
+  fresh_dir("folded", dir, sizeof dir);
+  fake_gpu_install();
+  sieve_ctx *ctx;
+  sieve_pattern *sp;
+  sieve_plan *plan;
+  char *src = pattern_source("lvsa");
+  const char *ov[] = {"train_frames=5", "window=1", NULL};
+  cg_pattern *p = load_src("lvsa.lua", src, ov, &sp);
+  free(src);
+  sieve_shape s = {.batch = 1, .heads = 2, .head_dim = 64, .frames = 5, .height = 4, .width = 8};
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  assert_int_equal(sieve_cache_set_dir(ctx, dir), SIEVE_OK);
+  rt_tunedb_path(dir, path, sizeof path);
+  rt_tunedb_key(p, &s, CG_BF16, CG_SM90A, "Fake GPU 0", key, sizeof key);
+  rt_tunedb_entry ent = {{64, 32, 4, 3}, 0.5, "lvsa", 0};
+  assert_int_equal(rt_tunedb_put(path, key, &ent, NULL), SIEVE_OK);
+  rt_device dev;
+  assert_int_equal(rt_device_query(0, &dev, NULL), SIEVE_OK);
+  rt_plan_spec ps = {p, s, CG_BF16, CG_SM90A, {0}, 0, 0, NULL};
+  cg_attn_config cfg;
+  assert_int_equal(rt_tunedb_config(dir, &ps, &dev, &cfg), 0);
+  assert_int_equal(sieve_plan_create(ctx, sp, &s, SIEVE_BF16, NULL, &plan), SIEVE_OK);
+  assert_true(rt_plan_folded(api_plan_of(plan)));
+  assert_false(rt_plan_stats_of(api_plan_of(plan))->tuned);
+  sieve_plan_free(plan);
+  /* Past the training length the entry is lvsa's kernel's, and it runs. */
+  s.frames = 6;
+  rt_tunedb_key(p, &s, CG_BF16, CG_SM90A, "Fake GPU 0", key, sizeof key);
+  assert_int_equal(rt_tunedb_put(path, key, &ent, NULL), SIEVE_OK);
+  ps.shape = s;
+  assert_int_equal(rt_tunedb_config(dir, &ps, &dev, &cfg), 1);
+  sieve_close(ctx);
+  sieve_pattern_free(sp);
+  fake_gpu_remove();
+}
+
 static void plans_use_the_tuned_config(void **st) {
   char dir[300], path[4200], key[512];
   fresh_dir("plans", dir, sizeof dir);
@@ -660,6 +701,7 @@ int main(void) {
     cmocka_unit_test(concurrent_writers_lose_nothing),
     cmocka_unit_test(journal_resumes_finished_candidates),
     cmocka_unit_test(plans_use_the_tuned_config),
+    cmocka_unit_test(folded_plans_pass_over_the_database),
     cmocka_unit_test(sweep_finds_the_fastest_correct_config),
     cmocka_unit_test(interrupted_sweep_resumes),
     cmocka_unit_test(budget_stops_starting_candidates),
