@@ -74,8 +74,6 @@ static sieve_status build_all(cg_pattern *p, cg_tableset *ts, cg_err *e) {
     if ((ts->head_table[h] = blk_head_table(p, ts, h)) < 0) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   lay *lays = calloc((size_t)ts->ntables, sizeof(lay));
   int nlays = 0;
-  blk_pool pool = {0};
-  ts->pool = &pool;
   sieve_status st = lays ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   for (int i = 0; !st && i < ts->ntables; i++) {
     cg_table *t = &ts->tables[i];
@@ -91,8 +89,6 @@ static sieve_status build_all(cg_pattern *p, cg_tableset *ts, cg_err *e) {
     if (!st && ts->bits_classes) t->ent_words = 2;
     if (!st && (ts->bits_classes >> t->cls & 1) && !t->bits) st = blk_build_bits(ts, t, &lays[k], p->g, e);
   }
-  ts->pool = NULL;
-  blk_pool_free(&pool);
   for (int k = 0; k < nlays; k++) blk_lay_free(&lays[k]);
   free(lays);
   return st;
@@ -110,6 +106,9 @@ sieve_status cg_tables_build_bits(cg_pattern *p, const sieve_shape *shape, int s
                  cg_pattern_block_k(p));
   if (!st) st = blk_layouts_resolve(p, shape, &checked, e);
   cg_tableset *ts = NULL;
+  /* the check against identity, and a rebuild, take the buffers of the
+  ** build before them instead of paying their pages' faults again */
+  blk_pool pool = {0};
   for (int again = 1; !st && again;) {
     again = 0;
     cg_tables_free(ts);
@@ -118,11 +117,14 @@ sieve_status cg_tables_build_bits(cg_pattern *p, const sieve_shape *shape, int s
     if (!st) {
       ts->flags = flags;
       ts->bits_classes = bits_classes;
+      ts->pool = &pool;
       st = build_all(p, ts, e);
+      ts->pool = NULL;
     }
-    if (!st && checked) st = blk_layouts_check(p, checked, ts, &again, e);
+    if (!st && checked) st = blk_layouts_check(p, checked, ts, &pool, &again, e);
     checked = NULL;
   }
+  blk_pool_free(&pool);
   if (st) {
     cg_tables_free(ts);
     return st;
@@ -144,10 +146,11 @@ sieve_status cg_tables_build(cg_pattern *p, const sieve_shape *shape, int step, 
 }
 
 sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
-                              int64_t stop4, int64_t *full, int64_t *part, int *stopped, cg_err *e) {
+                              int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e) {
   cg_tableset *ts = NULL;
   sieve_status st = tableset_new(p, s, 0, 0, &ts, e);
   if (st) return st;
+  ts->pool = pool;
   ts->row_stride = stride;
   ts->stop4 = stop4;
   lay L;

@@ -353,9 +353,10 @@ sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, const blk_memo *m,
 /* cg_blocks.c: full and partial blocks of `mask` under layout l, over the
 ** query-block rows that are multiples of stride (cg_layout_auto.c); with
 ** stop4 > 0, *stopped when 4 a full block + BLK_PARTIAL_COST4 a partial passed it before the last
-** row (the counts are then those of the rows built). */
+** row (the counts are then those of the rows built). pool: buffers to
+** take and give back, or NULL. */
 sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
-                              int64_t stop4, int64_t *full, int64_t *part, int *stopped, cg_err *e);
+                              int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e);
 
 /* cg_layout_bound.c: a lower bound on the visited area of `mask` under
 ** layout l, in full blocks, partial ones weighing partial_cost, over the
@@ -381,10 +382,11 @@ void blk_lbound_plain(blk_lbound *b, int plain);
 ** every row, so that the check reuses the build: *checked, when not NULL,
 ** is the choice to pass to blk_layouts_check with those tables, which
 ** keeps it and says whether some class fell back to identity (*rebuild:
-** the tables must be built again). */
+** the tables must be built again); its builds take buffers from pool. */
 struct cg_auto;
 sieve_status blk_layouts_resolve(cg_pattern *p, const sieve_shape *shape, struct cg_auto **checked, cg_err *e);
-sieve_status blk_layouts_check(cg_pattern *p, struct cg_auto *a, const cg_tableset *ts, int *rebuild, cg_err *e);
+sieve_status blk_layouts_check(cg_pattern *p, struct cg_auto *a, const cg_tableset *ts, blk_pool *pool, int *rebuild,
+                               cg_err *e);
 
 /* cg_blocks_heads.c */
 sieve_status blk_check_pattern(const cg_pattern *p, cg_err *e);

@@ -90,16 +90,17 @@ static int candidates(const cg_pattern *p, const sieve_shape *s, cand *out) {
 ** quarters of a full block: BLK_PARTIAL_COST4 a partial one) the build
 ** may stop past it, *stopped, leaving a lower bound in lo. */
 static sieve_status score_stop(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *c, int stride, int64_t stop4,
-                               int *stopped, cg_err *e) {
+                               blk_pool *pool, int *stopped, cg_err *e) {
   int64_t full, part;
-  sieve_status st = blk_score_layout(p, s, mask, &c->l, stride, stop4, &full, &part, stopped, e);
+  sieve_status st = blk_score_layout(p, s, mask, &c->l, stride, stop4, pool, &full, &part, stopped, e);
   c->lo = c->hi = (double)full + PARTIAL_COST * (double)part;
   return st;
 }
 
-static sieve_status score(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *c, int stride, cg_err *e) {
+static sieve_status score(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *c, int stride, blk_pool *pool,
+                          cg_err *e) {
   int stopped;
-  return score_stop(p, s, mask, c, stride, 0, &stopped, e);
+  return score_stop(p, s, mask, c, stride, 0, pool, &stopped, e);
 }
 
 /*
@@ -140,7 +141,7 @@ static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand 
     if (st || (*best >= 0 && (c->lo > stop || (c->lo == stop && order[k] > *best)))) continue;
     /* the bound ran every row: what it left unsettled, settled, is the score */
     if (!exact) st = blk_bound_exact(b, PARTIAL_COST, &c->lo, &exact);
-    if (!st && !exact) st = score(p, s, mask, c, stride, e);
+    if (!st && !exact) st = score(p, s, mask, c, stride, NULL, e);
     else c->hi = c->lo;
     if (!st && (*best < 0 || c->lo < cs[*best].lo || (c->lo == cs[*best].lo && order[k] < *best))) *best = order[k];
   }
@@ -152,14 +153,15 @@ static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand 
 ** Whether layout l visits less than identity on every row: the ranking's
 ** rows may miss what they skip. l's score on every row is lo when known
 ** (the table builder's table of it), else NAN. Identity's build stops
-** once its rows so far visit more than l's all: rows only add.
+** once its rows so far visit more than l's all: rows only add. The
+** builds take buffers from pool (or NULL).
 */
 static sieve_status confirm(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, double lo,
-                            int *wins, cg_err *e) {
+                            blk_pool *pool, int *wins, cg_err *e) {
   cand a = {.l = {.kind = CG_LAYOUT_IDENTITY}}, b = {.l = *l, .lo = lo};
-  sieve_status st = isnan(lo) ? score(p, s, mask, &b, 1, e) : SIEVE_OK;
+  sieve_status st = isnan(lo) ? score(p, s, mask, &b, 1, pool, e) : SIEVE_OK;
   int stopped = 0;
-  if (!st) st = score_stop(p, s, mask, &a, 1, (int64_t)(4 * b.lo), &stopped, e);
+  if (!st) st = score_stop(p, s, mask, &a, 1, (int64_t)(4 * b.lo), pool, &stopped, e);
   *wins = stopped || b.lo < a.lo;
   return st;
 }
@@ -229,7 +231,7 @@ static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, int defer
   if (!(a->rank_id[c] = ranking(p->arena, cs, n, 0, pairs))) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   int wins = 1;
   if (defer) a->check[c] = 1;
-  else st = confirm(p, s, mask, &cs[best].l, NAN, &wins, e);
+  else st = confirm(p, s, mask, &cs[best].l, NAN, NULL, &wins, e);
   if (!wins) {
     a->chosen[c] = cs[0].l;
     a->rank[c] = a->rank_id[c];
@@ -305,7 +307,8 @@ sieve_status blk_layouts_resolve(cg_pattern *p, const sieve_shape *shape, struct
 ** the table the check scores when its mask is the one ranked (step and
 ** layer 0, or a mask that reads neither), so it is not built twice.
 */
-sieve_status blk_layouts_check(cg_pattern *p, struct cg_auto *a, const cg_tableset *ts, int *rebuild, cg_err *e) {
+sieve_status blk_layouts_check(cg_pattern *p, struct cg_auto *a, const cg_tableset *ts, blk_pool *pool, int *rebuild,
+                               cg_err *e) {
   *rebuild = 0;
   sieve_status st = SIEVE_OK;
   for (int c = 0; c < p->nclasses && !st; c++) {
@@ -317,7 +320,7 @@ sieve_status blk_layouts_check(cg_pattern *p, struct cg_auto *a, const cg_tables
     const cg_table *t = h < ts->shape.heads ? &ts->tables[ts->head_table[h]] : NULL;
     if (t && t->mask == mask && blk_same_layout(&p->classes[t->cls].layout, &a->chosen[c]))
       lo = (double)t->nfull + PARTIAL_COST * (double)t->npart;
-    st = confirm(p, &ts->shape, mask, &a->chosen[c], lo, &wins, e);
+    st = confirm(p, &ts->shape, mask, &a->chosen[c], lo, pool, &wins, e);
     if (!st && !wins) {
       a->chosen[c] = (cg_layout){.kind = CG_LAYOUT_IDENTITY};
       a->rank[c] = a->rank_id[c];
@@ -362,7 +365,7 @@ static int settled_is_score(blk_lbound *b, cg_pattern *p, const sieve_shape *s, 
   double lo;
   int exact;
   if (blk_bound_layout(b, &x->l, stride, PARTIAL_COST, INFINITY, &lo, &exact, e) ||
-      (!exact && blk_bound_exact(b, PARTIAL_COST, &lo, &exact)) || !exact || score(p, s, mask, x, stride, e))
+      (!exact && blk_bound_exact(b, PARTIAL_COST, &lo, &exact)) || !exact || score(p, s, mask, x, stride, NULL, e))
     return -1;
   return lo != x->lo;
 }
