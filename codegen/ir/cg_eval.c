@@ -506,13 +506,19 @@ static int few_runs(const int32_t *const *src, unsigned used, int64_t p0, int64_
   return 2 * runs <= m;
 }
 
+unsigned cg_prog_inputs(const cg_prog *p, int key_side) {
+  const cg_phase *ph = key_side ? &p->k : &p->q;
+  unsigned used = 0;
+  for (int i = 0; i < ph->nslots; i++)
+    if (ph->slots[i].kind == CG_SLOT_IN) used |= 1u << ph->slots[i].idx;
+  return used;
+}
+
 void cg_prog_side(const cg_prog *p, int key_side, const cg_coords *c, int64_t p0,
                   int64_t n, int64_t *out, int64_t ld, cg_scratch *s) {
   const cg_phase *ph = key_side ? &p->k : &p->q;
   const int32_t *src[CG_IN_POS] = {c->t, c->y, c->x, c->text, c->idx};
-  unsigned used = 0;
-  for (int i = 0; i < ph->nslots; i++)
-    if (ph->slots[i].kind == CG_SLOT_IN) used |= 1u << ph->slots[i].idx;
+  unsigned used = cg_prog_inputs(p, key_side);
   if (ph->nout == 0) return;
   load_consts(s);
   if (!(used & (1u << CG_IN_POS)) && few_runs(src, used, p0, n)) {

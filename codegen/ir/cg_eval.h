@@ -104,6 +104,9 @@ void cg_scratch_free(cg_scratch *s);
 void cg_prog_side(const cg_prog *p, int key_side, const cg_coords *c, int64_t p0,
                   int64_t n, int64_t *out, int64_t ld, cg_scratch *s);
 
+/* The inputs a side's phase reads: bit CG_IN_* set for each. */
+unsigned cg_prog_inputs(const cg_prog *p, int key_side);
+
 /*
 ** One query (interface values qv) against n keys, whose interface value j
 ** is kv[j * ldk + i]: the expression's value for each key into out[0..n).

@@ -369,8 +369,8 @@ blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask);
 void blk_lbound_free(blk_lbound *b);
 sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, double partial_cost, double stop,
                               double *lo, int *exact, cg_err *e);
-/* The last bound's layout scored exactly, from what the bound left
-** unsettled, where it ran every row (else *exact stays 0). */
+/* cg_layout_settle.c: the last bound's layout scored exactly, from what
+** the bound left unsettled, where it ran every row (else *exact stays 0). */
 sieve_status blk_bound_exact(blk_lbound *b, double partial_cost, double *lo, int *exact);
 /* For the tests: with plain set, witnesses evaluate every key and the
 ** settling every token pair, without intervals: the values the bounds

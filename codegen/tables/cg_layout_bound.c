@@ -6,25 +6,27 @@
 ** layout's coordinates and block boxes, and the interfaces of the keys it
 ** looks at: on each scored row, block pairs the intervals prove full count
 ** whole, and an undecided pair counts by what WITNESSES of its query
-** tokens see against its keys: a true proves it visited, a true and a false
-** partial. It never exceeds the exact score of the same rows, so a layout
-** whose bound passes the best exact score found need not be scored at all,
-** and its rows stop there. Where every undecided pair is proven partial
-** (dense masks: none is undecided) the bound is the exact score; where
-** not, a bound that ran every row is made exact by settling the pairs its
-** witnesses left open (blk_bound_exact), far cheaper than a build of the
-** rows, whose setup covers every token. A witness token is tried against
-** a key block's sub-blocks of MICRO keys by intervals first, and against
-** keys only in the sub-blocks those leave open; the open pairs are first
-** tried against the query block's end tokens, all of a row's in one pass,
-** and then by their sub-block pairs: what is found is the same, only
-** cheaper (radial's spatial candidates, all within 1% and so all settled,
-** are settled mostly so).
+** tokens see against its keys: a true proves it visited, a true and a
+** false partial. Keys' interfaces are gathered from every token's, made
+** once per choice, where the mask's key side does not read the position.
+** It never exceeds the exact score of the same rows, so a layout whose
+** bound passes the best exact score found need not be scored at all, and
+** its rows stop there. Where every undecided pair is proven partial (dense
+** masks: none is undecided) the bound is the exact score; where not, a
+** bound that ran every row is made exact by settling the pairs its
+** witnesses left open (blk_bound_exact, cg_layout_settle.c), far cheaper
+** than a build of the rows, whose setup covers every token. A witness
+** token is tried against a key block's sub-blocks of MICRO keys by
+** intervals first, and against keys only in the sub-blocks those leave
+** open; the open pairs are first tried against the query block's end
+** tokens, all of a row's in one pass, and then by their sub-block pairs:
+** what is found is the same, only cheaper (radial's spatial candidates,
+** all within 1% and so all settled, are settled mostly so).
 */
 #include <stdlib.h>
 #include <string.h>
 
-#include "cg_blocks_int.h"
+#include "cg_layout_bound.h"
 
 /* Query tokens tried per scored row, spread over its block. More prove
 ** more pairs partial, but each costs a pass over the row's undecided keys,
@@ -32,66 +34,61 @@
 ** rows: radial and dilated at hunyuan-720p rank fastest with one. */
 #define WITNESSES 1
 
-/* Keys gathered per call of witness's token pass, at most. */
-#define GATHER(b) ((int64_t)(b)->ts.nk * MICRO)
+/* Whether key interfaces are gathered from tokv. */
+static int gathers(const blk_lbound *b) { return b->tokv && !b->plain; }
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+/* Key interfaces of positions [p0, p0 + n) of the layout bounded into
+** out ([nkv][ld]). */
+static void keys_of(const blk_lbound *b, int64_t p0, int64_t n, int64_t *out, int64_t ld) {
+  if (!gathers(b)) {
+    cg_prog_side(b->prog, 1, &b->c, p0, n, out, ld, b->sc);
+    return;
+  }
+  int nv = cg_prog_nkv(b->prog);
+  const int32_t *idx = b->c.idx + p0;
+  for (int64_t i = 0; i < n; i++)
+    for (int v = 0; v < nv; v++) out[v * ld + i] = b->tokv[(int64_t)idx[i] * nv + v];
+}
 
-/* Key interfaces of blocks und[0..n) not computed yet, a run of
-** consecutive ones a call (most blocks are never looked at). */
-static void key_sides(const cg_prog *prog, const cg_coords *c, int64_t *ktok, uint8_t *kdone, int64_t S, int bk,
-                      const int32_t *und, int n, cg_scratch *s) {
-  for (int b = 0; b < n;) {
-    int r = b;
-    while (r < n && !kdone[und[r]] && (r == b || und[r] == und[r - 1] + 1)) kdone[und[r++]] = 1;
-    if (r > b) {
-      int64_t b0 = (int64_t)und[b] * bk;
-      cg_prog_side(prog, 1, c, b0, min64((int64_t)und[r - 1] * bk + bk, S) - b0, ktok + b0, S, s);
+/* Key interfaces of blocks und[0..n) into ktok where not made yet, a run
+** of consecutive ones a call (most blocks are never looked at). */
+static void key_sides(blk_lbound *b, const int32_t *und, int n) {
+  int64_t S = b->ts.seq, bk = b->ts.block_k;
+  for (int i = 0; i < n;) {
+    int r = i;
+    while (r < n && !b->kdone[und[r]] && (r == i || und[r] == und[r - 1] + 1)) b->kdone[und[r++]] = 1;
+    if (r > i) {
+      int64_t b0 = und[i] * bk;
+      keys_of(b, b0, min64(und[r - 1] * bk + bk, S) - b0, b->ktok + b0, S);
     }
-    b = r > b ? r : b + 1;
+    i = r > i ? r : i + 1;
   }
 }
 
-/*
-** What the candidates of one choice share: the mask's program (the same
-** for every layout: only the coordinates differ) and buffers sized for
-** the shape, made once, since fresh ones for each of some forty bounds
-** cost more in page faults than the bounds' own work.
-*/
-struct blk_lbound {
-  cg_tableset ts;  /* the shape and blocks only */
-  cg_coords c;     /* the layout bounded */
-  cg_box *qbox, *kbox; /* its blocks' boxes (one array when the blocks are the same) */
-  cg_prog *prog;
-  cg_iscratch *is;
-  cg_scratch *sc;
-  cg_ival *qrow, *kiv, *qpt; /* a query block's and a token's interface intervals, key blocks' */
-  int64_t *ktok, *qtok, *out, *g;
-  uint8_t *cls, *seen, *kdone;
-  int32_t *und, *left, *sel;
-  /* the last bound: its counts, whether it ran every row, and the pairs
-  ** its witnesses left unsettled, for blk_bound_exact */
-  int64_t full, part, visited;
-  int all_rows;
-  struct pend {
-    int32_t qb, kb;
-    uint8_t seen;
-  } *pend;
-  int64_t npend, cappend;
-  /* sub-blocks of MICRO tokens: their boxes and interface intervals (a
-  ** key block's made once per layout, on first use: many rows look at
-  ** it; [nkv][nk * nsk]), lanes of sub-block pairs (their classes in
-  ** lcls: sub_pairs' query and key sub-blocks in lq and lk, witness's key
-  ** sub-blocks in lk, and in lq its token pass's blocks and lengths) */
-  cg_box *sbox;
-  cg_ival *qsiv, *ksiv;
-  uint8_t *ksdone, *scls, *lcls;
-  int32_t *lq, *lk;
-  int nsk;
-  /* blk_bound_exact's: the query block's tokens' interfaces and one token's */
-  int64_t *qtb, *qv1;
-  int plain; /* blk_lbound_plain */
-};
+/* Key block kb's interfaces, [nkv][*ld]: gathered into kblk, or else in
+** ktok (made there once per layout). */
+const int64_t *blk_lb_block_keys(blk_lbound *b, int kb, int64_t *ld) {
+  int64_t k0 = (int64_t)kb * b->ts.block_k, len = min64(b->ts.block_k, b->ts.seq - k0);
+  if (gathers(b)) {
+    keys_of(b, k0, len, b->kblk, b->ts.block_k);
+    *ld = b->ts.block_k;
+    return b->kblk;
+  }
+  key_sides(b, &kb, 1);
+  *ld = b->ts.seq;
+  return b->ktok + k0;
+}
+
+/* Key interfaces of positions [k0, k0 + len) into the gather buffer at
+** m: from tokv, or else from ktok, which key_sides made. */
+static void gather_keys(blk_lbound *b, int64_t k0, int64_t len, int64_t m) {
+  if (gathers(b)) {
+    keys_of(b, k0, len, b->g + m, GATHER(b));
+    return;
+  }
+  for (int v = 0; v < cg_prog_nkv(b->prog); v++)
+    memcpy(b->g + v * GATHER(b) + m, b->ktok + v * b->ts.seq + k0, sizeof(int64_t) * (size_t)len);
+}
 
 void blk_lbound_plain(blk_lbound *b, int plain) { b->plain = plain; }
 
@@ -103,6 +100,7 @@ void blk_lbound_free(blk_lbound *b) {
   free(b->qpt);
   free(b->kiv);
   free(b->ktok);
+  free(b->kblk);
   free(b->qtok);
   free(b->out);
   free(b->cls);
@@ -118,11 +116,14 @@ void blk_lbound_free(blk_lbound *b) {
   free(b->ksiv);
   free(b->ksdone);
   free(b->lcls);
+  free(b->ccls);
+  free(b->fcls);
   free(b->lq);
   free(b->lk);
   free(b->scls);
   free(b->qtb);
   free(b->qv1);
+  free(b->tokv);
   cg_prog_free(b->prog);
   cg_coords_free(&b->c);
   if (b->qbox != b->kbox) free(b->qbox);
@@ -150,6 +151,7 @@ blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask) {
     b->qrow = malloc(sizeof(cg_ival) * qv);
     b->qpt = malloc(sizeof(cg_ival) * qv);
     b->ktok = malloc(sizeof(int64_t) * (size_t)S * kv);
+    b->kblk = malloc(sizeof(int64_t) * (size_t)bk * kv);
     b->qtok = malloc(sizeof(int64_t) * qv);
     b->out = malloc(sizeof(int64_t) * (size_t)S);
     b->cls = malloc((size_t)ts->nk);
@@ -158,7 +160,7 @@ blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask) {
     b->und = malloc(sizeof(int32_t) * (size_t)ts->nk);
     b->left = malloc(sizeof(int32_t) * (size_t)ts->nk);
     b->sel = malloc(sizeof(int32_t) * (size_t)ts->nk);
-    b->g = malloc(sizeof(int64_t) * (size_t)GATHER(b) * kv);
+    b->g = malloc(sizeof(int64_t) * (size_t)GATHER(b) * kv); /* also tokv's staging */
     size_t bmax = (size_t)(bq > bk ? bq : bk), ns = (bmax + MICRO - 1) / MICRO;
     b->sbox = malloc(sizeof(cg_box) * ns);
     b->qsiv = malloc(sizeof(cg_ival) * ns * qv);
@@ -169,6 +171,8 @@ blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask) {
     ** a row's key sub-blocks, in lq their blocks and lengths */
     size_t lanes = (size_t)ts->nk * (size_t)b->nsk * (size_t)((bq + MICRO - 1) / MICRO + 2);
     b->lcls = malloc(lanes);
+    b->fcls = malloc(lanes);
+    b->ccls = malloc((size_t)ts->nk * (size_t)((bq + MICRO - 1) / MICRO));
     b->lq = malloc(sizeof(int32_t) * lanes);
     b->lk = malloc(sizeof(int32_t) * lanes);
     b->scls = malloc(ns);
@@ -176,8 +180,20 @@ blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask) {
     b->qv1 = malloc(sizeof(int64_t) * qv);
     b->is = cg_iscratch_new(b->prog);
     b->sc = cg_scratch_new(b->prog);
-    ok = b->is && b->sc && b->kiv && b->qrow && b->qpt && b->ktok && b->qtok && b->out && b->cls && b->seen && b->kdone &&
-         b->und && b->left && b->sel && b->g && b->sbox && b->qsiv && b->ksiv && b->ksdone && b->lcls && b->lq && b->lk && b->scls && b->qtb && b->qv1;
+    ok = b->is && b->sc && b->kiv && b->qrow && b->qpt && b->ktok && b->kblk && b->qtok && b->out && b->cls && b->seen && b->kdone &&
+         b->und && b->left && b->sel && b->g && b->sbox && b->qsiv && b->ksiv && b->ksdone && b->lcls && b->fcls && b->ccls && b->lq && b->lk && b->scls && b->qtb && b->qv1;
+  }
+  /* identity puts each token at its model index */
+  const cg_layout id = {.kind = CG_LAYOUT_IDENTITY};
+  int nkv = ok ? cg_prog_nkv(b->prog) : 0;
+  if (nkv && !(cg_prog_inputs(b->prog, 1) >> CG_IN_POS & 1)) {
+    ok = (b->tokv = malloc(sizeof(int64_t) * (size_t)S * (size_t)nkv)) && !cg_layout_fill(&id, s, &b->c);
+    for (int64_t p0 = 0; ok && p0 < S; p0 += GATHER(b)) {
+      int64_t n = min64(GATHER(b), S - p0);
+      cg_prog_side(b->prog, 1, &b->c, p0, n, b->g, GATHER(b), b->sc);
+      for (int64_t i = 0; i < n; i++)
+        for (int v = 0; v < nkv; v++) b->tokv[(p0 + i) * nkv + v] = b->g[v * GATHER(b) + i];
+    }
   }
   if (!ok) {
     blk_lbound_free(b);
@@ -186,9 +202,6 @@ blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask) {
   return b;
 }
 
-static int witness(blk_lbound *b, const int64_t *qv, const cg_ival *qpt, const int32_t *und, int nund,
-                    uint8_t *seen, int first);
-static void point(blk_lbound *b, int64_t q, cg_ival *qpt);
 
 sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, double partial_cost, double stop,
                               double *lo, int *exact, cg_err *e) {
@@ -221,13 +234,13 @@ sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, dou
     for (int w = 0; w < WITNESSES && nund; w++) {
       int64_t q = q0 + (q1 - q0) * (2 * w + 1) / (2 * WITNESSES);
       cg_prog_side(prog, 0, &b->c, q, 1, b->qtok, 1, b->sc);
-      point(b, q, b->qpt);
+      blk_lb_point(b, q, b->qpt);
       /* a first look at every block's first keys settles half of
       ** dilated's pairs at little cost, and almost none of radial's: kept
       ** while it settles a fair share */
       int first = tried < 256 || 4 * shown >= tried;
       if (first) tried += nund;
-      shown += witness(b, b->qtok, b->qpt, und, nund, seen, first);
+      shown += blk_lb_witness(b, b->qtok, b->qpt, und, nund, seen, first);
       int left = 0; /* pairs proven partial are settled: later witnesses skip them */
       for (int i = 0; i < nund; i++)
         if (seen[i] == 3) part++;
@@ -273,7 +286,7 @@ static void box_range(const cg_coords *c, int64_t p0, int64_t p1, cg_box *out) {
 }
 
 /* The query interfaces' intervals of token q alone. */
-static void point(blk_lbound *b, int64_t q, cg_ival *qpt) {
+void blk_lb_point(blk_lbound *b, int64_t q, cg_ival *qpt) {
   cg_box box;
   box_range(&b->c, q, q + 1, &box);
   cg_ival_side(b->prog, 0, &box, 1, qpt, 1, b->is);
@@ -281,7 +294,7 @@ static void point(blk_lbound *b, int64_t q, cg_ival *qpt) {
 
 /* Interface intervals of the sub-blocks of MICRO tokens of [p0, p1) into
 ** iv ([nv][ld]); n returned. */
-static int sub_ivals(blk_lbound *b, int key_side, int64_t p0, int64_t p1, cg_ival *iv, int64_t ld) {
+int blk_lb_sub_ivals(blk_lbound *b, int key_side, int64_t p0, int64_t p1, cg_ival *iv, int64_t ld) {
   int n = 0;
   for (int64_t p = p0; p < p1; p += MICRO, n++) box_range(&b->c, p, min64(p + MICRO, p1), &b->sbox[n]);
   cg_ival_side(b->prog, key_side, b->sbox, n, iv, ld, b->is);
@@ -289,13 +302,12 @@ static int sub_ivals(blk_lbound *b, int key_side, int64_t p0, int64_t p1, cg_iva
 }
 
 /* The sub-block intervals of key block kb, made on first use. */
-static const cg_ival *key_subs(blk_lbound *b, int kb) {
+void blk_lb_key_subs(blk_lbound *b, int kb) {
   const cg_tableset *ts = &b->ts;
-  cg_ival *ksiv = b->ksiv + (int64_t)kb * b->nsk;
   int64_t k0 = (int64_t)kb * ts->block_k;
-  if (!b->ksdone[kb]) sub_ivals(b, 1, k0, min64(k0 + ts->block_k, ts->seq), ksiv, (int64_t)ts->nk * b->nsk);
+  if (!b->ksdone[kb])
+    blk_lb_sub_ivals(b, 1, k0, min64(k0 + ts->block_k, ts->seq), b->ksiv + (int64_t)kb * b->nsk, (int64_t)ts->nk * b->nsk);
   b->ksdone[kb] = 1;
-  return ksiv;
 }
 
 /* witness's token pass: the keys gathered in g (n of them), their blocks'
@@ -311,25 +323,26 @@ static void gathered(blk_lbound *b, const int64_t *qv, int64_t n, int nsub, cons
 /*
 ** What query token q (interfaces qv, their intervals qpt) sees against the
 ** key blocks und[0..nund): seen[i] bit 0 set by a false, bit 1 by a
-** true. A key sub-block the intervals decide against the token holds that
-** one value throughout; only those left undecided, of blocks not yet
-** shown both, are evaluated token by token: the same bits as every key's,
+** true. A key block, then a key sub-block, that the intervals decide
+** against the token holds that one value throughout (the whole block
+** first: radial's rows decide many so); only sub-blocks left undecided,
+** of blocks not yet shown both, are evaluated token by token: the same bits as every key's,
 ** for a few of them (a dilated or radial row's undecided blocks are
 ** mostly decided sub-block by sub-block against one token). With first,
 ** every block's first sub-block is evaluated first, in one call, and
 ** only blocks that did not show both go on. The blocks that showed both
 ** in that first look returned.
 */
-static int witness(blk_lbound *b, const int64_t *qv, const cg_ival *qpt, const int32_t *und, int nund,
-                    uint8_t *seen, int first) {
+int blk_lb_witness(blk_lbound *b, const int64_t *qv, const cg_ival *qpt, const int32_t *und, int nund,
+                   uint8_t *seen, int first) {
   const cg_tableset *ts = &b->ts;
   const cg_prog *prog = b->prog;
   int64_t S = ts->seq, ld = (int64_t)ts->nk * b->nsk;
-  int bk = ts->block_k, nkv = cg_prog_nkv(prog), n = 0, nsel = 0;
+  int bk = ts->block_k, n = 0, nsel = 0;
   int32_t *sel = b->sel;
   int shown = 0;
   if (b->plain) {
-    key_sides(prog, &b->c, b->ktok, b->kdone, S, bk, und, nund, b->sc);
+    key_sides(b, und, nund);
     for (int i = 0; i < nund; i++) {
       int64_t k0 = (int64_t)und[i] * bk, k1 = min64(k0 + bk, S);
       cg_prog_row(prog, qv, b->ktok + k0, S, (int)(k1 - k0), b->out, b->sc);
@@ -338,11 +351,11 @@ static int witness(blk_lbound *b, const int64_t *qv, const cg_ival *qpt, const i
     return 0;
   }
   if (first) {
-    key_sides(prog, &b->c, b->ktok, b->kdone, S, bk, und, nund, b->sc);
+    if (!gathers(b)) key_sides(b, und, nund);
     int64_t m = 0;
     for (int i = 0; i < nund; i++) {
       int64_t k0 = (int64_t)und[i] * bk, len = min64(MICRO, min64(k0 + bk, S) - k0);
-      for (int v = 0; v < nkv; v++) memcpy(b->g + v * GATHER(b) + m, b->ktok + v * S + k0, sizeof(int64_t) * (size_t)len);
+      gather_keys(b, k0, len, m);
       b->lq[i] = i;
       b->lq[ts->nk * b->nsk + i] = (int32_t)len;
       m += len;
@@ -350,11 +363,23 @@ static int witness(blk_lbound *b, const int64_t *qv, const cg_ival *qpt, const i
     gathered(b, qv, m, nund, b->lq, b->lq + ts->nk * b->nsk, seen);
     for (int i = 0; i < nund; i++) shown += seen[i] == 3;
   }
+  /* the token against whole key blocks first: where that decides, every
+  ** key of the block holds the one value */
+  int nc = 0;
+  for (int i = 0; i < nund; i++)
+    if (seen[i] != 3) b->lk[nc++] = und[i];
+  cg_ival_pairs_sig(prog, qpt, 1, NULL, b->kiv, ts->nk, b->lk, nc, b->ccls, NULL, NULL, b->is);
+  nc = 0;
   for (int i = 0; i < nund; i++) {
     if (seen[i] == 3) continue;
+    uint8_t c = b->ccls[nc++];
+    if (c != CG_BLK_UNDECIDED) {
+      seen[i] |= c == CG_BLK_FULL ? 2 : 1;
+      continue;
+    }
     int64_t k0 = (int64_t)und[i] * bk;
     int nks = (int)((min64(k0 + bk, S) - k0 + MICRO - 1) / MICRO);
-    key_subs(b, und[i]);
+    blk_lb_key_subs(b, und[i]);
     sel[nsel++] = i;
     for (int j = 0; j < nks; j++) b->lk[n++] = und[i] * b->nsk + j;
   }
@@ -373,7 +398,7 @@ static int witness(blk_lbound *b, const int64_t *qv, const cg_ival *qpt, const i
     if (open && seen[i] != 3) b->left[nneed++] = und[i];
   }
   if (!nneed) return shown;
-  key_sides(prog, &b->c, b->ktok, b->kdone, S, bk, b->left, nneed, b->sc);
+  if (!gathers(b)) key_sides(b, b->left, nneed);
   int nsub = 0;
   int64_t m = 0;
   n = 0;
@@ -392,7 +417,7 @@ static int witness(blk_lbound *b, const int64_t *qv, const cg_ival *qpt, const i
         gathered(b, qv, m, nsub, b->lq, b->lq + ts->nk * b->nsk, seen);
         m = nsub = 0;
       }
-      for (int v = 0; v < nkv; v++) memcpy(b->g + v * GATHER(b) + m, b->ktok + v * S + s0, sizeof(int64_t) * (size_t)len);
+      gather_keys(b, s0, len, m);
       b->lq[nsub] = i;
       b->lq[ts->nk * b->nsk + nsub++] = (int32_t)len;
       m += len;
@@ -402,137 +427,3 @@ static int witness(blk_lbound *b, const int64_t *qv, const cg_ival *qpt, const i
   return shown;
 }
 
-/*
-** Whether block pair (qb, kb), whose witness saw only value `seen` (1:
-** false, 2: true), holds the other value: by the classes of its pairs of
-** sub-blocks (cls, [nqs][nks], query sub-block by key sub-block) first,
-** then token by token where those leave it open. The query block's
-** tokens' interfaces (qtb) are made by the caller.
-*/
-static int other_value(blk_lbound *b, int qb, int kb, int seen, int nqs, const uint8_t *cls) {
-  const cg_tableset *ts = &b->ts;
-  const cg_prog *prog = b->prog;
-  int64_t S = ts->seq, q0 = (int64_t)qb * ts->block_q, q1 = min64(q0 + ts->block_q, S);
-  int64_t k0 = (int64_t)kb * ts->block_k, k1 = min64(k0 + ts->block_k, S);
-  int nks = (int)((k1 - k0 + MICRO - 1) / MICRO), nqv = cg_prog_nqv(prog);
-  uint8_t want = seen == 1 ? CG_BLK_FULL : CG_BLK_EMPTY;
-  for (int i = 0; i < nqs * nks; i++)
-    if (cls[i] == want) return 1;
-  for (int i = 0; i < nqs; i++) {
-    int und = 0;
-    for (int j = 0; j < nks; j++) und |= cls[i * nks + j] == CG_BLK_UNDECIDED;
-    if (!und) continue;
-    int64_t t0 = q0 + (int64_t)i * MICRO, t1 = min64(t0 + MICRO, q1);
-    key_sides(prog, &b->c, b->ktok, b->kdone, S, ts->block_k, &kb, 1, b->sc);
-    for (int64_t q = t0; q < t1; q++) {
-      for (int v = 0; v < nqv; v++) b->qv1[v] = b->qtb[v * (q1 - q0) + (q - q0)];
-      cg_prog_row(prog, b->qv1, b->ktok + k0, S, (int)(k1 - k0), b->out, b->sc);
-      for (int64_t k = 0; k < k1 - k0; k++)
-        if (!!b->out[k] == (seen == 1)) return 1;
-    }
-  }
-  return 0;
-}
-
-/* The classes of the sub-block pairs of pend[i0, i1) left open (done 0),
-** pair after pair into b->lcls, in one call: the executor's cost is paid
-** per call, and a pair has only nqs x nks lanes. */
-static void sub_pairs(blk_lbound *b, int64_t i0, int64_t i1, int nqs, const uint8_t *done) {
-  const cg_tableset *ts = &b->ts;
-  int n = 0;
-  for (int64_t i = i0; i < i1; i++) {
-    if (done[i - i0]) continue;
-    int kb = b->pend[i].kb;
-    int64_t k0 = (int64_t)kb * ts->block_k;
-    int nks = (int)((min64(k0 + ts->block_k, ts->seq) - k0 + MICRO - 1) / MICRO);
-    key_subs(b, kb);
-    for (int q = 0; q < nqs; q++)
-      for (int k = 0; k < nks; k++, n++) {
-        b->lq[n] = q;
-        b->lk[n] = kb * b->nsk + k;
-      }
-  }
-  cg_ival_pairs_sig(b->prog, b->qsiv, nqs, b->lq, b->ksiv, (int64_t)ts->nk * b->nsk, b->lk, n, b->lcls, NULL, NULL,
-                    b->is);
-}
-
-/*
-** The pairs pend[i0, i1) of query block qb (interfaces of its tokens in
-** qtb) that the query tokens at the block's ends see holding the value
-** their witness did not: flagged in done, as one witness pass over all of
-** them each, far cheaper than other_value pair by pair; only the value
-** seen counts, so the pairs settled are the same.
-*/
-static void end_witnesses(blk_lbound *b, int64_t i0, int64_t i1, int64_t nq, uint8_t *done) {
-  const cg_tableset *ts = &b->ts;
-  const cg_prog *prog = b->prog;
-  int nqv = cg_prog_nqv(prog);
-  for (int w = 0; w < 2; w++) {
-    int64_t q = w ? nq - 1 : 0;
-    int n = 0;
-    for (int64_t i = i0; i < i1; i++)
-      if (!done[i - i0]) b->und[n] = b->pend[i].kb, b->seen[n++] = 0;
-    if (!n) return;
-    for (int v = 0; v < nqv; v++) b->qv1[v] = b->qtb[v * nq + q];
-    point(b, (int64_t)b->pend[i0].qb * ts->block_q + q, b->qpt);
-    witness(b, b->qv1, b->qpt, b->und, n, b->seen, 0);
-    n = 0;
-    for (int64_t i = i0; i < i1; i++)
-      if (!done[i - i0]) done[i - i0] = (b->seen[n++] & ~b->pend[i].seen) != 0;
-  }
-}
-
-/* blk_lbound_plain's settling: every query token against every key. */
-static void plain_settle(blk_lbound *b, int64_t i0, int64_t i1, int64_t nq, uint8_t *done) {
-  const cg_tableset *ts = &b->ts;
-  int64_t S = ts->seq;
-  int nqv = cg_prog_nqv(b->prog);
-  for (int64_t i = i0; i < i1; i++) {
-    const struct pend *pd = &b->pend[i];
-    int64_t k0 = (int64_t)pd->kb * ts->block_k, k1 = min64(k0 + ts->block_k, S);
-    key_sides(b->prog, &b->c, b->ktok, b->kdone, S, ts->block_k, &pd->kb, 1, b->sc);
-    for (int64_t q = 0; q < nq && !done[i - i0]; q++) {
-      for (int v = 0; v < nqv; v++) b->qv1[v] = b->qtb[v * nq + q];
-      cg_prog_row(b->prog, b->qv1, b->ktok + k0, S, (int)(k1 - k0), b->out, b->sc);
-      for (int64_t k = 0; k < k1 - k0; k++) done[i - i0] |= (b->out[k] ? 2 : 1) != pd->seen;
-    }
-  }
-}
-
-sieve_status blk_bound_exact(blk_lbound *b, double partial_cost, double *lo, int *exact) {
-  *exact = 0;
-  if (!b->all_rows) return SIEVE_OK;
-  const cg_tableset *ts = &b->ts;
-  int64_t S = ts->seq, full = b->full + b->visited, part = b->part;
-  uint8_t *done = b->cls;
-  for (int64_t i0 = 0, i1; i0 < b->npend; i0 = i1) {
-    int qb = b->pend[i0].qb;
-    for (i1 = i0 + 1; i1 < b->npend && b->pend[i1].qb == qb;) i1++;
-    int64_t q0 = (int64_t)qb * ts->block_q, q1 = min64(q0 + ts->block_q, S);
-    int nqs = (int)((q1 - q0 + MICRO - 1) / MICRO);
-    sub_ivals(b, 0, q0, q1, b->qsiv, nqs);
-    cg_prog_side(b->prog, 0, &b->c, q0, q1 - q0, b->qtb, q1 - q0, b->sc);
-    memset(done, 0, (size_t)(i1 - i0));
-    if (b->plain) plain_settle(b, i0, i1, q1 - q0, done);
-    else {
-      end_witnesses(b, i0, i1, q1 - q0, done);
-      sub_pairs(b, i0, i1, nqs, done);
-    }
-    int64_t l = 0;
-    for (int64_t i = i0; i < i1; i++) {
-      const struct pend *pd = &b->pend[i];
-      if (!done[i - i0]) {
-        if (b->plain) continue;
-        int64_t k0 = (int64_t)pd->kb * ts->block_k, nks = (min64(k0 + ts->block_k, S) - k0 + MICRO - 1) / MICRO;
-        int yes = other_value(b, pd->qb, pd->kb, pd->seen, nqs, b->lcls + l);
-        l += nqs * nks;
-        if (!yes) continue;
-      }
-      part++; /* partial; a witness's true had counted it visited */
-      full -= pd->seen == 2;
-    }
-  }
-  *lo = (double)full + partial_cost * (double)part;
-  *exact = 1;
-  return SIEVE_OK;
-}

@@ -1,0 +1,79 @@
+/*
+** Private to the layout bounds (cg_layout_bound.c: the state and the
+** bound; cg_layout_settle.c: settling what a bound left open), which
+** cg_layout_auto.c uses through cg_blocks_int.h.
+*/
+#ifndef CG_LAYOUT_BOUND_H
+#define CG_LAYOUT_BOUND_H
+
+#include "cg_blocks_int.h"
+
+/* Keys gathered per call of witness's token pass, at most. */
+#define GATHER(b) ((int64_t)(b)->ts.nk * MICRO)
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/*
+** What the candidates of one choice share: the mask's program (the same
+** for every layout: only the coordinates differ) and buffers sized for
+** the shape, made once, since fresh ones for each of some forty bounds
+** cost more in page faults than the bounds' own work.
+*/
+struct blk_lbound {
+  cg_tableset ts;  /* the shape and blocks only */
+  cg_coords c;     /* the layout bounded */
+  cg_box *qbox, *kbox; /* its blocks' boxes (one array when the blocks are the same) */
+  cg_prog *prog;
+  cg_iscratch *is;
+  cg_scratch *sc;
+  cg_ival *qrow, *kiv, *qpt; /* a query block's and a token's interface intervals, key blocks' */
+  int64_t *ktok, *kblk, *qtok, *out, *g;
+  uint8_t *cls, *seen, *kdone;
+  int32_t *und, *left, *sel;
+  /* the last bound: its counts, whether it ran every row, and the pairs
+  ** its witnesses left unsettled, for blk_bound_exact */
+  int64_t full, part, visited;
+  int all_rows;
+  struct pend {
+    int32_t qb, kb;
+    uint8_t seen;
+  } *pend;
+  int64_t npend, cappend;
+  /* sub-blocks of MICRO tokens: their boxes and interface intervals (a
+  ** key block's made once per layout, on first use: many rows look at
+  ** it; [nkv][nk * nsk]), lanes of sub-block pairs (their classes in
+  ** lcls: sub_pairs' query and key sub-blocks in lq and lk, witness's key
+  ** sub-blocks in lk, and in lq its token pass's blocks and lengths) */
+  cg_box *sbox;
+  cg_ival *qsiv, *ksiv;
+  uint8_t *ksdone, *scls, *lcls;
+  uint8_t *ccls, *fcls; /* sub_pairs': query sub-blocks against whole key blocks, then the sub-block pairs left open */
+  int32_t *lq, *lk;
+  int nsk;
+  /* blk_bound_exact's: the query block's tokens' interfaces and one token's */
+  int64_t *qtb, *qv1;
+  /* every token's key interfaces by its model index ([seq][nkv]: a
+  ** token's in one cache line, as layouts gather them out of order), where
+  ** the key phase does not read the position: a token's are then the same
+  ** under every layout, and a layout's are gathered from these instead of
+  ** evaluated again (some 13 ns a key) for each candidate; NULL where not.
+  ** (A row's witness is one query token: its side costs little.) */
+  int64_t *tokv;
+  int plain; /* blk_lbound_plain */
+};
+
+/* The query interfaces' intervals of token q alone. */
+void blk_lb_point(blk_lbound *b, int64_t q, cg_ival *qpt);
+/* Interface intervals of the sub-blocks of MICRO tokens of [p0, p1) into
+** iv ([nv][ld]); n returned. */
+int blk_lb_sub_ivals(blk_lbound *b, int key_side, int64_t p0, int64_t p1, cg_ival *iv, int64_t ld);
+/* The sub-block intervals of key block kb, made on first use. */
+void blk_lb_key_subs(blk_lbound *b, int kb);
+/* Key block kb's interfaces, [nkv][*ld]. */
+const int64_t *blk_lb_block_keys(blk_lbound *b, int kb, int64_t *ld);
+/* What query token q (interfaces qv, their intervals qpt) sees against
+** key blocks und[0..nund): seen[i] bit 0 set by a false, bit 1 by a true. */
+int blk_lb_witness(blk_lbound *b, const int64_t *qv, const cg_ival *qpt, const int32_t *und, int nund,
+                   uint8_t *seen, int first);
+
+#endif
