@@ -15,8 +15,9 @@
 **            (cg_blocks_witness.c) or refined (cg_blocks_refine.c),
 **            assembled into CSR (cg_blocks_table.c); large buffers kept
 **            for the next table (cg_blocks_pool.c); a row that is an
-**            earlier row moved copies it where its key blocks moved along
-**            (cg_blocks_reuse.c)
+**            earlier row moved copies it where its key blocks moved along,
+**            and the row before where a key block's picture is the key's
+**            alone (cg_blocks_reuse.c)
 **   bits     bitmasks of the partial blocks, for classes whose predicate
 **            costs more than a bit: the memo's, or their own pass
 **            (cg_blocks_bits.c)

@@ -56,6 +56,7 @@ typedef struct cg_tableset {
   int64_t interval_full, interval_empty, interval_undecided;
   int64_t refined_full, refined_empty, refined_partial;
   int64_t moved_rows;   /* rows copied in part from an earlier row (cg_blocks_reuse.c) */
+  int64_t unmoved_blocks; /* key blocks such rows copied from the row before, unmoved (likewise) */
   uint32_t bits_classes; /* head classes whose partial blocks carry bitmasks */
   struct blk_pool *pool; /* while the tables are built: buffers one table leaves the next */
 } cg_tableset;

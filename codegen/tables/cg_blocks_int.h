@@ -118,11 +118,12 @@ typedef struct blk_rrow {
 } blk_rrow;
 
 /* The row a row copies: query block qb - d, whose key block kb - d stands
-** for kb wherever need[kb] is 0; the others (need 1, runs [a, b) in
-** runs[2i], runs[2i + 1]) are classified afresh. */
+** for kb wherever need[kb] is 0; where need[kb] is 2, src's (the row
+** before) own key block kb does (cg_blocks_reuse.c says when); the others
+** (need 1, runs [a, b) in runs[2i], runs[2i + 1]) are classified afresh. */
 typedef struct blk_ref {
   int d;
-  const blk_rrow *row;
+  const blk_rrow *row, *src;
   const uint8_t *need, *gneed; /* per key block, per key group */
   const int32_t *runs;
   int nruns;
@@ -201,8 +202,10 @@ typedef struct worker {
   int64_t nlane;
   int64_t *tokq, *tokk;  /* a micro-block's interfaces: [nqv][MICRO], [nkv][MICRO] */
   blk_rw *rw;            /* rows kept for reuse (cg_blocks_reuse.c) */
-  int64_t st[9];         /* interval full/empty/undecided, refined full/empty/partial, allowed,
-                         ** partial blocks whose allowed pairs are estimated, moved rows */
+  int rows;              /* rows this worker has begun */
+  int64_t st[10];        /* interval full/empty/undecided, refined full/empty/partial, allowed,
+                         ** partial blocks whose allowed pairs are estimated, moved rows, key blocks
+                         ** copied unmoved */
   int fail;
 } worker;
 
@@ -244,7 +247,7 @@ struct job {
   int nw;
 };
 
-enum { ST_IFULL, ST_IEMPTY, ST_IUND, ST_RFULL, ST_REMPTY, ST_RPART, ST_ALLOWED, ST_EST, ST_MOVED, ST_N };
+enum { ST_IFULL, ST_IEMPTY, ST_IUND, ST_RFULL, ST_REMPTY, ST_RPART, ST_ALLOWED, ST_EST, ST_MOVED, ST_UNMOVED, ST_N };
 
 /* cg_blocks_layout.c */
 int blk_same_layout(const cg_layout *a, const cg_layout *b);
@@ -311,6 +314,10 @@ void blk_reuse_end(worker *w, blk_rrow *r, int qb);
 blk_rent *blk_rrow_add(worker *w, blk_rrow *r, int64_t m);
 void blk_rw_free(blk_rw *rw);
 int32_t blk_reuse_sig(worker *w, uint64_t dec, uint64_t val);
+/* Super row sr's key super-blocks whose undecided program reads only
+** query interfaces constant over the super row, kept for blk_reuse_ref;
+** w->qrow and w->scls hold the super row's interfaces and classes. */
+void blk_reuse_super(worker *w, int sr);
 void blk_reuse_sig_at(const worker *w, int32_t id, uint64_t *dec, uint64_t *val);
 
 static inline void blk_rec(worker *w, blk_rrow *r, int kb, int code, int32_t rid, int64_t n) {

@@ -33,6 +33,20 @@
 ** without copy its interval classes and signatures only and settle the
 ** undecided blocks as a fresh row does, so their memo sees the lookups it
 ** would have seen and judges its hit rate as before.
+**
+** Key blocks that did not move along may still be copied unmoved, from the
+** row before (blk_ref's src): where the intervals of a query super row
+** against a key super-block decide enough of the program that what is
+** left reads no query interface (a key sink: k.t == 0 once the near term
+** is decided false), every token pair of the super pair has the value the
+** key token alone gives. Two rows of query blocks of one length whose
+** super rows leave that super-block undecided with the same decisions
+** then agree on each of its key blocks: the same bits, count and class.
+** The class too, since decided instructions stay decided alike in a
+** block (inclusion) and the rest read key intervals only. A temporal
+** mask with a sink in the transposed layout has a frame-0 token in every
+** key block: the key blocks no earlier row moved to (the first 165 of
+** every row at hunyuan-720p) are mostly such.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +61,7 @@
 #define SAMPLE 8   /* every SAMPLE-th key block judges a distance */
 #define TRIES 16   /* rows with a reference a worker sees before it may give up on them */
 #define VMAX (1ll << 58)
+#define SRING 32   /* super rows whose query-free key super-blocks a worker keeps: more than RING rows */
 
 struct blk_reuse {
   blk_shift sh;          /* translation pairs of the whole QK phase */
@@ -76,6 +91,15 @@ struct blk_rw {
   uint64_t *sig;       /* distinct signatures (dec, val): [nsig][2], found through slot */
   int32_t *slot, nsig, capsig;
   uint32_t smask;
+  uint64_t *qlive;     /* per signature: the query interfaces its program reads, or ~0 unknown */
+  int32_t *qf;         /* per kept super row (slot sr % SRING), per key super-block: the signature
+                       ** of an undecided super pair whose program reads only query interfaces
+                       ** constant over the super row, else -1: [SRING][nsk] */
+  int32_t *qfl, *nqf;  /* per slot, the key super-blocks whose qf is set ([SRING][nsk]), and how many */
+  cg_ival *sqiv;       /* the query interfaces of the super row in each slot: [SRING][nqv] */
+  int qfsr[SRING];     /* the super row each slot holds, -1 none */
+  uint8_t *need, *gneed; /* a row's own need, where it copies blocks unmoved (blk_ref's) */
+  int32_t *runs;
 };
 
 static const cg_ival *side_iv(const job *j, int key_side, int v, int b) {
@@ -265,10 +289,19 @@ static kneed *need_for(worker *w, blk_rw *rw, int d, const int64_t *delta) {
 
 static blk_rw *rw_of(worker *w) {
   if (!w->rw && (w->rw = calloc(1, sizeof *w->rw))) {
-    w->rw->delta = malloc(sizeof(int64_t) * (size_t)(w->j->nqv ? w->j->nqv : 1));
+    const job *j = w->j;
+    w->rw->delta = malloc(sizeof(int64_t) * (size_t)(j->nqv ? j->nqv : 1));
+    w->rw->qf = malloc(sizeof(int32_t) * SRING * (size_t)j->nsk);
+    w->rw->qfl = malloc(sizeof(int32_t) * SRING * (size_t)j->nsk);
+    w->rw->nqf = malloc(sizeof(int32_t) * SRING);
+    w->rw->sqiv = malloc(sizeof(cg_ival) * SRING * (size_t)(j->nqv ? j->nqv : 1));
+    w->rw->need = malloc((size_t)j->nk);
+    w->rw->gneed = malloc((size_t)j->ngk);
+    w->rw->runs = malloc(sizeof(int32_t) * 2 * (size_t)(j->nk + 1));
     for (int i = 0; i < RING; i++) w->rw->ring[i].qb = -1;
-    if (!w->rw->delta) {
-      free(w->rw);
+    for (int i = 0; i < SRING; i++) w->rw->qfsr[i] = -1;
+    if (!w->rw->delta || !w->rw->qf || !w->rw->qfl || !w->rw->nqf || !w->rw->sqiv || !w->rw->need || !w->rw->gneed || !w->rw->runs) {
+      blk_rw_free(w->rw);
       w->rw = NULL;
     }
   }
@@ -281,6 +314,128 @@ static blk_rw *rw_of(worker *w) {
 static int64_t open_below(const worker *w, int x) {
   int s = x / SUPER;
   return (int64_t)w->upre[s] * SUPER + (s < w->j->nsk && w->scls[s] == CG_BLK_UNDECIDED ? x % SUPER : 0);
+}
+
+/* The query interfaces signature id's program reads (~0 out of memory,
+** which no caller may take for a set). */
+static uint64_t qlive_of(worker *w, blk_rw *rw, int32_t id) {
+  if (rw->qlive[id] == ~0ull) {
+    cg_spec *sp = cg_spec_new(w->j->prog, rw->sig[2 * id], rw->sig[2 * id + 1]);
+    if (!sp) w->fail = 1;
+    else rw->qlive[id] = sp->qlive;
+    cg_spec_free(sp);
+  }
+  return rw->qlive[id];
+}
+
+/* Interfaces live of query intervals a and b: each a point, the same in both. */
+static int same_points(const cg_ival *a, const cg_ival *b, uint64_t live) {
+  for (; live; live &= live - 1) {
+    int v = __builtin_ctzll(live);
+    if (a[v].lo != a[v].hi || a[v].lo != b[v].lo || a[v].hi != b[v].hi) return 0;
+  }
+  return 1;
+}
+
+void blk_reuse_super(worker *w, int sr) {
+  const job *j = w->j;
+  blk_rw *rw = j->ru && !j->reuse_cls ? rw_of(w) : NULL;
+  if (!rw || rw->off) return;
+  int32_t *qf = rw->qf + (int64_t)(sr % SRING) * j->nsk, *qfl = rw->qfl + (int64_t)(sr % SRING) * j->nsk;
+  int nf = 0;
+  cg_ival *qiv = rw->sqiv + (int64_t)(sr % SRING) * j->nqv;
+  memcpy(qiv, w->qrow, sizeof(cg_ival) * (size_t)j->nqv);
+  int n = 0;
+  for (int sk = 0; sk < j->nsk; sk++) {
+    qf[sk] = -1;
+    if (w->scls[sk] == CG_BLK_UNDECIDED) w->lk[n++] = sk;
+  }
+  if (n) cg_ival_pairs_sig(j->prog, w->qrow, 1, NULL, j->skiv, j->nsk, w->lk, n, w->lcls, w->ldec, w->lval, w->is);
+  for (int i = 0; i < n; i++) {
+    if (w->lcls[i] != CG_BLK_UNDECIDED) continue;
+    int32_t id = blk_reuse_sig(w, w->ldec[i], w->lval[i]);
+    uint64_t live = id >= 0 ? qlive_of(w, rw, id) : ~0ull;
+    if (live != ~0ull && same_points(qiv, qiv, live)) qf[qfl[nf++] = w->lk[i]] = id;
+  }
+  rw->nqf[sr % SRING] = nf;
+  rw->qfsr[sr % SRING] = sr;
+}
+
+/* Key super-block sk holds the same key-only picture against super rows
+** sa and sb (both kept): one signature, whose query interfaces are the
+** same constants over both. */
+static int same_picture(const job *j, const blk_rw *rw, int sa, int sb, int sk) {
+  int32_t a = rw->qf[(int64_t)(sa % SRING) * j->nsk + sk], b = rw->qf[(int64_t)(sb % SRING) * j->nsk + sk];
+  return a >= 0 && a == b &&
+         (sa == sb || same_points(rw->sqiv + (int64_t)(sa % SRING) * j->nqv, rw->sqiv + (int64_t)(sb % SRING) * j->nqv,
+                                  rw->qlive[a]));
+}
+
+/*
+** Of the key blocks the reference leaves to classify (rf->row NULL: no
+** reference, every block), those in key super-blocks that hold the same
+** key-only picture against the row's super row and the row before's are
+** copied unmoved from the row before (need 2): rf's need, gneed and runs
+** become the row's own. The number of such blocks (0: rf is as it was).
+*/
+static int unmoved(worker *w, blk_rw *rw, int qb, blk_ref *rf) {
+  const job *j = w->j;
+  rf->src = NULL;
+  if (qb == 0 || qb == j->nq - 1) return 0; /* the last query block is shorter than the one before */
+  const blk_rrow *src = &rw->ring[(qb - 1) % RING];
+  int sa = qb / SUPER, sb = (qb - 1) / SUPER;
+  if (src->qb != qb - 1 || rw->qfsr[sa % SRING] != sa || rw->qfsr[sb % SRING] != sb) return 0;
+  const int32_t *qfl = rw->qfl + (int64_t)(sa % SRING) * j->nsk;
+  int n = 0, nf = rw->nqf[sa % SRING];
+  for (int i = 0; i < nf; i++) {
+    int sk = qfl[i], k1 = (sk + 1) * SUPER < j->nk ? (sk + 1) * SUPER : j->nk;
+    int open = !rf->row;
+    for (int kb = sk * SUPER; kb < k1 && !open; kb++) open = rf->need[kb] == 1;
+    if (!open || !same_picture(j, rw, sa, sb, sk)) continue;
+    if (!n) {
+      if (rf->row) memcpy(rw->need, rf->need, (size_t)j->nk);
+      else memset(rw->need, 1, (size_t)j->nk);
+    }
+    for (int kb = sk * SUPER; kb < k1; kb++)
+      if (rw->need[kb] == 1) rw->need[kb] = 2, n++;
+  }
+  if (!n) return 0;
+  /* The runs less the super-blocks copied unmoved, a super-block at a
+  ** time (every block of a run in one became 2); groups lie in one. */
+  const int32_t all[2] = {0, j->nk};
+  const int32_t *runs = rf->row ? rf->runs : all;
+  int nr = 0;
+  if (rf->row) memcpy(rw->gneed, rf->gneed, (size_t)j->ngk);
+  else memset(rw->gneed, 1, (size_t)j->ngk);
+  for (int r = 0; r < (rf->row ? rf->nruns : 1); r++)
+    for (int a = runs[2 * r], b = runs[2 * r + 1], c = a; c < b;) {
+      int e = (c / SUPER + 1) * SUPER < b ? (c / SUPER + 1) * SUPER : b;
+      if (rw->need[c] == 2) {
+        for (int g = c / GROUP; g <= (e - 1) / GROUP; g++) rw->gneed[g] = 0;
+      } else if (nr && rw->runs[2 * nr - 1] == c) {
+        rw->runs[2 * nr - 1] = e;
+      } else {
+        rw->runs[2 * nr] = c;
+        rw->runs[2 * nr + 1] = e;
+        nr++;
+      }
+      c = e;
+    }
+  rf->src = src;
+  rf->need = rw->need;
+  rf->gneed = rw->gneed;
+  rf->runs = rw->runs;
+  rf->nruns = nr;
+  return n;
+}
+
+/* A row without a reference to move: its unmoved copies only, where they
+** are half of its open key blocks (a row of them is classified block by
+** block, not a decided group at a time), or NULL. */
+static const blk_ref *unmoved_only(worker *w, blk_rw *rw, int qb) {
+  rw->ref = (blk_ref){0};
+  int64_t n = w->j->reuse_cls ? 0 : unmoved(w, rw, qb, &rw->ref);
+  return n && 2 * n >= open_below(w, w->j->nk) ? &rw->ref : NULL;
 }
 
 const blk_ref *blk_reuse_ref(worker *w, int qb) {
@@ -325,16 +480,17 @@ const blk_ref *blk_reuse_ref(worker *w, int qb) {
   ** entries than they had open blocks). A worker that has taken none of
   ** its first TRIES candidates builds whole rows from then on, and keeps
   ** none. */
-  if (!best) return NULL;
+  if (!best) return unmoved_only(w, rw, qb);
   rw->tried++;
   int64_t open = open_below(w, j->nk);
   if (j->reuse_cls ? 2 * cost + best->n > open : 2 * cost > open) {
     rw->off = rw->tried >= TRIES && !rw->taken;
-    return NULL;
+    return rw->off ? NULL : unmoved_only(w, rw, qb);
   }
   rw->taken++;
   rw->ref = (blk_ref){.d = qb - best->qb, .row = best, .need = bk->need, .gneed = bk->gneed, .runs = bk->runs,
                       .nruns = bk->nruns};
+  if (!j->reuse_cls) unmoved(w, rw, qb, &rw->ref);
   return &rw->ref;
 }
 
@@ -406,15 +562,18 @@ int32_t blk_reuse_sig(worker *w, uint64_t dec, uint64_t val) {
   if (rw->nsig == rw->capsig) {
     int32_t nc = rw->capsig ? rw->capsig * 2 : 64;
     uint64_t *x = realloc(rw->sig, sizeof(uint64_t) * 2 * (size_t)nc);
-    if (!x) {
+    if (x) rw->sig = x;
+    uint64_t *f = x ? realloc(rw->qlive, sizeof(uint64_t) * (size_t)nc) : NULL;
+    if (!f) {
       w->fail = 1;
       return -1;
     }
-    rw->sig = x;
+    rw->qlive = f;
     rw->capsig = nc;
   }
   rw->sig[2 * rw->nsig] = dec;
   rw->sig[2 * rw->nsig + 1] = val;
+  rw->qlive[rw->nsig] = ~0ull;
   rw->slot[h] = rw->nsig;
   return rw->nsig++;
 }
@@ -436,5 +595,13 @@ void blk_rw_free(blk_rw *rw) {
     free(rw->kn[i].runs);
   }
   free(rw->delta);
+  free(rw->qlive);
+  free(rw->qf);
+  free(rw->qfl);
+  free(rw->nqf);
+  free(rw->sqiv);
+  free(rw->need);
+  free(rw->gneed);
+  free(rw->runs);
   free(rw);
 }

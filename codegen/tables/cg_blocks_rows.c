@@ -21,16 +21,34 @@
 #define ROWS_PER_GRAB 4
 #define MAX_THREADS 16
 
-/* Lists grow eightfold: capacity not yet written costs no memory, while
-** each copy touches the list again. */
-static int push(int32_t **v, int64_t *n, int64_t *cap, int32_t x) {
-  if (*n == *cap) {
-    int64_t nc = *cap ? *cap * 8 : 4096;
-    int32_t *nv = realloc(*v, sizeof(int32_t) * (size_t)nc);
-    if (!nv) return -1;
-    *v = nv;
-    *cap = nc;
-  }
+#define LIST_FIRST 4096       /* entries a list starts with */
+#define LIST_ROOM (1ll << 26) /* entries past which a list grows eightfold, not to its share at once */
+
+/* Room for m more entries in a list of n of worker w. Lists grow
+** eightfold; but one that the rows so far project to hold half of its
+** worker's share of the table's block pairs (a dense table: a temporal
+** sink's 3.4 M partial blocks, adaspa's full ones) gets room for the
+** whole share at once, up to LIST_ROOM: capacity not yet written costs no
+** memory, while each regrowth copies the list into fresh pages (those
+** 3.4 M were copied from 2 M entries). Sparser lists keep their growth,
+** and glibc the placement it gives their sizes (a reserved share cost
+** tables without bits a third more page faults). */
+static int reserve(const worker *w, int32_t **v, int64_t n, int64_t *cap, int64_t m) {
+  if (n + m <= *cap) return 0;
+  const job *j = w->j;
+  int64_t share = ((int64_t)j->nq * j->nk + j->nw - 1) / j->nw, nc = *cap ? *cap : LIST_FIRST;
+  int64_t rows = (j->nq + j->nw - 1) / j->nw, projected = w->rows ? (n + m) / w->rows * rows : 0;
+  if (*cap && nc < share && share <= LIST_ROOM && 2 * projected >= share) nc = share;
+  while (nc < n + m) nc *= 8;
+  int32_t *nv = realloc(*v, sizeof(int32_t) * (size_t)nc);
+  if (!nv) return -1;
+  *v = nv;
+  *cap = nc;
+  return 0;
+}
+
+static int push(const worker *w, int32_t **v, int64_t *n, int64_t *cap, int32_t x) {
+  if (*n == *cap && reserve(w, v, *n, cap, 1)) return -1;
   (*v)[(*n)++] = x;
   return 0;
 }
@@ -57,6 +75,7 @@ static void super_classes(worker *w, int sr) {
   w->upre[0] = 0;
   for (int sk = 0; sk < j->nsk; sk++) w->upre[sk + 1] = w->upre[sk] + (w->scls[sk] == CG_BLK_UNDECIDED);
   w->srow = sr;
+  if (j->ru) blk_reuse_super(w, sr);
 }
 
 /*
@@ -85,7 +104,7 @@ static void open_classes(worker *w, const uint8_t *gneed, const uint8_t *need) {
     int kb1 = (g + 1) * GROUP < j->nk ? (g + 1) * GROUP : j->nk;
     for (int kb = g * GROUP; kb < kb1; kb++) {
       int r = j->kmap[kb];
-      if ((need && !need[kb]) || r == last) continue;
+      if ((need && need[kb] != 1) || r == last) continue;
       w->ldec[nb++] = (uint64_t)r;  /* lk holds the groups until this loop ends */
       last = r;
     }
@@ -170,25 +189,13 @@ static void settle(worker *w, int qb, int nu) {
   }
 }
 
-/* Room for m more entries in a list (grown as push grows it). */
-static int reserve(int32_t **v, int64_t n, int64_t *cap, int64_t m) {
-  if (n + m <= *cap) return 0;
-  int64_t nc = *cap ? *cap : 4096;
-  while (nc < n + m) nc *= 8;
-  int32_t *nv = realloc(*v, sizeof(int32_t) * (size_t)nc);
-  if (!nv) return -1;
-  *v = nv;
-  *cap = nc;
-  return 0;
-}
-
 /* Key blocks [k0, k1), all full: pushed and kept (a dense table's rows
 ** are mostly these: adaspa's 3.4 M). */
 static void full_run(worker *w, blk_rrow *rec, int qb, int k0, int k1) {
   const job *j = w->j;
   int n = k1 - k0;
   if (n <= 0) return;
-  if (reserve(&w->full, w->nfull, &w->capf, n)) {
+  if (reserve(w, &w->full, w->nfull, &w->capf, n)) {
     w->fail = 1;
     return;
   }
@@ -212,11 +219,11 @@ static void decided_run(worker *w, blk_rrow *rec, int qb, int k0, int k1, int c)
 static void emit(worker *w, blk_rrow *rec, int qb, int kb, int c, int und, int64_t n, int32_t rid) {
   if (!und && c == CG_BLK_FULL) n = block_area(w->j, qb, kb);
   w->st[ST_ALLOWED] += und || c == CG_BLK_FULL ? n : 0;
-  if (c == CG_BLK_FULL) w->fail |= push(&w->full, &w->nfull, &w->capf, kb);
+  if (c == CG_BLK_FULL) w->fail |= push(w, &w->full, &w->nfull, &w->capf, kb);
   else if (c == CG_BLK_UNDECIDED) {
     int64_t np = w->npart;
-    w->fail |= push(&w->part, &w->npart, &w->capp, kb);
-    w->fail |= push(&w->partm, &np, &w->capm, und ? rid : -1);
+    w->fail |= push(w, &w->part, &w->npart, &w->capp, kb);
+    w->fail |= push(w, &w->partm, &np, &w->capm, und ? rid : -1);
   }
   if (!rec || (!und && c != CG_BLK_FULL)) return;
   /* Copying classes only, an undecided block keeps its signature. */
@@ -294,21 +301,21 @@ static void needed_classes(worker *w, int qb, const blk_ref *rf) {
   open_classes(w, rf->gneed, rf->need);
 }
 
-/* Key blocks [a, b) of a moved row, copied from its reference's entries
-** from *p on (cg_blocks_reuse.c says why they agree). A dense row copies
-** thousands, so room is made once per run. */
-static void copy_run(worker *w, blk_rrow *rec, int qb, const blk_ref *rf, int a, int b, int64_t *p) {
+/* Key blocks [a, b) of a moved row, copied from the entries of row ref
+** (its reference, moved by d; or the row before, d 0) from *p on
+** (cg_blocks_reuse.c says why they agree). A dense row copies thousands,
+** so room is made once per run. */
+static void copy_run(worker *w, blk_rrow *rec, int qb, const blk_rrow *ref, int d, int a, int b, int64_t *p) {
   const job *j = w->j;
-  const blk_rrow *ref = rf->row;
   int64_t i0 = *p, i1;
-  while (i0 < ref->n && ref->e[i0].kb + rf->d < a) i0++;
-  for (i1 = i0; i1 < ref->n && ref->e[i1].kb + rf->d < b; i1++) {}
+  while (i0 < ref->n && ref->e[i0].kb + d < a) i0++;
+  for (i1 = i0; i1 < ref->n && ref->e[i1].kb + d < b; i1++) {}
   *p = i1;
   int64_t m = i1 - i0;
   w->st[ST_IEMPTY] += b - a - m;
   if (!m) return;
-  if (reserve(&w->full, w->nfull, &w->capf, m) || reserve(&w->part, w->npart, &w->capp, m) ||
-      reserve(&w->partm, w->npart, &w->capm, m)) {
+  if (reserve(w, &w->full, w->nfull, &w->capf, m) || reserve(w, &w->part, w->npart, &w->capp, m) ||
+      reserve(w, &w->partm, w->npart, &w->capm, m)) {
     w->fail = 1;
     return;
   }
@@ -318,18 +325,21 @@ static void copy_run(worker *w, blk_rrow *rec, int qb, const blk_ref *rf, int a,
   int last = qb == j->nq - 1;
   /* The row's own record is written in the same pass, moved. */
   blk_rent *out = rec ? blk_rrow_add(w, rec, m) : NULL;
+  /* Locals: stores through the lists could alias the worker's fields. */
+  int32_t *part = w->part, *partm = w->partm, *full = w->full;
+  const blk_rent *e = ref->e;
   for (int64_t i = i0; i < i1; i++) {
-    blk_rent e = ref->e[i];
-    int kb = e.kb += rf->d;
-    if (out) *out++ = e;
-    cnt[e.code]++;
-    if (e.code == RE_RPART) {
-      allowed += e.n;
-      w->part[np] = kb;
-      w->partm[np++] = e.rid;
-    } else if (e.code != RE_REMPTY) {
+    blk_rent x = e[i];
+    int kb = x.kb += d;
+    if (out) *out++ = x;
+    cnt[x.code]++;
+    if (x.code == RE_RPART) {
+      allowed += x.n;
+      part[np] = kb;
+      partm[np++] = x.rid;
+    } else if (x.code != RE_REMPTY) {
       allowed += last || kb == j->nk - 1 ? block_area(j, qb, kb) : area;
-      w->full[nf++] = kb;
+      full[nf++] = kb;
     }
   }
   w->nfull = nf;
@@ -342,11 +352,11 @@ static void copy_run(worker *w, blk_rrow *rec, int qb, const blk_ref *rf, int a,
   w->st[ST_ALLOWED] += allowed;
 }
 
-/* A row that copies rf's row where its key blocks moved with it, and
-** classifies and settles the rest as whole_row does. */
+/* A row that copies rf's row where its key blocks moved with it (rf->row
+** NULL: none did), and classifies and settles the rest as whole_row does. */
 static void moved_row(worker *w, blk_rrow *rec, int qb, const blk_ref *rf) {
   const job *j = w->j;
-  w->st[ST_MOVED]++;
+  w->st[ST_MOVED] += rf->row != NULL;
   needed_classes(w, qb, rf);
   int nu = 0;
   for (int r = 0; r < rf->nruns; r++)
@@ -359,11 +369,20 @@ static void moved_row(worker *w, blk_rrow *rec, int qb, const blk_ref *rf) {
     }
   w->st[ST_IUND] += nu;
   settle(w, qb, nu);
-  int64_t p = 0;
+  int64_t p = 0, ps = 0;
   int at = 0, i = 0;
   for (int r = 0; r <= rf->nruns; r++) {
     int a = r < rf->nruns ? rf->runs[2 * r] : j->nk, b = r < rf->nruns ? rf->runs[2 * r + 1] : j->nk;
-    copy_run(w, rec, qb, rf, at, a, &p);
+    /* Between fresh runs, blocks moved along and blocks copied unmoved. */
+    if (!rf->src) copy_run(w, rec, qb, rf->row, rf->d, at, a, &p);
+    for (int c = at; rf->src && c < a;) {
+      int e = c + 1, un = rf->need[c] == 2;
+      while (e < a && (rf->need[e] == 2) == un) e++;
+      if (un) copy_run(w, rec, qb, rf->src, 0, c, e, &ps);
+      else copy_run(w, rec, qb, rf->row, rf->d, c, e, &p);
+      w->st[ST_UNMOVED] += un ? e - c : 0;
+      c = e;
+    }
     for (int kb = a; kb < b; kb++) {
       int und = i < nu && w->und[i] == kb;
       emit(w, rec, qb, kb, w->rc[kb], und, und ? w->rn[i] : 0, und ? w->rid[i] : -1);
@@ -429,6 +448,7 @@ static void moved_classes(worker *w, blk_rrow *rec, int qb, const blk_ref *rf) {
 static void do_row(worker *w, int qb) {
   const job *j = w->j;
   rowres *r = &j->rows[qb];
+  w->rows++;
   r->w = (int)(w - j->w);
   r->foff = w->nfull;
   r->poff = w->npart;

@@ -73,6 +73,7 @@ static int finish_table(cg_tableset *ts, cg_table *t, job *j, int one) {
   ts->refined_empty += st[ST_REMPTY];
   ts->refined_partial += st[ST_RPART];
   ts->moved_rows += st[ST_MOVED];
+  ts->unmoved_blocks += st[ST_UNMOVED];
   return 0;
 }
 
