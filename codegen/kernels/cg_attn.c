@@ -71,7 +71,6 @@ typedef struct attn {
   LLVMValueRef wgi;            /* ws: the consumer warpgroup, 0 .. nwg - 1 */
   int sched;                   /* ws: CG_SCHED_*; persistent past CG_SCHED_GRID */
   cg_reg item;                 /* persistent: the work item of the tile being run */
-  LLVMValueRef g0;             /* persistent: ring iterations of the tiles before this one */
   int64_t seq;
   int nq, sub;                 /* table query blocks; kernel key blocks per table block */
   int64_t q_limit, k_limit;    /* cg_gv limits: 0 when no position can pass seq */
@@ -173,12 +172,7 @@ static LLVMValueRef key_block(attn *a, LLVMValueRef j) {
   return cg_rget(EM, kb);
 }
 
-/* Iteration j of the tile as an iteration of the ring, which a persistent
-** CTA keeps turning from tile to tile. */
-static LLVMValueRef ring(attn *a, LLVMValueRef j) { return a->g0 ? CG_ADD(EM, j, a->g0) : j; }
-
 static LLVMValueRef stage_off(attn *a, LLVMValueRef j) {
-  j = ring(a, j);
   LLVMValueRef st = CG_UREM(EM, j, cg_i32(EM, a->stages));
   return CG_ADD(EM, cg_i32(EM, a->q_bytes), CG_MUL(EM, st, cg_i32(EM, 2 * a->kv_bytes)));
 }
@@ -503,8 +497,10 @@ static void mask_prepare(attn *a, LLVMValueRef j, LLVMValueRef kb) {
   mctx m = {a, a->row0, k0, NULL, NULL, {0}, {0}, {0}, NULL};
   if (a->masked) {
     m.partial = CG_ICMP(EM, LLVMIntSGE, CG_UDIV(EM, j, cg_i32(EM, a->sub)), nfull(a));
-    LLVMValueRef tk = cg_text_overlap(EM, &a->sh, k0, a->bn), tq = cg_text_overlap(EM, &a->sh, a->q0, a->bm);
-    if (tk) m.partial = CG_OR(EM, m.partial, CG_OR(EM, tk, tq));
+    /* A persistent kernel has the query block's text test in nfull (setup). */
+    LLVMValueRef tk = cg_text_overlap(EM, &a->sh, k0, a->bn);
+    LLVMValueRef tq = a->sched ? NULL : cg_text_overlap(EM, &a->sh, a->q0, a->bm);
+    if (tk) m.partial = CG_OR(EM, m.partial, tq ? CG_OR(EM, tk, tq) : tk);
     a->mneed = m.partial;
   }
   if (a->k_limit) {
@@ -634,6 +630,13 @@ static void setup(attn *a) {
   a->nfull = tab_at(a, CG_ADD(EM, tq, cg_i32(EM, a->nq + 1)));
   a->nblk = CG_MUL(EM, CG_SUB(EM, end, a->start), cg_i32(EM, a->sub));
   trim_tail(a, end);
+  /* A persistent tile's query block comes from its work item, which ptxas
+  ** cannot prove warp-uniform, so mask_prepare's test of whether the block
+  ** meets text held a register through the key loop (at D64 it spilled).
+  ** Every key block of such a query block is partial: the test becomes
+  ** its count of full blocks, 0, once a tile. */
+  LLVMValueRef qtext = a->sched && !a->bits ? cg_text_overlap(EM, &a->sh, a->q0, a->bm) : NULL;
+  if (qtext) a->nfull = CG_SEL(EM, qtext, cg_i32(EM, 0), a->nfull);
   a->sq = (cg_st){cg_i32(EM, 0), a->bm, a->d, a->pad, a->wg};
 }
 
@@ -780,7 +783,8 @@ static void kernel(attn *a) {
 ** ping-pong). Barrier phases: slot j % stages is filled for the
 ** (j / stages)-th time by iteration j, so its full barriers complete phase
 ** parity (j / stages) & 1, and the producer's (j / stages)-th refill waits
-** for the empty barriers' previous phase.
+** for the empty barriers' previous phase. A persistent CTA starts every
+** tile at slot 0 and parity 0 as well (ws_realign).
 */
 enum { BAR_Q, BAR_K, BAR_V, BAR_KFREE, BAR_VFREE, BARS_SLOT = 4, BAR_QFREE = 64 };
 /* A persistent CTA's Q and item slot are freed on BAR_QFREE, at byte
@@ -792,13 +796,12 @@ enum { BAR_Q, BAR_K, BAR_V, BAR_KFREE, BAR_VFREE, BARS_SLOT = 4, BAR_QFREE = 64 
 static LLVMValueRef bar_at(attn *a, int which, LLVMValueRef j) {
   if (which == BAR_Q) return a->bars;
   if (which == BAR_QFREE) return CG_ADD(EM, a->bars, cg_i32(EM, WS_QFREE_OFF));
-  j = ring(a, j);
   LLVMValueRef slot = CG_UREM(EM, j, cg_i32(EM, a->stages));
   return CG_ADD(EM, a->bars, CG_MUL(EM, CG_ADD(EM, CG_MUL(EM, slot, cg_i32(EM, BARS_SLOT)), cg_i32(EM, which)), cg_i32(EM, 8)));
 }
 
 static LLVMValueRef round_parity(attn *a, LLVMValueRef j, int back) {
-  LLVMValueRef r = CG_UDIV(EM, ring(a, j), cg_i32(EM, a->stages));
+  LLVMValueRef r = CG_UDIV(EM, j, cg_i32(EM, a->stages));
   return CG_AND(EM, back ? CG_ADD(EM, r, cg_i32(EM, 1)) : r, cg_i32(EM, 1));
 }
 
@@ -824,6 +827,17 @@ static void ws_load(attn *a, const cg_st *dst, int p_map, LLVMValueRef row, LLVM
   cg_tma_load(TK, dst, param(a, p_map), row, a->head, a->batch, bar);
 }
 
+/* Until the consumers have freed slot j's previous round (of K: v = 0, or
+** V). The grid kernel's first round waits for nothing; a persistent CTA's
+** every step waits, its first tile's first round too: on a fresh barrier
+** the phase before the first reads as complete. */
+static void ws_wait_free(attn *a, int v, LLVMValueRef j, LLVMValueRef refill) {
+  cg_if c;
+  if (refill) cg_if_begin(EM, &c, refill);
+  cg_mbar_wait(TK, bar_at(a, v ? BAR_VFREE : BAR_KFREE, j), round_parity(a, j, 1));
+  if (refill) cg_if_end(EM, &c);
+}
+
 /* Q of the tile, then K and V of its every key block (one thread). */
 static void ws_produce_tile(attn *a) {
   ws_load(a, &a->sq, P_TMQ, a->q0, bar_at(a, BAR_Q, NULL), a->q_bytes);
@@ -831,12 +845,9 @@ static void ws_produce_tile(attn *a) {
   cg_for loop;
   LLVMValueRef j = cg_for_begin(EM, &loop, cg_i32(EM, 0), a->nblk);
   LLVMValueRef row = CG_MUL(EM, key_block(a, j), cg_i32(EM, a->bn));
-  LLVMValueRef refill = CG_ICMP(EM, LLVMIntSGE, ring(a, j), cg_i32(EM, a->stages));
+  LLVMValueRef refill = a->sched ? NULL : CG_ICMP(EM, LLVMIntSGE, j, cg_i32(EM, a->stages));
   for (int v = 0; v < 2; v++) {
-    cg_if c;
-    cg_if_begin(EM, &c, refill);
-    cg_mbar_wait(TK, bar_at(a, v ? BAR_VFREE : BAR_KFREE, j), round_parity(a, j, 1));
-    cg_if_end(EM, &c);
+    ws_wait_free(a, v, j, refill);
     cg_st t = kv_tile(a, j, v);
     ws_load(a, &t, v ? P_TMV : P_TMK, row, bar_at(a, v ? BAR_V : BAR_K, j), a->kv_bytes);
   }
@@ -844,11 +855,44 @@ static void ws_produce_tile(attn *a) {
 }
 
 /*
+** A persistent CTA's tiles each start the ring at slot 0 and parity 0, so
+** a consumer's slot and parities follow from the tile's step j alone, as
+** in the grid kernel, and stay warp-uniform to ptxas. (A slot carried on
+** from the earlier tiles, (j + their steps) mod stages, comes from table
+** loads; every wgmma descriptor and barrier address was then built in
+** per-thread registers and moved to uniform ones before each HGMMA, and
+** the kernel ran 3-13% slower than a CTA per tile.) After a tile's copies
+** the producer runs the ring on from the tile's end (step `from`) to the
+** next multiple of 2 x stages, with steps that move nothing and that the
+** consumers never see: once the slot's previous round is free it
+** completes the round's full barriers by a plain arrival (no bytes) and
+** its empty barriers by all the consumers' arrivals at once. Waiting for
+** the previous round first keeps every barrier within a phase of its
+** waiters. The last real round of a slot is freed by the end of the tile's
+** last product, which the next tile's Q waits for anyway.
+*/
+static void ws_realign(attn *a, LLVMValueRef from) {
+  LLVMValueRef period = cg_i32(EM, 2 * a->stages);
+  LLVMValueRef end = CG_MUL(EM, CG_UDIV(EM, CG_ADD(EM, from, cg_i32(EM, 2 * a->stages - 1)), period), period);
+  cg_for loop;
+  LLVMValueRef j = cg_for_begin(EM, &loop, from, end);
+  for (int v = 0; v < 2; v++) {
+    ws_wait_free(a, v, j, NULL);
+    cg_mbar_arrive(TK, bar_at(a, v ? BAR_V : BAR_K, j));
+    cg_mbar_arrive_n(TK, bar_at(a, v ? BAR_VFREE : BAR_KFREE, j), 32 * mma_warps(&a->spec->cfg));
+  }
+  cg_for_end(EM, &loop);
+}
+
+/*
 ** The persistent producer: draws items until one is past the end, and for
-** each waits until the consumers are done with the previous tile's Q, puts
-** the item where they read it and copies the tile. The ring's iteration
-** count runs on across tiles, so its barriers' phases do too. Past the
-** last item it hands the consumers a stop item on Q's barrier.
+** each reads its table row, waits until the consumers are done with the
+** previous tile's Q, puts the item where they read it and copies the
+** tile; then draws the next item (under the consumers' last steps) and
+** realigns the ring. Past the last item it hands the consumers a stop
+** item on Q's barrier. (Reading the next row before the realignment would
+** hide its loads too, but keeping the last tile's steps through it spilled
+** the producer's 24 registers at D128.)
 */
 static LLVMValueRef item_slot(attn *a) { return cg_smem_at(EM, CG_ADD(EM, a->bars, cg_i32(EM, WS_ITEM_OFF))); }
 
@@ -860,21 +904,19 @@ static void ws_wait_qfree(attn *a, LLVMValueRef tt) {
 }
 
 static void ws_produce_tiles(attn *a) {
-  cg_reg tt = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0)), g0 = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
+  cg_reg tt = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
   a->item = cg_reg_new(EM, EM->t_i32, cg_sched_first(EM));
   cg_loop l;
   cg_loop_begin(EM, &l);
   LLVMValueRef item = cg_rget(EM, a->item);
   cg_loop_break_if(EM, &l, CG_ICMP(EM, LLVMIntUGE, item, param(a, P_NITEMS)));
+  setup(a);
   ws_wait_qfree(a, cg_rget(EM, tt));
   cg_store(EM, item, item_slot(a));
-  setup(a);
-  a->g0 = cg_rget(EM, g0);
   ws_produce_tile(a);
-  cg_rset(EM, g0, CG_ADD(EM, a->g0, a->nblk));
-  a->g0 = NULL;
-  cg_rset(EM, tt, CG_ADD(EM, cg_rget(EM, tt), cg_i32(EM, 1)));
   cg_rset(EM, a->item, cg_sched_next(EM, a->sched, param(a, P_CTR), item));
+  ws_realign(a, a->nblk);
+  cg_rset(EM, tt, CG_ADD(EM, cg_rget(EM, tt), cg_i32(EM, 1)));
   cg_loop_end(EM, &l);
   ws_wait_qfree(a, cg_rget(EM, tt));
   cg_store(EM, cg_i32(EM, -1), item_slot(a));
@@ -974,32 +1016,25 @@ static void ws_consume_tile(attn *a) {
 ** epilogue, so the producer's next copies overlap it.
 */
 static void ws_consume_tiles(attn *a) {
-  /* Registers are tight here, so one holds both the ring's iteration
-  ** count, which matters only modulo 2 x stages, and the Q barrier's
-  ** parity, as its multiple of P (itself a multiple of 2 x stages): the
-  ** ring reads it as it is. The item is read again for the epilogue. */
-  const int period = 2 * a->stages, P = 64 * period;
-  cg_reg pos = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
+  /* The ring starts over with every tile (ws_realign); Q's barrier turns
+  ** a phase a tile. The item is read again for the epilogue. */
+  cg_reg qpar = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
   a->item = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
   ws_turn_first(a);
   cg_loop l;
   cg_loop_begin(EM, &l);
-  LLVMValueRef st = cg_rget(EM, pos);
-  cg_mbar_wait(TK, bar_at(a, BAR_Q, NULL), CG_UDIV(EM, st, cg_i32(EM, P)));
+  LLVMValueRef par = cg_rget(EM, qpar);
+  cg_mbar_wait(TK, bar_at(a, BAR_Q, NULL), par);
   LLVMValueRef item = cg_load(EM, EM->t_i32, item_slot(a));
   LLVMSetVolatile(item, 1);
   cg_loop_break_if(EM, &l, CG_ICMP(EM, LLVMIntUGE, item, param(a, P_NITEMS)));
   cg_rset(EM, a->item, item);
   setup(a);
-  a->g0 = st;
   init_state(a);
   mask_rows(a);
   ahead_start(a);
   ws_consume_tile(a);
-  LLVMValueRef par = CG_UDIV(EM, st, cg_i32(EM, P));
-  LLVMValueRef next = CG_UREM(EM, CG_ADD(EM, CG_UREM(EM, st, cg_i32(EM, P)), a->nblk), cg_i32(EM, period));
-  cg_rset(EM, pos, CG_ADD(EM, next, CG_MUL(EM, CG_XOR(EM, par, cg_i32(EM, 1)), cg_i32(EM, P))));
-  a->g0 = NULL;
+  cg_rset(EM, qpar, CG_XOR(EM, par, cg_i32(EM, 1)));
   item = cg_load(EM, EM->t_i32, item_slot(a));
   LLVMSetVolatile(item, 1);
   cg_rset(EM, a->item, item);
@@ -1030,14 +1065,17 @@ static void ws_consume(attn *a) {
 /*
 ** A masked consumer of the wide configs holds S, P and O of its step at
 ** once, which leaves no room for the row's full-block count through the
-** loop (ptxas spilled it): it is kept in shared memory instead, one word
-** each step reads again. The producer stores it after issuing Q and before
-** K_0's barrier (whose arrive releases it, and whose wait, before any
-** read, acquires it), so Q's copy waits for no table load. (A grid that
+** loop (ptxas spilled it), nor does a persistent one at D64 (160
+** registers), whose tile values come from its work item and so sit in
+** per-thread registers, where a CTA per tile has them in uniform ones: it
+** is kept in shared memory instead, one word each step reads again. The
+** producer stores it after issuing Q and before K_0's barrier (whose
+** arrive releases it, and whose wait, before any read, acquires it), so
+** Q's copy waits for no table load. (A grid that
 ** walks several tiles must not store the next tile's before the last
 ** read of this one's: after this tile's last S, as Q's slot is.)
 */
-static void ws_keep_nfull(attn *a) { a->nfull_smem = a->lean; }
+static void ws_keep_nfull(attn *a) { a->nfull_smem = a->lean || a->sched; }
 
 static void kernel_ws(attn *a) {
   if (!a->sched) setup(a);

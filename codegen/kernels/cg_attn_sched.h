@@ -25,14 +25,15 @@
 ** their own barrier once their last product of a tile has read it, so the
 ** next tile's Q and K/V copies overlap the epilogue of this one.
 **
-** Not the default: on the H200 both schedules ran 3-13% slower than a CTA
-** per tile, dense and sparse (bench/RESULTS.md, 2026-12-04). The ring slot
-** of a step is (j + iterations of earlier tiles) mod stages, which ptxas
-** cannot prove uniform, so each wgmma descriptor is built in per-thread
-** registers and moved to uniform ones (R2UR) before its HGMMA; a CTA per
-** tile counts j from a constant on the uniform datapath. A slot kept
-** uniform (a copy of the key loop per ring phase, or the ring realigned
-** between tiles) is what the schedule needs next.
+** Every tile starts the K/V ring at slot 0 and parity 0 (the producer
+** realigns it between tiles, cg_attn.c: ws_realign), so a consumer's slot
+** and barrier parities follow from the tile's step j, a count from a
+** constant that ptxas keeps on the uniform datapath, as in a CTA per tile.
+** A ring carried on across tiles, (j + steps of earlier tiles) mod stages,
+** came from table loads: each wgmma descriptor was built in per-thread
+** registers and moved to uniform ones (R2UR) before its HGMMA, and both
+** schedules ran 3-13% slower than a CTA per tile on the H200
+** (bench/RESULTS.md, 2026-12-04). Not the default until measured again.
 */
 #ifndef CG_ATTN_SCHED_H
 #define CG_ATTN_SCHED_H
