@@ -29,11 +29,6 @@ void cg_mbar_arrive(cg_tk *t, LLVMValueRef bar) {
   cg_intr(E, "llvm.nvvm.mbarrier.arrive.shared", NULL, 0, &p, 1);
 }
 
-void cg_mbar_arrive_n(cg_tk *t, LLVMValueRef bar, int count) {
-  LLVMValueRef a[] = {bar_ptr(t, bar), cg_i32(E, count)};
-  cg_intr(E, "llvm.nvvm.mbarrier.arrive.scope.cta.space.cta", NULL, 0, a, 2);
-}
-
 void cg_mbar_wait(cg_tk *t, LLVMValueRef bar, LLVMValueRef parity) {
   /* try_wait suspends the thread for a while in hardware; loop until the
   ** phase is done. */

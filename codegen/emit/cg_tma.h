@@ -23,9 +23,6 @@ void cg_mbar_init_fence(cg_tk *t);
 /* Arrives and adds `bytes` to what the current phase waits for. */
 void cg_mbar_expect(cg_tk *t, LLVMValueRef bar, int bytes);
 void cg_mbar_arrive(cg_tk *t, LLVMValueRef bar);
-/* Arrives `count` times at once, as that many threads would (at most the
-** arrivals the current phase still waits for). */
-void cg_mbar_arrive_n(cg_tk *t, LLVMValueRef bar, int count);
 /* Waits until the phase of parity `parity` (i32, 0 or 1) has completed. */
 void cg_mbar_wait(cg_tk *t, LLVMValueRef bar, LLVMValueRef parity);
 

@@ -805,6 +805,9 @@ static LLVMValueRef round_parity(attn *a, LLVMValueRef j, int back) {
   return CG_AND(EM, back ? CG_ADD(EM, r, cg_i32(EM, 1)) : r, cg_i32(EM, 1));
 }
 
+/* Until slot j's full barrier `which` has completed step j's round. */
+static void ws_wait(attn *a, int which, LLVMValueRef j) { cg_mbar_wait(TK, bar_at(a, which, j), round_parity(a, j, 0)); }
+
 static void ws_init_barriers(attn *a) {
   cg_if one;
   cg_if_begin(EM, &one, CG_ICMP(EM, LLVMIntEQ, TK->tid, cg_i32(EM, 0)));
@@ -861,25 +864,34 @@ static void ws_produce_tile(attn *a) {
 ** from the earlier tiles, (j + their steps) mod stages, comes from table
 ** loads; every wgmma descriptor and barrier address was then built in
 ** per-thread registers and moved to uniform ones before each HGMMA, and
-** the kernel ran 3-13% slower than a CTA per tile.) After a tile's copies
-** the producer runs the ring on from the tile's end (step `from`) to the
-** next multiple of 2 x stages, with steps that move nothing and that the
-** consumers never see: once the slot's previous round is free it
-** completes the round's full barriers by a plain arrival (no bytes) and
-** its empty barriers by all the consumers' arrivals at once. Waiting for
-** the previous round first keeps every barrier within a phase of its
-** waiters. The last real round of a slot is freed by the end of the tile's
-** last product, which the next tile's Q waits for anyway.
+** the kernel ran 3-13% slower than a CTA per tile.) After a tile's last
+** step both sides run the ring on to the next multiple of 2 x stages with
+** steps that move nothing, each counting them from the tile's step count:
+** the producer waits for the slot's previous round to be free and
+** completes the full barriers by a plain arrival (no bytes); the consumers
+** wait for the full barriers and free the slot as after a real step,
+** without a product. So every phase is waited by the threads that wait on
+** it in a real step (compute-sanitizer's synccheck reports a phase that
+** completed with no waiter), and the steps keep a real step's order: the
+** producer's step j waits for the consumers' step j - stages, which needs
+** none of the producer's later steps. The consumers run them before the
+** epilogue, so the next tile's copies, whose first steps wait for these,
+** overlap it.
 */
-static void ws_realign(attn *a, LLVMValueRef from) {
+static void ws_realign(attn *a, int consumer) {
   LLVMValueRef period = cg_i32(EM, 2 * a->stages);
-  LLVMValueRef end = CG_MUL(EM, CG_UDIV(EM, CG_ADD(EM, from, cg_i32(EM, 2 * a->stages - 1)), period), period);
+  LLVMValueRef end = CG_MUL(EM, CG_UDIV(EM, CG_ADD(EM, a->nblk, cg_i32(EM, 2 * a->stages - 1)), period), period);
   cg_for loop;
-  LLVMValueRef j = cg_for_begin(EM, &loop, from, end);
+  LLVMValueRef j = cg_for_begin(EM, &loop, a->nblk, end);
   for (int v = 0; v < 2; v++) {
-    ws_wait_free(a, v, j, NULL);
-    cg_mbar_arrive(TK, bar_at(a, v ? BAR_V : BAR_K, j));
-    cg_mbar_arrive_n(TK, bar_at(a, v ? BAR_VFREE : BAR_KFREE, j), 32 * mma_warps(&a->spec->cfg));
+    int full = v ? BAR_V : BAR_K;
+    if (consumer) {
+      ws_wait(a, full, j);
+      cg_mbar_arrive(TK, bar_at(a, v ? BAR_VFREE : BAR_KFREE, j));
+    } else {
+      ws_wait_free(a, v, j, NULL);
+      cg_mbar_arrive(TK, bar_at(a, full, j));
+    }
   }
   cg_for_end(EM, &loop);
 }
@@ -915,7 +927,7 @@ static void ws_produce_tiles(attn *a) {
   cg_store(EM, item, item_slot(a));
   ws_produce_tile(a);
   cg_rset(EM, a->item, cg_sched_next(EM, a->sched, param(a, P_CTR), item));
-  ws_realign(a, a->nblk);
+  ws_realign(a, 0);
   cg_rset(EM, tt, CG_ADD(EM, cg_rget(EM, tt), cg_i32(EM, 1)));
   cg_loop_end(EM, &l);
   ws_wait_qfree(a, cg_rget(EM, tt));
@@ -933,8 +945,6 @@ static void ws_produce(attn *a) {
   else ws_produce_tile(a);
   cg_if_end(EM, &one);
 }
-
-static void ws_wait(attn *a, int which, LLVMValueRef j) { cg_mbar_wait(TK, bar_at(a, which, j), round_parity(a, j, 0)); }
 
 /* K_j is in, and the mask's bits ready before S is live. */
 static void ws_ready_k(attn *a, LLVMValueRef j) {
@@ -1012,8 +1022,9 @@ static void ws_consume_tile(attn *a) {
 /*
 ** The persistent consumers: the turns run on across tiles (every
 ** warpgroup takes nblk + 1 of them a tile), so only the first tile starts
-** them. Q is freed once the tile's last product has read it, before the
-** epilogue, so the producer's next copies overlap it.
+** them. Q is freed once the tile's last product has read it, and the ring
+** run on to the next tile's start (ws_realign), before the epilogue, so
+** the producer's next copies overlap it.
 */
 static void ws_consume_tiles(attn *a) {
   /* The ring starts over with every tile (ws_realign); Q's barrier turns
@@ -1039,6 +1050,7 @@ static void ws_consume_tiles(attn *a) {
   LLVMSetVolatile(item, 1);
   cg_rset(EM, a->item, item);
   cg_mbar_arrive(TK, bar_at(a, BAR_QFREE, NULL));
+  ws_realign(a, 1);
   epilogue(a);
   cg_loop_end(EM, &l);
   a->item = NULL;

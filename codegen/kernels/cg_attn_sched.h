@@ -25,10 +25,11 @@
 ** their own barrier once their last product of a tile has read it, so the
 ** next tile's Q and K/V copies overlap the epilogue of this one.
 **
-** Every tile starts the K/V ring at slot 0 and parity 0 (the producer
-** realigns it between tiles, cg_attn.c: ws_realign), so a consumer's slot
-** and barrier parities follow from the tile's step j, a count from a
-** constant that ptxas keeps on the uniform datapath, as in a CTA per tile.
+** Every tile starts the K/V ring at slot 0 and parity 0 (producer and
+** consumers realign it between tiles, cg_attn.c: ws_realign), so a
+** consumer's slot and barrier parities follow from the tile's step j, a
+** count from a constant that ptxas keeps on the uniform datapath, as in a
+** CTA per tile.
 ** A ring carried on across tiles, (j + steps of earlier tiles) mod stages,
 ** came from table loads: each wgmma descriptor was built in per-thread
 ** registers and moved to uniform ones (R2UR) before its HGMMA, and both
