@@ -168,26 +168,31 @@ static void shared_sums_stay_fast(void **st) {
   cg_graph_free(g);
 }
 
+/* A shipped pattern's kernel expressions (mask, q idx, k idx) at shape s,
+** and the kernel's ranges over 128-token blocks. */
+static cg_pattern *kernel_exprs(sieve_ctx *ctx, const char *name, const sieve_shape *s, sieve_pattern **sp,
+                                cg_ref e[3], cg_range r[CG_NVARS]) {
+  *sp = lt_load_source(ctx, "patterns", name, NULL);
+  cg_pattern *p = lp_pattern_ir(*sp);
+  cg_err err = {0};
+  assert_int_equal(cg_kernel_exprs(p, s, &e[0], &e[1], &e[2], &err), SIEVE_OK);
+  int64_t n = sieve_shape_tokens(s);
+  cg_kernel_ranges(r, (n + 127) / 128 * 128 - 1, (n + 127) / 128 * 128 - 1, s->heads, s->text);
+  return p;
+}
+
 /* svg's bands composed with the identity and the transposed layout are one
 ** band over positions: the coordinates go, and so does the head class. */
 static void svg_band_is_positions(void **st) {
-  const char *src = getenv("SIEVE_SOURCE_DIR");
-  char path[1024];
-  snprintf(path, sizeof path, "%s/patterns/svg.lua", src ? src : "..");
   sieve_ctx *ctx;
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
   sieve_pattern *sp;
-  if (sieve_pattern_load(ctx, path, NULL, &sp)) fail_msg("%s", sieve_errmsg(ctx));
   sieve_shape s;
   assert_int_equal(sieve_shape_preset("cogvideox-1.5", &s), SIEVE_OK);
-  cg_pattern *p = lp_pattern_ir(sp);
-  cg_ref m, q, k;
-  cg_err e = {0};
-  assert_int_equal(cg_kernel_exprs(p, &s, &m, &q, &k, &e), SIEVE_OK);
+  cg_ref e[3];
   cg_range r[CG_NVARS];
-  int64_t n = sieve_shape_tokens(&s);
-  cg_kernel_ranges(r, (n + 127) / 128 * 128 - 1, (n + 127) / 128 * 128 - 1, s.heads, s.text);
-  cg_ref sm = cg_simplify(p->g, m, r);
+  cg_pattern *p = kernel_exprs(ctx, "svg", &s, &sp, e, r);
+  cg_ref sm = cg_simplify(p->g, e[0], r);
   if (count_divmod(p->g, sm) || (cg_vars_used(p->g, sm) & 1u << CG_V_HEAD))
     fail_msg("svg's mask: %d divisions and modulos, head %s", count_divmod(p->g, sm),
              cg_vars_used(p->g, sm) & 1u << CG_V_HEAD ? "read" : "not read");
@@ -257,14 +262,10 @@ static void shipped_masks(void **st) {
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
   for (size_t i = 0; i < sizeof shipped / sizeof *shipped; i++)
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
-      sieve_pattern *sp = lt_load_source(ctx, "patterns", shipped[i], NULL);
-      cg_pattern *p = lp_pattern_ir(sp);
+      sieve_pattern *sp;
       cg_ref e[3];
-      cg_err err = {0};
-      assert_int_equal(cg_kernel_exprs(p, &shapes[si], &e[0], &e[1], &e[2], &err), SIEVE_OK);
-      int64_t n = sieve_shape_tokens(&shapes[si]);
       cg_range r[CG_NVARS];
-      cg_kernel_ranges(r, (n + 127) / 128 * 128 - 1, (n + 127) / 128 * 128 - 1, shapes[si].heads, shapes[si].text);
+      cg_pattern *p = kernel_exprs(ctx, shipped[i], &shapes[si], &sp, e, r);
       r[CG_V_STEP] = r[CG_V_LAYER] = (cg_range){0, 60};
       cg_range wide[CG_NVARS];
       memcpy(wide, r, sizeof wide);
@@ -293,23 +294,15 @@ static int count_divmod(const cg_graph *g, cg_ref root) {
 }
 
 static void sta_divides_less(void **st) {
-  const char *src = getenv("SIEVE_SOURCE_DIR");
-  char path[1024];
-  snprintf(path, sizeof path, "%s/patterns/sta.lua", src ? src : "..");
   sieve_ctx *ctx;
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
   sieve_pattern *sp;
-  if (sieve_pattern_load(ctx, path, NULL, &sp)) fail_msg("%s", sieve_errmsg(ctx));
   sieve_shape s;
   assert_int_equal(sieve_shape_preset("wan-1.3b-480p", &s), SIEVE_OK);
-  cg_pattern *p = lp_pattern_ir(sp);
-  cg_ref m, q, k;
-  cg_err e = {0};
-  assert_int_equal(cg_kernel_exprs(p, &s, &m, &q, &k, &e), SIEVE_OK);
+  cg_ref e[3];
   cg_range r[CG_NVARS];
-  int64_t n = sieve_shape_tokens(&s);
-  cg_kernel_ranges(r, (n + 127) / 128 * 128 - 1, (n + 127) / 128 * 128 - 1, s.heads, s.text);
-  int before = count_divmod(p->g, m), after = count_divmod(p->g, cg_simplify(p->g, m, r));
+  cg_pattern *p = kernel_exprs(ctx, "sta", &s, &sp, e, r);
+  int before = count_divmod(p->g, e[0]), after = count_divmod(p->g, cg_simplify(p->g, e[0], r));
   if (!(after * 3 < before)) fail_msg("sta's mask: %d divisions and modulos before, %d after", before, after);
   sieve_pattern_free(sp);
   sieve_close(ctx);
