@@ -342,14 +342,30 @@ static void journal_resumes_finished_candidates(void **st) {
 
 /* ---------------------------------------------------- plans find winners */
 
+/* The tuning database in dir gets ent for p at s (bf16 on the fake GPU). */
+static void put_tuned(const char *dir, cg_pattern *p, const sieve_shape *s, const rt_tunedb_entry *ent) {
+  char path[4200], key[512];
+  rt_tunedb_path(dir, path, sizeof path);
+  rt_tunedb_key(p, s, CG_BF16, CG_SM90A, "Fake GPU 0", key, sizeof key);
+  assert_int_equal(rt_tunedb_put(path, key, ent, NULL), SIEVE_OK);
+}
+
+/* A context on the fake GPU whose cache (and so database) is a fresh dir. */
+static sieve_ctx *open_fresh(const char *name, char *dir, size_t n) {
+  sieve_ctx *ctx;
+  fresh_dir(name, dir, n);
+  fake_gpu_install();
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  assert_int_equal(sieve_cache_set_dir(ctx, dir), SIEVE_OK);
+  return ctx;
+}
+
 /* A pattern whose mask folds to true at the shape runs the dense kernel
 ** in its default config: a tuned config of the pattern's own kernel is
 ** not what runs, so the database is passed over. */
 static void folded_plans_pass_over_the_database(void **st) {
-  char dir[300], path[4200], key[512];
-  fresh_dir("folded", dir, sizeof dir);
-  fake_gpu_install();
-  sieve_ctx *ctx;
+  char dir[300];
+  sieve_ctx *ctx = open_fresh("folded", dir, sizeof dir);
   sieve_pattern *sp;
   sieve_plan *plan;
   char *src = pattern_source("lvsa");
@@ -357,12 +373,8 @@ static void folded_plans_pass_over_the_database(void **st) {
   cg_pattern *p = load_src("lvsa.lua", src, ov, &sp);
   free(src);
   sieve_shape s = {.batch = 1, .heads = 2, .head_dim = 64, .frames = 5, .height = 4, .width = 8};
-  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
-  assert_int_equal(sieve_cache_set_dir(ctx, dir), SIEVE_OK);
-  rt_tunedb_path(dir, path, sizeof path);
-  rt_tunedb_key(p, &s, CG_BF16, CG_SM90A, "Fake GPU 0", key, sizeof key);
   rt_tunedb_entry ent = {{64, 32, 4, 3}, 0.5, "lvsa", 0};
-  assert_int_equal(rt_tunedb_put(path, key, &ent, NULL), SIEVE_OK);
+  put_tuned(dir, p, &s, &ent);
   rt_device dev;
   assert_int_equal(rt_device_query(0, &dev, NULL), SIEVE_OK);
   rt_plan_spec ps = {p, s, CG_BF16, CG_SM90A, {0}, 0, 0, NULL};
@@ -374,8 +386,7 @@ static void folded_plans_pass_over_the_database(void **st) {
   sieve_plan_free(plan);
   /* Past the training length the entry is lvsa's kernel's, and it runs. */
   s.frames = 6;
-  rt_tunedb_key(p, &s, CG_BF16, CG_SM90A, "Fake GPU 0", key, sizeof key);
-  assert_int_equal(rt_tunedb_put(path, key, &ent, NULL), SIEVE_OK);
+  put_tuned(dir, p, &s, &ent);
   ps.shape = s;
   assert_int_equal(rt_tunedb_config(dir, &ps, &dev, &cfg), 1);
   sieve_close(ctx);
@@ -384,16 +395,12 @@ static void folded_plans_pass_over_the_database(void **st) {
 }
 
 static void plans_use_the_tuned_config(void **st) {
-  char dir[300], path[4200], key[512];
-  fresh_dir("plans", dir, sizeof dir);
-  fake_gpu_install();
-  sieve_ctx *ctx;
+  char dir[300];
+  sieve_ctx *ctx = open_fresh("plans", dir, sizeof dir);
   sieve_pattern *sp;
   sieve_plan *plan;
   cg_pattern *p = load_named("dense", &sp);
   sieve_shape s = {.batch = 1, .heads = 2, .head_dim = 64, .frames = 2, .height = 4, .width = 8};
-  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
-  assert_int_equal(sieve_cache_set_dir(ctx, dir), SIEVE_OK);
   sieve_config zero = {0}, got;
   /* Nothing tuned: the default. */
   assert_int_equal(sieve_plan_create(ctx, sp, &s, SIEVE_BF16, &zero, &plan), SIEVE_OK);
@@ -404,10 +411,8 @@ static void plans_use_the_tuned_config(void **st) {
   assert_false(rt_plan_stats_of(api_plan_of(plan))->tuned);
   sieve_plan_free(plan);
 
-  rt_tunedb_path(dir, path, sizeof path);
-  rt_tunedb_key(p, &s, CG_BF16, CG_SM90A, "Fake GPU 0", key, sizeof key);
   rt_tunedb_entry ent = {{64, 32, 4, 3}, 0.5, "dense", 0};
-  assert_int_equal(rt_tunedb_put(path, key, &ent, NULL), SIEVE_OK);
+  put_tuned(dir, p, &s, &ent);
   assert_int_equal(sieve_plan_create(ctx, sp, &s, SIEVE_BF16, NULL, &plan), SIEVE_OK);
   sieve_plan_config(plan, &got);
   assert_int_equal(got.block_m, 64);
@@ -436,7 +441,7 @@ static void plans_use_the_tuned_config(void **st) {
   dev.smem_optin = 1024;
   assert_int_equal(rt_tunedb_config(dir, &ps, &dev, &cfg), 0);
   ent.cfg.block_m = 96;
-  assert_int_equal(rt_tunedb_put(path, key, &ent, NULL), SIEVE_OK);
+  put_tuned(dir, p, &s, &ent);
   assert_int_equal(rt_tunedb_config(dir, &ps, &dev, &cfg), 0);
   sieve_close(ctx);
   sieve_pattern_free(sp);

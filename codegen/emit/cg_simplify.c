@@ -14,20 +14,13 @@
 
 #define BIG ((int64_t)1 << 62)
 
-typedef struct memo {
-  cg_ref x, r;
-  int64_t c;
-  int mod;
-} memo;
-
 typedef struct simp {
   cg_graph *g;
   const cg_range *vr;
   cg_range *rg;
   uint32_t *vu;     /* per node: the vars under it */
   int nr, cap;
-  memo *tab;
-  int ntab, used;
+  cg_memo memo;     /* (x, mod, c) -> x // c or x % c */
   int bad;
 } simp;
 
@@ -66,32 +59,6 @@ static cg_range range(simp *s, cg_ref r) {
 static cg_ref K(simp *s, int64_t v) { return cg_const(s->g, v); }
 
 static cg_ref plain(simp *s, cg_ref x, int64_t c, int mod) { return cg_bin(s->g, mod ? CG_MOD : CG_DIV, x, K(s, c)); }
-
-static memo *slot_of(simp *s, cg_ref x, int64_t c, int mod) {
-  uint64_t h = ((uint64_t)(uint32_t)x * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)c * 0xC2B2AE3D27D4EB4Full) ^ (uint64_t)mod;
-  for (int i = (int)(h % (uint64_t)s->ntab);; i = (i + 1) % s->ntab) {
-    memo *m = &s->tab[i];
-    if (m->x == CG_NONE || (m->x == x && m->c == c && m->mod == mod)) return m;
-  }
-}
-
-static int grow(simp *s) {
-  if (2 * (s->used + 1) < s->ntab) return 0;
-  memo *old = s->tab;
-  int n = s->ntab;
-  s->ntab = n ? 2 * n : 256;
-  s->tab = malloc(sizeof *s->tab * (size_t)s->ntab);
-  if (!s->tab) {
-    s->tab = old;
-    s->ntab = n;
-    return -1;
-  }
-  for (int i = 0; i < s->ntab; i++) s->tab[i].x = CG_NONE;
-  for (int i = 0; i < n; i++)
-    if (old[i].x != CG_NONE) *slot_of(s, old[i].x, old[i].c, old[i].mod) = old[i];
-  free(old);
-  return 0;
-}
 
 /* x's quotient by c when x is a constant or constant-product multiple of c. */
 static cg_ref multiple(simp *s, cg_ref x, int64_t c) {
@@ -145,12 +112,12 @@ static cg_ref div_rule(simp *s, cg_ref x, int64_t c, int mod) {
 
 static cg_ref div_by(simp *s, cg_ref x, int64_t c, int mod) {
   if (x == CG_NONE || s->bad) return CG_NONE;
-  if (grow(s)) {
+  if (cg_memo_grow(&s->memo)) {
     s->bad = 1;
     return CG_NONE;
   }
-  memo *m = slot_of(s, x, c, mod);
-  if (m->x != CG_NONE) return m->r;
+  const cg_memo_ent *m = cg_memo_slot(&s->memo, x, mod, c);
+  if (m->x != CG_NONE) return m->out;
   cg_range r = range(s, x);
   cg_ref out;
   if (known(r) && cg_floordiv(r.lo, c) == cg_floordiv(r.hi, c)) {
@@ -160,9 +127,7 @@ static cg_ref div_by(simp *s, cg_ref x, int64_t c, int mod) {
     out = div_rule(s, x, c, mod);
   }
   if (out == CG_NONE) s->bad = 1;
-  m = slot_of(s, x, c, mod); /* the table may have grown meanwhile */
-  *m = (memo){x, out, c, mod};
-  s->used++;
+  cg_memo_put(&s->memo, x, mod, c, out);
   return out;
 }
 
@@ -371,7 +336,7 @@ static int bounded(simp *s, cg_ref root) {
 
 cg_ref cg_simplify(cg_graph *g, cg_ref root, const cg_range ranges[CG_NVARS]) {
   if (root == CG_NONE) return CG_NONE;
-  simp S = {g, ranges, NULL, NULL, 0, 0, NULL, 0, 0, 0}, *s = &S;
+  simp S = {.g = g, .vr = ranges}, *s = &S;
   cg_ref out = root;
   /* An expression the lowering would refuse (an interval reaching +-2^62)
   ** stays as it is, to be refused as it is. */
@@ -404,6 +369,6 @@ cg_ref cg_simplify(cg_graph *g, cg_ref root, const cg_range ranges[CG_NVARS]) {
 done:
   free(s->rg);
   free(s->vu);
-  free(s->tab);
+  cg_memo_free(&s->memo);
   return out;
 }

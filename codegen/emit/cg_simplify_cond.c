@@ -29,44 +29,15 @@ typedef struct env {
   int n, id;
 } env;
 
-typedef struct ent {
-  int32_t id;
-  cg_ref r, out;
-} ent;
-
 typedef struct cx {
   cg_graph *g;
   int n0;             /* graph size at the start: the nodes to rewrite */
   uint8_t *plain;     /* per node below n0: no boolean under it, nothing to rewrite */
-  ent *tab;
-  int ntab, used, ids;
+  cg_memo memo;       /* (node, context id) -> the node rewritten there */
+  int ids;
   long visits;
   int bad;            /* out of memory, or past the budget */
 } cx;
-
-static ent *slot(cx *c, int id, cg_ref r) {
-  uint64_t h = ((uint64_t)(uint32_t)r * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)(uint32_t)id * 0xC2B2AE3D27D4EB4Full);
-  for (int i = (int)(h % (uint64_t)c->ntab);; i = (i + 1) % c->ntab)
-    if (c->tab[i].r == CG_NONE || (c->tab[i].r == r && c->tab[i].id == id)) return &c->tab[i];
-}
-
-static int grow(cx *c) {
-  if (2 * (c->used + 1) < c->ntab) return 0;
-  ent *old = c->tab;
-  int n = c->ntab;
-  c->ntab = n ? 2 * n : 1024;
-  c->tab = malloc(sizeof *c->tab * (size_t)c->ntab);
-  if (!c->tab) {
-    c->tab = old;
-    c->ntab = n;
-    return -1;
-  }
-  for (int i = 0; i < c->ntab; i++) c->tab[i].r = CG_NONE;
-  for (int i = 0; i < n; i++)
-    if (old[i].r != CG_NONE) *slot(c, old[i].id, old[i].r) = old[i];
-  free(old);
-  return 0;
-}
 
 static int known(const env *e, cg_ref b) {
   for (int i = 0; i < e->n; i++)
@@ -108,12 +79,12 @@ static cg_ref rw(cx *c, cg_ref r, const env *e) {
   if (r >= c->n0 || c->plain[r]) return r;
   int k = known(e, r);
   if (k >= 0) return cg_bool(c->g, k);
-  if (grow(c)) {
+  if (cg_memo_grow(&c->memo)) {
     c->bad = 1;
     return r;
   }
-  ent *m = slot(c, e->id, r);
-  if (m->r != CG_NONE) return m->out;
+  const cg_memo_ent *m = cg_memo_slot(&c->memo, r, e->id, 0);
+  if (m->x != CG_NONE) return m->out;
   if (++c->visits > CG_COND_VISITS) {
     c->bad = 1;
     return r;
@@ -143,14 +114,12 @@ static cg_ref rw(cx *c, cg_ref r, const env *e) {
     c->bad = 1;
     return r;
   }
-  m = slot(c, e->id, r); /* the table may have grown meanwhile */
-  *m = (ent){e->id, r, out};
-  c->used++;
+  cg_memo_put(&c->memo, r, e->id, 0, out);
   return out;
 }
 
 cg_ref cg_simplify_conds(cg_graph *g, cg_ref root) {
-  cx C = {g, cg_graph_size(g), NULL, NULL, 0, 0, 0, 0, 0}, *c = &C;
+  cx C = {.g = g, .n0 = cg_graph_size(g)}, *c = &C;
   c->plain = malloc((size_t)c->n0);
   if (!c->plain) return CG_NONE;
   for (int i = 0; i < c->n0; i++) {
@@ -165,7 +134,7 @@ cg_ref cg_simplify_conds(cg_graph *g, cg_ref root) {
   cg_ref out = rw(c, root, &e);
   int oom = c->bad && c->visits <= CG_COND_VISITS;
   free(c->plain);
-  free(c->tab);
+  cg_memo_free(&c->memo);
   if (oom) return CG_NONE;
   return c->bad ? root : out;
 }
