@@ -268,6 +268,11 @@ void blk_runs_expand(const runs *r, int nv, int64_t S, int64_t *tok);
 void *blk_take(blk_pool *pl, int slot, size_t n, size_t *cap);
 void blk_give(blk_pool *pl, int slot, void *p, size_t cap);
 void blk_pool_free(blk_pool *pl);
+/* A large buffer of n bytes, in huge pages where the system gives them
+** (freed with free); blk_big_grow: p, of which `used` bytes are kept, as
+** one of n bytes (NULL out of memory, p then unchanged). */
+void *blk_big(size_t n);
+void *blk_big_grow(void *p, size_t used, size_t n);
 
 /* cg_blocks_job.c */
 int blk_job_prepare(job *j);

@@ -40,7 +40,7 @@ static int reserve(const worker *w, int32_t **v, int64_t n, int64_t *cap, int64_
   int64_t rows = (j->nq + j->nw - 1) / j->nw, projected = w->rows ? (n + m) / w->rows * rows : 0;
   if (*cap && nc < share && share <= LIST_ROOM && 2 * projected >= share) nc = share;
   while (nc < n + m) nc *= 8;
-  int32_t *nv = realloc(*v, sizeof(int32_t) * (size_t)nc);
+  int32_t *nv = blk_big_grow(*v, sizeof(int32_t) * (size_t)n, sizeof(int32_t) * (size_t)nc);
   if (!nv) return -1;
   *v = nv;
   *cap = nc;
