@@ -108,7 +108,6 @@ sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, const blk_memo *m,
   t->bitw = cg_alloc(ts->arena, sizeof(uint32_t) * (size_t)(t->nbitw ? t->nbitw : 1));
   if (!t->bitw) return SIEVE_ERR_NOMEM;
   if (t->nbitw) memcpy(t->bitw, set->w, sizeof(uint32_t) * (size_t)t->nbitw);
-  blk_memo_words(m, pm, t->npart);
   t->part_bits = pm;
   t->bits = 1;
   return SIEVE_OK;

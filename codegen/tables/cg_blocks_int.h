@@ -102,13 +102,15 @@ typedef struct blk_reuse blk_reuse;
 typedef struct blk_rw blk_rw;
 
 /* A built row as a later row may copy it (cg_blocks_reuse.c): every key
-** block the intervals did not call empty, in order, with what it became. */
-enum { RE_IFULL, RE_RFULL, RE_REMPTY, RE_RPART };
+** block the intervals did not call empty, in order, with what it became.
+** tag: where rows copy results, a partial block's bitmask (its number in
+** the memo's set; the worker's bn holds its allowed pairs), else RE_*;
+** where rows copy classes only (job's reuse_cls), an undecided block's
+** signature (blk_reuse_sig), else RE_IFULL. Eight bytes: a dense row's
+** copy reads its reference's entries and writes its own. */
+enum { RE_IFULL = -1, RE_RFULL = -2, RE_REMPTY = -3 };
 typedef struct blk_rent {
-  int32_t kb, rid; /* rid: a partial block's memo entry; copying classes only (job's
-                   ** reuse_cls), an undecided block's signature (blk_reuse_sig) */
-  uint32_t n;      /* its allowed pairs (fewer than the block's, at most 2^32) */
-  int32_t code;    /* RE_* */
+  int32_t kb, tag;
 } blk_rent;
 
 typedef struct blk_rrow {
@@ -154,9 +156,12 @@ typedef struct worker {
   job *j;
   cg_scratch *s;
   cg_iscratch *is;
-  int32_t *full, *part, *partm; /* partm: each partial block's memo entry, or -1 */
+  int32_t *full, *part, *partm; /* partm: each partial block's bitmask, its first word in the memo's set */
   int64_t nfull, npart, capf, capp, capm;
-  int32_t *rid;          /* per undecided block of the row: its memo entry, or -1 */
+  int64_t nomask;        /* partial blocks without a bitmask (partm -1) */
+  int32_t *rid;          /* per undecided block of the row: its bitmask in the memo's set, or -1 */
+  int64_t *bn;           /* per bitmask this worker has met: its allowed pairs ([nbn]) */
+  int32_t nbn;
   uint32_t *mbits;       /* a block pair's bits, as the memo evaluates it */
   blk_lmemo *lm;         /* the memo entries this worker has looked up (cg_blocks_memo.c) */
   blk_mcache *mc;        /* the micro pairs this worker has evaluated (cg_blocks_micro.c) */
@@ -301,9 +306,8 @@ void blk_lmemo_free(blk_lmemo *l);
 int blk_memo_on(const blk_memo *m);
 int blk_memo_bits(const blk_memo *m);
 const blk_bitset *blk_memo_set(const blk_memo *m);
-/* Memo entries id[0 .. n-1] to their bitmasks' first words in the set, in
-** place (one pass over a table's millions of partial blocks). */
-void blk_memo_words(const blk_memo *m, int32_t *id, int64_t n);
+/* The pair's bitmask, its number in the set, goes into *id: -1 where the
+** memo keeps no bits, or the pair is empty or full. */
 int64_t blk_memo_pair(worker *w, int qb, int kb, spec_entry *se, int32_t *id);
 
 void blk_memo_seq(const blk_memo *m, int key_side, int v, int b, int64_t a, uint64_t h[2]);
@@ -325,9 +329,9 @@ int32_t blk_reuse_sig(worker *w, uint64_t dec, uint64_t val);
 void blk_reuse_super(worker *w, int sr);
 void blk_reuse_sig_at(const worker *w, int32_t id, uint64_t *dec, uint64_t *val);
 
-static inline void blk_rec(worker *w, blk_rrow *r, int kb, int code, int32_t rid, int64_t n) {
+static inline void blk_rec(worker *w, blk_rrow *r, int kb, int32_t tag) {
   blk_rent *e = r->n < r->cap ? &r->e[r->n++] : blk_rrow_add(w, r, 1);
-  if (e) *e = (blk_rent){kb, rid, code == RE_RPART ? (uint32_t)n : 0, code};
+  if (e) *e = (blk_rent){kb, tag};
 }
 
 /* cg_blocks_micro.c: the allowed pairs of block pair [q0, q1) x [k0, k1)
@@ -353,8 +357,8 @@ static inline void blk_micro_row(worker *w, int64_t mq, int64_t m0, int64_t m1) 
 sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, int bits, cg_err *e);
 
 /* cg_blocks_bits.c: t's bitmasks, once its lists are built: by their own
-** pass, or from the memo's entries (pm: each partial block's, in an array
-** of ts's arena that becomes t->part_bits). */
+** pass, or from the memo's set (pm: each partial block's first word in
+** it, an array of ts's arena that becomes t->part_bits). */
 sieve_status blk_build_bits(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, cg_err *e);
 sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, const blk_memo *m, int32_t *pm);
 

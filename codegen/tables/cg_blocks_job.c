@@ -108,6 +108,7 @@ static void worker_free(worker *w) {
   free(w->part);
   free(w->partm);
   free(w->rid);
+  free(w->bn);
   blk_lmemo_free(w->lm);
   blk_mcache_free(w->mc);
   free(w->mbits);

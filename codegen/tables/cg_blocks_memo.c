@@ -79,7 +79,7 @@ struct blk_memo {
 typedef struct lent {
   uint64_t h[2];
   int64_t count;
-  int32_t id;
+  int32_t id, bits; /* the entry (-1: an empty slot), its bitmask */
 } lent;
 
 struct blk_lmemo {
@@ -378,10 +378,6 @@ int blk_memo_bits(const blk_memo *m) { return m ? m->wpb : 0; }
 
 const blk_bitset *blk_memo_set(const blk_memo *m) { return &m->set; }
 
-void blk_memo_words(const blk_memo *m, int32_t *id, int64_t n) {
-  for (int64_t i = 0; i < n; i++) id[i] = (int32_t)((int64_t)m->e[id[i]].bits * m->wpb);
-}
-
 /* Block b's hash of interface v's sequence less a, the key side's times
 ** the interface's weight as kept here (cg_blocks_reuse.c compares blocks
 ** by it). */
@@ -638,14 +634,15 @@ void blk_lmemo_free(blk_lmemo *l) {
 }
 
 /* The shared memo, under its lock: the pair's entry, evaluated and added
-** where it is new. */
+** where it is new; its bitmask into *bits. */
 static int32_t shared_pair(worker *w, blk_memo *m, int qb, int kb, const spec_entry *se, const uint64_t h[2],
-                           int64_t *count) {
+                           int64_t *count, int32_t *bits) {
   const job *j = w->j;
   uint64_t at;
   pthread_mutex_lock(&m->mu);
   int32_t k = find(m, se, h, &at);
   *count = k >= 0 ? m->e[k].count : -1;
+  *bits = k >= 0 ? m->e[k].bits : -1;
   pthread_mutex_unlock(&m->mu);
   judge(w, m, k < 0);
   if (k >= 0) return k;
@@ -654,14 +651,14 @@ static int32_t shared_pair(worker *w, blk_memo *m, int qb, int kb, const spec_en
   *count = evaluate(w, se, q0, q1, k0, k1, m->wpb);
   pthread_mutex_lock(&m->mu);
   k = find(m, se, h, &at);
+  *bits = k >= 0 ? m->e[k].bits : -1;
   if (k < 0) {
-    int32_t bits = -1;
     /* Only partial blocks carry bitmasks: an empty or full pair's would be
-    ** a word set no block reads. */
+    ** a word set no block reads. Their first words must be int32s. */
     if (m->wpb && *count > 0 && *count < (q1 - q0) * (k1 - k0)) {
       int64_t b = blk_intern(&m->set, w->mbits);
-      if (b < 0 || b > INT32_MAX) m->fail = 1;
-      else bits = (int32_t)b;
+      if (b < 0 || b > INT32_MAX / m->wpb) m->fail = 1;
+      else *bits = (int32_t)b;
     }
     if (m->ne == m->cap) {
       int64_t nc = m->cap ? m->cap * 2 : 256;
@@ -672,7 +669,7 @@ static int32_t shared_pair(worker *w, blk_memo *m, int qb, int kb, const spec_en
       } else m->fail = 1;
     }
     if (!m->fail) {
-      m->e[m->ne] = (ment){se->dec, se->val, {h[0], h[1]}, *count, bits};
+      m->e[m->ne] = (ment){se->dec, se->val, {h[0], h[1]}, *count, *bits};
       m->slot[at] = (int32_t)m->ne;
       k = (int32_t)m->ne++;
       if ((uint64_t)m->ne * 2 > m->mask + 1 && grow(m)) m->fail = 1;
@@ -697,12 +694,12 @@ int64_t blk_memo_pair(worker *w, int qb, int kb, spec_entry *se, int32_t *id) {
   const lent *e = w->lm->e ? lfind(w->lm, h) : NULL;
   if (e) {
     judge(w, m, 0);
-    *id = e->id;
+    *id = e->bits;
     return e->count;
   }
   int64_t count;
-  int32_t k = shared_pair(w, m, qb, kb, se, h, &count);
-  if (k >= 0 && lput(w->lm, &(lent){{h[0], h[1]}, count, k})) w->fail = 1;
-  *id = k;
+  int32_t bits, k = shared_pair(w, m, qb, kb, se, h, &count, &bits);
+  if (k >= 0 && lput(w->lm, &(lent){{h[0], h[1]}, count, k, bits})) w->fail = 1;
+  *id = k >= 0 ? bits : -1;
   return count;
 }

@@ -140,13 +140,30 @@ static int64_t block_area(const job *j, int qb, int kb) {
   return (q1 - q0) * (k1 - k0);
 }
 
+/* Bitmask b (of the memo's set) allows n pairs: kept for copies of the
+** rows that hold it, which carry only b. */
+static void note_bits(worker *w, int32_t b, int64_t n) {
+  if (b >= w->nbn) {
+    int32_t nc = w->nbn ? w->nbn : 256;
+    while (nc <= b) nc *= 2;
+    int64_t *x = realloc(w->bn, sizeof(int64_t) * (size_t)nc);
+    if (!x) {
+      w->fail = 1;
+      return;
+    }
+    w->bn = x;
+    w->nbn = nc;
+  }
+  w->bn[b] = n;
+}
+
 /*
 ** The undecided pairs of a row: by the memo where it is on (exact), else
 ** partial by witnesses where the samples show both values, counted
 ** exactly otherwise. rn (-4: the memo, -3: count exactly, -2: partial by
 ** witnesses, -1: not yet known) then gets what the block contributes to
 ** the allowed pairs (the witness pass's estimate where it ran); the class
-** goes into rc, the memo entry into rid.
+** goes into rc, the bitmask the memo gave into rid.
 */
 static void settle(worker *w, int qb, int nu) {
   const job *j = w->j;
@@ -175,6 +192,7 @@ static void settle(worker *w, int qb, int nu) {
         return;
       }
       n = blk_memo_pair(w, qb, kb, se, &w->rid[i]);
+      if (w->rid[i] >= 0) note_bits(w, w->rid[i], n);
     } else if (n == -2) {
       n = all / 2; /* any count strictly between 0 and all: partial */
     } else {
@@ -204,7 +222,7 @@ static void full_run(worker *w, blk_rrow *rec, int qb, int k0, int k1) {
   int64_t q0 = (int64_t)qb * j->bq, lq = q0 + j->bq < j->S ? j->bq : j->S - q0;
   w->st[ST_ALLOWED] += (int64_t)(n - (k1 == j->nk)) * lq * j->bk + (k1 == j->nk ? block_area(j, qb, k1 - 1) : 0);
   blk_rent *e = rec ? blk_rrow_add(w, rec, n) : NULL;
-  for (int i = 0; e && i < n; i++) e[i] = (blk_rent){k0 + i, -1, 0, RE_IFULL};
+  for (int i = 0; e && i < n; i++) e[i] = (blk_rent){k0 + i, RE_IFULL};
 }
 
 /* Key blocks [k0, k1) of a row: their super-block decided them all. */
@@ -215,21 +233,24 @@ static void decided_run(worker *w, blk_rrow *rec, int qb, int k0, int k1, int c)
 
 /* Key block kb's part of the row, once classified (c) and, where the
 ** intervals left it undecided (und), settled: its allowed pairs n and
-** memo entry rid. */
+** bitmask rid. */
 static void emit(worker *w, blk_rrow *rec, int qb, int kb, int c, int und, int64_t n, int32_t rid) {
-  if (!und && c == CG_BLK_FULL) n = block_area(w->j, qb, kb);
+  const job *j = w->j;
+  if (!und && c == CG_BLK_FULL) n = block_area(j, qb, kb);
   w->st[ST_ALLOWED] += und || c == CG_BLK_FULL ? n : 0;
   if (c == CG_BLK_FULL) w->fail |= push(w, &w->full, &w->nfull, &w->capf, kb);
   else if (c == CG_BLK_UNDECIDED) {
     int64_t np = w->npart;
+    int32_t word = und && rid >= 0 ? rid * blk_memo_bits(j->memo) : -1;
+    w->nomask += word < 0;
     w->fail |= push(w, &w->part, &w->npart, &w->capp, kb);
-    w->fail |= push(w, &w->partm, &np, &w->capm, und ? rid : -1);
+    w->fail |= push(w, &w->partm, &np, &w->capm, word);
   }
   if (!rec || (!und && c != CG_BLK_FULL)) return;
   /* Copying classes only, an undecided block keeps its signature. */
-  const job *j = w->j;
   if (und && j->reuse_cls) rid = blk_reuse_sig(w, w->dec[j->kmap[kb]], w->val[j->kmap[kb]]);
-  blk_rec(w, rec, kb, !und ? RE_IFULL : c == CG_BLK_FULL ? RE_RFULL : c == CG_BLK_EMPTY ? RE_REMPTY : RE_RPART, rid, n);
+  else if (!und || c != CG_BLK_UNDECIDED) rid = !und ? RE_IFULL : c == CG_BLK_FULL ? RE_RFULL : RE_REMPTY;
+  blk_rec(w, rec, kb, rid);
 }
 
 static void whole_row(worker *w, blk_rrow *rec, int qb) {
@@ -307,9 +328,15 @@ static void needed_classes(worker *w, int qb, const blk_ref *rf) {
 ** so room is made once per run. */
 static void copy_run(worker *w, blk_rrow *rec, int qb, const blk_rrow *ref, int d, int a, int b, int64_t *p) {
   const job *j = w->j;
-  int64_t i0 = *p, i1;
-  while (i0 < ref->n && ref->e[i0].kb + d < a) i0++;
-  for (i1 = i0; i1 < ref->n && ref->e[i1].kb + d < b; i1++) {}
+  const blk_rent *e = ref->e;
+  int64_t i0 = *p;
+  while (i0 < ref->n && e[i0].kb + d < a) i0++;
+  int64_t i1 = i0 + (b - a) < ref->n ? i0 + (b - a) : ref->n;
+  /* Key blocks are distinct and in order: where the run's last entry
+  ** could be is in it, every block of the run is (a dense row), with no
+  ** scan for the end. */
+  if (i1 <= i0 || e[i1 - 1].kb + d >= b)
+    for (i1 = i0; i1 < ref->n && e[i1].kb + d < b; i1++) {}
   *p = i1;
   int64_t m = i1 - i0;
   w->st[ST_IEMPTY] += b - a - m;
@@ -319,37 +346,39 @@ static void copy_run(worker *w, blk_rrow *rec, int qb, const blk_rrow *ref, int 
     w->fail = 1;
     return;
   }
-  int64_t cnt[4] = {0}, allowed = 0, nf = w->nfull, np = w->npart;
+  int64_t rfull = 0, rempty = 0, allowed = 0, nf = w->nfull, np = w->npart;
   /* Blocks of the last query or key block are shorter. */
   int64_t area = (int64_t)j->bq * j->bk;
-  int last = qb == j->nq - 1;
+  int last = qb == j->nq - 1, wpb = blk_memo_bits(j->memo);
   /* The row's own record is written in the same pass, moved. */
   blk_rent *out = rec ? blk_rrow_add(w, rec, m) : NULL;
   /* Locals: stores through the lists could alias the worker's fields. */
   int32_t *part = w->part, *partm = w->partm, *full = w->full;
-  const blk_rent *e = ref->e;
+  const int64_t *bn = w->bn;
   for (int64_t i = i0; i < i1; i++) {
     blk_rent x = e[i];
     int kb = x.kb += d;
     if (out) *out++ = x;
-    cnt[x.code]++;
-    if (x.code == RE_RPART) {
-      allowed += x.n;
+    if (x.tag >= 0) {
+      allowed += bn[x.tag];
       part[np] = kb;
-      partm[np++] = x.rid;
-    } else if (x.code != RE_REMPTY) {
+      partm[np++] = x.tag * wpb;
+    } else if (x.tag != RE_REMPTY) {
       allowed += last || kb == j->nk - 1 ? block_area(j, qb, kb) : area;
       full[nf++] = kb;
+      rfull += x.tag == RE_RFULL;
+    } else {
+      rempty++;
     }
   }
+  w->st[ST_IFULL] += nf - w->nfull - rfull;
+  w->st[ST_IUND] += m - (nf - w->nfull - rfull);
+  w->st[ST_RFULL] += rfull;
+  w->st[ST_REMPTY] += rempty;
+  w->st[ST_RPART] += np - w->npart;
+  w->st[ST_ALLOWED] += allowed;
   w->nfull = nf;
   w->npart = np;
-  w->st[ST_IFULL] += cnt[RE_IFULL];
-  w->st[ST_IUND] += m - cnt[RE_IFULL];
-  w->st[ST_RFULL] += cnt[RE_RFULL];
-  w->st[ST_REMPTY] += cnt[RE_REMPTY];
-  w->st[ST_RPART] += cnt[RE_RPART];
-  w->st[ST_ALLOWED] += allowed;
 }
 
 /* A row that copies rf's row where its key blocks moved with it (rf->row
@@ -413,14 +442,14 @@ static void moved_classes(worker *w, blk_rrow *rec, int qb, const blk_ref *rf) {
       const blk_rent *e = &ref->e[p];
       int kb = e->kb + rf->d;
       w->ek[ne++] = kb;
-      if (e->code == RE_IFULL) {
+      if (e->tag == RE_IFULL) {
         w->rc[kb] = CG_BLK_FULL;
         w->st[ST_IFULL]++;
         continue;
       }
       w->rc[kb] = CG_BLK_UNDECIDED;
       w->und[nu++] = kb;
-      blk_reuse_sig_at(w, e->rid, &w->dec[j->kmap[kb]], &w->val[j->kmap[kb]]);
+      blk_reuse_sig_at(w, e->tag, &w->dec[j->kmap[kb]], &w->val[j->kmap[kb]]);
     }
     w->st[ST_IEMPTY] += a - at - kept;
     for (int kb = a; kb < b; kb++) {

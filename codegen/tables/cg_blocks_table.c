@@ -78,17 +78,14 @@ static int finish_table(cg_tableset *ts, cg_table *t, job *j, int one) {
 }
 
 /*
-** Each partial block's memo entry, in table order, in an array of the
-** arena's that the bits are then written over (worker 0's own list where
-** it wrote every row); NULL when some partial block has none (the memo
+** Each partial block's bitmask, its first word in the memo's set, in
+** table order, in an array of the arena's (worker 0's own list where it
+** wrote every row); NULL when some partial block has none (the memo
 ** turned off, or the pair had few runs) or out of memory.
 */
 static int32_t *memo_ids(cg_arena *a, job *j, int64_t npart, int one) {
-  for (int qb = 0; qb < j->nq; qb++) {
-    const rowres *r = &j->rows[qb];
-    for (int i = 0; i < r->np; i++)
-      if (j->w[r->w].partm[r->poff + i] < 0) return NULL;
-  }
+  for (int i = 0; i < j->nw; i++)
+    if (j->w[i].nomask) return NULL;
   if (one) return adopt(a, &j->w[0].partm, npart);
   int32_t *pm = cg_alloc(a, sizeof(int32_t) * (size_t)(npart ? npart : 1));
   for (int64_t n = 0, qb = 0; pm && qb < j->nq; qb++) {
