@@ -425,7 +425,8 @@ static void memo_gives_up(void **st) {
 
 /*
 ** The micro-pair cache (cg_blocks_micro.c): a distinct block pair's 8 x 8
-** micro pairs are keyed like the memo's block pairs and evaluated once.
+** micro pairs, and its 32 x 32 mini pairs where blocks are whole
+** mini-blocks, are keyed like the memo's block pairs and evaluated once.
 ** Radial-like masks (a spatial reach that shrinks with the frame
 ** distance, a sink frame read absolutely, text) repeat micro pairs across
 ** positions, blocks and specialisations; block sizes with and without

@@ -10,8 +10,8 @@
 **            run row by row on threads (cg_blocks_rows.c), its undecided
 **            pairs settled once per distinct pair by the memo
 **            (cg_blocks_memo.c, its keys' arithmetic in cg_blocks_hash.h),
-**            which evaluates a pair by its micro pairs, each distinct one
-**            once (cg_blocks_micro.c), else shown partial by sampled witnesses
+**            which evaluates a pair by its mini and micro pairs, each
+**            distinct one once (cg_blocks_micro.c), else shown partial by sampled witnesses
 **            (cg_blocks_witness.c) or refined (cg_blocks_refine.c),
 **            assembled into CSR (cg_blocks_table.c); large buffers kept
 **            for the next table (cg_blocks_pool.c); a row that is an

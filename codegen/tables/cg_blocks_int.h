@@ -133,10 +133,13 @@ typedef struct blk_ref {
 typedef struct blk_mcache blk_mcache;
 
 /* The memo's hashes of the micro-blocks' sequences, for the micro-pair
-** cache (cg_blocks_micro.c). */
+** cache (cg_blocks_micro.c), and of the mini-blocks' where the job has
+** them (else NULL). */
 typedef struct blk_mhash {
   const uint64_t *qh;  /* per query interface and micro-block: [nqv][nm][2] */
   const uint64_t *kh;  /* per micro-block and key interface, weighted: [nm][nkv][2] */
+  const uint64_t *nqh; /* likewise per mini-block: [nqv][nn][2] */
+  const uint64_t *nkh; /* [nn][nkv][2] */
   const uint64_t *kw;  /* [nkv][2]: each key interface's weight */
   const uint64_t *g;   /* [len][2]: the sum of the first len powers */
 } blk_mhash;

@@ -210,8 +210,9 @@ static int super_prepare(job *j, cg_iscratch *is) {
 
 /* Mini-blocks' interfaces, from their micro-blocks' boxes: the micro-pair
 ** cache (cg_blocks_micro.c, for tables with bits) classifies a block
-** pair's mini pairs first and only the micro pairs of undecided ones. Only
-** where blocks are whole mini-blocks. */
+** pair's mini pairs first, looks the undecided ones up, and evaluates the
+** micro pairs of those it has not met. Only where blocks are whole
+** mini-blocks. */
 static int mini_prepare(job *j, cg_iscratch *is) {
   if (!j->micro || j->bq % (MICRO * MINI) || j->bk % (MICRO * MINI)) return 0;
   cg_box *b = super_boxes(j->L->mbox, j->L->nm, MINI, &j->nn);
@@ -305,8 +306,8 @@ int blk_job_prepare(job *j) {
     int many = most_runs(&j->qr, j->nq) * most_runs(&j->kr, j->nk) > (int64_t)SAMPLES * j->bk;
     j->sample = !j->exact && j->nqv <= 64 && many;
     ok = !super_prepare(j, is) && (!(many || j->bits) || !tokens_prepare(j));
+    ok = ok && (!j->bits || !mini_prepare(j, is));
     ok = ok && (!(many || j->bits) || j->no_memo || !blk_memo_new(j, j->bits));
-    ok = ok && (!blk_memo_bits(j->memo) || !mini_prepare(j, is));
     ok = ok && !blk_reuse_new(j);
   }
   cg_scratch_free(s);

@@ -62,7 +62,8 @@ struct blk_memo {
   uint64_t *g;       /* [len][2]: the sum of the first len powers */
   size_t mqh_cap, mkh_cap; /* their bytes, for the pool */
   uint64_t *mqh, *mkh; /* the same as qh and kh per micro-block, where blocks are whole ones and
-                       ** the table carries bits (NULL else), for the micro-pair cache: */
+                       ** the table carries bits (NULL else), for the micro-pair cache; */
+  uint64_t *nqh, *nkh; /* and per mini-block where the job has them: */
   blk_mhash mh;
   ment *e;
   int64_t ne, cap;
@@ -235,9 +236,9 @@ static void side_hashes(const job *j, const int64_t *tok, int nv, int bsz, int n
 
 /* The same from the micro-blocks' hashes (mh laid out by sv, sb), where
 ** blocks are whole micro-blocks: one at token offset o of its block adds
-** its hash times base^o. Into out[v][nb][2]. */
+** its hash times base^o. Into out laid out by ov, ob. */
 static void block_hashes(const job *j, const uint64_t *mh, int64_t sv, int64_t sb, int nv, int bsz, int nb,
-                         const uint64_t *pw, uint64_t *out) {
+                         const uint64_t *pw, uint64_t *out, int64_t ov, int64_t ob) {
   int nm = j->L->nm, per = bsz / MICRO;
   for (int v = 0; v < nv; v++)
     for (int b = 0; b < nb; b++) {
@@ -246,8 +247,8 @@ static void block_hashes(const job *j, const uint64_t *mh, int64_t sv, int64_t s
       for (int mi = m0; mi < m1; mi++)
         for (int r = 0; r < 2; r++)
           h[r] = blk_addp(h[r], blk_mulp(mh[(v * sv + mi * sb) * 2 + r], pw[2 * (mi - m0) * MICRO + r]));
-      out[((int64_t)v * nb + b) * 2] = h[0];
-      out[((int64_t)v * nb + b) * 2 + 1] = h[1];
+      out[(v * ov + b * ob) * 2] = h[0];
+      out[(v * ov + b * ob) * 2 + 1] = h[1];
     }
 }
 
@@ -269,8 +270,10 @@ static int micro_hashes(blk_memo *m, const uint64_t *pw, const uint64_t *rp) {
   return 0;
 }
 
-/* The key micro-blocks' hashes times their interfaces' weights, in place. */
-static void weigh_micro(blk_memo *m) {
+/* The key micro-blocks' hashes times their interfaces' weights, in place;
+** then the mini-blocks' from them, where the job has mini-blocks (the
+** weight is a factor of every term). */
+static int weigh_micro(blk_memo *m, const uint64_t *pw) {
   const job *j = m->j;
   for (int b = 0; b < j->L->nm; b++)
     for (int v = 0; v < j->nkv; v++)
@@ -278,7 +281,15 @@ static void weigh_micro(blk_memo *m) {
         uint64_t *y = m->mkh + ((int64_t)b * j->nkv + v) * 2 + r;
         *y = blk_mulp(*y, m->kw[2 * v + r]);
       }
-  m->mh = (blk_mhash){m->mqh, m->mkh, m->kw, m->g};
+  if (j->nn) {
+    m->nqh = malloc(sizeof(uint64_t) * 2 * (size_t)j->nn * (size_t)(j->nqv ? j->nqv : 1));
+    m->nkh = malloc(sizeof(uint64_t) * 2 * (size_t)j->nn * (size_t)(j->nkv ? j->nkv : 1));
+    if (!m->nqh || !m->nkh) return -1;
+    block_hashes(j, m->mqh, j->L->nm, 1, j->nqv, MICRO * MINI, j->nn, pw, m->nqh, j->nn, 1);
+    block_hashes(j, m->mkh, 1, j->nkv, j->nkv, MICRO * MINI, j->nn, pw, m->nkh, 1, j->nkv);
+  }
+  m->mh = (blk_mhash){m->mqh, m->mkh, m->nqh, m->nkh, m->kw, m->g};
+  return 0;
 }
 
 int blk_memo_new(job *j, int bits) {
@@ -326,16 +337,18 @@ int blk_memo_new(job *j, int bits) {
       free(rp);
       return -1;
     }
-    block_hashes(j, m->mqh, j->L->nm, 1, j->nqv, j->bq, j->nq, pw, m->qh);
-    block_hashes(j, m->mkh, 1, j->nkv, j->nkv, j->bk, j->nk, pw, m->kh);
+    block_hashes(j, m->mqh, j->L->nm, 1, j->nqv, j->bq, j->nq, pw, m->qh, j->nq, 1);
+    block_hashes(j, m->mkh, 1, j->nkv, j->nkv, j->bk, j->nk, pw, m->kh, j->nk, 1);
   } else {
     side_hashes(j, j->qtok, j->nqv, j->bq, j->nq, pw, m->g, rp, m->qh, j->nq, 1);
     side_hashes(j, j->ktok, j->nkv, j->bk, j->nk, pw, m->g, rp, m->kh, j->nk, 1);
   }
-  free(pw);
   free(rp);
   m->kw = malloc(sizeof(uint64_t) * 2 * (size_t)(j->nkv ? j->nkv : 1));
-  if (!m->kw) return -1;
+  if (!m->kw) {
+    free(pw);
+    return -1;
+  }
   uint64_t x = 0x243f6a8885a308d3ull;
   for (int v = 0; v < 2 * j->nkv; v++) {
     /* splitmix64: weights in [1, P61) */
@@ -346,15 +359,19 @@ int blk_memo_new(job *j, int bits) {
   }
   /* A key block's interfaces side by side: a pair's key reads one line. */
   uint64_t *t = malloc(sizeof(uint64_t) * 2 * (size_t)j->nk * (size_t)(j->nkv ? j->nkv : 1));
-  if (!t) return -1;
+  if (!t) {
+    free(pw);
+    return -1;
+  }
   for (int v = 0; v < j->nkv; v++)
     for (int b = 0; b < j->nk; b++)
       for (int r = 0; r < 2; r++)
         t[((int64_t)b * j->nkv + v) * 2 + r] = blk_mulp(m->kh[((int64_t)v * j->nk + b) * 2 + r], m->kw[2 * v + r]);
   free(m->kh);
   m->kh = t;
-  if (m->mqh) weigh_micro(m);
-  return 0;
+  int st = m->mqh ? weigh_micro(m, pw) : 0;
+  free(pw);
+  return st;
 }
 
 void blk_memo_free(blk_memo *m) {
@@ -365,6 +382,8 @@ void blk_memo_free(blk_memo *m) {
   free(m->g);
   blk_give(m->j->pool, POOL_MQH, m->mqh, m->mqh_cap);
   blk_give(m->j->pool, POOL_MKH, m->mkh, m->mkh_cap);
+  free(m->nqh);
+  free(m->nkh);
   free(m->e);
   free(m->slot);
   blk_bitset_free(&m->set);
