@@ -329,14 +329,21 @@ static void needed_classes(worker *w, int qb, const blk_ref *rf) {
 static void copy_run(worker *w, blk_rrow *rec, int qb, const blk_rrow *ref, int d, int a, int b, int64_t *p) {
   const job *j = w->j;
   const blk_rent *e = ref->e;
-  int64_t i0 = *p;
-  while (i0 < ref->n && e[i0].kb + d < a) i0++;
-  int64_t i1 = i0 + (b - a) < ref->n ? i0 + (b - a) : ref->n;
-  /* Key blocks are distinct and in order: where the run's last entry
-  ** could be is in it, every block of the run is (a dense row), with no
-  ** scan for the end. */
+  int64_t i0 = *p, n = ref->n;
+  /* Key blocks are distinct and in order, so the entry of block a lies at
+  ** most a - e[i0].kb on: where the entry before that is below a, the
+  ** reference is dense there and a's is next, with no scan (likewise the
+  ** run's end: where its last entry could be is in it, every block of the
+  ** run is). */
+  if (i0 < n && e[i0].kb + d < a) {
+    int64_t t = i0 + (a - d - e[i0].kb) < n ? i0 + (a - d - e[i0].kb) : n;
+    if (e[t - 1].kb + d < a) i0 = t;
+    else
+      while (e[i0].kb + d < a) i0++;
+  }
+  int64_t i1 = i0 + (b - a) < n ? i0 + (b - a) : n;
   if (i1 <= i0 || e[i1 - 1].kb + d >= b)
-    for (i1 = i0; i1 < ref->n && e[i1].kb + d < b; i1++) {}
+    for (i1 = i0; i1 < n && e[i1].kb + d < b; i1++) {}
   *p = i1;
   int64_t m = i1 - i0;
   w->st[ST_IEMPTY] += b - a - m;
