@@ -157,6 +157,17 @@ static void note_bits(worker *w, int32_t b, int64_t n) {
   w->bn[b] = n;
 }
 
+#define AHEAD 4 /* memo lookups fetched ahead */
+
+/* Undecided block i's memo slot, fetched ahead. */
+static void ahead(worker *w, int qb, int i) {
+  const job *j = w->j;
+  int kb = w->und[i];
+  if (w->rn[i] != -4) return;
+  spec_entry *se = blk_spec(w, w->dec[j->kmap[kb]], w->val[j->kmap[kb]]);
+  if (se->sp) blk_memo_ahead(w, qb, kb, se);
+}
+
 /*
 ** The undecided pairs of a row: by the memo where it is on (exact), else
 ** partial by witnesses where the samples show both values, counted
@@ -181,11 +192,14 @@ static void settle(worker *w, int qb, int nu) {
   }
   if (sampled) blk_witness(w, qb, nu);
   int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
+  for (int i = 0; i < AHEAD && i < nu; i++) ahead(w, qb, i);
   for (int i = 0; i < nu; i++) {
     int kb = w->und[i];
     int64_t all = block_area(j, qb, kb), n = w->rn[i];
     int est = n != -3 && n != -4;
+    if (i + AHEAD < nu) ahead(w, qb, i + AHEAD);
     if (n == -4) {
+      /* after ahead: a new specialisation there may have emptied the cache */
       spec_entry *se = blk_spec(w, w->dec[j->kmap[kb]], w->val[j->kmap[kb]]);
       if (!se->sp) {
         w->fail = 1;
@@ -413,6 +427,10 @@ static void moved_row(worker *w, blk_rrow *rec, int qb, const blk_ref *rf) {
     if (!rf->src) copy_run(w, rec, qb, rf->row, rf->d, at, a, &p);
     for (int c = at; rf->src && c < a;) {
       int e = c + 1, un = rf->need[c] == 2;
+      /* Eight blocks a step where all are of c's kind (a dense row's runs
+      ** are long). */
+      for (uint64_t x, all = un ? 0x0202020202020202ull : 0; e + 8 <= a && (memcpy(&x, rf->need + e, 8), x == all);)
+        e += 8;
       while (e < a && (rf->need[e] == 2) == un) e++;
       if (un) copy_run(w, rec, qb, rf->src, 0, c, e, &ps);
       else copy_run(w, rec, qb, rf->row, rf->d, c, e, &p);
