@@ -25,20 +25,20 @@ void blk_runs_free(runs *r, blk_pool *pl, int key_side) {
 static void scan_runs(runs *r, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz,
                       int64_t *buf, int64_t *prev, cg_scratch *s) {
   int nv = key_side ? cg_prog_nkv(p) : cg_prog_nqv(p);
-  int64_t i = -1, ld = c->n;
+  int64_t i = -1, ld = c->n, at = 0, b = 0; /* at: the token's place in block b (no division per token) */
   for (int64_t o = 0; o < c->n; o += CG_CHUNK) {
     int64_t len = c->n - o < CG_CHUNK ? c->n - o : CG_CHUNK;
     cg_prog_side(p, key_side, c, o, len, buf, CG_CHUNK, s);
     for (int64_t t = 0; t < len; t++) {
-      int64_t pos = o + t;
-      int st = pos % bsz == 0;
+      int first = at == 0, st = first;
+      if (++at == bsz) at = 0;
       for (int j = 0; j < nv; j++) {
         st |= buf[j * CG_CHUNK + t] != prev[j];
         prev[j] = buf[j * CG_CHUNK + t];
       }
       if (st) {
         i++;
-        if (pos % bsz == 0) r->off[pos / bsz] = i;
+        if (first) r->off[b++] = i;
         for (int j = 0; j < nv; j++) r->v[j * ld + i] = prev[j];
         r->w[i] = 0;
       }
