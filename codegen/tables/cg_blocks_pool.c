@@ -8,12 +8,15 @@
 ** built.
 **
 ** Buffers of megabytes (a dense table's lists: the temporal sink's 3.4 M
-** partial blocks are 27 MB with their bitmask offsets) are written once
-** from start to end, and a fault per 4 KB page cost more than writing
-** them (17 ms for 27 MB here, 2.5 ms in 2 MB pages). Where Linux offers
-** transparent huge pages on request, such a buffer is aligned to 2 MB and
-** asks for them; it stays plain malloc memory to free. Elsewhere, or
-** where huge pages are off, it is malloc's.
+** partial blocks are 27 MB with their bitmask offsets; the slots' per-token
+** runs and interfaces) are written once from start to end, and a fault per
+** 4 KB page cost more than writing them (17 ms for 27 MB here, 2.5 ms in
+** 2 MB pages). Where Linux offers transparent huge pages on request, such
+** a buffer is aligned to 2 MB and asks for them; it stays plain malloc
+** memory to free. Elsewhere, or where huge pages are off, it is malloc's.
+** (As malloc's, the slots' buffers came from the heap or fresh mappings as
+** glibc's thresholds had moved: dilated's runs took 5k faults in five
+** builds, or 13k after an unrelated change of allocations.)
 */
 #define _DEFAULT_SOURCE /* madvise */
 
@@ -33,7 +36,7 @@ void *blk_take(blk_pool *pl, int slot, size_t n, size_t *cap) {
     return p;
   }
   if (cap) *cap = n;
-  return malloc(n);
+  return blk_big(n);
 }
 
 void blk_give(blk_pool *pl, int slot, void *p, size_t cap) {
