@@ -312,9 +312,6 @@ const blk_bitset *blk_memo_set(const blk_memo *m);
 /* The pair's bitmask, its number in the set, goes into *id: -1 where the
 ** memo keeps no bits, or the pair is empty or full. */
 int64_t blk_memo_pair(worker *w, int qb, int kb, spec_entry *se, int32_t *id);
-/* The pair's slot in the worker's copy of the memo, fetched ahead of its
-** lookup: a row's lookups are cache misses one after another. */
-void blk_memo_ahead(worker *w, int qb, int kb, spec_entry *se);
 
 void blk_memo_seq(const blk_memo *m, int key_side, int v, int b, int64_t a, uint64_t h[2]);
 

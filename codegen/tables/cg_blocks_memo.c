@@ -703,14 +703,6 @@ static int32_t shared_pair(worker *w, blk_memo *m, int qb, int kb, const spec_en
   return k;
 }
 
-void blk_memo_ahead(worker *w, int qb, int kb, spec_entry *se) {
-  const blk_lmemo *l = w->lm;
-  if (!l || !l->e) return;
-  uint64_t h[2];
-  pair_key(w->j->memo, se, qb, kb, h);
-  __builtin_prefetch(&l->e[lslot(h) & l->mask]);
-}
-
 /* A pair the worker has looked up before is answered from its own copy,
 ** with no lock; it still counts as a hit towards judging the memo. */
 int64_t blk_memo_pair(worker *w, int qb, int kb, spec_entry *se, int32_t *id) {

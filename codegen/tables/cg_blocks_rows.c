@@ -157,17 +157,6 @@ static void note_bits(worker *w, int32_t b, int64_t n) {
   w->bn[b] = n;
 }
 
-#define AHEAD 4 /* memo lookups fetched ahead */
-
-/* Undecided block i's memo slot, fetched ahead. */
-static void ahead(worker *w, int qb, int i) {
-  const job *j = w->j;
-  int kb = w->und[i];
-  if (w->rn[i] != -4) return;
-  spec_entry *se = blk_spec(w, w->dec[j->kmap[kb]], w->val[j->kmap[kb]]);
-  if (se->sp) blk_memo_ahead(w, qb, kb, se);
-}
-
 /*
 ** The undecided pairs of a row: by the memo where it is on (exact), else
 ** partial by witnesses where the samples show both values, counted
@@ -192,14 +181,11 @@ static void settle(worker *w, int qb, int nu) {
   }
   if (sampled) blk_witness(w, qb, nu);
   int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
-  for (int i = 0; i < AHEAD && i < nu; i++) ahead(w, qb, i);
   for (int i = 0; i < nu; i++) {
     int kb = w->und[i];
     int64_t all = block_area(j, qb, kb), n = w->rn[i];
     int est = n != -3 && n != -4;
-    if (i + AHEAD < nu) ahead(w, qb, i + AHEAD);
     if (n == -4) {
-      /* after ahead: a new specialisation there may have emptied the cache */
       spec_entry *se = blk_spec(w, w->dec[j->kmap[kb]], w->val[j->kmap[kb]]);
       if (!se->sp) {
         w->fail = 1;
