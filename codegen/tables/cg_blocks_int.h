@@ -389,8 +389,10 @@ void blk_lbound_free(blk_lbound *b);
 sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, double partial_cost, double stop,
                               double *lo, int *exact, cg_err *e);
 /* cg_layout_settle.c: the last bound's layout scored exactly, from what
-** the bound left unsettled, where it ran every row (else *exact stays 0). */
-sieve_status blk_bound_exact(blk_lbound *b, double partial_cost, double *lo, int *exact);
+** the bound left unsettled, where it ran every row (else *exact stays 0
+** and *lo is untouched); settling stops at the first row where it passes
+** `stop`, *exact 0 and *lo the value so far (below the score). */
+sieve_status blk_bound_exact(blk_lbound *b, double partial_cost, double stop, double *lo, int *exact);
 /* For the tests: with plain set, witnesses evaluate every key and the
 ** settling every token pair, without intervals: the values the bounds
 ** and scores must equal. */

@@ -10,7 +10,8 @@
 ** Candidates are ranked on every few query-block rows, exactly, except
 ** that one whose lower bound (cg_layout_bound.c, far cheaper than a score)
 ** passes the best score so far is left out: most are. The others' bounds,
-** their open pairs settled, are their exact scores. The best is then
+** their open pairs settled, are their exact scores (settled only as far
+** as the ranking shows them: rank). The best is then
 ** checked against identity on every row, exactly, so auto never visits
 ** more than identity would; the table builder builds the choice's tables
 ** before that check, which counts the choice from them rather than
@@ -35,6 +36,7 @@
 typedef struct cand {
   cg_layout l;
   double lo, hi;  /* visited area over the rows scored, in full-block units: bounds, equal once exact */
+  int open;       /* settling stopped short (rank): lo is below what the ranking would show, never shown */
 } cand;
 
 struct cg_auto {
@@ -104,6 +106,25 @@ static sieve_status score(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand
 }
 
 /*
+** The SHOWN-th least of the values the ranking may show of the candidates
+** other than identity taken so far (order[0, k)): exact scores and the
+** bounds of those never scored; INFINITY while fewer.
+*/
+static double shown_last(const cand *cs, const int *order, int k) {
+  double v[SHOWN];
+  int m = 0;
+  for (int i = 0; i < k; i++) {
+    const cand *c = &cs[order[i]];
+    if (!order[i] || c->open) continue;
+    int j = m < SHOWN ? m++ : SHOWN;
+    for (; j > 0 && v[j - 1] > c->lo; j--)
+      if (j < SHOWN) v[j] = v[j - 1];
+    if (j < SHOWN) v[j] = c->lo;
+  }
+  return m < SHOWN ? INFINITY : v[SHOWN - 1];
+}
+
+/*
 ** The cheapest of n candidates on the rows that are multiples of stride,
 ** identity (cs[0]) on ties, then the earliest, as exact scores of all
 ** would rank them. Candidates are taken in the order of a lower bound
@@ -113,9 +134,22 @@ static sieve_status score(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand
 ** exactly only when it stays at or under it: the bound with the pairs it
 ** left open settled, or else a build. Those never scored cannot win; they keep their
 ** bound, hi infinite.
+**
+** Settling a candidate other than identity stops once past tau, the
+** SHOWN-th least shown value of the others taken before it (radial's
+** spatial tiles, all settled, mostly score far above the few the ranking
+** shows). Sound: settling only adds, so its score passes tau; tau is at
+** least the best score so far, so it cannot win, and the best, the stops
+** and every other value are what settling it whole would give; tau only
+** falls as candidates are taken, so at the end at least SHOWN others than
+** identity hold shown values at or under tau, below its score: neither
+** ranking (ranking(): the choice and identity, then the least others, at
+** most SHOWN of them) shows it, and its lo, above tau and so above every
+** value shown, sorts after them all. Identity is always shown: it settles
+** whole. With full, every settling runs to the score (the tests').
 */
-static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *cs, int n, int stride, int *best,
-                         cg_err *e) {
+static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *cs, int n, int stride, int full,
+                         int *best, cg_err *e) {
   blk_lbound *b = blk_lbound_new(p, s, mask);
   if (!b) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding layouts' block areas");
   sieve_status st = SIEVE_OK;
@@ -124,6 +158,7 @@ static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand 
   for (int i = 0; i < n && !st; i++) {
     st = blk_bound_layout(b, &cs[i].l, stride * GUESS_STRIDE, PARTIAL_COST, INFINITY, &guess[i], &exact, e);
     cs[i].hi = INFINITY;
+    cs[i].open = 0;
     order[i] = i;
   }
   for (int i = 1; i < n; i++) /* by guess, then by index: n is small */
@@ -140,7 +175,12 @@ static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand 
     /* at the best score, an earlier candidate keeps the tie */
     if (st || (*best >= 0 && (c->lo > stop || (c->lo == stop && order[k] > *best)))) continue;
     /* the bound ran every row: what it left unsettled, settled, is the score */
-    if (!exact) st = blk_bound_exact(b, PARTIAL_COST, &c->lo, &exact);
+    double tau = full || !order[k] ? INFINITY : fmax(stop, shown_last(cs, order, k));
+    if (!exact) st = blk_bound_exact(b, PARTIAL_COST, tau, &c->lo, &exact);
+    if (!st && !exact && c->lo > tau) {
+      c->open = 1; /* hi stays infinite */
+      continue;
+    }
     if (!st && !exact) st = score(p, s, mask, c, stride, NULL, e);
     else c->hi = c->lo;
     if (!st && (*best < 0 || c->lo < cs[*best].lo || (c->lo == cs[*best].lo && order[k] < *best))) *best = order[k];
@@ -220,7 +260,7 @@ static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, int defer
   int bq = cg_pattern_block_q(p), bk = cg_pattern_block_k(p);
   int64_t nq = (sieve_shape_tokens(s) + bq - 1) / bq, nk = (sieve_shape_tokens(s) + bk - 1) / bk;
   int stride = nq / RANK_ROWS > 1 ? (int)(nq / RANK_ROWS) : 1;
-  sieve_status st = rank(p, s, mask, cs, n, stride, &best, e);
+  sieve_status st = rank(p, s, mask, cs, n, stride, 0, &best, e);
   if (st) return st;
   /* block_k may differ from block_q: a share of the rows' pairs is only indicative */
   double pairs = (double)((nq + stride - 1) / stride) * (double)nk;
@@ -365,7 +405,8 @@ static int settled_is_score(blk_lbound *b, cg_pattern *p, const sieve_shape *s, 
   double lo;
   int exact;
   if (blk_bound_layout(b, &x->l, stride, PARTIAL_COST, INFINITY, &lo, &exact, e) ||
-      (!exact && blk_bound_exact(b, PARTIAL_COST, &lo, &exact)) || !exact || score(p, s, mask, x, stride, NULL, e))
+      (!exact && blk_bound_exact(b, PARTIAL_COST, INFINITY, &lo, &exact)) || !exact ||
+      score(p, s, mask, x, stride, NULL, e))
     return -1;
   return lo != x->lo;
 }
@@ -380,7 +421,7 @@ static int shortcuts_are_plain(blk_lbound *b, cg_pattern *p, const sieve_shape *
   for (int plain = 0; plain < 2; plain++) {
     blk_lbound_plain(b, plain);
     if (blk_bound_layout(b, &x->l, stride, PARTIAL_COST, INFINITY, &lo[plain][0], &ex[plain][0], e) ||
-        blk_bound_exact(b, PARTIAL_COST, &lo[plain][1], &ex[plain][1]) ||
+        blk_bound_exact(b, PARTIAL_COST, INFINITY, &lo[plain][1], &ex[plain][1]) ||
         blk_bound_layout(b, &x->l, stride, PARTIAL_COST, lo[0][0] / 2, &lo[plain][2], &ex[plain][2], e))
       return -1;
   }
@@ -395,6 +436,30 @@ int cg_layouts_check_scores(cg_pattern *p, const sieve_shape *shape, int c, int 
 
 int cg_layouts_check_bounds(cg_pattern *p, const sieve_shape *shape, int c, int stride) {
   return check_candidates(p, shape, c, stride, shortcuts_are_plain);
+}
+
+int cg_layouts_check_ranking(cg_pattern *p, const sieve_shape *shape, int c, int stride, int *open) {
+  sieve_shape s;
+  cg_shape_for(p, shape, &s);
+  int h, best[2];
+  cg_ref mask = class_mask(p, &s, c, &h);
+  cand cs[2][2 + 24];
+  int n = candidates(p, &s, cs[0]);
+  memcpy(cs[1], cs[0], sizeof cs[0]);
+  cg_err e = {0};
+  if (mask == CG_NONE || rank(p, &s, mask, cs[0], n, stride, 0, &best[0], &e) ||
+      rank(p, &s, mask, cs[1], n, stride, 1, &best[1], &e))
+    return -1;
+  *open = 0;
+  for (int i = 0; i < n; i++) *open += cs[0][i].open;
+  int bad = best[0] != best[1];
+  /* shares of one pair: the values themselves, to the quarter */
+  for (int id = 0; id < 2 && !bad; id++) {
+    const char *a = ranking(p->arena, cs[0], n, id ? 0 : best[0], 1), *b = ranking(p->arena, cs[1], n, id ? 0 : best[1], 1);
+    if (!a || !b) return -1;
+    bad = strcmp(a, b) != 0;
+  }
+  return bad;
 }
 
 const char *cg_layouts_ranking(const cg_pattern *p, const sieve_shape *shape, int c) {

@@ -7,6 +7,8 @@
 ** query sub-blocks against whole key blocks and then the sub-block pairs
 ** those leave open (a call for each per row), and tokens only where
 ** those leave it open: the same answers as every token pair's, cheaper.
+** Settling only adds, so it may stop once past a value the caller needs
+** no more than (cg_layout_auto.c: a score past what the ranking shows).
 */
 #include <string.h>
 
@@ -144,7 +146,7 @@ static void plain_settle(blk_lbound *b, int64_t i0, int64_t i1, int64_t nq, uint
   }
 }
 
-sieve_status blk_bound_exact(blk_lbound *b, double partial_cost, double *lo, int *exact) {
+sieve_status blk_bound_exact(blk_lbound *b, double partial_cost, double stop, double *lo, int *exact) {
   *exact = 0;
   if (!b->all_rows) return SIEVE_OK;
   const cg_tableset *ts = &b->ts;
@@ -174,6 +176,11 @@ sieve_status blk_bound_exact(blk_lbound *b, double partial_cost, double *lo, int
       }
       part++; /* partial; a witness's true had counted it visited */
       full -= pd->seen == 2;
+    }
+    /* settling only adds (a pair counted visited or empty turns partial) */
+    if ((double)full + partial_cost * (double)part > stop) {
+      *lo = (double)full + partial_cost * (double)part;
+      return SIEVE_OK;
     }
   }
   *lo = (double)full + partial_cost * (double)part;
