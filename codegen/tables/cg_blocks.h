@@ -170,10 +170,11 @@ int cg_layouts_check_scores(cg_pattern *p, const sieve_shape *shape, int cls, in
 ** evaluate every key and token pair (blk_lbound_plain); -1 on failure. */
 int cg_layouts_check_bounds(cg_pattern *p, const sieve_shape *shape, int cls, int stride);
 /* For the tests: whether class cls's choice and rankings (as chosen, and
-** as were identity to win its check) differ from those made settling
-** every candidate whole, 1 if so, -1 on failure; *open: the candidates
-** whose settling stopped short. */
-int cg_layouts_check_ranking(cg_pattern *p, const sieve_shape *shape, int cls, int stride, int *open);
+** as were identity to win its check) differ from those made with every
+** guess whole and every candidate settled whole, 1 if so, -1 on failure;
+** *open: the candidates whose settling stopped short; *redone: whether
+** the guesses misled (the candidates were taken again). */
+int cg_layouts_check_ranking(cg_pattern *p, const sieve_shape *shape, int cls, int stride, int *open, int *redone);
 void cg_layout_text(const cg_layout *l, char *buf, size_t n);
 /* Copies p's automatic-layout flags and choices into c's arena (a pattern
 ** copy, cg_part.c), so that a copy chooses what p chose. 0, or -1 out of

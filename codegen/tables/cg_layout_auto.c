@@ -124,16 +124,27 @@ static double shown_last(const cand *cs, const int *order, int k) {
   return m < SHOWN ? INFINITY : v[SHOWN - 1];
 }
 
+/* order[0, n) by guess, then by index, guesses stopped short (stopped[])
+** last: n is small. */
+static void by_guess(const double *guess, const int *stopped, int *order, int n) {
+  for (int i = 0; i < n; i++) order[i] = i;
+  for (int i = 1; i < n; i++)
+    for (int k = i; k > 0; k--) {
+      int a = order[k], z = order[k - 1];
+      if (stopped[a] > stopped[z] || (stopped[a] == stopped[z] && guess[a] >= guess[z])) break;
+      order[k] = z;
+      order[k - 1] = a;
+    }
+}
+
 /*
-** The cheapest of n candidates on the rows that are multiples of stride,
-** identity (cs[0]) on ties, then the earliest, as exact scores of all
-** would rank them. Candidates are taken in the order of a lower bound
-** (cg_layout_bound.c) on a few of those rows, so that the likely best
-** comes first; each is bounded on all the rows, the bound stopping once
-** past the best exact score so far (none for the first), and scored
-** exactly only when it stays at or under it: the bound with the pairs it
-** left open settled, or else a build. Those never scored cannot win; they keep their
-** bound, hi infinite.
+** rank's candidates taken in order: each bounded on all the rows, the
+** bound stopping once past the best exact score so far (none for the
+** first), and scored exactly only when it stays at or under it: the bound
+** with the pairs it left open settled, or else a build. Those never scored
+** cannot win; they keep their bound, hi infinite. From k0 = 1 the first
+** is taken already, and the best. With spec, the candidates stop being
+** taken once one other than the first is best (*moved).
 **
 ** Settling a candidate other than identity stops once past tau, the
 ** SHOWN-th least shown value of the others taken before it (radial's
@@ -148,27 +159,17 @@ static double shown_last(const cand *cs, const int *order, int k) {
 ** value shown, sorts after them all. Identity is always shown: it settles
 ** whole. With full, every settling runs to the score (the tests').
 */
-static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *cs, int n, int stride, int full,
-                         int *best, cg_err *e) {
-  blk_lbound *b = blk_lbound_new(p, s, mask);
-  if (!b) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding layouts' block areas");
+static sieve_status take(blk_lbound *b, cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *cs, const int *order,
+                         int n, int k0, int stride, int full, int spec, int *best, int *moved, cg_err *e) {
   sieve_status st = SIEVE_OK;
-  int order[2 + 24], exact;
-  double guess[2 + 24];
-  for (int i = 0; i < n && !st; i++) {
-    st = blk_bound_layout(b, &cs[i].l, stride * GUESS_STRIDE, PARTIAL_COST, INFINITY, &guess[i], &exact, e);
-    cs[i].hi = INFINITY;
-    cs[i].open = 0;
-    order[i] = i;
+  int exact;
+  for (int k = k0; k < n; k++) {
+    cs[order[k]].hi = INFINITY;
+    cs[order[k]].open = 0;
   }
-  for (int i = 1; i < n; i++) /* by guess, then by index: n is small */
-    for (int k = i; k > 0 && guess[order[k]] < guess[order[k - 1]]; k--) {
-      int t = order[k];
-      order[k] = order[k - 1];
-      order[k - 1] = t;
-    }
-  *best = -1;
-  for (int k = 0; k < n && !st; k++) {
+  *best = k0 ? order[0] : -1;
+  *moved = 0;
+  for (int k = k0; k < n && !st && !(spec && *moved); k++) {
     cand *c = &cs[order[k]];
     double stop = *best >= 0 ? cs[*best].lo : INFINITY;
     st = blk_bound_layout(b, &c->l, stride, PARTIAL_COST, stop, &c->lo, &exact, e);
@@ -183,7 +184,63 @@ static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand 
     }
     if (!st && !exact) st = score(p, s, mask, c, stride, NULL, e);
     else c->hi = c->lo;
-    if (!st && (*best < 0 || c->lo < cs[*best].lo || (c->lo == cs[*best].lo && order[k] < *best))) *best = order[k];
+    if (!st && (*best < 0 || c->lo < cs[*best].lo || (c->lo == cs[*best].lo && order[k] < *best))) {
+      *moved = k > 0;
+      *best = order[k];
+    }
+  }
+  return st;
+}
+
+/*
+** The cheapest of n candidates on the rows that are multiples of stride,
+** identity (cs[0]) on ties, then the earliest, as exact scores of all
+** would rank them. Candidates are taken (take) in the order of a lower
+** bound (cg_layout_bound.c), their guess, on every GUESS_STRIDE-th of
+** those rows, so that the likely best comes first.
+**
+** Only the first of that order needs its guess whole, so long as it stays
+** the best: each later candidate's bound then stops at the first's score,
+** so its bound, its score where settled, whether it beats the first, and
+** what the rankings show (take: settling whole shows the same) do not
+** depend on the order of the later ones. So each guess stops once past
+** the least whole one before it (the first of the order is the least, the
+** earliest on ties: a guess past one cannot be it), and the others are
+** taken in the order of their guesses, those stopped short after the
+** whole ones (dilated's tiles pass the transpose's guess within one or
+** two of its five rows; how soon take's tau falls depends on the order,
+** and whole guesses order radial's tiles better). Should a later
+** candidate beat the first (the guesses misled), the stopped guesses are
+** made whole and the candidates after the first taken again in their true
+** order, the first's score kept (it is the first of both orders, taken
+** with no stop): the ranking is the one every whole guess gives. With
+** full, guesses are whole from the start (the tests'); *redone: they
+** were taken again.
+*/
+static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *cs, int n, int stride, int full,
+                         int *best, int *redone, cg_err *e) {
+  blk_lbound *b = blk_lbound_new(p, s, mask);
+  if (!b) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding layouts' block areas");
+  sieve_status st = SIEVE_OK;
+  int order[2 + 24], stopped[2 + 24] = {0}, exact, moved = full;
+  double guess[2 + 24], least = INFINITY;
+  for (int i = 0; i < n && !st; i++) {
+    st = blk_bound_layout(b, &cs[i].l, stride * GUESS_STRIDE, PARTIAL_COST, full ? INFINITY : least, &guess[i],
+                          &exact, e);
+    stopped[i] = !full && guess[i] > least;
+    least = fmin(least, guess[i]);
+  }
+  by_guess(guess, stopped, order, n);
+  if (!st && !full) st = take(b, p, s, mask, cs, order, n, 0, stride, full, 1, best, &moved, e);
+  *redone = moved && !full;
+  if (!st && moved) {
+    for (int i = 0; i < n && !st; i++)
+      if (stopped[i]) {
+        st = blk_bound_layout(b, &cs[i].l, stride * GUESS_STRIDE, PARTIAL_COST, INFINITY, &guess[i], &exact, e);
+        stopped[i] = 0;
+      }
+    by_guess(guess, stopped, order, n);
+    if (!st) st = take(b, p, s, mask, cs, order, n, !full, stride, full, 0, best, &moved, e);
   }
   blk_lbound_free(b);
   return st;
@@ -260,7 +317,8 @@ static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, int defer
   int bq = cg_pattern_block_q(p), bk = cg_pattern_block_k(p);
   int64_t nq = (sieve_shape_tokens(s) + bq - 1) / bq, nk = (sieve_shape_tokens(s) + bk - 1) / bk;
   int stride = nq / RANK_ROWS > 1 ? (int)(nq / RANK_ROWS) : 1;
-  sieve_status st = rank(p, s, mask, cs, n, stride, 0, &best, e);
+  int redone;
+  sieve_status st = rank(p, s, mask, cs, n, stride, 0, &best, &redone, e);
   if (st) return st;
   /* block_k may differ from block_q: a share of the rows' pairs is only indicative */
   double pairs = (double)((nq + stride - 1) / stride) * (double)nk;
@@ -438,17 +496,17 @@ int cg_layouts_check_bounds(cg_pattern *p, const sieve_shape *shape, int c, int 
   return check_candidates(p, shape, c, stride, shortcuts_are_plain);
 }
 
-int cg_layouts_check_ranking(cg_pattern *p, const sieve_shape *shape, int c, int stride, int *open) {
+int cg_layouts_check_ranking(cg_pattern *p, const sieve_shape *shape, int c, int stride, int *open, int *redone) {
   sieve_shape s;
   cg_shape_for(p, shape, &s);
-  int h, best[2];
+  int h, best[2], again;
   cg_ref mask = class_mask(p, &s, c, &h);
   cand cs[2][2 + 24];
   int n = candidates(p, &s, cs[0]);
   memcpy(cs[1], cs[0], sizeof cs[0]);
   cg_err e = {0};
-  if (mask == CG_NONE || rank(p, &s, mask, cs[0], n, stride, 0, &best[0], &e) ||
-      rank(p, &s, mask, cs[1], n, stride, 1, &best[1], &e))
+  if (mask == CG_NONE || rank(p, &s, mask, cs[0], n, stride, 0, &best[0], redone, &e) ||
+      rank(p, &s, mask, cs[1], n, stride, 1, &best[1], &again, &e))
     return -1;
   *open = 0;
   for (int i = 0; i < n; i++) *open += cs[0][i].open;
