@@ -42,6 +42,16 @@ static double cost(sieve_pattern *sp, const sieve_shape *s, char *layout, size_t
   return c;
 }
 
+/* The grids the tests choose on (batch, heads, head dim, frames, height,
+** width, text, text after). */
+static const sieve_shape grids[] = {
+  {1, 2, 64, 6, 16, 24, 0, 0},
+  {1, 2, 64, 5, 13, 19, 7, 0},   /* ragged, text before */
+  {1, 2, 64, 7, 12, 20, 11, 1},  /* text after */
+  {1, 2, 64, 4, 32, 96, 0, 0},   /* rows longer than a block: tiles win on local masks */
+};
+#define NGRIDS (sizeof grids / sizeof *grids)
+
 static const char *const masks[] = {
   /* local in space: tiles win */
   "sieve.abs(q.t - k.t):le(1) & sieve.abs(q.y - k.y):le(3) & sieve.abs(q.x - k.x):le(3)",
@@ -57,13 +67,8 @@ static const char *const masks[] = {
 static void never_loses(void **st) {
   sieve_ctx *ctx;
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
-  const sieve_shape shapes[] = {
-    {1, 2, 64, 6, 16, 24, 0, 0},
-    {1, 2, 64, 5, 13, 19, 7, 0},   /* ragged, text before */
-    {1, 2, 64, 7, 12, 20, 11, 1},  /* text after */
-    {1, 2, 64, 4, 32, 96, 0, 0},   /* rows longer than a block: tiles win on local masks */
-  };
-  for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+  const sieve_shape *shapes = grids;
+  for (size_t si = 0; si < NGRIDS; si++)
     for (size_t m = 0; m < sizeof masks / sizeof *masks; m++)
       for (int block = 16; block <= 64; block *= 4) {
         sieve_pattern *a = load(ctx, "sieve.layout.auto", masks[m], block);
@@ -100,13 +105,9 @@ static void never_loses(void **st) {
 static void least_of_candidates(void **st) {
   sieve_ctx *ctx;
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
-  const sieve_shape shapes[] = {
-    {1, 2, 64, 6, 16, 24, 0, 0},
-    {1, 2, 64, 5, 13, 19, 7, 0},
-    {1, 2, 64, 7, 12, 20, 11, 1},
-  };
+  const sieve_shape *shapes = grids;  /* the first three */
   static const int T[] = {1, 2, 4, 6}, Y[] = {4, 8}, X[] = {4, 8, 16};
-  for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+  for (size_t si = 0; si < 3; si++)
     for (size_t m = 0; m < sizeof masks / sizeof *masks; m++)
       for (int block = 16; block <= 64; block *= 4) {
         const sieve_shape *s = &shapes[si];
@@ -196,12 +197,8 @@ static void check_after_build(void **st) {
 static void settled_bounds_are_scores(void **st) {
   sieve_ctx *ctx;
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
-  const sieve_shape shapes[] = {
-    {1, 2, 64, 6, 16, 24, 0, 0},
-    {1, 2, 64, 5, 13, 19, 7, 0},
-    {1, 2, 64, 7, 12, 20, 11, 1},
-  };
-  for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+  const sieve_shape *shapes = grids;  /* the first three */
+  for (size_t si = 0; si < 3; si++)
     for (size_t m = 0; m < sizeof masks / sizeof *masks; m++)
       for (int block = 16; block <= 64; block *= 4)
         for (int stride = 1; stride <= 3; stride += 2) {
@@ -225,14 +222,9 @@ static void settled_bounds_are_scores(void **st) {
 static void short_cuts_show_the_same(void **st) {
   sieve_ctx *ctx;
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
-  const sieve_shape shapes[] = {
-    {1, 2, 64, 6, 16, 24, 0, 0},
-    {1, 2, 64, 5, 13, 19, 7, 0},
-    {1, 2, 64, 7, 12, 20, 11, 1},
-    {1, 2, 64, 4, 32, 96, 0, 0},
-  };
+  const sieve_shape *shapes = grids;
   int open = 0, redone = 0;
-  for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+  for (size_t si = 0; si < NGRIDS; si++)
     for (size_t m = 0; m < sizeof masks / sizeof *masks; m++)
       for (int block = 16; block <= 64; block *= 4)
         for (int stride = 1; stride <= 3; stride += 2) {
@@ -310,14 +302,9 @@ static cg_pattern *rows_copy(const cg_pattern *p, int bq) {
 static void choice_follows_blocks(void **st) {
   sieve_ctx *ctx;
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
-  const sieve_shape shapes[] = {
-    {1, 2, 64, 6, 16, 24, 0, 0},
-    {1, 2, 64, 5, 13, 19, 7, 0},
-    {1, 2, 64, 7, 12, 20, 11, 1},
-    {1, 2, 64, 4, 32, 96, 0, 0},
-  };
+  const sieve_shape *shapes = grids;
   int differ = 0;
-  for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+  for (size_t si = 0; si < NGRIDS; si++)
     for (size_t m = 0; m < sizeof masks / sizeof *masks; m++) {
       sieve_pattern *a = load(ctx, "sieve.layout.auto", masks[m], 16);
       cg_pattern *p = lp_pattern_ir(a), *before = rows_copy(p, 48);
