@@ -126,14 +126,20 @@ static void ninsert(blk_mcache *c, const nent *x) {
   c->ns[i] = (int32_t)c->nn++;
 }
 
+/* Room in *v (of *cap elements of size sz) for element n: doubled when
+** full, first elements at first. */
+static int room(void **v, int64_t *cap, int64_t n, size_t sz, int64_t first) {
+  if (n < *cap) return 0;
+  int64_t nc = *cap ? *cap * 2 : first;
+  void *p = realloc(*v, sz * (size_t)nc);
+  if (!p) return -1;
+  *v = p;
+  *cap = nc;
+  return 0;
+}
+
 static int npend_push(blk_mcache *c, uint64_t h0, uint64_t h1, int64_t a, int64_t b) {
-  if (c->npn == c->cappn) {
-    int64_t nc = c->cappn ? c->cappn * 2 : 64;
-    npend *p = realloc(c->pn, sizeof(npend) * (size_t)nc);
-    if (!p) return -1;
-    c->pn = p;
-    c->cappn = nc;
-  }
+  if (room((void **)&c->pn, &c->cappn, c->npn, sizeof(npend), 64)) return -1;
   c->pn[c->npn++] = (npend){h0, h1, a, b};
   return 0;
 }
@@ -182,13 +188,7 @@ static void insert(blk_mcache *c, uint64_t h0, uint64_t h1, uint64_t bits) {
 }
 
 static int pend_push(blk_mcache *c, uint64_t h0, uint64_t h1, int64_t mq, int64_t mk) {
-  if (c->np == c->capp) {
-    int64_t nc = c->capp ? c->capp * 2 : 256;
-    pend *p = realloc(c->p, sizeof(pend) * (size_t)nc);
-    if (!p) return -1;
-    c->p = p;
-    c->capp = nc;
-  }
+  if (room((void **)&c->p, &c->capp, c->np, sizeof(pend), 256)) return -1;
   c->p[c->np++] = (pend){h0, h1, (int32_t)mq, (int32_t)mk};
   return 0;
 }
