@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -325,6 +326,57 @@ static void choice_follows_blocks(void **st) {
   sieve_close(ctx);
 }
 
+/* The choice and its ranking at SIEVE_THREADS threads, into buf. */
+static void chosen_at(sieve_ctx *ctx, const char *mask, int block, const sieve_shape *s, const char *threads,
+                      char *buf, size_t n) {
+  setenv("SIEVE_THREADS", threads, 1);
+  sieve_pattern *a = load(ctx, "sieve.layout.auto", mask, block);
+  cg_pattern *p = lp_pattern_ir(a);
+  char l[64];
+  chosen(p, s, l, sizeof l);
+  const char *r = cg_layouts_ranking(p, s, 0);
+  snprintf(buf, n, "%s: %s", l, r ? r : "(none)");
+  sieve_pattern_free(a);
+}
+
+/*
+** A bound's rows run on threads, and the bound stops at the first row,
+** in row order, past the best score: the choice and the ranking (its ">="
+** values are bounds stopped so) are the same at any number of threads.
+** There must be bounds that stopped (a ">=" shown).
+*/
+static void same_at_any_threads(void **st) {
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  const sieve_shape shapes[] = {
+    {1, 2, 64, 6, 16, 24, 0, 0},
+    {1, 2, 64, 7, 12, 20, 11, 1},
+    {1, 2, 64, 4, 32, 96, 0, 0},
+  };
+  const char *old = getenv("SIEVE_THREADS");
+  char *keep = old ? strdup(old) : NULL;
+  int stopped = 0;
+  for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+    for (size_t m = 0; m < sizeof masks / sizeof *masks; m++)
+      for (int block = 16; block <= 64; block *= 4) {
+        char one[512], many[512];
+        chosen_at(ctx, masks[m], block, &shapes[si], "1", one, sizeof one);
+        for (int t = 2; t <= 7; t += 5) {
+          char ts[8];
+          snprintf(ts, sizeof ts, "%d", t);
+          chosen_at(ctx, masks[m], block, &shapes[si], ts, many, sizeof many);
+          if (strcmp(one, many))
+            fail_msg("mask %zu shape %zu block %d: one thread %s, %d threads %s", m, si, block, one, t, many);
+        }
+        stopped += strstr(one, ">=") != NULL;
+      }
+  if (keep) setenv("SIEVE_THREADS", keep, 1);
+  else unsetenv("SIEVE_THREADS");
+  free(keep);
+  if (!stopped) fail_msg("no bound stopped short: the test tells nothing");
+  sieve_close(ctx);
+}
+
 int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(never_loses),
@@ -334,6 +386,7 @@ int main(void) {
     cmocka_unit_test(choice_follows_blocks),
     cmocka_unit_test(settled_bounds_are_scores),
     cmocka_unit_test(short_cuts_show_the_same),
+    cmocka_unit_test(same_at_any_threads),
   };
   return cmocka_run_group_tests(t, NULL, NULL);
 }

@@ -19,17 +19,13 @@
 ** Rows run on threads; equal block pairs are evaluated once (below), and
 ** distinct bitmasks are kept once.
 */
-#define _POSIX_C_SOURCE 200809L  /* sysconf */
-
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cg_blocks_int.h"
 
-#define BITS_MAX_THREADS 16
 
 /* ------------------------------------------------------------ the choice */
 
@@ -348,14 +344,6 @@ static void *bwork(void *arg) {
   return NULL;
 }
 
-static int bits_threads(int nq) {
-  const char *env = getenv("SIEVE_THREADS");
-  long n = env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
-  if (n > BITS_MAX_THREADS) n = BITS_MAX_THREADS;
-  if (n > nq) n = nq;
-  return n < 1 ? 1 : (int)n;
-}
-
 static int worker_init(bworker *w, bjob *j) {
   int64_t lanes = (int64_t)j->bq * j->bk, nk = j->t->nk;
   w->j = j;
@@ -399,9 +387,9 @@ static void worker_free(bworker *w) {
 }
 
 static int run_rows(bjob *j) {
-  int nw = bits_threads(j->t->nq), started = 0, fail = 0;
+  int nw = blk_threads(j->t->nq), started = 0, fail = 0;
   bworker *w = calloc((size_t)nw, sizeof(bworker));
-  pthread_t th[BITS_MAX_THREADS];
+  pthread_t th[MAX_THREADS];
   if (!w) return -1;
   for (int i = 0; i < nw; i++) fail |= worker_init(&w[i], j);
   atomic_init(&j->next, 0);

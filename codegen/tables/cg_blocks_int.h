@@ -20,6 +20,7 @@
 #define SPEC_CACHE 32
 #define SUPER 16     /* blocks per super-block, the unit of the interval test's first look */
 #define GROUP 4      /* key blocks per group, its second look (divides SUPER) */
+#define MAX_THREADS 16 /* a table's rows, or a layout bound's, run on as many threads at most */
 #define SAMPLES 3    /* query tokens a row's witness pass tries (cg_blocks_witness.c) */
 
 /* One distinct layout: the token at each position, and the boxes of the
@@ -44,6 +45,10 @@ typedef struct runs {
 } runs;
 
 typedef struct job job;
+
+/* cg_blocks_rows.c: threads for n units of work (SIEVE_THREADS, else the
+** cores; at most MAX_THREADS and n). */
+int blk_threads(int64_t n);
 
 /* Buffers kept from one table of a tableset to the next (cg_blocks_pool.c),
 ** a slot per kind of buffer. */

@@ -19,7 +19,6 @@
 #include "cg_blocks_int.h"
 
 #define ROWS_PER_GRAB 4
-#define MAX_THREADS 16
 
 #define LIST_FIRST 4096       /* entries a list starts with */
 #define LIST_ROOM (1ll << 26) /* entries past which a list grows eightfold, not to its share at once */
@@ -535,18 +534,20 @@ static void *work(void *arg) {
   return NULL;
 }
 
-static int thread_count(int nq) {
+/* Threads for n units of work: SIEVE_THREADS, else the cores, at most
+** MAX_THREADS and n, at least one. */
+int blk_threads(int64_t n) {
   const char *env = getenv("SIEVE_THREADS");
-  long n = env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
-  if (n > MAX_THREADS) n = MAX_THREADS;
-  if (n > nq / ROWS_PER_GRAB) n = nq / ROWS_PER_GRAB;
-  return n < 1 ? 1 : (int)n;
+  long t = env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+  if (t > MAX_THREADS) t = MAX_THREADS;
+  if (t > n) t = (long)n;
+  return t < 1 ? 1 : (int)t;
 }
 
 /* The calling thread is worker 0. A thread that fails to start costs only
 ** time: the shared counter hands its rows to the workers that run. */
 int blk_job_run(job *j) {
-  j->nw = thread_count(j->nq);
+  j->nw = blk_threads(j->nq / ROWS_PER_GRAB);
   j->w = calloc((size_t)j->nw, sizeof(worker));
   if (!j->w) return -1;
   for (int i = 0; i < j->nw; i++)

@@ -92,13 +92,12 @@ static void gather_keys(blk_lbound *b, int64_t k0, int64_t len, int64_t m) {
 
 void blk_lbound_plain(blk_lbound *b, int plain) { b->plain = plain; }
 
-void blk_lbound_free(blk_lbound *b) {
-  if (!b) return;
+/* A worker's own buffers; those of w[0] hold the shared state too. */
+static void scratch_free(blk_lbound *b) {
   cg_iscratch_free(b->is);
   cg_scratch_free(b->sc);
   free(b->qrow);
   free(b->qpt);
-  free(b->kiv);
   free(b->ktok);
   free(b->kblk);
   free(b->qtok);
@@ -111,6 +110,7 @@ void blk_lbound_free(blk_lbound *b) {
   free(b->left);
   free(b->sel);
   free(b->pend);
+  free(b->wp);
   free(b->sbox);
   free(b->qsiv);
   free(b->ksiv);
@@ -123,12 +123,101 @@ void blk_lbound_free(blk_lbound *b) {
   free(b->scls);
   free(b->qtb);
   free(b->qv1);
+}
+
+void blk_lbound_free(blk_lbound *b) {
+  if (!b) return;
+  for (int i = 1; i < b->nw; i++)
+    if (b->w[i]) {
+      scratch_free(b->w[i]);
+      free(b->w[i]);
+    }
+  if (b->w) pthread_mutex_destroy(&b->mu);
+  free(b->w);
+  free(b->rows);
+  free(b->done);
+  scratch_free(b);
+  free(b->kiv);
   free(b->tokv);
   cg_prog_free(b->prog);
   cg_coords_free(&b->c);
   if (b->qbox != b->kbox) free(b->qbox);
   free(b->kbox);
   free(b);
+}
+
+/* b's own buffers, for ts and prog set. */
+static int scratch_new(blk_lbound *b) {
+  const cg_tableset *ts = &b->ts;
+  int64_t S = ts->seq;
+  int bq = ts->block_q, bk = ts->block_k;
+  size_t qv = (size_t)(cg_prog_nqv(b->prog) ? cg_prog_nqv(b->prog) : 1);
+  size_t kv = (size_t)(cg_prog_nkv(b->prog) ? cg_prog_nkv(b->prog) : 1);
+  b->qrow = malloc(sizeof(cg_ival) * qv);
+  b->qpt = malloc(sizeof(cg_ival) * qv);
+  b->ktok = malloc(sizeof(int64_t) * (size_t)S * kv);
+  b->kblk = malloc(sizeof(int64_t) * (size_t)bk * kv);
+  b->qtok = malloc(sizeof(int64_t) * qv);
+  b->out = malloc(sizeof(int64_t) * (size_t)S);
+  b->cls = malloc((size_t)ts->nk);
+  b->seen = malloc((size_t)ts->nk);
+  b->kdone = malloc((size_t)ts->nk);
+  b->und = malloc(sizeof(int32_t) * (size_t)ts->nk);
+  b->left = malloc(sizeof(int32_t) * (size_t)ts->nk);
+  b->sel = malloc(sizeof(int32_t) * (size_t)ts->nk);
+  b->g = malloc(sizeof(int64_t) * (size_t)GATHER(b) * kv); /* also tokv's staging */
+  size_t bmax = (size_t)(bq > bk ? bq : bk), ns = (bmax + MICRO - 1) / MICRO;
+  b->sbox = malloc(sizeof(cg_box) * ns);
+  b->qsiv = malloc(sizeof(cg_ival) * ns * qv);
+  b->nsk = (bk + MICRO - 1) / MICRO;
+  b->ksiv = malloc(sizeof(cg_ival) * (size_t)ts->nk * (size_t)b->nsk * kv);
+  b->ksdone = malloc((size_t)ts->nk);
+  /* sub_pairs' lanes: a row's pairs by their sub-block pairs; witness's
+  ** a row's key sub-blocks, in lq their blocks and lengths */
+  size_t lanes = (size_t)ts->nk * (size_t)b->nsk * (size_t)((bq + MICRO - 1) / MICRO + 2);
+  b->lcls = malloc(lanes);
+  b->fcls = malloc(lanes);
+  b->ccls = malloc((size_t)ts->nk * (size_t)((bq + MICRO - 1) / MICRO));
+  b->lq = malloc(sizeof(int32_t) * lanes);
+  b->lk = malloc(sizeof(int32_t) * lanes);
+  b->scls = malloc(ns);
+  b->qtb = malloc(sizeof(int64_t) * (size_t)bq * qv);
+  b->qv1 = malloc(sizeof(int64_t) * qv);
+  b->is = cg_iscratch_new(b->prog);
+  b->sc = cg_scratch_new(b->prog);
+  return b->is && b->sc && b->qrow && b->qpt && b->ktok && b->kblk && b->qtok && b->out && b->cls && b->seen &&
+         b->kdone && b->und && b->left && b->sel && b->g && b->sbox && b->qsiv && b->ksiv && b->ksdone && b->lcls &&
+         b->fcls && b->ccls && b->lq && b->lk && b->scls && b->qtb && b->qv1;
+}
+
+/* The workers after w[0], sharing b's read-only state. */
+static int workers_new(blk_lbound *b) {
+  b->nw = blk_threads(b->ts.nq);
+  b->w = calloc((size_t)b->nw, sizeof *b->w);
+  b->rows = malloc(sizeof *b->rows * (size_t)b->ts.nq);
+  b->done = malloc((size_t)b->ts.nq);
+  if (!b->w || !b->rows || !b->done || pthread_mutex_init(&b->mu, NULL)) {
+    free(b->w);
+    b->w = NULL;
+    b->nw = 0;
+    return -1;
+  }
+  b->w[0] = b;
+  for (int i = 1; i < b->nw; i++) {
+    blk_lbound *w = b->w[i] = calloc(1, sizeof *w);
+    if (!w) return -1;
+    w->ts = b->ts;
+    w->c = b->c;
+    w->qbox = b->qbox;
+    w->kbox = b->kbox;
+    w->prog = b->prog;
+    w->kiv = b->kiv;
+    w->tokv = b->tokv;
+    w->owner = b;
+    w->idx = i;
+    if (!scratch_new(w)) return -1;
+  }
+  return 0;
 }
 
 blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask) {
@@ -145,43 +234,9 @@ blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask) {
   int ok = !cg_coords_init(&b->c, S) && b->kbox && b->qbox && (b->prog = cg_prog_new(p->g, mask));
   if (ok) {
     cg_prog_bind(b->prog, 0, 0, 0); /* head, step and layer are constants in mask */
-    size_t qv = (size_t)(cg_prog_nqv(b->prog) ? cg_prog_nqv(b->prog) : 1);
     size_t kv = (size_t)(cg_prog_nkv(b->prog) ? cg_prog_nkv(b->prog) : 1);
     b->kiv = malloc(sizeof(cg_ival) * (size_t)ts->nk * kv);
-    b->qrow = malloc(sizeof(cg_ival) * qv);
-    b->qpt = malloc(sizeof(cg_ival) * qv);
-    b->ktok = malloc(sizeof(int64_t) * (size_t)S * kv);
-    b->kblk = malloc(sizeof(int64_t) * (size_t)bk * kv);
-    b->qtok = malloc(sizeof(int64_t) * qv);
-    b->out = malloc(sizeof(int64_t) * (size_t)S);
-    b->cls = malloc((size_t)ts->nk);
-    b->seen = malloc((size_t)ts->nk);
-    b->kdone = malloc((size_t)ts->nk);
-    b->und = malloc(sizeof(int32_t) * (size_t)ts->nk);
-    b->left = malloc(sizeof(int32_t) * (size_t)ts->nk);
-    b->sel = malloc(sizeof(int32_t) * (size_t)ts->nk);
-    b->g = malloc(sizeof(int64_t) * (size_t)GATHER(b) * kv); /* also tokv's staging */
-    size_t bmax = (size_t)(bq > bk ? bq : bk), ns = (bmax + MICRO - 1) / MICRO;
-    b->sbox = malloc(sizeof(cg_box) * ns);
-    b->qsiv = malloc(sizeof(cg_ival) * ns * qv);
-    b->nsk = (bk + MICRO - 1) / MICRO;
-    b->ksiv = malloc(sizeof(cg_ival) * (size_t)ts->nk * (size_t)b->nsk * kv);
-    b->ksdone = malloc((size_t)ts->nk);
-    /* sub_pairs' lanes: a row's pairs by their sub-block pairs; witness's
-    ** a row's key sub-blocks, in lq their blocks and lengths */
-    size_t lanes = (size_t)ts->nk * (size_t)b->nsk * (size_t)((bq + MICRO - 1) / MICRO + 2);
-    b->lcls = malloc(lanes);
-    b->fcls = malloc(lanes);
-    b->ccls = malloc((size_t)ts->nk * (size_t)((bq + MICRO - 1) / MICRO));
-    b->lq = malloc(sizeof(int32_t) * lanes);
-    b->lk = malloc(sizeof(int32_t) * lanes);
-    b->scls = malloc(ns);
-    b->qtb = malloc(sizeof(int64_t) * (size_t)bq * qv);
-    b->qv1 = malloc(sizeof(int64_t) * qv);
-    b->is = cg_iscratch_new(b->prog);
-    b->sc = cg_scratch_new(b->prog);
-    ok = b->is && b->sc && b->kiv && b->qrow && b->qpt && b->ktok && b->kblk && b->qtok && b->out && b->cls && b->seen && b->kdone &&
-         b->und && b->left && b->sel && b->g && b->sbox && b->qsiv && b->ksiv && b->ksdone && b->lcls && b->fcls && b->ccls && b->lq && b->lk && b->scls && b->qtb && b->qv1;
+    ok = b->kiv && scratch_new(b);
   }
   /* identity puts each token at its model index */
   const cg_layout id = {.kind = CG_LAYOUT_IDENTITY};
@@ -195,13 +250,89 @@ blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask) {
         for (int v = 0; v < nkv; v++) b->tokv[(p0 + i) * nkv + v] = b->g[v * GATHER(b) + i];
     }
   }
-  if (!ok) {
+  if (!ok || workers_new(b)) {
     blk_lbound_free(b);
     return NULL;
   }
   return b;
 }
 
+/* Row qb of the layout bounded, by worker w, into r; its open pairs
+** appended to w->wp. */
+static int bound_row(blk_lbound *w, int qb, struct lrow *r) {
+  const cg_tableset *ts = &w->ts;
+  const cg_prog *prog = w->prog;
+  int64_t S = ts->seq;
+  int bq = ts->block_q;
+  uint8_t *cls = w->cls, *seen = w->seen;
+  int32_t *und = w->und;
+  int64_t full = 0, part = 0, visited = 0;
+  cg_ival_side(prog, 0, w->qbox + qb, 1, w->qrow, 1, w->is);
+  cg_ival_row(prog, w->qrow, w->kiv, ts->nk, ts->nk, cls, w->is);
+  int nund = 0;
+  for (int kb = 0; kb < ts->nk; kb++)
+    if (cls[kb] == CG_BLK_FULL) full++;
+    else if (cls[kb] == CG_BLK_UNDECIDED) seen[nund] = 0, und[nund++] = kb;
+  int64_t q0 = (int64_t)qb * bq, q1 = min64(q0 + bq, S) - 1;
+  for (int k = 0; k < WITNESSES && nund; k++) {
+    int64_t q = q0 + (q1 - q0) * (2 * k + 1) / (2 * WITNESSES);
+    cg_prog_side(prog, 0, &w->c, q, 1, w->qtok, 1, w->sc);
+    blk_lb_point(w, q, w->qpt);
+    /* a first look at every block's first keys settles half of dilated's
+    ** pairs at little cost, and almost none of radial's: kept while it
+    ** settles a fair share (of the worker's rows: what is found is the
+    ** same either way) */
+    int first = w->tried < 256 || 4 * w->shown >= w->tried;
+    if (first) w->tried += nund;
+    w->shown += blk_lb_witness(w, w->qtok, w->qpt, und, nund, seen, first);
+    int left = 0; /* pairs proven partial are settled: later witnesses skip them */
+    for (int i = 0; i < nund; i++)
+      if (seen[i] == 3) part++;
+      else seen[left] = seen[i], und[left++] = und[i];
+    nund = left;
+  }
+  for (int i = 0; i < nund; i++) visited += seen[i] == 2;
+  if (w->nwp + nund > w->capwp) {
+    int64_t cap = w->capwp * 2 > w->nwp + nund ? w->capwp * 2 : w->nwp + nund + 1024;
+    struct pend *np = realloc(w->wp, sizeof *np * (size_t)cap);
+    if (!np) return -1;
+    w->wp = np;
+    w->capwp = cap;
+  }
+  *r = (struct lrow){.full = full, .part = part, .visited = visited, .off = w->nwp, .nund = nund};
+  for (int i = 0; i < nund; i++) w->wp[w->nwp++] = (struct pend){qb, und[i], seen[i]};
+  return 0;
+}
+
+static int past(const blk_lbound *b, int64_t full, int64_t part, int64_t visited) {
+  return (double)(full + visited) + b->partial_cost * (double)part > b->stop;
+}
+
+/* A worker: rows in turn until none is left or the rows done in order
+** pass the stop. */
+static void *bound_rows(void *arg) {
+  blk_lbound *w = arg, *b = w->owner ? w->owner : w;
+  pthread_mutex_lock(&b->mu);
+  while (!b->stopped && b->next < b->nrows) {
+    int k = b->next++;
+    pthread_mutex_unlock(&b->mu);
+    int fail = bound_row(w, k * b->stride, &b->rows[k]);
+    b->rows[k].w = w->idx;
+    pthread_mutex_lock(&b->mu);
+    b->done[k] = 1;
+    b->fail |= fail;
+    b->stopped |= fail;
+    for (; b->pre < b->nrows && b->done[b->pre] && !b->stopped; b->pre++) {
+      const struct lrow *r = &b->rows[b->pre];
+      b->pfull += r->full;
+      b->ppart += r->part;
+      b->pvisited += r->visited;
+      b->stopped = past(b, b->pfull, b->ppart, b->pvisited);
+    }
+  }
+  pthread_mutex_unlock(&b->mu);
+  return NULL;
+}
 
 sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, double partial_cost, double stop,
                               double *lo, int *exact, cg_err *e) {
@@ -212,52 +343,47 @@ sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, dou
   /* from the tokens: the table builder's hull of micro-blocks' boxes is the same box */
   blk_box_blocks(&b->c, ts->block_k, ts->nk, b->kbox);
   if (b->qbox != b->kbox) blk_box_blocks(&b->c, ts->block_q, ts->nq, b->qbox);
-  const cg_prog *prog = b->prog;
-  int64_t S = ts->seq;
-  int bq = ts->block_q;
-  uint8_t *cls = b->cls, *seen = b->seen;
-  int32_t *und = b->und;
-  memset(b->kdone, 0, (size_t)ts->nk);
-  memset(b->ksdone, 0, (size_t)ts->nk);
-  cg_ival_side(prog, 1, b->kbox, ts->nk, b->kiv, ts->nk, b->is);
-  int64_t full = 0, part = 0, visited = 0, unsettled = 0, tried = 0, shown = 0;
+  cg_ival_side(b->prog, 1, b->kbox, ts->nk, b->kiv, ts->nk, b->is);
+  b->nrows = (ts->nq + stride - 1) / stride;
+  b->stride = stride;
+  b->stop = stop;
+  b->partial_cost = partial_cost;
+  b->next = b->pre = b->stopped = b->fail = 0;
+  b->pfull = b->ppart = b->pvisited = 0;
+  memset(b->done, 0, (size_t)b->nrows);
+  int nw = b->nw < b->nrows ? b->nw : b->nrows, started = 0;
+  for (int i = 0; i < nw; i++) {
+    blk_lbound *w = b->w[i];
+    memset(w->kdone, 0, (size_t)ts->nk);
+    memset(w->ksdone, 0, (size_t)ts->nk);
+    w->plain = b->plain;
+    w->nwp = w->tried = w->shown = 0;
+  }
+  pthread_t th[MAX_THREADS];
+  for (int i = 1; i < nw; i++, started++)
+    if (pthread_create(&th[i], NULL, bound_rows, b->w[i])) break;
+  bound_rows(b);
+  for (int i = 1; i <= started; i++) pthread_join(th[i], NULL);
+  if (b->fail) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding a layout's block area");
+  int64_t full = 0, part = 0, visited = 0, unsettled = 0;
   b->npend = 0;
   b->all_rows = 1;
-  for (int qb = 0; qb < ts->nq; qb += stride) {
-    cg_ival_side(prog, 0, b->qbox + qb, 1, b->qrow, 1, b->is);
-    cg_ival_row(prog, b->qrow, b->kiv, ts->nk, ts->nk, cls, b->is);
-    int nund = 0;
-    for (int kb = 0; kb < ts->nk; kb++)
-      if (cls[kb] == CG_BLK_FULL) full++;
-      else if (cls[kb] == CG_BLK_UNDECIDED) seen[nund] = 0, und[nund++] = kb;
-    int64_t q0 = (int64_t)qb * bq, q1 = min64(q0 + bq, S) - 1;
-    for (int w = 0; w < WITNESSES && nund; w++) {
-      int64_t q = q0 + (q1 - q0) * (2 * w + 1) / (2 * WITNESSES);
-      cg_prog_side(prog, 0, &b->c, q, 1, b->qtok, 1, b->sc);
-      blk_lb_point(b, q, b->qpt);
-      /* a first look at every block's first keys settles half of
-      ** dilated's pairs at little cost, and almost none of radial's: kept
-      ** while it settles a fair share */
-      int first = tried < 256 || 4 * shown >= tried;
-      if (first) tried += nund;
-      shown += blk_lb_witness(b, b->qtok, b->qpt, und, nund, seen, first);
-      int left = 0; /* pairs proven partial are settled: later witnesses skip them */
-      for (int i = 0; i < nund; i++)
-        if (seen[i] == 3) part++;
-        else seen[left] = seen[i], und[left++] = und[i];
-      nund = left;
-    }
-    for (int i = 0; i < nund; i++) visited += seen[i] == 2;
-    unsettled += nund;
-    if (b->npend + nund > b->cappend) {
-      int64_t cap = b->cappend * 2 > b->npend + nund ? b->cappend * 2 : b->npend + nund + 1024;
+  for (int k = 0; k < b->nrows; k++) {
+    const struct lrow *r = &b->rows[k];
+    full += r->full;
+    part += r->part;
+    visited += r->visited;
+    unsettled += r->nund;
+    if (b->npend + r->nund > b->cappend) {
+      int64_t cap = b->cappend * 2 > b->npend + r->nund ? b->cappend * 2 : b->npend + r->nund + 1024;
       struct pend *np = realloc(b->pend, sizeof *np * (size_t)cap);
       if (!np) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding a layout's block area");
       b->pend = np;
       b->cappend = cap;
     }
-    for (int i = 0; i < nund; i++) b->pend[b->npend++] = (struct pend){qb, und[i], seen[i]};
-    if ((double)(full + visited) + partial_cost * (double)part > stop) {
+    memcpy(b->pend + b->npend, b->w[r->w]->wp + r->off, sizeof *b->pend * (size_t)r->nund);
+    b->npend += r->nund;
+    if (past(b, full, part, visited)) {
       unsettled++; /* rows left out */
       b->all_rows = 0;
       break;

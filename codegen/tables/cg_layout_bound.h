@@ -6,6 +6,8 @@
 #ifndef CG_LAYOUT_BOUND_H
 #define CG_LAYOUT_BOUND_H
 
+#include <pthread.h>
+
 #include "cg_blocks_int.h"
 
 /* Keys gathered per call of witness's token pass, at most. */
@@ -39,6 +41,27 @@ struct blk_lbound {
     uint8_t seen;
   } *pend;
   int64_t npend, cappend;
+  /*
+  ** The rows run on threads, a worker each with its own buffers (w[0] is
+  ** this one; the others share its read-only state, owner set), one row
+  ** at a time. A row's counts go to rows[] and its open pairs to its
+  ** worker's wp; the bound adds them up in row order and stops at the
+  ** first row past `stop`, as one thread would. Workers stop taking rows
+  ** once the rows done in order pass it: at most a row each is wasted.
+  */
+  struct blk_lbound **w, *owner;
+  int nw, idx; /* idx: this one's in w */
+  struct lrow {
+    int64_t full, part, visited, off;
+    int nund, w;
+  } *rows;
+  struct pend *wp;
+  int64_t nwp, capwp, tried, shown; /* tried, shown: blk_bound_layout's first look */
+  pthread_mutex_t mu;
+  uint8_t *done;
+  int nrows, next, pre, stopped, fail, stride;
+  int64_t pfull, ppart, pvisited;
+  double stop, partial_cost;
   /* sub-blocks of MICRO tokens: their boxes and interface intervals (a
   ** key block's made once per layout, on first use: many rows look at
   ** it; [nkv][nk * nsk]), lanes of sub-block pairs (their classes in
