@@ -136,6 +136,7 @@ void blk_lbound_free(blk_lbound *b) {
   free(b->w);
   free(b->rows);
   free(b->done);
+  free(b->groups);
   scratch_free(b);
   free(b->kiv);
   free(b->tokv);
@@ -196,7 +197,8 @@ static int workers_new(blk_lbound *b) {
   b->w = calloc((size_t)b->nw, sizeof *b->w);
   b->rows = malloc(sizeof *b->rows * (size_t)b->ts.nq);
   b->done = malloc((size_t)b->ts.nq);
-  if (!b->w || !b->rows || !b->done || pthread_mutex_init(&b->mu, NULL)) {
+  b->groups = malloc(sizeof *b->groups * ((size_t)b->ts.nq + 1));
+  if (!b->w || !b->rows || !b->done || !b->groups || pthread_mutex_init(&b->mu, NULL)) {
     free(b->w);
     b->w = NULL;
     b->nw = 0;
@@ -310,13 +312,13 @@ static int past(const blk_lbound *b, int64_t full, int64_t part, int64_t visited
 
 /* A worker: rows in turn until none is left or the rows done in order
 ** pass the stop. */
-static void *bound_rows(void *arg) {
+static void *run_rows(void *arg) {
   blk_lbound *w = arg, *b = w->owner ? w->owner : w;
   pthread_mutex_lock(&b->mu);
   while (!b->stopped && b->next < b->nrows) {
     int k = b->next++;
     pthread_mutex_unlock(&b->mu);
-    int fail = bound_row(w, k * b->stride, &b->rows[k]);
+    int fail = b->row(w, k, &b->rows[k]);
     b->rows[k].w = w->idx;
     pthread_mutex_lock(&b->mu);
     b->done[k] = 1;
@@ -334,6 +336,31 @@ static void *bound_rows(void *arg) {
   return NULL;
 }
 
+int blk_lb_rows(blk_lbound *b, int nrows, blk_lb_row row, double stop, double partial_cost, int64_t full,
+                int64_t part) {
+  b->nrows = nrows;
+  b->row = row;
+  b->stop = stop;
+  b->partial_cost = partial_cost;
+  b->next = b->pre = b->stopped = b->fail = 0;
+  b->pfull = full;
+  b->ppart = part;
+  b->pvisited = 0;
+  memset(b->done, 0, (size_t)nrows);
+  int nw = b->nw < nrows ? b->nw : nrows, started = 0;
+  pthread_t th[MAX_THREADS];
+  for (int i = 1; i < nw; i++, started++)
+    if (pthread_create(&th[i], NULL, run_rows, b->w[i])) break;
+  run_rows(b);
+  for (int i = 1; i <= started; i++) pthread_join(th[i], NULL);
+  return b->fail ? -1 : 0;
+}
+
+static int bound_row_k(blk_lbound *w, int k, struct lrow *r) {
+  const blk_lbound *b = w->owner ? w->owner : w;
+  return bound_row(w, k * b->stride, r);
+}
+
 sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, double partial_cost, double stop,
                               double *lo, int *exact, cg_err *e) {
   *lo = 0;
@@ -344,27 +371,17 @@ sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, dou
   blk_box_blocks(&b->c, ts->block_k, ts->nk, b->kbox);
   if (b->qbox != b->kbox) blk_box_blocks(&b->c, ts->block_q, ts->nq, b->qbox);
   cg_ival_side(b->prog, 1, b->kbox, ts->nk, b->kiv, ts->nk, b->is);
-  b->nrows = (ts->nq + stride - 1) / stride;
-  b->stride = stride;
-  b->stop = stop;
-  b->partial_cost = partial_cost;
-  b->next = b->pre = b->stopped = b->fail = 0;
-  b->pfull = b->ppart = b->pvisited = 0;
-  memset(b->done, 0, (size_t)b->nrows);
-  int nw = b->nw < b->nrows ? b->nw : b->nrows, started = 0;
-  for (int i = 0; i < nw; i++) {
+  /* every worker: those the bound leaves idle may settle */
+  for (int i = 0; i < b->nw; i++) {
     blk_lbound *w = b->w[i];
     memset(w->kdone, 0, (size_t)ts->nk);
     memset(w->ksdone, 0, (size_t)ts->nk);
     w->plain = b->plain;
     w->nwp = w->tried = w->shown = 0;
   }
-  pthread_t th[MAX_THREADS];
-  for (int i = 1; i < nw; i++, started++)
-    if (pthread_create(&th[i], NULL, bound_rows, b->w[i])) break;
-  bound_rows(b);
-  for (int i = 1; i <= started; i++) pthread_join(th[i], NULL);
-  if (b->fail) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding a layout's block area");
+  b->stride = stride;
+  if (blk_lb_rows(b, (ts->nq + stride - 1) / stride, bound_row_k, stop, partial_cost, 0, 0))
+    return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding a layout's block area");
   int64_t full = 0, part = 0, visited = 0, unsettled = 0;
   b->npend = 0;
   b->all_rows = 1;

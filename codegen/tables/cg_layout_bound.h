@@ -42,12 +42,13 @@ struct blk_lbound {
   } *pend;
   int64_t npend, cappend;
   /*
-  ** The rows run on threads, a worker each with its own buffers (w[0] is
-  ** this one; the others share its read-only state, owner set), one row
-  ** at a time. A row's counts go to rows[] and its open pairs to its
-  ** worker's wp; the bound adds them up in row order and stops at the
-  ** first row past `stop`, as one thread would. Workers stop taking rows
-  ** once the rows done in order pass it: at most a row each is wasted.
+  ** A bound's rows, and settling's, run on threads (blk_lb_rows), a
+  ** worker each with its own buffers (w[0] is this one; the others share
+  ** its read-only state, owner set), one row at a time. A row's counts go
+  ** to rows[] (a bound's open pairs to its worker's wp); the caller adds
+  ** them up in row order and stops at the first row past `stop`, as one
+  ** thread would. Workers stop taking rows once the rows done in order
+  ** pass it: at most a row each is wasted.
   */
   struct blk_lbound **w, *owner;
   int nw, idx; /* idx: this one's in w */
@@ -57,10 +58,11 @@ struct blk_lbound {
   } *rows;
   struct pend *wp;
   int64_t nwp, capwp, tried, shown; /* tried, shown: blk_bound_layout's first look */
+  int (*row)(struct blk_lbound *w, int k, struct lrow *r);
   pthread_mutex_t mu;
   uint8_t *done;
   int nrows, next, pre, stopped, fail, stride;
-  int64_t pfull, ppart, pvisited;
+  int64_t pfull, ppart, pvisited, *groups; /* groups: settling's rows, as pend's first of each and its end */
   double stop, partial_cost;
   /* sub-blocks of MICRO tokens: their boxes and interface intervals (a
   ** key block's made once per layout, on first use: many rows look at
@@ -84,6 +86,17 @@ struct blk_lbound {
   int64_t *tokv;
   int plain; /* blk_lbound_plain */
 };
+
+/* Row k of nrows into r by worker w; -1 out of memory. */
+typedef int (*blk_lb_row)(blk_lbound *w, int k, struct lrow *r);
+/* Rows [0, nrows) of row on b's workers into b->rows: every row up to
+** the first where the counts added in row order, from full and part,
+** pass stop (partial ones weighing partial_cost), and perhaps a few
+** after it; -1 out of memory. */
+int blk_lb_rows(blk_lbound *b, int nrows, blk_lb_row row, double stop, double partial_cost, int64_t full,
+                int64_t part);
+/* The pairs a bound left open: the owner's. */
+static inline const struct pend *blk_lb_pend(const blk_lbound *w) { return w->owner ? w->owner->pend : w->pend; }
 
 /* The query interfaces' intervals of token q alone. */
 void blk_lb_point(blk_lbound *b, int64_t q, cg_ival *qpt);

@@ -9,6 +9,8 @@
 ** those leave it open: the same answers as every token pair's, cheaper.
 ** Settling only adds, so it may stop once past a value the caller needs
 ** no more than (cg_layout_auto.c: a score past what the ranking shows).
+** A query block's pairs are a row, run on the bound's threads
+** (blk_lb_rows) and added up in row order, so the stop is one thread's.
 */
 #include <string.h>
 
@@ -64,20 +66,21 @@ static int key_subs_of(const blk_lbound *b, int kb) {
 ** left open by its witnesses is mostly decided so, sub-row by sub-row.
 */
 static void sub_pairs(blk_lbound *b, int64_t i0, int64_t i1, int nqs, const uint8_t *done) {
+  const struct pend *pend = blk_lb_pend(b);
   const cg_tableset *ts = &b->ts;
   int n = 0;
   for (int64_t i = i0; i < i1; i++)
     if (!done[i - i0])
       for (int q = 0; q < nqs; q++, n++) {
         b->lq[n] = q;
-        b->lk[n] = b->pend[i].kb;
+        b->lk[n] = pend[i].kb;
       }
   cg_ival_pairs_sig(b->prog, b->qsiv, nqs, b->lq, b->kiv, ts->nk, b->lk, n, b->ccls, NULL, NULL, b->is);
   int m = 0;
   n = 0;
   for (int64_t i = i0; i < i1; i++) {
     if (done[i - i0]) continue;
-    int kb = b->pend[i].kb, nks = key_subs_of(b, kb);
+    int kb = pend[i].kb, nks = key_subs_of(b, kb);
     for (int q = 0; q < nqs; q++, n++) {
       if (b->ccls[n] != CG_BLK_UNDECIDED) continue;
       blk_lb_key_subs(b, kb);
@@ -93,7 +96,7 @@ static void sub_pairs(blk_lbound *b, int64_t i0, int64_t i1, int nqs, const uint
   m = n = 0;
   for (int64_t i = i0; i < i1; i++) {
     if (done[i - i0]) continue;
-    int nks = key_subs_of(b, b->pend[i].kb);
+    int nks = key_subs_of(b, pend[i].kb);
     for (int q = 0; q < nqs; q++, n++, l += nks)
       if (b->ccls[n] != CG_BLK_UNDECIDED) memset(b->lcls + l, b->ccls[n], (size_t)nks);
       else {
@@ -111,6 +114,7 @@ static void sub_pairs(blk_lbound *b, int64_t i0, int64_t i1, int nqs, const uint
 ** seen counts, so the pairs settled are the same.
 */
 static void end_witnesses(blk_lbound *b, int64_t i0, int64_t i1, int64_t nq, uint8_t *done) {
+  const struct pend *pend = blk_lb_pend(b);
   const cg_tableset *ts = &b->ts;
   const cg_prog *prog = b->prog;
   int nqv = cg_prog_nqv(prog);
@@ -118,24 +122,25 @@ static void end_witnesses(blk_lbound *b, int64_t i0, int64_t i1, int64_t nq, uin
     int64_t q = w ? nq - 1 : 0;
     int n = 0;
     for (int64_t i = i0; i < i1; i++)
-      if (!done[i - i0]) b->und[n] = b->pend[i].kb, b->seen[n++] = 0;
+      if (!done[i - i0]) b->und[n] = pend[i].kb, b->seen[n++] = 0;
     if (!n) return;
     for (int v = 0; v < nqv; v++) b->qv1[v] = b->qtb[v * nq + q];
-    blk_lb_point(b, (int64_t)b->pend[i0].qb * ts->block_q + q, b->qpt);
+    blk_lb_point(b, (int64_t)pend[i0].qb * ts->block_q + q, b->qpt);
     blk_lb_witness(b, b->qv1, b->qpt, b->und, n, b->seen, 0);
     n = 0;
     for (int64_t i = i0; i < i1; i++)
-      if (!done[i - i0]) done[i - i0] = (b->seen[n++] & ~b->pend[i].seen) != 0;
+      if (!done[i - i0]) done[i - i0] = (b->seen[n++] & ~pend[i].seen) != 0;
   }
 }
 
 /* blk_lbound_plain's settling: every query token against every key. */
 static void plain_settle(blk_lbound *b, int64_t i0, int64_t i1, int64_t nq, uint8_t *done) {
+  const struct pend *pend = blk_lb_pend(b);
   const cg_tableset *ts = &b->ts;
   int64_t S = ts->seq;
   int nqv = cg_prog_nqv(b->prog);
   for (int64_t i = i0; i < i1; i++) {
-    const struct pend *pd = &b->pend[i];
+    const struct pend *pd = &pend[i];
     int64_t k0 = (int64_t)pd->kb * ts->block_k, k1 = min64(k0 + ts->block_k, S), ldk;
     const int64_t *kv = blk_lb_block_keys(b, pd->kb, &ldk);
     for (int64_t q = 0; q < nq && !done[i - i0]; q++) {
@@ -146,37 +151,53 @@ static void plain_settle(blk_lbound *b, int64_t i0, int64_t i1, int64_t nq, uint
   }
 }
 
+/* Settling's row k (pend[groups[k], groups[k + 1]), one query block's)
+** by worker b: the pairs turned partial into r. */
+static int settle_row(blk_lbound *b, int k, struct lrow *r) {
+  const blk_lbound *o = b->owner ? b->owner : b;
+  const struct pend *pend = blk_lb_pend(b);
+  const cg_tableset *ts = &b->ts;
+  int64_t S = ts->seq, i0 = o->groups[k], i1 = o->groups[k + 1];
+  uint8_t *done = b->cls;
+  int qb = pend[i0].qb;
+  int64_t q0 = (int64_t)qb * ts->block_q, q1 = min64(q0 + ts->block_q, S);
+  int nqs = (int)((q1 - q0 + MICRO - 1) / MICRO);
+  blk_lb_sub_ivals(b, 0, q0, q1, b->qsiv, nqs);
+  cg_prog_side(b->prog, 0, &b->c, q0, q1 - q0, b->qtb, q1 - q0, b->sc);
+  memset(done, 0, (size_t)(i1 - i0));
+  if (b->plain) plain_settle(b, i0, i1, q1 - q0, done);
+  else {
+    end_witnesses(b, i0, i1, q1 - q0, done);
+    sub_pairs(b, i0, i1, nqs, done);
+  }
+  int64_t l = 0;
+  *r = (struct lrow){0};
+  for (int64_t i = i0; i < i1; i++) {
+    const struct pend *pd = &pend[i];
+    if (!done[i - i0]) {
+      if (b->plain) continue;
+      int yes = other_value(b, pd->qb, pd->kb, pd->seen, nqs, b->lcls + l);
+      l += nqs * key_subs_of(b, pd->kb);
+      if (!yes) continue;
+    }
+    r->part++; /* partial; a witness's true had counted it visited */
+    r->full -= pd->seen == 2;
+  }
+  return 0;
+}
+
 sieve_status blk_bound_exact(blk_lbound *b, double partial_cost, double stop, double *lo, int *exact) {
   *exact = 0;
   if (!b->all_rows) return SIEVE_OK;
-  const cg_tableset *ts = &b->ts;
-  int64_t S = ts->seq, full = b->full + b->visited, part = b->part;
-  uint8_t *done = b->cls;
-  for (int64_t i0 = 0, i1; i0 < b->npend; i0 = i1) {
-    int qb = b->pend[i0].qb;
-    for (i1 = i0 + 1; i1 < b->npend && b->pend[i1].qb == qb;) i1++;
-    int64_t q0 = (int64_t)qb * ts->block_q, q1 = min64(q0 + ts->block_q, S);
-    int nqs = (int)((q1 - q0 + MICRO - 1) / MICRO);
-    blk_lb_sub_ivals(b, 0, q0, q1, b->qsiv, nqs);
-    cg_prog_side(b->prog, 0, &b->c, q0, q1 - q0, b->qtb, q1 - q0, b->sc);
-    memset(done, 0, (size_t)(i1 - i0));
-    if (b->plain) plain_settle(b, i0, i1, q1 - q0, done);
-    else {
-      end_witnesses(b, i0, i1, q1 - q0, done);
-      sub_pairs(b, i0, i1, nqs, done);
-    }
-    int64_t l = 0;
-    for (int64_t i = i0; i < i1; i++) {
-      const struct pend *pd = &b->pend[i];
-      if (!done[i - i0]) {
-        if (b->plain) continue;
-        int yes = other_value(b, pd->qb, pd->kb, pd->seen, nqs, b->lcls + l);
-        l += nqs * key_subs_of(b, pd->kb);
-        if (!yes) continue;
-      }
-      part++; /* partial; a witness's true had counted it visited */
-      full -= pd->seen == 2;
-    }
+  int n = 0;
+  for (int64_t i = 0; i < b->npend; i++)
+    if (!i || b->pend[i].qb != b->pend[i - 1].qb) b->groups[n++] = i;
+  b->groups[n] = b->npend;
+  int64_t full = b->full + b->visited, part = b->part;
+  if (blk_lb_rows(b, n, settle_row, stop, partial_cost, full, part)) return SIEVE_ERR_NOMEM;
+  for (int k = 0; k < n; k++) {
+    full += b->rows[k].full;
+    part += b->rows[k].part;
     /* settling only adds (a pair counted visited or empty turns partial) */
     if ((double)full + partial_cost * (double)part > stop) {
       *lo = (double)full + partial_cost * (double)part;
