@@ -22,6 +22,7 @@
 #include "cg_interval.h"
 #include "cg_ref.h"
 #include "lp.h"
+#include "test_main.h"
 #include "test_rand.h"
 
 /* ------------------------------------------------------- random masks */
@@ -950,5 +951,5 @@ int main(void) {
     cmocka_unit_test(memory_bound),
     cmocka_unit_test(bitmask_memory),
   };
-  return cmocka_run_group_tests(t, setup_seed, NULL);
+  return sieve_run_tests(t, setup_seed, NULL);
 }

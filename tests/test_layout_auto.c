@@ -17,6 +17,7 @@
 #include "cg_blocks.h"
 #include "cg_part.h"
 #include "lp.h"
+#include "test_main.h"
 
 static sieve_pattern *load(sieve_ctx *ctx, const char *layout, const char *mask, int block) {
   char src[2048];
@@ -388,5 +389,5 @@ int main(void) {
     cmocka_unit_test(short_cuts_show_the_same),
     cmocka_unit_test(same_at_any_threads),
   };
-  return cmocka_run_group_tests(t, NULL, NULL);
+  return sieve_run_tests(t, NULL, NULL);
 }

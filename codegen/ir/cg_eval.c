@@ -3,6 +3,7 @@
 ** and the vector executor that runs them.
 */
 #include "cg_eval.h"
+#include "cg_clones.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -413,9 +414,7 @@ typedef int64_t vs __attribute__((vector_size(PAD * 8), aligned(8), may_alias));
 #define SLT(x, y) ((vu)((vs)(x) < (vs)(y)))
 #define BLEND(m, x, y) (((m) & (x)) | (~(m) & (y)))
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-__attribute__((target_clones("avx2", "default")))
-#endif
+CG_CLONES
 static void run(const cg_inst *ins, int nins, const int64_t **ptr, int len) {
   const vu one = (vu){0} + 1, zero = (vu){0};
   for (int k = 0; k < nins; k++) {

@@ -8,6 +8,7 @@
 ** at random, and mispredicted branches cost more than the ops.
 */
 #include "cg_interval.h"
+#include "cg_clones.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -291,9 +292,7 @@ typedef uint64_t vu __attribute__((vector_size(VL * 8), aligned(8), may_alias));
   } \
   break
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-__attribute__((target_clones("avx2", "default")))
-#endif
+CG_CLONES
 static void run(const cg_phase *ph, cg_iscratch *s, int n) {
   const vi one = (vi){0} + 1, zero = (vi){0}, vmin = (vi){0} + INT64_MIN, vmax = (vi){0} + INT64_MAX;
   int len = (n + VL - 1) / VL * VL;
@@ -371,9 +370,7 @@ static uint8_t classify(cg_ival r) {
 ** that happens to be 0 or 1 feeds decided booleans, or stays live anyway,
 ** so it specialises little and costs a load per lane. Lanes past len hold
 ** what padding gave them and are not stored. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-__attribute__((target_clones("avx2", "default")))
-#endif
+CG_CLONES
 static void signatures(const cg_phase *ph, cg_iscratch *s, int len, const uint8_t *cls,
                        uint64_t *dec, uint64_t *val) {
   const int64_t *rl[64], *rh[64];

@@ -10,15 +10,14 @@
 #include <string.h>
 
 #include "cg_blocks_int.h"
+#include "cg_clones.h"
 
 /* One coordinate of a block at a time, eight lanes of 32 bits: a box per
 ** block of every candidate of sieve.layout.auto is made, and lanes make
 ** it several times cheaper than a token at a time. */
 typedef int32_t v8 __attribute__((vector_size(32), aligned(4), may_alias));
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-__attribute__((target_clones("avx2", "default")))
-#endif
+CG_CLONES
 static void span(const int32_t *v, int64_t p0, int64_t p1, cg_ival *out) {
   int32_t lo = v[p0], hi = v[p0];
   int64_t p = p0;
