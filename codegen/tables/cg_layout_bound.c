@@ -391,15 +391,17 @@ sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, dou
     part += r->part;
     visited += r->visited;
     unsettled += r->nund;
-    if (b->npend + r->nund > b->cappend) {
-      int64_t cap = b->cappend * 2 > b->npend + r->nund ? b->cappend * 2 : b->npend + r->nund + 1024;
-      struct pend *np = realloc(b->pend, sizeof *np * (size_t)cap);
-      if (!np) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding a layout's block area");
-      b->pend = np;
-      b->cappend = cap;
+    if (r->nund) { /* a row with none may have no buffer behind it */
+      if (b->npend + r->nund > b->cappend) {
+        int64_t cap = b->cappend * 2 > b->npend + r->nund ? b->cappend * 2 : b->npend + r->nund + 1024;
+        struct pend *np = realloc(b->pend, sizeof *np * (size_t)cap);
+        if (!np) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding a layout's block area");
+        b->pend = np;
+        b->cappend = cap;
+      }
+      memcpy(b->pend + b->npend, b->w[r->w]->wp + r->off, sizeof *b->pend * (size_t)r->nund);
+      b->npend += r->nund;
     }
-    memcpy(b->pend + b->npend, b->w[r->w]->wp + r->off, sizeof *b->pend * (size_t)r->nund);
-    b->npend += r->nund;
     if (past(b, full, part, visited)) {
       unsettled++; /* rows left out */
       b->all_rows = 0;
