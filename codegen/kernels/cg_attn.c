@@ -70,7 +70,8 @@ typedef struct attn {
   LLVMValueRef bars;           /* ws: shared offset of the mbarriers */
   LLVMValueRef wgi;            /* ws: the consumer warpgroup, 0 .. nwg - 1 */
   int sched;                   /* ws: CG_SCHED_*; persistent past CG_SCHED_GRID */
-  cg_reg item;                 /* persistent: the work item of the tile being run */
+  LLVMValueRef item;           /* persistent producer: the work item to read a tile's row for */
+  LLVMValueRef rec;            /* persistent: shared offset of the tile's record (ws_rec_*) */
   int64_t seq;
   int nq, sub;                 /* table query blocks; kernel key blocks per table block */
   int64_t q_limit, k_limit;    /* cg_gv limits: 0 when no position can pass seq */
@@ -80,6 +81,7 @@ typedef struct attn {
   cg_lower *qarm, *karm;       /* the idx arm being emitted */
   LLVMValueRef prm[NPARAMS_SCHED];
   LLVMValueRef head, batch, q0, c, row0;
+  LLVMValueRef qblk, hoff;     /* the query block, and the offset of the head's table */
   LLVMValueRef tlen;            /* valid text tokens of the batch element */
   LLVMValueRef qb, kb, vb, ob;  /* the (batch, head) slices */
   LLVMValueRef tab, start, nblk, nfull;
@@ -116,6 +118,23 @@ typedef LLVMValueRef (*sreg_fn)(cg_em *, cg_sreg);
 /* ------------------------------------------------------------ pieces */
 
 static LLVMValueRef param(attn *a, int i) { return a->prm[i]; }
+
+/*
+** A persistent tile's record: what the producer read for it (its work item
+** decoded, its table row) and the consumers take from shared memory
+** instead of reading it again (ws_publish). A batch below 0 is the stop.
+** The tile being run has its first REC_RUN words at WS_TILE_AT too, the
+** last of them (nfull) at WS_NFULL_AT (ws_run_words).
+*/
+enum { REC_BATCH, REC_HEAD, REC_QBLK, REC_HOFF, REC_START, REC_NFULL, REC_RUN, REC_NBLK = REC_RUN, REC_TLEN, REC_WORDS };
+#define WS_TILE_AT (WS_NFULL_AT - 4 * REC_NFULL)
+
+/* Volatile: a read stays where it is put, before the record's slot is freed. */
+static LLVMValueRef rec_word(attn *a, int w) {
+  LLVMValueRef v = cg_load(EM, EM->t_i32, cg_smem_at(EM, CG_ADD(EM, a->rec, cg_i32(EM, 4 * w))));
+  LLVMSetVolatile(v, 1);
+  return v;
+}
 
 static LLVMValueRef lower_at(attn *a, cg_lower *l, cg_var v, LLVMValueRef pos) {
   LLVMValueRef vars[CG_NVARS] = {0};
@@ -574,18 +593,20 @@ static void rescale_o(attn *a) {
 /* -------------------------------------------------------------- phases */
 
 /* Where this CTA and warp work; `fresh` re-reads the special registers so
-** code after the main loop need not keep these values alive through it. */
+** code after the main loop need not keep these values alive through it.
+** A persistent tile reads its record (fresh or not) or decodes the item
+** (the producer, before it has a record). */
 static LLVMValueRef locate(attn *a, int fresh) {
   sreg_fn rd = fresh ? cg_sreg_fresh : cg_sreg_read;
   if (fresh) cg_tk_refresh(TK);
   LLVMValueRef qblk;
-  if (a->item) {
-    /* Fresh, the item goes through an asm LLVM cannot see into, so the
-    ** decode is done again rather than its results kept through the loop. */
-    LLVMValueRef it = cg_rget(EM, a->item);
-    if (fresh) it = cg_asm(EM, EM->t_i32, "mov.u32 $0, $1;", "=r,r", &it, 1, 1);
+  if (a->rec) {
+    a->batch = rec_word(a, REC_BATCH);
+    a->head = rec_word(a, REC_HEAD);
+    qblk = rec_word(a, REC_QBLK);
+  } else if (a->item) {
     cg_sched_decode(EM, param(a, P_SCHED), param(a, P_NTILES), (int)((a->seq + a->bm - 1) / a->bm),
-                    it, &a->batch, &a->head, &qblk);
+                    a->item, &a->batch, &a->head, &qblk);
   } else {
     a->batch = rd(EM, CG_CTAID_Z);
     a->head = rd(EM, CG_CTAID_Y);
@@ -615,14 +636,25 @@ static void trim_tail(attn *a, LLVMValueRef end) {
   a->nblk = CG_SUB(EM, a->nblk, CG_SEL(EM, cut, cg_i32(EM, (int)(a->sub - used)), cg_i32(EM, 0)));
 }
 
+/* The tile's values; a persistent consumer takes its record's (a->rec),
+** which the producer filled from this same code (ws_publish). */
 static void setup(attn *a) {
-  LLVMValueRef qblk = locate(a, 0);
+  LLVMValueRef qblk = a->qblk = locate(a, 0);
   a->c = CG_FMUL(EM, param(a, P_SCALE), cg_f32(EM, LOG2E));
-  a->tlen = cg_text_valid(EM, &a->sh, param(a, P_TLEN), a->batch);
+  a->tlen = a->rec ? rec_word(a, REC_TLEN) : cg_text_valid(EM, &a->sh, param(a, P_TLEN), a->batch);
   a->qb = slice(a, P_Q, P_QSB);
   a->kb = slice(a, P_K, P_KSB);
   a->vb = slice(a, P_V, P_VSB);
-  LLVMValueRef hoff = cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, param(a, P_HEAD_OFF), a->head));
+  a->sq = (cg_st){cg_i32(EM, 0), a->bm, a->d, a->pad, a->wg};
+  if (a->rec) {
+    a->hoff = rec_word(a, REC_HOFF);
+    a->tab = cg_gep(EM, EM->t_i32, param(a, P_TABS), a->hoff);
+    a->start = rec_word(a, REC_START);
+    a->nblk = rec_word(a, REC_NBLK);
+    a->nfull = rec_word(a, REC_NFULL);
+    return;
+  }
+  LLVMValueRef hoff = a->hoff = cg_load(EM, EM->t_i32, cg_gep(EM, EM->t_i32, param(a, P_HEAD_OFF), a->head));
   a->tab = cg_gep(EM, EM->t_i32, param(a, P_TABS), hoff);
   LLVMValueRef tq = CG_UDIV(EM, qblk, cg_i32(EM, block_q(a->spec) / a->bm));
   a->start = tab_at(a, tq);
@@ -637,7 +669,6 @@ static void setup(attn *a) {
   ** its count of full blocks, 0, once a tile. */
   LLVMValueRef qtext = a->sched && !a->bits ? cg_text_overlap(EM, &a->sh, a->q0, a->bm) : NULL;
   if (qtext) a->nfull = CG_SEL(EM, qtext, cg_i32(EM, 0), a->nfull);
-  a->sq = (cg_st){cg_i32(EM, 0), a->bm, a->d, a->pad, a->wg};
 }
 
 static void init_state(attn *a) {
@@ -731,9 +762,10 @@ static void store_rows(attn *a, cg_lower *arm, void *ctx) {
   cg_if_end(EM, &lead);
 }
 
+/* A persistent consumer has located the tile already (ws_consume_tiles). */
 static void epilogue(attn *a) {
   if (!a->ws) cg_copy_wait(TK, 0);
-  locate(a, 1);
+  if (!a->sched) locate(a, 1);
   a->ob = slice(a, P_O, P_OSB);
   cg_rv_quad_sum(TK, &a->l);
   LLVMValueRef zero = cg_f32(EM, 0), one = cg_f32(EM, 1), ninf = cg_fneg_inf(EM);
@@ -786,16 +818,23 @@ static void kernel(attn *a) {
 ** for the empty barriers' previous phase. A persistent CTA starts every
 ** tile at slot 0 and parity 0 as well (ws_realign).
 */
-enum { BAR_Q, BAR_K, BAR_V, BAR_KFREE, BAR_VFREE, BARS_SLOT = 4, BAR_QFREE = 64 };
-/* A persistent CTA's Q and item slot are freed on BAR_QFREE, at byte
-** WS_QFREE_OFF of the barrier area; the item is the word after it. The
-** slots use the first 8 + 32 x stages bytes; the last words stay free. */
-#define WS_QFREE_OFF (WS_BAR_BYTES - 32)
-#define WS_ITEM_OFF (WS_QFREE_OFF + 8)
+enum { BAR_Q, BAR_K, BAR_V, BAR_KFREE, BAR_VFREE, BARS_SLOT = 4, BAR_QFREE = 64, BAR_REC = 65 };
+/* A persistent CTA's words, from the top of the barrier area down: the
+** running tile's (ws_run_words, the last at WS_NFULL_AT), the two tile
+** records (ws_publish), their full barriers and Q's free barrier,
+** BAR_QFREE. The ring's slots use the first 8 + 32 x stages bytes (136 at
+** 4 stages). */
+#define WS_REC_BYTES (4 * REC_WORDS)
+#define WS_REC_OFF (WS_TILE_AT - 2 * WS_REC_BYTES)
+#define WS_RECFULL_OFF (WS_REC_OFF / 8 * 8 - 16)
+#define WS_QFREE_OFF (WS_RECFULL_OFF - 8)
+_Static_assert(WS_QFREE_OFF >= 8 + 32 * 4, "the persistent grid's words overlap the ring's barriers");
 
+/* j: for BAR_REC, the record's slot (0 or 1); else the step. */
 static LLVMValueRef bar_at(attn *a, int which, LLVMValueRef j) {
   if (which == BAR_Q) return a->bars;
   if (which == BAR_QFREE) return CG_ADD(EM, a->bars, cg_i32(EM, WS_QFREE_OFF));
+  if (which == BAR_REC) return CG_ADD(EM, a->bars, CG_ADD(EM, cg_i32(EM, WS_RECFULL_OFF), CG_MUL(EM, j, cg_i32(EM, 8))));
   LLVMValueRef slot = CG_UREM(EM, j, cg_i32(EM, a->stages));
   return CG_ADD(EM, a->bars, CG_MUL(EM, CG_ADD(EM, CG_MUL(EM, slot, cg_i32(EM, BARS_SLOT)), cg_i32(EM, which)), cg_i32(EM, 8)));
 }
@@ -819,7 +858,10 @@ static void ws_init_barriers(attn *a) {
     cg_mbar_init(TK, bar_at(a, BAR_KFREE, j), 32 * mma_warps(&a->spec->cfg));
     cg_mbar_init(TK, bar_at(a, BAR_VFREE, j), 32 * mma_warps(&a->spec->cfg));
   }
-  if (a->sched) cg_mbar_init(TK, bar_at(a, BAR_QFREE, NULL), 32 * mma_warps(&a->spec->cfg));
+  if (a->sched) {
+    cg_mbar_init(TK, bar_at(a, BAR_QFREE, NULL), 32 * mma_warps(&a->spec->cfg));
+    for (int r = 0; r < 2; r++) cg_mbar_init(TK, bar_at(a, BAR_REC, cg_i32(EM, r)), 1);
+  }
   cg_mbar_init_fence(TK);
   cg_if_end(EM, &one);
   cg_sync(TK);
@@ -828,6 +870,44 @@ static void ws_init_barriers(attn *a) {
 static void ws_load(attn *a, const cg_st *dst, int p_map, LLVMValueRef row, LLVMValueRef bar, int bytes) {
   cg_mbar_expect(TK, bar, bytes);
   cg_tma_load(TK, dst, param(a, p_map), row, a->head, a->batch, bar);
+}
+
+static LLVMValueRef run_at(attn *a) { return CG_ADD(EM, a->bars, cg_i32(EM, WS_TILE_AT)); }
+
+/*
+** The running tile's words: the producer stores its record's first
+** REC_RUN words at WS_TILE_AT before it copies Q, so Q's barrier publishes
+** them, and stores the next tile's only after BAR_QFREE, which the
+** consumers pass once they read them no more. Steps, and the end of the
+** tile, read them again there (a->rec = run_at) rather than keep them in
+** registers: per thread to ptxas (they come from shared memory), they
+** spilled the producer's 24 at D128 and a frame window's consumers at
+** D128, and a fixed address costs no register of its own.
+*/
+static void ws_run_words(attn *a) {
+  LLVMValueRef w[REC_RUN] = {a->batch, a->head, a->qblk, a->hoff, a->start, a->nfull};
+  for (int i = 0; i < REC_RUN; i++) cg_store(EM, w[i], cg_smem_at(EM, CG_ADD(EM, run_at(a), cg_i32(EM, 4 * i))));
+}
+
+/*
+** A step's reads of them: the copies' coordinates and the table row
+** (producer), or a bitmask consumer's full count and table row. Other
+** consumers keep theirs in registers, which they have room for (the reads
+** are volatile, never dropped). A bitmask consumer reads its lane afresh
+** too: computed once from the thread id, warp x rows + lane % rows (its
+** bitmask row) was kept through the loop, and at D128 ptxas spilled it.
+*/
+static void ws_run_row(attn *a, int consumer) {
+  if (consumer && !a->bits) return;
+  if (consumer) {
+    a->nfull = rec_word(a, REC_NFULL);
+    TK->lane = cg_sreg_fresh(EM, CG_LANEID);
+  } else {
+    a->batch = rec_word(a, REC_BATCH);
+    a->head = rec_word(a, REC_HEAD);
+  }
+  a->tab = cg_gep(EM, EM->t_i32, param(a, P_TABS), rec_word(a, REC_HOFF));
+  a->start = rec_word(a, REC_START);
 }
 
 /* Until the consumers have freed slot j's previous round (of K: v = 0, or
@@ -841,12 +921,12 @@ static void ws_wait_free(attn *a, int v, LLVMValueRef j, LLVMValueRef refill) {
   if (refill) cg_if_end(EM, &c);
 }
 
-/* Q of the tile, then K and V of its every key block (one thread). */
-static void ws_produce_tile(attn *a) {
-  ws_load(a, &a->sq, P_TMQ, a->q0, bar_at(a, BAR_Q, NULL), a->q_bytes);
-  if (a->nfull_smem) cg_store(EM, a->nfull, cg_smem_at(EM, CG_ADD(EM, a->bars, cg_i32(EM, WS_NFULL_AT))));
+/* K and V of steps lo .. hi - 1 (one thread). */
+static void ws_copy_kv(attn *a, LLVMValueRef lo, LLVMValueRef hi) {
   cg_for loop;
-  LLVMValueRef j = cg_for_begin(EM, &loop, cg_i32(EM, 0), a->nblk);
+  LLVMValueRef j = cg_for_begin(EM, &loop, lo, hi);
+  LLVMValueRef keep[4] = {a->batch, a->head, a->tab, a->start};
+  if (a->sched) ws_run_row(a, 0);
   LLVMValueRef row = CG_MUL(EM, key_block(a, j), cg_i32(EM, a->bn));
   LLVMValueRef refill = a->sched ? NULL : CG_ICMP(EM, LLVMIntSGE, j, cg_i32(EM, a->stages));
   for (int v = 0; v < 2; v++) {
@@ -854,7 +934,16 @@ static void ws_produce_tile(attn *a) {
     cg_st t = kv_tile(a, j, v);
     ws_load(a, &t, v ? P_TMV : P_TMK, row, bar_at(a, v ? BAR_V : BAR_K, j), a->kv_bytes);
   }
+  a->batch = keep[0], a->head = keep[1], a->tab = keep[2], a->start = keep[3];
   cg_for_end(EM, &loop);
+}
+
+/* Q of the tile, then K and V of its every key block (one thread; the
+** persistent producer's tiles: ws_produce_tiles). */
+static void ws_produce_tile(attn *a) {
+  ws_load(a, &a->sq, P_TMQ, a->q0, bar_at(a, BAR_Q, NULL), a->q_bytes);
+  if (a->nfull_smem && !a->sched) cg_store(EM, a->nfull, cg_smem_at(EM, CG_ADD(EM, a->bars, cg_i32(EM, WS_NFULL_AT))));
+  ws_copy_kv(a, cg_i32(EM, 0), a->nblk);
 }
 
 /*
@@ -897,16 +986,71 @@ static void ws_realign(attn *a, int consumer) {
 }
 
 /*
-** The persistent producer: draws items until one is past the end, and for
-** each reads its table row, waits until the consumers are done with the
-** previous tile's Q, puts the item where they read it and copies the
-** tile; then draws the next item (under the consumers' last steps) and
-** realigns the ring. Past the last item it hands the consumers a stop
-** item on Q's barrier. (Reading the next row before the realignment would
-** hide its loads too, but keeping the last tile's steps through it spilled
-** the producer's 24 registers at D128.)
+** The persistent grid's hand-over, one tile ahead. Each tile t has a
+** record (its item decoded and its table row: REC_*) in slot t % 2, whose
+** full barrier BAR_REC(t % 2) the producer completes once the record is
+** written (a plain arrival: its release makes the stores visible to the
+** consumers' wait, an acquire). The producer writes record t + 1 once it
+** has issued the copies of tile t's first ring's worth of steps
+** (ws_produce_tiles), a whole tile before its use: the consumers read it
+** after tile t's epilogue without waiting on anything that only then
+** happens, set tile t + 1 up while its Q lands, and read no global memory
+** for it. (Before, the item came with Q's barrier, and every tile began
+** with its decode and table reads: the sched entry, the head's table
+** offset, the row.)
+**
+** Who waits on what:
+** - BAR_REC(s), count 1; its phase k is record 2k + s. The producer
+**   arrives, every consumer thread waits (parity k & 1) before it reads
+**   the record. No phase completes twice ahead of a waiter: record t + 2
+**   is written after the producer's wait on BAR_QFREE's phase t, which
+**   every consumer completes after its wait for record t. Every phase is
+**   waited, the stop's too.
+** - The slot of record t is written again (record t + 2) only after that
+**   same wait; the consumers read record t only when they set tile t up,
+**   before their arrival on BAR_QFREE for it. What they need of tile t
+**   later comes from the running tile's words (ws_run_words).
+** - BAR_Q, phase t: Q of tile t, with the producer's expected bytes, and
+**   the running words stored before it; consumers wait parity t & 1. The
+**   producer copies Q of tile t + 1 only after BAR_QFREE's phase t, which
+**   the consumers complete after their wait on phase t: no phase runs
+**   ahead of its waiters. A stop has no Q.
+** - BAR_QFREE, one arrival a consumer thread, phase t once tile t's last
+**   product has read Q and the consumers have read tile t's words: the
+**   producer waits it before Q of tile t + 1, and its last phase after the
+**   loop, so every phase is waited.
+** The producer reads its own records back (program order is enough) and
+** keeps only tile t's step count through record t + 1's reads: its 24
+** registers at D128 do not hold a tile's values and the next one's reads
+** at once.
 */
-static LLVMValueRef item_slot(attn *a) { return cg_smem_at(EM, CG_ADD(EM, a->bars, cg_i32(EM, WS_ITEM_OFF))); }
+static LLVMValueRef rec_at(attn *a, LLVMValueRef slot) {
+  return CG_ADD(EM, a->bars, CG_ADD(EM, cg_i32(EM, WS_REC_OFF), CG_MUL(EM, slot, cg_i32(EM, WS_REC_BYTES))));
+}
+
+static LLVMValueRef rec_stop(attn *a) { return CG_ICMP(EM, LLVMIntSLT, rec_word(a, REC_BATCH), cg_i32(EM, 0)); }
+
+static void rec_put(attn *a, int w, LLVMValueRef v) {
+  cg_store(EM, v, cg_smem_at(EM, CG_ADD(EM, a->rec, cg_i32(EM, 4 * w))));
+}
+
+/* Record of item (or the stop past the last) into slot, by the producer. */
+static void ws_publish(attn *a, LLVMValueRef item, LLVMValueRef slot) {
+  LLVMValueRef rec = rec_at(a, slot);
+  cg_if in;
+  cg_if_begin(EM, &in, CG_ICMP(EM, LLVMIntULT, item, param(a, P_NITEMS)));
+  a->rec = NULL;
+  a->item = item;
+  setup(a);
+  a->item = NULL;
+  a->rec = rec;
+  LLVMValueRef w[REC_WORDS] = {a->batch, a->head, a->qblk, a->hoff, a->start, a->nfull, a->nblk, a->tlen};
+  for (int i = 0; i < REC_WORDS; i++) rec_put(a, i, w[i]);
+  cg_if_else(EM, &in);
+  rec_put(a, REC_BATCH, cg_i32(EM, -1));
+  cg_if_end(EM, &in);
+  cg_mbar_arrive(TK, bar_at(a, BAR_REC, slot));
+}
 
 static void ws_wait_qfree(attn *a, LLVMValueRef tt) {
   cg_if c;
@@ -915,26 +1059,42 @@ static void ws_wait_qfree(attn *a, LLVMValueRef tt) {
   cg_if_end(EM, &c);
 }
 
+/*
+** The persistent producer: record 0, then for each tile t until a stop:
+** its values from record t, Q once the consumers are done with the
+** previous tile's, the copies of its first ring's worth of steps, the next
+** draw and its record t + 1, the rest of its copies, and the ring
+** realigned. Record t + 1 goes out where the producer would wait anyway:
+** its next copy needs the consumers to have begun tile t (after the
+** epilogue of t - 1), so the draw and the row's reads delay no copy; nor
+** do they delay the producer's realignment, which the consumers' own
+** waits for before their epilogue.
+*/
 static void ws_produce_tiles(attn *a) {
   cg_reg tt = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
-  a->item = cg_reg_new(EM, EM->t_i32, cg_sched_first(EM));
+  ws_publish(a, cg_sched_first(EM), cg_i32(EM, 0));
   cg_loop l;
   cg_loop_begin(EM, &l);
-  LLVMValueRef item = cg_rget(EM, a->item);
-  cg_loop_break_if(EM, &l, CG_ICMP(EM, LLVMIntUGE, item, param(a, P_NITEMS)));
+  LLVMValueRef t = cg_rget(EM, tt), n = CG_ADD(EM, t, cg_i32(EM, 1));
+  a->rec = rec_at(a, CG_AND(EM, t, cg_i32(EM, 1)));
+  cg_loop_break_if(EM, &l, rec_stop(a));
   setup(a);
-  ws_wait_qfree(a, cg_rget(EM, tt));
-  cg_store(EM, item, item_slot(a));
-  ws_produce_tile(a);
-  cg_rset(EM, a->item, cg_sched_next(EM, a->sched, param(a, P_CTR), item));
+  LLVMValueRef nblk = a->nblk, ring = cg_i32(EM, a->stages);
+  a->rec = run_at(a);
+  ws_wait_qfree(a, t);
+  ws_run_words(a);
+  ws_load(a, &a->sq, P_TMQ, a->q0, bar_at(a, BAR_Q, NULL), a->q_bytes);
+  ws_copy_kv(a, cg_i32(EM, 0), CG_SEL(EM, CG_ICMP(EM, LLVMIntSLT, nblk, ring), nblk, ring));
+  ws_publish(a, cg_sched_next(EM, a->sched, param(a, P_CTR), n), CG_AND(EM, n, cg_i32(EM, 1)));
+  a->rec = run_at(a);
+  a->nblk = nblk;
+  ws_copy_kv(a, ring, nblk);
   ws_realign(a, 0);
-  cg_rset(EM, tt, CG_ADD(EM, cg_rget(EM, tt), cg_i32(EM, 1)));
+  cg_rset(EM, tt, n);
   cg_loop_end(EM, &l);
   ws_wait_qfree(a, cg_rget(EM, tt));
-  cg_store(EM, cg_i32(EM, -1), item_slot(a));
-  cg_mbar_arrive(TK, bar_at(a, BAR_Q, NULL));
   cg_sched_finish(EM, a->sched, param(a, P_CTR));
-  a->item = NULL;
+  a->rec = NULL;
 }
 
 static void ws_produce(attn *a) {
@@ -1007,7 +1167,10 @@ static void ws_consume_tile(attn *a) {
   cg_rt_to_a(TK, &a->pa, &a->s);
   cg_for loop;
   LLVMValueRef j = cg_for_begin(EM, &loop, cg_i32(EM, 1), a->nblk);
+  LLVMValueRef keep[4] = {a->nfull, a->tab, a->start, TK->lane};
+  if (a->sched) ws_run_row(a, 1);
   ws_step(a, j);
+  a->nfull = keep[0], a->tab = keep[1], a->start = keep[2], TK->lane = keep[3];
   cg_for_end(EM, &loop);
   LLVMValueRef last = CG_SUB(EM, a->nblk, cg_i32(EM, 1));
   ws_wait(a, BAR_V, last);
@@ -1022,38 +1185,35 @@ static void ws_consume_tile(attn *a) {
 /*
 ** The persistent consumers: the turns run on across tiles (every
 ** warpgroup takes nblk + 1 of them a tile), so only the first tile starts
-** them. Q is freed once the tile's last product has read it, and the ring
-** run on to the next tile's start (ws_realign), before the epilogue, so
-** the producer's next copies overlap it.
+** them. A tile is set up from its record before Q is waited for; Q is
+** freed once the tile's last product has read it, and the ring run on to
+** the next tile's start (ws_realign), before the epilogue, so the
+** producer's next copies overlap it. (The hand-over: ws_publish.)
 */
 static void ws_consume_tiles(attn *a) {
-  /* The ring starts over with every tile (ws_realign); Q's barrier turns
-  ** a phase a tile. The item is read again for the epilogue. */
-  cg_reg qpar = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
-  a->item = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
+  cg_reg tt = cg_reg_new(EM, EM->t_i32, cg_i32(EM, 0));
   ws_turn_first(a);
   cg_loop l;
   cg_loop_begin(EM, &l);
-  LLVMValueRef par = cg_rget(EM, qpar);
-  cg_mbar_wait(TK, bar_at(a, BAR_Q, NULL), par);
-  LLVMValueRef item = cg_load(EM, EM->t_i32, item_slot(a));
-  LLVMSetVolatile(item, 1);
-  cg_loop_break_if(EM, &l, CG_ICMP(EM, LLVMIntUGE, item, param(a, P_NITEMS)));
-  cg_rset(EM, a->item, item);
+  LLVMValueRef t = cg_rget(EM, tt), slot = CG_AND(EM, t, cg_i32(EM, 1));
+  cg_mbar_wait(TK, bar_at(a, BAR_REC, slot), CG_AND(EM, CG_LSHR(EM, t, cg_i32(EM, 1)), cg_i32(EM, 1)));
+  a->rec = rec_at(a, slot);
+  cg_loop_break_if(EM, &l, rec_stop(a));
   setup(a);
   init_state(a);
   mask_rows(a);
   ahead_start(a);
+  a->rec = run_at(a);
+  cg_mbar_wait(TK, bar_at(a, BAR_Q, NULL), slot);
   ws_consume_tile(a);
-  cg_rset(EM, qpar, CG_XOR(EM, par, cg_i32(EM, 1)));
-  item = cg_load(EM, EM->t_i32, item_slot(a));
-  LLVMSetVolatile(item, 1);
-  cg_rset(EM, a->item, item);
+  /* The epilogue's tile, read while its words are still ours. */
+  locate(a, 1);
   cg_mbar_arrive(TK, bar_at(a, BAR_QFREE, NULL));
   ws_realign(a, 1);
   epilogue(a);
+  cg_rset(EM, tt, CG_ADD(EM, t, cg_i32(EM, 1)));
   cg_loop_end(EM, &l);
-  a->item = NULL;
+  a->rec = NULL;
 }
 
 static void ws_consume(attn *a) {

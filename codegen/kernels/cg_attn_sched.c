@@ -29,6 +29,9 @@ void cg_loop_end(cg_em *e, cg_loop *l) {
 
 static LLVMValueRef nctaid(cg_em *e) { return cg_intr(e, "llvm.nvvm.read.ptx.sreg.nctaid.x", NULL, 0, NULL, 0); }
 
+/* Read where it is used: hoisted, it held a register through the tile. */
+static LLVMValueRef nctaid_fresh(cg_em *e) { return cg_asm(e, e->t_i32, "mov.u32 $0, %nctaid.x;", "=r", NULL, 0, 1); }
+
 LLVMValueRef cg_sched_first(cg_em *e) { return cg_sreg_read(e, CG_CTAID_X); }
 
 static LLVMValueRef atomic_add(cg_em *e, LLVMValueRef p, LLVMValueRef v) {
@@ -37,11 +40,12 @@ static LLVMValueRef atomic_add(cg_em *e, LLVMValueRef p, LLVMValueRef v) {
 
 /*
 ** Counter draws start past the first gridDim.x items, which every CTA
-** takes by its index without touching the counter.
+** takes by its index without touching the counter. A stride's draw n is
+** computed from n, so no item is held through a tile.
 */
-LLVMValueRef cg_sched_next(cg_em *e, int sched, LLVMValueRef ctr, LLVMValueRef cur) {
-  if (sched == CG_SCHED_ATOMIC) return CG_ADD(e, atomic_add(e, ctr, cg_i32(e, 1)), nctaid(e));
-  return CG_ADD(e, cur, nctaid(e));
+LLVMValueRef cg_sched_next(cg_em *e, int sched, LLVMValueRef ctr, LLVMValueRef n) {
+  if (sched == CG_SCHED_ATOMIC) return CG_ADD(e, atomic_add(e, ctr, cg_i32(e, 1)), nctaid_fresh(e));
+  return CG_ADD(e, cg_sreg_fresh(e, CG_CTAID_X), CG_MUL(e, n, nctaid_fresh(e)));
 }
 
 /*

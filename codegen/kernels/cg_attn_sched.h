@@ -19,11 +19,13 @@
 ** last items are the short ones and no CTA is left with a long tail.
 **
 ** One thread of the producer warpgroup draws the items and hands each to
-** the consumers through shared memory, published by the arrival on the Q
-** barrier that its Q copy completes; an item past the end (any value >=
-** nitems) tells them to stop. Consumers free Q (and the item's slot) on
-** their own barrier once their last product of a tile has read it, so the
-** next tile's Q and K/V copies overlap the epilogue of this one.
+** the consumers one tile ahead, decoded with its table row, through one of
+** two records in shared memory, each with its own full barrier (cg_attn.c:
+** ws_publish): a tile's record is in place while the tile before it still
+** runs, so the consumers begin each tile without a global load; a stop
+** record past the last item tells them to stop. Consumers free Q on their
+** own barrier once their last product of a tile has read it, so the next
+** tile's Q and K/V copies overlap the epilogue of this one.
 **
 ** Every tile starts the K/V ring at slot 0 and parity 0 (producer and
 ** consumers realign it between tiles, cg_attn.c: ws_realign), so a
@@ -53,10 +55,11 @@ void cg_loop_begin(cg_em *e, cg_loop *l);
 void cg_loop_break_if(cg_em *e, cg_loop *l, LLVMValueRef cond);
 void cg_loop_end(cg_em *e, cg_loop *l);
 
-/* The first item of this CTA, and the one after `cur` (ctr: the counter
-** parameter). Called by one thread. */
+/* The first item of this CTA, and that of its draw n >= 1 (ctr: the
+** counter parameter; n counts the draws before, for the stride). Called by
+** one thread, once per draw. */
 LLVMValueRef cg_sched_first(cg_em *e);
-LLVMValueRef cg_sched_next(cg_em *e, int sched, LLVMValueRef ctr, LLVMValueRef cur);
+LLVMValueRef cg_sched_next(cg_em *e, int sched, LLVMValueRef ctr, LLVMValueRef n);
 /* Called once by that thread after its last draw: the last CTA to finish
 ** drawing sets the counter back to zero for the next launch. */
 void cg_sched_finish(cg_em *e, int sched, LLVMValueRef ctr);
