@@ -105,6 +105,12 @@ void gpu_persist(gpu_env *env) {
                             .shape = shp(6, 12, 16, 23, (int)i % 2, 3, d, 1 + (int)i % 2),
                             .dtype = d == 64 ? SIEVE_FP16 : SIEVE_BF16, .bshd = d == 64, .cfg = mid,
                             .sample_rows = 64, .step = 20, .layer = 2});
+    /* 192-key steps by bitmask (cg_attn_bits' choice on wide configs),
+    ** text after, batch 2 with text lengths: the consumers read the table
+    ** row from the running tile's words at every step (cg_attn.c:
+    ** ws_run_row). */
+    one(env, (gpu_case){.pattern = "frame_window", .shape = shp(6, 12, 16, 23, 1, 3, 128, 2), .dtype = SIEVE_BF16,
+                        .cfg = d128, .sample_rows = 64, .text_valid = lens});
     /* Rows of four lengths on the three-warpgroup config: between tiles
     ** the ring realigns by steps that move nothing (ws_realign). */
     one(env, (gpu_case){.pattern = "causal", .shape = shp(4, 12, 16, 23, 0, 2, 64, 1), .dtype = SIEVE_BF16,
@@ -137,6 +143,9 @@ void gpu_persist_sanitize(gpu_env *env) {
                         .cfg = {128, 192, 12, 2, sched}, .text_valid = lens});
     one(env, (gpu_case){.pattern = "frame_window", .shape = shp(4, 16, 16, 13, 0, 2, 128, 2), .dtype = SIEVE_FP16,
                         .cfg = {128, 128, 12, 2, sched}});
+    /* By bitmask: the running tile's words read at every step. */
+    one(env, (gpu_case){.pattern = "frame_window", .shape = shp(4, 16, 16, 13, 0, 2, 128, 1), .dtype = SIEVE_BF16,
+                        .cfg = {128, 192, 12, 2, sched}});
     /* Rows of 3, 5 and 7 steps on a CTA (the frame window's are even):
     ** realignments of the ring by 1 and 3 steps (ws_realign). */
     one(env, (gpu_case){.pattern = "causal", .shape = shp(3, 16, 16, 13, 0, 2, 128, 1), .dtype = SIEVE_BF16,
