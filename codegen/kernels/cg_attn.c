@@ -136,6 +136,12 @@ static LLVMValueRef rec_word(attn *a, int w) {
   return v;
 }
 
+/* The first n words of the tile's record, from its values, at shared offset at. */
+static void rec_put(attn *a, LLVMValueRef at, int n) {
+  LLVMValueRef w[REC_WORDS] = {a->batch, a->head, a->qblk, a->hoff, a->start, a->nfull, a->nblk, a->tlen};
+  for (int i = 0; i < n; i++) cg_store(EM, w[i], cg_smem_at(EM, CG_ADD(EM, at, cg_i32(EM, 4 * i))));
+}
+
 static LLVMValueRef lower_at(attn *a, cg_lower *l, cg_var v, LLVMValueRef pos) {
   LLVMValueRef vars[CG_NVARS] = {0};
   if (pos) vars[v] = pos;
@@ -884,10 +890,7 @@ static LLVMValueRef run_at(attn *a) { return CG_ADD(EM, a->bars, cg_i32(EM, WS_T
 ** spilled the producer's 24 at D128 and a frame window's consumers at
 ** D128, and a fixed address costs no register of its own.
 */
-static void ws_run_words(attn *a) {
-  LLVMValueRef w[REC_RUN] = {a->batch, a->head, a->qblk, a->hoff, a->start, a->nfull};
-  for (int i = 0; i < REC_RUN; i++) cg_store(EM, w[i], cg_smem_at(EM, CG_ADD(EM, run_at(a), cg_i32(EM, 4 * i))));
-}
+static void ws_run_words(attn *a) { rec_put(a, run_at(a), REC_RUN); }
 
 /*
 ** A step's reads of them: the copies' coordinates and the table row
@@ -1030,10 +1033,6 @@ static LLVMValueRef rec_at(attn *a, LLVMValueRef slot) {
 
 static LLVMValueRef rec_stop(attn *a) { return CG_ICMP(EM, LLVMIntSLT, rec_word(a, REC_BATCH), cg_i32(EM, 0)); }
 
-static void rec_put(attn *a, int w, LLVMValueRef v) {
-  cg_store(EM, v, cg_smem_at(EM, CG_ADD(EM, a->rec, cg_i32(EM, 4 * w))));
-}
-
 /* Record of item (or the stop past the last) into slot, by the producer. */
 static void ws_publish(attn *a, LLVMValueRef item, LLVMValueRef slot) {
   LLVMValueRef rec = rec_at(a, slot);
@@ -1043,11 +1042,9 @@ static void ws_publish(attn *a, LLVMValueRef item, LLVMValueRef slot) {
   a->item = item;
   setup(a);
   a->item = NULL;
-  a->rec = rec;
-  LLVMValueRef w[REC_WORDS] = {a->batch, a->head, a->qblk, a->hoff, a->start, a->nfull, a->nblk, a->tlen};
-  for (int i = 0; i < REC_WORDS; i++) rec_put(a, i, w[i]);
+  rec_put(a, rec, REC_WORDS);
   cg_if_else(EM, &in);
-  rec_put(a, REC_BATCH, cg_i32(EM, -1));
+  cg_store(EM, cg_i32(EM, -1), cg_smem_at(EM, CG_ADD(EM, rec, cg_i32(EM, 4 * REC_BATCH))));
   cg_if_end(EM, &in);
   cg_mbar_arrive(TK, bar_at(a, BAR_REC, slot));
 }
