@@ -109,7 +109,7 @@ void gpu_persist(gpu_env *env) {
     ** text after, batch 2 with text lengths: the consumers read the table
     ** row from the running tile's words at every step (cg_attn.c:
     ** ws_run_row). */
-    one(env, (gpu_case){.pattern = "frame_window", .shape = shp(6, 12, 16, 23, 1, 3, 128, 2), .dtype = SIEVE_BF16,
+    one(env, (gpu_case){.pattern = "frame_window", .shape = shp(6, 12, 16, 40, 1, 3, 128, 2), .dtype = SIEVE_BF16,
                         .cfg = d128, .sample_rows = 64, .text_valid = lens});
     /* Rows of four lengths on the three-warpgroup config: between tiles
     ** the ring realigns by steps that move nothing (ws_realign). */
