@@ -37,15 +37,17 @@ static cg_ival or_top(cg_ival r, int o) {
   return r;
 }
 
+/* Both ends are always written (| not ||), so no branch is taken on the
+** first; the ints keep clang from reading it as a mistyped ||. */
 static cg_ival iv_add(cg_ival a, cg_ival b) {
   cg_ival r;
-  int o = __builtin_add_overflow(a.lo, b.lo, &r.lo) | __builtin_add_overflow(a.hi, b.hi, &r.hi);
+  int o = (int)__builtin_add_overflow(a.lo, b.lo, &r.lo) | (int)__builtin_add_overflow(a.hi, b.hi, &r.hi);
   return or_top(r, o);
 }
 
 static cg_ival iv_sub(cg_ival a, cg_ival b) {
   cg_ival r;
-  int o = __builtin_sub_overflow(a.lo, b.hi, &r.lo) | __builtin_sub_overflow(a.hi, b.lo, &r.hi);
+  int o = (int)__builtin_sub_overflow(a.lo, b.hi, &r.lo) | (int)__builtin_sub_overflow(a.hi, b.lo, &r.hi);
   return or_top(r, o);
 }
 
