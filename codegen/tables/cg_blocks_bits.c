@@ -26,7 +26,6 @@
 
 #include "cg_blocks_int.h"
 
-
 /* ------------------------------------------------------------ the choice */
 
 int cg_bits_pair_ops(cg_pattern *p, const sieve_shape *shape, int cls) {
@@ -387,18 +386,12 @@ static void worker_free(bworker *w) {
 }
 
 static int run_rows(bjob *j) {
-  int nw = blk_threads(j->t->nq), started = 0, fail = 0;
+  int nw = blk_threads(j->t->nq), fail = 0;
   bworker *w = calloc((size_t)nw, sizeof(bworker));
-  pthread_t th[MAX_THREADS];
   if (!w) return -1;
   for (int i = 0; i < nw; i++) fail |= worker_init(&w[i], j);
   atomic_init(&j->next, 0);
-  if (!fail) {
-    for (int i = 1; i < nw; i++, started++)
-      if (pthread_create(&th[i], NULL, bwork, &w[i])) break;
-    bwork(&w[0]);
-    for (int i = 1; i <= started; i++) pthread_join(th[i], NULL);
-  }
+  if (!fail) blk_on_threads(nw, bwork, w, sizeof *w);
   for (int i = 0; i < nw; i++) {
     fail |= w[i].fail;
     worker_free(&w[i]);

@@ -49,6 +49,11 @@ typedef struct job job;
 /* cg_blocks_rows.c: threads for n units of work (SIEVE_THREADS, else the
 ** cores; at most MAX_THREADS and n). */
 int blk_threads(int64_t n);
+/* fn on n args (args, each stride bytes after the one before): the first
+** on the calling thread, the others on threads of their own; back when all
+** are done. One that fails to start is skipped: callers hand work out
+** through a shared counter, so the others take its share. */
+void blk_on_threads(int n, void *(*fn)(void *), void *args, size_t stride);
 
 /* Buffers kept from one table of a tableset to the next (cg_blocks_pool.c),
 ** a slot per kind of buffer. */

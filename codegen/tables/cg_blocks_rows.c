@@ -544,6 +544,15 @@ int blk_threads(int64_t n) {
   return t < 1 ? 1 : (int)t;
 }
 
+void blk_on_threads(int n, void *(*fn)(void *), void *args, size_t stride) {
+  pthread_t th[MAX_THREADS];
+  int started = 1;
+  for (; started < n; started++)
+    if (pthread_create(&th[started], NULL, fn, (char *)args + (size_t)started * stride)) break;
+  fn(args);
+  for (int i = 1; i < started; i++) pthread_join(th[i], NULL);
+}
+
 /* The calling thread is worker 0. A thread that fails to start costs only
 ** time: the shared counter hands its rows to the workers that run. */
 int blk_job_run(job *j) {
@@ -555,12 +564,7 @@ int blk_job_run(job *j) {
   atomic_init(&j->next, 0);
   atomic_init(&j->cost4, 0);
   atomic_init(&j->stopped, 0);
-  pthread_t th[MAX_THREADS];
-  int started = 0;
-  for (int i = 1; i < j->nw; i++, started++)
-    if (pthread_create(&th[i], NULL, work, &j->w[i])) break;
-  work(&j->w[0]);
-  for (int i = 1; i <= started; i++) pthread_join(th[i], NULL);
+  blk_on_threads(j->nw, work, j->w, sizeof *j->w);
   for (int i = 0; i < j->nw; i++)
     if (j->w[i].fail) return -1;
   return 0;

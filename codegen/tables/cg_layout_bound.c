@@ -259,6 +259,17 @@ blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask) {
   return b;
 }
 
+/* Room in *p (*cap entries) for n: doubled, or n and 1024 more. */
+static int pend_room(struct pend **p, int64_t *cap, int64_t n) {
+  if (n <= *cap) return 0;
+  int64_t nc = *cap * 2 > n ? *cap * 2 : n + 1024;
+  struct pend *np = realloc(*p, sizeof *np * (size_t)nc);
+  if (!np) return -1;
+  *p = np;
+  *cap = nc;
+  return 0;
+}
+
 /* Row qb of the layout bounded, by worker w, into r; its open pairs
 ** appended to w->wp. */
 static int bound_row(blk_lbound *w, int qb, struct lrow *r) {
@@ -294,13 +305,7 @@ static int bound_row(blk_lbound *w, int qb, struct lrow *r) {
     nund = left;
   }
   for (int i = 0; i < nund; i++) visited += seen[i] == 2;
-  if (w->nwp + nund > w->capwp) {
-    int64_t cap = w->capwp * 2 > w->nwp + nund ? w->capwp * 2 : w->nwp + nund + 1024;
-    struct pend *np = realloc(w->wp, sizeof *np * (size_t)cap);
-    if (!np) return -1;
-    w->wp = np;
-    w->capwp = cap;
-  }
+  if (pend_room(&w->wp, &w->capwp, w->nwp + nund)) return -1;
   *r = (struct lrow){.full = full, .part = part, .visited = visited, .off = w->nwp, .nund = nund};
   for (int i = 0; i < nund; i++) w->wp[w->nwp++] = (struct pend){qb, und[i], seen[i]};
   return 0;
@@ -313,7 +318,7 @@ static int past(const blk_lbound *b, int64_t full, int64_t part, int64_t visited
 /* A worker: rows in turn until none is left or the rows done in order
 ** pass the stop. */
 static void *run_rows(void *arg) {
-  blk_lbound *w = arg, *b = w->owner ? w->owner : w;
+  blk_lbound *w = *(blk_lbound **)arg, *b = w->owner ? w->owner : w;
   pthread_mutex_lock(&b->mu);
   while (!b->stopped && b->next < b->nrows) {
     int k = b->next++;
@@ -347,12 +352,7 @@ int blk_lb_rows(blk_lbound *b, int nrows, blk_lb_row row, double stop, double pa
   b->ppart = part;
   b->pvisited = 0;
   memset(b->done, 0, (size_t)nrows);
-  int nw = b->nw < nrows ? b->nw : nrows, started = 0;
-  pthread_t th[MAX_THREADS];
-  for (int i = 1; i < nw; i++, started++)
-    if (pthread_create(&th[i], NULL, run_rows, b->w[i])) break;
-  run_rows(b);
-  for (int i = 1; i <= started; i++) pthread_join(th[i], NULL);
+  blk_on_threads(b->nw < nrows ? b->nw : nrows, run_rows, b->w, sizeof *b->w);
   return b->fail ? -1 : 0;
 }
 
@@ -392,13 +392,8 @@ sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, dou
     visited += r->visited;
     unsettled += r->nund;
     if (r->nund) { /* a row with none may have no buffer behind it */
-      if (b->npend + r->nund > b->cappend) {
-        int64_t cap = b->cappend * 2 > b->npend + r->nund ? b->cappend * 2 : b->npend + r->nund + 1024;
-        struct pend *np = realloc(b->pend, sizeof *np * (size_t)cap);
-        if (!np) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding a layout's block area");
-        b->pend = np;
-        b->cappend = cap;
-      }
+      if (pend_room(&b->pend, &b->cappend, b->npend + r->nund))
+        return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding a layout's block area");
       memcpy(b->pend + b->npend, b->w[r->w]->wp + r->off, sizeof *b->pend * (size_t)r->nund);
       b->npend += r->nund;
     }
