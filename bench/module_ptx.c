@@ -53,19 +53,24 @@ static int tables(const job *j, cg_pattern *p, const sieve_shape *s, cg_arch arc
 static int modules(const job *j, cg_pattern *p, const sieve_shape *s) {
   cg_arch arch = j->arch ? CG_SM90A : CG_SM80;
   int rc = tables(j, p, s, arch, 0) | tables(j, p, s, arch, ~0u);
+  /* Each module is built before put() reads its text: the order in which
+  ** a call's arguments are evaluated is unspecified. */
   cg_err e = {0};
   char *ptx = NULL;
-  rc |= put(j, "permute", cg_permute_build(p, s, arch, &ptx, &e), ptx, &e);
+  sieve_status st = cg_permute_build(p, s, arch, &ptx, &e);
+  rc |= put(j, "permute", st, ptx, &e);
   free(ptx);
   ptx = NULL;
   memset(&e, 0, sizeof e);
   cg_search_spec ss = {p, *s, CG_BF16, arch, 1000};
-  rc |= put(j, "search", cg_search_build(&ss, &ptx, &e), ptx, &e);
+  st = cg_search_build(&ss, &ptx, &e);
+  rc |= put(j, "search", st, ptx, &e);
   free(ptx);
   ptx = NULL;
   memset(&e, 0, sizeof e);
   cg_profile_spec ps = {p, *s, CG_BF16, arch, 64, 0};
-  rc |= put(j, "profile", cg_profile_build(&ps, &ptx, &e), ptx, &e);
+  st = cg_profile_build(&ps, &ptx, &e);
+  rc |= put(j, "profile", st, ptx, &e);
   free(ptx);
   return rc;
 }
