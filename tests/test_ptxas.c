@@ -83,9 +83,10 @@ static void check_bits(const char *pat, cg_pattern *p, const sieve_shape *sh, cg
     return;
   }
   result r = assemble(ptx, arch);
-  int spills = r.spill_st > 0 || r.spill_ld > 0;
-  if (!r.ok || (must_not_spill && spills)) {
-    printf("FAIL %-68s %s\n%s\n", what, r.ok ? "spills on a default config" : "ptxas failed", r.log);
+  int spills = r.spill_st > 0 || r.spill_ld > 0, serial = tp_wgmma_serialised(r.log);
+  if (!r.ok || (must_not_spill && spills) || serial) {
+    printf("FAIL %-68s %s\n%s\n", what,
+           !r.ok ? "ptxas failed" : serial ? "ptxas serialised its wgmma" : "spills on a default config", r.log);
     failures++;
   } else {
     printf("  ok %-68s %3d registers, spill %d/%d bytes\n", what, r.regs, r.spill_st, r.spill_ld);

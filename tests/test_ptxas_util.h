@@ -56,4 +56,12 @@ static inline int tp_assemble(const char *ptxas, const char *ptx, const char *ar
   return st;
 }
 
+/* ptxas -v's advisory that it serialised a kernel's wgmma.mma_async
+** (C7515: a register of an in-flight product written by other code). The
+** kernel stays correct but loses the products' overlap, so a test that
+** assembles wgmma code fails on it. */
+static inline int tp_wgmma_serialised(const char *log) {
+  return strstr(log, "C7515") != NULL || strstr(log, "instructions are serialized") != NULL;
+}
+
 #endif

@@ -234,6 +234,7 @@ static void assembles(const char *ptxas, const char *ptx, const char *arch, cons
     fail_msg("ptxas rejects the %s search module of %s:\n%s", arch, what, log);
   if (strstr(log, "bytes spill stores") && !strstr(log, " 0 bytes spill stores"))
     fail_msg("the search module of %s spills:\n%s", what, log);
+  if (tp_wgmma_serialised(log)) fail_msg("ptxas serialised the wgmma of the %s search module of %s:\n%s", arch, what, log);
 }
 
 static const char *search_src =

@@ -247,6 +247,11 @@ void cg_if_end(cg_em *e, cg_if *c) {
 }
 
 LLVMValueRef cg_for_begin(cg_em *e, cg_for *l, LLVMValueRef lo, LLVMValueRef hi) {
+  return cg_for_step_begin(e, l, lo, hi, 1);
+}
+
+LLVMValueRef cg_for_step_begin(cg_em *e, cg_for *l, LLVMValueRef lo, LLVMValueRef hi, int step) {
+  l->step = step;
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(e->b);
   l->head = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "loop");
   l->body = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "body");
@@ -262,7 +267,7 @@ LLVMValueRef cg_for_begin(cg_em *e, cg_for *l, LLVMValueRef lo, LLVMValueRef hi)
 }
 
 void cg_for_end(cg_em *e, cg_for *l) {
-  LLVMValueRef next = LLVMBuildNSWAdd(e->b, l->i, LLVMConstInt(LLVMTypeOf(l->i), 1, 0), "");
+  LLVMValueRef next = LLVMBuildNSWAdd(e->b, l->i, LLVMConstInt(LLVMTypeOf(l->i), (unsigned long long)l->step, 0), "");
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(e->b);
   LLVMBuildBr(e->b, l->head);
   LLVMAddIncoming(l->i, &next, &latch, 1);

@@ -112,12 +112,15 @@ void cg_if_begin(cg_em *e, cg_if *c, LLVMValueRef cond);
 void cg_if_else(cg_em *e, cg_if *c);
 void cg_if_end(cg_em *e, cg_if *c);
 
-/* for (i = lo; i < hi; i++): cg_for_begin returns i (i32). */
+/* for (i = lo; i < hi; i += step): cg_for_begin (step 1) and
+** cg_for_step_begin return i (i32). */
 typedef struct cg_for {
   LLVMBasicBlockRef head, body, exit;
   LLVMValueRef i, hi;
+  int step;
 } cg_for;
 LLVMValueRef cg_for_begin(cg_em *e, cg_for *l, LLVMValueRef lo, LLVMValueRef hi);
+LLVMValueRef cg_for_step_begin(cg_em *e, cg_for *l, LLVMValueRef lo, LLVMValueRef hi, int step);
 void cg_for_end(cg_em *e, cg_for *l);
 
 /* Shorthands for the builder's integer arithmetic (i32 or i64 alike). */

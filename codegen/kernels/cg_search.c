@@ -162,12 +162,14 @@ static cg_st k_tile(srch *a, LLVMValueRef j) {
   return (cg_st){.off = CG_ADD(EM, cg_i32(EM, a->q_bytes), CG_MUL(EM, st, cg_i32(EM, a->k_bytes))), .rows = a->bn, .cols = a->d, .panels = a->wg};
 }
 
-static void issue_k(srch *a, LLVMValueRef j) {
+static void issue_k_at(srch *a, LLVMValueRef j, LLVMValueRef kb) {
   cg_st dst = k_tile(a, j);
-  cg_gv src = {a->ks, P(a, P_KSS), CG_MUL(EM, key_block(a, j), cg_i32(EM, a->bn)), a->k_limit, NULL, a};
+  cg_gv src = {a->ks, P(a, P_KSS), CG_MUL(EM, kb, cg_i32(EM, a->bn)), a->k_limit, NULL, a};
   if (a->kidx) src.row_of = row_k;
   cg_copy_async(TK, &dst, &src);
 }
+
+static void issue_k(srch *a, LLVMValueRef j) { issue_k_at(a, j, key_block(a, j)); }
 
 /* ------------------------------------------------------------- masking */
 
@@ -194,7 +196,7 @@ static LLVMValueRef keep(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueR
   return r;
 }
 
-static void mask(srch *a, LLVMValueRef j, LLVMValueRef kb) {
+static void mask(srch *a, cg_rt *s, LLVMValueRef j, LLVMValueRef kb) {
   if (!a->mask && !a->k_limit) return;
   LLVMValueRef k0 = CG_MUL(EM, kb, cg_i32(EM, a->bn)), need = NULL;
   mctx m = {a, k0, NULL};
@@ -209,7 +211,7 @@ static void mask(srch *a, LLVMValueRef j, LLVMValueRef kb) {
   }
   cg_if c;
   cg_if_begin(EM, &c, need);
-  cg_rt_mask(TK, &a->s, keep, &m, cg_fneg_inf(EM));
+  cg_rt_mask(TK, s, keep, &m, cg_fneg_inf(EM));
   cg_if_end(EM, &c);
 }
 
@@ -270,10 +272,11 @@ static LLVMValueRef ring_slot(srch *a, LLVMValueRef local, LLVMValueRef warp) {
   return cg_smem_at(EM, CG_ADD(EM, cg_i32(EM, a->red_off), CG_SHL(EM, i, cg_i32(EM, 2))));
 }
 
-static void flush(srch *a, LLVMValueRef j) {
+static void flush(srch *a, LLVMValueRef j, LLVMValueRef live) {
   cg_if last;
   LLVMValueRef r = CG_UREM(EM, CG_ADD(EM, j, cg_i32(EM, 1)), cg_i32(EM, a->sub));
-  cg_if_begin(EM, &last, CG_ICMP(EM, LLVMIntEQ, r, cg_i32(EM, 0)));
+  LLVMValueRef ends = CG_ICMP(EM, LLVMIntEQ, r, cg_i32(EM, 0));
+  cg_if_begin(EM, &last, live ? CG_AND(EM, ends, live) : ends);
   LLVMValueRef w = cg_warp_sum_f32(EM, cg_rget(EM, a->acc));
   cg_if lead;
   cg_if_begin(EM, &lead, CG_ICMP(EM, LLVMIntEQ, TK->lane, cg_i32(EM, 0)));
@@ -301,30 +304,101 @@ static void collect(srch *a, LLVMValueRef j) {
   cg_if_end(EM, &c);
 }
 
-/* Copy groups in flight at the top of iteration j: K_j only (and Q at j = 0). */
-static void step(srch *a, LLVMValueRef j) {
+/* S_j's share of its entry's mass: masked, P = 2^(S c - L), summed;
+** nothing where `live` (i1) is false. */
+static void reduce(srch *a, cg_rt *s, LLVMValueRef j, LLVMValueRef kb, LLVMValueRef live) {
+  mask(a, s, j, kb);
+  cg_rt_exp2_rows(TK, s, a->c, &a->lrow);
+  LLVMValueRef acc = cg_rget(EM, a->acc), sum = CG_FADD(EM, acc, cg_rt_sum_part(TK, s));
+  cg_rset(EM, a->acc, live ? CG_SEL(EM, live, sum, acc) : sum);
+  flush(a, j, live);
+}
+
+/* The top of iteration j: this thread's copies in flight (K_j, or on the
+** wgmma path K_{j+1}) landed and published to the CTA, every warp past
+** its use of the stage the next copy overwrites. */
+static void k_ready(srch *a, LLVMValueRef j) {
   cg_copy_wait(TK, 0);
   if (a->wg) cg_wgmma_smem_fence(TK);
-  cg_sync(TK);  /* K_j visible to all; the other stage is free */
+  cg_sync(TK);
   collect(a, j);
+}
+
+static LLVMValueRef before_end(srch *a, LLVMValueRef j) { return CG_ICMP(EM, LLVMIntSLT, j, a->nblk); }
+
+/* mma.sync. Copy groups in flight at the top of iteration j: K_j only (and
+** Q at j = 0). */
+static void step(srch *a, LLVMValueRef j) {
+  k_ready(a, j);
   LLVMValueRef next = CG_ADD(EM, j, cg_i32(EM, 1));
   cg_if more;
-  cg_if_begin(EM, &more, CG_ICMP(EM, LLVMIntSLT, next, a->nblk));
+  cg_if_begin(EM, &more, before_end(a, next));
   issue_k(a, next);
   cg_if_end(EM, &more);
   cg_copy_commit(TK);
   cg_st k = k_tile(a, j);
   cg_rt_fill(TK, &a->s, cg_f32(EM, 0));
-  if (a->wg) {
-    cg_wgmma_abt(TK, &a->s, &a->sq, cg_wgmma_row0(TK), &k);
-  } else {
-    cg_st mine = cg_st_rows(TK, &a->sq, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)), a->rw);
-    cg_mma_abt(TK, &a->s, NULL, &mine, &k);
-  }
-  mask(a, j, key_block(a, j));
-  cg_rt_exp2_rows(TK, &a->s, a->c, &a->lrow);
-  cg_rset(EM, a->acc, CG_FADD(EM, cg_rget(EM, a->acc), cg_rt_sum_part(TK, &a->s)));
-  flush(a, j);
+  cg_st mine = cg_st_rows(TK, &a->sq, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)), a->rw);
+  cg_mma_abt(TK, &a->s, NULL, &mine, &k);
+  reduce(a, &a->s, j, key_block(a, j), NULL);
+}
+
+/*
+** wgmma: S_{j+1} is multiplied while S_j's exponentials and sums run, so
+** the tensor cores and the exponential unit work at once within a CTA, not
+** only across CTAs (at D = 128 they have equal work: a 64 x 64 x 128 product
+** against 4096 exponentials). At the top of iteration j, S_j (in cur) and
+** the copy of K_{j+1} are in flight.
+**
+** Every iteration issues its product, and the loop runs two iterations a
+** turn so that cur and nxt alternate between two tiles without copies:
+** a product issued under a condition, or a tile moved, leaves ptxas a
+** register written by other code while a wgmma owns it, and it then
+** serialises every wgmma of the kernel. So the products past the last
+** key block run too, on a stale stage, and are not counted (live); the key
+** blocks are read a step ahead, kb holding j's (iterations of one parity
+** share a register).
+*/
+static void wg_step(srch *a, LLVMValueRef j, cg_rt *cur, cg_rt *nxt, cg_reg kb) {
+  LLVMValueRef one = cg_i32(EM, 1), last = CG_SUB(EM, a->nblk, one);
+  LLVMValueRef j1 = CG_ADD(EM, j, one), j2 = CG_ADD(EM, j1, one);
+  LLVMValueRef kbj = cg_rget(EM, kb);
+  LLVMValueRef kb2 = key_block(a, CG_SEL(EM, before_end(a, j2), j2, last));
+  cg_wgmma_wait(TK, 0, cur);
+  k_ready(a, j);
+  cg_if more;
+  cg_if_begin(EM, &more, before_end(a, j2));
+  issue_k_at(a, j2, kb2);
+  cg_if_end(EM, &more);
+  cg_copy_commit(TK);
+  cg_st k = k_tile(a, j1);
+  cg_wgmma_abt_async(TK, nxt, &a->sq, cg_wgmma_row0(TK), &k, 1);
+  reduce(a, cur, j, kbj, before_end(a, j));
+  cg_rset(EM, kb, kb2);
+}
+
+static void wg_loop(srch *a) {
+  LLVMValueRef zero = cg_i32(EM, 0), one = cg_i32(EM, 1);
+  cg_rt other;
+  cg_rt_init(TK, &other, a->rw, a->bn, NULL);
+  LLVMValueRef k1 = CG_SEL(EM, before_end(a, one), one, zero);
+  cg_reg kb[2] = {cg_reg_new(EM, EM->t_i32, key_block(a, zero)), cg_reg_new(EM, EM->t_i32, key_block(a, k1))};
+  cg_if c;
+  cg_if_begin(EM, &c, before_end(a, one));
+  issue_k_at(a, one, cg_rget(EM, kb[1]));
+  cg_if_end(EM, &c);
+  cg_copy_commit(TK);
+  cg_copy_wait(TK, 1);  /* Q and K_0 */
+  cg_wgmma_smem_fence(TK);
+  cg_sync(TK);
+  cg_st k = k_tile(a, zero);
+  cg_wgmma_abt_async(TK, &a->s, &a->sq, cg_wgmma_row0(TK), &k, 1);
+  cg_for loop;
+  LLVMValueRef j = cg_for_step_begin(EM, &loop, zero, a->nblk, 2);
+  wg_step(a, j, &a->s, &other, kb[0]);
+  wg_step(a, CG_ADD(EM, j, one), &other, &a->s, kb[1]);
+  cg_for_end(EM, &loop);
+  cg_wgmma_wait(TK, 0, NULL);  /* the product past the end */
 }
 
 static void kernel(srch *a) {
@@ -336,10 +410,16 @@ static void kernel(srch *a) {
   issue_k(a, cg_i32(EM, 0));
   cg_if_end(EM, &any);
   cg_copy_commit(TK);
-  cg_for loop;
-  LLVMValueRef j = cg_for_begin(EM, &loop, cg_i32(EM, 0), a->nblk);
-  step(a, j);
-  cg_for_end(EM, &loop);
+  if (a->wg) {
+    cg_if_begin(EM, &any, CG_ICMP(EM, LLVMIntSGT, a->nblk, cg_i32(EM, 0)));
+    wg_loop(a);
+    cg_if_end(EM, &any);
+  } else {
+    cg_for loop;
+    LLVMValueRef j = cg_for_begin(EM, &loop, cg_i32(EM, 0), a->nblk);
+    step(a, j);
+    cg_for_end(EM, &loop);
+  }
   cg_copy_wait(TK, 0);
   cg_sync(TK);
   collect(a, a->nblk);
