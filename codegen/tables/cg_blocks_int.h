@@ -101,6 +101,7 @@ typedef struct spec_entry {
 typedef struct blk_bitset {
   int wpb;
   uint32_t *w;
+  uint64_t *h; /* each one's hash */
   int64_t n, cap;
   int64_t *slot;
   uint64_t mask;
