@@ -437,15 +437,18 @@ static void gather(int64_t *l, int64_t *h, const cg_ival *x, int64_t ld, int j, 
   for (int i = len; i < (len + VL - 1) / VL * VL; i++) l[i] = h[i] = 0;
 }
 
-void cg_ival_pairs_sig(const cg_prog *p, const cg_ival *qv, int64_t ldq, const int32_t *qi, const cg_ival *kv,
-                       int64_t ldk, const int32_t *ki, int n, uint8_t *out, uint64_t *dec, uint64_t *val,
-                       cg_iscratch *s) {
-  const cg_phase *ph = &p->qk;
+/* Interface j is read where bit j of live is set (from 64 on, always). */
+static int reads(uint64_t live, int j) { return j >= 64 || (live >> j & 1); }
+
+static void pairs(const cg_prog *p, const cg_phase *ph, int32_t root, uint64_t qlive, uint64_t klive,
+                  const cg_ival *qv, int64_t ldq, const int32_t *qi, const cg_ival *kv, int64_t ldk,
+                  const int32_t *ki, int n, uint8_t *out, uint64_t *dec, uint64_t *val, cg_iscratch *s) {
   resolve(ph, s);
   /* One query in every lane: broadcast once for the whole call (the phase
   ** never writes its query inputs). */
   int lanes = n < CG_CHUNK ? (n + VL - 1) / VL * VL : CG_CHUNK;
   for (int j = 0; !qi && j < p->q.nout; j++) {
+    if (!reads(qlive, j)) continue;
     int64_t *l = s->qv + (size_t)j * 2 * CG_CHUNK;
     cg_ival x = qv[(int64_t)j * ldq];
     for (int i = 0; i < lanes; i++) {
@@ -456,15 +459,28 @@ void cg_ival_pairs_sig(const cg_prog *p, const cg_ival *qv, int64_t ldq, const i
   for (int o = 0; o < n; o += CG_CHUNK) {
     int len = n - o < CG_CHUNK ? n - o : CG_CHUNK;
     for (int j = 0; qi && j < p->q.nout; j++) {
+      if (!reads(qlive, j)) continue;
       int64_t *l = s->qv + (size_t)j * 2 * CG_CHUNK;
       gather(l, l + CG_CHUNK, qv, ldq, j, qi + o, len);
     }
     for (int j = 0; j < p->k.nout; j++) {
+      if (!reads(klive, j)) continue;
       int64_t *l = in_lo(s, j);
       gather(l, l + CG_CHUNK, kv, ldk, j, ki + o, len);
     }
     run(ph, s, len);
-    for (int i = 0; i < len; i++) out[o + i] = classify(slot_at(s, p->root, i));
+    for (int i = 0; i < len; i++) out[o + i] = classify(slot_at(s, root, i));
     if (dec) signatures(ph, s, len, out + o, dec + o, val + o);
   }
+}
+
+void cg_ival_pairs_sig(const cg_prog *p, const cg_ival *qv, int64_t ldq, const int32_t *qi, const cg_ival *kv,
+                       int64_t ldk, const int32_t *ki, int n, uint8_t *out, uint64_t *dec, uint64_t *val,
+                       cg_iscratch *s) {
+  pairs(p, &p->qk, p->root, ~0ull, ~0ull, qv, ldq, qi, kv, ldk, ki, n, out, dec, val, s);
+}
+
+void cg_ival_spec_pairs(const cg_prog *p, const cg_spec *sp, const cg_ival *qv, int64_t ldq, const int32_t *qi,
+                        const cg_ival *kv, int64_t ldk, const int32_t *ki, int n, uint8_t *out, cg_iscratch *s) {
+  pairs(p, &sp->ph, sp->root, sp->qlive, sp->klive, qv, ldq, qi, kv, ldk, ki, n, out, NULL, NULL, s);
 }

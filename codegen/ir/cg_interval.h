@@ -62,4 +62,13 @@ void cg_ival_pairs_sig(const cg_prog *p, const cg_ival *qv, int64_t ldq, const i
                        int64_t ldk, const int32_t *ki, int n, uint8_t *out, uint64_t *dec, uint64_t *val,
                        cg_iscratch *s);
 
+/*
+** As cg_ival_pairs_sig through a specialised phase (cg_spec_new), without
+** signatures: over sub-boxes of the region it was specialised to, it is
+** sound, and shorter than the whole phase and often tighter. Only live
+** interfaces are read.
+*/
+void cg_ival_spec_pairs(const cg_prog *p, const cg_spec *sp, const cg_ival *qv, int64_t ldq, const int32_t *qi,
+                        const cg_ival *kv, int64_t ldk, const int32_t *ki, int n, uint8_t *out, cg_iscratch *s);
+
 #endif

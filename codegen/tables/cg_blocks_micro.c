@@ -260,8 +260,10 @@ static int64_t flush(worker *w, const cg_spec *sp, int64_t q0, int64_t q1, int64
 
 /* The interval class of every micro pair of the block pair (micro rows
 ** mq0.., columns m0..) into w->mgrid, in one call (blocks that are not
-** whole mini-blocks; minis() classifies the others). */
-static void classes(worker *w, int64_t mq0, int64_t mq1, int64_t m0, int64_t m1) {
+** whole mini-blocks; minis() classifies the others). Sub-pairs are
+** classified through the block pair's specialisation: it holds on them,
+** and is shorter than the whole program. */
+static void classes(worker *w, const cg_spec *sp, int64_t mq0, int64_t mq1, int64_t m0, int64_t m1) {
   const job *j = w->j;
   int n = 0;
   for (int64_t mq = mq0; mq < mq1; mq++)
@@ -269,7 +271,7 @@ static void classes(worker *w, int64_t mq0, int64_t mq1, int64_t m0, int64_t m1)
       w->lq[n] = (int32_t)mq;
       w->lk[n++] = (int32_t)mk;
     }
-  cg_ival_pairs_sig(j->prog, j->qmiv, j->L->nm, w->lq, j->kmiv, j->L->nm, w->lk, n, w->mgrid, NULL, NULL, w->is);
+  cg_ival_spec_pairs(j->prog, sp, j->qmiv, j->L->nm, w->lq, j->kmiv, j->L->nm, w->lk, n, w->mgrid, w->is);
 }
 
 /*
@@ -391,7 +393,7 @@ static int64_t minis(worker *w, const spec_entry *se, const blk_mhash *mh, int64
       w->lq[n] = (int32_t)a;
       w->lk[n++] = (int32_t)b;
     }
-  cg_ival_pairs_sig(j->prog, j->qniv, j->nn, w->lq, j->kniv, j->nn, w->lk, n, w->lcls, NULL, NULL, w->is);
+  cg_ival_spec_pairs(j->prog, se->sp, j->qniv, j->nn, w->lq, j->kniv, j->nn, w->lk, n, w->lcls, w->is);
   memset(w->mgrid, CG_BLK_EMPTY, (size_t)((mq1 - mq0) * nmk));
   const uint64_t s[2] = {blk_mix(blk_mix(se->dec, se->val), 0x6d696e69ull), blk_mix(se->val ^ 0x3c6ef372ull, se->dec)};
   int64_t total = 0;
@@ -435,7 +437,7 @@ static int64_t minis(worker *w, const spec_entry *se, const blk_mhash *mh, int64
     }
   }
   if (!nmiss) return total;
-  cg_ival_pairs_sig(j->prog, j->qmiv, j->L->nm, w->lq, j->kmiv, j->L->nm, w->lk, u, w->lcls, NULL, NULL, w->is);
+  cg_ival_spec_pairs(j->prog, se->sp, j->qmiv, j->L->nm, w->lq, j->kmiv, j->L->nm, w->lk, u, w->lcls, w->is);
   for (int i = 0; i < u; i++) w->mgrid[(w->lq[i] - mq0) * nmk + (w->lk[i] - m0)] = w->lcls[i];
   total += micro_pass(w, se, mh, q0, q1, k0, k1, wpb);
   for (int i = 0; i < nmiss; i++) {
@@ -459,6 +461,6 @@ int64_t blk_micro_eval(worker *w, const spec_entry *se, const blk_mhash *mh, int
   if (wpb) memset(w->mbits, 0, sizeof(uint32_t) * (size_t)wpb);
   /* Mini pairs' bits are whole rows of words: tables with bits only. */
   if (mh->nqh && wpb) return minis(w, se, mh, q0, q1, k0, k1, wpb);
-  classes(w, q0 / MICRO, (q1 + MICRO - 1) / MICRO, k0 / MICRO, (k1 + MICRO - 1) / MICRO);
+  classes(w, se->sp, q0 / MICRO, (q1 + MICRO - 1) / MICRO, k0 / MICRO, (k1 + MICRO - 1) / MICRO);
   return micro_pass(w, se, mh, q0, q1, k0, k1, wpb);
 }
