@@ -20,7 +20,8 @@
 **            alone (cg_blocks_reuse.c)
 **   bits     bitmasks of the partial blocks, for classes whose predicate
 **            costs more than a bit: the memo's, or their own pass
-**            (cg_blocks_bits.c)
+**            (cg_blocks_bits.c), each distinct one kept once
+**            (cg_blocks_bitset.c)
 **   pack     the kernel's buffer (cg_blocks_pack.c)
 */
 #define _POSIX_C_SOURCE 200809L  /* clock_gettime */

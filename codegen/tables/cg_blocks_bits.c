@@ -95,14 +95,13 @@ static int64_t intern(bitset *b, const uint32_t *w) { return blk_intern(&b->b, w
 
 /* From the memo (cg_blocks_memo.c), which kept each distinct bitmask
 ** once as it evaluated the pairs. */
-sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, const blk_memo *m, int32_t *pm) {
-  const blk_bitset *set = blk_memo_set(m);
+sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, blk_memo *m, int32_t *pm) {
+  blk_bitset *set = blk_memo_set(m);
   t->ent_words = 2;
   t->nbitmasks = set->n;
   t->nbitw = set->n * set->wpb;
-  t->bitw = cg_alloc(ts->arena, sizeof(uint32_t) * (size_t)(t->nbitw ? t->nbitw : 1));
+  t->bitw = blk_bitset_adopt(set, ts->arena);
   if (!t->bitw) return SIEVE_ERR_NOMEM;
-  if (t->nbitw) memcpy(t->bitw, set->w, sizeof(uint32_t) * (size_t)t->nbitw);
   t->part_bits = pm;
   t->bits = 1;
   return SIEVE_OK;
@@ -453,10 +452,9 @@ sieve_status blk_build_bits(cg_tableset *ts, cg_table *t, const lay *L, cg_graph
   if (!st) {
     t->nbitmasks = j.set.b.n;
     t->nbitw = j.set.b.n * j.set.wpb;
-    t->bitw = cg_alloc(ts->arena, sizeof(uint32_t) * (size_t)(t->nbitw ? t->nbitw : 1));
+    t->bitw = blk_bitset_adopt(&j.set.b, ts->arena);
     if (!t->bitw) st = SIEVE_ERR_NOMEM;
     else {
-      if (t->nbitw) memcpy(t->bitw, j.set.b.w, sizeof(uint32_t) * (size_t)t->nbitw);
       for (int64_t i = 0; i < t->npart; i++) t->part_bits[i] = (int32_t)((int64_t)j.num[i] * j.set.wpb);
     }
   }

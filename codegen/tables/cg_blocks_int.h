@@ -97,7 +97,7 @@ typedef struct spec_entry {
                 ** (cg_blocks_memo.c), made at its first key; NULL before */
 } spec_entry;
 
-/* Distinct bitmasks of wpb words, each kept once. */
+/* Distinct bitmasks of wpb words, each kept once (cg_blocks_bitset.c). */
 typedef struct blk_bitset {
   int wpb;
   uint32_t *w;
@@ -106,6 +106,13 @@ typedef struct blk_bitset {
   int64_t *slot;
   uint64_t mask;
 } blk_bitset;
+
+/* w's number in the set, w added where it is new (-1 out of memory). */
+int64_t blk_intern(blk_bitset *b, const uint32_t *w);
+/* The set's words, n * wpb of them, as arena a's (NULL out of memory):
+** the set's own where the arena can take them, else a copy. */
+uint32_t *blk_bitset_adopt(blk_bitset *b, cg_arena *a);
+void blk_bitset_free(blk_bitset *b);
 
 typedef struct blk_memo blk_memo;
 typedef struct blk_lmemo blk_lmemo;
@@ -312,14 +319,12 @@ void blk_witness(worker *w, int qb, int n);
 ** out of memory. blk_memo_pair: the pair's exact allowed pairs and its
 ** entry (-1 and w->fail on failure). */
 void blk_shift_of(const cg_spec *sp, blk_shift *sh);
-int64_t blk_intern(blk_bitset *b, const uint32_t *w);
-void blk_bitset_free(blk_bitset *b);
 int blk_memo_new(job *j, int bits);
 void blk_memo_free(blk_memo *m);
 void blk_lmemo_free(blk_lmemo *l);
 int blk_memo_on(const blk_memo *m);
 int blk_memo_bits(const blk_memo *m);
-const blk_bitset *blk_memo_set(const blk_memo *m);
+blk_bitset *blk_memo_set(blk_memo *m);
 /* The pair's bitmask, its number in the set, goes into *id: -1 where the
 ** memo keeps no bits, or the pair is empty or full. */
 int64_t blk_memo_pair(worker *w, int qb, int kb, spec_entry *se, int32_t *id);
@@ -374,7 +379,7 @@ sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_grap
 ** pass, or from the memo's set (pm: each partial block's first word in
 ** it, an array of ts's arena that becomes t->part_bits). */
 sieve_status blk_build_bits(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, cg_err *e);
-sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, const blk_memo *m, int32_t *pm);
+sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, blk_memo *m, int32_t *pm);
 
 /* What a partial block costs in quarters of a full one, for the layout
 ** chooser's scores and their stop (stop4: 4 a full block, this a partial). */
