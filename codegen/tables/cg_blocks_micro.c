@@ -63,16 +63,28 @@ typedef struct npend {
   int64_t a, b;
 } npend;
 
+/* A kept mini pair's slot: its number, and the top of its key's first
+** word, so that a probe reads an entry only where the tag matches (each
+** entry read is a miss in the cache). */
+typedef struct nslot {
+  uint32_t tag;
+  int32_t at; /* -1: empty */
+} nslot;
+
+/* Mini pairs are kept in chunks of NCHUNK, which never move: doubling one
+** array copied and faulted megabytes as it grew. */
+#define NCHUNK 1024
+
 struct blk_mcache {
   ment *e;
   uint64_t mask;
   int64_t n;
   pend *p;
   int64_t np, capp;
-  nent *ne;       /* mini pairs kept, nn of them, found through ns (-1: empty) */
-  int32_t *ns;
+  nent *ne[NCACHE_MAX / NCHUNK]; /* mini pairs kept, nn of them, found through ns */
+  nslot *ns;
   uint64_t nmask;
-  int64_t nn, ncap;
+  int64_t nn;
   npend *pn;
   int64_t npn, cappn;
 };
@@ -81,19 +93,31 @@ void blk_mcache_free(blk_mcache *c) {
   if (!c) return;
   free(c->e);
   free(c->p);
-  free(c->ne);
+  for (int64_t i = 0; i < c->nn; i += NCHUNK) free(c->ne[i / NCHUNK]);
   free(c->ns);
   free(c->pn);
   free(c);
 }
 
+static nent *nentry(const blk_mcache *c, int64_t i) { return &c->ne[i / NCHUNK][i % NCHUNK]; }
+
+static uint64_t nhome(uint64_t h0, uint64_t h1) { return h0 ^ h1 >> 23; }
+
 static const nent *nlookup(const blk_mcache *c, uint64_t h0, uint64_t h1) {
   if (!c->ns) return NULL;
-  for (uint64_t i = (h0 ^ h1 >> 23) & c->nmask; c->ns[i] >= 0; i = (i + 1) & c->nmask) {
-    const nent *e = &c->ne[c->ns[i]];
+  uint32_t tag = (uint32_t)(h0 >> 32);
+  for (uint64_t i = nhome(h0, h1) & c->nmask; c->ns[i].at >= 0; i = (i + 1) & c->nmask) {
+    if (c->ns[i].tag != tag) continue;
+    const nent *e = nentry(c, c->ns[i].at);
     if (e->h0 == h0 && e->h1 == h1) return e;
   }
   return NULL;
+}
+
+static void nplace(nslot *s, uint64_t mask, const nent *x, int32_t at) {
+  uint64_t i = nhome(x->h0, x->h1) & mask;
+  while (s[i].at >= 0) i = (i + 1) & mask;
+  s[i] = (nslot){(uint32_t)(x->h0 >> 32), at};
 }
 
 /* Keeps a mini pair; a cache that cannot grow just stops keeping. */
@@ -101,29 +125,17 @@ static void ninsert(blk_mcache *c, const nent *x) {
   if (c->nn >= NCACHE_MAX) return;
   if (!c->ns || (uint64_t)(c->nn + 1) * 2 > c->nmask + 1) {
     uint64_t cap = c->ns ? (c->nmask + 1) * 2 : 1024;
-    int32_t *s = malloc(sizeof(int32_t) * cap);
+    nslot *s = malloc(sizeof(nslot) * cap);
     if (!s) return;
-    memset(s, 0xff, sizeof(int32_t) * cap);
-    for (int64_t k = 0; k < c->nn; k++) {
-      uint64_t i = (c->ne[k].h0 ^ c->ne[k].h1 >> 23) & (cap - 1);
-      while (s[i] >= 0) i = (i + 1) & (cap - 1);
-      s[i] = (int32_t)k;
-    }
+    memset(s, 0xff, sizeof(nslot) * cap);
+    for (int64_t k = 0; k < c->nn; k++) nplace(s, cap - 1, nentry(c, k), (int32_t)k);
     free(c->ns);
     c->ns = s;
     c->nmask = cap - 1;
   }
-  if (c->nn == c->ncap) {
-    int64_t nc = c->ncap ? c->ncap * 2 : 256;
-    nent *e = realloc(c->ne, sizeof(nent) * (size_t)nc);
-    if (!e) return;
-    c->ne = e;
-    c->ncap = nc;
-  }
-  uint64_t i = (x->h0 ^ x->h1 >> 23) & c->nmask;
-  while (c->ns[i] >= 0) i = (i + 1) & c->nmask;
-  c->ne[c->nn] = *x;
-  c->ns[i] = (int32_t)c->nn++;
+  if (c->nn % NCHUNK == 0 && !(c->ne[c->nn / NCHUNK] = malloc(sizeof(nent) * NCHUNK))) return;
+  *nentry(c, c->nn) = *x;
+  nplace(c->ns, c->nmask, x, (int32_t)c->nn++);
 }
 
 /* Room in *v (of *cap elements of size sz) for element n: doubled when
