@@ -388,7 +388,10 @@ static LLVMValueRef ldm_addr(cg_tk *t, const cg_st *s, int split, int r0, int c0
     lrow = CG_ADD(E, CG_AND(E, l, cg_i32(E, 7)), CG_SHL(E, CG_LSHR(E, l, cg_i32(E, 4)), cg_i32(E, 3)));
     lch = CG_AND(E, CG_LSHR(E, l, cg_i32(E, 3)), cg_i32(E, 1));
   }
-  int rb = cg_st_pitch(s->cols, s->pad), ch = c0 / 8;
+  int rb = s->panels ? 128 : cg_st_pitch(s->cols, s->pad), ch = c0 / 8;
+  /* A panelled tile's eight-chunk groups are its panels, s->rows rows of
+  ** 128 bytes apart, swizzled as an unpadded row of 128 bytes is. */
+  int group = s->panels ? s->rows * 128 : 128;
   if (s->pad) {
     LLVMValueRef lane = CG_ADD(E, CG_MUL(E, lrow, cg_i32(E, rb)), CG_SHL(E, lch, cg_i32(E, 4)));
     return CG_ADD(E, CG_ADD(E, s->off, lane), cg_i32(E, r0 * rb + ch * 16));
@@ -399,7 +402,7 @@ static LLVMValueRef ldm_addr(cg_tk *t, const cg_st *s, int split, int r0, int c0
   LLVMValueRef sw = CG_XOR(E, lch, CG_AND(E, lrow, cg_i32(E, 7)));
   LLVMValueRef lo = CG_SHL(E, CG_XOR(E, sw, cg_i32(E, ch & 7)), cg_i32(E, 4));
   LLVMValueRef lane = CG_ADD(E, CG_MUL(E, lrow, cg_i32(E, rb)), lo);
-  return CG_ADD(E, CG_ADD(E, s->off, lane), cg_i32(E, r0 * rb + (ch & ~7) * 16));
+  return CG_ADD(E, CG_ADD(E, s->off, lane), cg_i32(E, r0 * rb + ch / 8 * group));
 }
 
 static void ldmatrix(cg_tk *t, LLVMValueRef off, int trans, LLVMValueRef out[4]) {

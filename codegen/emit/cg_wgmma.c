@@ -119,6 +119,20 @@ void cg_wgmma_abt_async(cg_tk *t, cg_rt *c, const cg_st *a, LLVMValueRef a_row0,
   plain(t, "wgmma.commit_group.sync.aligned;");
 }
 
+void cg_wgmma_abt_rs_async(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b, int zero) {
+  wg_asm w;
+  wg_asm_init(t, &w, b->rows, 4, 0);
+  begin(t, c);
+  LLVMValueRef b0 = desc(t, b->off, 16);
+  for (int k = 0; k < a->k / 16; k++) {
+    LLVMValueRef regs[4];
+    for (int i = 0; i < 4; i++) regs[i] = cg_rget(E, a->v[k * 4 + i]);
+    wg_issue(t, &w, c, regs, 4, CG_ADD(E, b0, cg_i64(E, ((k / 4) * b->rows * 128 + (k % 4) * 32) >> 4)),
+             !(zero && k == 0));
+  }
+  plain(t, "wgmma.commit_group.sync.aligned;");
+}
+
 void cg_wgmma_ab_rs_async(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b) {
   wg_asm w;
   wg_asm_init(t, &w, b->cols, 4, 1);

@@ -39,6 +39,10 @@ void cg_wgmma_ab_rs(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b);
 */
 void cg_wgmma_abt_async(cg_tk *t, cg_rt *c, const cg_st *a, LLVMValueRef a_row0, const cg_st *b, int zero);
 void cg_wgmma_ab_rs_async(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b);
+/* c = A B^T (zero set) or c += A B^T with A this warp's m = 16 x k registers
+** (cg_ra, as cg_load_a reads them) and B as abt's: the product reads only B
+** from shared memory. */
+void cg_wgmma_abt_rs_async(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b, int zero);
 /* Waits until at most `pending` of this warpgroup's groups are in flight;
 ** then c (if not NULL, from a retired group) may be read. */
 void cg_wgmma_wait(cg_tk *t, int pending, cg_rt *c);

@@ -48,6 +48,7 @@ typedef struct srch {
   LLVMValueRef tab, start, nblk, nfull, out;
   cg_st sq;
   cg_rt s;
+  cg_ra qa;                   /* sm_90a: this warp's 16 rows of Q, the products' A */
   cg_rv lrow;                 /* LSE * log2(e) of each owned row */
   cg_reg acc;
   int q_bytes, k_bytes, red_off;
@@ -372,7 +373,7 @@ static void wg_step(srch *a, LLVMValueRef j, cg_rt *cur, cg_rt *nxt, cg_reg kb) 
   cg_if_end(EM, &more);
   cg_copy_commit(TK);
   cg_st k = k_tile(a, j1);
-  cg_wgmma_abt_async(TK, nxt, &a->sq, cg_wgmma_row0(TK), &k, 1);
+  cg_wgmma_abt_rs_async(TK, nxt, &a->qa, &k, 1);
   reduce(a, cur, j, kbj, before_end(a, j));
   cg_rset(EM, kb, kb2);
 }
@@ -391,8 +392,15 @@ static void wg_loop(srch *a) {
   cg_copy_wait(TK, 1);  /* Q and K_0 */
   cg_wgmma_smem_fence(TK);
   cg_sync(TK);
+  /* Q from registers: the products then read only K from shared memory,
+  ** whose bandwidth (K's copies in, both operands out) bounded the kernel
+  ** before the tensor cores did. */
+  cg_st mine = a->sq;
+  mine.off = CG_ADD(EM, a->sq.off, CG_MUL(EM, TK->warp, cg_i32(EM, 16 * 128)));
+  cg_ra_init(TK, &a->qa, 16, a->d);
+  cg_load_a(TK, &a->qa, &mine);
   cg_st k = k_tile(a, zero);
-  cg_wgmma_abt_async(TK, &a->s, &a->sq, cg_wgmma_row0(TK), &k, 1);
+  cg_wgmma_abt_rs_async(TK, &a->s, &a->qa, &k, 1);
   cg_for loop;
   LLVMValueRef j = cg_for_step_begin(EM, &loop, zero, a->nblk, 2);
   wg_step(a, j, &a->s, &other, kb[0]);
