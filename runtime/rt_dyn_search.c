@@ -271,7 +271,7 @@ sieve_status rt_dyn_search_step(rt_dyn_search *d, int step, int layer, const sie
     r = rt_dyn_search_run_selected(d, q, k, v, o, lse, scale, st, e);
   } else {
     rt_plan_use_tables(d->plan, 0, 0);
-    r = rt_plan_run(d->plan, q, k, v, o, lse, scale, st, e);
+    r = rt_plan_run_allowed(d->plan, q, k, v, o, lse, scale, st, e);
   }
   if (!r && search) r = rt_dyn_search_run(d, q, k, lse, scale, st, e);
   if (!r && search && sel->cache_lse) {

@@ -108,6 +108,15 @@ sieve_status rt_plan_text_sync(rt_plan *p, CUstream s, CUdeviceptr *ptr, cg_err 
 sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,
                          const sieve_tensor *v, const sieve_tensor *o,
                          CUdeviceptr lse, float scale, CUstream s, cg_err *e);
+/*
+** rt_plan_run over the pattern's whole allowed set, outside any warm-up, on
+** the dense plan the schedule holds where the mask allows every pair
+** (cg_attn_mask_free: a search's allowed set, AdaSpa's): the same O and
+** LSE, from the dense kernel's config rather than the search's blocks.
+*/
+sieve_status rt_plan_run_allowed(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,
+                                 const sieve_tensor *v, const sieve_tensor *o,
+                                 CUdeviceptr lse, float scale, CUstream s, cg_err *e);
 
 /*
 ** A plan whose kernel reads Q, K, V in layout order (cg_attn_permutes) runs

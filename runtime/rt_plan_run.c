@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "cg_attn.h"
 #include "cg_permute.h"
 
 /* Rows TMA and the permute's 16-byte copies can read: base and row stride
@@ -83,6 +84,14 @@ static sieve_status launch_tiles(rt_plan *p, CUstream s, cg_err *e) {
   d.grid[0] = (unsigned)(items < p->ctas ? items : p->ctas);
   d.grid[1] = d.grid[2] = 1;
   return rt_launch(p->cu, p->fn, &d, s, p->params, e);
+}
+
+sieve_status rt_plan_run_allowed(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,
+                                 const sieve_tensor *v, const sieve_tensor *o,
+                                 CUdeviceptr lse, float scale, CUstream s, cg_err *e) {
+  if (p->dense && !p->borrowed && cg_attn_mask_free(p->spec.pattern))
+    return rt_plan_run(p->dense, q, k, v, o, lse, scale, s, e);
+  return rt_plan_run(p, q, k, v, o, lse, scale, s, e);
 }
 
 sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,

@@ -160,6 +160,9 @@ void cg_attn_table_blocks(const cg_attn_spec *s, int *bq, int *bk);
 ** it cannot tell (out of memory included): the pattern's kernel is right.
 */
 int cg_attn_folds_dense(cg_pattern *p, const sieve_shape *shape);
+/* Every class's mask is true everywhere: no partial blocks, and a pattern
+** sparse only by its selection (AdaSpa) allows every pair. */
+int cg_attn_mask_free(const cg_pattern *p);
 
 /* The config a plan uses when the tuning database has none. */
 cg_attn_config cg_attn_default_config(const cg_attn_spec *s);

@@ -49,7 +49,5 @@ static inline int ws_live_max(int warps) { return warps == CG_WS3_WARPS ? 128 : 
 
 /* Padding of the shared tiles' rows in bytes: 16 or 0 (swizzled). */
 int cg_attn_smem_pad(const cg_attn_spec *s);
-/* Every class's mask is true everywhere: no partial blocks. */
-int cg_attn_mask_free(const cg_pattern *p);
 
 #endif
