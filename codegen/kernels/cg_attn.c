@@ -413,9 +413,26 @@ static void bits_words(attn *a, LLVMValueRef j, LLVMValueRef k0, LLVMValueRef bi
     cg_if_end(EM, &has);
   }
   if (!a->sh.text && !a->k_limit) return;
+  /* The clearing words only change blocks that reach the text (its padding
+  ** moves at run time, inside the text's span) or the sequence's end; built
+  ** for every partial block they were ~120 instructions each (a frame
+  ** window's steps at cogvideox-1.5: 8.6% partial, 2% of its time). The
+  ** persistent kernels keep them unconditional: at 16 warps the branch
+  ** spilled 8 bytes of their 128 registers. */
+  LLVMValueRef tk = cg_text_overlap(EM, &a->sh, k0, a->bn), tq = cg_text_overlap(EM, &a->sh, a->q0, a->bm);
+  LLVMValueRef edge = tk ? CG_OR(EM, tk, tq) : NULL;
+  if (g.seq % g.bk) {  /* cg_bits_clear's ragged end */
+    LLVMValueRef past = CG_ICMP(EM, LLVMIntSGT, CG_ADD(EM, k0, cg_i32(EM, a->bn)), cg_i32(EM, g.seq));
+    edge = edge ? CG_OR(EM, edge, past) : past;
+  }
+  if (!edge) return;
+  if (a->sched) edge = cg_true(EM);
+  cg_if c;
+  cg_if_begin(EM, &c, edge);
   LLVMValueRef qpos = CG_ADD(EM, a->row0, lr);
   for (int w = 0; w < nw; w++)
     cg_rset(EM, a->mwords[w], cg_bits_clear(EM, &g, cg_rget(EM, a->mwords[w]), w, qpos, k0, a->tlen));
+  cg_if_end(EM, &c);
 }
 
 /* The row's full blocks: a register, or a shared word a step reads again
