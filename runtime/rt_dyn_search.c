@@ -8,8 +8,10 @@
 #include <string.h>
 
 #include "cg_search.h"
+#include "cg_shape.h"
 #include "rt_dyn.h"
 #include "rt_module.h"
+#include "rt_tmap.h"
 
 struct rt_dyn_search {
   const rt_cuda *cu;
@@ -18,7 +20,7 @@ struct rt_dyn_search {
   int nq, nk;
   int64_t table_ints;
   CUmodule mod;
-  CUfunction mass, select, scan, fill;
+  CUfunction mass, mass_tma, select, scan, fill;  /* mass_tma: NULL where the module has none */
   unsigned mass_smem, select_smem;
   CUdeviceptr mem;
   int have_sel;
@@ -39,14 +41,15 @@ struct rt_dyn_search {
     int32_t step, layer;
     float scale, recall;
     CUdeviceptr tlen;
+    CUtensorMap tmap_k;
   } a;
-  void *pm[16], *ps[9], *pp[2], *pf[3];
+  void *pm[17], *ps[9], *pp[2], *pf[3];
 };
 
 static void bind(rt_dyn_search *d) {
-  void *pm[16] = {&d->a.q, &d->a.k, &d->a.lse, &d->a.qs[0], &d->a.qs[1], &d->a.qs[2], &d->a.ks[0],
+  void *pm[17] = {&d->a.q, &d->a.k, &d->a.lse, &d->a.qs[0], &d->a.qs[1], &d->a.qs[2], &d->a.ks[0],
                   &d->a.ks[1], &d->a.ks[2], &d->a.tabs, &d->a.head_off, &d->a.mass, &d->a.step,
-                  &d->a.layer, &d->a.scale, &d->a.tlen};
+                  &d->a.layer, &d->a.scale, &d->a.tlen, &d->a.tmap_k};
   void *ps[9] = {&d->a.mass, &d->a.tabs, &d->a.head_off, &d->a.rows, &d->a.counts, &d->a.recall,
                  &d->a.topk, &d->a.tlen, &d->a.rowmass};
   void *pp[2] = {&d->a.counts, &d->a.sel_tabs}, *pf[3] = {&d->a.rows, &d->a.counts, &d->a.sel_tabs};
@@ -64,13 +67,15 @@ static sieve_status kernels(rt_dyn_search *d, const rt_device *dev, rt_cache *ca
   char key[2048], extra[128];
   snprintf(extra, sizeof extra, "dtype %s cap %lld sink", d->spec.dtype == CG_FP16 ? "fp16" : "bf16",
            (long long)d->spec.cap);
-  if (rt_dyn_key(key, sizeof key, "search 2", d->spec.pattern, &d->spec.shape, d->spec.arch, dev, extra) >=
+  if (rt_dyn_key(key, sizeof key, "search 3", d->spec.pattern, &d->spec.shape, d->spec.arch, dev, extra) >=
       (int)sizeof key)
     cache = NULL;
   sieve_status st = rt_dyn_module(d->cu, cache, key, gen_ptx, d, &d->mod, NULL, e);
   d->mass_smem = (unsigned)cg_search_mass_smem(&d->spec);
   d->select_smem = (unsigned)cg_search_select_smem(&d->spec);
   if (!st) st = rt_kernel_get(d->cu, d->mod, "sieve_search_mass", d->mass_smem, &d->mass, e);
+  if (!st && cg_search_mass_tma(&d->spec))
+    st = rt_kernel_get(d->cu, d->mod, CG_SEARCH_MASS_TMA, d->mass_smem, &d->mass_tma, e);
   if (!st) st = rt_kernel_get(d->cu, d->mod, "sieve_search_select", d->select_smem, &d->select, e);
   if (!st) st = rt_kernel_get(d->cu, d->mod, "sieve_tbl_scan", 0, &d->scan, e);
   if (!st) st = rt_kernel_get(d->cu, d->mod, "sieve_tbl_fill", 0, &d->fill, e);
@@ -218,7 +223,11 @@ sieve_status rt_dyn_search_run(rt_dyn_search *d, const sieve_tensor *q, const si
   }
   unsigned nq = (unsigned)d->nq, h = (unsigned)s->heads, b = (unsigned)s->batch;
   unsigned threads = 32 * (unsigned)cg_search_mass_warps(&d->spec);
-  r = rt_dyn_launch(d->cu, d->mass, nq, h, b, threads, d->mass_smem, st, d->pm, e);
+  sieve_shape ksh;  /* the kernel's tokens, the pattern's text included */
+  cg_shape_for(d->spec.pattern, s, &ksh);
+  int tma = d->mass_tma && !rt_tmap_off() &&
+            rt_tmap_encode(d->cu, &d->a.tmap_k, d->spec.dtype, &ksh, h, b, k, cg_search_mass_box_rows(&d->spec));
+  r = rt_dyn_launch(d->cu, tma ? d->mass_tma : d->mass, nq, h, b, threads, d->mass_smem, st, d->pm, e);
   if (!r) r = launch_select(d, st, e);
   if (!r && tiers && !d->tiered) r = tier(d, st, e);
   if (!r) d->have_sel = 1;

@@ -11,6 +11,7 @@
 
 #include "cg_attn_tables.h"
 #include "cg_permute.h"
+#include "rt_tmap.h"
 
 static void bind_params(rt_plan *p) {
   void **v = p->params;
@@ -170,8 +171,7 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
   rt_plan *p = calloc(1, sizeof *p);
   if (!p) return cg_fail(e, SIEVE_ERR_NOMEM, "no memory for a plan");
   bind_params(p);
-  const char *tma = getenv("SIEVE_TMA");
-  p->no_tma = tma && !strcmp(tma, "0");
+  p->no_tma = rt_tmap_off();
   p->ctx = dev->ctx;
   sieve_status st = rt_cuda_get(&p->cu, e);
   if (!st) st = resolve(p, s, e);

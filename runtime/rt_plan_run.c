@@ -10,6 +10,7 @@
 
 #include "cg_attn.h"
 #include "cg_permute.h"
+#include "rt_tmap.h"
 
 /* Rows TMA and the permute's 16-byte copies can read: base and row stride
 ** on 16 bytes (the other strides only move whole rows). */
@@ -25,32 +26,6 @@ static sieve_tensor permuted(const rt_plan *p, int i) {
   CUdeviceptr base = i == 0 ? p->pm_arg.qp : i == 1 ? p->pm_arg.kp : p->pm_arg.vp;
   sieve_tensor t = {.ptr = base, .stride_b = (int64_t)sh->heads * S * D, .stride_h = S * D, .stride_s = D};
   return t;
-}
-
-/*
-** The tensor map of a [B, H, S, D] view for the grid the launch covers:
-** (D, S, H, B) with byte strides (ss, sh, sb), a 64 x rows box in the
-** 128-byte swizzle the wgmma tiles use. 0 when the driver will not map it
-** (TMA wants 16-byte aligned bases and strides below 2^40, among others).
-*/
-static int encode_tmap(const rt_plan *p, CUtensorMap *m, const sieve_tensor *t, int rows) {
-  if (!p->cu->cuTensorMapEncodeTiled || p->no_tma) return 0;
-  unsigned long long dims[4] = {(unsigned long long)p->spec.shape.head_dim,
-                                (unsigned long long)sieve_shape_tokens(&p->spec.shape), p->dims.grid[1],
-                                p->dims.grid[2]};
-  int64_t st[3] = {t->stride_s, t->stride_h, t->stride_b};
-  unsigned long long strides[3];
-  for (int i = 0; i < 3; i++) {
-    /* A dimension of one element has no step; any valid one will do. */
-    if (dims[i + 1] == 1) st[i] = 8;
-    if (st[i] <= 0) return 0;
-    strides[i] = 2ull * (unsigned long long)st[i];
-  }
-  unsigned box[4] = {64, (unsigned)rows, 1, 1}, one[4] = {1, 1, 1, 1};
-  int type = p->spec.dtype == CG_FP16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
-  return p->cu->cuTensorMapEncodeTiled(m, type, 4, (void *)(uintptr_t)t->ptr, dims, strides, box, one,
-                                       CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                                       CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
 static void put_strides(int64_t *out, const sieve_tensor *t) {
@@ -133,7 +108,8 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
       pt[i] = permuted(p, i);
       t[i] = &pt[i];
     }
-    for (int i = 0; i < NTMAPS && ok; i++) ok = encode_tmap(p, &p->arg.tmap[i], t[i], i ? p->spec.cfg.block_n : p->spec.cfg.block_m);
+    for (int i = 0; i < NTMAPS && ok; i++) ok = !p->no_tma && rt_tmap_encode(p->cu, &p->arg.tmap[i], p->spec.dtype, &p->spec.shape, p->dims.grid[1],
+                                                       p->dims.grid[2], t[i], i ? p->spec.cfg.block_n : p->spec.cfg.block_m);
     if (ok && perm) {
       /* Q, K, V into layout order on the same stream, then the attention
       ** reads them there; O and the LSE go straight to token order. */

@@ -270,6 +270,11 @@ static void modules_generate_and_assemble(void **st) {
       if (cg_search_build(&s, &ptx, &e)) fail_msg("%s: %s", names[i] ? names[i] : "fw_search", e.msg);
       assert_non_null(strstr(ptx, ".entry sieve_search_mass"));
       assert_non_null(strstr(ptx, ".entry sieve_search_select"));
+      /* K by TMA on sm_90a where its rows are the model's: svg's temporal
+      ** class gathers them through its layout. */
+      int tma = arch == CG_SM90A && !(names[i] && !strcmp(names[i], "svg"));
+      assert_int_equal(cg_search_mass_tma(&s), tma);
+      assert_int_equal(strstr(ptx, ".entry " CG_SEARCH_MASS_TMA "(") != NULL, tma);
       assert_int_equal(strstr(ptx, "wgmma.mma_async") != NULL, arch == CG_SM90A);
       if (have) assembles(ptxas, ptx, arch == CG_SM90A ? "sm_90a" : "sm_90", names[i] ? names[i] : "fw_search");
       free(ptx);

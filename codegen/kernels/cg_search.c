@@ -5,7 +5,10 @@
 ** warp w owns rows w * rw .. w * rw + rw. For every kernel key block of the
 ** row's allowed entries:
 **
-**   S = Q K^T                  Q stays in shared memory, K double-buffered
+**   S = Q K^T                  Q in shared memory (sm_90a: read once into
+**                              registers), K double-buffered (sm_90a: by
+**                              TMA where its rows are the model's,
+**                              sieve_search_mass_tma)
 **   S = -inf where masked      partial blocks and the ragged last block
 **   P = 2^(S * c - L)          c = scale * log2(e), L = LSE * log2(e) per row
 **   acc += sum of P            this thread's share
@@ -21,6 +24,7 @@
 
 #include "cg_lower.h"
 #include "cg_tablegen.h"
+#include "cg_tma.h"
 #include "cg_tile_ext.h"
 #include "cg_wgmma.h"
 
@@ -30,7 +34,8 @@
 
 enum {
   P_Q, P_K, P_LSE, P_QSB, P_QSH, P_QSS, P_KSB, P_KSH, P_KSS,
-  P_TABS, P_HEAD_OFF, P_MASS, P_STEP, P_LAYER, P_SCALE, P_TLEN, NP
+  P_TABS, P_HEAD_OFF, P_MASS, P_STEP, P_LAYER, P_SCALE, P_TLEN, NP,
+  P_TMAP_K = NP, NP_TMA  /* the TMA kernel's K tensor map, by value */
 };
 
 typedef struct srch {
@@ -38,11 +43,12 @@ typedef struct srch {
   sieve_shape sh;
   int d, bm, bn, rw, sub, nq, warps;
   int wg;                        /* sm_90a: S by wgmma from panelled tiles */
+  int tma;                       /* K by TMA, completing on an mbarrier a stage */
   int64_t seq, q_limit, k_limit;
   cg_em em;
   cg_tk tk;
   cg_lower *mask, *qidx, *kidx;  /* NULL: dense mask, identity layouts */
-  LLVMValueRef prm[NP];
+  LLVMValueRef prm[NP_TMA];
   LLVMValueRef batch, head, q0, row0, c, tlen;
   LLVMValueRef qs, ks;           /* the (batch, head) slices */
   LLVMValueRef tab, start, nblk, nfull, out;
@@ -51,7 +57,7 @@ typedef struct srch {
   cg_ra qa;                   /* sm_90a: this warp's 16 rows of Q, the products' A */
   cg_rv lrow;                 /* LSE * log2(e) of each owned row */
   cg_reg acc;
-  int q_bytes, k_bytes, red_off;
+  int q_bytes, k_bytes, red_off, bar_off;
 } srch;
 
 #define EM (&a->em)
@@ -70,6 +76,8 @@ int cg_search_mass_warps(const cg_search_spec *s) { return s->arch == CG_SM90A ?
 static int step_keys(const cg_search_spec *s) {
   return s->arch == CG_SM90A && block_keys(s) % 128 == 0 ? 128 : BN;
 }
+
+int cg_search_mass_box_rows(const cg_search_spec *s) { return step_keys(s); }
 
 sieve_status cg_search_check(const cg_search_spec *s, cg_err *e) {
   if (!s->pattern) return cg_fail(e, SIEVE_ERR_ARG, "search: no pattern");
@@ -107,9 +115,12 @@ int cg_search_groups(const cg_search_spec *s, int groups[CG_SEARCH_MAX_LEVELS]) 
   return n;
 }
 
+/* Q, two K stages, the warps' two-entry ring (collect), and on sm_90a the
+** stages' mbarriers (the TMA kernel's). */
 size_t cg_search_mass_smem(const cg_search_spec *s) {
   size_t d = (size_t)s->shape.head_dim;
-  return (size_t)block_rows(s) * d * 2 + 2 * (size_t)step_keys(s) * d * 2 + 2 * 4 * (size_t)cg_search_mass_warps(s);
+  return (size_t)block_rows(s) * d * 2 + 2 * (size_t)step_keys(s) * d * 2 + 2 * 4 * (size_t)cg_search_mass_warps(s) +
+         (s->arch == CG_SM90A ? 16 : 0);
 }
 
 static int64_t nblocks(const cg_search_spec *s, int bsz) {
@@ -163,8 +174,22 @@ static cg_st k_tile(srch *a, LLVMValueRef j) {
   return (cg_st){.off = CG_ADD(EM, cg_i32(EM, a->q_bytes), CG_MUL(EM, st, cg_i32(EM, a->k_bytes))), .rows = a->bn, .cols = a->d, .panels = a->wg};
 }
 
+/* Stage j % 2's barrier (the TMA kernel). */
+static LLVMValueRef k_bar(srch *a, LLVMValueRef j) {
+  return CG_ADD(EM, cg_i32(EM, a->bar_off), CG_SHL(EM, CG_AND(EM, j, cg_i32(EM, 1)), cg_i32(EM, 3)));
+}
+
 static void issue_k_at(srch *a, LLVMValueRef j, LLVMValueRef kb) {
   cg_st dst = k_tile(a, j);
+  if (a->tma) {
+    cg_if one;
+    cg_if_begin(EM, &one, CG_ICMP(EM, LLVMIntEQ, TK->tid, cg_i32(EM, 0)));
+    LLVMValueRef bar = k_bar(a, j);
+    cg_mbar_expect(TK, bar, a->k_bytes);
+    cg_tma_load(TK, &dst, P(a, P_TMAP_K), CG_MUL(EM, kb, cg_i32(EM, a->bn)), a->head, a->batch, bar);
+    cg_if_end(EM, &one);
+    return;
+  }
   cg_gv src = {a->ks, P(a, P_KSS), CG_MUL(EM, kb, cg_i32(EM, a->bn)), a->k_limit, NULL, a};
   if (a->kidx) src.row_of = row_k;
   cg_copy_async(TK, &dst, &src);
@@ -315,17 +340,27 @@ static void reduce(srch *a, cg_rt *s, LLVMValueRef j, LLVMValueRef kb, LLVMValue
   flush(a, j, live);
 }
 
+static LLVMValueRef before_end(srch *a, LLVMValueRef j) { return CG_ICMP(EM, LLVMIntSLT, j, a->nblk); }
+
 /* The top of iteration j: this thread's copies in flight (K_j, or on the
 ** wgmma path K_{j+1}) landed and published to the CTA, every warp past
 ** its use of the stage the next copy overwrites. */
 static void k_ready(srch *a, LLVMValueRef j) {
-  cg_copy_wait(TK, 0);
-  if (a->wg) cg_wgmma_smem_fence(TK);
+  if (a->tma) {
+    /* K_{j+1}'s stage is filled for the ((j + 1) / 2)-th time; past the
+    ** end nothing was issued (the product there is not counted). */
+    LLVMValueRef j1 = CG_ADD(EM, j, cg_i32(EM, 1));
+    cg_if in;
+    cg_if_begin(EM, &in, before_end(a, j1));
+    cg_mbar_wait(TK, k_bar(a, j1), CG_AND(EM, CG_LSHR(EM, j1, cg_i32(EM, 1)), cg_i32(EM, 1)));
+    cg_if_end(EM, &in);
+  } else {
+    cg_copy_wait(TK, 0);
+    if (a->wg) cg_wgmma_smem_fence(TK);
+  }
   cg_sync(TK);
   collect(a, j);
 }
-
-static LLVMValueRef before_end(srch *a, LLVMValueRef j) { return CG_ICMP(EM, LLVMIntSLT, j, a->nblk); }
 
 /* mma.sync. Copy groups in flight at the top of iteration j: K_j only (and
 ** Q at j = 0). */
@@ -389,9 +424,10 @@ static void wg_loop(srch *a) {
   issue_k_at(a, one, cg_rget(EM, kb[1]));
   cg_if_end(EM, &c);
   cg_copy_commit(TK);
-  cg_copy_wait(TK, 1);  /* Q and K_0 */
+  cg_copy_wait(TK, a->tma ? 0 : 1);  /* Q, and K_0 unless TMA brings it */
   cg_wgmma_smem_fence(TK);
   cg_sync(TK);
+  if (a->tma) cg_mbar_wait(TK, k_bar(a, zero), zero);
   /* Q from registers: the products then read only K from shared memory,
   ** whose bandwidth (K's copies in, both operands out) bounded the kernel
   ** before the tensor cores did. */
@@ -411,6 +447,13 @@ static void wg_loop(srch *a) {
 
 static void kernel(srch *a) {
   setup(a);
+  if (a->tma) {  /* published to the other threads by wg_loop's barrier */
+    cg_if one;
+    cg_if_begin(EM, &one, CG_ICMP(EM, LLVMIntEQ, TK->tid, cg_i32(EM, 0)));
+    for (int i = 0; i < 2; i++) cg_mbar_init(TK, k_bar(a, cg_i32(EM, i)), 1);
+    cg_mbar_init_fence(TK);
+    cg_if_end(EM, &one);
+  }
   cg_gv q = {a->qs, P(a, P_QSS), a->q0, a->q_limit, a->qidx ? row_q : NULL, a};
   cg_copy_async(TK, &a->sq, &q);
   cg_if any;
@@ -452,22 +495,47 @@ static sieve_status prepare_exprs(srch *a, cg_err *e) {
   return SIEVE_OK;
 }
 
-static sieve_status mass_kernel(srch *a, cg_err *e) {
-  static const char *names[NP] = {"q", "k", "lse", "q_sb", "q_sh", "q_ss", "k_sb", "k_sh", "k_ss",
-                                  "tabs", "head_off", "mass", "step", "layer", "scale", "tlen"};
-  LLVMTypeRef t[NP];
+static void free_exprs(srch *a) {
+  cg_lower_free(a->mask);
+  cg_lower_free(a->qidx);
+  cg_lower_free(a->kidx);
+  a->mask = a->qidx = a->kidx = NULL;
+}
+
+static sieve_status mass_kernel(srch *a, int tma, cg_err *e) {
+  static const char *names[NP_TMA] = {"q", "k", "lse", "q_sb", "q_sh", "q_ss", "k_sb", "k_sh", "k_ss",
+                                      "tabs", "head_off", "mass", "step", "layer", "scale", "tlen", "tmap_k"};
+  int n = tma ? NP_TMA : NP;
+  LLVMTypeRef t[NP_TMA];
   for (int i = 0; i < NP; i++) t[i] = EM->t_i64;
   t[P_Q] = t[P_K] = t[P_LSE] = t[P_TABS] = t[P_HEAD_OFF] = t[P_MASS] = t[P_TLEN] = EM->t_gptr;
   t[P_STEP] = t[P_LAYER] = EM->t_i32;
   t[P_SCALE] = EM->t_f32;
-  LLVMValueRef fn = cg_em_kernel(EM, "sieve_search_mass", t, names, NP, 32 * a->warps, 0);
-  for (int i = 0; i < NP; i++) a->prm[i] = LLVMGetParam(fn, (unsigned)i);
+  t[P_TMAP_K] = LLVMPointerTypeInContext(EM->ctx, 0);
+  LLVMValueRef fn = cg_em_kernel(EM, tma ? CG_SEARCH_MASS_TMA : "sieve_search_mass", t, names, n, 32 * a->warps, 0);
+  if (tma) cg_em_param_byval(EM, P_TMAP_K, CG_TMAP_BYTES, CG_TMAP_ALIGN);
+  for (int i = 0; i < n; i++) a->prm[i] = LLVMGetParam(fn, (unsigned)i);
+  a->tma = tma;
   sieve_status st = SIEVE_OK;
   if (cg_tk_init(TK, EM, a->spec->arch, a->spec->dtype, 32 * a->warps)) st = cg_fail(e, EM->err.status, "%s", EM->err.msg);
   if (!st) st = prepare_exprs(a, e);
   if (!st) kernel(a);
   cg_tk_dispose(TK);
+  free_exprs(a);
   return st;
+}
+
+/* K comes in by TMA where its rows are the model's: a remapped layout
+** gathers rows, which a tile copy cannot. */
+int cg_search_mass_tma(const cg_search_spec *s) {
+  if (s->arch != CG_SM90A) return 0;
+  sieve_shape sh;
+  cg_shape_for(s->pattern, &s->shape, &sh);
+  cg_ref mask, qidx, kidx;
+  cg_err e = {0};
+  if (cg_kernel_exprs(s->pattern, &sh, &mask, &qidx, &kidx, &e)) return 0;
+  const cg_node *nk = cg_node_at(s->pattern->g, kidx);
+  return nk->op == CG_VAR && nk->imm == CG_V_KPOS;
 }
 
 sieve_status cg_search_build(const cg_search_spec *s, char **ptx, cg_err *e) {
@@ -492,17 +560,16 @@ sieve_status cg_search_build(const cg_search_spec *s, char **ptx, cg_err *e) {
   a->q_bytes = a->bm * a->d * 2;
   a->k_bytes = a->bn * a->d * 2;
   a->red_off = a->q_bytes + 2 * a->k_bytes;
+  a->bar_off = a->red_off + 8 * a->warps;
   if ((st = cg_em_start(EM, "sieve_search", e))) return st;
-  st = mass_kernel(a, e);
+  st = mass_kernel(a, 0, e);
+  if (!st && cg_search_mass_tma(s)) st = mass_kernel(a, 1, e);
   if (!st) {
     int g[CG_SEARCH_MAX_LEVELS], ng = cg_search_groups(s, g);
     cg_search_select_kernel(EM, &a->sh, a->bm, block_keys(s), a->nq, nk, s->cap, g, ng, s->pattern->sel.text_sink);
     cg_tpack_kernels(EM, s->arch, a->nq, nk, cg_search_table_ints(s));
   }
   if (!st) st = cg_em_ptx(EM, s->arch, ptx, e);
-  cg_lower_free(a->mask);
-  cg_lower_free(a->qidx);
-  cg_lower_free(a->kidx);
   cg_em_dispose(EM);
   return st;
 }

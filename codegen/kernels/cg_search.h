@@ -25,6 +25,11 @@
 **       tabs/head_off are the allowed tables (cg_tables_pack's format);
 **       mass[(b H + h) cap + e] for entry e of head h's allowed table
 **       (e = rowptr[qb] + i: masses line up with the table's entries)
+**   sieve_search_mass_tma(the same, then .param .align 64 .b8 tmap_k[128])
+**       where cg_search_mass_tma(): the same masses, K brought in by TMA
+**       through the driver's tensor map of K as 4-D (D, S, H, B), a
+**       64 x (step keys) box in the 128-byte swizzle (rt_tmap_encode);
+**       a K the driver will not map takes sieve_search_mass
 **   sieve_search_select(mass, tabs, head_off, rows, counts, f32 recall,
 **                       topk, tlen, rowmass)
 **       grid (nq, H, B), block 128, smem cg_search_select_smem();
@@ -61,6 +66,11 @@ typedef struct cg_search_spec {
 sieve_status cg_search_check(const cg_search_spec *s, cg_err *e);
 size_t cg_search_mass_smem(const cg_search_spec *s);
 int cg_search_mass_warps(const cg_search_spec *s);  /* the mass kernel's block is 32 x this */
+/* The module has sieve_search_mass_tma (sm_90a, K in the model's layout);
+** its box is cg_search_mass_box_rows() keys. */
+int cg_search_mass_tma(const cg_search_spec *s);
+int cg_search_mass_box_rows(const cg_search_spec *s);
+#define CG_SEARCH_MASS_TMA "sieve_search_mass_tma"
 size_t cg_search_select_smem(const cg_search_spec *s);
 /* The packed slot of one head's selected table: 2 nq + 1 + nq nk ints. */
 int64_t cg_search_table_ints(const cg_search_spec *s);

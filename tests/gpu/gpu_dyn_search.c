@@ -24,8 +24,10 @@
 **     every allowed block from the first search's LSE against float64, the
 **     selection again, no attention pass, and that step's O against float64
 **     attention over the new selection;
-** on sm_80's kernels and, on a Hopper GPU, sm_90a's (wgmma).
+** on sm_80's kernels and, on a Hopper GPU, sm_90a's (wgmma), with K by TMA
+** and by cp.async (SIEVE_TMA=0).
 */
+#define _POSIX_C_SOURCE 200809L  /* setenv */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -524,10 +526,21 @@ static void search_arch(gpu_env *env, sieve_pattern *sp, const char *name, sieve
   free_inputs(&d);
 }
 
-/* On the mma.sync path, and on the wgmma path where the device has it. */
+/* On the mma.sync path, and on the wgmma path where the device has it:
+** there with K by TMA where the layout allows (cg_search_mass_tma), and
+** with the copy kernel that a K the driver will not map takes. */
 static void search_case(gpu_env *env, sieve_pattern *sp, const char *name, sieve_shape shape, cg_dtype dt) {
   search_arch(env, sp, name, shape, dt, CG_SM80);
-  if (gpu_dyn_device(env)->sm_major == 9) search_arch(env, sp, name, shape, dt, CG_SM90A);
+  if (gpu_dyn_device(env)->sm_major != 9) return;
+  search_arch(env, sp, name, shape, dt, CG_SM90A);
+  const char *was = getenv("SIEVE_TMA");
+  char keep[16], copy[160];
+  snprintf(keep, sizeof keep, "%s", was ? was : "");
+  snprintf(copy, sizeof copy, "%s, SIEVE_TMA=0", name);
+  setenv("SIEVE_TMA", "0", 1);
+  search_arch(env, sp, copy, shape, dt, CG_SM90A);
+  if (was) setenv("SIEVE_TMA", keep, 1);
+  else unsetenv("SIEVE_TMA");
 }
 
 static const char *fw_search_src =
