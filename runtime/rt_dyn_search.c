@@ -211,8 +211,12 @@ sieve_status rt_dyn_search_run(rt_dyn_search *d, const sieve_tensor *q, const si
   memcpy(d->a.qs, qs, sizeof qs);
   memcpy(d->a.ks, ks, sizeof ks);
   d->a.scale = scale > 0 ? scale : 1.0f / sqrtf((float)s->head_dim);
+  /* The allowed set's pass may have run on the dense plan (AdaSpa's first
+  ** search), which leaves these tables unbuilt. */
+  sieve_status r = rt_plan_tables_ready(d->plan, st, e);
+  if (r) return r;
   rt_plan_tables(d->plan, &d->a.tabs, &d->a.head_off);
-  sieve_status r = rt_plan_text_sync(d->plan, st, &d->a.tlen, e);
+  r = rt_plan_text_sync(d->plan, st, &d->a.tlen, e);
   if (r) return r;
   int tiers = d->spec.pattern->sel.tiers > 0;
   if (tiers && !d->tiered && d->dev_tiered) {  /* a new run: the base top-k until its first search */

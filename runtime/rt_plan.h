@@ -108,6 +108,10 @@ sieve_status rt_plan_text_sync(rt_plan *p, CUstream s, CUdeviceptr *ptr, cg_err 
 sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,
                          const sieve_tensor *v, const sieve_tensor *o,
                          CUdeviceptr lse, float scale, CUstream s, cg_err *e);
+/* The plan's own tables on the device (a pending upload or GPU build done
+** on s): rt_plan_run does it, and a search that reads them (rt_plan_tables)
+** without running the plan calls it first. */
+sieve_status rt_plan_tables_ready(rt_plan *p, CUstream s, cg_err *e);
 /*
 ** rt_plan_run over the pattern's whole allowed set, outside any warm-up, on
 ** the dense plan the schedule holds where the mask allows every pair

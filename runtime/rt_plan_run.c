@@ -61,20 +61,8 @@ static sieve_status launch_tiles(rt_plan *p, CUstream s, cg_err *e) {
   return rt_launch(p->cu, p->fn, &d, s, p->params, e);
 }
 
-sieve_status rt_plan_run_allowed(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,
-                                 const sieve_tensor *v, const sieve_tensor *o,
-                                 CUdeviceptr lse, float scale, CUstream s, cg_err *e) {
-  if (p->dense && !p->borrowed && cg_attn_mask_free(p->spec.pattern))
-    return rt_plan_run(p->dense, q, k, v, o, lse, scale, s, e);
-  return rt_plan_run(p, q, k, v, o, lse, scale, s, e);
-}
-
-sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,
-                         const sieve_tensor *v, const sieve_tensor *o,
-                         CUdeviceptr lse, float scale, CUstream s, cg_err *e) {
+sieve_status rt_plan_tables_ready(rt_plan *p, CUstream s, cg_err *e) {
   sieve_status st;
-  /* Lent tables (a search's selection) are run as lent, warm-up or not. */
-  if (p->warm && !p->borrowed) return rt_plan_run(p->dense, q, k, v, o, lse, scale, s, e);
   if (!p->dmem && !p->gt)
     return cg_fail(e, SIEVE_ERR_ARG, "plan has no block tables: its last set_step failed");
   if (p->pending) {
@@ -89,6 +77,24 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
     if ((st = rt_dyn_tables_build(p->gt, p->arg.step, p->arg.layer, s, e))) return st;
     p->gt_pending = 0;
   }
+  return SIEVE_OK;
+}
+
+sieve_status rt_plan_run_allowed(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,
+                                 const sieve_tensor *v, const sieve_tensor *o,
+                                 CUdeviceptr lse, float scale, CUstream s, cg_err *e) {
+  if (p->dense && !p->borrowed && cg_attn_mask_free(p->spec.pattern))
+    return rt_plan_run(p->dense, q, k, v, o, lse, scale, s, e);
+  return rt_plan_run(p, q, k, v, o, lse, scale, s, e);
+}
+
+sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,
+                         const sieve_tensor *v, const sieve_tensor *o,
+                         CUdeviceptr lse, float scale, CUstream s, cg_err *e) {
+  sieve_status st;
+  /* Lent tables (a search's selection) are run as lent, warm-up or not. */
+  if (p->warm && !p->borrowed) return rt_plan_run(p->dense, q, k, v, o, lse, scale, s, e);
+  if ((st = rt_plan_tables_ready(p, s, e))) return st;
   if ((st = rt_plan_text_sync(p, s, NULL, e))) return st;
   p->arg.q = q->ptr;
   p->arg.k = k->ptr;
@@ -108,8 +114,9 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
       pt[i] = permuted(p, i);
       t[i] = &pt[i];
     }
-    for (int i = 0; i < NTMAPS && ok; i++) ok = !p->no_tma && rt_tmap_encode(p->cu, &p->arg.tmap[i], p->spec.dtype, &p->spec.shape, p->dims.grid[1],
-                                                       p->dims.grid[2], t[i], i ? p->spec.cfg.block_n : p->spec.cfg.block_m);
+    for (int i = 0; i < NTMAPS && ok; i++)
+      ok = !p->no_tma && rt_tmap_encode(p->cu, &p->arg.tmap[i], p->spec.dtype, &p->spec.shape, p->dims.grid[1],
+                                        p->dims.grid[2], t[i], i ? p->spec.cfg.block_n : p->spec.cfg.block_m);
     if (ok && perm) {
       /* Q, K, V into layout order on the same stream, then the attention
       ** reads them there; O and the LSE go straight to token order. */
