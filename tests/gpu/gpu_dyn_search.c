@@ -25,7 +25,7 @@
 **     selection again, no attention pass, and that step's O against float64
 **     attention over the new selection;
 ** on sm_80's kernels and, on a Hopper GPU, sm_90a's (wgmma), with K by TMA
-** and by cp.async (SIEVE_TMA=0).
+** and by cp.async (SIEVE_TMA=0), and on GPU-built tables (SIEVE_TABLES=gpu).
 */
 #define _POSIX_C_SOURCE 200809L  /* setenv */
 #include <math.h>
@@ -526,21 +526,30 @@ static void search_arch(gpu_env *env, sieve_pattern *sp, const char *name, sieve
   free_inputs(&d);
 }
 
+/* search_arch with one environment variable set for the case, then put back. */
+static void search_with(gpu_env *env, sieve_pattern *sp, const char *name, sieve_shape shape, cg_dtype dt,
+                        const char *var, const char *val) {
+  const char *was = getenv(var);
+  char keep[64], label[160];
+  snprintf(keep, sizeof keep, "%s", was ? was : "");
+  snprintf(label, sizeof label, "%s, %s=%s", name, var, val);
+  setenv(var, val, 1);
+  search_arch(env, sp, label, shape, dt, CG_SM90A);
+  if (was) setenv(var, keep, 1);
+  else unsetenv(var);
+}
+
 /* On the mma.sync path, and on the wgmma path where the device has it:
-** there with K by TMA where the layout allows (cg_search_mass_tma), and
-** with the copy kernel that a K the driver will not map takes. */
+** there with K by TMA where the layout allows (cg_search_mass_tma), with
+** the copy kernel that a K the driver will not map takes, and on tables
+** the GPU builds (which the search must build before it reads them, also
+** where the step's own pass ran on the dense plan). */
 static void search_case(gpu_env *env, sieve_pattern *sp, const char *name, sieve_shape shape, cg_dtype dt) {
   search_arch(env, sp, name, shape, dt, CG_SM80);
   if (gpu_dyn_device(env)->sm_major != 9) return;
   search_arch(env, sp, name, shape, dt, CG_SM90A);
-  const char *was = getenv("SIEVE_TMA");
-  char keep[16], copy[160];
-  snprintf(keep, sizeof keep, "%s", was ? was : "");
-  snprintf(copy, sizeof copy, "%s, SIEVE_TMA=0", name);
-  setenv("SIEVE_TMA", "0", 1);
-  search_arch(env, sp, copy, shape, dt, CG_SM90A);
-  if (was) setenv("SIEVE_TMA", keep, 1);
-  else unsetenv("SIEVE_TMA");
+  search_with(env, sp, name, shape, dt, "SIEVE_TMA", "0");
+  search_with(env, sp, name, shape, dt, "SIEVE_TABLES", "gpu");
 }
 
 static const char *fw_search_src =
