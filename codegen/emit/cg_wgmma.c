@@ -99,6 +99,10 @@ void cg_wgmma_wait(cg_tk *t, int pending, cg_rt *c) {
   if (c) fence_regs(t, c, c->n / 2);
 }
 
+/* A descriptor's step to k-slice k (16 columns) of a panelled tile of
+** `rows` rows: 16 columns are 32 bytes of a panel's 128. */
+static int64_t k_step(int rows, int k) { return ((k / 4) * rows * 128 + (k % 4) * 32) >> 4; }
+
 void cg_wgmma_abt_async(cg_tk *t, cg_rt *c, const cg_st *a, LLVMValueRef a_row0, const cg_st *b, int zero) {
   wg_asm w;
   wg_asm_init(t, &w, b->rows, 0, 0);
@@ -112,9 +116,8 @@ void cg_wgmma_abt_async(cg_tk *t, cg_rt *c, const cg_st *a, LLVMValueRef a_row0,
   a0 = cg_asm(E, E->t_i64, "mov.b64 $0, $1;", "=l,l", &a0, 1, 1);
   LLVMValueRef b0 = desc(t, b->off, 16);
   for (int k = 0; k < a->cols / 16; k++) {
-    int panel = k / 4, in = (k % 4) * 32;  /* 16 columns are 32 bytes of a panel's 128 */
-    LLVMValueRef ad = CG_ADD(E, a0, cg_i64(E, (panel * a->rows * 128 + in) >> 4));
-    wg_issue(t, &w, c, &ad, 1, CG_ADD(E, b0, cg_i64(E, (panel * b->rows * 128 + in) >> 4)), !(zero && k == 0));
+    LLVMValueRef ad = CG_ADD(E, a0, cg_i64(E, k_step(a->rows, k)));
+    wg_issue(t, &w, c, &ad, 1, CG_ADD(E, b0, cg_i64(E, k_step(b->rows, k))), !(zero && k == 0));
   }
   plain(t, "wgmma.commit_group.sync.aligned;");
 }
@@ -127,8 +130,7 @@ void cg_wgmma_abt_rs_async(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b, i
   for (int k = 0; k < a->k / 16; k++) {
     LLVMValueRef regs[4];
     for (int i = 0; i < 4; i++) regs[i] = cg_rget(E, a->v[k * 4 + i]);
-    wg_issue(t, &w, c, regs, 4, CG_ADD(E, b0, cg_i64(E, ((k / 4) * b->rows * 128 + (k % 4) * 32) >> 4)),
-             !(zero && k == 0));
+    wg_issue(t, &w, c, regs, 4, CG_ADD(E, b0, cg_i64(E, k_step(b->rows, k))), !(zero && k == 0));
   }
   plain(t, "wgmma.commit_group.sync.aligned;");
 }
