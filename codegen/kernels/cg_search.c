@@ -473,7 +473,14 @@ static void kernel(srch *a) {
   }
   cg_copy_wait(TK, 0);
   cg_sync(TK);
-  collect(a, a->nblk);
+  if (a->wg) {  /* with an odd count, the turn past the end wrote the last entry */
+    cg_if even;
+    cg_if_begin(EM, &even, CG_ICMP(EM, LLVMIntEQ, CG_AND(EM, a->nblk, cg_i32(EM, 1)), cg_i32(EM, 0)));
+    collect(a, a->nblk);
+    cg_if_end(EM, &even);
+  } else {
+    collect(a, a->nblk);
+  }
   LLVMBuildRetVoid(EM->b);
 }
 
