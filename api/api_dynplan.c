@@ -67,7 +67,7 @@ sieve_status sieve_dynplan_step(sieve_dynplan *d, int step, int layer, const sie
 sieve_status sieve_dynplan_set_text_len(sieve_dynplan *d, const int *valid, int n) {
   cg_err e = {0};
   if (!d) return SIEVE_ERR_ARG;
-  if (d->search) rt_plan_set_text(rt_dyn_search_plan(d->search), valid, n, &e);
+  if (d->search) rt_dyn_search_set_text(d->search, valid, n, &e);
   else
     for (int c = 0; !e.status && rt_dyn_profile_plan(d->profile, c); c++)
       rt_plan_set_text(rt_dyn_profile_plan(d->profile, c), valid, n, &e);

@@ -103,8 +103,9 @@ sieve_status rt_dyn_search_create(const rt_plan_spec *s, const rt_device *dev, r
 /*
 ** One denoising step of attention on stream st. At a search step of the
 ** pattern (and at the first step past one while no selection exists):
-** attention over the allowed set, then the search from its LSE; with
-** sel.tiers the first search of a run then measures each head's recall
+** attention over the allowed set, then the search from its LSE (where
+** that pass is dense on sm_90a, the masses come from the pass itself, a
+** chunk of heads at a time: rt_dyn_search_segs); with sel.tiers the first search of a run then measures each head's recall
 ** and selects again with the heads' tiers (this waits for st). With
 ** sel.cache_lse the first search keeps its LSE, and later searches of the
 ** run take their masses from it, with no attention pass, and run that
@@ -152,7 +153,13 @@ sieve_status rt_dyn_search_read(rt_dyn_search *d, uint8_t *blocks, cg_err *e);
 int rt_dyn_search_has(const rt_dyn_search *d);
 /* Whether the last step searched from the cached LSE (no attention pass). */
 int rt_dyn_search_cached(const rt_dyn_search *d);
+/* Whether the last search took its masses from its dense pass's segments
+** (AdaSpa's first search on sm_90a: rt_plan_segs_create, cg_search_seg.c;
+** $SIEVE_SEARCH_SEGS_MB=0 turns it off) rather than the mass kernel. */
+int rt_dyn_search_segs(const rt_dyn_search *d);
 rt_plan *rt_dyn_search_plan(const rt_dyn_search *d);
+/* rt_plan_set_text on every plan the search runs. */
+sieve_status rt_dyn_search_set_text(rt_dyn_search *d, const int *valid, int n, cg_err *e);
 /* Blocks the selection keeps over all blocks, averaged over batch and
 ** heads (reads the counts back: synchronises the context). */
 sieve_status rt_dyn_search_selected(rt_dyn_search *d, double *density, cg_err *e);

@@ -21,11 +21,14 @@ struct rt_dyn_search {
   int64_t table_ints;
   CUmodule mod;
   CUfunction mass, mass_tma, select, scan, fill;  /* mass_tma: NULL where the module has none */
+  CUfunction seg_mass;
+  rt_plan *seg_plan;       /* the first search's dense pass with segments (NULL: none) */
   unsigned mass_smem, select_smem;
   CUdeviceptr mem;
   int have_sel;
   int last_sparse;         /* the last step ran on the selection */
   int last_cached;         /* the last search took its masses from the cached LSE */
+  int last_segs;           /* ... from its dense pass's segments */
   /* AdaSpa's head-adaptive tiers (§4.2): top-k per (batch, head), measured
   ** at the first search of a run; the LSE that search's attention pass
   ** wrote, for the later searches (§4.2 LSE-Cached Online Search). */
@@ -43,7 +46,10 @@ struct rt_dyn_search {
     CUdeviceptr tlen;
     CUtensorMap tmap_k;
   } a;
-  void *pm[17], *ps[9], *pp[2], *pf[3];
+  struct {
+    CUdeviceptr segs, lse, head_off, mass;
+  } g;                     /* sieve_search_seg_mass's, per chunk of heads */
+  void *pm[17], *ps[9], *pp[2], *pf[3], *pg[5];
 };
 
 static void bind(rt_dyn_search *d) {
@@ -53,6 +59,8 @@ static void bind(rt_dyn_search *d) {
   void *ps[9] = {&d->a.mass, &d->a.tabs, &d->a.head_off, &d->a.rows, &d->a.counts, &d->a.recall,
                  &d->a.topk, &d->a.tlen, &d->a.rowmass};
   void *pp[2] = {&d->a.counts, &d->a.sel_tabs}, *pf[3] = {&d->a.rows, &d->a.counts, &d->a.sel_tabs};
+  void *pg[5] = {&d->g.segs, &d->g.lse, &d->a.tabs, &d->g.head_off, &d->g.mass};
+  memcpy(d->pg, pg, sizeof pg);
   memcpy(d->pm, pm, sizeof pm);
   memcpy(d->ps, ps, sizeof ps);
   memcpy(d->pp, pp, sizeof pp);
@@ -67,7 +75,7 @@ static sieve_status kernels(rt_dyn_search *d, const rt_device *dev, rt_cache *ca
   char key[2048], extra[128];
   snprintf(extra, sizeof extra, "dtype %s cap %lld sink", d->spec.dtype == CG_FP16 ? "fp16" : "bf16",
            (long long)d->spec.cap);
-  if (rt_dyn_key(key, sizeof key, "search 3", d->spec.pattern, &d->spec.shape, d->spec.arch, dev, extra) >=
+  if (rt_dyn_key(key, sizeof key, "search 4", d->spec.pattern, &d->spec.shape, d->spec.arch, dev, extra) >=
       (int)sizeof key)
     cache = NULL;
   sieve_status st = rt_dyn_module(d->cu, cache, key, gen_ptx, d, &d->mod, NULL, e);
@@ -77,6 +85,7 @@ static sieve_status kernels(rt_dyn_search *d, const rt_device *dev, rt_cache *ca
   if (!st && cg_search_mass_tma(&d->spec))
     st = rt_kernel_get(d->cu, d->mod, CG_SEARCH_MASS_TMA, d->mass_smem, &d->mass_tma, e);
   if (!st) st = rt_kernel_get(d->cu, d->mod, "sieve_search_select", d->select_smem, &d->select, e);
+  if (!st) st = rt_kernel_get(d->cu, d->mod, CG_SEARCH_SEG_MASS, 0, &d->seg_mass, e);
   if (!st) st = rt_kernel_get(d->cu, d->mod, "sieve_tbl_scan", 0, &d->scan, e);
   if (!st) st = rt_kernel_get(d->cu, d->mod, "sieve_tbl_fill", 0, &d->fill, e);
   return st;
@@ -119,6 +128,15 @@ static sieve_status place(rt_dyn_search *d, cg_err *e) {
   return st;
 }
 
+/* $SIEVE_SEARCH_SEGS_MB: device memory the first search's segments may
+** take (a chunk of heads at a time); 0 takes its masses from the mass
+** kernel instead. */
+static size_t seg_budget(void) {
+  const char *v = getenv("SIEVE_SEARCH_SEGS_MB");
+  long long mb = v && *v ? atoll(v) : 4096;
+  return mb > 0 ? (size_t)mb << 20 : 0;
+}
+
 sieve_status rt_dyn_search_create(const rt_plan_spec *s, const rt_device *dev, rt_cache *cache,
                                   rt_dyn_search **out, cg_err *e) {
   *out = NULL;
@@ -143,6 +161,13 @@ sieve_status rt_dyn_search_create(const rt_plan_spec *s, const rt_device *dev, r
   }
   if (!st) st = kernels(d, dev, cache, e);
   if (!st) st = place(d, e);
+  if (!st && seg_budget() > 0) st = rt_plan_segs_create(d->plan, dev, cache, &d->seg_plan, e);
+  /* The masses read the segments by the search's token numbers. */
+  if (!st && d->seg_plan &&
+      sieve_shape_tokens(&rt_plan_spec_of(d->seg_plan)->shape) != sieve_shape_tokens(&rt_plan_spec_of(d->plan)->shape)) {
+    rt_plan_free(d->seg_plan, NULL);
+    d->seg_plan = NULL;
+  }
   if (st) {
     rt_dyn_search_free(d);
     return st;
@@ -201,8 +226,9 @@ static sieve_status tier(rt_dyn_search *d, CUstream st, cg_err *e) {
   return r;
 }
 
-sieve_status rt_dyn_search_run(rt_dyn_search *d, const sieve_tensor *q, const sieve_tensor *k,
-                               CUdeviceptr lse, float scale, CUstream st, cg_err *e) {
+/* The search's arguments and tables, before its masses. */
+static sieve_status prepare(rt_dyn_search *d, const sieve_tensor *q, const sieve_tensor *k, CUdeviceptr lse,
+                            float scale, CUstream st, cg_err *e) {
   const sieve_shape *s = &d->spec.shape;
   d->a.q = q->ptr;
   d->a.k = k->ptr;
@@ -218,24 +244,104 @@ sieve_status rt_dyn_search_run(rt_dyn_search *d, const sieve_tensor *q, const si
   rt_plan_tables(d->plan, &d->a.tabs, &d->a.head_off);
   r = rt_plan_text_sync(d->plan, st, &d->a.tlen, e);
   if (r) return r;
-  int tiers = d->spec.pattern->sel.tiers > 0;
-  if (tiers && !d->tiered && d->dev_tiered) {  /* a new run: the base top-k until its first search */
+  if (d->spec.pattern->sel.tiers > 0 && !d->tiered && d->dev_tiered) {  /* a new run: the base top-k until its first search */
     size_t n = (size_t)s->batch * (size_t)s->heads;
     for (size_t i = 0; i < n; i++) d->topk[i] = d->base_topk;
     if ((r = put_topk(d, st, e))) return r;
     d->dev_tiered = 0;
   }
+  return SIEVE_OK;
+}
+
+static sieve_status launch_mass(rt_dyn_search *d, const sieve_tensor *k, CUstream st, cg_err *e) {
+  const sieve_shape *s = &d->spec.shape;
   unsigned nq = (unsigned)d->nq, h = (unsigned)s->heads, b = (unsigned)s->batch;
   unsigned threads = 32 * (unsigned)cg_search_mass_warps(&d->spec);
   sieve_shape ksh;  /* the kernel's tokens, the pattern's text included */
   cg_shape_for(d->spec.pattern, s, &ksh);
   int tma = d->mass_tma && !rt_tmap_off() &&
             rt_tmap_encode(d->cu, &d->a.tmap_k, d->spec.dtype, &ksh, h, b, k, cg_search_mass_box_rows(&d->spec));
-  r = rt_dyn_launch(d->cu, tma ? d->mass_tma : d->mass, nq, h, b, threads, d->mass_smem, st, d->pm, e);
-  if (!r) r = launch_select(d, st, e);
-  if (!r && tiers && !d->tiered) r = tier(d, st, e);
+  return rt_dyn_launch(d->cu, tma ? d->mass_tma : d->mass, nq, h, b, threads, d->mass_smem, st, d->pm, e);
+}
+
+/* The selection from the masses, and at a run's first search the tiers. */
+static sieve_status choose(rt_dyn_search *d, CUstream st, cg_err *e) {
+  sieve_status r = launch_select(d, st, e);
+  if (!r && d->spec.pattern->sel.tiers > 0 && !d->tiered) r = tier(d, st, e);
   if (!r) d->have_sel = 1;
   return r;
+}
+
+sieve_status rt_dyn_search_run(rt_dyn_search *d, const sieve_tensor *q, const sieve_tensor *k,
+                               CUdeviceptr lse, float scale, CUstream st, cg_err *e) {
+  sieve_status r = prepare(d, q, k, lse, scale, st, e);
+  d->last_segs = 0;
+  if (!r) r = launch_mass(d, k, st, e);
+  return r ? r : choose(d, st, e);
+}
+
+/*
+** Segments of chunk heads at a time, within the budget: as many heads as
+** fit, in chunks of equal size. Halves the chunk while the device has no
+** room; 0 heads where it has none for one.
+*/
+static int seg_alloc(rt_dyn_search *d, size_t per_head, CUdeviceptr *mem) {
+  int heads = d->spec.shape.heads;
+  size_t fit = seg_budget() / per_head;
+  int nh = fit < (size_t)heads ? (int)fit : heads;
+  if (nh < 1) return 0;
+  int chunks = (heads + nh - 1) / nh;
+  nh = (heads + chunks - 1) / chunks;
+  const char *v = getenv("SIEVE_SEARCH_SEGS_HEADS");  /* for tests: chunks of at most this many */
+  if (v && atoi(v) > 0 && atoi(v) < nh) nh = atoi(v);
+  for (; nh > 0; nh /= 2)
+    if (d->cu->cuMemAlloc(mem, (size_t)nh * per_head) == CUDA_SUCCESS) return nh;
+  return 0;
+}
+
+/*
+** AdaSpa's first search from its dense pass (cg_search_seg.c): the pass
+** runs a chunk of heads at a time on the segments plan, and each chunk's
+** masses come from its segments. Where the tensors take the TMA kernel's
+** stand-in (no segments), the passes still give O and the LSE, and the
+** masses come from the mass kernel. *done is 0 where the segments did not
+** fit: nothing has run.
+*/
+static sieve_status seg_search(rt_dyn_search *d, const sieve_tensor *q, const sieve_tensor *k,
+                               const sieve_tensor *v, const sieve_tensor *o, CUdeviceptr lse, float scale,
+                               CUstream st, int *done, cg_err *e) {
+  const sieve_shape *s = &d->spec.shape;
+  int64_t seq = (int64_t)sieve_shape_tokens(&rt_plan_spec_of(d->plan)->shape), nseg = (seq + 63) / 64;
+  size_t per_head = 4 * (size_t)nseg * (size_t)seq;
+  CUdeviceptr mem = 0;
+  int nh = seg_alloc(d, per_head, &mem);
+  *done = nh > 0;
+  if (!nh) return SIEVE_OK;
+  sieve_status r = prepare(d, q, k, lse, scale, st, e);
+  int all = 1;
+  rt_plan_set_segs(d->seg_plan, mem);
+  d->g.segs = mem;
+  for (int b = 0; !r && b < s->batch; b++)
+    for (int h0 = 0; !r && h0 < s->heads; h0 += nh) {
+      int n = s->heads - h0 < nh ? s->heads - h0 : nh;
+      r = rt_plan_run_part(d->seg_plan, b, h0, n, q, k, v, o, lse, scale, st, e);
+      all = all && rt_plan_segs_written(d->seg_plan);
+      if (r || !all) continue;
+      CUdeviceptr bh = (CUdeviceptr)b * (CUdeviceptr)s->heads + (CUdeviceptr)h0;
+      d->g.lse = lse + 4 * bh * (CUdeviceptr)seq;
+      d->g.head_off = d->a.head_off + 4 * (CUdeviceptr)h0;
+      d->g.mass = d->a.mass + 4 * bh * (CUdeviceptr)d->spec.cap;
+      r = rt_dyn_launch(d->cu, d->seg_mass, (unsigned)d->nq, (unsigned)n, 1, 128, 0, st, d->pg, e);
+    }
+  /* The next chunk's pass overwrites the segments the last masses read:
+  ** the stream orders them; the memory goes back once they are done. */
+  sieve_status f = RT_CU(d->cu, r ? NULL : e, cuStreamSynchronize, st);
+  if (!r) r = f;
+  f = RT_CU(d->cu, r ? NULL : e, cuMemFree, mem);
+  if (!r) r = f;
+  if (!r && !all) r = launch_mass(d, k, st, e);
+  d->last_segs = all;
+  return r ? r : choose(d, st, e);
 }
 
 int rt_dyn_search_at(const rt_dyn_search *d, int step) {
@@ -280,13 +386,15 @@ sieve_status rt_dyn_search_step(rt_dyn_search *d, int step, int layer, const sie
   ** a selection is left from an earlier pass through the schedule. */
   int sparse = d->have_sel && !search && step >= first;
   d->last_sparse = sparse;
+  int done = 0;
   if (sparse) {
     r = rt_dyn_search_run_selected(d, q, k, v, o, lse, scale, st, e);
   } else {
     rt_plan_use_tables(d->plan, 0, 0);
-    r = rt_plan_run_allowed(d->plan, q, k, v, o, lse, scale, st, e);
+    if (search && d->seg_plan) r = seg_search(d, q, k, v, o, lse, scale, st, &done, e);
+    if (!r && !done) r = rt_plan_run_allowed(d->plan, q, k, v, o, lse, scale, st, e);
   }
-  if (!r && search) r = rt_dyn_search_run(d, q, k, lse, scale, st, e);
+  if (!r && search && !done) r = rt_dyn_search_run(d, q, k, lse, scale, st, e);
   if (!r && search && sel->cache_lse) {
     size_t n = 4 * (size_t)d->spec.shape.batch * (size_t)d->spec.shape.heads * (size_t)sieve_shape_tokens(&d->spec.shape);
     r = RT_CU(d->cu, e, cuMemcpyDtoDAsync, d->lse_cache, lse, n, st);
@@ -356,8 +464,14 @@ int rt_dyn_search_has(const rt_dyn_search *d) { return d->have_sel; }
 const int32_t *rt_dyn_search_topk(const rt_dyn_search *d) { return d->topk; }
 const double *rt_dyn_search_recall(const rt_dyn_search *d) { return d->tiered ? d->recall : NULL; }
 int rt_dyn_search_cached(const rt_dyn_search *d) { return d->last_cached; }
+int rt_dyn_search_segs(const rt_dyn_search *d) { return d->last_segs; }
 
 rt_plan *rt_dyn_search_plan(const rt_dyn_search *d) { return d->plan; }
+
+sieve_status rt_dyn_search_set_text(rt_dyn_search *d, const int *valid, int n, cg_err *e) {
+  sieve_status st = rt_plan_set_text(d->plan, valid, n, e);
+  return st || !d->seg_plan ? st : rt_plan_set_text(d->seg_plan, valid, n, e);
+}
 
 sieve_status rt_dyn_search_selected(rt_dyn_search *d, double *density, cg_err *e) {
   const sieve_shape *s = &d->spec.shape;
@@ -387,6 +501,7 @@ void rt_dyn_search_free(rt_dyn_search *d) {
     if (d->mem) RT_CU(d->cu, NULL, cuMemFree, d->mem);
   }
   rt_plan_free(d->plan, NULL);
+  rt_plan_free(d->seg_plan, NULL);
   free(d->topk);
   free(d->recall);
   free(d->rowmass);

@@ -32,6 +32,7 @@ static void bind_params(rt_plan *p) {
   *v++ = &p->arg.ntiles;
   *v++ = &p->arg.nitems;
   *v++ = &p->arg.ctr;
+  *v++ = &p->arg.segs;
   v = p->pm_params;
   *v++ = &p->pm_arg.q;
   *v++ = &p->pm_arg.k;
@@ -113,6 +114,7 @@ static sieve_status resolve(rt_plan *p, const rt_plan_spec *s, cg_err *e) {
   sp->dtype = s->dtype;
   sp->arch = s->arch;
   sp->cfg = s->cfg;
+  sp->segs = s->segs;
   if (!sp->cfg.block_m && !sp->cfg.block_n && !sp->cfg.warps && !sp->cfg.stages) {
     sp->cfg = cg_attn_default_config(sp);
     if (s->cfg.sched) sp->cfg.sched = s->cfg.sched;
@@ -148,6 +150,24 @@ static sieve_status dense_plan(rt_plan *p, const rt_plan_spec *s, const rt_devic
   rt_plan_spec ds = {.pattern = p->dense_pat, .shape = s->shape, .dtype = s->dtype, .arch = s->arch,
                      .step = s->step, .layer = s->layer};
   return rt_plan_create(&ds, dev, cache, &p->dense, e);
+}
+
+sieve_status rt_plan_segs_create(const rt_plan *p, const rt_device *dev, rt_cache *cache, rt_plan **out,
+                                 cg_err *e) {
+  *out = NULL;
+  if (!p->dense || p->folded || !cg_attn_mask_free(p->spec.pattern) || !cg_attn_uses_tma(&p->dense->spec))
+    return SIEVE_OK;
+  /* A CTA per tile: its segments kernel keeps the dense kernel's registers
+  ** where the persistent one spills (tests/test_ptxas.c). */
+  cg_attn_config c = p->dense->spec.cfg;
+  c.sched = CG_SCHED_GRID;
+  rt_plan_spec ds = {.pattern = p->dense_pat, .shape = p->spec.shape, .dtype = p->spec.dtype, .arch = p->spec.arch,
+                     .cfg = c, .step = p->step0, .layer = p->layer0, .segs = 1};
+  cg_attn_spec cs = p->dense->spec;
+  cs.cfg = c;
+  cs.segs = 1;
+  if (cg_attn_check(&cs, NULL)) return SIEVE_OK;  /* a shape past the segments' offsets */
+  return rt_plan_create(&ds, dev, cache, out, e);
 }
 
 /* A folded plan is its dense plan under the pattern's name: it reports

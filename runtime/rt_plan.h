@@ -43,6 +43,7 @@ typedef struct rt_plan_spec {
   ** (one stream): the head-class plans of a dynamic pattern. It must
   ** outlive this plan's runs. NULL: its own. */
   const struct rt_plan *share;
+  int segs;              /* the kernel writes segments (cg_attn_spec.segs; rt_plan_segs_create) */
 } rt_plan_spec;
 
 typedef struct rt_plan_stats {
@@ -121,6 +122,21 @@ sieve_status rt_plan_tables_ready(rt_plan *p, CUstream s, cg_err *e);
 sieve_status rt_plan_run_allowed(rt_plan *p, const sieve_tensor *q, const sieve_tensor *k,
                                  const sieve_tensor *v, const sieve_tensor *o,
                                  CUdeviceptr lse, float scale, CUstream s, cg_err *e);
+
+/*
+** For AdaSpa's first search: a plan like the dense one rt_plan_run_allowed
+** runs for p, whose kernel also writes segments (cg_attn_spec.segs) to
+** the pointer rt_plan_set_segs gives, for the heads and batch element of
+** each run (rt_plan_run_part: the first of them numbered 0). *out is NULL
+** where p's allowed set does not run on such a kernel (sm_80, a mask, a
+** shape too long for the segments' offsets).
+*/
+sieve_status rt_plan_segs_create(const rt_plan *p, const rt_device *dev, rt_cache *cache, rt_plan **out,
+                                 cg_err *e);
+void rt_plan_set_segs(rt_plan *p, CUdeviceptr segs);
+/* The last run wrote segments: not where the tensors took the TMA kernel's
+** stand-in, which writes none (the O and LSE are right either way). */
+int rt_plan_segs_written(const rt_plan *p);
 
 /*
 ** A plan whose kernel reads Q, K, V in layout order (cg_attn_permutes) runs

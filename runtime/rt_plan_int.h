@@ -21,6 +21,7 @@
 #define NPARAMS 23  /* the kernel ABI of cg_attn.h */
 #define NTMAPS 3    /* ... and the tensor maps of Q, K, V after them (cg_attn_uses_tma) */
 #define NSCHED 4    /* ... and a persistent kernel's tile order after those (cg_attn_sched.h) */
+#define NSEGS 1     /* ... and a segments kernel's output after those (cg_attn_spec.segs) */
 
 struct rt_plan {
   const rt_cuda *cu;
@@ -76,8 +77,10 @@ struct rt_plan {
     CUdeviceptr sched;
     int32_t ntiles, nitems;
     CUdeviceptr ctr;
+    CUdeviceptr segs;
   } arg;
-  void *params[NPARAMS + NTMAPS + NSCHED];
+  void *params[NPARAMS + NTMAPS + NSCHED + NSEGS];
+  int segs_written;      /* the last run was the segments kernel's, not its stand-in's */
   /* Valid text tokens per batch element (rt_plan_set_text): a device copy
   ** the kernel reads, and the host values the next run uploads. */
   CUdeviceptr tlen_dev;

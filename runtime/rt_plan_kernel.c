@@ -27,6 +27,7 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
   if (s->bits) used = snprintf(bits, sizeof bits, "bitmasks %x\n", (unsigned)s->bits);
   if (s->bits && !cg_attn_bits_ahead(s)) used += snprintf(bits + used, sizeof bits - (size_t)used, "bits at the step\n");
   if (s->cfg.sched) used += snprintf(bits + used, sizeof bits - (size_t)used, "sched %s\n", cg_sched_name(s->cfg.sched));
+  if (s->segs) used += snprintf(bits + used, sizeof bits - (size_t)used, "segments\n");
   int bq, bk, oq, ok;
   cg_attn_table_blocks(s, &bq, &bk);
   own_blocks(pt, &oq, &ok);
@@ -154,6 +155,7 @@ sieve_status rt_plan_build_fallback(rt_plan *p, cg_err *e) {
   cg_attn_table_blocks(&p->spec, &bq, &bk);
   fs.pattern = rt_plan_tab_pattern(p);
   fs.cfg.warps = 8;
+  fs.segs = 0;  /* the stand-in writes none (rt_plan_segs_written) */
   if (fs.cfg.block_m > 128) fs.cfg.block_m = 128;
   if (bq % fs.cfg.block_m) {
     fs.cfg.block_m = 64;

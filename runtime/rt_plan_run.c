@@ -127,6 +127,7 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
       p->arg.v = t[2]->ptr;
     }
     if (!ok) {
+      p->segs_written = 0;
       if (!p->fb_fn && (st = rt_plan_build_fallback(p, e))) return st;
       p->stats.stand_ins++;
       p->fb_dims.grid[0] = p->fb_grid0;
@@ -135,9 +136,13 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
       return rt_launch(p->cu, p->fb_fn, &p->fb_dims, s, p->params, e);
     }
   }
+  p->segs_written = p->spec.segs;
   if (p->spec.cfg.sched) return launch_tiles(p, s, e);
   return rt_launch(p->cu, p->fn, &p->dims, s, p->params, e);
 }
+
+void rt_plan_set_segs(rt_plan *p, CUdeviceptr segs) { p->arg.segs = segs; }
+int rt_plan_segs_written(const rt_plan *p) { return p->segs_written; }
 
 /*
 ** Batch element b only (all of them when b < 0) and heads h0 .. h0 + nh:

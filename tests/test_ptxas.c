@@ -48,6 +48,7 @@ static result assemble(const char *ptx, cg_arch arch) {
 }
 
 static int failures, kernels;
+static int segs;  /* the kernels check_bits builds write segments (cg_attn_spec.segs) */
 
 /* bits < 0: the classes a plan would give bitmasks (cg_attn_bits). */
 static void check_bits(const char *pat, cg_pattern *p, const sieve_shape *sh, cg_dtype dt, cg_arch arch,
@@ -64,8 +65,10 @@ static void check_bits(const char *pat, cg_pattern *p, const sieve_shape *sh, cg
   else if (bits >= 0) unsetenv("SIEVE_PARTIAL");
   /* -1: the cost's choice (as plans under SIEVE_PARTIAL=auto). */
   s.bits = bits >= 0 ? (uint32_t)bits : cg_attn_bits(&s);
-  char what[256], tag[16] = "";
+  s.segs = segs;
+  char what[256], tag[24] = "";
   if (s.bits) snprintf(tag, sizeof tag, " bits %x", (unsigned)s.bits);
+  if (segs) snprintf(tag + strlen(tag), sizeof tag - strlen(tag), " segs");
   snprintf(what, sizeof what, "%-14s d%-3d %s %-6s S=%-6lld m%dn%dw%ds%d%s%s%s", pat, sh->head_dim,
            dt == CG_FP16 ? "fp16" : "bf16", cg_arch_name(arch), (long long)sieve_shape_tokens(sh), s.cfg.block_m,
            s.cfg.block_n, s.cfg.warps, s.cfg.stages, s.cfg.sched ? (s.cfg.sched == CG_SCHED_STATIC ? " ps" : " pa") : "",
@@ -344,6 +347,22 @@ int main(void) {
             check(pat, p, &real, CG_BF16, CG_SM90A, &c, 1);
           }
         }
+    /* AdaSpa's first search takes its masses from the dense pass's
+    ** segments (cg_attn_spec.segs), on dense's defaults (a CTA per tile,
+    ** as its plan runs them) and the 128-key steps of blocks 192 does not
+    ** divide: no spills. */
+    if (!strcmp(pat, "dense")) {
+      static const char *const seg_shapes[] = {"hunyuan-720p", "cogvideox-1.5", "wan-1.3b-480p"};
+      segs = 1;
+      for (int i = 0; i < 3; i++) {
+        sieve_shape real;
+        sieve_shape_preset(seg_shapes[i], &real);
+        check(pat, p, &real, i == 2 ? CG_FP16 : CG_BF16, CG_SM90A, NULL, 1);
+      }
+      sh.head_dim = 128;
+      check(pat, p, &sh, CG_BF16, CG_SM90A, &(cg_attn_config){128, 128, CG_WS_WARPS, 2}, 1);
+      segs = 0;
+    }
     sieve_pattern_free(sp);
   }
   check_tiles(ctx, dir);

@@ -270,6 +270,7 @@ static void modules_generate_and_assemble(void **st) {
       if (cg_search_build(&s, &ptx, &e)) fail_msg("%s: %s", names[i] ? names[i] : "fw_search", e.msg);
       assert_non_null(strstr(ptx, ".entry sieve_search_mass"));
       assert_non_null(strstr(ptx, ".entry sieve_search_select"));
+      assert_non_null(strstr(ptx, ".entry " CG_SEARCH_SEG_MASS "("));
       /* K by TMA on sm_90a where its rows are the model's: svg's temporal
       ** class gathers them through its layout. */
       int tma = arch == CG_SM90A && !(names[i] && !strcmp(names[i], "svg"));

@@ -216,7 +216,11 @@ void cg_rt_mul_rows(cg_tk *t, cg_rt *r, const cg_rv *f) {
 
 /* The values of each owned row of src, reduced pairwise (a tree keeps the
 ** dependent chain short) with op: 0 max, 1 sum. */
-static void row_reduce(cg_tk *t, const cg_rt *src, int op, LLVMValueRef *out) {
+/* With groups (op 1): groups[i * ng + g] = this thread's part of row i's
+** sum over columns [g n / ng, (g + 1) n / ng), the tree's values when it
+** has narrowed to ng (it pairs neighbours, and a thread's values run in
+** column order), so the group sums cost no adds. */
+static void row_reduce_groups(cg_tk *t, const cg_rt *src, int op, LLVMValueRef *out, int ng, LLVMValueRef *groups) {
   int rows = src->m / 8, per = src->n / 4;
   LLVMValueRef *v = malloc(sizeof(LLVMValueRef) * (size_t)(rows * per));
   int *n = calloc((size_t)rows, sizeof(int));
@@ -227,14 +231,21 @@ static void row_reduce(cg_tk *t, const cg_rt *src, int op, LLVMValueRef *out) {
   for (int i = 0; i < rows; i++) {
     LLVMValueRef *x = v + i * per;
     for (int w = per; w > 1; w = (w + 1) / 2) {
+      if (w == ng)
+        for (int g = 0; g < ng; g++) groups[i * ng + g] = x[g];
       for (int k = 0; k < w / 2; k++)
         x[k] = op ? CG_FADD(E, x[2 * k], x[2 * k + 1]) : cg_fmax(E, x[2 * k], x[2 * k + 1]);
       if (w & 1) x[w / 2] = x[w - 1];
     }
+    if (ng == 1) groups[i] = x[0];
     out[i] = x[0];
   }
   free(v);
   free(n);
+}
+
+static void row_reduce(cg_tk *t, const cg_rt *src, int op, LLVMValueRef *out) {
+  row_reduce_groups(t, src, op, out, 0, NULL);
 }
 
 void cg_row_max(cg_tk *t, cg_rv *dst, const cg_rt *src) {
@@ -251,6 +262,48 @@ void cg_row_sum_part(cg_tk *t, cg_rv *dst, const cg_rt *src) {
   LLVMValueRef acc[16];
   row_reduce(t, src, 1, acc);
   for (int i = 0; i < src->m / 8; i++) cg_rset(E, dst->v[i], CG_FADD(E, cg_rget(E, dst->v[i]), acc[i]));
+}
+
+void cg_row_sum_groups(cg_tk *t, cg_rv *dst, const cg_rt *src, int ng, LLVMValueRef *groups) {
+  LLVMValueRef acc[16];
+  row_reduce_groups(t, src, 1, acc, ng, groups);
+  for (int i = 0; i < src->m / 8; i++) cg_rset(E, dst->v[i], CG_FADD(E, cg_rget(E, dst->v[i]), acc[i]));
+}
+
+/* A round per lane bit of the quad: the lane gives its partner the half of
+** its values the partner keeps and adds the partner's share of its own
+** half; n / 2 + n / 4 shuffles for n >= 4 where summing every value over
+** the quad takes 2 n. */
+int cg_quad_spread_sum(cg_tk *t, LLVMValueRef *v, int n) {
+  for (int bit = 1; bit <= 2; bit <<= 1) {
+    LLVMValueRef hi = CG_ICMP(E, LLVMIntNE, CG_AND(E, t->fc, cg_i32(E, bit)), cg_i32(E, 0));
+    if (n == 1) {
+      v[0] = CG_FADD(E, v[0], cg_shfl_xor_f32(E, v[0], bit));
+      continue;
+    }
+    int h = n / 2;
+    for (int i = 0; i < h; i++) {
+      LLVMValueRef give = CG_SEL(E, hi, v[i], v[h + i]), kept = CG_SEL(E, hi, v[h + i], v[i]);
+      v[i] = CG_FADD(E, kept, cg_shfl_xor_f32(E, give, bit));
+    }
+    n = h;
+  }
+  return n;
+}
+
+LLVMValueRef cg_quad_spread_at(cg_tk *t, int n, LLVMValueRef *own) {
+  LLVMValueRef idx = cg_i32(E, 0);
+  *own = LLVMConstInt(E->t_i1, 1, 0);
+  for (int bit = 1; bit <= 2; bit <<= 1) {
+    LLVMValueRef hi = CG_ICMP(E, LLVMIntNE, CG_AND(E, t->fc, cg_i32(E, bit)), cg_i32(E, 0));
+    if (n == 1) {
+      *own = CG_AND(E, *own, LLVMBuildNot(E->b, hi, ""));
+      continue;
+    }
+    idx = CG_ADD(E, idx, CG_SEL(E, hi, cg_i32(E, n / 2), cg_i32(E, 0)));
+    n /= 2;
+  }
+  return idx;
 }
 
 void cg_rv_quad_sum(cg_tk *t, cg_rv *r) {

@@ -200,6 +200,18 @@ void cg_row_max(cg_tk *t, cg_rv *dst, const cg_rt *src);
 /* dst[row] += this thread's part of the row sum (cg_rv_quad_sum completes it). */
 void cg_row_sum_part(cg_tk *t, cg_rv *dst, const cg_rt *src);
 void cg_rv_quad_sum(cg_tk *t, cg_rv *r);
+/* cg_row_sum_part, and groups[i * ng + g] = this thread's part of owned row
+** i's sum over column group g of ng equal ones (n / 4 / ng a power of 2). */
+void cg_row_sum_groups(cg_tk *t, cg_rv *dst, const cg_rt *src, int ng, LLVMValueRef *groups);
+/*
+** Sums each of v[0 .. n) (n a power of 2) over the quad of lanes that
+** shares a row, spread over the quad: afterwards this lane holds the
+** returned count k = max(n / 4, 1) of the sums in v[0 .. k), v[i] the sum
+** of value cg_quad_spread_at() + i. Where n < 4 lanes hold the same sums;
+** *own is true on one lane of each.
+*/
+int cg_quad_spread_sum(cg_tk *t, LLVMValueRef *v, int n);
+LLVMValueRef cg_quad_spread_at(cg_tk *t, int n, LLVMValueRef *own);
 
 /* Stores the warp's rows row0 .. row0 + r->m of the view, rounded to the
 ** 16-bit type; rows past the view's limit are skipped. */

@@ -13,7 +13,8 @@
 ** K and V arrive through a `stages`-deep cp.async pipeline, K and V of a
 ** block in separate groups, so S is computed while V is still landing.
 ** The end divides O by l and writes LSE = (m + log2 l) * ln 2; a row that
-** saw no allowed key has l = 0 and writes O = 0, LSE = -inf.
+** saw no allowed key has l = 0 and writes O = 0, LSE = -inf. A segments
+** kernel (cg_attn_spec.segs) also writes each step's row sums by 64 keys.
 */
 #include "cg_attn_geom.h"
 
@@ -39,13 +40,14 @@ enum {
   P_QSB, P_QSH, P_QSS, P_KSB, P_KSH, P_KSS, P_VSB, P_VSH, P_VSS, P_OSB, P_OSH, P_OSS,
   P_TABS, P_HEAD_OFF, P_STEP, P_LAYER, P_SCALE, P_TLEN, NPARAMS,
   P_TMQ = NPARAMS, P_TMK, P_TMV, NPARAMS_TMA,
-  P_SCHED = NPARAMS_TMA, P_NTILES, P_NITEMS, P_CTR, NPARAMS_SCHED  /* cg_attn_sched.h */
+  P_SCHED = NPARAMS_TMA, P_NTILES, P_NITEMS, P_CTR, NPARAMS_SCHED,  /* cg_attn_sched.h */
+  P_SEGS = NPARAMS_SCHED, NPARAMS_SEGS  /* spec->segs: after every other, used or not */
 };
 
-static const char *const param_names[NPARAMS_SCHED] = {
+static const char *const param_names[NPARAMS_SEGS] = {
   "q", "k", "v", "o", "lse", "q_sb", "q_sh", "q_ss", "k_sb", "k_sh", "k_ss",
   "v_sb", "v_sh", "v_ss", "o_sb", "o_sh", "o_ss", "tabs", "head_off", "step", "layer", "scale", "tlen",
-  "tmap_q", "tmap_k", "tmap_v", "sched", "ntiles", "nitems", "ctr",
+  "tmap_q", "tmap_k", "tmap_v", "sched", "ntiles", "nitems", "ctr", "segs",
 };
 
 #define MAX_ARMS 8
@@ -70,6 +72,9 @@ typedef struct attn {
   LLVMValueRef bars;           /* ws: shared offset of the mbarriers */
   LLVMValueRef wgi;            /* ws: the consumer warpgroup, 0 .. nwg - 1 */
   int sched;                   /* ws: CG_SCHED_*; persistent past CG_SCHED_GRID */
+  int segs;                    /* ws: each step's row sums by 64 keys to P_SEGS (cg_attn.h) */
+  LLVMValueRef step_kb;        /* ws: the kernel key block of the step being run */
+  LLVMValueRef seg_part[32];   /* ... and this thread's parts of its row sums by 64 keys */
   LLVMValueRef item;           /* persistent producer: the work item to read a tile's row for */
   LLVMValueRef rec;            /* persistent: shared offset of the tile's record (ws_rec_*) */
   int64_t seq;
@@ -79,7 +84,7 @@ typedef struct attn {
   cg_tk tk;
   choice mask, qidx, kidx;     /* arm NULL: mask true everywhere, layout the identity */
   cg_lower *qarm, *karm;       /* the idx arm being emitted */
-  LLVMValueRef prm[NPARAMS_SCHED];
+  LLVMValueRef prm[NPARAMS_SEGS];
   LLVMValueRef head, batch, q0, c, row0;
   LLVMValueRef qblk, hoff;     /* the query block, and the offset of the head's table */
   LLVMValueRef tlen;            /* valid text tokens of the batch element */
@@ -570,6 +575,75 @@ static LLVMValueRef finite_base(attn *a, LLVMValueRef m) {
 }
 
 /*
+** The step's segments (cg_attn_spec.segs): for each owned row and group
+** of 64 keys, base + log2 of the group's P sum, which is the log2 of its
+** sum of 2^(S c). The row sums give this thread's parts while S is live;
+** seg_store, once S is P (the wide configs have no room beside S and O
+** for more than the parts), sums them over the quad spread over its lanes,
+** so each lane has a share of the logarithms and stores. Rows past the
+** sequence and groups wholly past it have no slot.
+*/
+static int seg_count(const attn *a) {
+  int n = a->rw / 8 * (a->bn / 64), np = 1;
+  while (np < n) np *= 2;
+  return np;
+}
+
+static void seg_sum(attn *a) {
+  int n = a->rw / 8 * (a->bn / 64), np = seg_count(a);
+  for (int i = n; i < np; i++) a->seg_part[i] = cg_f32(EM, 0);
+  cg_quad_spread_sum(TK, a->seg_part, np);
+}
+
+static void seg_store(attn *a) {
+  if (!a->segs) return;
+  seg_sum(a);
+  int ng = a->bn / 64, n = a->rw / 8 * ng, np = seg_count(a), k = np < 4 ? 1 : np / 4;
+  int64_t nseg = (a->seq + 63) / 64;
+  LLVMValueRef own, idx0 = cg_quad_spread_at(TK, np, &own);
+  /* The tile's coordinates are read again (special registers, or the
+  ** persistent tile's record): values kept through the loop would cost
+  ** registers the wide configs do not have. */
+  LLVMValueRef batch, head, qblk;
+  if (a->sched) {
+    batch = rec_word(a, REC_BATCH);
+    head = rec_word(a, REC_HEAD);
+    qblk = rec_word(a, REC_QBLK);
+  } else {
+    batch = cg_sreg_fresh(EM, CG_CTAID_Z);
+    head = cg_sreg_fresh(EM, CG_CTAID_Y);
+    qblk = cg_sreg_fresh(EM, CG_CTAID_X);
+  }
+  LLVMValueRef tid = CG_SUB(EM, cg_sreg_fresh(EM, CG_TID_X), cg_i32(EM, TK->tid0));
+  LLVMValueRef row0 = CG_ADD(EM, CG_MUL(EM, qblk, cg_i32(EM, a->bm)), CG_MUL(EM, CG_LSHR(EM, tid, cg_i32(EM, 5)), cg_i32(EM, a->rw)));
+  LLVMValueRef fr = CG_LSHR(EM, CG_AND(EM, tid, cg_i32(EM, 31)), cg_i32(EM, 2));
+  LLVMValueRef bh = CG_ADD(EM, CG_MUL(EM, CG_ZEXT64(EM, batch), cg_i64(EM, a->sh.heads)), CG_ZEXT64(EM, head));
+  LLVMValueRef g0 = CG_MUL(EM, a->step_kb, cg_i32(EM, ng));
+  for (int i = 0; i < k; i++) {
+    LLVMValueRef idx = CG_ADD(EM, idx0, cg_i32(EM, i)), ri = CG_UDIV(EM, idx, cg_i32(EM, ng));
+    LLVMValueRef rin = CG_ADD(EM, CG_MUL(EM, CG_LSHR(EM, ri, cg_i32(EM, 1)), cg_i32(EM, 16)),
+                              CG_MUL(EM, CG_AND(EM, ri, cg_i32(EM, 1)), cg_i32(EM, 8)));
+    LLVMValueRef base = cg_rv_get(TK, &a->base, 0);
+    for (int r = 1; r < a->rw / 8; r++)
+      base = CG_SEL(EM, CG_ICMP(EM, LLVMIntEQ, ri, cg_i32(EM, r)), cg_rv_get(TK, &a->base, r), base);
+    LLVMValueRef row = CG_ADD(EM, row0, CG_ADD(EM, fr, rin));
+    LLVMValueRef g = CG_ADD(EM, g0, CG_UREM(EM, idx, cg_i32(EM, ng)));
+    LLVMValueRef ok = CG_AND(EM, own, CG_ICMP(EM, LLVMIntULT, idx, cg_i32(EM, n)));
+    ok = CG_AND(EM, ok, CG_ICMP(EM, LLVMIntSLT, row, cg_i32(EM, (int)a->seq)));
+    ok = CG_AND(EM, ok, CG_ICMP(EM, LLVMIntSLT, g, cg_i32(EM, (int)nseg)));
+    /* Within a head in 32 bits (cg_attn_check). A predicated store: no
+    ** branch in the consumer's loop. */
+    LLVMValueRef in = CG_ADD(EM, CG_MUL(EM, g, cg_i32(EM, (int32_t)a->seq)), row);
+    LLVMValueRef at = CG_ADD(EM, CG_MUL(EM, bh, cg_i64(EM, nseg * a->seq)), CG_ZEXT64(EM, in));
+    LLVMValueRef ptr = cg_gep(EM, EM->t_f32, param(a, P_SEGS), at);
+    LLVMValueRef args[3] = {LLVMBuildPtrToInt(EM->b, ptr, EM->t_i64, ""), CG_FADD(EM, base, cg_lg2(EM, a->seg_part[i])),
+                            LLVMBuildZExt(EM->b, ok, EM->t_i32, "")};
+    cg_asm(EM, EM->t_void, "{ .reg .pred p; setp.ne.u32 p, $2, 0; @p st.global.f32 [$0], $1; }",
+           "l,f,r", args, 3, 1);
+  }
+}
+
+/*
 ** The running max m only moves when some row of the warp has grown past it
 ** by more than MAX_SLACK: until then P = 2^(S c - m) stays below 2^MAX_SLACK
 ** and O, l need no rescaling, which saves a multiply per O element on most
@@ -601,7 +675,11 @@ static void online_softmax(attn *a, int defer) {
   if (defer) cg_rset(EM, a->grow, any);
   for (int i = 0; i < rows; i++) cg_rv_set(TK, &a->base, i, finite_base(a, cg_rv_get(TK, &a->m, i)));
   cg_rt_exp2_rows(TK, &a->s, a->c, &a->base);
-  cg_row_sum_part(TK, &a->l, &a->s);
+  if (a->segs) {
+    cg_row_sum_groups(TK, &a->l, &a->s, a->bn / 64, a->seg_part);
+  } else {
+    cg_row_sum_part(TK, &a->l, &a->s);
+  }
 }
 
 /* O's share of a deferred online_softmax: O may be rescaled only once the
@@ -1120,10 +1198,19 @@ static void ws_produce(attn *a) {
   cg_if_end(EM, &one);
 }
 
+/* A segments kernel's tables hold every key block of a row in order
+** (cg_attn_check): step j is key block j. Opaque to LLVM, which would
+** otherwise carry the step's store address through the loop as a 64-bit
+** induction variable (the wide configs have no registers for it). */
+static LLVMValueRef seg_block(attn *a, LLVMValueRef j) {
+  return cg_asm(EM, EM->t_i32, "mov.u32 $0, $1;", "=r,r", &j, 1, 0);
+}
+
 /* K_j is in, and the mask's bits ready before S is live. */
 static void ws_ready_k(attn *a, LLVMValueRef j) {
   ws_wait(a, BAR_K, j);
-  mask_prepare(a, j, a->ahead ? cg_rget(EM, a->ckb) : key_block(a, j));
+  a->step_kb = a->ahead ? cg_rget(EM, a->ckb) : a->segs ? seg_block(a, j) : key_block(a, j);
+  mask_prepare(a, j, a->step_kb);
 }
 
 static void ws_issue_s(attn *a, LLVMValueRef j) {
@@ -1153,6 +1240,7 @@ static void ws_step(attn *a, LLVMValueRef j) {
   cg_mbar_arrive(TK, bar_at(a, BAR_VFREE, prev));
   rescale_o(a);
   cg_rt_to_a(TK, &a->pa, &a->s);
+  seg_store(a);  /* S is free: the wide configs have no room for it beside S and O */
 }
 
 /* The first turn goes to warpgroup 0: the last one lets it begin. */
@@ -1179,6 +1267,7 @@ static void ws_consume_tile(attn *a) {
   mask_apply(a);
   online_softmax(a, 0);
   cg_rt_to_a(TK, &a->pa, &a->s);
+  seg_store(a);
   cg_for loop;
   LLVMValueRef j = cg_for_begin(EM, &loop, cg_i32(EM, 1), a->nblk);
   LLVMValueRef keep[4] = {a->nfull, a->tab, a->start, TK->lane};
@@ -1355,23 +1444,23 @@ static char *kernel_name(const attn *a) {
   *s = 0;
   const cg_attn_config *c = &a->spec->cfg;
   char buf[160];
-  snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s%s%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
+  snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s%s%s%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
            a->d, c->block_m, c->block_n, c->warps, c->stages, a->bits ? "_bits" : "",
            a->ws && a->bits && !a->ahead ? "_nb" : "",
-           a->sched == CG_SCHED_STATIC ? "_ps" : a->sched == CG_SCHED_ATOMIC ? "_pa" : "");
+           a->sched == CG_SCHED_STATIC ? "_ps" : a->sched == CG_SCHED_ATOMIC ? "_pa" : "", a->segs ? "_seg" : "");
   return strdup(buf);
 }
 
 static void declare(attn *a, const char *name) {
-  int n = a->sched ? NPARAMS_SCHED : a->ws ? NPARAMS_TMA : NPARAMS;
-  LLVMTypeRef t[NPARAMS_SCHED];
+  int n = a->segs ? NPARAMS_SEGS : a->sched ? NPARAMS_SCHED : a->ws ? NPARAMS_TMA : NPARAMS;
+  LLVMTypeRef t[NPARAMS_SEGS];
   for (int i = 0; i < NPARAMS; i++) t[i] = EM->t_i64;
   for (int i = P_Q; i <= P_LSE; i++) t[i] = EM->t_gptr;
   t[P_TABS] = t[P_HEAD_OFF] = t[P_TLEN] = EM->t_gptr;
   t[P_STEP] = t[P_LAYER] = EM->t_i32;
   t[P_SCALE] = EM->t_f32;
   for (int i = NPARAMS; i < n && i < NPARAMS_TMA; i++) t[i] = LLVMPointerTypeInContext(EM->ctx, 0);
-  t[P_SCHED] = t[P_CTR] = EM->t_gptr;
+  t[P_SCHED] = t[P_CTR] = t[P_SEGS] = EM->t_gptr;
   t[P_NTILES] = t[P_NITEMS] = EM->t_i32;
   /* setmaxnreg needs a register cap at entry: one CTA a multiprocessor. */
   LLVMValueRef fn = cg_em_kernel(EM, name, t, param_names, n, 32 * a->warps, a->ws ? 1 : 0);
@@ -1411,6 +1500,7 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->ws = cg_attn_uses_tma(s);
   a->nwg = a->ws ? mma_warps(&s->cfg) / 4 : 0;
   a->sched = a->ws ? s->cfg.sched : CG_SCHED_GRID;
+  a->segs = s->segs;
   a->q_regs = !a->wg && q_in_regs(a->rw, a->d, a->bn);
   a->seq = sieve_shape_tokens(&a->sh);
   a->nq = (int)((a->seq + block_q(s) - 1) / block_q(s));

@@ -117,6 +117,17 @@ typedef struct cg_attn_spec {
   cg_arch arch;
   cg_attn_config cfg;
   uint32_t bits;         /* head classes whose partial blocks read bitmasks (cg_bits_classes); 0: none */
+  /*
+  ** Segments (the warp-specialised kernel, identity layouts): one more
+  ** parameter, `segs` (f32 *), last after the persistent grid's (present
+  ** whether used or not), where each step also writes, for row i and each
+  ** 64 keys g of the step, log2 of sum over those keys of 2^(S c) with
+  ** c = scale log2(e), at segs[((b H + h) ceil(S / 64) + g) S + i]; S the
+  ** sequence, H the spec's heads, (b, h) as the launch numbers them. With
+  ** the LSE, the attention mass of rows and key blocks is sums of
+  ** 2^(seg - LSE log2(e)) (AdaSpa's first search from the dense pass).
+  */
+  int segs;
 } cg_attn_spec;
 
 /* The kernel takes tensor maps (the warp-specialised sm_90a kernel). */

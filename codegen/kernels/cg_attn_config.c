@@ -180,6 +180,14 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
     return cg_fail(e, SIEVE_ERR_ARG, "config: %d warps keep S, P and O of head_dim %d x block_n %d in %d registers a thread, more than the %d "
                    "their register budget leaves; use a smaller block_n or 12 warps",
                    c->warps, d, c->block_n, acc + rw * c->block_n / 64, ws_live_max(c->warps));
+  if (s->segs && (!ws_warps(c->warps) || !identity_layouts(s->pattern) || !cg_attn_mask_free(s->pattern) ||
+                 s->pattern->sel.kind != CG_SELECT_STATIC))
+    return cg_fail(e, SIEVE_ERR_ARG, "segments need the warp-specialised kernel and a pattern that allows every pair in "
+                   "the identity layout (got %d warps, pattern %s)", c->warps, s->pattern->name ? s->pattern->name : "?");
+  int64_t seq = sieve_shape_tokens(&s->shape);
+  if (s->segs && (seq + 63) / 64 * seq > UINT32_MAX)
+    return cg_fail(e, SIEVE_ERR_SHAPE, "segments of %lld tokens: %lld a head, more than 32-bit offsets hold", (long long)seq,
+                   (long long)((seq + 63) / 64 * seq));
   if (cg_attn_smem_bytes(s) > SMEM_MAX)
     return cg_fail(e, SIEVE_ERR_ARG, "config: needs %zu bytes of shared memory (at most %d)", cg_attn_smem_bytes(s), SMEM_MAX);
   return SIEVE_OK;

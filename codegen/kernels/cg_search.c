@@ -571,6 +571,7 @@ sieve_status cg_search_build(const cg_search_spec *s, char **ptx, cg_err *e) {
   if ((st = cg_em_start(EM, "sieve_search", e))) return st;
   st = mass_kernel(a, 0, e);
   if (!st && cg_search_mass_tma(s)) st = mass_kernel(a, 1, e);
+  if (!st) cg_search_seg_kernel(EM, &a->sh, a->bm, block_keys(s), a->nq, s->cap);
   if (!st) {
     int g[CG_SEARCH_MAX_LEVELS], ng = cg_search_groups(s, g);
     cg_search_select_kernel(EM, &a->sh, a->bm, block_keys(s), a->nq, nk, s->cap, g, ng, s->pattern->sel.text_sink);

@@ -41,6 +41,13 @@
 **       text token, as query or key block, is chosen besides the top-k /
 **       top-p (AdaSpa §4.3 (1)); rowmass[(b H + h) nq + qb] = {the chosen
 **       entries' mass, the row's whole mass}, for the recall of each head
+**   sieve_search_seg_mass(segs, lse, tabs, head_off, mass)
+**       grid (nq, Hc, 1), block 128 (cg_search_seg.c): the same masses
+**       from the segments of a dense attention pass (cg_attn_spec.segs)
+**       over Hc heads of one batch element: segs the pass's own
+**       ([Hc][ceil(S / 64)][S]), lse, head_off and mass offset by the
+**       caller to the first head (the entries' masses only where every
+**       pair is allowed: no mask)
 **   sieve_tbl_scan, sieve_tbl_fill (cg_tablegen.h) with ntables = B H,
 **       which pack the selection into slots of table_ints ints per table
 ** Ties in mass are broken by entry order, so the selection is the prefix
@@ -72,6 +79,8 @@ int cg_search_mass_tma(const cg_search_spec *s);
 int cg_search_mass_box_rows(const cg_search_spec *s);
 #define CG_SEARCH_MASS_TMA "sieve_search_mass_tma"
 size_t cg_search_select_smem(const cg_search_spec *s);
+#define CG_SEARCH_SEG_MASS "sieve_search_seg_mass"
+void cg_search_seg_kernel(cg_em *em, const sieve_shape *sh, int bq, int bk, int nq, int64_t cap);
 /* The packed slot of one head's selected table: 2 nq + 1 + nq nk ints. */
 int64_t cg_search_table_ints(const cg_search_spec *s);
 

@@ -20,6 +20,9 @@
 **     the runtime's, and each head's top-k the tiers of those recalls;
 **     AdaSpa's text sink (§4.3): every block holding valid text is chosen
 **     besides the top-k;
+**   - the first search as the schedule runs it: where its pass is dense on
+**     sm_90a, the masses from that pass's segments (also a head a chunk),
+**     against float64 from the step's LSE, and the selection on them;
 **   - with a cached LSE, the later search: on new Q, K, V, the masses of
 **     every allowed block from the first search's LSE against float64, the
 **     selection again, no attention pass, and that step's O against float64
@@ -322,7 +325,25 @@ typedef struct sres {
   int cached, cached_ok;       /* the cached-LSE search checked; it ran with no attention pass */
   double cmass_err, csparse_err;
   sel_tally csel;
+  int stepped, segs;           /* the first search as a step: it searched; from the pass's segments */
+  double smass_err;
+  sel_tally ssel;
 } sres;
+
+/* Relative L1 error of the kernel's masses gm against float64 rm, over
+** every allowed entry. */
+static double mass_err(const sdata *d, const host_tabs *t, const float *gm, const double *rm, int64_t cap) {
+  double num = 0, den = 0;
+  for (int h = 0; h < d->H; h++)
+    for (int b = 0; b < d->B; b++) {
+      size_t base = ((size_t)b * d->H + h) * (size_t)cap, ents = (size_t)t->buf[t->head_off[h] + t->nq];
+      for (size_t i = 0; i < ents; i++) {
+        num += fabs(gm[base + i] - rm[base + i]);
+        den += rm[base + i];
+      }
+    }
+  return num / den;
+}
 
 static sieve_status read_back(const gpu_env *env, CUdeviceptr src, void *dst, size_t n, cg_err *e) {
   sieve_status st = RT_CU(env->cu, e, cuCtxSynchronize);
@@ -405,16 +426,7 @@ static sieve_status cached_search(sdata *d, rt_dyn_search *ds, const host_tabs *
   if (!st) st = read_back(d->env, d->io.o, o, 2 * no, e);
   if (!st) st = ref_masses(d, t, lse, 0, rm, bf.cap, e);
   if (!st) {
-    double num = 0, den = 0;
-    for (int h = 0; h < d->H; h++)
-      for (int b = 0; b < d->B; b++) {
-        size_t base = ((size_t)b * d->H + h) * (size_t)bf.cap, ents = (size_t)t->buf[t->head_off[h] + t->nq];
-        for (size_t i = 0; i < ents; i++) {
-          num += fabs(gm[base + i] - rm[base + i]);
-          den += rm[base + i];
-        }
-      }
-    r->cmass_err = num / den;
+    r->cmass_err = mass_err(d, t, gm, rm, bf.cap);
     check_selection(d, t, gm, rm, bf.cap, sel, bf.table_ints, &r->csel);
     st = check_sparse(d, t, sel, bf.table_ints, o, &r->csparse_err, e);
   }
@@ -424,6 +436,51 @@ static sieve_status cached_search(sdata *d, rt_dyn_search *ds, const host_tabs *
   free(sel);
   free(o);
   return st;
+}
+
+/*
+** The first search as a schedule runs it (rt_dyn_search_step): where its
+** pass is dense on sm_90a, the masses come from that pass's segments, a
+** chunk of heads at a time (cg_search_seg.c). Against float64 from the
+** step's own LSE, and the selection on them.
+*/
+static sieve_status step_search(sdata *d, rt_dyn_search *ds, const host_tabs *t, sres *r, cg_err *e) {
+  int first = d->p->sel.nsteps ? d->p->sel.steps[0] : 0, flags[2] = {0};
+  rt_dyn_search_bufs bf;
+  rt_dyn_search_buffers(ds, &bf);
+  size_t nl = (size_t)d->B * d->H * d->S, nm = (size_t)d->B * d->H * (size_t)bf.cap;
+  size_t nt = (size_t)d->B * d->H * (size_t)bf.table_ints;
+  float *lse = malloc(4 * nl), *gm = malloc(4 * nm);
+  double *rm = calloc(nm, sizeof(double));
+  int32_t *sel = malloc(4 * nt);
+  sieve_status st = lse && gm && rm && sel ? SIEVE_OK : cg_fail(e, SIEVE_ERR_NOMEM, "no memory");
+  if (!st) st = RT_CU(d->env->cu, e, cuMemsetD8, bf.mass, 0xff, 4 * nm);
+  if (!st) st = RT_CU(d->env->cu, e, cuMemsetD8, d->io.lse, 0xff, 4 * nl);
+  for (int i = 0; !st && i < 2; i++)
+    st = rt_dyn_search_step(ds, first - 1 + i, 0, &d->io.tq, &d->io.tk, &d->io.tv, &d->io.to, d->io.lse, 0, NULL,
+                            &flags[i], e);
+  r->stepped = !flags[0] && flags[1];
+  r->segs = rt_dyn_search_segs(ds);
+  if (!st) st = read_back(d->env, d->io.lse, lse, 4 * nl, e);
+  if (!st) st = read_back(d->env, bf.mass, gm, 4 * nm, e);
+  if (!st) st = read_back(d->env, bf.tabs, sel, 4 * nt, e);
+  if (!st) st = ref_masses(d, t, lse, 0, rm, bf.cap, e);
+  if (!st) {
+    r->smass_err = mass_err(d, t, gm, rm, bf.cap);
+    check_selection(d, t, gm, rm, bf.cap, sel, bf.table_ints, &r->ssel);
+  }
+  free(lse);
+  free(gm);
+  free(rm);
+  free(sel);
+  return st;
+}
+
+/* Whether the first search should take its masses from segments. */
+static int expect_segs(const cg_pattern *p, cg_arch arch) {
+  const char *tma = getenv("SIEVE_TMA"), *mb = getenv("SIEVE_SEARCH_SEGS_MB");
+  return arch == CG_SM90A && cg_attn_mask_free(p) && (p->dense_steps || p->dense_layers) &&
+         !(tma && !strcmp(tma, "0")) && !(mb && !strcmp(mb, "0"));
 }
 
 static sieve_status run_case(sdata *d, rt_dyn_search *ds, sres *r, cg_err *e) {
@@ -451,16 +508,7 @@ static sieve_status run_case(sdata *d, rt_dyn_search *ds, sres *r, cg_err *e) {
     d->topk = rt_dyn_search_topk(ds);
   }
   if (!st) {
-    double num = 0, den = 0;
-    for (int h = 0; h < d->H; h++)
-      for (int b = 0; b < d->B; b++) {
-        size_t base = ((size_t)b * d->H + h) * (size_t)bf.cap, ents = (size_t)t.buf[t.head_off[h] + t.nq];
-        for (size_t i = 0; i < ents; i++) {
-          num += fabs(gm[base + i] - rm[base + i]);
-          den += rm[base + i];
-        }
-      }
-    r->mass_err = num / den;
+    r->mass_err = mass_err(d, &t, gm, rm, bf.cap);
     check_selection(d, &t, gm, rm, bf.cap, sel, bf.table_ints, &r->sel);
     st = rt_dyn_search_run_selected(ds, &d->io.tq, &d->io.tk, &d->io.tv, &d->io.to, d->io.lse, 0, NULL, e);
   }
@@ -469,6 +517,7 @@ static sieve_status run_case(sdata *d, rt_dyn_search *ds, sres *r, cg_err *e) {
   if (!st) st = rt_dyn_search_selected(ds, &r->density, e);
   if (!st) st = schedule(d, ds, o, &r->schedule_ok, e);
   if (!st && d->p->sel.cache_lse) st = cached_search(d, ds, &t, r, e);
+  if (!st) st = step_search(d, ds, &t, r, e);
   free(lse);
   free(gm);
   free(rm);
@@ -504,6 +553,8 @@ static void search_arch(gpu_env *env, sieve_pattern *sp, const char *name, sieve
     int ok = r.mass_err < 1e-3 && !r.sel.wrong && r.sel.boundary * 20 <= r.sel.rows &&
              (d.p->sel.sparsity > 0 || r.sel.min_recall >= d.p->sel.recall - 1e-3) && r.sparse_err < tol && r.schedule_ok;
     ok = ok && (!r.tiers || r.tiers_ok);
+    int segs = expect_segs(d.p, arch);
+    ok = ok && r.stepped && r.segs == segs && r.smass_err < 1e-3 && !r.ssel.wrong && r.ssel.boundary * 20 <= r.ssel.rows;
     ok = ok && (!r.cached || (r.cached_ok && r.cmass_err < 1e-3 && !r.csel.wrong && r.csel.boundary * 20 <= r.csel.rows &&
                               r.csparse_err < tol));
     int n = snprintf(why, sizeof why,
@@ -512,6 +563,12 @@ static void search_arch(gpu_env *env, sieve_pattern *sp, const char *name, sieve
              r.mass_err, (long long)r.sel.rows, (long long)r.sel.exact, (long long)r.sel.boundary,
              (long long)r.sel.wrong, (long long)r.sel.kept, (long long)r.sel.allowed, r.density, r.sel.min_recall,
              r.sparse_err, tol, r.schedule_ok ? "ok" : "WRONG");
+    if (n > 0 && n < (int)sizeof why)
+      n += snprintf(why + n, sizeof why - (size_t)n,
+                    "; first search as a step %s, masses from %s (expected %s): rel err %.2e, %lld rows %lld exact "
+                    "%lld tie %lld wrong", r.stepped ? "ok" : "WRONG", r.segs ? "segments" : "the mass kernel",
+                    segs ? "segments" : "the mass kernel", r.smass_err, (long long)r.ssel.rows,
+                    (long long)r.ssel.exact, (long long)r.ssel.boundary, (long long)r.ssel.wrong);
     if (r.tiers && n > 0 && n < (int)sizeof why)
       n += snprintf(why + n, sizeof why - (size_t)n, "; tiers %s (recall err %.1e, %d heads off the base top-k)",
                     r.tiers_ok ? "ok" : "WRONG", r.recall_err, r.moved);
@@ -550,6 +607,7 @@ static void search_case(gpu_env *env, sieve_pattern *sp, const char *name, sieve
   search_arch(env, sp, name, shape, dt, CG_SM90A);
   search_with(env, sp, name, shape, dt, "SIEVE_TMA", "0");
   search_with(env, sp, name, shape, dt, "SIEVE_TABLES", "gpu");
+  search_with(env, sp, name, shape, dt, "SIEVE_SEARCH_SEGS_HEADS", "1");
 }
 
 static const char *fw_search_src =
