@@ -105,8 +105,9 @@ sieve_status rt_dyn_search_create(const rt_plan_spec *s, const rt_device *dev, r
 ** pattern (and at the first step past one while no selection exists):
 ** attention over the allowed set, then the search from its LSE (where
 ** that pass is dense on sm_90a, the masses come from the pass itself, a
-** chunk of heads at a time: rt_dyn_search_segs); with sel.tiers the first search of a run then measures each head's recall
-** and selects again with the heads' tiers (this waits for st). With
+** chunk of heads at a time: rt_dyn_search_segs); with sel.tiers the first
+** search of a run then measures each head's recall and selects again with
+** the heads' tiers (this waits for st). With
 ** sel.cache_lse the first search keeps its LSE, and later searches of the
 ** run take their masses from it, with no attention pass, and run that
 ** step on their new selection. Before the first search step: the allowed

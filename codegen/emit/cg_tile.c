@@ -215,11 +215,11 @@ void cg_rt_mul_rows(cg_tk *t, cg_rt *r, const cg_rv *f) {
 }
 
 /* The values of each owned row of src, reduced pairwise (a tree keeps the
-** dependent chain short) with op: 0 max, 1 sum. */
-/* With groups (op 1): groups[i * ng + g] = this thread's part of row i's
-** sum over columns [g n / ng, (g + 1) n / ng), the tree's values when it
-** has narrowed to ng (it pairs neighbours, and a thread's values run in
-** column order), so the group sums cost no adds. */
+** dependent chain short) with op: 0 max, 1 sum. With ng > 0 (op 1) also
+** groups[i * ng + g] = this thread's part of row i's sum over columns
+** [g n / ng, (g + 1) n / ng): the tree's values when it has narrowed to ng
+** (it pairs neighbours, and a thread's values run in column order), so the
+** group sums cost no adds. */
 static void row_reduce_groups(cg_tk *t, const cg_rt *src, int op, LLVMValueRef *out, int ng, LLVMValueRef *groups) {
   int rows = src->m / 8, per = src->n / 4;
   LLVMValueRef *v = malloc(sizeof(LLVMValueRef) * (size_t)(rows * per));
@@ -258,11 +258,7 @@ void cg_row_max(cg_tk *t, cg_rv *dst, const cg_rt *src) {
   }
 }
 
-void cg_row_sum_part(cg_tk *t, cg_rv *dst, const cg_rt *src) {
-  LLVMValueRef acc[16];
-  row_reduce(t, src, 1, acc);
-  for (int i = 0; i < src->m / 8; i++) cg_rset(E, dst->v[i], CG_FADD(E, cg_rget(E, dst->v[i]), acc[i]));
-}
+void cg_row_sum_part(cg_tk *t, cg_rv *dst, const cg_rt *src) { cg_row_sum_groups(t, dst, src, 0, NULL); }
 
 void cg_row_sum_groups(cg_tk *t, cg_rv *dst, const cg_rt *src, int ng, LLVMValueRef *groups) {
   LLVMValueRef acc[16];

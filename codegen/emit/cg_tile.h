@@ -201,7 +201,8 @@ void cg_row_max(cg_tk *t, cg_rv *dst, const cg_rt *src);
 void cg_row_sum_part(cg_tk *t, cg_rv *dst, const cg_rt *src);
 void cg_rv_quad_sum(cg_tk *t, cg_rv *r);
 /* cg_row_sum_part, and groups[i * ng + g] = this thread's part of owned row
-** i's sum over column group g of ng equal ones (n / 4 / ng a power of 2). */
+** i's sum over column group g of ng equal ones (n / 4 / ng a power of 2;
+** ng = 0: none). */
 void cg_row_sum_groups(cg_tk *t, cg_rv *dst, const cg_rt *src, int ng, LLVMValueRef *groups);
 /*
 ** Sums each of v[0 .. n) (n a power of 2) over the quad of lanes that
