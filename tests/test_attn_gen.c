@@ -379,6 +379,53 @@ static void kernel_grid(void **st) {
   }
 }
 
+/*
+** Segments (cg_attn_spec.segs): only the warp-specialised kernel of a
+** pattern that allows every pair in the identity layout writes them, each
+** refusal names why; the kernel takes one more parameter, `segs`, after
+** the persistent grid's, stores each step's segments with a predicated
+** store and takes their logarithms; its name says so, and a sequence
+** whose segments pass 32-bit offsets is refused.
+*/
+static void segments(void **st) {
+  cg_pattern *d = make_pattern(PAT_DENSE), *w = make_pattern(PAT_WINDOW), *v = make_pattern(PAT_SVG);
+  cg_attn_spec s = spec_for(d, 128);
+  s.arch = CG_SM90A;
+  s.cfg = cg_attn_default_config(&s);
+  s.segs = 1;
+  cg_err e = {0};
+  assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
+  expect_reject(s, (cg_attn_config){128, 64, 8, 2}, "warp-specialised");
+  cg_attn_spec m = s;
+  m.pattern = w;
+  expect_reject(m, s.cfg, "every pair");
+  m.pattern = v;
+  expect_reject(m, s.cfg, "every pair");
+  char *ptx = NULL, *name = NULL;
+  assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_OK);
+  assert_non_null(strstr(name, "_seg"));
+  expect_in(ptx, "_param_30");  /* q .. ctr are 0 .. 29 */
+  assert_null(strstr(ptx, "_param_31"));
+  expect_in(ptx, "@p st.global.f32");
+  expect_in(ptx, "lg2.approx");
+  free(ptx);
+  free(name);
+  s.segs = 0;
+  assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_OK);
+  assert_null(strstr(name, "_seg"));
+  assert_null(strstr(ptx, "@p st.global.f32"));
+  free(ptx);
+  free(name);
+  /* ceil(S / 64) S past 2^32 - 1: 524,288 tokens */
+  s.segs = 1;
+  s.shape = (sieve_shape){1, 4, 128, 64, 64, 128, 0, 0};
+  assert_int_equal(cg_attn_check(&s, &e), SIEVE_ERR_SHAPE);
+  if (!strstr(e.msg, "32-bit")) fail_msg("message \"%s\" lacks \"32-bit\"", e.msg);
+  cg_pattern_free(d);
+  cg_pattern_free(w);
+  cg_pattern_free(v);
+}
+
 /* The dense identity kernel carries no layout or mask arithmetic: no
 ** signed division (floor fixups) anywhere in it. */
 static void dense_is_plain(void **st) {
@@ -642,6 +689,7 @@ int main(void) {
     cmocka_unit_test(products_past_32_bits),
     cmocka_unit_test(lowering_rejects_model_vars),
     cmocka_unit_test(dense_is_plain),
+    cmocka_unit_test(segments),
     cmocka_unit_test(mask_budget),
     cmocka_unit_test(kernel_grid),
   };
