@@ -212,6 +212,11 @@ LLVMValueRef cg_gep(cg_em *e, LLVMTypeRef t, LLVMValueRef ptr, LLVMValueRef off)
 LLVMValueRef cg_load(cg_em *e, LLVMTypeRef t, LLVMValueRef ptr) { return LLVMBuildLoad2(e->b, t, ptr, ""); }
 void cg_store(cg_em *e, LLVMValueRef v, LLVMValueRef ptr) { LLVMBuildStore(e->b, v, ptr); }
 
+void cg_store_f32_if(cg_em *e, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef pred) {
+  LLVMValueRef args[3] = {LLVMBuildPtrToInt(e->b, ptr, e->t_i64, ""), v, LLVMBuildZExt(e->b, pred, e->t_i32, "")};
+  cg_asm(e, e->t_void, "{ .reg .pred p; setp.ne.u32 p, $2, 0; @p st.global.f32 [$0], $1; }", "l,f,r", args, 3, 1);
+}
+
 cg_reg cg_reg_new(cg_em *e, LLVMTypeRef t, LLVMValueRef init) {
   LLVMBuilderRef ab = LLVMCreateBuilderInContext(e->ctx);
   LLVMPositionBuilderBefore(ab, e->alloca_pt);

@@ -97,6 +97,9 @@ LLVMValueRef cg_smem_at(cg_em *e, LLVMValueRef off);
 LLVMValueRef cg_gep(cg_em *e, LLVMTypeRef t, LLVMValueRef ptr, LLVMValueRef off);
 LLVMValueRef cg_load(cg_em *e, LLVMTypeRef t, LLVMValueRef ptr);
 void cg_store(cg_em *e, LLVMValueRef v, LLVMValueRef ptr);
+/* An f32 store to global ptr where pred (i1) holds, predicated rather than
+** branched around: no divergent branch in a loop that must stay converged. */
+void cg_store_f32_if(cg_em *e, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef pred);
 
 /* A mutable value of type t, in a slot that becomes a register. */
 typedef LLVMValueRef cg_reg;

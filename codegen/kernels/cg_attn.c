@@ -589,16 +589,11 @@ static int seg_count(const attn *a) {
   return np;
 }
 
-static void seg_sum(attn *a) {
-  int n = a->rw / 8 * (a->bn / 64), np = seg_count(a);
-  for (int i = n; i < np; i++) a->seg_part[i] = cg_f32(EM, 0);
-  cg_quad_spread_sum(TK, a->seg_part, np);
-}
-
 static void seg_store(attn *a) {
   if (!a->segs) return;
-  seg_sum(a);
-  int ng = a->bn / 64, n = a->rw / 8 * ng, np = seg_count(a), k = np < 4 ? 1 : np / 4;
+  int ng = a->bn / 64, n = a->rw / 8 * ng, np = seg_count(a);
+  for (int i = n; i < np; i++) a->seg_part[i] = cg_f32(EM, 0);
+  int k = cg_quad_spread_sum(TK, a->seg_part, np);
   int64_t nseg = (a->seq + 63) / 64;
   LLVMValueRef own, idx0 = cg_quad_spread_at(TK, np, &own);
   /* The tile's coordinates are read again (special registers, or the
@@ -631,15 +626,10 @@ static void seg_store(attn *a) {
     LLVMValueRef ok = CG_AND(EM, own, CG_ICMP(EM, LLVMIntULT, idx, cg_i32(EM, n)));
     ok = CG_AND(EM, ok, CG_ICMP(EM, LLVMIntSLT, row, cg_i32(EM, (int)a->seq)));
     ok = CG_AND(EM, ok, CG_ICMP(EM, LLVMIntSLT, g, cg_i32(EM, (int)nseg)));
-    /* Within a head in 32 bits (cg_attn_check). A predicated store: no
-    ** branch in the consumer's loop. */
+    /* Within a head in 32 bits (cg_attn_check). */
     LLVMValueRef in = CG_ADD(EM, CG_MUL(EM, g, cg_i32(EM, (int32_t)a->seq)), row);
     LLVMValueRef at = CG_ADD(EM, CG_MUL(EM, bh, cg_i64(EM, nseg * a->seq)), CG_ZEXT64(EM, in));
-    LLVMValueRef ptr = cg_gep(EM, EM->t_f32, param(a, P_SEGS), at);
-    LLVMValueRef args[3] = {LLVMBuildPtrToInt(EM->b, ptr, EM->t_i64, ""), CG_FADD(EM, base, cg_lg2(EM, a->seg_part[i])),
-                            LLVMBuildZExt(EM->b, ok, EM->t_i32, "")};
-    cg_asm(EM, EM->t_void, "{ .reg .pred p; setp.ne.u32 p, $2, 0; @p st.global.f32 [$0], $1; }",
-           "l,f,r", args, 3, 1);
+    cg_store_f32_if(EM, CG_FADD(EM, base, cg_lg2(EM, a->seg_part[i])), cg_gep(EM, EM->t_f32, param(a, P_SEGS), at), ok);
   }
 }
 
