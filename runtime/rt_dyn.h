@@ -50,6 +50,16 @@ sieve_status rt_dyn_module(const rt_cuda *cu, rt_cache *cache, const char *key, 
 int rt_dyn_key(char *out, size_t n, const char *kind, const cg_pattern *p, const sieve_shape *s,
                cg_arch arch, const rt_device *dev, const char *extra);
 
+/*
+** The key's line for the layouts sieve.layout.auto chose ("layouts
+** 0=tile{4,8,8} 1=transpose\n"), or "" for a pattern with none: the IR says
+** only "auto", and the code follows the choice, which a later sieve may
+** make differently for the same script and shape. The pattern must be
+** resolved for the key's shape (cg_layouts_resolve; a table build does
+** it). Returns what snprintf would.
+*/
+int rt_key_layouts(const cg_pattern *p, char *out, size_t n);
+
 /* Launch helper: grid and block sizes, no dynamic shared memory unless smem. */
 sieve_status rt_dyn_launch(const rt_cuda *cu, CUfunction f, unsigned gx, unsigned gy, unsigned gz,
                            unsigned threads, unsigned smem, CUstream s, void **params, cg_err *e);

@@ -11,14 +11,31 @@
 #include "rt_module.h"
 #include "rt_sha256.h"
 
+int rt_key_layouts(const cg_pattern *p, char *out, size_t n) {
+  int len = 0;
+  if (n) out[0] = 0;
+  for (int c = 0; c < p->nclasses; c++) {
+    if (!p->auto_layout || !p->auto_layout[c]) continue;
+    char name[64];
+    cg_layout_text(&p->classes[c].layout, name, sizeof name);
+    size_t at = (size_t)len < n ? (size_t)len : n;
+    len += snprintf(out + at, n - at, "%s%d=%s", len ? " " : "layouts ", c, name);
+  }
+  size_t at = (size_t)len < n ? (size_t)len : n;
+  if (len) len += snprintf(out + at, n - at, "\n");
+  return len;
+}
+
 int rt_dyn_key(char *out, size_t n, const char *kind, const cg_pattern *p, const sieve_shape *s,
                cg_arch arch, const rt_device *dev, const char *extra) {
-  char ir[RT_SHA256_HEX];
+  char ir[RT_SHA256_HEX], lay[512];
   rt_sha256_hex(p->ir_text, strlen(p->ir_text), ir);
+  if (rt_key_layouts(p, lay, sizeof lay) >= (int)sizeof lay) return (int)n;  /* too long: no key */
   return snprintf(out, n,
                   "sieve kernel cache key 1\n"
                   "kernel %s\n"
                   "pattern %s\n"
+                  "%s"
                   "shape heads=%d head_dim=%d frames=%d height=%d width=%d text=%d text_after=%d\n"
                   "%s\n"
                   "arch %s\n"
@@ -26,7 +43,7 @@ int rt_dyn_key(char *out, size_t n, const char *kind, const cg_pattern *p, const
                   "llvm %s\n"
                   "sieve %s\n"
                   "driver %d\n",
-                  kind, ir, s->heads, s->head_dim, s->frames, s->height, s->width, s->text,
+                  kind, ir, lay, s->heads, s->head_dim, s->frames, s->height, s->width, s->text,
                   s->text_after, extra ? extra : "", cg_arch_name(arch), dev->sm_major,
                   dev->sm_minor, SIEVE_LLVM_VERSION, SIEVE_VERSION, dev->driver_version);
 }

@@ -260,6 +260,9 @@ sieve_status rt_plan_prebuild(const rt_plan_spec *s, const rt_device *dev, rt_ca
   if (!st) st = resolve(p, s, e);
   if (!st) st = check_target(p, dev, e);
   if (!st && !cache) st = cg_fail(e, SIEVE_ERR_ARG, "prebuilding a kernel needs a cache");
+  /* The key names the layouts sieve.layout.auto chooses, as a plan's table
+  ** build would have them by now. */
+  if (!st) st = cg_layouts_resolve(p->spec.pattern, &p->spec.shape, e);
   if (!st && rt_plan_key(&p->spec, dev, key, sizeof key) >= (int)sizeof key)
     st = cg_fail(e, SIEVE_ERR_ARG, "kernel cache key too long");
   if (!st) {

@@ -19,8 +19,9 @@ static void own_blocks(const cg_pattern *p, int *bq, int *bk) {
 
 int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n) {
   const cg_pattern *pt = s->pattern;
-  char ir[RT_SHA256_HEX];
+  char ir[RT_SHA256_HEX], lay[512];
   rt_sha256_hex(pt->ir_text, strlen(pt->ir_text), ir);
+  if (rt_key_layouts(pt, lay, sizeof lay) >= (int)sizeof lay) return (int)n;  /* too long: no key */
   const sieve_shape *sh = &s->shape;
   char bits[128] = "";
   int used = 0;
@@ -37,6 +38,7 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
                   "sieve kernel cache key 1\n"
                   "kernel attention-forward\n"
                   "pattern %s\n"
+                  "%s"
                   "shape heads=%d head_dim=%d frames=%d height=%d width=%d text=%d text_after=%d\n"
                   "dtype %s\n"
                   "config block_m=%d block_n=%d warps=%d stages=%d\n"
@@ -46,7 +48,7 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
                   "sieve %s\n"
                   "driver %d\n"
                   "%s",
-                  ir, sh->heads, sh->head_dim, sh->frames, sh->height, sh->width,
+                  ir, lay, sh->heads, sh->head_dim, sh->frames, sh->height, sh->width,
                   sh->text, sh->text_after, s->dtype == CG_FP16 ? "fp16" : "bf16",
                   s->cfg.block_m, s->cfg.block_n, s->cfg.warps, s->cfg.stages,
                   cg_arch_name(s->arch), dev->sm_major, dev->sm_minor,

@@ -498,6 +498,7 @@ static void public_device_api(void **st) {
 #include "rt_cache.h"
 #include "cg_permute.h"
 #include "rt_plan.h"
+#include "rt_dyn.h"
 
 /* A fresh cache directory per test. */
 static char plan_dir[256];
@@ -683,12 +684,55 @@ static void plan_key_names_everything(void **st) {
                          "arch sm_80", "device sm_90", "llvm ", "sieve ", "driver 12040"};
   for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
     if (!strstr(a, parts[i])) fail_msg("key lacks \"%s\":\n%s", parts[i], a);
+  assert_null(strstr(a, "layouts"));
   s.shape.batch = 7;  /* batch is a launch dimension, not compiled in */
   rt_plan_key(&s, &pe.dev, b, sizeof b);
   assert_string_equal(a, b);
   s.dtype = CG_FP16;
   rt_plan_key(&s, &pe.dev, b, sizeof b);
   assert_string_not_equal(a, b);
+  plan_env_close(&pe);
+}
+
+/*
+** A pattern's IR says only "auto" where sieve.layout.auto chooses, and the
+** kernel follows the choice: the key names it, so a kernel cached for one
+** choice is never taken for another (another sieve may choose otherwise
+** for the same script and shape). Keys of patterns with no automatic
+** layout are as before.
+*/
+static const char *local_auto =
+  "return sieve.pattern { name = 'la', block = {q = 128, k = 128}, layout = sieve.layout.auto,\n"
+  "  mask = sieve.mask(function(q, k) return sieve.abs(q.y - k.y):le(3) & sieve.abs(q.x - k.x):le(3) end) }\n";
+
+static void plan_key_names_auto_layouts(void **st) {
+  plan_env pe;
+  plan_env_open(&pe, local_auto);
+  pe.spec.shape = (sieve_shape){1, 2, 64, 4, 32, 96, 0, 0};  /* rows longer than a block: a tile wins */
+  cg_err e = {0};
+  rt_plan *p = make_plan(&pe);
+  cg_pattern *pt = rt_plan_spec_of(p)->pattern;
+  char a[2048], b[2048], lay[64];
+  rt_plan_key(rt_plan_spec_of(p), &pe.dev, a, sizeof a);
+  assert_int_equal(pt->classes[0].layout.kind, CG_LAYOUT_TILE);
+  cg_layout_text(&pt->classes[0].layout, lay, sizeof lay);
+  char want[96];
+  snprintf(want, sizeof want, "\nlayouts 0=%s\n", lay);
+  if (!strstr(a, want)) fail_msg("key lacks \"%s\":\n%s", want + 1, a);
+  rt_dyn_key(b, sizeof b, "layout-permute", pt, &rt_plan_spec_of(p)->shape, CG_SM90A, &pe.dev, NULL);
+  if (!strstr(b, want)) fail_msg("module key lacks \"%s\":\n%s", want + 1, b);
+  /* Another choice for the same script and shape is another kernel. */
+  cg_layout chosen = pt->classes[0].layout;
+  pt->classes[0].layout = (cg_layout){.kind = CG_LAYOUT_IDENTITY};
+  rt_plan_key(rt_plan_spec_of(p), &pe.dev, b, sizeof b);
+  pt->classes[0].layout = chosen;
+  assert_string_not_equal(a, b);
+  assert_non_null(strstr(b, "\nlayouts 0=identity\n"));
+  assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
+  p = make_plan(&pe);  /* the same choice: the kernel stored under it */
+  assert_true(rt_plan_stats_of(p)->from_cache);
+  assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
+  assert_int_equal(fk.frees, fk.allocs);
   plan_env_close(&pe);
 }
 
@@ -921,6 +965,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(plan_cold_then_warm, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_rebuilds_a_damaged_entry, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_key_names_everything, with_fake_and_cache, without_fake_and_cache),
+    cmocka_unit_test_setup_teardown(plan_key_names_auto_layouts, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_tables_follow_the_step, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_refuses_what_the_device_cannot_run, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_permutes_other_layouts, with_fake_and_cache, without_fake_and_cache),
