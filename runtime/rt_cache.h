@@ -24,6 +24,11 @@
 
 #define RT_CACHE_DEFAULT_LIMIT ((uint64_t)1 << 30)
 
+/* The sources the library was built from, as a hash (runtime/source_id.cmake,
+** generated at build time): every kernel key names it, so a kernel cached by
+** another build is never served. */
+extern const char rt_source_id[];
+
 typedef struct rt_cache {
   char dir[4096];
   uint64_t limit;        /* bytes; 0 means no limit */

@@ -41,11 +41,11 @@ int rt_dyn_key(char *out, size_t n, const char *kind, const cg_pattern *p, const
                   "arch %s\n"
                   "device sm_%d%d\n"
                   "llvm %s\n"
-                  "sieve %s\n"
+                  "sieve %s source %s\n"
                   "driver %d\n",
                   kind, ir, lay, s->heads, s->head_dim, s->frames, s->height, s->width, s->text,
                   s->text_after, extra ? extra : "", cg_arch_name(arch), dev->sm_major,
-                  dev->sm_minor, SIEVE_LLVM_VERSION, SIEVE_VERSION, dev->driver_version);
+                  dev->sm_minor, SIEVE_LLVM_VERSION, SIEVE_VERSION, rt_source_id, dev->driver_version);
 }
 
 /* A cached cubin that loads; anything else is a miss (and a rebuild). */

@@ -45,14 +45,14 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
                   "arch %s\n"
                   "device sm_%d%d\n"
                   "llvm %s\n"
-                  "sieve %s\n"
+                  "sieve %s source %s\n"
                   "driver %d\n"
                   "%s",
                   ir, lay, sh->heads, sh->head_dim, sh->frames, sh->height, sh->width,
                   sh->text, sh->text_after, s->dtype == CG_FP16 ? "fp16" : "bf16",
                   s->cfg.block_m, s->cfg.block_n, s->cfg.warps, s->cfg.stages,
                   cg_arch_name(s->arch), dev->sm_major, dev->sm_minor,
-                  SIEVE_LLVM_VERSION, SIEVE_VERSION, dev->driver_version, bits);
+                  SIEVE_LLVM_VERSION, SIEVE_VERSION, rt_source_id, dev->driver_version, bits);
 }
 
 static sieve_status load_cubin(rt_plan *p, const void *cubin, const char *name,

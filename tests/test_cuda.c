@@ -684,6 +684,12 @@ static void plan_key_names_everything(void **st) {
                          "arch sm_80", "device sm_90", "llvm ", "sieve ", "driver 12040"};
   for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
     if (!strstr(a, parts[i])) fail_msg("key lacks \"%s\":\n%s", parts[i], a);
+  /* the build's sources, whatever the version says */
+  char src[64];
+  assert_int_equal(strspn(rt_source_id, "0123456789abcdef"), 16);
+  assert_int_equal(strlen(rt_source_id), 16);
+  snprintf(src, sizeof src, " source %s\n", rt_source_id);
+  if (!strstr(a, src)) fail_msg("key lacks \"%s\":\n%s", src + 1, a);
   assert_null(strstr(a, "layouts"));
   s.shape.batch = 7;  /* batch is a launch dimension, not compiled in */
   rt_plan_key(&s, &pe.dev, b, sizeof b);
