@@ -90,7 +90,7 @@ static const char *field(const char *key, const char *name, char *buf, size_t n)
 }
 
 static void one_line(const item *it, int longer) {
-  char when[32], size[32], kernel[64], pat[80], shape[160], dt[16], cfg[96], arch[16], dev[16];
+  char when[32], size[32], kernel[64], pat[80], shape[160], dt[16], cfg[96], arch[16], dev[16], lay[512];
   time_t t = (time_t)it->mtime;
   struct tm tm;
   strftime(when, sizeof when, "%Y-%m-%d %H:%M", localtime_r(&t, &tm));
@@ -100,11 +100,13 @@ static void one_line(const item *it, int longer) {
     return;
   }
   field(it->key, "pattern", pat, sizeof pat);
-  printf("%s  %10s  %s  ir-sha256 %.12s  %s  %s  %s  %s on %s\n", when, size,
+  /* the layouts sieve.layout.auto chose, which the IR hash does not tell */
+  int auto_layouts = strcmp(field(it->key, "layouts", lay, sizeof lay), "?") != 0;
+  printf("%s  %10s  %s  ir-sha256 %.12s  %s  %s  %s  %s on %s%s%s\n", when, size,
          field(it->key, "kernel", kernel, sizeof kernel), pat,
          field(it->key, "shape", shape, sizeof shape), field(it->key, "dtype", dt, sizeof dt),
          field(it->key, "config", cfg, sizeof cfg), field(it->key, "arch", arch, sizeof arch),
-         field(it->key, "device", dev, sizeof dev));
+         field(it->key, "device", dev, sizeof dev), auto_layouts ? "  layouts " : "", auto_layouts ? lay : "");
   if (longer) printf("    %s\n    %.*s\n", it->path, (int)strlen(it->key) - 1, it->key);
 }
 
@@ -190,7 +192,8 @@ const cli_cmd cli_cmd_cache = {
     "code, in $SIEVE_CACHE_DIR, else $XDG_CACHE_HOME/sieve, else ~/.cache/sieve,\n"
     "and kept under $SIEVE_CACHE_MAX_MB MiB (default 1024) by removing the least\n"
     "recently used. `list` prints one line per kernel, newest first: last use,\n"
-    "size, pattern (IR hash), shape, dtype, config, target. `stats` prints the\n"
+    "size, pattern (IR hash), shape, dtype, config, target, and the layouts\n"
+    "sieve.layout.auto chose where it chose any. `stats` prints the\n"
     "directory, the count and size against the limit, and the tuning database.\n"
     "`clear` removes every kernel; the tuned configs stay unless --tuning is given.\n"
     "Needs no GPU.",

@@ -521,6 +521,10 @@ static void cache_commands(void **st) {
                     "shape heads=2 head_dim=64\ndtype bf16\nconfig block_m=64 block_n=32 warps=4 "
                     "stages=2\narch sm_80\ndevice sm_90\n";
   assert_int_equal(rt_cache_store(&c, key, "k\0cubin", 8, &e), SIEVE_OK);
+  const char *akey = "sieve kernel cache key 1\nkernel attention-forward\npattern fedcba9876543210fedc\n"
+                     "layouts 0=tile{4,8,8} 1=transpose\nshape heads=2 head_dim=64\ndtype bf16\n"
+                     "config block_m=64 block_n=32 warps=4 stages=2\narch sm_80\ndevice sm_90\n";
+  assert_int_equal(rt_cache_store(&c, akey, "k\0cubin", 8, &e), SIEVE_OK);
   rt_tunedb_entry ent = {{64, 32, 4, 2}, 1.0, "dense", 0};
   rt_tunedb_path(dir, db, sizeof db);
   assert_int_equal(rt_tunedb_put(db, "a b c d e", &ent, &e), SIEVE_OK);
@@ -530,16 +534,21 @@ static void cache_commands(void **st) {
   assert_non_null(strstr(res.out, "attention-forward"));
   assert_non_null(strstr(res.out, "ir-sha256 0123456789ab "));
   assert_non_null(strstr(res.out, "block_m=64 block_n=32"));
+  /* the automatic layouts' choice on its kernel's line, and on no other */
+  const char *auto_line = strstr(res.out, "ir-sha256 fedcba987654 ");
+  assert_non_null(auto_line);
+  assert_non_null(strstr(auto_line, "sm_80 on sm_90  layouts 0=tile{4,8,8} 1=transpose\n"));
+  assert_int_equal(strstr(res.out, "layouts") - res.out, strstr(auto_line, "layouts") - res.out);
   RUN("cache", "list", "--long");
   expect_ok();
   assert_non_null(strstr(res.out, dir));
   RUN("cache", "stats");
   expect_ok();
-  assert_non_null(strstr(res.out, "kernels   1,"));
+  assert_non_null(strstr(res.out, "kernels   2,"));
   assert_non_null(strstr(res.out, "1 tuned configs"));
   RUN("cache", "clear");
   expect_ok();
-  assert_non_null(strstr(res.out, "removed 1 kernels"));
+  assert_non_null(strstr(res.out, "removed 2 kernels"));
   RUN("cache", "stats");
   assert_non_null(strstr(res.out, "kernels   0,"));
   assert_non_null(strstr(res.out, "1 tuned configs"));  /* tuning survives a plain clear */
