@@ -100,6 +100,12 @@ static void one_line(const item *it, int longer) {
     return;
   }
   field(it->key, "pattern", pat, sizeof pat);
+  if (!strncmp(it->key, "sieve table cache key ", 22)) {
+    printf("%s  %10s  block tables  ir-sha256 %.12s  %s  %s\n", when, size, pat,
+           field(it->key, "shape", shape, sizeof shape), field(it->key, "rows", cfg, sizeof cfg));
+    if (longer) printf("    %s\n    %.*s\n", it->path, (int)strlen(it->key) - 1, it->key);
+    return;
+  }
   /* the layouts sieve.layout.auto chose, which the IR hash does not tell */
   int auto_layouts = strcmp(field(it->key, "layouts", lay, sizeof lay), "?") != 0;
   printf("%s  %10s  %s  ir-sha256 %.12s  %s  %s  %s  %s on %s%s%s\n", when, size,
@@ -140,7 +146,7 @@ static int stats(sieve_ctx *ctx) {
   human((double)info.limit, lim, sizeof lim);
   rt_tunedb_path(info.dir, db, sizeof db);
   printf("directory %s\n", info.dir);
-  printf("kernels   %lld, %s", (long long)info.entries, used);
+  printf("entries   %lld (kernels, static block tables), %s", (long long)info.entries, used);
   if (info.limit) printf(" of %s (least recently used go first; $SIEVE_CACHE_MAX_MB)\n", lim);
   else printf(" (no limit)\n");
   if (rt_tunedb_count(db, &tuned, &e)) printf("tuning    %s: %s\n", db, e.msg);
@@ -155,7 +161,7 @@ static int clear(sieve_ctx *ctx, const cache_args *a) {
   sieve_status st = sieve_cache_clear(ctx, &removed);
   if (!st) st = sieve_cache_dir(ctx, &dir);
   if (st) return cli_lib_fail(ctx, st, "cache");
-  printf("removed %lld kernels from %s\n", (long long)removed, dir);
+  printf("removed %lld entries (kernels, static block tables) from %s\n", (long long)removed, dir);
   if (a->tuning) {
     if (rt_tunedb_clear(dir, &tuning, &e)) return cli_status_fail(e.status, e.msg, "tuning");
     printf("removed the tuning database and journals (%lld files)\n", (long long)tuning);
@@ -185,17 +191,19 @@ static int run(int argc, char **argv) {
 
 const cli_cmd cli_cmd_cache = {
   .name = "cache",
-  .summary = "list, measure or clear the disk cache of compiled kernels",
+  .summary = "list, measure or clear the disk cache of compiled kernels and block tables",
   .usage = "list|stats|clear [options]",
   .about =
-    "Compiled kernels are kept on disk, keyed by everything that changes their\n"
-    "code, in $SIEVE_CACHE_DIR, else $XDG_CACHE_HOME/sieve, else ~/.cache/sieve,\n"
-    "and kept under $SIEVE_CACHE_MAX_MB MiB (default 1024) by removing the least\n"
-    "recently used. `list` prints one line per kernel, newest first: last use,\n"
-    "size, pattern (IR hash), shape, dtype, config, target, and the layouts\n"
-    "sieve.layout.auto chose where it chose any. `stats` prints the\n"
-    "directory, the count and size against the limit, and the tuning database.\n"
-    "`clear` removes every kernel; the tuned configs stay unless --tuning is given.\n"
+    "Compiled kernels, and the block tables of static patterns, are kept on\n"
+    "disk, keyed by everything that changes them (the sources sieve was built\n"
+    "from among it), in $SIEVE_CACHE_DIR, else $XDG_CACHE_HOME/sieve, else\n"
+    "~/.cache/sieve, and kept under $SIEVE_CACHE_MAX_MB MiB (default 1024) by\n"
+    "removing the least recently used. `list` prints one line per entry, newest\n"
+    "first: last use, size, pattern (IR hash), shape; for a kernel its dtype,\n"
+    "config, target, and the layouts sieve.layout.auto chose where it chose any;\n"
+    "for tables the kernel's rows. `stats` prints the directory, the count and\n"
+    "size against the limit, and the tuning database. `clear` removes every\n"
+    "entry; the tuned configs stay unless --tuning is given.\n"
     "Needs no GPU.",
   .opts = cache_opts,
   .groups = 0,

@@ -122,11 +122,10 @@ void cli_plan_line(const sieve_plan *plan, const sieve_config *user, char *buf, 
   sieve_plan_config(plan, &c);
   const rt_plan_stats *st = rt_plan_stats_of(api_plan_of(plan));
   char from[256];
-  if (st->from_cache)
-    snprintf(from, sizeof from, "kernel from the cache");
-  else
-    snprintf(from, sizeof from, "kernel compiled (codegen %.0f ms, driver JIT %.0f ms)",
-             st->codegen_ms, st->link_ms);
+  int n = st->from_cache ? snprintf(from, sizeof from, "kernel from the cache")
+                         : snprintf(from, sizeof from, "kernel compiled (codegen %.0f ms, driver JIT %.0f ms)",
+                                    st->codegen_ms, st->link_ms);
+  if (st->tables_from_cache) snprintf(from + n, sizeof from - (size_t)n, ", tables from the cache");
   int given = user->block_m || user->block_n || user->warps || user->stages || user->sched;
   static const char *const sched[] = {"", " sched=1 (persistent, static)", " sched=2 (persistent, atomic)"};
   snprintf(buf, len, "bm=%d bn=%d warps=%d stages=%d%s (%s), %s", c.block_m, c.block_n, c.warps,

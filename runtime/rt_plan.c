@@ -219,7 +219,12 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
     st = rt_plan_use_gpu_tables(p, dev, cache, e);
     if (!st && p->spec.cfg.sched) st = rt_plan_identity_order(p, e);
   } else {
-    if (!st) st = rt_plan_build_tables(p, s->step, s->layer, &h, e);
+    p->stats.tables_from_cache = !st && rt_plan_tables_from_cache(p, cache, &h);
+    if (!st && !p->stats.tables_from_cache) {
+      double b0 = rt_plan_now_ms();
+      st = rt_plan_build_tables(p, s->step, s->layer, &h, e);
+      if (!st) rt_plan_tables_to_cache(p, cache, &h, rt_plan_now_ms() - b0);
+    }
     if (!st) st = rt_plan_place_tables(p, &h, e);
     if (!st) st = RT_CU(p->cu, e, cuMemcpyHtoD, p->dmem, h.buf, h.bytes);
     free(h.buf);

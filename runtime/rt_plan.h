@@ -48,7 +48,8 @@ typedef struct rt_plan_spec {
 
 typedef struct rt_plan_stats {
   int from_cache;        /* the cubin came from the disk cache */
-  double tables_ms;      /* build, pack and upload the block tables */
+  int tables_from_cache; /* so did the block tables (static ones, built on the host) */
+  double tables_ms;      /* build (or read), pack and upload the block tables */
   double codegen_ms;     /* cg_attn_build: pattern to PTX */
   double link_ms;        /* the driver: PTX to cubin */
   double load_ms;        /* cache lookup, module load, kernel lookup */

@@ -133,6 +133,12 @@ cg_pattern *rt_plan_tab_pattern(const rt_plan *p);
 /* The tables of (step, layer) in h (h->buf malloc'd, also on failure). */
 sieve_status rt_plan_build_tables(const rt_plan *p, int step, int layer, host_tables *h, cg_err *e);
 sieve_status rt_plan_place_tables(rt_plan *p, const host_tables *h, cg_err *e);
+/* rt_plan_tabcache.c: static tables from the disk cache into h (1), or 0
+** with h empty (a note in p->stats where an entry was of no use); and the
+** tables just built into it, where their build (build_ms) took longer
+** than reading them back would. */
+int rt_plan_tables_from_cache(rt_plan *p, rt_cache *cache, host_tables *h);
+void rt_plan_tables_to_cache(rt_plan *p, rt_cache *cache, const host_tables *h, double build_ms);
 int rt_plan_mask_reads_step(const cg_pattern *pt);
 int rt_plan_gpu_tables(const rt_plan *p);
 sieve_status rt_plan_use_gpu_tables(rt_plan *p, const rt_device *dev, rt_cache *cache, cg_err *e);

@@ -525,6 +525,9 @@ static void cache_commands(void **st) {
                      "layouts 0=tile{4,8,8} 1=transpose\nshape heads=2 head_dim=64\ndtype bf16\n"
                      "config block_m=64 block_n=32 warps=4 stages=2\narch sm_80\ndevice sm_90\n";
   assert_int_equal(rt_cache_store(&c, akey, "k\0cubin", 8, &e), SIEVE_OK);
+  const char *tkey = "sieve table cache key 1\npattern 00112233445566778899\nshape heads=2 frames=4 height=8 "
+                     "width=8 text=0 text_after=0\nbitmasks 0\nrows block_m=128 sched=0\n";
+  assert_int_equal(rt_cache_store(&c, tkey, "tables", 6, &e), SIEVE_OK);
   rt_tunedb_entry ent = {{64, 32, 4, 2}, 1.0, "dense", 0};
   rt_tunedb_path(dir, db, sizeof db);
   assert_int_equal(rt_tunedb_put(db, "a b c d e", &ent, &e), SIEVE_OK);
@@ -539,18 +542,20 @@ static void cache_commands(void **st) {
   assert_non_null(auto_line);
   assert_non_null(strstr(auto_line, "sm_80 on sm_90  layouts 0=tile{4,8,8} 1=transpose\n"));
   assert_int_equal(strstr(res.out, "layouts") - res.out, strstr(auto_line, "layouts") - res.out);
+  assert_non_null(strstr(res.out, "block tables  ir-sha256 001122334455  heads=2 frames=4 height=8 width=8 text=0 "
+                                  "text_after=0  block_m=128 sched=0\n"));
   RUN("cache", "list", "--long");
   expect_ok();
   assert_non_null(strstr(res.out, dir));
   RUN("cache", "stats");
   expect_ok();
-  assert_non_null(strstr(res.out, "kernels   2,"));
+  assert_non_null(strstr(res.out, "entries   3 (kernels, static block tables),"));
   assert_non_null(strstr(res.out, "1 tuned configs"));
   RUN("cache", "clear");
   expect_ok();
-  assert_non_null(strstr(res.out, "removed 2 kernels"));
+  assert_non_null(strstr(res.out, "removed 3 entries"));
   RUN("cache", "stats");
-  assert_non_null(strstr(res.out, "kernels   0,"));
+  assert_non_null(strstr(res.out, "entries   0 ("));
   assert_non_null(strstr(res.out, "1 tuned configs"));  /* tuning survives a plain clear */
   RUN("cache", "clear", "--tuning");
   expect_ok();

@@ -102,6 +102,7 @@ static struct {
   int smem_optin;
   int allocs, frees, htod, htod_async, syncs;
   size_t htod_bytes;
+  uint64_t htod_sum;               /* FNV-1a of the last upload's bytes */
   size_t alloc_limit;              /* allocations above it fail (0: none) */
   unsigned grids[8][4];            /* grid x, y, z and block x of the first launches */
   CUdeviceptr next_ptr;
@@ -270,9 +271,15 @@ static CUresult f_alloc(CUdeviceptr *p, size_t n) {
   return CUDA_SUCCESS;
 }
 static CUresult f_free(CUdeviceptr p) { return fk.frees++, CUDA_SUCCESS; }
+static uint64_t fnv(const void *src, size_t n) {
+  uint64_t h = 1469598103934665603u;
+  for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char *)src)[i]) * 1099511628211u;
+  return h;
+}
 static CUresult f_htod(CUdeviceptr p, const void *src, size_t n) {
   fk.htod++;
   fk.htod_bytes = n;
+  fk.htod_sum = fnv(src, n);
   return CUDA_SUCCESS;
 }
 static CUresult f_htod_async(CUdeviceptr p, const void *src, size_t n, CUstream s) {
@@ -496,6 +503,7 @@ static void public_device_api(void **st) {
 #include <sys/stat.h>
 
 #include "rt_cache.h"
+#include "cg_blocks.h"
 #include "cg_permute.h"
 #include "rt_plan.h"
 #include "rt_dyn.h"
@@ -588,7 +596,7 @@ static void plan_cold_then_warm(void **st) {
   assert_string_equal(rt_plan_stats_of(cold)->cache_note, "");
   rt_cache_totals t;
   assert_int_equal(rt_cache_totals_get(&pe.cache, &t, &e), SIEVE_OK);
-  assert_int_equal(t.entries, 1);
+  assert_int_equal(t.entries, 1);  /* the kernel: tables built this fast are not worth keeping */
 
   /* The same kernel again: from the cache, nothing generated or linked. */
   rt_plan *warm = make_plan(&pe);
@@ -738,6 +746,148 @@ static void plan_key_names_auto_layouts(void **st) {
   p = make_plan(&pe);  /* the same choice: the kernel stored under it */
   assert_true(rt_plan_stats_of(p)->from_cache);
   assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
+  assert_int_equal(fk.frees, fk.allocs);
+  plan_env_close(&pe);
+}
+
+/*
+** Static block tables are cached beside the kernel: a later plan of the
+** same pattern, shape and config uploads the same bytes without building
+** them, and an automatic layout's choice comes with them (no ranking is
+** made). An entry that does not fit is a note and a build, which stores
+** a good one.
+*/
+typedef struct tab_entry {
+  char key[1024];
+  int n;
+} tab_entry;
+
+static int find_tables(const rt_cache_entry *ent, void *ud) {
+  tab_entry *t = ud;
+  if (!ent->key || strncmp(ent->key, "sieve table cache key 1\n", 24)) return 0;
+  snprintf(t->key, sizeof t->key, "%s", ent->key);
+  t->n++;
+  return 0;
+}
+
+static void plan_tables_from_the_cache(void **st) {
+  plan_env pe;
+  plan_env_open(&pe, frame_window);
+  cg_err e = {0};
+  setenv("SIEVE_TABLE_CACHE", "1", 1);  /* these build in well under a millisecond */
+  rt_plan *p = make_plan(&pe);
+  assert_false(rt_plan_stats_of(p)->tables_from_cache);
+  size_t bytes = fk.htod_bytes;
+  uint64_t sum = fk.htod_sum;
+  double dens = rt_plan_density(p);
+  assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
+  p = make_plan(&pe);
+  assert_true(rt_plan_stats_of(p)->tables_from_cache);
+  assert_true(rt_plan_stats_of(p)->from_cache);
+  assert_int_equal(fk.htod_bytes, bytes);
+  assert_true(fk.htod_sum == sum);
+  assert_true(rt_plan_density(p) == dens);
+  assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
+
+  /* Entries that cannot be this plan's tables are not used. */
+  tab_entry te = {{0}, 0};
+  assert_int_equal(rt_cache_list(&pe.cache, find_tables, &te, &e), SIEVE_OK);
+  assert_int_equal(te.n, 1);
+  void *blob;
+  size_t n;
+  assert_int_equal(rt_cache_load(&pe.cache, te.key, &blob, &n, &e), SIEVE_OK);
+  assert_non_null(blob);
+  /* The entry: magic, nclasses, heads, bytes, head_off_at, order_at,
+  ** density (48 bytes), a layout (16), then the words. */
+  uint64_t head_off_at;
+  memcpy(&head_off_at, (char *)blob + 24, 8);
+  double two = 2.0;
+  uint64_t two_bits, four = 4, huge = 0x7fffffff, six = 6;
+  memcpy(&two_bits, &two, 8);
+  const struct { size_t at, size; uint64_t v; const char *why; } bad[] = {
+    {0, 4, 0x58585858, "not a table entry"},
+    {8, 4, 7, "classes or heads differ"},
+    {16, 8, six, "sizes disagree"},
+    {32, 8, four, "tile order out of place"},  /* an order where the plan has none */
+    {40, 8, two_bits, "density out of range"},
+    {64 + head_off_at, 4, huge, "a head's offset past the tables"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char *b = malloc(n);
+    memcpy(b, blob, n);
+    memcpy(b + bad[i].at, &bad[i].v, bad[i].size);
+    assert_int_equal(rt_cache_store(&pe.cache, te.key, b, n, &e), SIEVE_OK);
+    free(b);
+    p = make_plan(&pe);
+    assert_false(rt_plan_stats_of(p)->tables_from_cache);
+    if (!strstr(rt_plan_stats_of(p)->cache_note, bad[i].why)) fail_msg("case %zu, note: %s", i, rt_plan_stats_of(p)->cache_note);
+    assert_int_equal(fk.htod_bytes, bytes);
+    assert_true(fk.htod_sum == sum);
+    assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
+    p = make_plan(&pe);  /* the build stored a good entry again */
+    assert_true(rt_plan_stats_of(p)->tables_from_cache);
+    assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
+  }
+  free(blob);
+  /* =0: no tables read or kept. */
+  setenv("SIEVE_TABLE_CACHE", "0", 1);
+  p = make_plan(&pe);
+  assert_false(rt_plan_stats_of(p)->tables_from_cache);
+  assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
+  unsetenv("SIEVE_TABLE_CACHE");
+  assert_int_equal(fk.frees, fk.allocs);
+  plan_env_close(&pe);
+}
+
+static void plan_tables_bring_their_layouts(void **st) {
+  plan_env pe;
+  setenv("SIEVE_TABLE_CACHE", "1", 1);
+  plan_env_open(&pe, local_auto);
+  const sieve_shape grid = {1, 2, 64, 4, 32, 96, 0, 0};
+  pe.spec.shape = grid;
+  cg_err e = {0};
+  rt_plan *p = make_plan(&pe);
+  cg_layout chose = rt_plan_spec_of(p)->pattern->classes[0].layout;
+  assert_int_equal(chose.kind, CG_LAYOUT_TILE);
+  assert_non_null(cg_layouts_ranking(rt_plan_spec_of(p)->pattern, &grid, 0));
+  size_t bytes = fk.htod_bytes;
+  uint64_t sum = fk.htod_sum;
+  assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
+  plan_env_close(&pe);
+
+  /* A fresh load of the script: the entry's choice, no ranking made. */
+  plan_env_open(&pe, local_auto);
+  pe.spec.shape = grid;
+  p = make_plan(&pe);
+  const cg_pattern *pt = rt_plan_spec_of(p)->pattern;
+  assert_true(rt_plan_stats_of(p)->tables_from_cache);
+  assert_true(rt_plan_stats_of(p)->from_cache);  /* the kernel's key names the same layout */
+  assert_null(cg_layouts_ranking(pt, &grid, 0));
+  assert_memory_equal(&pt->classes[0].layout, &chose, sizeof chose);
+  assert_int_equal(fk.htod_bytes, bytes);
+  assert_true(fk.htod_sum == sum);
+  assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
+
+  /* A layout that is none of the candidates is refused: the choice is made. */
+  tab_entry te = {{0}, 0};
+  assert_int_equal(rt_cache_list(&pe.cache, find_tables, &te, &e), SIEVE_OK);
+  void *blob;
+  size_t n;
+  assert_int_equal(rt_cache_load(&pe.cache, te.key, &blob, &n, &e), SIEVE_OK);
+  int32_t odd[4] = {CG_LAYOUT_TILE, 3, 5, 7};
+  memcpy((char *)blob + 48, odd, sizeof odd);
+  assert_int_equal(rt_cache_store(&pe.cache, te.key, blob, n, &e), SIEVE_OK);
+  free(blob);
+  plan_env_close(&pe);
+  plan_env_open(&pe, local_auto);
+  pe.spec.shape = grid;
+  p = make_plan(&pe);
+  assert_false(rt_plan_stats_of(p)->tables_from_cache);
+  assert_non_null(strstr(rt_plan_stats_of(p)->cache_note, "tile{3,5,7} is none of sieve.layout.auto's candidates"));
+  assert_memory_equal(&rt_plan_spec_of(p)->pattern->classes[0].layout, &chose, sizeof chose);
+  assert_non_null(cg_layouts_ranking(rt_plan_spec_of(p)->pattern, &grid, 0));
+  assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
+  unsetenv("SIEVE_TABLE_CACHE");
   assert_int_equal(fk.frees, fk.allocs);
   plan_env_close(&pe);
 }
@@ -972,6 +1122,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(plan_rebuilds_a_damaged_entry, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_key_names_everything, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_key_names_auto_layouts, with_fake_and_cache, without_fake_and_cache),
+    cmocka_unit_test_setup_teardown(plan_tables_from_the_cache, with_fake_and_cache, without_fake_and_cache),
+    cmocka_unit_test_setup_teardown(plan_tables_bring_their_layouts, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_tables_follow_the_step, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_refuses_what_the_device_cannot_run, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_permutes_other_layouts, with_fake_and_cache, without_fake_and_cache),

@@ -160,6 +160,18 @@ sieve_status cg_kernel_exprs_bits(cg_pattern *p, const sieve_shape *shape, uint3
 */
 sieve_status cg_layouts_resolve(cg_pattern *p, const sieve_shape *shape, cg_err *e);
 const char *cg_layouts_ranking(const cg_pattern *p, const sieve_shape *shape, int cls);
+/*
+** For a cache of what a choice led to (a plan's block tables): every
+** class's layout for the shape at p's blocks into out[nclasses] (a fixed
+** class's own), 0; -1 where a class is automatic and the shape not yet
+** resolved. cg_layouts_adopt takes such layouts back, as though chosen
+** here (no ranking is made, so cg_layouts_ranking gives NULL): each must
+** be the class's own where fixed, one of the candidates where automatic,
+** and what the pattern chose already for the shape if it did; anything
+** else is refused (SIEVE_ERR_CACHE, with the class).
+*/
+int cg_layouts_chosen(cg_pattern *p, const sieve_shape *shape, cg_layout *out);
+sieve_status cg_layouts_adopt(cg_pattern *p, const sieve_shape *shape, const cg_layout *in, cg_err *e);
 /* For the tests: how many of class cls's candidate layouts a bound, its
 ** unsettled pairs then settled, scores differently from a build of the
 ** rows that are multiples of stride (0: the bounds are exact); -1 on

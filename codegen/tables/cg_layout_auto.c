@@ -63,6 +63,18 @@ static int same_key(const struct cg_auto *a, const cg_pattern *p, const sieve_sh
          a->text_after == s->text_after && a->block_q == cg_pattern_block_q(p) && a->block_k == cg_pattern_block_k(p);
 }
 
+static struct cg_auto *entry(const cg_pattern *p, const sieve_shape *s) {
+  for (struct cg_auto *a = p->autos; a; a = a->next)
+    if (same_key(a, p, s)) return a;
+  return NULL;
+}
+
+static int any_auto(const cg_pattern *p) {
+  for (int c = 0; c < p->nclasses; c++)
+    if (is_auto(p, c)) return 1;
+  return 0;
+}
+
 void cg_layout_text(const cg_layout *l, char *buf, size_t n) {
   if (l->kind == CG_LAYOUT_TILE) snprintf(buf, n, "tile{%d,%d,%d}", l->tile[0], l->tile[1], l->tile[2]);
   else snprintf(buf, n, "%s", cg_layout_name(l->kind));
@@ -342,32 +354,40 @@ static void apply(cg_pattern *p, const struct cg_auto *a) {
     if (is_auto(p, c)) p->classes[c].layout = a->chosen[c];
 }
 
+/* An entry for shape s at p's blocks, its arrays zeroed (no choice, no
+** ranking, nothing to check); NULL out of memory. */
+static struct cg_auto *new_entry(cg_pattern *p, const sieve_shape *s) {
+  size_t nc = (size_t)(p->nclasses ? p->nclasses : 1);
+  struct cg_auto *a = cg_alloc(p->arena, sizeof *a);
+  if (!a) return NULL;
+  *a = (struct cg_auto){.frames = s->frames, .height = s->height, .width = s->width, .text = s->text,
+                        .text_after = s->text_after, .block_q = cg_pattern_block_q(p), .block_k = cg_pattern_block_k(p)};
+  a->chosen = cg_alloc(p->arena, sizeof(cg_layout) * nc);
+  a->rank = cg_alloc(p->arena, sizeof(char *) * nc);
+  a->check = cg_alloc(p->arena, nc);
+  a->rank_id = cg_alloc(p->arena, sizeof(char *) * nc);
+  if (!a->chosen || !a->rank || !a->check || !a->rank_id) return NULL;
+  memset(a->chosen, 0, sizeof(cg_layout) * nc);
+  memset(a->rank, 0, sizeof(char *) * nc);
+  memset(a->check, 0, nc);
+  memset(a->rank_id, 0, sizeof(char *) * nc);
+  return a;
+}
+
 static sieve_status resolve(cg_pattern *p, const sieve_shape *shape, int defer, struct cg_auto **checked,
                             cg_err *e) {
-  int any = 0;
-  for (int c = 0; c < p->nclasses; c++) any |= is_auto(p, c);
-  if (!any) return SIEVE_OK;
+  if (!any_auto(p)) return SIEVE_OK;
   sieve_shape s;
   cg_shape_for(p, shape, &s);
   sieve_status st = cg_shape_check(&s, e);
   if (st) return st;
-  for (struct cg_auto *a = p->autos; a; a = a->next)
-    if (same_key(a, p, &s)) {
-      apply(p, a);
-      return SIEVE_OK;
-    }
-  size_t nc = (size_t)p->nclasses;
-  struct cg_auto *a = cg_alloc(p->arena, sizeof *a);
-  if (a) {
-    *a = (struct cg_auto){.frames = s.frames, .height = s.height, .width = s.width, .text = s.text,
-                          .text_after = s.text_after, .block_q = cg_pattern_block_q(p),
-                          .block_k = cg_pattern_block_k(p)};
-    a->chosen = cg_alloc(p->arena, sizeof(cg_layout) * nc);
-    a->rank = cg_alloc(p->arena, sizeof(char *) * nc);
-    a->check = cg_alloc(p->arena, nc);
-    a->rank_id = cg_alloc(p->arena, sizeof(char *) * nc);
+  struct cg_auto *had = entry(p, &s);
+  if (had) {
+    apply(p, had);
+    return SIEVE_OK;
   }
-  if (!a || !a->chosen || !a->rank || !a->check || !a->rank_id) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  struct cg_auto *a = new_entry(p, &s);
+  if (!a) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   int pending = 0;
   for (int c = 0; c < p->nclasses && !st; c++) {
     a->chosen[c] = p->classes[c].layout;
@@ -523,9 +543,51 @@ int cg_layouts_check_ranking(cg_pattern *p, const sieve_shape *shape, int c, int
 const char *cg_layouts_ranking(const cg_pattern *p, const sieve_shape *shape, int c) {
   sieve_shape s;
   cg_shape_for(p, shape, &s);
-  for (const struct cg_auto *a = p->autos; a; a = a->next)
-    if (same_key(a, p, &s)) return a->rank[c];
-  return NULL;
+  const struct cg_auto *a = entry(p, &s);
+  return a ? a->rank[c] : NULL;
+}
+
+int cg_layouts_chosen(cg_pattern *p, const sieve_shape *shape, cg_layout *out) {
+  sieve_shape s;
+  cg_shape_for(p, shape, &s);
+  const struct cg_auto *a = any_auto(p) ? entry(p, &s) : NULL;
+  if (any_auto(p) && !a) return -1;
+  for (int c = 0; c < p->nclasses; c++) out[c] = a ? a->chosen[c] : p->classes[c].layout;
+  return 0;
+}
+
+sieve_status cg_layouts_adopt(cg_pattern *p, const sieve_shape *shape, const cg_layout *in, cg_err *e) {
+  sieve_shape s;
+  cg_shape_for(p, shape, &s);
+  sieve_status st = cg_shape_check(&s, e);
+  if (st) return st;
+  char name[64];
+  const struct cg_auto *had = any_auto(p) ? entry(p, &s) : NULL;
+  for (int c = 0; c < p->nclasses; c++) {
+    cg_layout_text(&in[c], name, sizeof name);
+    const cg_layout *want = had ? &had->chosen[c] : !is_auto(p, c) ? &p->classes[c].layout : NULL;
+    if (want && !blk_same_layout(want, &in[c]))
+      return cg_fail(e, SIEVE_ERR_CACHE, "class %d (%s): layout %s, where the pattern has its own", c,
+                     p->classes[c].name, name);
+    if (want) continue;
+    cand cs[2 + 24];
+    int n = candidates(p, &s, cs), found = 0;
+    for (int i = 0; i < n; i++) found |= blk_same_layout(&cs[i].l, &in[c]);
+    if (!found)
+      return cg_fail(e, SIEVE_ERR_CACHE, "class %d (%s): layout %s is none of sieve.layout.auto's candidates", c,
+                     p->classes[c].name, name);
+  }
+  if (had || !any_auto(p)) {
+    if (had) apply(p, had);
+    return SIEVE_OK;
+  }
+  struct cg_auto *a = new_entry(p, &s);
+  if (!a) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  memcpy(a->chosen, in, sizeof(cg_layout) * (size_t)p->nclasses);
+  a->next = p->autos;
+  p->autos = a;
+  apply(p, a);
+  return SIEVE_OK;
 }
 
 int cg_layouts_copy(const cg_pattern *p, cg_pattern *c) {
