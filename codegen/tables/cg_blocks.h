@@ -170,7 +170,7 @@ const char *cg_layouts_ranking(const cg_pattern *p, const sieve_shape *shape, in
 ** and what the pattern chose already for the shape if it did; anything
 ** else is refused (SIEVE_ERR_CACHE, with the class).
 */
-int cg_layouts_chosen(cg_pattern *p, const sieve_shape *shape, cg_layout *out);
+int cg_layouts_chosen(const cg_pattern *p, const sieve_shape *shape, cg_layout *out);
 sieve_status cg_layouts_adopt(cg_pattern *p, const sieve_shape *shape, const cg_layout *in, cg_err *e);
 /* For the tests: how many of class cls's candidate layouts a bound, its
 ** unsettled pairs then settled, scores differently from a build of the

@@ -547,7 +547,7 @@ const char *cg_layouts_ranking(const cg_pattern *p, const sieve_shape *shape, in
   return a ? a->rank[c] : NULL;
 }
 
-int cg_layouts_chosen(cg_pattern *p, const sieve_shape *shape, cg_layout *out) {
+int cg_layouts_chosen(const cg_pattern *p, const sieve_shape *shape, cg_layout *out) {
   sieve_shape s;
   cg_shape_for(p, shape, &s);
   const struct cg_auto *a = any_auto(p) ? entry(p, &s) : NULL;
