@@ -4,9 +4,9 @@
 # the short table comes last.
 #   bench/gpu.sh [BUILD_DIR] [tests|bench|sanitize|all]
 # sanitize runs the GPU suite's small shapes of every shipped pattern (the
-# default kernels), the wide configs', the tile-sized tables' and the
-# persistent grid's (groups sanitize, wsan, tsan, psan) under
-# compute-sanitizer's memcheck, racecheck and
+# default kernels), the wide configs', the tile-sized tables', the
+# persistent grid's and one consumer warpgroup's (groups sanitize, wsan,
+# tsan, psan, w1san) under compute-sanitizer's memcheck, racecheck and
 # synccheck; any report fails it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ fi
 if [ "$what" = sanitize ] || [ "$what" = all ]; then
   cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   for tool in memcheck racecheck synccheck; do
-    timeout 300 "$cs" --tool $tool --error-exitcode 9 "$B/gpu_tests" sanitize,wsan,tsan,psan >"$out/sanitize_$tool.log" 2>&1
+    timeout 300 "$cs" --tool $tool --error-exitcode 9 "$B/gpu_tests" sanitize,wsan,tsan,psan,w1san >"$out/sanitize_$tool.log" 2>&1
     r=$?
     echo "compute-sanitizer $tool: rc $r, $(grep -c '^pass ' "$out/sanitize_$tool.log") cases passed;" \
       "$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitize_$tool.log" | tail -1)"

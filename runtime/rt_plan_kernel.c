@@ -150,7 +150,8 @@ sieve_status rt_plan_build_kernel(rt_plan *p, rt_cache *cache, const char *key, 
 ** (8 warps) for the same spec; compiled here, once, without the cache.
 ** It runs at most 128 query rows and 128-key steps (its limits), so a wide
 ** config's stand-in has a grid of its own; it reads the plan's tables, so
-** its tiles divide their blocks (64 rows on 4 warps in 192-row blocks). */
+** its tiles divide their blocks (64 rows on 4 warps in 192-row blocks, and
+** for one consumer warpgroup's 64). */
 sieve_status rt_plan_build_fallback(rt_plan *p, cg_err *e) {
   cg_attn_spec fs = p->spec;
   int bq, bk;
@@ -159,7 +160,7 @@ sieve_status rt_plan_build_fallback(rt_plan *p, cg_err *e) {
   fs.cfg.warps = 8;
   fs.segs = 0;  /* the stand-in writes none (rt_plan_segs_written) */
   if (fs.cfg.block_m > 128) fs.cfg.block_m = 128;
-  if (bq % fs.cfg.block_m) {
+  if (bq % fs.cfg.block_m || fs.cfg.block_m == 64) {
     fs.cfg.block_m = 64;
     fs.cfg.warps = 4;
   }

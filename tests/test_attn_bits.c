@@ -98,7 +98,9 @@ static void mismatch(const char *what, const cg_attn_config *c, int h, int64_t q
 }
 
 /* The warp-specialised kernels (sm_90a, a producer warpgroup). */
-static int ws(const cg_attn_config *c) { return c->warps == CG_WS_WARPS || c->warps == CG_WS3_WARPS; }
+static int ws(const cg_attn_config *c) {
+  return c->warps == CG_WS_WARPS || c->warps == CG_WS3_WARPS || (c->warps == CG_WS1_WARPS && c->block_m == 64);
+}
 
 /* One head's table walked as the kernel walks it (cg_attn.c: setup,
 ** key_block, mask_prepare_bits, bits_words). */
@@ -209,6 +211,7 @@ static void failing_shape(void **st) {
   static const struct { int blk; kcase k; } cases[] = {
     {64, {{64, 32, 4, 2}, 40}}, {64, {{64, 32, 4, 2}, 17}}, {128, {{128, 64, 4, 2}, 40}}, {128, {{128, 32, 4, 2}, 40}},
     {128, {{128, 64, CG_WS_WARPS, 2}, 40}}, {64, {{64, 64, 4, 2}, 40}}, {128, {{128, 128, 8, 2}, 3}},
+    {64, {{64, 64, CG_WS1_WARPS, 2}, 40}}, {128, {{64, 128, CG_WS1_WARPS, 2}, 17}},
     /* 384-token blocks in the wide configs' steps: the end 88 keys into
     ** the last block, whole steps past it */
     {384, {{192, 128, CG_WS3_WARPS, 2}, 40}}, {384, {{128, 192, CG_WS_WARPS, 2}, 17}}, {384, {{192, 64, CG_WS3_WARPS, 2}, 0}},
@@ -227,6 +230,7 @@ static void random_cases(void **st) {
     {64, 32, 4, 2}, {64, 64, 4, 2}, {64, 128, 4, 2}, {128, 32, 4, 2}, {128, 64, 4, 2}, {128, 32, 8, 2},
     {128, 64, 8, 2}, {128, 128, 8, 2}, {128, 64, CG_WS_WARPS, 2}, {128, 128, CG_WS_WARPS, 2},
     {192, 128, CG_WS3_WARPS, 2}, {192, 64, CG_WS3_WARPS, 2}, {128, 192, CG_WS_WARPS, 2},
+    {64, 64, CG_WS1_WARPS, 2}, {64, 128, CG_WS1_WARPS, 2}, {64, 192, CG_WS1_WARPS, 2},
   };
   static const int blocks[] = {64, 128, 192, 384};
   for (int round = 0; round < 40; round++) {

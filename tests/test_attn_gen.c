@@ -84,7 +84,8 @@ static void config_checks(void **st) {
   cg_err e = {0};
   assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
   assert_int_equal(s.cfg.block_m % (16 * s.cfg.warps), 0);
-  expect_reject(s, (cg_attn_config){64, 64, 8, 2}, "multiple of 16");
+  /* 8 warps over 64 rows: a producer and one consumer warpgroup */
+  expect_reject(s, (cg_attn_config){64, 64, 8, 2}, "need sm_90a");
   expect_reject(s, (cg_attn_config){96, 64, 4, 2}, "block_m");
   expect_reject(s, (cg_attn_config){128, 48, 4, 2}, "block_n");
   expect_reject(s, (cg_attn_config){128, 64, 2, 2}, "warps");
@@ -107,8 +108,9 @@ static void config_checks(void **st) {
 ** 64-token query blocks on sm_90a: the default merges three into the
 ** warp-specialised kernel's 192 rows (tables at 192-token query blocks,
 ** cg_attn_table_q); an explicit 12- or 16-warp config on them merges too,
-** one of 4 or 8 warps does not, nor a pattern whose blocks a search picks.
-** SIEVE_MERGE_ROWS=0 keeps the 4-warp kernel of 64 rows.
+** one of 4 or 8 warps does not, nor a pattern whose blocks a search picks:
+** those take one consumer warpgroup of 64 rows, as do the blocks under
+** SIEVE_MERGE_ROWS=0; SIEVE_WS1=0 keeps the 4-warp kernel.
 */
 static void merged_rows(void **st) {
   cg_pattern *p = make_pattern(PAT_WINDOW);
@@ -149,12 +151,17 @@ static void merged_rows(void **st) {
   setenv("SIEVE_MERGE_ROWS", "0", 1);
   s.cfg = cg_attn_default_config(&s);
   assert_int_equal(s.cfg.block_m, 64);
-  assert_int_equal(s.cfg.warps, 4);
+  assert_int_equal(s.cfg.warps, CG_WS1_WARPS);
   assert_int_equal(cg_attn_table_q(&s), 64);
+  setenv("SIEVE_WS1", "0", 1);
+  s.cfg = cg_attn_default_config(&s);
+  assert_int_equal(s.cfg.warps, 4);
+  unsetenv("SIEVE_WS1");
   unsetenv("SIEVE_MERGE_ROWS");
   p->sel.kind = CG_SELECT_LSE_SEARCH;
   s.cfg = cg_attn_default_config(&s);
   assert_int_equal(s.cfg.block_m, 64);
+  assert_int_equal(s.cfg.warps, CG_WS1_WARPS);
   s.cfg = (cg_attn_config){128, 64, CG_WS_WARPS, 2};
   assert_int_equal(cg_attn_table_q(&s), 64);
   expect_reject(s, s.cfg, "divide");
@@ -361,6 +368,40 @@ static void build_one(cg_pattern *p, int d, cg_dtype dt, cg_arch arch, cg_attn_c
   if (strstr(ptx, ".local")) fail_msg("%s: the kernel uses local memory before ptxas", name);
   free(ptx);
   free(name);
+}
+
+/*
+** One consumer warpgroup (8 warps over 64 rows, sm_90a): the TMA kernel
+** compiled for two CTAs a multiprocessor with 24 + 232 registers after
+** the split at D = 128, three with 24 + 136 at D = 64 (64-key steps), and
+** no turns to take (no named barrier but the CTA's); on 64-token query
+** blocks a search picks. It runs a CTA per tile only.
+*/
+static void one_consumer(void **st) {
+  cg_pattern *p = make_pattern(PAT_WINDOW);
+  p->block_q = p->block_k = 64;
+  p->sel.kind = CG_SELECT_LSE_SEARCH;
+  for (int d = 64; d <= 128; d *= 2) {
+    cg_attn_spec s = spec_for(p, d);
+    s.arch = CG_SM90A;
+    s.cfg = (cg_attn_config){64, 64, CG_WS1_WARPS, 2};
+    cg_err e = {0};
+    assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
+    assert_true(cg_attn_uses_tma(&s));
+    assert_int_equal(cg_attn_table_q(&s), 64);
+    char *ptx = NULL, *name = NULL;
+    if (cg_attn_build(&s, &ptx, &name, NULL, &e)) fail_msg("d%d: %s", d, e.msg);
+    expect_in(ptx, ".maxntid 256");
+    expect_in(ptx, d == 64 ? ".minnctapersm 3" : ".minnctapersm 2");
+    expect_in(ptx, "setmaxnreg.dec.sync.aligned.u32 \t24");
+    expect_in(ptx, d == 64 ? "setmaxnreg.inc.sync.aligned.u32 \t136" : "setmaxnreg.inc.sync.aligned.u32 \t232");
+    if (strstr(ptx, "bar.arrive") || strstr(ptx, "bar.sync \t1") || strstr(ptx, "bar.sync \t2"))
+      fail_msg("d%d: a named barrier in a kernel of one consumer warpgroup", d);
+    free(ptx);
+    free(name);
+    expect_reject(s, (cg_attn_config){64, 64, CG_WS1_WARPS, 2, CG_SCHED_STATIC}, "12 or 16 warps");
+  }
+  cg_pattern_free(p);
 }
 
 static void kernel_grid(void **st) {
@@ -681,6 +722,7 @@ int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(config_checks),
     cmocka_unit_test(merged_rows),
+    cmocka_unit_test(one_consumer),
     cmocka_unit_test(bits_in_every_kernel),
     cmocka_unit_test(tables_at_the_tile),
     cmocka_unit_test(blocks_view),

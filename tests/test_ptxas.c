@@ -347,6 +347,16 @@ int main(void) {
             check(pat, p, &real, CG_BF16, CG_SM90A, &c, 1);
           }
         }
+    /* AdaSpa's 64-token query blocks on one consumer warpgroup (8 warps
+    ** over 64 rows, two CTAs a multiprocessor): no spills at either head
+    ** dim, two and three stages. */
+    if (!strcmp(pat, "adaspa"))
+      for (int a = 0; a < 2; a++)
+        for (int st = 2; st <= 3; st++) {
+          sieve_shape real;
+          sieve_shape_preset(a ? "cogvideox-1.5" : "hunyuan-720p", &real);
+          check(pat, p, &real, a ? CG_FP16 : CG_BF16, CG_SM90A, &(cg_attn_config){64, 64, CG_WS1_WARPS, st}, 1);
+        }
     /* AdaSpa's first search takes its masses from the dense pass's
     ** segments (cg_attn_spec.segs), on dense's defaults (a CTA per tile,
     ** as its plan runs them) and the 128-key steps of blocks 192 does not

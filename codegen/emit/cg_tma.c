@@ -63,18 +63,20 @@ void cg_setmaxnreg(cg_tk *t, int inc, int n) {
           NULL, 0, &v, 1);
 }
 
+/* One warpgroup takes every turn: no barrier. */
 void cg_turn_first(cg_tk *t, int n) {
-  (void)n;
+  if (n < 2) return;
   cg_barrier_named(E, cg_i32(E, 1), 256, 1);
 }
 
 void cg_turn_wait(cg_tk *t, LLVMValueRef g, int n) {
-  (void)n;
+  if (n < 2) return;
   cg_barrier_named(E, CG_ADD(E, g, cg_i32(E, 1)), 256, 0);
 }
 
 /* Barrier (g + 1) % n + 1; for two warpgroups 2 - g, as it always was. */
 void cg_turn_pass(cg_tk *t, LLVMValueRef g, int n) {
+  if (n < 2) return;
   LLVMValueRef next = n == 2 ? CG_SUB(E, cg_i32(E, 2), g)
                              : CG_SEL(E, CG_ICMP(E, LLVMIntEQ, g, cg_i32(E, n - 1)), cg_i32(E, 1), CG_ADD(E, g, cg_i32(E, 2)));
   cg_barrier_named(E, next, 256, 1);

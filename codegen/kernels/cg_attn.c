@@ -68,7 +68,7 @@ typedef struct attn {
   int d, bm, bn, warps, stages, rw, q_regs;
   int wg;                      /* sm_90a with 16 rows a warp: both products by wgmma */
   int ws;                      /* warp-specialised: a TMA producer warpgroup, wgmma consumers */
-  int nwg;                     /* ws: consumer warpgroups, 2 or 3 */
+  int nwg;                     /* ws: consumer warpgroups, 1, 2 or 3 */
   LLVMValueRef bars;           /* ws: shared offset of the mbarriers */
   LLVMValueRef wgi;            /* ws: the consumer warpgroup, 0 .. nwg - 1 */
   int sched;                   /* ws: CG_SCHED_*; persistent past CG_SCHED_GRID */
@@ -1180,7 +1180,7 @@ static void ws_produce_tiles(attn *a) {
 }
 
 static void ws_produce(attn *a) {
-  cg_setmaxnreg(TK, 0, ws_producer_regs(a->warps));
+  cg_setmaxnreg(TK, 0, ws_producer_regs(&a->spec->cfg));
   cg_if one;
   cg_if_begin(EM, &one, CG_ICMP(EM, LLVMIntEQ, TK->tid, cg_i32(EM, 0)));
   if (a->sched) ws_produce_tiles(a);
@@ -1310,7 +1310,7 @@ static void ws_consume_tiles(attn *a) {
 }
 
 static void ws_consume(attn *a) {
-  cg_setmaxnreg(TK, 1, ws_consumer_regs(a->warps));
+  cg_setmaxnreg(TK, 1, ws_consumer_regs(&a->spec->cfg, a->d));
   cg_tk_role(TK, 128, 32 * mma_warps(&a->spec->cfg));
   if (a->sched) {
     a->wgi = CG_LSHR(EM, TK->warp, cg_i32(EM, 2));
@@ -1452,8 +1452,8 @@ static void declare(attn *a, const char *name) {
   for (int i = NPARAMS; i < n && i < NPARAMS_TMA; i++) t[i] = LLVMPointerTypeInContext(EM->ctx, 0);
   t[P_SCHED] = t[P_CTR] = t[P_SEGS] = EM->t_gptr;
   t[P_NTILES] = t[P_NITEMS] = EM->t_i32;
-  /* setmaxnreg needs a register cap at entry: one CTA a multiprocessor. */
-  LLVMValueRef fn = cg_em_kernel(EM, name, t, param_names, n, 32 * a->warps, a->ws ? 1 : 0);
+  /* setmaxnreg needs a register cap at entry: ws_ctas CTAs a multiprocessor. */
+  LLVMValueRef fn = cg_em_kernel(EM, name, t, param_names, n, 32 * a->warps, a->ws ? ws_ctas(&a->spec->cfg, a->d) : 0);
   for (int i = NPARAMS; i < n && i < NPARAMS_TMA; i++) cg_em_param_byval(EM, i, CG_TMAP_BYTES, CG_TMAP_ALIGN);
   for (int i = 0; i < n; i++) a->prm[i] = LLVMGetParam(fn, (unsigned)i);
 }

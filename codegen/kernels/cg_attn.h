@@ -63,9 +63,9 @@
 #include "cg_tile.h"  /* cg_dtype */
 
 typedef struct cg_attn_config {
-  int block_m;   /* 64, 128; 192 (CG_WS3_WARPS); divides the table's query block (cg_attn_table_blocks) */
+  int block_m;   /* 64 (with 8 warps on sm_90a: CG_WS1_WARPS), 128; 192 (CG_WS3_WARPS); divides the table's query block (cg_attn_table_blocks) */
   int block_n;   /* 32, 64, 128; 192 (warp-specialised); divides the table's key block */
-  int warps;     /* 4, 8; or CG_WS_WARPS, CG_WS3_WARPS (sm_90a) */
+  int warps;     /* 4, 8; or CG_WS_WARPS, CG_WS3_WARPS, CG_WS1_WARPS at block_m 64 (sm_90a) */
   int stages;    /* 1, 2, 3; 4 (warp-specialised): pipeline depth for K/V */
   int sched;     /* CG_SCHED_GRID (0): a CTA per query tile; CG_SCHED_STATIC, CG_SCHED_ATOMIC
                  ** (warp-specialised): a persistent grid walking tiles longest first
@@ -106,9 +106,18 @@ typedef struct cg_attn_config {
 ** consumer), which leaves room for S, P and O of 128-key steps at D = 64.
 ** Either warp-specialised kernel also takes 192-key steps (block_n 192) and
 ** 4 stages where shared memory and registers allow.
+**
+** warps = 8 with block_m 64 (8 plain warps need 128 rows) is the same
+** kernel with one consumer warpgroup, compiled for two CTAs a
+** multiprocessor (three at D = 64 with 64-key steps: ws_ctas): for query
+** blocks of 64 tokens whose key blocks differ row by row (AdaSpa's
+** search), which a CTA of merged rows would visit as their union. The
+** CTAs' products and softmax interleave in place of the ping-pong, which
+** one warpgroup has no partner for. Grid schedule only.
 */
 #define CG_WS_WARPS 12
 #define CG_WS3_WARPS 16
+#define CG_WS1_WARPS 8
 
 typedef struct cg_attn_spec {
   cg_pattern *pattern;

@@ -23,7 +23,7 @@ int cg_attn_table_q(const cg_attn_spec *s) {
 
 static size_t smem_for(const cg_attn_spec *s, int pad) {
   int d = s->shape.head_dim;
-  size_t bars = s->arch == CG_SM90A && ws_warps(s->cfg.warps) ? WS_BAR_BYTES : 0;
+  size_t bars = s->arch == CG_SM90A && ws_config(&s->cfg) ? WS_BAR_BYTES : 0;
   return (size_t)cg_st_bytes(s->cfg.block_m, d, pad) + (size_t)s->cfg.stages * 2 * (size_t)cg_st_bytes(s->cfg.block_n, d, pad) + bars;
 }
 
@@ -38,7 +38,7 @@ static size_t smem_for(const cg_attn_spec *s, int pad) {
 */
 uint32_t cg_attn_bits(const cg_attn_spec *s) {
   const cg_pattern *p = s->pattern;
-  int wide = s->cfg.warps == CG_WS3_WARPS || (ws_warps(s->cfg.warps) && s->cfg.block_n == 192);
+  int wide = s->cfg.warps == CG_WS3_WARPS || (ws_config(&s->cfg) && s->cfg.block_n == 192);
   if (s->arch != CG_SM90A || !wide || cg_bits_mode_env() != CG_BITS_COST)
     return cg_bits_env(s->pattern, &s->shape);
   /* Classes with a mask to apply: a constant one has no partial blocks. */
@@ -85,7 +85,7 @@ void cg_attn_table_blocks(const cg_attn_spec *s, int *bq, int *bk) {
   *bk = p->block_k > 0 ? p->block_k : own ? granule(s->cfg.block_n) : CG_TABLE_BLOCK;
   /* Smaller declared query blocks of a static pattern merged into the
   ** warp-specialised kernel's rows (cg_attn_table_q). */
-  if (p->block_q > 0 && s->arch == CG_SM90A && ws_warps(s->cfg.warps) && p->sel.kind == CG_SELECT_STATIC &&
+  if (p->block_q > 0 && s->arch == CG_SM90A && ws_config(&s->cfg) && p->sel.kind == CG_SELECT_STATIC &&
       bm > *bq && bm % *bq == 0)
     *bq = bm;
 }
@@ -97,7 +97,7 @@ int cg_attn_bits_ahead(const cg_attn_spec *s) {
   return cg_attn_uses_tma(s) && s->bits && s->cfg.block_n != 192 && !(v && !strcmp(v, "0"));
 }
 
-int cg_attn_uses_tma(const cg_attn_spec *s) { return s->arch == CG_SM90A && ws_warps(s->cfg.warps); }
+int cg_attn_uses_tma(const cg_attn_spec *s) { return s->arch == CG_SM90A && ws_config(&s->cfg); }
 
 int cg_attn_permutes(const cg_attn_spec *s) { return cg_attn_uses_tma(s) && !identity_layouts(s->pattern); }
 
@@ -147,13 +147,16 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
   if (!one_of(c->stages, sts, 4)) return cg_fail(e, SIEVE_ERR_ARG, "config: stages must be 1, 2, 3 or 4 (got %d)", c->stages);
   if (c->sched < 0 || c->sched >= CG_SCHED_N)
     return cg_fail(e, SIEVE_ERR_ARG, "config: sched must be 0 (a CTA per tile), 1 (persistent, static) or 2 (persistent, atomic) (got %d)", c->sched);
-  if (ws_warps(c->warps)) {
+  if (ws_config(c)) {
     int nwg = c->warps / 4 - 1;
     if (s->arch != CG_SM90A)
       return cg_fail(e, SIEVE_ERR_ARG, "config: %d warps (a TMA producer warpgroup and %d wgmma consumers) need sm_90a", c->warps, nwg);
     if (c->block_m != 64 * nwg || c->block_n < 64)
       return cg_fail(e, SIEVE_ERR_ARG, "config: %d warps need block_m %d and block_n 64, 128 or 192 (got %d, %d)",
                      c->warps, 64 * nwg, c->block_m, c->block_n);
+    if (nwg == 1 && c->sched)
+      return cg_fail(e, SIEVE_ERR_ARG, "config: the %s persistent grid needs 12 or 16 warps (8 warps over 64 rows run a CTA per tile)",
+                     cg_sched_name(c->sched));
   } else {
     if (c->sched)
       return cg_fail(e, SIEVE_ERR_ARG, "config: the %s persistent grid needs the warp-specialised kernel (12 or 16 warps; got %d warps)",
@@ -163,10 +166,9 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
     if (c->stages > 3)
       return cg_fail(e, SIEVE_ERR_ARG, "config: 4 stages need the warp-specialised kernel (12 or 16 warps; got %d warps)", c->warps);
   }
+  /* Every config left is a warp per 16 or 32 rows (8 warps over 64 rows
+  ** are the warp-specialised kernel's). */
   int rw = c->block_m / mma_warps(c), d = s->shape.head_dim;
-  if (rw % 16)
-    return cg_fail(e, SIEVE_ERR_ARG, "config: block_m %d over %d warps gives %d rows per warp; a warp's rows must be a multiple of 16 (the mma tile height)",
-                   c->block_m, c->warps, rw);
   if (block_q(s) % c->block_m)
     return cg_fail(e, SIEVE_ERR_ARG, "config: block_m %d must divide the table's query block %d (the pattern's, or on the warp-specialised kernel a multiple of a static pattern's)",
                    c->block_m, block_q(s));
@@ -176,11 +178,11 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
   if (acc > ACC_REGS_MAX)
     return cg_fail(e, SIEVE_ERR_ARG, "config: %d rows per warp x (head_dim %d + block_n %d) needs %d accumulator registers per thread (at most %d); use more warps or a smaller block_n",
                    rw, d, c->block_n, acc, ACC_REGS_MAX);
-  if (ws_warps(c->warps) && acc + rw * c->block_n / 64 > ws_live_max(c->warps))
+  if (ws_config(c) && acc + rw * c->block_n / 64 > ws_live_max(c, d))
     return cg_fail(e, SIEVE_ERR_ARG, "config: %d warps keep S, P and O of head_dim %d x block_n %d in %d registers a thread, more than the %d "
                    "their register budget leaves; use a smaller block_n or 12 warps",
-                   c->warps, d, c->block_n, acc + rw * c->block_n / 64, ws_live_max(c->warps));
-  if (s->segs && (!ws_warps(c->warps) || !identity_layouts(s->pattern) || !cg_attn_mask_free(s->pattern) ||
+                   c->warps, d, c->block_n, acc + rw * c->block_n / 64, ws_live_max(c, d));
+  if (s->segs && (!ws_config(c) || !identity_layouts(s->pattern) || !cg_attn_mask_free(s->pattern) ||
                  s->pattern->sel.kind != CG_SELECT_STATIC))
     return cg_fail(e, SIEVE_ERR_ARG, "segments need the warp-specialised kernel and a pattern that allows every pair in "
                    "the identity layout (got %d warps, pattern %s)", c->warps, s->pattern->name ? s->pattern->name : "?");
@@ -214,7 +216,13 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
 ** consumer warpgroups, 192/64/16/2 (cg_attn_table_q; H200, hunyuan-720p,
 ** bitmasks: radial 36.2 ms and dilated 37.9 against 40.4 and 43.4 for two
 ** merged, 128/64/12/2, and 49.6 and 58.6 for the 4-warp kernel of 64 rows),
-** or two, 128/64/12/2, where a class keeps its predicate.
+** or two, 128/64/12/2, where a class keeps its predicate. Those not
+** merged (a search's blocks, whose rows' key blocks differ) take one
+** consumer warpgroup, 64/64/8/2, two or three CTAs a multiprocessor
+** (H100, AdaSpa's sparse steps against the 4-warp kernel: wan-1.3b-480p
+** 2.63 ms against 2.82-2.86, hunyuan-720p about 1.09x faster,
+** cogvideox-1.5 12.2-12.4 against 13.8 with three CTAs at D = 64, where
+** two were 1.08x slower).
 ** The blocks allow the wide configs for dense (384-token blocks, no mask
 ** to compete for registers) and for every pattern whose tables follow the
 ** tile (cg_attn_table_blocks), masks included.
@@ -260,6 +268,14 @@ static int merge_default(const cg_pattern *p) {
   return p->sel.kind == CG_SELECT_STATIC && 128 % cg_pattern_block_q(p) == 0 && !(v && !strcmp(v, "0"));
 }
 
+/* $SIEVE_WS1=0 keeps 64-token query blocks that are not merged on the
+** 4-warp kernel (for measurement); anything else gives them one consumer
+** warpgroup. */
+static int ws1_default(void) {
+  const char *v = getenv("SIEVE_WS1");
+  return !(v && !strcmp(v, "0"));
+}
+
 /* $SIEVE_SCHED=0|1|2 picks the warp-specialised kernels' default schedule
 ** (CG_SCHED_*), for measurement. */
 static int sched_default(void) {
@@ -279,7 +295,7 @@ cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
   if (s->arch == CG_SM90A) c = (cg_attn_config){128, s->shape.head_dim == 128 ? 128 : 64, 8, 2};
   if (bq % 128 && !(ws && merge_default(s->pattern))) {
     c.block_m = 64;
-    if (s->arch == CG_SM90A) c.warps = 4;
+    if (s->arch == CG_SM90A) c.warps = ws && ws1_default() ? CG_WS1_WARPS : 4;
   } else if (ws) {
     c = (cg_attn_config){128, 128, CG_WS_WARPS, 2};
     /* Masks whose tables follow the step (lvsa's) keep 128/128: the wide
@@ -293,7 +309,7 @@ cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
     if (bq % 128)
       c = bits_only(s) ? (cg_attn_config){192, 64, CG_WS3_WARPS, 2} : (cg_attn_config){128, 64, CG_WS_WARPS, 2};
   }
-  while (c.block_n > (ws_warps(c.warps) ? 64 : 32) && bk % c.block_n) c.block_n /= 2;
-  if (s->arch == CG_SM90A && ws_warps(c.warps)) c.sched = sched_default();
+  while (c.block_n > (ws_config(&c) ? 64 : 32) && bk % c.block_n) c.block_n /= 2;
+  if (s->arch == CG_SM90A && ws_config(&c) && c.warps != CG_WS1_WARPS) c.sched = sched_default();
   return c;
 }

@@ -14,10 +14,15 @@
 
 static inline int q_in_regs(int rw, int d, int bn) { return rw * (d + bn) / 32 + rw * d / 64 <= QREG_BUDGET; }
 
-static inline int ws_warps(int w) { return w == CG_WS_WARPS || w == CG_WS3_WARPS; }
+/* The warp-specialised configs: 12 or 16 warps, and 8 over 64 rows (8
+** plain warps of 8 rows each are no config, so the two cannot be taken
+** for one another). */
+static inline int ws_config(const cg_attn_config *c) {
+  return c->warps == CG_WS_WARPS || c->warps == CG_WS3_WARPS || (c->warps == CG_WS1_WARPS && c->block_m == 64);
+}
 
 /* Consumer warps: a warp-specialised kernel's first warpgroup only copies. */
-static inline int mma_warps(const cg_attn_config *c) { return ws_warps(c->warps) ? c->warps - 4 : c->warps; }
+static inline int mma_warps(const cg_attn_config *c) { return ws_config(c) ? c->warps - 4 : c->warps; }
 
 /* sm_90a kernels with a warp per 16 rows: warpgroups of 64 rows, wgmma. */
 static inline int uses_wgmma(const cg_attn_spec *s) {
@@ -42,10 +47,24 @@ static inline int block_k(const cg_attn_spec *s) {
 ** consumer holds S, the P operand and O at once (registers a thread: S and
 ** O f32, P packed pairs) besides addresses and softmax state. The caps on
 ** that sum are where ptxas still allocates with no spill (tests/test_ptxas.c).
+**
+** One consumer warpgroup (CG_WS1_WARPS) leaves the tensor cores idle
+** through its softmax unless other CTAs' products fill them, as a second
+** warpgroup's do in the others: it is compiled for two CTAs a
+** multiprocessor (128 registers a thread at launch, 24 + 232 after the
+** split), and three at D = 64 with 64-key steps, whose S, P and O fit 136
+** (85 at launch, 80 allocated: 24 + 136).
 */
-static inline int ws_producer_regs(int warps) { return warps == CG_WS3_WARPS ? 32 : 24; }
-static inline int ws_consumer_regs(int warps) { return warps == CG_WS3_WARPS ? 160 : 240; }
-static inline int ws_live_max(int warps) { return warps == CG_WS3_WARPS ? 128 : 208; }
+static inline int ws_ctas(const cg_attn_config *c, int d) {
+  return c->warps != CG_WS1_WARPS ? 1 : d == 64 && c->block_n == 64 ? 3 : 2;
+}
+static inline int ws_producer_regs(const cg_attn_config *c) { return c->warps == CG_WS3_WARPS ? 32 : 24; }
+static inline int ws_consumer_regs(const cg_attn_config *c, int d) {
+  return c->warps == CG_WS3_WARPS ? 160 : ws_ctas(c, d) == 3 ? 136 : c->warps == CG_WS1_WARPS ? 232 : 240;
+}
+static inline int ws_live_max(const cg_attn_config *c, int d) {
+  return c->warps == CG_WS3_WARPS ? 128 : ws_ctas(c, d) == 3 ? 104 : c->warps == CG_WS1_WARPS ? 200 : 208;
+}
 
 /* Padding of the shared tiles' rows in bytes: 16 or 0 (swizzled). */
 int cg_attn_smem_pad(const cg_attn_spec *s);

@@ -43,6 +43,12 @@ typedef struct gpu_case {
 #define GPU_LVSA_ROT "rotate_fixed=true"
 
 void gpu_attention_case(gpu_env *env, const gpu_case *c);
+
+/* T frames of Y x X, text tokens (after the video or before), H heads of D, batch 1. */
+static inline sieve_shape gpu_shape(int T, int Y, int X, int text, int after, int H, int D) {
+  return (sieve_shape){.batch = 1, .heads = H, .head_dim = D, .frames = T, .height = Y,
+                       .width = X, .text = text, .text_after = after};
+}
 /* rt_bench on a preset shape: sane times and TFLOP/s. */
 void gpu_bench_case(gpu_env *env, const char *pattern, const char *shape_name);
 /* A small rt_tune sweep in a private cache: a winner, stored, used by the next plan. */
@@ -50,5 +56,8 @@ void gpu_tune_case(gpu_env *env);
 /* The persistent grid (gpu_persist.c): its checks, and small cases for compute-sanitizer. */
 void gpu_persist(gpu_env *env);
 void gpu_persist_sanitize(gpu_env *env);
+/* One consumer warpgroup (gpu_one.c): its checks, and small cases for compute-sanitizer. */
+void gpu_one(gpu_env *env);
+void gpu_one_sanitize(gpu_env *env);
 
 #endif

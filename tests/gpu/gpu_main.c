@@ -25,18 +25,13 @@
 static const char *patterns[] = {"dense", "causal", "token_window", "frame_window",
                                  "lvsa", "svg", "sta", "adaspa"};
 
-static sieve_shape shp(int T, int Y, int X, int text, int after, int H, int D) {
-  return (sieve_shape){.batch = 1, .heads = H, .head_dim = D, .frames = T, .height = Y,
-                       .width = X, .text = text, .text_after = after};
-}
-
 static void shipped(gpu_env *env) {
   for (size_t i = 0; i < sizeof patterns / sizeof *patterns; i++) {
-    gpu_case small = {.pattern = patterns[i], .shape = shp(3, 5, 7, 13, 0, 3, 64),
+    gpu_case small = {.pattern = patterns[i], .shape = gpu_shape(3, 5, 7, 13, 0, 3, 64),
                       .dtype = SIEVE_BF16};
     small.shape.batch = 2;
     gpu_attention_case(env, &small);
-    gpu_case medium = {.pattern = patterns[i], .shape = shp(5, 12, 20, 40, 1, 4, 128),
+    gpu_case medium = {.pattern = patterns[i], .shape = gpu_shape(5, 12, 20, 40, 1, 4, 128),
                        .dtype = SIEVE_FP16, .bshd = 1, .sample_rows = 96, .step = 3, .layer = 5};
     gpu_attention_case(env, &medium);
   }
@@ -46,7 +41,7 @@ static void shipped(gpu_env *env) {
   ** the text valid. */
   static const int part[2] = {17, 40};
   gpu_case folded = {.pattern = "lvsa", .params = {"train_frames=5", "rotate=true", "window=1"},
-                     .shape = shp(5, 12, 20, 40, 1, 4, 128), .dtype = SIEVE_BF16, .sample_rows = 96,
+                     .shape = gpu_shape(5, 12, 20, 40, 1, 4, 128), .dtype = SIEVE_BF16, .sample_rows = 96,
                      .text_valid = part, .step = 7, .layer = 3};
   folded.shape.batch = 2;
   gpu_attention_case(env, &folded);
@@ -54,7 +49,7 @@ static void shipped(gpu_env *env) {
   ** with the text before and after the video and a ragged last block. */
   for (int after = 0; after < 2; after++) {
     gpu_case empty = {.pattern = "frame_window", .params = {"text=false"},
-                      .shape = shp(4, 9, 11, 150, after, 2, 64), .dtype = SIEVE_BF16};
+                      .shape = gpu_shape(4, 9, 11, 150, after, 2, 64), .dtype = SIEVE_BF16};
     gpu_attention_case(env, &empty);
   }
 }
@@ -73,13 +68,13 @@ static void textlen(gpu_env *env) {
     for (int after = 0; after < 2; after++)
       for (size_t l = 0; l < sizeof lens / sizeof *lens; l++) {
         gpu_case c = {.pattern = pats[i], .params = {strcmp(pats[i], "lvsa") ? NULL : GPU_LVSA_ROT},
-                      .shape = shp(3, 5, 7, 13, after, 3, 64), .dtype = SIEVE_BF16,
+                      .shape = gpu_shape(3, 5, 7, 13, after, 3, 64), .dtype = SIEVE_BF16,
                       .text_valid = lens[l], .step = 20, .layer = 2};
         c.shape.batch = 2;
         gpu_attention_case(env, &c);
       }
   static const int big[2] = {77, 256};
-  gpu_case h = {.pattern = "svg", .params = {"budget=0.6"}, .shape = shp(5, 12, 20, 256, 1, 4, 128), .dtype = SIEVE_FP16,
+  gpu_case h = {.pattern = "svg", .params = {"budget=0.6"}, .shape = gpu_shape(5, 12, 20, 256, 1, 4, 128), .dtype = SIEVE_FP16,
                 .bshd = 1, .sample_rows = 96, .text_valid = big, .step = 20, .layer = 2};
   h.shape.batch = 2;
   gpu_attention_case(env, &h);
@@ -95,7 +90,7 @@ static void configs(gpu_env *env) {
     ** (test_attn_gen checks the refusal). */
     if (!env->wgmma && cfgs[i].warps == 12) continue;
     gpu_case c = {.pattern = "frame_window", .params = {"window=1"},
-                  .shape = shp(6, 16, 24, 0, 0, 2, 128), .dtype = SIEVE_BF16,
+                  .shape = gpu_shape(6, 16, 24, 0, 0, 2, 128), .dtype = SIEVE_BF16,
                   .cfg = cfgs[i], .sample_rows = 64};
     gpu_attention_case(env, &c);
     c.shape.head_dim = 64;
@@ -107,7 +102,7 @@ static void configs(gpu_env *env) {
   if (!env->wgmma) return;
   setenv("SIEVE_TMA", "0", 1);
   for (int d = 64; d <= 128; d *= 2) {
-    gpu_case c = {.pattern = "frame_window", .shape = shp(5, 12, 20, 40, 1, 2, d), .dtype = SIEVE_BF16,
+    gpu_case c = {.pattern = "frame_window", .shape = gpu_shape(5, 12, 20, 40, 1, 2, d), .dtype = SIEVE_BF16,
                   .cfg = {128, 128, 12, 2}, .bshd = 1, .sample_rows = 64};
     gpu_attention_case(env, &c);
   }
@@ -136,15 +131,15 @@ static void wide(gpu_env *env) {
   for (size_t i = 0; i < sizeof wide_cfgs / sizeof *wide_cfgs; i++)
     for (int d = 0; d < 2; d++) {
       sieve_config cfg = wide_cfgs[i][d];
-      gpu_case c = {.pattern = "dense", .shape = shp(5, 12, 20, 40, (int)i % 2, 2, d ? 128 : 64),
+      gpu_case c = {.pattern = "dense", .shape = gpu_shape(5, 12, 20, 40, (int)i % 2, 2, d ? 128 : 64),
                     .dtype = d ? SIEVE_FP16 : SIEVE_BF16, .bshd = (int)i % 2, .cfg = cfg, .sample_rows = 96};
       gpu_attention_case(env, &c);
-      gpu_case t = {.pattern = "dense", .shape = shp(3, 9, 11, 40, (int)i % 2, 2, d ? 128 : 64),
+      gpu_case t = {.pattern = "dense", .shape = gpu_shape(3, 9, 11, 40, (int)i % 2, 2, d ? 128 : 64),
                     .dtype = SIEVE_BF16, .cfg = cfg, .text_valid = lens};
       t.shape.batch = 2;
       gpu_attention_case(env, &t);
       gpu_case m = {.pattern = "../bench/patterns/dilated", .params = {"block=384"},
-                    .shape = shp(7, 18, 30, 77, 1, 2, d ? 128 : 64), .dtype = SIEVE_BF16, .cfg = cfg,
+                    .shape = gpu_shape(7, 18, 30, 77, 1, 2, d ? 128 : 64), .dtype = SIEVE_BF16, .cfg = cfg,
                     .sample_rows = 128};
       gpu_attention_case(env, &m);
       setenv("SIEVE_PARTIAL", "auto", 1);
@@ -157,7 +152,7 @@ static void wide(gpu_env *env) {
   ** 128-key steps): a grid of its own under a wide config. */
   setenv("SIEVE_TMA", "0", 1);
   for (int d = 0; d < 2; d++) {
-    gpu_case c = {.pattern = "dense", .shape = shp(5, 12, 20, 40, 1, 2, d ? 128 : 64), .dtype = SIEVE_BF16,
+    gpu_case c = {.pattern = "dense", .shape = gpu_shape(5, 12, 20, 40, 1, 2, d ? 128 : 64), .dtype = SIEVE_BF16,
                   .cfg = wide_cfgs[d ? 2 : 0][d], .bshd = 1, .sample_rows = 64};
     gpu_attention_case(env, &c);
   }
@@ -181,7 +176,7 @@ static void bits_debug(gpu_env *env) {
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     if (cases[i].partial) setenv("SIEVE_PARTIAL", cases[i].partial, 1);
     gpu_case c = {.pattern = "../bench/patterns/dilated", .params = {cases[i].block},
-                  .shape = shp(7, 18, 30, 77, cases[i].after, 2, 64), .dtype = SIEVE_BF16,
+                  .shape = gpu_shape(7, 18, 30, 77, cases[i].after, 2, 64), .dtype = SIEVE_BF16,
                   .cfg = {128, 128, 12, 2}, .sample_rows = 128, .text_valid = cases[i].lens};
     if (!strcmp(cases[i].block, "block=192")) c.cfg = (sieve_config){64, 64, 4, 2};
     c.shape.batch = cases[i].batch;
@@ -203,7 +198,7 @@ static void wide_sanitize(gpu_env *env) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     if (cases[i].partial) setenv("SIEVE_PARTIAL", cases[i].partial, 1);
-    gpu_case c = {.pattern = cases[i].pat, .params = {cases[i].param}, .shape = shp(3, 16, 16, 13, (int)i % 2, 2, cases[i].d),
+    gpu_case c = {.pattern = cases[i].pat, .params = {cases[i].param}, .shape = gpu_shape(3, 16, 16, 13, (int)i % 2, 2, cases[i].d),
                   .dtype = SIEVE_BF16, .cfg = cases[i].cfg, .text_valid = lens};
     gpu_attention_case(env, &c);
     unsetenv("SIEVE_PARTIAL");
@@ -231,14 +226,14 @@ static void bitmasks(gpu_env *env) {
   static const int lens[2] = {5, 13};
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     setenv("SIEVE_PARTIAL", cases[i].env ? cases[i].env : "auto", 1);
-    gpu_case small = {.pattern = cases[i].pat, .params = {cases[i].param}, .shape = shp(3, 5, 7, 13, 0, 3, 64),
+    gpu_case small = {.pattern = cases[i].pat, .params = {cases[i].param}, .shape = gpu_shape(3, 5, 7, 13, 0, 3, 64),
                       .dtype = SIEVE_BF16, .text_valid = lens};
     small.shape.batch = 2;
     gpu_attention_case(env, &small);
-    gpu_case medium = {.pattern = cases[i].pat, .params = {cases[i].param}, .shape = shp(5, 12, 20, 40, 1, 4, 128),
+    gpu_case medium = {.pattern = cases[i].pat, .params = {cases[i].param}, .shape = gpu_shape(5, 12, 20, 40, 1, 4, 128),
                        .dtype = SIEVE_FP16, .bshd = 1, .sample_rows = 96};
     gpu_attention_case(env, &medium);
-    gpu_case big = {.pattern = cases[i].pat, .params = {cases[i].param}, .shape = shp(7, 18, 30, 77, 1, 2, 64),
+    gpu_case big = {.pattern = cases[i].pat, .params = {cases[i].param}, .shape = gpu_shape(7, 18, 30, 77, 1, 2, 64),
                     .dtype = SIEVE_BF16, .sample_rows = 128};
     gpu_attention_case(env, &big);
     unsetenv("SIEVE_PARTIAL");
@@ -247,7 +242,7 @@ static void bitmasks(gpu_env *env) {
   ** into the last 128-token block, walked in 32-key steps by 16-row warps
   ** (wgmma on sm_90a, mma.sync on sm_80). */
   setenv("SIEVE_PARTIAL", "auto", 1);
-  gpu_case steps = {.pattern = "../bench/patterns/dilated", .params = {"block=128"}, .shape = shp(7, 18, 30, 77, 1, 2, 64),
+  gpu_case steps = {.pattern = "../bench/patterns/dilated", .params = {"block=128"}, .shape = gpu_shape(7, 18, 30, 77, 1, 2, 64),
                     .dtype = SIEVE_FP16, .cfg = {128, 32, 8, 2}, .sample_rows = 128, .text_valid = lens};
   gpu_attention_case(env, &steps);
   unsetenv("SIEVE_PARTIAL");
@@ -281,18 +276,18 @@ static void merged(gpu_env *env) {
     snprintf(path, sizeof path, "../bench/patterns/%s", cases[i].pat);
     setenv("SIEVE_PARTIAL", cases[i].partial, 1);
     if (cases[i].off) setenv(cases[i].off, "0", 1);
-    gpu_case small = {.pattern = path, .params = {cases[i].param}, .shape = shp(3, 5, 7, 13, 0, 3, 64),
+    gpu_case small = {.pattern = path, .params = {cases[i].param}, .shape = gpu_shape(3, 5, 7, 13, 0, 3, 64),
                       .dtype = SIEVE_BF16, .text_valid = lens};
     small.shape.batch = 2;
     gpu_attention_case(env, &small);
-    gpu_case medium = {.pattern = path, .params = {cases[i].param}, .shape = shp(5, 12, 20, 40, 1, 4, 128),
+    gpu_case medium = {.pattern = path, .params = {cases[i].param}, .shape = gpu_shape(5, 12, 20, 40, 1, 4, 128),
                        .dtype = SIEVE_FP16, .bshd = 1, .sample_rows = 96};
     gpu_attention_case(env, &medium);
-    gpu_case big = {.pattern = path, .params = {cases[i].param}, .shape = shp(7, 18, 30, 77, 1, 2, 64),
+    gpu_case big = {.pattern = path, .params = {cases[i].param}, .shape = gpu_shape(7, 18, 30, 77, 1, 2, 64),
                     .dtype = SIEVE_BF16, .sample_rows = 128, .text_valid = lens};
     big.shape.batch = 2;
     gpu_attention_case(env, &big);
-    gpu_case before = {.pattern = path, .params = {cases[i].param}, .shape = shp(6, 11, 17, 29, 0, 2, 128),
+    gpu_case before = {.pattern = path, .params = {cases[i].param}, .shape = gpu_shape(6, 11, 17, 29, 0, 2, 128),
                        .dtype = SIEVE_BF16, .sample_rows = 128};
     gpu_attention_case(env, &before);
     if (cases[i].off) unsetenv(cases[i].off);
@@ -303,7 +298,7 @@ static void merged(gpu_env *env) {
   const char *pats[] = {"../bench/patterns/radial", "../bench/patterns/dilated"};
   for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++)
     for (int k = 0; k < 2; k++) {
-      gpu_case c = {.pattern = pats[k], .shape = shp(7, 18, 30, 77, (int)i % 2, 2, k ? 64 : 128),
+      gpu_case c = {.pattern = pats[k], .shape = gpu_shape(7, 18, 30, 77, (int)i % 2, 2, k ? 64 : 128),
                     .dtype = k ? SIEVE_FP16 : SIEVE_BF16, .bshd = k, .cfg = cfgs[i], .sample_rows = 128,
                     .text_valid = lens};
       c.shape.batch = 2;
@@ -315,16 +310,16 @@ static void merged(gpu_env *env) {
 ** in tiles by predicate, two blocks merged (128 rows). */
 static void sanitize_merge(gpu_env *env) {
   static const int lens[1] = {7};
-  gpu_case r = {.pattern = "../bench/patterns/radial", .shape = shp(3, 8, 8, 13, 0, 2, 128), .dtype = SIEVE_BF16,
+  gpu_case r = {.pattern = "../bench/patterns/radial", .shape = gpu_shape(3, 8, 8, 13, 0, 2, 128), .dtype = SIEVE_BF16,
                 .text_valid = lens};
   gpu_attention_case(env, &r);
   setenv("SIEVE_PARTIAL", "predicate", 1);
-  gpu_case t = {.pattern = "../bench/patterns/dilated", .params = {"layout=tile"}, .shape = shp(3, 9, 11, 13, 1, 2, 64),
+  gpu_case t = {.pattern = "../bench/patterns/dilated", .params = {"layout=tile"}, .shape = gpu_shape(3, 9, 11, 13, 1, 2, 64),
                 .dtype = SIEVE_FP16, .bshd = 1};
   gpu_attention_case(env, &t);
   unsetenv("SIEVE_PARTIAL");
   if (!env->wgmma) return;
-  gpu_case w = {.pattern = "../bench/patterns/dilated", .shape = shp(3, 8, 8, 13, 1, 2, 128), .dtype = SIEVE_BF16,
+  gpu_case w = {.pattern = "../bench/patterns/dilated", .shape = gpu_shape(3, 8, 8, 13, 1, 2, 128), .dtype = SIEVE_BF16,
                 .cfg = {128, 64, 12, 2}, .text_valid = lens};
   gpu_attention_case(env, &w);
 }
@@ -346,7 +341,7 @@ static void permute(gpu_env *env) {
     for (int after = 0; after < 2; after++)
       for (int d = 64; d <= 128; d *= 2) {
         int odd = (after + d / 64 + i) % 2;
-        gpu_case c = {.pattern = pats[i], .shape = i ? shp(7, 10, 13, 9, after, 2, d) : shp(5, 12, 20, 40, after, 4, d),
+        gpu_case c = {.pattern = pats[i], .shape = i ? gpu_shape(7, 10, 13, 9, after, 2, d) : gpu_shape(5, 12, 20, 40, after, 4, d),
                       .dtype = odd ? SIEVE_FP16 : SIEVE_BF16, .bshd = odd, .cfg = ws, .step = 20, .layer = 2,
                       .sample_rows = 96};
         if (after && d == 64) {
@@ -355,10 +350,10 @@ static void permute(gpu_env *env) {
         }
         gpu_attention_case(env, &c);
       }
-  gpu_case small = {.pattern = "sta", .params = {"tile_t=2", "tile_y=3", "tile_x=4"}, .shape = shp(5, 7, 9, 4, 1, 3, 128),
+  gpu_case small = {.pattern = "sta", .params = {"tile_t=2", "tile_y=3", "tile_x=4"}, .shape = gpu_shape(5, 7, 9, 4, 1, 3, 128),
                     .dtype = SIEVE_BF16, .cfg = ws, .step = 20, .layer = 2};
   gpu_attention_case(env, &small);
-  gpu_case wan = {.pattern = "sta", .shape = shp(21, 30, 52, 0, 0, 2, 128), .dtype = SIEVE_BF16, .cfg = ws,
+  gpu_case wan = {.pattern = "sta", .shape = gpu_shape(21, 30, 52, 0, 0, 2, 128), .dtype = SIEVE_BF16, .cfg = ws,
                   .step = 20, .layer = 2, .sample_rows = 64};
   gpu_attention_case(env, &wan);
   wan.cfg.warps = env->wgmma ? 8 : 0;  /* the address-arithmetic kernel, for comparison */
@@ -369,10 +364,10 @@ static void permute(gpu_env *env) {
 static void sanitize_perm(gpu_env *env) {
   static const int lens[1] = {7};
   sieve_config ws = env->wgmma ? (sieve_config){128, 128, 12, 2} : (sieve_config){0, 0, 0, 0};
-  gpu_case c = {.pattern = "svg", .shape = shp(3, 8, 8, 13, 0, 2, 128), .dtype = SIEVE_BF16, .cfg = ws,
+  gpu_case c = {.pattern = "svg", .shape = gpu_shape(3, 8, 8, 13, 0, 2, 128), .dtype = SIEVE_BF16, .cfg = ws,
                 .step = 20, .layer = 2, .text_valid = lens};
   gpu_attention_case(env, &c);
-  gpu_case t = {.pattern = "sta", .shape = shp(7, 10, 13, 9, 1, 2, 64), .dtype = SIEVE_FP16, .bshd = 1,
+  gpu_case t = {.pattern = "sta", .shape = gpu_shape(7, 10, 13, 9, 1, 2, 64), .dtype = SIEVE_FP16, .bshd = 1,
                 .cfg = ws, .step = 20, .layer = 2};
   gpu_attention_case(env, &t);
 }
@@ -381,7 +376,7 @@ static void sanitize_perm(gpu_env *env) {
 ** memory, race and barrier checkers (bench/gpu.sh sanitize). */
 static void sanitize(gpu_env *env) {
   for (size_t i = 0; i < sizeof patterns / sizeof *patterns; i++) {
-    gpu_case c = {.pattern = patterns[i], .shape = shp(3, 8, 8, 13, 0, 2, 128), .dtype = SIEVE_BF16};
+    gpu_case c = {.pattern = patterns[i], .shape = gpu_shape(3, 8, 8, 13, 0, 2, 128), .dtype = SIEVE_BF16};
     gpu_attention_case(env, &c);
   }
 }
@@ -394,13 +389,13 @@ static void sanitize_bits(gpu_env *env) {
   const char *bits[][2] = {{"../bench/patterns/radial", NULL}, {"../bench/patterns/dilated", "block=128"}};
   setenv("SIEVE_PARTIAL", "auto", 1);
   for (int i = 0; i < 2; i++) {
-    gpu_case c = {.pattern = bits[i][0], .params = {bits[i][1]}, .shape = shp(3, 8, 8, 13, 0, 2, 128),
+    gpu_case c = {.pattern = bits[i][0], .params = {bits[i][1]}, .shape = gpu_shape(3, 8, 8, 13, 0, 2, 128),
                   .dtype = SIEVE_BF16, .text_valid = lens};
     gpu_attention_case(env, &c);
   }
   unsetenv("SIEVE_PARTIAL");
   setenv("SIEVE_PARTIAL", "bitmask:1", 1);
-  gpu_case m = {.pattern = "../bench/patterns/radial", .shape = shp(3, 8, 8, 13, 1, 2, 128), .dtype = SIEVE_BF16};
+  gpu_case m = {.pattern = "../bench/patterns/radial", .shape = gpu_shape(3, 8, 8, 13, 1, 2, 128), .dtype = SIEVE_BF16};
   gpu_attention_case(env, &m);
   unsetenv("SIEVE_PARTIAL");
 }
@@ -466,12 +461,14 @@ int main(int argc, char **argv) {
   env.wgmma = di.sm_major == 9 && !(arch && !strncmp(arch, "sm_80", 5));
   printf("device %s (sm_%d%d), seed %llu\n", di.name, di.sm_major, di.sm_minor,
          (unsigned long long)env.seed);
-  const char *only = argc > 1 ? argv[1] : "shipped,textlen,configs,wide,persist,tiletab,bitmasks,merged,permute,models,bench,tune,dyn";
+  const char *only = argc > 1 ? argv[1] : "shipped,textlen,configs,wide,ws1,persist,tiletab,bitmasks,merged,permute,models,bench,tune,dyn";
   if (strstr(only, "shipped")) shipped(&env);
   if (strstr(only, "textlen")) textlen(&env);
   if (strstr(only, "configs")) configs(&env);
   if (strstr(only, "wide")) wide(&env);
   if (strstr(only, "wsan")) wide_sanitize(&env);
+  if (strstr(only, "ws1")) gpu_one(&env);
+  if (strstr(only, "w1san")) gpu_one_sanitize(&env);
   if (strstr(only, "persist")) gpu_persist(&env);
   if (strstr(only, "psan")) gpu_persist_sanitize(&env);
   if (strstr(only, "tiletab")) gpu_tiles(&env);

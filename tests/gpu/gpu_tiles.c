@@ -20,11 +20,6 @@
 #include "gpu.h"
 #include "gpu_tiles.h"
 
-static sieve_shape shp(int T, int Y, int X, int text, int after, int H, int D) {
-  return (sieve_shape){.batch = 1, .heads = H, .head_dim = D, .frames = T, .height = Y,
-                       .width = X, .text = text, .text_after = after};
-}
-
 static const sieve_config wide64[] = {{0, 0, 0, 0}, {192, 128, 16, 2}, {128, 192, 12, 2}, {192, 64, 16, 3}};
 static const sieve_config wide128[] = {{0, 0, 0, 0}, {128, 192, 12, 2}, {192, 64, 16, 2}, {128, 64, 12, 4}};
 
@@ -47,14 +42,14 @@ void gpu_tiles(gpu_env *env) {
         sieve_config cfg = d ? wide128[i] : wide64[i];
         int odd = (int)(p + i + d) % 2;
         /* 13 x 19 = 247 tokens a frame: no tile lines up with a frame edge */
-        gpu_case c = {.pattern = pats[p].pat, .params = {pats[p].param}, .shape = shp(7, 13, 19, 77, odd, 2, d ? 128 : 64),
+        gpu_case c = {.pattern = pats[p].pat, .params = {pats[p].param}, .shape = gpu_shape(7, 13, 19, 77, odd, 2, d ? 128 : 64),
                       .dtype = odd ? SIEVE_FP16 : SIEVE_BF16, .bshd = odd, .cfg = cfg, .sample_rows = 128,
                       .step = pats[p].step, .layer = 2};
         run(env, &c, NULL);
         /* the other way of masking partial blocks (lvsa's GPU tables have no bitmasks) */
         if (i < 2 && pats[p].step == 0) run(env, &c, odd ? "predicate" : "bitmask");
         if (i == 1) {
-          gpu_case t = {.pattern = pats[p].pat, .params = {pats[p].param}, .shape = shp(3, 9, 11, 40, !odd, 2, d ? 128 : 64),
+          gpu_case t = {.pattern = pats[p].pat, .params = {pats[p].param}, .shape = gpu_shape(3, 9, 11, 40, !odd, 2, d ? 128 : 64),
                         .dtype = SIEVE_BF16, .cfg = cfg, .text_valid = lens, .step = pats[p].step, .layer = 2};
           t.shape.batch = 2;
           run(env, &t, NULL);
@@ -65,7 +60,7 @@ void gpu_tiles(gpu_env *env) {
   ** blocks, 64-key steps under 192-key blocks. */
   setenv("SIEVE_TMA", "0", 1);
   for (int d = 0; d < 2; d++) {
-    gpu_case c = {.pattern = "frame_window", .shape = shp(5, 12, 20, 40, 1, 2, d ? 128 : 64), .dtype = SIEVE_BF16,
+    gpu_case c = {.pattern = "frame_window", .shape = gpu_shape(5, 12, 20, 40, 1, 2, d ? 128 : 64), .dtype = SIEVE_BF16,
                   .cfg = d ? wide128[1] : wide64[1], .bshd = 1, .sample_rows = 96};
     gpu_attention_case(env, &c);
   }
@@ -74,7 +69,7 @@ void gpu_tiles(gpu_env *env) {
   ** and by bitmask. */
   setenv("SIEVE_TABLES", "gpu", 1);
   for (int d = 0; d < 4; d++) {
-    gpu_case c = {.pattern = "frame_window", .params = {"window=2"}, .shape = shp(6, 11, 17, 30, d % 2, 2, d % 2 ? 128 : 64),
+    gpu_case c = {.pattern = "frame_window", .params = {"window=2"}, .shape = gpu_shape(6, 11, 17, 30, d % 2, 2, d % 2 ? 128 : 64),
                   .dtype = SIEVE_BF16, .cfg = d % 2 ? wide128[1] : wide64[1], .sample_rows = 128};
     run(env, &c, d < 2 ? "predicate" : "bitmask");
   }
@@ -91,7 +86,7 @@ void gpu_tiles_sanitize(gpu_env *env) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     gpu_case c = {.pattern = cases[i].pat, .params = {strcmp(cases[i].pat, "lvsa") ? NULL : GPU_LVSA_ROT},
-                  .shape = shp(3, 11, 13, 13, (int)i % 2, 2, cases[i].d), .dtype = SIEVE_BF16,
+                  .shape = gpu_shape(3, 11, 13, 13, (int)i % 2, 2, cases[i].d), .dtype = SIEVE_BF16,
                   .cfg = cases[i].cfg, .text_valid = lens, .step = cases[i].step, .layer = 2};
     run(env, &c, cases[i].partial);
   }
