@@ -211,7 +211,7 @@ static int compare_torch(const bench_args *a, const char *path, const sieve_shap
 
 static int draw(const bench_args *a, const char *pattern, const sieve_shape *s, const table *t) {
   cli_bar bars[MAX_ROWS];
-  char labels[MAX_ROWS][96], texts[MAX_ROWS][64], title[400], line[256];
+  char labels[MAX_ROWS][136], texts[MAX_ROWS][64], title[400], line[256];
   for (int i = 0; i < t->n; i++) {
     const row *r = &t->r[i];
     snprintf(labels[i], sizeof labels[i], "%s %s", r->kernel, r->pattern);
