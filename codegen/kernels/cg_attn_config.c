@@ -150,7 +150,8 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
   if (ws_config(c)) {
     int nwg = c->warps / 4 - 1;
     if (s->arch != CG_SM90A)
-      return cg_fail(e, SIEVE_ERR_ARG, "config: %d warps (a TMA producer warpgroup and %d wgmma consumers) need sm_90a", c->warps, nwg);
+      return cg_fail(e, SIEVE_ERR_ARG, "config: %d warps (a TMA producer warpgroup and %d wgmma consumer%s) need sm_90a", c->warps,
+                     nwg, nwg > 1 ? "s" : "");
     if (c->block_m != 64 * nwg || c->block_n < 64)
       return cg_fail(e, SIEVE_ERR_ARG, "config: %d warps need block_m %d and block_n 64, 128 or 192 (got %d, %d)",
                      c->warps, 64 * nwg, c->block_m, c->block_n);
