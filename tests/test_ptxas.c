@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "cg_attn.h"
+#include "cg_attn_geom.h"  /* the warp-specialised register split */
 #include "cg_blocks.h"
 #include "lp.h"
 #include "test_ptxas_util.h"
@@ -87,9 +88,17 @@ static void check_bits(const char *pat, cg_pattern *p, const sieve_shape *sh, cg
   }
   result r = assemble(ptx, arch);
   int spills = r.spill_st > 0 || r.spill_ld > 0, serial = tp_wgmma_serialised(r.log);
-  if (!r.ok || (must_not_spill && spills) || serial) {
+  /* setmaxnreg moves registers within what the CTA was given at launch:
+  ** the split must fit ptxas' count, or the consumers' inc never returns. */
+  int split = cg_attn_uses_tma(&s) ? 128 * (ws_producer_regs(&s.cfg) +
+                                            mma_warps(&s.cfg) / 4 * ws_consumer_regs(&s.cfg, sh->head_dim)) : 0;
+  int over = r.ok && split > r.regs * 32 * s.cfg.warps;
+  if (!r.ok || (must_not_spill && spills) || serial || over) {
+    char why[128];
+    snprintf(why, sizeof why, "the register split takes %d of the %d the CTA has at launch", split,
+             r.regs * 32 * s.cfg.warps);
     printf("FAIL %-68s %s\n%s\n", what,
-           !r.ok ? "ptxas failed" : serial ? "ptxas serialised its wgmma" : "spills on a default config", r.log);
+           !r.ok ? "ptxas failed" : serial ? "ptxas serialised its wgmma" : over ? why : "spills on a default config", r.log);
     failures++;
   } else {
     printf("  ok %-68s %3d registers, spill %d/%d bytes\n", what, r.regs, r.spill_st, r.spill_ld);
