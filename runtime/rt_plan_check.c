@@ -40,7 +40,7 @@ sieve_status rt_plan_precheck(const rt_plan_spec *s, int complete, cg_err *e) {
     cg_err e90 = {0};
     const cg_attn_config *c = &s->cfg;
     if (!check_for(s, CG_SM90A, complete, &e90)) st = SIEVE_OK;
-    else if (e && (c->warps >= CG_WS_WARPS || (c->warps == CG_WS1_WARPS && c->block_m == 64) || c->block_m > 128 || c->block_n > 128 || c->stages > 3))
+    else if (e && (cg_attn_config_ws(c) || c->block_m > 128 || c->block_n > 128 || c->stages > 3))
       *e = e90;  /* a config only sm_90a runs: its reason there says more */
   }
   if (!st) cg_err_clear(e);

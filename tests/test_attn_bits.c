@@ -97,17 +97,12 @@ static void mismatch(const char *what, const cg_attn_config *c, int h, int64_t q
                 c->block_n, c->warps, h, (long long)q, (long long)k, got, !got);
 }
 
-/* The warp-specialised kernels (sm_90a, a producer warpgroup). */
-static int ws(const cg_attn_config *c) {
-  return c->warps == CG_WS_WARPS || c->warps == CG_WS3_WARPS || (c->warps == CG_WS1_WARPS && c->block_m == 64);
-}
-
 /* One head's table walked as the kernel walks it (cg_attn.c: setup,
 ** key_block, mask_prepare_bits, bits_words). */
 static void walk_head(const cg_tableset *ts, const cg_table *t, const int32_t *tab, size_t ntab, const cg_bits_geom *g,
                       const kcase *kc, const truth *tr, int h) {
   const cg_attn_config *c = &kc->cfg;
-  int mma_warps = ws(c) ? c->warps - 4 : c->warps, sub = g->bk / g->bn;
+  int mma_warps = cg_attn_config_ws(c) ? c->warps - 4 : c->warps, sub = g->bk / g->bn;
   const int32_t *rowptr = tab, *nfull = rowptr + t->nq + 1, *ent = nfull + t->nq;
   int64_t S = ts->seq;
   for (int64_t qblk = 0; qblk * c->block_m < S; qblk++) {
@@ -153,7 +148,7 @@ static void walk_head(const cg_tableset *ts, const cg_table *t, const int32_t *t
 }
 
 static void check_case(cg_pattern *p, const sieve_shape *s, const kcase *kc) {
-  cg_attn_spec spec = {p, *s, CG_BF16, ws(&kc->cfg) ? CG_SM90A : CG_SM80, kc->cfg, 3};
+  cg_attn_spec spec = {p, *s, CG_BF16, cg_attn_config_ws(&kc->cfg) ? CG_SM90A : CG_SM80, kc->cfg, 3};
   cg_err e = {0};
   failures = 0;
   if (cg_attn_check(&spec, &e)) fail_msg("config %d/%d/%d: %s", kc->cfg.block_m, kc->cfg.block_n, kc->cfg.warps, e.msg);
@@ -164,7 +159,7 @@ static void check_case(cg_pattern *p, const sieve_shape *s, const kcase *kc) {
   assert_int_equal(cg_tables_pack(ts, &buf, &n, off, &e), SIEVE_OK);
   sieve_shape sh;
   cg_shape_for(p, s, &sh);
-  int mma_warps = ws(&kc->cfg) ? kc->cfg.warps - 4 : kc->cfg.warps;
+  int mma_warps = cg_attn_config_ws(&kc->cfg) ? kc->cfg.warps - 4 : kc->cfg.warps;
   cg_bits_geom g = {&sh, ts->block_q, ts->block_k, kc->cfg.block_m, kc->cfg.block_n, kc->cfg.block_m / mma_warps, ts->seq};
   int64_t S = ts->seq;
   uint8_t *m = malloc((size_t)(S * S));
@@ -217,7 +212,7 @@ static void failing_shape(void **st) {
     {384, {{192, 128, CG_WS3_WARPS, 2}, 40}}, {384, {{128, 192, CG_WS_WARPS, 2}, 17}}, {384, {{192, 64, CG_WS3_WARPS, 2}, 0}},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    cg_pattern *p = make_pattern(cases[i].blk, cases[i].blk, !ws(&cases[i].k.cfg));
+    cg_pattern *p = make_pattern(cases[i].blk, cases[i].blk, !cg_attn_config_ws(&cases[i].k.cfg));
     s.head_dim = cases[i].blk == 384 ? 64 : 128;  /* three warpgroups hold 128-key steps at D64 only */
     check_case(p, &s, &cases[i].k);
     cg_pattern_free(p);
@@ -241,7 +236,7 @@ static void random_cases(void **st) {
     sieve_shape s = {1, 2, 64, (int)rint_in(1, 4), (int)rint_in(2, 9), (int)rint_in(2, 11), (int)rint_in(0, 1) * (int)rint_in(1, 70),
                      (int)rint_in(0, 1)};
     k.tlen = (int)rint_in(0, s.text);
-    cg_pattern *p = make_pattern(bq, bk, !ws(&k.cfg));
+    cg_pattern *p = make_pattern(bq, bk, !cg_attn_config_ws(&k.cfg));
     check_case(p, &s, &k);
     cg_pattern_free(p);
   }

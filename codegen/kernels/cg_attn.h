@@ -141,6 +141,9 @@ typedef struct cg_attn_spec {
 
 /* The kernel takes tensor maps (the warp-specialised sm_90a kernel). */
 int cg_attn_uses_tma(const cg_attn_spec *s);
+/* The config is a warp-specialised one (12 or 16 warps, or 8 over 64 rows),
+** which only sm_90a runs. */
+int cg_attn_config_ws(const cg_attn_config *c);
 /* ... and reads them in layout order: Q, K, V must be permuted first. */
 int cg_attn_permutes(const cg_attn_spec *s);
 

@@ -15,6 +15,12 @@
 #define SMEM_MAX (227 * 1024)
 #define ACC_REGS_MAX 192   /* f32 accumulator registers a thread may hold */
 
+/* A measurement switch set to 0: $NAME=0 turns a default off. */
+static int env_off(const char *name) {
+  const char *v = getenv(name);
+  return v && !strcmp(v, "0");
+}
+
 int cg_attn_table_q(const cg_attn_spec *s) {
   int bq, bk;
   cg_attn_table_blocks(s, &bq, &bk);
@@ -93,21 +99,19 @@ void cg_attn_table_blocks(const cg_attn_spec *s, int *bq, int *bk) {
 /* Not at 192-key steps: six words a step ahead, beside S, P and O of 192
 ** keys, spilled (a frame window's 4 bytes at D = 128). */
 int cg_attn_bits_ahead(const cg_attn_spec *s) {
-  const char *v = getenv("SIEVE_BITS_AHEAD");
-  return cg_attn_uses_tma(s) && s->bits && s->cfg.block_n != 192 && !(v && !strcmp(v, "0"));
+  return cg_attn_uses_tma(s) && s->bits && s->cfg.block_n != 192 && !env_off("SIEVE_BITS_AHEAD");
 }
 
 int cg_attn_uses_tma(const cg_attn_spec *s) { return s->arch == CG_SM90A && ws_config(&s->cfg); }
+
+int cg_attn_config_ws(const cg_attn_config *c) { return ws_config(c); }
 
 int cg_attn_permutes(const cg_attn_spec *s) { return cg_attn_uses_tma(s) && !identity_layouts(s->pattern); }
 
 /* $SIEVE_PERMUTE=0 keeps head classes in other layouts on the
 ** address-arithmetic kernels by default; anything else lets the default
 ** config give them the permute and the TMA kernel. */
-static int permute_default(void) {
-  const char *v = getenv("SIEVE_PERMUTE");
-  return !(v && !strcmp(v, "0"));
-}
+static int permute_default(void) { return !env_off("SIEVE_PERMUTE"); }
 
 /*
 ** Swizzled tiles cost no bytes, but a lane needs four addresses per tile;
@@ -238,8 +242,7 @@ int cg_attn_mask_free(const cg_pattern *p) {
 }
 
 int cg_attn_folds_dense(cg_pattern *p, const sieve_shape *shape) {
-  const char *v = getenv("SIEVE_FOLD");
-  if ((v && !strcmp(v, "0")) || p->sel.kind != CG_SELECT_STATIC || cg_attn_mask_free(p)) return 0;
+  if (env_off("SIEVE_FOLD") || p->sel.kind != CG_SELECT_STATIC || cg_attn_mask_free(p)) return 0;
   sieve_shape s;
   cg_shape_for(p, shape, &s);
   int64_t seq = sieve_shape_tokens(&s);
@@ -265,17 +268,13 @@ static int bits_only(const cg_attn_spec *s) {
 /* $SIEVE_MERGE_ROWS=0 keeps 64-token query blocks on the 4-warp kernel
 ** (for measurement); anything else lets the default merge them. */
 static int merge_default(const cg_pattern *p) {
-  const char *v = getenv("SIEVE_MERGE_ROWS");
-  return p->sel.kind == CG_SELECT_STATIC && 128 % cg_pattern_block_q(p) == 0 && !(v && !strcmp(v, "0"));
+  return p->sel.kind == CG_SELECT_STATIC && 128 % cg_pattern_block_q(p) == 0 && !env_off("SIEVE_MERGE_ROWS");
 }
 
 /* $SIEVE_WS1=0 keeps 64-token query blocks that are not merged on the
 ** 4-warp kernel (for measurement); anything else gives them one consumer
 ** warpgroup. */
-static int ws1_default(void) {
-  const char *v = getenv("SIEVE_WS1");
-  return !(v && !strcmp(v, "0"));
-}
+static int ws1_default(void) { return !env_off("SIEVE_WS1"); }
 
 /* $SIEVE_SCHED=0|1|2 picks the warp-specialised kernels' default schedule
 ** (CG_SCHED_*), for measurement. */
