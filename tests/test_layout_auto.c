@@ -327,6 +327,72 @@ static void choice_follows_blocks(void **st) {
   sieve_close(ctx);
 }
 
+/*
+** A plan's copy at merged query rows (cg_attn_merge_rows sets
+** merged_from) counts identity in its check from identity's table at the
+** script's blocks, merged: the counts must be a build's at the merged
+** rows, for every candidate, and the build must not stop at its own
+** value; and the copy must choose, rank and build what a copy that counts
+** identity at its own rows does, also where identity wins the check.
+*/
+static void merged_counts_are_builds(void **st) {
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  for (size_t si = 1; si < NGRIDS; si += 2)  /* ragged with text before; long rows */
+    for (size_t m = 0; m < sizeof masks / sizeof *masks; m++) {
+      int k = si == 1 ? 2 : 3;
+      sieve_pattern *a = load(ctx, "sieve.layout.auto", masks[m], 16);
+      int bad = cg_layouts_check_merged(lp_pattern_ir(a), &grids[si], 0, k);
+      if (bad) fail_msg("mask %zu shape %zu, rows of %d: %d candidates' merged counts differ", m, si, k, bad);
+      sieve_pattern_free(a);
+    }
+  sieve_close(ctx);
+}
+
+/* The class 0 choice, its ranking and its table's counts, on a copy of p
+** at rows of bq (merged_from: the copy's), by the table builder (with
+** build) or cg_layouts_resolve. */
+static void copy_chooses(cg_pattern *p, int bq, int from, const sieve_shape *s, int build, char *buf, size_t n) {
+  cg_pattern *c = rows_copy(p, bq);
+  c->merged_from = from;
+  cg_err e = {0};
+  cg_tableset *ts = NULL;
+  if (build ? cg_tables_build(c, s, 0, 0, &ts, &e) : cg_layouts_resolve(c, s, &e)) fail_msg("%s", e.msg);
+  char l[64];
+  cg_layout_text(&c->classes[0].layout, l, sizeof l);
+  const char *r = cg_layouts_ranking(c, s, 0);
+  snprintf(buf, n, "%s: %s; %lld %lld", l, r ? r : "(none)", ts ? (long long)ts->tables[0].nfull : -1LL,
+           ts ? (long long)ts->tables[0].npart : -1LL);
+  cg_tables_free(ts);
+  cg_pattern_free(c);
+}
+
+static void merged_check_chooses_the_same(void **st) {
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  const sieve_shape s = {1, 2, 64, 4, 32, 96, 0, 0};
+  static const char *const ms[] = {FLIP, "sieve.abs(q.t - k.t):le(1) & sieve.abs(q.y - k.y):le(3) & sieve.abs(q.x - k.x):le(3)",
+                                   "sieve.abs(q.y - k.y):le(2) & sieve.abs(q.x - k.x):le(2)", "k.t:le(q.t)"};
+  int checked = 0, lost = 0;
+  for (size_t m = 0; m < sizeof ms / sizeof *ms; m++)
+    for (int fine = 16; fine <= 32; fine *= 2)
+      for (int k = 2; k <= 3; k++)
+        for (int build = 0; build < 2; build++) {
+          sieve_pattern *a = load(ctx, "sieve.layout.auto", ms[m], fine);
+          char own[1024], merged[1024];
+          copy_chooses(lp_pattern_ir(a), fine * k, 0, &s, build, own, sizeof own);
+          copy_chooses(lp_pattern_ir(a), fine * k, fine, &s, build, merged, sizeof merged);
+          if (strcmp(own, merged))
+            fail_msg("mask %zu, %d-token blocks in rows of %d: %s, counted from the blocks %s", m, fine, fine * k, own,
+                     merged);
+          checked += strncmp(own, "identity", 8) != 0;
+          lost += strstr(own, "identity >=") == strchr(own, ':') + 2;
+          sieve_pattern_free(a);
+        }
+  if (!checked || !lost) fail_msg("%d choices kept, %d lost to identity: the test tells too little", checked, lost);
+  sieve_close(ctx);
+}
+
 /* The choice and its ranking at SIEVE_THREADS threads, into buf. */
 static void chosen_at(sieve_ctx *ctx, const char *mask, int block, const sieve_shape *s, const char *threads,
                       char *buf, size_t n) {
@@ -385,6 +451,8 @@ int main(void) {
     cmocka_unit_test(script_and_ir),
     cmocka_unit_test(check_after_build),
     cmocka_unit_test(choice_follows_blocks),
+    cmocka_unit_test(merged_counts_are_builds),
+    cmocka_unit_test(merged_check_chooses_the_same),
     cmocka_unit_test(settled_bounds_are_scores),
     cmocka_unit_test(short_cuts_show_the_same),
     cmocka_unit_test(same_at_any_threads),

@@ -160,6 +160,10 @@ typedef struct cg_pattern {
   */
   uint8_t *auto_layout;
   struct cg_auto *autos;
+  /* A plan's copy at merged query rows: the script's query block, which
+  ** its rows are multiples of (0: none). sieve.layout.auto's check of a
+  ** choice against identity counts identity there (cg_layout_auto.c). */
+  int merged_from;
 } cg_pattern;
 
 /* The mask class c is profiled under (sieve.profile's masks, else its own). */

@@ -13,6 +13,7 @@ sieve_status cg_attn_merge_rows(cg_attn_spec *s, cg_pattern **rows, cg_err *e) {
   sieve_status st = cg_pattern_heads(s->pattern, 0, &c, e);
   if (st) return st;
   c->block_q = bq;
+  if (!c->merged_from) c->merged_from = cg_pattern_block_q(s->pattern);
   if ((st = cg_pattern_finish(c, e))) {
     cg_pattern_free(c);
     return st;

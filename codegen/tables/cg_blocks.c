@@ -167,6 +167,61 @@ sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, 
   return st;
 }
 
+/* Rows [r0, r1) of t merged into one: its full and visited key blocks,
+** with cnt and seen (stamp r0) scratch over the key blocks. */
+static void merge_rows(const cg_table *t, int r0, int r1, int32_t *cnt, int32_t *seen, int64_t *full, int64_t *vis) {
+  for (int pass = 0; pass < 2; pass++)
+    for (int r = r0; r < r1; r++) {
+      const int32_t *ptr = pass ? t->part_ptr : t->full_ptr, *idx = pass ? t->part_idx : t->full_idx;
+      for (int32_t i = ptr[r]; i < ptr[r + 1]; i++) {
+        int32_t kb = idx[i];
+        if (seen[kb] != r0) {
+          seen[kb] = r0;
+          cnt[kb] = 0;
+          (*vis)++;
+        }
+        cnt[kb] += !pass;
+      }
+    }
+  for (int r = r0; r < r1; r++)
+    for (int32_t i = t->full_ptr[r]; i < t->full_ptr[r + 1]; i++) {
+      int32_t kb = t->full_idx[i];
+      if (cnt[kb] == r1 - r0) (*full)++;
+      cnt[kb] = -1; /* counted once */
+    }
+}
+
+sieve_status blk_score_merged(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int m,
+                              int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e) {
+  *full = *part = 0;
+  cg_tableset *ts = NULL;
+  sieve_status st = tableset_new(p, s, 0, 0, &ts, e);
+  if (st) return st;
+  ts->pool = pool;
+  ts->stop4 = stop4 * m;
+  lay L;
+  cg_table t = {.mask = mask};
+  if (blk_lay_init(&L, l, &ts->shape, ts)) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  else st = blk_build_table(ts, &t, &L, p->g, 0, e);
+  blk_lay_free(&L);
+  if (!st && (*stopped = ts->stopped)) {
+    cg_tables_free(ts);
+    return SIEVE_OK;
+  }
+  int32_t *cnt = st ? NULL : malloc(sizeof(int32_t) * 2 * (size_t)ts->nk);
+  if (!st && !cnt) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  if (!st) {
+    int32_t *seen = cnt + ts->nk;
+    for (int k = 0; k < ts->nk; k++) seen[k] = -1;
+    int64_t vis = 0;
+    for (int r0 = 0; r0 < ts->nq; r0 += m) merge_rows(&t, r0, r0 + m < ts->nq ? r0 + m : ts->nq, cnt, seen, full, &vis);
+    *part = vis - *full;
+  }
+  free(cnt);
+  cg_tables_free(ts);
+  return st;
+}
+
 void cg_tables_free(cg_tableset *t) {
   if (t) cg_arena_free(t->arena);
 }

@@ -187,6 +187,11 @@ int cg_layouts_check_bounds(cg_pattern *p, const sieve_shape *shape, int cls, in
 ** *open: the candidates whose settling stopped short; *redone: whether
 ** the guesses misled (the candidates were taken again). */
 int cg_layouts_check_ranking(cg_pattern *p, const sieve_shape *shape, int cls, int stride, int *open, int *redone);
+/* For the tests: how many of class cls's candidates' visited areas at
+** query blocks of m of p's, counted from their tables at p's blocks
+** (what checks a plan's copy at merged rows against identity), differ
+** from a build at those rows, or stop at that value; -1 on failure. */
+int cg_layouts_check_merged(cg_pattern *p, const sieve_shape *shape, int cls, int m);
 void cg_layout_text(const cg_layout *l, char *buf, size_t n);
 /* Copies p's automatic-layout flags and choices into c's arena (a pattern
 ** copy, cg_part.c), so that a copy chooses what p chose. 0, or -1 out of

@@ -392,6 +392,13 @@ sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, blk_memo *m, int32
 ** take and give back, or NULL. */
 sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
                               int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e);
+/* The same over every row at query blocks of m of p's (the rows a kernel
+** merges), from a table built at p's: a merged pair is full where its m
+** pairs all are, and visited where any is, so the counts are exact. A
+** merged pair costs at least 1/m of its pairs, so the build at p's blocks
+** stops (*stopped, the counts 0) once past m times stop4. */
+sieve_status blk_score_merged(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int m,
+                              int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e);
 
 /* cg_layout_bound.c: a lower bound on the visited area of `mask` under
 ** layout l, in full blocks, partial ones weighing partial_cost, over the
