@@ -147,22 +147,31 @@ sieve_status cg_tables_build(cg_pattern *p, const sieve_shape *shape, int step, 
   return cg_tables_build_flags(p, shape, step, layer, 0, out, e);
 }
 
+/* Layout l's table of mask alone (the layout scorers'), in *ts, which
+** the caller frees. */
+static sieve_status score_build(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
+                                int64_t stop4, blk_pool *pool, cg_tableset **ts, cg_table *t, cg_err *e) {
+  *t = (cg_table){.mask = mask};
+  sieve_status st = tableset_new(p, s, 0, 0, ts, e);
+  if (st) return st;
+  (*ts)->pool = pool;
+  (*ts)->row_stride = stride;
+  (*ts)->stop4 = stop4;
+  lay L;
+  if (blk_lay_init(&L, l, &(*ts)->shape, *ts)) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  else st = blk_build_table(*ts, t, &L, p->g, 0, e);
+  blk_lay_free(&L);
+  return st;
+}
+
 sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
                               int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e) {
   cg_tableset *ts = NULL;
-  sieve_status st = tableset_new(p, s, 0, 0, &ts, e);
-  if (st) return st;
-  ts->pool = pool;
-  ts->row_stride = stride;
-  ts->stop4 = stop4;
-  lay L;
-  cg_table t = {.mask = mask};
-  if (blk_lay_init(&L, l, &ts->shape, ts)) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
-  else st = blk_build_table(ts, &t, &L, p->g, 0, e);
-  blk_lay_free(&L);
+  cg_table t;
+  sieve_status st = score_build(p, s, mask, l, stride, stop4, pool, &ts, &t, e);
   *full = t.nfull;
   *part = t.npart;
-  *stopped = ts->stopped;
+  *stopped = ts && ts->stopped;
   cg_tables_free(ts);
   return st;
 }
@@ -195,22 +204,12 @@ sieve_status blk_score_merged(cg_pattern *p, const sieve_shape *s, cg_ref mask, 
                               int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e) {
   *full = *part = 0;
   cg_tableset *ts = NULL;
-  sieve_status st = tableset_new(p, s, 0, 0, &ts, e);
-  if (st) return st;
-  ts->pool = pool;
-  ts->stop4 = stop4 * m;
-  lay L;
-  cg_table t = {.mask = mask};
-  if (blk_lay_init(&L, l, &ts->shape, ts)) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
-  else st = blk_build_table(ts, &t, &L, p->g, 0, e);
-  blk_lay_free(&L);
-  if (!st && (*stopped = ts->stopped)) {
-    cg_tables_free(ts);
-    return SIEVE_OK;
-  }
-  int32_t *cnt = st ? NULL : malloc(sizeof(int32_t) * 2 * (size_t)ts->nk);
-  if (!st && !cnt) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
-  if (!st) {
+  cg_table t;
+  sieve_status st = score_build(p, s, mask, l, 1, stop4 * m, pool, &ts, &t, e);
+  *stopped = ts && ts->stopped;
+  int32_t *cnt = st || *stopped ? NULL : malloc(sizeof(int32_t) * 2 * (size_t)ts->nk);
+  if (!st && !*stopped && !cnt) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+  if (cnt) {
     int32_t *seen = cnt + ts->nk;
     for (int k = 0; k < ts->nk; k++) seen[k] = -1;
     int64_t vis = 0;
