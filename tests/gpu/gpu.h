@@ -34,6 +34,7 @@ typedef struct gpu_case {
   int step, layer;
   int sample_rows;        /* per (batch, head); 0 = every row */
   const int *text_valid;  /* [batch] valid text tokens (sieve_plan_set_text_len); NULL: all */
+  int cached_tables;      /* the plan must read its block tables from the disk cache */
 } gpu_case;
 
 /* lvsa as the checks below first ran it on a GPU: anchors rotating over a
@@ -59,5 +60,7 @@ void gpu_persist_sanitize(gpu_env *env);
 /* One consumer warpgroup (gpu_one.c): its checks, and small cases for compute-sanitizer. */
 void gpu_one(gpu_env *env);
 void gpu_one_sanitize(gpu_env *env);
+/* Static block tables from the disk cache (gpu_tabcache.c). */
+void gpu_tabcache(gpu_env *env);
 
 #endif

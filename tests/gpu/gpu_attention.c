@@ -79,12 +79,17 @@ void gpu_attention_case(gpu_env *env, const gpu_case *c) {
   rt_check_result r;
   cg_err e = {0};
   sieve_status cs = rt_check_plan(api_plan_of(plan), &o, &r, &e);
-  /* Which kernel ran: a TMA kernel's 8-warp stand-in says so. */
-  if (rt_plan_stats_of(api_plan_of(plan))->stand_ins)
+  /* Which kernel ran: a TMA kernel's 8-warp stand-in says so; and
+  ** whether the tables came from the disk cache. */
+  const rt_plan_stats *ps = rt_plan_stats_of(api_plan_of(plan));
+  if (ps->stand_ins)
     snprintf(label + strlen(label), sizeof label - strlen(label), " (8-warp stand-in)");
-  else if (rt_plan_stats_of(api_plan_of(plan))->permute_bytes)
+  else if (ps->permute_bytes)
     snprintf(label + strlen(label), sizeof label - strlen(label), " (permuted)");
-  if (cs) {
+  if (ps->tables_from_cache) snprintf(label + strlen(label), sizeof label - strlen(label), " (tables from the cache)");
+  if (!cs && c->cached_tables && !ps->tables_from_cache) {
+    fail(env, label, "the block tables were built again, not read from the disk cache");
+  } else if (cs) {
     snprintf(why, sizeof why, "check: %s", e.msg);
     fail(env, label, why);
   } else {

@@ -461,7 +461,7 @@ int main(int argc, char **argv) {
   env.wgmma = di.sm_major == 9 && !(arch && !strncmp(arch, "sm_80", 5));
   printf("device %s (sm_%d%d), seed %llu\n", di.name, di.sm_major, di.sm_minor,
          (unsigned long long)env.seed);
-  const char *only = argc > 1 ? argv[1] : "shipped,textlen,configs,wide,ws1,persist,tiletab,bitmasks,merged,permute,models,bench,tune,dyn";
+  const char *only = argc > 1 ? argv[1] : "shipped,textlen,configs,wide,ws1,tabcache,persist,tiletab,bitmasks,merged,permute,models,bench,tune,dyn";
   if (strstr(only, "shipped")) shipped(&env);
   if (strstr(only, "textlen")) textlen(&env);
   if (strstr(only, "configs")) configs(&env);
@@ -469,6 +469,7 @@ int main(int argc, char **argv) {
   if (strstr(only, "wsan")) wide_sanitize(&env);
   if (strstr(only, "ws1")) gpu_one(&env);
   if (strstr(only, "w1san")) gpu_one_sanitize(&env);
+  if (strstr(only, "tabcache")) gpu_tabcache(&env);
   if (strstr(only, "persist")) gpu_persist(&env);
   if (strstr(only, "psan")) gpu_persist_sanitize(&env);
   if (strstr(only, "tiletab")) gpu_tiles(&env);
