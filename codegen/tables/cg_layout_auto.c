@@ -268,12 +268,12 @@ static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand 
 ** the script's blocks, merged. */
 static sieve_status score_rows(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *c, int64_t stop4,
                                blk_pool *pool, int *stopped, cg_err *e) {
-  int bq = cg_pattern_block_q(p), from = p->merged_from;
+  int bq = cg_pattern_block_q(p), from = p->merged_from, had = p->block_q;
   if (from <= 0 || from >= bq || bq % from) return score_stop(p, s, mask, c, 1, stop4, pool, stopped, e);
   int64_t full, part;
   p->block_q = from; /* the build's blocks, for the while */
   sieve_status st = blk_score_merged(p, s, mask, &c->l, bq / from, stop4, pool, &full, &part, stopped, e);
-  p->block_q = bq;
+  p->block_q = had;
   c->lo = c->hi = (double)full + PARTIAL_COST * (double)part;
   return st;
 }
