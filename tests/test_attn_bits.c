@@ -20,6 +20,7 @@
 
 #include "cg_attn.h"
 #include "cg_attn_bits.h"
+#include "cg_attn_geom.h"  /* mma_warps */
 #include "cg_ref.h"
 #include "test_rand.h"
 
@@ -102,7 +103,7 @@ static void mismatch(const char *what, const cg_attn_config *c, int h, int64_t q
 static void walk_head(const cg_tableset *ts, const cg_table *t, const int32_t *tab, size_t ntab, const cg_bits_geom *g,
                       const kcase *kc, const truth *tr, int h) {
   const cg_attn_config *c = &kc->cfg;
-  int mma_warps = cg_attn_config_ws(c) ? c->warps - 4 : c->warps, sub = g->bk / g->bn;
+  int mw = mma_warps(c), sub = g->bk / g->bn;
   const int32_t *rowptr = tab, *nfull = rowptr + t->nq + 1, *ent = nfull + t->nq;
   int64_t S = ts->seq;
   for (int64_t qblk = 0; qblk * c->block_m < S; qblk++) {
@@ -121,7 +122,7 @@ static void walk_head(const cg_tableset *ts, const cg_table *t, const int32_t *t
       }
       int64_t bidx = partial ? ent[2 * e + 1] : -1;
       if (partial && bidx < 0) fail_msg("a partial block of a bitmask class has no bitmask");
-      for (int w = 0; w < mma_warps; w++) {
+      for (int w = 0; w < mw; w++) {
         int64_t row0 = q0 + (int64_t)w * g->rw;
         for (int lane = 0; lane < 32; lane++) {
           int64_t lr = folded(cg_bits_lane_row(&em, g, c32(lane)));
@@ -159,8 +160,7 @@ static void check_case(cg_pattern *p, const sieve_shape *s, const kcase *kc) {
   assert_int_equal(cg_tables_pack(ts, &buf, &n, off, &e), SIEVE_OK);
   sieve_shape sh;
   cg_shape_for(p, s, &sh);
-  int mma_warps = cg_attn_config_ws(&kc->cfg) ? kc->cfg.warps - 4 : kc->cfg.warps;
-  cg_bits_geom g = {&sh, ts->block_q, ts->block_k, kc->cfg.block_m, kc->cfg.block_n, kc->cfg.block_m / mma_warps, ts->seq};
+  cg_bits_geom g = {&sh, ts->block_q, ts->block_k, kc->cfg.block_m, kc->cfg.block_n, kc->cfg.block_m / mma_warps(&kc->cfg), ts->seq};
   int64_t S = ts->seq;
   uint8_t *m = malloc((size_t)(S * S));
   for (int h = 0; h < s->heads; h++) {
