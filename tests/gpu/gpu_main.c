@@ -128,6 +128,7 @@ static const sieve_config wide_cfgs[][2] = {
 
 static void wide(gpu_env *env) {
   static const int lens[2] = {0, 29};
+  if (!env->wgmma) return;  /* 12 and 16 warps: the sm_90a kernel alone */
   for (size_t i = 0; i < sizeof wide_cfgs / sizeof *wide_cfgs; i++)
     for (int d = 0; d < 2; d++) {
       sieve_config cfg = wide_cfgs[i][d];
@@ -190,6 +191,7 @@ static void bits_debug(gpu_env *env) {
 ** and on partial ones (bitmask, predicate). */
 static void wide_sanitize(gpu_env *env) {
   static const int lens[1] = {7};
+  if (!env->wgmma) return;
   static const struct { sieve_config cfg; int d; const char *pat, *param, *partial; } cases[] = {
     {{192, 128, 16, 2}, 64, "dense", NULL, NULL},
     {{192, 128, 16, 2}, 64, "../bench/patterns/dilated", "block=384", "auto"},
