@@ -29,10 +29,13 @@
 #include "cg_layout_bound.h"
 
 /* Query tokens tried per scored row, spread over its block. More prove
-** more pairs partial, but each costs a pass over the row's undecided keys,
-** and with one the bounds already pass the best score within a few more
-** rows: radial and dilated at hunyuan-720p rank fastest with one. */
-#define WITNESSES 1
+** more pairs partial, but each costs a pass over the row's undecided keys.
+** Since a kernel's merged rows are ranked, one left radial's spatial
+** bounds near half their scores, so nearly every candidate was settled:
+** with three, radial's tables take 0.53-0.93x as long at wan-1.3b-480p,
+** cogvideox-1.5 and hunyuan-720p (two to five cost about the same, by
+** shape), dilated's 1.05-1.1x (its bounds were tight with one). */
+#define WITNESSES 3
 
 /* Whether key interfaces are gathered from tokv. */
 static int gathers(const blk_lbound *b) { return b->tokv && !b->plain; }
