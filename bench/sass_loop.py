@@ -9,6 +9,16 @@ HGMMA (a consumer's step: S = Q K^T and O += P V), its instruction count and
 the opcodes that show where ptxas left the uniform datapath: R2UR (a value
 built in per-thread registers, moved to a uniform one), IMAD, UIADD3.
 Out-of-line try_wait spins that return into the loop count as part of it.
+
+    bench/sass_loop.py --order CUBIN...
+
+also prints the key loop's softmax in issue order, an instruction a letter
+(M MUFU, x FMNMX, f FFMA, + FADD, * FMUL, c F2FP, s SHFL, V VOTE, H HGMMA,
+W WARPGROUP, . other), from its first FMNMX to its last MUFU, and how many
+exponentials ptxas placed before the step's last max: FlashAttention-3's
+loop takes one row's exponentials while it takes the other row's max (ncu
+source page, H100, bench/RESULTS.md 2026-12-06), so the exponential unit
+has work during the max; 0 means every max comes first.
 """
 import collections
 import re
@@ -91,20 +101,41 @@ def loops(cubin):
                 if x not in body:
                     body.add(x)
                     todo.extend(pred[x])
-            ops = [ins[i][1].split(".")[0] for k in body for i in range(*blocks[k])]
-            out.append((len(ops), collections.Counter(ops), ins[blocks[h][0]][0]))
+            at = sorted(i for k in body for i in range(*blocks[k]))
+            ops = [ins[i][1].split(".")[0] for i in at]
+            out.append((len(ops), collections.Counter(ops), ins[blocks[h][0]][0], ops))
     return out
 
 
+LETTERS = {"MUFU": "M", "FMNMX": "x", "FFMA": "f", "FADD": "+", "FMUL": "*", "F2FP": "c", "SHFL": "s",
+           "VOTE": "V", "HGMMA": "H", "WARPGROUP": "W"}
+
+
+def order(ops):
+    """The softmax span in letters, and (exponentials before the last max, exponentials)."""
+    mx = [i for i, o in enumerate(ops) if o == "FMNMX"]
+    ex = [i for i, o in enumerate(ops) if o == "MUFU"]
+    if not mx or not ex:
+        return "", (0, len(ex))
+    span = "".join(LETTERS.get(o, ".") for o in ops[mx[0]:ex[-1] + 1])
+    return span, (sum(1 for i in ex if i < mx[-1]), len(ex))
+
+
 def main():
-    for f in sys.argv[1:]:
+    args = sys.argv[1:]
+    show = "--order" in args
+    for f in (a for a in args if a != "--order"):
         found = [l for l in loops(f) if l[1]["HGMMA"]]
         if not found:
             print(f"{f}: no loop issues HGMMA")
             continue
-        n, c, head = min(found, key=lambda l: l[0])
+        n, c, head, ops = min(found, key=lambda l: l[0])
         print(f"{f}: key loop at {head:#x}: {n} instructions, HGMMA {c['HGMMA']}, R2UR {c['R2UR']}, "
               f"IMAD {c['IMAD']}, UIADD3 {c['UIADD3']}")
+        if show:
+            span, (early, total) = order(ops)
+            print(f"  softmax in issue order: {span}")
+            print(f"  exponentials before the last max: {early} of {total}")
 
 
 if __name__ == "__main__":
