@@ -186,6 +186,43 @@ static void merged_rows(void **st) {
   cg_pattern_free(p);
 }
 
+/* SIEVE_SOFTMAX_IL=1: the warp-specialised kernel takes the interleaved
+** softmax (a vote per owned row, no branch before the exponentials), named
+** _il; the default, a segments kernel and the sm_80 kernel keep theirs. */
+static void softmax_il(void **st) {
+  cg_pattern *p = make_pattern(PAT_WINDOW);
+  cg_attn_spec s = spec_for(p, 128);
+  s.arch = CG_SM90A;
+  s.cfg = (cg_attn_config){128, 128, CG_WS_WARPS, 2};
+  cg_err e = {0};
+  char *ptx[2], *name[2];
+  for (int il = 0; il < 2; il++) {
+    if (il) setenv("SIEVE_SOFTMAX_IL", "1", 1);
+    assert_int_equal(cg_attn_softmax_il(&s), il);
+    assert_int_equal(cg_attn_build(&s, &ptx[il], &name[il], NULL, &e), SIEVE_OK);
+  }
+  assert_null(strstr(name[0], "_il"));
+  assert_non_null(strstr(name[1], "_il"));
+  /* the step's softmax, twice a kernel (the first step and the loop): one
+  ** vote a warp before, one per owned row (two) with it */
+  int votes[2] = {0, 0};
+  for (int il = 0; il < 2; il++)
+    for (const char *q = ptx[il]; (q = strstr(q, "vote.sync.any")); q++) votes[il]++;
+  assert_int_equal(votes[1], 2 * votes[0]);
+  s.segs = 1;
+  assert_false(cg_attn_softmax_il(&s));
+  s.segs = 0;
+  s.arch = CG_SM80;
+  s.cfg = (cg_attn_config){128, 64, 8, 2};
+  assert_false(cg_attn_softmax_il(&s));
+  unsetenv("SIEVE_SOFTMAX_IL");
+  for (int il = 0; il < 2; il++) {
+    free(ptx[il]);
+    free(name[il]);
+  }
+  cg_pattern_free(p);
+}
+
 /*
 ** Tables at the kernel's tile: a static pattern in identity layouts that
 ** declares no blocks reads tables of the config's tile (the smallest
@@ -724,6 +761,7 @@ int main(void) {
     cmocka_unit_test(merged_rows),
     cmocka_unit_test(one_consumer),
     cmocka_unit_test(bits_in_every_kernel),
+    cmocka_unit_test(softmax_il),
     cmocka_unit_test(tables_at_the_tile),
     cmocka_unit_test(blocks_view),
     cmocka_unit_test(lowering_matches_eval),

@@ -248,14 +248,57 @@ static void row_reduce(cg_tk *t, const cg_rt *src, int op, LLVMValueRef *out) {
   row_reduce_groups(t, src, op, out, 0, NULL);
 }
 
+LLVMValueRef cg_quad_max(cg_tk *t, LLVMValueRef v) {
+  v = cg_fmax(E, v, cg_shfl_xor_f32(E, v, 1));
+  return cg_fmax(E, v, cg_shfl_xor_f32(E, v, 2));
+}
+
 void cg_row_max(cg_tk *t, cg_rv *dst, const cg_rt *src) {
   LLVMValueRef acc[16];
   row_reduce(t, src, 0, acc);
-  for (int i = 0; i < src->m / 8; i++) {
-    acc[i] = cg_fmax(E, acc[i], cg_shfl_xor_f32(E, acc[i], 1));
-    acc[i] = cg_fmax(E, acc[i], cg_shfl_xor_f32(E, acc[i], 2));
-    cg_rset(E, dst->v[i], acc[i]);
+  for (int i = 0; i < src->m / 8; i++) cg_rset(E, dst->v[i], cg_quad_max(t, acc[i]));
+}
+
+int cg_rt_row_elems(const cg_rt *src, int row, int *idx) {
+  int n = 0;
+  for (int e = 0; e < src->m / 16 * src->n / 8 * 4; e++)
+    if (rv_index(src, e) == row) idx[n++] = e;
+  return n;
+}
+
+void cg_rowred_init(cg_tk *t, cg_rowred *r, const cg_rt *src, int row, int sum, int chain) {
+  int idx[CG_ROW_VALUES];
+  *r = (cg_rowred){.w = cg_rt_row_elems(src, row, idx), .sum = sum, .chain = chain};
+  for (int i = 0; i < r->w; i++) r->x[i] = cg_rget(E, src->v[idx[i]]);
+}
+
+static LLVMValueRef rowred_op(cg_tk *t, const cg_rowred *r, LLVMValueRef a, LLVMValueRef b) {
+  return r->sum ? CG_FADD(E, a, b) : cg_fmax(E, a, b);
+}
+
+int cg_rowred_step(cg_tk *t, cg_rowred *r) {
+  if (r->chain) {
+    if (r->k + 1 >= r->w) return 0;
+    r->k++;
+    r->x[0] = rowred_op(t, r, r->x[0], r->x[r->k]);
+    return 1;
   }
+  if (2 * r->k + 1 >= r->w) {  /* the level is done: an odd one out moves up */
+    if (r->w <= 1) return 0;
+    if (r->w & 1) r->x[r->w / 2] = r->x[r->w - 1];
+    r->w = (r->w + 1) / 2;
+    r->k = 0;
+    if (r->w <= 1) return 0;
+  }
+  r->x[r->k] = rowred_op(t, r, r->x[2 * r->k], r->x[2 * r->k + 1]);
+  r->k++;
+  return 1;
+}
+
+LLVMValueRef cg_rowred_done(cg_tk *t, cg_rowred *r) {
+  while (cg_rowred_step(t, r)) {
+  }
+  return r->x[0];
 }
 
 void cg_row_sum_part(cg_tk *t, cg_rv *dst, const cg_rt *src) { cg_row_sum_groups(t, dst, src, 0, NULL); }
