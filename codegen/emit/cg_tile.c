@@ -221,27 +221,15 @@ void cg_rt_mul_rows(cg_tk *t, cg_rt *r, const cg_rv *f) {
 ** (it pairs neighbours, and a thread's values run in column order), so the
 ** group sums cost no adds. */
 static void row_reduce_groups(cg_tk *t, const cg_rt *src, int op, LLVMValueRef *out, int ng, LLVMValueRef *groups) {
-  int rows = src->m / 8, per = src->n / 4;
-  LLVMValueRef *v = malloc(sizeof(LLVMValueRef) * (size_t)(rows * per));
-  int *n = calloc((size_t)rows, sizeof(int));
-  for (int e = 0; e < src->m / 16 * src->n / 8 * 4; e++) {
-    int i = rv_index(src, e);
-    v[i * per + n[i]++] = cg_rget(E, src->v[e]);
+  for (int i = 0; i < src->m / 8; i++) {
+    cg_rowred r;
+    cg_rowred_init(t, &r, src, i, op, 0);
+    do {
+      if (!r.k && r.w == ng)
+        for (int g = 0; g < ng; g++) groups[i * ng + g] = r.x[g];
+    } while (cg_rowred_step(t, &r));
+    out[i] = r.x[0];
   }
-  for (int i = 0; i < rows; i++) {
-    LLVMValueRef *x = v + i * per;
-    for (int w = per; w > 1; w = (w + 1) / 2) {
-      if (w == ng)
-        for (int g = 0; g < ng; g++) groups[i * ng + g] = x[g];
-      for (int k = 0; k < w / 2; k++)
-        x[k] = op ? CG_FADD(E, x[2 * k], x[2 * k + 1]) : cg_fmax(E, x[2 * k], x[2 * k + 1]);
-      if (w & 1) x[w / 2] = x[w - 1];
-    }
-    if (ng == 1) groups[i] = x[0];
-    out[i] = x[0];
-  }
-  free(v);
-  free(n);
 }
 
 static void row_reduce(cg_tk *t, const cg_rt *src, int op, LLVMValueRef *out) {
@@ -276,6 +264,9 @@ static LLVMValueRef rowred_op(cg_tk *t, const cg_rowred *r, LLVMValueRef a, LLVM
   return r->sum ? CG_FADD(E, a, b) : cg_fmax(E, a, b);
 }
 
+/* A tree's level ends as its last pair is combined (an odd one out moves
+** up), so between steps k = 0 marks a level's start (row_reduce_groups
+** takes its group sums there). */
 int cg_rowred_step(cg_tk *t, cg_rowred *r) {
   if (r->chain) {
     if (r->k + 1 >= r->w) return 0;
@@ -283,15 +274,13 @@ int cg_rowred_step(cg_tk *t, cg_rowred *r) {
     r->x[0] = rowred_op(t, r, r->x[0], r->x[r->k]);
     return 1;
   }
-  if (2 * r->k + 1 >= r->w) {  /* the level is done: an odd one out moves up */
-    if (r->w <= 1) return 0;
+  if (r->w <= 1) return 0;
+  r->x[r->k] = rowred_op(t, r, r->x[2 * r->k], r->x[2 * r->k + 1]);
+  if (2 * ++r->k + 1 >= r->w) {
     if (r->w & 1) r->x[r->w / 2] = r->x[r->w - 1];
     r->w = (r->w + 1) / 2;
     r->k = 0;
-    if (r->w <= 1) return 0;
   }
-  r->x[r->k] = rowred_op(t, r, r->x[2 * r->k], r->x[2 * r->k + 1]);
-  r->k++;
   return 1;
 }
 

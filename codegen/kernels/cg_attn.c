@@ -643,6 +643,23 @@ static void seg_store(attn *a) {
 */
 static void online_softmax_il(attn *a, int defer);
 
+/* Where some row's max moved (any): alpha = 2^(m - mx) a row (mx holds
+** the new maxima), l scaled, and O unless deferred (rescale_o); with set_m
+** m takes the new maxima there too. */
+static void rescale_rows(attn *a, LLVMValueRef any, int set_m, int defer) {
+  cg_if rescale;
+  cg_if_begin(EM, &rescale, any);
+  for (int i = 0; i < a->rw / 8; i++) {
+    LLVMValueRef mn = cg_rv_get(TK, &a->mx, i);
+    LLVMValueRef alpha = cg_ex2(EM, CG_FSUB(EM, cg_rv_get(TK, &a->m, i), finite_base(a, mn)));
+    if (set_m) cg_rv_set(TK, &a->m, i, mn);
+    cg_rv_set(TK, &a->alpha, i, alpha);
+    cg_rv_set(TK, &a->l, i, CG_FMUL(EM, cg_rv_get(TK, &a->l, i), alpha));
+  }
+  if (!defer) cg_rt_mul_rows(TK, &a->o, &a->alpha);
+  cg_if_end(EM, &rescale);
+}
+
 static void online_softmax(attn *a, int defer) {
   if (a->il) {
     online_softmax_il(a, defer);
@@ -658,17 +675,7 @@ static void online_softmax(attn *a, int defer) {
     grow = CG_OR(EM, grow, CG_FCMP(EM, LLVMRealOGT, mn, CG_FADD(EM, mo, cg_f32(EM, MAX_SLACK))));
   }
   LLVMValueRef any = cg_vote_any(EM, grow);
-  cg_if rescale;
-  cg_if_begin(EM, &rescale, any);
-  for (int i = 0; i < rows; i++) {
-    LLVMValueRef mo = cg_rv_get(TK, &a->m, i), mn = cg_rv_get(TK, &a->mx, i);
-    LLVMValueRef alpha = cg_ex2(EM, CG_FSUB(EM, mo, finite_base(a, mn)));
-    cg_rv_set(TK, &a->m, i, mn);
-    cg_rv_set(TK, &a->alpha, i, alpha);
-    cg_rv_set(TK, &a->l, i, CG_FMUL(EM, cg_rv_get(TK, &a->l, i), alpha));
-  }
-  if (!defer) cg_rt_mul_rows(TK, &a->o, &a->alpha);
-  cg_if_end(EM, &rescale);
+  rescale_rows(a, any, 1, defer);
   if (defer) cg_rset(EM, a->grow, any);
   for (int i = 0; i < rows; i++) cg_rv_set(TK, &a->base, i, finite_base(a, cg_rv_get(TK, &a->m, i)));
   cg_rt_exp2_rows(TK, &a->s, a->c, &a->base);
@@ -723,15 +730,8 @@ static void online_softmax_il(attn *a, int defer) {
     if (i + 1 < rows) mx = next;
   }
   part[rows - 1] = cg_rowred_done(TK, &sum);
-  cg_if rescale;
-  cg_if_begin(EM, &rescale, any);
-  for (int i = 0; i < rows; i++) {
-    LLVMValueRef alpha = cg_ex2(EM, CG_FSUB(EM, cg_rv_get(TK, &a->m, i), finite_base(a, mnew[i])));
-    cg_rv_set(TK, &a->alpha, i, alpha);
-    cg_rv_set(TK, &a->l, i, CG_FMUL(EM, cg_rv_get(TK, &a->l, i), alpha));
-  }
-  if (!defer) cg_rt_mul_rows(TK, &a->o, &a->alpha);
-  cg_if_end(EM, &rescale);
+  for (int i = 0; i < rows; i++) cg_rv_set(TK, &a->mx, i, mnew[i]);
+  rescale_rows(a, any, 0, defer);
   if (defer) cg_rset(EM, a->grow, any);
   for (int i = 0; i < rows; i++) {
     cg_rv_set(TK, &a->m, i, mnew[i]);
