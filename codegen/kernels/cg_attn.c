@@ -963,10 +963,13 @@ static void kernel(attn *a) {
 ** through the softmax:
 **
 **   S = Q K_0^T;  softmax;  P = S
-**   for j = 1 ..:  [turn] issue S = Q K_j^T;  issue O += P V_j-1 [pass]
+**   for j = 1 ..:  [turn] issue S = Q K_j^T;  rescale O;  issue O += P V_j-1 [pass]
 **                  wait for S;  free K_j;  mask, softmax (O's rescale deferred)
-**                  wait for O;  free V_j-1;  rescale O;  P = S
-**   O += P V_last;  free it
+**                  wait for O;  free V_j-1;  P = S
+**   rescale O;  O += P V_last;  free it
+**
+** (Three consumer warpgroups rescale O after its wait instead:
+** rescale_under_s.)
 **
 ** The two warpgroups take turns to issue (cg_turn_wait, cg_turn_pass), so
 ** one's softmax runs under the other's products (FlashAttention-3's
@@ -1280,12 +1283,20 @@ static void ws_issue_pv(attn *a, LLVMValueRef j) {
   cg_wgmma_ab_rs_async(TK, &a->o, &a->pa, &v);
 }
 
+/* O's rescale by the last softmax's maxima, issued under S's product
+** (FlashAttention-3's order), where it otherwise waited for P V to retire
+** and then held up the next issue. With three consumer warpgroups (16
+** warps; D64's default) the turn comes round later and the old order, after
+** P V's wait, measured faster (bench/RESULTS.md, 2026-12-06). */
+static int rescale_under_s(const attn *a) { return a->nwg < 3; }
+
 static void ws_step(attn *a, LLVMValueRef j) {
   LLVMValueRef prev = CG_SUB(EM, j, cg_i32(EM, 1));
   ws_ready_k(a, j);
   ws_wait(a, BAR_V, prev);
   cg_turn_wait(TK, a->wgi, a->nwg);
   ws_issue_s(a, j);
+  if (rescale_under_s(a)) rescale_o(a);
   ws_issue_pv(a, prev);
   cg_turn_pass(TK, a->wgi, a->nwg);
   ahead_next(a, CG_ADD(EM, j, cg_i32(EM, 1)));
@@ -1295,7 +1306,7 @@ static void ws_step(attn *a, LLVMValueRef j) {
   online_softmax(a, 1);
   cg_wgmma_wait(TK, 0, &a->o);
   cg_mbar_arrive(TK, bar_at(a, BAR_VFREE, prev));
-  rescale_o(a);
+  if (!rescale_under_s(a)) rescale_o(a);
   cg_rt_to_a(TK, &a->pa, &a->s);
   seg_store(a);  /* S is free: the wide configs have no room for it beside S and O */
 }
@@ -1323,6 +1334,7 @@ static void ws_consume_tile(attn *a) {
   cg_mbar_arrive(TK, bar_at(a, BAR_KFREE, zero));
   mask_apply(a);
   online_softmax(a, 0);
+  if (rescale_under_s(a)) cg_rset(EM, a->grow, LLVMConstInt(EM->t_i1, 0, 0));
   cg_rt_to_a(TK, &a->pa, &a->s);
   seg_store(a);
   cg_for loop;
@@ -1333,6 +1345,7 @@ static void ws_consume_tile(attn *a) {
   a->nfull = keep[0], a->tab = keep[1], a->start = keep[2], TK->lane = keep[3];
   cg_for_end(EM, &loop);
   LLVMValueRef last = CG_SUB(EM, a->nblk, cg_i32(EM, 1));
+  if (rescale_under_s(a)) rescale_o(a);
   ws_wait(a, BAR_V, last);
   cg_turn_wait(TK, a->wgi, a->nwg);
   ws_issue_pv(a, last);
