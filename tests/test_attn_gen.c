@@ -186,41 +186,56 @@ static void merged_rows(void **st) {
   cg_pattern_free(p);
 }
 
-/* SIEVE_SOFTMAX_IL=1: the warp-specialised kernel takes the interleaved
-** softmax (a vote per owned row, no branch before the exponentials), named
-** _il; the default, a segments kernel and the sm_80 kernel keep theirs. */
-static void softmax_il(void **st) {
+/* The most f32 multiplies between the commit of S (N = the key step n)
+** and the fence of P V (N = head_dim d) issued right after it: O's
+** rescale when it runs under S's product. */
+static int muls_under_s(const char *ptx, int n, int d) {
+  char s_shape[32], pv_shape[32];
+  snprintf(s_shape, sizeof s_shape, ".m64n%dk16.", n);
+  snprintf(pv_shape, sizeof pv_shape, ".m64n%dk16.", d);
+  int most = 0;
+  for (const char *q = ptx; (q = strstr(q, "wgmma.mma_async")); q++) {
+    const char *eol = strchr(q, '\n'), *shape = strstr(q, s_shape);
+    const char *commit = strstr(q, "wgmma.commit_group"), *fence = commit ? strstr(commit, "wgmma.fence") : NULL;
+    const char *next = fence ? strstr(fence, "wgmma.mma_async") : NULL;
+    if (!eol || !shape || shape > eol || !next) continue;
+    const char *later = strstr(q + 1, "wgmma.mma_async");
+    if (later != next) continue;  /* not S's last slice */
+    shape = strstr(next, pv_shape);
+    if (!shape || shape > strchr(next, '\n')) continue;
+    int k = 0;
+    for (const char *m = commit; (m = strstr(m, "mul.rn.f32")) && m < fence; m++) k++;
+    if (k > most) most = k;
+  }
+  return most;
+}
+
+/* With one or two consumer warpgroups, O (64 rows x head_dim a warpgroup:
+** head_dim / 2 values a thread) is rescaled under S's product, between
+** S's issue and P V's; with three, after P V's wait (rescale_under_s). */
+static void rescale_under_s(void **st) {
   cg_pattern *p = make_pattern(PAT_WINDOW);
+  cg_err e = {0};
+  char *ptx, *name;
+  p->block_k = 384;
   cg_attn_spec s = spec_for(p, 128);
   s.arch = CG_SM90A;
-  s.cfg = (cg_attn_config){128, 128, CG_WS_WARPS, 2};
-  cg_err e = {0};
-  char *ptx[2], *name[2];
-  for (int il = 0; il < 2; il++) {
-    if (il) setenv("SIEVE_SOFTMAX_IL", "1", 1);
-    assert_int_equal(cg_attn_softmax_il(&s), il);
-    assert_int_equal(cg_attn_build(&s, &ptx[il], &name[il], NULL, &e), SIEVE_OK);
-  }
-  assert_null(strstr(name[0], "_il"));
-  assert_non_null(strstr(name[1], "_il"));
-  /* the step's softmax, twice a kernel (the first step and the loop): one
-  ** vote a warp before, one per owned row (two) with it */
-  int votes[2] = {0, 0};
-  for (int il = 0; il < 2; il++)
-    for (const char *q = ptx[il]; (q = strstr(q, "vote.sync.any")); q++) votes[il]++;
-  assert_int_equal(votes[1], 2 * votes[0]);
-  s.segs = 1;
-  assert_false(cg_attn_softmax_il(&s));
-  s.segs = 0;
-  s.arch = CG_SM80;
-  s.cfg = (cg_attn_config){128, 64, 8, 2};
-  assert_false(cg_attn_softmax_il(&s));
-  unsetenv("SIEVE_SOFTMAX_IL");
-  for (int il = 0; il < 2; il++) {
-    free(ptx[il]);
-    free(name[il]);
-  }
+  s.cfg = (cg_attn_config){128, 192, CG_WS_WARPS, 2};
+  assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_OK);
+  assert_true(muls_under_s(ptx, 192, 128) >= 64);
+  free(ptx);
+  free(name);
+  p->block_q = 64;
+  p->block_k = 128;
+  s = spec_for(p, 64);
+  s.arch = CG_SM90A;
+  s.cfg = (cg_attn_config){192, 128, CG_WS3_WARPS, 2};
+  assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_OK);
+  assert_int_equal(muls_under_s(ptx, 128, 64), 0);
+  free(ptx);
+  free(name);
   cg_pattern_free(p);
+  (void)st;
 }
 
 /*
@@ -761,7 +776,7 @@ int main(void) {
     cmocka_unit_test(merged_rows),
     cmocka_unit_test(one_consumer),
     cmocka_unit_test(bits_in_every_kernel),
-    cmocka_unit_test(softmax_il),
+    cmocka_unit_test(rescale_under_s),
     cmocka_unit_test(tables_at_the_tile),
     cmocka_unit_test(blocks_view),
     cmocka_unit_test(lowering_matches_eval),

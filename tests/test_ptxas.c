@@ -305,15 +305,6 @@ int main(void) {
       sieve_shape_preset(a ? "cogvideox-1.5" : "wan-1.3b-480p", &real);
       check(pat, p, &real, CG_BF16, a ? CG_SM90A : CG_SM80, NULL, 1);
     }
-    /* The softmax that interleaves its rows (SIEVE_SOFTMAX_IL=1, off by
-    ** default) on the sm_90a defaults: no spills, no serialised wgmma. */
-    setenv("SIEVE_SOFTMAX_IL", "1", 1);
-    for (int a = 0; a < 2; a++) {
-      sieve_shape real;
-      sieve_shape_preset(a ? "cogvideox-1.5" : "wan-1.3b-480p", &real);
-      check(pat, p, &real, a ? CG_FP16 : CG_BF16, CG_SM90A, NULL, 1);
-    }
-    unsetenv("SIEVE_SOFTMAX_IL");
     /* The config grid on the patterns that exercise the most code: every
     ** config for both targets would take minutes. */
     if (!strcmp(pat, "dense") || !strcmp(pat, "frame_window") || !strcmp(pat, "svg"))

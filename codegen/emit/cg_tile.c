@@ -214,68 +214,30 @@ void cg_rt_mul_rows(cg_tk *t, cg_rt *r, const cg_rv *f) {
     cg_rset(E, r->v[e], CG_FMUL(E, cg_rget(E, r->v[e]), cg_rget(E, f->v[rv_index(r, e)])));
 }
 
-/* The values of each owned row of src, reduced pairwise (a tree keeps the
-** dependent chain short) with op: 0 max, 1 sum. With ng > 0 (op 1) also
-** groups[i * ng + g] = this thread's part of row i's sum over columns
-** [g n / ng, (g + 1) n / ng): the tree's values when it has narrowed to ng
-** (it pairs neighbours, and a thread's values run in column order), so the
-** group sums cost no adds. */
-static void row_reduce_groups(cg_tk *t, const cg_rt *src, int op, LLVMValueRef *out, int ng, LLVMValueRef *groups) {
-  for (int i = 0; i < src->m / 8; i++) {
-    cg_rowred r;
-    cg_rowred_init(t, &r, src, i, op, 0);
-    do {
-      if (!r.k && r.w == ng)
-        for (int g = 0; g < ng; g++) groups[i * ng + g] = r.x[g];
-    } while (cg_rowred_step(t, &r));
-    out[i] = r.x[0];
-  }
-}
+/*
+** One owned row's max or sum over this thread's values, as a tree (pairs,
+** level by level), emitted a node at a time so that row_reduce_groups can
+** take the values where the tree has narrowed to its groups.
+*/
+#define ROW_VALUES 96  /* a thread's values of one row: n / 4 for n <= 384 */
+typedef struct rowred {
+  LLVMValueRef x[ROW_VALUES];
+  int w, k, sum;
+} rowred;
 
-static void row_reduce(cg_tk *t, const cg_rt *src, int op, LLVMValueRef *out) {
-  row_reduce_groups(t, src, op, out, 0, NULL);
-}
-
-LLVMValueRef cg_quad_max(cg_tk *t, LLVMValueRef v) {
-  v = cg_fmax(E, v, cg_shfl_xor_f32(E, v, 1));
-  return cg_fmax(E, v, cg_shfl_xor_f32(E, v, 2));
-}
-
-void cg_row_max(cg_tk *t, cg_rv *dst, const cg_rt *src) {
-  LLVMValueRef acc[16];
-  row_reduce(t, src, 0, acc);
-  for (int i = 0; i < src->m / 8; i++) cg_rset(E, dst->v[i], cg_quad_max(t, acc[i]));
-}
-
-int cg_rt_row_elems(const cg_rt *src, int row, int *idx) {
-  int n = 0;
+static void rowred_init(cg_tk *t, rowred *r, const cg_rt *src, int row, int sum) {
+  *r = (rowred){.sum = sum};
   for (int e = 0; e < src->m / 16 * src->n / 8 * 4; e++)
-    if (rv_index(src, e) == row) idx[n++] = e;
-  return n;
-}
-
-void cg_rowred_init(cg_tk *t, cg_rowred *r, const cg_rt *src, int row, int sum, int chain) {
-  int idx[CG_ROW_VALUES];
-  *r = (cg_rowred){.w = cg_rt_row_elems(src, row, idx), .sum = sum, .chain = chain};
-  for (int i = 0; i < r->w; i++) r->x[i] = cg_rget(E, src->v[idx[i]]);
-}
-
-static LLVMValueRef rowred_op(cg_tk *t, const cg_rowred *r, LLVMValueRef a, LLVMValueRef b) {
-  return r->sum ? CG_FADD(E, a, b) : cg_fmax(E, a, b);
+    if (rv_index(src, e) == row) r->x[r->w++] = cg_rget(E, src->v[e]);
 }
 
 /* A tree's level ends as its last pair is combined (an odd one out moves
 ** up), so between steps k = 0 marks a level's start (row_reduce_groups
-** takes its group sums there). */
-int cg_rowred_step(cg_tk *t, cg_rowred *r) {
-  if (r->chain) {
-    if (r->k + 1 >= r->w) return 0;
-    r->k++;
-    r->x[0] = rowred_op(t, r, r->x[0], r->x[r->k]);
-    return 1;
-  }
+** takes its group sums there). 0: nothing was left to emit. */
+static int rowred_step(cg_tk *t, rowred *r) {
   if (r->w <= 1) return 0;
-  r->x[r->k] = rowred_op(t, r, r->x[2 * r->k], r->x[2 * r->k + 1]);
+  LLVMValueRef a = r->x[2 * r->k], b = r->x[2 * r->k + 1];
+  r->x[r->k] = r->sum ? CG_FADD(E, a, b) : cg_fmax(E, a, b);
   if (2 * ++r->k + 1 >= r->w) {
     if (r->w & 1) r->x[r->w / 2] = r->x[r->w - 1];
     r->w = (r->w + 1) / 2;
@@ -284,10 +246,37 @@ int cg_rowred_step(cg_tk *t, cg_rowred *r) {
   return 1;
 }
 
-LLVMValueRef cg_rowred_done(cg_tk *t, cg_rowred *r) {
-  while (cg_rowred_step(t, r)) {
+/* The values of each owned row of src, reduced pairwise (a tree keeps the
+** dependent chain short) with op: 0 max, 1 sum. With ng > 0 (op 1) also
+** groups[i * ng + g] = this thread's part of row i's sum over columns
+** [g n / ng, (g + 1) n / ng): the tree's values when it has narrowed to ng
+** (it pairs neighbours, and a thread's values run in column order), so the
+** group sums cost no adds. */
+static void row_reduce_groups(cg_tk *t, const cg_rt *src, int op, LLVMValueRef *out, int ng, LLVMValueRef *groups) {
+  for (int i = 0; i < src->m / 8; i++) {
+    rowred r;
+    rowred_init(t, &r, src, i, op);
+    do {
+      if (!r.k && r.w == ng)
+        for (int g = 0; g < ng; g++) groups[i * ng + g] = r.x[g];
+    } while (rowred_step(t, &r));
+    out[i] = r.x[0];
   }
-  return r->x[0];
+}
+
+static void row_reduce(cg_tk *t, const cg_rt *src, int op, LLVMValueRef *out) {
+  row_reduce_groups(t, src, op, out, 0, NULL);
+}
+
+static LLVMValueRef quad_max(cg_tk *t, LLVMValueRef v) {
+  v = cg_fmax(E, v, cg_shfl_xor_f32(E, v, 1));
+  return cg_fmax(E, v, cg_shfl_xor_f32(E, v, 2));
+}
+
+void cg_row_max(cg_tk *t, cg_rv *dst, const cg_rt *src) {
+  LLVMValueRef acc[16];
+  row_reduce(t, src, 0, acc);
+  for (int i = 0; i < src->m / 8; i++) cg_rset(E, dst->v[i], quad_max(t, acc[i]));
 }
 
 void cg_row_sum_part(cg_tk *t, cg_rv *dst, const cg_rt *src) { cg_row_sum_groups(t, dst, src, 0, NULL); }

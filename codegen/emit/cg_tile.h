@@ -197,26 +197,6 @@ void cg_rt_mul_rows(cg_tk *t, cg_rt *r, const cg_rv *f);
 /* dst[row] = max over the row of src, reduced over the quad of threads that
 ** share the row, so every owner agrees. */
 void cg_row_max(cg_tk *t, cg_rv *dst, const cg_rt *src);
-/* v's max over the quad of lanes that shares its row. */
-LLVMValueRef cg_quad_max(cg_tk *t, LLVMValueRef v);
-/*
-** One owned row's max or sum over this thread's values, emitted a node at a
-** time (cg_rowred_step) so that a caller may place it among other work: a
-** tree (pairs, level by level, as cg_row_max), or a chain (one value after
-** another: latency-bound, which leaves ptxas room to schedule other work
-** beside it). Values are read at cg_rowred_init; cg_rowred_done emits the
-** rest and returns this thread's part.
-*/
-#define CG_ROW_VALUES 96  /* a thread's values of one row: n / 4 for n <= 384 */
-typedef struct cg_rowred {
-  LLVMValueRef x[CG_ROW_VALUES];
-  int w, k, sum, chain;
-} cg_rowred;
-void cg_rowred_init(cg_tk *t, cg_rowred *r, const cg_rt *src, int row, int sum, int chain);
-int cg_rowred_step(cg_tk *t, cg_rowred *r);  /* 0: nothing was left to emit */
-LLVMValueRef cg_rowred_done(cg_tk *t, cg_rowred *r);
-/* The indices of owned row `row`'s elements in src, in column order; their count. */
-int cg_rt_row_elems(const cg_rt *src, int row, int *idx);
 /* dst[row] += this thread's part of the row sum (cg_rv_quad_sum completes it). */
 void cg_row_sum_part(cg_tk *t, cg_rv *dst, const cg_rt *src);
 void cg_rv_quad_sum(cg_tk *t, cg_rv *r);

@@ -95,7 +95,6 @@ typedef struct attn {
   cg_reg kbq[4];               /* kbq[i]: key block of iteration j + i, loaded ahead */
   cg_reg mwords[8];            /* the block's mask bits */
   int ahead;                   /* ws bitmask kernel: table reads a step ahead (cg_attn_bits_ahead) */
-  int il;                      /* ws: online_softmax_il (cg_attn_softmax_il) */
   cg_reg akb, abidx;           /* ... key block and bitmask offset of the step after next */
   cg_reg ckb, cbidx, aw[8];    /* ... and of the next step, with its bitmask words */
   LLVMValueRef mneed;          /* the block needs masking (NULL: no block does) */
@@ -640,19 +639,18 @@ static void seg_store(attn *a) {
 ** and O, l need no rescaling, which saves a multiply per O element on most
 ** blocks. Rows that have seen only -inf use base 0, so 2^(x - base) is 0 and
 ** never (-inf) - (-inf).
+**
+** Where some row's max moved (any): alpha = 2^(m - mx) a row (mx holds the
+** new maxima), m takes them, l is scaled, and O too unless deferred
+** (rescale_o).
 */
-static void online_softmax_il(attn *a, int defer);
-
-/* Where some row's max moved (any): alpha = 2^(m - mx) a row (mx holds
-** the new maxima), l scaled, and O unless deferred (rescale_o); with set_m
-** m takes the new maxima there too. */
-static void rescale_rows(attn *a, LLVMValueRef any, int set_m, int defer) {
+static void rescale_rows(attn *a, LLVMValueRef any, int defer) {
   cg_if rescale;
   cg_if_begin(EM, &rescale, any);
   for (int i = 0; i < a->rw / 8; i++) {
     LLVMValueRef mn = cg_rv_get(TK, &a->mx, i);
     LLVMValueRef alpha = cg_ex2(EM, CG_FSUB(EM, cg_rv_get(TK, &a->m, i), finite_base(a, mn)));
-    if (set_m) cg_rv_set(TK, &a->m, i, mn);
+    cg_rv_set(TK, &a->m, i, mn);
     cg_rv_set(TK, &a->alpha, i, alpha);
     cg_rv_set(TK, &a->l, i, CG_FMUL(EM, cg_rv_get(TK, &a->l, i), alpha));
   }
@@ -661,10 +659,6 @@ static void rescale_rows(attn *a, LLVMValueRef any, int set_m, int defer) {
 }
 
 static void online_softmax(attn *a, int defer) {
-  if (a->il) {
-    online_softmax_il(a, defer);
-    return;
-  }
   int rows = a->rw / 8;
   cg_row_max(TK, &a->mx, &a->s);
   LLVMValueRef grow = LLVMConstInt(EM->t_i1, 0, 0);
@@ -675,7 +669,7 @@ static void online_softmax(attn *a, int defer) {
     grow = CG_OR(EM, grow, CG_FCMP(EM, LLVMRealOGT, mn, CG_FADD(EM, mo, cg_f32(EM, MAX_SLACK))));
   }
   LLVMValueRef any = cg_vote_any(EM, grow);
-  rescale_rows(a, any, 1, defer);
+  rescale_rows(a, any, defer);
   if (defer) cg_rset(EM, a->grow, any);
   for (int i = 0; i < rows; i++) cg_rv_set(TK, &a->base, i, finite_base(a, cg_rv_get(TK, &a->m, i)));
   cg_rt_exp2_rows(TK, &a->s, a->c, &a->base);
@@ -683,59 +677,6 @@ static void online_softmax(attn *a, int defer) {
     cg_row_sum_groups(TK, &a->l, &a->s, a->bn / 64, a->seg_part);
   } else {
     cg_row_sum_part(TK, &a->l, &a->s);
-  }
-}
-
-/*
-** online_softmax for the warp-specialised kernel under SIEVE_SOFTMAX_IL=1
-** (cg_attn_softmax_il; built, not yet timed on a GPU). ncu on an H100 put
-** sieve's dense kernel 4.7% of cycles behind FA3's for the same tensor
-** work, its exponentials waiting on their inputs: ptxas issues both rows'
-** maxima before any exponential, where FA3's loop takes one row's
-** exponentials beside the next row's max (bench/RESULTS.md, 2026-12-06).
-** Here row i + 1's max is a chain that starts from row i's first
-** exponential (+ 0 x p: the value is unchanged, p being finite), so ptxas
-** can only place it among row i's exponentials; row i's sum runs beside
-** row i + 1's exponentials. Which rows rescale is decided per row (a vote
-** over the warp's rows of that index), so a row's exponentials wait for
-** its own max alone; the rescale of l and O, branched as before, follows.
-** bench/sass_loop.py --order: 35 of 98 exponentials before the last max
-** (dense, wan-1.3b-480p, D128), against 0.
-*/
-static void online_softmax_il(attn *a, int defer) {
-  int rows = a->rw / 8, idx[CG_ROW_VALUES];
-  cg_rowred mx, next, sum;
-  LLVMValueRef any = LLVMConstInt(EM->t_i1, 0, 0), mnew[16], part[16];
-  cg_rowred_init(TK, &mx, &a->s, 0, 0, 0);
-  for (int i = 0; i < rows; i++) {
-    LLVMValueRef mo = cg_rv_get(TK, &a->m, i);
-    LLVMValueRef mn = cg_fmax(EM, mo, CG_FMUL(EM, cg_quad_max(TK, cg_rowred_done(TK, &mx)), a->c));
-    LLVMValueRef g = cg_vote_any(EM, CG_FCMP(EM, LLVMRealOGT, mn, CG_FADD(EM, mo, cg_f32(EM, MAX_SLACK))));
-    any = CG_OR(EM, any, g);
-    mnew[i] = CG_SEL(EM, g, mn, mo);
-    LLVMValueRef nb = LLVMBuildFNeg(EM->b, finite_base(a, mnew[i]), "");
-    int n = cg_rt_row_elems(&a->s, i, idx);
-    for (int k = 0; k < n; k++) {
-      LLVMValueRef p = cg_ex2(EM, cg_fma(EM, cg_rget(EM, a->s.v[idx[k]]), a->c, nb));
-      cg_rset(EM, a->s.v[idx[k]], p);
-      if (i + 1 < rows && !k) {
-        cg_rowred_init(TK, &next, &a->s, i + 1, 0, 1);
-        next.x[0] = cg_fma(EM, p, cg_f32(EM, 0), next.x[0]);
-      }
-      if (i + 1 < rows) cg_rowred_step(TK, &next);
-      if (i) cg_rowred_step(TK, &sum);
-    }
-    if (i) part[i - 1] = cg_rowred_done(TK, &sum);
-    cg_rowred_init(TK, &sum, &a->s, i, 1, 0);
-    if (i + 1 < rows) mx = next;
-  }
-  part[rows - 1] = cg_rowred_done(TK, &sum);
-  for (int i = 0; i < rows; i++) cg_rv_set(TK, &a->mx, i, mnew[i]);
-  rescale_rows(a, any, 0, defer);
-  if (defer) cg_rset(EM, a->grow, any);
-  for (int i = 0; i < rows; i++) {
-    cg_rv_set(TK, &a->m, i, mnew[i]);
-    cg_rv_set(TK, &a->l, i, CG_FADD(EM, cg_rv_get(TK, &a->l, i), part[i]));
   }
 }
 
@@ -1514,10 +1455,10 @@ static char *kernel_name(const attn *a) {
   *s = 0;
   const cg_attn_config *c = &a->spec->cfg;
   char buf[160];
-  snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s%s%s%s%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
+  snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s%s%s%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
            a->d, c->block_m, c->block_n, c->warps, c->stages, a->bits ? "_bits" : "",
            a->ws && a->bits && !a->ahead ? "_nb" : "",
-           a->sched == CG_SCHED_STATIC ? "_ps" : a->sched == CG_SCHED_ATOMIC ? "_pa" : "", a->segs ? "_seg" : "", a->il ? "_il" : "");
+           a->sched == CG_SCHED_STATIC ? "_ps" : a->sched == CG_SCHED_ATOMIC ? "_pa" : "", a->segs ? "_seg" : "");
   return strdup(buf);
 }
 
@@ -1585,7 +1526,6 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->q_bytes = cg_st_bytes(a->bm, a->d, a->pad);
   a->kv_bytes = cg_st_bytes(a->bn, a->d, a->pad);
   a->ahead = a->ws && a->bits && cg_attn_bits_ahead(s);
-  a->il = cg_attn_softmax_il(s);
   char *nm = kernel_name(a);
   if (!nm || cg_em_init(EM, nm)) {
     free(nm);

@@ -198,14 +198,6 @@ uint32_t cg_attn_bits(const cg_attn_spec *s);
 ** reads them at the step, for measurement; the cache key carries it).
 */
 int cg_attn_bits_ahead(const cg_attn_spec *s);
-/*
-** Whether the warp-specialised kernel (not a segments kernel) takes the
-** softmax whose rows' exponentials interleave with the next row's max
-** (online_softmax_il in cg_attn.c): SIEVE_SOFTMAX_IL=1, off by default
-** until timed on a GPU; the kernel name ends in _il and the cache key
-** carries it.
-*/
-int cg_attn_softmax_il(const cg_attn_spec *s);
 /* 0 when cfg is valid for the spec; else SIEVE_ERR_ARG with the reason. */
 sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e);
 size_t cg_attn_smem_bytes(const cg_attn_spec *s);

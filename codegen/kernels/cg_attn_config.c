@@ -102,11 +102,6 @@ int cg_attn_bits_ahead(const cg_attn_spec *s) {
   return cg_attn_uses_tma(s) && s->bits && s->cfg.block_n != 192 && !env_off("SIEVE_BITS_AHEAD");
 }
 
-int cg_attn_softmax_il(const cg_attn_spec *s) {
-  const char *v = getenv("SIEVE_SOFTMAX_IL");
-  return cg_attn_uses_tma(s) && !s->segs && v && !strcmp(v, "1");
-}
-
 int cg_attn_uses_tma(const cg_attn_spec *s) { return s->arch == CG_SM90A && ws_config(&s->cfg); }
 
 int cg_attn_config_ws(const cg_attn_config *c) { return ws_config(c); }

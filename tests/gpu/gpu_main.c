@@ -495,29 +495,6 @@ int main(int argc, char **argv) {
   if (strstr(only, "gtab_small")) gpu_dyn_tables_small(&env);
   else if (strstr(only, "gtab")) gpu_dyn_tables_all(&env);
   if (strstr(only, "permute")) permute(&env);
-  /* The softmax that interleaves its rows (SIEVE_SOFTMAX_IL=1, off by
-  ** default until it is checked and timed here): the groups that run the
-  ** warp-specialised kernels, with it; softilsan, their sanitizer sets. */
-  if (strstr(only, "softil")) {
-    setenv("SIEVE_SOFTMAX_IL", "1", 1);
-    if (strstr(only, "softilsan")) {
-      sanitize_all(&env);
-      wide_sanitize(&env);
-      gpu_one_sanitize(&env);
-      gpu_persist_sanitize(&env);
-    } else {
-      shipped(&env);
-      textlen(&env);
-      configs(&env);
-      wide(&env);
-      gpu_one(&env);
-      gpu_persist(&env);
-      bitmasks(&env);
-      merged(&env);
-      permute(&env);
-    }
-    unsetenv("SIEVE_SOFTMAX_IL");
-  }
   if (strstr(only, "sanitize_merge")) sanitize_merge(&env);
   else if (strstr(only, "sanitize_bits")) sanitize_bits(&env);
   else if (strstr(only, "sanitize_perm")) sanitize_perm(&env);
