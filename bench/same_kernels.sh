@@ -55,9 +55,10 @@ for b in frame_window dense; do
     case_ "$b-$s-c3" "" $b --shape $s --arch sm_90a --config bm=128,bn=64,warps=12,stages=2,sched=2
   done
 done
-for e in SIEVE_SCHED=1 SIEVE_PERMUTE=0 SIEVE_MERGE_ROWS=0 SIEVE_BITS_AHEAD=0 SIEVE_PARTIAL=auto; do
+for e in SIEVE_SCHED=1 SIEVE_PERMUTE=0 SIEVE_MERGE_ROWS=0 SIEVE_BITS_AHEAD=0 SIEVE_PARTIAL=auto \
+         SIEVE_RESCALE_UNDER_S=0 SIEVE_RESCALE_UNDER_S=1; do
   for p in $pats; do for s in hunyuan-720p cogvideox-1.5; do
-    case_ "$(basename "$p" .lua)-$s-${e%%=*}" "$e" "$p" --shape $s --arch sm_90a
+    case_ "$(basename "$p" .lua)-$s-${e/=/_}" "$e" "$p" --shape $s --arch sm_90a
   done; done
 done
 m=0

@@ -29,6 +29,8 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
   if (s->bits && !cg_attn_bits_ahead(s)) used += snprintf(bits + used, sizeof bits - (size_t)used, "bits at the step\n");
   if (s->cfg.sched) used += snprintf(bits + used, sizeof bits - (size_t)used, "sched %s\n", cg_sched_name(s->cfg.sched));
   if (s->segs) used += snprintf(bits + used, sizeof bits - (size_t)used, "segments\n");
+  if (cg_attn_rescale_moved(s))
+    used += snprintf(bits + used, sizeof bits - (size_t)used, "rescale %s\n", cg_attn_rescale_under_s(s) ? "under S" : "after P V");
   int bq, bk, oq, ok;
   cg_attn_table_blocks(s, &bq, &bk);
   own_blocks(pt, &oq, &ok);

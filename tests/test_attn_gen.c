@@ -212,28 +212,53 @@ static int muls_under_s(const char *ptx, int n, int d) {
 
 /* With one or two consumer warpgroups, O (64 rows x head_dim a warpgroup:
 ** head_dim / 2 values a thread) is rescaled under S's product, between
-** S's issue and P V's; with three, after P V's wait (rescale_under_s). */
+** S's issue and P V's; with three, after P V's wait. SIEVE_RESCALE_UNDER_S
+** moves it either way, and names the kernel for it. */
 static void rescale_under_s(void **st) {
+  static const char *env[] = {NULL, "1", "0"};
   cg_pattern *p = make_pattern(PAT_WINDOW);
   cg_err e = {0};
   char *ptx, *name;
-  p->block_k = 384;
-  cg_attn_spec s = spec_for(p, 128);
-  s.arch = CG_SM90A;
-  s.cfg = (cg_attn_config){128, 192, CG_WS_WARPS, 2};
-  assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_OK);
-  assert_true(muls_under_s(ptx, 192, 128) >= 64);
-  free(ptx);
-  free(name);
-  p->block_q = 64;
-  p->block_k = 128;
-  s = spec_for(p, 64);
-  s.arch = CG_SM90A;
-  s.cfg = (cg_attn_config){192, 128, CG_WS3_WARPS, 2};
-  assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_OK);
-  assert_int_equal(muls_under_s(ptx, 128, 64), 0);
-  free(ptx);
-  free(name);
+  for (int i = 0; i < 3; i++) {
+    if (env[i]) setenv("SIEVE_RESCALE_UNDER_S", env[i], 1);
+    /* two consumer warpgroups, D128, 192-key steps */
+    p->block_q = 128;
+    p->block_k = 384;
+    cg_attn_spec s = spec_for(p, 128);
+    s.arch = CG_SM90A;
+    s.cfg = (cg_attn_config){128, 192, CG_WS_WARPS, 2};
+    int under = i != 2;
+    assert_int_equal(cg_attn_rescale_under_s(&s), under);
+    assert_int_equal(cg_attn_rescale_moved(&s), i == 2);
+    assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_OK);
+    if (under) assert_true(muls_under_s(ptx, 192, 128) >= 64);
+    else assert_int_equal(muls_under_s(ptx, 192, 128), 0);
+    assert_int_equal(strstr(name, "_rv") != NULL, i == 2);
+    assert_null(strstr(name, "_rs"));
+    free(ptx);
+    free(name);
+    /* three, D64, 64-token rows merged */
+    p->block_q = 64;
+    p->block_k = 128;
+    s = spec_for(p, 64);
+    s.arch = CG_SM90A;
+    s.cfg = (cg_attn_config){192, 128, CG_WS3_WARPS, 2};
+    under = i == 1;
+    assert_int_equal(cg_attn_rescale_under_s(&s), under);
+    assert_int_equal(cg_attn_rescale_moved(&s), i == 1);
+    assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_OK);
+    if (under) assert_true(muls_under_s(ptx, 128, 64) >= 32);
+    else assert_int_equal(muls_under_s(ptx, 128, 64), 0);
+    assert_int_equal(strstr(name, "_rs") != NULL, i == 1);
+    free(ptx);
+    free(name);
+    /* not the warp-specialised kernel: no such choice */
+    s.arch = CG_SM80;
+    s.cfg = (cg_attn_config){128, 64, 8, 2};
+    assert_false(cg_attn_rescale_under_s(&s));
+    assert_false(cg_attn_rescale_moved(&s));
+  }
+  unsetenv("SIEVE_RESCALE_UNDER_S");
   cg_pattern_free(p);
   (void)st;
 }

@@ -69,6 +69,7 @@ typedef struct attn {
   int wg;                      /* sm_90a with 16 rows a warp: both products by wgmma */
   int ws;                      /* warp-specialised: a TMA producer warpgroup, wgmma consumers */
   int nwg;                     /* ws: consumer warpgroups, 1, 2 or 3 */
+  int under_s;                 /* ws: O's rescale under S's product (rescale_under_s) */
   LLVMValueRef bars;           /* ws: shared offset of the mbarriers */
   LLVMValueRef wgi;            /* ws: the consumer warpgroup, 0 .. nwg - 1 */
   int sched;                   /* ws: CG_SCHED_*; persistent past CG_SCHED_GRID */
@@ -1225,11 +1226,9 @@ static void ws_issue_pv(attn *a, LLVMValueRef j) {
 }
 
 /* O's rescale by the last softmax's maxima, issued under S's product
-** (FlashAttention-3's order), where it otherwise waited for P V to retire
-** and then held up the next issue. With three consumer warpgroups (16
-** warps; D64's default) the turn comes round later and the old order, after
-** P V's wait, measured faster (bench/RESULTS.md, 2026-12-06). */
-static int rescale_under_s(const attn *a) { return a->nwg < 3; }
+** (FlashAttention-3's order) where it would otherwise wait for P V to
+** retire and then hold up the next issue (cg_attn_rescale_under_s). */
+static int rescale_under_s(const attn *a) { return a->under_s; }
 
 static void ws_step(attn *a, LLVMValueRef j) {
   LLVMValueRef prev = CG_SUB(EM, j, cg_i32(EM, 1));
@@ -1455,10 +1454,11 @@ static char *kernel_name(const attn *a) {
   *s = 0;
   const cg_attn_config *c = &a->spec->cfg;
   char buf[160];
-  snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s%s%s%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
+  snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s%s%s%s%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
            a->d, c->block_m, c->block_n, c->warps, c->stages, a->bits ? "_bits" : "",
            a->ws && a->bits && !a->ahead ? "_nb" : "",
-           a->sched == CG_SCHED_STATIC ? "_ps" : a->sched == CG_SCHED_ATOMIC ? "_pa" : "", a->segs ? "_seg" : "");
+           a->sched == CG_SCHED_STATIC ? "_ps" : a->sched == CG_SCHED_ATOMIC ? "_pa" : "", a->segs ? "_seg" : "",
+           cg_attn_rescale_moved(a->spec) ? (a->under_s ? "_rs" : "_rv") : "");
   return strdup(buf);
 }
 
@@ -1526,6 +1526,7 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->q_bytes = cg_st_bytes(a->bm, a->d, a->pad);
   a->kv_bytes = cg_st_bytes(a->bn, a->d, a->pad);
   a->ahead = a->ws && a->bits && cg_attn_bits_ahead(s);
+  a->under_s = cg_attn_rescale_under_s(s);
   char *nm = kernel_name(a);
   if (!nm || cg_em_init(EM, nm)) {
     free(nm);

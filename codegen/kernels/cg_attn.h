@@ -198,6 +198,17 @@ uint32_t cg_attn_bits(const cg_attn_spec *s);
 ** reads them at the step, for measurement; the cache key carries it).
 */
 int cg_attn_bits_ahead(const cg_attn_spec *s);
+/*
+** Whether the warp-specialised kernel rescales O by the last softmax's
+** maxima under S's product, between S's issue and P V's (FlashAttention-3's
+** order), or after P V's wait: the first with one or two consumer
+** warpgroups, the second with three. SIEVE_RESCALE_UNDER_S=1 or 0 sets it
+** for measurement; cg_attn_rescale_moved says the switch moved it from the
+** default (the kernel name then ends in _rs or _rv, and the cache key
+** carries it).
+*/
+int cg_attn_rescale_under_s(const cg_attn_spec *s);
+int cg_attn_rescale_moved(const cg_attn_spec *s);
 /* 0 when cfg is valid for the spec; else SIEVE_ERR_ARG with the reason. */
 sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e);
 size_t cg_attn_smem_bytes(const cg_attn_spec *s);

@@ -102,6 +102,22 @@ int cg_attn_bits_ahead(const cg_attn_spec *s) {
   return cg_attn_uses_tma(s) && s->bits && s->cfg.block_n != 192 && !env_off("SIEVE_BITS_AHEAD");
 }
 
+/* With three consumer warpgroups the turn comes round later, and at D64
+** S's product is too short to hide the rescale: after P V's wait measured
+** faster there (H100, bench/RESULTS.md 2026-12-06). */
+static int rescale_under_s_default(const cg_attn_config *c) { return mma_warps(c) / 4 < 3; }
+
+int cg_attn_rescale_under_s(const cg_attn_spec *s) {
+  if (!cg_attn_uses_tma(s)) return 0;
+  const char *v = getenv("SIEVE_RESCALE_UNDER_S");
+  if (v && (!strcmp(v, "0") || !strcmp(v, "1"))) return v[0] == '1';
+  return rescale_under_s_default(&s->cfg);
+}
+
+int cg_attn_rescale_moved(const cg_attn_spec *s) {
+  return cg_attn_uses_tma(s) && cg_attn_rescale_under_s(s) != rescale_under_s_default(&s->cfg);
+}
+
 int cg_attn_uses_tma(const cg_attn_spec *s) { return s->arch == CG_SM90A && ws_config(&s->cfg); }
 
 int cg_attn_config_ws(const cg_attn_config *c) { return ws_config(c); }
