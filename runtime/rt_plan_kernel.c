@@ -23,7 +23,7 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
   rt_sha256_hex(pt->ir_text, strlen(pt->ir_text), ir);
   if (rt_key_layouts(pt, lay, sizeof lay) >= (int)sizeof lay) return (int)n;  /* too long: no key */
   const sieve_shape *sh = &s->shape;
-  char bits[128] = "";
+  char bits[256] = "";
   int used = 0;
   if (s->bits) used = snprintf(bits, sizeof bits, "bitmasks %x\n", (unsigned)s->bits);
   if (s->bits && !cg_attn_bits_ahead(s)) used += snprintf(bits + used, sizeof bits - (size_t)used, "bits at the step\n");
