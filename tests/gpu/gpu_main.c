@@ -10,7 +10,9 @@
 ** (default: all but sanitize, wsan, psan and tsan, which bench/gpu.sh runs under
 ** compute-sanitizer); profile is dyn's SVG profiling and STA mask-search
 ** checks alone; gtab the GPU table builder on every shipped pattern (timed
-** on hunyuan-720p), and gtab_small its small shapes alone.
+** on hunyuan-720p), and gtab_small its small shapes alone; rescale the
+** warp-specialised groups with O's rescale moved both ways
+** (SIEVE_RESCALE_UNDER_S), rescalesan their sanitizer sets.
 */
 #define _POSIX_C_SOURCE 200809L  /* setenv */
 #include <stdio.h>
@@ -495,6 +497,26 @@ int main(int argc, char **argv) {
   if (strstr(only, "gtab_small")) gpu_dyn_tables_small(&env);
   else if (strstr(only, "gtab")) gpu_dyn_tables_all(&env);
   if (strstr(only, "permute")) permute(&env);
+  /* O's rescale in the order the default does not take for a config
+  ** (SIEVE_RESCALE_UNDER_S, both ways): the warp-specialised groups, and
+  ** with rescalesan their sanitizer sets. */
+  if (strstr(only, "rescale")) {
+    for (int v = 0; v < 2; v++) {
+      setenv("SIEVE_RESCALE_UNDER_S", v ? "1" : "0", 1);
+      if (strstr(only, "rescalesan")) {
+        sanitize_all(&env);
+        wide_sanitize(&env);
+        gpu_one_sanitize(&env);
+      } else {
+        shipped(&env);
+        configs(&env);
+        wide(&env);
+        gpu_one(&env);
+        merged(&env);
+      }
+    }
+    unsetenv("SIEVE_RESCALE_UNDER_S");
+  }
   if (strstr(only, "sanitize_merge")) sanitize_merge(&env);
   else if (strstr(only, "sanitize_bits")) sanitize_bits(&env);
   else if (strstr(only, "sanitize_perm")) sanitize_perm(&env);
