@@ -210,50 +210,44 @@ static int muls_under_s(const char *ptx, int n, int d) {
   return most;
 }
 
-/* With one or two consumer warpgroups, O (64 rows x head_dim a warpgroup:
-** head_dim / 2 values a thread) is rescaled under S's product, between
-** S's issue and P V's; with three, after P V's wait. SIEVE_RESCALE_UNDER_S
-** moves it either way, and names the kernel for it. */
+/* A kernel of the config on p at blocks bq x bk and head dim d: its
+** rescale is under S's product (O's head_dim / 2 multiplies a thread
+** between S's commit and P V's fence) or not (none there), as `under`
+** says, and its name says so where the switch moved it. */
+static void rescale_case(cg_pattern *p, int bq, int bk, int d, cg_attn_config cfg, int under, int moved) {
+  cg_err e = {0};
+  char *ptx, *name;
+  p->block_q = bq;
+  p->block_k = bk;
+  cg_attn_spec s = spec_for(p, d);
+  s.arch = CG_SM90A;
+  s.cfg = cfg;
+  assert_int_equal(cg_attn_rescale_under_s(&s), under);
+  assert_int_equal(cg_attn_rescale_moved(&s), moved);
+  assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_OK);
+  if (under) assert_true(muls_under_s(ptx, cfg.block_n, d) >= d / 2);
+  else assert_int_equal(muls_under_s(ptx, cfg.block_n, d), 0);
+  assert_int_equal(strstr(name, "_rs") != NULL, moved && under);
+  assert_int_equal(strstr(name, "_rv") != NULL, moved && !under);
+  free(ptx);
+  free(name);
+}
+
+/* With one or two consumer warpgroups, O (64 rows x head_dim a warpgroup)
+** is rescaled under S's product, between S's issue and P V's; with three,
+** after P V's wait. SIEVE_RESCALE_UNDER_S moves it either way, and names
+** the kernel for it. */
 static void rescale_under_s(void **st) {
   static const char *env[] = {NULL, "1", "0"};
   cg_pattern *p = make_pattern(PAT_WINDOW);
-  cg_err e = {0};
-  char *ptx, *name;
   for (int i = 0; i < 3; i++) {
     if (env[i]) setenv("SIEVE_RESCALE_UNDER_S", env[i], 1);
     /* two consumer warpgroups, D128, 192-key steps */
-    p->block_q = 128;
-    p->block_k = 384;
-    cg_attn_spec s = spec_for(p, 128);
-    s.arch = CG_SM90A;
-    s.cfg = (cg_attn_config){128, 192, CG_WS_WARPS, 2};
-    int under = i != 2;
-    assert_int_equal(cg_attn_rescale_under_s(&s), under);
-    assert_int_equal(cg_attn_rescale_moved(&s), i == 2);
-    assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_OK);
-    if (under) assert_true(muls_under_s(ptx, 192, 128) >= 64);
-    else assert_int_equal(muls_under_s(ptx, 192, 128), 0);
-    assert_int_equal(strstr(name, "_rv") != NULL, i == 2);
-    assert_null(strstr(name, "_rs"));
-    free(ptx);
-    free(name);
+    rescale_case(p, 128, 384, 128, (cg_attn_config){128, 192, CG_WS_WARPS, 2}, i != 2, i == 2);
     /* three, D64, 64-token rows merged */
-    p->block_q = 64;
-    p->block_k = 128;
-    s = spec_for(p, 64);
-    s.arch = CG_SM90A;
-    s.cfg = (cg_attn_config){192, 128, CG_WS3_WARPS, 2};
-    under = i == 1;
-    assert_int_equal(cg_attn_rescale_under_s(&s), under);
-    assert_int_equal(cg_attn_rescale_moved(&s), i == 1);
-    assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_OK);
-    if (under) assert_true(muls_under_s(ptx, 128, 64) >= 32);
-    else assert_int_equal(muls_under_s(ptx, 128, 64), 0);
-    assert_int_equal(strstr(name, "_rs") != NULL, i == 1);
-    free(ptx);
-    free(name);
+    rescale_case(p, 64, 128, 64, (cg_attn_config){192, 128, CG_WS3_WARPS, 2}, i == 1, i == 1);
     /* not the warp-specialised kernel: no such choice */
-    s.arch = CG_SM80;
+    cg_attn_spec s = spec_for(p, 64);
     s.cfg = (cg_attn_config){128, 64, 8, 2};
     assert_false(cg_attn_rescale_under_s(&s));
     assert_false(cg_attn_rescale_moved(&s));

@@ -214,38 +214,6 @@ void cg_rt_mul_rows(cg_tk *t, cg_rt *r, const cg_rv *f) {
     cg_rset(E, r->v[e], CG_FMUL(E, cg_rget(E, r->v[e]), cg_rget(E, f->v[rv_index(r, e)])));
 }
 
-/*
-** One owned row's max or sum over this thread's values, as a tree (pairs,
-** level by level), emitted a node at a time so that row_reduce_groups can
-** take the values where the tree has narrowed to its groups.
-*/
-#define ROW_VALUES 96  /* a thread's values of one row: n / 4 for n <= 384 */
-typedef struct rowred {
-  LLVMValueRef x[ROW_VALUES];
-  int w, k, sum;
-} rowred;
-
-static void rowred_init(cg_tk *t, rowred *r, const cg_rt *src, int row, int sum) {
-  *r = (rowred){.sum = sum};
-  for (int e = 0; e < src->m / 16 * src->n / 8 * 4; e++)
-    if (rv_index(src, e) == row) r->x[r->w++] = cg_rget(E, src->v[e]);
-}
-
-/* A tree's level ends as its last pair is combined (an odd one out moves
-** up), so between steps k = 0 marks a level's start (row_reduce_groups
-** takes its group sums there). 0: nothing was left to emit. */
-static int rowred_step(cg_tk *t, rowred *r) {
-  if (r->w <= 1) return 0;
-  LLVMValueRef a = r->x[2 * r->k], b = r->x[2 * r->k + 1];
-  r->x[r->k] = r->sum ? CG_FADD(E, a, b) : cg_fmax(E, a, b);
-  if (2 * ++r->k + 1 >= r->w) {
-    if (r->w & 1) r->x[r->w / 2] = r->x[r->w - 1];
-    r->w = (r->w + 1) / 2;
-    r->k = 0;
-  }
-  return 1;
-}
-
 /* The values of each owned row of src, reduced pairwise (a tree keeps the
 ** dependent chain short) with op: 0 max, 1 sum. With ng > 0 (op 1) also
 ** groups[i * ng + g] = this thread's part of row i's sum over columns
@@ -253,30 +221,41 @@ static int rowred_step(cg_tk *t, rowred *r) {
 ** (it pairs neighbours, and a thread's values run in column order), so the
 ** group sums cost no adds. */
 static void row_reduce_groups(cg_tk *t, const cg_rt *src, int op, LLVMValueRef *out, int ng, LLVMValueRef *groups) {
-  for (int i = 0; i < src->m / 8; i++) {
-    rowred r;
-    rowred_init(t, &r, src, i, op);
-    do {
-      if (!r.k && r.w == ng)
-        for (int g = 0; g < ng; g++) groups[i * ng + g] = r.x[g];
-    } while (rowred_step(t, &r));
-    out[i] = r.x[0];
+  int rows = src->m / 8, per = src->n / 4;
+  LLVMValueRef *v = malloc(sizeof(LLVMValueRef) * (size_t)(rows * per));
+  int *n = calloc((size_t)rows, sizeof(int));
+  for (int e = 0; e < src->m / 16 * src->n / 8 * 4; e++) {
+    int i = rv_index(src, e);
+    v[i * per + n[i]++] = cg_rget(E, src->v[e]);
   }
+  for (int i = 0; i < rows; i++) {
+    LLVMValueRef *x = v + i * per;
+    for (int w = per; w > 1; w = (w + 1) / 2) {
+      if (w == ng)
+        for (int g = 0; g < ng; g++) groups[i * ng + g] = x[g];
+      for (int k = 0; k < w / 2; k++)
+        x[k] = op ? CG_FADD(E, x[2 * k], x[2 * k + 1]) : cg_fmax(E, x[2 * k], x[2 * k + 1]);
+      if (w & 1) x[w / 2] = x[w - 1];
+    }
+    if (ng == 1) groups[i] = x[0];
+    out[i] = x[0];
+  }
+  free(v);
+  free(n);
 }
 
 static void row_reduce(cg_tk *t, const cg_rt *src, int op, LLVMValueRef *out) {
   row_reduce_groups(t, src, op, out, 0, NULL);
 }
 
-static LLVMValueRef quad_max(cg_tk *t, LLVMValueRef v) {
-  v = cg_fmax(E, v, cg_shfl_xor_f32(E, v, 1));
-  return cg_fmax(E, v, cg_shfl_xor_f32(E, v, 2));
-}
-
 void cg_row_max(cg_tk *t, cg_rv *dst, const cg_rt *src) {
   LLVMValueRef acc[16];
   row_reduce(t, src, 0, acc);
-  for (int i = 0; i < src->m / 8; i++) cg_rset(E, dst->v[i], quad_max(t, acc[i]));
+  for (int i = 0; i < src->m / 8; i++) {
+    acc[i] = cg_fmax(E, acc[i], cg_shfl_xor_f32(E, acc[i], 1));
+    acc[i] = cg_fmax(E, acc[i], cg_shfl_xor_f32(E, acc[i], 2));
+    cg_rset(E, dst->v[i], acc[i]);
+  }
 }
 
 void cg_row_sum_part(cg_tk *t, cg_rv *dst, const cg_rt *src) { cg_row_sum_groups(t, dst, src, 0, NULL); }

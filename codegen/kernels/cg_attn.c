@@ -69,7 +69,7 @@ typedef struct attn {
   int wg;                      /* sm_90a with 16 rows a warp: both products by wgmma */
   int ws;                      /* warp-specialised: a TMA producer warpgroup, wgmma consumers */
   int nwg;                     /* ws: consumer warpgroups, 1, 2 or 3 */
-  int under_s;                 /* ws: O's rescale under S's product (rescale_under_s) */
+  int under_s;                 /* ws: O's rescale under S's product, not after P V's wait (cg_attn_rescale_under_s) */
   LLVMValueRef bars;           /* ws: shared offset of the mbarriers */
   LLVMValueRef wgi;            /* ws: the consumer warpgroup, 0 .. nwg - 1 */
   int sched;                   /* ws: CG_SCHED_*; persistent past CG_SCHED_GRID */
@@ -640,25 +640,7 @@ static void seg_store(attn *a) {
 ** and O, l need no rescaling, which saves a multiply per O element on most
 ** blocks. Rows that have seen only -inf use base 0, so 2^(x - base) is 0 and
 ** never (-inf) - (-inf).
-**
-** Where some row's max moved (any): alpha = 2^(m - mx) a row (mx holds the
-** new maxima), m takes them, l is scaled, and O too unless deferred
-** (rescale_o).
 */
-static void rescale_rows(attn *a, LLVMValueRef any, int defer) {
-  cg_if rescale;
-  cg_if_begin(EM, &rescale, any);
-  for (int i = 0; i < a->rw / 8; i++) {
-    LLVMValueRef mn = cg_rv_get(TK, &a->mx, i);
-    LLVMValueRef alpha = cg_ex2(EM, CG_FSUB(EM, cg_rv_get(TK, &a->m, i), finite_base(a, mn)));
-    cg_rv_set(TK, &a->m, i, mn);
-    cg_rv_set(TK, &a->alpha, i, alpha);
-    cg_rv_set(TK, &a->l, i, CG_FMUL(EM, cg_rv_get(TK, &a->l, i), alpha));
-  }
-  if (!defer) cg_rt_mul_rows(TK, &a->o, &a->alpha);
-  cg_if_end(EM, &rescale);
-}
-
 static void online_softmax(attn *a, int defer) {
   int rows = a->rw / 8;
   cg_row_max(TK, &a->mx, &a->s);
@@ -670,7 +652,17 @@ static void online_softmax(attn *a, int defer) {
     grow = CG_OR(EM, grow, CG_FCMP(EM, LLVMRealOGT, mn, CG_FADD(EM, mo, cg_f32(EM, MAX_SLACK))));
   }
   LLVMValueRef any = cg_vote_any(EM, grow);
-  rescale_rows(a, any, defer);
+  cg_if rescale;
+  cg_if_begin(EM, &rescale, any);
+  for (int i = 0; i < rows; i++) {
+    LLVMValueRef mo = cg_rv_get(TK, &a->m, i), mn = cg_rv_get(TK, &a->mx, i);
+    LLVMValueRef alpha = cg_ex2(EM, CG_FSUB(EM, mo, finite_base(a, mn)));
+    cg_rv_set(TK, &a->m, i, mn);
+    cg_rv_set(TK, &a->alpha, i, alpha);
+    cg_rv_set(TK, &a->l, i, CG_FMUL(EM, cg_rv_get(TK, &a->l, i), alpha));
+  }
+  if (!defer) cg_rt_mul_rows(TK, &a->o, &a->alpha);
+  cg_if_end(EM, &rescale);
   if (defer) cg_rset(EM, a->grow, any);
   for (int i = 0; i < rows; i++) cg_rv_set(TK, &a->base, i, finite_base(a, cg_rv_get(TK, &a->m, i)));
   cg_rt_exp2_rows(TK, &a->s, a->c, &a->base);
@@ -911,7 +903,7 @@ static void kernel(attn *a) {
 **   rescale O;  O += P V_last;  free it
 **
 ** (Three consumer warpgroups rescale O after its wait instead:
-** rescale_under_s.)
+** cg_attn_rescale_under_s.)
 **
 ** The two warpgroups take turns to issue (cg_turn_wait, cg_turn_pass), so
 ** one's softmax runs under the other's products (FlashAttention-3's
@@ -1225,18 +1217,13 @@ static void ws_issue_pv(attn *a, LLVMValueRef j) {
   cg_wgmma_ab_rs_async(TK, &a->o, &a->pa, &v);
 }
 
-/* O's rescale by the last softmax's maxima, issued under S's product
-** (FlashAttention-3's order) where it would otherwise wait for P V to
-** retire and then hold up the next issue (cg_attn_rescale_under_s). */
-static int rescale_under_s(const attn *a) { return a->under_s; }
-
 static void ws_step(attn *a, LLVMValueRef j) {
   LLVMValueRef prev = CG_SUB(EM, j, cg_i32(EM, 1));
   ws_ready_k(a, j);
   ws_wait(a, BAR_V, prev);
   cg_turn_wait(TK, a->wgi, a->nwg);
   ws_issue_s(a, j);
-  if (rescale_under_s(a)) rescale_o(a);
+  if (a->under_s) rescale_o(a);
   ws_issue_pv(a, prev);
   cg_turn_pass(TK, a->wgi, a->nwg);
   ahead_next(a, CG_ADD(EM, j, cg_i32(EM, 1)));
@@ -1246,7 +1233,7 @@ static void ws_step(attn *a, LLVMValueRef j) {
   online_softmax(a, 1);
   cg_wgmma_wait(TK, 0, &a->o);
   cg_mbar_arrive(TK, bar_at(a, BAR_VFREE, prev));
-  if (!rescale_under_s(a)) rescale_o(a);
+  if (!a->under_s) rescale_o(a);
   cg_rt_to_a(TK, &a->pa, &a->s);
   seg_store(a);  /* S is free: the wide configs have no room for it beside S and O */
 }
@@ -1274,7 +1261,7 @@ static void ws_consume_tile(attn *a) {
   cg_mbar_arrive(TK, bar_at(a, BAR_KFREE, zero));
   mask_apply(a);
   online_softmax(a, 0);
-  if (rescale_under_s(a)) cg_rset(EM, a->grow, LLVMConstInt(EM->t_i1, 0, 0));
+  if (a->under_s) cg_rset(EM, a->grow, LLVMConstInt(EM->t_i1, 0, 0));
   cg_rt_to_a(TK, &a->pa, &a->s);
   seg_store(a);
   cg_for loop;
@@ -1285,7 +1272,7 @@ static void ws_consume_tile(attn *a) {
   a->nfull = keep[0], a->tab = keep[1], a->start = keep[2], TK->lane = keep[3];
   cg_for_end(EM, &loop);
   LLVMValueRef last = CG_SUB(EM, a->nblk, cg_i32(EM, 1));
-  if (rescale_under_s(a)) rescale_o(a);
+  if (a->under_s) rescale_o(a);
   ws_wait(a, BAR_V, last);
   cg_turn_wait(TK, a->wgi, a->nwg);
   ws_issue_pv(a, last);
