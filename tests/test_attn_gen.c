@@ -257,6 +257,35 @@ static void rescale_under_s(void **st) {
   (void)st;
 }
 
+/* Every warp-specialised kernel (two and three consumer warpgroups, one,
+** the persistent grid) prefetches its three tensor maps before its first
+** copy reads them. */
+static void tensor_maps_prefetched(void **st) {
+  static const cg_attn_config cfgs[] = {
+    {128, 192, CG_WS_WARPS, 2}, {192, 128, CG_WS3_WARPS, 2}, {64, 128, CG_WS1_WARPS, 2}, {128, 192, CG_WS_WARPS, 2, 1},
+  };
+  cg_pattern *p = make_pattern(PAT_WINDOW);
+  p->block_q = 64;
+  p->block_k = 384;
+  for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
+    cg_attn_spec s = spec_for(p, cfgs[i].warps == CG_WS3_WARPS ? 64 : 128);
+    s.arch = CG_SM90A;
+    s.cfg = cfgs[i];
+    cg_err e = {0};
+    char *ptx, *name;
+    assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_OK);
+    const char *first = strstr(ptx, "cp.async.bulk.tensor");
+    assert_non_null(first);
+    int n = 0;
+    for (const char *q = ptx; (q = strstr(q, "prefetch.param.tensormap")) && q < first; q++) n++;
+    if (n != 3) fail_msg("config %zu (%s): %d tensor maps prefetched before the first copy", i, name, n);
+    free(ptx);
+    free(name);
+  }
+  cg_pattern_free(p);
+  (void)st;
+}
+
 /*
 ** Tables at the kernel's tile: a static pattern in identity layouts that
 ** declares no blocks reads tables of the config's tile (the smallest
@@ -796,6 +825,7 @@ int main(void) {
     cmocka_unit_test(one_consumer),
     cmocka_unit_test(bits_in_every_kernel),
     cmocka_unit_test(rescale_under_s),
+    cmocka_unit_test(tensor_maps_prefetched),
     cmocka_unit_test(tables_at_the_tile),
     cmocka_unit_test(blocks_view),
     cmocka_unit_test(lowering_matches_eval),

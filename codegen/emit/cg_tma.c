@@ -57,6 +57,16 @@ void cg_tma_load(cg_tk *t, const cg_st *dst, LLVMValueRef tmap, LLVMValueRef row
   }
 }
 
+/* The tensor map's 128 bytes fetched while the barriers are set up, not at
+** the first copy that reads them (CUTLASS's prefetch_tma_descriptor at
+** kernel entry): frame windows ±1 0.4-0.9% faster at wan-1.3b-480p and
+** hunyuan-720p, where a CTA's tile is short (H100, bench/RESULTS.md). */
+void cg_tmap_prefetch(cg_tk *t, LLVMValueRef tmap) {
+  LLVMTypeRef ty = LLVMPointerTypeInContext(E->ctx, 101); /* param space: the map is a by-value parameter */
+  LLVMValueRef p = LLVMBuildAddrSpaceCast(E->b, tmap, ty, "");
+  cg_intr(E, "llvm.nvvm.prefetch.tensormap", &ty, 1, &p, 1);
+}
+
 void cg_setmaxnreg(cg_tk *t, int inc, int n) {
   LLVMValueRef v = cg_i32(E, n);
   cg_intr(E, inc ? "llvm.nvvm.setmaxnreg.inc.sync.aligned.u32" : "llvm.nvvm.setmaxnreg.dec.sync.aligned.u32",

@@ -36,6 +36,9 @@ void cg_mbar_wait(cg_tk *t, LLVMValueRef bar, LLVMValueRef parity);
 void cg_tma_load(cg_tk *t, const cg_st *dst, LLVMValueRef tmap, LLVMValueRef row, LLVMValueRef head,
                  LLVMValueRef batch, LLVMValueRef bar);
 
+/* Fetches a tensor map (a by-value kernel parameter) ahead of its first copy. */
+void cg_tmap_prefetch(cg_tk *t, LLVMValueRef tmap);
+
 /* Moves the warpgroup's register budget to n per thread (setmaxnreg; the
 ** kernel needs a register cap at entry, see cg_em_kernel's min_ctas). */
 void cg_setmaxnreg(cg_tk *t, int inc, int n);

@@ -945,6 +945,7 @@ static void ws_wait(attn *a, int which, LLVMValueRef j) { cg_mbar_wait(TK, bar_a
 static void ws_init_barriers(attn *a) {
   cg_if one;
   cg_if_begin(EM, &one, CG_ICMP(EM, LLVMIntEQ, TK->tid, cg_i32(EM, 0)));
+  for (int m = P_TMQ; m <= P_TMV; m++) cg_tmap_prefetch(TK, param(a, m));
   cg_mbar_init(TK, bar_at(a, BAR_Q, NULL), 1);
   for (int st = 0; st < a->stages; st++) {
     LLVMValueRef j = cg_i32(EM, st);
