@@ -137,11 +137,18 @@ sieve_status rt_cache_open(rt_cache *c, const char *dir, cg_err *e) {
   return mkdir_p(c->dir, e);
 }
 
-void rt_cache_path(const rt_cache *c, const char *key, char *out, size_t n) {
+int rt_cache_path(const rt_cache *c, const char *key, char *out, size_t n) {
   char hex[RT_SHA256_HEX];
-  rt_sha256_hex(key, strlen(key), hex);
+  if (rt_sha256_hex(key, strlen(key), hex)) {
+    snprintf(out, n, "%s", c->dir);
+    return -1;
+  }
   snprintf(out, n, "%s/%s" ENTRY_EXT, c->dir, hex);
+  return 0;
 }
+
+/* check()'s answer for a payload it could not hash: not damage. */
+static const char NOHASH[] = "SHA-256 failed in libcrypto";
 
 /* ------------------------------------------------------------ load/store */
 
@@ -168,7 +175,7 @@ static const char *check(const uint8_t *b, size_t size, const char *key,
   if (klen != strlen(key) || memcmp(b + HDR, key, klen))
     return "holds another key (hash collision or damage)";
   uint8_t sum[RT_SHA256_BYTES];
-  rt_sha256(b + HDR + klen, plen, sum);
+  if (rt_sha256(b + HDR + klen, plen, sum)) return NOHASH;
   if (memcmp(sum, b + 24, sizeof sum)) return "payload checksum mismatch";
   *off = HDR + klen;
   *len = plen;
@@ -191,7 +198,7 @@ sieve_status rt_cache_load(const rt_cache *c, const char *key, void **data,
   *data = NULL;
   *n = 0;
   char path[sizeof c->dir + 80];
-  rt_cache_path(c, key, path, sizeof path);
+  if (rt_cache_path(c, key, path, sizeof path)) return SIEVE_OK; /* unnamed: a miss */
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return errno == ENOENT ? SIEVE_OK
@@ -219,6 +226,10 @@ sieve_status rt_cache_load(const rt_cache *c, const char *key, void **data,
     (void)futimens(fd, NULL);
   }
   close(fd);
+  if (why == NOHASH) {
+    free(b);
+    return SIEVE_OK; /* unchecked: a miss, and the entry kept */
+  }
   if (why) {
     free(b);
     return damaged(path, &st, why, e);
@@ -234,16 +245,16 @@ sieve_status rt_cache_store(const rt_cache *c, const char *key, const void *data
   size_t klen = strlen(key);
   if (klen > MAX_KEY) return cg_fail(e, SIEVE_ERR_ARG, "cache key of %zu bytes", klen);
   char path[sizeof c->dir + 80], tmp[sizeof c->dir + 80];
-  rt_cache_path(c, key, path, sizeof path);
+  uint8_t h[HDR];
+  if (rt_cache_path(c, key, path, sizeof path) || rt_sha256(data, n, h + 24))
+    return cg_fail(e, SIEVE_ERR_CACHE, "cache entry not stored in %s: SHA-256 failed in libcrypto", c->dir);
   snprintf(tmp, sizeof tmp, "%s/" TEMP_PREFIX "XXXXXX", c->dir);
   int fd = mkstemp(tmp);
   if (fd < 0) return cg_fail(e, SIEVE_ERR_IO, "cannot create a file in %s: %s", c->dir, strerror(errno));
-  uint8_t h[HDR];
   memcpy(h, MAGIC, 8);
   put32(h + 8, FORMAT);
   put32(h + 12, (uint32_t)klen);
   put64(h + 16, n);
-  rt_sha256(data, n, h + 24);
   const char *what = NULL;
   if (write_all(fd, h, sizeof h) || write_all(fd, key, klen) || write_all(fd, data, n))
     what = "write";

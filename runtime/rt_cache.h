@@ -42,8 +42,9 @@ typedef struct rt_cache {
 */
 sieve_status rt_cache_open(rt_cache *c, const char *dir, cg_err *e);
 
-/* The entry's file for a key: dir/<sha256 of key>.bin. */
-void rt_cache_path(const rt_cache *c, const char *key, char *out, size_t n);
+/* The entry's file for a key: dir/<sha256 of key>.bin; -1 when the hash
+** fails (out is then the directory: no entry). */
+int rt_cache_path(const rt_cache *c, const char *key, char *out, size_t n);
 
 /*
 ** Looks key up. A hit: *data (malloc'd, *n bytes) and the entry's mtime is

@@ -29,7 +29,7 @@ int rt_key_layouts(const cg_pattern *p, char *out, size_t n) {
 int rt_dyn_key(char *out, size_t n, const char *kind, const cg_pattern *p, const sieve_shape *s,
                cg_arch arch, const rt_device *dev, const char *extra) {
   char ir[RT_SHA256_HEX], lay[512];
-  rt_sha256_hex(p->ir_text, strlen(p->ir_text), ir);
+  if (rt_sha256_hex(p->ir_text, strlen(p->ir_text), ir)) return (int)n; /* no key */
   if (rt_key_layouts(p, lay, sizeof lay) >= (int)sizeof lay) return (int)n;  /* too long: no key */
   return snprintf(out, n,
                   "sieve kernel cache key 1\n"

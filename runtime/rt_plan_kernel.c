@@ -20,7 +20,7 @@ static void own_blocks(const cg_pattern *p, int *bq, int *bk) {
 int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n) {
   const cg_pattern *pt = s->pattern;
   char ir[RT_SHA256_HEX], lay[512];
-  rt_sha256_hex(pt->ir_text, strlen(pt->ir_text), ir);
+  if (rt_sha256_hex(pt->ir_text, strlen(pt->ir_text), ir)) return (int)n; /* no key */
   if (rt_key_layouts(pt, lay, sizeof lay) >= (int)sizeof lay) return (int)n;  /* too long: no key */
   const sieve_shape *sh = &s->shape;
   char bits[256] = "";

@@ -51,7 +51,7 @@ static int key_of(const rt_plan *p, char *out, size_t n) {
   const cg_pattern *t = rt_plan_tab_pattern(p);
   const sieve_shape *sh = &p->spec.shape;
   char ir[RT_SHA256_HEX];
-  rt_sha256_hex(t->ir_text, strlen(t->ir_text), ir);
+  if (rt_sha256_hex(t->ir_text, strlen(t->ir_text), ir)) return (int)n; /* no key */
   return snprintf(out, n,
                   "sieve table cache key 1\n"
                   "pattern %s\n"

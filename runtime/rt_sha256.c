@@ -1,9 +1,12 @@
 #include "rt_sha256.h"
 
 #include <openssl/sha.h>
+#include <string.h>
 
-void rt_sha256(const void *data, size_t n, uint8_t out[RT_SHA256_BYTES]) {
-  SHA256(data, n, out);
+int rt_sha256(const void *data, size_t n, uint8_t out[RT_SHA256_BYTES]) {
+  if (SHA256(data, n, out)) return 0;
+  memset(out, 0, RT_SHA256_BYTES);
+  return -1;
 }
 
 void rt_hex(const uint8_t *bytes, size_t n, char *out) {
@@ -15,8 +18,10 @@ void rt_hex(const uint8_t *bytes, size_t n, char *out) {
   out[2 * n] = 0;
 }
 
-void rt_sha256_hex(const void *data, size_t n, char out[RT_SHA256_HEX]) {
+int rt_sha256_hex(const void *data, size_t n, char out[RT_SHA256_HEX]) {
   uint8_t d[RT_SHA256_BYTES];
-  rt_sha256(data, n, d);
+  out[0] = 0;
+  if (rt_sha256(data, n, d)) return -1;
   rt_hex(d, sizeof d, out);
+  return 0;
 }

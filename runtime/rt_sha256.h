@@ -16,8 +16,11 @@
 #define RT_SHA256_BYTES 32
 #define RT_SHA256_HEX 65   /* 64 hex digits and the terminator */
 
-void rt_sha256(const void *data, size_t n, uint8_t out[RT_SHA256_BYTES]);
-void rt_sha256_hex(const void *data, size_t n, char out[RT_SHA256_HEX]);
+/* 0, or -1 when libcrypto fails (out of memory, a broken OpenSSL
+** configuration): out is then zeros (hex: ""). A key must not be made
+** from a failed hash, or two patterns would share it. */
+int rt_sha256(const void *data, size_t n, uint8_t out[RT_SHA256_BYTES]);
+int rt_sha256_hex(const void *data, size_t n, char out[RT_SHA256_HEX]);
 void rt_hex(const uint8_t *bytes, size_t n, char *out);  /* 2n + 1 chars */
 
 #endif

@@ -35,7 +35,7 @@ static void note(rt_tune_report *out, const char *what, const cg_err *e) {
 
 static void journal(sweep *w, const rt_tune_cand *c) {
   cg_err e = {0};
-  if (w->cache && rt_tune_journal_append(w->out->journal, w->out->key, c, &e))
+  if (w->cache && w->out->journal[0] && rt_tune_journal_append(w->out->journal, w->out->key, c, &e))
     note(w->out, "journal", &e);
 }
 
@@ -172,7 +172,7 @@ static void finish(sweep *w) {
     else out->stored = 1;
   }
   /* A finished sweep leaves no journal: the next one measures afresh. */
-  if (w->cache && out->complete && rt_tune_journal_remove(out->journal, &e))
+  if (w->cache && out->journal[0] && out->complete && rt_tune_journal_remove(out->journal, &e))
     note(out, "journal", &e);
   out->elapsed_s = (rt_tune_now_ms() - w->t0) / 1e3;
 }
@@ -193,10 +193,11 @@ static sieve_status prepare(sweep *w, cg_err *e) {
   if (!w->cache) return SIEVE_OK;
   rt_tunedb_path(w->cache->dir, out->db, sizeof out->db);
   rt_tunedb_key(s->pattern, &s->shape, s->dtype, s->arch, w->dev->name, out->key, sizeof out->key);
-  rt_tune_journal_path(w->cache->dir, out->key, out->journal, sizeof out->journal);
   cg_err je = {0};
-  if (s->fresh ? rt_tune_journal_remove(out->journal, &je)
-               : rt_tune_journal_read(out->journal, out->key, out->c, out->n, &out->resumed, &je))
+  if (rt_tune_journal_path(w->cache->dir, out->key, out->journal, sizeof out->journal))
+    note(out, "journal", &(cg_err){.msg = "none kept: SHA-256 failed in libcrypto"});
+  else if (s->fresh ? rt_tune_journal_remove(out->journal, &je)
+                    : rt_tune_journal_read(out->journal, out->key, out->c, out->n, &out->resumed, &je))
     note(out, "journal", &je);
   return SIEVE_OK;
 }

@@ -19,10 +19,12 @@
 
 #define MAGIC "# sieve tune journal 1 "
 
-void rt_tune_journal_path(const char *dir, const char *key, char *out, size_t n) {
+int rt_tune_journal_path(const char *dir, const char *key, char *out, size_t n) {
   char hex[RT_SHA256_HEX];
-  rt_sha256_hex(key, strlen(key), hex);
+  out[0] = 0;
+  if (rt_sha256_hex(key, strlen(key), hex)) return -1;
   snprintf(out, n, "%s/tune-%.16s.journal", dir, hex);
+  return 0;
 }
 
 /* ------------------------------------------------------------- reading */

@@ -72,8 +72,9 @@ int rt_tunedb_config(const char *dir, const rt_plan_spec *s, const rt_device *de
 
 /* ------------------------------------------------------------ journal */
 
-/* dir/tune-<16 hex digits of the key's SHA-256>.journal */
-void rt_tune_journal_path(const char *dir, const char *key, char *out, size_t n);
+/* dir/tune-<16 hex digits of the key's SHA-256>.journal; -1 and "" when
+** the hash fails (the sweep then keeps no journal). */
+int rt_tune_journal_path(const char *dir, const char *key, char *out, size_t n);
 /*
 ** Fills pending candidates from the journal at path (written for key):
 ** state, timings and note, from_journal set. *matched counts them. An

@@ -1,4 +1,4 @@
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* RTLD_NEXT */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,6 +18,21 @@
 
 #include "rt_cache.h"
 #include "sieve.h"
+
+/*
+** libcrypto's one-shot SHA256, interposed (an executable's definition comes
+** first in the dynamic lookup, and libsieve calls it through its PLT): it
+** fails, as it may out of memory, for inputs longer than sha_fails_over
+** bytes while that is set.
+*/
+static size_t sha_fails_over = SIZE_MAX;
+
+unsigned char *SHA256(const unsigned char *d, size_t n, unsigned char *md) {
+  static unsigned char *(*real)(const unsigned char *, size_t, unsigned char *);
+  if (n > sha_fails_over) return NULL;
+  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "SHA256");
+  return real(d, n, md);
+}
 
 /* Every test gets a fresh directory, removed afterwards. */
 typedef struct fixture {
@@ -491,6 +507,33 @@ static int count_entries(const sieve_cache_entry *ent, void *ud) {
   return 0;
 }
 
+/*
+** A hash libcrypto cannot make is no key and no damage: a store fails with
+** the reason, a lookup misses and keeps the entry it could not check, and
+** a key no hash names has no file.
+*/
+static void failed_hash(void **st) {
+  fixture *f = *st;
+  store(&f->c, "kept", 7, 1000);
+  char path[4200], none[4200];
+  assert_int_equal(rt_cache_path(&f->c, "kept", path, sizeof path), 0);
+  sha_fails_over = 100; /* the payload's hash fails, the key's not */
+  expect_miss(&f->c, "kept");
+  cg_err e = {0};
+  uint8_t *p = payload(8, 1000);
+  assert_int_equal(rt_cache_store(&f->c, "new", p, 1000, &e), SIEVE_ERR_CACHE);
+  assert_non_null(strstr(e.msg, "SHA-256 failed"));
+  sha_fails_over = 0; /* every hash fails */
+  assert_int_equal(rt_cache_path(&f->c, "kept", none, sizeof none), -1);
+  expect_miss(&f->c, "kept");
+  sha_fails_over = SIZE_MAX;
+  struct stat s;
+  assert_int_equal(stat(path, &s), 0);
+  expect_hit(&f->c, "kept", 7, 1000);
+  expect_miss(&f->c, "new");
+  free(p);
+}
+
 static void public_api(void **st) {
   fixture *f = *st;
   sieve_ctx *ctx;
@@ -536,6 +579,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(stale_temp_files, setup, teardown),
     cmocka_unit_test_setup_teardown(list_stats_clear, setup, teardown),
     cmocka_unit_test_setup_teardown(directory_from_environment, setup, teardown),
+    cmocka_unit_test_setup_teardown(failed_hash, setup, teardown),
     cmocka_unit_test_setup_teardown(public_api, setup, teardown),
   };
   return cmocka_run_group_tests(t, NULL, NULL);
