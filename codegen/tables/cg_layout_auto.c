@@ -43,6 +43,10 @@ typedef struct cand {
   cg_layout l;
   double lo, hi;  /* visited area over the rows scored, in full-block units: bounds, equal once exact */
   int open;       /* settling stopped short (rank): lo is below what the ranking would show, never shown */
+  /* What an earlier take learnt, for rank's second: the bound over every
+  ** row and the exact score (NAN while unknown). Neither depends on the
+  ** stops, so take reuses them as it would compute them. */
+  double bound, exact;
 } cand;
 
 struct cg_auto {
@@ -197,18 +201,31 @@ static sieve_status take(blk_lbound *b, cg_pattern *p, const sieve_shape *s, cg_
     /* identity is shown with its score (ranking()), beside which the
     ** choice is judged: its bound runs on past the best */
     int whole = !order[k];
-    st = blk_bound_layout(b, &c->l, stride, PARTIAL_COST, whole ? INFINITY : stop, &c->lo, &exact, e);
+    double bstop = whole ? INFINITY : stop;
+    /* known from the first take (rank): its bound ran every row, as this
+    ** one would, and it was settled */
+    int known = !isnan(c->exact) && c->bound <= bstop;
+    if (known) c->lo = c->bound;
+    else st = blk_bound_layout(b, &c->l, stride, PARTIAL_COST, bstop, &c->lo, &exact, e);
+    if (!st && !known && c->lo <= bstop) c->bound = c->lo;
     /* at the best score, an earlier candidate keeps the tie */
     if (st || (!whole && *best >= 0 && (c->lo > stop || (c->lo == stop && order[k] > *best)))) continue;
     /* the bound ran every row: what it left unsettled, settled, is the score */
     double tau = full || whole ? INFINITY : fmax(stop, shown_last(cs, order, k));
-    if (!exact) st = blk_bound_exact(b, PARTIAL_COST, tau, &c->lo, &exact);
+    if (known) {
+      /* settling stops past tau short of the score, a value never shown */
+      c->lo = c->exact;
+      exact = c->lo <= tau;
+    } else if (!exact) {
+      st = blk_bound_exact(b, PARTIAL_COST, tau, &c->lo, &exact);
+    }
     if (!st && !exact && c->lo > tau) {
       c->open = 1; /* hi stays infinite */
       continue;
     }
     if (!st && !exact) st = score(p, s, mask, c, stride, NULL, e);
     else c->hi = c->lo;
+    if (!st) c->exact = c->lo;
     if (!st && (*best < 0 || c->lo < cs[*best].lo || (c->lo == cs[*best].lo && order[k] < *best))) {
       *moved = k > 0;
       *best = order[k];
@@ -248,6 +265,7 @@ static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand 
   if (!b) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding layouts' block areas");
   sieve_status st = SIEVE_OK;
   int order[2 + 24], stopped[2 + 24] = {0}, exact, moved = full;
+  for (int i = 0; i < n; i++) cs[i].bound = cs[i].exact = NAN;
   double guess[2 + 24], least = INFINITY;
   for (int i = 0; i < n && !st; i++) {
     st = blk_bound_layout(b, &cs[i].l, stride * GUESS_STRIDE, PARTIAL_COST, full ? INFINITY : least, &guess[i],
