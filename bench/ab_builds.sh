@@ -8,7 +8,8 @@
 #   bench/ab_builds.sh OLD_BUILD NEW_BUILD [CASES_FILE]
 # A case is a line: PATTERN SHAPE REP_MS [KEY=VALUE ...] (a pattern's
 # parameters); '#' starts a comment. ROUNDS (default 2) sets the rounds.
-# Prints each round's times, then a table: old and new ms, new / old.
+# Prints each round's times, then a table: old and new ms, new / old; and
+# where FA3 ran, the dense cases' speed over FA3's, round by round.
 # Checks are bench/gpu.sh's job: run it on the new build as well.
 set -uo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,7 +55,7 @@ run() {
 fa3() {
   awk '$1 == "dense" { print $2 }' "$work/cases" | sort -u > "$work/fa3_shapes"
   [ -s "$work/fa3_shapes" ] || return 0
-  SIEVE_LIB_DIR=$new python3 - "$work/fa3_shapes" <<'PY' || true
+  SIEVE_LIB_DIR=$new python3 - "$work/fa3_shapes" <<'PY' | tee -a "$work/fa3" || true
 import sys
 sys.path.insert(0, "bench")
 try:
@@ -109,4 +110,28 @@ while read -r pat shape rep params; do
               if ($2 != "-" && $3 != "-") { q = $3 / $2; lo = (k && lo < q) ? lo : q; hi = (k && hi > q) ? hi : q; k++ } }
     END { r = !k ? "-" : (lo == hi ? sprintf("%.3f", lo) : sprintf("%.3f-%.3f", lo, hi)); print c " " o " | " w " | " r " |" }
   ' "$work/times"
+done < "$work/cases"
+# The dense cases against FA3 in the same call: each round's speed over
+# FA3's, FA3's time the mean of its runs before and after the rounds.
+[ -s "$work/fa3" ] || exit 0
+echo
+echo "| shape | FA3 ms | old speed / FA3's | new speed / FA3's |"
+echo "| --- | --- | --- | --- |"
+i=0
+while read -r pat shape rep params; do
+  i=$((i + 1))
+  [ "$pat" = dense ] || continue
+  awk -v i=$i -v s="$shape" '
+    function span(lo, hi) { return lo == hi ? sprintf("%.3fx", lo) : sprintf("%.3f-%.3fx", lo, hi) }
+    FNR == NR { if ($2 == s) { f = f (nf ? ", " : "") $3; sum += $3; nf++ } next }
+    $1 == i && $2 != "-" { x[no++] = $2 }
+    $1 == i && $3 != "-" { y[nn++] = $3 }
+    END {
+      if (!nf) exit
+      m = sum / nf
+      for (j = 0; j < no; j++) { q = m / x[j]; olo = (j && olo < q) ? olo : q; ohi = (j && ohi > q) ? ohi : q }
+      for (j = 0; j < nn; j++) { q = m / y[j]; nlo = (j && nlo < q) ? nlo : q; nhi = (j && nhi > q) ? nhi : q }
+      print "| " s " | " f " | " (no ? span(olo, ohi) : "-") " | " (nn ? span(nlo, nhi) : "-") " |"
+    }
+  ' "$work/fa3" "$work/times"
 done < "$work/cases"
