@@ -145,6 +145,39 @@ static void on_progress(const rt_tune_progress *p, void *ud) {
 
 /* -------------------------------------------------------------- report */
 
+/* The candidates not ranked, those of one state and note on one line
+** (a sweep prunes dozens for one reason), before the ranked table, so
+** that the table ends beside the winner. */
+static void not_ranked(const rt_tune_report *r) {
+  char cfg[96];
+  int shown = 0;
+  for (int i = 0; i < r->n; i++) {
+    const rt_tune_cand *c = &r->c[i];
+    int first = c->state != RT_TUNE_OK;
+    for (int j = 0; j < i && first; j++)
+      first = !(r->c[j].state == c->state && !strcmp(r->c[j].note, c->note));
+    if (!first) continue;
+    if (!shown++) printf("\nnot ranked:\n");
+    int same = 0;
+    for (int j = i; j < r->n; j++) same += r->c[j].state == c->state && !strcmp(r->c[j].note, c->note);
+    printf("  %s%s%.300s (%d):\n   ", rt_tune_state_name(c->state), c->note[0] ? ": " : "", c->note, same);
+    int col = 3, k = 0;
+    for (int j = i; j < r->n; j++) {
+      if (r->c[j].state != c->state || strcmp(r->c[j].note, c->note)) continue;
+      rt_tune_config_text(&r->c[j].cfg, cfg, sizeof cfg);
+      int len = (int)strlen(cfg) + 2;
+      if (k++) printf(";");
+      if (col > 3 && col + len > 100) {
+        printf("\n   ");
+        col = 3;
+      }
+      printf(" %s", cfg);
+      col += len;
+    }
+    printf("\n");
+  }
+}
+
 static void ranked(const rt_tune_report *r) {
   char cfg[96];
   printf("\n%4s  %-32s %10s %10s %10s %8s %9s\n", "rank", "config", "ms", "min", "max",
@@ -155,15 +188,6 @@ static void ranked(const rt_tune_report *r) {
     printf("%4d  %-32s %10.3f %10.3f %10.3f %8.1f %9.1e%s%s\n", i + 1, cfg, c->ms, c->min_ms,
            c->max_ms, c->tflops, c->err_o, c->is_default ? "  default" : "",
            c->from_journal ? "  (earlier run)" : "");
-  }
-  int shown = 0;
-  for (int i = 0; i < r->n; i++) {
-    const rt_tune_cand *c = &r->c[i];
-    if (c->state == RT_TUNE_OK) continue;
-    if (!shown++) printf("\nnot ranked:\n");
-    rt_tune_config_text(&c->cfg, cfg, sizeof cfg);
-    printf("      %-32s %s%s%.300s\n", cfg, rt_tune_state_name(c->state), c->note[0] ? ": " : "",
-           c->note);
   }
 }
 
@@ -253,6 +277,7 @@ static int sweep(sieve_ctx *ctx, const tune_args *a, sieve_pattern *p, const cha
   sigaction(SIGINT, &old, NULL);
   if (v.open) printf("\n");
   if (st) return cli_status_fail(st, e.msg, "tune");
+  not_ranked(&r);
   ranked(&r);
   summary(&r);
   if (r.stopped) return EXIT_STOPPED;
