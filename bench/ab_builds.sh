@@ -55,7 +55,7 @@ run() {
 fa3() {
   awk '$1 == "dense" { print $2 }' "$work/cases" | sort -u > "$work/fa3_shapes"
   [ -s "$work/fa3_shapes" ] || return 0
-  SIEVE_LIB_DIR=$new python3 - "$work/fa3_shapes" <<'PY' | tee -a "$work/fa3" || true
+  SIEVE_LIB_DIR=$new python3 - "$work/fa3_shapes" <<'PY' | tee -a "$work/fa3_times" || true
 import sys
 sys.path.insert(0, "bench")
 try:
@@ -99,9 +99,10 @@ for r in $(seq 1 "$rounds"); do
   done < "$work/cases"
 done
 fa3
-echo
-echo "| pattern | shape | parameters | old ms | new ms | new / old |"
-echo "| --- | --- | --- | --- | --- | --- |"
+# One pass over the cases makes both tables: new against old, and the
+# dense cases against FA3 in the same call (each round's speed over FA3's,
+# FA3's time the mean of its runs before and after the rounds).
+touch "$work/fa3_times" "$work/fa3_table"
 i=0
 while read -r pat shape rep params; do
   i=$((i + 1))
@@ -109,21 +110,11 @@ while read -r pat shape rep params; do
     $1 == i { o = o (n ? ", " : "") $2; w = w (n ? ", " : "") $3; n++
               if ($2 != "-" && $3 != "-") { q = $3 / $2; lo = (k && lo < q) ? lo : q; hi = (k && hi > q) ? hi : q; k++ } }
     END { r = !k ? "-" : (lo == hi ? sprintf("%.3f", lo) : sprintf("%.3f-%.3f", lo, hi)); print c " " o " | " w " | " r " |" }
-  ' "$work/times"
-done < "$work/cases"
-# The dense cases against FA3 in the same call: each round's speed over
-# FA3's, FA3's time the mean of its runs before and after the rounds.
-[ -s "$work/fa3" ] || exit 0
-echo
-echo "| shape | FA3 ms | old speed / FA3's | new speed / FA3's |"
-echo "| --- | --- | --- | --- |"
-i=0
-while read -r pat shape rep params; do
-  i=$((i + 1))
+  ' "$work/times" >> "$work/table"
   [ "$pat" = dense ] || continue
   awk -v i=$i -v s="$shape" '
     function span(lo, hi) { return lo == hi ? sprintf("%.3fx", lo) : sprintf("%.3f-%.3fx", lo, hi) }
-    FNR == NR { if ($2 == s) { f = f (nf ? ", " : "") $3; sum += $3; nf++ } next }
+    FNR == NR { if ($1 == "fa3" && $2 == s) { f = f (nf ? ", " : "") $3; sum += $3; nf++ } next }
     $1 == i && $2 != "-" { x[no++] = $2 }
     $1 == i && $3 != "-" { y[nn++] = $3 }
     END {
@@ -133,5 +124,14 @@ while read -r pat shape rep params; do
       for (j = 0; j < nn; j++) { q = m / y[j]; nlo = (j && nlo < q) ? nlo : q; nhi = (j && nhi > q) ? nhi : q }
       print "| " s " | " f " | " (no ? span(olo, ohi) : "-") " | " (nn ? span(nlo, nhi) : "-") " |"
     }
-  ' "$work/fa3" "$work/times"
+  ' "$work/fa3_times" "$work/times" >> "$work/fa3_table"
 done < "$work/cases"
+echo
+echo "| pattern | shape | parameters | old ms | new ms | new / old |"
+echo "| --- | --- | --- | --- | --- | --- |"
+cat "$work/table"
+[ -s "$work/fa3_table" ] || exit 0
+echo
+echo "| shape | FA3 ms | old speed / FA3's | new speed / FA3's |"
+echo "| --- | --- | --- | --- |"
+cat "$work/fa3_table"
