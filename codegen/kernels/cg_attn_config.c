@@ -104,7 +104,8 @@ int cg_attn_bits_ahead(const cg_attn_spec *s) {
 
 /* With three consumer warpgroups the turn comes round later, and at D64
 ** S's product is too short to hide the rescale: after P V's wait measured
-** faster there (H100, bench/RESULTS.md 2026-12-06). */
+** 0.8-1.4% faster there in one comparison, the same within the noise in
+** the next (dense cogvideox-1.5, H100, bench/RESULTS.md 2026-12-06). */
 static int rescale_under_s_default(const cg_attn_config *c) { return mma_warps(c) / 4 < 3; }
 
 int cg_attn_rescale_under_s(const cg_attn_spec *s) {
