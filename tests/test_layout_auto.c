@@ -216,16 +216,16 @@ static void settled_bounds_are_scores(void **st) {
 
 /*
 ** Settling stops short for candidates scored past the values the ranking
-** shows, and guesses past the least one before them stop: the choice and
-** both rankings must be those of every guess whole and every candidate
-** settled whole, also where the guesses mislead (a later candidate beats
-** the first). There must be cases of both.
+** shows, and bounds are read from the record of every candidate's whole
+** bound: the choice and both rankings must be those of bounds made one by
+** one and every candidate settled whole, also where the guesses mislead
+** (a later candidate beats the first). There must be cases of both.
 */
 static void short_cuts_show_the_same(void **st) {
   sieve_ctx *ctx;
   assert_int_equal(sieve_open(&ctx), SIEVE_OK);
   const sieve_shape *shapes = grids;
-  int open = 0, redone = 0;
+  int open = 0, moved = 0;
   for (size_t si = 0; si < NGRIDS; si++)
     for (size_t m = 0; m < sizeof masks / sizeof *masks; m++)
       for (int block = 16; block <= 64; block *= 4)
@@ -235,11 +235,11 @@ static void short_cuts_show_the_same(void **st) {
           if (bad) fail_msg("mask %zu shape %zu block %d stride %d: %s", m, si, block, stride,
                             bad < 0 ? "failed" : "rankings differ");
           open += o;
-          redone += r;
+          moved += r;
           sieve_pattern_free(a);
         }
   if (!open) fail_msg("no candidate's settling stopped short: the test tells nothing");
-  if (!redone) fail_msg("no case where the guesses mislead: the test tells nothing");
+  if (!moved) fail_msg("no case where the guesses mislead: the test tells nothing");
   sieve_close(ctx);
 }
 

@@ -183,10 +183,11 @@ int cg_layouts_check_scores(cg_pattern *p, const sieve_shape *shape, int cls, in
 int cg_layouts_check_bounds(cg_pattern *p, const sieve_shape *shape, int cls, int stride);
 /* For the tests: whether class cls's choice and rankings (as chosen, and
 ** as were identity to win its check) differ from those made with every
-** guess whole and every candidate settled whole, 1 if so, -1 on failure;
-** *open: the candidates whose settling stopped short; *redone: whether
-** the guesses misled (the candidates were taken again). */
-int cg_layouts_check_ranking(cg_pattern *p, const sieve_shape *shape, int cls, int stride, int *open, int *redone);
+** bound made as asked, not read from the record, and every candidate
+** settled whole, 1 if so, -1 on failure; *open: the candidates whose
+** settling stopped short; *moved: whether the guesses misled (a later
+** candidate beat the first). */
+int cg_layouts_check_ranking(cg_pattern *p, const sieve_shape *shape, int cls, int stride, int *open, int *moved);
 /* For the tests: how many of class cls's candidates' visited areas at
 ** query blocks of m of p's, counted from their tables at p's blocks
 ** (what checks a plan's copy at merged rows against identity), differ

@@ -411,6 +411,19 @@ blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask);
 void blk_lbound_free(blk_lbound *b);
 sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, double partial_cost, double stop,
                               double *lo, int *exact, cg_err *e);
+/* cg_layout_record.c: the bounds of layouts ls[0, n) on the rows that
+** are multiples of stride, a layout to a worker at a time, kept in b: the
+** rows that are multiples of stride * every whole, the others to the
+** first row past the least score a layout bounded whole can have at most
+** (ls[0]'s all). Then blk_bound_replay: layout i's bound with stop, as
+** blk_bound_layout would make it at stride (every 1) or stride * every,
+** read from the record or, past what it holds, made anew; with every 1
+** it is b's last bound, which blk_bound_exact settles. Records are
+** dropped with b or by the next blk_bound_record. */
+sieve_status blk_bound_record(blk_lbound *b, const cg_layout *ls, int n, int stride, int every, double partial_cost,
+                              cg_err *e);
+sieve_status blk_bound_replay(blk_lbound *b, int i, int every, double partial_cost, double stop, double *lo,
+                              int *exact, cg_err *e);
 /* cg_layout_settle.c: the last bound's layout scored exactly, from what
 ** the bound left unsettled, where it ran every row (else *exact stays 0
 ** and *lo is untouched); settling stops at the first row where it passes

@@ -43,10 +43,6 @@ typedef struct cand {
   cg_layout l;
   double lo, hi;  /* visited area over the rows scored, in full-block units: bounds, equal once exact */
   int open;       /* settling stopped short (rank): lo is below what the ranking would show, never shown */
-  /* What an earlier take learnt, for rank's second: the bound over every
-  ** row and the exact score (NAN while unknown). Neither depends on the
-  ** stops, so take reuses them as it would compute them. */
-  double bound, exact;
 } cand;
 
 struct cg_auto {
@@ -146,15 +142,13 @@ static double shown_last(const cand *cs, const int *order, int k) {
   return m < SHOWN ? INFINITY : v[SHOWN - 1];
 }
 
-/* order[0, n) by guess, then by index, guesses stopped short (stopped[])
-** last: n is small. */
-static void by_guess(const double *guess, const int *stopped, int *order, int n) {
+/* order[0, n) by guess, then by index: n is small. */
+static void by_guess(const double *guess, int *order, int n) {
   for (int i = 0; i < n; i++) order[i] = i;
   for (int i = 1; i < n; i++)
-    for (int k = i; k > 0; k--) {
-      int a = order[k], z = order[k - 1];
-      if (stopped[a] > stopped[z] || (stopped[a] == stopped[z] && guess[a] >= guess[z])) break;
-      order[k] = z;
+    for (int k = i; k > 0 && guess[order[k]] < guess[order[k - 1]]; k--) {
+      int a = order[k];
+      order[k] = order[k - 1];
       order[k - 1] = a;
     }
 }
@@ -164,9 +158,9 @@ static void by_guess(const double *guess, const int *stopped, int *order, int n)
 ** bound stopping once past the best exact score so far (none for the
 ** first), and scored exactly only when it stays at or under it: the bound
 ** with the pairs it left open settled, or else a build. Those never scored
-** cannot win; they keep their bound, hi infinite. From k0 = 1 the first
-** is taken already, and the best. With spec, the candidates stop being
-** taken once one other than the first is best (*moved).
+** cannot win; they keep their bound, hi infinite. *moved: a candidate
+** other than the first was best at some point. With rec, the bounds are
+** read from b's record (blk_bound_record), else made (the tests' way).
 **
 ** Settling a candidate other than identity stops once past tau, the
 ** SHOWN-th least shown value of the others taken before it (radial's
@@ -185,49 +179,38 @@ static void by_guess(const double *guess, const int *stopped, int *order, int n)
 ** would show ">=20.9%"). With full, every settling runs to the score (the
 ** tests').
 */
-static sieve_status take(blk_lbound *b, cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *cs, const int *order,
-                         int n, int k0, int stride, int full, int spec, int *best, int *moved, cg_err *e) {
+static sieve_status take(blk_lbound *b, int rec, cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *cs,
+                         const int *order, int n, int stride, int full, int *best, int *moved, cg_err *e) {
   sieve_status st = SIEVE_OK;
   int exact;
-  for (int k = k0; k < n; k++) {
-    cs[order[k]].hi = INFINITY;
-    cs[order[k]].open = 0;
+  for (int k = 0; k < n; k++) {
+    cs[k].hi = INFINITY;
+    cs[k].open = 0;
   }
-  *best = k0 ? order[0] : -1;
+  *best = -1;
   *moved = 0;
-  for (int k = k0; k < n && !st && !(spec && *moved); k++) {
+  for (int k = 0; k < n && !st; k++) {
     cand *c = &cs[order[k]];
     double stop = *best >= 0 ? cs[*best].lo : INFINITY;
     /* identity is shown with its score (ranking()), beside which the
     ** choice is judged: its bound runs on past the best */
     int whole = !order[k];
     double bstop = whole ? INFINITY : stop;
-    /* known from the first take (rank): its bound ran every row, as this
-    ** one would, and it was settled */
-    int known = !isnan(c->exact) && c->bound <= bstop;
-    if (known) c->lo = c->bound;
-    else st = blk_bound_layout(b, &c->l, stride, PARTIAL_COST, bstop, &c->lo, &exact, e);
-    if (!st && !known && c->lo <= bstop) c->bound = c->lo;
+    st = rec ? blk_bound_replay(b, order[k], 1, PARTIAL_COST, bstop, &c->lo, &exact, e)
+             : blk_bound_layout(b, &c->l, stride, PARTIAL_COST, bstop, &c->lo, &exact, e);
     /* at the best score, an earlier candidate keeps the tie */
     if (st || (!whole && *best >= 0 && (c->lo > stop || (c->lo == stop && order[k] > *best)))) continue;
     /* the bound ran every row: what it left unsettled, settled, is the score */
     double tau = full || whole ? INFINITY : fmax(stop, shown_last(cs, order, k));
-    if (known) {
-      /* settling stops past tau short of the score, a value never shown */
-      c->lo = c->exact;
-      exact = c->lo <= tau;
-    } else if (!exact) {
-      st = blk_bound_exact(b, PARTIAL_COST, tau, &c->lo, &exact);
-    }
+    if (!exact) st = blk_bound_exact(b, PARTIAL_COST, tau, &c->lo, &exact);
     if (!st && !exact && c->lo > tau) {
       c->open = 1; /* hi stays infinite */
       continue;
     }
     if (!st && !exact) st = score(p, s, mask, c, stride, NULL, e);
     else c->hi = c->lo;
-    if (!st) c->exact = c->lo;
     if (!st && (*best < 0 || c->lo < cs[*best].lo || (c->lo == cs[*best].lo && order[k] < *best))) {
-      *moved = k > 0;
+      *moved |= k > 0;
       *best = order[k];
     }
   }
@@ -237,54 +220,30 @@ static sieve_status take(blk_lbound *b, cg_pattern *p, const sieve_shape *s, cg_
 /*
 ** The cheapest of n candidates on the rows that are multiples of stride,
 ** identity (cs[0]) on ties, then the earliest, as exact scores of all
-** would rank them. Candidates are taken (take) in the order of a lower
-** bound (cg_layout_bound.c), their guess, on every GUESS_STRIDE-th of
-** those rows, so that the likely best comes first.
-**
-** Only the first of that order needs its guess whole, so long as it stays
-** the best: each later candidate's bound then stops at the first's score,
-** so its bound, its score where settled, whether it beats the first, and
-** what the rankings show (take: settling whole shows the same) do not
-** depend on the order of the later ones. So each guess stops once past
-** the least whole one before it (the first of the order is the least, the
-** earliest on ties: a guess past one cannot be it), and the others are
-** taken in the order of their guesses, those stopped short after the
-** whole ones (dilated's tiles pass the transpose's guess within one or
-** two of its five rows; how soon take's tau falls depends on the order,
-** and whole guesses order radial's tiles better). Should a later
-** candidate beat the first (the guesses misled), the stopped guesses are
-** made whole and the candidates after the first taken again in their true
-** order, the first's score kept (it is the first of both orders, taken
-** with no stop): the ranking is the one every whole guess gives. With
-** full, guesses are whole from the start (the tests'); *redone: they
-** were taken again.
+** would rank them. Every candidate's bound on those rows is made first,
+** whole, each on a thread of its own (blk_bound_record); the candidates
+** are then taken (take) in the order of their bounds on every
+** GUESS_STRIDE-th of the rows, their guesses, read from those, so that
+** the likely best comes first and the others' bounds stop at its score:
+** the order decides only how soon take's tau falls and what settling
+** costs, since the first's score stops the rest. With full, the bounds
+** are made one by one as take asks (the tests' check on the record).
+** *moved: the guesses misled (a later candidate beat the first).
 */
 static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *cs, int n, int stride, int full,
-                         int *best, int *redone, cg_err *e) {
+                         int *best, int *moved, cg_err *e) {
   blk_lbound *b = blk_lbound_new(p, s, mask);
   if (!b) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding layouts' block areas");
-  sieve_status st = SIEVE_OK;
-  int order[2 + 24], stopped[2 + 24] = {0}, exact, moved = full;
-  for (int i = 0; i < n; i++) cs[i].bound = cs[i].exact = NAN;
-  double guess[2 + 24], least = INFINITY;
-  for (int i = 0; i < n && !st; i++) {
-    st = blk_bound_layout(b, &cs[i].l, stride * GUESS_STRIDE, PARTIAL_COST, full ? INFINITY : least, &guess[i],
-                          &exact, e);
-    stopped[i] = !full && guess[i] > least;
-    least = fmin(least, guess[i]);
-  }
-  by_guess(guess, stopped, order, n);
-  if (!st && !full) st = take(b, p, s, mask, cs, order, n, 0, stride, full, 1, best, &moved, e);
-  *redone = moved && !full;
-  if (!st && moved) {
-    for (int i = 0; i < n && !st; i++)
-      if (stopped[i]) {
-        st = blk_bound_layout(b, &cs[i].l, stride * GUESS_STRIDE, PARTIAL_COST, INFINITY, &guess[i], &exact, e);
-        stopped[i] = 0;
-      }
-    by_guess(guess, stopped, order, n);
-    if (!st) st = take(b, p, s, mask, cs, order, n, !full, stride, full, 0, best, &moved, e);
-  }
+  cg_layout ls[2 + 24];
+  for (int i = 0; i < n; i++) ls[i] = cs[i].l;
+  sieve_status st = full ? SIEVE_OK : blk_bound_record(b, ls, n, stride, GUESS_STRIDE, PARTIAL_COST, e);
+  int order[2 + 24], exact;
+  double guess[2 + 24];
+  for (int i = 0; i < n && !st; i++)
+    st = full ? blk_bound_layout(b, &cs[i].l, stride * GUESS_STRIDE, PARTIAL_COST, INFINITY, &guess[i], &exact, e)
+              : blk_bound_replay(b, i, GUESS_STRIDE, PARTIAL_COST, INFINITY, &guess[i], &exact, e);
+  by_guess(guess, order, n);
+  if (!st) st = take(b, !full, p, s, mask, cs, order, n, stride, full, best, moved, e);
   blk_lbound_free(b);
   return st;
 }
@@ -380,8 +339,8 @@ static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, int defer
   int bq = cg_pattern_block_q(p), bk = cg_pattern_block_k(p);
   int64_t nq = (sieve_shape_tokens(s) + bq - 1) / bq, nk = (sieve_shape_tokens(s) + bk - 1) / bk;
   int stride = nq / RANK_ROWS > 1 ? (int)(nq / RANK_ROWS) : 1;
-  int redone;
-  sieve_status st = rank(p, s, mask, cs, n, stride, 0, &best, &redone, e);
+  int moved;
+  sieve_status st = rank(p, s, mask, cs, n, stride, 0, &best, &moved, e);
   if (st) return st;
   /* block_k may differ from block_q: a share of the rows' pairs is only indicative */
   double pairs = (double)((nq + stride - 1) / stride) * (double)nk;
@@ -588,7 +547,7 @@ int cg_layouts_check_bounds(cg_pattern *p, const sieve_shape *shape, int c, int 
   return check_candidates(p, shape, c, stride, shortcuts_are_plain);
 }
 
-int cg_layouts_check_ranking(cg_pattern *p, const sieve_shape *shape, int c, int stride, int *open, int *redone) {
+int cg_layouts_check_ranking(cg_pattern *p, const sieve_shape *shape, int c, int stride, int *open, int *moved) {
   sieve_shape s;
   cg_shape_for(p, shape, &s);
   int h, best[2], again;
@@ -597,7 +556,7 @@ int cg_layouts_check_ranking(cg_pattern *p, const sieve_shape *shape, int c, int
   int n = candidates(p, &s, cs[0]);
   memcpy(cs[1], cs[0], sizeof cs[0]);
   cg_err e = {0};
-  if (mask == CG_NONE || rank(p, &s, mask, cs[0], n, stride, 0, &best[0], redone, &e) ||
+  if (mask == CG_NONE || rank(p, &s, mask, cs[0], n, stride, 0, &best[0], moved, &e) ||
       rank(p, &s, mask, cs[1], n, stride, 1, &best[1], &again, &e))
     return -1;
   *open = 0;

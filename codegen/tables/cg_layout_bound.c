@@ -130,6 +130,7 @@ static void scratch_free(blk_lbound *b) {
 
 void blk_lbound_free(blk_lbound *b) {
   if (!b) return;
+  blk_lb_records_free(b);
   for (int i = 1; i < b->nw; i++)
     if (b->w[i]) {
       scratch_free(b->w[i]);
@@ -273,9 +274,7 @@ static int pend_room(struct pend **p, int64_t *cap, int64_t n) {
   return 0;
 }
 
-/* Row qb of the layout bounded, by worker w, into r; its open pairs
-** appended to w->wp. */
-static int bound_row(blk_lbound *w, int qb, struct lrow *r) {
+int blk_lb_bound_row(blk_lbound *w, int qb, struct lrow *r) {
   const cg_tableset *ts = &w->ts;
   const cg_prog *prog = w->prog;
   int64_t S = ts->seq;
@@ -361,7 +360,51 @@ int blk_lb_rows(blk_lbound *b, int nrows, blk_lb_row row, double stop, double pa
 
 static int bound_row_k(blk_lbound *w, int k, struct lrow *r) {
   const blk_lbound *b = w->owner ? w->owner : w;
-  return bound_row(w, k * b->stride, r);
+  return blk_lb_bound_row(w, k * b->stride, r);
+}
+
+int blk_lb_load(blk_lbound *w, const cg_layout *l) {
+  const cg_tableset *ts = &w->ts;
+  if (cg_layout_fill(l, &ts->shape, &w->c)) return -1;
+  /* from the tokens: the table builder's hull of micro-blocks' boxes is the same box */
+  blk_box_blocks(&w->c, ts->block_k, ts->nk, w->kbox);
+  if (w->qbox != w->kbox) blk_box_blocks(&w->c, ts->block_q, ts->nq, w->qbox);
+  cg_ival_side(w->prog, 1, w->kbox, ts->nk, w->kiv, ts->nk, w->is);
+  return 0;
+}
+
+int blk_lb_sum(blk_lbound *b, const struct lrow *rows, int nrows, int every, const struct pend *pend,
+               double partial_cost, double stop, double *lo, int *exact) {
+  int64_t full = 0, part = 0, visited = 0, unsettled = 0;
+  b->stop = stop;
+  b->partial_cost = partial_cost;
+  b->npend = 0;
+  b->all_rows = 1;
+  for (int k = 0; k < nrows; k += every) {
+    const struct lrow *r = &rows[k];
+    full += r->full;
+    part += r->part;
+    visited += r->visited;
+    unsettled += r->nund;
+    if (r->nund && every == 1) { /* a row with none may have no buffer behind it */
+      if (pend_room(&b->pend, &b->cappend, b->npend + r->nund)) return -1;
+      memcpy(b->pend + b->npend, (pend ? pend : b->w[r->w]->wp) + r->off, sizeof *b->pend * (size_t)r->nund);
+      b->npend += r->nund;
+    }
+    if (past(b, full, part, visited)) {
+      unsettled++; /* rows left out */
+      b->all_rows = 0;
+      break;
+    }
+  }
+  /* the rows of a guess (every past 1) are not every row */
+  b->all_rows &= every == 1;
+  b->full = full;
+  b->part = part;
+  b->visited = visited;
+  *exact = !unsettled;
+  *lo = (double)(full + visited) + partial_cost * (double)part;
+  return 0;
 }
 
 sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, double partial_cost, double stop,
@@ -369,11 +412,7 @@ sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, dou
   *lo = 0;
   *exact = 0;
   const cg_tableset *ts = &b->ts;
-  if (cg_layout_fill(l, &ts->shape, &b->c)) return cg_fail(e, SIEVE_ERR_ARG, "an invalid layout");
-  /* from the tokens: the table builder's hull of micro-blocks' boxes is the same box */
-  blk_box_blocks(&b->c, ts->block_k, ts->nk, b->kbox);
-  if (b->qbox != b->kbox) blk_box_blocks(&b->c, ts->block_q, ts->nq, b->qbox);
-  cg_ival_side(b->prog, 1, b->kbox, ts->nk, b->kiv, ts->nk, b->is);
+  if (blk_lb_load(b, l)) return cg_fail(e, SIEVE_ERR_ARG, "an invalid layout");
   /* every worker: those the bound leaves idle may settle */
   for (int i = 0; i < b->nw; i++) {
     blk_lbound *w = b->w[i];
@@ -383,34 +422,9 @@ sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, dou
     w->nwp = w->tried = w->shown = 0;
   }
   b->stride = stride;
-  if (blk_lb_rows(b, (ts->nq + stride - 1) / stride, bound_row_k, stop, partial_cost, 0, 0))
+  if (blk_lb_rows(b, (ts->nq + stride - 1) / stride, bound_row_k, stop, partial_cost, 0, 0) ||
+      blk_lb_sum(b, b->rows, b->nrows, 1, NULL, partial_cost, stop, lo, exact))
     return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding a layout's block area");
-  int64_t full = 0, part = 0, visited = 0, unsettled = 0;
-  b->npend = 0;
-  b->all_rows = 1;
-  for (int k = 0; k < b->nrows; k++) {
-    const struct lrow *r = &b->rows[k];
-    full += r->full;
-    part += r->part;
-    visited += r->visited;
-    unsettled += r->nund;
-    if (r->nund) { /* a row with none may have no buffer behind it */
-      if (pend_room(&b->pend, &b->cappend, b->npend + r->nund))
-        return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding a layout's block area");
-      memcpy(b->pend + b->npend, b->w[r->w]->wp + r->off, sizeof *b->pend * (size_t)r->nund);
-      b->npend += r->nund;
-    }
-    if (past(b, full, part, visited)) {
-      unsettled++; /* rows left out */
-      b->all_rows = 0;
-      break;
-    }
-  }
-  b->full = full;
-  b->part = part;
-  b->visited = visited;
-  *exact = !unsettled;
-  *lo = (double)(full + visited) + partial_cost * (double)part;
   return SIEVE_OK;
 }
 

@@ -85,6 +85,27 @@ struct blk_lbound {
   ** (A row's witness is one query token: its side costs little.) */
   int64_t *tokv;
   int plain; /* blk_lbound_plain */
+  /* blk_bound_record's: a worker's own layout state (w[0] uses its own
+  ** c, qbox, kbox and kiv), made on first use, the layouts and their
+  ** records */
+  cg_coords oc;
+  cg_box *oqbox, *okbox;
+  cg_ival *okiv;
+  cg_layout *recl;
+  struct blk_lrec *recs;
+  int nrec, rstride, revery;
+  double rstop; /* the least score a layout recorded whole can have at most */
+};
+
+/* A layout's bound, as blk_bound_record made it: the rows' counts, their
+** open pairs (rows[k].off into pend); rows [0, made) and every
+** revery-th, the rows from made on left out once the counts passed a
+** score another layout cannot exceed. */
+struct blk_lrec {
+  struct lrow *rows;
+  struct pend *pend;
+  int64_t npend;
+  int made;
 };
 
 /* Row k of nrows into r by worker w; -1 out of memory. */
@@ -97,6 +118,21 @@ int blk_lb_rows(blk_lbound *b, int nrows, blk_lb_row row, double stop, double pa
                 int64_t part);
 /* The pairs a bound left open: the owner's. */
 static inline const struct pend *blk_lb_pend(const blk_lbound *w) { return w->owner ? w->owner->pend : w->pend; }
+
+/* Layout l into w's coordinates, block boxes and key blocks' intervals;
+** -1 for an invalid layout. */
+int blk_lb_load(blk_lbound *w, const cg_layout *l);
+/* Row qb of the layout loaded, by worker w, into r; its open pairs
+** appended to w->wp. -1 out of memory. */
+int blk_lb_bound_row(blk_lbound *w, int qb, struct lrow *r);
+/* Rows rows[0, nrows) of a bound, every `every`-th, added up in order into
+** b's last bound (its counts, all_rows and, with every 1, its open pairs:
+** from pend, or else from the workers' wp) to the first row past stop;
+** *exact, *lo as blk_bound_layout. -1 out of memory. */
+int blk_lb_sum(blk_lbound *b, const struct lrow *rows, int nrows, int every, const struct pend *pend,
+               double partial_cost, double stop, double *lo, int *exact);
+/* The workers' own layout state and the records, freed. */
+void blk_lb_records_free(blk_lbound *b);
 
 /* The query interfaces' intervals of token q alone. */
 void blk_lb_point(blk_lbound *b, int64_t q, cg_ival *qpt);
