@@ -122,6 +122,9 @@ static inline const struct pend *blk_lb_pend(const blk_lbound *w) { return w->ow
 /* Layout l into w's coordinates, block boxes and key blocks' intervals;
 ** -1 for an invalid layout. */
 int blk_lb_load(blk_lbound *w, const cg_layout *l);
+/* Worker w's keys made for the layout before, forgotten, with plain
+** (blk_lbound_plain) its own. */
+void blk_lb_fresh(blk_lbound *w, int plain);
 /* Row qb of the layout loaded, by worker w, into r; its open pairs
 ** appended to w->wp. -1 out of memory. */
 int blk_lb_bound_row(blk_lbound *w, int qb, struct lrow *r);

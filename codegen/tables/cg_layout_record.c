@@ -54,10 +54,7 @@ static int record_one(blk_lbound *w, blk_lbound *b, int i, double partial_cost) 
   struct blk_lrec *r = &b->recs[i];
   int nrows = (ts->nq + b->rstride - 1) / b->rstride;
   if (blk_lb_load(w, &b->recl[i]) || !(r->rows = malloc(sizeof *r->rows * (size_t)nrows))) return -1;
-  memset(w->kdone, 0, (size_t)ts->nk);
-  memset(w->ksdone, 0, (size_t)ts->nk);
-  w->plain = b->plain;
-  w->nwp = w->tried = w->shown = 0;
+  blk_lb_fresh(w, w->plain);
   for (int k = 0; k < nrows; k += b->revery)
     if (blk_lb_bound_row(w, k * b->rstride, &r->rows[k])) return -1;
   int64_t full = 0, part = 0, visited = 0;
@@ -145,6 +142,7 @@ sieve_status blk_bound_record(blk_lbound *b, const cg_layout *ls, int n, int str
   b->rstop = INFINITY;
   b->partial_cost = partial_cost;
   b->next = b->fail = 0;
+  for (int i = 1; i < b->nw; i++) b->w[i]->plain = b->plain;
   blk_on_threads(b->nw < n ? b->nw : n, record_layouts, b->w, sizeof *b->w);
   /* the workers read b's layout state again (settling's rows) */
   for (int i = 1; i < b->nw; i++) {
@@ -179,12 +177,7 @@ sieve_status blk_bound_replay(blk_lbound *b, int i, int every, double partial_co
     return blk_bound_layout(b, &b->recl[i], b->rstride, partial_cost, stop, lo, exact, e);
   if (!b->all_rows || *exact) return SIEVE_OK;
   if (blk_lb_load(b, &b->recl[i])) return cg_fail(e, SIEVE_ERR_ARG, "an invalid layout");
-  for (int k = 0; k < b->nw; k++) {
-    blk_lbound *w = b->w[k];
-    memset(w->kdone, 0, (size_t)ts->nk);
-    memset(w->ksdone, 0, (size_t)ts->nk);
-    w->plain = b->plain;
-  }
+  for (int k = 0; k < b->nw; k++) blk_lb_fresh(b->w[k], b->plain);
   b->stride = b->rstride;
   return SIEVE_OK;
 }
