@@ -215,6 +215,31 @@ static void settled_bounds_are_scores(void **st) {
 }
 
 /*
+** The ranking reads its bounds from a record of every candidate's, made
+** at once on the threads, a candidate's rows cut short past the least
+** score another can reach: each bound it reads, at stops within and past
+** what the record holds, on every row and on the guesses' rows, and its
+** settled score must be what a bound made alone gives. There must be
+** stops past what a record holds (those bounds are made anew).
+*/
+static void recorded_bounds_are_bounds(void **st) {
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  int anew = 0;
+  for (size_t si = 0; si < NGRIDS; si++)
+    for (size_t m = 0; m < sizeof masks / sizeof *masks; m++)
+      for (int block = 16; block <= 64; block *= 4)
+        for (int stride = 1; stride <= 3; stride += 2) {
+          sieve_pattern *a = load(ctx, "sieve.layout.auto", masks[m], block);
+          int bad = cg_layouts_check_records(lp_pattern_ir(a), &grids[si], 0, stride, &anew);
+          if (bad) fail_msg("mask %zu shape %zu block %d stride %d: %d bounds", m, si, block, stride, bad);
+          sieve_pattern_free(a);
+        }
+  if (!anew) fail_msg("no stop past a record's rows: the test tells nothing");
+  sieve_close(ctx);
+}
+
+/*
 ** Settling stops short for candidates scored past the values the ranking
 ** shows, and bounds are read from the record of every candidate's whole
 ** bound: the choice and both rankings must be those of bounds made one by
@@ -454,6 +479,7 @@ int main(void) {
     cmocka_unit_test(merged_counts_are_builds),
     cmocka_unit_test(merged_check_chooses_the_same),
     cmocka_unit_test(settled_bounds_are_scores),
+    cmocka_unit_test(recorded_bounds_are_bounds),
     cmocka_unit_test(short_cuts_show_the_same),
     cmocka_unit_test(same_at_any_threads),
   };

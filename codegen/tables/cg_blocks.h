@@ -181,6 +181,11 @@ int cg_layouts_check_scores(cg_pattern *p, const sieve_shape *shape, int cls, in
 ** then settled, and stopped halfway) differ from those of witnesses that
 ** evaluate every key and token pair (blk_lbound_plain); -1 on failure. */
 int cg_layouts_check_bounds(cg_pattern *p, const sieve_shape *shape, int cls, int stride);
+/* For the tests: how many of class cls's candidates' bounds, read from
+** the record of them all at stops within and past what it holds, and
+** settled, differ from bounds made one by one; -1 on failure. *anew is
+** raised by the stops past what a record holds (the bound made anew). */
+int cg_layouts_check_records(cg_pattern *p, const sieve_shape *shape, int cls, int stride, int *anew);
 /* For the tests: whether class cls's choice and rankings (as chosen, and
 ** as were identity to win its check) differ from those made with every
 ** bound made as asked, not read from the record, and every candidate

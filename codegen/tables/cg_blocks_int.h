@@ -424,6 +424,11 @@ sieve_status blk_bound_record(blk_lbound *b, const cg_layout *ls, int n, int str
                               cg_err *e);
 sieve_status blk_bound_replay(blk_lbound *b, int i, int every, double partial_cost, double stop, double *lo,
                               int *exact, cg_err *e);
+/* For the tests: how many bounds of ls[0, n)'s record, at stops within
+** and past what it holds, then settled, differ from those made one by one
+** (blk_bound_layout); -1 on failure. *anew: those past what it holds. */
+int blk_bound_check_record(blk_lbound *b, const cg_layout *ls, int n, int stride, int every, double partial_cost,
+                           int *anew);
 /* cg_layout_settle.c: the last bound's layout scored exactly, from what
 ** the bound left unsettled, where it ran every row (else *exact stays 0
 ** and *lo is untouched); settling stops at the first row where it passes

@@ -547,6 +547,22 @@ int cg_layouts_check_bounds(cg_pattern *p, const sieve_shape *shape, int c, int 
   return check_candidates(p, shape, c, stride, shortcuts_are_plain);
 }
 
+int cg_layouts_check_records(cg_pattern *p, const sieve_shape *shape, int c, int stride, int *anew) {
+  sieve_shape s;
+  cg_shape_for(p, shape, &s);
+  int h;
+  cg_ref mask = class_mask(p, &s, c, &h);
+  blk_lbound *b = mask == CG_NONE ? NULL : blk_lbound_new(p, &s, mask);
+  if (!b) return -1;
+  cand cs[2 + 24];
+  cg_layout ls[2 + 24];
+  int n = candidates(p, &s, cs);
+  for (int i = 0; i < n; i++) ls[i] = cs[i].l;
+  int bad = blk_bound_check_record(b, ls, n, stride, GUESS_STRIDE, PARTIAL_COST, anew);
+  blk_lbound_free(b);
+  return bad;
+}
+
 int cg_layouts_check_ranking(cg_pattern *p, const sieve_shape *shape, int c, int stride, int *open, int *moved) {
   sieve_shape s;
   cg_shape_for(p, shape, &s);

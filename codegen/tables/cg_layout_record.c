@@ -181,3 +181,45 @@ sieve_status blk_bound_replay(blk_lbound *b, int i, int every, double partial_co
   b->stride = b->rstride;
   return SIEVE_OK;
 }
+
+/* Bound i made anew and read from the record at stop, then each settled
+** where it ran every row: 1 where they differ. */
+static int same_bound(blk_lbound *b, int i, int every, double partial_cost, double stop) {
+  double lo[2], set[2];
+  int ex[2], all[2];
+  cg_err e = {0};
+  for (int r = 0; r < 2; r++) {
+    sieve_status st = r ? blk_bound_replay(b, i, every, partial_cost, stop, &lo[r], &ex[r], &e)
+                        : blk_bound_layout(b, &b->recl[i], b->rstride * every, partial_cost, stop, &lo[r], &ex[r], &e);
+    all[r] = b->all_rows;
+    set[r] = lo[r];
+    int sx = ex[r];
+    if (st || (every == 1 && !sx && blk_bound_exact(b, partial_cost, INFINITY, &set[r], &sx))) return -1;
+  }
+  /* a guess (every past 1) never settles: its rows are not every row */
+  return lo[0] != lo[1] || ex[0] != ex[1] || (every == 1 && (all[0] != all[1] || set[0] != set[1]));
+}
+
+int blk_bound_check_record(blk_lbound *b, const cg_layout *ls, int n, int stride, int every, double partial_cost,
+                           int *anew) {
+  cg_err e = {0};
+  if (blk_bound_record(b, ls, n, stride, every, partial_cost, &e)) return -1;
+  int nrows = (b->ts.nq + stride - 1) / stride, bad = 0;
+  for (int i = 0; i < n && bad >= 0; i++) {
+    const struct blk_lrec *r = &b->recs[i];
+    double whole = 0, made = 0;
+    for (int k = 0; k < r->made; k++)
+      made += (double)(r->rows[k].full + r->rows[k].visited) + partial_cost * (double)r->rows[k].part;
+    if (r->made == nrows) whole = made;
+    /* stops the record's rows pass, and (a record cut short) ones past them */
+    const double stops[] = {INFINITY, b->rstop, made / 2, made, made - 1, whole ? whole + 1 : made + 1};
+    for (size_t s = 0; s < sizeof stops / sizeof *stops && bad >= 0; s++) {
+      *anew += r->made < nrows && stops[s] >= made;
+      for (int ev = 0; ev < 2 && bad >= 0; ev++) {
+        int d = same_bound(b, i, ev ? every : 1, partial_cost, stops[s]);
+        bad = d < 0 ? -1 : bad + d;
+      }
+    }
+  }
+  return bad;
+}
