@@ -91,7 +91,7 @@ typedef struct bitset {
   int fail;
 } bitset;
 
-
+static int64_t intern(bitset *b, const uint32_t *w) { return blk_intern(&b->b, w); }
 
 /* From the memo (cg_blocks_memo.c), which kept each distinct bitmask
 ** once as it evaluated the pairs. */
@@ -312,9 +312,8 @@ static void row_bits(bworker *w, int qb) {
     pthread_mutex_unlock(&j->set.mu);
     if (num < 0) {
       eval_block(w, sp, q0, q1, k0, k1);
-      uint64_t h = blk_words_hash(w->bits, j->set.b.wpb);
       pthread_mutex_lock(&j->set.mu);
-      int64_t k = blk_intern(&j->set.b, w->bits, h);
+      int64_t k = intern(&j->set, w->bits);
       if (k < 0 || k > INT32_MAX) j->set.fail = 1;
       else {
         num = (int32_t)k;
@@ -408,7 +407,7 @@ sieve_status blk_build_bits(cg_tableset *ts, cg_table *t, const lay *L, cg_graph
   if (t->npart == 0) return SIEVE_OK;
   bjob j = {.t = t, .S = ts->seq, .bq = ts->block_q, .bk = ts->block_k};
   j.set.wpb = j.set.b.wpb = ts->block_q * (ts->block_k / 32);
-  blk_mutex_init(&j.set.mu);
+  pthread_mutex_init(&j.set.mu, NULL);
   cg_prog *prog = cg_prog_new(g, t->mask);
   sieve_status st = SIEVE_ERR_NOMEM;
   if (prog) {

@@ -16,7 +16,7 @@
 ** a bitmask per distinct partial pair (6,419 of 2 KB for radial at
 ** 128-token blocks), and one chain's multiply latency made that 8% of the
 ** build. */
-uint64_t blk_words_hash(const uint32_t *w, int n) {
+static uint64_t hash_words(const uint32_t *w, int n) {
   const uint64_t k = 0x9e3779b97f4a7c15ull;
   uint64_t h[4] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull, 0x243f6a8885a308d3ull, 0x13198a2e03707344ull};
   int i = 0;
@@ -49,9 +49,9 @@ static int grow_slots(blk_bitset *b) {
   return 0;
 }
 
-int64_t blk_intern(blk_bitset *b, const uint32_t *w, uint64_t h) {
+int64_t blk_intern(blk_bitset *b, const uint32_t *w) {
   if ((!b->slot || (uint64_t)(b->n + 1) * 2 > b->mask + 1) && grow_slots(b)) return -1;
-  uint64_t i = h & b->mask;
+  uint64_t h = hash_words(w, b->wpb), i = h & b->mask;
   for (; b->slot[i] >= 0; i = (i + 1) & b->mask)
     if (b->h[b->slot[i]] == h && !memcmp(b->w + b->slot[i] * b->wpb, w, sizeof(uint32_t) * (size_t)b->wpb))
       return b->slot[i];

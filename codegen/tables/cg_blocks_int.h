@@ -7,7 +7,6 @@
 #ifndef CG_BLOCKS_INT_H
 #define CG_BLOCKS_INT_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 
 #include "cg_blocks.h"
@@ -47,9 +46,6 @@ typedef struct runs {
 
 typedef struct job job;
 
-/* cg_blocks_rows.c: a lock that spins briefly before it sleeps, for the
-** locks every worker takes often; -1 on failure. */
-int blk_mutex_init(pthread_mutex_t *mu);
 /* cg_blocks_rows.c: threads for n units of work (SIEVE_THREADS, else the
 ** cores; at most MAX_THREADS and n). */
 int blk_threads(int64_t n);
@@ -111,12 +107,8 @@ typedef struct blk_bitset {
   uint64_t mask;
 } blk_bitset;
 
-/* A bitmask's hash, for blk_intern: made before taking the lock the set
-** is shared under (it costs more than the rest of the intern). */
-uint64_t blk_words_hash(const uint32_t *w, int n);
-/* w's number in the set, w (of hash h) added where it is new (-1 out of
-** memory). */
-int64_t blk_intern(blk_bitset *b, const uint32_t *w, uint64_t h);
+/* w's number in the set, w added where it is new (-1 out of memory). */
+int64_t blk_intern(blk_bitset *b, const uint32_t *w);
 /* The set's words, n * wpb of them, as arena a's (NULL out of memory):
 ** the set's own where the arena can take them, else a copy. */
 uint32_t *blk_bitset_adopt(blk_bitset *b, cg_arena *a);

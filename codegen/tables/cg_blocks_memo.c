@@ -260,7 +260,7 @@ int blk_memo_new(job *j, int bits) {
   m->g = malloc(sizeof(uint64_t) * 2 * (size_t)(len + 1));
   m->mask = 1023;
   m->slot = malloc(sizeof(int32_t) * (m->mask + 1));
-  blk_mutex_init(&m->mu);
+  pthread_mutex_init(&m->mu, NULL);
   atomic_init(&m->looks, 0);
   atomic_init(&m->miss, 0);
   atomic_init(&m->off, 0);
@@ -621,17 +621,14 @@ static int32_t shared_pair(worker *w, blk_memo *m, int qb, int kb, const spec_en
   int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
   int64_t k0 = (int64_t)kb * j->bk, k1 = k0 + j->bk < j->S ? k0 + j->bk : j->S;
   *count = evaluate(w, se, q0, q1, k0, k1, m->wpb);
-  /* only partial blocks carry bitmasks (below) */
-  int part = m->wpb && *count > 0 && *count < (q1 - q0) * (k1 - k0);
-  uint64_t hb = part ? blk_words_hash(w->mbits, m->wpb) : 0;
   pthread_mutex_lock(&m->mu);
   k = find(m, se, h, &at);
   *bits = k >= 0 ? m->e[k].bits : -1;
   if (k < 0) {
     /* Only partial blocks carry bitmasks: an empty or full pair's would be
     ** a word set no block reads. Their first words must be int32s. */
-    if (part) {
-      int64_t b = blk_intern(&m->set, w->mbits, hb);
+    if (m->wpb && *count > 0 && *count < (q1 - q0) * (k1 - k0)) {
+      int64_t b = blk_intern(&m->set, w->mbits);
       if (b < 0 || b > INT32_MAX / m->wpb) m->fail = 1;
       else *bits = (int32_t)b;
     }

@@ -1,4 +1,3 @@
-#define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP */
 /*
 ** Block tables: the rows. Each query block's row is classified against
 ** every key block by intervals, its undecided pairs refined exactly
@@ -552,20 +551,6 @@ void blk_on_threads(int n, void *(*fn)(void *), void *args, size_t stride) {
     if (pthread_create(&th[started], NULL, fn, (char *)args + (size_t)started * stride)) break;
   fn(args);
   for (int i = 1; i < started; i++) pthread_join(th[i], NULL);
-}
-
-/* A lock held for a few hundred nanoseconds at a time by every worker (the
-** memo's, the bitmask set's): an adaptive one spins a little before it
-** sleeps. A sleeping waiter's wake-up costs more than the hold: the
-** memo's two workers on this machine waited 12-14 ms of a 45 ms build for
-** it, 7 ms adaptive. */
-int blk_mutex_init(pthread_mutex_t *mu) {
-  pthread_mutexattr_t a;
-  if (pthread_mutexattr_init(&a)) return -1;
-  pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP); /* a plain mutex where refused */
-  int r = pthread_mutex_init(mu, &a);
-  pthread_mutexattr_destroy(&a);
-  return r ? -1 : 0;
 }
 
 /* The calling thread is worker 0. A thread that fails to start costs only
