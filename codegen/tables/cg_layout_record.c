@@ -4,13 +4,17 @@
 ** few dozen rows are split over the threads, and each stops past the best
 ** score so far: on a 16-core host radial's ranking ran 3.4x faster than on
 ** one core, where a candidate's rows wait for its slowest. Here each
-** worker bounds whole layouts on its own, every row and no stop, and the
-** rows' counts and open pairs are kept; the ranking then reads any bound
-** it asks for, at any stop and on any multiple of the rows (its guesses),
-** from the record, as blk_bound_layout would compute it: a row's counts
-** do not depend on the stop, the worker or the other rows. The rows past
-** a stop are the cost: near-tied candidates run nearly every row anyway,
-** and the guesses and the second take come free.
+** worker bounds whole layouts on its own, and the rows' counts and open
+** pairs are kept; the ranking then reads any bound it asks for, at any
+** stop and on the guesses' rows, from the record, as blk_bound_layout
+** would compute it: a row's counts do not depend on the stop, the worker
+** or the other rows. A candidate's rows stop past the least score that a
+** candidate recorded whole can reach (its bound with every open pair
+** partial; identity's run whole): the best score is no more, so a stop
+** at the best lies within the rows kept. A stop that the rows kept do not
+** pass (the take's before it reaches the best) is made anew; the guesses
+** misled none of the cases measured so. The guesses' rows are made first
+** and whole, so the guesses and the take after a misled guess come free.
 */
 #include <math.h>
 #include <stdlib.h>
@@ -170,7 +174,8 @@ sieve_status blk_bound_replay(blk_lbound *b, int i, int every, double partial_co
   int nrows = (ts->nq + b->rstride - 1) / b->rstride;
   *lo = 0;
   *exact = 0;
-  if (every != 1 && every != b->revery) return cg_fail(e, SIEVE_ERR_ARG, "a bound on every %d-th row, which the record does not hold", every);
+  if (every != 1 && every != b->revery)
+    return cg_fail(e, SIEVE_ERR_ARG, "a bound on every %d-th row, which the record does not hold", every);
   if (blk_lb_sum(b, r->rows, every == 1 ? r->made : nrows, every, r->pend, partial_cost, stop, lo, exact))
     return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding a layout's block area");
   if (every == 1 && r->made < nrows && b->all_rows)
