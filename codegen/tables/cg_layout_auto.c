@@ -221,8 +221,9 @@ static sieve_status take(blk_lbound *b, int rec, cg_pattern *p, const sieve_shap
 ** The cheapest of n candidates on the rows that are multiples of stride,
 ** identity (cs[0]) on ties, then the earliest, as exact scores of all
 ** would rank them. Every candidate's bound on those rows is made first,
-** each on a thread of its own, less the rows past what the ranking can
-** need of it (blk_bound_record); the candidates
+** each on a thread of its own, less its rows past the least score that a
+** candidate bounded whole can reach (blk_bound_record; a stop the rows
+** kept do not pass is made anew); the candidates
 ** are then taken (take) in the order of their bounds on every
 ** GUESS_STRIDE-th of the rows, their guesses, read from those, so that
 ** the likely best comes first and the others' bounds stop at its score:
