@@ -380,6 +380,14 @@ void blk_lb_fresh(blk_lbound *w, int plain) {
   w->nwp = w->tried = w->shown = 0;
 }
 
+int blk_lb_take(blk_lbound *b, const cg_layout *l, int stride) {
+  if (blk_lb_load(b, l)) return -1;
+  /* every worker: those the bound leaves idle may settle */
+  for (int i = 0; i < b->nw; i++) blk_lb_fresh(b->w[i], b->plain);
+  b->stride = stride;
+  return 0;
+}
+
 int blk_lb_sum(blk_lbound *b, const struct lrow *rows, int nrows, int every, const struct pend *pend,
                double partial_cost, double stop, double *lo, int *exact) {
   int64_t full = 0, part = 0, visited = 0, unsettled = 0;
@@ -419,10 +427,7 @@ sieve_status blk_bound_layout(blk_lbound *b, const cg_layout *l, int stride, dou
   *lo = 0;
   *exact = 0;
   const cg_tableset *ts = &b->ts;
-  if (blk_lb_load(b, l)) return cg_fail(e, SIEVE_ERR_ARG, "an invalid layout");
-  /* every worker: those the bound leaves idle may settle */
-  for (int i = 0; i < b->nw; i++) blk_lb_fresh(b->w[i], b->plain);
-  b->stride = stride;
+  if (blk_lb_take(b, l, stride)) return cg_fail(e, SIEVE_ERR_ARG, "an invalid layout");
   if (blk_lb_rows(b, (ts->nq + stride - 1) / stride, bound_row_k, stop, partial_cost, 0, 0) ||
       blk_lb_sum(b, b->rows, b->nrows, 1, NULL, partial_cost, stop, lo, exact))
     return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory bounding a layout's block area");

@@ -125,6 +125,9 @@ int blk_lb_load(blk_lbound *w, const cg_layout *l);
 /* Worker w's keys made for the layout before, forgotten, with plain
 ** (blk_lbound_plain) its own. */
 void blk_lb_fresh(blk_lbound *w, int plain);
+/* Layout l, at stride, into b and every worker fresh for it: what a bound
+** or its settling reads; -1 for an invalid layout. */
+int blk_lb_take(blk_lbound *b, const cg_layout *l, int stride);
 /* Row qb of the layout loaded, by worker w, into r; its open pairs
 ** appended to w->wp. -1 out of memory. */
 int blk_lb_bound_row(blk_lbound *w, int qb, struct lrow *r);

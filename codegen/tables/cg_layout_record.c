@@ -34,16 +34,10 @@ static int own_state(blk_lbound *w) {
   return w->okbox && w->oqbox && w->okiv ? 0 : -1;
 }
 
-/* The least of the scores that layouts recorded whole can have at most:
-** settling turns a pair open in a bound partial at most. */
-static void upper(blk_lbound *b, const struct blk_lrec *r, int nrows, double partial_cost) {
-  int64_t full = 0, part = 0, visited = 0;
-  for (int k = 0; k < nrows; k++) {
-    full += r->rows[k].full;
-    part += r->rows[k].part;
-    visited += r->rows[k].visited;
-  }
-  double most = (double)(full + visited) + partial_cost * (double)(part + r->npend);
+/* The least of the scores that layouts recorded whole can have at most
+** (most: this one's, its bound with every open pair partial, as settling
+** turns a pair partial at most). */
+static void upper(blk_lbound *b, double most) {
   pthread_mutex_lock(&b->mu);
   b->rstop = most < b->rstop ? most : b->rstop;
   pthread_mutex_unlock(&b->mu);
@@ -81,7 +75,7 @@ static int record_one(blk_lbound *w, blk_lbound *b, int i, double partial_cost) 
   r->npend = w->nwp;
   w->wp = NULL;
   w->nwp = w->capwp = 0;
-  if (r->made == nrows) upper(b, r, nrows, partial_cost);
+  if (r->made == nrows) upper(b, (double)(full + visited) + partial_cost * (double)(part + r->npend));
   return 0;
 }
 
@@ -181,9 +175,7 @@ sieve_status blk_bound_replay(blk_lbound *b, int i, int every, double partial_co
   if (every == 1 && r->made < nrows && b->all_rows)
     return blk_bound_layout(b, &b->recl[i], b->rstride, partial_cost, stop, lo, exact, e);
   if (!b->all_rows || *exact) return SIEVE_OK;
-  if (blk_lb_load(b, &b->recl[i])) return cg_fail(e, SIEVE_ERR_ARG, "an invalid layout");
-  for (int k = 0; k < b->nw; k++) blk_lb_fresh(b->w[k], b->plain);
-  b->stride = b->rstride;
+  if (blk_lb_take(b, &b->recl[i], b->rstride)) return cg_fail(e, SIEVE_ERR_ARG, "an invalid layout");
   return SIEVE_OK;
 }
 
