@@ -357,7 +357,7 @@ static void choice_follows_blocks(void **st) {
 ** merged_from) counts identity in its check from identity's table at the
 ** script's blocks, merged: the counts must be a build's at the merged
 ** rows, for every candidate, and the build must not stop at its own
-** value; and the copy must choose, rank and build what a copy that counts
+** value but must just under it (it counts its rows merged); and the copy must choose, rank and build what a copy that counts
 ** identity at its own rows does, also where identity wins the check.
 */
 static void merged_counts_are_builds(void **st) {

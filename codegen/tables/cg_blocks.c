@@ -150,13 +150,14 @@ sieve_status cg_tables_build(cg_pattern *p, const sieve_shape *shape, int step, 
 /* Layout l's table of mask alone (the layout scorers'), in *ts, which
 ** the caller frees. */
 static sieve_status score_build(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
-                                int64_t stop4, blk_pool *pool, cg_tableset **ts, cg_table *t, cg_err *e) {
+                                int64_t stop4, int merge, blk_pool *pool, cg_tableset **ts, cg_table *t, cg_err *e) {
   *t = (cg_table){.mask = mask};
   sieve_status st = tableset_new(p, s, 0, 0, ts, e);
   if (st) return st;
   (*ts)->pool = pool;
   (*ts)->row_stride = stride;
   (*ts)->stop4 = stop4;
+  (*ts)->stop_merge = merge;
   lay L;
   if (blk_lay_init(&L, l, &(*ts)->shape, *ts)) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   else st = blk_build_table(*ts, t, &L, p->g, 0, e);
@@ -168,7 +169,7 @@ sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, 
                               int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e) {
   cg_tableset *ts = NULL;
   cg_table t;
-  sieve_status st = score_build(p, s, mask, l, stride, stop4, pool, &ts, &t, e);
+  sieve_status st = score_build(p, s, mask, l, stride, stop4, 1, pool, &ts, &t, e);
   *full = t.nfull;
   *part = t.npart;
   *stopped = ts && ts->stopped;
@@ -176,28 +177,39 @@ sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, 
   return st;
 }
 
+static void merge_keys(const int32_t *k, int64_t n, int full, int32_t stamp, int32_t *cnt, int32_t *seen,
+                       int64_t *vis) {
+  for (int64_t i = 0; i < n; i++) {
+    int32_t kb = k[i];
+    if (seen[kb] != stamp) {
+      seen[kb] = stamp;
+      cnt[kb] = 0;
+      (*vis)++;
+    }
+    cnt[kb] += full;
+  }
+}
+
+void blk_merge_row(const int32_t *f, int64_t nf, const int32_t *p, int64_t np, int32_t stamp, int32_t *cnt,
+                   int32_t *seen, int64_t *vis) {
+  merge_keys(f, nf, 1, stamp, cnt, seen, vis);
+  merge_keys(p, np, 0, stamp, cnt, seen, vis);
+}
+
+/* a key block full in every row is full in the first */
+int64_t blk_merge_full(const int32_t *f, int64_t nf, int m, const int32_t *cnt) {
+  int64_t n = 0;
+  for (int64_t i = 0; i < nf; i++) n += cnt[f[i]] == m;
+  return n;
+}
+
 /* Rows [r0, r1) of t merged into one: its full and visited key blocks,
 ** with cnt and seen (stamp r0) scratch over the key blocks. */
 static void merge_rows(const cg_table *t, int r0, int r1, int32_t *cnt, int32_t *seen, int64_t *full, int64_t *vis) {
-  for (int pass = 0; pass < 2; pass++)
-    for (int r = r0; r < r1; r++) {
-      const int32_t *ptr = pass ? t->part_ptr : t->full_ptr, *idx = pass ? t->part_idx : t->full_idx;
-      for (int32_t i = ptr[r]; i < ptr[r + 1]; i++) {
-        int32_t kb = idx[i];
-        if (seen[kb] != r0) {
-          seen[kb] = r0;
-          cnt[kb] = 0;
-          (*vis)++;
-        }
-        cnt[kb] += !pass;
-      }
-    }
   for (int r = r0; r < r1; r++)
-    for (int32_t i = t->full_ptr[r]; i < t->full_ptr[r + 1]; i++) {
-      int32_t kb = t->full_idx[i];
-      if (cnt[kb] == r1 - r0) (*full)++;
-      cnt[kb] = -1; /* counted once */
-    }
+    blk_merge_row(t->full_idx + t->full_ptr[r], t->full_ptr[r + 1] - t->full_ptr[r], t->part_idx + t->part_ptr[r],
+                  t->part_ptr[r + 1] - t->part_ptr[r], r0, cnt, seen, vis);
+  *full += blk_merge_full(t->full_idx + t->full_ptr[r0], t->full_ptr[r0 + 1] - t->full_ptr[r0], r1 - r0, cnt);
 }
 
 sieve_status blk_score_merged(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int m,
@@ -205,7 +217,7 @@ sieve_status blk_score_merged(cg_pattern *p, const sieve_shape *s, cg_ref mask, 
   *full = *part = 0;
   cg_tableset *ts = NULL;
   cg_table t;
-  sieve_status st = score_build(p, s, mask, l, 1, stop4 * m, pool, &ts, &t, e);
+  sieve_status st = score_build(p, s, mask, l, 1, stop4, m, pool, &ts, &t, e);
   *stopped = ts && ts->stopped;
   int32_t *cnt = st || *stopped ? NULL : malloc(sizeof(int32_t) * 2 * (size_t)ts->nk);
   if (!st && !*stopped && !cnt) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");

@@ -51,6 +51,7 @@ typedef struct cg_tableset {
   int row_stride;       /* 0 or 1: every row; more: only multiples (scoring a layout) */
   int64_t stop4;        /* scoring: 0, or stop once 4 full + 5 partial blocks over the rows
                         ** built pass it (the tables are then left out: counts only) */
+  int stop_merge;       /* 0 or 1; more: stop4 counts the rows merged, this many to one */
   int stopped;          /* it did */
   int64_t estimated;    /* over all tables: 0 when every count is exact */
   int64_t interval_full, interval_empty, interval_undecided;

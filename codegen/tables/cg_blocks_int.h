@@ -181,6 +181,7 @@ typedef struct worker {
   int64_t nfull, npart, capf, capp, capm;
   int64_t nomask;        /* partial blocks without a bitmask (partm -1) */
   int32_t *rid;          /* per undecided block of the row: its bitmask in the memo's set, or -1 */
+  int32_t *mcnt;         /* with merge: per key block, the merged row's full count, then its stamp ([2 nk]) */
   int64_t *bn;           /* per bitmask this worker has met: its allowed pairs ([nbn]) */
   int32_t nbn;
   uint32_t *mbits;       /* a block pair's bits, as the memo evaluates it */
@@ -266,6 +267,7 @@ struct job {
   int no_reuse;          /* CG_TABLES_NO_REUSE */
   atomic_int next;
   int64_t stop4;         /* cg_tableset's */
+  int merge;             /* above 1: cg_tableset's stop_merge */
   atomic_llong cost4;    /* 4 a full + BLK_PARTIAL_COST4 a partial block over the rows done, with stop4 */
   atomic_int stopped;
   rowres *rows;
@@ -274,6 +276,15 @@ struct job {
 };
 
 enum { ST_IFULL, ST_IEMPTY, ST_IUND, ST_RFULL, ST_REMPTY, ST_RPART, ST_ALLOWED, ST_EST, ST_MOVED, ST_UNMOVED, ST_N };
+
+/* cg_blocks.c: a row's full key blocks f[0, nf) and partial ones p[0,
+** np) into the merged row stamped `stamp`, with cnt and seen scratch over
+** the key blocks (seen never stamp before its first row): *vis counts
+** the key blocks the merged row visits. blk_merge_full: of those, the
+** full ones of the m rows, from its first row's full key blocks. */
+void blk_merge_row(const int32_t *f, int64_t nf, const int32_t *p, int64_t np, int32_t stamp, int32_t *cnt,
+                   int32_t *seen, int64_t *vis);
+int64_t blk_merge_full(const int32_t *f, int64_t nf, int m, const int32_t *cnt);
 
 /* cg_blocks_layout.c */
 int blk_same_layout(const cg_layout *a, const cg_layout *b);
@@ -394,9 +405,9 @@ sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, 
                               int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e);
 /* The same over every row at query blocks of m of p's (the rows a kernel
 ** merges), from a table built at p's: a merged pair is full where its m
-** pairs all are, and visited where any is, so the counts are exact. A
-** merged pair costs at least 1/m of its pairs, so the build at p's blocks
-** stops (*stopped, the counts 0) once past m times stop4. */
+** pairs all are, and visited where any is, so the counts are exact. The
+** build at p's blocks takes its rows m at a time and counts them merged,
+** so it stops (*stopped, the counts 0) once the merged rows pass stop4. */
 sieve_status blk_score_merged(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int m,
                               int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e);
 

@@ -80,6 +80,10 @@ int blk_worker_init(worker *w, job *j) {
   if (!w->scls || !w->upre || !w->ek || !w->gcls || !w->sgcls || !w->rc || !w->und || !w->rn || !w->wsum || !w->west || !w->wseen || (j->sample && !w->wout) ||
       !w->rid || !w->mbits)
     return -1;
+  if (j->merge > 1) {
+    if (!(w->mcnt = malloc(sizeof(int32_t) * 2 * (size_t)j->nk))) return -1;
+    for (int k = 0; k < j->nk; k++) w->mcnt[j->nk + k] = -1;
+  }
   w->tokq = malloc(sizeof(int64_t) * nqv * MICRO);
   w->tokk = malloc(sizeof(int64_t) * nkv * MICRO);
   if (tuples_init(w, j)) return -1;
@@ -108,6 +112,7 @@ static void worker_free(worker *w) {
   free(w->part);
   free(w->partm);
   free(w->rid);
+  free(w->mcnt);
   free(w->bn);
   blk_lmemo_free(w->lm);
   blk_mcache_free(w->mc);

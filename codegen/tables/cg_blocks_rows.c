@@ -508,10 +508,31 @@ static void do_row(worker *w, int qb) {
 
 /* Rows a worker takes at a time: more where rows are reused on threads,
 ** since a row copies only rows its own worker built (a few rows back, or
-** a frame); not where the job may stop early, which it checks per grab. */
+** a frame); not where the job may stop early, which it checks per grab,
+** and then whole merged rows. */
 static int grab(const job *j) {
   int n = j->ru && j->nw > 1 && !j->stop4 ? j->nq / (8 * j->nw) : 0;
-  return n > ROWS_PER_GRAB ? n : ROWS_PER_GRAB;
+  int m = j->merge > 1 ? j->merge : 1;
+  if (n < ROWS_PER_GRAB) n = ROWS_PER_GRAB;
+  return (n + m - 1) / m * m;
+}
+
+/* What rows [r0, r1) add to the cost the stop counts: merged m to one
+** from r0 on, a multiple of m, where the job merges. */
+static int64_t rows_cost(worker *w, int r0, int r1, int64_t f, int64_t p) {
+  const job *j = w->j;
+  if (j->merge < 2) return 4 * (w->nfull - f) + BLK_PARTIAL_COST4 * (w->npart - p);
+  int64_t full = 0, vis = 0;
+  int32_t *cnt = w->mcnt, *seen = w->mcnt + j->nk;
+  for (int g = r0; g < r1; g += j->merge) {
+    int ge = g + j->merge < r1 ? g + j->merge : r1;
+    for (int qb = g; qb < ge; qb++) {
+      const rowres *r = &j->rows[qb];
+      blk_merge_row(w->full + r->foff, r->nf, w->part + r->poff, r->np, g, cnt, seen, &vis);
+    }
+    full += blk_merge_full(w->full + j->rows[g].foff, j->rows[g].nf, ge - g, cnt);
+  }
+  return 4 * full + BLK_PARTIAL_COST4 * (vis - full);
 }
 
 static void *work(void *arg) {
@@ -525,7 +546,7 @@ static void *work(void *arg) {
     int64_t f = w->nfull, p = w->npart;
     for (int qb = r0; qb < r1; qb++) do_row(w, qb);
     /* counts only grow: past stop4 on some rows is past it on all */
-    int64_t d = 4 * (w->nfull - f) + BLK_PARTIAL_COST4 * (w->npart - p);
+    int64_t d = j->stop4 ? rows_cost(w, r0, r1, f, p) : 0;
     if (j->stop4 && atomic_fetch_add(&j->cost4, d) + d > j->stop4) {
       atomic_store(&j->stopped, 1);
       break;

@@ -100,6 +100,7 @@ sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_grap
   job j = {.pool = ts->pool, .L = L, .S = ts->seq, .bq = ts->block_q, .bk = ts->block_k, .nq = ts->nq, .nk = ts->nk,
            .exact = !!(ts->flags & CG_TABLES_EXACT), .stride = ts->row_stride > 1 ? ts->row_stride : 1,
            .bits = bits, .no_memo = !!(ts->flags & CG_TABLES_NO_MEMO), .stop4 = ts->stop4,
+           .merge = ts->stop_merge,
            .no_reuse = !!(ts->flags & CG_TABLES_NO_REUSE)};
   cg_prog *prog = cg_prog_new(g, t->mask);
   sieve_status st = SIEVE_ERR_NOMEM;

@@ -521,12 +521,13 @@ static int shortcuts_are_plain(blk_lbound *b, cg_pattern *p, const sieve_shape *
 }
 
 /* A score from a build at p's blocks, merged m to a row, against a build
-** at those rows; and the stop at that score, which must not be taken. */
+** at those rows; and the stop at that score, which must not be taken, and
+** just under it, which must (the build counts its rows merged). */
 static int merged_is_build(blk_lbound *b, cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *x, int m,
                            cg_err *e) {
   (void)b;
-  int64_t f[3], q[3];
-  int stopped[3], bq = p->block_q;
+  int64_t f[4], q[4];
+  int stopped[4], bq = p->block_q;
   if (blk_score_merged(p, s, mask, &x->l, m, 0, NULL, &f[0], &q[0], &stopped[0], e)) return -1;
   p->block_q = cg_pattern_block_q(p) * m;
   sieve_status st = blk_score_layout(p, s, mask, &x->l, 1, 0, NULL, &f[1], &q[1], &stopped[1], e);
@@ -534,7 +535,10 @@ static int merged_is_build(blk_lbound *b, cg_pattern *p, const sieve_shape *s, c
   if (st || blk_score_merged(p, s, mask, &x->l, m, 4 * f[1] + BLK_PARTIAL_COST4 * q[1], NULL, &f[2], &q[2],
                              &stopped[2], e))
     return -1;
-  return f[0] != f[1] || q[0] != q[1] || stopped[2] || f[2] != f[1] || q[2] != q[1];
+  int64_t cost4 = 4 * f[1] + BLK_PARTIAL_COST4 * q[1];
+  stopped[3] = 1;
+  if (cost4 > 1 && blk_score_merged(p, s, mask, &x->l, m, cost4 - 1, NULL, &f[3], &q[3], &stopped[3], e)) return -1;
+  return f[0] != f[1] || q[0] != q[1] || stopped[2] || f[2] != f[1] || q[2] != q[1] || !stopped[3];
 }
 
 int cg_layouts_check_merged(cg_pattern *p, const sieve_shape *shape, int c, int m) {
