@@ -23,6 +23,9 @@
 **            (cg_blocks_bits.c), each distinct one kept once
 **            (cg_blocks_bitset.c)
 **   pack     the kernel's buffer (cg_blocks_pack.c)
+**   score    a layout scored by building its table, on a thread of its own
+**            where the check of an automatic layout runs beside the build
+**            (cg_blocks_score.c)
 */
 #define _POSIX_C_SOURCE 200809L  /* clock_gettime */
 
@@ -31,14 +34,16 @@
 
 #include "cg_blocks_int.h"
 
+#define ASIDE_THREADS 3 /* threads from which the checks against identity run beside the build */
+
 static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static sieve_status tableset_new(const cg_pattern *p, const sieve_shape *shape, int step, int layer,
-                                 cg_tableset **out, cg_err *e) {
+sieve_status blk_tableset_new(const cg_pattern *p, const sieve_shape *shape, int step, int layer, cg_tableset **out,
+                              cg_err *e) {
   sieve_shape s;
   cg_shape_for(p, shape, &s);
   sieve_status st = cg_shape_check(&s, e);
@@ -107,6 +112,8 @@ sieve_status cg_tables_build_bits(cg_pattern *p, const sieve_shape *shape, int s
     st = cg_fail(e, SIEVE_ERR_ARG, "partial-block bitmasks need key blocks of a multiple of 32 tokens, not %d",
                  cg_pattern_block_k(p));
   if (!st) st = blk_layouts_resolve(p, shape, &checked, e);
+  /* the checks against identity run beside the build, where it leaves threads idle */
+  if (!st && checked && blk_threads(MAX_THREADS) >= ASIDE_THREADS) st = blk_layouts_start(p, checked, shape, e);
   cg_tableset *ts = NULL;
   /* the check against identity, and a rebuild, take the buffers of the
   ** build before them instead of paying their pages' faults again */
@@ -115,7 +122,7 @@ sieve_status cg_tables_build_bits(cg_pattern *p, const sieve_shape *shape, int s
     again = 0;
     cg_tables_free(ts);
     ts = NULL;
-    st = tableset_new(p, shape, step, layer, &ts, e);
+    st = blk_tableset_new(p, shape, step, layer, &ts, e);
     if (!st) {
       ts->flags = flags;
       ts->bits_classes = bits_classes;
@@ -123,7 +130,8 @@ sieve_status cg_tables_build_bits(cg_pattern *p, const sieve_shape *shape, int s
       st = build_all(p, ts, e);
       ts->pool = NULL;
     }
-    if (!st && checked) st = blk_layouts_check(p, checked, ts, &pool, &again, e);
+    if (checked && st) blk_layouts_stop(p, checked);
+    else if (checked) st = blk_layouts_check(p, checked, ts, &pool, &again, e);
     checked = NULL;
   }
   blk_pool_free(&pool);
@@ -145,92 +153,6 @@ sieve_status cg_tables_build_flags(cg_pattern *p, const sieve_shape *shape, int 
 sieve_status cg_tables_build(cg_pattern *p, const sieve_shape *shape, int step, int layer,
                              cg_tableset **out, cg_err *e) {
   return cg_tables_build_flags(p, shape, step, layer, 0, out, e);
-}
-
-/* Layout l's table of mask alone (the layout scorers'), in *ts, which
-** the caller frees. */
-static sieve_status score_build(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
-                                int64_t stop4, int merge, blk_pool *pool, cg_tableset **ts, cg_table *t, cg_err *e) {
-  *t = (cg_table){.mask = mask};
-  sieve_status st = tableset_new(p, s, 0, 0, ts, e);
-  if (st) return st;
-  (*ts)->pool = pool;
-  (*ts)->row_stride = stride;
-  (*ts)->stop4 = stop4;
-  (*ts)->stop_merge = merge;
-  lay L;
-  if (blk_lay_init(&L, l, &(*ts)->shape, *ts)) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
-  else st = blk_build_table(*ts, t, &L, p->g, 0, e);
-  blk_lay_free(&L);
-  return st;
-}
-
-sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
-                              int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e) {
-  cg_tableset *ts = NULL;
-  cg_table t;
-  sieve_status st = score_build(p, s, mask, l, stride, stop4, 1, pool, &ts, &t, e);
-  *full = t.nfull;
-  *part = t.npart;
-  *stopped = ts && ts->stopped;
-  cg_tables_free(ts);
-  return st;
-}
-
-static void merge_keys(const int32_t *k, int64_t n, int full, int32_t stamp, int32_t *cnt, int32_t *seen,
-                       int64_t *vis) {
-  for (int64_t i = 0; i < n; i++) {
-    int32_t kb = k[i];
-    if (seen[kb] != stamp) {
-      seen[kb] = stamp;
-      cnt[kb] = 0;
-      (*vis)++;
-    }
-    cnt[kb] += full;
-  }
-}
-
-void blk_merge_row(const int32_t *f, int64_t nf, const int32_t *p, int64_t np, int32_t stamp, int32_t *cnt,
-                   int32_t *seen, int64_t *vis) {
-  merge_keys(f, nf, 1, stamp, cnt, seen, vis);
-  merge_keys(p, np, 0, stamp, cnt, seen, vis);
-}
-
-/* a key block full in every row is full in the first */
-int64_t blk_merge_full(const int32_t *f, int64_t nf, int m, const int32_t *cnt) {
-  int64_t n = 0;
-  for (int64_t i = 0; i < nf; i++) n += cnt[f[i]] == m;
-  return n;
-}
-
-/* Rows [r0, r1) of t merged into one: its full and visited key blocks,
-** with cnt and seen (stamp r0) scratch over the key blocks. */
-static void merge_rows(const cg_table *t, int r0, int r1, int32_t *cnt, int32_t *seen, int64_t *full, int64_t *vis) {
-  for (int r = r0; r < r1; r++)
-    blk_merge_row(t->full_idx + t->full_ptr[r], t->full_ptr[r + 1] - t->full_ptr[r], t->part_idx + t->part_ptr[r],
-                  t->part_ptr[r + 1] - t->part_ptr[r], r0, cnt, seen, vis);
-  *full += blk_merge_full(t->full_idx + t->full_ptr[r0], t->full_ptr[r0 + 1] - t->full_ptr[r0], r1 - r0, cnt);
-}
-
-sieve_status blk_score_merged(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int m,
-                              int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e) {
-  *full = *part = 0;
-  cg_tableset *ts = NULL;
-  cg_table t;
-  sieve_status st = score_build(p, s, mask, l, 1, stop4, m, pool, &ts, &t, e);
-  *stopped = ts && ts->stopped;
-  int32_t *cnt = st || *stopped ? NULL : malloc(sizeof(int32_t) * 2 * (size_t)ts->nk);
-  if (!st && !*stopped && !cnt) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
-  if (cnt) {
-    int32_t *seen = cnt + ts->nk;
-    for (int k = 0; k < ts->nk; k++) seen[k] = -1;
-    int64_t vis = 0;
-    for (int r0 = 0; r0 < ts->nq; r0 += m) merge_rows(&t, r0, r0 + m < ts->nq ? r0 + m : ts->nq, cnt, seen, full, &vis);
-    *part = vis - *full;
-  }
-  free(cnt);
-  cg_tables_free(ts);
-  return st;
 }
 
 void cg_tables_free(cg_tableset *t) {

@@ -267,6 +267,7 @@ struct job {
   int no_reuse;          /* CG_TABLES_NO_REUSE */
   atomic_int next;
   int64_t stop4;         /* cg_tableset's */
+  const atomic_llong *stop_live; /* or NULL: the stop, which the caller may lower while the job runs */
   int merge;             /* above 1: cg_tableset's stop_merge */
   atomic_llong cost4;    /* 4 a full + BLK_PARTIAL_COST4 a partial block over the rows done, with stop4 */
   atomic_int stopped;
@@ -277,7 +278,7 @@ struct job {
 
 enum { ST_IFULL, ST_IEMPTY, ST_IUND, ST_RFULL, ST_REMPTY, ST_RPART, ST_ALLOWED, ST_EST, ST_MOVED, ST_UNMOVED, ST_N };
 
-/* cg_blocks.c: a row's full key blocks f[0, nf) and partial ones p[0,
+/* cg_blocks_score.c: a row's full key blocks f[0, nf) and partial ones p[0,
 ** np) into the merged row stamped `stamp`, with cnt and seen scratch over
 ** the key blocks (seen never stamp before its first row): *vis counts
 ** the key blocks the merged row visits. blk_merge_full: of those, the
@@ -385,6 +386,15 @@ static inline void blk_micro_row(worker *w, int64_t mq, int64_t m0, int64_t m1) 
 /* bits: the table carries bitmasks; they are built here (t->bits set)
 ** when the memo settled every partial block, else by blk_build_bits. */
 sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, int bits, cg_err *e);
+/* The same with t->mask compiled (blk_table_prog, NULL out of memory);
+** with stop, the job stops past *stop, read as it runs, not ts->stop4. */
+sieve_status blk_build_prog(cg_tableset *ts, cg_table *t, const lay *L, const cg_prog *prog, int bits,
+                            const atomic_llong *stop, cg_err *e);
+cg_prog *blk_table_prog(const cg_graph *g, cg_ref mask);
+
+/* cg_blocks.c: an empty tableset for shape at p's blocks, step and layer. */
+sieve_status blk_tableset_new(const cg_pattern *p, const sieve_shape *shape, int step, int layer, cg_tableset **out,
+                              cg_err *e);
 
 /* cg_blocks_bits.c: t's bitmasks, once its lists are built: by their own
 ** pass, or from the memo's set (pm: each partial block's first word in
@@ -396,7 +406,7 @@ sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, blk_memo *m, int32
 ** chooser's scores and their stop (stop4: 4 a full block, this a partial). */
 #define BLK_PARTIAL_COST4 5
 
-/* cg_blocks.c: full and partial blocks of `mask` under layout l, over the
+/* cg_blocks_score.c: full and partial blocks of `mask` under layout l, over the
 ** query-block rows that are multiples of stride (cg_layout_auto.c); with
 ** stop4 > 0, *stopped when 4 a full block + BLK_PARTIAL_COST4 a partial passed it before the last
 ** row (the counts are then those of the rows built). pool: buffers to
@@ -410,6 +420,16 @@ sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, 
 ** so it stops (*stopped, the counts 0) once the merged rows pass stop4. */
 sieve_status blk_score_merged(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int m,
                               int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e);
+/* Either as a scorer started at p's blocks as they are now (m 1: over
+** the rows that are multiples of stride), finished for its counts. With
+** thread it builds on a thread of its own, where one starts, from rows
+** 0 on with no stop until blk_scorer_finish gives one (0 none, -1 stop
+** now); else it is built at the start, stopping past stop4. The finish
+** waits for the build and frees sc (NULL: counts 0). */
+typedef struct blk_scorer blk_scorer;
+sieve_status blk_scorer_start(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride, int m,
+                              int64_t stop4, int thread, blk_pool *pool, blk_scorer **out, cg_err *e);
+sieve_status blk_scorer_finish(blk_scorer *sc, int64_t stop4, int64_t *full, int64_t *part, int *stopped, cg_err *e);
 
 /* cg_layout_bound.c: a lower bound on the visited area of `mask` under
 ** layout l, in full blocks, partial ones weighing partial_cost, over the
@@ -460,6 +480,11 @@ struct cg_auto;
 sieve_status blk_layouts_resolve(cg_pattern *p, const sieve_shape *shape, struct cg_auto **checked, cg_err *e);
 sieve_status blk_layouts_check(cg_pattern *p, struct cg_auto *a, const cg_tableset *ts, blk_pool *pool, int *rebuild,
                                cg_err *e);
+/* Before the build, the checks started on threads of their own beside it
+** (the check then finishes them); blk_layouts_stop: those started, given
+** up, where the check will not run. */
+sieve_status blk_layouts_start(cg_pattern *p, struct cg_auto *a, const sieve_shape *shape, cg_err *e);
+void blk_layouts_stop(cg_pattern *p, struct cg_auto *a);
 
 /* cg_blocks_heads.c */
 sieve_status blk_check_pattern(const cg_pattern *p, cg_err *e);

@@ -547,7 +547,8 @@ static void *work(void *arg) {
     for (int qb = r0; qb < r1; qb++) do_row(w, qb);
     /* counts only grow: past stop4 on some rows is past it on all */
     int64_t d = j->stop4 ? rows_cost(w, r0, r1, f, p) : 0;
-    if (j->stop4 && atomic_fetch_add(&j->cost4, d) + d > j->stop4) {
+    int64_t stop = j->stop_live ? atomic_load(j->stop_live) : j->stop4;
+    if (j->stop4 && atomic_fetch_add(&j->cost4, d) + d > stop) {
       atomic_store(&j->stopped, 1);
       break;
     }

@@ -96,32 +96,39 @@ static int32_t *memo_ids(cg_arena *a, job *j, int64_t npart, int one) {
   return pm;
 }
 
-sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, int bits, cg_err *e) {
+sieve_status blk_build_prog(cg_tableset *ts, cg_table *t, const lay *L, const cg_prog *prog, int bits,
+                            const atomic_llong *stop, cg_err *e) {
   job j = {.pool = ts->pool, .L = L, .S = ts->seq, .bq = ts->block_q, .bk = ts->block_k, .nq = ts->nq, .nk = ts->nk,
            .exact = !!(ts->flags & CG_TABLES_EXACT), .stride = ts->row_stride > 1 ? ts->row_stride : 1,
-           .bits = bits, .no_memo = !!(ts->flags & CG_TABLES_NO_MEMO), .stop4 = ts->stop4,
-           .merge = ts->stop_merge,
-           .no_reuse = !!(ts->flags & CG_TABLES_NO_REUSE)};
-  cg_prog *prog = cg_prog_new(g, t->mask);
+           .bits = bits, .no_memo = !!(ts->flags & CG_TABLES_NO_MEMO), .stop4 = stop ? INT64_MAX : ts->stop4,
+           .stop_live = stop, .merge = ts->stop_merge, .no_reuse = !!(ts->flags & CG_TABLES_NO_REUSE), .prog = prog,
+           .nqv = cg_prog_nqv(prog), .nkv = cg_prog_nkv(prog)};
   sieve_status st = SIEVE_ERR_NOMEM;
   int one = 0;
-  if (prog) {
-    cg_prog_bind(prog, 0, 0, 0); /* head, step and layer are constants in t->mask */
-    j.prog = prog;
-    j.nqv = cg_prog_nqv(prog);
-    j.nkv = cg_prog_nkv(prog);
-    if (!blk_job_prepare(&j) && !blk_job_run(&j)) {
-      if ((ts->stopped = atomic_load(&j.stopped))) {
-        for (int i = 0; i < j.nw; i++) t->nfull += j.w[i].nfull, t->npart += j.w[i].npart;
-        st = SIEVE_OK;
-      } else if (!finish_table(ts, t, &j, one = one_writer(&j))) st = SIEVE_OK;
-    }
+  if (!blk_job_prepare(&j) && !blk_job_run(&j)) {
+    if ((ts->stopped = atomic_load(&j.stopped))) {
+      for (int i = 0; i < j.nw; i++) t->nfull += j.w[i].nfull, t->npart += j.w[i].npart;
+      st = SIEVE_OK;
+    } else if (!finish_table(ts, t, &j, one = one_writer(&j))) st = SIEVE_OK;
   }
   if (!st && bits && !ts->stopped && blk_memo_bits(j.memo) && blk_memo_on(j.memo)) {
     int32_t *pm = memo_ids(ts->arena, &j, t->npart, one);
     if (pm) st = blk_bits_from_memo(ts, t, j.memo, pm);
   }
   blk_job_free(&j);
-  cg_prog_free(prog);
   return st == SIEVE_OK ? SIEVE_OK : cg_fail(e, st, "out of memory building block tables");
+}
+
+cg_prog *blk_table_prog(const cg_graph *g, cg_ref mask) {
+  cg_prog *prog = cg_prog_new(g, mask);
+  if (prog) cg_prog_bind(prog, 0, 0, 0); /* head, step and layer are constants in the mask */
+  return prog;
+}
+
+sieve_status blk_build_table(cg_tableset *ts, cg_table *t, const lay *L, cg_graph *g, int bits, cg_err *e) {
+  cg_prog *prog = blk_table_prog(g, t->mask);
+  sieve_status st = prog ? blk_build_prog(ts, t, L, prog, bits, NULL, e)
+                         : cg_fail(e, SIEVE_ERR_NOMEM, "out of memory building block tables");
+  cg_prog_free(prog);
+  return st;
 }

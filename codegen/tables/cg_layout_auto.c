@@ -15,10 +15,11 @@
 ** checked against identity on every row, exactly, so auto never visits
 ** more than identity would; the table builder builds the choice's tables
 ** before that check, which counts the choice from them rather than
-** building it twice. The choice depends on the shape only (step
-** and layer 0, the class's first head), so that the kernel, compiled
-** once, and tables built at any step agree; it is made once per shape and
-** kept in the pattern.
+** building it twice, while identity's side of the check, on enough
+** threads, builds beside them and stops once their score is known. The
+** choice depends on the shape only (step and layer 0, the class's first
+** head), so that the kernel, compiled once, and tables built at any step
+** agree; it is made once per shape and kept in the pattern.
 **
 ** On a plan's copy at merged query rows, that check counts identity from
 ** its table at the script's blocks, merged (blk_score_merged): a build
@@ -60,6 +61,9 @@ struct cg_auto {
   ** ranking should identity win that check */
   uint8_t *check;
   const char **rank_id;
+  /* [nclasses], while checks run beside the build (blk_layouts_start):
+  ** identity's scorer on every row, or NULL */
+  blk_scorer **idsc;
 };
 
 static int is_auto(const cg_pattern *p, int c) { return p->auto_layout && p->auto_layout[c]; }
@@ -250,16 +254,22 @@ static sieve_status rank(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand 
   return st;
 }
 
-/* score_stop on every row; on a copy at merged rows, from c's table at
-** the script's blocks, merged. */
-static sieve_status score_rows(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *c, int64_t stop4,
-                               blk_pool *pool, int *stopped, cg_err *e) {
+/* Layout l's scorer on every row (blk_scorer_start): on a copy at
+** merged rows, from its table at the script's blocks, merged. */
+static sieve_status rows_start(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int64_t stop4,
+                               int thread, blk_pool *pool, blk_scorer **sc, cg_err *e) {
   int bq = cg_pattern_block_q(p), from = p->merged_from, had = p->block_q;
-  if (from <= 0 || from >= bq || bq % from) return score_stop(p, s, mask, c, 1, stop4, pool, stopped, e);
-  int64_t full, part;
-  p->block_q = from; /* the build's blocks, for the while */
-  sieve_status st = blk_score_merged(p, s, mask, &c->l, bq / from, stop4, pool, &full, &part, stopped, e);
+  int m = from <= 0 || from >= bq || bq % from ? 1 : bq / from;
+  if (m > 1) p->block_q = from; /* the build's blocks, read by the start alone */
+  sieve_status st = blk_scorer_start(p, s, mask, l, 1, m, stop4, thread, pool, sc, e);
   p->block_q = had;
+  return st;
+}
+
+/* Its score into c, the build stopped past stop4 (*stopped). */
+static sieve_status rows_finish(blk_scorer *sc, int64_t stop4, cand *c, int *stopped, cg_err *e) {
+  int64_t full, part;
+  sieve_status st = blk_scorer_finish(sc, stop4, &full, &part, stopped, e);
   c->lo = c->hi = (double)full + PARTIAL_COST * (double)part;
   return st;
 }
@@ -268,15 +278,21 @@ static sieve_status score_rows(cg_pattern *p, const sieve_shape *s, cg_ref mask,
 ** Whether layout l visits less than identity on every row: the ranking's
 ** rows may miss what they skip. l's score on every row is lo when known
 ** (the table builder's table of it), else NAN. Identity's build stops
-** once its rows so far visit more than l's all: rows only add. The
-** builds take buffers from pool (or NULL).
+** once its rows so far visit more than l's all: rows only add. It is
+** *id when started already (blk_layouts_start), which this finishes,
+** else it starts here. The builds take buffers from pool (or NULL).
 */
 static sieve_status confirm(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, double lo,
-                            blk_pool *pool, int *wins, cg_err *e) {
+                            blk_scorer **id, blk_pool *pool, int *wins, cg_err *e) {
   cand a = {.l = {.kind = CG_LAYOUT_IDENTITY}}, b = {.l = *l, .lo = lo};
+  blk_scorer *sc = id ? *id : NULL;
+  if (id) *id = NULL;
   sieve_status st = isnan(lo) ? score(p, s, mask, &b, 1, pool, e) : SIEVE_OK;
+  int64_t stop4 = st ? -1 : (int64_t)(4 * b.lo);
+  if (!st && !sc) st = rows_start(p, s, mask, &a.l, stop4, 0, pool, &sc, e);
   int stopped = 0;
-  if (!st) st = score_rows(p, s, mask, &a, (int64_t)(4 * b.lo), pool, &stopped, e);
+  sieve_status fin = rows_finish(sc, stop4, &a, &stopped, st ? NULL : e);
+  if (!st) st = fin;
   *wins = stopped || b.lo < a.lo;
   return st;
 }
@@ -353,7 +369,7 @@ static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, int defer
   if (!(a->rank_id[c] = ranking(p->arena, cs, n, 0, best, pairs))) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   int wins = 1;
   if (defer) a->check[c] = 1;
-  else st = confirm(p, s, mask, &cs[best].l, NAN, NULL, &wins, e);
+  else st = confirm(p, s, mask, &cs[best].l, NAN, NULL, NULL, &wins, e);
   if (!wins) {
     a->chosen[c] = cs[0].l;
     a->rank[c] = a->rank_id[c];
@@ -378,11 +394,13 @@ static struct cg_auto *new_entry(cg_pattern *p, const sieve_shape *s) {
   a->rank = cg_alloc(p->arena, sizeof(char *) * nc);
   a->check = cg_alloc(p->arena, nc);
   a->rank_id = cg_alloc(p->arena, sizeof(char *) * nc);
-  if (!a->chosen || !a->rank || !a->check || !a->rank_id) return NULL;
+  a->idsc = cg_alloc(p->arena, sizeof(blk_scorer *) * nc);
+  if (!a->chosen || !a->rank || !a->check || !a->rank_id || !a->idsc) return NULL;
   memset(a->chosen, 0, sizeof(cg_layout) * nc);
   memset(a->rank, 0, sizeof(char *) * nc);
   memset(a->check, 0, nc);
   memset(a->rank_id, 0, sizeof(char *) * nc);
+  memset(a->idsc, 0, sizeof(blk_scorer *) * nc);
   return a;
 }
 
@@ -432,6 +450,38 @@ sieve_status blk_layouts_resolve(cg_pattern *p, const sieve_shape *shape, struct
 }
 
 /*
+** The checks of a's choices against identity on every row, each started
+** on a thread of its own, to run while the table builder builds the
+** choices' tables (shape as the builder has it); their stops come with
+** those tables (blk_layouts_check). Worth it where the build has threads
+** to spare: a table's rows do not keep many busy.
+*/
+sieve_status blk_layouts_start(cg_pattern *p, struct cg_auto *a, const sieve_shape *shape, cg_err *e) {
+  sieve_shape s;
+  cg_shape_for(p, shape, &s);
+  sieve_status st = SIEVE_OK;
+  for (int c = 0; c < p->nclasses && !st; c++) {
+    if (!a->check[c]) continue;
+    int h;
+    cg_ref mask = class_mask(p, &s, c, &h);
+    cg_layout id = {.kind = CG_LAYOUT_IDENTITY};
+    st = mask == CG_NONE ? cg_fail(e, SIEVE_ERR_NOMEM, "out of memory")
+                         : rows_start(p, &s, mask, &id, 0, 1, NULL, &a->idsc[c], e);
+  }
+  if (st) blk_layouts_stop(p, a);
+  return st;
+}
+
+void blk_layouts_stop(cg_pattern *p, struct cg_auto *a) {
+  for (int c = 0; c < p->nclasses; c++) {
+    int64_t full, part;
+    int stopped;
+    blk_scorer_finish(a->idsc[c], -1, &full, &part, &stopped, NULL);
+    a->idsc[c] = NULL;
+  }
+}
+
+/*
 ** The check against identity on every row of the choices a holds, with ts
 ** the tables just built under them: a class's table of its first head is
 ** the table the check scores when its mask is the one ranked (step and
@@ -445,18 +495,22 @@ sieve_status blk_layouts_check(cg_pattern *p, struct cg_auto *a, const cg_tables
     if (!a->check[c]) continue;
     int h, wins = 1;
     cg_ref mask = class_mask(p, &ts->shape, c, &h);
-    if (mask == CG_NONE) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+    if (mask == CG_NONE) {
+      st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+      break;
+    }
     double lo = NAN;
     const cg_table *t = h < ts->shape.heads ? &ts->tables[ts->head_table[h]] : NULL;
     if (t && t->mask == mask && blk_same_layout(&p->classes[t->cls].layout, &a->chosen[c]))
       lo = (double)t->nfull + PARTIAL_COST * (double)t->npart;
-    st = confirm(p, &ts->shape, mask, &a->chosen[c], lo, pool, &wins, e);
+    st = confirm(p, &ts->shape, mask, &a->chosen[c], lo, &a->idsc[c], pool, &wins, e);
     if (!st && !wins) {
       a->chosen[c] = (cg_layout){.kind = CG_LAYOUT_IDENTITY};
       a->rank[c] = a->rank_id[c];
       *rebuild = 1;
     }
   }
+  blk_layouts_stop(p, a);
   if (st) return st;
   memset(a->check, 0, (size_t)p->nclasses);
   apply(p, a);
