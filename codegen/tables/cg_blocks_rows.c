@@ -524,13 +524,15 @@ static int64_t rows_cost(worker *w, int r0, int r1, int64_t f, int64_t p) {
   if (j->merge < 2) return 4 * (w->nfull - f) + BLK_PARTIAL_COST4 * (w->npart - p);
   int64_t full = 0, vis = 0;
   int32_t *cnt = w->mcnt, *seen = w->mcnt + j->nk;
+  /* a worker that has found no block of a kind has no list of it yet */
+  const int32_t *fl = w->full ? w->full : w->mcnt, *pl = w->part ? w->part : w->mcnt;
   for (int g = r0; g < r1; g += j->merge) {
     int ge = g + j->merge < r1 ? g + j->merge : r1;
     for (int qb = g; qb < ge; qb++) {
       const rowres *r = &j->rows[qb];
-      blk_merge_row(w->full + r->foff, r->nf, w->part + r->poff, r->np, g, cnt, seen, &vis);
+      blk_merge_row(fl + r->foff, r->nf, pl + r->poff, r->np, g, cnt, seen, &vis);
     }
-    full += blk_merge_full(w->full + j->rows[g].foff, j->rows[g].nf, ge - g, cnt);
+    full += blk_merge_full(fl + j->rows[g].foff, j->rows[g].nf, ge - g, cnt);
   }
   return 4 * full + BLK_PARTIAL_COST4 * (vis - full);
 }
