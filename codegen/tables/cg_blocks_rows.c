@@ -8,9 +8,13 @@
 ** and stitched into CSR form afterwards (cg_blocks_table.c), so workers
 ** share nothing while they run.
 */
+#define _POSIX_C_SOURCE 200809L  /* sysconf */
+
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cg_blocks_int.h"
 
