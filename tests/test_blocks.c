@@ -16,8 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include "cg_blocks.h"
@@ -307,39 +305,6 @@ static void threaded_build(void **st) {
     check_against_brute_force(p, &s, 1, 2);
     cg_pattern_free(p);
   }
-  unsetenv("SIEVE_THREADS");
-}
-
-/*
-** The builder's threads are kept for the process (cg_blocks_threads.c):
-** a child forked after the parent built on them has none of them, and
-** builds on threads of its own, the same tables, without waiting on the
-** parent's.
-*/
-static void threads_after_fork(void **st) {
-  setenv("SIEVE_THREADS", "4", 1);
-  cg_pattern *p = rpattern();
-  p->block_q = p->block_k = 16;
-  sieve_shape s = {.batch = 1, .heads = 2, .head_dim = 64, .frames = 5, .height = 9, .width = 11};
-  cg_tableset *a = NULL;
-  cg_err e = {0};
-  if (cg_tables_build_bits(p, &s, 1, 2, 0, 0, &a, &e)) fail_msg("build: %s", e.msg);
-  fflush(NULL);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (!pid) {
-    alarm(120); /* a child that waits on threads it does not have fails, not hangs */
-    cg_tableset *b = NULL;
-    char why[256];
-    int ok = !cg_tables_build_bits(p, &s, 1, 2, 0, 0, &b, &e) && !cg_tables_differ(a, b, why, sizeof why);
-    _exit(ok ? 0 : 1);
-  }
-  int status = 0;
-  assert_int_equal(waitpid(pid, &status, 0), pid);
-  if (!WIFEXITED(status) || WEXITSTATUS(status))
-    fail_msg("the forked child's build %s", WIFEXITED(status) ? "differs or failed" : "did not finish");
-  cg_tables_free(a);
-  cg_pattern_free(p);
   unsetenv("SIEVE_THREADS");
 }
 
@@ -971,7 +936,6 @@ int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(random_masks),
     cmocka_unit_test(threaded_build),
-    cmocka_unit_test(threads_after_fork),
     cmocka_unit_test(memo_agrees),
     cmocka_unit_test(memo_translation),
     cmocka_unit_test(memo_gives_up),

@@ -46,14 +46,13 @@ typedef struct runs {
 
 typedef struct job job;
 
-/* cg_blocks_threads.c: threads for n units of work (SIEVE_THREADS, else
-** the cores; at most MAX_THREADS and n). */
+/* cg_blocks_rows.c: threads for n units of work (SIEVE_THREADS, else the
+** cores; at most MAX_THREADS and n). */
 int blk_threads(int64_t n);
 /* fn on n args (args, each stride bytes after the one before): the first
-** on the calling thread, the others on threads kept for the process, or
-** on the calling thread too where none is free; back when all are done.
-** Callers hand work out through a shared counter, so a worker that starts
-** late takes what is left, and none waits for another. */
+** on the calling thread, the others on threads of their own; back when all
+** are done. One that fails to start is skipped: callers hand work out
+** through a shared counter, so the others take its share. */
 void blk_on_threads(int n, void *(*fn)(void *), void *args, size_t stride);
 
 /* Buffers kept from one table of a tableset to the next (cg_blocks_pool.c),

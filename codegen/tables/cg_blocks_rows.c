@@ -558,6 +558,25 @@ static void *work(void *arg) {
   return NULL;
 }
 
+/* Threads for n units of work: SIEVE_THREADS, else the cores, at most
+** MAX_THREADS and n, at least one. */
+int blk_threads(int64_t n) {
+  const char *env = getenv("SIEVE_THREADS");
+  long t = env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+  if (t > MAX_THREADS) t = MAX_THREADS;
+  if (t > n) t = (long)n;
+  return t < 1 ? 1 : (int)t;
+}
+
+void blk_on_threads(int n, void *(*fn)(void *), void *args, size_t stride) {
+  pthread_t th[MAX_THREADS];
+  int started = 1;
+  for (; started < n; started++)
+    if (pthread_create(&th[started], NULL, fn, (char *)args + (size_t)started * stride)) break;
+  fn(args);
+  for (int i = 1; i < started; i++) pthread_join(th[i], NULL);
+}
+
 /* The calling thread is worker 0. A thread that fails to start costs only
 ** time: the shared counter hands its rows to the workers that run. */
 int blk_job_run(job *j) {
