@@ -410,18 +410,16 @@ sieve_status blk_bits_from_memo(cg_tableset *ts, cg_table *t, blk_memo *m, int32
 ** query-block rows that are multiples of stride (cg_layout_auto.c); with
 ** stop4 > 0, *stopped when 4 a full block + BLK_PARTIAL_COST4 a partial passed it before the last
 ** row (the counts are then those of the rows built). pool: buffers to
-** take and give back, or NULL. */
-sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
+** take and give back, or NULL. With m > 1 (stride 1), over every row at
+** query blocks of m of p's (the rows a kernel merges), from a table built
+** at p's: a merged pair is full where its m pairs all are, and visited
+** where any is, so the counts are exact. The build at p's blocks takes
+** its rows m at a time and counts them merged, so it stops (*stopped, the
+** counts 0) once the merged rows pass stop4. */
+sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride, int m,
                               int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e);
-/* The same over every row at query blocks of m of p's (the rows a kernel
-** merges), from a table built at p's: a merged pair is full where its m
-** pairs all are, and visited where any is, so the counts are exact. The
-** build at p's blocks takes its rows m at a time and counts them merged,
-** so it stops (*stopped, the counts 0) once the merged rows pass stop4. */
-sieve_status blk_score_merged(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int m,
-                              int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e);
-/* Either as a scorer started at p's blocks as they are now (m 1: over
-** the rows that are multiples of stride), finished for its counts. With
+/* The same as a scorer started at p's blocks as they are now, finished
+** for its counts. With
 ** thread it builds on a thread of its own, where one starts, from rows
 ** 0 on with no stop until blk_scorer_finish gives one (0 none, -1 stop
 ** now); else it is built at the start, stopping past stop4. The finish

@@ -136,20 +136,10 @@ sieve_status blk_scorer_finish(blk_scorer *sc, int64_t stop4, int64_t *full, int
   return st;
 }
 
-static sieve_status score_now(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride, int m,
+sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride, int m,
                               int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e) {
   blk_scorer *sc = NULL;
   sieve_status st = blk_scorer_start(p, s, mask, l, stride, m, stop4, 0, pool, &sc, e);
   sieve_status fin = blk_scorer_finish(sc, stop4, full, part, stopped, e);
   return st ? st : fin;
-}
-
-sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int stride,
-                              int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e) {
-  return score_now(p, s, mask, l, stride, 1, stop4, pool, full, part, stopped, e);
-}
-
-sieve_status blk_score_merged(cg_pattern *p, const sieve_shape *s, cg_ref mask, const cg_layout *l, int m,
-                              int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e) {
-  return score_now(p, s, mask, l, 1, m, stop4, pool, full, part, stopped, e);
 }

@@ -22,7 +22,7 @@
 ** agree; it is made once per shape and kept in the pattern.
 **
 ** On a plan's copy at merged query rows, that check counts identity from
-** its table at the script's blocks, merged (blk_score_merged): a build
+** its table at the script's blocks, merged (blk_score_layout's m): a build
 ** at merged rows of a layout other than the choice costs several times
 ** one at the script's blocks (radial at hunyuan-720p, 192-token rows:
 ** 620 ms against 85).
@@ -116,7 +116,7 @@ static int candidates(const cg_pattern *p, const sieve_shape *s, cand *out) {
 static sieve_status score_stop(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *c, int stride, int64_t stop4,
                                blk_pool *pool, int *stopped, cg_err *e) {
   int64_t full, part;
-  sieve_status st = blk_score_layout(p, s, mask, &c->l, stride, stop4, pool, &full, &part, stopped, e);
+  sieve_status st = blk_score_layout(p, s, mask, &c->l, stride, 1, stop4, pool, &full, &part, stopped, e);
   c->lo = c->hi = (double)full + PARTIAL_COST * (double)part;
   return st;
 }
@@ -582,16 +582,14 @@ static int merged_is_build(blk_lbound *b, cg_pattern *p, const sieve_shape *s, c
   (void)b;
   int64_t f[4], q[4];
   int stopped[4], bq = p->block_q;
-  if (blk_score_merged(p, s, mask, &x->l, m, 0, NULL, &f[0], &q[0], &stopped[0], e)) return -1;
+  if (blk_score_layout(p, s, mask, &x->l, 1, m, 0, NULL, &f[0], &q[0], &stopped[0], e)) return -1;
   p->block_q = cg_pattern_block_q(p) * m;
-  sieve_status st = blk_score_layout(p, s, mask, &x->l, 1, 0, NULL, &f[1], &q[1], &stopped[1], e);
+  sieve_status st = blk_score_layout(p, s, mask, &x->l, 1, 1, 0, NULL, &f[1], &q[1], &stopped[1], e);
   p->block_q = bq;
-  if (st || blk_score_merged(p, s, mask, &x->l, m, 4 * f[1] + BLK_PARTIAL_COST4 * q[1], NULL, &f[2], &q[2],
-                             &stopped[2], e))
-    return -1;
   int64_t cost4 = 4 * f[1] + BLK_PARTIAL_COST4 * q[1];
+  if (st || blk_score_layout(p, s, mask, &x->l, 1, m, cost4, NULL, &f[2], &q[2], &stopped[2], e)) return -1;
   stopped[3] = 1;
-  if (cost4 > 1 && blk_score_merged(p, s, mask, &x->l, m, cost4 - 1, NULL, &f[3], &q[3], &stopped[3], e)) return -1;
+  if (cost4 > 1 && blk_score_layout(p, s, mask, &x->l, 1, m, cost4 - 1, NULL, &f[3], &q[3], &stopped[3], e)) return -1;
   return f[0] != f[1] || q[0] != q[1] || stopped[2] || f[2] != f[1] || q[2] != q[1] || !stopped[3];
 }
 
