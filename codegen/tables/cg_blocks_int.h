@@ -21,6 +21,12 @@
 #define SUPER 16     /* blocks per super-block, the unit of the interval test's first look */
 #define GROUP 4      /* key blocks per group, its second look (divides SUPER) */
 #define MAX_THREADS 16 /* a table's rows, or a layout bound's, run on as many threads at most */
+/* A table's rows run on this many workers at most: each warms caches of its
+** own (micro pairs, the memo's copies, rows to reuse), and on a 16-core
+** host 8 built the tables in 0.92 of the time 16 took (the median of 11
+** patterns, 0.87-1.02; bench/RESULTS.md, 2026-12-06). An automatic
+** layout's check beside the build takes other cores. */
+#define ROW_THREADS 8
 #define SAMPLES 3    /* query tokens a row's witness pass tries (cg_blocks_witness.c) */
 
 /* One distinct layout: the token at each position, and the boxes of the

@@ -581,6 +581,7 @@ void blk_on_threads(int n, void *(*fn)(void *), void *args, size_t stride) {
 ** time: the shared counter hands its rows to the workers that run. */
 int blk_job_run(job *j) {
   j->nw = blk_threads(j->nq / ROWS_PER_GRAB);
+  if (j->nw > ROW_THREADS) j->nw = ROW_THREADS;
   j->w = calloc((size_t)j->nw, sizeof(worker));
   if (!j->w) return -1;
   for (int i = 0; i < j->nw; i++)
