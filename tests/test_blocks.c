@@ -671,6 +671,32 @@ static void unmoved_copies(void **st) {
   assert_true(all > 0);
 }
 
+/*
+** Rows copied under translation where a query block is several key blocks
+** long, as in a kernel's merged rows (192-token rows over 64-token key
+** blocks): a row looks back by the tokens its key blocks move, d key
+** blocks being d bk / bq query blocks. Near masks with and without a key
+** sink, the three layouts, text before and after, bits on and off, one
+** thread and two: each build against the ones without copies and without
+** the memo, and rows must have been copied.
+*/
+static void moved_rows_merged(void **st) {
+  static const int blocks[][2] = {{96, 32}, {64, 32}, {48, 16}};
+  static const cg_layout lays[] = {{CG_LAYOUT_IDENTITY, {1, 1, 1}}, {CG_LAYOUT_TRANSPOSE, {1, 1, 1}},
+                                   {CG_LAYOUT_TILE, {2, 4, 4}}};
+  static const sieve_shape shapes[] = {{1, 1, 64, 6, 8, 16, 0, 0}, {1, 1, 64, 5, 12, 16, 21, 0},
+                                       {1, 1, 64, 6, 8, 24, 40, 1}};
+  int64_t moved = 0;
+  for (int kind = 0; kind < 2; kind++)
+    for (int c = 0; c < 9; c++) {
+      if (c % 4 == 3) setenv("SIEVE_THREADS", "2", 1);
+      const int *b = blocks[c % 3];
+      moved += trap_with(sink_mask, kind, b, lays[c / 3], shapes[(c + kind) % 3], c % 5 != 4 && b[1] % 32 == 0, NULL);
+      unsetenv("SIEVE_THREADS");
+    }
+  assert_true(moved > 0);
+}
+
 /* Heads whose fixed masks and layouts agree share a table. */
 static void heads_share_tables(void **st) {
   cg_pattern *p = cg_pattern_new();
@@ -941,6 +967,7 @@ int main(void) {
     cmocka_unit_test(memo_gives_up),
     cmocka_unit_test(micro_pairs),
     cmocka_unit_test(moved_rows),
+    cmocka_unit_test(moved_rows_merged),
     cmocka_unit_test(moved_row_traps),
     cmocka_unit_test(unmoved_copies),
     cmocka_unit_test(heads_share_tables),

@@ -143,8 +143,9 @@ typedef struct blk_rrow {
   int64_t n, cap, most; /* most: entries past which the row is not kept (-1: it is not) */
 } blk_rrow;
 
-/* The row a row copies: query block qb - d, whose key block kb - d stands
-** for kb wherever need[kb] is 0; where need[kb] is 2, src's (the row
+/* The row a row copies: a query block the same tokens back as d key
+** blocks (d bk / bq query blocks), whose key block kb - d stands for kb
+** wherever need[kb] is 0; where need[kb] is 2, src's (the row
 ** before) own key block kb does (cg_blocks_reuse.c says when); the others
 ** (need 1, runs [a, b) in runs[2i], runs[2i + 1]) are classified afresh. */
 typedef struct blk_ref {

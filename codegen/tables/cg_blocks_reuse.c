@@ -68,7 +68,8 @@ struct blk_reuse {
   uint64_t *qsig, *ksig; /* per block, [nb][2]; both words 0: never reused */
   int64_t *qa, *ka;      /* per block and interface, [nb][nv]: its interval's low end where
                          ** the interface is paired (it moves), 0 where it must be equal */
-  int dist[DISTS], ndist; /* the distances rows look back by, */
+  int dist[DISTS], ndist; /* the key blocks' distances rows copy along, */
+  int qdist[DISTS];       /* ... the query rows' each looks back by (longer query blocks: fewer), */
   int64_t *dk;           /* ... and the key side's shift at each: [DISTS][nkv] */
 };
 
@@ -161,10 +162,14 @@ static void key_shift(const job *j, const blk_reuse *ru, int kb, int d, int64_t 
 ** majority vote finds it). A radial mask on an identity layout at
 ** hunyuan-720p gets 5 (four token rows on) and 225 (four frames on)
 ** among them; each row then takes whichever leaves it the least to
-** classify, at its distance's shift only.
+** classify, at its distance's shift only. A query row looks back by the
+** same tokens: d key blocks are d bk / bq query blocks, where that is
+** whole (a kernel's merged rows: radial's identity spatial class at
+** 192-token rows copies the row 5 back, its key blocks 15 on).
 */
 static int distances(const job *j, blk_reuse *ru) {
   int score[DISTS] = {0}, top = j->nq < RING ? j->nq : RING;
+  int64_t dmax = (int64_t)top * j->bq / j->bk;
   size_t sz = sizeof(int64_t) * (size_t)(j->nkv ? j->nkv : 1);
   int64_t *cand = malloc(sz), *x = malloc(sz);
   ru->dk = malloc(sz * DISTS);
@@ -173,7 +178,8 @@ static int distances(const job *j, blk_reuse *ru) {
     free(x);
     return -1;
   }
-  for (int d = 1; d < top && d < j->nk; d++) {
+  for (int d = 1; d < dmax && d < j->nk; d++) {
+    if ((int64_t)d * j->bk % j->bq) continue;
     int n = 0, all = 0, votes = 0;
     for (int kb = d; kb < j->nk; kb += SAMPLE) {
       const uint64_t *a = ru->ksig + 2 * (int64_t)kb, *b = ru->ksig + 2 * (int64_t)(kb - d);
@@ -189,11 +195,13 @@ static int distances(const job *j, blk_reuse *ru) {
       if (at < DISTS) {
         score[at] = score[at - 1];
         ru->dist[at] = ru->dist[at - 1];
+        ru->qdist[at] = ru->qdist[at - 1];
         memcpy(ru->dk + at * j->nkv, ru->dk + (at - 1) * j->nkv, sz);
       }
     if (at < DISTS) {
       score[at] = n;
       ru->dist[at] = d;
+      ru->qdist[at] = (int)((int64_t)d * j->bk / j->bq);
       memcpy(ru->dk + at * j->nkv, cand, sz);
     }
   }
@@ -446,14 +454,15 @@ const blk_ref *blk_reuse_ref(worker *w, int qb) {
   const blk_rrow *best = NULL;
   const kneed *bk = NULL;
   int64_t cost = 0;
+  int bd = 0;
   const int64_t *qa = ru->qa;
   /* Of the rows the query block is a moved copy of, the one that leaves
   ** the fewest key blocks to classify where the super row decided nothing. */
   for (int i = 0; i < ru->ndist; i++) {
-    int d = ru->dist[i];
-    if (qb < d) continue;
-    const blk_rrow *r = &rw->ring[(qb - d) % RING];
-    if (r->qb != qb - d || !same_moved(j, 0, qb, r->qb, NULL)) continue;
+    int d = ru->dist[i], dq = ru->qdist[i];
+    if (qb < dq) continue;
+    const blk_rrow *r = &rw->ring[(qb - dq) % RING];
+    if (r->qb != qb - dq || !same_moved(j, 0, qb, r->qb, NULL)) continue;
     for (int v = 0; v < j->nqv; v++) rw->delta[v] = qa[(int64_t)qb * j->nqv + v] - qa[(int64_t)r->qb * j->nqv + v];
     /* Only the distance's own shift: its key blocks move by it, few by
     ** any other, and a mask costs a pass over every key block. */
@@ -471,6 +480,7 @@ const blk_ref *blk_reuse_ref(worker *w, int qb) {
       best = r;
       bk = k;
       cost = c;
+      bd = d;
     }
   }
   /* A row copies where it leaves at most half of its open key blocks (in
@@ -488,7 +498,7 @@ const blk_ref *blk_reuse_ref(worker *w, int qb) {
     return rw->off ? NULL : unmoved_only(w, rw, qb);
   }
   rw->taken++;
-  rw->ref = (blk_ref){.d = qb - best->qb, .row = best, .need = bk->need, .gneed = bk->gneed, .runs = bk->runs,
+  rw->ref = (blk_ref){.d = bd, .row = best, .need = bk->need, .gneed = bk->gneed, .runs = bk->runs,
                       .nruns = bk->nruns};
   if (!j->reuse_cls) unmoved(w, rw, qb, &rw->ref);
   return &rw->ref;
