@@ -675,10 +675,11 @@ static void unmoved_copies(void **st) {
 ** Rows copied under translation where a query block is several key blocks
 ** long, as in a kernel's merged rows (192-token rows over 64-token key
 ** blocks): a row looks back by the tokens its key blocks move, d key
-** blocks being d bk / bq query blocks. Near masks with and without a key
-** sink, the three layouts, text before and after, bits on and off, one
-** thread and two: each build against the ones without copies and without
-** the memo, and rows must have been copied.
+** blocks being d bk / bq query blocks. A near mask with a key sink,
+** without and with text rows and columns, the three layouts, text before
+** and after, bits on and off, one thread and two: each build against the
+** ones without copies and without the memo, and rows must have been
+** copied.
 */
 static void moved_rows_merged(void **st) {
   static const int blocks[][2] = {{96, 32}, {64, 32}, {48, 16}};
