@@ -68,8 +68,7 @@ struct blk_reuse {
   uint64_t *qsig, *ksig; /* per block, [nb][2]; both words 0: never reused */
   int64_t *qa, *ka;      /* per block and interface, [nb][nv]: its interval's low end where
                          ** the interface is paired (it moves), 0 where it must be equal */
-  int dist[DISTS], ndist; /* the key blocks' distances rows copy along, */
-  int qdist[DISTS];       /* ... the query rows' each looks back by (longer query blocks: fewer), */
+  int dist[DISTS], ndist; /* the key blocks' distances rows copy along (qdist: the rows'), */
   int64_t *dk;           /* ... and the key side's shift at each: [DISTS][nkv] */
 };
 
@@ -168,6 +167,10 @@ static void key_shift(const job *j, const blk_reuse *ru, int kb, int d, int64_t 
 ** hunyuan-720p's 192-token rows looks back 20 rows, its key blocks 60 on,
 ** 48 token rows, first).
 */
+/* The query rows as many tokens back as d key blocks (distances() keeps
+** only the d for which that is whole). */
+static int qdist(const job *j, int d) { return (int)((int64_t)d * j->bk / j->bq); }
+
 static int distances(const job *j, blk_reuse *ru) {
   int score[DISTS] = {0}, top = j->nq < RING ? j->nq : RING;
   int64_t dmax = (int64_t)top * j->bq / j->bk;
@@ -196,13 +199,11 @@ static int distances(const job *j, blk_reuse *ru) {
       if (at < DISTS) {
         score[at] = score[at - 1];
         ru->dist[at] = ru->dist[at - 1];
-        ru->qdist[at] = ru->qdist[at - 1];
         memcpy(ru->dk + at * j->nkv, ru->dk + (at - 1) * j->nkv, sz);
       }
     if (at < DISTS) {
       score[at] = n;
       ru->dist[at] = d;
-      ru->qdist[at] = (int)((int64_t)d * j->bk / j->bq);
       memcpy(ru->dk + at * j->nkv, cand, sz);
     }
   }
@@ -460,7 +461,7 @@ const blk_ref *blk_reuse_ref(worker *w, int qb) {
   /* Of the rows the query block is a moved copy of, the one that leaves
   ** the fewest key blocks to classify where the super row decided nothing. */
   for (int i = 0; i < ru->ndist; i++) {
-    int d = ru->dist[i], dq = ru->qdist[i];
+    int d = ru->dist[i], dq = qdist(j, d);
     if (qb < dq) continue;
     const blk_rrow *r = &rw->ring[(qb - dq) % RING];
     if (r->qb != qb - dq || !same_moved(j, 0, qb, r->qb, NULL)) continue;
