@@ -155,6 +155,10 @@ static void key_shift(const job *j, const blk_reuse *ru, int kb, int d, int64_t 
   for (int v = 0; v < j->nkv; v++) dk[v] = ru->ka[(int64_t)kb * j->nkv + v] - ru->ka[(int64_t)(kb - d) * j->nkv + v];
 }
 
+/* The query rows as many tokens back as d key blocks (distances() keeps
+** only the d for which that is whole). */
+static int qdist(const job *j, int d) { return (int)((int64_t)d * j->bk / j->bq); }
+
 /*
 ** The distances worth looking back by: those at which most key blocks
 ** (of a sample) are the block that far before, moved by one shift (a
@@ -167,10 +171,6 @@ static void key_shift(const job *j, const blk_reuse *ru, int kb, int d, int64_t 
 ** hunyuan-720p's 192-token rows looks back 20 rows, its key blocks 60 on,
 ** 48 token rows, first).
 */
-/* The query rows as many tokens back as d key blocks (distances() keeps
-** only the d for which that is whole). */
-static int qdist(const job *j, int d) { return (int)((int64_t)d * j->bk / j->bq); }
-
 static int distances(const job *j, blk_reuse *ru) {
   int score[DISTS] = {0}, top = j->nq < RING ? j->nq : RING;
   int64_t dmax = (int64_t)top * j->bq / j->bk;
