@@ -79,6 +79,10 @@ static cg_ival div_corners(cg_ival a, int64_t d1, int64_t d2) {
   if (d1 == -1 || d2 == -1) {
     if (a.lo == INT64_MIN) return TOP;
   }
+  if (d1 == d2) { /* one divisor (a constant, mostly): monotone in a alone, two divisions */
+    int64_t x = cg_floordiv(a.lo, d1), y = cg_floordiv(a.hi, d1);
+    return d1 > 0 ? iv(x, y) : iv(y, x);
+  }
   int64_t p[4] = {cg_floordiv(a.lo, d1), cg_floordiv(a.lo, d2), cg_floordiv(a.hi, d1),
                   cg_floordiv(a.hi, d2)};
   return iv(lmin(lmin(p[0], p[1]), lmin(p[2], p[3])), lmax(lmax(p[0], p[1]), lmax(p[2], p[3])));

@@ -52,14 +52,20 @@ typedef struct runs {
 
 typedef struct job job;
 
-/* cg_blocks_rows.c: threads for n units of work (SIEVE_THREADS, else the
-** cores; at most MAX_THREADS and n). */
+/* cg_blocks_par.c: threads for n units of work (SIEVE_THREADS, else the
+** cores; at most MAX_THREADS and n, at least one). */
 int blk_threads(int64_t n);
 /* fn on n args (args, each stride bytes after the one before): the first
 ** on the calling thread, the others on threads of their own; back when all
 ** are done. One that fails to start is skipped: callers hand work out
 ** through a shared counter, so the others take its share. */
 void blk_on_threads(int n, void *(*fn)(void *), void *args, size_t stride);
+/* fn over items [0, n) on threads, in ranges [a, b) of at least grain
+** items (the last may be shorter), each once; -1 where one returned
+** non-zero. */
+int blk_par_for(int64_t n, int64_t grain, int (*fn)(void *ctx, int64_t a, int64_t b), void *ctx);
+/* cg_ival_side on threads; -1 out of memory. */
+int blk_ival_side(const cg_prog *p, int key_side, const cg_box *boxes, int64_t n, cg_ival *out, int64_t ld);
 
 /* Buffers kept from one table of a tableset to the next (cg_blocks_pool.c),
 ** a slot per kind of buffer. */
@@ -180,8 +186,9 @@ typedef struct dedup {
   uint32_t *gen, stamp, mask;
 } dedup;
 
+/* Workers start on lines of their own: each writes its counts per block. */
 typedef struct worker {
-  job *j;
+  _Alignas(64) job *j;
   cg_scratch *s;
   cg_iscratch *is;
   int32_t *full, *part, *partm; /* partm: each partial block's bitmask, its first word in the memo's set */
@@ -303,7 +310,7 @@ void blk_lay_free(lay *L);
 
 /* cg_blocks_runs.c */
 int blk_runs_build(runs *r, blk_pool *pl, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz,
-                   int nb, cg_scratch *s);
+                   int nb);
 void blk_runs_free(runs *r, blk_pool *pl, int key_side);
 void blk_runs_expand(const runs *r, int nv, int64_t S, int64_t *tok);
 

@@ -218,16 +218,13 @@ static int super_prepare(job *j, cg_iscratch *is) {
 ** pair's mini pairs first, looks the undecided ones up, and evaluates the
 ** micro pairs of those it has not met. Only where blocks are whole
 ** mini-blocks. */
-static int mini_prepare(job *j, cg_iscratch *is) {
+static int mini_prepare(job *j) {
   if (!j->micro || j->bq % (MICRO * MINI) || j->bk % (MICRO * MINI)) return 0;
   cg_box *b = super_boxes(j->L->mbox, j->L->nm, MINI, &j->nn);
   j->qniv = malloc(sizeof(cg_ival) * (size_t)j->nn * (size_t)(j->nqv ? j->nqv : 1));
   j->kniv = malloc(sizeof(cg_ival) * (size_t)j->nn * (size_t)(j->nkv ? j->nkv : 1));
   int ok = b && j->qniv && j->kniv;
-  if (ok) {
-    cg_ival_side(j->prog, 0, b, j->nn, j->qniv, j->nn, is);
-    cg_ival_side(j->prog, 1, b, j->nn, j->kniv, j->nn, is);
-  }
+  ok = ok && !blk_ival_side(j->prog, 0, b, j->nn, j->qniv, j->nn) && !blk_ival_side(j->prog, 1, b, j->nn, j->kniv, j->nn);
   free(b);
   return ok ? 0 : -1;
 }
@@ -248,14 +245,13 @@ static int tokens_prepare(job *j) {
 }
 
 /* One side's interfaces per micro-block, and its runs. */
-static int side_prepare(job *j, int key_side, cg_scratch *s, cg_iscratch *is) {
+static int side_prepare(job *j, int key_side) {
   int nv = key_side ? j->nkv : j->nqv, bsz = key_side ? j->bk : j->bq, nb = key_side ? j->nk : j->nq;
   cg_ival *miv = blk_take(j->pool, key_side ? POOL_KMIV : POOL_QMIV, sizeof(cg_ival) * (size_t)j->L->nm * (size_t)(nv ? nv : 1),
                           key_side ? &j->kmiv_cap : &j->qmiv_cap);
   *(key_side ? &j->kmiv : &j->qmiv) = miv;
-  if (!miv) return -1;
-  cg_ival_side(j->prog, key_side, j->L->mbox, j->L->nm, miv, j->L->nm, is);
-  return blk_runs_build(key_side ? &j->kr : &j->qr, j->pool, j->prog, key_side, &j->L->c, bsz, nb, s);
+  if (!miv || blk_ival_side(j->prog, key_side, j->L->mbox, j->L->nm, miv, j->L->nm)) return -1;
+  return blk_runs_build(key_side ? &j->kr : &j->qr, j->pool, j->prog, key_side, &j->L->c, bsz, nb);
 }
 
 /*
@@ -293,15 +289,14 @@ static int64_t most_runs(const runs *r, int nb) {
 
 /* Everything a row needs, computed once per table. */
 int blk_job_prepare(job *j) {
-  cg_scratch *s = cg_scratch_new(j->prog);
   cg_iscratch *is = cg_iscratch_new(j->prog);
   j->qiv = malloc(sizeof(cg_ival) * (size_t)j->nq * (size_t)(j->nqv ? j->nqv : 1));
   j->kiv = malloc(sizeof(cg_ival) * (size_t)j->nk * (size_t)(j->nkv ? j->nkv : 1));
   j->rows = calloc((size_t)j->nq, sizeof(rowres));
   j->kmap = malloc(sizeof(int32_t) * (size_t)j->nk);
   j->micro = j->bq % MICRO == 0 && j->bk % MICRO == 0;
-  int ok = s && is && j->qiv && j->kiv && j->rows && j->kmap;
-  ok = ok && !side_prepare(j, 0, s, is) && !side_prepare(j, 1, s, is);
+  int ok = is && j->qiv && j->kiv && j->rows && j->kmap;
+  ok = ok && !side_prepare(j, 0) && !side_prepare(j, 1);
   if (ok) {
     cg_ival_side(j->prog, 0, j->L->qbox, j->nq, j->qiv, j->nq, is);
     cg_ival_side(j->prog, 1, j->L->kbox, j->nk, j->kiv, j->nk, is);
@@ -311,11 +306,10 @@ int blk_job_prepare(job *j) {
     int many = most_runs(&j->qr, j->nq) * most_runs(&j->kr, j->nk) > (int64_t)SAMPLES * j->bk;
     j->sample = !j->exact && j->nqv <= 64 && many;
     ok = !super_prepare(j, is) && (!(many || j->bits) || !tokens_prepare(j));
-    ok = ok && (!j->bits || !mini_prepare(j, is));
+    ok = ok && (!j->bits || !mini_prepare(j));
     ok = ok && (!(many || j->bits) || j->no_memo || !blk_memo_new(j, j->bits));
     ok = ok && !blk_reuse_new(j);
   }
-  cg_scratch_free(s);
   cg_iscratch_free(is);
   return ok ? 0 : -1;
 }

@@ -8,13 +8,9 @@
 ** and stitched into CSR form afterwards (cg_blocks_table.c), so workers
 ** share nothing while they run.
 */
-#define _POSIX_C_SOURCE 200809L  /* sysconf */
-
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cg_blocks_int.h"
 
@@ -558,32 +554,14 @@ static void *work(void *arg) {
   return NULL;
 }
 
-/* Threads for n units of work: SIEVE_THREADS, else the cores, at most
-** MAX_THREADS and n, at least one. */
-int blk_threads(int64_t n) {
-  const char *env = getenv("SIEVE_THREADS");
-  long t = env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
-  if (t > MAX_THREADS) t = MAX_THREADS;
-  if (t > n) t = (long)n;
-  return t < 1 ? 1 : (int)t;
-}
-
-void blk_on_threads(int n, void *(*fn)(void *), void *args, size_t stride) {
-  pthread_t th[MAX_THREADS];
-  int started = 1;
-  for (; started < n; started++)
-    if (pthread_create(&th[started], NULL, fn, (char *)args + (size_t)started * stride)) break;
-  fn(args);
-  for (int i = 1; i < started; i++) pthread_join(th[i], NULL);
-}
-
 /* The calling thread is worker 0. A thread that fails to start costs only
 ** time: the shared counter hands its rows to the workers that run. */
 int blk_job_run(job *j) {
   j->nw = blk_threads(j->nq / ROWS_PER_GRAB);
   if (j->nw > ROW_THREADS) j->nw = ROW_THREADS;
-  j->w = calloc((size_t)j->nw, sizeof(worker));
+  j->w = aligned_alloc(64, (size_t)j->nw * sizeof(worker));
   if (!j->w) return -1;
+  memset(j->w, 0, (size_t)j->nw * sizeof(worker));
   for (int i = 0; i < j->nw; i++)
     if (blk_worker_init(&j->w[i], j)) return -1;
   atomic_init(&j->next, 0);

@@ -17,21 +17,43 @@ void blk_runs_free(runs *r, blk_pool *pl, int key_side) {
 }
 
 /*
-** One pass over the tokens of a side, a chunk at a time. Interface values
-** are computed as the pass goes rather than kept per token, which would
-** cost S * nv int64s of memory for every table; the runs are recorded at
-** a stride of S (untouched pages cost nothing) and closed up after.
+** Runs on threads, a part of whole blocks to each: a block's first token
+** always starts a run, so parts find their runs independently. Interface
+** values are computed as a part goes rather than kept per token, which
+** would cost S * nv int64s of memory for every table; each part records
+** its runs at a stride of S from its own first token (a part of n tokens
+** has at most n runs; untouched pages cost nothing), and the runs are
+** closed up after, a block at a time.
 */
-static void scan_runs(runs *r, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz,
-                      int64_t *buf, int64_t *prev, cg_scratch *s) {
-  int nv = key_side ? cg_prog_nkv(p) : cg_prog_nqv(p);
-  int64_t i = -1, ld = c->n, at = 0, b = 0; /* at: the token's place in block b (no division per token) */
-  for (int64_t o = 0; o < c->n; o += CG_CHUNK) {
-    int64_t len = c->n - o < CG_CHUNK ? c->n - o : CG_CHUNK;
-    cg_prog_side(p, key_side, c, o, len, buf, CG_CHUNK, s);
+typedef struct scan {
+  runs *r;
+  const cg_prog *p;
+  int key_side, nv;
+  const cg_coords *c;
+  int64_t bsz;
+  int64_t *cnt; /* per block, its runs */
+} scan;
+
+static int scan_part(void *ctx, int64_t b0, int64_t b1) {
+  const scan *x = ctx;
+  runs *r = x->r;
+  int nv = x->nv;
+  int64_t ld = x->c->n, t0 = b0 * x->bsz, t1 = b1 * x->bsz < ld ? b1 * x->bsz : ld;
+  int64_t *buf = malloc(sizeof(int64_t) * (size_t)(nv ? nv : 1) * CG_CHUNK), *prev = malloc(sizeof(int64_t) * (size_t)(nv ? nv : 1));
+  cg_scratch *s = cg_scratch_new(x->p);
+  if (!buf || !prev || !s) {
+    free(buf);
+    free(prev);
+    cg_scratch_free(s);
+    return -1;
+  }
+  int64_t i = t0 - 1, at = 0, b = b0; /* at: the token's place in block b (no division per token) */
+  for (int64_t o = t0; o < t1; o += CG_CHUNK) {
+    int64_t len = t1 - o < CG_CHUNK ? t1 - o : CG_CHUNK;
+    cg_prog_side(x->p, x->key_side, x->c, o, len, buf, CG_CHUNK, s);
     for (int64_t t = 0; t < len; t++) {
       int first = at == 0, st = first;
-      if (++at == bsz) at = 0;
+      if (++at == x->bsz) at = 0;
       for (int j = 0; j < nv; j++) {
         st |= buf[j * CG_CHUNK + t] != prev[j];
         prev[j] = buf[j * CG_CHUNK + t];
@@ -45,26 +67,47 @@ static void scan_runs(runs *r, const cg_prog *p, int key_side, const cg_coords *
       r->w[i]++;
     }
   }
-  r->n = i + 1;
-  for (int j = 1; j < nv; j++) memmove(r->v + j * r->n, r->v + j * ld, sizeof(int64_t) * (size_t)r->n);
+  for (int64_t k = b0; k < b1; k++) x->cnt[k] = (k + 1 < b1 ? r->off[k + 1] : i + 1) - r->off[k];
+  free(buf);
+  free(prev);
+  cg_scratch_free(s);
+  return 0;
 }
 
+/* Each block's runs moved down to follow the block before's, then each
+** interface's to follow the one before's. */
+static void close_up(runs *r, int nv, int64_t ld, int nb, const int64_t *cnt) {
+  int64_t n = 0;
+  for (int b = 0; b < nb; b++) {
+    int64_t from = r->off[b];
+    if (from != n) {
+      for (int j = 0; j < nv; j++) memmove(r->v + j * ld + n, r->v + j * ld + from, sizeof(int64_t) * (size_t)cnt[b]);
+      memmove(r->w + n, r->w + from, sizeof(int64_t) * (size_t)cnt[b]);
+    }
+    r->off[b] = n;
+    n += cnt[b];
+  }
+  r->n = n;
+  r->off[nb] = n;
+  for (int j = 1; j < nv; j++) memmove(r->v + j * n, r->v + j * ld, sizeof(int64_t) * (size_t)n);
+}
+
+/* Blocks a thread takes at least: some 8192 tokens. */
+static int64_t grain(int64_t bsz) { return bsz < 8192 ? 8192 / bsz : 1; }
+
 int blk_runs_build(runs *r, blk_pool *pl, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz,
-                   int nb, cg_scratch *s) {
+                   int nb) {
   int nv = key_side ? cg_prog_nkv(p) : cg_prog_nqv(p);
   size_t n = (size_t)(nv ? nv : 1);
-  int64_t *buf = malloc(sizeof(int64_t) * n * CG_CHUNK), *prev = calloc(n, sizeof(int64_t));
+  int64_t *cnt = malloc(sizeof(int64_t) * (size_t)(nb ? nb : 1));
   r->off = malloc(sizeof(int64_t) * (size_t)(nb + 1));
   /* Kept at full size for the next table's runs, which may be more. */
   r->v = blk_take(pl, key_side ? POOL_KV : POOL_QV, sizeof(int64_t) * (size_t)(c->n ? c->n : 1) * n, &r->vcap);
   r->w = blk_take(pl, key_side ? POOL_KW : POOL_QW, sizeof(int64_t) * (size_t)(c->n ? c->n : 1), &r->wcap);
-  int ok = buf && prev && r->off && r->v && r->w;
-  if (ok) {
-    scan_runs(r, p, key_side, c, bsz, buf, prev, s);
-    r->off[nb] = r->n;
-  }
-  free(buf);
-  free(prev);
+  scan x = {r, p, key_side, nv, c, bsz, cnt};
+  int ok = cnt && r->off && r->v && r->w && !blk_par_for(nb, grain(bsz), scan_part, &x);
+  if (ok) close_up(r, nv, c->n, nb, cnt);
+  free(cnt);
   return ok ? 0 : -1;
 }
 
