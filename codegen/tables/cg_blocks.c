@@ -6,8 +6,9 @@
 ** cg_blocks_*.c, their shared state in cg_blocks_int.h:
 **   heads    which heads share a table (cg_blocks_heads.c)
 **   layout   each distinct layout's block boxes (cg_blocks_layout.c)
-**   table    one table's job, prepared (cg_blocks_job.c, cg_blocks_runs.c),
-**            run row by row on threads (cg_blocks_rows.c), its undecided
+**   table    one table's job, prepared (cg_blocks_job.c, cg_blocks_runs.c)
+**            and run row by row (cg_blocks_rows.c), both on threads
+**            (cg_blocks_par.c), its undecided
 **            pairs settled once per distinct pair by the memo
 **            (cg_blocks_memo.c, its keys' arithmetic in cg_blocks_hash.h),
 **            which evaluates a pair by its mini and micro pairs, each
