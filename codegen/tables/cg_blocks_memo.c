@@ -34,6 +34,8 @@
 ** (cg_blocks_witness.c, cg_blocks_refine.c); bits then come from
 ** cg_blocks_bits.c's own pass.
 */
+#define _GNU_SOURCE /* glibc's adaptive mutex, where it has one */
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,9 +69,11 @@ struct blk_memo {
   atomic_int off;
   /* What workers write sits on lines of its own: beside the fields every
   ** pair's key reads, each lock taken moved their line between cores
-  ** (radial at hunyuan-720p on two threads: 44 -> 35 ms with the lock
-  ** below). The lock spins: it is held for a lookup or an insert. */
-  _Alignas(64) pthread_spinlock_t mu;
+  ** (radial at hunyuan-720p on two threads: 44 -> 35-37 ms with the lock
+  ** below). The lock spins a while before it sleeps (glibc's adaptive
+  ** mutex): it is held for a lookup or an insert, and a plain mutex put
+  ** waiters to sleep and woke them for each. */
+  _Alignas(64) pthread_mutex_t mu;
   ment *e;
   int64_t ne, cap;
   int32_t *slot;
@@ -299,7 +303,11 @@ int blk_memo_new(job *j, int bits) {
   m->g = malloc(sizeof(uint64_t) * 2 * (size_t)(len + 1));
   m->mask = 1023;
   m->slot = malloc(sizeof(int32_t) * (m->mask + 1));
-  pthread_spin_init(&m->mu, 0);
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+  m->mu = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
+#else
+  pthread_mutex_init(&m->mu, NULL);
+#endif
   atomic_init(&m->looks, 0);
   atomic_init(&m->miss, 0);
   atomic_init(&m->off, 0);
@@ -379,7 +387,7 @@ void blk_memo_free(blk_memo *m) {
   free(m->e);
   free(m->slot);
   blk_bitset_free(&m->set);
-  pthread_spin_destroy(&m->mu);
+  pthread_mutex_destroy(&m->mu);
   free(m);
 }
 
@@ -650,17 +658,17 @@ static int32_t shared_pair(worker *w, blk_memo *m, int qb, int kb, const spec_en
                            int64_t *count, int32_t *bits) {
   const job *j = w->j;
   uint64_t at;
-  pthread_spin_lock(&m->mu);
+  pthread_mutex_lock(&m->mu);
   int32_t k = find(m, se, h, &at);
   *count = k >= 0 ? m->e[k].count : -1;
   *bits = k >= 0 ? m->e[k].bits : -1;
-  pthread_spin_unlock(&m->mu);
+  pthread_mutex_unlock(&m->mu);
   judge(w, m, k < 0);
   if (k >= 0) return k;
   int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
   int64_t k0 = (int64_t)kb * j->bk, k1 = k0 + j->bk < j->S ? k0 + j->bk : j->S;
   *count = evaluate(w, se, q0, q1, k0, k1, m->wpb);
-  pthread_spin_lock(&m->mu);
+  pthread_mutex_lock(&m->mu);
   k = find(m, se, h, &at);
   *bits = k >= 0 ? m->e[k].bits : -1;
   if (k < 0) {
@@ -687,7 +695,7 @@ static int32_t shared_pair(worker *w, blk_memo *m, int qb, int kb, const spec_en
     }
   }
   if (m->fail) w->fail = 1;
-  pthread_spin_unlock(&m->mu);
+  pthread_mutex_unlock(&m->mu);
   return k;
 }
 
