@@ -60,12 +60,27 @@ int blk_threads(int64_t n);
 ** are done. One that fails to start is skipped: callers hand work out
 ** through a shared counter, so the others take its share. */
 void blk_on_threads(int n, void *(*fn)(void *), void *args, size_t stride);
-/* fn over items [0, n) on threads, in ranges [a, b) of at least grain
-** items (the last may be shorter), each once; -1 where one returned
-** non-zero. */
+/* Work on threads: fn over items [0, n), in ranges [a, b) of at least
+** grain items (the last may be shorter), each once. */
+typedef struct blk_task {
+  int (*fn)(void *ctx, int64_t a, int64_t b);
+  void *ctx;
+  int64_t n, grain;
+} blk_task;
+#define BLK_TASKS 8 /* tasks blk_par_tasks takes at most */
+/* nt tasks on one set of threads; -1 where fn returned non-zero. */
+int blk_par_tasks(const blk_task *t, int nt);
 int blk_par_for(int64_t n, int64_t grain, int (*fn)(void *ctx, int64_t a, int64_t b), void *ctx);
-/* cg_ival_side on threads; -1 out of memory. */
-int blk_ival_side(const cg_prog *p, int key_side, const cg_box *boxes, int64_t n, cg_ival *out, int64_t ld);
+/* cg_ival_side as a task, its arguments kept in x. */
+typedef struct blk_side {
+  const cg_prog *p;
+  int key_side;
+  const cg_box *boxes;
+  cg_ival *out;
+  int64_t ld;
+} blk_side;
+blk_task blk_ival_task(blk_side *x, const cg_prog *p, int key_side, const cg_box *boxes, int64_t n, cg_ival *out,
+                       int64_t ld);
 
 /* Buffers kept from one table of a tableset to the next (cg_blocks_pool.c),
 ** a slot per kind of buffer. */
@@ -308,9 +323,21 @@ int blk_lay_init(lay *L, const cg_layout *l, const sieve_shape *s, const cg_tabl
 void blk_box_blocks(const cg_coords *c, int64_t bsz, int nb, cg_box *out);
 void blk_lay_free(lay *L);
 
-/* cg_blocks_runs.c */
-int blk_runs_build(runs *r, blk_pool *pl, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz,
-                   int nb);
+/* cg_blocks_runs.c: a side's runs, found by the task blk_runs_begin
+** makes (its state in x; -1 out of memory), closed up by blk_runs_end
+** once the task ran (ok). */
+typedef struct blk_scan {
+  runs *r;
+  const cg_prog *p;
+  int key_side, nv;
+  const cg_coords *c;
+  int64_t bsz;
+  int nb;
+  int64_t *cnt; /* per block, its runs */
+} blk_scan;
+int blk_runs_begin(blk_scan *x, runs *r, blk_pool *pl, const cg_prog *p, int key_side, const cg_coords *c,
+                   int64_t bsz, int nb, blk_task *t);
+void blk_runs_end(blk_scan *x, int ok);
 void blk_runs_free(runs *r, blk_pool *pl, int key_side);
 void blk_runs_expand(const runs *r, int nv, int64_t S, int64_t *tok);
 

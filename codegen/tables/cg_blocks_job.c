@@ -217,16 +217,18 @@ static int super_prepare(job *j, cg_iscratch *is) {
 ** cache (cg_blocks_micro.c, for tables with bits) classifies a block
 ** pair's mini pairs first, looks the undecided ones up, and evaluates the
 ** micro pairs of those it has not met. Only where blocks are whole
-** mini-blocks. */
-static int mini_prepare(job *j) {
-  if (!j->micro || j->bq % (MICRO * MINI) || j->bk % (MICRO * MINI)) return 0;
-  cg_box *b = super_boxes(j->L->mbox, j->L->nm, MINI, &j->nn);
+** mini-blocks. Their boxes into *b (freed once the tasks ran), two tasks
+** into t; how many tasks, or -1 out of memory. */
+static int mini_prepare(job *j, cg_box **b, blk_side *x, blk_task *t) {
+  *b = NULL;
+  if (!j->bits || !j->micro || j->bq % (MICRO * MINI) || j->bk % (MICRO * MINI)) return 0;
+  *b = super_boxes(j->L->mbox, j->L->nm, MINI, &j->nn);
   j->qniv = malloc(sizeof(cg_ival) * (size_t)j->nn * (size_t)(j->nqv ? j->nqv : 1));
   j->kniv = malloc(sizeof(cg_ival) * (size_t)j->nn * (size_t)(j->nkv ? j->nkv : 1));
-  int ok = b && j->qniv && j->kniv;
-  ok = ok && !blk_ival_side(j->prog, 0, b, j->nn, j->qniv, j->nn) && !blk_ival_side(j->prog, 1, b, j->nn, j->kniv, j->nn);
-  free(b);
-  return ok ? 0 : -1;
+  if (!*b || !j->qniv || !j->kniv) return -1;
+  t[0] = blk_ival_task(&x[0], j->prog, 0, *b, j->nn, j->qniv, j->nn);
+  t[1] = blk_ival_task(&x[1], j->prog, 1, *b, j->nn, j->kniv, j->nn);
+  return 2;
 }
 
 /* Every token's interfaces, for the witness pass and the memo: S * (nqv +
@@ -244,14 +246,32 @@ static int tokens_prepare(job *j) {
   return j->qtok && j->ktok ? 0 : -1;
 }
 
-/* One side's interfaces per micro-block, and its runs. */
-static int side_prepare(job *j, int key_side) {
+/* One side's interfaces per micro-block, and its runs: two tasks into t
+** (0), or -1 out of memory. */
+static int side_prepare(job *j, int key_side, blk_side *x, blk_scan *sc, blk_task *t) {
   int nv = key_side ? j->nkv : j->nqv, bsz = key_side ? j->bk : j->bq, nb = key_side ? j->nk : j->nq;
   cg_ival *miv = blk_take(j->pool, key_side ? POOL_KMIV : POOL_QMIV, sizeof(cg_ival) * (size_t)j->L->nm * (size_t)(nv ? nv : 1),
                           key_side ? &j->kmiv_cap : &j->qmiv_cap);
   *(key_side ? &j->kmiv : &j->qmiv) = miv;
-  if (!miv || blk_ival_side(j->prog, key_side, j->L->mbox, j->L->nm, miv, j->L->nm)) return -1;
-  return blk_runs_build(key_side ? &j->kr : &j->qr, j->pool, j->prog, key_side, &j->L->c, bsz, nb);
+  t[0] = blk_ival_task(x, j->prog, key_side, j->L->mbox, j->L->nm, miv, j->L->nm);
+  int st = blk_runs_begin(sc, key_side ? &j->kr : &j->qr, j->pool, j->prog, key_side, &j->L->c, bsz, nb, &t[1]);
+  return miv && !st ? 0 : -1;
+}
+
+/* What rows read of both sides, per token and per micro- and
+** mini-block, made on one set of threads. */
+static int sides_prepare(job *j) {
+  blk_side x[4];
+  blk_scan sc[2] = {{0}, {0}};
+  blk_task t[6];
+  cg_box *mini = NULL;
+  int nt = 4, ok = !side_prepare(j, 0, &x[0], &sc[0], &t[0]) & !side_prepare(j, 1, &x[1], &sc[1], &t[2]);
+  int nm = ok ? mini_prepare(j, &mini, &x[2], &t[4]) : 0;
+  ok = ok && nm >= 0 && !blk_par_tasks(t, nt + nm);
+  blk_runs_end(&sc[0], ok);
+  blk_runs_end(&sc[1], ok);
+  free(mini);
+  return ok ? 0 : -1;
 }
 
 /*
@@ -296,7 +316,7 @@ int blk_job_prepare(job *j) {
   j->kmap = malloc(sizeof(int32_t) * (size_t)j->nk);
   j->micro = j->bq % MICRO == 0 && j->bk % MICRO == 0;
   int ok = is && j->qiv && j->kiv && j->rows && j->kmap;
-  ok = ok && !side_prepare(j, 0) && !side_prepare(j, 1);
+  ok = ok && !sides_prepare(j);
   if (ok) {
     cg_ival_side(j->prog, 0, j->L->qbox, j->nq, j->qiv, j->nq, is);
     cg_ival_side(j->prog, 1, j->L->kbox, j->nk, j->kiv, j->nk, is);
@@ -306,7 +326,6 @@ int blk_job_prepare(job *j) {
     int many = most_runs(&j->qr, j->nq) * most_runs(&j->kr, j->nk) > (int64_t)SAMPLES * j->bk;
     j->sample = !j->exact && j->nqv <= 64 && many;
     ok = !super_prepare(j, is) && (!(many || j->bits) || !tokens_prepare(j));
-    ok = ok && (!j->bits || !mini_prepare(j));
     ok = ok && (!(many || j->bits) || j->no_memo || !blk_memo_new(j, j->bits));
     ok = ok && !blk_reuse_new(j);
   }

@@ -235,16 +235,16 @@ static int block_part(void *ctx, int64_t b0, int64_t b1) {
   return 0;
 }
 
-static void side_hashes(const job *j, const int64_t *tok, int nv, int bsz, int nb, const uint64_t *pw,
-                        const uint64_t *g, const uint64_t *rp, uint64_t *out, int64_t sv, int64_t sb) {
-  hjob h = {.j = j, .tok = tok, .nv = nv, .bsz = bsz, .pw = pw, .g = g, .rp = rp, .out = out, .sv = sv, .sb = sb};
-  blk_par_for(nb, HASH_GRAIN, side_part, &h);
+static blk_task side_hashes(hjob *h, const job *j, const int64_t *tok, int nv, int bsz, int nb, const uint64_t *pw,
+                            const uint64_t *g, const uint64_t *rp, uint64_t *out, int64_t sv, int64_t sb) {
+  *h = (hjob){.j = j, .tok = tok, .nv = nv, .bsz = bsz, .pw = pw, .g = g, .rp = rp, .out = out, .sv = sv, .sb = sb};
+  return (blk_task){side_part, h, nb, HASH_GRAIN};
 }
 
-static void block_hashes(const job *j, const uint64_t *mh, int64_t sv, int64_t sb, int nv, int bsz, int nb,
-                         const uint64_t *pw, uint64_t *out, int64_t ov, int64_t ob) {
-  hjob h = {.j = j, .mh = mh, .nv = nv, .bsz = bsz, .pw = pw, .out = out, .sv = sv, .sb = sb, .ov = ov, .ob = ob};
-  blk_par_for(nb, HASH_GRAIN, block_part, &h);
+static blk_task block_hashes(hjob *h, const job *j, const uint64_t *mh, int64_t sv, int64_t sb, int nv, int bsz,
+                             int nb, const uint64_t *pw, uint64_t *out, int64_t ov, int64_t ob) {
+  *h = (hjob){.j = j, .mh = mh, .nv = nv, .bsz = bsz, .pw = pw, .out = out, .sv = sv, .sb = sb, .ov = ov, .ob = ob};
+  return (blk_task){block_part, h, nb, HASH_GRAIN};
 }
 
 static int in_range(const int64_t *v, int64_t n) {
@@ -260,9 +260,10 @@ static int micro_hashes(blk_memo *m, const uint64_t *pw, const uint64_t *rp) {
   m->mqh = blk_take(j->pool, POOL_MQH, sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nqv ? j->nqv : 1), &m->mqh_cap);
   m->mkh = blk_take(j->pool, POOL_MKH, sizeof(uint64_t) * 2 * (size_t)nm * (size_t)(j->nkv ? j->nkv : 1), &m->mkh_cap);
   if (!m->mqh || !m->mkh) return -1;
-  side_hashes(j, j->qtok, j->nqv, MICRO, nm, pw, m->g, rp, m->mqh, nm, 1);
-  side_hashes(j, j->ktok, j->nkv, MICRO, nm, pw, m->g, rp, m->mkh, 1, j->nkv);
-  return 0;
+  hjob h[2];
+  blk_task t[2] = {side_hashes(&h[0], j, j->qtok, j->nqv, MICRO, nm, pw, m->g, rp, m->mqh, nm, 1),
+                   side_hashes(&h[1], j, j->ktok, j->nkv, MICRO, nm, pw, m->g, rp, m->mkh, 1, j->nkv)};
+  return blk_par_tasks(t, 2);
 }
 
 /* The key micro-blocks' hashes times their interfaces' weights, in place;
@@ -280,8 +281,10 @@ static int weigh_micro(blk_memo *m, const uint64_t *pw) {
     m->nqh = malloc(sizeof(uint64_t) * 2 * (size_t)j->nn * (size_t)(j->nqv ? j->nqv : 1));
     m->nkh = malloc(sizeof(uint64_t) * 2 * (size_t)j->nn * (size_t)(j->nkv ? j->nkv : 1));
     if (!m->nqh || !m->nkh) return -1;
-    block_hashes(j, m->mqh, j->L->nm, 1, j->nqv, MICRO * MINI, j->nn, pw, m->nqh, j->nn, 1);
-    block_hashes(j, m->mkh, 1, j->nkv, j->nkv, MICRO * MINI, j->nn, pw, m->nkh, 1, j->nkv);
+    hjob h[2];
+    blk_task t[2] = {block_hashes(&h[0], j, m->mqh, j->L->nm, 1, j->nqv, MICRO * MINI, j->nn, pw, m->nqh, j->nn, 1),
+                     block_hashes(&h[1], j, m->mkh, 1, j->nkv, j->nkv, MICRO * MINI, j->nn, pw, m->nkh, 1, j->nkv)};
+    if (blk_par_tasks(t, 2)) return -1;
   }
   m->mh = (blk_mhash){m->mqh, m->mkh, m->nqh, m->nkh, m->kw, m->g};
   return 0;
@@ -337,11 +340,15 @@ int blk_memo_new(job *j, int bits) {
       free(rp);
       return -1;
     }
-    block_hashes(j, m->mqh, j->L->nm, 1, j->nqv, j->bq, j->nq, pw, m->qh, j->nq, 1);
-    block_hashes(j, m->mkh, 1, j->nkv, j->nkv, j->bk, j->nk, pw, m->kh, j->nk, 1);
+    hjob h[2];
+    blk_task t[2] = {block_hashes(&h[0], j, m->mqh, j->L->nm, 1, j->nqv, j->bq, j->nq, pw, m->qh, j->nq, 1),
+                     block_hashes(&h[1], j, m->mkh, 1, j->nkv, j->nkv, j->bk, j->nk, pw, m->kh, j->nk, 1)};
+    blk_par_tasks(t, 2);
   } else {
-    side_hashes(j, j->qtok, j->nqv, j->bq, j->nq, pw, m->g, rp, m->qh, j->nq, 1);
-    side_hashes(j, j->ktok, j->nkv, j->bk, j->nk, pw, m->g, rp, m->kh, j->nk, 1);
+    hjob h[2];
+    blk_task t[2] = {side_hashes(&h[0], j, j->qtok, j->nqv, j->bq, j->nq, pw, m->g, rp, m->qh, j->nq, 1),
+                     side_hashes(&h[1], j, j->ktok, j->nkv, j->bk, j->nk, pw, m->g, rp, m->kh, j->nk, 1)};
+    blk_par_tasks(t, 2);
   }
   free(rp);
   m->kw = malloc(sizeof(uint64_t) * 2 * (size_t)(j->nkv ? j->nkv : 1));

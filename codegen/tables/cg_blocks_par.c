@@ -35,9 +35,9 @@ void blk_on_threads(int n, void *(*fn)(void *), void *args, size_t stride) {
 }
 
 typedef struct par {
-  int (*fn)(void *ctx, int64_t a, int64_t b);
-  void *ctx;
-  int64_t n, chunk;
+  const blk_task *t;
+  int nt;
+  int64_t chunk[BLK_TASKS], first[BLK_TASKS + 1]; /* per task its chunk's items, its first chunk */
   atomic_llong next;
   atomic_int fail;
 } par;
@@ -45,41 +45,49 @@ typedef struct par {
 static void *par_run(void *arg) {
   par *p = *(par **)arg;
   for (;;) {
-    int64_t a = atomic_fetch_add(&p->next, p->chunk);
-    if (a >= p->n) break;
-    if (p->fn(p->ctx, a, a + p->chunk < p->n ? a + p->chunk : p->n)) atomic_store(&p->fail, 1);
+    int64_t c = atomic_fetch_add(&p->next, 1);
+    if (c >= p->first[p->nt]) break;
+    int i = 0;
+    while (c >= p->first[i + 1]) i++;
+    const blk_task *t = &p->t[i];
+    int64_t a = (c - p->first[i]) * p->chunk[i], b = a + p->chunk[i] < t->n ? a + p->chunk[i] : t->n;
+    if (t->fn(t->ctx, a, b)) atomic_store(&p->fail, 1);
   }
   return NULL;
 }
 
-/* Chunks from a shared counter, a few per thread: items can differ in
-** cost (a table's text tokens, a layout's ragged edge), and a thread that
-** does not start leaves its chunks to the others. */
-int blk_par_for(int64_t n, int64_t grain, int (*fn)(void *ctx, int64_t a, int64_t b), void *ctx) {
-  int t = blk_threads((n + grain - 1) / grain);
-  int64_t chunk = (n + 4 * t - 1) / (4 * t);
-  chunk = (chunk + grain - 1) / grain * grain;
-  par p = {fn, ctx, n, chunk ? chunk : 1};
+/* Chunks from a shared counter, a few per thread and task: items can
+** differ in cost (a table's text tokens, a layout's ragged edge), and a
+** thread that does not start leaves its chunks to the others. Tasks go
+** together so that one set of threads starts for all of them. */
+int blk_par_tasks(const blk_task *t, int nt) {
+  par p = {.t = t, .nt = nt};
+  int64_t units = 0;
+  for (int i = 0; i < nt; i++) units += (t[i].n + t[i].grain - 1) / t[i].grain;
+  int th = blk_threads(units);
+  for (int i = 0; i < nt; i++) {
+    int64_t c = (t[i].n + 4 * th - 1) / (4 * th);
+    c = (c + t[i].grain - 1) / t[i].grain * t[i].grain;
+    p.chunk[i] = c ? c : 1;
+    p.first[i + 1] = p.first[i] + (t[i].n + p.chunk[i] - 1) / p.chunk[i];
+  }
   atomic_init(&p.next, 0);
   atomic_init(&p.fail, 0);
   par *args[MAX_THREADS];
-  for (int i = 0; i < t; i++) args[i] = &p;
-  blk_on_threads(t, par_run, args, sizeof *args);
+  for (int i = 0; i < th; i++) args[i] = &p;
+  blk_on_threads(th, par_run, args, sizeof *args);
   return atomic_load(&p.fail) ? -1 : 0;
+}
+
+int blk_par_for(int64_t n, int64_t grain, int (*fn)(void *ctx, int64_t a, int64_t b), void *ctx) {
+  const blk_task t = {fn, ctx, n, grain};
+  return blk_par_tasks(&t, 1);
 }
 
 /* ------------------------------------------ a side's intervals on threads */
 
-typedef struct side {
-  const cg_prog *p;
-  int key_side;
-  const cg_box *boxes;
-  cg_ival *out;
-  int64_t ld;
-} side;
-
 static int ival_part(void *ctx, int64_t a, int64_t b) {
-  const side *x = ctx;
+  const blk_side *x = ctx;
   cg_iscratch *is = cg_iscratch_new(x->p);
   if (!is) return -1;
   cg_ival_side(x->p, x->key_side, x->boxes + a, b - a, x->out + a, x->ld, is);
@@ -91,7 +99,8 @@ static int ival_part(void *ctx, int64_t a, int64_t b) {
 ** it saves. */
 #define IVAL_GRAIN 1024
 
-int blk_ival_side(const cg_prog *p, int key_side, const cg_box *boxes, int64_t n, cg_ival *out, int64_t ld) {
-  side x = {p, key_side, boxes, out, ld};
-  return blk_par_for(n, IVAL_GRAIN, ival_part, &x);
+blk_task blk_ival_task(blk_side *x, const cg_prog *p, int key_side, const cg_box *boxes, int64_t n, cg_ival *out,
+                       int64_t ld) {
+  *x = (blk_side){p, key_side, boxes, out, ld};
+  return (blk_task){ival_part, x, n, IVAL_GRAIN};
 }

@@ -25,17 +25,8 @@ void blk_runs_free(runs *r, blk_pool *pl, int key_side) {
 ** has at most n runs; untouched pages cost nothing), and the runs are
 ** closed up after, a block at a time.
 */
-typedef struct scan {
-  runs *r;
-  const cg_prog *p;
-  int key_side, nv;
-  const cg_coords *c;
-  int64_t bsz;
-  int64_t *cnt; /* per block, its runs */
-} scan;
-
 static int scan_part(void *ctx, int64_t b0, int64_t b1) {
-  const scan *x = ctx;
+  const blk_scan *x = ctx;
   runs *r = x->r;
   int nv = x->nv;
   int64_t ld = x->c->n, t0 = b0 * x->bsz, t1 = b1 * x->bsz < ld ? b1 * x->bsz : ld;
@@ -95,20 +86,23 @@ static void close_up(runs *r, int nv, int64_t ld, int nb, const int64_t *cnt) {
 /* Blocks a thread takes at least: some 8192 tokens. */
 static int64_t grain(int64_t bsz) { return bsz < 8192 ? 8192 / bsz : 1; }
 
-int blk_runs_build(runs *r, blk_pool *pl, const cg_prog *p, int key_side, const cg_coords *c, int64_t bsz,
-                   int nb) {
+int blk_runs_begin(blk_scan *x, runs *r, blk_pool *pl, const cg_prog *p, int key_side, const cg_coords *c,
+                   int64_t bsz, int nb, blk_task *t) {
   int nv = key_side ? cg_prog_nkv(p) : cg_prog_nqv(p);
   size_t n = (size_t)(nv ? nv : 1);
-  int64_t *cnt = malloc(sizeof(int64_t) * (size_t)(nb ? nb : 1));
+  *x = (blk_scan){r, p, key_side, nv, c, bsz, nb, malloc(sizeof(int64_t) * (size_t)(nb ? nb : 1))};
   r->off = malloc(sizeof(int64_t) * (size_t)(nb + 1));
   /* Kept at full size for the next table's runs, which may be more. */
   r->v = blk_take(pl, key_side ? POOL_KV : POOL_QV, sizeof(int64_t) * (size_t)(c->n ? c->n : 1) * n, &r->vcap);
   r->w = blk_take(pl, key_side ? POOL_KW : POOL_QW, sizeof(int64_t) * (size_t)(c->n ? c->n : 1), &r->wcap);
-  scan x = {r, p, key_side, nv, c, bsz, cnt};
-  int ok = cnt && r->off && r->v && r->w && !blk_par_for(nb, grain(bsz), scan_part, &x);
-  if (ok) close_up(r, nv, c->n, nb, cnt);
-  free(cnt);
-  return ok ? 0 : -1;
+  *t = (blk_task){scan_part, x, nb, grain(bsz)};
+  return x->cnt && r->off && r->v && r->w ? 0 : -1;
+}
+
+void blk_runs_end(blk_scan *x, int ok) {
+  if (ok) close_up(x->r, x->nv, x->c->n, x->nb, x->cnt);
+  free(x->cnt);
+  x->cnt = NULL;
 }
 
 /* Every token's interfaces, [nv][S], from the runs: no evaluation. */
