@@ -66,7 +66,8 @@ int blk_par_tasks(const blk_task *t, int nt) {
   for (int i = 0; i < nt; i++) units += (t[i].n + t[i].grain - 1) / t[i].grain;
   int th = blk_threads(units);
   for (int i = 0; i < nt; i++) {
-    int64_t c = (t[i].n + 4 * th - 1) / (4 * th);
+    /* one thread: a chunk a task, each chunk's set-up paid once */
+    int64_t c = th == 1 ? t[i].n : (t[i].n + 4 * th - 1) / (4 * th);
     c = (c + t[i].grain - 1) / t[i].grain * t[i].grain;
     p.chunk[i] = c ? c : 1;
     p.first[i + 1] = p.first[i] + (t[i].n + p.chunk[i] - 1) / p.chunk[i];
@@ -95,12 +96,19 @@ static int ival_part(void *ctx, int64_t a, int64_t b) {
   return 0;
 }
 
-/* Boxes a thread takes at least: below this, starting it costs more than
-** it saves. */
-#define IVAL_GRAIN 1024
+/* Items (tokens, boxes) a thread takes at least: some PAR_OPS of the
+** side's instructions, below which starting it costs more than it saves
+** (a frame window's side is a few instructions, lvsa's query side
+** hundreds). */
+#define PAR_OPS (1 << 17)
+
+int64_t blk_grain(const cg_prog *p, int key_side) {
+  int64_t n = PAR_OPS / ((key_side ? p->k.nins : p->q.nins) + 1);
+  return n > 64 ? n : 64;
+}
 
 blk_task blk_ival_task(blk_side *x, const cg_prog *p, int key_side, const cg_box *boxes, int64_t n, cg_ival *out,
                        int64_t ld) {
   *x = (blk_side){p, key_side, boxes, out, ld};
-  return (blk_task){ival_part, x, n, IVAL_GRAIN};
+  return (blk_task){ival_part, x, n, blk_grain(p, key_side)};
 }

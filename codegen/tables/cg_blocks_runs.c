@@ -83,8 +83,6 @@ static void close_up(runs *r, int nv, int64_t ld, int nb, const int64_t *cnt) {
   for (int j = 1; j < nv; j++) memmove(r->v + j * n, r->v + j * ld, sizeof(int64_t) * (size_t)n);
 }
 
-/* Blocks a thread takes at least: some 8192 tokens. */
-static int64_t grain(int64_t bsz) { return bsz < 8192 ? 8192 / bsz : 1; }
 
 int blk_runs_begin(blk_scan *x, runs *r, blk_pool *pl, const cg_prog *p, int key_side, const cg_coords *c,
                    int64_t bsz, int nb, blk_task *t) {
@@ -95,7 +93,8 @@ int blk_runs_begin(blk_scan *x, runs *r, blk_pool *pl, const cg_prog *p, int key
   /* Kept at full size for the next table's runs, which may be more. */
   r->v = blk_take(pl, key_side ? POOL_KV : POOL_QV, sizeof(int64_t) * (size_t)(c->n ? c->n : 1) * n, &r->vcap);
   r->w = blk_take(pl, key_side ? POOL_KW : POOL_QW, sizeof(int64_t) * (size_t)(c->n ? c->n : 1), &r->wcap);
-  *t = (blk_task){scan_part, x, nb, grain(bsz)};
+  int64_t g = blk_grain(p, key_side) / bsz;
+  *t = (blk_task){scan_part, x, nb, g > 1 ? g : 1};
   return x->cnt && r->off && r->v && r->w ? 0 : -1;
 }
 
