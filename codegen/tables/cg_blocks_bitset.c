@@ -49,9 +49,11 @@ static int grow_slots(blk_bitset *b) {
   return 0;
 }
 
-int64_t blk_intern(blk_bitset *b, const uint32_t *w) {
+uint64_t blk_bits_hash(const blk_bitset *b, const uint32_t *w) { return hash_words(w, b->wpb); }
+
+int64_t blk_intern_hashed(blk_bitset *b, const uint32_t *w, uint64_t h) {
   if ((!b->slot || (uint64_t)(b->n + 1) * 2 > b->mask + 1) && grow_slots(b)) return -1;
-  uint64_t h = hash_words(w, b->wpb), i = h & b->mask;
+  uint64_t i = h & b->mask;
   for (; b->slot[i] >= 0; i = (i + 1) & b->mask)
     if (b->h[b->slot[i]] == h && !memcmp(b->w + b->slot[i] * b->wpb, w, sizeof(uint32_t) * (size_t)b->wpb))
       return b->slot[i];
@@ -69,6 +71,8 @@ int64_t blk_intern(blk_bitset *b, const uint32_t *w) {
   b->slot[i] = b->n;
   return b->n++;
 }
+
+int64_t blk_intern(blk_bitset *b, const uint32_t *w) { return blk_intern_hashed(b, w, hash_words(w, b->wpb)); }
 
 void blk_bitset_free(blk_bitset *b) {
   free(b->w);

@@ -136,8 +136,11 @@ typedef struct blk_bitset {
   uint64_t mask;
 } blk_bitset;
 
-/* w's number in the set, w added where it is new (-1 out of memory). */
+/* w's number in the set, w added where it is new (-1 out of memory);
+** blk_intern_hashed with w's blk_bits_hash, made before a lock is taken. */
 int64_t blk_intern(blk_bitset *b, const uint32_t *w);
+uint64_t blk_bits_hash(const blk_bitset *b, const uint32_t *w);
+int64_t blk_intern_hashed(blk_bitset *b, const uint32_t *w, uint64_t h);
 /* The set's words, n * wpb of them, as arena a's (NULL out of memory):
 ** the set's own where the arena can take them, else a copy. */
 uint32_t *blk_bitset_adopt(blk_bitset *b, cg_arena *a);

@@ -675,14 +675,18 @@ static int32_t shared_pair(worker *w, blk_memo *m, int qb, int kb, const spec_en
   int64_t q0 = (int64_t)qb * j->bq, q1 = q0 + j->bq < j->S ? q0 + j->bq : j->S;
   int64_t k0 = (int64_t)kb * j->bk, k1 = k0 + j->bk < j->S ? k0 + j->bk : j->S;
   *count = evaluate(w, se, q0, q1, k0, k1, m->wpb);
+  /* Only partial blocks carry bitmasks: an empty or full pair's would be
+  ** a word set no block reads. Their first words must be int32s. A
+  ** bitmask's hash is made before the lock: it reads every word (1.5 KB
+  ** at a kernel's 192 x 64 merged blocks). */
+  int partial = m->wpb && *count > 0 && *count < (q1 - q0) * (k1 - k0);
+  uint64_t bh = partial ? blk_bits_hash(&m->set, w->mbits) : 0;
   pthread_mutex_lock(&m->mu);
   k = find(m, se, h, &at);
   *bits = k >= 0 ? m->e[k].bits : -1;
   if (k < 0) {
-    /* Only partial blocks carry bitmasks: an empty or full pair's would be
-    ** a word set no block reads. Their first words must be int32s. */
-    if (m->wpb && *count > 0 && *count < (q1 - q0) * (k1 - k0)) {
-      int64_t b = blk_intern(&m->set, w->mbits);
+    if (partial) {
+      int64_t b = blk_intern_hashed(&m->set, w->mbits, bh);
       if (b < 0 || b > INT32_MAX / m->wpb) m->fail = 1;
       else *bits = (int32_t)b;
     }
