@@ -182,7 +182,6 @@ typedef struct blk_ref {
   int nruns;
 } blk_ref;
 typedef struct blk_mcache blk_mcache;
-typedef struct blk_scache blk_scache;
 
 /* The memo's hashes of the micro-blocks' sequences, for the micro-pair
 ** cache (cg_blocks_micro.c), and of the mini-blocks' where the job has
@@ -194,7 +193,6 @@ typedef struct blk_mhash {
   const uint64_t *nkh; /* [nn][nkv][2] */
   const uint64_t *kw;  /* [nkv][2]: each key interface's weight */
   const uint64_t *g;   /* [len][2]: the sum of the first len powers */
-  blk_scache *sc;      /* the micro and mini pairs the table's workers met, where several run; or NULL */
 } blk_mhash;
 
 /* Interface tuples with their token counts: value j of tuple i is v[j * ld + i]. */
@@ -384,9 +382,6 @@ void blk_memo_free(blk_memo *m);
 void blk_lmemo_free(blk_lmemo *l);
 int blk_memo_on(const blk_memo *m);
 int blk_memo_bits(const blk_memo *m);
-/* Micro and mini pairs shared by the table's workers, where the memo
-** evaluates pairs by them: 0, or -1 out of memory. */
-int blk_memo_share(blk_memo *m);
 blk_bitset *blk_memo_set(blk_memo *m);
 /* The pair's bitmask, its number in the set, goes into *id: -1 where the
 ** memo keeps no bits, or the pair is empty or full. */
@@ -422,9 +417,6 @@ static inline void blk_rec(worker *w, blk_rrow *r, int kb, int32_t tag) {
 int64_t blk_micro_eval(worker *w, const spec_entry *se, const blk_mhash *mh, int64_t q0, int64_t q1, int64_t k0,
                        int64_t k1, int wpb);
 void blk_mcache_free(blk_mcache *c);
-/* The caches a table's workers share (NULL out of memory). */
-blk_scache *blk_scache_new(void);
-void blk_scache_free(blk_scache *c);
 
 /* Query micro-block mq's interfaces into w->qrow, then the interval class
 ** of key micro-blocks m0 .. m1-1 against them into w->mcls (refinement and

@@ -391,17 +391,11 @@ void blk_memo_free(blk_memo *m) {
   blk_give(m->j->pool, POOL_MKH, m->mkh, m->mkh_cap);
   free(m->nqh);
   free(m->nkh);
-  blk_scache_free(m->mh.sc);
   free(m->e);
   free(m->slot);
   blk_bitset_free(&m->set);
   pthread_mutex_destroy(&m->mu);
   free(m);
-}
-
-int blk_memo_share(blk_memo *m) {
-  if (!m->mqh || m->mh.sc) return 0;
-  return (m->mh.sc = blk_scache_new()) ? 0 : -1;
 }
 
 int blk_memo_on(const blk_memo *m) { return m && !atomic_load(&m->off); }

@@ -22,15 +22,10 @@
 ** The key takes the block pair's specialisation: it equals the mask on
 ** every token pair of the block, so on the mini and micro pairs too, and
 ** equal keys then mean equal bits by the memo's argument. Each worker
-** keeps its own caches, compact; past MCACHE_MAX (NCACHE_MAX) entries
-** they stop growing and misses are evaluated without being kept. Where a
-** table's rows run on several workers, a worker's miss looks in caches
-** the workers share, written once per entry and read without locks, before
-** it evaluates: with caches of their own only, 8 workers evaluated 4.1
-** times the micro pairs one did (radial's merged tile table at
-** hunyuan-720p: 66,690 against 16,207), each meeting an eighth of them.
+** keeps its own caches, so rows on threads share nothing; past MCACHE_MAX
+** (NCACHE_MAX) entries they stop growing and misses are evaluated without
+** being kept.
 */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,104 +136,6 @@ static void ninsert(blk_mcache *c, const nent *x) {
   if (c->nn % NCHUNK == 0 && !(c->ne[c->nn / NCHUNK] = malloc(sizeof(nent) * NCHUNK))) return;
   *nentry(c, c->nn) = *x;
   nplace(c->ns, c->nmask, x, (int32_t)c->nn++);
-}
-
-/* ------------------------------------------------- the workers' caches */
-
-#define MSLOTS (1 << 17) /* micro pairs' slots, 3 MB, touched as used */
-#define NSLOTS (1 << 16) /* mini pairs' slots, 10 MB likewise */
-#define BUSY 2ull        /* a slot's key while its entry is written: keys have bit 0 set, empty slots are 0 */
-
-/* A slot's key is stored last, released: a reader that acquires it reads
-** the rest. */
-typedef struct sment {
-  _Atomic uint64_t h0;
-  uint64_t h1, bits;
-} sment;
-
-typedef struct snent {
-  _Atomic uint64_t h0;
-  uint64_t h1;
-  int64_t count;
-  uint32_t w[MICRO * MINI];
-} snent;
-
-/* Open addressing over slots that never move; past half full, no more
-** entries are kept. */
-struct blk_scache {
-  sment *e;
-  snent *ne;
-  atomic_llong n, nn; /* slots claimed */
-};
-
-blk_scache *blk_scache_new(void) {
-  blk_scache *c = calloc(1, sizeof *c);
-  if (!c) return NULL;
-  c->e = calloc(MSLOTS, sizeof(sment));
-  c->ne = calloc(NSLOTS, sizeof(snent));
-  atomic_init(&c->n, 0);
-  atomic_init(&c->nn, 0);
-  if (!c->e || !c->ne) {
-    blk_scache_free(c);
-    return NULL;
-  }
-  return c;
-}
-
-void blk_scache_free(blk_scache *c) {
-  if (!c) return;
-  free(c->e);
-  free(c->ne);
-  free(c);
-}
-
-/* The slot of key (h0, h1) in slots of sz bytes at base (each a key,
-** then h1), or NULL; a slot being written is passed over (a miss, at
-** worst, evaluated again). */
-static void *find_slot(void *base, size_t sz, uint64_t mask, uint64_t h0, uint64_t h1) {
-  for (uint64_t i = (h0 ^ h1 >> 23) & mask;; i = (i + 1) & mask) {
-    char *e = (char *)base + i * sz;
-    uint64_t k = atomic_load_explicit((_Atomic uint64_t *)e, memory_order_acquire);
-    if (!k) return NULL;
-    if (k == h0 && ((const uint64_t *)e)[1] == h1) return e;
-  }
-}
-
-/* A free slot for key (h0, h1), its key BUSY until the caller stores it;
-** NULL where the slots are half taken or the key is there already. */
-static void *claim_slot(void *base, size_t sz, uint64_t mask, atomic_llong *n, uint64_t h0, uint64_t h1) {
-  if (atomic_fetch_add(n, 1) > (long long)(mask / 2)) return NULL;
-  for (uint64_t i = (h0 ^ h1 >> 23) & mask;; i = (i + 1) & mask) {
-    char *e = (char *)base + i * sz;
-    uint64_t k = 0;
-    if (atomic_compare_exchange_strong((_Atomic uint64_t *)e, &k, BUSY)) return e;
-    if (k == h0 && ((const uint64_t *)e)[1] == h1) return NULL;
-  }
-}
-
-static const sment *slookup(const blk_scache *c, uint64_t h0, uint64_t h1) {
-  return c ? find_slot(c->e, sizeof(sment), MSLOTS - 1, h0, h1) : NULL;
-}
-
-static void sinsert(blk_scache *c, uint64_t h0, uint64_t h1, uint64_t bits) {
-  sment *e = c ? claim_slot(c->e, sizeof(sment), MSLOTS - 1, &c->n, h0, h1) : NULL;
-  if (!e) return;
-  e->h1 = h1;
-  e->bits = bits;
-  atomic_store_explicit(&e->h0, h0, memory_order_release);
-}
-
-static const snent *snlookup(const blk_scache *c, uint64_t h0, uint64_t h1) {
-  return c ? find_slot(c->ne, sizeof(snent), NSLOTS - 1, h0, h1) : NULL;
-}
-
-static void sninsert(blk_scache *c, const nent *x) {
-  snent *e = c ? claim_slot(c->ne, sizeof(snent), NSLOTS - 1, &c->nn, x->h0, x->h1) : NULL;
-  if (!e) return;
-  e->h1 = x->h1;
-  e->count = x->count;
-  memcpy(e->w, x->w, sizeof e->w);
-  atomic_store_explicit(&e->h0, x->h0, memory_order_release);
 }
 
 /* Room in *v (of *cap elements of size sz) for element n: doubled when
@@ -366,8 +263,7 @@ static void stage(worker *w, const cg_spec *sp, int64_t L, int64_t a0, int64_t b
 
 /* The pending micro pairs through the specialised program, as many a call
 ** as the worker's lanes hold; each kept and applied. */
-static int64_t flush(worker *w, blk_scache *sc, const cg_spec *sp, int64_t q0, int64_t q1, int64_t k0, int64_t k1,
-                     int wpb) {
+static int64_t flush(worker *w, const cg_spec *sp, int64_t q0, int64_t q1, int64_t k0, int64_t k1, int wpb) {
   const job *j = w->j;
   blk_mcache *c = w->mc;
   int64_t L = w->lanes, total = 0;
@@ -393,7 +289,6 @@ static int64_t flush(worker *w, blk_scache *sc, const cg_spec *sp, int64_t q0, i
         for (int b = 0; b < lb; b++) bits |= (uint64_t)(w->out[n + a * lb + b] != 0) << (8 * a + b);
       n += la * lb;
       insert(c, p->h0, p->h1, bits);
-      sinsert(sc, p->h0, p->h1, bits);
       total += apply(w, bits, a0 - q0, b0 - k0, la, wpb);
     }
   }
@@ -504,18 +399,14 @@ static int64_t micro_pass(worker *w, const spec_entry *se, const blk_mhash *mh, 
       uint64_t h[2];
       skey_at(j, se->sp, mh, mh->kh, mk, lb, &k, h);
       const ment *e = lookup(c, h[0], h[1]);
-      const sment *x = e ? NULL : slookup(mh->sc, h[0], h[1]);
       if (e) total += apply(w, e->bits, a0 - q0, b0 - k0, la, wpb);
-      else if (x) {
-        insert(c, h[0], h[1], x->bits);
-        total += apply(w, x->bits, a0 - q0, b0 - k0, la, wpb);
-      } else if (pend_push(c, h[0], h[1], mq, mk)) {
+      else if (pend_push(c, h[0], h[1], mq, mk)) {
         w->fail = 1;
         return 0;
       }
     }
   }
-  return total + flush(w, mh->sc, se->sp, q0, q1, k0, k1, wpb);
+  return total + flush(w, se->sp, q0, q1, k0, k1, wpb);
 }
 
 /*
@@ -565,13 +456,6 @@ static int64_t minis(worker *w, const spec_entry *se, const blk_mhash *mh, int64
       uint64_t h[2];
       skey_at(j, se->sp, mh, mh->nkh, b, lb, &k, h);
       const nent *e = nlookup(c, h[0], h[1]);
-      const snent *x = e ? NULL : snlookup(mh->sc, h[0], h[1]);
-      if (x) { /* another worker's: kept in this one's cache too */
-        nent y = {h[0], h[1], x->count, {0}};
-        memcpy(y.w, x->w, sizeof y.w);
-        ninsert(c, &y);
-        e = &y;
-      }
       if (e) {
         for (int r = 0; r < la; r++) row[(int64_t)r * wpr] |= e->w[r];
         total += e->count;
@@ -601,7 +485,6 @@ static int64_t minis(worker *w, const spec_entry *se, const blk_mhash *mh, int64
     nent e = {x->h0, x->h1, 0, {0}};
     for (int r = 0; r < la; r++) e.count += pop64(e.w[r] = row[(int64_t)r * wpr]);
     ninsert(c, &e);
-    sninsert(mh->sc, &e);
   }
   c->npn = 0;
   return total;

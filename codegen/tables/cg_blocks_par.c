@@ -100,7 +100,7 @@ static int ival_part(void *ctx, int64_t a, int64_t b) {
 ** side's instructions, below which starting it costs more than it saves
 ** (a frame window's side is a few instructions, lvsa's query side
 ** hundreds). */
-#define PAR_OPS (1 << 18)
+#define PAR_OPS (1 << 17)
 
 int64_t blk_grain(const cg_prog *p, int key_side) {
   int64_t n = PAR_OPS / ((key_side ? p->k.nins : p->q.nins) + 1);

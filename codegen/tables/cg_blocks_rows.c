@@ -559,7 +559,6 @@ static void *work(void *arg) {
 int blk_job_run(job *j) {
   j->nw = blk_threads(j->nq / ROWS_PER_GRAB);
   if (j->nw > ROW_THREADS) j->nw = ROW_THREADS;
-  if (j->nw > 1 && j->memo && blk_memo_share(j->memo)) return -1;
   j->w = aligned_alloc(64, (size_t)j->nw * sizeof(worker));
   if (!j->w) return -1;
   memset(j->w, 0, (size_t)j->nw * sizeof(worker));
