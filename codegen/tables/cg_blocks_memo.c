@@ -333,24 +333,29 @@ int blk_memo_new(job *j, int bits) {
       x = blk_mulp(x, base[r]);
     }
   }
-  if (j->micro && m->wpb) {
-    /* Micro-blocks first (key ones laid out like kh below), blocks from them. */
-    if (micro_hashes(m, pw, rp)) {
-      free(pw);
-      free(rp);
-      return -1;
-    }
-    hjob h[2];
-    blk_task t[2] = {block_hashes(&h[0], j, m->mqh, j->L->nm, 1, j->nqv, j->bq, j->nq, pw, m->qh, j->nq, 1),
-                     block_hashes(&h[1], j, m->mkh, 1, j->nkv, j->nkv, j->bk, j->nk, pw, m->kh, j->nk, 1)};
-    blk_par_tasks(t, 2);
-  } else {
-    hjob h[2];
-    blk_task t[2] = {side_hashes(&h[0], j, j->qtok, j->nqv, j->bq, j->nq, pw, m->g, rp, m->qh, j->nq, 1),
-                     side_hashes(&h[1], j, j->ktok, j->nkv, j->bk, j->nk, pw, m->g, rp, m->kh, j->nk, 1)};
-    blk_par_tasks(t, 2);
+  /* Micro-blocks first (key ones laid out like kh below), blocks from
+  ** them, where the micro-pair cache reads them. */
+  int micro = j->micro && m->wpb;
+  if (micro && micro_hashes(m, pw, rp)) {
+    free(pw);
+    free(rp);
+    return -1;
   }
+  hjob h[2];
+  blk_task ht[2];
+  if (micro) {
+    ht[0] = block_hashes(&h[0], j, m->mqh, j->L->nm, 1, j->nqv, j->bq, j->nq, pw, m->qh, j->nq, 1);
+    ht[1] = block_hashes(&h[1], j, m->mkh, 1, j->nkv, j->nkv, j->bk, j->nk, pw, m->kh, j->nk, 1);
+  } else {
+    ht[0] = side_hashes(&h[0], j, j->qtok, j->nqv, j->bq, j->nq, pw, m->g, rp, m->qh, j->nq, 1);
+    ht[1] = side_hashes(&h[1], j, j->ktok, j->nkv, j->bk, j->nk, pw, m->g, rp, m->kh, j->nk, 1);
+  }
+  int hashed = !blk_par_tasks(ht, 2);
   free(rp);
+  if (!hashed) {
+    free(pw);
+    return -1;
+  }
   m->kw = malloc(sizeof(uint64_t) * 2 * (size_t)(j->nkv ? j->nkv : 1));
   if (!m->kw) {
     free(pw);

@@ -61,6 +61,7 @@ static void *par_run(void *arg) {
 ** thread that does not start leaves its chunks to the others. Tasks go
 ** together so that one set of threads starts for all of them. */
 int blk_par_tasks(const blk_task *t, int nt) {
+  if (nt > BLK_TASKS) return -1;
   par p = {.t = t, .nt = nt};
   int64_t units = 0;
   for (int i = 0; i < nt; i++) units += (t[i].n + t[i].grain - 1) / t[i].grain;

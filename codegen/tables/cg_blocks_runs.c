@@ -30,7 +30,7 @@ static int scan_part(void *ctx, int64_t b0, int64_t b1) {
   runs *r = x->r;
   int nv = x->nv;
   int64_t ld = x->c->n, t0 = b0 * x->bsz, t1 = b1 * x->bsz < ld ? b1 * x->bsz : ld;
-  int64_t *buf = malloc(sizeof(int64_t) * (size_t)(nv ? nv : 1) * CG_CHUNK), *prev = malloc(sizeof(int64_t) * (size_t)(nv ? nv : 1));
+  int64_t *buf = malloc(sizeof(int64_t) * (size_t)(nv ? nv : 1) * CG_CHUNK), *prev = calloc((size_t)(nv ? nv : 1), sizeof(int64_t));
   cg_scratch *s = cg_scratch_new(x->p);
   if (!buf || !prev || !s) {
     free(buf);
@@ -82,7 +82,6 @@ static void close_up(runs *r, int nv, int64_t ld, int nb, const int64_t *cnt) {
   r->off[nb] = n;
   for (int j = 1; j < nv; j++) memmove(r->v + j * n, r->v + j * ld, sizeof(int64_t) * (size_t)n);
 }
-
 
 int blk_runs_begin(blk_scan *x, runs *r, blk_pool *pl, const cg_prog *p, int key_side, const cg_coords *c,
                    int64_t bsz, int nb, blk_task *t) {
