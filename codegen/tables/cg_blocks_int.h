@@ -70,7 +70,6 @@ typedef struct blk_task {
 #define BLK_TASKS 8 /* tasks blk_par_tasks takes at most */
 /* nt tasks on one set of threads; -1 where fn returned non-zero. */
 int blk_par_tasks(const blk_task *t, int nt);
-int blk_par_for(int64_t n, int64_t grain, int (*fn)(void *ctx, int64_t a, int64_t b), void *ctx);
 /* Items of a side's program worth a thread of their own. */
 int64_t blk_grain(const cg_prog *p, int key_side);
 /* cg_ival_side as a task, its arguments kept in x. */

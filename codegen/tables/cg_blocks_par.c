@@ -81,11 +81,6 @@ int blk_par_tasks(const blk_task *t, int nt) {
   return atomic_load(&p.fail) ? -1 : 0;
 }
 
-int blk_par_for(int64_t n, int64_t grain, int (*fn)(void *ctx, int64_t a, int64_t b), void *ctx) {
-  const blk_task t = {fn, ctx, n, grain};
-  return blk_par_tasks(&t, 1);
-}
-
 /* ------------------------------------------ a side's intervals on threads */
 
 static int ival_part(void *ctx, int64_t a, int64_t b) {
