@@ -6,7 +6,8 @@
 ** shared counter, since their cost varies with how many pairs the
 ** intervals leave undecided; each row's lists are written by one thread
 ** and stitched into CSR form afterwards (cg_blocks_table.c), so workers
-** share nothing while they run.
+** write no list in common; what they share is the memo
+** (cg_blocks_memo.c), under its lock.
 */
 #include <stdatomic.h>
 #include <stdlib.h>
