@@ -240,11 +240,12 @@ static void recorded_bounds_are_bounds(void **st) {
 }
 
 /*
-** Settling stops short for candidates scored past the values the ranking
-** shows, and bounds are read from the record of every candidate's whole
-** bound: the choice and both rankings must be those of bounds made one by
-** one and every candidate settled whole, also where the guesses mislead
-** (a later candidate beats the first). There must be cases of both.
+** Settling stops short for candidates scored past the best so far, and
+** bounds are read from the record of every candidate's whole bound: the
+** choice, its score and identity's must be those of bounds made one by
+** one and every candidate settled whole, and every other value that score
+** or a bound under it, also where the guesses mislead (a later candidate
+** beats the first). There must be cases of both.
 */
 static void short_cuts_show_the_same(void **st) {
   sieve_ctx *ctx;
@@ -258,7 +259,7 @@ static void short_cuts_show_the_same(void **st) {
           sieve_pattern *a = load(ctx, "sieve.layout.auto", masks[m], block);
           int o, r, bad = cg_layouts_check_ranking(lp_pattern_ir(a), &shapes[si], 0, stride, &o, &r);
           if (bad) fail_msg("mask %zu shape %zu block %d stride %d: %s", m, si, block, stride,
-                            bad < 0 ? "failed" : "rankings differ");
+                            bad < 0 ? "failed" : "rankings disagree");
           open += o;
           moved += r;
           sieve_pattern_free(a);

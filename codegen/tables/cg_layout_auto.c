@@ -11,7 +11,7 @@
 ** that one whose lower bound (cg_layout_bound.c, far cheaper than a score)
 ** passes the best score so far is left out: most are. The others' bounds,
 ** their open pairs settled, are their exact scores (settled only as far
-** as the ranking shows them: rank). The best is then
+** as the best so far: take). The best is then
 ** checked against identity on every row, exactly, so auto never visits
 ** more than identity would; the table builder builds the choice's tables
 ** before that check, which counts the choice from them rather than
@@ -43,7 +43,7 @@
 typedef struct cand {
   cg_layout l;
   double lo, hi;  /* visited area over the rows scored, in full-block units: bounds, equal once exact */
-  int open;       /* settling stopped short (rank): lo is below what the ranking would show, never shown */
+  int open;       /* settling stopped once past the best (take): lo a bound, hi infinite */
 } cand;
 
 struct cg_auto {
@@ -127,25 +127,6 @@ static sieve_status score(cg_pattern *p, const sieve_shape *s, cg_ref mask, cand
   return score_stop(p, s, mask, c, stride, 0, pool, &stopped, e);
 }
 
-/*
-** The SHOWN-th least of the values the ranking may show of the candidates
-** other than identity taken so far (order[0, k)): exact scores and the
-** bounds of those never scored; INFINITY while fewer.
-*/
-static double shown_last(const cand *cs, const int *order, int k) {
-  double v[SHOWN];
-  int m = 0;
-  for (int i = 0; i < k; i++) {
-    const cand *c = &cs[order[i]];
-    if (!order[i] || c->open) continue;
-    int j = m < SHOWN ? m++ : SHOWN;
-    for (; j > 0 && v[j - 1] > c->lo; j--)
-      if (j < SHOWN) v[j] = v[j - 1];
-    if (j < SHOWN) v[j] = c->lo;
-  }
-  return m < SHOWN ? INFINITY : v[SHOWN - 1];
-}
-
 /* order[0, n) by guess, then by index: n is small. */
 static void by_guess(const double *guess, int *order, int n) {
   for (int i = 0; i < n; i++) order[i] = i;
@@ -166,22 +147,17 @@ static void by_guess(const double *guess, int *order, int n) {
 ** other than the first was best at some point. With rec, the bounds are
 ** read from b's record (blk_bound_record), else made (the tests' way).
 **
-** Settling a candidate other than identity stops once past tau, the
-** SHOWN-th least shown value of the others taken before it (radial's
-** spatial tiles, all settled, mostly score far above the few the ranking
-** shows). Sound: settling only adds, so its score passes tau; tau is at
-** least the best score so far, so it cannot win, and the best, the stops
-** and every other value are what settling it whole would give; tau only
-** falls as candidates are taken, so at the end at least SHOWN others than
-** identity hold shown values at or under tau, below its score: neither
-** ranking (ranking(): the choice and identity, then the least others, at
-** most SHOWN of them) shows it, and its lo, above tau and so above every
-** value shown, sorts after them all. Identity is always shown, with its
-** score: its bound never stops and it settles whole, so that `sieve show`
-** tells what the choice saves (radial at hunyuan-720p: identity 27.7% of
-** the block area, the choice 20.7%, where a bound stopped at the best
-** would show ">=20.9%"). With full, every settling runs to the score (the
-** tests').
+** Settling a candidate other than identity stops once past the best
+** score so far as well (open): settling only adds, so it cannot win, and
+** the best and every later stop are what settling it whole would give.
+** The ranking then shows it with that bound (">="). Settling it on to
+** show exact runners-up cost most of radial_auto's ranking and showed
+** few: its near-ties' bounds pass the best within a few rows' worth.
+** Identity is always shown, with its score: its bound never stops and it
+** settles whole, so that `sieve show` tells what the choice saves (radial
+** at hunyuan-720p: identity 27.7% of the block area, the choice 20.7%,
+** where a bound stopped at the best would show ">=20.9%"). With full,
+** every settling runs to the score (the tests').
 */
 static sieve_status take(blk_lbound *b, int rec, cg_pattern *p, const sieve_shape *s, cg_ref mask, cand *cs,
                          const int *order, int n, int stride, int full, int *best, int *moved, cg_err *e) {
@@ -205,7 +181,7 @@ static sieve_status take(blk_lbound *b, int rec, cg_pattern *p, const sieve_shap
     /* at the best score, an earlier candidate keeps the tie */
     if (st || (!whole && *best >= 0 && (c->lo > stop || (c->lo == stop && order[k] > *best)))) continue;
     /* the bound ran every row: what it left unsettled, settled, is the score */
-    double tau = full || whole ? INFINITY : fmax(stop, shown_last(cs, order, k));
+    double tau = full || whole ? INFINITY : stop;
     if (!exact) st = blk_bound_exact(b, PARTIAL_COST, tau, &c->lo, &exact);
     if (!st && !exact && c->lo > tau) {
       c->open = 1; /* hi stays infinite */
@@ -231,7 +207,7 @@ static sieve_status take(blk_lbound *b, int rec, cg_pattern *p, const sieve_shap
 ** are then taken (take) in the order of their bounds on every
 ** GUESS_STRIDE-th of the rows, their guesses, read from those, so that
 ** the likely best comes first and the others' bounds stop at its score:
-** the order decides only how soon take's tau falls and what settling
+** the order decides only how soon take's stop falls and what settling
 ** costs, since the first's score stops the rest. With full, the bounds
 ** are made one by one as take asks (the tests' check on the record).
 ** *moved: the guesses misled (a later candidate beat the first).
@@ -635,13 +611,13 @@ int cg_layouts_check_ranking(cg_pattern *p, const sieve_shape *shape, int c, int
     return -1;
   *open = 0;
   for (int i = 0; i < n; i++) *open += cs[0][i].open;
-  int bad = best[0] != best[1];
-  /* shares of one pair: the values themselves, to the quarter */
-  for (int id = 0; id < 2 && !bad; id++) {
-    const char *a = ranking(p->arena, cs[0], n, id ? 0 : best[0], best[0], 1),
-               *b = ranking(p->arena, cs[1], n, id ? 0 : best[1], best[1], 1);
-    if (!a || !b) return -1;
-    bad = strcmp(a, b) != 0;
+  /* the choice the same, identity's score and the choice's the same, and
+  ** every other value either the score settling it whole gives or under
+  ** it (a bound); those never scored stopped at the same best either way */
+  int bad = best[0] != best[1] || cs[0][0].lo != cs[1][0].lo || cs[0][0].hi != cs[0][0].lo;
+  for (int i = 0; i < n && !bad; i++) {
+    const cand *a = &cs[0][i], *b = &cs[1][i];
+    bad = a->lo == a->hi ? a->lo != b->lo || b->hi != b->lo : b->lo == b->hi ? a->lo > b->lo : a->lo != b->lo;
   }
   return bad;
 }
