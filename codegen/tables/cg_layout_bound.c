@@ -141,6 +141,7 @@ void blk_lbound_free(blk_lbound *b) {
   free(b->rows);
   free(b->done);
   free(b->groups);
+  free(b->endp);
   scratch_free(b);
   free(b->kiv);
   free(b->tokv);

@@ -63,6 +63,12 @@ struct blk_lbound {
   uint8_t *done;
   int nrows, next, pre, stopped, fail, stride;
   int64_t pfull, ppart, pvisited, *groups; /* groups: settling's rows, as pend's first of each and its end */
+  /* settling's pass of the query blocks' end tokens over every row: per
+  ** open pair whether they found it partial ([capends]); ends: the pass
+  ** ran, and the settling after it takes its findings */
+  uint8_t *endp;
+  int64_t capends;
+  int ends;
   double stop, partial_cost;
   /* sub-blocks of MICRO tokens: their boxes and interface intervals (a
   ** key block's made once per layout, on first use: many rows look at
