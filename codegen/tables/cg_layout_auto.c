@@ -150,9 +150,8 @@ static void by_guess(const double *guess, int *order, int n) {
 ** Settling a candidate other than identity stops once past the best
 ** score so far as well (open): settling only adds, so it cannot win, and
 ** the best and every later stop are what settling it whole would give.
-** The ranking then shows it with that bound (">="). Settling it on to
-** show exact runners-up cost most of radial_auto's ranking and showed
-** few: its near-ties' bounds pass the best within a few rows' worth.
+** The ranking then shows it with that bound (">="). Settling on to show
+** runners-up exact cost about a tenth of radial_auto's cold tables.
 ** Identity is always shown, with its score: its bound never stops and it
 ** settles whole, so that `sieve show` tells what the choice saves (radial
 ** at hunyuan-720p: identity 27.7% of the block area, the choice 20.7%,
