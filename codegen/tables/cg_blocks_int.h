@@ -55,6 +55,10 @@ typedef struct job job;
 /* cg_blocks_par.c: threads for n units of work (SIEVE_THREADS, else the
 ** cores; at most MAX_THREADS and n, at least one). */
 int blk_threads(int64_t n);
+/* The calling thread's work takes at most n threads from now on (0: as
+** many as blk_threads gives), in blk_threads: a build beside another
+** leaves it the cores it needs. */
+void blk_threads_cap(int n);
 /* fn on n args (args, each stride bytes after the one before): the first
 ** on the calling thread, the others on threads of their own; back when all
 ** are done. One that fails to start is skipped: callers hand work out
@@ -465,7 +469,8 @@ sieve_status blk_score_layout(cg_pattern *p, const sieve_shape *s, cg_ref mask, 
                               int64_t stop4, blk_pool *pool, int64_t *full, int64_t *part, int *stopped, cg_err *e);
 /* The same as a scorer started at p's blocks as they are now, finished
 ** for its counts. With
-** thread it builds on a thread of its own, where one starts, from rows
+** thread (> 0) it builds on a thread of its own, where one starts, on at
+** most that many threads (blk_threads_cap), from rows
 ** 0 on with no stop until blk_scorer_finish gives one (0 none, -1 stop
 ** now); else it is built at the start, stopping past stop4. The finish
 ** waits for the build and frees sc (NULL: counts 0). */

@@ -17,10 +17,17 @@
 
 #include "cg_blocks_int.h"
 
+/* The most threads work started from this thread may take (0: no bound
+** of its own). */
+static _Thread_local int own_cap;
+
+void blk_threads_cap(int n) { own_cap = n; }
+
 int blk_threads(int64_t n) {
   const char *env = getenv("SIEVE_THREADS");
   long t = env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
   if (t > MAX_THREADS) t = MAX_THREADS;
+  if (own_cap && t > own_cap) t = own_cap;
   if (t > n) t = (long)n;
   return t < 1 ? 1 : (int)t;
 }

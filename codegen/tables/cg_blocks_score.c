@@ -16,7 +16,7 @@ struct blk_scorer {
   cg_tableset *ts;
   cg_table t;
   lay L;
-  int have_lay, m, thread;
+  int have_lay, m, thread, cap;
   cg_prog *prog;
   atomic_llong stop4;  /* a threaded scorer's: INT64_MAX until its finish gives it */
   pthread_t th;
@@ -26,6 +26,7 @@ struct blk_scorer {
 
 static void *run(void *arg) {
   blk_scorer *sc = arg;
+  if (sc->thread) blk_threads_cap(sc->cap);
   sc->st = blk_build_prog(sc->ts, &sc->t, &sc->L, sc->prog, 0, sc->thread ? &sc->stop4 : NULL, &sc->e);
   return NULL;
 }
@@ -61,8 +62,9 @@ sieve_status blk_scorer_start(cg_pattern *p, const sieve_shape *s, cg_ref mask, 
   }
   atomic_init(&sc->stop4, INT64_MAX);
   /* without a thread, the build runs here, with no stop where one was wanted later */
-  sc->thread = thread;
-  if (thread && pthread_create(&sc->th, NULL, run, sc)) sc->thread = 0;
+  sc->thread = thread > 0;
+  sc->cap = thread;
+  if (sc->thread && pthread_create(&sc->th, NULL, run, sc)) sc->thread = 0;
   if (!sc->thread) run(sc);
   *out = sc;
   return SIEVE_OK;

@@ -39,6 +39,11 @@
 #define RANK_ROWS 64   /* query-block rows a candidate is ranked on, about */
 #define GUESS_STRIDE 16 /* the order is guessed on every GUESS_STRIDE-th row ranked */
 #define SHOWN 4        /* runners-up cg_layouts_ranking names */
+/* Threads a check beside the build takes at least (blk_layouts_start).
+** On a 16-core host, radial_auto `tsink=true` at hunyuan-720p, whose
+** temporal check cannot stop early, at 8 threads: 408 ms unbounded,
+** 1135-1283 with one thread a check, 696 with two, 401 with four. */
+#define CHECK_THREADS 4
 
 typedef struct cand {
   cg_layout l;
@@ -429,19 +434,27 @@ sieve_status blk_layouts_resolve(cg_pattern *p, const sieve_shape *shape, struct
 ** on a thread of its own, to run while the table builder builds the
 ** choices' tables (shape as the builder has it); their stops come with
 ** those tables (blk_layouts_check). Worth it where the build has threads
-** to spare: a table's rows do not keep many busy.
+** to spare: a table's rows do not keep many busy (ROW_THREADS). The
+** checks share the threads those leave, CHECK_THREADS each at least.
+** Unbounded, each took as many as the rows: two checks beside a table's
+** rows on 16 cores made 24 threads, and the rows waited for cores. A
+** check on fewer threads becomes the plan's critical path where identity
+** is close to the choice and its build cannot stop early.
 */
 sieve_status blk_layouts_start(cg_pattern *p, struct cg_auto *a, const sieve_shape *shape, cg_err *e) {
   sieve_shape s;
   cg_shape_for(p, shape, &s);
   sieve_status st = SIEVE_OK;
+  int n = 0, t = blk_threads(MAX_THREADS);
+  for (int c = 0; c < p->nclasses; c++) n += a->check[c];
+  int cap = n && (t - ROW_THREADS) / n > CHECK_THREADS ? (t - ROW_THREADS) / n : CHECK_THREADS;
   for (int c = 0; c < p->nclasses && !st; c++) {
     if (!a->check[c]) continue;
     int h;
     cg_ref mask = class_mask(p, &s, c, &h);
     cg_layout id = {.kind = CG_LAYOUT_IDENTITY};
     st = mask == CG_NONE ? cg_fail(e, SIEVE_ERR_NOMEM, "out of memory")
-                         : rows_start(p, &s, mask, &id, 0, 1, NULL, &a->idsc[c], e);
+                         : rows_start(p, &s, mask, &id, 0, cap, NULL, &a->idsc[c], e);
   }
   if (st) blk_layouts_stop(p, a);
   return st;
