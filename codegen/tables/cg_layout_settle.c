@@ -252,14 +252,15 @@ sieve_status blk_bound_exact(blk_lbound *b, double partial_cost, double stop, do
   for (int64_t i = 0; i < b->npend; i++)
     if (!i || b->pend[i].qb != b->pend[i - 1].qb) b->groups[n++] = i;
   b->groups[n] = b->npend;
-  if (!b->plain && stop < INFINITY && b->npend > b->capends) {
+  int ends = !b->plain && stop < INFINITY;
+  if (ends && b->npend > b->capends) {
     uint8_t *x = realloc(b->endp, (size_t)b->npend);
     if (!x) return SIEVE_ERR_NOMEM;
     b->endp = x;
     b->capends = b->npend;
   }
-  if (!b->plain && stop < INFINITY && rows_past(b, n, ends_row, partial_cost, stop, lo, &fail)) return SIEVE_OK;
-  b->ends = !fail && !b->plain && stop < INFINITY;
+  if (ends && rows_past(b, n, ends_row, partial_cost, stop, lo, &fail)) return SIEVE_OK;
+  b->ends = ends && !fail;
   int past = fail ? 0 : rows_past(b, n, settle_row, partial_cost, stop, lo, &fail);
   b->ends = 0;
   if (fail) return SIEVE_ERR_NOMEM;
