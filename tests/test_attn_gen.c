@@ -504,6 +504,42 @@ static void one_consumer(void **st) {
   cg_pattern_free(p);
 }
 
+/*
+** Where S, P and O outgrow the consumers' registers but S and O fit, P
+** goes through shared memory (ws_p_shared): three consumer warpgroups
+** with 192-key steps at D = 64 store it by stmatrix, meet at their own
+** barrier of 128 threads, and read it by descriptor (no A registers in
+** the P V product); shared memory counts its three 64 x 192 tiles. The
+** configs whose P fits keep it in registers, and 192-key steps at D = 128
+** on three warpgroups still do not fit (S and O alone are 160 registers).
+*/
+static void p_through_shared(void **st) {
+  cg_pattern *p = make_pattern(PAT_DENSE);
+  p->block_q = p->block_k = 384;  /* dense's own blocks: a multiple of every tile */
+  cg_attn_spec s = spec_for(p, 64);
+  s.arch = CG_SM90A;
+  s.cfg = (cg_attn_config){192, 192, CG_WS3_WARPS, 2};
+  cg_err e = {0};
+  assert_int_equal(cg_attn_check(&s, &e), SIEVE_OK);
+  assert_int_equal(cg_attn_smem_bytes(&s), 192 * 64 * 2 + 2 * 2 * 192 * 64 * 2 + 256 + 3 * 64 * 192 * 2);
+  char *ptx = NULL, *name = NULL;
+  if (cg_attn_build(&s, &ptx, &name, NULL, &e)) fail_msg("%s", e.msg);
+  expect_in(ptx, "stmatrix.sync.aligned.m8n8.x4.shared.b16");
+  expect_in(ptx, ", 128;");
+  /* the P V product: both operands by descriptor, B transposed */
+  expect_in(ptx, "p, 1, 1, 0, 1;");
+  free(ptx);
+  free(name);
+  s.cfg = (cg_attn_config){192, 128, CG_WS3_WARPS, 2};
+  if (cg_attn_build(&s, &ptx, &name, NULL, &e)) fail_msg("%s", e.msg);
+  if (strstr(ptx, "stmatrix")) fail_msg("%s: P in shared memory where it fits registers", name);
+  free(ptx);
+  free(name);
+  s.shape.head_dim = 128;
+  expect_reject(s, (cg_attn_config){192, 192, CG_WS3_WARPS, 2}, "S and O");
+  cg_pattern_free(p);
+}
+
 static void kernel_grid(void **st) {
   static const cg_attn_config cfgs[] = {
     {0, 0, 0, 0}, {128, 32, 4, 2}, {128, 64, 8, 2}, {64, 64, 4, 1}, {128, 128, 8, 3},
@@ -823,6 +859,7 @@ int main(void) {
     cmocka_unit_test(config_checks),
     cmocka_unit_test(merged_rows),
     cmocka_unit_test(one_consumer),
+    cmocka_unit_test(p_through_shared),
     cmocka_unit_test(bits_in_every_kernel),
     cmocka_unit_test(rescale_under_s),
     cmocka_unit_test(tensor_maps_prefetched),

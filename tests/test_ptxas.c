@@ -328,11 +328,25 @@ int main(void) {
       static const struct { const char *shape; cg_attn_config c; } wide[] = {
         {"cogvideox-1.5", {192, 128, 16, 2}}, {"cogvideox-1.5", {192, 128, 16, 3}}, {"cogvideox-1.5", {128, 192, 12, 2}},
         {"cogvideox-1.5", {128, 128, 12, 3}}, {"wan-1.3b-480p", {128, 192, 12, 2}}, {"wan-1.3b-480p", {192, 64, 16, 3}},
+        /* P through shared memory (ws_p_shared) */
+        {"cogvideox-1.5", {192, 192, 16, 2}}, {"wan-1.3b-480p", {192, 128, 16, 2}},
       };
       for (size_t c = 0; c < sizeof wide / sizeof wide[0]; c++) {
         sieve_shape real;
         sieve_shape_preset(wide[c].shape, &real);
         check(pat, p, &real, CG_BF16, CG_SM90A, &wide[c].c, 1);
+      }
+    }
+    /* P through shared memory beside a mask (by bitmask on these
+    ** configs), both head sizes: no spills. */
+    if (!strcmp(pat, "frame_window") || !strcmp(pat, "causal")) {
+      static const struct { const char *shape; cg_attn_config c; } psm[] = {
+        {"cogvideox-1.5", {192, 192, 16, 2}}, {"wan-1.3b-480p", {192, 128, 16, 2}},
+      };
+      for (size_t c = 0; c < sizeof psm / sizeof psm[0]; c++) {
+        sieve_shape real;
+        sieve_shape_preset(psm[c].shape, &real);
+        check(pat, p, &real, CG_BF16, CG_SM90A, &psm[c].c, 1);
       }
     }
     /* The persistent grid (cg_attn_sched.h), both schedules, on the

@@ -149,6 +149,48 @@ void cg_wgmma_ab_rs_async(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b) {
   plain(t, "wgmma.commit_group.sync.aligned;");
 }
 
+void cg_wgmma_ab_async(cg_tk *t, cg_rt *c, const cg_st *a, const cg_st *b) {
+  wg_asm w;
+  wg_asm_init(t, &w, b->cols, 0, 1);
+  begin(t, c);
+  /* Laundered as abt's A is: the tile's start is the same every step. */
+  LLVMValueRef a0 = desc(t, a->off, 16);
+  a0 = cg_asm(E, E->t_i64, "mov.b64 $0, $1;", "=l,l", &a0, 1, 1);
+  LLVMValueRef b0 = desc(t, b->off, b->rows * 128);
+  for (int k = 0; k < a->cols / 16; k++) {
+    LLVMValueRef ad = CG_ADD(E, a0, cg_i64(E, k_step(a->rows, k)));
+    wg_issue(t, &w, c, &ad, 1, CG_ADD(E, b0, cg_i64(E, k * 16 * 128 >> 4)), 1);
+  }
+  plain(t, "wgmma.commit_group.sync.aligned;");
+}
+
+/*
+** stmatrix writes four 8 x 8 matrices, a lane's register of each in the
+** accumulator's place (row lane / 4, columns 2 (lane % 4) and one more),
+** which are an A operand's four registers of a k-slice in order: rows 0-7
+** and 8-15 of its first eight columns, then of its last eight. Lane l
+** names row l % 8 of matrix l / 8. In the swizzle, chunk c of row r sits at
+** chunk c ^ (r % 8); a slice's chunks are 2 (k % 4) and one more. A row
+** starts at a multiple of 128 bytes, so slice k's lane address is the
+** first slice's xor 32 (k % 4), stepped by panels. Only the first is kept
+** through a loop (laundered, so the other three are made where used, not
+** held): at D = 64 beside 192 keys of S and O the four spilled.
+*/
+void cg_wgmma_store_a(cg_tk *t, const cg_ra *a, const cg_st *dst) {
+  LLVMValueRef l = t->lane, r8 = CG_AND(E, l, cg_i32(E, 7));
+  LLVMValueRef row = CG_ADD(E, CG_SHL(E, CG_AND(E, t->warp, cg_i32(E, 3)), cg_i32(E, 4)),
+                            CG_ADD(E, CG_AND(E, l, cg_i32(E, 8)), r8));
+  LLVMValueRef lch = CG_XOR(E, CG_LSHR(E, l, cg_i32(E, 4)), r8);
+  LLVMValueRef at0 = CG_ADD(E, CG_ADD(E, dst->off, CG_MUL(E, row, cg_i32(E, 128))), CG_SHL(E, lch, cg_i32(E, 4))), at[4];
+  at0 = cg_asm(E, E->t_i32, "mov.b32 $0, $1;", "=r,r", &at0, 1, 1);
+  for (int c = 0; c < 4; c++) at[c] = c ? CG_XOR(E, at0, cg_i32(E, 32 * c)) : at0;
+  for (int k = 0; k < a->k / 16; k++) {
+    LLVMValueRef args[5] = {cg_smem_at(E, CG_ADD(E, at[k % 4], cg_i32(E, k / 4 * dst->rows * 128)))};
+    for (int i = 0; i < 4; i++) args[1 + i] = cg_rget(E, a->v[k * 4 + i]);
+    cg_intr(E, "llvm.nvvm.stmatrix.sync.aligned.m8n8.x4.b16", &E->t_sptr, 1, args, 5);
+  }
+}
+
 void cg_wgmma_abt(cg_tk *t, cg_rt *c, const cg_st *a, LLVMValueRef a_row0, const cg_st *b) {
   cg_wgmma_abt_async(t, c, a, a_row0, b, 0);
   cg_wgmma_wait(t, 0, c);

@@ -43,6 +43,14 @@ void cg_wgmma_ab_rs_async(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b);
 ** (cg_ra, as cg_load_a reads them) and B as abt's: the product reads only B
 ** from shared memory. */
 void cg_wgmma_abt_rs_async(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b, int zero);
+/* c += A B with A the warpgroup's 64 rows from panelled tile a (a->rows =
+** 64, K = a->cols), as cg_wgmma_store_a wrote them, and B as ab_rs's. */
+void cg_wgmma_ab_async(cg_tk *t, cg_rt *c, const cg_st *a, const cg_st *b);
+/* This warp's m = 16 x k registers (cg_ra) into rows 16 (warp % 4) .. + 16
+** of the warpgroup's 64-row panelled tile dst, the layout wgmma reads an
+** A operand in. wgmma sees them once each writer has fenced
+** (cg_wgmma_smem_fence) and the warpgroup has met at a barrier. */
+void cg_wgmma_store_a(cg_tk *t, const cg_ra *a, const cg_st *dst);
 /* Waits until at most `pending` of this warpgroup's groups are in flight;
 ** then c (if not NULL, from a retired group) may be read. */
 void cg_wgmma_wait(cg_tk *t, int pending, cg_rt *c);

@@ -8,7 +8,9 @@
 **   S  = -inf where masked     partial blocks and the ragged last block only
 **   m' = max(m, rowmax(S) * c)            c = scale * log2(e)
 **   P  = 2^(S * c - m'),  l = l * 2^(m - m') + rowsum(P),  O = O * 2^(m - m')
-**   O += P V                   P stays in registers as the A operand
+**   O += P V                   P stays in registers as the A operand, or
+**                              goes through shared memory where S, P
+**                              and O outgrow a consumer's registers
 **
 ** K and V arrive through a `stages`-deep cp.async pipeline, K and V of a
 ** block in separate groups, so S is computed while V is still landing.
@@ -33,6 +35,7 @@
 #define LOG2E 1.4426950408889634
 #define LN2 0.6931471805599453
 #define MAX_SLACK 8.0      /* log2 units the running max may lag the true one */
+#define WS_P_BAR 4         /* named barriers 4 .. 6: a consumer warpgroup's P written (1 .. 3 are the turns) */
 #define WS_NFULL_AT 252    /* the last word of the mbarriers' area (WS_BAR_BYTES): the CTA's full key blocks (ws_keep_nfull) */
 
 enum {
@@ -70,6 +73,7 @@ typedef struct attn {
   int ws;                      /* warp-specialised: a TMA producer warpgroup, wgmma consumers */
   int nwg;                     /* ws: consumer warpgroups, 1, 2 or 3 */
   int under_s;                 /* ws: O's rescale under S's product, not after P V's wait (cg_attn_rescale_under_s) */
+  int p_smem;                  /* ws: P reaches O += P V through shared memory (ws_p_shared), not registers */
   LLVMValueRef bars;           /* ws: shared offset of the mbarriers */
   LLVMValueRef wgi;            /* ws: the consumer warpgroup, 0 .. nwg - 1 */
   int sched;                   /* ws: CG_SCHED_*; persistent past CG_SCHED_GRID */
@@ -1213,20 +1217,60 @@ static void ws_issue_s(attn *a, LLVMValueRef j) {
   cg_wgmma_abt_async(TK, &a->s, &a->sq, cg_wgmma_row0(TK), &k, 1);
 }
 
+/* The consumer warpgroup. Where P goes through shared memory it is read
+** again from the thread index at each use: kept, it and what follows from
+** it (the turns' barriers, P's tile) spilled beside a mask at D = 64. */
+static LLVMValueRef wg_index(attn *a) {
+  if (!a->p_smem) return a->wgi;
+  return CG_LSHR(EM, CG_SUB(EM, cg_sreg_fresh(EM, CG_TID_X), cg_i32(EM, 128)), cg_i32(EM, 7));
+}
+
+/* The warpgroup's P tile, after the ring (ws_p_shared). */
+static cg_st p_tile(attn *a) {
+  LLVMValueRef at = cg_i32(EM, a->q_bytes + a->stages * 2 * a->kv_bytes);
+  return (cg_st){CG_ADD(EM, at, CG_MUL(EM, wg_index(a), cg_i32(EM, 64 * a->bn * 2))), 64, a->bn, 0, 1};
+}
+
+/*
+** P of the step's softmax, as the A operand of O += P V. Through shared
+** memory it is written only after the warpgroup's last P V has retired
+** (the step's wait for O comes first), and read only after all four warps
+** wrote their rows: a named barrier of the warpgroup's 128 threads.
+*/
+static void ws_make_p(attn *a) {
+  cg_rt_to_a(TK, &a->pa, &a->s);
+  if (!a->p_smem) return;
+  cg_st p = p_tile(a);
+  /* Beside a mask at D = 64 and 192 keys even the one lane address kept
+  ** through the loop spilled (4 bytes): there it is made again from the
+  ** thread index. (At D = 128 and 128 keys that spilled 8 bytes instead.) */
+  cg_tk keep = *TK;
+  if (a->masked && a->d == 64) cg_tk_refresh(TK);
+  cg_wgmma_store_a(TK, &a->pa, &p);
+  *TK = keep;
+  cg_wgmma_smem_fence(TK);
+  cg_barrier_named(EM, CG_ADD(EM, wg_index(a), cg_i32(EM, WS_P_BAR)), 128, 0);
+}
+
 static void ws_issue_pv(attn *a, LLVMValueRef j) {
   cg_st v = kv_tile(a, j, 1);
-  cg_wgmma_ab_rs_async(TK, &a->o, &a->pa, &v);
+  if (a->p_smem) {
+    cg_st p = p_tile(a);
+    cg_wgmma_ab_async(TK, &a->o, &p, &v);
+  } else {
+    cg_wgmma_ab_rs_async(TK, &a->o, &a->pa, &v);
+  }
 }
 
 static void ws_step(attn *a, LLVMValueRef j) {
   LLVMValueRef prev = CG_SUB(EM, j, cg_i32(EM, 1));
   ws_ready_k(a, j);
   ws_wait(a, BAR_V, prev);
-  cg_turn_wait(TK, a->wgi, a->nwg);
+  cg_turn_wait(TK, wg_index(a), a->nwg);
   ws_issue_s(a, j);
   if (a->under_s) rescale_o(a);
   ws_issue_pv(a, prev);
-  cg_turn_pass(TK, a->wgi, a->nwg);
+  cg_turn_pass(TK, wg_index(a), a->nwg);
   ahead_next(a, CG_ADD(EM, j, cg_i32(EM, 1)));
   cg_wgmma_wait(TK, 1, &a->s);
   cg_mbar_arrive(TK, bar_at(a, BAR_KFREE, j));
@@ -1235,7 +1279,7 @@ static void ws_step(attn *a, LLVMValueRef j) {
   cg_wgmma_wait(TK, 0, &a->o);
   cg_mbar_arrive(TK, bar_at(a, BAR_VFREE, prev));
   if (!a->under_s) rescale_o(a);
-  cg_rt_to_a(TK, &a->pa, &a->s);
+  ws_make_p(a);
   seg_store(a);  /* S is free: the wide configs have no room for it beside S and O */
 }
 
@@ -1254,16 +1298,16 @@ static void ws_consume_tile(attn *a) {
   if (!a->sched) ws_turn_first(a);
   LLVMValueRef zero = cg_i32(EM, 0);
   ws_ready_k(a, zero);
-  cg_turn_wait(TK, a->wgi, a->nwg);
+  cg_turn_wait(TK, wg_index(a), a->nwg);
   ws_issue_s(a, zero);
-  cg_turn_pass(TK, a->wgi, a->nwg);
+  cg_turn_pass(TK, wg_index(a), a->nwg);
   ahead_next(a, cg_i32(EM, 1));
   cg_wgmma_wait(TK, 0, &a->s);
   cg_mbar_arrive(TK, bar_at(a, BAR_KFREE, zero));
   mask_apply(a);
   online_softmax(a, 0);
   if (a->under_s) cg_rset(EM, a->grow, LLVMConstInt(EM->t_i1, 0, 0));
-  cg_rt_to_a(TK, &a->pa, &a->s);
+  ws_make_p(a);
   seg_store(a);
   cg_for loop;
   LLVMValueRef j = cg_for_begin(EM, &loop, cg_i32(EM, 1), a->nblk);
@@ -1275,9 +1319,9 @@ static void ws_consume_tile(attn *a) {
   LLVMValueRef last = CG_SUB(EM, a->nblk, cg_i32(EM, 1));
   if (a->under_s) rescale_o(a);
   ws_wait(a, BAR_V, last);
-  cg_turn_wait(TK, a->wgi, a->nwg);
+  cg_turn_wait(TK, wg_index(a), a->nwg);
   ws_issue_pv(a, last);
-  cg_turn_pass(TK, a->wgi, a->nwg);
+  cg_turn_pass(TK, wg_index(a), a->nwg);
   cg_wgmma_wait(TK, 0, &a->o);
   cg_mbar_arrive(TK, bar_at(a, BAR_VFREE, last));
   cg_if_end(EM, &any);
@@ -1338,7 +1382,9 @@ static void ws_consume(attn *a) {
 /*
 ** A masked consumer of the wide configs holds S, P and O of its step at
 ** once, which leaves no room for the row's full-block count through the
-** loop (ptxas spilled it), nor does a persistent one at D64 (160
+** loop (ptxas spilled it), nor does one whose P goes through shared
+** memory (its lane address and barrier take what is left at D = 64 and
+** 192 keys; 4 bytes spilled), nor a persistent one at D64 (160
 ** registers), whose tile values come from its work item and so sit in
 ** per-thread registers, where a CTA per tile has them in uniform ones: it
 ** is kept in shared memory instead, one word each step reads again. The
@@ -1348,11 +1394,11 @@ static void ws_consume(attn *a) {
 ** walks several tiles must not store the next tile's before the last
 ** read of this one's: after this tile's last S, as Q's slot is.)
 */
-static void ws_keep_nfull(attn *a) { a->nfull_smem = a->lean || a->sched; }
+static void ws_keep_nfull(attn *a) { a->nfull_smem = a->lean || a->sched || a->p_smem; }
 
 static void kernel_ws(attn *a) {
   if (!a->sched) setup(a);
-  a->bars = cg_i32(EM, a->q_bytes + a->stages * 2 * a->kv_bytes);
+  a->bars = cg_i32(EM, a->q_bytes + a->stages * 2 * a->kv_bytes + ws_p_bytes(&a->spec->cfg, a->d));
   ws_keep_nfull(a);
   ws_init_barriers(a);
   cg_if role;
@@ -1515,6 +1561,7 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   a->kv_bytes = cg_st_bytes(a->bn, a->d, a->pad);
   a->ahead = a->ws && a->bits && cg_attn_bits_ahead(s);
   a->under_s = cg_attn_rescale_under_s(s);
+  a->p_smem = a->ws && ws_p_shared(&s->cfg, a->d);
   char *nm = kernel_name(a);
   if (!nm || cg_em_init(EM, nm)) {
     free(nm);

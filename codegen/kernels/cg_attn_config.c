@@ -29,7 +29,8 @@ int cg_attn_table_q(const cg_attn_spec *s) {
 
 static size_t smem_for(const cg_attn_spec *s, int pad) {
   int d = s->shape.head_dim;
-  size_t bars = s->arch == CG_SM90A && ws_config(&s->cfg) ? WS_BAR_BYTES : 0;
+  int ws = s->arch == CG_SM90A && ws_config(&s->cfg);
+  size_t bars = ws ? WS_BAR_BYTES + (size_t)ws_p_bytes(&s->cfg, d) : 0;
   return (size_t)cg_st_bytes(s->cfg.block_m, d, pad) + (size_t)s->cfg.stages * 2 * (size_t)cg_st_bytes(s->cfg.block_n, d, pad) + bars;
 }
 
@@ -200,10 +201,10 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
   if (acc > ACC_REGS_MAX)
     return cg_fail(e, SIEVE_ERR_ARG, "config: %d rows per warp x (head_dim %d + block_n %d) needs %d accumulator registers per thread (at most %d); use more warps or a smaller block_n",
                    rw, d, c->block_n, acc, ACC_REGS_MAX);
-  if (ws_config(c) && acc + rw * c->block_n / 64 > ws_live_max(c, d))
-    return cg_fail(e, SIEVE_ERR_ARG, "config: %d warps keep S, P and O of head_dim %d x block_n %d in %d registers a thread, more than the %d "
+  if (ws_config(c) && acc > ws_live_max(c, d))
+    return cg_fail(e, SIEVE_ERR_ARG, "config: %d warps keep S and O of head_dim %d x block_n %d in %d registers a thread, more than the %d "
                    "their register budget leaves; use a smaller block_n or 12 warps",
-                   c->warps, d, c->block_n, acc + rw * c->block_n / 64, ws_live_max(c, d));
+                   c->warps, d, c->block_n, acc, ws_live_max(c, d));
   if (s->segs && (!ws_config(c) || !identity_layouts(s->pattern) || !cg_attn_mask_free(s->pattern) ||
                  s->pattern->sel.kind != CG_SELECT_STATIC))
     return cg_fail(e, SIEVE_ERR_ARG, "segments need the warp-specialised kernel and a pattern that allows every pair in "

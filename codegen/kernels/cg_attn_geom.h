@@ -66,6 +66,20 @@ static inline int ws_live_max(const cg_attn_config *c, int d) {
   return c->warps == CG_WS3_WARPS ? 128 : ws_ctas(c, d) == 3 ? 104 : c->warps == CG_WS1_WARPS ? 200 : 208;
 }
 
+/*
+** Where S, P and O exceed that budget but S and O fit it, P goes through
+** shared memory instead (a tile of 64 rows per consumer warpgroup, after
+** the ring): at D = 64, three consumer warpgroups then reach 192-key
+** steps, as FlashAttention-3's 192 x 192 tile at that head size does.
+*/
+static inline int ws_acc_regs(const cg_attn_config *c, int d) { return c->block_m / mma_warps(c) * (d + c->block_n) / 32; }
+static inline int ws_p_shared(const cg_attn_config *c, int d) {
+  return ws_config(c) && ws_acc_regs(c, d) + c->block_m / mma_warps(c) * c->block_n / 64 > ws_live_max(c, d);
+}
+static inline int ws_p_bytes(const cg_attn_config *c, int d) {
+  return ws_p_shared(c, d) ? mma_warps(c) / 4 * 64 * c->block_n * 2 : 0;
+}
+
 /* Padding of the shared tiles' rows in bytes: 16 or 0 (swizzled). */
 int cg_attn_smem_pad(const cg_attn_spec *s);
 

@@ -117,7 +117,8 @@ static void configs(gpu_env *env) {
 ** shipped; dilated with block=384 for partial blocks, by predicate and by
 ** bitmask), ragged with text before and after, BSHD strides, both dtypes,
 ** the runtime text length, and a ragged tail the kernel trims (S not a
-** multiple of the key step).
+** multiple of the key step). The last row's configs keep P in shared
+** memory (ws_p_shared): 192-key steps at D64, 128 at D128.
 */
 static const sieve_config wide_cfgs[][2] = {
     /* D64, D128 */
@@ -126,6 +127,7 @@ static const sieve_config wide_cfgs[][2] = {
     {{192, 128, 16, 4}, {128, 192, 12, 2}},
     {{128, 192, 12, 2}, {128, 128, 12, 2}},
     {{128, 192, 12, 3}, {128, 64, 12, 4}},
+    {{192, 192, 16, 2}, {192, 128, 16, 2}},
 };
 
 static void wide(gpu_env *env) {
@@ -190,7 +192,7 @@ static void bits_debug(gpu_env *env) {
 
 /* The wide configs' small cases for the memory, race and barrier checkers:
 ** three warpgroups with 128-key steps, and 192-key steps, on full blocks
-** and on partial ones (bitmask, predicate). */
+** and on partial ones (bitmask, predicate); three with P in shared memory. */
 static void wide_sanitize(gpu_env *env) {
   static const int lens[1] = {7};
   if (!env->wgmma) return;
@@ -199,6 +201,9 @@ static void wide_sanitize(gpu_env *env) {
     {{192, 128, 16, 2}, 64, "../bench/patterns/dilated", "block=384", "auto"},
     {{128, 192, 12, 2}, 128, "dense", NULL, NULL},
     {{192, 64, 16, 3}, 128, "../bench/patterns/dilated", "block=384", NULL},
+    {{192, 192, 16, 2}, 64, "dense", NULL, NULL},
+    {{192, 192, 16, 2}, 64, "../bench/patterns/dilated", "block=384", "auto"},
+    {{192, 128, 16, 2}, 128, "../bench/patterns/dilated", "block=384", NULL},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     if (cases[i].partial) setenv("SIEVE_PARTIAL", cases[i].partial, 1);

@@ -91,6 +91,11 @@ void gpu_persist(gpu_env *env) {
                         .bshd = 1, .cfg = d64, .sample_rows = 96});
     one(env, (gpu_case){.pattern = "dense", .shape = shp(5, 12, 20, 40, 0, 3, 128, 1), .dtype = SIEVE_FP16,
                         .cfg = d128, .sample_rows = 96});
+    /* P through shared memory (ws_p_shared), both head sizes. */
+    one(env, (gpu_case){.pattern = "dense", .shape = shp(5, 12, 20, 40, 1, 3, 64, 1), .dtype = SIEVE_BF16,
+                        .cfg = {192, 192, 16, 2, sched}, .sample_rows = 96});
+    one(env, (gpu_case){.pattern = "frame_window", .shape = shp(6, 12, 16, 23, 0, 3, 128, 2), .dtype = SIEVE_FP16,
+                        .cfg = {192, 128, 16, 2, sched}, .sample_rows = 64});
     /* Batch 2 with runtime text lengths: items past the first batch element. */
     one(env, (gpu_case){.pattern = "dense", .shape = shp(3, 9, 11, 40, sched - 1, 2, 128, 2), .dtype = SIEVE_BF16,
                         .cfg = d128, .text_valid = lens});

@@ -20,8 +20,9 @@
 #include "gpu.h"
 #include "gpu_tiles.h"
 
-static const sieve_config wide64[] = {{0, 0, 0, 0}, {192, 128, 16, 2}, {128, 192, 12, 2}, {192, 64, 16, 3}};
-static const sieve_config wide128[] = {{0, 0, 0, 0}, {128, 192, 12, 2}, {192, 64, 16, 2}, {128, 64, 12, 4}};
+/* The last of each: P through shared memory (ws_p_shared). */
+static const sieve_config wide64[] = {{0, 0, 0, 0}, {192, 128, 16, 2}, {128, 192, 12, 2}, {192, 64, 16, 3}, {192, 192, 16, 2}};
+static const sieve_config wide128[] = {{0, 0, 0, 0}, {128, 192, 12, 2}, {192, 64, 16, 2}, {128, 64, 12, 4}, {192, 128, 16, 2}};
 
 static void run(gpu_env *env, gpu_case *c, const char *partial) {
   if (!env->wgmma && c->cfg.warps) return;
@@ -38,7 +39,7 @@ void gpu_tiles(gpu_env *env) {
   };
   for (size_t p = 0; p < sizeof pats / sizeof *pats; p++)
     for (int d = 0; d < 2; d++)
-      for (size_t i = 0; i < 4; i++) {
+      for (size_t i = 0; i < sizeof wide64 / sizeof *wide64; i++) {
         sieve_config cfg = d ? wide128[i] : wide64[i];
         int odd = (int)(p + i + d) % 2;
         /* 13 x 19 = 247 tokens a frame: no tile lines up with a frame edge */
