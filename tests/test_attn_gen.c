@@ -507,8 +507,8 @@ static void one_consumer(void **st) {
 /*
 ** Where S, P and O outgrow the consumers' registers but S and O fit, P
 ** goes through shared memory (ws_p_shared): three consumer warpgroups
-** with 192-key steps at D = 64 store it by stmatrix, meet at their own
-** barrier of 128 threads, and read it by descriptor (no A registers in
+** with 192-key steps at D = 64 store it by stmatrix, meet a warp at a
+** time, and read it by descriptor (no A registers in
 ** the P V product); shared memory counts its three 64 x 192 tiles. The
 ** configs whose P fits keep it in registers, and 192-key steps at D = 128
 ** on three warpgroups still do not fit (S and O alone are 160 registers).
@@ -525,7 +525,7 @@ static void p_through_shared(void **st) {
   char *ptx = NULL, *name = NULL;
   if (cg_attn_build(&s, &ptx, &name, NULL, &e)) fail_msg("%s", e.msg);
   expect_in(ptx, "stmatrix.sync.aligned.m8n8.x4.shared.b16");
-  expect_in(ptx, ", 128;");
+  expect_in(ptx, "bar.warp.sync");
   /* the P V product: both operands by descriptor, B transposed */
   expect_in(ptx, "p, 1, 1, 0, 1;");
   free(ptx);

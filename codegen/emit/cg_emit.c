@@ -158,6 +158,11 @@ void cg_barrier(cg_em *e) {
   cg_intr(e, "llvm.nvvm.barrier.cta.sync.aligned.all", NULL, 0, &a, 1);
 }
 
+void cg_syncwarp(cg_em *e) {
+  LLVMValueRef all = cg_i32(e, -1);
+  cg_intr(e, "llvm.nvvm.bar.warp.sync", NULL, 0, &all, 1);
+}
+
 void cg_barrier_named(cg_em *e, LLVMValueRef id, int count, int arrive_only) {
   LLVMValueRef a[] = {id, cg_i32(e, count)};
   cg_intr(e, arrive_only ? "llvm.nvvm.barrier.cta.arrive.aligned.count" : "llvm.nvvm.barrier.cta.sync.aligned.count",

@@ -79,6 +79,9 @@ void cg_barrier(cg_em *e);
 /* Named barrier `id` (i32, 1..15) of `count` threads: wait there, or only
 ** count this warp's arrival and go on. */
 void cg_barrier_named(cg_em *e, LLVMValueRef id, int count, int arrive_only);
+/* The warp's lanes meet (bar.warp.sync, all lanes): what each wrote
+** before, it has written for all of them after. */
+void cg_syncwarp(cg_em *e);
 
 /* ------------------------------------------------------------- float math */
 LLVMValueRef cg_fmax(cg_em *e, LLVMValueRef a, LLVMValueRef b);

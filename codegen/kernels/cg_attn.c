@@ -35,7 +35,6 @@
 #define LOG2E 1.4426950408889634
 #define LN2 0.6931471805599453
 #define MAX_SLACK 8.0      /* log2 units the running max may lag the true one */
-#define WS_P_BAR 4         /* named barriers 4 .. 6: a consumer warpgroup's P written (1 .. 3 are the turns) */
 #define WS_NFULL_AT 252    /* the last word of the mbarriers' area (WS_BAR_BYTES): the CTA's full key blocks (ws_keep_nfull) */
 
 enum {
@@ -1234,8 +1233,9 @@ static cg_st p_tile(attn *a) {
 /*
 ** P of the step's softmax, as the A operand of O += P V. Through shared
 ** memory it is written only after the warpgroup's last P V has retired
-** (the step's wait for O comes first), and read only after all four warps
-** wrote their rows: a named barrier of the warpgroup's 128 threads.
+** (the step's wait for O comes first), and read once the warp's lanes
+** have fenced their writes: a warp's rows of the product read only its
+** own rows of P, so the warp meets alone, as FlashAttention-3's does.
 */
 static void ws_make_p(attn *a) {
   cg_rt_to_a(TK, &a->pa, &a->s);
@@ -1249,7 +1249,7 @@ static void ws_make_p(attn *a) {
   cg_wgmma_store_a(TK, &a->pa, &p);
   *TK = keep;
   cg_wgmma_smem_fence(TK);
-  cg_barrier_named(EM, CG_ADD(EM, wg_index(a), cg_i32(EM, WS_P_BAR)), 128, 0);
+  cg_syncwarp(EM);
 }
 
 static void ws_issue_pv(attn *a, LLVMValueRef j) {
