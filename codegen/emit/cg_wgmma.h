@@ -48,8 +48,9 @@ void cg_wgmma_abt_rs_async(cg_tk *t, cg_rt *c, const cg_ra *a, const cg_st *b, i
 void cg_wgmma_ab_async(cg_tk *t, cg_rt *c, const cg_st *a, const cg_st *b);
 /* This warp's m = 16 x k registers (cg_ra) into rows 16 (warp % 4) .. + 16
 ** of the warpgroup's 64-row panelled tile dst, the layout wgmma reads an
-** A operand in. wgmma sees them once each writer has fenced
-** (cg_wgmma_smem_fence) and the warpgroup has met at a barrier. */
+** A operand in. wgmma sees them once each lane has fenced
+** (cg_wgmma_smem_fence) and the warp has met (cg_syncwarp): a warp's rows
+** of the product read only its own rows of A. */
 void cg_wgmma_store_a(cg_tk *t, const cg_ra *a, const cg_st *dst);
 /* Waits until at most `pending` of this warpgroup's groups are in flight;
 ** then c (if not NULL, from a retired group) may be read. */

@@ -1218,7 +1218,8 @@ static void ws_issue_s(attn *a, LLVMValueRef j) {
 
 /* The consumer warpgroup. Where P goes through shared memory it is read
 ** again from the thread index at each use: kept, it and what follows from
-** it (the turns' barriers, P's tile) spilled beside a mask at D = 64. */
+** it (the turns' barriers, P's tile) spilled 4 bytes at D = 64, dense
+** attention's kernel too. */
 static LLVMValueRef wg_index(attn *a) {
   if (!a->p_smem) return a->wgi;
   return CG_LSHR(EM, CG_SUB(EM, cg_sreg_fresh(EM, CG_TID_X), cg_i32(EM, 128)), cg_i32(EM, 7));
@@ -1383,8 +1384,8 @@ static void ws_consume(attn *a) {
 ** A masked consumer of the wide configs holds S, P and O of its step at
 ** once, which leaves no room for the row's full-block count through the
 ** loop (ptxas spilled it), nor does one whose P goes through shared
-** memory (its lane address and barrier take what is left at D = 64 and
-** 192 keys; 4 bytes spilled), nor a persistent one at D64 (160
+** memory (its lane address takes what is left at D = 64 and 192 keys;
+** 4 bytes spilled), nor a persistent one at D64 (160
 ** registers), whose tile values come from its work item and so sit in
 ** per-thread registers, where a CTA per tile has them in uniform ones: it
 ** is kept in shared memory instead, one word each step reads again. The

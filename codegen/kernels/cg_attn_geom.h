@@ -71,7 +71,7 @@ static inline int ws_live_max(const cg_attn_config *c, int d) {
 ** shared memory instead (a tile of 64 rows per consumer warpgroup, after
 ** the ring): at D = 64, three consumer warpgroups then reach 192-key
 ** steps, as FlashAttention-3's 192 x 192 tile at that head size does. On
-** an H100 that ran 10-12% slower than the default 192/128/16/2 (dense
+** an H100 that ran 8-13% slower than the default 192/128/16/2 (dense
 ** cogvideox-1.5), and three warpgroups of 128-key steps at D = 128 no
 ** faster than 128/192/12/2 (bench/RESULTS.md, 2026-12-07): configs for
 ** `sieve tune` to try, not defaults.
