@@ -1225,9 +1225,12 @@ static LLVMValueRef wg_index(attn *a) {
   return CG_LSHR(EM, CG_SUB(EM, cg_sreg_fresh(EM, CG_TID_X), cg_i32(EM, 128)), cg_i32(EM, 7));
 }
 
-/* The warpgroup's P tile, after the ring (ws_p_shared). */
+/* Shared memory past Q and the ring: P's tiles (ws_p_shared), then the mbarriers. */
+static int ring_end(const attn *a) { return a->q_bytes + a->stages * 2 * a->kv_bytes; }
+
+/* The warpgroup's P tile. */
 static cg_st p_tile(attn *a) {
-  LLVMValueRef at = cg_i32(EM, a->q_bytes + a->stages * 2 * a->kv_bytes);
+  LLVMValueRef at = cg_i32(EM, ring_end(a));
   return (cg_st){CG_ADD(EM, at, CG_MUL(EM, wg_index(a), cg_i32(EM, 64 * a->bn * 2))), 64, a->bn, 0, 1};
 }
 
@@ -1399,7 +1402,7 @@ static void ws_keep_nfull(attn *a) { a->nfull_smem = a->lean || a->sched || a->p
 
 static void kernel_ws(attn *a) {
   if (!a->sched) setup(a);
-  a->bars = cg_i32(EM, a->q_bytes + a->stages * 2 * a->kv_bytes + ws_p_bytes(&a->spec->cfg, a->d));
+  a->bars = cg_i32(EM, ring_end(a) + ws_p_bytes(&a->spec->cfg, a->d));
   ws_keep_nfull(a);
   ws_init_barriers(a);
   cg_if role;

@@ -197,7 +197,7 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
                    c->block_m, block_q(s));
   if (block_k(s) % c->block_n)
     return cg_fail(e, SIEVE_ERR_ARG, "config: block_n %d must divide the pattern's key block %d", c->block_n, block_k(s));
-  int acc = rw * (d + c->block_n) / 32;
+  int acc = acc_regs(c, d);
   if (acc > ACC_REGS_MAX)
     return cg_fail(e, SIEVE_ERR_ARG, "config: %d rows per warp x (head_dim %d + block_n %d) needs %d accumulator registers per thread (at most %d); use more warps or a smaller block_n",
                    rw, d, c->block_n, acc, ACC_REGS_MAX);

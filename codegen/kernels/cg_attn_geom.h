@@ -76,9 +76,11 @@ static inline int ws_live_max(const cg_attn_config *c, int d) {
 ** faster than 128/192/12/2 (bench/RESULTS.md, 2026-12-07): configs for
 ** `sieve tune` to try, not defaults.
 */
-static inline int ws_acc_regs(const cg_attn_config *c, int d) { return c->block_m / mma_warps(c) * (d + c->block_n) / 32; }
+/* Registers a thread: S and O (f32), and P (packed pairs). */
+static inline int acc_regs(const cg_attn_config *c, int d) { return c->block_m / mma_warps(c) * (d + c->block_n) / 32; }
+static inline int p_regs(const cg_attn_config *c) { return c->block_m / mma_warps(c) * c->block_n / 64; }
 static inline int ws_p_shared(const cg_attn_config *c, int d) {
-  return ws_config(c) && ws_acc_regs(c, d) + c->block_m / mma_warps(c) * c->block_n / 64 > ws_live_max(c, d);
+  return ws_config(c) && acc_regs(c, d) + p_regs(c) > ws_live_max(c, d);
 }
 static inline int ws_p_bytes(const cg_attn_config *c, int d) {
   return ws_p_shared(c, d) ? mma_warps(c) / 4 * 64 * c->block_n * 2 : 0;
