@@ -5,6 +5,7 @@
 #include "rt_plan_int.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,14 +143,68 @@ static sieve_status resolve(rt_plan *p, const rt_plan_spec *s, cg_err *e) {
   return SIEVE_OK;
 }
 
-/* The dense plan a schedule's warm-up or a folded mask runs: the default
-** config, which suits dense attention. */
+/* The spec of the dense plan a schedule's warm-up or a folded mask runs,
+** its pattern made into p->dense_pat: the default config, which suits
+** dense attention. */
+static sieve_status dense_spec(rt_plan *p, const rt_plan_spec *s, rt_plan_spec *ds, cg_err *e) {
+  if (!(p->dense_pat = cg_pattern_dense_of(p->spec.pattern, e))) return e->status;
+  *ds = (rt_plan_spec){.pattern = p->dense_pat, .shape = s->shape, .dtype = s->dtype, .arch = s->arch,
+                       .step = s->step, .layer = s->layer};
+  return SIEVE_OK;
+}
+
 static sieve_status dense_plan(rt_plan *p, const rt_plan_spec *s, const rt_device *dev, rt_cache *cache,
                                cg_err *e) {
-  if (!(p->dense_pat = cg_pattern_dense_of(p->spec.pattern, e))) return e->status;
-  rt_plan_spec ds = {.pattern = p->dense_pat, .shape = s->shape, .dtype = s->dtype, .arch = s->arch,
-                     .step = s->step, .layer = s->layer};
-  return rt_plan_create(&ds, dev, cache, &p->dense, e);
+  rt_plan_spec ds;
+  sieve_status st = dense_spec(p, s, &ds, e);
+  return st ? st : rt_plan_create(&ds, dev, cache, &p->dense, e);
+}
+
+/*
+** A schedule's warm-up plan (dense steps or layers) is made on a thread of
+** its own while the plan makes its tables, kernel and permute: its pattern
+** is its own (made first, here), so the two share only the device, whose
+** context is made current on that thread, and the disk cache, which takes
+** several writers (processes, and the tuner's building threads). Cold,
+** that plan's kernel was as long again as the plan's own: svg, sta and
+** adaspa at hunyuan-720p (bench/RESULTS.md).
+*/
+typedef struct warm_build {
+  rt_plan *p;       /* NULL: the plan has no warm-up */
+  rt_plan_spec ds;
+  const rt_device *dev;
+  rt_cache *cache;
+  pthread_t th;
+  int on_thread;
+  sieve_status st;
+  cg_err e;
+} warm_build;
+
+static void *warm_run(void *arg) {
+  warm_build *w = arg;
+  w->st = RT_CU(w->p->cu, &w->e, cuCtxSetCurrent, w->dev->ctx);
+  if (!w->st) w->st = rt_plan_create(&w->ds, w->dev, w->cache, &w->p->dense, &w->e);
+  return NULL;
+}
+
+static sieve_status warm_start(warm_build *w, rt_plan *p, const rt_plan_spec *s, const rt_device *dev,
+                               rt_cache *cache, cg_err *e) {
+  *w = (warm_build){.dev = dev, .cache = cache};
+  sieve_status st = dense_spec(p, s, &w->ds, e);
+  if (st) return st;
+  w->p = p;
+  w->on_thread = !pthread_create(&w->th, NULL, warm_run, w);
+  return SIEVE_OK;
+}
+
+/* The warm-up plan in p->dense, once its thread is done; made here where
+** no thread started. Its error goes to e (when given) where it failed. */
+static sieve_status warm_finish(warm_build *w, cg_err *e) {
+  if (!w->p) return SIEVE_OK;
+  if (w->on_thread) pthread_join(w->th, NULL);
+  else w->st = rt_plan_create(&w->ds, w->dev, w->cache, &w->p->dense, &w->e);
+  if (w->st && e) *e = w->e;
+  return w->st;
 }
 
 sieve_status rt_plan_segs_create(const rt_plan *p, const rt_device *dev, rt_cache *cache, rt_plan **out,
@@ -205,6 +260,7 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
   if (nc && atoi(nc) > 0) p->ctas = atoi(nc);
 
   host_tables h = {0};
+  warm_build warm = {0};
   double t0 = rt_plan_now_ms();
   p->density = NAN;
   p->step0 = s->step;
@@ -215,6 +271,8 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
     else *out = p;
     return st;
   }
+  if (!st && (p->spec.pattern->dense_steps || p->spec.pattern->dense_layers))
+    st = warm_start(&warm, p, s, dev, cache, e);
   if (!st && rt_plan_gpu_tables(p)) {
     st = rt_plan_use_gpu_tables(p, dev, cache, e);
     if (!st && p->spec.cfg.sched) st = rt_plan_identity_order(p, e);
@@ -240,10 +298,9 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
     if (!p->stats.from_cache) st = rt_plan_build_kernel(p, cache, key, e);
   }
   if (!st && cg_attn_permutes(&p->spec)) st = use_permute(p, s, dev, cache, e);
-  if (!st && (p->spec.pattern->dense_steps || p->spec.pattern->dense_layers)) {
-    st = dense_plan(p, s, dev, cache, e);
-    if (!st) p->warm = cg_pattern_dense_at(p->spec.pattern, s->step, s->layer);
-  }
+  sieve_status ws = warm_finish(&warm, st ? NULL : e);
+  if (!st) st = ws;
+  if (!st && warm.p) p->warm = cg_pattern_dense_at(p->spec.pattern, s->step, s->layer);
   if (st) {
     rt_plan_free(p, NULL);  /* already failing: its own errors add nothing */
     return st;

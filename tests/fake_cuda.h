@@ -90,15 +90,19 @@ static CUresult fg_alloc(CUdeviceptr *p, size_t n) {
   int64_t *b = malloc(n + 16);
   if (!b) return CUDA_ERROR_OUT_OF_MEMORY;
   b[0] = (int64_t)n;
+  pthread_mutex_lock(&fg.mu); /* a plan's warm-up plan allocates on a thread of its own */
   fg.allocs++;
   fg.live_bytes += (int64_t)n;
+  pthread_mutex_unlock(&fg.mu);
   *p = (CUdeviceptr)(uintptr_t)(b + 2);
   return CUDA_SUCCESS;
 }
 static CUresult fg_free(CUdeviceptr p) {
   int64_t *b = (int64_t *)(uintptr_t)p - 2;
+  pthread_mutex_lock(&fg.mu);
   fg.frees++;
   fg.live_bytes -= b[0];
+  pthread_mutex_unlock(&fg.mu);
   free(b);
   return CUDA_SUCCESS;
 }

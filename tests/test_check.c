@@ -20,6 +20,7 @@
 #include "lp.h"
 #include "rt_bench.h"
 #include "rt_check.h"
+#include "test_main.h"
 
 /* ------------------------------------------------------------- values */
 
@@ -590,5 +591,5 @@ int main(void) {
     cmocka_unit_test(timing_arithmetic),
     cmocka_unit_test(bench_times_with_events),
   };
-  return cmocka_run_group_tests(t, NULL, NULL);
+  return sieve_run_tests(t, NULL, NULL);
 }

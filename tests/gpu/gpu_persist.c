@@ -151,6 +151,12 @@ void gpu_persist_sanitize(gpu_env *env) {
     /* By bitmask: the running tile's words read at every step. */
     one(env, (gpu_case){.pattern = "frame_window", .shape = shp(4, 16, 16, 13, 0, 2, 128, 1), .dtype = SIEVE_BF16,
                         .cfg = {128, 192, 12, 2, sched}});
+    /* P through shared memory (ws_p_shared): its tile written and read
+    ** again on every step, across tiles of the persistent grid. */
+    one(env, (gpu_case){.pattern = "dense", .shape = shp(3, 16, 16, 13, 1, 2, 64, 1), .dtype = SIEVE_BF16,
+                        .cfg = {192, 192, 16, 2, sched}, .text_valid = lens});
+    one(env, (gpu_case){.pattern = "frame_window", .shape = shp(4, 12, 16, 13, 0, 2, 128, 1), .dtype = SIEVE_FP16,
+                        .cfg = {192, 128, 16, 2, sched}});
     /* Rows of 3, 5 and 7 steps on a CTA (the frame window's are even):
     ** realignments of the ring by 1 and 3 steps (ws_realign). */
     one(env, (gpu_case){.pattern = "causal", .shape = shp(3, 16, 16, 13, 0, 2, 128, 1), .dtype = SIEVE_BF16,
