@@ -8,10 +8,10 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cg_attn_tables.h"
 #include "cg_permute.h"
