@@ -148,6 +148,11 @@ LLVMValueRef cg_shfl_xor_f32(cg_em *e, LLVMValueRef v, int lane_mask) {
   return cg_intr(e, "llvm.nvvm.shfl.sync.bfly.f32", NULL, 0, a, 4);
 }
 
+LLVMValueRef cg_shfl_idx_i32(cg_em *e, LLVMValueRef v, LLVMValueRef src_lane) {
+  LLVMValueRef a[] = {cg_i32(e, -1), v, src_lane, cg_i32(e, 0x1f)};
+  return cg_intr(e, "llvm.nvvm.shfl.sync.idx.i32", NULL, 0, a, 4);
+}
+
 LLVMValueRef cg_vote_any(cg_em *e, LLVMValueRef pred) {
   LLVMValueRef a[] = {cg_i32(e, -1), pred};
   return cg_intr(e, "llvm.nvvm.vote.any.sync", NULL, 0, a, 2);

@@ -73,6 +73,8 @@ LLVMValueRef cg_sreg_fresh(cg_em *e, cg_sreg r);
 
 /* --------------------------------------------------- warps and the block */
 LLVMValueRef cg_shfl_xor_f32(cg_em *e, LLVMValueRef v, int lane_mask);
+/* v of lane src_lane (i32). */
+LLVMValueRef cg_shfl_idx_i32(cg_em *e, LLVMValueRef v, LLVMValueRef src_lane);
 /* True in every lane when pred is true in any lane of the warp. */
 LLVMValueRef cg_vote_any(cg_em *e, LLVMValueRef pred);
 void cg_barrier(cg_em *e);

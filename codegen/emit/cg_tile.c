@@ -107,12 +107,6 @@ static void rt_coords(cg_tk *t, const cg_rt *r, int e, LLVMValueRef *row, LLVMVa
   *col = CG_ADD(E, CG_SHL(E, t->fc, cg_i32(E, 1)), cg_i32(E, 8 * j + (k & 1)));
 }
 
-/* v of lane src (i32). */
-static LLVMValueRef shfl_idx(cg_tk *t, LLVMValueRef v, LLVMValueRef src) {
-  LLVMValueRef a[] = {cg_i32(E, -1), v, src, cg_i32(E, 0x1f)};
-  return cg_intr(E, "llvm.nvvm.shfl.sync.idx.i32", NULL, 0, a, 4);
-}
-
 /* ------------------------------------------------------------ elementwise */
 
 void cg_rt_to_a(cg_tk *t, cg_ra *dst, const cg_rt *src) {
@@ -193,7 +187,7 @@ void cg_rt_mask_apply(cg_tk *t, cg_rt *r, cg_mask_mode mode, const cg_reg *words
   for (int k = 0; k < r->m / 8; k++) {
     LLVMValueRef rowv = CG_ADD(E, t->fr, cg_i32(E, 16 * (k / 2) + 8 * (k % 2)));
     for (int w = 0; w < r->n / 32; w++)
-      own[k][w] = CG_LSHR(E, shfl_idx(t, cg_rget(E, words[w]), rowv), CG_SHL(E, t->fc, cg_i32(E, 1)));
+      own[k][w] = CG_LSHR(E, cg_shfl_idx_i32(E, cg_rget(E, words[w]), rowv), CG_SHL(E, t->fc, cg_i32(E, 1)));
   }
   for (int e = 0; e < n; e++) {
     int col = e / 4 % (r->n / 8) * 8 + (e & 1);  /* without the lane's 2 c */
@@ -326,7 +320,7 @@ static LLVMValueRef gv_row_ptr(cg_tk *t, const cg_gv *g, LLVMValueRef row, LLVMV
 }
 
 /* row_of(pos0 + lane + 32 q) for q < n: the lane's share of a remapped
-** tile's rows; shfl_idx hands row k to whoever needs it from lane k % 32
+** tile's rows; cg_shfl_idx_i32 hands row k to whoever needs it from lane k % 32
 ** of share k / 32. */
 static void lane_rows(cg_tk *t, const cg_gv *g, LLVMValueRef pos0, int n, LLVMValueRef *share) {
   for (int q = 0; q < n; q++)
@@ -340,7 +334,7 @@ void cg_gv_frag_rows(cg_tk *t, const cg_gv *g, LLVMValueRef row0, int m, LLVMVal
   for (int k = 0; k < m / 8; k++) {
     int off = 16 * (k / 2) + 8 * (k % 2);
     LLVMValueRef r = CG_ADD(E, t->fr, cg_i32(E, off));
-    rows[k] = g->row_of ? shfl_idx(t, share[off / 32], CG_AND(E, r, cg_i32(E, 31))) : CG_ADD(E, pos0, r);
+    rows[k] = g->row_of ? cg_shfl_idx_i32(E, share[off / 32], CG_AND(E, r, cg_i32(E, 31))) : CG_ADD(E, pos0, r);
   }
 }
 
@@ -391,7 +385,7 @@ static void sm80_copy_async(cg_tk *t, const cg_st *dst, const cg_gv *src) {
     LLVMValueRef pos = CG_ADD(E, src->pos0, r), valid = gv_valid(t, src, pos);
     LLVMValueRef s = cg_smem_at(E, CG_ADD(E, sbase, cg_i32(E, p * rpp * pitch)));
     if (!step) {
-      LLVMValueRef row = shfl_idx(t, share[p * rpp / 32], CG_AND(E, r, cg_i32(E, 31)));
+      LLVMValueRef row = cg_shfl_idx_i32(E, share[p * rpp / 32], CG_AND(E, r, cg_i32(E, 31)));
       g = gv_row_ptr(t, src, row, valid, col);
     } else {
       g = walk = walk ? cg_gep(E, E->t_i16, walk, step) : gv_row_ptr(t, src, pos, NULL, col);

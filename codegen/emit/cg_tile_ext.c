@@ -19,11 +19,6 @@ LLVMValueRef cg_shfl_up_i32(cg_em *e, LLVMValueRef v, int delta) {
   return cg_intr(e, "llvm.nvvm.shfl.sync.up.i32", NULL, 0, a, 4);
 }
 
-LLVMValueRef cg_shfl_idx_i32(cg_em *e, LLVMValueRef v, LLVMValueRef src_lane) {
-  LLVMValueRef a[] = {cg_i32(e, -1), v, src_lane, cg_i32(e, 0x1f)};
-  return cg_intr(e, "llvm.nvvm.shfl.sync.idx.i32", NULL, 0, a, 4);
-}
-
 LLVMValueRef cg_warp_scan_i32(cg_em *e, LLVMValueRef v, LLVMValueRef lane) {
   for (int d = 1; d < 32; d *= 2) {
     LLVMValueRef up = cg_shfl_up_i32(e, v, d);

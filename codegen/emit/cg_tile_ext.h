@@ -16,7 +16,6 @@ LLVMValueRef cg_popc(cg_em *e, LLVMValueRef x);
 LLVMValueRef cg_lanes_below(cg_em *e, LLVMValueRef lane);
 
 LLVMValueRef cg_shfl_up_i32(cg_em *e, LLVMValueRef v, int delta);
-LLVMValueRef cg_shfl_idx_i32(cg_em *e, LLVMValueRef v, LLVMValueRef src_lane);
 /* Inclusive prefix sum over the warp of an i32. */
 LLVMValueRef cg_warp_scan_i32(cg_em *e, LLVMValueRef v, LLVMValueRef lane);
 /* Sum over the warp of an f32; every lane gets it. */
