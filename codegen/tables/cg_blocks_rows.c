@@ -115,6 +115,15 @@ static void open_classes(worker *w, const uint8_t *gneed, const uint8_t *need) {
   }
 }
 
+/* A key block's interval class: into rc and the row's counts; an undecided
+** block joins the row's und list for settle. */
+static inline void take_class(worker *w, int kb, int c, int *nu) {
+  w->rc[kb] = (uint8_t)c;
+  if (c == CG_BLK_FULL) w->st[ST_IFULL]++;
+  else if (c == CG_BLK_EMPTY) w->st[ST_IEMPTY]++;
+  else w->und[(*nu)++] = kb;
+}
+
 /* Interval classes of a row (open_classes), reused while the query
 ** interfaces and the super row repeat. */
 static void row_classes(worker *w, int qb) {
@@ -264,13 +273,7 @@ static void whole_row(worker *w, blk_rrow *rec, int qb) {
         w->st[gc == CG_BLK_FULL ? ST_IFULL : ST_IEMPTY] += g1 - g0;
         continue;
       }
-      for (int kb = g0; kb < g1; kb++) {
-        int c = w->cls[j->kmap[kb]];
-        w->rc[kb] = (uint8_t)c;
-        if (c == CG_BLK_FULL) w->st[ST_IFULL]++;
-        else if (c == CG_BLK_EMPTY) w->st[ST_IEMPTY]++;
-        else w->und[nu++] = kb;
-      }
+      for (int kb = g0; kb < g1; kb++) take_class(w, kb, w->cls[j->kmap[kb]], &nu);
     }
   }
   w->st[ST_IUND] += nu;
@@ -392,13 +395,7 @@ static void moved_row(worker *w, blk_rrow *rec, int qb, const blk_ref *rf) {
   needed_classes(w, qb, rf);
   int nu = 0;
   for (int r = 0; r < rf->nruns; r++)
-    for (int kb = rf->runs[2 * r]; kb < rf->runs[2 * r + 1]; kb++) {
-      int c = class_of(w, kb);
-      w->rc[kb] = (uint8_t)c;
-      if (c == CG_BLK_FULL) w->st[ST_IFULL]++;
-      else if (c == CG_BLK_EMPTY) w->st[ST_IEMPTY]++;
-      else w->und[nu++] = kb;
-    }
+    for (int kb = rf->runs[2 * r]; kb < rf->runs[2 * r + 1]; kb++) take_class(w, kb, class_of(w, kb), &nu);
   w->st[ST_IUND] += nu;
   settle(w, qb, nu);
   int64_t p = 0, ps = 0;
@@ -461,14 +458,8 @@ static void moved_classes(worker *w, blk_rrow *rec, int qb, const blk_ref *rf) {
     w->st[ST_IEMPTY] += a - at - kept;
     for (int kb = a; kb < b; kb++) {
       int c = class_of(w, kb);
-      w->rc[kb] = (uint8_t)c;
-      if (c == CG_BLK_EMPTY) {
-        w->st[ST_IEMPTY]++;
-        continue;
-      }
-      w->ek[ne++] = kb;
-      if (c == CG_BLK_FULL) w->st[ST_IFULL]++;
-      else w->und[nu++] = kb;
+      take_class(w, kb, c, &nu);
+      if (c != CG_BLK_EMPTY) w->ek[ne++] = kb;
     }
     at = b;
   }
