@@ -320,8 +320,8 @@ static LLVMValueRef gv_row_ptr(cg_tk *t, const cg_gv *g, LLVMValueRef row, LLVMV
 }
 
 /* row_of(pos0 + lane + 32 q) for q < n: the lane's share of a remapped
-** tile's rows; cg_shfl_idx_i32 hands row k to whoever needs it from lane k % 32
-** of share k / 32. */
+** tile's rows; cg_shfl_idx_i32 hands row k to whoever needs it from lane
+** k % 32 of share k / 32. */
 static void lane_rows(cg_tk *t, const cg_gv *g, LLVMValueRef pos0, int n, LLVMValueRef *share) {
   for (int q = 0; q < n; q++)
     share[q] = g->row_of(g->ctx, CG_ADD(E, pos0, CG_ADD(E, t->lane, cg_i32(E, 32 * q))));
