@@ -52,6 +52,18 @@ static inline void cg_vars_uniform(LLVMValueRef vars[CG_NVARS], LLVMValueRef hea
 }
 #define CG_UNIFORM_VARS (1u << CG_V_HEAD | 1u << CG_V_STEP | 1u << CG_V_LAYER | 1u << CG_V_TLEN)
 
+/* An expression at a query and a key position (NULL where it reads
+** neither) with the uniform variables: a mask at one pair, or a row's or
+** a column's part of it. */
+static inline LLVMValueRef cg_lower_at(cg_lower *l, cg_em *e, LLVMValueRef qpos, LLVMValueRef kpos,
+                                       LLVMValueRef head, LLVMValueRef step, LLVMValueRef layer, LLVMValueRef tlen) {
+  LLVMValueRef vars[CG_NVARS] = {0};
+  vars[CG_V_QPOS] = qpos;
+  vars[CG_V_KPOS] = kpos;
+  cg_vars_uniform(vars, head, step, layer, tlen);
+  return cg_lower_emit(l, e, vars);
+}
+
 /*
 ** Runtime text length. A kernel takes `tlen`, a pointer to one i32 per batch
 ** element (NULL: all text is valid); cg_text_valid loads the CTA's count,

@@ -151,15 +151,12 @@ static void rec_put(attn *a, LLVMValueRef at, int n) {
   for (int i = 0; i < n; i++) cg_store(EM, w[i], cg_smem_at(EM, CG_ADD(EM, at, cg_i32(EM, 4 * i))));
 }
 
-static LLVMValueRef lower_at(attn *a, cg_lower *l, cg_var v, LLVMValueRef pos) {
-  LLVMValueRef vars[CG_NVARS] = {0};
-  if (pos) vars[v] = pos;
-  cg_vars_uniform(vars, a->head, param(a, P_STEP), param(a, P_LAYER), a->tlen);
-  return cg_lower_emit(l, EM, vars);
+static LLVMValueRef lower_at(attn *a, cg_lower *l, LLVMValueRef qpos, LLVMValueRef kpos) {
+  return cg_lower_at(l, EM, qpos, kpos, a->head, param(a, P_STEP), param(a, P_LAYER), a->tlen);
 }
 
-static LLVMValueRef row_q(void *ctx, LLVMValueRef pos) { attn *a = ctx; return lower_at(a, a->qarm, CG_V_QPOS, pos); }
-static LLVMValueRef row_k(void *ctx, LLVMValueRef pos) { attn *a = ctx; return lower_at(a, a->karm, CG_V_KPOS, pos); }
+static LLVMValueRef row_q(void *ctx, LLVMValueRef pos) { attn *a = ctx; return lower_at(a, a->qarm, pos, NULL); }
+static LLVMValueRef row_k(void *ctx, LLVMValueRef pos) { attn *a = ctx; return lower_at(a, a->karm, NULL, pos); }
 
 /* A global view of rows from pos0 on; rows go through the current idx arm. */
 static cg_gv view(attn *a, LLVMValueRef base, int p_ss, LLVMValueRef pos0, int keys) {
@@ -175,7 +172,7 @@ static void each_arm(attn *a, const choice *c, arm_fn fn, void *ctx) {
   cg_if ifs[MAX_ARMS];
   int open = 0;
   for (int i = 0; i < c->n; i++) {
-    if (c->cond[i]) cg_if_begin(EM, &ifs[open++], lower_at(a, c->cond[i], CG_V_HEAD, NULL));
+    if (c->cond[i]) cg_if_begin(EM, &ifs[open++], lower_at(a, c->cond[i], NULL, NULL));
     fn(a, c->arm[i], ctx);
     if (c->cond[i]) cg_if_else(EM, &ifs[open - 1]);
   }

@@ -137,11 +137,7 @@ static LLVMValueRef keep(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueR
   prof *a = m->a;
   LLVMValueRef kpos = CG_ADD(EM, a->k0, col), r = NULL;
   if (m->mask) {
-    LLVMValueRef vars[CG_NVARS] = {0};
-    vars[CG_V_QPOS] = a->qtok[ri];
-    vars[CG_V_KPOS] = kpos;
-    cg_vars_uniform(vars, a->head, P(a, P_STEP), P(a, P_LAYER), a->tlen);
-    r = cg_lower_emit(m->mask, EM, vars);
+    r = cg_lower_at(m->mask, EM, a->qtok[ri], kpos, a->head, P(a, P_STEP), P(a, P_LAYER), a->tlen);
   }
   if (a->seq % BN) {
     LLVMValueRef in = CG_ICMP(EM, LLVMIntSLT, kpos, cg_i32(EM, a->seq));

@@ -144,15 +144,12 @@ int64_t cg_search_table_ints(const cg_search_spec *s) {
 
 static LLVMValueRef P(srch *a, int i) { return a->prm[i]; }
 
-static LLVMValueRef lower_at(srch *a, cg_lower *l, cg_var v, LLVMValueRef pos) {
-  LLVMValueRef vars[CG_NVARS] = {0};
-  vars[v] = pos;
-  cg_vars_uniform(vars, a->head, P(a, P_STEP), P(a, P_LAYER), a->tlen);
-  return cg_lower_emit(l, EM, vars);
+static LLVMValueRef lower_at(srch *a, cg_lower *l, LLVMValueRef qpos, LLVMValueRef kpos) {
+  return cg_lower_at(l, EM, qpos, kpos, a->head, P(a, P_STEP), P(a, P_LAYER), a->tlen);
 }
 
-static LLVMValueRef row_q(void *ctx, LLVMValueRef pos) { srch *a = ctx; return lower_at(a, a->qidx, CG_V_QPOS, pos); }
-static LLVMValueRef row_k(void *ctx, LLVMValueRef pos) { srch *a = ctx; return lower_at(a, a->kidx, CG_V_KPOS, pos); }
+static LLVMValueRef row_q(void *ctx, LLVMValueRef pos) { srch *a = ctx; return lower_at(a, a->qidx, pos, NULL); }
+static LLVMValueRef row_k(void *ctx, LLVMValueRef pos) { srch *a = ctx; return lower_at(a, a->kidx, NULL, pos); }
 
 static LLVMValueRef slice(srch *a, int p_t, int p_sb) {
   LLVMValueRef off = CG_ADD(EM, CG_MUL(EM, CG_ZEXT64(EM, a->batch), P(a, p_sb)),
@@ -209,11 +206,8 @@ static LLVMValueRef keep(void *ctx, int ri, LLVMValueRef row, int ci, LLVMValueR
   srch *a = m->a;
   LLVMValueRef kpos = CG_ADD(EM, m->k0, col), r = NULL;
   if (a->mask) {
-    LLVMValueRef vars[CG_NVARS] = {0};
-    vars[CG_V_QPOS] = CG_ADD(EM, a->row0, row);
-    vars[CG_V_KPOS] = kpos;
-    cg_vars_uniform(vars, a->head, P(a, P_STEP), P(a, P_LAYER), a->tlen);
-    r = CG_OR(EM, CG_XOR(EM, m->partial, cg_true(EM)), cg_lower_emit(a->mask, EM, vars));
+    LLVMValueRef qpos = CG_ADD(EM, a->row0, row);
+    r = CG_OR(EM, CG_XOR(EM, m->partial, cg_true(EM)), lower_at(a, a->mask, qpos, kpos));
   }
   if (a->k_limit) {
     LLVMValueRef in = CG_ICMP(EM, LLVMIntSLT, kpos, cg_i32(EM, a->seq));
