@@ -287,6 +287,43 @@ static void tensor_maps_prefetched(void **st) {
 }
 
 /*
+** The consumers' warpgroup index is lane 0's, broadcast (uniform wgmma
+** descriptors), in every warp-specialised kernel but those with bitmasks
+** beside text at D = 128, where ptxas spilled; sm_80 kernels have none.
+*/
+static void warpgroup_index_broadcast(void **st) {
+  static const struct { int d, text, bits, arch, want; } cases[] = {
+    {128, 0, 1, CG_SM90A, 1}, {128, 7, 0, CG_SM90A, 1}, {64, 7, 1, CG_SM90A, 1},
+    {128, 7, 1, CG_SM90A, 0}, {128, 0, 0, CG_SM80, 0},
+  };
+  cg_pattern *p = make_pattern(PAT_WINDOW);
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    cg_attn_spec s = spec_for(p, cases[i].d);
+    s.shape.text = cases[i].text;
+    s.arch = cases[i].arch;
+    s.cfg = cg_attn_default_config(&s);
+    setenv("SIEVE_PARTIAL", cases[i].bits ? "bitmask" : "predicate", 1);
+    s.bits = cg_attn_bits(&s);
+    assert_int_equal(!!s.bits, cases[i].bits);
+    cg_err e = {0};
+    char *ptx, *name;
+    assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_OK);
+    int lane0 = 0;
+    for (const char *q = ptx; (q = strstr(q, "shfl.sync.idx.b32")); q++) {
+      const char *eol = strchr(q, '\n'), *at = strstr(q, ", 0, 31, -1;");
+      lane0 += at && eol && at < eol;
+    }
+    if ((lane0 > 0) != cases[i].want)
+      fail_msg("case %zu (%s): broadcast %s", i, name, cases[i].want ? "missing" : "where it spills");
+    free(ptx);
+    free(name);
+  }
+  unsetenv("SIEVE_PARTIAL");
+  cg_pattern_free(p);
+  (void)st;
+}
+
+/*
 ** Tables at the kernel's tile: a static pattern in identity layouts that
 ** declares no blocks reads tables of the config's tile (the smallest
 ** multiple of block_m, block_n of at least 128), so every config is valid
@@ -863,6 +900,7 @@ int main(void) {
     cmocka_unit_test(bits_in_every_kernel),
     cmocka_unit_test(rescale_under_s),
     cmocka_unit_test(tensor_maps_prefetched),
+    cmocka_unit_test(warpgroup_index_broadcast),
     cmocka_unit_test(tables_at_the_tile),
     cmocka_unit_test(blocks_view),
     cmocka_unit_test(lowering_matches_eval),

@@ -1210,16 +1210,7 @@ static void ws_ready_k(attn *a, LLVMValueRef j) {
 
 static void ws_issue_s(attn *a, LLVMValueRef j) {
   cg_st k = kv_tile(a, j, 0);
-  cg_wgmma_abt_async(TK, &a->s, &a->sq, cg_wgmma_row0(TK), &k, 1);
-}
-
-/* The consumer warpgroup. Where P goes through shared memory it is read
-** again from the thread index at each use: kept, it and what follows from
-** it (the turns' barriers, P's tile) spilled 4 bytes at D = 64, dense
-** attention's kernel too. */
-static LLVMValueRef wg_index(attn *a) {
-  if (!a->p_smem) return a->wgi;
-  return CG_LSHR(EM, CG_SUB(EM, cg_sreg_fresh(EM, CG_TID_X), cg_i32(EM, 128)), cg_i32(EM, 7));
+  cg_wgmma_abt_async(TK, &a->s, &a->sq, CG_MUL(EM, a->wgi, cg_i32(EM, 64)), &k, 1);
 }
 
 /* Shared memory past Q and the ring: P's tiles (ws_p_shared), then the mbarriers. */
@@ -1228,7 +1219,7 @@ static int ring_end(const attn *a) { return a->q_bytes + a->stages * 2 * a->kv_b
 /* The warpgroup's P tile. */
 static cg_st p_tile(attn *a) {
   LLVMValueRef at = cg_i32(EM, ring_end(a));
-  return (cg_st){CG_ADD(EM, at, CG_MUL(EM, wg_index(a), cg_i32(EM, 64 * a->bn * 2))), 64, a->bn, 0, 1};
+  return (cg_st){CG_ADD(EM, at, CG_MUL(EM, a->wgi, cg_i32(EM, 64 * a->bn * 2))), 64, a->bn, 0, 1};
 }
 
 /*
@@ -1267,11 +1258,11 @@ static void ws_step(attn *a, LLVMValueRef j) {
   LLVMValueRef prev = CG_SUB(EM, j, cg_i32(EM, 1));
   ws_ready_k(a, j);
   ws_wait(a, BAR_V, prev);
-  cg_turn_wait(TK, wg_index(a), a->nwg);
+  cg_turn_wait(TK, a->wgi, a->nwg);
   ws_issue_s(a, j);
   if (a->under_s) rescale_o(a);
   ws_issue_pv(a, prev);
-  cg_turn_pass(TK, wg_index(a), a->nwg);
+  cg_turn_pass(TK, a->wgi, a->nwg);
   ahead_next(a, CG_ADD(EM, j, cg_i32(EM, 1)));
   cg_wgmma_wait(TK, 1, &a->s);
   cg_mbar_arrive(TK, bar_at(a, BAR_KFREE, j));
@@ -1299,9 +1290,9 @@ static void ws_consume_tile(attn *a) {
   if (!a->sched) ws_turn_first(a);
   LLVMValueRef zero = cg_i32(EM, 0);
   ws_ready_k(a, zero);
-  cg_turn_wait(TK, wg_index(a), a->nwg);
+  cg_turn_wait(TK, a->wgi, a->nwg);
   ws_issue_s(a, zero);
-  cg_turn_pass(TK, wg_index(a), a->nwg);
+  cg_turn_pass(TK, a->wgi, a->nwg);
   ahead_next(a, cg_i32(EM, 1));
   cg_wgmma_wait(TK, 0, &a->s);
   cg_mbar_arrive(TK, bar_at(a, BAR_KFREE, zero));
@@ -1320,9 +1311,9 @@ static void ws_consume_tile(attn *a) {
   LLVMValueRef last = CG_SUB(EM, a->nblk, cg_i32(EM, 1));
   if (a->under_s) rescale_o(a);
   ws_wait(a, BAR_V, last);
-  cg_turn_wait(TK, wg_index(a), a->nwg);
+  cg_turn_wait(TK, a->wgi, a->nwg);
   ws_issue_pv(a, last);
-  cg_turn_pass(TK, wg_index(a), a->nwg);
+  cg_turn_pass(TK, a->wgi, a->nwg);
   cg_wgmma_wait(TK, 0, &a->o);
   cg_mbar_arrive(TK, bar_at(a, BAR_VFREE, last));
   cg_if_end(EM, &any);
@@ -1362,16 +1353,33 @@ static void ws_consume_tiles(attn *a) {
   a->rec = NULL;
 }
 
+/*
+** The consumer's warpgroup index. Where it is lane 0's, broadcast, it is
+** the same value, but one ptxas knows to be the warp's, so what follows
+** from it (its rows of Q, its tile of P, their wgmma descriptors, its
+** turns' barriers) sits in uniform registers, as FlashAttention-3's
+** canonical_warp_group_idx has it; from tid / 128 every wgmma with Q or P
+** as A took two R2UR and a 64-bit add in the key loop (bench/RESULTS.md).
+** Beside partial-block bitmasks at D = 128 and text tokens (20 before the
+** video, not 256) the register the broadcast takes spilled 16 bytes:
+** there it stays per thread.
+*/
+static LLVMValueRef ws_wg_index(attn *a) {
+  int per_thread = a->bits && !a->p_smem && a->d == 128 && a->sh.text;
+  LLVMValueRef w = per_thread ? TK->warp : cg_shfl_idx_i32(EM, TK->warp, cg_i32(EM, 0));
+  return CG_LSHR(EM, w, cg_i32(EM, 2));
+}
+
 static void ws_consume(attn *a) {
   cg_setmaxnreg(TK, 1, ws_consumer_regs(&a->spec->cfg, a->d));
   cg_tk_role(TK, 128, 32 * mma_warps(&a->spec->cfg));
   if (a->sched) {
-    a->wgi = CG_LSHR(EM, TK->warp, cg_i32(EM, 2));
+    a->wgi = ws_wg_index(a);
     ws_consume_tiles(a);
     return;
   }
   a->row0 = CG_ADD(EM, a->q0, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)));
-  a->wgi = CG_LSHR(EM, TK->warp, cg_i32(EM, 2));
+  a->wgi = ws_wg_index(a);
   init_state(a);
   mask_rows(a);
   ahead_start(a);
