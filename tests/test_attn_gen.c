@@ -327,9 +327,9 @@ static void warpgroup_index_broadcast(void **st) {
 ** Tables at the kernel's tile: a static pattern in identity layouts that
 ** declares no blocks reads tables of the config's tile (the smallest
 ** multiple of block_m, block_n of at least 128), so every config is valid
-** for it and its sm_90a default is the wide config of its head dim, with
-** bitmasks; declared blocks, other layouts and dynamic selections keep
-** theirs (or 128); sm_80 keeps 128-token tables.
+** for it and its sm_90a default is the wide config, 192/128/16/2 at either
+** head dim, with bitmasks; declared blocks, other layouts and dynamic
+** selections keep theirs (or 128); sm_80 keeps 128-token tables.
 */
 static void tables_at_the_tile(void **st) {
   cg_pattern *p = make_pattern(PAT_WINDOW);
@@ -350,12 +350,12 @@ static void tables_at_the_tile(void **st) {
   s = spec_for(p, 128);
   s.arch = CG_SM90A;
   s.cfg = cg_attn_default_config(&s);
-  assert_int_equal(s.cfg.block_m, 128);
-  assert_int_equal(s.cfg.block_n, 192);
+  assert_int_equal(s.cfg.block_m, 192);
+  assert_int_equal(s.cfg.block_n, 128);
   assert_int_equal(cg_attn_bits(&s), 1);
   cg_attn_table_blocks(&s, &bq, &bk);
-  assert_int_equal(bq, 128);
-  assert_int_equal(bk, 192);
+  assert_int_equal(bq, 192);
+  assert_int_equal(bk, 128);
   /* smaller tiles keep 128-token tables; 64 rows on 4 warps too */
   static const struct { cg_attn_config c; int bq, bk; } tiles[] = {
     {{64, 32, 4, 2}, 128, 128}, {{128, 64, 12, 2}, 128, 128}, {{192, 64, 16, 3}, 192, 128}, {{128, 192, 12, 3}, 128, 192},

@@ -610,7 +610,7 @@ static void gpu_commands_check_input_first(void **st) {
     expect_usage("config: block_m must be 64, 128 or 192 (got 48)");
     RUN(c, "dense", "--frames", "2", "--height", "8", "--width", "8", "--config", "warps=20");
     expect_usage("(got 20)");
-    RUN(c, "dense", "--frames", "2", "--height", "8", "--width", "8", "--config", "warps=16");
+    RUN(c, "dense", "--frames", "2", "--height", "8", "--width", "8", "--config", "bm=128,warps=16");
     expect_usage("16 warps need block_m 192");
   }
   unsetenv("SIEVE_LIBCUDA");

@@ -230,11 +230,15 @@ sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e) {
 ** against 69.5 with 128-key steps). Patterns take the warp-specialised
 ** kernel, 128/128/12/2 (head classes in other layouts through the layout
 ** permute; SIEVE_PERMUTE=0 keeps them on 8 warps), and where the table blocks
-** allow its wide configs, measured on the H200 beside FA3 (bench/RESULTS.md,
-** 2026-12-04): at D = 64 three consumer warpgroups, 192/128/16/2
-** (cogvideox-1.5: 46.98 ms against 55.47 for 128/128/12/2, FA3 46.41); at
-** D = 128 192-key steps, 128/192/12/2 (wan-1.3b-480p 9.98 ms against
-** 10.26, FA3 10.17; hunyuan-720p 263.6 against 266.7, FA3 255.4).
+** allow its wide configs, three consumer warpgroups, 192/128/16/2, beside
+** FA3 (bench/RESULTS.md): at D = 64 on the H200 (2026-12-04; cogvideox-1.5:
+** 46.98 ms against 55.47 for 128/128/12/2, FA3 46.41); at D = 128 on an
+** H100 once the warpgroup index sat in uniform registers (2026-12-07:
+** wan-14b-720p 0.98x FA3's speed against 0.93x for 128/192/12/2,
+** hunyuan-720p 1.00x against 0.995x; causal and frame windows 1-3%
+** faster). Before that 192-key steps, 128/192/12/2, won at D = 128 (H200,
+** 2026-12-04: wan-1.3b-480p 9.98 ms against 10.26, FA3 10.17), and they
+** stay where the key blocks take 192 keys but not 128.
 ** 64-token query blocks of static patterns merge three to a CTA of three
 ** consumer warpgroups, 192/64/16/2 (cg_attn_table_q; H200, hunyuan-720p,
 ** bitmasks: radial 36.2 ms and dilated 37.9 against 40.4 and 43.4 for two
@@ -320,7 +324,7 @@ cg_attn_config cg_attn_default_config(const cg_attn_spec *s) {
     ** configs take masks by bitmask (cg_attn_bits), which such tables do
     ** not have, and a predicate that large spills beside them. */
     int wide = cg_attn_mask_free(p) || (any && !reads_step(p));
-    if (wide && s->shape.head_dim == 64 && bq % 192 == 0 && bk % 128 == 0)
+    if (wide && bq % 192 == 0 && bk % 128 == 0)
       c = (cg_attn_config){192, 128, CG_WS3_WARPS, 2};
     else if (wide && s->shape.head_dim == 128 && bk % 192 == 0)
       c = (cg_attn_config){128, 192, CG_WS_WARPS, 2};
