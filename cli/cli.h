@@ -149,6 +149,10 @@ int cli_exe_dir(char *buf, size_t len);
 /* Parses "bm=128,bn=64,warps=4,stages=2" (any subset; block_m and block_n
 ** are accepted too) into *cfg, leaving the fields it does not name. */
 int cli_config(const char *opt, const char *spec, sieve_config *cfg);
+/* Whether *u names any field, sched alone included. */
+int cli_config_given(const sieve_config *u);
+/* The config *u names, its other fields from *def (the target's default). */
+sieve_config cli_config_complete(const sieve_config *u, const sieve_config *def);
 
 /* -------------------------------------------------------------- misc */
 

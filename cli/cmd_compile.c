@@ -72,13 +72,9 @@ static int compile_opt(void *self, int id, const char *v) {
 
 /* Fields the user named replace the generator's default. */
 static cg_attn_config merged(const cg_attn_spec *s, const sieve_config *u) {
-  cg_attn_config c = cg_attn_default_config(s);
-  if (u->block_m) c.block_m = u->block_m;
-  if (u->block_n) c.block_n = u->block_n;
-  if (u->warps) c.warps = u->warps;
-  if (u->stages) c.stages = u->stages;
-  if (u->sched) c.sched = u->sched;
-  return c;
+  cg_attn_config d = cg_attn_default_config(s);
+  sieve_config c = cli_config_complete(u, &(sieve_config){d.block_m, d.block_n, d.warps, d.stages, d.sched});
+  return (cg_attn_config){c.block_m, c.block_n, c.warps, c.stages, c.sched};
 }
 
 static int kernel(const compile_args *a, sieve_pattern *p, const sieve_shape *shape) {

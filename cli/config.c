@@ -23,6 +23,20 @@ static int *field(sieve_config *c, const char *key, size_t n) {
   return NULL;
 }
 
+int cli_config_given(const sieve_config *u) {
+  return u->block_m || u->block_n || u->warps || u->stages || u->sched;
+}
+
+sieve_config cli_config_complete(const sieve_config *u, const sieve_config *def) {
+  sieve_config c = *def;
+  if (u->block_m) c.block_m = u->block_m;
+  if (u->block_n) c.block_n = u->block_n;
+  if (u->warps) c.warps = u->warps;
+  if (u->stages) c.stages = u->stages;
+  if (u->sched) c.sched = u->sched;
+  return c;
+}
+
 int cli_config(const char *opt, const char *spec, sieve_config *cfg) {
   char item[64], what[96];
   for (const char *s = spec; *s;) {

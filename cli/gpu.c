@@ -51,7 +51,7 @@ int cli_plan(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *s, sieve
              const sieve_config *user, sieve_plan **out) {
   sieve_config cfg = {0};
   *out = NULL;
-  if (user->block_m || user->block_n || user->warps || user->stages) {
+  if (cli_config_given(user)) {
     /* A partial config is completed from the defaults of the plan's target. */
     rt_device dev;
     cg_err e = {0};
@@ -59,10 +59,7 @@ int cli_plan(sieve_ctx *ctx, const sieve_pattern *p, const sieve_shape *s, sieve
     cg_attn_spec spec = {lp_pattern_ir(p), *s, dt == SIEVE_FP16 ? CG_FP16 : CG_BF16, arch, {0}, 0};
     cg_shape_for(spec.pattern, s, &spec.shape);
     cg_attn_config d = cg_attn_default_config(&spec);
-    cfg = (sieve_config){user->block_m ? user->block_m : d.block_m,
-                         user->block_n ? user->block_n : d.block_n,
-                         user->warps ? user->warps : d.warps, user->stages ? user->stages : d.stages,
-                         user->sched ? user->sched : d.sched};
+    cfg = cli_config_complete(user, &(sieve_config){d.block_m, d.block_n, d.warps, d.stages, d.sched});
   }
   sieve_status st = sieve_plan_create(ctx, p, s, dt, &cfg, out);
   if (st) {
@@ -126,7 +123,7 @@ void cli_plan_line(const sieve_plan *plan, const sieve_config *user, char *buf, 
                          : snprintf(from, sizeof from, "kernel compiled (codegen %.0f ms, driver JIT %.0f ms)",
                                     st->codegen_ms, st->link_ms);
   if (st->tables_from_cache) snprintf(from + n, sizeof from - (size_t)n, ", tables from the cache");
-  int given = user->block_m || user->block_n || user->warps || user->stages || user->sched;
+  int given = cli_config_given(user);
   static const char *const sched[] = {"", " sched=1 (persistent, static)", " sched=2 (persistent, atomic)"};
   snprintf(buf, len, "bm=%d bn=%d warps=%d stages=%d%s (%s), %s", c.block_m, c.block_n, c.warps,
            c.stages, c.sched > 0 && c.sched < 3 ? sched[c.sched] : "", given ? "given" : st->tuned ? "tuned" : "default", from);

@@ -5,7 +5,6 @@
 */
 #include "cli.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,19 +67,6 @@ static const cli_opt *find_opt(const cli_cmd *cmd, const char *name, size_t n, c
 }
 
 /* ------------------------------------------------------------ values */
-
-int cli_int(const char *opt, const char *s, int min, int max, int *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (!*s || *end || end == s)
-    return cli_fail(CLI_USAGE, "%s: '%s' is not a whole number", opt, s);
-  if ((errno == ERANGE && v > 0) || v > max)
-    return cli_fail(CLI_USAGE, "%s: %s is too large (at most %d)", opt, s, max);
-  if (v < min) return cli_fail(CLI_USAGE, "%s must be at least %d (got %s)", opt, min, s);
-  *out = (int)v;
-  return CLI_OK;
-}
 
 static int common_opt(cli_common *c, const cli_opt *o, const char *v) {
   switch (o->id) {

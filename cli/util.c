@@ -1,11 +1,12 @@
 /*
-** Failure reporting, exit codes, time and output files.
+** Failure reporting, exit codes, whole numbers, time and output files.
 */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -58,6 +59,19 @@ int cli_status_fail(sieve_status st, const char *msg, const char *what) {
 
 int cli_lib_fail(sieve_ctx *ctx, sieve_status st, const char *what) {
   return cli_status_fail(st, ctx ? sieve_errmsg(ctx) : NULL, what);
+}
+
+int cli_int(const char *opt, const char *s, int min, int max, int *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (!*s || *end || end == s)
+    return cli_fail(CLI_USAGE, "%s: '%s' is not a whole number", opt, s);
+  if ((errno == ERANGE && v > 0) || v > max)
+    return cli_fail(CLI_USAGE, "%s: %s is too large (at most %d)", opt, s, max);
+  if (v < min) return cli_fail(CLI_USAGE, "%s must be at least %d (got %s)", opt, min, s);
+  *out = (int)v;
+  return CLI_OK;
 }
 
 double cli_now_ms(void) {
