@@ -11,6 +11,14 @@
 
 #include "cli.h"
 
+static void assert_config(const sieve_config *c, int bm, int bn, int warps, int stages, int sched) {
+  assert_int_equal(c->block_m, bm);
+  assert_int_equal(c->block_n, bn);
+  assert_int_equal(c->warps, warps);
+  assert_int_equal(c->stages, stages);
+  assert_int_equal(c->sched, sched);
+}
+
 static void sched_alone_is_given(void **st) {
   (void)st;
   sieve_config u = {0};
@@ -19,11 +27,7 @@ static void sched_alone_is_given(void **st) {
   assert_true(cli_config_given(&u));
   sieve_config d = {192, 128, 16, 2, 0};
   sieve_config c = cli_config_complete(&u, &d);
-  assert_int_equal(c.block_m, 192);
-  assert_int_equal(c.block_n, 128);
-  assert_int_equal(c.warps, 16);
-  assert_int_equal(c.stages, 2);
-  assert_int_equal(c.sched, 1);
+  assert_config(&c, 192, 128, 16, 2, 1);
 }
 
 static void named_fields_replace_the_default(void **st) {
@@ -32,11 +36,7 @@ static void named_fields_replace_the_default(void **st) {
   assert_int_equal(cli_config("--config", "bn=64,stages=3", &u), CLI_OK);
   sieve_config d = {192, 128, 16, 2, 2};
   sieve_config c = cli_config_complete(&u, &d);
-  assert_int_equal(c.block_m, 192);
-  assert_int_equal(c.block_n, 64);
-  assert_int_equal(c.warps, 16);
-  assert_int_equal(c.stages, 3);
-  assert_int_equal(c.sched, 2);
+  assert_config(&c, 192, 64, 16, 3, 2);
   u = (sieve_config){0};
   assert_int_equal(cli_config("--config", "sched=0", &u), CLI_OK);
   assert_false(cli_config_given(&u));  /* sched=0 is the default schedule */
