@@ -82,8 +82,10 @@ sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
   sieve_plan *plan = calloc(1, sizeof *plan);
   if (!plan) cg_fail(&e, SIEVE_ERR_NOMEM, "no memory for a plan");
   else if (!api_target(ctx, &dev, &s.arch, &cache, &e)) {
-    int zero = !s.cfg.block_m && !s.cfg.block_n && !s.cfg.warps && !s.cfg.stages;
-    /* A tuned config for this pattern, shape, dtype and GPU beats the default. */
+    /* A tuned config for this pattern, shape, dtype and GPU beats the
+    ** default; a config naming only the schedule asks for the default's
+    ** kernel on that schedule (rt_plan_create), not for the tuned one. */
+    int zero = !s.cfg.block_m && !s.cfg.block_n && !s.cfg.warps && !s.cfg.stages && !s.cfg.sched;
     int tuned = zero && cache && rt_tunedb_config(cache->dir, &s, &dev, &s.cfg);
     if (!rt_plan_create(&s, &dev, cache, &plan->rp, &e)) rt_plan_set_tuned(plan->rp, tuned);
   }

@@ -283,7 +283,10 @@ typedef struct sieve_tensor {
 ** current CUDA context of the calling thread, or the primary context of
 ** device 0 when there is none. On an sm_90 GPU the kernel targets sm_90a
 ** (Hopper's wgmma), elsewhere sm_80 (mma.sync). Running a plan again
-** compiles nothing and allocates nothing.
+** compiles nothing and allocates nothing. cfg NULL or all zero: the config
+** `sieve tune` stored for this pattern, shape, dtype and GPU, else the
+** default chosen for the shape; only sched set: the default config on that
+** schedule; otherwise all of block_m, block_n, warps and stages.
 */
 sieve_status sieve_plan_create(sieve_ctx *ctx, const sieve_pattern *p,
                                const sieve_shape *shape, sieve_dtype dtype,

@@ -78,6 +78,22 @@ static int next_plan_uses(gpu_env *env, sieve_pattern *p, const sieve_shape *s, 
                       got.block_n, got.warps, got.stages);
   }
   sieve_plan_free(plan);
+  plan = NULL;
+  /* A config naming only the schedule takes the default's kernel on it,
+  ** not the tuned config (whose 4 or 8 warps have no schedule). */
+  sieve_config sched = {.sched = 1};
+  if (ok && env->wgmma) {
+    if (sieve_plan_create(env->ctx, p, s, SIEVE_BF16, &sched, &plan)) {
+      ok = 0;
+      snprintf(why, n, "a plan of sched=1 alone: %s", sieve_errmsg(env->ctx));
+    } else {
+      sieve_plan_config(plan, &got);
+      ok = got.sched == 1 && got.warps >= 12 && !rt_plan_stats_of(api_plan_of(plan))->tuned;
+      if (!ok) snprintf(why, n, "a plan of sched=1 alone took %d/%d/%d/%d sched %d", got.block_m, got.block_n,
+                        got.warps, got.stages, got.sched);
+    }
+    sieve_plan_free(plan);
+  }
   sieve_cache_set_dir(env->ctx, NULL);
   return ok;
 }
