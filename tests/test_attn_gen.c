@@ -289,7 +289,8 @@ static void tensor_maps_prefetched(void **st) {
 /*
 ** The consumers' warpgroup index is lane 0's, broadcast (uniform wgmma
 ** descriptors), in every warp-specialised kernel but those with bitmasks
-** beside text at D = 128, where ptxas spilled; sm_80 kernels have none.
+** beside text at D = 128 and P in registers (this pattern's 128-token
+** blocks: 128/128/12/2), where ptxas spilled; sm_80 kernels have none.
 */
 static void warpgroup_index_broadcast(void **st) {
   static const struct { int d, text, bits, arch, want; } cases[] = {

@@ -1360,9 +1360,9 @@ static void ws_consume_tiles(attn *a) {
 ** turns' barriers) sits in uniform registers, as FlashAttention-3's
 ** canonical_warp_group_idx has it; from tid / 128 every wgmma with Q or P
 ** as A took two R2UR and a 64-bit add in the key loop (bench/RESULTS.md).
-** Beside partial-block bitmasks at D = 128 and text tokens (20 before the
-** video, not 256) the register the broadcast takes spilled 16 bytes:
-** there it stays per thread.
+** Beside partial-block bitmasks at D = 128 with P in registers and text
+** tokens (20 before the video, not 256) the register the broadcast takes
+** spilled 16 bytes: there it stays per thread.
 */
 static LLVMValueRef ws_wg_index(attn *a) {
   int per_thread = a->bits && !a->p_smem && a->d == 128 && a->sh.text;
