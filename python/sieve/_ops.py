@@ -10,10 +10,15 @@ The real kernels are registered for CUDA only: on meta tensors (and under
 torch.compile's fake tensors) the fake implementation answers, with the
 same checks as the eager path.
 """
+import weakref
+
 import torch
 
 from . import _checks
-from ._torch import _states
+
+# Live states by id: the op carries the id, a plain int that torch.compile
+# bakes into the graph as a constant; the states (_torch.py) enter here.
+_states = weakref.WeakValueDictionary()
 
 
 def _state(state):

@@ -6,11 +6,10 @@ import ctypes as C
 import itertools
 import struct
 import threading
-import weakref
 
 import torch
 
-from . import _checks, core
+from . import _checks, _ops, core
 from ._lib import Tensor
 
 _DT = {torch.bfloat16: core.BF16, torch.float16: core.FP16}
@@ -21,10 +20,7 @@ assert C.sizeof(Tensor) == 32
 _plans = {}
 _plans_lock = threading.Lock()
 
-# Live states by id: the custom op carries the id, a plain int that
-# torch.compile bakes into the graph as a constant.
-_states = weakref.WeakValueDictionary()
-_ids = itertools.count(1)
+_ids = itertools.count(1)  # state ids, the custom op's handle (_ops._states)
 
 try:
     _raw_stream = torch._C._cuda_getCurrentRawStream  # ~0.2 us, against ~3 us for current_stream()
@@ -134,7 +130,7 @@ class Attention:
         self._descs_at = C.addressof(self._descs)
         self.last_step = None
         self.id = next(_ids)
-        _states[self.id] = self
+        _ops._states[self.id] = self
 
     # ---------------------------------------------------------- geometry
 
@@ -316,5 +312,3 @@ def attention(q, k, v, pattern, step=0, layer=0, text_len=None, return_lse=False
     o, lse = st.run(q, k, v, step, text_len, return_lse)
     return (o, lse) if return_lse else o
 
-
-from . import _ops  # noqa: E402  (registers the custom ops; it reads _states above)
