@@ -486,6 +486,69 @@ static void same_at_any_threads(void **st) {
   sieve_close(ctx);
 }
 
+/* Class c's choice and ranking for s, resolved, into buf. */
+static void class_choice(cg_pattern *p, const sieve_shape *s, int c, char *buf, size_t n) {
+  cg_err e = {0};
+  if (cg_layouts_resolve(p, s, &e)) fail_msg("%s", e.msg);
+  char l[64];
+  cg_layout_text(&p->classes[c].layout, l, sizeof l);
+  const char *r = cg_layouts_ranking(p, s, c);
+  snprintf(buf, n, "%s: %s", l, r ? r : "(none)");
+}
+
+/*
+** The classes of a pattern are ranked side by side, each on a thread of
+** its own: each chooses, and shows, what it does as the only class of a
+** pattern on one thread. A class with a fixed layout between them keeps
+** it, and a class no head uses is ranked by none.
+*/
+static void classes_side_by_side(void **st) {
+  sieve_ctx *ctx;
+  assert_int_equal(sieve_open(&ctx), SIEVE_OK);
+  const sieve_shape shapes[] = {{1, 4, 64, 6, 16, 24, 0, 0}, {1, 4, 64, 7, 12, 20, 11, 1}};
+  const size_t ms[] = {0, 4, 5};
+  const char *old = getenv("SIEVE_THREADS");
+  char *keep = old ? strdup(old) : NULL;
+  char src[4096];
+  snprintf(src, sizeof src,
+           "local function m(f) return sieve.union(sieve.mask(f), sieve.text_rows(), sieve.text_cols()) end\n"
+           "return sieve.pattern { name = 'side', block = {q = 64, k = 64}, classes = {\n"
+           "  { name = 'a', layout = sieve.layout.auto, mask = m(function(q, k) return %s end) },\n"
+           "  { name = 'fixed', layout = sieve.layout.transpose, mask = m(function(q, k) return %s end) },\n"
+           "  { name = 'b', layout = sieve.layout.auto, mask = m(function(q, k) return %s end) },\n"
+           "  { name = 'unused', layout = sieve.layout.auto, mask = m(function(q, k) return %s end) },\n"
+           "  { name = 'c', layout = sieve.layout.auto, mask = m(function(q, k) return %s end) } },\n"
+           "  heads = { 'a', 'fixed', 'b', 'c' } }\n",
+           masks[ms[0]], masks[ms[1]], masks[ms[1]], masks[ms[2]], masks[ms[2]]);
+  for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+    char alone[3][512];
+    for (int k = 0; k < 3; k++) chosen_at(ctx, masks[ms[k]], 64, &shapes[si], "1", alone[k], sizeof alone[k]);
+    for (int t = 1; t <= 3; t += 2) {
+      char ts[8], got[512];
+      snprintf(ts, sizeof ts, "%d", t);
+      setenv("SIEVE_THREADS", ts, 1);
+      sieve_pattern *sp;
+      if (sieve_pattern_load_string(ctx, "side.lua", src, NULL, &sp)) fail_msg("%s", sieve_errmsg(ctx));
+      cg_pattern *p = lp_pattern_ir(sp);
+      const int cls[] = {0, 2, 4};
+      for (int k = 0; k < 3; k++) {
+        class_choice(p, &shapes[si], cls[k], got, sizeof got);
+        if (strcmp(got, alone[k]))
+          fail_msg("shape %zu, %d threads, class %d: %s, where alone it is %s", si, t, cls[k], got, alone[k]);
+      }
+      class_choice(p, &shapes[si], 1, got, sizeof got);
+      if (strcmp(got, "transpose: (none)")) fail_msg("shape %zu, the fixed class: %s", si, got);
+      class_choice(p, &shapes[si], 3, got, sizeof got);
+      if (strcmp(got, "identity: (none)")) fail_msg("shape %zu, the class no head uses: %s", si, got);
+      sieve_pattern_free(sp);
+    }
+  }
+  if (keep) setenv("SIEVE_THREADS", keep, 1);
+  else unsetenv("SIEVE_THREADS");
+  free(keep);
+  sieve_close(ctx);
+}
+
 int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(never_loses),
@@ -499,6 +562,7 @@ int main(void) {
     cmocka_unit_test(recorded_bounds_are_bounds),
     cmocka_unit_test(short_cuts_show_the_same),
     cmocka_unit_test(same_at_any_threads),
+    cmocka_unit_test(classes_side_by_side),
   };
   return sieve_run_tests(t, NULL, NULL);
 }

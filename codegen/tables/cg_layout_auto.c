@@ -28,6 +28,7 @@
 ** 620 ms against 85).
 */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,21 +326,50 @@ static cg_ref class_mask(cg_pattern *p, const sieve_shape *s, int c, int *h) {
   return cg_subst(p->g, p->classes[c].mask, map);
 }
 
-/* Class c's choice into a, and its ranking as text; with defer, a choice
-** that needs the check against identity on every row is marked for it
-** instead (the table builder's build of the choice counts it). */
-static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, int defer, struct cg_auto *a, cg_err *e) {
-  int h;
-  cg_ref mask = class_mask(p, s, c, &h);
-  if (mask == CG_NONE) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+/*
+** A class's ranking (rank), which runs on a thread of its own beside the
+** other classes' (resolve): its mask is made before, as making one adds
+** to p's graph, and nothing of p is written. A class's bounds keep its
+** threads busy only while it has candidates left to bound, and its
+** settling is a few dozen rows; two classes side by side fill the gaps of
+** each other.
+*/
+typedef struct pick {
+  cg_pattern *p;
+  const sieve_shape *s;
+  cg_ref mask;
+  int threads; /* the caller's bound (blk_threads_cap) */
   cand cs[2 + 24];
-  int n = candidates(p, s, cs), best = 0;
+  int n, best, stride;
+  pthread_t th;
+  int started; /* on a thread of its own */
+  sieve_status st;
+  cg_err e;
+} pick;
+
+static void *pick_run(void *arg) {
+  pick *k = arg;
+  blk_threads_cap(k->threads);
+  int64_t nq = (sieve_shape_tokens(k->s) + cg_pattern_block_q(k->p) - 1) / cg_pattern_block_q(k->p);
+  int moved;
+  k->n = candidates(k->p, k->s, k->cs);
+  k->stride = nq / RANK_ROWS > 1 ? (int)(nq / RANK_ROWS) : 1;
+  k->best = 0;
+  k->st = rank(k->p, k->s, k->mask, k->cs, k->n, k->stride, 0, &k->best, &moved, &k->e);
+  return NULL;
+}
+
+/* Class c's choice, ranked (k), into a, and its ranking as text; with
+** defer, a choice that needs the check against identity on every row is
+** marked for it instead (the table builder's build of the choice counts
+** it). */
+static sieve_status choose(pick *k, int c, int defer, struct cg_auto *a, cg_err *e) {
+  cg_pattern *p = k->p;
+  const sieve_shape *s = k->s;
+  cand *cs = k->cs;
+  int n = k->n, best = k->best, stride = k->stride;
   int bq = cg_pattern_block_q(p), bk = cg_pattern_block_k(p);
   int64_t nq = (sieve_shape_tokens(s) + bq - 1) / bq, nk = (sieve_shape_tokens(s) + bk - 1) / bk;
-  int stride = nq / RANK_ROWS > 1 ? (int)(nq / RANK_ROWS) : 1;
-  int moved;
-  sieve_status st = rank(p, s, mask, cs, n, stride, 0, &best, &moved, e);
-  if (st) return st;
   /* block_k may differ from block_q: a share of the rows' pairs is only indicative */
   double pairs = (double)((nq + stride - 1) / stride) * (double)nk;
   a->chosen[c] = cs[best].l;
@@ -348,13 +378,26 @@ static sieve_status choose(cg_pattern *p, const sieve_shape *s, int c, int defer
   if (!best || stride == 1) return SIEVE_OK;
   if (!(a->rank_id[c] = ranking(p->arena, cs, n, 0, best, pairs))) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   int wins = 1;
+  sieve_status st = SIEVE_OK;
   if (defer) a->check[c] = 1;
-  else st = confirm(p, s, mask, &cs[best].l, NAN, NULL, NULL, &wins, e);
+  else st = confirm(p, s, k->mask, &cs[best].l, NAN, NULL, NULL, &wins, e);
   if (!wins) {
     a->chosen[c] = cs[0].l;
     a->rank[c] = a->rank_id[c];
   }
   return st;
+}
+
+/* The rankings of n picks, each but the first on a thread of its own
+** where there are threads; one that cannot start runs here. */
+static void rank_all(pick *ks, int n) {
+  int threads = blk_threads(MAX_THREADS);
+  for (int i = 0; i < n; i++) ks[i].threads = threads;
+  for (int i = 1; i < n && threads > 1; i++) ks[i].started = !pthread_create(&ks[i].th, NULL, pick_run, &ks[i]);
+  for (int i = 0; i < n; i++)
+    if (!ks[i].started) pick_run(&ks[i]);
+  for (int i = 1; i < n; i++)
+    if (ks[i].started) pthread_join(ks[i].th, NULL);
 }
 
 static void apply(cg_pattern *p, const struct cg_auto *a) {
@@ -398,17 +441,33 @@ static sieve_status resolve(cg_pattern *p, const sieve_shape *shape, int defer, 
   }
   struct cg_auto *a = new_entry(p, &s);
   if (!a) return cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
-  int pending = 0;
+  pick *ks = calloc((size_t)p->nclasses + 1, sizeof *ks);
+  int *of = calloc((size_t)p->nclasses + 1, sizeof *of), nk = 0, pending = 0;
+  if (!ks || !of) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
   for (int c = 0; c < p->nclasses && !st; c++) {
     a->chosen[c] = p->classes[c].layout;
     a->rank[c] = a->rank_id[c] = NULL;
     a->check[c] = 0;
-    int used = 0;
+    int used = 0, h;
     for (int r = 0; r < p->period; r++) used |= p->head_class[r] == c;
-    if (is_auto(p, c) && used) st = choose(p, &s, c, defer, a, e);
-    else if (is_auto(p, c)) a->chosen[c] = (cg_layout){.kind = CG_LAYOUT_IDENTITY};
+    of[c] = -1;
+    if (is_auto(p, c) && used) {
+      ks[nk] = (pick){.p = p, .s = &s, .mask = class_mask(p, &s, c, &h)};
+      if (ks[nk].mask == CG_NONE) st = cg_fail(e, SIEVE_ERR_NOMEM, "out of memory");
+      of[c] = nk++;
+    } else if (is_auto(p, c))
+      a->chosen[c] = (cg_layout){.kind = CG_LAYOUT_IDENTITY};
+  }
+  if (!st) rank_all(ks, nk);
+  for (int c = 0; c < p->nclasses && !st; c++) {
+    if (of[c] < 0) continue;
+    pick *k = &ks[of[c]];
+    if (k->st && e) *e = k->e;
+    st = k->st ? k->st : choose(k, c, defer, a, e);
     pending |= a->check[c];
   }
+  free(ks);
+  free(of);
   if (st) return st;
   apply(p, a);
   if (pending) {
