@@ -185,6 +185,7 @@ typedef struct blk_ref {
   int nruns;
 } blk_ref;
 typedef struct blk_mcache blk_mcache;
+typedef struct blk_cset blk_cset;
 
 /* The memo's hashes of the micro-blocks' sequences, for the micro-pair
 ** cache (cg_blocks_micro.c), and of the mini-blocks' where the job has
@@ -223,7 +224,7 @@ typedef struct worker {
   int32_t nbn;
   uint32_t *mbits;       /* a block pair's bits, as the memo evaluates it */
   blk_lmemo *lm;         /* the memo entries this worker has looked up (cg_blocks_memo.c) */
-  blk_mcache *mc;        /* the micro pairs this worker has evaluated (cg_blocks_micro.c) */
+  blk_mcache *mc;        /* the micro and mini pairs this worker missed, pending (cg_blocks_micro.c) */
   int64_t mlook, mmiss;  /* memo lookups and misses not yet added to the memo's */
   uint8_t *cls;          /* interval class per distinct key block (kmap) of the current row */
   cg_ival *qrow, *prev;  /* this row's query interfaces; those cls was made for */
@@ -311,6 +312,7 @@ struct job {
   rowres *rows;
   worker *w;
   int nw;
+  blk_cset *_Atomic mset, *_Atomic nset; /* micro and mini pairs evaluated, the workers' (cg_blocks_micro.c) */
 };
 
 enum { ST_IFULL, ST_IEMPTY, ST_IUND, ST_RFULL, ST_REMPTY, ST_RPART, ST_ALLOWED, ST_EST, ST_MOVED, ST_UNMOVED, ST_N };
@@ -420,6 +422,15 @@ static inline void blk_rec(worker *w, blk_rrow *r, int kb, int32_t tag) {
 int64_t blk_micro_eval(worker *w, const spec_entry *se, const blk_mhash *mh, int64_t q0, int64_t q1, int64_t k0,
                        int64_t k1, int wpb);
 void blk_mcache_free(blk_mcache *c);
+
+/* cg_blocks_cset.c: a set of entries of esz bytes, keyed by their first
+** two words (the first odd: 0 marks an empty slot), shared by threads
+** without a lock; at most max are kept, later ones dropped. find: the
+** entry, or NULL. */
+blk_cset *blk_cset_new(int64_t max, size_t esz);
+void blk_cset_free(blk_cset *s);
+const void *blk_cset_find(const blk_cset *s, uint64_t h0, uint64_t h1);
+void blk_cset_add(blk_cset *s, const void *entry);
 
 /* Query micro-block mq's interfaces into w->qrow, then the interval class
 ** of key micro-blocks m0 .. m1-1 against them into w->mcls (refinement and

@@ -152,6 +152,8 @@ static void worker_free(worker *w) {
 void blk_job_free(job *j) {
   for (int i = 0; j->w && i < j->nw; i++) worker_free(&j->w[i]);
   free(j->w);
+  blk_cset_free(atomic_load(&j->mset));
+  blk_cset_free(atomic_load(&j->nset));
   if (j->qtok != j->qr.v) blk_give(j->pool, POOL_QTOK, j->qtok, j->qtok_cap);
   if (j->ktok != j->kr.v) blk_give(j->pool, POOL_KTOK, j->ktok, j->ktok_cap);
   blk_runs_free(&j->qr, j->pool, 0);

@@ -8,7 +8,7 @@
 ** pair is keyed as the memo keys a block pair (the specialisation, the
 ** lengths, the live sequences shifted where they are translation pairs;
 ** the same hashes, at the micro-blocks' size) and its 64 bits are
-** evaluated once per worker. Only tables with bits take it: they evaluate
+** evaluated once per table. Only tables with bits take it: they evaluate
 ** every distinct partial pair; without bits few pairs are looked up, and
 ** hashing every micro-block would cost more than it saves.
 **
@@ -21,11 +21,14 @@
 **
 ** The key takes the block pair's specialisation: it equals the mask on
 ** every token pair of the block, so on the mini and micro pairs too, and
-** equal keys then mean equal bits by the memo's argument. Each worker
-** keeps its own caches, so rows on threads share nothing; past MCACHE_MAX
-** (NCACHE_MAX) entries they stop growing and misses are evaluated without
-** being kept.
+** equal keys then mean equal bits by the memo's argument. Where a
+** table's rows run on several workers, they share the caches
+** (cg_blocks_cset.c), whose sizes are fixed; one worker keeps its own,
+** which grow from small and stay near (on one worker, the shared sets made
+** radial's tables 5-15% slower). Past MCACHE_MAX (NCACHE_MAX) entries the
+** caches stop growing and misses are evaluated without being kept.
 */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,8 +39,8 @@
 #error "a micro pair's bits are one uint64_t: 8 x 8"
 #endif
 
-#define MCACHE_MAX (1 << 17) /* entries a worker, in at most 6 MB of slots; radial keeps under 24,000 */
-#define NCACHE_MAX (1 << 15) /* mini pairs a worker keeps, in at most 5 MB */
+#define MCACHE_MAX (1 << 17) /* entries a cache, in at most 6 MB of slots; radial keeps under 24,000 */
+#define NCACHE_MAX (1 << 15) /* mini pairs a cache keeps, in at most 5 MB */
 
 typedef struct ment {
   uint64_t h0, h1, bits; /* h0 0: an empty slot (keys have bit 0 set) */
@@ -148,6 +151,18 @@ static int room(void **v, int64_t *cap, int64_t n, size_t sz, int64_t first) {
   *v = p;
   *cap = nc;
   return 0;
+}
+
+/* The job's shared set at *at, made by the first worker to ask; NULL out
+** of memory. */
+static blk_cset *shared(blk_cset *_Atomic *at, int64_t max, size_t esz) {
+  blk_cset *s = atomic_load_explicit(at, memory_order_acquire);
+  if (s) return s;
+  blk_cset *n = blk_cset_new(max, esz);
+  if (!n) return NULL;
+  if (atomic_compare_exchange_strong_explicit(at, &s, n, memory_order_acq_rel, memory_order_acquire)) return n;
+  blk_cset_free(n);
+  return s;
 }
 
 static int npend_push(blk_mcache *c, uint64_t h0, uint64_t h1, int64_t a, int64_t b) {
@@ -266,6 +281,7 @@ static void stage(worker *w, const cg_spec *sp, int64_t L, int64_t a0, int64_t b
 static int64_t flush(worker *w, const cg_spec *sp, int64_t q0, int64_t q1, int64_t k0, int64_t k1, int wpb) {
   const job *j = w->j;
   blk_mcache *c = w->mc;
+  blk_cset *set = atomic_load_explicit(&j->mset, memory_order_relaxed);
   int64_t L = w->lanes, total = 0;
   for (int64_t p0 = 0; p0 < c->np;) {
     int64_t p1 = p0, n = 0;
@@ -288,7 +304,8 @@ static int64_t flush(worker *w, const cg_spec *sp, int64_t q0, int64_t q1, int64
       for (int a = 0; a < la; a++)
         for (int b = 0; b < lb; b++) bits |= (uint64_t)(w->out[n + a * lb + b] != 0) << (8 * a + b);
       n += la * lb;
-      insert(c, p->h0, p->h1, bits);
+      if (set) blk_cset_add(set, &(ment){p->h0, p->h1, bits});
+      else insert(c, p->h0, p->h1, bits);
       total += apply(w, bits, a0 - q0, b0 - k0, la, wpb);
     }
   }
@@ -376,6 +393,7 @@ static int64_t micro_pass(worker *w, const spec_entry *se, const blk_mhash *mh, 
                           int64_t k1, int wpb) {
   const job *j = w->j;
   blk_mcache *c = w->mc;
+  const blk_cset *set = atomic_load_explicit(&j->mset, memory_order_relaxed);
   int64_t m0 = k0 / MICRO, m1 = (k1 + MICRO - 1) / MICRO, mq0 = q0 / MICRO, mq1 = (q1 + MICRO - 1) / MICRO;
   int nmk = (int)(m1 - m0), nm = j->L->nm;
   int64_t total = 0;
@@ -398,7 +416,7 @@ static int64_t micro_pass(worker *w, const spec_entry *se, const blk_mhash *mh, 
       have = 1;
       uint64_t h[2];
       skey_at(j, se->sp, mh, mh->kh, mk, lb, &k, h);
-      const ment *e = lookup(c, h[0], h[1]);
+      const ment *e = set ? blk_cset_find(set, h[0], h[1]) : lookup(c, h[0], h[1]);
       if (e) total += apply(w, e->bits, a0 - q0, b0 - k0, la, wpb);
       else if (pend_push(c, h[0], h[1], mq, mk)) {
         w->fail = 1;
@@ -422,6 +440,7 @@ static int64_t minis(worker *w, const spec_entry *se, const blk_mhash *mh, int64
                      int64_t k1, int wpb) {
   const job *j = w->j;
   blk_mcache *c = w->mc;
+  blk_cset *set = atomic_load_explicit(&j->nset, memory_order_relaxed);
   const int M = MICRO * MINI;
   int64_t n0 = k0 / M, n1 = (k1 + M - 1) / M, nq0 = q0 / M, nq1 = (q1 + M - 1) / M;
   int64_t m0 = k0 / MICRO, m1 = (k1 + MICRO - 1) / MICRO, mq0 = q0 / MICRO, mq1 = (q1 + MICRO - 1) / MICRO;
@@ -455,7 +474,7 @@ static int64_t minis(worker *w, const spec_entry *se, const blk_mhash *mh, int64
       have = 1;
       uint64_t h[2];
       skey_at(j, se->sp, mh, mh->nkh, b, lb, &k, h);
-      const nent *e = nlookup(c, h[0], h[1]);
+      const nent *e = set ? blk_cset_find(set, h[0], h[1]) : nlookup(c, h[0], h[1]);
       if (e) {
         for (int r = 0; r < la; r++) row[(int64_t)r * wpr] |= e->w[r];
         total += e->count;
@@ -484,7 +503,8 @@ static int64_t minis(worker *w, const spec_entry *se, const blk_mhash *mh, int64
     const uint32_t *row = w->mbits + (a0 - q0) * wpr + (b0 - k0) / 32;
     nent e = {x->h0, x->h1, 0, {0}};
     for (int r = 0; r < la; r++) e.count += pop64(e.w[r] = row[(int64_t)r * wpr]);
-    ninsert(c, &e);
+    if (set) blk_cset_add(set, &e);
+    else ninsert(c, &e);
   }
   c->npn = 0;
   return total;
@@ -492,13 +512,16 @@ static int64_t minis(worker *w, const spec_entry *se, const blk_mhash *mh, int64
 
 int64_t blk_micro_eval(worker *w, const spec_entry *se, const blk_mhash *mh, int64_t q0, int64_t q1, int64_t k0,
                        int64_t k1, int wpb) {
-  if (!w->mc && !(w->mc = mcache_new())) {
+  job *j = w->j;
+  int mini = mh->nqh && wpb, many = j->nw > 1;
+  if ((!w->mc && !(w->mc = mcache_new())) || (many && !shared(&j->mset, MCACHE_MAX, sizeof(ment))) ||
+      (many && mini && !shared(&j->nset, NCACHE_MAX, sizeof(nent)))) {
     w->fail = 1;
     return 0;
   }
   if (wpb) memset(w->mbits, 0, sizeof(uint32_t) * (size_t)wpb);
   /* Mini pairs' bits are whole rows of words: tables with bits only. */
-  if (mh->nqh && wpb) return minis(w, se, mh, q0, q1, k0, k1, wpb);
+  if (mini) return minis(w, se, mh, q0, q1, k0, k1, wpb);
   classes(w, se->sp, q0 / MICRO, (q1 + MICRO - 1) / MICRO, k0 / MICRO, (k1 + MICRO - 1) / MICRO);
   return micro_pass(w, se, mh, q0, q1, k0, k1, wpb);
 }
