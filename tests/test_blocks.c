@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "cg_blocks.h"
@@ -305,6 +307,40 @@ static void threaded_build(void **st) {
     check_against_brute_force(p, &s, 1, 2);
     cg_pattern_free(p);
   }
+  unsetenv("SIEVE_THREADS");
+}
+
+/*
+** The table builder keeps its threads parked between builds
+** (cg_blocks_helpers.c). A process that forks after a build (a data
+** loader's workers) has none of them in the child: the child's builds
+** must start their own and agree with the parent's, not wait for helpers
+** that are not there. The child is killed if it hangs.
+*/
+static void tables_after_fork(void **st) {
+  setenv("SIEVE_THREADS", "3", 1);
+  cg_pattern *p = rpattern();
+  p->block_q = p->block_k = 32;
+  sieve_shape s = {.batch = 1, .heads = 2, .head_dim = 64, .frames = 6, .height = 12, .width = 16};
+  cg_tableset *a;
+  cg_err e = {0};
+  if (cg_tables_build_bits(p, &s, 1, 2, 0, 1, &a, &e) != SIEVE_OK) fail_msg("build: %s", e.msg);
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    alarm(60);
+    cg_tableset *b;
+    char why[256];
+    int bad = cg_tables_build_bits(p, &s, 1, 2, 0, 1, &b, &e) != SIEVE_OK || cg_tables_differ(a, b, why, sizeof why);
+    _exit(bad);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  if (!WIFEXITED(status) || WEXITSTATUS(status))
+    fail_msg("the child's build %s", WIFEXITED(status) ? "differs or failed" : "hung or crashed");
+  cg_tables_free(a);
+  cg_pattern_free(p);
   unsetenv("SIEVE_THREADS");
 }
 
@@ -963,6 +999,7 @@ int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(random_masks),
     cmocka_unit_test(threaded_build),
+    cmocka_unit_test(tables_after_fork),
     cmocka_unit_test(memo_agrees),
     cmocka_unit_test(memo_translation),
     cmocka_unit_test(memo_gives_up),

@@ -8,11 +8,13 @@
 **   layout   each distinct layout's block boxes (cg_blocks_layout.c)
 **   table    one table's job, prepared (cg_blocks_job.c, cg_blocks_runs.c)
 **            and run row by row (cg_blocks_rows.c), both on threads
-**            (cg_blocks_par.c), its undecided
+**            (cg_blocks_par.c; kept parked between runs,
+**            cg_blocks_helpers.c), its undecided
 **            pairs settled once per distinct pair by the memo
 **            (cg_blocks_memo.c, its keys' arithmetic in cg_blocks_hash.h),
 **            which evaluates a pair by its mini and micro pairs, each
-**            distinct one once (cg_blocks_micro.c), else shown partial by sampled witnesses
+**            distinct one once (cg_blocks_micro.c, in sets the rows'
+**            threads share, cg_blocks_cset.c), else shown partial by sampled witnesses
 **            (cg_blocks_witness.c) or refined (cg_blocks_refine.c),
 **            assembled into CSR (cg_blocks_table.c); large buffers kept
 **            for the next table (cg_blocks_pool.c); a row that is an

@@ -60,8 +60,8 @@ int blk_threads(int64_t n);
 ** leaves it the cores it needs. */
 void blk_threads_cap(int n);
 /* fn on n args (args, each stride bytes after the one before): the first
-** on the calling thread, the others on threads of their own; back when all
-** are done. One that fails to start is skipped: callers hand work out
+** on the calling thread, the others on helper threads (cg_blocks_helpers.c:
+** kept parked between calls); back when all are done. One that fails to start is skipped: callers hand work out
 ** through a shared counter, so the others take its share. */
 void blk_on_threads(int n, void *(*fn)(void *), void *args, size_t stride);
 /* Work on threads: fn over items [0, n), in ranges [a, b) of at least

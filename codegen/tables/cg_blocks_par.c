@@ -32,15 +32,6 @@ int blk_threads(int64_t n) {
   return t < 1 ? 1 : (int)t;
 }
 
-void blk_on_threads(int n, void *(*fn)(void *), void *args, size_t stride) {
-  pthread_t th[MAX_THREADS];
-  int started = 1;
-  for (; started < n; started++)
-    if (pthread_create(&th[started], NULL, fn, (char *)args + (size_t)started * stride)) break;
-  fn(args);
-  for (int i = 1; i < started; i++) pthread_join(th[i], NULL);
-}
-
 typedef struct par {
   const blk_task *t;
   int nt;
