@@ -59,7 +59,10 @@ void blk_cset_free(blk_cset *s) {
 
 static uint64_t home(uint64_t h0, uint64_t h1) { return h0 ^ h1 >> 23; }
 
-static const uint64_t *key_of(const blk_cset *s, uint64_t v) { return (const uint64_t *)(s->e + s->esz * ((v & 0xffffffffu) - 1)); }
+/* The entry (its key first) that slot value v names. */
+static const uint64_t *key_of(const blk_cset *s, uint64_t v) {
+  return (const uint64_t *)(s->e + s->esz * ((v & 0xffffffffu) - 1));
+}
 
 const void *blk_cset_find(const blk_cset *s, uint64_t h0, uint64_t h1) {
   uint64_t tag = h0 >> 32 << 32;
