@@ -331,6 +331,8 @@ int blk_same_layout(const cg_layout *a, const cg_layout *b);
 int blk_lay_init(lay *L, const cg_layout *l, const sieve_shape *s, const cg_tableset *t);
 /* The boxes of nb blocks of bsz positions of c, from their tokens. */
 void blk_box_blocks(const cg_coords *c, int64_t bsz, int nb, cg_box *out);
+/* nb blocks of per boxes of m[0, nm) each (the last ragged): their hulls. */
+void blk_box_hull(const cg_box *m, int nm, int per, int nb, cg_box *out);
 void blk_lay_free(lay *L);
 
 /* cg_blocks_runs.c: a side's runs, found by the task blk_runs_begin

@@ -49,9 +49,7 @@ void blk_box_blocks(const cg_coords *c, int64_t bsz, int nb, cg_box *out) {
   }
 }
 
-/* Blocks made of whole micro-blocks: the hull of their boxes. */
-static void box_from_micro(const cg_box *m, int nm, int64_t bsz, int nb, cg_box *out) {
-  int per = (int)(bsz / MICRO);
+void blk_box_hull(const cg_box *m, int nm, int per, int nb, cg_box *out) {
   for (int b = 0; b < nb; b++) {
     int m0 = b * per, m1 = m0 + per < nm ? m0 + per : nm;
     out[b] = m[m0];
@@ -64,7 +62,7 @@ static void box_from_micro(const cg_box *m, int nm, int64_t bsz, int nb, cg_box 
 }
 
 static void boxes(const lay *L, int64_t bsz, int nb, cg_box *out) {
-  if (bsz % MICRO == 0) box_from_micro(L->mbox, L->nm, bsz, nb, out);
+  if (bsz % MICRO == 0) blk_box_hull(L->mbox, L->nm, (int)(bsz / MICRO), nb, out);
   else blk_box_blocks(&L->c, bsz, nb, out);
 }
 

@@ -126,6 +126,8 @@ static void scratch_free(blk_lbound *b) {
   free(b->scls);
   free(b->qtb);
   free(b->qv1);
+  free(b->skbox);
+  free(b->skcls);
 }
 
 void blk_lbound_free(blk_lbound *b) {
@@ -144,6 +146,7 @@ void blk_lbound_free(blk_lbound *b) {
   free(b->endp);
   scratch_free(b);
   free(b->kiv);
+  free(b->skiv);
   free(b->tokv);
   cg_prog_free(b->prog);
   cg_coords_free(&b->c);
@@ -189,11 +192,14 @@ static int scratch_new(blk_lbound *b) {
   b->scls = malloc(ns);
   b->qtb = malloc(sizeof(int64_t) * (size_t)bq * qv);
   b->qv1 = malloc(sizeof(int64_t) * qv);
+  b->nks = (ts->nk + SUPER - 1) / SUPER;
+  b->skbox = malloc(sizeof(cg_box) * (size_t)b->nks);
+  b->skcls = malloc((size_t)b->nks);
   b->is = cg_iscratch_new(b->prog);
   b->sc = cg_scratch_new(b->prog);
   return b->is && b->sc && b->qrow && b->qpt && b->ktok && b->kblk && b->qtok && b->out && b->cls && b->seen &&
          b->kdone && b->und && b->left && b->sel && b->g && b->sbox && b->qsiv && b->ksiv && b->ksdone && b->lcls &&
-         b->fcls && b->ccls && b->lq && b->lk && b->scls && b->qtb && b->qv1;
+         b->fcls && b->ccls && b->lq && b->lk && b->scls && b->qtb && b->qv1 && b->skbox && b->skcls;
 }
 
 /* The workers after w[0], sharing b's read-only state. */
@@ -219,6 +225,7 @@ static int workers_new(blk_lbound *b) {
     w->kbox = b->kbox;
     w->prog = b->prog;
     w->kiv = b->kiv;
+    w->skiv = b->skiv;
     w->tokv = b->tokv;
     w->owner = b;
     w->idx = i;
@@ -243,7 +250,8 @@ blk_lbound *blk_lbound_new(cg_pattern *p, const sieve_shape *s, cg_ref mask) {
     cg_prog_bind(b->prog, 0, 0, 0); /* head, step and layer are constants in mask */
     size_t kv = (size_t)(cg_prog_nkv(b->prog) ? cg_prog_nkv(b->prog) : 1);
     b->kiv = malloc(sizeof(cg_ival) * (size_t)ts->nk * kv);
-    ok = b->kiv && scratch_new(b);
+    b->skiv = malloc(sizeof(cg_ival) * (size_t)((ts->nk + SUPER - 1) / SUPER) * kv);
+    ok = b->kiv && b->skiv && scratch_new(b);
   }
   /* identity puts each token at its model index */
   const cg_layout id = {.kind = CG_LAYOUT_IDENTITY};
@@ -275,6 +283,30 @@ static int pend_room(struct pend **p, int64_t *cap, int64_t n) {
   return 0;
 }
 
+/* The interval class of every key block against the query block in
+** w->qrow, into cls: key super-blocks first, and the blocks of those left
+** undecided. Intervals only narrow as boxes do, so a super-block decided
+** decides each of its blocks alike: the classes are every block's own
+** (radial's rows leave most super-blocks empty). */
+static void row_classes(blk_lbound *w, uint8_t *cls) {
+  const cg_tableset *ts = &w->ts;
+  if (w->plain) {
+    cg_ival_row(w->prog, w->qrow, w->kiv, ts->nk, ts->nk, cls, w->is);
+    return;
+  }
+  cg_ival_row(w->prog, w->qrow, w->skiv, w->nks, w->nks, w->skcls, w->is);
+  int n = 0;
+  for (int sk = 0; sk < w->nks; sk++) {
+    int k0 = sk * SUPER, k1 = k0 + SUPER < ts->nk ? k0 + SUPER : ts->nk;
+    if (w->skcls[sk] != CG_BLK_UNDECIDED) memset(cls + k0, w->skcls[sk], (size_t)(k1 - k0));
+    else
+      for (int kb = k0; kb < k1; kb++) w->lk[n++] = kb;
+  }
+  if (!n) return;
+  cg_ival_pairs_sig(w->prog, w->qrow, 1, NULL, w->kiv, ts->nk, w->lk, n, w->lcls, NULL, NULL, w->is);
+  for (int i = 0; i < n; i++) cls[w->lk[i]] = w->lcls[i];
+}
+
 int blk_lb_bound_row(blk_lbound *w, int qb, struct lrow *r) {
   const cg_tableset *ts = &w->ts;
   const cg_prog *prog = w->prog;
@@ -284,7 +316,7 @@ int blk_lb_bound_row(blk_lbound *w, int qb, struct lrow *r) {
   int32_t *und = w->und;
   int64_t full = 0, part = 0, visited = 0;
   cg_ival_side(prog, 0, w->qbox + qb, 1, w->qrow, 1, w->is);
-  cg_ival_row(prog, w->qrow, w->kiv, ts->nk, ts->nk, cls, w->is);
+  row_classes(w, cls);
   int nund = 0;
   for (int kb = 0; kb < ts->nk; kb++)
     if (cls[kb] == CG_BLK_FULL) full++;
@@ -371,6 +403,8 @@ int blk_lb_load(blk_lbound *w, const cg_layout *l) {
   blk_box_blocks(&w->c, ts->block_k, ts->nk, w->kbox);
   if (w->qbox != w->kbox) blk_box_blocks(&w->c, ts->block_q, ts->nq, w->qbox);
   cg_ival_side(w->prog, 1, w->kbox, ts->nk, w->kiv, ts->nk, w->is);
+  blk_box_hull(w->kbox, ts->nk, SUPER, w->nks, w->skbox);
+  cg_ival_side(w->prog, 1, w->skbox, w->nks, w->skiv, w->nks, w->is);
   return 0;
 }
 

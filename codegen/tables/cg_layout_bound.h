@@ -29,6 +29,13 @@ struct blk_lbound {
   cg_iscratch *is;
   cg_scratch *sc;
   cg_ival *qrow, *kiv, *qpt; /* a query block's and a token's interface intervals, key blocks' */
+  /* key super-blocks of SUPER blocks (shared like kiv), which a bound's
+  ** row classifies first: their boxes (a worker's, as it loads a layout),
+  ** intervals and classes */
+  cg_box *skbox;
+  cg_ival *skiv;
+  uint8_t *skcls;
+  int nks;
   int64_t *ktok, *kblk, *qtok, *out, *g;
   uint8_t *cls, *seen, *kdone;
   int32_t *und, *left, *sel;
@@ -96,7 +103,7 @@ struct blk_lbound {
   ** records */
   cg_coords oc;
   cg_box *oqbox, *okbox;
-  cg_ival *okiv;
+  cg_ival *okiv, *oskiv;
   cg_layout *recl;
   struct blk_lrec *recs;
   int nrec, rstride, revery;

@@ -31,7 +31,8 @@ static int own_state(blk_lbound *w) {
   w->okbox = malloc(sizeof(cg_box) * (size_t)ts->nk);
   w->oqbox = ts->block_q == ts->block_k ? w->okbox : malloc(sizeof(cg_box) * (size_t)ts->nq);
   w->okiv = malloc(sizeof(cg_ival) * (size_t)ts->nk * kv);
-  return w->okbox && w->oqbox && w->okiv ? 0 : -1;
+  w->oskiv = malloc(sizeof(cg_ival) * (size_t)w->nks * kv);
+  return w->okbox && w->oqbox && w->okiv && w->oskiv ? 0 : -1;
 }
 
 /* The least of the scores that layouts recorded whole can have at most
@@ -88,6 +89,7 @@ static void *record_layouts(void *arg) {
     w->qbox = w->oqbox;
     w->kbox = w->okbox;
     w->kiv = w->okiv;
+    w->skiv = w->oskiv;
   }
   pthread_mutex_lock(&b->mu);
   b->fail |= fail;
@@ -119,8 +121,9 @@ void blk_lb_records_free(blk_lbound *b) {
     if (w->oqbox != w->okbox) free(w->oqbox);
     free(w->okbox);
     free(w->okiv);
+    free(w->oskiv);
     w->okbox = w->oqbox = NULL;
-    w->okiv = NULL;
+    w->okiv = w->oskiv = NULL;
   }
 }
 
@@ -149,6 +152,7 @@ sieve_status blk_bound_record(blk_lbound *b, const cg_layout *ls, int n, int str
     w->qbox = b->qbox;
     w->kbox = b->kbox;
     w->kiv = b->kiv;
+    w->skiv = b->skiv;
   }
   if (b->fail) {
     blk_lb_records_free(b);
