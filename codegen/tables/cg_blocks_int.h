@@ -57,8 +57,8 @@ typedef struct job job;
 int blk_threads(int64_t n);
 /* The calling thread's work takes at most n threads from now on (0: as
 ** many as blk_threads gives), in blk_threads: a build beside another
-** leaves it the cores it needs. */
-void blk_threads_cap(int n);
+** leaves it the cores it needs. The bound before is returned. */
+int blk_threads_cap(int n);
 /* fn on n args (args, each stride bytes after the one before): the first
 ** on the calling thread, the others on helper threads (cg_blocks_helpers.c:
 ** kept parked between calls); back when all are done. One that fails to start is skipped: callers hand work out

@@ -21,7 +21,11 @@
 ** of its own). */
 static _Thread_local int own_cap;
 
-void blk_threads_cap(int n) { own_cap = n; }
+int blk_threads_cap(int n) {
+  int was = own_cap;
+  own_cap = n;
+  return was;
+}
 
 int blk_threads(int64_t n) {
   const char *env = getenv("SIEVE_THREADS");

@@ -28,7 +28,7 @@
 ** 620 ms against 85).
 */
 #include <math.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,24 +338,33 @@ typedef struct pick {
   cg_pattern *p;
   const sieve_shape *s;
   cg_ref mask;
-  int threads; /* the caller's bound (blk_threads_cap) */
   cand cs[2 + 24];
   int n, best, stride;
-  pthread_t th;
-  int started; /* on a thread of its own */
   sieve_status st;
   cg_err e;
 } pick;
 
-static void *pick_run(void *arg) {
-  pick *k = arg;
-  blk_threads_cap(k->threads);
+static void pick_rank(pick *k) {
   int64_t nq = (sieve_shape_tokens(k->s) + cg_pattern_block_q(k->p) - 1) / cg_pattern_block_q(k->p);
   int moved;
   k->n = candidates(k->p, k->s, k->cs);
   k->stride = nq / RANK_ROWS > 1 ? (int)(nq / RANK_ROWS) : 1;
   k->best = 0;
   k->st = rank(k->p, k->s, k->mask, k->cs, k->n, k->stride, 0, &k->best, &moved, &k->e);
+}
+
+/* The picks a region's threads take in turn (rank_all). */
+typedef struct picks {
+  pick *ks;
+  int n, threads; /* threads: the caller's bound, each ranking's (blk_threads_cap) */
+  atomic_int next;
+} picks;
+
+static void *picks_run(void *arg) {
+  picks *q = *(picks **)arg;
+  int was = blk_threads_cap(q->threads);
+  for (int i; (i = atomic_fetch_add(&q->next, 1)) < q->n;) pick_rank(&q->ks[i]);
+  blk_threads_cap(was); /* the caller's own, where this is the caller */
   return NULL;
 }
 
@@ -388,16 +397,16 @@ static sieve_status choose(pick *k, int c, int defer, struct cg_auto *a, cg_err 
   return st;
 }
 
-/* The rankings of n picks, each but the first on a thread of its own
-** where there are threads; one that cannot start runs here. */
+/* The rankings of n picks, each on a thread of its own where there are
+** threads (a thread that does not start leaves its pick to the others). */
 static void rank_all(pick *ks, int n) {
-  int threads = blk_threads(MAX_THREADS);
-  for (int i = 0; i < n; i++) ks[i].threads = threads;
-  for (int i = 1; i < n && threads > 1; i++) ks[i].started = !pthread_create(&ks[i].th, NULL, pick_run, &ks[i]);
-  for (int i = 0; i < n; i++)
-    if (!ks[i].started) pick_run(&ks[i]);
-  for (int i = 1; i < n; i++)
-    if (ks[i].started) pthread_join(ks[i].th, NULL);
+  if (!n) return;
+  picks q = {.ks = ks, .n = n, .threads = blk_threads(MAX_THREADS)};
+  atomic_init(&q.next, 0);
+  picks *args[MAX_THREADS];
+  int t = n < q.threads ? n : q.threads;
+  for (int i = 0; i < t; i++) args[i] = &q;
+  blk_on_threads(t, picks_run, args, sizeof *args);
 }
 
 static void apply(cg_pattern *p, const struct cg_auto *a) {
