@@ -72,14 +72,19 @@ struct blk_memo {
   ** (radial at hunyuan-720p on two threads: 44 -> 35-37 ms with the lock
   ** below). The lock spins a while before it sleeps (glibc's adaptive
   ** mutex): it is held for a lookup or an insert, and a plain mutex put
-  ** waiters to sleep and woke them for each. */
+  ** waiters to sleep and woke them for each. The bitmasks' set has a lock
+  ** of its own (smu): interning one compares or copies its words (1.5 KB
+  ** at a kernel's 192 x 64 merged blocks), two thirds of the time mu was
+  ** held (radial's chosen table at hunyuan-720p), and lookups waited
+  ** behind it. */
   _Alignas(64) pthread_mutex_t mu;
   ment *e;
   int64_t ne, cap;
   int32_t *slot;
   uint64_t mask;
-  blk_bitset set;
   int fail;
+  _Alignas(64) pthread_mutex_t smu;
+  blk_bitset set;
   _Alignas(64) atomic_llong looks, miss;
 };
 
@@ -307,9 +312,10 @@ int blk_memo_new(job *j, int bits) {
   m->mask = 1023;
   m->slot = malloc(sizeof(int32_t) * (m->mask + 1));
 #ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
-  m->mu = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
+  m->mu = m->smu = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 #else
   pthread_mutex_init(&m->mu, NULL);
+  pthread_mutex_init(&m->smu, NULL);
 #endif
   atomic_init(&m->looks, 0);
   atomic_init(&m->miss, 0);
@@ -400,6 +406,7 @@ void blk_memo_free(blk_memo *m) {
   free(m->slot);
   blk_bitset_free(&m->set);
   pthread_mutex_destroy(&m->mu);
+  pthread_mutex_destroy(&m->smu);
   free(m);
 }
 
@@ -682,16 +689,22 @@ static int32_t shared_pair(worker *w, blk_memo *m, int qb, int kb, const spec_en
   *count = evaluate(w, se, q0, q1, k0, k1, m->wpb);
   /* Only partial blocks carry bitmasks: an empty or full pair's would be
   ** a word set no block reads. Their first words must be int32s. A
-  ** bitmask's hash is made before the lock: it reads every word (1.5 KB
-  ** at a kernel's 192 x 64 merged blocks). */
+  ** bitmask's hash is made before either lock: it reads every word. It is
+  ** interned before the entry goes in, under the set's lock: a worker that
+  ** added the pair meanwhile interned equal words, so the number is its. */
   int partial = m->wpb && *count > 0 && *count < (q1 - q0) * (k1 - k0);
-  uint64_t bh = partial ? blk_bits_hash(&m->set, w->mbits) : 0;
+  int64_t b = -1;
+  if (partial) {
+    uint64_t bh = blk_bits_hash(&m->set, w->mbits);
+    pthread_mutex_lock(&m->smu);
+    b = blk_intern_hashed(&m->set, w->mbits, bh);
+    pthread_mutex_unlock(&m->smu);
+  }
   pthread_mutex_lock(&m->mu);
   k = find(m, se, h, &at);
   *bits = k >= 0 ? m->e[k].bits : -1;
   if (k < 0) {
     if (partial) {
-      int64_t b = blk_intern_hashed(&m->set, w->mbits, bh);
       if (b < 0 || b > INT32_MAX / m->wpb) m->fail = 1;
       else *bits = (int32_t)b;
     }
