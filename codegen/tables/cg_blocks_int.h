@@ -59,7 +59,8 @@ int blk_threads(int64_t n);
 ** many as blk_threads gives), in blk_threads: a build beside another
 ** leaves it the cores it needs. The bound before is returned. */
 int blk_threads_cap(int n);
-/* fn on n args (args, each stride bytes after the one before): the first
+/* fn on n args (args, each stride bytes after the one before; stride 0:
+** all share args, a region's state, handed out by a counter): the first
 ** on the calling thread, the others on helper threads (cg_blocks_helpers.c:
 ** kept parked between calls); back when all are done. One that fails to start is skipped: callers hand work out
 ** through a shared counter, so the others take its share. */

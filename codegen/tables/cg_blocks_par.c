@@ -45,7 +45,7 @@ typedef struct par {
 } par;
 
 static void *par_run(void *arg) {
-  par *p = *(par **)arg;
+  par *p = arg;
   for (;;) {
     int64_t c = atomic_fetch_add(&p->next, 1);
     if (c >= p->first[p->nt]) break;
@@ -77,9 +77,7 @@ int blk_par_tasks(const blk_task *t, int nt) {
   }
   atomic_init(&p.next, 0);
   atomic_init(&p.fail, 0);
-  par *args[MAX_THREADS];
-  for (int i = 0; i < th; i++) args[i] = &p;
-  blk_on_threads(th, par_run, args, sizeof *args);
+  blk_on_threads(th, par_run, &p, 0);
   return atomic_load(&p.fail) ? -1 : 0;
 }
 

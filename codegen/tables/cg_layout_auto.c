@@ -361,7 +361,7 @@ typedef struct picks {
 } picks;
 
 static void *picks_run(void *arg) {
-  picks *q = *(picks **)arg;
+  picks *q = arg;
   int was = blk_threads_cap(q->threads);
   for (int i; (i = atomic_fetch_add(&q->next, 1)) < q->n;) pick_rank(&q->ks[i]);
   blk_threads_cap(was); /* the caller's own, where this is the caller */
@@ -403,10 +403,7 @@ static void rank_all(pick *ks, int n) {
   if (!n) return;
   picks q = {.ks = ks, .n = n, .threads = blk_threads(MAX_THREADS)};
   atomic_init(&q.next, 0);
-  picks *args[MAX_THREADS];
-  int t = n < q.threads ? n : q.threads;
-  for (int i = 0; i < t; i++) args[i] = &q;
-  blk_on_threads(t, picks_run, args, sizeof *args);
+  blk_on_threads(n < q.threads ? n : q.threads, picks_run, &q, 0);
 }
 
 static void apply(cg_pattern *p, const struct cg_auto *a) {
