@@ -158,7 +158,8 @@ typedef struct blk_rw blk_rw;
 /* A built row as a later row may copy it (cg_blocks_reuse.c): every key
 ** block the intervals did not call empty, in order, with what it became.
 ** tag: where rows copy results, a partial block's bitmask (its number in
-** the memo's set; the worker's bn holds its allowed pairs), else RE_*;
+** the memo's set; bn of a worker that met it holds its allowed pairs),
+** else RE_*;
 ** where rows copy classes only (job's reuse_cls), an undecided block's
 ** signature (blk_reuse_sig), else RE_IFULL. Eight bytes: a dense row's
 ** copy reads its reference's entries and writes its own. */
@@ -168,7 +169,7 @@ typedef struct blk_rent {
 } blk_rent;
 
 typedef struct blk_rrow {
-  int qb; /* -1 while written, or not kept */
+  int owner; /* the worker that built it */
   blk_rent *e;
   int64_t n, cap, most; /* most: entries past which the row is not kept (-1: it is not) */
 } blk_rrow;
@@ -221,7 +222,7 @@ typedef struct worker {
   int64_t nomask;        /* partial blocks without a bitmask (partm -1) */
   int32_t *rid;          /* per undecided block of the row: its bitmask in the memo's set, or -1 */
   int32_t *mcnt;         /* with merge: per key block, the merged row's full count, then its stamp ([2 nk]) */
-  int64_t *bn;           /* per bitmask this worker has met: its allowed pairs ([nbn]) */
+  int64_t *bn;           /* per bitmask: its allowed pairs, -1 where this worker has not met it ([nbn]) */
   int32_t nbn;
   uint32_t *mbits;       /* a block pair's bits, as the memo evaluates it */
   blk_lmemo *lm;         /* the memo entries this worker has looked up (cg_blocks_memo.c) */
@@ -390,6 +391,7 @@ void blk_memo_free(blk_memo *m);
 void blk_lmemo_free(blk_lmemo *l);
 int blk_memo_on(const blk_memo *m);
 int blk_memo_bits(const blk_memo *m);
+int64_t blk_memo_bits_count(blk_memo *m, int32_t b); /* bitmask b's allowed pairs */
 blk_bitset *blk_memo_set(blk_memo *m);
 /* The pair's bitmask, its number in the set, goes into *id: -1 where the
 ** memo keeps no bits, or the pair is empty or full. */

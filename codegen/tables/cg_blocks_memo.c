@@ -414,6 +414,17 @@ int blk_memo_on(const blk_memo *m) { return m && !atomic_load(&m->off); }
 
 int blk_memo_bits(const blk_memo *m) { return m ? m->wpb : 0; }
 
+/* A partial block's allowed pairs are its bitmask's set bits: none lie
+** past a short block's edge. */
+int64_t blk_memo_bits_count(blk_memo *m, int32_t b) {
+  int64_t n = 0;
+  pthread_mutex_lock(&m->smu);
+  const uint32_t *x = m->set.w + (int64_t)b * m->wpb;
+  for (int i = 0; i < m->wpb; i++) n += __builtin_popcount(x[i]);
+  pthread_mutex_unlock(&m->smu);
+  return n;
+}
+
 blk_bitset *blk_memo_set(blk_memo *m) { return &m->set; }
 
 /* Block b's hash of interface v's sequence less a, the key side's times

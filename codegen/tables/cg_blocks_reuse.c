@@ -26,13 +26,21 @@
 **
 ** A block's signature hashes what must agree (length, relative sequences
 ** and intervals) so that candidates are found by one comparison; the
-** exact checks then settle them. A worker keeps the rows it built in
-** RING slots (row qb in slot qb % RING, so rows up to RING back) and the
-** key masks of the last NEEDS (distance, shift) pairs. Tables with bits
-** copy a row's results whole: their memo never turns itself off. Tables
-** without copy its interval classes and signatures only and settle the
-** undecided blocks as a fresh row does, so their memo sees the lookups it
-** would have seen and judges its hit rate as before.
+** exact checks then settle them. The table keeps the rows built, by any
+** worker, in SLOTS slots (row qb in slot qb % SLOTS); a row copies one
+** RING back at most. A worker copied only its own rows once, and on eight
+** threads the spatial table of radial's chosen layouts built 218 of its
+** rows afresh where one thread built 133: the row a frame back had gone to
+** another worker. A row another worker is still writing is not waited
+** for; rows are handed out in order, so the rows a frame back are mostly
+** done. A worker keeps the key masks of the last NEEDS (distance, shift)
+** pairs. Tables with bits copy a row's results whole: their memo never
+** turns itself off, and its bitmasks are the table's, so any worker's row
+** will do. Tables without copy its interval classes and signatures only
+** and settle the undecided blocks as a fresh row does, so their memo sees
+** the lookups it would have seen and judges its hit rate as before; their
+** signatures are numbered per worker, so they copy their own worker's
+** rows only.
 **
 ** Key blocks that did not move along may still be copied unmoved, from the
 ** row before (blk_ref's src): where the intervals of a query super row
@@ -48,13 +56,16 @@
 ** key block: the key blocks no earlier row moved to (the first 165 of
 ** every row at hunyuan-720p) are mostly such.
 */
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cg_blocks_hash.h"
 #include "cg_blocks_int.h"
 
-#define RING 256   /* rows a worker keeps: the farthest reference */
+#define RING 256   /* the farthest reference */
+#define SLOTS 512  /* rows the table keeps: RING back from any row begun, and room for the workers' spread */
 #define NEEDS 8    /* key masks a worker keeps; more than DISTS, so a row's best survives its others */
 #define MOST 2048  /* entries a kept row may have, at least */
 #define DISTS 6    /* distances a row tries */
@@ -63,7 +74,19 @@
 #define VMAX (1ll << 58)
 #define SRING 32   /* super rows whose query-free key super-blocks a worker keeps: more than RING rows */
 
+/* A kept row and who may read it. st: qb + 1 (0: none) in the high word;
+** in the low one, twice the readers holding it, plus 1 while a worker
+** writes it. A row is written only where no one holds the slot's row, and
+** read only once written. */
+typedef struct rslot {
+  _Atomic uint64_t st;
+  blk_rrow r;
+} rslot;
+
+#define LOW 0xffffffffull
+
 struct blk_reuse {
+  rslot *slot;           /* [SLOTS] */
   blk_shift sh;          /* translation pairs of the whole QK phase */
   uint64_t *qsig, *ksig; /* per block, [nb][2]; both words 0: never reused */
   int64_t *qa, *ka;      /* per block and interface, [nb][nv]: its interval's low end where
@@ -83,7 +106,7 @@ typedef struct kneed {
 
 struct blk_rw {
   int tried, taken, off; /* rows that had a reference, rows that took it; off: none kept */
-  blk_rrow ring[RING]; /* row qb in slot qb % RING */
+  const blk_rrow *held[2]; /* the rows the current row holds: its reference and the row before */
   kneed kn[NEEDS];
   uint64_t tick;
   int64_t *delta;
@@ -133,6 +156,8 @@ static void block_sig(const job *j, const blk_reuse *ru, int key_side, int b) {
 
 void blk_reuse_free(blk_reuse *ru) {
   if (!ru) return;
+  for (int i = 0; ru->slot && i < SLOTS; i++) free(ru->slot[i].r.e);
+  free(ru->slot);
   free(ru->qsig);
   free(ru->ksig);
   free(ru->qa);
@@ -225,7 +250,8 @@ int blk_reuse_new(job *j) {
   ru->ksig = malloc(sizeof(uint64_t) * 2 * (size_t)j->nk);
   ru->qa = malloc(sizeof(int64_t) * (size_t)j->nq * (size_t)(j->nqv ? j->nqv : 1));
   ru->ka = malloc(sizeof(int64_t) * (size_t)j->nk * (size_t)(j->nkv ? j->nkv : 1));
-  if (!ru->qsig || !ru->ksig || !ru->qa || !ru->ka) return -1;
+  ru->slot = calloc(SLOTS, sizeof(rslot));
+  if (!ru->qsig || !ru->ksig || !ru->qa || !ru->ka || !ru->slot) return -1;
   for (int b = 0; b < j->nq; b++) block_sig(j, ru, 0, b);
   for (int b = 0; b < j->nk; b++) block_sig(j, ru, 1, b);
   if (distances(j, ru)) return -1;
@@ -251,6 +277,31 @@ static int same_moved(const job *j, int key_side, int b, int c, const int64_t *q
     if (x->lo - ab != y->lo - ac || x->hi - ab != y->hi - ac) return 0;
   }
   return 1;
+}
+
+/* Row qb as kept, held against rewriting until blk_reuse_end, or NULL:
+** not kept, still being written, or (copying classes) another worker's. */
+static const blk_rrow *hold(worker *w, blk_rw *rw, int qb) {
+  const job *j = w->j;
+  rslot *s = &j->ru->slot[qb % SLOTS];
+  uint64_t x = atomic_load_explicit(&s->st, memory_order_relaxed), want = (uint64_t)(qb + 1) << 32;
+  for (;;) {
+    if ((x & ~LOW) != want || (x & 1)) return NULL;
+    if (atomic_compare_exchange_weak_explicit(&s->st, &x, x + 2, memory_order_acquire, memory_order_relaxed)) break;
+  }
+  if (j->reuse_cls && s->r.owner != (int)(w - j->w)) {
+    atomic_fetch_sub_explicit(&s->st, 2, memory_order_release);
+    return NULL;
+  }
+  rw->held[rw->held[0] != NULL] = &s->r;
+  return &s->r;
+}
+
+static void let_go(blk_rw *rw, const blk_rrow *r) {
+  rslot *s = (rslot *)((char *)r - offsetof(rslot, r));
+  atomic_fetch_sub_explicit(&s->st, 2, memory_order_release);
+  if (rw->held[0] == r) rw->held[0] = rw->held[1];
+  rw->held[1] = NULL;
 }
 
 /* The key mask for distance d and query shift delta: key blocks that do
@@ -308,7 +359,6 @@ static blk_rw *rw_of(worker *w) {
     w->rw->need = malloc((size_t)j->nk);
     w->rw->gneed = malloc((size_t)j->ngk);
     w->rw->runs = malloc(sizeof(int32_t) * 2 * (size_t)(j->nk + 1));
-    for (int i = 0; i < RING; i++) w->rw->ring[i].qb = -1;
     for (int i = 0; i < SRING; i++) w->rw->qfsr[i] = -1;
     if (!w->rw->delta || !w->rw->qf || !w->rw->qfl || !w->rw->nqf || !w->rw->sqiv || !w->rw->need || !w->rw->gneed || !w->rw->runs) {
       blk_rw_free(w->rw);
@@ -392,9 +442,10 @@ static int unmoved(worker *w, blk_rw *rw, int qb, blk_ref *rf) {
   const job *j = w->j;
   rf->src = NULL;
   if (qb == 0 || qb == j->nq - 1) return 0; /* the last query block is shorter than the one before */
-  const blk_rrow *src = &rw->ring[(qb - 1) % RING];
   int sa = qb / SUPER, sb = (qb - 1) / SUPER;
-  if (src->qb != qb - 1 || rw->qfsr[sa % SRING] != sa || rw->qfsr[sb % SRING] != sb) return 0;
+  if (rw->qfsr[sa % SRING] != sa || rw->qfsr[sb % SRING] != sb) return 0;
+  const blk_rrow *src = hold(w, rw, qb - 1);
+  if (!src) return 0;
   const int32_t *qfl = rw->qfl + (int64_t)(sa % SRING) * j->nsk;
   int n = 0, nf = rw->nqf[sa % SRING];
   for (int i = 0; i < nf; i++) {
@@ -409,7 +460,10 @@ static int unmoved(worker *w, blk_rw *rw, int qb, blk_ref *rf) {
     for (int kb = sk * SUPER; kb < k1; kb++)
       if (rw->need[kb] == 1) rw->need[kb] = 2, n++;
   }
-  if (!n) return 0;
+  if (!n) {
+    let_go(rw, src);
+    return 0;
+  }
   /* The runs less the super-blocks copied unmoved, a super-block at a
   ** time (every block of a run in one became 2); groups lie in one. */
   const int32_t all[2] = {0, j->nk};
@@ -462,10 +516,8 @@ const blk_ref *blk_reuse_ref(worker *w, int qb) {
   ** the fewest key blocks to classify where the super row decided nothing. */
   for (int i = 0; i < ru->ndist; i++) {
     int d = ru->dist[i], dq = qdist(j, d);
-    if (qb < dq) continue;
-    const blk_rrow *r = &rw->ring[(qb - dq) % RING];
-    if (r->qb != qb - dq || !same_moved(j, 0, qb, r->qb, NULL)) continue;
-    for (int v = 0; v < j->nqv; v++) rw->delta[v] = qa[(int64_t)qb * j->nqv + v] - qa[(int64_t)r->qb * j->nqv + v];
+    if (qb < dq || !same_moved(j, 0, qb, qb - dq, NULL)) continue;
+    for (int v = 0; v < j->nqv; v++) rw->delta[v] = qa[(int64_t)qb * j->nqv + v] - qa[(int64_t)(qb - dq) * j->nqv + v];
     /* Only the distance's own shift: its key blocks move by it, few by
     ** any other, and a mask costs a pass over every key block. */
     int same = 1;
@@ -473,17 +525,20 @@ const blk_ref *blk_reuse_ref(worker *w, int qb) {
       int pq = ru->sh.k[v];
       same = ru->dk[i * j->nkv + v] == (pq >= 0 ? rw->delta[pq] : 0);
     }
-    if (!same) continue;
+    const blk_rrow *r = same ? hold(w, rw, qb - dq) : NULL;
+    if (!r) continue;
     const kneed *k = need_for(w, rw, d, rw->delta);
-    if (!k) continue;
     int64_t c = 0;
-    for (int n = 0; n < k->nruns; n++) c += open_below(w, k->runs[2 * n + 1]) - open_below(w, k->runs[2 * n]);
-    if (!bk || c < cost) {
-      best = r;
-      bk = k;
-      cost = c;
-      bd = d;
+    for (int n = 0; k && n < k->nruns; n++) c += open_below(w, k->runs[2 * n + 1]) - open_below(w, k->runs[2 * n]);
+    if (!k || (bk && c >= cost)) {
+      let_go(rw, r);
+      continue;
     }
+    if (best) let_go(rw, best);
+    best = r;
+    bk = k;
+    cost = c;
+    bd = d;
   }
   /* A row copies where it leaves at most half of its open key blocks (in
   ** super-blocks its super row left undecided) to classify; copying
@@ -496,6 +551,7 @@ const blk_ref *blk_reuse_ref(worker *w, int qb) {
   rw->tried++;
   int64_t open = open_below(w, j->nk);
   if (j->reuse_cls ? 2 * cost + best->n > open : 2 * cost > open) {
+    let_go(rw, best);
     rw->off = rw->tried >= TRIES && !rw->taken;
     return rw->off ? NULL : unmoved_only(w, rw, qb);
   }
@@ -512,14 +568,28 @@ const blk_ref *blk_reuse_ref(worker *w, int qb) {
 blk_rrow *blk_reuse_begin(worker *w, int qb) {
   blk_rw *rw = rw_of(w);
   if (!rw || rw->off) return NULL;
-  blk_rrow *r = &rw->ring[qb % RING];
-  r->qb = -1;
+  /* A slot whose row someone holds, or writes (the row SLOTS on: a worker
+  ** that far ahead), is left alone; this row then goes unkept. */
+  rslot *s = &w->j->ru->slot[qb % SLOTS];
+  uint64_t x = atomic_load_explicit(&s->st, memory_order_relaxed);
+  do
+    if (x & LOW) return NULL;
+  while (!atomic_compare_exchange_weak_explicit(&s->st, &x, (uint64_t)(qb + 1) << 32 | 1, memory_order_acquire,
+                                                memory_order_relaxed));
+  blk_rrow *r = &s->r;
+  r->owner = (int)(w - w->j->w);
   r->n = 0;
   r->most = w->j->nk / 4 > MOST ? w->j->nk / 4 : MOST;
+  rw->held[0] = rw->held[1] = NULL;
   return r;
 }
 
-void blk_reuse_end(worker *w, blk_rrow *r, int qb) { r->qb = w->fail || r->most < 0 ? -1 : qb; }
+void blk_reuse_end(worker *w, blk_rrow *r, int qb) {
+  blk_rw *rw = w->rw;
+  while (rw->held[0]) let_go(rw, rw->held[0]);
+  rslot *s = (rslot *)((char *)r - offsetof(rslot, r));
+  atomic_store_explicit(&s->st, w->fail || r->most < 0 ? 0 : (uint64_t)(qb + 1) << 32, memory_order_release);
+}
 
 /* Room for m more entries of r, or NULL: out of memory (w->fail), or
 ** past r->most, when the row is not kept and entries are written over
@@ -599,7 +669,6 @@ void blk_rw_free(blk_rw *rw) {
   if (!rw) return;
   free(rw->sig);
   free(rw->slot);
-  for (int i = 0; i < RING; i++) free(rw->ring[i].e);
   for (int i = 0; i < NEEDS; i++) {
     free(rw->kn[i].delta);
     free(rw->kn[i].need);

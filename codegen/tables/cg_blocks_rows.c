@@ -156,10 +156,19 @@ static void note_bits(worker *w, int32_t b, int64_t n) {
       w->fail = 1;
       return;
     }
+    for (int32_t i = w->nbn; i < nc; i++) x[i] = -1;
     w->bn = x;
     w->nbn = nc;
   }
   w->bn[b] = n;
+}
+
+/* The allowed pairs of bitmask b, which a row another worker built may
+** hold though this worker never met it: its bits, counted once. */
+static int64_t bits_met(worker *w, int32_t b) {
+  int64_t n = blk_memo_bits_count(w->j->memo, b);
+  note_bits(w, b, n);
+  return n;
 }
 
 /*
@@ -361,12 +370,18 @@ static void copy_run(worker *w, blk_rrow *rec, int qb, const blk_rrow *ref, int 
   /* Locals: stores through the lists could alias the worker's fields. */
   int32_t *part = w->part, *partm = w->partm, *full = w->full;
   const int64_t *bn = w->bn;
+  int32_t nbn = w->nbn;
   for (int64_t i = i0; i < i1; i++) {
     blk_rent x = e[i];
     int kb = x.kb += d;
     if (out) *out++ = x;
     if (x.tag >= 0) {
-      allowed += bn[x.tag];
+      if (x.tag < nbn && bn[x.tag] >= 0) allowed += bn[x.tag];
+      else {
+        allowed += bits_met(w, x.tag);
+        bn = w->bn;
+        nbn = w->nbn;
+      }
       part[np] = kb;
       partm[np++] = x.tag * wpb;
     } else if (x.tag != RE_REMPTY) {
@@ -495,9 +510,10 @@ static void do_row(worker *w, int qb) {
 }
 
 /* Rows a worker takes at a time: more where rows are reused on threads,
-** since a row copies only rows its own worker built (a few rows back, or
-** a frame); not where the job may stop early, which it checks per grab,
-** and then whole merged rows. */
+** so that a row's reference a few rows back lies mostly in its own run,
+** done (one in a run another worker holds may not have begun); not where
+** the job may stop early, which it checks per grab, and then whole merged
+** rows. */
 static int grab(const job *j) {
   int n = j->ru && j->nw > 1 && !j->stop4 ? j->nq / (8 * j->nw) : 0;
   int m = j->merge > 1 ? j->merge : 1;
