@@ -31,12 +31,12 @@
 ** RING back at most. A worker copied only its own rows once, and on eight
 ** threads the spatial table of radial's chosen layouts built 218 of its
 ** rows afresh where one thread built 133: the row a frame back had gone to
-** another worker. A row another worker is still writing is not waited
-** for; rows are handed out in order, so the rows a frame back are mostly
-** done. A worker keeps the key masks of the last NEEDS (distance, shift)
-** pairs. Tables with bits copy a row's results whole: their memo never
-** turns itself off, and its bitmasks are the table's, so any worker's row
-** will do. Tables without copy its interval classes and signatures only
+** another worker. A reference another worker has not begun, or is still
+** writing, is not waited for: the row takes another distance's, or is
+** built afresh. A worker keeps the key masks of the last NEEDS
+** (distance, shift) pairs. Tables with bits copy a row's results whole:
+** their memo never turns itself off, and its bitmasks are the table's, so
+** any worker's row will do. Tables without copy its interval classes and signatures only
 ** and settle the undecided blocks as a fresh row does, so their memo sees
 ** the lookups it would have seen and judges its hit rate as before; their
 ** signatures are numbered per worker, so they copy their own worker's
