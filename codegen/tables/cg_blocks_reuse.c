@@ -36,11 +36,11 @@
 ** built afresh. A worker keeps the key masks of the last NEEDS
 ** (distance, shift) pairs. Tables with bits copy a row's results whole:
 ** their memo never turns itself off, and its bitmasks are the table's, so
-** any worker's row will do. Tables without copy its interval classes and signatures only
-** and settle the undecided blocks as a fresh row does, so their memo sees
-** the lookups it would have seen and judges its hit rate as before; their
-** signatures are numbered per worker, so they copy their own worker's
-** rows only.
+** any worker's row will do. Tables without copy its interval classes and
+** signatures only and settle the undecided blocks as a fresh row does, so
+** their memo sees the lookups it would have seen and judges its hit rate
+** as before; their signatures are numbered per worker, so they copy their
+** own worker's rows only.
 **
 ** Key blocks that did not move along may still be copied unmoved, from the
 ** row before (blk_ref's src): where the intervals of a query super row
