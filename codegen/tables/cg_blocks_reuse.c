@@ -297,9 +297,10 @@ static const blk_rrow *hold(worker *w, blk_rw *rw, int qb) {
   return &s->r;
 }
 
+static rslot *slot_of(const blk_rrow *r) { return (rslot *)((char *)r - offsetof(rslot, r)); }
+
 static void let_go(blk_rw *rw, const blk_rrow *r) {
-  rslot *s = (rslot *)((char *)r - offsetof(rslot, r));
-  atomic_fetch_sub_explicit(&s->st, 2, memory_order_release);
+  atomic_fetch_sub_explicit(&slot_of(r)->st, 2, memory_order_release);
   if (rw->held[0] == r) rw->held[0] = rw->held[1];
   rw->held[1] = NULL;
 }
@@ -587,8 +588,7 @@ blk_rrow *blk_reuse_begin(worker *w, int qb) {
 void blk_reuse_end(worker *w, blk_rrow *r, int qb) {
   blk_rw *rw = w->rw;
   while (rw->held[0]) let_go(rw, rw->held[0]);
-  rslot *s = (rslot *)((char *)r - offsetof(rslot, r));
-  atomic_store_explicit(&s->st, w->fail || r->most < 0 ? 0 : (uint64_t)(qb + 1) << 32, memory_order_release);
+  atomic_store_explicit(&slot_of(r)->st, w->fail || r->most < 0 ? 0 : (uint64_t)(qb + 1) << 32, memory_order_release);
 }
 
 /* Room for m more entries of r, or NULL: out of memory (w->fail), or
