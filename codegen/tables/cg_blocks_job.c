@@ -267,7 +267,6 @@ static int sides_prepare(job *j) {
   blk_scan sc[2] = {{0}, {0}};
   blk_task t[6];
   cg_box *mini = NULL;
-  /* both sides prepared whatever the first's result: blk_runs_end ends both scans */
   int nt = 4, ok = !side_prepare(j, 0, &x[0], &sc[0], &t[0]);
   ok = !side_prepare(j, 1, &x[1], &sc[1], &t[2]) && ok;
   int nm = ok ? mini_prepare(j, &mini, &x[2], &t[4]) : 0;
