@@ -32,7 +32,6 @@ typedef struct rt_check_opts {
   double tol_o, tol_lse; /* relative errors allowed; <= 0: rt_check_tolerance */
   int threads;           /* reference threads; 0: the online CPUs */
   const int *text_valid; /* [B] valid text tokens per batch element; NULL: all */
-  int o_shift;           /* O starts this many elements (0-8) into its buffer, whose head must stay poisoned */
 } rt_check_opts;
 
 typedef struct rt_check_result {
@@ -43,7 +42,6 @@ typedef struct rt_check_result {
   int64_t lse_inf_mismatch;  /* rows where only one side has LSE -inf */
   int64_t bad_o, bad_lse;    /* output elements not finite: unwritten or overflowed */
   int64_t first_bad;         /* flat row index (b*H + h)*S + s of one, -1 if none */
-  int64_t stray;             /* elements written before O's base (rt_check_opts.o_shift) */
   double density;            /* of the plan */
   double ref_ms;             /* building inputs and reference */
   int pass;

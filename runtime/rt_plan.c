@@ -265,8 +265,6 @@ sieve_status rt_plan_create(const rt_plan_spec *s, const rt_device *dev,
   sieve_status st = rt_cuda_get(&p->cu, e);
   if (!st) st = resolve(p, s, e);
   if (!st) st = check_target(p, dev, e);
-  /* The environment is read once, as the kernel is made. */
-  p->o_map = !st && cg_attn_o_tma(&p->spec);
   /* The warp-specialised kernels hold a multiprocessor each (their
   ** register cap at entry): one CTA per multiprocessor. */
   p->ctas = dev->sm_count > 0 ? dev->sm_count : 1;

@@ -19,7 +19,7 @@
 #include "rt_module.h"
 
 #define NPARAMS 23  /* the kernel ABI of cg_attn.h */
-#define NTMAPS 4    /* ... and the tensor maps of Q, K, V, O after them (cg_attn_uses_tma) */
+#define NTMAPS 3    /* ... and the tensor maps of Q, K, V after them (cg_attn_uses_tma) */
 #define NSCHED 4    /* ... and a persistent kernel's tile order after those (cg_attn_sched.h) */
 #define NSEGS 1     /* ... and a segments kernel's output after those (cg_attn_spec.segs) */
 
@@ -94,7 +94,6 @@ struct rt_plan {
   rt_dims fb_dims;
   unsigned fb_grid0;     /* the stand-in's query blocks */
   int no_tma;              /* $SIEVE_TMA=0: every run takes the stand-in */
-  int o_map;               /* the kernel stores O through its tensor map (cg_attn_o_tma as it was compiled) */
   /* A TMA kernel over head classes in other layouts (cg_attn_permutes):
   ** the permute kernel and its outputs, Q, K, V in layout order, [B, H, S,
   ** D] contiguous each, one after the other in `scratch`. */

@@ -31,7 +31,6 @@ int rt_plan_key(const cg_attn_spec *s, const rt_device *dev, char *out, size_t n
   if (s->segs) used += snprintf(bits + used, sizeof bits - (size_t)used, "segments\n");
   if (cg_attn_rescale_moved(s))
     used += snprintf(bits + used, sizeof bits - (size_t)used, "rescale %s\n", cg_attn_rescale_under_s(s) ? "under S" : "after P V");
-  if (cg_attn_o_tma_moved(s)) used += snprintf(bits + used, sizeof bits - (size_t)used, "o global stores\n");
   int bq, bk, oq, ok;
   cg_attn_table_blocks(s, &bq, &bk);
   own_blocks(pt, &oq, &ok);

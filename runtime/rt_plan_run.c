@@ -107,24 +107,21 @@ sieve_status rt_plan_run(rt_plan *p, const sieve_tensor *q, const sieve_tensor *
   put_strides(p->arg.stride + 9, o);
   p->arg.scale = scale > 0 ? scale : 1.0f / sqrtf((float)p->spec.shape.head_dim);
   if (cg_attn_uses_tma(&p->spec)) {
-    const sieve_tensor *t[NTMAPS] = {q, k, v, o};
-    sieve_tensor pt[3];
+    const sieve_tensor *t[NTMAPS] = {q, k, v};
+    sieve_tensor pt[NTMAPS];
     int perm = p->pm_fn != NULL, ok = !perm || (rows16(p, q) && rows16(p, k) && rows16(p, v));
-    for (int i = 0; perm && i < 3; i++) {
+    for (int i = 0; perm && i < NTMAPS; i++) {
       pt[i] = permuted(p, i);
       t[i] = &pt[i];
     }
-    /* O's map only where the kernel stores through it. */
-    int maps = p->o_map ? NTMAPS : 3;
-    for (int i = 0; i < maps && ok; i++)
+    for (int i = 0; i < NTMAPS && ok; i++)
       ok = !p->no_tma && rt_tmap_encode(p->cu, &p->arg.tmap[i], p->spec.dtype, &p->spec.shape, p->dims.grid[1],
-                                        p->dims.grid[2], t[i],
-                                        i == 3 ? CG_ATTN_O_ROWS : i ? p->spec.cfg.block_n : p->spec.cfg.block_m);
+                                        p->dims.grid[2], t[i], i ? p->spec.cfg.block_n : p->spec.cfg.block_m);
     if (ok && perm) {
       /* Q, K, V into layout order on the same stream, then the attention
       ** reads them there; O and the LSE go straight to token order. */
       if ((st = rt_plan_permute(p, q, k, v, s, e))) return st;
-      for (int i = 0; i < 3; i++) put_strides(p->arg.stride + 3 * i, t[i]);
+      for (int i = 0; i < NTMAPS; i++) put_strides(p->arg.stride + 3 * i, t[i]);
       p->arg.q = t[0]->ptr;
       p->arg.k = t[1]->ptr;
       p->arg.v = t[2]->ptr;

@@ -1,8 +1,8 @@
 /*
 ** The driver's tensor map of a [B, H, S, D] view, for the TMA kernels'
-** tile loads (cg_tma_load) and O's stores (cg_tma_store): 4-D (D, S, H, B)
-** with byte strides (ss, sh, sb), a 64 x rows box in the 128-byte swizzle
-** the wgmma tiles use; rows past S read as zero and are not written.
+** tile loads (cg_tma_load): 4-D (D, S, H, B) with byte strides (ss, sh,
+** sb), a 64 x rows box in the 128-byte swizzle the wgmma tiles use; rows
+** past S read as zero.
 */
 #ifndef RT_TMAP_H
 #define RT_TMAP_H

@@ -258,8 +258,8 @@ static void rescale_under_s(void **st) {
 }
 
 /* Every warp-specialised kernel (two and three consumer warpgroups, one,
-** the persistent grid) prefetches the tensor maps it reads (O's too where
-** it stores through one) before its first copy reads them. */
+** the persistent grid) prefetches its three tensor maps before its first
+** copy reads them. */
 static void tensor_maps_prefetched(void **st) {
   static const cg_attn_config cfgs[] = {
     {128, 192, CG_WS_WARPS, 2}, {192, 128, CG_WS3_WARPS, 2}, {64, 128, CG_WS1_WARPS, 2}, {128, 192, CG_WS_WARPS, 2, 1},
@@ -278,8 +278,7 @@ static void tensor_maps_prefetched(void **st) {
     assert_non_null(first);
     int n = 0;
     for (const char *q = ptx; (q = strstr(q, "prefetch.param.tensormap")) && q < first; q++) n++;
-    int want = cg_attn_o_tma(&s) ? 4 : 3;
-    if (n != want) fail_msg("config %zu (%s): %d tensor maps prefetched before the first copy, not %d", i, name, n, want);
+    if (n != 3) fail_msg("config %zu (%s): %d tensor maps prefetched before the first copy", i, name, n);
     free(ptx);
     free(name);
   }
@@ -571,78 +570,12 @@ static void p_through_shared(void **st) {
   free(name);
   s.cfg = (cg_attn_config){192, 128, CG_WS3_WARPS, 2};
   if (cg_attn_build(&s, &ptx, &name, NULL, &e)) fail_msg("%s", e.msg);
-  if (strstr(ptx, "p, 1, 1, 0, 1;")) fail_msg("%s: P in shared memory where it fits registers", name);
+  if (strstr(ptx, "stmatrix")) fail_msg("%s: P in shared memory where it fits registers", name);
   free(ptx);
   free(name);
   s.shape.head_dim = 128;
   expect_reject(s, (cg_attn_config){192, 192, CG_WS3_WARPS, 2}, "S and O");
   cg_pattern_free(p);
-}
-
-/*
-** O leaves the warp-specialised kernel through shared memory and TMA
-** (cg_attn_o_tma) on a CTA per tile with identity layouts, each warp's
-** rows committed and read back before it exits; the persistent grid, a
-** permuted pattern, sm_80 and SIEVE_O_TMA=0 keep the global stores, the
-** last under a name of its own.
-*/
-static void o_through_tma(void **st) {
-  static const char *store = "cp.async.bulk.tensor.4d.global.shared::cta";
-  static const cg_attn_config cfgs[] = {
-    {128, 128, CG_WS_WARPS, 2}, {192, 128, CG_WS3_WARPS, 2}, {64, 128, CG_WS1_WARPS, 2},
-  };
-  cg_pattern *w = make_pattern(PAT_WINDOW), *v = make_pattern(PAT_SVG);
-  w->block_q = 64;  /* merged into every config's rows */
-  w->block_k = 384;
-  for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++)
-    for (int d = 64; d <= 128; d *= 2) {
-      cg_attn_spec s = spec_for(w, d);
-      s.arch = CG_SM90A;
-      s.cfg = cfgs[i];
-      assert_true(cg_attn_o_tma(&s));
-      char *ptx, *name;
-      cg_err e = {0};
-      if (cg_attn_build(&s, &ptx, &name, NULL, &e)) fail_msg("%s", e.msg);
-      const char *at = strstr(ptx, store);
-      if (!at) fail_msg("%s: O not stored by TMA", name);
-      /* a panel of 64 columns a copy, then one group read back */
-      int n = 0;
-      for (const char *q = ptx; (q = strstr(q, store)); q++) n++;
-      assert_int_equal(n, d / 64);
-      expect_in(at, "cp.async.bulk.commit_group");
-      expect_in(at, "cp.async.bulk.wait_group.read");
-      free(ptx);
-      free(name);
-    }
-  cg_attn_spec s = spec_for(w, 128);
-  s.arch = CG_SM90A;
-  s.cfg = (cg_attn_config){128, 128, CG_WS_WARPS, 2, CG_SCHED_STATIC};
-  assert_false(cg_attn_o_tma(&s));
-  s.cfg.sched = CG_SCHED_GRID;
-  s.pattern = v;
-  assert_true(cg_attn_permutes(&s));
-  assert_false(cg_attn_o_tma(&s));
-  s.pattern = w;
-  s.arch = CG_SM80;
-  s.cfg = cg_attn_default_config(&s);
-  assert_false(cg_attn_o_tma(&s));
-  s.arch = CG_SM90A;
-  s.cfg = cg_attn_default_config(&s);
-  setenv("SIEVE_O_TMA", "0", 1);
-  assert_false(cg_attn_o_tma(&s));
-  assert_true(cg_attn_o_tma_moved(&s));
-  char *ptx, *name;
-  cg_err e = {0};
-  if (cg_attn_build(&s, &ptx, &name, NULL, &e)) fail_msg("%s", e.msg);
-  unsetenv("SIEVE_O_TMA");
-  assert_null(strstr(ptx, store));
-  assert_non_null(strstr(name, "_og"));
-  free(ptx);
-  free(name);
-  assert_false(cg_attn_o_tma_moved(&s));
-  cg_pattern_free(w);
-  cg_pattern_free(v);
-  (void)st;
 }
 
 static void kernel_grid(void **st) {
@@ -686,8 +619,8 @@ static void segments(void **st) {
   char *ptx = NULL, *name = NULL;
   assert_int_equal(cg_attn_build(&s, &ptx, &name, NULL, &e), SIEVE_OK);
   assert_non_null(strstr(name, "_seg"));
-  expect_in(ptx, "_param_31");  /* q .. ctr are 0 .. 30 */
-  assert_null(strstr(ptx, "_param_32"));
+  expect_in(ptx, "_param_30");  /* q .. ctr are 0 .. 29 */
+  assert_null(strstr(ptx, "_param_31"));
   expect_in(ptx, "@p st.global.f32");
   expect_in(ptx, "lg2.approx");
   free(ptx);
@@ -968,7 +901,6 @@ int main(void) {
     cmocka_unit_test(bits_in_every_kernel),
     cmocka_unit_test(rescale_under_s),
     cmocka_unit_test(tensor_maps_prefetched),
-    cmocka_unit_test(o_through_tma),
     cmocka_unit_test(warpgroup_index_broadcast),
     cmocka_unit_test(tables_at_the_tile),
     cmocka_unit_test(blocks_view),

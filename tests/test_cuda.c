@@ -943,17 +943,10 @@ static void plan_refuses_what_the_device_cannot_run(void **st) {
 }
 
 /* TMA as the driver would encode it, for the permute path. */
-static struct {
-  int calls;
-  unsigned box_rows; /* the last map's */
-} tm;
-
 static CUresult f_tmap(CUtensorMap *m, CUtensorMapDataType t, unsigned rank, void *addr, const unsigned long long *dims,
                        const unsigned long long *strides, const unsigned *box, const unsigned *el, int il, int sw,
                        int l2, int fill) {
   memset(m, 0, sizeof *m);
-  tm.calls++;
-  tm.box_rows = box[1];
   return (uintptr_t)addr % 16 ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
 }
 
@@ -1021,51 +1014,6 @@ static void plan_permutes_other_layouts(void **st) {
 }
 
 /*
-** O's tensor map (cg_attn_o_tma): a CTA per tile with identity layouts maps
-** O too, a warp's 16 rows a box, and an O off 16 bytes takes the 8-warp
-** stand-in, as Q, K and V do; with SIEVE_O_TMA=0 the kernel stores O
-** itself and maps only Q, K and V, so that O runs on it.
-*/
-static void plan_maps_o(void **st) {
-  plan_env pe;
-  plan_env_open(&pe, frame_window);
-  fake.cuTensorMapEncodeTiled = f_tmap;
-  pe.spec.arch = CG_SM90A;
-  cg_err e = {0};
-  rt_plan *p = make_plan(&pe);
-  const rt_plan_stats *ps = rt_plan_stats_of(p);
-  int warps = rt_plan_spec_of(p)->cfg.warps;
-  assert_true(cg_attn_o_tma(rt_plan_spec_of(p)));
-  fk.launches = tm.calls = 0;
-  run_plan(p);
-  assert_int_equal(tm.calls, 4);
-  assert_int_equal(tm.box_rows, CG_ATTN_O_ROWS);
-  assert_int_equal(fk.launches, 1);
-  assert_int_equal(fk.grids[0][3], 32 * warps);
-  assert_int_equal(ps->stand_ins, 0);
-  sieve_tensor t = {0x10000, 256 * 2 * 64, 256 * 64, 64}, odd = t;
-  odd.ptr = 0x10008;
-  assert_int_equal(rt_plan_run(p, &t, &t, &t, &odd, 0x20000, 0, NULL, &e), SIEVE_OK);
-  assert_int_equal(fk.launches, 2);
-  assert_int_equal(fk.grids[1][3], 32 * 8);
-  assert_int_equal(ps->stand_ins, 1);
-  assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
-  setenv("SIEVE_O_TMA", "0", 1);
-  p = make_plan(&pe);
-  unsetenv("SIEVE_O_TMA");
-  assert_non_null(strstr(rt_plan_kernel(p), "_og"));
-  tm.calls = 0;
-  assert_int_equal(rt_plan_run(p, &t, &t, &t, &odd, 0x20000, 0, NULL, &e), SIEVE_OK);
-  assert_int_equal(tm.calls, 3);
-  assert_int_equal(fk.grids[2][3], 32 * warps);
-  assert_int_equal(rt_plan_stats_of(p)->stand_ins, 0);
-  assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
-  fake.cuTensorMapEncodeTiled = NULL;
-  plan_env_close(&pe);
-  (void)st;
-}
-
-/*
 ** A persistent config (cg_attn_sched.h): one launch of as many CTAs as the
 ** device has multiprocessors, or as tiles when there are fewer, or as
 ** $SIEVE_SCHED_CTAS says; the tile order, its count and the counter after
@@ -1086,19 +1034,19 @@ static void plan_walks_tiles_persistently(void **st) {
   assert_int_equal(fk.launches, 1);
   unsigned all[4] = {4, 1, 1, 32 * CG_WS_WARPS};  /* 2 heads x 2 tiles of 128 rows */
   assert_memory_equal(fk.grids[0], all, sizeof all);
-  CUdeviceptr order = *(CUdeviceptr *)fk.params[27];
+  CUdeviceptr order = *(CUdeviceptr *)fk.params[26];
+  assert_int_equal(*(int32_t *)fk.params[27], 4);
   assert_int_equal(*(int32_t *)fk.params[28], 4);
-  assert_int_equal(*(int32_t *)fk.params[29], 4);
-  assert_int_equal(*(CUdeviceptr *)fk.params[30], order + 2 * 4 * 4);
+  assert_int_equal(*(CUdeviceptr *)fk.params[29], order + 2 * 4 * 4);
   sieve_tensor t = {0x10000, 256 * 2 * 64, 256 * 64, 64};
   assert_int_equal(rt_plan_run_part(p, 0, 1, 1, &t, &t, &t, &t, 0x20000, 0, NULL, &e), SIEVE_OK);
   unsigned part[4] = {2, 1, 1, 32 * CG_WS_WARPS};
   assert_memory_equal(fk.grids[1], part, sizeof part);
-  assert_int_equal(*(CUdeviceptr *)fk.params[27], order + 4 * 4);
+  assert_int_equal(*(CUdeviceptr *)fk.params[26], order + 4 * 4);
+  assert_int_equal(*(int32_t *)fk.params[27], 2);
   assert_int_equal(*(int32_t *)fk.params[28], 2);
-  assert_int_equal(*(int32_t *)fk.params[29], 2);
   run_plan(p);
-  assert_int_equal(*(CUdeviceptr *)fk.params[27], order);
+  assert_int_equal(*(CUdeviceptr *)fk.params[26], order);
   assert_int_equal(rt_plan_free(p, &e), SIEVE_OK);
   setenv("SIEVE_SCHED_CTAS", "3", 1);
   p = make_plan(&pe);
@@ -1182,7 +1130,6 @@ int main(void) {
     cmocka_unit_test_setup_teardown(plan_tables_follow_the_step, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_refuses_what_the_device_cannot_run, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_permutes_other_layouts, with_fake_and_cache, without_fake_and_cache),
-    cmocka_unit_test_setup_teardown(plan_maps_o, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(plan_walks_tiles_persistently, with_fake_and_cache, without_fake_and_cache),
     cmocka_unit_test_setup_teardown(public_plan_api, with_fake_and_cache, without_fake_and_cache),
   };

@@ -57,23 +57,6 @@ void cg_tma_load(cg_tk *t, const cg_st *dst, LLVMValueRef tmap, LLVMValueRef row
   }
 }
 
-void cg_tma_store(cg_tk *t, const cg_st *src, LLVMValueRef tmap, LLVMValueRef row, LLVMValueRef head,
-                  LLVMValueRef batch) {
-  for (int p = 0; p < src->cols / 64; p++) {
-    LLVMValueRef a[] = {
-      cg_smem_at(E, CG_ADD(E, src->off, cg_i32(E, p * src->rows * 128))), tmap,
-      cg_i32(E, 64 * p), row, head, batch, cg_i64(E, 0), LLVMConstInt(E->t_i1, 0, 0),
-    };
-    cg_intr(E, "llvm.nvvm.cp.async.bulk.tensor.s2g.tile.4d", NULL, 0, a, 8);
-  }
-}
-
-void cg_tma_store_wait(cg_tk *t) {
-  cg_intr(E, "llvm.nvvm.cp.async.bulk.commit.group", NULL, 0, NULL, 0);
-  LLVMValueRef n = cg_i32(E, 0);
-  cg_intr(E, "llvm.nvvm.cp.async.bulk.wait.group.read", NULL, 0, &n, 1);
-}
-
 /* The tensor map's 128 bytes fetched while the barriers are set up, not at
 ** the first copy that reads them (CUTLASS's prefetch_tma_descriptor at
 ** kernel entry): frame windows ±1 0.4-0.9% faster at wan-1.3b-480p and

@@ -36,21 +36,6 @@ void cg_mbar_wait(cg_tk *t, LLVMValueRef bar, LLVMValueRef parity);
 void cg_tma_load(cg_tk *t, const cg_st *dst, LLVMValueRef tmap, LLVMValueRef row, LLVMValueRef head,
                  LLVMValueRef batch, LLVMValueRef bar);
 
-/*
-** The reverse, to global memory: the panels of src (src->cols columns, a
-** panel every src->rows rows, as cg_tma_load fills them) from src->off, a
-** box of the map's rows each, to row `row` of (batch, head). Rows past S
-** are not written. src's bytes must be fenced to the async proxy
-** (cg_wgmma_smem_fence) by the threads that wrote them, before one thread
-** issues the copies; they are read until cg_tma_store_wait.
-*/
-void cg_tma_store(cg_tk *t, const cg_st *src, LLVMValueRef tmap, LLVMValueRef row, LLVMValueRef head,
-                  LLVMValueRef batch);
-/* Commits the thread's stores as one group and waits until every group it
-** committed has read its shared memory, which may then be reused or freed
-** (the writes to global memory complete on their own). */
-void cg_tma_store_wait(cg_tk *t);
-
 /* Fetches a tensor map (a by-value kernel parameter) ahead of its first copy. */
 void cg_tmap_prefetch(cg_tk *t, LLVMValueRef tmap);
 

@@ -41,7 +41,7 @@ enum {
   P_Q, P_K, P_V, P_O, P_LSE,
   P_QSB, P_QSH, P_QSS, P_KSB, P_KSH, P_KSS, P_VSB, P_VSH, P_VSS, P_OSB, P_OSH, P_OSS,
   P_TABS, P_HEAD_OFF, P_STEP, P_LAYER, P_SCALE, P_TLEN, NPARAMS,
-  P_TMQ = NPARAMS, P_TMK, P_TMV, P_TMO, NPARAMS_TMA,
+  P_TMQ = NPARAMS, P_TMK, P_TMV, NPARAMS_TMA,
   P_SCHED = NPARAMS_TMA, P_NTILES, P_NITEMS, P_CTR, NPARAMS_SCHED,  /* cg_attn_sched.h */
   P_SEGS = NPARAMS_SCHED, NPARAMS_SEGS  /* spec->segs: after every other, used or not */
 };
@@ -49,7 +49,7 @@ enum {
 static const char *const param_names[NPARAMS_SEGS] = {
   "q", "k", "v", "o", "lse", "q_sb", "q_sh", "q_ss", "k_sb", "k_sh", "k_ss",
   "v_sb", "v_sh", "v_ss", "o_sb", "o_sh", "o_ss", "tabs", "head_off", "step", "layer", "scale", "tlen",
-  "tmap_q", "tmap_k", "tmap_v", "tmap_o", "sched", "ntiles", "nitems", "ctr", "segs",
+  "tmap_q", "tmap_k", "tmap_v", "sched", "ntiles", "nitems", "ctr", "segs",
 };
 
 #define MAX_ARMS 8
@@ -73,7 +73,6 @@ typedef struct attn {
   int nwg;                     /* ws: consumer warpgroups, 1, 2 or 3 */
   int under_s;                 /* ws: O's rescale under S's product, not after P V's wait (cg_attn_rescale_under_s) */
   int p_smem;                  /* ws: P reaches O += P V through shared memory (ws_p_shared), not registers */
-  int o_tma;                   /* ws: O leaves through Q's tile and TMA (cg_attn_o_tma) */
   LLVMValueRef bars;           /* ws: shared offset of the mbarriers */
   LLVMValueRef wgi;            /* ws: the consumer warpgroup, 0 .. nwg - 1 */
   int sched;                   /* ws: CG_SCHED_*; persistent past CG_SCHED_GRID */
@@ -164,13 +163,6 @@ static cg_gv view(attn *a, LLVMValueRef base, int p_ss, LLVMValueRef pos0, int k
   cg_gv g = {base, param(a, p_ss), pos0, keys ? a->k_limit : a->q_limit, NULL, a};
   if (keys ? a->karm != NULL : a->qarm != NULL) g.row_of = keys ? row_k : row_q;
   return g;
-}
-
-/* Every arm of an idx choice is the identity: a tile's rows are consecutive. */
-static int plain_rows(const choice *c) {
-  for (int i = 0; i < c->n; i++)
-    if (c->arm[i]) return 0;
-  return 1;
 }
 
 /* Emits fn once per arm of c, in an if / else-if chain on the arms' conditions. */
@@ -838,39 +830,12 @@ static void key_step(attn *a, LLVMValueRef j) {
   cg_rset(EM, a->kbq[st - 1], ahead);
 }
 
-/*
-** O of the warp's 16 rows through its rows of Q's tile, in the layout wgmma
-** reads and TMA writes: 8 stmatrix where global stores took 32 (D = 128),
-** and one lane's copies in 128-byte lines. The rows are written once every
-** warp of the warpgroup is past its last product, which read all 64 of
-** them (named barriers 4 + the warpgroup: the turns take 1 to 3).
-*/
-static void store_o_tma(attn *a) {
-  cg_ra oa;
-  cg_ra_init(TK, &oa, a->rw, a->d);
-  cg_rt_to_a(TK, &oa, &a->o);
-  cg_barrier_named(EM, CG_ADD(EM, a->wgi, cg_i32(EM, 4)), 128, 0);
-  cg_st wg = {CG_ADD(EM, a->sq.off, CG_MUL(EM, a->wgi, cg_i32(EM, 64 * 128))), a->bm, a->d, 0, 1};
-  cg_wgmma_store_a(TK, &oa, &wg);
-  cg_wgmma_smem_fence(TK);
-  cg_syncwarp(EM);
-  cg_if lead;
-  cg_if_begin(EM, &lead, CG_ICMP(EM, LLVMIntEQ, TK->lane, cg_i32(EM, 0)));
-  LLVMValueRef r0 = CG_ADD(EM, CG_MUL(EM, a->wgi, cg_i32(EM, 64)),
-                           CG_MUL(EM, CG_AND(EM, TK->warp, cg_i32(EM, 3)), cg_i32(EM, 16)));
-  cg_st mine = {CG_ADD(EM, a->sq.off, CG_MUL(EM, r0, cg_i32(EM, 128))), a->bm, a->d, 0, 1};
-  cg_tma_store(TK, &mine, param(a, P_TMO), CG_ADD(EM, a->q0, r0), a->head, a->batch);
-  cg_tma_store_wait(TK);
-  cg_if_end(EM, &lead);
-}
-
 /* O and LSE of the warp's rows, through the class's qidx arm. */
 static void store_rows(attn *a, cg_lower *arm, void *ctx) {
   LLVMValueRef *lse = ctx;
   a->qarm = arm;
   cg_gv o = view(a, a->ob, P_OSS, a->q0, 0);
-  if (a->o_tma) store_o_tma(a);
-  else cg_rt_store(TK, &a->o, &o, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)));
+  cg_rt_store(TK, &a->o, &o, CG_MUL(EM, TK->warp, cg_i32(EM, a->rw)));
   /* The first thread of each quad writes the LSE of the rows the quad owns
   ** (the rows are gathered by the whole warp, before it splits). */
   LLVMValueRef rows[16], warp0 = CG_MUL(EM, TK->warp, cg_i32(EM, a->rw));
@@ -980,7 +945,7 @@ static void ws_wait(attn *a, int which, LLVMValueRef j) { cg_mbar_wait(TK, bar_a
 static void ws_init_barriers(attn *a) {
   cg_if one;
   cg_if_begin(EM, &one, CG_ICMP(EM, LLVMIntEQ, TK->tid, cg_i32(EM, 0)));
-  for (int m = P_TMQ; m <= (a->o_tma ? P_TMO : P_TMV); m++) cg_tmap_prefetch(TK, param(a, m));
+  for (int m = P_TMQ; m <= P_TMV; m++) cg_tmap_prefetch(TK, param(a, m));
   cg_mbar_init(TK, bar_at(a, BAR_Q, NULL), 1);
   for (int st = 0; st < a->stages; st++) {
     LLVMValueRef j = cg_i32(EM, st);
@@ -1532,11 +1497,11 @@ static char *kernel_name(const attn *a) {
   *s = 0;
   const cg_attn_config *c = &a->spec->cfg;
   char buf[160];
-  snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s%s%s%s%s%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
+  snprintf(buf, sizeof buf, "sieve_attn_%s_%s_d%d_m%dn%dw%ds%d%s%s%s%s%s", nm, a->spec->dtype == CG_FP16 ? "fp16" : "bf16",
            a->d, c->block_m, c->block_n, c->warps, c->stages, a->bits ? "_bits" : "",
            a->ws && a->bits && !a->ahead ? "_nb" : "",
            a->sched == CG_SCHED_STATIC ? "_ps" : a->sched == CG_SCHED_ATOMIC ? "_pa" : "", a->segs ? "_seg" : "",
-           cg_attn_rescale_moved(a->spec) ? (a->under_s ? "_rs" : "_rv") : "", cg_attn_o_tma_moved(a->spec) ? "_og" : "");
+           cg_attn_rescale_moved(a->spec) ? (a->under_s ? "_rs" : "_rv") : "");
   return strdup(buf);
 }
 
@@ -1615,7 +1580,6 @@ sieve_status cg_attn_build(const cg_attn_spec *s, char **ptx, char **name, char 
   declare(a, nm);
   st = cg_tk_init(TK, EM, s->arch, s->dtype, 32 * a->warps);
   if (!st) st = prepare_exprs(a, e);
-  a->o_tma = cg_attn_o_tma(s) && plain_rows(&a->qidx) && a->rw == CG_ATTN_O_ROWS;
   /* So do the pattern's masks on the wide configs, whose S, P and O fill
   ** their register budget (ws_live_max): a frame window's per-thread row
   ** and column parts spilled 44 bytes at three consumer warpgroups,

@@ -77,15 +77,14 @@ typedef struct cg_attn_config {
 ** Q, K and V tiles by TMA into a ring of `stages` slots on mbarriers, and
 ** warpgroups 1 and 2 (64 query rows each) run the products as asynchronous
 ** wgmma groups, the softmax of one key block overlapping the products of
-** the next. It needs block_m 128 and block_n 64, 128 or 192, and four
+** the next. It needs block_m 128 and block_n 64, 128 or 192, and three
 ** more parameters after scale:
-**     .param .align 64 .b8 tmap_q[128], tmap_k[128], tmap_v[128], tmap_o[128]
-** the driver's tensor maps (cuTensorMapEncodeTiled) of Q, K, V and O as 4-D
+**     .param .align 64 .b8 tmap_q[128], tmap_k[128], tmap_v[128]
+** the driver's tensor maps (cuTensorMapEncodeTiled) of Q, K and V as 4-D
 ** bf16/fp16 tensors (D, S, H, B) with byte strides (ss, sh, sb), box
-** (64, block_m) for Q, (64, block_n) for K and V and (64, 16) for O,
-** 128-byte swizzle, zero fill; heads and batch as the launch's grid. O's is
-** read only where cg_attn_o_tma. Tensors the driver will not map (TMA
-** wants 16-byte aligned bases and strides) take the 8-warp kernel.
+** (64, block_m) for Q and (64, block_n) for K and V, 128-byte swizzle, zero
+** fill; heads and batch as the launch's grid. Tensors the driver will not
+** map (TMA wants 16-byte aligned bases and strides) take the 8-warp kernel.
 **
 ** TMA copies affine tiles, so this kernel reads Q, K and V in layout order:
 ** for a pattern with a head class in another layout (cg_attn_permutes) the
@@ -210,19 +209,6 @@ int cg_attn_bits_ahead(const cg_attn_spec *s);
 */
 int cg_attn_rescale_under_s(const cg_attn_spec *s);
 int cg_attn_rescale_moved(const cg_attn_spec *s);
-/*
-** Whether the warp-specialised kernel stores O through shared memory: each
-** warp's rows by stmatrix into its rows of Q's tile (free once its last
-** product has read them), then by TMA (tmap_o), as FlashAttention-3's
-** epilogue does, in place of a 4-byte global store per fragment pair. A
-** CTA per tile with identity layouts only. SIEVE_O_TMA=0 keeps the global
-** stores, for measurement (kernel name _og, and the cache key carries it);
-** cg_attn_o_tma_moved says it did.
-*/
-int cg_attn_o_tma(const cg_attn_spec *s);
-/* The rows of O's tensor map's box: a consumer warp's. */
-#define CG_ATTN_O_ROWS 16
-int cg_attn_o_tma_moved(const cg_attn_spec *s);
 /* 0 when cfg is valid for the spec; else SIEVE_ERR_ARG with the reason. */
 sieve_status cg_attn_check(const cg_attn_spec *s, cg_err *e);
 size_t cg_attn_smem_bytes(const cg_attn_spec *s);

@@ -126,17 +126,6 @@ int cg_attn_config_ws(const cg_attn_config *c) { return ws_config(c); }
 
 int cg_attn_permutes(const cg_attn_spec *s) { return cg_attn_uses_tma(s) && !identity_layouts(s->pattern); }
 
-/* A persistent CTA hands Q's tile to the producer before its epilogue (the
-** next tile's Q lands there), and a permuted plan writes O through the
-** layout's row map: both keep their global stores. */
-static int o_tma_fits(const cg_attn_spec *s) {
-  return cg_attn_uses_tma(s) && s->cfg.sched == CG_SCHED_GRID && !cg_attn_permutes(s);
-}
-
-int cg_attn_o_tma(const cg_attn_spec *s) { return o_tma_fits(s) && !env_off("SIEVE_O_TMA"); }
-
-int cg_attn_o_tma_moved(const cg_attn_spec *s) { return o_tma_fits(s) && env_off("SIEVE_O_TMA"); }
-
 /* $SIEVE_PERMUTE=0 keeps head classes in other layouts on the
 ** address-arithmetic kernels by default; anything else lets the default
 ** config give them the permute and the TMA kernel. */

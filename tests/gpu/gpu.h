@@ -35,7 +35,6 @@ typedef struct gpu_case {
   int sample_rows;        /* per (batch, head); 0 = every row */
   const int *text_valid;  /* [batch] valid text tokens (sieve_plan_set_text_len); NULL: all */
   int cached_tables;      /* the plan must read its block tables from the disk cache */
-  int o_shift;            /* O this many elements (0-8) into its buffer; past 0 TMA cannot map it */
 } gpu_case;
 
 /* lvsa as the checks below first ran it on a GPU: anchors rotating over a

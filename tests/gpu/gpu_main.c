@@ -100,9 +100,7 @@ static void configs(gpu_env *env) {
     gpu_attention_case(env, &c);
   }
   /* The TMA kernel's stand-in for tensors TMA cannot map: forced, with
-  ** BSHD strides, a ragged sequence and text rows; then an O whose base is
-  ** 8 bytes off 16, which O's tensor map refuses (nothing may land before
-  ** it), at the default config. */
+  ** BSHD strides, a ragged sequence and text rows. */
   if (!env->wgmma) return;
   setenv("SIEVE_TMA", "0", 1);
   for (int d = 64; d <= 128; d *= 2) {
@@ -111,11 +109,6 @@ static void configs(gpu_env *env) {
     gpu_attention_case(env, &c);
   }
   unsetenv("SIEVE_TMA");
-  for (int d = 64; d <= 128; d *= 2) {
-    gpu_case c = {.pattern = "frame_window", .shape = gpu_shape(5, 12, 20, 40, 1, 2, d), .dtype = SIEVE_BF16,
-                  .o_shift = 4, .sample_rows = 64};
-    gpu_attention_case(env, &c);
-  }
 }
 
 /*
